@@ -1,0 +1,34 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../src/base-command.js'
+import {ExitCode} from '../../src/errors.js'
+import {labNameFlag} from '../../src/flags.js'
+import {loadRecord} from '../../src/lab/state.js'
+import {labStatus} from '../../src/lab/status.js'
+import {labStatusText} from '../../src/render/lab.js'
+
+export default class LabStatus extends BaseCommand {
+  static override summary = 'Show a lab: nodes, pods, BGP sessions, and whether pods reach each other.'
+  static override description = `Reachability is checked with real pings from inside pod namespaces: by default one pod per node to one pod on every other node, plus a same-node pair on each node; --all-pairs pings every pod pair. Exits 1 when a pair is unreachable or a BGP session is not Established.`
+  static override examples = [
+    {description: 'Status of the lab named demo', command: '<%= config.bin %> lab status --name demo'},
+    {description: 'Without pinging', command: '<%= config.bin %> lab status --name demo --no-ping'},
+    {description: 'Every pod pair, as JSON', command: '<%= config.bin %> lab status --name demo --all-pairs --json'},
+  ]
+  static override enableJsonFlag = true
+  static override flags = {
+    name: labNameFlag,
+    ping: Flags.boolean({description: 'Check pod-to-pod reachability with ping.', default: true, allowNo: true}),
+    'all-pairs': Flags.boolean({description: 'Ping every ordered pod pair, not one pair per node pair.', default: false}),
+  }
+
+  async run(): Promise<object> {
+    const {flags} = await this.parse(LabStatus)
+    const record = await loadRecord(flags.name)
+    const status = await labStatus(record, {ping: flags.ping, allPairs: flags['all-pairs']})
+    if (!this.jsonEnabled()) this.log(labStatusText(status))
+    const unhealthy = (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')
+    if (unhealthy) process.exitCode = ExitCode.FAULT
+    return status
+  }
+}

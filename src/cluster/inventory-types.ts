@@ -1,0 +1,68 @@
+/**
+ * The inventory: a cluster described by a file instead of the Kubernetes API.
+ * `netctl lab up` writes exactly this; a user can write one by hand for real
+ * nodes reached over SSH. Field names follow Kubernetes where one exists.
+ */
+export const INVENTORY_API_VERSION = 'netctl.dev/v1'
+
+export interface InventoryNodeAccess {
+  /** a lab node: the network namespace to enter with `ip netns exec` */
+  netns?: string
+  /** a real node: an ssh destination (a host or an alias from ~/.ssh/config) */
+  ssh?: {
+    host: string
+    user?: string
+    port?: number
+    identityFile?: string
+    proxyJump?: string
+    proxyCommand?: string
+  }
+}
+
+/** Where the node keeps the files netctl reads; real nodes use the defaults. */
+export interface InventoryNodePaths {
+  /** default /run/flannel/subnet.env */
+  flannelSubnetEnv?: string
+  /** default /etc/cni/net.d */
+  cniConfDir?: string
+  /** default /opt/cni/bin */
+  cniBinDir?: string
+  /** default /var/run/calico/bird.ctl */
+  birdSocket?: string
+}
+
+export interface InventoryNode {
+  name: string
+  internalIP: string
+  podCIDR: string
+  access: InventoryNodeAccess
+  /** node annotations as a cluster holds them (flannel backend-data, Calico IPv4Address, ...) */
+  annotations?: Record<string, string>
+  labels?: Record<string, string>
+  paths?: InventoryNodePaths
+}
+
+export interface InventoryPod {
+  name: string
+  namespace: string
+  node: string
+  ip: string
+  /** how to enter the pod's network namespace: a named netns, or a PID on the node */
+  netns?: string
+  pid?: number
+}
+
+export interface Inventory {
+  apiVersion: string
+  kind: 'Inventory'
+  cluster: {
+    name: string
+    /** the overlay backend, e.g. flannel-vxlan or calico-bgp */
+    backend: string
+    clusterCIDR: string
+    /** where this inventory came from: lab (written by netctl lab up) or file */
+    source: 'lab' | 'file'
+  }
+  nodes: InventoryNode[]
+  pods: InventoryPod[]
+}

@@ -1,0 +1,25 @@
+import type {LabBackendName} from '../types.js'
+import {calicoBgp, calicoRr, calicoVxlan} from './calico.js'
+import {flannelHostGw, flannelVxlan} from './flannel.js'
+import {flannelUdp} from './flannel-udp.js'
+import {bridgePlumbing, caliPlumbing} from './plumbing.js'
+import type {LabBackend, PodPlumbing} from './types.js'
+
+const BACKENDS: Record<LabBackendName, LabBackend> = {
+  'flannel-vxlan': flannelVxlan,
+  'flannel-host-gw': flannelHostGw,
+  'flannel-udp': flannelUdp,
+  'calico-bgp': calicoBgp,
+  'calico-rr': calicoRr,
+  'calico-vxlan': calicoVxlan,
+}
+
+export function labBackend(name: LabBackendName): LabBackend {
+  return BACKENDS[name]
+}
+
+export function podPlumbing(backend: LabBackend): PodPlumbing {
+  return backend.family === 'calico' ? caliPlumbing : bridgePlumbing
+}
+
+export type {LabBackend, PodPlumbing} from './types.js'

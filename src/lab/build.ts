@@ -1,0 +1,137 @@
+import {existsSync} from 'node:fs'
+import {mkdir} from 'node:fs/promises'
+import path from 'node:path'
+
+import {NetctlError} from '../errors.js'
+import {mapLimit} from '../util/exec.js'
+import {labBackend, podPlumbing} from './backends/index.js'
+import {writeNodeFiles} from './files.js'
+import {writeInventory} from './inventory.js'
+import {addNetns, listNetns, runScript} from './netns.js'
+import {labPreflight} from './preflight.js'
+import {NsScript} from './script.js'
+import {startLabSsh} from './ssh.js'
+import {saveRecord} from './state.js'
+import {teardownLab} from './teardown.js'
+import {defaultStateRoot, netnsPrefix, planLab, prefixLength} from './topology.js'
+import type {LabOptions, LabPlan, LabRecord} from './types.js'
+
+export interface LabUpProgress {
+  (step: string): void
+}
+
+const VERSION = '0.1.0'
+
+/** Underlay bridges in the fabric namespace, one veth port per node (and the router's legs). */
+function fabricScript(plan: LabPlan): NsScript {
+  const s = new NsScript()
+  s.ip('link', 'set', 'lo', 'up')
+  for (const sub of plan.subnets) {
+    s.ip('link', 'add', sub.bridge, 'type', 'bridge')
+    s.ip('link', 'set', sub.bridge, 'up')
+  }
+  for (const node of plan.nodes) {
+    const sub = plan.subnets.find((x) => x.cidr === node.subnet)!
+    s.ip('link', 'add', node.fabricPort, 'mtu', plan.underlayMTU, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', plan.underlayMTU, 'netns', node.netns)
+    s.ip('link', 'set', node.fabricPort, 'master', sub.bridge, 'up')
+  }
+  if (plan.routerNetns) {
+    for (const [i, sub] of plan.subnets.entries()) {
+      const port = `router-${'ab'[i]}`
+      s.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', `eth-${'ab'[i]}`, 'netns', plan.routerNetns)
+      s.ip('link', 'set', port, 'master', sub.bridge, 'up')
+    }
+  }
+  return s
+}
+
+/** The router joining the two underlay subnets of the routed topology. */
+function routerScript(plan: LabPlan): NsScript {
+  const s = new NsScript()
+  s.ip('link', 'set', 'lo', 'up')
+  for (const [i, sub] of plan.subnets.entries()) {
+    s.ip('addr', 'add', `${sub.gateway}/${prefixLength(sub.cidr)}`, 'dev', `eth-${'ab'[i]}`)
+    s.ip('link', 'set', `eth-${'ab'[i]}`, 'up')
+  }
+  s.sysctl('net.ipv4.ip_forward', 1)
+  return s
+}
+
+/** Everything inside one node: uplink, forwarding, pods, and the backend's devices and per-peer state. */
+function nodeScript(plan: LabPlan, nodeName: string): NsScript {
+  const node = plan.nodes.find((n) => n.name === nodeName)!
+  const backend = labBackend(plan.backend)
+  const plumbing = podPlumbing(backend)
+  const mtu = backend.podMTU(plan.underlayMTU)
+  const s = new NsScript()
+  s.ip('link', 'set', 'lo', 'up')
+  s.ip('addr', 'add', `${node.ip}/${prefixLength(node.subnet)}`, 'dev', 'eth0')
+  s.ip('link', 'set', 'eth0', 'up')
+  const sub = plan.subnets.find((x) => x.cidr === node.subnet)!
+  if (sub.gateway) s.ip('route', 'add', 'default', 'via', sub.gateway, 'dev', 'eth0')
+  s.sysctl('net.ipv4.ip_forward', 1)
+  plumbing.nodeState(s, plan, node, mtu)
+  for (const pod of plan.pods.filter((p) => p.node === node.name)) plumbing.pod(s, plan, node, pod, mtu)
+  backend.nodeState(s, plan, node)
+  return s
+}
+
+/**
+ * `netctl lab up`: plan, then build fabric → router → nodes → pods → backend
+ * state → daemons, recording the lab before the first namespace exists so
+ * that `lab down` can always clean up. A failure tears down what was made.
+ */
+export async function labUp(options: LabOptions, progress: LabUpProgress = () => {}, stateRoot = defaultStateRoot()): Promise<LabRecord> {
+  const plan = planLab(options, stateRoot)
+  await labPreflight(options)
+  const existing = (await listNetns()).filter((n) => n.startsWith(netnsPrefix(plan.name)))
+  if (existsSync(plan.stateDir) || existing.length > 0) {
+    throw new NetctlError(`lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`)
+  }
+  const backend = labBackend(plan.backend)
+  const record: LabRecord = {...plan, status: 'creating', createdAt: new Date().toISOString(), warnings: [...(backend.warnings?.(plan) ?? [])], version: VERSION}
+  await saveRecord(record)
+  try {
+    const scripts = path.join(plan.stateDir, 'scripts')
+    await mkdir(scripts, {recursive: true})
+    await mapLimit(plan.nodes, 8, (n) => mkdir(n.dir, {recursive: true}))
+
+    progress(`creating ${1 + (plan.routerNetns ? 1 : 0) + plan.nodes.length + plan.pods.length} network namespaces`)
+    const all = [plan.fabricNetns, ...(plan.routerNetns ? [plan.routerNetns] : []), ...plan.nodes.map((n) => n.netns), ...plan.pods.map((p) => p.netns)]
+    await mapLimit(all, 8, addNetns)
+
+    progress(`wiring the ${plan.topology} underlay`)
+    await runScript(plan.fabricNetns, fabricScript(plan), path.join(scripts, 'fabric.sh'), 'fabric set-up')
+    if (plan.routerNetns) await runScript(plan.routerNetns, routerScript(plan), path.join(scripts, 'router.sh'), 'router set-up')
+
+    progress(`configuring ${plan.nodes.length} nodes, ${plan.pods.length} pods, ${plan.backend}`)
+    const warnings = await mapLimit(plan.nodes, 4, async (n) => {
+      await writeNodeFiles(plan, n, backend)
+      return runScript(n.netns, nodeScript(plan, n.name), path.join(scripts, `${n.name}.sh`), `${n.name} set-up`)
+    })
+    record.warnings.push(...warnings.flat())
+
+    if (backend.start) {
+      progress(`starting ${plan.backend} daemons`)
+      await backend.start(plan)
+    }
+    if (plan.ssh) {
+      progress('starting sshd on every node')
+      await startLabSsh(plan)
+    }
+    if (backend.ready) {
+      progress('waiting for the dataplane')
+      record.warnings.push(...(await backend.ready(plan, 60_000)))
+    }
+    await writeInventory(plan)
+    record.status = 'up'
+    await saveRecord(record)
+    return record
+  } catch (error) {
+    record.status = 'failed'
+    await saveRecord(record).catch(() => {})
+    if (process.env.NETCTL_KEEP_FAILED_LAB !== '1') await teardownLab(plan.name, stateRoot).catch(() => {})
+    if (error instanceof NetctlError) throw error
+    throw new NetctlError(`lab up failed: ${(error as Error).message}`)
+  }
+}

@@ -1,0 +1,37 @@
+import {writeFile} from 'node:fs/promises'
+
+import {stringify} from 'yaml'
+
+import {INVENTORY_API_VERSION, type Inventory} from '../cluster/inventory-types.js'
+import {labBackend} from './backends/index.js'
+import {nodeFacts, nodePaths} from './files.js'
+import type {LabPlan} from './types.js'
+
+/** The inventory of a lab: the same format a user writes by hand for real nodes. */
+export function labInventory(plan: LabPlan): Inventory {
+  const backend = labBackend(plan.backend)
+  return {
+    apiVersion: INVENTORY_API_VERSION,
+    kind: 'Inventory',
+    cluster: {name: plan.name, backend: plan.backend, clusterCIDR: plan.clusterCIDR, source: 'lab'},
+    nodes: plan.nodes.map((node) => {
+      const facts = nodeFacts(plan, node, backend)
+      const {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket} = nodePaths(node)
+      return {
+        name: node.name,
+        internalIP: node.ip,
+        podCIDR: node.podCIDR,
+        access: {netns: node.netns},
+        annotations: facts.annotations,
+        labels: facts.labels,
+        paths: {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket},
+      }
+    }),
+    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns})),
+  }
+}
+
+export async function writeInventory(plan: LabPlan): Promise<void> {
+  const header = `# netctl inventory of lab '${plan.name}' (written by netctl lab up; the same format describes real nodes)\n`
+  await writeFile(plan.inventory, header + stringify(labInventory(plan), {lineWidth: 0}))
+}

@@ -1,0 +1,36 @@
+import {NetctlError} from '../errors.js'
+import {run} from '../util/exec.js'
+import type {LabOptions} from './types.js'
+import {isCalico} from './topology.js'
+
+/** Programs `lab up` needs for these options, with the Debian package that has each. */
+export function requiredTools(o: Pick<LabOptions, 'backend' | 'ssh'>): Array<{tool: string; pkg: string}> {
+  const tools = [
+    {tool: 'ip', pkg: 'iproute2'},
+    {tool: 'bridge', pkg: 'iproute2'},
+    {tool: 'ping', pkg: 'iputils-ping'},
+  ]
+  if (isCalico(o.backend)) tools.push({tool: 'bird', pkg: 'bird2'}, {tool: 'birdc', pkg: 'bird2'})
+  if (o.backend === 'flannel-udp') tools.push({tool: 'socat', pkg: 'socat'})
+  if (o.ssh) tools.push({tool: 'sshd', pkg: 'openssh-server'}, {tool: 'ssh-keygen', pkg: 'openssh-client'}, {tool: 'nc', pkg: 'netcat-openbsd'})
+  return tools
+}
+
+async function which(tool: string): Promise<boolean> {
+  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])
+  const r = await run('sh', ['-c', 'PATH="$1"; command -v "$2"', 'sh', dirs.join(':'), tool])
+  return r.code === 0
+}
+
+/** Refuse early, with one line naming what is wrong: not root, or a missing program. */
+export async function labPreflight(o: Pick<LabOptions, 'backend' | 'ssh'>): Promise<void> {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new NetctlError('netctl lab needs root (it creates network namespaces): run it with sudo')
+  }
+  const missing: Array<{tool: string; pkg: string}> = []
+  for (const t of requiredTools(o)) if (!(await which(t.tool))) missing.push(t)
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map((m) => m.pkg))]
+    throw new NetctlError(`missing ${missing.map((m) => m.tool).join(', ')}: install with 'apt-get install ${pkgs.join(' ')}'`)
+  }
+}

@@ -1,0 +1,89 @@
+/** The backends a lab can run; names are the ones `backend set` will take too. */
+export const LAB_BACKENDS = [
+  'flannel-vxlan',
+  'flannel-host-gw',
+  'flannel-udp',
+  'calico-bgp',
+  'calico-rr',
+  'calico-vxlan',
+] as const
+export type LabBackendName = (typeof LAB_BACKENDS)[number]
+
+export const LAB_TOPOLOGIES = ['flat', 'routed'] as const
+export type LabTopology = (typeof LAB_TOPOLOGIES)[number]
+
+export interface LabOptions {
+  name: string
+  nodes: number
+  podsPerNode: number
+  backend: LabBackendName
+  topology: LabTopology
+  routeReflectors: number
+  ssh: boolean
+}
+
+/** One underlay L2 segment: a bridge in the fabric namespace. */
+export interface LabSubnet {
+  name: string
+  /** bridge name inside the fabric namespace */
+  bridge: string
+  cidr: string
+  /** the router's address on this subnet (routed topology only) */
+  gateway?: string
+}
+
+export interface LabNode {
+  name: string
+  netns: string
+  /** InternalIP: the address on the node's uplink eth0 */
+  ip: string
+  subnet: string
+  podCIDR: string
+  /** MAC of the node's VTEP (flannel.1 or vxlan.calico), fixed so it survives a backend switch */
+  vtepMAC: string
+  /** Calico's vxlan tunnel address: the first address of the node's block */
+  tunnelIP: string
+  /** the port on the fabric bridge that this node's eth0 plugs into */
+  fabricPort: string
+  /** a BGP route reflector (calico-rr) */
+  routeReflector: boolean
+  /** directory under the lab's state directory with the node's files */
+  dir: string
+}
+
+export interface LabPod {
+  name: string
+  namespace: string
+  node: string
+  netns: string
+  ip: string
+  /** host-side veth inside the node namespace (vethXXXXXXXX or caliXXXXXXXXXXX) */
+  hostVeth: string
+}
+
+export interface LabPlan {
+  name: string
+  backend: LabBackendName
+  topology: LabTopology
+  clusterCIDR: string
+  underlayMTU: number
+  fabricNetns: string
+  routerNetns?: string
+  subnets: LabSubnet[]
+  nodes: LabNode[]
+  pods: LabPod[]
+  ssh: boolean
+  stateDir: string
+  inventory: string
+  /** BGP AS number for Calico modes */
+  asNumber: number
+}
+
+/** The lab's record on disk: the plan, plus what happened while it came up. */
+export interface LabRecord extends LabPlan {
+  status: 'creating' | 'up' | 'failed'
+  createdAt: string
+  warnings: string[]
+  /** the netctl build that made it, for `lab list` */
+  version: string
+}

@@ -1,0 +1,111 @@
+import type {TeardownResult} from '../lab/teardown.js'
+import type {LabStatus, LabView} from '../lab/status.js'
+import type {LabRecord} from '../lab/types.js'
+import {colors, table} from './color.js'
+
+/** `lab up --json`: the contract in DESIGN.md, plus warnings and where the lab's files are. */
+export function labUpJson(r: LabRecord): object {
+  return {
+    name: r.name,
+    backend: r.backend,
+    topology: r.topology,
+    inventory: r.inventory,
+    stateDir: r.stateDir,
+    nodes: r.nodes.map((n) => ({
+      name: n.name,
+      netns: n.netns,
+      ip: n.ip,
+      podCIDR: n.podCIDR,
+      vtepMAC: n.vtepMAC,
+      subnet: n.subnet,
+      ...(n.routeReflector ? {routeReflector: true} : {}),
+    })),
+    pods: r.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip})),
+    warnings: r.warnings,
+  }
+}
+
+function warningsText(warnings: string[]): string[] {
+  const c = colors()
+  return warnings.map((w) => c.yellow(`warning: ${w}`))
+}
+
+export function labUpText(r: LabRecord): string {
+  const c = colors()
+  const out = [
+    `${c.green('lab up')}: ${c.bold(r.name)} — ${r.nodes.length} nodes, ${r.pods.length} pods, ${r.backend} on a ${r.topology} underlay`,
+    '',
+    table(
+      ['NODE', 'NETNS', 'INTERNAL-IP', 'POD-CIDR'],
+      r.nodes.map((n) => [n.name + (n.routeReflector ? ' (rr)' : ''), n.netns, n.ip, n.podCIDR]),
+    ),
+    '',
+    table(
+      ['POD', 'NODE', 'NETNS', 'IP'],
+      r.pods.map((p) => [p.name, p.node, p.netns, p.ip]),
+    ),
+    '',
+    ...warningsText(r.warnings),
+    ...(r.warnings.length ? [''] : []),
+    `inventory: ${r.inventory}`,
+    `try:       ip netns exec ${r.pods[0]?.netns ?? r.nodes[0]!.netns} ping -c1 ${r.pods.at(-1)?.ip ?? r.nodes.at(-1)!.ip}`,
+    `           netctl lab status --name ${r.name}`,
+    `remove:    netctl lab down --name ${r.name}`,
+  ]
+  return out.join('\n')
+}
+
+export function labDownText(r: TeardownResult): string {
+  if (r.namespaces.length === 0 && !r.stateDir) return `lab ${r.name}: nothing to remove`
+  return `lab ${r.name} removed: ${r.namespaces.length} namespaces, ${r.processes.length} processes${r.stateDir ? `, ${r.stateDir}` : ''}`
+}
+
+export interface LabListEntry {
+  name: string
+  backend?: string
+  topology?: string
+  nodes?: number
+  pods?: number
+  status: string
+  namespaces: number
+  createdAt?: string
+}
+
+export function labListText(labs: LabListEntry[]): string {
+  if (labs.length === 0) return 'no labs (create one with: netctl lab up)'
+  return table(
+    ['NAME', 'BACKEND', 'TOPOLOGY', 'NODES', 'PODS', 'STATUS', 'NAMESPACES', 'CREATED'],
+    labs.map((l) => [l.name, l.backend ?? '-', l.topology ?? '-', String(l.nodes ?? '-'), String(l.pods ?? '-'), l.status, String(l.namespaces), l.createdAt ?? '-']),
+  )
+}
+
+export function labViewText(v: LabView): string[] {
+  const c = colors()
+  const mark = (present: boolean): string => (present ? c.green('present') : c.red('MISSING'))
+  return [
+    `lab ${c.bold(v.name)}: ${v.backend} on a ${v.topology} underlay, ${v.status}, created ${v.createdAt}`,
+    '',
+    table(['NODE', 'INTERNAL-IP', 'POD-CIDR', 'NETNS'], v.nodes.map((n) => [n.name + (n.routeReflector ? ' (rr)' : ''), n.ip, n.podCIDR, `${n.netns} ${mark(n.present)}`])),
+    '',
+    table(['POD', 'NODE', 'IP', 'NETNS'], v.pods.map((p) => [p.name, p.node, p.ip, `${p.netns} ${mark(p.present)}`])),
+  ]
+}
+
+export function labStatusText(s: LabStatus): string {
+  const c = colors()
+  const out = labViewText(s)
+  if (s.bgp) {
+    const est = s.bgp.filter((b) => b.state === 'Established').length
+    out.push('', `BGP sessions: ${est}/${s.bgp.length} Established`)
+    out.push(table(['NODE', 'PEER', 'PEER-IP', 'STATE', 'INFO'], s.bgp.map((b) => [b.node, b.peer, b.peerIP ?? '-', b.state, b.info ?? ''])))
+  }
+  if (s.reachability) {
+    const r = s.reachability
+    const verdict = r.ok === r.pairs ? c.green(`all ${r.pairs} pod pairs reachable`) : c.red(`${r.pairs - r.ok} of ${r.pairs} pod pairs UNREACHABLE`)
+    out.push('', `reachability (ping): ${verdict}`)
+    for (const f of r.failed.slice(0, 20)) out.push(`  ${f.from} -> ${f.to} (${f.toIP}) ${c.red('no reply')}`)
+    if (r.failed.length > 20) out.push(`  ... and ${r.failed.length - 20} more`)
+  }
+  if (s.warnings.length) out.push('', ...warningsText(s.warnings))
+  return out.join('\n')
+}

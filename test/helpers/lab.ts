@@ -1,0 +1,85 @@
+import {afterAll, beforeAll, describe} from 'vitest'
+
+import {run} from '../../src/util/exec.js'
+import {netctl, netctlJson} from './cli.js'
+
+/**
+ * Lab tests need root (they create network namespaces). In CI (CI=true, root)
+ * they always run; elsewhere they are skipped with a printed reason.
+ */
+export function labSkipReason(): string | undefined {
+  const root = typeof process.getuid === 'function' && process.getuid() === 0
+  if (root) return undefined
+  if (process.env.CI) throw new Error('lab tests must run in CI, and CI must run as root')
+  return 'lab tests need root (they create network namespaces); run the suite with sudo to include them'
+}
+
+export const describeLab = (name: string, fn: () => void): void => {
+  const reason = labSkipReason()
+  if (reason) {
+    console.log(`skipping "${name}": ${reason}`)
+    describe.skip(name, fn)
+  } else {
+    describe(name, fn)
+  }
+}
+
+let counter = 0
+/** A lab name unique to this run and this test file: parallel runs never collide. */
+export function uniqueLabName(prefix: string): string {
+  counter += 1
+  const tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-3)}${counter}`
+  return `${prefix}-${tag}`.slice(0, 24).replace(/-+$/, '')
+}
+
+export interface LabUp {
+  name: string
+  backend: string
+  topology: string
+  inventory: string
+  stateDir: string
+  nodes: Array<{name: string; netns: string; ip: string; podCIDR: string; vtepMAC: string; subnet: string; routeReflector?: boolean}>
+  pods: Array<{name: string; namespace: string; node: string; netns: string; ip: string}>
+  warnings: string[]
+}
+
+/**
+ * Bring a lab up before the tests of a describe block and always take it down
+ * after them, also when a test or the set-up itself fails.
+ */
+export function useLab(prefix: string, args: string[]): {get: () => LabUp} {
+  const name = uniqueLabName(prefix)
+  let lab: LabUp | undefined
+  beforeAll(async () => {
+    const r = await netctlJson<LabUp>(['lab', 'up', '--name', name, ...args])
+    if (r.code !== 0) throw new Error(`lab up ${name} failed (exit ${r.code}): ${JSON.stringify(r.json)} ${r.stderr}`)
+    lab = r.json
+  })
+  afterAll(async () => {
+    await netctl(['lab', 'down', '--name', name])
+  })
+  return {
+    get: () => {
+      if (!lab) throw new Error(`lab ${name} is not up`)
+      return lab
+    },
+  }
+}
+
+/** Run a command inside a namespace. */
+export function nsExec(netns: string, argv: string[], timeoutMs = 15_000) {
+  return run('ip', ['netns', 'exec', netns, ...argv], {timeoutMs})
+}
+
+/** One ping from a namespace; true when a reply came back. */
+export async function ping(netns: string, ip: string, timeoutSec = 2): Promise<boolean> {
+  const r = await nsExec(netns, ['ping', '-n', '-q', '-c', '1', '-W', String(timeoutSec), ip], (timeoutSec + 5) * 1000)
+  return r.code === 0
+}
+
+/** `ip -j ...` inside a namespace, parsed. */
+export async function ipJson<T = any>(netns: string, args: string[]): Promise<T> {
+  const r = await run('ip', ['-n', netns, '-j', ...args])
+  if (r.code !== 0) throw new Error(`ip -n ${netns} -j ${args.join(' ')}: ${r.stderr}`)
+  return JSON.parse(r.stdout || '[]') as T
+}
