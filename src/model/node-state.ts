@@ -1,0 +1,245 @@
+/**
+ * The typed model of one node's dataplane, as the probe's parsers produce it and
+ * src/analyze consumes it. Plain JSON data (it is stored in snapshots): extend
+ * with new optional fields, never rename.
+ */
+
+export type Family = 'inet' | 'inet6'
+
+export interface VxlanInfo {
+  vni: number
+  /** destination UDP port (dstport) */
+  port: number
+  local?: string
+  /** underlay device the vxlan is bound to */
+  dev?: string
+  learning: boolean
+  group?: string
+}
+
+export interface Link {
+  ifindex: number
+  name: string
+  /** rtnl kind: vxlan, bridge, veth, tun, ipip, ... (absent for physical and loopback) */
+  kind?: string
+  mtu: number
+  mac?: string
+  /** operational state as the kernel reports it: UP, DOWN, UNKNOWN, LOWERLAYERDOWN */
+  operstate: string
+  /** the IFF_UP flag: administratively up */
+  adminUp: boolean
+  flags: string[]
+  /** bridge (or bond) this link is enslaved to */
+  master?: string
+  /** veth: the peer's ifindex, and the netns id when the peer lives in another namespace */
+  peerIfindex?: number
+  linkNetnsid?: number
+  vxlan?: VxlanInfo
+  tun?: {type: 'tun' | 'tap'; pi: boolean}
+}
+
+export interface Address {
+  dev: string
+  family: Family
+  local: string
+  prefixlen: number
+  scope: string
+  broadcast?: string
+}
+
+export type RouteType = 'unicast' | 'local' | 'broadcast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw' | 'multicast' | 'anycast' | 'nat'
+
+export interface NextHop {
+  gateway?: string
+  dev?: string
+  weight?: number
+  onlink: boolean
+}
+
+export interface Route {
+  family: Family
+  /** 'main', 'local', 'default' or a number as a string */
+  table: string
+  type: RouteType
+  /** always a CIDR: 'default' becomes 0.0.0.0/0 or ::/0, a host becomes /32 or /128 */
+  dst: string
+  gateway?: string
+  dev?: string
+  /** kernel, boot, static, bird, 80 (Calico's felix), ... */
+  protocol?: string
+  scope?: string
+  prefsrc?: string
+  metric?: number
+  onlink: boolean
+  flags: string[]
+  /** multipath: every nexthop (gateway/dev above are then absent) */
+  nexthops?: NextHop[]
+}
+
+export interface Rule {
+  family: Family
+  priority: number
+  src?: string
+  dst?: string
+  iif?: string
+  oif?: string
+  fwmark?: string
+  not?: boolean
+  /** lookup target table, for action 'lookup' */
+  table?: string
+  action: 'lookup' | 'blackhole' | 'unreachable' | 'prohibit' | 'goto' | 'nop'
+}
+
+export interface Neighbour {
+  dst: string
+  dev: string
+  lladdr?: string
+  /** kernel NUD states, e.g. ['PERMANENT'], ['REACHABLE'], ['STALE'], ['FAILED'], ['NOARP'] */
+  state: string[]
+  router?: boolean
+  proxy?: boolean
+}
+
+export interface FdbEntry {
+  mac: string
+  /** the device the entry is on (flannel.1, a bridge port, ...) */
+  dev: string
+  /** vxlan remote (underlay IP of the peer VTEP) */
+  dst?: string
+  vni?: number
+  port?: number
+  /** the bridge for `master` entries */
+  master?: string
+  self: boolean
+  permanent: boolean
+  static: boolean
+  state?: string
+  vlan?: number
+}
+
+export interface IptablesRule {
+  /** the rule as iptables-save prints it, e.g. "-A FORWARD -s 10.244.0.0/16 -j ACCEPT" */
+  raw: string
+  chain: string
+  packets?: number
+  bytes?: number
+  /** parsed common matches; `!` negation recorded per field in `negated` */
+  match: {
+    source?: string
+    destination?: string
+    inInterface?: string
+    outInterface?: string
+    protocol?: string
+    dport?: string
+    sport?: string
+    /** -m state --state / -m conntrack --ctstate values */
+    ctstate?: string[]
+    comment?: string
+    /** any match netctl does not model; a rule with these is evaluated conservatively */
+    other?: string[]
+    negated?: string[]
+  }
+  /** ACCEPT, DROP, REJECT, RETURN, a user chain, MASQUERADE, ... */
+  target?: string
+  targetArgs?: string[]
+  /** -g (goto) instead of -j */
+  goto?: boolean
+}
+
+export interface IptablesChain {
+  name: string
+  /** built-in chains have a policy (ACCEPT/DROP); user chains have none ('-') */
+  policy?: string
+  packets?: number
+  bytes?: number
+  rules: IptablesRule[]
+}
+
+export interface IptablesTable {
+  name: string
+  chains: IptablesChain[]
+}
+
+export interface Iptables {
+  /** which iptables wrote this: nf_tables or legacy */
+  variant: 'nft' | 'legacy' | 'unknown'
+  tables: IptablesTable[]
+}
+
+export interface BgpSession {
+  /** BIRD protocol name, e.g. Mesh_172_31_0_12 */
+  name: string
+  /** BIRD's protocol state: up, start, down */
+  state: string
+  /** BGP FSM state: Established, Active, Connect, OpenSent, Idle, ... */
+  bgpState: string
+  since?: string
+  neighborAddress?: string
+  neighborAs?: number
+  localAs?: number
+  lastError?: string
+  routes?: {imported: number; exported: number; filtered?: number; preferred?: number}
+  info?: string
+}
+
+export interface BgpRoute {
+  prefix: string
+  gateway?: string
+  dev?: string
+  /** BIRD protocol that supplied it (static1, Mesh_..., kernel1) */
+  protocol: string
+  /** the best route ('*') */
+  primary: boolean
+  type?: string
+  asPath?: string
+  from?: string
+}
+
+export interface Process {
+  pid: number
+  name: string
+  args: string
+}
+
+export type SectionStatus = 'ok' | 'absent' | 'error' | 'truncated'
+
+/** One pod network namespace as seen from its node. */
+export interface PodNetnsState {
+  namespace: string
+  name: string
+  /** named netns or /proc/PID/ns/net it was entered through */
+  netns: string
+  links: Link[]
+  addresses: Address[]
+  routes: Route[]
+  neighbours: Neighbour[]
+  sections?: Record<string, {status: SectionStatus; message?: string}>
+}
+
+export interface NodeState {
+  node: string
+  collectedAt: string
+  kernel?: string
+  links: Link[]
+  addresses: Address[]
+  routes: Route[]
+  rules: Rule[]
+  neighbours: Neighbour[]
+  fdb: FdbEntry[]
+  /** keys as sysctl names them, e.g. net.ipv4.ip_forward, net.ipv4.conf.eth0.rp_filter */
+  sysctls: Record<string, string>
+  iptables?: Iptables
+  /** when both iptables-legacy and iptables-nft hold rules */
+  iptablesLegacy?: Iptables
+  /** `nft -j list ruleset` as the tool printed it */
+  nftables?: unknown
+  bird?: {sessions: BgpSession[]; routes: BgpRoute[]}
+  flannelSubnetEnv?: Record<string, string>
+  cni?: {confDir: string; files: Array<{name: string; content: string}>; binDir: string; plugins: string[]}
+  /** `ethtool -k` of tunnel devices: device → feature → on */
+  offloads?: Record<string, Record<string, boolean>>
+  processes: Process[]
+  pods: PodNetnsState[]
+  /** what each probe section returned; `absent` when the tool is missing */
+  sections: Record<string, {status: SectionStatus; message?: string}>
+}
