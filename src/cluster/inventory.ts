@@ -24,11 +24,12 @@ export async function loadInventory(file: string): Promise<Inventory> {
 }
 
 export function parseInventory(text: string, file = 'inventory'): Inventory {
-  const doc = parseDocument(text, {prettyErrors: false, uniqueKeys: true})
+  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!
     const line = e.linePos?.[0]?.line
-    throw new UsageError(`${file}: ${line ? `line ${line}: ` : ''}not valid YAML (${e.message.split('\n')[0]})`)
+    const why = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+    throw new UsageError(`${file}: ${line ? `line ${line}: ` : ''}not valid YAML (${why})`)
   }
   const data: unknown = doc.toJS()
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: expected a mapping with apiVersion, kind, cluster, nodes`)

@@ -10,9 +10,8 @@ import {splitProbeOutput} from './sections.js'
 
 export const DEFAULT_PARALLEL = 16
 export const DEFAULT_TIMEOUT_MS = 30_000
-/** How long past its own timeout a transport gets before the node is given up on. */
-const GRACE_MS = 2_000
-const CLOSE_MS = 2_000
+/** How long past its own timeout a transport gets (and close() gets) before the node is given up on. */
+const graceMs = (timeoutMs: number): number => Math.min(2_000, 100 + Math.round(timeoutMs / 10))
 
 export interface CollectTarget {
   node: InventoryNode
@@ -97,14 +96,14 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
   const collectedAt = new Date().toISOString()
   let result: TransportResult | typeof DEADLINE
   try {
-    result = await withDeadline(transport.exec(probe.script, {timeoutMs}), timeoutMs + GRACE_MS)
+    result = await withDeadline(transport.exec(probe.script, {timeoutMs}), timeoutMs + graceMs(timeoutMs))
   } catch (error) {
     const why = error instanceof TransportError ? error.message : `transport failed: ${(error as Error).message}`
     return unreachable(`${transport.target}: ${why}`, transport.target)
   } finally {
     await withDeadline(
       transport.close().catch(() => {}),
-      CLOSE_MS,
+      graceMs(timeoutMs),
     )
   }
   if (result === DEADLINE) return unreachable(`${transport.target}: no answer within ${seconds(timeoutMs)}`, transport.target)

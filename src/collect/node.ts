@@ -87,7 +87,8 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
     } catch (error) {
       const message = error instanceof ParseError ? error.message : `parser failed: ${(error as Error).message}`
       into[key] = {status: 'error', message: clip(message)}
-      problems.push(`${label}: ${clip(message)}`)
+      const detail = error instanceof ParseError && message.startsWith(`${error.section}: `) ? message.slice(error.section.length + 2) : message
+      problems.push(`${label}: ${clip(detail)}`)
       return undefined
     }
   }

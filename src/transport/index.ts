@@ -17,12 +17,18 @@ const registry: Partial<Record<'netns' | 'ssh', TransportFactory>> = {
   netns: (node) => new NetnsTransport(node.access.netns!),
 }
 
-export function registerTransport(kind: 'netns' | 'ssh', factory: TransportFactory): void {
-  registry[kind] = factory
+/** Plug in (or, with undefined, take out) the factory for one access kind. */
+export function registerTransport(kind: 'netns' | 'ssh', factory: TransportFactory | undefined): void {
+  if (factory) registry[kind] = factory
+  else delete registry[kind]
 }
 
 export const createTransport: TransportFactory = (node) => {
-  if (node.access.netns !== undefined) return registry.netns!(node)
+  if (node.access.netns !== undefined) {
+    const netns = registry.netns
+    if (!netns) throw new TransportError(`node ${node.name}: netns transport not available`, 'config')
+    return netns(node)
+  }
   if (node.access.ssh !== undefined) {
     const ssh = registry.ssh
     if (!ssh) throw new TransportError(`node ${node.name}: ssh transport not available yet (only lab nodes reached through access.netns can be collected)`, 'config')

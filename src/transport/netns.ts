@@ -25,8 +25,9 @@ export class NetnsTransport implements Transport {
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<TransportResult> {
-    if (!validNetnsName(this.netns)) throw new TransportError(`invalid network namespace name ${JSON.stringify(this.netns)}`, 'config')
-    if (!existsSync(`${NETNS_RUN_DIR}/${this.netns}`)) throw new TransportError(`network namespace ${this.netns} does not exist`, 'unreachable')
+    // messages follow the target ("netns NAME: ..."), so they do not repeat the name
+    if (!validNetnsName(this.netns)) throw new TransportError('not a valid network namespace name', 'config')
+    if (!existsSync(`${NETNS_RUN_DIR}/${this.netns}`)) throw new TransportError('no such network namespace', 'unreachable')
     const r = await run('ip', ['netns', 'exec', this.netns, 'sh', '-c', script, 'netctl-probe'], {
       ...(opts.timeoutMs === undefined ? {} : {timeoutMs: opts.timeoutMs}),
       ...(opts.stdin === undefined ? {} : {input: opts.stdin}),

@@ -8,22 +8,39 @@ import {ParseError} from './errors.js'
  * socket replies (`1002-...` reply codes) are accepted too.
  */
 
-/** birdcl output lines without the banner, the bird> prompt echo, or raw reply codes. */
-function birdLines(text: string): string[] {
-  const out: string[] = []
-  for (const raw of text.split('\n')) {
-    let line = raw.replace(/\r$/, '')
-    // raw socket protocol: "1002-xxx" / "0000" / " continuation"
-    const coded = /^(\d{4})([ -])(.*)$/.exec(line)
-    if (coded) {
-      if (coded[1] === '0000' || coded[1] === '0001') continue
-      line = coded[3]!
+/**
+ * birdcl output lines (with their line numbers) without the banner, a prompt
+ * echo, or the reply codes of the raw control socket protocol ("1002-...",
+ * continuation lines starting with one space, "0000" at the end).
+ */
+function birdLines(text: string): Array<{line: string; no: number}> {
+  const all = text.split('\n').map((l) => l.replace(/\r$/, ''))
+  const raw = all.some((l) => /^\d{4}[ -]/.test(l))
+  const out: Array<{line: string; no: number}> = []
+  all.forEach((original, i) => {
+    let line = original
+    if (raw) {
+      const coded = /^(\d{4})(?:([ -])(.*))?$/.exec(line)
+      if (coded) {
+        if (coded[1] === '0000' || coded[1] === '0001' || coded[3] === undefined) return
+        line = coded[3]
+      } else if (line.startsWith(' ')) {
+        line = line.slice(1)
+      }
     }
-    if (/^BIRD [\d.]+\S* ready\.$/.test(line.trim())) continue
-    if (/^bird[c6l]*> /.test(line)) continue
-    out.push(line)
-  }
+    if (/^BIRD \S+ ready\.$/.test(line.trim())) return
+    if (/^bird[c6l]*> /.test(line)) return
+    out.push({line, no: i + 1})
+  })
   return out
+}
+
+/** birdcl ends every reply with a newline: text that stops mid-line was cut short. */
+function endsWhole(text: string, section: string): void {
+  if (text !== '' && !text.endsWith('\n')) {
+    const last = text.slice(text.lastIndexOf('\n') + 1)
+    throw new ParseError(section, `output stops in the middle of a line ('${last.trim().slice(0, 40)}'): cut short`)
+  }
 }
 
 const PROTO_STATES = new Set(['up', 'down', 'start', 'stop', 'flush', 'feed'])
@@ -48,11 +65,12 @@ function protocolHead(line: string): ProtocolHead | undefined {
 
 /** `show protocols [all]` → the BGP sessions (other protocols are not sessions). */
 export function parseBirdProtocols(text: string, section = 'bird-protocols'): BgpSession[] {
+  endsWhole(text, section)
   const lines = birdLines(text)
   const sessions: BgpSession[] = []
   let current: BgpSession | undefined
   let sawHeader = false
-  lines.forEach((line, idx) => {
+  lines.forEach(({line, no}) => {
     if (line.trim() === '') return
     if (/^name\s+proto\s+table\s+state\s+since\s+info/i.test(line.trim())) {
       sawHeader = true
@@ -61,8 +79,8 @@ export function parseBirdProtocols(text: string, section = 'bird-protocols'): Bg
     if (!/^\s/.test(line)) {
       const head = protocolHead(line)
       if (!head) {
-        if (!sawHeader) throw new ParseError(section, `not BIRD protocol output: '${line.slice(0, 60)}'`, idx + 1)
-        throw new ParseError(section, `unrecognized protocol line '${line.slice(0, 60)}'`, idx + 1)
+        if (!sawHeader) throw new ParseError(section, `not BIRD protocol output: '${line.slice(0, 60)}'`, no)
+        throw new ParseError(section, `unrecognized protocol line '${line.slice(0, 60)}'`, no)
       }
       current = undefined
       if (head.proto !== 'BGP') return
@@ -108,7 +126,7 @@ export function parseBirdProtocols(text: string, section = 'bird-protocols'): Bg
       default:
     }
   })
-  if (!sawHeader && sessions.length === 0 && lines.some((l) => l.trim() !== '')) {
+  if (!sawHeader && sessions.length === 0 && lines.some((l) => l.line.trim() !== '')) {
     throw new ParseError(section, 'no protocol table in BIRD output')
   }
   return sessions
@@ -135,15 +153,17 @@ const ROUTE_TYPES = /^(unicast|blackhole|unreachable|prohibit|multipath|recursiv
 
 /** `show route [all]` → routes, best ones marked primary. */
 export function parseBirdRoutes(text: string, section = 'bird-routes'): BgpRoute[] {
+  endsWhole(text, section)
   const lines = birdLines(text)
   const routes: BgpRoute[] = []
   let prefix: string | undefined
   let current: (BgpRoute & {nexthops?: BirdHop[]}) | undefined
-  lines.forEach((line, idx) => {
+  lines.forEach(({line, no}) => {
     if (line.trim() === '' || /^Table\s+\S+:$/.test(line.trim())) return
-    if (/^\s/.test(line) && !ROUTE_LINE.test(line.trimEnd())) {
+    // BIRD indents next hops and attributes with a tab; a further route for the same prefix with spaces
+    if (line.startsWith('\t') || (/^\s/.test(line) && !ROUTE_LINE.test(line.trimEnd()))) {
       // continuation: a next hop, or an attribute line of `show route all`
-      if (!current) throw new ParseError(section, `attribute line before any route: '${line.trim().slice(0, 60)}'`, idx + 1)
+      if (!current) throw new ParseError(section, `attribute line before any route: '${line.trim().slice(0, 60)}'`, no)
       const t = line.trim()
       const attr = /^([A-Za-z][\w.]*):\s*(.*)$/.exec(t)
       if (attr) {
@@ -155,12 +175,12 @@ export function parseBirdRoutes(text: string, section = 'bird-routes'): BgpRoute
       return
     }
     const m = ROUTE_LINE.exec(line.trimEnd())
-    if (!m) throw new ParseError(section, `unrecognized route line '${line.trim().slice(0, 80)}'`, idx + 1)
+    if (!m) throw new ParseError(section, `unrecognized route line '${line.trim().slice(0, 80)}'`, no)
     if (m[1] !== undefined) {
-      if (!/^[0-9a-fA-F.:]+\/\d+$/.test(m[1])) throw new ParseError(section, `'${m[1]}' is not a prefix`, idx + 1)
+      if (!/^[0-9a-fA-F.:]+\/\d+$/.test(m[1])) throw new ParseError(section, `'${m[1]}' is not a prefix`, no)
       prefix = m[1]
     }
-    if (prefix === undefined) throw new ParseError(section, 'route line without a prefix', idx + 1)
+    if (prefix === undefined) throw new ParseError(section, 'route line without a prefix', no)
     const head = m[2]!.trim()
     current = {prefix, protocol: m[3]!, primary: m[6] === '*'}
     const type = ROUTE_TYPES.exec(head)?.[1]
