@@ -22,6 +22,7 @@ export function labUpJson(r: LabRecord): object {
     })),
     pods: r.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip})),
     warnings: r.warnings,
+    notes: r.notes ?? [],
   }
 }
 
@@ -46,7 +47,8 @@ export function labUpText(r: LabRecord): string {
     ),
     '',
     ...warningsText(r.warnings),
-    ...(r.warnings.length ? [''] : []),
+    ...(r.notes ?? []).map((n) => `note: ${n}`),
+    ...(r.warnings.length || r.notes?.length ? [''] : []),
     `inventory: ${r.inventory}`,
     `try:       ip netns exec ${r.pods[0]?.netns ?? r.nodes[0]!.netns} ping -c1 ${r.pods.at(-1)?.ip ?? r.nodes.at(-1)!.ip}`,
     `           netctl lab status --name ${r.name}`,
