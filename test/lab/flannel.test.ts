@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 
 import {describe, expect, it} from 'vitest'
 
+import {validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, ping, uniqueLabName, useLab} from '../helpers/lab.js'
 
@@ -14,6 +15,13 @@ async function expectAllPodsReach(pods: Array<{netns: string; ip: string; name: 
 
 describeLab('lab: flannel vxlan, flat', () => {
   const lab = useLab('flv', ['--nodes', '3', '--backend', 'flannel-vxlan'])
+
+  it('prints lab up --json as its schema says', () => {
+    const validate = validatorFor('lab-up')
+    expect(validate(lab.get()), JSON.stringify(validate.errors)).toBe(true)
+    expect(lab.get().nodes).toHaveLength(3)
+    expect(lab.get().pods).toHaveLength(6)
+  })
 
   it('gives every pod pair, same node and across nodes, real connectivity', async () => {
     await expectAllPodsReach(lab.get().pods)
@@ -88,6 +96,8 @@ describeLab('lab: flannel vxlan, flat', () => {
   it('lab status reports every pair reachable and exits 0', async () => {
     const r = await netctlJson(['lab', 'status', '--name', lab.get().name, '--all-pairs'])
     expect(r.code).toBe(0)
+    const validate = validatorFor('lab-status')
+    expect(validate(r.json), JSON.stringify(validate.errors)).toBe(true)
     expect(r.json.reachability.pairs).toBe(30)
     expect(r.json.reachability.ok).toBe(30)
   })
@@ -168,10 +178,12 @@ describeLab('lab: lifecycle', () => {
       // the same addresses in both labs: they are isolated from each other
       expect(ra.json.pods.map((p: any) => p.ip)).toEqual(rb.json.pods.map((p: any) => p.ip))
       const list = await netctlJson(['lab', 'list'])
+      expect(validatorFor('lab-list')(list.json)).toBe(true)
       expect(list.json.labs.map((l: any) => l.name)).toEqual(expect.arrayContaining([a, b]))
 
       const down = await netctlJson(['lab', 'down', '--name', a])
       expect(down.code).toBe(0)
+      expect(validatorFor('lab-down')(down.json)).toBe(true)
       expect(down.json.namespaces.length).toBe(1 + 2 + 2)
       const left = (await import('../../src/lab/netns.js').then((m) => m.listNetns())).filter((n) => n.startsWith(`${a}.`))
       expect(left).toEqual([])
@@ -211,6 +223,10 @@ describeLab('lab: lifecycle', () => {
     expect(r.stderr).toMatch(/^netctl: --nodes: .*2/)
     const s = await netctl(['lab', 'status', '--name', 'no-such-lab-here'])
     expect(s.code).toBe(2)
+    const j = await netctlJson(['lab', 'up', '--nodes', '1'])
+    expect(j.code).toBe(2)
+    expect(validatorFor('error')(j.json)).toBe(true)
+    expect(j.json.error.message).toMatch(/--nodes/)
     expect(s.stderr).toMatch(/no lab named 'no-such-lab-here'/)
   })
 })
