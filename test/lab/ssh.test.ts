@@ -9,6 +9,7 @@ import type {Inventory} from '../../src/cluster/inventory-types.js'
 import {SshTransport, type SshTransportOptions} from '../../src/transport/ssh.js'
 import {TransportError} from '../../src/transport/types.js'
 import {run} from '../../src/util/exec.js'
+import {validatorFor} from '../../src/util/schema.js'
 import {describeLab, ipJson, type LabUp, nsExec, useLab} from '../helpers/lab.js'
 
 type SshLab = LabUp & {ssh: {config: string; knownHosts: string; identity: string}}
@@ -62,6 +63,8 @@ describeLab('lab up --ssh and the ssh transport', () => {
   })
 
   it('lab up --json names the ssh files, and the inventory carries ssh access', () => {
+    const validate = validatorFor('lab-up')
+    expect(validate(lab.get()), JSON.stringify(validate.errors)).toBe(true)
     const l = get()
     expect(l.ssh.config).toBe(path.join(l.stateDir, 'ssh', 'ssh_config'))
     for (const f of [l.ssh.config, l.ssh.knownHosts, l.ssh.identity, `${l.ssh.identity}.pub`]) expect(existsSync(f)).toBe(true)
