@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
     // oclif writes through process.stdout; vitest would otherwise swallow it.
     disableConsoleIntercept: true,
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
     pool: 'forks',
     // Lab tests build real namespaces; two cores are shared by every file.
     maxWorkers: 2,

@@ -7,6 +7,7 @@ import {labInventoryFile, loadInventory} from '../src/cluster/inventory.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
 import {collectFooter, collectSummary, nothingCollectedLine, snapshotJson} from '../src/render/collect.js'
+import {createTransport, type TransportChoice} from '../src/transport/index.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Read the dataplane state of every node into a snapshot file.'
@@ -26,6 +27,11 @@ Exit codes: 0 when at least one node was collected (a collection is not a diagno
     output: Flags.string({char: 'o', description: 'Write the snapshot here instead of stdout.', helpValue: 'FILE'}),
     parallel: Flags.integer({description: 'Nodes probed at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
     timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable.', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
+    transport: Flags.string({
+      description: 'How to reach nodes the inventory gives both ways in (a lab with --ssh): auto takes the netns.',
+      options: ['auto', 'netns', 'ssh'],
+      default: 'auto',
+    }),
   }
 
   async run(): Promise<object> {
@@ -46,6 +52,7 @@ Exit codes: 0 when at least one node was collected (a collection is not a diagno
       parallel: flags.parallel,
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
+      transportFactory: (node) => createTransport(node, flags.transport as TransportChoice),
       ...(progress ? {onProgress: progress.update} : {}),
     })
     progress?.finish(collectFooter(snapshot, flags.output))

@@ -16,6 +16,8 @@ export interface InventoryNodeAccess {
     identityFile?: string
     proxyJump?: string
     proxyCommand?: string
+    /** known_hosts to check the node's host key against (default: the ssh config's, ~/.ssh/known_hosts) */
+    knownHostsFile?: string
   }
 }
 

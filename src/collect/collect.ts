@@ -82,7 +82,7 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
 
   let transport: Transport
   try {
-    transport = (opts.transportFactory ?? createTransport)(target.node)
+    transport = opts.transportFactory ? opts.transportFactory(target.node) : createTransport(target.node)
   } catch (error) {
     return unreachable(error instanceof TransportError ? error.message : `cannot reach ${name}: ${(error as Error).message}`)
   }

@@ -245,15 +245,18 @@ cni_bin() {
   return 0
 }
 
-# ethtool -k of tunnel devices (by name, by DEVTYPE in sysfs, or TUN)
+# ethtool -k of tunnel devices (by name, by DEVTYPE in sysfs, or TUN). The device list comes
+# from /proc/sys/net, which always shows the current netns (/sys may be mounted for another).
 offloads() {
-  for _d in /sys/class/net/*; do
+  for _d in /proc/sys/net/ipv4/conf/*; do
     _n=\${_d##*/}; _t=
+    case $_n in all|default) continue ;; esac
     case $_n in flannel.*|flannel0|vxlan.calico|vxlan-v6.calico|tunl0|cilium_vxlan|weave|vxlan*) _t=1 ;; esac
-    if [ -z "$_t" ] && [ -r "$_d/uevent" ]; then
-      while IFS= read -r _l; do case $_l in DEVTYPE=vxlan|DEVTYPE=geneve) _t=1 ;; esac; done < "$_d/uevent"
+    _s=/sys/class/net/$_n
+    if [ -z "$_t" ] && [ -r "$_s/uevent" ]; then
+      while IFS= read -r _l; do case $_l in DEVTYPE=vxlan|DEVTYPE=geneve) _t=1 ;; esac; done < "$_s/uevent"
     fi
-    [ -e "$_d/tun_flags" ] && _t=1
+    [ -e "$_s/tun_flags" ] && _t=1
     [ -n "$_t" ] || continue
     printf '%s F %s\\n' "$M" "$_n"
     ethtool -k "$_n" 2>&1

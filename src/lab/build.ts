@@ -13,7 +13,7 @@ import {NsScript} from './script.js'
 import {startLabSsh} from './ssh.js'
 import {saveRecord} from './state.js'
 import {teardownLab} from './teardown.js'
-import {defaultStateRoot, netnsPrefix, planLab, prefixLength} from './topology.js'
+import {defaultStateRoot, netnsPrefix, planLab, prefixLength, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
 import type {LabOptions, LabPlan, LabRecord} from './types.js'
 
 export interface LabUpProgress {
@@ -32,7 +32,7 @@ function fabricScript(plan: LabPlan): NsScript {
   }
   for (const node of plan.nodes) {
     const sub = plan.subnets.find((x) => x.cidr === node.subnet)!
-    s.ip('link', 'add', node.fabricPort, 'mtu', plan.underlayMTU, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', plan.underlayMTU, 'netns', node.netns)
+    s.ip('link', 'add', node.fabricPort, 'mtu', plan.underlayMTU, 'type', 'veth', 'peer', 'name', 'eth0', 'address', node.uplinkMAC, 'mtu', plan.underlayMTU, 'netns', node.netns)
     s.ip('link', 'set', node.fabricPort, 'master', sub.bridge, 'up')
   }
   if (plan.routerNetns) {
@@ -70,6 +70,11 @@ function nodeScript(plan: LabPlan, nodeName: string): NsScript {
   const sub = plan.subnets.find((x) => x.cidr === node.subnet)!
   if (sub.gateway) s.ip('route', 'add', 'default', 'via', sub.gateway, 'dev', 'eth0')
   s.sysctl('net.ipv4.ip_forward', 1)
+  if (plan.nodes.length > STATIC_UNDERLAY_NEIGH_ABOVE) {
+    for (const peer of plan.nodes) {
+      if (peer.name !== node.name && peer.subnet === node.subnet) s.ip('neigh', 'replace', peer.ip, 'lladdr', peer.uplinkMAC, 'dev', 'eth0', 'nud', 'permanent')
+    }
+  }
   plumbing.nodeState(s, plan, node, mtu)
   for (const pod of plan.pods.filter((p) => p.node === node.name)) plumbing.pod(s, plan, node, pod, mtu)
   backend.nodeState(s, plan, node)
@@ -89,7 +94,10 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
     throw new NetctlError(`lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`)
   }
   const backend = labBackend(plan.backend)
-  const record: LabRecord = {...plan, status: 'creating', createdAt: new Date().toISOString(), warnings: [...(backend.warnings?.(plan) ?? [])], version: VERSION}
+  const record: LabRecord = {...plan, status: 'creating', createdAt: new Date().toISOString(), warnings: [...(backend.warnings?.(plan) ?? [])], notes: [], version: VERSION}
+  if (plan.nodes.length > STATIC_UNDERLAY_NEIGH_ABOVE) {
+    record.notes.push(`underlay neighbours are PERMANENT entries: with more than ${STATIC_UNDERLAY_NEIGH_ABOVE} nodes the kernel's shared ARP table (gc_thresh3) would overflow`)
+  }
   await saveRecord(record)
   try {
     const scripts = path.join(plan.stateDir, 'scripts')

@@ -2,10 +2,24 @@ import {writeFile} from 'node:fs/promises'
 
 import {stringify} from 'yaml'
 
-import {INVENTORY_API_VERSION, type Inventory} from '../cluster/inventory-types.js'
+import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../cluster/inventory-types.js'
 import {labBackend} from './backends/index.js'
 import {nodeFacts, nodePaths} from './files.js'
-import type {LabPlan} from './types.js'
+import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './ssh.js'
+import type {LabNode, LabPlan} from './types.js'
+
+/** How a --ssh lab node is reached over SSH without any config file: the fields of its ssh_config block. */
+function labNodeSsh(plan: LabPlan, node: LabNode): NonNullable<InventoryNodeAccess['ssh']> {
+  const ssh = labSshPaths(plan.stateDir)
+  return {
+    host: node.ip,
+    user: LAB_SSH_USER,
+    port: LAB_SSH_PORT,
+    identityFile: ssh.identity,
+    proxyCommand: labProxyCommand(node),
+    knownHostsFile: ssh.knownHosts,
+  }
+}
 
 /** The inventory of a lab: the same format a user writes by hand for real nodes. */
 export function labInventory(plan: LabPlan): Inventory {
@@ -21,7 +35,7 @@ export function labInventory(plan: LabPlan): Inventory {
         name: node.name,
         internalIP: node.ip,
         podCIDR: node.podCIDR,
-        access: {netns: node.netns},
+        access: {netns: node.netns, ...(plan.ssh ? {ssh: labNodeSsh(plan, node)} : {})},
         annotations: facts.annotations,
         labels: facts.labels,
         paths: {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket},

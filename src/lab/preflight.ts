@@ -17,8 +17,8 @@ export function requiredTools(o: Pick<LabOptions, 'backend' | 'ssh'>): Array<{to
 }
 
 async function which(tool: string): Promise<boolean> {
-  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])
-  const r = await run('sh', ['-c', 'PATH="$1"; command -v "$2"', 'sh', dirs.join(':'), tool])
+  // The lab runs these by name, so they must be on PATH exactly as the user has it.
+  const r = await run('sh', ['-c', 'command -v "$1"', 'sh', tool])
   return r.code === 0
 }
 

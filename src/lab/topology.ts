@@ -17,6 +17,14 @@ const ROUTED_SUBNETS = ['172.31.1.0/24', '172.31.2.0/24']
 export const UNDERLAY_MTU = 1500
 export const CALICO_AS = 64512
 export const MAX_NODES = 50
+/**
+ * The kernel's ARP table is one table for every namespace, and its gc_thresh3
+ * (1024 by default, settable only from the root namespace, which the lab never
+ * touches) caps the dynamic entries of all of them together. A full mesh of N
+ * nodes needs N×(N−1) underlay entries, so above this many nodes the lab writes
+ * the underlay neighbours as PERMANENT entries, which the limit does not count.
+ */
+export const STATIC_UNDERLAY_NEIGH_ABOVE = 16
 
 /** Lab names: lower-case words joined by '-'; they start every namespace name, followed by '.'. */
 export const LAB_NAME_RE = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/
@@ -98,6 +106,7 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
       ip: addToIPv4(subnet.cidr, hostIndex),
       subnet: subnet.cidr,
       podCIDR,
+      uplinkMAC: stableMAC(o.name, name, 'eth0'),
       vtepMAC: stableMAC(o.name, name, 'vtep'),
       tunnelIP: addToIPv4(podCIDR, 0),
       fabricPort: name,

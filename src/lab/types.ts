@@ -39,6 +39,8 @@ export interface LabNode {
   ip: string
   subnet: string
   podCIDR: string
+  /** MAC of the node's uplink eth0 */
+  uplinkMAC: string
   /** MAC of the node's VTEP (flannel.1 or vxlan.calico), fixed so it survives a backend switch */
   vtepMAC: string
   /** Calico's vxlan tunnel address: the first address of the node's block */
@@ -84,6 +86,8 @@ export interface LabRecord extends LabPlan {
   status: 'creating' | 'up' | 'failed'
   createdAt: string
   warnings: string[]
+  /** facts about how the lab differs from a real cluster, said so nobody is surprised */
+  notes: string[]
   /** the netctl build that made it, for `lab list` */
   version: string
 }

@@ -11,7 +11,7 @@ import type {NodeState} from './node-state.js'
  * schemas/snapshot.schema.json; within a schemaVersion fields are only added.
  */
 export const SNAPSHOT_SCHEMA_VERSION = 1
-export const SNAPSHOT_SCHEMA_FILE = 'snapshot.schema.json'
+export const SNAPSHOT_SCHEMA = 'snapshot'
 
 export type CollectionErrorCode = 'NODE_UNREACHABLE' | 'COLLECTION_PARTIAL'
 
@@ -66,7 +66,7 @@ export function validateSnapshot(data: unknown, file = 'snapshot'): Snapshot {
   if (typeof version === 'number' && Number.isInteger(version) && version > SNAPSHOT_SCHEMA_VERSION) {
     throw new UsageError(`${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`)
   }
-  const validate = validatorFor(SNAPSHOT_SCHEMA_FILE)
+  const validate = validatorFor(SNAPSHOT_SCHEMA)
   if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`)
   return data as Snapshot
 }

@@ -1,3 +1,4 @@
+import {labSshPaths} from '../lab/ssh.js'
 import type {TeardownResult} from '../lab/teardown.js'
 import type {LabStatus, LabView} from '../lab/status.js'
 import type {LabRecord} from '../lab/types.js'
@@ -21,8 +22,16 @@ export function labUpJson(r: LabRecord): object {
       ...(n.routeReflector ? {routeReflector: true} : {}),
     })),
     pods: r.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip})),
+    ...(r.ssh ? {ssh: labSshJson(r)} : {}),
     warnings: r.warnings,
+    notes: r.notes ?? [],
   }
+}
+
+/** With --ssh: the files that reach the nodes (`ssh -F config node1`). */
+function labSshJson(r: LabRecord): {config: string; knownHosts: string; identity: string} {
+  const {config, knownHosts, identity} = labSshPaths(r.stateDir)
+  return {config, knownHosts, identity}
 }
 
 function warningsText(warnings: string[]): string[] {
@@ -46,8 +55,10 @@ export function labUpText(r: LabRecord): string {
     ),
     '',
     ...warningsText(r.warnings),
-    ...(r.warnings.length ? [''] : []),
+    ...(r.notes ?? []).map((n) => `note: ${n}`),
+    ...(r.warnings.length || r.notes?.length ? [''] : []),
     `inventory: ${r.inventory}`,
+    ...(r.ssh ? [`ssh:       ssh -F ${labSshPaths(r.stateDir).config} ${r.nodes[0]!.name}`] : []),
     `try:       ip netns exec ${r.pods[0]?.netns ?? r.nodes[0]!.netns} ping -c1 ${r.pods.at(-1)?.ip ?? r.nodes.at(-1)!.ip}`,
     `           netctl lab status --name ${r.name}`,
     `remove:    netctl lab down --name ${r.name}`,

@@ -1,82 +1,67 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
+import addFormatsModule from 'ajv-formats'
 import ipaddr from 'ipaddr.js'
 
-/**
- * JSON Schemas live in schemas/ at the top of the package (shipped with it).
- * Validation failures become one line naming the bad field:
- * `nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24`.
- */
+import {packageRoot} from './paths.js'
 
-let rootCache: string | undefined
-/** The netctl package root (where package.json and schemas/ are), from src/util or dist/src/util. */
-export function packageRoot(): string {
-  if (rootCache) return rootCache
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'schemas'))) return (rootCache = dir)
-    dir = path.dirname(dir)
-  }
-  throw new Error('cannot find the netctl package root (package.json beside schemas/)')
-}
-
-export function schemaDir(): string {
-  return path.join(packageRoot(), 'schemas')
-}
-
-/** netctl's own version, as package.json has it. */
-export function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as {version: string}).version
-}
-
-export function loadSchema(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(path.join(schemaDir(), name), 'utf8')) as Record<string, unknown>
-}
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+let ajv: Ajv | undefined
+const compiled = new Map<string, ValidateFunction>()
 
 function isCidr(s: string): boolean {
   try {
     const [addr, len] = ipaddr.parseCIDR(s)
-    // the address part must be written the usual way (no "10.1" shorthands)
-    return (ipaddr.IPv4.isValidFourPartDecimal(s.split('/')[0]!) || addr.kind() === 'ipv6') && len >= 0
+    // the address must be written out in full (no "10.1/16" shorthands)
+    return (addr.kind() === 'ipv6' || ipaddr.IPv4.isValidFourPartDecimal(s.split('/')[0]!)) && len >= 0
   } catch {
     return false
   }
 }
 
 function isIp(s: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(s) || (ipaddr.IPv6.isValid(s) && s.includes(':'))
+  return ipaddr.IPv4.isValidFourPartDecimal(s) || (s.includes(':') && ipaddr.IPv6.isValid(s))
 }
 
-/** What each format means, said the way a person fixing the file needs it. */
-const FORMAT_MESSAGES: Record<string, string> = {
-  cidr: 'must be a CIDR like 10.244.1.0/24',
-  ip: 'must be an IP address like 10.0.0.1',
-  mac: 'must be a MAC address like 02:42:ac:11:00:02',
-  'date-time': 'must be a timestamp like 2024-05-01T12:00:00Z',
-}
-
-let ajv: Ajv | undefined
+/** ajv with the standard formats, plus the networking ones netctl's schemas use. */
 function instance(): Ajv {
   if (ajv) return ajv
-  ajv = new Ajv({allErrors: true, strict: true, allowUnionTypes: true})
+  ajv = addFormats(new Ajv({allErrors: true, strict: false}))
   ajv.addFormat('cidr', {type: 'string', validate: isCidr})
   ajv.addFormat('ip', {type: 'string', validate: isIp})
   ajv.addFormat('mac', {type: 'string', validate: (s: string) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s)})
-  ajv.addFormat('date-time', {type: 'string', validate: (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s))})
   return ajv
 }
 
-const compiled = new Map<string, ValidateFunction>()
-export function validatorFor(schemaFile: string): ValidateFunction {
-  let v = compiled.get(schemaFile)
+/** A validator for schemas/NAME.schema.json, compiled once. */
+export function validatorFor(name: string): ValidateFunction {
+  let v = compiled.get(name)
   if (!v) {
-    v = instance().compile(loadSchema(schemaFile))
-    compiled.set(schemaFile, v)
+    const schema = JSON.parse(readFileSync(path.join(packageRoot(), 'schemas', `${name}.schema.json`), 'utf8')) as object
+    v = instance().compile(schema)
+    compiled.set(name, v)
   }
   return v
+}
+
+/** The first error as one line: where (a JSON pointer) and what. */
+export function describeSchemaError(errors: ErrorObject[] | null | undefined): string {
+  const e = errors?.[0]
+  if (!e) return 'invalid'
+  const where = e.instancePath === '' ? '(top level)' : e.instancePath.replace(/^\//, '').replace(/\/(\d+)/g, '[$1]').replace(/\//g, '.')
+  const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as {additionalProperty: string}).additionalProperty}'` : e.keyword === 'enum' ? `: ${(e.params as {allowedValues: unknown[]}).allowedValues.join(', ')}` : ''
+  return `${where}: ${e.message ?? 'invalid'}${extra}`
+}
+
+/** What each format means, said the way a person fixing a file needs it. */
+const FORMAT_MESSAGES: Record<string, string> = {
+  cidr: 'must be a CIDR like 10.244.1.0/24',
+  ip: 'must be an IP address like 10.0.0.1',
+  ipv4: 'must be an IPv4 address like 10.0.0.1',
+  mac: 'must be a MAC address like 02:42:ac:11:00:02',
+  'date-time': 'must be a timestamp like 2024-05-01T12:00:00Z',
 }
 
 /** `/nodes/1/podCIDR` → `nodes[1].podCIDR` (keys that are not identifiers are quoted). */
@@ -116,8 +101,9 @@ function describe(e: ErrorObject): {path: string; message: string} {
 }
 
 /**
- * The one error worth showing: the deepest (most specific) one; a typo'd
- * field next to a missing one becomes a "did you mean" hint.
+ * The one error worth showing for a hand-edited file: the deepest (most
+ * specific) one, with the field's path; a misspelt field next to a missing one
+ * becomes a "did you mean" hint. E.g. `nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24`.
  */
 export function firstSchemaError(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'is invalid'

@@ -48,6 +48,11 @@ describe('inventory', () => {
     expect(inv.pods.some((p) => p.pid !== undefined)).toBe(true)
   })
 
+  it('a lab node with sshd has both ways in', () => {
+    const inv = parseInventory(edit((i) => (i.nodes[0].access.ssh = {host: '172.31.0.11', user: 'root', knownHostsFile: '/x/known_hosts'})))
+    expect(inv.nodes[0]!.access).toMatchObject({netns: plan.nodes[0]!.netns, ssh: {host: '172.31.0.11'}})
+  })
+
   it('pods may be left out', () => {
     expect(parseInventory(edit((i) => delete i.pods)).pods).toEqual([])
   })
@@ -60,8 +65,7 @@ describe('inventory', () => {
     ['an unknown field', (i: any) => (i.cluster.flavour = 'x'), 'inventory.yaml: cluster.flavour: is not a known field'],
     ['the wrong kind', (i: any) => (i.kind = 'Cluster'), 'inventory.yaml: kind: must be "Inventory"'],
     ['a port that is not a number', (i: any) => (i.nodes[0].access = {ssh: {host: 'a', port: 'ssh'}}), 'inventory.yaml: nodes[0].access.ssh.port: must be an integer'],
-    ['a node with two ways in', (i: any) => (i.nodes[0].access.ssh = {host: 'a'}), 'inventory.yaml: nodes[0].access: needs exactly one of netns (a lab node) or ssh (a real node)'],
-    ['a node with no way in', (i: any) => (i.nodes[1].access = {}), 'inventory.yaml: nodes[1].access: needs exactly one of netns (a lab node) or ssh (a real node)'],
+    ['a node with no way in', (i: any) => (i.nodes[1].access = {}), 'inventory.yaml: nodes[1].access: needs netns (a lab node) or ssh (a real node)'],
     ['two nodes of one name', (i: any) => (i.nodes[2].name = 'node1'), "inventory.yaml: nodes[2].name: 'node1' is already nodes[0]"],
     ['a pod on an unknown node', (i: any) => (i.pods[3].node = 'node9'), "inventory.yaml: pods[3].node: no node named 'node9' in nodes"],
     ['a pod with netns and pid', (i: any) => (i.pods[0].pid = 10), 'inventory.yaml: pods[0]: give netns or pid, not both'],

@@ -1,10 +1,11 @@
-import {afterEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import type {Inventory, InventoryNode} from '../../src/cluster/inventory-types.js'
 import {collectInventory, collectNodes, type NodeProgress} from '../../src/collect/collect.js'
 import {validateSnapshot} from '../../src/model/snapshot.js'
 import {createTransport, registerTransport} from '../../src/transport/index.js'
 import {NetnsTransport} from '../../src/transport/netns.js'
+import {SshTransport} from '../../src/transport/ssh.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from '../../src/transport/types.js'
 import {fixture} from '../helpers/fixtures.js'
 
@@ -106,12 +107,17 @@ describe('collecting with dead, slow, refusing and garbage-returning nodes', () 
     expect(() => validateSnapshot(JSON.parse(JSON.stringify(snapshot)))).not.toThrow()
   })
 
-  it('a transport that cannot even be made (ssh not available yet) is unreachable', async () => {
+  it('a transport that cannot even be made (no ssh transport plugged in) is unreachable', async () => {
     const inv = inventory(['a'])
     inv.nodes[0]!.access = {ssh: {host: 'node-a.example'}}
-    const snapshot = await collectInventory(inv, {version: 'test'})
-    expect(snapshot.errors).toEqual([{node: 'a', code: 'NODE_UNREACHABLE', message: expect.stringContaining('ssh transport not available yet')}])
-    expect(snapshot.nodeStates).toEqual({})
+    const ssh = registerTransport('ssh', undefined)
+    try {
+      const snapshot = await collectInventory(inv, {version: 'test'})
+      expect(snapshot.errors).toEqual([{node: 'a', code: 'NODE_UNREACHABLE', message: 'node a: ssh transport not available yet'}])
+      expect(snapshot.nodeStates).toEqual({})
+    } finally {
+      registerTransport('ssh', ssh)
+    }
   })
 
   it('a probe that ran out of time but printed its first sections keeps them (COLLECTION_PARTIAL)', async () => {
@@ -149,15 +155,27 @@ describe('parallelism', () => {
 })
 
 describe('transport factory', () => {
-  afterEach(() => registerTransport('ssh', undefined))
+  const both: InventoryNode = {...node('c'), access: {netns: 'x.c', ssh: {host: '10.0.0.3', user: 'root', port: 2222}}}
 
-  it('netns nodes get the netns transport; ssh nodes fail clearly until ssh is plugged in', () => {
+  it('netns for lab nodes, ssh for real ones; a node with both takes netns unless ssh is asked for', () => {
     expect(createTransport(node('a'))).toBeInstanceOf(NetnsTransport)
-    expect(() => createTransport({...node('b'), access: {ssh: {host: 'b'}}})).toThrow(TransportError)
-    expect(() => createTransport({...node('b'), access: {ssh: {host: 'b'}}})).toThrow(/ssh transport not available yet/)
+    expect(createTransport({...node('b'), access: {ssh: {host: 'b'}}})).toBeInstanceOf(SshTransport)
+    expect(createTransport(both)).toBeInstanceOf(NetnsTransport)
+    expect(createTransport(both, 'ssh')).toBeInstanceOf(SshTransport)
+    expect(createTransport(both, 'ssh').target).toBe('ssh 10.0.0.3')
+    expect(() => createTransport(node('a'), 'ssh')).toThrow('node a: the inventory gives no access.ssh for it')
+  })
+
+  it('a factory can be swapped for another and taken out', () => {
     const fake = new GarbageNode()
-    registerTransport('ssh', () => fake)
-    expect(createTransport({...node('b'), access: {ssh: {host: 'b'}}})).toBe(fake)
+    const ssh = registerTransport('ssh', () => fake)
+    try {
+      expect(createTransport({...node('b'), access: {ssh: {host: 'b'}}})).toBe(fake)
+      registerTransport('ssh', undefined)
+      expect(() => createTransport({...node('b'), access: {ssh: {host: 'b'}}})).toThrow(TransportError)
+    } finally {
+      registerTransport('ssh', ssh)
+    }
   })
 
   it('the netns transport refuses names that are not a namespace name, and missing namespaces', async () => {

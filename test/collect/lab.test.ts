@@ -24,7 +24,7 @@ async function collectLab(name: string): Promise<Snapshot> {
   expect(r.stdout).toBe('')
   expect(r.stderr).toBe('')
   const raw = JSON.parse(readFileSync(out, 'utf8'))
-  const validate = validatorFor('snapshot.schema.json')
+  const validate = validatorFor('snapshot')
   expect(validate(raw), JSON.stringify(validate.errors)).toBe(true)
   return loadSnapshot(out)
 }
@@ -97,7 +97,7 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
     const r = await netctl(['collect', '--lab', lab.get().name, '--parallel', '1', '--timeout', '20'], {env})
     expect(r.code).toBe(0)
     expect(r.stderr).toBe('')
-    expect(validatorFor('snapshot.schema.json')(JSON.parse(r.stdout))).toBe(true)
+    expect(validatorFor('snapshot')(JSON.parse(r.stdout))).toBe(true)
   })
 
   it('hostile node, pod-netns and interface names are only ever data', async () => {

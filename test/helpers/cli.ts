@@ -8,8 +8,10 @@ export const BIN = path.join(REPO, 'bin/run.js')
 
 /** Run the built CLI exactly as a user does: `node bin/run.js ARGS`. */
 export function netctl(args: string[], opts: {env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string} = {}): Promise<ExecResult> {
+  // vitest sets NODE_ENV=test, which would send oclif looking for TypeScript sources; a user's shell has no such thing.
+  const {NODE_ENV: _testEnv, ...env} = process.env
   return run(process.execPath, [BIN, ...args], {
-    env: {...process.env, NO_COLOR: '1', ...opts.env},
+    env: {...env, NO_COLOR: '1', ...opts.env},
     timeoutMs: opts.timeoutMs ?? 300_000,
     ...(opts.input === undefined ? {} : {input: opts.input}),
   })

@@ -1,19 +1,245 @@
+import {mkdir, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
 import {NetctlError} from '../../errors.js'
+import {firstLine, mapLimit} from '../../util/exec.js'
+import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
+import {execIn} from '../netns.js'
+import type {BgpSessionStatus} from '../status.js'
+import type {NsScript} from '../script.js'
+import {addToIPv4, l2Adjacent} from '../topology.js'
+import type {LabNode, LabPlan} from '../types.js'
 import type {LabBackend} from './types.js'
 
-// Filled in by the Calico work: BIRD per node (mesh / route reflectors), vxlan.calico.
-function notYet(name: 'calico-bgp' | 'calico-rr' | 'calico-vxlan'): LabBackend {
+/** Felix's VXLAN device: VNI 4096 on the IANA port, 50 bytes of outer headers. */
+export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, overhead: 50} as const
+/** The routing protocol number Felix marks its routes with (`proto 80`). */
+export const FELIX_RT_PROTO = 80
+
+const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Unix socket paths are limited to 108 bytes (sun_path), including the NUL. */
+const SUN_PATH_MAX = 107
+
+/** Write every node's bird.cfg and start BIRD inside the node; BIRD daemonizes once its config parses. */
+async function startBird(plan: LabPlan): Promise<void> {
+  await mapLimit(plan.nodes, 4, async (node) => {
+    const p = birdPaths(node)
+    if (Buffer.byteLength(p.socket) > SUN_PATH_MAX) {
+      throw new NetctlError(`BIRD control socket path is longer than ${SUN_PATH_MAX} bytes: ${p.socket} (use a shorter NETCTL_STATE_DIR)`)
+    }
+    for (const f of [p.config, p.socket, p.log]) await mkdir(path.dirname(f), {recursive: true})
+    await writeFile(p.config, birdConfig(plan, node))
+    const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: 30_000})
+    if (r.code !== 0) {
+      throw new NetctlError(`BIRD did not start on ${node.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`} (config: ${p.config})`)
+    }
+  })
+}
+
+/** `birdc show protocols` on one node, as session rows for the BGP protocols; never throws. */
+async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionStatus[]> {
+  const expected = birdPeers(plan, node)
+  const byIP = new Map(plan.nodes.map((n) => [n.ip, n]))
+  const r = await execIn(node.netns, ['birdc', '-s', birdPaths(node).socket, 'show', 'protocols'], {timeoutMs: 10_000})
+  if (r.code !== 0 || !/^Name\s+Proto/m.test(r.stdout)) {
+    // BIRD is not answering: every session it should hold is down, and we say why.
+    const why = r.timedOut ? 'birdc timed out' : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
+    return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
+  }
+  const rows = parseBirdProtocols(r.stdout).filter((row) => row.proto === 'BGP')
+  const seen = new Set(rows.map((row) => row.name))
+  const sessions: BgpSessionStatus[] = rows.map((row) => {
+    const ip = peerIPFromProtocol(row.name)
+    const peer = ip ? byIP.get(ip) : undefined
+    const {state, detail} = bgpSession(row)
+    return {node: node.name, peer: peer?.name ?? row.name, ...(ip ? {peerIP: ip} : {}), state, info: detail ? `${row.name}: ${detail}` : row.name}
+  })
+  for (const p of expected) {
+    if (!seen.has(p.protocol)) sessions.push({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Missing', info: `${p.protocol}: not configured in BIRD`})
+  }
+  return sessions
+}
+
+async function allSessions(plan: LabPlan): Promise<BgpSessionStatus[]> {
+  return (await mapLimit(plan.nodes, 8, (n) => nodeSessions(plan, n))).flat()
+}
+
+interface KernelRoute {
+  dst: string
+  type?: string
+  gateway?: string
+  dev?: string
+  protocol?: string
+}
+
+/** The routes BIRD put in a node's kernel table. */
+async function birdRoutes(node: LabNode): Promise<KernelRoute[] | undefined> {
+  const r = await execIn(node.netns, ['ip', '-j', 'route', 'show', 'proto', 'bird'], {timeoutMs: 10_000})
+  if (r.code !== 0) return undefined
+  try {
+    return JSON.parse(r.stdout || '[]') as KernelRoute[]
+  } catch {
+    return undefined
+  }
+}
+
+interface DataplaneCheck {
+  /** what is not there yet */
+  missing: string[]
+  /** routes to blocks across the router, as the kernel has them */
+  acrossRouter: Array<{node: string; block: string; via?: string}>
+}
+
+/**
+ * BGP-routed modes are complete when every session is Established and every
+ * node's kernel holds its own block as a blackhole and each peer's block:
+ * via the peer itself when it is L2-adjacent; across the router, whatever the
+ * kernel resolved (that is reported, not waited for).
+ */
+async function checkDataplane(plan: LabPlan, programsRoutes: boolean): Promise<DataplaneCheck> {
+  const missing: string[] = []
+  const acrossRouter: DataplaneCheck['acrossRouter'] = []
+  for (const s of await allSessions(plan)) {
+    if (s.state !== 'Established') missing.push(`${s.node} -> ${s.peer} (${s.peerIP ?? '?'}) is ${s.state}${s.info ? ` [${s.info}]` : ''}`)
+  }
+  if (!programsRoutes) return {missing, acrossRouter}
+  await mapLimit(plan.nodes, 8, async (node) => {
+    const routes = await birdRoutes(node)
+    if (!routes) {
+      missing.push(`${node.name}: cannot read its routing table`)
+      return
+    }
+    if (!routes.some((r) => r.dst === node.podCIDR && r.type === 'blackhole')) missing.push(`${node.name}: blackhole ${node.podCIDR} proto bird`)
+    for (const peer of peersOf(plan, node)) {
+      const route = routes.find((r) => r.dst === peer.podCIDR && r.type !== 'blackhole')
+      if (l2Adjacent(node, peer)) {
+        if (!route || route.gateway !== peer.ip || route.dev !== 'eth0') missing.push(`${node.name}: ${peer.podCIDR} via ${peer.ip} dev eth0 proto bird`)
+      } else if (!route) {
+        missing.push(`${node.name}: a route to ${peer.podCIDR} (learned from ${peer.name})`)
+      } else {
+        acrossRouter.push({node: node.name, block: peer.podCIDR, ...(route.gateway ? {via: route.gateway} : {})})
+      }
+    }
+  })
+  return {missing, acrossRouter}
+}
+
+function list(items: string[], max = 6): string {
+  return `${items.slice(0, max).join('; ')}${items.length > max ? `; ... (${items.length - max} more)` : ''}`
+}
+
+async function waitForDataplane(plan: LabPlan, timeoutMs: number, programsRoutes: boolean): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs
+  let check = await checkDataplane(plan, programsRoutes)
+  while (check.missing.length > 0 && Date.now() < deadline) {
+    await sleep(500)
+    check = await checkDataplane(plan, programsRoutes)
+  }
+  const warnings: string[] = []
+  if (check.missing.length > 0) {
+    warnings.push(`${plan.backend} dataplane incomplete after ${Math.round(timeoutMs / 1000)}s, still missing: ${list(check.missing)}`)
+  }
+  if (check.acrossRouter.length > 0) {
+    const eg = check.acrossRouter.slice(0, 3).map((r) => `${r.node}: ${r.block} via ${r.via ?? '?'}`)
+    warnings.push(
+      `${plan.backend}: ${check.acrossRouter.length} route(s) to blocks across the router resolve to the router itself (${eg.join(', ')}); ` +
+        'the router does not speak BGP and has no route to pod blocks, so those packets are dropped there',
+    )
+  }
+  return warnings
+}
+
+function crossRouterPairs(plan: LabPlan): string[] {
+  const pairs: string[] = []
+  for (const a of plan.nodes) for (const b of plan.nodes) if (a.name < b.name && !l2Adjacent(a, b)) pairs.push(`${a.name}-${b.name}`)
+  return pairs
+}
+
+/** Node annotations calico/node writes (libcalico-go's Kubernetes node mapping). */
+function calicoAnnotations(plan: LabPlan, node: LabNode): Record<string, string> {
+  return {
+    'projectcalico.org/IPv4Address': calicoIPv4Address(node),
+    // written when calico/node runs with AS set (the lab's nodes do: AS=<plan.asNumber>)
+    'projectcalico.org/ASNumber': String(plan.asNumber),
+    ...(node.routeReflector ? {'projectcalico.org/RouteReflectorClusterID': RR_CLUSTER_ID} : {}),
+    ...(plan.backend === 'calico-vxlan'
+      ? {'projectcalico.org/IPv4VXLANTunnelAddr': node.tunnelIP, 'projectcalico.org/VXLANTunnelMACAddr': node.vtepMAC}
+      : {}),
+  }
+}
+
+/**
+ * Calico pods reach their node through proxy ARP for 169.254.1.1, and Linux
+ * answers a proxy ARP only for an address it has a route to: a Calico node
+ * needs a default route (projectcalico/calico#3270). The flat underlay has no
+ * router, so a node there gets the default route a LAN host has, via the
+ * subnet's first address; on the routed topology it already has one.
+ */
+function nodeDefaultRoute(s: NsScript, plan: LabPlan, node: LabNode): void {
+  const subnet = plan.subnets.find((x) => x.cidr === node.subnet)
+  if (subnet?.gateway) return
+  s.ip('route', 'add', 'default', 'via', addToIPv4(node.subnet, 1), 'dev', 'eth0')
+}
+
+/** Calico without encapsulation: BIRD carries the blocks, the kernel routes them over the underlay. */
+function bgpBackend(name: 'calico-bgp' | 'calico-rr'): LabBackend {
   return {
     name,
     family: 'calico',
     podMTU: (u) => u,
-    nodeState() {
-      throw new NetctlError(`${name} lab backend is not implemented yet`)
+    nodeState(s, plan, node) {
+      // pool routes are BIRD's: its static blackhole and what it learns, exported to the kernel
+      nodeDefaultRoute(s, plan, node)
     },
-    annotations: () => ({}),
+    annotations: calicoAnnotations,
+    start: startBird,
+    ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, true),
+    sessions: allSessions,
+    warnings(plan) {
+      const pairs = crossRouterPairs(plan)
+      if (pairs.length === 0) return []
+      return [
+        `${name} has no encapsulation: a pod packet to another node goes to that node's address as next hop, which needs the two nodes L2-adjacent; ` +
+          `on the routed topology ${pairs.length} node pair(s) are across the router (${list(pairs)}) and the router does not peer with BIRD, ` +
+          'so pods on those nodes cannot reach each other (Calico would need IPIP/VXLAN CrossSubnet, or the router as a BGP peer)',
+      ]
+    },
   }
 }
 
-export const calicoBgp = notYet('calico-bgp')
-export const calicoRr = notYet('calico-rr')
-export const calicoVxlan = notYet('calico-vxlan')
+export const calicoBgp = bgpBackend('calico-bgp')
+export const calicoRr = bgpBackend('calico-rr')
+
+/**
+ * Calico VXLAN (Always): what Felix programs, vxlan.calico and per peer an
+ * onlink route via the peer's tunnel address, a PERMANENT neighbour and a
+ * `self permanent` FDB entry; its own block as a blackhole. BIRD still runs
+ * (calico_backend: bird) with the mesh up, but keeps pool routes out of the kernel.
+ */
+export const calicoVxlan: LabBackend = {
+  name: 'calico-vxlan',
+  family: 'calico',
+  podMTU: (u) => u - CALICO_VXLAN.overhead,
+  nodeState(s, plan, node) {
+    nodeDefaultRoute(s, plan, node)
+    const dev = CALICO_VXLAN.device
+    s.ip('link', 'add', dev, 'address', node.vtepMAC, 'type', 'vxlan', 'id', CALICO_VXLAN.vni, 'local', node.ip, 'dev', 'eth0', 'dstport', CALICO_VXLAN.port, 'nolearning')
+    s.ip('link', 'set', dev, 'mtu', plan.underlayMTU - CALICO_VXLAN.overhead)
+    s.ip('addr', 'add', `${node.tunnelIP}/32`, 'dev', dev)
+    s.ip('link', 'set', dev, 'up')
+    s.ip('route', 'add', 'blackhole', node.podCIDR, 'proto', FELIX_RT_PROTO)
+    for (const peer of peersOf(plan, node)) {
+      s.ip('neigh', 'add', peer.tunnelIP, 'lladdr', peer.vtepMAC, 'dev', dev, 'nud', 'permanent')
+      s.ip('route', 'add', peer.podCIDR, 'via', peer.tunnelIP, 'dev', dev, 'onlink', 'proto', FELIX_RT_PROTO)
+    }
+    for (const peer of peersOf(plan, node)) {
+      s.bridge('fdb', 'add', peer.vtepMAC, 'dev', dev, 'dst', peer.ip, 'self', 'permanent')
+    }
+  },
+  annotations: calicoAnnotations,
+  start: startBird,
+  ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, false),
+  sessions: allSessions,
+}

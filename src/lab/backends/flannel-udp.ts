@@ -1,13 +1,216 @@
+import {spawn} from 'node:child_process'
+import {closeSync, existsSync, openSync, readFileSync} from 'node:fs'
+import {mkdir, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
 import {NetctlError} from '../../errors.js'
+import {firstLine, mapLimit, run} from '../../util/exec.js'
+import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
+import {networkAddress, prefixLength} from '../topology.js'
+import type {LabNode, LabPlan} from '../types.js'
+import {flannelAnnotations} from './flannel.js'
 import type {LabBackend} from './types.js'
 
-// Filled in by the flannel-udp work: flannel0 TUN (socat) + a userspace forwarder on UDP 8285.
+export {FLANNEL_UDP} from '../flannel-udp-wire.js'
+
+/** Where a node's udp-mode files live: all under the node's directory in the lab state dir. */
+export function udpPaths(node: LabNode): {dir: string; config: string; status: string; forwarderLog: string; forwarderPid: string; socatLog: string; socatPid: string} {
+  const dir = path.join(node.dir, 'flannel-udp')
+  return {
+    dir,
+    config: path.join(dir, 'forwarder.json'),
+    status: path.join(dir, 'forwarder-status.json'),
+    forwarderLog: path.join(dir, 'forwarder.log'),
+    forwarderPid: path.join(dir, 'forwarder.pid'),
+    socatLog: path.join(dir, 'socat.log'),
+    socatPid: path.join(dir, 'socat.pid'),
+  }
+}
+
+/** flannel0's address: the node's <podCIDR>.0 with the cluster's prefix, as flanneld's udp backend sets it. */
+export function tunAddress(plan: LabPlan, node: LabNode): string {
+  return `${networkAddress(node.podCIDR)}/${prefixLength(plan.clusterCIDR)}`
+}
+
+export function forwarderConfig(plan: LabPlan, node: LabNode): ForwarderConfig {
+  const p = udpPaths(node)
+  return {
+    node: node.name,
+    nodeIP: node.ip,
+    port: FLANNEL_UDP.port,
+    tunSocket: {forwarder: TUN_SOCKET.forwarder, socat: TUN_SOCKET.socat},
+    peers: plan.nodes.filter((n) => n.name !== node.name).map((n) => ({name: n.name, ip: n.ip, podCIDR: n.podCIDR})),
+    logFile: p.forwarderLog,
+    statusFile: p.status,
+  }
+}
+
+/**
+ * How to run the forwarder: the compiled file beside this module or, when
+ * netctl runs from its TypeScript sources, the source through tsx (resolved
+ * from the checkout, hence the cwd).
+ */
+function forwarderCommand(): {argv: string[]; cwd?: string} {
+  const labDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+  const js = path.join(labDir, 'udp-forwarder.js')
+  if (existsSync(js)) return {argv: [process.execPath, js]}
+  const ts = path.join(labDir, 'udp-forwarder.ts')
+  if (existsSync(ts)) return {argv: [process.execPath, '--import', 'tsx', ts], cwd: path.resolve(labDir, '../..')}
+  throw new NetctlError(`the flannel-udp forwarder is missing (${js}): run 'npm run build'`)
+}
+
+/** socat owns flannel0 (gone when socat dies, like flanneld's TUN) and hands each packet to the forwarder as one datagram. */
+function socatCommand(plan: LabPlan, node: LabNode): string[] {
+  return [
+    'socat',
+    `TUN:${tunAddress(plan, node)},tun-name=${FLANNEL_UDP.device},iff-no-pi,iff-up,tun-type=tun`,
+    `UDP-DATAGRAM:${TUN_SOCKET.host}:${TUN_SOCKET.forwarder},bind=${TUN_SOCKET.host}:${TUN_SOCKET.socat}`,
+  ]
+}
+
+interface Daemon {
+  pid: number
+  /** set once the process has exited */
+  exit?: string
+}
+
+/**
+ * Start argv inside the node namespace, detached from netctl (it outlives
+ * `lab up`), stdout and stderr appended to `log`. `ip netns exec` execs the
+ * program, so the PID is the daemon's own; `lab down` finds it by namespace.
+ */
+function spawnInNetns(netns: string, argv: string[], log: string, cwd?: string): Daemon {
+  const fd = openSync(log, 'a')
+  try {
+    const child = spawn('ip', ['netns', 'exec', netns, ...argv], {detached: true, stdio: ['ignore', fd, fd], ...(cwd ? {cwd} : {})})
+    const d: Daemon = {pid: child.pid ?? -1}
+    child.on('error', (e) => (d.exit = e.message))
+    child.on('exit', (code, signal) => (d.exit = signal ? `killed by ${signal}` : `exit ${code}`))
+    child.unref()
+    return d
+  } finally {
+    closeSync(fd)
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+function lastLogLine(file: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean)
+    return lines.at(-1) ?? ''
+  } catch {
+    return ''
+  }
+}
+
+/** Poll `check` until it returns a value; fail when the daemon exits or time runs out. */
+async function waitFor<T>(what: string, daemon: Daemon, log: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check()
+    if (v !== undefined) return v
+    if (daemon.exit !== undefined) {
+      throw new NetctlError(`${what}: it stopped (${daemon.exit})${lastLogLine(log) ? `: ${lastLogLine(log)}` : ''} (log: ${log})`)
+    }
+    if (Date.now() > deadline) throw new NetctlError(`${what}: not ready after ${timeoutMs / 1000}s (log: ${log})`)
+    await sleep(50)
+  }
+}
+
+interface IpLink {
+  ifname: string
+  mtu: number
+  flags: string[]
+  qdisc?: string
+  linkinfo?: {info_kind?: string}
+  addr_info?: Array<{family: string; local: string; prefixlen: number}>
+}
+
+async function readTun(netns: string): Promise<IpLink | undefined> {
+  const r = await run('ip', ['-n', netns, '-j', '-d', 'addr', 'show', 'dev', FLANNEL_UDP.device])
+  if (r.code !== 0) return undefined
+  try {
+    return (JSON.parse(r.stdout) as IpLink[])[0]
+  } catch {
+    return undefined
+  }
+}
+
+/** Forwarder first (so flannel0's first packet has somewhere to go), then socat, then flannel0's MTU. */
+async function startNode(plan: LabPlan, node: LabNode): Promise<void> {
+  const p = udpPaths(node)
+  await mkdir(p.dir, {recursive: true})
+  await writeFile(p.config, `${JSON.stringify(forwarderConfig(plan, node), null, 2)}\n`)
+
+  const cmd = forwarderCommand()
+  const fwd = spawnInNetns(node.netns, [...cmd.argv, p.config], p.forwarderLog, cmd.cwd)
+  await writeFile(p.forwarderPid, `${fwd.pid}\n`)
+  await waitFor(`the udp forwarder on ${node.name} did not start`, fwd, p.forwarderLog, async () => {
+    try {
+      const s = JSON.parse(readFileSync(p.status, 'utf8')) as {pid?: number; state?: string}
+      return s.pid === fwd.pid && s.state === 'running' ? true : undefined
+    } catch {
+      return undefined
+    }
+  })
+
+  const socat = spawnInNetns(node.netns, socatCommand(plan, node), p.socatLog)
+  await writeFile(p.socatPid, `${socat.pid}\n`)
+  const want = tunAddress(plan, node)
+  await waitFor(`socat on ${node.name} did not create ${FLANNEL_UDP.device}`, socat, p.socatLog, async () => {
+    const link = await readTun(node.netns)
+    return link?.addr_info?.some((a) => a.family === 'inet' && `${a.local}/${a.prefixlen}` === want) ? link : undefined
+  })
+
+  // flanneld sets the TUN's MTU itself; socat cannot, so it is set once the device exists.
+  const mtu = plan.underlayMTU - FLANNEL_UDP.overhead
+  const r = await run('ip', ['-n', node.netns, 'link', 'set', 'dev', FLANNEL_UDP.device, 'mtu', String(mtu)])
+  if (r.code !== 0) throw new NetctlError(`cannot set ${FLANNEL_UDP.device} MTU ${mtu} on ${node.name}: ${firstLine(r.stderr)}`)
+  // The kernel gives a new device its real qdisc only when the link watcher
+  // gets to it (noop until then: every packet out is discarded), so wait for that too.
+  await waitFor(`${FLANNEL_UDP.device} on ${node.name} is not up with MTU ${mtu}`, socat, p.socatLog, async () => {
+    const link = await readTun(node.netns)
+    return link && link.mtu === mtu && link.flags.includes('UP') && link.qdisc !== undefined && link.qdisc !== 'noop' ? link : undefined
+  })
+}
+
+/** One ping from a node to a peer's flannel0 address: node → forwarder → UDP 8285 → peer → and back. */
+async function tunnelPing(from: LabNode, to: LabNode): Promise<boolean> {
+  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', networkAddress(to.podCIDR)], {timeoutMs: 5000})
+  return r.code === 0
+}
+
+/**
+ * flannel udp: a TUN `flannel0` (<podCIDR>.0 with the cluster prefix, so the
+ * kernel's own prefix route `<clusterCIDR> dev flannel0` steers every remote
+ * pod into it; the node's /24 on cni0 wins by longest prefix) and a userspace
+ * daemon carrying each IP packet in one UDP datagram on port 8285.
+ */
 export const flannelUdp: LabBackend = {
   name: 'flannel-udp',
   family: 'flannel',
-  podMTU: (u) => u - 28,
+  podMTU: (u) => u - FLANNEL_UDP.overhead,
   nodeState() {
-    throw new NetctlError('flannel-udp lab backend is not implemented yet')
+    // No kernel state of its own: flannel0 (and with its address the cluster
+    // route) belongs to socat, started with the forwarder in start().
   },
-  annotations: () => ({}),
+  annotations: (_plan, node) => flannelAnnotations('udp', null, node),
+  async start(plan) {
+    await mapLimit(plan.nodes, 4, (node) => startNode(plan, node))
+  },
+  async ready(plan, timeoutMs) {
+    const deadline = Date.now() + Math.min(timeoutMs, 15_000)
+    // A ring (each node to the next) exercises every forwarder's sending and
+    // receiving side in N pings; `lab status` checks pod pairs in full.
+    const pairs = plan.nodes.map((a, i) => [a, plan.nodes[(i + 1) % plan.nodes.length]!] as const)
+    const results = await mapLimit(pairs, 8, async ([a, b]) => {
+      for (;;) {
+        if (await tunnelPing(a, b)) return undefined
+        if (Date.now() > deadline) return `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${networkAddress(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
+      }
+    })
+    return results.filter((w): w is string => w !== undefined)
+  },
 }

@@ -7,7 +7,8 @@ export const FLANNEL_VXLAN = {device: 'flannel.1', vni: 1, port: 8472, overhead:
 
 const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
 
-function flannelAnnotations(type: string, data: Record<string, unknown> | null, node: LabNode): Record<string, string> {
+/** The annotations flanneld's kube subnet manager writes on its node (backend-data `null` when the backend has none). */
+export function flannelAnnotations(type: string, data: Record<string, unknown> | null, node: LabNode): Record<string, string> {
   return {
     'flannel.alpha.coreos.com/backend-type': type,
     'flannel.alpha.coreos.com/backend-data': data === null ? 'null' : JSON.stringify(data),
