@@ -180,6 +180,11 @@ export interface BgpSession {
   lastError?: string
   routes?: {imported: number; exported: number; filtered?: number; preferred?: number}
   info?: string
+  /** the peer's BGP router ID */
+  neighborId?: string
+  /** BIRD's session flags, e.g. "internal multihop route-reflector AS4" (route-reflector: this side reflects for the peer) */
+  session?: string
+  sourceAddress?: string
 }
 
 export interface BgpRoute {

@@ -139,3 +139,98 @@ describe('damaged output', () => {
     expect(problems.length).toBeGreaterThan(5)
   })
 })
+
+const calicoPlan = (name: string, backend: 'calico-bgp' | 'calico-rr' | 'calico-vxlan', nodes = 3): LabPlan =>
+  planLab({name, nodes, podsPerNode: 2, backend, topology: 'flat', routeReflectors: 1, ssh: false}, '/nonexistent')
+
+describe('a Calico BGP node (captured from a lab: BIRD per node, node-to-node mesh)', () => {
+  const plan = calicoPlan('col-cb', 'calico-bgp')
+  const me = plan.nodes[0]!
+  const {state, problems} = assemble('calico-bgp-node1.out', labPods(plan, 'node1'))
+
+  it('an Established mesh session to every other node', () => {
+    expect(problems).toEqual([])
+    const peers = plan.nodes.filter((n) => n !== me)
+    expect(state.bird!.sessions.map((s) => [s.neighborAddress, s.bgpState, s.state])).toEqual(peers.map((p) => [p.ip, 'Established', 'up']))
+    expect(state.bird!.sessions.every((s) => s.localAs === plan.asNumber && s.neighborAs === plan.asNumber)).toBe(true)
+  })
+
+  it('routes: peer blocks via the peer proto bird, own block blackholed, a /32 per pod on its cali veth', () => {
+    for (const peer of plan.nodes.filter((n) => n !== me)) {
+      expect(state.routes).toContainEqual(expect.objectContaining({dst: peer.podCIDR, gateway: peer.ip, dev: 'eth0', protocol: 'bird'}))
+      expect(state.bird!.routes).toContainEqual(expect.objectContaining({prefix: peer.podCIDR, gateway: peer.ip, primary: true}))
+    }
+    expect(state.routes).toContainEqual(expect.objectContaining({dst: me.podCIDR, type: 'blackhole'}))
+    for (const pod of plan.pods.filter((p) => p.node === me.name)) {
+      expect(state.routes).toContainEqual(expect.objectContaining({dst: `${pod.ip}/32`, dev: pod.hostVeth, scope: 'link'}))
+      expect(state.sysctls[`net.ipv4.conf.${pod.hostVeth}.proxy_arp`]).toBe('1')
+      expect(state.links.find((l) => l.name === pod.hostVeth)).toMatchObject({kind: 'veth', mac: 'ee:ee:ee:ee:ee:ee'})
+    }
+    expect(state.links.some((l) => l.kind === 'bridge')).toBe(false)
+  })
+
+  it('pods route through 169.254.1.1; BIRD is the one daemon', () => {
+    for (const pod of state.pods) expect(pod.routes).toContainEqual(expect.objectContaining({dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0'}))
+    expect(state.processes.map((p) => p.name)).toEqual(['bird'])
+    expect(state.cni!.files.map((f) => f.name)).toEqual(['10-calico.conflist'])
+    expect(state.sections['flannel-subnet-env']!.status).toBe('absent')
+  })
+})
+
+describe('Calico with a route reflector (captured)', () => {
+  const plan = calicoPlan('col-cr', 'calico-rr', 4)
+  const rr = plan.nodes.find((n) => n.routeReflector)!
+  const clients = plan.nodes.filter((n) => !n.routeReflector)
+
+  it('the reflector peers with every client and reflects for it', () => {
+    const {state, problems} = assemble('calico-rr-reflector-node1.out', labPods(plan, rr.name), rr.name)
+    expect(problems).toEqual([])
+    expect(state.bird!.sessions.map((s) => s.neighborAddress)).toEqual(clients.map((c) => c.ip))
+    for (const s of state.bird!.sessions) {
+      expect(s).toMatchObject({bgpState: 'Established', sourceAddress: rr.ip, neighborId: s.neighborAddress})
+      expect(s.session).toMatch(/\broute-reflector\b/)
+    }
+  })
+
+  it('a client peers only with the reflector and learns the other clients through it', () => {
+    const me = plan.nodes[2]!
+    const {state} = assemble('calico-rr-client-node3.out', labPods(plan, me.name), me.name)
+    expect(state.bird!.sessions.map((s) => [s.neighborAddress, s.bgpState])).toEqual([[rr.ip, 'Established']])
+    expect(state.bird!.sessions[0]!.session).not.toMatch(/route-reflector/)
+    for (const other of plan.nodes.filter((n) => n !== me && n !== rr)) {
+      expect(state.bird!.routes).toContainEqual(expect.objectContaining({prefix: other.podCIDR, gateway: other.ip, protocol: `Node_${rr.ip.replace(/\./g, '_')}`}))
+      expect(state.routes).toContainEqual(expect.objectContaining({dst: other.podCIDR, gateway: other.ip, protocol: 'bird'}))
+    }
+  })
+})
+
+describe('a Calico VXLAN node (captured)', () => {
+  const plan = calicoPlan('col-cv', 'calico-vxlan')
+  const me = plan.nodes[1]!
+  const {state, problems} = assemble('calico-vxlan-node2.out', labPods(plan, me.name), me.name)
+
+  it('vxlan.calico VNI 4096 on UDP 4789, and per peer an onlink route (proto 80), a PERMANENT neighbour and an FDB entry', () => {
+    expect(problems).toEqual([])
+    const vtep = state.links.find((l) => l.name === 'vxlan.calico')!
+    expect(vtep).toMatchObject({mac: me.vtepMAC, mtu: plan.underlayMTU - 50, vxlan: {vni: 4096, port: 4789, learning: false, local: me.ip}})
+    for (const peer of plan.nodes.filter((n) => n !== me)) {
+      expect(state.routes).toContainEqual(expect.objectContaining({dst: peer.podCIDR, gateway: peer.tunnelIP, dev: 'vxlan.calico', onlink: true, protocol: '80'}))
+      expect(state.neighbours).toContainEqual(expect.objectContaining({dst: peer.tunnelIP, lladdr: peer.vtepMAC, state: ['PERMANENT']}))
+      expect(state.fdb).toContainEqual(expect.objectContaining({mac: peer.vtepMAC, dev: 'vxlan.calico', dst: peer.ip, self: true, permanent: true}))
+    }
+    expect(Object.keys(state.offloads!)).toEqual(['vxlan.calico'])
+  })
+})
+
+describe('a flannel udp node (captured)', () => {
+  const plan = planLab({name: 'col-fu', nodes: 3, podsPerNode: 2, backend: 'flannel-udp', topology: 'flat', routeReflectors: 1, ssh: false}, '/nonexistent')
+  const {state, problems} = assemble('flannel-udp-node1.out', labPods(plan, 'node1'))
+
+  it('flannel0 is a TUN without packet info, the cluster route goes to it, and the forwarder runs', () => {
+    expect(problems).toEqual([])
+    expect(state.links.find((l) => l.name === 'flannel0')).toMatchObject({kind: 'tun', tun: {type: 'tun', pi: false}})
+    expect(state.routes).toContainEqual(expect.objectContaining({dst: plan.clusterCIDR, dev: 'flannel0'}))
+    expect(state.processes).toContainEqual(expect.objectContaining({name: expect.stringMatching(/^netctl-udp-forw/), args: expect.stringMatching(/^netctl-udp-forwarder /)}))
+    expect(Object.keys(state.offloads!)).toEqual(['flannel0'])
+  })
+})

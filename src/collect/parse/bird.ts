@@ -113,6 +113,15 @@ export function parseBirdProtocols(text: string, section = 'bird-protocols'): Bg
       case 'Last error':
         current.lastError = value
         break
+      case 'Neighbor ID':
+        current.neighborId = value
+        break
+      case 'Session':
+        current.session = value
+        break
+      case 'Source address':
+        current.sourceAddress = value
+        break
       case 'Routes': {
         // "1 imported, 2 filtered, 1 exported, 1 preferred"; BIRD 2 has one per channel
         const r = current.routes ?? {imported: 0, exported: 0}
