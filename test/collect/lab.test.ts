@@ -7,6 +7,8 @@ import {parse, stringify} from 'yaml'
 
 import {normalizeDst} from '../../src/collect/parse/iproute.js'
 import {loadSnapshot, type Snapshot} from '../../src/model/snapshot.js'
+import {NetnsTransport} from '../../src/transport/netns.js'
+import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {netctl} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, ping, useLab} from '../helpers/lab.js'
@@ -98,6 +100,21 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
     expect(r.code).toBe(0)
     expect(r.stderr).toBe('')
     expect(validatorFor('snapshot')(JSON.parse(r.stdout))).toBe(true)
+  })
+
+  it('the netns transport stops a script past its timeout, with everything it started, and returns what it printed', async () => {
+    const node = lab.get().nodes[0]!
+    const r = await new NetnsTransport(node.netns).exec('echo started; sleep 37; echo never', {timeoutMs: 300})
+    expect(r).toMatchObject({timedOut: true, stdout: 'started\n'})
+    const pids = (await run('ip', ['netns', 'pids', node.netns])).stdout.split(/\s+/).filter(Boolean)
+    const left = pids.filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() === 'sleep 37'
+      } catch {
+        return false
+      }
+    })
+    expect(left).toEqual([])
   })
 
   it('hostile node, pod-netns and interface names are only ever data', async () => {
