@@ -14,7 +14,7 @@
  * Runs are interleaved (A B C A B C ...) so that load from elsewhere hits every
  * variant alike; the table shows medians. Both labs are always taken down.
  */
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -134,6 +134,7 @@ async function main(): Promise<void> {
   } finally {
     await netctl(['lab', 'down', '--name', SMALL]).catch(() => {})
     await netctl(['lab', 'down', '--name', BIG]).catch(() => {})
+    rmSync(work, {recursive: true, force: true})
   }
 
   const out = [

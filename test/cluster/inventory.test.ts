@@ -1,4 +1,4 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -84,6 +84,10 @@ describe('inventory', () => {
     await expect(loadInventory(path.join(REPO, 'no-such-inventory.yaml'))).rejects.toThrow(/no-such-inventory\.yaml: no such file/)
     const dir = mkdtempSync(path.join(tmpdir(), 'col-inv-'))
     writeFileSync(path.join(dir, 'i.yaml'), labYaml())
-    expect((await loadInventory(path.join(dir, 'i.yaml'))).cluster.name).toBe('inv')
+    try {
+      expect((await loadInventory(path.join(dir, 'i.yaml'))).cluster.name).toBe('inv')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })

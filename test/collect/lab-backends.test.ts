@@ -1,8 +1,8 @@
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {expect, it} from 'vitest'
+import {afterAll, expect, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
 import {normalizeDst} from '../../src/collect/parse/iproute.js'
@@ -12,6 +12,7 @@ import {netctl} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, ping, useLab} from '../helpers/lab.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'col-labb-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
 /** `netctl collect ARGS -o FILE` as a user runs it; the file must validate against the schema. */
 async function collect(args: string[], name: string): Promise<Snapshot> {

@@ -1,8 +1,8 @@
-import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {beforeAll, expect, it} from 'vitest'
+import {afterAll, beforeAll, expect, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
 import {normalizeDst} from '../../src/collect/parse/iproute.js'
@@ -13,14 +13,13 @@ import {validatorFor} from '../../src/util/schema.js'
 import {netctl} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, ping, useLab} from '../helpers/lab.js'
 
-// vitest's NODE_ENV=test makes oclif warn on stderr; a user runs without it
-const env = {NODE_ENV: 'production'}
 const dir = mkdtempSync(path.join(tmpdir(), 'col-lab-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
 /** `netctl collect --lab NAME -o FILE` as a user runs it; the file must validate against the schema. */
 async function collectLab(name: string): Promise<Snapshot> {
   const out = path.join(dir, `${name}.json`)
-  const r = await netctl(['collect', '--lab', name, '-o', out], {env})
+  const r = await netctl(['collect', '--lab', name, '-o', out])
   expect(r.code, r.stderr).toBe(0)
   // piped: nothing but the result (which went to the file)
   expect(r.stdout).toBe('')
@@ -96,7 +95,7 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
   })
 
   it('without -o the snapshot goes to stdout, and only it', async () => {
-    const r = await netctl(['collect', '--lab', lab.get().name, '--parallel', '1', '--timeout', '20'], {env})
+    const r = await netctl(['collect', '--lab', lab.get().name, '--parallel', '1', '--timeout', '20'])
     expect(r.code).toBe(0)
     expect(r.stderr).toBe('')
     expect(validatorFor('snapshot')(JSON.parse(r.stdout))).toBe(true)
@@ -140,7 +139,7 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
     writeFileSync(file, stringify(inv))
     const out = path.join(dir, 'hostile.json')
 
-    const r = await netctl(['collect', '--inventory', file, '-o', out], {env})
+    const r = await netctl(['collect', '--inventory', file, '-o', out])
     expect(r.code, r.stderr).toBe(0)
     for (const f of [...tmpFiles, ...cwdFiles.map((c) => path.resolve(c)), ...cwdFiles.map((c) => path.join('/', c))]) expect(existsSync(f), f).toBe(false)
 

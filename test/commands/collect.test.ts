@@ -1,21 +1,17 @@
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 import {stringify} from 'yaml'
 
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import {validatorFor} from '../../src/util/schema.js'
-import {netctl as netctlRaw, netctlJson as netctlJsonRaw} from '../helpers/cli.js'
-
-// vitest sets NODE_ENV=test, which makes oclif look for TypeScript sources and warn on stderr; a user has no such thing.
-const env = {NODE_ENV: 'production'}
-const netctl = (args: string[]) => netctlRaw(args, {env})
-const netctlJson = (args: string[]) => netctlJsonRaw(args, {env})
+import {netctl, netctlJson} from '../helpers/cli.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'col-cmd-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
 /** An inventory of a lab that does not exist: every node's namespace is missing. */
 function ghostInventory(): string {
   const plan = planLab({name: 'col-ghost-x9', nodes: 2, podsPerNode: 1, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir)

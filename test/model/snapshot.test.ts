@@ -1,4 +1,4 @@
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -63,6 +63,10 @@ describe('snapshot', () => {
     await expect(loadSnapshot('/nonexistent/snap.json')).rejects.toThrow('/nonexistent/snap.json: no such file')
     const dir = mkdtempSync(path.join(tmpdir(), 'col-snap-'))
     writeFileSync(path.join(dir, 's.json'), text)
-    expect((await loadSnapshot(path.join(dir, 's.json'))).cluster.backend).toBe('flannel-vxlan')
+    try {
+      expect((await loadSnapshot(path.join(dir, 's.json'))).cluster.backend).toBe('flannel-vxlan')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
