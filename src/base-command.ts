@@ -43,7 +43,7 @@ export abstract class BaseCommand extends Command {
       this.logJson({error: {code, message, exitCode: exit}})
     } else {
       process.stderr.write(`netctl: ${message}\n`)
-      if (exit === ExitCode.USAGE && this.id) process.stderr.write(`See 'netctl ${this.id.replace(/:/g, ' ')} --help'.\n`)
+      if (exit === ExitCode.USAGE && this.id && !(err instanceof UsageError && !err.hint)) process.stderr.write(`See 'netctl ${this.id.replace(/:/g, ' ')} --help'.\n`)
       if (this.debugEnabled() && err.stack) process.stderr.write(`${err.stack}\n`)
     }
     return this.exit(exit)

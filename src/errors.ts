@@ -21,7 +21,11 @@ export class NetctlError extends Error {
 }
 
 export class UsageError extends NetctlError {
-  constructor(message: string) {
+  /** `hint: false` when the line says all there is (no "See --help" after it) */
+  constructor(
+    message: string,
+    readonly hint = true,
+  ) {
     super(message, ExitCode.USAGE, 'USAGE')
     this.name = 'UsageError'
   }

@@ -6,3 +6,10 @@ export const labNameFlag = Flags.string({
   default: 'netctl',
   char: 'n',
 })
+
+/** Which cluster a command works on: a lab by name, or an inventory file. */
+export const clusterFlags = {
+  lab: Flags.string({description: 'Work on the lab of this name.', exclusive: ['inventory'], helpValue: 'NAME'}),
+  inventory: Flags.string({char: 'i', description: 'Work on the nodes of this inventory file (see docs/inventory.md).', exclusive: ['lab'], helpValue: 'FILE'}),
+  timeout: Flags.integer({description: 'Seconds each node may take to answer.', default: 30, min: 1, max: 3600}),
+}

@@ -22,20 +22,57 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Unix socket paths are limited to 108 bytes (sun_path), including the NUL. */
 const SUN_PATH_MAX = 107
 
-/** Write every node's bird.cfg and start BIRD inside the node; BIRD daemonizes once its config parses. */
+/** Write a node's bird.cfg (for plan.backend) and start BIRD inside the node; BIRD daemonizes once its config parses. */
+export async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+  const p = await writeBirdConfig(plan, node)
+  const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: 30_000})
+  if (r.code !== 0) {
+    throw new NetctlError(`BIRD did not start on ${node.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`} (config: ${p.config})`)
+  }
+}
+
+async function writeBirdConfig(plan: LabPlan, node: LabNode): Promise<ReturnType<typeof birdPaths>> {
+  const p = birdPaths(node)
+  if (Buffer.byteLength(p.socket) > SUN_PATH_MAX) {
+    throw new NetctlError(`BIRD control socket path is longer than ${SUN_PATH_MAX} bytes: ${p.socket} (use a shorter NETCTL_STATE_DIR)`)
+  }
+  for (const f of [p.config, p.socket, p.log]) await mkdir(path.dirname(f), {recursive: true})
+  await writeFile(p.config, birdConfig(plan, node))
+  return p
+}
+
+/**
+ * Rewrite a running BIRD's config for plan.backend and have it re-read it
+ * (`birdc configure`): BGP sessions whose config is unchanged stay up; the
+ * kernel protocol re-exports under its new filter. Starts BIRD when it is not running.
+ */
+export async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+  const p = await writeBirdConfig(plan, node)
+  const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'configure'], {timeoutMs: 30_000})
+  if (r.code !== 0 || !/Reconfigur/.test(r.stdout)) {
+    if (/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) return startBirdNode(plan, node)
+    throw new NetctlError(`BIRD on ${node.name} did not take its new config: ${firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `exit ${r.code}`} (config: ${p.config})`)
+  }
+}
+
+/** Stop a node's BIRD (`birdc down`); its routes stay in the kernel (`persist`), as when calico/node stops. */
+export async function stopBirdNode(node: LabNode): Promise<void> {
+  const p = birdPaths(node)
+  const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'down'], {timeoutMs: 30_000})
+  if (r.code !== 0 && !/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) {
+    throw new NetctlError(`BIRD on ${node.name} did not stop: ${firstLine(r.stdout) || firstLine(r.stderr) || `exit ${r.code}`}`)
+  }
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    const q = await execIn(node.netns, ['birdc', '-s', p.socket, 'show', 'status'], {timeoutMs: 5_000})
+    if (q.code !== 0 || !/BIRD/.test(q.stdout) || /Unable to connect/.test(q.stdout)) return
+    await sleep(100)
+  }
+}
+
+/** Every node's BIRD. */
 async function startBird(plan: LabPlan): Promise<void> {
-  await mapLimit(plan.nodes, 4, async (node) => {
-    const p = birdPaths(node)
-    if (Buffer.byteLength(p.socket) > SUN_PATH_MAX) {
-      throw new NetctlError(`BIRD control socket path is longer than ${SUN_PATH_MAX} bytes: ${p.socket} (use a shorter NETCTL_STATE_DIR)`)
-    }
-    for (const f of [p.config, p.socket, p.log]) await mkdir(path.dirname(f), {recursive: true})
-    await writeFile(p.config, birdConfig(plan, node))
-    const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: 30_000})
-    if (r.code !== 0) {
-      throw new NetctlError(`BIRD did not start on ${node.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`} (config: ${p.config})`)
-    }
-  })
+  await mapLimit(plan.nodes, 4, (node) => startBirdNode(plan, node))
 }
 
 /** `birdc show protocols` on one node, as session rows for the BGP protocols; never throws. */

@@ -138,8 +138,12 @@ async function readTun(netns: string): Promise<IpLink | undefined> {
   }
 }
 
-/** Forwarder first (so flannel0's first packet has somewhere to go), then socat, then flannel0's MTU. */
-async function startNode(plan: LabPlan, node: LabNode): Promise<void> {
+/**
+ * Start one node's udp dataplane: the forwarder first (so flannel0's first
+ * packet has somewhere to go), then socat, then flannel0's MTU. Exported for
+ * `backend set`, which starts and stops a node's daemons on its own.
+ */
+export async function startUdpNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = udpPaths(node)
   await mkdir(p.dir, {recursive: true})
   await writeFile(p.config, `${JSON.stringify(forwarderConfig(plan, node), null, 2)}\n`)
@@ -176,6 +180,56 @@ async function startNode(plan: LabPlan, node: LabNode): Promise<void> {
   })
 }
 
+/** The PID in a pid file, if that process is still the program we started (PIDs are reused). */
+function daemonPid(pidFile: string, program: RegExp): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim())
+    if (!Number.isInteger(pid) || pid <= 1) return undefined
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ')
+    return program.test(cmdline) || program.test(readFileSync(`/proc/${pid}/comm`, 'utf8')) ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const gone = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/**
+ * Stop one node's udp dataplane: socat first (flannel0, and with it the
+ * cluster route, goes when socat exits, as with flanneld), then the forwarder.
+ */
+export async function stopUdpNode(node: LabNode, timeoutMs = 10_000): Promise<void> {
+  const p = udpPaths(node)
+  for (const [file, program] of [
+    [p.socatPid, /socat/],
+    [p.forwarderPid, /udp-forwarder/],
+  ] as const) {
+    const pid = daemonPid(file, program)
+    if (pid === undefined) continue
+    process.kill(pid, 'SIGTERM')
+    const deadline = Date.now() + timeoutMs
+    while (!gone(pid)) {
+      if (Date.now() > deadline) {
+        process.kill(pid, 'SIGKILL')
+        break
+      }
+      await sleep(50)
+    }
+  }
+  const deadline = Date.now() + timeoutMs
+  while ((await readTun(node.netns)) !== undefined) {
+    if (Date.now() > deadline) throw new NetctlError(`${FLANNEL_UDP.device} on ${node.name} is still there after its daemons stopped`)
+    await sleep(50)
+  }
+}
+
 /** One ping from a node to a peer's flannel0 address: node → forwarder → UDP 8285 → peer → and back. */
 async function tunnelPing(from: LabNode, to: LabNode): Promise<boolean> {
   const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', networkAddress(to.podCIDR)], {timeoutMs: 5000})
@@ -198,7 +252,7 @@ export const flannelUdp: LabBackend = {
   },
   annotations: (_plan, node) => flannelAnnotations('udp', null, node),
   async start(plan) {
-    await mapLimit(plan.nodes, 4, (node) => startNode(plan, node))
+    await mapLimit(plan.nodes, 4, (node) => startUdpNode(plan, node))
   },
   async ready(plan, timeoutMs) {
     const deadline = Date.now() + Math.min(timeoutMs, 15_000)

@@ -1,0 +1,29 @@
+import {BaseCommand} from '../../src/base-command.js'
+import {backendGet} from '../../src/backend/service.js'
+import {resolveTarget} from '../../src/backend/target.js'
+import {ExitCode} from '../../src/errors.js'
+import {clusterFlags} from '../../src/flags.js'
+import {backendGetJson, backendGetText} from '../../src/render/backend.js'
+
+export default class BackendGet extends BaseCommand {
+  static override summary = 'Show the configured overlay backend and what every node actually has programmed.'
+  static override description = `Collects every node (read-only) and lists, per node, the backend's devices, addresses, routes, neighbours and FDB entries as iproute2 prints them, how it routes to each peer's pod block, and its backend daemons. Whatever differs from the configured backend is drift, named per node: "configured flannel-host-gw but node3 still routes via flannel.1 (flannel-vxlan) to node1, node2".
+
+Exit codes: 0 no drift; 1 drift found; 3 no node could be collected; 2 usage errors.`
+  static override examples = [
+    {description: 'The backend of a lab', command: '<%= config.bin %> backend get --lab demo'},
+    {description: 'Of real nodes, as JSON', command: '<%= config.bin %> backend get --inventory cluster.yaml --json'},
+  ]
+  static override enableJsonFlag = true
+  static override flags = {...clusterFlags}
+
+  async run(): Promise<object> {
+    const {flags} = await this.parse(BackendGet)
+    const target = await resolveTarget(flags)
+    const view = await backendGet(target, {version: this.config.version, timeoutMs: flags.timeout * 1000})
+    if (!this.jsonEnabled()) this.log(backendGetText(view))
+    if (view.nodes.every((n) => !n.collected)) process.exitCode = ExitCode.UNREACHABLE
+    else if (view.drift.length > 0) process.exitCode = ExitCode.FAULT
+    return backendGetJson(view)
+  }
+}

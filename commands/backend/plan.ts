@@ -1,0 +1,34 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../src/base-command.js'
+import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {planBackend} from '../../src/backend/service.js'
+import {resolveTarget} from '../../src/backend/target.js'
+import {ExitCode} from '../../src/errors.js'
+import {clusterFlags} from '../../src/flags.js'
+import {planJson, planText} from '../../src/render/backend.js'
+
+export default class BackendPlan extends BaseCommand {
+  static override summary = 'Show what switching to another overlay backend would change on every node, and whether it may.'
+  static override description = `Read-only. Collects every node, computes the target backend's kernel state from the node facts (InternalIP, podCIDR, VTEP MAC), and prints per node the lines that would be removed and added, as ip route / ip neigh / bridge fdb / ip link print them, with the daemons stopped, started or reconfigured, the MTU impact, and the preflight: every node reachable, the same CNI, a kernel that can make the devices, and for host-gw and calico-bgp every node pair L2-adjacent (HOSTGW_NOT_L2_ADJACENT otherwise).
+
+Exit codes: 0 the switch may go ahead (or there is nothing to do); 4 preflight would refuse it; 2 usage errors.`
+  static override examples = [
+    {description: 'What host-gw would change in a lab', command: '<%= config.bin %> backend plan flannel-host-gw --lab demo'},
+    {description: 'The same as JSON (schemas/backend-plan.schema.json)', command: '<%= config.bin %> backend plan flannel-host-gw --lab demo --json'},
+  ]
+  static override args = {
+    type: Args.string({description: 'Backend to switch to.', required: true, options: [...BACKEND_TYPES]}),
+  }
+  static override enableJsonFlag = true
+  static override flags = {...clusterFlags}
+
+  async run(): Promise<object> {
+    const {args, flags} = await this.parse(BackendPlan)
+    const target = await resolveTarget(flags)
+    const planned = await planBackend(target, args.type as BackendType, {version: this.config.version, timeoutMs: flags.timeout * 1000})
+    if (!this.jsonEnabled()) this.log(planText(planned.plan, planned.preflight))
+    if (!planned.plan.noop && !planned.preflight.ok) process.exitCode = ExitCode.REFUSED
+    return planJson(planned)
+  }
+}

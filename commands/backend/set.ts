@@ -1,0 +1,80 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../src/base-command.js'
+import {backendSet, type SetResult} from '../../src/backend/set.js'
+import {resolveTarget} from '../../src/backend/target.js'
+import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {ExitCode, NetctlError, UsageError} from '../../src/errors.js'
+import {clusterFlags} from '../../src/flags.js'
+import {askConfirm, planText, progressLine, setJson, setText} from '../../src/render/backend.js'
+
+/** The error code and exit code of each way a switch can end. */
+function failureOf(r: SetResult): {code: string; exit: 0 | 4} {
+  switch (r.outcome) {
+    case 'refused':
+      return {code: r.preflight.findings.find((f) => f.severity === 'error')?.code ?? 'REFUSED', exit: ExitCode.REFUSED}
+    case 'rolled-back':
+      return {code: 'ROLLED_BACK', exit: ExitCode.REFUSED}
+    case 'rollback-failed':
+      return {code: 'ROLLBACK_INCOMPLETE', exit: ExitCode.REFUSED}
+    case 'declined':
+      return {code: 'DECLINED', exit: ExitCode.REFUSED}
+    default:
+      return {code: 'OK', exit: ExitCode.OK}
+  }
+}
+
+export default class BackendSet extends BaseCommand {
+  static override summary = 'Switch the overlay backend of every node: plan, preflight, apply, verify, roll back on failure.'
+  static override description = `Shows the plan (see backend plan), asks for confirmation on a terminal unless --yes, then applies it node by node with ip -batch / bridge -batch through each node's transport, stops and starts the backend daemons (in a lab: the udp forwarder and socat, BIRD), and verifies: every node re-collected holds the new backend's state and none of the old one's, BGP sessions are Established, and (in a lab) pods on every node pair answer real pings. If any node fails, verification fails, or Ctrl-C / SIGTERM arrives, every touched node is put back to its snapshot from before (exit 4). Setting the current backend changes nothing.
+
+Pods keep their interface MTU until they are recreated, as on a real cluster; the plan says what that means.
+
+Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
+  static override examples = [
+    {description: 'Switch a lab to host-gw, asking first', command: '<%= config.bin %> backend set flannel-host-gw --lab demo'},
+    {description: 'Without asking (scripts, CI)', command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes'},
+    {description: 'Plan and preflight only', command: '<%= config.bin %> backend set calico-vxlan --lab cal --dry-run'},
+  ]
+  static override args = {
+    type: Args.string({description: 'Backend to switch to.', required: true, options: [...BACKEND_TYPES]}),
+  }
+  static override enableJsonFlag = true
+  static override flags = {
+    ...clusterFlags,
+    yes: Flags.boolean({char: 'y', description: 'Apply without asking.', default: false}),
+    'dry-run': Flags.boolean({description: 'Plan and preflight only; change nothing.', default: false}),
+  }
+
+  async run(): Promise<object> {
+    const {args, flags} = await this.parse(BackendSet)
+    const tty = process.stdin.isTTY === true && process.stderr.isTTY === true
+    if (!flags.yes && !flags['dry-run'] && !tty) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
+    const target = await resolveTarget(flags)
+    const json = this.jsonEnabled()
+    let shown = false
+    const result = await backendSet(target, args.type as BackendType, {
+      version: this.config.version,
+      timeoutMs: flags.timeout * 1000,
+      dryRun: flags['dry-run'],
+      ...(json ? {} : {progress: progressLine}),
+      confirm: async (planned) => {
+        if (flags.yes) return true
+        if (!json) this.log(planText(planned.plan, planned.preflight))
+        shown = true
+        return askConfirm(`apply ${planned.plan.to} on ${planned.plan.nodes.length} nodes?`)
+      },
+    })
+    const {code, exit} = failureOf(result)
+    if (json) {
+      if (exit !== ExitCode.OK) {
+        this.logJson(setJson(result))
+        this.exit(exit)
+      }
+      return setJson(result)
+    }
+    this.log(setText(result, {plan: !shown}))
+    if (exit !== ExitCode.OK) throw new NetctlError(result.message, exit, code)
+    return setJson(result)
+  }
+}

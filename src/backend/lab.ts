@@ -1,0 +1,88 @@
+import {NetctlError} from '../errors.js'
+import {labBackend} from '../lab/backends/index.js'
+import {reconfigureBirdNode, startBirdNode, stopBirdNode} from '../lab/backends/calico.js'
+import {startUdpNode, stopUdpNode} from '../lab/backends/flannel-udp.js'
+import {writeNodeFiles} from '../lab/files.js'
+import {writeInventory} from '../lab/inventory.js'
+import {saveRecord} from '../lab/state.js'
+import {pingPod, reachabilityPairs} from '../lab/status.js'
+import {LAB_BACKENDS, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
+import {mapLimit} from '../util/exec.js'
+import type {DaemonControl, ReachabilityCheck} from './daemons.js'
+import type {ConfiguredBackend} from './types.js'
+
+/**
+ * `backend set` on a lab: the lab's own backend modules start, stop and
+ * reconfigure the daemons (socat + the udp forwarder, BIRD), and the lab's
+ * record, inventory and node files are rewritten for the new backend so that
+ * `lab status` and `backend get` report it.
+ */
+
+export function labBackendName(type: ConfiguredBackend): LabBackendName | undefined {
+  return (LAB_BACKENDS as readonly string[]).includes(type) ? (type as LabBackendName) : undefined
+}
+
+/** The lab's plan as it would be with another backend (same nodes, pods, addresses, MACs). */
+export function labPlanFor(record: LabRecord, type: ConfiguredBackend): LabPlan {
+  const backend = labBackendName(type)
+  if (!backend) throw new NetctlError(`the lab has no ${type} backend module`)
+  return {...record, backend}
+}
+
+function labNode(record: LabRecord, name: string): LabNode {
+  const node = record.nodes.find((n) => n.name === name)
+  if (!node) throw new NetctlError(`lab ${record.name} has no node ${name}`)
+  return node
+}
+
+export function labDaemons(record: LabRecord): DaemonControl {
+  return {
+    async stop(node, daemon) {
+      const n = labNode(record, node)
+      if (daemon === 'flannel-udp') await stopUdpNode(n)
+      else await stopBirdNode(n)
+    },
+    async start(node, daemon, type) {
+      const plan = labPlanFor(record, type)
+      if (daemon === 'flannel-udp') await startUdpNode(plan, labNode(record, node))
+      else await startBirdNode(plan, labNode(record, node))
+    },
+    async reconfigure(node, daemon, type) {
+      if (daemon !== 'bird') return
+      await reconfigureBirdNode(labPlanFor(record, type), labNode(record, node))
+    },
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Real pings from pod namespaces: one pod per node to one on every other node, and a same-node pair; a few tries each. */
+export function labReachability(record: LabRecord, tries = 5): ReachabilityCheck {
+  return {
+    async check() {
+      const pairs = reachabilityPairs(record)
+      const results = await mapLimit(pairs, 8, async ([a, b]) => {
+        for (let i = 0; i < tries; i++) {
+          const r = await pingPod(a, b, 1)
+          if (r.ok) return r
+          if (i < tries - 1) await sleep(300)
+        }
+        return {from: a.name, to: b.name, toIP: b.ip, ok: false}
+      })
+      const failed = results.filter((r) => !r.ok).map((r) => ({from: r.from, to: r.to, toIP: r.toIP}))
+      return {pairs: results.length, ok: results.length - failed.length, failed}
+    },
+  }
+}
+
+/** Rewrite what the lab says about its backend: the record, the inventory, every node's files. Returns the files written. */
+export async function recordLabBackend(record: LabRecord, type: ConfiguredBackend): Promise<string[]> {
+  const plan = labPlanFor(record, type)
+  const backend = labBackend(plan.backend)
+  const updated: LabRecord = {...record, backend: plan.backend, warnings: backend.warnings?.(plan) ?? []}
+  await mapLimit(plan.nodes, 4, (n) => writeNodeFiles(plan, n, backend))
+  await writeInventory(plan)
+  await saveRecord(updated)
+  Object.assign(record, updated)
+  return [`${record.stateDir}/lab.json`, record.inventory, ...plan.nodes.map((n) => `${n.dir}/{node.json,run/flannel/subnet.env,etc/cni/net.d}`)]
+}

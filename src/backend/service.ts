@@ -1,0 +1,70 @@
+import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import type {Snapshot} from '../model/snapshot.js'
+import {createTransport} from '../transport/index.js'
+import {mapLimit} from '../util/exec.js'
+import {backendInfo} from './catalog.js'
+import {describeBackend, type BackendView} from './drift.js'
+import {clusterFacts} from './facts.js'
+import {labBackendName} from './lab.js'
+import {type BackendPlan, planSwitch} from './plan.js'
+import {DAEMON_TOOLS, evaluatePreflight, type Preflight} from './preflight.js'
+import {type NodeProbeAnswer, probeNode} from './preflight-probe.js'
+import type {BackendTarget} from './target.js'
+import type {BackendType, ClusterFacts} from './types.js'
+
+/**
+ * The read-only half of `netctl backend`: collect the cluster, name what is
+ * programmed, plan a switch and run its preflight. Nothing here changes a node.
+ */
+
+export interface CollectOpts {
+  version: string
+  timeoutMs?: number
+  parallel?: number
+}
+
+export async function collectTarget(target: BackendTarget, opts: CollectOpts): Promise<{snapshot: Snapshot; facts: ClusterFacts}> {
+  const snapshot = await collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(opts.parallel ? {parallel: opts.parallel} : {})})
+  const vtepMACs = target.record ? Object.fromEntries(target.record.nodes.map((n) => [n.name, n.vtepMAC])) : undefined
+  // a lab's record knows the configured backend even when its inventory was written by an older netctl
+  snapshot.cluster.backend = target.configured
+  return {snapshot, facts: clusterFacts(snapshot, vtepMACs ? {vtepMACs} : {})}
+}
+
+export async function backendGet(target: BackendTarget, opts: CollectOpts): Promise<BackendView> {
+  const {snapshot, facts} = await collectTarget(target, opts)
+  return describeBackend(snapshot, facts, target.configured)
+}
+
+export interface PlannedSwitch {
+  snapshot: Snapshot
+  facts: ClusterFacts
+  plan: BackendPlan
+  preflight: Preflight
+}
+
+/** Ask every collected node the preflight questions (routes to peers, link kinds, daemon programs), in parallel. */
+async function askNodes(target: BackendTarget, facts: ClusterFacts, snapshot: Snapshot, to: BackendType, timeoutMs: number): Promise<Record<string, NodeProbeAnswer | string>> {
+  const info = backendInfo(to)
+  const tools = info.daemons.flatMap((d) => DAEMON_TOOLS[d])
+  const answers: Record<string, NodeProbeAnswer | string> = {}
+  const nodes = target.inventory.nodes.filter((n) => snapshot.nodeStates[n.name] !== undefined)
+  await mapLimit(nodes, 16, async (node) => {
+    const peers = facts.nodes.filter((p) => p.name !== node.name).map((p) => p.ip)
+    try {
+      answers[node.name] = await probeNode(createTransport(node), peers, info.linkKinds, tools, timeoutMs)
+    } catch (error) {
+      answers[node.name] = `${node.name}: ${(error as Error).message}`
+    }
+  })
+  return answers
+}
+
+export async function planBackend(target: BackendTarget, to: BackendType, opts: CollectOpts): Promise<PlannedSwitch> {
+  const {snapshot, facts} = await collectTarget(target, opts)
+  const plan = planSwitch(snapshot, facts, target.configured, to)
+  const answers = await askNodes(target, facts, snapshot, to, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+  const cannotRun = target.record && !labBackendName(to) ? `the lab has no ${to} backend module: it can be planned, not applied here` : undefined
+  const preflight = evaluatePreflight({plan, snapshot, facts, managesDaemons: target.kind === 'lab', answers, ...(cannotRun ? {cannotRun} : {})})
+  return {snapshot, facts, plan, preflight}
+}

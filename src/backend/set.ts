@@ -1,0 +1,102 @@
+import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import {type Abort, applyAll, type NodeApplyResult} from './apply.js'
+import type {DaemonControl, ReachabilityCheck} from './daemons.js'
+import {labDaemons, labReachability, recordLabBackend} from './lab.js'
+import {nodeOps} from './ops.js'
+import {rollback, type RollbackResult} from './rollback.js'
+import {type CollectOpts, type PlannedSwitch, planBackend} from './service.js'
+import {recordInventoryBackend, type BackendTarget} from './target.js'
+import type {BackendType} from './types.js'
+import {verifySwitch, type VerifyResult} from './verify.js'
+
+/**
+ * `netctl backend set TYPE`: plan, preflight, (confirm), apply, verify; on
+ * any failure, Ctrl-C or SIGTERM, roll every touched node back to its
+ * snapshot. The cluster's daemons and files are reached through the target:
+ * the lab's own modules, or (later) the Kubernetes API.
+ */
+
+export type SetOutcome = 'applied' | 'noop' | 'dry-run' | 'refused' | 'declined' | 'rolled-back' | 'rollback-failed'
+
+export interface SetResult extends PlannedSwitch {
+  outcome: SetOutcome
+  /** one line saying what happened */
+  message: string
+  apply?: NodeApplyResult[]
+  verify?: VerifyResult
+  rollback?: RollbackResult
+  /** files rewritten for the new backend */
+  files?: string[]
+}
+
+export interface SetOptions extends CollectOpts {
+  dryRun: boolean
+  /** asked once the plan is shown and preflight passed; false declines */
+  confirm: (planned: PlannedSwitch) => Promise<boolean>
+  progress?: (line: string) => void
+  /** how long verification waits for the new state (daemons, BGP) */
+  settleMs?: number
+}
+
+const NO_PODS = 'reachability not checked: netctl pings pods only in its lab (an inventory cluster is checked by its kernel state alone)'
+
+export async function backendSet(target: BackendTarget, to: BackendType, opts: SetOptions): Promise<SetResult> {
+  const say = opts.progress ?? (() => {})
+  say(`collecting ${target.inventory.nodes.length} nodes and planning ${target.configured} -> ${to}`)
+  const planned = await planBackend(target, to, opts)
+  const {plan, preflight, facts, snapshot} = planned
+  if (plan.noop) return {...planned, outcome: 'noop', message: `already ${to}: every node holds its state, nothing to change`}
+  if (!preflight.ok) {
+    const first = preflight.findings.find((f) => f.severity === 'error')!
+    return {...planned, outcome: 'refused', message: `refused by preflight (${first.code}): ${first.message}`}
+  }
+  if (opts.dryRun) return {...planned, outcome: 'dry-run', message: `dry run: ${plan.nodes.reduce((s, n) => s + n.changes, 0)} changes on ${plan.nodes.filter((n) => n.changes > 0).length} nodes not applied`}
+  if (!(await opts.confirm(planned))) return {...planned, outcome: 'declined', message: 'not applied: declined at the prompt'}
+
+  const daemons: DaemonControl | undefined = target.record ? labDaemons(target.record) : undefined
+  const reachability: ReachabilityCheck | undefined = target.record ? labReachability(target.record) : undefined
+  const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS})
+  const abort: Abort = {aborted: false}
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (abort.aborted) say(`${sig}: already stopping, rolling back`)
+    else say(`${sig}: stopping the switch and rolling back`)
+    abort.aborted = true
+    abort.reason ??= `interrupted by ${sig}`
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    say(`applying ${plan.to} on ${plan.nodes.length} nodes`)
+    const ops = plan.nodes.map((n) => nodeOps(n.diff!, n.daemons.reconfigure))
+    const applied = await applyAll(ops, {nodes: target.inventory.nodes, ...(daemons ? {daemons} : {}), type: to, abort, onStep: (node, step) => say(`  ${node}: ${step}`)})
+    let verify: VerifyResult | undefined
+    let failure = applied.find((r) => !r.ok)?.error
+    if (!failure && !abort.aborted) {
+      say('verifying: re-collecting every node and pinging pod pairs')
+      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, ...(reachability ? {reachability} : {}), noReachabilityNote: NO_PODS})
+      if (!verify.ok) failure = `verification failed: ${verify.problems.slice(0, 3).join('; ')}${verify.problems.length > 3 ? `; ... (${verify.problems.length - 3} more)` : ''}`
+    }
+    if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
+    if (!failure) {
+      const files = target.record ? await recordLabBackend(target.record, to) : await recordInventoryBackend(target.inventoryFile, to, facts)
+      const changed = plan.nodes.filter((n) => n.changes > 0).length
+      return {...planned, outcome: 'applied', message: `${plan.from} -> ${to}: applied on ${changed} node(s) and verified`, apply: applied, ...(verify ? {verify} : {}), files}
+    }
+
+    const touched = applied.filter((r) => r.touched).map((r) => r.node)
+    say(`rolling back ${touched.length} node(s): ${failure}`)
+    const rb = await rollback(snapshot, facts, plan.from, touched, recollect, {nodes: target.inventory.nodes, ...(daemons ? {daemons} : {}), abort, onStep: (node, step) => say(`  ${node}: ${step}`)}, {
+      timeoutMs: opts.settleMs ?? 30_000,
+      ...(reachability ? {reachability} : {}),
+      noReachabilityNote: NO_PODS,
+    })
+    const outcome: SetOutcome = rb.restored ? 'rolled-back' : 'rollback-failed'
+    const message = rb.restored
+      ? `rolled back: ${failure}; every touched node (${touched.join(', ') || 'none'}) holds its state from before again`
+      : `ROLLBACK INCOMPLETE after: ${failure}; still off: ${rb.verify.problems.slice(0, 3).join('; ')}`
+    return {...planned, outcome, message, apply: applied, ...(verify ? {verify} : {}), rollback: rb}
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}

@@ -1,0 +1,103 @@
+import type {NodeState} from '../model/node-state.js'
+import type {Snapshot} from '../model/snapshot.js'
+import {ownedState} from './current.js'
+import type {ReachabilityCheck} from './daemons.js'
+import {desiredNode} from './desired.js'
+import {diffIsEmpty, diffLines, diffNode} from './diff.js'
+import type {ClusterFacts, ConfiguredBackend, NodeDesired} from './types.js'
+
+/**
+ * After a switch (or a rollback): re-collect until every node holds exactly
+ * the target state — the new signature present, the old one gone, its
+ * daemons running, BGP sessions Established — or time runs out; then ping
+ * pod pairs for real where the cluster lets us.
+ */
+
+export interface Recollect {
+  (): Promise<Snapshot>
+}
+
+export interface VerifyResult {
+  ok: boolean
+  /** every node holds the target state (reachability aside) */
+  stateOk: boolean
+  problems: string[]
+  reachability?: {pairs: number; ok: number; failed: Array<{from: string; to: string; toIP: string}>}
+  /** why reachability was not checked */
+  reachabilityNote?: string
+  snapshot?: Snapshot
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+function bgpProblems(state: NodeState, node: string): string[] {
+  const sessions = state.bird?.sessions ?? []
+  if (sessions.length === 0) return [`${node}: BIRD reports no BGP session`]
+  return sessions.filter((s) => s.bgpState !== 'Established').map((s) => `${node}: BGP ${s.name} (${s.neighborAddress ?? '?'}) is ${s.bgpState || s.state}`)
+}
+
+/** What is off on one node against a target state; empty when it matches. */
+function nodeProblems(state: NodeState | undefined, facts: ClusterFacts, want: NodeDesired, checkBgp: boolean): string[] {
+  if (!state) return [`${want.node}: not collected`]
+  const have = ownedState(state, facts)
+  const d = diffNode(have, want)
+  const out: string[] = []
+  if (!diffIsEmpty(d)) {
+    const lines = diffLines(d)
+    const missing = Object.values(lines).flatMap((l) => l.add)
+    const extra = Object.values(lines).flatMap((l) => l.remove)
+    if (missing.length > 0) out.push(`${want.node}: missing ${missing.length} line(s), e.g. ${missing[0]}`)
+    if (extra.length > 0) out.push(`${want.node}: ${extra.length} line(s) left over, e.g. ${extra[0]}`)
+    if (d.daemons.start.length > 0) out.push(`${want.node}: ${d.daemons.start.join(', ')} not running`)
+    if (d.daemons.stop.length > 0) out.push(`${want.node}: ${d.daemons.stop.join(', ')} still running`)
+  }
+  if (checkBgp && want.daemons.includes('bird')) out.push(...bgpProblems(state, want.node))
+  return out
+}
+
+async function poll(recollect: Recollect, check: (s: Snapshot) => string[], timeoutMs: number): Promise<{problems: string[]; snapshot: Snapshot}> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const snapshot = await recollect()
+    const problems = [...snapshot.errors.map((e) => `${e.node}: ${e.code}: ${e.message}`), ...check(snapshot)]
+    if (problems.length === 0 || Date.now() > deadline) return {problems, snapshot}
+    await sleep(1000)
+  }
+}
+
+async function ping(reach: ReachabilityCheck | undefined, note: string): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {
+  if (!reach) return {reachabilityNote: note, problems: []}
+  const r = await reach.check()
+  return {reachability: r, problems: r.failed.map((f) => `${f.from} -> ${f.to} (${f.toIP}): no reply`)}
+}
+
+export async function verifySwitch(
+  recollect: Recollect,
+  facts: ClusterFacts,
+  type: ConfiguredBackend,
+  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; noReachabilityNote?: string},
+): Promise<VerifyResult> {
+  const want = facts.nodes.map((n) => desiredNode(type, facts, n))
+  const {problems, snapshot} = await poll(recollect, (s) => want.flatMap((w) => nodeProblems(s.nodeStates[w.node], facts, w, true)), opts.timeoutMs ?? 30_000)
+  if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
+  const reach = await ping(opts.reachability, opts.noReachabilityNote ?? 'reachability not checked')
+  return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}
+}
+
+/** A rollback is complete when every touched node holds again what it held before (kernel state and daemons). */
+export async function verifyRestored(
+  recollect: Recollect,
+  before: Snapshot,
+  facts: ClusterFacts,
+  nodes: string[],
+  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; noReachabilityNote?: string},
+): Promise<VerifyResult> {
+  const was = new Map(nodes.map((n) => [n, ownedState(before.nodeStates[n]!, facts)]))
+  // the same diff as a switch, with the node's own past as the target: kernel state, daemons, BGP sessions
+  const bgpWasUp = (n: string): boolean => (before.nodeStates[n]?.bird?.sessions ?? []).every((x) => x.bgpState === 'Established')
+  const check = (s: Snapshot): string[] => nodes.flatMap((n) => nodeProblems(s.nodeStates[n], facts, was.get(n)!, bgpWasUp(n)))
+  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? 30_000)
+  if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
+  const reach = await ping(opts.reachability, opts.noReachabilityNote ?? 'reachability not checked')
+  return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}
+}
