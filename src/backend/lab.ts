@@ -1,10 +1,12 @@
+import path from 'node:path'
+
 import {NetctlError} from '../errors.js'
 import {labBackend} from '../lab/backends/index.js'
 import {reconfigureBirdNode, startBirdNode, stopBirdNode} from '../lab/backends/calico.js'
 import {startUdpNode, stopUdpNode} from '../lab/backends/flannel-udp.js'
-import {writeNodeFiles} from '../lab/files.js'
+import {nodePaths, writeNodeFiles} from '../lab/files.js'
 import {writeInventory} from '../lab/inventory.js'
-import {saveRecord} from '../lab/state.js'
+import {recordPath, saveRecord} from '../lab/state.js'
 import {pingPod, reachabilityPairs} from '../lab/status.js'
 import {LAB_BACKENDS, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
 import {mapLimit} from '../util/exec.js'
@@ -84,5 +86,9 @@ export async function recordLabBackend(record: LabRecord, type: ConfiguredBacken
   await writeInventory(plan)
   await saveRecord(updated)
   Object.assign(record, updated)
-  return [`${record.stateDir}/lab.json`, record.inventory, ...plan.nodes.map((n) => `${n.dir}/{node.json,run/flannel/subnet.env,etc/cni/net.d}`)]
+  const nodeFiles = plan.nodes.flatMap((n) => {
+    const p = nodePaths(n)
+    return backend.family === 'flannel' ? [p.facts, p.flannelSubnetEnv, path.join(p.cniConfDir, '10-flannel.conflist')] : [p.facts, path.join(p.cniConfDir, '10-calico.conflist')]
+  })
+  return [recordPath(record.stateDir), record.inventory, ...nodeFiles]
 }

@@ -113,7 +113,8 @@ export function setText(r: SetResult, opts: {plan?: boolean} = {}): string {
     if (re) out.push(`after rollback, reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} UNREACHABLE`)}`)
     for (const n of r.rollback.nodes.filter((x) => !x.ok)) out.push(c.red(`  rollback on ${n.node}: ${n.error}`))
   }
-  for (const f of r.files ?? []) out.push(`updated: ${f}`)
+  const files = r.files ?? []
+  if (files.length > 0) out.push(`updated: ${files.slice(0, 2).join(', ')}${files.length > 2 ? ` and ${files.length - 2} node file(s) (node facts, ${r.plan.to.startsWith('flannel') ? 'subnet.env, ' : ''}CNI config)` : ''}`)
   // a failure's one line goes to stderr, from the command
   if (r.outcome === 'applied' || r.outcome === 'noop' || r.outcome === 'dry-run') out.push(c.green(r.message))
   return out.join('\n')
