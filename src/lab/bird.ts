@@ -74,7 +74,7 @@ export function birdPeers(plan: LabPlan, node: LabNode): BirdPeer[] {
 
 /** VXLAN pool routes are Felix's to program; BIRD keeps them out of the kernel. */
 function kernelFilterPoolAction(plan: LabPlan): string {
-  return plan.backend === 'calico-vxlan'
+  return plan.backend === 'calico-vxlan' || plan.backend === 'calico-vxlan-crosssubnet'
     ? `    # VXLAN pool: Felix programs these routes (proto 80), BIRD must not.
     reject;`
     : `    # No encapsulation: a pool route goes to the kernel as BIRD has it.

@@ -6,6 +6,7 @@ export const LAB_BACKENDS = [
   'calico-bgp',
   'calico-rr',
   'calico-vxlan',
+  'calico-vxlan-crosssubnet',
 ] as const
 export type LabBackendName = (typeof LAB_BACKENDS)[number]
 

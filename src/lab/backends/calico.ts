@@ -201,7 +201,7 @@ function calicoAnnotations(plan: LabPlan, node: LabNode): Record<string, string>
     // written when calico/node runs with AS set (the lab's nodes do: AS=<plan.asNumber>)
     'projectcalico.org/ASNumber': String(plan.asNumber),
     ...(node.routeReflector ? {'projectcalico.org/RouteReflectorClusterID': RR_CLUSTER_ID} : {}),
-    ...(plan.backend === 'calico-vxlan'
+    ...(isCalicoVxlan(plan.backend)
       ? {'projectcalico.org/IPv4VXLANTunnelAddr': node.tunnelIP, 'projectcalico.org/VXLANTunnelMACAddr': node.vtepMAC}
       : {}),
   }
@@ -249,17 +249,21 @@ function bgpBackend(name: 'calico-bgp' | 'calico-rr'): LabBackend {
 export const calicoBgp = bgpBackend('calico-bgp')
 export const calicoRr = bgpBackend('calico-rr')
 
+/** Calico's VXLAN modes: the pool's vxlanMode is Always or CrossSubnet. */
+export function isCalicoVxlan(backend: string): boolean {
+  return backend === 'calico-vxlan' || backend === 'calico-vxlan-crosssubnet'
+}
+
 /**
- * Calico VXLAN (Always): what Felix programs, vxlan.calico and per peer an
- * onlink route via the peer's tunnel address, a PERMANENT neighbour and a
- * `self permanent` FDB entry; its own block as a blackhole. BIRD still runs
- * (calico_backend: bird) with the mesh up, but keeps pool routes out of the kernel.
+ * What Felix programs for a VXLAN pool: vxlan.calico and, per peer, a
+ * PERMANENT neighbour and a `self permanent` FDB entry, and a route — via the
+ * peer's tunnel address onlink (Always, or CrossSubnet across subnets), or
+ * straight via the peer node (CrossSubnet within a subnet); its own block as
+ * a blackhole. BIRD still runs (calico_backend: bird) with the mesh up, but
+ * keeps pool routes out of the kernel.
  */
-export const calicoVxlan: LabBackend = {
-  name: 'calico-vxlan',
-  family: 'calico',
-  podMTU: (u) => u - CALICO_VXLAN.overhead,
-  nodeState(s, plan, node) {
+function vxlanState(crossSubnet: boolean): LabBackend['nodeState'] {
+  return (s, plan, node) => {
     nodeDefaultRoute(s, plan, node)
     const dev = CALICO_VXLAN.device
     s.ip('link', 'add', dev, 'address', node.vtepMAC, 'type', 'vxlan', 'id', CALICO_VXLAN.vni, 'local', node.ip, 'dev', 'eth0', 'dstport', CALICO_VXLAN.port, 'nolearning')
@@ -269,14 +273,26 @@ export const calicoVxlan: LabBackend = {
     s.ip('route', 'add', 'blackhole', node.podCIDR, 'proto', FELIX_RT_PROTO)
     for (const peer of peersOf(plan, node)) {
       s.ip('neigh', 'add', peer.tunnelIP, 'lladdr', peer.vtepMAC, 'dev', dev, 'nud', 'permanent')
-      s.ip('route', 'add', peer.podCIDR, 'via', peer.tunnelIP, 'dev', dev, 'onlink', 'proto', FELIX_RT_PROTO)
+      if (crossSubnet && l2Adjacent(node, peer)) s.ip('route', 'add', peer.podCIDR, 'via', peer.ip, 'dev', 'eth0', 'proto', FELIX_RT_PROTO)
+      else s.ip('route', 'add', peer.podCIDR, 'via', peer.tunnelIP, 'dev', dev, 'onlink', 'proto', FELIX_RT_PROTO)
     }
     for (const peer of peersOf(plan, node)) {
       s.bridge('fdb', 'add', peer.vtepMAC, 'dev', dev, 'dst', peer.ip, 'self', 'permanent')
     }
-  },
+  }
+}
+
+/** Calico VXLAN, Always: every peer through vxlan.calico. */
+export const calicoVxlan: LabBackend = {
+  name: 'calico-vxlan',
+  family: 'calico',
+  podMTU: (u) => u - CALICO_VXLAN.overhead,
+  nodeState: vxlanState(false),
   annotations: calicoAnnotations,
   start: startBird,
   ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, false),
   sessions: allSessions,
 }
+
+/** Calico VXLAN, CrossSubnet: direct within a subnet, vxlan.calico across the router. */
+export const calicoVxlanCrossSubnet: LabBackend = {...calicoVxlan, name: 'calico-vxlan-crosssubnet', nodeState: vxlanState(true)}

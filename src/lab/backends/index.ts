@@ -1,5 +1,5 @@
 import type {LabBackendName} from '../types.js'
-import {calicoBgp, calicoRr, calicoVxlan} from './calico.js'
+import {calicoBgp, calicoRr, calicoVxlan, calicoVxlanCrossSubnet} from './calico.js'
 import {flannelHostGw, flannelVxlan} from './flannel.js'
 import {flannelUdp} from './flannel-udp.js'
 import {bridgePlumbing, caliPlumbing} from './plumbing.js'
@@ -12,6 +12,7 @@ const BACKENDS: Record<LabBackendName, LabBackend> = {
   'calico-bgp': calicoBgp,
   'calico-rr': calicoRr,
   'calico-vxlan': calicoVxlan,
+  'calico-vxlan-crosssubnet': calicoVxlanCrossSubnet,
 }
 
 export function labBackend(name: LabBackendName): LabBackend {
