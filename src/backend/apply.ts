@@ -25,6 +25,8 @@ export interface NodeApplyResult {
   touched: boolean
   ok: boolean
   error?: string
+  /** stopped because another node failed or a signal came, not by a failure of its own */
+  interrupted?: boolean
   steps: string[]
 }
 
@@ -88,6 +90,7 @@ export async function applyNode(ops: NodeOps, opts: ApplyOptions): Promise<NodeA
   } catch (error) {
     const message = (error as Error).message
     result.error = error instanceof Interrupted ? `stopped: ${message}` : message
+    if (error instanceof Interrupted) result.interrupted = true
     if (!opts.abort.aborted) {
       opts.abort.aborted = true
       opts.abort.reason = `${ops.node} failed`

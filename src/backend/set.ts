@@ -70,7 +70,8 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
     const ops = plan.nodes.map((n) => nodeOps(n.diff!, n.daemons.reconfigure))
     const applied = await applyAll(ops, {nodes: target.inventory.nodes, ...(daemons ? {daemons} : {}), type: to, abort, onStep: (node, step) => say(`  ${node}: ${step}`)})
     let verify: VerifyResult | undefined
-    let failure = applied.find((r) => !r.ok)?.error
+    // the node that failed on its own, not the ones it stopped
+    let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node and pinging pod pairs')
       verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, ...(reachability ? {reachability} : {}), noReachabilityNote: NO_PODS})
