@@ -1,0 +1,94 @@
+import path from 'node:path'
+
+import {expect, it} from 'vitest'
+
+import {parseBirdProtocols} from '../../src/lab/bird.js'
+import {netctlJson} from '../helpers/cli.js'
+import {describeLab, ipJson, nsExec, useLab} from '../helpers/lab.js'
+import {expectAllPodsReachable, expectReported, kernelOfLab, setBackend} from './lab-helpers.js'
+
+describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
+  const lab = useLab('bk', ['--nodes', '3', '--pods-per-node', '1', '--backend', 'calico-bgp'])
+
+  /** Every BGP session of every node with the time BIRD last changed its state: a reset session gets a new one. */
+  async function sessions(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {}
+    for (const n of lab.get().nodes) {
+      const socket = path.join(lab.get().stateDir, 'nodes', n.name, 'run/calico/bird.ctl')
+      const r = await nsExec(n.netns, ['birdc', '-s', socket, 'show', 'protocols'])
+      for (const row of parseBirdProtocols(r.stdout).filter((x) => x.proto === 'BGP')) out[`${n.name} ${row.name}`] = `${row.info.split(' ')[0]} since ${row.since}`
+    }
+    return out
+  }
+
+  type KernelRoute = {dst: string; gateway?: string; dev?: string; protocol?: string; flags?: string[]}
+  async function routeTo(netns: string, block: string): Promise<KernelRoute[]> {
+    return ipJson<KernelRoute[]>(netns, ['route', 'show', block])
+  }
+
+  let established: Record<string, string> = {}
+
+  it('starts as calico-bgp: routes proto bird via each peer over eth0, every session Established', async () => {
+    established = await sessions()
+    expect(Object.keys(established)).toHaveLength(6)
+    for (const s of Object.values(established)) expect(s).toMatch(/^Established/)
+    for (const node of lab.get().nodes) {
+      for (const peer of lab.get().nodes.filter((p) => p !== node)) {
+        expect((await routeTo(node.netns, peer.podCIDR)).map((r) => [r.gateway, r.dev, r.protocol])).toEqual([[peer.ip, 'eth0', 'bird']])
+      }
+    }
+    await expectReported(lab.get(), 'calico-bgp')
+  })
+
+  it('bgp -> vxlan: Felix-style routes via vxlan.calico onlink, sessions never reset, pods reachable', async () => {
+    const r = await setBackend(lab.get(), 'calico-vxlan')
+    expect(r.code, r.json.message).toBe(0)
+    for (const node of lab.get().nodes) {
+      expect(await ipJson(node.netns, ['route', 'show', 'proto', 'bird'])).toEqual([])
+      for (const peer of lab.get().nodes.filter((p) => p !== node)) {
+        const [route, ...more] = await routeTo(node.netns, peer.podCIDR)
+        expect(more).toEqual([])
+        expect([route!.gateway, route!.dev, route!.protocol, route!.flags]).toEqual([peer.podCIDR.split('/')[0], 'vxlan.calico', '80', ['onlink']])
+      }
+    }
+    expect(await sessions()).toEqual(established)
+    await expectAllPodsReachable(lab.get())
+    await expectReported(lab.get(), 'calico-vxlan')
+  })
+
+  it('vxlan -> bgp: BIRD programs the blocks again via eth0, vxlan.calico is gone, sessions still the same', async () => {
+    const r = await setBackend(lab.get(), 'calico-bgp')
+    expect(r.code, r.json.message).toBe(0)
+    for (const node of lab.get().nodes) {
+      expect(await ipJson(node.netns, ['link', 'show', 'type', 'vxlan'])).toEqual([])
+      for (const peer of lab.get().nodes.filter((p) => p !== node)) {
+        const [route, ...more] = await routeTo(node.netns, peer.podCIDR)
+        expect(more).toEqual([])
+        expect([route!.gateway, route!.dev, route!.protocol]).toEqual([peer.ip, 'eth0', 'bird'])
+      }
+    }
+    expect(await sessions()).toEqual(established)
+    await expectAllPodsReachable(lab.get())
+    await expectReported(lab.get(), 'calico-bgp')
+  })
+
+  it('calico-ipip: planned, but refused by preflight (no ipip module in this kernel); nothing changed', async () => {
+    const plan = await netctlJson(['backend', 'plan', 'calico-ipip', '--lab', lab.get().name])
+    expect(plan.code).toBe(4)
+    const tunl0 = plan.json.nodes[0].diff.links.add
+    expect(tunl0).toEqual([expect.stringMatching(/^tunl0: mtu 1480 up ipip$/)])
+    const before = await kernelOfLab(lab.get())
+    const r = await setBackend(lab.get(), 'calico-ipip')
+    expect(r.code).toBe(4)
+    const finding = r.json.plan.preflight.findings.find((f: {code: string}) => f.code === 'KERNEL_MODULE_MISSING')
+    expect(finding.message).toMatch(/ipip/)
+    expect(r.json.message).toMatch(/^refused by preflight \(KERNEL_MODULE_MISSING\)/)
+    expect(await kernelOfLab(lab.get())).toEqual(before)
+  })
+
+  it('a Flannel backend on a Calico cluster is refused: another CNI would recreate every pod', async () => {
+    const r = await setBackend(lab.get(), 'flannel-vxlan')
+    expect(r.code).toBe(4)
+    expect(r.json.plan.preflight.findings.map((f: {code: string}) => f.code)).toContain('BACKEND_FAMILY_CHANGE')
+  })
+})
