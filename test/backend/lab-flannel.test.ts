@@ -1,6 +1,10 @@
 import {spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 
 import {expect, it} from 'vitest'
+import {parse, stringify} from 'yaml'
 
 import {validatorFor} from '../../src/util/schema.js'
 import {BIN, netctl, netctlJson} from '../helpers/cli.js'
@@ -138,5 +142,41 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
     expect(await kernelOfLab(lab.get())).toEqual(before)
     await expectAllPodsReachable(lab.get())
     await expectReported(lab.get(), 'flannel-vxlan')
+  })
+
+  it('through a hand-written inventory of the same nodes: kernel-only switches apply, daemons are refused, the file records the backend', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bk-inv-'))
+    try {
+      const file = path.join(dir, 'cluster.yaml')
+      const inv = parse(readFileSync(lab.get().inventory, 'utf8'))
+      inv.cluster.source = 'file'
+      for (const n of inv.nodes) delete n.annotations['flannel.alpha.coreos.com/backend-data']
+      writeFileSync(file, `# my cluster\n${stringify(inv)}`)
+      const udp = await netctlJson(['backend', 'set', 'flannel-udp', '--inventory', file, '--yes'])
+      expect(udp.code).toBe(4)
+      expect(udp.json.plan.preflight.findings.map((f: {code: string}) => f.code)).toEqual(['DAEMON_UNMANAGED'])
+
+      const r = await netctlJson(['backend', 'set', 'flannel-host-gw', '--inventory', file, '--yes'])
+      expect(r.code, r.json.message).toBe(0)
+      expect(r.json.verify.reachabilityNote).toMatch(/not checked/)
+      await expectAllPodsReachable(lab.get())
+      const written = readFileSync(file, 'utf8')
+      expect(written.startsWith('# my cluster')).toBe(true)
+      expect(parse(written).cluster.backend).toBe('flannel-host-gw')
+      const get = await netctlJson(['backend', 'get', '--inventory', file])
+      expect([get.code, get.json.drift]).toEqual([0, []])
+
+      // back to vxlan: the VTEP MACs come from what the file kept, not from a device that is gone
+      const back = await netctlJson(['backend', 'set', 'flannel-vxlan', '--inventory', file, '--yes'])
+      expect(back.code, back.json.message).toBe(0)
+      for (const node of lab.get().nodes) {
+        const [link] = await ipJson(node.netns, ['-d', 'link', 'show', 'flannel.1'])
+        expect(link.address).toBe(vtepMACs[node.name])
+      }
+      await expectAllPodsReachable(lab.get())
+      await expectReported(lab.get(), 'flannel-vxlan')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
