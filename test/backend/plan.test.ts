@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {ownedState, routeVia} from '../../src/backend/current.js'
 import {desiredNode} from '../../src/backend/desired.js'
 import {diffLines, diffNode} from '../../src/backend/diff.js'
+import {describeBackend} from '../../src/backend/drift.js'
 import {clusterFacts} from '../../src/backend/facts.js'
 import {kernelLines} from '../../src/backend/lines.js'
 import {planSwitch} from '../../src/backend/plan.js'
@@ -92,5 +93,33 @@ describe('diffing kernel state', () => {
     const across = rf.nodes.filter((n) => n.subnet !== node3.subnet)
     expect(sort(missing)).toEqual(sort(across.map((p) => `${p.podCIDR} via ${p.ip} dev eth0`)))
     for (const p of across) expect(routeVia(owned, node3, p).via).toBe('none')
+  })
+})
+
+describe('backend get: drift named per node', () => {
+  const vxlan = snapshotFixture('flannel-vxlan-lab.json')
+  const hostgw = snapshotFixture('flannel-host-gw-lab.json')
+
+  it('configured host-gw, but one node still routes via flannel.1: that node and its peers are named', () => {
+    // the two labs share their address plan: node3 still as vxlan left it, the others switched
+    const mixed = {...hostgw, nodeStates: {...hostgw.nodeStates, node3: vxlan.nodeStates.node3!}}
+    const view = describeBackend(mixed, clusterFacts(mixed), 'flannel-host-gw')
+    expect(view.drift).toHaveLength(1)
+    expect(view.drift[0]).toMatch(/^configured flannel-host-gw but node3 still routes via flannel\.1 \(flannel-vxlan\) to node1, node2/)
+    const node3 = view.nodes.find((n) => n.node === 'node3')!
+    expect(node3.programmed).toEqual(['flannel-vxlan'])
+    expect(node3.drift.unexpected.links).toEqual(kernelLines(ownedState(vxlan.nodeStates.node3!, clusterFacts(vxlan))).links)
+    expect(view.nodes.filter((n) => n.node !== 'node3').every((n) => n.programmed.join() === 'flannel-host-gw')).toBe(true)
+  })
+
+  it('the configured backend everywhere: no drift', () => {
+    expect(describeBackend(vxlan, clusterFacts(vxlan), 'flannel-vxlan').drift).toEqual([])
+  })
+
+  it('a leftover device with every route right is drift too', () => {
+    const n1 = vxlan.nodeStates.node1!
+    const leftover = {...hostgw, nodeStates: {...hostgw.nodeStates, node1: {...hostgw.nodeStates.node1!, links: [...hostgw.nodeStates.node1!.links, n1.links.find((l) => l.name === 'flannel.1')!]}}}
+    const view = describeBackend(leftover, clusterFacts(leftover), 'flannel-host-gw')
+    expect(view.drift).toEqual([expect.stringMatching(/^configured flannel-host-gw but node1 holds 1 line\(s\) that are not flannel-host-gw's \(e\.g\. flannel\.1: /)])
   })
 })
