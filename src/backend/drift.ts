@@ -76,13 +76,14 @@ export function describeBackend(snapshot: Snapshot, facts: ClusterFacts, configu
     const parts: string[] = []
     const byVia = new Map<RouteVia, string[]>()
     for (const p of wrong) byVia.set(p.via, [...(byVia.get(p.via) ?? []), p.peer])
-    for (const [via, to] of byVia) parts.push(`still routes ${VIA_WORDS[via]} to ${to.join(', ')}`)
-    const leftover = Object.values(unexpected).flat().length
-    const lacking = Object.values(missing).flat().length
-    if (parts.length === 0 && (leftover > 0 || lacking > 0)) {
-      if (leftover > 0) parts.push(`holds ${leftover} line(s) that are not ${configured}'s (e.g. ${Object.values(unexpected).flat()[0]})`)
-      if (lacking > 0) parts.push(`lacks ${lacking} line(s) of ${configured} (e.g. ${Object.values(missing).flat()[0]})`)
-    }
+    for (const [via, to] of byVia) parts.push(via === 'none' ? `has no route to the pods of ${to.join(', ')}` : `still routes ${VIA_WORDS[via]} to ${to.join(', ')}`)
+    // what the routes above do not already say: devices, neighbours, FDB entries (and routes, when none was named)
+    const routesNamed = parts.length > 0
+    const rest = (k: Record<Kind, string[]>): string[] => Object.entries(k).flatMap(([kind, v]) => (kind === 'routes' && routesNamed ? [] : v))
+    const leftover = rest(unexpected)
+    const lacking = rest(missing)
+    if (leftover.length > 0) parts.push(`holds ${leftover.length} line(s) that are not ${configured}'s (e.g. ${leftover[0]})`)
+    if (lacking.length > 0) parts.push(`lacks ${lacking.length} line(s) of ${configured} (e.g. ${lacking[0]})`)
     const daemonsNow = owned.daemons
     const daemonGap = desired.daemons.filter((d) => !daemonsNow.includes(d))
     if (daemonGap.length > 0) parts.push(`is not running ${daemonGap.join(', ')}`)
