@@ -3,7 +3,7 @@ import {ownedState, type RouteVia, routeVia} from './current.js'
 import {desiredNode} from './desired.js'
 import {diffLines, diffNode} from './diff.js'
 import {kernelLines} from './lines.js'
-import type {ClusterFacts, ConfiguredBackend, Daemon, Kind} from './types.js'
+import {BACKEND_TYPES, type ClusterFacts, type ConfiguredBackend, type Daemon, type Kind, KINDS, type NodeDesired, type NodeFacts} from './types.js'
 
 /**
  * `backend get`: per node, what is programmed (the backend state it holds,
@@ -52,6 +52,21 @@ export const VIA_WORDS: Record<RouteVia, string> = {
   other: 'by a route no backend writes',
 }
 
+/**
+ * The backend a node's state is: the one whose whole desired state it holds
+ * (the configured backend first); failing that, the backends its routes follow.
+ */
+function programmedOn(owned: NodeDesired, facts: ClusterFacts, node: NodeFacts, configured: ConfiguredBackend, peers: PeerRoute[]): string[] {
+  for (const type of [configured, ...BACKEND_TYPES.filter((t) => t !== configured)]) {
+    const d = diffNode(owned, desiredNode(type, facts, node))
+    if (KINDS.every((k) => d.kinds[k].add.length === 0 && d.kinds[k].remove.length === 0)) return [type]
+  }
+  const vias = new Set(peers.map((p) => (p.via === 'calico-direct' ? 'calico-vxlan-crosssubnet' : p.via)).filter((v) => v !== 'none' && v !== 'other'))
+  // CrossSubnet is direct routes and vxlan.calico routes together
+  if (vias.has('calico-vxlan-crosssubnet')) vias.delete('calico-vxlan')
+  return [...vias]
+}
+
 export function describeBackend(snapshot: Snapshot, facts: ClusterFacts, configured: ConfiguredBackend): BackendView {
   const drift: string[] = []
   const nodes = facts.nodes.map((n): NodeBackendView => {
@@ -68,8 +83,7 @@ export function describeBackend(snapshot: Snapshot, facts: ClusterFacts, configu
     const lines = diffLines(diffNode(owned, desired))
     const missing = Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, v.add])) as Record<Kind, string[]>
     const unexpected = Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, v.remove])) as Record<Kind, string[]>
-    const programmed = [...new Set(peerRoutes.map((p) => (p.via === 'calico-direct' ? 'calico-vxlan-crosssubnet' : p.via)).filter((v) => v !== 'none' && v !== 'other'))]
-
+    const programmed = programmedOn(owned, facts, n, configured, peerRoutes)
     // name the drift: routes that follow another backend first, then what is left over or missing
     const expected = new Map(peers.map((p) => [p.name, routeVia(desired, n, p).via]))
     const wrong = peerRoutes.filter((p) => p.via !== expected.get(p.peer))
