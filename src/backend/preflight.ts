@@ -176,8 +176,10 @@ function nonAdjacentPairs(facts: ClusterFacts, snapshot: Snapshot, answers: Pref
     if (got?.error) return `${a.name} -> ${b.name} (${b.ip}): ip route get: ${got.error}`
     return undefined
   }
-  for (const [i, a] of facts.nodes.entries()) {
-    for (const b of facts.nodes.slice(i + 1)) {
+  // a node that was not collected is unknown, not far away: the collection check already refuses
+  const known = facts.nodes.filter((n) => snapshot.nodeStates[n.name] !== undefined && typeof answers[n.name] !== 'string')
+  for (const [i, a] of known.entries()) {
+    for (const b of known.slice(i + 1)) {
       const reasons = [why(a, b), why(b, a)].filter((x): x is string => x !== undefined)
       if (reasons.length > 0) {
         pairs.push(`${a.name}-${b.name}`)

@@ -152,6 +152,17 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
       inv.cluster.source = 'file'
       for (const n of inv.nodes) delete n.annotations['flannel.alpha.coreos.com/backend-data']
       writeFileSync(file, `# my cluster\n${stringify(inv)}`)
+      // a node that cannot be reached: no switch at all
+      const broken = path.join(dir, 'broken.yaml')
+      const gone = structuredClone(inv)
+      gone.nodes[2].access.netns = `${lab.get().name}.no-such-node`
+      writeFileSync(broken, stringify(gone))
+      const before = await kernelOfLab(lab.get())
+      const refused = await netctlJson(['backend', 'set', 'flannel-host-gw', '--inventory', broken, '--yes'])
+      expect(refused.code).toBe(4)
+      expect(refused.json.plan.preflight.findings.map((f: {code: string; node?: string}) => `${f.code} ${f.node}`)).toEqual([`NODE_UNREACHABLE ${gone.nodes[2].name}`])
+      expect(await kernelOfLab(lab.get())).toEqual(before)
+
       const udp = await netctlJson(['backend', 'set', 'flannel-udp', '--inventory', file, '--yes'])
       expect(udp.code).toBe(4)
       expect(udp.json.plan.preflight.findings.map((f: {code: string}) => f.code)).toEqual(['DAEMON_UNMANAGED'])
