@@ -192,10 +192,11 @@ function daemonPid(pidFile: string, program: RegExp): number | undefined {
   }
 }
 
+/** Exited: no such process, or a zombie its new parent has not reaped yet (a daemon outlives the netctl that started it). */
 const gone = (pid: number): boolean => {
   try {
-    process.kill(pid, 0)
-    return false
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z'
   } catch {
     return true
   }
