@@ -28,7 +28,8 @@ export function labBackendName(type: ConfiguredBackend): LabBackendName | undefi
 export function labPlanFor(record: LabRecord, type: ConfiguredBackend): LabPlan {
   const backend = labBackendName(type)
   if (!backend) throw new NetctlError(`the lab has no ${type} backend module`)
-  return {...record, backend}
+  // route reflectors exist only in calico-rr; any other backend runs the full mesh
+  return {...record, backend, nodes: record.nodes.map((n) => ({...n, routeReflector: backend === 'calico-rr' && n.routeReflector}))}
 }
 
 function labNode(record: LabRecord, name: string): LabNode {
@@ -81,7 +82,7 @@ export function labReachability(record: LabRecord, tries = 5): ReachabilityCheck
 export async function recordLabBackend(record: LabRecord, type: ConfiguredBackend): Promise<string[]> {
   const plan = labPlanFor(record, type)
   const backend = labBackend(plan.backend)
-  const updated: LabRecord = {...record, backend: plan.backend, warnings: backend.warnings?.(plan) ?? []}
+  const updated: LabRecord = {...record, backend: plan.backend, nodes: plan.nodes, warnings: backend.warnings?.(plan) ?? []}
   await mapLimit(plan.nodes, 4, (n) => writeNodeFiles(plan, n, backend))
   await writeInventory(plan)
   await saveRecord(updated)
