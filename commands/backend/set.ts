@@ -30,7 +30,7 @@ export default class BackendSet extends BaseCommand {
 
 Pods keep their interface MTU until they are recreated, as on a real cluster; the plan says what that means.
 
-Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
+Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, declined at the prompt, or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
   static override examples = [
     {description: 'Switch a lab to host-gw, asking first', command: '<%= config.bin %> backend set flannel-host-gw --lab demo'},
     {description: 'Without asking (scripts, CI)', command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes'},

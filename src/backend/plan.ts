@@ -3,6 +3,7 @@ import {backendInfo} from './catalog.js'
 import {ownedState} from './current.js'
 import {desiredNode} from './desired.js'
 import {diffIsEmpty, diffLines, diffNode, type NodeDiff} from './diff.js'
+import {type NodeOps, nodeOps} from './ops.js'
 import type {BackendType, ClusterFacts, ConfiguredBackend, Daemon, Kind, NodeDesired} from './types.js'
 
 /**
@@ -19,6 +20,8 @@ export interface NodePlan {
   desired: NodeDesired
   diff?: NodeDiff
   lines?: Record<Kind, {add: string[]; remove: string[]}>
+  /** the commands that make the diff so, in the order they run */
+  ops?: NodeOps
   daemons: {start: Daemon[]; stop: Daemon[]; reconfigure: Daemon[]}
   changes: number
 }
@@ -92,7 +95,8 @@ export function planSwitch(snapshot: Snapshot, facts: ClusterFacts, from: Config
     const reconfigure = diff.daemons.keep.filter((d) => d === 'bird' && from !== to)
     const lines = diffLines(diff)
     const changes = Object.values(lines).reduce((s, l) => s + l.add.length + l.remove.length, 0) + diff.daemons.start.length + diff.daemons.stop.length + reconfigure.length
-    return {node: n.name, collected: true, current, desired, diff, lines, daemons: {start: diff.daemons.start, stop: diff.daemons.stop, reconfigure}, changes}
+    const ops = nodeOps(diff, reconfigure)
+    return {node: n.name, collected: true, current, desired, diff, lines, ops, daemons: {start: diff.daemons.start, stop: diff.daemons.stop, reconfigure}, changes}
   })
   const noop = from === to && nodes.every((n) => n.collected && n.diff !== undefined && diffIsEmpty(n.diff))
   return {cluster: {name: snapshot.cluster.name, source: snapshot.cluster.source}, from, to, noop, nodes, mtu: mtuImpact(snapshot, facts, from, to)}

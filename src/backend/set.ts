@@ -2,7 +2,6 @@ import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
 import {type Abort, applyAll, type NodeApplyResult} from './apply.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
 import {labDaemons, labReachability, recordLabBackend} from './lab.js'
-import {nodeOps} from './ops.js'
 import {rollback, type RollbackResult} from './rollback.js'
 import {type CollectOpts, type PlannedSwitch, planBackend} from './service.js'
 import {recordInventoryBackend, type BackendTarget} from './target.js'
@@ -67,7 +66,7 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
   process.on('SIGTERM', onSignal)
   try {
     say(`applying ${plan.to} on ${plan.nodes.length} nodes`)
-    const ops = plan.nodes.map((n) => nodeOps(n.diff!, n.daemons.reconfigure))
+    const ops = plan.nodes.map((n) => n.ops!)
     const applied = await applyAll(ops, {nodes: target.inventory.nodes, ...(daemons ? {daemons} : {}), type: to, abort, onStep: (node, step) => say(`  ${node}: ${step}`)})
     let verify: VerifyResult | undefined
     // the node that failed on its own, not the ones it stopped

@@ -1,7 +1,7 @@
 import {createInterface} from 'node:readline/promises'
 
 import type {BackendView} from '../backend/drift.js'
-import {nodeOps, type NodeOps} from '../backend/ops.js'
+import type {NodeOps} from '../backend/ops.js'
 import type {BackendPlan} from '../backend/plan.js'
 import type {Preflight} from '../backend/preflight.js'
 import type {PlannedSwitch} from '../backend/service.js'
@@ -34,7 +34,7 @@ export function planJson(p: PlannedSwitch): object {
       changes: n.changes,
       ...(n.lines ? {diff: n.lines} : {}),
       daemons: n.daemons,
-      ...(n.diff ? {commands: commandsOf(nodeOps(n.diff, n.daemons.reconfigure))} : {}),
+      ...(n.ops ? {commands: commandsOf(n.ops)} : {}),
     })),
   }
 }
