@@ -65,6 +65,8 @@ export const PLACEHOLDERS: Record<string, string> = {
   podCIDR: "the pod subnet concerned (usually the remote node's podCIDR)",
   vtepIP: "the remote node's VTEP address on flannel.1: the network address of its podCIDR (10.244.2.0 for 10.244.2.0/24)",
   vtepMAC: "the remote node's VTEP MAC, from its flannel.alpha.coreos.com/backend-data annotation",
+  staleMAC: 'a MAC an entry holds now but should not (an old VTEP MAC)',
+  staleIP: 'an underlay address an entry points at now but should not',
   dev: 'a network interface on the node (flannel.1, vxlan.calico, tunl0, cni0, eth0, ...)',
   mtu: 'the MTU the device should have',
   port: 'a UDP port (8472 flannel vxlan, 4789 Calico vxlan, 8285 flannel udp)',
