@@ -60,12 +60,11 @@ export const HOST: CatalogueEntry[] = [
     severity: 'error',
     title: 'strict reverse-path filter on an asymmetric path',
     meaning:
-      'Reverse-path filtering is strict (1) where packets arrive on an interface other than the one the route back to their source uses, so the kernel drops them as spoofed. The effective value per interface is max(conf.all, conf.<dev>): 0 off, 1 strict, 2 loose.',
+      'Reverse-path filtering is strict (1) where packets arrive on an interface other than the one the route back to their source uses, so the kernel drops them as spoofed. The effective value per interface is max(conf.all, conf.<dev>): 0 off, 1 strict, 2 loose. `ip route get ... iif` answers "Invalid cross-device link" for a packet it would drop.',
     symptoms: 'Traffic one way works, the other way (or the replies) silently disappears; counters show no firewall drop.',
     confirm: [
       'sysctl net.ipv4.conf.all.rp_filter',
       'cat /proc/sys/net/ipv4/conf/<dev>/rp_filter',
-      '# the kernel says "Invalid cross-device link" when rp_filter would drop:',
       'ip route get <dstIP> from <srcIP> iif <dev>',
     ],
     fix: [
