@@ -65,4 +65,53 @@ export const ADDRESSING: CatalogueEntry[] = [
     fix: '# make kube-controller-manager --cluster-cidr and the CNI network the same (<network>), then re-register the nodes outside it',
     related: ['PODCIDR_MISSING', 'SUBNET_ENV_MISMATCH'],
   },
+  {
+    code: 'SUBNET_ENV_MISMATCH',
+    area: 'addressing',
+    severity: 'error',
+    title: '/run/flannel/subnet.env disagrees with the node',
+    meaning:
+      "flanneld writes FLANNEL_NETWORK, FLANNEL_SUBNET and FLANNEL_MTU to /run/flannel/subnet.env, and the flannel CNI plugin configures every new pod from it. When it no longer matches the node's podCIDR or the tunnel MTU, new pods get addresses or an MTU the rest of the cluster does not expect.",
+    symptoms: 'Pods created after a change are unreachable or have a wrong MTU, while older pods work.',
+    confirm: ['cat /run/flannel/subnet.env', "kubectl get node <node> -o jsonpath='{.spec.podCIDR}'", 'ip link show flannel.1'],
+    fix: [
+      '# let flanneld rewrite it, then recreate the pods created since',
+      'rm /run/flannel/subnet.env',
+      'kubectl -n kube-flannel delete pod -l app=flannel --field-selector spec.nodeName=<node>',
+    ].join('\n'),
+    related: ['BRIDGE_ADDR_MISMATCH', 'MTU_MISMATCH'],
+  },
+  {
+    code: 'BRIDGE_ADDR_MISMATCH',
+    area: 'addressing',
+    severity: 'error',
+    title: "cni0's address is not the podCIDR's gateway",
+    meaning:
+      "The bridge cni0 holds an address that is not the first address of the node's podCIDR, usually left over from an earlier podCIDR. The bridge plugin refuses to add pods to it, and pods that exist use a gateway that is not there.",
+    symptoms: 'New pods fail with "cni0 already has an IP address different from ..."; existing pods cannot leave the node.',
+    confirm: ['ip -br addr show cni0', "kubectl get node <node> -o jsonpath='{.spec.podCIDR}'"],
+    fix: [
+      '# give cni0 <bridgeAddr>; deleting it also works: the bridge plugin recreates it with the next pod',
+      'ip addr flush dev cni0',
+      'ip addr add <bridgeAddr> dev cni0',
+    ].join('\n'),
+    dispositions: ['NEIGHBOR_UNRESOLVED'],
+    related: ['SUBNET_ENV_MISMATCH'],
+  },
+  {
+    code: 'NODE_IP_MISMATCH',
+    area: 'addressing',
+    severity: 'error',
+    title: 'peers use an address that is not the node',
+    meaning:
+      "The address other nodes use to reach this one (Node InternalIP, flannel's flannel.alpha.coreos.com/public-ip annotation, Calico's BGP address) is not on the node, or the sources disagree. On multi-homed nodes the agent picked the wrong interface, so tunnels and BGP sessions aim at an address that does not lead here.",
+    symptoms: 'Tunnel traffic or BGP to this node goes nowhere, while ssh to its InternalIP works.',
+    confirm: ['kubectl get node <node> -o wide', 'kubectl get node <node> -o yaml', 'ip -br addr'],
+    fix: [
+      '# tell the agent which interface carries node traffic',
+      '# flannel: flanneld --iface=<dev>   Calico: IP_AUTODETECTION_METHOD=interface=<dev> on calico-node',
+      'kubectl -n kube-flannel edit daemonset kube-flannel-ds',
+    ].join('\n'),
+    related: ['FDB_STALE', 'BGP_SESSION_DOWN'],
+  },
 ]
