@@ -7,7 +7,7 @@
 /**
  * Every finding code netctl can report, grouped as DESIGN.md's catalogue table.
  * Codes are stable API: `netctl explain CODE` documents each one
- * (src/analyze/catalogue.ts holds the text).
+ * (src/analyze/catalogue/ holds the text).
  */
 export const FINDING_CODES = [
   // overlay
