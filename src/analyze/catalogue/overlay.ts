@@ -90,11 +90,10 @@ export const OVERLAY: CatalogueEntry[] = [
       "kubectl get node <peer> -o jsonpath='{.metadata.annotations.flannel\\.alpha\\.coreos\\.com/backend-data}'",
     ],
     fix: [
-      '# on <node>: replace <staleMAC> with the MAC <peer> really has',
+      '# replace <staleMAC> with the MAC <peer> really has (if its annotation is out of date, restart flanneld on <peer> first)',
       'ip neigh replace <vtepIP> lladdr <vtepMAC> dev <dev> nud permanent',
       'bridge fdb del <staleMAC> dev <dev>',
       'bridge fdb replace <vtepMAC> dev <dev> dst <peerIP> self permanent',
-      '# if the annotation itself is out of date, restart flanneld on <peer> so it publishes its device again',
     ].join('\n'),
     dispositions: ['DECAP_REJECTED'],
     related: ['FDB_STALE', 'NEIGH_MISSING'],
