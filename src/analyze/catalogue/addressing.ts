@@ -88,7 +88,7 @@ export const ADDRESSING: CatalogueEntry[] = [
     title: "cni0's address is not the podCIDR's gateway",
     meaning:
       "The bridge cni0 holds an address that is not the first address of the node's podCIDR, usually left over from an earlier podCIDR. The bridge plugin refuses to add pods to it, and pods that exist use a gateway that is not there.",
-    symptoms: 'New pods fail with "cni0 already has an IP address different from ..."; existing pods cannot leave the node.',
+    symptoms: 'New pods fail with "failed to set bridge addr: cni0 already has an IP address different from ..."; existing pods cannot leave the node.',
     confirm: ['ip -br addr show cni0', "kubectl get node <node> -o jsonpath='{.spec.podCIDR}'"],
     fix: [
       '# give cni0 <bridgeAddr>; deleting it also works: the bridge plugin recreates it with the next pod',

@@ -23,7 +23,7 @@ export const DISPOSITION_TEXT: Record<Disposition, {summary: string; explanation
   NEIGHBOR_UNRESOLVED: {
     summary: 'the next hop has no usable neighbour entry',
     explanation:
-      "The route chose a next hop but there is no MAC for it: INCOMPLETE or FAILED, or, on a vxlan device, no PERMANENT entry for the peer's VTEP address. Nothing on a vxlan device answers ARP, so the agent must program it.",
+      "The route chose a next hop but there is no MAC for it: INCOMPLETE or FAILED, or, on a vxlan device, no PERMANENT entry for the peer's VTEP address. An ARP request on a vxlan device with no flood entry reaches nobody, so the agent must program it.",
   },
   FDB_MISS: {
     summary: 'the vxlan device does not know where to send the frame',

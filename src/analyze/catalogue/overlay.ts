@@ -53,7 +53,7 @@ export const OVERLAY: CatalogueEntry[] = [
     severity: 'error',
     title: "no neighbour entry for a peer's VTEP address",
     meaning:
-      "The route to a peer's pods goes via the peer's VTEP address on the vxlan device, but there is no neighbour entry giving its MAC. The vxlan device answers no ARP for it, so the lookup stays INCOMPLETE and the packet is dropped.",
+      "The route to a peer's pods goes via the peer's VTEP address on the vxlan device, but there is no neighbour entry giving its MAC. The kernel then ARPs on the vxlan device, where no flood entry carries the request to anyone, so the lookup stays INCOMPLETE and the packet is dropped.",
     symptoms: '`ip neigh` shows the VTEP address INCOMPLETE or FAILED; pings to that peer\'s pods get no answer.',
     confirm: ['ip neigh show dev <dev>', 'ip route get <dstIP>'],
     fix: [
