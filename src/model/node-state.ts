@@ -87,6 +87,8 @@ export interface Rule {
   not?: boolean
   /** lookup target table, for action 'lookup' */
   table?: string
+  /** target rule priority, for action 'goto' (`ip -j rule` prints it as "goto": N) */
+  goto?: number
   action: 'lookup' | 'blackhole' | 'unreachable' | 'prohibit' | 'goto' | 'nop'
 }
 
