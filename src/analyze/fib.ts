@@ -470,9 +470,9 @@ function routeScope(route: Route): number {
  */
 function usableHops(fib: CompiledFib, route: Route, flow: Flow, trail: Trail): HopState[] {
   const multipath = !!route.nexthops && route.nexthops.length > 0
-  const hops: HopState[] = multipath
-    ? (route.nexthops ?? []).map((nh) => ({gateway: nh.gateway, dev: nh.dev, weight: nh.weight ?? 1, onlink: nh.onlink, linkdown: false}))
-    : [{gateway: route.gateway, dev: route.dev, weight: 1, onlink: route.onlink, linkdown: false}]
+  const hops: Array<HopState & {flags: string[]}> = multipath
+    ? (route.nexthops ?? []).map((nh) => ({gateway: nh.gateway, dev: nh.dev, weight: nh.weight ?? 1, onlink: nh.onlink, linkdown: false, flags: nh.flags ?? []}))
+    : [{gateway: route.gateway, dev: route.dev, weight: 1, onlink: route.onlink, linkdown: false, flags: route.flags}]
   const hostScope = routeScope(route) >= SCOPE.host
   const usable: HopState[] = []
   const why: string[] = []
@@ -487,13 +487,13 @@ function usableHops(fib: CompiledFib, route: Route, flow: Flow, trail: Trail): H
         why.push(`dev ${hop.dev} is down (the kernel marks the nexthop dead)`)
         continue
       }
-      if (!multipath && route.flags.includes('dead')) {
+      if (hop.flags.includes('dead')) {
         why.push('the kernel marks it dead')
         continue
       }
     }
     // host-scope routes (local addresses) carry no link state at all
-    hop.linkdown = !hostScope && ((!!link && noCarrier(link)) || (!multipath && route.flags.includes('linkdown')))
+    hop.linkdown = !hostScope && ((!!link && noCarrier(link)) || hop.flags.includes('linkdown'))
     if (hop.linkdown && hop.dev && orConf(fib, flow.family, hop.dev, 'ignore_routes_with_linkdown')) {
       why.push(`dev ${hop.dev} has no carrier and ignore_routes_with_linkdown is set`)
       continue
@@ -503,7 +503,8 @@ function usableHops(fib: CompiledFib, route: Route, flow: Flow, trail: Trail): H
       why.push(`not via ${flow.oif ? 'oif' : 'iif'} ${must}`)
       continue
     }
-    usable.push(hop)
+    const {flags: _flags, ...state} = hop
+    usable.push(state)
   }
   if (usable.length === 0 && why.length > 0) trail.note(`passed over: ${formatRoute(route).split('\n')[0]}: ${[...new Set(why)].join('; ')}`)
   return usable

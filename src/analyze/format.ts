@@ -31,7 +31,7 @@ function formatNexthop(nh: NextHop): string {
   if (nh.gateway) words.push('via', nh.gateway)
   if (nh.dev) words.push('dev', nh.dev)
   words.push('weight', String(nh.weight ?? 1))
-  words.push(...flagWords((nh as NextHop & {flags?: string[]}).flags ?? [], nh.onlink))
+  words.push(...flagWords(nh.flags ?? [], nh.onlink))
   return words.join(' ')
 }
 

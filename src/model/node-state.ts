@@ -54,6 +54,8 @@ export interface NextHop {
   dev?: string
   weight?: number
   onlink: boolean
+  /** per-nexthop flags as ip prints them: onlink, linkdown, dead, ... */
+  flags?: string[]
 }
 
 export interface Route {
