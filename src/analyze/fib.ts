@@ -746,12 +746,13 @@ function decisionFromFib(
   }
 }
 
-function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefined, trail: Trail): RouteDecision {
+function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, srcIn: Ip | undefined, trail: Trail): RouteDecision {
   const family = dst.family
   const mark = parseMark(q.fwmark)
   const base = {family, direction: 'output' as const}
   // IPv4 wants a source it owns (IPv6's route lookup does not check)
-  if (src && family === 'inet') {
+  if (srcIn && family === 'inet') {
+    const src = srcIn
     if (v4.isMulticast(src) || v4.isLimitedBroadcast(src) || v4.isZeronet(src)) {
       return refuse(base, trail, 'bad-source', 'EINVAL', `${src.text} cannot be a source address`)
     }
@@ -765,6 +766,7 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefin
     }
   }
   let oifLink: Link | undefined
+  let src = srcIn
   if (q.oif) {
     oifLink = fib.links.get(q.oif)
     if (!oifLink && fib.links.size > 0) return refuse(base, trail, 'no-device', 'ENODEV', `no device ${q.oif}`)
@@ -773,6 +775,8 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefin
       const s = src?.text ?? selectAddrV4(fib, q.oif, undefined, SCOPE.link)
       return {...base, type: v4.isLimitedBroadcast(dst) ? 'broadcast' : 'multicast', dev: q.oif, ...(s ? {src: s} : {}), reason: `sent out of oif ${q.oif} without a route lookup`, evidence: trail.evidence, notes: trail.notes}
     }
+    // multicast out of a named device takes its source from that device before the lookup
+    if (family === 'inet' && !src && v4.isMulticast(dst)) src = parseIp(selectAddrV4(fib, q.oif, undefined, SCOPE.global) ?? '')
   }
   if (family === 'inet' && v4.isZero(dst)) {
     // the kernel sends a packet to 0.0.0.0 to itself
@@ -786,7 +790,7 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefin
       // fib lookup failed but a device was named: the kernel assumes the destination is on-link there
       const s = src?.text ?? selectAddrV4(fib, q.oif, undefined, SCOPE.link)
       trail.note(`no usable route (${res.reason}); with oif ${q.oif} the kernel assumes ${dst.text} is on-link there`)
-      return {...base, type: 'unicast', dev: q.oif, ...(s ? {src: s} : {}), onlink: true, nexthops: [{dev: q.oif, weight: 1, onlink: true, linkdown: !!oifLink && noCarrier(oifLink), ...(s ? {src: s} : {})}], reason: `sent out of oif ${q.oif} as on-link`, evidence: trail.evidence, notes: trail.notes}
+      return {...base, type: v4.isMulticast(dst) ? 'multicast' : 'unicast', dev: q.oif, ...(s ? {src: s} : {}), onlink: true, nexthops: [{dev: q.oif, weight: 1, onlink: true, linkdown: !!oifLink && noCarrier(oifLink), ...(s ? {src: s} : {})}], reason: `sent out of oif ${q.oif} as on-link`, evidence: trail.evidence, notes: trail.notes}
     }
     return {...base, type: res.outcome, error: res.errno, ...(res.table ? {table: res.table} : {}), ...(res.rule ? {rule: res.rule, rulePriority: res.rule.priority} : {}), ...(res.route ? {route: res.route} : {}), reason: res.reason, evidence: trail.evidence, notes: trail.notes}
   }
@@ -809,6 +813,7 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefin
     }
   }
   const d = decisionFromFib(fib, res, flow, base, trail, !!src)
+  if (src && !srcIn) trail.note(`source ${src.text} selected on oif ${q.oif} before the lookup`)
   if (family === 'inet') {
     const loopSrc = (d.nexthops ?? []).find((n) => n.src && v4.isLoopback(parseIp(n.src) as Ip) && !(n.dev && fib.links.get(n.dev) && isLoopback(fib.links.get(n.dev) as Link)))
     if (loopSrc) return refuse(base, trail, 'bad-source', 'EINVAL', `loopback source ${loopSrc.src} cannot leave by ${loopSrc.dev}`)
@@ -863,6 +868,7 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
 
   if (family === 'inet6') return inputPathV6(fib, q, dst, s, trail)
 
+  if (v4.isMulticast(dst)) return multicastIn(fib, iif, dst, s, mark, base, trail)
   if (v4.isMulticast(s) || v4.isLimitedBroadcast(s)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
   const broadcastIn = (reason: string): RouteDecision => {
     if (!v4.isZeronet(s)) {
@@ -910,6 +916,26 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
   }
   d.reason = d.gateway ? `forwarded via ${d.gateway} dev ${d.dev}` : d.dev ? `forwarded directly on dev ${d.dev}` : `forwarded over ${d.nexthops?.length} nexthops`
   return d
+}
+
+/**
+ * A received multicast packet is delivered when the node is a member of the
+ * group on that device (never forwarded: no multicast routing is modelled).
+ * Group membership is not in the snapshot; every IPv4 device is in 224.0.0.1.
+ */
+function multicastIn(fib: CompiledFib, iif: string, dst: Ip, s: Ip, mark: number, base: Omit<RouteDecision, 'evidence' | 'notes' | 'type'>, trail: Trail): RouteDecision {
+  const link = fib.links.get(iif)
+  if (dst.text !== '224.0.0.1' || (link && !link.adminUp)) {
+    trail.note(`group memberships are not in the snapshot: ${dst.text} is assumed not joined on ${iif}`)
+    return refuse(base, trail, 'martian-destination', 'EINVAL', `multicast ${dst.text}: no member on ${iif} and no multicast routing`)
+  }
+  if (v4.isMulticast(s) || v4.isLimitedBroadcast(s)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
+  if (v4.isLoopback(s) && !(orConf(fib, 'inet', iif, 'route_localnet') ?? false)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
+  if (!v4.isZeronet(s)) {
+    const chk = validateSource(fib, s, zeroIp('inet'), iif, undefined, mark, trail)
+    if (!chk.ok) return refuse(base, trail, chk.rpFilter ? 'rp-filter' : 'martian-source', 'EINVAL', chk.reason ?? 'source refused')
+  }
+  return {...base, type: 'multicast', dev: 'lo', src: s.text, reason: `${dst.text}: every host is a member`, evidence: trail.evidence, notes: trail.notes}
 }
 
 function inputPathV6(fib: CompiledFib, q: PacketQuery, dst: Ip, s: Ip, trail: Trail): RouteDecision {

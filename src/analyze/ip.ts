@@ -112,7 +112,8 @@ export function formatCidr(c: Cidr): string {
 
 /** The IPv4 address classes the kernel treats specially. */
 export const v4 = {
-  isZeronet: (ip: Ip) => ip.bytes[0] === 0,
+  /** since Linux 5.3 only 0.0.0.0 itself (0.0.0.0/8 became ordinary unicast) */
+  isZeronet: (ip: Ip) => ip.bytes.every((b) => b === 0),
   isZero: (ip: Ip) => ip.bytes.every((b) => b === 0),
   isLoopback: (ip: Ip) => ip.bytes[0] === 127,
   isMulticast: (ip: Ip) => ((ip.bytes[0] as number) & 0xf0) === 0xe0,

@@ -64,7 +64,14 @@ export function policyScenario(lab: string): Scenario {
     description: 'policy rules, custom tables, reject/throw routes, multipath, metrics, down and carrier-less links, onlink, prefsrc, rp_filter',
     namespaces: [S, P],
     subject: S,
-    spread: [{marks: [5, 0x15, 6], remoteSources: ['172.30.1.2', '172.30.0.2', '172.30.99.9', '172.30.2.7', '172.30.0.255']}],
+    spread: [
+      {
+        // destinations only the rules know about
+        dsts: ['70', '71', '72', '73', '74', '75', '76', '77', '78', '79'].map((n) => `172.30.${n}.1`),
+        marks: [5, 0x15, 6],
+        remoteSources: ['172.30.1.2', '172.30.0.2', '172.30.99.9', '172.30.2.7', '172.30.0.255'],
+      },
+    ],
     async build() {
       await addNamespaces([S, P])
       const peer = [0, 1, 2, 3, 4, 5, 6].map((i) => `link add a${i} type veth peer name b${i} netns ${P}`)
@@ -128,6 +135,7 @@ export function policyScenario(lab: string): Scenario {
         'route add default via 172.30.1.2 table 100',
         'route add throw 172.30.75.0/24 table 100',
         'route add blackhole 172.30.76.0/24 table 100',
+        'route add 172.30.80.0/24 via 172.30.3.2 dev a3 table 100',
         'route add 172.30.71.0/24 via 172.30.2.2 table 200',
         'rule add from 172.30.2.0/24 lookup 100 pref 100',
         'rule add fwmark 0x10/0xf0 lookup 100 pref 110',

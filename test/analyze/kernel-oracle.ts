@@ -5,7 +5,8 @@
  */
 import {type CompiledFib, ERRNO_MESSAGE, type FibState, normalTable, type PacketQuery, type RouteDecision} from '../../src/analyze/fib.js'
 import {type Cidr, ipFromBytes, parseCidr, v6} from '../../src/analyze/ip.js'
-import {run} from '../../src/util/exec.js'
+import {mapLimit, run} from '../../src/util/exec.js'
+import type {LabUp} from '../helpers/lab.js'
 
 /** What `ip -j route get` said: the route it printed, or the error after "RTNETLINK answers: ". */
 export interface KernelAnswer {
@@ -40,6 +41,41 @@ export async function kernelRouteGet(netns: string, q: PacketQuery): Promise<Ker
   }
   const parsed = JSON.parse(r.stdout) as Array<Record<string, any>>
   return {route: parsed[0] ?? {}}
+}
+
+const BATCH_TOKEN = /^[A-Za-z0-9_.:@/-]+$/
+
+/**
+ * Many `ip route get` in one `ip -batch` process per chunk (`-force` keeps it
+ * going past errors): stdout holds one JSON line per answered query, stderr
+ * the error of each refused one followed by `Command failed -:LINE`.
+ */
+export async function kernelRouteGetMany(netns: string, queries: PacketQuery[], chunk = 400): Promise<KernelAnswer[]> {
+  const lines = queries.map((q) => routeGetArgs(q).join(' '))
+  if (lines.some((l) => !l.split(' ').every((t) => BATCH_TOKEN.test(t)))) return mapLimit(queries, 4, (q) => kernelRouteGet(netns, q))
+  const chunks: number[] = []
+  for (let i = 0; i < lines.length; i += chunk) chunks.push(i)
+  const parts = await mapLimit(chunks, 2, async (start) => {
+    const mine = lines.slice(start, start + chunk)
+    const r = await run('ip', ['-n', netns, '-j', '-force', '-batch', '-'], {input: `${mine.join('\n')}\n`, timeoutMs: 120_000})
+    const failed = new Map<number, string>()
+    let last = ''
+    for (const l of r.stderr.split('\n')) {
+      const m = /Command failed -:(\d+)/.exec(l)
+      if (m) failed.set(Number(m[1]), last.replace(/^RTNETLINK answers:\s*/, '').replace(/^Error:\s*/, '').trim())
+      else if (l.trim() !== '') last = l
+    }
+    const outputs = r.stdout.split('\n').filter((l) => l.trim() !== '')
+    let next = 0
+    return mine.map((_, i): KernelAnswer => {
+      const err = failed.get(i + 1)
+      if (err !== undefined) return {error: err}
+      const out = outputs[next++]
+      if (out === undefined) throw new Error(`ip -batch in ${netns}: no answer for '${mine[i]}'`)
+      return {route: (JSON.parse(out) as Array<Record<string, any>>)[0] ?? {}}
+    })
+  })
+  return parts.flat()
 }
 
 /**
@@ -112,7 +148,7 @@ export function spreadQueries(state: FibState, o: SpreadOptions = {}): PacketQue
     if (r.gateway) dsts.add(r.gateway)
     for (const nh of r.nexthops ?? []) if (nh.gateway) dsts.add(nh.gateway)
   }
-  if (family === 'inet') for (const x of ['0.0.0.0', '255.255.255.255', '127.0.0.1', '127.3.4.5', '198.51.100.7']) dsts.add(x)
+  if (family === 'inet') for (const x of ['0.0.0.0', '255.255.255.255', '127.0.0.1', '127.3.4.5', '198.51.100.7', '224.0.0.1', '224.0.0.251', '239.1.2.3', '0.1.2.3']) dsts.add(x)
   else for (const x of ['::1', '2001:db8::7']) dsts.add(x)
   const devs = o.devs ?? state.links.filter((l) => l.name !== 'lo').map((l) => l.name)
   const sources = [...new Set([...(o.remoteSources ?? []), ...own.slice(0, 1)])]
@@ -139,4 +175,21 @@ function nthHost(c: Cidr, n: number): string {
     carry = v >> 8
   }
   return ipFromBytes(b).text
+}
+
+/**
+ * The questions for one lab node: every pod, node, VTEP (.0) and bridge
+ * address, a pod CIDR no node has, an absent address on the node's own
+ * subnet; packets arriving from other nodes and from pods; a mark.
+ */
+export function labSpread(lab: LabUp, nodeName: string): SpreadOptions {
+  const node = lab.nodes.find((n) => n.name === nodeName)
+  if (!node) throw new Error(`no node ${nodeName} in lab ${lab.name}`)
+  const others = lab.nodes.filter((n) => n.name !== nodeName)
+  const base = (cidr: string, last: number) => cidr.replace(/\.\d+\/\d+$/, `.${last}`)
+  return {
+    dsts: [...lab.pods.map((p) => p.ip), ...lab.nodes.map((n) => n.ip), ...lab.nodes.map((n) => base(n.podCIDR, 0)), ...lab.nodes.map((n) => base(n.podCIDR, 1)), '172.20.99.5', base(node.subnet, 200)],
+    remoteSources: [...others.map((n) => n.ip), ...lab.pods.filter((p) => p.node !== nodeName).map((p) => p.ip), ...lab.pods.filter((p) => p.node === nodeName).map((p) => p.ip)].slice(0, 5),
+    marks: [1],
+  }
 }

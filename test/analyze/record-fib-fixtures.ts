@@ -15,12 +15,12 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {compileFib} from '../../src/analyze/fib.js'
-import {mapLimit, run} from '../../src/util/exec.js'
+import {run} from '../../src/util/exec.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
-import {fibStateFromIpJson, type RawIpState, readRawIpState} from '../helpers/ip-json.js'
+import {fibStateFromIpJson, type RawIpState, readRawIpState, settleAddresses} from '../helpers/ip-json.js'
 import type {LabUp} from '../helpers/lab.js'
 import {defaultsScenario, deleteNamespaces, policyScenario, proxyArpScenario, type Scenario} from './fib-scenarios.js'
-import {type KernelAnswer, kernelRouteGet, type RecordedQuery, type SpreadOptions, spreadQueries} from './kernel-oracle.js'
+import {type KernelAnswer, kernelRouteGetMany, labSpread, type RecordedQuery, type SpreadOptions, spreadQueries} from './kernel-oracle.js'
 
 const OUT = path.join(REPO, 'fixtures/analyze')
 /** fields of an `ip route get` answer the comparison reads */
@@ -55,6 +55,7 @@ function sample(all: RecordedQuery[]): RecordedQuery[] {
 
 /** ip -j output and the text lines of the same moment: read JSON, text, JSON until both JSON reads agree. */
 async function stableRead(netns: string): Promise<{ip: RawIpState; text: {route4: string; rule4: string; neigh: string}}> {
+  await settleAddresses(netns)
   for (let attempt = 0; ; attempt++) {
     const ip = await readRawIpState(netns)
     const text = {
@@ -73,7 +74,7 @@ async function record(file: string, netns: string, description: string, spreads:
   const state = fibStateFromIpJson(ip)
   compileFib(state)
   const queries = spreads.flatMap((s) => spreadQueries(state, s))
-  const answers = await mapLimit(queries, 4, (q) => kernelRouteGet(netns, q))
+  const answers = await kernelRouteGetMany(netns, queries)
   const recorded = sample(queries.map((query, i) => ({query, kernel: trim(answers[i] as KernelAnswer)})))
   const uname = (await run('uname', ['-r'])).stdout.trim()
   const iproute2 = (await run('ip', ['-V'])).stdout.trim()
@@ -112,17 +113,6 @@ async function labUp(name: string, args: string[]): Promise<LabUp> {
   const r = await netctlJson<LabUp>(['lab', 'up', '--name', name, ...args])
   if (r.code !== 0) throw new Error(`lab up ${name}: ${r.stderr}`)
   return r.json
-}
-
-function labSpread(lab: LabUp, nodeName: string): SpreadOptions {
-  const others = lab.nodes.filter((n) => n.name !== nodeName)
-  const node = lab.nodes.find((n) => n.name === nodeName)!
-  const ownPods = lab.pods.filter((p) => p.node === nodeName)
-  return {
-    dsts: [...lab.pods.map((p) => p.ip), ...lab.nodes.map((n) => n.ip), ...lab.nodes.map((n) => n.podCIDR.replace(/\.0\/\d+$/, '.0')), '172.20.99.5', `${node.ip.replace(/\.\d+$/, '')}.200`],
-    remoteSources: [...others.map((n) => n.ip), ...lab.pods.filter((p) => p.node !== nodeName).map((p) => p.ip), ...ownPods.map((p) => p.ip)].slice(0, 5),
-    marks: [1],
-  }
 }
 
 async function main(): Promise<void> {

@@ -183,3 +183,18 @@ export async function readRawIpState(netns: string): Promise<RawIpState> {
   const sysctls = Object.fromEntries(Object.entries(parseSysctl(s.stdout)).filter(([k]) => SYSCTL_KEYS.test(k)))
   return {link, addr, route4, route6, rule4, rule6, neigh: [...neighAll, ...neighProxy], sysctls}
 }
+
+/**
+ * Wait (up to `timeoutMs`) until no address of the namespace is still in
+ * IPv6 duplicate address detection: a tentative address has no local route
+ * yet, so a snapshot taken then and a kernel asked a moment later disagree.
+ */
+export async function settleAddresses(netns: string, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const addrs = await ipj(netns, ['addr', 'show'])
+    const tentative = addrs.some((l) => (l.addr_info ?? []).some((a: any) => a.tentative))
+    if (!tentative || Date.now() > until) return
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
