@@ -108,13 +108,15 @@ export interface RouteDecision {
   evidence: string[]
   /** routes passed over, and what the model assumed where the snapshot was silent */
   notes: string[]
+  /** routes the kernel skipped because of link state (dead or linkdown nexthops): candidates for LINK_DOWN / ROUTE_STALE */
+  passedOver?: Array<{route: Route; reason: string}>
 }
 
 /* ------------------------------------------------------------------ */
 /* compiled state                                                      */
 /* ------------------------------------------------------------------ */
 
-interface AddrInfo {
+export interface AddrInfo {
   addr: Address
   ip: Ip
   prefix: Cidr
@@ -123,7 +125,7 @@ interface AddrInfo {
   secondary: boolean
 }
 
-interface Tables {
+export interface Tables {
   inet: PrefixTrie<Route>
   inet6: PrefixTrie<Route>
 }
@@ -218,7 +220,10 @@ function broadcastOf(c: Cidr): string {
 
 const compiled = new WeakMap<FibState, CompiledFib>()
 
-/** Build the lookup structures once per state (lookupRoute does this and caches it). */
+/**
+ * Build the lookup structures once per state (lookupRoute does this and
+ * caches it per state object: a state is read as it is, so change a copy).
+ */
 export function compileFib(state: FibState): CompiledFib {
   const cached = compiled.get(state)
   if (cached) return cached
@@ -364,6 +369,7 @@ function requiredDev(flow: Flow): string | undefined {
 class Trail {
   readonly evidence: string[] = []
   readonly notes: string[] = []
+  readonly passed: Array<{route: Route; reason: string}> = []
   /** 'quiet' lookups (reverse-path checks) add notes only */
   constructor(readonly quiet = false) {}
   line(s: string): void {
@@ -371,6 +377,9 @@ class Trail {
   }
   note(s: string): void {
     if (!this.notes.includes(s)) this.notes.push(s)
+  }
+  pass(route: Route, reason: string): void {
+    if (!this.quiet && !this.passed.some((p) => p.route === route)) this.passed.push({route, reason})
   }
 }
 
@@ -431,21 +440,40 @@ function detached(fib: CompiledFib, dev: string): boolean {
   return fib.links.size > 0 && !fib.links.has(dev)
 }
 
-function selectorMatches(sel: string | undefined, ip: Ip | undefined, family: Family): boolean {
-  if (!sel || sel === 'all') return true
-  const c = parseCidr(sel, family)
-  if (!c || c.len === 0) return true
-  return cidrContains(c, ip ?? zeroIp(family))
+interface ParsedRule {
+  src?: Cidr
+  dst?: Cidr
+  mark?: {mark: number; mask: number}
+}
+
+/** Rule selectors parsed once: a trace asks the same rules many times. */
+const parsedRules = new WeakMap<Rule, ParsedRule>()
+
+function parsedRule(rule: Rule): ParsedRule {
+  let p = parsedRules.get(rule)
+  if (!p) {
+    const sel = (v: string | undefined) => {
+      if (!v || v === 'all') return undefined
+      const c = parseCidr(v, rule.family)
+      return c && c.len > 0 ? c : undefined
+    }
+    const src = sel(rule.src)
+    const dst = sel(rule.dst)
+    const mark = ruleMark(rule)
+    p = {...(src ? {src} : {}), ...(dst ? {dst} : {}), ...(mark ? {mark} : {})}
+    parsedRules.set(rule, p)
+  }
+  return p
 }
 
 function ruleMatches(fib: CompiledFib, rule: Rule, flow: Flow): boolean {
+  const p = parsedRule(rule)
   let ok = true
   if (rule.iif && (rule.iif !== flow.iif || detached(fib, rule.iif))) ok = false
   if (ok && rule.oif && (rule.oif !== flow.oif || detached(fib, rule.oif))) ok = false
-  const m = ruleMark(rule)
-  if (ok && m && ((m.mark ^ flow.mark) & m.mask) >>> 0 !== 0) ok = false
-  if (ok && !selectorMatches(rule.src, flow.src, flow.family)) ok = false
-  if (ok && !selectorMatches(rule.dst, flow.dst, flow.family)) ok = false
+  if (ok && p.mark && ((p.mark.mark ^ flow.mark) & p.mark.mask) >>> 0 !== 0) ok = false
+  if (ok && p.src && !cidrContains(p.src, flow.src ?? zeroIp(flow.family))) ok = false
+  if (ok && p.dst && !cidrContains(p.dst, flow.dst)) ok = false
   return rule.not ? !ok : ok
 }
 
@@ -476,26 +504,28 @@ function usableHops(fib: CompiledFib, route: Route, flow: Flow, trail: Trail): H
   const hostScope = routeScope(route) >= SCOPE.host
   const usable: HopState[] = []
   const why: string[] = []
+  /** reasons of link state, as opposed to a device the flow does not allow */
+  const stateWhy: string[] = []
   for (const hop of hops) {
     const link = hop.dev ? fib.links.get(hop.dev) : undefined
     if (!hostScope) {
       if (hop.dev && fib.links.size > 0 && !link) {
-        why.push(`dev ${hop.dev} does not exist`)
+        stateWhy.push(`dev ${hop.dev} does not exist`)
         continue
       }
       if (link && !link.adminUp) {
-        why.push(`dev ${hop.dev} is down (the kernel marks the nexthop dead)`)
+        stateWhy.push(`dev ${hop.dev} is down (the kernel marks the nexthop dead)`)
         continue
       }
       if (hop.flags.includes('dead')) {
-        why.push('the kernel marks it dead')
+        stateWhy.push('the kernel marks it dead')
         continue
       }
     }
     // host-scope routes (local addresses) carry no link state at all
     hop.linkdown = !hostScope && ((!!link && noCarrier(link)) || hop.flags.includes('linkdown'))
     if (hop.linkdown && hop.dev && orConf(fib, flow.family, hop.dev, 'ignore_routes_with_linkdown')) {
-      why.push(`dev ${hop.dev} has no carrier and ignore_routes_with_linkdown is set`)
+      stateWhy.push(`dev ${hop.dev} has no carrier and ignore_routes_with_linkdown is set`)
       continue
     }
     const must = requiredDev(flow)
@@ -506,7 +536,10 @@ function usableHops(fib: CompiledFib, route: Route, flow: Flow, trail: Trail): H
     const {flags: _flags, ...state} = hop
     usable.push(state)
   }
-  if (usable.length === 0 && why.length > 0) trail.note(`passed over: ${formatRoute(route).split('\n')[0]}: ${[...new Set(why)].join('; ')}`)
+  if (usable.length === 0 && why.length + stateWhy.length > 0) {
+    trail.note(`passed over: ${formatRoute(route).split('\n')[0]}: ${[...new Set([...stateWhy, ...why])].join('; ')}`)
+    if (stateWhy.length > 0) trail.pass(route, [...new Set(stateWhy)].join('; '))
+  }
   return usable
 }
 
@@ -700,15 +733,33 @@ function validateSource(fib: CompiledFib, src: Ip, dst: Ip, inDev: string, oifDe
 /* the two paths                                                       */
 /* ------------------------------------------------------------------ */
 
-function refuse(base: Omit<RouteDecision, 'evidence' | 'notes' | 'type'>, trail: Trail, type: RouteOutcome, error: KernelErrno, reason: string): RouteDecision {
+/** What every decision carries before its outcome is known. */
+type DecisionBase = Omit<RouteDecision, 'evidence' | 'notes' | 'type'>
+
+function refuse(base: DecisionBase, trail: Trail, type: RouteOutcome, error: KernelErrno, reason: string): RouteDecision {
   return {...base, type, error, reason, evidence: trail.evidence, notes: trail.notes}
+}
+
+/** A failed fib lookup as a decision (errno may be overridden: forwarding off answers EHOSTUNREACH). */
+function fromFailure(base: DecisionBase, res: Extract<FibResult, {ok: false}>, trail: Trail, errno: KernelErrno = res.errno): RouteDecision {
+  return {
+    ...base,
+    type: res.outcome,
+    error: errno,
+    ...(res.table ? {table: res.table} : {}),
+    ...(res.rule ? {rule: res.rule, rulePriority: res.rule.priority} : {}),
+    ...(res.route ? {route: res.route} : {}),
+    reason: res.reason,
+    evidence: trail.evidence,
+    notes: trail.notes,
+  }
 }
 
 function decisionFromFib(
   fib: CompiledFib,
   res: Extract<FibResult, {ok: true}>,
   flow: Flow,
-  base: Omit<RouteDecision, 'evidence' | 'notes' | 'type'>,
+  base: DecisionBase,
   trail: Trail,
   srcGiven: boolean,
 ): RouteDecision {
@@ -792,7 +843,7 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, srcIn: Ip | undef
       trail.note(`no usable route (${res.reason}); with oif ${q.oif} the kernel assumes ${dst.text} is on-link there`)
       return {...base, type: v4.isMulticast(dst) ? 'multicast' : 'unicast', dev: q.oif, ...(s ? {src: s} : {}), onlink: true, nexthops: [{dev: q.oif, weight: 1, onlink: true, linkdown: !!oifLink && noCarrier(oifLink), ...(s ? {src: s} : {})}], reason: `sent out of oif ${q.oif} as on-link`, evidence: trail.evidence, notes: trail.notes}
     }
-    return {...base, type: res.outcome, error: res.errno, ...(res.table ? {table: res.table} : {}), ...(res.rule ? {rule: res.rule, rulePriority: res.rule.priority} : {}), ...(res.route ? {route: res.route} : {}), reason: res.reason, evidence: trail.evidence, notes: trail.notes}
+    return fromFailure(base, res, trail)
   }
   if (res.route.type === 'local' || res.route.type === 'anycast') {
     // an anycast address is never a source: the kernel selects one as for any IPv6 destination
@@ -891,7 +942,7 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
   if (!res.ok) {
     const errno = fwd ? res.errno : 'EHOSTUNREACH'
     if (!fwd) trail.note(`forwarding is off on ${iif}: the kernel answers EHOSTUNREACH`)
-    return {...base, type: res.outcome, error: errno, ...(res.table ? {table: res.table} : {}), ...(res.rule ? {rule: res.rule, rulePriority: res.rule.priority} : {}), ...(res.route ? {route: res.route} : {}), reason: res.reason, evidence: trail.evidence, notes: trail.notes}
+    return fromFailure(base, res, trail, errno)
   }
   const found = {table: res.table, rule: res.rule, rulePriority: res.rule.priority, route: res.route}
   if (res.route.type === 'broadcast') return {...broadcastIn(`${dst.text} is a broadcast address here`), ...found}
@@ -923,7 +974,7 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
  * group on that device (never forwarded: no multicast routing is modelled).
  * Group membership is not in the snapshot; every IPv4 device is in 224.0.0.1.
  */
-function multicastIn(fib: CompiledFib, iif: string, dst: Ip, s: Ip, mark: number, base: Omit<RouteDecision, 'evidence' | 'notes' | 'type'>, trail: Trail): RouteDecision {
+function multicastIn(fib: CompiledFib, iif: string, dst: Ip, s: Ip, mark: number, base: DecisionBase, trail: Trail): RouteDecision {
   const link = fib.links.get(iif)
   if (dst.text !== '224.0.0.1' || (link && !link.adminUp)) {
     trail.note(`group memberships are not in the snapshot: ${dst.text} is assumed not joined on ${iif}`)
@@ -943,7 +994,7 @@ function inputPathV6(fib: CompiledFib, q: PacketQuery, dst: Ip, s: Ip, trail: Tr
   const base = {family: 'inet6' as const, direction: 'input' as const}
   const flow: Flow = {family: 'inet6', dst, src: s, iif, mark: parseMark(q.fwmark), input: true}
   const res = fibLookup(fib, flow, trail)
-  if (!res.ok) return {...base, type: res.outcome, error: res.errno, ...(res.table ? {table: res.table} : {}), ...(res.rule ? {rule: res.rule, rulePriority: res.rule.priority} : {}), ...(res.route ? {route: res.route} : {}), reason: res.reason, evidence: trail.evidence, notes: trail.notes}
+  if (!res.ok) return fromFailure(base, res, trail)
   const found = {table: res.table, rule: res.rule, rulePriority: res.rule.priority, route: res.route}
   if (res.route.type === 'local' || res.route.type === 'anycast') return {...base, ...found, type: res.route.type, dev: 'lo', src: s.text, reason: `${dst.text} is an address of this node`, evidence: trail.evidence, notes: trail.notes}
   if (!forwardingOn(fib, 'inet6', iif, trail)) trail.note(`IPv6 forwarding is off on ${iif}: ip6_forward drops the packet`)
@@ -967,5 +1018,7 @@ export function lookupRoute(state: FibState | CompiledFib, q: PacketQuery): Rout
   if (src && src.family !== dst.family) throw new Error(`source ${q.src} and destination ${q.dst} are of different families`)
   if (fib.synthesizedLocal[dst.family]) trail.note(`no ${dst.family === 'inet' ? '' : 'IPv6 '}local table in the snapshot: its routes were derived from the addresses`)
   const srcEff = src && !(dst.family === 'inet' ? v4.isZero(src) : v6.isZero(src)) ? src : q.iif ? src : undefined
-  return q.iif ? inputPath(fib, q, dst, srcEff, trail) : outputPath(fib, q, dst, srcEff, trail)
+  const d = q.iif ? inputPath(fib, q, dst, srcEff, trail) : outputPath(fib, q, dst, srcEff, trail)
+  if (trail.passed.length > 0) d.passedOver = trail.passed
+  return d
 }

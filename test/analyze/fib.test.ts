@@ -126,6 +126,7 @@ describe('lookupRoute: tables', () => {
     const d = lookupRoute(down, {dst: '172.17.1.1'})
     expect(d).toMatchObject({dev: 'eth0', route: {metric: 20}})
     expect(d.notes.join('\n')).toMatch(/passed over: 172\.17\.0\.0\/16 via 172\.16\.1\.9 dev eth1 metric 10: dev eth1 is down/)
+    expect(d.passedOver).toEqual([{route: routes[1], reason: 'dev eth1 is down (the kernel marks the nexthop dead)'}])
   })
 
   it('still uses a route on a device without carrier, and flags it; ignore_routes_with_linkdown makes it skip', () => {
@@ -136,6 +137,8 @@ describe('lookupRoute: tables', () => {
     expect(d.notes.join(' ')).toMatch(/no carrier/)
     const ignoring = lookupRoute(base(routes, {links, sysctls: {'net.ipv4.conf.eth1.ignore_routes_with_linkdown': '1'}}), {dst: '172.17.1.1'})
     expect(ignoring).toMatchObject({dev: 'eth0', gateway: '172.16.0.9'})
+    expect(ignoring.passedOver?.map((p) => p.reason)).toEqual(['dev eth1 has no carrier and ignore_routes_with_linkdown is set'])
+    expect(d.passedOver).toBeUndefined()
   })
 
   it('answers reject routes with their errno, and throw sends the lookup to the next rule', () => {
