@@ -146,6 +146,8 @@ export interface CompiledFib {
   readonly customRules: Record<Family, boolean>
   /** local-type routes that the kernel did not add */
   readonly customLocalRoutes: boolean
+  /** IPv4 source per (dev, gateway, scope), filled as lookups need it */
+  readonly nhSaddr: Map<string, string | undefined>
 }
 
 const DEFAULT_RULES: Record<Family, Rule[]> = {
@@ -294,7 +296,7 @@ export function compileFib(state: FibState): CompiledFib {
     }
   }
 
-  const fib: CompiledFib = {state, tables, rules, defaultRules, synthesizedLocal, links, linkOrder, addrsByDev, localAddrs, customRules, customLocalRoutes}
+  const fib: CompiledFib = {state, tables, rules, defaultRules, synthesizedLocal, links, linkOrder, addrsByDev, localAddrs, customRules, customLocalRoutes, nhSaddr: new Map()}
   compiled.set(state, fib)
   return fib
 }
@@ -441,6 +443,8 @@ function detached(fib: CompiledFib, dev: string): boolean {
 }
 
 interface ParsedRule {
+  /** the lookup table, normalised */
+  table: string
   src?: Cidr
   dst?: Cidr
   mark?: {mark: number; mask: number}
@@ -460,7 +464,7 @@ function parsedRule(rule: Rule): ParsedRule {
     const src = sel(rule.src)
     const dst = sel(rule.dst)
     const mark = ruleMark(rule)
-    p = {...(src ? {src} : {}), ...(dst ? {dst} : {}), ...(mark ? {mark} : {})}
+    p = {table: normalTable(rule.table), ...(src ? {src} : {}), ...(dst ? {dst} : {}), ...(mark ? {mark} : {})}
     parsedRules.set(rule, p)
   }
   return p
@@ -558,7 +562,12 @@ function tableLookup(fib: CompiledFib, table: string, flow: Flow, trail: Trail):
       const reject = REJECT[flow.family][route.type]
       if (reject) return {kind: 'reject', route, ...reject}
       const hops = usableHops(fib, route, flow, trail)
-      if (hops.length > 0) return {kind: 'found', route, hops}
+      if (hops.length > 0) {
+        if (m.len === 0 && route.type === 'unicast' && m.values.some((r) => r !== route && r.type === 'unicast' && (r.metric ?? 0) === (route.metric ?? 0))) {
+          trail.note('several default routes share this metric: the kernel takes the first, and moves to another one when its gateway stops answering ARP (fib_select_default)')
+        }
+        return {kind: 'found', route, hops}
+      }
     }
   }
   return {kind: 'again'}
@@ -596,7 +605,7 @@ function fibLookup(fib: CompiledFib, flow: Flow, trail: Trail): FibResult {
       trail.line(formatRule(rule))
       return {ok: false, ...terminal, rule, reason: `rule ${rule.priority} says ${rule.action}`}
     }
-    const table = normalTable(rule.table)
+    const table = parsedRule(rule).table
     const r = tableLookup(fib, table, flow, trail)
     if (r.kind === 'found') {
       trail.line(formatRule(rule))
@@ -677,8 +686,13 @@ function selectAddrV6(fib: CompiledFib, dev: string | undefined, dst: Ip): strin
 function hopSource(fib: CompiledFib, route: Route, hop: HopState, flow: Flow): string | undefined {
   if (route.prefsrc) return route.prefsrc
   if (flow.family === 'inet6') return selectAddrV6(fib, hop.dev, flow.dst)
+  // IPv4: the answer depends on the route and nexthop only (the kernel caches it as nh_saddr)
+  const key = `${hop.dev}|${hop.gateway ?? ''}|${routeScope(route)}`
+  if (fib.nhSaddr.has(key)) return fib.nhSaddr.get(key)
   const gw = hop.gateway ? parseIp(hop.gateway) : undefined
-  return selectAddrV4(fib, hop.dev, gw, routeScope(route))
+  const s = selectAddrV4(fib, hop.dev, gw, routeScope(route))
+  fib.nhSaddr.set(key, s)
+  return s
 }
 
 /* ------------------------------------------------------------------ */
@@ -763,16 +777,17 @@ function decisionFromFib(
   trail: Trail,
   srcGiven: boolean,
 ): RouteDecision {
+  const srcOf = (h: HopState): {src?: string} => {
+    const s = srcGiven ? flow.src?.text : hopSource(fib, res.route, h, flow)
+    return s ? {src: s} : {}
+  }
   const nexthops: RouteNexthop[] = res.hops.map((h) => ({
     ...(h.gateway ? {gateway: h.gateway} : {}),
     ...(h.dev ? {dev: h.dev} : {}),
     weight: h.weight,
     onlink: h.onlink,
     linkdown: h.linkdown,
-    ...(() => {
-      const s = srcGiven ? flow.src?.text : hopSource(fib, res.route, h, flow)
-      return s ? {src: s} : {}
-    })(),
+    ...srcOf(h),
   }))
   const single = nexthops.length === 1 ? nexthops[0] : undefined
   const srcs = [...new Set(nexthops.map((n) => n.src))]

@@ -40,13 +40,25 @@ function formatNexthop(nh: NextHop): string {
  * it is main). Multipath routes span several lines, each nexthop on its own
  * tab-indented line, as ip prints them.
  */
+const routeLines = new WeakMap<Route, string>()
+
 export function formatRoute(route: Route, opts: {table?: boolean} = {}): string {
+  if (opts.table === false) return formatRouteUncached(route, false)
+  let line = routeLines.get(route)
+  if (line === undefined) {
+    line = formatRouteUncached(route, true)
+    routeLines.set(route, line)
+  }
+  return line
+}
+
+function formatRouteUncached(route: Route, showTable: boolean): string {
   const words: string[] = []
   if (route.type !== 'unicast') words.push(route.type)
   words.push(formatRouteDst(route))
   if (route.gateway) words.push('via', route.gateway)
   if (route.dev) words.push('dev', route.dev)
-  if ((opts.table ?? true) && route.table !== 'main' && route.table !== '254') words.push('table', tableName(route.table))
+  if (showTable && route.table !== 'main' && route.table !== '254') words.push('table', tableName(route.table))
   if (route.protocol && route.protocol !== 'boot') words.push('proto', route.protocol)
   if (route.scope && route.scope !== 'global' && route.scope !== 'universe') words.push('scope', route.scope)
   if (route.prefsrc) words.push('src', route.prefsrc)
@@ -58,9 +70,11 @@ export function formatRoute(route: Route, opts: {table?: boolean} = {}): string 
 }
 
 /** Table ids as ip names them. */
+const TABLE_NAMES: Record<string, string> = {'255': 'local', '254': 'main', '253': 'default', '0': 'unspec'}
+
 export function tableName(table: string | number): string {
   const t = String(table)
-  return ({'255': 'local', '254': 'main', '253': 'default', '0': 'unspec'} as Record<string, string>)[t] ?? t
+  return TABLE_NAMES[t] ?? t
 }
 
 function selector(value: string | undefined): string {
@@ -72,7 +86,19 @@ function selector(value: string | undefined): string {
 }
 
 /** One policy rule as `ip rule` prints it ("32766: from all lookup main"; ip puts a tab after the colon). */
+const ruleLines = new WeakMap<Rule, string>()
+
 export function formatRule(rule: Rule, opts: {detached?: boolean} = {}): string {
+  if (opts.detached) return formatRuleUncached(rule, true)
+  let line = ruleLines.get(rule)
+  if (line === undefined) {
+    line = formatRuleUncached(rule, false)
+    ruleLines.set(rule, line)
+  }
+  return line
+}
+
+function formatRuleUncached(rule: Rule, detached: boolean): string {
   const words: string[] = [`${rule.priority}:`]
   if (rule.not) words.push('not')
   words.push('from', selector(rule.src))
@@ -81,7 +107,7 @@ export function formatRule(rule: Rule, opts: {detached?: boolean} = {}): string 
     const [mark, mask] = rule.fwmark.split('/')
     words.push('fwmark', mask === undefined || /^0xf{8}$/i.test(mask) ? (mark as string) : `${mark}/${mask}`)
   }
-  if (rule.iif) words.push('iif', rule.iif, ...(opts.detached ? ['[detached]'] : []))
+  if (rule.iif) words.push('iif', rule.iif, ...(detached ? ['[detached]'] : []))
   if (rule.oif) words.push('oif', rule.oif)
   switch (rule.action) {
     case 'lookup':

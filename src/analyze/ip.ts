@@ -20,9 +20,27 @@ export interface Cidr {
 
 export const familyBits = (f: Family): number => (f === 'inet' ? 32 : 128)
 
+const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
+/** Parsed addresses by their text: lookups parse the same gateways and destinations over and over. */
+const parsed = new Map<string, Ip | undefined>()
+
 /** Parse an address; undefined when it is not one. IPv4 must be a plain dotted quad. */
 export function parseIp(text: string): Ip | undefined {
+  if (parsed.has(text)) return parsed.get(text)
+  const ip = parseIpUncached(text)
+  if (parsed.size > 50_000) parsed.clear()
+  parsed.set(text, ip)
+  return ip
+}
+
+function parseIpUncached(text: string): Ip | undefined {
   const t = text.trim()
+  const m = V4.exec(t)
+  if (m) {
+    const bytes = Uint8Array.from(m.slice(1, 5).map(Number))
+    if (bytes.some((b, i) => b !== Number(m[i + 1]))) return undefined
+    return {family: 'inet', bytes, text: bytes.join('.')}
+  }
   if (ipaddr.IPv4.isValidFourPartDecimal(t)) {
     const a = ipaddr.IPv4.parse(t)
     return {family: 'inet', bytes: Uint8Array.from(a.toByteArray()), text: a.toString()}
@@ -60,12 +78,18 @@ export function parseCidr(text: string, family?: Family): Cidr | undefined {
   return {ip: maskIp(ip, len), len}
 }
 
+const ZERO: Record<Family, Ip> = {
+  inet: Object.freeze({family: 'inet', bytes: new Uint8Array(4), text: '0.0.0.0'}) as Ip,
+  inet6: Object.freeze({family: 'inet6', bytes: new Uint8Array(16), text: '::'}) as Ip,
+}
+
+/** 0.0.0.0 or :: (shared: never write to its bytes). */
 export function zeroIp(family: Family): Ip {
-  const bytes = new Uint8Array(family === 'inet' ? 4 : 16)
-  return {family, bytes, text: family === 'inet' ? '0.0.0.0' : '::'}
+  return ZERO[family]
 }
 
 export function ipFromBytes(bytes: Uint8Array): Ip {
+  if (bytes.length === 4) return {family: 'inet', bytes, text: bytes.join('.')}
   const a = ipaddr.fromByteArray([...bytes])
   return {
     family: bytes.length === 4 ? 'inet' : 'inet6',

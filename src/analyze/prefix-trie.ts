@@ -4,6 +4,8 @@ interface TrieNode<T> {
   /** the prefix this node stands for (bits past `len` are zero) */
   key: Uint8Array
   len: number
+  /** the same as an address, made once (only nodes that hold values need it) */
+  prefix?: Ip
   /** values stored on exactly this prefix, in insertion order */
   values?: T[]
   children: [TrieNode<T> | undefined, TrieNode<T> | undefined]
@@ -41,6 +43,7 @@ export class PrefixTrie<T> {
     let node = this.root
     for (;;) {
       if (node.len === len) {
+        node.prefix ??= ipFromBytes(node.key)
         ;(node.values ??= []).push(value)
         this.count++
         return
@@ -48,7 +51,7 @@ export class PrefixTrie<T> {
       const b = bitAt(key, node.len)
       const child = node.children[b]
       if (!child) {
-        node.children[b] = {key, len, values: [value], children: [undefined, undefined]}
+        node.children[b] = {key, len, prefix: ipFromBytes(key), values: [value], children: [undefined, undefined]}
         this.count++
         return
       }
@@ -62,11 +65,12 @@ export class PrefixTrie<T> {
       fork.children[bitAt(child.key, common)] = child
       node.children[b] = fork
       if (common === len) {
+        fork.prefix = ipFromBytes(fork.key)
         fork.values = [value]
         this.count++
         return
       }
-      fork.children[bitAt(key, common)] = {key, len, values: [value], children: [undefined, undefined]}
+      fork.children[bitAt(key, common)] = {key, len, prefix: ipFromBytes(key), values: [value], children: [undefined, undefined]}
       this.count++
       return
     }
@@ -82,7 +86,7 @@ export class PrefixTrie<T> {
       // only the bits this node adds beyond its parent need comparing
       if (commonBits(addr.bytes, node.key, node.len, checked) < node.len) break
       checked = node.len
-      if (node.values) found.push({prefix: ipFromBytes(node.key), len: node.len, values: node.values})
+      if (node.values) found.push({prefix: node.prefix ?? ipFromBytes(node.key), len: node.len, values: node.values})
       if (node.len === this.bits) break
       node = node.children[bitAt(addr.bytes, node.len)]
     }
@@ -108,7 +112,7 @@ export class PrefixTrie<T> {
     const stack: Array<TrieNode<T>> = [this.root]
     while (stack.length > 0) {
       const node = stack.pop() as TrieNode<T>
-      if (node.values) yield {prefix: ipFromBytes(node.key), len: node.len, values: node.values}
+      if (node.values) yield {prefix: node.prefix ?? ipFromBytes(node.key), len: node.len, values: node.values}
       if (node.children[1]) stack.push(node.children[1])
       if (node.children[0]) stack.push(node.children[0])
     }
