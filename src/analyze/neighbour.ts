@@ -47,7 +47,9 @@ const REVALIDATING = ['STALE', 'DELAY', 'PROBE']
 export function needsNoNeighbour(link: Link | undefined): boolean {
   if (!link) return false
   if (link.flags.some((f) => f === 'NOARP' || f === 'POINTOPOINT' || f === 'LOOPBACK')) return true
-  return link.kind === 'tun' && link.tun?.type !== 'tap' ? true : ['ipip', 'gre', 'sit', 'ip6tnl', 'wireguard'].includes(link.kind ?? '')
+  // the flags say it already; the kind covers snapshots without flags (a TAP device does ARP)
+  if (link.kind === 'tun') return link.tun?.type !== 'tap'
+  return ['ipip', 'gre', 'sit', 'ip6tnl', 'wireguard'].includes(link.kind ?? '')
 }
 
 /** Resolve one next hop on one device. */
