@@ -237,7 +237,8 @@ export class KubeApi {
     try {
       await this.config.kc.applyToHTTPSOptions(opts)
     } catch (error) {
-      throw new NetctlError(`context ${this.config.context}: cannot get credentials: ${(error as Error).message.split('\n')[0]}`, ExitCode.UNREACHABLE, 'CREDENTIALS')
+      // an exec credential plugin that fails, a client key that cannot be read, http:// without insecure-skip-tls-verify
+      throw new NetctlError(`context ${this.config.context}: cannot set up credentials or TLS: ${(error as Error).message.split('\n')[0]}`, ExitCode.USAGE, 'KUBECONFIG')
     }
     this.agent ??= opts.agent as http.Agent
     const headers: Record<string, string> = {}
