@@ -140,7 +140,7 @@ function looksLike(ds: KubeDaemonSet, images: string[]): {flannel: boolean; cali
 export function classifyDaemonSets(daemonSets: readonly KubeDaemonSet[]): DetectedDaemonSet[] {
   const out: DetectedDaemonSet[] = []
   for (const ds of daemonSets) {
-    const images = containersOf(ds).map((c) => c.image ?? '').filter(Boolean)
+    const images = [...new Set(containersOf(ds).map((c) => c.image ?? '').filter(Boolean))]
     const l = looksLike(ds, images)
     const name = ds.metadata.name
     let cni: DetectedDaemonSet['cni'] | undefined

@@ -10,6 +10,9 @@ import {detectCni, parseNetConf} from '../../src/cluster/detect.js'
 import {KubeApi, KubeApiError} from '../../src/cluster/kube-api.js'
 import {loadKubeConfig, mergeKubeconfigs, parseKubeconfig} from '../../src/cluster/kube-config.js'
 import {KubeCluster, nodeFacts} from '../../src/cluster/kube.js'
+import {labInventory} from '../../src/lab/inventory.js'
+import {planLab} from '../../src/lab/topology.js'
+import {LAB_BACKENDS} from '../../src/lab/types.js'
 import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
@@ -564,5 +567,39 @@ describe('the API server emulator speaks the wire format', () => {
     expect(c.image).toBe(before.spec.template.spec.containers[0].image)
     expect(c.env.map((e: {name: string}) => e.name)).toEqual([...before.spec.template.spec.containers[0].env.map((e: {name: string}) => e.name), 'FELIX_LOGSEVERITYSCREEN'])
     expect(Number(patched.metadata.generation)).toBe(Number(before.metadata.generation) + 1)
+  })
+})
+
+describe('an emulator seeded from a lab inventory', () => {
+  let dir: string
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'netctl-seed-'))
+  })
+  afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+  // the lab planner is pure: its inventory is the one `lab up` would write, no namespaces needed
+  it.each(LAB_BACKENDS)('%s: detection names the lab\'s backend, and the cluster reads back as the lab\'s inventory', async (backend) => {
+    const plan = planLab({name: 'kub-plan', nodes: 3, podsPerNode: 1, backend, topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+    const inv = labInventory(plan)
+    const file = path.join(dir, `${backend}.yaml`)
+    writeFileSync(file, stringify(inv))
+    const server = await KubeApiServer.start()
+    try {
+      server.seedFromLab(file)
+      const cluster = await KubeCluster.connect({kubeconfig: server.writeKubeconfig(path.join(dir, `${backend}.kubeconfig`))})
+      const d = await cluster.detect()
+      expect(d).toMatchObject({cni: backend.split('-')[0], backend, supported: true})
+      const back = await cluster.inventory(d)
+      expect(back.cluster).toMatchObject({backend, clusterCIDR: inv.cluster.clusterCIDR, source: 'kubernetes'})
+      expect(back.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations}))).toEqual(
+        inv.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations})),
+      )
+      expect(back.pods).toEqual(inv.pods.map(({name, namespace, node, ip}) => ({name, namespace, node, ip})).sort((a, b) => a.name.localeCompare(b.name)))
+      if (backend === 'calico-rr') {
+        expect(d.details.calico?.bgp.routeReflectors.map((r) => r.node)).toEqual(plan.nodes.filter((n) => n.routeReflector).map((n) => n.name))
+      }
+    } finally {
+      await server.close()
+    }
   })
 })

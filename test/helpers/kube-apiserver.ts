@@ -63,15 +63,16 @@ interface ResourceDef {
   namespaced: boolean
   /** a CustomResourceDefinition: served only once installed; lists keep apiVersion/kind on items */
   crd?: boolean
+  shortNames?: string[]
 }
 
 const RESOURCES: ResourceDef[] = [
-  {group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false},
-  {group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false},
-  {group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true},
-  {group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true},
-  {group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true},
-  {group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true},
+  {group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns']},
+  {group: '', version: 'v1', resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no']},
+  {group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po']},
+  {group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm']},
+  {group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds']},
+  {group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol']},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'ippools', kind: 'IPPool', namespaced: false, crd: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgpconfigurations', kind: 'BGPConfiguration', namespaced: false, crd: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgppeers', kind: 'BGPPeer', namespaced: false, crd: true},
@@ -799,7 +800,10 @@ export class KubeApiServer {
         kind: 'APIResourceList',
         apiVersion: 'v1',
         groupVersion: group ? `${group}/v1` : 'v1',
-        resources: defs.map((d) => ({name: d.resource, singularName: d.kind.toLowerCase(), namespaced: d.namespaced, kind: d.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']})),
+        resources: defs.flatMap((d) => [
+          {name: d.resource, singularName: d.kind.toLowerCase(), namespaced: d.namespaced, kind: d.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(d.shortNames ? {shortNames: d.shortNames} : {})},
+          ...(d.resource === 'pods' ? [{name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get']}] : []),
+        ]),
       }
     }
     return undefined
