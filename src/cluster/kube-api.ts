@@ -336,7 +336,23 @@ export class KubeApi {
   ): Promise<'stopped' | 'timeout' | 'closed'> {
     const path = withQuery(p, {...query, watch: 'true', allowWatchBookmarks: 'false'})
     const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs
-    const {res, req} = await this.open('GET', path, {timeoutMs: opts.timeoutMs ?? this.timeoutMs})
+    // the server has the request timeout to answer; the watch's own deadline runs from now
+    const opening = this.open('GET', path, {})
+    let opened: Awaited<typeof opening> | 'timeout'
+    if (deadline === undefined) {
+      opened = await opening
+    } else {
+      let timer: NodeJS.Timeout | undefined
+      const expired = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))
+      })
+      opened = await Promise.race([opening, expired]).finally(() => clearTimeout(timer))
+      if (opened === 'timeout') {
+        opening.then(({req}) => req.destroy(), () => undefined)
+        return 'timeout'
+      }
+    }
+    const {res, req} = opened
     const code = res.statusCode ?? 0
     if (code !== 200) {
       const chunks: Buffer[] = []

@@ -336,8 +336,15 @@ export class KubeDebugTransport implements Transport {
     }
     // registered before the POST: a signal that lands while it is in flight still deletes the pod
     register({api, namespace, name})
+    let created: KubePod
     try {
-      const created = await api.create<KubePod>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, spec)
+      created = await api.create<KubePod>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, spec)
+    } catch (error) {
+      // not made (Forbidden, AlreadyExists): nothing of ours to delete
+      unregister(namespace, name)
+      throw this.fail(error)
+    }
+    try {
       await this.waitRunning(api, namespace, name, created, deadline)
       return {api, namespace, name}
     } catch (error) {

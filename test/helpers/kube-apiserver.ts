@@ -403,6 +403,7 @@ export class KubeApiServer {
   private readonly sockets = new Set<Socket>()
   private readonly allocated = new Map<string, number>()
   private rv = 1000
+  private readonly kubeletsDown = new Set<string>()
   private server!: https.Server
   private readonly wss = new WebSocketServer({noServer: true, handleProtocols: (protocols: Set<string>) => [...protocols].find((p) => this.execProtocols.includes(p)) ?? false})
   private readonly dir: string
@@ -592,6 +593,18 @@ export class KubeApiServer {
     }, ms)
     t.unref()
     this.timers.add(t)
+  }
+
+  /** The node's kubelet stops: the node goes NotReady (Unknown) and pods bound to it stay Pending. */
+  stopKubelet(node: string): void {
+    this.kubeletsDown.add(node)
+    const t = now()
+    this.update('nodes', '', node, (n) => {
+      n.status ??= {}
+      n.status.conditions = (n.status.conditions ?? []).map((c: any) =>
+        c.type === 'Ready' ? {...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: t} : c,
+      )
+    })
   }
 
   // ---- seeding from a lab ------------------------------------------------
@@ -888,6 +901,8 @@ export class KubeApiServer {
       res,
     }
     res.writeHead(200, {'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private'})
+    // kube-apiserver flushes the headers at once: a watch with nothing to say yet is still answered
+    res.flushHeaders()
     const from = url.searchParams.get('resourceVersion')
     const matches = (o: Obj): boolean => (ns === undefined || o.metadata.namespace === ns) && labelsMatch(o.metadata.labels, w.labelSel) && fieldsMatch(o, w.fieldSel)
     if (from && from !== '0') {
@@ -981,8 +996,8 @@ export class KubeApiServer {
       })
     }
     const node = this.get('nodes', '', nodeName)
-    // bound to a node with no kubelet: it stays Pending forever, as on a real cluster
-    if (!node) return
+    // bound to a node with no kubelet (none, or stopped): it stays Pending, as on a real cluster
+    if (!node || this.kubeletsDown.has(nodeName)) return
     const hostIP = node.status?.addresses?.find((a: any) => a.type === 'InternalIP')?.address ?? ''
     const step = Math.max(1, Math.floor(this.podStartMs / 2))
     this.later(step, () => {

@@ -193,6 +193,18 @@ describeLab('--via debug-pod against a lab, through the API server emulator', ()
     await t.close()
   })
 
+  it('a pod that does not start in time is one line saying where it stands, and is deleted', async () => {
+    const t = new KubeDebugTransport({api, node: 'node-without-kubelet', startTimeoutMs: 1500})
+    server.add({apiVersion: 'v1', kind: 'Node', metadata: {name: 'node-without-kubelet'}, status: {conditions: [{type: 'Ready', status: 'True'}]}})
+    server.stopKubelet('node-without-kubelet')
+    const err = (await t.exec('true').catch((e: Error) => e)) as TransportError
+    expect(err).toBeInstanceOf(TransportError)
+    expect(err.reason).toBe('timeout')
+    expect(err.message).toMatch(/^debug pod on node node-without-kubelet: pod default\/netctl-debug-node-without-kubelet-\S+ not Running after [\d.]+s: Pending \(no kubelet has taken it: is the node up\?\)$/)
+    await eventually(() => debugPods().length === 0, 'the pod that never started is deleted')
+    await t.close()
+  })
+
   it('a node that does not exist is one line, before any pod is made', async () => {
     const before = server.created.length
     const t = new KubeDebugTransport({api, node: 'node-that-is-not'})
