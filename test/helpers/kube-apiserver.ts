@@ -1185,7 +1185,7 @@ export class KubeApiServer {
       const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean)
       if (!offered.some((p) => this.execProtocols.includes(p))) fail(400, 'BadRequest', `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${this.execProtocols.join(' ')}]`)
       const want = {stdin: ['true', '1'].includes(q.get('stdin') ?? ''), stdout: ['true', '1'].includes(q.get('stdout') ?? ''), stderr: ['true', '1'].includes(q.get('stderr') ?? '')}
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.runExec(ws, pod, command, want))
+      this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.runExec(ws, pod, command, want))
     } catch (error) {
       const e = error instanceof HttpError ? error : new HttpError(500, statusObj(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`))
       log.code = e.code
@@ -1222,7 +1222,7 @@ export class KubeApiServer {
       const b = typeof data === 'string' ? Buffer.from(data) : data
       ws.send(Buffer.concat([Buffer.from([channel]), b]))
     }
-    const finish = (status: Obj): void => {
+    const finish = (status: Record<string, unknown>): void => {
       send(3, JSON.stringify(status))
       ws.close(1000)
     }
@@ -1264,7 +1264,8 @@ export class KubeApiServer {
       if (spawnError) {
         return finish({metadata: {}, status: 'Failure', message: `Internal error occurred: error executing command in container: ${spawnError.message}`, reason: 'InternalError', details: {causes: [{message: spawnError.message}]}, code: 500})
       }
-      const rc = code ?? 128 + ({SIGKILL: 9, SIGTERM: 15, SIGINT: 2} as Record<string, number>)[signal ?? ''] ?? 137
+      // killed by a signal: the runtime reports 128 + its number, as a shell would
+      const rc = code ?? 128 + (({SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1} as Record<string, number>)[signal ?? ''] ?? 9)
       if (rc === 0) return finish({metadata: {}, status: 'Success'})
       finish({
         metadata: {},
