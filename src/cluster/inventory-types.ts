@@ -36,6 +36,8 @@ export interface InventoryNodePaths {
 export interface InventoryNode {
   name: string
   internalIP: string
+  /** the node's public address, when it has one apart from internalIP */
+  externalIP?: string
   podCIDR: string
   access: InventoryNodeAccess
   /** node annotations as a cluster holds them (flannel backend-data, Calico IPv4Address, ...) */

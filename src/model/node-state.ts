@@ -180,6 +180,11 @@ export interface BgpSession {
   lastError?: string
   routes?: {imported: number; exported: number; filtered?: number; preferred?: number}
   info?: string
+  /** the peer's BGP router ID */
+  neighborId?: string
+  /** BIRD's session flags, e.g. "internal multihop route-reflector AS4" (route-reflector: this side reflects for the peer) */
+  session?: string
+  sourceAddress?: string
 }
 
 export interface BgpRoute {
@@ -193,6 +198,8 @@ export interface BgpRoute {
   type?: string
   asPath?: string
   from?: string
+  /** multipath: every next hop (gateway/dev above are then absent) */
+  nexthops?: Array<{gateway?: string; dev?: string; weight?: number}>
 }
 
 export interface Process {
@@ -231,6 +238,8 @@ export interface NodeState {
   iptables?: Iptables
   /** when both iptables-legacy and iptables-nft hold rules */
   iptablesLegacy?: Iptables
+  /** iptables-nft-save, when iptables itself is the legacy variant and iptables-nft is installed too */
+  iptablesNft?: Iptables
   /** `nft -j list ruleset` as the tool printed it */
   nftables?: unknown
   bird?: {sessions: BgpSession[]; routes: BgpRoute[]}

@@ -1,0 +1,154 @@
+/**
+ * Collection benchmarks (needs root: it builds labs).
+ *
+ *   node --import tsx bench/collect.ts          (BENCH_RUNS=N for more runs, default 7)
+ *
+ * 1. A 3-node flannel-vxlan lab: `collectInventory` (netns transport, probe,
+ *    parsing, snapshot) against the floor, a plain shell loop running the very
+ *    same probe scripts on the same nodes (in parallel, and one after another).
+ *    Target: netctl <= 1.3x the parallel loop.
+ * 2. A 50-node lab: every node collected in parallel against one node alone.
+ *    Target: <= 3x. The shell floor for 50 nodes is measured too: on a machine
+ *    with few cores the probe is CPU-bound and the floor itself is far above 3x.
+ *
+ * Runs are interleaved (A B C A B C ...) so that load from elsewhere hits every
+ * variant alike; the table shows medians. Both labs are always taken down.
+ */
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {cpus, loadavg, tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {labInventoryFile, loadInventory} from '../src/cluster/inventory.js'
+import type {Inventory} from '../src/cluster/inventory-types.js'
+import {collectInventory, DEFAULT_PARALLEL} from '../src/collect/collect.js'
+import {buildProbe} from '../src/collect/probe.js'
+import {run} from '../src/util/exec.js'
+import {shq} from '../src/util/shell.js'
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const BIN = path.join(REPO, 'bin/run.js')
+const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 7))
+const tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-3)}`
+const SMALL = `col-bs-${tag}`
+const BIG = `col-bb-${tag}`
+const work = mkdtempSync(path.join(tmpdir(), 'col-bench-'))
+
+async function netctl(args: string[]): Promise<void> {
+  const r = await run(process.execPath, [BIN, ...args], {env: {...process.env, NODE_ENV: 'production', NO_COLOR: '1'}})
+  if (r.code !== 0) throw new Error(`netctl ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim()}`)
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now()
+  await fn()
+  return performance.now() - t
+}
+
+/** The probe each node of `inv` gets from netctl, written to files; a sh loop over them. */
+function shellLoop(inv: Inventory, parallel: boolean): string {
+  const dir = mkdtempSync(path.join(work, 'scripts-'))
+  const lines: string[] = []
+  for (const node of inv.nodes) {
+    const probe = buildProbe({paths: node.paths, pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!}))})
+    const file = path.join(dir, `${node.name}.sh`)
+    writeFileSync(file, probe.script)
+    lines.push(`ip netns exec ${shq(node.access.netns!)} sh ${shq(file)} >/dev/null${parallel ? ' &' : ''}`)
+  }
+  return `${lines.join('\n')}\n${parallel ? 'wait\n' : ''}`
+}
+
+async function sh(script: string): Promise<void> {
+  const r = await run('sh', ['-c', script])
+  if (r.code !== 0) throw new Error(`shell loop failed: ${r.stderr}`)
+}
+
+async function collect(inv: Inventory, parallel = DEFAULT_PARALLEL): Promise<void> {
+  const s = await collectInventory(inv, {version: 'bench', parallel, timeoutMs: 60_000})
+  if (s.errors.length > 0) throw new Error(`collection had errors: ${JSON.stringify(s.errors[0])}`)
+}
+
+/** Run every variant RUNS times, interleaved; medians in ms. */
+async function measure(variants: Record<string, () => Promise<unknown>>, runs = RUNS): Promise<Record<string, number>> {
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]))
+  for (const fn of Object.values(variants)) await fn() // warm-up: page cache, JIT, ajv
+  for (let i = 0; i < runs; i++) for (const [k, fn] of Object.entries(variants)) samples[k]!.push(await timed(fn))
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]))
+}
+
+const ms = (x: number): string => `${x.toFixed(1)}`
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the benchmarks build labs: run them as root')
+  const rows: string[][] = []
+  try {
+    await netctl(['lab', 'up', '--name', SMALL, '--nodes', '3', '--backend', 'flannel-vxlan'])
+    const small = await loadInventory(await labInventoryFile(SMALL))
+    const loopPar = shellLoop(small, true)
+    const loopSeq = shellLoop(small, false)
+    const m = await measure({
+      floorPar: () => sh(loopPar),
+      floorSeq: () => sh(loopSeq),
+      netctl: () => collect(small),
+    })
+    const cli = await measure({cli: () => netctl(['collect', '--lab', SMALL, '-o', path.join(work, 'small.json')])}, 3)
+    rows.push(
+      ['3 nodes', 'shell loop, nodes in parallel (floor)', ms(m.floorPar!), '1.00x', ''],
+      ['3 nodes', 'shell loop, one node after another', ms(m.floorSeq!), ratio(m.floorSeq!, m.floorPar!), ''],
+      ['3 nodes', `netctl collectInventory (--parallel ${DEFAULT_PARALLEL})`, ms(m.netctl!), ratio(m.netctl!, m.floorPar!), '<= 1.3x'],
+      ['3 nodes', '`netctl collect` CLI, incl. Node start-up', ms(cli.cli!), ratio(cli.cli!, m.floorPar!), '(reference)'],
+    )
+
+    await netctl(['lab', 'up', '--name', BIG, '--nodes', '50', '--backend', 'flannel-vxlan'])
+    const big = await loadInventory(await labInventoryFile(BIG))
+    const one: Inventory = {...big, nodes: [big.nodes[0]!], pods: big.pods.filter((p) => p.node === big.nodes[0]!.name)}
+    const oneLoop = shellLoop(one, true)
+    const bigLoop = shellLoop(big, true)
+    const b = await measure(
+      {
+        one: () => collect(one),
+        floorOne: () => sh(oneLoop),
+        all: () => collect(big),
+        all8: () => collect(big, 8),
+        all50: () => collect(big, 50),
+        floorAll: () => sh(bigLoop),
+      },
+      Math.max(3, Math.ceil(RUNS / 2)),
+    )
+    rows.push(
+      ['1 of 50', 'netctl, one node', ms(b.one!), '1.00x', ''],
+      ['50 nodes', `netctl, --parallel ${DEFAULT_PARALLEL} (default)`, ms(b.all!), ratio(b.all!, b.one!), '<= 3x'],
+      ['50 nodes', 'netctl, --parallel 8', ms(b.all8!), ratio(b.all8!, b.one!), ''],
+      ['50 nodes', 'netctl, --parallel 50', ms(b.all50!), ratio(b.all50!, b.one!), ''],
+      ['1 of 50', 'shell loop, one node (floor)', ms(b.floorOne!), ratio(b.floorOne!, b.one!), ''],
+      ['50 nodes', 'shell loop, all 50 in parallel (floor)', ms(b.floorAll!), ratio(b.floorAll!, b.one!), ''],
+      ['50 nodes', 'netctl (default) vs its shell floor', '', ratio(b.all!, b.floorAll!), ''],
+    )
+  } finally {
+    await netctl(['lab', 'down', '--name', SMALL]).catch(() => {})
+    await netctl(['lab', 'down', '--name', BIG]).catch(() => {})
+    rmSync(work, {recursive: true, force: true})
+  }
+
+  const out = [
+    `### netctl collect benchmarks (${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}, medians of ${RUNS} runs; 50-node rows ${Math.max(3, Math.ceil(RUNS / 2))})`,
+    '',
+    '| lab | what | median ms | ratio | target |',
+    '|---|---|---:|---:|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ]
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${(error as Error).message}\n`)
+  process.exit(1)
+})

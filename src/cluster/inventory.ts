@@ -1,0 +1,69 @@
+import {readFile} from 'node:fs/promises'
+
+import {parseDocument} from 'yaml'
+
+import {UsageError} from '../errors.js'
+import {loadRecord} from '../lab/state.js'
+import {firstSchemaError, validatorFor} from '../util/schema.js'
+import type {Inventory} from './inventory-types.js'
+
+/**
+ * Load and check an inventory file (YAML or JSON, the format of
+ * inventory-types.ts). Every problem is one line naming the file and the field:
+ * `inventory.yaml: nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24`.
+ */
+export async function loadInventory(file: string): Promise<Inventory> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
+  }
+  return parseInventory(text, file)
+}
+
+export function parseInventory(text: string, file = 'inventory'): Inventory {
+  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!
+    const line = e.linePos?.[0]?.line
+    const why = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+    throw new UsageError(`${file}: ${line ? `line ${line}: ` : ''}not valid YAML (${why})`)
+  }
+  const data: unknown = doc.toJS()
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: expected a mapping with apiVersion, kind, cluster, nodes`)
+  const validate = validatorFor('inventory')
+  if (!validate(data)) throw new UsageError(`${file}: ${firstSchemaError(validate.errors)}`)
+  const inv = data as Inventory
+  inv.pods ??= []
+  checkInventory(inv, file)
+  return inv
+}
+
+/** What a schema cannot say: unique names, one way in per node, pods on known nodes. */
+function checkInventory(inv: Inventory, file: string): void {
+  const seen = new Map<string, number>()
+  inv.nodes.forEach((n, i) => {
+    if (seen.has(n.name)) throw new UsageError(`${file}: nodes[${i}].name: '${n.name}' is already nodes[${seen.get(n.name)}]`)
+    seen.set(n.name, i)
+    if (n.access.netns === undefined && n.access.ssh === undefined) {
+      throw new UsageError(`${file}: nodes[${i}].access: needs netns (a lab node) or ssh (a real node)`)
+    }
+  })
+  const pods = new Set<string>()
+  inv.pods.forEach((p, i) => {
+    if (!seen.has(p.node)) throw new UsageError(`${file}: pods[${i}].node: no node named '${p.node}' in nodes`)
+    const key = `${p.namespace}/${p.name}`
+    if (pods.has(key)) throw new UsageError(`${file}: pods[${i}]: pod ${key} is listed twice`)
+    pods.add(key)
+    if (p.netns !== undefined && p.pid !== undefined) throw new UsageError(`${file}: pods[${i}]: give netns or pid, not both`)
+  })
+}
+
+/** `--lab NAME`: the inventory the lab wrote when it came up. */
+export async function labInventoryFile(name: string): Promise<string> {
+  const record = await loadRecord(name)
+  if (record.status !== 'up') throw new UsageError(`lab '${name}' is ${record.status}, not up (see netctl lab status --name ${name})`)
+  return record.inventory
+}

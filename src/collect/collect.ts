@@ -1,0 +1,186 @@
+import type {Inventory, InventoryNode, InventoryPod} from '../cluster/inventory-types.js'
+import type {NodeState} from '../model/node-state.js'
+import {type CollectionError, type Snapshot, SNAPSHOT_SCHEMA_VERSION} from '../model/snapshot.js'
+import {createTransport, type TransportFactory} from '../transport/index.js'
+import {type Transport, TransportError, type TransportResult} from '../transport/types.js'
+import {firstLine, mapLimit} from '../util/exec.js'
+import {assembleNodeState} from './node.js'
+import {buildProbe} from './probe.js'
+import {splitProbeOutput} from './sections.js'
+
+export const DEFAULT_PARALLEL = 16
+export const DEFAULT_TIMEOUT_MS = 30_000
+/** How long past its own timeout a transport gets (and close() gets) before the node is given up on. */
+const graceMs = (timeoutMs: number): number => Math.min(2_000, 100 + Math.round(timeoutMs / 10))
+
+export interface CollectTarget {
+  node: InventoryNode
+  pods: InventoryPod[]
+}
+
+export type NodePhase = 'waiting' | 'probing' | 'done' | 'partial' | 'unreachable'
+
+/** One node's progress, for a live display. */
+export interface NodeProgress {
+  node: string
+  phase: NodePhase
+  /** what reaches it ("netns lab.node1") */
+  target?: string
+  ms?: number
+  message?: string
+}
+
+export interface CollectOptions {
+  /** nodes probed at the same time */
+  parallel?: number
+  /** per node: the probe's whole round trip */
+  timeoutMs?: number
+  transportFactory?: TransportFactory
+  onProgress?: (p: NodeProgress) => void
+}
+
+export interface NodeResult {
+  node: string
+  state?: NodeState
+  errors: CollectionError[]
+  ms: number
+}
+
+const DEADLINE = Symbol('deadline')
+
+/** Settle within `ms` whatever `p` does (a transport that never answers must not hold the run). */
+async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | typeof DEADLINE> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<typeof DEADLINE>((resolve) => {
+    timer = setTimeout(() => resolve(DEADLINE), ms)
+  })
+  try {
+    return await Promise.race([p, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const seconds = (ms: number): string => `${Math.round(ms / 100) / 10}s`
+
+/**
+ * Probe one node: one script, one round trip, bounded by the timeout. Never
+ * throws: a node that cannot be reached, answers late or answers nonsense
+ * comes back with NODE_UNREACHABLE; one whose probe partly failed comes back
+ * with its state and COLLECTION_PARTIAL.
+ */
+export async function collectNode(target: CollectTarget, opts: CollectOptions = {}): Promise<NodeResult> {
+  const name = target.node.name
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const started = Date.now()
+  const report = opts.onProgress ?? (() => {})
+  const unreachable = (message: string, via?: string): NodeResult => {
+    const ms = Date.now() - started
+    report({node: name, phase: 'unreachable', ms, message, ...(via ? {target: via} : {})})
+    return {node: name, errors: [{node: name, code: 'NODE_UNREACHABLE', message}], ms}
+  }
+
+  let transport: Transport
+  try {
+    transport = opts.transportFactory ? opts.transportFactory(target.node) : createTransport(target.node)
+  } catch (error) {
+    return unreachable(error instanceof TransportError ? error.message : `cannot reach ${name}: ${(error as Error).message}`)
+  }
+  report({node: name, phase: 'probing', target: transport.target})
+
+  const probe = buildProbe({
+    paths: target.node.paths,
+    pods: target.pods.map((p) => ({...(p.netns !== undefined ? {netns: p.netns} : {}), ...(p.pid !== undefined ? {pid: p.pid} : {})})),
+    commandTimeoutSec: Math.min(10, Math.max(1, Math.floor(timeoutMs / 3000))),
+  })
+  const collectedAt = new Date().toISOString()
+  let result: TransportResult | typeof DEADLINE
+  try {
+    result = await withDeadline(transport.exec(probe.script, {timeoutMs}), timeoutMs + graceMs(timeoutMs))
+  } catch (error) {
+    const why = error instanceof TransportError ? error.message : `transport failed: ${(error as Error).message}`
+    return unreachable(`${transport.target}: ${why}`, transport.target)
+  } finally {
+    await withDeadline(
+      transport.close().catch(() => {}),
+      graceMs(timeoutMs),
+    )
+  }
+  if (result === DEADLINE) return unreachable(`${transport.target}: no answer within ${seconds(timeoutMs)}`, transport.target)
+
+  const split = splitProbeOutput(result.stdout, probe.marker)
+  if (!split.started) {
+    if (result.timedOut) return unreachable(`${transport.target}: no answer within ${seconds(timeoutMs)}`, transport.target)
+    const said = firstLine(result.stderr) || firstLine(result.stdout)
+    return unreachable(
+      `${transport.target}: did not run the probe (exit code ${result.code}${said ? `: ${said.slice(0, 160)}` : ', no output'})`,
+      transport.target,
+    )
+  }
+
+  const {state, problems} = assembleNodeState(name, probe, split, target.pods, collectedAt)
+  if (result.timedOut) problems.unshift(`the probe ran past the ${seconds(timeoutMs)} timeout and was stopped`)
+  else if (!split.done && problems.length === 0) problems.push(`the probe output ended early (exit code ${result.code})`)
+  const ms = Date.now() - started
+  if (problems.length === 0) {
+    report({node: name, phase: 'done', target: transport.target, ms})
+    return {node: name, state, errors: [], ms}
+  }
+  const message = `${problems.length} section${problems.length === 1 ? '' : 's'} incomplete: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`
+  report({node: name, phase: 'partial', target: transport.target, ms, message})
+  return {node: name, state, errors: [{node: name, code: 'COLLECTION_PARTIAL', message}], ms}
+}
+
+/** Probe every node, at most `parallel` at a time; results in input order. */
+export async function collectNodes(targets: CollectTarget[], opts: CollectOptions = {}): Promise<NodeResult[]> {
+  for (const t of targets) opts.onProgress?.({node: t.node.name, phase: 'waiting'})
+  const parallel = Math.max(1, Math.floor(opts.parallel ?? DEFAULT_PARALLEL))
+  return mapLimit(targets, parallel, (t) => collectNode(t, opts))
+}
+
+/** Every node of an inventory with its pods. */
+export function inventoryTargets(inv: Inventory): CollectTarget[] {
+  return inv.nodes.map((node) => ({node, pods: inv.pods.filter((p) => p.node === node.name)}))
+}
+
+/** Collect a whole inventory into a snapshot. */
+export async function collectInventory(inv: Inventory, opts: CollectOptions & {version: string}): Promise<Snapshot> {
+  const startedAt = new Date().toISOString()
+  const results = await collectNodes(inventoryTargets(inv), opts)
+  return snapshotOf(inv, results, {startedAt, finishedAt: new Date().toISOString(), version: opts.version})
+}
+
+export function snapshotOf(inv: Inventory, results: NodeResult[], meta: {startedAt: string; finishedAt: string; version: string}): Snapshot {
+  const nodeStates: Record<string, NodeState> = {}
+  for (const r of results) if (r.state) nodeStates[r.node] = r.state
+  return {
+    schemaVersion: SNAPSHOT_SCHEMA_VERSION,
+    generator: {name: 'netctl', version: meta.version},
+    startedAt: meta.startedAt,
+    finishedAt: meta.finishedAt,
+    cluster: {
+      source: inv.cluster.source === 'lab' ? 'lab' : 'inventory',
+      name: inv.cluster.name,
+      backend: inv.cluster.backend,
+      clusterCIDR: inv.cluster.clusterCIDR,
+    },
+    nodes: inv.nodes.map((n) => ({
+      name: n.name,
+      internalIP: n.internalIP,
+      ...(n.externalIP ? {externalIP: n.externalIP} : {}),
+      podCIDRs: [n.podCIDR],
+      annotations: n.annotations ?? {},
+      labels: n.labels ?? {},
+    })),
+    pods: inv.pods.map((p) => ({
+      name: p.name,
+      namespace: p.namespace,
+      node: p.node,
+      ip: p.ip,
+      ...(p.netns !== undefined ? {netns: p.netns} : {}),
+      ...(p.pid !== undefined ? {pid: p.pid} : {}),
+    })),
+    nodeStates,
+    errors: results.flatMap((r) => r.errors),
+  }
+}

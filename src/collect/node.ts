@@ -1,0 +1,154 @@
+import type {NodeState, PodNetnsState, SectionStatus} from '../model/node-state.js'
+import {parseBirdProtocols, parseBirdRoutes} from './parse/bird.js'
+import {ParseError} from './parse/errors.js'
+import {parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, parseRules} from './parse/iproute.js'
+import {parseIptablesSave} from './parse/iptables.js'
+import {parseCniConf, parseEnvFile, parseKernel, parseNameList, parseNftJson, parseOffloads, parseProcesses, parseSysctls} from './parse/misc.js'
+import type {Probe} from './probe.js'
+import type {RawSection, SplitOutput} from './sections.js'
+
+type Sections = Record<string, {status: SectionStatus; message?: string}>
+
+/** The pod a probe entered, as the collector knows it. */
+export interface ProbedPod {
+  name: string
+  namespace: string
+  netns?: string
+  pid?: number
+}
+
+export interface AssembledNode {
+  state: NodeState
+  /** sections that failed or were cut short, as "name: why" (absent ones are not problems) */
+  problems: string[]
+}
+
+const MAX_MESSAGE = 300
+
+function clip(s: string): string {
+  const one = s.replace(/\s*\n\s*/g, ' | ').trim()
+  return one.length > MAX_MESSAGE ? `${one.slice(0, MAX_MESSAGE)}...` : one
+}
+
+/** Why a raw section failed, in one line. */
+function failure(raw: RawSection): string {
+  if (raw.status === 'truncated') return raw.message ?? 'output ended before the section did'
+  if (raw.code === 124) return `timed out${raw.message ? `: ${clip(raw.message)}` : ''}`
+  return raw.message ? clip(raw.message) : `exit code ${raw.code ?? '?'}`
+}
+
+/**
+ * Turn one node's split probe output into its NodeState. Each section is
+ * parsed on its own: a section that failed on the node, was cut short, or does
+ * not parse is recorded with its status and why; the others still count.
+ */
+export function assembleNodeState(node: string, probe: Probe, split: SplitOutput, pods: ProbedPod[], collectedAt: string): AssembledNode {
+  const sections: Sections = {}
+  const problems: string[] = []
+  const state: NodeState = {
+    node,
+    collectedAt,
+    links: [],
+    addresses: [],
+    routes: [],
+    rules: [],
+    neighbours: [],
+    fdb: [],
+    sysctls: {},
+    processes: [],
+    pods: [],
+    sections,
+  }
+
+  /** Run the parser of one section and record how it went. */
+  function take<T>(name: string, parse: (body: string) => T, into: Sections = sections, key = name, label = name): T | undefined {
+    const raw = split.sections.get(name)
+    if (!raw) {
+      // never printed: the probe did not get that far
+      if (probe.sections.includes(name)) {
+        into[key] = {status: 'truncated', message: 'the probe output ended before this section'}
+        problems.push(`${label}: not reached`)
+      }
+      return undefined
+    }
+    if (raw.status === 'absent') {
+      into[key] = {status: 'absent', ...(raw.message ? {message: raw.message} : {})}
+      return undefined
+    }
+    if (raw.status !== 'ok') {
+      into[key] = {status: raw.status, message: failure(raw)}
+      problems.push(`${label}: ${failure(raw)}`)
+      return undefined
+    }
+    try {
+      const value = parse(raw.body)
+      into[key] = {status: 'ok', ...(raw.message ? {message: clip(raw.message)} : {})}
+      return value
+    } catch (error) {
+      const message = error instanceof ParseError ? error.message : `parser failed: ${(error as Error).message}`
+      into[key] = {status: 'error', message: clip(message)}
+      const detail = error instanceof ParseError && message.startsWith(`${error.section}: `) ? message.slice(error.section.length + 2) : message
+      problems.push(`${label}: ${clip(detail)}`)
+      return undefined
+    }
+  }
+
+  const kernel = take('kernel', (b) => parseKernel(b))
+  if (kernel !== undefined) state.kernel = kernel
+  state.links = take('links', (b) => parseLinks(b)) ?? []
+  state.addresses = take('addresses', (b) => parseAddresses(b)) ?? []
+  state.routes = [...(take('routes4', (b) => parseRoutes(b, 'inet')) ?? []), ...(take('routes6', (b) => parseRoutes(b, 'inet6')) ?? [])]
+  state.rules = [...(take('rules4', (b) => parseRules(b, 'inet')) ?? []), ...(take('rules6', (b) => parseRules(b, 'inet6')) ?? [])]
+  state.neighbours = take('neighbours', (b) => parseNeighbours(b)) ?? []
+  state.fdb = take('fdb', (b) => parseFdb(b)) ?? []
+  state.sysctls = take('sysctls', (b) => parseSysctls(b)) ?? {}
+
+  state.pods = pods.map((pod, i) => podState(pod, i, take))
+
+  const iptables = take('iptables', (b) => parseIptablesSave(b, {section: 'iptables'}))
+  if (iptables) state.iptables = iptables
+  const legacy = take('iptables-legacy', (b) => parseIptablesSave(b, {section: 'iptables-legacy', variant: 'legacy'}))
+  if (legacy) state.iptablesLegacy = legacy
+  const nft = take('iptables-nft', (b) => parseIptablesSave(b, {section: 'iptables-nft', variant: 'nft'}))
+  if (nft) state.iptablesNft = nft
+  const nftables = take('nftables', (b) => parseNftJson(b))
+  if (nftables !== undefined) state.nftables = nftables
+
+  const sessions = take('bird-protocols', (b) => parseBirdProtocols(b))
+  const birdRoutes = take('bird-routes', (b) => parseBirdRoutes(b))
+  if (sessions || birdRoutes) state.bird = {sessions: sessions ?? [], routes: birdRoutes ?? []}
+
+  const env = take('flannel-subnet-env', (b) => parseEnvFile(b))
+  if (env) state.flannelSubnetEnv = env
+  const files = take('cni-conf', (b) => parseCniConf(b))
+  const plugins = take('cni-bin', (b) => parseNameList(b))
+  if (files || plugins) state.cni = {confDir: probe.paths.cniConfDir, files: files ?? [], binDir: probe.paths.cniBinDir, plugins: plugins ?? []}
+  const offloads = take('offloads', (b) => parseOffloads(b))
+  if (offloads) state.offloads = offloads
+  state.processes = take('processes', (b) => parseProcesses(b)) ?? []
+  return {state, problems}
+}
+
+type Take = <T>(name: string, parse: (body: string) => T, into?: Sections, key?: string, label?: string) => T | undefined
+
+function podState(pod: ProbedPod, index: number, take: Take): PodNetnsState {
+  const sections: Sections = {}
+  const via = pod.netns ?? (pod.pid !== undefined ? `/proc/${pod.pid}/ns/net` : '')
+  const label = (s: string): string => `pod ${pod.namespace}/${pod.name} ${s}`
+  const ps: PodNetnsState = {namespace: pod.namespace, name: pod.name, netns: via, links: [], addresses: [], routes: [], neighbours: [], sections}
+  // entering the namespace: its own section; when it fails there is nothing inside
+  const entered = take(`pod.${index}`, () => true, sections, 'netns', label('netns'))
+  if (!entered) return ps
+  const p = `pod.${index}.`
+  const links = take(`${p}links`, (b) => parseLinks(b, 'links'), sections, 'links', label('links'))
+  const addresses = take(`${p}addresses`, (b) => parseAddresses(b, 'addresses'), sections, 'addresses', label('addresses'))
+  const r4 = take(`${p}routes4`, (b) => parseRoutes(b, 'inet', 'routes4'), sections, 'routes4', label('routes4'))
+  const r6 = take(`${p}routes6`, (b) => parseRoutes(b, 'inet6', 'routes6'), sections, 'routes6', label('routes6'))
+  const neighbours = take(`${p}neighbours`, (b) => parseNeighbours(b, 'neighbours'), sections, 'neighbours', label('neighbours'))
+  ps.links = links ?? []
+  ps.addresses = addresses ?? []
+  ps.routes = [...(r4 ?? []), ...(r6 ?? [])]
+  ps.neighbours = neighbours ?? []
+  return ps
+}
+

@@ -1,0 +1,99 @@
+import {readFile} from 'node:fs/promises'
+
+import {UsageError} from '../errors.js'
+import {firstSchemaError, validatorFor} from '../util/schema.js'
+import type {NodeState} from './node-state.js'
+
+/**
+ * A snapshot: everything netctl knows about a cluster at one moment, as plain
+ * JSON. `netctl collect` writes one; every command that reads live state can
+ * read one instead (`--snapshot FILE`). Validated on load against
+ * schemas/snapshot.schema.json; within a schemaVersion fields are only added.
+ */
+export const SNAPSHOT_SCHEMA_VERSION = 1
+export const SNAPSHOT_SCHEMA = 'snapshot'
+
+export type CollectionErrorCode = 'NODE_UNREACHABLE' | 'COLLECTION_PARTIAL'
+
+/** A node that could not be collected (NODE_UNREACHABLE) or only in part (COLLECTION_PARTIAL). */
+export interface CollectionError {
+  node: string
+  code: CollectionErrorCode
+  message: string
+}
+
+export interface SnapshotNode {
+  name: string
+  internalIP: string
+  externalIP?: string
+  podCIDRs: string[]
+  annotations: Record<string, string>
+  labels: Record<string, string>
+}
+
+export interface SnapshotPod {
+  name: string
+  namespace: string
+  node: string
+  ip: string
+  netns?: string
+  pid?: number
+}
+
+export interface Snapshot {
+  schemaVersion: typeof SNAPSHOT_SCHEMA_VERSION
+  generator: {name: 'netctl'; version: string}
+  startedAt: string
+  finishedAt: string
+  cluster: {
+    /** lab: `lab up` wrote the inventory; inventory: a hand-written file; kubernetes: the API */
+    source: 'lab' | 'inventory' | 'kubernetes'
+    name: string
+    backend: string
+    clusterCIDR: string
+  }
+  nodes: SnapshotNode[]
+  pods: SnapshotPod[]
+  /** node name → its dataplane state; a node that could not be collected has none */
+  nodeStates: Record<string, NodeState>
+  errors: CollectionError[]
+}
+
+/** Check a parsed snapshot: the version first (a newer one says so), then the schema. */
+export function validateSnapshot(data: unknown, file = 'snapshot'): Snapshot {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: not a netctl snapshot (expected a JSON object)`)
+  const version = (data as {schemaVersion?: unknown}).schemaVersion
+  if (typeof version === 'number' && Number.isInteger(version) && version > SNAPSHOT_SCHEMA_VERSION) {
+    throw new UsageError(`${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`)
+  }
+  const validate = validatorFor(SNAPSHOT_SCHEMA)
+  if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`)
+  return data as Snapshot
+}
+
+export function parseSnapshot(text: string, file = 'snapshot'): Snapshot {
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (error) {
+    throw new UsageError(`${file}: not a netctl snapshot (not JSON: ${(error as Error).message.split('\n')[0]})`)
+  }
+  return validateSnapshot(data, file)
+}
+
+/** `--snapshot FILE` for every command that can work offline. */
+export async function loadSnapshot(file: string): Promise<Snapshot> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
+  }
+  return parseSnapshot(text, file)
+}
+
+/** Nodes that were collected, fully or in part. */
+export function collectedNodes(s: Snapshot): string[] {
+  return Object.keys(s.nodeStates)
+}

@@ -1,0 +1,76 @@
+import {Box, render, Text} from 'ink'
+
+import type {NodePhase, NodeProgress} from '../collect/collect.js'
+
+/** One line per node while `netctl collect` runs (stderr, TTY only). */
+export interface ProgressRow {
+  node: string
+  phase: NodePhase
+  target?: string
+  ms?: number
+  message?: string
+}
+
+const MARK: Record<NodePhase, {mark: string; color?: string}> = {
+  waiting: {mark: '·', color: 'gray'},
+  probing: {mark: '…', color: 'cyan'},
+  done: {mark: '✓', color: 'green'},
+  partial: {mark: '!', color: 'yellow'},
+  unreachable: {mark: '✗', color: 'red'},
+}
+
+/** Rows shown at most; finished ones beyond this are counted, not listed. */
+const MAX_ROWS = 24
+
+const secs = (ms: number | undefined): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
+
+export function CollectProgress({title, rows, footer}: {title: string; rows: ProgressRow[]; footer?: string}) {
+  const waiting = rows.filter((r) => r.phase === 'waiting').length
+  const active = rows.filter((r) => r.phase !== 'waiting')
+  // problems and running nodes first: they are what a person watches for
+  const order: NodePhase[] = ['unreachable', 'partial', 'probing', 'done', 'waiting']
+  const shown = [...active].sort((a, b) => order.indexOf(a.phase) - order.indexOf(b.phase)).slice(0, MAX_ROWS)
+  const hidden = active.length - shown.length
+  const width = Math.max(4, ...rows.map((r) => r.node.length))
+  const finished = rows.filter((r) => r.phase === 'done' || r.phase === 'partial' || r.phase === 'unreachable').length
+  return (
+    <Box flexDirection="column">
+      <Text bold>{title}</Text>
+      {shown.map((r) => (
+        <Box key={r.node}>
+          <Text color={MARK[r.phase].color}>{`  ${MARK[r.phase].mark} `}</Text>
+          <Text>{r.node.padEnd(width)}</Text>
+          <Text dimColor>{`  ${secs(r.ms).padStart(5)}`}</Text>
+          {r.message ? <Text color={MARK[r.phase].color}>{`  ${r.message}`}</Text> : null}
+        </Box>
+      ))}
+      {hidden > 0 ? <Text dimColor>{`  ... ${hidden} more`}</Text> : null}
+      <Text dimColor>{`  ${finished}/${rows.length} finished${waiting > 0 ? `, ${waiting} waiting` : ''}`}</Text>
+      {footer ? <Text>{footer}</Text> : null}
+    </Box>
+  )
+}
+
+export interface ProgressHandle {
+  update: (p: NodeProgress) => void
+  finish: (footer: string) => void
+}
+
+/** Live per-node progress on a stream (stderr); `finish` leaves the last frame on screen. */
+export function renderCollectProgress(title: string, nodes: string[], stream: NodeJS.WriteStream = process.stderr): ProgressHandle {
+  const rows = new Map<string, ProgressRow>(nodes.map((n) => [n, {node: n, phase: 'waiting'}]))
+  const view = (footer?: string) => <CollectProgress title={title} rows={[...rows.values()]} {...(footer ? {footer} : {})} />
+  const app = render(view(), {stdout: stream, patchConsole: false, exitOnCtrlC: true})
+  return {
+    update(p) {
+      const row = rows.get(p.node)
+      if (!row) return
+      rows.set(p.node, {...row, ...p})
+      app.rerender(view())
+    },
+    finish(footer) {
+      app.rerender(view(footer))
+      app.unmount()
+    },
+  }
+}

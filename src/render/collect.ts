@@ -1,0 +1,46 @@
+import type {CollectionError, Snapshot} from '../model/snapshot.js'
+
+/** The snapshot as written to a file or stdout. */
+export function snapshotJson(s: Snapshot): string {
+  return `${JSON.stringify(s, null, 2)}\n`
+}
+
+/** `netctl collect -o FILE --json`: what was written and how complete it is. */
+export interface CollectSummary {
+  output: string
+  cluster: string
+  nodes: number
+  collected: number
+  partial: number
+  unreachable: number
+  errors: CollectionError[]
+}
+
+export function collectSummary(s: Snapshot, output: string): CollectSummary {
+  const partial = s.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
+  return {
+    output,
+    cluster: s.cluster.name,
+    nodes: s.nodes.length,
+    collected: Object.keys(s.nodeStates).length,
+    partial,
+    unreachable: s.errors.filter((e) => e.code === 'NODE_UNREACHABLE').length,
+    errors: s.errors,
+  }
+}
+
+/** The last line under the progress display. */
+export function collectFooter(s: Snapshot, output: string | undefined): string {
+  const c = collectSummary(s, output ?? '-')
+  const ms = Date.parse(s.finishedAt) - Date.parse(s.startedAt)
+  const parts = [`collected ${c.collected}/${c.nodes} nodes in ${(ms / 1000).toFixed(1)}s`]
+  if (c.partial > 0) parts.push(`${c.partial} partial`)
+  if (c.unreachable > 0) parts.push(`${c.unreachable} unreachable`)
+  return `${parts.join(', ')}${output ? ` → ${output}` : ''}`
+}
+
+/** Exit 3: one line saying that nothing at all was collected, and the first reason. */
+export function nothingCollectedLine(s: Snapshot): string {
+  const first = s.errors[0]
+  return `no node could be collected (${s.errors.length} unreachable)${first ? `: ${first.node}: ${first.message}` : ''}`
+}

@@ -1,0 +1,93 @@
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+import {stringify} from 'yaml'
+
+import {loadInventory, parseInventory} from '../../src/cluster/inventory.js'
+import {UsageError} from '../../src/errors.js'
+import {labInventory} from '../../src/lab/inventory.js'
+import {planLab} from '../../src/lab/topology.js'
+import {REPO} from '../helpers/cli.js'
+import {fixture} from '../helpers/fixtures.js'
+
+const plan = planLab({name: 'inv', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, '/nonexistent')
+/** What `lab up` writes, as text, so every case below starts from a real inventory. */
+const labYaml = (): string => stringify(labInventory(plan))
+const edit = (fn: (inv: any) => void): string => {
+  const inv = labInventory(plan) as any
+  fn(inv)
+  return stringify(inv)
+}
+const errorOf = (text: string): string => {
+  try {
+    parseInventory(text, 'inventory.yaml')
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError)
+    const message = (error as Error).message
+    expect(message.split('\n')).toHaveLength(1)
+    return message
+  }
+  throw new Error('expected the inventory to be rejected')
+}
+
+describe('inventory', () => {
+  it('reads what lab up writes', () => {
+    const inv = parseInventory(labYaml())
+    expect(inv.nodes.map((n) => n.name)).toEqual(plan.nodes.map((n) => n.name))
+    expect(inv.nodes[0]!.access.netns).toBe(plan.nodes[0]!.netns)
+    expect(inv.pods).toHaveLength(plan.pods.length)
+  })
+
+  it('reads the documented example (docs/inventory.md) for real nodes over ssh', () => {
+    const doc = fixture('..', 'docs', 'inventory.md')
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!
+    const inv = parseInventory(yaml)
+    expect(inv.nodes.every((n) => n.access.ssh !== undefined)).toBe(true)
+    expect(inv.pods.some((p) => p.pid !== undefined)).toBe(true)
+  })
+
+  it('a lab node with sshd has both ways in', () => {
+    const inv = parseInventory(edit((i) => (i.nodes[0].access.ssh = {host: '172.31.0.11', user: 'root', knownHostsFile: '/x/known_hosts'})))
+    expect(inv.nodes[0]!.access).toMatchObject({netns: plan.nodes[0]!.netns, ssh: {host: '172.31.0.11'}})
+  })
+
+  it('pods may be left out', () => {
+    expect(parseInventory(edit((i) => delete i.pods)).pods).toEqual([])
+  })
+
+  it.each([
+    ['a podCIDR that is not a CIDR', (i: any) => (i.nodes[1].podCIDR = '10.244.1.0'), 'inventory.yaml: nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24'],
+    ['an internalIP that is not an IP', (i: any) => (i.nodes[0].internalIP = 'node1.local'), 'inventory.yaml: nodes[0].internalIP: must be an IP address like 10.0.0.1'],
+    ['a missing field', (i: any) => delete i.nodes[2].internalIP, 'inventory.yaml: nodes[2].internalIP: is required'],
+    ['a misspelt field', (i: any) => ((i.nodes[2].podCidr = i.nodes[2].podCIDR), delete i.nodes[2].podCIDR), 'inventory.yaml: nodes[2].podCidr: is not a known field (did you mean podCIDR?)'],
+    ['an unknown field', (i: any) => (i.cluster.flavour = 'x'), 'inventory.yaml: cluster.flavour: is not a known field'],
+    ['the wrong kind', (i: any) => (i.kind = 'Cluster'), 'inventory.yaml: kind: must be "Inventory"'],
+    ['a port that is not a number', (i: any) => (i.nodes[0].access = {ssh: {host: 'a', port: 'ssh'}}), 'inventory.yaml: nodes[0].access.ssh.port: must be an integer'],
+    ['a node with no way in', (i: any) => (i.nodes[1].access = {}), 'inventory.yaml: nodes[1].access: needs netns (a lab node) or ssh (a real node)'],
+    ['two nodes of one name', (i: any) => (i.nodes[2].name = 'node1'), "inventory.yaml: nodes[2].name: 'node1' is already nodes[0]"],
+    ['a pod on an unknown node', (i: any) => (i.pods[3].node = 'node9'), "inventory.yaml: pods[3].node: no node named 'node9' in nodes"],
+    ['a pod with netns and pid', (i: any) => (i.pods[0].pid = 10), 'inventory.yaml: pods[0]: give netns or pid, not both'],
+    ['a negative pid', (i: any) => ((i.pods[0].pid = -1), delete i.pods[0].netns), 'inventory.yaml: pods[0].pid: must be >= 1'],
+    ['an annotation that is not a string', (i: any) => (i.nodes[0].annotations['x/y'] = 3), 'inventory.yaml: nodes[0].annotations["x/y"]: must be a string'],
+  ])('%s: one line naming the field', (_what, change, message) => {
+    expect(errorOf(edit(change))).toBe(message)
+  })
+
+  it('YAML that does not parse names the line', () => {
+    expect(errorOf('apiVersion: netctl.dev/v1\nkind: Inventory\nnodes:\n  - name: [a\n')).toMatch(/^inventory\.yaml: line \d+: not valid YAML/)
+    expect(errorOf('- just\n- a list\n')).toBe('inventory.yaml: expected a mapping with apiVersion, kind, cluster, nodes')
+  })
+
+  it('a file that is not there', async () => {
+    await expect(loadInventory(path.join(REPO, 'no-such-inventory.yaml'))).rejects.toThrow(/no-such-inventory\.yaml: no such file/)
+    const dir = mkdtempSync(path.join(tmpdir(), 'col-inv-'))
+    writeFileSync(path.join(dir, 'i.yaml'), labYaml())
+    try {
+      expect((await loadInventory(path.join(dir, 'i.yaml'))).cluster.name).toBe('inv')
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})
