@@ -280,6 +280,7 @@ export class KubeCluster {
       nodes: nodes.map((n) => ({
         name: n.name,
         internalIP: n.internalIP,
+        ...(n.externalIP ? {externalIP: n.externalIP} : {}),
         podCIDR: n.podCIDR,
         access: {},
         annotations: n.annotations,

@@ -335,6 +335,8 @@ describe('pods and nodes from the API', () => {
       nodes.map((f) => ({name: f.metadata.name, internalIP: f.status.addresses[0].address, podCIDR: f.spec.podCIDR})),
     )
     expect(inv.nodes[0]!.annotations).toEqual(nodes[0]!.metadata.annotations)
+    expect(inv.nodes.find((n) => n.name === 'worker-2')?.externalIP).toBe('203.0.113.22')
+    expect(validatorFor('inventory')(inv)).toBe(true)
     const overlay = readFixture('workloads').filter((o) => o.kind === 'Pod' && !o.spec.hostNetwork && o.status.phase === 'Running')
     expect(inv.pods.map((p) => `${p.namespace}/${p.name}@${p.node}=${p.ip}`).sort()).toEqual(overlay.map((o) => `${o.metadata.namespace}/${o.metadata.name}@${o.spec.nodeName}=${o.status.podIP}`).sort())
   })
@@ -590,6 +592,8 @@ describe('an emulator seeded from a lab inventory', () => {
       const d = await cluster.detect()
       expect(d).toMatchObject({cni: backend.split('-')[0], backend, supported: true})
       const back = await cluster.inventory(d)
+      const valid = validatorFor('inventory')
+      expect(valid(back), JSON.stringify(valid.errors)).toBe(true)
       expect(back.cluster).toMatchObject({backend, clusterCIDR: inv.cluster.clusterCIDR, source: 'kubernetes'})
       expect(back.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations}))).toEqual(
         inv.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations})),
