@@ -64,8 +64,8 @@ export interface Inventory {
     /** the overlay backend, e.g. flannel-vxlan or calico-bgp */
     backend: string
     clusterCIDR: string
-    /** where this inventory came from: lab (written by netctl lab up) or file */
-    source: 'lab' | 'file'
+    /** where this inventory came from: lab (written by netctl lab up), file, or kubernetes (read from the API server) */
+    source: 'lab' | 'file' | 'kubernetes'
   }
   nodes: InventoryNode[]
   pods: InventoryPod[]
