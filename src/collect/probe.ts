@@ -129,7 +129,7 @@ sect "pod.$I.links" ip -j -d link show
 sect "pod.$I.addresses" ip -j addr show
 sect "pod.$I.routes4" ip -j -4 route show table all
 v6x "pod.$I.routes6" ip -j -6 route show table all
-sect "pod.$I.neighbours" ip -j neigh show
+sect "pod.$I.neighbours" ip -j neigh show nud all
 `
 }
 
@@ -175,7 +175,9 @@ sysctls() {
   # one grep prints FILE:VALUE for every file (procfs answers byte-wise reads badly)
   grep -s -H '' /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding \\
     /proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv4/conf/*/rp_filter \\
-    /proc/sys/net/ipv4/conf/all/proxy_arp /proc/sys/net/ipv4/conf/cali*/proxy_arp \\
+    /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv4/conf/*/accept_local \\
+    /proc/sys/net/ipv4/conf/*/route_localnet /proc/sys/net/ipv4/conf/*/src_valid_mark \\
+    /proc/sys/net/ipv4/conf/*/ignore_routes_with_linkdown /proc/sys/net/ipv4/conf/*/send_redirects \\
     /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables
   return 0
 }
@@ -289,7 +291,7 @@ tool routes4 ip ip -j -4 route show table all
 v6 routes6 -j -6 route show table all
 tool rules4 ip ip -j -4 rule show
 v6 rules6 -j -6 rule show
-tool neighbours ip ip -j neigh show
+tool neighbours ip ip -j neigh show nud all
 tool fdb bridge bridge -j fdb show
 sect sysctls sysctls
 pods
