@@ -1,6 +1,5 @@
-import {readFile} from 'node:fs/promises'
-
 import {UsageError} from '../errors.js'
+import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import type {NodeState} from './node-state.js'
 
@@ -83,14 +82,7 @@ export function parseSnapshot(text: string, file = 'snapshot'): Snapshot {
 
 /** `--snapshot FILE` for every command that can work offline. */
 export async function loadSnapshot(file: string): Promise<Snapshot> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
-  }
-  return parseSnapshot(text, file)
+  return parseSnapshot(await readUserFile(file), file)
 }
 
 /** Nodes that were collected, fully or in part. */
