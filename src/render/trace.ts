@@ -5,6 +5,7 @@
  * how to fix it. JSON is exactly the Trace (schemas/trace.schema.json).
  */
 import {DISPOSITION_GUIDE} from '../analyze/catalogue/index.js'
+import type {Snapshot} from '../model/snapshot.js'
 import type {Disposition, Endpoint, Hop, Packet, PathResult, Trace} from '../model/trace.js'
 import {colors} from './color.js'
 import {findingsText} from './finding.js'
@@ -85,4 +86,22 @@ export function traceText(trace: Trace): string {
   out.push('', c.bold('Findings'), findingsText(trace.findings))
   if (trace.disposition !== 'DELIVERED') out.push('', c.dim(`(netctl explain ${trace.disposition})`))
   return out.join('\n')
+}
+
+/** The last line under the live display: how much of the cluster the trace needed. */
+export function traceCollectFooter(snapshot: Snapshot, rounds: string[][]): string {
+  const probed = rounds.flat().length
+  const got = Object.keys(snapshot.nodeStates).length
+  const ms = Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt)
+  const parts = [`collected ${got}/${probed} node${probed === 1 ? '' : 's'} on the path (of ${snapshot.nodes.length}) in ${(ms / 1000).toFixed(1)}s`]
+  const unreachable = snapshot.errors.filter((e) => e.code === 'NODE_UNREACHABLE').length
+  const partial = snapshot.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
+  if (partial > 0) parts.push(`${partial} partial`)
+  if (unreachable > 0) parts.push(`${unreachable} unreachable`)
+  return parts.join(', ')
+}
+
+/** --debug: which nodes a live trace probed, round by round ("[node1 node3] [node2]"). */
+export function traceRoundsLine(rounds: string[][], total: number): string {
+  return `debug: trace collected ${rounds.map((r) => `[${r.join(' ')}]`).join(' ')} (${rounds.flat().length} of ${total} nodes)`
 }
