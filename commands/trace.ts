@@ -96,8 +96,9 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
 
   private async live(query: TraceQuery, flags: {lab?: string; inventory?: string; parallel: number; timeout: number}): Promise<TraceRun> {
     const inventory = await loadInventory(flags.lab ? await labInventoryFile(flags.lab) : flags.inventory!)
-    // Live progress only for a person watching a terminal; piped, nothing but the result.
-    const ui = !this.jsonEnabled() && process.stderr.isTTY === true ? await import('../src/render/trace-progress.js') : undefined
+    // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
+    const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
+    const ui = !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
     let progress: TraceProgressHandle | undefined
     let run: TraceRun | undefined
     try {
