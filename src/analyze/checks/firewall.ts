@@ -13,6 +13,21 @@ import {contains, overlaps} from './ip.js'
 import {applies, isAccept, isDrop, reachableRules, ruleCount, ruleSets, tableOf, type TrafficShape} from './iptables-walk.js'
 import {type Check, raise, type Raised} from './raise.js'
 
+/**
+ * kube-proxy accepts in KUBE-FORWARD only what it marked 0x4000 itself
+ * (traffic it masquerades); that is no accept for plain pod-to-pod traffic.
+ * Other mark accepts (Calico's cali-FORWARD accepts what its policy marked)
+ * may well be.
+ */
+function kubeProxyMarkOnly(r: IptablesRule): boolean {
+  return r.chain.startsWith('KUBE-') && (r.match.other ?? []).length > 0 && r.match.other!.every((o) => o.startsWith('mark '))
+}
+
+/** An ACCEPT that may take new pod traffic. */
+function mayAccept(r: IptablesRule, shape: TrafficShape): boolean {
+  return isAccept(r) && !kubeProxyMarkOnly(r) && applies(r, shape) !== 'no'
+}
+
 /** New pod-to-pod traffic through the node: addresses in the pod network, interfaces on the pod path. */
 function podTraffic(ctx: CheckContext, node: SnapshotNode, state: NodeState): TrafficShape {
   const network = ctx.network(node.name)
@@ -28,7 +43,7 @@ export const forwardPolicyDrop: Check = (ctx) =>
       if (!filter || forward?.policy !== 'DROP') return []
       const shape = podTraffic(ctx, node, state)
       const rules = reachableRules(filter, 'FORWARD')
-      if (rules.some((r) => isAccept(r) && applies(r, shape) !== 'no')) return []
+      if (rules.some((r) => mayAccept(r, shape))) return []
       const network = ctx.network(node.name)
       return [
         raise('FORWARD_POLICY_DROP', {
@@ -45,10 +60,8 @@ export const forwardPolicyDrop: Check = (ctx) =>
 /** The first DROP / REJECT that surely hits the traffic, unless something that may accept it comes first. */
 function firstClearDrop(rules: IptablesRule[], shape: TrafficShape): IptablesRule | undefined {
   for (const r of rules) {
-    const a = applies(r, shape)
-    if (a === 'no') continue
-    if (isAccept(r)) return undefined
-    if (isDrop(r) && a === 'yes') return r
+    if (mayAccept(r, shape)) return undefined
+    if (isDrop(r) && applies(r, shape) === 'yes') return r
   }
   return undefined
 }
