@@ -7,7 +7,7 @@ import type {NodeState, Route} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
 import {neighLine, routeLine} from './evidence.js'
-import {contains, overlaps, parsePrefix} from './ip.js'
+import {canonical, contains, overlaps, parsePrefix} from './ip.js'
 import {tunnelUsable} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
 
@@ -208,7 +208,7 @@ export const hostgwNotL2Adjacent: Check = (ctx) => {
           node: node.name,
           peers: [peer.name],
           subject: `${uplink?.name ?? 'uplink'} → ${peer.name} (${peerIP})`,
-          message: `${peer.name} (${peerIP}) is not on ${node.name}'s subnet ${ctx.uplinkSubnets(node, state).join(', ')}: host-gw cannot route its pods through a router`,
+          message: `${peer.name} (${peerIP}) is not on ${node.name}'s subnet ${ctx.uplinkSubnets(node, state).map(canonical).join(', ')}: host-gw cannot route its pods through a router`,
           evidence: [...connected.map(routeLine), ...(toPeer ? [routeLine(toPeer)] : []), ...podRoutes.map(routeLine)],
           vars: {},
         }),
