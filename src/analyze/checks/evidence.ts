@@ -110,17 +110,19 @@ export function chainLine(c: IptablesChain): string {
 /** One row of `birdc show protocols`, in BIRD 2's column layout. */
 export function birdProtocolLine(s: BgpSession): string {
   const pad = (t: string, n: number): string => (t.length >= n ? t : t + ' '.repeat(n - t.length))
-  const info = s.lastError ? `${pad(s.bgpState, 13)} ${s.lastError}` : s.bgpState
+  // the short listing keeps the error in info; `show protocols all` also has it as Last error
+  const message = s.info ?? s.lastError
+  const info = message ? `${pad(s.bgpState, 13)} ${message}` : s.bgpState
   return `${pad(s.name, 10)} ${pad('BGP', 10)} ${pad('---', 10)} ${pad(s.state, 6)} ${pad(s.since ?? '', 12)}  ${info}`.trimEnd()
 }
 
-/** The detail lines `birdc show protocols all NAME` prints for a BGP session. */
+/** The detail lines `birdc show protocols all NAME` prints for a BGP session, indented as BIRD indents them. */
 export function birdDetailLines(s: BgpSession): string[] {
-  const out: string[] = []
-  if (s.neighborAddress) out.push(`  Neighbor address: ${s.neighborAddress}`)
-  if (s.neighborAs !== undefined) out.push(`  Neighbor AS:      ${s.neighborAs}`)
-  if (s.localAs !== undefined) out.push(`  Local AS:         ${s.localAs}`)
-  if (s.lastError) out.push(`  Last error:       ${s.lastError}`)
+  const out = [`  BGP state:          ${s.bgpState}`]
+  if (s.neighborAddress) out.push(`    Neighbor address: ${s.neighborAddress}`)
+  if (s.neighborAs !== undefined) out.push(`    Neighbor AS:      ${s.neighborAs}`)
+  if (s.localAs !== undefined) out.push(`    Local AS:         ${s.localAs}`)
+  if (s.lastError) out.push(`    Last error:       ${s.lastError}`)
   return out
 }
 
