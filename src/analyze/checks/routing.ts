@@ -37,6 +37,9 @@ export function adjacent(ctx: CheckContext, node: SnapshotNode, state: NodeState
 export function expectedRoutes(ctx: CheckContext): ExpectedRoute[] {
   const p = ctx.profile
   if (p.peerRoute === 'cluster-tunnel' || p.peerRoute === 'unknown') return []
+  // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
+  const holders = new Map<string, number>()
+  for (const n of ctx.nodes) for (const net of ctx.podNets(n)) holders.set(net, (holders.get(net) ?? 0) + 1)
   return ctx.collected().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4', 'links', 'addresses')) return []
     if (p.tunnel && !tunnelUsable(ctx, state)) return []
@@ -48,11 +51,12 @@ export function expectedRoutes(ctx: CheckContext): ExpectedRoute[] {
       if (p.mode === 'flannel-host-gw' && !near) return []
       const native = p.peerRoute === 'node' || (p.crossSubnet && near)
       const vtepIP = ctx.vtep(peer).ip
-      return ctx.podNets(peer).map((net): ExpectedRoute => {
+      return ctx.podNets(peer).flatMap((net): ExpectedRoute[] => {
+        if ((holders.get(net) ?? 0) > 1) return []
         const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
         const dev = native ? uplink.name : p.tunnel!.dev
         const actual = mainRoutes(state).find((r) => r.dst === net)
-        return {node, state, peer, net, ...(gateway ? {gateway} : {}), dev, ...(actual ? {actual} : {})}
+        return [{node, state, peer, net, ...(gateway ? {gateway} : {}), dev, ...(actual ? {actual} : {})}]
       })
     })
   })
