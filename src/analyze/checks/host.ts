@@ -7,6 +7,7 @@ import type {CheckContext} from './context.js'
 import {linkLine, routeLine, sysctlLine} from './evidence.js'
 import {confKey, pathLinks, podPath} from './devices.js'
 import {contains, parsePrefix} from './ip.js'
+import {arrivalFrom} from './native.js'
 import {isUp} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
 
@@ -57,14 +58,11 @@ export const rpFilterAsymmetric: Check = (ctx) =>
   ctx.collected().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'sysctls', 'routes4', 'links', 'addresses')) return []
     const p = podPath(ctx, node, state)
-    const local = ctx.uplinkSubnets(node, state)
     const all = Number(state.sysctls['net.ipv4.conf.all.rp_filter'] ?? 0)
     const seen = new Set<string>()
     return ctx.peers(node.name).flatMap((peer): Raised[] => {
-      const peerIP = ctx.underlayIP(peer)
       // where packets from that peer's pods come in: the tunnel, or the uplink for native routing
-      const native = !ctx.profile.tunnel || (ctx.profile.crossSubnet && local.some((n) => contains(n, peerIP)))
-      const arrival: Link | undefined = native ? p.uplink : p.tunnel
+      const arrival: Link | undefined = arrivalFrom(ctx, node, state, peer) === 'uplink' ? p.uplink : p.tunnel
       if (!arrival || seen.has(arrival.name)) return []
       const key = confKey(arrival.name, 'rp_filter')
       const own = Number(state.sysctls[key] ?? 0)

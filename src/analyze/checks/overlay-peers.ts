@@ -8,7 +8,7 @@ import type {FdbEntry, Link, Neighbour, NodeState} from '../../model/node-state.
 import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext, Vtep} from './context.js'
 import {fdbLine, linkLine, neighLine, routeLine} from './evidence.js'
-import {contains} from './ip.js'
+import {nativeRouteTo} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
 
@@ -36,11 +36,10 @@ export function vxlanPeerViews(ctx: CheckContext): PeerView[] {
     const dev = tunnelUsable(ctx, state)
     if (!dev || !ctx.ok(state, 'neighbours', 'fdb')) return []
     const fdb = state.fdb.filter((f) => f.dev === dev.name)
-    const uplinkNet = ctx.profile.crossSubnet ? ctx.uplinkSubnets(node, state) : []
     return ctx.peers(node.name).flatMap((peer) => {
       const peerIP = ctx.underlayIP(peer)
-      // no pod subnet: the agent has nothing to program for that peer; CrossSubnet: same-subnet peers go native
-      if (ctx.podNets(peer).length === 0 || uplinkNet.some((n) => contains(n, peerIP))) return []
+      // no pod subnet: the agent has nothing to program for that peer; routed natively (DirectRouting, CrossSubnet): no tunnel state either
+      if (ctx.podNets(peer).length === 0 || nativeRouteTo(ctx, node, state, peer)) return []
       const vtep = ctx.vtep(peer)
       const peerState = ctx.state(peer.name)
       const own = peerState && ctx.link(peerState, t.dev)?.mac

@@ -8,6 +8,7 @@ import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
 import {neighLine, routeLine} from './evidence.js'
 import {canonical, contains, overlaps, parsePrefix} from './ip.js'
+import {adjacent, directlyRouted} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
 
@@ -23,11 +24,6 @@ export interface ExpectedRoute {
 }
 
 const mainRoutes = (s: NodeState): Route[] => s.routes.filter((r) => r.family === 'inet' && r.table === 'main')
-
-/** Is the peer on a subnet of this node's uplink (reachable without a router)? */
-export function adjacent(ctx: CheckContext, node: SnapshotNode, state: NodeState, peerIP: string): boolean {
-  return ctx.uplinkSubnets(node, state).some((n) => contains(n, peerIP))
-}
 
 /**
  * The route each node should hold per peer subnet, where the backend has one
@@ -121,6 +117,8 @@ export const routeWrongNexthop: Check = (ctx) =>
     const r = e.actual
     if (!r || r.type !== 'unicast') return []
     if (nexthopsOf(r).some((nh) => nh.dev === e.dev && (e.gateway === undefined || nh.gateway === e.gateway))) return []
+    // DirectRouting / CrossSubnet: an adjacent peer routed natively on purpose
+    if (directlyRouted(ctx, e.node, e.state, e.peer)) return []
     const owner = r.gateway ? ctx.ownerOfIP(r.gateway) : undefined
     return [
       raise('ROUTE_WRONG_NEXTHOP', {

@@ -117,3 +117,31 @@ describe('routing: host-gw across a router (recorded from a routed lab)', () => 
     expect(f[0]!.message).toContain("not on node1's subnet 172.31.1.0/24")
   })
 })
+
+describe('routing: native routes on a tunnel backend (flannel DirectRouting, Calico CrossSubnet)', () => {
+  /** node A routes node B's pods over eth0 and keeps no vxlan state for B, as DirectRouting does. */
+  const direct = (s: any, a: string, b: string, bIP: string, bNet: string, bVtep: string) => {
+    const n = node(s, a)
+    Object.assign(route(s, a, bNet), {gateway: bIP, dev: 'eth0', onlink: false, flags: []})
+    n.fdb = n.fdb.filter((f) => f.dst !== bIP)
+    n.neighbours = n.neighbours.filter((x) => !(x.dev === 'flannel.1' && x.dst === bVtep))
+  }
+
+  it('adjacent peers routed natively both ways, without tunnel state: nothing to report, strict rp_filter included', () => {
+    const s = broken('flannel-vxlan', (s) => {
+      direct(s, 'node1', 'node2', '172.31.0.12', '172.20.2.0/24', '172.20.2.0')
+      direct(s, 'node2', 'node1', '172.31.0.11', '172.20.1.0/24', '172.20.1.0')
+      node(s, 'node1').sysctls['net.ipv4.conf.all.rp_filter'] = '1'
+    })
+    expect(codes(s)).toEqual([])
+  })
+
+  it('native one way only: replies arrive on flannel.1 and strict rp_filter drops them', () => {
+    const s = broken('flannel-vxlan', (s) => {
+      direct(s, 'node1', 'node2', '172.31.0.12', '172.20.2.0/24', '172.20.2.0')
+      node(s, 'node1').sysctls['net.ipv4.conf.all.rp_filter'] = '1'
+    })
+    expect(codes(s)).toEqual(['RP_FILTER_ASYMMETRIC'])
+    expect(only(s, 'RP_FILTER_ASYMMETRIC').subject).toBe('flannel.1 rp_filter')
+  })
+})
