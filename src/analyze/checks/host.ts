@@ -120,13 +120,14 @@ export const linkDownCheck: Check = (ctx) =>
     if (!ctx.ok(state, 'links')) return []
     const p = podPath(ctx, node, state)
     const out: Raised[] = []
-    const down = (l: Link, what: string, extra: string[] = [], subject = l.name): void => {
+    const down = (l: Link, what: string, pod?: {netns: string; subject: string}): void => {
+      const state = l.adminUp ? `up but ${l.flags.includes('NO-CARRIER') ? 'has no carrier' : `operationally ${l.operstate}`}` : 'administratively down'
       out.push(
         raise('LINK_DOWN', {
           node: node.name,
-          subject,
-          message: `${what} ${l.name} on ${node.name} is ${l.adminUp ? `up but ${l.flags.includes('NO-CARRIER') ? 'has no carrier' : `operationally ${l.operstate}`}` : 'administratively down'}`,
-          evidence: [linkLine(l), ...extra],
+          subject: pod?.subject ?? l.name,
+          message: `${what} ${l.name} on ${node.name} is ${state}${pod ? ` (set it up inside ${pod.netns})` : ''}`,
+          evidence: [pod ? `${pod.netns}: ${linkLine(l)}` : linkLine(l)],
           vars: {dev: l.name},
         }),
       )
@@ -136,7 +137,7 @@ export const linkDownCheck: Check = (ctx) =>
     for (const v of p.hostVeths) if (linkDown(v, false)) down(v, 'the host end of a pod veth')
     for (const pod of state.pods) {
       const l = pod.links.find((x) => x.name === 'eth0')
-      if (l && linkDown(l, false)) down(l, `pod ${pod.namespace}/${pod.name}'s`, [], `pod ${pod.namespace}/${pod.name} ${l.name}`)
+      if (l && linkDown(l, false)) down(l, `pod ${pod.namespace}/${pod.name}'s`, {netns: pod.netns, subject: `pod ${pod.namespace}/${pod.name} ${l.name}`})
     }
     return out
   })

@@ -135,3 +135,16 @@ describe('host', () => {
     expect(codes(s)).toEqual([])
   })
 })
+
+describe('host: pods', () => {
+  it("LINK_DOWN: a pod's own eth0 set down is quoted from the pod's namespace", () => {
+    const s = broken('calico-bgp', (s) => {
+      Object.assign(node(s, 'node3').pods[0]!.links.find((l) => l.name === 'eth0')!, {adminUp: false, operstate: 'DOWN', flags: ['BROADCAST', 'MULTICAST']})
+    })
+    const pod = node(s, 'node3').pods[0]!
+    const f = only(s, 'LINK_DOWN')
+    expect(f).toMatchObject({node: 'node3', subject: `pod default/${pod.name} eth0`})
+    expect(f.evidence[0]!.startsWith(`${pod.netns}: `)).toBe(true)
+    expect(f.message).toContain(`inside ${pod.netns}`)
+  })
+})
