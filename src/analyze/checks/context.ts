@@ -139,7 +139,7 @@ export class CheckContext {
       const data = parseJsonObject(raw)
       if (typeof data?.VtepMAC === 'string') {
         out.mac = data.VtepMAC.toLowerCase()
-        out.macSource = annotationLine(ANN.flannelBackendData, raw!)
+        out.macSource = `${n.name}: ${annotationLine(ANN.flannelBackendData, raw!)}`
       }
       if (typeof data?.VNI === 'number') out.vni = data.VNI
     } else {
@@ -148,7 +148,7 @@ export class CheckContext {
       const mac = n.annotations[ANN.calicoVxlanMAC]
       if (mac) {
         out.mac = mac.toLowerCase()
-        out.macSource = annotationLine(ANN.calicoVxlanMAC, mac)
+        out.macSource = `${n.name}: ${annotationLine(ANN.calicoVxlanMAC, mac)}`
       }
     }
     if (!out.mac) {

@@ -15,7 +15,7 @@ describe('overlay: FDB', () => {
     })
     const f = only(s, 'FDB_MISSING')
     expect(f).toMatchObject({severity: 'error', node: 'node1', subject: 'flannel.1 → node2 (172.31.0.12)'})
-    expect(f.evidence).toContain(`flannel.alpha.coreos.com/backend-data: {"VNI":1,"VtepMAC":"${NODE2_MAC}"}`)
+    expect(f.evidence).toContain(`node2: flannel.alpha.coreos.com/backend-data: {"VNI":1,"VtepMAC":"${NODE2_MAC}"}`)
     expect(f.evidence).toContain(`${NODE3_MAC} dev flannel.1 dst 172.31.0.13 self permanent`)
     expect(f.fix).toContain(`bridge fdb replace ${NODE2_MAC} dev flannel.1 dst 172.31.0.12 self permanent`)
     expect(codes(s)).toEqual(['FDB_MISSING'])
@@ -117,7 +117,7 @@ describe('overlay: neighbours and VTEP MACs', () => {
     const f = only(s, 'VTEP_MAC_MISMATCH')
     expect(f).toMatchObject({node: 'node2', subject: 'flannel.1 on node2'})
     expect(f.evidence[0]).toMatch(new RegExp(`^\\d+: flannel\\.1: <.*> mtu 1450 state UNKNOWN link/ether ${NODE2_MAC} vxlan id 1 local 172\\.31\\.0\\.12 dev eth0 dstport 8472 nolearning$`))
-    expect(f.evidence[1]).toBe('flannel.alpha.coreos.com/backend-data: {"VNI":1,"VtepMAC":"02:00:00:00:00:aa"}')
+    expect(f.evidence[1]).toBe('node2: flannel.alpha.coreos.com/backend-data: {"VNI":1,"VtepMAC":"02:00:00:00:00:aa"}')
   })
 })
 
@@ -195,7 +195,7 @@ describe('overlay: Calico vxlan', () => {
     const mac = s.nodes[0]!.annotations['projectcalico.org/VXLANTunnelMACAddr']!
     const f = only(s, 'FDB_MISSING')
     expect(f).toMatchObject({node: 'node3', subject: 'vxlan.calico → node1 (172.31.0.11)'})
-    expect(f.evidence[0]).toBe(`projectcalico.org/VXLANTunnelMACAddr: ${mac}`)
+    expect(f.evidence[0]).toBe(`node1: projectcalico.org/VXLANTunnelMACAddr: ${mac}`)
     expect(f.fix).toContain(`bridge fdb replace ${mac} dev vxlan.calico dst 172.31.0.11 self permanent`)
   })
 })
