@@ -90,7 +90,8 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
 
   const probe = buildProbe({
     paths: target.node.paths,
-    pods: target.pods.map((p) => ({...(p.netns !== undefined ? {netns: p.netns} : {}), ...(p.pid !== undefined ? {pid: p.pid} : {})})),
+    // a pod with neither netns nor PID (the Kubernetes API gives none) is looked up on the node with crictl
+    pods: target.pods.map((p) => (p.netns !== undefined ? {netns: p.netns} : p.pid !== undefined ? {pid: p.pid} : {namespace: p.namespace, name: p.name})),
     commandTimeoutSec: Math.min(10, Math.max(1, Math.floor(timeoutMs / 3000))),
   })
   const collectedAt = new Date().toISOString()
