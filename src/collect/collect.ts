@@ -101,7 +101,8 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
     result = await withDeadline(transport.exec(probe.script, {timeoutMs}), timeoutMs + graceMs(timeoutMs))
   } catch (error) {
     const why = error instanceof TransportError ? error.message : `transport failed: ${(error as Error).message}`
-    return unreachable(`${transport.target}: ${why}`, transport.target)
+    // transports that name their target themselves (a debug pod's errors do) are not named twice
+    return unreachable(why.startsWith(`${transport.target}: `) ? why : `${transport.target}: ${why}`, transport.target)
   } finally {
     await withDeadline(
       transport.close().catch(() => {}),

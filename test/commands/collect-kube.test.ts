@@ -136,4 +136,96 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
     expect(execs.length).toBe(made.length)
     expect(debugPods()).toEqual([])
   })
+
+  it('--via ssh to an ssh-config alias per node: the same node state; pods known only by name need crictl, which these nodes lack', async () => {
+    // each node as an alias of ~/.ssh/config, reached the way the lab's inventory says (a ProxyCommand into its namespace)
+    const inv = parse(readFileSync(lab.get().inventory, 'utf8')) as Inventory
+    const home = path.join(dir, 'home')
+    mkdirSync(path.join(home, '.ssh'), {recursive: true})
+    const config = inv.nodes.map((n) => `Host ${n.name}.kw.lab\n  HostName ${n.access.ssh!.host}\n  ProxyCommand ${n.access.ssh!.proxyCommand}\n  UserKnownHostsFile ${n.access.ssh!.knownHostsFile}\n`)
+    writeFileSync(path.join(home, '.ssh', 'config'), config.join(''))
+    const before = server.created.length
+    const snap = await collectTo(['--kubeconfig', kubeconfig, '--ssh-host-template', '{name}.kw.lab', '--ssh-user', 'root', '--ssh-identity', inv.nodes[0]!.access.ssh!.identityFile!], {HOME: home})
+    expect(server.created.length).toBe(before)
+    expect(snap.cluster).toMatchObject({source: 'kubernetes', backend: 'flannel-vxlan'})
+    expect(snap.errors).toEqual([])
+    for (const node of lab.get().nodes) {
+      expect(snap.nodeStates[node.name]!.routes).toEqual(fromLab.nodeStates[node.name]!.routes)
+      for (const pod of snap.nodeStates[node.name]!.pods) {
+        expect(pod.sections!.netns).toEqual({status: 'absent', message: expect.stringMatching(/^crictl not installed/)})
+        expect(pod.sections!.runtime!.message).toMatch(/crictl/)
+      }
+    }
+  })
+
+  it('Forbidden on pods/exec is one line naming the verb and resource; the debug pods are deleted', async () => {
+    server.deny = [{verb: 'create', resource: 'pods/exec'}]
+    try {
+      const r = await netctl(['collect', '--kubeconfig', kubeconfig, '-o', path.join(dir, 'forbidden.json')])
+      expect(r.code).toBe(3)
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
+      expect(r.stderr).toMatch(/^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: Forbidden: user "[^"]+" may not create pods\/exec "netctl-debug-\S+" in namespace "default"; RBAC must allow verb "create" on resource "pods\/exec" \(API group ""\)\n$/)
+    } finally {
+      server.deny = []
+    }
+    expect(debugPods()).toEqual([])
+  })
+
+  it('pods that do not start within --timeout: exit 3 in one line saying where they stand, and they are deleted', async () => {
+    // the emulator's kubelet takes a minute: the pods stay Pending past the 2 s budget of each node
+    server.podStartMs = 60_000
+    try {
+      const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--timeout', '2', '-o', path.join(dir, 'slow.json')])
+      expect(r.code).toBe(3)
+      expect(r.stderr).toMatch(/^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: pod default\/netctl-debug-\S+ not Running after [\d.]+s: Pending\b[^\n]*\n$/)
+    } finally {
+      server.podStartMs = 100
+    }
+    await eventually(() => debugPods().length === 0, 'the pods that never started are deleted')
+  })
+
+  it('SIGTERM or SIGINT in the middle of a run deletes the debug pods, and netctl dies of that signal', {timeout: 180_000}, async () => {
+    server.podStartMs = 60_000
+    try {
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        const {NODE_ENV: _test, ...env} = process.env
+        const child = spawn(process.execPath, [BIN, 'collect', '--kubeconfig', kubeconfig, '--timeout', '120', '-o', path.join(dir, 'killed.json')], {env, stdio: 'ignore'})
+        const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)))
+        try {
+          // a CLI start and three pod creations: generous on a loaded machine
+          await eventually(() => debugPods().length === lab.get().nodes.length, 'a debug pod on every node', 60_000)
+          child.kill(signal)
+          expect(await exited).toBe(signal)
+        } finally {
+          // never leave the run behind when an expectation failed
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+        }
+        await eventually(() => debugPods().length === 0, `debug pods deleted after ${signal}`)
+      }
+    } finally {
+      server.podStartMs = 100
+    }
+  })
+})
+
+describe('an API server that cannot be reached', () => {
+  it('exit 3 and one line naming the server and why, also with --json', async () => {
+    // a port nothing listens on: bound, then closed
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as {port: number}).port
+        srv.close(() => resolve(p))
+      })
+    })
+    const file = path.join(dir, 'unreachable.yaml')
+    const server = `https://127.0.0.1:${port}`
+    writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: '${server}', insecure-skip-tls-verify: true}\nusers:\n- name: me\n  user: {token: abc}\ncontexts:\n- name: gone\n  context: {cluster: gone, user: me}\ncurrent-context: gone\n`)
+    const r = await netctl(['collect', '--kubeconfig', file, '-o', path.join(dir, 'never.json')])
+    expect(r.code).toBe(3)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toBe(`netctl: cannot reach the Kubernetes API server at ${server} (context gone): connection refused\n`)
+    const j = await netctl(['collect', '--kubeconfig', file, '--json'])
+    expect(j.code).toBe(3)
+    expect(JSON.parse(j.stdout)).toEqual({error: {code: 'CLUSTER_UNREACHABLE', message: `cannot reach the Kubernetes API server at ${server} (context gone): connection refused`, exitCode: 3}})
+  })
 })
