@@ -20,7 +20,7 @@ export const kubeFlags = {
 
 /** --via debug-pod: the debug pod's image and namespace. */
 export const debugPodFlags = {
-  'debug-image': Flags.string({aliases: ['image'], description: 'Image of the debug pod (needs nsenter and sh; default docker.io/nicolaka/netshoot:v0.13).', helpGroup: 'DEBUG POD'}),
+  'debug-image': Flags.string({aliases: ['image'], description: 'Image of the debug pod, also --image (needs nsenter and sh; default docker.io/nicolaka/netshoot:v0.13).', helpGroup: 'DEBUG POD'}),
   'debug-namespace': Flags.string({description: "Namespace the debug pods go in (default: the context's namespace).", helpGroup: 'DEBUG POD'}),
 }
 

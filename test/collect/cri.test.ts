@@ -30,7 +30,8 @@ chmodSync(path.join(dir, 'crictl'), 0o755)
 
 let n = 0
 /** Run cri_find as the probe does (no `timeout` wrapper needed here), and read back its variables. */
-async function criFind(ns: string, name: string, files: {pods: string; podsErr?: string; inspect?: string; inspectErr?: string}) {
+type CriVars = {rc: string; sb: string; np: string; pp: string; msg: string; argv: string[]}
+async function criFind(ns: string, name: string, files: {pods: string; podsErr?: string; inspect?: string; inspectErr?: string}): Promise<CriVars> {
   const log = path.join(dir, `log-${++n}`)
   const script = `tmo() { "$@"; }\n${CRI_FIND}\ncri_find "$1" "$2"; rc=$?\nprintf '%s\\n' "rc=$rc" "sb=$_sb" "np=$_np" "pp=$_pp" "msg=$_msg"`
   const env = {
@@ -43,7 +44,7 @@ async function criFind(ns: string, name: string, files: {pods: string; podsErr?:
     INSPECT_ERR: files.inspectErr ? path.join(FIX, files.inspectErr) : '',
   }
   const r = await run('sh', ['-c', script, 'sh', criPattern(ns), criPattern(name)], {env})
-  const vars = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  const vars = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) as Omit<CriVars, 'argv'>
   return {...vars, argv: readFileSync(log, 'utf8').trimEnd().split('\n')}
 }
 
