@@ -145,12 +145,18 @@ export class CrictlStandin {
     return id
   }
 
-  /** The directory holding `crictl` for this node (made on first use). */
+  private readonly bins = new Map<string, string>()
+
+  /** The directory holding `crictl` for this node (written once, on first use: never while an exec runs it). */
   binDir(node: string): string {
-    const bin = path.join(this.dir, 'bin', createHash('sha256').update(node).digest('hex').slice(0, 16))
-    mkdirSync(bin, {recursive: true})
-    writeFileSync(path.join(bin, 'crictl'), script(this.dir, node))
-    chmodSync(path.join(bin, 'crictl'), 0o755)
+    let bin = this.bins.get(node)
+    if (!bin) {
+      bin = path.join(this.dir, 'bin', createHash('sha256').update(node).digest('hex').slice(0, 16))
+      mkdirSync(bin, {recursive: true})
+      writeFileSync(path.join(bin, 'crictl'), script(this.dir, node))
+      chmodSync(path.join(bin, 'crictl'), 0o755)
+      this.bins.set(node, bin)
+    }
     return bin
   }
 }
