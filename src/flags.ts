@@ -20,6 +20,42 @@ export const kubeFlags = {
 
 /** --via debug-pod: the debug pod's image and namespace. */
 export const debugPodFlags = {
-  'debug-image': Flags.string({description: 'Image of the debug pod (needs nsenter and sh; default docker.io/nicolaka/netshoot:v0.13).', helpGroup: 'DEBUG POD'}),
+  'debug-image': Flags.string({aliases: ['image'], description: 'Image of the debug pod, also --image (needs nsenter and sh; default docker.io/nicolaka/netshoot:v0.13).', helpGroup: 'DEBUG POD'}),
   'debug-namespace': Flags.string({description: "Namespace the debug pods go in (default: the context's namespace).", helpGroup: 'DEBUG POD'}),
+}
+
+/** --via ssh for Kubernetes nodes: where each node is and how to log in (the rest comes from ~/.ssh/config). */
+export const nodeSshFlags = {
+  'ssh-host-template': Flags.string({
+    description: 'SSH destination of each node: {name} is the node name, {ip} its InternalIP, e.g. {name}.example.net or an alias of ~/.ssh/config (default: the InternalIP).',
+    helpValue: 'TEMPLATE',
+    helpGroup: 'SSH',
+  }),
+  'ssh-user': Flags.string({description: 'SSH user on the nodes (default: the ssh config, else the local user).', helpGroup: 'SSH'}),
+  'ssh-identity': Flags.string({description: 'Private key to log in with (default: the ssh config and the agent).', helpValue: 'FILE', helpGroup: 'SSH'}),
+  'ssh-jump': Flags.string({description: 'Jump host(s) on the way, as ssh -J: [user@]host[:port][,...].', helpValue: 'HOST', helpGroup: 'SSH'}),
+}
+
+/**
+ * Where a live command's cluster comes from (src/cluster/source.ts): a lab
+ * (--lab), an inventory file (--inventory), or else Kubernetes, reached as
+ * kubectl would (--kubeconfig, $KUBECONFIG, --context, in-cluster), its nodes
+ * through debug pods or SSH (--via).
+ */
+export const clusterSourceFlags = {
+  lab: Flags.string({description: 'The lab of this name (its inventory).', helpValue: 'NAME', helpGroup: 'CLUSTER'}),
+  inventory: Flags.string({char: 'i', description: 'The nodes of this inventory file (see docs/inventory.md).', helpValue: 'FILE', helpGroup: 'CLUSTER'}),
+  transport: Flags.string({
+    description: 'With --lab or --inventory, how to reach nodes the inventory gives both ways in (a lab with --ssh); default auto, which takes the netns.',
+    options: ['auto', 'netns', 'ssh'],
+    helpGroup: 'CLUSTER',
+  }),
+  ...kubeFlags,
+  via: Flags.string({
+    description: 'How to reach Kubernetes nodes: a privileged debug pod per node, or SSH (default: ssh when an --ssh-* flag is given, else debug-pod).',
+    options: ['debug-pod', 'ssh'],
+    helpGroup: 'KUBERNETES',
+  }),
+  ...debugPodFlags,
+  ...nodeSshFlags,
 }

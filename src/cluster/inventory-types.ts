@@ -54,6 +54,8 @@ export interface InventoryPod {
   /** how to enter the pod's network namespace: a named netns, or a PID on the node */
   netns?: string
   pid?: number
+  /** the pod's labels (read from the API; optional in a file) */
+  labels?: Record<string, string>
 }
 
 export interface Inventory {

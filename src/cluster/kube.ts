@@ -289,7 +289,7 @@ export class KubeCluster {
       // host-network pods have the node's address: they are the node, not pods on the overlay
       pods: pods
         .filter((p) => !p.hostNetwork && p.ip !== '' && known.has(p.node) && (p.phase === 'Running' || p.phase === 'Pending'))
-        .map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip}))
+        .map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(Object.keys(p.labels).length > 0 ? {labels: p.labels} : {})}))
         .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
     }
   }

@@ -37,6 +37,15 @@ export interface SnapshotPod {
   ip: string
   netns?: string
   pid?: number
+  /** the pod's labels, when the source knows them (Kubernetes): what NetworkPolicy selectors match */
+  labels?: Record<string, string>
+}
+
+/** A NetworkPolicy as the API holds it (networking.k8s.io/v1), its spec verbatim. */
+export interface SnapshotNetworkPolicy {
+  namespace: string
+  name: string
+  spec: Record<string, unknown>
 }
 
 export interface Snapshot {
@@ -56,6 +65,8 @@ export interface Snapshot {
   /** node name → its dataplane state; a node that could not be collected has none */
   nodeStates: Record<string, NodeState>
   errors: CollectionError[]
+  /** Kubernetes: every NetworkPolicy in the cluster (absent for a lab or an inventory file) */
+  networkPolicies?: SnapshotNetworkPolicy[]
 }
 
 /** Check a parsed snapshot: the version first (a newer one says so), then the schema. */

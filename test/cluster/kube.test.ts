@@ -598,7 +598,9 @@ describe('an emulator seeded from a lab inventory', () => {
       expect(back.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations}))).toEqual(
         inv.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations})),
       )
-      expect(back.pods).toEqual(inv.pods.map(({name, namespace, node, ip}) => ({name, namespace, node, ip})).sort((a, b) => a.name.localeCompare(b.name)))
+      expect(back.pods.map(({labels: _labels, ...p}) => p)).toEqual(inv.pods.map(({name, namespace, node, ip}) => ({name, namespace, node, ip})).sort((a, b) => a.name.localeCompare(b.name)))
+      // each pod's labels as the API holds them (what NetworkPolicy selectors match)
+      for (const p of back.pods) expect(p.labels).toEqual(server.get('pods', p.namespace, p.name)!.metadata.labels)
       if (backend === 'calico-rr') {
         expect(d.details.calico?.bgp.routeReflectors.map((r) => r.node)).toEqual(plan.nodes.filter((n) => n.routeReflector).map((n) => n.name))
       }

@@ -33,7 +33,11 @@
  * same namespace, so it becomes `ip netns exec <node netns> CMD...` (with no
  * CMD, `sh`). Other pods run in their own namespace when the lab has one.
  * The emulator kills an exec'd process when its connection drops (a kubelet
- * may leave it running) so that tests never leave strays behind.
+ * may leave it running) so that tests never leave strays behind. Commands
+ * exec'd on a lab node find a `crictl` stand-in first on PATH (crictl-standin.ts)
+ * that knows the node's pods as sandboxes whose network namespaces are the
+ * lab's pod namespaces, so a pod known only from the API is found the way a
+ * real node finds it.
  *
  * Not emulated: SPDY exec, server-side apply, pagination, bookmarks,
  * admission beyond defaults, and the scheduler beyond "first Ready node".
@@ -50,6 +54,8 @@ import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {WebSocketServer, type WebSocket} from 'ws'
 import {parseAllDocuments, parse as parseYaml, stringify as stringifyYaml} from 'yaml'
+
+import {CrictlStandin} from './crictl-standin.js'
 
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../fixtures/kube')
 
@@ -116,6 +122,8 @@ export interface KubeApiServerOptions {
   podStartMs?: number
   /** exec subprotocols served, in preference order; default v5 then v4 (a 1.29 server has v4 only) */
   execProtocols?: string[]
+  /** false: lab nodes have no crictl (a node without the CRI tools); default true */
+  crictl?: boolean
 }
 
 export interface KubeconfigOptions {
@@ -407,6 +415,8 @@ export class KubeApiServer {
   private server!: https.Server
   private readonly wss = new WebSocketServer({noServer: true, handleProtocols: (protocols: Set<string>) => [...protocols].find((p) => this.execProtocols.includes(p)) ?? false})
   private readonly dir: string
+  /** the lab's pods as container-runtime sandboxes, for the crictl stand-in */
+  private readonly crictl?: CrictlStandin
   private closed = false
 
   private constructor(opts: KubeApiServerOptions) {
@@ -424,6 +434,7 @@ export class KubeApiServer {
       '-days', '2', '-subj', '/CN=kube-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
     ], {stdio: 'ignore'})
     this.caPem = readFileSync(path.join(this.dir, 'apiserver.crt'), 'utf8')
+    if (opts.crictl !== false) this.crictl = new CrictlStandin(path.join(this.dir, 'crictl'))
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.add({apiVersion: 'v1', kind: 'Namespace', metadata: {name: ns}})
   }
 
@@ -644,7 +655,8 @@ export class KubeApiServer {
     for (const p of inv.pods ?? []) {
       if (p.netns) this.podNetns.set(`${p.namespace}/${p.name}`, p.netns)
       const node = inv.nodes.find((n) => n.name === p.node)
-      this.add(this.runningPod(p.namespace, p.name, p.node, p.ip, node?.internalIP ?? '', {app: p.name.replace(/-\d+$/, '')}))
+      const [pod] = this.add(this.runningPod(p.namespace, p.name, p.node, p.ip, node?.internalIP ?? '', {app: p.name.replace(/-\d+$/, '')}))
+      if (p.netns) this.crictl?.add({namespace: p.namespace, name: p.name, uid: pod!.metadata.uid, node: p.node, ip: p.ip, netns: p.netns, createdAt: pod!.status.startTime})
     }
     const backend = inv.cluster.backend
     if (backend.startsWith('flannel-')) {
@@ -1194,7 +1206,7 @@ export class KubeApiServer {
   }
 
   /** Where a pod's process runs in the lab, and with which argv (see the header comment for the mapping). */
-  private execArgv(pod: Obj, command: string[]): {netns?: string; argv: string[]} {
+  private execArgv(pod: Obj, command: string[]): {netns?: string; argv: string[]; node?: string} {
     let argv = command
     const hostPID = pod.spec.hostPID === true
     if (argv[0] === 'nsenter' && hostPID) {
@@ -1212,7 +1224,7 @@ export class KubeApiServer {
       if (argv.length === 0) argv = ['sh']
     }
     const netns = pod.spec.hostNetwork ? this.nodeNetns.get(pod.spec.nodeName) : this.podNetns.get(`${pod.metadata.namespace}/${pod.metadata.name}`)
-    return {...(netns ? {netns} : {}), argv}
+    return {...(netns ? {netns} : {}), argv, ...(pod.spec.hostNetwork && netns ? {node: pod.spec.nodeName} : {})}
   }
 
   private runExec(ws: WebSocket, pod: Obj, command: string[], want: {stdin: boolean; stdout: boolean; stderr: boolean}): void {
@@ -1228,13 +1240,15 @@ export class KubeApiServer {
     }
     // the kubelet signals a ready stream with an empty frame on the first output channel
     send(want.stdout ? 1 : want.stderr ? 2 : 3, Buffer.alloc(0))
-    const {netns, argv} = this.execArgv(pod, command)
+    const {netns, argv, node} = this.execArgv(pod, command)
     if (!netns) {
       finish({metadata: {}, status: 'Failure', message: `Internal error occurred: error executing command in container: the emulator has no namespace for pod ${pod.metadata.namespace}/${pod.metadata.name}`, reason: 'InternalError', details: {causes: [{message: 'no lab namespace'}]}, code: 500})
       return
     }
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`
-    const child = spawn('ip', ['netns', 'exec', netns, ...argv], {stdio: ['pipe', 'pipe', 'pipe']})
+    // on a lab node, the node's container runtime tools: the crictl stand-in first on PATH
+    const env = node && this.crictl ? {...process.env, PATH: `${this.crictl.binDir(node)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`} : process.env
+    const child = spawn('ip', ['netns', 'exec', netns, ...argv], {stdio: ['pipe', 'pipe', 'pipe'], env})
     let set = this.execs.get(key)
     if (!set) {
       set = new Set()
