@@ -1,0 +1,85 @@
+import type {FindingCode} from '../../model/finding.js'
+import type {Link} from '../../model/node-state.js'
+import type {Hop} from '../../model/trace.js'
+import {formatNeighbour} from '../format.js'
+import {parseIp} from '../ip.js'
+import {resolveNeighbour} from '../neighbour.js'
+import {whoAnswers} from './arp.js'
+import {describeHeader, header} from './packet.js'
+import type {Place} from './place.js'
+import type {Flight, Walk} from './walk-state.js'
+
+/**
+ * The next hop's link-layer address on the way out: the neighbour entry, or,
+ * when there is none yet, whoever on the link answers the kernel's ARP
+ * request. A FAILED or INCOMPLETE entry, or nobody answering, ends the walk
+ * in NEIGHBOR_UNRESOLVED.
+ */
+export interface LinkLayer {
+  /** destination MAC; absent on devices that need none (tun, ipip) */
+  mac?: string
+  evidence: string[]
+  /** a proxy-ARP answer from the node (Calico's 169.254.1.1) */
+  proxyHop?: Hop
+}
+
+/** The node a VTEP address belongs to, and its VTEP MAC, for the overlay findings. */
+export function vtepOwner(w: Walk, address: string): {peer: string; peerIP: string; vtepMAC: string} | undefined {
+  const t = parseIp(address)?.text
+  for (const n of w.index.snapshot.nodes) {
+    const s = w.index.state(n.name)
+    const dev = s?.links.find((l) => l.kind === 'vxlan' && s.addresses.some((a) => a.dev === l.name && parseIp(a.local)?.text === t))
+    if (dev?.mac) return {peer: n.name, peerIP: n.internalIP, vtepMAC: dev.mac}
+    const data = n.annotations['flannel.alpha.coreos.com/backend-data']
+    const vtep = n.podCIDRs.some((c) => c.split('/')[0] === t)
+    if (vtep && data) {
+      try {
+        const mac = (JSON.parse(data) as {VtepMAC?: string}).VtepMAC
+        if (mac) return {peer: n.name, peerIP: n.internalIP, vtepMAC: mac}
+      } catch {
+        /* not JSON: no MAC to offer */
+      }
+    }
+    const calicoMac = n.annotations['projectcalico.org/VXLANTunnelMACAddr']
+    if (calicoMac && n.annotations['projectcalico.org/IPv4VXLANTunnelAddr'] === t) return {peer: n.name, peerIP: n.internalIP, vtepMAC: calicoMac}
+  }
+  return undefined
+}
+
+export function linkLayer(w: Walk, place: Place, link: Link, address: string, flight: Flight): LinkLayer | undefined {
+  if (!w.section(place, 'neighbours', `the neighbour of ${address} on ${link.name}`)) return undefined
+  const r = resolveNeighbour({neighbours: place.neighbours, links: [...place.links.values()]}, {address, dev: link.name})
+  const base = {node: place.node, netns: place.netns, out: link.name}
+  if (r.status === 'noarp') return {evidence: [...r.evidence, `${link.name} needs no neighbour resolution`]}
+  if (r.status === 'resolved') {
+    const evidence = [...r.evidence]
+    if (link.kind === 'vxlan' && r.state !== 'PERMANENT') {
+      const owner = vtepOwner(w, address)
+      if (owner) w.raise('NEIGH_NOT_PERMANENT', {node: place.node, subject: `${link.name} → ${owner.peer}`, message: `${formatNeighbour(r.entry!)}: not PERMANENT, it can age out`, evidence, vars: {vtepIP: address, vtepMAC: owner.vtepMAC, dev: link.name}})
+    }
+    return {...(r.lladdr ? {mac: r.lladdr} : {}), evidence}
+  }
+  const sender = header(flight).src
+  const who = whoAnswers(w.index, place, link, address, sender)
+  if ('missing' in who) {
+    if (who.node) w.shared.needNodes.add(who.node)
+    w.insufficient(place, who.missing)
+    return undefined
+  }
+  if (r.state === 'MISSING' && 'found' in who) {
+    const a = who.found
+    const evidence = [`no neighbour entry for ${address} on ${link.name}: the kernel resolves it`, ...a.evidence]
+    const proxy = a.how === 'proxy_arp' || a.how === 'proxy-entry'
+    const proxyHop: Hop | undefined = proxy ? {node: a.node, netns: a.netns, in: a.dev, action: 'proxy-arp', evidence: a.evidence} : undefined
+    return {...(a.mac ? {mac: a.mac} : {}), evidence: proxy ? [evidence[0]!] : evidence, ...(proxyHop ? {proxyHop} : {})}
+  }
+  // FAILED / INCOMPLETE, or nobody would answer
+  const evidence = [...r.evidence, r.reason, 'found' in who ? `${who.found.dev} on ${who.found.node} would answer now: the kernel retries on the next packet` : who.none]
+  const codes: FindingCode[] = []
+  if (link.kind === 'vxlan') {
+    const owner = vtepOwner(w, address)
+    if (owner) codes.push(w.raise('NEIGH_MISSING', {node: place.node, subject: `${link.name} → ${owner.peer}`, message: `no usable neighbour entry for ${owner.peer}'s VTEP ${address} on ${link.name}`, evidence, vars: {peer: owner.peer, vtepIP: address, vtepMAC: owner.vtepMAC, dev: link.name}}))
+  }
+  w.stop('NEIGHBOR_UNRESOLVED', {...base, action: 'drop', evidence: [...evidence, `${describeHeader(header(flight))} cannot leave ${link.name}`], ...(codes.length ? {findings: codes} : {})})
+  return undefined
+}
