@@ -37,28 +37,37 @@ function ask(place: Place, dev: string, target: string, sender: string): ArpAnsw
   return {...(link?.mac ? {mac: link.mac} : {}), node: place.node, netns: place.netns, dev, how, evidence: [line, ...more]}
 }
 
-/** The pods behind a bridge's ports whose own address is `target`. */
-function onBridge(index: SnapshotIndex, host: Place, bridge: string, target: string, sender: string, except?: string): ArpAnswerer | undefined {
+/** The pods behind a bridge's ports whose own address is `target`; and the ports whose far end the snapshot lacks. */
+function onBridge(index: SnapshotIndex, host: Place, bridge: string, target: string, sender: string, except?: string): {answer?: ArpAnswerer; unknown: string[]} {
+  const unknown: string[] = []
   for (const port of host.state.links.filter((l) => l.master === bridge && l.name !== except)) {
     const peer = vethPeer(index, host, port.name)
-    if (peer && ownsAddress(peer.place, peer.dev, target)) return ask(peer.place, peer.dev, target, sender)
+    if (!peer) unknown.push(port.name)
+    else if (ownsAddress(peer.place, peer.dev, target)) {
+      const answer = ask(peer.place, peer.dev, target, sender)
+      if (answer) return {answer, unknown}
+    }
   }
-  return undefined
+  return {unknown}
+}
+
+function fromBridge(r: {answer?: ArpAnswerer; unknown: string[]}, host: Place, none: string): ArpOutcome {
+  if (r.answer) return {found: r.answer}
+  if (r.unknown.length > 0) return {missing: `${host.node}: the namespace behind the bridge port${r.unknown.length > 1 ? 's' : ''} ${r.unknown.join(', ')} (who would answer ARP there)`}
+  return {none}
 }
 
 export function whoAnswers(index: SnapshotIndex, place: Place, link: Link, target: string, sender: string): ArpOutcome {
-  if (link.kind === 'bridge') {
-    const a = onBridge(index, place, link.name, target, sender)
-    return a ? {found: a} : {none: `no pod on ${link.name} has ${target}`}
-  }
+  if (link.kind === 'bridge') return fromBridge(onBridge(index, place, link.name, target, sender), place, `no pod on ${link.name} has ${target}`)
   if (link.kind === 'veth') {
     const peer = vethPeer(index, place, link.name)
     if (peer) {
       const plink = peer.place.links.get(peer.dev)
       if (plink?.master) {
         // the peer is a bridge port: the bridge itself and every other port hear the request
-        const a = ask(peer.place, plink.master, target, sender) ?? onBridge(index, peer.place, plink.master, target, sender, peer.dev)
-        return a ? {found: a} : {none: `neither ${plink.master} on ${peer.place.node} nor a pod behind it has ${target}`}
+        const own = ask(peer.place, plink.master, target, sender)
+        if (own) return {found: own}
+        return fromBridge(onBridge(index, peer.place, plink.master, target, sender, peer.dev), peer.place, `neither ${plink.master} on ${peer.place.node} nor a pod behind it has ${target}`)
       }
       const a = ask(peer.place, peer.dev, target, sender)
       return a ? {found: a} : {none: `${peer.dev} in ${peer.place.netns} does not answer for ${target} (not its address, no proxy_arp, no proxy entry)`}

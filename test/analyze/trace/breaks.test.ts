@@ -5,11 +5,11 @@
  */
 import {expect, it} from 'vitest'
 
-import {traceSnapshot} from '../../src/analyze/trace/index.js'
-import type {Snapshot} from '../../src/model/snapshot.js'
-import type {Trace} from '../../src/model/trace.js'
-import {describeLab, type LabUp, nsExec, useLab} from '../helpers/lab.js'
-import {collectLab, disagreements, pingPairs} from './trace-oracle.js'
+import {traceSnapshot} from '../../../src/analyze/trace/index.js'
+import type {Snapshot} from '../../../src/model/snapshot.js'
+import type {Trace} from '../../../src/model/trace.js'
+import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {collectLab, disagreements, pingPairs} from './oracle.js'
 
 const LONG = 300_000
 type Node = LabUp['nodes'][0]

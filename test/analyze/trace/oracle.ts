@@ -7,14 +7,14 @@ import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import type {PacketQuery} from '../../src/analyze/fib.js'
-import type {TraceResult} from '../../src/analyze/trace/api.js'
-import {loadSnapshot, type Snapshot} from '../../src/model/snapshot.js'
-import type {Hop, Trace} from '../../src/model/trace.js'
-import {mapLimit, run} from '../../src/util/exec.js'
-import {netctl} from '../helpers/cli.js'
-import {nsExec, ping} from '../helpers/lab.js'
-import {describeQuery, kernelRouteGetMany} from './kernel-oracle.js'
+import type {PacketQuery} from '../../../src/analyze/fib.js'
+import type {TraceResult} from '../../../src/analyze/trace/api.js'
+import {loadSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
+import type {Hop, Trace} from '../../../src/model/trace.js'
+import {mapLimit, run} from '../../../src/util/exec.js'
+import {netctl} from '../../helpers/cli.js'
+import {nsExec, ping} from '../../helpers/lab.js'
+import {describeQuery, kernelRouteGetMany} from '../kernel-oracle.js'
 
 /** `netctl collect --lab NAME -o FILE`, then the file as `--snapshot` reads it. */
 export async function collectLab(name: string): Promise<Snapshot> {

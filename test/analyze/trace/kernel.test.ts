@@ -7,10 +7,10 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {traceSnapshot} from '../../src/analyze/trace/index.js'
-import type {Trace} from '../../src/model/trace.js'
-import {describeLab, type LabUp, useLab} from '../helpers/lab.js'
-import {answered, collectLab, disagreements, pingPairs, routeDisagreements, tcpConnects} from './trace-oracle.js'
+import {traceSnapshot} from '../../../src/analyze/trace/index.js'
+import type {Trace} from '../../../src/model/trace.js'
+import {describeLab, type LabUp, useLab} from '../../helpers/lab.js'
+import {answered, collectLab, disagreements, pingPairs, routeDisagreements, tcpConnects} from './oracle.js'
 
 const LONG = 300_000
 
