@@ -45,7 +45,10 @@ function l2Forward(w: Walk, place: Place, br: Link, inPort: string | undefined, 
   const evidence = entry ? [formatFdb(entry)] : []
   if (!entry) {
     // unknown unicast is flooded: the port whose far end owns the MAC takes it
-    const owner = ports.find((p) => p.name !== inPort && same(vethPeer(w.index, place, p.name)?.place.links.get(vethPeer(w.index, place, p.name)?.dev ?? '')?.mac, mac))
+    const owner = ports.find((p) => {
+      const peer = p.name === inPort ? undefined : vethPeer(w.index, place, p.name)
+      return !!peer && same(peer.place.links.get(peer.dev)?.mac, mac)
+    })
     outPort = owner?.name
     evidence.push(`no FDB entry for ${mac} on ${br.name}: flooded to every port${owner ? `; the pod behind ${owner.name} has it` : ''}`)
   }

@@ -9,12 +9,13 @@ import {describe, expect, it} from 'vitest'
 
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Trace} from '../../../src/model/trace.js'
-import {describeLab, type LabUp, useLab} from '../../helpers/lab.js'
+import {mapLimit} from '../../../src/util/exec.js'
+import {describeLab, type LabUp, ping as pingOnce, useLab} from '../../helpers/lab.js'
 import {answered, collectLab, disagreements, pingPairs, routeDisagreements, tcpConnects} from './oracle.js'
 
 const LONG = 300_000
 
-const ping = (snap: Parameters<typeof traceSnapshot>[0]) => (src: string, dst: string) => traceSnapshot(snap, {src, dst, protocol: 'icmp', size: 84, df: true})
+const tracer = (snap: Parameters<typeof traceSnapshot>[0]) => (src: string, dst: string) => traceSnapshot(snap, {src, dst, protocol: 'icmp', size: 84, df: true})
 
 /** What a cross-node request looks like on each backend, beyond agreeing with the kernel. */
 function expectBackendPath(backend: string, t: Trace): void {
@@ -67,14 +68,19 @@ describeLab('trace walker vs the kernel', () => {
       it('agrees with ping on every pod pair, with ip route get on every hop, and with a TCP connect', async () => {
         const l = lab.get()
         const snap = await collectLab(l.name)
-        const results = await pingPairs(l.pods, ping(snap))
+        const results = await pingPairs(l.pods, tracer(snap))
         expect(disagreements(results)).toEqual([])
         // a healthy lab carries every pair; host-gw across the router only the pairs on one subnet
         const subnet = (pod: {node: string}) => l.nodes.find((n) => n.name === pod.node)?.subnet
         const carried = (r: (typeof results)[0]) => !(spec.backend === 'flannel-host-gw' && l.topology === 'routed') || subnet(r.src) === subnet(r.dst)
         for (const r of results) expect(r.kernel, `${r.src.name} → ${r.dst.name}`).toBe(carried(r))
 
-        const routes = await routeDisagreements(results.map((r) => r.result.trace))
+        // node endpoints: node1's pods to every node's address and back from every node (the kernel picks the source)
+        const hostEnds = l.pods.filter((p) => p.node === l.nodes[0]!.name).flatMap((p) => l.nodes.flatMap((n) => [{from: p.netns, to: n.ip, trace: tracer(snap)(p.name, n.name)}, {from: n.netns, to: p.ip, trace: tracer(snap)(n.name, p.name)}]))
+        const hostDiffs = await mapLimit(hostEnds, 4, async (x) => ((await pingOnce(x.from, x.to, 1)) === answered(x.trace.trace) ? undefined : `${x.from} → ${x.to}: netctl ${x.trace.trace.disposition}/${x.trace.trace.returnPath?.disposition ?? '-'}`))
+        expect(hostDiffs.filter(Boolean)).toEqual([])
+
+        const routes = await routeDisagreements([...results.map((r) => r.result.trace), ...hostEnds.map((x) => x.trace.trace)])
         expect(routes.diffs).toEqual([])
         // pods and every node took decisions the kernel was asked about
         for (const n of l.nodes) expect(routes.netns).toContain(n.netns)
