@@ -2,11 +2,12 @@ import type {FindingCode} from '../../model/finding.js'
 import type {Link} from '../../model/node-state.js'
 import type {Hop} from '../../model/trace.js'
 import {formatNeighbour} from '../format.js'
-import {parseIp} from '../ip.js'
+import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {resolveNeighbour} from '../neighbour.js'
 import {whoAnswers} from './arp.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
+import {vethPeer} from './veth.js'
 import type {Flight, Walk} from './walk-state.js'
 
 /**
@@ -80,6 +81,30 @@ export function linkLayer(w: Walk, place: Place, link: Link, address: string, fl
     const owner = vtepOwner(w, address)
     if (owner) codes.push(w.raise('NEIGH_MISSING', {node: place.node, subject: `${link.name} → ${owner.peer}`, message: `no usable neighbour entry for ${owner.peer}'s VTEP ${address} on ${link.name}`, evidence, vars: {peer: owner.peer, vtepIP: address, vtepMAC: owner.vtepMAC, dev: link.name}}))
   }
+  const bridgeCode = bridgeGatewayMissing(w, place, link, address, evidence)
+  if (bridgeCode) codes.push(bridgeCode)
   w.stop('NEIGHBOR_UNRESOLVED', {...base, action: 'drop', evidence: [...evidence, `${describeHeader(header(flight))} cannot leave ${link.name}`], ...(codes.length ? {findings: codes} : {})})
   return undefined
+}
+
+/**
+ * A pod behind a bridge whose gateway nobody answers for: the bridge plugin
+ * gives the bridge the first address of the node's podCIDR, and it lacks it.
+ */
+function bridgeGatewayMissing(w: Walk, place: Place, link: Link, address: string, evidence: string[]): FindingCode | undefined {
+  if (!place.pod || link.kind !== 'veth') return undefined
+  const peer = vethPeer(w.index, place, link.name)
+  const bridge = peer ? peer.place.links.get(peer.dev)?.master : undefined
+  const cidr = w.index.node(place.node)?.podCIDRs.map((c) => parseCidr(c)).find((c) => !!c && cidrContains(c, parseIp(address)!))
+  if (!peer || !bridge || !cidr || !parseIp(address)) return undefined
+  const gateway = place.pod.routes.some((r) => r.gateway && parseIp(r.gateway)?.text === parseIp(address)?.text)
+  if (!gateway) return undefined
+  const held = peer.place.state.addresses.filter((a) => a.dev === bridge && a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`)
+  return w.raise('BRIDGE_ADDR_MISMATCH', {
+    node: place.node,
+    subject: `${bridge} on ${place.node}`,
+    message: `${place.pod.namespace}/${place.pod.name}'s gateway ${address} is not on ${bridge} (${held.length ? held.join(', ') : 'no IPv4 address'})`,
+    evidence,
+    vars: {bridgeAddr: `${address}/${cidr.len}`},
+  })
 }

@@ -114,3 +114,30 @@ describe('the reply on another path (flannel vxlan, node2 answering node1 over e
     expect(asymmetric('2').returnPath?.disposition).toBe('DELIVERED')
   })
 })
+
+describe('the first hop', () => {
+  it("a pod's gateway nobody answers for: NEIGHBOR_UNRESOLVED with BRIDGE_ADDR_MISMATCH", () => {
+    const snap = snapshotFixture('flannel-vxlan-lab')
+    const s1 = snap.nodeStates.node1!
+    const bridge = s1.addresses.find((a) => a.dev === 'cni0' && a.family === 'inet')!
+    bridge.local = '172.20.9.1'
+    // and the local route the kernel keeps for an address goes with it
+    s1.routes = s1.routes.filter((r) => !(r.table === 'local' && r.dst === '172.20.1.1/32'))
+    for (const p of s1.pods) p.neighbours = []
+    const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
+    expect(t.disposition).toBe('NEIGHBOR_UNRESOLVED')
+    expect(t.hops.at(-1)).toMatchObject({netns: 'col-fx.node1.pod1', out: 'eth0', action: 'drop', findings: ['BRIDGE_ADDR_MISMATCH']})
+    expect(t.findings[0]!.fix).toContain('ip addr add 172.20.1.1/24 dev cni0')
+  })
+
+  it('unreachable and prohibit routes: NO_ROUTE, with the route as evidence', () => {
+    for (const type of ['unreachable', 'prohibit'] as const) {
+      const snap = snapshotFixture('flannel-vxlan-lab')
+      const dst = snap.pods.find((p) => p.name === 'pod-node2-1')!.ip
+      snap.nodeStates.node1!.routes.push({family: 'inet', table: 'main', type, dst: `${dst}/32`, onlink: false, flags: []})
+      const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
+      expect(t.disposition, type).toBe('NO_ROUTE')
+      expect(t.hops.at(-2)).toMatchObject({node: 'node1', action: 'route', evidence: expect.arrayContaining([`${type} ${dst}`])})
+    }
+  })
+})
