@@ -3,6 +3,9 @@
  * check that the walk stops where the kernel drops the packet, for the
  * reason the kernel drops it, and agrees with ping on every pod pair.
  */
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
+
 import {expect, it} from 'vitest'
 
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
@@ -115,5 +118,26 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     }
     // without DF the kernel fragments: delivered
     expect(traceSnapshot(snap, {src: p1.name, dst: p2.name, protocol: 'icmp', size: 1500, df: false}).trace.disposition).toBe('DELIVERED')
+  }, LONG)
+})
+
+describeLab('trace walker: a flannel udp lab whose forwarder stops', () => {
+  const lab = useLab('trc', ['--backend', 'flannel-udp', '--nodes', '3', '--pods-per-node', '1'])
+
+  it('ends in DECAP_REJECTED towards node2 and BLACKHOLE from node2, as ping finds', async () => {
+    const l = lab.get()
+    const [n1, n2] = l.nodes as [Node, Node]
+    const pod = (n: Node) => l.pods.find((p) => p.node === n.name)!
+    // the lab's own forwarder on node2, by the pid file the lab wrote for it
+    const pid = Number((await readFile(path.join(l.stateDir, 'nodes', n2.name, 'flannel-udp', 'forwarder.pid'), 'utf8')).trim())
+    expect(pid).toBeGreaterThan(1)
+    process.kill(pid, 'SIGTERM')
+    for (let i = 0; i < 50 && (await nsExec(n2.netns, ['kill', '-0', String(pid)])).code === 0; i++) await new Promise((r) => setTimeout(r, 100))
+    const snap = await collectLab(l.name)
+    const results = await pingPairs(l.pods, (a, b) => traceSnapshot(snap, {src: a, dst: b, protocol: 'icmp', size: 84, df: true}))
+    expect(disagreements(results)).toEqual([])
+    const t = (a: Node, b: Node) => results.find((r) => r.src.name === pod(a).name && r.dst.name === pod(b).name)!.result.trace
+    expect(t(n1, n2)).toMatchObject({disposition: 'DECAP_REJECTED', findings: [{code: 'UDP_DAEMON_DOWN', node: n2.name}]})
+    expect(t(n2, n1)).toMatchObject({disposition: 'BLACKHOLE', findings: [{code: 'UDP_DAEMON_DOWN', node: n2.name}]})
   }, LONG)
 })
