@@ -1,4 +1,3 @@
-import type {Packet} from '../../model/trace.js'
 import type {Flight} from './walk-state.js'
 
 /** Bytes each encapsulation adds: outer IP + UDP + VXLAN + inner Ethernet; outer IP + UDP; outer IP. */
@@ -28,8 +27,4 @@ export function header(f: Flight): Header {
 export function describeHeader(h: Header): string {
   const proto = h.protocol === '4' ? 'ipip' : h.protocol
   return `${proto} ${h.src} → ${h.dst}${h.dport !== undefined ? `:${h.dport}` : ''}`
-}
-
-export function withPacket(f: Flight, pkt: Packet, extra: Partial<Flight> = {}): Flight {
-  return {...f, pkt, ...extra}
 }

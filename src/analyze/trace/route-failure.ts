@@ -1,7 +1,7 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Disposition, Hop} from '../../model/trace.js'
 import {ERRNO_MESSAGE, type RouteDecision} from '../fib.js'
-import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {cidrContains, parseCidr} from '../ip.js'
 import {forwardingEvidence, sysctlLine} from './forward.js'
 import {header} from './packet.js'
 import type {Place} from './place.js'
@@ -90,5 +90,3 @@ export function routeFailure(w: Walk, place: Place, inDev: string | undefined, d
   }
   return w.stop(disposition, {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), action: 'drop', evidence, packet: flight.pkt, ...(codes.length ? {findings: codes} : {})})
 }
-
-export const sameAddress = (a: string, b: string): boolean => parseIp(a)?.text === parseIp(b)?.text

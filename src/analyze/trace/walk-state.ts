@@ -112,7 +112,3 @@ export class Walk {
     return false
   }
 }
-
-export function packetWith(pkt: Packet, change: Partial<Packet>): Packet {
-  return {...pkt, ...change, encap: change.encap ?? [...pkt.encap]}
-}
