@@ -74,6 +74,20 @@ export function checkMtu(w: Walk, place: Place, link: Link, flight: Flight, inDe
       }),
     )
   }
+  const o = flight.origin
+  if (inDev && !t && o && o.mtu > link.mtu) {
+    // the sender's interface takes more than the path: full-size packets with DF die here
+    evidence.push(`${o.dev} in ${o.netns} has mtu ${o.mtu}: the sender believes ${o.mtu}-byte packets fit`)
+    codes.push(
+      w.raise('MTU_MISMATCH', {
+        node: o.node,
+        subject: `${o.dev} in ${o.netns}`,
+        message: `${o.dev} in ${o.netns} has mtu ${o.mtu}, but the path takes ${link.mtu} at ${link.name} on ${place.node}`,
+        evidence,
+        vars: {dev: o.dev, mtu: link.mtu},
+      }),
+    )
+  }
   const hop: Hop = {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), out: link.name, action: 'drop', evidence, packet: flight.pkt, ...(codes.length ? {findings: codes} : {})}
   w.stop('MTU_EXCEEDED', hop)
   return undefined

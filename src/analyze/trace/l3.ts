@@ -66,6 +66,7 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
       else w.hop(filterHop(place, 'FORWARD', {in: inDev, out: dev}, r.evidence, f)!)
     }
   } else {
+    if (f.pkt.encap.length === 0 && !f.origin) f = {...f, origin: {node: place.node, netns: place.netns, dev, mtu: link.mtu}}
     const mtu = checkMtu(w, place, link, f)
     if (!mtu) return undefined
     routeHop.evidence.push(...mtu)

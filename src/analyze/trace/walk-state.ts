@@ -15,6 +15,8 @@ export interface Flight {
   sport?: number
   /** where the outermost encapsulation was put on, for the receiver's checks */
   tunnel?: TunnelEntry
+  /** the interface the packet was first sent from, and its MTU (what the sender believes the path takes) */
+  origin?: {node: string; netns: string; dev: string; mtu: number}
 }
 
 /** The sending side of a tunnel, as the receiver's decap checks need it. */

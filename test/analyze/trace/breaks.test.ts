@@ -119,6 +119,28 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     // without DF the kernel fragments: delivered
     expect(traceSnapshot(snap, {src: p1.name, dst: p2.name, protocol: 'icmp', size: 1500, df: false}).trace.disposition).toBe('DELIVERED')
   }, LONG)
+
+  it("a pod whose eth0 is bigger than flannel.1: MTU_EXCEEDED forwarding on node1, with MTU_MISMATCH", async () => {
+    const {l, n1, p1, p2} = parts()
+    const before = traceSnapshot(await collectLab(l.name), {src: p1.name, dst: p2.name, protocol: 'icmp', size: 84, df: true}).trace
+    const hostVeth = before.hops.find((h) => h.action === 'bridge')!.in as string
+    const setMtu = async (mtu: number) => {
+      await sh(p1.netns, 'ip', 'link', 'set', 'eth0', 'mtu', String(mtu))
+      await sh(n1.netns, 'ip', 'link', 'set', hostVeth, 'mtu', String(mtu))
+    }
+    await setMtu(1500)
+    try {
+      const snap = await collectLab(l.name)
+      const t = traceSnapshot(snap, {src: p1.name, dst: p2.name, protocol: 'icmp', size: 1500, df: true}).trace
+      const r = await nsExec(p1.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', '1472', p2.ip])
+      expect(r.code).not.toBe(0)
+      expect(t.disposition).toBe('MTU_EXCEEDED')
+      expect(t.hops.at(-1)).toMatchObject({node: n1.name, in: 'cni0', out: 'flannel.1', action: 'drop', findings: ['MTU_MISMATCH']})
+      expect(t.findings[0]!.fix).toContain('ip link set eth0 mtu 1450')
+    } finally {
+      await setMtu(1450)
+    }
+  }, LONG)
 })
 
 describeLab('trace walker: a flannel udp lab whose forwarder stops', () => {
