@@ -11,6 +11,7 @@ import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Trace} from '../../../src/model/trace.js'
 import {mapLimit} from '../../../src/util/exec.js'
 import {describeLab, type LabUp, ping as pingOnce, useLab} from '../../helpers/lab.js'
+import {schemaErrors} from './fixtures.js'
 import {answered, collectLab, disagreements, pingPairs, routeDisagreements, tcpConnects} from './oracle.js'
 
 const LONG = 300_000
@@ -70,6 +71,8 @@ describeLab('trace walker vs the kernel', () => {
         const snap = await collectLab(l.name)
         const results = await pingPairs(l.pods, tracer(snap))
         expect(disagreements(results)).toEqual([])
+        // and every trace is what `netctl trace --json` promises
+        for (const r of results) expect(schemaErrors(r.result.trace), `${r.src.name} → ${r.dst.name}`).toBeUndefined()
         // a healthy lab carries every pair; host-gw across the router only the pairs on one subnet
         const subnet = (pod: {node: string}) => l.nodes.find((n) => n.name === pod.node)?.subnet
         const carried = (r: (typeof results)[0]) => !(spec.backend === 'flannel-host-gw' && l.topology === 'routed') || subnet(r.src) === subnet(r.dst)
