@@ -12,9 +12,9 @@ import type {Flight, Walk} from './walk-state.js'
 
 /**
  * The next hop's link-layer address on the way out: the neighbour entry, or,
- * when there is none yet, whoever on the link answers the kernel's ARP
- * request. A FAILED or INCOMPLETE entry, or nobody answering, ends the walk
- * in NEIGHBOR_UNRESOLVED.
+ * when there is none yet (or it is FAILED or INCOMPLETE, which the kernel
+ * resolves again for the next packet), whoever on the link answers the
+ * kernel's ARP request. Nobody answering ends the walk in NEIGHBOR_UNRESOLVED.
  */
 export interface LinkLayer {
   /** destination MAC; absent on devices that need none (tun, ipip) */
@@ -67,15 +67,17 @@ export function linkLayer(w: Walk, place: Place, link: Link, address: string, fl
     w.insufficient(place, who.missing)
     return undefined
   }
-  if (r.state === 'MISSING' && 'found' in who) {
+  if ('found' in who) {
+    // no entry, or a FAILED / INCOMPLETE one: the next packet makes the kernel ask again, and this time someone answers
     const a = who.found
-    const evidence = [`no neighbour entry for ${address} on ${link.name}: the kernel resolves it`, ...a.evidence]
+    const head = r.entry ? `${formatNeighbour(r.entry)}: the kernel resolves it again for the next packet` : `no neighbour entry for ${address} on ${link.name}: the kernel resolves it`
+    const evidence = [head, ...a.evidence]
     const proxy = a.how === 'proxy_arp' || a.how === 'proxy-entry'
     const proxyHop: Hop | undefined = proxy ? {node: a.node, netns: a.netns, in: a.dev, action: 'proxy-arp', evidence: a.evidence} : undefined
     return {...(a.mac ? {mac: a.mac} : {}), evidence: proxy ? [evidence[0]!] : evidence, ...(proxyHop ? {proxyHop} : {})}
   }
-  // FAILED / INCOMPLETE, or nobody would answer
-  const evidence = [...r.evidence, r.reason, 'found' in who ? `${who.found.dev} on ${who.found.node} would answer now: the kernel retries on the next packet` : who.none]
+  // nobody on the link answers: the entry stays INCOMPLETE, then FAILED, and the packet is dropped
+  const evidence = [...r.evidence, r.reason, who.none]
   const codes: FindingCode[] = []
   if (link.kind === 'vxlan') {
     const owner = vtepOwner(w, address)

@@ -107,6 +107,17 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     })
   }, LONG)
 
+  it("a FAILED neighbour entry for the pod's gateway is resolved again: the kernel pings through, the walk delivers", async () => {
+    const {l, p1, p2} = parts()
+    const gateway = `${l.nodes[0]!.podCIDR.split('.').slice(0, 3).join('.')}.1`
+    await sh(p1.netns, 'ip', 'neigh', 'replace', gateway, 'dev', 'eth0', 'nud', 'failed')
+    const snap = await collectLab(l.name)
+    const t = traceSnapshot(snap, {src: p1.name, dst: p2.name, protocol: 'icmp', size: 84, df: true}).trace
+    expect(t.hops[0]!.evidence).toContain(`${gateway} dev eth0 FAILED: the kernel resolves it again for the next packet`)
+    expect(t.disposition).toBe('DELIVERED')
+    expect(await nsExec(p1.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', p2.ip]).then((r) => r.code)).toBe(0)
+  }, LONG)
+
   it('a DF packet bigger than the pod MTU (1450): MTU_EXCEEDED, as ping -M do finds', async () => {
     const {l, p1, p2} = parts()
     const snap = await collectLab(l.name)
