@@ -21,6 +21,19 @@ describe('overlay faults (flannel vxlan)', () => {
     expect(t.findings[0]!.fix).toContain(`bridge fdb replace ${vtepMAC(snap, 'node2')} dev flannel.1 dst ${n2.internalIP} self permanent`)
   })
 
+  it('no exact FDB entry but all-zero flood entries: the copy to node2 is taken, the one to node3 dropped', () => {
+    const snap = snapshotFixture('flannel-vxlan-lab')
+    const [n2, n3] = [node(snap, 'node2'), node(snap, 'node3')]
+    const s1 = snap.nodeStates.node1!
+    s1.fdb = s1.fdb.filter((e) => e.dev !== 'flannel.1')
+    for (const n of [n3, n2]) s1.fdb.push({mac: '00:00:00:00:00:00', dev: 'flannel.1', dst: n.internalIP, self: true, permanent: true, static: false})
+    const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
+    expect(t.disposition).toBe('DELIVERED')
+    const encap = t.hops.find((h) => h.action === 'encap')!
+    expect(encap.evidence.slice(0, 2)).toEqual([`00:00:00:00:00:00 dev flannel.1 dst ${n2.internalIP} self permanent`, `no FDB entry for ${vtepMAC(snap, 'node2')} on flannel.1: flooded by the all-zero entries (${n3.internalIP}, ${n2.internalIP})`])
+    expect(encap.packet?.encap[0]?.outerDst).toBe(n2.internalIP)
+  })
+
   it('an FDB entry sending node2\'s VTEP to node3: FDB_STALE, and node3 rejects the frame', () => {
     const snap = snapshotFixture('flannel-vxlan-lab')
     const [n2, n3] = [node(snap, 'node2'), node(snap, 'node3')]
