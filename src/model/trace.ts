@@ -122,8 +122,25 @@ export interface Hop {
   evidence: string[]
   /** the packet as it leaves this hop (after encap / decap) */
   packet?: Packet
+  /**
+   * On a route hop: the FIB question, as `ip route get DST from SRC iif DEV`
+   * asks it on this node, and the answer (gateway and device) the walk took.
+   */
+  lookup?: RouteLookup
   /** the finding codes this hop gave rise to (the findings themselves are in Trace.findings) */
   findings?: string[]
+}
+
+/** A FIB lookup of a route hop: the question and the next hop it gave. */
+export interface RouteLookup {
+  dst: string
+  src?: string
+  /** the interface the packet came in on; absent when the namespace originates it */
+  iif?: string
+  /** the output device the sender bound the lookup to (a vxlan device's underlay `dev`) */
+  oif?: string
+  gateway?: string
+  dev?: string
 }
 
 /** One direction of the walk. */
