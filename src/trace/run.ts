@@ -4,6 +4,7 @@
  * nodes of SRC and DST first, then whatever nodes the walk asks for
  * (`needNodes`), each node at most once, walking again after every round.
  */
+import {runChecks} from '../analyze/checks/index.js'
 import * as engine from '../analyze/trace/index.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
@@ -49,7 +50,7 @@ export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {
   const src = walker.resolveEndpoint(snapshot, query.src)
   const dst = walker.resolveEndpoint(snapshot, query.dst)
   const result = walker.traceSnapshot(snapshot, query)
-  const trace = withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes]))
+  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot)
   return {trace, snapshot, rounds: [], exitCode: traceExitCode(trace, snapshot, src.node)}
 }
 
@@ -87,7 +88,7 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
     if (next.length === 0) break
   }
 
-  const trace = withCollectionFindings(result.trace, snapshot, wanted)
+  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot)
   return {trace, snapshot, rounds, exitCode: traceExitCode(trace, snapshot, src.node)}
 }
 
@@ -110,6 +111,20 @@ export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: 
     const ip = snapshot.nodes.find((n) => n.name === e.node)?.internalIP
     added.push(makeFinding(e.code, {node: e.node, subject: ip ? `${e.node} (${ip})` : e.node, message: e.message, evidence: [e.message], vars: {node: e.node}}))
   }
+  return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
+}
+
+/**
+ * What the checks find on the nodes the path crosses (either way), beyond the
+ * packet's own hops: a VTEP MAC that disagrees with the node's annotation, a
+ * stale FDB entry, inconsistent MTUs, a BGP session down. Findings the walker
+ * already raised (same code, node and subject) are not repeated.
+ */
+export function withNodeChecks(trace: Trace, snapshot: Snapshot): Trace {
+  const nodes = [...new Set([...trace.hops, ...(trace.returnPath?.hops ?? [])].map((h) => h.node))].filter((n) => snapshot.nodeStates[n] !== undefined)
+  if (nodes.length === 0) return trace
+  const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
+  const added = runChecks(snapshot, {nodes}).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && f.code !== 'NODE_UNREACHABLE' && f.code !== 'COLLECTION_PARTIAL')
   return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
 }
 
