@@ -22,6 +22,7 @@ import {fileURLToPath} from 'node:url'
 import {labInventoryFile, loadInventory} from '../src/cluster/inventory.js'
 import type {Inventory} from '../src/cluster/inventory-types.js'
 import {collectInventory, DEFAULT_PARALLEL} from '../src/collect/collect.js'
+import {createTransport, type TransportChoice} from '../src/transport/index.js'
 import {buildProbe} from '../src/collect/probe.js'
 import {run} from '../src/util/exec.js'
 import {shq} from '../src/util/shell.js'
@@ -51,6 +52,19 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t
 }
 
+/** The same probes sent with plain OpenSSH through the lab's ssh_config, every node at once: the ssh floor. */
+function sshLoop(inv: Inventory, sshConfig: string): string {
+  const dir = mkdtempSync(path.join(work, 'ssh-scripts-'))
+  const lines: string[] = []
+  for (const node of inv.nodes) {
+    const probe = buildProbe({paths: node.paths, pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!}))})
+    const file = path.join(dir, `${node.name}.sh`)
+    writeFileSync(file, probe.script)
+    lines.push(`ssh -F ${shq(sshConfig)} ${shq(node.name)} sh -s < ${shq(file)} >/dev/null &`)
+  }
+  return `${lines.join('\n')}\nwait\n`
+}
+
 /** The probe each node of `inv` gets from netctl, written to files; a sh loop over them. */
 function shellLoop(inv: Inventory, parallel: boolean): string {
   const dir = mkdtempSync(path.join(work, 'scripts-'))
@@ -69,8 +83,8 @@ async function sh(script: string): Promise<void> {
   if (r.code !== 0) throw new Error(`shell loop failed: ${r.stderr}`)
 }
 
-async function collect(inv: Inventory, parallel = DEFAULT_PARALLEL): Promise<void> {
-  const s = await collectInventory(inv, {version: 'bench', parallel, timeoutMs: 60_000})
+async function collect(inv: Inventory, parallel = DEFAULT_PARALLEL, via: TransportChoice = 'auto'): Promise<void> {
+  const s = await collectInventory(inv, {version: 'bench', parallel, timeoutMs: 60_000, transportFactory: (node) => createTransport(node, via)})
   if (s.errors.length > 0) throw new Error(`collection had errors: ${JSON.stringify(s.errors[0])}`)
 }
 
@@ -89,7 +103,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmarks build labs: run them as root')
   const rows: string[][] = []
   try {
-    await netctl(['lab', 'up', '--name', SMALL, '--nodes', '3', '--backend', 'flannel-vxlan'])
+    await netctl(['lab', 'up', '--name', SMALL, '--nodes', '3', '--backend', 'flannel-vxlan', '--ssh'])
     const small = await loadInventory(await labInventoryFile(SMALL))
     const loopPar = shellLoop(small, true)
     const loopSeq = shellLoop(small, false)
@@ -104,6 +118,15 @@ async function main(): Promise<void> {
       ['3 nodes', 'shell loop, one node after another', ms(m.floorSeq!), ratio(m.floorSeq!, m.floorPar!), ''],
       ['3 nodes', `netctl collectInventory (--parallel ${DEFAULT_PARALLEL})`, ms(m.netctl!), ratio(m.netctl!, m.floorPar!), '<= 1.3x'],
       ['3 nodes', '`netctl collect` CLI, incl. Node start-up', ms(cli.cli!), ratio(cli.cli!, m.floorPar!), '(reference)'],
+    )
+
+    // ssh: one connection and one exec (one round trip) per node, against plain OpenSSH sending the same probe
+    const sshConfig = path.join(path.dirname(await labInventoryFile(SMALL)), 'ssh', 'ssh_config')
+    const floorSsh = sshLoop(small, sshConfig)
+    const s = await measure({floorSsh: () => sh(floorSsh), netctlSsh: () => collect(small, DEFAULT_PARALLEL, 'ssh')})
+    rows.push(
+      ['3 nodes, ssh', 'OpenSSH `ssh -F lab-config NODE sh -s < probe`, nodes in parallel (floor)', ms(s.floorSsh!), '1.00x', ''],
+      ['3 nodes, ssh', 'netctl collectInventory over ssh2 (one exec per node)', ms(s.netctlSsh!), ratio(s.netctlSsh!, s.floorSsh!), '(one round trip per node)'],
     )
 
     await netctl(['lab', 'up', '--name', BIG, '--nodes', '50', '--backend', 'flannel-vxlan'])

@@ -1,7 +1,20 @@
-/** `npm run bench`: every benchmark, printed as markdown for the README. */
+/** `npm run bench`: every benchmark, one after another (they share two cores), printed as markdown for the README. */
+import {spawnSync} from 'node:child_process'
+import {cpus} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
 import {benchLabUp} from './lab-up.js'
 
-const sections: string[] = []
-sections.push(await benchLabUp())
-console.log(`## Benchmarks (${new Date().toISOString().slice(0, 10)}, ${(await import('node:os')).cpus().length} cores)\n`)
-console.log(sections.filter(Boolean).join('\n'))
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+function runChild(args: string[]): void {
+  const r = spawnSync(process.execPath, args, {cwd: REPO, stdio: 'inherit', env: {...process.env, NODE_ENV: 'production'}})
+  if (r.status !== 0) console.log(`\n(${args.join(' ')} exited ${r.status})\n`)
+}
+
+console.log(`## Benchmarks (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores)\n`)
+console.log(await benchLabUp())
+runChild(['--import', 'tsx', 'bench/collect.ts'])
+console.log('\n### lab bench: the cost of each backend\n')
+runChild(['bin/run.js', 'lab', 'bench', '--name', `bench-${process.pid.toString(36)}`])

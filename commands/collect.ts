@@ -3,42 +3,49 @@ import {writeFile} from 'node:fs/promises'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/base-command.js'
-import {labInventoryFile, loadInventory} from '../src/cluster/inventory.js'
+import {type ClusterSource, openClusterSource, resolveSource} from '../src/cluster/source.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
-import {ExitCode, UsageError} from '../src/errors.js'
+import {ExitCode} from '../src/errors.js'
+import {clusterSourceFlags} from '../src/flags.js'
 import {collectFooter, collectSummary, nothingCollectedLine, snapshotJson} from '../src/render/collect.js'
-import {createTransport, type TransportChoice} from '../src/transport/index.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Read the dataplane state of every node into a snapshot file.'
   static override description = `Runs one read-only probe on every node (one round trip each, --parallel at a time, --timeout seconds per node): links, addresses, routes and rules, neighbours, bridge FDB, sysctls, iptables and nftables, BIRD sessions and routes, flannel's subnet.env, CNI config and plugins, tunnel offloads, daemons, and every pod's namespace. The snapshot (JSON, schemas/snapshot.schema.json) goes to stdout, or to -o FILE; other commands read it with --snapshot FILE.
 
+The cluster is a lab (--lab), an inventory file (--inventory), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account). Kubernetes nodes are reached through a privileged debug pod per node (--via debug-pod, the default: made when the node is first probed, deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh); pods are found on their node through the container runtime (crictl). The snapshot then also holds the detected backend and the cluster's NetworkPolicies.
+
 A node that cannot be reached, or answers too late or with nonsense, is recorded in the snapshot's errors as NODE_UNREACHABLE; a node whose probe failed in part (a tool error, a vanished pod) keeps what was read and is recorded as COLLECTION_PARTIAL.
 
-Exit codes: 0 when at least one node was collected (a collection is not a diagnosis: missing nodes are in the snapshot's errors); 3 when no node could be collected (the snapshot is still written); 2 for usage errors.`
+Exit codes: 0 when at least one node was collected (a collection is not a diagnosis: missing nodes are in the snapshot's errors); 3 when no node could be collected (the snapshot is still written) or the API server cannot be reached; 2 for usage errors.`
   static override examples = [
     {description: 'Collect a lab into a file', command: '<%= config.bin %> collect --lab demo -o demo.json'},
     {description: 'Collect the nodes of an inventory, 8 at a time, 10 s each', command: '<%= config.bin %> collect --inventory cluster.yaml --parallel 8 --timeout 10 > snap.json'},
+    {description: 'Collect the Kubernetes cluster of the current kubeconfig context, through debug pods', command: '<%= config.bin %> collect -o cluster.json'},
+    {description: 'Another context, debug pods from a mirror in their own namespace', command: '<%= config.bin %> collect --context prod --debug-image registry.example.net/netshoot:v0.13 --debug-namespace netctl -o prod.json'},
+    {description: 'Kubernetes nodes over SSH, by name through a bastion', command: "<%= config.bin %> collect --kubeconfig ~/.kube/prod.yaml --via ssh --ssh-host-template '{name}.prod.example.net' --ssh-user admin --ssh-jump bastion.example.net -o prod.json"},
   ]
   static override enableJsonFlag = true
   static override flags = {
-    lab: Flags.string({description: 'Collect the lab of this name (its inventory).', exclusive: ['inventory'], helpValue: 'NAME'}),
-    inventory: Flags.string({char: 'i', description: 'Collect the nodes of this inventory file (see docs/inventory.md).', exclusive: ['lab'], helpValue: 'FILE'}),
+    ...clusterSourceFlags,
     output: Flags.string({char: 'o', description: 'Write the snapshot here instead of stdout.', helpValue: 'FILE'}),
     parallel: Flags.integer({description: 'Nodes probed at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
-    timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable.', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
-    transport: Flags.string({
-      description: 'How to reach nodes the inventory gives both ways in (a lab with --ssh): auto takes the netns.',
-      options: ['auto', 'netns', 'ssh'],
-      default: 'auto',
-    }),
+    timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable (with --via debug-pod, starting the pod counts in it).', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
   }
 
   async run(): Promise<object> {
     const {flags} = await this.parse(Collect)
-    if (!flags.lab && !flags.inventory) throw new UsageError('say which cluster to collect: --lab NAME or --inventory FILE')
-    const file = flags.lab ? await labInventoryFile(flags.lab) : flags.inventory!
-    const inventory = await loadInventory(file)
+    const source = await openClusterSource(resolveSource(flags))
+    try {
+      return await this.collect(source, flags)
+    } finally {
+      // debug pods deleted, SSH connections closed: also when collecting failed
+      await source.close()
+    }
+  }
+
+  private async collect(source: ClusterSource, flags: {output?: string; parallel: number; timeout: number}): Promise<object> {
+    const {inventory} = source
 
     // Live progress only for a person watching a terminal; piped, nothing but the result.
     const live = !this.jsonEnabled() && process.stderr.isTTY === true
@@ -52,7 +59,8 @@ Exit codes: 0 when at least one node was collected (a collection is not a diagno
       parallel: flags.parallel,
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
-      transportFactory: (node) => createTransport(node, flags.transport as TransportChoice),
+      transportFactory: (node) => source.transportFor(node),
+      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
       ...(progress ? {onProgress: progress.update} : {}),
     })
     progress?.finish(collectFooter(snapshot, flags.output))

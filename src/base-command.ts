@@ -43,7 +43,9 @@ export abstract class BaseCommand extends Command {
       this.logJson({error: {code, message, exitCode: exit}})
     } else {
       process.stderr.write(`netctl: ${message}\n`)
-      if (exit === ExitCode.USAGE && this.id && !(err instanceof UsageError && !err.hint)) process.stderr.write(`See 'netctl ${this.id.replace(/:/g, ' ')} --help'.\n`)
+      // the help is for flag and argument mistakes; a bad kubeconfig (also exit 2) is not one, nor a line that says all there is
+      const argumentProblem = (err instanceof UsageError && err.hint) || (!(err instanceof NetctlError) && exit === ExitCode.USAGE)
+      if (argumentProblem && this.id) process.stderr.write(`See 'netctl ${this.id.replace(/:/g, ' ')} --help'.\n`)
       if (this.debugEnabled() && err.stack) process.stderr.write(`${err.stack}\n`)
     }
     return this.exit(exit)

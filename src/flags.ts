@@ -7,7 +7,60 @@ export const labNameFlag = Flags.string({
   char: 'n',
 })
 
-/** Which cluster a command works on: a lab by name, or an inventory file. */
+/**
+ * How to reach a Kubernetes cluster, with kubectl's names and precedence:
+ * --kubeconfig, else $KUBECONFIG (several files merged), else ~/.kube/config,
+ * else the pod's service account when netctl runs in a pod.
+ */
+export const kubeFlags = {
+  kubeconfig: Flags.string({description: 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service account).', helpGroup: 'KUBERNETES'}),
+  context: Flags.string({description: 'The kubeconfig context to use (default: its current-context).', helpGroup: 'KUBERNETES'}),
+  namespace: Flags.string({char: 'n', description: "Namespace (default: the context's namespace, else default).", helpGroup: 'KUBERNETES'}),
+}
+
+/** --via debug-pod: the debug pod's image and namespace. */
+export const debugPodFlags = {
+  'debug-image': Flags.string({aliases: ['image'], description: 'Image of the debug pod, also --image (needs nsenter and sh; default docker.io/nicolaka/netshoot:v0.13).', helpGroup: 'DEBUG POD'}),
+  'debug-namespace': Flags.string({description: "Namespace the debug pods go in (default: the context's namespace).", helpGroup: 'DEBUG POD'}),
+}
+
+/** --via ssh for Kubernetes nodes: where each node is and how to log in (the rest comes from ~/.ssh/config). */
+export const nodeSshFlags = {
+  'ssh-host-template': Flags.string({
+    description: 'SSH destination of each node: {name} is the node name, {ip} its InternalIP, e.g. {name}.example.net or an alias of ~/.ssh/config (default: the InternalIP).',
+    helpValue: 'TEMPLATE',
+    helpGroup: 'SSH',
+  }),
+  'ssh-user': Flags.string({description: 'SSH user on the nodes (default: the ssh config, else the local user).', helpGroup: 'SSH'}),
+  'ssh-identity': Flags.string({description: 'Private key to log in with (default: the ssh config and the agent).', helpValue: 'FILE', helpGroup: 'SSH'}),
+  'ssh-jump': Flags.string({description: 'Jump host(s) on the way, as ssh -J: [user@]host[:port][,...].', helpValue: 'HOST', helpGroup: 'SSH'}),
+}
+
+/**
+ * Where a live command's cluster comes from (src/cluster/source.ts): a lab
+ * (--lab), an inventory file (--inventory), or else Kubernetes, reached as
+ * kubectl would (--kubeconfig, $KUBECONFIG, --context, in-cluster), its nodes
+ * through debug pods or SSH (--via).
+ */
+export const clusterSourceFlags = {
+  lab: Flags.string({description: 'The lab of this name (its inventory).', helpValue: 'NAME', helpGroup: 'CLUSTER'}),
+  inventory: Flags.string({char: 'i', description: 'The nodes of this inventory file (see docs/inventory.md).', helpValue: 'FILE', helpGroup: 'CLUSTER'}),
+  transport: Flags.string({
+    description: 'With --lab or --inventory, how to reach nodes the inventory gives both ways in (a lab with --ssh); default auto, which takes the netns.',
+    options: ['auto', 'netns', 'ssh'],
+    helpGroup: 'CLUSTER',
+  }),
+  ...kubeFlags,
+  via: Flags.string({
+    description: 'How to reach Kubernetes nodes: a privileged debug pod per node, or SSH (default: ssh when an --ssh-* flag is given, else debug-pod).',
+    options: ['debug-pod', 'ssh'],
+    helpGroup: 'KUBERNETES',
+  }),
+  ...debugPodFlags,
+  ...nodeSshFlags,
+}
+
+/** Which cluster `backend` works on: a lab by name, or an inventory file (Kubernetes comes with its own apply path). */
 export const clusterFlags = {
   lab: Flags.string({description: 'Work on the lab of this name.', exclusive: ['inventory'], helpValue: 'NAME'}),
   inventory: Flags.string({char: 'i', description: 'Work on the nodes of this inventory file (see docs/inventory.md).', exclusive: ['lab'], helpValue: 'FILE'}),

@@ -1,3 +1,4 @@
+import type {FindingCode} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {backendInfo} from './catalog.js'
 import {cidrContains} from './desired.js'
@@ -12,14 +13,23 @@ import type {ClusterFacts, Daemon} from './types.js'
  * pair L2-adjacent. Pure: the answers come in from the nodes.
  */
 
-/** A finding, in the shape DESIGN.md fixes. */
+/**
+ * Why a switch may not go ahead: a finding in the shape DESIGN.md fixes. Its
+ * code is a catalogue code where one fits (HOSTGW_NOT_L2_ADJACENT,
+ * NODE_UNREACHABLE, COLLECTION_PARTIAL) or one of the preflight's own, which
+ * are about the switch rather than the dataplane.
+ */
+export const PREFLIGHT_CODES = ['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'] as const
+export type PreflightCode = (typeof PREFLIGHT_CODES)[number]
+
 export interface Finding {
-  code: string
+  code: Extract<FindingCode, 'HOSTGW_NOT_L2_ADJACENT' | 'NODE_UNREACHABLE' | 'COLLECTION_PARTIAL'> | PreflightCode
   severity: 'error' | 'warning' | 'info'
   node?: string
   subject: string
   message: string
   evidence: string[]
+  /** as in the catalogue: `#` lines explain, the others are commands */
   fix: string
 }
 
@@ -62,12 +72,12 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   // 1. every node collected, whole, and answering the preflight questions
   const before = findings.length
   for (const e of snapshot.errors) {
-    findings.push({code: e.code, severity: 'error', node: e.node, subject: e.node, message: `${e.node}: ${e.message}`, evidence: [], fix: 'bring the node back (or take it out of the cluster) and plan again'})
+    findings.push({code: e.code, severity: 'error', node: e.node, subject: e.node, message: `${e.node}: ${e.message}`, evidence: [], fix: '# bring the node back (or take it out of the inventory), then plan again'})
   }
   for (const n of facts.nodes) {
     const a = answers[n.name]
     if (typeof a === 'string' && !snapshot.errors.some((e) => e.node === n.name)) {
-      findings.push({code: 'NODE_UNREACHABLE', severity: 'error', node: n.name, subject: n.name, message: a, evidence: [], fix: 'check the node is reachable and plan again'})
+      findings.push({code: 'NODE_UNREACHABLE', severity: 'error', node: n.name, subject: n.name, message: a, evidence: [], fix: '# check the node is reachable, then plan again'})
     }
   }
   const bad = findings.length - before
@@ -82,7 +92,7 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       subject: `${plan.from} -> ${plan.to}`,
       message: `${plan.from} -> ${plan.to} changes the CNI plugin (${from.family} -> ${to.family}: pod plumbing and pod address blocks differ), which recreates every pod; netctl switches the overlay within one CNI`,
       evidence: [],
-      fix: `choose a ${from.family} backend, or migrate the CNI with a rolling node drain`,
+      fix: `# choose a ${from.family} backend; moving to ${to.family} is a CNI migration (drain and recreate the pods node by node)`,
     })
   }
   checks.push({name: 'family', ok: sameFamily, message: sameFamily ? `${to.family} -> ${to.family}: pods keep their interfaces` : `${from.family} -> ${to.family}: a different CNI`})
@@ -102,11 +112,11 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       subject: kind,
       message: `${plan.to} needs the kernel's ${kind} link type, and ${names(nodes)} ${nodes.length === 1 ? 'has' : 'have'} no ${KIND_MODULE[kind]} module (not built in, not loaded, no module file): it can be planned, not applied here`,
       evidence: nodes.map((n) => `${n}: no /sys/module/${KIND_MODULE[kind]}, not in modules.builtin or modules.dep`),
-      fix: `use a kernel with ${KIND_MODULE[kind]} (modprobe ${KIND_MODULE[kind]}), or choose another backend`,
+      fix: `# load the module where the kernel has it, or choose another backend\nmodprobe ${KIND_MODULE[kind]}`,
     })
   }
   if (missing.size === 0 && input.cannotRun) {
-    findings.push({code: 'BACKEND_UNSUPPORTED', severity: 'error', subject: plan.to, message: input.cannotRun, evidence: [], fix: 'choose another backend'})
+    findings.push({code: 'BACKEND_UNSUPPORTED', severity: 'error', subject: plan.to, message: input.cannotRun, evidence: [], fix: '# choose another backend'})
   }
   checks.push({name: 'kernel', ok: missing.size === 0 && !input.cannotRun, message: missing.size === 0 ? `link types available: ${to.linkKinds.join(', ') || 'none needed'}` : `missing: ${[...missing.keys()].join(', ')}`})
 
@@ -121,7 +131,7 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       subject: daemons.join(', '),
       message: `${plan.from} -> ${plan.to} needs ${daemons.join(' and ')} started, stopped or reconfigured on every node; netctl runs backend daemons only in its own lab`,
       evidence: [],
-      fix: 'switch through the CNI\'s own configuration (flannel net-conf.json, Calico IPPool), or between kernel-only backends (flannel-vxlan, flannel-host-gw)',
+      fix: '# switch through the CNI\'s own configuration (flannel net-conf.json, Calico IPPool), or between kernel-only backends (flannel-vxlan, flannel-host-gw)',
     })
   }
   for (const d of to.daemons) {
@@ -132,7 +142,7 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       })
       if (lacking.length > 0 && input.managesDaemons) {
         daemonsOk = false
-        findings.push({code: 'DAEMON_PROGRAM_MISSING', severity: 'error', subject: tool, message: `${plan.to} runs ${tool} on every node, and ${names(lacking.map((n) => n.name))} cannot find it`, evidence: [], fix: `install ${tool}`})
+        findings.push({code: 'DAEMON_PROGRAM_MISSING', severity: 'error', subject: tool, message: `${plan.to} runs ${tool} on every node, and ${names(lacking.map((n) => n.name))} cannot find it`, evidence: [], fix: `# install ${tool} on every node`})
       }
     }
   }
@@ -147,7 +157,7 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       subject: notAdjacent.pairs.join(', '),
       message: `${plan.to} needs every node pair L2-adjacent (the next hop is the peer node itself); ${notAdjacent.pairs.length} pair(s) are not: ${names(notAdjacent.pairs)}`,
       evidence: notAdjacent.evidence,
-      fix: `keep an encapsulating backend (${to.family === 'flannel' ? 'flannel-vxlan' : 'calico-vxlan-crosssubnet'}), or put the nodes on one L2 segment`,
+      fix: `# host-gw cannot cross an L3 hop: keep an encapsulating backend, or put the nodes on one L2 segment\nnetctl backend plan ${to.family === 'flannel' ? 'flannel-vxlan' : 'calico-vxlan-crosssubnet'}`,
     })
   }
   checks.push({

@@ -54,6 +54,8 @@ export interface InventoryPod {
   /** how to enter the pod's network namespace: a named netns, or a PID on the node */
   netns?: string
   pid?: number
+  /** the pod's labels (read from the API; optional in a file) */
+  labels?: Record<string, string>
 }
 
 export interface Inventory {
@@ -64,8 +66,8 @@ export interface Inventory {
     /** the overlay backend, e.g. flannel-vxlan or calico-bgp */
     backend: string
     clusterCIDR: string
-    /** where this inventory came from: lab (written by netctl lab up) or file */
-    source: 'lab' | 'file'
+    /** where this inventory came from: lab (written by netctl lab up), file, or kubernetes (read from the API server) */
+    source: 'lab' | 'file' | 'kubernetes'
   }
   nodes: InventoryNode[]
   pods: InventoryPod[]

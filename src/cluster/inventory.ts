@@ -1,9 +1,8 @@
-import {readFile} from 'node:fs/promises'
-
 import {parseDocument} from 'yaml'
 
 import {UsageError} from '../errors.js'
 import {loadRecord} from '../lab/state.js'
+import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import type {Inventory} from './inventory-types.js'
 
@@ -13,14 +12,7 @@ import type {Inventory} from './inventory-types.js'
  * `inventory.yaml: nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24`.
  */
 export async function loadInventory(file: string): Promise<Inventory> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
-  }
-  return parseInventory(text, file)
+  return parseInventory(await readUserFile(file), file)
 }
 
 export function parseInventory(text: string, file = 'inventory'): Inventory {

@@ -1,4 +1,5 @@
 import type {Inventory, InventoryNode, InventoryPod} from '../cluster/inventory-types.js'
+import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import type {NodeState} from '../model/node-state.js'
 import {type CollectionError, type Snapshot, SNAPSHOT_SCHEMA_VERSION} from '../model/snapshot.js'
 import {createTransport, type TransportFactory} from '../transport/index.js'
@@ -90,7 +91,8 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
 
   const probe = buildProbe({
     paths: target.node.paths,
-    pods: target.pods.map((p) => ({...(p.netns !== undefined ? {netns: p.netns} : {}), ...(p.pid !== undefined ? {pid: p.pid} : {})})),
+    // a pod with neither netns nor PID (the Kubernetes API gives none) is looked up on the node with crictl
+    pods: target.pods.map((p) => (p.netns !== undefined ? {netns: p.netns} : p.pid !== undefined ? {pid: p.pid} : {namespace: p.namespace, name: p.name})),
     commandTimeoutSec: Math.min(10, Math.max(1, Math.floor(timeoutMs / 3000))),
   })
   const collectedAt = new Date().toISOString()
@@ -99,7 +101,8 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
     result = await withDeadline(transport.exec(probe.script, {timeoutMs}), timeoutMs + graceMs(timeoutMs))
   } catch (error) {
     const why = error instanceof TransportError ? error.message : `transport failed: ${(error as Error).message}`
-    return unreachable(`${transport.target}: ${why}`, transport.target)
+    // transports that name their target themselves (a debug pod's errors do) are not named twice
+    return unreachable(why.startsWith(`${transport.target}: `) ? why : `${transport.target}: ${why}`, transport.target)
   } finally {
     await withDeadline(
       transport.close().catch(() => {}),
@@ -143,14 +146,25 @@ export function inventoryTargets(inv: Inventory): CollectTarget[] {
   return inv.nodes.map((node) => ({node, pods: inv.pods.filter((p) => p.node === node.name)}))
 }
 
-/** Collect a whole inventory into a snapshot. */
-export async function collectInventory(inv: Inventory, opts: CollectOptions & {version: string}): Promise<Snapshot> {
-  const startedAt = new Date().toISOString()
-  const results = await collectNodes(inventoryTargets(inv), opts)
-  return snapshotOf(inv, results, {startedAt, finishedAt: new Date().toISOString(), version: opts.version})
+/** What a snapshot keeps besides the inventory and the node states. */
+export interface SnapshotMeta {
+  startedAt: string
+  finishedAt: string
+  version: string
+  /** Kubernetes: the cluster's NetworkPolicies, as the API holds them */
+  networkPolicies?: KubeNetworkPolicy[]
 }
 
-export function snapshotOf(inv: Inventory, results: NodeResult[], meta: {startedAt: string; finishedAt: string; version: string}): Snapshot {
+/** Collect a whole inventory into a snapshot. */
+export async function collectInventory(inv: Inventory, opts: CollectOptions & {version: string; networkPolicies?: KubeNetworkPolicy[]}): Promise<Snapshot> {
+  const startedAt = new Date().toISOString()
+  const results = await collectNodes(inventoryTargets(inv), opts)
+  return snapshotOf(inv, results, {startedAt, finishedAt: new Date().toISOString(), version: opts.version, ...(opts.networkPolicies ? {networkPolicies: opts.networkPolicies} : {})})
+}
+
+const SNAPSHOT_SOURCE = {lab: 'lab', file: 'inventory', kubernetes: 'kubernetes'} as const
+
+export function snapshotOf(inv: Inventory, results: NodeResult[], meta: SnapshotMeta): Snapshot {
   const nodeStates: Record<string, NodeState> = {}
   for (const r of results) if (r.state) nodeStates[r.node] = r.state
   return {
@@ -159,7 +173,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: {started
     startedAt: meta.startedAt,
     finishedAt: meta.finishedAt,
     cluster: {
-      source: inv.cluster.source === 'lab' ? 'lab' : 'inventory',
+      source: SNAPSHOT_SOURCE[inv.cluster.source] ?? 'inventory',
       name: inv.cluster.name,
       backend: inv.cluster.backend,
       clusterCIDR: inv.cluster.clusterCIDR,
@@ -179,8 +193,12 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: {started
       ip: p.ip,
       ...(p.netns !== undefined ? {netns: p.netns} : {}),
       ...(p.pid !== undefined ? {pid: p.pid} : {}),
+      ...(p.labels ? {labels: p.labels} : {}),
     })),
     nodeStates,
     errors: results.flatMap((r) => r.errors),
+    ...(meta.networkPolicies
+      ? {networkPolicies: meta.networkPolicies.map((np) => ({namespace: np.metadata.namespace ?? '', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
+      : {}),
   }
 }

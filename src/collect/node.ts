@@ -133,8 +133,10 @@ type Take = <T>(name: string, parse: (body: string) => T, into?: Sections, key?:
 
 function podState(pod: ProbedPod, index: number, take: Take): PodNetnsState {
   const sections: Sections = {}
-  const via = pod.netns ?? (pod.pid !== undefined ? `/proc/${pod.pid}/ns/net` : '')
   const label = (s: string): string => `pod ${pod.namespace}/${pod.name} ${s}`
+  // a pod known only by name was looked up in the container runtime first (probe.ts cri_find)
+  const found = take(`pod.${index}.runtime`, (b) => runtimeEntry(b), sections, 'runtime', label('runtime'))
+  const via = pod.netns ?? (pod.pid !== undefined ? `/proc/${pod.pid}/ns/net` : (found?.netns ?? (found?.pid !== undefined ? `/proc/${found.pid}/ns/net` : '')))
   const ps: PodNetnsState = {namespace: pod.namespace, name: pod.name, netns: via, links: [], addresses: [], routes: [], neighbours: [], sections}
   // entering the namespace: its own section; when it fails there is nothing inside
   const entered = take(`pod.${index}`, () => true, sections, 'netns', label('netns'))
@@ -152,3 +154,17 @@ function podState(pod: ProbedPod, index: number, take: Take): PodNetnsState {
   return ps
 }
 
+
+/** The runtime section's body: `sandbox ID`, then `netns PATH` or `pid N`. */
+export function runtimeEntry(body: string): {sandbox: string; netns?: string; pid?: number} {
+  const out: {sandbox: string; netns?: string; pid?: number} = {sandbox: ''}
+  for (const line of body.split('\n')) {
+    const sp = line.indexOf(' ')
+    const [k, v] = sp < 0 ? [line, ''] : [line.slice(0, sp), line.slice(sp + 1)]
+    if (k === 'sandbox') out.sandbox = v
+    else if (k === 'netns' && v.startsWith('/')) out.netns = v
+    else if (k === 'pid' && /^[1-9]\d*$/.test(v)) out.pid = Number(v)
+  }
+  if (!out.sandbox || (out.netns === undefined && out.pid === undefined)) throw new ParseError('runtime', `expected a sandbox and a netns path or PID, got ${JSON.stringify(body.slice(0, 120))}`)
+  return out
+}

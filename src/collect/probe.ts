@@ -18,6 +18,10 @@ import {shq} from '../util/shell.js'
  *   M DONE                    the probe reached its end
  *
  * Sections nest: `pod.N` (entering pod N's netns) holds `pod.N.links`, ...
+ * A pod known only by namespace and name (the Kubernetes API gives no netns or
+ * PID) is first looked up in the node's container runtime: `pod.N.runtime`
+ * holds the ready sandbox crictl found and how it was entered (a netns path,
+ * else the sandbox's PID).
  * Values from the cluster reach the script only as data: paths as single-quoted
  * assignments, the pod list as an octal-escaped here-document read line by line.
  */
@@ -31,10 +35,20 @@ export const DEFAULT_PATHS: Required<InventoryNodePaths> = {
   birdSocket: '/var/run/calico/bird.ctl',
 }
 
-/** How to enter one pod's network namespace from its node. */
+/**
+ * How to enter one pod's network namespace from its node: a named netns, a
+ * PID, or else (namespace and name) through the container runtime.
+ */
 export interface ProbePod {
   netns?: string
   pid?: number
+  namespace?: string
+  name?: string
+}
+
+/** A value as a whole-string match for crictl's filters, which are Go regular expressions (RE2). */
+export function criPattern(value: string): string {
+  return `^${value.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&')}$`
 }
 
 export interface ProbeOptions {
@@ -79,7 +93,7 @@ export const LATE_SECTIONS = [
   'offloads',
   'processes',
 ] as const
-/** Per pod: `pod.N` enters the namespace, then these. */
+/** Per pod: `pod.N` enters the namespace, then these (`pod.N.runtime` comes first for a pod found through crictl). */
 export const POD_SECTIONS = ['links', 'addresses', 'routes4', 'routes6', 'neighbours'] as const
 
 /** Encode a value for the pod here-document: every byte outside [A-Za-z0-9._-] becomes \0ooo (printf %b undoes it). */
@@ -119,6 +133,44 @@ v6() {
 `
 }
 
+/**
+ * `cri_find NS-PATTERN NAME-PATTERN`: the pod's ready sandbox in the node's
+ * container runtime, through crictl (containerd, CRI-O). It runs in the
+ * probe's own shell and leaves its answer in variables: _sb the sandbox ID,
+ * _np the network namespace path from the sandbox's OCI runtime spec (info.runtimeSpec.linux.namespaces,
+ * `{"type": "network", "path": ...}` in either key order: crictl
+ * before 1.26 printed the runtime's own order, later ones sort keys), else
+ * _pp its PID (info.pid); _msg what crictl said besides (warnings, or why it
+ * failed). Returns 1 when there is no way in. Needs sed and tr, not jq.
+ */
+export const CRI_FIND = `cri_find() {
+  _sb=; _np=; _pp=; _msg=; _n=0
+  _o=$(tmo crictl pods --namespace "$1" --name "$2" --state ready -q </dev/null 2>&1); _c=$?
+  while IFS= read -r _l; do
+    case $_l in
+      '') ;;
+      *[!0-9a-f]*) _msg="$_msg\${_msg:+ | }$_l" ;;
+      *) _n=$((_n + 1)); [ -n "$_sb" ] || _sb=$_l ;;
+    esac
+  done <<NETCTL_CRI_IDS
+$_o
+NETCTL_CRI_IDS
+  if [ "$_c" -ne 0 ]; then _msg="crictl pods failed (exit $_c)\${_msg:+: $_msg}"; return 1; fi
+  if [ -z "$_sb" ]; then _msg="the container runtime has no ready sandbox for this pod\${_msg:+ ($_msg)}"; return 1; fi
+  if [ "$_n" -gt 1 ]; then _msg="$_n ready sandboxes match; took $_sb\${_msg:+ | $_msg}"; fi
+  _o=$(tmo crictl inspectp "$_sb" </dev/null 2>&1); _c=$?
+  if [ "$_c" -ne 0 ]; then _msg="crictl inspectp $_sb failed (exit $_c): $(printf '%s' "$_o" | tr '\\n' ' ' | cut -c1-300)"; return 1; fi
+  _o=$(printf '%s\\n' "$_o" | tr '\\n\\t' '  ')
+  _x=$(printf '%s\\n' "$_o" | sed -n 's/.*\\({[^{}]*"type" *: *"network"[^{}]*}\\).*/\\1/p')
+  _np=$(printf '%s\\n' "$_x" | sed -n 's/.*"path" *: *"\\([^"\\\\]*\\)".*/\\1/p')
+  _pp=$(printf '%s\\n' "$_o" | sed -n 's/.*"pid" *: *\\([0-9][0-9]*\\).*/\\1/p')
+  case $_np in /*) ;; *) _np= ;; esac
+  [ "$_pp" = 0 ] && _pp=
+  if [ -z "$_np" ] && [ -z "$_pp" ]; then _msg="crictl inspectp $_sb shows neither a network namespace path nor a PID\${_msg:+ | $_msg}"; return 1; fi
+  return 0
+}
+`
+
 /** The script run inside each pod's namespace: $1 is the marker, $2 the pod's index. */
 function podScript(): string {
   return `M=$1; I=$2
@@ -129,19 +181,32 @@ sect "pod.$I.links" ip -j -d link show
 sect "pod.$I.addresses" ip -j addr show
 sect "pod.$I.routes4" ip -j -4 route show table all
 v6x "pod.$I.routes6" ip -j -6 route show table all
-sect "pod.$I.neighbours" ip -j neigh show
+sect "pod.$I.neighbours" ip -j neigh show nud all
 `
 }
 
-/** The pod list as here-document lines: `INDEX netns ESCAPED` or `INDEX pid N`. */
+/** How the probe will enter a pod. */
+export function podEntry(p: ProbePod): 'netns' | 'pid' | 'cri' | 'none' {
+  if (p.netns !== undefined) return 'netns'
+  if (p.pid !== undefined) return 'pid'
+  if (p.namespace && p.name) return 'cri'
+  return 'none'
+}
+
+/** The pod list as here-document lines: `INDEX netns ESCAPED`, `INDEX pid N` or `INDEX cri NS-PATTERN NAME-PATTERN`. */
 function podLines(pods: ProbePod[]): string[] {
-  const lines: string[] = []
-  pods.forEach((p, i) => {
-    if (p.netns !== undefined) lines.push(`${i} netns ${octalEscape(p.netns)}`)
-    else if (p.pid !== undefined) lines.push(`${i} pid ${Number.isInteger(p.pid) && p.pid > 0 ? p.pid : 'invalid'}`)
-    else lines.push(`${i} none -`)
+  return pods.map((p, i) => {
+    switch (podEntry(p)) {
+      case 'netns':
+        return `${i} netns ${octalEscape(p.netns!)}`
+      case 'pid':
+        return `${i} pid ${Number.isInteger(p.pid) && p.pid! > 0 ? p.pid : 'invalid'}`
+      case 'cri':
+        return `${i} cri ${octalEscape(criPattern(p.namespace!))} ${octalEscape(criPattern(p.name!))}`
+      default:
+        return `${i} none -`
+    }
   })
-  return lines
 }
 
 export function buildProbe(opts: ProbeOptions = {}): Probe {
@@ -156,7 +221,7 @@ export function buildProbe(opts: ProbeOptions = {}): Probe {
   const script = `# netctl node probe, format ${PROBE_FORMAT}. Read-only: it lists state and changes nothing.
 set +e
 LC_ALL=C; export LC_ALL
-PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin:/usr/bin:/bin; export PATH
+PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin:/usr/local/bin:/usr/bin:/bin; export PATH
 M=${shq(marker)}
 T=${timeout}
 P_SUBNET_ENV=${shq(paths.flannelSubnetEnv)}
@@ -170,19 +235,27 @@ exec 3>&1
 ${prelude()}
 tmo() { if have timeout; then timeout "$T" "$@"; else "$@"; fi; }
 bad() { printf '%s\\n' "$1" >&2; return 2; }
-
+# put NAME CODE BODY MESSAGE: a section from what the probe already holds
+put() {
+  printf '%s B %s\\n%s\\n%s E %s %s\\n' "$M" "$1" "$3" "$M" "$1" "$2"
+  if [ -n "$4" ]; then printf '%s W %s\\n%s\\n%s Z\\n' "$M" "$1" "$4" "$M"; fi
+  return 0
+}
+${CRI_FIND}
 sysctls() {
   # one grep prints FILE:VALUE for every file (procfs answers byte-wise reads badly)
   grep -s -H '' /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding \\
     /proc/sys/net/ipv4/conf/*/forwarding /proc/sys/net/ipv4/conf/*/rp_filter \\
-    /proc/sys/net/ipv4/conf/all/proxy_arp /proc/sys/net/ipv4/conf/cali*/proxy_arp \\
+    /proc/sys/net/ipv4/conf/*/proxy_arp /proc/sys/net/ipv4/conf/*/accept_local \\
+    /proc/sys/net/ipv4/conf/*/route_localnet /proc/sys/net/ipv4/conf/*/src_valid_mark \\
+    /proc/sys/net/ipv4/conf/*/ignore_routes_with_linkdown /proc/sys/net/ipv4/conf/*/send_redirects \\
     /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables
   return 0
 }
 
 # Every pod of this node: enter its netns once and list its links, addresses, routes, neighbours.
 pods() {
-  while read -r _i _k _v; do
+  while read -r _i _k _v _w; do
     _v=$(printf '%bx' "$_v"); _v=\${_v%x}
     case $_k in
       netns)
@@ -196,6 +269,20 @@ pods() {
           *) if have nsenter; then sect "pod.$_i" nsenter -t "$_v" -n sh -c "$POD" netctl-pod "$M" "$_i" </dev/null
              else absent "pod.$_i" 'nsenter not installed'; fi ;;
         esac ;;
+      cri)
+        _w=$(printf '%bx' "$_w"); _w=\${_w%x}
+        if ! have crictl; then
+          absent "pod.$_i.runtime" 'crictl not installed: the pod is looked up in the container runtime with crictl'
+          absent "pod.$_i" 'crictl not installed: cannot find the network namespace of a pod known only by name'
+        elif cri_find "$_v" "$_w"; then
+          if [ -n "$_np" ]; then put "pod.$_i.runtime" 0 "sandbox $_sb\${NL}netns $_np" "$_msg"; else put "pod.$_i.runtime" 0 "sandbox $_sb\${NL}pid $_pp" "$_msg"; fi
+          if ! have nsenter; then absent "pod.$_i" 'nsenter not installed'
+          elif [ -n "$_np" ]; then sect "pod.$_i" nsenter --net="$_np" sh -c "$POD" netctl-pod "$M" "$_i" </dev/null
+          else sect "pod.$_i" nsenter -t "$_pp" -n sh -c "$POD" netctl-pod "$M" "$_i" </dev/null; fi
+        else
+          put "pod.$_i.runtime" 1 '' "$_msg"
+          absent "pod.$_i" 'not found in the container runtime'
+        fi ;;
       *) absent "pod.$_i" 'no netns or PID known for this pod' ;;
     esac
   done <<'${podEnd}'
@@ -289,7 +376,7 @@ tool routes4 ip ip -j -4 route show table all
 v6 routes6 -j -6 route show table all
 tool rules4 ip ip -j -4 rule show
 v6 rules6 -j -6 rule show
-tool neighbours ip ip -j neigh show
+tool neighbours ip ip -j neigh show nud all
 tool fdb bridge bridge -j fdb show
 sect sysctls sysctls
 pods
@@ -305,7 +392,7 @@ printf '%s DONE\\n' "$M"
 `
   const sections = [
     ...NODE_SECTIONS,
-    ...pods.flatMap((_, i) => [`pod.${i}`, ...POD_SECTIONS.map((s) => `pod.${i}.${s}`)]),
+    ...pods.flatMap((p, i) => [...(podEntry(p) === 'cri' ? [`pod.${i}.runtime`] : []), `pod.${i}`, ...POD_SECTIONS.map((s) => `pod.${i}.${s}`)]),
     ...LATE_SECTIONS,
   ]
   return {script, marker, sections, paths}

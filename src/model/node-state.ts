@@ -54,6 +54,8 @@ export interface NextHop {
   dev?: string
   weight?: number
   onlink: boolean
+  /** per-nexthop flags as ip prints them: onlink, linkdown, dead, ... */
+  flags?: string[]
 }
 
 export interface Route {
@@ -87,6 +89,8 @@ export interface Rule {
   not?: boolean
   /** lookup target table, for action 'lookup' */
   table?: string
+  /** target rule priority, for action 'goto' (`ip -j rule` prints it as "goto": N) */
+  goto?: number
   action: 'lookup' | 'blackhole' | 'unreachable' | 'prohibit' | 'goto' | 'nop'
 }
 

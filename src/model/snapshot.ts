@@ -1,6 +1,5 @@
-import {readFile} from 'node:fs/promises'
-
 import {UsageError} from '../errors.js'
+import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import type {NodeState} from './node-state.js'
 
@@ -38,6 +37,15 @@ export interface SnapshotPod {
   ip: string
   netns?: string
   pid?: number
+  /** the pod's labels, when the source knows them (Kubernetes): what NetworkPolicy selectors match */
+  labels?: Record<string, string>
+}
+
+/** A NetworkPolicy as the API holds it (networking.k8s.io/v1), its spec verbatim. */
+export interface SnapshotNetworkPolicy {
+  namespace: string
+  name: string
+  spec: Record<string, unknown>
 }
 
 export interface Snapshot {
@@ -57,6 +65,8 @@ export interface Snapshot {
   /** node name → its dataplane state; a node that could not be collected has none */
   nodeStates: Record<string, NodeState>
   errors: CollectionError[]
+  /** Kubernetes: every NetworkPolicy in the cluster (absent for a lab or an inventory file) */
+  networkPolicies?: SnapshotNetworkPolicy[]
 }
 
 /** Check a parsed snapshot: the version first (a newer one says so), then the schema. */
@@ -83,14 +93,7 @@ export function parseSnapshot(text: string, file = 'snapshot'): Snapshot {
 
 /** `--snapshot FILE` for every command that can work offline. */
 export async function loadSnapshot(file: string): Promise<Snapshot> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
-  }
-  return parseSnapshot(text, file)
+  return parseSnapshot(await readUserFile(file), file)
 }
 
 /** Nodes that were collected, fully or in part. */

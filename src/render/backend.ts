@@ -95,7 +95,8 @@ export function preflightText(p: Preflight): string {
     out.push(`  ${f.severity === 'error' ? c.red(f.code) : c.yellow(f.code)}: ${f.message}`)
     for (const e of f.evidence.slice(0, 12)) out.push(`      ${e}`)
     if (f.evidence.length > 12) out.push(`      ... and ${f.evidence.length - 12} more`)
-    if (f.fix) out.push(`    fix: ${f.fix}`)
+    // the catalogue's convention: `#` lines explain, the others are commands to run
+    if (f.fix) out.push('    fix:', ...f.fix.split('\n').map((l) => (l.startsWith('#') ? `      ${l}` : `      $ ${l}`)))
   }
   return out.join('\n')
 }

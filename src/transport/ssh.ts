@@ -1,5 +1,4 @@
 import {spawn} from 'node:child_process'
-import {randomBytes} from 'node:crypto'
 import {existsSync, readFileSync} from 'node:fs'
 import {constants as osConstants} from 'node:os'
 import {Duplex} from 'node:stream'
@@ -9,6 +8,7 @@ import type {AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, P
 import type SSHConfig from 'ssh-config'
 
 import {appendKnownHosts, blobKeyType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownKeyTypes, loadKnownHosts} from './known-hosts.js'
+import {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOverrides} from './ssh-config.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
 
@@ -30,8 +30,7 @@ export interface SshTransportOptions extends SshOverrides {
   agent?: string | false
 }
 
-/** Exit code reported with timedOut (as timeout(1) does); callers should look at timedOut. */
-export const TIMEOUT_EXIT_CODE = 124
+export {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 const MAX_JUMP_DEPTH = 8
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 const DEFAULT_MAX_CHANNELS = 4
@@ -43,33 +42,6 @@ const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha
 function preferKnownTypes(types: string[]): ServerHostKeyAlgorithm[] {
   const wanted = new Set<string>(types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])))
   return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))]
-}
-
-/**
- * The remote side runs `sh -s` and reads this from stdin. The script is
- * wrapped in a brace group so that the shell parses all of it before running
- * any of it: a command in the script that reads stdin gets /dev/null (or the
- * caller's stdin, as a quoted here-document) instead of the rest of the script.
- */
-export function wrapScript(script: string, stdin?: string): string {
-  const body = script.endsWith('\n') ? script : `${script}\n`
-  if (stdin === undefined) return `{\n${body}} </dev/null\n`
-  let tag = 'NETCTL_STDIN'
-  while (stdin.includes(tag)) tag = `NETCTL_STDIN_${randomBytes(6).toString('hex')}`
-  return `{\n${body}} <<'${tag}'\n${stdin}${stdin === '' || stdin.endsWith('\n') ? '' : '\n'}${tag}\n`
-}
-
-/**
- * What the remote side runs; constant but for a number. With a deadline the
- * script runs under timeout(1) when the node has it: closing the channel
- * leaves the remote processes running (sshd does not kill a session's
- * children), and timeout kills the script's whole process group. It fires a
- * little after the local deadline, so the local timeout is the one reported.
- */
-export function remoteCommand(timeoutMs?: number): string {
-  if (timeoutMs === undefined) return 'sh -s'
-  const secs = Math.ceil(timeoutMs / 1000) + 2
-  return `sh -c 'if command -v timeout >/dev/null 2>&1; then exec timeout -s KILL ${secs} sh -s; fi; exec sh -s'`
 }
 
 /** A ProxyCommand run as OpenSSH runs it (`sh -c 'exec CMD'`), its stdin/stdout as the ssh stream. */

@@ -1,0 +1,70 @@
+/**
+ * CNI configuration and NetworkPolicy findings.
+ */
+import type {CatalogueEntry} from './types.js'
+
+export const CNI_POLICY: CatalogueEntry[] = [
+  {
+    code: 'CNI_CONFIG_CONFLICT',
+    area: 'cni-policy',
+    severity: 'error',
+    title: 'more than one CNI config on the node',
+    meaning:
+      '/etc/cni/net.d holds configs for more than one network (a leftover from an earlier CNI, or two installed at once). The container runtime uses the first file in lexical order, so this node may wire its pods with another CNI than the rest of the cluster.',
+    symptoms: "Pods on this node get addresses from another range or another bridge; they cannot reach pods elsewhere.",
+    confirm: ['ls -l /etc/cni/net.d', 'cat <file>'],
+    fix: [
+      '# keep only the config of the CNI the cluster runs; remove the other one',
+      'rm <file>',
+      '# then recreate the pods on <node> that were wired by it',
+    ].join('\n'),
+    related: ['CNI_PLUGIN_MISSING'],
+  },
+  {
+    code: 'CNI_PLUGIN_MISSING',
+    area: 'cni-policy',
+    severity: 'error',
+    title: 'a CNI plugin binary is missing',
+    meaning:
+      'The CNI config names a plugin (bridge, host-local, portmap, flannel, calico, calico-ipam) that is not in the plugin directory, usually /opt/cni/bin. The runtime cannot set up a pod network, so no new pod on the node starts.',
+    symptoms: 'Pods stay ContainerCreating with "failed to find plugin ... in path [/opt/cni/bin]".',
+    confirm: ['ls -l /opt/cni/bin', 'cat <file>'],
+    fix: [
+      '# install the missing <plugin>: the reference plugins come from a containernetworking/plugins release; flannel and calico copy theirs from their install containers',
+      'ls -l /opt/cni/bin/<plugin>',
+    ].join('\n'),
+    related: ['CNI_CONFIG_CONFLICT'],
+  },
+  {
+    code: 'POLICY_DENY',
+    area: 'cni-policy',
+    severity: 'error',
+    title: 'a NetworkPolicy denies the flow',
+    meaning:
+      'A NetworkPolicy selects the destination pod for ingress (or the source for egress), and none of its rules allows this peer and port. Once any policy selects a pod for a direction, everything not allowed is denied. It may be intended.',
+    symptoms: 'The connection times out; pods not selected by the policy connect fine.',
+    confirm: ['kubectl -n <namespace> get networkpolicy', 'kubectl -n <namespace> describe networkpolicy <policy>'],
+    fix: [
+      '# if the flow should pass: add a rule to <policy> allowing <srcIP> (by podSelector or namespaceSelector) on the port',
+      'kubectl -n <namespace> edit networkpolicy <policy>',
+    ].join('\n'),
+    dispositions: ['DENIED'],
+    related: ['FIREWALL_DROP'],
+  },
+  {
+    code: 'POLICY_UNENFORCED',
+    area: 'cni-policy',
+    severity: 'warning',
+    title: 'NetworkPolicies exist but nothing enforces them',
+    meaning:
+      'The cluster has NetworkPolicy objects, but its CNI has no policy engine (plain flannel has none; Canal and Calico do), or bridged traffic skips iptables. The policies are accepted by the API and silently do nothing.',
+    symptoms: 'Traffic a policy should block gets through.',
+    confirm: ['kubectl get networkpolicy -A', 'kubectl get pods -A -o wide'],
+    fix: [
+      '# run a policy engine with the overlay: Canal (Calico policy over flannel vxlan), or Calico itself',
+      '# and make bridged traffic visible to iptables',
+      'sysctl -w net.bridge.bridge-nf-call-iptables=1',
+    ].join('\n'),
+    related: ['BR_NETFILTER_OFF', 'POLICY_DENY'],
+  },
+]

@@ -1,0 +1,203 @@
+/**
+ * Addressing checks: every node has a pod subnet of its own inside the pod
+ * network, flannel's subnet.env and cni0 agree with it, and the address
+ * peers use for a node is really on it.
+ */
+import type {SnapshotNode} from '../../model/snapshot.js'
+import {ANN, type CheckContext} from './context.js'
+import {addrLine, annotationLine, linkLine} from './evidence.js'
+import {contains, nthAddress, overlaps, parsePrefix, sameNetwork, stripPrefix} from './ip.js'
+import {type Check, raise, type Raised} from './raise.js'
+
+const podCIDRLine = (n: SnapshotNode, cidr?: string): string => `${n.name}: spec.podCIDR: ${cidr ?? n.podCIDRs[0] ?? '""'}`
+
+export const podcidrMissing: Check = (ctx) => {
+  // Calico's IPAM hands out blocks itself; only flannel (kube subnet manager) needs spec.podCIDR
+  if (ctx.profile.family !== 'flannel') return []
+  return ctx.nodes.flatMap((n): Raised[] => {
+    if (n.podCIDRs.some((c) => parsePrefix(c) !== undefined)) return []
+    const network = ctx.network(n.name)
+    return [
+      raise('PODCIDR_MISSING', {
+        node: n.name,
+        subject: n.name,
+        message: `${n.name} has no podCIDR: flannel has no subnet to serve there and other nodes nothing to route to`,
+        evidence: [podCIDRLine(n)],
+        vars: {network, node: n.name, podCIDR: '<a free subnet of the pod network>'},
+      }),
+    ]
+  })
+}
+
+/** The subnets each node holds (Calico: its blocks), paired for comparison. */
+function pairs(ctx: CheckContext): Array<{a: SnapshotNode; b: SnapshotNode; netA: string; netB: string}> {
+  const nets = ctx.nodes.map((n) => ({n, nets: ctx.podNets(n)}))
+  const out: Array<{a: SnapshotNode; b: SnapshotNode; netA: string; netB: string}> = []
+  nets.forEach((x, i) => {
+    for (const y of nets.slice(i + 1)) for (const netA of x.nets) for (const netB of y.nets) out.push({a: x.n, b: y.n, netA, netB})
+  })
+  return out
+}
+
+export const podcidrDuplicate: Check = (ctx) =>
+  pairs(ctx).flatMap(({a, b, netA, netB}): Raised[] => {
+    if (netA !== netB) return []
+    return [
+      raise('PODCIDR_DUPLICATE', {
+        peers: [a.name, b.name],
+        subject: netA,
+        message: `${a.name} and ${b.name} both hold ${netA}: they hand out the same pod addresses and the rest of the cluster routes them to one of the two`,
+        evidence: [podCIDRLine(a, netA), podCIDRLine(b, netB)],
+        vars: {node: b.name, podCIDR: netA},
+      }),
+    ]
+  })
+
+export const podcidrOverlap: Check = (ctx) => {
+  const between = pairs(ctx).flatMap(({a, b, netA, netB}): Raised[] => {
+    if (netA === netB || !overlaps(netA, netB)) return []
+    return [
+      raise('PODCIDR_OVERLAP', {
+        peers: [a.name, b.name],
+        subject: `${netA} / ${netB}`,
+        message: `${a.name}'s ${netA} and ${b.name}'s ${netB} overlap: the longer prefix wins and some pods of the other become unreachable`,
+        evidence: [podCIDRLine(a, netA), podCIDRLine(b, netB)],
+        vars: {network: ctx.network(), node: contains(netA, netB) ? a.name : b.name},
+      }),
+    ]
+  })
+  // the pod network over the nodes' own addresses: node-to-node traffic itself is misrouted
+  const network = ctx.snapshot.cluster.clusterCIDR
+  const underlay = ctx.nodes.flatMap((n): Raised[] => {
+    const ip = ctx.underlayIP(n)
+    if (!contains(network, ip)) return []
+    return [
+      raise('PODCIDR_OVERLAP', {
+        node: n.name,
+        subject: `${network} / ${ip}`,
+        message: `the pod network ${network} contains ${n.name}'s own address ${ip}`,
+        evidence: [`clusterCIDR: ${network}`, `${n.name}: InternalIP: ${n.internalIP}`],
+        vars: {network, node: n.name},
+      }),
+    ]
+  })
+  return [...between, ...underlay]
+}
+
+export const podcidrOutsideNetwork: Check = (ctx) =>
+  ctx.nodes.flatMap((n) => {
+    const network = ctx.network(n.name)
+    const fromEnv = ctx.state(n.name)?.flannelSubnetEnv?.FLANNEL_NETWORK !== undefined
+    return ctx.podNets(n).flatMap((net): Raised[] => {
+      if (contains(network, net)) return []
+      return [
+        raise('PODCIDR_OUTSIDE_NETWORK', {
+          node: n.name,
+          subject: net,
+          message: `${n.name}'s pod subnet ${net} is outside the pod network ${network}`,
+          evidence: [podCIDRLine(n, net), fromEnv ? `FLANNEL_NETWORK=${ctx.state(n.name)!.flannelSubnetEnv!.FLANNEL_NETWORK}` : `clusterCIDR: ${network}`],
+          vars: {network},
+        }),
+      ]
+    })
+  })
+
+export const subnetEnvMismatch: Check = (ctx) => {
+  if (ctx.profile.family !== 'flannel') return []
+  return ctx.collected().flatMap(({node, state}): Raised[] => {
+    const env = state.flannelSubnetEnv
+    if (!env || !ctx.ok(state, 'flannel-subnet-env')) return []
+    const out: Raised[] = []
+    const podCIDR = ctx.podNets(node)[0]
+    const subnet = env.FLANNEL_SUBNET
+    if (podCIDR && subnet && !sameNetwork(subnet, podCIDR)) {
+      out.push(
+        raise('SUBNET_ENV_MISMATCH', {
+          node: node.name,
+          subject: 'FLANNEL_SUBNET',
+          message: `subnet.env on ${node.name} says FLANNEL_SUBNET=${subnet}, but the node's podCIDR is ${podCIDR}: new pods get addresses nobody routes to this node`,
+          evidence: [`FLANNEL_SUBNET=${subnet}`, podCIDRLine(node, podCIDR)],
+          vars: {node: node.name},
+        }),
+      )
+    }
+    const mtu = env.FLANNEL_MTU
+    const dev = ctx.profile.tunnel ? ctx.link(state, ctx.profile.tunnel.dev) : ctx.uplink(node, state)
+    if (mtu && /^\d+$/.test(mtu) && dev && ctx.ok(state, 'links') && Number(mtu) !== dev.mtu) {
+      out.push(
+        raise('SUBNET_ENV_MISMATCH', {
+          node: node.name,
+          subject: 'FLANNEL_MTU',
+          message: `subnet.env on ${node.name} says FLANNEL_MTU=${mtu}, but ${dev.name} has MTU ${dev.mtu}: new pods get an MTU the path does not match`,
+          evidence: [`FLANNEL_MTU=${mtu}`, linkLine(dev)],
+          vars: {node: node.name},
+        }),
+      )
+    }
+    return out
+  })
+}
+
+export const bridgeAddrMismatch: Check = (ctx) => {
+  const bridge = ctx.profile.bridge
+  if (!bridge) return []
+  return ctx.collected().flatMap(({node, state}): Raised[] => {
+    if (!ctx.ok(state, 'links', 'addresses')) return []
+    const link = ctx.link(state, bridge)
+    const podCIDR = ctx.podNets(node)[0]
+    if (!link || !podCIDR) return []
+    const expected = nthAddress(podCIDR, 1)!
+    const addrs = state.addresses.filter((a) => a.dev === bridge && a.family === 'inet')
+    if (addrs.some((a) => `${a.local}/${a.prefixlen}` === expected)) return []
+    // a bridge without an address and without pods: the bridge plugin sets it with the first pod
+    if (addrs.length === 0 && !state.links.some((l) => l.master === bridge)) return []
+    return [
+      raise('BRIDGE_ADDR_MISMATCH', {
+        node: node.name,
+        subject: bridge,
+        message: `${bridge} on ${node.name} has ${addrs.length ? addrs.map((a) => `${a.local}/${a.prefixlen}`).join(', ') : 'no IPv4 address'}, not ${expected} (the gateway of its podCIDR ${podCIDR})`,
+        evidence: addrs.length ? addrs.map((a) => addrLine(a, link.ifindex)) : [linkLine(link)],
+        vars: {bridgeAddr: expected},
+      }),
+    ]
+  })
+}
+
+export const nodeIpMismatch: Check = (ctx) =>
+  ctx.collected().flatMap(({node, state}): Raised[] => {
+    if (!ctx.ok(state, 'addresses', 'links')) return []
+    const mine = new Set(state.addresses.filter((a) => a.family === 'inet').map((a) => a.local))
+    const uplink = ctx.uplink(node, state)?.name ?? 'eth0'
+    const out: Raised[] = []
+    const claim = (what: string, ip: string, evidence: string): void => {
+      out.push(
+        raise('NODE_IP_MISMATCH', {
+          node: node.name,
+          subject: `${what} ${ip}`,
+          message: `${node.name}'s ${what} ${ip} is not an address of the node: peers aim tunnels and sessions at an address that does not lead here`,
+          evidence: [evidence, ...state.addresses.filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => addrLine(a, ctx.link(state, a.dev)?.ifindex))],
+          vars: {dev: uplink},
+        }),
+      )
+    }
+    if (!mine.has(node.internalIP)) claim('InternalIP', node.internalIP, `${node.name}: InternalIP: ${node.internalIP}`)
+    const pub = node.annotations[ANN.flannelPublicIP]
+    if (ctx.profile.family === 'flannel' && pub && pub !== node.internalIP && !mine.has(pub)) claim('flannel public-ip', pub, annotationLine(ANN.flannelPublicIP, pub))
+    const cal = node.annotations[ANN.calicoIPv4]
+    if (ctx.profile.family === 'calico' && cal && !mine.has(stripPrefix(cal))) claim('Calico IPv4Address', stripPrefix(cal), annotationLine(ANN.calicoIPv4, cal))
+    // flannel sends from the vxlan device's local address: it must be the one it announces
+    const vx = ctx.profile.family === 'flannel' && ctx.profile.tunnel?.kind === 'vxlan' ? ctx.link(state, ctx.profile.tunnel.dev) : undefined
+    const announced = ctx.underlayIP(node)
+    if (vx?.vxlan?.local && vx.vxlan.local !== announced && mine.has(announced)) {
+      out.push(
+        raise('NODE_IP_MISMATCH', {
+          node: node.name,
+          subject: `${vx.name} local ${vx.vxlan.local}`,
+          message: `${vx.name} on ${node.name} sends from ${vx.vxlan.local}, but the node announces ${announced} to its peers`,
+          evidence: [linkLine(vx), pub ? annotationLine(ANN.flannelPublicIP, pub) : `${node.name}: InternalIP: ${node.internalIP}`],
+          vars: {dev: vx.vxlan.dev ?? uplink},
+        }),
+      )
+    }
+    return out
+  })

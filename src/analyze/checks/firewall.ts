@@ -1,0 +1,145 @@
+/**
+ * Firewall checks on iptables rule sets, clear cases only: a FORWARD policy
+ * of DROP that nothing accepting pod traffic precedes, a DROP / REJECT that
+ * names pod addresses or the encapsulation port before anything accepts
+ * them, and rules split between the legacy and nft backends.
+ */
+import type {IptablesRule, NodeState} from '../../model/node-state.js'
+import type {SnapshotNode} from '../../model/snapshot.js'
+import type {CheckContext} from './context.js'
+import {chainLine} from './evidence.js'
+import {ifaceMatches, pathLinks, podPath} from './devices.js'
+import {contains, overlaps} from './ip.js'
+import {applies, isAccept, isDrop, reachableRules, ruleCount, ruleSets, tableOf, type TrafficShape} from './iptables-walk.js'
+import {type Check, raise, type Raised} from './raise.js'
+
+/**
+ * kube-proxy accepts in KUBE-FORWARD only what it marked 0x4000 itself
+ * (traffic it masquerades); that is no accept for plain pod-to-pod traffic.
+ * Other mark accepts (Calico's cali-FORWARD accepts what its policy marked)
+ * may well be.
+ */
+function kubeProxyMarkOnly(r: IptablesRule): boolean {
+  return r.chain.startsWith('KUBE-') && (r.match.other ?? []).length > 0 && r.match.other!.every((o) => o.startsWith('mark '))
+}
+
+/** An ACCEPT that may take new pod traffic. */
+function mayAccept(r: IptablesRule, shape: TrafficShape): boolean {
+  return isAccept(r) && !kubeProxyMarkOnly(r) && applies(r, shape) !== 'no'
+}
+
+/** New pod-to-pod traffic through the node: addresses in the pod network, interfaces on the pod path. */
+function podTraffic(ctx: CheckContext, node: SnapshotNode, state: NodeState): TrafficShape {
+  const network = ctx.network(node.name)
+  const devs = pathLinks(podPath(ctx, node, state)).map((l) => l.name)
+  return {address: (cidr) => overlaps(cidr, network), iface: (p) => devs.some((d) => ifaceMatches(p, d))}
+}
+
+export const forwardPolicyDrop: Check = (ctx) =>
+  ctx.collected().flatMap(({node, state}) =>
+    ruleSets(state).flatMap((set): Raised[] => {
+      const filter = tableOf(set.iptables, 'filter')
+      const forward = filter?.chains.find((c) => c.name === 'FORWARD')
+      if (!filter || forward?.policy !== 'DROP') return []
+      const shape = podTraffic(ctx, node, state)
+      const rules = reachableRules(filter, 'FORWARD')
+      if (rules.some((r) => mayAccept(r, shape))) return []
+      const network = ctx.network(node.name)
+      return [
+        raise('FORWARD_POLICY_DROP', {
+          node: node.name,
+          subject: `filter FORWARD (${set.tool})`,
+          message: `the FORWARD chain on ${node.name} drops by policy and no rule accepts the pod network ${network}: routed pod traffic is dropped`,
+          evidence: ['*filter', chainLine(forward), ...forward.rules.slice(0, 8).map((r) => r.raw)],
+          vars: {network},
+        }),
+      ]
+    }),
+  )
+
+/** The first DROP / REJECT that surely hits the traffic, unless something that may accept it comes first. */
+function firstClearDrop(rules: IptablesRule[], shape: TrafficShape): IptablesRule | undefined {
+  for (const r of rules) {
+    if (mayAccept(r, shape)) return undefined
+    if (isDrop(r) && applies(r, shape) === 'yes') return r
+  }
+  return undefined
+}
+
+/** A drop that names pod addresses: one with neither source nor destination is a general policy, not this. */
+const namesAddresses = (r: IptablesRule): boolean => r.match.source !== undefined || r.match.destination !== undefined
+
+export const firewallDrop: Check = (ctx) =>
+  ctx.collected().flatMap(({node, state}) =>
+    ruleSets(state).flatMap((set): Raised[] => {
+      const filter = tableOf(set.iptables, 'filter')
+      if (!filter) return []
+      const shape = podTraffic(ctx, node, state)
+      const rules = reachableRules(filter, 'FORWARD').filter((r) => !isDrop(r) || namesAddresses(r))
+      const drop = firstClearDrop(rules, shape)
+      if (!drop) return []
+      return [
+        raise('FIREWALL_DROP', {
+          node: node.name,
+          subject: `filter ${drop.chain} (${set.tool})`,
+          message: `${node.name} ${drop.target === 'REJECT' ? 'rejects' : 'drops'} forwarded pod traffic (${[drop.match.source && `from ${drop.match.source}`, drop.match.destination && `to ${drop.match.destination}`].filter(Boolean).join(' ')}) before any rule accepts it`,
+          evidence: ['*filter', drop.raw],
+          vars: {rule: drop.raw, table: 'filter', chain: drop.chain},
+        }),
+      ]
+    }),
+  )
+
+export const encapPortBlocked: Check = (ctx) => {
+  const t = ctx.profile.tunnel
+  if (!t?.port) return []
+  const port = t.port
+  return ctx.collected().flatMap(({node, state}) => {
+    const uplink = ctx.uplink(node, state)
+    const peers = ctx.peers(node.name).map((p) => ctx.underlayIP(p))
+    const shape: TrafficShape = {
+      address: (cidr) => peers.some((ip) => contains(cidr, ip)) || contains(cidr, ctx.underlayIP(node)),
+      iface: (p) => uplink !== undefined && ifaceMatches(p, uplink.name),
+      udpPort: port,
+    }
+    return ruleSets(state).flatMap((set): Raised[] => {
+      const filter = tableOf(set.iptables, 'filter')
+      if (!filter) return []
+      return (['INPUT', 'OUTPUT'] as const).flatMap((chain): Raised[] => {
+        const drop = firstClearDrop(reachableRules(filter, chain), shape)
+        if (!drop) return []
+        const from = drop.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
+        return [
+          raise('ENCAP_PORT_BLOCKED', {
+            node: node.name,
+            subject: `udp ${port} (${chain}, ${set.tool})`,
+            message: `${node.name} ${drop.target === 'REJECT' ? 'rejects' : 'drops'} ${chain === 'INPUT' ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) in filter ${drop.chain}: pods cannot reach other nodes' pods`,
+            evidence: ['*filter', drop.raw],
+            vars: {node: node.name, port, peerIP: from},
+          }),
+        ]
+      })
+    })
+  })
+}
+
+export const iptablesBackendSplit: Check = (ctx) =>
+  ctx.collected().flatMap(({node, state}): Raised[] => {
+    const sets = ruleSets(state).filter((s) => ruleCount(s.iptables) > 0)
+    const legacy = sets.find((s) => s.variant === 'legacy')
+    const nft = sets.find((s) => s.variant === 'nft')
+    if (!legacy || !nft) return []
+    const sample = (s: (typeof sets)[number]): string[] => [
+      `${s.tool} (${s.variant === 'nft' ? 'nf_tables' : 'legacy'}): ${ruleCount(s.iptables)} rules`,
+      ...s.iptables.tables.flatMap((t) => t.chains.flatMap((c) => c.rules.map((r) => r.raw))).slice(0, 3),
+    ]
+    return [
+      raise('IPTABLES_BACKEND_SPLIT', {
+        node: node.name,
+        subject: 'iptables legacy + nf_tables',
+        message: `${node.name} has rules in both iptables backends (${ruleCount(legacy.iptables)} legacy, ${ruleCount(nft.iptables)} nf_tables): each tool shows only its own half`,
+        evidence: [...sample(legacy), ...sample(nft)],
+        vars: {},
+      }),
+    ]
+  })

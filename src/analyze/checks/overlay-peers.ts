@@ -1,0 +1,195 @@
+/**
+ * Overlay checks per peer, on vxlan backends: for every other node, the
+ * PERMANENT neighbour `<vtepIP> lladdr <VtepMAC>` and the FDB entry
+ * `<VtepMAC> dst <peerIP> self permanent` on the tunnel device, compared with
+ * what the peer announces (its annotation) and what its device really has.
+ */
+import type {FdbEntry, Link, Neighbour, NodeState} from '../../model/node-state.js'
+import type {SnapshotNode} from '../../model/snapshot.js'
+import type {CheckContext, Vtep} from './context.js'
+import {fdbLine, linkLine, neighLine, routeLine} from './evidence.js'
+import {nativeRouteTo} from './native.js'
+import {tunnelUsable} from './overlay-device.js'
+import {type Check, raise, type Raised} from './raise.js'
+
+const ZERO_MAC = '00:00:00:00:00:00'
+const mac = (m: string | undefined): string => (m ?? '').toLowerCase()
+
+export interface PeerView {
+  node: SnapshotNode
+  state: NodeState
+  dev: Link
+  peer: SnapshotNode
+  peerIP: string
+  vtep: Vtep
+  /** MACs the peer may rightly be reached at: its announced VTEP MAC and its device's own */
+  goodMACs: Set<string>
+  fdb: FdbEntry[]
+  neigh?: Neighbour
+}
+
+/** Every (node, peer) pair whose vxlan state can be checked: the tunnel is up, links / neighbours / FDB were read. */
+export function vxlanPeerViews(ctx: CheckContext): PeerView[] {
+  const t = ctx.profile.tunnel
+  if (!t || t.kind !== 'vxlan' || ctx.profile.peerRoute !== 'vtep') return []
+  return ctx.collected().flatMap(({node, state}) => {
+    const dev = tunnelUsable(ctx, state)
+    if (!dev || !ctx.ok(state, 'neighbours', 'fdb')) return []
+    const fdb = state.fdb.filter((f) => f.dev === dev.name)
+    return ctx.peers(node.name).flatMap((peer) => {
+      const peerIP = ctx.underlayIP(peer)
+      // no pod subnet: the agent has nothing to program for that peer; routed natively (DirectRouting, CrossSubnet): no tunnel state either
+      if (ctx.podNets(peer).length === 0 || nativeRouteTo(ctx, node, state, peer)) return []
+      const vtep = ctx.vtep(peer)
+      const peerState = ctx.state(peer.name)
+      const own = peerState && ctx.link(peerState, t.dev)?.mac
+      const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
+      const neigh = vtep.ip ? state.neighbours.find((n) => n.dev === dev.name && n.dst === vtep.ip) : undefined
+      return [{node, state, dev, peer, peerIP, vtep, goodMACs, fdb, ...(neigh ? {neigh} : {})}]
+    })
+  })
+}
+
+/** The route through the tunnel to the peer's pods, for evidence. */
+function peerRouteLines(ctx: CheckContext, v: PeerView): string[] {
+  const nets = ctx.podNets(v.peer)
+  return v.state.routes.filter((r) => r.family === 'inet' && r.table === 'main' && nets.includes(r.dst)).map(routeLine)
+}
+
+const subjectOf = (v: PeerView): string => `${v.dev.name} → ${v.peer.name} (${v.peerIP})`
+
+export const fdbMissing: Check = (ctx) =>
+  vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+    if (v.fdb.some((f) => f.dst === v.peerIP) || v.fdb.some((f) => v.goodMACs.has(mac(f.mac)))) return []
+    const known = v.vtep.mac !== undefined
+    return [
+      raise('FDB_MISSING', {
+        node: v.node.name,
+        peers: [v.peer.name],
+        subject: subjectOf(v),
+        message: `${v.dev.name} on ${v.node.name} has no FDB entry for ${v.peer.name}: ${known ? `${v.vtep.mac} dst ${v.peerIP}` : `nothing points at ${v.peerIP}`}, so frames to its pods have no outer destination`,
+        evidence: [...(v.vtep.macSource ? [v.vtep.macSource] : []), ...v.fdb.filter((f) => f.dst).map(fdbLine)],
+        vars: {peer: v.peer.name, peerIP: v.peerIP, dev: v.dev.name, node: v.node.name, ...(known ? {vtepMAC: v.vtep.mac!} : {})},
+        ...(known ? {} : {without: ['vtepMAC']}),
+      }),
+    ]
+  })
+
+export const neighMissing: Check = (ctx) =>
+  vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+    if (!v.vtep.ip || (v.neigh?.lladdr && !v.neigh.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE'))) return []
+    const known = v.vtep.mac !== undefined
+    return [
+      raise('NEIGH_MISSING', {
+        node: v.node.name,
+        peers: [v.peer.name],
+        subject: subjectOf(v),
+        message: `${v.dev.name} on ${v.node.name} has ${v.neigh ? `only a ${v.neigh.state.join(',')} entry` : 'no neighbour entry'} for ${v.peer.name}'s VTEP ${v.vtep.ip}, so packets routed to it cannot be framed`,
+        evidence: [...peerRouteLines(ctx, v), ...(v.neigh ? [neighLine(v.neigh)] : []), ...(v.vtep.macSource ? [v.vtep.macSource] : [])],
+        vars: {peer: v.peer.name, vtepIP: v.vtep.ip, dev: v.dev.name, ...(known ? {vtepMAC: v.vtep.mac!} : {})},
+        ...(known ? {} : {without: ['vtepMAC']}),
+      }),
+    ]
+  })
+
+export const neighNotPermanent: Check = (ctx) =>
+  vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+    const n = v.neigh
+    if (!n?.lladdr || n.state.some((s) => s === 'PERMANENT' || s === 'NOARP' || s === 'FAILED' || s === 'INCOMPLETE')) return []
+    if (v.goodMACs.size > 0 && !v.goodMACs.has(mac(n.lladdr))) return [] // a wrong MAC is VTEP_MAC_MISMATCH
+    return [
+      raise('NEIGH_NOT_PERMANENT', {
+        node: v.node.name,
+        peers: [v.peer.name],
+        subject: subjectOf(v),
+        message: `the neighbour entry for ${v.peer.name}'s VTEP ${n.dst} on ${v.node.name} is ${n.state.join(',')}, not PERMANENT: it can age out and nothing resolves it again`,
+        evidence: [neighLine(n)],
+        vars: {vtepIP: n.dst, vtepMAC: v.vtep.mac ?? mac(n.lladdr), dev: v.dev.name},
+      }),
+    ]
+  })
+
+/** Entries this node holds for a peer under a MAC the peer does not have. */
+function staleForPeer(v: PeerView, macs: Map<string, string>): {neigh?: Neighbour; fdb: FdbEntry[]} {
+  if (v.goodMACs.size === 0) return {fdb: []}
+  const neigh = v.neigh?.lladdr && !v.goodMACs.has(mac(v.neigh.lladdr)) ? v.neigh : undefined
+  const hasGoodFdb = v.fdb.some((f) => v.goodMACs.has(mac(f.mac)))
+  const fdb = v.fdb.filter((f) => f.dst === v.peerIP && mac(f.mac) !== ZERO_MAC && !macs.has(mac(f.mac)) && (!hasGoodFdb || (neigh !== undefined && mac(neigh.lladdr) === mac(f.mac))))
+  return {...(neigh ? {neigh} : {}), fdb}
+}
+
+export const vtepMacMismatch: Check = (ctx) => {
+  const macs = ctx.vtepMACs()
+  const perPeer = vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+    const stale = staleForPeer(v, macs)
+    if (!stale.neigh && stale.fdb.length === 0) return []
+    const staleMAC = mac(stale.neigh?.lladdr ?? stale.fdb[0]!.mac)
+    const good = v.vtep.mac ?? [...v.goodMACs][0]!
+    return [
+      raise('VTEP_MAC_MISMATCH', {
+        node: v.node.name,
+        peers: [v.peer.name],
+        subject: subjectOf(v),
+        message: `${v.node.name} reaches ${v.peer.name}'s VTEP at ${staleMAC}, but ${v.peer.name}'s VTEP MAC is ${good}: the peer drops frames addressed to another MAC`,
+        evidence: [...(stale.neigh ? [neighLine(stale.neigh)] : []), ...stale.fdb.map(fdbLine), ...(v.vtep.macSource ? [v.vtep.macSource] : [])],
+        vars: {staleMAC, peer: v.peer.name, vtepIP: v.vtep.ip ?? '', vtepMAC: good, dev: v.dev.name, peerIP: v.peerIP},
+      }),
+    ]
+  })
+  return [...deviceMacMismatch(ctx), ...perPeer]
+}
+
+/** A node's own device MAC differs from the MAC it announces: every peer programs the announced one. */
+function deviceMacMismatch(ctx: CheckContext): Raised[] {
+  const t = ctx.profile.tunnel
+  if (!t || t.kind !== 'vxlan') return []
+  return ctx.collected().flatMap(({node, state}): Raised[] => {
+    const dev = ctx.ok(state, 'links') ? ctx.link(state, t.dev) : undefined
+    const v = ctx.vtep(node)
+    if (!dev?.mac || !v.mac || !v.macSource || v.macSource.includes(linkLine(dev)) || mac(dev.mac) === v.mac) return []
+    return [
+      raise('VTEP_MAC_MISMATCH', {
+        node: node.name,
+        subject: `${t.dev} on ${node.name}`,
+        message: `${node.name}'s ${t.dev} has MAC ${mac(dev.mac)} but announces ${v.mac}: peers program the announced MAC and ${node.name} drops their frames (run the fix on every other node)`,
+        evidence: [linkLine(dev), v.macSource],
+        vars: {staleMAC: v.mac, peer: node.name, vtepIP: v.ip ?? '', vtepMAC: mac(dev.mac), dev: t.dev, peerIP: ctx.underlayIP(node)},
+      }),
+    ]
+  })
+}
+
+export const fdbStale: Check = (ctx) => {
+  const macs = ctx.vtepMACs()
+  const t = ctx.profile.tunnel
+  if (!t || t.kind !== 'vxlan') return []
+  return ctx.collected().flatMap(({node, state}) => {
+    const dev = tunnelUsable(ctx, state)
+    if (!dev || !ctx.ok(state, 'fdb')) return []
+    return state.fdb.flatMap((f): Raised[] => {
+      if (f.dev !== dev.name || !f.dst) return []
+      const ipOwner = ctx.ownerOfIP(f.dst)
+      const macOwner = macs.get(mac(f.mac))
+      if (ipOwner && (mac(f.mac) === ZERO_MAC || macOwner === ipOwner)) return []
+      // a MAC no node has, sent to a node: the peer's old VTEP MAC (VTEP_MAC_MISMATCH) unless a right entry exists too
+      if (ipOwner && !macOwner && ipOwner !== node.name) {
+        const right = state.fdb.some((g) => g.dev === dev.name && macs.get(mac(g.mac)) === ipOwner)
+        const neigh = state.neighbours.find((n) => n.dev === dev.name && mac(n.lladdr) === mac(f.mac))
+        if (!right || neigh) return []
+      }
+      const owner = macOwner ? ctx.node(macOwner) : undefined
+      const why = !ipOwner ? `${f.dst} is no node's address` : macOwner ? `${f.mac} is ${macOwner}'s VTEP, but ${f.dst} is ${ipOwner}` : `no node has the MAC ${f.mac}`
+      return [
+        raise('FDB_STALE', {
+          node: node.name,
+          peers: [...(owner ? [owner.name] : []), ...(ipOwner ? [ipOwner] : [])],
+          subject: `${dev.name}: ${f.mac} dst ${f.dst}`,
+          message: `a stale FDB entry on ${node.name}: ${why}`,
+          evidence: [fdbLine(f)],
+          vars: {vtepMAC: mac(f.mac), dev: dev.name, staleIP: f.dst, ...(owner ? {peer: owner.name, peerIP: ctx.underlayIP(owner)} : {})},
+          ...(owner ? {} : {without: ['peer', 'peerIP']}),
+        }),
+      ]
+    })
+  })
+}

@@ -1,0 +1,220 @@
+/**
+ * Routing checks: every node holds the route its backend programs for each
+ * peer's pod subnet, through the right next hop, and nothing else for the
+ * pod network (no leftovers, no blackhole over a peer's pods).
+ */
+import type {NodeState, Route} from '../../model/node-state.js'
+import type {SnapshotNode} from '../../model/snapshot.js'
+import type {CheckContext} from './context.js'
+import {neighLine, routeLine} from './evidence.js'
+import {canonical, contains, overlaps, parsePrefix} from './ip.js'
+import {adjacent, directlyRouted} from './native.js'
+import {tunnelUsable} from './overlay-device.js'
+import {type Check, raise, type Raised} from './raise.js'
+
+export interface ExpectedRoute {
+  node: SnapshotNode
+  state: NodeState
+  peer: SnapshotNode
+  net: string
+  gateway?: string
+  dev: string
+  /** what the kernel holds for exactly that subnet */
+  actual?: Route
+}
+
+const mainRoutes = (s: NodeState): Route[] => s.routes.filter((r) => r.family === 'inet' && r.table === 'main')
+
+/**
+ * The route each node should hold per peer subnet, where the backend has one
+ * per peer (not flannel udp) and the state to hold it is there: routes read,
+ * the tunnel up, host-gw peers adjacent (HOSTGW_NOT_L2_ADJACENT covers the rest).
+ */
+export function expectedRoutes(ctx: CheckContext): ExpectedRoute[] {
+  const p = ctx.profile
+  if (p.peerRoute === 'cluster-tunnel' || p.peerRoute === 'unknown') return []
+  // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
+  const holders = new Map<string, number>()
+  for (const n of ctx.nodes) for (const net of ctx.podNets(n)) holders.set(net, (holders.get(net) ?? 0) + 1)
+  return ctx.collected().flatMap(({node, state}) => {
+    if (!ctx.ok(state, 'routes4', 'links', 'addresses')) return []
+    if (p.tunnel && !tunnelUsable(ctx, state)) return []
+    const uplink = ctx.uplink(node, state)
+    if (!uplink) return []
+    return ctx.peers(node.name).flatMap((peer) => {
+      const peerIP = ctx.underlayIP(peer)
+      const near = adjacent(ctx, node, state, peerIP)
+      if (p.mode === 'flannel-host-gw' && !near) return []
+      const native = p.peerRoute === 'node' || (p.crossSubnet && near)
+      const vtepIP = ctx.vtep(peer).ip
+      return ctx.podNets(peer).flatMap((net): ExpectedRoute[] => {
+        if ((holders.get(net) ?? 0) > 1) return []
+        const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
+        const dev = native ? uplink.name : p.tunnel!.dev
+        const actual = mainRoutes(state).find((r) => r.dst === net)
+        return [{node, state, peer, net, ...(gateway ? {gateway} : {}), dev, ...(actual ? {actual} : {})}]
+      })
+    })
+  })
+}
+
+/** BIRD's best route for a prefix, when BIRD was read on the node. */
+function birdBest(state: NodeState, net: string) {
+  return state.bird?.routes.find((r) => r.prefix === net && r.primary && r.type !== 'blackhole')
+}
+
+export const routeMissing: Check = (ctx) => [...perPeerMissing(ctx), ...clusterRouteMissing(ctx)]
+
+function perPeerMissing(ctx: CheckContext): Raised[] {
+  return expectedRoutes(ctx).flatMap((e): Raised[] => {
+    if (e.actual) return []
+    // BIRD has it but the kernel does not: BGP_ROUTE_NOT_INSTALLED says so
+    if (ctx.profile.bgp && birdBest(e.state, e.net)) return []
+    const session = e.state.bird?.sessions.find((s) => s.neighborAddress === ctx.underlayIP(e.peer))
+    const bgpNote = ctx.profile.bgp && session && session.bgpState !== 'Established' ? ` (the BGP session to ${e.peer.name} is ${session.bgpState})` : ''
+    const covering = mainRoutes(e.state).filter((r) => r.type === 'unicast' && contains(r.dst, e.net)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+    return [
+      raise('ROUTE_MISSING', {
+        node: e.node.name,
+        peers: [e.peer.name],
+        subject: `${e.net} (${e.peer.name})`,
+        message: `${e.node.name} has no route for ${e.peer.name}'s pods ${e.net}${covering ? `; they would follow ${routeLine(covering)}` : ''}${bgpNote}`,
+        evidence: covering ? [routeLine(covering)] : [`ip route show ${e.net}: (nothing)`],
+        vars: {peer: e.peer.name, podCIDR: e.net, nexthop: e.gateway ?? '', dev: e.dev},
+      }),
+    ]
+  })
+}
+
+/** flannel udp: one route sends the whole pod network into flannel0. */
+function clusterRouteMissing(ctx: CheckContext): Raised[] {
+  if (ctx.profile.peerRoute !== 'cluster-tunnel' || !ctx.profile.tunnel) return []
+  const dev = ctx.profile.tunnel.dev
+  return ctx.collected().flatMap(({node, state}): Raised[] => {
+    if (!ctx.ok(state, 'routes4', 'links') || !tunnelUsable(ctx, state)) return []
+    const network = ctx.network(node.name)
+    if (mainRoutes(state).some((r) => r.dev === dev && contains(r.dst, network))) return []
+    const uncovered = ctx.peers(node.name).filter((p) => ctx.podNets(p).some((net) => !mainRoutes(state).some((r) => r.dev === dev && contains(r.dst, net))))
+    if (uncovered.length === 0) return []
+    return [
+      raise('ROUTE_MISSING', {
+        node: node.name,
+        peers: uncovered.map((p) => p.name),
+        subject: `${network} dev ${dev}`,
+        message: `${node.name} has no route sending the pod network ${network} into ${dev}: pods of ${uncovered.map((p) => p.name).join(', ')} are unreachable`,
+        evidence: mainRoutes(state).filter((r) => r.dev === dev).map(routeLine),
+        vars: {podCIDR: network, dev},
+        fixTemplate: [`# flannel udp sends the whole pod network into ${dev}; flanneld adds it when it starts`, 'ip route replace <podCIDR> dev <dev>'].join('\n'),
+      }),
+    ]
+  })
+}
+
+const nexthopsOf = (r: Route): Array<{gateway?: string; dev?: string}> => r.nexthops ?? [{...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}]
+
+export const routeWrongNexthop: Check = (ctx) =>
+  expectedRoutes(ctx).flatMap((e): Raised[] => {
+    const r = e.actual
+    if (!r || r.type !== 'unicast') return []
+    if (nexthopsOf(r).some((nh) => nh.dev === e.dev && (e.gateway === undefined || nh.gateway === e.gateway))) return []
+    // DirectRouting / CrossSubnet: an adjacent peer routed natively on purpose
+    if (directlyRouted(ctx, e.node, e.state, e.peer)) return []
+    const owner = r.gateway ? ctx.ownerOfIP(r.gateway) : undefined
+    return [
+      raise('ROUTE_WRONG_NEXTHOP', {
+        node: e.node.name,
+        peers: [e.peer.name, ...(owner && owner !== e.peer.name ? [owner] : [])],
+        subject: `${e.net} (${e.peer.name})`,
+        message: `${e.node.name} routes ${e.peer.name}'s pods ${e.net} ${r.gateway ? `via ${r.gateway}${owner ? ` (${owner})` : ''} ` : ''}dev ${r.dev ?? '?'}; ${ctx.profile.name} sends them via ${e.gateway ?? '?'} dev ${e.dev}`,
+        evidence: [routeLine(r)],
+        vars: {podCIDR: e.net, nexthop: e.gateway ?? '', dev: e.dev},
+      }),
+    ]
+  })
+
+/** Every pod subnet of the cluster, by node. */
+function podNetOwners(ctx: CheckContext): Array<{node: string; net: string}> {
+  return ctx.nodes.flatMap((n) => ctx.podNets(n).map((net) => ({node: n.name, net})))
+}
+
+export const routeStale: Check = (ctx) => {
+  const owned = podNetOwners(ctx)
+  return ctx.collected().flatMap(({node, state}) => {
+    if (!ctx.ok(state, 'routes4')) return []
+    const network = ctx.network(node.name)
+    return mainRoutes(state).flatMap((r): Raised[] => {
+      if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network || !contains(network, r.dst)) return []
+      // inside or around some node's subnet (a local pod's /32, an aggregate): not stale
+      if (owned.some((o) => overlaps(o.net, r.dst))) return []
+      const neigh = r.gateway && r.dev ? state.neighbours.find((n) => n.dst === r.gateway && n.dev === r.dev && n.lladdr) : undefined
+      const tunnel = ctx.profile.tunnel && r.dev === ctx.profile.tunnel.dev && r.gateway
+      const vars = {podCIDR: r.dst, dev: r.dev ?? '', ...(tunnel ? {vtepIP: r.gateway!} : {}), ...(neigh?.lladdr && tunnel ? {staleMAC: neigh.lladdr} : {})}
+      return [
+        raise('ROUTE_STALE', {
+          node: node.name,
+          subject: r.dst,
+          message: `${node.name} still routes ${r.dst}, a pod subnet no node owns${r.gateway ? ` (via ${r.gateway})` : ''}`,
+          evidence: [routeLine(r), ...(neigh ? [neighLine(neigh)] : [])],
+          vars,
+          without: [...(tunnel ? [] : ['vtepIP']), ...(neigh?.lladdr && tunnel ? [] : ['staleMAC'])],
+        }),
+      ]
+    })
+  })
+}
+
+const DISCARD = new Set(['blackhole', 'unreachable', 'prohibit'])
+
+export const blackholeRoute: Check = (ctx) => {
+  const owned = podNetOwners(ctx)
+  return ctx.collected().flatMap(({node, state}) => {
+    if (!ctx.ok(state, 'routes4')) return []
+    const main = mainRoutes(state)
+    return main.flatMap((r): Raised[] => {
+      if (!DISCARD.has(r.type)) return []
+      // a peer subnet the discard route wins for: it is inside the subnet, or no unicast route as specific covers it
+      const victims = owned.filter(
+        (o) =>
+          o.node !== node.name &&
+          overlaps(o.net, r.dst) &&
+          (contains(o.net, r.dst) || !main.some((u) => u.type === 'unicast' && contains(u.dst, o.net) && parsePrefix(u.dst)!.len >= parsePrefix(r.dst)!.len)),
+      )
+      if (victims.length === 0) return []
+      return [
+        raise('BLACKHOLE_ROUTE', {
+          node: node.name,
+          peers: [...new Set(victims.map((v) => v.node))],
+          subject: `${r.type} ${r.dst}`,
+          message: `${node.name} discards traffic to ${r.dst}, which covers pods of ${victims.map((v) => `${v.node} (${v.net})`).join(', ')}`,
+          evidence: [routeLine(r)],
+          vars: {podCIDR: r.dst},
+        }),
+      ]
+    })
+  })
+}
+
+export const hostgwNotL2Adjacent: Check = (ctx) => {
+  if (ctx.profile.mode !== 'flannel-host-gw') return []
+  return ctx.collected().flatMap(({node, state}) => {
+    if (!ctx.ok(state, 'addresses', 'links', 'routes4')) return []
+    const uplink = ctx.uplink(node, state)
+    const connected = mainRoutes(state).filter((r) => r.dev === uplink?.name && r.scope === 'link' && r.protocol === 'kernel')
+    return ctx.peers(node.name).flatMap((peer): Raised[] => {
+      const peerIP = ctx.underlayIP(peer)
+      if (adjacent(ctx, node, state, peerIP)) return []
+      const toPeer = mainRoutes(state).filter((r) => r.type === 'unicast' && contains(r.dst, peerIP)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+      const podRoutes = mainRoutes(state).filter((r) => ctx.podNets(peer).includes(r.dst))
+      return [
+        raise('HOSTGW_NOT_L2_ADJACENT', {
+          node: node.name,
+          peers: [peer.name],
+          subject: `${uplink?.name ?? 'uplink'} → ${peer.name} (${peerIP})`,
+          message: `${peer.name} (${peerIP}) is not on ${node.name}'s subnet ${ctx.uplinkSubnets(node, state).map(canonical).join(', ')}: host-gw cannot route its pods through a router`,
+          evidence: [...connected.map(routeLine), ...(toPeer ? [routeLine(toPeer)] : []), ...podRoutes.map(routeLine)],
+          vars: {},
+        }),
+      ]
+    })
+  })
+}

@@ -1,0 +1,170 @@
+import ipaddr from 'ipaddr.js'
+
+import type {Family} from '../model/node-state.js'
+
+/**
+ * Addresses as the forwarding model handles them: bytes (4 or 16) plus the
+ * family, so that prefix tests are bit operations and never string games.
+ */
+export interface Ip {
+  family: Family
+  bytes: Uint8Array
+  /** canonical text: dotted quad, or RFC 5952 for IPv6 */
+  text: string
+}
+
+export interface Cidr {
+  ip: Ip
+  len: number
+}
+
+export const familyBits = (f: Family): number => (f === 'inet' ? 32 : 128)
+
+const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
+/** Parsed addresses by their text: lookups parse the same gateways and destinations over and over. */
+const parsed = new Map<string, Ip | undefined>()
+
+/** Parse an address; undefined when it is not one. IPv4 must be a plain dotted quad. */
+export function parseIp(text: string): Ip | undefined {
+  if (parsed.has(text)) return parsed.get(text)
+  const ip = parseIpUncached(text)
+  if (parsed.size > 50_000) parsed.clear()
+  parsed.set(text, ip)
+  return ip
+}
+
+function parseIpUncached(text: string): Ip | undefined {
+  const t = text.trim()
+  const m = V4.exec(t)
+  if (m) {
+    const bytes = Uint8Array.from(m.slice(1, 5).map(Number))
+    if (bytes.some((b, i) => b !== Number(m[i + 1]))) return undefined
+    return {family: 'inet', bytes, text: bytes.join('.')}
+  }
+  if (ipaddr.IPv4.isValidFourPartDecimal(t)) {
+    const a = ipaddr.IPv4.parse(t)
+    return {family: 'inet', bytes: Uint8Array.from(a.toByteArray()), text: a.toString()}
+  }
+  const bare = t.split('%')[0] as string
+  if (ipaddr.IPv6.isValid(bare)) {
+    const a = ipaddr.IPv6.parse(bare)
+    return {family: 'inet6', bytes: Uint8Array.from(a.toByteArray()), text: a.toRFC5952String()}
+  }
+  return undefined
+}
+
+export function mustIp(text: string): Ip {
+  const ip = parseIp(text)
+  if (!ip) throw new Error(`not an IP address: '${text}'`)
+  return ip
+}
+
+/**
+ * Parse 'a.b.c.d/n', a bare address (a host prefix), 'default', or 'all'
+ * (a rule selector: everything). Host bits are cleared, as the kernel does.
+ */
+export function parseCidr(text: string, family?: Family): Cidr | undefined {
+  const t = text.trim()
+  if (t === 'default' || t === 'all' || t === 'any') {
+    const f = family ?? 'inet'
+    return {ip: zeroIp(f), len: 0}
+  }
+  const [addr, lenText] = t.split('/')
+  const ip = parseIp(addr ?? '')
+  if (!ip) return undefined
+  const bits = familyBits(ip.family)
+  const len = lenText === undefined ? bits : Number(lenText)
+  if (!Number.isInteger(len) || len < 0 || len > bits) return undefined
+  return {ip: maskIp(ip, len), len}
+}
+
+const ZERO: Record<Family, Ip> = {
+  inet: Object.freeze({family: 'inet', bytes: new Uint8Array(4), text: '0.0.0.0'}) as Ip,
+  inet6: Object.freeze({family: 'inet6', bytes: new Uint8Array(16), text: '::'}) as Ip,
+}
+
+/** 0.0.0.0 or :: (shared: never write to its bytes). */
+export function zeroIp(family: Family): Ip {
+  return ZERO[family]
+}
+
+export function ipFromBytes(bytes: Uint8Array): Ip {
+  if (bytes.length === 4) return {family: 'inet', bytes, text: bytes.join('.')}
+  const a = ipaddr.fromByteArray([...bytes])
+  return {
+    family: bytes.length === 4 ? 'inet' : 'inet6',
+    bytes,
+    text: a.kind() === 'ipv6' ? (a as ipaddr.IPv6).toRFC5952String() : a.toString(),
+  }
+}
+
+/** The address with every bit past `len` cleared. */
+export function maskIp(ip: Ip, len: number): Ip {
+  const out = Uint8Array.from(ip.bytes)
+  for (let i = 0; i < out.length; i++) {
+    const keep = Math.max(0, Math.min(8, len - i * 8))
+    out[i] = (out[i] as number) & ((0xff << (8 - keep)) & 0xff)
+  }
+  return ipFromBytes(out)
+}
+
+/** Bit `i` (0 = most significant) of an address. */
+export function bitAt(bytes: Uint8Array, i: number): 0 | 1 {
+  return (((bytes[i >> 3] as number) >> (7 - (i & 7))) & 1) as 0 | 1
+}
+
+/** How many leading bits of a and b agree, looking at most at `limit` bits from bit `from`. */
+export function commonBits(a: Uint8Array, b: Uint8Array, limit: number, from = 0): number {
+  let i = from
+  // whole bytes first while aligned
+  while (i < limit && (i & 7) === 0 && i + 8 <= limit && a[i >> 3] === b[i >> 3]) i += 8
+  while (i < limit && bitAt(a, i) === bitAt(b, i)) i++
+  return i
+}
+
+export function cidrContains(c: Cidr, ip: Ip): boolean {
+  return c.ip.family === ip.family && commonBits(c.ip.bytes, ip.bytes, c.len) === c.len
+}
+
+export function sameIp(a: Ip | undefined, b: Ip | undefined): boolean {
+  return !!a && !!b && a.family === b.family && a.text === b.text
+}
+
+export function formatCidr(c: Cidr): string {
+  return `${c.ip.text}/${c.len}`
+}
+
+/** The IPv4 address classes the kernel treats specially. */
+export const v4 = {
+  /** since Linux 5.3 only 0.0.0.0 itself (0.0.0.0/8 became ordinary unicast) */
+  isZeronet: (ip: Ip) => ip.bytes.every((b) => b === 0),
+  isZero: (ip: Ip) => ip.bytes.every((b) => b === 0),
+  isLoopback: (ip: Ip) => ip.bytes[0] === 127,
+  isMulticast: (ip: Ip) => ((ip.bytes[0] as number) & 0xf0) === 0xe0,
+  /** 224.0.0.0/24: link-local multicast, never routed */
+  isLocalMulticast: (ip: Ip) => ip.bytes[0] === 224 && ip.bytes[1] === 0 && ip.bytes[2] === 0,
+  /** 255.255.255.255 */
+  isLimitedBroadcast: (ip: Ip) => ip.bytes.every((b) => b === 255),
+}
+
+export const v6 = {
+  isZero: (ip: Ip) => ip.bytes.every((b) => b === 0),
+  isLoopback: (ip: Ip) => ip.bytes.slice(0, 15).every((b) => b === 0) && ip.bytes[15] === 1,
+  isMulticast: (ip: Ip) => ip.bytes[0] === 0xff,
+  isLinkLocal: (ip: Ip) => ip.bytes[0] === 0xfe && ((ip.bytes[1] as number) & 0xc0) === 0x80,
+}
+
+/**
+ * rtnetlink scopes: smaller is wider. An address or route of scope S is
+ * usable where scope <= the asked scope (global 0 fits everything).
+ */
+export const SCOPE = {global: 0, universe: 0, site: 200, link: 253, host: 254, nowhere: 255} as const
+
+export function scopeValue(scope: string | number | undefined, fallback: number = SCOPE.global): number {
+  if (scope === undefined || scope === '') return fallback
+  if (typeof scope === 'number') return scope
+  const named = (SCOPE as Record<string, number>)[scope]
+  if (named !== undefined) return named
+  const n = Number(scope)
+  return Number.isInteger(n) ? n : fallback
+}

@@ -1,0 +1,92 @@
+import type {Link} from '../../model/node-state.js'
+import {formatFdb, formatVeth} from './evidence.js'
+import {filterChain, filterHop} from './filter.js'
+import {linkDown, stopAtDownLink} from './link-state.js'
+import type {Place} from './place.js'
+import {vethPeer} from './veth.js'
+import type {Flight, Step, Walk} from './walk-state.js'
+
+/**
+ * A Linux bridge (cni0): a frame for the bridge's own address (or a port's
+ * own, a `master ... permanent` FDB entry) goes up to IP on the bridge;
+ * any other is forwarded to the port the FDB names, or flooded to every
+ * port when the FDB does not know the MAC. With br_netfilter loaded, a frame
+ * bridged from port to port passes iptables' FORWARD chain too.
+ */
+
+const same = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && a.toLowerCase() === b.toLowerCase()
+
+/** A frame arriving on a bridge port. */
+export function bridgeIn(w: Walk, place: Place, port: Link, mac: string | undefined, flight: Flight): Step | undefined {
+  if (!w.section(place, 'fdb', `the bridge ${port.master} on ${place.node}`)) return undefined
+  const br = place.links.get(port.master as string)
+  if (!br) return w.insufficient(place, `${place.node}: the bridge ${port.master}`)
+  if (linkDown(port)) return stopAtDownLink(w, place, port, flight, port.name)
+  if (linkDown(br)) return stopAtDownLink(w, place, br, flight, port.name)
+  const localEntry = place.state.fdb.find((e) => e.master === br.name && e.permanent && !e.self && same(e.mac, mac))
+  if (!mac || same(mac, br.mac) || localEntry) {
+    const evidence = localEntry ? [formatFdb(localEntry), `${mac} is a local address of ${br.name}: up to IP`] : [`${br.name} ${br.mac ?? ''}: the bridge's own address, up to IP`]
+    w.hop({node: place.node, netns: place.netns, in: port.name, out: br.name, action: 'bridge', evidence, packet: flight.pkt})
+    return {kind: 'l3', place, inDev: br.name, flight}
+  }
+  return l2Forward(w, place, br, port.name, mac, flight)
+}
+
+/** IP sends out of the bridge device itself. */
+export function bridgeOut(w: Walk, place: Place, br: Link, mac: string | undefined, flight: Flight): Step | undefined {
+  if (!w.section(place, 'fdb', `the bridge ${br.name} on ${place.node}`)) return undefined
+  return l2Forward(w, place, br, undefined, mac, flight)
+}
+
+function l2Forward(w: Walk, place: Place, br: Link, inPort: string | undefined, mac: string | undefined, flight: Flight): Step | undefined {
+  const ports = place.state.links.filter((l) => l.master === br.name)
+  const entry = place.state.fdb.find((e) => e.master === br.name && !e.self && same(e.mac, mac))
+  let outPort: string | undefined = entry?.dev
+  const evidence = entry ? [formatFdb(entry)] : []
+  if (!entry) {
+    // unknown unicast is flooded: the port whose far end owns the MAC takes it
+    const owner = ports.find((p) => {
+      const peer = p.name === inPort ? undefined : vethPeer(w.index, place, p.name)
+      return !!peer && same(peer.place.links.get(peer.dev)?.mac, mac)
+    })
+    outPort = owner?.name
+    evidence.push(`no FDB entry for ${mac} on ${br.name}: flooded to every port${owner ? `; the pod behind ${owner.name} has it` : ''}`)
+  }
+  const base = {node: place.node, netns: place.netns, in: inPort ?? br.name}
+  if (!outPort) return w.stop('NEIGHBOR_UNRESOLVED', {...base, action: 'drop', evidence: [...evidence, `nothing behind ${br.name} has ${mac}: the frame is lost`], packet: flight.pkt})
+  if (outPort === inPort) return w.stop('NEIGHBOR_UNRESOLVED', {...base, action: 'drop', evidence: [...evidence, `${mac} is behind the port the frame came in on: a bridge does not send it back (hairpin off)`], packet: flight.pkt})
+  const port = place.links.get(outPort)
+  if (!port) return w.insufficient(place, `${place.node}: the bridge port ${outPort}`)
+  if (linkDown(port)) return stopAtDownLink(w, place, port, flight, inPort)
+  if (inPort && place.state.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
+    const r = filterChain(w, place, 'FORWARD', flight, {in: br.name, out: br.name})
+    if (!r.passed) return undefined
+    evidence.push('net.bridge.bridge-nf-call-iptables = 1: bridged IPv4 passes iptables')
+    const fh = filterHop(place, 'FORWARD', {in: br.name, out: br.name}, r.evidence, flight)
+    if (fh) w.hop(fh)
+  }
+  w.hop({...base, out: outPort, action: 'bridge', evidence, packet: flight.pkt})
+  const peer = vethPeer(w.index, place, outPort)
+  if (!peer) return w.insufficient(place, `${place.node}: the namespace behind the bridge port ${outPort}`)
+  w.hop({node: place.node, netns: place.netns, out: outPort, action: 'veth', evidence: [formatVeth(port, {dev: peer.dev, netns: peer.place.netns})], packet: flight.pkt})
+  return {kind: 'frame', place: peer.place, dev: peer.dev, ...(mac ? {mac} : {}), flight}
+}
+
+/** A frame arriving on a device: a bridge port hands it to the bridge; any other device takes it up to IP if it is for its MAC. */
+export function frameIn(w: Walk, place: Place, dev: string, mac: string | undefined, flight: Flight): Step | undefined {
+  const link = place.links.get(dev)
+  if (!link) return w.insufficient(place, `${place.node}: the device ${dev} in ${place.netns}`)
+  if (link.master && place.links.get(link.master)?.kind === 'bridge') return bridgeIn(w, place, link, mac, flight)
+  if (linkDown(link)) return stopAtDownLink(w, place, link, flight, dev)
+  if (mac && link.mac && !same(mac, link.mac) && !same(mac, 'ff:ff:ff:ff:ff:ff')) {
+    return w.stop('NEIGHBOR_UNRESOLVED', {
+      node: place.node,
+      netns: place.netns,
+      in: dev,
+      action: 'drop',
+      evidence: [`the frame is for ${mac}, but ${dev} is ${link.mac}: not for this host, dropped`, 'the sender holds a neighbour entry with a MAC nobody on the link has'],
+      packet: flight.pkt,
+    })
+  }
+  return {kind: 'l3', place, inDev: dev, flight}
+}

@@ -1,0 +1,87 @@
+import type {Hop, RouteLookup} from '../../model/trace.js'
+import {lookupRoute, type PacketQuery} from '../fib.js'
+import {birdEvidence} from './bgp.js'
+import {deliverLocal} from './deliver.js'
+import {decisionEvidence} from './evidence.js'
+import {encapBlocked, filterChain, filterHop} from './filter.js'
+import {checkMtu, forwardingEvidence, takeTtl} from './forward.js'
+import {linkLayer} from './link-layer.js'
+import {describeHeader, header} from './packet.js'
+import {isHost, type Place} from './place.js'
+import {routeFailure} from './route-failure.js'
+import type {Flight, Step, Walk} from './walk-state.js'
+import {transmit} from './xmit.js'
+
+/**
+ * An IP packet in a namespace, received on `inDev` or originated there: the
+ * route lookup (policy rules, longest prefix, reverse path, forwarding), then
+ * the MTU, the filter chain, the next hop's link-layer address, and out.
+ */
+export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Flight, oif?: string): Step | undefined {
+  for (const s of ['links', 'addresses', 'routes4', ...(isHost(place) ? ['rules4'] : [])]) {
+    if (!w.section(place, s, `the route lookup on ${place.netns}`)) return undefined
+  }
+  const h = header(flight)
+  const key = `${place.node}|${place.netns}|${h.dst}|${flight.pkt.encap.length}`
+  if (w.seen.has(key)) {
+    return w.stop('LOOP', {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), action: 'drop', evidence: [`${describeHeader(h)} is back in ${place.netns} on ${place.node}: the path goes round in circles`], packet: flight.pkt})
+  }
+  w.seen.add(key)
+
+  const q: PacketQuery = {dst: h.dst, ...(h.src ? {src: h.src} : {}), ...(inDev ? {iif: inDev} : {}), ...(oif ? {oif} : {})}
+  const d = lookupRoute(place.fib, q)
+  const bgp = birdEvidence(w, place, d.route)
+  const lookup: RouteLookup = {dst: h.dst, ...(h.src ? {src: h.src} : {}), ...(inDev ? {iif: inDev} : {}), ...(oif ? {oif} : {})}
+  const evidence = [...decisionEvidence(d, place.fib.customRules.inet), ...bgp.evidence]
+  const base = {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {})}
+  const findings = bgp.findings.length > 0 ? {findings: bgp.findings} : {}
+
+  if (d.error) return routeFailure(w, place, inDev, d, flight, {...base, action: 'route', evidence, lookup, packet: flight.pkt, ...findings})
+  if (d.type === 'local' || d.type === 'broadcast' || d.type === 'anycast') {
+    return deliverLocal(w, place, inDev, flight, {...base, action: 'deliver', evidence, lookup: {...lookup, dev: 'lo'}, ...findings})
+  }
+  if (d.type !== 'unicast') {
+    return w.stop('NO_ROUTE', {...base, action: 'drop', evidence: [...evidence, `${d.type} destination: netctl traces unicast only`], packet: flight.pkt})
+  }
+  const nh = d.nexthops?.[0]
+  const dev = nh?.dev ?? d.dev
+  const link = dev ? place.links.get(dev) : undefined
+  if (!nh || !dev || !link) return w.insufficient(place, `${place.node}: the device ${dev ?? '?'} the route names`, evidence)
+  if ((d.nexthops?.length ?? 0) > 1) evidence.push(`multipath: the kernel hashes each flow onto one of ${d.nexthops?.length} nexthops; netctl follows the first (via ${nh.gateway ?? '-'} dev ${dev})`)
+  const routeHop: Hop = w.hop({...base, out: dev, action: 'route', evidence, lookup: {...lookup, ...(nh.gateway ? {gateway: nh.gateway} : {}), dev}, packet: flight.pkt, ...findings})
+
+  let f = flight
+  if (inDev) {
+    if (isHost(place) && !w.section(place, 'sysctls', `forwarding on ${place.node}`)) return undefined
+    const next = takeTtl(w, place, inDev, f)
+    if (!next) return undefined
+    f = next
+    const mtu = checkMtu(w, place, link, f, inDev)
+    if (!mtu) return undefined
+    const fwd: Hop = w.hop({...base, out: dev, action: 'forward', evidence: [...(isHost(place) ? forwardingEvidence(place, inDev) : []), ...mtu], packet: f.pkt})
+    if (isHost(place)) {
+      const r = filterChain(w, place, 'FORWARD', f, {in: inDev, out: dev})
+      if (!r.passed) return undefined
+      if (r.evidence.length === 0) fwd.evidence.push('filter FORWARD: no rules, policy ACCEPT')
+      else w.hop(filterHop(place, 'FORWARD', {in: inDev, out: dev}, r.evidence, f)!)
+    }
+  } else {
+    if (f.pkt.encap.length === 0 && !f.origin) f = {...f, origin: {node: place.node, netns: place.netns, dev, mtu: link.mtu}}
+    const mtu = checkMtu(w, place, link, f)
+    if (!mtu) return undefined
+    routeHop.evidence.push(...mtu)
+    if (isHost(place)) {
+      const r = filterChain(w, place, 'OUTPUT', f, {out: dev}, encapBlocked(w, place, f))
+      if (!r.passed) return undefined
+      const fh = filterHop(place, 'OUTPUT', {out: dev}, r.evidence, f)
+      if (fh) w.hop(fh)
+    }
+  }
+
+  const address = nh.gateway ?? h.dst
+  const ll = linkLayer(w, place, link, address, f)
+  if (!ll) return undefined
+  routeHop.evidence.push(...ll.evidence)
+  if (ll.proxyHop) w.hop(ll.proxyHop)
+  return transmit(w, place, link, address, ll.mac, f)
+}

@@ -1,0 +1,132 @@
+import type {Link, Neighbour, NodeState, PodNetnsState, SectionStatus} from '../../model/node-state.js'
+import type {Snapshot, SnapshotNode, SnapshotPod} from '../../model/snapshot.js'
+import {type CompiledFib, compileFib, type FibState} from '../fib.js'
+import type {NeighbourView} from '../neighbour.js'
+import {cidrContains, parseCidr, parseIp} from '../ip.js'
+
+/**
+ * Where a packet can be: a node's own (host) network namespace or one pod's.
+ * A place carries the state the walk reads there, compiled once.
+ */
+export interface Place {
+  node: string
+  /** the namespace as hops name it: the pod's netns, or the node's */
+  netns: string
+  state: NodeState
+  /** set when the place is a pod's namespace */
+  pod?: PodNetnsState
+  /** what the forwarding and neighbour models read: the node's state, or the pod's */
+  fibState: FibState & NeighbourView
+  fib: CompiledFib
+  links: Map<string, Link>
+  neighbours: Neighbour[]
+  sections: Record<string, {status: SectionStatus; message?: string}>
+}
+
+export const isHost = (p: Place): boolean => p.pod === undefined
+
+/** The snapshot, indexed for the walk: nodes and pods by name and address, places built on demand. */
+export class SnapshotIndex {
+  private readonly places = new Map<string, Place>()
+
+  constructor(readonly snapshot: Snapshot) {}
+
+  node(name: string): SnapshotNode | undefined {
+    return this.snapshot.nodes.find((n) => n.name === name)
+  }
+
+  /** The node's namespace name: a lab names it LAB.NODE; elsewhere it is the host's own. */
+  hostNetns(node: string): string {
+    return this.snapshot.cluster.source === 'lab' ? `${this.snapshot.cluster.name}.${node}` : 'host'
+  }
+
+  state(node: string): NodeState | undefined {
+    return this.snapshot.nodeStates[node]
+  }
+
+  host(node: string): Place | undefined {
+    const key = `host|${node}`
+    const cached = this.places.get(key)
+    if (cached) return cached
+    const state = this.state(node)
+    if (!state) return undefined
+    const fibState: FibState & NeighbourView = state
+    const place: Place = {
+      node,
+      netns: this.hostNetns(node),
+      state,
+      fibState,
+      fib: compileFib(fibState),
+      links: new Map(state.links.map((l) => [l.name, l])),
+      neighbours: state.neighbours,
+      sections: state.sections,
+    }
+    this.places.set(key, place)
+    return place
+  }
+
+  /** A pod's namespace as its node's probe recorded it. */
+  pod(node: string, namespace: string, name: string): Place | undefined {
+    const key = `pod|${node}|${namespace}/${name}`
+    const cached = this.places.get(key)
+    if (cached) return cached
+    const state = this.state(node)
+    const pod = state?.pods.find((p) => p.namespace === namespace && p.name === name)
+    if (!state || !pod) return undefined
+    // pods carry no rules or sysctls of their own in a snapshot: the kernel's defaults apply
+    const fibState: FibState & NeighbourView = pod
+    const place: Place = {
+      node,
+      netns: pod.netns,
+      state,
+      pod,
+      fibState,
+      fib: compileFib(fibState),
+      links: new Map(pod.links.map((l) => [l.name, l])),
+      neighbours: pod.neighbours,
+      sections: pod.sections ?? {},
+    }
+    this.places.set(key, place)
+    return place
+  }
+
+  podPlace(p: PodNetnsState, node: string): Place | undefined {
+    return this.pod(node, p.namespace, p.name)
+  }
+
+  /** The node one of whose addresses (InternalIP, ExternalIP, or any address its host namespace holds) is `ip`. */
+  nodeOwning(ip: string): SnapshotNode | undefined {
+    const t = parseIp(ip)?.text
+    if (!t) return undefined
+    const byName = this.snapshot.nodes.find((n) => parseIp(n.internalIP)?.text === t || (n.externalIP && parseIp(n.externalIP)?.text === t))
+    if (byName) return byName
+    return this.snapshot.nodes.find((n) => this.state(n.name)?.addresses.some((a) => a.family === 'inet' && a.scope !== 'host' && parseIp(a.local)?.text === t))
+  }
+
+  /** The node whose podCIDR holds `ip`. */
+  nodeForPodIP(ip: string): SnapshotNode | undefined {
+    const a = parseIp(ip)
+    if (!a) return undefined
+    return this.snapshot.nodes.find((n) => n.podCIDRs.some((c) => {
+      const cidr = parseCidr(c)
+      return !!cidr && cidrContains(cidr, a)
+    }))
+  }
+
+  podByIP(ip: string): SnapshotPod | undefined {
+    const t = parseIp(ip)?.text
+    return this.snapshot.pods.find((p) => parseIp(p.ip)?.text === t)
+  }
+
+  /** Inside the cluster network, or a node's pod range: a pod address. */
+  isPodAddress(ip: string): boolean {
+    const a = parseIp(ip)
+    const cluster = parseCidr(this.snapshot.cluster.clusterCIDR)
+    return !!a && ((!!cluster && cidrContains(cluster, a)) || !!this.nodeForPodIP(ip))
+  }
+
+  collectionError(node: string): string | undefined {
+    const e = this.snapshot.errors.find((x) => x.node === node)
+    return e ? `${e.code}: ${e.message}` : undefined
+  }
+}

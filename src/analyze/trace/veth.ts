@@ -1,0 +1,68 @@
+import type {Link} from '../../model/node-state.js'
+import {parseCidr, parseIp} from '../ip.js'
+import type {Place, SnapshotIndex} from './place.js'
+
+/**
+ * The other end of a veth pair. A pod's eth0 names its peer's ifindex in the
+ * node's namespace; the node's end names the pod end's ifindex, which is the
+ * same (2) in every pod, so from the node the pod is found by the pod end's
+ * peer ifindex. Where the indexes do not tie up, a /32 route to the pod's
+ * address on the device (Calico) or the bridge FDB entry of the pod's MAC on
+ * the port (the bridge plugin) names the pairing.
+ */
+export interface VethPeer {
+  place: Place
+  dev: string
+  /** how the pairing was found */
+  how: 'ifindex' | 'route' | 'fdb'
+}
+
+function podAddresses(place: Place): string[] {
+  return (place.pod?.addresses ?? []).filter((a) => a.family === 'inet' && a.scope !== 'host').map((a) => a.local)
+}
+
+function hostRouteDev(host: Place, ip: string): string | undefined {
+  const t = parseIp(ip)?.text
+  return host.state.routes.find((r) => r.table === 'main' && r.dev && parseCidr(r.dst)?.len === 32 && parseCidr(r.dst)?.ip.text === t)?.dev
+}
+
+/** From a pod's veth end to its node. */
+function fromPod(index: SnapshotIndex, place: Place, link: Link): VethPeer | undefined {
+  const host = index.host(place.node)
+  if (!host) return undefined
+  const byIndex = host.state.links.find((l) => l.kind === 'veth' && l.ifindex === link.peerIfindex)
+  if (byIndex) return {place: host, dev: byIndex.name, how: 'ifindex'}
+  for (const ip of podAddresses(place)) {
+    const dev = hostRouteDev(host, ip)
+    if (dev && host.links.get(dev)?.kind === 'veth') return {place: host, dev, how: 'route'}
+  }
+  const learnt = link.mac ? host.state.fdb.find((e) => e.master && !e.self && e.mac === link.mac) : undefined
+  return learnt ? {place: host, dev: learnt.dev, how: 'fdb'} : undefined
+}
+
+/** From a node's veth to the pod behind it; undefined for the node's own uplink. */
+function fromHost(index: SnapshotIndex, place: Place, link: Link): VethPeer | undefined {
+  const pods = place.state.pods.map((p) => index.podPlace(p, place.node)).filter((p): p is Place => !!p)
+  for (const pod of pods) {
+    const end = pod.pod?.links.find((l) => l.kind === 'veth' && l.peerIfindex === link.ifindex)
+    if (end) return {place: pod, dev: end.name, how: 'ifindex'}
+  }
+  for (const pod of pods) {
+    if (podAddresses(pod).some((ip) => hostRouteDev(place, ip) === link.name)) {
+      const end = pod.pod?.links.find((l) => l.kind === 'veth')
+      if (end) return {place: pod, dev: end.name, how: 'route'}
+    }
+  }
+  const learnt = place.state.fdb.filter((e) => e.dev === link.name && e.master && !e.permanent).map((e) => e.mac)
+  for (const pod of pods) {
+    const end = pod.pod?.links.find((l) => l.kind === 'veth' && l.mac && learnt.includes(l.mac))
+    if (end) return {place: pod, dev: end.name, how: 'fdb'}
+  }
+  return undefined
+}
+
+export function vethPeer(index: SnapshotIndex, place: Place, dev: string): VethPeer | undefined {
+  const link = place.links.get(dev)
+  if (!link || link.kind !== 'veth') return undefined
+  return place.pod ? fromPod(index, place, link) : fromHost(index, place, link)
+}

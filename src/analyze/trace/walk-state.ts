@@ -1,0 +1,116 @@
+import type {Finding, FindingCode} from '../../model/finding.js'
+import type {Disposition, Hop, Packet} from '../../model/trace.js'
+import {type FindingInput, makeFinding} from '../catalogue/index.js'
+import type {CtState} from './iptables-match.js'
+import {type Place, type SnapshotIndex} from './place.js'
+
+/** The packet in flight and what the kernel tracks with it. */
+export interface Flight {
+  pkt: Packet
+  /** the inner packet's TTL: every forwarding node takes one */
+  ttl: number
+  /** conntrack's view: the request is NEW, its reply ESTABLISHED */
+  ct: CtState
+  /** the source port, on the reply of a tcp/udp request (its destination port then) */
+  sport?: number
+  /** where the outermost encapsulation was put on, for the receiver's checks */
+  tunnel?: TunnelEntry
+  /** the interface the packet was first sent from, and its MTU (what the sender believes the path takes) */
+  origin?: {node: string; netns: string; dev: string; mtu: number}
+}
+
+/** The sending side of a tunnel, as the receiver's decap checks need it. */
+export interface TunnelEntry {
+  node: string
+  dev: string
+  /** the next hop the route gave (flannel: the peer's VTEP address) */
+  nexthop: string
+  /** the inner destination MAC (vxlan) */
+  mac?: string
+  /** the tunnel's outer overhead in bytes */
+  overhead: number
+  /** the tunnel below this one, when tunnels nest */
+  outer?: TunnelEntry
+}
+
+/** One step of the walk, run by the driver until the walk stops. */
+export type Step =
+  /** an IP packet at a namespace: received on inDev, or originated there */
+  | {kind: 'l3'; place: Place; inDev?: string; flight: Flight; oif?: string}
+  /** a frame arriving on a device; mac: its destination MAC (absent on devices without link-layer addresses) */
+  | {kind: 'frame'; place: Place; dev: string; mac?: string; flight: Flight}
+
+/** Findings and nodes wanted, shared by the forward and the return walk. */
+export class Shared {
+  readonly findings: Finding[] = []
+  readonly needNodes = new Set<string>()
+  readonly missing: string[] = []
+
+  raise(code: FindingCode, input: FindingInput): FindingCode {
+    const f = makeFinding(code, input)
+    if (!this.findings.some((x) => x.code === f.code && x.node === f.node && x.subject === f.subject)) this.findings.push(f)
+    return code
+  }
+
+  lack(what: string): void {
+    if (!this.missing.includes(what)) this.missing.push(what)
+  }
+}
+
+export const TTL = 64
+/** More steps than any real path takes: the walk is going round in circles. */
+export const MAX_STEPS = 256
+
+export class Walk {
+  readonly hops: Hop[] = []
+  disposition?: Disposition
+  /** (node, netns, destination, encapsulation depth) of every routing decision taken */
+  readonly seen = new Set<string>()
+
+  constructor(
+    readonly index: SnapshotIndex,
+    readonly shared: Shared,
+    readonly direction: 'forward' | 'return',
+  ) {}
+
+  hop(h: Hop): Hop {
+    this.hops.push(h)
+    return h
+  }
+
+  raise(code: FindingCode, input: FindingInput): FindingCode {
+    return this.shared.raise(code, input)
+  }
+
+  /** End the walk; the last hop (when given) is where and why. Returns undefined: no next step. */
+  stop(disposition: Disposition, hop?: Hop): undefined {
+    if (hop) this.hop(hop)
+    this.disposition ??= disposition
+    return undefined
+  }
+
+  /** The snapshot lacks what a decision needs: say what, and stop. */
+  insufficient(place: {node: string; netns: string} | undefined, what: string, evidence: string[] = []): undefined {
+    this.shared.lack(what)
+    return this.stop('INSUFFICIENT_INFO', place ? {node: place.node, netns: place.netns, action: 'drop', evidence: [`not in the snapshot: ${what}`, ...evidence]} : undefined)
+  }
+
+  /** A node's own namespace, or INSUFFICIENT_INFO with the node in needNodes. */
+  host(node: string, from?: {node: string; netns: string}): Place | undefined {
+    const place = this.index.host(node)
+    if (place) return place
+    this.shared.needNodes.add(node)
+    const err = this.index.collectionError(node)
+    this.insufficient(from, `${node}: node state not collected${err ? ` (${err})` : ''}`)
+    return undefined
+  }
+
+  /** True when the place's probe section is usable; otherwise INSUFFICIENT_INFO naming it. */
+  section(place: Place, section: string, purpose: string): boolean {
+    const s = place.sections[section]
+    if (!s || s.status === 'ok') return true
+    const where = place.pod ? `${place.node} pod ${place.pod.namespace}/${place.pod.name}` : place.node
+    this.insufficient(place, `${where}: ${section} ${s.status === 'absent' ? 'not collected' : s.status}${s.message ? ` (${s.message})` : ''}, needed for ${purpose}`)
+    return false
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * A trace: the walk of one packet over a snapshot, hop by hop, and how it
+ * ended. Plain JSON and the `netctl trace --json` contract
+ * (schemas/trace.schema.json): extend with new optional fields, never rename.
+ */
+import type {Finding} from './finding.js'
+
+/**
+ * How a walk ends: a closed set (DESIGN.md "Trace semantics"). A walk that
+ * cannot decide says INSUFFICIENT_INFO (and what it lacked) rather than guess.
+ */
+export const DISPOSITIONS = [
+  'DELIVERED',
+  'NO_ROUTE',
+  'BLACKHOLE',
+  'NEIGHBOR_UNRESOLVED',
+  'FDB_MISS',
+  'DECAP_REJECTED',
+  'DENIED',
+  'FORWARDING_DISABLED',
+  'RP_FILTER_DROP',
+  'MTU_EXCEEDED',
+  'LOOP',
+  'INSUFFICIENT_INFO',
+] as const
+
+export type Disposition = (typeof DISPOSITIONS)[number]
+
+/**
+ * What a hop did with the packet. Small and closed, so a renderer can draw
+ * every one of them and a consumer can switch on it.
+ */
+export const HOP_ACTIONS = [
+  /** a FIB lookup (rules, then the longest-prefix route) chose the next hop and the output device */
+  'route',
+  /** layer-2 forwarding through a Linux bridge (cni0) by its FDB */
+  'bridge',
+  /** the packet crosses a veth pair into another network namespace */
+  'veth',
+  /** a tunnel device wraps the packet (vxlan, ipip); the packet's encap stack grows */
+  'encap',
+  /** a tunnel device on the receiver unwraps it; the encap stack shrinks */
+  'decap',
+  /** the outer packet crosses the underlay (the nodes' own network) to another node */
+  'underlay',
+  /** flannel's udp backend: flanneld reads the packet from flannel0 and sends it in UDP 8285 */
+  'udp-forward',
+  /** the host answers ARP for the pod's gateway (Calico's 169.254.1.1 on a cali* interface) */
+  'proxy-arp',
+  /** a firewall decision (iptables / nftables / NetworkPolicy chain) let the packet through */
+  'filter',
+  /** the host forwards the packet from one interface to another (ip_forward, rp_filter checked) */
+  'forward',
+  /** a local address of the destination namespace accepts the packet */
+  'deliver',
+  /** the packet is dropped here; the trace's disposition says why */
+  'drop',
+] as const
+
+export type HopAction = (typeof HOP_ACTIONS)[number]
+
+export type Protocol = 'icmp' | 'tcp' | 'udp'
+
+/** One layer of encapsulation around the packet. */
+export interface Encapsulation {
+  /** vxlan (flannel.1, vxlan.calico), ipip (Calico tunl0, IP protocol 4), udp (flannel's udp backend, port 8285) */
+  type: 'vxlan' | 'ipip' | 'udp'
+  /** outer source IP: the sending node's underlay address */
+  outerSrc: string
+  /** outer destination IP: the receiving node's underlay address */
+  outerDst: string
+  /** VXLAN network identifier (flannel: 1, Calico: 4096) */
+  vni?: number
+  /** outer UDP destination port (flannel vxlan 8472, Calico vxlan 4789, flannel udp 8285) */
+  port?: number
+}
+
+/** The packet as it is at some point of the walk. */
+export interface Packet {
+  /** inner (pod-level) source and destination IP */
+  src: string
+  dst: string
+  protocol: Protocol
+  /** destination port for tcp / udp */
+  port?: number
+  /** bytes of the whole IP packet as it is on the wire here (outer headers included) */
+  size: number
+  /** the Don't Fragment bit: an oversized packet is dropped rather than fragmented */
+  df: boolean
+  /** encapsulations, innermost first: the last element is the outermost header */
+  encap: Encapsulation[]
+}
+
+/** One end of a trace: a pod (or a node address) and where it lives. */
+export interface Endpoint {
+  ip: string
+  /** pod name, with its Kubernetes namespace, when the end is a pod */
+  pod?: string
+  namespace?: string
+  /** the node it runs on */
+  node?: string
+  /** the network namespace it lives in, as netctl entered it */
+  netns?: string
+}
+
+export interface Hop {
+  /** the node the hop happens on ('' never: the underlay hop names the sending node) */
+  node: string
+  /** network namespace: the pod's netns, or the node's (host) namespace */
+  netns: string
+  /** interface the packet came in on (absent at the source) */
+  in?: string
+  /** interface it leaves by (absent where it is delivered or dropped) */
+  out?: string
+  action: HopAction
+  /**
+   * The state behind the decision, one line each as the tools print it:
+   * `10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink`,
+   * `neigh 10.244.2.0 lladdr 5e:..:01 PERMANENT`, `fdb 5e:..:01 dst 172.18.0.12 self permanent`,
+   * `-A FORWARD -s 10.244.0.0/16 -j ACCEPT`, `sysctl net.ipv4.ip_forward = 1`.
+   */
+  evidence: string[]
+  /** the packet as it leaves this hop (after encap / decap) */
+  packet?: Packet
+  /**
+   * On a route hop: the FIB question, as `ip route get DST from SRC iif DEV`
+   * asks it on this node, and the answer (gateway and device) the walk took.
+   */
+  lookup?: RouteLookup
+  /** the finding codes this hop gave rise to (the findings themselves are in Trace.findings) */
+  findings?: string[]
+}
+
+/** A FIB lookup of a route hop: the question and the next hop it gave. */
+export interface RouteLookup {
+  dst: string
+  src?: string
+  /** the interface the packet came in on; absent when the namespace originates it */
+  iif?: string
+  /** the output device the sender bound the lookup to (a vxlan device's underlay `dev`) */
+  oif?: string
+  gateway?: string
+  dev?: string
+}
+
+/** One direction of the walk. */
+export interface PathResult {
+  disposition: Disposition
+  hops: Hop[]
+}
+
+export interface Trace extends PathResult {
+  src: Endpoint
+  dst: Endpoint
+  /** the packet as the source sends it */
+  packet: Packet
+  /**
+   * The reply's walk from dst back to src (a reply can take another path).
+   * null when the forward walk did not deliver, so there is no reply to walk.
+   */
+  returnPath: PathResult | null
+  /** every finding raised along either path */
+  findings: Finding[]
+  /** with INSUFFICIENT_INFO: what the snapshot lacked ("node2: iptables not collected") */
+  missing?: string[]
+}

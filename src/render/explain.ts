@@ -1,0 +1,117 @@
+/**
+ * `netctl explain`: a finding code or a disposition, as text and as JSON
+ * (schemas/explain.schema.json), and the --list index of both.
+ */
+import {AREA_TITLES, CATALOGUE, DISPOSITION_GUIDE, type Lookup, PLACEHOLDERS, placeholdersIn} from '../analyze/catalogue/index.js'
+import {FINDING_CODES, type Severity} from '../model/finding.js'
+import {DISPOSITIONS} from '../model/trace.js'
+import {colors, table} from './color.js'
+
+export function explainJson(found: Lookup): object {
+  if (found.kind === 'disposition') {
+    const g = found.guide
+    return {kind: 'disposition', code: g.disposition, summary: g.summary, explanation: g.explanation, findings: g.findings}
+  }
+  const e = found.entry
+  const used = placeholdersIn([...e.confirm, e.fix].join('\n'))
+  return {
+    kind: 'finding',
+    code: e.code,
+    area: e.area,
+    severity: e.severity,
+    title: e.title,
+    meaning: e.meaning,
+    symptoms: e.symptoms,
+    confirm: e.confirm,
+    fix: e.fix,
+    placeholders: Object.fromEntries(used.map((p) => [p, PLACEHOLDERS[p]!])),
+    dispositions: e.dispositions ?? [],
+    related: e.related ?? [],
+  }
+}
+
+export function explainListJson(): object {
+  return {
+    codes: FINDING_CODES.map((c) => ({code: c, area: CATALOGUE[c].area, severity: CATALOGUE[c].severity, title: CATALOGUE[c].title})),
+    dispositions: DISPOSITIONS.map((d) => ({code: d, summary: DISPOSITION_GUIDE[d].summary})),
+  }
+}
+
+/** Greedy word wrap to `width` columns, every line indented. */
+export function wrap(text: string, indent = '  ', width = 100): string {
+  const lines: string[] = []
+  let line = ''
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line)
+      line = word
+    } else line = line ? `${line} ${word}` : word
+  }
+  if (line) lines.push(indent + line)
+  return lines.join('\n')
+}
+
+export function severityColor(s: Severity): (text: string) => string {
+  const c = colors()
+  return s === 'error' ? c.red : s === 'warning' ? c.yellow : c.blue
+}
+
+/** Fix or confirm lines: explanations dim, commands as they are to be typed. */
+export function commandLines(lines: string[], indent = '  '): string {
+  const c = colors()
+  return lines.map((l) => indent + (l.trimStart().startsWith('#') ? c.dim(l) : c.cyan(l))).join('\n')
+}
+
+export function explainText(found: Lookup): string {
+  const c = colors()
+  if (found.kind === 'disposition') {
+    const g = found.guide
+    return [
+      `${c.bold(g.disposition)}  trace disposition`,
+      g.summary,
+      '',
+      wrap(g.explanation),
+      ...(g.findings.length ? ['', `${c.bold('Findings that end a trace here')} (netctl explain CODE)`, wrap(g.findings.join(', '))] : []),
+    ].join('\n')
+  }
+  const e = found.entry
+  const used = placeholdersIn([...e.confirm, e.fix].join('\n'))
+  const width = Math.max(0, ...used.map((p) => p.length + 2))
+  const out = [
+    `${c.bold(e.code)}  ${severityColor(e.severity)(e.severity)} · ${AREA_TITLES[e.area]}`,
+    e.title,
+    '',
+    c.bold('What it means'),
+    wrap(e.meaning),
+    '',
+    c.bold('Symptoms'),
+    wrap(e.symptoms),
+    '',
+    c.bold('How to confirm'),
+    commandLines(e.confirm),
+    '',
+    c.bold('How to fix'),
+    commandLines(e.fix.split('\n')),
+  ]
+  if (used.length) out.push('', c.bold('Placeholders'), ...used.map((p) => `  ${`<${p}>`.padEnd(width)}  ${PLACEHOLDERS[p]}`))
+  if (e.dispositions?.length) out.push('', `Ends a trace in: ${e.dispositions.join(', ')}`)
+  if (e.related?.length) out.push(`See also: ${e.related.join(', ')}`)
+  return out.join('\n')
+}
+
+export function explainListText(): string {
+  const c = colors()
+  return [
+    c.bold('Finding codes'),
+    table(
+      ['CODE', 'AREA', 'SEVERITY', 'TITLE'],
+      FINDING_CODES.map((code) => [code, AREA_TITLES[CATALOGUE[code].area], CATALOGUE[code].severity, CATALOGUE[code].title]),
+      '  ',
+    ),
+    '',
+    c.bold('Trace dispositions'),
+    table(['DISPOSITION', 'SUMMARY'], DISPOSITIONS.map((d) => [d, DISPOSITION_GUIDE[d].summary]), '  '),
+    '',
+    'netctl explain CODE tells what one of them means and how to fix it.',
+  ].join('\n')
+}

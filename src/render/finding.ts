@@ -1,0 +1,40 @@
+/**
+ * Findings as text, for trace and sweep output: errors first, each with its
+ * evidence as the tools printed it and its fix as lines to run.
+ */
+import {type Finding, severityRank} from '../model/finding.js'
+import {colors} from './color.js'
+import {commandLines, severityColor} from './explain.js'
+
+/** Errors, then warnings, then info; the order within a severity is kept. */
+export function sortFindings(findings: readonly Finding[]): Finding[] {
+  return findings
+    .map((f, i) => ({f, i}))
+    .sort((a, b) => severityRank(a.f.severity) - severityRank(b.f.severity) || a.i - b.i)
+    .map(({f}) => f)
+}
+
+/** "2 findings: 1 error, 1 warning" / "no findings". */
+export function findingsSummary(findings: readonly Finding[]): string {
+  if (findings.length === 0) return 'no findings'
+  const counts = (['error', 'warning', 'info'] as const)
+    .map((s) => [s, findings.filter((f) => f.severity === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s}${n === 1 || s === 'info' ? '' : 's'}`)
+  return `${findings.length} finding${findings.length === 1 ? '' : 's'}: ${counts.join(', ')}`
+}
+
+export function findingText(f: Finding): string {
+  const c = colors()
+  const head = [severityColor(f.severity)(f.severity.padEnd(7)), c.bold(f.code), f.node ? `${f.node}:` : '', f.subject].filter(Boolean).join(' ')
+  const out = [head, `    ${f.message}`]
+  if (f.evidence.length) out.push('    evidence:', ...f.evidence.map((e) => c.dim(`      ${e}`)))
+  if (f.fix.trim()) out.push('    fix:', commandLines(f.fix.split('\n'), '      '))
+  out.push(c.dim(`    (netctl explain ${f.code})`))
+  return out.join('\n')
+}
+
+export function findingsText(findings: readonly Finding[]): string {
+  if (findings.length === 0) return 'no findings'
+  return [...sortFindings(findings).map(findingText), findingsSummary(findings)].join('\n\n')
+}

@@ -1,0 +1,107 @@
+/**
+ * `netctl trace` as text and JSON. Text reads top to bottom the way a person
+ * asks: did it get there (the verdict), which way did it go (numbered hops
+ * with the state behind each), how did the reply come back, what is wrong and
+ * how to fix it. JSON is exactly the Trace (schemas/trace.schema.json).
+ */
+import {DISPOSITION_GUIDE} from '../analyze/catalogue/index.js'
+import type {Snapshot} from '../model/snapshot.js'
+import type {Disposition, Endpoint, Hop, Packet, PathResult, Trace} from '../model/trace.js'
+import {colors} from './color.js'
+import {findingsText} from './finding.js'
+
+/** `--json` / `-o json`: the trace, nothing added. */
+export function traceJson(trace: Trace): Trace {
+  return trace
+}
+
+function dispositionColor(d: Disposition): (s: string) => string {
+  const c = colors()
+  return d === 'DELIVERED' ? c.green.bold : d === 'INSUFFICIENT_INFO' ? c.yellow.bold : c.red.bold
+}
+
+/** "pod-node1-1 (172.20.1.2)", "prod/web (10.244.3.7)", "node2 (172.31.0.12)" */
+export function endpointLabel(e: Endpoint): string {
+  const name = e.pod ? (e.namespace && e.namespace !== 'default' ? `${e.namespace}/${e.pod}` : e.pod) : e.node
+  return name ? `${name} (${e.ip})` : e.ip
+}
+
+/** "icmp 84 bytes", "tcp/8080 84 bytes DF" */
+export function packetLabel(p: Packet): string {
+  const proto = p.port !== undefined && p.protocol !== 'icmp' ? `${p.protocol}/${p.port}` : p.protocol
+  return `${proto} ${p.size} bytes${p.df ? ' DF' : ''}`
+}
+
+/** The outer header an encap / decap / underlay hop deals in: "vxlan VNI 1 172.31.0.11 → 172.31.0.13 udp/8472, 134 bytes". */
+function encapNote(hop: Hop): string | undefined {
+  if (!['encap', 'decap', 'underlay', 'udp-forward'].includes(hop.action)) return undefined
+  const outer = hop.packet?.encap.at(-1)
+  if (!outer) return hop.packet && hop.action === 'decap' ? `inner ${hop.packet.src} → ${hop.packet.dst}` : undefined
+  const vni = outer.vni === undefined ? '' : ` VNI ${outer.vni}`
+  const port = outer.port === undefined ? '' : ` udp/${outer.port}`
+  return `${outer.type}${vni} ${outer.outerSrc} → ${outer.outerDst}${port}, ${hop.packet!.size} bytes`
+}
+
+/** Numbered hops, "node / netns  in → out  action", evidence indented under each. */
+export function hopsText(hops: readonly Hop[], indent = '  '): string {
+  const c = colors()
+  if (hops.length === 0) return `${indent}${c.dim('(no hops)')}`
+  const where = hops.map((h) => (h.netns && h.netns !== h.node ? `${h.node} / ${h.netns}` : h.node))
+  const ports = hops.map((h) => `${h.in ?? '-'} → ${h.out ?? '-'}`)
+  const num = String(hops.length).length
+  const w1 = Math.max(...where.map((s) => s.length))
+  const w2 = Math.max(...ports.map((s) => s.length))
+  return hops
+    .map((h, i) => {
+      const action = h.action === 'drop' ? c.red.bold(h.action) : h.action === 'deliver' ? c.green(h.action) : c.bold(h.action)
+      const note = encapNote(h)
+      const codes = h.findings?.length ? `  ${c.yellow(`[${h.findings.join(', ')}]`)}` : ''
+      const head = `${indent}${String(i + 1).padStart(num)}  ${where[i]!.padEnd(w1)}  ${ports[i]!.padEnd(w2)}  ${action}${note ? `  ${c.cyan(note)}` : ''}${codes}`
+      const pad = `${indent}${' '.repeat(num)}      `
+      return [head, ...h.evidence.map((e) => c.dim(`${pad}${e}`))].join('\n')
+    })
+    .join('\n')
+}
+
+function pathHeading(title: string, path: PathResult): string {
+  const c = colors()
+  return `${c.bold(title)}  ${dispositionColor(path.disposition)(path.disposition)}`
+}
+
+export function traceText(trace: Trace): string {
+  const c = colors()
+  const verdict = `${dispositionColor(trace.disposition)(trace.disposition)}  ${endpointLabel(trace.src)} → ${endpointLabel(trace.dst)}  ${packetLabel(trace.packet)}`
+  const out = [verdict]
+  if (trace.disposition !== 'DELIVERED') {
+    const last = trace.hops.at(-1)
+    out.push(`  ${DISPOSITION_GUIDE[trace.disposition].summary}${last ? ` (hop ${trace.hops.length}, ${last.node})` : ''}`)
+  } else if (trace.returnPath && trace.returnPath.disposition !== 'DELIVERED') {
+    out.push(`  the reply is lost: ${trace.returnPath.disposition}, ${DISPOSITION_GUIDE[trace.returnPath.disposition].summary}`)
+  }
+  for (const m of trace.missing ?? []) out.push(c.yellow(`  missing: ${m}`))
+  out.push('', pathHeading('Path', trace), hopsText(trace.hops))
+  out.push('')
+  if (trace.returnPath) out.push(pathHeading('Return path', trace.returnPath), hopsText(trace.returnPath.hops))
+  else out.push(`${c.bold('Return path')}  ${c.dim('not walked: the packet did not arrive')}`)
+  out.push('', c.bold('Findings'), findingsText(trace.findings))
+  if (trace.disposition !== 'DELIVERED') out.push('', c.dim(`(netctl explain ${trace.disposition})`))
+  return out.join('\n')
+}
+
+/** The last line under the live display: how much of the cluster the trace needed. */
+export function traceCollectFooter(snapshot: Snapshot, rounds: string[][]): string {
+  const probed = rounds.flat().length
+  const got = Object.keys(snapshot.nodeStates).length
+  const ms = Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt)
+  const parts = [`collected ${got}/${probed} node${probed === 1 ? '' : 's'} on the path (of ${snapshot.nodes.length}) in ${(ms / 1000).toFixed(1)}s`]
+  const unreachable = snapshot.errors.filter((e) => e.code === 'NODE_UNREACHABLE').length
+  const partial = snapshot.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
+  if (partial > 0) parts.push(`${partial} partial`)
+  if (unreachable > 0) parts.push(`${unreachable} unreachable`)
+  return parts.join(', ')
+}
+
+/** --debug: which nodes a live trace probed, round by round ("[node1 node3] [node2]"). */
+export function traceRoundsLine(rounds: string[][], total: number): string {
+  return `debug: trace collected ${rounds.map((r) => `[${r.join(' ')}]`).join(' ')} (${rounds.flat().length} of ${total} nodes)`
+}

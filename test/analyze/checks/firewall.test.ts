@@ -1,0 +1,99 @@
+import {describe, expect, it} from 'vitest'
+
+import {assembleNodeState} from '../../../src/collect/node.js'
+import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
+import {buildProbe} from '../../../src/collect/probe.js'
+import type {Snapshot} from '../../../src/model/snapshot.js'
+import {fixture, probeFixture} from '../../helpers/fixtures.js'
+import {broken, codes, findings, node, only} from './helpers.js'
+
+// iptables-save -c from a flannel + kube-proxy lab node (nf_tables): FORWARD policy DROP, flannel's accepts for 172.20.0.0/16
+const FLANNEL_NFT = fixture('iptables', 'flannel-kube-proxy-nft.txt')
+
+/** Give a node of the flannel-vxlan snapshot this iptables-save output. */
+function withRules(text: string, on = 'node2'): Snapshot {
+  return broken('flannel-vxlan', (s) => {
+    node(s, on).iptables = parseIptablesSave(text)
+  })
+}
+
+/** The fixture with lines dropped and lines put first in a chain (as `iptables -I` would). */
+function edited(drop: RegExp[], insertFirst: Record<string, string> = {}): string {
+  const lines = FLANNEL_NFT.split('\n').filter((l) => !drop.some((d) => d.test(l)))
+  for (const [chain, rule] of Object.entries(insertFirst)) {
+    const at = lines.findIndex((l) => l.includes(`-A ${chain} `))
+    lines.splice(at, 0, rule)
+  }
+  return lines.join('\n')
+}
+
+describe('firewall', () => {
+  it('a real flannel + kube-proxy rule set (FORWARD policy DROP, flannel accepts the pod network) raises nothing', () => {
+    expect(codes(withRules(FLANNEL_NFT))).toEqual([])
+    const calico = broken('calico-bgp', (s) => {
+      node(s, 'node1').iptablesLegacy = parseIptablesSave(fixture('iptables', 'calico-legacy.txt'))
+    })
+    expect(codes(calico)).toEqual([])
+  })
+
+  it('FORWARD_POLICY_DROP: without flannel\'s accepts, nothing lets new pod traffic through', () => {
+    const s = withRules(edited([/FLANNEL-FWD/, /-A FORWARD -i cni0 ! -o cni0 -j ACCEPT/]))
+    const f = only(s, 'FORWARD_POLICY_DROP')
+    expect(f).toMatchObject({node: 'node2', subject: 'filter FORWARD (iptables-save)'})
+    expect(f.evidence.slice(0, 2)).toEqual(['*filter', ':FORWARD DROP [0:0]'])
+    expect(f.fix).toContain('iptables -A FORWARD -s 172.20.0.0/16 -j ACCEPT')
+    expect(codes(s)).toEqual(['FORWARD_POLICY_DROP'])
+  })
+
+  it('FIREWALL_DROP: a DROP for a peer pod subnet first in FORWARD', () => {
+    const rule = '[0:0] -A FORWARD -d 172.20.3.0/24 -j DROP'
+    const f = only(withRules(edited([], {FORWARD: rule})), 'FIREWALL_DROP')
+    expect(f).toMatchObject({node: 'node2', subject: 'filter FORWARD (iptables-save)', evidence: ['*filter', '-A FORWARD -d 172.20.3.0/24 -j DROP']})
+    expect(f.fix).toContain("# the rule: -A FORWARD -d 172.20.3.0/24 -j DROP")
+    expect(f.fix).toContain('iptables -t filter -L FORWARD -n -v --line-numbers')
+  })
+
+  it('FIREWALL_DROP: not for a drop that only some ports hit, nor one after an accept that may match', () => {
+    expect(codes(withRules(edited([], {FORWARD: '-A FORWARD -s 172.20.0.0/16 -p tcp -m tcp --dport 80 -j REJECT'})))).toEqual([])
+    // appended to FORWARD: flannel's accept for the pod network comes first
+    expect(codes(withRules(FLANNEL_NFT.replace('COMMIT', '-A FORWARD -d 172.20.3.0/24 -j DROP\nCOMMIT')))).toEqual([])
+    // after a mark accept of another chain (Calico marks what its policy allows): not a clear case
+    expect(codes(withRules(edited([], {FORWARD: '-A FORWARD -m mark --mark 0x10000/0x10000 -j ACCEPT\n-A FORWARD -d 172.20.3.0/24 -j DROP'})))).toEqual([])
+  })
+
+  it('ENCAP_PORT_BLOCKED: udp 8472 dropped on INPUT before flannel\'s accept', () => {
+    const s = withRules(edited([], {INPUT: '[5:420] -A INPUT -p udp -m udp --dport 8472 -j DROP'}))
+    const f = only(s, 'ENCAP_PORT_BLOCKED')
+    expect(f).toMatchObject({node: 'node2', subject: 'udp 8472 (INPUT, iptables-save)', evidence: ['*filter', '-A INPUT -p udp -m udp --dport 8472 -j DROP']})
+    expect(f.fix).toContain('iptables -I INPUT -p udp --dport 8472 -s 172.31.0.11 -j ACCEPT')
+    const fromSubnet = only(withRules(edited([], {INPUT: '-A INPUT -s 172.31.0.0/24 -p udp -m multiport --dports 4789,8472 -j REJECT'})), 'ENCAP_PORT_BLOCKED')
+    expect(fromSubnet.fix).toContain('-s 172.31.0.0/24 -j ACCEPT')
+  })
+
+  it('ENCAP_PORT_BLOCKED: not for another port, another source, or a drop after the accept', () => {
+    expect(codes(withRules(edited([], {INPUT: '-A INPUT -p udp -m udp --dport 4789 -j DROP'})))).toEqual([])
+    expect(codes(withRules(edited([], {INPUT: '-A INPUT -s 192.0.2.0/24 -p udp -m udp --dport 8472 -j DROP'})))).toEqual([])
+    expect(codes(withRules(FLANNEL_NFT.replace('COMMIT', '[0:0] -A INPUT -p udp -m udp --dport 8472 -j DROP\nCOMMIT')))).toEqual([])
+  })
+
+  it('IPTABLES_BACKEND_SPLIT: a node with rules in both iptables-nft and iptables-legacy (captured)', () => {
+    const {split} = probeFixture('flannel-vxlan-bird-iptables-node1.out')
+    const captured = assembleNodeState('node1', buildProbe({pods: [], nonce: 'x'}), split, [], '2026-01-01T00:00:00Z').state
+    const s = broken('flannel-vxlan', (s) => {
+      node(s, 'node1').iptables = captured.iptables!
+      node(s, 'node1').iptablesLegacy = captured.iptablesLegacy!
+    })
+    const f = findings(s, 'IPTABLES_BACKEND_SPLIT')
+    expect(f.map((x) => [x.node, x.severity])).toEqual([['node1', 'warning']])
+    const legacyRule = captured.iptablesLegacy!.tables[0]!.chains.flatMap((c) => c.rules)[0]!.raw
+    expect(f[0]!.evidence).toContain(legacyRule)
+    expect(f[0]!.evidence.some((e) => e.startsWith('iptables-legacy-save (legacy): '))).toBe(true)
+    expect(f[0]!.evidence.some((e) => e.startsWith('iptables-save (nf_tables): '))).toBe(true)
+  })
+
+  it('empty chains in the other backend (kubelet canaries) are no split', () => {
+    const s = withRules(FLANNEL_NFT)
+    node(s, 'node2').iptablesLegacy = parseIptablesSave('*mangle\n:KUBE-KUBELET-CANARY - [0:0]\nCOMMIT\n', {variant: 'legacy'})
+    expect(codes(s)).toEqual([])
+  })
+})

@@ -1,0 +1,51 @@
+import type {Finding, FindingCode} from '../../../src/model/finding.js'
+import type {NodeState} from '../../../src/model/node-state.js'
+import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
+import {runChecks} from '../../../src/analyze/checks/index.js'
+import {fixture} from '../../helpers/fixtures.js'
+
+/** The healthy snapshots `netctl collect` wrote from labs (fixtures/README.md). */
+export const HEALTHY = ['flannel-vxlan', 'flannel-vxlan-routed', 'flannel-host-gw', 'flannel-udp', 'calico-bgp', 'calico-rr', 'calico-vxlan'] as const
+/** host-gw across a router: recorded from a lab that is broken by design */
+export type Recorded = (typeof HEALTHY)[number] | 'flannel-host-gw-routed'
+export type Healthy = Recorded
+
+const cache = new Map<string, string>()
+
+/** A fresh copy of a recorded snapshot (validated as `--snapshot` would). */
+export function snapshot(name: Healthy): Snapshot {
+  const file = `${name}-lab.json`
+  if (!cache.has(file)) cache.set(file, fixture('snapshots', file))
+  return parseSnapshot(cache.get(file)!, file)
+}
+
+/** A copy of a recorded snapshot, changed by `fn` the way a fault would change the node. */
+export function broken(name: Healthy, fn: (s: Snapshot) => void): Snapshot {
+  const s = snapshot(name)
+  fn(s)
+  return s
+}
+
+export function node(s: Snapshot, name: string): NodeState {
+  const st = s.nodeStates[name]
+  if (!st) throw new Error(`no state for ${name}`)
+  return st
+}
+
+export function findings(s: Snapshot, code?: FindingCode, nodes?: string[]): Finding[] {
+  const all = runChecks(s, nodes ? {nodes} : {})
+  return code ? all.filter((f) => f.code === code) : all
+}
+
+/** The one finding of a code, failing loudly (with all findings) when there is not exactly one. */
+export function only(s: Snapshot, code: FindingCode): Finding {
+  const all = runChecks(s)
+  const hits = all.filter((f) => f.code === code)
+  if (hits.length !== 1) throw new Error(`expected one ${code}, got ${hits.length}:\n${all.map((f) => `${f.severity} ${f.code} ${f.node ?? '-'} ${f.subject}: ${f.message}`).join('\n')}`)
+  return hits[0]!
+}
+
+/** The codes raised, sorted, for asserting that a fault raised nothing unrelated. */
+export function codes(s: Snapshot): string[] {
+  return [...new Set(runChecks(s).map((f) => f.code))].sort()
+}
