@@ -8,7 +8,7 @@ import {nodePaths, writeNodeFiles} from '../lab/files.js'
 import {writeInventory} from '../lab/inventory.js'
 import {recordPath, saveRecord} from '../lab/state.js'
 import {pingPod, reachabilityPairs} from '../lab/status.js'
-import {LAB_BACKENDS, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
+import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
 import {mapLimit} from '../util/exec.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
 import type {ConfiguredBackend} from './types.js'
@@ -21,7 +21,7 @@ import type {ConfiguredBackend} from './types.js'
  */
 
 export function labBackendName(type: ConfiguredBackend): LabBackendName | undefined {
-  return (LAB_BACKENDS as readonly string[]).includes(type) ? (type as LabBackendName) : undefined
+  return (LAB_BACKEND_MODULES as readonly string[]).includes(type) ? (type as LabBackendName) : undefined
 }
 
 /** The lab's plan as it would be with another backend (same nodes, pods, addresses, MACs). */
