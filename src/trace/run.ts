@@ -31,7 +31,13 @@ export interface TraceRunOptions extends CollectOptions {
   collect?: Collector
   /** before each collection round, the nodes it is about to probe (a live display adds them) */
   onRound?: (nodes: string[]) => void
+  /** the checks run on the path's nodes (default: src/analyze/checks runChecks) */
+  checks?: NodeChecks
 }
+
+/** Findings about these nodes of the snapshot, beyond the packet's own path. */
+export type NodeChecks = (snapshot: Snapshot, nodes: string[]) => Finding[]
+const defaultChecks: NodeChecks = (snapshot, nodes) => runChecks(snapshot, {nodes})
 
 export interface TraceRun {
   trace: Trace
@@ -45,18 +51,18 @@ export interface TraceRun {
 const defaultWalker: Walker = {traceSnapshot: engine.traceSnapshot, resolveEndpoint: engine.resolveEndpoint}
 
 /** Walk a saved snapshot once. */
-export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {walker?: Walker} = {}): TraceRun {
+export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {walker?: Walker; checks?: NodeChecks} = {}): TraceRun {
   const walker = opts.walker ?? defaultWalker
   const src = walker.resolveEndpoint(snapshot, query.src)
   const dst = walker.resolveEndpoint(snapshot, query.dst)
   const result = walker.traceSnapshot(snapshot, query)
-  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot)
+  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks)
   return {trace, snapshot, rounds: [], exitCode: traceExitCode(trace, snapshot, src.node)}
 }
 
 /** Collect what the walk needs from a live cluster, and walk. */
 export async function traceLive(inventory: Inventory, query: TraceQuery, opts: TraceRunOptions): Promise<TraceRun> {
-  const {walker = defaultWalker, collect = collectNodes, onRound, version: _v, ...collectOpts} = opts
+  const {walker = defaultWalker, collect = collectNodes, onRound, checks, version: _v, ...collectOpts} = opts
   const startedAt = new Date().toISOString()
   const meta = () => ({startedAt, finishedAt: new Date().toISOString(), version: opts.version})
   const results: NodeResult[] = []
@@ -88,7 +94,7 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
     if (next.length === 0) break
   }
 
-  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot)
+  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks)
   return {trace, snapshot, rounds, exitCode: traceExitCode(trace, snapshot, src.node)}
 }
 
@@ -120,11 +126,11 @@ export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: 
  * stale FDB entry, inconsistent MTUs, a BGP session down. Findings the walker
  * already raised (same code, node and subject) are not repeated.
  */
-export function withNodeChecks(trace: Trace, snapshot: Snapshot): Trace {
+export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChecks = defaultChecks): Trace {
   const nodes = [...new Set([...trace.hops, ...(trace.returnPath?.hops ?? [])].map((h) => h.node))].filter((n) => snapshot.nodeStates[n] !== undefined)
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
-  const added = runChecks(snapshot, {nodes}).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && f.code !== 'NODE_UNREACHABLE' && f.code !== 'COLLECTION_PARTIAL')
+  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && f.code !== 'NODE_UNREACHABLE' && f.code !== 'COLLECTION_PARTIAL')
   return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
 }
 

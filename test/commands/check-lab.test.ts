@@ -50,7 +50,7 @@ describeLab('netctl check on a 3-node flannel vxlan lab', () => {
     const lines = async (argv: string[]) => (await run(argv[0]!, argv.slice(1))).stdout.split('\n').map((x) => x.trimEnd())
     const routes = await lines(['ip', '-n', n1.netns, 'route', 'show'])
     for (const r of state.routes.filter((x) => x.family === 'inet' && x.table === 'main')) expect(routes).toContain(routeLine(r))
-    const neigh = await lines(['ip', '-n', n1.netns, 'neigh', 'show'])
+    const neigh = await lines(['ip', '-n', n1.netns, 'neigh', 'show', 'nud', 'all'])
     for (const n of state.neighbours.filter((x) => x.dev === 'flannel.1')) expect(neigh).toContain(neighLine(n))
     const fdb = await lines(['bridge', '-n', n1.netns, 'fdb', 'show'])
     const vx = state.fdb.filter((x) => x.dev === 'flannel.1')

@@ -44,6 +44,9 @@ const inventory: Inventory = {
   pods: [1, 2, 3, 4].map((i) => ({name: `pod${i}`, namespace: 'default', node: `node${i}`, ip: `172.20.${i}.2`, netns: `t.node${i}.pod1`})),
 }
 
+/** Every fake node replays node1's probe, so the cluster is not coherent: the checks would rightly object. */
+const noChecks = (): [] => []
+
 /** Transports that count how often each node is reached; `dead` nodes refuse. */
 function fakeCluster(dead: string[] = []) {
   const calls: Record<string, number> = {}
@@ -92,7 +95,7 @@ describe('traceLive: collect only what the walk needs', () => {
     const run = await traceLive(inventory, query('pod1', 'pod3'), {
       version: 't',
       walker,
-      transportFactory: cluster.transportFactory,
+      transportFactory: cluster.transportFactory, checks: noChecks,
       onRound: (r) => rounds.push(r),
     })
     expect(run.rounds).toEqual([['node1', 'node3'], ['node2']])
@@ -107,7 +110,7 @@ describe('traceLive: collect only what the walk needs', () => {
   it('a node on the path that cannot be reached: asked for again, probed once, NODE_UNREACHABLE, exit 1', async () => {
     const cluster = fakeCluster(['node2'])
     const walker = pathWalker(['node1', 'node2', 'node3'])
-    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker, transportFactory: cluster.transportFactory})
+    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker, transportFactory: cluster.transportFactory, checks: noChecks})
     expect(cluster.calls).toEqual({node1: 1, node2: 1, node3: 1})
     expect(run.rounds).toEqual([['node1', 'node3'], ['node2']])
     expect(run.trace.disposition).toBe('INSUFFICIENT_INFO')
@@ -118,7 +121,7 @@ describe('traceLive: collect only what the walk needs', () => {
 
   it("SRC's node unreachable: exit 3, with the finding", async () => {
     const cluster = fakeCluster(['node1'])
-    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker: pathWalker(['node1', 'node3']), transportFactory: cluster.transportFactory})
+    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker: pathWalker(['node1', 'node3']), transportFactory: cluster.transportFactory, checks: noChecks})
     expect(cluster.calls).toEqual({node1: 1, node3: 1})
     expect(run.exitCode).toBe(3)
     expect(run.trace.findings.map((f) => f.code)).toEqual(['NODE_UNREACHABLE'])
@@ -126,7 +129,7 @@ describe('traceLive: collect only what the walk needs', () => {
 
   it('both ends on one node: one node, one round', async () => {
     const cluster = fakeCluster()
-    const run = await traceLive(inventory, query('pod4', 'node4'), {version: 't', walker: pathWalker(['node4']), transportFactory: cluster.transportFactory})
+    const run = await traceLive(inventory, query('pod4', 'node4'), {version: 't', walker: pathWalker(['node4']), transportFactory: cluster.transportFactory, checks: noChecks})
     expect(run.rounds).toEqual([['node4']])
     expect(cluster.calls).toEqual({node4: 1})
     expect(run.exitCode).toBe(0)
@@ -135,7 +138,7 @@ describe('traceLive: collect only what the walk needs', () => {
   it('a node the walk asks for that the inventory does not have is not chased', async () => {
     const cluster = fakeCluster()
     const walker = pathWalker(['node1', 'node9', 'node3'])
-    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker, transportFactory: cluster.transportFactory})
+    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker, transportFactory: cluster.transportFactory, checks: noChecks})
     expect(run.rounds).toEqual([['node1', 'node3']])
     expect(walker.walks).toBe(1)
     expect(run.trace.missing).toEqual(['node9: not collected'])
@@ -144,7 +147,7 @@ describe('traceLive: collect only what the walk needs', () => {
 
   it('an unknown endpoint is a usage error before any node is reached', async () => {
     const cluster = fakeCluster()
-    await expect(traceLive(inventory, query('pod1', 'pod7'), {version: 't', walker: pathWalker([]), transportFactory: cluster.transportFactory})).rejects.toThrow(UsageError)
+    await expect(traceLive(inventory, query('pod1', 'pod7'), {version: 't', walker: pathWalker([]), transportFactory: cluster.transportFactory, checks: noChecks})).rejects.toThrow(UsageError)
     expect(cluster.calls).toEqual({})
   })
 })
@@ -161,7 +164,7 @@ describe('on a saved snapshot', () => {
 
   it('collection errors become findings only for the nodes the trace involves', () => {
     const walker = pathWalker(['node1', 'node3'])
-    const run = traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker})
+    const run = traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker, checks: noChecks})
     expect(run.rounds).toEqual([])
     expect(run.trace.findings.map((f) => [f.code, f.node, f.subject])).toEqual([['NODE_UNREACHABLE', 'node3', 'node3 (172.31.0.13)']])
     expect(run.trace.findings[0]!.evidence).toEqual(['netns col-fx.node3: no such network namespace'])
@@ -176,14 +179,14 @@ describe('on a saved snapshot', () => {
       r.trace.findings.push({code: 'NODE_UNREACHABLE', severity: 'error', node: 'node3', subject: 'node3', message: 'the walker says so', evidence: [], fix: ''})
       return r
     }
-    const run = traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker})
+    const run = traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker, checks: noChecks})
     expect(run.trace.findings.map((f) => f.message)).toEqual(['the walker says so'])
   })
 
   it("SRC's node recorded unreachable: exit 3; DST's: a diagnosis (exit 1)", () => {
     const walker = pathWalker(['node3', 'node1'])
-    expect(traceSnapshotFile(brokenSnapshot(), query('pod-node3-2', 'pod-node1-1'), {walker}).exitCode).toBe(3)
-    expect(traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker}).exitCode).toBe(1)
+    expect(traceSnapshotFile(brokenSnapshot(), query('pod-node3-2', 'pod-node1-1'), {walker, checks: noChecks}).exitCode).toBe(3)
+    expect(traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker, checks: noChecks}).exitCode).toBe(1)
   })
 })
 
@@ -199,5 +202,32 @@ describe('traceExitCode', () => {
     expect(traceExitCode({...delivered, returnPath: {disposition: 'RP_FILTER_DROP', hops: []}}, snapshot, 'node1')).toBe(1)
     expect(traceExitCode({...delivered, returnPath: null}, snapshot, 'node1')).toBe(1)
     expect(traceExitCode({...delivered, disposition: 'FDB_MISS', returnPath: null}, snapshot, 'node1')).toBe(1)
+  })
+})
+
+describe('the checks on the path nodes come with the trace', () => {
+  const healthy = (): Snapshot => parseSnapshot(fixture('snapshots', 'flannel-vxlan-lab.json'), 'flannel-vxlan-lab.json')
+
+  it('a healthy recorded lab: delivered both ways, no findings, exit 0 (the real walker and checks)', () => {
+    const run = traceSnapshotFile(healthy(), query('pod-node1-1', 'pod-node3-2'))
+    expect(run.trace.disposition).toBe('DELIVERED')
+    expect(run.trace.returnPath?.disposition).toBe('DELIVERED')
+    expect(run.trace.findings).toEqual([])
+    expect(run.exitCode).toBe(0)
+  })
+
+  it("a fault off the packet's path on a path node is reported, and turns the exit code to 1", () => {
+    const s = healthy()
+    // node1 forgets node2's FDB entry: pod-node1-1 → pod-node3-2 does not use it, but node1 is on the path
+    const node2 = s.nodes.find((n) => n.name === 'node2')!
+    const vtep = JSON.parse(node2.annotations['flannel.alpha.coreos.com/backend-data']!) as {VtepMAC: string}
+    s.nodeStates.node1!.fdb = s.nodeStates.node1!.fdb.filter((f) => f.mac !== vtep.VtepMAC)
+    const run = traceSnapshotFile(s, query('pod-node1-1', 'pod-node3-2'))
+    expect(run.trace.disposition).toBe('DELIVERED')
+    const fdb = run.trace.findings.filter((f) => f.code === 'FDB_MISSING')
+    expect(fdb).toHaveLength(1)
+    expect(fdb[0]!.node).toBe('node1')
+    expect(fdb[0]!.fix).toContain(vtep.VtepMAC)
+    expect(run.exitCode).toBe(1)
   })
 })
