@@ -46,12 +46,11 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     for (const node of lab.get().nodes) {
       expect(await ipJson(node.netns, ['route', 'show', 'proto', 'bird'])).toEqual([])
       for (const peer of lab.get().nodes.filter((p) => p !== node)) {
-        const [route, ...more] = await routeTo(node.netns, peer.podCIDR)
-        expect(more).toEqual([])
-        expect([route!.gateway, route!.dev, route!.protocol, route!.flags]).toEqual([peer.podCIDR.split('/')[0], 'vxlan.calico', '80', ['onlink']])
+        const routes = await routeTo(node.netns, peer.podCIDR)
+        expect(routes.map((x) => [x.gateway, x.dev, x.protocol, x.flags]), `${node.name} -> ${peer.name}`).toEqual([[peer.podCIDR.split('/')[0], 'vxlan.calico', '80', ['onlink']]])
       }
     }
-    expect(await sessions()).toEqual(established)
+    expect(await sessions(), 'BGP sessions (state since)').toEqual(established)
     await expectAllPodsReachable(lab.get())
     await expectReported(lab.get(), 'calico-vxlan')
   })
@@ -62,12 +61,11 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     for (const node of lab.get().nodes) {
       expect(await ipJson(node.netns, ['link', 'show', 'type', 'vxlan'])).toEqual([])
       for (const peer of lab.get().nodes.filter((p) => p !== node)) {
-        const [route, ...more] = await routeTo(node.netns, peer.podCIDR)
-        expect(more).toEqual([])
-        expect([route!.gateway, route!.dev, route!.protocol]).toEqual([peer.ip, 'eth0', 'bird'])
+        const routes = await routeTo(node.netns, peer.podCIDR)
+        expect(routes.map((x) => [x.gateway, x.dev, x.protocol]), `${node.name} -> ${peer.name}`).toEqual([[peer.ip, 'eth0', 'bird']])
       }
     }
-    expect(await sessions()).toEqual(established)
+    expect(await sessions(), 'BGP sessions (state since)').toEqual(established)
     await expectAllPodsReachable(lab.get())
     await expectReported(lab.get(), 'calico-bgp')
   })
