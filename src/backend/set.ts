@@ -72,7 +72,7 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
     // the node that failed on its own, not the ones it stopped
     let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
     if (!failure && !abort.aborted) {
-      say('verifying: re-collecting every node and pinging pod pairs')
+      say('verifying: re-collecting every node, tracing and pinging pod pairs')
       verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, ...(reachability ? {reachability} : {}), noReachabilityNote: NO_PODS})
       if (!verify.ok) failure = `verification failed: ${verify.problems.slice(0, 3).join('; ')}${verify.problems.length > 3 ? `; ... (${verify.problems.length - 3} more)` : ''}`
     }

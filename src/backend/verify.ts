@@ -1,3 +1,4 @@
+import {traceSnapshot} from '../analyze/trace/index.js'
 import type {NodeState} from '../model/node-state.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {ownedState} from './current.js'
@@ -25,6 +26,8 @@ export interface VerifyResult {
   reachability?: {pairs: number; ok: number; failed: Array<{from: string; to: string; toIP: string}>}
   /** why reachability was not checked */
   reachabilityNote?: string
+  /** netctl trace over the re-collected state: one pod pair per ordered node pair, both directions */
+  traced?: {pairs: number; delivered: number; failed: Array<{from: string; to: string; disposition: string}>}
   snapshot?: Snapshot
 }
 
@@ -71,6 +74,29 @@ async function ping(reach: ReachabilityCheck | undefined, note: string): Promise
   return {reachability: r, problems: r.failed.map((f) => `${f.from} -> ${f.to} (${f.toIP}): no reply`)}
 }
 
+/**
+ * Trace one pod pair per ordered node pair over the re-collected snapshot: the
+ * dataplane netctl itself now reads must deliver, both ways, as the pings do.
+ */
+export function tracePairs(snapshot: Snapshot): NonNullable<VerifyResult['traced']> {
+  const firstPod = new Map<string, Snapshot['pods'][number]>()
+  for (const p of snapshot.pods) if (!firstPod.has(p.node)) firstPod.set(p.node, p)
+  const failed: Array<{from: string; to: string; disposition: string}> = []
+  let pairs = 0
+  for (const a of firstPod.values()) {
+    for (const b of firstPod.values()) {
+      if (a === b) continue
+      pairs++
+      const from = `${a.namespace}/${a.name}`
+      const to = `${b.namespace}/${b.name}`
+      const {trace} = traceSnapshot(snapshot, {src: from, dst: to, protocol: 'icmp', size: 84, df: false})
+      const back = trace.returnPath?.disposition
+      if (trace.disposition !== 'DELIVERED' || back !== 'DELIVERED') failed.push({from, to, disposition: trace.disposition === 'DELIVERED' ? `reply ${back ?? 'not walked'}` : trace.disposition})
+    }
+  }
+  return {pairs, delivered: pairs - failed.length, failed}
+}
+
 export async function verifySwitch(
   recollect: Recollect,
   facts: ClusterFacts,
@@ -80,8 +106,11 @@ export async function verifySwitch(
   const want = facts.nodes.map((n) => desiredNode(type, facts, n))
   const {problems, snapshot} = await poll(recollect, (s) => want.flatMap((w) => nodeProblems(s.nodeStates[w.node], facts, w, true)), opts.timeoutMs ?? 30_000)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
+  const traced = tracePairs(snapshot)
+  const traceProblems = traced.failed.map((f) => `netctl trace ${f.from} -> ${f.to}: ${f.disposition}`)
   const reach = await ping(opts.reachability, opts.noReachabilityNote ?? 'reachability not checked')
-  return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}
+  const all = [...traceProblems, ...reach.problems]
+  return {ok: all.length === 0, stateOk: true, snapshot, traced, ...reach, problems: all}
 }
 
 /** A rollback is complete when every touched node holds again what it held before (kernel state and daemons). */
