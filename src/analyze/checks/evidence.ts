@@ -4,6 +4,7 @@
  * `bridge fdb`, `ip -d link`, `ip -o addr`, `sysctl`, `iptables-save` or
  * `birdc show protocols` on the node.
  */
+import {formatNeighbour} from '../format.js'
 import type {Address, BgpRoute, BgpSession, FdbEntry, IptablesChain, Link, Neighbour, Route} from '../../model/node-state.js'
 
 /** `ip route` prints a host route without /32 and 0.0.0.0/0 as `default`. */
@@ -35,15 +36,8 @@ export function routeLine(r: Route): string {
   return w.join(' ')
 }
 
-/** `ip neigh`: `10.244.2.0 dev flannel.1 lladdr 5e:... PERMANENT`. */
-export function neighLine(n: Neighbour): string {
-  const w = [n.dst, 'dev', n.dev]
-  if (n.lladdr) w.push('lladdr', n.lladdr)
-  if (n.router) w.push('router')
-  if (n.proxy) w.push('proxy')
-  w.push(...n.state)
-  return w.join(' ')
-}
+/** `ip neigh`: `10.244.2.0 dev flannel.1 lladdr 5e:... PERMANENT` (the one formatter in src/analyze/format.ts). */
+export const neighLine = (n: Neighbour): string => formatNeighbour(n)
 
 /** `bridge fdb`: `5e:... dev flannel.1 dst 172.18.0.12 self permanent`. */
 export function fdbLine(f: FdbEntry): string {
