@@ -52,6 +52,8 @@ export function CollectProgress({title, rows, footer}: {title: string; rows: Pro
 }
 
 export interface ProgressHandle {
+  /** more nodes get rows (a trace learns which nodes it needs as it walks) */
+  addNodes: (nodes: string[]) => void
   update: (p: NodeProgress) => void
   finish: (footer: string) => void
 }
@@ -62,6 +64,10 @@ export function renderCollectProgress(title: string, nodes: string[], stream: No
   const view = (footer?: string) => <CollectProgress title={title} rows={[...rows.values()]} {...(footer ? {footer} : {})} />
   const app = render(view(), {stdout: stream, patchConsole: false, exitOnCtrlC: true})
   return {
+    addNodes(more) {
+      for (const n of more) if (!rows.has(n)) rows.set(n, {node: n, phase: 'waiting'})
+      app.rerender(view())
+    },
     update(p) {
       const row = rows.get(p.node)
       if (!row) return
