@@ -1,6 +1,7 @@
 import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
+import type {InventoryPod} from '../cluster/inventory-types.js'
 import type {NodeState} from './node-state.js'
 
 /**
@@ -30,16 +31,8 @@ export interface SnapshotNode {
   labels: Record<string, string>
 }
 
-export interface SnapshotPod {
-  name: string
-  namespace: string
-  node: string
-  ip: string
-  netns?: string
-  pid?: number
-  /** the pod's labels, when the source knows them (Kubernetes): what NetworkPolicy selectors match */
-  labels?: Record<string, string>
-}
+/** A pod as the inventory (or the Kubernetes API) describes it; the snapshot keeps it as is. */
+export type SnapshotPod = InventoryPod
 
 /** A NetworkPolicy as the API holds it (networking.k8s.io/v1), its spec verbatim. */
 export interface SnapshotNetworkPolicy {
