@@ -60,9 +60,12 @@ export const clusterSourceFlags = {
   ...nodeSshFlags,
 }
 
-/** Which cluster `backend` works on: a lab by name, or an inventory file (Kubernetes comes with its own apply path). */
+/**
+ * Which cluster `backend` works on: a lab, an inventory file, or else the
+ * Kubernetes cluster of the kubeconfig (the clusterSourceFlags), and how long
+ * each node may take.
+ */
 export const clusterFlags = {
-  lab: Flags.string({description: 'Work on the lab of this name.', exclusive: ['inventory'], helpValue: 'NAME'}),
-  inventory: Flags.string({char: 'i', description: 'Work on the nodes of this inventory file (see docs/inventory.md).', exclusive: ['lab'], helpValue: 'FILE'}),
+  ...clusterSourceFlags,
   timeout: Flags.integer({description: 'Seconds each node may take to answer.', default: 30, min: 1, max: 3600}),
 }

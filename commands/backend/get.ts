@@ -9,10 +9,13 @@ export default class BackendGet extends BaseCommand {
   static override summary = 'Show the configured overlay backend and what every node actually has programmed.'
   static override description = `Collects every node (read-only) and lists, per node, the backend's devices, addresses, routes, neighbours and FDB entries as iproute2 prints them, how it routes to each peer's pod block, and its backend daemons. Whatever differs from the configured backend is drift, named per node: "configured flannel-host-gw but node3 still routes via flannel.1 (flannel-vxlan) to node1, node2".
 
+The cluster is a lab (--lab), an inventory file (--inventory), or else the Kubernetes cluster of the kubeconfig, whose configured backend is detected from the CNI's objects (flannel's net-conf.json, Calico's IPPools) and whose nodes are read through debug pods (--via debug-pod) or SSH (--via ssh), as netctl collect reads them.
+
 Exit codes: 0 no drift; 1 drift found; 3 no node could be collected; 2 usage errors.`
   static override examples = [
     {description: 'The backend of a lab', command: '<%= config.bin %> backend get --lab demo'},
     {description: 'Of real nodes, as JSON', command: '<%= config.bin %> backend get --inventory cluster.yaml --json'},
+    {description: 'Of the Kubernetes cluster of the current context (nodes read through debug pods)', command: '<%= config.bin %> backend get'},
   ]
   static override enableJsonFlag = true
   static override flags = {...clusterFlags}
@@ -20,10 +23,15 @@ Exit codes: 0 no drift; 1 drift found; 3 no node could be collected; 2 usage err
   async run(): Promise<object> {
     const {flags} = await this.parse(BackendGet)
     const target = await resolveTarget(flags)
-    const view = await backendGet(target, {version: this.config.version, timeoutMs: flags.timeout * 1000})
-    if (!this.jsonEnabled()) this.log(backendGetText(view))
-    if (view.nodes.every((n) => !n.collected)) process.exitCode = ExitCode.UNREACHABLE
-    else if (view.drift.length > 0) process.exitCode = ExitCode.FAULT
-    return backendGetJson(view)
+    try {
+      const view = await backendGet(target, {version: this.config.version, timeoutMs: flags.timeout * 1000})
+      if (!this.jsonEnabled()) this.log(backendGetText(view))
+      if (view.nodes.every((n) => !n.collected)) process.exitCode = ExitCode.UNREACHABLE
+      else if (view.drift.length > 0) process.exitCode = ExitCode.FAULT
+      return backendGetJson(view)
+    } finally {
+      // debug pods deleted, SSH connections closed
+      await target.close()
+    }
   }
 }

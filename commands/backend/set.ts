@@ -28,6 +28,8 @@ export default class BackendSet extends BaseCommand {
   static override summary = 'Switch the overlay backend of every node: plan, preflight, apply, verify, roll back on failure.'
   static override description = `Shows the plan (see backend plan), asks for confirmation on a terminal unless --yes, then applies it node by node with ip -batch / bridge -batch through each node's transport, stops and starts the backend daemons (in a lab: the udp forwarder and socat, BIRD), and verifies: every node re-collected holds the new backend's state and none of the old one's, BGP sessions are Established, and (in a lab) pods on every node pair answer real pings. If any node fails, verification fails, or Ctrl-C / SIGTERM arrives, every touched node is put back to its snapshot from before (exit 4). Setting the current backend changes nothing.
 
+In a Kubernetes cluster the CNI does the switch: netctl patches flannel's ConfigMap (net-conf.json Backend.Type; every other field is kept) and restarts its DaemonSet, waiting for the rollout (--rollout-timeout), or patches Calico's IPPools (ipipMode, vxlanMode), which Felix and BIRD follow live. Once every node holds the new state, netctl removes what the old backend leaves behind (flanneld never deletes flannel.1) through the node transports (debug pods or SSH), then verifies as above with netctl trace. On any failure the objects are written back as they were, the DaemonSet restarted again, and the old state verified.
+
 Pods keep their interface MTU until they are recreated, as on a real cluster; the plan says what that means.
 
 Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, declined at the prompt, or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
@@ -35,6 +37,8 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, 
     {description: 'Switch a lab to host-gw, asking first', command: '<%= config.bin %> backend set flannel-host-gw --lab demo'},
     {description: 'Without asking (scripts, CI)', command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes'},
     {description: 'Plan and preflight only', command: '<%= config.bin %> backend set calico-vxlan --lab cal --dry-run'},
+    {description: 'A Kubernetes cluster: patch kube-flannel-cfg, restart flannel, verify every node', command: '<%= config.bin %> backend set flannel-host-gw --context prod --yes'},
+    {description: 'Calico: switch the IPPools to VXLAN', command: '<%= config.bin %> backend set calico-vxlan --kubeconfig ~/.kube/lab.yaml --yes'},
   ]
   static override args = {
     type: Args.string({description: 'Backend to switch to.', required: true, options: [...BACKEND_TYPES]}),
@@ -44,6 +48,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, 
     ...clusterFlags,
     yes: Flags.boolean({char: 'y', description: 'Apply without asking.', default: false}),
     'dry-run': Flags.boolean({description: 'Plan and preflight only; change nothing.', default: false}),
+    'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: 300, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
   }
 
   async run(): Promise<object> {
@@ -51,20 +56,27 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, 
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true
     if (!flags.yes && !flags['dry-run'] && !tty) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
     const target = await resolveTarget(flags)
-    const json = this.jsonEnabled()
+    let result: SetResult
     let shown = false
-    const result = await backendSet(target, args.type as BackendType, {
-      version: this.config.version,
-      timeoutMs: flags.timeout * 1000,
-      dryRun: flags['dry-run'],
-      ...(json ? {} : {progress: progressLine}),
-      confirm: async (planned) => {
-        if (flags.yes) return true
-        if (!json) this.log(planText(planned.plan, planned.preflight))
-        shown = true
-        return askConfirm(`apply ${planned.plan.to} on ${planned.plan.nodes.length} nodes?`)
-      },
-    })
+    const json = this.jsonEnabled()
+    try {
+      result = await backendSet(target, args.type as BackendType, {
+        version: this.config.version,
+        timeoutMs: flags.timeout * 1000,
+        rolloutTimeoutMs: flags['rollout-timeout'] * 1000,
+        dryRun: flags['dry-run'],
+        ...(json ? {} : {progress: progressLine}),
+        confirm: async (planned) => {
+          if (flags.yes) return true
+          if (!json) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
+          shown = true
+          return askConfirm(`apply ${planned.plan.to} on ${planned.plan.nodes.length} nodes?`)
+        },
+      })
+    } finally {
+      // debug pods deleted, SSH connections closed: also when the switch failed
+      await target.close()
+    }
     const {code, exit} = failureOf(result)
     if (json) {
       if (exit !== ExitCode.OK) {

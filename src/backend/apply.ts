@@ -1,6 +1,7 @@
 import type {InventoryNode} from '../cluster/inventory-types.js'
 import {NetctlError} from '../errors.js'
 import {createTransport} from '../transport/index.js'
+import type {Transport} from '../transport/types.js'
 import {mapLimit} from '../util/exec.js'
 import {runBatch} from './batch.js'
 import type {DaemonControl} from './daemons.js'
@@ -39,6 +40,8 @@ export interface ApplyOptions {
   /** a rollback runs to the end whatever happens */
   ignoreAbort?: boolean
   onStep?: (node: string, step: string) => void
+  /** the run's transport to a node (default: a new one from the inventory's access) */
+  transportFor?: (node: InventoryNode) => Transport
 }
 
 class Interrupted extends Error {}
@@ -59,7 +62,7 @@ export async function applyNode(ops: NodeOps, opts: ApplyOptions): Promise<NodeA
     if (!opts.daemons) throw new NetctlError(`${ops.node}: netctl cannot run backend daemons on this cluster`)
     return opts.daemons
   }
-  const transport = createTransport(node)
+  const transport = opts.transportFor ? opts.transportFor(node) : createTransport(node)
   try {
     checkpoint()
     result.touched = true

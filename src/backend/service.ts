@@ -1,6 +1,5 @@
 import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {createTransport} from '../transport/index.js'
 import {mapLimit} from '../util/exec.js'
 import {backendInfo} from './catalog.js'
 import {describeBackend, type BackendView} from './drift.js'
@@ -10,7 +9,9 @@ import {type BackendPlan, planSwitch} from './plan.js'
 import {DAEMON_TOOLS, evaluatePreflight, type Preflight} from './preflight.js'
 import {type NodeProbeAnswer, probeNode} from './preflight-probe.js'
 import type {BackendTarget} from './target.js'
-import type {BackendType, ClusterFacts} from './types.js'
+import type {BackendType, ClusterFacts, ConfiguredBackend} from './types.js'
+import {type KubeChange, kubeChange} from './kube-objects.js'
+import type {KubeConfigMap} from '../cluster/kube-types.js'
 
 /**
  * The read-only half of `netctl backend`: collect the cluster, name what is
@@ -24,7 +25,12 @@ export interface CollectOpts {
 }
 
 export async function collectTarget(target: BackendTarget, opts: CollectOpts): Promise<{snapshot: Snapshot; facts: ClusterFacts}> {
-  const snapshot = await collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(opts.parallel ? {parallel: opts.parallel} : {})})
+  const snapshot = await collectInventory(target.inventory, {
+    version: opts.version,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    transportFactory: (node) => target.source.transportFor(node),
+    ...(opts.parallel ? {parallel: opts.parallel} : {}),
+  })
   const vtepMACs = target.record ? Object.fromEntries(target.record.nodes.map((n) => [n.name, n.vtepMAC])) : undefined
   // a lab's record knows the configured backend even when its inventory was written by an older netctl
   snapshot.cluster.backend = target.configured
@@ -41,18 +47,33 @@ export interface PlannedSwitch {
   facts: ClusterFacts
   plan: BackendPlan
   preflight: Preflight
+  /** Kubernetes: the API objects the switch writes */
+  kubeChange?: KubeChange
+}
+
+/** The object change for a Kubernetes target, with net-conf.json read fresh from the API. */
+async function kubeChangeOf(kube: NonNullable<BackendTarget['kube']>, from: ConfiguredBackend, to: BackendType): Promise<KubeChange | string> {
+  const cmRef = kube.detection.details.flannel?.configMap
+  let netConf: string | undefined
+  if (backendInfo(to).family === 'flannel' && cmRef) {
+    const [ns, name] = cmRef.split('/') as [string, string]
+    const cm = await kube.cluster.api.get<KubeConfigMap>(`/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps/${encodeURIComponent(name)}`)
+    netConf = cm.data?.['net-conf.json']
+  }
+  return kubeChange(kube.detection, from, to, netConf)
 }
 
 /** Ask every collected node the preflight questions (routes to peers, link kinds, daemon programs), in parallel. */
 async function askNodes(target: BackendTarget, facts: ClusterFacts, snapshot: Snapshot, to: BackendType, timeoutMs: number): Promise<Record<string, NodeProbeAnswer | string>> {
   const info = backendInfo(to)
-  const tools = info.daemons.flatMap((d) => DAEMON_TOOLS[d])
+  // in Kubernetes the CNI's own containers run the daemons: the node need not have their programs
+  const tools = target.kind === 'kubernetes' ? [] : info.daemons.flatMap((d) => DAEMON_TOOLS[d])
   const answers: Record<string, NodeProbeAnswer | string> = {}
   const nodes = target.inventory.nodes.filter((n) => snapshot.nodeStates[n.name] !== undefined)
   await mapLimit(nodes, 16, async (node) => {
     const peers = facts.nodes.filter((p) => p.name !== node.name).map((p) => p.ip)
     try {
-      answers[node.name] = await probeNode(createTransport(node), peers, info.linkKinds, tools, timeoutMs)
+      answers[node.name] = await probeNode(target.source.transportFor(node), peers, info.linkKinds, tools, timeoutMs)
     } catch (error) {
       answers[node.name] = `${node.name}: ${(error as Error).message}`
     }
@@ -64,7 +85,10 @@ export async function planBackend(target: BackendTarget, to: BackendType, opts: 
   const {snapshot, facts} = await collectTarget(target, opts)
   const plan = planSwitch(snapshot, facts, target.configured, to)
   const answers = await askNodes(target, facts, snapshot, to, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS)
-  const cannotRun = target.record && !labBackendName(to) ? `the lab has no ${to} backend module: it can be planned, not applied here` : undefined
-  const preflight = evaluatePreflight({plan, snapshot, facts, managesDaemons: target.kind === 'lab', answers, ...(cannotRun ? {cannotRun} : {})})
-  return {snapshot, facts, plan, preflight}
+  const change = target.kube && !plan.noop ? await kubeChangeOf(target.kube, target.configured, to) : undefined
+  const cannotRun =
+    target.record && !labBackendName(to) ? `the lab has no ${to} backend module: it can be planned, not applied here` : typeof change === 'string' ? change : undefined
+  // a lab's daemons are netctl's; a Kubernetes cluster's are its CNI's, which the object change drives
+  const preflight = evaluatePreflight({plan, snapshot, facts, managesDaemons: target.kind !== 'inventory', answers, ...(cannotRun ? {cannotRun} : {})})
+  return {snapshot, facts, plan, preflight, ...(change && typeof change !== 'string' ? {kubeChange: change} : {})}
 }

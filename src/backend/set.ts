@@ -7,12 +7,16 @@ import {type CollectOpts, type PlannedSwitch, planBackend} from './service.js'
 import {recordInventoryBackend, type BackendTarget} from './target.js'
 import type {BackendType} from './types.js'
 import {verifySwitch, type VerifyResult} from './verify.js'
+import {describeKubeChange} from './kube-objects.js'
+import {kubeRecollect, kubeStep, liveFacts} from './kube-set.js'
+import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {Transport} from '../transport/types.js'
 
 /**
  * `netctl backend set TYPE`: plan, preflight, (confirm), apply, verify; on
  * any failure, Ctrl-C or SIGTERM, roll every touched node back to its
  * snapshot. The cluster's daemons and files are reached through the target:
- * the lab's own modules, or (later) the Kubernetes API.
+ * the lab's own modules, or in Kubernetes the CNI's objects (kube-set.ts).
  */
 
 export type SetOutcome = 'applied' | 'noop' | 'dry-run' | 'refused' | 'declined' | 'rolled-back' | 'rollback-failed'
@@ -26,6 +30,8 @@ export interface SetResult extends PlannedSwitch {
   rollback?: RollbackResult
   /** files rewritten for the new backend */
   files?: string[]
+  /** Kubernetes: the API objects written (and restarted) */
+  objects?: string[]
 }
 
 export interface SetOptions extends CollectOpts {
@@ -35,6 +41,8 @@ export interface SetOptions extends CollectOpts {
   progress?: (line: string) => void
   /** how long verification waits for the new state (daemons, BGP) */
   settleMs?: number
+  /** Kubernetes: how long a DaemonSet may take to roll out (default 5 minutes) */
+  rolloutTimeoutMs?: number
 }
 
 const NO_PODS = 'reachability not checked: netctl pings pods only in its lab (an inventory cluster is checked by its kernel state alone)'
@@ -52,22 +60,17 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
   if (opts.dryRun) return {...planned, outcome: 'dry-run', message: `dry run: ${plan.nodes.reduce((s, n) => s + n.changes, 0)} changes on ${plan.nodes.filter((n) => n.changes > 0).length} nodes not applied`}
   if (!(await opts.confirm(planned))) return {...planned, outcome: 'declined', message: 'not applied: declined at the prompt'}
 
+  if (target.kind === 'kubernetes') return kubeSet(target, planned, to, opts)
   const daemons: DaemonControl | undefined = target.record ? labDaemons(target.record) : undefined
   const reachability: ReachabilityCheck | undefined = target.record ? labReachability(target.record) : undefined
-  const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS})
+  const transportFor = (node: InventoryNode): Transport => target.source.transportFor(node)
+  const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, transportFactory: transportFor})
   const abort: Abort = {aborted: false}
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (abort.aborted) say(`${sig}: already stopping, rolling back`)
-    else say(`${sig}: stopping the switch and rolling back`)
-    abort.aborted = true
-    abort.reason ??= `interrupted by ${sig}`
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const stopOnSignal = onSignals(abort, say)
   try {
     say(`applying ${plan.to} on ${plan.nodes.length} nodes`)
     const ops = plan.nodes.map((n) => n.ops!)
-    const applied = await applyAll(ops, {nodes: target.inventory.nodes, ...(daemons ? {daemons} : {}), type: to, abort, onStep: (node, step) => say(`  ${node}: ${step}`)})
+    const applied = await applyAll(ops, {nodes: target.inventory.nodes, transportFor, ...(daemons ? {daemons} : {}), type: to, abort, onStep: (node, step) => say(`  ${node}: ${step}`)})
     let verify: VerifyResult | undefined
     // the node that failed on its own, not the ones it stopped
     let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
@@ -78,14 +81,14 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
     }
     if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
     if (!failure) {
-      const files = target.record ? await recordLabBackend(target.record, to) : await recordInventoryBackend(target.inventoryFile, to, facts)
+      const files = target.record ? await recordLabBackend(target.record, to) : await recordInventoryBackend(target.inventoryFile!, to, facts)
       const changed = plan.nodes.filter((n) => n.changes > 0).length
       return {...planned, outcome: 'applied', message: `${plan.from} -> ${to}: applied on ${changed} node(s) and verified`, apply: applied, ...(verify ? {verify} : {}), files}
     }
 
     const touched = applied.filter((r) => r.touched).map((r) => r.node)
     say(`rolling back ${touched.length} node(s): ${failure}`)
-    const rb = await rollback(snapshot, facts, plan.from, touched, recollect, {nodes: target.inventory.nodes, ...(daemons ? {daemons} : {}), abort, onStep: (node, step) => say(`  ${node}: ${step}`)}, {
+    const rb = await rollback(snapshot, facts, plan.from, touched, recollect, {nodes: target.inventory.nodes, transportFor, ...(daemons ? {daemons} : {}), abort, onStep: (node, step) => say(`  ${node}: ${step}`)}, {
       timeoutMs: opts.settleMs ?? 30_000,
       ...(reachability ? {reachability} : {}),
       noReachabilityNote: NO_PODS,
@@ -96,7 +99,65 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
       : `ROLLBACK INCOMPLETE after: ${failure}; still off: ${rb.verify.problems.slice(0, 3).join('; ')}`
     return {...planned, outcome, message, apply: applied, ...(verify ? {verify} : {}), rollback: rb}
   } finally {
+    stopOnSignal()
+  }
+}
+
+/** Ctrl-C and SIGTERM stop the switch at its next step and roll back; returns the function that stops listening. */
+function onSignals(abort: Abort, say: (line: string) => void): () => void {
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (abort.aborted) say(`${sig}: already stopping, rolling back`)
+    else say(`${sig}: stopping the switch and rolling back`)
+    abort.aborted = true
+    abort.reason ??= `interrupted by ${sig}`
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return () => {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+  }
+}
+
+const KUBE_REACH = 'pods pinged by netctl only in its lab; here every node pair is checked by netctl trace over the re-collected state'
+
+/** The Kubernetes half: write the CNI's objects, let it program the nodes, clear leftovers, verify; on failure write them back. */
+async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: BackendType, opts: SetOptions): Promise<SetResult> {
+  const say = opts.progress ?? (() => {})
+  const {plan} = planned
+  const change = planned.kubeChange!
+  const abort: Abort = {aborted: false}
+  const stopOnSignal = onSignals(abort, say)
+  const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? 300_000, settleMs: opts.settleMs ?? 60_000, say}
+  const verifyOpts = {timeoutMs: step.settleMs, factsOf: liveFacts, noReachabilityNote: KUBE_REACH}
+  try {
+    say(`switching ${plan.from} -> ${to} through the cluster's objects`)
+    const forward = await kubeStep(target, change, 'forward', to, {...step, abort})
+    let verify: VerifyResult | undefined
+    let failure = forward.error
+    if (!failure && !abort.aborted) {
+      say('verifying: re-collecting every node, tracing pod pairs')
+      verify = await verifySwitch(kubeRecollect(target, to, step), planned.facts, to, verifyOpts)
+      if (!verify.ok) failure = `verification failed: ${verify.problems.slice(0, 3).join('; ')}${verify.problems.length > 3 ? `; ... (${verify.problems.length - 3} more)` : ''}`
+    }
+    if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
+    const objects = describeKubeChange(change)
+    if (!failure) {
+      return {...planned, outcome: 'applied', message: `${plan.from} -> ${to}: ${forward.objects.join(', ')} changed; every node verified`, apply: forward.nodes, ...(verify ? {verify} : {}), objects}
+    }
+
+    say(`putting the objects back: ${failure}`)
+    const back = await kubeStep(target, change, 'back', plan.from, step)
+    const rbVerify = back.error
+      ? {ok: false, stateOk: false, problems: [back.error]}
+      : await verifySwitch(kubeRecollect(target, plan.from, step), planned.facts, plan.from, verifyOpts)
+    const rb: RollbackResult = {restored: rbVerify.stateOk, nodes: back.nodes, verify: rbVerify}
+    const outcome: SetOutcome = rb.restored ? 'rolled-back' : 'rollback-failed'
+    const message = rb.restored
+      ? `rolled back: ${failure}; ${back.objects.join(', ')} restored and every node holds ${plan.from} again`
+      : `ROLLBACK INCOMPLETE after: ${failure}; still off: ${rbVerify.problems.slice(0, 3).join('; ')}`
+    return {...planned, outcome, message, apply: forward.nodes, ...(verify ? {verify} : {}), rollback: rb, objects}
+  } finally {
+    stopOnSignal()
   }
 }

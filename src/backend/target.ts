@@ -4,7 +4,10 @@ import path from 'node:path'
 
 import {parseDocument} from 'yaml'
 
-import {labInventoryFile, loadInventory} from '../cluster/inventory.js'
+import type {Detection} from '../cluster/detect.js'
+import {labInventoryFile} from '../cluster/inventory.js'
+import type {KubeCluster} from '../cluster/kube.js'
+import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../cluster/source.js'
 import type {Inventory} from '../cluster/inventory-types.js'
 import {UsageError} from '../errors.js'
 import {loadRecord, recordPath} from '../lab/state.js'
@@ -14,27 +17,56 @@ import {isConfiguredBackend} from './catalog.js'
 import {VTEP_MAC_ANNOTATIONS} from './facts.js'
 import type {ClusterFacts, ConfiguredBackend} from './types.js'
 
-/** The cluster a `backend` command works on: a lab (netctl runs its daemons) or an inventory of real nodes. */
+/**
+ * The cluster a `backend` command works on: a lab (netctl runs its daemons),
+ * an inventory of real nodes (kernel-only switches), or a Kubernetes cluster
+ * (the CNI's own objects are changed and its daemons do the work). The source
+ * gives the nodes and the transports to them; close() ends them (debug pods).
+ */
 export interface BackendTarget {
-  kind: 'lab' | 'inventory'
-  inventoryFile: string
+  kind: 'lab' | 'inventory' | 'kubernetes'
+  source: ClusterSource
+  /** lab and inventory: the file the inventory came from */
+  inventoryFile?: string
   inventory: Inventory
   record?: LabRecord
   configured: ConfiguredBackend
+  /** Kubernetes: the API and what was detected */
+  kube?: {cluster: KubeCluster; detection: Detection}
+  close(): Promise<void>
 }
 
-export async function resolveTarget(flags: {lab?: string | undefined; inventory?: string | undefined}): Promise<BackendTarget> {
-  if (!flags.lab && !flags.inventory) throw new UsageError('say which cluster: --lab NAME or --inventory FILE')
-  const file = flags.lab ? await labInventoryFile(flags.lab) : flags.inventory!
-  const inventory = await loadInventory(file)
+export async function resolveTarget(flags: SourceFlags): Promise<BackendTarget> {
+  const spec = resolveSource(flags)
+  const source = await openClusterSource(spec)
+  try {
+    return await targetOf(source)
+  } catch (error) {
+    await source.close()
+    throw error
+  }
+}
+
+async function targetOf(source: ClusterSource): Promise<BackendTarget> {
+  const {spec, inventory} = source
+  const close = (): Promise<void> => source.close()
+  if (spec.kind === 'kubernetes') {
+    const detection = source.detection!
+    if (!isConfiguredBackend(detection.backend)) {
+      const why = detection.details.notes.length > 0 ? ` (${detection.details.notes.join('; ')})` : ''
+      throw new UsageError(`the cluster runs ${detection.cni === 'unknown' ? 'no CNI netctl knows' : detection.cni} with backend ${detection.backend}: not one netctl can switch${why}`)
+    }
+    return {kind: 'kubernetes', source, inventory, configured: detection.backend, kube: {cluster: source.cluster!, detection}, close}
+  }
+  const file = spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file
   let record: LabRecord | undefined
-  if (flags.lab) record = await loadRecord(flags.lab)
+  if (spec.kind === 'lab') record = await loadRecord(spec.name)
   else if (inventory.cluster.source === 'lab') record = await labOwning(inventory.cluster.name, file)
   const configured = record?.backend ?? inventory.cluster.backend
   if (!isConfiguredBackend(configured)) {
     throw new UsageError(`${file}: cluster.backend '${configured}' is not a backend netctl can switch from`)
   }
-  return {kind: record ? 'lab' : 'inventory', inventoryFile: file, inventory, ...(record ? {record} : {}), configured}
+  return {kind: record ? 'lab' : 'inventory', source, inventoryFile: file, inventory, ...(record ? {record} : {}), configured, close}
 }
 
 /** A lab's own inventory given with --inventory is that lab. */

@@ -101,10 +101,14 @@ export async function verifySwitch(
   recollect: Recollect,
   facts: ClusterFacts,
   type: ConfiguredBackend,
-  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; noReachabilityNote?: string},
+  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; noReachabilityNote?: string; factsOf?: (s: Snapshot) => ClusterFacts},
 ): Promise<VerifyResult> {
-  const want = facts.nodes.map((n) => desiredNode(type, facts, n))
-  const {problems, snapshot} = await poll(recollect, (s) => want.flatMap((w) => nodeProblems(s.nodeStates[w.node], facts, w, true)), opts.timeoutMs ?? 30_000)
+  // Kubernetes: the facts are re-read each time (a restarted flanneld announces a new VTEP MAC)
+  const check = (s: Snapshot): string[] => {
+    const f = opts.factsOf ? opts.factsOf(s) : facts
+    return f.nodes.flatMap((n) => nodeProblems(s.nodeStates[n.name], f, desiredNode(type, f, n), true))
+  }
+  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? 30_000)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const traced = tracePairs(snapshot)
   const traceProblems = traced.failed.map((f) => `netctl trace ${f.from} -> ${f.to}: ${f.disposition}`)

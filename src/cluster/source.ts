@@ -15,6 +15,7 @@
  */
 import type {Detection} from './detect.js'
 import type {Inventory, InventoryNode} from './inventory-types.js'
+import type {KubeCluster} from './kube.js'
 import type {KubeConnectOptions} from './kube-config.js'
 import type {KubeNetworkPolicy} from './kube-types.js'
 import {UsageError} from '../errors.js'
@@ -58,6 +59,8 @@ export interface ClusterSource {
   /** Kubernetes: the CNI and backend found, and every NetworkPolicy */
   detection?: Detection
   networkPolicies?: KubeNetworkPolicy[]
+  /** Kubernetes: the API, for commands that read more or write (backend set) */
+  cluster?: KubeCluster
   /** The run's transport to a node: made on first use, then the same one. */
   transportFor(node: InventoryNode): Transport
   /** End every transport (debug pods deleted, SSH connections closed); safe to call twice. */
@@ -212,7 +215,7 @@ export async function openClusterSource(spec: SourceSpec): Promise<ClusterSource
   const detection = detectCni(objects)
   detection.details.notes.push(...notes)
   const inventory = await cluster.inventory(detection)
-  const extra = {detection, networkPolicies: objects.networkPolicies}
+  const extra = {detection, networkPolicies: objects.networkPolicies, cluster}
   if (spec.via === 'ssh') {
     const {sshTransport} = await import('../transport/ssh.js')
     const {user, identityFile, jump} = spec.ssh

@@ -2,6 +2,7 @@ import {createInterface} from 'node:readline/promises'
 
 import type {BackendView} from '../backend/drift.js'
 import type {NodeOps} from '../backend/ops.js'
+import {describeKubeChange, type KubeChange} from '../backend/kube-objects.js'
 import type {BackendPlan} from '../backend/plan.js'
 import type {Preflight} from '../backend/preflight.js'
 import type {PlannedSwitch} from '../backend/service.js'
@@ -26,6 +27,7 @@ export function planJson(p: PlannedSwitch): object {
     from: plan.from,
     to: plan.to,
     noop: plan.noop,
+    ...(p.kubeChange ? {objects: describeKubeChange(p.kubeChange)} : {}),
     preflight,
     mtu: plan.mtu,
     nodes: plan.nodes.map((n) => ({
@@ -52,6 +54,7 @@ export function setJson(r: SetResult): object {
     ...(r.verify ? {verify: verifyJson(r.verify)} : {}),
     ...(r.rollback ? {rollback: {restored: r.rollback.restored, nodes: r.rollback.nodes, verify: verifyJson(r.rollback.verify)}} : {}),
     ...(r.files ? {files: r.files} : {}),
+    ...(r.objects ? {objects: r.objects} : {}),
   }
 }
 
@@ -62,10 +65,14 @@ function verifyJson(v: NonNullable<SetResult['verify']>): object {
 
 // ---------------------------------------------------------------- text faces
 
-export function planText(plan: BackendPlan, preflight: Preflight): string {
+export function planText(plan: BackendPlan, preflight: Preflight, change?: KubeChange): string {
   const c = colors()
   const out: string[] = [`${c.bold('backend plan')}: ${plan.from} -> ${plan.to} on ${plan.cluster.source} ${c.bold(plan.cluster.name)} (${plan.nodes.length} nodes)`]
   if (plan.noop) out.push('', `already ${plan.to}: every node holds its state, nothing to change`)
+  if (change && !plan.noop) {
+    out.push('', `${c.bold('objects')} (${change.family === 'flannel' ? 'flanneld programs the nodes when it restarts; netctl then removes what the old backend left' : "Felix and BIRD follow the pools; netctl then removes what the old backend left"}):`)
+    for (const line of describeKubeChange(change)) out.push(`  ${line}`)
+  }
   for (const n of plan.noop ? [] : plan.nodes) {
     out.push('', `${c.bold(n.node)}  ${n.collected ? `${n.changes} change(s)` : c.red('not collected: nothing known, nothing planned')}`)
     for (const kind of ORDER) {
@@ -104,7 +111,7 @@ export function preflightText(p: Preflight): string {
 export function setText(r: SetResult, opts: {plan?: boolean} = {}): string {
   const c = colors()
   const out: string[] = []
-  if (r.outcome !== 'noop' && opts.plan !== false) out.push(planText(r.plan, r.preflight), '')
+  if (r.outcome !== 'noop' && opts.plan !== false) out.push(planText(r.plan, r.preflight, r.kubeChange), '')
   if (r.verify?.reachability) {
     const re = r.verify.reachability
     out.push(`reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} pod pairs UNREACHABLE`)}`)
@@ -116,6 +123,7 @@ export function setText(r: SetResult, opts: {plan?: boolean} = {}): string {
   }
   const files = r.files ?? []
   if (files.length > 0) out.push(`updated: ${files.slice(0, 2).join(', ')}${files.length > 2 ? ` and ${files.length - 2} node file(s) (node facts, ${r.plan.to.startsWith('flannel') ? 'subnet.env, ' : ''}CNI config)` : ''}`)
+  if (r.outcome === 'applied' && r.objects) out.push(`changed: ${r.objects.join('; ')}`)
   // a failure's one line goes to stderr, from the command
   if (r.outcome === 'applied' || r.outcome === 'noop' || r.outcome === 'dry-run') out.push(c.green(r.message))
   return out.join('\n')

@@ -102,6 +102,9 @@ export const VERSION_INFO = {
 
 const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io']
 
+/** A controller's reaction to a client's change of an object: the object now and before. */
+export type Reactor = (next: Obj, prev: Obj) => void | Promise<void>
+
 export interface Denial {
   verb: string
   /** plural, with a subresource when it has one: pods, pods/exec, daemonsets */
@@ -412,6 +415,10 @@ export class KubeApiServer {
   private readonly allocated = new Map<string, number>()
   private rv = 1000
   private readonly kubeletsDown = new Set<string>()
+  private readonly reactors: Array<{resource: string; fn: Reactor}> = []
+  private readonly rolloutHandlers: Array<(ds: Obj) => Promise<void>> = []
+  /** what controllers and rollout handlers failed with (a stuck rollout says why here) */
+  readonly reactorErrors: string[] = []
   private server!: https.Server
   private readonly wss = new WebSocketServer({noServer: true, handleProtocols: (protocols: Set<string>) => [...protocols].find((p) => this.execProtocols.includes(p)) ?? false})
   private readonly dir: string
@@ -1111,10 +1118,62 @@ export class KubeApiServer {
     next.metadata.uid = cur.metadata.uid
     next.metadata.creationTimestamp = cur.metadata.creationTimestamp
     next.metadata.resourceVersion = this.nextRV()
-    if ((def.resource === 'daemonsets' || def.crd) && JSON.stringify(next.spec) !== JSON.stringify(cur.spec)) next.metadata.generation = (cur.metadata.generation ?? 1) + 1
+    const specChanged = JSON.stringify(next.spec) !== JSON.stringify(cur.spec)
+    if ((def.resource === 'daemonsets' || def.crd) && specChanged) next.metadata.generation = (cur.metadata.generation ?? 1) + 1
     this.bucket(def).set(`${cur.metadata.namespace ?? ''}/${cur.metadata.name}`, next)
     this.emit(def, 'MODIFIED', next)
+    if (def.resource === 'daemonsets' && JSON.stringify(next.spec?.template) !== JSON.stringify(cur.spec?.template)) this.rollOut(next)
+    for (const r of this.reactors) if (r.resource === def.resource) this.react(r.fn, clone(next), clone(cur))
     return clone(next)
+  }
+
+  // ---- controllers -------------------------------------------------------
+
+  /**
+   * A client changed an object of `resource` (PUT or PATCH): `fn` runs after
+   * the answer is sent, as a controller or node agent watching it would react
+   * (Felix following an IPPool). An error is kept in reactorErrors.
+   */
+  onChange(resource: string, fn: Reactor): void {
+    this.reactors.push({resource, fn})
+  }
+
+  /**
+   * The DaemonSet controller rolls out a new pod template (a `rollout restart`
+   * or any template change): the status first says 0 pods updated, then each
+   * rollout handler runs — the new pods starting, for a lab: the node agent
+   * programming the dataplane — and once they all succeed every pod counts
+   * as updated and available. A handler that fails leaves the rollout stuck,
+   * as a crash-looping pod does. With no handler it completes after podStartMs.
+   */
+  onRollout(fn: (ds: Obj) => Promise<void>): void {
+    this.rolloutHandlers.push(fn)
+  }
+
+  private react(fn: Reactor, next: Obj, prev: Obj): void {
+    this.later(0, () => {
+      Promise.resolve(fn(next, prev)).catch((error: Error) => this.reactorErrors.push(error.message))
+    })
+  }
+
+  private rollOut(ds: Obj): void {
+    const {namespace, name} = ds.metadata
+    const generation = ds.metadata.generation
+    const desired = this.list('nodes').filter((n) => !this.kubeletsDown.has(n.metadata.name)).length
+    const setStatus = (updated: number, available: number): void => {
+      const cur = this.get('daemonsets', namespace, name)
+      if (!cur || cur.metadata.generation !== generation) return
+      this.update('daemonsets', namespace, name, (o) => {
+        o.status = {...o.status, observedGeneration: generation, desiredNumberScheduled: desired, currentNumberScheduled: desired, updatedNumberScheduled: updated, numberReady: available, numberAvailable: available, numberUnavailable: desired - available}
+      })
+    }
+    setStatus(0, Math.max(0, desired - 1))
+    this.later(this.podStartMs, () => {
+      Promise.all(this.rolloutHandlers.map((h) => h(clone(ds)))).then(
+        () => !this.closed && setStatus(desired, desired),
+        (error: Error) => this.reactorErrors.push(`rollout of daemonset ${namespace}/${name}: ${error.message}`),
+      )
+    })
   }
 
   private patchObject(def: ResourceDef, ns: string | undefined, name: string, contentType: string, patch: any): Obj {
@@ -1129,6 +1188,11 @@ export class KubeApiServer {
       fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted}`)
     }
     if (!next || typeof next !== 'object') fail(422, 'Invalid', 'the patched object is not an object')
+    // a resourceVersion in the patch is a precondition, as on a real server
+    const rv = next.metadata?.resourceVersion
+    if (rv !== undefined && rv !== cur.metadata.resourceVersion) {
+      fail(409, 'Conflict', `Operation cannot be fulfilled on ${def.resource}${def.group ? `.${def.group}` : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {name, ...(def.group ? {group: def.group} : {}), kind: def.resource})
+    }
     return this.store_(def, cur, next)
   }
 
