@@ -85,7 +85,9 @@ export async function planBackend(target: BackendTarget, to: BackendType, opts: 
   const {snapshot, facts} = await collectTarget(target, opts)
   const plan = planSwitch(snapshot, facts, target.configured, to)
   const answers = await askNodes(target, facts, snapshot, to, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS)
-  const change = target.kube && !plan.noop ? await kubeChangeOf(target.kube, target.configured, to) : undefined
+  // a change of CNI family is the preflight's BACKEND_FAMILY_CHANGE already
+  const sameFamily = backendInfo(to).family === backendInfo(target.configured).family
+  const change = target.kube && !plan.noop && sameFamily ? await kubeChangeOf(target.kube, target.configured, to) : undefined
   const cannotRun =
     target.record && !labBackendName(to) ? `the lab has no ${to} backend module: it can be planned, not applied here` : typeof change === 'string' ? change : undefined
   // a lab's daemons are netctl's; a Kubernetes cluster's are its CNI's, which the object change drives

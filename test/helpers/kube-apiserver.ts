@@ -44,7 +44,7 @@
  */
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
 import {randomBytes, randomUUID} from 'node:crypto'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import https from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
@@ -376,7 +376,7 @@ function intToIp(n: number): string {
 /** A lab inventory file (what `netctl lab up` writes), as far as the emulator reads it. */
 interface LabInventory {
   cluster: {name: string; backend: string; clusterCIDR: string}
-  nodes: Array<{name: string; internalIP: string; podCIDR: string; access: {netns?: string}; annotations?: Record<string, string>; labels?: Record<string, string>}>
+  nodes: Array<{name: string; internalIP: string; podCIDR: string; access: {netns?: string}; annotations?: Record<string, string>; labels?: Record<string, string>; paths?: {birdSocket?: string; flannelSubnetEnv?: string}}>
   pods?: Array<{name: string; namespace: string; node: string; ip: string; netns?: string}>
 }
 
@@ -403,6 +403,8 @@ export class KubeApiServer {
   readonly execProtocols: string[]
   /** node name → lab network namespace; pod key ns/name → lab network namespace */
   readonly nodeNetns = new Map<string, string>()
+  /** node name → the lab node's own run directories, seen by host execs at /run/calico and /run/flannel */
+  private readonly nodeRun = new Map<string, {calico?: string; flannel?: string}>()
   readonly podNetns = new Map<string, string>()
 
   private readonly store = new Map<string, Map<string, Obj>>()
@@ -639,6 +641,10 @@ export class KubeApiServer {
     const t = now()
     for (const n of inv.nodes) {
       if (n.access.netns) this.nodeNetns.set(n.name, n.access.netns)
+      this.nodeRun.set(n.name, {
+        ...(n.paths?.birdSocket ? {calico: path.dirname(n.paths.birdSocket)} : {}),
+        ...(n.paths?.flannelSubnetEnv ? {flannel: path.dirname(n.paths.flannelSubnetEnv)} : {}),
+      })
       this.add({
         apiVersion: 'v1',
         kind: 'Node',
@@ -1312,7 +1318,7 @@ export class KubeApiServer {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`
     // on a lab node, the node's container runtime tools: the crictl stand-in first on PATH
     const env = node && this.crictl ? {...process.env, PATH: `${this.crictl.binDir(node)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`} : process.env
-    const child = spawn('ip', ['netns', 'exec', netns, ...argv], {stdio: ['pipe', 'pipe', 'pipe'], env})
+    const child = spawn('ip', ['netns', 'exec', netns, ...(node ? this.hostRun(node) : []), ...argv], {stdio: ['pipe', 'pipe', 'pipe'], env})
     let set = this.execs.get(key)
     if (!set) {
       set = new Set()
@@ -1353,6 +1359,30 @@ export class KubeApiServer {
         details: {causes: [{reason: 'ExitCode', message: String(rc)}]},
       })
     })
+  }
+
+  /**
+   * A host exec on a lab node sees that node's own /run, as a real node's
+   * root filesystem has calico-node's /var/run/calico (bird.ctl) and
+   * flanneld's /run/flannel (subnet.env): a /run made of the node's run
+   * directories and the real /run/netns (the runtime's pod namespaces) is
+   * mounted over /run. `ip netns exec` runs each command in a mount namespace
+   * of its own that does not propagate back, so nothing changes outside it.
+   */
+  private hostRun(node: string): string[] {
+    const dirs = this.nodeRun.get(node)
+    if (!dirs || (!dirs.calico && !dirs.flannel)) return []
+    const root = path.join(this.dir, 'run', node)
+    for (const d of ['netns', 'calico', 'flannel']) mkdirSync(path.join(root, d), {recursive: true})
+    const binds = [['calico', dirs.calico], ['flannel', dirs.flannel]].filter((b): b is [string, string] => b[1] !== undefined)
+    const script = [
+      'set -e',
+      'mount --rbind /run/netns "$0/netns"',
+      ...binds.map(([name]) => `[ -d "$NETCTL_RUN_${name}" ] && mount --bind "$NETCTL_RUN_${name}" "$0/${name}"`),
+      'mount --rbind "$0" /run',
+      'exec "$@"',
+    ].join('\n')
+    return ['env', ...binds.map(([name, dir]) => `NETCTL_RUN_${name}=${dir}`), 'sh', '-c', script, root]
   }
 
   private killExecs(podKey: string): void {

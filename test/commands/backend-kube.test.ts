@@ -1,0 +1,153 @@
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {afterAll, beforeAll, expect, it} from 'vitest'
+
+import {RESTARTED_AT} from '../../src/backend/kube-switch.js'
+import {MANAGED_BY_LABEL} from '../../src/transport/kube-debug.js'
+import {validatorFor} from '../../src/util/schema.js'
+import {expectAllPodsReachable} from '../backend/lab-helpers.js'
+import {netctlJson} from '../helpers/cli.js'
+import {felixStandin, flanneldStandin, type StandinControl} from '../helpers/cni-standin.js'
+import {KubeApiServer} from '../helpers/kube-apiserver.js'
+import {describeLab, ipJson, type LabUp, useLab} from '../helpers/lab.js'
+
+const dir = mkdtempSync(path.join(tmpdir(), 'netctl-backend-kube-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+/** The API-server emulator seeded from a lab, with a kubeconfig for it. */
+async function emulate(lab: LabUp): Promise<{server: KubeApiServer; kubeconfig: string}> {
+  const server = await KubeApiServer.start()
+  server.seedFromLab(lab)
+  return {server, kubeconfig: server.writeKubeconfig(path.join(dir, `${lab.name}.yaml`), {context: `lab-${lab.name}`})}
+}
+
+const debugPods = (server: KubeApiServer) => server.list('pods').filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl')
+
+/** The route the kernel of `netns` takes to `ip`, as `ip route get` says it. */
+async function routeGet(netns: string, ip: string): Promise<{dev: string; gateway?: string}> {
+  const [r] = await ipJson<Array<{dev: string; gateway?: string}>>(netns, ['route', 'get', ip])
+  return r!
+}
+
+const linkNames = async (netns: string): Promise<string[]> => (await ipJson<Array<{ifname: string}>>(netns, ['link'])).map((l) => l.ifname)
+
+describeLab('netctl backend through Kubernetes: flannel ConfigMap + DaemonSet rollout over a 3-node flannel-vxlan lab', () => {
+  const lab = useLab('kbf', ['--nodes', '3', '--backend', 'flannel-vxlan'])
+  let server: KubeApiServer
+  let kubeconfig: string
+  let flanneld: StandinControl
+  const netConf = (): string => server.get('configmaps', 'kube-flannel', 'kube-flannel-cfg')!.data['net-conf.json']
+
+  beforeAll(async () => {
+    ;({server, kubeconfig} = await emulate(lab.get()))
+    flanneld = flanneldStandin(server, lab.get().name, Object.fromEntries(lab.get().nodes.map((n) => [n.name, n.vtepMAC])))
+  })
+  afterAll(async () => {
+    await server?.close()
+  })
+
+  it('backend get and plan read the backend from the cluster and its nodes through debug pods', async () => {
+    const get = await netctlJson(['backend', 'get', '--kubeconfig', kubeconfig])
+    expect(get.code, get.stderr).toBe(0)
+    expect(validatorFor('backend-get')(get.json)).toBe(true)
+    expect(get.json.cluster).toMatchObject({source: 'kubernetes', configured: 'flannel-vxlan'})
+    expect(get.json.drift).toEqual([])
+    const plan = await netctlJson(['backend', 'plan', 'flannel-host-gw', '--kubeconfig', kubeconfig])
+    expect(plan.code, plan.stderr).toBe(0)
+    expect(validatorFor('backend-plan')(plan.json), JSON.stringify(validatorFor('backend-plan').errors)).toBe(true)
+    expect(plan.json.objects).toEqual(['configmap kube-flannel/kube-flannel-cfg: net-conf.json Backend.Type -> host-gw', 'daemonset kube-flannel/kube-flannel-ds: restarted'])
+    expect(plan.json.preflight.ok).toBe(true)
+    // read-only: nothing written, no debug pod left
+    expect(JSON.parse(netConf()).Backend.Type).toBe('vxlan')
+    expect(debugPods(server)).toEqual([])
+  })
+
+  it('backend set flannel-host-gw: ConfigMap patched keeping every other field, flannel restarted, flannel.1 cleared, verified, pods reachable', async () => {
+    const before = JSON.parse(netConf())
+    const r = await netctlJson(['backend', 'set', 'flannel-host-gw', '--kubeconfig', kubeconfig, '--yes'], {timeoutMs: 240_000})
+    expect(r.code, `${r.stderr} ${JSON.stringify(r.json?.message)}`).toBe(0)
+    expect(validatorFor('backend-set')(r.json), JSON.stringify(validatorFor('backend-set').errors)).toBe(true)
+    expect(r.json.outcome).toBe('applied')
+    expect(r.json.verify.ok).toBe(true)
+    expect(r.json.verify.traced.delivered).toBe(r.json.verify.traced.pairs)
+    expect(JSON.parse(netConf())).toEqual({...before, Backend: {...before.Backend, Type: 'host-gw'}})
+    const ds = server.get('daemonsets', 'kube-flannel', 'kube-flannel-ds')!
+    expect(ds.spec.template.metadata.annotations[RESTARTED_AT]).toBeDefined()
+    expect(flanneld.runs).toEqual(['flannel-host-gw'])
+    // the kernel agrees: the next hop to a pod on another node is that node, over the underlay; flannel.1 is gone
+    const [a, b] = lab.get().nodes
+    const podOnB = lab.get().pods.find((p) => p.node === b!.name)!
+    expect(await routeGet(a!.netns, podOnB.ip)).toMatchObject({gateway: b!.ip})
+    for (const n of lab.get().nodes) expect(await linkNames(n.netns)).not.toContain('flannel.1')
+    await expectAllPodsReachable(lab.get())
+    expect(debugPods(server)).toEqual([])
+  })
+
+  it('a rollout that never completes is rolled back: the ConfigMap written back as it was, every node on host-gw again', async () => {
+    const before = netConf()
+    flanneld.failNext.add(lab.get().nodes[2]!.name)
+    const r = await netctlJson(['backend', 'set', 'flannel-vxlan', '--kubeconfig', kubeconfig, '--yes', '--rollout-timeout', '8'], {timeoutMs: 240_000})
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.json.outcome, r.json.message).toBe('rolled-back')
+    expect(r.json.message).toMatch(/did not roll out within 8s/)
+    expect(netConf()).toBe(before)
+    expect(flanneld.runs.slice(-2)).toEqual(['flannel-vxlan', 'flannel-host-gw'])
+    const [a, b] = lab.get().nodes
+    expect(await routeGet(a!.netns, lab.get().pods.find((p) => p.node === b!.name)!.ip)).toMatchObject({gateway: b!.ip})
+    await expectAllPodsReachable(lab.get())
+    expect(debugPods(server)).toEqual([])
+  })
+
+  it('backend set flannel-vxlan: back to the overlay, the VTEP MACs flanneld announces', async () => {
+    const r = await netctlJson(['backend', 'set', 'flannel-vxlan', '--kubeconfig', kubeconfig, '--yes'], {timeoutMs: 240_000})
+    expect(r.code, `${r.stderr} ${JSON.stringify(r.json?.message)}`).toBe(0)
+    expect(JSON.parse(netConf()).Backend.Type).toBe('vxlan')
+    const [a, b] = lab.get().nodes
+    expect(await routeGet(a!.netns, lab.get().pods.find((p) => p.node === b!.name)!.ip)).toMatchObject({dev: 'flannel.1'})
+    await expectAllPodsReachable(lab.get())
+    expect(debugPods(server)).toEqual([])
+  }, 300_000)
+})
+
+describeLab('netctl backend through Kubernetes: Calico IPPools over a 3-node calico-bgp lab', () => {
+  const lab = useLab('kbc', ['--nodes', '3', '--backend', 'calico-bgp'])
+  let server: KubeApiServer
+  let kubeconfig: string
+  let felix: StandinControl
+
+  beforeAll(async () => {
+    ;({server, kubeconfig} = await emulate(lab.get()))
+    felix = felixStandin(server, lab.get().name)
+  })
+  afterAll(async () => {
+    await server?.close()
+  })
+
+  it('backend set calico-vxlan patches the IPPool; Felix programs vxlan.calico; verified and reachable; back to BGP; another CNI refused', async () => {
+    const pool = () => server.list('ippools')[0]!
+    const r = await netctlJson(['backend', 'set', 'calico-vxlan', '--kubeconfig', kubeconfig, '--yes'], {timeoutMs: 240_000})
+    expect(r.code, `${r.stderr} ${JSON.stringify(r.json?.message)} ${server.reactorErrors.join('; ')}`).toBe(0)
+    expect(r.json.objects).toEqual([`ippool ${pool().metadata.name}: ipipMode Never -> Never, vxlanMode Never -> Always`])
+    expect(pool().spec).toMatchObject({ipipMode: 'Never', vxlanMode: 'Always'})
+    expect(felix.runs).toEqual(['calico-vxlan'])
+    const [a, b] = lab.get().nodes
+    expect(await routeGet(a!.netns, lab.get().pods.find((p) => p.node === b!.name)!.ip)).toMatchObject({dev: 'vxlan.calico'})
+    await expectAllPodsReachable(lab.get())
+
+    // another CNI is a reinstall, not a switch
+    const other = await netctlJson(['backend', 'plan', 'flannel-vxlan', '--kubeconfig', kubeconfig])
+    expect(other.code).toBe(4)
+    expect(other.json.preflight.findings.map((f: {code: string}) => f.code)).toEqual(['BACKEND_FAMILY_CHANGE'])
+
+    // and back to BGP: BIRD's routes again, and the vxlan.calico Felix leaves behind removed by netctl
+    const back = await netctlJson(['backend', 'set', 'calico-bgp', '--kubeconfig', kubeconfig, '--yes'], {timeoutMs: 240_000})
+    expect(back.code, `${back.stderr} ${JSON.stringify(back.json?.message)} ${server.reactorErrors.join('; ')}`).toBe(0)
+    expect(pool().spec).toMatchObject({ipipMode: 'Never', vxlanMode: 'Never'})
+    expect(await routeGet(a!.netns, lab.get().pods.find((p) => p.node === b!.name)!.ip)).toMatchObject({gateway: b!.ip})
+    for (const n of lab.get().nodes) expect(await linkNames(n.netns)).not.toContain('vxlan.calico')
+    await expectAllPodsReachable(lab.get())
+    expect(debugPods(server)).toEqual([])
+  }, 300_000)
+})
