@@ -5,7 +5,8 @@
  */
 
 /**
- * Every finding code netctl can report, grouped as DESIGN.md's catalogue table.
+ * Every finding code netctl can report, grouped as DESIGN.md's catalogue table
+ * (the backend-switch group is netctl's own addition to it).
  * Codes are stable API: `netctl explain CODE` documents each one
  * (src/analyze/catalogue/ holds the text).
  */
@@ -64,6 +65,12 @@ export const FINDING_CODES = [
   // collection
   'NODE_UNREACHABLE',
   'COLLECTION_PARTIAL',
+  // backend switch: raised by `backend plan/set` preflight, beyond DESIGN.md's table
+  'BACKEND_FAMILY_CHANGE',
+  'KERNEL_MODULE_MISSING',
+  'BACKEND_UNSUPPORTED',
+  'DAEMON_UNMANAGED',
+  'DAEMON_PROGRAM_MISSING',
 ] as const
 
 export type FindingCode = (typeof FINDING_CODES)[number]
