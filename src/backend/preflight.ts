@@ -1,5 +1,5 @@
 import {type FindingInput, makeFinding} from '../analyze/catalogue/index.js'
-import type {Finding, FindingCode} from '../model/finding.js'
+import {BACKEND_SWITCH_CODES, type Finding, type FindingCode} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {backendInfo} from './catalog.js'
 import {cidrContains} from './desired.js'
@@ -17,18 +17,9 @@ import type {ClusterFacts, Daemon} from './types.js'
 /**
  * Every code a preflight finding can carry: catalogue codes, built with
  * makeFinding so title and fix come from `netctl explain`. Most are the
- * catalogue's backend-switch area (about the switch, not the dataplane).
+ * backend-switch group (about the switch, not the dataplane).
  */
-export const PREFLIGHT_CODES = [
-  'NODE_UNREACHABLE',
-  'COLLECTION_PARTIAL',
-  'BACKEND_FAMILY_CHANGE',
-  'KERNEL_MODULE_MISSING',
-  'BACKEND_UNSUPPORTED',
-  'DAEMON_UNMANAGED',
-  'DAEMON_PROGRAM_MISSING',
-  'HOSTGW_NOT_L2_ADJACENT',
-] as const satisfies readonly FindingCode[]
+export const PREFLIGHT_CODES = ['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', ...BACKEND_SWITCH_CODES, 'HOSTGW_NOT_L2_ADJACENT'] as const satisfies readonly FindingCode[]
 export type PreflightCode = (typeof PREFLIGHT_CODES)[number]
 
 /** Only the codes above, so a new refusal cannot skip the list (and its test). */

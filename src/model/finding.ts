@@ -4,9 +4,12 @@
  * (schemas/finding.schema.json): extend with new optional fields, never rename.
  */
 
+/** Why `backend plan/set` preflight refuses a switch: netctl's addition to DESIGN.md's table. */
+export const BACKEND_SWITCH_CODES = ['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'] as const
+
 /**
- * Every finding code netctl can report, grouped as DESIGN.md's catalogue table
- * (the backend-switch group is netctl's own addition to it).
+ * Every finding code netctl can report, grouped as DESIGN.md's catalogue table,
+ * then the backend-switch group.
  * Codes are stable API: `netctl explain CODE` documents each one
  * (src/analyze/catalogue/ holds the text).
  */
@@ -65,12 +68,7 @@ export const FINDING_CODES = [
   // collection
   'NODE_UNREACHABLE',
   'COLLECTION_PARTIAL',
-  // backend switch: raised by `backend plan/set` preflight, beyond DESIGN.md's table
-  'BACKEND_FAMILY_CHANGE',
-  'KERNEL_MODULE_MISSING',
-  'BACKEND_UNSUPPORTED',
-  'DAEMON_UNMANAGED',
-  'DAEMON_PROGRAM_MISSING',
+  ...BACKEND_SWITCH_CODES,
 ] as const
 
 export type FindingCode = (typeof FINDING_CODES)[number]

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {CATALOGUE, DISPOSITION_GUIDE, PLACEHOLDERS, placeholdersIn} from '../../src/analyze/catalogue/index.js'
-import {FINDING_CODES} from '../../src/model/finding.js'
+import {BACKEND_SWITCH_CODES, FINDING_CODES} from '../../src/model/finding.js'
 import {DISPOSITIONS} from '../../src/model/trace.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
@@ -39,7 +39,8 @@ describe('netctl explain', () => {
   })
 
   it('explains the backend-switch codes preflight refuses with, as text and as JSON', async () => {
-    for (const code of ['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'] as const) {
+    expect(BACKEND_SWITCH_CODES).toEqual(['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'])
+    for (const code of BACKEND_SWITCH_CODES) {
       const e = CATALOGUE[code]
       const r = await netctl(['explain', code.toLowerCase()])
       expect(r.code, code).toBe(0)
