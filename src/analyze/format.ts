@@ -35,24 +35,39 @@ function formatNexthop(nh: NextHop): string {
   return words.join(' ')
 }
 
+/** The usual form of a model object, made once: the FIB's trail prints the same routes and rules many times. */
+function memo<T extends object>(format: (x: T) => string): (x: T) => string {
+  const made = new WeakMap<T, string>()
+  return (x) => {
+    let text = made.get(x)
+    if (text === undefined) {
+      text = format(x)
+      made.set(x, text)
+    }
+    return text
+  }
+}
+
+export interface RouteFormat {
+  /** name a table other than main (default); false for a listing of one table */
+  table?: boolean
+  /** multipath next hops on the route's own line, for a one-line quote (a finding's evidence) */
+  oneLine?: boolean
+}
+
+const routeAsListed = memo((route: Route) => formatRouteUncached(route, {}))
+
 /**
  * One route as `ip route show table all` prints it (the table is named unless
  * it is main). Multipath routes span several lines, each nexthop on its own
- * tab-indented line, as ip prints them.
+ * tab-indented line, as ip prints them; `oneLine` keeps them on one.
  */
-const routeLines = new WeakMap<Route, string>()
-
-export function formatRoute(route: Route, opts: {table?: boolean} = {}): string {
-  if (opts.table === false) return formatRouteUncached(route, false)
-  let line = routeLines.get(route)
-  if (line === undefined) {
-    line = formatRouteUncached(route, true)
-    routeLines.set(route, line)
-  }
-  return line
+export function formatRoute(route: Route, opts: RouteFormat = {}): string {
+  return opts.table === false || opts.oneLine ? formatRouteUncached(route, opts) : routeAsListed(route)
 }
 
-function formatRouteUncached(route: Route, showTable: boolean): string {
+function formatRouteUncached(route: Route, opts: RouteFormat): string {
+  const showTable = opts.table !== false
   const words: string[] = []
   if (route.type !== 'unicast') words.push(route.type)
   words.push(formatRouteDst(route))
@@ -66,7 +81,7 @@ function formatRouteUncached(route: Route, showTable: boolean): string {
   words.push(...flagWords(route.flags ?? [], route.onlink))
   const head = words.join(' ')
   if (!route.nexthops || route.nexthops.length === 0) return head
-  return [head, ...route.nexthops.map((nh) => `\t${formatNexthop(nh)}`)].join('\n')
+  return [head, ...route.nexthops.map(formatNexthop)].join(opts.oneLine ? ' ' : '\n\t')
 }
 
 /** Table ids as ip names them. */
@@ -85,17 +100,11 @@ function selector(value: string | undefined): string {
   return c.len === (c.ip.family === 'inet' ? 32 : 128) ? c.ip.text : `${c.ip.text}/${c.len}`
 }
 
-/** One policy rule as `ip rule` prints it ("32766: from all lookup main"; ip puts a tab after the colon). */
-const ruleLines = new WeakMap<Rule, string>()
+const ruleAsListed = memo((rule: Rule) => formatRuleUncached(rule, false))
 
+/** One policy rule as `ip rule` prints it ("32766: from all lookup main"; ip puts a tab after the colon). */
 export function formatRule(rule: Rule, opts: {detached?: boolean} = {}): string {
-  if (opts.detached) return formatRuleUncached(rule, true)
-  let line = ruleLines.get(rule)
-  if (line === undefined) {
-    line = formatRuleUncached(rule, false)
-    ruleLines.set(rule, line)
-  }
-  return line
+  return opts.detached ? formatRuleUncached(rule, true) : ruleAsListed(rule)
 }
 
 function formatRuleUncached(rule: Rule, detached: boolean): string {

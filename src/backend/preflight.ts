@@ -1,4 +1,5 @@
-import type {FindingCode} from '../model/finding.js'
+import {type FindingInput, makeFinding} from '../analyze/catalogue/index.js'
+import {BACKEND_SWITCH_CODES, type Finding, type FindingCode} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {backendInfo} from './catalog.js'
 import {cidrContains} from './desired.js'
@@ -14,24 +15,15 @@ import type {ClusterFacts, Daemon} from './types.js'
  */
 
 /**
- * Why a switch may not go ahead: a finding in the shape DESIGN.md fixes. Its
- * code is a catalogue code where one fits (HOSTGW_NOT_L2_ADJACENT,
- * NODE_UNREACHABLE, COLLECTION_PARTIAL) or one of the preflight's own, which
- * are about the switch rather than the dataplane.
+ * Every code a preflight finding can carry: catalogue codes, built with
+ * makeFinding so title and fix come from `netctl explain`. Most are the
+ * backend-switch group (about the switch, not the dataplane).
  */
-export const PREFLIGHT_CODES = ['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'] as const
+export const PREFLIGHT_CODES = ['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', ...BACKEND_SWITCH_CODES, 'HOSTGW_NOT_L2_ADJACENT'] as const satisfies readonly FindingCode[]
 export type PreflightCode = (typeof PREFLIGHT_CODES)[number]
 
-export interface Finding {
-  code: Extract<FindingCode, 'HOSTGW_NOT_L2_ADJACENT' | 'NODE_UNREACHABLE' | 'COLLECTION_PARTIAL'> | PreflightCode
-  severity: 'error' | 'warning' | 'info'
-  node?: string
-  subject: string
-  message: string
-  evidence: string[]
-  /** as in the catalogue: `#` lines explain, the others are commands */
-  fix: string
-}
+/** Only the codes above, so a new refusal cannot skip the list (and its test). */
+const refusal = (code: PreflightCode, input: FindingInput): Finding => makeFinding(code, {severity: 'error', ...input})
 
 export interface PreflightCheck {
   name: 'collection' | 'family' | 'kernel' | 'daemons' | 'l2-adjacency'
@@ -72,12 +64,12 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   // 1. every node collected, whole, and answering the preflight questions
   const before = findings.length
   for (const e of snapshot.errors) {
-    findings.push({code: e.code, severity: 'error', node: e.node, subject: e.node, message: `${e.node}: ${e.message}`, evidence: [], fix: '# bring the node back (or take it out of the inventory), then plan again'})
+    findings.push(refusal(e.code, {node: e.node, subject: e.node, message: `${e.node}: ${e.message}`, evidence: [], vars: {node: e.node}}))
   }
   for (const n of facts.nodes) {
     const a = answers[n.name]
     if (typeof a === 'string' && !snapshot.errors.some((e) => e.node === n.name)) {
-      findings.push({code: 'NODE_UNREACHABLE', severity: 'error', node: n.name, subject: n.name, message: a, evidence: [], fix: '# check the node is reachable, then plan again'})
+      findings.push(refusal('NODE_UNREACHABLE', {node: n.name, subject: n.name, message: a, evidence: [], vars: {node: n.name}}))
     }
   }
   const bad = findings.length - before
@@ -86,14 +78,14 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   // 2. the overlay changes within one CNI; another CNI means new pods
   const sameFamily = from.family === to.family
   if (!sameFamily) {
-    findings.push({
-      code: 'BACKEND_FAMILY_CHANGE',
-      severity: 'error',
-      subject: `${plan.from} -> ${plan.to}`,
-      message: `${plan.from} -> ${plan.to} changes the CNI plugin (${from.family} -> ${to.family}: pod plumbing and pod address blocks differ), which recreates every pod; netctl switches the overlay within one CNI`,
-      evidence: [],
-      fix: `# choose a ${from.family} backend; moving to ${to.family} is a CNI migration (drain and recreate the pods node by node)`,
-    })
+    findings.push(
+      refusal('BACKEND_FAMILY_CHANGE', {
+        subject: `${plan.from} -> ${plan.to}`,
+        message: `${plan.from} -> ${plan.to} changes the CNI plugin (${from.family} -> ${to.family}: pod plumbing and pod address blocks differ), which recreates every pod; netctl switches the overlay within one CNI`,
+        evidence: [],
+        vars: {family: from.family, newFamily: to.family},
+      }),
+    )
   }
   checks.push({name: 'family', ok: sameFamily, message: sameFamily ? `${to.family} -> ${to.family}: pods keep their interfaces` : `${from.family} -> ${to.family}: a different CNI`})
 
@@ -106,17 +98,17 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
     }
   }
   for (const [kind, nodes] of missing) {
-    findings.push({
-      code: 'KERNEL_MODULE_MISSING',
-      severity: 'error',
-      subject: kind,
-      message: `${plan.to} needs the kernel's ${kind} link type, and ${names(nodes)} ${nodes.length === 1 ? 'has' : 'have'} no ${KIND_MODULE[kind]} module (not built in, not loaded, no module file): it can be planned, not applied here`,
-      evidence: nodes.map((n) => `${n}: no /sys/module/${KIND_MODULE[kind]}, not in modules.builtin or modules.dep`),
-      fix: `# load the module where the kernel has it, or choose another backend\nmodprobe ${KIND_MODULE[kind]}`,
-    })
+    findings.push(
+      refusal('KERNEL_MODULE_MISSING', {
+        subject: kind,
+        message: `${plan.to} needs the kernel's ${kind} link type, and ${names(nodes)} ${nodes.length === 1 ? 'has' : 'have'} no ${KIND_MODULE[kind]} module (not built in, not loaded, no module file): it can be planned, not applied here`,
+        evidence: nodes.map((n) => `${n}: no /sys/module/${KIND_MODULE[kind]}, not in modules.builtin or modules.dep`),
+        vars: {module: KIND_MODULE[kind]},
+      }),
+    )
   }
   if (missing.size === 0 && input.cannotRun) {
-    findings.push({code: 'BACKEND_UNSUPPORTED', severity: 'error', subject: plan.to, message: input.cannotRun, evidence: [], fix: '# choose another backend'})
+    findings.push(refusal('BACKEND_UNSUPPORTED', {subject: plan.to, message: input.cannotRun, evidence: [], vars: {}}))
   }
   checks.push({name: 'kernel', ok: missing.size === 0 && !input.cannotRun, message: missing.size === 0 ? `link types available: ${to.linkKinds.join(', ') || 'none needed'}` : `missing: ${[...missing.keys()].join(', ')}`})
 
@@ -125,14 +117,14 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   let daemonsOk = true
   if (daemons.length > 0 && !input.managesDaemons) {
     daemonsOk = false
-    findings.push({
-      code: 'DAEMON_UNMANAGED',
-      severity: 'error',
-      subject: daemons.join(', '),
-      message: `${plan.from} -> ${plan.to} needs ${daemons.join(' and ')} started, stopped or reconfigured on every node; netctl runs backend daemons only in its own lab`,
-      evidence: [],
-      fix: '# switch through the CNI\'s own configuration (flannel net-conf.json, Calico IPPool), or between kernel-only backends (flannel-vxlan, flannel-host-gw)',
-    })
+    findings.push(
+      refusal('DAEMON_UNMANAGED', {
+        subject: daemons.join(', '),
+        message: `${plan.from} -> ${plan.to} needs ${daemons.join(' and ')} started, stopped or reconfigured on every node; netctl runs backend daemons only in its own lab`,
+        evidence: [],
+        vars: {},
+      }),
+    )
   }
   for (const d of to.daemons) {
     for (const tool of DAEMON_TOOLS[d]) {
@@ -142,7 +134,7 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       })
       if (lacking.length > 0 && input.managesDaemons) {
         daemonsOk = false
-        findings.push({code: 'DAEMON_PROGRAM_MISSING', severity: 'error', subject: tool, message: `${plan.to} runs ${tool} on every node, and ${names(lacking.map((n) => n.name))} cannot find it`, evidence: [], fix: `# install ${tool} on every node`})
+        findings.push(refusal('DAEMON_PROGRAM_MISSING', {subject: tool, message: `${plan.to} runs ${tool} on every node, and ${names(lacking.map((n) => n.name))} cannot find it`, evidence: [], vars: {program: tool}}))
       }
     }
   }
@@ -151,14 +143,14 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   // 5. L2 adjacency, for backends whose next hop is the peer node
   const notAdjacent = to.needsL2 ? nonAdjacentPairs(facts, snapshot, answers) : {pairs: [], evidence: []}
   if (notAdjacent.pairs.length > 0) {
-    findings.push({
-      code: 'HOSTGW_NOT_L2_ADJACENT',
-      severity: 'error',
-      subject: notAdjacent.pairs.join(', '),
-      message: `${plan.to} needs every node pair L2-adjacent (the next hop is the peer node itself); ${notAdjacent.pairs.length} pair(s) are not: ${names(notAdjacent.pairs)}`,
-      evidence: notAdjacent.evidence,
-      fix: `# host-gw cannot cross an L3 hop: keep an encapsulating backend, or put the nodes on one L2 segment\nnetctl backend plan ${to.family === 'flannel' ? 'flannel-vxlan' : 'calico-vxlan-crosssubnet'}`,
-    })
+    findings.push(
+      refusal('HOSTGW_NOT_L2_ADJACENT', {
+        subject: notAdjacent.pairs.join(', '),
+        message: `${plan.to} needs every node pair L2-adjacent (the next hop is the peer node itself); ${notAdjacent.pairs.length} pair(s) are not: ${names(notAdjacent.pairs)}`,
+        evidence: notAdjacent.evidence,
+        vars: {},
+      }),
+    )
   }
   checks.push({
     name: 'l2-adjacency',

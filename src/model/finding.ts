@@ -4,8 +4,12 @@
  * (schemas/finding.schema.json): extend with new optional fields, never rename.
  */
 
+/** Why `backend plan/set` preflight refuses a switch: netctl's addition to DESIGN.md's table. */
+export const BACKEND_SWITCH_CODES = ['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'] as const
+
 /**
- * Every finding code netctl can report, grouped as DESIGN.md's catalogue table.
+ * Every finding code netctl can report, grouped as DESIGN.md's catalogue table,
+ * then the backend-switch group.
  * Codes are stable API: `netctl explain CODE` documents each one
  * (src/analyze/catalogue/ holds the text).
  */
@@ -64,6 +68,7 @@ export const FINDING_CODES = [
   // collection
   'NODE_UNREACHABLE',
   'COLLECTION_PARTIAL',
+  ...BACKEND_SWITCH_CODES,
 ] as const
 
 export type FindingCode = (typeof FINDING_CODES)[number]

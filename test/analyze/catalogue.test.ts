@@ -1,10 +1,11 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
 import {
   AREA_TITLES,
+  AREAS,
   CATALOGUE,
   DISPOSITION_GUIDE,
   fillTemplate,
@@ -17,6 +18,7 @@ import {
 } from '../../src/analyze/catalogue/index.js'
 import {FINDING_CODES, type FindingCode} from '../../src/model/finding.js'
 import {DISPOSITIONS} from '../../src/model/trace.js'
+import {PREFLIGHT_CODES} from '../../src/backend/preflight.js'
 import {REPO} from '../helpers/cli.js'
 
 /** `| area | `CODE`, `CODE` |` rows → [area, codes]. */
@@ -71,6 +73,37 @@ describe('the catalogue covers DESIGN.md', () => {
       expect(e.fix.split('\n').length, `${code} fix`).toBeLessThanOrEqual(4)
       for (const r of e.related ?? []) expect(FINDING_CODES, `${code} related`).toContain(r)
     }
+  })
+})
+
+/** Every enum in a schema (at any depth) that holds finding codes, by the one code all such lists have. */
+function codeEnums(node: unknown, at = '#'): Array<[string, unknown[]]> {
+  if (Array.isArray(node)) return node.flatMap((x, i) => codeEnums(x, `${at}/${i}`))
+  if (node === null || typeof node !== 'object') return []
+  return Object.entries(node).flatMap(([k, v]): Array<[string, unknown[]]> =>
+    k === 'enum' && Array.isArray(v) && v.includes('HOSTGW_NOT_L2_ADJACENT') ? [[`${at}/enum`, v]] : codeEnums(v, `${at}/${k}`),
+  )
+}
+
+describe('beyond DESIGN.md: the backend-switch codes', () => {
+  it('has every code backend preflight can raise, the switch\'s own in the backend area', () => {
+    const designed = new Set(designRows.flatMap(([, codes]) => codes))
+    for (const code of PREFLIGHT_CODES) {
+      expect(CATALOGUE[code]?.code, code).toBe(code)
+      if (!designed.has(code)) expect(CATALOGUE[code].area, code).toBe('backend')
+    }
+    expect(FINDING_CODES.filter((c) => CATALOGUE[c].area === 'backend')).toEqual(PREFLIGHT_CODES.filter((c) => !designed.has(c)))
+    expect(AREA_TITLES.backend).toBe('backend switch')
+  })
+
+  it('every schema that lists finding codes lists exactly these, and explain\'s areas are these', () => {
+    const files = readdirSync(path.join(REPO, 'schemas')).filter((f) => f.endsWith('.schema.json'))
+    const lists = files.flatMap((f) => codeEnums(JSON.parse(readFileSync(path.join(REPO, 'schemas', f), 'utf8'))).map(([at, codes]) => [f, at, codes] as const))
+    expect(new Set(lists.map(([f]) => f))).toEqual(new Set(['finding.schema.json', 'explain.schema.json', 'check.schema.json', 'trace.schema.json', 'backend-plan.schema.json', 'backend-set.schema.json']))
+    for (const [f, at, codes] of lists) expect(codes, `${f} ${at}`).toEqual([...FINDING_CODES])
+    const explain = JSON.parse(readFileSync(path.join(REPO, 'schemas/explain.schema.json'), 'utf8'))
+    expect(explain.definitions.finding.properties.area.enum).toEqual([...AREAS])
+    expect(explain.definitions.list.properties.codes.items.properties.area.enum).toEqual([...AREAS])
   })
 })
 

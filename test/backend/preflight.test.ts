@@ -4,10 +4,12 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {planSwitch} from '../../src/backend/plan.js'
-import {evaluatePreflight} from '../../src/backend/preflight.js'
+import {CATALOGUE, fillTemplate} from '../../src/analyze/catalogue/index.js'
+import {evaluatePreflight, PREFLIGHT_CODES} from '../../src/backend/preflight.js'
 import {type NodeProbeAnswer, parsePreflightOutput, preflightScript} from '../../src/backend/preflight-probe.js'
 import type {NodeState} from '../../src/model/node-state.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
+import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {REPO} from '../helpers/cli.js'
 import {fixtureLab, labFacts} from './helpers.js'
 
@@ -96,4 +98,42 @@ describe('preflight verdicts', () => {
     expect(p.findings.filter((f) => f.code === 'COLLECTION_PARTIAL' || f.code === 'NODE_UNREACHABLE').map((f) => f.node)).toEqual(['node2', 'node3'])
     expect(p.checks.find((c) => c.name === 'collection')!.ok).toBe(false)
   })
+
+  it('raises every code it can through the catalogue: catalogue fix, today\'s message, a finding as schemas/finding.schema.json says', () => {
+    const validate = validatorFor('finding')
+    const noTools = Object.fromEntries(Object.entries(answers).map(([k, a]) => [k, {...a, tools: {socat: false, bird: false, birdc: false}}]))
+    const partial = {...snapshot, errors: [{node: 'node2', code: 'COLLECTION_PARTIAL' as const, message: 'fdb: timed out'}]}
+    const refusals = [
+      verdict('flannel-host-gw'),
+      verdict('calico-ipip'),
+      verdict('flannel-udp', {answers: noTools}),
+      verdict('flannel-udp', {managesDaemons: false}),
+      verdict('flannel-vxlan', {cannotRun: 'the lab has no flannel-vxlan backend module: it can be planned, not applied here'}),
+      evaluatePreflight({plan: planSwitch(partial, facts, 'flannel-vxlan', 'flannel-vxlan'), snapshot: partial, facts, managesDaemons: true, answers: {...answers, node3: 'netns x: no such network namespace'}}),
+    ]
+    const findings = refusals.flatMap((p) => p.findings)
+    expect(new Set(findings.map((f) => f.code))).toEqual(new Set(PREFLIGHT_CODES))
+    for (const f of findings) {
+      const entry = CATALOGUE[f.code]
+      expect(entry.code, f.code).toBe(f.code)
+      expect(f.severity, f.code).toBe('error')
+      expect(f.fix, f.code).not.toMatch(/<[A-Za-z][A-Za-z0-9]*>/)
+      // the fix is the catalogue's template, line for line
+      expect(f.fix.split('\n').length, f.code).toBe(entry.fix.split('\n').length)
+      expect(validate(f), `${f.code}: ${describeSchemaError(validate.errors)}`).toBe(true)
+    }
+    const one = (code: string) => findings.find((f) => f.code === code)!
+    expect(one('BACKEND_FAMILY_CHANGE').message).toBe('flannel-vxlan -> calico-ipip changes the CNI plugin (flannel -> calico: pod plumbing and pod address blocks differ), which recreates every pod; netctl switches the overlay within one CNI')
+    expect(one('BACKEND_FAMILY_CHANGE').fix).toBe('# choose a flannel backend; moving to calico is a CNI migration (drain and recreate the pods node by node)')
+    expect(one('KERNEL_MODULE_MISSING').message).toBe("calico-ipip needs the kernel's ipip link type, and node1, node2, node3, node4 have no ipip module (not built in, not loaded, no module file): it can be planned, not applied here")
+    expect(one('KERNEL_MODULE_MISSING').fix).toBe(fillTemplate(CATALOGUE.KERNEL_MODULE_MISSING.fix, {module: 'ipip'}))
+    expect(one('KERNEL_MODULE_MISSING').fix.split('\n').at(-1)).toBe('modprobe ipip')
+    expect(one('DAEMON_PROGRAM_MISSING')).toMatchObject({subject: 'socat', message: 'flannel-udp runs socat on every node, and node1, node2, node3, node4 cannot find it', fix: '# install socat on every node'})
+    expect(one('DAEMON_UNMANAGED').message).toBe('flannel-vxlan -> flannel-udp needs flannel-udp started, stopped or reconfigured on every node; netctl runs backend daemons only in its own lab')
+    expect(one('BACKEND_UNSUPPORTED')).toMatchObject({subject: 'flannel-vxlan', fix: CATALOGUE.BACKEND_UNSUPPORTED.fix})
+    expect(one('NODE_UNREACHABLE')).toMatchObject({node: 'node3', message: 'netns x: no such network namespace', fix: fillTemplate(CATALOGUE.NODE_UNREACHABLE.fix, {node: 'node3'})})
+    expect(one('COLLECTION_PARTIAL')).toMatchObject({node: 'node2', message: 'node2: fdb: timed out', fix: CATALOGUE.COLLECTION_PARTIAL.fix})
+    expect(one('HOSTGW_NOT_L2_ADJACENT').fix).toBe(CATALOGUE.HOSTGW_NOT_L2_ADJACENT.fix)
+  })
+
 })

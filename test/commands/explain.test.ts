@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {CATALOGUE, DISPOSITION_GUIDE} from '../../src/analyze/catalogue/index.js'
-import {FINDING_CODES} from '../../src/model/finding.js'
+import {CATALOGUE, DISPOSITION_GUIDE, PLACEHOLDERS, placeholdersIn} from '../../src/analyze/catalogue/index.js'
+import {BACKEND_SWITCH_CODES, FINDING_CODES} from '../../src/model/finding.js'
 import {DISPOSITIONS} from '../../src/model/trace.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
@@ -35,6 +35,22 @@ describe('netctl explain', () => {
       const entry = CATALOGUE[code.toUpperCase() as keyof typeof CATALOGUE]
       expect(json).toMatchObject({kind: 'finding', code: entry.code, area: entry.area, severity: entry.severity, fix: entry.fix})
       for (const p of Object.keys(json.placeholders)) expect(`${json.fix}\n${json.confirm.join('\n')}`).toContain(`<${p}>`)
+    }
+  })
+
+  it('explains the backend-switch codes preflight refuses with, as text and as JSON', async () => {
+    expect(BACKEND_SWITCH_CODES).toEqual(['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'])
+    for (const code of BACKEND_SWITCH_CODES) {
+      const e = CATALOGUE[code]
+      const r = await netctl(['explain', code.toLowerCase()])
+      expect(r.code, code).toBe(0)
+      expect(r.stdout).toMatch(new RegExp(`^${code}\\s+error · backend switch$`, 'm'))
+      for (const text of [e.title, ...e.confirm, ...e.fix.split('\n')]) expect(r.stdout, code).toContain(text)
+      for (const p of placeholdersIn([e.fix, ...e.confirm].join('\n'))) expect(r.stdout, `${code} <${p}>`).toMatch(new RegExp(`^  <${p}>\\s+${PLACEHOLDERS[p]!.slice(0, 20).replace(/[()]/g, '\\$&')}`, 'm'))
+      const {code: exit, json} = await netctlJson(['explain', code])
+      expect(exit, code).toBe(0)
+      expect(validate(json), `${code}: ${describeSchemaError(validate.errors)}`).toBe(true)
+      expect(json).toMatchObject({kind: 'finding', code, area: 'backend', severity: 'error', title: e.title, meaning: e.meaning, confirm: e.confirm, fix: e.fix})
     }
   })
 

@@ -8,6 +8,7 @@ import {DISPOSITIONS, type Disposition} from '../../model/trace.js'
 import {closest} from '../../util/edit-distance.js'
 import {shq} from '../../util/shell.js'
 import {ADDRESSING} from './addressing.js'
+import {BACKEND} from './backend.js'
 import {BGP} from './bgp.js'
 import {CNI_POLICY} from './cni-policy.js'
 import {COLLECTION} from './collection.js'
@@ -29,7 +30,7 @@ function byCode(entries: CatalogueEntry[]): Record<FindingCode, CatalogueEntry> 
   }
   const missing = FINDING_CODES.filter((c) => !map.has(c))
   if (missing.length > 0) throw new Error(`catalogue: no entry for ${missing.join(', ')}`)
-  // in FINDING_CODES order, so listings follow DESIGN.md's table
+  // in FINDING_CODES order, so listings follow DESIGN.md's table (and netctl's additions after it)
   return Object.fromEntries(FINDING_CODES.map((c) => [c, map.get(c)!])) as Record<FindingCode, CatalogueEntry>
 }
 
@@ -43,6 +44,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = byCode([
   ...ADDRESSING,
   ...CNI_POLICY,
   ...COLLECTION,
+  ...BACKEND,
 ])
 
 /** disposition → what it means, and the finding codes whose entries say they end a walk in it. */

@@ -80,9 +80,9 @@ export const ROUTING: CatalogueEntry[] = [
     symptoms: 'Pods reach pods on nodes in the same subnet only; flanneld logs route errors for the others.',
     confirm: ['ip route get <peerIP>', 'ip route show <podCIDR>'],
     fix: [
-      '# host-gw cannot cross an L3 hop: use an encapsulating backend',
+      '# host-gw cannot cross an L3 hop: keep an encapsulating backend, or put the nodes on one L2 segment',
       'netctl backend set flannel-vxlan',
-      '# (Calico: IPIP or VXLAN in CrossSubnet mode encapsulates only across subnets)',
+      '# (Calico: calico-vxlan-crosssubnet or calico-ipip-crosssubnet encapsulate only across subnets)',
     ].join('\n'),
     dispositions: ['NO_ROUTE', 'NEIGHBOR_UNRESOLVED'],
     related: ['ROUTE_MISSING'],

@@ -6,7 +6,7 @@ import type {FindingCode, Severity} from '../../model/finding.js'
 import type {Disposition} from '../../model/trace.js'
 
 /** Areas as JSON-friendly slugs; AREA_TITLES gives DESIGN.md's names for them. */
-export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'collection'] as const
+export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'collection', 'backend'] as const
 export type Area = (typeof AREAS)[number]
 
 export const AREA_TITLES: Record<Area, string> = {
@@ -18,6 +18,7 @@ export const AREA_TITLES: Record<Area, string> = {
   addressing: 'addressing',
   'cni-policy': 'CNI / policy',
   collection: 'collection',
+  backend: 'backend switch',
 }
 
 export interface CatalogueEntry {
@@ -88,6 +89,11 @@ export const PLACEHOLDERS: Record<string, string> = {
   policy: 'a NetworkPolicy name',
   file: 'a file on the node',
   plugin: 'a CNI plugin binary name',
+  backend: 'a backend type as netctl names it (flannel-vxlan, flannel-host-gw, calico-bgp, ...)',
+  family: 'the CNI family the cluster runs now (flannel, calico)',
+  newFamily: 'the CNI family a switch asked for',
+  module: 'a kernel module that makes a link type (vxlan, ipip, tun)',
+  program: 'a program a backend daemon needs on every node (bird, birdc, socat)',
 }
 
 /** `<name>` placeholders in a template, in order, each once. */

@@ -4,37 +4,11 @@
  * `bridge fdb`, `ip -d link`, `ip -o addr`, `sysctl`, `iptables-save` or
  * `birdc show protocols` on the node.
  */
-import {formatNeighbour} from '../format.js'
+import {formatNeighbour, formatRoute} from '../format.js'
 import type {Address, BgpRoute, BgpSession, FdbEntry, IptablesChain, Link, Neighbour, Route} from '../../model/node-state.js'
 
-/** `ip route` prints a host route without /32 and 0.0.0.0/0 as `default`. */
-function routeDst(dst: string): string {
-  if (dst === '0.0.0.0/0' || dst === '::/0') return 'default'
-  return dst.replace(/\/(32|128)$/, '')
-}
-
-/** One route as `ip route show table all` prints it, multipath next hops on the same line. */
-export function routeLine(r: Route): string {
-  const w: string[] = []
-  if (r.type !== 'unicast') w.push(r.type)
-  w.push(routeDst(r.dst))
-  if (r.table !== 'main') w.push('table', r.table)
-  if (r.gateway) w.push('via', r.gateway)
-  if (r.dev) w.push('dev', r.dev)
-  if (r.protocol && r.protocol !== 'boot') w.push('proto', r.protocol)
-  if (r.scope && r.scope !== 'global') w.push('scope', r.scope)
-  if (r.prefsrc) w.push('src', r.prefsrc)
-  if (r.metric !== undefined && (r.family === 'inet6' || r.metric !== 0)) w.push('metric', String(r.metric))
-  if (r.onlink && !r.nexthops) w.push('onlink')
-  for (const nh of r.nexthops ?? []) {
-    w.push('nexthop')
-    if (nh.gateway) w.push('via', nh.gateway)
-    if (nh.dev) w.push('dev', nh.dev)
-    if (nh.weight !== undefined) w.push('weight', String(nh.weight))
-    if (nh.onlink) w.push('onlink')
-  }
-  return w.join(' ')
-}
+/** `ip route`: one route on one line, multipath next hops too (the one formatter in src/analyze/format.ts). */
+export const routeLine = (r: Route): string => formatRoute(r, {oneLine: true})
 
 /** `ip neigh`: `10.244.2.0 dev flannel.1 lladdr 5e:... PERMANENT` (the one formatter in src/analyze/format.ts). */
 export const neighLine = (n: Neighbour): string => formatNeighbour(n)

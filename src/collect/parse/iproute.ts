@@ -10,6 +10,14 @@ import {jsonArray, num, ParseError, str, strList} from './errors.js'
 
 type Obj = Record<string, unknown>
 
+/**
+ * The fields that have a value, to spread into a model object: a field the
+ * JSON did not carry stays absent rather than present as `undefined`.
+ */
+function defined<T extends object>(fields: T): {[K in keyof T]?: Exclude<T[K], undefined>} {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as {[K in keyof T]?: Exclude<T[K], undefined>}
+}
+
 const obj = (v: unknown): Obj | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined)
 
 function required<T>(section: string, index: number, field: string, value: T | undefined): T {
@@ -40,6 +48,7 @@ export function parseLinks(text: string, section = 'links'): Link[] {
     const info = obj(e.linkinfo)
     const kind = str(info?.info_kind)
     const data = obj(info?.info_data)
+    const mac = str(e.address)?.toLowerCase()
     const link: Link = {
       ifindex,
       name,
@@ -47,18 +56,11 @@ export function parseLinks(text: string, section = 'links'): Link[] {
       operstate: str(e.operstate) ?? 'UNKNOWN',
       adminUp: flags.includes('UP'),
       flags,
+      ...defined({kind, mac: mac && /^[0-9a-f]{2}(:[0-9a-f]{2})+$/.test(mac) ? mac : undefined, master: str(e.master)}),
     }
-    if (kind !== undefined) link.kind = kind
-    const mac = str(e.address)
-    if (mac !== undefined && /^[0-9a-f]{2}(:[0-9a-f]{2})+$/i.test(mac)) link.mac = mac.toLowerCase()
-    const master = str(e.master)
-    if (master !== undefined) link.master = master
     if (kind === 'veth') {
       // newer iproute2: link_index; older: "link": "if7"
-      const peer = num(e.link_index) ?? num(/^if(\d+)$/.exec(str(e.link) ?? '')?.[1])
-      if (peer !== undefined) link.peerIfindex = peer
-      const nsid = num(e.link_netnsid)
-      if (nsid !== undefined) link.linkNetnsid = nsid
+      Object.assign(link, defined({peerIfindex: num(e.link_index) ?? num(/^if(\d+)$/.exec(str(e.link) ?? '')?.[1]), linkNetnsid: num(e.link_netnsid)}))
     }
     if (kind === 'vxlan' && data) link.vxlan = vxlanInfo(data, nameByIndex)
     if (kind === 'tun') {
@@ -70,20 +72,18 @@ export function parseLinks(text: string, section = 'links'): Link[] {
 }
 
 function vxlanInfo(d: Obj, nameByIndex: Map<number, string>): VxlanInfo {
-  const v: VxlanInfo = {
+  return {
     vni: num(d.id) ?? 0,
     // iproute2 names it port; some builds printed dstport
     port: num(d.port) ?? num(d.dstport) ?? 0,
     // learning is on unless the kernel says otherwise
     learning: d.learning !== false && d.nolearning === undefined,
+    ...defined({
+      local: str(d.local) ?? str(d.local6),
+      dev: typeof d.link === 'number' ? nameByIndex.get(d.link) : str(d.link),
+      group: str(d.group) ?? str(d.group6) ?? str(d.remote) ?? str(d.remote6),
+    }),
   }
-  const local = str(d.local) ?? str(d.local6)
-  if (local !== undefined) v.local = local
-  const dev = typeof d.link === 'number' ? nameByIndex.get(d.link) : str(d.link)
-  if (dev !== undefined) v.dev = dev
-  const group = str(d.group) ?? str(d.group6) ?? str(d.remote) ?? str(d.remote6)
-  if (group !== undefined) v.group = group
-  return v
 }
 
 export function parseAddresses(text: string, section = 'addresses'): Address[] {
@@ -98,10 +98,7 @@ export function parseAddresses(text: string, section = 'addresses'): Address[] {
       const local = str(a.local)
       // addr_info also carries lifetime-only fragments on some versions: skip what has no address
       if ((family !== 'inet' && family !== 'inet6') || local === undefined) continue
-      const addr: Address = {dev, family, local, prefixlen: num(a.prefixlen) ?? (family === 'inet' ? 32 : 128), scope: str(a.scope) ?? 'global'}
-      const brd = str(a.broadcast)
-      if (brd !== undefined) addr.broadcast = brd
-      out.push(addr)
+      out.push({dev, family, local, prefixlen: num(a.prefixlen) ?? (family === 'inet' ? 32 : 128), scope: str(a.scope) ?? 'global', ...defined({broadcast: str(a.broadcast)})})
     }
   })
   return out
@@ -127,30 +124,12 @@ export function parseRoutes(text: string, family: Family, section = family === '
       dst: normalizeDst(str(e.dst), family),
       onlink: flags.includes('onlink'),
       flags,
+      ...defined({gateway: gatewayOf(e), dev: str(e.dev), protocol: str(e.protocol), scope: str(e.scope), prefsrc: str(e.prefsrc), metric: num(e.metric)}),
     }
-    const gateway = gatewayOf(e)
-    if (gateway !== undefined) route.gateway = gateway
-    const dev = str(e.dev)
-    if (dev !== undefined) route.dev = dev
-    const protocol = str(e.protocol)
-    if (protocol !== undefined) route.protocol = protocol
-    const scope = str(e.scope)
-    if (scope !== undefined) route.scope = scope
-    const prefsrc = str(e.prefsrc)
-    if (prefsrc !== undefined) route.prefsrc = prefsrc
-    const metric = num(e.metric)
-    if (metric !== undefined) route.metric = metric
     if (Array.isArray(e.nexthops)) {
       route.nexthops = e.nexthops.map((raw): NextHop => {
         const nh = obj(raw) ?? {}
-        const hop: NextHop = {onlink: strList(nh.flags).includes('onlink')}
-        const gw = gatewayOf(nh)
-        if (gw !== undefined) hop.gateway = gw
-        const d = str(nh.dev)
-        if (d !== undefined) hop.dev = d
-        const w = num(nh.weight)
-        if (w !== undefined) hop.weight = w
-        return hop
+        return {onlink: strList(nh.flags).includes('onlink'), ...defined({gateway: gatewayOf(nh), dev: str(nh.dev), weight: num(nh.weight)})}
       })
     }
     return route
@@ -167,26 +146,25 @@ function rulePrefix(addr: string | undefined, len: number | undefined, family: F
 
 export function parseRules(text: string, family: Family, section = family === 'inet' ? 'rules4' : 'rules6'): Rule[] {
   return jsonArray(section, text).map((e) => {
-    const rule: Rule = {family, priority: num(e.priority) ?? 0, action: 'lookup'}
-    const src = rulePrefix(str(e.src), num(e.srclen), family)
-    if (src !== undefined) rule.src = src
-    const dst = rulePrefix(str(e.dst), num(e.dstlen), family)
-    if (dst !== undefined) rule.dst = dst
-    const iif = str(e.iif)
-    if (iif !== undefined) rule.iif = iif
-    const oif = str(e.oif)
-    if (oif !== undefined) rule.oif = oif
     const mark = str(e.fwmark)
-    if (mark !== undefined) rule.fwmark = str(e.fwmask) !== undefined ? `${mark}/${str(e.fwmask)}` : mark
+    const rule: Rule = {
+      family,
+      priority: num(e.priority) ?? 0,
+      action: 'lookup',
+      ...defined({
+        src: rulePrefix(str(e.src), num(e.srclen), family),
+        dst: rulePrefix(str(e.dst), num(e.dstlen), family),
+        iif: str(e.iif),
+        oif: str(e.oif),
+        fwmark: mark !== undefined && str(e.fwmask) !== undefined ? `${mark}/${str(e.fwmask)}` : mark,
+      }),
+    }
     if ('not' in e) rule.not = true
     const action = str(e.action)
     if (action !== undefined && RULE_ACTIONS.has(action)) rule.action = action as Rule['action']
     else if (e.goto !== undefined) rule.action = 'goto'
     else if ('nop' in e || action === 'nop') rule.action = 'nop'
-    else {
-      const table = str(e.table)
-      if (table !== undefined) rule.table = table
-    }
+    else Object.assign(rule, defined({table: str(e.table)}))
     return rule
   })
 }
@@ -197,9 +175,8 @@ export function parseNeighbours(text: string, section = 'neighbours'): Neighbour
       dst: required(section, idx, 'dst', str(e.dst)),
       dev: required(section, idx, 'dev', str(e.dev)),
       state: strList(e.state),
+      ...defined({lladdr: str(e.lladdr)?.toLowerCase()}),
     }
-    const ll = str(e.lladdr)
-    if (ll !== undefined) n.lladdr = ll.toLowerCase()
     // iproute2 prints these flags as JSON null: present means set
     if ('router' in e) n.router = true
     if ('proxy' in e) n.proxy = true
@@ -208,27 +185,16 @@ export function parseNeighbours(text: string, section = 'neighbours'): Neighbour
 }
 
 export function parseFdb(text: string, section = 'fdb'): FdbEntry[] {
-  return jsonArray(section, text).map((e, idx) => {
+  return jsonArray(section, text).map((e, idx): FdbEntry => {
     const flags = strList(e.flags)
     const state = str(e.state) ?? ''
-    const entry: FdbEntry = {
+    return {
       mac: required(section, idx, 'mac', str(e.mac)).toLowerCase(),
       dev: required(section, idx, 'ifname', str(e.ifname) ?? str(e.dev)),
       self: flags.includes('self'),
       permanent: state === 'permanent',
       static: state === 'static',
+      ...defined({dst: str(e.dst), vni: num(e.vni), port: num(e.port) ?? num(e.dst_port), master: str(e.master), state: state === '' ? undefined : state, vlan: num(e.vlan)}),
     }
-    const dst = str(e.dst)
-    if (dst !== undefined) entry.dst = dst
-    const vni = num(e.vni)
-    if (vni !== undefined) entry.vni = vni
-    const port = num(e.port) ?? num(e.dst_port)
-    if (port !== undefined) entry.port = port
-    const master = str(e.master)
-    if (master !== undefined) entry.master = master
-    if (state !== '') entry.state = state
-    const vlan = num(e.vlan)
-    if (vlan !== undefined) entry.vlan = vlan
-    return entry
   })
 }

@@ -1,7 +1,9 @@
 import {describe, expect, it} from 'vitest'
 
 import {birdDetailLines, birdProtocolLine, chainLine, fdbLine, neighLine, routeLine, sysctlLine} from '../../../src/analyze/checks/evidence.js'
+import {formatRoute} from '../../../src/analyze/format.js'
 import {parseBirdProtocols} from '../../../src/collect/parse/bird.js'
+import {parseRoutes} from '../../../src/collect/parse/iproute.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {fixture} from '../../helpers/fixtures.js'
 
@@ -39,5 +41,18 @@ describe('evidence lines', () => {
     expect(neighLine({dst: '172.20.2.0', dev: 'flannel.1', lladdr: '26:e0:d3:be:af:be', state: ['PERMANENT']})).toBe('172.20.2.0 dev flannel.1 lladdr 26:e0:d3:be:af:be PERMANENT')
     expect(fdbLine({mac: '26:e0:d3:be:af:be', dev: 'flannel.1', dst: '172.31.0.12', self: true, permanent: true, static: false, state: 'permanent'})).toBe('26:e0:d3:be:af:be dev flannel.1 dst 172.31.0.12 self permanent')
     expect(sysctlLine('net.ipv4.conf.flannel/1.rp_filter', '1')).toBe('net.ipv4.conf.flannel/1.rp_filter = 1')
+  })
+
+  it('ip route: the one route formatter, a multipath route folded onto its first line', () => {
+    const routes = parseRoutes(fixture('iproute', 'route4-bird-multipath.json'), 'inet')
+    const multipath = routes.filter((r) => r.nexthops?.length)
+    expect(multipath.length).toBeGreaterThan(0)
+    for (const r of routes) {
+      const listed = formatRoute(r)
+      expect(routeLine(r)).toBe(listed.split('\n\t').join(' '))
+      // the one-line quote leaves the cached listing form alone
+      expect(formatRoute(r)).toBe(listed)
+    }
+    expect(multipath.map(routeLine)[0]).toMatch(/^172\.21\.9\.0\/26 proto bird metric 32 nexthop via \S+ dev eth0 weight 1 nexthop via /)
   })
 })
