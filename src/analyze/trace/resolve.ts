@@ -105,3 +105,18 @@ export function resolveEndpoint(snapshot: Snapshot, text: string): ResolvedEndpo
   if (t.includes('/')) return byNamespacedName(snapshot, t)
   return byName(snapshot, t)
 }
+
+/**
+ * A bare NAME as kubectl reads it, for a Kubernetes cluster: the pod of that
+ * name in `namespace` (-n, else the context's), written NAMESPACE/NAME. A name
+ * that is a node's and no pod's of the namespace stays a node; an IP or a
+ * NAMESPACE/NAME is left as it is. A pod that is not there then fails to
+ * resolve with a message that says where a pod of that name is.
+ */
+export function inNamespace(snapshot: Snapshot, text: string, namespace: string): string {
+  const t = text.trim()
+  if (t === '' || t.includes('/') || canonicalIp(t) !== undefined) return text
+  if (snapshot.pods.some((p) => p.namespace === namespace && p.name === t)) return `${namespace}/${t}`
+  if (snapshot.nodes.some((n) => n.name === t)) return t
+  return `${namespace}/${t}`
+}
