@@ -79,9 +79,6 @@ describe('netctl trace usage errors: exit 2, one line', () => {
     [['a', 'b', '--snapshot', snap, '-n', 'shop'], 'netctl: --snapshot and --namespace both say where the state comes from: give one'],
     [['a', 'b', '--lab', 'x', '--inventory', 'y'], 'netctl: --lab and --inventory name two different clusters: give one'],
     [['a', 'b', '--lab', 'x', '--context', 'prod'], 'netctl: --context is for a Kubernetes cluster and cannot be used with --lab'],
-    [['pod-node1-1', 'pod-nod3-2', '--snapshot', snap], "netctl: no pod or node named 'pod-nod3-2' in cluster col-fx (did you mean pod-node3-2?)"],
-    [['prod/pod-node1-1', 'pod-node3-2', '--snapshot', snap], 'netctl: no pod prod/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)'],
-    [['pod-node1-1', '172.20.3.99', '--snapshot', snap], "netctl: no pod with IP 172.20.3.99 in cluster col-fx (it is in node3's podCIDR 172.20.3.0/24, but no pod there has it)"],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'sctp'], 'netctl: Expected --protocol=sctp to be one of: icmp, tcp, udp'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: --protocol tcp needs --port (the destination port)'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: --port is for --protocol tcp or udp; ICMP has no ports'],
@@ -95,6 +92,17 @@ describe('netctl trace usage errors: exit 2, one line', () => {
     if (typeof message === 'string') expect(r.stderr.split('\n')[0]).toBe(message)
     else expect(r.stderr.split('\n')[0]).toMatch(message)
     expect(r.stderr.split('\n')[1]).toBe("See 'netctl trace --help'.")
+  })
+
+  it.each([
+    [['pod-node1-1', 'pod-nod3-2', '--snapshot', snap], "netctl: no pod or node named 'pod-nod3-2' in cluster col-fx (did you mean pod-node3-2?)"],
+    [['prod/pod-node1-1', 'pod-node3-2', '--snapshot', snap], 'netctl: no pod prod/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)'],
+    [['pod-node1-1', '172.20.3.99', '--snapshot', snap], "netctl: no pod with IP 172.20.3.99 in cluster col-fx (it is in node3's podCIDR 172.20.3.0/24, but no pod there has it)"],
+  ])('an endpoint not in the cluster: exit 2, the one line says it all %j', async (args, message) => {
+    const r = await netctl(['trace', ...args])
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toBe(`${message}\n`)
   })
 
   it('with --json or -o json the error is JSON, exit 2 all the same', async () => {
