@@ -168,7 +168,7 @@ describe('traceLive: collect only what the walk needs', () => {
     const cluster = fakeCluster()
     const kube: Inventory = {...inventory, cluster: {...inventory.cluster, source: 'kubernetes'}}
     const run = traceLive(kube, query('pod1', 'pod3'), {version: 't', walker: pathWalker([]), transportFactory: cluster.transportFactory, checks: noChecks, namespace: 'shop'})
-    await expect(run).rejects.toThrow(new UsageError('no pod shop/pod1 in cluster t (pod1 is in namespace default)'))
+    await expect(run).rejects.toThrow(new UsageError('no pod shop/pod1 in cluster t (pod1 is in namespace default)', false))
     expect(cluster.calls).toEqual({})
   })
 
