@@ -2,9 +2,10 @@ import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
 import {BaseCommand} from '../src/base-command.js'
-import {labInventoryFile, loadInventory} from '../src/cluster/inventory.js'
+import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/cluster/source.js'
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {UsageError} from '../src/errors.js'
+import {clusterSourceFlags} from '../src/flags.js'
 import {loadSnapshot} from '../src/model/snapshot.js'
 import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
@@ -30,14 +31,18 @@ export default class Trace extends BaseCommand {
   static override summary = 'Trace a packet from one pod (or node) to another, hop by hop, and say where and why it stops.'
   static override description = `Walks the packet through the cluster's real dataplane state: the source pod's routes, the veth into the node, the bridge, the node's route to the destination's podCIDR, the neighbour and FDB entries that lead into the tunnel, the encapsulation, the underlay, the receiver's decapsulation, and on to the destination pod. Then it walks the reply back. Every hop shows the exact route, neighbour, FDB entry, firewall rule or sysctl behind its decision, and the walk ends in one disposition: DELIVERED, NO_ROUTE, BLACKHOLE, NEIGHBOR_UNRESOLVED, FDB_MISS, DECAP_REJECTED, DENIED, FORWARDING_DISABLED, RP_FILTER_DROP, MTU_EXCEEDED, LOOP or INSUFFICIENT_INFO (netctl explain DISPOSITION says what each means). Faults along the way come with their fix.
 
-SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP).
+SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
 
-Where the state comes from (exactly one): --snapshot FILE (a saved netctl collect), or a live cluster with --lab NAME or --inventory FILE. Live, netctl reads only the nodes it needs: SRC's and DST's first, then any node the walk passes through.
+Where the state comes from: --snapshot FILE (a saved netctl collect), a lab (--lab NAME), an inventory file (--inventory FILE), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account), its nodes reached through a privileged debug pod each (--via debug-pod, the default; deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh). Live, netctl reads only the nodes it needs: SRC's and DST's first, then any node the walk passes through.
+
+NetworkPolicies (Kubernetes) that select DST for Ingress or SRC for Egress are reported as POLICY_UNENFORCED when the CNI does not enforce them (plain flannel; Calico and Canal do).
 
 Output: text (default), JSON (-o json or --json; schemas/trace.schema.json), or a graph: -o mermaid (paste into Markdown) or -o dot (pipe into graphviz).
 
 Exit codes: 0 delivered both ways with no error finding; 1 anything else (the output says what and where); 2 usage errors (an unknown pod, a bad flag); 3 SRC's node could not be reached.`
   static override examples = [
+    {description: 'Trace between two pods of the current kubeconfig context, in namespace shop', command: '<%= config.bin %> trace -n shop web-7d4b9c-x2x8q db-0'},
+    {description: 'Pods of two namespaces, another context, nodes over SSH', command: '<%= config.bin %> trace shop/web-7d4b9c-x2x8q payments/api-0 --context prod --via ssh --ssh-user admin'},
     {description: 'Trace between two pods of a lab', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo'},
     {description: 'A TCP connection to port 8080 of a pod given by IP, on nodes listed in an inventory', command: '<%= config.bin %> trace default/web 10.244.3.7 --inventory cluster.yaml --protocol tcp --port 8080'},
     {description: 'From a saved snapshot, drawn as a Mermaid flowchart', command: '<%= config.bin %> trace web db --snapshot snap.json -o mermaid'},
@@ -54,9 +59,8 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
     output: Flags.string({char: 'o', description: 'Output format (--json is -o json).', options: [...FORMATS], default: 'text'}),
-    snapshot: Flags.string({description: 'Trace over a snapshot written by netctl collect.', helpValue: 'FILE'}),
-    lab: Flags.string({description: 'Trace in the lab of this name.', helpValue: 'NAME'}),
-    inventory: Flags.string({char: 'i', description: 'Trace over the nodes of this inventory file.', helpValue: 'FILE'}),
+    snapshot: Flags.string({description: 'Trace over a snapshot written by netctl collect (no cluster is read).', helpValue: 'FILE', helpGroup: 'CLUSTER'}),
+    ...clusterSourceFlags,
     parallel: Flags.integer({description: 'Nodes probed at the same time (live).', default: DEFAULT_PARALLEL, min: 1, max: 256}),
     timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable (live).', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
   }
@@ -70,9 +74,10 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     const {args, flags} = await this.parse(Trace)
     if (super.jsonEnabled() && flags.output !== 'text' && flags.output !== 'json') throw new UsageError(`--json and -o ${flags.output} ask for two outputs: give one`)
     const format = this.jsonEnabled() ? 'json' : flags.output
-    const sources = (['snapshot', 'lab', 'inventory'] as const).filter((s) => flags[s] !== undefined)
-    if (sources.length === 0) throw new UsageError('say where the state comes from: --snapshot FILE, --lab NAME or --inventory FILE')
-    if (sources.length > 1) throw new UsageError(`--${sources[0]} and --${sources[1]} both say where the state comes from: give one`)
+    const cluster = sourceFlagsGiven(flags)
+    if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
+    // a live source's flags checked before anything is read
+    const spec = flags.snapshot === undefined ? resolveSource(flags) : undefined
     if (flags.protocol === 'icmp' && flags.port !== undefined) throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
     if (flags.protocol !== 'icmp' && flags.port === undefined) throw new UsageError(`--protocol ${flags.protocol} needs --port (the destination port)`)
     const query: TraceQuery = {
@@ -84,8 +89,8 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       df: flags.df,
     }
 
-    const run = flags.snapshot ? traceSnapshotFile(await loadSnapshot(flags.snapshot), query) : await this.live(query, flags)
-    if (this.debugEnabled() && !flags.snapshot) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
+    const run = spec ? await this.live(spec, query, flags) : traceSnapshotFile(await loadSnapshot(flags.snapshot!), query)
+    if (this.debugEnabled() && spec) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
 
     if (format === 'text') this.log(traceText(run.trace))
     else if (format === 'mermaid') this.log(traceMermaid(run.trace))
@@ -94,8 +99,9 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     return traceJson(run.trace)
   }
 
-  private async live(query: TraceQuery, flags: {lab?: string; inventory?: string; parallel: number; timeout: number}): Promise<TraceRun> {
-    const inventory = await loadInventory(flags.lab ? await labInventoryFile(flags.lab) : flags.inventory!)
+  private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number}): Promise<TraceRun> {
+    const source = await openClusterSource(spec, {orElse: ['a snapshot (--snapshot FILE)']})
+    const {inventory} = source
     // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
     const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
     const ui = !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
@@ -106,6 +112,9 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
         version: this.config.version,
         parallel: flags.parallel,
         timeoutMs: flags.timeout * 1000,
+        transportFactory: (node) => source.transportFor(node),
+        ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+        ...(source.kube ? {namespace: source.kube.namespace} : {}),
         onRound: (nodes) => {
           // first round: the endpoints resolved, so there is something to show
           progress ??= ui?.renderTraceProgress(`tracing ${query.src} → ${query.dst} in ${inventory.cluster.name} (${inventory.cluster.backend}): collecting the nodes on the path`)
@@ -115,7 +124,12 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       })
       return run
     } finally {
-      progress?.finish(run ? traceCollectFooter(run.snapshot, run.rounds) : '')
+      try {
+        progress?.finish(run ? traceCollectFooter(run.snapshot, run.rounds) : '')
+      } finally {
+        // debug pods deleted, SSH connections closed: also when the trace failed
+        await source.close()
+      }
     }
   }
 }

@@ -3,6 +3,7 @@
  * the API server holds (DaemonSets, the CNI's ConfigMaps, Calico's CRDs, node
  * annotations). Pure: it sees only what it is handed, so fixtures test it.
  */
+import {policyDirections} from '../analyze/policy.js'
 import type {
   CalicoBGPConfiguration,
   CalicoBGPPeer,
@@ -297,7 +298,7 @@ function calicoBackend(d: CalicoDetails, notes: string[]): string {
 function summarisePolicies(policies: readonly KubeNetworkPolicy[]): NetworkPolicySummary[] {
   return policies
     .map((p) => {
-      const types = p.spec?.policyTypes ?? (p.spec?.egress ? ['Ingress', 'Egress'] : ['Ingress'])
+      const types = policyDirections((p.spec ?? {}) as Record<string, unknown>)
       return {
         namespace: p.metadata.namespace ?? '',
         name: p.metadata.name,

@@ -66,6 +66,8 @@ export interface Inventory {
     /** the overlay backend, e.g. flannel-vxlan or calico-bgp */
     backend: string
     clusterCIDR: string
+    /** the CNI running the pod network (flannel, calico, canal, ...): whether NetworkPolicies are enforced */
+    cni?: string
     /** where this inventory came from: lab (written by netctl lab up), file, or kubernetes (read from the API server) */
     source: 'lab' | 'file' | 'kubernetes'
   }

@@ -276,7 +276,7 @@ export class KubeCluster {
     return {
       apiVersion: INVENTORY_API_VERSION,
       kind: 'Inventory',
-      cluster: {name: this.api.config.cluster, backend: det.backend, clusterCIDR, source: 'kubernetes'},
+      cluster: {name: this.api.config.cluster, backend: det.backend, clusterCIDR, cni: det.cni, source: 'kubernetes'},
       nodes: nodes.map((n) => ({
         name: n.name,
         internalIP: n.internalIP,

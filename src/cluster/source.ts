@@ -61,6 +61,8 @@ export interface ClusterSource {
   networkPolicies?: KubeNetworkPolicy[]
   /** Kubernetes: the API, for commands that read more or write (backend set) */
   cluster?: KubeCluster
+  /** Kubernetes: the context used, and the namespace a bare pod name is in (-n, else the context's, else default) */
+  kube?: {context: string; namespace: string}
   /** The run's transport to a node: made on first use, then the same one. */
   transportFor(node: InventoryNode): Transport
   /** End every transport (debug pods deleted, SSH connections closed); safe to call twice. */
@@ -73,6 +75,11 @@ const DEBUG_POD_FLAGS = ['debug-image', 'debug-namespace'] as const
 const TEMPLATE_TOKENS = new Set(['name', 'ip'])
 
 const given = (flags: SourceFlags, names: readonly (keyof SourceFlags)[]): Array<keyof SourceFlags> => names.filter((n) => flags[n] !== undefined)
+
+/** The clusterSourceFlags given, as --name: a saved snapshot (trace, check --snapshot) excludes every one of them. */
+export function sourceFlagsGiven(flags: SourceFlags): string[] {
+  return given(flags, ['lab', 'inventory', 'transport', ...KUBE_FLAGS]).map((n) => `--${n}`)
+}
 
 /** An SSH destination template: {name} and {ip} only, at least one of them. */
 export function checkHostTemplate(template: string): string {
@@ -193,8 +200,10 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
  * Open the cluster a spec names: read its inventory (a lab's, a file, or the
  * Kubernetes API's with the CNI and backend detected) and get ready to reach
  * its nodes. Nothing is made on the nodes until a transport is used.
+ * `orElse` names what else the command takes instead of a cluster (trace's
+ * --snapshot), for the error when there is no Kubernetes config either.
  */
-export async function openClusterSource(spec: SourceSpec): Promise<ClusterSource> {
+export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string[]} = {}): Promise<ClusterSource> {
   if (spec.kind !== 'kubernetes') {
     const {labInventoryFile, loadInventory} = await import('./inventory.js')
     const {createTransport} = await import('../transport/index.js')
@@ -208,14 +217,17 @@ export async function openClusterSource(spec: SourceSpec): Promise<ClusterSource
     cluster = await KubeCluster.connect(spec.kube)
   } catch (error) {
     // nothing named and no kubeconfig either: say what else could be named
-    if (error instanceof Error && /^no Kubernetes config:/.test(error.message)) throw new UsageError(`${error.message}; or name a lab (--lab NAME) or an inventory file (--inventory FILE)`)
+    if (error instanceof Error && /^no Kubernetes config:/.test(error.message)) {
+      const others = ['a lab (--lab NAME)', 'an inventory file (--inventory FILE)', ...(opts.orElse ?? [])]
+      throw new UsageError(`${error.message}; or name ${others.slice(0, -1).join(', ')} or ${others.at(-1)}`)
+    }
     throw error
   }
   const {objects, notes} = await cluster.objects()
   const detection = detectCni(objects)
   detection.details.notes.push(...notes)
   const inventory = await cluster.inventory(detection)
-  const extra = {detection, networkPolicies: objects.networkPolicies, cluster}
+  const extra = {detection, networkPolicies: objects.networkPolicies, cluster, kube: {context: cluster.api.config.context, namespace: cluster.namespace}}
   if (spec.via === 'ssh') {
     const {sshTransport} = await import('../transport/ssh.js')
     const {user, identityFile, jump} = spec.ssh

@@ -177,6 +177,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       name: inv.cluster.name,
       backend: inv.cluster.backend,
       clusterCIDR: inv.cluster.clusterCIDR,
+      ...(inv.cluster.cni ? {cni: inv.cluster.cni} : {}),
     },
     nodes: inv.nodes.map((n) => ({
       name: n.name,

@@ -27,7 +27,8 @@ export function labInventory(plan: LabPlan): Inventory {
   return {
     apiVersion: INVENTORY_API_VERSION,
     kind: 'Inventory',
-    cluster: {name: plan.name, backend: plan.backend, clusterCIDR: plan.clusterCIDR, source: 'lab'},
+    // the CNI whose dataplane the lab builds, by its backend
+    cluster: {name: plan.name, backend: plan.backend, clusterCIDR: plan.clusterCIDR, cni: plan.backend.startsWith('calico') ? 'calico' : 'flannel', source: 'lab'},
     nodes: plan.nodes.map((node) => {
       const facts = nodeFacts(plan, node, backend)
       const {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket} = nodePaths(node)

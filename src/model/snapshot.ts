@@ -52,6 +52,8 @@ export interface Snapshot {
     name: string
     backend: string
     clusterCIDR: string
+    /** the CNI running the pod network (flannel, calico, canal, ...); absent when the source did not say */
+    cni?: string
   }
   nodes: SnapshotNode[]
   pods: SnapshotPod[]

@@ -9,8 +9,8 @@ import {findingsText} from './finding.js'
 
 export interface CheckResult {
   cluster: {name: string; backend: string; clusterCIDR: string}
-  /** where the state came from: collected live from a lab or inventory, or read from a snapshot file */
-  source: {kind: 'lab' | 'inventory' | 'snapshot'; name: string}
+  /** where the state came from: collected live from a lab, an inventory or a Kubernetes cluster (its context), or read from a snapshot file */
+  source: {kind: 'lab' | 'inventory' | 'kubernetes' | 'snapshot'; name: string}
   /** the nodes the findings were limited to (--node), or every node of the cluster */
   nodes: string[]
   collected: number

@@ -6,9 +6,11 @@
  */
 import {runChecks} from '../analyze/checks/index.js'
 import * as engine from '../analyze/trace/index.js'
+import {inNamespace} from '../analyze/trace/resolve.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import type {Inventory} from '../cluster/inventory-types.js'
+import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import {collectNodes, type CollectOptions, type CollectTarget, type NodeResult, snapshotOf} from '../collect/collect.js'
 import {ExitCode, type ExitCodeValue} from '../errors.js'
 import type {Finding} from '../model/finding.js'
@@ -33,6 +35,10 @@ export interface TraceRunOptions extends CollectOptions {
   onRound?: (nodes: string[]) => void
   /** the checks run on the path's nodes (default: src/analyze/checks runChecks) */
   checks?: NodeChecks
+  /** Kubernetes: the cluster's NetworkPolicies, kept in the snapshot the walk sees */
+  networkPolicies?: KubeNetworkPolicy[]
+  /** Kubernetes: a bare pod NAME is a pod of this namespace, as kubectl reads it (-n, else the context's) */
+  namespace?: string
 }
 
 /** Findings about these nodes of the snapshot, beyond the packet's own path. */
@@ -62,11 +68,12 @@ export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {
 
 /** Collect what the walk needs from a live cluster, and walk. */
 export async function traceLive(inventory: Inventory, query: TraceQuery, opts: TraceRunOptions): Promise<TraceRun> {
-  const {walker = defaultWalker, collect = collectNodes, onRound, checks, version: _v, ...collectOpts} = opts
+  const {walker = defaultWalker, collect = collectNodes, onRound, checks, version: _v, networkPolicies, namespace, ...collectOpts} = opts
   const startedAt = new Date().toISOString()
-  const meta = () => ({startedAt, finishedAt: new Date().toISOString(), version: opts.version})
+  const meta = () => ({startedAt, finishedAt: new Date().toISOString(), version: opts.version, ...(networkPolicies ? {networkPolicies} : {})})
   const results: NodeResult[] = []
   let snapshot = snapshotOf(inventory, results, meta())
+  if (namespace !== undefined) query = {...query, src: inNamespace(snapshot, query.src, namespace), dst: inNamespace(snapshot, query.dst, namespace)}
 
   // Endpoints first, on the skeleton: a typo is a usage error before any node is touched.
   const src = walker.resolveEndpoint(snapshot, query.src)
@@ -130,7 +137,9 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   const nodes = [...new Set([...trace.hops, ...(trace.returnPath?.hops ?? [])].map((h) => h.node))].filter((n) => snapshot.nodeStates[n] !== undefined)
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
-  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && f.code !== 'NODE_UNREACHABLE' && f.code !== 'COLLECTION_PARTIAL')
+  // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
+  const own = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED'])
+  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !own.has(f.code))
   return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
 }
 

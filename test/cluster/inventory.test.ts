@@ -53,6 +53,15 @@ describe('inventory', () => {
     expect(inv.nodes[0]!.access).toMatchObject({netns: plan.nodes[0]!.netns, ssh: {host: '172.31.0.11'}})
   })
 
+  it('cluster.cni: a lab says flannel or calico by its backend; a file may name any CNI, or none', () => {
+    expect(parseInventory(labYaml()).cluster.cni).toBe('flannel')
+    const calico = planLab({name: 'inv', nodes: 2, podsPerNode: 1, backend: 'calico-bgp', topology: 'flat', routeReflectors: 1, ssh: false}, '/nonexistent')
+    expect(parseInventory(stringify(labInventory(calico))).cluster.cni).toBe('calico')
+    expect(parseInventory(edit((i) => (i.cluster.cni = 'canal'))).cluster.cni).toBe('canal')
+    expect(parseInventory(edit((i) => delete i.cluster.cni)).cluster.cni).toBeUndefined()
+    expect(errorOf(edit((i) => (i.cluster.cni = '')))).toMatch(/^inventory\.yaml: cluster\.cni: /)
+  })
+
   it('pods may be left out', () => {
     expect(parseInventory(edit((i) => delete i.pods)).pods).toEqual([])
   })

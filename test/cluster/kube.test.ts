@@ -329,7 +329,7 @@ describe('pods and nodes from the API', () => {
   it('turns the cluster into an inventory: overlay pods only, cluster CIDR from net-conf.json', async () => {
     server.addFixture('flannel')
     const inv = await cluster.inventory()
-    expect(inv.cluster).toMatchObject({backend: 'flannel-vxlan', clusterCIDR: '10.244.0.0/16', source: 'kubernetes'})
+    expect(inv.cluster).toMatchObject({backend: 'flannel-vxlan', clusterCIDR: '10.244.0.0/16', cni: 'flannel', source: 'kubernetes'})
     const nodes = readFixture('workloads').filter((o) => o.kind === 'Node')
     expect(inv.nodes.map((n) => ({name: n.name, internalIP: n.internalIP, podCIDR: n.podCIDR}))).toEqual(
       nodes.map((f) => ({name: f.metadata.name, internalIP: f.status.addresses[0].address, podCIDR: f.spec.podCIDR})),
@@ -453,10 +453,12 @@ describe('CNI and backend detection', () => {
   })
 
   it('canal: Calico policy over flannel vxlan, from canal-config', async () => {
-    const {server, cluster} = await clusterWith('canal')
+    const {server, cluster} = await clusterWith('canal', 'workloads')
     try {
       const d = await cluster.detect()
       expect(d).toMatchObject({cni: 'canal', backend: 'flannel-vxlan', supported: true})
+      // the inventory keeps the CNI: flannel's dataplane, but policies are enforced
+      expect((await cluster.inventory(d)).cluster).toMatchObject({backend: 'flannel-vxlan', cni: 'canal'})
       expect(d.details.flannel).toMatchObject({configMap: 'kube-system/canal-config', netConf: {backendType: 'vxlan'}})
       expect(d.details.calico?.networkingBackend).toBe('none')
       expect(d.details.daemonSets).toEqual([expect.objectContaining({name: 'canal', cni: 'canal'})])

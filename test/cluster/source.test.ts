@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {checkHostTemplate, nodeHost, resolveSource, type SourceFlags} from '../../src/cluster/source.js'
+import {checkHostTemplate, nodeHost, resolveSource, type SourceFlags, sourceFlagsGiven} from '../../src/cluster/source.js'
 import {ExitCode, UsageError} from '../../src/errors.js'
 import {netctl} from '../helpers/cli.js'
 
@@ -18,6 +18,12 @@ function refusal(flags: SourceFlags): UsageError {
 }
 
 describe('which cluster the flags name', () => {
+  it('sourceFlagsGiven: every source flag given, as --name (what a --snapshot rules out)', () => {
+    expect(sourceFlagsGiven({})).toEqual([])
+    expect(sourceFlagsGiven({lab: 'demo', transport: 'ssh'})).toEqual(['--lab', '--transport'])
+    expect(sourceFlagsGiven({namespace: 'shop', 'ssh-user': 'admin', via: 'ssh'})).toEqual(['--namespace', '--via', '--ssh-user'])
+  })
+
   it('a lab or an inventory file, with the transport choice (auto when not given)', () => {
     expect(resolveSource({lab: 'demo'})).toEqual({kind: 'lab', name: 'demo', transport: 'auto'})
     expect(resolveSource({inventory: 'c.yaml', transport: 'ssh'})).toEqual({kind: 'inventory', file: 'c.yaml', transport: 'ssh'})

@@ -70,9 +70,18 @@ describe('netctl check --snapshot', () => {
     expect(r.stderr.split('\n')[0]).toBe("netctl: no node 'nod4' in chk-calico-rr: did you mean node4? (nodes: node1, node2, node3, node4)")
   })
 
-  it('nothing to check, or two sources at once: usage errors', async () => {
-    expect((await netctl(['check'])).code).toBe(2)
-    expect((await netctl(['check', '--lab', 'x', '--snapshot', snap('calico-rr')])).code).toBe(2)
+  it('nothing to check (and no kubeconfig either), or two sources at once: usage errors in one line', async () => {
+    const env = {HOME: '/nonexistent', KUBECONFIG: '', KUBERNETES_SERVICE_HOST: ''}
+    for (const [args, message] of [
+      [[], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
+      [['--lab', 'x', '--snapshot', snap('calico-rr')], /^netctl: --snapshot and --lab both say what to check: give one$/],
+      [['--snapshot', snap('calico-rr'), '--kubeconfig', 'k.yaml'], /^netctl: --snapshot and --kubeconfig both say what to check: give one$/],
+      [['--lab', 'x', '--inventory', 'y'], /^netctl: --lab and --inventory name two different clusters: give one$/],
+    ] as const) {
+      const r = await netctl(['check', ...args], {env})
+      expect(r.code).toBe(2)
+      expect(r.stderr.split('\n')[0]).toMatch(message)
+    }
   })
 
   it('no node reachable (live): exit 3, the NODE_UNREACHABLE findings still reported', async () => {

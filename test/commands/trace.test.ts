@@ -73,12 +73,12 @@ describe.each(SNAPSHOTS)('netctl trace --snapshot %s', (snap) => {
 describe('netctl trace usage errors: exit 2, one line', () => {
   const snap = SNAPSHOTS[0]!
   it.each([
-    [['a', 'b'], 'netctl: say where the state comes from: --snapshot FILE, --lab NAME or --inventory FILE'],
+    // nothing named and no kubeconfig (HOME below has none): Kubernetes cannot be found either
+    [['a', 'b'], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
     [['a', 'b', '--snapshot', snap, '--lab', 'x'], 'netctl: --snapshot and --lab both say where the state comes from: give one'],
-    [['a', 'b', '--lab', 'x', '--inventory', 'y'], 'netctl: --lab and --inventory both say where the state comes from: give one'],
-    [['pod-node1-1', 'pod-nod3-2', '--snapshot', snap], "netctl: no pod or node named 'pod-nod3-2' in cluster col-fx (did you mean pod-node3-2?)"],
-    [['prod/pod-node1-1', 'pod-node3-2', '--snapshot', snap], 'netctl: no pod prod/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)'],
-    [['pod-node1-1', '172.20.3.99', '--snapshot', snap], "netctl: no pod with IP 172.20.3.99 in cluster col-fx (it is in node3's podCIDR 172.20.3.0/24, but no pod there has it)"],
+    [['a', 'b', '--snapshot', snap, '-n', 'shop'], 'netctl: --snapshot and --namespace both say where the state comes from: give one'],
+    [['a', 'b', '--lab', 'x', '--inventory', 'y'], 'netctl: --lab and --inventory name two different clusters: give one'],
+    [['a', 'b', '--lab', 'x', '--context', 'prod'], 'netctl: --context is for a Kubernetes cluster and cannot be used with --lab'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'sctp'], 'netctl: Expected --protocol=sctp to be one of: icmp, tcp, udp'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: --protocol tcp needs --port (the destination port)'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: --port is for --protocol tcp or udp; ICMP has no ports'],
@@ -86,11 +86,23 @@ describe('netctl trace usage errors: exit 2, one line', () => {
     [['pod-node1-1', 'pod-node3-2', '--snapshot', '/nonexistent/snap.json'], 'netctl: /nonexistent/snap.json: no such file'],
     [['pod-node1-1', 'pod-node3-2', '--lab', 'tcm-no-such-lab'], "netctl: no lab named 'tcm-no-such-lab' (see netctl lab list)"],
   ])('%j', async (args, message) => {
+    const r = await netctl(['trace', ...args], {env: {HOME: '/nonexistent', KUBECONFIG: ''}})
+    expect(r.code).toBe(2)
+    expect(r.stdout).toBe('')
+    if (typeof message === 'string') expect(r.stderr.split('\n')[0]).toBe(message)
+    else expect(r.stderr.split('\n')[0]).toMatch(message)
+    expect(r.stderr.split('\n')[1]).toBe("See 'netctl trace --help'.")
+  })
+
+  it.each([
+    [['pod-node1-1', 'pod-nod3-2', '--snapshot', snap], "netctl: no pod or node named 'pod-nod3-2' in cluster col-fx (did you mean pod-node3-2?)"],
+    [['prod/pod-node1-1', 'pod-node3-2', '--snapshot', snap], 'netctl: no pod prod/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)'],
+    [['pod-node1-1', '172.20.3.99', '--snapshot', snap], "netctl: no pod with IP 172.20.3.99 in cluster col-fx (it is in node3's podCIDR 172.20.3.0/24, but no pod there has it)"],
+  ])('an endpoint not in the cluster: exit 2, the one line says it all %j', async (args, message) => {
     const r = await netctl(['trace', ...args])
     expect(r.code).toBe(2)
     expect(r.stdout).toBe('')
-    expect(r.stderr.split('\n')[0]).toBe(message)
-    expect(r.stderr.split('\n')[1]).toBe("See 'netctl trace --help'.")
+    expect(r.stderr).toBe(`${message}\n`)
   })
 
   it('with --json or -o json the error is JSON, exit 2 all the same', async () => {

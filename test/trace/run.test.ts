@@ -145,6 +145,33 @@ describe('traceLive: collect only what the walk needs', () => {
     expect(run.exitCode).toBe(1)
   })
 
+  it('Kubernetes: a bare NAME is a pod of the namespace given, and the NetworkPolicies reach the snapshot the walk sees', async () => {
+    const cluster = fakeCluster()
+    const kube: Inventory = {...inventory, cluster: {...inventory.cluster, source: 'kubernetes', cni: 'flannel'}, pods: [...inventory.pods, {...inventory.pods[1]!, namespace: 'shop', name: 'pod1', ip: '172.20.2.9'}]}
+    const policy = {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name: 'deny', namespace: 'shop'}, spec: {podSelector: {}}}
+    const seen: Array<{src: string; dst: string; policies: number}> = []
+    const walker = pathWalker(['node2', 'node3'])
+    const inner = walker.traceSnapshot.bind(walker)
+    walker.traceSnapshot = (snapshot, q) => {
+      seen.push({src: q.src, dst: q.dst, policies: snapshot.networkPolicies?.length ?? -1})
+      return inner(snapshot, q)
+    }
+    const run = await traceLive(kube, query('pod1', 'default/pod3'), {version: 't', walker, transportFactory: cluster.transportFactory, checks: noChecks, namespace: 'shop', networkPolicies: [policy]})
+    expect(run.trace.src).toMatchObject({pod: 'pod1', namespace: 'shop', node: 'node2'})
+    expect(seen[0]).toEqual({src: 'shop/pod1', dst: 'default/pod3', policies: 1})
+    expect(run.snapshot.networkPolicies).toEqual([{namespace: 'shop', name: 'deny', spec: {podSelector: {}}}])
+    expect(run.snapshot.cluster.cni).toBe('flannel')
+    expect(cluster.calls).toEqual({node2: 1, node3: 1})
+  })
+
+  it('Kubernetes: a bare NAME not in the namespace is a usage error that says where it is, before any node is reached', async () => {
+    const cluster = fakeCluster()
+    const kube: Inventory = {...inventory, cluster: {...inventory.cluster, source: 'kubernetes'}}
+    const run = traceLive(kube, query('pod1', 'pod3'), {version: 't', walker: pathWalker([]), transportFactory: cluster.transportFactory, checks: noChecks, namespace: 'shop'})
+    await expect(run).rejects.toThrow(new UsageError('no pod shop/pod1 in cluster t (pod1 is in namespace default)', false))
+    expect(cluster.calls).toEqual({})
+  })
+
   it('an unknown endpoint is a usage error before any node is reached', async () => {
     const cluster = fakeCluster()
     await expect(traceLive(inventory, query('pod1', 'pod7'), {version: 't', walker: pathWalker([]), transportFactory: cluster.transportFactory, checks: noChecks})).rejects.toThrow(UsageError)

@@ -6,6 +6,7 @@
 import {severityRank} from '../../model/finding.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Endpoint, Packet, Trace} from '../../model/trace.js'
+import {unenforcedPoliciesOnFlow} from '../checks/policy.js'
 import {lookupRoute} from '../fib.js'
 import {parseIp} from '../ip.js'
 import {DEFAULT_TRACE_SIZE, type ResolvedEndpoint, type TraceQuery, type TraceResult} from './api.js'
@@ -16,7 +17,7 @@ import {Shared, TTL} from './walk-state.js'
 
 export {DEFAULT_TRACE_SIZE} from './api.js'
 export type {ResolvedEndpoint, TraceQuery, TraceResult} from './api.js'
-export {resolveEndpoint} from './resolve.js'
+export {inNamespace, resolveEndpoint} from './resolve.js'
 
 /** Where an endpoint sends from and receives in, or what the snapshot lacks to say. */
 function placeOf(index: SnapshotIndex, shared: Shared, ep: ResolvedEndpoint): Place | string {
@@ -57,10 +58,12 @@ export function traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResul
     if (chosen) packet.src = chosen
   }
   const base = {src: endpoint(index, src, packet.src, srcPlace), dst: endpoint(index, dst, dst.ip, dstPlace), packet}
+  // NetworkPolicies that would filter this flow but that the CNI ignores: known from the API objects alone
+  const policies = unenforcedPoliciesOnFlow(snapshot, src, dst)
   if (typeof srcPlace === 'string') {
     shared.lack(srcPlace)
     if (typeof dstPlace === 'string') shared.lack(dstPlace)
-    const trace: Trace = {...base, disposition: 'INSUFFICIENT_INFO', hops: [], returnPath: null, findings: [], missing: shared.missing}
+    const trace: Trace = {...base, disposition: 'INSUFFICIENT_INFO', hops: [], returnPath: null, findings: policies, missing: shared.missing}
     return {trace, needNodes: [...shared.needNodes]}
   }
 
@@ -72,7 +75,7 @@ export function traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResul
     returnPath = pathResult(back)
     if (back.disposition === 'DELIVERED') checkSymmetry(index, shared, forward.hops, back.hops)
   }
-  const findings = shared.findings.map((f, i) => ({f, i})).sort((a, b) => severityRank(a.f.severity) - severityRank(b.f.severity) || a.i - b.i).map((x) => x.f)
+  const findings = [...shared.findings, ...policies].map((f, i) => ({f, i})).sort((a, b) => severityRank(a.f.severity) - severityRank(b.f.severity) || a.i - b.i).map((x) => x.f)
   const trace: Trace = {...base, ...pathResult(forward), returnPath, findings, ...(shared.missing.length > 0 ? {missing: shared.missing} : {})}
   return {trace, needNodes: [...shared.needNodes]}
 }

@@ -2,7 +2,8 @@
  * SRC and DST of `netctl trace` as a person types them, resolved against a
  * snapshot's pods and nodes: a pod by name, NAMESPACE/NAME or IP; a node by
  * name or InternalIP. Pure: everything comes from the snapshot. Anything
- * unknown or ambiguous is a one-line UsageError (exit 2) that says what to type.
+ * unknown or ambiguous is a one-line UsageError (exit 2) that says what to type
+ * (and, being complete, without the pointer to --help).
  */
 import ipaddr from 'ipaddr.js'
 
@@ -58,13 +59,13 @@ function byIp(snapshot: Snapshot, text: string): ResolvedEndpoint {
   const pods = snapshot.pods.filter((p) => sameIp(p.ip, text))
   if (pods.length === 1) return podEndpoint(pods[0]!)
   if (pods.length > 1) {
-    throw new UsageError(`${text} is ambiguous: pods ${listOf(pods.map(podKey))} all have it (a stale snapshot?); name the pod as NAMESPACE/NAME`)
+    throw new UsageError(`${text} is ambiguous: pods ${listOf(pods.map(podKey))} all have it (a stale snapshot?); name the pod as NAMESPACE/NAME`, false)
   }
   const owner = podCidrOwner(snapshot, text)
   if (owner) {
-    throw new UsageError(`no pod with IP ${text} in cluster ${snapshot.cluster.name} (it is in ${owner.node}'s podCIDR ${owner.cidr}, but no pod there has it)`)
+    throw new UsageError(`no pod with IP ${text} in cluster ${snapshot.cluster.name} (it is in ${owner.node}'s podCIDR ${owner.cidr}, but no pod there has it)`, false)
   }
-  throw new UsageError(`no pod or node with IP ${text} in cluster ${snapshot.cluster.name}`)
+  throw new UsageError(`no pod or node with IP ${text} in cluster ${snapshot.cluster.name}`, false)
 }
 
 function suggestion(snapshot: Snapshot, text: string): string {
@@ -82,7 +83,7 @@ function byNamespacedName(snapshot: Snapshot, text: string): ResolvedEndpoint {
   // the right name in another namespace is the likeliest slip
   const elsewhere = snapshot.pods.filter((p) => p.name === name).map((p) => p.namespace)
   const hint = elsewhere.length > 0 ? ` (${name} is in namespace ${listOf(elsewhere)})` : suggestion(snapshot, text)
-  throw new UsageError(`no pod ${text} in cluster ${snapshot.cluster.name}${hint}`)
+  throw new UsageError(`no pod ${text} in cluster ${snapshot.cluster.name}${hint}`, false)
 }
 
 function byName(snapshot: Snapshot, text: string): ResolvedEndpoint {
@@ -92,9 +93,9 @@ function byName(snapshot: Snapshot, text: string): ResolvedEndpoint {
   if (pods.length + nodes.length > 1) {
     const candidates = [...pods.map((p) => `pod ${podKey(p)}`), ...nodes.map((n) => `node ${n.name}`)]
     const how = pods.length > 1 ? 'name the pod as NAMESPACE/NAME' : 'name the pod as NAMESPACE/NAME, or the node by its IP'
-    throw new UsageError(`'${text}' is ambiguous: ${listOf(candidates)}; ${how}`)
+    throw new UsageError(`'${text}' is ambiguous: ${listOf(candidates)}; ${how}`, false)
   }
-  throw new UsageError(`no pod or node named '${text}' in cluster ${snapshot.cluster.name}${suggestion(snapshot, text)}`)
+  throw new UsageError(`no pod or node named '${text}' in cluster ${snapshot.cluster.name}${suggestion(snapshot, text)}`, false)
 }
 
 /** Resolve one end of a trace: a pod (name, NAMESPACE/NAME, IP) or a node (name, InternalIP). */
@@ -104,4 +105,19 @@ export function resolveEndpoint(snapshot: Snapshot, text: string): ResolvedEndpo
   if (canonicalIp(t) !== undefined) return byIp(snapshot, t)
   if (t.includes('/')) return byNamespacedName(snapshot, t)
   return byName(snapshot, t)
+}
+
+/**
+ * A bare NAME as kubectl reads it, for a Kubernetes cluster: the pod of that
+ * name in `namespace` (-n, else the context's), written NAMESPACE/NAME. A name
+ * that is a node's and no pod's of the namespace stays a node; an IP or a
+ * NAMESPACE/NAME is left as it is. A pod that is not there then fails to
+ * resolve with a message that says where a pod of that name is.
+ */
+export function inNamespace(snapshot: Snapshot, text: string, namespace: string): string {
+  const t = text.trim()
+  if (t === '' || t.includes('/') || canonicalIp(t) !== undefined) return text
+  if (snapshot.pods.some((p) => p.namespace === namespace && p.name === t)) return `${namespace}/${t}`
+  if (snapshot.nodes.some((n) => n.name === t)) return t
+  return `${namespace}/${t}`
 }

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {resolveEndpoint} from '../../../src/analyze/trace/resolve.js'
+import {inNamespace, resolveEndpoint} from '../../../src/analyze/trace/resolve.js'
 import {UsageError} from '../../../src/errors.js'
 import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
 import {fixture} from '../../helpers/fixtures.js'
@@ -81,5 +81,29 @@ describe('resolveEndpoint', () => {
     expect(usageError(() => resolveEndpoint(s, pod.ip))).toMatch(new RegExp(`^${pod.ip.replace(/\./g, '\\.')} is ambiguous: pods default/${pod.name} and prod/${pod.name}`))
     s.pods.push({name: 'node2', namespace: 'default', node: 'node2', ip: '172.20.2.77'})
     expect(usageError(() => resolveEndpoint(s, 'node2'))).toBe("'node2' is ambiguous: pod default/node2 and node node2; name the pod as NAMESPACE/NAME, or the node by its IP")
+  })
+})
+
+describe('inNamespace: a bare NAME as kubectl reads it (Kubernetes source, -n or the context\'s namespace)', () => {
+  it('a pod of the namespace becomes NAMESPACE/NAME, even where another namespace has one of that name', () => {
+    const s = lab()
+    const pod = s.pods.find((p) => p.name === 'pod-node3-2')!
+    s.pods.push({...pod, namespace: 'prod', ip: '172.20.3.77'})
+    expect(inNamespace(s, 'pod-node3-2', 'prod')).toBe('prod/pod-node3-2')
+    expect(resolveEndpoint(s, inNamespace(s, 'pod-node3-2', 'prod'))).toMatchObject({namespace: 'prod', ip: '172.20.3.77'})
+    expect(resolveEndpoint(s, inNamespace(s, 'pod-node3-2', 'default'))).toMatchObject({namespace: 'default', ip: pod.ip})
+  })
+
+  it('NAMESPACE/NAME, IPs and node names are left alone', () => {
+    const s = lab()
+    expect(inNamespace(s, 'default/pod-node1-1', 'prod')).toBe('default/pod-node1-1')
+    expect(inNamespace(s, '172.20.1.2', 'prod')).toBe('172.20.1.2')
+    expect(inNamespace(s, 'node2', 'prod')).toBe('node2')
+  })
+
+  it('a pod not in the namespace fails to resolve, saying where a pod of that name is', () => {
+    const s = lab()
+    expect(usageError(() => resolveEndpoint(s, inNamespace(s, 'pod-node1-1', 'shop')))).toBe('no pod shop/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)')
+    expect(usageError(() => resolveEndpoint(s, inNamespace(s, 'pod-node1-9', 'default')))).toMatch(/^no pod default\/pod-node1-9 in cluster col-fx \(did you mean default\/pod-node1-\d\?\)$/)
   })
 })
