@@ -8,7 +8,7 @@ import {RESTARTED_AT} from '../../src/backend/kube-switch.js'
 import {MANAGED_BY_LABEL} from '../../src/transport/kube-debug.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {expectAllPodsReachable} from '../backend/lab-helpers.js'
-import {netctlJson} from '../helpers/cli.js'
+import {netctl, netctlJson} from '../helpers/cli.js'
 import {felixStandin, flanneldStandin, type StandinControl} from '../helpers/cni-standin.js'
 import {KubeApiServer} from '../helpers/kube-apiserver.js'
 import {describeLab, ipJson, type LabUp, useLab} from '../helpers/lab.js'
@@ -59,6 +59,11 @@ describeLab('netctl backend through Kubernetes: flannel ConfigMap + DaemonSet ro
     expect(validatorFor('backend-plan')(plan.json), JSON.stringify(validatorFor('backend-plan').errors)).toBe(true)
     expect(plan.json.objects).toEqual(['configmap kube-flannel/kube-flannel-cfg: net-conf.json Backend.Type -> host-gw', 'daemonset kube-flannel/kube-flannel-ds: restarted'])
     expect(plan.json.preflight.ok).toBe(true)
+    // as text: the objects the switch would write, under the per-node diff
+    const text = await netctl(['backend', 'plan', 'flannel-host-gw', '--kubeconfig', kubeconfig])
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/objects \(flanneld programs the nodes when it restarts[^\n]*\n {2}configmap kube-flannel\/kube-flannel-cfg: net-conf.json Backend.Type -> host-gw\n {2}daemonset kube-flannel\/kube-flannel-ds: restarted/)
+    expect(text.stdout).toMatch(/preflight: ok/)
     // read-only: nothing written, no debug pod left
     expect(JSON.parse(netConf()).Backend.Type).toBe('vxlan')
     expect(debugPods(server)).toEqual([])
