@@ -17,5 +17,5 @@ export interface DaemonControl {
 /** Pod pairs to ping after a switch; a cluster without pod namespaces to enter has none. */
 export interface ReachabilityCheck {
   /** one pod per node to one pod on every other node; each pair gets a few tries */
-  check(): Promise<{pairs: number; ok: number; failed: Array<{from: string; to: string; toIP: string}>}>
+  check(): Promise<{pairs: number; ok: number; failed: Array<{from: string; to: string; toIP: string}>; note?: string}>
 }

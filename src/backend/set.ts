@@ -9,6 +9,7 @@ import type {BackendType} from './types.js'
 import {verifySwitch, type VerifyResult} from './verify.js'
 import {describeKubeChange} from './kube-objects.js'
 import {kubeRecollect, kubeStep, liveFacts} from './kube-set.js'
+import {podReachability} from './pod-ping.js'
 import type {InventoryNode} from '../cluster/inventory-types.js'
 import type {Transport} from '../transport/types.js'
 
@@ -45,7 +46,6 @@ export interface SetOptions extends CollectOpts {
   rolloutTimeoutMs?: number
 }
 
-const NO_PODS = 'reachability not checked: netctl pings pods only in its lab (an inventory cluster is checked by its kernel state alone)'
 
 export async function backendSet(target: BackendTarget, to: BackendType, opts: SetOptions): Promise<SetResult> {
   const say = opts.progress ?? (() => {})
@@ -62,7 +62,10 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
 
   if (target.kind === 'kubernetes') return kubeSet(target, planned, to, opts)
   const daemons: DaemonControl | undefined = target.record ? labDaemons(target.record) : undefined
-  const reachability: ReachabilityCheck | undefined = target.record ? labReachability(target.record) : undefined
+  // in a lab netctl pings from the pod namespaces it made; elsewhere from the namespaces the probe found
+  const reachability: ReachabilityCheck = target.record
+    ? labReachability(target.record)
+    : podReachability(snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
   const transportFor = (node: InventoryNode): Transport => target.source.transportFor(node)
   const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, transportFactory: transportFor})
   const abort: Abort = {aborted: false}
@@ -76,7 +79,7 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
     let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node, tracing and pinging pod pairs')
-      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, ...(reachability ? {reachability} : {}), noReachabilityNote: NO_PODS})
+      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, reachability})
       if (!verify.ok) failure = `verification failed: ${verify.problems.slice(0, 3).join('; ')}${verify.problems.length > 3 ? `; ... (${verify.problems.length - 3} more)` : ''}`
     }
     if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
@@ -90,8 +93,7 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
     say(`rolling back ${touched.length} node(s): ${failure}`)
     const rb = await rollback(snapshot, facts, plan.from, touched, recollect, {nodes: target.inventory.nodes, transportFor, ...(daemons ? {daemons} : {}), abort, onStep: (node, step) => say(`  ${node}: ${step}`)}, {
       timeoutMs: opts.settleMs ?? 30_000,
-      ...(reachability ? {reachability} : {}),
-      noReachabilityNote: NO_PODS,
+      reachability,
     })
     const outcome: SetOutcome = rb.restored ? 'rolled-back' : 'rollback-failed'
     const message = rb.restored
@@ -119,8 +121,6 @@ function onSignals(abort: Abort, say: (line: string) => void): () => void {
   }
 }
 
-const KUBE_REACH = 'pods pinged by netctl only in its lab; here every node pair is checked by netctl trace over the re-collected state'
-
 /** The Kubernetes half: write the CNI's objects, let it program the nodes, clear leftovers, verify; on failure write them back. */
 async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: BackendType, opts: SetOptions): Promise<SetResult> {
   const say = opts.progress ?? (() => {})
@@ -129,7 +129,9 @@ async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: Backen
   const abort: Abort = {aborted: false}
   const stopOnSignal = onSignals(abort, say)
   const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? 300_000, settleMs: opts.settleMs ?? 60_000, say}
-  const verifyOpts = {timeoutMs: step.settleMs, factsOf: liveFacts, noReachabilityNote: KUBE_REACH}
+  // real pings between pods, from inside their namespaces on their nodes (the runtime's netns paths, read before the switch)
+  const reachability = podReachability(planned.snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
+  const verifyOpts = {timeoutMs: step.settleMs, factsOf: liveFacts, reachability}
   try {
     say(`switching ${plan.from} -> ${to} through the cluster's objects`)
     const forward = await kubeStep(target, change, 'forward', to, {...step, abort})

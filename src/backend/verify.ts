@@ -70,8 +70,8 @@ async function poll(recollect: Recollect, check: (s: Snapshot) => string[], time
 
 async function ping(reach: ReachabilityCheck | undefined, note: string): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {
   if (!reach) return {reachabilityNote: note, problems: []}
-  const r = await reach.check()
-  return {reachability: r, problems: r.failed.map((f) => `${f.from} -> ${f.to} (${f.toIP}): no reply`)}
+  const {note: pingNote, ...r} = await reach.check()
+  return {reachability: r, ...(pingNote ? {reachabilityNote: pingNote} : {}), problems: r.failed.map((f) => `${f.from} -> ${f.to} (${f.toIP}): no reply`)}
 }
 
 /**

@@ -114,8 +114,9 @@ export function setText(r: SetResult, opts: {plan?: boolean} = {}): string {
   if (r.outcome !== 'noop' && opts.plan !== false) out.push(planText(r.plan, r.preflight, r.kubeChange), '')
   if (r.verify?.reachability) {
     const re = r.verify.reachability
-    out.push(`reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} pod pairs UNREACHABLE`)}`)
-  } else if (r.verify?.reachabilityNote) out.push(`note: ${r.verify.reachabilityNote}`)
+    if (re.pairs > 0) out.push(`reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} pod pairs UNREACHABLE`)}`)
+  }
+  if (r.verify?.reachabilityNote) out.push(`note: ${r.verify.reachabilityNote}`)
   if (r.rollback) {
     const re = r.rollback.verify.reachability
     if (re) out.push(`after rollback, reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} UNREACHABLE`)}`)

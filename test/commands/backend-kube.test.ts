@@ -77,6 +77,8 @@ describeLab('netctl backend through Kubernetes: flannel ConfigMap + DaemonSet ro
     expect(r.json.outcome).toBe('applied')
     expect(r.json.verify.ok).toBe(true)
     expect(r.json.verify.traced.delivered).toBe(r.json.verify.traced.pairs)
+    // real pings from inside the pods' namespaces on their nodes, through the debug pods: 3 nodes, one pod each way, and a same-node pair each
+    expect(r.json.verify.reachability).toMatchObject({pairs: 9, ok: 9, failed: []})
     expect(JSON.parse(netConf())).toEqual({...before, Backend: {...before.Backend, Type: 'host-gw'}})
     const ds = server.get('daemonsets', 'kube-flannel', 'kube-flannel-ds')!
     expect(ds.spec.template.metadata.annotations[RESTARTED_AT]).toBeDefined()
