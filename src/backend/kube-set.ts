@@ -106,7 +106,7 @@ export async function kubeStep(
 ): Promise<{objects: string[]; nodes: NodeApplyResult[]; error?: string}> {
   const objects: string[] = []
   try {
-    objects.push(...(await applyKubeChange(target.kube!.cluster.api, change, direction, {rolloutTimeoutMs: opts.rolloutTimeoutMs, say: opts.say, ...(direction === 'forward' && opts.abort ? {abort: opts.abort} : {})})))
+    await applyKubeChange(target.kube!.cluster.api, change, direction, {rolloutTimeoutMs: opts.rolloutTimeoutMs, say: opts.say, ...(direction === 'forward' && opts.abort ? {abort: opts.abort} : {})}, objects)
   } catch (error) {
     return {objects, nodes: [], error: (error as Error).message}
   }

@@ -68,9 +68,12 @@ async function writeNetConf(api: KubeApi, r: ObjectRef, expect: string, text: st
   await api.patch(configMapPath(r), {metadata: {resourceVersion: cm.metadata.resourceVersion}, data: {'net-conf.json': text}}, 'merge')
 }
 
-/** Apply a change (`forward`) or put its objects back as they were (`back`). */
-export async function applyKubeChange(api: KubeApi, change: KubeChange, direction: 'forward' | 'back', opts: KubeSwitchOptions): Promise<string[]> {
-  const done: string[] = []
+/**
+ * Apply a change (`forward`) or put its objects back as they were (`back`).
+ * Each object written is pushed to `done` as it is, so a failure half-way
+ * still says what changed.
+ */
+export async function applyKubeChange(api: KubeApi, change: KubeChange, direction: 'forward' | 'back', opts: KubeSwitchOptions, done: string[] = []): Promise<string[]> {
   if (change.family === 'flannel') {
     const [from, to] = direction === 'forward' ? [change.before, change.after] : [change.after, change.before]
     const cm = `configmap ${change.configMap.namespace}/${change.configMap.name}`

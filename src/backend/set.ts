@@ -148,6 +148,11 @@ async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: Backen
       return {...planned, outcome: 'applied', message: `${plan.from} -> ${to}: ${forward.objects.join(', ')} changed; every node verified`, apply: forward.nodes, ...(verify ? {verify} : {}), objects}
     }
 
+    if (forward.objects.length === 0) {
+      // nothing was written (the ConfigMap changed under us, a patch refused): nothing to put back or restart
+      const rb: RollbackResult = {restored: true, nodes: [], verify: {ok: true, stateOk: true, problems: []}}
+      return {...planned, outcome: 'rolled-back', message: `not applied: ${failure}; nothing in the cluster was changed`, apply: [], rollback: rb, objects: []}
+    }
     say(`putting the objects back: ${failure}`)
     const back = await kubeStep(target, change, 'back', plan.from, step)
     const rbVerify = back.error

@@ -116,6 +116,24 @@ describeLab('netctl backend through Kubernetes: flannel ConfigMap + DaemonSet ro
     await expectAllPodsReachable(lab.get())
     expect(debugPods(server)).toEqual([])
   }, 300_000)
+
+  it('a ConfigMap RBAC will not let netctl patch: exit 4 in one line, nothing in the cluster changed, no restart', async () => {
+    const before = netConf()
+    const generation = server.get('daemonsets', 'kube-flannel', 'kube-flannel-ds')!.metadata.generation
+    server.deny.push({verb: 'patch', resource: 'configmaps'})
+    try {
+      const r = await netctl(['backend', 'set', 'flannel-host-gw', '--kubeconfig', kubeconfig, '--yes'], {timeoutMs: 120_000})
+      expect(r.code).toBe(4)
+      const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('netctl:'))
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/not applied: .*patch.*configmaps.*; nothing in the cluster was changed/)
+    } finally {
+      server.deny.pop()
+    }
+    expect(netConf()).toBe(before)
+    expect(server.get('daemonsets', 'kube-flannel', 'kube-flannel-ds')!.metadata.generation).toBe(generation)
+    expect(debugPods(server)).toEqual([])
+  })
 })
 
 describeLab('netctl backend through Kubernetes: Calico IPPools over a 3-node calico-bgp lab', () => {
