@@ -60,6 +60,12 @@ async function waitRollout(api: KubeApi, r: ObjectRef, opts: KubeSwitchOptions):
   }
 }
 
+/** The net-conf.json of a ConfigMap named `namespace/name`, as the API holds it now. */
+export async function readNetConf(api: KubeApi, nsName: string): Promise<string | undefined> {
+  const [namespace, name] = nsName.split('/') as [string, string]
+  return (await api.get<KubeConfigMap>(configMapPath({namespace, name}))).data?.['net-conf.json']
+}
+
 async function writeNetConf(api: KubeApi, r: ObjectRef, expect: string, text: string): Promise<void> {
   const cm = await api.get<KubeConfigMap>(configMapPath(r))
   const now = cm.data?.['net-conf.json']

@@ -11,7 +11,7 @@ import {type NodeProbeAnswer, probeNode} from './preflight-probe.js'
 import type {BackendTarget} from './target.js'
 import type {BackendType, ClusterFacts, ConfiguredBackend} from './types.js'
 import {type KubeChange, kubeChange} from './kube-objects.js'
-import type {KubeConfigMap} from '../cluster/kube-types.js'
+import {readNetConf} from './kube-switch.js'
 
 /**
  * The read-only half of `netctl backend`: collect the cluster, name what is
@@ -53,13 +53,8 @@ export interface PlannedSwitch {
 
 /** The object change for a Kubernetes target, with net-conf.json read fresh from the API. */
 async function kubeChangeOf(kube: NonNullable<BackendTarget['kube']>, from: ConfiguredBackend, to: BackendType): Promise<KubeChange | string> {
-  const cmRef = kube.detection.details.flannel?.configMap
-  let netConf: string | undefined
-  if (backendInfo(to).family === 'flannel' && cmRef) {
-    const [ns, name] = cmRef.split('/') as [string, string]
-    const cm = await kube.cluster.api.get<KubeConfigMap>(`/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps/${encodeURIComponent(name)}`)
-    netConf = cm.data?.['net-conf.json']
-  }
+  const cm = kube.detection.details.flannel?.configMap
+  const netConf = backendInfo(to).family === 'flannel' && cm ? await readNetConf(kube.cluster.api, cm) : undefined
   return kubeChange(kube.detection, from, to, netConf)
 }
 

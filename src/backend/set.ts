@@ -80,7 +80,7 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node, tracing and pinging pod pairs')
       verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, reachability})
-      if (!verify.ok) failure = `verification failed: ${verify.problems.slice(0, 3).join('; ')}${verify.problems.length > 3 ? `; ... (${verify.problems.length - 3} more)` : ''}`
+      if (!verify.ok) failure = verificationFailure(verify)
     }
     if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
     if (!failure) {
@@ -103,6 +103,11 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
   } finally {
     stopOnSignal()
   }
+}
+
+/** One line for a failed verification: its first problems. */
+function verificationFailure(v: VerifyResult): string {
+  return `verification failed: ${v.problems.slice(0, 3).join('; ')}${v.problems.length > 3 ? `; ... (${v.problems.length - 3} more)` : ''}`
 }
 
 /** Ctrl-C and SIGTERM stop the switch at its next step and roll back; returns the function that stops listening. */
@@ -140,7 +145,7 @@ async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: Backen
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node, tracing pod pairs')
       verify = await verifySwitch(kubeRecollect(target, to, step), planned.facts, to, verifyOpts)
-      if (!verify.ok) failure = `verification failed: ${verify.problems.slice(0, 3).join('; ')}${verify.problems.length > 3 ? `; ... (${verify.problems.length - 3} more)` : ''}`
+      if (!verify.ok) failure = verificationFailure(verify)
     }
     if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
     const objects = describeKubeChange(change)
