@@ -2,9 +2,9 @@ import type {ConfiguredBackend, Daemon} from './types.js'
 
 /**
  * How a cluster's backend daemons are started, stopped and reconfigured per
- * node. The lab does it with its own backend modules; a Kubernetes cluster
- * will do it through the API (flannel's ConfigMap, Calico's IPPool). An
- * inventory cluster has none: netctl does not run daemons on real nodes.
+ * node, where netctl runs them: in its lab, with the lab's backend modules.
+ * A Kubernetes cluster's daemons are its CNI's, driven through their objects
+ * (kube-set.ts); an inventory cluster has none netctl may touch.
  */
 export interface DaemonControl {
   stop(node: string, daemon: Daemon): Promise<void>

@@ -68,8 +68,8 @@ async function poll(recollect: Recollect, check: (s: Snapshot) => string[], time
   }
 }
 
-async function ping(reach: ReachabilityCheck | undefined, note: string): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {
-  if (!reach) return {reachabilityNote: note, problems: []}
+async function ping(reach: ReachabilityCheck | undefined): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {
+  if (!reach) return {reachabilityNote: 'reachability not checked', problems: []}
   const {note: pingNote, ...r} = await reach.check()
   return {reachability: r, ...(pingNote ? {reachabilityNote: pingNote} : {}), problems: r.failed.map((f) => `${f.from} -> ${f.to} (${f.toIP}): no reply`)}
 }
@@ -101,7 +101,7 @@ export async function verifySwitch(
   recollect: Recollect,
   facts: ClusterFacts,
   type: ConfiguredBackend,
-  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; noReachabilityNote?: string; factsOf?: (s: Snapshot) => ClusterFacts},
+  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; factsOf?: (s: Snapshot) => ClusterFacts},
 ): Promise<VerifyResult> {
   // Kubernetes: the facts are re-read each time (a restarted flanneld announces a new VTEP MAC)
   const check = (s: Snapshot): string[] => {
@@ -112,7 +112,7 @@ export async function verifySwitch(
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const traced = tracePairs(snapshot)
   const traceProblems = traced.failed.map((f) => `netctl trace ${f.from} -> ${f.to}: ${f.disposition}`)
-  const reach = await ping(opts.reachability, opts.noReachabilityNote ?? 'reachability not checked')
+  const reach = await ping(opts.reachability)
   const all = [...traceProblems, ...reach.problems]
   return {ok: all.length === 0, stateOk: true, snapshot, traced, ...reach, problems: all}
 }
@@ -123,7 +123,7 @@ export async function verifyRestored(
   before: Snapshot,
   facts: ClusterFacts,
   nodes: string[],
-  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; noReachabilityNote?: string},
+  opts: {timeoutMs?: number; reachability?: ReachabilityCheck},
 ): Promise<VerifyResult> {
   const was = new Map(nodes.map((n) => [n, ownedState(before.nodeStates[n]!, facts)]))
   // the same diff as a switch, with the node's own past as the target: kernel state, daemons, BGP sessions
@@ -131,6 +131,6 @@ export async function verifyRestored(
   const check = (s: Snapshot): string[] => nodes.flatMap((n) => nodeProblems(s.nodeStates[n], facts, was.get(n)!, bgpWasUp(n)))
   const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? 30_000)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
-  const reach = await ping(opts.reachability, opts.noReachabilityNote ?? 'reachability not checked')
+  const reach = await ping(opts.reachability)
   return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}
 }
