@@ -1,5 +1,6 @@
 import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
+import {printable} from '../util/text.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import type {InventoryPod} from '../cluster/inventory-types.js'
 import type {NodeState} from './node-state.js'
@@ -73,7 +74,19 @@ export function validateSnapshot(data: unknown, file = 'snapshot'): Snapshot {
   }
   const validate = validatorFor(SNAPSHOT_SCHEMA)
   if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`)
-  return data as Snapshot
+  const snapshot = data as Snapshot
+  checkSnapshot(snapshot, file)
+  return snapshot
+}
+
+/** What the schema cannot say: a node name is a key (nodeStates, pods, findings), so it is unique, as in an inventory. */
+function checkSnapshot(s: Snapshot, file: string): void {
+  const seen = new Map<string, number>()
+  s.nodes.forEach((n, i) => {
+    const first = seen.get(n.name)
+    if (first !== undefined) throw new UsageError(`${file}: invalid snapshot: nodes[${i}].name: '${printable(n.name)}' is already nodes[${first}]`)
+    seen.set(n.name, i)
+  })
 }
 
 export function parseSnapshot(text: string, file = 'snapshot'): Snapshot {

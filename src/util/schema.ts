@@ -6,6 +6,7 @@ import addFormatsModule from 'ajv-formats'
 import ipaddr from 'ipaddr.js'
 
 import {packageRoot} from './paths.js'
+import {printable} from './text.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 let ajv: Ajv | undefined
@@ -106,6 +107,11 @@ function describe(e: ErrorObject): {path: string; message: string} {
  * becomes a "did you mean" hint. E.g. `nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24`.
  */
 export function firstSchemaError(errors: ErrorObject[] | null | undefined): string {
+  // the path holds keys from the file (node names): one line, nothing for a terminal to obey
+  return printable(schemaErrorLine(errors))
+}
+
+function schemaErrorLine(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'is invalid'
   const useful = errors.filter((e) => !['anyOf', 'oneOf', 'if', 'allOf'].includes(e.keyword))
   const pool = useful.length > 0 ? useful : errors
