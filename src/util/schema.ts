@@ -12,7 +12,8 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 let ajv: Ajv | undefined
 const compiled = new Map<string, ValidateFunction>()
 
-function isCidr(s: string): boolean {
+/** A CIDR written out in full (10.244.1.0/24, fd00::/64), as the schemas' `cidr` format accepts it. */
+export function isCidr(s: string): boolean {
   try {
     const [addr, len] = ipaddr.parseCIDR(s)
     // the address must be written out in full (no "10.1/16" shorthands)
