@@ -67,13 +67,13 @@ export interface Snapshot {
 
 /** Check a parsed snapshot: the version first (a newer one says so), then the schema. */
 export function validateSnapshot(data: unknown, file = 'snapshot'): Snapshot {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: not a netctl snapshot (expected a JSON object)`)
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: not a netctl snapshot (expected a JSON object)`, false)
   const version = (data as {schemaVersion?: unknown}).schemaVersion
   if (typeof version === 'number' && Number.isInteger(version) && version > SNAPSHOT_SCHEMA_VERSION) {
-    throw new UsageError(`${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`)
+    throw new UsageError(`${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`, false)
   }
   const validate = validatorFor(SNAPSHOT_SCHEMA)
-  if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`)
+  if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`, false)
   const snapshot = data as Snapshot
   checkSnapshot(snapshot, file)
   return snapshot
@@ -84,7 +84,7 @@ function checkSnapshot(s: Snapshot, file: string): void {
   const seen = new Map<string, number>()
   s.nodes.forEach((n, i) => {
     const first = seen.get(n.name)
-    if (first !== undefined) throw new UsageError(`${file}: invalid snapshot: nodes[${i}].name: '${printable(n.name)}' is already nodes[${first}]`)
+    if (first !== undefined) throw new UsageError(`${file}: invalid snapshot: nodes[${i}].name: '${printable(n.name)}' is already nodes[${first}]`, false)
     seen.set(n.name, i)
   })
 }
@@ -94,7 +94,7 @@ export function parseSnapshot(text: string, file = 'snapshot'): Snapshot {
   try {
     data = JSON.parse(text)
   } catch (error) {
-    throw new UsageError(`${file}: not a netctl snapshot (not JSON: ${(error as Error).message.split('\n')[0]})`)
+    throw new UsageError(`${file}: not a netctl snapshot (not JSON: ${(error as Error).message.split('\n')[0]})`, false)
   }
   return validateSnapshot(data, file)
 }
