@@ -195,13 +195,14 @@ export class FileLock implements ChangeLock {
 
   private async place(target: string, content: string): Promise<boolean> {
     const tmp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`
-    await writeFile(tmp, content, {mode: 0o644})
     try {
+      await writeFile(tmp, content, {mode: 0o644})
       await link(tmp, target)
       return true
     } catch (error) {
       if (errno(error) === 'EEXIST') return false
-      throw new NetctlError(`cannot take the change lock ${target}: ${(error as Error).message}`)
+      // a directory netctl may not write in: no lock, so no change
+      throw new NetctlError(`cannot take the change lock ${target}: ${(error as Error).message}`, ExitCode.REFUSED, 'LOCK_FAILED')
     } finally {
       await unlink(tmp).catch(() => {})
     }

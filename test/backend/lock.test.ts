@@ -121,6 +121,12 @@ describe('a change lock file', () => {
     }
   })
 
+  it('a directory it may not write in: refused in one line (exit 4), no stack', async () => {
+    const error = await new FileLock(path.join(dir, 'no-such-dir', 'x.lock'), 'lab demo', holder()).tryAcquire().catch((e: unknown) => e)
+    expect(error).toMatchObject({exitCode: 4, code: 'LOCK_FAILED'})
+    expect((error as Error).message).toMatch(/^cannot take the change lock .*x\.lock: ENOENT/)
+  })
+
   it('release never removes a lock that is someone else\'s now', async () => {
     const here = table({4242: 1000})
     const a = new FileLock(file('mine.lock'), 'lab demo', holder(), here)
