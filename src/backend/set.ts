@@ -47,8 +47,6 @@ export interface SetOptions extends CollectOpts {
   rolloutTimeoutMs?: number
   /** how long to wait for another run's change lock (default 0: refused at once) */
   lockTimeoutMs?: number
-  /** Kubernetes: the change Lease's duration in seconds (default 30) */
-  leaseSeconds?: number
 }
 
 
@@ -62,7 +60,6 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
   if (opts.dryRun) return switchBackend(target, to, opts, abort)
   const say = opts.progress ?? (() => {})
   const lock = changeLockOf(target, `backend set ${to}`, {
-    ...(opts.leaseSeconds ? {durationSeconds: opts.leaseSeconds} : {}),
     onLost: (by) => {
       say(`lost the change lock to ${by}: stopping the switch and rolling back`)
       abort.aborted = true
