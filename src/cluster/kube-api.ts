@@ -310,6 +310,11 @@ export class KubeApi {
     return this.request<T>('POST', p, {body})
   }
 
+  /** PUT the whole object; its metadata.resourceVersion makes it conditional (409 Conflict when it changed). */
+  update<T extends KubeObject>(p: string, body: object): Promise<T> {
+    return this.request<T>('PUT', p, {body})
+  }
+
   delete<T = KubeObject>(p: string, body?: object): Promise<T> {
     return this.request<T>('DELETE', p, body === undefined ? {} : {body})
   }
