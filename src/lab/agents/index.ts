@@ -43,6 +43,16 @@ export function labRuleSets(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 'b
   return sets
 }
 
+/** What `lab up` / `lab status` report about a lab's agents. */
+export interface LabAgentsView extends LabAgents {
+  /** the rule sets installed on every node, by owner (see labRuleSets) */
+  ruleSets: string[]
+}
+
+export function labAgentsView(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 'backend'>): LabAgentsView {
+  return {...labAgents(plan), ruleSets: labRuleSets(plan)}
+}
+
 /** Listeners that make a Service's endpoints answer: `socat` in the endpoint pod, replying with the pod's name. */
 function responders(s: NsScript, plan: LabPlan, services: readonly LabService[]): void {
   const started = new Set<string>()
