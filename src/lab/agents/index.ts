@@ -91,6 +91,12 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
   }
   const s = new NsScript()
   hostSysctls(s, hostProfile)
+  // A real node reaches ClusterIPs by its default route: kube-proxy's REJECT for a
+  // Service without endpoints (and nft's drop of unallocated ClusterIPs) sit in
+  // FORWARD/OUTPUT, after the routing decision. A flat lab's nodes have no default
+  // route, so the Service CIDR gets one of its own on the uplink.
+  const sub = plan.subnets.find((x) => x.cidr === node.subnet)
+  if (plan.serviceCIDR && !sub?.gateway) s.ip('route', 'add', plan.serviceCIDR, 'dev', 'eth0')
   if (hostProfile === 'docker') {
     dockerLink(s)
     const docker = dockerIptables()
