@@ -1,4 +1,4 @@
-import {writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -8,7 +8,8 @@ import {CLUSTER_DNS_IP} from '../../../src/lab/agents/defaults.js'
 import {flannelNftables} from '../../../src/lab/agents/flanneld.js'
 import {planLab} from '../../../src/lab/topology.js'
 import {validatorFor} from '../../../src/util/schema.js'
-import {netctlJson} from '../../helpers/cli.js'
+import {validateSnapshot} from '../../../src/model/snapshot.js'
+import {netctl, netctlJson} from '../../helpers/cli.js'
 import {describeLab, nsExec, ping, useLab, type LabUp} from '../../helpers/lab.js'
 
 interface AgentsLab extends LabUp {
@@ -119,6 +120,16 @@ describeLab('lab agents: flannel vxlan, kube-proxy iptables, Docker host', () =>
     const r = await run(l.nodes[0]!.netns, ['nft', '-c', '-f', file])
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
+  })
+
+  it('carries the Services into the snapshot netctl collect writes', async () => {
+    const l = get(lab)
+    const out = path.join(os.tmpdir(), `${l.name}-snapshot.json`)
+    const r = await netctl(['collect', '--lab', l.name, '-o', out])
+    expect(r.code, r.stderr).toBe(0)
+    const snap = validateSnapshot(JSON.parse(await readFile(out, 'utf8')))
+    expect(snap.services).toEqual(l.services)
+    expect(snap.cluster.serviceCIDR).toBe('172.21.0.0/16')
   })
 
   it('still gives every pod pair connectivity under FORWARD DROP: the agents accept rules carry it', async () => {
