@@ -211,7 +211,7 @@ export function felixIptables(plan: LabPlan, node: LabNode): RestoreFile {
 
 /**
  * What Felix's endpoint manager writes per local workload besides the CNI's
- * veth and route (felix/dataplane/linux/endpoint_mgr.go configureInterface):
+ * veth and route (felix/dataplane/linux/endpoint_mgr.go configureProcSysForInterface; the static ARP entry from felix/routetable/route_table.go):
  * proxy_arp, route_localnet and forwarding on the cali interface, and a
  * PERMANENT neighbour for the pod's IP and MAC (the MAC read from the pod).
  */
