@@ -30,22 +30,20 @@ export function dockerLink(s: NsScript): void {
   s.ip('addr', 'add', DOCKER_BRIDGE.address, 'dev', DOCKER_BRIDGE.device)
 }
 
-/** moby ≥ 28's rules for the default bridge, and FORWARD policy DROP. */
+/** moby ≥ 28.2's rules for the default bridge (DOCKER-INTERNAL replaced the isolation chains), and FORWARD policy DROP. */
 export function dockerIptables(): {restore: RestoreFile; forwardPolicy: 'DROP'} {
   const f = new RestoreFile()
   const br = DOCKER_BRIDGE.device
-  for (const c of ['DOCKER', 'DOCKER-BRIDGE', 'DOCKER-CT', 'DOCKER-FORWARD', 'DOCKER-ISOLATION-STAGE-1', 'DOCKER-ISOLATION-STAGE-2', 'DOCKER-USER']) f.chain('filter', c)
+  for (const c of ['DOCKER', 'DOCKER-BRIDGE', 'DOCKER-CT', 'DOCKER-FORWARD', 'DOCKER-INTERNAL', 'DOCKER-USER']) f.chain('filter', c)
   f.rule('filter', '-A FORWARD -j DOCKER-USER')
   f.rule('filter', '-A FORWARD -j DOCKER-FORWARD')
   f.rule('filter', `-A DOCKER ! -i ${br} -o ${br} -j DROP`)
   f.rule('filter', `-A DOCKER-BRIDGE -o ${br} -j DOCKER`)
   f.rule('filter', `-A DOCKER-CT -o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`)
   f.rule('filter', '-A DOCKER-FORWARD -j DOCKER-CT')
-  f.rule('filter', '-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1')
+  f.rule('filter', '-A DOCKER-FORWARD -j DOCKER-INTERNAL')
   f.rule('filter', '-A DOCKER-FORWARD -j DOCKER-BRIDGE')
   f.rule('filter', `-A DOCKER-FORWARD -i ${br} -j ACCEPT`)
-  f.rule('filter', `-A DOCKER-ISOLATION-STAGE-1 -i ${br} ! -o ${br} -j DOCKER-ISOLATION-STAGE-2`)
-  f.rule('filter', `-A DOCKER-ISOLATION-STAGE-2 -o ${br} -j DROP`)
   f.chain('nat', 'DOCKER')
   f.rule('nat', '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER')
   f.rule('nat', '-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER')
