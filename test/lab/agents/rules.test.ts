@@ -83,11 +83,12 @@ describe('Felix rule hashes', () => {
 })
 
 describe('lab agents: defaults and Services', () => {
-  it('keeps a lab a bare dataplane by default: no kube-proxy, no Services, no rule sets', () => {
-    expect(LAB_AGENT_DEFAULTS).toEqual({proxyMode: 'none', hostProfile: 'plain'})
+  it('takes its agents from LAB_AGENT_DEFAULTS, and with --proxy-mode none stays a bare dataplane: no Services, no rule sets', () => {
     const plan = planLab(base, '/tmp/x')
-    expect(plan.services).toBeUndefined()
-    expect(labRuleSets(plan)).toEqual([])
+    expect({proxyMode: plan.proxyMode, hostProfile: plan.hostProfile}).toEqual(LAB_AGENT_DEFAULTS)
+    const bare = planLab({...base, proxyMode: 'none', hostProfile: 'plain'}, '/tmp/x')
+    expect(bare.services).toBeUndefined()
+    expect(labRuleSets(bare)).toEqual([])
   })
 
   it('names the rule sets by owner, flanneld following the proxy mode', () => {
