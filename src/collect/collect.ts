@@ -178,6 +178,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       backend: inv.cluster.backend,
       clusterCIDR: inv.cluster.clusterCIDR,
       ...(inv.cluster.cni ? {cni: inv.cluster.cni} : {}),
+      ...(inv.cluster.serviceCIDR ? {serviceCIDR: inv.cluster.serviceCIDR} : {}),
     },
     nodes: inv.nodes.map((n) => ({
       name: n.name,
@@ -198,6 +199,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
     })),
     nodeStates,
     errors: results.flatMap((r) => r.errors),
+    ...(inv.services ? {services: inv.services} : {}),
     ...(meta.networkPolicies
       ? {networkPolicies: meta.networkPolicies.map((np) => ({namespace: np.metadata.namespace ?? '', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
       : {}),

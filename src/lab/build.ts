@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import {NetctlError} from '../errors.js'
 import {mapLimit} from '../util/exec.js'
+import {installAgents} from './agents/index.js'
 import {labBackend, podPlumbing} from './backends/index.js'
 import {writeNodeFiles} from './files.js'
 import {writeInventory} from './inventory.js'
@@ -130,6 +131,11 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
     if (backend.ready) {
       progress('waiting for the dataplane')
       record.warnings.push(...(await backend.ready(plan, 60_000)))
+    }
+    if (plan.proxyMode !== 'none' || plan.hostProfile !== 'plain') {
+      progress(`installing the agents' rules (kube-proxy ${plan.proxyMode}, host ${plan.hostProfile})`)
+      const agentWarnings = await mapLimit(plan.nodes, 4, (n) => installAgents(plan, n, path.join(scripts, `${n.name}-agents.sh`)))
+      record.warnings.push(...agentWarnings.flat())
     }
     await writeInventory(plan)
     record.status = 'up'

@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 
 import {mapLimit} from '../util/exec.js'
+import {type LabAgentsView, labAgentsView} from './agents/index.js'
 import {labBackend} from './backends/index.js'
 import {execIn, listNetns} from './netns.js'
 import type {LabPlan, LabPod, LabRecord} from './types.js'
@@ -32,6 +33,8 @@ export interface LabView {
   nodes: Array<{name: string; netns: string; ip: string; podCIDR: string; vtepMAC: string; routeReflector?: boolean; present: boolean}>
   pods: Array<{name: string; namespace: string; node: string; netns: string; ip: string; present: boolean}>
   warnings: string[]
+  /** the agents' rule sets the nodes carry */
+  agents: LabAgentsView
 }
 
 export interface LabStatus extends LabView {
@@ -91,6 +94,7 @@ export async function labView(record: LabRecord): Promise<LabView> {
     })),
     pods: record.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip, present: present.has(p.netns)})),
     warnings: record.warnings,
+    agents: labAgentsView(record),
   }
 }
 

@@ -1,3 +1,4 @@
+import {type LabAgentsView, labAgentsView} from '../lab/agents/index.js'
 import {labSshPaths} from '../lab/ssh.js'
 import type {TeardownResult} from '../lab/teardown.js'
 import type {LabStatus, LabView} from '../lab/status.js'
@@ -23,6 +24,8 @@ export function labUpJson(r: LabRecord): object {
     })),
     pods: r.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip})),
     ...(r.ssh ? {ssh: labSshJson(r)} : {}),
+    agents: labAgentsView(r),
+    ...(r.services ? {serviceCIDR: r.serviceCIDR, services: r.services} : {}),
     warnings: r.warnings,
     notes: r.notes ?? [],
   }
@@ -32,6 +35,11 @@ export function labUpJson(r: LabRecord): object {
 function labSshJson(r: LabRecord): {config: string; knownHosts: string; identity: string} {
   const {config, knownHosts, identity} = labSshPaths(r.stateDir)
   return {config, knownHosts, identity}
+}
+
+/** One line: which agents' rules the nodes carry. */
+function agentsText(a: LabAgentsView): string {
+  return `rule sets: ${a.ruleSets.length ? a.ruleSets.join(', ') : 'none (empty firewalls: --proxy-mode none, --host-profile plain)'}`
 }
 
 function warningsText(warnings: string[]): string[] {
@@ -53,6 +61,9 @@ export function labUpText(r: LabRecord): string {
       ['POD', 'NODE', 'NETNS', 'IP'],
       r.pods.map((p) => [p.name, p.node, p.netns, p.ip]),
     ),
+    '',
+    agentsText(labAgentsView(r)),
+    ...(r.services ? r.services.map((svc) => `service:   ${svc.namespace}/${svc.name} ${svc.clusterIP} ${svc.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort ? ` nodePort ${p.nodePort}` : ''}`).join(' ')} → ${svc.endpoints.length} endpoint(s)`) : []),
     '',
     ...warningsText(r.warnings),
     ...(r.notes ?? []).map((n) => `note: ${n}`),
@@ -105,6 +116,7 @@ export function labViewText(v: LabView): string[] {
 export function labStatusText(s: LabStatus): string {
   const c = colors()
   const out = labViewText(s)
+  out.push('', agentsText(s.agents))
   if (s.bgp) {
     const est = s.bgp.filter((b) => b.state === 'Established').length
     out.push('', `BGP sessions: ${est}/${s.bgp.length} Established`)
