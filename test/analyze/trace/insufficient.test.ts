@@ -64,7 +64,7 @@ describe('INSUFFICIENT_INFO and needNodes', () => {
     )
     const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
     expect(t.disposition).toBe('INSUFFICIENT_INFO')
-    expect(t.missing?.[0]).toMatch(/^node2: whether '-A FORWARD -m set --match-set allowed src -j ACCEPT' matches icmp 172\.20\.1\.2 → 172\.20\.2\.2 \(set --match-set allowed src: not modelled by netctl\)/)
+    expect(t.missing?.[0]).toMatch(/^node2: whether '-A FORWARD -m set --match-set allowed src -j ACCEPT' matches icmp 172\.20\.1\.2 → 172\.20\.2\.2 \(set --match-set allowed src: node2: ipset not collected\)/)
     expect(t.hops.at(-1)?.evidence).toContain('-P FORWARD DROP')
   })
 
