@@ -5,6 +5,7 @@ import {lookupRoute} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {FilterPacket} from './iptables-match.js'
+import {describeNftAlternatives, evaluateNftChain} from './nft.js'
 import type {MatchEnv} from './xt-match.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
@@ -16,7 +17,7 @@ import type {Flight, Walk} from './walk-state.js'
  * INPUT for one it receives, OUTPUT for one it sends. Every ruleset the node
  * holds is walked (iptables-nft and iptables-legacy both hook into netfilter).
  */
-export type Chain = 'FORWARD' | 'INPUT' | 'OUTPUT'
+export type Chain = 'PREROUTING' | 'FORWARD' | 'INPUT' | 'OUTPUT' | 'POSTROUTING'
 
 export interface FilterOutcome {
   passed: boolean
@@ -95,10 +96,156 @@ function physOf(place: Place, devs: {in?: string; out?: string; phys?: FilterPac
   return {}
 }
 
-/** What the filter table decides for the flight here; stops the walk (DENIED / INSUFFICIENT_INFO) when it does not pass. */
+/** iptables tables at each hook, with the priority the kernel registers them at. */
+const IPT_TABLES: Record<Chain, Array<{table: string; prio: number}>> = {
+  PREROUTING: [{table: 'raw', prio: -300}, {table: 'mangle', prio: -150}, {table: 'nat', prio: -100}],
+  INPUT: [{table: 'mangle', prio: -150}, {table: 'filter', prio: 0}, {table: 'nat', prio: 100}],
+  FORWARD: [{table: 'mangle', prio: -150}, {table: 'filter', prio: 0}],
+  OUTPUT: [{table: 'raw', prio: -300}, {table: 'mangle', prio: -150}, {table: 'nat', prio: -100}, {table: 'filter', prio: 0}],
+  POSTROUTING: [{table: 'mangle', prio: -150}, {table: 'nat', prio: 100}],
+}
+const IPT_TABLE_NAMES = new Set(['raw', 'mangle', 'nat', 'filter', 'security'])
+
+/** Which agent wrote a chain (or a native nft table): the evidence says whose rule dropped. */
+export function chainOwner(chain: string, nftTable?: string): string {
+  const t = nftTable ?? ''
+  if (/^KUBE-/.test(chain) || t === 'kube-proxy') return 'kube-proxy'
+  if (/^FLANNEL-/.test(chain) || /^flannel/.test(t)) return 'flanneld'
+  if (/^cali-/.test(chain) || /^calico/.test(t)) return 'Felix'
+  return 'the host'
+}
+
+/**
+ * The tables nft lists that iptables-nft owns (filter, nat, ... of family ip
+ * holding xt compat expressions, or named in the node's iptables-nft dump):
+ * they are walked from iptables-save, not twice.
+ */
+function iptablesNftTables(s: NodeState): Set<string> {
+  const out = new Set<string>()
+  for (const ipt of [s.iptables?.variant === 'nft' ? s.iptables : undefined, s.iptablesNft]) for (const t of ipt?.tables ?? []) out.add(t.name)
+  for (const t of s.nft?.tables ?? []) {
+    if ((t.family === 'ip' || t.family === 'ip6') && IPT_TABLE_NAMES.has(t.name) && t.chains.some((c) => c.rules.some((r) => r.expr.some((e) => 'xt' in e)))) out.add(t.name)
+  }
+  return out
+}
+
+interface Unit {
+  prio: number
+  label: string
+  /** iptables filter units keep the evidence exactly as before (a header only when several speak) */
+  evaluate: () => UnitResult | undefined
+  empty: boolean
+}
+
+interface UnitResult {
+  accepted: boolean
+  verdict: string
+  ruleText?: string
+  policyDrop: boolean
+  /** how findings name the ruleset: `iptables filter`, `nft inet firewalld` */
+  subject: string
+  table: string
+  chain: string
+  owner: string
+  evidence: string[]
+  uncertain?: {rule: string; why: string}
+  mark: number
+  ctmark: number
+}
+
+/** Every base chain at `hook` for this packet, iptables (both variants) and native nftables, in priority order. */
+function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, bridged: boolean): Unit[] {
+  const s = place.state
+  const units: Unit[] = []
+  const firstPacket = p.ctstate === 'NEW'
+  let pkt = p
+  for (const rs of rulesets(place)) {
+    for (const {table, prio} of IPT_TABLES[hook]) {
+      // nat is consulted for a connection's first packet only
+      if (table === 'nat' && !firstPacket) continue
+      units.push({
+        prio,
+        label: table === 'filter' ? rs.label : `${rs.label} ${table}`,
+        empty: chainIsEmpty(rs.ipt, hook, table),
+        evaluate: () => {
+          const r = evaluateChain(rs.ipt, hook, pkt, table, env)
+          if (!r) return undefined
+          pkt = r.packet
+          const split = r.alternatives ? ['statistic matches split the walk; the most likely way is shown:', ...describeAlternatives(r)] : []
+          const u = r.uncertain[0]
+          return {
+            accepted: r.verdict === 'ACCEPT',
+            verdict: r.verdict,
+            ...(r.rule ? {ruleText: r.rule.raw} : {}),
+            policyDrop: !r.rule,
+            subject: `${rs.label} ${table}`,
+            table,
+            chain: r.chain,
+            owner: chainOwner(r.chain),
+            evidence: [...r.evidence, ...split],
+            ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
+            mark: r.packet.mark,
+            ctmark: r.packet.ctmark ?? 0,
+          }
+        },
+      })
+    }
+  }
+  if (s.nft && place.sections.nftables?.status === 'ok') {
+    const owned = iptablesNftTables(s)
+    const family = parseIp(p.dst)?.family === 'inet6' ? 'ip6' : 'ip'
+    for (const t of s.nft.tables) {
+      if (t.family !== family && t.family !== 'inet' && !(bridged && t.family === 'bridge')) continue
+      if ((t.family === 'ip' || t.family === 'ip6') && owned.has(t.name)) continue
+      for (const c of t.chains) {
+        if (c.hook !== hook.toLowerCase() || c.prio === undefined) continue
+        if (c.type === 'nat' && !firstPacket) continue
+        units.push({
+          prio: c.prio,
+          label: `nft ${t.family} ${t.name} ${c.name} (hook ${c.hook} priority ${c.prio})`,
+          empty: c.rules.length === 0 && (c.policy ?? 'accept') === 'accept',
+          evaluate: () => {
+            const r = evaluateNftChain(t, c, {...pkt, ctstate: pkt.ctstate}, env)
+            pkt = {...pkt, mark: r.packet.mark, ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {})}
+            const split = r.alternatives ? ['numgen splits the walk; the most likely way is shown:', ...describeNftAlternatives(r)] : []
+            const u = r.uncertain[0]
+            return {
+              accepted: r.verdict === 'accept',
+              verdict: r.verdict,
+              ...(r.rule ? {ruleText: r.rule.text} : {}),
+              policyDrop: !r.rule,
+              subject: `nft ${t.family} ${t.name}`,
+              table: `${t.family} ${t.name}`,
+              chain: r.chain,
+              owner: chainOwner(r.chain, t.name),
+              evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
+              ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
+              mark: r.packet.mark,
+              ctmark: r.packet.ctmark ?? 0,
+            }
+          },
+        })
+      }
+    }
+  }
+  // the kernel runs hooks by priority; at equal priority in registration order (kept here)
+  return units.map((u, i) => ({u, i})).sort((a, b) => a.u.prio - b.u.prio || a.i - b.i).map(({u}) => u)
+}
+
+/**
+ * What netfilter decides for the flight at `chain`'s hook here: every table
+ * and native nftables base chain registered there, in priority order; stops
+ * the walk (DENIED / INSUFFICIENT_INFO) when it does not pass. The packet
+ * mark set at one hook is read at the next on the same node.
+ */
 export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string) => FindingCode | undefined): FilterOutcome {
   if (!w.section(place, 'iptables', `the filter ${chain} chain`)) return {passed: false, evidence: []}
+  const nftSection = place.sections.nftables
+  if (nftSection && (nftSection.status === 'error' || nftSection.status === 'truncated') && !w.section(place, 'nftables', `the nftables chains at ${chain}`)) return {passed: false, evidence: []}
   const h = header(flight)
+  const key = `${place.node}|${place.netns}`
+  // the mark lives with the packet inside one namespace: a new one (or a new packet) starts at 0
+  const held = chain === 'PREROUTING' || chain === 'OUTPUT' || flight.marks?.at !== key ? {mark: 0, ctmark: 0} : flight.marks
   const p: FilterPacket = {
     src: h.src,
     dst: h.dst,
@@ -110,42 +257,43 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     // an encapsulated packet is the tunnel's own flow: conntrack sees it as NEW only the first time, and no rule here tells
     ctstate: flight.pkt.encap.length > 0 ? 'NEW' : flight.ct,
     ctdir: flight.pkt.encap.length > 0 || w.direction === 'forward' ? 'ORIGINAL' : 'REPLY',
-    mark: 0,
-    ctmark: 0,
+    mark: held.mark,
+    ctmark: held.ctmark,
   }
   const phys = physOf(place, devs)
   if (phys) p.phys = phys
   const env = matchEnv(place, p)
   const evidence: string[] = []
-  const many = rulesets(place).filter((r) => !chainIsEmpty(r.ipt, chain)).length > 1
+  const units = hookUnits(place, chain, p, env, devs.phys?.bridged === true)
+  const many = units.filter((u) => !u.empty).length > 1
   const base = {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {})}
-  for (const rs of rulesets(place)) {
-    if (chainIsEmpty(rs.ipt, chain)) continue
-    const r = evaluateChain(rs.ipt, chain, p, 'filter', env)
+  for (const unit of units) {
+    if (unit.empty) continue
+    const r = unit.evaluate()
     if (!r) continue
-    const split = r.alternatives ? [`statistic matches split the walk; the most likely way is shown:`, ...describeAlternatives(r)] : []
-    const lines = many ? [`# ${rs.label}`, ...r.evidence, ...split] : [...r.evidence, ...split]
-    if (r.uncertain.length > 0) {
-      const u = r.uncertain[0]!
-      w.insufficient(place, `${place.node}: whether '${u.rule.raw}' matches ${describeHeader(h)} (${u.unmodelled.join('; ')})`, lines)
+    flight.marks = {at: key, mark: r.mark, ctmark: r.ctmark}
+    const lines = many ? [`# ${unit.label}`, ...r.evidence] : r.evidence
+    if (r.uncertain) {
+      w.insufficient(place, `${place.node}: whether '${r.uncertain.rule}' matches ${describeHeader(h)} (${r.uncertain.why})`, lines)
       return {passed: false, evidence: lines}
     }
-    if (r.verdict !== 'ACCEPT') {
-      const ruleText = r.rule?.raw ?? `-P ${chain} ${r.verdict}`
+    if (!r.accepted) {
+      const ruleText = r.ruleText ?? (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
+      const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
       const custom = onDrop?.(ruleText)
       const code =
         custom ??
-        (r.rule || chain !== 'FORWARD'
+        (!r.policyDrop || chain !== 'FORWARD'
           ? w.raise('FIREWALL_DROP', {
               node: place.node,
-              subject: `${rs.label} filter ${r.chain}`,
-              message: `${ruleText} drops ${describeHeader(h)} on ${place.node}`,
+              subject: `${r.subject} ${r.chain}`,
+              message: `${ruleText}${whose} drops ${describeHeader(h)} on ${place.node}`,
               evidence: lines,
-              vars: {rule: ruleText, table: 'filter', chain: r.chain},
+              vars: {rule: ruleText, table: r.table, chain: r.chain},
             })
           : w.raise('FORWARD_POLICY_DROP', {
               node: place.node,
-              subject: `${rs.label} filter FORWARD`,
+              subject: `${r.subject} ${r.chain}`,
               message: `no rule accepts ${describeHeader(h)} and the FORWARD policy is ${r.verdict} on ${place.node}`,
               evidence: lines,
               vars: {network: w.index.snapshot.cluster.clusterCIDR},

@@ -28,6 +28,14 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
   }
   w.seen.add(key)
 
+  // netfilter's PREROUTING (raw, mangle, nat, native nft chains) sees the packet before routing does
+  if (inDev && isHost(place)) {
+    const r = filterChain(w, place, 'PREROUTING', flight, {in: inDev})
+    if (!r.passed) return undefined
+    const fh = filterHop(place, 'PREROUTING', {in: inDev}, r.evidence, flight)
+    if (fh) w.hop(fh)
+  }
+
   const q: PacketQuery = {dst: h.dst, ...(h.src ? {src: h.src} : {}), ...(inDev ? {iif: inDev} : {}), ...(oif ? {oif} : {})}
   const d = lookupRoute(place.fib, q)
   const bgp = birdEvidence(w, place, d.route)
@@ -76,6 +84,13 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
       const fh = filterHop(place, 'OUTPUT', {out: dev}, r.evidence, f)
       if (fh) w.hop(fh)
     }
+  }
+
+  if (isHost(place)) {
+    const r = filterChain(w, place, 'POSTROUTING', f, {...(inDev ? {in: inDev} : {}), out: dev}, inDev ? undefined : encapBlocked(w, place, f))
+    if (!r.passed) return undefined
+    const fh = filterHop(place, 'POSTROUTING', {out: dev}, r.evidence, f)
+    if (fh) w.hop(fh)
   }
 
   const address = nh.gateway ?? h.dst
