@@ -1,6 +1,6 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Iptables, NodeState} from '../../model/node-state.js'
-import type {Hop} from '../../model/trace.js'
+import type {Hop, NetfilterDecision} from '../../model/trace.js'
 import {lookupRoute} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
@@ -23,6 +23,9 @@ export interface FilterOutcome {
   passed: boolean
   /** evidence for a filter hop; empty when every chain was empty (nothing to show) */
   evidence: string[]
+  /** translations decided and alternatives met, for the hop's `netfilter` */
+  nat?: NonNullable<NetfilterDecision['nat']>
+  alternatives?: NonNullable<NetfilterDecision['alternatives']>
 }
 
 function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: string}> {
@@ -149,6 +152,9 @@ interface UnitResult {
   owner: string
   evidence: string[]
   uncertain?: {rule: string; why: string}
+  /** the rule of a nat chain that decided a translation */
+  nat?: string
+  alternatives?: Array<{probability: number; rule: string}>
   mark: number
   ctmark: number
 }
@@ -184,6 +190,8 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
             owner: chainOwner(r.chain),
             evidence: [...r.evidence, ...split],
             ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
+            ...(r.nat && r.rule ? {nat: r.rule.raw} : {}),
+            ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`}))} : {}),
             mark: r.packet.mark,
             ctmark: r.packet.ctmark ?? 0,
           }
@@ -220,6 +228,8 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
               owner: chainOwner(r.chain, t.name),
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
+              ...(r.nat && r.rule ? {nat: r.rule.text} : {}),
+              ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`}))} : {}),
               mark: r.packet.mark,
               ctmark: r.packet.ctmark ?? 0,
             }
@@ -264,6 +274,8 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
   if (phys) p.phys = phys
   const env = matchEnv(place, p)
   const evidence: string[] = []
+  const nat: NonNullable<FilterOutcome['nat']> = []
+  const alternatives: NonNullable<FilterOutcome['alternatives']> = []
   const units = hookUnits(place, chain, p, env, devs.phys?.bridged === true)
   const many = units.filter((u) => !u.empty).length > 1
   const base = {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {})}
@@ -302,14 +314,18 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
       return {passed: false, evidence: lines}
     }
     evidence.push(...lines)
+    if (r.nat) nat.push({ruleset: unit.label, rule: r.nat})
+    for (const a of r.alternatives ?? []) alternatives.push({ruleset: unit.label, ...a})
   }
-  return {passed: true, evidence}
+  return {passed: true, evidence, ...(nat.length > 0 ? {nat} : {}), ...(alternatives.length > 0 ? {alternatives} : {})}
 }
 
 /** A filter hop when the chains had something to say. */
-export function filterHop(place: Place, chain: Chain, devs: {in?: string; out?: string}, evidence: string[], flight: Flight): Hop | undefined {
+export function filterHop(place: Place, chain: Chain, devs: {in?: string; out?: string}, evidence: string[], flight: Flight, outcome?: FilterOutcome): Hop | undefined {
   if (evidence.length === 0) return undefined
-  return {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {}), action: 'filter', evidence: [`filter ${chain}:`, ...evidence], packet: flight.pkt}
+  const netfilter: NetfilterDecision | undefined =
+    outcome?.nat || outcome?.alternatives ? {hook: chain, ...(outcome.nat ? {nat: outcome.nat} : {}), ...(outcome.alternatives ? {alternatives: outcome.alternatives} : {})} : undefined
+  return {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {}), action: 'filter', evidence: [`filter ${chain}:`, ...evidence], packet: flight.pkt, ...(netfilter ? {netfilter} : {})}
 }
 
 /** A firewall that drops a tunnel's own packets: ENCAP_PORT_BLOCKED names the overlay port. */

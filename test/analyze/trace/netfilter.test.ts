@@ -99,3 +99,24 @@ describe('native nftables base chains in the walk', () => {
     expect(evaluateNftChain(kp, chain('filter-forward'), {src: '172.20.1.2', dst: '10.96.0.30', protocol: 'tcp', dport: 80, ctstate: 'ESTABLISHED', mark: 0}, env).verdict).toBe('accept')
   })
 })
+
+describe('the trace JSON records translations and alternatives (netfilter on filter hops)', () => {
+  it('a nat POSTROUTING rule split by statistic: both ways with their probabilities; a certain SNAT as nat', () => {
+    const snap = snapshotFixture('calico-vxlan-lab')
+    const lines = (rule: string) => ['*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', rule, 'COMMIT', ''].join('\n')
+    snap.nodeStates.node1!.iptables = parseIptablesSave(lines('-A POSTROUTING -d 172.20.2.2/32 -m statistic --mode random --probability 0.25000000000 -j SNAT --to-source 172.31.0.11'))
+    const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
+    expect(t.disposition).toBe('DELIVERED')
+    const hop = t.hops.find((h) => h.netfilter)!
+    expect(hop).toMatchObject({node: 'node1', action: 'filter', netfilter: {hook: 'POSTROUTING'}})
+    expect(hop.netfilter!.alternatives).toEqual([
+      {ruleset: 'iptables nat', probability: 0.25, rule: '-A POSTROUTING -d 172.20.2.2/32 -m statistic --mode random --probability 0.25000000000 -j SNAT --to-source 172.31.0.11'},
+      {ruleset: 'iptables nat', probability: 0.75, rule: '-P POSTROUTING ACCEPT'},
+    ])
+    expect(schemaErrors(t)).toBeUndefined()
+
+    snap.nodeStates.node1!.iptables = parseIptablesSave(lines('-A POSTROUTING -d 172.20.2.2/32 -j SNAT --to-source 172.31.0.11'))
+    const certain = trace(snap, 'pod-node1-1', 'pod-node2-1').hops.find((h) => h.netfilter)!
+    expect(certain.netfilter).toEqual({hook: 'POSTROUTING', nat: [{ruleset: 'iptables nat', rule: '-A POSTROUTING -d 172.20.2.2/32 -j SNAT --to-source 172.31.0.11'}]})
+  })
+})
