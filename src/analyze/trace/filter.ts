@@ -249,7 +249,8 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
  * mark set at one hook is read at the next on the same node.
  */
 export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string) => FindingCode | undefined): FilterOutcome {
-  if (!w.section(place, 'iptables', `the filter ${chain} chain`)) return {passed: false, evidence: []}
+  const purpose = chain === 'PREROUTING' || chain === 'POSTROUTING' ? `netfilter's ${chain} hook` : `the filter ${chain} chain`
+  if (!w.section(place, 'iptables', purpose)) return {passed: false, evidence: []}
   const nftSection = place.sections.nftables
   if (nftSection && (nftSection.status === 'error' || nftSection.status === 'truncated') && !w.section(place, 'nftables', `the nftables chains at ${chain}`)) return {passed: false, evidence: []}
   const h = header(flight)

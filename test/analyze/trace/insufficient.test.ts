@@ -46,8 +46,8 @@ describe('INSUFFICIENT_INFO and needNodes', () => {
     const snap = snapshotFixture('flannel-vxlan-lab')
     snap.nodeStates.node2!.sections.iptables = {status: 'error', message: 'iptables-save: exit 4'}
     const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
-    // the vxlan packet meets node2's INPUT chain before the pod packet meets FORWARD
-    expect(t).toMatchObject({disposition: 'INSUFFICIENT_INFO', missing: ['node2: iptables error (iptables-save: exit 4), needed for the filter INPUT chain']})
+    // the vxlan packet meets node2's PREROUTING hook (raw, mangle, nat) before INPUT and before the pod packet meets FORWARD
+    expect(t).toMatchObject({disposition: 'INSUFFICIENT_INFO', missing: ["node2: iptables error (iptables-save: exit 4), needed for netfilter's PREROUTING hook"]})
     expect(t.hops.at(-1)).toMatchObject({node: 'node2', action: 'drop'})
 
     const gone = snapshotFixture('flannel-vxlan-lab')
