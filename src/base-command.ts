@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
 import {classify, ExitCode, type ExitCodeValue, NetctlError, UsageError} from './errors.js'
+import {printable} from './render/color.js'
 import {firstLine} from './util/exec.js'
 
 type FlagMap = {[name: string]: any} // oclif's own FlagOutput shape, not exported
@@ -40,7 +41,7 @@ export abstract class BaseCommand extends Command {
   protected override async _run<T>(): Promise<T> {
     const result = await super._run<T>()
     if (result instanceof Ending) {
-      if (result.why !== undefined && !this.jsonEnabled()) process.stderr.write(`netctl: ${firstLine(result.why)}\n`)
+      if (result.why !== undefined && !this.jsonEnabled()) process.stderr.write(`netctl: ${printable(firstLine(result.why))}\n`)
       if (result.exit !== ExitCode.OK) process.exitCode = result.exit
     }
     return result
@@ -59,7 +60,7 @@ export abstract class BaseCommand extends Command {
     if (this.jsonEnabled()) {
       this.logJson(errorJson(code, message, exit))
     } else {
-      process.stderr.write(`netctl: ${message}\n`)
+      process.stderr.write(`netctl: ${printable(message)}\n`)
       // the help is for flag and argument mistakes; a bad kubeconfig (also exit 2) is not one, nor a line that says all there is
       const argumentProblem = err instanceof UsageError ? err.hint : errorClass === 'usage' && !(err instanceof NetctlError)
       if (argumentProblem && this.id) process.stderr.write(`See 'netctl ${this.id.replace(/:/g, ' ')} --help'.\n`)

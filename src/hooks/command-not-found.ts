@@ -2,6 +2,7 @@ import {Errors, type Hook, ux} from '@oclif/core'
 
 import {errorJson} from '../base-command.js'
 import {ERROR_CLASSES} from '../errors.js'
+import {printable} from '../render/color.js'
 import {closest} from '../util/edit-distance.js'
 
 /**
@@ -18,7 +19,7 @@ const hook: Hook<'command_not_found'> = async function (opts) {
   const args = process.argv.slice(2)
   const end = args.indexOf('--')
   if ((end === -1 ? args : args.slice(0, end)).includes('--json')) ux.stdout(ux.colorizeJson(errorJson(code, message, exit), {pretty: true}))
-  else process.stderr.write(`netctl: ${message}\n`)
+  else process.stderr.write(`netctl: ${printable(message)}\n`)
   // said already: oclif only ends the process with the code
   Errors.exit(exit)
 }
