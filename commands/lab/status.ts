@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
 import {ExitCode} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {loadRecord} from '../../src/lab/state.js'
@@ -22,13 +22,12 @@ export default class LabStatus extends BaseCommand {
     'all-pairs': Flags.boolean({description: 'Ping every ordered pod pair, not one pair per node pair.', default: false}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabStatus)
     const record = await loadRecord(flags.name)
     const status = await labStatus(record, {ping: flags.ping, allPairs: flags['all-pairs']})
     if (!this.jsonEnabled()) this.log(labStatusText(status))
     const unhealthy = (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')
-    if (unhealthy) process.exitCode = ExitCode.FAULT
-    return status
+    return new Ending(status, unhealthy ? ExitCode.FAULT : ExitCode.OK)
   }
 }

@@ -1,9 +1,8 @@
-import {parseDocument} from 'yaml'
-
 import {UsageError} from '../errors.js'
 import {loadRecord} from '../lab/state.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
+import {parseUserYaml} from '../util/yaml.js'
 import type {Inventory} from './inventory-types.js'
 
 /**
@@ -16,14 +15,12 @@ export async function loadInventory(file: string): Promise<Inventory> {
 }
 
 export function parseInventory(text: string, file = 'inventory'): Inventory {
-  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!
-    const line = e.linePos?.[0]?.line
-    const why = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  const parsed = parseUserYaml(text)
+  if ('problem' in parsed) {
+    const {line, why} = parsed.problem
     throw new UsageError(`${file}: ${line ? `line ${line}: ` : ''}not valid YAML (${why})`)
   }
-  const data: unknown = doc.toJS()
+  const {data} = parsed
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: expected a mapping with apiVersion, kind, cluster, nodes`)
   const validate = validatorFor('inventory')
   if (!validate(data)) throw new UsageError(`${file}: ${firstSchemaError(validate.errors)}`)

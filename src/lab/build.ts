@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
-import {NetctlError} from '../errors.js'
+import {classify, NetctlError, UsageError} from '../errors.js'
 import {mapLimit} from '../util/exec.js'
 import {installAgents} from './agents/index.js'
 import {labBackend, podPlumbing} from './backends/index.js'
@@ -92,7 +92,7 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
   await labPreflight(options)
   const existing = (await listNetns()).filter((n) => n.startsWith(netnsPrefix(plan.name)))
   if (existsSync(plan.stateDir) || existing.length > 0) {
-    throw new NetctlError(`lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`)
+    throw new UsageError(`lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`, false)
   }
   const backend = labBackend(plan.backend)
   const record: LabRecord = {...plan, status: 'creating', createdAt: new Date().toISOString(), warnings: [...(backend.warnings?.(plan) ?? [])], notes: [], version: VERSION}
@@ -146,6 +146,7 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
     await saveRecord(record).catch(() => {})
     if (process.env.NETCTL_KEEP_FAILED_LAB !== '1') await teardownLab(plan.name, stateRoot).catch(() => {})
     if (error instanceof NetctlError) throw error
-    throw new NetctlError(`lab up failed: ${(error as Error).message}`)
+    // the step's own class kept: a path this machine cannot write is still environment
+    throw new NetctlError(`lab up failed: ${(error as Error).message}`, classify(error).errorClass)
   }
 }
