@@ -1,7 +1,7 @@
 import {parseDocument} from 'yaml'
 
-import {UsageError} from '../errors.js'
-import {loadRecord} from '../lab/state.js'
+import {ExitCode, NetctlError, UsageError} from '../errors.js'
+import {labHealth, loadRecord, presentNetns} from '../lab/state.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import type {Inventory} from './inventory-types.js'
@@ -53,9 +53,20 @@ function checkInventory(inv: Inventory, file: string): void {
   })
 }
 
-/** `--lab NAME`: the inventory the lab wrote when it came up. */
+/**
+ * `--lab NAME`: the inventory the lab wrote when it came up, for a lab in the
+ * state `lab status` finds it in: up, or degraded by a missing namespace (its
+ * node is then unreachable), never one whose names point at a namespace it did
+ * not make (entering that would read, or change, another namespace).
+ */
 export async function labInventoryFile(name: string): Promise<string> {
   const record = await loadRecord(name)
-  if (record.status !== 'up') throw new UsageError(`lab '${name}' is ${record.status}, not up (see netctl lab status --name ${name})`)
+  const health = labHealth(record, await presentNetns())
+  if (health.state !== 'up' && health.state !== 'degraded') {
+    throw new UsageError(`lab '${name}' is ${health.state}${health.reason ? ` (${health.reason})` : ''}, not up (see netctl lab status --name ${name})`)
+  }
+  if (health.foreign.length > 0) {
+    throw new NetctlError(`lab '${name}': ${health.foreign.join(', ')} ${health.foreign.length === 1 ? 'is' : 'are'} not the namespace the lab made; refusing to enter it (see netctl lab status --name ${name})`, ExitCode.REFUSED, 'REFUSED')
+  }
   return record.inventory
 }

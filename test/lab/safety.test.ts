@@ -91,6 +91,14 @@ describeLab('lab down: only what the lab made', () => {
     const json = await netctlJson(['lab', 'down', '--name', lab.name])
     expect(json.code).toBe(4)
     expect(json.json.error).toMatchObject({code: 'REFUSED', exitCode: 4})
+    // nor does anything else enter the lab through that name
+    const get = await netctl(['backend', 'get', '--lab', lab.name])
+    expect(get.code).toBe(4)
+    expect(get.stderr.trim().split('\n')).toHaveLength(1)
+    expect(get.stderr).toMatch(new RegExp(`${lab.name}\\.fabric is not the namespace the lab made; refusing to enter it`))
+    const status = await netctlJson(['lab', 'status', '--name', lab.name])
+    expect(status.code).toBe(1)
+    expect(status.json).toMatchObject({status: 'degraded', missing: [], foreign: [`${lab.name}.fabric`]})
 
     // a name the lab never recorded, with a process in it: refused too
     await ip(['netns', 'delete', `${lab.name}.fabric`])
