@@ -50,7 +50,7 @@ export type LabState = 'creating' | 'up' | 'degraded' | 'failed'
 
 export interface LabHealth {
   state: LabState
-  /** namespaces the lab made whose name is gone */
+  /** namespaces of the lab's plan whose name is not there (while creating or failed, also those not made yet) */
   missing: string[]
   /** names of the lab's namespaces that now point at another namespace */
   foreign: string[]
@@ -68,20 +68,20 @@ export async function presentNetns(): Promise<Map<string, NetnsId | undefined>> 
  * show this. `present` is presentNetns().
  */
 export function labHealth(record: LabRecord, present: ReadonlyMap<string, NetnsId | undefined>): LabHealth {
-  if (record.status === 'failed') return {state: 'failed', missing: [], foreign: [], reason: 'lab up failed'}
-  if (record.status === 'creating') {
-    const owner = record.owner
-    // PIDs are reused: the start time says whether it is still the same process
-    if (owner && processStart(owner.pid) !== owner.start) {
-      return {state: 'failed', missing: [], foreign: [], reason: `its lab up (pid ${owner.pid}) ended before the lab was up`}
-    }
-    return {state: 'creating', missing: [], foreign: [], reason: owner ? `lab up (pid ${owner.pid}) is still building it` : 'lab up is still building it'}
-  }
   const missing: string[] = []
   const foreign: string[] = []
   for (const ns of labNetnsNames(record)) {
     if (!present.has(ns)) missing.push(ns)
     else if (record.netnsIds?.[ns] && !sameNetns(record.netnsIds[ns], present.get(ns))) foreign.push(ns)
+  }
+  if (record.status === 'failed') return {state: 'failed', missing, foreign, reason: 'lab up failed'}
+  if (record.status === 'creating') {
+    const owner = record.owner
+    // PIDs are reused: the start time says whether it is still the same process
+    if (owner && processStart(owner.pid) !== owner.start) {
+      return {state: 'failed', missing, foreign, reason: `its lab up (pid ${owner.pid}) ended before the lab was up`}
+    }
+    return {state: 'creating', missing, foreign, reason: owner ? `lab up (pid ${owner.pid}) is still building it` : 'lab up is still building it'}
   }
   if (missing.length === 0 && foreign.length === 0) return {state: 'up', missing, foreign}
   const parts = [...(missing.length ? [`missing ${missing.join(', ')}`] : []), ...(foreign.length ? [`not the lab's own namespace: ${foreign.join(', ')}`] : [])]

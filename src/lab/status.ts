@@ -30,7 +30,7 @@ export interface LabView {
   status: LabState
   /** why the status is not up */
   reason?: string
-  /** namespaces the lab made whose name is gone */
+  /** namespaces of the lab whose name is not there (gone, or not made yet while creating) */
   missing: string[]
   /** names of the lab's namespaces that now point at a namespace it did not make */
   foreign: string[]

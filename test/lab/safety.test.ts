@@ -91,6 +91,7 @@ describeLab('lab down: only what the lab made', () => {
     const json = await netctlJson(['lab', 'down', '--name', lab.name])
     expect(json.code).toBe(4)
     expect(json.json.error).toMatchObject({code: 'REFUSED', exitCode: 4})
+    expect(validatorFor('error')(json.json)).toBe(true)
     // nor does anything else enter the lab through that name
     const get = await netctl(['backend', 'get', '--lab', lab.name])
     expect(get.code).toBe(4)

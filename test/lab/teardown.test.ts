@@ -75,5 +75,7 @@ describe('labHealth: the one state of a lab', () => {
     // the same PID with another start time is another process: the lab up is gone
     expect(labHealth({...record, status: 'creating', owner: {...self, start: self.start - 1}}, new Map()).state).toBe('failed')
     expect(labHealth({...record, status: 'failed'}, new Map()).state).toBe('failed')
+    // what is there is said in every state: a failed lab's namespaces that are gone are missing
+    expect(labHealth({...record, status: 'failed'}, new Map([['demo.fabric', ids['demo.fabric']!]])).missing).toEqual(['demo.node1', 'demo.node2', 'demo.node1.pod1', 'demo.node2.pod1'])
   })
 })
