@@ -7,7 +7,7 @@ import {mapLimit} from '../util/exec.js'
 import {labBackend, podPlumbing} from './backends/index.js'
 import {writeNodeFiles} from './files.js'
 import {writeInventory} from './inventory.js'
-import {addNetns, listNetns, netnsId, processStart, runScript} from './netns.js'
+import {addNetns, listNetns, loMarkArgs, netnsId, processStart, runScript} from './netns.js'
 import {labPreflight} from './preflight.js'
 import {NsScript} from './script.js'
 import {startLabSsh} from './ssh.js'
@@ -25,7 +25,7 @@ const VERSION = '0.1.0'
 /** Underlay bridges in the fabric namespace, one veth port per node (and the router's legs). */
 function fabricScript(plan: LabPlan): NsScript {
   const s = new NsScript()
-  s.ip('link', 'set', 'lo', 'up')
+  s.ip(...loMarkArgs(plan.fabricNetns))
   for (const sub of plan.subnets) {
     s.ip('link', 'add', sub.bridge, 'type', 'bridge')
     s.ip('link', 'set', sub.bridge, 'up')
@@ -48,7 +48,7 @@ function fabricScript(plan: LabPlan): NsScript {
 /** The router joining the two underlay subnets of the routed topology. */
 function routerScript(plan: LabPlan): NsScript {
   const s = new NsScript()
-  s.ip('link', 'set', 'lo', 'up')
+  s.ip(...loMarkArgs(plan.routerNetns!))
   for (const [i, sub] of plan.subnets.entries()) {
     s.ip('addr', 'add', `${sub.gateway}/${prefixLength(sub.cidr)}`, 'dev', `eth-${'ab'[i]}`)
     s.ip('link', 'set', `eth-${'ab'[i]}`, 'up')
@@ -64,7 +64,7 @@ function nodeScript(plan: LabPlan, nodeName: string): NsScript {
   const plumbing = podPlumbing(backend)
   const mtu = backend.podMTU(plan.underlayMTU)
   const s = new NsScript()
-  s.ip('link', 'set', 'lo', 'up')
+  s.ip(...loMarkArgs(node.netns))
   s.ip('addr', 'add', `${node.ip}/${prefixLength(node.subnet)}`, 'dev', 'eth0')
   s.ip('link', 'set', 'eth0', 'up')
   const sub = plan.subnets.find((x) => x.cidr === node.subnet)!

@@ -116,6 +116,29 @@ export function pidsByNetns(ids: readonly NetnsId[]): Map<string, number[]> {
   return out
 }
 
+/**
+ * The lab's mark inside each namespace it makes: the namespace's own name as
+ * the alias of its lo (`ip link set lo alias NAME`, in the namespace's set-up
+ * script). The kernel reuses the inode of a freed namespace for the next one
+ * made, so once a namespace's name is gone its identity alone could be
+ * another's; the mark says it is still the one the lab made.
+ */
+export function loMarkArgs(netns: string): string[] {
+  return ['link', 'set', 'lo', 'up', 'alias', netns]
+}
+
+/** The alias of lo in the namespace process `pid` lives in ('' for none; undefined when it cannot be read), read-only: `nsenter --net ip link show lo`. */
+export async function loAliasOf(pid: number): Promise<string | undefined> {
+  const r = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'dev', 'lo'], {timeoutMs: 5_000})
+  if (r.code !== 0) return undefined
+  try {
+    const [lo] = JSON.parse(r.stdout) as Array<{ifalias?: string}>
+    return lo ? (lo.ifalias ?? '') : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** When a process started (clock ticks since boot, /proc/PID/stat field 22): with the PID, it names one process, as PIDs are reused. */
 export function processStart(pid: number): number | undefined {
   try {

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {ExitCode, NetctlError} from '../errors.js'
 import {mapLimit, run} from '../util/exec.js'
-import {formatNetnsId, hostNetnsIds, pidsByNetns, printableNetns, sameNetns} from './netns.js'
+import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns.js'
 import {loadRecord, presentNetns} from './state.js'
 import {defaultStateRoot, netnsPrefix, validateLabName} from './topology.js'
 import type {LabRecord, NetnsId} from './types.js'
@@ -49,7 +49,8 @@ export interface HostNetns {
  * record, a record of an older netctl, or an `up` killed between making a
  * namespace and writing it down) may go only while no process lives in it,
  * since removing an empty namespace's name signals nobody. Never the
- * machine's namespace or netctl's own, whatever the record says.
+ * machine's namespace or netctl's own, whatever the record says. `marks`
+ * holds the lo alias of each namespace with processes in it (loMarkArgs).
  */
 export function judgeLabNetns(
   lab: string,
@@ -57,6 +58,7 @@ export function judgeLabNetns(
   names: ReadonlyMap<string, NetnsId | undefined>,
   pids: ReadonlyMap<string, number[]>,
   host: HostNetns,
+  marks: ReadonlyMap<string, string | undefined> = new Map(),
 ): NetnsVerdict[] {
   return [...names].map(([ns, id]): NetnsVerdict => {
     if (!id) return {ns}
@@ -64,8 +66,17 @@ export function judgeLabNetns(
     if (sameNetns(id, host.root)) return v("is the machine's own (root) network namespace")
     if (sameNetns(id, host.own)) return v('is the network namespace netctl itself runs in')
     const recorded = record?.netnsIds?.[ns]
-    if (recorded) return sameNetns(recorded, id) ? {ns, id} : v(`is not the namespace lab ${lab} made (it is ${formatNetnsId(id)}, the lab made ${formatNetnsId(recorded)})`)
     const inside = pids.get(formatNetnsId(id)) ?? []
+    if (recorded) {
+      if (!sameNetns(recorded, id)) return v(`is not the namespace lab ${lab} made (it is ${formatNetnsId(id)}, the lab made ${formatNetnsId(recorded)})`)
+      // the inode of a freed namespace goes to the next one made: where processes are to be signalled, the lab's mark must be there too
+      if (inside.length > 0) {
+        const mark = marks.get(formatNetnsId(id))
+        if (mark === undefined) return v(`has the inode lab ${lab} recorded, but its lo could not be read to check the lab's mark (nsenter)`)
+        if (mark !== ns) return v(`has the inode lab ${lab} recorded but not its mark (lo alias ${JSON.stringify(mark)}): another namespace has that inode now`)
+      }
+      return {ns, id}
+    }
     return inside.length ? v(`is not recorded as made by lab ${lab}, and ${inside.length} process${inside.length === 1 ? '' : 'es'} live${inside.length === 1 ? 's' : ''} in it`) : {ns, id}
   })
 }
@@ -90,7 +101,8 @@ export function labNames(name: string, present: ReadonlyMap<string, NetnsId | un
  * down alone: every namespace whose name starts with `NAME.` and is the
  * namespace the lab recorded when it made it (judgeLabNetns), every process
  * living in one of them (whatever started it) or in a namespace the lab made
- * whose name has since been deleted (found by its identity), then the state
+ * whose name has since been deleted (found by its identity, and still
+ * carrying the lab's mark on its lo: see loMarkArgs), then the state
  * directory. When any name of the lab points at a namespace that is not the
  * lab's, nothing is changed and the teardown is refused (exit 4). Safe to run
  * after a half-failed `up`, and twice.
@@ -102,12 +114,13 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
   const names = labNames(name, present)
   const host = hostNetnsIds()
   // the lab's own namespaces whose name is gone still hold its processes as long as any live there
-  const nameless = Object.entries(record?.netnsIds ?? {})
-    .filter(([ns]) => !present.has(ns))
-    .map(([, id]) => id)
-    .filter((id) => !sameNetns(id, host.root) && !sameNetns(id, host.own))
-  const pids = pidsByNetns([...[...names.values()].filter((id): id is NetnsId => id !== undefined), ...nameless])
-  const verdicts = judgeLabNetns(name, record, names, pids, host)
+  const nameless = Object.entries(record?.netnsIds ?? {}).filter(([ns, id]) => !present.has(ns) && !sameNetns(id, host.root) && !sameNetns(id, host.own))
+  const pids = pidsByNetns([...[...names.values()].filter((id): id is NetnsId => id !== undefined), ...nameless.map(([, id]) => id)])
+  // ...but the kernel gives a freed namespace's inode to the next one made: a namespace is the lab's only while it carries the lab's mark
+  const marks = new Map<string, string | undefined>()
+  for (const [key, inside] of pids) marks.set(key, await loAliasOf(inside[0]!))
+  const held = nameless.filter(([ns, id]) => (pids.get(formatNetnsId(id))?.length ?? 0) > 0 && marks.get(formatNetnsId(id)) === ns).map(([, id]) => id)
+  const verdicts = judgeLabNetns(name, record, names, pids, host, marks)
   const refused = verdicts.filter((v) => v.refused)
   if (refused.length > 0) {
     const [first] = refused
@@ -115,7 +128,7 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
     throw new NetctlError(`refusing to remove lab ${name}: ${printableNetns(first!.ns)} ${first!.refused}${more}; nothing was changed`, ExitCode.REFUSED, 'REFUSED')
   }
   const namespaces = verdicts.map((v) => v.ns)
-  const ids = [...verdicts.flatMap((v) => (v.id ? [v.id] : [])), ...nameless]
+  const ids = [...verdicts.flatMap((v) => (v.id ? [v.id] : [])), ...held]
   const processes = [...new Set(ids.flatMap((id) => pids.get(formatNetnsId(id)) ?? []))]
   for (const pid of processes) {
     try {

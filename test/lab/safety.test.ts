@@ -1,5 +1,5 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterEach, expect, it} from 'vitest'
@@ -158,6 +158,25 @@ describeLab('lab down: only what the lab made', () => {
     expect(down.json.processes).toEqual([daemon])
     for (let i = 0; i < 50 && running(daemon); i++) await sleep(50)
     expect(running(daemon)).toBe(false)
+    expect(running(other.pid)).toBe(true)
+  })
+  it('never signals a process in a namespace that was given, once the lab\'s was freed, the inode the lab recorded', async () => {
+    const lab = await labUp('lsr')
+    const file = path.join(lab.stateDir, 'lab.json')
+    const pod = lab.pods.find((p: any) => p.node === 'node2').netns
+    // The kernel hands a freed namespace's inode to whatever it makes next (on
+    // a busy machine, within moments, to someone else). Deterministically: the
+    // pod's namespace is freed, and the inode the lab recorded for it is the
+    // stand-in's, a namespace with a process of its own.
+    await ip(['netns', 'delete', pod])
+    const other = await standIn()
+    const record = JSON.parse(readFileSync(file, 'utf8'))
+    record.netnsIds[pod] = netnsId(other.ns)
+    writeFileSync(file, JSON.stringify(record))
+
+    const down = await netctlJson(['lab', 'down', '--name', lab.name])
+    expect(down.code).toBe(0)
+    expect(down.json.processes).toEqual([])
     expect(running(other.pid)).toBe(true)
   })
 })

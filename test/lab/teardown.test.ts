@@ -30,6 +30,17 @@ describe('judgeLabNetns: which names of a lab lab down may touch', () => {
     expect(verdicts(undefined, {'demo.fabric': root})[0]!.refused).toMatch(/root/)
   })
 
+  it("signals processes in a recorded namespace only while it carries the lab's mark (its name as lo's alias)", () => {
+    const key = formatNetnsId(node1)
+    const judge = (marks: Map<string, string | undefined>) =>
+      judgeLabNetns('demo', record, new Map([['demo.node1', node1]]), new Map([[key, [4242]]]), {root, own}, marks)[0]!.refused
+    expect(judge(new Map([[key, 'demo.node1']]))).toBeUndefined()
+    // the inode of a freed namespace, handed to the next one made
+    expect(judge(new Map([[key, '']]))).toBe('has the inode lab demo recorded but not its mark (lo alias ""): another namespace has that inode now')
+    expect(judge(new Map([[key, 'other.node1']]))).toMatch(/not its mark \(lo alias "other.node1"\)/)
+    expect(judge(new Map())).toMatch(/could not be read/)
+  })
+
   it('refuses a recorded name that now points at another namespace', () => {
     expect(verdicts(record, {'demo.fabric': stranger, 'demo.node1': node1}).find((v) => v.refused)).toEqual({
       ns: 'demo.fabric',
