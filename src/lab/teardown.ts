@@ -117,8 +117,15 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
   const nameless = Object.entries(record?.netnsIds ?? {}).filter(([ns, id]) => !present.has(ns) && !sameNetns(id, host.root) && !sameNetns(id, host.own))
   const pids = pidsByNetns([...[...names.values()].filter((id): id is NetnsId => id !== undefined), ...nameless.map(([, id]) => id)])
   // ...but the kernel gives a freed namespace's inode to the next one made: a namespace is the lab's only while it carries the lab's mark
-  const marks = new Map<string, string | undefined>()
-  for (const [key, inside] of pids) marks.set(key, await loAliasOf(inside[0]!))
+  const markOf = async (inside: number[]): Promise<string | undefined> => {
+    // through any process still living there: the first may have just exited
+    for (const pid of inside.slice(0, 3)) {
+      const mark = await loAliasOf(pid)
+      if (mark !== undefined) return mark
+    }
+    return undefined
+  }
+  const marks = new Map(await mapLimit([...pids], 8, async ([key, inside]) => [key, await markOf(inside)] as const))
   const held = nameless.filter(([ns, id]) => (pids.get(formatNetnsId(id))?.length ?? 0) > 0 && marks.get(formatNetnsId(id)) === ns).map(([, id]) => id)
   const verdicts = judgeLabNetns(name, record, names, pids, host, marks)
   const refused = verdicts.filter((v) => v.refused)
