@@ -184,6 +184,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       name: n.name,
       internalIP: n.internalIP,
       ...(n.externalIP ? {externalIP: n.externalIP} : {}),
+      ...(n.access.netns !== undefined ? {netns: n.access.netns} : {}),
       podCIDRs: [n.podCIDR],
       annotations: n.annotations ?? {},
       labels: n.labels ?? {},
