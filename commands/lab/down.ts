@@ -39,7 +39,7 @@ A name under /run/netns can point at any namespace, the machine's own included, 
         refused.push(error.message)
       }
     }
-    if (refused.length > 0) throw new NetctlError(`${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more labs refused)` : ''}`, ExitCode.REFUSED, 'REFUSED')
+    if (refused.length > 0) throw new NetctlError(`${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more labs refused)` : ''}`, 'refused', 'REFUSED')
     if (flags.all && names.length === 0 && !this.jsonEnabled()) this.log('no labs to remove')
     return flags.all ? {removed: results} : results[0]!
   }

@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {rm} from 'node:fs/promises'
 import path from 'node:path'
 
-import {ExitCode, NetctlError} from '../errors.js'
+import {NetctlError} from '../errors.js'
 import {mapLimit, run} from '../util/exec.js'
 import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns.js'
 import {loadRecord, presentNetns} from './state.js'
@@ -132,7 +132,7 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
   if (refused.length > 0) {
     const [first] = refused
     const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''
-    throw new NetctlError(`refusing to remove lab ${name}: ${printableNetns(first!.ns)} ${first!.refused}${more}; nothing was changed`, ExitCode.REFUSED, 'REFUSED')
+    throw new NetctlError(`refusing to remove lab ${name}: ${printableNetns(first!.ns)} ${first!.refused}${more}; nothing was changed`, 'refused', 'REFUSED')
   }
   const namespaces = verdicts.map((v) => v.ns)
   const ids = [...verdicts.flatMap((v) => (v.id ? [v.id] : [])), ...held]
