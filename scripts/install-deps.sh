@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # What netctl's lab and test suite need from Debian: iproute2 (ip, bridge), BIRD 2
 # for the Calico labs, sshd/ssh/nc for SSH labs, iptables/nftables, ping, iperf3
-# for lab bench, socat for the flannel udp lab, ethtool for offload checks.
+# for lab bench, socat for the flannel udp lab and the Service responders, ethtool for offload
+# checks, ipset and conntrack for the agents' rule sets (Felix ipsets, Service NAT entries).
 set -euo pipefail
 if [ "$(id -u)" -ne 0 ]; then echo "install-deps.sh: run as root (sudo)" >&2; exit 1; fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   iproute2 bird2 openssh-server openssh-client netcat-openbsd iptables nftables \
-  iputils-ping iperf3 socat ethtool procps ca-certificates >/dev/null
+  iputils-ping iperf3 socat ethtool ipset conntrack procps ca-certificates >/dev/null
 echo "install-deps.sh: Debian packages installed"

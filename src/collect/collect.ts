@@ -189,11 +189,13 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       // unknown (no CNI said, no node has a podCIDR): empty, as the schema allows, never a made-up range
       clusterCIDR: isCidr(inv.cluster.clusterCIDR) ? inv.cluster.clusterCIDR : '',
       ...(inv.cluster.cni ? {cni: inv.cluster.cni} : {}),
+      ...(inv.cluster.serviceCIDR ? {serviceCIDR: inv.cluster.serviceCIDR} : {}),
     },
     nodes: inv.nodes.map((n) => ({
       name: n.name,
       internalIP: n.internalIP,
       ...(n.externalIP ? {externalIP: n.externalIP} : {}),
+      ...(n.access.netns !== undefined ? {netns: n.access.netns} : {}),
       podCIDRs: nodePodCIDRs(n),
       annotations: n.annotations ?? {},
       labels: n.labels ?? {},
@@ -209,6 +211,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
     })),
     nodeStates,
     errors: results.flatMap((r) => r.errors),
+    ...(inv.services ? {services: inv.services} : {}),
     ...(meta.networkPolicies
       ? {networkPolicies: meta.networkPolicies.map((np) => ({namespace: np.metadata.namespace ?? '', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
       : {}),

@@ -2,9 +2,12 @@ import type {NodeState, PodNetnsState, SectionStatus} from '../model/node-state.
 import {parseBirdProtocols, parseBirdRoutes} from './parse/bird.js'
 import {ParseError} from './parse/errors.js'
 import {parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, parseRules} from './parse/iproute.js'
+import {parseConntrackCounters, parseConntrackEntries} from './parse/conntrack.js'
+import {parseIpsetSave} from './parse/ipset.js'
 import {parseIptablesSave} from './parse/iptables.js'
+import {parseNftRuleset} from './parse/nft.js'
 import {parseCniConf, parseEnvFile, parseKernel, parseNameList, parseNftJson, parseOffloads, parseProcesses, parseSysctls} from './parse/misc.js'
-import type {Probe} from './probe.js'
+import {type Probe, SECTIONS_SINCE} from './probe.js'
 import type {RawSection, SplitOutput} from './sections.js'
 
 type Sections = Record<string, {status: SectionStatus; message?: string}>
@@ -64,7 +67,12 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
   function take<T>(name: string, parse: (body: string) => T, into: Sections = sections, key = name, label = name): T | undefined {
     const raw = split.sections.get(name)
     if (!raw) {
-      // never printed: the probe did not get that far
+      // never printed: an older probe format did not read it, or the probe did not get that far
+      const since = SECTIONS_SINCE[name]
+      if (since !== undefined && split.format !== undefined && split.format < since) {
+        into[key] = {status: 'absent', message: `not read by probe format ${split.format}`}
+        return undefined
+      }
       if (probe.sections.includes(name)) {
         into[key] = {status: 'truncated', message: 'the probe output ended before this section'}
         problems.push(`${label}: not reached`)
@@ -111,8 +119,16 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
   if (legacy) state.iptablesLegacy = legacy
   const nft = take('iptables-nft', (b) => parseIptablesSave(b, {section: 'iptables-nft', variant: 'nft'}))
   if (nft) state.iptablesNft = nft
-  const nftables = take('nftables', (b) => parseNftJson(b))
-  if (nftables !== undefined) state.nftables = nftables
+  const nftables = take('nftables', (b) => ({raw: parseNftJson(b), parsed: parseNftRuleset(b)}))
+  if (nftables !== undefined) {
+    state.nftables = nftables.raw
+    state.nft = nftables.parsed
+  }
+  const ipsets = take('ipset', (b) => parseIpsetSave(b))
+  if (ipsets) state.ipsets = ipsets
+  const counters = take('conntrack-counters', (b) => parseConntrackCounters(b))
+  const entries = take('conntrack', (b) => parseConntrackEntries(b))
+  if (counters || entries) state.conntrack = {...counters, entries: [], ...entries}
 
   const sessions = take('bird-protocols', (b) => parseBirdProtocols(b))
   const birdRoutes = take('bird-routes', (b) => parseBirdRoutes(b))

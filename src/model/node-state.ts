@@ -4,6 +4,8 @@
  * with new optional fields, never rename.
  */
 
+import type {Conntrack, Ipset, NftRuleset} from './netfilter.js'
+
 export type Family = 'inet' | 'inet6'
 
 export interface VxlanInfo {
@@ -246,6 +248,12 @@ export interface NodeState {
   iptablesNft?: Iptables
   /** `nft -j list ruleset` as the tool printed it */
   nftables?: unknown
+  /** the same ruleset, parsed: tables, chains, rules (with their `nft list` text), sets and maps */
+  nft?: NftRuleset
+  /** `ipset save`: every set with its members */
+  ipsets?: Ipset[]
+  /** conntrack's counters and (up to the probe's limit) its entries */
+  conntrack?: Conntrack
   bird?: {sessions: BgpSession[]; routes: BgpRoute[]}
   flannelSubnetEnv?: Record<string, string>
   cni?: {confDir: string; files: Array<{name: string; content: string}>; binDir: string; plugins: string[]}

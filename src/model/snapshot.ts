@@ -2,7 +2,7 @@ import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
 import {printable} from '../util/text.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
-import type {InventoryPod} from '../cluster/inventory-types.js'
+import type {InventoryPod, InventoryService} from '../cluster/inventory-types.js'
 import type {NodeState} from './node-state.js'
 
 /**
@@ -27,6 +27,8 @@ export interface SnapshotNode {
   name: string
   internalIP: string
   externalIP?: string
+  /** the named network namespace the node was entered through (a lab node: the inventory's access.netns) */
+  netns?: string
   podCIDRs: string[]
   annotations: Record<string, string>
   labels: Record<string, string>
@@ -55,6 +57,8 @@ export interface Snapshot {
     clusterCIDR: string
     /** the CNI running the pod network (flannel, calico, canal, ...); absent when the source did not say */
     cni?: string
+    /** the Service CIDR, when the source says */
+    serviceCIDR?: string
   }
   nodes: SnapshotNode[]
   pods: SnapshotPod[]
@@ -63,6 +67,8 @@ export interface Snapshot {
   errors: CollectionError[]
   /** Kubernetes: every NetworkPolicy in the cluster (absent for a lab or an inventory file) */
   networkPolicies?: SnapshotNetworkPolicy[]
+  /** Services with their EndpointSlice endpoints (the inventory's `services:`; absent when the source has none) */
+  services?: InventoryService[]
 }
 
 /** Check a parsed snapshot: the version first (a newer one says so), then the schema. */

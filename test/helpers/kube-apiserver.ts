@@ -13,7 +13,12 @@
  * - list / get / watch (newline-delimited {type, object}) with label and field
  *   selectors, create, delete (pods answer with the object, others with a
  *   Status), deletecollection, update, merge-patch, strategic-merge-patch (not
- *   for CRDs: 415 as the real server answers) and JSON patch.
+ *   for CRDs: 415 as the real server answers) and JSON patch. An update (PUT)
+ *   or patch carrying a resourceVersion older than the stored one is 409
+ *   Conflict.
+ * - Leases (coordination.k8s.io/v1) validated as the real server does: times in
+ *   MicroTime (RFC 3339 with microseconds), leaseDurationSeconds > 0,
+ *   leaseTransitions >= 0; null fields are dropped (omitempty).
  * - Pods go Pending → Running (a "kubelet" fills in IPs and container
  *   statuses); an image listed as failing goes ErrImagePull ⇄ ImagePullBackOff;
  *   a pod bound to a node that does not exist stays Pending (no kubelet there);
@@ -78,6 +83,7 @@ const RESOURCES: ResourceDef[] = [
   {group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po']},
   {group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm']},
   {group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds']},
+  {group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true},
   {group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol']},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'ippools', kind: 'IPPool', namespaced: false, crd: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgpconfigurations', kind: 'BGPConfiguration', namespaced: false, crd: true},
@@ -963,6 +969,7 @@ export class KubeApiServer {
     if (this.bucket(def).has(k)) fail(409, 'AlreadyExists', `${def.resource}${def.group ? `.${def.group}` : ''} "${obj.metadata.name}" already exists`, {name: obj.metadata.name, ...(def.group ? {group: def.group} : {}), kind: def.resource})
     for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp']) delete obj.metadata[f]
     if (def.resource === 'pods') this.admitPod(obj)
+    if (def.resource === 'leases') this.admitLease(obj)
     this.stamp(obj, def)
     this.bucket(def).set(k, obj)
     this.created.push(clone(obj))
@@ -1116,7 +1123,24 @@ export class KubeApiServer {
     return this.store_(def, cur, {...clone(body), metadata: {...body.metadata, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp, namespace: cur.metadata.namespace}})
   }
 
+  /** Lease validation (pkg/apis/coordination/validation) and decoding: MicroTime fields, positive duration, nulls dropped. */
+  private admitLease(lease: Obj): void {
+    const spec = (lease.spec ??= {})
+    for (const k of Object.keys(spec)) if (spec[k] === null) delete spec[k]
+    const invalid = (field: string, value: unknown, why: string): never =>
+      fail(422, 'Invalid', `Lease.coordination.k8s.io "${lease.metadata.name}" is invalid: ${field}: Invalid value: ${JSON.stringify(value)}: ${why}`, {name: lease.metadata.name, group: 'coordination.k8s.io', kind: 'Lease', causes: [{reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(value)}: ${why}`, field}]})
+    for (const k of ['acquireTime', 'renewTime']) {
+      // the server decodes these as MicroTime; anything else does not even parse
+      if (spec[k] !== undefined && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(String(spec[k]))) {
+        fail(400, 'BadRequest', `Lease in version "v1" cannot be handled as a Lease: parsing time "${spec[k]}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`)
+      }
+    }
+    if (spec.leaseDurationSeconds !== undefined && !(Number.isInteger(spec.leaseDurationSeconds) && spec.leaseDurationSeconds > 0)) invalid('spec.leaseDurationSeconds', spec.leaseDurationSeconds, 'must be greater than 0')
+    if (spec.leaseTransitions !== undefined && !(Number.isInteger(spec.leaseTransitions) && spec.leaseTransitions >= 0)) invalid('spec.leaseTransitions', spec.leaseTransitions, 'must be greater than or equal to 0')
+  }
+
   private store_(def: ResourceDef, cur: Obj, next: Obj): Obj {
+    if (def.resource === 'leases') this.admitLease(next)
     next.apiVersion = apiVersionOf(def)
     next.kind = def.kind
     next.metadata.name = cur.metadata.name
