@@ -231,7 +231,7 @@ export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string
   if (spec.via === 'ssh') {
     const {sshTransport} = await import('../transport/ssh.js')
     const {user, identityFile, jump} = spec.ssh
-    return makeSource(spec, inventory, (node) => sshTransport({host: nodeHost(spec.ssh.hostTemplate, node), ...(user ? {user} : {}), ...(identityFile ? {identityFile} : {}), ...(jump ? {proxyJump: jump} : {})}), extra)
+    return makeSource(spec, inventory, (node) => sshTransport({host: nodeHost(spec.ssh.hostTemplate, node), node: node.name, ...(user ? {user} : {}), ...(identityFile ? {identityFile} : {}), ...(jump ? {proxyJump: jump} : {})}), extra)
   }
   const {debugPodTransports} = await import('../transport/kube-debug.js')
   const {image, namespace} = spec.debugPod

@@ -19,7 +19,7 @@ const registry: Partial<Record<Kind, TransportFactory>> = {
   netns: (node) => new NetnsTransport(node.access.netns!),
   ssh: (node) => {
     const {host, user, port, identityFile, proxyJump, proxyCommand, knownHostsFile} = node.access.ssh!
-    return sshTransport({host, ...defined({user, port, identityFile, proxyJump, proxyCommand, knownHostsFile})})
+    return sshTransport({host, node: node.name, ...defined({user, port, identityFile, proxyJump, proxyCommand, knownHostsFile})})
   },
 }
 

@@ -28,6 +28,8 @@ export interface SshTransportOptions extends SshOverrides {
   maxChannels?: number
   /** ssh-agent socket; default $SSH_AUTH_SOCK; false: never use an agent */
   agent?: string | false
+  /** the cluster node this destination is, named in host-key refusals (an address says little) */
+  node?: string
 }
 
 export {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
@@ -412,27 +414,31 @@ export class SshTransport implements Transport {
     const writeTo = cfg.userKnownHostsFiles[0]!
     let refusal: TransportError | undefined
 
+    // the destination's own key names its node; a jump host's is named by the prefix
+    const whose = `${prefix === this.target && this.opts.node ? `node ${this.opts.node} ` : ''}(${name})`
     const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
       const fp = fingerprint(key)
+      const type = blobKeyType(key) ?? 'unknown-type'
       const v = checkHostKey(known, name, key)
       if (v.status === 'ok') return verify(true)
       if (v.status === 'changed') {
         refusal = new TransportError(
-          `${prefix}: host key changed (${fp}): refusing to connect; if the node was rebuilt, remove its line from ${v.entry.file} (line ${v.entry.line}, recorded for ${name})`,
+          `${prefix}: host key changed for ${whose}: it presents ${type} ${fp} but ${v.entry.file} line ${v.entry.line} has ${v.entry.keyType} ${fingerprint(v.entry.key)}; refusing to connect (if the node was rebuilt, remove that line: ssh-keygen -R '${name}' -f ${v.entry.file})`,
           'hostkey-changed',
+          this.opts.node,
         )
         return verify(false)
       }
       if (v.status === 'revoked') {
-        refusal = new TransportError(`${prefix}: host key ${fp} is revoked (${v.entry.file} line ${v.entry.line}): refusing to connect`, 'refused')
+        refusal = new TransportError(`${prefix}: host key of ${whose} is revoked: ${type} ${fp} is marked @revoked in ${v.entry.file} line ${v.entry.line}; refusing to connect`, 'refused', this.opts.node)
         return verify(false)
       }
-      const type = blobKeyType(key) ?? 'unknown-type'
       if (!acceptNew) {
         const other = v.otherTypes.length ? `; keys of other types (${v.otherTypes.join(', ')}) are known for it` : ''
         refusal = new TransportError(
-          `${prefix}: unknown host key for ${name} (${type} ${fp}): refusing to connect; check the key and add it to ${writeTo}, or accept new keys (StrictHostKeyChecking accept-new)${other}`,
+          `${prefix}: unknown host key for ${whose}: it presents ${type} ${fp}, which no known_hosts file lists; refusing to connect: check the key and add it to ${writeTo}, or accept new keys (StrictHostKeyChecking accept-new)${other}`,
           'hostkey-unknown',
+          this.opts.node,
         )
         return verify(false)
       }
