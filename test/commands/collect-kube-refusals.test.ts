@@ -17,7 +17,7 @@ import {KubeApi} from '../../src/cluster/kube-api.js'
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import {KubeDebugTransport, MANAGED_BY_LABEL} from '../../src/transport/kube-debug.js'
-import {BIN, netctl} from '../helpers/cli.js'
+import {BIN, netctl, netctlJson} from '../helpers/cli.js'
 import {KubeApiServer} from '../helpers/kube-apiserver.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'netctl-kube-refusals-'))
@@ -154,6 +154,13 @@ describe('a namespace whose Pod Security level refuses privileged pods', () => {
     // the first refusal stops the run: one pod was asked for, none made
     expect(posts() - before).toBe(1)
     expect(debugPods()).toEqual([])
+  })
+
+  it('--json: the same line as an error object with its own code', {timeout: 60_000}, async () => {
+    setLevel('default', 'baseline')
+    const r = await netctlJson(['collect', '--kubeconfig', kubeconfig])
+    expect(r.code).toBe(3)
+    expect(r.json).toEqual({error: {code: 'CLUSTER_REFUSED', message: expect.stringMatching(/^namespace "default" refuses netctl's privileged debug pod: PodSecurity "baseline:latest" forbids /), exitCode: 3}})
   })
 
   it('--debug-namespace with a namespace that allows them: the pods are made there', {timeout: 60_000}, async () => {
