@@ -1,4 +1,4 @@
-import type {NodeState, PodNetnsState, SectionStatus} from '../model/node-state.js'
+import type {NodeState, PodNetnsState, SectionCause, SectionResult} from '../model/node-state.js'
 import {parseBirdProtocols, parseBirdRoutes} from './parse/bird.js'
 import {ParseError} from './parse/errors.js'
 import {parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, parseRules} from './parse/iproute.js'
@@ -10,7 +10,7 @@ import {parseCniConf, parseEnvFile, parseKernel, parseNameList, parseNftJson, pa
 import {type Probe, SECTIONS_SINCE} from './probe.js'
 import type {RawSection, SplitOutput} from './sections.js'
 
-type Sections = Record<string, {status: SectionStatus; message?: string}>
+type Sections = Record<string, SectionResult>
 
 /** The pod a probe entered, as the collector knows it. */
 export interface ProbedPod {
@@ -31,6 +31,23 @@ const MAX_MESSAGE = 300
 function clip(s: string): string {
   const one = s.replace(/\s*\n\s*/g, ' | ').trim()
   return one.length > MAX_MESSAGE ? `${one.slice(0, MAX_MESSAGE)}...` : one
+}
+
+/**
+ * What made a raw section fail, for the fix: judged from the section (a pod's
+ * netns, its runtime lookup), the exit code (124 timeout, 126/127 not run) and
+ * what the command said.
+ */
+export function failureCause(section: string, raw: Pick<RawSection, 'status' | 'code' | 'message'>): SectionCause {
+  if (raw.status === 'truncated') return 'truncated'
+  if (raw.code === 124) return 'timeout'
+  const said = raw.message ?? ''
+  if (/permission denied|operation not permitted|must be root|are you root/i.test(said)) return 'permission'
+  if (/^pod\.\d+\.runtime$/.test(section)) return 'runtime'
+  if (/^pod\.\d+$/.test(section)) return 'netns-gone'
+  if (raw.code === 127 || /command not found|not found$/im.test(said)) return 'missing-tool'
+  if (/option .* is unknown|unknown option|invalid option|unrecognized option|illegal option/i.test(said)) return 'tool-too-old'
+  return 'failed'
 }
 
 /** Why a raw section failed, in one line. */
@@ -74,7 +91,7 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
         return undefined
       }
       if (probe.sections.includes(name)) {
-        into[key] = {status: 'truncated', message: 'the probe output ended before this section'}
+        into[key] = {status: 'truncated', message: 'the probe output ended before this section', cause: 'truncated'}
         problems.push(`${label}: not reached`)
       }
       return undefined
@@ -84,7 +101,7 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
       return undefined
     }
     if (raw.status !== 'ok') {
-      into[key] = {status: raw.status, message: failure(raw)}
+      into[key] = {status: raw.status, message: failure(raw), cause: failureCause(name, raw)}
       problems.push(`${label}: ${failure(raw)}`)
       return undefined
     }
@@ -94,7 +111,8 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
       return value
     } catch (error) {
       const message = error instanceof ParseError ? error.message : `parser failed: ${(error as Error).message}`
-      into[key] = {status: 'error', message: clip(message)}
+      // the command ran, and what it printed is not what netctl reads: a tool too old (or too new)
+      into[key] = {status: 'error', message: clip(message), cause: 'tool-too-old'}
       const detail = error instanceof ParseError && message.startsWith(`${error.section}: `) ? message.slice(error.section.length + 2) : message
       problems.push(`${label}: ${clip(detail)}`)
       return undefined

@@ -98,7 +98,7 @@ describe('a Calico IPIP node (hand-written from upstream shapes)', () => {
   })
 
   it('a pod whose process is gone is an error for that pod only', () => {
-    expect(state.pods[1]!.sections).toEqual({netns: {status: 'error', message: expect.stringContaining('nsenter: cannot open /proc/48213/ns/net')}})
+    expect(state.pods[1]!.sections).toEqual({netns: {status: 'error', message: expect.stringContaining('nsenter: cannot open /proc/48213/ns/net'), cause: 'netns-gone'}})
     expect(state.pods[1]!.netns).toBe('/proc/48213/ns/net')
     expect(problems).toEqual([expect.stringMatching(/^pod shop\/gone netns: nsenter: cannot open/)])
     expect(state.pods[0]!.routes).toContainEqual(expect.objectContaining({dst: '0.0.0.0/0', gateway: '169.254.1.1'}))
@@ -119,7 +119,7 @@ describe('damaged output', () => {
     const broken = text.replace(/(@@NETCTL-fixture B links\n)\[\{/, '$1[{{{')
     const probe = buildProbe({nonce: 'fixture'})
     const {state, problems} = assembleNodeState('node1', probe, splitProbeOutput(broken, marker), [], AT)
-    expect(state.sections.links).toEqual({status: 'error', message: expect.stringMatching(/^links: invalid JSON/)})
+    expect(state.sections.links).toEqual({status: 'error', message: expect.stringMatching(/^links: invalid JSON/), cause: 'tool-too-old'})
     expect(state.links).toEqual([])
     expect(state.routes.length).toBeGreaterThan(0)
     expect(state.sections.routes4!.status).toBe('ok')
@@ -135,7 +135,7 @@ describe('damaged output', () => {
     expect(state.sections.fdb!.status).toBe('ok')
     expect(state.fdb.length).toBeGreaterThan(0)
     expect(state.sections.sysctls!.status).toBe('truncated')
-    expect(state.sections.processes).toEqual({status: 'truncated', message: expect.stringMatching(/ended before/)})
+    expect(state.sections.processes).toEqual({status: 'truncated', message: expect.stringMatching(/ended before/), cause: 'truncated'})
     expect(state.pods[0]!.sections!.netns!.status).toBe('truncated')
     expect(problems.length).toBeGreaterThan(5)
   })
