@@ -26,7 +26,7 @@ import {seededRandom} from '../helpers/random.js'
 const SEED = Number(process.env.NETCTL_FUZZ_SEED ?? 1204)
 const RUNS = Number(process.env.NETCTL_FUZZ_RUNS ?? 300)
 /** every CLI_EVERY-th mutation also runs `netctl check` and `netctl trace` on the file */
-const CLI_EVERY = Number(process.env.NETCTL_FUZZ_CLI_EVERY ?? 75)
+const CLI_EVERY = Number(process.env.NETCTL_FUZZ_CLI_EVERY ?? 100)
 
 
 const BASES = ['flannel-vxlan-lab.json', 'calico-bgp-lab.json', 'flannel-host-gw-lab.json', 'flannel-vxlan-no-crictl.json'].map((f) => ({file: f, text: fixture('snapshots', f)}))
@@ -139,7 +139,7 @@ describe('fuzzing the snapshot loading path', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'an-fuzz-'))
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-  it(`${RUNS} seeded mutations (seed ${SEED}): no crash, every refusal one line with exit 2`, {timeout: 120_000}, async () => {
+  it(`${RUNS} seeded mutations (seed ${SEED}): no crash, every refusal one line with exit 2`, {timeout: 240_000}, async () => {
     const r = seededRandom(SEED)
     const tally = {refused: 0, analysed: 0, cli: 0}
     const prev = process.env.NO_COLOR
