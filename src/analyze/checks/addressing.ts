@@ -5,7 +5,7 @@
  */
 import type {SnapshotNode} from '../../model/snapshot.js'
 import {ANN, type CheckContext} from './context.js'
-import {addrLine, annotationLine, linkLine} from './evidence.js'
+import {addrLine, annotationLine, linkLine, someNames} from './evidence.js'
 import {CATALOGUE} from '../catalogue/index.js'
 import {contains, nthAddress, parsePrefix, sameNetwork, stripPrefix} from './ip.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -49,12 +49,6 @@ export function holdersOf(nodes: readonly SnapshotNode[], valuesOf: (n: Snapshot
 
 /** Each pod subnet and the nodes that hold it (Calico: their blocks), in node order. */
 const holdersByNet = (ctx: CheckContext): Map<string, SnapshotNode[]> => holdersOf(ctx.nodes, (n) => ctx.podNets(n))
-
-/** "node1, node2, node3 and 2997 more": a message names a few; the evidence names every one. */
-export function someNames(names: readonly string[], max = 5): string {
-  if (names.length <= max) return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
-  return `${names.slice(0, max).join(', ')} and ${names.length - max} more`
-}
 
 /**
  * One finding per subnet held by more than one node, naming every holder:

@@ -6,9 +6,9 @@
  */
 import type {FdbEntry, Link, Neighbour, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
-import {holdersOf, someNames} from './addressing.js'
+import {holdersOf} from './addressing.js'
 import type {CheckContext, Vtep} from './context.js'
-import {fdbLine, linkLine, neighLine, routeLine} from './evidence.js'
+import {fdbLine, linkLine, neighLine, routeLine, someNames} from './evidence.js'
 import {nativeRouteTo} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
