@@ -15,6 +15,7 @@
  * Pure: the snapshot's policies, pods and namespaces in, the verdict out.
  */
 import type {Snapshot, SnapshotNamespace, SnapshotNetworkPolicy, SnapshotPod} from '../model/snapshot.js'
+import type {PolicyDirectionVerdict, PolicyRuleRef, PolicyRuling} from '../model/trace.js'
 import {cidrContains, parseCidr, parseIp} from './ip.js'
 import {type PolicyDirection, policyDirections, policyKey, selectorMatches} from './policy.js'
 
@@ -40,42 +41,10 @@ export interface PolicyFlow {
   port?: number
 }
 
-/** A rule of a policy: its namespace/name, the direction, the index in ingress[] / egress[]. */
-export interface PolicyRuleRef {
-  policy: string
-  direction: PolicyDirection
-  /** index of the rule in the policy's ingress or egress list */
-  rule: number
-}
-
-/** Why the closest rule did not allow the packet: one line per part that did not match. */
-export interface ClosestRule extends Partial<PolicyRuleRef> {
-  policy: string
-  direction: PolicyDirection
-  /** absent when the policy has no rule for this direction (a default deny) */
-  rule?: number
-  mismatches: string[]
-}
-
-/**
- * The verdict of one direction:
- * - NOT_APPLICABLE: that end is no pod policies can select (a node, a host-network pod, an address outside the cluster)
- * - NOT_ISOLATED: no policy selects the pod for this direction: everything passes
- * - ALLOWED: a rule of a selecting policy allows it (allowedBy), or the peer is the pod's own node
- * - DENIED: the pod is isolated and no rule allows it (closest says what did not match)
- */
-export interface DirectionVerdict {
-  direction: PolicyDirection
-  verdict: 'NOT_APPLICABLE' | 'NOT_ISOLATED' | 'ALLOWED' | 'DENIED'
-  /** the pod the direction is decided at, namespace/name */
-  pod?: string
-  /** namespace/name of every policy that selects the pod for this direction */
-  policies: string[]
-  allowedBy?: PolicyRuleRef
-  /** why it passes when no rule says so (the pod's own node) */
-  reason?: string
-  closest?: ClosestRule
-}
+export type {PolicyRuleRef, PolicyRuling}
+/** Why the closest rule did not allow the packet (rule absent: a policy without rules for the direction). */
+export type ClosestRule = NonNullable<PolicyDirectionVerdict['closest']>
+export type DirectionVerdict = PolicyDirectionVerdict
 
 export interface PolicyVerdict {
   allowed: boolean
@@ -144,7 +113,7 @@ function peerMismatches(peer: unknown, policyNs: string, other: PolicyEnd, index
   if (!hasPod && !hasNs) return ['an empty peer the API would refuse']
   const pod = policyPod(other)
   if (!pod) {
-    const what = other.pod ? `host-network pod ${podName(other.pod)} (${other.ip}, its node's address)` : `${other.ip} (no pod)`
+    const what = other.pod ? `host-network pod ${podName(other.pod)} (${other.ip}, its node's address)` : other.node ? `${other.ip} (node ${other.node})` : `${other.ip} (no pod)`
     return [`${what} is matched only by an ipBlock, not by ${hasNs ? 'namespaceSelector' : 'podSelector'}`]
   }
   const out: string[] = []
@@ -228,6 +197,19 @@ function ruleMismatches(rule: unknown, direction: PolicyDirection, policyNs: str
   return [...peerMiss, ...portMismatches(r.ports, flow)]
 }
 
+function ruling(policy: SnapshotNetworkPolicy, direction: PolicyDirection, flow: PolicyFlow, index: PolicyIndex): PolicyRuling {
+  const key = policyKey(policy)
+  const rules = asArray(direction === 'Ingress' ? policy.spec.ingress : policy.spec.egress)
+  if (rules.length === 0) return {policy: key, allows: false, mismatches: [`${key} has no ${direction.toLowerCase()} rule: it allows no ${direction.toLowerCase()} to the pods it selects`]}
+  let closest: {rule: number; mismatches: string[]} | undefined
+  for (const [i, rule] of rules.entries()) {
+    const miss = ruleMismatches(rule, direction, policy.namespace, flow, index)
+    if (miss.length === 0) return {policy: key, allows: true, rule: i}
+    if (!closest || miss.length < closest.mismatches.length) closest = {rule: i, mismatches: miss}
+  }
+  return {policy: key, allows: false, ...closest}
+}
+
 /** One direction at one pod. */
 function decide(direction: PolicyDirection, at: PolicyEnd, flow: PolicyFlow, index: PolicyIndex): DirectionVerdict {
   const pod = policyPod(at)
@@ -240,22 +222,16 @@ function decide(direction: PolicyDirection, at: PolicyEnd, flow: PolicyFlow, ind
   if (!policyPod(other) && other.node !== undefined && other.node === pod.node) {
     return {...base, verdict: 'ALLOWED', reason: `${other.ip} is node ${pod.node}, where ${podName(pod)} runs: traffic between a pod and its own node always passes`}
   }
-  let closest: ClosestRule | undefined
-  for (const policy of selecting) {
-    const rules = asArray(direction === 'Ingress' ? policy.spec.ingress : policy.spec.egress)
-    if (rules.length === 0) {
-      const miss = [`${policyKey(policy)} has no ${direction.toLowerCase()} rule: it allows no ${direction.toLowerCase()} to the pods it selects`]
-      if (!closest) closest = {policy: policyKey(policy), direction, mismatches: miss}
-      continue
-    }
-    for (const [i, rule] of rules.entries()) {
-      const miss = ruleMismatches(rule, direction, policy.namespace, flow, index)
-      if (miss.length === 0) return {...base, verdict: 'ALLOWED', allowedBy: {policy: policyKey(policy), direction, rule: i}}
-      // a rule beats a policy without rules; fewer mismatches beat more
-      if (!closest || closest.rule === undefined || miss.length < closest.mismatches.length) closest = {policy: policyKey(policy), direction, rule: i, mismatches: miss}
-    }
+  const rulings = selecting.map((p) => ruling(p, direction, flow, index))
+  const allowing = rulings.find((r) => r.allows)
+  if (allowing) return {...base, verdict: 'ALLOWED', allowedBy: {policy: allowing.policy, direction, rule: allowing.rule!}, rulings}
+  // a rule beats a policy without rules; fewer mismatches beat more; the first wins a tie
+  let closest: PolicyRuling | undefined
+  for (const r of rulings) {
+    if (!closest || (closest.rule === undefined && r.rule !== undefined) || (r.rule !== undefined && r.mismatches!.length < closest.mismatches!.length)) closest = r
   }
-  return {...base, verdict: 'DENIED', ...(closest ? {closest} : {})}
+  const c = closest!
+  return {...base, verdict: 'DENIED', closest: {policy: c.policy, direction, ...(c.rule === undefined ? {} : {rule: c.rule}), mismatches: c.mismatches ?? []}, rulings}
 }
 
 /** The verdict for a packet: egress at its source, ingress at its destination. */

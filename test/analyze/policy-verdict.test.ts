@@ -436,7 +436,7 @@ const CASES: Case[] = [
     ],
     rows: [
       // x/a is on node1; node2 is not its node
-      {from: 'node2', to: 'x/a', allowed: false, why: /172\.18\.0\.12 \(no pod\) is matched only by an ipBlock/},
+      {from: 'node2', to: 'x/a', allowed: false, why: /172\.18\.0\.12 \(node node2\) is matched only by an ipBlock/},
       {from: 'node1', to: 'x/b', allowed: true, by: 'x/nodes ingress[0]'},
     ],
   },
