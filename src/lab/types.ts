@@ -34,6 +34,8 @@ export interface LabOptions {
   proxyMode?: ProxyMode
   /** what the node's distribution adds (default LAB_AGENT_DEFAULTS.hostProfile) */
   hostProfile?: HostProfile
+  /** labels beside each pod's app=<pod name>: by pod name, or '*' for every pod (--pod-labels) */
+  podLabels?: Record<string, Record<string, string>>
 }
 
 /** One underlay L2 segment: a bridge in the fabric namespace. */
@@ -75,6 +77,8 @@ export interface LabPod {
   ip: string
   /** host-side veth inside the node namespace (vethXXXXXXXX or caliXXXXXXXXXXX) */
   hostVeth: string
+  /** the pod's labels (app=<pod name>, then --pod-labels); absent in the state of labs made before labels */
+  labels?: Record<string, string>
 }
 
 export interface LabPlan {
