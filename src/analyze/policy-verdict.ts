@@ -200,7 +200,7 @@ function ruleMismatches(rule: unknown, direction: PolicyDirection, policyNs: str
 function ruling(policy: SnapshotNetworkPolicy, direction: PolicyDirection, flow: PolicyFlow, index: PolicyIndex): PolicyRuling {
   const key = policyKey(policy)
   const rules = asArray(direction === 'Ingress' ? policy.spec.ingress : policy.spec.egress)
-  if (rules.length === 0) return {policy: key, allows: false, mismatches: [`${key} has no ${direction.toLowerCase()} rule: it allows no ${direction.toLowerCase()} to the pods it selects`]}
+  if (rules.length === 0) return {policy: key, allows: false, mismatches: [`no ${direction.toLowerCase()} rule: a default deny for the pods it selects`]}
   let closest: {rule: number; mismatches: string[]} | undefined
   for (const [i, rule] of rules.entries()) {
     const miss = ruleMismatches(rule, direction, policy.namespace, flow, index)

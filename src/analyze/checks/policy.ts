@@ -129,7 +129,7 @@ export function policyOnFlow(snapshot: Snapshot, src: FlowEnd, dst: FlowEnd, pac
     ...(at.node ? {node: at.node} : {}),
     subject: `pod ${denied.pod} (${denied.direction})`,
     message: `NetworkPolicy ${denied.policies.join(', ')} select${denied.policies.length === 1 ? 's' : ''} pod ${denied.pod} for ${denied.direction} and no rule allows ${packetText(flow)} ${denied.direction === 'Egress' ? 'to' : 'from'} ${endText(peer)}: closest ${ruleText(closest)}: ${closest.mismatches.join('; ')}`,
-    evidence: [`${endText(flow.src)} -> ${endText(flow.dst)} ${packetText(flow)}`, `${denied.direction} of pod ${denied.pod} (${endText(at)}): selected by ${denied.policies.join(', ')}`, ...rulingEvidence(denied)],
+    evidence: [`${endText(flow.src)} -> ${endText(flow.dst)} ${packetText(flow)}`, `${denied.direction} of pod ${denied.pod} (${at.ip}): selected by ${denied.policies.join(', ')}`, ...rulingEvidence(denied)],
     vars: {namespace: ns, policy: name, srcIP: flow.src.ip},
   })
   return {policy, denied, findings: [finding]}
@@ -179,6 +179,7 @@ export function hopsToPolicyDrop(hops: readonly Hop[], denied: DirectionVerdict,
     node: node ?? here?.node ?? '',
     netns: here?.netns ?? '',
     ...(here?.in ? {in: here.in} : {}),
+    ...(at?.h.out ? {out: at.h.out} : {}),
     action: 'drop',
     evidence: [`NetworkPolicy ${denied.direction.toLowerCase()} of pod ${denied.pod}: ${finding.message}`, ...finding.evidence.slice(2)],
     findings: ['POLICY_DENY'],

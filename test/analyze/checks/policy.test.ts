@@ -74,7 +74,7 @@ describe('netctl trace: POLICY_UNENFORCED for the policies that would filter the
     expect(trace.disposition).toBe('DELIVERED')
     const found = trace.findings.filter((f) => f.code === 'POLICY_UNENFORCED')
     expect(found.map((f) => f.message)).toEqual([
-      'NetworkPolicy default/default-deny-ingress selects pod default/pod-node3-2 (the destination) for Ingress, but flannel enforces no NetworkPolicy: it does not filter this flow; enforced, this flow would be denied by default/default-deny-ingress (closest default/default-deny-ingress: default/default-deny-ingress has no ingress rule: it allows no ingress to the pods it selects)',
+      'NetworkPolicy default/default-deny-ingress selects pod default/pod-node3-2 (the destination) for Ingress, but flannel enforces no NetworkPolicy: it does not filter this flow; enforced, this flow would be denied by default/default-deny-ingress (closest default/default-deny-ingress: no ingress rule: a default deny for the pods it selects)',
     ])
     // the same verdict is in the trace's data: what enforcement would do
     expect(trace.policy).toMatchObject({enforced: false, allowed: false, ingress: {verdict: 'DENIED', policies: ['default/default-deny-ingress']}})
@@ -130,7 +130,7 @@ describe('netctl trace on an enforcing CNI: POLICY_DENY where the dataplane woul
       expect(deny[0]!.fix).toContain('kubectl -n default edit networkpolicy allow-node1-8080')
       // the walk stops at node3's FORWARD hop with a drop hop naming the policy, not in the pod
       const last = t.hops.at(-1)!
-      expect(last).toMatchObject({node: 'node3', action: 'drop', findings: ['POLICY_DENY']})
+      expect(last).toMatchObject({node: 'node3', in: t.hops.at(-2)!.in, out: t.hops.at(-2)!.out, action: 'drop', findings: ['POLICY_DENY']})
       expect(t.hops.some((h) => h.action === 'deliver')).toBe(false)
       expect(t.policy).toMatchObject({enforced: true, allowed: false, egress: {verdict: 'NOT_ISOLATED'}, ingress: {verdict: 'DENIED', closest: {policy: 'default/allow-node1-8080', rule: 0}}})
       expect(validatorFor('trace')(JSON.parse(JSON.stringify(t)))).toBe(true)
@@ -143,7 +143,7 @@ describe('netctl trace on an enforcing CNI: POLICY_DENY where the dataplane woul
     expect(t.findings.filter((f) => f.code === 'POLICY_DENY')).toEqual([])
     expect(t.policy!.ingress).toMatchObject({verdict: 'ALLOWED', allowedBy: {policy: 'default/allow-node1-8080', direction: 'Ingress', rule: 0}})
     expect(t.policy!.ingress.rulings).toEqual([
-      {policy: 'default/default-deny-ingress', allows: false, mismatches: ['default/default-deny-ingress has no ingress rule: it allows no ingress to the pods it selects']},
+      {policy: 'default/default-deny-ingress', allows: false, mismatches: ['no ingress rule: a default deny for the pods it selects']},
       {policy: 'default/allow-node1-8080', allows: true, rule: 0},
     ])
     expect(validatorFor('trace')(JSON.parse(JSON.stringify(t)))).toBe(true)
