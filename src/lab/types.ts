@@ -1,3 +1,4 @@
+import type {InventoryNetworkPolicy} from '../cluster/inventory-types.js'
 import type {HostProfile, ProxyMode} from './agents/defaults.js'
 import type {LabService} from './agents/services.js'
 
@@ -105,6 +106,8 @@ export interface LabPlan {
   serviceCIDR?: string
   /** the lab's Services with their endpoints (only with kube-proxy: a lab without it has none) */
   services?: LabService[]
+  /** NetworkPolicies recorded with `lab policy apply` (absent: none) */
+  networkPolicies?: InventoryNetworkPolicy[]
 }
 
 /** The lab's record on disk: the plan, plus what happened while it came up. */
