@@ -4,6 +4,7 @@ import {BaseCommand} from '../../src/base-command.js'
 import {labNameFlag} from '../../src/flags.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type ProxyMode} from '../../src/lab/agents/defaults.js'
 import {labUp} from '../../src/lab/build.js'
+import {parsePodLabels} from '../../src/lab/topology.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
 import {labUpJson, labUpText} from '../../src/render/lab.js'
 
@@ -21,6 +22,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --nam
     {description: 'Calico with BIRD route reflectors, as JSON', command: '<%= config.bin %> lab up --name rr --nodes 5 --backend calico-rr --route-reflectors 2 --json'},
     {description: 'host-gw across a router: see the kernel refuse it', command: '<%= config.bin %> lab up --name l3 --backend flannel-host-gw --topology routed'},
     {description: 'With sshd on every node, reachable through ip netns exec + nc', command: '<%= config.bin %> lab up --name ssh --ssh'},
+    {description: 'Pods labelled for NetworkPolicies (each has app=<pod name> already)', command: "<%= config.bin %> lab up --name pol --backend calico-bgp --pod-labels 'pod-node1-1:role=db' --pod-labels '*:team=blue'"},
     {description: "A node as found in the wild: kube-proxy's iptables rules, flanneld's, Docker's FORWARD DROP", command: '<%= config.bin %> lab up --name real --proxy-mode iptables --host-profile docker'},
   ]
   static override enableJsonFlag = true
@@ -42,6 +44,11 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --nam
       options: [...HOST_PROFILES],
       default: LAB_AGENT_DEFAULTS.hostProfile,
     }),
+    'pod-labels': Flags.string({
+      description: 'Labels for a pod beside its app=<pod name>, for NetworkPolicies to select: POD:KEY=VALUE[,KEY=VALUE] (repeatable; POD * is every pod).',
+      multiple: true,
+      default: [],
+    }),
   }
 
   async run(): Promise<object> {
@@ -58,6 +65,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --nam
         ssh: flags.ssh,
         proxyMode: flags['proxy-mode'] as ProxyMode,
         hostProfile: flags['host-profile'] as HostProfile,
+        podLabels: parsePodLabels(flags['pod-labels']),
       },
       progress,
     )

@@ -59,6 +59,31 @@ export interface InventoryPod {
   pid?: number
   /** the pod's labels (read from the API; optional in a file) */
   labels?: Record<string, string>
+  /** the pod shares its node's network namespace and address (NetworkPolicies match it only by ipBlock) */
+  hostNetwork?: boolean
+  /** the containers' ports; a NetworkPolicy names a port by its name */
+  ports?: InventoryContainerPort[]
+}
+
+/** A container port, as spec.containers[].ports holds it. */
+export interface InventoryContainerPort {
+  name?: string
+  containerPort: number
+  protocol?: 'TCP' | 'UDP' | 'SCTP'
+}
+
+/** A namespace and its labels (namespaceSelectors match them). */
+export interface InventoryNamespace {
+  name: string
+  labels?: Record<string, string>
+}
+
+/** A NetworkPolicy as `kubectl get networkpolicy -o yaml` shows it (spec verbatim). */
+export interface InventoryNetworkPolicy {
+  apiVersion?: string
+  kind?: 'NetworkPolicy'
+  metadata: {name: string; namespace?: string}
+  spec: Record<string, unknown>
 }
 
 export interface Inventory {
@@ -80,6 +105,10 @@ export interface Inventory {
   pods: InventoryPod[]
   /** Services with their EndpointSlice endpoints */
   services?: InventoryService[]
+  /** namespaces with their labels (the name label is implied) */
+  namespaces?: InventoryNamespace[]
+  /** NetworkPolicies (a lab's, or written by hand); metadata.namespace defaults to "default" */
+  networkPolicies?: InventoryNetworkPolicy[]
 }
 
 /** A Service port, as Kubernetes' ServicePort (targetPort a number). */

@@ -229,12 +229,16 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       ...(p.netns !== undefined ? {netns: p.netns} : {}),
       ...(p.pid !== undefined ? {pid: p.pid} : {}),
       ...(p.labels ? {labels: p.labels} : {}),
+      ...(p.hostNetwork ? {hostNetwork: true} : {}),
+      ...(p.ports ? {ports: p.ports} : {}),
     })),
     nodeStates,
     errors: results.flatMap((r) => r.errors),
     ...(inv.services ? {services: inv.services} : {}),
-    ...(meta.networkPolicies
-      ? {networkPolicies: meta.networkPolicies.map((np) => ({namespace: np.metadata.namespace ?? '', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
+    ...(inv.namespaces ? {namespaces: inv.namespaces} : {}),
+    // the API's policies when it was asked; else the inventory's (a lab's, or written by hand)
+    ...((meta.networkPolicies ?? inv.networkPolicies)
+      ? {networkPolicies: (meta.networkPolicies ?? inv.networkPolicies ?? []).map((np) => ({namespace: np.metadata.namespace ?? 'default', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
       : {}),
   }
 }

@@ -2,7 +2,7 @@ import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
 import {printable} from '../util/text.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
-import type {InventoryPod, InventoryService} from '../cluster/inventory-types.js'
+import type {InventoryNamespace, InventoryPod, InventoryService} from '../cluster/inventory-types.js'
 import type {NodeState} from './node-state.js'
 
 /**
@@ -37,6 +37,9 @@ export interface SnapshotNode {
 /** A pod as the inventory (or the Kubernetes API) describes it; the snapshot keeps it as is. */
 export type SnapshotPod = InventoryPod
 
+/** A namespace and its labels. */
+export type SnapshotNamespace = InventoryNamespace
+
 /** A NetworkPolicy as the API holds it (networking.k8s.io/v1), its spec verbatim. */
 export interface SnapshotNetworkPolicy {
   namespace: string
@@ -65,8 +68,10 @@ export interface Snapshot {
   /** node name → its dataplane state; a node that could not be collected has none */
   nodeStates: Record<string, NodeState>
   errors: CollectionError[]
-  /** Kubernetes: every NetworkPolicy in the cluster (absent for a lab or an inventory file) */
+  /** every NetworkPolicy in the cluster: from the API, or an inventory's networkPolicies: (absent when the source has none) */
   networkPolicies?: SnapshotNetworkPolicy[]
+  /** namespaces with their labels, for namespaceSelectors (absent when the source has none) */
+  namespaces?: SnapshotNamespace[]
   /** Services with their EndpointSlice endpoints (the inventory's `services:`; absent when the source has none) */
   services?: InventoryService[]
 }

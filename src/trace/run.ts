@@ -140,7 +140,7 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
   // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
-  const own = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED'])
+  const own = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
   const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !own.has(f.code))
   return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
 }
