@@ -5,7 +5,7 @@ import {BaseCommand, Ending} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/cluster/source.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
-import {clusterSourceFlags} from '../src/flags.js'
+import {clusterSourceFlags, snapshotFlag} from '../src/flags.js'
 import {loadSnapshot, type Snapshot} from '../src/model/snapshot.js'
 import {checkJson, checkResult, type CheckResult, checkText} from '../src/render/check.js'
 import {closest} from '../src/util/edit-distance.js'
@@ -28,7 +28,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
   ]
   static override enableJsonFlag = true
   static override flags = {
-    snapshot: Flags.string({char: 's', description: 'Check a snapshot written by netctl collect instead of reading the nodes.', helpValue: 'FILE', helpGroup: 'CLUSTER'}),
+    snapshot: snapshotFlag('Check a snapshot written by netctl collect instead of reading the nodes (-s, its old spelling, still works).', ['s']),
     ...clusterSourceFlags,
     node: Flags.string({description: 'Report only findings about this node (repeatable).', multiple: true, helpValue: 'NAME'}),
     parallel: Flags.integer({description: 'Nodes read at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
