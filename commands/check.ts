@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 
+import {findingsAsTyped} from '../src/analyze/catalogue/as-typed.js'
 import {countFindings, runChecks} from '../src/analyze/checks/index.js'
 import {BaseCommand, Ending} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/cluster/source.js'
@@ -55,7 +56,8 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     const known = snapshot.nodes.map((n) => n.name)
     knownNodes(flags.node, known, snapshot.cluster.name)
     const nodes = flags.node?.length ? [...new Set(flags.node)] : known
-    const findings = runChecks(snapshot, flags.node?.length ? {nodes} : {})
+    // fixes as typed here: a lab node's through ip netns exec, no kubectl without Kubernetes
+    const findings = findingsAsTyped(runChecks(snapshot, flags.node?.length ? {nodes} : {}), snapshot)
     const result = checkResult(snapshot, source, nodes, findings, countFindings(findings))
 
     if (!this.jsonEnabled()) this.log(checkText(result, known.length))
