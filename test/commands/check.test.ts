@@ -23,6 +23,8 @@ const validate = validatorFor('check')
 function forwardingOff(): string {
   const s = JSON.parse(readFileSync(snap('flannel-vxlan'), 'utf8'))
   s.nodeStates.node2.sysctls['net.ipv4.ip_forward'] = '0'
+  // as a lab collected today records it: the namespace the node is
+  s.nodes.find((n: {name: string}) => n.name === 'node2').netns = `${s.cluster.name}.node2`
   const file = path.join(dir, 'fwd-off.json')
   writeFileSync(file, JSON.stringify(s))
   return file
