@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, {recursive: true, force: true}))
 /** `netctl collect ARGS -o FILE` as a user runs it; the file must validate against the schema. */
 async function collect(args: string[], name: string): Promise<Snapshot> {
   const out = path.join(dir, `${name}.json`)
-  const r = await netctl(['collect', ...args, '-o', out])
+  const r = await netctl(['collect', ...args, '--output-file', out])
   expect(r.code, r.stderr).toBe(0)
   const validate = validatorFor('snapshot')
   expect(validate(JSON.parse(readFileSync(out, 'utf8'))), JSON.stringify(validate.errors)).toBe(true)
