@@ -1,7 +1,7 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Iptables, NodeState} from '../../model/node-state.js'
 import type {Hop, NetfilterDecision} from '../../model/trace.js'
-import {lookupRoute} from '../fib.js'
+import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {FilterPacket} from './iptables-match.js'
@@ -87,10 +87,12 @@ export function matchEnv(place: Place, p: FilterPacket): MatchEnv {
     rpfilter: ({loose, validmark, acceptLocal}) => {
       if (!p.in) return undefined
       if (p.in === 'lo') return true
-      const d = lookupRoute(place.fib, {dst: p.src, ...(validmark ? {fwmark: p.mark} : {})})
+      // a bare FIB lookup, as xt_rpfilter does it: no source selection (a cali veth has no address)
+      const d = reversePathLookup(place.fib, {dst: p.src, src: p.dst, ...(validmark ? {fwmark: p.mark} : {})})
+      if (!d) return false
       if (d.type === 'local') return acceptLocal
       if (d.type !== 'unicast') return false
-      return loose || d.dev === p.in || (d.nexthops ?? []).some((n) => n.dev === p.in)
+      return loose || d.devs.includes(p.in)
     },
   }
 }
@@ -259,7 +261,7 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
  * the walk (DENIED / INSUFFICIENT_INFO) when it does not pass. The packet
  * mark set at one hook is read at the next on the same node.
  */
-export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string) => FindingCode | undefined): FilterOutcome {
+export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string, whose: string) => FindingCode | undefined): FilterOutcome {
   const purpose = chain === 'PREROUTING' || chain === 'POSTROUTING' ? `netfilter's ${chain} hook` : `the filter ${chain} chain`
   if (!w.section(place, 'iptables', purpose)) return {passed: false, evidence: []}
   const nftSection = place.sections.nftables
@@ -308,7 +310,7 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     if (!r.accepted) {
       const ruleText = r.ruleText ?? (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
       const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
-      const custom = onDrop?.(ruleText)
+      const custom = onDrop?.(ruleText, whose)
       const code =
         custom ??
         (!r.policyDrop || chain !== 'FORWARD'
@@ -364,14 +366,14 @@ export function filterHop(place: Place, chain: Chain, devs: {in?: string; out?: 
 }
 
 /** A firewall that drops a tunnel's own packets: ENCAP_PORT_BLOCKED names the overlay port. */
-export function encapBlocked(w: Walk, place: Place, f: Flight): ((rule: string) => FindingCode | undefined) | undefined {
+export function encapBlocked(w: Walk, place: Place, f: Flight): ((rule: string, whose: string) => FindingCode | undefined) | undefined {
   const e = f.pkt.encap.at(-1)
   if (!e) return undefined
-  return (rule: string) =>
+  return (rule: string, whose: string) =>
     w.raise('ENCAP_PORT_BLOCKED', {
       node: place.node,
       subject: e.type === 'ipip' ? 'IPIP (IP protocol 4)' : `UDP ${e.port}`,
-      message: `${rule} drops the ${e.type} packets between ${e.outerSrc} and ${e.outerDst} on ${place.node}`,
+      message: `${rule}${whose} drops the ${e.type} packets between ${e.outerSrc} and ${e.outerDst} on ${place.node}`,
       evidence: [rule],
       vars: {node: place.node, port: e.port ?? 4, peerIP: w.index.nodeOwning(e.outerSrc)?.name === place.node ? e.outerDst : e.outerSrc},
     })
