@@ -137,7 +137,7 @@ export interface Hop {
 export interface NetfilterDecision {
   hook: 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING'
   /** DNAT / SNAT / MASQUERADE / REDIRECT (iptables) or dnat / snat / masquerade / redirect (nft) the nat chains decided */
-  nat?: Array<{ruleset: string; rule: string}>
+  nat?: Array<{ruleset: string; rule: string; before?: string; after?: string}>
   /** each way through a chain split by `statistic` or `numgen`, with its probability and the rule it ended at */
   alternatives?: Array<{ruleset: string; probability: number; rule: string}>
 }

@@ -77,8 +77,11 @@ export function traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResul
   }
   let returnPath: Trace['returnPath'] = null
   if (forwardPath.disposition === 'DELIVERED' && typeof dstPlace !== 'string') {
-    const reply: Packet = {src: packet.dst, dst: packet.src, protocol: packet.protocol, size: packet.size, df: packet.df, encap: []}
-    const back = runWalk(index, shared, 'return', dstPlace, {pkt: reply, ttl: TTL, ct: 'ESTABLISHED', ...(packet.port !== undefined ? {sport: packet.port} : {})})
+    // the reply leaves where the request arrived, to the source it arrived from (both as translated on the way)
+    const at = forward.delivered?.flight.pkt ?? packet
+    const from = forward.delivered?.place ?? dstPlace
+    const reply: Packet = {src: at.dst, dst: at.src, protocol: packet.protocol, size: packet.size, df: packet.df, encap: []}
+    const back = runWalk(index, shared, 'return', from, {pkt: reply, ttl: TTL, ct: 'ESTABLISHED', ...(at.port !== undefined ? {sport: at.port} : {})})
     returnPath = pathResult(back)
     if (back.disposition === 'DELIVERED') checkSymmetry(index, shared, forward.hops, back.hops)
   }

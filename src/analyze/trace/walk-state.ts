@@ -3,6 +3,7 @@ import {podNotRead, podNotReadFix} from '../../model/node-state.js'
 import type {Disposition, Hop, Packet} from '../../model/trace.js'
 import {type FindingInput, makeFinding} from '../catalogue/index.js'
 import type {CtState} from './iptables-match.js'
+import type {CtEntry} from './nat.js'
 import {type Place, type SnapshotIndex} from './place.js'
 
 /** The packet in flight and what the kernel tracks with it. */
@@ -20,6 +21,10 @@ export interface Flight {
   marks?: {at: string; mark: number; ctmark: number}
   /** the interface the packet was first sent from, and its MTU (what the sender believes the path takes) */
   origin?: {node: string; netns: string; dev: string; mtu: number}
+  /** rerouted after OUTPUT's DNAT: the nat chains have decided for this packet */
+  natDecided?: boolean
+  /** the connection's translations at the namespace `at` (node|netns), for `--ctstate DNAT` and `ct status dnat` */
+  ctnat?: {at: string; dnat?: boolean; snat?: boolean}
 }
 
 /** The sending side of a tunnel, as the receiver's decap checks need it. */
@@ -48,6 +53,8 @@ export class Shared {
   readonly findings: Finding[] = []
   readonly needNodes = new Set<string>()
   readonly missing: string[] = []
+  /** the request's translations, node by node: the reply is translated back where they were made */
+  readonly conntrack: CtEntry[] = []
 
   raise(code: FindingCode, input: FindingInput): FindingCode {
     const f = makeFinding(code, input)
@@ -69,6 +76,8 @@ export class Walk {
   disposition?: Disposition
   /** (node, netns, destination, encapsulation depth) of every routing decision taken */
   readonly seen = new Set<string>()
+  /** where the packet was delivered, as it arrived (translated): the reply starts there */
+  delivered?: {place: Place; flight: Flight}
 
   constructor(
     readonly index: SnapshotIndex,
