@@ -1,5 +1,4 @@
-import {createHash} from 'node:crypto'
-
+import {felixPolicyChain, lengthLimitedId} from '../../analyze/checks/policy-dataplane.js'
 import {NAMESPACE_NAME_LABEL} from '../../analyze/policy-verdict.js'
 import {policyDirections, selectorMatches} from '../../analyze/policy.js'
 import type {InventoryNetworkPolicy} from '../../cluster/inventory-types.js'
@@ -19,21 +18,7 @@ import type {RestoreFile} from './restore.js'
  * none: such a rule matches nothing, as Felix's empty named-port set would).
  */
 
-const IPTABLES_MAX_CHAIN = 28
-
-/** libcalico-go hash.GetLengthLimitedID: the suffix as is, or `_` and its sha256 (URL-safe base64) cut to fit. */
-export function lengthLimitedId(prefix: string, suffix: string, max = IPTABLES_MAX_CHAIN): string {
-  const s = suffix || '_'
-  if (prefix.length + s.length > max || (prefix.length + s.length === max && s.startsWith('_'))) {
-    return `${prefix}_${createHash('sha256').update(s).digest('base64url').slice(0, max - 1 - prefix.length)}`
-  }
-  return prefix + s
-}
-
-/** Felix's chain for a Kubernetes NetworkPolicy (PolicyID{Kind: KubernetesNetworkPolicy}.ID() = knp/<namespace>/<name>). */
-export function felixPolicyChain(direction: 'Ingress' | 'Egress', namespace: string, name: string): string {
-  return lengthLimitedId(direction === 'Ingress' ? 'cali-pi-' : 'cali-po-', `knp/${namespace}/${name}`)
-}
+export {felixPolicyChain, lengthLimitedId}
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
