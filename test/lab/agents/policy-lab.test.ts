@@ -76,7 +76,7 @@ describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy ipt
     await agree('pod-node1-1', 'pod-node2-1', PORT_OPEN, true)
   })
 
-  it('a default deny on the pod: the connect fails (Felix's end-of-tier drop), the trace says DENIED', async () => {
+  it('a default deny on the pod: the connect fails (the end-of-tier drop), the trace says DENIED', async () => {
     await apply(`apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: deny-web}
@@ -114,6 +114,37 @@ spec:
     const node2 = lab.get().nodes.find((n) => n.name === 'node2')!
     const rules = await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])
     expect(rules.stdout).toContain(`-N ${felixPolicyChain('Ingress', 'default', 'allow-client')}`)
+  })
+
+  it('check finds the faults injected with plain iptables: a policy chain jump deleted (POLICY_NOT_PROGRAMMED), a chain no policy owns (POLICY_STALE_RULES)', async () => {
+    const l = lab.get()
+    const node2 = l.nodes.find((n) => n.name === 'node2')!
+    const clean = await netctlJson<{findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>}>(['check', '--lab', l.name])
+    expect(clean.json.findings.filter((f) => f.code.startsWith('POLICY_') && f.code !== 'POLICY_DENY')).toEqual([])
+    // Felix lagging: the pod's cali-tw- chain no longer jumps to allow-client's chain
+    const chain = felixPolicyChain('Ingress', 'default', 'allow-client')
+    const tw = (await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])).stdout.split('\n').find((x) => x.startsWith('-A cali-tw-') && x.includes(`-j ${chain}`))!
+    expect((await nsExec(node2.netns, ['iptables', '-t', 'filter', ...tw.replace(/^-A /, '-D ').split(' ').map((w) => w.replace(/^"|"$/g, ''))])).code).toBe(0)
+    // a deleted policy's chain left behind
+    expect((await nsExec(node2.netns, ['iptables', '-t', 'filter', '-N', 'cali-pi-knp/default/gone'])).code).toBe(0)
+    const r = await netctlJson<{findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>}>(['check', '--lab', l.name])
+    const notProgrammed = r.json.findings.filter((f) => f.code === 'POLICY_NOT_PROGRAMMED')
+    expect(notProgrammed.map((f) => [f.node, f.subject])).toEqual([['node2', 'NetworkPolicy default/allow-client']])
+    expect(notProgrammed[0]!.evidence.join('\n')).toContain(`no cali-tw-<iface> chain jumps to ${chain}`)
+    const stale = r.json.findings.filter((f) => f.code === 'POLICY_STALE_RULES')
+    expect(stale.map((f) => [f.node, f.subject])).toEqual([['node2', 'chain cali-pi-knp/default/gone']])
+    // the lab puts it right again: apply reprograms and removes the stray chain
+    await apply(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-client}
+spec:
+  podSelector: {matchLabels: {app: pod-node2-1}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {role: client}}}]
+      ports: [{port: ${PORT_OPEN}}]
+`)
+    const after = await netctlJson<{findings: Array<{code: string}>}>(['check', '--lab', l.name])
+    expect(after.json.findings.filter((f) => f.code === 'POLICY_NOT_PROGRAMMED' || f.code === 'POLICY_STALE_RULES')).toEqual([])
   })
 
   it('lab policy delete reprograms: the chain goes, the pod answers again', async () => {
