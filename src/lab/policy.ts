@@ -1,13 +1,15 @@
 /**
  * NetworkPolicies in a lab: `netctl lab policy apply | delete | list`. The lab
  * records them (its record and the inventory it writes), so that collect,
- * trace and check see them as they would see a cluster's. Recording only:
- * the lab does not program them into Felix's chains (see docs/lab.md).
+ * trace and check see them as they would see a cluster's. A Calico lab with
+ * agent rules (--proxy-mode iptables|nftables) also programs them into
+ * Felix's chains on every node (agents/felix-policy.ts); flannel labs do not enforce them.
  */
 import {parseAllDocuments} from 'yaml'
 
 import type {InventoryNetworkPolicy} from '../cluster/inventory-types.js'
 import {UsageError} from '../errors.js'
+import {reprogramFelixPolicies} from './agents/index.js'
 import {writeInventory} from './inventory.js'
 import {loadRecord, saveRecord} from './state.js'
 import type {LabRecord} from './types.js'
@@ -83,6 +85,7 @@ async function store(record: LabRecord, policies: InventoryNetworkPolicy[]): Pro
   const updated = {...record, networkPolicies: policies}
   await saveRecord(updated)
   await writeInventory(updated)
+  await reprogramFelixPolicies(updated)
 }
 
 /** `lab policy apply -f FILE`: create or replace each policy by namespace/name. */

@@ -16,6 +16,7 @@ import {mtuExceedsEncap, mtuMismatch} from './mtu.js'
 import {tunnelDeviceDown, tunnelDeviceMissing, udpDaemonDown, vniMismatch, vxlanCsumOffload, vxlanPortMismatch} from './overlay-device.js'
 import {fdbMissing, fdbStale, neighMissing, neighNotPermanent, vtepMacMismatch} from './overlay-peers.js'
 import {policyIsolated, policyUnenforced} from './policy.js'
+import {policyNotProgrammed, policyStaleRules} from './policy-dataplane.js'
 import type {Check, Raised} from './raise.js'
 import {blackholeRoute, hostgwNotL2Adjacent, routeMissing, routeStale, routeWrongNexthop} from './routing.js'
 
@@ -65,6 +66,8 @@ export const CHECKS: ReadonlyArray<{code: FindingCode; check: Check}> = [
   {code: 'CNI_PLUGIN_MISSING', check: cniPluginMissing},
   {code: 'POLICY_DENY', check: policyIsolated},
   {code: 'POLICY_UNENFORCED', check: policyUnenforced},
+  {code: 'POLICY_NOT_PROGRAMMED', check: policyNotProgrammed},
+  {code: 'POLICY_STALE_RULES', check: policyStaleRules},
 ]
 
 export interface CheckOptions {

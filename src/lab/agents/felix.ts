@@ -4,6 +4,7 @@ import {CALICO_VXLAN} from '../backends/calico.js'
 import type {NsScript} from '../script.js'
 import {shjoin} from '../../util/shell.js'
 import type {LabNode, LabPlan} from '../types.js'
+import {felixPolicyChains} from './felix-policy.js'
 import {RestoreFile} from './restore.js'
 
 /**
@@ -16,8 +17,9 @@ import {RestoreFile} from './restore.js'
  * ChainInsertMode insert, DefaultEndpointToHostAction ACCEPT, natOutgoing pool.
  */
 
-const MARK_ACCEPT = 0x10000
-const MARK_SCRATCH0 = 0x40000
+export const MARK_ACCEPT = 0x10000
+const MARK_PASS = 0x20000
+export const MARK_SCRATCH0 = 0x40000
 const ALL_MARK_BITS = 0xf0000
 const hex = (n: number): string => `0x${n.toString(16)}`
 
@@ -30,7 +32,7 @@ export const FELIX_IPSETS = {
 } as const
 
 /** One Felix rule: its match and action fragments in Felix's render order, plus comments. */
-interface Rule {
+export interface Rule {
   match?: string
   action: string
   comment?: string
@@ -59,18 +61,18 @@ function render(verb: string, r: Rule, hashFragment: string): string {
  * top of a built-in chain (`insert`) or appends to one (`append`, hashed under
  * `<chain>*appends*` as felix/iptables/table.go does).
  */
-function emit(f: RestoreFile, table: string, chain: string, rules: readonly Rule[], mode: 'own' | 'insert' | 'append' = 'own'): void {
+export function emit(f: RestoreFile, table: string, chain: string, rules: readonly Rule[], mode: 'own' | 'insert' | 'append' = 'own'): void {
   if (mode === 'own') f.chain(table, chain)
   const insert = mode === 'insert'
   const hashes = felixRuleHashes(mode === 'append' ? `${chain}*appends*` : chain, rules)
   rules.forEach((r, i) => f.rule(table, render(insert ? `-I ${chain} ${i + 1}` : `-A ${chain}`, r, `-m comment --comment "cali:${hashes[i]}"`)))
 }
 
-const jump = (c: string): Rule => ({action: `--jump ${c}`})
-const setMark = (m: number): string => `--jump MARK --set-mark ${hex(m)}/${hex(m)}`
-const clearMark = (m: number): string => `--jump MARK --set-mark 0/${hex(m)}`
-const markSet = (m: number): string => `-m mark --mark ${hex(m)}/${hex(m)}`
-const markClear = (m: number): string => `-m mark --mark 0/${hex(m)}`
+export const jump = (c: string): Rule => ({action: `--jump ${c}`})
+export const setMark = (m: number): string => `--jump MARK --set-mark ${hex(m)}/${hex(m)}`
+export const clearMark = (m: number): string => `--jump MARK --set-mark 0/${hex(m)}`
+export const markSet = (m: number): string => `-m mark --mark ${hex(m)}/${hex(m)}`
+export const markClear = (m: number): string => `-m mark --mark 0/${hex(m)}`
 
 export function felixVxlan(plan: LabPlan): boolean {
   return plan.backend === 'calico-vxlan' || plan.backend === 'calico-vxlan-crosssubnet'
@@ -191,21 +193,7 @@ export function felixIptables(plan: LabPlan, node: LabNode): RestoreFile {
   for (const ns of namespaces) {
     for (const dir of ['pri', 'pro']) emit(f, 'filter', `cali-${dir}-kns.${ns}`, [{action: setMark(MARK_ACCEPT)}, {match: markSet(MARK_ACCEPT), action: '--jump RETURN'}])
   }
-  for (const p of pods) {
-    const common: Rule[] = [
-      {match: '-m conntrack --ctstate RELATED,ESTABLISHED', action: '--jump ACCEPT'},
-      {match: '-m conntrack --ctstate INVALID', action: '--jump DROP'},
-      {action: clearMark(MARK_ACCEPT)},
-    ]
-    const profile = (dir: string): Rule[] => [jump(`cali-${dir}-kns.${p.namespace}`), {match: markSet(MARK_ACCEPT), action: '--jump RETURN', comment: 'Return if profile accepted'}, {action: '--jump DROP', comment: 'Drop if no profiles matched'}]
-    emit(f, 'filter', `cali-tw-${p.hostVeth}`, [...common, ...profile('pri')])
-    emit(f, 'filter', `cali-fw-${p.hostVeth}`, [
-      ...common,
-      {match: `-p udp -m multiport --destination-ports ${port}`, action: '--jump DROP', comment: 'Drop VXLAN encapped packets originating in workloads'},
-      {match: '-p ipencap', action: '--jump DROP', comment: 'Drop IPinIP encapped packets originating in workloads'},
-      ...profile('pro'),
-    ])
-  }
+  felixWorkloadChains(f, plan, node)
   return f
 }
 
@@ -223,4 +211,43 @@ export function felixWorkloadState(s: NsScript, plan: LabPlan, node: LabNode): v
     s.sysctl(`net.ipv4.neigh.${p.hostVeth}.proxy_delay`, 0)
     s.raw(`ip neigh replace ${shjoin([p.ip])} lladdr "$(ip netns exec ${shjoin([p.netns])} cat /sys/class/net/eth0/address)" dev ${shjoin([p.hostVeth])} nud permanent`)
   }
+}
+
+/**
+ * The per-workload chains of one node: cali-tw-/cali-fw- per local pod, and the
+ * cali-pi-/cali-po- chains of the policies that select them (felix-policy.ts).
+ * Declared in full, so `iptables-restore --noflush` replaces what they held:
+ * `lab policy apply | delete` reprogram with exactly this.
+ */
+export function felixWorkloadChains(f: RestoreFile, plan: LabPlan, node: LabNode): string[] {
+  const port = CALICO_VXLAN.port
+  const pods = plan.pods.filter((p) => p.node === node.name)
+  const programmed = felixPolicyChains(f, plan, pods)
+  for (const p of pods) {
+    const common: Rule[] = [
+      {match: '-m conntrack --ctstate RELATED,ESTABLISHED', action: '--jump ACCEPT'},
+      {match: '-m conntrack --ctstate INVALID', action: '--jump DROP'},
+      {action: clearMark(MARK_ACCEPT | MARK_PASS)},
+    ]
+    // the default tier: each selecting policy in turn, return if one accepted, else the end-of-tier drop
+    const tier = (chains: readonly string[]): Rule[] =>
+      chains.length === 0
+        ? []
+        : [
+            {action: clearMark(MARK_PASS), comment: 'Start of tier default'},
+            ...chains.flatMap((c): Rule[] => [{match: markClear(MARK_PASS), action: `--jump ${c}`}, {match: markSet(MARK_ACCEPT), action: '--jump RETURN', comment: 'Return if policy accepted'}]),
+            {match: markClear(MARK_PASS), action: '--jump DROP', comment: 'End of tier default. Drop if no policies passed packet'},
+          ]
+    const profile = (dir: string): Rule[] => [jump(`cali-${dir}-kns.${p.namespace}`), {match: markSet(MARK_ACCEPT), action: '--jump RETURN', comment: 'Return if profile accepted'}, {action: '--jump DROP', comment: 'Drop if no profiles matched'}]
+    const sel = programmed.selecting(p)
+    emit(f, 'filter', `cali-tw-${p.hostVeth}`, [...common, ...tier(sel.ingress), ...profile('pri')])
+    emit(f, 'filter', `cali-fw-${p.hostVeth}`, [
+      ...common,
+      {match: `-p udp -m multiport --destination-ports ${port}`, action: '--jump DROP', comment: 'Drop VXLAN encapped packets originating in workloads'},
+      {match: '-p ipencap', action: '--jump DROP', comment: 'Drop IPinIP encapped packets originating in workloads'},
+      ...tier(sel.egress),
+      ...profile('pro'),
+    ])
+  }
+  return programmed.chains
 }

@@ -6,7 +6,8 @@ import {runScript} from '../netns.js'
 import {NsScript} from '../script.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {LAB_AGENT_DEFAULTS, type HostProfile, type ProxyMode} from './defaults.js'
-import {felixIpsets, felixIptables, felixWorkloadState} from './felix.js'
+import {felixIpsets, felixIptables, felixWorkloadChains, felixWorkloadState} from './felix.js'
+import {RestoreFile} from './restore.js'
 import {bridgeHairpin, flannelIptables, flannelNftables} from './flanneld.js'
 import {dockerIptables, dockerLink, firewalldNftables, hostSysctls} from './host.js'
 import {kubeProxyIptables, kubeProxyNftables} from './kube-proxy.js'
@@ -128,4 +129,29 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
   }
   if (hostProfile === 'firewalld') s.cmd('nft', '-f', await put('firewalld.nft', firewalldNftables(plan, node)))
   return runScript(node.netns, s, scriptFile, `${node.name} agents`)
+}
+
+/**
+ * `lab policy apply | delete` on a lab whose Felix runs (Calico with agent
+ * rules): each node's workload and policy chains rewritten with
+ * iptables-restore --noflush (the declared chains are replaced whole), then
+ * the cali-pi-/cali-po- chains no policy owns any more removed, as Felix's
+ * table sync does. Flannel labs and bare dataplanes program nothing.
+ */
+export async function reprogramFelixPolicies(plan: LabPlan): Promise<boolean> {
+  if (labAgents(plan).proxyMode === 'none' || plan.backend.startsWith('flannel')) return false
+  for (const node of plan.nodes) {
+    const dir = path.join(node.dir, 'agents')
+    await mkdir(dir, {recursive: true})
+    const f = new RestoreFile()
+    const keep = felixWorkloadChains(f, plan, node)
+    const file = path.join(dir, 'felix-policy.rules')
+    await writeFile(file, f.toString())
+    const s = new NsScript()
+    s.cmd('iptables-restore', '--noflush', file)
+    s.raw(`keep=${shjoin([` ${keep.join(' ')} `])}`)
+    s.raw(`for c in $(iptables -t filter -S | awk '$1 == "-N" && $2 ~ /^cali-p[io]-/ {print $2}'); do case "$keep" in *" $c "*) ;; *) iptables -t filter -F "$c"; iptables -t filter -X "$c";; esac; done`)
+    await runScript(node.netns, s, path.join(dir, 'felix-policy.sh'), `${node.name} felix policies`)
+  }
+  return true
 }

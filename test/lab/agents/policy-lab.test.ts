@@ -1,0 +1,162 @@
+/**
+ * NetworkPolicies programmed as Felix does, checked against the kernel: in a
+ * calico-vxlan lab with agent rules, after `lab policy apply`, a real TCP
+ * connect between pods agrees with `netctl trace --lab` (DENIED / DELIVERED),
+ * and a denied flow's walk names the cali- rule that dropped it.
+ */
+import {writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {afterAll, beforeAll, expect, it} from 'vitest'
+
+import {felixPolicyChain} from '../../../src/lab/agents/felix-policy.js'
+import {netctl, netctlJson} from '../../helpers/cli.js'
+import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
+
+// ports no lab Service's responder listens on
+const PORT_OPEN = 7001
+const PORT_CLOSED = 7002
+
+/** A TCP connect from a namespace; true when the listener answered. */
+async function connects(netns: string, ip: string, port: number): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w 2 ${ip} ${port}`], 10_000)
+    if (r.stdout.includes('pong')) return true
+  }
+  return false
+}
+
+describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy iptables', () => {
+  const lab = useLab('fp-pol', ['--nodes', '2', '--pods-per-node', '2', '--backend', 'calico-vxlan', '--proxy-mode', 'iptables', '--pod-labels', 'pod-node1-2:role=client'])
+  const listeners: number[] = []
+
+  beforeAll(async () => {
+    const l = lab.get()
+    const dst = l.pods.find((p) => p.name === 'pod-node2-1')!
+    for (const port of [PORT_OPEN, PORT_CLOSED]) {
+      const r = await nsExec(dst.netns, ['sh', '-c', `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`])
+      listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
+    }
+  })
+  afterAll(() => {
+    for (const pid of listeners) {
+      try {
+        process.kill(pid)
+      } catch {
+        /* gone with the lab */
+      }
+    }
+  })
+
+  const apply = async (yaml: string): Promise<void> => {
+    const file = path.join(os.tmpdir(), `${lab.get().name}-policy.yaml`)
+    await writeFile(file, yaml)
+    const r = await netctl(['lab', 'policy', 'apply', '-f', file, '--lab', lab.get().name])
+    expect(r.code, r.stderr).toBe(0)
+  }
+
+  const trace = (src: string, dst: string, port: number) =>
+    netctlJson<{disposition: string; hops: Array<{action: string; evidence: string[]}>; policy?: {allowed: boolean}}>(['trace', src, dst, '--lab', lab.get().name, '--protocol', 'tcp', '--port', String(port)])
+
+  async function agree(src: string, dst: string, port: number, expected: boolean): Promise<{disposition: string; hops: Array<{action: string; evidence: string[]}>}> {
+    const l = lab.get()
+    const s = l.pods.find((p) => p.name === src)!
+    const d = l.pods.find((p) => p.name === dst)!
+    const real = await connects(s.netns, d.ip, port)
+    const t = await trace(src, dst, port)
+    expect(real, `${src} -> ${dst}:${port} connect`).toBe(expected)
+    // the trace's policy answer (the evaluator over the lab's collected snapshot) agrees with the kernel
+    expect(t.json.policy?.allowed ?? true, `${src} -> ${dst}:${port} trace policy: ${JSON.stringify(t.json.policy)}`).toBe(expected)
+    if (!expected) expect(t.json.disposition).toBe('DENIED')
+    return t.json
+  }
+
+  it('delivers before any policy: connect and trace agree', async () => {
+    await agree('pod-node1-1', 'pod-node2-1', PORT_OPEN, true)
+  })
+
+  it('a default deny on the pod: the connect fails (the end-of-tier drop), the trace says DENIED', async () => {
+    await apply(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-web}
+spec:
+  podSelector: {matchLabels: {app: pod-node2-1}}
+  policyTypes: [Ingress]
+`)
+    await agree('pod-node1-1', 'pod-node2-1', PORT_OPEN, false)
+  })
+
+  // KNOWN DEFECT of the walk (src/analyze/trace, not this change): on a calico-vxlan lab with
+  // agent rules the walk drops every pod's TCP SYN at raw cali-PREROUTING's
+  // `-m rpfilter --validmark --invert -j DROP`, where the kernel passes it (the connects above
+  // do pass). Until that is fixed the walk cannot deliver, nor reach the cali-tw- chain's
+  // end-of-tier drop; it.fails turns red the day the walk gets it right: then make it an it().
+  it.fails('the walk of a denied flow ends at the cali-tw- end-of-tier drop (blocked by the rpfilter defect)', async () => {
+    const t = await trace('pod-node1-1', 'pod-node2-1', PORT_OPEN)
+    const evidence = t.json.hops.flatMap((h) => h.evidence).join('\n')
+    expect(evidence).toMatch(/cali-tw-\S+ .*End of tier default\. Drop if no policies passed packet/)
+  })
+
+  it('an allow from pods with a label, on one port only: the client gets in on that port, not on another; others stay out', async () => {
+    await apply(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-client}
+spec:
+  podSelector: {matchLabels: {app: pod-node2-1}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {role: client}}}]
+      ports: [{port: ${PORT_OPEN}}]
+`)
+    await agree('pod-node1-2', 'pod-node2-1', PORT_OPEN, true)
+    await agree('pod-node1-2', 'pod-node2-1', PORT_CLOSED, false)
+    await agree('pod-node1-1', 'pod-node2-1', PORT_OPEN, false)
+    const node2 = lab.get().nodes.find((n) => n.name === 'node2')!
+    const rules = await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])
+    expect(rules.stdout).toContain(`-N ${felixPolicyChain('Ingress', 'default', 'allow-client')}`)
+  })
+
+  it('check finds the faults injected with plain iptables: a policy chain jump deleted (POLICY_NOT_PROGRAMMED), a chain no policy owns (POLICY_STALE_RULES)', async () => {
+    const l = lab.get()
+    const node2 = l.nodes.find((n) => n.name === 'node2')!
+    const clean = await netctlJson<{findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>}>(['check', '--lab', l.name])
+    expect(clean.json.findings.filter((f) => f.code.startsWith('POLICY_') && f.code !== 'POLICY_DENY')).toEqual([])
+    // Felix lagging: the pod's cali-tw- chain no longer jumps to allow-client's chain
+    const chain = felixPolicyChain('Ingress', 'default', 'allow-client')
+    const tw = (await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])).stdout.split('\n').find((x) => x.startsWith('-A cali-tw-') && x.includes(`-j ${chain}`))!
+    expect((await nsExec(node2.netns, ['iptables', '-t', 'filter', ...tw.replace(/^-A /, '-D ').split(' ').map((w) => w.replace(/^"|"$/g, ''))])).code).toBe(0)
+    // a deleted policy's chain left behind
+    expect((await nsExec(node2.netns, ['iptables', '-t', 'filter', '-N', 'cali-pi-knp/default/gone'])).code).toBe(0)
+    const r = await netctlJson<{findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>}>(['check', '--lab', l.name])
+    const notProgrammed = r.json.findings.filter((f) => f.code === 'POLICY_NOT_PROGRAMMED')
+    expect(notProgrammed.map((f) => [f.node, f.subject])).toEqual([['node2', 'NetworkPolicy default/allow-client']])
+    expect(notProgrammed[0]!.evidence.join('\n')).toContain(`no cali-tw-<iface> chain jumps to ${chain}`)
+    const stale = r.json.findings.filter((f) => f.code === 'POLICY_STALE_RULES')
+    expect(stale.map((f) => [f.node, f.subject])).toEqual([['node2', 'chain cali-pi-knp/default/gone']])
+    // the lab puts it right again: apply reprograms and removes the stray chain
+    await apply(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-client}
+spec:
+  podSelector: {matchLabels: {app: pod-node2-1}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {role: client}}}]
+      ports: [{port: ${PORT_OPEN}}]
+`)
+    const after = await netctlJson<{findings: Array<{code: string}>}>(['check', '--lab', l.name])
+    expect(after.json.findings.filter((f) => f.code === 'POLICY_NOT_PROGRAMMED' || f.code === 'POLICY_STALE_RULES')).toEqual([])
+  })
+
+  it('lab policy delete reprograms: the chain goes, the pod answers again', async () => {
+    const l = lab.get()
+    for (const name of ['allow-client', 'deny-web']) expect((await netctl(['lab', 'policy', 'delete', name, '--lab', l.name])).code).toBe(0)
+    const node2 = l.nodes.find((n) => n.name === 'node2')!
+    const rules = await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])
+    expect(rules.stdout).not.toMatch(/cali-p[io]-/)
+    await agree('pod-node1-1', 'pod-node2-1', PORT_OPEN, true)
+  })
+
+  it.fails('the walk delivers what the kernel delivers (blocked by the rpfilter defect above)', async () => {
+    expect((await trace('pod-node1-1', 'pod-node2-1', PORT_OPEN)).json.disposition).toBe('DELIVERED')
+  })
+})
