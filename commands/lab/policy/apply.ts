@@ -7,7 +7,7 @@ import {readUserFile} from '../../../src/util/files.js'
 
 export default class LabPolicyApply extends BaseCommand {
   static override summary = "Record NetworkPolicies in a lab, as kubectl apply -f would in a cluster."
-  static override description = `Reads one or more networking.k8s.io/v1 NetworkPolicy documents (YAML with ---, JSON, or a List) and creates or replaces each by namespace/name (metadata.namespace defaults to default). The lab's record and inventory carry them, so collect, trace and check see them: on a Calico lab trace judges them (POLICY_DENY), on a flannel lab they stay unenforced, as on a real flannel cluster (POLICY_UNENFORCED). The lab does not program them into Felix's chains (yet).`
+  static override description = `Reads one or more networking.k8s.io/v1 NetworkPolicy documents (YAML with ---, JSON, or a List) and creates or replaces each by namespace/name (metadata.namespace defaults to default). The lab's record and inventory carry them, so collect, trace and check see them: on a Calico lab trace judges them (POLICY_DENY), on a flannel lab they stay unenforced, as on a real flannel cluster (POLICY_UNENFORCED). On a Calico lab with the agents' rules (--proxy-mode iptables|nftables) they are also programmed into every selecting node's iptables as Felix does (cali-pi-/cali-po- policy chains jumped to from the pods' cali-tw-/cali-fw- chains), so the kernel enforces them.`
   static override examples = [
     {description: 'Deny all ingress in default, then let pod-node1-1 reach pod-node2-1 on TCP 80', command: '<%= config.bin %> lab policy apply -f policies.yaml --lab pol'},
   ]

@@ -87,12 +87,9 @@ spec:
     await agree('pod-node1-1', 'pod-node2-1', PORT_OPEN, false)
   })
 
-  // KNOWN DEFECT of the walk (src/analyze/trace, not this change): on a calico-vxlan lab with
-  // agent rules the walk drops every pod's TCP SYN at raw cali-PREROUTING's
-  // `-m rpfilter --validmark --invert -j DROP`, where the kernel passes it (the connects above
-  // do pass). Until that is fixed the walk cannot deliver, nor reach the cali-tw- chain's
-  // end-of-tier drop; it.fails turns red the day the walk gets it right: then make it an it().
-  it.fails('the walk of a denied flow ends at the cali-tw- end-of-tier drop (blocked by the rpfilter defect)', async () => {
+  // the walk passes Felix's raw `-m rpfilter --validmark --invert -j DROP` as the kernel does (a
+  // plain reverse route lookup: a cali veth has no address to select) and reaches the tier's drop
+  it('the walk of a denied flow ends at the cali-tw- end-of-tier drop, as the connect did', async () => {
     const t = await trace('pod-node1-1', 'pod-node2-1', PORT_OPEN)
     const evidence = t.json.hops.flatMap((h) => h.evidence).join('\n')
     expect(evidence).toMatch(/cali-tw-\S+ .*End of tier default\. Drop if no policies passed packet/)
@@ -156,7 +153,7 @@ spec:
     await agree('pod-node1-1', 'pod-node2-1', PORT_OPEN, true)
   })
 
-  it.fails('the walk delivers what the kernel delivers (blocked by the rpfilter defect above)', async () => {
+  it('the walk delivers what the kernel delivers once the policy is gone', async () => {
     expect((await trace('pod-node1-1', 'pod-node2-1', PORT_OPEN)).json.disposition).toBe('DELIVERED')
   })
 })
