@@ -38,7 +38,10 @@ export interface InventoryNode {
   internalIP: string
   /** the node's public address, when it has one apart from internalIP */
   externalIP?: string
+  /** the node's (IPv4) pod range; from Kubernetes '' when the Node has none (Calico IPAM without a confirmed block) */
   podCIDR: string
+  /** every pod range, as spec.podCIDRs (dual-stack: the IPv6 one too); podCIDR is one of them */
+  podCIDRs?: string[]
   access: InventoryNodeAccess
   /** node annotations as a cluster holds them (flannel backend-data, Calico IPv4Address, ...) */
   annotations?: Record<string, string>

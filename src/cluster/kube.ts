@@ -282,6 +282,7 @@ export class KubeCluster {
         internalIP: n.internalIP,
         ...(n.externalIP ? {externalIP: n.externalIP} : {}),
         podCIDR: n.podCIDR,
+        ...(n.podCIDRs.some((c) => c !== n.podCIDR) ? {podCIDRs: n.podCIDRs} : {}),
         access: {},
         annotations: n.annotations,
         labels: n.labels,

@@ -5,6 +5,7 @@ import {type CollectionError, type Snapshot, SNAPSHOT_SCHEMA_VERSION} from '../m
 import {createTransport, type TransportFactory} from '../transport/index.js'
 import {type Transport, TransportError, type TransportResult} from '../transport/types.js'
 import {firstLine, mapLimit} from '../util/exec.js'
+import {isCidr} from '../util/schema.js'
 import {assembleNodeState} from './node.js'
 import {buildProbe} from './probe.js'
 import {splitProbeOutput} from './sections.js'
@@ -164,6 +165,15 @@ export async function collectInventory(inv: Inventory, opts: CollectOptions & {v
 
 const SNAPSHOT_SOURCE = {lab: 'lab', file: 'inventory', kubernetes: 'kubernetes'} as const
 
+/**
+ * A node's pod ranges as the snapshot keeps them: its podCIDR first, then the
+ * others of spec.podCIDRs (dual-stack), each once; a node without one (Calico
+ * IPAM leaves spec.podCIDR empty) has none, not an empty string.
+ */
+function nodePodCIDRs(n: InventoryNode): string[] {
+  return [...new Set([n.podCIDR, ...(n.podCIDRs ?? [])])].filter((c) => isCidr(c))
+}
+
 export function snapshotOf(inv: Inventory, results: NodeResult[], meta: SnapshotMeta): Snapshot {
   const nodeStates: Record<string, NodeState> = {}
   for (const r of results) if (r.state) nodeStates[r.node] = r.state
@@ -176,7 +186,8 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       source: SNAPSHOT_SOURCE[inv.cluster.source] ?? 'inventory',
       name: inv.cluster.name,
       backend: inv.cluster.backend,
-      clusterCIDR: inv.cluster.clusterCIDR,
+      // unknown (no CNI said, no node has a podCIDR): empty, as the schema allows, never a made-up range
+      clusterCIDR: isCidr(inv.cluster.clusterCIDR) ? inv.cluster.clusterCIDR : '',
       ...(inv.cluster.cni ? {cni: inv.cluster.cni} : {}),
       ...(inv.cluster.serviceCIDR ? {serviceCIDR: inv.cluster.serviceCIDR} : {}),
     },
@@ -184,7 +195,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       name: n.name,
       internalIP: n.internalIP,
       ...(n.externalIP ? {externalIP: n.externalIP} : {}),
-      podCIDRs: [n.podCIDR],
+      podCIDRs: nodePodCIDRs(n),
       annotations: n.annotations ?? {},
       labels: n.labels ?? {},
     })),

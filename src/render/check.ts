@@ -5,6 +5,7 @@
 import type {SweepCounts} from '../analyze/checks/index.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
+import {printable} from '../util/text.js'
 import {findingsText} from './finding.js'
 
 export interface CheckResult {
@@ -38,6 +39,6 @@ export function checkJson(r: CheckResult): CheckResult {
 export function checkText(r: CheckResult, allNodes: number): string {
   const scope = r.nodes.length === allNodes ? `${allNodes} node${allNodes === 1 ? '' : 's'}` : `${r.nodes.join(', ')} (of ${allNodes} nodes)`
   const missing = allNodes - r.collected
-  const head = `checked ${scope} of ${r.cluster.name} (${r.cluster.backend})${missing > 0 ? `; ${missing} not collected` : ''}`
+  const head = printable(`checked ${scope} of ${r.cluster.name} (${r.cluster.backend})${missing > 0 ? `; ${missing} not collected` : ''}`)
   return `${head}\n\n${findingsText(r.findings)}`
 }

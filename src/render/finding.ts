@@ -3,6 +3,7 @@
  * evidence as the tools printed it and its fix as lines to run.
  */
 import {type Finding, severityRank} from '../model/finding.js'
+import {printable} from '../util/text.js'
 import {colors} from './color.js'
 import {commandLines, severityColor} from './explain.js'
 
@@ -24,12 +25,13 @@ export function findingsSummary(findings: readonly Finding[]): string {
   return `${findings.length} finding${findings.length === 1 ? '' : 's'}: ${counts.join(', ')}`
 }
 
+/** One finding: every value in it comes from a cluster, so each is made printable here, where text is made (util/text.ts). */
 export function findingText(f: Finding): string {
   const c = colors()
-  const head = [severityColor(f.severity)(f.severity.padEnd(7)), c.bold(f.code), f.node ? `${f.node}:` : '', f.subject].filter(Boolean).join(' ')
-  const out = [head, `    ${f.message}`]
-  if (f.evidence.length) out.push('    evidence:', ...f.evidence.map((e) => c.dim(`      ${e}`)))
-  if (f.fix.trim()) out.push('    fix:', commandLines(f.fix.split('\n'), '      '))
+  const head = [severityColor(f.severity)(f.severity.padEnd(7)), c.bold(f.code), f.node ? `${printable(f.node)}:` : '', printable(f.subject)].filter(Boolean).join(' ')
+  const out = [head, `    ${printable(f.message)}`]
+  if (f.evidence.length) out.push('    evidence:', ...f.evidence.map((e) => c.dim(`      ${printable(e)}`)))
+  if (f.fix.trim()) out.push('    fix:', commandLines(f.fix.split('\n').map((l) => printable(l)), '      '))
   out.push(c.dim(`    (netctl explain ${f.code})`))
   return out.join('\n')
 }

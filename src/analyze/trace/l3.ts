@@ -19,7 +19,7 @@ import {transmit} from './xmit.js'
  */
 export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Flight, oif?: string): Step | undefined {
   for (const s of ['links', 'addresses', 'routes4', ...(isHost(place) ? ['rules4'] : [])]) {
-    if (!w.section(place, s, `the route lookup on ${place.netns}`)) return undefined
+    if (!w.section(place, s, `the route lookup in ${place.pod ? `pod ${place.pod.namespace}/${place.pod.name}` : place.netns}`)) return undefined
   }
   const h = header(flight)
   const key = `${place.node}|${place.netns}|${h.dst}|${flight.pkt.encap.length}`

@@ -1,4 +1,5 @@
 import type {Finding, FindingCode} from '../../model/finding.js'
+import {podNotRead, podNotReadFix} from '../../model/node-state.js'
 import type {Disposition, Hop, Packet} from '../../model/trace.js'
 import {type FindingInput, makeFinding} from '../catalogue/index.js'
 import type {CtState} from './iptables-match.js'
@@ -107,9 +108,16 @@ export class Walk {
 
   /** True when the place's probe section is usable; otherwise INSUFFICIENT_INFO naming it. */
   section(place: Place, section: string, purpose: string): boolean {
+    const where = place.pod ? `${place.node} pod ${place.pod.namespace}/${place.pod.name}` : place.node
+    // a pod whose namespace was never found or entered: its empty tables were not read, they are not empty
+    const unread = place.pod && podNotRead(place.pod)
+    if (unread) {
+      const why = `${unread.section} ${unread.status === 'absent' ? 'not collected' : unread.status}${unread.message ? `: ${unread.message}` : ''}`
+      this.insufficient(place, `${where}: the pod's state was not read (${why}), needed for ${purpose}; ${podNotReadFix(place.node, unread)}`)
+      return false
+    }
     const s = place.sections[section]
     if (!s || s.status === 'ok') return true
-    const where = place.pod ? `${place.node} pod ${place.pod.namespace}/${place.pod.name}` : place.node
     this.insufficient(place, `${where}: ${section} ${s.status === 'absent' ? 'not collected' : s.status}${s.message ? ` (${s.message})` : ''}, needed for ${purpose}`)
     return false
   }
