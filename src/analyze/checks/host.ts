@@ -6,7 +6,6 @@ import type {Link, NodeState, Route} from '../../model/node-state.js'
 import type {CheckContext} from './context.js'
 import {linkLine, routeLine, sysctlLine} from './evidence.js'
 import {confKey, pathLinks, podPath} from './devices.js'
-import {contains, parsePrefix} from './ip.js'
 import {arrivalFrom} from './native.js'
 import {isUp} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -43,13 +42,8 @@ export const ipForwardDisabled: Check = (ctx) =>
   })
 
 /** The route the node would use for a whole subnet: the exact one, else the longest non-default one covering it. */
-export function routeCovering(state: NodeState, net: string): Route | undefined {
-  const main = state.routes.filter((r) => r.family === 'inet' && r.table === 'main')
-  const exact = main.find((r) => r.dst === net)
-  if (exact) return exact
-  return main
-    .filter((r) => parsePrefix(r.dst)!.len > 0 && contains(r.dst, net))
-    .sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+export function routeCovering(ctx: CheckContext, state: NodeState, net: string): Route | undefined {
+  return ctx.index(state).covering(net)
 }
 
 const routeDevs = (r: Route): string[] => (r.nexthops ? r.nexthops.map((n) => n.dev ?? '') : [r.dev ?? ''])
@@ -68,7 +62,7 @@ export const rpFilterAsymmetric: Check = (ctx) =>
       const own = Number(state.sysctls[key] ?? 0)
       if (Math.max(all, own) !== 1) return []
       for (const net of ctx.podNets(peer)) {
-        const back = routeCovering(state, net)
+        const back = routeCovering(ctx, state, net)
         if (!back || back.type !== 'unicast' || routeDevs(back).includes(arrival.name)) continue
         seen.add(arrival.name)
         return [
