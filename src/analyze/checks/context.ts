@@ -48,7 +48,14 @@ export class CheckContext {
   private readonly memos = new Map<string, unknown>()
   private readonly indexes = new WeakMap<NodeState, StateIndex>()
 
-  constructor(readonly snapshot: Snapshot) {
+  /**
+   * @param subjects when set, the per-node checks look at these nodes only (trace: the nodes on its
+   * path); cluster-wide facts (every node's subnets, VTEPs, the majority MTU) still come from all.
+   */
+  constructor(
+    readonly snapshot: Snapshot,
+    private readonly subjects?: ReadonlySet<string>,
+  ) {
     this.profile = detectBackend(snapshot)
     this.nodes = snapshot.nodes
     for (const n of this.nodes) {
@@ -67,6 +74,16 @@ export class CheckContext {
       const state = this.state(node.name)
       return state ? [{node, state}] : []
     })
+  }
+
+  /**
+   * The collected nodes a per-node check raises findings about: every one,
+   * or only the subjects this run is scoped to. Only for checks whose findings
+   * are about the node they look at (never a majority over the cluster).
+   */
+  examined(): Array<{node: SnapshotNode; state: NodeState}> {
+    const all = this.collected()
+    return this.subjects ? all.filter(({node}) => this.subjects!.has(node.name)) : all
   }
 
   /** Did the probe read this section fully? Checks skip what they cannot trust (COLLECTION_PARTIAL says why). */

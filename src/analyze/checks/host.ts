@@ -49,11 +49,14 @@ export function routeCovering(ctx: CheckContext, state: NodeState, net: string):
 const routeDevs = (r: Route): string[] => (r.nexthops ? r.nexthops.map((n) => n.dev ?? '') : [r.dev ?? ''])
 
 export const rpFilterAsymmetric: Check = (ctx) =>
-  ctx.collected().flatMap(({node, state}): Raised[] => {
+  ctx.examined().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'sysctls', 'routes4', 'links', 'addresses')) return []
     const p = podPath(ctx, node, state)
     const all = Number(state.sysctls['net.ipv4.conf.all.rp_filter'] ?? 0)
     const seen = new Set<string>()
+    // loose or no filtering where pod traffic can arrive: no peer's route back needs reading
+    const strict = (l: Link | undefined) => l !== undefined && Math.max(all, Number(state.sysctls[confKey(l.name, 'rp_filter')] ?? 0)) === 1
+    if (!strict(p.uplink) && !strict(p.tunnel)) return []
     return ctx.peers(node.name).flatMap((peer): Raised[] => {
       // where packets from that peer's pods come in: the tunnel, or the uplink for native routing
       const arrival: Link | undefined = arrivalFrom(ctx, node, state, peer) === 'uplink' ? p.uplink : p.tunnel

@@ -42,23 +42,32 @@ export function vxlanPeerViews(ctx: CheckContext): PeerView[] {
 function peerViewsOf(ctx: CheckContext): PeerView[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan' || ctx.profile.peerRoute !== 'vtep') return []
-  return ctx.collected().flatMap(({node, state}) => {
+  // what a peer looks like is the same from every node: worked out once per peer, not once per pair
+  const peers = ctx.nodes.flatMap((peer) => {
+    // no pod subnet: the agent has nothing to program for that peer
+    if (ctx.podNets(peer).length === 0) return []
+    const vtep = ctx.vtep(peer)
+    const peerState = ctx.state(peer.name)
+    const own = peerState && ctx.link(peerState, t.dev)?.mac
+    const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
+    return [{peer, peerIP: ctx.underlayIP(peer), vtep, goodMACs}]
+  })
+  const views: PeerView[] = []
+  for (const {node, state} of ctx.examined()) {
     const dev = tunnelUsable(ctx, state)
-    if (!dev || !ctx.ok(state, 'neighbours', 'fdb')) return []
+    if (!dev || !ctx.ok(state, 'neighbours', 'fdb')) continue
     const ix = ctx.index(state)
     const fdb = ix.fdbOn(dev.name)
-    return ctx.peers(node.name).flatMap((peer) => {
-      const peerIP = ctx.underlayIP(peer)
-      // no pod subnet: the agent has nothing to program for that peer; routed natively (DirectRouting, CrossSubnet): no tunnel state either
-      if (ctx.podNets(peer).length === 0 || nativeRouteTo(ctx, node, state, peer)) return []
-      const vtep = ctx.vtep(peer)
-      const peerState = ctx.state(peer.name)
-      const own = peerState && ctx.link(peerState, t.dev)?.mac
-      const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
+    for (const {peer, peerIP, vtep, goodMACs} of peers) {
+      // routed natively (DirectRouting, CrossSubnet): no tunnel state either
+      if (peer.name === node.name || nativeRouteTo(ctx, node, state, peer)) continue
       const neigh = vtep.ip ? ix.neighbour(dev.name, vtep.ip) : undefined
-      return [{node, state, index: ix, dev, peer, peerIP, vtep, goodMACs, fdb, ...(neigh ? {neigh} : {})}]
-    })
-  })
+      const view: PeerView = {node, state, index: ix, dev, peer, peerIP, vtep, goodMACs, fdb}
+      if (neigh) view.neigh = neigh
+      views.push(view)
+    }
+  }
+  return views
 }
 
 /** The route through the tunnel to the peer's pods, for evidence. */
@@ -156,7 +165,7 @@ export const vtepMacMismatch: Check = (ctx) => {
 function deviceMacMismatch(ctx: CheckContext): Raised[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
-  return ctx.collected().flatMap(({node, state}): Raised[] => {
+  return ctx.examined().flatMap(({node, state}): Raised[] => {
     const dev = ctx.ok(state, 'links') ? ctx.link(state, t.dev) : undefined
     const v = ctx.vtep(node)
     if (!dev?.mac || !v.mac || !v.macSource || v.macSource.includes(linkLine(dev)) || mac(dev.mac) === v.mac) return []
@@ -176,7 +185,7 @@ export const fdbStale: Check = (ctx) => {
   const macs = ctx.vtepMACs()
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     const dev = tunnelUsable(ctx, state)
     if (!dev || !ctx.ok(state, 'fdb')) return []
     return state.fdb.flatMap((f): Raised[] => {

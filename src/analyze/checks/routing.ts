@@ -40,7 +40,7 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
   // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
   const holders = new Map<string, number>()
   for (const n of ctx.nodes) for (const net of ctx.podNets(n)) holders.set(net, (holders.get(net) ?? 0) + 1)
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4', 'links', 'addresses')) return []
     if (p.tunnel && !tunnelUsable(ctx, state)) return []
     const uplink = ctx.uplink(node, state)
@@ -94,7 +94,7 @@ function perPeerMissing(ctx: CheckContext): Raised[] {
 function clusterRouteMissing(ctx: CheckContext): Raised[] {
   if (ctx.profile.peerRoute !== 'cluster-tunnel' || !ctx.profile.tunnel) return []
   const dev = ctx.profile.tunnel.dev
-  return ctx.collected().flatMap(({node, state}): Raised[] => {
+  return ctx.examined().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'routes4', 'links') || !tunnelUsable(ctx, state)) return []
     const network = ctx.network(node.name)
     if (mainRoutes(ctx, state).some((r) => r.dev === dev && contains(r.dst, network))) return []
@@ -137,7 +137,7 @@ export const routeWrongNexthop: Check = (ctx) =>
   })
 
 export const routeStale: Check = (ctx) => {
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4')) return []
     const network = ctx.network(node.name)
     return mainRoutes(ctx, state).flatMap((r): Raised[] => {
@@ -164,7 +164,7 @@ export const routeStale: Check = (ctx) => {
 const DISCARD = new Set(['blackhole', 'unreachable', 'prohibit'])
 
 export const blackholeRoute: Check = (ctx) => {
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4')) return []
     const main = mainRoutes(ctx, state)
     return main.flatMap((r): Raised[] => {
@@ -192,7 +192,7 @@ export const blackholeRoute: Check = (ctx) => {
 
 export const hostgwNotL2Adjacent: Check = (ctx) => {
   if (ctx.profile.mode !== 'flannel-host-gw') return []
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'addresses', 'links', 'routes4')) return []
     const uplink = ctx.uplink(node, state)
     const connected = mainRoutes(ctx, state).filter((r) => r.dev === uplink?.name && r.scope === 'link' && r.protocol === 'kernel')
