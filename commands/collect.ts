@@ -1,4 +1,3 @@
-import {writeFile} from 'node:fs/promises'
 
 import {Flags} from '@oclif/core'
 
@@ -7,7 +6,8 @@ import {type ClusterSource, openClusterSource, resolveSource} from '../src/clust
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode} from '../src/errors.js'
 import {clusterSourceFlags} from '../src/flags.js'
-import {collectFooter, collectSummary, nothingCollectedLine, snapshotJson} from '../src/render/collect.js'
+import {collectFooter, collectSummary, nothingCollectedLine} from '../src/render/collect.js'
+import {snapshotJsonChunks, writeChunksTo, writeSnapshotFile} from '../src/model/snapshot-file.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Read the dataplane state of every node into a snapshot file.'
@@ -65,8 +65,9 @@ Exit codes: 0 when at least one node was collected (a collection is not a diagno
     })
     progress?.finish(collectFooter(snapshot, flags.output))
 
-    if (flags.output) await writeFile(flags.output, snapshotJson(snapshot))
-    else if (!this.jsonEnabled()) process.stdout.write(snapshotJson(snapshot))
+    // written in pieces, never as one string (a 1,000-node snapshot is more than V8 can hold in one)
+    if (flags.output) await writeSnapshotFile(flags.output, snapshot)
+    else if (!this.jsonEnabled()) await writeChunksTo(process.stdout, snapshotJsonChunks(snapshot))
     const result = flags.output ? collectSummary(snapshot, flags.output) : snapshot
 
     if (Object.keys(snapshot.nodeStates).length === 0) {
