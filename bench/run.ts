@@ -17,5 +17,6 @@ console.log(`## Benchmarks (${new Date().toISOString().slice(0, 10)}, ${cpus().l
 console.log(await benchLabUp())
 runChild(['--import', 'tsx', 'bench/collect.ts'])
 runChild(['--import', 'tsx', 'bench/check-scale.ts'])
+runChild(['--import', 'tsx', 'bench/scale.ts'])
 console.log('\n### lab bench: the cost of each backend\n')
 runChild(['bin/run.js', 'lab', 'bench', '--name', `bench-${process.pid.toString(36)}`])
