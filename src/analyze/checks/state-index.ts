@@ -9,83 +9,93 @@ import type {FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node
 import {parsePrefix} from './ip.js'
 
 export class StateIndex {
-  /** IPv4 routes of table main, in the kernel's order */
-  readonly mainRoutes: Route[]
-  private readonly mainByDst = new Map<string, Route[]>()
-  /** "net/len" (numbers) → the first main unicast-or-not route for that exact prefix */
-  private readonly mainByPrefix = new Map<number, Route>()
-  private readonly links = new Map<string, Link>()
-  private readonly neighbours = new Map<string, Neighbour>()
-  private readonly fdbByDev = new Map<string, FdbEntry[]>()
-  private readonly fdbByDevDst = new Map<string, FdbEntry[]>()
-  private readonly fdbMACs = new Map<string, Set<string>>()
+  private routeIx?: {main: Route[]; byDst: Map<string, Route[]>; byPrefix: Map<number, Route>}
+  private linkIx?: Map<string, Link>
+  private neighIx?: Map<string, Neighbour>
+  private fdbIx?: {byDev: Map<string, FdbEntry[]>; byDevDst: Map<string, FdbEntry[]>; macs: Map<string, Set<string>>}
 
-  constructor(state: NodeState) {
-    this.mainRoutes = []
-    for (const r of state.routes) {
+  // each table is indexed when first asked about: a check that reads a node's links does not pay for its routes
+  constructor(private readonly state: NodeState) {}
+
+  private get routes() {
+    if (this.routeIx) return this.routeIx
+    const ix = {main: [] as Route[], byDst: new Map<string, Route[]>(), byPrefix: new Map<number, Route>()}
+    for (const r of this.state.routes) {
       if (r.family !== 'inet' || r.table !== 'main') continue
-      this.mainRoutes.push(r)
-      const same = this.mainByDst.get(r.dst)
-      if (same) same.push(r)
-      else this.mainByDst.set(r.dst, [r])
+      ix.main.push(r)
+      push(ix.byDst, r.dst, r)
       const p = parsePrefix(r.dst)
-      if (p && !this.mainByPrefix.has(prefixKey(p.net, p.len))) this.mainByPrefix.set(prefixKey(p.net, p.len), r)
+      // the first route for each prefix, in the kernel's order
+      if (p && !ix.byPrefix.has(prefixKey(p.net, p.len))) ix.byPrefix.set(prefixKey(p.net, p.len), r)
     }
-    for (const l of state.links) {
-      if (!this.links.has(l.name)) this.links.set(l.name, l)
-    }
-    for (const n of state.neighbours) {
-      const k = `${n.dev} ${n.dst}`
-      if (!this.neighbours.has(k)) this.neighbours.set(k, n)
-    }
-    for (const f of state.fdb) {
-      push(this.fdbByDev, f.dev, f)
-      if (f.dst) push(this.fdbByDevDst, `${f.dev} ${f.dst}`, f)
-      let macs = this.fdbMACs.get(f.dev)
-      if (!macs) this.fdbMACs.set(f.dev, (macs = new Set()))
+    return (this.routeIx = ix)
+  }
+
+  private get fdb() {
+    if (this.fdbIx) return this.fdbIx
+    const ix = {byDev: new Map<string, FdbEntry[]>(), byDevDst: new Map<string, FdbEntry[]>(), macs: new Map<string, Set<string>>()}
+    for (const f of this.state.fdb) {
+      push(ix.byDev, f.dev, f)
+      if (f.dst) push(ix.byDevDst, `${f.dev} ${f.dst}`, f)
+      let macs = ix.macs.get(f.dev)
+      if (!macs) ix.macs.set(f.dev, (macs = new Set()))
       macs.add((f.mac ?? '').toLowerCase())
     }
+    return (this.fdbIx = ix)
+  }
+
+  /** IPv4 routes of table main, in the kernel's order */
+  get mainRoutes(): Route[] {
+    return this.routes.main
   }
 
   /** Main-table routes for exactly this destination, as written ("10.244.1.0/24"). */
   routesTo(dst: string): Route[] {
-    return this.mainByDst.get(dst) ?? []
+    return this.routes.byDst.get(dst) ?? []
   }
 
   /** The route the node would use for a whole subnet: the exact one, else the longest non-default one covering it. */
   covering(net: string): Route | undefined {
-    const exact = this.mainByDst.get(net)?.[0]
+    const exact = this.routes.byDst.get(net)?.[0]
     if (exact) return exact
     const p = parsePrefix(net)
     if (!p) return undefined
     for (let len = p.len; len > 0; len--) {
-      const r = this.mainByPrefix.get(prefixKey(p.len === len ? p.net : (p.net & maskOf(len)) >>> 0, len))
+      const r = this.routes.byPrefix.get(prefixKey(p.len === len ? p.net : (p.net & maskOf(len)) >>> 0, len))
       if (r) return r
     }
     return undefined
   }
 
   link(name: string): Link | undefined {
-    return this.links.get(name)
+    if (!this.linkIx) {
+      this.linkIx = new Map()
+      for (const l of this.state.links) if (!this.linkIx.has(l.name)) this.linkIx.set(l.name, l)
+    }
+    return this.linkIx.get(name)
   }
 
   /** The first neighbour entry for this address on this device. */
   neighbour(dev: string, dst: string): Neighbour | undefined {
-    return this.neighbours.get(`${dev} ${dst}`)
+    if (!this.neighIx) {
+      this.neighIx = new Map()
+      for (const n of this.state.neighbours) if (!this.neighIx.has(`${n.dev} ${n.dst}`)) this.neighIx.set(`${n.dev} ${n.dst}`, n)
+    }
+    return this.neighIx.get(`${dev} ${dst}`)
   }
 
   fdbOn(dev: string): FdbEntry[] {
-    return this.fdbByDev.get(dev) ?? []
+    return this.fdb.byDev.get(dev) ?? []
   }
 
   /** FDB entries on this device sending to this address. */
   fdbTo(dev: string, dst: string): FdbEntry[] {
-    return this.fdbByDevDst.get(`${dev} ${dst}`) ?? []
+    return this.fdb.byDevDst.get(`${dev} ${dst}`) ?? []
   }
 
   /** Does the device hold an FDB entry for any of these MACs (lower case)? */
   fdbHasMAC(dev: string, macs: ReadonlySet<string>): boolean {
-    const have = this.fdbMACs.get(dev)
+    const have = this.fdb.macs.get(dev)
     if (!have) return false
     for (const m of macs) if (have.has(m)) return true
     return false
