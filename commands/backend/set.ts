@@ -1,28 +1,17 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
 import {backendSet, type SetResult} from '../../src/backend/set.js'
 import {resolveTarget} from '../../src/backend/target.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
-import {ExitCode, NetctlError, UsageError} from '../../src/errors.js'
+import {ExitCode, type ExitCodeValue, UsageError} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
 import {parseDuration} from '../../src/util/duration.js'
 import {askConfirm, planText, progressLine, setJson, setText} from '../../src/render/backend.js'
 
-/** The error code and exit code of each way a switch can end. */
-function failureOf(r: SetResult): {code: string; exit: 0 | 4} {
-  switch (r.outcome) {
-    case 'refused':
-      return {code: r.preflight.findings.find((f) => f.severity === 'error')?.code ?? 'REFUSED', exit: ExitCode.REFUSED}
-    case 'rolled-back':
-      return {code: 'ROLLED_BACK', exit: ExitCode.REFUSED}
-    case 'rollback-failed':
-      return {code: 'ROLLBACK_INCOMPLETE', exit: ExitCode.REFUSED}
-    case 'declined':
-      return {code: 'DECLINED', exit: ExitCode.REFUSED}
-    default:
-      return {code: 'OK', exit: ExitCode.OK}
-  }
+/** The exit code of each way a switch can end: refused, declined and rolled back (or not wholly) are all 4. */
+function exitOf(r: SetResult): ExitCodeValue {
+  return r.outcome === 'refused' || r.outcome === 'rolled-back' || r.outcome === 'rollback-failed' || r.outcome === 'declined' ? ExitCode.REFUSED : ExitCode.OK
 }
 
 export default class BackendSet extends BaseCommand {
@@ -60,7 +49,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
     'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: 300, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(BackendSet)
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true
     if (!flags.yes && !flags['dry-run'] && !tty) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
@@ -89,16 +78,8 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
       // debug pods deleted, SSH connections closed: also when the switch failed
       await target.close()
     }
-    const {code, exit} = failureOf(result)
-    if (json) {
-      if (exit !== ExitCode.OK) {
-        this.logJson(setJson(result))
-        this.exit(exit)
-      }
-      return setJson(result)
-    }
-    this.log(setText(result, {plan: !shown}))
-    if (exit !== ExitCode.OK) throw new NetctlError(result.message, exit, code)
-    return setJson(result)
+    const exit = exitOf(result)
+    if (!json) this.log(setText(result, {plan: !shown}))
+    return new Ending(setJson(result), exit, exit === ExitCode.OK ? undefined : result.message)
   }
 }

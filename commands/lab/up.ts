@@ -13,7 +13,9 @@ export default class LabUp extends BaseCommand {
 
 Nothing is added to the root namespace. The lab writes an inventory file that other commands take with --inventory (or --lab NAME). Needs root.
 
-Topologies: flat puts every node on one L2 segment; routed splits them over two subnets joined by a router namespace, so that host-gw really fails across the L3 hop.`
+Topologies: flat puts every node on one L2 segment; routed splits them over two subnets joined by a router namespace, so that host-gw really fails across the L3 hop.
+
+Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --name NAME first), a bad flag, or this machine cannot build it (not root, a program missing: the line names the package); 1 a step failed on the way (what was made is removed again).`
   static override examples = [
     {description: 'A 3-node Flannel vxlan lab named demo', command: '<%= config.bin %> lab up --name demo --nodes 3'},
     {description: 'Calico with BIRD route reflectors, as JSON', command: '<%= config.bin %> lab up --name rr --nodes 5 --backend calico-rr --route-reflectors 2 --json'},

@@ -7,7 +7,7 @@ import path from 'node:path'
 import type {KubeApi} from '../cluster/kube-api.js'
 import {KubeApiError} from '../cluster/kube-api.js'
 import type {KubeObject} from '../cluster/kube-types.js'
-import {ExitCode, NetctlError} from '../errors.js'
+import {NetctlError} from '../errors.js'
 import {formatDuration} from '../util/duration.js'
 import type {BackendTarget} from './target.js'
 
@@ -133,7 +133,7 @@ export class LockHeldError extends NetctlError {
     const waited = waitedMs > 0 ? `, waited ${formatDuration(waitedMs)}` : ''
     super(
       `refused: ${what} is being changed by ${held.who}${held.since ? ` since ${held.since}` : ''}${waited}; retry later or pass --lock-timeout to wait${held.hint ? `; ${held.hint}` : ''}`,
-      ExitCode.REFUSED,
+      'refused',
       'LOCKED',
     )
     this.name = 'LockHeldError'
@@ -202,7 +202,7 @@ export class FileLock implements ChangeLock {
     } catch (error) {
       if (errno(error) === 'EEXIST') return false
       // a directory netctl may not write in: no lock, so no change
-      throw new NetctlError(`cannot take the change lock ${target}: ${(error as Error).message}`, ExitCode.REFUSED, 'LOCK_FAILED')
+      throw new NetctlError(`cannot take the change lock ${target}: ${(error as Error).message}`, 'refused', 'LOCK_FAILED')
     } finally {
       await unlink(tmp).catch(() => {})
     }

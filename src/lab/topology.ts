@@ -158,6 +158,11 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
   }
 }
 
+/** Every namespace the lab makes, fabric first, pods last. */
+export function labNetnsNames(plan: LabPlan): string[] {
+  return [plan.fabricNetns, ...(plan.routerNetns ? [plan.routerNetns] : []), ...plan.nodes.map((n) => n.netns), ...plan.pods.map((p) => p.netns)]
+}
+
 /** The pair of nodes that share an underlay subnet, i.e. are L2-adjacent. */
 export function l2Adjacent(a: LabNode, b: LabNode): boolean {
   return a.subnet === b.subnet

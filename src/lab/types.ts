@@ -103,6 +103,17 @@ export interface LabPlan {
   services?: LabService[]
 }
 
+/**
+ * A network namespace's identity: the device and inode of its nsfs file, as
+ * `stat -L /run/netns/NAME` or `stat -L /proc/PID/ns/net` gives them. A name
+ * under /run/netns can be pointed at any namespace (`ip netns attach`), the
+ * machine's own included; the identity says which namespace it really is.
+ */
+export interface NetnsId {
+  dev: number
+  ino: number
+}
+
 /** The lab's record on disk: the plan, plus what happened while it came up. */
 export interface LabRecord extends LabPlan {
   status: 'creating' | 'up' | 'failed'
@@ -112,4 +123,12 @@ export interface LabRecord extends LabPlan {
   notes: string[]
   /** the netctl build that made it, for `lab list` */
   version: string
+  /**
+   * The identity of every namespace the lab made, written as each is made:
+   * `lab down` signals only processes in these, and `lab status` calls a
+   * name that points elsewhere missing. Absent in records of older netctl.
+   */
+  netnsIds?: Record<string, NetnsId>
+  /** the `lab up` process building the lab (while status is creating): PID and start time, so a dead one is told from a running one */
+  owner?: {pid: number; start: number}
 }

@@ -80,9 +80,12 @@ export async function writeChunks(file: string, chunks: Iterable<string> | Async
   else await pipeline(source, out)
 }
 
-/** Write a snapshot to a file in the layout its name asks for (.json[.gz]: version 1, .jsonl[.gz]: version 2). */
+/** The pieces of a snapshot in the layout a file name asks for (.json[.gz]: version 1, .jsonl[.gz]: version 2). */
+export const snapshotChunks = (file: string, s: Snapshot): Iterable<string> => (isLines(file) ? snapshotLinesChunks(s) : snapshotJsonChunks(s))
+
+/** Write a snapshot to a file in the layout its name asks for. */
 export async function writeSnapshotFile(file: string, s: Snapshot): Promise<void> {
-  await writeChunks(file, isLines(file) ? snapshotLinesChunks(s) : snapshotJsonChunks(s))
+  await writeChunks(file, snapshotChunks(file, s))
 }
 
 /** Pieces to a stream (stdout), waiting whenever it is full. */

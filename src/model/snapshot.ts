@@ -27,6 +27,8 @@ export interface SnapshotNode {
   name: string
   internalIP: string
   externalIP?: string
+  /** the named network namespace the node was entered through (a lab node: the inventory's access.netns) */
+  netns?: string
   podCIDRs: string[]
   annotations: Record<string, string>
   labels: Record<string, string>

@@ -89,27 +89,33 @@ export interface LabListEntry {
   nodes?: number
   pods?: number
   status: string
+  /** why the status is not up */
+  reason?: string
   namespaces: number
   createdAt?: string
 }
 
 export function labListText(labs: LabListEntry[]): string {
   if (labs.length === 0) return 'no labs (create one with: netctl lab up)'
-  return table(
+  const rows = table(
     ['NAME', 'BACKEND', 'TOPOLOGY', 'NODES', 'PODS', 'STATUS', 'NAMESPACES', 'CREATED'],
     labs.map((l) => [l.name, l.backend ?? '-', l.topology ?? '-', String(l.nodes ?? '-'), String(l.pods ?? '-'), l.status, String(l.namespaces), l.createdAt ?? '-']),
   )
+  const reasons = labs.filter((l) => l.reason && l.status !== 'up' && l.status !== 'creating').map((l) => `${l.name}: ${l.status}: ${l.reason}`)
+  return reasons.length ? [rows, '', ...reasons].join('\n') : rows
 }
 
 export function labViewText(v: LabView): string[] {
   const c = colors()
-  const mark = (present: boolean): string => (present ? c.green('present') : c.red('MISSING'))
+  const foreign = new Set(v.foreign)
+  const mark = (netns: string, present: boolean): string => (present ? c.green('present') : foreign.has(netns) ? c.red("NOT THE LAB'S") : c.red('MISSING'))
+  const state = v.status === 'up' ? c.green(v.status) : c.red(v.status)
   return [
-    `lab ${c.bold(v.name)}: ${v.backend} on a ${v.topology} underlay, ${v.status}, created ${v.createdAt}`,
+    `lab ${c.bold(v.name)}: ${v.backend} on a ${v.topology} underlay, ${state}${v.reason ? ` (${v.reason})` : ''}, created ${v.createdAt}`,
     '',
-    table(['NODE', 'INTERNAL-IP', 'POD-CIDR', 'NETNS'], v.nodes.map((n) => [n.name + (n.routeReflector ? ' (rr)' : ''), n.ip, n.podCIDR, `${n.netns} ${mark(n.present)}`])),
+    table(['NODE', 'INTERNAL-IP', 'POD-CIDR', 'NETNS'], v.nodes.map((n) => [n.name + (n.routeReflector ? ' (rr)' : ''), n.ip, n.podCIDR, `${n.netns} ${mark(n.netns, n.present)}`])),
     '',
-    table(['POD', 'NODE', 'IP', 'NETNS'], v.pods.map((p) => [p.name, p.node, p.ip, `${p.netns} ${mark(p.present)}`])),
+    table(['POD', 'NODE', 'IP', 'NETNS'], v.pods.map((p) => [p.name, p.node, p.ip, `${p.netns} ${mark(p.netns, p.present)}`])),
   ]
 }
 

@@ -20,18 +20,8 @@ import {traceSnapshotFile} from '../../src/trace/run.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {netctl} from '../helpers/cli.js'
 import {KubeApiServer} from '../helpers/kube-apiserver.js'
+import {seededRandom} from '../helpers/random.js'
 
-/** A small seeded PRNG (mulberry32): the same cases on every run, another seed for more. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
 
 const SEED = Number(process.env.NETCTL_PROPERTY_SEED ?? 20261204)
@@ -93,7 +83,7 @@ describe('whatever collect writes loads in check and trace', () => {
   })
 
   it('inventory files with and without the optional fields, dual-stack ranges included', () => {
-    const r = rng(SEED)
+    const r = seededRandom(SEED)
     for (let k = 0; k < 40; k++) {
       const nodes = Array.from({length: 1 + Math.floor(r() * 4)}, (_, i) => ({
         name: `n${i}`,
@@ -126,7 +116,7 @@ describe('whatever collect writes loads in check and trace', () => {
     const api = await KubeApi.connect({kubeconfig: server.writeKubeconfig(path.join(dir, `${cni}.yaml`))})
     const cluster = new KubeCluster(api)
     const names = server.list('nodes').map((n) => n.metadata.name as string)
-    const r = rng(SEED + cni.length)
+    const r = seededRandom(SEED + cni.length)
     const seen = new Set<string>()
     for (let k = 0; k < 12; k++) {
       const chosen = names.map(() => pick(r, NODE_SPECS))

@@ -21,22 +21,13 @@ import {traceText} from '../../src/render/trace.js'
 import {traceSnapshotFile} from '../../src/trace/run.js'
 import {netctl} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
+import {seededRandom} from '../helpers/random.js'
 
 const SEED = Number(process.env.NETCTL_FUZZ_SEED ?? 1204)
 const RUNS = Number(process.env.NETCTL_FUZZ_RUNS ?? 300)
 /** every CLI_EVERY-th mutation also runs `netctl check` and `netctl trace` on the file */
-const CLI_EVERY = Number(process.env.NETCTL_FUZZ_CLI_EVERY ?? 75)
+const CLI_EVERY = Number(process.env.NETCTL_FUZZ_CLI_EVERY ?? 100)
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const BASES = ['flannel-vxlan-lab.json', 'calico-bgp-lab.json', 'flannel-host-gw-lab.json', 'flannel-vxlan-no-crictl.json'].map((f) => ({file: f, text: fixture('snapshots', f)}))
 
@@ -148,8 +139,8 @@ describe('fuzzing the snapshot loading path', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'an-fuzz-'))
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-  it(`${RUNS} seeded mutations (seed ${SEED}): no crash, every refusal one line with exit 2`, {timeout: 120_000}, async () => {
-    const r = rng(SEED)
+  it(`${RUNS} seeded mutations (seed ${SEED}): no crash, every refusal one line with exit 2`, {timeout: 240_000}, async () => {
+    const r = seededRandom(SEED)
     const tally = {refused: 0, analysed: 0, cli: 0}
     const prev = process.env.NO_COLOR
     process.env.NO_COLOR = '1'

@@ -30,21 +30,28 @@ export const podcidrMissing: Check = (ctx) => {
   })
 }
 
-/** Each pod subnet and the nodes that hold it (Calico: their blocks), in node order. */
-function holdersByNet(ctx: CheckContext): Map<string, SnapshotNode[]> {
+/**
+ * Nodes grouped by a value they should not share (a pod subnet, an address, a
+ * VTEP MAC), in node order: one pass and a map, so that a clash among many
+ * nodes is one group, never one pair per two of them.
+ */
+export function holdersOf(nodes: readonly SnapshotNode[], valuesOf: (n: SnapshotNode) => Iterable<string>): Map<string, SnapshotNode[]> {
   const holders = new Map<string, SnapshotNode[]>()
-  for (const n of ctx.nodes) {
-    for (const net of new Set(ctx.podNets(n))) {
-      const list = holders.get(net)
+  for (const n of nodes) {
+    for (const v of new Set(valuesOf(n))) {
+      const list = holders.get(v)
       if (list) list.push(n)
-      else holders.set(net, [n])
+      else holders.set(v, [n])
     }
   }
   return holders
 }
 
+/** Each pod subnet and the nodes that hold it (Calico: their blocks), in node order. */
+const holdersByNet = (ctx: CheckContext): Map<string, SnapshotNode[]> => holdersOf(ctx.nodes, (n) => ctx.podNets(n))
+
 /** "node1, node2, node3 and 2997 more": a message names a few; the evidence names every one. */
-function someNames(names: readonly string[], max = 5): string {
+export function someNames(names: readonly string[], max = 5): string {
   if (names.length <= max) return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
   return `${names.slice(0, max).join(', ')} and ${names.length - max} more`
 }
@@ -215,8 +222,28 @@ export const bridgeAddrMismatch: Check = (ctx) => {
   })
 }
 
-export const nodeIpMismatch: Check = (ctx) =>
-  ctx.collected().flatMap(({node, state}): Raised[] => {
+export const nodeIpMismatch: Check = (ctx) => [...sharedUnderlayIP(ctx), ...addressNotOnNode(ctx)]
+
+/** Nodes that announce the same underlay address: peers send what is meant for all of them to one. */
+function sharedUnderlayIP(ctx: CheckContext): Raised[] {
+  return [...holdersOf(ctx.nodes, (n) => [ctx.underlayIP(n)].filter((ip) => ip !== ''))].flatMap(([ip, holders]): Raised[] => {
+    if (holders.length < 2) return []
+    const names = holders.map((h) => h.name)
+    return [
+      raise('NODE_IP_MISMATCH', {
+        peers: names,
+        subject: `shared address ${ip}`,
+        message: `${holders.length} nodes announce ${ip} (${someNames(names)}): peers aim tunnels, routes and sessions for all of them at whichever answers`,
+        evidence: holders.map((h) => (h.internalIP === ip ? `${h.name}: InternalIP: ${ip}` : `${h.name}: underlay address ${ip} (InternalIP ${h.internalIP})`)),
+        vars: {node: names[1]!, keep: names[0]!, ip},
+        fixTemplate: '# every node needs an address of its own: keep <ip> on <keep>, give each other node listed its own (kubelet --node-ip, the CNI\'s public-ip / IPv4Address), e.g. on <node>:\nkubectl get node <node> -o wide',
+      }),
+    ]
+  })
+}
+
+function addressNotOnNode(ctx: CheckContext): Raised[] {
+  return ctx.collected().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'addresses', 'links')) return []
     const mine = new Set(state.addresses.filter((a) => a.family === 'inet').map((a) => a.local))
     const uplink = ctx.uplink(node, state)?.name ?? 'eth0'
@@ -253,3 +280,4 @@ export const nodeIpMismatch: Check = (ctx) =>
     }
     return out
   })
+}

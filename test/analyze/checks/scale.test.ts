@@ -74,3 +74,27 @@ describe('checks scale linearly with the cluster', () => {
     ])
   })
 })
+
+describe('clashes between nodes: one finding per shared value', () => {
+  it('3,000 nodes announcing one address: one NODE_IP_MISMATCH naming all of them', () => {
+    const {s, reads} = cluster(3000, (i) => `172.${20 + (i >> 8)}.${i & 255}.0/24`)
+    for (const n of s.nodes) n.internalIP = '10.9.9.9'
+    const shared = runChecks(s).filter((f) => f.code === 'NODE_IP_MISMATCH')
+    expect(shared).toHaveLength(1)
+    expect(shared[0]).toMatchObject({subject: 'shared address 10.9.9.9'})
+    expect(shared[0]!.node).toBeUndefined()
+    expect(shared[0]!.evidence).toHaveLength(3000)
+    expect(shared[0]!.fix).toContain('keep 10.9.9.9 on node-0')
+    expect(reads() / 3000).toBeLessThan(100)
+  })
+
+  it('nodes announcing one VTEP MAC (cloned machines): one VTEP_MAC_MISMATCH naming them', () => {
+    const s = snapshot('flannel-vxlan')
+    const ann = 'flannel.alpha.coreos.com/backend-data'
+    s.nodes[2]!.annotations[ann] = s.nodes[0]!.annotations[ann]!
+    const mac = (JSON.parse(s.nodes[0]!.annotations[ann]!) as {VtepMAC: string}).VtepMAC
+    const shared = runChecks(s).filter((f) => f.code === 'VTEP_MAC_MISMATCH' && f.subject.startsWith('shared'))
+    expect(shared.map((f) => [f.subject, f.node, f.evidence.map((e) => e.split(':')[0])])).toEqual([[`shared VTEP MAC ${mac}`, undefined, ['node1', 'node3']]])
+    expect(shared[0]!.message).toMatch(/^2 nodes announce the VTEP MAC .* \(node1 and node3\)/)
+  })
+})
