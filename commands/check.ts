@@ -7,7 +7,8 @@ import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} 
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, snapshotFlag} from '../src/flags.js'
-import {loadSnapshot, type Snapshot} from '../src/model/snapshot.js'
+import type {Snapshot} from '../src/model/snapshot.js'
+import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import {checkJson, checkResult, type CheckResult, checkText} from '../src/render/check.js'
 import {closest} from '../src/util/edit-distance.js'
 
@@ -40,7 +41,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     const {flags} = await this.parse(Check)
     const cluster = sourceFlagsGiven(flags)
     if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say what to check: give one`)
-    if (flags.snapshot !== undefined) return this.check(await loadSnapshot(flags.snapshot), {kind: 'snapshot', name: flags.snapshot}, flags)
+    if (flags.snapshot !== undefined) return this.check(await readSnapshotFile(flags.snapshot), {kind: 'snapshot', name: flags.snapshot}, flags)
     const source = await openClusterSource(resolveSource(flags), {orElse: ['a snapshot (--snapshot FILE)']})
     try {
       // a mistyped --node is a usage error before any node is read (or any debug pod made)

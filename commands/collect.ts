@@ -5,7 +5,8 @@ import {type ClusterSource, openClusterSource, resolveSource} from '../src/clust
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, OUTPUT_FORMATS} from '../src/flags.js'
-import {collectFooter, collectSummary, snapshotJson, uncollectedLine} from '../src/render/collect.js'
+import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
+import {collectFooter, collectSummary, uncollectedLine} from '../src/render/collect.js'
 import {openUserOutput, type UserOutput} from '../src/util/files.js'
 
 export default class Collect extends BaseCommand {
@@ -89,9 +90,11 @@ Exit codes: 0 when every node was collected (a node collected in part is in the 
     const written = Object.keys(snapshot.nodeStates).length > 0
     progress?.finish(collectFooter(snapshot, written ? output?.file : undefined))
 
+    // written in pieces, never as one string (a 1,000-node snapshot is more than V8 can hold in one);
+    // FILE.jsonl is a line per node (version 2), FILE.gz is gzipped
     if (output) {
-      if (written) await output.commit(snapshotJson(snapshot))
-    } else if (!this.jsonEnabled()) process.stdout.write(snapshotJson(snapshot))
+      if (written) await output.commit(snapshotChunks(output.file, snapshot), {gzip: isGzip(output.file)})
+    } else if (!this.jsonEnabled()) await writeChunksTo(process.stdout, snapshotJsonChunks(snapshot))
     const result = output ? collectSummary(snapshot, output.file, written) : snapshot
     // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
     const missing = uncollectedLine(snapshot.nodes.length, snapshot.errors)

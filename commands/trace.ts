@@ -6,7 +6,7 @@ import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} fro
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {UsageError} from '../src/errors.js'
 import {clusterSourceFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
-import {loadSnapshot} from '../src/model/snapshot.js'
+import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
@@ -72,7 +72,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       df: flags.df,
     }
 
-    const run = spec ? await this.live(spec, query, flags) : traceSnapshotFile(await loadSnapshot(flags.snapshot!), query)
+    const run = spec ? await this.live(spec, query, flags) : traceSnapshotFile(await readSnapshotFile(flags.snapshot!), query)
     if (this.debugEnabled() && spec) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
 
     if (format === 'text') this.log(traceText(run.trace))

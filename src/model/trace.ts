@@ -220,6 +220,11 @@ export interface Trace extends PathResult {
   returnPath: PathResult | null
   /** every finding raised along either path */
   findings: Finding[]
+  /**
+   * The checks run beside the walk: the nodes they looked at (those the path crosses, either way)
+   * and the finding codes they can raise there. Absent when none ran (no node on the path was collected).
+   */
+  checks?: {nodes: string[]; codes: string[]}
   /** with INSUFFICIENT_INFO: what the snapshot lacked ("node2: iptables not collected") */
   missing?: string[]
   /** the NetworkPolicies' verdict for the packet, when the snapshot holds policies */

@@ -1,8 +1,9 @@
+import {snapshotJsonChunks} from '../model/snapshot-file.js'
 import type {CollectionError, Snapshot} from '../model/snapshot.js'
 
 /** The snapshot as written to a file or stdout. */
 export function snapshotJson(s: Snapshot): string {
-  return `${JSON.stringify(s, null, 2)}\n`
+  return [...snapshotJsonChunks(s)].join('')
 }
 
 /** `netctl collect --output-file FILE --json`: what was written and how complete it is. */

@@ -4,7 +4,7 @@
  * nodes of SRC and DST first, then whatever nodes the walk asks for
  * (`needNodes`), each node at most once, walking again after every round.
  */
-import {runChecks} from '../analyze/checks/index.js'
+import {CHECKS, runChecks} from '../analyze/checks/index.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
@@ -44,7 +44,10 @@ export interface TraceRunOptions extends CollectOptions {
 
 /** Findings about these nodes of the snapshot, beyond the packet's own path. */
 export type NodeChecks = (snapshot: Snapshot, nodes: string[]) => Finding[]
+/** the checks scoped to the path's nodes: the per-node checks look at those nodes only, never at all of them */
 const defaultChecks: NodeChecks = (snapshot, nodes) => runChecks(snapshot, {nodes})
+// the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
+const OWN = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
 
 export interface TraceRun {
   trace: Trace
@@ -145,10 +148,9 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   const nodes = [...new Set([...trace.hops, ...(trace.returnPath?.hops ?? [])].map((h) => h.node))].filter((n) => snapshot.nodeStates[n] !== undefined)
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
-  // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
-  const own = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
-  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !own.has(f.code))
-  return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
+  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
+  const ran = {nodes, codes: CHECKS.map((c) => c.code).filter((c) => !OWN.has(c))}
+  return {...trace, findings: [...trace.findings, ...added], checks: ran}
 }
 
 /**

@@ -1,6 +1,8 @@
 import {constants, unlinkSync} from 'node:fs'
 import {chmod, type FileHandle, open, readFile, rename, stat, unlink} from 'node:fs/promises'
 import path from 'node:path'
+import {Readable} from 'node:stream'
+import {createGzip} from 'node:zlib'
 
 import {EnvironmentError, UsageError} from '../errors.js'
 
@@ -33,8 +35,12 @@ function unwritable(file: string, error: unknown): EnvironmentError {
 /** An output file being written: replaced whole on commit, or left as it was. */
 export interface UserOutput {
   readonly file: string
-  /** write the text and put it in place of the file (atomically: a reader sees the old file or the new one) */
-  commit(text: string): Promise<void>
+  /**
+   * write the text, or its pieces one after another (never joined: a big snapshot is more than one
+   * string can hold), gzipped if asked, and put it in place of the file (atomically: a reader sees the
+   * old file or the new one)
+   */
+  commit(text: string | Iterable<string>, opts?: {gzip?: boolean}): Promise<void>
   /** give up: the temporary file goes, the user's file stays as it was */
   discard(): Promise<void>
 }
@@ -92,9 +98,11 @@ export async function openUserOutput(file: string): Promise<UserOutput> {
   return {
     file,
     discard,
-    async commit(text: string): Promise<void> {
+    async commit(text: string | Iterable<string>, opts: {gzip?: boolean} = {}): Promise<void> {
       try {
-        await handle.writeFile(text)
+        if (typeof text === 'string' && !opts.gzip) await handle.writeFile(text)
+        else if (!opts.gzip) for (const piece of text) await handle.write(piece)
+        else for await (const buf of Readable.from(typeof text === 'string' ? [text] : text).pipe(createGzip())) await handle.write(buf as Buffer)
         await handle.sync()
         await handle.close()
         // the mode given to open() was masked by the umask; an existing file keeps its own

@@ -48,6 +48,19 @@ export function validatorFor(name: string): ValidateFunction {
   return v
 }
 
+/** A validator for one definition of schemas/NAME.schema.json (a snapshot's node state, read a node at a time). */
+export function validatorForDefinition(name: string, definition: string): ValidateFunction {
+  const key = `${name}#${definition}`
+  let v = compiled.get(key)
+  if (!v) {
+    const id = (validatorFor(name).schema as {$id?: string}).$id
+    v = instance().getSchema(`${id ?? ''}#/definitions/${definition}`)
+    if (!v) throw new Error(`schemas/${name}.schema.json has no definition ${definition}`)
+    compiled.set(key, v)
+  }
+  return v
+}
+
 /** The first error as one line: where (a JSON pointer) and what. */
 export function describeSchemaError(errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0]

@@ -7,7 +7,8 @@ import type {Link, NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
 import {type BackendProfile, detectBackend} from './backend.js'
 import {annotationLine, linkLine} from './evidence.js'
-import {canonical, contains, isIPv4, networkOf, parsePrefix, stripPrefix} from './ip.js'
+import {canonical, contains, isIPv4, networkOf, parsePrefix, type Prefix4, stripPrefix} from './ip.js'
+import {prefixKey, StateIndex} from './state-index.js'
 
 export const ANN = {
   flannelBackendData: 'flannel.alpha.coreos.com/backend-data',
@@ -35,8 +36,26 @@ export class CheckContext {
   private readonly ipOwner = new Map<string, string>()
   /** name → node: lookups by name stay O(1) however many nodes (and errors, peers) there are */
   private readonly byName = new Map<string, SnapshotNode>()
+  /** what is worked out per node once, and shared by every check that asks (by node name) */
+  private readonly perNode = {
+    underlayIP: new Map<string, string>(),
+    podNets: new Map<string, string[]>(),
+    vtep: new Map<string, Vtep>(),
+    uplink: new Map<string, Link | undefined>(),
+    uplinkSubnets: new Map<string, string[]>(),
+    uplinkPrefixes: new Map<string, Prefix4[]>(),
+  }
+  private readonly memos = new Map<string, unknown>()
+  private readonly indexes = new WeakMap<NodeState, StateIndex>()
 
-  constructor(readonly snapshot: Snapshot) {
+  /**
+   * @param subjects when set, the per-node checks look at these nodes only (trace: the nodes on its
+   * path); cluster-wide facts (every node's subnets, VTEPs, the majority MTU) still come from all.
+   */
+  constructor(
+    readonly snapshot: Snapshot,
+    private readonly subjects?: ReadonlySet<string>,
+  ) {
     this.profile = detectBackend(snapshot)
     this.nodes = snapshot.nodes
     for (const n of this.nodes) {
@@ -55,6 +74,16 @@ export class CheckContext {
       const state = this.state(node.name)
       return state ? [{node, state}] : []
     })
+  }
+
+  /**
+   * The collected nodes a per-node check raises findings about: every one,
+   * or only the subjects this run is scoped to. Only for checks whose findings
+   * are about the node they look at (never a majority over the cluster).
+   */
+  examined(): Array<{node: SnapshotNode; state: NodeState}> {
+    const all = this.collected()
+    return this.subjects ? all.filter(({node}) => this.subjects!.has(node.name)) : all
   }
 
   /** Did the probe read this section fully? Checks skip what they cannot trust (COLLECTION_PARTIAL says why). */
@@ -79,6 +108,10 @@ export class CheckContext {
 
   /** The address peers send to: flannel's public-ip, Calico's IPv4Address, else the InternalIP. */
   underlayIP(n: SnapshotNode): string {
+    return cached(this.perNode.underlayIP, n.name, () => this.underlayIPOf(n))
+  }
+
+  private underlayIPOf(n: SnapshotNode): string {
     const ann = this.profile.family === 'calico' ? n.annotations[ANN.calicoIPv4] : n.annotations[ANN.flannelPublicIP]
     return ann && isIPv4(stripPrefix(ann)) ? stripPrefix(ann) : n.internalIP
   }
@@ -95,10 +128,14 @@ export class CheckContext {
    * installs for them, so those win when the node was collected.
    */
   podNets(n: SnapshotNode): string[] {
+    return cached(this.perNode.podNets, n.name, () => this.podNetsOf(n))
+  }
+
+  private podNetsOf(n: SnapshotNode): string[] {
     if (this.profile.family === 'calico') {
       const s = this.state(n.name)
-      const blocks = (s?.routes ?? [])
-        .filter((r) => r.family === 'inet' && r.table === 'main' && r.type === 'blackhole' && (r.protocol === 'bird' || r.protocol === '80'))
+      const blocks = (s ? this.index(s).mainRoutes : [])
+        .filter((r) => r.type === 'blackhole' && (r.protocol === 'bird' || r.protocol === '80'))
         .map((r) => r.dst)
         .filter((d) => contains(this.snapshot.cluster.clusterCIDR, d))
       if (blocks.length > 0) return blocks
@@ -112,11 +149,16 @@ export class CheckContext {
   }
 
   link(state: NodeState, name: string): Link | undefined {
-    return state.links.find((l) => l.name === name)
+    return this.index(state).link(name)
   }
 
   /** The interface that holds the node's underlay address (its uplink). */
   uplink(n: SnapshotNode, state: NodeState): Link | undefined {
+    if (this.state(n.name) !== state) return this.uplinkOf(n, state)
+    return cached(this.perNode.uplink, n.name, () => this.uplinkOf(n, state))
+  }
+
+  private uplinkOf(n: SnapshotNode, state: NodeState): Link | undefined {
     const ips = new Set([this.underlayIP(n), n.internalIP])
     const addr = state.addresses.find((a) => a.family === 'inet' && ips.has(a.local))
     if (addr) return this.link(state, addr.dev)
@@ -126,12 +168,29 @@ export class CheckContext {
 
   /** The subnets on the node's uplink (`10.0.0.11/24` as written on the interface). */
   uplinkSubnets(n: SnapshotNode, state: NodeState): string[] {
+    if (this.state(n.name) !== state) return this.uplinkSubnetsOf(n, state)
+    return cached(this.perNode.uplinkSubnets, n.name, () => this.uplinkSubnetsOf(n, state))
+  }
+
+  /** Is this address on a subnet of the node's uplink? */
+  onUplinkSubnet(n: SnapshotNode, state: NodeState, ip: string): boolean {
+    const a = parsePrefix(ip)
+    if (!a || a.len !== 32) return this.uplinkSubnets(n, state).some((net) => contains(net, ip))
+    const nets = this.state(n.name) !== state ? this.uplinkSubnetsOf(n, state).map((x) => parsePrefix(x)) : cached(this.perNode.uplinkPrefixes, n.name, () => this.uplinkSubnets(n, state).map((x) => parsePrefix(x)).filter((p): p is Prefix4 => p !== undefined))
+    return nets.some((p) => p !== undefined && (p.len === 0 || ((a.net >>> (32 - p.len)) << (32 - p.len)) >>> 0 === p.net))
+  }
+
+  private uplinkSubnetsOf(n: SnapshotNode, state: NodeState): string[] {
     const up = this.uplink(n, state)
     return state.addresses.filter((a) => a.family === 'inet' && a.dev === up?.name).map((a) => `${a.local}/${a.prefixlen}`)
   }
 
   /** A node's VTEP (vxlan backends): its address on the tunnel and its MAC. */
   vtep(n: SnapshotNode): Vtep {
+    return cached(this.perNode.vtep, n.name, () => this.vtepOf(n))
+  }
+
+  private vtepOf(n: SnapshotNode): Vtep {
     const out: Vtep = {}
     const tunnel = this.profile.tunnel
     if (!tunnel || tunnel.kind !== 'vxlan') return out
@@ -165,8 +224,68 @@ export class CheckContext {
     return out
   }
 
+  /** A node's tables indexed (routes by destination, neighbours, FDB, links), built on first use for this run. */
+  index(state: NodeState): StateIndex {
+    let ix = this.indexes.get(state)
+    if (!ix) this.indexes.set(state, (ix = new StateIndex(state)))
+    return ix
+  }
+
+  /** A value worked out once per snapshot and shared by the checks that need it (peer views, expected routes). */
+  memo<V>(key: string, make: () => V): V {
+    return cached(this.memos as Map<string, V>, key, make)
+  }
+
+  /**
+   * The pod subnets (node, subnet) that share an address with `cidr`, in
+   * node order: those that contain it, found by one lookup per prefix
+   * length, and those inside it, found by binary search over the subnets
+   * sorted by address. Never a scan of every subnet.
+   */
+  podNetsOverlapping(cidr: string): Array<{node: string; net: string}> {
+    const p = parsePrefix(cidr)
+    if (!p) return []
+    const ix = this.memo('podNetIndex', () => this.podNetIndex())
+    const hits: number[] = []
+    for (let len = 0; len <= p.len; len++) {
+      const net = len === 0 ? 0 : ((p.net >>> (32 - len)) << (32 - len)) >>> 0
+      for (const i of ix.exact.get(prefixKey(net, len)) ?? []) hits.push(i)
+    }
+    const end = p.net + 2 ** (32 - p.len) - 1
+    let lo = 0
+    let hi = ix.sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (ix.sorted[mid]!.start < p.net) lo = mid + 1
+      else hi = mid
+    }
+    for (let k = lo; k < ix.sorted.length && ix.sorted[k]!.start <= end; k++) if (ix.sorted[k]!.len > p.len) hits.push(ix.sorted[k]!.i)
+    return [...new Set(hits)].sort((a, b) => a - b).map((i) => ix.all[i]!)
+  }
+
+  private podNetIndex() {
+    const all = this.nodes.flatMap((n) => this.podNets(n).map((net) => ({node: n.name, net})))
+    const exact = new Map<number, number[]>()
+    const sorted: Array<{start: number; len: number; i: number}> = []
+    all.forEach((o, i) => {
+      const p = parsePrefix(o.net)
+      if (!p) return
+      const k = prefixKey(p.net, p.len)
+      const same = exact.get(k)
+      if (same) same.push(i)
+      else exact.set(k, [i])
+      sorted.push({start: p.net, len: p.len, i})
+    })
+    sorted.sort((a, b) => a.start - b.start || a.len - b.len)
+    return {all, exact, sorted}
+  }
+
   /** Every VTEP MAC of the cluster → its node. */
   vtepMACs(): Map<string, string> {
+    return this.memo('vtepMACs', () => this.vtepMACsOf())
+  }
+
+  private vtepMACsOf(): Map<string, string> {
     const m = new Map<string, string>()
     for (const n of this.nodes) {
       const mac = this.vtep(n).mac
@@ -177,6 +296,13 @@ export class CheckContext {
     }
     return m
   }
+}
+
+function cached<V>(m: Map<string, V>, key: string, make: () => V): V {
+  if (m.has(key)) return m.get(key)!
+  const v = make()
+  m.set(key, v)
+  return v
 }
 
 export function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {

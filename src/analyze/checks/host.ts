@@ -6,7 +6,6 @@ import type {Link, NodeState, Route} from '../../model/node-state.js'
 import type {CheckContext} from './context.js'
 import {linkLine, routeLine, sysctlLine} from './evidence.js'
 import {confKey, pathLinks, podPath} from './devices.js'
-import {contains, parsePrefix} from './ip.js'
 import {arrivalFrom} from './native.js'
 import {isUp} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -43,23 +42,21 @@ export const ipForwardDisabled: Check = (ctx) =>
   })
 
 /** The route the node would use for a whole subnet: the exact one, else the longest non-default one covering it. */
-export function routeCovering(state: NodeState, net: string): Route | undefined {
-  const main = state.routes.filter((r) => r.family === 'inet' && r.table === 'main')
-  const exact = main.find((r) => r.dst === net)
-  if (exact) return exact
-  return main
-    .filter((r) => parsePrefix(r.dst)!.len > 0 && contains(r.dst, net))
-    .sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+export function routeCovering(ctx: CheckContext, state: NodeState, net: string): Route | undefined {
+  return ctx.index(state).covering(net)
 }
 
 const routeDevs = (r: Route): string[] => (r.nexthops ? r.nexthops.map((n) => n.dev ?? '') : [r.dev ?? ''])
 
 export const rpFilterAsymmetric: Check = (ctx) =>
-  ctx.collected().flatMap(({node, state}): Raised[] => {
+  ctx.examined().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'sysctls', 'routes4', 'links', 'addresses')) return []
     const p = podPath(ctx, node, state)
     const all = Number(state.sysctls['net.ipv4.conf.all.rp_filter'] ?? 0)
     const seen = new Set<string>()
+    // loose or no filtering where pod traffic can arrive: no peer's route back needs reading
+    const strict = (l: Link | undefined) => l !== undefined && Math.max(all, Number(state.sysctls[confKey(l.name, 'rp_filter')] ?? 0)) === 1
+    if (!strict(p.uplink) && !strict(p.tunnel)) return []
     return ctx.peers(node.name).flatMap((peer): Raised[] => {
       // where packets from that peer's pods come in: the tunnel, or the uplink for native routing
       const arrival: Link | undefined = arrivalFrom(ctx, node, state, peer) === 'uplink' ? p.uplink : p.tunnel
@@ -68,7 +65,7 @@ export const rpFilterAsymmetric: Check = (ctx) =>
       const own = Number(state.sysctls[key] ?? 0)
       if (Math.max(all, own) !== 1) return []
       for (const net of ctx.podNets(peer)) {
-        const back = routeCovering(state, net)
+        const back = routeCovering(ctx, state, net)
         if (!back || back.type !== 'unicast' || routeDevs(back).includes(arrival.name)) continue
         seen.add(arrival.name)
         return [

@@ -29,15 +29,33 @@ export function numberToIPv4(v: number): string {
 
 const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)
 
+/**
+ * Parsed prefixes by their text. A snapshot names the same few thousand
+ * prefixes over and over (every node routes every peer's subnet): each is
+ * parsed once, then looked up. Cleared when it grows past a bound, so a
+ * long-lived process does not keep every string it ever saw.
+ */
+const parsed = new Map<string, Prefix4 | undefined>()
+const PARSED_MAX = 1 << 20
+
 /** "10.244.1.0/24" (or a bare address, as /32) → its prefix; undefined for anything else. */
 export function parsePrefix(cidr: string | undefined): Prefix4 | undefined {
   if (!cidr) return undefined
+  const known = parsed.get(cidr)
+  if (known !== undefined || parsed.has(cidr)) return known
+  if (parsed.size >= PARSED_MAX) parsed.clear()
+  const p = parseUncached(cidr)
+  parsed.set(cidr, p)
+  return p
+}
+
+function parseUncached(cidr: string): Prefix4 | undefined {
   const [addr, lenText] = cidr.split('/')
   const ip = ipv4ToNumber(addr ?? '')
   if (ip === undefined) return undefined
   const len = lenText === undefined ? 32 : /^\d{1,2}$/.test(lenText) ? Number(lenText) : Number.NaN
   if (!(len >= 0 && len <= 32)) return undefined
-  return {net: (ip & maskOf(len)) >>> 0, len}
+  return Object.freeze({net: (ip & maskOf(len)) >>> 0, len})
 }
 
 export function isIPv4(ip: string | undefined): boolean {

@@ -8,11 +8,11 @@
 import type {NodeState, Route} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
-import {contains} from './ip.js'
+import type {StateIndex} from './state-index.js'
 
 /** Is the peer on a subnet of this node's uplink (reachable without a router)? */
 export function adjacent(ctx: CheckContext, node: SnapshotNode, state: NodeState, peerIP: string): boolean {
-  return ctx.uplinkSubnets(node, state).some((n) => contains(n, peerIP))
+  return ctx.onUplinkSubnet(node, state, peerIP)
 }
 
 /** The node's route for one of the peer's pod subnets when it goes straight to the peer over the uplink. */
@@ -20,8 +20,19 @@ export function nativeRouteTo(ctx: CheckContext, node: SnapshotNode, state: Node
   const peerIP = ctx.underlayIP(peer)
   const uplink = ctx.uplink(node, state)?.name
   if (!uplink || !adjacent(ctx, node, state, peerIP)) return undefined
+  const ix = ctx.index(state)
   const nets = ctx.podNets(peer)
-  return state.routes.find((r) => r.family === 'inet' && r.table === 'main' && r.type === 'unicast' && nets.includes(r.dst) && r.gateway === peerIP && r.dev === uplink)
+  const match = (x: Route) => x.type === 'unicast' && x.gateway === peerIP && x.dev === uplink
+  if (nets.length === 1) return ix.routesTo(nets[0]!).find(match)
+  // the first such route in the kernel's order, looked up by subnet rather than scanned for
+  let first: Route | undefined
+  let at = Infinity
+  for (const net of nets) {
+    const r = ix.routesTo(net).find(match)
+    const pos = r ? ix.mainRoutes.indexOf(r) : Infinity
+    if (r && pos < at) [first, at] = [r, pos]
+  }
+  return first
 }
 
 /** Tunnel state (FDB entry or neighbour) a node holds for a peer on the tunnel device. */
@@ -29,7 +40,8 @@ export function hasTunnelState(ctx: CheckContext, state: NodeState, peer: Snapsh
   const t = ctx.profile.tunnel
   if (!t) return false
   const vtepIP = ctx.vtep(peer).ip
-  return state.fdb.some((f) => f.dev === t.dev && f.dst === ctx.underlayIP(peer)) || state.neighbours.some((n) => n.dev === t.dev && n.dst === vtepIP)
+  const ix = ctx.index(state)
+  return ix.fdbTo(t.dev, ctx.underlayIP(peer)).length > 0 || (vtepIP !== undefined && ix.neighbour(t.dev, vtepIP) !== undefined)
 }
 
 /**
@@ -52,10 +64,16 @@ export function arrivalFrom(ctx: CheckContext, node: SnapshotNode, state: NodeSt
   const t = ctx.profile.tunnel
   if (!t) return 'uplink'
   if (peerState && ctx.ok(peerState, 'routes4')) {
-    const nets = ctx.podNets(node)
-    const back = peerState.routes.find((r) => r.family === 'inet' && r.table === 'main' && nets.includes(r.dst))
+    const back = firstRouteTo(ctx.index(peerState), ctx.podNets(node))
     if (back?.dev === t.dev) return 'tunnel'
     if (back && back.type === 'unicast' && back.gateway === ctx.underlayIP(node)) return 'uplink'
   }
   return ctx.profile.crossSubnet && adjacent(ctx, node, state, ctx.underlayIP(peer)) ? 'uplink' : 'tunnel'
+}
+
+/** The first main-table route (in the kernel's order) for exactly one of these subnets. */
+function firstRouteTo(ix: StateIndex, nets: string[]): Route | undefined {
+  if (nets.length === 1) return ix.routesTo(nets[0]!)[0]
+  const found = nets.map((n) => ix.routesTo(n)[0]).filter((r): r is Route => r !== undefined)
+  return found.sort((a, b) => ix.mainRoutes.indexOf(a) - ix.mainRoutes.indexOf(b))[0]
 }

@@ -11,6 +11,7 @@ import type {CheckContext, Vtep} from './context.js'
 import {fdbLine, linkLine, neighLine, routeLine, someNames} from './evidence.js'
 import {nativeRouteTo} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
+import type {StateIndex} from './state-index.js'
 import {type Check, raise, type Raised} from './raise.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -19,6 +20,8 @@ const mac = (m: string | undefined): string => (m ?? '').toLowerCase()
 export interface PeerView {
   node: SnapshotNode
   state: NodeState
+  /** the state's tables, indexed */
+  index: StateIndex
   dev: Link
   peer: SnapshotNode
   peerIP: string
@@ -29,26 +32,43 @@ export interface PeerView {
   neigh?: Neighbour
 }
 
-/** Every (node, peer) pair whose vxlan state can be checked: the tunnel is up, links / neighbours / FDB were read. */
+/**
+ * Every (node, peer) pair whose vxlan state can be checked: the tunnel is up, links / neighbours / FDB were read.
+ * Built once per snapshot and shared by the checks that read it.
+ */
 export function vxlanPeerViews(ctx: CheckContext): PeerView[] {
+  return ctx.memo('vxlanPeerViews', () => peerViewsOf(ctx))
+}
+
+function peerViewsOf(ctx: CheckContext): PeerView[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan' || ctx.profile.peerRoute !== 'vtep') return []
-  return ctx.collected().flatMap(({node, state}) => {
-    const dev = tunnelUsable(ctx, state)
-    if (!dev || !ctx.ok(state, 'neighbours', 'fdb')) return []
-    const fdb = state.fdb.filter((f) => f.dev === dev.name)
-    return ctx.peers(node.name).flatMap((peer) => {
-      const peerIP = ctx.underlayIP(peer)
-      // no pod subnet: the agent has nothing to program for that peer; routed natively (DirectRouting, CrossSubnet): no tunnel state either
-      if (ctx.podNets(peer).length === 0 || nativeRouteTo(ctx, node, state, peer)) return []
-      const vtep = ctx.vtep(peer)
-      const peerState = ctx.state(peer.name)
-      const own = peerState && ctx.link(peerState, t.dev)?.mac
-      const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
-      const neigh = vtep.ip ? state.neighbours.find((n) => n.dev === dev.name && n.dst === vtep.ip) : undefined
-      return [{node, state, dev, peer, peerIP, vtep, goodMACs, fdb, ...(neigh ? {neigh} : {})}]
-    })
+  // what a peer looks like is the same from every node: worked out once per peer, not once per pair
+  const peers = ctx.nodes.flatMap((peer) => {
+    // no pod subnet: the agent has nothing to program for that peer
+    if (ctx.podNets(peer).length === 0) return []
+    const vtep = ctx.vtep(peer)
+    const peerState = ctx.state(peer.name)
+    const own = peerState && ctx.link(peerState, t.dev)?.mac
+    const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
+    return [{peer, peerIP: ctx.underlayIP(peer), vtep, goodMACs}]
   })
+  const views: PeerView[] = []
+  for (const {node, state} of ctx.examined()) {
+    const dev = tunnelUsable(ctx, state)
+    if (!dev || !ctx.ok(state, 'neighbours', 'fdb')) continue
+    const ix = ctx.index(state)
+    const fdb = ix.fdbOn(dev.name)
+    for (const {peer, peerIP, vtep, goodMACs} of peers) {
+      // routed natively (DirectRouting, CrossSubnet): no tunnel state either
+      if (peer.name === node.name || nativeRouteTo(ctx, node, state, peer)) continue
+      const neigh = vtep.ip ? ix.neighbour(dev.name, vtep.ip) : undefined
+      const view: PeerView = {node, state, index: ix, dev, peer, peerIP, vtep, goodMACs, fdb}
+      if (neigh) view.neigh = neigh
+      views.push(view)
+    }
+  }
+  return views
 }
 
 /** The route through the tunnel to the peer's pods, for evidence. */
@@ -61,7 +81,8 @@ const subjectOf = (v: PeerView): string => `${v.dev.name} → ${v.peer.name} (${
 
 export const fdbMissing: Check = (ctx) =>
   vxlanPeerViews(ctx).flatMap((v): Raised[] => {
-    if (v.fdb.some((f) => f.dst === v.peerIP) || v.fdb.some((f) => v.goodMACs.has(mac(f.mac)))) return []
+    const ix = v.index
+    if (ix.fdbTo(v.dev.name, v.peerIP).length > 0 || ix.fdbHasMAC(v.dev.name, v.goodMACs)) return []
     const known = v.vtep.mac !== undefined
     return [
       raise('FDB_MISSING', {
@@ -114,8 +135,9 @@ export const neighNotPermanent: Check = (ctx) =>
 function staleForPeer(v: PeerView, macs: Map<string, string>): {neigh?: Neighbour; fdb: FdbEntry[]} {
   if (v.goodMACs.size === 0) return {fdb: []}
   const neigh = v.neigh?.lladdr && !v.goodMACs.has(mac(v.neigh.lladdr)) ? v.neigh : undefined
-  const hasGoodFdb = v.fdb.some((f) => v.goodMACs.has(mac(f.mac)))
-  const fdb = v.fdb.filter((f) => f.dst === v.peerIP && mac(f.mac) !== ZERO_MAC && !macs.has(mac(f.mac)) && (!hasGoodFdb || (neigh !== undefined && mac(neigh.lladdr) === mac(f.mac))))
+  const ix = v.index
+  const hasGoodFdb = ix.fdbHasMAC(v.dev.name, v.goodMACs)
+  const fdb = ix.fdbTo(v.dev.name, v.peerIP).filter((f) => mac(f.mac) !== ZERO_MAC && !macs.has(mac(f.mac)) && (!hasGoodFdb || (neigh !== undefined && mac(neigh.lladdr) === mac(f.mac))))
   return {...(neigh ? {neigh} : {}), fdb}
 }
 
@@ -166,7 +188,7 @@ function sharedVtepMAC(ctx: CheckContext): Raised[] {
 function deviceMacMismatch(ctx: CheckContext): Raised[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
-  return ctx.collected().flatMap(({node, state}): Raised[] => {
+  return ctx.examined().flatMap(({node, state}): Raised[] => {
     const dev = ctx.ok(state, 'links') ? ctx.link(state, t.dev) : undefined
     const v = ctx.vtep(node)
     if (!dev?.mac || !v.mac || !v.macSource || v.macSource.includes(linkLine(dev)) || mac(dev.mac) === v.mac) return []
@@ -186,7 +208,7 @@ export const fdbStale: Check = (ctx) => {
   const macs = ctx.vtepMACs()
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     const dev = tunnelUsable(ctx, state)
     if (!dev || !ctx.ok(state, 'fdb')) return []
     return state.fdb.flatMap((f): Raised[] => {

@@ -7,7 +7,7 @@ import type {NodeState, Route} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
 import {neighLine, routeLine, someNames} from './evidence.js'
-import {canonical, contains, overlaps, parsePrefix} from './ip.js'
+import {canonical, contains, parsePrefix} from './ip.js'
 import {adjacent, directlyRouted} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -23,7 +23,7 @@ export interface ExpectedRoute {
   actual?: Route
 }
 
-const mainRoutes = (s: NodeState): Route[] => s.routes.filter((r) => r.family === 'inet' && r.table === 'main')
+const mainRoutes = (ctx: CheckContext, s: NodeState): Route[] => ctx.index(s).mainRoutes
 
 /**
  * The route each node should hold per peer subnet, where the backend has one
@@ -31,12 +31,16 @@ const mainRoutes = (s: NodeState): Route[] => s.routes.filter((r) => r.family ==
  * the tunnel up, host-gw peers adjacent (HOSTGW_NOT_L2_ADJACENT covers the rest).
  */
 export function expectedRoutes(ctx: CheckContext): ExpectedRoute[] {
+  return ctx.memo('expectedRoutes', () => expectedRoutesOf(ctx))
+}
+
+function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
   const p = ctx.profile
   if (p.peerRoute === 'cluster-tunnel' || p.peerRoute === 'unknown') return []
   // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
   const holders = new Map<string, number>()
   for (const n of ctx.nodes) for (const net of ctx.podNets(n)) holders.set(net, (holders.get(net) ?? 0) + 1)
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4', 'links', 'addresses')) return []
     if (p.tunnel && !tunnelUsable(ctx, state)) return []
     const uplink = ctx.uplink(node, state)
@@ -51,7 +55,7 @@ export function expectedRoutes(ctx: CheckContext): ExpectedRoute[] {
         if ((holders.get(net) ?? 0) > 1) return []
         const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
         const dev = native ? uplink.name : p.tunnel!.dev
-        const actual = mainRoutes(state).find((r) => r.dst === net)
+        const actual = ctx.index(state).routesTo(net)[0]
         return [{node, state, peer, net, ...(gateway ? {gateway} : {}), dev, ...(actual ? {actual} : {})}]
       })
     })
@@ -72,7 +76,7 @@ function perPeerMissing(ctx: CheckContext): Raised[] {
     if (ctx.profile.bgp && birdBest(e.state, e.net)) return []
     const session = e.state.bird?.sessions.find((s) => s.neighborAddress === ctx.underlayIP(e.peer))
     const bgpNote = ctx.profile.bgp && session && session.bgpState !== 'Established' ? ` (the BGP session to ${e.peer.name} is ${session.bgpState})` : ''
-    const covering = mainRoutes(e.state).filter((r) => r.type === 'unicast' && contains(r.dst, e.net)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+    const covering = mainRoutes(ctx, e.state).filter((r) => r.type === 'unicast' && contains(r.dst, e.net)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
     return [
       raise('ROUTE_MISSING', {
         node: e.node.name,
@@ -90,11 +94,11 @@ function perPeerMissing(ctx: CheckContext): Raised[] {
 function clusterRouteMissing(ctx: CheckContext): Raised[] {
   if (ctx.profile.peerRoute !== 'cluster-tunnel' || !ctx.profile.tunnel) return []
   const dev = ctx.profile.tunnel.dev
-  return ctx.collected().flatMap(({node, state}): Raised[] => {
+  return ctx.examined().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'routes4', 'links') || !tunnelUsable(ctx, state)) return []
     const network = ctx.network(node.name)
-    if (mainRoutes(state).some((r) => r.dev === dev && contains(r.dst, network))) return []
-    const uncovered = ctx.peers(node.name).filter((p) => ctx.podNets(p).some((net) => !mainRoutes(state).some((r) => r.dev === dev && contains(r.dst, net))))
+    if (mainRoutes(ctx, state).some((r) => r.dev === dev && contains(r.dst, network))) return []
+    const uncovered = ctx.peers(node.name).filter((p) => ctx.podNets(p).some((net) => !mainRoutes(ctx, state).some((r) => r.dev === dev && contains(r.dst, net))))
     if (uncovered.length === 0) return []
     return [
       raise('ROUTE_MISSING', {
@@ -102,7 +106,7 @@ function clusterRouteMissing(ctx: CheckContext): Raised[] {
         peers: uncovered.map((p) => p.name),
         subject: `${network} dev ${dev}`,
         message: `${node.name} has no route sending the pod network ${network} into ${dev}: pods of ${uncovered.map((p) => p.name).join(', ')} are unreachable`,
-        evidence: mainRoutes(state).filter((r) => r.dev === dev).map(routeLine),
+        evidence: mainRoutes(ctx, state).filter((r) => r.dev === dev).map(routeLine),
         vars: {podCIDR: network, dev},
         fixTemplate: [`# flannel udp sends the whole pod network into ${dev}; flanneld adds it when it starts`, 'ip route replace <podCIDR> dev <dev>'].join('\n'),
       }),
@@ -132,20 +136,14 @@ export const routeWrongNexthop: Check = (ctx) =>
     ]
   })
 
-/** Every pod subnet of the cluster, by node. */
-function podNetOwners(ctx: CheckContext): Array<{node: string; net: string}> {
-  return ctx.nodes.flatMap((n) => ctx.podNets(n).map((net) => ({node: n.name, net})))
-}
-
 export const routeStale: Check = (ctx) => {
-  const owned = podNetOwners(ctx)
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4')) return []
     const network = ctx.network(node.name)
-    return mainRoutes(state).flatMap((r): Raised[] => {
+    return mainRoutes(ctx, state).flatMap((r): Raised[] => {
       if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network || !contains(network, r.dst)) return []
       // inside or around some node's subnet (a local pod's /32, an aggregate): not stale
-      if (owned.some((o) => overlaps(o.net, r.dst))) return []
+      if (ctx.podNetsOverlapping(r.dst).length > 0) return []
       const neigh = r.gateway && r.dev ? state.neighbours.find((n) => n.dst === r.gateway && n.dev === r.dev && n.lladdr) : undefined
       const tunnel = ctx.profile.tunnel && r.dev === ctx.profile.tunnel.dev && r.gateway
       const vars = {podCIDR: r.dst, dev: r.dev ?? '', ...(tunnel ? {vtepIP: r.gateway!} : {}), ...(neigh?.lladdr && tunnel ? {staleMAC: neigh.lladdr} : {})}
@@ -166,17 +164,15 @@ export const routeStale: Check = (ctx) => {
 const DISCARD = new Set(['blackhole', 'unreachable', 'prohibit'])
 
 export const blackholeRoute: Check = (ctx) => {
-  const owned = podNetOwners(ctx)
-  return ctx.collected().flatMap(({node, state}) => {
+  return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4')) return []
-    const main = mainRoutes(state)
+    const main = mainRoutes(ctx, state)
     return main.flatMap((r): Raised[] => {
       if (!DISCARD.has(r.type)) return []
       // a peer subnet the discard route wins for: it is inside the subnet, or no unicast route as specific covers it
-      const victims = owned.filter(
+      const victims = ctx.podNetsOverlapping(r.dst).filter(
         (o) =>
           o.node !== node.name &&
-          overlaps(o.net, r.dst) &&
           (contains(o.net, r.dst) || !main.some((u) => u.type === 'unicast' && contains(u.dst, o.net) && parsePrefix(u.dst)!.len >= parsePrefix(r.dst)!.len)),
       )
       if (victims.length === 0) return []
@@ -211,7 +207,7 @@ export const hostgwNotL2Adjacent: Check = (ctx) => {
   }
   const sides = new Map<string, Side>()
   const sideOf = new Map<string, Side>()
-  for (const {node, state} of ctx.collected()) {
+  for (const {node, state} of ctx.examined()) {
     if (!ctx.ok(state, 'addresses', 'links', 'routes4')) continue
     const key = ctx.uplinkSubnets(node, state).map(canonical).sort().join(', ')
     let side = sides.get(key)
@@ -232,7 +228,7 @@ export const hostgwNotL2Adjacent: Check = (ctx) => {
     for (const [to, peers] of away) {
       const peer = peers[0]!
       const peerIP = ctx.underlayIP(peer)
-      const main = mainRoutes(from.state!)
+      const main = mainRoutes(ctx, from.state!)
       const connected = main.filter((r) => r.dev === from.uplink && r.scope === 'link' && r.protocol === 'kernel')
       const toPeer = main.filter((r) => r.type === 'unicast' && contains(r.dst, peerIP)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
       const podRoutes = main.filter((r) => ctx.podNets(peer).includes(r.dst))

@@ -81,10 +81,14 @@ export interface CheckOptions {
 
 /** Every check, with the nodes each finding is about. */
 export function runChecksRaised(snapshot: Snapshot, opts: CheckOptions = {}): Raised[] {
-  const ctx = new CheckContext(snapshot)
-  const all = CHECKS.flatMap(({check}) => check(ctx))
-  if (!opts.nodes) return all
+  if (!opts.nodes) {
+    const ctx = new CheckContext(snapshot)
+    return CHECKS.flatMap(({check}) => check(ctx))
+  }
   const wanted = new Set(opts.nodes)
+  // the per-node checks look only at the wanted nodes; the filter below still drops what concerns none of them
+  const ctx = new CheckContext(snapshot, wanted)
+  const all = CHECKS.flatMap(({check}) => check(ctx))
   return all.filter((r) => (r.finding.node !== undefined ? wanted.has(r.finding.node) : r.about.some((n) => wanted.has(n))))
 }
 

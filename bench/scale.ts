@@ -1,0 +1,120 @@
+/**
+ * `check` and `trace` on big clusters grown from a real lab (bench/synth.ts), as whole processes
+ * the way a user runs them, plus the trace's walk and checks measured after load.
+ *
+ *   node --import tsx bench/scale.ts            (BENCH_SCALE="100,1000" to choose the sizes)
+ *
+ * Every node of the 100- and 1,000-node clusters is collected (every route, neighbour and FDB
+ * entry of every node: ~3N entries per node); the 5,000-node cluster holds the state of the two
+ * endpoint nodes only, as a live trace collects it. Snapshots are written as JSON Lines, a node
+ * at a time (no string of the whole). The 100-node case is the baseline of the same run; the
+ * growth exponent is log(time ratio) / log(size ratio) against the previous size.
+ */
+import {spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {cpus, loadavg, tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import type {Snapshot} from '../src/model/snapshot.js'
+import {snapshotLine, snapshotLinesHead, writeChunks} from '../src/model/snapshot-file.js'
+import {synthesize} from './synth.js'
+import {markdownTable} from './util.js'
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const SIZES = (process.env.BENCH_SCALE ?? '100,1000,5000').split(',').map(Number)
+const LAB = 'fixtures/snapshots/flannel-vxlan-lab.json'
+
+interface Row {
+  nodes: number
+  stateOf: string
+  mb: number
+  check?: {ms: number; rssMB: number; code: number}
+  trace: {ms: number; rssMB: number; code: number}
+  traceAfterLoadMs: number
+}
+
+async function writeCluster(dir: string, n: number): Promise<{file: string; endpoints: boolean}> {
+  const lab = JSON.parse(readFileSync(path.join(REPO, LAB), 'utf8')) as Snapshot
+  const endpoints = n > 1000
+  const g = synthesize(lab, n, endpoints ? {collected: new Set(['node1', `node${n}`])} : {})
+  const file = path.join(dir, `${n}.jsonl`)
+  await writeChunks(
+    file,
+    (function* () {
+      yield* snapshotLinesHead(g.skeleton)
+      for (let i = 0; i < n; i++) {
+        const st = g.nodeState(i)
+        if (st) yield snapshotLine(g.names[i]!, st)
+      }
+    })(),
+  )
+  return {file, endpoints}
+}
+
+/** A whole process, timed, with its peak memory (GNU time's maximum resident set). */
+function timed(args: string[]): {ms: number; rssMB: number; code: number} {
+  const t0 = performance.now()
+  const p = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...args], {cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 30, env: {...process.env, NO_COLOR: '1'}})
+  const ms = performance.now() - t0
+  const rssKB = Number(p.stderr.trim().split('\n').pop())
+  return {ms, rssMB: rssKB / 1024, code: p.status ?? -1}
+}
+
+/** In a child: load, then time the trace alone (walk + the checks of the path's nodes). */
+async function traceAfterLoad(file: string, dst: string): Promise<number> {
+  const {readSnapshotFile} = await import('../src/model/snapshot-file.js')
+  const {traceSnapshotFile} = await import('../src/trace/run.js')
+  const s = await readSnapshotFile(file)
+  const t0 = performance.now()
+  traceSnapshotFile(s, {src: 'pod-node1-1', dst, protocol: 'icmp', size: 84, df: false})
+  return performance.now() - t0
+}
+
+if (process.argv[2] === '--trace-after-load') {
+  process.stdout.write(String(await traceAfterLoad(process.argv[3]!, process.argv[4]!)))
+} else {
+  const dir = mkdtempSync(path.join(tmpdir(), 'scale-'))
+  const rows: Row[] = []
+  try {
+    for (const n of SIZES) {
+      const {file, endpoints} = await writeCluster(dir, n)
+      const dst = `pod-node${n}-1`
+      const row: Row = {
+        nodes: n,
+        stateOf: endpoints ? 'the 2 endpoint nodes' : 'every node',
+        mb: statSync(file).size / 1e6,
+        ...(endpoints ? {} : {check: timed(['bin/run.js', 'check', '--snapshot', file, '--json'])}),
+        trace: timed(['bin/run.js', 'trace', 'pod-node1-1', dst, '--snapshot', file, '--json']),
+        traceAfterLoadMs: Number(spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--trace-after-load', file, dst], {cwd: REPO, encoding: 'utf8'}).stdout),
+      }
+      rows.push(row)
+      rmSync(file, {force: true})
+    }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+  const base = rows[0]!
+  const exponent = (a: number, b: number, na: number, nb: number): string => (Math.log(b / a) / Math.log(nb / na)).toFixed(2)
+  console.log(`\n### check and trace at scale (\`bench/scale.ts\`) (${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; baseline: ${base.nodes} nodes)\n`)
+  console.log(
+    markdownTable(
+      ['nodes', 'state of', 'snapshot (JSON Lines)', '`check` (process)', 'peak RSS', 'growth exponent', '`trace` (process)', 'peak RSS', 'trace after load'],
+      rows.map((r, i) => {
+        const prev = rows[i - 1]
+        const growth = prev?.check && r.check ? exponent(prev.check.ms, r.check.ms, prev.nodes, r.nodes) : '—'
+        return [
+          String(r.nodes),
+          r.stateOf,
+          `${r.mb.toFixed(0)} MB`,
+          r.check ? `${(r.check.ms / 1000).toFixed(2)} s (${(r.check.ms / base.check!.ms).toFixed(1)}x)` : '—',
+          r.check ? `${r.check.rssMB.toFixed(0)} MB` : '—',
+          growth,
+          `${(r.trace.ms / 1000).toFixed(2)} s`,
+          `${r.trace.rssMB.toFixed(0)} MB`,
+          `${r.traceAfterLoadMs.toFixed(0)} ms`,
+        ]
+      }),
+    ),
+  )
+}

@@ -1,0 +1,176 @@
+/**
+ * Snapshot files that scale: written as a stream of pieces (never one string
+ * of the whole snapshot, which V8 caps near 512 MB: a 1,000-node cluster is
+ * more), read node by node, gzip-compressed when the name ends in `.gz`.
+ *
+ * Two layouts (docs/snapshot.md):
+ * - version 1, one JSON document (`.json`, `.json.gz`): what netctl always wrote;
+ * - version 2, JSON Lines (`.jsonl`, `.jsonl.gz`): line 1 is the snapshot
+ *   without its node states (`"schemaVersion": 2`), then one line per
+ *   collected node, `{"node": NAME, "state": NodeState}`. Each line is parsed
+ *   and validated as it is read, so no string holds more than one node.
+ */
+import {createReadStream, createWriteStream} from 'node:fs'
+import {open, readFile} from 'node:fs/promises'
+import {createInterface} from 'node:readline'
+import {Readable, type Writable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {createGunzip, createGzip, gunzipSync} from 'node:zlib'
+
+import {UsageError} from '../errors.js'
+import {firstSchemaError, validatorForDefinition} from '../util/schema.js'
+import {printable} from '../util/text.js'
+import type {NodeState} from './node-state.js'
+import {loadSnapshot, parseSnapshot, SNAPSHOT_SCHEMA_VERSION, type Snapshot, validateSnapshot} from './snapshot.js'
+
+/** The file layout netctl writes JSON Lines snapshots in. */
+export const SNAPSHOT_LINES_VERSION = 2
+
+export const isGzip = (file: string): boolean => file.endsWith('.gz')
+export const isLines = (file: string): boolean => /\.jsonl(\.gz)?$/.test(file)
+
+const indent = (text: string, by: string): string => text.replace(/\n/g, `\n${by}`)
+
+/**
+ * Version 1 as pieces: the same bytes as `JSON.stringify(s, null, 2)` and a
+ * newline, one top-level field or one node state at a time.
+ */
+export function* snapshotJsonChunks(s: Snapshot): Generator<string> {
+  const fields = Object.entries(s).filter(([, v]) => v !== undefined)
+  yield '{'
+  let first = true
+  for (const [key, value] of fields) {
+    yield `${first ? '' : ','}\n  ${JSON.stringify(key)}: `
+    first = false
+    if (key === 'nodeStates') {
+      const states = Object.entries(value as Record<string, NodeState>)
+      if (states.length === 0) yield '{}'
+      else {
+        yield '{'
+        let firstState = true
+        for (const [name, state] of states) {
+          yield `${firstState ? '' : ','}\n    ${JSON.stringify(name)}: ${indent(JSON.stringify(state, null, 2), '    ')}`
+          firstState = false
+        }
+        yield '\n  }'
+      }
+    } else yield indent(JSON.stringify(value, null, 2), '  ')
+  }
+  yield '\n}\n'
+}
+
+/** Version 2 (JSON Lines) as pieces: the snapshot without states, then a line per node. */
+export function* snapshotLinesChunks(s: Snapshot): Generator<string> {
+  yield* snapshotLinesHead(s)
+  for (const [node, state] of Object.entries(s.nodeStates)) yield snapshotLine(node, state)
+}
+
+export function* snapshotLinesHead(s: Snapshot): Generator<string> {
+  const {nodeStates: _states, ...rest} = s
+  yield `${JSON.stringify({...rest, schemaVersion: SNAPSHOT_LINES_VERSION})}\n`
+}
+
+export const snapshotLine = (node: string, state: NodeState): string => `${JSON.stringify({node, state})}\n`
+
+/** Pieces into a file, gzipped when its name ends in .gz. */
+export async function writeChunks(file: string, chunks: Iterable<string> | AsyncIterable<string>): Promise<void> {
+  const out = createWriteStream(file)
+  const source = Readable.from(chunks, {objectMode: false})
+  if (isGzip(file)) await pipeline(source, createGzip(), out)
+  else await pipeline(source, out)
+}
+
+/** The pieces of a snapshot in the layout a file name asks for (.json[.gz]: version 1, .jsonl[.gz]: version 2). */
+export const snapshotChunks = (file: string, s: Snapshot): Iterable<string> => (isLines(file) ? snapshotLinesChunks(s) : snapshotJsonChunks(s))
+
+/** Write a snapshot to a file in the layout its name asks for. */
+export async function writeSnapshotFile(file: string, s: Snapshot): Promise<void> {
+  await writeChunks(file, snapshotChunks(file, s))
+}
+
+/** Pieces to a stream (stdout), waiting whenever it is full. */
+export async function writeChunksTo(out: Writable, chunks: Iterable<string>): Promise<void> {
+  for (const c of chunks) if (!out.write(c)) await new Promise((resolve) => out.once('drain', resolve))
+}
+
+async function sniff(file: string): Promise<{gzip: boolean}> {
+  let fh
+  try {
+    fh = await open(file, 'r')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
+  }
+  try {
+    const {buffer, bytesRead} = await fh.read(Buffer.alloc(2), 0, 2, 0)
+    return {gzip: bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b}
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * Load a snapshot file of either layout, compressed or not (told by its first
+ * bytes, not its name). Version 2 is read a line, that is a node, at a time.
+ */
+export async function readSnapshotFile(file: string): Promise<Snapshot> {
+  const {gzip} = await sniff(file)
+  const stream = gzip ? createReadStream(file).pipe(createGunzip()) : createReadStream(file)
+  const lines = createInterface({input: stream, crlfDelay: Infinity})
+  let head: Record<string, unknown> | undefined
+  let v1 = false
+  let lineNo = 0
+  const nodeStates: Record<string, NodeState> = {}
+  const validState = validatorForDefinition('snapshot', 'nodeState')
+  try {
+    for await (const line of lines) {
+      lineNo++
+      if (lineNo === 1) {
+        const parsed = parseLine(line)
+        if (!isLinesHead(parsed)) {
+          // version 1: one document, read whole as always
+          v1 = true
+          break
+        }
+        if (typeof parsed.schemaVersion === 'number' && parsed.schemaVersion > SNAPSHOT_LINES_VERSION) {
+          throw new UsageError(`${file}: snapshot version ${parsed.schemaVersion} is newer than this netctl supports (${SNAPSHOT_LINES_VERSION})`, false)
+        }
+        head = parsed
+        continue
+      }
+      if (line.trim() === '') continue
+      const entry = parseLine(line)
+      if (!entry || typeof entry.node !== 'string' || entry.state === undefined) throw new UsageError(`${file}:${lineNo}: invalid snapshot: expected {"node": NAME, "state": {...}}`, false)
+      if (!validState(entry.state)) {
+        // the error's path as a version 1 file would give it: nodeStates["node2"].routes
+        const where = firstSchemaError(validState.errors).replace(/^\(top level\)/, '')
+        throw new UsageError(`${file}:${lineNo}: invalid snapshot: nodeStates[${printable(JSON.stringify(entry.node))}]${where.startsWith('[') || where.startsWith(':') ? '' : '.'}${where}`, false)
+      }
+      if (nodeStates[entry.node] !== undefined) throw new UsageError(`${file}:${lineNo}: invalid snapshot: the state of ${printable(JSON.stringify(entry.node))} is there twice`, false)
+      nodeStates[entry.node] = entry.state as NodeState
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error
+    throw new UsageError(`${file}: ${(error as Error).message}`, false)
+  }
+  if (v1) {
+    stream.destroy()
+    return gzip ? parseSnapshot(gunzipSync(await readFile(file)).toString('utf8'), file) : loadSnapshot(file)
+  }
+  if (!head) throw new UsageError(`${file}: not a netctl snapshot (empty)`, false)
+  // the states were validated line by line; the rest as a version 1 snapshot without them
+  const snapshot = validateSnapshot({...head, schemaVersion: SNAPSHOT_SCHEMA_VERSION, nodeStates: {}}, file)
+  snapshot.nodeStates = nodeStates
+  return snapshot
+}
+
+function parseLine(line: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(line) as unknown
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const isLinesHead = (v: Record<string, unknown> | undefined): v is Record<string, unknown> => v !== undefined && typeof v.schemaVersion === 'number' && v.schemaVersion >= SNAPSHOT_LINES_VERSION && !('nodeStates' in v)

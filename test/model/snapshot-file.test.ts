@@ -1,0 +1,71 @@
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {gunzipSync} from 'node:zlib'
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {synthesizeSnapshot} from '../../bench/synth.js'
+import {readSnapshotFile, snapshotJsonChunks, writeSnapshotFile} from '../../src/model/snapshot-file.js'
+import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
+import {netctl} from '../helpers/cli.js'
+
+const dir = mkdtempSync(path.join(tmpdir(), 'sc-snapfile-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+const fixture = 'fixtures/snapshots/flannel-vxlan-lab.json'
+const lab = (): Snapshot => parseSnapshot(readFileSync(fixture, 'utf8'))
+
+describe('snapshot files that scale', () => {
+  it('version 1 is written in pieces, byte for byte what JSON.stringify wrote, and read back, plain or gzipped', async () => {
+    const s = lab()
+    expect([...snapshotJsonChunks(s)].join('')).toBe(`${JSON.stringify(s, null, 2)}\n`)
+    expect([...snapshotJsonChunks({...s, nodeStates: {}})].join('')).toBe(`${JSON.stringify({...s, nodeStates: {}}, null, 2)}\n`)
+    for (const name of ['a.json', 'a.json.gz']) {
+      const file = path.join(dir, name)
+      await writeSnapshotFile(file, s)
+      const raw = readFileSync(file)
+      expect((name.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8')).toBe(`${JSON.stringify(s, null, 2)}\n`)
+      expect(await readSnapshotFile(file)).toEqual(s)
+    }
+  })
+
+  it('version 2 (JSON Lines): the snapshot without states, then one line per node; read back the same, plain or gzipped', async () => {
+    const s = lab()
+    for (const name of ['a.jsonl', 'a.jsonl.gz']) {
+      const file = path.join(dir, name)
+      await writeSnapshotFile(file, s)
+      const text = (name.endsWith('.gz') ? gunzipSync(readFileSync(file)) : readFileSync(file)).toString('utf8')
+      const lines = text.trimEnd().split('\n')
+      expect(lines).toHaveLength(1 + s.nodes.length)
+      expect(JSON.parse(lines[0]!)).toMatchObject({schemaVersion: 2, cluster: s.cluster})
+      expect(JSON.parse(lines[2]!)).toEqual({node: 'node2', state: s.nodeStates.node2})
+      expect(await readSnapshotFile(file)).toEqual(s)
+    }
+  })
+
+  it('a bad node line is refused with its line number and the field; a newer version says so', async () => {
+    const s = lab()
+    const file = path.join(dir, 'bad.jsonl')
+    await writeSnapshotFile(file, s)
+    const lines = readFileSync(file, 'utf8').split('\n')
+    const bad = JSON.parse(lines[2]!) as {state: {routes: unknown}}
+    bad.state.routes = 'none'
+    lines[2] = JSON.stringify(bad)
+    writeFileSync(file, lines.join('\n'))
+    await expect(readSnapshotFile(file)).rejects.toThrow(/bad\.jsonl:3: invalid snapshot: nodeStates\["node2"\]\.routes: must be an array/)
+    writeFileSync(file, `${JSON.stringify({...JSON.parse(lines[0]!), schemaVersion: 3})}\n`)
+    await expect(readSnapshotFile(file)).rejects.toThrow(/snapshot version 3 is newer than this netctl supports/)
+  })
+
+  it('a 60-node cluster in JSON Lines, gzipped: check reads it and says what it says of the same snapshot in version 1', async () => {
+    const s = synthesizeSnapshot(lab(), 60)
+    const v1 = path.join(dir, 'big.json')
+    const v2 = path.join(dir, 'big.jsonl.gz')
+    await writeSnapshotFile(v1, s)
+    await writeSnapshotFile(v2, s)
+    const a = await netctl(['check', '--snapshot', v1, '--json'])
+    const b = await netctl(['check', '--snapshot', v2, '--json'])
+    expect(b.code).toBe(a.code)
+    expect(JSON.parse(b.stdout).findings).toEqual(JSON.parse(a.stdout).findings)
+    expect(JSON.parse(b.stdout).summary ?? null).toEqual(JSON.parse(a.stdout).summary ?? null)
+  })
+})
