@@ -2,7 +2,7 @@
  * `netctl version` (and `netctl --version`): the release, the snapshot schema it
  * reads and writes, and the runtime, as text and as JSON (schemas/version.schema.json).
  */
-import {SNAPSHOT_SCHEMA_VERSION} from '../model/snapshot.js'
+import {SNAPSHOT_SCHEMA_VERSION} from '../model/schema-version.js'
 
 export interface VersionInfo {
   version: string
