@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {countFindings, runChecks} from '../src/analyze/checks/index.js'
-import {BaseCommand} from '../src/base-command.js'
+import {BaseCommand, Ending} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/cluster/source.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
@@ -35,7 +35,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable.', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
   }
 
-  async run(): Promise<CheckResult> {
+  async run(): Promise<Ending<CheckResult>> {
     const {flags} = await this.parse(Check)
     const cluster = sourceFlagsGiven(flags)
     if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say what to check: give one`)
@@ -51,7 +51,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     }
   }
 
-  private async check(snapshot: Snapshot, source: CheckResult['source'], flags: {node?: string[]}): Promise<CheckResult> {
+  private async check(snapshot: Snapshot, source: CheckResult['source'], flags: {node?: string[]}): Promise<Ending<CheckResult>> {
     const known = snapshot.nodes.map((n) => n.name)
     knownNodes(flags.node, known, snapshot.cluster.name)
     const nodes = flags.node?.length ? [...new Set(flags.node)] : known
@@ -60,11 +60,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
 
     if (!this.jsonEnabled()) this.log(checkText(result, known.length))
     const exit = result.collected === 0 ? ExitCode.UNREACHABLE : result.counts.error > 0 ? ExitCode.FAULT : ExitCode.OK
-    if (exit !== ExitCode.OK) {
-      if (this.jsonEnabled()) this.logJson(checkJson(result))
-      this.exit(exit)
-    }
-    return checkJson(result)
+    return new Ending(checkJson(result), exit)
   }
 
   private collect(source: ClusterSource, flags: {parallel: number; timeout: number}): Promise<Snapshot> {

@@ -1,23 +1,24 @@
-import {writeFile} from 'node:fs/promises'
-
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../src/base-command.js'
+import {BaseCommand, Ending} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource} from '../src/cluster/source.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode} from '../src/errors.js'
 import {clusterSourceFlags} from '../src/flags.js'
-import {collectFooter, collectSummary, nothingCollectedLine, snapshotJson} from '../src/render/collect.js'
+import {collectFooter, collectSummary, snapshotJson, uncollectedLine} from '../src/render/collect.js'
+import {openUserOutput, type UserOutput} from '../src/util/files.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Read the dataplane state of every node into a snapshot file.'
-  static override description = `Runs one read-only probe on every node (one round trip each, --parallel at a time, --timeout seconds per node): links, addresses, routes and rules, neighbours, bridge FDB, sysctls, iptables and nftables, BIRD sessions and routes, flannel's subnet.env, CNI config and plugins, tunnel offloads, daemons, and every pod's namespace. The snapshot (JSON, schemas/snapshot.schema.json) goes to stdout, or to -o FILE; other commands read it with --snapshot FILE.
+  static override description = `Runs one read-only probe on every node (one round trip each, --parallel at a time, --timeout seconds per node): links, addresses, routes and rules, neighbours, bridge FDB, sysctls, iptables and nftables, ipsets, conntrack counters and (up to 2000) entries, BIRD sessions and routes, flannel's subnet.env, CNI config and plugins, tunnel offloads, daemons, and every pod's namespace. The snapshot (JSON, schemas/snapshot.schema.json) goes to stdout, or to -o FILE; other commands read it with --snapshot FILE.
 
 The cluster is a lab (--lab), an inventory file (--inventory), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account). Kubernetes nodes are reached through a privileged debug pod per node (--via debug-pod, the default: made when the node is first probed, deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh); pods are found on their node through the container runtime (crictl). The snapshot then also holds the detected backend and the cluster's NetworkPolicies.
 
 A node that cannot be reached, or answers too late or with nonsense, is recorded in the snapshot's errors as NODE_UNREACHABLE; a node whose probe failed in part (a tool error, a vanished pod) keeps what was read and is recorded as COLLECTION_PARTIAL.
 
-Exit codes: 0 when at least one node was collected (a collection is not a diagnosis: missing nodes are in the snapshot's errors); 3 when no node could be collected (the snapshot is still written) or the API server cannot be reached; 2 for usage errors.`
+-o FILE is replaced whole, and only when at least one node was collected: the snapshot is written to a temporary file beside it and renamed over it, so a run that reaches no node (or fails, or is interrupted) leaves an earlier snapshot in FILE as it was.
+
+Exit codes: 0 when every node was collected (a node collected in part is in the snapshot's errors as COLLECTION_PARTIAL: a collection is not a diagnosis); 3 when a node could not be collected (one line on stderr names it and why, e.g. its host key changed; the others are still written) or the API server cannot be reached; 2 for usage errors and for an -o FILE that cannot be written (checked before any node is read).`
   static override examples = [
     {description: 'Collect a lab into a file', command: '<%= config.bin %> collect --lab demo -o demo.json'},
     {description: 'Collect the nodes of an inventory, 8 at a time, 10 s each', command: '<%= config.bin %> collect --inventory cluster.yaml --parallel 8 --timeout 10 > snap.json'},
@@ -33,18 +34,25 @@ Exit codes: 0 when at least one node was collected (a collection is not a diagno
     timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable (with --via debug-pod, starting the pod counts in it).', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(Collect)
-    const source = await openClusterSource(resolveSource(flags))
+    // opened first: an -o that cannot be written is said before any node is read
+    const output = flags.output === undefined ? undefined : await openUserOutput(flags.output)
     try {
-      return await this.collect(source, flags)
+      const source = await openClusterSource(resolveSource(flags))
+      try {
+        return await this.collect(source, flags, output)
+      } finally {
+        // debug pods deleted, SSH connections closed: also when collecting failed
+        await source.close()
+      }
     } finally {
-      // debug pods deleted, SSH connections closed: also when collecting failed
-      await source.close()
+      // not committed (nothing collected, or an error): the user's file stays as it was
+      await output?.discard()
     }
   }
 
-  private async collect(source: ClusterSource, flags: {output?: string; parallel: number; timeout: number}): Promise<object> {
+  private async collect(source: ClusterSource, flags: {parallel: number; timeout: number}, output: UserOutput | undefined): Promise<Ending> {
     const {inventory} = source
 
     // Live progress only for a person watching a terminal; piped, nothing but the result.
@@ -63,18 +71,16 @@ Exit codes: 0 when at least one node was collected (a collection is not a diagno
       ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
       ...(progress ? {onProgress: progress.update} : {}),
     })
-    progress?.finish(collectFooter(snapshot, flags.output))
+    // a snapshot without a single node replaces nothing: a good file from an earlier run is worth more
+    const written = Object.keys(snapshot.nodeStates).length > 0
+    progress?.finish(collectFooter(snapshot, written ? output?.file : undefined))
 
-    if (flags.output) await writeFile(flags.output, snapshotJson(snapshot))
-    else if (!this.jsonEnabled()) process.stdout.write(snapshotJson(snapshot))
-    const result = flags.output ? collectSummary(snapshot, flags.output) : snapshot
-
-    if (Object.keys(snapshot.nodeStates).length === 0) {
-      // written all the same: the errors say why each node failed
-      if (this.jsonEnabled()) this.logJson(result)
-      else process.stderr.write(`netctl: ${nothingCollectedLine(snapshot)}\n`)
-      this.exit(ExitCode.UNREACHABLE)
-    }
-    return result
+    if (output) {
+      if (written) await output.commit(snapshotJson(snapshot))
+    } else if (!this.jsonEnabled()) process.stdout.write(snapshotJson(snapshot))
+    const result = output ? collectSummary(snapshot, output.file, written) : snapshot
+    // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
+    const missing = uncollectedLine(snapshot.nodes.length, snapshot.errors)
+    return new Ending(result, missing ? ExitCode.UNREACHABLE : ExitCode.OK, missing)
   }
 }

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
-import {BaseCommand} from '../src/base-command.js'
+import {BaseCommand, Ending} from '../src/base-command.js'
 import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/cluster/source.js'
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {UsageError} from '../src/errors.js'
@@ -70,7 +70,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     return super.jsonEnabled() || outputFromArgv(this.argv) === 'json'
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
     if (super.jsonEnabled() && flags.output !== 'text' && flags.output !== 'json') throw new UsageError(`--json and -o ${flags.output} ask for two outputs: give one`)
     const format = this.jsonEnabled() ? 'json' : flags.output
@@ -95,8 +95,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     if (format === 'text') this.log(traceText(run.trace))
     else if (format === 'mermaid') this.log(traceMermaid(run.trace))
     else if (format === 'dot') this.log(traceDot(run.trace))
-    if (run.exitCode !== 0) process.exitCode = run.exitCode
-    return traceJson(run.trace)
+    return new Ending(traceJson(run.trace), run.exitCode)
   }
 
   private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number}): Promise<TraceRun> {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What netctl's lab and test suite need from Debian: iproute2 (ip, bridge), BIRD 2
 # for the Calico labs, sshd/ssh/nc for SSH labs, iptables/nftables, ping, iperf3
-# for lab bench, socat for the flannel udp lab, ethtool for offload checks.
+# for lab bench, socat for the flannel udp lab and the Service responders, ethtool for offload
+# checks, ipset and conntrack for the agents' rule sets (Felix ipsets, Service NAT entries).
 # The Node runtime itself is not installed here: `npm ci` brings it (the `node`
 # devDependency), whatever Node the machine ships.
 set -euo pipefail
@@ -17,5 +18,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   iproute2 bird2 openssh-server openssh-client netcat-openbsd iptables nftables \
-  iputils-ping iperf3 socat ethtool procps ca-certificates >/dev/null
+  iputils-ping iperf3 socat ethtool ipset conntrack procps ca-certificates >/dev/null
 echo "install-deps.sh: Debian packages installed"

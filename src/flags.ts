@@ -37,6 +37,18 @@ export const nodeSshFlags = {
 }
 
 /**
+ * -F FILE, as `ssh -F`: the one ssh config read for every node reached over
+ * SSH (an inventory's, a lab's with --transport ssh, Kubernetes --via ssh),
+ * instead of ~/.ssh/config and /etc/ssh/ssh_config.
+ */
+export const sshConfigFlag = Flags.string({
+  char: 'F',
+  description: 'SSH config file to read instead of ~/.ssh/config and /etc/ssh/ssh_config, as ssh -F: for nodes reached over SSH (an inventory, a lab with --transport ssh, or Kubernetes nodes, which it sends --via ssh).',
+  helpValue: 'FILE',
+  helpGroup: 'SSH',
+})
+
+/**
  * Where a live command's cluster comes from (src/cluster/source.ts): a lab
  * (--lab), an inventory file (--inventory), or else Kubernetes, reached as
  * kubectl would (--kubeconfig, $KUBECONFIG, --context, in-cluster), its nodes
@@ -58,6 +70,7 @@ export const clusterSourceFlags = {
   }),
   ...debugPodFlags,
   ...nodeSshFlags,
+  'ssh-config': sshConfigFlag,
 }
 
 /**

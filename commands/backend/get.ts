@@ -1,9 +1,10 @@
-import {BaseCommand} from '../../src/base-command.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
 import {backendGet} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
 import {ExitCode} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
 import {backendGetJson, backendGetText} from '../../src/render/backend.js'
+import {uncollectedLine} from '../../src/render/collect.js'
 
 export default class BackendGet extends BaseCommand {
   static override summary = 'Show the configured overlay backend and what every node actually has programmed.'
@@ -11,7 +12,7 @@ export default class BackendGet extends BaseCommand {
 
 The cluster is a lab (--lab), an inventory file (--inventory), or else the Kubernetes cluster of the kubeconfig, whose configured backend is detected from the CNI's objects (flannel's net-conf.json, Calico's IPPools) and whose nodes are read through debug pods (--via debug-pod) or SSH (--via ssh), as netctl collect reads them.
 
-Exit codes: 0 no drift; 1 drift found; 3 no node could be collected; 2 usage errors.`
+Exit codes: 0 no drift; 1 drift found; 3 a node could not be collected (one line on stderr names it and why, e.g. a changed host key; the drift of the others is still shown); 2 usage errors.`
   static override examples = [
     {description: 'The backend of a lab', command: '<%= config.bin %> backend get --lab demo'},
     {description: 'Of real nodes, as JSON', command: '<%= config.bin %> backend get --inventory cluster.yaml --json'},
@@ -20,15 +21,16 @@ Exit codes: 0 no drift; 1 drift found; 3 no node could be collected; 2 usage err
   static override enableJsonFlag = true
   static override flags = {...clusterFlags}
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(BackendGet)
     const target = await resolveTarget(flags)
     try {
       const view = await backendGet(target, {version: this.config.version, timeoutMs: flags.timeout * 1000})
       if (!this.jsonEnabled()) this.log(backendGetText(view))
-      if (view.nodes.every((n) => !n.collected)) process.exitCode = ExitCode.UNREACHABLE
-      else if (view.drift.length > 0) process.exitCode = ExitCode.FAULT
-      return backendGetJson(view)
+      // a node not read is exit 3 (named on stderr with why: no answer, a changed host key, ...) before any drift: the view is not the whole cluster
+      const missing = uncollectedLine(view.nodes.length, view.errors)
+      const exit = missing ? ExitCode.UNREACHABLE : view.drift.length > 0 ? ExitCode.FAULT : ExitCode.OK
+      return new Ending(backendGetJson(view), exit, missing)
     } finally {
       // debug pods deleted, SSH connections closed
       await target.close()

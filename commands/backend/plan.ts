@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
 import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
@@ -26,14 +26,13 @@ Exit codes: 0 the switch may go ahead (or there is nothing to do); 4 preflight w
   static override enableJsonFlag = true
   static override flags = {...clusterFlags}
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(BackendPlan)
     const target = await resolveTarget(flags)
     try {
       const planned = await planBackend(target, args.type as BackendType, {version: this.config.version, timeoutMs: flags.timeout * 1000})
       if (!this.jsonEnabled()) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
-      if (!planned.plan.noop && !planned.preflight.ok) process.exitCode = ExitCode.REFUSED
-      return planJson(planned)
+      return new Ending(planJson(planned), !planned.plan.noop && !planned.preflight.ok ? ExitCode.REFUSED : ExitCode.OK)
     } finally {
       await target.close()
     }

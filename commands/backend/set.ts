@@ -1,27 +1,17 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
 import {backendSet, type SetResult} from '../../src/backend/set.js'
 import {resolveTarget} from '../../src/backend/target.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
-import {ExitCode, NetctlError, UsageError} from '../../src/errors.js'
+import {ExitCode, type ExitCodeValue, UsageError} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
+import {parseDuration} from '../../src/util/duration.js'
 import {askConfirm, planText, progressLine, setJson, setText} from '../../src/render/backend.js'
 
-/** The error code and exit code of each way a switch can end. */
-function failureOf(r: SetResult): {code: string; exit: 0 | 4} {
-  switch (r.outcome) {
-    case 'refused':
-      return {code: r.preflight.findings.find((f) => f.severity === 'error')?.code ?? 'REFUSED', exit: ExitCode.REFUSED}
-    case 'rolled-back':
-      return {code: 'ROLLED_BACK', exit: ExitCode.REFUSED}
-    case 'rollback-failed':
-      return {code: 'ROLLBACK_INCOMPLETE', exit: ExitCode.REFUSED}
-    case 'declined':
-      return {code: 'DECLINED', exit: ExitCode.REFUSED}
-    default:
-      return {code: 'OK', exit: ExitCode.OK}
-  }
+/** The exit code of each way a switch can end: refused, declined and rolled back (or not wholly) are all 4. */
+function exitOf(r: SetResult): ExitCodeValue {
+  return r.outcome === 'refused' || r.outcome === 'rolled-back' || r.outcome === 'rollback-failed' || r.outcome === 'declined' ? ExitCode.REFUSED : ExitCode.OK
 }
 
 export default class BackendSet extends BaseCommand {
@@ -30,12 +20,15 @@ export default class BackendSet extends BaseCommand {
 
 In a Kubernetes cluster the CNI does the switch: netctl patches flannel's ConfigMap (net-conf.json Backend.Type; every other field is kept) and restarts its DaemonSet, waiting for the rollout (--rollout-timeout), or patches Calico's IPPools (ipipMode, vxlanMode), which Felix and BIRD follow live. Once every node holds the new state, netctl removes what the old backend leaves behind (flanneld never deletes flannel.1) through the node transports (debug pods or SSH), then verifies as above with netctl trace. On any failure the objects are written back as they were, the DaemonSet restarted again, and the old state verified.
 
+One change at a time per cluster: before planning, set takes the cluster's change lock — change.lock in a lab's state directory, FILE.lock beside an inventory file, the Lease netctl-change (coordination.k8s.io/v1) in the CNI's namespace of a Kubernetes cluster, renewed while held — and keeps it through verify or rollback. A second run is refused at once with who holds it and since when (exit 4), or with --lock-timeout waits that long and then plans afresh. A lock left by a netctl that died on this host is taken over, saying so; so is a Lease not renewed within its duration (30 s). --dry-run takes no lock.
+
 Pods keep their interface MTU until they are recreated, as on a real cluster; the plan says what that means.
 
-Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, declined at the prompt, or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
+Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight or by another run's lock, declined at the prompt, or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
   static override examples = [
     {description: 'Switch a lab to host-gw, asking first', command: '<%= config.bin %> backend set flannel-host-gw --lab demo'},
     {description: 'Without asking (scripts, CI)', command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes'},
+    {description: 'Wait up to 5 minutes for a change another user is making', command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes --lock-timeout 5m'},
     {description: 'Plan and preflight only', command: '<%= config.bin %> backend set calico-vxlan --lab cal --dry-run'},
     {description: 'A Kubernetes cluster: patch kube-flannel-cfg, restart flannel, verify every node', command: '<%= config.bin %> backend set flannel-host-gw --context prod --yes'},
     {description: 'Calico: switch the IPPools to VXLAN', command: '<%= config.bin %> backend set calico-vxlan --kubeconfig ~/.kube/lab.yaml --yes'},
@@ -48,13 +41,20 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, 
     ...clusterFlags,
     yes: Flags.boolean({char: 'y', description: 'Apply without asking.', default: false}),
     'dry-run': Flags.boolean({description: 'Plan and preflight only; change nothing.', default: false}),
+    'lock-timeout': Flags.string({
+      description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
+      default: '0',
+      helpValue: 'DURATION',
+    }),
     'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: 300, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(BackendSet)
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true
     if (!flags.yes && !flags['dry-run'] && !tty) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
+    const lockTimeoutMs = parseDuration(flags['lock-timeout'])
+    if (lockTimeoutMs === undefined) throw new UsageError(`--lock-timeout ${flags['lock-timeout']}: expected a duration such as 0, 30s, 5m or 1h`)
     const target = await resolveTarget(flags)
     let result: SetResult
     let shown = false
@@ -64,6 +64,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, 
         version: this.config.version,
         timeoutMs: flags.timeout * 1000,
         rolloutTimeoutMs: flags['rollout-timeout'] * 1000,
+        lockTimeoutMs,
         dryRun: flags['dry-run'],
         ...(json ? {} : {progress: progressLine}),
         confirm: async (planned) => {
@@ -77,16 +78,8 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, 
       // debug pods deleted, SSH connections closed: also when the switch failed
       await target.close()
     }
-    const {code, exit} = failureOf(result)
-    if (json) {
-      if (exit !== ExitCode.OK) {
-        this.logJson(setJson(result))
-        this.exit(exit)
-      }
-      return setJson(result)
-    }
-    this.log(setText(result, {plan: !shown}))
-    if (exit !== ExitCode.OK) throw new NetctlError(result.message, exit, code)
-    return setJson(result)
+    const exit = exitOf(result)
+    if (!json) this.log(setText(result, {plan: !shown}))
+    return new Ending(setJson(result), exit, exit === ExitCode.OK ? undefined : result.message)
   }
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
+import {ERROR_CLASSES, ExitCode} from '../../src/errors.js'
 import {kubeFlags} from '../../src/flags.js'
 import {debugCleanupText} from '../../src/render/debug.js'
 
@@ -18,14 +19,14 @@ export default class DebugCleanup extends BaseCommand {
     namespace: Flags.string({char: 'n', description: 'Only this namespace (default: all namespaces).', helpGroup: 'KUBERNETES'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(DebugCleanup)
     const {KubeApi} = await import('../../src/cluster/kube-api.js')
     const {deleteLeftoverDebugPods} = await import('../../src/transport/kube-debug.js')
     const api = await KubeApi.connect({kubeconfig: flags.kubeconfig, context: flags.context})
     const result = await deleteLeftoverDebugPods(api, {namespace: flags.namespace})
     if (!this.jsonEnabled()) this.log(debugCleanupText(result))
-    if (result.failed.length > 0) process.exitCode = 1
-    return result
+    // a pod that could not be deleted: a step failed on the way (exit 1)
+    return new Ending(result, result.failed.length > 0 ? ERROR_CLASSES.failed.exit : ExitCode.OK)
   }
 }

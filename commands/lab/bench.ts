@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
-import {ExitCode} from '../../src/errors.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
+import {ERROR_CLASSES, ExitCode} from '../../src/errors.js'
 import {parseBackendList, runBench} from '../../src/lab/bench.js'
 import {benchInterruptedText, benchJson, benchText} from '../../src/render/bench.js'
 
@@ -24,7 +24,7 @@ The table shows the cross-node numbers and their ratio to the same-node pair of 
     name: Flags.string({char: 'n', description: "Base name of the labs: each backend's lab is NAME-<backend> (e.g. bench-f-vxlan).", default: 'bench'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabBench)
     const backends = flags.backends === undefined ? undefined : parseBackendList(flags.backends)
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? (line: string) => process.stderr.write(`  ${line}\n`) : undefined
@@ -33,7 +33,7 @@ The table shows the cross-node numbers and their ratio to the same-node pair of 
       {...(progress ? {progress} : {}), interrupted: (signal, labs) => process.stderr.write(benchInterruptedText(signal, labs))},
     )
     if (!this.jsonEnabled()) this.log(benchText(report))
-    if (report.results.some((b) => b.status === 'failed')) process.exitCode = ExitCode.FAULT
-    return benchJson(report)
+    // a backend whose lab could not be built: a step failed on the way (exit 1), the other rows still measured
+    return new Ending(benchJson(report), report.results.some((b) => b.status === 'failed') ? ERROR_CLASSES.failed.exit : ExitCode.OK)
   }
 }

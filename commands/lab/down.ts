@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
+import {ExitCode, NetctlError} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {labPreflight} from '../../src/lab/preflight.js'
 import {teardownLab} from '../../src/lab/teardown.js'
@@ -8,7 +9,9 @@ import {labDownText} from '../../src/render/lab.js'
 
 export default class LabDown extends BaseCommand {
   static override summary = 'Remove a lab: its namespaces, processes and files.'
-  static override description = `Removes every network namespace whose name starts with NAME., every process living in one of them (BIRD, sshd, forwarders, whatever started it), and the lab's state directory. Works after a half-failed 'lab up' and is safe to run twice.`
+  static override description = `Removes every network namespace whose name starts with NAME., every process living in one of them (BIRD, sshd, forwarders, whatever started it) or in a namespace the lab made whose name has been deleted, and the lab's state directory. Works after a half-failed 'lab up' and is safe to run twice.
+
+A name under /run/netns can point at any namespace, the machine's own included, so a name proves nothing: lab down touches a namespace only when it is the one the lab recorded (device and inode) when it made it, or, for a name the lab has no record of, when no process lives in it; it never touches the machine's own namespace or its own. When any name of the lab points elsewhere, it changes nothing and exits 4. With --all, it removes every other lab and then exits 4 naming the ones it refused.`
   static override examples = [
     {description: 'Remove the lab named demo', command: '<%= config.bin %> lab down --name demo'},
     {description: 'Remove every lab on this machine', command: '<%= config.bin %> lab down --all'},
@@ -24,11 +27,19 @@ export default class LabDown extends BaseCommand {
     await labPreflight({backend: 'flannel-vxlan', ssh: false})
     const names = flags.all ? (await import('../../src/lab/list.js').then((m) => m.listLabs())).map((l) => l.name) : [flags.name]
     const results = []
+    const refused: string[] = []
     for (const name of names) {
-      const r = await teardownLab(name)
-      if (!this.jsonEnabled()) this.log(labDownText(r))
-      results.push(r)
+      try {
+        const r = await teardownLab(name)
+        if (!this.jsonEnabled()) this.log(labDownText(r))
+        results.push(r)
+      } catch (error) {
+        // --all goes on with the other labs and refuses at the end; one lab refuses at once
+        if (!flags.all || !(error instanceof NetctlError) || error.exitCode !== ExitCode.REFUSED) throw error
+        refused.push(error.message)
+      }
     }
+    if (refused.length > 0) throw new NetctlError(`${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more labs refused)` : ''}`, 'refused', 'REFUSED')
     if (flags.all && names.length === 0 && !this.jsonEnabled()) this.log('no labs to remove')
     return flags.all ? {removed: results} : results[0]!
   }

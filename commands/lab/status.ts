@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
+import {BaseCommand, Ending} from '../../src/base-command.js'
 import {ExitCode} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {loadRecord} from '../../src/lab/state.js'
@@ -9,7 +9,9 @@ import {labStatusText} from '../../src/render/lab.js'
 
 export default class LabStatus extends BaseCommand {
   static override summary = 'Show a lab: nodes, pods, BGP sessions, and whether pods reach each other.'
-  static override description = `Reachability is checked with real pings from inside pod namespaces: by default one pod per node to one pod on every other node, plus a same-node pair on each node; --all-pairs pings every pod pair. Exits 1 when a pair is unreachable or a BGP session is not Established.`
+  static override description = `The status is the lab's real state, the same one lab list shows: up (every namespace the lab made is there), degraded (a namespace is gone, or its name points at a namespace the lab did not make: they are named), creating (a lab up is still building it) or failed (its lab up failed or died).
+
+Reachability is checked with real pings from inside pod namespaces: by default one pod per node to one pod on every other node, plus a same-node pair on each node; --all-pairs pings every pod pair. Pods whose namespace is not the lab's are left out. Exits 1 when the lab is not up, a pair is unreachable or a BGP session is not Established.`
   static override examples = [
     {description: 'Status of the lab named demo', command: '<%= config.bin %> lab status --name demo'},
     {description: 'Without pinging', command: '<%= config.bin %> lab status --name demo --no-ping'},
@@ -22,13 +24,12 @@ export default class LabStatus extends BaseCommand {
     'all-pairs': Flags.boolean({description: 'Ping every ordered pod pair, not one pair per node pair.', default: false}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabStatus)
     const record = await loadRecord(flags.name)
     const status = await labStatus(record, {ping: flags.ping, allPairs: flags['all-pairs']})
     if (!this.jsonEnabled()) this.log(labStatusText(status))
-    const unhealthy = (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')
-    if (unhealthy) process.exitCode = ExitCode.FAULT
-    return status
+    const unhealthy = status.status !== 'up' || (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')
+    return new Ending(status, unhealthy ? ExitCode.FAULT : ExitCode.OK)
   }
 }

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
 import {labNameFlag} from '../../src/flags.js'
+import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type ProxyMode} from '../../src/lab/agents/defaults.js'
 import {labUp} from '../../src/lab/build.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
 import {labUpJson, labUpText} from '../../src/render/lab.js'
@@ -12,12 +13,15 @@ export default class LabUp extends BaseCommand {
 
 Nothing is added to the root namespace. The lab writes an inventory file that other commands take with --inventory (or --lab NAME). Needs root.
 
-Topologies: flat puts every node on one L2 segment; routed splits them over two subnets joined by a router namespace, so that host-gw really fails across the L3 hop.`
+Topologies: flat puts every node on one L2 segment; routed splits them over two subnets joined by a router namespace, so that host-gw really fails across the L3 hop.
+
+Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --name NAME first), a bad flag, or this machine cannot build it (not root, a program missing: the line names the package); 1 a step failed on the way (what was made is removed again).`
   static override examples = [
     {description: 'A 3-node Flannel vxlan lab named demo', command: '<%= config.bin %> lab up --name demo --nodes 3'},
     {description: 'Calico with BIRD route reflectors, as JSON', command: '<%= config.bin %> lab up --name rr --nodes 5 --backend calico-rr --route-reflectors 2 --json'},
     {description: 'host-gw across a router: see the kernel refuse it', command: '<%= config.bin %> lab up --name l3 --backend flannel-host-gw --topology routed'},
     {description: 'With sshd on every node, reachable through ip netns exec + nc', command: '<%= config.bin %> lab up --name ssh --ssh'},
+    {description: "A node as found in the wild: kube-proxy's iptables rules, flanneld's, Docker's FORWARD DROP", command: '<%= config.bin %> lab up --name real --proxy-mode iptables --host-profile docker'},
   ]
   static override enableJsonFlag = true
   static override flags = {
@@ -28,6 +32,16 @@ Topologies: flat puts every node on one L2 segment; routed splits them over two 
     topology: Flags.string({description: 'Underlay: one L2 segment (flat) or two subnets behind a router (routed).', options: [...LAB_TOPOLOGIES], default: 'flat'}),
     'route-reflectors': Flags.integer({description: 'With --backend calico-rr: how many nodes are BGP route reflectors.', default: 1}),
     ssh: Flags.boolean({description: 'Start a key-only sshd in every node and write an ssh config that reaches them.', default: false}),
+    'proxy-mode': Flags.string({
+      description: "kube-proxy's mode on every node, with the lab's Services (cluster DNS, a NodePort, one without endpoints) and the CNI agent's rules (flanneld's or Felix's); none: no kube-proxy, no Services, no agent rules.",
+      options: [...PROXY_MODES],
+      default: LAB_AGENT_DEFAULTS.proxyMode,
+    }),
+    'host-profile': Flags.string({
+      description: 'What the node\'s distribution adds: plain (nothing), docker (rp_filter 2, Docker\'s chains, FORWARD policy DROP), firewalld (rp_filter 1, firewalld\'s inet table).',
+      options: [...HOST_PROFILES],
+      default: LAB_AGENT_DEFAULTS.hostProfile,
+    }),
   }
 
   async run(): Promise<object> {
@@ -42,6 +56,8 @@ Topologies: flat puts every node on one L2 segment; routed splits them over two 
         topology: flags.topology as LabTopology,
         routeReflectors: flags['route-reflectors'],
         ssh: flags.ssh,
+        proxyMode: flags['proxy-mode'] as ProxyMode,
+        hostProfile: flags['host-profile'] as HostProfile,
       },
       progress,
     )

@@ -18,6 +18,8 @@ import type {ConfiguredBackend} from './types.js'
 export interface Abort {
   aborted: boolean
   reason?: string
+  /** the signal that stopped the run: it is the reason, whatever else it cut short on its way */
+  signal?: NodeJS.Signals
 }
 
 export interface NodeApplyResult {

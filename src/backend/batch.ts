@@ -28,6 +28,11 @@ export function batchScript(ip: string[], bridge: string[], force: boolean): str
   return `${parts.join('\n')}\n`
 }
 
+/** An exit status with nothing said: above 128 the shell or a command in it was killed by a signal. */
+function exitText(which: string, code: number): string {
+  return `${which} -batch ended with status ${code}${code > 128 ? ' (killed by a signal)' : ''}`
+}
+
 export class BatchError extends Error {
   constructor(
     readonly node: string,
@@ -54,6 +59,8 @@ export async function runBatch(node: string, transport: Transport, ip: string[],
   if (force) {
     const real = errors.filter((l) => !GONE.test(l))
     if (real.length > 0) throw new BatchError(node, `${transport.target}: ${real[0]}`)
+    // -force goes on past errors, not past a signal: the lines after it never ran
+    if (r.code > 128) throw new BatchError(node, `${transport.target}: ${exitText(ip.length > 0 ? 'ip' : 'bridge', r.code)}`)
     return
   }
   if (r.code !== 0) {
@@ -61,6 +68,7 @@ export async function runBatch(node: string, transport: Transport, ip: string[],
     const which = r.stderr.lastIndexOf('netctl-batch bridge') > r.stderr.lastIndexOf('netctl-batch ip') ? 'bridge' : 'ip'
     const line = failed ? (which === 'ip' ? ip : bridge)[Number(failed[1]) - 1] : undefined
     const at = line ? ` (${which} -batch: ${line})` : ''
-    throw new BatchError(node, `${transport.target}: ${errors[0] ?? firstLine(r.stdout) ?? `exit ${r.code}`}${at}`)
+    // a batch killed by a signal says nothing: its exit status is all there is
+    throw new BatchError(node, `${transport.target}: ${errors[0] || firstLine(r.stdout) || exitText(which, r.code)}${at}`)
   }
 }

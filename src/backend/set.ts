@@ -9,6 +9,7 @@ import type {BackendType} from './types.js'
 import {verifySwitch, type VerifyResult} from './verify.js'
 import {describeKubeChange} from './kube-objects.js'
 import {kubeRecollect, kubeStep, liveFacts} from './kube-set.js'
+import {acquireLock, changeLockOf} from './lock.js'
 import {podReachability} from './pod-ping.js'
 import type {InventoryNode} from '../cluster/inventory-types.js'
 import type {Transport} from '../transport/types.js'
@@ -44,10 +45,40 @@ export interface SetOptions extends CollectOpts {
   settleMs?: number
   /** Kubernetes: how long a DaemonSet may take to roll out (default 5 minutes) */
   rolloutTimeoutMs?: number
+  /** how long to wait for another run's change lock (default 0: refused at once) */
+  lockTimeoutMs?: number
 }
 
 
+/**
+ * One change at a time per cluster: the change lock (lock.ts) is taken before
+ * planning and held through verify or rollback. A dry run changes nothing and
+ * takes no lock, as `backend plan` takes none.
+ */
 export async function backendSet(target: BackendTarget, to: BackendType, opts: SetOptions): Promise<SetResult> {
+  const abort: Abort = {aborted: false}
+  if (opts.dryRun) return switchBackend(target, to, opts, abort)
+  const say = opts.progress ?? (() => {})
+  const lock = changeLockOf(target, `backend set ${to}`, {
+    onLost: (by) => {
+      say(`lost the change lock to ${by}: stopping the switch and rolling back`)
+      abort.aborted = true
+      abort.reason ??= `lost the change lock to ${by}`
+    },
+  })
+  const {waited} = await acquireLock(lock, {timeoutMs: opts.lockTimeoutMs ?? 0, say})
+  let current = target
+  try {
+    // another run changed the cluster while this one waited: what was read before is stale
+    if (waited && target.reopen) current = await target.reopen()
+    return await switchBackend(current, to, opts, abort)
+  } finally {
+    await lock.release()
+    if (current !== target) await current.close()
+  }
+}
+
+async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOptions, abort: Abort): Promise<SetResult> {
   const say = opts.progress ?? (() => {})
   say(`collecting ${target.inventory.nodes.length} nodes and planning ${target.configured} -> ${to}`)
   const planned = await planBackend(target, to, opts)
@@ -60,7 +91,7 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
   if (opts.dryRun) return {...planned, outcome: 'dry-run', message: `dry run: ${plan.nodes.reduce((s, n) => s + n.changes, 0)} changes on ${plan.nodes.filter((n) => n.changes > 0).length} nodes not applied`}
   if (!(await opts.confirm(planned))) return {...planned, outcome: 'declined', message: 'not applied: declined at the prompt'}
 
-  if (target.kind === 'kubernetes') return kubeSet(target, planned, to, opts)
+  if (target.kind === 'kubernetes') return kubeSet(target, planned, to, opts, abort)
   const daemons: DaemonControl | undefined = target.record ? labDaemons(target.record) : undefined
   // in a lab netctl pings from the pod namespaces it made; elsewhere from the namespaces the probe found
   const reachability: ReachabilityCheck = target.record
@@ -68,7 +99,6 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
     : podReachability(snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
   const transportFor = (node: InventoryNode): Transport => target.source.transportFor(node)
   const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, transportFactory: transportFor})
-  const abort: Abort = {aborted: false}
   const stopOnSignal = onSignals(abort, say)
   try {
     say(`applying ${plan.to} on ${plan.nodes.length} nodes`)
@@ -82,7 +112,7 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
       verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, reachability})
       if (!verify.ok) failure = verificationFailure(verify)
     }
-    if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
+    failure = whyStopped(abort, failure)
     if (!failure) {
       const files = target.record ? await recordLabBackend(target.record, to) : await recordInventoryBackend(target.inventoryFile!, to, facts)
       const changed = plan.nodes.filter((n) => n.changes > 0).length
@@ -110,12 +140,23 @@ function verificationFailure(v: VerifyResult): string {
   return `verification failed: ${v.problems.slice(0, 3).join('; ')}${v.problems.length > 3 ? `; ... (${v.problems.length - 3} more)` : ''}`
 }
 
+/**
+ * Why a switch is undone. A signal comes first: Ctrl-C reaches the whole
+ * process group, so the ip -batch or probe it kills fails too, and that
+ * failure says nothing of why. Then a failure seen, then any other stop.
+ */
+export function whyStopped(abort: Abort, failure: string | undefined): string | undefined {
+  if (abort.signal) return `interrupted by ${abort.signal}`
+  return failure ?? (abort.aborted ? (abort.reason ?? 'interrupted') : undefined)
+}
+
 /** Ctrl-C and SIGTERM stop the switch at its next step and roll back; returns the function that stops listening. */
 function onSignals(abort: Abort, say: (line: string) => void): () => void {
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (abort.aborted) say(`${sig}: already stopping, rolling back`)
+    if (abort.signal) say(`${sig}: already stopping, rolling back`)
     else say(`${sig}: stopping the switch and rolling back`)
     abort.aborted = true
+    abort.signal ??= sig
     abort.reason ??= `interrupted by ${sig}`
   }
   process.on('SIGINT', onSignal)
@@ -127,11 +168,10 @@ function onSignals(abort: Abort, say: (line: string) => void): () => void {
 }
 
 /** The Kubernetes half: write the CNI's objects, let it program the nodes, clear leftovers, verify; on failure write them back. */
-async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: BackendType, opts: SetOptions): Promise<SetResult> {
+async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: BackendType, opts: SetOptions, abort: Abort): Promise<SetResult> {
   const say = opts.progress ?? (() => {})
   const {plan} = planned
   const change = planned.kubeChange!
-  const abort: Abort = {aborted: false}
   const stopOnSignal = onSignals(abort, say)
   const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? 300_000, settleMs: opts.settleMs ?? 60_000, say}
   // real pings between pods, from inside their namespaces on their nodes (the runtime's netns paths, read before the switch)
@@ -147,7 +187,7 @@ async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: Backen
       verify = await verifySwitch(kubeRecollect(target, to, step), planned.facts, to, verifyOpts)
       if (!verify.ok) failure = verificationFailure(verify)
     }
-    if (!failure && abort.aborted) failure = abort.reason ?? 'interrupted'
+    failure = whyStopped(abort, failure)
     const objects = describeKubeChange(change)
     if (!failure) {
       return {...planned, outcome: 'applied', message: `${plan.from} -> ${to}: ${forward.objects.join(', ')} changed; every node verified`, apply: forward.nodes, ...(verify ? {verify} : {}), objects}

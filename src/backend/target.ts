@@ -34,13 +34,15 @@ export interface BackendTarget {
   /** Kubernetes: the API and what was detected */
   kube?: {cluster: KubeCluster; detection: Detection}
   close(): Promise<void>
+  /** The same cluster read anew (after waiting for another run's change lock, what was read is stale). */
+  reopen?(): Promise<BackendTarget>
 }
 
 export async function resolveTarget(flags: SourceFlags): Promise<BackendTarget> {
   const spec = resolveSource(flags)
   const source = await openClusterSource(spec)
   try {
-    return await targetOf(source)
+    return {...(await targetOf(source)), reopen: () => resolveTarget(flags)}
   } catch (error) {
     await source.close()
     throw error

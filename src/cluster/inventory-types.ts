@@ -70,7 +70,38 @@ export interface Inventory {
     cni?: string
     /** where this inventory came from: lab (written by netctl lab up), file, or kubernetes (read from the API server) */
     source: 'lab' | 'file' | 'kubernetes'
+    /** the Service CIDR (kube-apiserver --service-cluster-ip-range) */
+    serviceCIDR?: string
   }
   nodes: InventoryNode[]
   pods: InventoryPod[]
+  /** Services with their EndpointSlice endpoints */
+  services?: InventoryService[]
+}
+
+/** A Service port, as Kubernetes' ServicePort (targetPort a number). */
+export interface InventoryServicePort {
+  name?: string
+  protocol: 'TCP' | 'UDP' | 'SCTP'
+  port: number
+  targetPort?: number
+  nodePort?: number
+}
+
+/** An endpoint of the Service's EndpointSlice(s), as discovery/v1 Endpoint. */
+export interface InventoryEndpoint {
+  addresses: string[]
+  conditions?: {ready?: boolean; serving?: boolean; terminating?: boolean}
+  nodeName?: string
+  targetRef?: {kind: string; namespace?: string; name: string}
+}
+
+/** A Service and the endpoints backing it, kept close to the Kubernetes objects. */
+export interface InventoryService {
+  name: string
+  namespace: string
+  type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer'
+  clusterIP: string
+  ports: InventoryServicePort[]
+  endpoints?: InventoryEndpoint[]
 }

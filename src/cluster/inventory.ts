@@ -1,9 +1,8 @@
-import {parseDocument} from 'yaml'
-
-import {UsageError} from '../errors.js'
-import {loadRecord} from '../lab/state.js'
+import {NetctlError, UsageError} from '../errors.js'
+import {labHealth, loadRecord, presentNetns} from '../lab/state.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
+import {parseUserYaml} from '../util/yaml.js'
 import type {Inventory} from './inventory-types.js'
 
 /**
@@ -16,14 +15,12 @@ export async function loadInventory(file: string): Promise<Inventory> {
 }
 
 export function parseInventory(text: string, file = 'inventory'): Inventory {
-  const doc = parseDocument(text, {prettyErrors: true, uniqueKeys: true})
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!
-    const line = e.linePos?.[0]?.line
-    const why = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+  const parsed = parseUserYaml(text)
+  if ('problem' in parsed) {
+    const {line, why} = parsed.problem
     throw new UsageError(`${file}: ${line ? `line ${line}: ` : ''}not valid YAML (${why})`)
   }
-  const data: unknown = doc.toJS()
+  const {data} = parsed
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: expected a mapping with apiVersion, kind, cluster, nodes`)
   const validate = validatorFor('inventory')
   if (!validate(data)) throw new UsageError(`${file}: ${firstSchemaError(validate.errors)}`)
@@ -53,9 +50,20 @@ function checkInventory(inv: Inventory, file: string): void {
   })
 }
 
-/** `--lab NAME`: the inventory the lab wrote when it came up. */
+/**
+ * `--lab NAME`: the inventory the lab wrote when it came up, for a lab in the
+ * state `lab status` finds it in: up, or degraded by a missing namespace (its
+ * node is then unreachable), never one whose names point at a namespace it did
+ * not make (entering that would read, or change, another namespace).
+ */
 export async function labInventoryFile(name: string): Promise<string> {
   const record = await loadRecord(name)
-  if (record.status !== 'up') throw new UsageError(`lab '${name}' is ${record.status}, not up (see netctl lab status --name ${name})`)
+  const health = labHealth(record, await presentNetns())
+  if (health.state !== 'up' && health.state !== 'degraded') {
+    throw new UsageError(`lab '${name}' is ${health.state}${health.reason ? ` (${health.reason})` : ''}, not up (see netctl lab status --name ${name})`)
+  }
+  if (health.foreign.length > 0) {
+    throw new NetctlError(`lab '${name}': ${health.foreign.join(', ')} ${health.foreign.length === 1 ? 'is' : 'are'} not the namespace the lab made; refusing to enter it (see netctl lab status --name ${name})`, 'refused', 'REFUSED')
+  }
   return record.inventory
 }

@@ -2,7 +2,7 @@ import http from 'node:http'
 import https from 'node:https'
 import {createInterface} from 'node:readline'
 
-import {ExitCode, type ExitCodeValue, NetctlError} from '../errors.js'
+import {type ErrorClass, NetctlError} from '../errors.js'
 import {type KubeConnectOptions, loadKubeConfig, type ResolvedKubeConfig} from './kube-config.js'
 import type {KubeList, KubeObject, KubeStatus, WatchEvent} from './kube-types.js'
 
@@ -68,14 +68,14 @@ export function rbacVerb(method: string, target: ApiTarget | undefined, watch = 
 export class KubeApiError extends NetctlError {
   constructor(
     message: string,
-    exitCode: ExitCodeValue,
+    errorClass: ErrorClass,
     code: string,
     /** the HTTP status, when the server answered */
     readonly httpStatus?: number,
     /** the Status object the server sent */
     readonly status?: KubeStatus,
   ) {
-    super(message, exitCode, code)
+    super(message, errorClass, code)
     this.name = 'KubeApiError'
   }
 
@@ -103,7 +103,7 @@ export function connectionError(err: NodeJS.ErrnoException, server: string, cont
     ERR_TLS_CERT_ALTNAME_INVALID: "TLS: the server's certificate is not valid for this address",
   }
   const detail = why[code] ?? (err.message || code || 'unknown error').split('\n')[0]
-  return new KubeApiError(`cannot reach the Kubernetes API server at ${server} (context ${context}): ${detail}`, ExitCode.UNREACHABLE, 'CLUSTER_UNREACHABLE')
+  return new KubeApiError(`cannot reach the Kubernetes API server at ${server} (context ${context}): ${detail}`, 'unreachable', 'CLUSTER_UNREACHABLE')
 }
 
 function resourceWords(t: ApiTarget | undefined): {resource: string; group: string} {
@@ -124,7 +124,7 @@ export function statusError(httpStatus: number, status: KubeStatus | undefined, 
   if (httpStatus === 401) {
     return new KubeApiError(
       `the Kubernetes API server at ${who.server} rejected the credentials of context ${who.context}${who.user ? ` (user ${who.user})` : ''}: 401 Unauthorized; the token or client certificate is invalid or expired, log in again or fix the kubeconfig`,
-      ExitCode.UNREACHABLE,
+      'unreachable',
       'UNAUTHORIZED',
       httpStatus,
       status,
@@ -144,7 +144,7 @@ export function statusError(httpStatus: number, status: KubeStatus | undefined, 
     const scope = ns ? `in namespace "${ns}"` : 'at the cluster scope'
     return new KubeApiError(
       `Forbidden: ${user} may not ${verb} ${resource}${name ? ` "${name}"` : ''} ${scope}; RBAC must allow verb "${verb}" on resource "${resource}" (API group "${group}")`,
-      ExitCode.UNREACHABLE,
+      'unreachable',
       'FORBIDDEN',
       httpStatus,
       status,
@@ -157,9 +157,9 @@ export function statusError(httpStatus: number, status: KubeStatus | undefined, 
       name && serverSays !== 'the server could not find the requested resource'
         ? `${kind ? `${kind} ` : ''}"${target?.namespace ? `${target.namespace}/` : ''}${name}" not found`
         : `the API server has no ${target ? `${target.resource} in ${target.group ? `${target.group}/` : ''}${target.version}` : req.path} (not installed on this cluster)`
-    return new KubeApiError(msg, ExitCode.USAGE, 'NOT_FOUND', httpStatus, status)
+    return new KubeApiError(msg, 'usage', 'NOT_FOUND', httpStatus, status)
   }
-  const exit = httpStatus >= 500 ? ExitCode.UNREACHABLE : ExitCode.FAULT
+  const exit: ErrorClass = httpStatus >= 500 ? 'unreachable' : 'failed'
   return new KubeApiError(
     `the Kubernetes API server answered ${req.method} ${req.path.split('?')[0]} with ${httpStatus} ${reason}${serverSays ? `: ${serverSays}` : ''}`,
     exit,
@@ -238,7 +238,7 @@ export class KubeApi {
       await this.config.kc.applyToHTTPSOptions(opts)
     } catch (error) {
       // an exec credential plugin that fails, a client key that cannot be read, http:// without insecure-skip-tls-verify
-      throw new NetctlError(`context ${this.config.context}: cannot set up credentials or TLS: ${(error as Error).message.split('\n')[0]}`, ExitCode.USAGE, 'KUBECONFIG')
+      throw new NetctlError(`context ${this.config.context}: cannot set up credentials or TLS: ${(error as Error).message.split('\n')[0]}`, 'usage', 'KUBECONFIG')
     }
     this.agent ??= opts.agent as http.Agent
     const headers: Record<string, string> = {}
@@ -294,7 +294,7 @@ export class KubeApi {
     try {
       return JSON.parse(text) as T
     } catch {
-      throw new KubeApiError(`the Kubernetes API server answered ${method} ${p} with something that is not JSON`, ExitCode.UNREACHABLE, 'API_ERROR', code)
+      throw new KubeApiError(`the Kubernetes API server answered ${method} ${p} with something that is not JSON`, 'unreachable', 'API_ERROR', code)
     }
   }
 
@@ -308,6 +308,11 @@ export class KubeApi {
 
   create<T extends KubeObject>(p: string, body: object): Promise<T> {
     return this.request<T>('POST', p, {body})
+  }
+
+  /** PUT the whole object; its metadata.resourceVersion makes it conditional (409 Conflict when it changed). */
+  update<T extends KubeObject>(p: string, body: object): Promise<T> {
+    return this.request<T>('PUT', p, {body})
   }
 
   delete<T = KubeObject>(p: string, body?: object): Promise<T> {

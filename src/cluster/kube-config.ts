@@ -3,9 +3,9 @@ import {homedir} from 'node:os'
 import path from 'node:path'
 
 import type {KubeConfig} from '@kubernetes/client-node'
-import {parseDocument} from 'yaml'
 
-import {ExitCode, NetctlError} from '../errors.js'
+import {NetctlError} from '../errors.js'
+import {parseUserYaml} from '../util/yaml.js'
 
 /** How to find the cluster: the same knobs kubectl has. */
 export interface KubeConnectOptions {
@@ -39,7 +39,7 @@ export interface ResolvedKubeConfig {
 /** A kubeconfig problem: always the user's to fix, so a usage-class exit (2). */
 export class KubeConfigError extends NetctlError {
   constructor(message: string) {
-    super(message, ExitCode.USAGE, 'KUBECONFIG')
+    super(message, 'usage', 'KUBECONFIG')
     this.name = 'KubeConfigError'
   }
 }
@@ -76,13 +76,12 @@ function resolvePath(dir: string, p: unknown): unknown {
  * client-key, token-file, and an exec command given as a relative path).
  */
 export function parseKubeconfig(text: string, file: string): RawKubeconfig {
-  const doc = parseDocument(text, {prettyErrors: false})
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!
-    const line = e.linePos?.[0]?.line
-    throw new KubeConfigError(`kubeconfig ${file}: not valid YAML (${line ? `line ${line}: ` : ''}${e.message.split('\n')[0]})`)
+  const parsed = parseUserYaml(text)
+  if ('problem' in parsed) {
+    const {line, why} = parsed.problem
+    throw new KubeConfigError(`kubeconfig ${file}: not valid YAML (${line ? `line ${line}: ` : ''}${why})`)
   }
-  const data = (doc.toJS() ?? {}) as Record<string, unknown>
+  const data = (parsed.data ?? {}) as Record<string, unknown>
   if (typeof data !== 'object' || Array.isArray(data)) throw new KubeConfigError(`kubeconfig ${file}: expected a mapping (apiVersion: v1, kind: Config)`)
   const dir = path.dirname(path.resolve(file))
   const clusters = asList(data.clusters, file, 'clusters').map((c) => {

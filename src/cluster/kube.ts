@@ -1,6 +1,6 @@
 import {isIPv4} from 'node:net'
 
-import {ExitCode, NetctlError, UsageError} from '../errors.js'
+import {NetctlError, UsageError} from '../errors.js'
 import {type ClusterObjects, type Detection, detectCni} from './detect.js'
 import {INVENTORY_API_VERSION, type Inventory} from './inventory-types.js'
 import {KubeApi, KubeApiError} from './kube-api.js'
@@ -260,7 +260,7 @@ export class KubeCluster {
    */
   async inventory(detection?: Detection): Promise<Inventory> {
     const [nodes, pods, det] = await Promise.all([this.nodes(), this.pods({allNamespaces: true}), detection ? Promise.resolve(detection) : this.detect()])
-    if (nodes.length === 0) throw new NetctlError(`the cluster of context ${this.api.config.context} has no nodes`, ExitCode.UNREACHABLE, 'NO_NODES')
+    if (nodes.length === 0) throw new NetctlError(`the cluster of context ${this.api.config.context} has no nodes`, 'unreachable', 'NO_NODES')
     // Calico IPAM hands out blocks, not spec.podCIDR: take the node's first confirmed block then
     if (det.cni === 'calico' && nodes.some((n) => n.podCIDR === '')) {
       const blocks = await this.optionalList<KubeObject & {spec?: {cidr?: string; node?: string; state?: string; deleted?: string | boolean}}>(PATHS.blockAffinities, 'Calico BlockAffinities', det.details.notes)

@@ -13,6 +13,8 @@
  * Transports handed out live for the whole run: their own close() does
  * nothing, the source's close() ends them all.
  */
+import {existsSync} from 'node:fs'
+
 import type {Detection} from './detect.js'
 import type {Inventory, InventoryNode} from './inventory-types.js'
 import type {KubeCluster} from './kube.js'
@@ -37,6 +39,7 @@ export interface SourceFlags {
   'ssh-user'?: string
   'ssh-identity'?: string
   'ssh-jump'?: string
+  'ssh-config'?: string
 }
 
 export interface NodeSshOptions {
@@ -45,11 +48,13 @@ export interface NodeSshOptions {
   user?: string
   identityFile?: string
   jump?: string
+  /** like ssh -F: the only ssh config read */
+  configFile?: string
 }
 
 export type SourceSpec =
-  | {kind: 'lab'; name: string; transport: TransportChoice}
-  | {kind: 'inventory'; file: string; transport: TransportChoice}
+  | {kind: 'lab'; name: string; transport: TransportChoice; sshConfig?: string}
+  | {kind: 'inventory'; file: string; transport: TransportChoice; sshConfig?: string}
   | {kind: 'kubernetes'; kube: KubeConnectOptions; via: 'debug-pod'; debugPod: {image?: string; namespace?: string}}
   | {kind: 'kubernetes'; kube: KubeConnectOptions; via: 'ssh'; ssh: NodeSshOptions}
 
@@ -70,7 +75,7 @@ export interface ClusterSource {
 }
 
 const KUBE_FLAGS = ['kubeconfig', 'context', 'namespace', 'via', 'debug-image', 'debug-namespace', 'ssh-host-template', 'ssh-user', 'ssh-identity', 'ssh-jump'] as const
-const SSH_FLAGS = ['ssh-host-template', 'ssh-user', 'ssh-identity', 'ssh-jump'] as const
+const SSH_FLAGS = ['ssh-host-template', 'ssh-user', 'ssh-identity', 'ssh-jump', 'ssh-config'] as const
 const DEBUG_POD_FLAGS = ['debug-image', 'debug-namespace'] as const
 const TEMPLATE_TOKENS = new Set(['name', 'ip'])
 
@@ -78,7 +83,7 @@ const given = (flags: SourceFlags, names: readonly (keyof SourceFlags)[]): Array
 
 /** The clusterSourceFlags given, as --name: a saved snapshot (trace, check --snapshot) excludes every one of them. */
 export function sourceFlagsGiven(flags: SourceFlags): string[] {
-  return given(flags, ['lab', 'inventory', 'transport', ...KUBE_FLAGS]).map((n) => `--${n}`)
+  return given(flags, ['lab', 'inventory', 'transport', ...KUBE_FLAGS, 'ssh-config']).map((n) => `--${n}`)
 }
 
 /** An SSH destination template: {name} and {ip} only, at least one of them. */
@@ -89,6 +94,12 @@ export function checkHostTemplate(template: string): string {
   if (tokens.length === 0) throw new UsageError(`--ssh-host-template ${template}: must contain {name} or {ip}, or every node would be the same host`)
   if (/[\s'"`$\\;|&<>]/.test(template.replace(/\{(name|ip)\}/g, ''))) throw new UsageError(`--ssh-host-template ${template}: not a host name or ssh alias`)
   return template
+}
+
+/** --ssh-config names a file that must exist (as for ssh -F): said once, not once per node. */
+function checkSshConfig(file: string): string {
+  if (!existsSync(file)) throw new UsageError(`--ssh-config ${file}: no such file`, false)
+  return file
 }
 
 /** A node's SSH destination from the template. */
@@ -109,7 +120,8 @@ export function resolveSource(flags: SourceFlags): SourceSpec {
     const kube = given(flags, KUBE_FLAGS)
     if (kube.length > 0) throw new UsageError(`${flag(kube[0]!)} is for a Kubernetes cluster and cannot be used with --${fileSource}`)
     const transport = (flags.transport ?? 'auto') as TransportChoice
-    return fileSource === 'lab' ? {kind: 'lab', name: flags.lab!, transport} : {kind: 'inventory', file: flags.inventory!, transport}
+    const sshConfig = flags['ssh-config'] !== undefined ? {sshConfig: flags['ssh-config']} : {}
+    return fileSource === 'lab' ? {kind: 'lab', name: flags.lab!, transport, ...sshConfig} : {kind: 'inventory', file: flags.inventory!, transport, ...sshConfig}
   }
   if (flags.transport !== undefined) throw new UsageError('--transport is for --lab and --inventory; a Kubernetes cluster is reached --via debug-pod or --via ssh')
   const kube: KubeConnectOptions = {
@@ -131,6 +143,7 @@ export function resolveSource(flags: SourceFlags): SourceSpec {
         ...(flags['ssh-user'] !== undefined ? {user: flags['ssh-user']} : {}),
         ...(flags['ssh-identity'] !== undefined ? {identityFile: flags['ssh-identity']} : {}),
         ...(flags['ssh-jump'] !== undefined ? {jump: flags['ssh-jump']} : {}),
+        ...(flags['ssh-config'] !== undefined ? {configFile: flags['ssh-config']} : {}),
       },
     }
   }
@@ -207,8 +220,9 @@ export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string
   if (spec.kind !== 'kubernetes') {
     const {labInventoryFile, loadInventory} = await import('./inventory.js')
     const {createTransport} = await import('../transport/index.js')
+    const sshConfig = spec.sshConfig === undefined ? undefined : checkSshConfig(spec.sshConfig)
     const inventory = await loadInventory(spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file)
-    return makeSource(spec, inventory, (node) => createTransport(node, spec.transport))
+    return makeSource(spec, inventory, (node) => createTransport(node, spec.transport, sshConfig === undefined ? {} : {sshConfig}))
   }
   const {KubeCluster} = await import('./kube.js')
   const {detectCni} = await import('./detect.js')
@@ -231,7 +245,13 @@ export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string
   if (spec.via === 'ssh') {
     const {sshTransport} = await import('../transport/ssh.js')
     const {user, identityFile, jump} = spec.ssh
-    return makeSource(spec, inventory, (node) => sshTransport({host: nodeHost(spec.ssh.hostTemplate, node), ...(user ? {user} : {}), ...(identityFile ? {identityFile} : {}), ...(jump ? {proxyJump: jump} : {})}), extra)
+    const configFile = spec.ssh.configFile === undefined ? undefined : checkSshConfig(spec.ssh.configFile)
+    return makeSource(
+      spec,
+      inventory,
+      (node) => sshTransport({host: nodeHost(spec.ssh.hostTemplate, node), node: node.name, ...(user ? {user} : {}), ...(identityFile ? {identityFile} : {}), ...(jump ? {proxyJump: jump} : {}), ...(configFile ? {configFile} : {})}),
+      extra,
+    )
   }
   const {debugPodTransports} = await import('../transport/kube-debug.js')
   const {image, namespace} = spec.debugPod

@@ -3,7 +3,8 @@ import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import type {NodeState} from '../model/node-state.js'
 import {type CollectionError, type Snapshot, SNAPSHOT_SCHEMA_VERSION} from '../model/snapshot.js'
 import {createTransport, type TransportFactory} from '../transport/index.js'
-import {type Transport, TransportError, type TransportResult} from '../transport/types.js'
+import {ClusterRefusal, type Transport, TransportError, type TransportResult} from '../transport/types.js'
+import {NetctlError} from '../errors.js'
 import {firstLine, mapLimit} from '../util/exec.js'
 import {assembleNodeState} from './node.js'
 import {buildProbe} from './probe.js'
@@ -65,10 +66,19 @@ async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | typeof DE
 const seconds = (ms: number): string => `${Math.round(ms / 100) / 10}s`
 
 /**
- * Probe one node: one script, one round trip, bounded by the timeout. Never
- * throws: a node that cannot be reached, answers late or answers nonsense
- * comes back with NODE_UNREACHABLE; one whose probe partly failed comes back
- * with its state and COLLECTION_PARTIAL.
+ * The run stops at a ClusterRefusal: exit 3 as for an unreachable cluster (the
+ * nodes' state cannot be read; 4 is for a change netctl refused or rolled back).
+ */
+function refusalError(error: ClusterRefusal): NetctlError {
+  return new NetctlError(error.message, 'unreachable', 'CLUSTER_REFUSED')
+}
+
+/**
+ * Probe one node: one script, one round trip, bounded by the timeout. A node
+ * that cannot be reached, answers late or answers nonsense comes back with
+ * NODE_UNREACHABLE; one whose probe partly failed comes back with its state
+ * and COLLECTION_PARTIAL. It throws only when the cluster refuses what every
+ * node needs (a ClusterRefusal, as a NetctlError): the run stops there.
  */
 export async function collectNode(target: CollectTarget, opts: CollectOptions = {}): Promise<NodeResult> {
   const name = target.node.name
@@ -100,6 +110,7 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
   try {
     result = await withDeadline(transport.exec(probe.script, {timeoutMs}), timeoutMs + graceMs(timeoutMs))
   } catch (error) {
+    if (error instanceof ClusterRefusal) throw refusalError(error)
     const why = error instanceof TransportError ? error.message : `transport failed: ${(error as Error).message}`
     // transports that name their target themselves (a debug pod's errors do) are not named twice
     return unreachable(why.startsWith(`${transport.target}: `) ? why : `${transport.target}: ${why}`, transport.target)
@@ -138,7 +149,17 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
 export async function collectNodes(targets: CollectTarget[], opts: CollectOptions = {}): Promise<NodeResult[]> {
   for (const t of targets) opts.onProgress?.({node: t.node.name, phase: 'waiting'})
   const parallel = Math.max(1, Math.floor(opts.parallel ?? DEFAULT_PARALLEL))
-  return mapLimit(targets, parallel, (t) => collectNode(t, opts))
+  let stopped: unknown
+  return mapLimit(targets, parallel, async (t) => {
+    // after a refusal of the whole cluster no other node is touched
+    if (stopped !== undefined) throw stopped
+    try {
+      return await collectNode(t, opts)
+    } catch (error) {
+      stopped ??= error
+      throw error
+    }
+  })
 }
 
 /** Every node of an inventory with its pods. */
@@ -178,11 +199,13 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       backend: inv.cluster.backend,
       clusterCIDR: inv.cluster.clusterCIDR,
       ...(inv.cluster.cni ? {cni: inv.cluster.cni} : {}),
+      ...(inv.cluster.serviceCIDR ? {serviceCIDR: inv.cluster.serviceCIDR} : {}),
     },
     nodes: inv.nodes.map((n) => ({
       name: n.name,
       internalIP: n.internalIP,
       ...(n.externalIP ? {externalIP: n.externalIP} : {}),
+      ...(n.access.netns !== undefined ? {netns: n.access.netns} : {}),
       podCIDRs: [n.podCIDR],
       annotations: n.annotations ?? {},
       labels: n.labels ?? {},
@@ -198,6 +221,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
     })),
     nodeStates,
     errors: results.flatMap((r) => r.errors),
+    ...(inv.services ? {services: inv.services} : {}),
     ...(meta.networkPolicies
       ? {networkPolicies: meta.networkPolicies.map((np) => ({namespace: np.metadata.namespace ?? '', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
       : {}),

@@ -1,13 +1,16 @@
-import type {NodeState, PodNetnsState, SectionStatus} from '../model/node-state.js'
+import type {NodeState, PodNetnsState, SectionCause, SectionResult} from '../model/node-state.js'
 import {parseBirdProtocols, parseBirdRoutes} from './parse/bird.js'
 import {ParseError} from './parse/errors.js'
 import {parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, parseRules} from './parse/iproute.js'
+import {parseConntrackCounters, parseConntrackEntries} from './parse/conntrack.js'
+import {parseIpsetSave} from './parse/ipset.js'
 import {parseIptablesSave} from './parse/iptables.js'
+import {parseNftRuleset} from './parse/nft.js'
 import {parseCniConf, parseEnvFile, parseKernel, parseNameList, parseNftJson, parseOffloads, parseProcesses, parseSysctls} from './parse/misc.js'
-import type {Probe} from './probe.js'
+import {type Probe, SECTIONS_SINCE} from './probe.js'
 import type {RawSection, SplitOutput} from './sections.js'
 
-type Sections = Record<string, {status: SectionStatus; message?: string}>
+type Sections = Record<string, SectionResult>
 
 /** The pod a probe entered, as the collector knows it. */
 export interface ProbedPod {
@@ -28,6 +31,23 @@ const MAX_MESSAGE = 300
 function clip(s: string): string {
   const one = s.replace(/\s*\n\s*/g, ' | ').trim()
   return one.length > MAX_MESSAGE ? `${one.slice(0, MAX_MESSAGE)}...` : one
+}
+
+/**
+ * What made a raw section fail, for the fix: judged from the section (a pod's
+ * netns, its runtime lookup), the exit code (124 timeout, 126/127 not run) and
+ * what the command said.
+ */
+export function failureCause(section: string, raw: Pick<RawSection, 'status' | 'code' | 'message'>): SectionCause {
+  if (raw.status === 'truncated') return 'truncated'
+  if (raw.code === 124) return 'timeout'
+  const said = raw.message ?? ''
+  if (/permission denied|operation not permitted|must be root|are you root/i.test(said)) return 'permission'
+  if (/^pod\.\d+\.runtime$/.test(section)) return 'runtime'
+  if (/^pod\.\d+$/.test(section)) return 'netns-gone'
+  if (raw.code === 127 || /command not found|not found$/im.test(said)) return 'missing-tool'
+  if (/option .* is unknown|unknown option|invalid option|unrecognized option|illegal option/i.test(said)) return 'tool-too-old'
+  return 'failed'
 }
 
 /** Why a raw section failed, in one line. */
@@ -64,9 +84,14 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
   function take<T>(name: string, parse: (body: string) => T, into: Sections = sections, key = name, label = name): T | undefined {
     const raw = split.sections.get(name)
     if (!raw) {
-      // never printed: the probe did not get that far
+      // never printed: an older probe format did not read it, or the probe did not get that far
+      const since = SECTIONS_SINCE[name]
+      if (since !== undefined && split.format !== undefined && split.format < since) {
+        into[key] = {status: 'absent', message: `not read by probe format ${split.format}`}
+        return undefined
+      }
       if (probe.sections.includes(name)) {
-        into[key] = {status: 'truncated', message: 'the probe output ended before this section'}
+        into[key] = {status: 'truncated', message: 'the probe output ended before this section', cause: 'truncated'}
         problems.push(`${label}: not reached`)
       }
       return undefined
@@ -76,7 +101,7 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
       return undefined
     }
     if (raw.status !== 'ok') {
-      into[key] = {status: raw.status, message: failure(raw)}
+      into[key] = {status: raw.status, message: failure(raw), cause: failureCause(name, raw)}
       problems.push(`${label}: ${failure(raw)}`)
       return undefined
     }
@@ -86,7 +111,8 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
       return value
     } catch (error) {
       const message = error instanceof ParseError ? error.message : `parser failed: ${(error as Error).message}`
-      into[key] = {status: 'error', message: clip(message)}
+      // the command ran, and what it printed is not what netctl reads: a tool too old (or too new)
+      into[key] = {status: 'error', message: clip(message), cause: 'tool-too-old'}
       const detail = error instanceof ParseError && message.startsWith(`${error.section}: `) ? message.slice(error.section.length + 2) : message
       problems.push(`${label}: ${clip(detail)}`)
       return undefined
@@ -111,8 +137,16 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
   if (legacy) state.iptablesLegacy = legacy
   const nft = take('iptables-nft', (b) => parseIptablesSave(b, {section: 'iptables-nft', variant: 'nft'}))
   if (nft) state.iptablesNft = nft
-  const nftables = take('nftables', (b) => parseNftJson(b))
-  if (nftables !== undefined) state.nftables = nftables
+  const nftables = take('nftables', (b) => ({raw: parseNftJson(b), parsed: parseNftRuleset(b)}))
+  if (nftables !== undefined) {
+    state.nftables = nftables.raw
+    state.nft = nftables.parsed
+  }
+  const ipsets = take('ipset', (b) => parseIpsetSave(b))
+  if (ipsets) state.ipsets = ipsets
+  const counters = take('conntrack-counters', (b) => parseConntrackCounters(b))
+  const entries = take('conntrack', (b) => parseConntrackEntries(b))
+  if (counters || entries) state.conntrack = {...counters, entries: [], ...entries}
 
   const sessions = take('bird-protocols', (b) => parseBirdProtocols(b))
   const birdRoutes = take('bird-routes', (b) => parseBirdRoutes(b))

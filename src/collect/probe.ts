@@ -25,7 +25,13 @@ import {shq} from '../util/shell.js'
  * Values from the cluster reach the script only as data: paths as single-quoted
  * assignments, the pod list as an octal-escaped here-document read line by line.
  */
-export const PROBE_FORMAT = 1
+export const PROBE_FORMAT = 2
+
+/** Sections a later probe format added: output of an older probe (a recording) lacks them without being cut short. */
+export const SECTIONS_SINCE: Record<string, number> = {ipset: 2, 'conntrack-counters': 2, conntrack: 2}
+
+/** Conntrack entries the probe reads at most, unless told otherwise. */
+export const DEFAULT_CONNTRACK_LIMIT = 2000
 
 /** Where real nodes keep the files the probe reads; an inventory overrides them per node. */
 export const DEFAULT_PATHS: Required<InventoryNodePaths> = {
@@ -56,6 +62,8 @@ export interface ProbeOptions {
   pods?: ProbePod[]
   /** seconds a single slow tool (birdcl) may take before `timeout` stops it */
   commandTimeoutSec?: number
+  /** at most this many conntrack entries are read (a busy node holds hundreds of thousands) */
+  conntrackLimit?: number
   /** fixed only by tests; a random one otherwise */
   nonce?: string
 }
@@ -85,6 +93,9 @@ export const NODE_SECTIONS = [
 export const LATE_SECTIONS = [
   'iptables',
   'nftables',
+  'ipset',
+  'conntrack-counters',
+  'conntrack',
   'bird-protocols',
   'bird-routes',
   'flannel-subnet-env',
@@ -217,6 +228,7 @@ export function buildProbe(opts: ProbeOptions = {}): Probe {
   const pods = opts.pods ?? []
   const timeout = Math.max(1, Math.round(opts.commandTimeoutSec ?? 10))
   const podEnd = `NETCTL_PODS_${nonce}`
+  const ctLimit = Math.max(0, Math.round(opts.conntrackLimit ?? DEFAULT_CONNTRACK_LIMIT))
 
   const script = `# netctl node probe, format ${PROBE_FORMAT}. Read-only: it lists state and changes nothing.
 set +e
@@ -224,6 +236,7 @@ LC_ALL=C; export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin:/usr/local/bin:/usr/bin:/bin; export PATH
 M=${shq(marker)}
 T=${timeout}
+CT_LIMIT=${ctLimit}
 P_SUBNET_ENV=${shq(paths.flannelSubnetEnv)}
 P_CNI_CONF=${shq(paths.cniConfDir)}
 P_CNI_BIN=${shq(paths.cniBinDir)}
@@ -300,6 +313,24 @@ iptables_all() {
       *) sect iptables-nft iptables-nft-save -c ;;
     esac
   fi
+}
+
+# conntrack's counters; absent when the conntrack module is not loaded in this netns
+ct_counters() {
+  if [ ! -e /proc/sys/net/netfilter/nf_conntrack_count ]; then absent conntrack-counters 'no /proc/sys/net/netfilter/nf_conntrack_count (conntrack not loaded)'; return 0; fi
+  sect conntrack-counters grep -s -H '' /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max
+}
+
+# At most CT_LIMIT conntrack entries (one more is read, so the parser can tell the list was cut).
+ct_list() {
+  printf 'limit %s\n' "$CT_LIMIT"
+  if have conntrack; then tmo conntrack -L -o extended | head -n $((CT_LIMIT + 1))
+  else head -n $((CT_LIMIT + 1)) /proc/net/nf_conntrack; fi
+  return 0
+}
+ct_entries() {
+  if have conntrack || [ -r /proc/net/nf_conntrack ]; then sect conntrack ct_list
+  else absent conntrack 'conntrack not installed and no /proc/net/nf_conntrack'; fi
 }
 
 bird_all() {
@@ -382,6 +413,9 @@ sect sysctls sysctls
 pods
 iptables_all
 tool nftables nft nft -j list ruleset
+tool ipset ipset ipset save
+ct_counters
+ct_entries
 bird_all
 if [ -e "$P_SUBNET_ENV" ]; then sect flannel-subnet-env cat "$P_SUBNET_ENV"; else absent flannel-subnet-env "no file at $P_SUBNET_ENV"; fi
 if [ -d "$P_CNI_CONF" ]; then sect cni-conf cni_conf; else absent cni-conf "no directory at $P_CNI_CONF"; fi

@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import {NetctlError, UsageError} from '../errors.js'
+import {EnvironmentError, NetctlError, UsageError} from '../errors.js'
 import {firstLine, mapLimit, run} from '../util/exec.js'
 import {type Iperf3Result, parseIperf3Json, parsePingStats, type PingStats} from './bench-parse.js'
 import {labUp} from './build.js'
@@ -121,7 +121,7 @@ function validateNames(name: string, backends: readonly LabBackendName[]): void 
 
 async function iperf3Version(): Promise<string> {
   const r = await run('iperf3', ['--version'])
-  if (r.code === 127) throw new NetctlError(`missing iperf3: install with 'apt-get install iperf3'`)
+  if (r.code === 127) throw new EnvironmentError(`missing iperf3: install with 'apt-get install iperf3'`)
   return firstLine(r.stdout).replace(/\s*\(.*$/, '') || 'iperf3'
 }
 
@@ -361,7 +361,7 @@ async function benchBackend(backend: LabBackendName, opts: BenchOptions, guard: 
   try {
     await labPreflight({backend, ssh: false})
     // Never take down a lab this run did not make.
-    if (await labExists(lab, stateRoot)) throw new NetctlError(`a lab named '${lab}' already exists and is not this run's: remove it with 'netctl lab down --name ${lab}', or pick another --name`)
+    if (await labExists(lab, stateRoot)) throw new UsageError(`a lab named '${lab}' already exists and is not this run's: remove it with 'netctl lab down --name ${lab}', or pick another --name`, false)
     guard.check()
     guard.own(lab)
     owned = true
@@ -453,7 +453,7 @@ export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}, state
   let skipped: BenchReport['skipped'] = []
   if (!backends) {
     ;({backends, skipped} = await buildableBackends())
-    if (backends.length === 0) throw new NetctlError(`no backend can be built here: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`)
+    if (backends.length === 0) throw new EnvironmentError(`no backend can be built here: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`)
   }
 
   const report: BenchReport = {

@@ -2,18 +2,19 @@ import {existsSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
-import {NetctlError} from '../errors.js'
+import {classify, NetctlError, UsageError} from '../errors.js'
 import {mapLimit} from '../util/exec.js'
+import {installAgents} from './agents/index.js'
 import {labBackend, podPlumbing} from './backends/index.js'
 import {writeNodeFiles} from './files.js'
 import {writeInventory} from './inventory.js'
-import {addNetns, listNetns, runScript} from './netns.js'
+import {addNetns, listNetns, loMarkArgs, netnsId, processStart, runScript} from './netns.js'
 import {labPreflight} from './preflight.js'
 import {NsScript} from './script.js'
 import {startLabSsh} from './ssh.js'
 import {saveRecord} from './state.js'
 import {teardownLab} from './teardown.js'
-import {defaultStateRoot, netnsPrefix, planLab, prefixLength, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
+import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, prefixLength, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
 import type {LabOptions, LabPlan, LabRecord} from './types.js'
 
 export interface LabUpProgress {
@@ -25,7 +26,7 @@ const VERSION = '0.1.0'
 /** Underlay bridges in the fabric namespace, one veth port per node (and the router's legs). */
 function fabricScript(plan: LabPlan): NsScript {
   const s = new NsScript()
-  s.ip('link', 'set', 'lo', 'up')
+  s.ip(...loMarkArgs(plan.fabricNetns))
   for (const sub of plan.subnets) {
     s.ip('link', 'add', sub.bridge, 'type', 'bridge')
     s.ip('link', 'set', sub.bridge, 'up')
@@ -48,7 +49,7 @@ function fabricScript(plan: LabPlan): NsScript {
 /** The router joining the two underlay subnets of the routed topology. */
 function routerScript(plan: LabPlan): NsScript {
   const s = new NsScript()
-  s.ip('link', 'set', 'lo', 'up')
+  s.ip(...loMarkArgs(plan.routerNetns!))
   for (const [i, sub] of plan.subnets.entries()) {
     s.ip('addr', 'add', `${sub.gateway}/${prefixLength(sub.cidr)}`, 'dev', `eth-${'ab'[i]}`)
     s.ip('link', 'set', `eth-${'ab'[i]}`, 'up')
@@ -64,7 +65,7 @@ function nodeScript(plan: LabPlan, nodeName: string): NsScript {
   const plumbing = podPlumbing(backend)
   const mtu = backend.podMTU(plan.underlayMTU)
   const s = new NsScript()
-  s.ip('link', 'set', 'lo', 'up')
+  s.ip(...loMarkArgs(node.netns))
   s.ip('addr', 'add', `${node.ip}/${prefixLength(node.subnet)}`, 'dev', 'eth0')
   s.ip('link', 'set', 'eth0', 'up')
   const sub = plan.subnets.find((x) => x.cidr === node.subnet)!
@@ -91,22 +92,46 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
   await labPreflight(options)
   const existing = (await listNetns()).filter((n) => n.startsWith(netnsPrefix(plan.name)))
   if (existsSync(plan.stateDir) || existing.length > 0) {
-    throw new NetctlError(`lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`)
+    throw new UsageError(`lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`, false)
   }
   const backend = labBackend(plan.backend)
-  const record: LabRecord = {...plan, status: 'creating', createdAt: new Date().toISOString(), warnings: [...(backend.warnings?.(plan) ?? [])], notes: [], version: VERSION}
+  const start = processStart(process.pid)
+  const netnsIds: NonNullable<LabRecord['netnsIds']> = {}
+  const record: LabRecord = {
+    ...plan,
+    status: 'creating',
+    createdAt: new Date().toISOString(),
+    warnings: [...(backend.warnings?.(plan) ?? [])],
+    notes: [],
+    version: VERSION,
+    netnsIds,
+    ...(start === undefined ? {} : {owner: {pid: process.pid, start}}),
+  }
   if (plan.nodes.length > STATIC_UNDERLAY_NEIGH_ABOVE) {
     record.notes.push(`underlay neighbours are PERMANENT entries: with more than ${STATIC_UNDERLAY_NEIGH_ABOVE} nodes the kernel's shared ARP table (gc_thresh3) would overflow`)
   }
   await saveRecord(record)
+  // set on failure: workers still making namespaces stop, so that teardown sees them all
+  let abandoned = false
+  let saved = Promise.resolve()
   try {
     const scripts = path.join(plan.stateDir, 'scripts')
     await mkdir(scripts, {recursive: true})
     await mapLimit(plan.nodes, 8, (n) => mkdir(n.dir, {recursive: true}))
 
     progress(`creating ${1 + (plan.routerNetns ? 1 : 0) + plan.nodes.length + plan.pods.length} network namespaces`)
-    const all = [plan.fabricNetns, ...(plan.routerNetns ? [plan.routerNetns] : []), ...plan.nodes.map((n) => n.netns), ...plan.pods.map((p) => p.netns)]
-    await mapLimit(all, 8, addNetns)
+    // Each namespace's identity is on disk right after the namespace exists:
+    // `lab down` trusts no namespace it cannot find there. Saves are chained so
+    // that the last one written holds every identity.
+    const persist = (): Promise<void> => (saved = saved.then(() => saveRecord(record)))
+    await mapLimit(labNetnsNames(plan), 8, async (ns) => {
+      if (abandoned) return
+      await addNetns(ns)
+      const id = netnsId(ns)
+      if (!id) throw new NetctlError(`network namespace ${ns} vanished right after it was made`)
+      netnsIds[ns] = id
+      await persist()
+    })
 
     progress(`wiring the ${plan.topology} underlay`)
     await runScript(plan.fabricNetns, fabricScript(plan), path.join(scripts, 'fabric.sh'), 'fabric set-up')
@@ -131,15 +156,25 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
       progress('waiting for the dataplane')
       record.warnings.push(...(await backend.ready(plan, 60_000)))
     }
+    if (plan.proxyMode !== 'none' || plan.hostProfile !== 'plain') {
+      progress(`installing the agents' rules (kube-proxy ${plan.proxyMode}, host ${plan.hostProfile})`)
+      const agentWarnings = await mapLimit(plan.nodes, 4, (n) => installAgents(plan, n, path.join(scripts, `${n.name}-agents.sh`)))
+      record.warnings.push(...agentWarnings.flat())
+    }
     await writeInventory(plan)
     record.status = 'up'
+    delete record.owner
     await saveRecord(record)
     return record
   } catch (error) {
+    abandoned = true
+    await saved.catch(() => {})
     record.status = 'failed'
+    delete record.owner
     await saveRecord(record).catch(() => {})
     if (process.env.NETCTL_KEEP_FAILED_LAB !== '1') await teardownLab(plan.name, stateRoot).catch(() => {})
     if (error instanceof NetctlError) throw error
-    throw new NetctlError(`lab up failed: ${(error as Error).message}`)
+    // the step's own class kept: a path this machine cannot write is still environment
+    throw new NetctlError(`lab up failed: ${(error as Error).message}`, classify(error).errorClass)
   }
 }

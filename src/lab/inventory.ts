@@ -28,7 +28,14 @@ export function labInventory(plan: LabPlan): Inventory {
     apiVersion: INVENTORY_API_VERSION,
     kind: 'Inventory',
     // the CNI whose dataplane the lab builds, by its backend
-    cluster: {name: plan.name, backend: plan.backend, clusterCIDR: plan.clusterCIDR, cni: plan.backend.startsWith('calico') ? 'calico' : 'flannel', source: 'lab'},
+    cluster: {
+      name: plan.name,
+      backend: plan.backend,
+      clusterCIDR: plan.clusterCIDR,
+      cni: plan.backend.startsWith('calico') ? 'calico' : 'flannel',
+      source: 'lab',
+      ...(plan.serviceCIDR ? {serviceCIDR: plan.serviceCIDR} : {}),
+    },
     nodes: plan.nodes.map((node) => {
       const facts = nodeFacts(plan, node, backend)
       const {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket} = nodePaths(node)
@@ -43,6 +50,7 @@ export function labInventory(plan: LabPlan): Inventory {
       }
     }),
     pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns})),
+    ...(plan.services ? {services: plan.services} : {}),
   }
 }
 

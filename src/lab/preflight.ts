@@ -1,4 +1,4 @@
-import {NetctlError} from '../errors.js'
+import {EnvironmentError} from '../errors.js'
 import {run} from '../util/exec.js'
 import type {LabOptions} from './types.js'
 import {isCalico} from './topology.js'
@@ -25,12 +25,12 @@ async function which(tool: string): Promise<boolean> {
 /** Refuse early, with one line naming what is wrong: not root, or a missing program. */
 export async function labPreflight(o: Pick<LabOptions, 'backend' | 'ssh'>): Promise<void> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new NetctlError('netctl lab needs root (it creates network namespaces): run it with sudo')
+    throw new EnvironmentError('netctl lab needs root (it creates network namespaces): run it with sudo')
   }
   const missing: Array<{tool: string; pkg: string}> = []
   for (const t of requiredTools(o)) if (!(await which(t.tool))) missing.push(t)
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))]
-    throw new NetctlError(`missing ${missing.map((m) => m.tool).join(', ')}: install with 'apt-get install ${pkgs.join(' ')}'`)
+    throw new EnvironmentError(`missing ${missing.map((m) => m.tool).join(', ')}: install with 'apt-get install ${pkgs.join(' ')}'`)
   }
 }

@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {NetctlError} from '../errors.js'
+import {EnvironmentError, NetctlError} from '../errors.js'
 import {firstLine, mapLimit, run, runOk} from '../util/exec.js'
 import {execIn} from './netns.js'
 import type {LabNode, LabPlan} from './types.js'
@@ -58,7 +58,7 @@ export function labProxyCommand(node: Pick<LabNode, 'netns'>): string {
  * or '%' (a token in both) would change meaning, so refuse such a state dir.
  */
 function plainPath(p: string): string {
-  if (!/^[A-Za-z0-9_./@+,:-]+$/.test(p)) throw new NetctlError(`lab --ssh needs a state directory path without spaces or special characters, got '${p}' (set NETCTL_STATE_DIR)`)
+  if (!/^[A-Za-z0-9_./@+,:-]+$/.test(p)) throw new EnvironmentError(`lab --ssh needs a state directory path without spaces or special characters, got '${p}' (set NETCTL_STATE_DIR)`)
   return p
 }
 
@@ -128,7 +128,7 @@ function publicKey(pubLine: string): string {
 function sshdPath(): string {
   // sshd re-executes itself and insists on an absolute path
   for (const p of ['/usr/sbin/sshd', '/usr/local/sbin/sshd', '/sbin/sshd']) if (existsSync(p)) return p
-  throw new NetctlError("sshd not found: install with 'apt-get install openssh-server'")
+  throw new EnvironmentError("sshd not found: install with 'apt-get install openssh-server'")
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))

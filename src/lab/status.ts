@@ -1,8 +1,10 @@
 import {existsSync} from 'node:fs'
 
 import {mapLimit} from '../util/exec.js'
+import {type LabAgentsView, labAgentsView} from './agents/index.js'
 import {labBackend} from './backends/index.js'
-import {execIn, listNetns} from './netns.js'
+import {execIn} from './netns.js'
+import {labHealth, type LabState, presentNetns} from './state.js'
 import type {LabPlan, LabPod, LabRecord} from './types.js'
 
 export interface PingResult {
@@ -26,12 +28,20 @@ export interface LabView {
   name: string
   backend: string
   topology: string
-  status: LabRecord['status']
+  status: LabState
+  /** why the status is not up */
+  reason?: string
+  /** namespaces of the lab whose name is not there (gone, or not made yet while creating) */
+  missing: string[]
+  /** names of the lab's namespaces that now point at a namespace it did not make */
+  foreign: string[]
   createdAt: string
   inventory: string
   nodes: Array<{name: string; netns: string; ip: string; podCIDR: string; vtepMAC: string; routeReflector?: boolean; present: boolean}>
   pods: Array<{name: string; namespace: string; node: string; netns: string; ip: string; present: boolean}>
   warnings: string[]
+  /** the agents' rule sets the nodes carry */
+  agents: LabAgentsView
 }
 
 export interface LabStatus extends LabView {
@@ -72,12 +82,17 @@ export async function checkReachability(plan: LabPlan, all = false): Promise<Non
 }
 
 export async function labView(record: LabRecord): Promise<LabView> {
-  const present = new Set(await listNetns())
+  const health = labHealth(record, await presentNetns())
+  const gone = new Set([...health.missing, ...health.foreign])
+  const present = {has: (ns: string): boolean => !gone.has(ns)}
   return {
     name: record.name,
     backend: record.backend,
     topology: record.topology,
-    status: record.status,
+    status: health.state,
+    ...(health.reason ? {reason: health.reason} : {}),
+    missing: health.missing,
+    foreign: health.foreign,
     createdAt: record.createdAt,
     inventory: record.inventory,
     nodes: record.nodes.map((n) => ({
@@ -91,14 +106,22 @@ export async function labView(record: LabRecord): Promise<LabView> {
     })),
     pods: record.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip, present: present.has(p.netns)})),
     warnings: record.warnings,
+    agents: labAgentsView(record),
   }
 }
 
 export async function labStatus(record: LabRecord, opts: {ping: boolean; allPairs: boolean}): Promise<LabStatus> {
   const view = await labView(record)
-  const backend = labBackend(record.backend)
   const status: LabStatus = {...view}
+  // a lab still being built, or one whose build failed, has no dataplane to ask
+  if (view.status !== 'up' && view.status !== 'degraded') return status
+  const backend = labBackend(record.backend)
   if (backend.sessions) status.bgp = await backend.sessions(record)
-  if (opts.ping && existsSync(record.stateDir)) status.reachability = await checkReachability(record, opts.allPairs)
+  if (opts.ping && existsSync(record.stateDir)) {
+    // ping only from and to pods whose namespace is the one the lab made: a name
+    // that points elsewhere (the machine's own namespace, say) is never entered
+    const intact = new Set(view.pods.filter((p) => p.present).map((p) => p.name))
+    status.reachability = await checkReachability({...record, pods: record.pods.filter((p) => intact.has(p.name))}, opts.allPairs)
+  }
   return status
 }

@@ -2,9 +2,12 @@ import {existsSync} from 'node:fs'
 import {rm} from 'node:fs/promises'
 import path from 'node:path'
 
+import {NetctlError} from '../errors.js'
 import {mapLimit, run} from '../util/exec.js'
-import {listNetns, netnsPids} from './netns.js'
+import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns.js'
+import {loadRecord, presentNetns} from './state.js'
 import {defaultStateRoot, netnsPrefix, validateLabName} from './topology.js'
+import type {LabRecord, NetnsId} from './types.js'
 
 export interface TeardownResult {
   name: string
@@ -24,18 +27,116 @@ function alive(pid: number): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/** A namespace name of a lab, judged: whether it is the lab's to remove, and if not, why. */
+export interface NetnsVerdict {
+  ns: string
+  /** the namespace behind the name now (absent: the name vanished, or is not a namespace) */
+  id?: NetnsId
+  /** why lab down will not touch it; absent when it may */
+  refused?: string
+}
+
+export interface HostNetns {
+  root?: NetnsId
+  own?: NetnsId
+}
+
 /**
- * Remove everything lab NAME made, trusting nothing it wrote down: every
- * namespace whose name starts with `NAME.`, every process living in one of
- * them (whatever started it), then the state directory. Safe to run after a
- * half-failed `up`, and twice.
+ * Whether each of a lab's namespace names is the lab's to remove. A name under
+ * /run/netns can point at any namespace, the machine's own included, so the
+ * name proves nothing: a namespace is the lab's when its identity is the one
+ * the lab recorded when it made it. A name the record does not know (no
+ * record, a record of an older netctl, or an `up` killed between making a
+ * namespace and writing it down) may go only while no process lives in it,
+ * since removing an empty namespace's name signals nobody. Never the
+ * machine's namespace or netctl's own, whatever the record says. `marks`
+ * holds the lo alias of each namespace with processes in it (loMarkArgs).
+ */
+export function judgeLabNetns(
+  lab: string,
+  record: Pick<LabRecord, 'netnsIds'> | undefined,
+  names: ReadonlyMap<string, NetnsId | undefined>,
+  pids: ReadonlyMap<string, number[]>,
+  host: HostNetns,
+  marks: ReadonlyMap<string, string | undefined> = new Map(),
+): NetnsVerdict[] {
+  return [...names].map(([ns, id]): NetnsVerdict => {
+    if (!id) return {ns}
+    const v = (refused: string): NetnsVerdict => ({ns, id, refused})
+    if (sameNetns(id, host.root)) return v("is the machine's own (root) network namespace")
+    if (sameNetns(id, host.own)) return v('is the network namespace netctl itself runs in')
+    const recorded = record?.netnsIds?.[ns]
+    const inside = pids.get(formatNetnsId(id)) ?? []
+    if (recorded) {
+      if (!sameNetns(recorded, id)) return v(`is not the namespace lab ${lab} made (it is ${formatNetnsId(id)}, the lab made ${formatNetnsId(recorded)})`)
+      // the inode of a freed namespace goes to the next one made: where processes are to be signalled, the lab's mark must be there too
+      if (inside.length > 0) {
+        const mark = marks.get(formatNetnsId(id))
+        if (mark === undefined) return v(`has the inode lab ${lab} recorded, but its lo could not be read to check the lab's mark (nsenter)`)
+        if (mark !== ns) return v(`has the inode lab ${lab} recorded but not its mark (lo alias ${JSON.stringify(mark)}): another namespace has that inode now`)
+      }
+      return {ns, id}
+    }
+    return inside.length ? v(`is not recorded as made by lab ${lab}, and ${inside.length} process${inside.length === 1 ? '' : 'es'} live${inside.length === 1 ? 's' : ''} in it`) : {ns, id}
+  })
+}
+
+/** The record of a lab, or undefined when it has none (or none that can be read): then no namespace is known to be its. */
+async function recordIfAny(name: string, stateRoot: string): Promise<LabRecord | undefined> {
+  try {
+    return await loadRecord(name, stateRoot)
+  } catch {
+    return undefined
+  }
+}
+
+/** The namespace names of lab NAME now, and what stands behind each. */
+export function labNames(name: string, present: ReadonlyMap<string, NetnsId | undefined>): Map<string, NetnsId | undefined> {
+  const prefix = netnsPrefix(name)
+  return new Map([...present].filter(([ns]) => ns.startsWith(prefix)))
+}
+
+/**
+ * Remove everything lab NAME made, trusting neither names nor what it wrote
+ * down alone: every namespace whose name starts with `NAME.` and is the
+ * namespace the lab recorded when it made it (judgeLabNetns), every process
+ * living in one of them (whatever started it) or in a namespace the lab made
+ * whose name has since been deleted (found by its identity, and still
+ * carrying the lab's mark on its lo: see loMarkArgs), then the state
+ * directory. When any name of the lab points at a namespace that is not the
+ * lab's, nothing is changed and the teardown is refused (exit 4). Safe to run
+ * after a half-failed `up`, and twice.
  */
 export async function teardownLab(name: string, stateRoot = defaultStateRoot()): Promise<TeardownResult> {
   validateLabName(name)
-  const prefix = netnsPrefix(name)
-  const namespaces = (await listNetns()).filter((n) => n.startsWith(prefix))
-  const pidLists = await mapLimit(namespaces, 8, (ns) => netnsPids(ns))
-  const processes = [...new Set(pidLists.flat())]
+  const record = await recordIfAny(name, stateRoot)
+  const present = await presentNetns()
+  const names = labNames(name, present)
+  const host = hostNetnsIds()
+  // the lab's own namespaces whose name is gone still hold its processes as long as any live there
+  const nameless = Object.entries(record?.netnsIds ?? {}).filter(([ns, id]) => !present.has(ns) && !sameNetns(id, host.root) && !sameNetns(id, host.own))
+  const pids = pidsByNetns([...[...names.values()].filter((id): id is NetnsId => id !== undefined), ...nameless.map(([, id]) => id)])
+  // ...but the kernel gives a freed namespace's inode to the next one made: a namespace is the lab's only while it carries the lab's mark
+  const markOf = async (inside: number[]): Promise<string | undefined> => {
+    // through any process still living there: the first may have just exited
+    for (const pid of inside.slice(0, 3)) {
+      const mark = await loAliasOf(pid)
+      if (mark !== undefined) return mark
+    }
+    return undefined
+  }
+  const marks = new Map(await mapLimit([...pids], 8, async ([key, inside]) => [key, await markOf(inside)] as const))
+  const held = nameless.filter(([ns, id]) => (pids.get(formatNetnsId(id))?.length ?? 0) > 0 && marks.get(formatNetnsId(id)) === ns).map(([, id]) => id)
+  const verdicts = judgeLabNetns(name, record, names, pids, host, marks)
+  const refused = verdicts.filter((v) => v.refused)
+  if (refused.length > 0) {
+    const [first] = refused
+    const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''
+    throw new NetctlError(`refusing to remove lab ${name}: ${printableNetns(first!.ns)} ${first!.refused}${more}; nothing was changed`, 'refused', 'REFUSED')
+  }
+  const namespaces = verdicts.map((v) => v.ns)
+  const ids = [...verdicts.flatMap((v) => (v.id ? [v.id] : [])), ...held]
+  const processes = [...new Set(ids.flatMap((id) => pids.get(formatNetnsId(id)) ?? []))]
   for (const pid of processes) {
     try {
       process.kill(pid, 'SIGTERM')

@@ -4,6 +4,8 @@ import path from 'node:path'
 import ipaddr from 'ipaddr.js'
 
 import {UsageError} from '../errors.js'
+import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, SERVICE_CIDR} from './agents/defaults.js'
+import {planServices} from './agents/services.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabNode, type LabOptions, type LabPlan, type LabPod, type LabSubnet} from './types.js'
 
 /**
@@ -72,6 +74,8 @@ export function validateLabOptions(o: LabOptions): void {
   if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 20) throw new UsageError(`--pods-per-node must be 0..20, got ${o.podsPerNode}`)
   if (!(LAB_BACKENDS as readonly string[]).includes(o.backend)) throw new UsageError(`unknown backend '${o.backend}': one of ${LAB_BACKENDS.join(', ')}`)
   if (!(LAB_TOPOLOGIES as readonly string[]).includes(o.topology)) throw new UsageError(`unknown topology '${o.topology}': flat or routed`)
+  if (o.proxyMode !== undefined && !(PROXY_MODES as readonly string[]).includes(o.proxyMode)) throw new UsageError(`unknown proxy mode '${o.proxyMode}': one of ${PROXY_MODES.join(', ')}`)
+  if (o.hostProfile !== undefined && !(HOST_PROFILES as readonly string[]).includes(o.hostProfile)) throw new UsageError(`unknown host profile '${o.hostProfile}': one of ${HOST_PROFILES.join(', ')}`)
   if (o.backend === 'calico-rr') {
     if (!Number.isInteger(o.routeReflectors) || o.routeReflectors < 1 || o.routeReflectors >= o.nodes) {
       throw new UsageError(`--route-reflectors must be 1..${o.nodes - 1} for ${o.nodes} nodes, got ${o.routeReflectors}`)
@@ -130,6 +134,8 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
       })
     }
   }
+  const proxyMode = o.proxyMode ?? LAB_AGENT_DEFAULTS.proxyMode
+  const hostProfile = o.hostProfile ?? LAB_AGENT_DEFAULTS.hostProfile
   return {
     name: o.name,
     backend: o.backend,
@@ -145,7 +151,16 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
     stateDir,
     inventory: path.join(stateDir, 'inventory.yaml'),
     asNumber: CALICO_AS,
+    proxyMode,
+    hostProfile,
+    // Services exist where kube-proxy runs: a lab without it stays a bare dataplane
+    ...(proxyMode === 'none' ? {} : {serviceCIDR: SERVICE_CIDR, services: planServices({nodes, pods})}),
   }
+}
+
+/** Every namespace the lab makes, fabric first, pods last. */
+export function labNetnsNames(plan: LabPlan): string[] {
+  return [plan.fabricNetns, ...(plan.routerNetns ? [plan.routerNetns] : []), ...plan.nodes.map((n) => n.netns), ...plan.pods.map((p) => p.netns)]
 }
 
 /** The pair of nodes that share an underlay subnet, i.e. are L2-adjacent. */

@@ -1,3 +1,6 @@
+import type {HostProfile, ProxyMode} from './agents/defaults.js'
+import type {LabService} from './agents/services.js'
+
 /** The backends a lab can run; names are the ones `backend set` will take too. */
 export const LAB_BACKENDS = [
   'flannel-vxlan',
@@ -27,6 +30,10 @@ export interface LabOptions {
   topology: LabTopology
   routeReflectors: number
   ssh: boolean
+  /** kube-proxy's mode on every node (default LAB_AGENT_DEFAULTS.proxyMode) */
+  proxyMode?: ProxyMode
+  /** what the node's distribution adds (default LAB_AGENT_DEFAULTS.hostProfile) */
+  hostProfile?: HostProfile
 }
 
 /** One underlay L2 segment: a bridge in the fabric namespace. */
@@ -86,6 +93,25 @@ export interface LabPlan {
   inventory: string
   /** BGP AS number for Calico modes */
   asNumber: number
+  /** kube-proxy's mode; absent in labs made before agents existed (none) */
+  proxyMode?: ProxyMode
+  /** the host profile; absent in labs made before agents existed (plain) */
+  hostProfile?: HostProfile
+  /** the Service CIDR (kube-apiserver --service-cluster-ip-range), when the lab has Services */
+  serviceCIDR?: string
+  /** the lab's Services with their endpoints (only with kube-proxy: a lab without it has none) */
+  services?: LabService[]
+}
+
+/**
+ * A network namespace's identity: the device and inode of its nsfs file, as
+ * `stat -L /run/netns/NAME` or `stat -L /proc/PID/ns/net` gives them. A name
+ * under /run/netns can be pointed at any namespace (`ip netns attach`), the
+ * machine's own included; the identity says which namespace it really is.
+ */
+export interface NetnsId {
+  dev: number
+  ino: number
 }
 
 /** The lab's record on disk: the plan, plus what happened while it came up. */
@@ -97,4 +123,12 @@ export interface LabRecord extends LabPlan {
   notes: string[]
   /** the netctl build that made it, for `lab list` */
   version: string
+  /**
+   * The identity of every namespace the lab made, written as each is made:
+   * `lab down` signals only processes in these, and `lab status` calls a
+   * name that points elsewhere missing. Absent in records of older netctl.
+   */
+  netnsIds?: Record<string, NetnsId>
+  /** the `lab up` process building the lab (while status is creating): PID and start time, so a dead one is told from a running one */
+  owner?: {pid: number; start: number}
 }

@@ -4,6 +4,8 @@
  * with new optional fields, never rename.
  */
 
+import type {Conntrack, Ipset, NftRuleset} from './netfilter.js'
+
 export type Family = 'inet' | 'inet6'
 
 export interface VxlanInfo {
@@ -214,6 +216,23 @@ export interface Process {
 
 export type SectionStatus = 'ok' | 'absent' | 'error' | 'truncated'
 
+/**
+ * Why a section failed (error or truncated), so that the fix can name what to
+ * do: the probe was cut short, a command timed out (birdc on a hung BIRD), the
+ * pod's network namespace is gone, the container runtime did not find the pod,
+ * the probe lacked root, a tool is missing or too old for the output netctl
+ * reads, or a command failed otherwise.
+ */
+export const SECTION_CAUSES = ['truncated', 'timeout', 'netns-gone', 'runtime', 'permission', 'missing-tool', 'tool-too-old', 'failed'] as const
+export type SectionCause = (typeof SECTION_CAUSES)[number]
+
+/** One section's outcome; `cause` only on a failed one. */
+export interface SectionResult {
+  status: SectionStatus
+  message?: string
+  cause?: SectionCause
+}
+
 /** One pod network namespace as seen from its node. */
 export interface PodNetnsState {
   namespace: string
@@ -224,7 +243,7 @@ export interface PodNetnsState {
   addresses: Address[]
   routes: Route[]
   neighbours: Neighbour[]
-  sections?: Record<string, {status: SectionStatus; message?: string}>
+  sections?: Record<string, SectionResult>
 }
 
 export interface NodeState {
@@ -246,6 +265,12 @@ export interface NodeState {
   iptablesNft?: Iptables
   /** `nft -j list ruleset` as the tool printed it */
   nftables?: unknown
+  /** the same ruleset, parsed: tables, chains, rules (with their `nft list` text), sets and maps */
+  nft?: NftRuleset
+  /** `ipset save`: every set with its members */
+  ipsets?: Ipset[]
+  /** conntrack's counters and (up to the probe's limit) its entries */
+  conntrack?: Conntrack
   bird?: {sessions: BgpSession[]; routes: BgpRoute[]}
   flannelSubnetEnv?: Record<string, string>
   cni?: {confDir: string; files: Array<{name: string; content: string}>; binDir: string; plugins: string[]}
@@ -254,5 +279,5 @@ export interface NodeState {
   processes: Process[]
   pods: PodNetnsState[]
   /** what each probe section returned; `absent` when the tool is missing */
-  sections: Record<string, {status: SectionStatus; message?: string}>
+  sections: Record<string, SectionResult>
 }

@@ -1,7 +1,7 @@
 import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
-import type {InventoryPod} from '../cluster/inventory-types.js'
+import type {InventoryPod, InventoryService} from '../cluster/inventory-types.js'
 import type {NodeState} from './node-state.js'
 import {SNAPSHOT_SCHEMA_VERSION} from './schema-version.js'
 
@@ -28,6 +28,8 @@ export interface SnapshotNode {
   name: string
   internalIP: string
   externalIP?: string
+  /** the named network namespace the node was entered through (a lab node: the inventory's access.netns) */
+  netns?: string
   podCIDRs: string[]
   annotations: Record<string, string>
   labels: Record<string, string>
@@ -56,6 +58,8 @@ export interface Snapshot {
     clusterCIDR: string
     /** the CNI running the pod network (flannel, calico, canal, ...); absent when the source did not say */
     cni?: string
+    /** the Service CIDR, when the source says */
+    serviceCIDR?: string
   }
   nodes: SnapshotNode[]
   pods: SnapshotPod[]
@@ -64,6 +68,8 @@ export interface Snapshot {
   errors: CollectionError[]
   /** Kubernetes: every NetworkPolicy in the cluster (absent for a lab or an inventory file) */
   networkPolicies?: SnapshotNetworkPolicy[]
+  /** Services with their EndpointSlice endpoints (the inventory's `services:`; absent when the source has none) */
+  services?: InventoryService[]
 }
 
 /** Check a parsed snapshot: the version first (a newer one says so), then the schema. */

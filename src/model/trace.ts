@@ -129,6 +129,17 @@ export interface Hop {
   lookup?: RouteLookup
   /** the finding codes this hop gave rise to (the findings themselves are in Trace.findings) */
   findings?: string[]
+  /** filter hops: the netfilter hook, and what its tables decided beyond accepting */
+  netfilter?: NetfilterDecision
+}
+
+/** A filter hop's netfilter details: translations asked for, and the ways a statistic/numgen match split the walk. */
+export interface NetfilterDecision {
+  hook: 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING'
+  /** DNAT / SNAT / MASQUERADE / REDIRECT (iptables) or dnat / snat / masquerade / redirect (nft) the nat chains decided */
+  nat?: Array<{ruleset: string; rule: string}>
+  /** each way through a chain split by `statistic` or `numgen`, with its probability and the rule it ended at */
+  alternatives?: Array<{ruleset: string; probability: number; rule: string}>
 }
 
 /** A FIB lookup of a route hop: the question and the next hop it gave. */

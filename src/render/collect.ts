@@ -8,6 +8,8 @@ export function snapshotJson(s: Snapshot): string {
 /** `netctl collect -o FILE --json`: what was written and how complete it is. */
 export interface CollectSummary {
   output: string
+  /** false when no node was collected: FILE was left as it was */
+  written: boolean
   cluster: string
   nodes: number
   collected: number
@@ -16,10 +18,11 @@ export interface CollectSummary {
   errors: CollectionError[]
 }
 
-export function collectSummary(s: Snapshot, output: string): CollectSummary {
+export function collectSummary(s: Snapshot, output: string, written = true): CollectSummary {
   const partial = s.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
   return {
     output,
+    written,
     cluster: s.cluster.name,
     nodes: s.nodes.length,
     collected: Object.keys(s.nodeStates).length,
@@ -39,8 +42,22 @@ export function collectFooter(s: Snapshot, output: string | undefined): string {
   return `${parts.join(', ')}${output ? ` → ${output}` : ''}`
 }
 
+/**
+ * Exit 3: one line naming the nodes that could not be collected and why the
+ * first could not (its transport's words: no such namespace, host key
+ * changed, ...); undefined when every node was reached.
+ */
+export function uncollectedLine(nodes: number, errors: readonly CollectionError[]): string | undefined {
+  const down = errors.filter((e) => e.code === 'NODE_UNREACHABLE')
+  const [first, ...rest] = down
+  if (!first) return undefined
+  if (down.length >= nodes) return nothingCollectedLine({errors: down})
+  const others = rest.length > 0 ? ` (and ${rest.map((e) => e.node).join(', ')})` : ''
+  return `${down.length} of ${nodes} nodes could not be collected: ${first.node}: ${first.message}${others}`
+}
+
 /** Exit 3: one line saying that nothing at all was collected, and the first reason. */
-export function nothingCollectedLine(s: Snapshot): string {
+export function nothingCollectedLine(s: Pick<Snapshot, 'errors'>): string {
   const first = s.errors[0]
   return `no node could be collected (${s.errors.length} unreachable)${first ? `: ${first.node}: ${first.message}` : ''}`
 }

@@ -12,3 +12,13 @@ export function table(header: string[], rows: string[][], indent = ''): string {
   const line = (cells: string[]): string => indent + cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()
   return [line(header), ...rows.map(line)].join('\n')
 }
+
+/**
+ * A line that may carry text from a cluster (a node's answer, a name) made
+ * safe for a terminal: control characters (escape sequences, carriage
+ * returns) are shown as \xHH, never obeyed.
+ */
+export function printable(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}

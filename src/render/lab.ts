@@ -1,3 +1,4 @@
+import {type LabAgentsView, labAgentsView} from '../lab/agents/index.js'
 import {labSshPaths} from '../lab/ssh.js'
 import type {TeardownResult} from '../lab/teardown.js'
 import type {LabStatus, LabView} from '../lab/status.js'
@@ -23,6 +24,8 @@ export function labUpJson(r: LabRecord): object {
     })),
     pods: r.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip})),
     ...(r.ssh ? {ssh: labSshJson(r)} : {}),
+    agents: labAgentsView(r),
+    ...(r.services ? {serviceCIDR: r.serviceCIDR, services: r.services} : {}),
     warnings: r.warnings,
     notes: r.notes ?? [],
   }
@@ -32,6 +35,11 @@ export function labUpJson(r: LabRecord): object {
 function labSshJson(r: LabRecord): {config: string; knownHosts: string; identity: string} {
   const {config, knownHosts, identity} = labSshPaths(r.stateDir)
   return {config, knownHosts, identity}
+}
+
+/** One line: which agents' rules the nodes carry. */
+function agentsText(a: LabAgentsView): string {
+  return `rule sets: ${a.ruleSets.length ? a.ruleSets.join(', ') : 'none (empty firewalls: --proxy-mode none, --host-profile plain)'}`
 }
 
 function warningsText(warnings: string[]): string[] {
@@ -53,6 +61,9 @@ export function labUpText(r: LabRecord): string {
       ['POD', 'NODE', 'NETNS', 'IP'],
       r.pods.map((p) => [p.name, p.node, p.netns, p.ip]),
     ),
+    '',
+    agentsText(labAgentsView(r)),
+    ...(r.services ? r.services.map((svc) => `service:   ${svc.namespace}/${svc.name} ${svc.clusterIP} ${svc.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort ? ` nodePort ${p.nodePort}` : ''}`).join(' ')} → ${svc.endpoints.length} endpoint(s)`) : []),
     '',
     ...warningsText(r.warnings),
     ...(r.notes ?? []).map((n) => `note: ${n}`),
@@ -78,33 +89,40 @@ export interface LabListEntry {
   nodes?: number
   pods?: number
   status: string
+  /** why the status is not up */
+  reason?: string
   namespaces: number
   createdAt?: string
 }
 
 export function labListText(labs: LabListEntry[]): string {
   if (labs.length === 0) return 'no labs (create one with: netctl lab up)'
-  return table(
+  const rows = table(
     ['NAME', 'BACKEND', 'TOPOLOGY', 'NODES', 'PODS', 'STATUS', 'NAMESPACES', 'CREATED'],
     labs.map((l) => [l.name, l.backend ?? '-', l.topology ?? '-', String(l.nodes ?? '-'), String(l.pods ?? '-'), l.status, String(l.namespaces), l.createdAt ?? '-']),
   )
+  const reasons = labs.filter((l) => l.reason && l.status !== 'up' && l.status !== 'creating').map((l) => `${l.name}: ${l.status}: ${l.reason}`)
+  return reasons.length ? [rows, '', ...reasons].join('\n') : rows
 }
 
 export function labViewText(v: LabView): string[] {
   const c = colors()
-  const mark = (present: boolean): string => (present ? c.green('present') : c.red('MISSING'))
+  const foreign = new Set(v.foreign)
+  const mark = (netns: string, present: boolean): string => (present ? c.green('present') : foreign.has(netns) ? c.red("NOT THE LAB'S") : c.red('MISSING'))
+  const state = v.status === 'up' ? c.green(v.status) : c.red(v.status)
   return [
-    `lab ${c.bold(v.name)}: ${v.backend} on a ${v.topology} underlay, ${v.status}, created ${v.createdAt}`,
+    `lab ${c.bold(v.name)}: ${v.backend} on a ${v.topology} underlay, ${state}${v.reason ? ` (${v.reason})` : ''}, created ${v.createdAt}`,
     '',
-    table(['NODE', 'INTERNAL-IP', 'POD-CIDR', 'NETNS'], v.nodes.map((n) => [n.name + (n.routeReflector ? ' (rr)' : ''), n.ip, n.podCIDR, `${n.netns} ${mark(n.present)}`])),
+    table(['NODE', 'INTERNAL-IP', 'POD-CIDR', 'NETNS'], v.nodes.map((n) => [n.name + (n.routeReflector ? ' (rr)' : ''), n.ip, n.podCIDR, `${n.netns} ${mark(n.netns, n.present)}`])),
     '',
-    table(['POD', 'NODE', 'IP', 'NETNS'], v.pods.map((p) => [p.name, p.node, p.ip, `${p.netns} ${mark(p.present)}`])),
+    table(['POD', 'NODE', 'IP', 'NETNS'], v.pods.map((p) => [p.name, p.node, p.ip, `${p.netns} ${mark(p.netns, p.present)}`])),
   ]
 }
 
 export function labStatusText(s: LabStatus): string {
   const c = colors()
   const out = labViewText(s)
+  out.push('', agentsText(s.agents))
   if (s.bgp) {
     const est = s.bgp.filter((b) => b.state === 'Established').length
     out.push('', `BGP sessions: ${est}/${s.bgp.length} Established`)

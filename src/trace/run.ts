@@ -6,7 +6,7 @@
  */
 import {runChecks} from '../analyze/checks/index.js'
 import * as engine from '../analyze/trace/index.js'
-import {inNamespace} from '../analyze/trace/resolve.js'
+import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import type {Inventory} from '../cluster/inventory-types.js'
@@ -61,6 +61,7 @@ export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {
   const walker = opts.walker ?? defaultWalker
   const src = walker.resolveEndpoint(snapshot, query.src)
   const dst = walker.resolveEndpoint(snapshot, query.dst)
+  checkSameFamily(query, src, dst)
   const result = walker.traceSnapshot(snapshot, query)
   const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks)
   return {trace, snapshot, rounds: [], exitCode: traceExitCode(trace, snapshot, src.node)}
@@ -78,6 +79,7 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   // Endpoints first, on the skeleton: a typo is a usage error before any node is touched.
   const src = walker.resolveEndpoint(snapshot, query.src)
   const dst = walker.resolveEndpoint(snapshot, query.dst)
+  checkSameFamily(query, src, dst)
   const known = new Set(inventory.nodes.map((n) => n.name))
   const attempted = new Set<string>()
   const wanted = new Set([src.node, dst.node])

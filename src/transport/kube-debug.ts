@@ -7,7 +7,7 @@ import {connectionError, KubeApi, KubeApiError, statusError} from '../cluster/ku
 import type {KubeConnectOptions} from '../cluster/kube-config.js'
 import type {KubePod, KubeStatus} from '../cluster/kube-types.js'
 import {remoteArgv, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
-import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
+import {ClusterRefusal, type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
 
 /**
  * The default debug image: nicolaka/netshoot, the usual network-troubleshooting
@@ -154,13 +154,34 @@ function onSignal(sig: NodeJS.Signals): void {
   const pods = [...live.values()]
   live.clear()
   uninstallSignalHandlers()
-  const give = setTimeout(() => process.kill(process.pid, sig), 5000)
+  const give = setTimeout(() => {
+    process.stderr.write(`${undeletedLine(pods.map((p) => ({...p, why: 'no answer from the API server within 5s'})))}\n`)
+    process.kill(process.pid, sig)
+  }, 5000)
   give.unref()
   // delete what we made, then die of the same signal (the shell sees 130 / 143)
-  void Promise.allSettled(pods.map((p) => deletePod(p.api, p.namespace, p.name, {wait: false}))).finally(() => {
+  void Promise.allSettled(pods.map((p) => deletePod(p.api, p.namespace, p.name, {wait: false}))).then((results) => {
     clearTimeout(give)
+    const left = pods.flatMap((p, i) => (results[i]!.status === 'rejected' ? [{...p, why: firstLineOf((results[i] as PromiseRejectedResult).reason)}] : []))
+    if (left.length > 0) process.stderr.write(`${undeletedLine(left)}\n`)
     process.kill(process.pid, sig)
   })
+}
+
+function firstLineOf(error: unknown): string {
+  return String((error as Error)?.message ?? error).split('\n')[0]!
+}
+
+/**
+ * One line naming the debug pods that could not be deleted and the command
+ * that removes them later: said on stderr by the transport itself, because
+ * a signal or a closing run has nobody else left to say it.
+ */
+export function undeletedLine(pods: ReadonlyArray<{namespace: string; name: string; why: string}>): string {
+  const namespaces = [...new Set(pods.map((p) => p.namespace))]
+  const list = pods.map((p) => `${p.namespace}/${p.name} (${p.why})`).join(', ')
+  const cleanup = namespaces.length === 1 ? `netctl debug cleanup --namespace ${namespaces[0]}` : 'netctl debug cleanup'
+  return `netctl: could not delete debug pod${pods.length === 1 ? '' : 's'} ${list}; remove ${pods.length === 1 ? 'it' : 'them'} with: ${cleanup}`
 }
 
 function installSignalHandlers(): void {
@@ -192,25 +213,80 @@ export function liveDebugPods(): Array<{namespace: string; name: string}> {
   return [...live.values()].map(({namespace, name}) => ({namespace, name}))
 }
 
-/** Delete a pod (gone already is fine); with wait, until the API no longer has it (bounded). */
-async function deletePod(api: KubeApi, namespace: string, name: string, opts: {wait: boolean; gracePeriodSeconds?: number}): Promise<void> {
+/**
+ * Delete a pod (gone already is fine) with grace period 0: a graceful
+ * deletion waits for the node's kubelet to confirm it, which a node whose
+ * kubelet is down never does, and the pod would stay Terminating. The debug
+ * pod only sleeps; nothing in it needs the time. With wait, until the API no
+ * longer has it (bounded: a pod still there after that is an error).
+ */
+async function deletePod(api: KubeApi, namespace: string, name: string, opts: {wait: boolean}): Promise<void> {
   const p = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`
   let deleted: KubePod
   try {
-    deleted = await api.delete<KubePod>(p, {apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: opts.gracePeriodSeconds ?? 1, propagationPolicy: 'Background'})
+    deleted = await api.delete<KubePod>(p, {apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, propagationPolicy: 'Background'})
   } catch (error) {
     if (error instanceof KubeApiError && error.code === 'NOT_FOUND') return
     throw error
   }
-  if (!opts.wait) return
-  await api
+  // a Status (or no deletionTimestamp) means the object is gone already
+  if (!opts.wait || deleted?.kind !== 'Pod') return
+  const how = await api
     .watch<KubePod>(
       `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
       {fieldSelector: `metadata.name=${name}`, resourceVersion: deleted.metadata?.resourceVersion},
       (ev) => ev.type === 'DELETED',
       {timeoutMs: DELETE_WAIT_MS},
     )
-    .catch(() => undefined)
+    .catch(() => 'closed' as const)
+  if (how === 'stopped') return
+  // the watch timed out or broke: ask once more
+  const still = await api.get<KubePod>(p).then(
+    (pod) => pod,
+    (error: unknown) => {
+      if (error instanceof KubeApiError && error.code === 'NOT_FOUND') return undefined
+      throw error
+    },
+  )
+  if (still && still.metadata.uid === deleted.metadata.uid) throw new Error(`still ${still.metadata.deletionTimestamp ? 'Terminating' : 'there'} after ${DELETE_WAIT_MS / 1000}s`)
+}
+
+/**
+ * Pod Security Admission's refusal of a pod, from the API's 403 Status:
+ * `pods "x" is forbidden: violates PodSecurity "baseline:latest": host
+ * namespaces (hostNetwork=true, hostPID=true), privileged (container "debug"
+ * must not set ...)`. Returns the level and the names of the checks it failed.
+ */
+export function podSecurityRefusal(error: unknown): {level: string; checks: string[]} | undefined {
+  if (!(error instanceof KubeApiError) || error.httpStatus !== 403) return undefined
+  const m = /violates PodSecurity "([^"]+)": (.*)$/.exec((error.status?.message ?? '').split('\n')[0]!)
+  if (!m) return undefined
+  // the checks are "name (detail), name (detail)": keep the names, drop the parenthesised details
+  let depth = 0
+  let outer = ''
+  for (const ch of m[2]!) {
+    if (ch === '(') depth++
+    else if (ch === ')') depth = Math.max(0, depth - 1)
+    else if (depth === 0) outer += ch
+  }
+  return {level: m[1]!, checks: outer.split(',').map((c) => c.trim()).filter(Boolean)}
+}
+
+/** The one line for a namespace whose Pod Security level refuses the debug pod, with both ways out. */
+export function podSecurityMessage(namespace: string, refusal: {level: string; checks: string[]}): string {
+  return (
+    `namespace "${namespace}" refuses netctl's privileged debug pod: PodSecurity "${refusal.level}" forbids ${refusal.checks.join(', ')}; ` +
+    `allow it with kubectl label namespace ${namespace} pod-security.kubernetes.io/enforce=privileged, or put the debug pods in a namespace that does with --debug-namespace NAME`
+  )
+}
+
+/**
+ * Shared by the transports of one run: the first debug pod is created alone,
+ * and the others wait for the API's answer to it, so that a refusal of the
+ * whole namespace is met once, before any other node is touched.
+ */
+export interface DebugPodGate {
+  first?: Promise<void>
 }
 
 // ---- the transport -----------------------------------------------------------
@@ -226,6 +302,8 @@ export interface KubeDebugOptions {
   image?: string
   /** default: a new one; share one between the transports of a run */
   runId?: string
+  /** the run's gate (debugPodTransports shares one): the first pod is created before the others */
+  gate?: DebugPodGate
   /** how long the pod may take to be Running (image pull included); default 120 s */
   startTimeoutMs?: number
   activeDeadlineSeconds?: number
@@ -334,21 +412,40 @@ export class KubeDebugTransport implements Transport {
     } catch (error) {
       throw this.fail(error)
     }
+    const gate = this.opts.gate
+    let admitted: ((refusal?: ClusterRefusal) => void) | undefined
+    if (gate?.first) {
+      // another node's pod went first: a namespace that refused it refuses this one too
+      await gate.first
+    } else if (gate) {
+      gate.first = new Promise<void>((resolve, reject) => {
+        admitted = (refusal) => (refusal ? reject(refusal) : resolve())
+      })
+      gate.first.catch(() => undefined)
+    }
     // registered before the POST: a signal that lands while it is in flight still deletes the pod
     register({api, namespace, name})
     let created: KubePod
     try {
       created = await api.create<KubePod>(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, spec)
+      admitted?.()
     } catch (error) {
       // not made (Forbidden, AlreadyExists): nothing of ours to delete
       unregister(namespace, name)
+      const psa = podSecurityRefusal(error)
+      if (psa) {
+        const refusal = new ClusterRefusal(podSecurityMessage(namespace, psa))
+        admitted?.(refusal)
+        throw refusal
+      }
+      admitted?.()
       throw this.fail(error)
     }
     try {
       await this.waitRunning(api, namespace, name, created, deadline)
       return {api, namespace, name}
     } catch (error) {
-      await deletePod(api, namespace, name, {wait: false, gracePeriodSeconds: 0}).catch(() => undefined)
+      await deletePod(api, namespace, name, {wait: false}).catch((e: unknown) => process.stderr.write(`${undeletedLine([{namespace, name, why: firstLineOf(e)}])}\n`))
       unregister(namespace, name)
       throw this.fail(error)
     }
@@ -496,6 +593,8 @@ export class KubeDebugTransport implements Transport {
     if (!pod) return
     try {
       await deletePod(pod.api, pod.namespace, pod.name, {wait: true})
+    } catch (error) {
+      process.stderr.write(`${undeletedLine([{namespace: pod.namespace, name: pod.name, why: firstLineOf(error)}])}\n`)
     } finally {
       unregister(pod.namespace, pod.name)
     }
@@ -512,7 +611,8 @@ export function kubeDebugTransport(opts: KubeDebugOptions): KubeDebugTransport {
  */
 export function debugPodTransports(opts: Omit<KubeDebugOptions, 'node'> & {api: KubeApi}): (node: InventoryNode) => KubeDebugTransport {
   const runId = opts.runId ?? newRunId()
-  return (node) => new KubeDebugTransport({...opts, node: node.name, runId})
+  const gate: DebugPodGate = opts.gate ?? {}
+  return (node) => new KubeDebugTransport({...opts, node: node.name, runId, gate})
 }
 
 // ---- leftovers ---------------------------------------------------------------
@@ -557,7 +657,7 @@ export async function deleteLeftoverDebugPods(api: KubeApi, opts: {namespace?: s
   await Promise.all(
     leftovers.map(async (pod) => {
       try {
-        await deletePod(api, pod.namespace, pod.name, {wait: false, gracePeriodSeconds: 0})
+        await deletePod(api, pod.namespace, pod.name, {wait: false})
         result.deleted.push(pod)
       } catch (error) {
         // the server refusing one pod (403 in one namespace) does not stop the others; losing the server does

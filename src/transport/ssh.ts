@@ -28,6 +28,8 @@ export interface SshTransportOptions extends SshOverrides {
   maxChannels?: number
   /** ssh-agent socket; default $SSH_AUTH_SOCK; false: never use an agent */
   agent?: string | false
+  /** the cluster node this destination is, named in host-key refusals (an address says little) */
+  node?: string
 }
 
 export {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
@@ -44,16 +46,69 @@ function preferKnownTypes(types: string[]): ServerHostKeyAlgorithm[] {
   return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))]
 }
 
-/** A ProxyCommand run as OpenSSH runs it (`sh -c 'exec CMD'`), its stdin/stdout as the ssh stream. */
+/** Process groups of the ProxyCommands still running, ended when netctl exits or is signalled. */
+const proxyGroups = new Set<number>()
+const PROXY_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+const proxySignalHandlers = new Map<NodeJS.Signals, () => void>()
+
+function endGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    /* the group is gone already */
+  }
+}
+
+function endAllProxyGroups(): void {
+  for (const pgid of proxyGroups) endGroup(pgid, 'SIGTERM')
+  proxyGroups.clear()
+  untrackProxySignals()
+}
+
+function onProxySignal(sig: NodeJS.Signals): void {
+  // prepended, so another cleanup (debug pods) still sees its handler and re-raises when it is done
+  const others = process.listenerCount(sig) - 1
+  endAllProxyGroups()
+  if (others === 0) process.kill(process.pid, sig)
+}
+
+function trackProxySignals(): void {
+  if (proxySignalHandlers.size > 0) return
+  for (const sig of PROXY_SIGNALS) {
+    const h = (): void => onProxySignal(sig)
+    proxySignalHandlers.set(sig, h)
+    process.prependListener(sig, h)
+  }
+  process.on('exit', endAllProxyGroups)
+}
+
+function untrackProxySignals(): void {
+  for (const [sig, h] of proxySignalHandlers) process.removeListener(sig, h)
+  proxySignalHandlers.clear()
+  process.removeListener('exit', endAllProxyGroups)
+}
+
+/**
+ * A ProxyCommand run as OpenSSH runs it (`sh -c 'exec CMD'`), its stdin/stdout
+ * as the ssh stream. It leads a process group of its own, so that whatever it
+ * forks (`sh -c "a; b"`, a wrapper script) ends with it: a child left holding
+ * the pipes would keep netctl alive. A terminal's Ctrl-C no longer reaches that
+ * group, so netctl ends it on SIGINT/SIGTERM/SIGHUP and at exit.
+ */
 class ProxyProcess {
   readonly stream: Duplex
   readonly exited: Promise<string>
   private stderr = ''
   private readonly child
+  private ended = false
 
   constructor(command: string) {
-    const child = spawn('sh', ['-c', `exec ${command}`], {stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn('sh', ['-c', `exec ${command}`], {stdio: ['pipe', 'pipe', 'pipe'], detached: true})
     this.child = child
+    if (child.pid !== undefined) {
+      proxyGroups.add(child.pid)
+      trackProxySignals()
+    }
     this.exited = new Promise((resolve) => {
       child.on('error', (e) => resolve(`could not start: ${e.message}`))
       child.on('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exit status ${code}`))
@@ -97,8 +152,25 @@ class ProxyProcess {
     return line ? `${status}: ${line}` : status
   }
 
+  /**
+   * End the proxy's process group (and only it), then let go of its pipes:
+   * a descendant that left the group (setsid) must not hold netctl either.
+   */
   kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM')
+    if (this.ended) return
+    this.ended = true
+    const pgid = this.child.pid
+    if (pgid !== undefined && proxyGroups.delete(pgid)) {
+      endGroup(pgid, 'SIGTERM')
+      // a member that ignores SIGTERM gets SIGKILL; the group id stays ours while any member lives
+      setTimeout(() => endGroup(pgid, 'SIGKILL'), 1000).unref()
+      if (proxyGroups.size === 0) untrackProxySignals()
+    }
+    // give the stderr of a failed start a moment to arrive (why() reads it), then let go of the pipes
+    setTimeout(() => {
+      for (const s of [this.child.stdin, this.child.stdout, this.child.stderr]) s.destroy()
+    }, 600).unref()
+    this.child.unref()
   }
 }
 
@@ -342,27 +414,31 @@ export class SshTransport implements Transport {
     const writeTo = cfg.userKnownHostsFiles[0]!
     let refusal: TransportError | undefined
 
+    // the destination's own key names its node; a jump host's is named by the prefix
+    const whose = `${prefix === this.target && this.opts.node ? `node ${this.opts.node} ` : ''}(${name})`
     const hostVerifier = (key: Buffer, verify: (ok: boolean) => void): void => {
       const fp = fingerprint(key)
+      const type = blobKeyType(key) ?? 'unknown-type'
       const v = checkHostKey(known, name, key)
       if (v.status === 'ok') return verify(true)
       if (v.status === 'changed') {
         refusal = new TransportError(
-          `${prefix}: host key changed (${fp}): refusing to connect; if the node was rebuilt, remove its line from ${v.entry.file} (line ${v.entry.line}, recorded for ${name})`,
+          `${prefix}: host key changed for ${whose}: it presents ${type} ${fp} but ${v.entry.file} line ${v.entry.line} has ${v.entry.keyType} ${fingerprint(v.entry.key)}; refusing to connect (if the node was rebuilt, remove that line: ssh-keygen -R '${name}' -f ${v.entry.file})`,
           'hostkey-changed',
+          this.opts.node,
         )
         return verify(false)
       }
       if (v.status === 'revoked') {
-        refusal = new TransportError(`${prefix}: host key ${fp} is revoked (${v.entry.file} line ${v.entry.line}): refusing to connect`, 'refused')
+        refusal = new TransportError(`${prefix}: host key of ${whose} is revoked: ${type} ${fp} is marked @revoked in ${v.entry.file} line ${v.entry.line}; refusing to connect`, 'refused', this.opts.node)
         return verify(false)
       }
-      const type = blobKeyType(key) ?? 'unknown-type'
       if (!acceptNew) {
         const other = v.otherTypes.length ? `; keys of other types (${v.otherTypes.join(', ')}) are known for it` : ''
         refusal = new TransportError(
-          `${prefix}: unknown host key for ${name} (${type} ${fp}): refusing to connect; check the key and add it to ${writeTo}, or accept new keys (StrictHostKeyChecking accept-new)${other}`,
+          `${prefix}: unknown host key for ${whose}: it presents ${type} ${fp}, which no known_hosts file lists; refusing to connect: check the key and add it to ${writeTo}, or accept new keys (StrictHostKeyChecking accept-new)${other}`,
           'hostkey-unknown',
+          this.opts.node,
         )
         return verify(false)
       }

@@ -29,8 +29,23 @@ export class TransportError extends Error {
   constructor(
     message: string,
     readonly reason: 'unreachable' | 'auth' | 'hostkey-unknown' | 'hostkey-changed' | 'timeout' | 'refused' | 'config' = 'unreachable',
+    /** the cluster node it concerns, when the transport knows it */
+    readonly node?: string,
   ) {
     super(message)
     this.name = 'TransportError'
+  }
+}
+
+/**
+ * The cluster refuses what reaching any of its nodes needs (Pod Security
+ * Admission refusing the privileged debug pod in its namespace): every other
+ * node would be refused the same way, so the run stops at the first one, in
+ * one line that says what to change, instead of reporting each node unreachable.
+ */
+export class ClusterRefusal extends TransportError {
+  constructor(message: string) {
+    super(message, 'refused')
+    this.name = 'ClusterRefusal'
   }
 }

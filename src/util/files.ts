@@ -1,6 +1,8 @@
-import {readFile} from 'node:fs/promises'
+import {constants, unlinkSync} from 'node:fs'
+import {chmod, type FileHandle, open, readFile, rename, stat, unlink} from 'node:fs/promises'
+import path from 'node:path'
 
-import {UsageError} from '../errors.js'
+import {EnvironmentError, UsageError} from '../errors.js'
 
 /** Read a file the user named; a missing or unreadable file is one usage-error line naming it. */
 export async function readUserFile(file: string): Promise<string> {
@@ -9,5 +11,101 @@ export async function readUserFile(file: string): Promise<string> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     throw new UsageError(`${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
+  }
+}
+
+/** Why a path cannot be written, in words (the errno alone says little to a user). */
+function unwritable(file: string, error: unknown): EnvironmentError {
+  const e = error as NodeJS.ErrnoException
+  const why: Record<string, string> = {
+    ENOENT: `no such directory ${path.dirname(file)}`,
+    ENOTDIR: `${path.dirname(file)} is not a directory`,
+    EISDIR: 'it is a directory',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'disk quota exceeded',
+  }
+  return new EnvironmentError(`cannot write ${file}: ${why[e.code ?? ''] ?? e.message.split('\n')[0]}`)
+}
+
+/** An output file being written: replaced whole on commit, or left as it was. */
+export interface UserOutput {
+  readonly file: string
+  /** write the text and put it in place of the file (atomically: a reader sees the old file or the new one) */
+  commit(text: string): Promise<void>
+  /** give up: the temporary file goes, the user's file stays as it was */
+  discard(): Promise<void>
+}
+
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+
+/**
+ * Open an output file the user named (`-o FILE`) before the work begins, so
+ * that one that cannot be written is said before anything is done. The data
+ * goes to a temporary file in the same directory (a rename there is atomic)
+ * and replaces FILE only on commit; discard, an error, an exit or Ctrl-C
+ * before that remove the temporary file and leave FILE untouched.
+ */
+export async function openUserOutput(file: string): Promise<UserOutput> {
+  const existing = await stat(file).catch(() => undefined)
+  if (existing?.isDirectory()) throw new EnvironmentError(`cannot write ${file}: it is a directory`)
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`)
+  let handle: FileHandle
+  try {
+    // O_EXCL: never write through a name someone else put there
+    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, existing ? existing.mode & 0o777 : 0o666)
+  } catch (error) {
+    throw unwritable(file, error)
+  }
+  let done = false
+  const removeSync = (): void => {
+    if (done) return
+    done = true
+    try {
+      unlinkSync(tmp)
+    } catch {
+      // already gone
+    }
+  }
+  const onSignal = (sig: NodeJS.Signals): void => {
+    removeSync()
+    stopListening()
+    // nobody else is cleaning up on this signal: die of it as the default would
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
+  }
+  const stopListening = (): void => {
+    process.off('exit', removeSync)
+    for (const s of SIGNALS) process.off(s, onSignal)
+  }
+  process.on('exit', removeSync)
+  for (const s of SIGNALS) process.on(s, onSignal)
+
+  const discard = async (): Promise<void> => {
+    stopListening()
+    await handle.close().catch(() => {})
+    if (done) return
+    done = true
+    await unlink(tmp).catch(() => {})
+  }
+  return {
+    file,
+    discard,
+    async commit(text: string): Promise<void> {
+      try {
+        await handle.writeFile(text)
+        await handle.sync()
+        await handle.close()
+        // the mode given to open() was masked by the umask; an existing file keeps its own
+        if (existing) await chmod(tmp, existing.mode & 0o777)
+        await rename(tmp, file)
+        done = true
+        stopListening()
+      } catch (error) {
+        await discard()
+        throw unwritable(file, error)
+      }
+    },
   }
 }

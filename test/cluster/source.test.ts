@@ -45,6 +45,14 @@ describe('which cluster the flags name', () => {
     expect(resolveSource({via: 'ssh', 'ssh-host-template': '{name}.example.net', 'ssh-identity': '/k/id'})).toMatchObject({ssh: {hostTemplate: '{name}.example.net', identityFile: '/k/id'}})
   })
 
+  it('--ssh-config (-F) is the ssh config of every node reached over SSH: an inventory, a lab, or Kubernetes, which it sends --via ssh', () => {
+    expect(resolveSource({inventory: 'c.yaml', 'ssh-config': 'cfg'})).toEqual({kind: 'inventory', file: 'c.yaml', transport: 'auto', sshConfig: 'cfg'})
+    expect(resolveSource({lab: 'demo', transport: 'ssh', 'ssh-config': 'cfg'})).toEqual({kind: 'lab', name: 'demo', transport: 'ssh', sshConfig: 'cfg'})
+    expect(resolveSource({'ssh-config': 'cfg'})).toEqual({kind: 'kubernetes', kube: {}, via: 'ssh', ssh: {hostTemplate: '{ip}', configFile: 'cfg'}})
+    expect(refusal({via: 'debug-pod', 'ssh-config': 'cfg'}).message).toBe('--ssh-config is for --via ssh; the nodes are reached --via debug-pod')
+    expect(sourceFlagsGiven({'ssh-config': 'cfg'})).toEqual(['--ssh-config'])
+  })
+
   it('two clusters at once is one line, exit 2', () => {
     expect(refusal({lab: 'a', inventory: 'b'}).message).toBe('--lab and --inventory name two different clusters: give one')
     expect(refusal({lab: 'a', kubeconfig: 'k'}).message).toBe('--kubeconfig is for a Kubernetes cluster and cannot be used with --lab')

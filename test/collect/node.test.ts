@@ -3,6 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {assembleNodeState, type ProbedPod} from '../../src/collect/node.js'
 import {buildProbe} from '../../src/collect/probe.js'
 import {splitProbeOutput} from '../../src/collect/sections.js'
+import {validateSnapshot} from '../../src/model/snapshot.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {LabPlan} from '../../src/lab/types.js'
 import {probeFixture} from '../helpers/fixtures.js'
@@ -97,7 +98,7 @@ describe('a Calico IPIP node (hand-written from upstream shapes)', () => {
   })
 
   it('a pod whose process is gone is an error for that pod only', () => {
-    expect(state.pods[1]!.sections).toEqual({netns: {status: 'error', message: expect.stringContaining('nsenter: cannot open /proc/48213/ns/net')}})
+    expect(state.pods[1]!.sections).toEqual({netns: {status: 'error', message: expect.stringContaining('nsenter: cannot open /proc/48213/ns/net'), cause: 'netns-gone'}})
     expect(state.pods[1]!.netns).toBe('/proc/48213/ns/net')
     expect(problems).toEqual([expect.stringMatching(/^pod shop\/gone netns: nsenter: cannot open/)])
     expect(state.pods[0]!.routes).toContainEqual(expect.objectContaining({dst: '0.0.0.0/0', gateway: '169.254.1.1'}))
@@ -118,7 +119,7 @@ describe('damaged output', () => {
     const broken = text.replace(/(@@NETCTL-fixture B links\n)\[\{/, '$1[{{{')
     const probe = buildProbe({nonce: 'fixture'})
     const {state, problems} = assembleNodeState('node1', probe, splitProbeOutput(broken, marker), [], AT)
-    expect(state.sections.links).toEqual({status: 'error', message: expect.stringMatching(/^links: invalid JSON/)})
+    expect(state.sections.links).toEqual({status: 'error', message: expect.stringMatching(/^links: invalid JSON/), cause: 'tool-too-old'})
     expect(state.links).toEqual([])
     expect(state.routes.length).toBeGreaterThan(0)
     expect(state.sections.routes4!.status).toBe('ok')
@@ -134,7 +135,7 @@ describe('damaged output', () => {
     expect(state.sections.fdb!.status).toBe('ok')
     expect(state.fdb.length).toBeGreaterThan(0)
     expect(state.sections.sysctls!.status).toBe('truncated')
-    expect(state.sections.processes).toEqual({status: 'truncated', message: expect.stringMatching(/ended before/)})
+    expect(state.sections.processes).toEqual({status: 'truncated', message: expect.stringMatching(/ended before/), cause: 'truncated'})
     expect(state.pods[0]!.sections!.netns!.status).toBe('truncated')
     expect(problems.length).toBeGreaterThan(5)
   })
@@ -232,5 +233,45 @@ describe('a flannel udp node (captured)', () => {
     expect(state.routes).toContainEqual(expect.objectContaining({dst: plan.clusterCIDR, dev: 'flannel0'}))
     expect(state.processes).toContainEqual(expect.objectContaining({name: expect.stringMatching(/^netctl-udp-forw/), args: expect.stringMatching(/^netctl-udp-forwarder /)}))
     expect(Object.keys(state.offloads!)).toEqual(['flannel0'])
+  })
+})
+
+describe('a calico vxlan node with netfilter state (captured from a lab)', () => {
+  const pods: ProbedPod[] = [1, 2].map((i) => ({name: `pod-node1-${i}`, namespace: 'default', netns: `nfcap.node1.pod${i}`}))
+  const {state, problems} = assemble('calico-vxlan-netfilter-node1.out', pods)
+
+  it('reads nftables parsed, ipsets and conntrack beside both iptables variants', () => {
+    expect(problems).toEqual([])
+    for (const s of ['nftables', 'ipset', 'conntrack-counters', 'conntrack', 'iptables', 'iptables-legacy']) expect(state.sections[s]?.status, s).toBe('ok')
+    expect(state.nft!.tables.map((t) => t.name)).toContain('kube-proxy')
+    expect(state.nftables).toBeDefined()
+    expect(state.ipsets!.find((s) => s.name === 'cali40all-vxlan-net')!.members.map((m) => m.value)).toEqual(['172.31.0.11', '172.31.0.12'])
+    expect(state.conntrack!.max).toBe(262144)
+    expect(state.conntrack!.count).toBeGreaterThan(0)
+    expect(state.conntrack!.entries.some((e) => e.orig.dport === 4789)).toBe(true)
+  })
+
+  it('is valid in a snapshot (schema)', () => {
+    const snapshot = {
+      schemaVersion: 1,
+      generator: {name: 'netctl', version: '0'},
+      startedAt: AT,
+      finishedAt: AT,
+      cluster: {source: 'lab', name: 'nfcap', backend: 'calico-vxlan', clusterCIDR: '172.20.0.0/16'},
+      nodes: [],
+      pods: [],
+      nodeStates: {node1: state},
+      errors: [],
+    }
+    expect(() => validateSnapshot(JSON.parse(JSON.stringify(snapshot)))).not.toThrow()
+    const bad = JSON.parse(JSON.stringify(snapshot))
+    bad.nodeStates.node1.nft.tables[0].chains[0].prio = 'dstnat'
+    expect(() => validateSnapshot(bad)).toThrow(/prio/)
+  })
+
+  it('an older probe format lacks the new sections without being cut short', () => {
+    const old = assemble('flannel-vxlan-node1.out', [])
+    expect(old.state.sections.ipset).toEqual({status: 'absent', message: 'not read by probe format 1'})
+    expect(old.problems.filter((p) => /ipset|conntrack/.test(p))).toEqual([])
   })
 })

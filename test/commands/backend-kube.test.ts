@@ -1,5 +1,5 @@
 import {mkdtempSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, beforeAll, expect, it} from 'vitest'
@@ -107,9 +107,40 @@ describeLab('netctl backend through Kubernetes: flannel ConfigMap + DaemonSet ro
     expect(debugPods(server)).toEqual([])
   })
 
-  it('backend set flannel-vxlan: back to the overlay, the VTEP MACs flanneld announces', async () => {
+  it('a change Lease another run holds refuses backend set at once, in one line naming it; nothing read from a node, nothing written', async () => {
+    const now = new Date().toISOString().replace('Z', '000Z')
+    const holder = {host: 'ops-laptop', pid: 311, user: 'dave', since: now, command: 'backend set flannel-udp'}
+    server.add({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {name: 'netctl-change', namespace: 'kube-flannel', annotations: {'netctl.dev/holder': JSON.stringify(holder)}},
+      spec: {holderIdentity: 'dave@ops-laptop_311', leaseDurationSeconds: 30, acquireTime: now, renewTime: now, leaseTransitions: 3},
+    })
+    const before = netConf()
+    const r = await netctl(['backend', 'set', 'flannel-host-gw', '--kubeconfig', kubeconfig, '--yes'], {timeoutMs: 120_000})
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr.trim()).toMatch(
+      new RegExp(`^netctl: refused: the cluster \\(Lease kube-flannel/netctl-change\\) is being changed by dave@ops-laptop \\(pid 311, netctl backend set flannel-udp\\) since ${now.replace(/[.]/g, '\\.')}; retry later or pass --lock-timeout to wait; its lease expires at \\S+ unless renewed$`),
+    )
+    expect(netConf()).toBe(before)
+    expect(server.created.filter((o) => o.kind === 'Pod' && o.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl' && Date.parse(o.metadata.creationTimestamp) >= Date.parse(now) - 1000)).toEqual([])
+    expect(server.get('leases', 'kube-flannel', 'netctl-change')!.spec.holderIdentity).toBe('dave@ops-laptop_311')
+  })
+
+  it('backend set flannel-vxlan over that Lease once it expired: taken over, held through the switch, released; back to the overlay, the VTEP MACs flanneld announces', async () => {
+    const old = new Date(Date.now() - 5 * 60_000).toISOString().replace('Z', '000Z')
+    server.update('leases', 'kube-flannel', 'netctl-change', (o) => {
+      o.spec.renewTime = old
+    })
+    const seen: Array<string | undefined> = []
+    server.onChange('leases', (next) => void seen.push(next.spec?.holderIdentity))
     const r = await netctlJson(['backend', 'set', 'flannel-vxlan', '--kubeconfig', kubeconfig, '--yes'], {timeoutMs: 240_000})
     expect(r.code, `${r.stderr} ${JSON.stringify(r.json?.message)}`).toBe(0)
+    // taken by this run (user@host_pid), then let go: no holder, one more transition
+    expect(seen.length).toBeGreaterThanOrEqual(2)
+    expect(seen[0]).toMatch(new RegExp(`^\\S+@${hostname()}_\\d+$`))
+    expect(seen.at(-1)).toBeUndefined()
+    expect(server.get('leases', 'kube-flannel', 'netctl-change')!.spec).toMatchObject({leaseTransitions: 4})
     expect(JSON.parse(netConf()).Backend.Type).toBe('vxlan')
     const [a, b] = lab.get().nodes
     expect(await routeGet(a!.netns, lab.get().pods.find((p) => p.node === b!.name)!.ip)).toMatchObject({dev: 'flannel.1'})

@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -8,7 +8,7 @@ import {stringify} from 'yaml'
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import {validatorFor} from '../../src/util/schema.js'
-import {netctl, netctlJson} from '../helpers/cli.js'
+import {netctl, netctlJson, REPO} from '../helpers/cli.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'col-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -21,24 +21,45 @@ function ghostInventory(): string {
 }
 
 describe('netctl collect (no cluster needed)', () => {
-  it('no node reachable: exit 3, one line on stderr, the snapshot written all the same', async () => {
-    const out = path.join(dir, 'ghost.json')
+  it('no node reachable: exit 3, one line on stderr; a good snapshot already in FILE stays byte for byte, no temporary file left', async () => {
+    const out = path.join(dir, 'kept', 'snap.json')
+    mkdirSync(path.dirname(out))
+    const good = readFileSync(path.join(REPO, 'fixtures', 'snapshots', 'flannel-vxlan-lab.json'))
+    writeFileSync(out, good)
     const r = await netctl(['collect', '--inventory', ghostInventory(), '-o', out, '--timeout', '2'])
     expect(r.code).toBe(3)
     expect(r.stdout).toBe('')
     expect(r.stderr.trim().split('\n')).toEqual([
       'netctl: no node could be collected (2 unreachable): node1: netns col-ghost-x9.node1: no such network namespace',
     ])
-    const snap = JSON.parse(readFileSync(out, 'utf8'))
-    expect(validatorFor('snapshot')(snap)).toBe(true)
-    expect(snap.errors.map((e: {code: string}) => e.code)).toEqual(['NODE_UNREACHABLE', 'NODE_UNREACHABLE'])
+    expect(readFileSync(out).equals(good)).toBe(true)
+    expect(readdirSync(path.dirname(out))).toEqual(['snap.json'])
   })
 
-  it('--json with -o prints the summary (its schema), exit 3 all the same', async () => {
+  it('no node reachable and no FILE yet: none is made', async () => {
+    const out = path.join(dir, 'none', 'snap.json')
+    mkdirSync(path.dirname(out))
+    const r = await netctl(['collect', '--inventory', ghostInventory(), '-o', out, '--timeout', '2'])
+    expect(r.code).toBe(3)
+    expect(readdirSync(path.dirname(out))).toEqual([])
+  })
+
+  it('--json with -o prints the summary (its schema), written: false, exit 3 all the same', async () => {
     const r = await netctlJson(['collect', '--inventory', ghostInventory(), '-o', path.join(dir, 'g2.json')])
     expect(r.code).toBe(3)
     expect(validatorFor('collect-summary')(r.json)).toBe(true)
-    expect(r.json).toMatchObject({nodes: 2, collected: 0, unreachable: 2})
+    expect(r.json).toMatchObject({nodes: 2, collected: 0, unreachable: 2, written: false})
+    expect(existsSync(path.join(dir, 'g2.json'))).toBe(false)
+  })
+
+  it('an -o FILE that cannot be written: exit 2 in one line before any node is read, with --json the error object', async () => {
+    const out = path.join(dir, 'no-such-dir', 'snap.json')
+    const r = await netctl(['collect', '--inventory', ghostInventory(), '-o', out])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe(`netctl: cannot write ${out}: no such directory ${path.dirname(out)}\n`)
+    const j = await netctlJson(['collect', '--inventory', ghostInventory(), '-o', out])
+    expect(j.code).toBe(2)
+    expect(j.json).toEqual({error: {code: 'ENVIRONMENT', message: `cannot write ${out}: no such directory ${path.dirname(out)}`, exitCode: 2}})
   })
 
   it.each([

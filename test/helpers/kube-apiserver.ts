@@ -13,12 +13,20 @@
  * - list / get / watch (newline-delimited {type, object}) with label and field
  *   selectors, create, delete (pods answer with the object, others with a
  *   Status), deletecollection, update, merge-patch, strategic-merge-patch (not
- *   for CRDs: 415 as the real server answers) and JSON patch.
+ *   for CRDs: 415 as the real server answers) and JSON patch. An update (PUT)
+ *   or patch carrying a resourceVersion older than the stored one is 409
+ *   Conflict.
+ * - Leases (coordination.k8s.io/v1) validated as the real server does: times in
+ *   MicroTime (RFC 3339 with microseconds), leaseDurationSeconds > 0,
+ *   leaseTransitions >= 0; null fields are dropped (omitempty).
  * - Pods go Pending → Running (a "kubelet" fills in IPs and container
  *   statuses); an image listed as failing goes ErrImagePull ⇄ ImagePullBackOff;
  *   a pod bound to a node that does not exist stays Pending (no kubelet there);
- *   activeDeadlineSeconds ends a pod as DeadlineExceeded.
- * - RBAC denials by verb and resource → 403 with the Status a real server sends.
+ *   activeDeadlineSeconds ends a pod as DeadlineExceeded. A pod deleted with a
+ *   grace period on a node whose kubelet is stopped stays Terminating (only a
+ *   kubelet confirms a graceful deletion); grace period 0 removes it at once.
+ * - RBAC denials by verb and resource → 403 with the Status a real server sends;
+ *   Pod Security Admission by the namespace's enforce label (baseline, restricted).
  * - pods/exec over WebSocket, subprotocols v5.channel.k8s.io and
  *   v4.channel.k8s.io: stdin is channel 0, stdout 1, stderr 2, the error channel
  *   3 carries the final Status (Success, or NonZeroExitCode with an ExitCode
@@ -40,7 +48,7 @@
  * real node finds it.
  *
  * Not emulated: SPDY exec, server-side apply, pagination, bookmarks,
- * admission beyond defaults, and the scheduler beyond "first Ready node".
+ * admission beyond defaults and Pod Security, and the scheduler beyond "first Ready node".
  */
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
 import {randomBytes, randomUUID} from 'node:crypto'
@@ -78,6 +86,7 @@ const RESOURCES: ResourceDef[] = [
   {group: '', version: 'v1', resource: 'pods', kind: 'Pod', namespaced: true, shortNames: ['po']},
   {group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm']},
   {group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds']},
+  {group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true},
   {group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol']},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'ippools', kind: 'IPPool', namespaced: false, crd: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgpconfigurations', kind: 'BGPConfiguration', namespaced: false, crd: true},
@@ -615,7 +624,7 @@ export class KubeApiServer {
     this.timers.add(t)
   }
 
-  /** The node's kubelet stops: the node goes NotReady (Unknown) and pods bound to it stay Pending. */
+  /** The node's kubelet stops: the node goes NotReady (Unknown), pods bound to it stay Pending, and a graceful deletion of one stays pending. */
   stopKubelet(node: string): void {
     this.kubeletsDown.add(node)
     const t = now()
@@ -962,13 +971,46 @@ export class KubeApiServer {
     const k = `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`
     if (this.bucket(def).has(k)) fail(409, 'AlreadyExists', `${def.resource}${def.group ? `.${def.group}` : ''} "${obj.metadata.name}" already exists`, {name: obj.metadata.name, ...(def.group ? {group: def.group} : {}), kind: def.resource})
     for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp']) delete obj.metadata[f]
+    if (def.resource === 'pods') this.podSecurity(obj)
     if (def.resource === 'pods') this.admitPod(obj)
+    if (def.resource === 'leases') this.admitLease(obj)
     this.stamp(obj, def)
     this.bucket(def).set(k, obj)
     this.created.push(clone(obj))
     this.emit(def, 'ADDED', obj)
     if (def.resource === 'pods') this.schedule(obj)
     return clone(obj)
+  }
+
+  /**
+   * Pod Security Admission as the namespace's `pod-security.kubernetes.io/enforce`
+   * label asks: baseline refuses host namespaces and privileged containers,
+   * restricted those and what a root container may do. The 403 is the real
+   * one's shape: `pods "x" is forbidden: violates PodSecurity "baseline:latest": ...`,
+   * failed checks in the order the real admission lists them.
+   */
+  private podSecurity(pod: Obj): void {
+    const labels = this.get('namespaces', '', pod.metadata.namespace)?.metadata.labels ?? {}
+    const level = labels['pod-security.kubernetes.io/enforce']
+    if (level !== 'baseline' && level !== 'restricted') return
+    const spec = pod.spec ?? {}
+    const containers: any[] = spec.containers ?? []
+    const failed: string[] = []
+    const host = (['hostNetwork', 'hostPID', 'hostIPC'] as const).filter((f) => spec[f] === true)
+    if (host.length > 0) failed.push(`host namespaces (${host.map((f) => `${f}=true`).join(', ')})`)
+    const privileged = containers.filter((c) => c.securityContext?.privileged === true).map((c) => `"${c.name}"`)
+    if (privileged.length > 0) failed.push(`privileged (container${privileged.length > 1 ? 's' : ''} ${privileged.join(', ')} must not set securityContext.privileged=true)`)
+    if (level === 'restricted') {
+      const names = containers.map((c) => `"${c.name}"`).join(', ')
+      const each = containers.length > 1 ? 'containers' : 'container'
+      if (containers.some((c) => c.securityContext?.allowPrivilegeEscalation !== false)) failed.push(`allowPrivilegeEscalation != false (${each} ${names} must set securityContext.allowPrivilegeEscalation=false)`)
+      if (containers.some((c) => !(c.securityContext?.capabilities?.drop ?? []).includes('ALL'))) failed.push(`unrestricted capabilities (${each} ${names} must set securityContext.capabilities.drop=["ALL"])`)
+      if (spec.securityContext?.runAsNonRoot !== true && containers.some((c) => c.securityContext?.runAsNonRoot !== true)) failed.push(`runAsNonRoot != true (pod or ${each} ${names} must set securityContext.runAsNonRoot=true)`)
+      if (!spec.securityContext?.seccompProfile && containers.some((c) => !c.securityContext?.seccompProfile)) failed.push(`seccompProfile (pod or ${each} ${names} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")`)
+    }
+    if (failed.length === 0) return
+    const version = labels['pod-security.kubernetes.io/enforce-version'] ?? 'latest'
+    fail(403, 'Forbidden', `pods "${pod.metadata.name}" is forbidden: violates PodSecurity "${level}:${version}": ${failed.join(', ')}`, {name: pod.metadata.name, kind: 'pods'})
   }
 
   /** Validation and the defaults the API server fills in for a pod. */
@@ -1116,7 +1158,24 @@ export class KubeApiServer {
     return this.store_(def, cur, {...clone(body), metadata: {...body.metadata, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp, namespace: cur.metadata.namespace}})
   }
 
+  /** Lease validation (pkg/apis/coordination/validation) and decoding: MicroTime fields, positive duration, nulls dropped. */
+  private admitLease(lease: Obj): void {
+    const spec = (lease.spec ??= {})
+    for (const k of Object.keys(spec)) if (spec[k] === null) delete spec[k]
+    const invalid = (field: string, value: unknown, why: string): never =>
+      fail(422, 'Invalid', `Lease.coordination.k8s.io "${lease.metadata.name}" is invalid: ${field}: Invalid value: ${JSON.stringify(value)}: ${why}`, {name: lease.metadata.name, group: 'coordination.k8s.io', kind: 'Lease', causes: [{reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(value)}: ${why}`, field}]})
+    for (const k of ['acquireTime', 'renewTime']) {
+      // the server decodes these as MicroTime; anything else does not even parse
+      if (spec[k] !== undefined && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(String(spec[k]))) {
+        fail(400, 'BadRequest', `Lease in version "v1" cannot be handled as a Lease: parsing time "${spec[k]}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`)
+      }
+    }
+    if (spec.leaseDurationSeconds !== undefined && !(Number.isInteger(spec.leaseDurationSeconds) && spec.leaseDurationSeconds > 0)) invalid('spec.leaseDurationSeconds', spec.leaseDurationSeconds, 'must be greater than 0')
+    if (spec.leaseTransitions !== undefined && !(Number.isInteger(spec.leaseTransitions) && spec.leaseTransitions >= 0)) invalid('spec.leaseTransitions', spec.leaseTransitions, 'must be greater than or equal to 0')
+  }
+
   private store_(def: ResourceDef, cur: Obj, next: Obj): Obj {
+    if (def.resource === 'leases') this.admitLease(next)
     next.apiVersion = apiVersionOf(def)
     next.kind = def.kind
     next.metadata.name = cur.metadata.name
@@ -1220,6 +1279,12 @@ export class KubeApiServer {
       const p = this.bucket(def).get(`${ns}/${name}`)
       if (p && p.metadata.uid === cur.metadata.uid) this.remove(def, p)
     }
+    // A graceful deletion waits for the kubelet to confirm that the containers stopped; a node
+    // whose kubelet is down never does, and the pod stays Terminating (grace period 0, an
+    // unscheduled or a finished pod go at once, as on a real server).
+    const node = cur.spec?.nodeName as string | undefined
+    const terminal = cur.status?.phase === 'Succeeded' || cur.status?.phase === 'Failed'
+    if (grace > 0 && node !== undefined && this.kubeletsDown.has(node) && !terminal) return marked
     // the emulated containers stop at once; a short pause keeps the MODIFIED-then-DELETED order observable
     this.later(grace === 0 ? 1 : Math.min(grace * 1000, 50), gone)
     return marked

@@ -104,7 +104,7 @@ describeLab('lab: flannel vxlan, flat', () => {
 
   it('refuses a second lab up with the same name, changing nothing', async () => {
     const r = await netctl(['lab', 'up', '--name', lab.get().name])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toMatch(/already exists/)
     expect(await ping(lab.get().pods[0]!.netns, lab.get().pods.at(-1)!.ip)).toBe(true)
@@ -208,7 +208,7 @@ describeLab('lab: lifecycle', () => {
       const list = await netctlJson(['lab', 'list'])
       expect(list.json.labs.find((l: any) => l.name === name)?.status).toMatch(/orphaned/)
       const up = await netctl(['lab', 'up', '--name', name])
-      expect(up.code).toBe(1)
+      expect(up.code).toBe(2)
       expect(up.stderr).toMatch(/already exists/)
       const down = await netctlJson(['lab', 'down', '--name', name])
       expect(down.json.namespaces.sort()).toEqual([`${name}.fabric`, `${name}.node1`])

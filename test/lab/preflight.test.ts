@@ -18,20 +18,20 @@ describeLab('lab up refuses early, in one line', () => {
   }
   afterAll(() => rmSync(bin, {recursive: true, force: true}))
 
-  it('names the missing program and the package that has it, creating nothing', async () => {
+  it('names the missing program and the package that has it, creating nothing (environment: exit 2)', async () => {
     const name = uniqueLabName('pre')
     const r = await netctl(['lab', 'up', '--name', name, '--backend', 'calico-bgp'], {env: {PATH: bin}})
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr.trim()).toBe("netctl: missing bird, birdc: install with 'apt-get install bird2'")
     expect((await listNetns()).filter((n) => n.startsWith(`${name}.`))).toEqual([])
   })
 
-  it('refuses a user who is not root', async () => {
+  it('refuses a user who is not root (environment: exit 2)', async () => {
     const name = uniqueLabName('pre')
     const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'lab', 'up', '--name', name], {
       env: {PATH: process.env.PATH, HOME: '/tmp', NO_COLOR: '1'},
     })
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(2)
     expect(r.stderr.trim()).toBe('netctl: netctl lab needs root (it creates network namespaces): run it with sudo')
     expect((await listNetns()).filter((n) => n.startsWith(`${name}.`))).toEqual([])
   })

@@ -59,10 +59,10 @@ function l2Forward(w: Walk, place: Place, br: Link, inPort: string | undefined, 
   if (!port) return w.insufficient(place, `${place.node}: the bridge port ${outPort}`)
   if (linkDown(port)) return stopAtDownLink(w, place, port, flight, inPort)
   if (inPort && place.state.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
-    const r = filterChain(w, place, 'FORWARD', flight, {in: br.name, out: br.name})
+    const r = filterChain(w, place, 'FORWARD', flight, {in: br.name, out: br.name, phys: {in: inPort, out: outPort, bridged: true}})
     if (!r.passed) return undefined
     evidence.push('net.bridge.bridge-nf-call-iptables = 1: bridged IPv4 passes iptables')
-    const fh = filterHop(place, 'FORWARD', {in: br.name, out: br.name}, r.evidence, flight)
+    const fh = filterHop(place, 'FORWARD', {in: br.name, out: br.name}, r.evidence, flight, r)
     if (fh) w.hop(fh)
   }
   w.hop({...base, out: outPort, action: 'bridge', evidence, packet: flight.pkt})

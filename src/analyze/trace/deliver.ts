@@ -15,7 +15,7 @@ export function deliverLocal(w: Walk, place: Place, inDev: string | undefined, f
   if (isHost(place) && inDev) {
     const r = filterChain(w, place, 'INPUT', flight, {in: inDev}, encapBlocked(w, place, flight))
     if (!r.passed) return undefined
-    const fh = filterHop(place, 'INPUT', {in: inDev}, r.evidence, flight)
+    const fh = filterHop(place, 'INPUT', {in: inDev}, r.evidence, flight, r)
     if (fh) w.hop(fh)
   }
   const e = flight.pkt.encap.at(-1)

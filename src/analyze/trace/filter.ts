@@ -1,8 +1,12 @@
 import type {FindingCode} from '../../model/finding.js'
-import type {Iptables} from '../../model/node-state.js'
-import type {Hop} from '../../model/trace.js'
-import {chainIsEmpty, evaluateChain} from './iptables.js'
+import type {Iptables, NodeState} from '../../model/node-state.js'
+import type {Hop, NetfilterDecision} from '../../model/trace.js'
+import {lookupRoute} from '../fib.js'
+import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {FilterPacket} from './iptables-match.js'
+import {describeNftAlternatives, evaluateNftChain} from './nft.js'
+import type {MatchEnv} from './xt-match.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'
@@ -13,12 +17,15 @@ import type {Flight, Walk} from './walk-state.js'
  * INPUT for one it receives, OUTPUT for one it sends. Every ruleset the node
  * holds is walked (iptables-nft and iptables-legacy both hook into netfilter).
  */
-export type Chain = 'FORWARD' | 'INPUT' | 'OUTPUT'
+export type Chain = 'PREROUTING' | 'FORWARD' | 'INPUT' | 'OUTPUT' | 'POSTROUTING'
 
 export interface FilterOutcome {
   passed: boolean
   /** evidence for a filter hop; empty when every chain was empty (nothing to show) */
   evidence: string[]
+  /** translations decided and alternatives met, for the hop's `netfilter` */
+  nat?: NonNullable<NetfilterDecision['nat']>
+  alternatives?: NonNullable<NetfilterDecision['alternatives']>
 }
 
 function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: string}> {
@@ -30,10 +37,226 @@ function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: s
   return out
 }
 
-/** What the filter table decides for the flight here; stops the walk (DENIED / INSUFFICIENT_INFO) when it does not pass. */
-export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string}, onDrop?: (rule: string) => FindingCode | undefined): FilterOutcome {
-  if (!w.section(place, 'iptables', `the filter ${chain} chain`)) return {passed: false, evidence: []}
+const ADDR_TYPES: Record<string, string> = {local: 'LOCAL', broadcast: 'BROADCAST', anycast: 'ANYCAST', multicast: 'MULTICAST', unicast: 'UNICAST', blackhole: 'BLACKHOLE', unreachable: 'UNREACHABLE', prohibit: 'PROHIBIT', throw: 'THROW', nat: 'NAT'}
+
+/**
+ * The address type xt_addrtype gives `ip`: the route the node's local table
+ * holds for it (LOCAL, BROADCAST, ...), UNICAST when none; with a device
+ * (--limit-iface-in/out) only a route through that device counts.
+ */
+export function addrType(state: NodeState, ip: string, dev?: string): string | undefined {
+  const a = parseIp(ip)
+  if (!a) return undefined
+  if (a.family === 'inet') {
+    if (a.bytes[0]! >= 224 && a.bytes[0]! < 240) return 'MULTICAST'
+    if (a.bytes.every((b) => b === 255) || a.bytes[0] === 0) return 'BROADCAST'
+  } else if (a.bytes[0] === 0xff) return 'MULTICAST'
+  const local = state.routes.filter((r) => r.table === 'local' && r.family === a.family)
+  if (local.length === 0) {
+    // no local table in the snapshot: the node's own addresses are what it holds
+    if (state.sections[a.family === 'inet' ? 'routes4' : 'routes6']?.status !== 'ok' && state.sections.addresses?.status !== 'ok') return undefined
+    return state.addresses.some((x) => parseIp(x.local)?.text === a.text && (dev === undefined || x.dev === dev)) ? 'LOCAL' : 'UNICAST'
+  }
+  let best: (typeof local)[number] | undefined
+  let bestLen = -1
+  for (const r of local) {
+    const c = parseCidr(r.dst)
+    if (c && c.len > bestLen && cidrContains(c, a)) {
+      best = r
+      bestLen = c.len
+    }
+  }
+  if (!best || (dev !== undefined && best.dev !== dev)) return 'UNICAST'
+  return ADDR_TYPES[best.type] ?? 'UNICAST'
+}
+
+/** What the extension matches read at `place` for the packet `p`. */
+export function matchEnv(place: Place, p: FilterPacket): MatchEnv {
+  const s = place.state
+  const ipsetSection = place.sections.ipset
+  return {
+    ...(s.ipsets && ipsetSection?.status === 'ok'
+      ? {ipsets: s.ipsets}
+      : {ipsetsMissing: `${place.node}: ipset ${ipsetSection ? (ipsetSection.status === 'absent' ? 'not collected' : ipsetSection.status) : 'not collected'}${ipsetSection?.message ? ` (${ipsetSection.message})` : ''}`}),
+    addrType: (ip, dev) => addrType(s, ip, dev),
+    rpfilter: ({loose, validmark, acceptLocal}) => {
+      if (!p.in) return undefined
+      if (p.in === 'lo') return true
+      const d = lookupRoute(place.fib, {dst: p.src, ...(validmark ? {fwmark: p.mark} : {})})
+      if (d.type === 'local') return acceptLocal
+      if (d.type !== 'unicast') return false
+      return loose || d.dev === p.in || (d.nexthops ?? []).some((n) => n.dev === p.in)
+    },
+  }
+}
+
+/** br_netfilter's view of a packet the walk filters: the bridge ports, or none (physdev). */
+function physOf(place: Place, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}): FilterPacket['phys'] {
+  if (devs.phys) return devs.phys
+  const inLink = devs.in ? place.links.get(devs.in) : undefined
+  // routed in from a bridge with br_netfilter on: it came through one of its ports, which one is not known here
+  if (inLink?.kind === 'bridge' && place.state.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') return undefined
+  return {}
+}
+
+/** iptables tables at each hook, with the priority the kernel registers them at. */
+const IPT_TABLES: Record<Chain, Array<{table: string; prio: number}>> = {
+  PREROUTING: [{table: 'raw', prio: -300}, {table: 'mangle', prio: -150}, {table: 'nat', prio: -100}],
+  INPUT: [{table: 'mangle', prio: -150}, {table: 'filter', prio: 0}, {table: 'nat', prio: 100}],
+  FORWARD: [{table: 'mangle', prio: -150}, {table: 'filter', prio: 0}],
+  OUTPUT: [{table: 'raw', prio: -300}, {table: 'mangle', prio: -150}, {table: 'nat', prio: -100}, {table: 'filter', prio: 0}],
+  POSTROUTING: [{table: 'mangle', prio: -150}, {table: 'nat', prio: 100}],
+}
+const IPT_TABLE_NAMES = new Set(['raw', 'mangle', 'nat', 'filter', 'security'])
+
+/** Which agent wrote a chain (or a native nft table): the evidence says whose rule dropped. */
+export function chainOwner(chain: string, nftTable?: string): string {
+  const t = nftTable ?? ''
+  if (/^KUBE-/.test(chain) || t === 'kube-proxy') return 'kube-proxy'
+  if (/^FLANNEL-/.test(chain) || /^flannel/.test(t)) return 'flanneld'
+  if (/^cali-/.test(chain) || /^calico/.test(t)) return 'Felix'
+  return 'the host'
+}
+
+/**
+ * The tables nft lists that iptables-nft owns (filter, nat, ... of family ip
+ * holding xt compat expressions, or named in the node's iptables-nft dump):
+ * they are walked from iptables-save, not twice.
+ */
+function iptablesNftTables(s: NodeState): Set<string> {
+  const out = new Set<string>()
+  for (const ipt of [s.iptables?.variant === 'nft' ? s.iptables : undefined, s.iptablesNft]) for (const t of ipt?.tables ?? []) out.add(t.name)
+  for (const t of s.nft?.tables ?? []) {
+    if ((t.family === 'ip' || t.family === 'ip6') && IPT_TABLE_NAMES.has(t.name) && t.chains.some((c) => c.rules.some((r) => r.expr.some((e) => 'xt' in e)))) out.add(t.name)
+  }
+  return out
+}
+
+interface Unit {
+  prio: number
+  label: string
+  /** iptables filter units keep the evidence exactly as before (a header only when several speak) */
+  evaluate: () => UnitResult | undefined
+  empty: boolean
+}
+
+interface UnitResult {
+  accepted: boolean
+  verdict: string
+  ruleText?: string
+  policyDrop: boolean
+  /** how findings name the ruleset: `iptables filter`, `nft inet firewalld` */
+  subject: string
+  table: string
+  chain: string
+  owner: string
+  evidence: string[]
+  uncertain?: {rule: string; why: string}
+  /** the rule of a nat chain that decided a translation */
+  nat?: string
+  alternatives?: Array<{probability: number; rule: string}>
+  mark: number
+  ctmark: number
+}
+
+/** Every base chain at `hook` for this packet, iptables (both variants) and native nftables, in priority order. */
+function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, bridged: boolean): Unit[] {
+  const s = place.state
+  const units: Unit[] = []
+  const firstPacket = p.ctstate === 'NEW'
+  let pkt = p
+  for (const rs of rulesets(place)) {
+    for (const {table, prio} of IPT_TABLES[hook]) {
+      // nat is consulted for a connection's first packet only
+      if (table === 'nat' && !firstPacket) continue
+      units.push({
+        prio,
+        label: table === 'filter' ? rs.label : `${rs.label} ${table}`,
+        empty: chainIsEmpty(rs.ipt, hook, table),
+        evaluate: () => {
+          const r = evaluateChain(rs.ipt, hook, pkt, table, env)
+          if (!r) return undefined
+          pkt = r.packet
+          const split = r.alternatives ? ['statistic matches split the walk; the most likely way is shown:', ...describeAlternatives(r)] : []
+          const u = r.uncertain[0]
+          return {
+            accepted: r.verdict === 'ACCEPT',
+            verdict: r.verdict,
+            ...(r.rule ? {ruleText: r.rule.raw} : {}),
+            policyDrop: !r.rule,
+            subject: `${rs.label} ${table}`,
+            table,
+            chain: r.chain,
+            owner: chainOwner(r.chain),
+            evidence: [...r.evidence, ...split],
+            ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
+            ...(r.nat && r.rule ? {nat: r.rule.raw} : {}),
+            ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`}))} : {}),
+            mark: r.packet.mark,
+            ctmark: r.packet.ctmark ?? 0,
+          }
+        },
+      })
+    }
+  }
+  if (s.nft && place.sections.nftables?.status === 'ok') {
+    const owned = iptablesNftTables(s)
+    const family = parseIp(p.dst)?.family === 'inet6' ? 'ip6' : 'ip'
+    for (const t of s.nft.tables) {
+      if (t.family !== family && t.family !== 'inet' && !(bridged && t.family === 'bridge')) continue
+      if ((t.family === 'ip' || t.family === 'ip6') && owned.has(t.name)) continue
+      for (const c of t.chains) {
+        if (c.hook !== hook.toLowerCase() || c.prio === undefined) continue
+        if (c.type === 'nat' && !firstPacket) continue
+        units.push({
+          prio: c.prio,
+          label: `nft ${t.family} ${t.name} ${c.name} (hook ${c.hook} priority ${c.prio})`,
+          empty: c.rules.length === 0 && (c.policy ?? 'accept') === 'accept',
+          evaluate: () => {
+            const r = evaluateNftChain(t, c, {...pkt, ctstate: pkt.ctstate}, env)
+            pkt = {...pkt, mark: r.packet.mark, ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {})}
+            const split = r.alternatives ? ['numgen splits the walk; the most likely way is shown:', ...describeNftAlternatives(r)] : []
+            const u = r.uncertain[0]
+            return {
+              accepted: r.verdict === 'accept',
+              verdict: r.verdict,
+              ...(r.rule ? {ruleText: r.rule.text} : {}),
+              policyDrop: !r.rule,
+              subject: `nft ${t.family} ${t.name}`,
+              table: `${t.family} ${t.name}`,
+              chain: r.chain,
+              owner: chainOwner(r.chain, t.name),
+              evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
+              ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
+              ...(r.nat && r.rule ? {nat: r.rule.text} : {}),
+              ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`}))} : {}),
+              mark: r.packet.mark,
+              ctmark: r.packet.ctmark ?? 0,
+            }
+          },
+        })
+      }
+    }
+  }
+  // the kernel runs hooks by priority; at equal priority in registration order (kept here)
+  return units.map((u, i) => ({u, i})).sort((a, b) => a.u.prio - b.u.prio || a.i - b.i).map(({u}) => u)
+}
+
+/**
+ * What netfilter decides for the flight at `chain`'s hook here: every table
+ * and native nftables base chain registered there, in priority order; stops
+ * the walk (DENIED / INSUFFICIENT_INFO) when it does not pass. The packet
+ * mark set at one hook is read at the next on the same node.
+ */
+export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string) => FindingCode | undefined): FilterOutcome {
+  const purpose = chain === 'PREROUTING' || chain === 'POSTROUTING' ? `netfilter's ${chain} hook` : `the filter ${chain} chain`
+  if (!w.section(place, 'iptables', purpose)) return {passed: false, evidence: []}
+  const nftSection = place.sections.nftables
+  if (nftSection && (nftSection.status === 'error' || nftSection.status === 'truncated') && !w.section(place, 'nftables', `the nftables chains at ${chain}`)) return {passed: false, evidence: []}
   const h = header(flight)
+  const key = `${place.node}|${place.netns}`
+  // the mark lives with the packet inside one namespace: a new one (or a new packet) starts at 0
+  const held = chain === 'PREROUTING' || chain === 'OUTPUT' || flight.marks?.at !== key ? {mark: 0, ctmark: 0} : flight.marks
   const p: FilterPacket = {
     src: h.src,
     dst: h.dst,
@@ -44,37 +267,46 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     ...(devs.out ? {out: devs.out} : {}),
     // an encapsulated packet is the tunnel's own flow: conntrack sees it as NEW only the first time, and no rule here tells
     ctstate: flight.pkt.encap.length > 0 ? 'NEW' : flight.ct,
-    mark: 0,
+    ctdir: flight.pkt.encap.length > 0 || w.direction === 'forward' ? 'ORIGINAL' : 'REPLY',
+    mark: held.mark,
+    ctmark: held.ctmark,
   }
+  const phys = physOf(place, devs)
+  if (phys) p.phys = phys
+  const env = matchEnv(place, p)
   const evidence: string[] = []
-  const many = rulesets(place).filter((r) => !chainIsEmpty(r.ipt, chain)).length > 1
+  const nat: NonNullable<FilterOutcome['nat']> = []
+  const alternatives: NonNullable<FilterOutcome['alternatives']> = []
+  const units = hookUnits(place, chain, p, env, devs.phys?.bridged === true)
+  const many = units.filter((u) => !u.empty).length > 1
   const base = {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {})}
-  for (const rs of rulesets(place)) {
-    if (chainIsEmpty(rs.ipt, chain)) continue
-    const r = evaluateChain(rs.ipt, chain, p)
+  for (const unit of units) {
+    if (unit.empty) continue
+    const r = unit.evaluate()
     if (!r) continue
-    const lines = many ? [`# ${rs.label}`, ...r.evidence] : r.evidence
-    if (r.uncertain.length > 0) {
-      const u = r.uncertain[0]!
-      w.insufficient(place, `${place.node}: whether '${u.rule.raw}' matches ${describeHeader(h)} (${u.unmodelled.join('; ')}: not modelled by netctl)`, lines)
+    flight.marks = {at: key, mark: r.mark, ctmark: r.ctmark}
+    const lines = many ? [`# ${unit.label}`, ...r.evidence] : r.evidence
+    if (r.uncertain) {
+      w.insufficient(place, `${place.node}: whether '${r.uncertain.rule}' matches ${describeHeader(h)} (${r.uncertain.why})`, lines)
       return {passed: false, evidence: lines}
     }
-    if (r.verdict !== 'ACCEPT') {
-      const ruleText = r.rule?.raw ?? `-P ${chain} ${r.verdict}`
+    if (!r.accepted) {
+      const ruleText = r.ruleText ?? (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
+      const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
       const custom = onDrop?.(ruleText)
       const code =
         custom ??
-        (r.rule || chain !== 'FORWARD'
+        (!r.policyDrop || chain !== 'FORWARD'
           ? w.raise('FIREWALL_DROP', {
               node: place.node,
-              subject: `${rs.label} filter ${r.chain}`,
-              message: `${ruleText} drops ${describeHeader(h)} on ${place.node}`,
+              subject: `${r.subject} ${r.chain}`,
+              message: `${ruleText}${whose} drops ${describeHeader(h)} on ${place.node}`,
               evidence: lines,
-              vars: {rule: ruleText, table: 'filter', chain: r.chain},
+              vars: {rule: ruleText, table: r.table, chain: r.chain},
             })
           : w.raise('FORWARD_POLICY_DROP', {
               node: place.node,
-              subject: `${rs.label} filter FORWARD`,
+              subject: `${r.subject} ${r.chain}`,
               message: `no rule accepts ${describeHeader(h)} and the FORWARD policy is ${r.verdict} on ${place.node}`,
               evidence: lines,
               vars: {network: w.index.snapshot.cluster.clusterCIDR},
@@ -83,14 +315,18 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
       return {passed: false, evidence: lines}
     }
     evidence.push(...lines)
+    if (r.nat) nat.push({ruleset: unit.label, rule: r.nat})
+    for (const a of r.alternatives ?? []) alternatives.push({ruleset: unit.label, ...a})
   }
-  return {passed: true, evidence}
+  return {passed: true, evidence, ...(nat.length > 0 ? {nat} : {}), ...(alternatives.length > 0 ? {alternatives} : {})}
 }
 
 /** A filter hop when the chains had something to say. */
-export function filterHop(place: Place, chain: Chain, devs: {in?: string; out?: string}, evidence: string[], flight: Flight): Hop | undefined {
+export function filterHop(place: Place, chain: Chain, devs: {in?: string; out?: string}, evidence: string[], flight: Flight, outcome?: FilterOutcome): Hop | undefined {
   if (evidence.length === 0) return undefined
-  return {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {}), action: 'filter', evidence: [`filter ${chain}:`, ...evidence], packet: flight.pkt}
+  const netfilter: NetfilterDecision | undefined =
+    outcome?.nat || outcome?.alternatives ? {hook: chain, ...(outcome.nat ? {nat: outcome.nat} : {}), ...(outcome.alternatives ? {alternatives: outcome.alternatives} : {})} : undefined
+  return {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {}), action: 'filter', evidence: [`filter ${chain}:`, ...evidence], packet: flight.pkt, ...(netfilter ? {netfilter} : {})}
 }
 
 /** A firewall that drops a tunnel's own packets: ENCAP_PORT_BLOCKED names the overlay port. */

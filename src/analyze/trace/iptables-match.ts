@@ -1,22 +1,22 @@
 import type {IptablesRule} from '../../model/node-state.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {ctStates, matchExtension, type MatchEnv, type XtPacket} from './xt-match.js'
 
 /**
  * Whether one iptables rule matches a packet, for the matches netctl models:
  * -s/-d, -i/-o (with the `+` wildcard), -p, --sport/--dport (ranges and
- * multiport lists), state/conntrack, mark. `unknown` when everything modelled
- * matches but the rule also matches on something netctl does not model.
+ * multiport lists), state/conntrack (with DNAT/SNAT), and the extension
+ * matches of xt-match.ts (set, addrtype, statistic, mark, connmark, rpfilter,
+ * physdev). `unknown` when everything modelled matches but the rule also
+ * matches on something netctl cannot evaluate here; `random` alternatives
+ * (statistic) are returned with their probability.
  */
 
 export type CtState = 'NEW' | 'ESTABLISHED' | 'RELATED' | 'INVALID' | 'UNTRACKED'
 
-export interface FilterPacket {
-  src: string
-  dst: string
+export interface FilterPacket extends XtPacket {
   /** icmp, tcp, udp, or an IP protocol number as text ('4' for IPIP) */
   protocol: string
-  sport?: number
-  dport?: number
   /** -i: the interface it came in on (absent in OUTPUT) */
   in?: string
   /** -o: the interface it leaves by (absent in INPUT) */
@@ -64,15 +64,14 @@ function parseNumber(s: string): number {
   return Number(s) >>> 0
 }
 
-/** `mark --mark V[/M]` kept in match.other by the parser. */
-export function markMatch(other: string): {value: number; mask: number; negated: boolean} | undefined {
-  const m = /^(!\s+)?mark\s+(!\s+)?--mark\s+(\S+)$/.exec(other.trim())
-  if (!m) return undefined
-  const [v, k] = (m[3] as string).split('/')
-  return {value: parseNumber(v as string), mask: k === undefined ? 0xffffffff : parseNumber(k), negated: !!(m[1] || m[2])}
+export interface RuleMatch {
+  result: MatchResult
+  unmodelled: string[]
+  /** the rule matches only some packets of the flow (statistic): with this probability */
+  random?: {probability: number; what: string}
 }
 
-export function matchRule(rule: IptablesRule, p: FilterPacket): {result: MatchResult; unmodelled: string[]} {
+export function matchRule(rule: IptablesRule, p: FilterPacket, env: MatchEnv = {}): RuleMatch {
   const m = rule.match
   const neg = new Set(m.negated ?? [])
   const checks: Array<[keyof typeof m, boolean]> = []
@@ -87,22 +86,45 @@ export function matchRule(rule: IptablesRule, p: FilterPacket): {result: MatchRe
   }
   if (m.dport !== undefined) checks.push(['dport', matchPorts(m.dport, p.dport)])
   if (m.sport !== undefined) checks.push(['sport', matchPorts(m.sport, p.sport)])
-  if (m.ctstate !== undefined) checks.push(['ctstate', m.ctstate.map((s) => s.toUpperCase()).includes(p.ctstate)])
+  if (m.ctstate !== undefined) {
+    const states = ctStates(p.ctstate, p.ctnat)
+    checks.push(['ctstate', m.ctstate.some((s) => states.includes(s.toUpperCase()))])
+  }
   for (const [field, ok] of checks) {
     // a port match on a rule without -p never happens: iptables refuses it
     if (ok === neg.has(field)) return {result: 'no', unmodelled: []}
   }
   const unmodelled: string[] = []
+  let random: RuleMatch['random']
   for (const o of m.other ?? []) {
-    const mark = markMatch(o)
-    if (mark) {
-      const hit = ((p.mark ^ mark.value) & mark.mask) >>> 0 === 0
-      if (hit === mark.negated) return {result: 'no', unmodelled: []}
-      continue
-    }
-    unmodelled.push(o)
+    const x = matchExtension(o, p, env)
+    if (x.result === 'no') return {result: 'no', unmodelled: []}
+    if (x.result === 'unknown') unmodelled.push(x.why)
+    if (x.result === 'random') random = random ? {probability: random.probability * x.probability, what: `${random.what}, ${x.what}`} : {probability: x.probability, what: x.what}
   }
-  return {result: unmodelled.length > 0 ? 'unknown' : 'yes', unmodelled}
+  if (unmodelled.length > 0) return {result: 'unknown', unmodelled}
+  return random ? {result: 'yes', unmodelled, random} : {result: 'yes', unmodelled}
+}
+
+/** The connection mark after a CONNMARK target; the packet mark too for --restore-mark. undefined: not understood. */
+export function applyConnmark(args: string[], mark: number, ctmark: number): {mark: number; ctmark: number} | undefined {
+  const opt = args[0]
+  const val = (name: string): number | undefined => {
+    const i = args.indexOf(name)
+    return i < 0 || args[i + 1] === undefined ? undefined : parseNumber(args[i + 1]!.split('/')[0]!)
+  }
+  const nfmask = val('--nfmask') ?? val('--mask') ?? 0xffffffff
+  const ctmask = val('--ctmask') ?? val('--mask') ?? 0xffffffff
+  switch (opt) {
+    case '--save-mark':
+      return {mark, ctmark: ((ctmark & ~ctmask) ^ (mark & nfmask)) >>> 0}
+    case '--restore-mark':
+      return {mark: ((mark & ~nfmask) ^ (ctmark & ctmask)) >>> 0, ctmark}
+    default: {
+      const next = applyMark(args, ctmark)
+      return next === undefined ? undefined : {mark, ctmark: next}
+    }
+  }
 }
 
 /** The new mark after a MARK target (--set-xmark, --set-mark, --or-mark, --and-mark, --xor-mark); undefined: not understood. */

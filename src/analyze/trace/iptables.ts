@@ -1,13 +1,17 @@
 import type {Iptables, IptablesChain, IptablesRule, IptablesTable} from '../../model/node-state.js'
-import {applyMark, type FilterPacket, matchRule} from './iptables-match.js'
+import {applyConnmark, applyMark, type FilterPacket, matchRule} from './iptables-match.js'
+import {formatProbability, type MatchEnv} from './xt-match.js'
 
 /**
- * The walk of a packet through one built-in chain of iptables' filter table,
- * as the kernel does it: rules in order, jumps into user chains and back on
+ * The walk of a packet through one built-in chain of an iptables table, as
+ * the kernel does it: rules in order, jumps into user chains and back on
  * RETURN or at their end, -g gotos that return to the caller's caller, and
- * the built-in chain's policy when nothing decided. A rule that also matches
- * on something netctl does not model is taken as not matching, and said so;
- * when such a rule could have changed the verdict the result is uncertain.
+ * the built-in chain's policy when nothing decided. MARK and CONNMARK change
+ * the packet as it goes (a later rule, or a later table, reads the mark). A
+ * rule that also matches on something netctl cannot evaluate is taken as not
+ * matching, and said so; when such a rule could have changed the verdict the
+ * result is uncertain. A statistic match splits the walk: each way is an
+ * alternative with its probability.
  */
 
 export type Verdict = 'ACCEPT' | 'DROP' | 'REJECT'
@@ -18,24 +22,56 @@ export interface FilterResult {
   rule?: IptablesRule
   /** the chain the decision was taken in */
   chain: string
-  /** jumps taken, the deciding rule or policy, and every rule passed over as not modelled */
+  /** jumps taken, the deciding rule or policy, and every rule passed over as not evaluable */
   evidence: string[]
   /** rules netctl cannot evaluate that would change the verdict had they matched */
   uncertain: Array<{rule: IptablesRule; unmodelled: string[]}>
+  /** the packet as it leaves the chain (its mark and connection mark after MARK/CONNMARK) */
+  packet: FilterPacket
+  /** a nat table: the translation the deciding rule asks for */
+  nat?: NatTarget
+  /** the probability of this way through the chain (1 unless a statistic match split it) */
+  probability: number
+  /**
+   * When statistic matches split the walk: every way through, this one
+   * (the most likely) included, each with its probability.
+   */
+  alternatives?: FilterResult[]
 }
 
 const TERMINAL = new Set(['ACCEPT', 'DROP', 'REJECT'])
+/** nat table targets: they end the walk of the nat table (the connection's translation is decided) */
+const NAT_TARGETS = new Set(['DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT'])
 const MAX_DEPTH = 32
+/** Ways through one chain walked at most (a Service with more endpoints is cut, and said so). */
+export const MAX_ALTERNATIVES = 64
 
-type Outcome = {kind: 'verdict'; verdict: Verdict; rule: IptablesRule; chain: string} | {kind: 'return'} | {kind: 'end'}
+type Outcome = {kind: 'verdict'; verdict: Verdict; rule: IptablesRule; chain: string; nat?: NatTarget} | {kind: 'return'} | {kind: 'end'}
+
+/** A translation a nat-table rule decided: the target and its options as iptables-save wrote them. */
+export interface NatTarget {
+  target: 'DNAT' | 'SNAT' | 'MASQUERADE' | 'REDIRECT'
+  args: string[]
+}
+
+interface Choice {
+  rule: IptablesRule
+  probability: number
+  took: boolean
+  what: string
+}
 
 interface Ctx {
   table: IptablesTable
   p: FilterPacket
+  env: MatchEnv
   evidence: string[]
   /** evaluating what an unmodelled rule would do: no evidence, no nested guesses */
   sandbox: boolean
   unknown: Array<{rule: IptablesRule; unmodelled: string[]; would?: Verdict}>
+  /** decisions forced for the statistic rules met, in order; past its end a rule is taken as matching */
+  choices: boolean[]
+  taken: Choice[]
 }
 
 function chainOf(table: IptablesTable, name: string): IptablesChain | undefined {
@@ -45,32 +81,53 @@ function chainOf(table: IptablesTable, name: string): IptablesChain | undefined 
 function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
   if (depth > MAX_DEPTH) return {kind: 'end'}
   for (const rule of chain.rules) {
-    const {result, unmodelled} = matchRule(rule, ctx.p)
+    const {result, unmodelled, random} = matchRule(rule, ctx.p, ctx.env)
     if (result === 'no') continue
     if (result === 'unknown') {
       if (ctx.sandbox) continue
       const would = whatIf(ctx, rule, depth)
       ctx.unknown.push({rule, unmodelled, ...(would ? {would} : {})})
-      ctx.evidence.push(`${rule.raw}    (not modelled: ${unmodelled.join('; ')}; taken as not matching)`)
+      ctx.evidence.push(`${rule.raw}    (cannot tell: ${unmodelled.join('; ')}; taken as not matching)`)
       continue
+    }
+    if (random) {
+      const i = ctx.taken.length
+      const took = i < ctx.choices.length ? ctx.choices[i]! : true
+      ctx.taken.push({rule, probability: random.probability, took, what: random.what})
+      if (!ctx.sandbox) ctx.evidence.push(`${rule.raw}    (${random.what}: ${took ? 'taken' : 'not taken'} on this way)`)
+      if (!took) continue
     }
     const target = rule.target ?? ''
     if (TERMINAL.has(target)) {
-      if (!ctx.sandbox) ctx.evidence.push(rule.raw)
+      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
       return {kind: 'verdict', verdict: target as Verdict, rule, chain: chain.name}
     }
     if (target === 'RETURN') {
-      if (!ctx.sandbox) ctx.evidence.push(rule.raw)
+      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
       return {kind: 'return'}
+    }
+    if (NAT_TARGETS.has(target) && ctx.table.name === 'nat') {
+      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
+      return {kind: 'verdict', verdict: 'ACCEPT', rule, chain: chain.name, nat: {target: target as NatTarget['target'], args: rule.targetArgs ?? []}}
     }
     if (target === 'MARK') {
       const next = applyMark(rule.targetArgs ?? [], ctx.p.mark)
       if (next !== undefined) ctx.p = {...ctx.p, mark: next}
       continue
     }
+    if (target === 'CONNMARK') {
+      const next = applyConnmark(rule.targetArgs ?? [], ctx.p.mark, ctx.p.ctmark ?? 0)
+      if (next) ctx.p = {...ctx.p, mark: next.mark, ctmark: next.ctmark}
+      continue
+    }
+    if (target === 'NOTRACK' || (target === 'CT' && (rule.targetArgs ?? []).includes('--notrack'))) {
+      // raw: conntrack leaves this packet alone; later tables see it UNTRACKED
+      ctx.p = {...ctx.p, ctstate: 'UNTRACKED'}
+      continue
+    }
     const sub = chainOf(ctx.table, target)
-    if (!sub) continue // LOG, CONNMARK, ...: non-terminating targets
-    if (!ctx.sandbox) ctx.evidence.push(rule.raw)
+    if (!sub) continue // LOG, ...: non-terminating targets
+    if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
     const out = run(ctx, sub, depth + 1)
     if (out.kind === 'verdict') return out
     // -g: a RETURN (or the end) of the goto chain returns from this chain too
@@ -85,34 +142,62 @@ function whatIf(ctx: Ctx, rule: IptablesRule, depth: number): Verdict | undefine
   if (TERMINAL.has(target)) return target as Verdict
   const sub = chainOf(ctx.table, target)
   if (!sub) return undefined
-  const sandbox: Ctx = {...ctx, evidence: [], sandbox: true, unknown: []}
+  const sandbox: Ctx = {...ctx, evidence: [], sandbox: true, unknown: [], choices: [], taken: []}
   const out = run(sandbox, sub, depth + 1)
   return out.kind === 'verdict' ? out.verdict : undefined
 }
 
 const accepts = (v: Verdict): boolean => v === 'ACCEPT'
 
-/**
- * Walk `chain` of the filter table. undefined when the ruleset has no filter
- * table or no such chain: then nothing filters there.
- */
-export function evaluateChain(ipt: Iptables, chainName: string, p: FilterPacket, tableName = 'filter'): FilterResult | undefined {
-  const table = ipt.tables.find((t) => t.name === tableName)
-  const chain = table ? chainOf(table, chainName) : undefined
-  if (!table || !chain) return undefined
-  const ctx: Ctx = {table, p: {...p}, evidence: [], sandbox: false, unknown: []}
+/** One way through the chain, with the statistic decisions forced by `choices`. */
+function once(table: IptablesTable, chain: IptablesChain, p: FilterPacket, env: MatchEnv, choices: boolean[]): {result: FilterResult; taken: Choice[]} {
+  const ctx: Ctx = {table, p: {...p}, env, evidence: [], sandbox: false, unknown: [], choices, taken: []}
   const out = run(ctx, chain, 0)
+  const probability = ctx.taken.reduce((acc, c) => acc * (c.took ? c.probability : 1 - c.probability), 1)
   let result: FilterResult
   if (out.kind === 'verdict') {
-    result = {verdict: out.verdict, rule: out.rule, chain: out.chain, evidence: ctx.evidence, uncertain: []}
+    result = {verdict: out.verdict, rule: out.rule, chain: out.chain, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability, ...(out.nat ? {nat: out.nat} : {})}
   } else {
     const policy = (chain.policy ?? 'ACCEPT').toUpperCase()
     const verdict: Verdict = policy === 'DROP' || policy === 'REJECT' ? 'DROP' : 'ACCEPT'
     ctx.evidence.push(`-P ${chain.name} ${policy}`)
-    result = {verdict, chain: chain.name, evidence: ctx.evidence, uncertain: []}
+    result = {verdict, chain: chain.name, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability}
   }
   result.uncertain = ctx.unknown.filter((u) => u.would !== undefined && accepts(u.would) !== accepts(result.verdict)).map(({rule, unmodelled}) => ({rule, unmodelled}))
-  return result
+  return {result, taken: ctx.taken}
+}
+
+/**
+ * Walk `chain` of `tableName` (filter unless said). undefined when the ruleset
+ * has no such table or chain: then nothing filters there. `env` gives the
+ * extension matches what they read besides the packet (ipsets, the local
+ * table, the FIB); without it they are unknown.
+ */
+export function evaluateChain(ipt: Iptables, chainName: string, p: FilterPacket, tableName = 'filter', env: MatchEnv = {}): FilterResult | undefined {
+  const table = ipt.tables.find((t) => t.name === tableName)
+  const chain = table ? chainOf(table, chainName) : undefined
+  if (!table || !chain) return undefined
+  // every combination of statistic decisions, depth first: flip the last one taken
+  const ways: FilterResult[] = []
+  let choices: boolean[] = []
+  for (;;) {
+    const {result, taken} = once(table, chain, p, env, choices)
+    ways.push(result)
+    const last = taken.map((c) => c.took).lastIndexOf(true)
+    if (last < 0 || ways.length >= MAX_ALTERNATIVES) {
+      if (last >= 0) result.evidence.push(`(more than ${MAX_ALTERNATIVES} ways through ${chainName}: the rest not walked)`)
+      break
+    }
+    choices = [...taken.slice(0, last).map((c) => c.took), false]
+  }
+  if (ways.length === 1) return ways[0]
+  const best = ways.reduce((a, b) => (b.probability > a.probability ? b : a))
+  return {...best, alternatives: ways}
+}
+
+/** `50%: -A ... -j KUBE-SEP-X` lines for the alternatives of a split walk. */
+export function describeAlternatives(r: FilterResult): string[] {
+  return (r.alternatives ?? []).map((a) => `${formatProbability(a.probability)}: ${a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`}`)
 }
 
 /** A chain with no rules and an ACCEPT policy decides nothing worth showing. */

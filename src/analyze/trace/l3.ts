@@ -28,6 +28,14 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
   }
   w.seen.add(key)
 
+  // netfilter's PREROUTING (raw, mangle, nat, native nft chains) sees the packet before routing does
+  if (inDev && isHost(place)) {
+    const r = filterChain(w, place, 'PREROUTING', flight, {in: inDev})
+    if (!r.passed) return undefined
+    const fh = filterHop(place, 'PREROUTING', {in: inDev}, r.evidence, flight, r)
+    if (fh) w.hop(fh)
+  }
+
   const q: PacketQuery = {dst: h.dst, ...(h.src ? {src: h.src} : {}), ...(inDev ? {iif: inDev} : {}), ...(oif ? {oif} : {})}
   const d = lookupRoute(place.fib, q)
   const bgp = birdEvidence(w, place, d.route)
@@ -63,7 +71,7 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
       const r = filterChain(w, place, 'FORWARD', f, {in: inDev, out: dev})
       if (!r.passed) return undefined
       if (r.evidence.length === 0) fwd.evidence.push('filter FORWARD: no rules, policy ACCEPT')
-      else w.hop(filterHop(place, 'FORWARD', {in: inDev, out: dev}, r.evidence, f)!)
+      else w.hop(filterHop(place, 'FORWARD', {in: inDev, out: dev}, r.evidence, f, r)!)
     }
   } else {
     if (f.pkt.encap.length === 0 && !f.origin) f = {...f, origin: {node: place.node, netns: place.netns, dev, mtu: link.mtu}}
@@ -73,9 +81,16 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
     if (isHost(place)) {
       const r = filterChain(w, place, 'OUTPUT', f, {out: dev}, encapBlocked(w, place, f))
       if (!r.passed) return undefined
-      const fh = filterHop(place, 'OUTPUT', {out: dev}, r.evidence, f)
+      const fh = filterHop(place, 'OUTPUT', {out: dev}, r.evidence, f, r)
       if (fh) w.hop(fh)
     }
+  }
+
+  if (isHost(place)) {
+    const r = filterChain(w, place, 'POSTROUTING', f, {...(inDev ? {in: inDev} : {}), out: dev}, inDev ? undefined : encapBlocked(w, place, f))
+    if (!r.passed) return undefined
+    const fh = filterHop(place, 'POSTROUTING', {out: dev}, r.evidence, f, r)
+    if (fh) w.hop(fh)
   }
 
   const address = nh.gateway ?? h.dst

@@ -35,8 +35,14 @@ export class SnapshotIndex {
     return this.snapshot.nodes.find((n) => n.name === name)
   }
 
-  /** The node's namespace name: a lab names it LAB.NODE; elsewhere it is the host's own. */
+  /**
+   * The node's namespace name: the one it was entered through, as the
+   * inventory says (a lab node's); a lab snapshot of an older netctl, which
+   * did not keep it, names it LAB.NODE as `lab up` does; elsewhere it is the host's own.
+   */
   hostNetns(node: string): string {
+    const netns = this.node(node)?.netns
+    if (netns !== undefined) return netns
     return this.snapshot.cluster.source === 'lab' ? `${this.snapshot.cluster.name}.${node}` : 'host'
   }
 

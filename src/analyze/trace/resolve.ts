@@ -9,6 +9,8 @@ import ipaddr from 'ipaddr.js'
 
 import {UsageError} from '../../errors.js'
 import type {Snapshot, SnapshotNode, SnapshotPod} from '../../model/snapshot.js'
+import type {Family} from '../../model/node-state.js'
+import {parseIp} from '../ip.js'
 import {closest} from '../../util/edit-distance.js'
 import type {ResolvedEndpoint} from './api.js'
 
@@ -120,4 +122,19 @@ export function inNamespace(snapshot: Snapshot, text: string, namespace: string)
   if (snapshot.pods.some((p) => p.namespace === namespace && p.name === t)) return `${namespace}/${t}`
   if (snapshot.nodes.some((n) => n.name === t)) return t
   return `${namespace}/${t}`
+}
+
+/**
+ * A packet is IPv4 or IPv6, never both: SRC and DST of one trace must be of
+ * one family. Said as a usage error (exit 2) before any node is read.
+ */
+export function checkSameFamily(query: {src: string; dst: string}, src: ResolvedEndpoint, dst: ResolvedEndpoint): void {
+  const a = parseIp(src.ip)?.family
+  const b = parseIp(dst.ip)?.family
+  if (a === undefined || b === undefined || a === b) return
+  const word = (f: Family): string => (f === 'inet' ? 'IPv4' : 'IPv6')
+  throw new UsageError(
+    `${query.src.trim()} (${src.ip}) is ${word(a)} and ${query.dst.trim()} (${dst.ip}) is ${word(b)}: a packet is one or the other; trace between two IPv4 or two IPv6 endpoints`,
+    false,
+  )
 }

@@ -15,6 +15,8 @@ export interface Flight {
   sport?: number
   /** where the outermost encapsulation was put on, for the receiver's checks */
   tunnel?: TunnelEntry
+  /** the packet's mark and its connection's mark as netfilter left them, in the namespace `at` (node|netns) */
+  marks?: {at: string; mark: number; ctmark: number}
   /** the interface the packet was first sent from, and its MTU (what the sender believes the path takes) */
   origin?: {node: string; netns: string; dev: string; mtu: number}
 }

@@ -66,6 +66,9 @@ const MODULE_FIELDS: Record<string, Record<string, Field | 'ctstate' | 'comment'
   comment: {'--comment': 'comment'},
 }
 
+/** Modules that match nothing by themselves (`-m udp` after `-p udp`, `-m comment`). */
+const QUIET_MODULES = new Set(['tcp', 'udp', 'sctp', 'icmp', 'icmp6', 'comment', 'multiport', 'state', 'conntrack'])
+
 const isOption = (w: string | undefined): boolean => w !== undefined && w.startsWith('-') && w.length > 1 && !/^-\d/.test(w)
 
 /** Parse one `-A CHAIN ...` line (without its counters). */
@@ -81,7 +84,9 @@ export function parseRule(raw: string, words: string[]): Omit<IptablesRule, 'pac
   let moduleOther: string[] | undefined
   let negateNext = false
   const flushModule = (): void => {
-    if (module && moduleOther && moduleOther.length > 0) other.push([module, ...moduleOther].join(' '))
+    // a module with no options of its own still matches on something (`-m rpfilter`, `-m physdev`),
+    // except those whose options the fields above took or that only name the protocol
+    if (module && moduleOther && (moduleOther.length > 0 || !QUIET_MODULES.has(module))) other.push([module, ...moduleOther].join(' '))
     module = undefined
     moduleOther = undefined
   }

@@ -1,7 +1,7 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {NetctlError} from '../../errors.js'
+import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
 import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
 import {execIn} from '../netns.js'
@@ -34,7 +34,7 @@ export async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void>
 async function writeBirdConfig(plan: LabPlan, node: LabNode): Promise<ReturnType<typeof birdPaths>> {
   const p = birdPaths(node)
   if (Buffer.byteLength(p.socket) > SUN_PATH_MAX) {
-    throw new NetctlError(`BIRD control socket path is longer than ${SUN_PATH_MAX} bytes: ${p.socket} (use a shorter NETCTL_STATE_DIR)`)
+    throw new EnvironmentError(`BIRD control socket path is longer than ${SUN_PATH_MAX} bytes: ${p.socket} (use a shorter NETCTL_STATE_DIR)`)
   }
   for (const f of [p.config, p.socket, p.log]) await mkdir(path.dirname(f), {recursive: true})
   await writeFile(p.config, birdConfig(plan, node))

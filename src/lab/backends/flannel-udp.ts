@@ -4,7 +4,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {NetctlError} from '../../errors.js'
+import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
 import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
 import {networkAddress, prefixLength} from '../topology.js'
@@ -57,7 +57,7 @@ function forwarderCommand(): {argv: string[]; cwd?: string} {
   if (existsSync(js)) return {argv: [process.execPath, js]}
   const ts = path.join(labDir, 'udp-forwarder.ts')
   if (existsSync(ts)) return {argv: [process.execPath, '--import', 'tsx', ts], cwd: path.resolve(labDir, '../..')}
-  throw new NetctlError(`the flannel-udp forwarder is missing (${js}): run 'npm run build'`)
+  throw new EnvironmentError(`the flannel-udp forwarder is missing (${js}): run 'npm run build'`)
 }
 
 /** socat owns flannel0 (gone when socat dies, like flanneld's TUN) and hands each packet to the forwarder as one datagram. */

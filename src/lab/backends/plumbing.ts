@@ -1,3 +1,4 @@
+import {loMarkArgs} from '../netns.js'
 import {addToIPv4, networkAddress, prefixLength} from '../topology.js'
 import type {PodPlumbing} from './types.js'
 
@@ -17,7 +18,7 @@ export const bridgePlumbing: PodPlumbing = {
   pod(s, _plan, node, pod, mtu) {
     s.ip('link', 'add', pod.hostVeth, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', pod.netns)
     s.ip('link', 'set', pod.hostVeth, 'master', 'cni0', 'up')
-    s.cmd('ip', '-n', pod.netns, 'link', 'set', 'lo', 'up')
+    s.cmd('ip', '-n', pod.netns, ...loMarkArgs(pod.netns))
     s.cmd('ip', '-n', pod.netns, 'addr', 'add', `${pod.ip}/${prefixLength(node.podCIDR)}`, 'dev', 'eth0')
     s.cmd('ip', '-n', pod.netns, 'link', 'set', 'eth0', 'up')
     s.cmd('ip', '-n', pod.netns, 'route', 'add', 'default', 'via', addToIPv4(node.podCIDR, 1), 'dev', 'eth0')
@@ -37,7 +38,7 @@ export const caliPlumbing: PodPlumbing = {
     s.sysctl(`net.ipv4.neigh.${pod.hostVeth}.proxy_delay`, 0)
     s.sysctl(`net.ipv4.conf.${pod.hostVeth}.rp_filter`, 1)
     s.ip('route', 'add', `${pod.ip}/32`, 'dev', pod.hostVeth, 'scope', 'link')
-    s.cmd('ip', '-n', pod.netns, 'link', 'set', 'lo', 'up')
+    s.cmd('ip', '-n', pod.netns, ...loMarkArgs(pod.netns))
     s.cmd('ip', '-n', pod.netns, 'addr', 'add', `${pod.ip}/32`, 'dev', 'eth0')
     s.cmd('ip', '-n', pod.netns, 'link', 'set', 'eth0', 'up')
     s.cmd('ip', '-n', pod.netns, 'route', 'add', CALICO_POD_GATEWAY, 'dev', 'eth0', 'scope', 'link')

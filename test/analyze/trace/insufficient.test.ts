@@ -46,8 +46,8 @@ describe('INSUFFICIENT_INFO and needNodes', () => {
     const snap = snapshotFixture('flannel-vxlan-lab')
     snap.nodeStates.node2!.sections.iptables = {status: 'error', message: 'iptables-save: exit 4'}
     const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
-    // the vxlan packet meets node2's INPUT chain before the pod packet meets FORWARD
-    expect(t).toMatchObject({disposition: 'INSUFFICIENT_INFO', missing: ['node2: iptables error (iptables-save: exit 4), needed for the filter INPUT chain']})
+    // the vxlan packet meets node2's PREROUTING hook (raw, mangle, nat) before INPUT and before the pod packet meets FORWARD
+    expect(t).toMatchObject({disposition: 'INSUFFICIENT_INFO', missing: ["node2: iptables error (iptables-save: exit 4), needed for netfilter's PREROUTING hook"]})
     expect(t.hops.at(-1)).toMatchObject({node: 'node2', action: 'drop'})
 
     const gone = snapshotFixture('flannel-vxlan-lab')
@@ -64,7 +64,7 @@ describe('INSUFFICIENT_INFO and needNodes', () => {
     )
     const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
     expect(t.disposition).toBe('INSUFFICIENT_INFO')
-    expect(t.missing?.[0]).toMatch(/^node2: whether '-A FORWARD -m set --match-set allowed src -j ACCEPT' matches icmp 172\.20\.1\.2 → 172\.20\.2\.2 \(set --match-set allowed src: not modelled by netctl\)/)
+    expect(t.missing?.[0]).toMatch(/^node2: whether '-A FORWARD -m set --match-set allowed src -j ACCEPT' matches icmp 172\.20\.1\.2 → 172\.20\.2\.2 \(set --match-set allowed src: node2: ipset not collected\)/)
     expect(t.hops.at(-1)?.evidence).toContain('-P FORWARD DROP')
   })
 

@@ -68,9 +68,9 @@ describe('marks, and rules netctl does not model', () => {
   it('passes over an unmodelled rule that could not change the verdict, and flags one that could', () => {
     const harmless = evaluateChain(save('-A FORWARD -m addrtype --dst-type LOCAL -j ACCEPT', '-A FORWARD -s 172.20.0.0/16 -j ACCEPT'), 'FORWARD', podToPod)!
     expect(harmless).toMatchObject({verdict: 'ACCEPT', uncertain: []})
-    expect(harmless.evidence[0]).toBe('-A FORWARD -m addrtype --dst-type LOCAL -j ACCEPT    (not modelled: addrtype --dst-type LOCAL; taken as not matching)')
+    expect(harmless.evidence[0]).toBe("-A FORWARD -m addrtype --dst-type LOCAL -j ACCEPT    (cannot tell: addrtype --dst-type LOCAL: the node's local table is not known here; taken as not matching)")
     const risky = evaluateChain(save('-A FORWARD -m addrtype --dst-type LOCAL -j DROP', '-A FORWARD -s 172.20.0.0/16 -j ACCEPT'), 'FORWARD', podToPod)!
-    expect(risky).toMatchObject({verdict: 'ACCEPT', uncertain: [{rule: {raw: '-A FORWARD -m addrtype --dst-type LOCAL -j DROP'}, unmodelled: ['addrtype --dst-type LOCAL']}]})
+    expect(risky).toMatchObject({verdict: 'ACCEPT', uncertain: [{rule: {raw: '-A FORWARD -m addrtype --dst-type LOCAL -j DROP'}, unmodelled: ["addrtype --dst-type LOCAL: the node's local table is not known here"]}]})
     // a jump whose chain would decide otherwise counts too
     const viaChain = evaluateChain(save(':X - [0:0]', '-A FORWARD -m physdev --physdev-is-bridged -j X', '-A X -j ACCEPT'), 'FORWARD', podToPod)!
     expect(viaChain).toMatchObject({verdict: 'DROP', uncertain: [{rule: {raw: '-A FORWARD -m physdev --physdev-is-bridged -j X'}}]})

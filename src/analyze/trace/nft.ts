@@ -1,0 +1,379 @@
+import type {NftChain, NftExpr, NftRule, NftSet, NftTable} from '../../model/netfilter.js'
+import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {protoNumber} from './iptables-match.js'
+import {ctStates, formatProbability, type MatchEnv, type XtPacket} from './xt-match.js'
+
+/**
+ * The walk of a packet through one nftables base chain, as the kernel does
+ * it: rules in order, each a sequence of expressions that must all hold;
+ * jump/goto/return; verdict maps (named or anonymous) and sets, with
+ * concatenations, prefixes and ranges; `fib daddr type`, `ct state`,
+ * `meta mark` and `mark set`; `numgen random mod N` splits the walk into N
+ * alternatives. A rule with an expression netctl cannot evaluate is taken as
+ * not matching, and said so; when its verdict could have changed the result
+ * the result is uncertain.
+ */
+
+export type NftVerdict = 'accept' | 'drop' | 'reject'
+
+export interface NftPacket extends XtPacket {
+  ctstate: string
+}
+
+export interface NftResult {
+  verdict: NftVerdict
+  /** the rule that decided; absent when the chain's policy did */
+  rule?: NftRule
+  chain: string
+  /** `jump X` rules taken, the deciding rule, and rules passed over as not evaluable */
+  evidence: string[]
+  uncertain: Array<{rule: NftRule; why: string}>
+  packet: NftPacket
+  /** dnat/snat/masquerade/redirect the deciding rule asks for */
+  nat?: {kind: string; stmt: Record<string, unknown>}
+  probability: number
+  alternatives?: NftResult[]
+}
+
+const MAX_DEPTH = 32
+const MAX_ALTERNATIVES = 64
+
+type Value = string | number | {prefix: string} | {range: [unknown, unknown]} | unknown[]
+
+class Unknown extends Error {}
+
+interface Ctx {
+  table: NftTable
+  p: NftPacket
+  env: MatchEnv
+  evidence: string[]
+  unknown: Array<{rule: NftRule; why: string; would?: NftVerdict}>
+  choices: number[]
+  taken: Array<{n: number; value: number; what: string}>
+}
+
+type Outcome = {kind: 'verdict'; verdict: NftVerdict; rule: NftRule; chain: string; nat?: NftResult['nat']} | {kind: 'return'} | {kind: 'end'}
+
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+const IP_FIELDS: Record<string, 'src' | 'dst'> = {saddr: 'src', daddr: 'dst'}
+
+/** The value of a left-hand expression for the packet; Unknown when netctl cannot tell. */
+function evalExpr(ctx: Ctx, e: unknown): unknown {
+  const p = ctx.p
+  if (!isObj(e)) return e
+  if (isObj(e.payload)) {
+    const {protocol, field} = e.payload as {protocol?: string; field?: string}
+    if ((protocol === 'ip' || protocol === 'ip6') && field && IP_FIELDS[field]) {
+      const ip = IP_FIELDS[field] === 'src' ? p.src : p.dst
+      const fam = parseIp(ip)?.family
+      if ((protocol === 'ip') !== (fam === 'inet')) throw new Unknown(`${protocol} ${field} of a packet of the other family`)
+      return ip
+    }
+    if (protocol === 'ip' && field === 'protocol') return protoNumber(p.protocol)
+    if (field === 'sport' || field === 'dport') {
+      if (protocol !== 'th' && protoNumber(protocol ?? '') !== protoNumber(p.protocol)) return undefined
+      return field === 'sport' ? p.sport : p.dport
+    }
+    throw new Unknown(`${protocol} ${field}`)
+  }
+  if (isObj(e.meta)) {
+    const key = String(e.meta.key)
+    switch (key) {
+      case 'l4proto':
+        return protoNumber(p.protocol)
+      case 'nfproto':
+      case 'protocol':
+        return parseIp(p.dst)?.family === 'inet6' ? 'ipv6' : 'ipv4'
+      case 'iifname':
+      case 'iif':
+        if (p.in === undefined) throw new Unknown(`meta ${key} where the packet has no input interface`)
+        return p.in
+      case 'oifname':
+      case 'oif':
+        if (p.out === undefined) throw new Unknown(`meta ${key} where the packet has no output interface`)
+        return p.out
+      case 'mark':
+        return p.mark
+      default:
+        throw new Unknown(`meta ${key}`)
+    }
+  }
+  if (isObj(e.ct)) {
+    const key = String(e.ct.key)
+    if (key === 'state') return ctStates(p.ctstate, p.ctnat).map((s) => s.toLowerCase())
+    if (key === 'status') return [...(p.ctnat?.dnat ? ['dnat'] : []), ...(p.ctnat?.snat ? ['snat'] : []), ...(p.ctdir === 'REPLY' ? ['seen-reply', 'confirmed'] : [])]
+    if (key === 'mark') return p.ctmark ?? 0
+    if (key === 'direction') {
+      if (!p.ctdir) throw new Unknown('ct direction')
+      return p.ctdir.toLowerCase()
+    }
+    throw new Unknown(`ct ${key}`)
+  }
+  if (isObj(e.fib)) {
+    const flags = Array.isArray(e.fib.flags) ? e.fib.flags.map(String) : []
+    if (e.fib.result === 'type' && (flags[0] === 'daddr' || flags[0] === 'saddr')) {
+      const ip = flags[0] === 'daddr' ? p.dst : p.src
+      const dev = flags.includes('iif') ? p.in : flags.includes('oif') ? p.out : undefined
+      const t = ctx.env.addrType?.(ip, dev)
+      if (t === undefined) throw new Unknown(`fib ${flags.join(' . ')} type`)
+      return t.toLowerCase()
+    }
+    throw new Unknown(`fib ${flags.join(' . ')} ${String(e.fib.result)}`)
+  }
+  if (isObj(e.numgen)) {
+    const mod = Number(e.numgen.mod)
+    const offset = Number(e.numgen.offset ?? 0)
+    if (!Number.isInteger(mod) || mod < 1) throw new Unknown('numgen')
+    // random and inc alike: each value is one way through, with probability 1/mod
+    const i = ctx.taken.length
+    const value = i < ctx.choices.length ? ctx.choices[i]! : 0
+    ctx.taken.push({n: mod, value, what: `numgen ${String(e.numgen.mode)} mod ${mod} = ${offset + value}`})
+    return offset + value
+  }
+  if (Array.isArray(e.concat)) return e.concat.map((x) => evalExpr(ctx, x))
+  for (const op of ['&', '|', '^'] as const) {
+    const args = e[op]
+    if (Array.isArray(args) && args.length === 2) {
+      const a = Number(evalExpr(ctx, args[0]))
+      const b = Number(args[1])
+      if (Number.isNaN(a) || Number.isNaN(b)) throw new Unknown(`a ${op} of something not a number`)
+      return (op === '&' ? a & b : op === '|' ? a | b : a ^ b) >>> 0
+    }
+  }
+  throw new Unknown(Object.keys(e)[0] ?? 'expression')
+}
+
+/** Whether a packet value equals one right-hand value (a literal, prefix, range, concatenation). */
+function equals(have: unknown, want: unknown): boolean {
+  if (Array.isArray(have) && isObj(want) && Array.isArray(want.concat)) {
+    return want.concat.length === have.length && want.concat.every((w, i) => equals(have[i], w))
+  }
+  if (isObj(want) && isObj(want.elem)) return equals(have, want.elem.val)
+  if (isObj(want) && isObj(want.prefix)) {
+    const c = parseCidr(`${String(want.prefix.addr)}/${String(want.prefix.len)}`)
+    const a = typeof have === 'string' ? parseIp(have) : undefined
+    return !!c && !!a && c.ip.family === a.family && cidrContains(c, a)
+  }
+  if (isObj(want) && Array.isArray(want.range)) {
+    const [lo, hi] = want.range
+    if (typeof have === 'number') return have >= Number(lo) && have <= Number(hi)
+    const a = typeof have === 'string' ? parseIp(have) : undefined
+    const l = parseIp(String(lo))
+    const h = parseIp(String(hi))
+    if (!a || !l || !h) return false
+    const n = (x: {bytes: Uint8Array}): bigint => x.bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n)
+    return n(a) >= n(l) && n(a) <= n(h)
+  }
+  if (typeof have === 'number') {
+    if (typeof want === 'number') return have === want
+    if (typeof want === 'string') return protoNumber(want) === have || Number(want) === have
+    return false
+  }
+  if (typeof have === 'string' && typeof want === 'string') {
+    // interface names: a trailing * is a wildcard
+    if (want.endsWith('*') && !want.startsWith('@')) return have.startsWith(want.slice(0, -1))
+    const a = parseIp(have)
+    const b = parseIp(want)
+    if (a && b) return a.text === b.text
+    return have === want
+  }
+  if (Array.isArray(have)) return have.some((h) => equals(h, want))
+  return false
+}
+
+function setOf(ctx: Ctx, ref: string): NftSet {
+  const s = ctx.table.sets.find((x) => x.name === ref.slice(1))
+  if (!s) throw new Unknown(`set ${ref} not in table ${ctx.table.family} ${ctx.table.name}`)
+  return s
+}
+
+/** The elements a right-hand side stands for: an anonymous set, a named set (`@name`), or one value. */
+function members(ctx: Ctx, right: unknown): Array<{key: unknown; value?: unknown}> {
+  if (typeof right === 'string' && right.startsWith('@')) return setOf(ctx, right).elements
+  if (isObj(right) && Array.isArray(right.set)) return right.set.map((x) => (Array.isArray(x) && x.length === 2 ? {key: x[0], value: x[1]} : {key: x}))
+  return [{key: right}]
+}
+
+function match(ctx: Ctx, m: Record<string, unknown>): boolean {
+  const have = evalExpr(ctx, m.left)
+  const op = String(m.op ?? '==')
+  if (have === undefined) return op === '!='
+  const inSet = members(ctx, m.right).some((x) => equals(have, x.key))
+  switch (op) {
+    case '==':
+    case 'in':
+      return inSet
+    case '!=':
+      return !inSet
+    case '<':
+    case '>':
+    case '<=':
+    case '>=': {
+      const a = Number(have)
+      const b = Number(m.right)
+      if (Number.isNaN(a) || Number.isNaN(b)) throw new Unknown(`${op} on something not a number`)
+      return op === '<' ? a < b : op === '>' ? a > b : op === '<=' ? a <= b : a >= b
+    }
+    default:
+      throw new Unknown(`operator ${op}`)
+  }
+}
+
+type Step = {kind: 'next'} | {kind: 'nomatch'} | {kind: 'verdict'; verdict: unknown}
+
+const NAT_STATEMENTS = new Set(['dnat', 'snat', 'masquerade', 'redirect'])
+
+function statement(ctx: Ctx, e: NftExpr): Step {
+  const [k] = Object.keys(e)
+  const v = e[k!]
+  switch (k) {
+    case 'match':
+      return match(ctx, v as Record<string, unknown>) ? {kind: 'next'} : {kind: 'nomatch'}
+    case 'counter':
+    case 'log':
+    case 'notrack':
+      if (k === 'notrack') ctx.p = {...ctx.p, ctstate: 'UNTRACKED'}
+      return {kind: 'next'}
+    case 'accept':
+    case 'drop':
+    case 'reject':
+    case 'return':
+    case 'continue':
+    case 'jump':
+    case 'goto':
+      return {kind: 'verdict', verdict: e}
+    case 'vmap': {
+      const o = v as Record<string, unknown>
+      const have = evalExpr(ctx, o.key)
+      const hit = members(ctx, o.data).find((x) => equals(have, x.key))
+      return hit ? {kind: 'verdict', verdict: hit.value} : {kind: 'nomatch'}
+    }
+    case 'mangle': {
+      const o = v as Record<string, unknown>
+      const key = o.key as Record<string, {key?: string}>
+      const value = Number(evalExpr(ctx, o.value))
+      if (Number.isNaN(value)) throw new Unknown('mangle with a value that is not a number')
+      if (key.meta?.key === 'mark') ctx.p = {...ctx.p, mark: value >>> 0}
+      else if (key.ct?.key === 'mark') ctx.p = {...ctx.p, ctmark: value >>> 0}
+      else throw new Unknown(`${Object.keys(key)[0]} set`)
+      return {kind: 'next'}
+    }
+    default:
+      if (k && NAT_STATEMENTS.has(k)) return {kind: 'verdict', verdict: e}
+      throw new Unknown(k ?? 'statement')
+  }
+}
+
+function chainOf(table: NftTable, name: string): NftChain | undefined {
+  return table.chains.find((c) => c.name === name)
+}
+
+/** The verdict a rule ends in when it matches, read without evaluating it (for what an unknown rule would do). */
+function ruleVerdict(rule: NftRule): NftVerdict | undefined {
+  for (const e of rule.expr) {
+    if ('drop' in e) return 'drop'
+    if ('reject' in e) return 'reject'
+    if ('accept' in e) return 'accept'
+  }
+  return undefined
+}
+
+function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
+  if (depth > MAX_DEPTH) return {kind: 'end'}
+  rules: for (const rule of chain.rules) {
+    const takenBefore = ctx.taken.length
+    const saved = ctx.p
+    for (const e of rule.expr) {
+      let step: Step
+      try {
+        step = statement(ctx, e)
+      } catch (error) {
+        if (!(error instanceof Unknown)) throw error
+        ctx.p = saved
+        ctx.taken.length = takenBefore
+        const would = ruleVerdict(rule)
+        ctx.unknown.push({rule, why: error.message, ...(would ? {would} : {})})
+        ctx.evidence.push(`${rule.text}    (cannot tell: ${error.message}; taken as not matching)`)
+        continue rules
+      }
+      if (step.kind === 'nomatch') continue rules
+      if (step.kind === 'next') continue
+      const out = verdict(ctx, chain, rule, step.verdict, depth)
+      if (out === 'continue') continue rules
+      return out
+    }
+  }
+  return {kind: 'end'}
+}
+
+function verdict(ctx: Ctx, chain: NftChain, rule: NftRule, v: unknown, depth: number): Outcome | 'continue' {
+  if (!isObj(v)) return 'continue'
+  const [k] = Object.keys(v)
+  const note = ctx.taken.length > 0 ? `    (${ctx.taken.map((t) => t.what).join(', ')} on this way)` : ''
+  switch (k) {
+    case 'accept':
+    case 'drop':
+    case 'reject':
+      ctx.evidence.push(`${rule.text}${note}`)
+      return {kind: 'verdict', verdict: k, rule, chain: chain.name}
+    case 'return':
+      ctx.evidence.push(rule.text)
+      return {kind: 'return'}
+    case 'continue':
+      return 'continue'
+    case 'jump':
+    case 'goto': {
+      const target = String((v[k] as {target?: unknown}).target)
+      const sub = chainOf(ctx.table, target)
+      if (!sub) return 'continue'
+      ctx.evidence.push(`${rule.text}${rule.text.includes(target) ? '' : `    (${k} ${target})`}${note}`)
+      const out = run(ctx, sub, depth + 1)
+      if (out.kind === 'verdict') return out
+      return k === 'goto' ? {kind: 'return'} : 'continue'
+    }
+    default:
+      if (k && NAT_STATEMENTS.has(k)) {
+        ctx.evidence.push(`${rule.text}${note}`)
+        return {kind: 'verdict', verdict: 'accept', rule, chain: chain.name, nat: {kind: k, stmt: (isObj(v[k]) ? v[k] : {}) as Record<string, unknown>}}
+      }
+      return 'continue'
+  }
+}
+
+function once(table: NftTable, chain: NftChain, p: NftPacket, env: MatchEnv, choices: number[]): {result: NftResult; taken: Ctx['taken']} {
+  const ctx: Ctx = {table, p: {...p}, env, evidence: [], unknown: [], choices, taken: []}
+  const out = run(ctx, chain, 0)
+  const probability = ctx.taken.reduce((acc, t) => acc / t.n, 1)
+  let result: NftResult
+  if (out.kind === 'verdict') {
+    result = {verdict: out.verdict, rule: out.rule, chain: out.chain, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability, ...(out.nat ? {nat: out.nat} : {})}
+  } else {
+    const policy = chain.policy ?? 'accept'
+    ctx.evidence.push(`chain ${chain.name} policy ${policy}`)
+    result = {verdict: policy, chain: chain.name, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability}
+  }
+  const passes = (v: NftVerdict): boolean => v === 'accept'
+  result.uncertain = ctx.unknown.filter((u) => u.would !== undefined && passes(u.would) !== passes(result.verdict)).map(({rule, why}) => ({rule, why}))
+  return {result, taken: ctx.taken}
+}
+
+/** Walk a base chain of `table` for the packet; every numgen value is one alternative. */
+export function evaluateNftChain(table: NftTable, chain: NftChain, p: NftPacket, env: MatchEnv = {}): NftResult {
+  const ways: NftResult[] = []
+  let choices: number[] = []
+  for (;;) {
+    const {result, taken} = once(table, chain, p, env, choices)
+    ways.push(result)
+    const last = taken.map((t) => t.value < t.n - 1).lastIndexOf(true)
+    if (last < 0 || ways.length >= MAX_ALTERNATIVES) break
+    choices = [...taken.slice(0, last).map((t) => t.value), taken[last]!.value + 1]
+  }
+  if (ways.length === 1) return ways[0]!
+  const best = ways.reduce((a, b) => (b.probability > a.probability ? b : a))
+  return {...best, alternatives: ways}
+}
+
+export function describeNftAlternatives(r: NftResult): string[] {
+  return (r.alternatives ?? []).map((a) => `${formatProbability(a.probability)}: ${a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`}`)
+}

@@ -1,0 +1,131 @@
+import {mkdir, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {shjoin} from '../../util/shell.js'
+import {runScript} from '../netns.js'
+import {NsScript} from '../script.js'
+import type {LabNode, LabPlan} from '../types.js'
+import {LAB_AGENT_DEFAULTS, type HostProfile, type ProxyMode} from './defaults.js'
+import {felixIpsets, felixIptables, felixWorkloadState} from './felix.js'
+import {bridgeHairpin, flannelIptables, flannelNftables} from './flanneld.js'
+import {dockerIptables, dockerLink, firewalldNftables, hostSysctls} from './host.js'
+import {kubeProxyIptables, kubeProxyNftables} from './kube-proxy.js'
+import {readyAddresses, type LabService} from './services.js'
+
+export interface LabAgents {
+  proxyMode: ProxyMode
+  hostProfile: HostProfile
+}
+
+/** A lab's agent settings; records written before agents existed have none: the defaults of their time. */
+export function labAgents(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile'>): LabAgents {
+  return {proxyMode: plan.proxyMode ?? 'none', hostProfile: plan.hostProfile ?? 'plain'}
+}
+
+export {LAB_AGENT_DEFAULTS}
+
+/**
+ * The rule sets a lab's nodes carry, by owner: `host:docker`, `kube-proxy:iptables`,
+ * `flanneld:nftables`, `felix:iptables`, ... The CNI agents' rules come with
+ * kube-proxy (a lab with `--proxy-mode none` is a bare dataplane), and flanneld
+ * programs the same backend as kube-proxy (EnableNFTables follows the proxy mode);
+ * Felix always runs its iptables dataplane (FelixConfiguration default).
+ */
+export function labRuleSets(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 'backend'>): string[] {
+  const {proxyMode, hostProfile} = labAgents(plan)
+  const sets: string[] = []
+  if (hostProfile !== 'plain') sets.push(`host:${hostProfile}`)
+  if (proxyMode !== 'none') {
+    sets.push(`kube-proxy:${proxyMode}`)
+    if (plan.backend.startsWith('flannel')) sets.push(`flanneld:${proxyMode}`, 'cni-bridge:hairpin')
+    else sets.push('felix:iptables')
+  }
+  return sets
+}
+
+/** What `lab up` / `lab status` report about a lab's agents. */
+export interface LabAgentsView extends LabAgents {
+  /** the rule sets installed on every node, by owner (see labRuleSets) */
+  ruleSets: string[]
+}
+
+export function labAgentsView(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 'backend'>): LabAgentsView {
+  return {...labAgents(plan), ruleSets: labRuleSets(plan)}
+}
+
+/** Listeners that make a Service's endpoints answer: `socat` in the endpoint pod, replying with the pod's name. */
+function responders(s: NsScript, plan: LabPlan, services: readonly LabService[]): void {
+  const started = new Set<string>()
+  for (const svc of services) {
+    for (const port of svc.ports) {
+      for (const ip of readyAddresses(svc)) {
+        const pod = plan.pods.find((p) => p.ip === ip)
+        const key = `${ip}/${port.protocol}/${port.targetPort}`
+        if (!pod || started.has(key)) continue
+        started.add(key)
+        const listen = port.protocol === 'UDP' ? `UDP4-RECVFROM:${port.targetPort},fork` : `TCP4-LISTEN:${port.targetPort},fork,reuseaddr`
+        // detached, its output away from the script's pipe (which would otherwise stay open)
+        s.raw(`${shjoin(['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', 'socat', listen, `SYSTEM:echo ${pod.name}`])} </dev/null >/dev/null 2>&1`)
+      }
+    }
+  }
+}
+
+/**
+ * Install, in one node's namespace, what its host and agents program, in the
+ * order a node boots: the host (Docker appends to FORWARD and sets its policy),
+ * kube-proxy (prepends its jumps), flanneld (appends), Felix (inserts at the
+ * top, ChainInsertMode insert). Files land under the node's directory, so the
+ * lab keeps a record of exactly what the kernel was given.
+ */
+export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: string): Promise<string[]> {
+  const {proxyMode, hostProfile} = labAgents(plan)
+  const services = plan.services ?? []
+  if (proxyMode === 'none' && hostProfile === 'plain') return []
+  const dir = path.join(node.dir, 'agents')
+  await mkdir(dir, {recursive: true})
+  const put = async (name: string, text: string): Promise<string> => {
+    const f = path.join(dir, name)
+    await writeFile(f, text)
+    return f
+  }
+  const s = new NsScript()
+  hostSysctls(s, hostProfile)
+  // A real node reaches ClusterIPs by its default route: kube-proxy's REJECT for a
+  // Service without endpoints (and nft's drop of unallocated ClusterIPs) sit in
+  // FORWARD/OUTPUT, after the routing decision. A flat lab's nodes have no default
+  // route, so the Service CIDR gets one of its own on the uplink.
+  const sub = plan.subnets.find((x) => x.cidr === node.subnet)
+  if (plan.serviceCIDR && !sub?.gateway) s.ip('route', 'add', plan.serviceCIDR, 'dev', 'eth0')
+  if (hostProfile === 'docker') {
+    dockerLink(s)
+    const docker = dockerIptables()
+    s.cmd('iptables-restore', '--noflush', await put('docker.rules', docker.restore.toString()))
+    s.cmd('iptables', '-P', 'FORWARD', docker.forwardPolicy)
+  }
+  if (proxyMode === 'iptables') {
+    s.cmd('iptables-restore', '--noflush', await put('kube-proxy.rules', kubeProxyIptables(plan, services).toString()))
+  } else if (proxyMode === 'nftables') {
+    s.cmd('nft', '-f', await put('kube-proxy.nft', kubeProxyNftables(plan, node, services)))
+  }
+  if (proxyMode !== 'none') {
+    // kube-proxy lets NodePorts answer on 127.0.0.1 (iptables mode) and Felix sets it on workloads
+    if (proxyMode === 'iptables') s.sysctl('net.ipv4.conf.all.route_localnet', 1)
+    if (plan.backend.startsWith('flannel')) {
+      if (proxyMode === 'iptables') s.cmd('iptables-restore', '--noflush', await put('flanneld.rules', flannelIptables(plan, node).toString()))
+      else s.cmd('nft', '-f', await put('flanneld.nft', flannelNftables(plan, node)))
+      bridgeHairpin(s, plan, node)
+    } else {
+      s.cmd('ipset', 'restore', '-exist', '-file', await put('felix.ipset', felixIpsets(plan)))
+      s.cmd('iptables-restore', '--noflush', await put('felix.rules', felixIptables(plan, node).toString()))
+      felixWorkloadState(s, plan, node)
+    }
+    responders(
+      s,
+      plan,
+      services.map((svc) => ({...svc, endpoints: svc.endpoints.filter((e) => e.nodeName === node.name)})),
+    )
+  }
+  if (hostProfile === 'firewalld') s.cmd('nft', '-f', await put('firewalld.nft', firewalldNftables(plan, node)))
+  return runScript(node.netns, s, scriptFile, `${node.name} agents`)
+}

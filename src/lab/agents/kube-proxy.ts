@@ -1,0 +1,241 @@
+import type {LabNode, LabPlan} from '../types.js'
+import {KUBE_MARK_MASQ, SERVICE_CIDR} from './defaults.js'
+import {sha256Base32} from './hash.js'
+import {comment, RestoreFile} from './restore.js'
+import {type LabService, type LabServicePort, readyAddresses, servicePortName} from './services.js'
+
+/**
+ * kube-proxy's rules for the lab's Services, as kubernetes pkg/proxy/iptables
+ * and pkg/proxy/nftables write them (chain names, hashes, comments, marks and
+ * rule order from their proxier.go and proxier_test.go), with
+ * --cluster-cidr set to the lab's pod network.
+ */
+
+const MASQ = `0x${KUBE_MARK_MASQ.toString(16)}`
+
+interface PortEndpoints {
+  svc: LabService
+  port: LabServicePort
+  /** `ns/name:port` */
+  spn: string
+  proto: 'tcp' | 'udp'
+  /** `ip:targetPort`, sorted as kube-proxy's endpoints map keeps them */
+  endpoints: string[]
+}
+
+function servicePorts(services: readonly LabService[]): PortEndpoints[] {
+  const out: PortEndpoints[] = []
+  for (const svc of services) {
+    for (const port of svc.ports) {
+      const endpoints = readyAddresses(svc)
+        .map((ip) => `${ip}:${port.targetPort}`)
+        .sort()
+      out.push({svc, port, spn: servicePortName(svc, port), proto: port.protocol.toLowerCase() as 'tcp' | 'udp', endpoints})
+    }
+  }
+  return out
+}
+
+/** iptables mode: `KUBE-SVC-` + the first 16 of base32(sha256(spn + proto)). */
+export function iptablesServiceChain(spn: string, proto: string): string {
+  return `KUBE-SVC-${sha256Base32(spn + proto).slice(0, 16)}`
+}
+
+export function iptablesExternalChain(spn: string, proto: string): string {
+  return `KUBE-EXT-${sha256Base32(spn + proto).slice(0, 16)}`
+}
+
+/** iptables mode: `KUBE-SEP-` + the first 16 of base32(sha256(spn + proto + ip:port)). */
+export function iptablesEndpointChain(spn: string, proto: string, endpoint: string): string {
+  return `KUBE-SEP-${sha256Base32(spn + proto + endpoint).slice(0, 16)}`
+}
+
+/** kube-proxy's `-m statistic` probability for endpoint i of n: 1/(n-i), ten decimals. */
+function probability(i: number, n: number): string {
+  return (1 / (n - i)).toFixed(10)
+}
+
+/** The `iptables-restore --noflush` input kube-proxy (iptables mode) leaves on a node. */
+export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]): RestoreFile {
+  const f = new RestoreFile()
+  const ports = servicePorts(services)
+  const cidr = plan.clusterCIDR
+
+  // mangle: the hint and canary chains kubelet and kube-proxy create
+  f.chain('mangle', 'KUBE-IPTABLES-HINT').chain('mangle', 'KUBE-KUBELET-CANARY').chain('mangle', 'KUBE-PROXY-CANARY')
+
+  // filter
+  for (const c of ['KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL', 'KUBE-FORWARD', 'KUBE-KUBELET-CANARY', 'KUBE-NODEPORTS', 'KUBE-PROXY-CANARY', 'KUBE-PROXY-FIREWALL', 'KUBE-SERVICES']) f.chain('filter', c)
+  // The jumps are prepended one by one (EnsureRule Prepend): written here so that
+  // the chains end up in the order a node shows them.
+  const filterJumps: Array<[string, string, string, boolean]> = [
+    ['INPUT', 'KUBE-PROXY-FIREWALL', 'kubernetes load balancer firewall', true],
+    ['INPUT', 'KUBE-NODEPORTS', 'kubernetes health check service ports', false],
+    ['INPUT', 'KUBE-EXTERNAL-SERVICES', 'kubernetes externally-visible service portals', true],
+    ['FORWARD', 'KUBE-PROXY-FIREWALL', 'kubernetes load balancer firewall', true],
+    ['FORWARD', 'KUBE-FORWARD', 'kubernetes forwarding rules', false],
+    ['FORWARD', 'KUBE-SERVICES', 'kubernetes service portals', true],
+    ['FORWARD', 'KUBE-EXTERNAL-SERVICES', 'kubernetes externally-visible service portals', true],
+    ['OUTPUT', 'KUBE-PROXY-FIREWALL', 'kubernetes load balancer firewall', true],
+    ['OUTPUT', 'KUBE-SERVICES', 'kubernetes service portals', true],
+  ]
+  const position = new Map<string, number>()
+  for (const [builtin, target, text, ctNew] of filterJumps) {
+    const n = (position.get(builtin) ?? 0) + 1
+    position.set(builtin, n)
+    f.rule('filter', `-I ${builtin} ${n} ${ctNew ? '-m conntrack --ctstate NEW ' : ''}${comment(text)} -j ${target}`)
+  }
+  f.rule('filter', '-A INPUT -j KUBE-FIREWALL')
+  f.rule('filter', '-A OUTPUT -j KUBE-FIREWALL')
+  f.rule('filter', `-A KUBE-FIREWALL ${comment('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`)
+  f.rule('filter', '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP')
+  f.rule('filter', `-A KUBE-FORWARD ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ}/${MASQ} -j ACCEPT`)
+  f.rule('filter', `-A KUBE-FORWARD ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`)
+  for (const p of ports) {
+    if (p.endpoints.length > 0) continue
+    f.rule('filter', `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`)
+    if (p.port.nodePort) f.rule('filter', `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j REJECT`)
+  }
+
+  // nat
+  for (const c of ['KUBE-KUBELET-CANARY', 'KUBE-MARK-MASQ', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-PROXY-CANARY', 'KUBE-SERVICES']) f.chain('nat', c)
+  f.rule('nat', `-I PREROUTING 1 ${comment('kubernetes service portals')} -j KUBE-SERVICES`)
+  f.rule('nat', `-I OUTPUT 1 ${comment('kubernetes service portals')} -j KUBE-SERVICES`)
+  f.rule('nat', `-I POSTROUTING 1 ${comment('kubernetes postrouting rules')} -j KUBE-POSTROUTING`)
+  f.rule('nat', `-A KUBE-POSTROUTING -m mark ! --mark ${MASQ}/${MASQ} -j RETURN`)
+  f.rule('nat', `-A KUBE-POSTROUTING -j MARK --xor-mark ${MASQ}`)
+  f.rule('nat', `-A KUBE-POSTROUTING ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`)
+  f.rule('nat', `-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ}`)
+  const svcRules: string[] = []
+  for (const p of ports) {
+    if (p.endpoints.length === 0) continue
+    const svcChain = iptablesServiceChain(p.spn, p.proto)
+    const extChain = iptablesExternalChain(p.spn, p.proto)
+    f.chain('nat', svcChain)
+    f.rule('nat', `-A KUBE-SERVICES ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${svcChain}`)
+    if (p.port.nodePort) {
+      f.chain('nat', extChain)
+      f.rule('nat', `-A KUBE-NODEPORTS ${comment(p.spn)} -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j ${extChain}`)
+      svcRules.push(`-A ${extChain} ${comment(`masquerade traffic for ${p.spn} external destinations`)} -j KUBE-MARK-MASQ`, `-A ${extChain} -j ${svcChain}`)
+    }
+    svcRules.push(`-A ${svcChain} ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} ! -s ${cidr} -j KUBE-MARK-MASQ`)
+    const n = p.endpoints.length
+    for (const [i, ep] of p.endpoints.entries()) {
+      const sep = iptablesEndpointChain(p.spn, p.proto, ep)
+      const ip = ep.split(':')[0]!
+      f.chain('nat', sep)
+      svcRules.push(`-A ${svcChain} ${comment(`${p.spn} -> ${ep}`)}${i < n - 1 ? ` -m statistic --mode random --probability ${probability(i, n)}` : ''} -j ${sep}`)
+      svcRules.push(`-A ${sep} ${comment(p.spn)} -s ${ip} -j KUBE-MARK-MASQ`, `-A ${sep} ${comment(p.spn)} -m ${p.proto} -p ${p.proto} -j DNAT --to-destination ${ep}`)
+    }
+  }
+  // must be the last rule of KUBE-SERVICES
+  f.rule('nat', `-A KUBE-SERVICES ${comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`)
+  for (const r of svcRules) f.rule('nat', r)
+  return f
+}
+
+/** nftables mode: `<hash8>-<base>`, base32(sha256(base)), as kube-proxy's hashAndTruncate. */
+function hashAndTruncate(base: string): string {
+  const name = `${sha256Base32(base).slice(0, 8)}-${base}`
+  return name.length > 200 ? `${name.slice(0, 197)}...` : name
+}
+
+/** `ns/name/proto/port` */
+function nftBase(p: PortEndpoints): string {
+  return `${p.svc.namespace}/${p.svc.name}/${p.proto}/${p.port.name}`
+}
+
+export function nftServiceChain(p: PortEndpoints): string {
+  return `service-${hashAndTruncate(nftBase(p))}`
+}
+
+function nftExternalChain(p: PortEndpoints): string {
+  return `external-${hashAndTruncate(nftBase(p))}`
+}
+
+function nftEndpointChain(p: PortEndpoints, endpoint: string): string {
+  return `endpoint-${hashAndTruncate(`${nftBase(p)}__${endpoint.replace(':', '/')}`)}`
+}
+
+/** The `nft -f` transaction kube-proxy (nftables mode) runs on a fresh node: table `ip kube-proxy`. */
+export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readonly LabService[]): string {
+  const t = 'ip kube-proxy'
+  const cidr = plan.clusterCIDR
+  const L: string[] = [
+    `add table ${t} { comment "rules for kube-proxy" ; }`,
+    `add set ${t} cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }`,
+    `add set ${t} nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }`,
+    `add map ${t} firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "destinations that are subject to LoadBalancerSourceRanges" ; }`,
+    `add map ${t} no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }`,
+    `add map ${t} no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }`,
+    `add map ${t} service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }`,
+    `add map ${t} service-nodeports { type inet_proto . inet_service : verdict ; comment "NodePort traffic" ; }`,
+    `add chain ${t} cluster-ips-check`,
+    `add chain ${t} filter-prerouting-pre-dnat { type filter hook prerouting priority -110 ; }`,
+    `add chain ${t} filter-output-pre-dnat { type filter hook output priority -110 ; }`,
+    `add chain ${t} filter-forward { type filter hook forward priority 0 ; }`,
+    `add chain ${t} filter-input { type filter hook input priority 0 ; }`,
+    `add chain ${t} filter-output { type filter hook output priority 0 ; }`,
+    `add chain ${t} firewall-check`,
+    `add chain ${t} mark-for-masquerade`,
+    `add chain ${t} masquerading`,
+    `add chain ${t} nat-output { type nat hook output priority -100 ; }`,
+    `add chain ${t} nat-postrouting { type nat hook postrouting priority 100 ; }`,
+    `add chain ${t} nat-prerouting { type nat hook prerouting priority -100 ; }`,
+    `add chain ${t} nodeport-endpoints-check`,
+    `add chain ${t} reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }`,
+    `add chain ${t} services`,
+    `add chain ${t} service-endpoints-check`,
+    `add rule ${t} cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`,
+    `add rule ${t} cluster-ips-check ip daddr { ${SERVICE_CIDR} } drop comment "Drop traffic to unallocated ClusterIPs"`,
+    `add rule ${t} filter-prerouting-pre-dnat ct state new jump firewall-check`,
+    `add rule ${t} filter-forward ct state new jump service-endpoints-check`,
+    `add rule ${t} filter-forward ct state new jump cluster-ips-check`,
+    `add rule ${t} filter-input ct state new jump nodeport-endpoints-check`,
+    `add rule ${t} filter-input ct state new jump service-endpoints-check`,
+    `add rule ${t} filter-output ct state new jump service-endpoints-check`,
+    `add rule ${t} filter-output-pre-dnat ct state new jump firewall-check`,
+    `add rule ${t} filter-output ct state new jump cluster-ips-check`,
+    `add rule ${t} firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips`,
+    `add rule ${t} mark-for-masquerade mark set mark or ${MASQ}`,
+    `add rule ${t} masquerading mark and ${MASQ} == 0 return`,
+    `add rule ${t} masquerading mark set mark xor ${MASQ}`,
+    `add rule ${t} masquerading masquerade fully-random`,
+    `add rule ${t} nat-output jump services`,
+    `add rule ${t} nat-postrouting jump masquerading`,
+    `add rule ${t} nat-prerouting jump services`,
+    `add rule ${t} nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports`,
+    `add rule ${t} reject-chain reject`,
+    `add rule ${t} services ip daddr . meta l4proto . th dport vmap @service-ips`,
+    `add rule ${t} services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`,
+    `add element ${t} nodeport-ips { ${node.ip} }`,
+    `add rule ${t} service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services`,
+  ]
+  for (const p of servicePorts(services)) {
+    const key = `${p.svc.clusterIP} . ${p.proto} . ${p.port.port}`
+    L.push(`add element ${t} cluster-ips { ${p.svc.clusterIP} }`)
+    if (p.endpoints.length === 0) {
+      L.push(`add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : goto reject-chain }`)
+      if (p.port.nodePort) L.push(`add element ${t} no-endpoint-nodeports { ${p.proto} . ${p.port.nodePort} comment "${p.spn}" : goto reject-chain }`)
+      continue
+    }
+    const svcChain = nftServiceChain(p)
+    const eps = p.endpoints.map((ep) => ({ep, chain: nftEndpointChain(p, ep)}))
+    // chains first: a verdict map may only name chains that exist
+    L.push(`add chain ${t} ${svcChain}`, ...eps.map((e) => `add chain ${t} ${e.chain}`))
+    L.push(
+      `add rule ${t} ${svcChain} ip daddr ${p.svc.clusterIP} ip saddr != ${cidr} jump mark-for-masquerade`,
+      `add rule ${t} ${svcChain} numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(' , ')} }`,
+    )
+    if (p.port.nodePort) {
+      const ext = nftExternalChain(p)
+      L.push(`add chain ${t} ${ext}`, `add rule ${t} ${ext} jump mark-for-masquerade`, `add rule ${t} ${ext} goto ${svcChain}`)
+    }
+    for (const e of eps) {
+      L.push(`add rule ${t} ${e.chain} ip saddr ${e.ep.split(':')[0]} jump mark-for-masquerade`, `add rule ${t} ${e.chain} meta l4proto ${p.proto} dnat to ${e.ep}`)
+    }
+    L.push(`add element ${t} service-ips { ${key} : goto ${svcChain} }`)
+    if (p.port.nodePort) L.push(`add element ${t} service-nodeports { ${p.proto} . ${p.port.nodePort} : goto ${nftExternalChain(p)} }`)
+  }
+  return `${L.join('\n')}\n`
+}

@@ -1,0 +1,86 @@
+import type {LabPlan, LabPod} from '../types.js'
+import {CLUSTER_DNS_IP} from './defaults.js'
+
+export type ServiceProtocol = 'TCP' | 'UDP'
+
+/** One port of a Service, as in Kubernetes' ServicePort. */
+export interface LabServicePort {
+  name: string
+  protocol: ServiceProtocol
+  port: number
+  targetPort: number
+  nodePort?: number
+}
+
+/** One endpoint of an EndpointSlice, as in Kubernetes' discovery/v1 Endpoint. */
+export interface LabEndpoint {
+  addresses: string[]
+  conditions: {ready: boolean}
+  nodeName: string
+  targetRef: {kind: 'Pod'; namespace: string; name: string}
+}
+
+/** A Service and its (single) EndpointSlice, kept close to the Kubernetes objects. */
+export interface LabService {
+  name: string
+  namespace: string
+  type: 'ClusterIP' | 'NodePort'
+  clusterIP: string
+  ports: LabServicePort[]
+  /** the EndpointSlice's endpoints; its ports are the Service ports' targetPorts */
+  endpoints: LabEndpoint[]
+}
+
+function endpointFor(pod: LabPod): LabEndpoint {
+  return {addresses: [pod.ip], conditions: {ready: true}, nodeName: pod.node, targetRef: {kind: 'Pod', namespace: pod.namespace, name: pod.name}}
+}
+
+/**
+ * The lab's Services: the cluster DNS (kube-system/kube-dns, UDP and TCP 53,
+ * backed by the first pod of node1 and of node2, as CoreDNS runs two replicas
+ * spread over nodes), a NodePort Service backed by the first pod of every node,
+ * and a Service without endpoints. The lab has no separate CoreDNS pods: the
+ * endpoints are existing lab pods, so that pod counts stay what --pods-per-node says.
+ */
+export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[] {
+  const firstPods = plan.nodes.map((n) => plan.pods.find((p) => p.node === n.name)).filter((p): p is LabPod => p !== undefined)
+  return [
+    {
+      name: 'kube-dns',
+      namespace: 'kube-system',
+      type: 'ClusterIP',
+      clusterIP: CLUSTER_DNS_IP,
+      ports: [
+        {name: 'dns', protocol: 'UDP', port: 53, targetPort: 53},
+        {name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 53},
+      ],
+      endpoints: firstPods.slice(0, 2).map(endpointFor),
+    },
+    {
+      name: 'web',
+      namespace: 'default',
+      type: 'NodePort',
+      clusterIP: '172.21.0.80',
+      ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080}],
+      endpoints: firstPods.map(endpointFor),
+    },
+    {
+      name: 'no-endpoints',
+      namespace: 'default',
+      type: 'ClusterIP',
+      clusterIP: '172.21.0.99',
+      ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
+      endpoints: [],
+    },
+  ]
+}
+
+/** kube-proxy's ServicePortName.String(): `ns/name:port` (`ns/name` for an unnamed port). */
+export function servicePortName(svc: LabService, port: LabServicePort): string {
+  return `${svc.namespace}/${svc.name}${port.name ? `:${port.name}` : ''}`
+}
+
+/** Ready endpoint addresses of a Service, in EndpointSlice order. */
+export function readyAddresses(svc: LabService): string[] {
+  return svc.endpoints.filter((e) => e.conditions.ready).flatMap((e) => e.addresses)
+}

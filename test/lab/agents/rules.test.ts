@@ -1,0 +1,118 @@
+import {describe, expect, it} from 'vitest'
+
+import {LAB_AGENT_DEFAULTS, SERVICE_CIDR} from '../../../src/lab/agents/defaults.js'
+import {felixIptables, felixRuleHashes} from '../../../src/lab/agents/felix.js'
+import {labRuleSets} from '../../../src/lab/agents/index.js'
+import {iptablesEndpointChain, iptablesServiceChain, kubeProxyIptables, kubeProxyNftables} from '../../../src/lab/agents/kube-proxy.js'
+import {labInventory} from '../../../src/lab/inventory.js'
+import {cidrContains, planLab} from '../../../src/lab/topology.js'
+import type {LabOptions} from '../../../src/lab/types.js'
+import {validatorFor} from '../../../src/util/schema.js'
+
+const base: LabOptions = {name: 'demo', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}
+
+describe('kube-proxy chain names', () => {
+  // expected names are the ones kubernetes' own proxier tests and real nodes show
+  it('hashes KUBE-SVC-/KUBE-SEP- chains as pkg/proxy/iptables does', () => {
+    expect(iptablesServiceChain('ns1/svc1:p80', 'tcp')).toBe('KUBE-SVC-XPGD46QRK7WJZT7O')
+    expect(iptablesServiceChain('ns2/svc2:p8080', 'tcp')).toBe('KUBE-SVC-2VJB64SDSIJUP5T6')
+    expect(iptablesServiceChain('default/kubernetes:https', 'tcp')).toBe('KUBE-SVC-NPX46M4PTMTKRN6Y')
+    expect(iptablesServiceChain('kube-system/kube-dns:dns', 'udp')).toBe('KUBE-SVC-TCOU7JCQXEZGVUNU')
+    expect(iptablesEndpointChain('ns1/svc1:p80', 'tcp', '10.0.1.1:80')).toBe('KUBE-SEP-SNQ3ZNILQDEJNDQO')
+  })
+
+  it('names nftables service and endpoint chains as pkg/proxy/nftables does', () => {
+    const plan = planLab({...base, proxyMode: 'nftables'}, '/tmp/x')
+    const svc = {name: 'svc1', namespace: 'ns1', type: 'ClusterIP' as const, clusterIP: '172.21.0.41', ports: [{name: 'p80', protocol: 'TCP' as const, port: 80, targetPort: 80}], endpoints: [{addresses: ['10.180.0.1'], conditions: {ready: true}, nodeName: 'node1', targetRef: {kind: 'Pod' as const, namespace: 'ns1', name: 'a'}}]}
+    const nft = kubeProxyNftables(plan, plan.nodes[0]!, [svc])
+    expect(nft).toContain('add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80\n')
+    expect(nft).toContain('numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }')
+    expect(nft).toContain('add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80')
+  })
+})
+
+describe('kube-proxy rules for the lab Services', () => {
+  const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+  const rules = kubeProxyIptables(plan, plan.services!).toString()
+
+  it('spreads the cluster DNS over its two endpoints with -m statistic, the last one unconditional', () => {
+    const svc = iptablesServiceChain('kube-system/kube-dns:dns', 'udp')
+    const lines = rules.split('\n').filter((l) => l.startsWith(`-A ${svc} `) && l.includes('KUBE-SEP-'))
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toContain('-m statistic --mode random --probability 0.5000000000')
+    expect(lines[1]).not.toContain('statistic')
+    expect(rules).toContain('-j DNAT --to-destination 172.20.1.2:53')
+    expect(rules).toContain('-j DNAT --to-destination 172.20.2.2:53')
+  })
+
+  it('rejects a Service without endpoints in filter KUBE-SERVICES and sends NodePorts through KUBE-EXT', () => {
+    expect(rules).toMatch(/-A KUBE-SERVICES -m comment --comment "default\/no-endpoints:http has no endpoints" -m tcp -p tcp -d 172\.21\.0\.99 --dport 80 -j REJECT/)
+    expect(rules).toMatch(/-A KUBE-NODEPORTS -m comment --comment default\/web:http -m tcp -p tcp --dport 30080 -j KUBE-EXT-/)
+    // the jump to KUBE-NODEPORTS is the last rule written to nat KUBE-SERVICES
+    const nat = rules.slice(rules.indexOf('*nat'))
+    const services = nat.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES '))
+    expect(services.at(-1)).toContain('-j KUBE-NODEPORTS')
+  })
+})
+
+describe('Felix rule hashes', () => {
+  // the cali: comments of a real Calico node
+  it('computes the cali: comment hashes as felix/generictables RuleHashes does', () => {
+    expect(felixRuleHashes('INPUT', [{action: '--jump cali-INPUT'}])).toEqual(['Cz_u1IQiXIMmKD4c'])
+    expect(felixRuleHashes('OUTPUT', [{action: '--jump cali-OUTPUT'}])).toEqual(['tVnHkvAo15HuiPy0'])
+    expect(
+      felixRuleHashes('FORWARD*appends*', [
+        {match: '-m mark --mark 0x10000/0x10000', action: '--jump ACCEPT', comment: 'Policy explicitly accepted packet.'},
+        {action: '--jump MARK --set-mark 0x10000/0x10000'},
+      ]),
+    ).toEqual(['S93hcgKJrXEqnTfs', 'mp77cMpurHhyjLrM'])
+  })
+
+  it('puts the VXLAN allow/deny pair over cali40all-vxlan-net only on VXLAN labs, and a to/from chain per local workload', () => {
+    const vx = planLab({...base, backend: 'calico-vxlan', proxyMode: 'iptables'}, '/tmp/x')
+    const bgp = planLab({...base, backend: 'calico-bgp', proxyMode: 'iptables'}, '/tmp/x')
+    const vxRules = felixIptables(vx, vx.nodes[0]!).toString()
+    expect(vxRules).toMatch(/-A cali-INPUT .*-m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL --jump ACCEPT/)
+    expect(vxRules).toMatch(/-A cali-INPUT .*Drop IPv4 VXLAN packets from non-allowed hosts.*--jump DROP/)
+    expect(felixIptables(bgp, bgp.nodes[0]!).toString()).not.toContain('cali40all-vxlan-net')
+    for (const pod of vx.pods.filter((p) => p.node === 'node1')) {
+      expect(vxRules).toContain(`:cali-tw-${pod.hostVeth} - [0:0]`)
+      expect(vxRules).toContain(`--in-interface ${pod.hostVeth} --goto cali-fw-${pod.hostVeth}`)
+    }
+  })
+})
+
+describe('lab agents: defaults and Services', () => {
+  it('takes its agents from LAB_AGENT_DEFAULTS, and with --proxy-mode none stays a bare dataplane: no Services, no rule sets', () => {
+    const plan = planLab(base, '/tmp/x')
+    expect({proxyMode: plan.proxyMode, hostProfile: plan.hostProfile}).toEqual(LAB_AGENT_DEFAULTS)
+    const bare = planLab({...base, proxyMode: 'none', hostProfile: 'plain'}, '/tmp/x')
+    expect(bare.services).toBeUndefined()
+    expect(labRuleSets(bare)).toEqual([])
+  })
+
+  it('names the rule sets by owner, flanneld following the proxy mode', () => {
+    expect(labRuleSets(planLab({...base, proxyMode: 'nftables', hostProfile: 'firewalld'}, '/tmp/x'))).toEqual(['host:firewalld', 'kube-proxy:nftables', 'flanneld:nftables', 'cni-bridge:hairpin'])
+    expect(labRuleSets(planLab({...base, backend: 'calico-vxlan', proxyMode: 'iptables', hostProfile: 'docker'}, '/tmp/x'))).toEqual(['host:docker', 'kube-proxy:iptables', 'felix:iptables'])
+  })
+
+  it('puts the Services in a CIDR apart from the machine, the pods and the underlay, with the DNS endpoints on two nodes', () => {
+    const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+    for (const other of ['10.0.0.0/8', '192.0.2.0/24', plan.clusterCIDR, '172.31.0.0/16']) {
+      expect(cidrContains(other, SERVICE_CIDR.split('/')[0]!)).toBe(false)
+      expect(cidrContains(SERVICE_CIDR, other.split('/')[0]!)).toBe(false)
+    }
+    for (const svc of plan.services!) expect(cidrContains(SERVICE_CIDR, svc.clusterIP)).toBe(true)
+    const dns = plan.services!.find((s) => s.name === 'kube-dns')!
+    expect(new Set(dns.endpoints.map((e) => e.nodeName)).size).toBe(2)
+    expect(plan.services!.some((s) => s.endpoints.length === 0)).toBe(true)
+    expect(plan.services!.some((s) => s.ports.some((p) => p.nodePort))).toBe(true)
+  })
+
+  it('writes the Services into an inventory the inventory schema accepts', () => {
+    const inv = labInventory(planLab({...base, proxyMode: 'iptables'}, '/tmp/x'))
+    const validate = validatorFor('inventory')
+    expect(validate(JSON.parse(JSON.stringify(inv))), JSON.stringify(validate.errors)).toBe(true)
+    expect(inv.services?.map((s) => `${s.namespace}/${s.name}`)).toEqual(['kube-system/kube-dns', 'default/web', 'default/no-endpoints'])
+  })
+})
