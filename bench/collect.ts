@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       floorSeq: () => sh(loopSeq),
       netctl: () => collect(small),
     })
-    const cli = await measure({cli: () => netctl(['collect', '--lab', SMALL, '-o', path.join(work, 'small.json')])}, 3)
+    const cli = await measure({cli: () => netctl(['collect', '--lab', SMALL, '--output-file', path.join(work, 'small.json')])}, 3)
     rows.push(
       ['3 nodes', 'shell loop, nodes in parallel (floor)', ms(m.floorPar!), '1.00x', ''],
       ['3 nodes', 'shell loop, one node after another', ms(m.floorSeq!), ratio(m.floorSeq!, m.floorPar!), ''],

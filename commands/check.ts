@@ -1,11 +1,12 @@
 import {Flags} from '@oclif/core'
 
+import {findingsAsTyped} from '../src/analyze/catalogue/as-typed.js'
 import {countFindings, runChecks} from '../src/analyze/checks/index.js'
 import {BaseCommand, Ending} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/cluster/source.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
-import {clusterSourceFlags} from '../src/flags.js'
+import {clusterSourceFlags, snapshotFlag} from '../src/flags.js'
 import {loadSnapshot, type Snapshot} from '../src/model/snapshot.js'
 import {checkJson, checkResult, type CheckResult, checkText} from '../src/render/check.js'
 import {closest} from '../src/util/edit-distance.js'
@@ -28,7 +29,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
   ]
   static override enableJsonFlag = true
   static override flags = {
-    snapshot: Flags.string({char: 's', description: 'Check a snapshot written by netctl collect instead of reading the nodes.', helpValue: 'FILE', helpGroup: 'CLUSTER'}),
+    snapshot: snapshotFlag('Check a snapshot written by netctl collect instead of reading the nodes (-s, its old spelling, still works).', ['s']),
     ...clusterSourceFlags,
     node: Flags.string({description: 'Report only findings about this node (repeatable).', multiple: true, helpValue: 'NAME'}),
     parallel: Flags.integer({description: 'Nodes read at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
@@ -55,7 +56,8 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     const known = snapshot.nodes.map((n) => n.name)
     knownNodes(flags.node, known, snapshot.cluster.name)
     const nodes = flags.node?.length ? [...new Set(flags.node)] : known
-    const findings = runChecks(snapshot, flags.node?.length ? {nodes} : {})
+    // fixes as typed here: a lab node's through ip netns exec, no kubectl without Kubernetes
+    const findings = findingsAsTyped(runChecks(snapshot, flags.node?.length ? {nodes} : {}), snapshot)
     const result = checkResult(snapshot, source, nodes, findings, countFindings(findings))
 
     if (!this.jsonEnabled()) this.log(checkText(result, known.length))

@@ -5,7 +5,7 @@ import {BaseCommand, Ending} from '../src/base-command.js'
 import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/cluster/source.js'
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {UsageError} from '../src/errors.js'
-import {clusterSourceFlags} from '../src/flags.js'
+import {clusterSourceFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
 import {loadSnapshot} from '../src/model/snapshot.js'
 import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
@@ -13,19 +13,8 @@ import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import type {TraceProgressHandle} from '../src/render/trace-progress.js'
 import {traceLive, type TraceRun, traceSnapshotFile} from '../src/trace/run.js'
 
-const FORMATS = ['text', 'json', 'mermaid', 'dot'] as const
-
-/** `-o json`, `-ojson`, `--output json`, `--output=json` before any `--`: JSON output, errors included. */
-export function outputFromArgv(argv: string[]): string | undefined {
-  let found: string | undefined
-  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
-    const a = argv[i]!
-    if (a === '-o' || a === '--output') found = argv[i + 1]
-    else if (a.startsWith('--output=')) found = a.slice('--output='.length)
-    else if (/^-o[^-]/.test(a)) found = a.slice(2).replace(/^=/, '')
-  }
-  return found
-}
+/** trace's formats: kubectl's, and the path as a graph */
+const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
 
 export default class Trace extends BaseCommand {
   static override summary = 'Trace a packet from one pod (or node) to another, hop by hop, and say where and why it stops.'
@@ -37,7 +26,7 @@ Where the state comes from: --snapshot FILE (a saved netctl collect), a lab (--l
 
 NetworkPolicies (Kubernetes) that select DST for Ingress or SRC for Egress are reported as POLICY_UNENFORCED when the CNI does not enforce them (plain flannel; Calico and Canal do).
 
-Output: text (default), JSON (-o json or --json; schemas/trace.schema.json), or a graph: -o mermaid (paste into Markdown) or -o dot (pipe into graphviz).
+Output: text (default), JSON (-o json or --json; schemas/trace.schema.json), the same object as YAML (-o yaml), or a graph: -o mermaid (paste into Markdown) or -o dot (pipe into graphviz).
 
 Exit codes: 0 delivered both ways with no error finding; 1 anything else (the output says what and where); 2 usage errors (an unknown pod, a bad flag); 3 SRC's node could not be reached.`
   static override examples = [
@@ -58,21 +47,15 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     port: Flags.integer({description: 'Destination port (with --protocol tcp or udp).', min: 1, max: 65535}),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
-    output: Flags.string({char: 'o', description: 'Output format (--json is -o json).', options: [...FORMATS], default: 'text'}),
-    snapshot: Flags.string({description: 'Trace over a snapshot written by netctl collect (no cluster is read).', helpValue: 'FILE', helpGroup: 'CLUSTER'}),
+    output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
+    snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).'),
     ...clusterSourceFlags,
     parallel: Flags.integer({description: 'Nodes probed at the same time (live).', default: DEFAULT_PARALLEL, min: 1, max: 256}),
     timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable (live).', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
   }
 
-  /** -o json is --json: the result and any error come out as JSON. */
-  override jsonEnabled(): boolean {
-    return super.jsonEnabled() || outputFromArgv(this.argv) === 'json'
-  }
-
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
-    if (super.jsonEnabled() && flags.output !== 'text' && flags.output !== 'json') throw new UsageError(`--json and -o ${flags.output} ask for two outputs: give one`)
     const format = this.jsonEnabled() ? 'json' : flags.output
     const cluster = sourceFlagsGiven(flags)
     if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)

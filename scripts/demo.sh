@@ -10,12 +10,12 @@ fi
 cd "$(dirname "$0")/.."
 name="${NETCTL_DEMO_NAME:-demo-$$}"   # a lab name of your own: NETCTL_DEMO_NAME=...
 netctl() { node bin/run.js "$@"; }
-trap 'netctl lab down --name "$name" >/dev/null 2>&1 || true' EXIT
-echo "\$ netctl lab up --name $name --nodes 3 --backend flannel-vxlan"
-netctl lab up --name "$name" --nodes 3 --backend flannel-vxlan
+trap 'netctl lab down --lab "$name" >/dev/null 2>&1 || true' EXIT
+echo "\$ netctl lab up --lab $name --nodes 3 --backend flannel-vxlan"
+netctl lab up --lab "$name" --nodes 3 --backend flannel-vxlan
 echo
-echo "\$ netctl lab status --name $name --all-pairs"
-netctl lab status --name "$name" --all-pairs
+echo "\$ netctl lab status --lab $name --all-pairs"
+netctl lab status --lab "$name" --all-pairs
 echo
 # Trace exits 0 when delivered both ways and 1 with a diagnosis: both are answers here, not failures.
 trace() {
@@ -27,7 +27,7 @@ trace() {
 trace pod-node1-1 pod-node3-2 --lab "$name"
 echo
 # node3's VTEP MAC and address, and pod-node3-2's IP, from the lab's inventory (flannel's backend-data annotation)
-read -r vtep3 ip3 podip < <(netctl lab status --name "$name" --json | node --input-type=module -e '
+read -r vtep3 ip3 podip < <(netctl lab status --lab "$name" --json | node --input-type=module -e '
   import {readFileSync} from "node:fs"
   import {parse} from "yaml"
   let text = ""
@@ -55,6 +55,6 @@ echo
 echo "\$ ip netns exec $name.node1 bridge fdb show dev flannel.1"
 ip netns exec "$name.node1" bridge fdb show dev flannel.1
 echo
-echo "\$ netctl lab down --name $name"
-netctl lab down --name "$name"
+echo "\$ netctl lab down --lab $name"
+netctl lab down --lab "$name"
 trap - EXIT

@@ -1,6 +1,8 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
+import YAML from 'yaml'
 
 import {classify, ExitCode, type ExitCodeValue, NetctlError, UsageError} from './errors.js'
+import {outputFlag, outputFromArgv, STRUCTURED_FORMATS} from './flags.js'
 import {printable} from './render/color.js'
 import {firstLine} from './util/exec.js'
 
@@ -15,6 +17,8 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 export abstract class BaseCommand extends Command {
   static override baseFlags = {
     debug: Flags.boolean({description: 'Show stack traces and the commands netctl runs.', helpGroup: 'GLOBAL'}),
+    // every command prints a result, so every command takes -o (a command with more formats, e.g. trace's graphs, redefines it)
+    output: outputFlag(),
   }
 
   /** Every flag or argument problem is a usage error (exit 2) in one line. */
@@ -22,11 +26,45 @@ export abstract class BaseCommand extends Command {
     options?: Interfaces.Input<F, B, A>,
     argv?: string[],
   ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    let parsed: Interfaces.ParserOutput<F, B, A>
     try {
-      return await super.parse<F, B, A>(options, argv)
+      parsed = await super.parse<F, B, A>(options, argv)
     } catch (error) {
-      throw new UsageError(usageMessage(error as Error))
+      throw new UsageError(this.labNameHint(usageMessage(error as Error)))
     }
+    const output = (parsed.flags as FlagMap).output
+    // the command's own -o (trace's graphs; collect's, which also takes an old FILE) or the base one
+    const formats: readonly string[] | undefined = ((this.ctor.flags as FlagMap | undefined)?.output ?? BaseCommand.baseFlags.output).options
+    if ((parsed.flags as FlagMap).json && typeof output === 'string' && output !== 'text' && output !== 'json' && formats?.includes(output)) {
+      throw new UsageError(`--json and -o ${output} ask for two outputs: give one`)
+    }
+    return parsed
+  }
+
+  /** `lab up -n demo` was the old spelling of --name: say what it is now instead of only "nonexistent flag". */
+  private labNameHint(message: string): string {
+    if (!this.id?.startsWith('lab:') || !/^Nonexistent flags?: -n\b/.test(message)) return message
+    return `${message}: the lab is --lab NAME (also --name); -n is a Kubernetes namespace, as in kubectl`
+  }
+
+  /** The -o FORMAT asked for (one the command knows, or any word before parsing). */
+  protected outputFormat(): string | undefined {
+    return outputFromArgv(this.argv)
+  }
+
+  /** -o json and -o yaml are --json: the result and any error come out as that object, and the text renderers stay quiet. */
+  override jsonEnabled(): boolean {
+    if (!this.ctor.enableJsonFlag) return false
+    return super.jsonEnabled() || STRUCTURED_FORMATS.includes(this.outputFormat() ?? '')
+  }
+
+  /** -o yaml: the very object --json prints (after JSON's own conversion), as YAML. */
+  override logJson(json: unknown): void {
+    if (this.outputFormat() === 'yaml' && !this.argv.includes('--json')) {
+      process.stdout.write(yamlText(json))
+      return
+    }
+    super.logJson(json)
   }
 
   protected debugEnabled(): boolean {
@@ -86,6 +124,11 @@ export class Ending<T = unknown> {
 /** The JSON error object every --json error prints (the command's own or an unknown command's). */
 export function errorJson(code: string, message: string, exitCode: number): {error: {code: string; message: string; exitCode: number}} {
   return {error: {code, message, exitCode}}
+}
+
+/** The JSON object as YAML: JSON's conversion first (toJSON, undefined dropped), no anchors, no folded lines. */
+export function yamlText(json: unknown): string {
+  return YAML.stringify(JSON.parse(JSON.stringify(json)) as unknown, {aliasDuplicateObjects: false, lineWidth: 0})
 }
 
 /** oclif's parse messages span lines ("Parsing --nodes\n\tExpected ..."); fold them into one. */

@@ -1,11 +1,56 @@
 import {Flags} from '@oclif/core'
 
-/** --name for lab commands: one lab per name; every namespace of it is called NAME.* */
+/**
+ * --lab NAME for lab commands (--name, its old spelling, still works): one lab
+ * per name; every namespace of it is called NAME.*. No -n: as in kubectl, -n
+ * is a Kubernetes namespace and nothing else.
+ */
 export const labNameFlag = Flags.string({
-  description: 'Name of the lab; every namespace it makes is called NAME.<something>.',
+  description: 'Name of the lab (also --name); every namespace it makes is called NAME.<something>.',
+  aliases: ['name'],
   default: 'netctl',
-  char: 'n',
+  helpValue: 'NAME',
 })
+
+/** The formats every command prints its result in, as kubectl's -o: text for a person, json and yaml (the same object) for a program. */
+export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const
+/** Formats printed from the result object (logJson) rather than by the command's text renderer. */
+export const STRUCTURED_FORMATS: readonly string[] = ['json', 'yaml']
+
+/** -o/--output FORMAT, as kubectl's; --json stays as the same thing as -o json. */
+export function outputFlag(formats: readonly string[] = OUTPUT_FORMATS, extra = '') {
+  return Flags.string({
+    char: 'o',
+    description: `Output format: ${formats.join(', ')} (--json is -o json; -o yaml is the same object as YAML)${extra}.`,
+    options: [...formats],
+    default: 'text',
+    helpValue: 'FORMAT',
+    helpGroup: 'GLOBAL',
+  })
+}
+
+/**
+ * `-o json`, `-ojson`, `-o=json`, `--output json`, `--output=json` before any `--`:
+ * the last one given, read from argv because the format must be known before
+ * (and without) a successful parse, so that usage errors come out as JSON/YAML too.
+ */
+export function outputFromArgv(argv: string[]): string | undefined {
+  let found: string | undefined
+  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+    const a = argv[i]!
+    if (a === '-o' || a === '--output') found = argv[i + 1]
+    else if (a.startsWith('--output=')) found = a.slice('--output='.length)
+    else if (/^-o[^-]/.test(a)) found = a.slice(2).replace(/^=/, '')
+  }
+  return found
+}
+
+/**
+ * --snapshot FILE: the input file of commands that can work on a saved
+ * snapshot. -f/--filename as kubectl names the file a command reads.
+ */
+export const snapshotFlag = (description: string, oldChars: Array<'s'> = []) =>
+  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER'})
 
 /**
  * How to reach a Kubernetes cluster, with kubectl's names and precedence:

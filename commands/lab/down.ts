@@ -13,19 +13,19 @@ export default class LabDown extends BaseCommand {
 
 A name under /run/netns can point at any namespace, the machine's own included, so a name proves nothing: lab down touches a namespace only when it is the one the lab recorded (device and inode) when it made it, or, for a name the lab has no record of, when no process lives in it; it never touches the machine's own namespace or its own. When any name of the lab points elsewhere, it changes nothing and exits 4. With --all, it removes every other lab and then exits 4 naming the ones it refused.`
   static override examples = [
-    {description: 'Remove the lab named demo', command: '<%= config.bin %> lab down --name demo'},
+    {description: 'Remove the lab named demo', command: '<%= config.bin %> lab down --lab demo'},
     {description: 'Remove every lab on this machine', command: '<%= config.bin %> lab down --all'},
   ]
   static override enableJsonFlag = true
   static override flags = {
-    name: labNameFlag,
+    lab: labNameFlag,
     all: Flags.boolean({description: 'Remove every lab listed by `netctl lab list`.', default: false}),
   }
 
   async run(): Promise<object> {
     const {flags} = await this.parse(LabDown)
     await labPreflight({backend: 'flannel-vxlan', ssh: false})
-    const names = flags.all ? (await import('../../src/lab/list.js').then((m) => m.listLabs())).map((l) => l.name) : [flags.name]
+    const names = flags.all ? (await import('../../src/lab/list.js').then((m) => m.listLabs())).map((l) => l.name) : [flags.lab]
     const results = []
     const refused: string[] = []
     for (const name of names) {

@@ -13,20 +13,20 @@ export default class LabStatus extends BaseCommand {
 
 Reachability is checked with real pings from inside pod namespaces: by default one pod per node to one pod on every other node, plus a same-node pair on each node; --all-pairs pings every pod pair. Pods whose namespace is not the lab's are left out. Exits 1 when the lab is not up, a pair is unreachable or a BGP session is not Established.`
   static override examples = [
-    {description: 'Status of the lab named demo', command: '<%= config.bin %> lab status --name demo'},
-    {description: 'Without pinging', command: '<%= config.bin %> lab status --name demo --no-ping'},
-    {description: 'Every pod pair, as JSON', command: '<%= config.bin %> lab status --name demo --all-pairs --json'},
+    {description: 'Status of the lab named demo', command: '<%= config.bin %> lab status --lab demo'},
+    {description: 'Without pinging', command: '<%= config.bin %> lab status --lab demo --no-ping'},
+    {description: 'Every pod pair, as JSON', command: '<%= config.bin %> lab status --lab demo --all-pairs --json'},
   ]
   static override enableJsonFlag = true
   static override flags = {
-    name: labNameFlag,
+    lab: labNameFlag,
     ping: Flags.boolean({description: 'Check pod-to-pod reachability with ping.', default: true, allowNo: true}),
     'all-pairs': Flags.boolean({description: 'Ping every ordered pod pair, not one pair per node pair.', default: false}),
   }
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabStatus)
-    const record = await loadRecord(flags.name)
+    const record = await loadRecord(flags.lab)
     const status = await labStatus(record, {ping: flags.ping, allPairs: flags['all-pairs']})
     if (!this.jsonEnabled()) this.log(labStatusText(status))
     const unhealthy = status.status !== 'up' || (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')

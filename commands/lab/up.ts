@@ -4,6 +4,7 @@ import {BaseCommand} from '../../src/base-command.js'
 import {labNameFlag} from '../../src/flags.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type ProxyMode} from '../../src/lab/agents/defaults.js'
 import {labUp} from '../../src/lab/build.js'
+import {parsePodLabels} from '../../src/lab/topology.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
 import {labUpJson, labUpText} from '../../src/render/lab.js'
 
@@ -15,17 +16,18 @@ Nothing is added to the root namespace. The lab writes an inventory file that ot
 
 Topologies: flat puts every node on one L2 segment; routed splits them over two subnets joined by a router namespace, so that host-gw really fails across the L3 hop.
 
-Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --name NAME first), a bad flag, or this machine cannot build it (not root, a program missing: the line names the package); 1 a step failed on the way (what was made is removed again).`
+Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab NAME first), a bad flag, or this machine cannot build it (not root, a program missing: the line names the package); 1 a step failed on the way (what was made is removed again).`
   static override examples = [
-    {description: 'A 3-node Flannel vxlan lab named demo', command: '<%= config.bin %> lab up --name demo --nodes 3'},
-    {description: 'Calico with BIRD route reflectors, as JSON', command: '<%= config.bin %> lab up --name rr --nodes 5 --backend calico-rr --route-reflectors 2 --json'},
-    {description: 'host-gw across a router: see the kernel refuse it', command: '<%= config.bin %> lab up --name l3 --backend flannel-host-gw --topology routed'},
-    {description: 'With sshd on every node, reachable through ip netns exec + nc', command: '<%= config.bin %> lab up --name ssh --ssh'},
-    {description: "A node as found in the wild: kube-proxy's iptables rules, flanneld's, Docker's FORWARD DROP", command: '<%= config.bin %> lab up --name real --proxy-mode iptables --host-profile docker'},
+    {description: 'A 3-node Flannel vxlan lab named demo', command: '<%= config.bin %> lab up --lab demo --nodes 3'},
+    {description: 'Calico with BIRD route reflectors, as JSON', command: '<%= config.bin %> lab up --lab rr --nodes 5 --backend calico-rr --route-reflectors 2 --json'},
+    {description: 'host-gw across a router: see the kernel refuse it', command: '<%= config.bin %> lab up --lab l3 --backend flannel-host-gw --topology routed'},
+    {description: 'With sshd on every node, reachable through ip netns exec + nc', command: '<%= config.bin %> lab up --lab ssh --ssh'},
+    {description: 'Pods labelled for NetworkPolicies (each has app=<pod name> already)', command: "<%= config.bin %> lab up --lab pol --backend calico-bgp --pod-labels 'pod-node1-1:role=db' --pod-labels '*:team=blue'"},
+    {description: "A node as found in the wild: kube-proxy's iptables rules, flanneld's, Docker's FORWARD DROP", command: '<%= config.bin %> lab up --lab real --proxy-mode iptables --host-profile docker'},
   ]
   static override enableJsonFlag = true
   static override flags = {
-    name: labNameFlag,
+    lab: labNameFlag,
     nodes: Flags.integer({description: 'Number of nodes (2..50).', default: 3, min: 2, max: 50}),
     'pods-per-node': Flags.integer({description: 'Pods on each node.', default: 2, min: 0, max: 20}),
     backend: Flags.string({description: 'Overlay backend.', options: [...LAB_BACKENDS], default: 'flannel-vxlan'}),
@@ -42,6 +44,11 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --nam
       options: [...HOST_PROFILES],
       default: LAB_AGENT_DEFAULTS.hostProfile,
     }),
+    'pod-labels': Flags.string({
+      description: 'Labels for a pod beside its app=<pod name>, for NetworkPolicies to select: POD:KEY=VALUE[,KEY=VALUE] (repeatable; POD * is every pod).',
+      multiple: true,
+      default: [],
+    }),
   }
 
   async run(): Promise<object> {
@@ -49,7 +56,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --nam
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? (step: string) => process.stderr.write(`  ${step}...\n`) : undefined
     const record = await labUp(
       {
-        name: flags.name,
+        name: flags.lab,
         nodes: flags.nodes,
         podsPerNode: flags['pods-per-node'],
         backend: flags.backend as LabBackendName,
@@ -58,6 +65,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --nam
         ssh: flags.ssh,
         proxyMode: flags['proxy-mode'] as ProxyMode,
         hostProfile: flags['host-profile'] as HostProfile,
+        podLabels: parsePodLabels(flags['pod-labels']),
       },
       progress,
     )

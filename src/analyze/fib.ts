@@ -1037,3 +1037,19 @@ export function lookupRoute(state: FibState | CompiledFib, q: PacketQuery): Rout
   if (trail.passed.length > 0) d.passedOver = trail.passed
   return d
 }
+
+/**
+ * The reverse-path lookup xt_rpfilter makes: the route back to `dst` (the
+ * packet's source) from `src` (its destination), as a bare FIB lookup with no
+ * source address selection (a device without an address is no error here).
+ * The devices the route leaves by, its type, or undefined when none matches.
+ */
+export function reversePathLookup(fib: CompiledFib, q: {dst: string; src?: string; fwmark?: number}): {type: Route['type']; devs: string[]} | undefined {
+  const dst = parseIp(q.dst)
+  if (!dst) return undefined
+  const src = q.src ? parseIp(q.src) : undefined
+  const flow: Flow = {family: dst.family, dst, ...(src && src.family === dst.family ? {src} : {}), iif: 'lo', mark: q.fwmark ?? 0}
+  const res = fibLookup(fib, flow, new Trail(true))
+  if (!res.ok) return res.route ? {type: res.route.type ?? 'unicast', devs: []} : undefined
+  return {type: res.route.type ?? 'unicast', devs: res.hops.map((h) => h.dev).filter((d): d is string => !!d)}
+}

@@ -38,7 +38,10 @@ export interface InventoryNode {
   internalIP: string
   /** the node's public address, when it has one apart from internalIP */
   externalIP?: string
+  /** the node's (IPv4) pod range; from Kubernetes '' when the Node has none (Calico IPAM without a confirmed block) */
   podCIDR: string
+  /** every pod range, as spec.podCIDRs (dual-stack: the IPv6 one too); podCIDR is one of them */
+  podCIDRs?: string[]
   access: InventoryNodeAccess
   /** node annotations as a cluster holds them (flannel backend-data, Calico IPv4Address, ...) */
   annotations?: Record<string, string>
@@ -56,6 +59,31 @@ export interface InventoryPod {
   pid?: number
   /** the pod's labels (read from the API; optional in a file) */
   labels?: Record<string, string>
+  /** the pod shares its node's network namespace and address (NetworkPolicies match it only by ipBlock) */
+  hostNetwork?: boolean
+  /** the containers' ports; a NetworkPolicy names a port by its name */
+  ports?: InventoryContainerPort[]
+}
+
+/** A container port, as spec.containers[].ports holds it. */
+export interface InventoryContainerPort {
+  name?: string
+  containerPort: number
+  protocol?: 'TCP' | 'UDP' | 'SCTP'
+}
+
+/** A namespace and its labels (namespaceSelectors match them). */
+export interface InventoryNamespace {
+  name: string
+  labels?: Record<string, string>
+}
+
+/** A NetworkPolicy as `kubectl get networkpolicy -o yaml` shows it (spec verbatim). */
+export interface InventoryNetworkPolicy {
+  apiVersion?: string
+  kind?: 'NetworkPolicy'
+  metadata: {name: string; namespace?: string}
+  spec: Record<string, unknown>
 }
 
 export interface Inventory {
@@ -77,6 +105,10 @@ export interface Inventory {
   pods: InventoryPod[]
   /** Services with their EndpointSlice endpoints */
   services?: InventoryService[]
+  /** namespaces with their labels (the name label is implied) */
+  namespaces?: InventoryNamespace[]
+  /** NetworkPolicies (a lab's, or written by hand); metadata.namespace defaults to "default" */
+  networkPolicies?: InventoryNetworkPolicy[]
 }
 
 /** A Service port, as Kubernetes' ServicePort (targetPort a number). */

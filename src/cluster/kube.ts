@@ -2,7 +2,7 @@ import {isIPv4} from 'node:net'
 
 import {NetctlError, UsageError} from '../errors.js'
 import {type ClusterObjects, type Detection, detectCni} from './detect.js'
-import {INVENTORY_API_VERSION, type Inventory} from './inventory-types.js'
+import {INVENTORY_API_VERSION, type Inventory, type InventoryContainerPort} from './inventory-types.js'
 import {KubeApi, KubeApiError} from './kube-api.js'
 import type {KubeConnectOptions} from './kube-config.js'
 import type {CalicoBGPConfiguration, CalicoBGPPeer, CalicoIPPool, KubeConfigMap, KubeDaemonSet, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, Taint} from './kube-types.js'
@@ -46,6 +46,8 @@ export interface ClusterPod {
   hostNetwork: boolean
   phase: string
   labels: Record<string, string>
+  /** the containers' ports (NetworkPolicies name ports by these names) */
+  ports: InventoryContainerPort[]
 }
 
 /** A node as netctl needs it, from the Node object alone. */
@@ -104,7 +106,18 @@ export function podFacts(pod: KubePod): ClusterPod {
     hostNetwork: pod.spec?.hostNetwork === true,
     phase: pod.status?.phase ?? 'Unknown',
     labels: pod.metadata.labels ?? {},
+    ports: (pod.spec?.containers ?? []).flatMap((c) => containerPorts(c.ports)),
   }
+}
+
+/** spec.containers[].ports as the API holds them, the protocol defaulted to TCP as the API server does. */
+function containerPorts(ports: unknown): InventoryContainerPort[] {
+  if (!Array.isArray(ports)) return []
+  return ports.flatMap((p: Record<string, unknown>) => {
+    if (typeof p?.containerPort !== 'number') return []
+    const protocol = p.protocol === 'UDP' || p.protocol === 'SCTP' ? p.protocol : 'TCP'
+    return [{...(typeof p.name === 'string' && p.name !== '' ? {name: p.name} : {}), containerPort: p.containerPort, protocol}]
+  })
 }
 
 /** The smallest IPv4 prefix holding every given CIDR (the cluster CIDR when nothing names it). */
@@ -282,6 +295,7 @@ export class KubeCluster {
         internalIP: n.internalIP,
         ...(n.externalIP ? {externalIP: n.externalIP} : {}),
         podCIDR: n.podCIDR,
+        ...(n.podCIDRs.some((c) => c !== n.podCIDR) ? {podCIDRs: n.podCIDRs} : {}),
         access: {},
         annotations: n.annotations,
         labels: n.labels,
@@ -289,7 +303,7 @@ export class KubeCluster {
       // host-network pods have the node's address: they are the node, not pods on the overlay
       pods: pods
         .filter((p) => !p.hostNetwork && p.ip !== '' && known.has(p.node) && (p.phase === 'Running' || p.phase === 'Pending'))
-        .map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(Object.keys(p.labels).length > 0 ? {labels: p.labels} : {})}))
+        .map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(Object.keys(p.labels).length > 0 ? {labels: p.labels} : {}), ...(p.ports.length > 0 ? {ports: p.ports} : {})}))
         .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
     }
   }

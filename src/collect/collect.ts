@@ -6,6 +6,7 @@ import {createTransport, type TransportFactory} from '../transport/index.js'
 import {ClusterRefusal, type Transport, TransportError, type TransportResult} from '../transport/types.js'
 import {NetctlError} from '../errors.js'
 import {firstLine, mapLimit} from '../util/exec.js'
+import {isCidr} from '../util/schema.js'
 import {assembleNodeState} from './node.js'
 import {buildProbe} from './probe.js'
 import {splitProbeOutput} from './sections.js'
@@ -185,6 +186,15 @@ export async function collectInventory(inv: Inventory, opts: CollectOptions & {v
 
 const SNAPSHOT_SOURCE = {lab: 'lab', file: 'inventory', kubernetes: 'kubernetes'} as const
 
+/**
+ * A node's pod ranges as the snapshot keeps them: its podCIDR first, then the
+ * others of spec.podCIDRs (dual-stack), each once; a node without one (Calico
+ * IPAM leaves spec.podCIDR empty) has none, not an empty string.
+ */
+function nodePodCIDRs(n: InventoryNode): string[] {
+  return [...new Set([n.podCIDR, ...(n.podCIDRs ?? [])])].filter((c) => isCidr(c))
+}
+
 export function snapshotOf(inv: Inventory, results: NodeResult[], meta: SnapshotMeta): Snapshot {
   const nodeStates: Record<string, NodeState> = {}
   for (const r of results) if (r.state) nodeStates[r.node] = r.state
@@ -197,7 +207,8 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       source: SNAPSHOT_SOURCE[inv.cluster.source] ?? 'inventory',
       name: inv.cluster.name,
       backend: inv.cluster.backend,
-      clusterCIDR: inv.cluster.clusterCIDR,
+      // unknown (no CNI said, no node has a podCIDR): empty, as the schema allows, never a made-up range
+      clusterCIDR: isCidr(inv.cluster.clusterCIDR) ? inv.cluster.clusterCIDR : '',
       ...(inv.cluster.cni ? {cni: inv.cluster.cni} : {}),
       ...(inv.cluster.serviceCIDR ? {serviceCIDR: inv.cluster.serviceCIDR} : {}),
     },
@@ -206,7 +217,7 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       internalIP: n.internalIP,
       ...(n.externalIP ? {externalIP: n.externalIP} : {}),
       ...(n.access.netns !== undefined ? {netns: n.access.netns} : {}),
-      podCIDRs: [n.podCIDR],
+      podCIDRs: nodePodCIDRs(n),
       annotations: n.annotations ?? {},
       labels: n.labels ?? {},
     })),
@@ -218,12 +229,16 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
       ...(p.netns !== undefined ? {netns: p.netns} : {}),
       ...(p.pid !== undefined ? {pid: p.pid} : {}),
       ...(p.labels ? {labels: p.labels} : {}),
+      ...(p.hostNetwork ? {hostNetwork: true} : {}),
+      ...(p.ports ? {ports: p.ports} : {}),
     })),
     nodeStates,
     errors: results.flatMap((r) => r.errors),
     ...(inv.services ? {services: inv.services} : {}),
-    ...(meta.networkPolicies
-      ? {networkPolicies: meta.networkPolicies.map((np) => ({namespace: np.metadata.namespace ?? '', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
+    ...(inv.namespaces ? {namespaces: inv.namespaces} : {}),
+    // the API's policies when it was asked; else the inventory's (a lab's, or written by hand)
+    ...((meta.networkPolicies ?? inv.networkPolicies)
+      ? {networkPolicies: (meta.networkPolicies ?? inv.networkPolicies ?? []).map((np) => ({namespace: np.metadata.namespace ?? 'default', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
       : {}),
   }
 }

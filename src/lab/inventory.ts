@@ -49,8 +49,9 @@ export function labInventory(plan: LabPlan): Inventory {
         paths: {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket},
       }
     }),
-    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns})),
+    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns, ...(p.labels ? {labels: p.labels} : {})})),
     ...(plan.services ? {services: plan.services} : {}),
+    ...(plan.networkPolicies?.length ? {networkPolicies: plan.networkPolicies} : {}),
   }
 }
 

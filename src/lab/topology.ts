@@ -76,6 +76,12 @@ export function validateLabOptions(o: LabOptions): void {
   if (!(LAB_TOPOLOGIES as readonly string[]).includes(o.topology)) throw new UsageError(`unknown topology '${o.topology}': flat or routed`)
   if (o.proxyMode !== undefined && !(PROXY_MODES as readonly string[]).includes(o.proxyMode)) throw new UsageError(`unknown proxy mode '${o.proxyMode}': one of ${PROXY_MODES.join(', ')}`)
   if (o.hostProfile !== undefined && !(HOST_PROFILES as readonly string[]).includes(o.hostProfile)) throw new UsageError(`unknown host profile '${o.hostProfile}': one of ${HOST_PROFILES.join(', ')}`)
+  for (const pod of Object.keys(o.podLabels ?? {})) {
+    const m = /^pod-node(\d+)-(\d+)$/.exec(pod)
+    if (pod !== '*' && (!m || Number(m[1]) < 1 || Number(m[1]) > o.nodes || Number(m[2]) < 1 || Number(m[2]) > o.podsPerNode)) {
+      throw new UsageError(`--pod-labels: no pod '${pod}' in this lab (pods are pod-nodeN-K, N 1..${o.nodes}, K 1..${o.podsPerNode}; * is every pod)`)
+    }
+  }
   if (o.backend === 'calico-rr') {
     if (!Number.isInteger(o.routeReflectors) || o.routeReflectors < 1 || o.routeReflectors >= o.nodes) {
       throw new UsageError(`--route-reflectors must be 1..${o.nodes - 1} for ${o.nodes} nodes, got ${o.routeReflectors}`)
@@ -131,6 +137,7 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
         // .0 is the node's VTEP / tunnel address and .1 the bridge (flannel): pods start at .2
         ip: addToIPv4(node.podCIDR, k + 1),
         hostVeth: calico ? `cali${hash.slice(0, 11)}` : `veth${hash.slice(0, 8)}`,
+        labels: {app: name, ...o.podLabels?.['*'], ...o.podLabels?.[name]},
       })
     }
   }
@@ -183,3 +190,28 @@ export function cidrContains(cidr: string, ip: string): boolean {
 }
 
 export {addToIPv4}
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/
+
+/**
+ * `--pod-labels POD:KEY=VALUE[,KEY=VALUE...]` (repeatable; POD `*` is every pod)
+ * as labels by pod name; keys and values as Kubernetes allows them.
+ */
+export function parsePodLabels(specs: readonly string[]): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {}
+  for (const spec of specs) {
+    const colon = spec.indexOf(':')
+    const pod = spec.slice(0, colon).trim()
+    if (colon <= 0 || pod === '') throw new UsageError(`--pod-labels '${spec}': use POD:KEY=VALUE[,KEY=VALUE] (POD * for every pod)`)
+    for (const pair of spec.slice(colon + 1).split(',')) {
+      const eq = pair.indexOf('=')
+      const [key, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()]
+      if (eq <= 0 || !LABEL_KEY.test(key) || key.length > 316 || !LABEL_VALUE.test(value) || value.length > 63) {
+        throw new UsageError(`--pod-labels '${spec}': '${pair}' is not a label KEY=VALUE Kubernetes accepts`)
+      }
+      out[pod] = {...out[pod], [key]: value}
+    }
+  }
+  return out
+}

@@ -1,3 +1,4 @@
+import type {InventoryNetworkPolicy} from '../cluster/inventory-types.js'
 import type {HostProfile, ProxyMode} from './agents/defaults.js'
 import type {LabService} from './agents/services.js'
 
@@ -34,6 +35,8 @@ export interface LabOptions {
   proxyMode?: ProxyMode
   /** what the node's distribution adds (default LAB_AGENT_DEFAULTS.hostProfile) */
   hostProfile?: HostProfile
+  /** labels beside each pod's app=<pod name>: by pod name, or '*' for every pod (--pod-labels) */
+  podLabels?: Record<string, Record<string, string>>
 }
 
 /** One underlay L2 segment: a bridge in the fabric namespace. */
@@ -75,6 +78,8 @@ export interface LabPod {
   ip: string
   /** host-side veth inside the node namespace (vethXXXXXXXX or caliXXXXXXXXXXX) */
   hostVeth: string
+  /** the pod's labels (app=<pod name>, then --pod-labels); absent in the state of labs made before labels */
+  labels?: Record<string, string>
 }
 
 export interface LabPlan {
@@ -101,6 +106,8 @@ export interface LabPlan {
   serviceCIDR?: string
   /** the lab's Services with their endpoints (only with kube-proxy: a lab without it has none) */
   services?: LabService[]
+  /** NetworkPolicies recorded with `lab policy apply` (absent: none) */
+  networkPolicies?: InventoryNetworkPolicy[]
 }
 
 /**

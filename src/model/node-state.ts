@@ -281,3 +281,24 @@ export interface NodeState {
   /** what each probe section returned; `absent` when the tool is missing */
   sections: Record<string, SectionResult>
 }
+
+/**
+ * Why a pod's own state is missing, when it is: its namespace was not found
+ * (`runtime`: crictl absent or failing) or not entered (`netns`). Such a pod's
+ * empty links and routes mean "not read", never "none". Snapshots from before
+ * pods carried sections have none: their pods count as read.
+ */
+export function podNotRead(pod: PodNetnsState): {section: string; status: SectionStatus; message?: string} | undefined {
+  for (const section of ['runtime', 'netns']) {
+    const s = pod.sections?.[section]
+    if (s && s.status !== 'ok') return {section, status: s.status, ...(s.message ? {message: s.message} : {})}
+  }
+  return undefined
+}
+
+/** What to do about a pod whose state was not read. */
+export function podNotReadFix(node: string, why: {section: string; message?: string}): string {
+  return /crictl/.test(why.message ?? '')
+    ? `install crictl on ${node}, or give the pod's netns (or pid) in an inventory file`
+    : `give the pod's netns (or pid) in an inventory file, or look at why ${node} could not enter it`
+}

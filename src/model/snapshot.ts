@@ -1,7 +1,8 @@
 import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
+import {printable} from '../util/text.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
-import type {InventoryPod, InventoryService} from '../cluster/inventory-types.js'
+import type {InventoryNamespace, InventoryPod, InventoryService} from '../cluster/inventory-types.js'
 import type {NodeState} from './node-state.js'
 import {SNAPSHOT_SCHEMA_VERSION} from './schema-version.js'
 
@@ -38,6 +39,9 @@ export interface SnapshotNode {
 /** A pod as the inventory (or the Kubernetes API) describes it; the snapshot keeps it as is. */
 export type SnapshotPod = InventoryPod
 
+/** A namespace and its labels. */
+export type SnapshotNamespace = InventoryNamespace
+
 /** A NetworkPolicy as the API holds it (networking.k8s.io/v1), its spec verbatim. */
 export interface SnapshotNetworkPolicy {
   namespace: string
@@ -66,22 +70,36 @@ export interface Snapshot {
   /** node name → its dataplane state; a node that could not be collected has none */
   nodeStates: Record<string, NodeState>
   errors: CollectionError[]
-  /** Kubernetes: every NetworkPolicy in the cluster (absent for a lab or an inventory file) */
+  /** every NetworkPolicy in the cluster: from the API, or an inventory's networkPolicies: (absent when the source has none) */
   networkPolicies?: SnapshotNetworkPolicy[]
+  /** namespaces with their labels, for namespaceSelectors (absent when the source has none) */
+  namespaces?: SnapshotNamespace[]
   /** Services with their EndpointSlice endpoints (the inventory's `services:`; absent when the source has none) */
   services?: InventoryService[]
 }
 
 /** Check a parsed snapshot: the version first (a newer one says so), then the schema. */
 export function validateSnapshot(data: unknown, file = 'snapshot'): Snapshot {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: not a netctl snapshot (expected a JSON object)`)
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: not a netctl snapshot (expected a JSON object)`, false)
   const version = (data as {schemaVersion?: unknown}).schemaVersion
   if (typeof version === 'number' && Number.isInteger(version) && version > SNAPSHOT_SCHEMA_VERSION) {
-    throw new UsageError(`${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`)
+    throw new UsageError(`${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`, false)
   }
   const validate = validatorFor(SNAPSHOT_SCHEMA)
-  if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`)
-  return data as Snapshot
+  if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`, false)
+  const snapshot = data as Snapshot
+  checkSnapshot(snapshot, file)
+  return snapshot
+}
+
+/** What the schema cannot say: a node name is a key (nodeStates, pods, findings), so it is unique, as in an inventory. */
+function checkSnapshot(s: Snapshot, file: string): void {
+  const seen = new Map<string, number>()
+  s.nodes.forEach((n, i) => {
+    const first = seen.get(n.name)
+    if (first !== undefined) throw new UsageError(`${file}: invalid snapshot: nodes[${i}].name: '${printable(n.name)}' is already nodes[${first}]`, false)
+    seen.set(n.name, i)
+  })
 }
 
 export function parseSnapshot(text: string, file = 'snapshot'): Snapshot {
@@ -89,7 +107,7 @@ export function parseSnapshot(text: string, file = 'snapshot'): Snapshot {
   try {
     data = JSON.parse(text)
   } catch (error) {
-    throw new UsageError(`${file}: not a netctl snapshot (not JSON: ${(error as Error).message.split('\n')[0]})`)
+    throw new UsageError(`${file}: not a netctl snapshot (not JSON: ${(error as Error).message.split('\n')[0]})`, false)
   }
   return validateSnapshot(data, file)
 }

@@ -137,7 +137,7 @@ export interface Hop {
 export interface NetfilterDecision {
   hook: 'PREROUTING' | 'INPUT' | 'FORWARD' | 'OUTPUT' | 'POSTROUTING'
   /** DNAT / SNAT / MASQUERADE / REDIRECT (iptables) or dnat / snat / masquerade / redirect (nft) the nat chains decided */
-  nat?: Array<{ruleset: string; rule: string}>
+  nat?: Array<{ruleset: string; rule: string; before?: string; after?: string}>
   /** each way through a chain split by `statistic` or `numgen`, with its probability and the rule it ended at */
   alternatives?: Array<{ruleset: string; probability: number; rule: string}>
 }
@@ -160,6 +160,54 @@ export interface PathResult {
   hops: Hop[]
 }
 
+/** A rule of a NetworkPolicy: its namespace/name, the direction, the index in ingress[] / egress[]. */
+export interface PolicyRuleRef {
+  policy: string
+  direction: 'Ingress' | 'Egress'
+  rule: number
+}
+
+/** What one selecting policy says of the packet: the rule that allows it, or its closest rule and why not. */
+export interface PolicyRuling {
+  policy: string
+  allows: boolean
+  /** the allowing rule, or the closest one (absent when the policy has no rule for the direction: a default deny) */
+  rule?: number
+  /** when it does not allow: what the closest rule did not match (the port, the namespace label, the CIDR) */
+  mismatches?: string[]
+}
+
+/**
+ * The NetworkPolicy verdict of one direction, decided at one pod (egress at the source, ingress at the destination):
+ * NOT_APPLICABLE (that end is a node, a host-network pod or an outside address: nothing selects it),
+ * NOT_ISOLATED (no policy selects the pod for this direction), ALLOWED, DENIED.
+ */
+export interface PolicyDirectionVerdict {
+  direction: 'Ingress' | 'Egress'
+  verdict: 'NOT_APPLICABLE' | 'NOT_ISOLATED' | 'ALLOWED' | 'DENIED'
+  /** namespace/name of the pod */
+  pod?: string
+  /** namespace/name of every policy that selects the pod for this direction */
+  policies: string[]
+  allowedBy?: PolicyRuleRef
+  /** why it passes without a rule (the pod's own node) */
+  reason?: string
+  /** when denied: the closest rule (rule absent: a policy without rules) and what it did not match */
+  closest?: Omit<PolicyRuleRef, 'rule'> & {rule?: number; mismatches: string[]}
+  /** each selecting policy's ruling */
+  rulings?: PolicyRuling[]
+}
+
+/** The NetworkPolicies' answer for the traced packet. */
+export interface TracePolicy {
+  /** whether the cluster's CNI enforces policies; null when the snapshot does not say which CNI runs */
+  enforced: boolean | null
+  /** what the policies decide, enforced or not */
+  allowed: boolean
+  egress: PolicyDirectionVerdict
+  ingress: PolicyDirectionVerdict
+}
+
 export interface Trace extends PathResult {
   src: Endpoint
   dst: Endpoint
@@ -174,4 +222,6 @@ export interface Trace extends PathResult {
   findings: Finding[]
   /** with INSUFFICIENT_INFO: what the snapshot lacked ("node2: iptables not collected") */
   missing?: string[]
+  /** the NetworkPolicies' verdict for the packet, when the snapshot holds policies */
+  policy?: TracePolicy
 }

@@ -5,7 +5,9 @@
 import type {SweepCounts} from '../analyze/checks/index.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
+import {printable} from '../util/text.js'
 import {findingsText} from './finding.js'
+import {terminalWidth, wrapLine} from './width.js'
 
 export interface CheckResult {
   cluster: {name: string; backend: string; clusterCIDR: string}
@@ -38,6 +40,6 @@ export function checkJson(r: CheckResult): CheckResult {
 export function checkText(r: CheckResult, allNodes: number): string {
   const scope = r.nodes.length === allNodes ? `${allNodes} node${allNodes === 1 ? '' : 's'}` : `${r.nodes.join(', ')} (of ${allNodes} nodes)`
   const missing = allNodes - r.collected
-  const head = `checked ${scope} of ${r.cluster.name} (${r.cluster.backend})${missing > 0 ? `; ${missing} not collected` : ''}`
-  return `${head}\n\n${findingsText(r.findings)}`
+  const head = printable(`checked ${scope} of ${r.cluster.name} (${r.cluster.backend})${missing > 0 ? `; ${missing} not collected` : ''}`)
+  return `${wrapLine(head, terminalWidth())}\n\n${findingsText(r.findings)}`
 }

@@ -24,7 +24,12 @@ const MAX_ROWS = 24
 
 const secs = (ms: number | undefined): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
-export function CollectProgress({title, rows, footer}: {title: string; rows: ProgressRow[]; footer?: string}) {
+/** Colour props only when colour is wanted: ink's chalk does not read NO_COLOR, and a stream that is not a terminal gets none. */
+function tone(plain: boolean, props: {color?: string; dimColor?: boolean; bold?: boolean}): {color?: string; dimColor?: boolean; bold?: boolean} {
+  return plain ? {} : props
+}
+
+export function CollectProgress({title, rows, footer, plain = false}: {title: string; rows: ProgressRow[]; footer?: string; plain?: boolean}) {
   const waiting = rows.filter((r) => r.phase === 'waiting').length
   const active = rows.filter((r) => r.phase !== 'waiting')
   // problems and running nodes first: they are what a person watches for
@@ -35,18 +40,18 @@ export function CollectProgress({title, rows, footer}: {title: string; rows: Pro
   const finished = rows.filter((r) => r.phase === 'done' || r.phase === 'partial' || r.phase === 'unreachable').length
   return (
     <Box flexDirection="column">
-      <Text bold>{title}</Text>
+      <Text {...tone(plain, {bold: true})}>{title}</Text>
       {shown.map((r) => (
         <Box key={r.node}>
-          <Text color={MARK[r.phase].color}>{`  ${MARK[r.phase].mark} `}</Text>
+          <Text {...tone(plain, {color: MARK[r.phase].color})}>{`  ${MARK[r.phase].mark} `}</Text>
           <Text>{r.node.padEnd(width)}</Text>
-          <Text dimColor>{`  ${secs(r.ms).padStart(5)}`}</Text>
-          {r.message ? <Text color={MARK[r.phase].color}>{`  ${r.message}`}</Text> : null}
+          <Text {...tone(plain, {dimColor: true})}>{`  ${secs(r.ms).padStart(5)}`}</Text>
+          {r.message ? <Text {...tone(plain, {color: MARK[r.phase].color})}>{`  ${r.message}`}</Text> : null}
         </Box>
       ))}
-      {hidden > 0 ? <Text dimColor>{`  ... ${hidden} more`}</Text> : null}
-      <Text dimColor>{`  ${finished}/${rows.length} finished${waiting > 0 ? `, ${waiting} waiting` : ''}`}</Text>
-      {footer ? <Text>{footer}</Text> : null}
+      {hidden > 0 ? <Text {...tone(plain, {dimColor: true})}>{`  ... ${hidden} more`}</Text> : null}
+      {/* one summary line: the running count while it runs, the footer (which says it all) once it is done */}
+      {footer ? <Text>{footer}</Text> : <Text {...tone(plain, {dimColor: true})}>{`  ${finished}/${rows.length} finished${waiting > 0 ? `, ${waiting} waiting` : ''}`}</Text>}
     </Box>
   )
 }
@@ -61,7 +66,8 @@ export interface ProgressHandle {
 /** Live per-node progress on a stream (stderr); `finish` leaves the last frame on screen. */
 export function renderCollectProgress(title: string, nodes: string[], stream: NodeJS.WriteStream = process.stderr): ProgressHandle {
   const rows = new Map<string, ProgressRow>(nodes.map((n) => [n, {node: n, phase: 'waiting'}]))
-  const view = (footer?: string) => <CollectProgress title={title} rows={[...rows.values()]} {...(footer ? {footer} : {})} />
+  const plain = 'NO_COLOR' in process.env || !stream.isTTY
+  const view = (footer?: string) => <CollectProgress title={title} rows={[...rows.values()]} plain={plain} {...(footer ? {footer} : {})} />
   const app = render(view(), {stdout: stream, patchConsole: false, exitOnCtrlC: true})
   return {
     addNodes(more) {

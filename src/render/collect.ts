@@ -5,7 +5,7 @@ export function snapshotJson(s: Snapshot): string {
   return `${JSON.stringify(s, null, 2)}\n`
 }
 
-/** `netctl collect -o FILE --json`: what was written and how complete it is. */
+/** `netctl collect --output-file FILE --json`: what was written and how complete it is. */
 export interface CollectSummary {
   output: string
   /** false when no node was collected: FILE was left as it was */

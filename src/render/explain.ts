@@ -2,10 +2,13 @@
  * `netctl explain`: a finding code or a disposition, as text and as JSON
  * (schemas/explain.schema.json), and the --list index of both.
  */
+import wrapAnsi from 'wrap-ansi'
+
 import {AREA_TITLES, CATALOGUE, DISPOSITION_GUIDE, type Lookup, PLACEHOLDERS, placeholdersIn} from '../analyze/catalogue/index.js'
 import {FINDING_CODES, type Severity} from '../model/finding.js'
 import {DISPOSITIONS} from '../model/trace.js'
 import {colors, table} from './color.js'
+import {terminalWidth, wrapCommand} from './width.js'
 
 export function explainJson(found: Lookup): object {
   if (found.kind === 'disposition') {
@@ -37,18 +40,12 @@ export function explainListJson(): object {
   }
 }
 
-/** Greedy word wrap to `width` columns, every line indented. */
-export function wrap(text: string, indent = '  ', width = 100): string {
-  const lines: string[] = []
-  let line = ''
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && indent.length + line.length + 1 + word.length > width) {
-      lines.push(indent + line)
-      line = word
-    } else line = line ? `${line} ${word}` : word
-  }
-  if (line) lines.push(indent + line)
-  return lines.join('\n')
+/** Word wrap at the terminal's width (100 columns when not a terminal), every line indented. */
+export function wrap(text: string, indent = '  ', width = terminalWidth() ?? 100): string {
+  return wrapAnsi(text.split(/\s+/).filter(Boolean).join(' '), Math.max(20, width - indent.length), {hard: true, trim: true})
+    .split('\n')
+    .map((l) => indent + l)
+    .join('\n')
 }
 
 export function severityColor(s: Severity): (text: string) => string {
@@ -56,10 +53,10 @@ export function severityColor(s: Severity): (text: string) => string {
   return s === 'error' ? c.red : s === 'warning' ? c.yellow : c.blue
 }
 
-/** Fix or confirm lines: explanations dim, commands as they are to be typed. */
-export function commandLines(lines: string[], indent = '  '): string {
+/** Fix or confirm lines, one a line: explanations dim, commands as they are to be typed; a line wider than the terminal continues with ` \\`, so it still pastes as one. */
+export function commandLines(lines: string[], indent = '  ', width = terminalWidth()): string {
   const c = colors()
-  return lines.map((l) => indent + (l.trimStart().startsWith('#') ? c.dim(l) : c.cyan(l))).join('\n')
+  return lines.map((l) => (l.trimStart().startsWith('#') ? c.dim : c.cyan)(wrapCommand(indent + l, width))).join('\n')
 }
 
 export function explainText(found: Lookup): string {

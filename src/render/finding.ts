@@ -3,8 +3,10 @@
  * evidence as the tools printed it and its fix as lines to run.
  */
 import {type Finding, severityRank} from '../model/finding.js'
+import {printable} from '../util/text.js'
 import {colors} from './color.js'
 import {commandLines, severityColor} from './explain.js'
+import {terminalWidth, wrapLine} from './width.js'
 
 /** Errors, then warnings, then info; the order within a severity is kept. */
 export function sortFindings(findings: readonly Finding[]): Finding[] {
@@ -24,17 +26,18 @@ export function findingsSummary(findings: readonly Finding[]): string {
   return `${findings.length} finding${findings.length === 1 ? '' : 's'}: ${counts.join(', ')}`
 }
 
-export function findingText(f: Finding): string {
+/** One finding, wrapped at the terminal's width: every value in it comes from a cluster, so each is made printable here, where text is made (util/text.ts); evidence continued deeper than its line, fix lines continued with ` \\` so they still paste whole. */
+export function findingText(f: Finding, width = terminalWidth()): string {
   const c = colors()
-  const head = [severityColor(f.severity)(f.severity.padEnd(7)), c.bold(f.code), f.node ? `${f.node}:` : '', f.subject].filter(Boolean).join(' ')
-  const out = [head, `    ${f.message}`]
-  if (f.evidence.length) out.push('    evidence:', ...f.evidence.map((e) => c.dim(`      ${e}`)))
-  if (f.fix.trim()) out.push('    fix:', commandLines(f.fix.split('\n'), '      '))
+  const head = [severityColor(f.severity)(f.severity.padEnd(7)), c.bold(f.code), f.node ? `${printable(f.node)}:` : '', printable(f.subject)].filter(Boolean).join(' ')
+  const out = [wrapLine(head, width, '    '), wrapLine(`    ${printable(f.message)}`, width, '    ')]
+  if (f.evidence.length) out.push('    evidence:', ...f.evidence.map((e) => c.dim(wrapLine(`      ${printable(e)}`, width, '          '))))
+  if (f.fix.trim()) out.push('    fix:', commandLines(f.fix.split('\n').map((l) => printable(l)), '      ', width))
   out.push(c.dim(`    (netctl explain ${f.code})`))
   return out.join('\n')
 }
 
 export function findingsText(findings: readonly Finding[]): string {
   if (findings.length === 0) return 'no findings'
-  return [...sortFindings(findings).map(findingText), findingsSummary(findings)].join('\n\n')
+  return [...sortFindings(findings).map((f) => findingText(f)), findingsSummary(findings)].join('\n\n')
 }

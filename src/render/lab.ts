@@ -3,6 +3,7 @@ import {labSshPaths} from '../lab/ssh.js'
 import type {TeardownResult} from '../lab/teardown.js'
 import type {LabStatus, LabView} from '../lab/status.js'
 import type {LabRecord} from '../lab/types.js'
+import type {LabPolicyResult} from '../lab/policy.js'
 import {colors, table} from './color.js'
 
 /** `lab up --json`: the contract in DESIGN.md, plus warnings and where the lab's files are. */
@@ -137,4 +138,20 @@ export function labStatusText(s: LabStatus): string {
   }
   if (s.warnings.length) out.push('', ...warningsText(s.warnings))
   return out.join('\n')
+}
+
+/** `lab policy apply | delete | list`, as text: what changed, then the lab's policies. */
+export function labPolicyText(r: LabPolicyResult): string {
+  const lines: string[] = []
+  for (const a of r.applied ?? []) lines.push(`networkpolicy ${a.namespace}/${a.name} ${a.result}`)
+  for (const d of r.deleted ?? []) lines.push(`networkpolicy ${d.namespace}/${d.name} deleted`)
+  if (lines.length > 0) lines.push('')
+  if (r.policies.length === 0) lines.push(`lab ${r.lab} has no NetworkPolicy`)
+  else lines.push(table(['NAMESPACE', 'NAME', 'POD-SELECTOR', 'POLICY-TYPES'], r.policies.map((p) => [p.namespace, p.name, JSON.stringify(p.podSelector), p.policyTypes.join(',') || '(defaulted)'])))
+  lines.push(
+    r.enforced
+      ? `lab ${r.lab} runs Calico, which enforces NetworkPolicies: trace and check judge them (the lab records them; it does not program them into Felix's chains yet)`
+      : `lab ${r.lab} runs flannel, which enforces no NetworkPolicy: they are recorded, and unenforced as on a real flannel cluster`,
+  )
+  return lines.join('\n')
 }

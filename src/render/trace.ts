@@ -7,8 +7,10 @@
 import {DISPOSITION_GUIDE} from '../analyze/catalogue/index.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Disposition, Endpoint, Hop, Packet, PathResult, Trace} from '../model/trace.js'
+import {printable} from '../util/text.js'
 import {colors} from './color.js'
 import {findingsText} from './finding.js'
+import {terminalWidth, wrapLine} from './width.js'
 
 /** `--json` / `-o json`: the trace, nothing added. */
 export function traceJson(trace: Trace): Trace {
@@ -23,7 +25,7 @@ function dispositionColor(d: Disposition): (s: string) => string {
 /** "pod-node1-1 (172.20.1.2)", "prod/web (10.244.3.7)", "node2 (172.31.0.12)" */
 export function endpointLabel(e: Endpoint): string {
   const name = e.pod ? (e.namespace && e.namespace !== 'default' ? `${e.namespace}/${e.pod}` : e.pod) : e.node
-  return name ? `${name} (${e.ip})` : e.ip
+  return printable(name ? `${name} (${e.ip})` : e.ip)
 }
 
 /** "icmp 84 bytes", "tcp/8080 84 bytes DF" */
@@ -42,23 +44,24 @@ function encapNote(hop: Hop): string | undefined {
   return `${outer.type}${vni} ${outer.outerSrc} → ${outer.outerDst}${port}, ${hop.packet!.size} bytes`
 }
 
-/** Numbered hops, "node / netns  in → out  action", evidence indented under each. */
-export function hopsText(hops: readonly Hop[], indent = '  '): string {
+/** Numbered hops, "node / netns  in → out  action", evidence indented under each; the cluster's names and lines made printable (util/text.ts); wrapped at the terminal's width, a hop's rest under its evidence, an evidence line's rest deeper still. */
+export function hopsText(hops: readonly Hop[], indent = '  ', width = terminalWidth()): string {
   const c = colors()
   if (hops.length === 0) return `${indent}${c.dim('(no hops)')}`
-  const where = hops.map((h) => (h.netns && h.netns !== h.node ? `${h.node} / ${h.netns}` : h.node))
-  const ports = hops.map((h) => `${h.in ?? '-'} → ${h.out ?? '-'}`)
+  const where = hops.map((h) => printable(h.netns && h.netns !== h.node ? `${h.node} / ${h.netns}` : h.node))
+  const ports = hops.map((h) => printable(`${h.in ?? '-'} → ${h.out ?? '-'}`))
   const num = String(hops.length).length
   const w1 = Math.max(...where.map((s) => s.length))
   const w2 = Math.max(...ports.map((s) => s.length))
   return hops
     .map((h, i) => {
       const action = h.action === 'drop' ? c.red.bold(h.action) : h.action === 'deliver' ? c.green(h.action) : c.bold(h.action)
-      const note = encapNote(h)
+      const outer = encapNote(h)
+      const note = outer && printable(outer)
       const codes = h.findings?.length ? `  ${c.yellow(`[${h.findings.join(', ')}]`)}` : ''
       const head = `${indent}${String(i + 1).padStart(num)}  ${where[i]!.padEnd(w1)}  ${ports[i]!.padEnd(w2)}  ${action}${note ? `  ${c.cyan(note)}` : ''}${codes}`
       const pad = `${indent}${' '.repeat(num)}      `
-      return [head, ...h.evidence.map((e) => c.dim(`${pad}${e}`))].join('\n')
+      return [wrapLine(head, width, pad), ...h.evidence.map((e) => c.dim(wrapLine(`${pad}${printable(e)}`, width, `${pad}    `)))].join('\n')
     })
     .join('\n')
 }
@@ -68,20 +71,20 @@ function pathHeading(title: string, path: PathResult): string {
   return `${c.bold(title)}  ${dispositionColor(path.disposition)(path.disposition)}`
 }
 
-export function traceText(trace: Trace): string {
+export function traceText(trace: Trace, width = terminalWidth()): string {
   const c = colors()
   const verdict = `${dispositionColor(trace.disposition)(trace.disposition)}  ${endpointLabel(trace.src)} → ${endpointLabel(trace.dst)}  ${packetLabel(trace.packet)}`
-  const out = [verdict]
+  const out = [wrapLine(verdict, width)]
   if (trace.disposition !== 'DELIVERED') {
     const last = trace.hops.at(-1)
-    out.push(`  ${DISPOSITION_GUIDE[trace.disposition].summary}${last ? ` (hop ${trace.hops.length}, ${last.node})` : ''}`)
+    out.push(wrapLine(`  ${DISPOSITION_GUIDE[trace.disposition].summary}${last ? ` (hop ${trace.hops.length}, ${printable(last.node)})` : ''}`, width))
   } else if (trace.returnPath && trace.returnPath.disposition !== 'DELIVERED') {
-    out.push(`  the reply is lost: ${trace.returnPath.disposition}, ${DISPOSITION_GUIDE[trace.returnPath.disposition].summary}`)
+    out.push(wrapLine(`  the reply is lost: ${trace.returnPath.disposition}, ${DISPOSITION_GUIDE[trace.returnPath.disposition].summary}`, width))
   }
-  for (const m of trace.missing ?? []) out.push(c.yellow(`  missing: ${m}`))
-  out.push('', pathHeading('Path', trace), hopsText(trace.hops))
+  for (const m of trace.missing ?? []) out.push(c.yellow(wrapLine(`  missing: ${printable(m)}`, width)))
+  out.push('', pathHeading('Path', trace), hopsText(trace.hops, '  ', width))
   out.push('')
-  if (trace.returnPath) out.push(pathHeading('Return path', trace.returnPath), hopsText(trace.returnPath.hops))
+  if (trace.returnPath) out.push(pathHeading('Return path', trace.returnPath), hopsText(trace.returnPath.hops, '  ', width))
   else out.push(`${c.bold('Return path')}  ${c.dim('not walked: the packet did not arrive')}`)
   out.push('', c.bold('Findings'), findingsText(trace.findings))
   if (trace.disposition !== 'DELIVERED') out.push('', c.dim(`(netctl explain ${trace.disposition})`))

@@ -8,6 +8,7 @@ import {runChecks} from '../analyze/checks/index.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
+import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import type {Inventory} from '../cluster/inventory-types.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
@@ -56,6 +57,11 @@ export interface TraceRun {
 
 const defaultWalker: Walker = {traceSnapshot: engine.traceSnapshot, resolveEndpoint: engine.resolveEndpoint}
 
+/** The trace's fixes as they are typed on this machine (a lab node's in its namespace; no kubectl without Kubernetes). */
+function fixesAsTyped(trace: Trace, snapshot: Snapshot): Trace {
+  return {...trace, findings: findingsAsTyped(trace.findings, snapshot)}
+}
+
 /** Walk a saved snapshot once. */
 export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {walker?: Walker; checks?: NodeChecks} = {}): TraceRun {
   const walker = opts.walker ?? defaultWalker
@@ -63,7 +69,7 @@ export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {
   const dst = walker.resolveEndpoint(snapshot, query.dst)
   checkSameFamily(query, src, dst)
   const result = walker.traceSnapshot(snapshot, query)
-  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks)
+  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks), snapshot)
   return {trace, snapshot, rounds: [], exitCode: traceExitCode(trace, snapshot, src.node)}
 }
 
@@ -103,7 +109,7 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
     if (next.length === 0) break
   }
 
-  const trace = withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks)
+  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks), snapshot)
   return {trace, snapshot, rounds, exitCode: traceExitCode(trace, snapshot, src.node)}
 }
 
@@ -140,7 +146,7 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
   // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
-  const own = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED'])
+  const own = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
   const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !own.has(f.code))
   return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
 }

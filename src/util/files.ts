@@ -42,7 +42,7 @@ export interface UserOutput {
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
 /**
- * Open an output file the user named (`-o FILE`) before the work begins, so
+ * Open an output file the user named (`--output-file FILE`) before the work begins, so
  * that one that cannot be written is said before anything is done. The data
  * goes to a temporary file in the same directory (a rename there is atomic)
  * and replaces FILE only on commit; discard, an error, an exit or Ctrl-C

@@ -6,12 +6,14 @@ import addFormatsModule from 'ajv-formats'
 import ipaddr from 'ipaddr.js'
 
 import {packageRoot} from './paths.js'
+import {printable} from './text.js'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 let ajv: Ajv | undefined
 const compiled = new Map<string, ValidateFunction>()
 
-function isCidr(s: string): boolean {
+/** A CIDR written out in full (10.244.1.0/24, fd00::/64), as the schemas' `cidr` format accepts it. */
+export function isCidr(s: string): boolean {
   try {
     const [addr, len] = ipaddr.parseCIDR(s)
     // the address must be written out in full (no "10.1/16" shorthands)
@@ -106,6 +108,11 @@ function describe(e: ErrorObject): {path: string; message: string} {
  * becomes a "did you mean" hint. E.g. `nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24`.
  */
 export function firstSchemaError(errors: ErrorObject[] | null | undefined): string {
+  // the path holds keys from the file (node names): one line, nothing for a terminal to obey
+  return printable(schemaErrorLine(errors))
+}
+
+function schemaErrorLine(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'is invalid'
   const useful = errors.filter((e) => !['anyOf', 'oneOf', 'if', 'allOf'].includes(e.keyword))
   const pool = useful.length > 0 ? useful : errors

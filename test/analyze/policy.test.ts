@@ -107,3 +107,27 @@ describe('cniEnforcesPolicy', () => {
     expect(with_()).toBeUndefined()
   })
 })
+
+describe('podFacts: the container ports a policy names', () => {
+  it('every container\'s ports, the protocol defaulted to TCP as the API server does', () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {name: 'db-0', namespace: 'shop', labels: {app: 'db'}},
+      spec: {
+        nodeName: 'worker-2',
+        containers: [
+          {name: 'postgres', ports: [{name: 'postgres', containerPort: 5432}]},
+          {name: 'exporter', ports: [{name: 'metrics', containerPort: 9187, protocol: 'TCP'}, {containerPort: 8125, protocol: 'UDP'}]},
+          {name: 'sidecar'},
+        ],
+      },
+      status: {phase: 'Running', podIP: '10.244.2.9'},
+    } as unknown as KubePod
+    expect(podFacts(pod).ports).toEqual([
+      {name: 'postgres', containerPort: 5432, protocol: 'TCP'},
+      {name: 'metrics', containerPort: 9187, protocol: 'TCP'},
+      {containerPort: 8125, protocol: 'UDP'},
+    ])
+  })
+})

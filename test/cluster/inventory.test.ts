@@ -8,7 +8,9 @@ import {stringify} from 'yaml'
 import {loadInventory, parseInventory} from '../../src/cluster/inventory.js'
 import {UsageError} from '../../src/errors.js'
 import {labInventory} from '../../src/lab/inventory.js'
-import {planLab} from '../../src/lab/topology.js'
+import {parsePodLabels, planLab} from '../../src/lab/topology.js'
+import {snapshotOf} from '../../src/collect/collect.js'
+import {validateSnapshot} from '../../src/model/snapshot.js'
 import {REPO} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
 
@@ -98,5 +100,48 @@ describe('inventory', () => {
     } finally {
       rmSync(dir, {recursive: true, force: true})
     }
+  })
+})
+
+describe('NetworkPolicies, namespaces and pod labels in an inventory', () => {
+  const withPolicies = () =>
+    edit((inv) => {
+      inv.pods[0].labels = {app: 'db', tier: 'data'}
+      inv.pods[0].ports = [{name: 'postgres', containerPort: 5432, protocol: 'TCP'}]
+      inv.pods[1].hostNetwork = true
+      inv.namespaces = [{name: 'default', labels: {team: 'blue'}}]
+      inv.networkPolicies = [
+        {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name: 'db-from-web', namespace: 'default'}, spec: {podSelector: {matchLabels: {app: 'db'}}, ingress: [{ports: [{port: 'postgres'}]}]}},
+        {metadata: {name: 'no-namespace'}, spec: {podSelector: {}}},
+      ]
+    })
+
+  it('are read, and a snapshot of the inventory carries them (a policy without namespace is in default)', () => {
+    const inv = parseInventory(withPolicies(), 'inventory.yaml')
+    const snap = snapshotOf(inv, [], {startedAt: '2026-12-04T12:00:00Z', finishedAt: '2026-12-04T12:00:01Z', version: '0.0.0'})
+    expect(snap.networkPolicies).toEqual([
+      {namespace: 'default', name: 'db-from-web', spec: {podSelector: {matchLabels: {app: 'db'}}, ingress: [{ports: [{port: 'postgres'}]}]}},
+      {namespace: 'default', name: 'no-namespace', spec: {podSelector: {}}},
+    ])
+    expect(snap.namespaces).toEqual([{name: 'default', labels: {team: 'blue'}}])
+    expect(snap.pods[0]).toMatchObject({labels: {app: 'db', tier: 'data'}, ports: [{name: 'postgres', containerPort: 5432, protocol: 'TCP'}]})
+    expect(snap.pods[1]!.hostNetwork).toBe(true)
+    expect(() => validateSnapshot(JSON.parse(JSON.stringify(snap)))).not.toThrow()
+  })
+
+  it('refuses a policy without metadata.name and a port that is no port, in one line naming the field', () => {
+    expect(errorOf(edit((inv) => (inv.networkPolicies = [{metadata: {}, spec: {}}])))).toMatch(/^inventory\.yaml: networkPolicies\[0\]\.metadata/)
+    expect(errorOf(edit((inv) => (inv.pods[0].ports = [{containerPort: 70000}])))).toMatch(/^inventory\.yaml: pods\[0\]\.ports\[0\]\.containerPort/)
+  })
+
+  it('lab up labels every pod app=<pod name>, then --pod-labels (every pod, then one)', () => {
+    const labelled = planLab({name: 'inv', nodes: 2, podsPerNode: 2, backend: 'calico-bgp', topology: 'flat', routeReflectors: 1, ssh: false, podLabels: parsePodLabels(['*:team=blue', 'pod-node1-1:role=db,team=red'])}, '/nonexistent')
+    const pods = labInventory(labelled).pods
+    expect(pods.find((p) => p.name === 'pod-node1-1')!.labels).toEqual({app: 'pod-node1-1', team: 'red', role: 'db'})
+    expect(pods.find((p) => p.name === 'pod-node2-2')!.labels).toEqual({app: 'pod-node2-2', team: 'blue'})
+    expect(labInventory(plan).pods.every((p) => p.labels?.app === p.name)).toBe(true)
+    expect(() => planLab({name: 'inv', nodes: 2, podsPerNode: 2, backend: 'calico-bgp', topology: 'flat', routeReflectors: 1, ssh: false, podLabels: {'pod-node3-1': {a: 'b'}}}, '/nonexistent')).toThrow(/--pod-labels: no pod 'pod-node3-1' in this lab/)
+    expect(() => parsePodLabels(['role=db'])).toThrow(/use POD:KEY=VALUE/)
+    expect(() => parsePodLabels(['pod-node1-1:bad key=x'])).toThrow(/'bad key=x' is not a label/)
   })
 })

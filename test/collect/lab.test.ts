@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, {recursive: true, force: true}))
 /** `netctl collect --lab NAME -o FILE` as a user runs it; the file must validate against the schema. */
 async function collectLab(name: string): Promise<Snapshot> {
   const out = path.join(dir, `${name}.json`)
-  const r = await netctl(['collect', '--lab', name, '-o', out])
+  const r = await netctl(['collect', '--lab', name, '--output-file', out])
   expect(r.code, r.stderr).toBe(0)
   // piped: nothing but the result (which went to the file)
   expect(r.stdout).toBe('')
@@ -139,8 +139,10 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
     writeFileSync(file, stringify(inv))
     const out = path.join(dir, 'hostile.json')
 
-    const r = await netctl(['collect', '--inventory', file, '-o', out])
-    expect(r.code, r.stderr).toBe(0)
+    const r = await netctl(['collect', '--inventory', file, '--output-file', out])
+    // evil-a and evil-b name namespaces that are not valid names: not collected (exit 3), the others written
+    expect(r.code, r.stderr).toBe(3)
+    expect(r.stderr).toMatch(/2 of 5 nodes could not be collected: evil-a: .*not a valid network namespace name/)
     for (const f of [...tmpFiles, ...cwdFiles.map((c) => path.resolve(c)), ...cwdFiles.map((c) => path.join('/', c))]) expect(existsSync(f), f).toBe(false)
 
     const s = await loadSnapshot(out)

@@ -5,9 +5,11 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {stringify} from 'yaml'
 
+import {findingsAsTyped} from '../../src/analyze/catalogue/as-typed.js'
 import {runChecks} from '../../src/analyze/checks/index.js'
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
+import type {Snapshot} from '../../src/model/snapshot.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
 
@@ -21,6 +23,8 @@ const validate = validatorFor('check')
 function forwardingOff(): string {
   const s = JSON.parse(readFileSync(snap('flannel-vxlan'), 'utf8'))
   s.nodeStates.node2.sysctls['net.ipv4.ip_forward'] = '0'
+  // as a lab collected today records it: the namespace the node is
+  s.nodes.find((n: {name: string}) => n.name === 'node2').netns = `${s.cluster.name}.node2`
   const file = path.join(dir, 'fwd-off.json')
   writeFileSync(file, JSON.stringify(s))
   return file
@@ -40,7 +44,10 @@ describe('netctl check --snapshot', () => {
     expect(r.code).toBe(1)
     expect(r.stdout).toContain('error   IP_FORWARD_DISABLED node2: net.ipv4.ip_forward')
     expect(r.stdout).toContain('      net.ipv4.ip_forward = 0')
-    expect(r.stdout).toContain('      sysctl -w net.ipv4.ip_forward=1')
+    // a lab's node: the fix as typed on this machine, in the node's namespace (and nothing for /etc)
+    const netns = (JSON.parse(readFileSync(forwardingOff(), 'utf8')) as Snapshot).nodes.find((n) => n.name === 'node2')!.netns!
+    expect(r.stdout).toContain(`      ip netns exec ${netns} sysctl -w net.ipv4.ip_forward=1`)
+    expect(r.stdout).not.toContain('/etc/sysctl.d')
     expect(r.stdout.trimEnd().endsWith('1 finding: 1 error')).toBe(true)
   })
 
@@ -49,7 +56,8 @@ describe('netctl check --snapshot', () => {
     expect(bad.code).toBe(1)
     expect(validate(bad.json), describeSchemaError(validate.errors)).toBe(true)
     expect(bad.json).toMatchObject({source: {kind: 'snapshot'}, collected: 3, unreachable: 0, counts: {error: 1, total: 1, byCode: {IP_FORWARD_DISABLED: 1}}})
-    expect(bad.json.findings).toEqual(runChecks(JSON.parse(readFileSync(forwardingOff(), 'utf8'))))
+    const s = JSON.parse(readFileSync(forwardingOff(), 'utf8')) as Snapshot
+    expect(bad.json.findings).toEqual(findingsAsTyped(runChecks(s), s))
     const good = await netctlJson(['check', '--snapshot', snap('flannel-udp')])
     expect(good.code).toBe(0)
     expect(validate(good.json), describeSchemaError(validate.errors)).toBe(true)

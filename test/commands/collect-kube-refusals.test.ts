@@ -65,7 +65,7 @@ describe('debug pods on nodes whose kubelet is down', () => {
     for (const n of NODES) server.stopKubelet(n)
     expect(server.list('nodes').every((n) => n.status?.conditions?.some((c: {type: string; status: string}) => c.type === 'Ready' && c.status !== 'True'))).toBe(true)
     const {NODE_ENV: _test, ...env} = process.env
-    const child = spawn(process.execPath, [BIN, 'collect', '--kubeconfig', kubeconfig, '--timeout', '120', '-o', path.join(dir, 'killed.json')], {env, stdio: ['ignore', 'ignore', 'pipe']})
+    const child = spawn(process.execPath, [BIN, 'collect', '--kubeconfig', kubeconfig, '--timeout', '120', '--output-file', path.join(dir, 'killed.json')], {env, stdio: ['ignore', 'ignore', 'pipe']})
     let stderr = ''
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
     const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)))
@@ -137,7 +137,7 @@ describe('a namespace whose Pod Security level refuses privileged pods', () => {
   afterAll(() => setLevel('default', undefined))
 
   it.each([
-    ['collect', 'baseline', ['collect', '-o', path.join(dir, 'psa.json')]],
+    ['collect', 'baseline', ['collect', '--output-file', path.join(dir, 'psa.json')]],
     ['check', 'restricted', ['check']],
   ])('%s (%s): one line with the fix, exit 3, and no debug pod tried on any other node', {timeout: 60_000}, async (_cmd, level, args) => {
     setLevel('default', level)
@@ -168,7 +168,7 @@ describe('a namespace whose Pod Security level refuses privileged pods', () => {
     setLevel('tp-debug', 'privileged')
     const before = server.created.length
     // the kubelets are down: the pods are made, never start, and are deleted at the timeout
-    const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--debug-namespace', 'tp-debug', '--timeout', '2', '-o', path.join(dir, 'psa-ns.json')])
+    const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--debug-namespace', 'tp-debug', '--timeout', '2', '--output-file', path.join(dir, 'psa-ns.json')])
     expect(r.code).toBe(3)
     const made = server.created.slice(before).filter((o) => o.kind === 'Pod')
     // every node of the cluster (the ones the tests above added too) got its pod in tp-debug

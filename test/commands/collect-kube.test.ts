@@ -23,7 +23,7 @@ let runs = 0
 /** `netctl collect ARGS -o FILE` as a user runs it: exit 0, nothing printed, a file that validates. */
 async function collectTo(args: string[], env?: NodeJS.ProcessEnv): Promise<Snapshot> {
   const out = path.join(dir, `snap-${++runs}.json`)
-  const r = await netctl(['collect', ...args, '-o', out], env ? {env} : {})
+  const r = await netctl(['collect', ...args, '--output-file', out], env ? {env} : {})
   expect(r.code, r.stderr).toBe(0)
   expect(r.stdout).toBe('')
   expect(r.stderr).toBe('')
@@ -161,7 +161,7 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
   it('Forbidden on pods/exec is one line naming the verb and resource; the debug pods are deleted', async () => {
     server.deny = [{verb: 'create', resource: 'pods/exec'}]
     try {
-      const r = await netctl(['collect', '--kubeconfig', kubeconfig, '-o', path.join(dir, 'forbidden.json')])
+      const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--output-file', path.join(dir, 'forbidden.json')])
       expect(r.code).toBe(3)
       expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
       expect(r.stderr).toMatch(/^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: Forbidden: user "[^"]+" may not create pods\/exec "netctl-debug-\S+" in namespace "default"; RBAC must allow verb "create" on resource "pods\/exec" \(API group ""\)\n$/)
@@ -175,7 +175,7 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
     // the emulator's kubelet takes a minute: the pods stay Pending past the 2 s budget of each node
     server.podStartMs = 60_000
     try {
-      const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--timeout', '2', '-o', path.join(dir, 'slow.json')])
+      const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--timeout', '2', '--output-file', path.join(dir, 'slow.json')])
       expect(r.code).toBe(3)
       expect(r.stderr).toMatch(/^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: pod default\/netctl-debug-\S+ not Running after [\d.]+s: Pending\b[^\n]*\n$/)
     } finally {
@@ -189,7 +189,7 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
     try {
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         const {NODE_ENV: _test, ...env} = process.env
-        const child = spawn(process.execPath, [BIN, 'collect', '--kubeconfig', kubeconfig, '--timeout', '120', '-o', path.join(dir, 'killed.json')], {env, stdio: 'ignore'})
+        const child = spawn(process.execPath, [BIN, 'collect', '--kubeconfig', kubeconfig, '--timeout', '120', '--output-file', path.join(dir, 'killed.json')], {env, stdio: 'ignore'})
         const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)))
         try {
           // a CLI start and three pod creations: generous on a loaded machine
@@ -220,7 +220,7 @@ describe('an API server that cannot be reached', () => {
     const file = path.join(dir, 'unreachable.yaml')
     const server = `https://127.0.0.1:${port}`
     writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: '${server}', insecure-skip-tls-verify: true}\nusers:\n- name: me\n  user: {token: abc}\ncontexts:\n- name: gone\n  context: {cluster: gone, user: me}\ncurrent-context: gone\n`)
-    const r = await netctl(['collect', '--kubeconfig', file, '-o', path.join(dir, 'never.json')])
+    const r = await netctl(['collect', '--kubeconfig', file, '--output-file', path.join(dir, 'never.json')])
     expect(r.code).toBe(3)
     expect(r.stdout).toBe('')
     expect(r.stderr).toBe(`netctl: cannot reach the Kubernetes API server at ${server} (context gone): connection refused\n`)

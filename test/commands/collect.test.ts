@@ -26,7 +26,7 @@ describe('netctl collect (no cluster needed)', () => {
     mkdirSync(path.dirname(out))
     const good = readFileSync(path.join(REPO, 'fixtures', 'snapshots', 'flannel-vxlan-lab.json'))
     writeFileSync(out, good)
-    const r = await netctl(['collect', '--inventory', ghostInventory(), '-o', out, '--timeout', '2'])
+    const r = await netctl(['collect', '--inventory', ghostInventory(), '--output-file', out, '--timeout', '2'])
     expect(r.code).toBe(3)
     expect(r.stdout).toBe('')
     expect(r.stderr.trim().split('\n')).toEqual([
@@ -39,13 +39,13 @@ describe('netctl collect (no cluster needed)', () => {
   it('no node reachable and no FILE yet: none is made', async () => {
     const out = path.join(dir, 'none', 'snap.json')
     mkdirSync(path.dirname(out))
-    const r = await netctl(['collect', '--inventory', ghostInventory(), '-o', out, '--timeout', '2'])
+    const r = await netctl(['collect', '--inventory', ghostInventory(), '--output-file', out, '--timeout', '2'])
     expect(r.code).toBe(3)
     expect(readdirSync(path.dirname(out))).toEqual([])
   })
 
   it('--json with -o prints the summary (its schema), written: false, exit 3 all the same', async () => {
-    const r = await netctlJson(['collect', '--inventory', ghostInventory(), '-o', path.join(dir, 'g2.json')])
+    const r = await netctlJson(['collect', '--inventory', ghostInventory(), '--output-file', path.join(dir, 'g2.json')])
     expect(r.code).toBe(3)
     expect(validatorFor('collect-summary')(r.json)).toBe(true)
     expect(r.json).toMatchObject({nodes: 2, collected: 0, unreachable: 2, written: false})
@@ -54,10 +54,10 @@ describe('netctl collect (no cluster needed)', () => {
 
   it('an -o FILE that cannot be written: exit 2 in one line before any node is read, with --json the error object', async () => {
     const out = path.join(dir, 'no-such-dir', 'snap.json')
-    const r = await netctl(['collect', '--inventory', ghostInventory(), '-o', out])
+    const r = await netctl(['collect', '--inventory', ghostInventory(), '--output-file', out])
     expect(r.code).toBe(2)
     expect(r.stderr).toBe(`netctl: cannot write ${out}: no such directory ${path.dirname(out)}\n`)
-    const j = await netctlJson(['collect', '--inventory', ghostInventory(), '-o', out])
+    const j = await netctlJson(['collect', '--inventory', ghostInventory(), '--output-file', out])
     expect(j.code).toBe(2)
     expect(j.json).toEqual({error: {code: 'ENVIRONMENT', message: `cannot write ${out}: no such directory ${path.dirname(out)}`, exitCode: 2}})
   })

@@ -48,7 +48,7 @@ describeLab('exit codes with one node of a lab not collected: collect and backen
 
   it('collect: a changed host key on node2 is named on stderr in one line, exit 3, node1 and node3 still written', async () => {
     const out = path.join(tmp, 'snap.json')
-    const r = await netctl(['collect', '--inventory', hostKeyChanged, '-o', out, '--timeout', '10'])
+    const r = await netctl(['collect', '--inventory', hostKeyChanged, '--output-file', out, '--timeout', '10'])
     expect(r.code, r.stderr).toBe(3)
     const lines = r.stderr.trimEnd().split('\n')
     expect(lines).toHaveLength(1)
@@ -60,7 +60,7 @@ describeLab('exit codes with one node of a lab not collected: collect and backen
     expect(snap.errors).toMatchObject([{node: 'node2', code: 'NODE_UNREACHABLE'}])
     expect(readdirSync(tmp).filter((f) => f.endsWith('.tmp'))).toEqual([])
 
-    const j = await netctlJson(['collect', '--inventory', hostKeyChanged, '-o', out, '--timeout', '10'])
+    const j = await netctlJson(['collect', '--inventory', hostKeyChanged, '--output-file', out, '--timeout', '10'])
     expect(j.code).toBe(3)
     expect(validatorFor('collect-summary')(j.json)).toBe(true)
     expect(j.json).toMatchObject({nodes: 3, collected: 2, unreachable: 1, written: true})

@@ -110,7 +110,7 @@ const ROWS: Record<ErrorClass, Row[]> = {
   environment: [
     {
       what: 'an -o FILE that cannot be written',
-      args: ['collect', '--inventory', ghost, '-o', path.join(dir, 'nowhere', 'snap.json')],
+      args: ['collect', '--inventory', ghost, '--output-file', path.join(dir, 'nowhere', 'snap.json')],
       error: `cannot write ${dir}/nowhere/snap.json: no such directory ${dir}/nowhere`,
     },
   ],

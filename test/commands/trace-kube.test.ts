@@ -153,7 +153,7 @@ function kubeTraceSuite(lab: {get: () => LabUp}, kube: ReturnType<typeof emulato
     kube.server.add(ISOLATE_NODE3)
     // what the walk is given: the policy, and the CNI the cluster runs
     const file = path.join(dir, `${lab.get().name}-policy.json`)
-    expect((await netctl(['collect', '--kubeconfig', kube.kubeconfig, '-o', file])).code).toBe(0)
+    expect((await netctl(['collect', '--kubeconfig', kube.kubeconfig, '--output-file', file])).code).toBe(0)
     const snap = await loadSnapshot(file)
     expect(snap.cluster.cni).toBe(cni)
     expect(snap.networkPolicies).toEqual([{namespace: 'default', name: ISOLATE_NODE3.metadata.name, spec: ISOLATE_NODE3.spec}])

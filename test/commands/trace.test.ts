@@ -82,7 +82,7 @@ describe('netctl trace usage errors: exit 2, one line', () => {
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'sctp'], 'netctl: Expected --protocol=sctp to be one of: icmp, tcp, udp'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: --protocol tcp needs --port (the destination port)'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: --port is for --protocol tcp or udp; ICMP has no ports'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '-o', 'svg'], 'netctl: Expected --output=svg to be one of: text, json, mermaid, dot'],
+    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '-o', 'svg'], 'netctl: Expected --output=svg to be one of: text, json, yaml, mermaid, dot'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', '/nonexistent/snap.json'], 'netctl: /nonexistent/snap.json: no such file'],
     [['pod-node1-1', 'pod-node3-2', '--lab', 'tcm-no-such-lab'], "netctl: no lab named 'tcm-no-such-lab' (see netctl lab list)"],
   ])('%j', async (args, message) => {

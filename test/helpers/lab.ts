@@ -25,11 +25,14 @@ export const describeLab = (name: string, fn: () => void): void => {
 }
 
 let counter = 0
-/** A lab name unique to this run and this test file: parallel runs never collide. */
+/**
+ * A lab name unique to this run and this test file: parallel runs never
+ * collide. NETCTL_TEST_LAB_PREFIX goes in front (a developer's own prefix on a shared machine).
+ */
 export function uniqueLabName(prefix: string): string {
   counter += 1
   const tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-3)}${counter}`
-  return `${prefix}-${tag}`.slice(0, 24).replace(/-+$/, '')
+  return `${process.env.NETCTL_TEST_LAB_PREFIX ?? ''}${prefix}-${tag}`.slice(0, 24).replace(/-+$/, '')
 }
 
 export interface LabUp {

@@ -45,6 +45,9 @@ describe('snapshot', () => {
     ['an unknown error code', (s: any) => s.errors.push({node: 'node1', code: 'OOPS', message: 'x'}), 'snap.json: invalid snapshot: errors[0].code: must be one of "NODE_UNREACHABLE", "COLLECTION_PARTIAL"'],
     ['a bad timestamp', (s: any) => (s.startedAt = 'yesterday'), 'snap.json: invalid snapshot: startedAt: must be a timestamp like 2024-05-01T12:00:00Z'],
     ['a section status nobody knows', (s: any) => (s.nodeStates.node3.sections.fdb.status = 'meh'), 'snap.json: invalid snapshot: nodeStates.node3.sections.fdb.status: must be one of "ok", "absent", "error", "truncated"'],
+    ['a node listed twice', (s: any) => s.nodes.push({...s.nodes[1]}), "snap.json: invalid snapshot: nodes[3].name: 'node2' is already nodes[1]"],
+    ['a node listed twice under a name with a newline', (s: any) => s.nodes.push({...s.nodes[0]}, {...s.nodes[0]}) && (s.nodes[3].name = s.nodes[4].name = 'a\nb'), "snap.json: invalid snapshot: nodes[4].name: 'a?b' is already nodes[3]"],
+    ['a hostile key where a node name goes', (s: any) => (s.nodeStates['x\n\u001b[31my'] = {bad: true}), 'snap.json: invalid snapshot: nodeStates["x\\n\\u001b[31my"].node: is required'],
   ])('%s: one line naming the bad path', (_what, change, message) => {
     expect(errorOf(edited(change))).toBe(message)
   })

@@ -66,7 +66,7 @@ describe('host keys', () => {
   it('a changed host key: one line naming the node, both keys, the known_hosts line and how to remove it', {timeout: 60_000}, async () => {
     const knownHosts = path.join(dir, 'known_hosts_changed')
     writeFileSync(knownHosts, `[127.0.0.1]:${port} ssh-ed25519 ${otherKey.blob.toString('base64')}\n`)
-    const r = await netctl(['collect', '--inventory', inventory(knownHosts), '--timeout', '10', '-o', path.join(dir, 'changed.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
+    const r = await netctl(['collect', '--inventory', inventory(knownHosts), '--timeout', '10', '--output-file', path.join(dir, 'changed.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
     expect(r.code).toBe(3)
     const name = `[127.0.0.1]:${port}`
     expect(r.stderr).toMatch(
@@ -81,7 +81,7 @@ describe('host keys', () => {
   it('an unknown host key: one line naming the node and the key it presents', {timeout: 60_000}, async () => {
     const knownHosts = path.join(dir, 'known_hosts_empty')
     writeFileSync(knownHosts, '')
-    const r = await netctl(['collect', '--inventory', inventory(knownHosts), '--timeout', '10', '-o', path.join(dir, 'unknown.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
+    const r = await netctl(['collect', '--inventory', inventory(knownHosts), '--timeout', '10', '--output-file', path.join(dir, 'unknown.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
     expect(r.code).toBe(3)
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
     expect(r.stderr).toContain(`worker-7: ssh 127.0.0.1: unknown host key for node worker-7 ([127.0.0.1]:${port}): it presents ssh-ed25519 ${fingerprint(hostKey.blob)}, which no known_hosts file lists; refusing to connect`)
@@ -97,7 +97,7 @@ describe('-F / --ssh-config, as ssh -F', () => {
     writeFileSync(config, `Host tp-alias-worker\n  HostName 127.0.0.1\n  Port ${port}\n  User root\n  IdentityFile ${clientKey.file}\n  UserKnownHostsFile ${knownHosts}\n`)
     const inv = inventory(knownHosts, 'tp-alias-worker')
     for (const flag of ['-F', '--ssh-config']) {
-      const r = await netctl(['collect', '--inventory', inv, flag, config, '--timeout', '10', '-o', path.join(dir, 'f.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
+      const r = await netctl(['collect', '--inventory', inv, flag, config, '--timeout', '10', '--output-file', path.join(dir, 'f.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
       expect(r.code, r.stderr).toBe(3)
       // HostName, Port and UserKnownHostsFile came from the file: the server's key was met, and it is not in that known_hosts
       expect(r.stderr).toContain(`worker-7: ssh tp-alias-worker: unknown host key for node worker-7 ([127.0.0.1]:${port}): it presents ssh-ed25519 ${fingerprint(hostKey.blob)}, which no known_hosts file lists; refusing to connect: check the key and add it to ${knownHosts}`)

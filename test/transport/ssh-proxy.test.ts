@@ -71,7 +71,7 @@ function forkingInventory(): {file: string; pidFile: string} {
 
 describe('a ProxyCommand that forks', () => {
   it.each([
-    ['collect', ['collect', '-o', path.join(dir, 'snap.json')]],
+    ['collect', ['collect', '--output-file', path.join(dir, 'snap.json')]],
     ['check', ['check']],
     ['backend get', ['backend', 'get']],
   ])('%s exits in bounded time, and the child the ProxyCommand forked is gone', {timeout: 60_000}, async (_what, args) => {

@@ -41,8 +41,8 @@ export const CNI_POLICY: CatalogueEntry[] = [
     severity: 'error',
     title: 'a NetworkPolicy denies the flow',
     meaning:
-      'A NetworkPolicy selects the destination pod for ingress (or the source for egress), and none of its rules allows this peer and port. Once any policy selects a pod for a direction, everything not allowed is denied. It may be intended.',
-    symptoms: 'The connection times out; pods not selected by the policy connect fine.',
+      'NetworkPolicies select the destination pod for ingress (or the source for egress), and no rule of any of them allows this peer and port. Once any policy selects a pod for a direction, everything not allowed is denied; policies only add allowances. netctl names every selecting policy and the rule that came closest, with what did not match (the port, a pod or namespace label, the CIDR). From `netctl check`: a default deny whose pods no policy opens to any other pod. It may be intended.',
+    symptoms: 'The connection times out (Calico drops, it does not reject); pods not selected by the policy connect fine.',
     confirm: ['kubectl -n <namespace> get networkpolicy', 'kubectl -n <namespace> describe networkpolicy <policy>'],
     fix: [
       '# if the flow should pass: add a rule to <policy> allowing <srcIP> (by podSelector or namespaceSelector) on the port',
@@ -67,5 +67,35 @@ export const CNI_POLICY: CatalogueEntry[] = [
       'kubectl -n <namespace> describe networkpolicy <policy>',
     ].join('\n'),
     related: ['BR_NETFILTER_OFF', 'POLICY_DENY'],
+  },
+  {
+    code: 'POLICY_NOT_PROGRAMMED',
+    area: 'cni-policy',
+    severity: 'error',
+    title: 'a NetworkPolicy is in the API but not in the dataplane',
+    meaning:
+      "A NetworkPolicy selects pods on the node, but the node's Felix has not programmed it: no cali-pi-/cali-po- chain for it, or the pod's cali-tw-/cali-fw- chain does not jump to it. Felix is down, lagging, or cannot reach the datastore, so the node enforces an older set of policies than the API holds.",
+    symptoms: 'Traffic the new policy should deny still passes (or traffic a new allow rule should let through is still dropped) on this node only.',
+    confirm: ['iptables-save -t filter | grep -E "cali-(pi|po|tw|fw)-"', 'kubectl -n <namespace> get networkpolicy <policy> -o yaml', 'kubectl -n kube-system logs -l k8s-app=calico-node --tail=50'],
+    fix: [
+      "# Felix on <node> has not caught up with the API: look at calico-node's health and logs, then restart it",
+      'kubectl -n kube-system delete pod -l k8s-app=calico-node --field-selector spec.nodeName=<node>',
+    ].join('\n'),
+    related: ['POLICY_STALE_RULES', 'POLICY_DENY'],
+  },
+  {
+    code: 'POLICY_STALE_RULES',
+    area: 'cni-policy',
+    severity: 'warning',
+    title: 'the dataplane still holds rules of a deleted NetworkPolicy',
+    meaning:
+      "The node's filter table has a cali-pi-/cali-po- policy chain (or a jump to one) for a NetworkPolicy the API no longer has. Felix removes a policy's chains when the policy goes; left behind, they keep enforcing what was deleted.",
+    symptoms: 'Traffic stays denied (or allowed) after its policy was deleted or changed, on this node only.',
+    confirm: ['iptables-save -t filter | grep -E "cali-(pi|po)-"', 'kubectl get networkpolicy -A'],
+    fix: [
+      "# Felix on <node> rewrites its chains from the API when it restarts",
+      'kubectl -n kube-system delete pod -l k8s-app=calico-node --field-selector spec.nodeName=<node>',
+    ].join('\n'),
+    related: ['POLICY_NOT_PROGRAMMED', 'POLICY_DENY'],
   },
 ]

@@ -7,6 +7,7 @@ import {FINDING_CODES, type Finding, type FindingCode, type Severity} from '../.
 import {DISPOSITIONS, type Disposition} from '../../model/trace.js'
 import {closest} from '../../util/edit-distance.js'
 import {shq} from '../../util/shell.js'
+import {printable} from '../../util/text.js'
 import {ADDRESSING} from './addressing.js'
 import {BACKEND} from './backend.js'
 import {BGP} from './bgp.js'
@@ -95,7 +96,7 @@ export function fillTemplate(template: string, vars: FixVars, what = 'template')
       return line.replace(/<([A-Za-z][A-Za-z0-9]*)>/g, (_m, name: string) => {
         const value = vars[name]
         if (value === undefined) throw new Error(`${what}: no value for <${name}>`)
-        const safe = String(value).replace(/[\u0000-\u001f\u007f]/g, '?')
+        const safe = printable(value)
         return comment ? safe : shq(safe)
       })
     })

@@ -5,8 +5,9 @@
  */
 import type {SnapshotNode} from '../../model/snapshot.js'
 import {ANN, type CheckContext} from './context.js'
-import {addrLine, annotationLine, linkLine} from './evidence.js'
-import {contains, nthAddress, overlaps, parsePrefix, sameNetwork, stripPrefix} from './ip.js'
+import {addrLine, annotationLine, linkLine, someNames} from './evidence.js'
+import {CATALOGUE} from '../catalogue/index.js'
+import {contains, nthAddress, parsePrefix, sameNetwork, stripPrefix} from './ip.js'
 import {type Check, raise, type Raised} from './raise.js'
 
 const podCIDRLine = (n: SnapshotNode, cidr?: string): string => `${n.name}: spec.podCIDR: ${cidr ?? n.podCIDRs[0] ?? '""'}`
@@ -29,42 +30,94 @@ export const podcidrMissing: Check = (ctx) => {
   })
 }
 
-/** The subnets each node holds (Calico: its blocks), paired for comparison. */
-function pairs(ctx: CheckContext): Array<{a: SnapshotNode; b: SnapshotNode; netA: string; netB: string}> {
-  const nets = ctx.nodes.map((n) => ({n, nets: ctx.podNets(n)}))
-  const out: Array<{a: SnapshotNode; b: SnapshotNode; netA: string; netB: string}> = []
-  nets.forEach((x, i) => {
-    for (const y of nets.slice(i + 1)) for (const netA of x.nets) for (const netB of y.nets) out.push({a: x.n, b: y.n, netA, netB})
-  })
-  return out
+/**
+ * Nodes grouped by a value they should not share (a pod subnet, an address, a
+ * VTEP MAC), in node order: one pass and a map, so that a clash among many
+ * nodes is one group, never one pair per two of them.
+ */
+export function holdersOf(nodes: readonly SnapshotNode[], valuesOf: (n: SnapshotNode) => Iterable<string>): Map<string, SnapshotNode[]> {
+  const holders = new Map<string, SnapshotNode[]>()
+  for (const n of nodes) {
+    for (const v of new Set(valuesOf(n))) {
+      const list = holders.get(v)
+      if (list) list.push(n)
+      else holders.set(v, [n])
+    }
+  }
+  return holders
 }
 
+/** Each pod subnet and the nodes that hold it (Calico: their blocks), in node order. */
+const holdersByNet = (ctx: CheckContext): Map<string, SnapshotNode[]> => holdersOf(ctx.nodes, (n) => ctx.podNets(n))
+
+/**
+ * One finding per subnet held by more than one node, naming every holder:
+ * grouping through a map keeps the output linear in the number of nodes (a
+ * finding per pair of holders would be quadratic).
+ */
 export const podcidrDuplicate: Check = (ctx) =>
-  pairs(ctx).flatMap(({a, b, netA, netB}): Raised[] => {
-    if (netA !== netB) return []
+  [...holdersByNet(ctx)].flatMap(([net, holders]): Raised[] => {
+    if (holders.length < 2) return []
+    const [keep, next] = holders as [SnapshotNode, SnapshotNode]
+    const names = holders.map((h) => h.name)
+    const many = holders.length > 2
     return [
       raise('PODCIDR_DUPLICATE', {
-        peers: [a.name, b.name],
-        subject: netA,
-        message: `${a.name} and ${b.name} both hold ${netA}: they hand out the same pod addresses and the rest of the cluster routes them to one of the two`,
-        evidence: [podCIDRLine(a, netA), podCIDRLine(b, netB)],
-        vars: {node: b.name, podCIDR: netA},
+        peers: names,
+        subject: net,
+        message: many
+          ? `${holders.length} nodes hold ${net} (${someNames(names)}): they hand out the same pod addresses and the rest of the cluster routes them to one of them`
+          : `${keep.name} and ${next.name} both hold ${net}: they hand out the same pod addresses and the rest of the cluster routes them to one of the two`,
+        evidence: holders.map((h) => podCIDRLine(h, net)),
+        vars: {node: next.name, podCIDR: net, keep: keep.name},
+        ...(many ? {fixTemplate: `# ${holders.length} nodes hold <podCIDR>: keep it on <keep> and re-register each of the other ${holders.length - 1} (listed in the evidence) as below\n${CATALOGUE.PODCIDR_DUPLICATE.fix}`} : {}),
       }),
     ]
   })
 
+/**
+ * Subnets of different length where one holds the other. CIDRs either nest or
+ * are disjoint, so after sorting by (start, length) a stack of the enclosing
+ * subnets finds every nested one in O(N log N); each outermost subnet gives one
+ * finding listing everything inside it.
+ */
+function nestedSubnets(holders: Map<string, SnapshotNode[]>): Array<{outer: string; inner: string[]}> {
+  const nets = [...holders.keys()]
+    .map((net) => ({net, p: parsePrefix(net)!}))
+    .filter((x) => x.p !== undefined)
+    .sort((a, b) => a.p.net - b.p.net || a.p.len - b.p.len)
+  const groups = new Map<string, string[]>()
+  const stack: typeof nets = []
+  for (const x of nets) {
+    while (stack.length > 0 && !contains(stack.at(-1)!.net, x.net)) stack.pop()
+    if (stack.length > 0) {
+      const outer = stack[0]!.net
+      const inner = groups.get(outer)
+      if (inner) inner.push(x.net)
+      else groups.set(outer, [x.net])
+    }
+    stack.push(x)
+  }
+  return [...groups].map(([outer, inner]) => ({outer, inner}))
+}
+
 export const podcidrOverlap: Check = (ctx) => {
-  const between = pairs(ctx).flatMap(({a, b, netA, netB}): Raised[] => {
-    if (netA === netB || !overlaps(netA, netB)) return []
-    return [
-      raise('PODCIDR_OVERLAP', {
-        peers: [a.name, b.name],
-        subject: `${netA} / ${netB}`,
-        message: `${a.name}'s ${netA} and ${b.name}'s ${netB} overlap: the longer prefix wins and some pods of the other become unreachable`,
-        evidence: [podCIDRLine(a, netA), podCIDRLine(b, netB)],
-        vars: {network: ctx.network(), node: contains(netA, netB) ? a.name : b.name},
-      }),
-    ]
+  const holders = holdersByNet(ctx)
+  const held = (net: string): SnapshotNode[] => holders.get(net) ?? []
+  const whose = (net: string): string => `${someNames(held(net).map((h) => h.name))}'s ${net}`
+  const between = nestedSubnets(holders).map(({outer, inner}): Raised => {
+    const names = [...new Set([outer, ...inner].flatMap((net) => held(net).map((h) => h.name)))]
+    return raise('PODCIDR_OVERLAP', {
+      peers: names,
+      subject: inner.length === 1 ? `${outer} / ${inner[0]}` : `${outer} / ${inner.length} subnets`,
+      message:
+        inner.length === 1
+          ? `${whose(outer)} and ${whose(inner[0]!)} overlap: the longer prefix wins and some pods of the other become unreachable`
+          : `${whose(outer)} overlaps ${inner.length} other pod subnets (${someNames(inner)}): the longer prefix wins and some pods of the other become unreachable`,
+      evidence: [outer, ...inner].flatMap((net) => held(net).map((h) => podCIDRLine(h, net))),
+      // the wider subnet is the one to give back
+      vars: {network: ctx.network(), node: held(outer)[0]!.name},
+    })
   })
   // the pod network over the nodes' own addresses: node-to-node traffic itself is misrouted
   const network = ctx.snapshot.cluster.clusterCIDR
@@ -163,8 +216,28 @@ export const bridgeAddrMismatch: Check = (ctx) => {
   })
 }
 
-export const nodeIpMismatch: Check = (ctx) =>
-  ctx.collected().flatMap(({node, state}): Raised[] => {
+export const nodeIpMismatch: Check = (ctx) => [...sharedUnderlayIP(ctx), ...addressNotOnNode(ctx)]
+
+/** Nodes that announce the same underlay address: peers send what is meant for all of them to one. */
+function sharedUnderlayIP(ctx: CheckContext): Raised[] {
+  return [...holdersOf(ctx.nodes, (n) => [ctx.underlayIP(n)].filter((ip) => ip !== ''))].flatMap(([ip, holders]): Raised[] => {
+    if (holders.length < 2) return []
+    const names = holders.map((h) => h.name)
+    return [
+      raise('NODE_IP_MISMATCH', {
+        peers: names,
+        subject: `shared address ${ip}`,
+        message: `${holders.length} nodes announce ${ip} (${someNames(names)}): peers aim tunnels, routes and sessions for all of them at whichever answers`,
+        evidence: holders.map((h) => (h.internalIP === ip ? `${h.name}: InternalIP: ${ip}` : `${h.name}: underlay address ${ip} (InternalIP ${h.internalIP})`)),
+        vars: {node: names[1]!, keep: names[0]!, ip},
+        fixTemplate: '# every node needs an address of its own: keep <ip> on <keep>, give each other node listed its own (kubelet --node-ip, the CNI\'s public-ip / IPv4Address), e.g. on <node>:\nkubectl get node <node> -o wide',
+      }),
+    ]
+  })
+}
+
+function addressNotOnNode(ctx: CheckContext): Raised[] {
+  return ctx.collected().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'addresses', 'links')) return []
     const mine = new Set(state.addresses.filter((a) => a.family === 'inet').map((a) => a.local))
     const uplink = ctx.uplink(node, state)?.name ?? 'eth0'
@@ -201,3 +274,4 @@ export const nodeIpMismatch: Check = (ctx) =>
     }
     return out
   })
+}

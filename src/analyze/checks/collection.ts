@@ -1,7 +1,7 @@
 /**
  * Collection checks: what the snapshot itself says it could not read.
  */
-import type {NodeState, SectionCause, SectionResult} from '../../model/node-state.js'
+import {type NodeState, podNotRead, type SectionCause, type SectionResult} from '../../model/node-state.js'
 import {partialFix} from '../catalogue/collection.js'
 import {type Check, raise} from './raise.js'
 
@@ -12,7 +12,10 @@ function causesOf(state: NodeState | undefined): SectionCause[] {
   return all.flatMap((s) => (s.status !== 'ok' && s.status !== 'absent' && s.cause ? [s.cause] : []))
 }
 
-export const collectionErrors: Check = (ctx) =>
+/** The snapshot's collection errors (NODE_UNREACHABLE, COLLECTION_PARTIAL), then the pods that could not be read. */
+export const collectionErrors: Check = (ctx) => [...snapshotErrors(ctx), ...podsNotRead(ctx)]
+
+const snapshotErrors: Check = (ctx) =>
   ctx.snapshot.errors.map((e) => {
     const node = ctx.node(e.node)
     const nodeIP = node ? node.internalIP : '?'
@@ -35,4 +38,32 @@ export const collectionErrors: Check = (ctx) =>
       vars: {},
       ...(fix ? {fixTemplate: fix} : {}),
     })
+  })
+
+/**
+ * Pods whose namespace the probe never found or entered (no crictl on the
+ * node, the sandbox gone): their state is unknown, and a trace from or to them
+ * ends in INSUFFICIENT_INFO. One finding per node, listing every such pod.
+ */
+const podsNotRead: Check = (ctx) =>
+  ctx.collected().flatMap(({node, state}) => {
+    const unread = state.pods.flatMap((pod) => {
+      const why = podNotRead(pod)
+      return why ? [{pod, why}] : []
+    })
+    if (unread.length === 0) return []
+    const first = unread[0]!
+    const label = (p: {namespace: string; name: string}): string => `${p.namespace}/${p.name}`
+    return [
+      raise('COLLECTION_PARTIAL', {
+        node: node.name,
+        subject: unread.length === 1 ? `pod ${label(first.pod)}` : `${unread.length} pods`,
+        message: `${unread.length === 1 ? `the state of pod ${label(first.pod)}` : `the state of ${unread.length} pods`} on ${node.name} could not be read (${first.why.message ?? `${first.why.section} ${first.why.status}`}): traces from or to ${unread.length === 1 ? 'it' : 'them'} end in INSUFFICIENT_INFO`,
+        evidence: unread.map(({pod, why}) => `${label(pod)}: ${why.section} ${why.status}${why.message ? `: ${why.message}` : ''}`),
+        vars: {node: node.name},
+        fixTemplate: /crictl/.test(first.why.message ?? '')
+          ? "# install crictl on <node>: netctl finds a pod known only by name (from the Kubernetes API) in the container runtime with it\n# or give each pod's netns (or pid) in an inventory file (docs/inventory.md) and collect with --inventory"
+          : "# give each pod's netns (or pid) in an inventory file (docs/inventory.md), or see why <node> could not enter it (the evidence says)",
+      }),
+    ]
   })

@@ -33,11 +33,14 @@ export class CheckContext {
   readonly profile: BackendProfile
   readonly nodes: SnapshotNode[]
   private readonly ipOwner = new Map<string, string>()
+  /** name → node: lookups by name stay O(1) however many nodes (and errors, peers) there are */
+  private readonly byName = new Map<string, SnapshotNode>()
 
   constructor(readonly snapshot: Snapshot) {
     this.profile = detectBackend(snapshot)
     this.nodes = snapshot.nodes
     for (const n of this.nodes) {
+      if (!this.byName.has(n.name)) this.byName.set(n.name, n)
       for (const ip of this.addressesOf(n)) if (!this.ipOwner.has(ip)) this.ipOwner.set(ip, n.name)
     }
   }
@@ -60,7 +63,7 @@ export class CheckContext {
   }
 
   node(name: string): SnapshotNode | undefined {
-    return this.nodes.find((n) => n.name === name)
+    return this.byName.get(name)
   }
 
   /** Every address the cluster knows a node by: InternalIP, ExternalIP, flannel's public-ip, Calico's IPv4Address. */

@@ -4,7 +4,7 @@
  */
 export {detectBackend, type BackendMode, type BackendProfile} from './backend.js'
 export {CheckContext} from './context.js'
-export {type FlowEnd, unenforcedPoliciesOnFlow} from './policy.js'
+export {type FlowEnd, type FlowPolicy, hopsToPolicyDrop, policyOnFlow} from './policy.js'
 export type {Check, Raised} from './raise.js'
 export {CHECKS, type CheckOptions, runChecks, runChecksRaised} from './run.js'
 export {countFindings, sweep, type Sweep, type SweepCounts} from './sweep.js'

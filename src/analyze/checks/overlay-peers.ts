@@ -6,8 +6,9 @@
  */
 import type {FdbEntry, Link, Neighbour, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
+import {holdersOf} from './addressing.js'
 import type {CheckContext, Vtep} from './context.js'
-import {fdbLine, linkLine, neighLine, routeLine} from './evidence.js'
+import {fdbLine, linkLine, neighLine, routeLine, someNames} from './evidence.js'
 import {nativeRouteTo} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -136,7 +137,29 @@ export const vtepMacMismatch: Check = (ctx) => {
       }),
     ]
   })
-  return [...deviceMacMismatch(ctx), ...perPeer]
+  return [...sharedVtepMAC(ctx), ...deviceMacMismatch(ctx), ...perPeer]
+}
+
+/** Nodes announcing one VTEP MAC (cloned machines, a copied annotation): a peer's FDB holds one entry per MAC, so all but one are unreachable. */
+function sharedVtepMAC(ctx: CheckContext): Raised[] {
+  const t = ctx.profile.tunnel
+  if (!t || t.kind !== 'vxlan') return []
+  const vteps = new Map(ctx.nodes.map((n) => [n, ctx.vtep(n)]))
+  return [...holdersOf(ctx.nodes, (n) => (vteps.get(n)?.mac ? [vteps.get(n)!.mac!] : []))].flatMap(([m, holders]): Raised[] => {
+    if (holders.length < 2) return []
+    const names = holders.map((h) => h.name)
+    return [
+      raise('VTEP_MAC_MISMATCH', {
+        peers: names,
+        subject: `shared VTEP MAC ${m}`,
+        message: `${holders.length} nodes announce the VTEP MAC ${m} (${someNames(names)}): a peer's FDB holds one entry per MAC, so frames for all but one of them go to the wrong node`,
+        evidence: holders.map((h) => vteps.get(h)!.macSource ?? `${h.name}: VTEP MAC ${m}`),
+        vars: {node: names[1]!, keep: names[0]!, vtepMAC: m, dev: t.dev},
+        fixTemplate:
+          '# each node needs a VTEP MAC of its own: keep <vtepMAC> on <keep>; on every other node listed, e.g. <node>, delete <dev> and restart the CNI agent (flanneld, calico-node) so that it is made again with a fresh MAC and announced\nip link delete <dev>',
+      }),
+    ]
+  })
 }
 
 /** A node's own device MAC differs from the MAC it announces: every peer programs the announced one. */

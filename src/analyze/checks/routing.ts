@@ -6,7 +6,7 @@
 import type {NodeState, Route} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
-import {neighLine, routeLine} from './evidence.js'
+import {neighLine, routeLine, someNames} from './evidence.js'
 import {canonical, contains, overlaps, parsePrefix} from './ip.js'
 import {adjacent, directlyRouted} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
@@ -194,27 +194,61 @@ export const blackholeRoute: Check = (ctx) => {
   })
 }
 
+/**
+ * host-gw across a router: one finding per pair of underlay subnets (not per
+ * node pair, which grows as N²). Nodes are grouped by the subnets of their
+ * uplink; each group is tested against every peer once, so the work is
+ * groups × nodes and the output groups², both small however many nodes.
+ */
 export const hostgwNotL2Adjacent: Check = (ctx) => {
   if (ctx.profile.mode !== 'flannel-host-gw') return []
-  return ctx.collected().flatMap(({node, state}) => {
-    if (!ctx.ok(state, 'addresses', 'links', 'routes4')) return []
-    const uplink = ctx.uplink(node, state)
-    const connected = mainRoutes(state).filter((r) => r.dev === uplink?.name && r.scope === 'link' && r.protocol === 'kernel')
-    return ctx.peers(node.name).flatMap((peer): Raised[] => {
+  interface Side {
+    key: string
+    nodes: SnapshotNode[]
+    /** the first node of the side whose state was read: its lines are the evidence */
+    state?: NodeState
+    uplink?: string
+  }
+  const sides = new Map<string, Side>()
+  const sideOf = new Map<string, Side>()
+  for (const {node, state} of ctx.collected()) {
+    if (!ctx.ok(state, 'addresses', 'links', 'routes4')) continue
+    const key = ctx.uplinkSubnets(node, state).map(canonical).sort().join(', ')
+    let side = sides.get(key)
+    if (!side) sides.set(key, (side = {key, nodes: [], state, uplink: ctx.uplink(node, state)?.name}))
+    side.nodes.push(node)
+    sideOf.set(node.name, side)
+  }
+  const raised: Raised[] = []
+  for (const from of sides.values()) {
+    const first = from.nodes[0]!
+    // the peers none of this side's subnets holds, by the side they sit on (or their address, if never read)
+    const away = new Map<string, SnapshotNode[]>()
+    for (const peer of ctx.peers(first.name)) {
+      if (sideOf.get(peer.name) === from || adjacent(ctx, first, from.state!, ctx.underlayIP(peer))) continue
+      const to = sideOf.get(peer.name)?.key ?? ctx.underlayIP(peer)
+      away.set(to, [...(away.get(to) ?? []), peer])
+    }
+    for (const [to, peers] of away) {
+      const peer = peers[0]!
       const peerIP = ctx.underlayIP(peer)
-      if (adjacent(ctx, node, state, peerIP)) return []
-      const toPeer = mainRoutes(state).filter((r) => r.type === 'unicast' && contains(r.dst, peerIP)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
-      const podRoutes = mainRoutes(state).filter((r) => ctx.podNets(peer).includes(r.dst))
-      return [
+      const main = mainRoutes(from.state!)
+      const connected = main.filter((r) => r.dev === from.uplink && r.scope === 'link' && r.protocol === 'kernel')
+      const toPeer = main.filter((r) => r.type === 'unicast' && contains(r.dst, peerIP)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+      const podRoutes = main.filter((r) => ctx.podNets(peer).includes(r.dst))
+      const here = from.nodes.map((n) => n.name)
+      const there = peers.map((n) => `${n.name} (${ctx.underlayIP(n)})`)
+      raised.push(
         raise('HOSTGW_NOT_L2_ADJACENT', {
-          node: node.name,
-          peers: [peer.name],
-          subject: `${uplink?.name ?? 'uplink'} → ${peer.name} (${peerIP})`,
-          message: `${peer.name} (${peerIP}) is not on ${node.name}'s subnet ${ctx.uplinkSubnets(node, state).map(canonical).join(', ')}: host-gw cannot route its pods through a router`,
+          ...(here.length === 1 ? {node: first.name} : {}),
+          peers: [...here, ...peers.map((n) => n.name)],
+          subject: `${from.key || (from.uplink ?? 'uplink')} → ${to}`,
+          message: `${someNames(there)} ${peers.length === 1 ? 'is' : 'are'} not on the subnet ${from.key} of ${someNames(here)}: host-gw cannot route ${peers.length === 1 ? 'its' : 'their'} pods through a router`,
           evidence: [...connected.map(routeLine), ...(toPeer ? [routeLine(toPeer)] : []), ...podRoutes.map(routeLine)],
           vars: {},
         }),
-      ]
-    })
-  })
+      )
+    }
+  }
+  return raised
 }

@@ -15,7 +15,7 @@ import {brNetfilterOff, ipForwardDisabled, linkDownCheck, rpFilterAsymmetric} fr
 import {mtuExceedsEncap, mtuMismatch} from './mtu.js'
 import {tunnelDeviceDown, tunnelDeviceMissing, udpDaemonDown, vniMismatch, vxlanCsumOffload, vxlanPortMismatch} from './overlay-device.js'
 import {fdbMissing, fdbStale, neighMissing, neighNotPermanent, vtepMacMismatch} from './overlay-peers.js'
-import {policyUnenforced} from './policy.js'
+import {policyIsolated, policyUnenforced} from './policy.js'
 import type {Check, Raised} from './raise.js'
 import {blackholeRoute, hostgwNotL2Adjacent, routeMissing, routeStale, routeWrongNexthop} from './routing.js'
 
@@ -63,6 +63,7 @@ export const CHECKS: ReadonlyArray<{code: FindingCode; check: Check}> = [
   {code: 'NODE_IP_MISMATCH', check: nodeIpMismatch},
   {code: 'CNI_CONFIG_CONFLICT', check: cniConfigConflict},
   {code: 'CNI_PLUGIN_MISSING', check: cniPluginMissing},
+  {code: 'POLICY_DENY', check: policyIsolated},
   {code: 'POLICY_UNENFORCED', check: policyUnenforced},
 ]
 

@@ -1,12 +1,13 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Iptables, NodeState} from '../../model/node-state.js'
 import type {Hop, NetfilterDecision} from '../../model/trace.js'
-import {lookupRoute} from '../fib.js'
+import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {FilterPacket} from './iptables-match.js'
 import {describeNftAlternatives, evaluateNftChain} from './nft.js'
 import type {MatchEnv} from './xt-match.js'
+import {describeRewrite, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'
@@ -26,6 +27,10 @@ export interface FilterOutcome {
   /** translations decided and alternatives met, for the hop's `netfilter` */
   nat?: NonNullable<NetfilterDecision['nat']>
   alternatives?: NonNullable<NetfilterDecision['alternatives']>
+  /** the translation the nat chains applied to the packet here (DNAT/REDIRECT before routing, SNAT/MASQUERADE after) */
+  rewrite?: Rewrite
+  /** the line saying so, for the hop's evidence */
+  rewriteLine?: string
 }
 
 function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: string}> {
@@ -82,10 +87,12 @@ export function matchEnv(place: Place, p: FilterPacket): MatchEnv {
     rpfilter: ({loose, validmark, acceptLocal}) => {
       if (!p.in) return undefined
       if (p.in === 'lo') return true
-      const d = lookupRoute(place.fib, {dst: p.src, ...(validmark ? {fwmark: p.mark} : {})})
+      // a bare FIB lookup, as xt_rpfilter does it: no source selection (a cali veth has no address)
+      const d = reversePathLookup(place.fib, {dst: p.src, src: p.dst, ...(validmark ? {fwmark: p.mark} : {})})
+      if (!d) return false
       if (d.type === 'local') return acceptLocal
       if (d.type !== 'unicast') return false
-      return loose || d.dev === p.in || (d.nexthops ?? []).some((n) => n.dev === p.in)
+      return loose || d.devs.includes(p.in)
     },
   }
 }
@@ -132,6 +139,12 @@ function iptablesNftTables(s: NodeState): Set<string> {
   return out
 }
 
+/** Which of the ways a statistic/numgen split the walk follows: deterministic, and said so. */
+function whichWay(ways: Array<{probability: number}>): string {
+  const equal = ways.every((x) => Math.abs(x.probability - ways[0]!.probability) < 1e-6)
+  return equal ? 'the ways are equally likely, the first is walked' : 'the most likely way is walked (the first of equals)'
+}
+
 interface Unit {
   prio: number
   label: string
@@ -154,17 +167,17 @@ interface UnitResult {
   uncertain?: {rule: string; why: string}
   /** the rule of a nat chain that decided a translation */
   nat?: string
+  natDecision?: NatDecision
   alternatives?: Array<{probability: number; rule: string}>
   mark: number
   ctmark: number
 }
 
 /** Every base chain at `hook` for this packet, iptables (both variants) and native nftables, in priority order. */
-function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, bridged: boolean): Unit[] {
+function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: MatchEnv, bridged: boolean, natDecided: boolean): Unit[] {
   const s = place.state
   const units: Unit[] = []
-  const firstPacket = p.ctstate === 'NEW'
-  let pkt = p
+  const firstPacket = st.pkt.ctstate === 'NEW' && !natDecided
   for (const rs of rulesets(place)) {
     for (const {table, prio} of IPT_TABLES[hook]) {
       // nat is consulted for a connection's first packet only
@@ -174,10 +187,10 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
         label: table === 'filter' ? rs.label : `${rs.label} ${table}`,
         empty: chainIsEmpty(rs.ipt, hook, table),
         evaluate: () => {
-          const r = evaluateChain(rs.ipt, hook, pkt, table, env)
+          const r = evaluateChain(rs.ipt, hook, st.pkt, table, env)
           if (!r) return undefined
-          pkt = r.packet
-          const split = r.alternatives ? ['statistic matches split the walk; the most likely way is shown:', ...describeAlternatives(r)] : []
+          st.pkt = r.packet
+          const split = r.alternatives ? [`statistic matches split the walk; ${whichWay(r.alternatives)}:`, ...describeAlternatives(r)] : []
           const u = r.uncertain[0]
           return {
             accepted: r.verdict === 'ACCEPT',
@@ -190,7 +203,7 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
             owner: chainOwner(r.chain),
             evidence: [...r.evidence, ...split],
             ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
-            ...(r.nat && r.rule ? {nat: r.rule.raw} : {}),
+            ...(r.nat && r.rule ? {nat: r.rule.raw, natDecision: {iptables: r.nat}} : {}),
             ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`}))} : {}),
             mark: r.packet.mark,
             ctmark: r.packet.ctmark ?? 0,
@@ -201,7 +214,7 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
   }
   if (s.nft && place.sections.nftables?.status === 'ok') {
     const owned = iptablesNftTables(s)
-    const family = parseIp(p.dst)?.family === 'inet6' ? 'ip6' : 'ip'
+    const family = parseIp(st.pkt.dst)?.family === 'inet6' ? 'ip6' : 'ip'
     for (const t of s.nft.tables) {
       if (t.family !== family && t.family !== 'inet' && !(bridged && t.family === 'bridge')) continue
       if ((t.family === 'ip' || t.family === 'ip6') && owned.has(t.name)) continue
@@ -213,9 +226,9 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
           label: `nft ${t.family} ${t.name} ${c.name} (hook ${c.hook} priority ${c.prio})`,
           empty: c.rules.length === 0 && (c.policy ?? 'accept') === 'accept',
           evaluate: () => {
-            const r = evaluateNftChain(t, c, {...pkt, ctstate: pkt.ctstate}, env)
-            pkt = {...pkt, mark: r.packet.mark, ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {})}
-            const split = r.alternatives ? ['numgen splits the walk; the most likely way is shown:', ...describeNftAlternatives(r)] : []
+            const r = evaluateNftChain(t, c, {...st.pkt, ctstate: st.pkt.ctstate}, env)
+            st.pkt = {...st.pkt, mark: r.packet.mark, ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {})}
+            const split = r.alternatives ? [`numgen splits the walk; ${whichWay(r.alternatives)}:`, ...describeNftAlternatives(r)] : []
             const u = r.uncertain[0]
             return {
               accepted: r.verdict === 'accept',
@@ -228,7 +241,7 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
               owner: chainOwner(r.chain, t.name),
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
-              ...(r.nat && r.rule ? {nat: r.rule.text} : {}),
+              ...(r.nat && r.rule ? {nat: r.rule.text, natDecision: {nft: r.nat}} : {}),
               ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`}))} : {}),
               mark: r.packet.mark,
               ctmark: r.packet.ctmark ?? 0,
@@ -248,7 +261,7 @@ function hookUnits(place: Place, hook: Chain, p: FilterPacket, env: MatchEnv, br
  * the walk (DENIED / INSUFFICIENT_INFO) when it does not pass. The packet
  * mark set at one hook is read at the next on the same node.
  */
-export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string) => FindingCode | undefined): FilterOutcome {
+export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string, whose: string) => FindingCode | undefined): FilterOutcome {
   const purpose = chain === 'PREROUTING' || chain === 'POSTROUTING' ? `netfilter's ${chain} hook` : `the filter ${chain} chain`
   if (!w.section(place, 'iptables', purpose)) return {passed: false, evidence: []}
   const nftSection = place.sections.nftables
@@ -270,6 +283,7 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     ctdir: flight.pkt.encap.length > 0 || w.direction === 'forward' ? 'ORIGINAL' : 'REPLY',
     mark: held.mark,
     ctmark: held.ctmark,
+    ...(flight.ctnat?.at === key && flight.pkt.encap.length === 0 ? {ctnat: {...(flight.ctnat.dnat ? {dnat: true} : {}), ...(flight.ctnat.snat ? {snat: true} : {})}} : {}),
   }
   const phys = physOf(place, devs)
   if (phys) p.phys = phys
@@ -277,7 +291,10 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
   const evidence: string[] = []
   const nat: NonNullable<FilterOutcome['nat']> = []
   const alternatives: NonNullable<FilterOutcome['alternatives']> = []
-  const units = hookUnits(place, chain, p, env, devs.phys?.bridged === true)
+  const st = {pkt: p}
+  const units = hookUnits(place, chain, st, env, devs.phys?.bridged === true, chain === 'OUTPUT' && flight.natDecided === true)
+  let rewrite: Rewrite | undefined
+  let rewriteLine: string | undefined
   const many = units.filter((u) => !u.empty).length > 1
   const base = {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {})}
   for (const unit of units) {
@@ -293,7 +310,7 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     if (!r.accepted) {
       const ruleText = r.ruleText ?? (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
       const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
-      const custom = onDrop?.(ruleText)
+      const custom = onDrop?.(ruleText, whose)
       const code =
         custom ??
         (!r.policyDrop || chain !== 'FORWARD'
@@ -315,10 +332,29 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
       return {passed: false, evidence: lines}
     }
     evidence.push(...lines)
-    if (r.nat) nat.push({ruleset: unit.label, rule: r.nat})
     for (const a of r.alternatives ?? []) alternatives.push({ruleset: unit.label, ...a})
+    // the packet itself is translated (not a tunnel's outer header): later chains, routing and the wire see the new addresses
+    const applies = r.natDecision && flight.pkt.encap.length === 0 && chain !== 'FORWARD'
+    if (r.nat && r.natDecision && applies) {
+      const before: typeof h = {...h, src: st.pkt.src, dst: st.pkt.dst, ...(st.pkt.dport !== undefined ? {dport: st.pkt.dport} : {})}
+      const rw = natRewrite(place, r.natDecision, before, devs)
+      if (typeof rw === 'string') {
+        w.insufficient(place, `${place.node}: the translation '${r.nat}' asks for (${rw})`, lines)
+        return {passed: false, evidence: lines}
+      }
+      if (rw) {
+        const after = rewriteHeader(before, rw)
+        st.pkt = {...st.pkt, src: after.src, dst: after.dst, ...(after.dport !== undefined ? {dport: after.dport} : {}), ctnat: {...st.pkt.ctnat, [rw.kind]: true}}
+        rewrite = rewrite ? {...rewrite, ...rw, kind: rw.kind} : rw
+        rewriteLine = describeRewrite(rw, before, after)
+        evidence.push(rewriteLine)
+        nat.push({ruleset: unit.label, rule: r.nat, before: describeHeader(before), after: describeHeader(after)})
+        continue
+      }
+    }
+    if (r.nat) nat.push({ruleset: unit.label, rule: r.nat})
   }
-  return {passed: true, evidence, ...(nat.length > 0 ? {nat} : {}), ...(alternatives.length > 0 ? {alternatives} : {})}
+  return {passed: true, evidence, ...(nat.length > 0 ? {nat} : {}), ...(alternatives.length > 0 ? {alternatives} : {}), ...(rewrite ? {rewrite} : {}), ...(rewriteLine ? {rewriteLine} : {})}
 }
 
 /** A filter hop when the chains had something to say. */
@@ -330,14 +366,14 @@ export function filterHop(place: Place, chain: Chain, devs: {in?: string; out?: 
 }
 
 /** A firewall that drops a tunnel's own packets: ENCAP_PORT_BLOCKED names the overlay port. */
-export function encapBlocked(w: Walk, place: Place, f: Flight): ((rule: string) => FindingCode | undefined) | undefined {
+export function encapBlocked(w: Walk, place: Place, f: Flight): ((rule: string, whose: string) => FindingCode | undefined) | undefined {
   const e = f.pkt.encap.at(-1)
   if (!e) return undefined
-  return (rule: string) =>
+  return (rule: string, whose: string) =>
     w.raise('ENCAP_PORT_BLOCKED', {
       node: place.node,
       subject: e.type === 'ipip' ? 'IPIP (IP protocol 4)' : `UDP ${e.port}`,
-      message: `${rule} drops the ${e.type} packets between ${e.outerSrc} and ${e.outerDst} on ${place.node}`,
+      message: `${rule}${whose} drops the ${e.type} packets between ${e.outerSrc} and ${e.outerDst} on ${place.node}`,
       evidence: [rule],
       vars: {node: place.node, port: e.port ?? 4, peerIP: w.index.nodeOwning(e.outerSrc)?.name === place.node ? e.outerDst : e.outerSrc},
     })

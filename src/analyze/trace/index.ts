@@ -6,7 +6,7 @@
 import {severityRank} from '../../model/finding.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Endpoint, Packet, Trace} from '../../model/trace.js'
-import {unenforcedPoliciesOnFlow} from '../checks/policy.js'
+import {hopsToPolicyDrop, policyOnFlow} from '../checks/policy.js'
 import {lookupRoute} from '../fib.js'
 import {parseIp} from '../ip.js'
 import {DEFAULT_TRACE_SIZE, type ResolvedEndpoint, type TraceQuery, type TraceResult} from './api.js'
@@ -58,24 +58,34 @@ export function traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResul
     if (chosen) packet.src = chosen
   }
   const base = {src: endpoint(index, src, packet.src, srcPlace), dst: endpoint(index, dst, dst.ip, dstPlace), packet}
-  // NetworkPolicies that would filter this flow but that the CNI ignores: known from the API objects alone
-  const policies = unenforcedPoliciesOnFlow(snapshot, src, dst)
+  // the NetworkPolicies' verdict, from the API objects alone: POLICY_DENY when enforced, POLICY_UNENFORCED when the CNI ignores them
+  const flowPolicy = policyOnFlow(snapshot, base.src, base.dst, packet)
+  const policies = flowPolicy?.findings ?? []
+  const policyField = flowPolicy ? {policy: flowPolicy.policy} : {}
   if (typeof srcPlace === 'string') {
     shared.lack(srcPlace)
     if (typeof dstPlace === 'string') shared.lack(dstPlace)
-    const trace: Trace = {...base, disposition: 'INSUFFICIENT_INFO', hops: [], returnPath: null, findings: policies, missing: shared.missing}
+    const trace: Trace = {...base, disposition: 'INSUFFICIENT_INFO', hops: [], returnPath: null, findings: policies, missing: shared.missing, ...policyField}
     return {trace, needNodes: [...shared.needNodes]}
   }
 
   const forward = runWalk(index, shared, 'forward', srcPlace, {pkt: packet, ttl: TTL, ct: 'NEW'})
+  let forwardPath = pathResult(forward)
+  // a packet the dataplane would deliver but an enforced policy denies stops where Felix drops it
+  if (forwardPath.disposition === 'DELIVERED' && flowPolicy?.denied) {
+    forwardPath = {disposition: 'DENIED', hops: hopsToPolicyDrop(forwardPath.hops, flowPolicy.denied, policies[0]!, base.src, base.dst)}
+  }
   let returnPath: Trace['returnPath'] = null
-  if (forward.disposition === 'DELIVERED' && typeof dstPlace !== 'string') {
-    const reply: Packet = {src: packet.dst, dst: packet.src, protocol: packet.protocol, size: packet.size, df: packet.df, encap: []}
-    const back = runWalk(index, shared, 'return', dstPlace, {pkt: reply, ttl: TTL, ct: 'ESTABLISHED', ...(packet.port !== undefined ? {sport: packet.port} : {})})
+  if (forwardPath.disposition === 'DELIVERED' && typeof dstPlace !== 'string') {
+    // the reply leaves where the request arrived, to the source it arrived from (both as translated on the way)
+    const at = forward.delivered?.flight.pkt ?? packet
+    const from = forward.delivered?.place ?? dstPlace
+    const reply: Packet = {src: at.dst, dst: at.src, protocol: packet.protocol, size: packet.size, df: packet.df, encap: []}
+    const back = runWalk(index, shared, 'return', from, {pkt: reply, ttl: TTL, ct: 'ESTABLISHED', ...(at.port !== undefined ? {sport: at.port} : {})})
     returnPath = pathResult(back)
     if (back.disposition === 'DELIVERED') checkSymmetry(index, shared, forward.hops, back.hops)
   }
   const findings = [...shared.findings, ...policies].map((f, i) => ({f, i})).sort((a, b) => severityRank(a.f.severity) - severityRank(b.f.severity) || a.i - b.i).map((x) => x.f)
-  const trace: Trace = {...base, ...pathResult(forward), returnPath, findings, ...(shared.missing.length > 0 ? {missing: shared.missing} : {})}
+  const trace: Trace = {...base, ...forwardPath, returnPath, findings, ...(shared.missing.length > 0 ? {missing: shared.missing} : {}), ...policyField}
   return {trace, needNodes: [...shared.needNodes]}
 }

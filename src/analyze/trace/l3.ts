@@ -6,6 +6,7 @@ import {decisionEvidence} from './evidence.js'
 import {encapBlocked, filterChain, filterHop} from './filter.js'
 import {checkMtu, forwardingEvidence, takeTtl} from './forward.js'
 import {linkLayer} from './link-layer.js'
+import {applyRewrite, unTranslate} from './nat.js'
 import {describeHeader, header} from './packet.js'
 import {isHost, type Place} from './place.js'
 import {routeFailure} from './route-failure.js'
@@ -17,11 +18,12 @@ import {transmit} from './xmit.js'
  * route lookup (policy rules, longest prefix, reverse path, forwarding), then
  * the MTU, the filter chain, the next hop's link-layer address, and out.
  */
-export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Flight, oif?: string): Step | undefined {
+export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Flight, oif?: string): Step | undefined {
+  let flight = flight0
   for (const s of ['links', 'addresses', 'routes4', ...(isHost(place) ? ['rules4'] : [])]) {
-    if (!w.section(place, s, `the route lookup on ${place.netns}`)) return undefined
+    if (!w.section(place, s, `the route lookup in ${place.pod ? `pod ${place.pod.namespace}/${place.pod.name}` : place.netns}`)) return undefined
   }
-  const h = header(flight)
+  let h = header(flight)
   const key = `${place.node}|${place.netns}|${h.dst}|${flight.pkt.encap.length}`
   if (w.seen.has(key)) {
     return w.stop('LOOP', {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), action: 'drop', evidence: [`${describeHeader(h)} is back in ${place.netns} on ${place.node}: the path goes round in circles`], packet: flight.pkt})
@@ -32,9 +34,18 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
   if (inDev && isHost(place)) {
     const r = filterChain(w, place, 'PREROUTING', flight, {in: inDev})
     if (!r.passed) return undefined
+    // DNAT / REDIRECT: routing takes the new destination
+    if (r.rewrite) flight = applyRewrite(w, place, flight, r.rewrite)
     const fh = filterHop(place, 'PREROUTING', {in: inDev}, r.evidence, flight, r)
     if (fh) w.hop(fh)
   }
+  // a reply at the node that translated its request: back to the original source before routing (un-SNAT)
+  const unsnat = unTranslate(w, place, flight, 'dst', inDev ? 'PREROUTING' : 'OUTPUT', inDev ? {in: inDev} : {})
+  if (unsnat) {
+    w.hop(unsnat.hop)
+    flight = unsnat.flight
+  }
+  h = header(flight)
 
   const q: PacketQuery = {dst: h.dst, ...(h.src ? {src: h.src} : {}), ...(inDev ? {iif: inDev} : {}), ...(oif ? {oif} : {})}
   const d = lookupRoute(place.fib, q)
@@ -81,16 +92,28 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight: Fli
     if (isHost(place)) {
       const r = filterChain(w, place, 'OUTPUT', f, {out: dev}, encapBlocked(w, place, f))
       if (!r.passed) return undefined
+      const dnatTo = r.rewrite?.dst !== undefined && r.rewrite.dst !== h.dst
+      if (r.rewrite) f = applyRewrite(w, place, f, r.rewrite)
       const fh = filterHop(place, 'OUTPUT', {out: dev}, r.evidence, f, r)
       if (fh) w.hop(fh)
+      // OUTPUT's DNAT changed the destination: the kernel routes the packet again (the nat chains have decided)
+      if (dnatTo) return l3(w, place, undefined, {...f, natDecided: true}, oif)
     }
   }
 
   if (isHost(place)) {
     const r = filterChain(w, place, 'POSTROUTING', f, {...(inDev ? {in: inDev} : {}), out: dev}, inDev ? undefined : encapBlocked(w, place, f))
     if (!r.passed) return undefined
+    // SNAT / MASQUERADE: the packet leaves with the new source
+    if (r.rewrite) f = applyRewrite(w, place, f, r.rewrite)
     const fh = filterHop(place, 'POSTROUTING', {out: dev}, r.evidence, f, r)
     if (fh) w.hop(fh)
+    // a reply leaving the node that translated its request: from the original destination again (un-DNAT)
+    const undnat = unTranslate(w, place, f, 'src', 'POSTROUTING', {out: dev})
+    if (undnat) {
+      w.hop(undnat.hop)
+      f = undnat.flight
+    }
   }
 
   const address = nh.gateway ?? h.dst

@@ -1,7 +1,9 @@
 import type {Finding, FindingCode} from '../../model/finding.js'
+import {podNotRead, podNotReadFix} from '../../model/node-state.js'
 import type {Disposition, Hop, Packet} from '../../model/trace.js'
 import {type FindingInput, makeFinding} from '../catalogue/index.js'
 import type {CtState} from './iptables-match.js'
+import type {CtEntry} from './nat.js'
 import {type Place, type SnapshotIndex} from './place.js'
 
 /** The packet in flight and what the kernel tracks with it. */
@@ -19,6 +21,10 @@ export interface Flight {
   marks?: {at: string; mark: number; ctmark: number}
   /** the interface the packet was first sent from, and its MTU (what the sender believes the path takes) */
   origin?: {node: string; netns: string; dev: string; mtu: number}
+  /** rerouted after OUTPUT's DNAT: the nat chains have decided for this packet */
+  natDecided?: boolean
+  /** the connection's translations at the namespace `at` (node|netns), for `--ctstate DNAT` and `ct status dnat` */
+  ctnat?: {at: string; dnat?: boolean; snat?: boolean}
 }
 
 /** The sending side of a tunnel, as the receiver's decap checks need it. */
@@ -47,6 +53,8 @@ export class Shared {
   readonly findings: Finding[] = []
   readonly needNodes = new Set<string>()
   readonly missing: string[] = []
+  /** the request's translations, node by node: the reply is translated back where they were made */
+  readonly conntrack: CtEntry[] = []
 
   raise(code: FindingCode, input: FindingInput): FindingCode {
     const f = makeFinding(code, input)
@@ -68,6 +76,8 @@ export class Walk {
   disposition?: Disposition
   /** (node, netns, destination, encapsulation depth) of every routing decision taken */
   readonly seen = new Set<string>()
+  /** where the packet was delivered, as it arrived (translated): the reply starts there */
+  delivered?: {place: Place; flight: Flight}
 
   constructor(
     readonly index: SnapshotIndex,
@@ -109,9 +119,16 @@ export class Walk {
 
   /** True when the place's probe section is usable; otherwise INSUFFICIENT_INFO naming it. */
   section(place: Place, section: string, purpose: string): boolean {
+    const where = place.pod ? `${place.node} pod ${place.pod.namespace}/${place.pod.name}` : place.node
+    // a pod whose namespace was never found or entered: its empty tables were not read, they are not empty
+    const unread = place.pod && podNotRead(place.pod)
+    if (unread) {
+      const why = `${unread.section} ${unread.status === 'absent' ? 'not collected' : unread.status}${unread.message ? `: ${unread.message}` : ''}`
+      this.insufficient(place, `${where}: the pod's state was not read (${why}), needed for ${purpose}; ${podNotReadFix(place.node, unread)}`)
+      return false
+    }
     const s = place.sections[section]
     if (!s || s.status === 'ok') return true
-    const where = place.pod ? `${place.node} pod ${place.pod.namespace}/${place.pod.name}` : place.node
     this.insufficient(place, `${where}: ${section} ${s.status === 'absent' ? 'not collected' : s.status}${s.message ? ` (${s.message})` : ''}, needed for ${purpose}`)
     return false
   }

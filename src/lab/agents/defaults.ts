@@ -9,11 +9,11 @@ export const HOST_PROFILES = ['plain', 'docker', 'firewalld'] as const
 export type HostProfile = (typeof HOST_PROFILES)[number]
 
 /**
- * The one place the lab's agent defaults live. `none`/`plain` keep the nodes'
- * firewalls empty until the trace walk models netfilter; a real node is
- * `iptables`/`plain` (kube-proxy's default mode, no host firewall) — flip it here.
+ * The one place the lab's agent defaults live: the most common real node,
+ * kube-proxy in its default mode (iptables) and no host firewall of its own
+ * (managed node images ship none; docker and firewalld are opt-in profiles).
  */
-export const LAB_AGENT_DEFAULTS: {proxyMode: ProxyMode; hostProfile: HostProfile} = {proxyMode: 'none', hostProfile: 'plain'}
+export const LAB_AGENT_DEFAULTS: {proxyMode: ProxyMode; hostProfile: HostProfile} = {proxyMode: 'iptables', hostProfile: 'plain'}
 
 /**
  * The Service CIDR (kube-apiserver --service-cluster-ip-range). Like the rest

@@ -33,9 +33,20 @@ describe('addressing', () => {
     })
     // a /23 at 172.20.2.0 spans both node2's and node3's /24
     const over = findings(s, 'PODCIDR_OVERLAP')
-    expect(over.map((f) => f.subject)).toEqual(['172.20.2.0/23 / 172.20.2.0/24', '172.20.2.0/23 / 172.20.3.0/24'])
-    expect(over[0]!.evidence).toEqual(['node1: spec.podCIDR: 172.20.2.0/23', 'node2: spec.podCIDR: 172.20.2.0/24'])
+    // one finding for the /23, naming both subnets inside it
+    expect(over.map((f) => f.subject)).toEqual(['172.20.2.0/23 / 2 subnets'])
+    expect(over[0]!.evidence).toEqual(['node1: spec.podCIDR: 172.20.2.0/23', 'node2: spec.podCIDR: 172.20.2.0/24', 'node3: spec.podCIDR: 172.20.3.0/24'])
     expect(over[0]!.node).toBeUndefined()
+    expect(over[0]!.fix).toContain('kubectl drain node1')
+    const one = findings(
+      broken('flannel-host-gw', (s) => {
+        s.nodes[0]!.podCIDRs = ['172.20.2.0/25']
+      }),
+      'PODCIDR_OVERLAP',
+    )
+    expect(one.map((f) => [f.subject, f.message])).toEqual([
+      ['172.20.2.0/24 / 172.20.2.0/25', "node2's 172.20.2.0/24 and node1's 172.20.2.0/25 overlap: the longer prefix wins and some pods of the other become unreachable"],
+    ])
     const wide = broken('flannel-host-gw', (s) => {
       s.cluster.clusterCIDR = '172.16.0.0/12'
       for (const n of Object.values(s.nodeStates)) delete n.flannelSubnetEnv!.FLANNEL_NETWORK

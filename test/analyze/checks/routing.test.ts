@@ -104,17 +104,38 @@ describe('routing: leftovers and discards', () => {
 })
 
 describe('routing: host-gw across a router (recorded from a routed lab)', () => {
-  it('HOSTGW_NOT_L2_ADJACENT for every pair across the router, and nothing else', () => {
+  it('HOSTGW_NOT_L2_ADJACENT once for each side of the router, naming the nodes on both, and nothing else', () => {
     const s = snapshot('flannel-host-gw-routed')
     const f = findings(s)
     expect(f.map((x) => [x.code, x.node, x.subject])).toEqual([
-      ['HOSTGW_NOT_L2_ADJACENT', 'node1', 'eth0 → node3 (172.31.2.11)'],
-      ['HOSTGW_NOT_L2_ADJACENT', 'node2', 'eth0 → node3 (172.31.2.11)'],
-      ['HOSTGW_NOT_L2_ADJACENT', 'node3', 'eth0 → node1 (172.31.1.11)'],
-      ['HOSTGW_NOT_L2_ADJACENT', 'node3', 'eth0 → node2 (172.31.1.12)'],
+      ['HOSTGW_NOT_L2_ADJACENT', undefined, '172.31.1.0/24 → 172.31.2.0/24'],
+      ['HOSTGW_NOT_L2_ADJACENT', 'node3', '172.31.2.0/24 → 172.31.1.0/24'],
     ])
     expect(f[0]!.evidence).toEqual(['172.31.1.0/24 dev eth0 proto kernel scope link src 172.31.1.11', 'default via 172.31.1.1 dev eth0'])
-    expect(f[0]!.message).toContain("not on node1's subnet 172.31.1.0/24")
+    expect(f[0]!.message).toContain('node3 (172.31.2.11) is not on the subnet 172.31.1.0/24 of node1 and node2')
+    expect(f[1]!.message).toContain('node1 (172.31.1.11) and node2 (172.31.1.12) are not on the subnet 172.31.2.0/24 of node3')
+  })
+
+  it('stays one finding per side however many nodes sit behind the router (not one per node pair)', () => {
+    const s: any = snapshot('flannel-host-gw-routed')
+    const far = s.nodes.find((n: any) => n.name === 'node3')
+    const farState = s.nodeStates.node3 ?? s.nodeStates[s.nodes.indexOf(far)]
+    for (let k = 4; k < 44; k++) {
+      const ip = `172.31.2.${k + 20}`
+      const copy = structuredClone(far)
+      Object.assign(copy, {name: `node${k}`, internalIP: ip, podCIDRs: [`172.20.${k}.0/24`]})
+      copy.annotations['flannel.alpha.coreos.com/public-ip'] = ip
+      const state = structuredClone(farState)
+      for (const a of state.addresses ?? []) if (a.local === far.internalIP) a.local = ip
+      s.nodes.push(copy)
+      if (Array.isArray(s.nodeStates)) s.nodeStates.push(state)
+      else s.nodeStates[copy.name] = state
+    }
+    const f = findings(s, 'HOSTGW_NOT_L2_ADJACENT')
+    expect(f.map((x) => x.subject)).toEqual(['172.31.1.0/24 → 172.31.2.0/24', '172.31.2.0/24 → 172.31.1.0/24'])
+    expect(f[0]!.message).toContain('node3 (172.31.2.11), node4 (172.31.2.24)')
+    expect(f[0]!.message).toContain('and 36 more')
+    expect(f[1]!.message).toMatch(/^node1 \(172\.31\.1\.11\) and node2 \(172\.31\.1\.12\) are not on the subnet 172\.31\.2\.0\/24 of node3, node4/)
   })
 })
 

@@ -74,10 +74,11 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     })
   }, LONG)
 
-  it('iptables -A FORWARD -d <pod> -j DROP on node2: DENIED with the rule as evidence', async () => {
+  it('iptables -I FORWARD -d <pod> -j DROP on node2: DENIED with the rule as evidence', async () => {
     const {l, n2, p1, p2} = parts()
     const rule = ['FORWARD', '-d', `${p2.ip}/32`, '-j', 'DROP']
-    await withFault(l, () => sh(n2.netns, 'iptables', '-A', ...rule), () => sh(n2.netns, 'iptables', '-D', ...rule), (_snap, trace) => {
+    // inserted first: appended, it would come after flanneld's FLANNEL-FWD accept and never be reached (the walk agrees)
+    await withFault(l, () => sh(n2.netns, 'iptables', '-I', ...rule), () => sh(n2.netns, 'iptables', '-D', ...rule), (_snap, trace) => {
       const t = trace(p1.name, p2.name)
       expect(t.disposition).toBe('DENIED')
       expect(t.hops.at(-1)).toMatchObject({node: n2.name, in: 'flannel.1', out: 'cni0', action: 'drop', findings: ['FIREWALL_DROP']})

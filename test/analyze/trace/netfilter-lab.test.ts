@@ -29,7 +29,8 @@ async function agree(l: LabUp, check: (snap: Snapshot, trace: (a: string, b: str
 }
 
 describeLab('netfilter in the walk: a calico vxlan lab with real rules', () => {
-  const lab = useLab('nf', ['--backend', 'calico-vxlan', '--nodes', '2', '--pods-per-node', '1'])
+  // the rules here are written by hand: a bare dataplane, without the agents' own
+  const lab = useLab('nf', ['--backend', 'calico-vxlan', '--nodes', '2', '--pods-per-node', '1', '--proxy-mode', 'none'])
   const parts = () => {
     const l = lab.get()
     const [n1, n2] = l.nodes as [Node, Node]
@@ -100,6 +101,61 @@ describeLab('netfilter in the walk: a calico vxlan lab with real rules', () => {
       })
     } finally {
       await sh(n2.netns, 'iptables-legacy', '-D', 'FORWARD', '-d', `${p2.ip}/32`, '-j', 'DROP')
+    }
+  }, LONG)
+})
+
+describeLab("the agents' own rules broken with plain commands: a calico vxlan lab with kube-proxy and Felix", () => {
+  const lab = useLab('nfag', ['--backend', 'calico-vxlan', '--nodes', '2', '--pods-per-node', '1', '--proxy-mode', 'iptables'])
+
+  it("Felix's VXLAN accept removed from cali-INPUT: DENIED at the receiver by Felix's drop rule, the finding names Felix, as ping", async () => {
+    const l = lab.get()
+    const [n1, n2] = l.nodes as [Node, Node]
+    const p1 = l.pods.find((p) => p.node === n1.name)!
+    const p2 = l.pods.find((p) => p.node === n2.name)!
+    // healthy: every pair agrees with ping and nothing is left undecided
+    await agree(l, (_snap, trace) => {
+      for (const a of l.pods) for (const b of l.pods) if (a !== b) expect(trace(a.name, b.name).disposition).toBe('DELIVERED')
+    })
+    const listed = await nsExec(n2.netns, ['iptables', '-S', 'cali-INPUT'])
+    const accept = listed.stdout.split('\n').find((x) => x.includes('Allow IPv4 VXLAN packets from allowed hosts'))!
+    expect(accept).toBeDefined()
+    const argv = accept.replace(/^-A /, '-D ').match(/"[^"]*"|\S+/g)!.map((x) => x.replace(/^"|"$/g, ''))
+    await sh(n2.netns, 'iptables', ...argv)
+    try {
+      await agree(l, (_snap, trace, kernel) => {
+        expect(kernel(p1.name, p2.name)).toBe(false)
+        const t = trace(p1.name, p2.name)
+        expect(t.disposition).toBe('DENIED')
+        expect(t.hops.at(-1)).toMatchObject({node: n2.name, action: 'drop'})
+        expect(t.hops.at(-1)!.evidence.join('\n')).toContain('Drop IPv4 VXLAN packets from non-allowed hosts')
+        const f = t.findings.find((x) => x.code === 'ENCAP_PORT_BLOCKED')!
+        expect(f.message).toContain("(Felix's chain cali-INPUT)")
+        expect(f.evidence.join('\n')).toContain('-j DROP')
+      })
+    } finally {
+      // back where it was: its position among the chain's rules
+      const pos = listed.stdout.split('\n').filter((x) => x.startsWith('-A ')).indexOf(accept) + 1
+      await sh(n2.netns, 'iptables', '-I', 'cali-INPUT', String(pos), ...argv.slice(2))
+    }
+  }, LONG)
+
+  it("a node's address missing from Felix's own cali40all-vxlan-net: DENIED at the receiver, as ping", async () => {
+    const l = lab.get()
+    const [n1, n2] = l.nodes as [Node, Node]
+    const p1 = l.pods.find((p) => p.node === n1.name)!
+    const p2 = l.pods.find((p) => p.node === n2.name)!
+    await sh(n2.netns, 'ipset', 'del', 'cali40all-vxlan-net', n1.ip)
+    try {
+      await agree(l, (_snap, trace, kernel) => {
+        expect(kernel(p1.name, p2.name)).toBe(false)
+        const t = trace(p1.name, p2.name)
+        expect(t.disposition).toBe('DENIED')
+        expect(t.hops.at(-1)).toMatchObject({node: n2.name, action: 'drop'})
+        expect(t.findings.find((x) => x.code === 'ENCAP_PORT_BLOCKED')?.message).toContain("Felix's chain cali-INPUT")
+      })
+    } finally {
+      await sh(n2.netns, 'ipset', 'add', 'cali40all-vxlan-net', n1.ip)
     }
   }, LONG)
 })

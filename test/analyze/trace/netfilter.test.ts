@@ -117,6 +117,9 @@ describe('the trace JSON records translations and alternatives (netfilter on fil
 
     snap.nodeStates.node1!.iptables = parseIptablesSave(lines('-A POSTROUTING -d 172.20.2.2/32 -j SNAT --to-source 172.31.0.11'))
     const certain = trace(snap, 'pod-node1-1', 'pod-node2-1').hops.find((h) => h.netfilter)!
-    expect(certain.netfilter).toEqual({hook: 'POSTROUTING', nat: [{ruleset: 'iptables nat', rule: '-A POSTROUTING -d 172.20.2.2/32 -j SNAT --to-source 172.31.0.11'}]})
+    expect(certain.netfilter).toEqual({
+      hook: 'POSTROUTING',
+      nat: [{ruleset: 'iptables nat', rule: '-A POSTROUTING -d 172.20.2.2/32 -j SNAT --to-source 172.31.0.11', before: 'icmp 172.20.1.2 → 172.20.2.2', after: 'icmp 172.31.0.11 → 172.20.2.2'}],
+    })
   })
 })

@@ -21,7 +21,7 @@ export async function collectLab(name: string): Promise<Snapshot> {
   const dir = await mkdtemp(path.join(tmpdir(), 'netctl-trace-'))
   try {
     const file = path.join(dir, 'snapshot.json')
-    const r = await netctl(['collect', '--lab', name, '-o', file])
+    const r = await netctl(['collect', '--lab', name, '--output-file', file])
     if (r.code !== 0) throw new Error(`netctl collect --lab ${name} failed (exit ${r.code}): ${r.stderr}`)
     return await loadSnapshot(file)
   } finally {

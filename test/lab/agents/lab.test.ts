@@ -125,7 +125,7 @@ describeLab('lab agents: flannel vxlan, kube-proxy iptables, Docker host', () =>
   it('carries the Services into the snapshot netctl collect writes', async () => {
     const l = get(lab)
     const out = path.join(os.tmpdir(), `${l.name}-snapshot.json`)
-    const r = await netctl(['collect', '--lab', l.name, '-o', out])
+    const r = await netctl(['collect', '--lab', l.name, '--output-file', out])
     expect(r.code, r.stderr).toBe(0)
     const snap = validateSnapshot(JSON.parse(await readFile(out, 'utf8')))
     expect(snap.services).toEqual(l.services)

@@ -1,0 +1,26 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../../src/base-command.js'
+import {applyLabPolicies} from '../../../src/lab/policy.js'
+import {labPolicyText} from '../../../src/render/lab.js'
+import {readUserFile} from '../../../src/util/files.js'
+
+export default class LabPolicyApply extends BaseCommand {
+  static override summary = "Record NetworkPolicies in a lab, as kubectl apply -f would in a cluster."
+  static override description = `Reads one or more networking.k8s.io/v1 NetworkPolicy documents (YAML with ---, JSON, or a List) and creates or replaces each by namespace/name (metadata.namespace defaults to default). The lab's record and inventory carry them, so collect, trace and check see them: on a Calico lab trace judges them (POLICY_DENY), on a flannel lab they stay unenforced, as on a real flannel cluster (POLICY_UNENFORCED). The lab does not program them into Felix's chains (yet).`
+  static override examples = [
+    {description: 'Deny all ingress in default, then let pod-node1-1 reach pod-node2-1 on TCP 80', command: '<%= config.bin %> lab policy apply -f policies.yaml --lab pol'},
+  ]
+  static override enableJsonFlag = true
+  static override flags = {
+    filename: Flags.string({char: 'f', description: 'File with NetworkPolicy documents (YAML or JSON).', required: true, helpValue: 'FILE'}),
+    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+  }
+
+  async run(): Promise<object> {
+    const {flags} = await this.parse(LabPolicyApply)
+    const result = await applyLabPolicies(flags.lab, await readUserFile(flags.filename), flags.filename)
+    if (!this.jsonEnabled()) this.log(labPolicyText(result))
+    return result
+  }
+}

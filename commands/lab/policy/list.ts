@@ -1,0 +1,21 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../../src/base-command.js'
+import {listLabPolicies} from '../../../src/lab/policy.js'
+import {labPolicyText} from '../../../src/render/lab.js'
+
+export default class LabPolicyList extends BaseCommand {
+  static override summary = "List a lab's NetworkPolicies."
+  static override examples = ['<%= config.bin %> lab policy list --lab pol --json']
+  static override enableJsonFlag = true
+  static override flags = {
+    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+  }
+
+  async run(): Promise<object> {
+    const {flags} = await this.parse(LabPolicyList)
+    const result = await listLabPolicies(flags.lab)
+    if (!this.jsonEnabled()) this.log(labPolicyText(result))
+    return result
+  }
+}

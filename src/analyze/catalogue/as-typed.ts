@@ -1,0 +1,67 @@
+/**
+ * A finding's fix as it must be typed on this machine. The catalogue's fix is
+ * what to run on the node itself; a lab node is a network namespace of this
+ * machine, so its commands run through `ip netns exec NS` (typed bare, they
+ * would change the machine's own namespace), and where there is no Kubernetes
+ * (a lab or an inventory) there is no kubectl to run. Pure: everything comes
+ * from the snapshot (the node's netns, the cluster's source).
+ */
+import type {Finding} from '../../model/finding.js'
+import type {Snapshot} from '../../model/snapshot.js'
+import {shq} from '../../util/shell.js'
+
+export interface FixPlace {
+  /** the named network namespace the node is (a lab node); absent for a real node */
+  netns?: string
+  /** false: a lab or an inventory, where kubectl has no cluster to talk to */
+  kubernetes: boolean
+}
+
+/** What the shell itself does before `ip netns exec` would see it: pipes, lists, redirections, expansions. */
+const SHELL_SYNTAX = /[|&;<>()$`\\*?[\]{}~]|^\s*(for|while|if|case)\b/
+
+/** A lab node boots with nothing: a line that makes state survive a reboot writes the machine's own /etc instead. */
+const PERSISTS = />\s*\/etc\//
+
+/**
+ * The fix, line by line: commands for the node's namespace (a line with shell
+ * syntax as `sh -c`, so that its redirections and pipes run there too), kubectl
+ * lines only in Kubernetes; a comment goes with the commands after it, and is
+ * left out with them when they all are.
+ */
+export function fixAsTyped(fix: string, place: FixPlace): string {
+  const groups: Array<{comments: string[]; commands: string[]}> = []
+  for (const line of fix.split('\n')) {
+    const comment = line.trim() === '' || line.trim().startsWith('#')
+    let group = groups.at(-1)
+    // a comment after commands starts the next group
+    if (!group || (comment && group.commands.length > 0)) groups.push((group = {comments: [], commands: []}))
+    if (comment) group.comments.push(line)
+    else group.commands.push(line.trim())
+  }
+  return groups
+    .flatMap(({comments, commands}) => {
+      const typed = commands.map((c) => asTyped(c, place)).filter((c): c is string => c !== undefined)
+      return commands.length > 0 && typed.length === 0 ? [] : [...comments, ...typed]
+    })
+    .join('\n')
+}
+
+function asTyped(command: string, place: FixPlace): string | undefined {
+  if (!place.kubernetes && /^kubectl\b/.test(command)) return undefined
+  if (place.netns === undefined) return command
+  if (PERSISTS.test(command)) return undefined
+  const ns = `ip netns exec ${shq(place.netns)}`
+  return SHELL_SYNTAX.test(command) ? `${ns} sh -c ${shq(command)}` : `${ns} ${command}`
+}
+
+/** Every finding's fix as typed here: in its node's namespace when the node is a lab's, without kubectl outside Kubernetes. */
+export function findingsAsTyped(findings: readonly Finding[], snapshot: Pick<Snapshot, 'cluster' | 'nodes'>): Finding[] {
+  const kubernetes = snapshot.cluster.source === 'kubernetes'
+  const netnsOf = new Map(snapshot.nodes.map((n) => [n.name, n.netns]))
+  return findings.map((f) => {
+    const netns = f.node === undefined ? undefined : netnsOf.get(f.node)
+    const fix = fixAsTyped(f.fix, {kubernetes, ...(netns === undefined ? {} : {netns})})
+    return fix === f.fix ? f : {...f, fix}
+  })
+}

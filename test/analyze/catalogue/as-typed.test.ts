@@ -1,0 +1,54 @@
+import {execFileSync} from 'node:child_process'
+
+import {describe, expect, it} from 'vitest'
+
+import {findingsAsTyped, fixAsTyped} from '../../../src/analyze/catalogue/as-typed.js'
+import {makeFinding} from '../../../src/analyze/catalogue/index.js'
+import type {Snapshot} from '../../../src/model/snapshot.js'
+
+const fdbMissing = makeFinding('FDB_MISSING', {
+  node: 'node1',
+  subject: 'flannel.1',
+  evidence: [],
+  vars: {vtepMAC: 'aa:bb:cc:dd:ee:02', dev: 'flannel.1', peer: 'node2', peerIP: '10.0.0.2', node: 'node1'},
+})
+
+const cluster = (source: Snapshot['cluster']['source']) => ({source, name: 'c', backend: 'flannel-vxlan', clusterCIDR: '10.244.0.0/16'}) as Snapshot['cluster']
+const nodes = (netns?: string) => [{name: 'node1', internalIP: '10.0.0.1', podCIDRs: [], annotations: {}, labels: {}, ...(netns ? {netns} : {})}]
+
+describe('a fix as it is typed on this machine', () => {
+  it('a lab node: every command through ip netns exec, no kubectl line (nor its comment)', () => {
+    const [f] = findingsAsTyped([fdbMissing], {cluster: cluster('lab'), nodes: nodes('fl-demo.node1')})
+    expect(f!.fix).toBe(
+      ['# add the entry the agent should have programmed for node2 (10.0.0.2)', 'ip netns exec fl-demo.node1 bridge fdb replace aa:bb:cc:dd:ee:02 dev flannel.1 dst 10.0.0.2 self permanent'].join('\n'),
+    )
+  })
+
+  it('Kubernetes: the fix as the catalogue gives it, kubectl included', () => {
+    const [f] = findingsAsTyped([fdbMissing], {cluster: cluster('kubernetes'), nodes: nodes()})
+    expect(f).toBe(fdbMissing)
+    expect(f!.fix).toContain('kubectl -n kube-flannel delete pod')
+  })
+
+  it('an inventory of real nodes: typed on the node, but no kubectl', () => {
+    const [f] = findingsAsTyped([fdbMissing], {cluster: cluster('inventory'), nodes: nodes()})
+    expect(f!.fix).not.toMatch(/kubectl|restart flanneld/)
+    expect(f!.fix).toContain('\nbridge fdb replace aa:bb:cc:dd:ee:02')
+  })
+
+  it('shell syntax runs in the namespace too (sh -c), a namespace name is quoted, and /etc is not the lab node’s to write', () => {
+    const fix = ['sysctl -w net.ipv4.ip_forward=1', '# keep it across reboots', 'echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-kubernetes-forward.conf', '# the rules', "iptables-save | grep -n 'KUBE-FORWARD'"].join('\n')
+    expect(fixAsTyped(fix, {netns: "lab x.node1", kubernetes: false}).split('\n')).toEqual([
+      "ip netns exec 'lab x.node1' sysctl -w net.ipv4.ip_forward=1",
+      '# the rules',
+      `ip netns exec 'lab x.node1' sh -c 'iptables-save | grep -n '\\''KUBE-FORWARD'\\'''`,
+    ])
+  })
+
+  it('the sh -c line is one word to the shell: the quoting survives a real shell', () => {
+    const line = fixAsTyped("echo 'a b' | tr a-z A-Z", {netns: 'n1', kubernetes: false})
+    // replace `ip netns exec n1` with `env` to run the same argv without a namespace
+    const out = execFileSync('sh', ['-c', line.replace(/^ip netns exec n1 /, 'env ')], {encoding: 'utf8'})
+    expect(out).toBe('A B\n')
+  })
+})
