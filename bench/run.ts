@@ -5,6 +5,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {benchLabUp} from './lab-up.js'
+import {benchStartup} from './startup.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -14,6 +15,8 @@ function runChild(args: string[]): void {
 }
 
 console.log(`## Benchmarks (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores)\n`)
+console.log(benchStartup())
+console.log()
 console.log(await benchLabUp())
 runChild(['--import', 'tsx', 'bench/collect.ts'])
 runChild(['--import', 'tsx', 'bench/check-scale.ts'])

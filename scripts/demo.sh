@@ -2,6 +2,11 @@
 # The main job, end to end: a 3-node Flannel vxlan lab, shown, proven with real
 # pings, and torn down again (also when something fails on the way).
 set -euo pipefail
+# Labs need root: as root (a container) run directly, otherwise through sudo. PATH is
+# passed on so that the Node npm put first on it (node_modules/.bin) is the one used.
+if [ "$(id -u)" -ne 0 ]; then
+  exec sudo -- env "PATH=$PATH" ${NETCTL_DEMO_NAME:+"NETCTL_DEMO_NAME=$NETCTL_DEMO_NAME"} bash "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 name="${NETCTL_DEMO_NAME:-demo-$$}"   # a lab name of your own: NETCTL_DEMO_NAME=...
 netctl() { node bin/run.js "$@"; }

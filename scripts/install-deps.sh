@@ -3,8 +3,17 @@
 # for the Calico labs, sshd/ssh/nc for SSH labs, iptables/nftables, ping, iperf3
 # for lab bench, socat for the flannel udp lab and the Service responders, ethtool for offload
 # checks, ipset and conntrack for the agents' rule sets (Felix ipsets, Service NAT entries).
+# The Node runtime itself is not installed here: `npm ci` brings it (the `node`
+# devDependency), whatever Node the machine ships.
 set -euo pipefail
-if [ "$(id -u)" -ne 0 ]; then echo "install-deps.sh: run as root (sudo)" >&2; exit 1; fi
+# Root (a container, CI) runs it directly; anyone else through sudo, asked only when needed.
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "install-deps.sh: needs root, and there is no sudo: run it as root" >&2
+    exit 1
+  fi
+  exec sudo -- "$0" "$@"
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \

@@ -4,6 +4,9 @@ import {printable} from '../util/text.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import type {InventoryNamespace, InventoryPod, InventoryService} from '../cluster/inventory-types.js'
 import type {NodeState} from './node-state.js'
+import {SNAPSHOT_SCHEMA_VERSION} from './schema-version.js'
+
+export {SNAPSHOT_SCHEMA_VERSION}
 
 /**
  * A snapshot: everything netctl knows about a cluster at one moment, as plain
@@ -11,7 +14,6 @@ import type {NodeState} from './node-state.js'
  * read one instead (`--snapshot FILE`). Validated on load against
  * schemas/snapshot.schema.json; within a schemaVersion fields are only added.
  */
-export const SNAPSHOT_SCHEMA_VERSION = 1
 export const SNAPSHOT_SCHEMA = 'snapshot'
 
 export type CollectionErrorCode = 'NODE_UNREACHABLE' | 'COLLECTION_PARTIAL'

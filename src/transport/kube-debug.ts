@@ -315,11 +315,11 @@ interface StartedPod {
   name: string
 }
 
-/** The ws package client-node itself uses (resolved from client-node, which depends on it). */
+/** The ws package (a dependency of netctl's own; client-node speaks it too), loaded on first use. */
 let wsClass: (new (uri: string, protocols: string[], opts: object) => any) | undefined
 function loadWs(): new (uri: string, protocols: string[], opts: object) => any {
   if (!wsClass) {
-    const req = createRequire(import.meta.resolve('@kubernetes/client-node'))
+    const req = createRequire(import.meta.url)
     wsClass = req('ws') as typeof wsClass
   }
   return wsClass!

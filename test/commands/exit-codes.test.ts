@@ -81,8 +81,8 @@ const ROWS: Record<ErrorClass, Row[]> = {
   ],
   usage: [
     {what: 'an unknown finding code', args: ['explain', 'NOPE'], error: "unknown code 'NOPE' (netctl explain --list)"},
-    {what: 'an unknown command', args: ['frob'], error: "unknown command 'frob' (netctl --help lists the commands)"},
-    {what: 'an unknown command under a topic, with a guess', args: ['lab', 'stauts'], error: "unknown command 'lab stauts': did you mean lab status? (netctl --help lists the commands)"},
+    {what: 'an unknown command', args: ['frob'], error: "'frob' is not a netctl command. See 'netctl --help'."},
+    {what: 'an unknown command under a topic, with a guess', args: ['lab', 'stauts'], error: "'lab stauts' is not a netctl command; did you mean 'lab status'? See 'netctl lab --help'."},
     {what: 'an alias bomb in an inventory', args: ['collect', '--inventory', bomb], error: `${bomb}: not valid YAML (its aliases expand too far, as an alias bomb does)`},
     {
       what: 'an alias bomb in a kubeconfig',

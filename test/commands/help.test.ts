@@ -12,7 +12,8 @@ describe('--help teaches', () => {
 
   it('gives every command a summary, a description, flags with descriptions, and at least one example', async () => {
     const config = await Config.load(REPO)
-    const ids = config.commands.map((c) => c.id).filter((id) => id !== 'help')
+    // netctl's own commands; help and autocomplete come from oclif plugins, documented upstream
+    const ids = config.commands.filter((c) => c.pluginName === 'netctl').map((c) => c.id)
     expect(ids.length).toBeGreaterThanOrEqual(4)
     for (const id of ids) {
       const cmd = config.findCommand(id)!
