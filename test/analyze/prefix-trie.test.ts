@@ -2,18 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {cidrContains, type Cidr, ipFromBytes, maskIp, mustIp, parseCidr} from '../../src/analyze/ip.js'
 import {PrefixTrie} from '../../src/analyze/prefix-trie.js'
-
-/** A small deterministic PRNG (mulberry32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import {seededRandom as rng} from '../helpers/random.js'
 
 function randomCidr(next: () => number, bytes: number, near?: Uint8Array): Cidr {
   const b = new Uint8Array(bytes)
