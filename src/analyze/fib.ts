@@ -646,11 +646,12 @@ function selectAddrV4(fib: CompiledFib, dev: string | undefined, dst: Ip | undef
     addr ??= a.ip.text
   }
   if (addr) return addr
+  // in_dev_select_addr: here route_localnet does not widen a host-scope address (kube-proxy sets
+  // conf/all/route_localnet=1, and 127.0.0.1 must still not become the source)
   for (const link of fib.linkOrder) {
-    const ln = orConf(fib, 'inet', link.name, 'route_localnet') ? SCOPE.link : SCOPE.host
     for (const a of fib.addrsByDev.get(link.name) ?? []) {
       if (a.ip.family !== 'inet' || a.secondary) continue
-      if (a.scope !== SCOPE.link && Math.min(a.scope, ln) <= scope) return a.ip.text
+      if (a.scope !== SCOPE.link && a.scope <= scope) return a.ip.text
     }
   }
   return undefined
