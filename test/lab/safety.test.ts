@@ -66,7 +66,8 @@ async function standIn(): Promise<{ns: string; pid: number}> {
 async function labUp(prefix: string, args: string[] = []): Promise<any> {
   const name = uniqueLabName(prefix)
   labs.push(name)
-  const r = await netctlJson(['lab', 'up', '--name', name, '--nodes', '2', '--pods-per-node', '1', ...args])
+  // a bare dataplane (no agents, so no Service responders): these tests count every process in the lab's namespaces
+  const r = await netctlJson(['lab', 'up', '--name', name, '--nodes', '2', '--pods-per-node', '1', '--proxy-mode', 'none', ...args])
   if (r.code !== 0) throw new Error(`lab up ${name}: ${r.stderr}`)
   return r.json
 }
