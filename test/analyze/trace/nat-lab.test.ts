@@ -26,7 +26,7 @@ describeLab('address translation in the walk: a flannel vxlan lab with a DNAT an
     const [n1, n2, n3] = l.nodes as [Node, Node, Node]
     const pod = (n: Node) => l.pods.find((p) => p.node === n.name)!
     const [a, b, c] = [pod(n1), pod(n2), pod(n3)]
-    const port = 8080
+    const port = 9099 // not a port of the lab's Services: their endpoint pods already listen on 8080 and 53
     const dnat = ['-t', 'nat', '-A', 'PREROUTING', '-d', `${c.ip}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', String(port), '-j', 'DNAT', '--to-destination', `${b.ip}:${port}`]
     const masq = ['-t', 'nat', '-A', 'POSTROUTING', '-d', `${b.ip}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', String(port), '-j', 'MASQUERADE']
     await sh(n1.netns, 'iptables', ...dnat)
