@@ -1,23 +1,12 @@
-import {EventEmitter} from 'node:events'
-
 import {describe, expect, it} from 'vitest'
+
+import {FakeTty} from '../helpers/fake-tty.js'
 
 // ink's chalk decides its colour level when it is first imported; force colours so that leaving them out is NO_COLOR's doing
 process.env.FORCE_COLOR = '1'
 
 // eslint-disable-next-line no-control-regex
 const SGR = /\u001B\[[0-9;]*m/
-
-class FakeTty extends EventEmitter {
-  readonly isTTY = true
-  readonly columns = 100
-  readonly rows = 40
-  frames: string[] = []
-  write(s: string): boolean {
-    this.frames.push(s)
-    return true
-  }
-}
 
 /** Everything a progress run writes to a terminal, with NO_COLOR set or not. */
 async function frames(noColor: boolean): Promise<string> {

@@ -1,23 +1,11 @@
-import {EventEmitter} from 'node:events'
-
 import {describe, expect, it} from 'vitest'
+
+import {FakeTty} from '../helpers/fake-tty.js'
 
 import {renderTraceProgress} from '../../src/render/trace-progress.js'
 
 // eslint-disable-next-line no-control-regex
 const plain = (s: string): string => s.replace(/\u001B\[[0-9;?]*[A-Za-z]/g, '')
-
-/** A terminal-like stream that keeps what ink wrote. */
-class FakeTty extends EventEmitter {
-  readonly isTTY = true
-  readonly columns = 100
-  readonly rows = 40
-  frames: string[] = []
-  write(s: string): boolean {
-    this.frames.push(s)
-    return true
-  }
-}
 
 describe('trace progress (ink)', () => {
   it('rows join round by round, as the walk asks for nodes; the footer stays', async () => {
