@@ -139,7 +139,8 @@ describeLab('lab up --ssh and the ssh transport', () => {
     const l = get()
     const t = transport({host: 'node2', configFile: l.ssh.config})
     expect(await t.exec('cat; exit 5', {stdin: 'from the caller\n'})).toEqual({stdout: 'from the caller\n', stderr: '', code: 5})
-    const slow = await t.exec('echo started; sleep 30', {timeoutMs: 1500})
+    // the budget covers opening a channel and starting a shell too: on a loaded CI machine that alone can take seconds
+    const slow = await t.exec('echo started; sleep 60', {timeoutMs: 8000})
     expect(slow.timedOut).toBe(true)
     expect(slow.stdout).toBe('started\n')
     expect((await t.exec('echo again')).stdout).toBe('again\n')
