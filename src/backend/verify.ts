@@ -1,6 +1,7 @@
 import {traceSnapshot} from '../analyze/trace/index.js'
 import type {NodeState} from '../model/node-state.js'
 import type {Snapshot} from '../model/snapshot.js'
+import {pollUntil} from '../util/wait.js'
 import {ownedState} from './current.js'
 import type {ReachabilityCheck} from './daemons.js'
 import {desiredNode} from './desired.js'
@@ -31,8 +32,6 @@ export interface VerifyResult {
   snapshot?: Snapshot
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 function bgpProblems(state: NodeState, node: string): string[] {
   const sessions = state.bird?.sessions ?? []
   if (sessions.length === 0) return [`${node}: BIRD reports no BGP session`]
@@ -59,13 +58,17 @@ function nodeProblems(state: NodeState | undefined, facts: ClusterFacts, want: N
 }
 
 async function poll(recollect: Recollect, check: (s: Snapshot) => string[], timeoutMs: number): Promise<{problems: string[]; snapshot: Snapshot}> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const snapshot = await recollect()
-    const problems = [...snapshot.errors.map((e) => `${e.node}: ${e.code}: ${e.message}`), ...check(snapshot)]
-    if (problems.length === 0 || Date.now() > deadline) return {problems, snapshot}
-    await sleep(1000)
-  }
+  let last: {problems: string[]; snapshot: Snapshot} | undefined
+  // out of time, the last attempt says what is still off
+  await pollUntil(
+    async () => {
+      const snapshot = await recollect()
+      last = {problems: [...snapshot.errors.map((e) => `${e.node}: ${e.code}: ${e.message}`), ...check(snapshot)], snapshot}
+      return last.problems.length === 0 ? last : undefined
+    },
+    {timeoutMs, intervalMs: 1000},
+  )
+  return last!
 }
 
 async function ping(reach: ReachabilityCheck | undefined): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {

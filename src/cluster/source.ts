@@ -23,6 +23,7 @@ import type {KubeNetworkPolicy} from './kube-types.js'
 import {UsageError} from '../errors.js'
 import type {Transport, TransportChoice} from '../transport/index.js'
 import {TransportError} from '../transport/types.js'
+import {within} from '../util/wait.js'
 
 /** The parsed flags of clusterSourceFlags (src/flags.ts); every field optional. */
 export interface SourceFlags {
@@ -198,11 +199,7 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
     },
     close() {
       closing ??= Promise.allSettled(
-        [...made.values()].map(async (t) => {
-          let timer: NodeJS.Timeout | undefined
-          await Promise.race([t.inner.close().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_BOUND_MS)))])
-          clearTimeout(timer)
-        }),
+        [...made.values()].map((t) => within(t.inner.close().catch(() => undefined), CLOSE_BOUND_MS, undefined)),
       ).then(() => undefined)
       return closing
     },

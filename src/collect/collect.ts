@@ -7,6 +7,7 @@ import {ClusterRefusal, type Transport, TransportError, type TransportResult} fr
 import {NetctlError} from '../errors.js'
 import {firstLine, mapLimit} from '../util/exec.js'
 import {isCidr} from '../util/schema.js'
+import {within} from '../util/wait.js'
 import {assembleNodeState} from './node.js'
 import {buildProbe} from './probe.js'
 import {splitProbeOutput} from './sections.js'
@@ -52,17 +53,7 @@ export interface NodeResult {
 const DEADLINE = Symbol('deadline')
 
 /** Settle within `ms` whatever `p` does (a transport that never answers must not hold the run). */
-async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | typeof DEADLINE> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<typeof DEADLINE>((resolve) => {
-    timer = setTimeout(() => resolve(DEADLINE), ms)
-  })
-  try {
-    return await Promise.race([p, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const withDeadline = <T>(p: Promise<T>, ms: number): Promise<T | typeof DEADLINE> => within(p, ms, DEADLINE)
 
 const seconds = (ms: number): string => `${Math.round(ms / 100) / 10}s`
 

@@ -5,6 +5,7 @@ import path from 'node:path'
 
 import {EnvironmentError, NetctlError, UsageError} from '../errors.js'
 import {firstLine, mapLimit, run} from '../util/exec.js'
+import {pollUntil, sleep} from '../util/wait.js'
 import {type Iperf3Result, parseIperf3Json, parsePingStats, type PingStats} from './bench-parse.js'
 import {labUp} from './build.js'
 import {execIn, listNetns} from './netns.js'
@@ -87,7 +88,6 @@ export interface BenchReport {
   skipped: Array<{backend: LabBackendName; reason: string}>
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const round3 = (x: number): number => Math.round(x * 1000) / 1000
 /** Ratios keep 4 significant digits: a userspace path can sit far below 0.001 of its baseline. */
 const sig4 = (x: number): number => Number(x.toPrecision(4))
@@ -222,12 +222,13 @@ async function labExists(lab: string, stateRoot: string): Promise<boolean> {
 async function waitReachable(pairs: Array<[LabPod, LabPod]>, guard: LabGuard): Promise<void> {
   const deadline = Date.now() + REACH_TIMEOUT_MS
   for (const [a, b] of pairs) {
-    for (;;) {
-      guard.check()
-      if ((await pingPod(a, b, 1)).ok) break
-      if (Date.now() > deadline) throw new NetctlError(`pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${REACH_TIMEOUT_MS / 1000}s`)
-      await sleep(200)
-    }
+    await pollUntil(
+      async () => {
+        guard.check()
+        return (await pingPod(a, b, 1)).ok ? true : undefined
+      },
+      {deadline, intervalMs: 200, reason: `pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${REACH_TIMEOUT_MS / 1000}s`},
+    )
   }
 }
 
@@ -279,13 +280,15 @@ async function measureThroughput(from: LabPod, to: LabPod, seconds: number, guar
   })
   const lastLine = (): string => output.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? ''
   try {
-    const deadline = Date.now() + 5000
-    while (!(await listening(to.netns, to.ip, BENCH_PORT))) {
-      guard.check()
-      if (exited !== undefined) throw new NetctlError(`iperf3 server in ${to.name} stopped (${exited})${lastLine() ? `: ${lastLine()}` : ''}`)
-      if (Date.now() > deadline) throw new NetctlError(`iperf3 server in ${to.name} is not listening on ${to.ip}:${BENCH_PORT} after 5s`)
-      await sleep(50)
-    }
+    await pollUntil(
+      async () => {
+        if (await listening(to.netns, to.ip, BENCH_PORT)) return true
+        guard.check()
+        if (exited !== undefined) throw new NetctlError(`iperf3 server in ${to.name} stopped (${exited})${lastLine() ? `: ${lastLine()}` : ''}`)
+        return undefined
+      },
+      {timeoutMs: 5000, intervalMs: 50, reason: `iperf3 server in ${to.name} is not listening on ${to.ip}:${BENCH_PORT} after 5s`},
+    )
     const limit = seconds + 20
     const r = await execIn(from.netns, ['iperf3', '-c', to.ip, '-p', String(BENCH_PORT), '-t', String(seconds), '-J', '--connect-timeout', '3000'], {timeoutMs: limit * 1000})
     if (r.timedOut) throw new NetctlError(`iperf3 ${from.name} -> ${to.name} did not finish within ${limit}s`)

@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import {EnvironmentError, NetctlError} from '../errors.js'
 import {firstLine, mapLimit, run, runOk} from '../util/exec.js'
+import {pollUntil} from '../util/wait.js'
 import {execIn} from './netns.js'
 import type {LabNode, LabPlan} from './types.js'
 
@@ -131,20 +132,16 @@ function sshdPath(): string {
   throw new EnvironmentError("sshd not found: install with 'apt-get install openssh-server'")
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 async function waitForSshd(node: LabNode, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const r = await execIn(node.netns, ['nc', '-z', '-w', '1', '127.0.0.1', String(LAB_SSH_PORT)], {timeoutMs: 5000})
-    if (r.code === 0) return
-    if (Date.now() > deadline) {
+  await pollUntil(async () => ((await execIn(node.netns, ['nc', '-z', '-w', '1', '127.0.0.1', String(LAB_SSH_PORT)], {timeoutMs: 5000})).code === 0 ? true : undefined), {
+    timeoutMs,
+    intervalMs: 100,
+    reason: async () => {
       const log = nodeSshPaths(node).log
       const why = existsSync(log) ? firstLine((await readFile(log, 'utf8')).split('\n').reverse().join('\n')) : ''
-      throw new NetctlError(`sshd of ${node.name} does not answer on 127.0.0.1:${LAB_SSH_PORT} in ${node.netns}${why ? `: ${why}` : ''}`)
-    }
-    await sleep(100)
-  }
+      return `sshd of ${node.name} does not answer on 127.0.0.1:${LAB_SSH_PORT} in ${node.netns}${why ? `: ${why}` : ''}`
+    },
+  })
 }
 
 /**

@@ -11,6 +11,7 @@ import {appendKnownHosts, blobKeyType, checkHostKey, fingerprint, knownHostsLine
 import {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOverrides} from './ssh-config.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
+import {within} from '../util/wait.js'
 
 const {Client, utils} = ssh2
 
@@ -147,7 +148,7 @@ class ProxyProcess {
 
   /** What the proxy said and how it ended, for an error message; waits briefly for it to exit. */
   async why(): Promise<string> {
-    const status = await Promise.race([this.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 500).unref())])
+    const status = await within(this.exited, 500, 'still running')
     const line = this.stderr.split('\n').map((l) => l.trim()).find(Boolean)
     return line ? `${status}: ${line}` : status
   }

@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
+import {pollUntil} from '../../util/wait.js'
 import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
 import {execIn} from '../netns.js'
 import type {BgpSessionStatus} from '../status.js'
@@ -17,7 +18,6 @@ export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, over
 export const FELIX_RT_PROTO = 80
 
 const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Unix socket paths are limited to 108 bytes (sun_path), including the NUL. */
 const SUN_PATH_MAX = 107
@@ -62,12 +62,14 @@ export async function stopBirdNode(node: LabNode): Promise<void> {
   if (r.code !== 0 && !/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) {
     throw new NetctlError(`BIRD on ${node.name} did not stop: ${firstLine(r.stdout) || firstLine(r.stderr) || `exit ${r.code}`}`)
   }
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    const q = await execIn(node.netns, ['birdc', '-s', p.socket, 'show', 'status'], {timeoutMs: 5_000})
-    if (q.code !== 0 || !/BIRD/.test(q.stdout) || /Unable to connect/.test(q.stdout)) return
-    await sleep(100)
-  }
+  // gone when its socket no longer answers; one that lingers is left to teardown
+  await pollUntil(
+    async () => {
+      const q = await execIn(node.netns, ['birdc', '-s', p.socket, 'show', 'status'], {timeoutMs: 5_000})
+      return q.code !== 0 || !/BIRD/.test(q.stdout) || /Unable to connect/.test(q.stdout) ? true : undefined
+    },
+    {timeoutMs: 10_000, intervalMs: 100},
+  )
 }
 
 /** Every node's BIRD. */
@@ -168,12 +170,14 @@ function list(items: string[], max = 6): string {
 }
 
 async function waitForDataplane(plan: LabPlan, timeoutMs: number, programsRoutes: boolean): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs
-  let check = await checkDataplane(plan, programsRoutes)
-  while (check.missing.length > 0 && Date.now() < deadline) {
-    await sleep(500)
-    check = await checkDataplane(plan, programsRoutes)
-  }
+  let check: Awaited<ReturnType<typeof checkDataplane>> = {missing: [], acrossRouter: []}
+  await pollUntil(
+    async () => {
+      check = await checkDataplane(plan, programsRoutes)
+      return check.missing.length === 0 ? check : undefined
+    },
+    {timeoutMs, intervalMs: 500},
+  )
   const warnings: string[] = []
   if (check.missing.length > 0) {
     warnings.push(`${plan.backend} dataplane incomplete after ${Math.round(timeoutMs / 1000)}s, still missing: ${list(check.missing)}`)
