@@ -1,6 +1,6 @@
 /**
  * Which cluster a live command works on, and how it reaches the nodes: the one
- * resolver every live command uses (collect now; trace and backend later).
+ * resolver every live command uses (collect, check, trace, backend).
  *
  *   flags (clusterSourceFlags) --resolveSource()--> SourceSpec --openClusterSource()--> ClusterSource
  *
