@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core'
 
+import {DEFAULT_DEBUG_IMAGE, DEFAULT_TIMEOUT_MS} from './defaults.js'
+
 /**
  * --lab NAME for lab commands (--name, its old spelling, still works): one lab
  * per name; every namespace of it is called NAME.*. No -n: as in kubectl, -n
@@ -65,7 +67,7 @@ export const kubeFlags = {
 
 /** --via debug-pod: the debug pod's image and namespace. */
 export const debugPodFlags = {
-  'debug-image': Flags.string({aliases: ['image'], description: 'Image of the debug pod, also --image (needs nsenter and sh; default docker.io/nicolaka/netshoot:v0.13).', helpGroup: 'DEBUG POD'}),
+  'debug-image': Flags.string({aliases: ['image'], description: `Image of the debug pod, also --image (needs nsenter and sh; default ${DEFAULT_DEBUG_IMAGE}).`, helpGroup: 'DEBUG POD'}),
   'debug-namespace': Flags.string({description: "Namespace the debug pods go in (default: the context's namespace).", helpGroup: 'DEBUG POD'}),
 }
 
@@ -125,5 +127,5 @@ export const clusterSourceFlags = {
  */
 export const clusterFlags = {
   ...clusterSourceFlags,
-  timeout: Flags.integer({description: 'Seconds each node may take to answer.', default: 30, min: 1, max: 3600}),
+  timeout: Flags.integer({description: 'Seconds each node may take to answer.', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
 }

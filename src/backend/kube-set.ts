@@ -1,4 +1,5 @@
-import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, NODE_PARALLEL} from '../defaults.js'
+import {collectInventory} from '../collect/collect.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Abort, NodeApplyResult} from './apply.js'
 import {runBatch} from './batch.js'
@@ -84,7 +85,7 @@ export async function clearLeftovers(recollect: Recollect, type: ConfiguredBacke
   // the new state is not whole: removing the old would cut pods off; verification says what is missing
   if (found.missing.length > 0) return []
   if (found.removals.length > 0) opts.say(`removing what the old backend left on ${found.removals.map((r) => r.node).join(', ')}`)
-  return mapLimit(found.removals, 16, async (r): Promise<NodeApplyResult> => {
+  return mapLimit(found.removals, NODE_PARALLEL, async (r): Promise<NodeApplyResult> => {
     const node = target.inventory.nodes.find((n) => n.name === r.node) ?? {name: r.node, internalIP: '', podCIDR: '', access: {}}
     const step = `remove: ip -batch (${r.ip.length} lines), bridge -batch (${r.bridge.length})`
     opts.say(`  ${r.node}: ${step}`)

@@ -1,3 +1,4 @@
+import {SETTLE_MS} from '../defaults.js'
 import {traceSnapshot} from '../analyze/trace/index.js'
 import type {NodeState} from '../model/node-state.js'
 import type {Snapshot} from '../model/snapshot.js'
@@ -111,7 +112,7 @@ export async function verifySwitch(
     const f = opts.factsOf ? opts.factsOf(s) : facts
     return f.nodes.flatMap((n) => nodeProblems(s.nodeStates[n.name], f, desiredNode(type, f, n), true))
   }
-  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? 30_000)
+  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? SETTLE_MS)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const traced = tracePairs(snapshot)
   const traceProblems = traced.failed.map((f) => `netctl trace ${f.from} -> ${f.to}: ${f.disposition}`)
@@ -132,7 +133,7 @@ export async function verifyRestored(
   // the same diff as a switch, with the node's own past as the target: kernel state, daemons, BGP sessions
   const bgpWasUp = (n: string): boolean => (before.nodeStates[n]?.bird?.sessions ?? []).every((x) => x.bgpState === 'Established')
   const check = (s: Snapshot): string[] => nodes.flatMap((n) => nodeProblems(s.nodeStates[n], facts, was.get(n)!, bgpWasUp(n)))
-  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? 30_000)
+  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? SETTLE_MS)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const reach = await ping(opts.reachability)
   return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}

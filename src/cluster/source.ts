@@ -15,6 +15,7 @@
  */
 import {existsSync} from 'node:fs'
 
+import {TRANSPORT_CLOSE_BOUND_MS} from '../defaults.js'
 import type {Detection} from './detect.js'
 import type {Inventory, InventoryNode} from './inventory-types.js'
 import type {KubeCluster} from './kube.js'
@@ -177,9 +178,6 @@ class RunTransport implements Transport {
   }
 }
 
-/** How long close() waits for one transport (a debug pod's deletion) before leaving it to its deadline. */
-const CLOSE_BOUND_MS = 20_000
-
 /** A source from a spec: the inventory read, and transports made per node on first use. */
 function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: InventoryNode) => Transport, extra: Partial<ClusterSource> = {}): ClusterSource {
   const made = new Map<string, RunTransport>()
@@ -199,7 +197,7 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
     },
     close() {
       closing ??= Promise.allSettled(
-        [...made.values()].map((t) => within(t.inner.close().catch(() => undefined), CLOSE_BOUND_MS, undefined)),
+        [...made.values()].map((t) => within(t.inner.close().catch(() => undefined), TRANSPORT_CLOSE_BOUND_MS, undefined)),
       ).then(() => undefined)
       return closing
     },

@@ -1,3 +1,4 @@
+import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../defaults.js'
 import type {Inventory, InventoryNode, InventoryPod} from '../cluster/inventory-types.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import type {NodeState} from '../model/node-state.js'
@@ -12,8 +13,6 @@ import {assembleNodeState} from './node.js'
 import {buildProbe} from './probe.js'
 import {splitProbeOutput} from './sections.js'
 
-export const DEFAULT_PARALLEL = 16
-export const DEFAULT_TIMEOUT_MS = 30_000
 /** How long past its own timeout a transport gets (and close() gets) before the node is given up on. */
 const graceMs = (timeoutMs: number): number => Math.min(2_000, 100 + Math.round(timeoutMs / 10))
 

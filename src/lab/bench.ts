@@ -3,6 +3,7 @@ import {existsSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import {BENCH_REACH_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../defaults.js'
 import {EnvironmentError, NetctlError, UsageError} from '../errors.js'
 import {firstLine, mapLimit, run} from '../util/exec.js'
 import {pollUntil, sleep} from '../util/wait.js'
@@ -21,7 +22,6 @@ export const BENCH_PORT = 5201
 export const PING_INTERVAL_SEC = 0.01
 /** The lab each backend is measured in: small, so that the two cores are spent on the traffic. */
 export const BENCH_LAB = {nodes: 2, podsPerNode: 2, topology: 'flat'} as const
-const REACH_TIMEOUT_MS = 30_000
 
 export interface BenchOptions {
   /** undefined: every backend this machine can build */
@@ -220,14 +220,14 @@ async function labExists(lab: string, stateRoot: string): Promise<boolean> {
 
 /** Poll until each pair answers a ping (the backend's daemons may still be settling). */
 async function waitReachable(pairs: Array<[LabPod, LabPod]>, guard: LabGuard): Promise<void> {
-  const deadline = Date.now() + REACH_TIMEOUT_MS
+  const deadline = Date.now() + BENCH_REACH_TIMEOUT_MS
   for (const [a, b] of pairs) {
     await pollUntil(
       async () => {
         guard.check()
         return (await pingPod(a, b, 1)).ok ? true : undefined
       },
-      {deadline, intervalMs: 200, reason: `pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${REACH_TIMEOUT_MS / 1000}s`},
+      {deadline, intervalMs: 200, reason: `pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${BENCH_REACH_TIMEOUT_MS / 1000}s`},
     )
   }
 }
@@ -316,7 +316,7 @@ async function linkMTU(netns: string, dev: string): Promise<number> {
 /** One ping of `size` bytes (IP packet) with DF set; a loss is retried once before it counts. */
 async function dfPing(from: LabPod, ip: string, size: number): Promise<boolean> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const r = await execIn(from.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', String(size - 28), ip], {timeoutMs: 5000})
+    const r = await execIn(from.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', String(size - 28), ip], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
     if (r.code === 0) return true
   }
   return false

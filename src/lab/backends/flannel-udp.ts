@@ -4,6 +4,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {DAEMON_READY_MS, DAEMON_STOP_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
 import {pollUntil} from '../../util/wait.js'
@@ -105,7 +106,7 @@ function lastLogLine(file: string): string {
 }
 
 /** Poll `check` until it returns a value; fail when the daemon exits or time runs out. */
-async function waitFor<T>(what: string, daemon: Daemon, log: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T>(what: string, daemon: Daemon, log: string, check: () => Promise<T | undefined>, timeoutMs = DAEMON_READY_MS): Promise<T> {
   return pollUntil(
     async () => {
       const v = await check()
@@ -205,7 +206,7 @@ const gone = (pid: number): boolean => {
  * Stop one node's udp dataplane: socat first (flannel0, and with it the
  * cluster route, goes when socat exits, as with flanneld), then the forwarder.
  */
-export async function stopUdpNode(node: LabNode, timeoutMs = 10_000): Promise<void> {
+export async function stopUdpNode(node: LabNode, timeoutMs = DAEMON_STOP_MS): Promise<void> {
   const p = udpPaths(node)
   for (const [file, program] of [
     [p.socatPid, /socat/],
@@ -225,7 +226,7 @@ export async function stopUdpNode(node: LabNode, timeoutMs = 10_000): Promise<vo
 
 /** One ping from a node to a peer's flannel0 address: node → forwarder → UDP 8285 → peer → and back. */
 async function tunnelPing(from: LabNode, to: LabNode): Promise<boolean> {
-  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', networkAddress(to.podCIDR)], {timeoutMs: 5000})
+  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', networkAddress(to.podCIDR)], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
   return r.code === 0
 }
 
@@ -248,7 +249,7 @@ export const flannelUdp: LabBackend = {
     await mapLimit(plan.nodes, 4, (node) => startUdpNode(plan, node))
   },
   async ready(plan, timeoutMs) {
-    const deadline = Date.now() + Math.min(timeoutMs, 15_000)
+    const deadline = Date.now() + Math.min(timeoutMs, DAEMON_READY_MS)
     // A ring (each node to the next) exercises every forwarder's sending and
     // receiving side in N pings; `lab status` checks pod pairs in full.
     const pairs = plan.nodes.map((a, i) => [a, plan.nodes[(i + 1) % plan.nodes.length]!] as const)
