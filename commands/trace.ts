@@ -11,7 +11,7 @@ import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import type {TraceProgressHandle} from '../src/render/trace-progress.js'
-import {traceLive, type TraceRun, traceSnapshotFile} from '../src/trace/run.js'
+import {traceLive, type TraceRun, traceSnapshotFile} from '../src/services/trace.js'
 
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const

@@ -13,7 +13,7 @@ import {UsageError} from '../errors.js'
 import {loadRecord, recordPath} from '../lab/state.js'
 import {defaultStateRoot} from '../lab/topology.js'
 import type {LabRecord} from '../lab/types.js'
-import {isConfiguredBackend} from './catalog.js'
+import {isConfiguredBackend} from './profiles.js'
 import {VTEP_MAC_ANNOTATIONS} from './facts.js'
 import type {ClusterFacts, ConfiguredBackend} from './types.js'
 

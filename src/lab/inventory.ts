@@ -5,7 +5,7 @@ import {stringify} from 'yaml'
 import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../cluster/inventory-types.js'
 import {labBackend} from './backends/index.js'
 import {nodeFacts, nodePaths} from './files.js'
-import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './ssh.js'
+import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './sshd.js'
 import type {LabNode, LabPlan} from './types.js'
 
 /** How a --ssh lab node is reached over SSH without any config file: the fields of its ssh_config block. */

@@ -1,7 +1,7 @@
 import {existsSync} from 'node:fs'
 
 import type {LabListEntry} from '../render/lab.js'
-import {hostNetnsIds, pidsByNetns, printableNetns} from './netns.js'
+import {hostNetnsIds, pidsByNetns, printableNetns} from './netns-setup.js'
 import {labHealth, labNamesOnDisk, loadRecord, presentNetns} from './state.js'
 import {judgeLabNetns, labNames} from './teardown.js'
 import {defaultStateRoot, LAB_NAME_RE} from './topology.js'

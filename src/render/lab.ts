@@ -1,5 +1,5 @@
 import {type LabAgentsView, labAgentsView} from '../lab/agents/index.js'
-import {labSshPaths} from '../lab/ssh.js'
+import {labSshPaths} from '../lab/sshd.js'
 import type {TeardownResult} from '../lab/teardown.js'
 import type {LabStatus, LabView} from '../lab/status.js'
 import type {LabRecord} from '../lab/types.js'

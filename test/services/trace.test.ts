@@ -7,7 +7,7 @@ import {UsageError} from '../../src/errors.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Hop, Trace} from '../../src/model/trace.js'
 import {parseSnapshot} from '../../src/model/snapshot.js'
-import {traceExitCode, traceLive, traceSnapshotFile, type Walker} from '../../src/trace/run.js'
+import {traceExitCode, traceLive, traceSnapshotFile, type Walker} from '../../src/services/trace.js'
 import {type Transport, TransportError, type TransportResult} from '../../src/transport/types.js'
 import {fixture} from '../helpers/fixtures.js'
 
