@@ -20,7 +20,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {labInventoryFile, loadInventory} from '../src/cluster/inventory.js'
-import type {Inventory} from '../src/cluster/inventory-types.js'
+import type {Inventory} from '../src/model/inventory.js'
 import {collectInventory, DEFAULT_PARALLEL} from '../src/collect/collect.js'
 import {createTransport, type TransportChoice} from '../src/transport/index.js'
 import {buildProbe} from '../src/collect/probe.js'

@@ -3,7 +3,7 @@ import {labHealth, loadRecord, presentNetns} from '../lab/state.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import {parseUserYaml} from '../util/yaml.js'
-import type {Inventory} from './inventory-types.js'
+import type {Inventory} from '../model/inventory.js'
 
 /**
  * Load and check an inventory file (YAML or JSON, the format of

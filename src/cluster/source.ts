@@ -16,7 +16,7 @@
 import {existsSync} from 'node:fs'
 
 import type {Detection} from './detect.js'
-import type {Inventory, InventoryNode} from './inventory-types.js'
+import type {Inventory, InventoryNode} from '../model/inventory.js'
 import type {KubeCluster} from './kube.js'
 import type {KubeConnectOptions} from './kube-config.js'
 import type {KubeNetworkPolicy} from './kube-types.js'

@@ -2,7 +2,7 @@ import {writeFile} from 'node:fs/promises'
 
 import {stringify} from 'yaml'
 
-import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../cluster/inventory-types.js'
+import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../model/inventory.js'
 import {labBackend} from './backends/index.js'
 import {nodeFacts, nodePaths} from './files.js'
 import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './sshd.js'

@@ -1,4 +1,4 @@
-import type {InventoryNetworkPolicy} from '../cluster/inventory-types.js'
+import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import type {HostProfile, ProxyMode} from './agents/defaults.js'
 import type {LabService} from './agents/services.js'
 

@@ -7,7 +7,7 @@ import {stringify} from 'yaml'
 
 import {runChecks} from '../../src/analyze/checks/index.js'
 import {parseInventory} from '../../src/cluster/inventory.js'
-import type {Inventory} from '../../src/cluster/inventory-types.js'
+import type {Inventory} from '../../src/model/inventory.js'
 import {NetctlError} from '../../src/errors.js'
 import {KubeApi} from '../../src/cluster/kube-api.js'
 import {KubeCluster} from '../../src/cluster/kube.js'
