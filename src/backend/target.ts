@@ -5,7 +5,7 @@ import path from 'node:path'
 import {parseDocument} from 'yaml'
 
 import type {Detection} from '../cluster/detect.js'
-import {labInventoryFile} from '../cluster/inventory.js'
+import {labInventoryFile} from '../lab/inventory.js'
 import type {KubeCluster} from '../cluster/kube.js'
 import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../cluster/source.js'
 import type {Inventory} from '../model/inventory.js'

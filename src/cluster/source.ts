@@ -218,7 +218,8 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
  */
 export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string[]} = {}): Promise<ClusterSource> {
   if (spec.kind !== 'kubernetes') {
-    const {labInventoryFile, loadInventory} = await import('./inventory.js')
+    const {loadInventory} = await import('./inventory.js')
+    const {labInventoryFile} = await import('../lab/inventory.js')
     const {createTransport} = await import('../transport/index.js')
     const sshConfig = spec.sshConfig === undefined ? undefined : checkSshConfig(spec.sshConfig)
     const inventory = await loadInventory(spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file)
