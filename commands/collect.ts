@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, Ending} from '../src/base-command.js'
-import {type ClusterSource, openClusterSource, resolveSource} from '../src/cluster/source.js'
+import {type ClusterSource, openClusterSource, resolveSource} from '../src/collect/source.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, OUTPUT_FORMATS} from '../src/flags.js'
