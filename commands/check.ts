@@ -9,7 +9,8 @@ import {ExitCode, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, snapshotFlag} from '../src/flags.js'
 import type {Snapshot} from '../src/model/snapshot.js'
 import {readSnapshotFile} from '../src/model/snapshot-file.js'
-import {checkJson, checkResult, type CheckResult, checkText} from '../src/render/check.js'
+import {checkJson, checkText} from '../src/render/check.js'
+import {checkResult, type CheckResult} from '../src/services/check-result.js'
 import {closest} from '../src/util/edit-distance.js'
 
 export default class Check extends BaseCommand {

@@ -6,7 +6,8 @@ import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/col
 import {ExitCode, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, OUTPUT_FORMATS} from '../src/flags.js'
 import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
-import {collectFooter, collectSummary, uncollectedLine} from '../src/render/collect.js'
+import {collectFooter, uncollectedLine} from '../src/render/collect.js'
+import {collectSummary} from '../src/collect/summary.js'
 import {openUserOutput, type UserOutput} from '../src/util/files.js'
 
 export default class Collect extends BaseCommand {
