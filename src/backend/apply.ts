@@ -1,5 +1,5 @@
 import {NODE_PARALLEL} from '../defaults.js'
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {NetctlError} from '../errors.js'
 import {createTransport} from '../transport/index.js'
 import type {Transport} from '../transport/types.js'

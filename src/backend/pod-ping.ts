@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js'
 
 import {POD_PING_TIMEOUT_MS} from '../defaults.js'
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Transport} from '../transport/types.js'
 import {mapLimit} from '../util/exec.js'

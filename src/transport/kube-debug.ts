@@ -3,7 +3,7 @@ import {createRequire} from 'node:module'
 import {PassThrough, Writable} from 'node:stream'
 
 import {DEBUG_POD_ACTIVE_DEADLINE_SECONDS, DEBUG_POD_DELETE_WAIT_MS, DEBUG_POD_START_TIMEOUT_MS, DEFAULT_DEBUG_IMAGE} from '../defaults.js'
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {connectionError, KubeApi, KubeApiError, statusError} from '../cluster/kube-api.js'
 import type {KubeConnectOptions} from '../cluster/kube-config.js'
 import type {KubePod, KubeStatus} from '../cluster/kube-types.js'

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {runChecks} from '../../src/analyze/checks/index.js'
-import {traceSnapshotFile} from '../../src/trace/run.js'
+import {traceSnapshotFile} from '../../src/services/trace.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {snapshotFixture, snapshotFixturePath} from '../helpers/fixtures.js'
 import {netctl, netctlJson} from '../helpers/cli.js'

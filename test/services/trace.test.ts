@@ -2,11 +2,11 @@ import {describe, expect, it} from 'vitest'
 
 import type {TraceQuery, TraceResult} from '../../src/analyze/trace/api.js'
 import {resolveEndpoint} from '../../src/analyze/trace/resolve.js'
-import type {Inventory, InventoryNode} from '../../src/cluster/inventory-types.js'
+import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import {UsageError} from '../../src/errors.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Hop, Trace} from '../../src/model/trace.js'
-import {traceExitCode, traceLive, traceSnapshotFile, type Walker} from '../../src/trace/run.js'
+import {traceExitCode, traceLive, traceSnapshotFile, type Walker} from '../../src/services/trace.js'
 import {type Transport, TransportError, type TransportResult} from '../../src/transport/types.js'
 import {fixture, snapshotFixture} from '../helpers/fixtures.js'
 
