@@ -1,13 +1,14 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {addToIPv4} from '../../analyze/ip.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
 import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
 import {execIn} from '../netns-setup.js'
 import type {BgpSessionStatus} from '../status.js'
 import type {NsScript} from '../script.js'
-import {addToIPv4, l2Adjacent} from '../topology.js'
+import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
 import type {LabBackend} from './types.js'
 

@@ -7,7 +7,7 @@ import {fileURLToPath} from 'node:url'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
 import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
-import {networkAddress, prefixLength} from '../topology.js'
+import {prefixLength, stripPrefix} from '../../analyze/ip.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {flannelAnnotations} from './flannel.js'
 import type {LabBackend} from './types.js'
@@ -30,7 +30,7 @@ export function udpPaths(node: LabNode): {dir: string; config: string; status: s
 
 /** flannel0's address: the node's <podCIDR>.0 with the cluster's prefix, as flanneld's udp backend sets it. */
 export function tunAddress(plan: LabPlan, node: LabNode): string {
-  return `${networkAddress(node.podCIDR)}/${prefixLength(plan.clusterCIDR)}`
+  return `${stripPrefix(node.podCIDR)}/${prefixLength(plan.clusterCIDR)}`
 }
 
 export function forwarderConfig(plan: LabPlan, node: LabNode): ForwarderConfig {
@@ -233,7 +233,7 @@ export async function stopUdpNode(node: LabNode, timeoutMs = 10_000): Promise<vo
 
 /** One ping from a node to a peer's flannel0 address: node → forwarder → UDP 8285 → peer → and back. */
 async function tunnelPing(from: LabNode, to: LabNode): Promise<boolean> {
-  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', networkAddress(to.podCIDR)], {timeoutMs: 5000})
+  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', stripPrefix(to.podCIDR)], {timeoutMs: 5000})
   return r.code === 0
 }
 
@@ -263,7 +263,7 @@ export const flannelUdp: LabBackend = {
     const results = await mapLimit(pairs, 8, async ([a, b]) => {
       for (;;) {
         if (await tunnelPing(a, b)) return undefined
-        if (Date.now() > deadline) return `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${networkAddress(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
+        if (Date.now() > deadline) return `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${stripPrefix(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
       }
     })
     return results.filter((w): w is string => w !== undefined)
