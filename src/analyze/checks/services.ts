@@ -260,6 +260,11 @@ interface Raise {
 function serviceFindings(ctx: CheckContext): Raise {
   return ctx.memo('services', () => {
     const out: Raise = {SERVICE_NO_ENDPOINTS: [], SERVICE_RULES_STALE: [], CONNTRACK_STALE: [], CONNTRACK_TABLE_FULL: [], HAIRPIN_OFF: [], KUBE_PROXY_MISSING: []}
+    // a node's conntrack fill needs no Service; the rest is a comparison with the source's Services, when it gave them
+    if (ctx.snapshot.services === undefined) {
+      for (const {node, state} of ctx.examined()) out.CONNTRACK_TABLE_FULL.push(...conntrackFull(ctx, node, state))
+      return out
+    }
     const ports = servicePorts(ctx.snapshot.services ?? [])
     const byKey = new Map(ports.map((p) => [p.key, p]))
     const serviceCIDR = ctx.snapshot.cluster.serviceCIDR
