@@ -11,7 +11,7 @@
  * Service flows are compared with the endpoints, the table's fill with its
  * maximum, and an endpoint pod's bridge port with hairpin mode.
  */
-import type {InventoryService, InventoryServicePort} from '../../cluster/inventory-types.js'
+import type {InventoryService, InventoryServicePort} from '../../model/inventory.js'
 import type {ConntrackEntry, NftChain, NftElement, NftTable} from '../../model/netfilter.js'
 import type {IptablesRule, IptablesTable, Link, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
