@@ -13,13 +13,13 @@
  */
 import type {InventoryService, InventoryServicePort} from '../../model/inventory.js'
 import type {ConntrackEntry, NftChain, NftElement, NftTable} from '../../model/netfilter.js'
-import type {IptablesRule, IptablesTable, Link, NodeState} from '../../model/node-state.js'
+import type {IptablesChain, IptablesRule, IptablesTable, Link, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
 import {linkLine, someNames, sysctlLine} from './evidence.js'
 import {contains, isIPv4, stripPrefix} from './ip.js'
 import {type Check, type Raised, raise} from './raise.js'
-import {reachableRules, ruleSets, tableOf} from './iptables-walk.js'
+import {ruleSets, tableOf} from './iptables-walk.js'
 
 /** One port of a Service and the endpoints the EndpointSlices give it (`ip:targetPort`). */
 interface ServicePort {
@@ -84,10 +84,20 @@ const dnatTarget = (r: IptablesRule): string | undefined => {
 /** A rule's ClusterIP:port key, when it matches exactly one destination address, protocol and port. */
 function ruleKey(r: IptablesRule): string | undefined {
   const m = r.match
-  if (!m.destination || !m.protocol || !m.dport || m.negated?.some((f) => ['destination', 'protocol', 'dport'].includes(f))) return undefined
+  // iptables-save prints `-p tcp -m tcp --dport N`; a rule written in another order keeps the port among the other matches
+  const dport = m.dport ?? m.other?.map((o) => /^--dport (\d+)$/.exec(o)?.[1]).find((x) => x !== undefined)
+  if (!m.destination || !m.protocol || !dport || m.negated?.some((f) => ['destination', 'protocol', 'dport'].includes(f))) return undefined
   const ip = stripPrefix(m.destination)
   if (m.destination.includes('/') && !m.destination.endsWith('/32')) return undefined
-  return /^\d+$/.test(m.dport) ? keyOf(ip, m.protocol, m.dport) : undefined
+  return /^\d+$/.test(dport) ? keyOf(ip, m.protocol, dport) : undefined
+}
+
+/** The rules a packet entering `chain` meets, jumps and gotos into user chains followed (each chain once). */
+function followChain(chains: ReadonlyMap<string, IptablesChain>, chain: string, seen = new Set<string>()): IptablesRule[] {
+  const c = chains.get(chain)
+  if (!c || seen.has(chain) || seen.size > 64) return []
+  seen.add(chain)
+  return c.rules.flatMap((r) => (r.target !== undefined && chains.get(r.target)?.policy === undefined && chains.has(r.target) ? [r, ...followChain(chains, r.target, seen)] : [r]))
 }
 
 function iptablesView(tool: string, nat: IptablesTable | undefined, filter: IptablesTable | undefined): ProxyView | undefined {
@@ -96,12 +106,14 @@ function iptablesView(tool: string, nat: IptablesTable | undefined, filter: Ipta
   if (!natServices?.rules.length && !filterServices?.rules.length) return undefined
   const view: ProxyView = {tool, services: new Map(), rejects: new Map()}
   if (natServices?.rules.some((r) => r.raw.includes('KUBE-CLUSTER-IP'))) view.opaque = 'kube-proxy runs in ipvs mode: its Services are in IPVS, which the probe does not read'
+  // by name: a node with thousands of Services has three times as many chains
+  const chains = new Map(nat?.chains.map((c) => [c.name, c]))
   for (const r of natServices?.rules ?? []) {
     const key = ruleKey(r)
-    if (!key || !r.target || !nat!.chains.some((c) => c.name === r.target)) continue
+    if (!key || !r.target || !chains.has(r.target)) continue
     const entry = view.services.get(key) ?? {endpoints: new Map<string, string>(), lines: []}
     entry.lines.push(r.raw)
-    for (const x of reachableRules(nat!, r.target)) {
+    for (const x of followChain(chains, r.target)) {
       if (x.target?.startsWith('KUBE-SEP-') || x.target?.startsWith('KUBE-SVC-') || x.target?.startsWith('KUBE-SVL-')) entry.lines.push(x.raw)
       const to = dnatTarget(x)
       if (to) {
@@ -162,7 +174,8 @@ function nftView(tool: string, table: NftTable): ProxyView | undefined {
   const noEndpoint = elements('no-endpoint-services')
   if (serviceIps.length === 0 && noEndpoint.length === 0 && table.chains.every((c) => c.rules.length === 0)) return undefined
   const view: ProxyView = {tool, services: new Map(), rejects: new Map()}
-  const chain = (name: string): NftChain | undefined => table.chains.find((c) => c.name === name)
+  const byName = new Map(table.chains.map((c) => [c.name, c]))
+  const chain = (name: string): NftChain | undefined => byName.get(name)
   for (const e of serviceIps) {
     const key = elementKey(e)
     const first = verdictText(e.value)?.split(' ')[1]
@@ -270,12 +283,14 @@ function serviceFindings(ctx: CheckContext): Raise {
     const serviceCIDR = ctx.snapshot.cluster.serviceCIDR
     // the rejects seen per Service port, on every collected node (evidence for SERVICE_NO_ENDPOINTS)
     const rejectsSeen = new Map<string, Array<{node: string; line: string}>>()
+    const viewsOf = new Map<string, ProxyView[]>()
     for (const {node, state} of ctx.collected()) {
       const views = proxyViews(node.name, state, (s) => ctx.ok(state, s))
+      viewsOf.set(node.name, views)
       for (const v of views) for (const [key, line] of v.rejects) rejectsSeen.set(key, [...(rejectsSeen.get(key) ?? []), {node: node.name, line: `${v.tool}: ${line}`}])
     }
     for (const {node, state} of ctx.examined()) {
-      const views = proxyViews(node.name, state, (s) => ctx.ok(state, s))
+      const views = viewsOf.get(node.name) ?? []
       if (ports.length > 0 && views.length === 0) out.KUBE_PROXY_MISSING.push(...missingOn(ctx, node, state, ports))
       for (const view of views) {
         if (view.opaque) continue
@@ -420,12 +435,13 @@ function hairpinOff(ctx: CheckContext, node: SnapshotNode, state: NodeState, por
     servicesOf.set(ip, (servicesOf.get(ip) ?? new Set()).add(`${p.svc.namespace}/${p.svc.name}`))
   }
   const out: Raised[] = []
+  const byIndex = new Map(state.links.map((l) => [l.ifindex, l]))
   for (const pod of ctx.snapshot.pods.filter((x) => x.node === node.name && !x.hostNetwork && servicesOf.has(x.ip))) {
     const ps = state.pods.find((x) => x.namespace === pod.namespace && x.name === pod.name)
     const addr = ps?.addresses.find((a) => a.local === pod.ip)
     const eth = ps && (ps.links.find((l) => l.name === addr?.dev) ?? ps.links.find((l) => l.name === 'eth0'))
     if (eth?.peerIfindex === undefined) continue
-    const port: Link | undefined = state.links.find((l) => l.ifindex === eth.peerIfindex)
+    const port: Link | undefined = byIndex.get(eth.peerIfindex)
     if (!port?.master || port.bridgePort?.hairpin !== false) continue
     const services = [...servicesOf.get(pod.ip)!].sort()
     out.push(
