@@ -328,7 +328,7 @@ function serviceFindings(ctx: CheckContext): Raise {
           message: `Service ${svcKey} (${svc.clusterIP}, ${group.map((p) => `${p.proto}/${p.port.port}`).join(', ')}) selects no ready pod: ${holders.length > 0 ? `kube-proxy rejects its traffic on ${someNames(holders)}` : 'kube-proxy rejects its traffic'}`,
           evidence: [...group.map(endpointsLine), ...seen.slice(0, 4).map((s) => s.line), ...(seen.length > 4 ? [`... the same on ${plural(holders.length, 'node')} in all`] : [])],
           vars: {namespace: svc.namespace, service: svc.name},
-          peers: holders,
+          // about the Service, no node: a trace between pods does not carry it (a trace to the Service does)
         }),
       )
     }

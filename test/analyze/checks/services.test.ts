@@ -265,3 +265,12 @@ describe('HAIRPIN_OFF', () => {
     expect(findings(s, 'HAIRPIN_OFF')).toEqual([])
   })
 })
+
+describe('scoped to nodes, as a trace runs the checks of its path', () => {
+  it("a pod-to-pod trace does not carry the lab's Service without endpoints; a node's own Service finding it does", () => {
+    expect(findings(snapshot(IPT), undefined, ['node1', 'node2']).filter((f) => (SERVICE_CODES as readonly string[]).includes(f.code))).toEqual([])
+    const s = broken(IPT, (x) => (node(x, 'node2').conntrack!.count = 262_144))
+    expect(findings(s, undefined, ['node2']).map((f) => `${f.code} ${f.node}`)).toContain('CONNTRACK_TABLE_FULL node2')
+    expect(findings(s, undefined, ['node1']).map((f) => f.code)).not.toContain('CONNTRACK_TABLE_FULL')
+  })
+})
