@@ -14,8 +14,8 @@ import {checkResult, type CheckResult} from '../src/services/check-result.js'
 import {closest} from '../src/util/edit-distance.js'
 
 export default class Check extends BaseCommand {
-  static override summary = 'Check every node for inconsistent dataplane state: overlay, MTU, host, routing, BGP, addressing, CNI.'
-  static override description = `Reads the state of every node (as netctl collect does, or from a snapshot file) and reports each fault it finds with the lines that prove it and the fix: a vxlan FDB entry or neighbour missing or stale, a VTEP MAC that is not the peer's, a tunnel device down, MTUs without room for encapsulation, forwarding off, a FORWARD policy or rule dropping pod traffic, a route missing or via the wrong next hop, BGP sessions down, podCIDRs clashing, two CNI configs on a node, ...
+  static override summary = 'Check every node for inconsistent dataplane state: overlay, MTU, host, routing, BGP, addressing, CNI, Services.'
+  static override description = `Reads the state of every node (as netctl collect does, or from a snapshot file) and reports each fault it finds with the lines that prove it and the fix: a vxlan FDB entry or neighbour missing or stale, a VTEP MAC that is not the peer's, a tunnel device down, MTUs without room for encapsulation, forwarding off, a FORWARD policy or rule dropping pod traffic, a route missing or via the wrong next hop, BGP sessions down, podCIDRs clashing, two CNI configs on a node, kube-proxy's rules out of date with the EndpointSlices, a stale conntrack entry of a Service flow, ...
 
 The cluster is a lab (--lab), an inventory file (--inventory), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account), its nodes reached through a privileged debug pod each (--via debug-pod, the default; deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh). From Kubernetes the NetworkPolicies are read too: each one that selects pods while the CNI does not enforce policies (plain flannel; Calico and Canal do) is a POLICY_UNENFORCED warning.
 

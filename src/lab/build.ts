@@ -15,7 +15,8 @@ import {NsScript} from './script.js'
 import {startLabSsh} from './sshd.js'
 import {saveRecord} from './state.js'
 import {teardownLab} from './teardown.js'
-import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, prefixLength, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
+import {prefixLength} from '../analyze/ip.js'
+import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
 import type {LabOptions, LabPlan, LabRecord} from './types.js'
 
 export interface LabUpProgress {

@@ -3,7 +3,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {constants as osConstants} from 'node:os'
 import {Duplex} from 'node:stream'
 
-import ssh2 from 'ssh2'
+import type ssh2 from 'ssh2'
 import type {AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm} from 'ssh2'
 import type SSHConfig from 'ssh-config'
 
@@ -14,7 +14,14 @@ import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOv
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
 import {within} from '../util/wait.js'
 
-const {Client, utils} = ssh2
+type Ssh2 = typeof ssh2
+let ssh2Loading: Promise<Ssh2> | undefined
+
+/** ssh2 (and its crypto set-up) is loaded when a node is first reached over SSH, not by every run that reads a snapshot or a lab. */
+function loadSsh2(): Promise<Ssh2> {
+  ssh2Loading ??= import('ssh2').then((m) => m.default)
+  return ssh2Loading
+}
 
 /** The SshOverrides (user, port, identityFile, ...) apply to the destination only; jump hosts use their own config blocks. */
 export interface SshTransportOptions extends SshOverrides {
@@ -369,7 +376,7 @@ export class SshTransport implements Transport {
     })
   }
 
-  private identities(cfg: SshHostConfig, prefix: string): {methods: AnyAuthMethod[]; offered: string[]} {
+  private identities(utils: Ssh2['utils'], cfg: SshHostConfig, prefix: string): {methods: AnyAuthMethod[]; offered: string[]} {
     const methods: AnyAuthMethod[] = []
     const offered: string[] = []
     const agent = this.opts.agent === false ? undefined : (this.opts.agent ?? process.env.SSH_AUTH_SOCK)
@@ -406,7 +413,8 @@ export class SshTransport implements Transport {
   }
 
   private async handshake(cfg: SshHostConfig, prefix: string, sock: Duplex | undefined, proxy: ProxyProcess | undefined, deadline?: number): Promise<SshClient> {
-    const {methods, offered} = this.identities(cfg, prefix)
+    const {Client, utils} = await loadSsh2()
+    const {methods, offered} = this.identities(utils, cfg, prefix)
     const known = await loadKnownHosts([...cfg.userKnownHostsFiles, ...cfg.globalKnownHostsFiles])
     const name = cfg.hostKeyAlias ?? knownHostsName(cfg.hostname, cfg.port)
     const types = knownKeyTypes(known, name)

@@ -1,6 +1,7 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {addToIPv4} from '../../analyze/ip.js'
 import {BIRD_CONTROL_TIMEOUT_MS, BIRD_QUERY_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
@@ -9,7 +10,7 @@ import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBi
 import {execIn} from '../netns-setup.js'
 import type {BgpSessionStatus} from '../status.js'
 import type {NsScript} from '../script.js'
-import {addToIPv4, l2Adjacent} from '../topology.js'
+import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
 import type {LabBackend} from './types.js'
 

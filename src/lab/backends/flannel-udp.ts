@@ -9,7 +9,7 @@ import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
 import {pollUntil} from '../../util/wait.js'
 import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
-import {networkAddress, prefixLength} from '../topology.js'
+import {prefixLength, stripPrefix} from '../../analyze/ip.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {flannelAnnotations} from './flannel.js'
 import type {LabBackend} from './types.js'
@@ -32,7 +32,7 @@ export function udpPaths(node: LabNode): {dir: string; config: string; status: s
 
 /** flannel0's address: the node's <podCIDR>.0 with the cluster's prefix, as flanneld's udp backend sets it. */
 export function tunAddress(plan: LabPlan, node: LabNode): string {
-  return `${networkAddress(node.podCIDR)}/${prefixLength(plan.clusterCIDR)}`
+  return `${stripPrefix(node.podCIDR)}/${prefixLength(plan.clusterCIDR)}`
 }
 
 export function forwarderConfig(plan: LabPlan, node: LabNode): ForwarderConfig {
@@ -226,7 +226,7 @@ export async function stopUdpNode(node: LabNode, timeoutMs = DAEMON_STOP_MS): Pr
 
 /** One ping from a node to a peer's flannel0 address: node → forwarder → UDP 8285 → peer → and back. */
 async function tunnelPing(from: LabNode, to: LabNode): Promise<boolean> {
-  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', networkAddress(to.podCIDR)], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
+  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', stripPrefix(to.podCIDR)], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
   return r.code === 0
 }
 
@@ -256,7 +256,7 @@ export const flannelUdp: LabBackend = {
     const results = await mapLimit(pairs, 8, async ([a, b]) => {
       // no pause: a ping that gets no answer has already waited its second
       const reached = await pollUntil(async () => ((await tunnelPing(a, b)) ? true : undefined), {deadline, intervalMs: 0})
-      return reached ? undefined : `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${networkAddress(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
+      return reached ? undefined : `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${stripPrefix(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
     })
     return results.filter((w): w is string => w !== undefined)
   },

@@ -6,8 +6,10 @@ import {snapshotFixture} from '../../helpers/fixtures.js'
 
 /** The healthy snapshots `netctl collect` wrote from labs (fixtures/README.md). */
 export const HEALTHY = ['flannel-vxlan', 'flannel-vxlan-routed', 'flannel-host-gw', 'flannel-udp', 'calico-bgp', 'calico-rr', 'calico-vxlan'] as const
+/** kube-proxy's rules and Services, in iptables and in nftables mode (their Service without endpoints is by design) */
+export const WITH_SERVICES = ['flannel-vxlan-services-iptables', 'flannel-vxlan-services-nftables'] as const
 /** host-gw across a router: recorded from a lab that is broken by design */
-export type Recorded = (typeof HEALTHY)[number] | 'flannel-host-gw-routed'
+export type Recorded = (typeof HEALTHY)[number] | (typeof WITH_SERVICES)[number] | 'flannel-host-gw-routed'
 export type Healthy = Recorded
 
 /** A fresh copy of a recorded snapshot (validated as `--snapshot` would). */
