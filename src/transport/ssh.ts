@@ -7,10 +7,12 @@ import type ssh2 from 'ssh2'
 import type {AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm} from 'ssh2'
 import type SSHConfig from 'ssh-config'
 
+import {SSH_CONNECT_TIMEOUT_MS, SSH_KEEPALIVE_MS, SSH_MAX_CHANNELS} from '../defaults.js'
 import {appendKnownHosts, blobKeyType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownKeyTypes, loadKnownHosts} from './known-hosts.js'
 import {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOverrides} from './ssh-config.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
+import {within} from '../util/wait.js'
 
 type Ssh2 = typeof ssh2
 let ssh2Loading: Promise<Ssh2> | undefined
@@ -41,8 +43,6 @@ export interface SshTransportOptions extends SshOverrides {
 
 export {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 const MAX_JUMP_DEPTH = 8
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
-const DEFAULT_MAX_CHANNELS = 4
 
 /** Host key algorithms ssh2 offers, in its own default order. */
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']
@@ -154,7 +154,7 @@ class ProxyProcess {
 
   /** What the proxy said and how it ended, for an error message; waits briefly for it to exit. */
   async why(): Promise<string> {
-    const status = await Promise.race([this.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 500).unref())])
+    const status = await within(this.exited, 500, 'still running')
     const line = this.stderr.split('\n').map((l) => l.trim()).find(Boolean)
     return line ? `${status}: ${line}` : status
   }
@@ -270,7 +270,7 @@ export class SshTransport implements Transport {
 
   constructor(private readonly opts: SshTransportOptions) {
     this.target = `ssh ${opts.host}`
-    this.slots = new Slots(Math.max(1, opts.maxChannels ?? DEFAULT_MAX_CHANNELS))
+    this.slots = new Slots(Math.max(1, opts.maxChannels ?? SSH_MAX_CHANNELS))
   }
 
   /** Where `host` resolves to (HostName, User, Port, proxies, files); reads the config once. */
@@ -460,7 +460,7 @@ export class SshTransport implements Transport {
     }
 
     const budget = deadline === undefined ? Infinity : deadline - Date.now()
-    const timeoutMs = Math.max(1, Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, budget))
+    const timeoutMs = Math.max(1, Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? SSH_CONNECT_TIMEOUT_MS, budget))
     const client = new Client()
     client.setMaxListeners(0)
     const config: ConnectConfig = {
@@ -469,7 +469,7 @@ export class SshTransport implements Transport {
       readyTimeout: timeoutMs,
       hostVerifier,
       authHandler: methods,
-      keepaliveInterval: 15_000,
+      keepaliveInterval: SSH_KEEPALIVE_MS,
       keepaliveCountMax: 3,
       ...(types.length ? {algorithms: {serverHostKey: preferKnownTypes(types)}} : {}),
     }
