@@ -4,9 +4,9 @@ import {findingsAsTyped} from '../src/analyze/catalogue/as-typed.js'
 import {countFindings, runChecks} from '../src/analyze/checks/index.js'
 import {BaseCommand, Ending} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/collect/source.js'
-import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
+import {collectInventory} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
-import {clusterSourceFlags, snapshotFlag} from '../src/flags.js'
+import {clusterSourceFlags, collectFlags, snapshotFlag} from '../src/flags.js'
 import type {Snapshot} from '../src/model/snapshot.js'
 import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import {checkJson, checkText} from '../src/render/check.js'
@@ -34,8 +34,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     snapshot: snapshotFlag('Check a snapshot written by netctl collect instead of reading the nodes (-s, its old spelling, still works).', ['s']),
     ...clusterSourceFlags,
     node: Flags.string({description: 'Report only findings about this node (repeatable).', multiple: true, helpValue: 'NAME'}),
-    parallel: Flags.integer({description: 'Nodes read at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
-    timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable.', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
+    ...collectFlags,
   }
 
   async run(): Promise<Ending<CheckResult>> {
