@@ -1,5 +1,8 @@
 import {Flags} from '@oclif/core'
 
+import {UsageError} from './errors.js'
+import {parseDuration} from './util/duration.js'
+
 /**
  * --lab NAME for lab commands (--name, its old spelling, still works): one lab
  * per name; every namespace of it is called NAME.*. No -n: as in kubectl, -n
@@ -126,4 +129,21 @@ export const clusterSourceFlags = {
 export const clusterFlags = {
   ...clusterSourceFlags,
   timeout: Flags.integer({description: 'Seconds each node may take to answer.', default: 30, min: 1, max: 3600}),
+}
+
+/**
+ * --lock-timeout DURATION for commands that take a cluster's change lock
+ * (src/backend/lock.ts): how long to wait for another run's change; 0 refuses at once.
+ */
+export const lockTimeoutFlag = Flags.string({
+  description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
+  default: '0',
+  helpValue: 'DURATION',
+})
+
+/** The --lock-timeout value in milliseconds, or a usage error. */
+export function lockTimeoutMs(text: string): number {
+  const ms = parseDuration(text)
+  if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
+  return ms
 }
