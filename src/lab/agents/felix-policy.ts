@@ -14,8 +14,9 @@ import type {RestoreFile} from './restore.js'
  * accept mark and returns. Felix names the peers' pods by ipsets; the lab
  * matches their addresses one rule each (`--source IP/32`), which the walk
  * reads without ipsets and which says the same thing for a lab's fixed pods.
- * Named ports resolve against the lab pod's container ports (lab pods have
- * none: such a rule matches nothing, as Felix's empty named-port set would).
+ * Named ports resolve against the lab pod's container ports (lab up
+ * --pod-ports; a pod without the name matches nothing, as Felix's empty
+ * named-port set would).
  */
 
 export {felixPolicyChain, lengthLimitedId}
@@ -23,7 +24,8 @@ export {felixPolicyChain, lengthLimitedId}
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
 const nsOf = (p: InventoryNetworkPolicy): string => p.metadata.namespace ?? 'default'
-const nsLabels = (ns: string): Record<string, string> => ({[NAMESPACE_NAME_LABEL]: ns})
+/** A namespace's labels as the API server holds them: --namespace-labels, and the name label it always sets. */
+const nsLabels = (plan: LabPlan, ns: string): Record<string, string> => ({...plan.namespaceLabels?.[ns], [NAMESPACE_NAME_LABEL]: ns})
 
 /** A peer's address matches (without the -s/-d flag): the pods it names, or its ipBlock (excepts beside). */
 function peerNets(peer: unknown, policyNs: string, plan: LabPlan): Array<{cidr: string; except: string[]}> {
@@ -33,7 +35,7 @@ function peerNets(peer: unknown, policyNs: string, plan: LabPlan): Array<{cidr: 
   const hasNs = peer.namespaceSelector !== undefined && peer.namespaceSelector !== null
   if (!hasPod && !hasNs) return []
   return plan.pods
-    .filter((p) => (hasNs ? selectorMatches(peer.namespaceSelector, nsLabels(p.namespace)) : p.namespace === policyNs))
+    .filter((p) => (hasNs ? selectorMatches(peer.namespaceSelector, nsLabels(plan, p.namespace)) : p.namespace === policyNs))
     .filter((p) => !hasPod || selectorMatches(peer.podSelector, p.labels ?? {}))
     .map((p) => ({cidr: `${p.ip}/32`, except: []}))
 }
@@ -51,7 +53,7 @@ function portMatches(ports: unknown, selected: readonly LabPod[]): Array<string 
     else if (typeof e.port === 'string') {
       const name = e.port
       for (const p of selected) {
-        const n = (p as LabPod & {ports?: Array<{name?: string; containerPort: number; protocol?: string}>}).ports?.find((x) => x.name === name && (x.protocol ?? 'TCP').toLowerCase() === proto)
+        const n = p.ports?.find((x) => x.name === name && x.protocol.toLowerCase() === proto)
         if (n) out.push(`--destination ${p.ip}/32 -p ${proto} -m multiport --destination-ports ${n.containerPort}`)
       }
     }
