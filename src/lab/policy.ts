@@ -13,7 +13,7 @@ import path from 'node:path'
 import {parseAllDocuments} from 'yaml'
 
 import {acquireLock, currentHolder, FileLock} from '../backend/lock.js'
-import type {InventoryNetworkPolicy} from '../cluster/inventory-types.js'
+import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import {UsageError} from '../errors.js'
 import {reprogramFelixPolicies} from './agents/index.js'
 import {writeInventory} from './inventory.js'

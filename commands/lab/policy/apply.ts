@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
-import {lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
+import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
 import {applyLabPolicies} from '../../../src/lab/policy.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
@@ -18,7 +18,7 @@ One change at a time: apply takes the lab's change lock (as backend set does); w
   static override enableJsonFlag = true
   static override flags = {
     filename: Flags.string({char: 'f', description: 'File with NetworkPolicy documents (YAML or JSON).', required: true, helpValue: 'FILE'}),
-    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+    lab: labFlag,
     'lock-timeout': lockTimeoutFlag,
   }
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
-import {lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
+import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
 import {deleteLabPolicy} from '../../../src/lab/policy.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
@@ -13,7 +13,7 @@ export default class LabPolicyDelete extends BaseCommand {
   static override args = {name: Args.string({description: 'The NetworkPolicy name.', required: true})}
   static override flags = {
     namespace: Flags.string({char: 'n', description: 'Its namespace.', default: 'default'}),
-    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+    lab: labFlag,
     'lock-timeout': lockTimeoutFlag,
   }
 
