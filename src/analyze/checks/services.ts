@@ -17,7 +17,7 @@ import type {IptablesChain, IptablesRule, IptablesTable, Link, NodeState} from '
 import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
 import {linkLine, someNames, sysctlLine} from './evidence.js'
-import {contains, isIPv4, stripPrefix} from './ip.js'
+import {contains, isIPv4, stripPrefix} from '../ip.js'
 import {type Check, type Raised, raise} from './raise.js'
 import {ruleSets, tableOf} from './iptables-walk.js'
 
