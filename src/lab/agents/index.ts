@@ -1,6 +1,7 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {mapLimit} from '../../util/exec.js'
 import {shjoin} from '../../util/shell.js'
 import {runScript} from '../netns-setup.js'
 import {NsScript} from '../script.js'
@@ -143,7 +144,8 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
  */
 export async function reprogramFelixPolicies(plan: LabPlan): Promise<boolean> {
   if (labAgents(plan).proxyMode === 'none' || plan.backend.startsWith('flannel')) return false
-  for (const node of plan.nodes) {
+  // the nodes are independent: reprogrammed side by side, as each node's Felix does its own
+  await mapLimit(plan.nodes, 4, async (node) => {
     const dir = path.join(node.dir, 'agents')
     await mkdir(dir, {recursive: true})
     const f = new RestoreFile()
@@ -162,6 +164,6 @@ export async function reprogramFelixPolicies(plan: LabPlan): Promise<boolean> {
     s.raw(`sets=${shjoin([` ${ipsets.map((x) => x.name).join(' ')} `])}`)
     s.raw(`for x in $(ipset list -n | grep -E '^cali40[sn]:'); do case "$sets" in *" $x "*) ;; *) ipset destroy "$x";; esac; done`)
     await runScript(node.netns, s, path.join(dir, 'felix-policy.sh'), `${node.name} felix policies`)
-  }
+  })
   return true
 }

@@ -137,7 +137,7 @@ spec:
     }
     await agree('pod-node1-2', 'pod-node2-1', PORT_OPEN, true)
     expect((await trace('pod-node1-2', 'pod-node2-1', PORT_OPEN)).json.disposition).toBe('DELIVERED')
-  })
+   }, 300_000)
 
   it('check finds the faults injected with plain iptables: a policy chain jump deleted (POLICY_NOT_PROGRAMMED), a chain no policy owns (POLICY_STALE_RULES)', async () => {
     const l = lab.get()
