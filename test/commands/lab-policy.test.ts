@@ -3,6 +3,7 @@
  * runs them. The lab is only recorded (planLab + its record under a temporary
  * NETCTL_STATE_DIR): these commands touch files, never namespaces.
  */
+import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -16,7 +17,7 @@ import {saveRecord} from '../../src/lab/state.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {LabRecord} from '../../src/lab/types.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
-import {netctl, netctlJson} from '../helpers/cli.js'
+import {BIN, netctl, netctlJson} from '../helpers/cli.js'
 
 const root = mkdtempSync(path.join(tmpdir(), 'po-lab-policy-'))
 afterAll(() => rmSync(root, {recursive: true, force: true}))
@@ -113,14 +114,16 @@ describe('netctl lab policy', () => {
     const del = await netctl(['lab', 'policy', 'delete', 'allow-web', '--lab', lab.name], {env})
     expect(del.code, del.stderr).toBe(4)
     expect((await netctlJson(['lab', 'policy', 'list', '--lab', lab.name], {env})).json.policies).toEqual([])
-    // with --lock-timeout it waits for the holder to let go, then applies
-    const waiting = netctl(['lab', 'policy', 'apply', '-f', file, '--lab', lab.name, '--lock-timeout', '20s'], {env})
-    // netctl's start takes seconds on a loaded machine: let go well after it is waiting
-    await new Promise((r) => setTimeout(r, 6000))
-    await held.release()
-    const waited = await waiting
-    expect(waited.code, waited.stderr).toBe(0)
-    expect(waited.stderr).toContain(`waiting up to 20s for`)
+    // with --lock-timeout it waits for the holder to let go (let go once it says it waits), then applies
+    const waiter = spawn(process.execPath, [BIN, 'lab', 'policy', 'apply', '-f', file, '--lab', lab.name, '--lock-timeout', '2m'], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+    let said = ''
+    waiter.stderr.on('data', (d: Buffer) => {
+      said += d.toString()
+      if (said.includes('waiting up to 2m for')) void held.release()
+    })
+    const code = await new Promise<number | null>((resolve) => waiter.on('close', resolve))
+    expect(code, said).toBe(0)
+    expect(said).toMatch(new RegExp(`waiting up to 2m for \\S+ \\(pid ${process.pid}, netctl backend set calico-vxlan\\)`))
 
     // two runs at once, each with its own policy: under the lock neither read-modify-write loses the other's
     const files = ['one', 'two', 'three'].map((n) => {
