@@ -4,15 +4,11 @@
  * trace and check see them as they would see a cluster's. A Calico lab with
  * agent rules (--proxy-mode iptables|nftables) also programs them into
  * Felix's chains on every node (agents/felix-policy.ts); flannel labs do not enforce them.
- * apply and delete take the lab's change lock (backend/lock.ts, as `backend
- * set` does) and read the record under it: two runs never interleave their
- * read-modify-write of the record, nor their programming of the nodes.
+ * The commands reach these through src/services/lab-policy.ts, which holds
+ * the lab's change lock around them.
  */
-import path from 'node:path'
-
 import {parseAllDocuments} from 'yaml'
 
-import {acquireLock, currentHolder, FileLock} from '../backend/lock.js'
 import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import {UsageError} from '../errors.js'
 import {reprogramFelixPolicies} from './agents/index.js'
@@ -94,31 +90,8 @@ async function store(record: LabRecord, policies: InventoryNetworkPolicy[]): Pro
   await reprogramFelixPolicies(updated)
 }
 
-export interface LabPolicyChangeOptions {
-  /** how long to wait for another run holding the lab's change lock (default 0: refused at once) */
-  lockTimeoutMs?: number
-  say?: (line: string) => void
-}
-
-/** Run a change of the lab's policies under its change lock, on the record as it is once the lock is held. */
-async function underChangeLock<T>(lab: string, command: string, opts: LabPolicyChangeOptions, change: (record: LabRecord) => Promise<T>): Promise<T> {
-  const {stateDir} = await loadRecord(lab)
-  const lock = new FileLock(path.join(stateDir, 'change.lock'), `lab ${lab}`, currentHolder(command))
-  await acquireLock(lock, {timeoutMs: opts.lockTimeoutMs ?? 0, ...(opts.say ? {say: opts.say} : {})})
-  try {
-    return await change(await loadRecord(lab))
-  } finally {
-    await lock.release()
-  }
-}
-
-/** `lab policy apply -f FILE`: create or replace each policy by namespace/name. */
-export async function applyLabPolicies(lab: string, text: string, file: string, opts: LabPolicyChangeOptions = {}): Promise<LabPolicyResult> {
-  const incoming = parsePolicyDocuments(text, file)
-  return underChangeLock(lab, `lab policy apply -f ${file}`, opts, (record) => applyTo(record, incoming))
-}
-
-async function applyTo(record: LabRecord, incoming: InventoryNetworkPolicy[]): Promise<LabPolicyResult> {
+/** `lab policy apply -f FILE` on the lab's record as it is now: create or replace each policy by namespace/name. */
+export async function applyTo(record: LabRecord, incoming: InventoryNetworkPolicy[]): Promise<LabPolicyResult> {
   const current = [...(record.networkPolicies ?? [])]
   const applied: NonNullable<LabPolicyResult['applied']> = []
   for (const p of incoming) {
@@ -132,12 +105,8 @@ async function applyTo(record: LabRecord, incoming: InventoryNetworkPolicy[]): P
   return summary({...record, networkPolicies: current}, {applied})
 }
 
-/** `lab policy delete NAME [-n NS]` */
-export async function deleteLabPolicy(lab: string, name: string, namespace = 'default', opts: LabPolicyChangeOptions = {}): Promise<LabPolicyResult> {
-  return underChangeLock(lab, `lab policy delete ${name} -n ${namespace}`, opts, (record) => deleteFrom(record, name, namespace))
-}
-
-async function deleteFrom(record: LabRecord, name: string, namespace: string): Promise<LabPolicyResult> {
+/** `lab policy delete NAME [-n NS]` on the lab's record as it is now. */
+export async function deleteFrom(record: LabRecord, name: string, namespace: string): Promise<LabPolicyResult> {
   const lab = record.name
   const current = record.networkPolicies ?? []
   const kept = current.filter((p) => key(p) !== `${namespace}/${name}`)

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
 import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
-import {applyLabPolicies} from '../../../src/lab/policy.js'
+import {applyLabPolicies} from '../../../src/services/lab-policy.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 import {readUserFile} from '../../../src/util/files.js'

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
 import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
-import {deleteLabPolicy} from '../../../src/lab/policy.js'
+import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 

@@ -19,7 +19,7 @@ import {afterAll, beforeAll, expect, it} from 'vitest'
 
 import {parseInventory} from '../../../src/cluster/inventory.js'
 import {snapshotOf} from '../../../src/collect/collect.js'
-import {applyLabPolicies, deleteLabPolicy} from '../../../src/lab/policy.js'
+import {applyLabPolicies, deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {readSnapshotFile} from '../../../src/model/snapshot-file.js'
 import {traceSnapshotFile} from '../../../src/services/trace.js'
