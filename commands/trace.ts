@@ -1,11 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
-import {BaseCommand, Ending} from '../src/base-command.js'
-import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/cluster/source.js'
+import {BaseCommand} from '../src/base-command.js'
+import {openClusterSource, resolveSource, type SourceSpec} from '../src/cluster/source.js'
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
-import {UsageError} from '../src/errors.js'
-import {clusterSourceFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
+import {Ending} from '../src/errors.js'
+import {clusterSourceFlags, OUTPUT_FORMATS, outputFlag, SOURCE_FLAG_NAMES, snapshotFlag} from '../src/flags.js'
 import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
@@ -43,12 +43,26 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     dst: Args.string({description: 'Where it is going: a pod or a node, as SRC.', required: true}),
   }
   static override flags = {
-    protocol: Flags.string({char: 'p', description: 'The packet: an ICMP echo, a TCP SYN or a UDP datagram.', options: ['icmp', 'tcp', 'udp'], default: 'icmp'}),
-    port: Flags.integer({description: 'Destination port (with --protocol tcp or udp).', min: 1, max: 65535}),
+    // no default, so that oclif can tell "--port without a protocol" (ICMP, which has no ports) from "--protocol icmp"
+    protocol: Flags.string({
+      char: 'p',
+      description: 'The packet: an ICMP echo (the default), a TCP SYN or a UDP datagram; tcp and udp need --port.',
+      options: ['icmp', 'tcp', 'udp'],
+      relationships: [{type: 'all', flags: [{name: 'port', when: async (f) => f.protocol !== 'icmp'}]}],
+    }),
+    port: Flags.integer({
+      description: 'Destination port (with --protocol tcp or udp; ICMP has no ports).',
+      min: 1,
+      max: 65535,
+      relationships: [
+        {type: 'all', flags: ['protocol']},
+        {type: 'none', flags: [{name: 'protocol', when: async (f) => f.protocol === 'icmp'}]},
+      ],
+    }),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
-    snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).'),
+    snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).', [], {exclusive: SOURCE_FLAG_NAMES}),
     ...clusterSourceFlags,
     parallel: Flags.integer({description: 'Nodes probed at the same time (live).', default: DEFAULT_PARALLEL, min: 1, max: 256}),
     timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable (live).', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
@@ -57,16 +71,12 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
     const format = this.jsonEnabled() ? 'json' : flags.output
-    const cluster = sourceFlagsGiven(flags)
-    if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
     // a live source's flags checked before anything is read
     const spec = flags.snapshot === undefined ? resolveSource(flags) : undefined
-    if (flags.protocol === 'icmp' && flags.port !== undefined) throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
-    if (flags.protocol !== 'icmp' && flags.port === undefined) throw new UsageError(`--protocol ${flags.protocol} needs --port (the destination port)`)
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
-      protocol: flags.protocol as Protocol,
+      protocol: (flags.protocol ?? 'icmp') as Protocol,
       ...(flags.port === undefined ? {} : {port: flags.port}),
       size: flags.size,
       df: flags.df,
@@ -78,7 +88,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     if (format === 'text') this.log(traceText(run.trace))
     else if (format === 'mermaid') this.log(traceMermaid(run.trace))
     else if (format === 'dot') this.log(traceDot(run.trace))
-    return new Ending(traceJson(run.trace), run.exitCode)
+    return new Ending(traceJson(run.trace), {outcome: run.outcome})
   }
 
   private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number}): Promise<TraceRun> {

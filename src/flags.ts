@@ -49,8 +49,8 @@ export function outputFromArgv(argv: string[]): string | undefined {
  * --snapshot FILE: the input file of commands that can work on a saved
  * snapshot. -f/--filename as kubectl names the file a command reads.
  */
-export const snapshotFlag = (description: string, oldChars: Array<'s'> = []) =>
-  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER'})
+export const snapshotFlag = (description: string, oldChars: Array<'s'> = [], rules: {exclusive?: string[]} = {}) =>
+  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER', ...rules})
 
 /**
  * How to reach a Kubernetes cluster, with kubectl's names and precedence:
@@ -127,3 +127,6 @@ export const clusterFlags = {
   ...clusterSourceFlags,
   timeout: Flags.integer({description: 'Seconds each node may take to answer.', default: 30, min: 1, max: 3600}),
 }
+
+/** The names of clusterSourceFlags: a saved snapshot (--snapshot) excludes every one of them. */
+export const SOURCE_FLAG_NAMES: string[] = Object.keys(clusterSourceFlags)

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
+import {Ending} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type ProxyMode} from '../../src/lab/agents/defaults.js'
 import {labUp} from '../../src/lab/build.js'
@@ -51,7 +52,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
     }),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabUp)
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? (step: string) => process.stderr.write(`  ${step}...\n`) : undefined
     const record = await labUp(
@@ -70,6 +71,6 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
       progress,
     )
     if (!this.jsonEnabled()) this.log(labUpText(record))
-    return labUpJson(record)
+    return new Ending(labUpJson(record))
   }
 }

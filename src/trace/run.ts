@@ -13,10 +13,11 @@ import {makeFinding} from '../analyze/catalogue/index.js'
 import type {Inventory} from '../cluster/inventory-types.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import {collectNodes, type CollectOptions, type CollectTarget, type NodeResult, snapshotOf} from '../collect/collect.js'
-import {ExitCode, type ExitCodeValue} from '../errors.js'
+import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
+import {traceVerdict} from '../services/outcome.js'
 
 /** The trace engine (src/analyze/trace); tests hand in a fake. */
 export interface Walker {
@@ -55,6 +56,8 @@ export interface TraceRun {
   snapshot: Snapshot
   /** live: the nodes probed, round by round (the first is SRC's and DST's); [] on a saved snapshot */
   rounds: string[][]
+  /** what the answer means for the exit code (src/services/outcome.ts), and that code */
+  outcome: Outcome
   exitCode: ExitCodeValue
 }
 
@@ -73,7 +76,7 @@ export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {
   checkSameFamily(query, src, dst)
   const result = walker.traceSnapshot(snapshot, query)
   const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks), snapshot)
-  return {trace, snapshot, rounds: [], exitCode: traceExitCode(trace, snapshot, src.node)}
+  return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, src.node)}
 }
 
 /** Collect what the walk needs from a live cluster, and walk. */
@@ -113,7 +116,7 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   }
 
   const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks), snapshot)
-  return {trace, snapshot, rounds, exitCode: traceExitCode(trace, snapshot, src.node)}
+  return {trace, snapshot, rounds, ...traceEnding(trace, snapshot, src.node)}
 }
 
 function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
@@ -153,14 +156,12 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   return {...trace, findings: [...trace.findings, ...added], checks: ran}
 }
 
-/**
- * DESIGN.md's exit codes for a trace: 3 when SRC's node could not be reached
- * (nothing about the path is known); 0 when delivered both ways with no
- * error finding; 1 for every other answer (a diagnosis).
- */
+/** The exit code of a trace's answer (traceVerdict says which). */
 export function traceExitCode(trace: Trace, snapshot: Snapshot, srcNode: string): ExitCodeValue {
-  const srcUnreachable = snapshot.nodeStates[srcNode] === undefined && snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
-  if (srcUnreachable) return ExitCode.UNREACHABLE
-  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED'
-  return delivered && !trace.findings.some((f) => f.severity === 'error') ? ExitCode.OK : ExitCode.FAULT
+  return exitOf(traceVerdict(trace, snapshot, srcNode).outcome)
+}
+
+function traceEnding(trace: Trace, snapshot: Snapshot, srcNode: string): Pick<TraceRun, 'outcome' | 'exitCode'> {
+  const {outcome} = traceVerdict(trace, snapshot, srcNode)
+  return {outcome, exitCode: exitOf(outcome)}
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
+import {Ending} from '../../../src/errors.js'
 import {applyLabPolicies} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 import {readUserFile} from '../../../src/util/files.js'
@@ -17,10 +18,10 @@ export default class LabPolicyApply extends BaseCommand {
     lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabPolicyApply)
     const result = await applyLabPolicies(flags.lab, await readUserFile(flags.filename), flags.filename)
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }

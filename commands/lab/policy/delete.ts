@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
+import {Ending} from '../../../src/errors.js'
 import {deleteLabPolicy} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 
@@ -14,10 +15,10 @@ export default class LabPolicyDelete extends BaseCommand {
     lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(LabPolicyDelete)
     const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace)
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
+import {Ending} from '../../../src/errors.js'
 import {listLabPolicies} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 
@@ -12,10 +13,10 @@ export default class LabPolicyList extends BaseCommand {
     lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabPolicyList)
     const result = await listLabPolicies(flags.lab)
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }
