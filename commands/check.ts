@@ -4,8 +4,9 @@ import {BaseCommand} from '../src/base-command.js'
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {Ending} from '../src/errors.js'
 import {clusterSourceFlags, SOURCE_FLAG_NAMES, snapshotFlag} from '../src/flags.js'
-import {checkJson, type CheckResult, checkText} from '../src/render/check.js'
+import {checkJson, checkText} from '../src/render/check.js'
 import {runCheck} from '../src/services/check.js'
+import type {CheckResult} from '../src/services/check-result.js'
 
 export default class Check extends BaseCommand {
   static override summary = 'Check every node for inconsistent dataplane state: overlay, MTU, host, routing, BGP, addressing, CNI.'

@@ -1,7 +1,7 @@
 import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {mapLimit} from '../util/exec.js'
-import {backendInfo} from './catalog.js'
+import {backendInfo} from './profiles.js'
 import {describeBackend, type BackendView} from './drift.js'
 import {clusterFacts} from './facts.js'
 import {labBackendName} from './lab.js'

@@ -11,7 +11,7 @@ import {describeKubeChange} from './kube-objects.js'
 import {kubeRecollect, kubeStep, liveFacts} from './kube-set.js'
 import {acquireLock, changeLockOf} from './lock.js'
 import {podReachability} from './pod-ping.js'
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import type {Transport} from '../transport/types.js'
 
 /**

@@ -5,13 +5,13 @@
  */
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {countFindings, runChecks} from '../analyze/checks/index.js'
-import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../cluster/source.js'
+import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {collectInventory} from '../collect/collect.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {readSnapshotFile} from '../model/snapshot-file.js'
-import {checkResult, type CheckResult} from '../render/check.js'
 import {closest} from '../util/edit-distance.js'
+import {checkResult, type CheckResult} from './check-result.js'
 import {checkVerdict} from './outcome.js'
 
 export interface CheckRequest {

@@ -11,9 +11,9 @@ import type {BenchReport} from '../lab/bench.js'
 import type {LabStatus} from '../lab/status.js'
 import type {CollectionError, Snapshot} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
-import type {CheckResult} from '../render/check.js'
 import {uncollectedLine} from '../render/collect.js'
 import type {CleanupResult} from '../transport/kube-debug.js'
+import type {CheckResult} from './check-result.js'
 
 /**
  * A node not read is unreachable (exit 3) even when the others were: the

@@ -10,14 +10,14 @@ import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
-import type {Inventory} from '../cluster/inventory-types.js'
+import type {Inventory} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import {collectNodes, type CollectOptions, type CollectTarget, type NodeResult, snapshotOf} from '../collect/collect.js'
 import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
-import {traceVerdict} from '../services/outcome.js'
+import {traceVerdict} from './outcome.js'
 
 /** The trace engine (src/analyze/trace); tests hand in a fake. */
 export interface Walker {
