@@ -2,16 +2,13 @@ import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
 import {BaseCommand} from '../src/base-command.js'
-import {openClusterSource, resolveSource, type SourceSpec} from '../src/collect/source.js'
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {Ending} from '../src/errors.js'
 import {clusterSourceFlags, OUTPUT_FORMATS, outputFlag, SOURCE_FLAG_NAMES, snapshotFlag} from '../src/flags.js'
-import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import type {Protocol} from '../src/model/trace.js'
-import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
+import {traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
-import type {TraceProgressHandle} from '../src/render/trace-progress.js'
-import {traceLive, type TraceRun, traceSnapshotFile} from '../src/services/trace.js'
+import {runTrace} from '../src/services/trace.js'
 
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
@@ -71,8 +68,6 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
     const format = this.jsonEnabled() ? 'json' : flags.output
-    // a live source's flags checked before anything is read
-    const spec = flags.snapshot === undefined ? resolveSource(flags) : undefined
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
@@ -81,47 +76,23 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       size: flags.size,
       df: flags.df,
     }
-
-    const run = spec ? await this.live(spec, query, flags) : traceSnapshotFile(await readSnapshotFile(flags.snapshot!), query)
-    if (this.debugEnabled() && spec) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
+    // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
+    const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
+    const ui = flags.snapshot === undefined && !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
+    const run = await runTrace({
+      query,
+      snapshot: flags.snapshot,
+      source: flags,
+      parallel: flags.parallel,
+      timeoutMs: flags.timeout * 1000,
+      version: this.config.version,
+      display: ui?.traceProgressDisplay(query),
+    })
+    if (this.debugEnabled() && flags.snapshot === undefined) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
 
     if (format === 'text') this.log(traceText(run.trace))
     else if (format === 'mermaid') this.log(traceMermaid(run.trace))
     else if (format === 'dot') this.log(traceDot(run.trace))
     return new Ending(traceJson(run.trace), {outcome: run.outcome})
-  }
-
-  private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number}): Promise<TraceRun> {
-    const source = await openClusterSource(spec, {orElse: ['a snapshot (--snapshot FILE)']})
-    const {inventory} = source
-    // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
-    const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
-    const ui = !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
-    let progress: TraceProgressHandle | undefined
-    let run: TraceRun | undefined
-    try {
-      run = await traceLive(inventory, query, {
-        version: this.config.version,
-        parallel: flags.parallel,
-        timeoutMs: flags.timeout * 1000,
-        transportFactory: (node) => source.transportFor(node),
-        ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
-        ...(source.kube ? {namespace: source.kube.namespace} : {}),
-        onRound: (nodes) => {
-          // first round: the endpoints resolved, so there is something to show
-          progress ??= ui?.renderTraceProgress(`tracing ${query.src} → ${query.dst} in ${inventory.cluster.name} (${inventory.cluster.backend}): collecting the nodes on the path`)
-          progress?.addNodes(nodes)
-        },
-        onProgress: (p) => progress?.update(p),
-      })
-      return run
-    } finally {
-      try {
-        progress?.finish(run ? traceCollectFooter(run.snapshot, run.rounds) : '')
-      } finally {
-        // debug pods deleted, SSH connections closed: also when the trace failed
-        await source.close()
-      }
-    }
   }
 }

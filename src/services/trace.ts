@@ -12,10 +12,12 @@ import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import type {Inventory} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
-import {collectNodes, type CollectOptions, type CollectTarget, type NodeResult, snapshotOf} from '../collect/collect.js'
+import {collectNodes, type CollectOptions, type CollectTarget, type NodeProgress, type NodeResult, snapshotOf} from '../collect/collect.js'
+import {openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
+import {readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
 import {traceVerdict} from './outcome.js'
 
@@ -164,4 +166,61 @@ export function traceExitCode(trace: Trace, snapshot: Snapshot, srcNode: string)
 function traceEnding(trace: Trace, snapshot: Snapshot, srcNode: string): Pick<TraceRun, 'outcome' | 'exitCode'> {
   const {outcome} = traceVerdict(trace, snapshot, srcNode)
   return {outcome, exitCode: exitOf(outcome)}
+}
+
+/**
+ * What a live trace shows while it collects (a person's terminal): made at the
+ * first round, when the endpoints are resolved; told each round's nodes and
+ * each node's progress; finished before the transports close.
+ */
+export interface TraceDisplay {
+  addNodes(nodes: string[]): void
+  update(p: NodeProgress): void
+  finish(run: Pick<TraceRun, 'snapshot' | 'rounds'> | undefined): void
+}
+
+export interface TraceRequest {
+  query: TraceQuery
+  /** a snapshot file written by netctl collect; else the live cluster the source flags name */
+  snapshot?: string | undefined
+  source: SourceFlags
+  /** live: nodes probed at the same time, and how long each may take */
+  parallel: number
+  timeoutMs: number
+  version: string
+  /** live: a display of the collection, made once the cluster is known */
+  display?: ((inventory: Inventory) => TraceDisplay | undefined) | undefined
+}
+
+/** `netctl trace` behind the command: over a saved snapshot, or live over the cluster the flags name (its transports closed at the end, also on error). */
+export async function runTrace(req: TraceRequest): Promise<TraceRun> {
+  if (req.snapshot !== undefined) return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query)
+  const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
+  const {inventory} = source
+  let display: TraceDisplay | undefined
+  let run: TraceRun | undefined
+  try {
+    run = await traceLive(inventory, req.query, {
+      version: req.version,
+      parallel: req.parallel,
+      timeoutMs: req.timeoutMs,
+      transportFactory: (node) => source.transportFor(node),
+      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+      ...(source.kube ? {namespace: source.kube.namespace} : {}),
+      onRound: (nodes) => {
+        // first round: the endpoints resolved, so there is something to show
+        display ??= req.display?.(inventory)
+        display?.addNodes(nodes)
+      },
+      onProgress: (p) => display?.update(p),
+    })
+    return run
+  } finally {
+    try {
+      display?.finish(run)
+    } finally {
+      // debug pods deleted, SSH connections closed: also when the trace failed
+      await source.close()
+    }
+  }
 }
