@@ -6,12 +6,12 @@
 import type {BackendView} from '../backend/drift.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetOutcome, SetResult} from '../backend/set.js'
+import {uncollectedLine} from '../collect/summary.js'
 import type {Outcome, Verdict} from '../errors.js'
 import type {BenchReport} from '../lab/bench.js'
 import type {LabStatus} from '../lab/status.js'
 import type {CollectionError, Snapshot} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
-import {uncollectedLine} from '../render/collect.js'
 import type {CleanupResult} from '../transport/kube-debug.js'
 import type {CheckResult} from './check-result.js'
 
