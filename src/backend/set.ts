@@ -13,6 +13,7 @@ import {acquireLock, changeLockOf} from './lock.js'
 import {podReachability} from './pod-ping.js'
 import type {InventoryNode} from '../cluster/inventory-types.js'
 import type {Transport} from '../transport/types.js'
+import {onInterrupt} from '../util/cleanup.js'
 
 /**
  * `netctl backend set TYPE`: plan, preflight, (confirm), apply, verify; on
@@ -99,7 +100,7 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     : podReachability(snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
   const transportFor = (node: InventoryNode): Transport => target.source.transportFor(node)
   const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, transportFactory: transportFor})
-  const stopOnSignal = onSignals(abort, say)
+  const switchEnded = stopOnSignal(abort, say)
   try {
     say(`applying ${plan.to} on ${plan.nodes.length} nodes`)
     const ops = plan.nodes.map((n) => n.ops!)
@@ -131,7 +132,7 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
       : `ROLLBACK INCOMPLETE after: ${failure}; still off: ${rb.verify.problems.slice(0, 3).join('; ')}`
     return {...planned, outcome, message, apply: applied, ...(verify ? {verify} : {}), rollback: rb}
   } finally {
-    stopOnSignal()
+    switchEnded()
   }
 }
 
@@ -150,20 +151,30 @@ export function whyStopped(abort: Abort, failure: string | undefined): string | 
   return failure ?? (abort.aborted ? (abort.reason ?? 'interrupted') : undefined)
 }
 
-/** Ctrl-C and SIGTERM stop the switch at its next step and roll back; returns the function that stops listening. */
-function onSignals(abort: Abort, say: (line: string) => void): () => void {
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (abort.signal) say(`${sig}: already stopping, rolling back`)
-    else say(`${sig}: stopping the switch and rolling back`)
-    abort.aborted = true
-    abort.signal ??= sig
-    abort.reason ??= `interrupted by ${sig}`
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+/**
+ * Ctrl-C, SIGTERM or SIGHUP stop the switch at its next step and roll back.
+ * Held on the process's cleanup stack above the transports the switch made
+ * while planning, so the rollback runs while they are still open; the
+ * command then ends on its own path (exit 4). Returns the function to call
+ * once the switch has ended, rolled back or not.
+ */
+function stopOnSignal(abort: Abort, say: (line: string) => void): () => void {
+  let ended!: () => void
+  const done = new Promise<void>((resolve) => (ended = resolve))
+  const held = onInterrupt(
+    'rolling the backend switch back',
+    (sig) => {
+      say(`${sig}: stopping the switch and rolling back`)
+      abort.aborted = true
+      abort.signal ??= sig
+      abort.reason ??= `interrupted by ${sig}`
+      return done
+    },
+    {ending: 'resume'},
+  )
   return () => {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    held.release()
+    ended()
   }
 }
 
@@ -172,7 +183,7 @@ async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: Backen
   const say = opts.progress ?? (() => {})
   const {plan} = planned
   const change = planned.kubeChange!
-  const stopOnSignal = onSignals(abort, say)
+  const switchEnded = stopOnSignal(abort, say)
   const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? 300_000, settleMs: opts.settleMs ?? 60_000, say}
   // real pings between pods, from inside their namespaces on their nodes (the runtime's netns paths, read before the switch)
   const reachability = podReachability(planned.snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
@@ -210,6 +221,6 @@ async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: Backen
       : `ROLLBACK INCOMPLETE after: ${failure}; still off: ${rbVerify.problems.slice(0, 3).join('; ')}`
     return {...planned, outcome, message, apply: forward.nodes, ...(verify ? {verify} : {}), rollback: rb, objects}
   } finally {
-    stopOnSignal()
+    switchEnded()
   }
 }
