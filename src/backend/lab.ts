@@ -9,7 +9,7 @@ import {pingPod, reachabilityPairs} from '../lab/status.js'
 import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
 import {mapLimit} from '../util/exec.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
-import type {ConfiguredBackend, Daemon} from './types.js'
+import type {ConfiguredBackend, Daemon} from './plan/types.js'
 
 /**
  * `backend set` on a lab: the lab's backend registry starts, stops and

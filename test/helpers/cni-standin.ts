@@ -12,7 +12,7 @@ import {applyAll} from '../../src/backend/apply.js'
 import {labDaemons, recordLabBackend} from '../../src/backend/lab.js'
 import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import type {BackendType} from '../../src/backend/types.js'
+import type {BackendType} from '../../src/backend/plan/types.js'
 import type {KubeApiServer} from './kube-apiserver.js'
 
 export interface StandinControl {

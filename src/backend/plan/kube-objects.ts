@@ -1,4 +1,4 @@
-import type {Detection} from '../cluster/detect.js'
+import type {Detection} from '../../cluster/detect.js'
 import {backendInfo} from './catalog.js'
 import type {ConfiguredBackend} from './types.js'
 

@@ -1,4 +1,4 @@
-import type {Snapshot} from '../model/snapshot.js'
+import type {Snapshot} from '../../model/snapshot.js'
 import {backendInfo} from './catalog.js'
 import {ownedState} from './current.js'
 import {desiredNode} from './desired.js'

@@ -1,8 +1,8 @@
 import ipaddr from 'ipaddr.js'
 
-import type {Transport} from '../transport/types.js'
-import {firstLine} from '../util/exec.js'
-import {shq} from '../util/shell.js'
+import type {Transport} from '../../transport/types.js'
+import {firstLine} from '../../util/exec.js'
+import {shq} from '../../util/shell.js'
 
 /**
  * The read-only questions preflight asks each node, in one round trip: how the
