@@ -4,14 +4,14 @@ import {mapLimit} from '../util/exec.js'
 import {backendInfo} from './plan/catalog.js'
 import {describeBackend, type BackendView} from './plan/drift.js'
 import {clusterFacts} from './plan/facts.js'
-import {labBackendName} from './lab.js'
+import {labBackendName} from './act/lab.js'
 import {type BackendPlan, planSwitch} from './plan/plan.js'
 import {DAEMON_TOOLS, evaluatePreflight, type Preflight} from './plan/preflight.js'
 import {type NodeProbeAnswer, probeNode} from './plan/preflight-probe.js'
 import type {BackendTarget} from './target.js'
 import type {BackendType, ClusterFacts, ConfiguredBackend} from './plan/types.js'
 import {type KubeChange, kubeChange} from './plan/kube-objects.js'
-import {readNetConf} from './kube-switch.js'
+import {readNetConf} from './act/kube-switch.js'
 
 /**
  * The read-only half of `netctl backend`: collect the cluster, name what is

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {batchScript} from '../../src/backend/batch.js'
+import {batchScript} from '../../src/backend/act/batch.js'
 import {ownedState} from '../../src/backend/plan/current.js'
 import {desiredNode} from '../../src/backend/plan/desired.js'
 import {diffNode} from '../../src/backend/plan/diff.js'

@@ -1,12 +1,12 @@
-import type {InventoryNode} from '../cluster/inventory-types.js'
-import {NetctlError} from '../errors.js'
-import {createTransport} from '../transport/index.js'
-import type {Transport} from '../transport/types.js'
-import {mapLimit} from '../util/exec.js'
+import type {InventoryNode} from '../../cluster/inventory-types.js'
+import {NetctlError} from '../../errors.js'
+import {createTransport} from '../../transport/index.js'
+import type {Transport} from '../../transport/types.js'
+import {mapLimit} from '../../util/exec.js'
 import {runBatch} from './batch.js'
 import type {DaemonControl} from './daemons.js'
-import {type NodeOps, opsEmpty} from './plan/ops.js'
-import type {ConfiguredBackend} from './plan/types.js'
+import {type NodeOps, opsEmpty} from '../plan/ops.js'
+import type {ConfiguredBackend} from '../plan/types.js'
 
 /**
  * Apply each node's ops through its transport, all nodes in parallel. A node

@@ -1,4 +1,4 @@
-import type {ConfiguredBackend, Daemon} from './plan/types.js'
+import type {ConfiguredBackend, Daemon} from '../plan/types.js'
 
 /**
  * How a cluster's backend daemons are started, stopped and reconfigured per

@@ -1,8 +1,8 @@
-import type {KubeApi} from '../cluster/kube-api.js'
-import type {KubeConfigMap, KubeDaemonSet} from '../cluster/kube-types.js'
-import {NetctlError} from '../errors.js'
+import type {KubeApi} from '../../cluster/kube-api.js'
+import type {KubeConfigMap, KubeDaemonSet} from '../../cluster/kube-types.js'
+import {NetctlError} from '../../errors.js'
 import type {Abort} from './apply.js'
-import type {KubeChange, ObjectRef} from './plan/kube-objects.js'
+import type {KubeChange, ObjectRef} from '../plan/kube-objects.js'
 
 /**
  * The API half of a Kubernetes backend switch: write the objects the CNI

@@ -1,15 +1,15 @@
 import path from 'node:path'
 
-import {NetctlError} from '../errors.js'
-import {labBackend, labDaemon, type LabNodeDaemon} from '../lab/backends/index.js'
-import {nodePaths, writeNodeFiles} from '../lab/files.js'
-import {writeInventory} from '../lab/inventory.js'
-import {recordPath, saveRecord} from '../lab/state.js'
-import {pingPod, reachabilityPairs} from '../lab/status.js'
-import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
-import {mapLimit} from '../util/exec.js'
+import {NetctlError} from '../../errors.js'
+import {labBackend, labDaemon, type LabNodeDaemon} from '../../lab/backends/index.js'
+import {nodePaths, writeNodeFiles} from '../../lab/files.js'
+import {writeInventory} from '../../lab/inventory.js'
+import {recordPath, saveRecord} from '../../lab/state.js'
+import {pingPod, reachabilityPairs} from '../../lab/status.js'
+import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../../lab/types.js'
+import {mapLimit} from '../../util/exec.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
-import type {ConfiguredBackend, Daemon} from './plan/types.js'
+import type {ConfiguredBackend, Daemon} from '../plan/types.js'
 
 /**
  * `backend set` on a lab: the lab's backend registry starts, stops and

@@ -1,10 +1,10 @@
 import ipaddr from 'ipaddr.js'
 
-import type {InventoryNode} from '../cluster/inventory-types.js'
-import type {Snapshot} from '../model/snapshot.js'
-import type {Transport} from '../transport/types.js'
-import {mapLimit} from '../util/exec.js'
-import {shq} from '../util/shell.js'
+import type {InventoryNode} from '../../cluster/inventory-types.js'
+import type {Snapshot} from '../../model/snapshot.js'
+import type {Transport} from '../../transport/types.js'
+import {mapLimit} from '../../util/exec.js'
+import {shq} from '../../util/shell.js'
 import type {ReachabilityCheck} from './daemons.js'
 
 /**

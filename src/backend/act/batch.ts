@@ -1,5 +1,5 @@
-import type {Transport} from '../transport/types.js'
-import {firstLine} from '../util/exec.js'
+import type {Transport} from '../../transport/types.js'
+import {firstLine} from '../../util/exec.js'
 
 /**
  * Run `ip -batch` / `bridge -batch` lines on a node through its transport, as

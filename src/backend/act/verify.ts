@@ -1,11 +1,11 @@
-import {traceSnapshot} from '../analyze/trace/index.js'
-import type {NodeState} from '../model/node-state.js'
-import type {Snapshot} from '../model/snapshot.js'
-import {ownedState} from './plan/current.js'
+import {traceSnapshot} from '../../analyze/trace/index.js'
+import type {NodeState} from '../../model/node-state.js'
+import type {Snapshot} from '../../model/snapshot.js'
+import {ownedState} from '../plan/current.js'
 import type {ReachabilityCheck} from './daemons.js'
-import {desiredNode} from './plan/desired.js'
-import {diffIsEmpty, diffLines, diffNode} from './plan/diff.js'
-import type {ClusterFacts, ConfiguredBackend, NodeDesired} from './plan/types.js'
+import {desiredNode} from '../plan/desired.js'
+import {diffIsEmpty, diffLines, diffNode} from '../plan/diff.js'
+import type {ClusterFacts, ConfiguredBackend, NodeDesired} from '../plan/types.js'
 
 /**
  * After a switch (or a rollback): re-collect until every node holds exactly
