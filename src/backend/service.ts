@@ -7,11 +7,12 @@ import {clusterFacts} from './plan/facts.js'
 import {labBackendName} from './act/lab.js'
 import {type BackendPlan, planSwitch} from './plan/plan.js'
 import {DAEMON_TOOLS, evaluatePreflight, type Preflight} from './plan/preflight.js'
-import {type NodeProbeAnswer, probeNode} from './plan/preflight-probe.js'
+import type {NodeProbeAnswer} from './plan/preflight-probe.js'
+import {probeNode} from './act/probe.js'
 import type {BackendTarget} from './target.js'
 import type {BackendType, ClusterFacts, ConfiguredBackend} from './plan/types.js'
 import {type KubeChange, kubeChange} from './plan/kube-objects.js'
-import {readNetConf} from './act/kube-switch.js'
+import {readNetConf} from './act/kubernetes.js'
 
 /**
  * The read-only half of `netctl backend`: collect the cluster, name what is

@@ -5,6 +5,7 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {whyStopped} from '../../src/backend/act/apply.js'
 import {runBatch} from '../../src/backend/act/batch.js'
 import {
   acquireLock,
@@ -19,7 +20,6 @@ import {
   type ProcessTable,
   processStart,
 } from '../../src/backend/act/lock.js'
-import {whyStopped} from '../../src/backend/set.js'
 import {KubeApi} from '../../src/cluster/kube-api.js'
 import {parseDuration} from '../../src/util/duration.js'
 import {KubeApiServer} from '../helpers/kube-apiserver.js'

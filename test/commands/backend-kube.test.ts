@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, expect, it} from 'vitest'
 
-import {RESTARTED_AT} from '../../src/backend/act/kube-switch.js'
+import {RESTARTED_AT} from '../../src/backend/act/kubernetes.js'
 import {MANAGED_BY_LABEL} from '../../src/transport/kube-debug.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {expectAllPodsReachable} from '../backend/lab-helpers.js'

@@ -134,3 +134,8 @@ export async function verifyRestored(
   const reach = await ping(opts.reachability)
   return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}
 }
+
+/** One line for a failed verification: its first problems. */
+export function verificationFailure(v: VerifyResult): string {
+  return `verification failed: ${v.problems.slice(0, 3).join('; ')}${v.problems.length > 3 ? `; ... (${v.problems.length - 3} more)` : ''}`
+}
