@@ -1,12 +1,13 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand, Ending} from '../src/base-command.js'
-import {type ClusterSource, openClusterSource, resolveSource} from '../src/cluster/source.js'
+import {type ClusterSource, openClusterSource, resolveSource} from '../src/collect/source.js'
 import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, OUTPUT_FORMATS} from '../src/flags.js'
 import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
-import {collectFooter, collectSummary, uncollectedLine} from '../src/render/collect.js'
+import {collectFooter, uncollectedLine} from '../src/render/collect.js'
+import {collectSummary} from '../src/collect/summary.js'
 import {openUserOutput, type UserOutput} from '../src/util/files.js'
 
 export default class Collect extends BaseCommand {

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
 import {BaseCommand, Ending} from '../src/base-command.js'
-import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/cluster/source.js'
+import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/collect/source.js'
 import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
 import {UsageError} from '../src/errors.js'
 import {clusterSourceFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
@@ -11,7 +11,7 @@ import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import type {TraceProgressHandle} from '../src/render/trace-progress.js'
-import {traceLive, type TraceRun, traceSnapshotFile} from '../src/trace/run.js'
+import {traceLive, type TraceRun, traceSnapshotFile} from '../src/services/trace.js'
 
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const

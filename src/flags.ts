@@ -94,7 +94,7 @@ export const sshConfigFlag = Flags.string({
 })
 
 /**
- * Where a live command's cluster comes from (src/cluster/source.ts): a lab
+ * Where a live command's cluster comes from (src/collect/source.ts): a lab
  * (--lab), an inventory file (--inventory), or else Kubernetes, reached as
  * kubectl would (--kubeconfig, $KUBECONFIG, --context, in-cluster), its nodes
  * through debug pods or SSH (--via).

@@ -1,7 +1,7 @@
 import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {mapLimit} from '../util/exec.js'
-import {backendInfo} from './plan/catalog.js'
+import {backendInfo} from './plan/profiles.js'
 import {describeBackend, type BackendView} from './plan/drift.js'
 import {clusterFacts} from './plan/facts.js'
 import {labBackendName} from './act/lab.js'

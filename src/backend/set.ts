@@ -1,4 +1,4 @@
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
 import type {Transport} from '../transport/types.js'
 import {type Abort, applyAll, type NodeApplyResult, stopOnSignal, whyStopped} from './act/apply.js'

@@ -1,4 +1,4 @@
-import type {Inventory, InventoryNode, InventoryPod} from '../cluster/inventory-types.js'
+import type {Inventory, InventoryNode, InventoryPod} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import type {NodeState} from '../model/node-state.js'
 import {type CollectionError, type Snapshot, SNAPSHOT_SCHEMA_VERSION} from '../model/snapshot.js'

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 
-import type {InventoryNodePaths} from '../cluster/inventory-types.js'
+import type {InventoryNodePaths} from '../model/inventory.js'
 import {shq} from '../util/shell.js'
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {NetctlError} from '../errors.js'
 import {mapLimit, run} from '../util/exec.js'
-import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns.js'
+import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns-setup.js'
 import {loadRecord, presentNetns} from './state.js'
 import {defaultStateRoot, netnsPrefix, validateLabName} from './topology.js'
 import type {LabRecord, NetnsId} from './types.js'

@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 import {createRequire} from 'node:module'
 import {PassThrough, Writable} from 'node:stream'
 
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {connectionError, KubeApi, KubeApiError, statusError} from '../cluster/kube-api.js'
 import type {KubeConnectOptions} from '../cluster/kube-config.js'
 import type {KubePod, KubeStatus} from '../cluster/kube-types.js'

@@ -4,7 +4,7 @@ import {describe, expect, it} from 'vitest'
 
 import {runChecks} from '../../src/analyze/checks/index.js'
 import {parseSnapshot} from '../../src/model/snapshot.js'
-import {traceSnapshotFile} from '../../src/trace/run.js'
+import {traceSnapshotFile} from '../../src/services/trace.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {fixture} from '../helpers/fixtures.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'

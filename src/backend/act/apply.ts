@@ -1,4 +1,4 @@
-import type {InventoryNode} from '../../cluster/inventory-types.js'
+import type {InventoryNode} from '../../model/inventory.js'
 import {NetctlError} from '../../errors.js'
 import {createTransport} from '../../transport/index.js'
 import type {Transport} from '../../transport/types.js'

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js'
 
-import type {InventoryNode} from '../../cluster/inventory-types.js'
+import type {InventoryNode} from '../../model/inventory.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Transport} from '../../transport/types.js'
 import {mapLimit} from '../../util/exec.js'

@@ -1,6 +1,6 @@
 import type {Snapshot} from '../../model/snapshot.js'
 import {type ApplyOptions, applyAll, type NodeApplyResult} from './apply.js'
-import {backendInfo} from '../plan/catalog.js'
+import {backendInfo} from '../plan/profiles.js'
 import {ownedState} from '../plan/current.js'
 import {diffNode} from '../plan/diff.js'
 import {type NodeOps, nodeOps} from '../plan/ops.js'

@@ -1,5 +1,5 @@
 import type {NodeState, Route} from '../../model/node-state.js'
-import {TUNNEL_DEVICE_NAMES, TUNNEL_DEVICES} from './catalog.js'
+import {TUNNEL_DEVICE_NAMES, TUNNEL_DEVICES} from './profiles.js'
 import {cidrWithin} from './desired.js'
 import {type ClusterFacts, type Daemon, type KLink, type KRoute, type NodeDesired, type NodeFacts, type Owner} from './types.js'
 

@@ -9,7 +9,7 @@ import {
   FLANNEL_VXLAN_VNI,
   kernelType,
   TUNNEL_DEVICES,
-} from './catalog.js'
+} from './profiles.js'
 import {type ClusterFacts, type ConfiguredBackend, emptyKernel, type NodeDesired, type NodeFacts} from './types.js'
 
 /**

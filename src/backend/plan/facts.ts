@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 
 import type {NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
-import {TUNNEL_DEVICES} from './catalog.js'
+import {TUNNEL_DEVICES} from './profiles.js'
 import {networkAddress} from './desired.js'
 import type {ClusterFacts, NodeFacts} from './types.js'
 

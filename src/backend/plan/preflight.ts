@@ -1,7 +1,7 @@
 import {type FindingInput, makeFinding} from '../../analyze/catalogue/index.js'
 import {BACKEND_SWITCH_CODES, type Finding, type FindingCode} from '../../model/finding.js'
 import type {Snapshot} from '../../model/snapshot.js'
-import {backendInfo} from './catalog.js'
+import {backendInfo} from './profiles.js'
 import {cidrContains} from './desired.js'
 import type {BackendPlan} from './plan.js'
 import {KIND_MODULE, type NodeProbeAnswer} from './preflight-probe.js'

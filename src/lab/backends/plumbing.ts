@@ -1,4 +1,4 @@
-import {loMarkArgs} from '../netns.js'
+import {loMarkArgs} from '../netns-setup.js'
 import {addToIPv4, networkAddress, prefixLength} from '../topology.js'
 import type {PodPlumbing} from './types.js'
 

@@ -1,6 +1,6 @@
 /**
  * Which cluster a live command works on, and how it reaches the nodes: the one
- * resolver every live command uses (collect now; trace and backend later).
+ * resolver every live command uses (collect, check, trace and backend).
  *
  *   flags (clusterSourceFlags) --resolveSource()--> SourceSpec --openClusterSource()--> ClusterSource
  *
@@ -15,11 +15,11 @@
  */
 import {existsSync} from 'node:fs'
 
-import type {Detection} from './detect.js'
-import type {Inventory, InventoryNode} from './inventory-types.js'
-import type {KubeCluster} from './kube.js'
-import type {KubeConnectOptions} from './kube-config.js'
-import type {KubeNetworkPolicy} from './kube-types.js'
+import type {Detection} from '../cluster/detect.js'
+import type {Inventory, InventoryNode} from '../model/inventory.js'
+import type {KubeCluster} from '../cluster/kube.js'
+import type {KubeConnectOptions} from '../cluster/kube-config.js'
+import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import {UsageError} from '../errors.js'
 import type {Transport, TransportChoice} from '../transport/index.js'
 import {TransportError} from '../transport/types.js'
@@ -218,14 +218,15 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
  */
 export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string[]} = {}): Promise<ClusterSource> {
   if (spec.kind !== 'kubernetes') {
-    const {labInventoryFile, loadInventory} = await import('./inventory.js')
+    const {loadInventory} = await import('../cluster/inventory.js')
+    const {labInventoryFile} = await import('../lab/inventory.js')
     const {createTransport} = await import('../transport/index.js')
     const sshConfig = spec.sshConfig === undefined ? undefined : checkSshConfig(spec.sshConfig)
     const inventory = await loadInventory(spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file)
     return makeSource(spec, inventory, (node) => createTransport(node, spec.transport, sshConfig === undefined ? {} : {sshConfig}))
   }
-  const {KubeCluster} = await import('./kube.js')
-  const {detectCni} = await import('./detect.js')
+  const {KubeCluster} = await import('../cluster/kube.js')
+  const {detectCni} = await import('../cluster/detect.js')
   let cluster: InstanceType<typeof KubeCluster>
   try {
     cluster = await KubeCluster.connect(spec.kube)

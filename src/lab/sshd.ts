@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {EnvironmentError, NetctlError} from '../errors.js'
 import {firstLine, mapLimit, run, runOk} from '../util/exec.js'
-import {execIn} from './netns.js'
+import {execIn} from './netns-setup.js'
 import type {LabNode, LabPlan} from './types.js'
 
 /** Where a lab's ssh client side lives: one key pair, known_hosts and an ssh_config for the whole lab. */

@@ -5,7 +5,7 @@ import {synthesizeSnapshot} from '../../bench/synth.js'
 import {findingsAsTyped} from '../../src/analyze/catalogue/as-typed.js'
 import {runChecks} from '../../src/analyze/checks/index.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
-import {traceSnapshotFile} from '../../src/trace/run.js'
+import {traceSnapshotFile} from '../../src/services/trace.js'
 
 const TABLES = ['routes', 'neighbours', 'fdb'] as const
 
