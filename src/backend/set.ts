@@ -1,5 +1,6 @@
 import type {InventoryNode} from '../model/inventory.js'
-import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, SETTLE_MS} from '../defaults.js'
+import {collectInventory} from '../collect/collect.js'
 import type {Transport} from '../transport/types.js'
 import {type Abort, applyAll, type NodeApplyResult, stopOnSignal, whyStopped} from './act/apply.js'
 import type {DaemonControl, ReachabilityCheck} from './act/daemons.js'
@@ -109,7 +110,7 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node, tracing and pinging pod pairs')
-      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, reachability})
+      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? SETTLE_MS, reachability})
       if (!verify.ok) failure = verificationFailure(verify)
     }
     failure = whyStopped(abort, failure)
@@ -122,7 +123,7 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     const touched = applied.filter((r) => r.touched).map((r) => r.node)
     say(`rolling back ${touched.length} node(s): ${failure}`)
     const rb = await rollback(snapshot, facts, plan.from, touched, recollect, {nodes: target.inventory.nodes, transportFor, ...(daemons ? {daemons} : {}), abort, onStep: (node, step) => say(`  ${node}: ${step}`)}, {
-      timeoutMs: opts.settleMs ?? 30_000,
+      timeoutMs: opts.settleMs ?? SETTLE_MS,
       reachability,
     })
     const outcome: SetOutcome = rb.restored ? 'rolled-back' : 'rollback-failed'

@@ -16,6 +16,7 @@
 import {existsSync} from 'node:fs'
 
 import type {Detection} from '../cluster/detect.js'
+import {TRANSPORT_CLOSE_BOUND_MS} from '../defaults.js'
 import type {Inventory, InventoryNode} from '../model/inventory.js'
 import type {KubeCluster} from '../cluster/kube.js'
 import type {KubeConnectOptions} from '../cluster/kube-config.js'
@@ -23,6 +24,7 @@ import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import {UsageError} from '../errors.js'
 import type {Transport, TransportChoice} from '../transport/index.js'
 import {TransportError} from '../transport/types.js'
+import {within} from '../util/wait.js'
 
 /** The parsed flags of clusterSourceFlags (src/flags.ts); every field optional. */
 export interface SourceFlags {
@@ -176,9 +178,6 @@ class RunTransport implements Transport {
   }
 }
 
-/** How long close() waits for one transport (a debug pod's deletion) before leaving it to its deadline. */
-const CLOSE_BOUND_MS = 20_000
-
 /** A source from a spec: the inventory read, and transports made per node on first use. */
 function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: InventoryNode) => Transport, extra: Partial<ClusterSource> = {}): ClusterSource {
   const made = new Map<string, RunTransport>()
@@ -198,11 +197,7 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
     },
     close() {
       closing ??= Promise.allSettled(
-        [...made.values()].map(async (t) => {
-          let timer: NodeJS.Timeout | undefined
-          await Promise.race([t.inner.close().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_BOUND_MS)))])
-          clearTimeout(timer)
-        }),
+        [...made.values()].map((t) => within(t.inner.close().catch(() => undefined), TRANSPORT_CLOSE_BOUND_MS, undefined)),
       ).then(() => undefined)
       return closing
     },

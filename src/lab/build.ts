@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
+import {LAB_READY_TIMEOUT_MS} from '../defaults.js'
 import {classify, NetctlError, UsageError} from '../errors.js'
 import {mapLimit} from '../util/exec.js'
 import {installAgents} from './agents/index.js'
@@ -14,7 +15,8 @@ import {NsScript} from './script.js'
 import {startLabSsh} from './sshd.js'
 import {saveRecord} from './state.js'
 import {teardownLab} from './teardown.js'
-import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, prefixLength, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
+import {prefixLength} from '../analyze/ip.js'
+import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
 import type {LabOptions, LabPlan, LabRecord} from './types.js'
 
 export interface LabUpProgress {
@@ -154,7 +156,7 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
     }
     if (backend.ready) {
       progress('waiting for the dataplane')
-      record.warnings.push(...(await backend.ready(plan, 60_000)))
+      record.warnings.push(...(await backend.ready(plan, LAB_READY_TIMEOUT_MS)))
     }
     if (plan.proxyMode !== 'none' || plan.hostProfile !== 'plain') {
       progress(`installing the agents' rules (kube-proxy ${plan.proxyMode}, host ${plan.hostProfile})`)

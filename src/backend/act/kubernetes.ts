@@ -1,9 +1,11 @@
-import {collectInventory, DEFAULT_TIMEOUT_MS} from '../../collect/collect.js'
+import {collectInventory} from '../../collect/collect.js'
 import type {KubeApi} from '../../cluster/kube-api.js'
 import type {KubeConfigMap, KubeDaemonSet} from '../../cluster/kube-types.js'
+import {DEFAULT_TIMEOUT_MS, KUBE_SETTLE_MS, NODE_PARALLEL, ROLLOUT_TIMEOUT_MS} from '../../defaults.js'
 import {NetctlError} from '../../errors.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import {mapLimit} from '../../util/exec.js'
+import {pollUntil} from '../../util/wait.js'
 import {ownedState} from '../plan/current.js'
 import {desiredNode} from '../plan/desired.js'
 import {diffLines, diffNode} from '../plan/diff.js'
@@ -57,8 +59,6 @@ export interface KubeSwitchOptions {
   pollMs?: number
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /** Whether a DaemonSet has rolled out its current template, as `kubectl rollout status` decides it; else what is missing. */
 export function rolloutState(ds: KubeDaemonSet): {done: boolean; message: string} {
   const st = (ds.status ?? {}) as {observedGeneration?: number; desiredNumberScheduled?: number; updatedNumberScheduled?: number; numberAvailable?: number}
@@ -73,20 +73,22 @@ export function rolloutState(ds: KubeDaemonSet): {done: boolean; message: string
 }
 
 async function waitRollout(api: KubeApi, r: ObjectRef, opts: KubeSwitchOptions): Promise<void> {
-  const deadline = Date.now() + opts.rolloutTimeoutMs
   let last = ''
-  for (;;) {
-    const ds = await api.get<KubeDaemonSet>(daemonSetPath(r))
-    const state = rolloutState(ds)
-    if (state.done) return
-    if (state.message !== last) opts.say?.(`  daemonset ${r.namespace}/${r.name}: ${state.message}`)
-    last = state.message
-    if (opts.abort?.aborted) throw new NetctlError(`stopped waiting for daemonset ${r.namespace}/${r.name}: ${opts.abort.reason ?? 'interrupted'}`)
-    if (Date.now() > deadline) {
-      throw new NetctlError(`daemonset ${r.namespace}/${r.name} did not roll out within ${Math.round(opts.rolloutTimeoutMs / 1000)}s (${state.message}; kubectl -n ${r.namespace} rollout status ds/${r.name})`)
-    }
-    await sleep(opts.pollMs ?? 1000)
-  }
+  await pollUntil(
+    async () => {
+      const state = rolloutState(await api.get<KubeDaemonSet>(daemonSetPath(r)))
+      if (state.done) return true
+      if (state.message !== last) opts.say?.(`  daemonset ${r.namespace}/${r.name}: ${state.message}`)
+      last = state.message
+      if (opts.abort?.aborted) throw new NetctlError(`stopped waiting for daemonset ${r.namespace}/${r.name}: ${opts.abort.reason ?? 'interrupted'}`)
+      return undefined
+    },
+    {
+      timeoutMs: opts.rolloutTimeoutMs,
+      intervalMs: opts.pollMs ?? 1000,
+      reason: () => `daemonset ${r.namespace}/${r.name} did not roll out within ${Math.round(opts.rolloutTimeoutMs / 1000)}s (${last}; kubectl -n ${r.namespace} rollout status ds/${r.name})`,
+    },
+  )
 }
 
 /** The net-conf.json of a ConfigMap named `namespace/name`, as the API holds it now. */
@@ -183,16 +185,18 @@ function leftovers(s: Snapshot, type: ConfiguredBackend): {missing: string[]; re
  * pods keep a path. Returns per node what was run.
  */
 export async function clearLeftovers(recollect: Recollect, type: ConfiguredBackend, target: BackendTarget, opts: KubeStepOptions): Promise<NodeApplyResult[]> {
-  const deadline = Date.now() + opts.settleMs
-  let found = leftovers(await recollect(), type)
-  while (found.missing.length > 0 && Date.now() < deadline && !opts.abort?.aborted) {
-    await sleep(1000)
-    found = leftovers(await recollect(), type)
-  }
+  let found: ReturnType<typeof leftovers> = {missing: [], removals: []}
+  await pollUntil(
+    async () => {
+      found = leftovers(await recollect(), type)
+      return found.missing.length === 0 ? found : undefined
+    },
+    {timeoutMs: opts.settleMs, intervalMs: 1000, ...(opts.abort ? {abort: opts.abort} : {})},
+  )
   // the new state is not whole: removing the old would cut pods off; verification says what is missing
   if (found.missing.length > 0) return []
   if (found.removals.length > 0) opts.say(`removing what the old backend left on ${found.removals.map((r) => r.node).join(', ')}`)
-  return mapLimit(found.removals, 16, async (r): Promise<NodeApplyResult> => {
+  return mapLimit(found.removals, NODE_PARALLEL, async (r): Promise<NodeApplyResult> => {
     const node = target.inventory.nodes.find((n) => n.name === r.node) ?? {name: r.node, internalIP: '', podCIDR: '', access: {}}
     const step = `remove: ip -batch (${r.ip.length} lines), bridge -batch (${r.bridge.length})`
     opts.say(`  ${r.node}: ${step}`)
@@ -232,7 +236,7 @@ export async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to:
   const {plan} = planned
   const change = planned.kubeChange!
   const switchEnded = stopOnSignal(abort, say)
-  const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? 300_000, settleMs: opts.settleMs ?? 60_000, say}
+  const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? ROLLOUT_TIMEOUT_MS, settleMs: opts.settleMs ?? KUBE_SETTLE_MS, say}
   // real pings between pods, from inside their namespaces on their nodes (the runtime's netns paths, read before the switch)
   const reachability = podReachability(planned.snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
   const verifyOpts = {timeoutMs: step.settleMs, factsOf: liveFacts, reachability}

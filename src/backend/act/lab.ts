@@ -10,6 +10,7 @@ import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, ty
 import {mapLimit} from '../../util/exec.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
 import type {ConfiguredBackend, Daemon} from '../plan/types.js'
+import {sleep} from '../../util/wait.js'
 
 /**
  * `backend set` on a lab: the lab's backend registry starts, stops and
@@ -57,8 +58,6 @@ export function labDaemons(record: LabRecord): DaemonControl {
     },
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Real pings from pod namespaces: one pod per node to one on every other node, and a same-node pair; a few tries each. */
 export function labReachability(record: LabRecord, tries = 5): ReachabilityCheck {

@@ -1,3 +1,4 @@
+import {PREFLIGHT_PROBE_TIMEOUT_MS} from '../../defaults.js'
 import type {Transport} from '../../transport/types.js'
 import {firstLine} from '../../util/exec.js'
 import {type NodeProbeAnswer, parsePreflightOutput, preflightScript} from '../plan/preflight-probe.js'
@@ -7,7 +8,7 @@ import {type NodeProbeAnswer, parsePreflightOutput, preflightScript} from '../pl
  * writes, sent over the node's transport. A reason instead of an answer when
  * the node cannot answer.
  */
-export async function probeNode(transport: Transport, peers: string[], kinds: string[], tools: string[], timeoutMs = 20_000): Promise<NodeProbeAnswer | string> {
+export async function probeNode(transport: Transport, peers: string[], kinds: string[], tools: string[], timeoutMs = PREFLIGHT_PROBE_TIMEOUT_MS): Promise<NodeProbeAnswer | string> {
   try {
     const r = await transport.exec(preflightScript(peers, kinds, tools), {timeoutMs})
     const answer = parsePreflightOutput(r.stdout)
