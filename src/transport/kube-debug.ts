@@ -2,12 +2,13 @@ import {randomBytes} from 'node:crypto'
 import {createRequire} from 'node:module'
 import {PassThrough, Writable} from 'node:stream'
 
-import {DEBUG_POD_ACTIVE_DEADLINE_SECONDS, DEBUG_POD_DELETE_WAIT_MS, DEBUG_POD_START_TIMEOUT_MS, DEFAULT_DEBUG_IMAGE} from '../defaults.js'
+import {DEBUG_POD_ACTIVE_DEADLINE_SECONDS, DEBUG_POD_DELETE_WAIT_MS, DEBUG_POD_SIGNAL_DELETE_MS, DEBUG_POD_START_TIMEOUT_MS, DEFAULT_DEBUG_IMAGE} from '../defaults.js'
 import type {InventoryNode} from '../model/inventory.js'
 import {connectionError, KubeApi, KubeApiError, statusError} from '../cluster/kube-api.js'
 import type {KubeConnectOptions} from '../cluster/kube-config.js'
 import type {KubePod, KubeStatus} from '../cluster/kube-types.js'
 import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
+import {within} from '../util/wait.js'
 import {remoteArgv, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {ClusterRefusal, type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
 
@@ -138,23 +139,20 @@ interface LivePod {
 const live = new Map<string, LivePod>()
 /** Held on the process's cleanup stack while any pod lives, from the first one made. */
 let held: CleanupHandle | undefined
-/** How long an interrupted run waits for the API server to take its deletions. */
-const SIGNAL_DELETE_MS = 5000
 
 /** On a signal: delete every live pod at once, not waiting for them to go; say which could not be. */
 async function deleteLive(): Promise<void> {
   const pods = [...live.values()]
   live.clear()
   held = undefined
-  let timer: NodeJS.Timeout | undefined
-  const results = await Promise.race([
+  const results = await within(
     Promise.allSettled(pods.map((p) => deletePod(p.api, p.namespace, p.name, {wait: false}))),
-    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), SIGNAL_DELETE_MS))),
-  ])
-  clearTimeout(timer)
+    DEBUG_POD_SIGNAL_DELETE_MS,
+    undefined,
+  )
   const left = results
     ? pods.flatMap((p, i) => (results[i]!.status === 'rejected' ? [{...p, why: firstLineOf((results[i] as PromiseRejectedResult).reason)}] : []))
-    : pods.map((p) => ({...p, why: `no answer from the API server within ${SIGNAL_DELETE_MS / 1000}s`}))
+    : pods.map((p) => ({...p, why: `no answer from the API server within ${DEBUG_POD_SIGNAL_DELETE_MS / 1000}s`}))
   if (left.length > 0) process.stderr.write(`${undeletedLine(left)}\n`)
 }
 

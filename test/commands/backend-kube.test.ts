@@ -8,6 +8,7 @@ import {afterAll, beforeAll, expect, it} from 'vitest'
 import {RESTARTED_AT} from '../../src/backend/act/kubernetes.js'
 import {MANAGED_BY_LABEL} from '../../src/transport/kube-debug.js'
 import {validatorFor} from '../../src/util/schema.js'
+import {pollUntil} from '../../src/util/wait.js'
 import {expectAllPodsReachable} from '../backend/lab-helpers.js'
 import {BIN, netctl, netctlJson} from '../helpers/cli.js'
 import {felixStandin, flanneldStandin, type StandinControl} from '../helpers/cni-standin.js'
@@ -181,11 +182,13 @@ describeLab('netctl backend through Kubernetes: flannel ConfigMap + DaemonSet ro
     const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('close', (code, sig) => resolve(sig ?? code)))
     try {
       // the moment that matters: the ConfigMap written, flanneld restarted on host-gw, netctl verifying through its debug pods
-      const until = Date.now() + 180_000
-      while (!(JSON.parse(netConf()).Backend.Type === 'host-gw' && (await routeGet(a!.netns, podOnB.ip)).gateway === b!.ip && debugPods(server).length === 3)) {
-        if (Date.now() > until || child.exitCode !== null) throw new Error(`never switched to host-gw (exit ${child.exitCode}): ${stderr}`)
-        await new Promise((r) => setTimeout(r, 100))
-      }
+      await pollUntil(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`netctl ended before the switch (exit ${child.exitCode}): ${stderr}`)
+          return JSON.parse(netConf()).Backend.Type === 'host-gw' && (await routeGet(a!.netns, podOnB.ip)).gateway === b!.ip && debugPods(server).length === 3 ? true : undefined
+        },
+        {timeoutMs: 180_000, intervalMs: 100, reason: () => `never switched to host-gw: ${stderr}`},
+      )
       process.kill(-child.pid!, 'SIGINT')
       expect(await exited, stderr).toBe(4)
     } finally {

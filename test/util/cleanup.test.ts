@@ -5,6 +5,7 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {CLEANUP_SIGNALS, CleanupStack, type SignalProcess} from '../../src/util/cleanup.js'
+import {pollUntil} from '../../src/util/wait.js'
 import {REPO} from '../helpers/cli.js'
 
 /** A process the stack can listen on, be killed and exit through, recording all of it. */
@@ -150,9 +151,9 @@ describe('the cleanup stack of a real process', () => {
     const stuck = start('hang')
     await stuck.ready
     stuck.child.kill('SIGINT')
-    while (!stuck.lines.includes('slow ran SIGINT')) await new Promise((r) => setTimeout(r, 20))
+    await pollUntil(() => (stuck.lines.includes('slow ran SIGINT') ? true : undefined), {timeoutMs: 10_000, intervalMs: 20, reason: 'the slow cleanup never ran'})
     stuck.child.kill('SIGINT')
-    while (!stuck.stderr().includes('\n')) await new Promise((r) => setTimeout(r, 20))
+    await pollUntil(() => (stuck.stderr().includes('\n') ? true : undefined), {timeoutMs: 10_000, intervalMs: 20, reason: 'nothing said on the second SIGINT'})
     expect(stuck.stderr()).toBe('netctl: SIGINT again: still slow; then first; once more to exit at once\n')
     stuck.child.kill('SIGINT')
     expect(await stuck.ended).toBe(130)
