@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {DEFAULT_DEBUG_IMAGE, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from './defaults.js'
+import {UsageError} from './errors.js'
+import {parseDuration} from './util/duration.js'
 
 /**
  * --lab NAME for lab commands (--name, its old spelling, still works): one lab
@@ -145,4 +147,21 @@ export const collectFlags = {
 export const clusterFlags = {
   ...clusterSourceFlags,
   timeout: collectFlags.timeout,
+}
+
+/**
+ * --lock-timeout DURATION for commands that take a cluster's change lock
+ * (src/backend/lock.ts): how long to wait for another run's change; 0 refuses at once.
+ */
+export const lockTimeoutFlag = Flags.string({
+  description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
+  default: '0',
+  helpValue: 'DURATION',
+})
+
+/** The --lock-timeout value in milliseconds, or a usage error. */
+export function lockTimeoutMs(text: string): number {
+  const ms = parseDuration(text)
+  if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
+  return ms
 }

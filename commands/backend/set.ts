@@ -6,8 +6,7 @@ import {resolveTarget} from '../../src/backend/target.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
 import {ROLLOUT_TIMEOUT_MS} from '../../src/defaults.js'
 import {ExitCode, type ExitCodeValue, UsageError} from '../../src/errors.js'
-import {clusterFlags} from '../../src/flags.js'
-import {parseDuration} from '../../src/util/duration.js'
+import {clusterFlags, lockTimeoutFlag, lockTimeoutMs} from '../../src/flags.js'
 import {askConfirm, planText, progressLine, setJson, setText} from '../../src/render/backend.js'
 
 /** The exit code of each way a switch can end: refused, declined and rolled back (or not wholly) are all 4. */
@@ -42,11 +41,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
     ...clusterFlags,
     yes: Flags.boolean({char: 'y', description: 'Apply without asking.', default: false}),
     'dry-run': Flags.boolean({description: 'Plan and preflight only; change nothing.', default: false}),
-    'lock-timeout': Flags.string({
-      description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
-      default: '0',
-      helpValue: 'DURATION',
-    }),
+    'lock-timeout': lockTimeoutFlag,
     'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: ROLLOUT_TIMEOUT_MS / 1000, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
   }
 
@@ -54,8 +49,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
     const {args, flags} = await this.parse(BackendSet)
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true
     if (!flags.yes && !flags['dry-run'] && !tty) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
-    const lockTimeoutMs = parseDuration(flags['lock-timeout'])
-    if (lockTimeoutMs === undefined) throw new UsageError(`--lock-timeout ${flags['lock-timeout']}: expected a duration such as 0, 30s, 5m or 1h`)
+    const lockTimeout = lockTimeoutMs(flags['lock-timeout'])
     const target = await resolveTarget(flags)
     let result: SetResult
     let shown = false
@@ -65,7 +59,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
         version: this.config.version,
         timeoutMs: flags.timeout * 1000,
         rolloutTimeoutMs: flags['rollout-timeout'] * 1000,
-        lockTimeoutMs,
+        lockTimeoutMs: lockTimeout,
         dryRun: flags['dry-run'],
         ...(json ? {} : {progress: progressLine}),
         confirm: async (planned) => {
