@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
-import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
 import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
 import {Ending} from '../../src/errors.js'

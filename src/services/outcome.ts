@@ -3,7 +3,7 @@
  * of ERROR_CLASSES (src/errors.ts) a result falls in, and the one line that
  * says why when it is not ok. BaseCommand turns the outcome into the code.
  */
-import type {BackendView} from '../backend/drift.js'
+import type {BackendView} from '../backend/plan/drift.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetOutcome, SetResult} from '../backend/set.js'
 import {uncollectedLine} from '../collect/summary.js'

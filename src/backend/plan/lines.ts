@@ -1,5 +1,5 @@
-import {fdbLine as bridgeFdbLine, formatNeighbour, formatRoute} from '../analyze/iproute2.js'
-import type {Route} from '../model/node-state.js'
+import {fdbLine as bridgeFdbLine, formatNeighbour, formatRoute} from '../../analyze/iproute2.js'
+import type {Route} from '../../model/node-state.js'
 import type {KAddress, KFdb, KLink, Kind, KNeigh, KRoute, NodeKernel} from './types.js'
 
 /**
