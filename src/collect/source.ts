@@ -83,11 +83,6 @@ const TEMPLATE_TOKENS = new Set(['name', 'ip'])
 
 const given = (flags: SourceFlags, names: readonly (keyof SourceFlags)[]): Array<keyof SourceFlags> => names.filter((n) => flags[n] !== undefined)
 
-/** The clusterSourceFlags given, as --name: a saved snapshot (trace, check --snapshot) excludes every one of them. */
-export function sourceFlagsGiven(flags: SourceFlags): string[] {
-  return given(flags, ['lab', 'inventory', 'transport', ...KUBE_FLAGS, 'ssh-config']).map((n) => `--${n}`)
-}
-
 /** An SSH destination template: {name} and {ip} only, at least one of them. */
 export function checkHostTemplate(template: string): string {
   const tokens = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]!)

@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {checkHostTemplate, nodeHost, resolveSource, type SourceFlags, sourceFlagsGiven} from '../../src/collect/source.js'
+import {checkHostTemplate, nodeHost, resolveSource, type SourceFlags} from '../../src/collect/source.js'
 import {ExitCode, UsageError} from '../../src/errors.js'
+import {SOURCE_FLAG_NAMES} from '../../src/flags.js'
 import {netctl} from '../helpers/cli.js'
 
 /** The usage error resolveSource raises for these flags (it must raise one). */
@@ -18,10 +19,9 @@ function refusal(flags: SourceFlags): UsageError {
 }
 
 describe('which cluster the flags name', () => {
-  it('sourceFlagsGiven: every source flag given, as --name (what a --snapshot rules out)', () => {
-    expect(sourceFlagsGiven({})).toEqual([])
-    expect(sourceFlagsGiven({lab: 'demo', transport: 'ssh'})).toEqual(['--lab', '--transport'])
-    expect(sourceFlagsGiven({namespace: 'shop', 'ssh-user': 'admin', via: 'ssh'})).toEqual(['--namespace', '--via', '--ssh-user'])
+  it('SOURCE_FLAG_NAMES: every flag resolveSource reads (what a --snapshot rules out), from the one flag list', () => {
+    const read: Array<keyof SourceFlags> = ['lab', 'inventory', 'transport', 'kubeconfig', 'context', 'namespace', 'via', 'debug-image', 'debug-namespace', 'ssh-host-template', 'ssh-user', 'ssh-identity', 'ssh-jump', 'ssh-config']
+    expect([...SOURCE_FLAG_NAMES].sort()).toEqual([...read].sort())
   })
 
   it('a lab or an inventory file, with the transport choice (auto when not given)', () => {
@@ -50,7 +50,7 @@ describe('which cluster the flags name', () => {
     expect(resolveSource({lab: 'demo', transport: 'ssh', 'ssh-config': 'cfg'})).toEqual({kind: 'lab', name: 'demo', transport: 'ssh', sshConfig: 'cfg'})
     expect(resolveSource({'ssh-config': 'cfg'})).toEqual({kind: 'kubernetes', kube: {}, via: 'ssh', ssh: {hostTemplate: '{ip}', configFile: 'cfg'}})
     expect(refusal({via: 'debug-pod', 'ssh-config': 'cfg'}).message).toBe('--ssh-config is for --via ssh; the nodes are reached --via debug-pod')
-    expect(sourceFlagsGiven({'ssh-config': 'cfg'})).toEqual(['--ssh-config'])
+    expect(SOURCE_FLAG_NAMES).toContain('ssh-config')
   })
 
   it('two clusters at once is one line, exit 2', () => {
