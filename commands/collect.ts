@@ -1,15 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/base-command.js'
-import {type ClusterSource, openClusterSource, resolveSource} from '../src/collect/source.js'
-import {collectInventory} from '../src/collect/collect.js'
-import {collectSummary} from '../src/collect/summary.js'
-import {Ending, UsageError} from '../src/errors.js'
+import {Ending} from '../src/errors.js'
 import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS} from '../src/flags.js'
-import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
-import {collectFooter} from '../src/render/collect.js'
-import {collectVerdict} from '../src/services/outcome.js'
-import {openUserOutput, type UserOutput} from '../src/util/files.js'
+import {noticeLine} from '../src/render/collect.js'
+import {runCollect} from '../src/services/collect.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Read the dataplane state of every node into a snapshot file.'
@@ -42,62 +37,22 @@ Exit codes: 0 when every node was collected (a node collected in part is in the 
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(Collect)
-    const file = this.outputFile(flags)
-    // opened first: a file that cannot be written is said before any node is read
-    const output = file === undefined ? undefined : await openUserOutput(file)
-    try {
-      const source = await openClusterSource(resolveSource(flags))
-      try {
-        return await this.collect(source, flags, output)
-      } finally {
-        // debug pods deleted, SSH connections closed: also when collecting failed
-        await source.close()
-      }
-    } finally {
-      // not committed (nothing collected, or an error): the user's file stays as it was
-      await output?.discard()
-    }
-  }
-
-  /** --output-file, or -o FILE (its old spelling) when -o is not a format; said once on stderr, so scripts learn the new flag. */
-  private outputFile(flags: {output?: string; 'output-file'?: string}): string | undefined {
-    const {output, 'output-file': file} = flags
-    if (output === undefined || (OUTPUT_FORMATS as readonly string[]).includes(output)) return file
-    if (file !== undefined) throw new UsageError(`-o ${output}: not a format (${OUTPUT_FORMATS.join(', ')}), and --output-file is given`)
-    if (!this.jsonEnabled()) process.stderr.write(`netctl: -o FILE is deprecated for collect: use --output-file FILE (-o is the output format, as in kubectl)\n`)
-    return output
-  }
-
-  private async collect(source: ClusterSource, flags: {parallel: number; timeout: number}, output: UserOutput | undefined): Promise<Ending> {
-    const {inventory} = source
-
+    const json = this.jsonEnabled()
     // Live progress only for a person watching a terminal; piped, nothing but the result.
-    const live = !this.jsonEnabled() && process.stderr.isTTY === true
-    const progress = live
-      ? (await import('../src/render/collect-progress.js')).renderCollectProgress(
-          `collecting ${inventory.nodes.length} nodes of ${inventory.cluster.name} (${inventory.cluster.backend}), ${flags.parallel} at a time`,
-          inventory.nodes.map((n) => n.name),
-        )
-      : undefined
-    const snapshot = await collectInventory(inventory, {
+    const ui = !json && process.stderr.isTTY === true ? await import('../src/render/collect-progress.js') : undefined
+    const {result, verdict} = await runCollect({
+      source: flags,
+      output: flags.output,
+      outputFile: flags['output-file'],
+      formats: OUTPUT_FORMATS,
       parallel: flags.parallel,
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
-      transportFactory: (node) => source.transportFor(node),
-      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
-      ...(progress ? {onProgress: progress.update} : {}),
+      // without a file the snapshot is the output (with --json it is the returned result)
+      stream: json ? undefined : process.stdout,
+      display: ui?.collectProgressDisplay,
+      notice: json ? undefined : noticeLine,
     })
-    // a snapshot without a single node replaces nothing: a good file from an earlier run is worth more
-    const written = Object.keys(snapshot.nodeStates).length > 0
-    progress?.finish(collectFooter(snapshot, written ? output?.file : undefined))
-
-    // written in pieces, never as one string (a 1,000-node snapshot is more than V8 can hold in one);
-    // FILE.jsonl is a line per node (version 2), FILE.gz is gzipped
-    if (output) {
-      if (written) await output.commit(snapshotChunks(output.file, snapshot), {gzip: isGzip(output.file)})
-    } else if (!this.jsonEnabled()) await writeChunksTo(process.stdout, snapshotJsonChunks(snapshot))
-    const result = output ? collectSummary(snapshot, output.file, written) : snapshot
-    // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
-    return new Ending(result, collectVerdict(snapshot))
+    return new Ending(result, verdict)
   }
 }

@@ -1,6 +1,9 @@
 import {Box, render, Text} from 'ink'
 
 import type {NodePhase, NodeProgress} from '../collect/collect.js'
+import type {Inventory} from '../model/inventory.js'
+import type {CollectDisplay} from '../services/collect.js'
+import {collectFooter} from './collect.js'
 
 /** One line per node while `netctl collect` runs (stderr, TTY only). */
 export interface ProgressRow {
@@ -85,4 +88,14 @@ export function renderCollectProgress(title: string, nodes: string[], stream: No
       app.unmount()
     },
   }
+}
+
+/** collect's display: a row per node of the cluster, and the footer the snapshot read makes. */
+export function collectProgressDisplay(inventory: Inventory, parallel: number): CollectDisplay {
+  const title = `collecting ${inventory.nodes.length} nodes of ${inventory.cluster.name} (${inventory.cluster.backend}), ${parallel} at a time`
+  const progress = renderCollectProgress(
+    title,
+    inventory.nodes.map((n) => n.name),
+  )
+  return {update: progress.update, finish: (snapshot, written) => progress.finish(collectFooter(snapshot, written))}
 }

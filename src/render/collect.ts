@@ -16,3 +16,8 @@ export function collectFooter(s: Snapshot, output: string | undefined): string {
   if (c.unreachable > 0) parts.push(`${c.unreachable} unreachable`)
   return `${parts.join(', ')}${output ? ` → ${output}` : ''}`
 }
+
+/** A notice for the person running netctl (a deprecated spelling), on stderr: stdout stays the result. */
+export function noticeLine(line: string): void {
+  process.stderr.write(`${line}\n`)
+}
