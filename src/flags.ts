@@ -1,8 +1,6 @@
 import {Flags} from '@oclif/core'
 
 import {DEFAULT_DEBUG_IMAGE, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from './defaults.js'
-import {UsageError} from './errors.js'
-import {parseDuration} from './util/duration.js'
 
 /**
  * --lab NAME for lab commands (--name, its old spelling, still works): one lab
@@ -158,13 +156,6 @@ export const lockTimeoutFlag = Flags.string({
   default: '0',
   helpValue: 'DURATION',
 })
-
-/** The --lock-timeout value in milliseconds, or a usage error. */
-export function lockTimeoutMs(text: string): number {
-  const ms = parseDuration(text)
-  if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
-  return ms
-}
 
 /** The names of clusterSourceFlags: a saved snapshot (--snapshot) excludes every one of them. */
 export const SOURCE_FLAG_NAMES: string[] = Object.keys(clusterSourceFlags)

@@ -1,10 +1,8 @@
 import {BaseCommand} from '../../src/base-command.js'
-import {backendGet} from '../../src/backend/service.js'
-import {resolveTarget} from '../../src/backend/target.js'
 import {Ending} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
 import {backendGetJson, backendGetText} from '../../src/render/backend.js'
-import {backendGetVerdict} from '../../src/services/outcome.js'
+import {runBackendGet} from '../../src/services/backend.js'
 
 export default class BackendGet extends BaseCommand {
   static override summary = 'Show the configured overlay backend and what every node actually has programmed.'
@@ -23,14 +21,8 @@ Exit codes: 0 no drift; 1 drift found; 3 a node could not be collected (one line
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(BackendGet)
-    const target = await resolveTarget(flags)
-    try {
-      const view = await backendGet(target, {version: this.config.version, timeoutMs: flags.timeout * 1000})
-      if (!this.jsonEnabled()) this.log(backendGetText(view))
-      return new Ending(backendGetJson(view), backendGetVerdict(view))
-    } finally {
-      // debug pods deleted, SSH connections closed
-      await target.close()
-    }
+    const {view, verdict} = await runBackendGet({source: flags, timeoutMs: flags.timeout * 1000, version: this.config.version})
+    if (!this.jsonEnabled()) this.log(backendGetText(view))
+    return new Ending(backendGetJson(view), verdict)
   }
 }

@@ -2,12 +2,10 @@ import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
-import {planBackend} from '../../src/backend/service.js'
-import {resolveTarget} from '../../src/backend/target.js'
 import {Ending} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
 import {planJson, planText} from '../../src/render/backend.js'
-import {planVerdict} from '../../src/services/outcome.js'
+import {runBackendPlan} from '../../src/services/backend.js'
 
 export default class BackendPlan extends BaseCommand {
   static override summary = 'Show what switching to another overlay backend would change on every node, and whether it may.'
@@ -29,13 +27,8 @@ Exit codes: 0 the switch may go ahead (or there is nothing to do); 4 preflight w
 
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(BackendPlan)
-    const target = await resolveTarget(flags)
-    try {
-      const planned = await planBackend(target, args.type as BackendType, {version: this.config.version, timeoutMs: flags.timeout * 1000})
-      if (!this.jsonEnabled()) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
-      return new Ending(planJson(planned), planVerdict(planned))
-    } finally {
-      await target.close()
-    }
+    const {planned, verdict} = await runBackendPlan({source: flags, to: args.type as BackendType, timeoutMs: flags.timeout * 1000, version: this.config.version})
+    if (!this.jsonEnabled()) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
+    return new Ending(planJson(planned), verdict)
   }
 }

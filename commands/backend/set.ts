@@ -1,14 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
-import {backendSet, type SetResult} from '../../src/backend/set.js'
-import {resolveTarget} from '../../src/backend/target.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
 import {ROLLOUT_TIMEOUT_MS} from '../../src/defaults.js'
-import {Ending, UsageError} from '../../src/errors.js'
-import {clusterFlags, lockTimeoutFlag, lockTimeoutMs} from '../../src/flags.js'
+import {Ending} from '../../src/errors.js'
+import {clusterFlags, lockTimeoutFlag} from '../../src/flags.js'
 import {askConfirm, planText, progressLine, setJson, setText} from '../../src/render/backend.js'
-import {setVerdict} from '../../src/services/outcome.js'
+import {runBackendSet} from '../../src/services/backend.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Switch the overlay backend of every node: plan, preflight, apply, verify, roll back on failure.'
@@ -43,33 +41,22 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
 
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(BackendSet)
-    const tty = process.stdin.isTTY === true && process.stderr.isTTY === true
-    if (!flags.yes && !flags['dry-run'] && !tty) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
-    const lockTimeout = lockTimeoutMs(flags['lock-timeout'])
-    const target = await resolveTarget(flags)
-    let result: SetResult
-    let shown = false
     const json = this.jsonEnabled()
-    try {
-      result = await backendSet(target, args.type as BackendType, {
-        version: this.config.version,
-        timeoutMs: flags.timeout * 1000,
-        rolloutTimeoutMs: flags['rollout-timeout'] * 1000,
-        lockTimeoutMs: lockTimeout,
-        dryRun: flags['dry-run'],
-        ...(json ? {} : {progress: progressLine}),
-        confirm: async (planned) => {
-          if (flags.yes) return true
-          if (!json) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
-          shown = true
-          return askConfirm(`apply ${planned.plan.to} on ${planned.plan.nodes.length} nodes?`)
-        },
-      })
-    } finally {
-      // debug pods deleted, SSH connections closed: also when the switch failed
-      await target.close()
-    }
+    const {result, shown, verdict} = await runBackendSet({
+      source: flags,
+      to: args.type as BackendType,
+      yes: flags.yes,
+      dryRun: flags['dry-run'],
+      lockTimeout: flags['lock-timeout'],
+      timeoutMs: flags.timeout * 1000,
+      rolloutTimeoutMs: flags['rollout-timeout'] * 1000,
+      version: this.config.version,
+      terminal: process.stdin.isTTY === true && process.stderr.isTTY === true,
+      progress: json ? undefined : progressLine,
+      show: json ? undefined : (planned) => this.log(planText(planned.plan, planned.preflight, planned.kubeChange)),
+      ask: askConfirm,
+    })
     if (!json) this.log(setText(result, {plan: !shown}))
-    return new Ending(setJson(result), setVerdict(result))
+    return new Ending(setJson(result), verdict)
   }
 }

@@ -1,11 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
-import {Ending, ExitCode, NetctlError} from '../../src/errors.js'
+import {Ending} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
-import {labPreflight} from '../../src/lab/preflight.js'
-import {teardownLab} from '../../src/lab/teardown.js'
-import {labDownText} from '../../src/render/lab.js'
+import {labDownText, NO_LABS_TO_REMOVE} from '../../src/render/lab.js'
+import {labDown} from '../../src/services/lab.js'
 
 export default class LabDown extends BaseCommand {
   static override summary = 'Remove a lab: its namespaces, processes and files.'
@@ -24,23 +23,9 @@ A name under /run/netns can point at any namespace, the machine's own included, 
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabDown)
-    await labPreflight({backend: 'flannel-vxlan', ssh: false})
-    const names = flags.all ? (await import('../../src/lab/list.js').then((m) => m.listLabs())).map((l) => l.name) : [flags.lab]
-    const results = []
-    const refused: string[] = []
-    for (const name of names) {
-      try {
-        const r = await teardownLab(name)
-        if (!this.jsonEnabled()) this.log(labDownText(r))
-        results.push(r)
-      } catch (error) {
-        // --all goes on with the other labs and refuses at the end; one lab refuses at once
-        if (!flags.all || !(error instanceof NetctlError) || error.exitCode !== ExitCode.REFUSED) throw error
-        refused.push(error.message)
-      }
-    }
-    if (refused.length > 0) throw new NetctlError(`${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more labs refused)` : ''}`, 'refused', 'REFUSED')
-    if (flags.all && names.length === 0 && !this.jsonEnabled()) this.log('no labs to remove')
-    return new Ending(flags.all ? {removed: results} : results[0]!)
+    const json = this.jsonEnabled()
+    const {result, none} = await labDown({lab: flags.lab, all: flags.all, removed: json ? undefined : (r) => this.log(labDownText(r))})
+    if (none && !json) this.log(NO_LABS_TO_REMOVE)
+    return new Ending(result)
   }
 }

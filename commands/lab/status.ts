@@ -3,10 +3,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/base-command.js'
 import {Ending} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
-import {loadRecord} from '../../src/lab/state.js'
-import {labStatus} from '../../src/lab/status.js'
 import {labStatusText} from '../../src/render/lab.js'
-import {labStatusVerdict} from '../../src/services/outcome.js'
+import {runLabStatus} from '../../src/services/lab.js'
 
 export default class LabStatus extends BaseCommand {
   static override summary = 'Show a lab: nodes, pods, BGP sessions, and whether pods reach each other.'
@@ -27,9 +25,8 @@ Reachability is checked with real pings from inside pod namespaces: by default o
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabStatus)
-    const record = await loadRecord(flags.lab)
-    const status = await labStatus(record, {ping: flags.ping, allPairs: flags['all-pairs']})
+    const {status, verdict} = await runLabStatus({lab: flags.lab, ping: flags.ping, allPairs: flags['all-pairs']})
     if (!this.jsonEnabled()) this.log(labStatusText(status))
-    return new Ending(status, labStatusVerdict(status))
+    return new Ending(status, verdict)
   }
 }

@@ -46,6 +46,9 @@ export function labUpText(r: LabUpResult): string {
   return out.join('\n')
 }
 
+/** `lab down --all` on a machine without labs. */
+export const NO_LABS_TO_REMOVE = 'no labs to remove'
+
 export function labDownText(r: TeardownResult): string {
   if (r.namespaces.length === 0 && !r.stateDir) return `lab ${r.name}: nothing to remove`
   return `lab ${r.name} removed: ${r.namespaces.length} namespaces, ${r.processes.length} processes${r.stateDir ? `, ${r.stateDir}` : ''}`

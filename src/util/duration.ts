@@ -3,6 +3,8 @@
  * `500ms`; a bare number is seconds. Returns milliseconds, or undefined when
  * the text is not a duration.
  */
+import {UsageError} from '../errors.js'
+
 const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000}
 
 export function parseDuration(text: string): number | undefined {
@@ -21,4 +23,11 @@ export function formatDuration(ms: number): string {
   if (s < 60) return `${s}s`
   const m = Math.floor(s / 60)
   return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`
+}
+
+/** --lock-timeout DURATION (src/flags.ts lockTimeoutFlag) in milliseconds, or a usage error. */
+export function lockTimeoutMs(text: string): number {
+  const ms = parseDuration(text)
+  if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
+  return ms
 }

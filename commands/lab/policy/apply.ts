@@ -2,10 +2,11 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
 import {Ending} from '../../../src/errors.js'
-import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
+import {labFlag, lockTimeoutFlag} from '../../../src/flags.js'
 import {applyLabPolicies} from '../../../src/services/lab-policy.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
+import {lockTimeoutMs} from '../../../src/util/duration.js'
 import {readUserFile} from '../../../src/util/files.js'
 
 export default class LabPolicyApply extends BaseCommand {

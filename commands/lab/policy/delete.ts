@@ -2,10 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
 import {Ending} from '../../../src/errors.js'
-import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
+import {labFlag, lockTimeoutFlag} from '../../../src/flags.js'
 import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
+import {lockTimeoutMs} from '../../../src/util/duration.js'
 
 export default class LabPolicyDelete extends BaseCommand {
   static override summary = 'Remove a NetworkPolicy from a lab.'
