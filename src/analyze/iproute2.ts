@@ -174,13 +174,22 @@ export function vxlanWords(v: Pick<VxlanInfo, 'vni' | 'port' | 'learning'> & {gr
   return w
 }
 
+/**
+ * A link as the printer needs it: a device netctl plans to make has no
+ * ifindex yet (the kernel gives it one), and its line then starts at the name.
+ */
+export type PrintedLink = Omit<Link, 'ifindex' | 'adminUp'> & {ifindex?: number}
+
+/** The index prefix of `ip -o link` / `ip -o addr` (`3: `), none for a device not made yet. */
+const indexOf = (ifindex: number | undefined): string => (ifindex === undefined ? '' : `${ifindex}: `)
+
 /** The head of a link as `ip link` prints it: `3: cni0: <BROADCAST,UP> mtu 1450 master br0 state UP`. */
-export function linkHead(l: Link): string {
-  return `${l.ifindex}: ${l.name}: <${l.flags.join(',')}> mtu ${l.mtu}${l.master ? ` master ${l.master}` : ''} state ${l.operstate}`
+export function linkHead(l: PrintedLink): string {
+  return `${indexOf(l.ifindex)}${l.name}: <${l.flags.join(',')}> mtu ${l.mtu}${l.master ? ` master ${l.master}` : ''} state ${l.operstate}`
 }
 
 /** `ip -d -o link` on one line: the head, the MAC, and the vxlan / tun details. */
-export function linkLine(l: Link): string {
+export function linkLine(l: PrintedLink): string {
   const w = [linkHead(l)]
   if (l.kind === 'tun' || !l.mac) w.push('link/none')
   else w.push(`link/${l.name === 'lo' ? 'loopback' : 'ether'} ${l.mac}`)
@@ -195,9 +204,9 @@ export function noDeviceLine(dev: string): string {
   return `Device "${dev}" does not exist.`
 }
 
-/** `ip -o -4 addr show`: `3: cni0    inet 10.244.1.1/24 brd 10.244.1.255 scope global cni0`. */
+/** `ip -o -4 addr show`: `3: cni0    inet 10.244.1.1/24 brd 10.244.1.255 scope global cni0` (no index for a device not known or not made yet). */
 export function addrLine(a: Address, ifindex?: number): string {
-  const w = [`${ifindex ?? '?'}: ${a.dev}   `, a.family === 'inet' ? 'inet' : 'inet6', `${a.local}/${a.prefixlen}`]
+  const w = [`${indexOf(ifindex)}${a.dev}   `, a.family === 'inet' ? 'inet' : 'inet6', `${a.local}/${a.prefixlen}`]
   if (a.broadcast) w.push('brd', a.broadcast)
   w.push('scope', a.scope)
   if (a.family === 'inet') w.push(a.dev)

@@ -92,7 +92,7 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     const plan = await netctlJson(['backend', 'plan', 'calico-ipip', '--lab', lab.get().name])
     expect(plan.code).toBe(4)
     const tunl0 = plan.json.nodes[0].diff.links.add
-    expect(tunl0).toEqual([expect.stringMatching(/^tunl0: mtu 1480 up ipip$/)])
+    expect(tunl0).toEqual([expect.stringMatching(/^tunl0: <NOARP,UP,LOWER_UP> mtu 1480 state UNKNOWN link\/none ipip$/)])
     const before = await kernelOfLab(lab.get())
     const r = await setBackend(lab.get(), 'calico-ipip')
     expect(r.code).toBe(4)

@@ -38,7 +38,7 @@ describe('planning a switch from a collected snapshot', () => {
     const lab = fixtureLab(hostgw.cluster.name, 'flannel-host-gw')
     for (const n of plan.nodes) {
       const me = lab.nodes.find((x) => x.name === n.node)!
-      expect(n.lines!.links.add).toEqual([`flannel.1: mtu 1450 up link/ether ${me.vtepMAC} vxlan id 1 local ${me.ip} dev eth0 dstport 8472 nolearning`])
+      expect(n.lines!.links.add).toEqual([`flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 state UNKNOWN link/ether ${me.vtepMAC} vxlan id 1 local ${me.ip} dev eth0 dstport 8472 nolearning`])
       for (const peer of lab.nodes.filter((x) => x !== me)) {
         expect(n.lines!.fdb.add).toContain(`${peer.vtepMAC} dev flannel.1 dst ${peer.ip} self permanent`)
       }
@@ -53,7 +53,7 @@ describe('planning a switch from a collected snapshot', () => {
   it('vxlan → udp: flannel.1 goes, flannel0 and its daemons come; MTU impact of pods counted from their interfaces', () => {
     const plan = planSwitch(vxlan, clusterFacts(vxlan), 'flannel-vxlan', 'flannel-udp')
     const n = plan.nodes[0]!
-    expect(n.lines!.links.add).toEqual(['flannel0: mtu 1472 up tun'])
+    expect(n.lines!.links.add).toEqual(['flannel0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1472 state UNKNOWN link/none tun'])
     expect(n.lines!.routes.add).toEqual(['172.20.0.0/16 dev flannel0 proto kernel scope link src 172.20.1.0'])
     expect(n.daemons.start).toEqual(['flannel-udp'])
     const pods = Object.values(vxlan.nodeStates).flatMap((s) => s.pods)

@@ -16,7 +16,7 @@ export const routeLine = (r: Route): string => formatRoute(r, {oneLine: true})
 /** `ip neigh`: `10.244.2.0 dev flannel.1 lladdr 5e:... PERMANENT` (src/analyze/iproute2.ts). */
 export const neighLine = (n: Neighbour): string => formatNeighbour(n)
 
-/** `sysctl net.ipv4.ip_forward` prints `net.ipv4.ip_forward = 0`. */
+/** `sysctl net.ipv4.ip_forward` prints `net.ipv4.ip_forward = 0` (a device's '.' written '/' in the key, as sysctl does); the trace's too. */
 export function sysctlLine(key: string, value: string): string {
   return `${key} = ${value}`
 }

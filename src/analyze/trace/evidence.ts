@@ -4,13 +4,9 @@ import {vxlanWords} from '../iproute2.js'
 
 /**
  * Evidence lines the trace adds to what src/analyze/iproute2.ts prints: each
- * reads like the line a user finds in `ip -d link` or `sysctl`.
+ * reads like the line a user finds in `ip -d link` (a sysctl's line is
+ * src/analyze/checks/evidence.ts's).
  */
-
-/** A sysctl as `sysctl NAME` prints it; a device's '.' is written '/' in the name, as sysctl does. */
-export function formatSysctl(key: string, value: string): string {
-  return `${key} = ${value}`
-}
 
 /** A vxlan device as `ip -d link show` describes it, with its MTU and address after the details. */
 export function formatVxlan(link: Link): string {

@@ -1,7 +1,7 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Link} from '../../model/node-state.js'
 import type {Hop} from '../../model/trace.js'
-import {formatSysctl} from './evidence.js'
+import {sysctlLine as formatSysctl} from '../checks/evidence.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'

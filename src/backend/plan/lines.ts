@@ -1,29 +1,41 @@
-import {fdbLine as bridgeFdbLine, formatNeighbour, formatRoute} from '../../analyze/iproute2.js'
+import {addrLine, fdbLine as bridgeFdbLine, formatNeighbour, formatRoute, linkLine as ipLinkLine} from '../../analyze/iproute2.js'
 import type {Route} from '../../model/node-state.js'
 import type {KAddress, KFdb, KLink, Kind, KNeigh, KRoute, NodeKernel} from './types.js'
 
 /**
- * Kernel items as iproute2 prints them (`ip route`, `ip neigh`, `bridge fdb`
- * through src/analyze/iproute2.ts; a short `ip -d link` and `ip addr` form of
- * the backend's own devices), and the identity two items are compared by. Pure.
+ * Kernel items as iproute2 prints them, through the one printer
+ * (src/analyze/iproute2.ts): `ip -d -o link`, `ip -o addr`, `ip route`, `ip
+ * neigh`, `bridge fdb`; and the identity two items are compared by. Pure.
  */
 
-export function linkLine(l: KLink): string {
-  const parts = [`${l.name}:`, 'mtu', String(l.mtu), l.up ? 'up' : 'down']
-  if (l.mac) parts.push('link/ether', l.mac)
-  parts.push(l.kind)
-  if (l.vxlan) {
-    parts.push('id', String(l.vxlan.vni))
-    if (l.vxlan.local) parts.push('local', l.vxlan.local)
-    if (l.vxlan.dev) parts.push('dev', l.vxlan.dev)
-    parts.push('dstport', String(l.vxlan.port))
-    if (!l.vxlan.learning) parts.push('nolearning')
-  }
-  return parts.join(' ')
+/**
+ * The link flags the kernel gives a device of each kind, as `ip link` prints
+ * them: the ones a backend's devices always carry, with UP and LOWER_UP when
+ * it is up. Such devices have no carrier of their own: up, their state is UNKNOWN.
+ */
+const KIND_FLAGS: Record<KLink['kind'], string[]> = {
+  vxlan: ['BROADCAST', 'MULTICAST'],
+  tun: ['POINTOPOINT', 'MULTICAST', 'NOARP'],
+  ipip: ['NOARP'],
 }
 
+/** `ip -d -o link` of a backend's device, without the index (the kernel gives it one when it is made). */
+export function linkLine(l: KLink): string {
+  return ipLinkLine({
+    name: l.name,
+    kind: l.kind,
+    mtu: l.mtu,
+    ...(l.mac ? {mac: l.mac} : {}),
+    flags: [...KIND_FLAGS[l.kind], ...(l.up ? ['UP', 'LOWER_UP'] : [])],
+    operstate: l.up ? 'UNKNOWN' : 'DOWN',
+    ...(l.vxlan ? {vxlan: l.vxlan} : {}),
+  })
+}
+
+/** `ip -o -4 addr` of an address a backend puts on its device, without the index. */
 export function addressLine(a: KAddress): string {
-  return `inet ${a.cidr} scope global ${a.dev}`
+  const [local, len] = a.cidr.split('/')
+  return addrLine({dev: a.dev, family: 'inet', local: local!, prefixlen: Number(len ?? 32), scope: 'global'})
 }
 
 /** A route as `ip route` prints it (src/analyze/iproute2.ts): the kernel's own form, metric 0 and proto boot left out. */
