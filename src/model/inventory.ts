@@ -5,20 +5,22 @@
  */
 export const INVENTORY_API_VERSION = 'netctl.dev/v1'
 
+/** What an inventory entry (or a flag) sets for SSH explicitly; it beats the ssh config file, like `ssh -o`. */
+export interface SshOverrides {
+  user?: string
+  port?: number
+  identityFile?: string
+  proxyJump?: string
+  proxyCommand?: string
+  /** known_hosts to check the node's host key against (default: the ssh config's, ~/.ssh/known_hosts) */
+  knownHostsFile?: string
+}
+
 export interface InventoryNodeAccess {
   /** a lab node: the network namespace to enter with `ip netns exec` */
   netns?: string
   /** a real node: an ssh destination (a host or an alias from ~/.ssh/config) */
-  ssh?: {
-    host: string
-    user?: string
-    port?: number
-    identityFile?: string
-    proxyJump?: string
-    proxyCommand?: string
-    /** known_hosts to check the node's host key against (default: the ssh config's, ~/.ssh/known_hosts) */
-    knownHostsFile?: string
-  }
+  ssh?: {host: string} & SshOverrides
 }
 
 /** Where the node keeps the files netctl reads; real nodes use the defaults. */

@@ -75,18 +75,22 @@ export interface Encapsulation {
   port?: number
 }
 
-/** The packet as it is at some point of the walk. */
-export interface Packet {
-  /** inner (pod-level) source and destination IP */
-  src: string
-  dst: string
+/** What a packet is, apart from its addresses: the trace's question (TraceQuery) and the packet walked (Packet) share it. */
+export interface PacketShape {
   protocol: Protocol
   /** destination port for tcp / udp */
   port?: number
-  /** bytes of the whole IP packet as it is on the wire here (outer headers included) */
+  /** bytes of the whole IP packet (as the source sends it; in the walk, as it is on the wire there, outer headers included) */
   size: number
   /** the Don't Fragment bit: an oversized packet is dropped rather than fragmented */
   df: boolean
+}
+
+/** The packet as it is at some point of the walk. */
+export interface Packet extends PacketShape {
+  /** inner (pod-level) source and destination IP */
+  src: string
+  dst: string
   /** encapsulations, innermost first: the last element is the outermost header */
   encap: Encapsulation[]
 }

@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import SSHConfig, {glob, type Line} from 'ssh-config'
 
+import type {SshOverrides} from '../model/inventory.js'
 import {shq} from '../util/shell.js'
 import {TransportError} from './types.js'
 
@@ -40,15 +41,8 @@ export interface SshJump {
   port?: number
 }
 
-/** What a caller (an inventory entry, a flag) sets explicitly; it beats the config file, like `ssh -o`. */
-export interface SshOverrides {
-  user?: string
-  port?: number
-  identityFile?: string
-  proxyJump?: string
-  proxyCommand?: string
-  knownHostsFile?: string
-}
+/** What a caller (an inventory entry, a flag) sets explicitly: the inventory's type (src/model/inventory.ts). */
+export type {SshOverrides}
 
 const MAX_INCLUDE_DEPTH = 16
 

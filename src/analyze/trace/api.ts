@@ -6,19 +6,13 @@
  * collects it and walks again.
  */
 import type {Snapshot} from '../../model/snapshot.js'
-import type {Endpoint, Protocol, Trace} from '../../model/trace.js'
+import type {Endpoint, PacketShape, Protocol, Trace} from '../../model/trace.js'
 
-export interface TraceQuery {
+/** The question: between which ends, and what packet (size default 84: a plain ping). */
+export interface TraceQuery extends PacketShape {
   /** pod name, ns/name, pod IP, node name or node IP */
   src: string
   dst: string
-  protocol: Protocol
-  /** destination port for tcp/udp */
-  port?: number
-  /** bytes of the IP packet the source sends (default 84: a plain ping) */
-  size: number
-  /** the Don't Fragment bit */
-  df: boolean
 }
 
 export interface TraceResult {

@@ -1,6 +1,7 @@
 import type {Process} from '../../model/node-state.js'
 import {subRecords} from '../sections.js'
 import {ParseError} from './errors.js'
+import {nftDocument} from './nft.js'
 
 /**
  * /proc/sys/net/ipv4/conf/flannel.1/rp_filter → net.ipv4.conf.flannel/1.rp_filter:
@@ -100,14 +101,5 @@ export function parseKernel(text: string, section = 'kernel'): string {
 
 /** `nft -j list ruleset`, kept as nft printed it (after checking it is nft's JSON). */
 export function parseNftJson(text: string, section = 'nftables'): unknown {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch (error) {
-    throw new ParseError(section, `invalid JSON (${(error as Error).message.slice(0, 120)})`)
-  }
-  if (value === null || typeof value !== 'object' || !Array.isArray((value as {nftables?: unknown}).nftables)) {
-    throw new ParseError(section, 'expected {"nftables": [...]}')
-  }
-  return value
+  return nftDocument(text, section).document
 }

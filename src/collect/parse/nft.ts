@@ -14,7 +14,8 @@ const FAMILIES = new Set<NftFamily>(['ip', 'ip6', 'inet', 'arp', 'bridge', 'netd
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
-export function parseNftRuleset(text: string, section = 'nftables'): NftRuleset {
+/** `nft -j list ruleset` checked to be nft's JSON: the document, and its list of objects. */
+export function nftDocument(text: string, section = 'nftables'): {document: Record<string, unknown>; list: unknown[]} {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -22,7 +23,12 @@ export function parseNftRuleset(text: string, section = 'nftables'): NftRuleset 
     throw new ParseError(section, `invalid JSON (${(error as Error).message.slice(0, 120)})`)
   }
   const list = isObj(value) ? value.nftables : undefined
-  if (!Array.isArray(list)) throw new ParseError(section, 'expected {"nftables": [...]}')
+  if (!isObj(value) || !Array.isArray(list)) throw new ParseError(section, 'expected {"nftables": [...]}')
+  return {document: value, list}
+}
+
+export function parseNftRuleset(text: string, section = 'nftables'): NftRuleset {
+  const {list} = nftDocument(text, section)
   const out: NftRuleset = {tables: []}
   const tables = new Map<string, NftTable>()
   const chains = new Map<string, NftChain>()
