@@ -13,6 +13,14 @@ import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import type {TraceProgressHandle} from '../src/render/trace-progress.js'
 import {traceLive, type TraceRun, traceSnapshotFile} from '../src/trace/run.js'
 
+/** --port: a number (1-65535) or a Service port's name */
+function portFlag(text: string): number | string {
+  if (!/^\d+$/.test(text)) return text
+  const n = Number(text)
+  if (n < 1 || n > 65535) throw new UsageError(`--port ${text}: a port is 1 to 65535`)
+  return n
+}
+
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
 
@@ -43,8 +51,9 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     dst: Args.string({description: 'Where it is going: a pod or a node, as SRC.', required: true}),
   }
   static override flags = {
-    protocol: Flags.string({char: 'p', description: 'The packet: an ICMP echo, a TCP SYN or a UDP datagram.', options: ['icmp', 'tcp', 'udp'], default: 'icmp'}),
-    port: Flags.integer({description: 'Destination port (with --protocol tcp or udp).', min: 1, max: 65535}),
+    protocol: Flags.string({char: 'p', description: "The packet: an ICMP echo, a TCP SYN or a UDP datagram (default: icmp; to a Service, its port's protocol).", options: ['icmp', 'tcp', 'udp']}),
+    port: Flags.string({description: 'Destination port (with --protocol tcp or udp); to a Service, its port by number or name.', helpValue: 'PORT|NAME'}),
+    endpoint: Flags.string({description: 'To a Service: walk only this endpoint (its IP, or its pod as NAME or NAMESPACE/NAME); default: every endpoint.', helpValue: 'IP|POD'}),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
@@ -61,13 +70,13 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
     // a live source's flags checked before anything is read
     const spec = flags.snapshot === undefined ? resolveSource(flags) : undefined
-    if (flags.protocol === 'icmp' && flags.port !== undefined) throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
-    if (flags.protocol !== 'icmp' && flags.port === undefined) throw new UsageError(`--protocol ${flags.protocol} needs --port (the destination port)`)
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
-      protocol: flags.protocol as Protocol,
-      ...(flags.port === undefined ? {} : {port: flags.port}),
+      ...(flags.protocol === undefined ? {} : {protocol: flags.protocol as Protocol}),
+      ...(flags.port === undefined ? {} : {port: portFlag(flags.port)}),
+      ...(flags.endpoint === undefined ? {} : {endpoint: flags.endpoint}),
+      ...(flags.namespace === undefined ? {} : {namespace: flags.namespace}),
       size: flags.size,
       df: flags.df,
     }
