@@ -124,7 +124,8 @@ function serviceText(trace: Trace, width?: number): string[] {
     else if (e.disposition === 'DELIVERED' && e.returnDisposition === 'DELIVERED') verdict = c.green('DELIVERED, reply DELIVERED')
     else if (e.disposition === 'DELIVERED') verdict = `${c.green('DELIVERED')}, reply ${dispositionColor(e.returnDisposition ?? 'INSUFFICIENT_INFO')(e.returnDisposition ?? 'not walked')}`
     else verdict = `${dispositionColor(e.disposition)(e.disposition)}${e.hops?.at(-1) ? ` at ${printable(e.hops.at(-1)!.node)}` : ''}`
-    const flags = [e.inEndpointSlice ? (e.ready ? '' : 'not ready') : 'not in the EndpointSlices'].filter(Boolean)
+    // a walked way's note says what it is (a way no DNAT takes); otherwise how the EndpointSlices list it
+    const flags = [e.disposition !== undefined && e.note ? e.note : e.inEndpointSlice ? (e.ready ? '' : 'not ready') : 'not in the EndpointSlices'].filter(Boolean).map((x) => printable(x))
     out.push(wrapLine(`  ${share}  ${who[i]!.padEnd(w)}  ${verdict}${flags.length ? c.yellow(`  (${flags.join(', ')})`) : ''}${e.findings?.length ? `  ${c.yellow(`[${e.findings.join(', ')}]`)}` : ''}`, width, '      '))
   })
   return out

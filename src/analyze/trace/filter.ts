@@ -152,7 +152,8 @@ function whichWay(ways: Array<{probability: number}>, pin?: string): string {
  */
 function pinned<T extends {alternatives?: T[]}>(r: T, pin: string | undefined, to: (a: T) => {addr?: string} | undefined): T {
   if (pin === undefined || !r.alternatives) return r
-  return r.alternatives.find((a) => to(a)?.addr === pin) ?? r
+  // '' pins the way no DNAT takes (a rule missing from the middle of a Service's chain)
+  return r.alternatives.find((a) => (to(a)?.addr ?? '') === pin) ?? r
 }
 
 /** A chain's verdict for a packet, computed once per trace (a Service trace walks the same chains once per endpoint). */

@@ -53,10 +53,11 @@ const delivered = (w: {forward: PathResult; returnPath: PathResult | null}): boo
 function waysOf(split: Split): Map<string, {probability: number; rule: string; port?: number}> {
   const out = new Map<string, {probability: number; rule: string; port?: number}>()
   for (const w of split.ways) {
-    if (!w.to) continue
-    const had = out.get(w.to.addr)
+    // '': a way no DNAT takes (the request goes on to the ClusterIP itself)
+    const key = w.to?.addr ?? ''
+    const had = out.get(key)
     if (had) had.probability += w.probability
-    else out.set(w.to.addr, {probability: w.probability, rule: w.rule, ...(w.to.port !== undefined ? {port: w.to.port} : {})})
+    else out.set(key, {probability: w.probability, rule: w.rule, ...(w.to?.port !== undefined ? {port: w.to.port} : {})})
   }
   return out
 }
@@ -116,9 +117,9 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
   const cache = new Map<string, unknown>()
   const walk = (pin?: string, port?: number): Walked => {
     const shared = new Shared(pin, cache)
-    const ep = pin !== undefined ? podEndpoint(pin) : undefined
-    const policyDst = ep ? endpoint(index, ep, ep.ip, ep.netns ?? '') : {ip: pin ?? target.ip}
-    const policyPacket = pin !== undefined ? {...packet, dst: pin, ...(port !== undefined && packet.port !== undefined ? {port} : {})} : packet
+    const ep = pin ? podEndpoint(pin) : undefined
+    const policyDst = ep ? endpoint(index, ep, ep.ip, ep.netns ?? '') : {ip: pin || target.ip}
+    const policyPacket = pin ? {...packet, dst: pin, ...(port !== undefined && packet.port !== undefined ? {port} : {})} : packet
     const f = walkFlow(index, shared, srcPlace as Place, packet, base.src, policyDst, undefined, policyPacket)
     return {shared, forward: f.forward, returnPath: f.returnPath, policies: f.policies, policyField: f.policyField}
   }
@@ -141,18 +142,20 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
   for (const [ip, way] of ways) {
     const port = way.port ?? target.port.targetPort
     const common = {probability: way.probability, rule: way.rule, ...(port !== undefined ? {port} : {})}
+    // (a way without DNAT has no endpoint; --endpoint never names it)
     if (pinned !== undefined && ip !== pinned) {
       endpoints.push(describe(ip, {...common, note: `not walked: --endpoint ${query.endpoint}`}))
       continue
     }
-    const w = ways.size === 1 && pinned === undefined ? first : walk(ip, port)
+    const w = ways.size === 1 && pinned === undefined ? first : walk(ip, ip === '' ? undefined : port)
     if (w !== first) walks.push(w)
     if (!delivered(w)) failing ??= w
     if (pinned !== undefined || (shown === undefined && w === first)) shown = w
     const codes = [...new Set([...w.shared.findings, ...w.policies].map((f) => f.code))]
     endpoints.push(
-      describe(ip, {
+      describe(ip === '' ? target.ip : ip, {
         ...common,
+        ...(ip === '' ? {port: target.dport, note: `not translated: this way through ${split?.node ?? ''}'s rules sends the request on to ${target.ip} itself`} : {}),
         disposition: w.forward.disposition,
         returnDisposition: w.returnPath?.disposition ?? null,
         hops: w.forward.hops,
