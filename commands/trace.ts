@@ -30,6 +30,8 @@ export default class Trace extends BaseCommand {
 
 SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
 
+DST can be a Service: svc/NAME (in the -n namespace), svc/NAMESPACE/NAME, a ClusterIP, NODE:NODEPORT or NODEIP:NODEPORT, dns (the cluster DNS, UDP 53), or NAME.NAMESPACE.svc[.cluster.local]; --port takes the Service port's number or name, the protocol is the port's. The trace shows kube-proxy's translation (the rule and the node), lists every endpoint with its share of connections, walks each there and back (--endpoint IP|POD walks one), and is DELIVERED only when every endpoint is reached.
+
 Where the state comes from: --snapshot FILE (a saved netctl collect), a lab (--lab NAME), an inventory file (--inventory FILE), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account), its nodes reached through a privileged debug pod each (--via debug-pod, the default; deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh). Live, netctl reads only the nodes it needs: SRC's and DST's first, then any node the walk passes through.
 
 NetworkPolicies (Kubernetes) that select DST for Ingress or SRC for Egress are reported as POLICY_UNENFORCED when the CNI does not enforce them (plain flannel; Calico and Canal do).
@@ -43,12 +45,15 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     {description: 'Trace between two pods of a lab', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo'},
     {description: 'A TCP connection to port 8080 of a pod given by IP, on nodes listed in an inventory', command: '<%= config.bin %> trace default/web 10.244.3.7 --inventory cluster.yaml --protocol tcp --port 8080'},
     {description: 'From a saved snapshot, drawn as a Mermaid flowchart', command: '<%= config.bin %> trace web db --snapshot snap.json -o mermaid'},
+    {description: 'To a Service: every endpoint kube-proxy sends to, walked there and back', command: '<%= config.bin %> trace pod-node1-2 svc/default/web --lab demo'},
+    {description: 'The cluster DNS (UDP 53) from a pod of namespace shop', command: '<%= config.bin %> trace -n shop web-7d4b9c-x2x8q dns'},
+    {description: 'A NodePort of node2 from a pod of a lab', command: '<%= config.bin %> trace pod-node1-2 node2:30080 --lab demo'},
     {description: 'Would a full-size packet with DF set fit through the overlay?', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo --size 1500 --df'},
   ]
   static override enableJsonFlag = true
   static override args = {
     src: Args.string({description: 'Where the packet starts: a pod (NAME, NAMESPACE/NAME, IP) or a node (name, IP).', required: true}),
-    dst: Args.string({description: 'Where it is going: a pod or a node, as SRC.', required: true}),
+    dst: Args.string({description: 'Where it is going: a pod or a node, as SRC, or a Service (svc/[NAMESPACE/]NAME, a ClusterIP, NODE:NODEPORT, dns, NAME.NAMESPACE.svc).', required: true}),
   }
   static override flags = {
     protocol: Flags.string({char: 'p', description: "The packet: an ICMP echo, a TCP SYN or a UDP datagram (default: icmp; to a Service, its port's protocol).", options: ['icmp', 'tcp', 'udp']}),

@@ -10,11 +10,11 @@
  */
 import {expect, it} from 'vitest'
 
-import {traceSnapshot} from '../../src/analyze/trace/index.js'
-import type {Trace, TraceServiceEndpoint} from '../../src/model/trace.js'
-import {run} from '../../src/util/exec.js'
-import {describeLab, type LabUp, nsExec, useLab} from '../helpers/lab.js'
-import {collectLab, routeDisagreements} from '../analyze/trace/oracle.js'
+import {traceSnapshot} from '../../../src/analyze/trace/index.js'
+import type {Trace, TraceServiceEndpoint} from '../../../src/model/trace.js'
+import {run} from '../../../src/util/exec.js'
+import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {collectLab, routeDisagreements} from './oracle.js'
 
 const LONG = 300_000
 /** connections per Service: with 3 endpoints at 1/3 each, one is missed with probability 3·(2/3)^30 ≈ 1.5e-5 */
