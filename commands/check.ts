@@ -3,18 +3,19 @@ import {Flags} from '@oclif/core'
 import {findingsAsTyped} from '../src/analyze/catalogue/as-typed.js'
 import {countFindings, runChecks} from '../src/analyze/checks/index.js'
 import {BaseCommand, Ending} from '../src/base-command.js'
-import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/cluster/source.js'
-import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
+import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/collect/source.js'
+import {collectInventory} from '../src/collect/collect.js'
 import {ExitCode, UsageError} from '../src/errors.js'
-import {clusterSourceFlags, snapshotFlag} from '../src/flags.js'
+import {clusterSourceFlags, collectFlags, snapshotFlag} from '../src/flags.js'
 import type {Snapshot} from '../src/model/snapshot.js'
 import {readSnapshotFile} from '../src/model/snapshot-file.js'
-import {checkJson, checkResult, type CheckResult, checkText} from '../src/render/check.js'
+import {checkJson, checkText} from '../src/render/check.js'
+import {checkResult, type CheckResult} from '../src/services/check-result.js'
 import {closest} from '../src/util/edit-distance.js'
 
 export default class Check extends BaseCommand {
-  static override summary = 'Check every node for inconsistent dataplane state: overlay, MTU, host, routing, BGP, addressing, CNI.'
-  static override description = `Reads the state of every node (as netctl collect does, or from a snapshot file) and reports each fault it finds with the lines that prove it and the fix: a vxlan FDB entry or neighbour missing or stale, a VTEP MAC that is not the peer's, a tunnel device down, MTUs without room for encapsulation, forwarding off, a FORWARD policy or rule dropping pod traffic, a route missing or via the wrong next hop, BGP sessions down, podCIDRs clashing, two CNI configs on a node, ...
+  static override summary = 'Check every node for inconsistent dataplane state: overlay, MTU, host, routing, BGP, addressing, CNI, Services.'
+  static override description = `Reads the state of every node (as netctl collect does, or from a snapshot file) and reports each fault it finds with the lines that prove it and the fix: a vxlan FDB entry or neighbour missing or stale, a VTEP MAC that is not the peer's, a tunnel device down, MTUs without room for encapsulation, forwarding off, a FORWARD policy or rule dropping pod traffic, a route missing or via the wrong next hop, BGP sessions down, podCIDRs clashing, two CNI configs on a node, kube-proxy's rules out of date with the EndpointSlices, a stale conntrack entry of a Service flow, ...
 
 The cluster is a lab (--lab), an inventory file (--inventory), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account), its nodes reached through a privileged debug pod each (--via debug-pod, the default; deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh). From Kubernetes the NetworkPolicies are read too: each one that selects pods while the CNI does not enforce policies (plain flannel; Calico and Canal do) is a POLICY_UNENFORCED warning.
 
@@ -33,8 +34,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     snapshot: snapshotFlag('Check a snapshot written by netctl collect instead of reading the nodes (-s, its old spelling, still works).', ['s']),
     ...clusterSourceFlags,
     node: Flags.string({description: 'Report only findings about this node (repeatable).', multiple: true, helpValue: 'NAME'}),
-    parallel: Flags.integer({description: 'Nodes read at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
-    timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable.', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
+    ...collectFlags,
   }
 
   async run(): Promise<Ending<CheckResult>> {

@@ -2,16 +2,15 @@ import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
 import {BaseCommand, Ending} from '../src/base-command.js'
-import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/cluster/source.js'
-import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
+import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/collect/source.js'
 import {UsageError} from '../src/errors.js'
-import {clusterSourceFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
+import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
 import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import type {TraceProgressHandle} from '../src/render/trace-progress.js'
-import {traceLive, type TraceRun, traceSnapshotFile} from '../src/trace/run.js'
+import {traceLive, type TraceRun, traceSnapshotFile} from '../src/services/trace.js'
 
 /** --port: a number (1-65535) or a Service port's name */
 function portFlag(text: string): number | string {
@@ -64,8 +63,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
     snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).'),
     ...clusterSourceFlags,
-    parallel: Flags.integer({description: 'Nodes probed at the same time (live).', default: DEFAULT_PARALLEL, min: 1, max: 256}),
-    timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable (live).', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
+    ...collectFlags,
   }
 
   async run(): Promise<Ending> {

@@ -1,5 +1,6 @@
 import {BaseCommand} from '../src/base-command.js'
-import {versionInfo, versionText} from '../src/render/version.js'
+import {versionText} from '../src/render/version.js'
+import {versionInfo} from '../src/services/version.js'
 
 export default class Version extends BaseCommand {
   static override summary = 'Print the netctl version, the snapshot schema version it reads and writes, and the Node runtime.'

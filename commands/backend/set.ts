@@ -4,6 +4,7 @@ import {BaseCommand, Ending} from '../../src/base-command.js'
 import {backendSet, type SetResult} from '../../src/backend/set.js'
 import {resolveTarget} from '../../src/backend/target.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {ROLLOUT_TIMEOUT_MS} from '../../src/defaults.js'
 import {ExitCode, type ExitCodeValue, UsageError} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
 import {parseDuration} from '../../src/util/duration.js'
@@ -46,7 +47,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
       default: '0',
       helpValue: 'DURATION',
     }),
-    'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: 300, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
+    'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: ROLLOUT_TIMEOUT_MS / 1000, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
   }
 
   async run(): Promise<Ending> {

@@ -6,7 +6,8 @@ import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type P
 import {labUp} from '../../src/lab/build.js'
 import {parsePodLabels} from '../../src/lab/topology.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
-import {labUpJson, labUpText} from '../../src/render/lab.js'
+import {labUpText} from '../../src/render/lab.js'
+import {labUpResult} from '../../src/lab/up-result.js'
 
 export default class LabUp extends BaseCommand {
   static override summary = 'Build a real multi-node cluster dataplane in network namespaces.'
@@ -69,7 +70,8 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
       },
       progress,
     )
-    if (!this.jsonEnabled()) this.log(labUpText(record))
-    return labUpJson(record)
+    const result = labUpResult(record)
+    if (!this.jsonEnabled()) this.log(labUpText(result))
+    return result
   }
 }

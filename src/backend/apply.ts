@@ -1,4 +1,5 @@
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import {NODE_PARALLEL} from '../defaults.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {NetctlError} from '../errors.js'
 import {createTransport} from '../transport/index.js'
 import type {Transport} from '../transport/types.js'
@@ -107,5 +108,5 @@ export async function applyNode(ops: NodeOps, opts: ApplyOptions): Promise<NodeA
 }
 
 export async function applyAll(all: NodeOps[], opts: ApplyOptions): Promise<NodeApplyResult[]> {
-  return mapLimit(all, 16, (ops) => applyNode(ops, opts))
+  return mapLimit(all, NODE_PARALLEL, (ops) => applyNode(ops, opts))
 }

@@ -1,3 +1,4 @@
+import {BATCH_TIMEOUT_MS} from '../defaults.js'
 import type {Transport} from '../transport/types.js'
 import {firstLine} from '../util/exec.js'
 
@@ -50,7 +51,7 @@ export class BatchError extends Error {
 export async function runBatch(node: string, transport: Transport, ip: string[], bridge: string[], opts: {force?: boolean; timeoutMs?: number} = {}): Promise<void> {
   if (ip.length === 0 && bridge.length === 0) return
   const force = opts.force === true
-  const r = await transport.exec(batchScript(ip, bridge, force), {timeoutMs: opts.timeoutMs ?? 60_000})
+  const r = await transport.exec(batchScript(ip, bridge, force), {timeoutMs: opts.timeoutMs ?? BATCH_TIMEOUT_MS})
   if (r.timedOut) throw new BatchError(node, `${transport.target}: ip -batch timed out`)
   const errors = r.stderr
     .split('\n')

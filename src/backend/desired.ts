@@ -1,5 +1,4 @@
-import ipaddr from 'ipaddr.js'
-
+import {cidrContainsAddress, prefixLength, stripPrefix} from '../analyze/ip.js'
 import {
   backendInfo,
   CALICO_VXLAN_PORT,
@@ -9,7 +8,7 @@ import {
   FLANNEL_VXLAN_VNI,
   kernelType,
   TUNNEL_DEVICES,
-} from './catalog.js'
+} from './profiles.js'
 import {type ClusterFacts, type ConfiguredBackend, emptyKernel, type NodeDesired, type NodeFacts} from './types.js'
 
 /**
@@ -17,27 +16,9 @@ import {type ClusterFacts, type ConfiguredBackend, emptyKernel, type NodeDesired
  * dataplane signature (DESIGN.md) and the node facts alone. Pure.
  */
 
-export const networkAddress = (cidr: string): string => cidr.split('/')[0]!
-export const prefixLength = (cidr: string): number => Number(cidr.split('/')[1])
-
-export function cidrContains(cidr: string, ip: string): boolean {
-  try {
-    const [net, len] = ipaddr.parseCIDR(cidr)
-    const addr = ipaddr.parse(ip.split('/')[0]!)
-    return addr.kind() === net.kind() && addr.match(net, len)
-  } catch {
-    return false
-  }
-}
-
-/** A CIDR inside another (or the same). */
-export function cidrWithin(inner: string, outer: string): boolean {
-  return prefixLength(inner) >= prefixLength(outer) && cidrContains(outer, networkAddress(inner))
-}
-
 /** Two nodes on the same connected subnet, as CrossSubnet and host-gw see it. */
 export function sameSubnet(a: NodeFacts, b: NodeFacts): boolean {
-  return cidrContains(a.subnet, b.ip) && cidrContains(b.subnet, a.ip)
+  return cidrContainsAddress(a.subnet, b.ip) && cidrContainsAddress(b.subnet, a.ip)
 }
 
 function peersOf(facts: ClusterFacts, node: NodeFacts): NodeFacts[] {
@@ -55,9 +36,9 @@ function flannelVxlan(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): voi
     vxlan: {vni: FLANNEL_VXLAN_VNI, port: FLANNEL_VXLAN_PORT, local: node.ip, dev: node.uplink, learning: false},
     owner: 'netctl',
   })
-  d.addresses.push({dev, cidr: `${networkAddress(node.podCIDR)}/32`, owner: 'netctl'})
+  d.addresses.push({dev, cidr: `${stripPrefix(node.podCIDR)}/32`, owner: 'netctl'})
   for (const peer of peersOf(facts, node)) {
-    const vtep = networkAddress(peer.podCIDR)
+    const vtep = stripPrefix(peer.podCIDR)
     d.routes.push({dst: peer.podCIDR, type: 'unicast', gateway: vtep, dev, onlink: true, owner: 'netctl'})
     d.neighbours.push({dst: vtep, dev, lladdr: peer.vtepMAC, owner: 'netctl'})
     d.fdb.push({mac: peer.vtepMAC, dev, dst: peer.ip, owner: 'netctl'})
@@ -73,7 +54,7 @@ function flannelHostGw(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): vo
 /** flannel0 (owned by the udp daemon) with <podCIDR>.0 and the cluster prefix, whose connected route steers every remote pod into it. */
 function flannelUdp(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): void {
   const dev = TUNNEL_DEVICES.flannelUdp
-  const address = networkAddress(node.podCIDR)
+  const address = stripPrefix(node.podCIDR)
   d.links.push({name: dev, kind: 'tun', mtu: facts.underlayMTU - 28, up: true, owner: 'flannel-udp'})
   d.addresses.push({dev, cidr: `${address}/${prefixLength(facts.clusterCIDR)}`, owner: 'flannel-udp'})
   d.routes.push({dst: facts.clusterCIDR, type: 'unicast', dev, onlink: false, protocol: 'kernel', scope: 'link', src: address, owner: 'kernel'})

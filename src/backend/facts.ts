@@ -2,8 +2,8 @@ import {createHash} from 'node:crypto'
 
 import type {NodeState} from '../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../model/snapshot.js'
-import {TUNNEL_DEVICES} from './catalog.js'
-import {networkAddress} from './desired.js'
+import {TUNNEL_DEVICES} from './profiles.js'
+import {canonical, stripPrefix} from '../analyze/ip.js'
 import type {ClusterFacts, NodeFacts} from './types.js'
 
 /**
@@ -49,15 +49,8 @@ function uplinkOf(node: SnapshotNode, state: NodeState | undefined): {uplink: st
   const addr = state?.addresses.find((a) => a.family === 'inet' && a.local === node.internalIP)
   if (!addr) return {uplink: 'eth0', subnet: `${node.internalIP}/32`}
   const link = state?.links.find((l) => l.name === addr.dev)
-  const subnet = subnetOf(addr.local, addr.prefixlen)
+  const subnet = canonical(`${addr.local}/${addr.prefixlen}`)
   return {uplink: addr.dev, subnet, ...(link ? {mtu: link.mtu} : {})}
-}
-
-function subnetOf(ip: string, len: number): string {
-  const n = ip.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
-  const net = (n & mask) >>> 0
-  return `${[net >>> 24, (net >>> 16) & 255, (net >>> 8) & 255, net & 255].join('.')}/${len}`
 }
 
 export interface FactsHints {
@@ -75,7 +68,7 @@ export function clusterFacts(snapshot: Snapshot, hints: FactsHints = {}): Cluste
     const podCIDR = n.podCIDRs[0] ?? ''
     const device = state?.links.find((l) => (l.name === TUNNEL_DEVICES.flannelVxlan || l.name === TUNNEL_DEVICES.calicoVxlan) && l.mac)
     const vtepMAC = annotatedVtepMAC(n.annotations) ?? hints.vtepMACs?.[n.name] ?? device?.mac ?? stableMAC(snapshot.cluster.name, n.name, 'vtep')
-    const tunnelIP = n.annotations[CALICO_TUNNEL_ADDR_ANNOTATION] ?? networkAddress(podCIDR)
+    const tunnelIP = n.annotations[CALICO_TUNNEL_ADDR_ANNOTATION] ?? stripPrefix(podCIDR)
     return {name: n.name, ip: n.internalIP, podCIDR, uplink: up.uplink, subnet: up.subnet, vtepMAC, tunnelIP}
   })
   return {name: snapshot.cluster.name, clusterCIDR: snapshot.cluster.clusterCIDR, underlayMTU: underlayMTU || 1500, nodes}

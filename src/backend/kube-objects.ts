@@ -1,5 +1,5 @@
 import type {Detection} from '../cluster/detect.js'
-import {backendInfo} from './catalog.js'
+import {backendInfo} from './profiles.js'
 import type {ConfiguredBackend} from './types.js'
 
 /**

@@ -1,4 +1,5 @@
-import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, NODE_PARALLEL} from '../defaults.js'
+import {collectInventory} from '../collect/collect.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Abort, NodeApplyResult} from './apply.js'
 import {runBatch} from './batch.js'
@@ -13,6 +14,7 @@ import type {BackendTarget} from './target.js'
 import type {ClusterFacts, ConfiguredBackend} from './types.js'
 import type {Recollect} from './verify.js'
 import {mapLimit} from '../util/exec.js'
+import {pollUntil} from '../util/wait.js'
 
 /**
  * `backend set` on a Kubernetes cluster. The CNI does the switch: netctl
@@ -66,24 +68,24 @@ function leftovers(s: Snapshot, type: ConfiguredBackend): {missing: string[]; re
   return {missing, removals}
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /**
  * Wait until the CNI has programmed `type` on every node, then delete what
  * other backends left there. Never removes before the new state is whole, so
  * pods keep a path. Returns per node what was run.
  */
 export async function clearLeftovers(recollect: Recollect, type: ConfiguredBackend, target: BackendTarget, opts: KubeStepOptions): Promise<NodeApplyResult[]> {
-  const deadline = Date.now() + opts.settleMs
-  let found = leftovers(await recollect(), type)
-  while (found.missing.length > 0 && Date.now() < deadline && !opts.abort?.aborted) {
-    await sleep(1000)
-    found = leftovers(await recollect(), type)
-  }
+  let found: ReturnType<typeof leftovers> = {missing: [], removals: []}
+  await pollUntil(
+    async () => {
+      found = leftovers(await recollect(), type)
+      return found.missing.length === 0 ? found : undefined
+    },
+    {timeoutMs: opts.settleMs, intervalMs: 1000, ...(opts.abort ? {abort: opts.abort} : {})},
+  )
   // the new state is not whole: removing the old would cut pods off; verification says what is missing
   if (found.missing.length > 0) return []
   if (found.removals.length > 0) opts.say(`removing what the old backend left on ${found.removals.map((r) => r.node).join(', ')}`)
-  return mapLimit(found.removals, 16, async (r): Promise<NodeApplyResult> => {
+  return mapLimit(found.removals, NODE_PARALLEL, async (r): Promise<NodeApplyResult> => {
     const node = target.inventory.nodes.find((n) => n.name === r.node) ?? {name: r.node, internalIP: '', podCIDR: '', access: {}}
     const step = `remove: ip -batch (${r.ip.length} lines), bridge -batch (${r.bridge.length})`
     opts.say(`  ${r.node}: ${step}`)

@@ -1,6 +1,7 @@
 import type {KubeApi} from '../cluster/kube-api.js'
 import type {KubeConfigMap, KubeDaemonSet} from '../cluster/kube-types.js'
 import {NetctlError} from '../errors.js'
+import {pollUntil} from '../util/wait.js'
 import type {Abort} from './apply.js'
 import type {KubeChange, ObjectRef} from './kube-objects.js'
 
@@ -28,8 +29,6 @@ export interface KubeSwitchOptions {
   pollMs?: number
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /** Whether a DaemonSet has rolled out its current template, as `kubectl rollout status` decides it; else what is missing. */
 export function rolloutState(ds: KubeDaemonSet): {done: boolean; message: string} {
   const st = (ds.status ?? {}) as {observedGeneration?: number; desiredNumberScheduled?: number; updatedNumberScheduled?: number; numberAvailable?: number}
@@ -44,20 +43,22 @@ export function rolloutState(ds: KubeDaemonSet): {done: boolean; message: string
 }
 
 async function waitRollout(api: KubeApi, r: ObjectRef, opts: KubeSwitchOptions): Promise<void> {
-  const deadline = Date.now() + opts.rolloutTimeoutMs
   let last = ''
-  for (;;) {
-    const ds = await api.get<KubeDaemonSet>(daemonSetPath(r))
-    const state = rolloutState(ds)
-    if (state.done) return
-    if (state.message !== last) opts.say?.(`  daemonset ${r.namespace}/${r.name}: ${state.message}`)
-    last = state.message
-    if (opts.abort?.aborted) throw new NetctlError(`stopped waiting for daemonset ${r.namespace}/${r.name}: ${opts.abort.reason ?? 'interrupted'}`)
-    if (Date.now() > deadline) {
-      throw new NetctlError(`daemonset ${r.namespace}/${r.name} did not roll out within ${Math.round(opts.rolloutTimeoutMs / 1000)}s (${state.message}; kubectl -n ${r.namespace} rollout status ds/${r.name})`)
-    }
-    await sleep(opts.pollMs ?? 1000)
-  }
+  await pollUntil(
+    async () => {
+      const state = rolloutState(await api.get<KubeDaemonSet>(daemonSetPath(r)))
+      if (state.done) return true
+      if (state.message !== last) opts.say?.(`  daemonset ${r.namespace}/${r.name}: ${state.message}`)
+      last = state.message
+      if (opts.abort?.aborted) throw new NetctlError(`stopped waiting for daemonset ${r.namespace}/${r.name}: ${opts.abort.reason ?? 'interrupted'}`)
+      return undefined
+    },
+    {
+      timeoutMs: opts.rolloutTimeoutMs,
+      intervalMs: opts.pollMs ?? 1000,
+      reason: () => `daemonset ${r.namespace}/${r.name} did not roll out within ${Math.round(opts.rolloutTimeoutMs / 1000)}s (${last}; kubectl -n ${r.namespace} rollout status ds/${r.name})`,
+    },
+  )
 }
 
 /** The net-conf.json of a ConfigMap named `namespace/name`, as the API holds it now. */

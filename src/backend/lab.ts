@@ -10,6 +10,7 @@ import {recordPath, saveRecord} from '../lab/state.js'
 import {pingPod, reachabilityPairs} from '../lab/status.js'
 import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
 import {mapLimit} from '../util/exec.js'
+import {sleep} from '../util/wait.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
 import type {ConfiguredBackend} from './types.js'
 
@@ -56,8 +57,6 @@ export function labDaemons(record: LabRecord): DaemonControl {
     },
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Real pings from pod namespaces: one pod per node to one on every other node, and a same-node pair; a few tries each. */
 export function labReachability(record: LabRecord, tries = 5): ReachabilityCheck {

@@ -9,6 +9,7 @@ import {KubeApiError} from '../cluster/kube-api.js'
 import type {KubeObject} from '../cluster/kube-types.js'
 import {NetctlError} from '../errors.js'
 import {formatDuration} from '../util/duration.js'
+import {pollUntil} from '../util/wait.js'
 import type {BackendTarget} from './target.js'
 
 /**
@@ -140,8 +141,6 @@ export class LockHeldError extends NetctlError {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 /**
  * Take the lock, waiting up to timeoutMs (0: one attempt) for its holder to
  * let go. `waited` tells the caller that another run may have changed the
@@ -151,18 +150,23 @@ export async function acquireLock(lock: ChangeLock, opts: {timeoutMs: number; sa
   const say = opts.say ?? (() => {})
   const started = Date.now()
   let told = false
-  for (;;) {
-    const a = await lock.tryAcquire()
-    if (a.ok) {
-      if (a.tookOver) say(`took over the change lock of ${lock.what} from ${a.tookOver.who}${a.tookOver.since ? ` (since ${a.tookOver.since})` : ''}: its holder is gone`)
-      return {waited: told}
-    }
-    const waited = Date.now() - started
-    if (waited >= opts.timeoutMs) throw new LockHeldError(lock.what, a.held, opts.timeoutMs > 0 ? waited : 0)
-    if (!told) say(`waiting up to ${formatDuration(opts.timeoutMs)} for ${a.held.who}, who is changing ${lock.what}`)
-    told = true
-    await sleep(Math.min(opts.pollMs ?? 500, Math.max(0, opts.timeoutMs - waited)))
-  }
+  let held: Held | undefined
+  const took = await pollUntil(
+    async () => {
+      const a = await lock.tryAcquire()
+      if (a.ok) return a
+      held = a.held
+      if (!told && Date.now() - started < opts.timeoutMs) {
+        say(`waiting up to ${formatDuration(opts.timeoutMs)} for ${a.held.who}, who is changing ${lock.what}`)
+        told = true
+      }
+      return undefined
+    },
+    {timeoutMs: opts.timeoutMs, intervalMs: opts.pollMs ?? 500},
+  )
+  if (!took) throw new LockHeldError(lock.what, held!, opts.timeoutMs > 0 ? Date.now() - started : 0)
+  if (took.tookOver) say(`took over the change lock of ${lock.what} from ${took.tookOver.who}${took.tookOver.since ? ` (since ${took.tookOver.since})` : ''}: its holder is gone`)
+  return {waited: told}
 }
 
 // ---------------------------------------------------------------- a lock file

@@ -1,5 +1,5 @@
 import type {Snapshot} from '../model/snapshot.js'
-import {backendInfo} from './catalog.js'
+import {backendInfo} from './profiles.js'
 import {ownedState} from './current.js'
 import {desiredNode} from './desired.js'
 import {diffIsEmpty, diffLines, diffNode, type NodeDiff} from './diff.js'

@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js'
 
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import {POD_PING_TIMEOUT_MS} from '../defaults.js'
+import type {InventoryNode} from '../model/inventory.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Transport} from '../transport/types.js'
 import {mapLimit} from '../util/exec.js'
@@ -69,7 +70,7 @@ export function podReachability(snapshot: Snapshot, nodes: InventoryNode[], tran
       let checked = 0
       await mapLimit([...bySource], 8, async ([src, targets]) => {
         const node = nodes.find((n) => n.name === src.node)
-        const answer = node ? await transportFor(node).exec(pingScript(src.netns!, targets.map((t) => t.ip)), {timeoutMs: 60_000}).catch(() => undefined) : undefined
+        const answer = node ? await transportFor(node).exec(pingScript(src.netns!, targets.map((t) => t.ip)), {timeoutMs: POD_PING_TIMEOUT_MS}).catch(() => undefined) : undefined
         if (answer?.stdout.trim() === 'NOTOOLS') return void noTools.push(src.node)
         const ok = new Set((answer?.stdout ?? '').split('\n').filter((l) => l.endsWith(' 1')).map((l) => l.split(' ')[0]))
         for (const t of targets) {

@@ -1,5 +1,6 @@
 import ipaddr from 'ipaddr.js'
 
+import {PREFLIGHT_PROBE_TIMEOUT_MS} from '../defaults.js'
 import type {Transport} from '../transport/types.js'
 import {firstLine} from '../util/exec.js'
 import {shq} from '../util/shell.js'
@@ -78,7 +79,7 @@ function routeGet(peer: string, body: string): RouteGet {
 }
 
 /** Ask one node; undefined with a reason when it cannot answer. */
-export async function probeNode(transport: Transport, peers: string[], kinds: string[], tools: string[], timeoutMs = 20_000): Promise<NodeProbeAnswer | string> {
+export async function probeNode(transport: Transport, peers: string[], kinds: string[], tools: string[], timeoutMs = PREFLIGHT_PROBE_TIMEOUT_MS): Promise<NodeProbeAnswer | string> {
   try {
     const r = await transport.exec(preflightScript(peers, kinds, tools), {timeoutMs})
     const answer = parsePreflightOutput(r.stdout)

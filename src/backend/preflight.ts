@@ -1,8 +1,8 @@
 import {type FindingInput, makeFinding} from '../analyze/catalogue/index.js'
 import {BACKEND_SWITCH_CODES, type Finding, type FindingCode} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {backendInfo} from './catalog.js'
-import {cidrContains} from './desired.js'
+import {backendInfo} from './profiles.js'
+import {cidrContainsAddress} from '../analyze/ip.js'
 import type {BackendPlan} from './plan.js'
 import {KIND_MODULE, type NodeProbeAnswer} from './preflight-probe.js'
 import type {ClusterFacts, Daemon} from './types.js'
@@ -170,7 +170,7 @@ function nonAdjacentPairs(facts: ClusterFacts, snapshot: Snapshot, answers: Pref
   const evidence: string[] = []
   const why = (a: ClusterFacts['nodes'][number], b: ClusterFacts['nodes'][number]): string | undefined => {
     const connected = (snapshot.nodeStates[a.name]?.addresses ?? []).filter((x) => x.family === 'inet' && x.dev === a.uplink).map((x) => `${x.local}/${x.prefixlen}`)
-    const onSubnet = connected.some((c) => cidrContains(c, b.ip))
+    const onSubnet = connected.some((c) => cidrContainsAddress(c, b.ip))
     const answer = answers[a.name]
     const got = typeof answer === 'string' ? undefined : answer?.routes.find((r) => r.peer === b.ip)
     if (!onSubnet) return `${a.name} -> ${b.name} (${b.ip}): not on a connected subnet of ${a.uplink} (${connected.join(', ') || 'no address'})${got?.gateway ? `; ip route get: via ${got.gateway} dev ${got.dev}` : ''}`

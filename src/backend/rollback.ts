@@ -1,6 +1,6 @@
 import type {Snapshot} from '../model/snapshot.js'
 import {type ApplyOptions, applyAll, type NodeApplyResult} from './apply.js'
-import {backendInfo} from './catalog.js'
+import {backendInfo} from './profiles.js'
 import {ownedState} from './current.js'
 import {diffNode} from './diff.js'
 import {type NodeOps, nodeOps} from './ops.js'

@@ -1,7 +1,8 @@
-import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, NODE_PARALLEL} from '../defaults.js'
+import {collectInventory} from '../collect/collect.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {mapLimit} from '../util/exec.js'
-import {backendInfo} from './catalog.js'
+import {backendInfo} from './profiles.js'
 import {describeBackend, type BackendView} from './drift.js'
 import {clusterFacts} from './facts.js'
 import {labBackendName} from './lab.js'
@@ -65,7 +66,7 @@ async function askNodes(target: BackendTarget, facts: ClusterFacts, snapshot: Sn
   const tools = target.kind === 'kubernetes' ? [] : info.daemons.flatMap((d) => DAEMON_TOOLS[d])
   const answers: Record<string, NodeProbeAnswer | string> = {}
   const nodes = target.inventory.nodes.filter((n) => snapshot.nodeStates[n.name] !== undefined)
-  await mapLimit(nodes, 16, async (node) => {
+  await mapLimit(nodes, NODE_PARALLEL, async (node) => {
     const peers = facts.nodes.filter((p) => p.name !== node.name).map((p) => p.ip)
     try {
       answers[node.name] = await probeNode(target.source.transportFor(node), peers, info.linkKinds, tools, timeoutMs)

@@ -1,4 +1,5 @@
-import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, KUBE_SETTLE_MS, ROLLOUT_TIMEOUT_MS, SETTLE_MS} from '../defaults.js'
+import {collectInventory} from '../collect/collect.js'
 import {type Abort, applyAll, type NodeApplyResult} from './apply.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
 import {labDaemons, labReachability, recordLabBackend} from './lab.js'
@@ -11,7 +12,7 @@ import {describeKubeChange} from './kube-objects.js'
 import {kubeRecollect, kubeStep, liveFacts} from './kube-set.js'
 import {acquireLock, changeLockOf} from './lock.js'
 import {podReachability} from './pod-ping.js'
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import type {Transport} from '../transport/types.js'
 
 /**
@@ -109,7 +110,7 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node, tracing and pinging pod pairs')
-      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? 30_000, reachability})
+      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? SETTLE_MS, reachability})
       if (!verify.ok) failure = verificationFailure(verify)
     }
     failure = whyStopped(abort, failure)
@@ -122,7 +123,7 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     const touched = applied.filter((r) => r.touched).map((r) => r.node)
     say(`rolling back ${touched.length} node(s): ${failure}`)
     const rb = await rollback(snapshot, facts, plan.from, touched, recollect, {nodes: target.inventory.nodes, transportFor, ...(daemons ? {daemons} : {}), abort, onStep: (node, step) => say(`  ${node}: ${step}`)}, {
-      timeoutMs: opts.settleMs ?? 30_000,
+      timeoutMs: opts.settleMs ?? SETTLE_MS,
       reachability,
     })
     const outcome: SetOutcome = rb.restored ? 'rolled-back' : 'rollback-failed'
@@ -173,7 +174,7 @@ async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: Backen
   const {plan} = planned
   const change = planned.kubeChange!
   const stopOnSignal = onSignals(abort, say)
-  const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? 300_000, settleMs: opts.settleMs ?? 60_000, say}
+  const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? ROLLOUT_TIMEOUT_MS, settleMs: opts.settleMs ?? KUBE_SETTLE_MS, say}
   // real pings between pods, from inside their namespaces on their nodes (the runtime's netns paths, read before the switch)
   const reachability = podReachability(planned.snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
   const verifyOpts = {timeoutMs: step.settleMs, factsOf: liveFacts, reachability}

@@ -3,22 +3,14 @@
  * is computed from, and the kernel state a backend owns on a node. Plain data,
  * shared by the pure parts (desired, current, diff, plan) and the I/O parts.
  */
+import {type BackendName, SETTABLE_BACKENDS, type SettableBackend} from '../model/backends.js'
 
-/** Backends `backend set` takes. */
-export const BACKEND_TYPES = [
-  'flannel-vxlan',
-  'flannel-host-gw',
-  'flannel-udp',
-  'calico-bgp',
-  'calico-vxlan',
-  'calico-vxlan-crosssubnet',
-  'calico-ipip',
-  'calico-ipip-crosssubnet',
-] as const
-export type BackendType = (typeof BACKEND_TYPES)[number]
+/** Backends `backend set` takes (the one list is src/model/backends.ts). */
+export const BACKEND_TYPES = SETTABLE_BACKENDS
+export type BackendType = SettableBackend
 
 /** What a cluster can be configured with: the settable types, and route reflectors (same kernel state as calico-bgp). */
-export type ConfiguredBackend = BackendType | 'calico-rr'
+export type ConfiguredBackend = BackendName
 
 export function isBackendType(s: string): s is BackendType {
   return (BACKEND_TYPES as readonly string[]).includes(s)

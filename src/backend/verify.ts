@@ -1,6 +1,8 @@
+import {SETTLE_MS} from '../defaults.js'
 import {traceSnapshot} from '../analyze/trace/index.js'
 import type {NodeState} from '../model/node-state.js'
 import type {Snapshot} from '../model/snapshot.js'
+import {pollUntil} from '../util/wait.js'
 import {ownedState} from './current.js'
 import type {ReachabilityCheck} from './daemons.js'
 import {desiredNode} from './desired.js'
@@ -31,8 +33,6 @@ export interface VerifyResult {
   snapshot?: Snapshot
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 function bgpProblems(state: NodeState, node: string): string[] {
   const sessions = state.bird?.sessions ?? []
   if (sessions.length === 0) return [`${node}: BIRD reports no BGP session`]
@@ -59,13 +59,17 @@ function nodeProblems(state: NodeState | undefined, facts: ClusterFacts, want: N
 }
 
 async function poll(recollect: Recollect, check: (s: Snapshot) => string[], timeoutMs: number): Promise<{problems: string[]; snapshot: Snapshot}> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const snapshot = await recollect()
-    const problems = [...snapshot.errors.map((e) => `${e.node}: ${e.code}: ${e.message}`), ...check(snapshot)]
-    if (problems.length === 0 || Date.now() > deadline) return {problems, snapshot}
-    await sleep(1000)
-  }
+  let last: {problems: string[]; snapshot: Snapshot} | undefined
+  // out of time, the last attempt says what is still off
+  await pollUntil(
+    async () => {
+      const snapshot = await recollect()
+      last = {problems: [...snapshot.errors.map((e) => `${e.node}: ${e.code}: ${e.message}`), ...check(snapshot)], snapshot}
+      return last.problems.length === 0 ? last : undefined
+    },
+    {timeoutMs, intervalMs: 1000},
+  )
+  return last!
 }
 
 async function ping(reach: ReachabilityCheck | undefined): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {
@@ -108,7 +112,7 @@ export async function verifySwitch(
     const f = opts.factsOf ? opts.factsOf(s) : facts
     return f.nodes.flatMap((n) => nodeProblems(s.nodeStates[n.name], f, desiredNode(type, f, n), true))
   }
-  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? 30_000)
+  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? SETTLE_MS)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const traced = tracePairs(snapshot)
   const traceProblems = traced.failed.map((f) => `netctl trace ${f.from} -> ${f.to}: ${f.disposition}`)
@@ -129,7 +133,7 @@ export async function verifyRestored(
   // the same diff as a switch, with the node's own past as the target: kernel state, daemons, BGP sessions
   const bgpWasUp = (n: string): boolean => (before.nodeStates[n]?.bird?.sessions ?? []).every((x) => x.bgpState === 'Established')
   const check = (s: Snapshot): string[] => nodes.flatMap((n) => nodeProblems(s.nodeStates[n], facts, was.get(n)!, bgpWasUp(n)))
-  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? 30_000)
+  const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? SETTLE_MS)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const reach = await ping(opts.reachability)
   return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}

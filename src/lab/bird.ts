@@ -1,7 +1,7 @@
 import path from 'node:path'
 
 import {nodePaths} from './files.js'
-import {prefixLength} from './topology.js'
+import {prefixLength} from '../analyze/ip.js'
 import type {LabNode, LabPlan} from './types.js'
 
 /**

@@ -7,7 +7,7 @@
  */
 import {parseAllDocuments} from 'yaml'
 
-import type {InventoryNetworkPolicy} from '../cluster/inventory-types.js'
+import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import {UsageError} from '../errors.js'
 import {reprogramFelixPolicies} from './agents/index.js'
 import {writeInventory} from './inventory.js'

@@ -4,7 +4,8 @@ import path from 'node:path'
 
 import {NetctlError} from '../errors.js'
 import {mapLimit, run} from '../util/exec.js'
-import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns.js'
+import {pollUntil} from '../util/wait.js'
+import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns-setup.js'
 import {loadRecord, presentNetns} from './state.js'
 import {defaultStateRoot, netnsPrefix, validateLabName} from './topology.js'
 import type {LabRecord, NetnsId} from './types.js'
@@ -24,8 +25,6 @@ function alive(pid: number): boolean {
     return false
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** A namespace name of a lab, judged: whether it is the lab's to remove, and if not, why. */
 export interface NetnsVerdict {
@@ -144,7 +143,8 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
       /* already gone */
     }
   }
-  for (let i = 0; i < 30 && processes.some(alive); i++) await sleep(100)
+  // 3 s to leave on SIGTERM, then SIGKILL
+  await pollUntil(() => (processes.some(alive) ? undefined : true), {timeoutMs: 3000, intervalMs: 100})
   for (const pid of processes.filter(alive)) {
     try {
       process.kill(pid, 'SIGKILL')

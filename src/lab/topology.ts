@@ -1,8 +1,7 @@
 import {createHash} from 'node:crypto'
 import path from 'node:path'
 
-import ipaddr from 'ipaddr.js'
-
+import {addToIPv4} from '../analyze/ip.js'
 import {UsageError} from '../errors.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, SERVICE_CIDR} from './agents/defaults.js'
 import {planServices} from './agents/services.js'
@@ -56,12 +55,6 @@ export function stableMAC(...parts: string[]): string {
   const bytes = [0, 1, 2, 3, 4, 5].map((i) => Number.parseInt(h.slice(i * 2, i * 2 + 2), 16))
   bytes[0] = ((bytes[0] ?? 0) & 0xfe) | 0x02
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':')
-}
-
-function addToIPv4(cidrOrIp: string, n: number): string {
-  const base = ipaddr.IPv4.parse(cidrOrIp.split('/')[0] as string).toByteArray()
-  const v = ((base[0]! << 24) >>> 0) + (base[1]! << 16) + (base[2]! << 8) + base[3]! + n
-  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.')
 }
 
 export function isCalico(backend: string): boolean {
@@ -174,22 +167,6 @@ export function labNetnsNames(plan: LabPlan): string[] {
 export function l2Adjacent(a: LabNode, b: LabNode): boolean {
   return a.subnet === b.subnet
 }
-
-export function prefixLength(cidr: string): number {
-  return Number(cidr.split('/')[1])
-}
-
-export function networkAddress(cidr: string): string {
-  return cidr.split('/')[0] as string
-}
-
-export function cidrContains(cidr: string, ip: string): boolean {
-  const [net, len] = ipaddr.parseCIDR(cidr)
-  const addr = ipaddr.parse(ip)
-  return addr.kind() === net.kind() && addr.match(net, len)
-}
-
-export {addToIPv4}
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/

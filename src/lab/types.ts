@@ -1,24 +1,16 @@
-import type {InventoryNetworkPolicy} from '../cluster/inventory-types.js'
+import {LAB_MODULE_BACKENDS, LAB_UP_BACKENDS, type LabModuleBackend} from '../model/backends.js'
+import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import type {HostProfile, ProxyMode} from './agents/defaults.js'
 import type {LabService} from './agents/services.js'
 
-/** The backends a lab can run; names are the ones `backend set` will take too. */
-export const LAB_BACKENDS = [
-  'flannel-vxlan',
-  'flannel-host-gw',
-  'flannel-udp',
-  'calico-bgp',
-  'calico-rr',
-  'calico-vxlan',
-] as const
+/** The backends a lab can run (`lab up`); names are the ones `backend set` will take too. */
+export const LAB_BACKENDS = LAB_UP_BACKENDS
 /**
  * Every backend module the lab has: the ones `lab up` builds, and those a lab
- * can only be switched to with `backend set` (CrossSubnet needs nothing `lab
- * up` does not make already; kept out of LAB_BACKENDS so that `lab bench` lab
- * names and Kubernetes detection stay as they are).
+ * can only be switched to with `backend set` (src/model/backends.ts).
  */
-export const LAB_BACKEND_MODULES = [...LAB_BACKENDS, 'calico-vxlan-crosssubnet'] as const
-export type LabBackendName = (typeof LAB_BACKEND_MODULES)[number]
+export const LAB_BACKEND_MODULES = LAB_MODULE_BACKENDS
+export type LabBackendName = LabModuleBackend
 
 export const LAB_TOPOLOGIES = ['flat', 'routed'] as const
 export type LabTopology = (typeof LAB_TOPOLOGIES)[number]

@@ -3,16 +3,25 @@ import {existsSync, readFileSync} from 'node:fs'
 import {constants as osConstants} from 'node:os'
 import {Duplex} from 'node:stream'
 
-import ssh2 from 'ssh2'
+import type ssh2 from 'ssh2'
 import type {AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm} from 'ssh2'
 import type SSHConfig from 'ssh-config'
 
+import {SSH_CONNECT_TIMEOUT_MS, SSH_KEEPALIVE_MS, SSH_MAX_CHANNELS} from '../defaults.js'
 import {appendKnownHosts, blobKeyType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownKeyTypes, loadKnownHosts} from './known-hosts.js'
 import {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOverrides} from './ssh-config.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
+import {within} from '../util/wait.js'
 
-const {Client, utils} = ssh2
+type Ssh2 = typeof ssh2
+let ssh2Loading: Promise<Ssh2> | undefined
+
+/** ssh2 (and its crypto set-up) is loaded when a node is first reached over SSH, not by every run that reads a snapshot or a lab. */
+function loadSsh2(): Promise<Ssh2> {
+  ssh2Loading ??= import('ssh2').then((m) => m.default)
+  return ssh2Loading
+}
 
 /** The SshOverrides (user, port, identityFile, ...) apply to the destination only; jump hosts use their own config blocks. */
 export interface SshTransportOptions extends SshOverrides {
@@ -34,8 +43,6 @@ export interface SshTransportOptions extends SshOverrides {
 
 export {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 const MAX_JUMP_DEPTH = 8
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
-const DEFAULT_MAX_CHANNELS = 4
 
 /** Host key algorithms ssh2 offers, in its own default order. */
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']
@@ -147,7 +154,7 @@ class ProxyProcess {
 
   /** What the proxy said and how it ended, for an error message; waits briefly for it to exit. */
   async why(): Promise<string> {
-    const status = await Promise.race([this.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 500).unref())])
+    const status = await within(this.exited, 500, 'still running')
     const line = this.stderr.split('\n').map((l) => l.trim()).find(Boolean)
     return line ? `${status}: ${line}` : status
   }
@@ -263,7 +270,7 @@ export class SshTransport implements Transport {
 
   constructor(private readonly opts: SshTransportOptions) {
     this.target = `ssh ${opts.host}`
-    this.slots = new Slots(Math.max(1, opts.maxChannels ?? DEFAULT_MAX_CHANNELS))
+    this.slots = new Slots(Math.max(1, opts.maxChannels ?? SSH_MAX_CHANNELS))
   }
 
   /** Where `host` resolves to (HostName, User, Port, proxies, files); reads the config once. */
@@ -369,7 +376,7 @@ export class SshTransport implements Transport {
     })
   }
 
-  private identities(cfg: SshHostConfig, prefix: string): {methods: AnyAuthMethod[]; offered: string[]} {
+  private identities(utils: Ssh2['utils'], cfg: SshHostConfig, prefix: string): {methods: AnyAuthMethod[]; offered: string[]} {
     const methods: AnyAuthMethod[] = []
     const offered: string[] = []
     const agent = this.opts.agent === false ? undefined : (this.opts.agent ?? process.env.SSH_AUTH_SOCK)
@@ -406,7 +413,8 @@ export class SshTransport implements Transport {
   }
 
   private async handshake(cfg: SshHostConfig, prefix: string, sock: Duplex | undefined, proxy: ProxyProcess | undefined, deadline?: number): Promise<SshClient> {
-    const {methods, offered} = this.identities(cfg, prefix)
+    const {Client, utils} = await loadSsh2()
+    const {methods, offered} = this.identities(utils, cfg, prefix)
     const known = await loadKnownHosts([...cfg.userKnownHostsFiles, ...cfg.globalKnownHostsFiles])
     const name = cfg.hostKeyAlias ?? knownHostsName(cfg.hostname, cfg.port)
     const types = knownKeyTypes(known, name)
@@ -452,7 +460,7 @@ export class SshTransport implements Transport {
     }
 
     const budget = deadline === undefined ? Infinity : deadline - Date.now()
-    const timeoutMs = Math.max(1, Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, budget))
+    const timeoutMs = Math.max(1, Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? SSH_CONNECT_TIMEOUT_MS, budget))
     const client = new Client()
     client.setMaxListeners(0)
     const config: ConnectConfig = {
@@ -461,7 +469,7 @@ export class SshTransport implements Transport {
       readyTimeout: timeoutMs,
       hostVerifier,
       authHandler: methods,
-      keepaliveInterval: 15_000,
+      keepaliveInterval: SSH_KEEPALIVE_MS,
       keepaliveCountMax: 3,
       ...(types.length ? {algorithms: {serverHostKey: preferKnownTypes(types)}} : {}),
     }

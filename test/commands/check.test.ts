@@ -12,11 +12,12 @@ import {planLab} from '../../src/lab/topology.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
+import {snapshotFixturePath} from '../helpers/fixtures.js'
 
 // Runs the built CLI (npm run build first) on recorded snapshots, as a user does.
 const dir = mkdtempSync(path.join(tmpdir(), 'chk-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
-const snap = (name: string): string => path.join(REPO, 'fixtures', 'snapshots', `${name}-lab.json`)
+const snap = (name: string): string => snapshotFixturePath(`${name}-lab`)
 const validate = validatorFor('check')
 
 /** A recorded snapshot with one fault: ip_forward off on node2. */

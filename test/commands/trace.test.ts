@@ -5,7 +5,6 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {stringify} from 'yaml'
 
-import * as engine from '../../src/analyze/trace/index.js'
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {Trace} from '../../src/model/trace.js'
@@ -13,9 +12,6 @@ import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, ping, useLab} from '../helpers/lab.js'
 import {dotProblems, mermaidProblems} from '../render/graph-syntax.js'
-
-/** True until the real walker replaces src/analyze/trace/index.ts (the placeholder exports this flag). */
-export const walkerPlaceholder = (engine as Record<string, unknown>).WALKER_PLACEHOLDER === true
 
 const SNAPSHOTS = ['flannel-vxlan-lab.json', 'flannel-host-gw-lab.json'].map((f) => path.join(REPO, 'fixtures', 'snapshots', f))
 const dir = mkdtempSync(path.join(tmpdir(), 'tcm-trace-cmd-'))
@@ -37,10 +33,6 @@ describe.each(SNAPSHOTS)('netctl trace --snapshot %s', (snap) => {
     expect(r.json.src).toMatchObject({pod: 'pod-node1-1', node: 'node1'})
     expect(r.json.dst).toMatchObject({pod: 'pod-node3-2', node: 'node3'})
     expect(r.code).toBe(expectedExit(r.json))
-    if (walkerPlaceholder) {
-      expect(r.json.disposition).toBe('INSUFFICIENT_INFO')
-      expect(r.code).toBe(1)
-    }
     expect(r.stderr).toBe('')
   })
 
@@ -166,7 +158,6 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
     expect(r.stderr.trim()).toBe('debug: trace collected [node1 node3] (2 of 3 nodes)')
     expect([0, 1]).toContain(r.code)
     expect(r.code).toBe(expectedExit(r.json))
-    if (walkerPlaceholder) expect(r.json.disposition).toBe('INSUFFICIENT_INFO')
   })
 
   it('text to a pipe: the verdict line first, no progress display on stderr', async () => {
@@ -176,8 +167,7 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
     expect([0, 1]).toContain(r.code)
   })
 
-  // End to end with the real walker: runs once src/analyze/trace/index.ts is the walker, not the placeholder.
-  it.runIf(!walkerPlaceholder)('END TO END (real walker): DELIVERED with exit 0, as a real ping agrees', async () => {
+  it('END TO END: DELIVERED with exit 0, as a real ping agrees', async () => {
     expect(await ping(pod('pod-node1-1').netns, pod('pod-node3-2').ip)).toBe(true)
     const r = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '--lab', lab.get().name])
     expect(r.json.disposition).toBe('DELIVERED')
@@ -185,7 +175,7 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
     expect(r.code).toBe(0)
   })
 
-  it.runIf(!walkerPlaceholder)("END TO END (real walker): node1 loses node3's FDB entry: FDB_MISS, exit 1, as a real ping agrees", async () => {
+  it("END TO END: node1 loses node3's FDB entry: FDB_MISS, exit 1, as a real ping agrees", async () => {
     const {name, nodes} = lab.get()
     const node3 = nodes.find((n) => n.name === 'node3')!
     expect((await nsExec(`${name}.node1`, ['bridge', 'fdb', 'del', node3.vtepMAC, 'dev', 'flannel.1', 'dst', node3.ip, 'self'])).code).toBe(0)

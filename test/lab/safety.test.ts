@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {afterEach, expect, it} from 'vitest'
 
-import {listNetns, netnsId, netnsIdOf, sameNetns} from '../../src/lab/netns.js'
+import {listNetns, netnsId, netnsIdOf, sameNetns} from '../../src/lab/netns-setup.js'
 import {defaultStateRoot} from '../../src/lab/topology.js'
 import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'

@@ -1,7 +1,8 @@
 import {render} from 'ink-testing-library'
 import {describe, expect, it} from 'vitest'
 
-import {collectFooter, collectSummary, nothingCollectedLine} from '../../src/render/collect.js'
+import {collectSummary} from '../../src/collect/summary.js'
+import {collectFooter, nothingCollectedLine} from '../../src/render/collect.js'
 import {CollectProgress, type ProgressRow} from '../../src/render/collect-progress.js'
 import {parseSnapshot} from '../../src/model/snapshot.js'
 import {fixture} from '../helpers/fixtures.js'

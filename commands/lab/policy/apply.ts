@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
+import {labFlag} from '../../../src/flags.js'
 import {applyLabPolicies} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 import {readUserFile} from '../../../src/util/files.js'
@@ -14,7 +15,7 @@ export default class LabPolicyApply extends BaseCommand {
   static override enableJsonFlag = true
   static override flags = {
     filename: Flags.string({char: 'f', description: 'File with NetworkPolicy documents (YAML or JSON).', required: true, helpValue: 'FILE'}),
-    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+    lab: labFlag,
   }
 
   async run(): Promise<object> {

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
+import {labFlag} from '../../../src/flags.js'
 import {deleteLabPolicy} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 
@@ -11,7 +12,7 @@ export default class LabPolicyDelete extends BaseCommand {
   static override args = {name: Args.string({description: 'The NetworkPolicy name.', required: true})}
   static override flags = {
     namespace: Flags.string({char: 'n', description: 'Its namespace.', default: 'default'}),
-    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+    lab: labFlag,
   }
 
   async run(): Promise<object> {

@@ -1,6 +1,5 @@
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../../src/base-command.js'
+import {labFlag} from '../../../src/flags.js'
 import {listLabPolicies} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 
@@ -9,7 +8,7 @@ export default class LabPolicyList extends BaseCommand {
   static override examples = ['<%= config.bin %> lab policy list --lab pol --json']
   static override enableJsonFlag = true
   static override flags = {
-    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+    lab: labFlag,
   }
 
   async run(): Promise<object> {

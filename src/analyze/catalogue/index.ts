@@ -18,6 +18,7 @@ import {HOST} from './host.js'
 import {MTU} from './mtu.js'
 import {OVERLAY} from './overlay.js'
 import {ROUTING} from './routing.js'
+import {SERVICES} from './services.js'
 import {type CatalogueEntry, type DispositionGuide, placeholdersIn} from './types.js'
 
 export {AREA_TITLES, AREAS, PLACEHOLDERS, placeholdersIn} from './types.js'
@@ -44,6 +45,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = byCode([
   ...BGP,
   ...ADDRESSING,
   ...CNI_POLICY,
+  ...SERVICES,
   ...COLLECTION,
   ...BACKEND,
 ])

@@ -7,7 +7,7 @@
  */
 import ipaddr from 'ipaddr.js'
 
-import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '../../cluster/inventory-types.js'
+import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '../../model/inventory.js'
 import {UsageError} from '../../errors.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Protocol} from '../../model/trace.js'

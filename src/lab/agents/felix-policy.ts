@@ -1,7 +1,7 @@
 import {felixPolicyChain, lengthLimitedId} from '../../analyze/checks/policy-dataplane.js'
 import {NAMESPACE_NAME_LABEL} from '../../analyze/policy-verdict.js'
 import {policyDirections, selectorMatches} from '../../analyze/policy.js'
-import type {InventoryNetworkPolicy} from '../../cluster/inventory-types.js'
+import type {InventoryNetworkPolicy} from '../../model/inventory.js'
 import type {LabPlan, LabPod} from '../types.js'
 import {MARK_ACCEPT, MARK_SCRATCH0, clearMark, emit, markClear, markSet, setMark, type Rule} from './felix.js'
 import type {RestoreFile} from './restore.js'

@@ -2,7 +2,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {shjoin} from '../../util/shell.js'
-import {runScript} from '../netns.js'
+import {runScript} from '../netns-setup.js'
 import {NsScript} from '../script.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {LAB_AGENT_DEFAULTS, type HostProfile, type ProxyMode} from './defaults.js'

@@ -2,14 +2,13 @@ import {describe, expect, it} from 'vitest'
 
 import type {TraceQuery, TraceResult} from '../../src/analyze/trace/api.js'
 import {resolveEndpoint} from '../../src/analyze/trace/resolve.js'
-import type {Inventory, InventoryNode} from '../../src/cluster/inventory-types.js'
+import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import {UsageError} from '../../src/errors.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Hop, Trace} from '../../src/model/trace.js'
-import {parseSnapshot} from '../../src/model/snapshot.js'
-import {traceExitCode, traceLive, traceSnapshotFile, type Walker} from '../../src/trace/run.js'
+import {traceExitCode, traceLive, traceSnapshotFile, type Walker} from '../../src/services/trace.js'
 import {type Transport, TransportError, type TransportResult} from '../../src/transport/types.js'
-import {fixture} from '../helpers/fixtures.js'
+import {fixture, snapshotFixture} from '../helpers/fixtures.js'
 
 /** The marker the collector put in the script it sent. */
 const markerIn = (script: string): string => /^M='?(@@NETCTL-[A-Za-z0-9]+)'?$/m.exec(script)![1]!
@@ -182,7 +181,7 @@ describe('traceLive: collect only what the walk needs', () => {
 describe('on a saved snapshot', () => {
   /** The recorded 3-node lab with node2 and node3 as a failed collection left them. */
   function brokenSnapshot(): Snapshot {
-    const s = parseSnapshot(fixture('snapshots', 'flannel-vxlan-lab.json'))
+    const s = snapshotFixture('flannel-vxlan-lab')
     delete s.nodeStates.node3
     s.errors.push({node: 'node3', code: 'NODE_UNREACHABLE', message: 'netns col-fx.node3: no such network namespace'})
     s.errors.push({node: 'node2', code: 'COLLECTION_PARTIAL', message: '1 section incomplete: iptables: exit code 1'})
@@ -218,7 +217,7 @@ describe('on a saved snapshot', () => {
 })
 
 describe('traceExitCode', () => {
-  const snapshot = parseSnapshot(fixture('snapshots', 'flannel-vxlan-lab.json'))
+  const snapshot = snapshotFixture('flannel-vxlan-lab')
   const delivered = pathWalker(['node1', 'node2']).traceSnapshot(snapshot, query('pod-node1-1', 'pod-node2-1')).trace
   const finding = (severity: 'error' | 'warning') => ({code: 'MTU_MISMATCH' as const, severity, subject: 'x', message: 'x', evidence: [], fix: ''})
 
@@ -233,7 +232,7 @@ describe('traceExitCode', () => {
 })
 
 describe('the checks on the path nodes come with the trace', () => {
-  const healthy = (): Snapshot => parseSnapshot(fixture('snapshots', 'flannel-vxlan-lab.json'), 'flannel-vxlan-lab.json')
+  const healthy = (): Snapshot => snapshotFixture('flannel-vxlan-lab')
 
   it('a healthy recorded lab: delivered both ways, no findings, exit 0 (the real walker and checks)', () => {
     const run = traceSnapshotFile(healthy(), query('pod-node1-1', 'pod-node3-2'))

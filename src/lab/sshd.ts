@@ -2,9 +2,11 @@ import {existsSync} from 'node:fs'
 import {mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {DAEMON_READY_MS, QUICK_CHECK_TIMEOUT_MS} from '../defaults.js'
 import {EnvironmentError, NetctlError} from '../errors.js'
 import {firstLine, mapLimit, run, runOk} from '../util/exec.js'
-import {execIn} from './netns.js'
+import {pollUntil} from '../util/wait.js'
+import {execIn} from './netns-setup.js'
 import type {LabNode, LabPlan} from './types.js'
 
 /** Where a lab's ssh client side lives: one key pair, known_hosts and an ssh_config for the whole lab. */
@@ -29,7 +31,6 @@ export interface NodeSshPaths {
 
 export const LAB_SSH_PORT = 22
 export const LAB_SSH_USER = 'root'
-const SSHD_READY_MS = 15_000
 
 export function labSshPaths(stateDir: string): LabSshPaths {
   const dir = path.join(stateDir, 'ssh')
@@ -131,20 +132,16 @@ function sshdPath(): string {
   throw new EnvironmentError("sshd not found: install with 'apt-get install openssh-server'")
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 async function waitForSshd(node: LabNode, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const r = await execIn(node.netns, ['nc', '-z', '-w', '1', '127.0.0.1', String(LAB_SSH_PORT)], {timeoutMs: 5000})
-    if (r.code === 0) return
-    if (Date.now() > deadline) {
+  await pollUntil(async () => ((await execIn(node.netns, ['nc', '-z', '-w', '1', '127.0.0.1', String(LAB_SSH_PORT)], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})).code === 0 ? true : undefined), {
+    timeoutMs,
+    intervalMs: 100,
+    reason: async () => {
       const log = nodeSshPaths(node).log
       const why = existsSync(log) ? firstLine((await readFile(log, 'utf8')).split('\n').reverse().join('\n')) : ''
-      throw new NetctlError(`sshd of ${node.name} does not answer on 127.0.0.1:${LAB_SSH_PORT} in ${node.netns}${why ? `: ${why}` : ''}`)
-    }
-    await sleep(100)
-  }
+      return `sshd of ${node.name} does not answer on 127.0.0.1:${LAB_SSH_PORT} in ${node.netns}${why ? `: ${why}` : ''}`
+    },
+  })
 }
 
 /**
@@ -178,11 +175,11 @@ export async function startLabSsh(plan: LabPlan): Promise<void> {
   await mapLimit(plan.nodes, 4, async (node) => {
     const p = nodeSshPaths(node)
     // sshd forks into the background; it stays in the namespace, where lab down finds and stops it
-    const r = await run('ip', ['netns', 'exec', node.netns, sshd, '-f', p.config, '-E', p.log], {timeoutMs: 15_000})
+    const r = await run('ip', ['netns', 'exec', node.netns, sshd, '-f', p.config, '-E', p.log], {timeoutMs: DAEMON_READY_MS})
     if (r.code !== 0) {
       const log = existsSync(p.log) ? firstLine(await readFile(p.log, 'utf8')) : ''
       throw new NetctlError(`sshd failed to start in ${node.netns}: ${firstLine(r.stderr) || log || `exit ${r.code}`} (config: ${p.config})`)
     }
   })
-  await mapLimit(plan.nodes, 4, (node) => waitForSshd(node, SSHD_READY_MS))
+  await mapLimit(plan.nodes, 4, (node) => waitForSshd(node, DAEMON_READY_MS))
 }

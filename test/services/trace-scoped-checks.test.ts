@@ -1,17 +1,17 @@
-import {readFileSync} from 'node:fs'
 import {describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../bench/synth.js'
 import {findingsAsTyped} from '../../src/analyze/catalogue/as-typed.js'
 import {runChecks} from '../../src/analyze/checks/index.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
-import {traceSnapshotFile} from '../../src/trace/run.js'
+import {traceSnapshotFile} from '../../src/services/trace.js'
+import {snapshotFixture} from '../helpers/fixtures.js'
 
 const TABLES = ['routes', 'neighbours', 'fdb'] as const
 
 /** A 30-node cluster grown from the flannel vxlan lab, each node counting reads of its routes, neighbours and FDB. */
 function cluster(): {s: Snapshot; reads: Map<string, number>} {
-  const s = synthesizeSnapshot(JSON.parse(readFileSync('fixtures/snapshots/flannel-vxlan-lab.json', 'utf8')) as Snapshot, 30)
+  const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 30)
   const reads = new Map<string, number>()
   for (const [name, st] of Object.entries(s.nodeStates)) {
     for (const t of TABLES) {

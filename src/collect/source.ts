@@ -1,6 +1,6 @@
 /**
  * Which cluster a live command works on, and how it reaches the nodes: the one
- * resolver every live command uses (collect now; trace and backend later).
+ * resolver every live command uses (collect, check, trace and backend).
  *
  *   flags (clusterSourceFlags) --resolveSource()--> SourceSpec --openClusterSource()--> ClusterSource
  *
@@ -15,14 +15,16 @@
  */
 import {existsSync} from 'node:fs'
 
-import type {Detection} from './detect.js'
-import type {Inventory, InventoryNode} from './inventory-types.js'
-import type {KubeCluster} from './kube.js'
-import type {KubeConnectOptions} from './kube-config.js'
-import type {KubeNetworkPolicy} from './kube-types.js'
+import type {Detection} from '../cluster/detect.js'
+import {TRANSPORT_CLOSE_BOUND_MS} from '../defaults.js'
+import type {Inventory, InventoryNode} from '../model/inventory.js'
+import type {KubeCluster} from '../cluster/kube.js'
+import type {KubeConnectOptions} from '../cluster/kube-config.js'
+import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import {UsageError} from '../errors.js'
 import type {Transport, TransportChoice} from '../transport/index.js'
 import {TransportError} from '../transport/types.js'
+import {within} from '../util/wait.js'
 
 /** The parsed flags of clusterSourceFlags (src/flags.ts); every field optional. */
 export interface SourceFlags {
@@ -176,9 +178,6 @@ class RunTransport implements Transport {
   }
 }
 
-/** How long close() waits for one transport (a debug pod's deletion) before leaving it to its deadline. */
-const CLOSE_BOUND_MS = 20_000
-
 /** A source from a spec: the inventory read, and transports made per node on first use. */
 function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: InventoryNode) => Transport, extra: Partial<ClusterSource> = {}): ClusterSource {
   const made = new Map<string, RunTransport>()
@@ -198,11 +197,7 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
     },
     close() {
       closing ??= Promise.allSettled(
-        [...made.values()].map(async (t) => {
-          let timer: NodeJS.Timeout | undefined
-          await Promise.race([t.inner.close().catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_BOUND_MS)))])
-          clearTimeout(timer)
-        }),
+        [...made.values()].map((t) => within(t.inner.close().catch(() => undefined), TRANSPORT_CLOSE_BOUND_MS, undefined)),
       ).then(() => undefined)
       return closing
     },
@@ -218,14 +213,15 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
  */
 export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string[]} = {}): Promise<ClusterSource> {
   if (spec.kind !== 'kubernetes') {
-    const {labInventoryFile, loadInventory} = await import('./inventory.js')
+    const {loadInventory} = await import('../cluster/inventory.js')
+    const {labInventoryFile} = await import('../lab/inventory.js')
     const {createTransport} = await import('../transport/index.js')
     const sshConfig = spec.sshConfig === undefined ? undefined : checkSshConfig(spec.sshConfig)
     const inventory = await loadInventory(spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file)
     return makeSource(spec, inventory, (node) => createTransport(node, spec.transport, sshConfig === undefined ? {} : {sshConfig}))
   }
-  const {KubeCluster} = await import('./kube.js')
-  const {detectCni} = await import('./detect.js')
+  const {KubeCluster} = await import('../cluster/kube.js')
+  const {detectCni} = await import('../cluster/detect.js')
   let cluster: InstanceType<typeof KubeCluster>
   try {
     cluster = await KubeCluster.connect(spec.kube)

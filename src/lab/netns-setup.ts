@@ -1,6 +1,7 @@
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {writeFile} from 'node:fs/promises'
 
+import {LAB_SCRIPT_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../defaults.js'
 import {NetctlError} from '../errors.js'
 import {type ExecResult, firstLine, run} from '../util/exec.js'
 import type {NsScript} from './script.js'
@@ -36,7 +37,7 @@ export function execIn(netns: string, argv: string[], opts: {input?: string; tim
 export async function runScript(netns: string, script: NsScript, file: string, what: string): Promise<string[]> {
   const text = script.toString()
   await writeFile(file, text, {mode: 0o644})
-  const r = await execIn(netns, ['sh', '-e', file], {timeoutMs: 120_000})
+  const r = await execIn(netns, ['sh', '-e', file], {timeoutMs: LAB_SCRIPT_TIMEOUT_MS})
   if (r.code !== 0) {
     const why = firstLine(r.stderr.split('\n').filter((l) => !/^Command failed/.test(l)).join('\n')) || `exit ${r.code}`
     throw new NetctlError(`${what} failed in ${netns}: ${why} (script: ${file})`)
@@ -129,7 +130,7 @@ export function loMarkArgs(netns: string): string[] {
 
 /** The alias of lo in the namespace process `pid` lives in ('' for none; undefined when it cannot be read), read-only: `nsenter --net ip link show lo`. */
 export async function loAliasOf(pid: number): Promise<string | undefined> {
-  const r = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'dev', 'lo'], {timeoutMs: 5_000})
+  const r = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'dev', 'lo'], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
   if (r.code !== 0) return undefined
   try {
     const [lo] = JSON.parse(r.stdout) as Array<{ifalias?: string}>

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {checkHostTemplate, nodeHost, resolveSource, type SourceFlags, sourceFlagsGiven} from '../../src/cluster/source.js'
+import {checkHostTemplate, nodeHost, resolveSource, type SourceFlags, sourceFlagsGiven} from '../../src/collect/source.js'
 import {ExitCode, UsageError} from '../../src/errors.js'
 import {netctl} from '../helpers/cli.js'
 
