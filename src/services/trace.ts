@@ -186,6 +186,8 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
 export function traceExitCode(trace: Trace, snapshot: Snapshot, srcNode: string): ExitCodeValue {
   const srcUnreachable = snapshot.nodeStates[srcNode] === undefined && snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
   if (srcUnreachable) return ExitCode.UNREACHABLE
-  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED'
+  // a Service: every endpoint its rules send to (or the one --endpoint names) reached
+  const allReached = !trace.service || trace.service.reached === trace.service.total
+  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED' && allReached
   return delivered && !trace.findings.some((f) => f.severity === 'error') ? ExitCode.OK : ExitCode.FAULT
 }

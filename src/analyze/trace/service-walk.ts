@@ -175,7 +175,8 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
     }
   }
   const walked = endpoints.filter((e) => e.disposition !== undefined)
-  service.total = pinned !== undefined ? walked.length : ways.size
+  // --endpoint naming one no rule sends to: one asked for, none reached
+  service.total = pinned !== undefined ? Math.max(1, walked.length) : ways.size
   service.reached = walked.filter((e) => e.disposition === 'DELIVERED' && e.returnDisposition === 'DELIVERED').length
   // the walk shown: the failing endpoint's when one fails, else the rules' own first way (the pinned one with --endpoint)
   const main = ways.size === 0 ? first : (failing ?? shown ?? first)

@@ -12,6 +12,7 @@ import {describe, expect, it} from 'vitest'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import {UsageError} from '../../../src/errors.js'
 import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
+import {traceSnapshotFile} from '../../../src/services/trace.js'
 import {iptablesNode} from '../../../bench/trace-netfilter.js'
 import {REPO} from '../../helpers/cli.js'
 
@@ -97,6 +98,17 @@ describe('a Service as DST', () => {
       expect(t.endpoints!.filter((e) => !e.disposition).every((e) => e.note?.startsWith('not walked: --endpoint'))).toBe(true)
       expect(t.hops.at(-1)).toMatchObject({node: 'node2', action: 'deliver'})
     }
+  })
+
+  it('--endpoint naming an endpoint no rule of node1 sends to: 0 of 1 reached, and the run is a fault (exit 1)', () => {
+    const edited = snap()
+    const nat = edited.nodeStates.node1!.iptables!.tables.find((x) => x.name === 'nat')!
+    const svc = nat.chains.find((c) => c.rules.some((r) => r.raw.includes('default/web:http -> 172.20.2.2:8080')))!
+    svc.rules = svc.rules.filter((r) => !r.raw.includes('-> 172.20.2.2:8080'))
+    const run = traceSnapshotFile(edited, {...base, dst: 'svc/web', endpoint: 'pod-node2-1'})
+    expect(run.trace.service).toMatchObject({reached: 0, total: 1})
+    expect(run.trace.endpoints!.find((e) => e.pod === 'pod-node2-1')?.note).toBe("not walked: no rule of node1's kube-proxy sends to it")
+    expect(run.exitCode).toBe(1)
   })
 
   it('no-endpoints: kube-proxy REJECTs it, nothing translates it: DENIED, 0 of 0', () => {
