@@ -53,10 +53,13 @@ export function pathNodes(trace: Trace): string[] {
   return [...new Set([...hops.map((h) => h.node), ...(trace.service?.node ? [trace.service.node] : [])])]
 }
 
-/** Findings about these nodes of the snapshot, beyond the packet's own path. */
-export type NodeChecks = (snapshot: Snapshot, nodes: string[]) => Finding[]
-/** the checks scoped to the path's nodes: the per-node checks look at those nodes only, never at all of them */
-const defaultChecks: NodeChecks = (snapshot, nodes) => runChecks(snapshot, {nodes})
+/** Findings about these nodes of the snapshot (and the traced Service, `Service ns/name`), beyond the packet's own path. */
+export type NodeChecks = (snapshot: Snapshot, nodes: string[], subjects?: string[]) => Finding[]
+/**
+ * The path checks: every check, scoped to the path's nodes (the per-node checks look at those nodes only,
+ * never at all of them); for a Service DST also the findings about that Service itself (SERVICE_NO_ENDPOINTS).
+ */
+const defaultChecks: NodeChecks = (snapshot, nodes, subjects) => runChecks(snapshot, {nodes, ...(subjects ? {subjects} : {})})
 // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
 const OWN = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
 
@@ -173,7 +176,8 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   const nodes = pathNodes(trace).filter((n) => snapshot.nodeStates[n] !== undefined)
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
-  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
+  const subjects = trace.service ? [`Service ${trace.service.namespace}/${trace.service.name}`] : undefined
+  const added = checks(snapshot, nodes, subjects).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
   const ran = {nodes, codes: CHECKS.map((c) => c.code).filter((c) => !OWN.has(c))}
   return {...trace, findings: [...trace.findings, ...added], checks: ran}
 }

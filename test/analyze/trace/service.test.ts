@@ -111,7 +111,11 @@ describe('a Service as DST', () => {
     expect(run.exitCode).toBe(1)
   })
 
-  it('no-endpoints: kube-proxy REJECTs it, nothing translates it: DENIED, 0 of 0', () => {
+  it('no-endpoints: kube-proxy REJECTs it, nothing translates it: DENIED, 0 of 0, SERVICE_NO_ENDPOINTS among the path checks (not in a trace to another Service)', () => {
+    const run = traceSnapshotFile(s, {...base, dst: 'svc/no-endpoints'})
+    expect(run.trace.findings.find((f) => f.code === 'SERVICE_NO_ENDPOINTS')?.subject).toBe('Service default/no-endpoints')
+    expect(run.exitCode).toBe(1)
+    expect(traceSnapshotFile(s, {...base, dst: 'svc/web'}).trace.findings.map((f) => f.code)).not.toContain('SERVICE_NO_ENDPOINTS')
     const t = trace(s, 'svc/no-endpoints')
     expect(t.disposition).toBe('DENIED')
     expect(t.translation).toBeNull()
