@@ -11,6 +11,7 @@
 import {expect, it} from 'vitest'
 
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
+import {traceSnapshotFile} from '../../../src/services/trace.js'
 import type {Trace, TraceServiceEndpoint} from '../../../src/model/trace.js'
 import {run} from '../../../src/util/exec.js'
 import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
@@ -107,7 +108,11 @@ for (const {backend, proxy, faults} of MATRIX) {
         expect(del.code).toBe(0)
         try {
           const real = await answers(pod(l, 'pod-node1-2').netns, '172.21.0.80', 80, 'tcp')
-          const t = trace(await collectLab(l.name), 'svc/default/web', 80)
+          const snap = await collectLab(l.name)
+          const t = trace(snap, 'svc/default/web', 80)
+          // the path checks name the node whose rules disagree with the EndpointSlices
+          const stale = traceSnapshotFile(snap, {src: 'pod-node1-2', dst: 'svc/default/web', size: 84, df: false}).trace.findings.find((f) => f.code === 'SERVICE_RULES_STALE' && f.node === 'node1')
+          expect(stale?.message).toContain(target.ip)
           expect(reachedPods(real)).toEqual(deliveredPods(t))
           expect(real.get('FAIL') ?? 0).toBeGreaterThan(0)
           expect(t.disposition).not.toBe('DELIVERED')
