@@ -4,9 +4,9 @@ const argv = process.argv.slice(2)
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
   // The bare version question is answered before oclif loads (start-up is the cost of
   // every completion and script probe): the version command's own text, from the same
-  // module, with the release oclif would read from package.json.
+  // modules, with the release oclif would read from package.json.
   const {readFileSync} = await import('node:fs')
-  const {versionInfo, versionText} = await import('../dist/src/render/version.js')
+  const [{versionInfo}, {versionText}] = await Promise.all([import('../dist/src/services/version.js'), import('../dist/src/render/version.js')])
   const {version} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   process.stdout.write(`${versionText(versionInfo(version))}\n`)
 } else {

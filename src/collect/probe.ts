@@ -332,10 +332,11 @@ ct_dnat() {
     if (n >= 2 && d != r) print }'
 }
 # At most CT_LIMIT Service-flow entries (one more is read, so the parser can tell the list was cut).
+# Without awk, the first entries of every kind, as probes before the filter read them.
 ct_list() {
-  printf 'limit %s dnat\n' "$CT_LIMIT"
-  if have conntrack; then tmo conntrack -L -o extended | ct_dnat | head -n $((CT_LIMIT + 1))
-  else ct_dnat < /proc/net/nf_conntrack | head -n $((CT_LIMIT + 1)); fi
+  if have awk; then printf 'limit %s dnat\n' "$CT_LIMIT"; _f=ct_dnat; else printf 'limit %s\n' "$CT_LIMIT"; _f=cat; fi
+  if have conntrack; then tmo conntrack -L -o extended | $_f | head -n $((CT_LIMIT + 1))
+  else $_f < /proc/net/nf_conntrack | head -n $((CT_LIMIT + 1)); fi
   return 0
 }
 ct_entries() {

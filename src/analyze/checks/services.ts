@@ -41,15 +41,19 @@ const keyText = (key: string): string => {
 }
 
 /** discovery/v1: a nil `ready` is to be read as ready. */
-const ready = (e: NonNullable<InventoryService['endpoints']>[number]): boolean => e.conditions?.ready !== false
+const ready = (e: NonNullable<InventoryService['endpoints']>[number]): boolean => (e.conditions as {ready?: unknown} | null | undefined)?.ready !== false
+
+/** What the snapshot schema leaves open (a hand-written file): a port needs a protocol name and a number, an address is a string. */
+const usablePort = (p: InventoryServicePort): boolean => typeof p.protocol === 'string' && Number.isInteger(p.port) && (p.targetPort === undefined || Number.isInteger(p.targetPort))
+const addressesOf = (e: NonNullable<InventoryService['endpoints']>[number]): string[] => (Array.isArray(e.addresses) ? e.addresses.filter((a): a is string => typeof a === 'string') : [])
 
 function servicePorts(services: readonly InventoryService[]): ServicePort[] {
   return services
-    .filter((svc) => isIPv4(svc.clusterIP))
+    .filter((svc) => isIPv4(svc.clusterIP) && Array.isArray(svc.ports))
     .flatMap((svc) =>
-      svc.ports.map((port) => {
-        const eps = svc.endpoints ?? []
-        const endpoints = [...new Set(eps.filter(ready).flatMap((e) => e.addresses.map((a) => `${a}:${port.targetPort ?? port.port}`)))].sort()
+      svc.ports.filter(usablePort).map((port) => {
+        const eps = Array.isArray(svc.endpoints) ? svc.endpoints.filter((e) => e !== null && typeof e === 'object') : []
+        const endpoints = [...new Set(eps.filter(ready).flatMap((e) => addressesOf(e).map((a) => `${a}:${port.targetPort ?? port.port}`)))].sort()
         return {
           svc,
           port,

@@ -274,3 +274,19 @@ describe('scoped to nodes, as a trace runs the checks of its path', () => {
     expect(findings(s, undefined, ['node1']).map((f) => f.code)).not.toContain('CONNTRACK_TABLE_FULL')
   })
 })
+
+describe('hostile Services (a hand-written file the schema lets through)', () => {
+  it('ports without a usable protocol or number and addresses that are not strings are passed over, never a crash', () => {
+    const s = broken(IPT, (x) => {
+      const bad = [
+        {name: 'a', namespace: 'x', clusterIP: '172.21.5.5', ports: [{protocol: 7, port: 'eighty'}]},
+        {name: 'b', namespace: 'x', clusterIP: '172.21.5.6', ports: [{protocol: 'TCP', port: 80}], endpoints: [{addresses: 'nope', conditions: null}, null]},
+        {name: 'c', namespace: 'x', clusterIP: 'None', ports: [{protocol: 'UDP', port: 53}]},
+      ]
+      x.services = [...x.services!, ...(bad as unknown as NonNullable<Snapshot['services']>)]
+    })
+    const f = serviceFindings(s)
+    // b has no usable endpoint: it selects no ready pod, and no node programmed it
+    expect(f.filter((x) => x.code === 'SERVICE_NO_ENDPOINTS').map((x) => x.subject)).toEqual(['Service default/no-endpoints', 'Service x/b'])
+  })
+})

@@ -1,6 +1,6 @@
 /**
- * A Service as DST over a recorded lab snapshot (3-node flannel vxlan, kube-proxy
- * iptables mode, the lab's Services): every way of naming it, the errors for what
+ * A Service as DST over recorded lab snapshots (3-node flannel vxlan, kube-proxy
+ * iptables and nftables mode, the lab's Services): every way of naming it, the errors for what
  * is not there, the per-endpoint walks with their shares, and a Service with more
  * endpoints than a chain's ways used to be cut at.
  */
@@ -16,7 +16,7 @@ import {traceSnapshotFile} from '../../../src/services/trace.js'
 import {iptablesNode} from '../../../bench/trace-netfilter.js'
 import {REPO} from '../../helpers/cli.js'
 
-const snap = (): Snapshot => parseSnapshot(readFileSync(path.join(REPO, 'fixtures/snapshots/flannel-vxlan-services-lab.json'), 'utf8'), 'services-lab')
+const snap = (mode: 'iptables' | 'nftables' = 'iptables'): Snapshot => parseSnapshot(readFileSync(path.join(REPO, `fixtures/snapshots/flannel-vxlan-services-${mode}-lab.json`), 'utf8'), `services-${mode}-lab`)
 const base = {src: 'pod-node1-2', size: 84, df: false}
 const trace = (s: Snapshot, dst: string, more: Record<string, unknown> = {}) => traceSnapshot(s, {...base, dst, ...more}).trace
 
@@ -87,6 +87,15 @@ describe('a Service as DST', () => {
       expect(e.returnPath!.hops.at(-1)).toMatchObject({node: 'node1', netns: t.src.netns, action: 'deliver'})
       expect(e.translation?.after).toBe(`tcp 172.20.1.3 → ${e.ip}:8080`)
     }
+  })
+
+  it('kube-proxy in nftables mode: the numgen split, each endpoint a third, translated by the endpoint chain\'s dnat, 3 of 3', () => {
+    const t = trace(snap('nftables'), 'svc/web')
+    expect(t.disposition).toBe('DELIVERED')
+    expect(t.service).toMatchObject({reached: 3, total: 3})
+    expect(t.translation).toMatchObject({node: 'node1', agent: 'kube-proxy'})
+    expect(t.translation?.rule).toContain('dnat to')
+    for (const e of t.endpoints!) expect(e.probability).toBeCloseTo(1 / 3, 6)
   })
 
   it('--endpoint walks the one named (by pod or IP), the others listed with their share', () => {
