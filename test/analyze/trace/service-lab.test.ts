@@ -23,7 +23,7 @@ const TRIES = 30
 
 /** The responders' answers to `n` new connections (or UDP queries, each from a new source port); FAIL for one unanswered. */
 async function answers(netns: string, ip: string, port: number, proto: 'tcp' | 'udp', n = TRIES): Promise<Map<string, number>> {
-  const one = proto === 'tcp' ? `nc -w 2 ${ip} ${port} </dev/null` : `echo q | socat -T 2 - UDP4:${ip}:${port}`
+  const one = proto === 'tcp' ? `nc -w 2 ${ip} ${port} </dev/null` : `echo q | socat -t 2 -T 3 - UDP4:${ip}:${port}`
   const r = await nsExec(netns, ['sh', '-c', `for i in $(seq ${n}); do out=$(${one}); echo "\${out:-FAIL}"; done`], 120_000)
   const counts = new Map<string, number>()
   for (const line of r.stdout.split('\n').map((l) => l.trim()).filter(Boolean)) counts.set(line, (counts.get(line) ?? 0) + 1)
