@@ -2,17 +2,19 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {addToIPv4} from '../../analyze/ip.js'
+import {parseBirdProtocols} from '../../collect/parse/bird.js'
 import {BIRD_CONTROL_TIMEOUT_MS, BIRD_QUERY_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
+import type {BgpSession} from '../../model/node-state.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
 import {pollUntil} from '../../util/wait.js'
-import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
+import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
 import {execIn} from '../netns-setup.js'
 import type {BgpSessionStatus} from '../status.js'
 import type {NsScript} from '../script.js'
 import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
-import type {LabBackend} from './types.js'
+import type {LabBackend, LabNodeDaemon} from './types.js'
 
 /** Felix's VXLAN device: VNI 4096 on the IANA port, 50 bytes of outer headers. */
 export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, overhead: 50} as const
@@ -25,7 +27,7 @@ const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((
 const SUN_PATH_MAX = 107
 
 /** Write a node's bird.cfg (for plan.backend) and start BIRD inside the node; BIRD daemonizes once its config parses. */
-export async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = await writeBirdConfig(plan, node)
   const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0) {
@@ -48,7 +50,7 @@ async function writeBirdConfig(plan: LabPlan, node: LabNode): Promise<ReturnType
  * (`birdc configure`): BGP sessions whose config is unchanged stay up; the
  * kernel protocol re-exports under its new filter. Starts BIRD when it is not running.
  */
-export async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = await writeBirdConfig(plan, node)
   const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'configure'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 || !/Reconfigur/.test(r.stdout)) {
@@ -58,7 +60,7 @@ export async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise
 }
 
 /** Stop a node's BIRD (`birdc down`); its routes stay in the kernel (`persist`), as when calico/node stops. */
-export async function stopBirdNode(node: LabNode): Promise<void> {
+async function stopBirdNode(node: LabNode): Promise<void> {
   const p = birdPaths(node)
   const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'down'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 && !/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) {
@@ -73,6 +75,9 @@ export async function stopBirdNode(node: LabNode): Promise<void> {
     {timeoutMs: BIRD_QUERY_TIMEOUT_MS, intervalMs: 100},
   )
 }
+
+/** BIRD as `backend set` drives it node by node: the same daemon in every Calico mode. */
+const BIRD: LabNodeDaemon = {name: 'bird', start: startBirdNode, stop: stopBirdNode, reconfigure: reconfigureBirdNode}
 
 /** Every node's BIRD. */
 async function startBird(plan: LabPlan): Promise<void> {
@@ -89,7 +94,14 @@ async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionSta
     const why = r.timedOut ? 'birdc timed out' : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
     return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
   }
-  const rows = parseBirdProtocols(r.stdout).filter((row) => row.proto === 'BGP')
+  let rows: BgpSession[]
+  try {
+    rows = parseBirdProtocols(r.stdout)
+  } catch (error) {
+    // output BIRD cut short or did not write: as good as not answering
+    const why = error instanceof Error ? error.message : String(error)
+    return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
+  }
   const seen = new Set(rows.map((row) => row.name))
   const sessions: BgpSessionStatus[] = rows.map((row) => {
     const ip = peerIPFromProtocol(row.name)
@@ -238,6 +250,7 @@ function bgpBackend(name: 'calico-bgp' | 'calico-rr'): LabBackend {
     },
     annotations: calicoAnnotations,
     start: startBird,
+    daemon: BIRD,
     ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, true),
     sessions: allSessions,
     warnings(plan) {
@@ -296,6 +309,7 @@ export const calicoVxlan: LabBackend = {
   nodeState: vxlanState(false),
   annotations: calicoAnnotations,
   start: startBird,
+  daemon: BIRD,
   ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, false),
   sessions: allSessions,
 }
