@@ -12,7 +12,7 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 
 /**
  * Every netctl command: errors become one line (or a JSON error object with
- * --json) and the exit code DESIGN.md fixes; a stack trace only with --debug.
+ * --json) and the exit code docs/design.md fixes; a stack trace only with --debug.
  */
 export abstract class BaseCommand extends Command {
   static override baseFlags = {

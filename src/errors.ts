@@ -1,4 +1,4 @@
-/** Exit codes fixed by DESIGN.md; the same with --json. */
+/** Exit codes fixed by docs/design.md; the same with --json. */
 export const ExitCode = {
   OK: 0,
   FAULT: 1,

@@ -13,7 +13,7 @@ import {type ClusterFacts, type ConfiguredBackend, emptyKernel, type NodeDesired
 
 /**
  * The kernel state each node should hold for a backend, from the backend's
- * dataplane signature (DESIGN.md) and the node facts alone. Pure.
+ * dataplane signature (docs/design.md) and the node facts alone. Pure.
  */
 
 /** Two nodes on the same connected subnet, as CrossSubnet and host-gw see it. */

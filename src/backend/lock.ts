@@ -13,7 +13,7 @@ import {pollUntil} from '../util/wait.js'
 import type {BackendTarget} from './target.js'
 
 /**
- * One change at a time per cluster (DESIGN.md, "Changes are serialised"). A
+ * One change at a time per cluster (docs/design.md, "Changes are serialised"). A
  * writer takes the cluster's change lock before it plans and keeps it through
  * verify or rollback:
  *

@@ -20,7 +20,7 @@ export interface LabUpResult {
   notes: string[]
 }
 
-/** `lab up --json`: the contract in DESIGN.md, plus warnings and where the lab's files are. */
+/** `lab up --json`: the contract in docs/design.md, plus warnings and where the lab's files are. */
 export function labUpResult(r: LabRecord): LabUpResult {
   return {
     name: r.name,

@@ -154,7 +154,7 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
 }
 
 /**
- * DESIGN.md's exit codes for a trace: 3 when SRC's node could not be reached
+ * docs/design.md's exit codes for a trace: 3 when SRC's node could not be reached
  * (nothing about the path is known); 0 when delivered both ways with no
  * error finding; 1 for every other answer (a diagnosis).
  */

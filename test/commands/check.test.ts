@@ -101,7 +101,10 @@ describe('netctl check --snapshot', () => {
     expect(r.code).toBe(3)
     expect(validate(r.json), describeSchemaError(validate.errors)).toBe(true)
     expect(r.json.collected).toBe(0)
-    expect(r.json.findings.map((f: {code: string; node: string}) => `${f.code} ${f.node}`)).toEqual(['NODE_UNREACHABLE node1', 'NODE_UNREACHABLE node2'])
+    const findings = r.json.findings as {code: string; node?: string; subject: string}[]
+    expect(findings.filter((f) => f.node !== undefined).map((f) => `${f.code} ${f.node}`)).toEqual(['NODE_UNREACHABLE node1', 'NODE_UNREACHABLE node2'])
+    // what the inventory's objects say without any node: the lab's Service that has no endpoints by design
+    expect(findings.filter((f) => f.node === undefined).map((f) => f.code)).toEqual(['SERVICE_NO_ENDPOINTS'])
     expect(r.json.source).toEqual({kind: 'inventory', name: inv})
   })
 })

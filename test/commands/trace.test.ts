@@ -17,7 +17,7 @@ const SNAPSHOTS = ['flannel-vxlan-lab.json', 'flannel-host-gw-lab.json'].map((f)
 const dir = mkdtempSync(path.join(tmpdir(), 'tcm-trace-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-/** The exit code DESIGN.md gives a trace, from the trace alone (no node unreachable in these snapshots). */
+/** The exit code docs/design.md gives a trace, from the trace alone (no node unreachable in these snapshots). */
 const expectedExit = (t: Trace): number =>
   t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED' && !t.findings.some((f) => f.severity === 'error') ? 0 : 1
 

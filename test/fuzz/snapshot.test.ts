@@ -178,7 +178,7 @@ describe('fuzzing the snapshot loading path', () => {
           }
         }
         if (i % CLI_EVERY === 0) {
-          // the real thing, as a user runs it: exit codes from DESIGN.md, stderr one line, no stack
+          // the real thing, as a user runs it: exit codes from docs/design.md, stderr one line, no stack
           tally.cli++
           const file = path.join(dir, `m${i}.json`)
           writeFileSync(file, text)

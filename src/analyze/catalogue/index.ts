@@ -32,7 +32,7 @@ function byCode(entries: CatalogueEntry[]): Record<FindingCode, CatalogueEntry> 
   }
   const missing = FINDING_CODES.filter((c) => !map.has(c))
   if (missing.length > 0) throw new Error(`catalogue: no entry for ${missing.join(', ')}`)
-  // in FINDING_CODES order, so listings follow DESIGN.md's table (and netctl's additions after it)
+  // in FINDING_CODES order, so listings follow docs/design.md's table (and netctl's additions after it)
   return Object.fromEntries(FINDING_CODES.map((c) => [c, map.get(c)!])) as Record<FindingCode, CatalogueEntry>
 }
 

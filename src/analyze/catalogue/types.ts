@@ -5,7 +5,7 @@
 import type {FindingCode, Severity} from '../../model/finding.js'
 import type {Disposition} from '../../model/trace.js'
 
-/** Areas as JSON-friendly slugs; AREA_TITLES gives DESIGN.md's names for them. */
+/** Areas as JSON-friendly slugs; AREA_TITLES gives docs/design.md's names for them. */
 export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'services', 'collection', 'backend'] as const
 export type Area = (typeof AREAS)[number]
 

@@ -21,7 +21,7 @@ import type {Check, Raised} from './raise.js'
 import {blackholeRoute, hostgwNotL2Adjacent, routeMissing, routeStale, routeWrongNexthop} from './routing.js'
 import {conntrackStaleCheck, conntrackTableFull, hairpinOffCheck, kubeProxyMissing, serviceNoEndpoints, serviceRulesStale} from './services.js'
 
-/** Every check, by the code it raises, in DESIGN.md's catalogue order. */
+/** Every check, by the code it raises, in docs/design.md's catalogue order. */
 export const CHECKS: ReadonlyArray<{code: FindingCode; check: Check}> = [
   {code: 'NODE_UNREACHABLE', check: collectionErrors},
   {code: 'TUNNEL_DEVICE_MISSING', check: tunnelDeviceMissing},

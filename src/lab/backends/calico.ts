@@ -2,11 +2,13 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {addToIPv4} from '../../analyze/ip.js'
+import {parseBirdProtocols} from '../../collect/parse/bird.js'
 import {BIRD_CONTROL_TIMEOUT_MS, BIRD_QUERY_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
+import type {BgpSession} from '../../model/node-state.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
 import {pollUntil} from '../../util/wait.js'
-import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
+import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
 import {execIn} from '../netns-setup.js'
 import type {BgpSessionStatus} from '../status.js'
 import type {NsScript} from '../script.js'
@@ -89,7 +91,14 @@ async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionSta
     const why = r.timedOut ? 'birdc timed out' : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
     return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
   }
-  const rows = parseBirdProtocols(r.stdout).filter((row) => row.proto === 'BGP')
+  let rows: BgpSession[]
+  try {
+    rows = parseBirdProtocols(r.stdout)
+  } catch (error) {
+    // output BIRD cut short or did not write: as good as not answering
+    const why = error instanceof Error ? error.message : String(error)
+    return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
+  }
   const seen = new Set(rows.map((row) => row.name))
   const sessions: BgpSessionStatus[] = rows.map((row) => {
     const ip = peerIPFromProtocol(row.name)

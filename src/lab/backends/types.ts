@@ -6,7 +6,7 @@ export type BackendFamily = 'flannel' | 'calico'
 
 /**
  * One overlay backend as the lab builds it: the kernel state a real node of
- * that backend has (DESIGN.md, "dataplane signature") and the daemons it runs.
+ * that backend has (docs/design.md, "dataplane signature") and the daemons it runs.
  */
 export interface LabBackend {
   name: LabBackendName
