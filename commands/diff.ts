@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/base-command.js'
+import {Ending} from '../src/errors.js'
 import {diffJson, diffText} from '../src/render/diff.js'
 import {type DiffResult, diffSnapshotFiles} from '../src/services/diff.js'
 
@@ -28,10 +29,11 @@ Exit codes: 0 the snapshots were compared (changed or not: a change is not a fau
     all: Flags.boolean({description: 'Compare what changes by itself too: counters, conntrack, neighbour and FDB ageing, process ids.', default: false}),
   }
 
-  async run(): Promise<DiffResult> {
+  async run(): Promise<Ending<DiffResult>> {
     const {args, flags} = await this.parse(Diff)
     const result = await diffSnapshotFiles(args.before, args.after, {all: flags.all, ...(flags.node ? {nodes: flags.node} : {})})
     if (!this.jsonEnabled()) this.log(diffText(result))
-    return diffJson(result)
+    // a change is not a fault: the snapshots were compared
+    return new Ending(diffJson(result))
   }
 }

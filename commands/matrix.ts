@@ -1,12 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../src/base-command.js'
+import {BaseCommand} from '../src/base-command.js'
 import {openClusterSource, resolveSource, sourceFlagsGiven} from '../src/collect/source.js'
-import {UsageError} from '../src/errors.js'
+import {Ending, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
 import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import {matrixDiffText, matrixHtml, matrixSvg, matrixText} from '../src/render/matrix.js'
 import {matrixDiffFiles, matrixLive, matrixOf, type MatrixRun} from '../src/services/matrix.js'
+import {matrixDiffVerdict, matrixVerdict} from '../src/services/outcome.js'
 
 /** matrix's formats: kubectl's, and the heat map */
 const FORMATS = [...OUTPUT_FORMATS, 'svg', 'html'] as const
@@ -50,9 +51,9 @@ Exit codes: 0 every pair delivered (with two snapshots: no pair that was deliver
       const other = flags.snapshot === undefined ? cluster[0] : '--snapshot'
       if (other) throw new UsageError(`BEFORE and AFTER are the snapshots compared: ${other} is not for them`)
       if (format === 'svg' || format === 'html') throw new UsageError(`-o ${format} draws one matrix; with BEFORE and AFTER the output is text, json or yaml`)
-      const {diff, exitCode} = await matrixDiffFiles(args.before, args.after, opts)
+      const diff = await matrixDiffFiles(args.before, args.after, opts)
       if (format === 'text') this.log(matrixDiffText(diff))
-      return new Ending(diff, exitCode)
+      return new Ending(diff, matrixDiffVerdict(diff))
     }
     if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
     let run: MatrixRun
@@ -69,6 +70,6 @@ Exit codes: 0 every pair delivered (with two snapshots: no pair that was deliver
     if (format === 'text') this.log(matrixText(run.matrix))
     else if (format === 'svg') this.log(matrixSvg(run.matrix))
     else if (format === 'html') this.log(matrixHtml(run.matrix))
-    return new Ending(run.matrix, run.exitCode)
+    return new Ending(run.matrix, matrixVerdict(run))
   }
 }

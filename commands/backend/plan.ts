@@ -1,13 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../../src/base-command.js'
-import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {BaseCommand} from '../../src/base-command.js'
+import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
 import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import {ExitCode} from '../../src/errors.js'
+import {Ending} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
-import {whatIf} from '../../src/backend/what-if.js'
+import {whatIf} from '../../src/backend/plan/what-if.js'
 import {planJson, planText, whatIfText} from '../../src/render/backend.js'
+import {planVerdict} from '../../src/services/outcome.js'
 
 export default class BackendPlan extends BaseCommand {
   static override summary = 'Show what switching to another overlay backend would change on every node, and whether it may.'
@@ -41,7 +42,7 @@ Exit codes: 0 the switch may go ahead (or there is nothing to do); 4 preflight w
       const predicted = flags['what-if'] ? whatIf(planned.snapshot, planned.plan) : undefined
       if (!this.jsonEnabled()) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
       if (predicted && !this.jsonEnabled()) this.log(`\n${whatIfText(predicted, planned.plan.to)}`)
-      return new Ending(planJson(planned, predicted), !planned.plan.noop && !planned.preflight.ok ? ExitCode.REFUSED : ExitCode.OK)
+      return new Ending(planJson(planned, predicted), planVerdict(planned))
     } finally {
       await target.close()
     }

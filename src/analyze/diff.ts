@@ -13,7 +13,7 @@ import type {Address, FdbEntry, IptablesChain, Iptables, Link, Neighbour, NodeSt
 import type {Ipset, NftRuleset} from '../model/netfilter.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {addrLine, annotationLine, birdProtocolLine, birdRouteLine, chainLine, fdbLine, linkLine, neighLine, routeLine, sysctlLine} from './checks/evidence.js'
-import {formatRule} from './format.js'
+import {formatRule} from './iproute2.js'
 import {iptablesNftTables} from './trace/filter.js'
 
 export interface DiffOptions {

@@ -2,20 +2,17 @@
 import {type Matrix, type MatrixDiff, matrixDiff, type MatrixOptions, reachabilityMatrix} from '../analyze/matrix.js'
 import {collectInventory} from '../collect/collect.js'
 import type {ClusterSource} from '../collect/source.js'
-import {ExitCode, type ExitCodeValue} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {readSnapshotFile} from '../model/snapshot-file.js'
 
 export interface MatrixRun {
   matrix: Matrix
-  exitCode: ExitCodeValue
+  /** nodes collected (0: nothing was learned) */
+  collected: number
 }
 
-/** 1 when a pair fails (a fault found), 3 when no node was collected. */
 export function matrixOf(snapshot: Snapshot, opts: MatrixOptions = {}): MatrixRun {
-  const matrix = reachabilityMatrix(snapshot, opts)
-  const exitCode = Object.keys(snapshot.nodeStates).length === 0 ? ExitCode.UNREACHABLE : matrix.counts.failed > 0 ? ExitCode.FAULT : ExitCode.OK
-  return {matrix, exitCode}
+  return {matrix: reachabilityMatrix(snapshot, opts), collected: Object.keys(snapshot.nodeStates).length}
 }
 
 /** Every node read (the walks cross any of them), then the matrix. */
@@ -30,10 +27,8 @@ export async function matrixLive(source: ClusterSource, opts: MatrixOptions & {v
   return matrixOf(snapshot, opts)
 }
 
-/** Two saved snapshots: only the cells that changed. 1 when a pair that was delivered no longer is. */
-export async function matrixDiffFiles(beforeFile: string, afterFile: string, opts: MatrixOptions = {}): Promise<{diff: MatrixDiff; exitCode: ExitCodeValue}> {
+/** Two saved snapshots: only the cells that changed. */
+export async function matrixDiffFiles(beforeFile: string, afterFile: string, opts: MatrixOptions = {}): Promise<MatrixDiff> {
   const [before, after] = await Promise.all([readSnapshotFile(beforeFile), readSnapshotFile(afterFile)])
-  const diff = matrixDiff(before, after, opts)
-  const broke = diff.changed.some((c) => c.before.disposition === 'DELIVERED')
-  return {diff, exitCode: broke ? ExitCode.FAULT : ExitCode.OK}
+  return matrixDiff(before, after, opts)
 }

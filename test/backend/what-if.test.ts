@@ -6,10 +6,10 @@
 import {describe, expect, it} from 'vitest'
 
 import {reachabilityMatrix} from '../../src/analyze/matrix.js'
-import {clusterFacts} from '../../src/backend/facts.js'
-import {planSwitch} from '../../src/backend/plan.js'
-import type {BackendType, ConfiguredBackend} from '../../src/backend/types.js'
-import {applyPlan, whatIf} from '../../src/backend/what-if.js'
+import {clusterFacts} from '../../src/backend/plan/facts.js'
+import {planSwitch} from '../../src/backend/plan/plan.js'
+import type {BackendType, ConfiguredBackend} from '../../src/backend/plan/types.js'
+import {applyPlan, whatIf} from '../../src/backend/plan/what-if.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 

@@ -8,10 +8,10 @@
  * gateway that is not on a connected subnet of its device (and not onlink) is
  * refused, as `ip route add` refuses it (host-gw across a router).
  */
-import {matrixDiffOf, type MatrixDiff, reachabilityMatrix} from '../analyze/matrix.js'
-import {cidrContainsAddress, parseCidr} from '../analyze/ip.js'
-import type {Address, FdbEntry, Link, Neighbour, NodeState, Route} from '../model/node-state.js'
-import type {Snapshot} from '../model/snapshot.js'
+import {matrixDiffOf, type MatrixDiff, reachabilityMatrix} from '../../analyze/matrix.js'
+import {cidrContainsAddress, parseCidr} from '../../analyze/ip.js'
+import type {Address, FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
+import type {Snapshot} from '../../model/snapshot.js'
 import {routeLine} from './lines.js'
 import type {BackendPlan} from './plan.js'
 import type {KAddress, KFdb, KLink, KNeigh, KRoute} from './types.js'
