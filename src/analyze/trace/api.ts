@@ -5,7 +5,6 @@
  * snapshot has no state for, the result names it in `needNodes`, the command
  * collects it and walks again.
  */
-import type {Snapshot} from '../../model/snapshot.js'
 import type {Endpoint, Protocol, Trace} from '../../model/trace.js'
 
 export interface TraceQuery {
