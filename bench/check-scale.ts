@@ -63,7 +63,8 @@ function snapshotFile(dir: string, c: Case): string {
 async function measureOne(file: string): Promise<Measure> {
   const {loadSnapshot} = await import('../src/model/snapshot.js')
   const {runChecks, countFindings} = await import('../src/analyze/checks/index.js')
-  const {checkResult, checkText} = await import('../src/render/check.js')
+  const {checkText} = await import('../src/render/check.js')
+  const {checkResult} = await import('../src/services/check-result.js')
   const {validatorFor} = await import('../src/util/schema.js')
   // compiling the schema is the same for every size: outside the measure
   validatorFor('snapshot')

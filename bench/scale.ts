@@ -64,7 +64,7 @@ function timed(args: string[]): {ms: number; rssMB: number; code: number} {
 /** In a child: load, then time the trace alone (walk + the checks of the path's nodes). */
 async function traceAfterLoad(file: string, dst: string): Promise<number> {
   const {readSnapshotFile} = await import('../src/model/snapshot-file.js')
-  const {traceSnapshotFile} = await import('../src/trace/run.js')
+  const {traceSnapshotFile} = await import('../src/services/trace.js')
   const s = await readSnapshotFile(file)
   const t0 = performance.now()
   traceSnapshotFile(s, {src: 'pod-node1-1', dst, protocol: 'icmp', size: 84, df: false})

@@ -18,7 +18,7 @@
  */
 import type {NodeState} from '../src/model/node-state.js'
 import type {Snapshot, SnapshotNode, SnapshotPod} from '../src/model/snapshot.js'
-import {ipv4ToNumber, numberToIPv4, parsePrefix} from '../src/analyze/checks/ip.js'
+import {ipv4ToNumber, numberToIPv4, parsePrefix} from '../src/analyze/ip.js'
 
 interface Identity {
   name: string

@@ -1,6 +1,16 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
-
-// `netctl --version` is `netctl version`, which names the snapshot schema too.
 const argv = process.argv.slice(2)
-await execute({dir: import.meta.url, args: argv[0] === '--version' ? ['version', ...argv.slice(1)] : argv})
+
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
+  // The bare version question is answered before oclif loads (start-up is the cost of
+  // every completion and script probe): the version command's own text, from the same
+  // modules, with the release oclif would read from package.json.
+  const {readFileSync} = await import('node:fs')
+  const [{versionInfo}, {versionText}] = await Promise.all([import('../dist/src/services/version.js'), import('../dist/src/render/version.js')])
+  const {version} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  process.stdout.write(`${versionText(versionInfo(version))}\n`)
+} else {
+  const {execute} = await import('@oclif/core')
+  // `netctl --version` with more after it is `netctl version …` (e.g. --json), which names the snapshot schema too.
+  await execute({dir: import.meta.url, args: argv[0] === '--version' ? ['version', ...argv.slice(1)] : argv})
+}

@@ -1,17 +1,19 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../src/base-command.js'
-import {type ClusterSource, openClusterSource, resolveSource} from '../src/cluster/source.js'
-import {collectInventory, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../src/collect/collect.js'
-import {ExitCode, UsageError} from '../src/errors.js'
-import {clusterSourceFlags, OUTPUT_FORMATS} from '../src/flags.js'
+import {BaseCommand} from '../src/base-command.js'
+import {type ClusterSource, openClusterSource, resolveSource} from '../src/collect/source.js'
+import {collectInventory} from '../src/collect/collect.js'
+import {collectSummary} from '../src/collect/summary.js'
+import {Ending, UsageError} from '../src/errors.js'
+import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS} from '../src/flags.js'
 import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
-import {collectFooter, collectSummary, uncollectedLine} from '../src/render/collect.js'
+import {collectFooter} from '../src/render/collect.js'
+import {collectVerdict} from '../src/services/outcome.js'
 import {openUserOutput, type UserOutput} from '../src/util/files.js'
 
 export default class Collect extends BaseCommand {
   static override summary = 'Read the dataplane state of every node into a snapshot file.'
-  static override description = `Runs one read-only probe on every node (one round trip each, --parallel at a time, --timeout seconds per node): links, addresses, routes and rules, neighbours, bridge FDB, sysctls, iptables and nftables, ipsets, conntrack counters and (up to 2000) entries, BIRD sessions and routes, flannel's subnet.env, CNI config and plugins, tunnel offloads, daemons, and every pod's namespace. The snapshot (JSON, schemas/snapshot.schema.json) goes to stdout, or to --output-file FILE; other commands read it with --snapshot FILE.
+  static override description = `Runs one read-only probe on every node (one round trip each, --parallel at a time, --timeout seconds per node): links, addresses, routes and rules, neighbours, bridge FDB, sysctls, iptables and nftables, ipsets, conntrack counters and (up to 2000) entries of Service flows, BIRD sessions and routes, flannel's subnet.env, CNI config and plugins, tunnel offloads, daemons, and every pod's namespace. The snapshot (JSON, schemas/snapshot.schema.json) goes to stdout, or to --output-file FILE; other commands read it with --snapshot FILE.
 
 The cluster is a lab (--lab), an inventory file (--inventory), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account). Kubernetes nodes are reached through a privileged debug pod per node (--via debug-pod, the default: made when the node is first probed, deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh); pods are found on their node through the container runtime (crictl). The snapshot then also holds the detected backend and the cluster's NetworkPolicies.
 
@@ -35,8 +37,7 @@ Exit codes: 0 when every node was collected (a node collected in part is in the 
     // no options list: -o FILE (not a format) is the old spelling of --output-file and must still parse
     output: Flags.string({char: 'o', description: 'Output format: text (the snapshot JSON), json, yaml (-o FILE, the old spelling of --output-file, still works).', helpValue: 'FORMAT', helpGroup: 'GLOBAL'}),
     'output-file': Flags.string({description: 'Write the snapshot to this file instead of stdout (kubectl names its output files --output-*; -o is the format).', helpValue: 'FILE'}),
-    parallel: Flags.integer({description: 'Nodes probed at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
-    timeout: Flags.integer({description: 'Seconds each node may take before it counts as unreachable (with --via debug-pod, starting the pod counts in it).', default: DEFAULT_TIMEOUT_MS / 1000, min: 1, max: 3600}),
+    ...collectFlags,
   }
 
   async run(): Promise<Ending> {
@@ -97,7 +98,6 @@ Exit codes: 0 when every node was collected (a node collected in part is in the 
     } else if (!this.jsonEnabled()) await writeChunksTo(process.stdout, snapshotJsonChunks(snapshot))
     const result = output ? collectSummary(snapshot, output.file, written) : snapshot
     // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
-    const missing = uncollectedLine(snapshot.nodes.length, snapshot.errors)
-    return new Ending(result, missing ? ExitCode.UNREACHABLE : ExitCode.OK, missing)
+    return new Ending(result, collectVerdict(snapshot))
   }
 }

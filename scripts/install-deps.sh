@@ -3,6 +3,7 @@
 # for the Calico labs, sshd/ssh/nc for SSH labs, iptables/nftables, ping, iperf3
 # for lab bench, socat for the flannel udp lab and the Service responders, ethtool for offload
 # checks, ipset and conntrack for the agents' rule sets (Felix ipsets, Service NAT entries).
+# fish, to check the fish completion script netctl prints (netctl completion fish).
 # The Node runtime itself is not installed here: `npm ci` brings it (the `node`
 # devDependency), whatever Node the machine ships.
 set -euo pipefail
@@ -18,5 +19,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   iproute2 bird2 openssh-server openssh-client netcat-openbsd iptables nftables \
-  iputils-ping iperf3 socat ethtool ipset conntrack procps ca-certificates >/dev/null
+  iputils-ping iperf3 socat ethtool ipset conntrack procps ca-certificates fish >/dev/null
 echo "install-deps.sh: Debian packages installed"

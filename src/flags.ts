@@ -1,5 +1,9 @@
 import {Flags} from '@oclif/core'
 
+import {DEFAULT_DEBUG_IMAGE, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from './defaults.js'
+import {UsageError} from './errors.js'
+import {parseDuration} from './util/duration.js'
+
 /**
  * --lab NAME for lab commands (--name, its old spelling, still works): one lab
  * per name; every namespace of it is called NAME.*. No -n: as in kubectl, -n
@@ -11,6 +15,9 @@ export const labNameFlag = Flags.string({
   default: 'netctl',
   helpValue: 'NAME',
 })
+
+/** --lab NAME for commands that work in one existing lab (lab policy ...). */
+export const labFlag = Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'})
 
 /** The formats every command prints its result in, as kubectl's -o: text for a person, json and yaml (the same object) for a program. */
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const
@@ -49,8 +56,8 @@ export function outputFromArgv(argv: string[]): string | undefined {
  * --snapshot FILE: the input file of commands that can work on a saved
  * snapshot. -f/--filename as kubectl names the file a command reads.
  */
-export const snapshotFlag = (description: string, oldChars: Array<'s'> = []) =>
-  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER'})
+export const snapshotFlag = (description: string, oldChars: Array<'s'> = [], rules: {exclusive?: string[]} = {}) =>
+  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER', ...rules})
 
 /**
  * How to reach a Kubernetes cluster, with kubectl's names and precedence:
@@ -65,7 +72,7 @@ export const kubeFlags = {
 
 /** --via debug-pod: the debug pod's image and namespace. */
 export const debugPodFlags = {
-  'debug-image': Flags.string({aliases: ['image'], description: 'Image of the debug pod, also --image (needs nsenter and sh; default docker.io/nicolaka/netshoot:v0.13).', helpGroup: 'DEBUG POD'}),
+  'debug-image': Flags.string({aliases: ['image'], description: `Image of the debug pod, also --image (needs nsenter and sh; default ${DEFAULT_DEBUG_IMAGE}).`, helpGroup: 'DEBUG POD'}),
   'debug-namespace': Flags.string({description: "Namespace the debug pods go in (default: the context's namespace).", helpGroup: 'DEBUG POD'}),
 }
 
@@ -94,7 +101,7 @@ export const sshConfigFlag = Flags.string({
 })
 
 /**
- * Where a live command's cluster comes from (src/cluster/source.ts): a lab
+ * Where a live command's cluster comes from (src/collect/source.ts): a lab
  * (--lab), an inventory file (--inventory), or else Kubernetes, reached as
  * kubectl would (--kubeconfig, $KUBECONFIG, --context, in-cluster), its nodes
  * through debug pods or SSH (--via).
@@ -119,11 +126,45 @@ export const clusterSourceFlags = {
 }
 
 /**
+ * How a live command reads the nodes: how many at once and how long each may
+ * take (src/defaults.ts); the same words in every command that collects.
+ */
+export const collectFlags = {
+  parallel: Flags.integer({description: 'Nodes probed at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
+  timeout: Flags.integer({
+    description: 'Seconds each node may take before it counts as unreachable (with --via debug-pod, starting the pod counts in it).',
+    default: DEFAULT_TIMEOUT_MS / 1000,
+    min: 1,
+    max: 3600,
+  }),
+}
+
+/**
  * Which cluster `backend` works on: a lab, an inventory file, or else the
  * Kubernetes cluster of the kubeconfig (the clusterSourceFlags), and how long
  * each node may take.
  */
 export const clusterFlags = {
   ...clusterSourceFlags,
-  timeout: Flags.integer({description: 'Seconds each node may take to answer.', default: 30, min: 1, max: 3600}),
+  timeout: collectFlags.timeout,
 }
+
+/**
+ * --lock-timeout DURATION for commands that take a cluster's change lock
+ * (src/backend/lock.ts): how long to wait for another run's change; 0 refuses at once.
+ */
+export const lockTimeoutFlag = Flags.string({
+  description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
+  default: '0',
+  helpValue: 'DURATION',
+})
+
+/** The --lock-timeout value in milliseconds, or a usage error. */
+export function lockTimeoutMs(text: string): number {
+  const ms = parseDuration(text)
+  if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
+  return ms
+}
+
+/** The names of clusterSourceFlags: a saved snapshot (--snapshot) excludes every one of them. */
+export const SOURCE_FLAG_NAMES: string[] = Object.keys(clusterSourceFlags)

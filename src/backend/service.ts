@@ -1,17 +1,19 @@
-import {collectInventory, DEFAULT_TIMEOUT_MS} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, NODE_PARALLEL} from '../defaults.js'
+import {collectInventory} from '../collect/collect.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {mapLimit} from '../util/exec.js'
-import {backendInfo} from './catalog.js'
-import {describeBackend, type BackendView} from './drift.js'
-import {clusterFacts} from './facts.js'
-import {labBackendName} from './lab.js'
-import {type BackendPlan, planSwitch} from './plan.js'
-import {DAEMON_TOOLS, evaluatePreflight, type Preflight} from './preflight.js'
-import {type NodeProbeAnswer, probeNode} from './preflight-probe.js'
+import {backendInfo} from './plan/profiles.js'
+import {describeBackend, type BackendView} from './plan/drift.js'
+import {clusterFacts} from './plan/facts.js'
+import {labBackendName} from './act/lab.js'
+import {type BackendPlan, planSwitch} from './plan/plan.js'
+import {DAEMON_TOOLS, evaluatePreflight, type Preflight} from './plan/preflight.js'
+import type {NodeProbeAnswer} from './plan/preflight-probe.js'
+import {probeNode} from './act/probe.js'
 import type {BackendTarget} from './target.js'
-import type {BackendType, ClusterFacts, ConfiguredBackend} from './types.js'
-import {type KubeChange, kubeChange} from './kube-objects.js'
-import {readNetConf} from './kube-switch.js'
+import type {BackendType, ClusterFacts, ConfiguredBackend} from './plan/types.js'
+import {type KubeChange, kubeChange} from './plan/kube-objects.js'
+import {readNetConf} from './act/kubernetes.js'
 
 /**
  * The read-only half of `netctl backend`: collect the cluster, name what is
@@ -65,7 +67,7 @@ async function askNodes(target: BackendTarget, facts: ClusterFacts, snapshot: Sn
   const tools = target.kind === 'kubernetes' ? [] : info.daemons.flatMap((d) => DAEMON_TOOLS[d])
   const answers: Record<string, NodeProbeAnswer | string> = {}
   const nodes = target.inventory.nodes.filter((n) => snapshot.nodeStates[n.name] !== undefined)
-  await mapLimit(nodes, 16, async (node) => {
+  await mapLimit(nodes, NODE_PARALLEL, async (node) => {
     const peers = facts.nodes.filter((p) => p.name !== node.name).map((p) => p.ip)
     try {
       answers[node.name] = await probeNode(target.source.transportFor(node), peers, info.linkKinds, tools, timeoutMs)

@@ -5,17 +5,17 @@ import path from 'node:path'
 import {parseDocument} from 'yaml'
 
 import type {Detection} from '../cluster/detect.js'
-import {labInventoryFile} from '../cluster/inventory.js'
+import {labInventoryFile} from '../lab/inventory.js'
 import type {KubeCluster} from '../cluster/kube.js'
-import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../cluster/source.js'
-import type {Inventory} from '../cluster/inventory-types.js'
+import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import type {Inventory} from '../model/inventory.js'
 import {UsageError} from '../errors.js'
 import {loadRecord, recordPath} from '../lab/state.js'
 import {defaultStateRoot} from '../lab/topology.js'
 import type {LabRecord} from '../lab/types.js'
-import {isConfiguredBackend} from './catalog.js'
-import {VTEP_MAC_ANNOTATIONS} from './facts.js'
-import type {ClusterFacts, ConfiguredBackend} from './types.js'
+import {isConfiguredBackend} from './plan/profiles.js'
+import {VTEP_MAC_ANNOTATIONS} from './plan/facts.js'
+import type {ClusterFacts, ConfiguredBackend} from './plan/types.js'
 
 /**
  * The cluster a `backend` command works on: a lab (netctl runs its daemons),

@@ -4,6 +4,7 @@
  * annotations). Pure: it sees only what it is handed, so fixtures test it.
  */
 import {policyDirections} from '../analyze/policy.js'
+import {DETECTABLE_BACKENDS} from '../model/backends.js'
 import type {
   CalicoBGPConfiguration,
   CalicoBGPPeer,
@@ -104,8 +105,6 @@ export interface Detection {
   }
   networkPolicies: NetworkPolicySummary[]
 }
-
-const SUPPORTED_BACKENDS = new Set(['flannel-vxlan', 'flannel-host-gw', 'flannel-udp', 'calico-bgp', 'calico-rr', 'calico-ipip', 'calico-vxlan'])
 
 const CALICO_DEFAULT_AS = 64512
 
@@ -352,7 +351,7 @@ export function detectCni(objs: ClusterObjects): Detection {
   } else {
     notes.push('no DaemonSet of a CNI netctl knows (flannel, calico, canal, weave, romana)')
   }
-  const supported = SUPPORTED_BACKENDS.has(backend) && (cni === 'flannel' || cni === 'calico' || cni === 'canal')
+  const supported = DETECTABLE_BACKENDS.has(backend) && (cni === 'flannel' || cni === 'calico' || cni === 'canal')
   if ((cni === 'flannel' || cni === 'canal' || cni === 'calico') && !supported) notes.push(`backend ${backend} is not one netctl supports`)
   if (cni === 'flannel' && networkPolicies.length > 0) notes.push(`flannel enforces no NetworkPolicy: ${networkPolicies.length} policies have no effect`)
   return {cni, backend, supported, details, networkPolicies}

@@ -1,13 +1,12 @@
-import {NetctlError, UsageError} from '../errors.js'
-import {labHealth, loadRecord, presentNetns} from '../lab/state.js'
+import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import {parseUserYaml} from '../util/yaml.js'
-import type {Inventory} from './inventory-types.js'
+import type {Inventory} from '../model/inventory.js'
 
 /**
  * Load and check an inventory file (YAML or JSON, the format of
- * inventory-types.ts). Every problem is one line naming the file and the field:
+ * src/model/inventory.ts). Every problem is one line naming the file and the field:
  * `inventory.yaml: nodes[1].podCIDR: must be a CIDR like 10.244.1.0/24`.
  */
 export async function loadInventory(file: string): Promise<Inventory> {
@@ -48,22 +47,4 @@ function checkInventory(inv: Inventory, file: string): void {
     pods.add(key)
     if (p.netns !== undefined && p.pid !== undefined) throw new UsageError(`${file}: pods[${i}]: give netns or pid, not both`)
   })
-}
-
-/**
- * `--lab NAME`: the inventory the lab wrote when it came up, for a lab in the
- * state `lab status` finds it in: up, or degraded by a missing namespace (its
- * node is then unreachable), never one whose names point at a namespace it did
- * not make (entering that would read, or change, another namespace).
- */
-export async function labInventoryFile(name: string): Promise<string> {
-  const record = await loadRecord(name)
-  const health = labHealth(record, await presentNetns())
-  if (health.state !== 'up' && health.state !== 'degraded') {
-    throw new UsageError(`lab '${name}' is ${health.state}${health.reason ? ` (${health.reason})` : ''}, not up (see netctl lab status --name ${name})`)
-  }
-  if (health.foreign.length > 0) {
-    throw new NetctlError(`lab '${name}': ${health.foreign.join(', ')} ${health.foreign.length === 1 ? 'is' : 'are'} not the namespace the lab made; refusing to enter it (see netctl lab status --name ${name})`, 'refused', 'REFUSED')
-  }
-  return record.inventory
 }

@@ -2,11 +2,10 @@ import http from 'node:http'
 import https from 'node:https'
 import {createInterface} from 'node:readline'
 
+import {KUBE_REQUEST_TIMEOUT_MS} from '../defaults.js'
 import {type ErrorClass, NetctlError} from '../errors.js'
 import {type KubeConnectOptions, loadKubeConfig, type ResolvedKubeConfig} from './kube-config.js'
 import type {KubeList, KubeObject, KubeStatus, WatchEvent} from './kube-types.js'
-
-const DEFAULT_REQUEST_TIMEOUT_MS = 15_000
 
 /** An API request, split the way RBAC sees it. */
 export interface ApiTarget {
@@ -212,7 +211,7 @@ export class KubeApi {
 
   constructor(
     readonly config: ResolvedKubeConfig,
-    private readonly timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+    private readonly timeoutMs = KUBE_REQUEST_TIMEOUT_MS,
   ) {}
 
   static async connect(opts: KubeConnectOptions = {}): Promise<KubeApi> {

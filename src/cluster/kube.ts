@@ -2,7 +2,7 @@ import {isIPv4} from 'node:net'
 
 import {NetctlError, UsageError} from '../errors.js'
 import {type ClusterObjects, type Detection, detectCni} from './detect.js'
-import {INVENTORY_API_VERSION, type Inventory, type InventoryContainerPort} from './inventory-types.js'
+import {INVENTORY_API_VERSION, type Inventory, type InventoryContainerPort} from '../model/inventory.js'
 import {KubeApi, KubeApiError} from './kube-api.js'
 import type {KubeConnectOptions} from './kube-config.js'
 import type {CalicoBGPConfiguration, CalicoBGPPeer, CalicoIPPool, KubeConfigMap, KubeDaemonSet, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, Taint} from './kube-types.js'

@@ -1,4 +1,5 @@
-import type {Inventory, InventoryNode, InventoryPod} from '../cluster/inventory-types.js'
+import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../defaults.js'
+import type {Inventory, InventoryNode, InventoryPod} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
 import type {NodeState} from '../model/node-state.js'
 import {type CollectionError, type Snapshot, SNAPSHOT_SCHEMA_VERSION} from '../model/snapshot.js'
@@ -7,12 +8,11 @@ import {ClusterRefusal, type Transport, TransportError, type TransportResult} fr
 import {NetctlError} from '../errors.js'
 import {firstLine, mapLimit} from '../util/exec.js'
 import {isCidr} from '../util/schema.js'
+import {within} from '../util/wait.js'
 import {assembleNodeState} from './node.js'
 import {buildProbe} from './probe.js'
 import {splitProbeOutput} from './sections.js'
 
-export const DEFAULT_PARALLEL = 16
-export const DEFAULT_TIMEOUT_MS = 30_000
 /** How long past its own timeout a transport gets (and close() gets) before the node is given up on. */
 const graceMs = (timeoutMs: number): number => Math.min(2_000, 100 + Math.round(timeoutMs / 10))
 
@@ -52,17 +52,7 @@ export interface NodeResult {
 const DEADLINE = Symbol('deadline')
 
 /** Settle within `ms` whatever `p` does (a transport that never answers must not hold the run). */
-async function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | typeof DEADLINE> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<typeof DEADLINE>((resolve) => {
-    timer = setTimeout(() => resolve(DEADLINE), ms)
-  })
-  try {
-    return await Promise.race([p, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+const withDeadline = <T>(p: Promise<T>, ms: number): Promise<T | typeof DEADLINE> => within(p, ms, DEADLINE)
 
 const seconds = (ms: number): string => `${Math.round(ms / 100) / 10}s`
 

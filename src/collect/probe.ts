@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 
-import type {InventoryNodePaths} from '../cluster/inventory-types.js'
+import type {InventoryNodePaths} from '../model/inventory.js'
 import {shq} from '../util/shell.js'
 
 /**
@@ -30,7 +30,7 @@ export const PROBE_FORMAT = 2
 /** Sections a later probe format added: output of an older probe (a recording) lacks them without being cut short. */
 export const SECTIONS_SINCE: Record<string, number> = {ipset: 2, 'conntrack-counters': 2, conntrack: 2}
 
-/** Conntrack entries the probe reads at most, unless told otherwise. */
+/** Conntrack entries of Service flows (translated destinations) the probe reads at most, unless told otherwise. */
 export const DEFAULT_CONNTRACK_LIMIT = 2000
 
 /** Where real nodes keep the files the probe reads; an inventory overrides them per node. */
@@ -62,7 +62,7 @@ export interface ProbeOptions {
   pods?: ProbePod[]
   /** seconds a single slow tool (birdcl) may take before `timeout` stops it */
   commandTimeoutSec?: number
-  /** at most this many conntrack entries are read (a busy node holds hundreds of thousands) */
+  /** at most this many conntrack entries of Service flows (DNATed) are read (a busy node holds hundreds of thousands) */
   conntrackLimit?: number
   /** fixed only by tests; a random one otherwise */
   nonce?: string
@@ -321,11 +321,22 @@ ct_counters() {
   sect conntrack-counters grep -s -H '' /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max
 }
 
-# At most CT_LIMIT conntrack entries (one more is read, so the parser can tell the list was cut).
+# Only translated flows: the original destination differs from the reply's source (a ClusterIP
+# or NodePort DNATed to an endpoint), as conntrack --dst-nat tells them, in awk for /proc too.
+ct_dnat() {
+  awk '{ d = ""; r = ""; n = 0
+    for (i = 1; i <= NF; i++) {
+      if ($i ~ /^src=/) { n++; if (n == 2) r = substr($i, 5) }
+      else if ($i ~ /^dst=/ && n == 1 && d == "") d = substr($i, 5)
+    }
+    if (n >= 2 && d != r) print }'
+}
+# At most CT_LIMIT Service-flow entries (one more is read, so the parser can tell the list was cut).
+# Without awk, the first entries of every kind, as probes before the filter read them.
 ct_list() {
-  printf 'limit %s\n' "$CT_LIMIT"
-  if have conntrack; then tmo conntrack -L -o extended | head -n $((CT_LIMIT + 1))
-  else head -n $((CT_LIMIT + 1)) /proc/net/nf_conntrack; fi
+  if have awk; then printf 'limit %s dnat\n' "$CT_LIMIT"; _f=ct_dnat; else printf 'limit %s\n' "$CT_LIMIT"; _f=cat; fi
+  if have conntrack; then tmo conntrack -L -o extended | $_f | head -n $((CT_LIMIT + 1))
+  else $_f < /proc/net/nf_conntrack | head -n $((CT_LIMIT + 1)); fi
   return 0
 }
 ct_entries() {

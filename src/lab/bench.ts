@@ -3,11 +3,14 @@ import {existsSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import {BENCH_REACH_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../defaults.js'
 import {EnvironmentError, NetctlError, UsageError} from '../errors.js'
+import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
 import {firstLine, mapLimit, run} from '../util/exec.js'
+import {pollUntil, sleep} from '../util/wait.js'
 import {type Iperf3Result, parseIperf3Json, parsePingStats, type PingStats} from './bench-parse.js'
 import {labUp} from './build.js'
-import {execIn, listNetns} from './netns.js'
+import {execIn, listNetns} from './netns-setup.js'
 import {labPreflight} from './preflight.js'
 import {pingPod} from './status.js'
 import {teardownLab} from './teardown.js'
@@ -20,7 +23,6 @@ export const BENCH_PORT = 5201
 export const PING_INTERVAL_SEC = 0.01
 /** The lab each backend is measured in: small, so that the two cores are spent on the traffic. */
 export const BENCH_LAB = {nodes: 2, podsPerNode: 2, topology: 'flat'} as const
-const REACH_TIMEOUT_MS = 30_000
 
 export interface BenchOptions {
   /** undefined: every backend this machine can build */
@@ -87,7 +89,6 @@ export interface BenchReport {
   skipped: Array<{backend: LabBackendName; reason: string}>
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const round3 = (x: number): number => Math.round(x * 1000) / 1000
 /** Ratios keep 4 significant digits: a userspace path can sit far below 0.001 of its baseline. */
 const sig4 = (x: number): number => Number(x.toPrecision(4))
@@ -146,26 +147,24 @@ export async function buildableBackends(): Promise<{backends: LabBackendName[]; 
 
 /**
  * Owns the labs (and iperf3 servers) of a run while it lasts: on SIGINT or
- * SIGTERM it tears them down before the process exits, also when a lab is
- * half-built (the builder may still be adding namespaces, so it looks again
- * until none is left).
+ * SIGTERM (the process's cleanup stack) it tears them down, also when a lab
+ * is half-built (the builder may still be adding namespaces, so it looks
+ * again until none is left); the stack then ends the process with 128 +
+ * the signal.
  */
 class LabGuard {
   private readonly labs = new Set<string>()
   private readonly servers = new Set<ChildProcess>()
   private signal?: NodeJS.Signals
-  /** set once a signal came: the teardown under way, which ends the process */
-  aborting?: Promise<void>
-  private readonly handler = (sig: NodeJS.Signals): void => {
-    this.aborting ??= this.abort(sig)
-  }
+  /** set once a signal came: never settles, the stack ends the process once the teardown is done */
+  aborting?: Promise<never>
+  private readonly held: CleanupHandle
 
   constructor(
     private readonly stateRoot: string,
     private readonly hooks: BenchHooks,
   ) {
-    process.on('SIGINT', this.handler)
-    process.on('SIGTERM', this.handler)
+    this.held = onInterrupt(() => `removing the bench's labs${this.labs.size > 0 ? ` ${[...this.labs].join(', ')}` : ''}`, (sig) => this.abort(sig), {ending: 'exit'})
   }
 
   own(lab: string): void {
@@ -184,7 +183,7 @@ class LabGuard {
     this.servers.delete(server)
   }
 
-  /** Between steps: stop working once a signal came (the handler is tearing down). */
+  /** Between steps: stop working once a signal came (the stack is tearing down). */
   check(): void {
     if (this.signal) throw new NetctlError(`interrupted by ${this.signal}`)
   }
@@ -196,6 +195,7 @@ class LabGuard {
 
   private async abort(sig: NodeJS.Signals): Promise<void> {
     this.signal = sig
+    this.aborting = new Promise<never>(() => {})
     const labs = [...this.labs]
     this.hooks.interrupted?.(sig, labs)
     for (const s of this.servers) s.kill('SIGKILL')
@@ -204,12 +204,10 @@ class LabGuard {
       await sleep(300)
       if (!(await this.leftOver(labs))) break
     }
-    process.exit(128 + (os.constants.signals[sig] ?? 0))
   }
 
   dispose(): void {
-    process.off('SIGINT', this.handler)
-    process.off('SIGTERM', this.handler)
+    this.held.release()
   }
 }
 
@@ -220,14 +218,15 @@ async function labExists(lab: string, stateRoot: string): Promise<boolean> {
 
 /** Poll until each pair answers a ping (the backend's daemons may still be settling). */
 async function waitReachable(pairs: Array<[LabPod, LabPod]>, guard: LabGuard): Promise<void> {
-  const deadline = Date.now() + REACH_TIMEOUT_MS
+  const deadline = Date.now() + BENCH_REACH_TIMEOUT_MS
   for (const [a, b] of pairs) {
-    for (;;) {
-      guard.check()
-      if ((await pingPod(a, b, 1)).ok) break
-      if (Date.now() > deadline) throw new NetctlError(`pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${REACH_TIMEOUT_MS / 1000}s`)
-      await sleep(200)
-    }
+    await pollUntil(
+      async () => {
+        guard.check()
+        return (await pingPod(a, b, 1)).ok ? true : undefined
+      },
+      {deadline, intervalMs: 200, reason: `pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${BENCH_REACH_TIMEOUT_MS / 1000}s`},
+    )
   }
 }
 
@@ -279,13 +278,15 @@ async function measureThroughput(from: LabPod, to: LabPod, seconds: number, guar
   })
   const lastLine = (): string => output.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? ''
   try {
-    const deadline = Date.now() + 5000
-    while (!(await listening(to.netns, to.ip, BENCH_PORT))) {
-      guard.check()
-      if (exited !== undefined) throw new NetctlError(`iperf3 server in ${to.name} stopped (${exited})${lastLine() ? `: ${lastLine()}` : ''}`)
-      if (Date.now() > deadline) throw new NetctlError(`iperf3 server in ${to.name} is not listening on ${to.ip}:${BENCH_PORT} after 5s`)
-      await sleep(50)
-    }
+    await pollUntil(
+      async () => {
+        if (await listening(to.netns, to.ip, BENCH_PORT)) return true
+        guard.check()
+        if (exited !== undefined) throw new NetctlError(`iperf3 server in ${to.name} stopped (${exited})${lastLine() ? `: ${lastLine()}` : ''}`)
+        return undefined
+      },
+      {timeoutMs: 5000, intervalMs: 50, reason: `iperf3 server in ${to.name} is not listening on ${to.ip}:${BENCH_PORT} after 5s`},
+    )
     const limit = seconds + 20
     const r = await execIn(from.netns, ['iperf3', '-c', to.ip, '-p', String(BENCH_PORT), '-t', String(seconds), '-J', '--connect-timeout', '3000'], {timeoutMs: limit * 1000})
     if (r.timedOut) throw new NetctlError(`iperf3 ${from.name} -> ${to.name} did not finish within ${limit}s`)
@@ -313,7 +314,7 @@ async function linkMTU(netns: string, dev: string): Promise<number> {
 /** One ping of `size` bytes (IP packet) with DF set; a loss is retried once before it counts. */
 async function dfPing(from: LabPod, ip: string, size: number): Promise<boolean> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const r = await execIn(from.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', String(size - 28), ip], {timeoutMs: 5000})
+    const r = await execIn(from.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', String(size - 28), ip], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
     if (r.code === 0) return true
   }
   return false
@@ -473,7 +474,7 @@ export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}, state
     for (const [i, backend] of backends.entries()) {
       const say = (s: string): void => hooks.progress?.(`[${i + 1}/${backends.length}] ${backend}: ${s}`)
       report.results.push(await benchBackend(backend, opts, guard, say, stateRoot))
-      // Interrupted: no table for a run cut short; the guard's teardown ends the process.
+      // Interrupted: no table for a run cut short; the cleanup stack ends the process once the labs are gone.
       if (guard.aborting) await guard.aborting
     }
   } finally {

@@ -1,7 +1,8 @@
 import path from 'node:path'
 
+import {prefixLength} from '../analyze/ip.js'
+import type {BgpSession} from '../model/node-state.js'
 import {nodePaths} from './files.js'
-import {prefixLength} from './topology.js'
 import type {LabNode, LabPlan} from './types.js'
 
 /**
@@ -218,58 +219,18 @@ export function calicoIPv4Address(node: LabNode): string {
   return `${node.ip}/${prefixLength(node.subnet)}`
 }
 
-/** One row of `birdc show protocols`. */
-export interface BirdProtocol {
-  name: string
-  proto: string
-  table: string
-  state: string
-  since: string
-  info: string
-}
-
 /**
- * Read `birdc show protocols` (bird2): a banner, a header line, then one row per
- * protocol: Name Proto Table State Since Info. `Since` is a time, or a date and a
- * time with other `timeformat` settings; Info is the rest of the line (for BGP,
- * the BGP state and maybe the last error).
+ * The BGP state of a session as `birdc show protocols` gives it (read by the
+ * collect parser, src/collect/parse/bird.ts) and what BIRD says beside it.
+ * BIRD fills Info with the state (Idle, Connect, Active, Passive, OpenSent,
+ * OpenConfirm, Established, Close) and the last error; a protocol that is down
+ * shows only the error, which the parser splits like a state: it is put back
+ * together here. An empty Info the parser reads as Idle.
  */
-export function parseBirdProtocols(text: string): BirdProtocol[] {
-  const rows: BirdProtocol[] = []
-  let header = false
-  for (const raw of text.split('\n')) {
-    const line = raw.trimEnd()
-    if (!header) {
-      if (/^Name\s+Proto\s+Table\s+State\s+Since\s+Info/.test(line)) header = true
-      continue
-    }
-    if (line.trim() === '') continue
-    const words = line.trim().split(/\s+/)
-    if (words.length < 4) continue
-    const [name, proto, table, state] = words as [string, string, string, string]
-    let rest = words.slice(4)
-    let since = ''
-    if (rest.length > 0) {
-      since = rest[0]!
-      rest = rest.slice(1)
-      if (/^\d{4}-\d{2}-\d{2}$/.test(since) && rest.length > 0 && /^\d{2}:\d{2}/.test(rest[0]!)) {
-        since = `${since} ${rest[0]}`
-        rest = rest.slice(1)
-      }
-    }
-    rows.push({name, proto, table, state, since, info: rest.join(' ')})
+export function bgpSession(s: BgpSession): {state: string; detail: string} {
+  if (s.state === 'down') {
+    const info = s.info === undefined && s.bgpState === 'Idle' ? '' : [s.bgpState, s.info].filter(Boolean).join(' ')
+    return {state: 'Down', detail: info}
   }
-  return rows
-}
-
-/**
- * The BGP state of a BGP protocol row and what BIRD says beside it. BIRD fills
- * Info with the state (Idle, Connect, Active, Passive, OpenSent, OpenConfirm,
- * Established, Close) and the last error; a protocol that is down shows only
- * the error.
- */
-export function bgpSession(row: BirdProtocol): {state: string; detail: string} {
-  if (row.state === 'down') return {state: 'Down', detail: row.info}
-  const [first = '', ...rest] = row.info.split(/\s+/).filter(Boolean)
-  return first ? {state: first, detail: rest.join(' ')} : {state: row.state, detail: ''}
+  return {state: s.bgpState, detail: s.info ?? ''}
 }

@@ -2,19 +2,21 @@ import {existsSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
+import {LAB_READY_TIMEOUT_MS} from '../defaults.js'
 import {classify, NetctlError, UsageError} from '../errors.js'
 import {mapLimit} from '../util/exec.js'
 import {installAgents} from './agents/index.js'
 import {labBackend, podPlumbing} from './backends/index.js'
 import {writeNodeFiles} from './files.js'
 import {writeInventory} from './inventory.js'
-import {addNetns, listNetns, loMarkArgs, netnsId, processStart, runScript} from './netns.js'
+import {addNetns, listNetns, loMarkArgs, netnsId, processesIn, processStart, runScript} from './netns-setup.js'
 import {labPreflight} from './preflight.js'
 import {NsScript} from './script.js'
-import {startLabSsh} from './ssh.js'
+import {startLabSsh} from './sshd.js'
 import {saveRecord} from './state.js'
 import {teardownLab} from './teardown.js'
-import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, prefixLength, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
+import {prefixLength} from '../analyze/ip.js'
+import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
 import type {LabOptions, LabPlan, LabRecord} from './types.js'
 
 export interface LabUpProgress {
@@ -154,7 +156,7 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
     }
     if (backend.ready) {
       progress('waiting for the dataplane')
-      record.warnings.push(...(await backend.ready(plan, 60_000)))
+      record.warnings.push(...(await backend.ready(plan, LAB_READY_TIMEOUT_MS)))
     }
     if (plan.proxyMode !== 'none' || plan.hostProfile !== 'plain') {
       progress(`installing the agents' rules (kube-proxy ${plan.proxyMode}, host ${plan.hostProfile})`)
@@ -162,6 +164,8 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
       record.warnings.push(...agentWarnings.flat())
     }
     await writeInventory(plan)
+    // what the lab started, by PID and start time: lab down stops these even where a namespace's name and identity no longer lead to them
+    record.processes = processesIn(new Map(Object.entries(netnsIds)))
     record.status = 'up'
     delete record.owner
     await saveRecord(record)

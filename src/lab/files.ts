@@ -1,7 +1,7 @@
 import {chmod, mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {addToIPv4, prefixLength} from './topology.js'
+import {addToIPv4, prefixLength} from '../analyze/ip.js'
 import type {LabBackend} from './backends/index.js'
 import type {LabNode, LabPlan} from './types.js'
 

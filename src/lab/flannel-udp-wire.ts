@@ -4,6 +4,7 @@
  * sent from the node's IP port 8285 to the peer's IP port 8285. Pure helpers
  * only (no I/O), so the forwarder stays small and this part is tested alone.
  */
+import {ipv4ToNumber, numberToIPv4} from '../analyze/ip.js'
 
 /** flanneld's udp defaults: TUN flannel0, UDP 8285, MTU = underlay − 28 (20 IP + 8 UDP). */
 export const FLANNEL_UDP = {device: 'flannel0', port: 8285, overhead: 28} as const
@@ -34,21 +35,6 @@ export interface ForwarderConfig {
   statusFile: string
 }
 
-const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
-
-/** Dotted quad → unsigned 32-bit integer; undefined when it is not one. */
-export function ipv4ToInt(ip: string): number | undefined {
-  const m = IPV4_RE.exec(ip)
-  if (!m) return undefined
-  const o = m.slice(1).map(Number)
-  if (o.some((x) => x > 255)) return undefined
-  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0
-}
-
-export function intToIPv4(v: number): string {
-  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.')
-}
-
 export interface Ipv4Prefix {
   network: number
   length: number
@@ -58,7 +44,7 @@ export interface Ipv4Prefix {
 export function parseIPv4Prefix(cidr: string): Ipv4Prefix | undefined {
   const [addr, len, ...rest] = cidr.split('/')
   if (rest.length > 0 || addr === undefined || len === undefined || !/^\d{1,2}$/.test(len)) return undefined
-  const ip = ipv4ToInt(addr)
+  const ip = ipv4ToNumber(addr)
   const length = Number(len)
   if (ip === undefined || length > 32) return undefined
   const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0
@@ -152,7 +138,7 @@ const PROTOCOLS: Record<number, string> = {1: 'icmp', 6: 'tcp', 17: 'udp'}
 /** "172.20.1.2 > 172.20.2.2 icmp 84" for log lines. */
 export function describePacket(pkt: Uint8Array): string {
   if (checkIPv4(pkt) !== undefined) return `${pkt.length} bytes, not IPv4`
-  return `${intToIPv4(ipv4Source(pkt))} > ${intToIPv4(ipv4Destination(pkt))} ${PROTOCOLS[pkt[9]!] ?? `proto ${pkt[9]}`} ${pkt.length}`
+  return `${numberToIPv4(ipv4Source(pkt))} > ${numberToIPv4(ipv4Destination(pkt))} ${PROTOCOLS[pkt[9]!] ?? `proto ${pkt[9]}`} ${pkt.length}`
 }
 
 function fail(why: string): never {
@@ -174,7 +160,7 @@ export function parseForwarderConfig(text: string): ForwarderConfig {
   if (typeof raw !== 'object' || raw === null) fail('not an object')
   const c = raw as Record<string, unknown>
   for (const k of ['node', 'nodeIP', 'logFile', 'statusFile'] as const) if (typeof c[k] !== 'string' || c[k] === '') fail(`${k} must be a non-empty string`)
-  if (ipv4ToInt(c.nodeIP as string) === undefined) fail(`nodeIP '${String(c.nodeIP)}' is not an IPv4 address`)
+  if (ipv4ToNumber(c.nodeIP as string) === undefined) fail(`nodeIP '${String(c.nodeIP)}' is not an IPv4 address`)
   if (!isPort(c.port)) fail('port must be 1..65535')
   const ts = c.tunSocket as Record<string, unknown> | undefined
   if (typeof ts !== 'object' || ts === null || !isPort(ts.forwarder) || !isPort(ts.socat)) fail('tunSocket needs ports forwarder and socat')
@@ -185,7 +171,7 @@ export function parseForwarderConfig(text: string): ForwarderConfig {
     if (typeof peer !== 'object' || peer === null || typeof peer.name !== 'string' || typeof peer.ip !== 'string' || typeof peer.podCIDR !== 'string') {
       fail(`peers[${i}] needs name, ip and podCIDR`)
     }
-    if (ipv4ToInt(peer.ip) === undefined) fail(`peer ${peer.name}: ip '${peer.ip}' is not an IPv4 address`)
+    if (ipv4ToNumber(peer.ip) === undefined) fail(`peer ${peer.name}: ip '${peer.ip}' is not an IPv4 address`)
     if (!parseIPv4Prefix(peer.podCIDR)) fail(`peer ${peer.name}: podCIDR '${peer.podCIDR}' is not an IPv4 prefix`)
     peers.push({name: peer.name, ip: peer.ip, podCIDR: peer.podCIDR})
   }

@@ -2,10 +2,12 @@ import {writeFile} from 'node:fs/promises'
 
 import {stringify} from 'yaml'
 
-import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../cluster/inventory-types.js'
+import {NetctlError, UsageError} from '../errors.js'
+import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../model/inventory.js'
 import {labBackend} from './backends/index.js'
 import {nodeFacts, nodePaths} from './files.js'
-import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './ssh.js'
+import {labHealth, loadRecord, presentNetns} from './state.js'
+import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './sshd.js'
 import type {LabNode, LabPlan} from './types.js'
 
 /** How a --ssh lab node is reached over SSH without any config file: the fields of its ssh_config block. */
@@ -19,6 +21,12 @@ function labNodeSsh(plan: LabPlan, node: LabNode): NonNullable<InventoryNodeAcce
     proxyCommand: labProxyCommand(node),
     knownHostsFile: ssh.knownHosts,
   }
+}
+
+/** The lab's namespaces (its pods' and those --namespace-labels names) with their labels. */
+export function labNamespaces(plan: Pick<LabPlan, 'pods' | 'namespaceLabels'>): Array<{name: string; labels?: Record<string, string>}> {
+  const names = [...new Set([...plan.pods.map((p) => p.namespace), ...Object.keys(plan.namespaceLabels ?? {})])].sort()
+  return names.map((name) => ({name, ...(plan.namespaceLabels?.[name] ? {labels: plan.namespaceLabels[name]} : {})}))
 }
 
 /** The inventory of a lab: the same format a user writes by hand for real nodes. */
@@ -49,7 +57,8 @@ export function labInventory(plan: LabPlan): Inventory {
         paths: {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket},
       }
     }),
-    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns, ...(p.labels ? {labels: p.labels} : {})})),
+    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns, ...(p.labels ? {labels: p.labels} : {}), ...(p.ports ? {ports: p.ports} : {})})),
+    ...(plan.namespaceLabels ? {namespaces: labNamespaces(plan)} : {}),
     ...(plan.services ? {services: plan.services} : {}),
     ...(plan.networkPolicies?.length ? {networkPolicies: plan.networkPolicies} : {}),
   }
@@ -58,4 +67,22 @@ export function labInventory(plan: LabPlan): Inventory {
 export async function writeInventory(plan: LabPlan): Promise<void> {
   const header = `# netctl inventory of lab '${plan.name}' (written by netctl lab up; the same format describes real nodes)\n`
   await writeFile(plan.inventory, header + stringify(labInventory(plan), {lineWidth: 0}))
+}
+
+/**
+ * `--lab NAME`: the inventory the lab wrote when it came up, for a lab in the
+ * state `lab status` finds it in: up, or degraded by a missing namespace (its
+ * node is then unreachable), never one whose names point at a namespace it did
+ * not make (entering that would read, or change, another namespace).
+ */
+export async function labInventoryFile(name: string): Promise<string> {
+  const record = await loadRecord(name)
+  const health = labHealth(record, await presentNetns())
+  if (health.state !== 'up' && health.state !== 'degraded') {
+    throw new UsageError(`lab '${name}' is ${health.state}${health.reason ? ` (${health.reason})` : ''}, not up (see netctl lab status --name ${name})`)
+  }
+  if (health.foreign.length > 0) {
+    throw new NetctlError(`lab '${name}': ${health.foreign.join(', ')} ${health.foreign.length === 1 ? 'is' : 'are'} not the namespace the lab made; refusing to enter it (see netctl lab status --name ${name})`, 'refused', 'REFUSED')
+  }
+  return record.inventory
 }

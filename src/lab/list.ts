@@ -1,11 +1,24 @@
 import {existsSync} from 'node:fs'
 
-import type {LabListEntry} from '../render/lab.js'
-import {hostNetnsIds, pidsByNetns, printableNetns} from './netns.js'
+import {hostNetnsIds, pidsByNetns, printableNetns} from './netns-setup.js'
 import {labHealth, labNamesOnDisk, loadRecord, presentNetns} from './state.js'
 import {judgeLabNetns, labNames} from './teardown.js'
 import {defaultStateRoot, LAB_NAME_RE} from './topology.js'
 import type {NetnsId} from './types.js'
+
+/** A lab as `netctl lab list` shows it. */
+export interface LabListEntry {
+  name: string
+  backend?: string
+  topology?: string
+  nodes?: number
+  pods?: number
+  status: string
+  /** why the status is not up */
+  reason?: string
+  namespaces: number
+  createdAt?: string
+}
 
 /**
  * Labs on this machine: those with a record, in the state labHealth() finds

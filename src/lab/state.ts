@@ -3,7 +3,7 @@ import {mkdir, readdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {NetctlError, UsageError} from '../errors.js'
-import {listNetns, netnsId, processStart, sameNetns} from './netns.js'
+import {listNetns, netnsId, processStart, sameNetns} from './netns-setup.js'
 import {defaultStateRoot, labNetnsNames, validateLabName} from './topology.js'
 import type {LabRecord, NetnsId} from './types.js'
 

@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 import {mapLimit} from '../util/exec.js'
 import {type LabAgentsView, labAgentsView} from './agents/index.js'
 import {labBackend} from './backends/index.js'
-import {execIn} from './netns.js'
+import {execIn} from './netns-setup.js'
 import {labHealth, type LabState, presentNetns} from './state.js'
 import type {LabPlan, LabPod, LabRecord} from './types.js'
 

@@ -4,11 +4,11 @@
  * (schemas/finding.schema.json): extend with new optional fields, never rename.
  */
 
-/** Why `backend plan/set` preflight refuses a switch: netctl's addition to DESIGN.md's table. */
+/** Why `backend plan/set` preflight refuses a switch: netctl's addition to docs/design.md's table. */
 export const BACKEND_SWITCH_CODES = ['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'] as const
 
 /**
- * Every finding code netctl can report, grouped as DESIGN.md's catalogue table,
+ * Every finding code netctl can report, grouped as docs/design.md's catalogue table,
  * then the backend-switch group.
  * Codes are stable API: `netctl explain CODE` documents each one
  * (src/analyze/catalogue/ holds the text).
@@ -67,6 +67,13 @@ export const FINDING_CODES = [
   'POLICY_UNENFORCED',
   'POLICY_NOT_PROGRAMMED',
   'POLICY_STALE_RULES',
+  // Services (kube-proxy, conntrack)
+  'SERVICE_NO_ENDPOINTS',
+  'SERVICE_RULES_STALE',
+  'CONNTRACK_STALE',
+  'CONNTRACK_TABLE_FULL',
+  'HAIRPIN_OFF',
+  'KUBE_PROXY_MISSING',
   // collection
   'NODE_UNREACHABLE',
   'COLLECTION_PARTIAL',

@@ -134,4 +134,10 @@ export interface Conntrack {
   /** the probe read only the first `limit` entries: there were more */
   truncated?: boolean
   limit?: number
+  /**
+   * which entries the probe read: `dnat`, only those whose destination was
+   * translated (Service flows: ClusterIPs, NodePorts); absent, every entry
+   * (probes before the filter)
+   */
+  filter?: 'dnat'
 }

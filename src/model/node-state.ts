@@ -38,6 +38,8 @@ export interface Link {
   linkNetnsid?: number
   vxlan?: VxlanInfo
   tun?: {type: 'tun' | 'tap'; pi: boolean}
+  /** a bridge port (`ip -d link`'s info_slave_data when info_slave_kind is bridge): hairpin lets a frame leave by the port it came in */
+  bridgePort?: {hairpin: boolean}
 }
 
 export interface Address {

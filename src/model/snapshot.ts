@@ -2,7 +2,7 @@ import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
 import {printable} from '../util/text.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
-import type {InventoryNamespace, InventoryPod, InventoryService} from '../cluster/inventory-types.js'
+import type {InventoryNamespace, InventoryPod, InventoryService} from './inventory.js'
 import type {NodeState} from './node-state.js'
 import {SNAPSHOT_SCHEMA_VERSION} from './schema-version.js'
 

@@ -6,7 +6,7 @@
 import type {Finding} from './finding.js'
 
 /**
- * How a walk ends: a closed set (DESIGN.md "Trace semantics"). A walk that
+ * How a walk ends: a closed set (docs/design.md "Trace semantics"). A walk that
  * cannot decide says INSUFFICIENT_INFO (and what it lacked) rather than guess.
  */
 export const DISPOSITIONS = [

@@ -1,36 +1,10 @@
 import {snapshotJsonChunks} from '../model/snapshot-file.js'
-import type {CollectionError, Snapshot} from '../model/snapshot.js'
+import type {Snapshot} from '../model/snapshot.js'
+import {collectSummary} from '../collect/summary.js'
 
 /** The snapshot as written to a file or stdout. */
 export function snapshotJson(s: Snapshot): string {
   return [...snapshotJsonChunks(s)].join('')
-}
-
-/** `netctl collect --output-file FILE --json`: what was written and how complete it is. */
-export interface CollectSummary {
-  output: string
-  /** false when no node was collected: FILE was left as it was */
-  written: boolean
-  cluster: string
-  nodes: number
-  collected: number
-  partial: number
-  unreachable: number
-  errors: CollectionError[]
-}
-
-export function collectSummary(s: Snapshot, output: string, written = true): CollectSummary {
-  const partial = s.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
-  return {
-    output,
-    written,
-    cluster: s.cluster.name,
-    nodes: s.nodes.length,
-    collected: Object.keys(s.nodeStates).length,
-    partial,
-    unreachable: s.errors.filter((e) => e.code === 'NODE_UNREACHABLE').length,
-    errors: s.errors,
-  }
 }
 
 /** The last line under the progress display. */
@@ -41,24 +15,4 @@ export function collectFooter(s: Snapshot, output: string | undefined): string {
   if (c.partial > 0) parts.push(`${c.partial} partial`)
   if (c.unreachable > 0) parts.push(`${c.unreachable} unreachable`)
   return `${parts.join(', ')}${output ? ` → ${output}` : ''}`
-}
-
-/**
- * Exit 3: one line naming the nodes that could not be collected and why the
- * first could not (its transport's words: no such namespace, host key
- * changed, ...); undefined when every node was reached.
- */
-export function uncollectedLine(nodes: number, errors: readonly CollectionError[]): string | undefined {
-  const down = errors.filter((e) => e.code === 'NODE_UNREACHABLE')
-  const [first, ...rest] = down
-  if (!first) return undefined
-  if (down.length >= nodes) return nothingCollectedLine({errors: down})
-  const others = rest.length > 0 ? ` (and ${rest.map((e) => e.node).join(', ')})` : ''
-  return `${down.length} of ${nodes} nodes could not be collected: ${first.node}: ${first.message}${others}`
-}
-
-/** Exit 3: one line saying that nothing at all was collected, and the first reason. */
-export function nothingCollectedLine(s: Pick<Snapshot, 'errors'>): string {
-  const first = s.errors[0]
-  return `no node could be collected (${s.errors.length} unreachable)${first ? `: ${first.node}: ${first.message}` : ''}`
 }

@@ -1,42 +1,10 @@
-import {type LabAgentsView, labAgentsView} from '../lab/agents/index.js'
-import {labSshPaths} from '../lab/ssh.js'
+import type {LabAgentsView} from '../lab/agents/index.js'
 import type {TeardownResult} from '../lab/teardown.js'
 import type {LabStatus, LabView} from '../lab/status.js'
-import type {LabRecord} from '../lab/types.js'
+import type {LabUpResult} from '../lab/up-result.js'
+import type {LabListEntry} from '../lab/list.js'
 import type {LabPolicyResult} from '../lab/policy.js'
 import {colors, table} from './color.js'
-
-/** `lab up --json`: the contract in DESIGN.md, plus warnings and where the lab's files are. */
-export function labUpJson(r: LabRecord): object {
-  return {
-    name: r.name,
-    backend: r.backend,
-    topology: r.topology,
-    inventory: r.inventory,
-    stateDir: r.stateDir,
-    nodes: r.nodes.map((n) => ({
-      name: n.name,
-      netns: n.netns,
-      ip: n.ip,
-      podCIDR: n.podCIDR,
-      vtepMAC: n.vtepMAC,
-      subnet: n.subnet,
-      ...(n.routeReflector ? {routeReflector: true} : {}),
-    })),
-    pods: r.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip})),
-    ...(r.ssh ? {ssh: labSshJson(r)} : {}),
-    agents: labAgentsView(r),
-    ...(r.services ? {serviceCIDR: r.serviceCIDR, services: r.services} : {}),
-    warnings: r.warnings,
-    notes: r.notes ?? [],
-  }
-}
-
-/** With --ssh: the files that reach the nodes (`ssh -F config node1`). */
-function labSshJson(r: LabRecord): {config: string; knownHosts: string; identity: string} {
-  const {config, knownHosts, identity} = labSshPaths(r.stateDir)
-  return {config, knownHosts, identity}
-}
 
 /** One line: which agents' rules the nodes carry. */
 function agentsText(a: LabAgentsView): string {
@@ -48,7 +16,7 @@ function warningsText(warnings: string[]): string[] {
   return warnings.map((w) => c.yellow(`warning: ${w}`))
 }
 
-export function labUpText(r: LabRecord): string {
+export function labUpText(r: LabUpResult): string {
   const c = colors()
   const out = [
     `${c.green('lab up')}: ${c.bold(r.name)} — ${r.nodes.length} nodes, ${r.pods.length} pods, ${r.backend} on a ${r.topology} underlay`,
@@ -63,14 +31,14 @@ export function labUpText(r: LabRecord): string {
       r.pods.map((p) => [p.name, p.node, p.netns, p.ip]),
     ),
     '',
-    agentsText(labAgentsView(r)),
+    agentsText(r.agents),
     ...(r.services ? r.services.map((svc) => `service:   ${svc.namespace}/${svc.name} ${svc.clusterIP} ${svc.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort ? ` nodePort ${p.nodePort}` : ''}`).join(' ')} → ${svc.endpoints.length} endpoint(s)`) : []),
     '',
     ...warningsText(r.warnings),
     ...(r.notes ?? []).map((n) => `note: ${n}`),
     ...(r.warnings.length || r.notes?.length ? [''] : []),
     `inventory: ${r.inventory}`,
-    ...(r.ssh ? [`ssh:       ssh -F ${labSshPaths(r.stateDir).config} ${r.nodes[0]!.name}`] : []),
+    ...(r.ssh ? [`ssh:       ssh -F ${r.ssh.config} ${r.nodes[0]!.name}`] : []),
     `try:       ip netns exec ${r.pods[0]?.netns ?? r.nodes[0]!.netns} ping -c1 ${r.pods.at(-1)?.ip ?? r.nodes.at(-1)!.ip}`,
     `           netctl lab status --name ${r.name}`,
     `remove:    netctl lab down --name ${r.name}`,
@@ -81,19 +49,6 @@ export function labUpText(r: LabRecord): string {
 export function labDownText(r: TeardownResult): string {
   if (r.namespaces.length === 0 && !r.stateDir) return `lab ${r.name}: nothing to remove`
   return `lab ${r.name} removed: ${r.namespaces.length} namespaces, ${r.processes.length} processes${r.stateDir ? `, ${r.stateDir}` : ''}`
-}
-
-export interface LabListEntry {
-  name: string
-  backend?: string
-  topology?: string
-  nodes?: number
-  pods?: number
-  status: string
-  /** why the status is not up */
-  reason?: string
-  namespaces: number
-  createdAt?: string
 }
 
 export function labListText(labs: LabListEntry[]): string {

@@ -1,4 +1,4 @@
-import type {InventoryNode} from '../cluster/inventory-types.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {NetnsTransport} from './netns.js'
 import {sshTransport} from './ssh.js'
 import {type Transport, TransportError} from './types.js'

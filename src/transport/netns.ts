@@ -1,6 +1,6 @@
-import {spawn} from 'node:child_process'
 import {existsSync} from 'node:fs'
 
+import {spawnCollect} from '../util/exec.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
 
 /** Where `ip netns` keeps named namespaces. */
@@ -28,57 +28,16 @@ export class NetnsTransport implements Transport {
     // messages follow the target ("netns NAME: ..."), so they do not repeat the name
     if (!validNetnsName(this.netns)) throw new TransportError('not a valid network namespace name', 'config')
     if (!existsSync(`${NETNS_RUN_DIR}/${this.netns}`)) throw new TransportError('no such network namespace', 'unreachable')
-    return runGroup('ip', ['netns', 'exec', this.netns, 'sh', '-c', script, 'netctl-probe'], opts)
+    try {
+      const how = {...(opts.stdin !== undefined ? {input: opts.stdin} : {}), ...(opts.timeoutMs !== undefined ? {timeoutMs: opts.timeoutMs} : {}), group: true}
+      return await spawnCollect('ip', ['netns', 'exec', this.netns, 'sh', '-c', script, 'netctl-probe'], how)
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException
+      throw new TransportError(e.code === 'ENOENT' ? 'cannot run ip: not installed' : `cannot run ip: ${e.message}`, 'config')
+    }
   }
 
   async close(): Promise<void> {
     /* nothing is held open between calls */
   }
-}
-
-/**
- * Run a program in a process group of its own. On timeout the whole group is
- * killed, so a stuck grandchild (a tool the script started) cannot hold the
- * output pipe open: the caller gets what was printed so far, at once.
- */
-function runGroup(cmd: string, args: string[], opts: ExecOptions): Promise<TransportResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {stdio: ['pipe', 'pipe', 'pipe'], detached: true})
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    let timedOut = false
-    const killGroup = (): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
-      } catch {
-        /* already gone */
-      }
-    }
-    const timer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            timedOut = true
-            killGroup()
-          }, opts.timeoutMs)
-    child.stdout.on('data', (b: Buffer) => out.push(b))
-    child.stderr.on('data', (b: Buffer) => err.push(b))
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      if (timer) clearTimeout(timer)
-      reject(new TransportError(e.code === 'ENOENT' ? `cannot run ${cmd}: not installed` : `cannot run ${cmd}: ${e.message}`, 'config'))
-    })
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer)
-      resolve({
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        code: code ?? (signal ? 128 + 9 : 1),
-        ...(timedOut ? {timedOut: true} : {}),
-      })
-    })
-    child.stdin.on('error', () => {
-      /* the script may exit before reading its input */
-    })
-    child.stdin.end(opts.stdin ?? '')
-  })
 }

@@ -3,16 +3,26 @@ import {existsSync, readFileSync} from 'node:fs'
 import {constants as osConstants} from 'node:os'
 import {Duplex} from 'node:stream'
 
-import ssh2 from 'ssh2'
+import type ssh2 from 'ssh2'
 import type {AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm} from 'ssh2'
 import type SSHConfig from 'ssh-config'
 
+import {SSH_CONNECT_TIMEOUT_MS, SSH_KEEPALIVE_MS, SSH_MAX_CHANNELS} from '../defaults.js'
+import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
 import {appendKnownHosts, blobKeyType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownKeyTypes, loadKnownHosts} from './known-hosts.js'
 import {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOverrides} from './ssh-config.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
+import {within} from '../util/wait.js'
 
-const {Client, utils} = ssh2
+type Ssh2 = typeof ssh2
+let ssh2Loading: Promise<Ssh2> | undefined
+
+/** ssh2 (and its crypto set-up) is loaded when a node is first reached over SSH, not by every run that reads a snapshot or a lab. */
+function loadSsh2(): Promise<Ssh2> {
+  ssh2Loading ??= import('ssh2').then((m) => m.default)
+  return ssh2Loading
+}
 
 /** The SshOverrides (user, port, identityFile, ...) apply to the destination only; jump hosts use their own config blocks. */
 export interface SshTransportOptions extends SshOverrides {
@@ -34,8 +44,6 @@ export interface SshTransportOptions extends SshOverrides {
 
 export {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 const MAX_JUMP_DEPTH = 8
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
-const DEFAULT_MAX_CHANNELS = 4
 
 /** Host key algorithms ssh2 offers, in its own default order. */
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']
@@ -46,10 +54,10 @@ function preferKnownTypes(types: string[]): ServerHostKeyAlgorithm[] {
   return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))]
 }
 
-/** Process groups of the ProxyCommands still running, ended when netctl exits or is signalled. */
+/** Process groups of the ProxyCommands still running, ended when netctl exits or is interrupted. */
 const proxyGroups = new Set<number>()
-const PROXY_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
-const proxySignalHandlers = new Map<NodeJS.Signals, () => void>()
+/** Held on the process's cleanup stack while any ProxyCommand runs. */
+let proxiesHeld: CleanupHandle | undefined
 
 function endGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -62,29 +70,18 @@ function endGroup(pgid: number, signal: NodeJS.Signals): void {
 function endAllProxyGroups(): void {
   for (const pgid of proxyGroups) endGroup(pgid, 'SIGTERM')
   proxyGroups.clear()
-  untrackProxySignals()
+  untrackProxies()
 }
 
-function onProxySignal(sig: NodeJS.Signals): void {
-  // prepended, so another cleanup (debug pods) still sees its handler and re-raises when it is done
-  const others = process.listenerCount(sig) - 1
-  endAllProxyGroups()
-  if (others === 0) process.kill(process.pid, sig)
-}
-
-function trackProxySignals(): void {
-  if (proxySignalHandlers.size > 0) return
-  for (const sig of PROXY_SIGNALS) {
-    const h = (): void => onProxySignal(sig)
-    proxySignalHandlers.set(sig, h)
-    process.prependListener(sig, h)
-  }
+function trackProxies(): void {
+  if (proxiesHeld) return
+  proxiesHeld = onInterrupt(() => `ending ${proxyGroups.size} ProxyCommand${proxyGroups.size === 1 ? '' : 's'}`, endAllProxyGroups)
   process.on('exit', endAllProxyGroups)
 }
 
-function untrackProxySignals(): void {
-  for (const [sig, h] of proxySignalHandlers) process.removeListener(sig, h)
-  proxySignalHandlers.clear()
+function untrackProxies(): void {
+  proxiesHeld?.release()
+  proxiesHeld = undefined
   process.removeListener('exit', endAllProxyGroups)
 }
 
@@ -93,7 +90,7 @@ function untrackProxySignals(): void {
  * as the ssh stream. It leads a process group of its own, so that whatever it
  * forks (`sh -c "a; b"`, a wrapper script) ends with it: a child left holding
  * the pipes would keep netctl alive. A terminal's Ctrl-C no longer reaches that
- * group, so netctl ends it on SIGINT/SIGTERM/SIGHUP and at exit.
+ * group, so netctl ends it on SIGINT/SIGTERM/SIGHUP (the cleanup stack) and at exit.
  */
 class ProxyProcess {
   readonly stream: Duplex
@@ -107,7 +104,7 @@ class ProxyProcess {
     this.child = child
     if (child.pid !== undefined) {
       proxyGroups.add(child.pid)
-      trackProxySignals()
+      trackProxies()
     }
     this.exited = new Promise((resolve) => {
       child.on('error', (e) => resolve(`could not start: ${e.message}`))
@@ -147,7 +144,7 @@ class ProxyProcess {
 
   /** What the proxy said and how it ended, for an error message; waits briefly for it to exit. */
   async why(): Promise<string> {
-    const status = await Promise.race([this.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 500).unref())])
+    const status = await within(this.exited, 500, 'still running')
     const line = this.stderr.split('\n').map((l) => l.trim()).find(Boolean)
     return line ? `${status}: ${line}` : status
   }
@@ -164,7 +161,7 @@ class ProxyProcess {
       endGroup(pgid, 'SIGTERM')
       // a member that ignores SIGTERM gets SIGKILL; the group id stays ours while any member lives
       setTimeout(() => endGroup(pgid, 'SIGKILL'), 1000).unref()
-      if (proxyGroups.size === 0) untrackProxySignals()
+      if (proxyGroups.size === 0) untrackProxies()
     }
     // give the stderr of a failed start a moment to arrive (why() reads it), then let go of the pipes
     setTimeout(() => {
@@ -263,7 +260,7 @@ export class SshTransport implements Transport {
 
   constructor(private readonly opts: SshTransportOptions) {
     this.target = `ssh ${opts.host}`
-    this.slots = new Slots(Math.max(1, opts.maxChannels ?? DEFAULT_MAX_CHANNELS))
+    this.slots = new Slots(Math.max(1, opts.maxChannels ?? SSH_MAX_CHANNELS))
   }
 
   /** Where `host` resolves to (HostName, User, Port, proxies, files); reads the config once. */
@@ -369,7 +366,7 @@ export class SshTransport implements Transport {
     })
   }
 
-  private identities(cfg: SshHostConfig, prefix: string): {methods: AnyAuthMethod[]; offered: string[]} {
+  private identities(utils: Ssh2['utils'], cfg: SshHostConfig, prefix: string): {methods: AnyAuthMethod[]; offered: string[]} {
     const methods: AnyAuthMethod[] = []
     const offered: string[] = []
     const agent = this.opts.agent === false ? undefined : (this.opts.agent ?? process.env.SSH_AUTH_SOCK)
@@ -406,7 +403,8 @@ export class SshTransport implements Transport {
   }
 
   private async handshake(cfg: SshHostConfig, prefix: string, sock: Duplex | undefined, proxy: ProxyProcess | undefined, deadline?: number): Promise<SshClient> {
-    const {methods, offered} = this.identities(cfg, prefix)
+    const {Client, utils} = await loadSsh2()
+    const {methods, offered} = this.identities(utils, cfg, prefix)
     const known = await loadKnownHosts([...cfg.userKnownHostsFiles, ...cfg.globalKnownHostsFiles])
     const name = cfg.hostKeyAlias ?? knownHostsName(cfg.hostname, cfg.port)
     const types = knownKeyTypes(known, name)
@@ -452,7 +450,7 @@ export class SshTransport implements Transport {
     }
 
     const budget = deadline === undefined ? Infinity : deadline - Date.now()
-    const timeoutMs = Math.max(1, Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, budget))
+    const timeoutMs = Math.max(1, Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? SSH_CONNECT_TIMEOUT_MS, budget))
     const client = new Client()
     client.setMaxListeners(0)
     const config: ConnectConfig = {
@@ -461,7 +459,7 @@ export class SshTransport implements Transport {
       readyTimeout: timeoutMs,
       hostVerifier,
       authHandler: methods,
-      keepaliveInterval: 15_000,
+      keepaliveInterval: SSH_KEEPALIVE_MS,
       keepaliveCountMax: 3,
       ...(types.length ? {algorithms: {serverHostKey: preferKnownTypes(types)}} : {}),
     }

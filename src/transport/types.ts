@@ -1,6 +1,6 @@
 /**
- * How netctl reaches a node: a lab namespace, SSH, or (later) a privileged
- * debug pod. Collectors depend on this interface only, so tests swap in fakes.
+ * How netctl reaches a node: a lab namespace, SSH, or a privileged debug pod
+ * (Kubernetes). Collectors depend on this interface only, so tests swap in fakes.
  */
 export interface ExecOptions {
   /** give up after this many milliseconds; the result then has timedOut */

@@ -14,27 +14,48 @@ export interface ExecOptions {
   input?: string
   timeoutMs?: number
   env?: NodeJS.ProcessEnv
+  /**
+   * Run in a process group of its own and kill the whole group on timeout, so
+   * a stuck grandchild (a tool a script started) cannot hold the output pipe
+   * open: the caller gets what was printed so far, at once.
+   */
+  group?: boolean
 }
 
-/** Run a program without a shell (argv is passed as is) and collect its output. */
-export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, {stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env})
+/**
+ * Spawn a program without a shell (argv is passed as is), feed it its input,
+ * collect its output, and kill it (or its group) with SIGKILL if it runs past
+ * its timeout. Rejects with the spawn error when the program cannot start.
+ */
+export function spawnCollect(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env, ...(opts.group ? {detached: true} : {})})
     const out: Buffer[] = []
     const err: Buffer[] = []
     let timedOut = false
+    const kill = (): void => {
+      if (!opts.group) {
+        child.kill('SIGKILL')
+        return
+      }
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        /* already gone */
+      }
+    }
     const timer =
       opts.timeoutMs === undefined
         ? undefined
         : setTimeout(() => {
             timedOut = true
-            child.kill('SIGKILL')
+            kill()
           }, opts.timeoutMs)
     child.stdout.on('data', (b: Buffer) => out.push(b))
     child.stderr.on('data', (b: Buffer) => err.push(b))
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer)
-      resolve({stdout: '', stderr: e.code === 'ENOENT' ? `${cmd}: command not found` : e.message, code: 127})
+      reject(e)
     })
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer)
@@ -50,6 +71,16 @@ export function run(cmd: string, args: readonly string[], opts: ExecOptions = {}
     })
     child.stdin.end(opts.input ?? '')
   })
+}
+
+/** Run a program without a shell and collect its output; one that cannot start ends with code 127, as in a shell. */
+export async function run(cmd: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  try {
+    return await spawnCollect(cmd, args, opts)
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException
+    return {stdout: '', stderr: e.code === 'ENOENT' ? `${cmd}: command not found` : e.message, code: 127}
+  }
 }
 
 /** Like run(), but a non-zero exit becomes a NetctlError naming what failed. */

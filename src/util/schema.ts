@@ -1,15 +1,15 @@
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync, statSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import path from 'node:path'
 
-import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
-import addFormatsModule from 'ajv-formats'
+import type {Ajv, CodeOptions, ErrorObject, ValidateFunction} from 'ajv'
+import {fullFormats} from 'ajv-formats/dist/formats.js'
 import ipaddr from 'ipaddr.js'
 
 import {packageRoot} from './paths.js'
 import {printable} from './text.js'
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
-let ajv: Ajv | undefined
+const require = createRequire(import.meta.url)
 const compiled = new Map<string, ValidateFunction>()
 
 /** A CIDR written out in full (10.244.1.0/24, fd00::/64), as the schemas' `cidr` format accepts it. */
@@ -27,25 +27,64 @@ function isIp(s: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(s) || (s.includes(':') && ipaddr.IPv6.isValid(s))
 }
 
-/** ajv with the standard formats, plus the networking ones netctl's schemas use. */
-function instance(): Ajv {
-  if (ajv) return ajv
-  ajv = addFormats(new Ajv({allErrors: true, strict: false}))
-  ajv.addFormat('cidr', {type: 'string', validate: isCidr})
-  ajv.addFormat('ip', {type: 'string', validate: isIp})
-  ajv.addFormat('mac', {type: 'string', validate: (s: string) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s)})
-  return ajv
+/** The formats netctl's schemas use: the standard ones, plus the networking ones. Precompiled validators take them as their one argument. */
+export const SCHEMA_FORMATS = {
+  ...fullFormats,
+  cidr: {type: 'string', validate: isCidr},
+  ip: {type: 'string', validate: isIp},
+  mac: {type: 'string', validate: (s: string) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s)},
+} as const
+
+/** Definitions that are validated on their own (a version 2 snapshot's node state, read a node at a time). */
+export const SCHEMA_DEFINITIONS: readonly (readonly [schema: string, definition: string])[] = [['snapshot', 'nodeState']]
+
+/** The file `npm run build` writes with every schema's validator as code (scripts/compile-schemas.ts). */
+export const PRECOMPILED_VALIDATORS = 'dist/src/schema-validate.cjs'
+
+/**
+ * ajv, for compiling schemas: by the build, and by a checkout that was not built
+ * or whose schemas changed since. The built CLI never loads it (its compiler is
+ * 100-150 ms of every start).
+ */
+export function schemaCompiler(code?: CodeOptions): Ajv {
+  const {Ajv: AjvClass} = require('ajv') as typeof import('ajv')
+  return new AjvClass({allErrors: true, strict: false, formats: SCHEMA_FORMATS, ...(code ? {code} : {})})
 }
 
-/** A validator for schemas/NAME.schema.json, compiled once. */
+let ajv: Ajv | undefined
+let precompiled: {validators: Record<string, ValidateFunction>; builtMs: number} | null | undefined
+
+function schemaFile(name: string): string {
+  return path.join(packageRoot(), 'schemas', `${name}.schema.json`)
+}
+
+/** The build's validator for KEY (a schema name, or NAME#definition), unless the schema file is newer than the build. */
+function fromBuild(key: string, name: string): ValidateFunction | undefined {
+  if (precompiled === undefined) {
+    const file = path.join(packageRoot(), PRECOMPILED_VALIDATORS)
+    const make = existsSync(file) ? (require(file) as (formats: typeof SCHEMA_FORMATS) => Record<string, ValidateFunction>) : undefined
+    precompiled = make ? {validators: make(SCHEMA_FORMATS), builtMs: statSync(file).mtimeMs} : null
+  }
+  const v = precompiled?.validators[key]
+  // a schema edited after the build (a developer's checkout): compile the file as it is now
+  if (!v || statSync(schemaFile(name)).mtimeMs > precompiled!.builtMs) return undefined
+  return v
+}
+
+/** A validator for schemas/NAME.schema.json: the build's, else compiled once. */
 export function validatorFor(name: string): ValidateFunction {
   let v = compiled.get(name)
   if (!v) {
-    const schema = JSON.parse(readFileSync(path.join(packageRoot(), 'schemas', `${name}.schema.json`), 'utf8')) as object
-    v = instance().compile(schema)
+    v = fromBuild(name, name) ?? compileSchema(name)
     compiled.set(name, v)
   }
   return v
+}
+
+function compileSchema(name: string): ValidateFunction {
+  ajv ??= schemaCompiler()
+  const schema = JSON.parse(readFileSync(schemaFile(name), 'utf8')) as {$id?: string}
+  return (schema.$id === undefined ? undefined : ajv.getSchema(schema.$id)) ?? ajv.compile(schema)
 }
 
 /** A validator for one definition of schemas/NAME.schema.json (a snapshot's node state, read a node at a time). */
@@ -53,11 +92,16 @@ export function validatorForDefinition(name: string, definition: string): Valida
   const key = `${name}#${definition}`
   let v = compiled.get(key)
   if (!v) {
-    const id = (validatorFor(name).schema as {$id?: string}).$id
-    v = instance().getSchema(`${id ?? ''}#/definitions/${definition}`)
-    if (!v) throw new Error(`schemas/${name}.schema.json has no definition ${definition}`)
+    v = fromBuild(key, name) ?? compileDefinition(name, definition)
     compiled.set(key, v)
   }
+  return v
+}
+
+function compileDefinition(name: string, definition: string): ValidateFunction {
+  const id = (compileSchema(name).schema as {$id?: string}).$id
+  const v = ajv!.getSchema(`${id ?? ''}#/definitions/${definition}`)
+  if (!v) throw new Error(`schemas/${name}.schema.json has no definition ${definition}`)
   return v
 }
 

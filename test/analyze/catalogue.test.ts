@@ -1,4 +1,4 @@
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
@@ -18,7 +18,7 @@ import {
 } from '../../src/analyze/catalogue/index.js'
 import {FINDING_CODES, type FindingCode} from '../../src/model/finding.js'
 import {DISPOSITIONS} from '../../src/model/trace.js'
-import {PREFLIGHT_CODES} from '../../src/backend/preflight.js'
+import {PREFLIGHT_CODES} from '../../src/backend/plan/preflight.js'
 import {REPO} from '../helpers/cli.js'
 
 /** `| area | `CODE`, `CODE` |` rows → [area, codes]. */
@@ -38,13 +38,12 @@ function designSection(text: string): string[] {
   return lines.slice(start, end)
 }
 
-// ../shared/DESIGN.md beside the main checkout; a worktree under /work/wt/ sits one level deeper
-const designPath = [path.join(REPO, '../shared/DESIGN.md'), path.join(REPO, '../../shared/DESIGN.md')].find((p) => existsSync(p))
+const designPath = path.join(REPO, 'docs/design.md')
 const fixtureRows = tableRows(readFileSync(path.join(REPO, 'fixtures/design-codes.txt'), 'utf8').split('\n'))
-const designRows = designPath ? tableRows(designSection(readFileSync(designPath, 'utf8'))) : fixtureRows
+const designRows = tableRows(designSection(readFileSync(designPath, 'utf8')))
 const everyFillable = (code: FindingCode) => Object.fromEntries(fixVarsOf(code).map((p) => [p, `v-${p}`]))
 
-describe('the catalogue covers DESIGN.md', () => {
+describe('the catalogue covers docs/design.md', () => {
   it('has every code of the findings table, in its area', () => {
     expect(designRows.length).toBe(8)
     for (const [area, codes] of designRows) {
@@ -58,7 +57,7 @@ describe('the catalogue covers DESIGN.md', () => {
     }
   })
 
-  it.runIf(designPath !== undefined)('keeps fixtures/design-codes.txt equal to the table in DESIGN.md', () => {
+  it('keeps fixtures/design-codes.txt equal to the table in docs/design.md', () => {
     expect(fixtureRows).toEqual(designRows)
   })
 
@@ -85,7 +84,7 @@ function codeEnums(node: unknown, at = '#'): Array<[string, unknown[]]> {
   )
 }
 
-describe('beyond DESIGN.md: the backend-switch codes', () => {
+describe('beyond docs/design.md: the backend-switch codes', () => {
   it('has every code backend preflight can raise, the switch\'s own in the backend area', () => {
     const designed = new Set(designRows.flatMap(([, codes]) => codes))
     for (const code of PREFLIGHT_CODES) {

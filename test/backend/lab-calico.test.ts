@@ -2,7 +2,7 @@ import path from 'node:path'
 
 import {expect, it} from 'vitest'
 
-import {parseBirdProtocols} from '../../src/lab/bird.js'
+import {parseBirdProtocols} from '../../src/collect/parse/bird.js'
 import {netctlJson} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, useLab} from '../helpers/lab.js'
 import {expectAllPodsReachable, expectReported, kernelOfLab, setBackend} from './lab-helpers.js'
@@ -16,7 +16,7 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     for (const n of lab.get().nodes) {
       const socket = path.join(lab.get().stateDir, 'nodes', n.name, 'run/calico/bird.ctl')
       const r = await nsExec(n.netns, ['birdc', '-s', socket, 'show', 'protocols'])
-      for (const row of parseBirdProtocols(r.stdout).filter((x) => x.proto === 'BGP')) out[`${n.name} ${row.name}`] = `${row.info.split(' ')[0]} since ${row.since}`
+      for (const row of parseBirdProtocols(r.stdout)) out[`${n.name} ${row.name}`] = `${row.bgpState} since ${row.since}`
     }
     return out
   }

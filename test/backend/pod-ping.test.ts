@@ -1,15 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
-import {pingScript, podPairs, podReachability} from '../../src/backend/pod-ping.js'
-import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
+import {pingScript, podPairs, podReachability} from '../../src/backend/act/pod-ping.js'
+import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Transport} from '../../src/transport/types.js'
-import {fixture} from '../helpers/fixtures.js'
-
-const load = (name: string): Snapshot => parseSnapshot(fixture('snapshots', `${name}.json`), name)
+import {snapshotFixture} from '../helpers/fixtures.js'
 
 describe('pinging pods through the node transports', () => {
   it('pairs the first pod of each node with the first of every other node and with its neighbour, from the namespace the probe entered', () => {
-    const s = load('calico-bgp-lab')
+    const s = snapshotFixture('calico-bgp-lab')
     const pairs = podPairs(s).map(([a, b]) => `${a.name} ${a.netns} -> ${b.name} ${b.ip}`)
     expect(pairs).toEqual([
       'default/pod-node1-1 /var/run/netns/trc-cb.node1.pod1 -> default/pod-node2-1 172.20.2.2',
@@ -25,7 +23,7 @@ describe('pinging pods through the node transports', () => {
   })
 
   it('a node whose pods were not entered pings from none of them, but is still pinged', () => {
-    const s = load('calico-bgp-lab')
+    const s = snapshotFixture('calico-bgp-lab')
     delete s.nodeStates.node2
     const pairs = podPairs(s)
     expect(pairs.some(([a]) => a.node === 'node2')).toBe(false)
@@ -39,7 +37,7 @@ describe('pinging pods through the node transports', () => {
   })
 
   it('counts what each node answers, and says which nodes lack the tools instead of failing them', async () => {
-    const s = load('calico-bgp-lab')
+    const s = snapshotFixture('calico-bgp-lab')
     const transport = (node: string): Transport => ({
       target: node,
       async exec(script: string) {

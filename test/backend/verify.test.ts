@@ -1,15 +1,13 @@
 import {describe, expect, it} from 'vitest'
 
-import {tracePairs} from '../../src/backend/verify.js'
-import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
-import {fixture} from '../helpers/fixtures.js'
-
-const load = (name: string): Snapshot => parseSnapshot(fixture('snapshots', `${name}.json`), name)
+import {tracePairs} from '../../src/backend/act/verify.js'
+import type {Snapshot} from '../../src/model/snapshot.js'
+import {snapshotFixture} from '../helpers/fixtures.js'
 
 describe('verifying a switch with netctl trace', () => {
   for (const backend of ['flannel-vxlan-lab', 'flannel-host-gw-lab', 'flannel-udp-lab', 'calico-bgp-lab', 'calico-vxlan-lab']) {
     it(`traces one pod pair per ordered node pair of a healthy ${backend}: all delivered both ways`, () => {
-      const s = load(backend)
+      const s = snapshotFixture(backend)
       const nodesWithPods = new Set(s.pods.map((p) => p.node)).size
       const r = tracePairs(s)
       expect(r.pairs).toBe(nodesWithPods * (nodesWithPods - 1))
@@ -19,7 +17,7 @@ describe('verifying a switch with netctl trace', () => {
   }
 
   it('names the pairs a half-applied switch breaks (node1 lost its route to node3)', () => {
-    const s = load('flannel-vxlan-lab')
+    const s = snapshotFixture('flannel-vxlan-lab')
     const node3 = s.nodes.find((n) => n.name === 'node3')!
     s.nodeStates.node1!.routes = s.nodeStates.node1!.routes.filter((r) => r.dst !== node3.podCIDRs[0])
     const r = tracePairs(s)

@@ -1,11 +1,11 @@
-import {readFileSync} from 'node:fs'
 import {describe, expect, it} from 'vitest'
 
 import {synthesize, synthesizeSnapshot} from '../../bench/synth.js'
 import {runChecks} from '../../src/analyze/checks/index.js'
 import {validateSnapshot, type Snapshot} from '../../src/model/snapshot.js'
+import {snapshotFixture} from '../helpers/fixtures.js'
 
-const lab = (name: string): Snapshot => JSON.parse(readFileSync(`fixtures/snapshots/${name}.json`, 'utf8')) as Snapshot
+const lab = (name: string): Snapshot => snapshotFixture(name)
 
 /**
  * What the kernel picks at random or learns from traffic, and so differs between the lab's own

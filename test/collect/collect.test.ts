@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import type {Inventory, InventoryNode} from '../../src/cluster/inventory-types.js'
+import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import {collectInventory, collectNodes, type NodeProgress} from '../../src/collect/collect.js'
 import {validateSnapshot} from '../../src/model/snapshot.js'
 import {createTransport, registerTransport} from '../../src/transport/index.js'

@@ -5,7 +5,7 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import type {Inventory} from '../../src/cluster/inventory-types.js'
+import type {Inventory} from '../../src/model/inventory.js'
 import {collectNodes, snapshotOf} from '../../src/collect/collect.js'
 import {runChecks} from '../../src/analyze/checks/run.js'
 import {validateSnapshot} from '../../src/model/snapshot.js'

@@ -12,11 +12,12 @@ import {planLab} from '../../src/lab/topology.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
+import {snapshotFixturePath} from '../helpers/fixtures.js'
 
 // Runs the built CLI (npm run build first) on recorded snapshots, as a user does.
 const dir = mkdtempSync(path.join(tmpdir(), 'chk-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
-const snap = (name: string): string => path.join(REPO, 'fixtures', 'snapshots', `${name}-lab.json`)
+const snap = (name: string): string => snapshotFixturePath(`${name}-lab`)
 const validate = validatorFor('check')
 
 /** A recorded snapshot with one fault: ip_forward off on node2. */
@@ -82,8 +83,8 @@ describe('netctl check --snapshot', () => {
     const env = {HOME: '/nonexistent', KUBECONFIG: '', KUBERNETES_SERVICE_HOST: ''}
     for (const [args, message] of [
       [[], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
-      [['--lab', 'x', '--snapshot', snap('calico-rr')], /^netctl: --snapshot and --lab both say what to check: give one$/],
-      [['--snapshot', snap('calico-rr'), '--kubeconfig', 'k.yaml'], /^netctl: --snapshot and --kubeconfig both say what to check: give one$/],
+      [['--lab', 'x', '--snapshot', snap('calico-rr')], /^netctl: --lab=x cannot also be provided when using --snapshot$/],
+      [['--snapshot', snap('calico-rr'), '--kubeconfig', 'k.yaml'], /^netctl: --kubeconfig=k.yaml cannot also be provided when using --snapshot$/],
       [['--lab', 'x', '--inventory', 'y'], /^netctl: --lab and --inventory name two different clusters: give one$/],
     ] as const) {
       const r = await netctl(['check', ...args], {env})
@@ -100,7 +101,10 @@ describe('netctl check --snapshot', () => {
     expect(r.code).toBe(3)
     expect(validate(r.json), describeSchemaError(validate.errors)).toBe(true)
     expect(r.json.collected).toBe(0)
-    expect(r.json.findings.map((f: {code: string; node: string}) => `${f.code} ${f.node}`)).toEqual(['NODE_UNREACHABLE node1', 'NODE_UNREACHABLE node2'])
+    const findings = r.json.findings as {code: string; node?: string; subject: string}[]
+    expect(findings.filter((f) => f.node !== undefined).map((f) => `${f.code} ${f.node}`)).toEqual(['NODE_UNREACHABLE node1', 'NODE_UNREACHABLE node2'])
+    // what the inventory's objects say without any node: the lab's Service that has no endpoints by design
+    expect(findings.filter((f) => f.node === undefined).map((f) => f.code)).toEqual(['SERVICE_NO_ENDPOINTS'])
     expect(r.json.source).toEqual({kind: 'inventory', name: inv})
   })
 })

@@ -7,7 +7,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
-import type {Inventory} from '../../src/cluster/inventory-types.js'
+import type {Inventory} from '../../src/model/inventory.js'
 import type {Neighbour} from '../../src/model/node-state.js'
 import {loadSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {MANAGED_BY_LABEL} from '../../src/transport/kube-debug.js'

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, expect, it} from 'vitest'
 import {parse, stringify} from 'yaml'
 
-import type {Inventory} from '../../src/cluster/inventory-types.js'
+import type {Inventory} from '../../src/model/inventory.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
 import {describeLab, type LabUp, useLab} from '../helpers/lab.js'

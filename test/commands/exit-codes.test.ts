@@ -11,6 +11,7 @@ import {planLab} from '../../src/lab/topology.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
 import {labSkipReason, uniqueLabName} from '../helpers/lab.js'
+import {snapshotFixturePath} from '../helpers/fixtures.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ex-codes-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -19,7 +20,7 @@ const file = (name: string, text: string): string => {
   writeFileSync(f, text)
   return f
 }
-const snap = (name: string): string => path.join(REPO, 'fixtures', 'snapshots', `${name}-lab.json`)
+const snap = (name: string): string => snapshotFixturePath(`${name}-lab`)
 
 /** An inventory of a lab that does not exist: every node's namespace is missing. */
 const ghost = file(

@@ -1,18 +1,15 @@
-import path from 'node:path'
-
 import {describe, expect, it} from 'vitest'
 
 import {runChecks} from '../../src/analyze/checks/index.js'
-import {parseSnapshot} from '../../src/model/snapshot.js'
-import {traceSnapshotFile} from '../../src/trace/run.js'
+import {traceSnapshotFile} from '../../src/services/trace.js'
 import {validatorFor} from '../../src/util/schema.js'
-import {fixture} from '../helpers/fixtures.js'
-import {netctl, netctlJson, REPO} from '../helpers/cli.js'
+import {snapshotFixture, snapshotFixturePath} from '../helpers/fixtures.js'
+import {netctl, netctlJson} from '../helpers/cli.js'
 
 // Collected from a 2-node flannel-vxlan lab with its pods known by name only, as the Kubernetes API
 // gives them, on nodes without crictl: each pod's runtime and netns sections are `absent` (fixtures/README.md).
-const FILE = path.join(REPO, 'fixtures', 'snapshots', 'flannel-vxlan-no-crictl.json')
-const snapshot = () => parseSnapshot(fixture('snapshots', 'flannel-vxlan-no-crictl.json'), 'no-crictl.json')
+const FILE = snapshotFixturePath('flannel-vxlan-no-crictl')
+const snapshot = () => snapshotFixture('flannel-vxlan-no-crictl')
 
 describe('pods whose state was not read (no crictl on the node)', () => {
   it('the fixture is what collect writes without crictl', () => {
@@ -43,7 +40,7 @@ describe('pods whose state was not read (no crictl on the node)', () => {
     ])
     expect(partial[0]!.fix).toContain('# install crictl on node1')
     // a pod that was read raises nothing
-    expect(runChecks(parseSnapshot(fixture('snapshots', 'flannel-vxlan-lab.json'))).filter((f) => f.code === 'COLLECTION_PARTIAL')).toEqual([])
+    expect(runChecks(snapshotFixture('flannel-vxlan-lab')).filter((f) => f.code === 'COLLECTION_PARTIAL')).toEqual([])
   })
 
   it('as a user runs them: trace exits 1 with INSUFFICIENT_INFO, check names the pods', async () => {

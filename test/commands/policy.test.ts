@@ -3,23 +3,23 @@
  * on a saved snapshot of the recorded Calico lab, with its pods labelled and
  * policies added as an inventory's networkPolicies: would give them.
  */
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
 import type {Finding} from '../../src/model/finding.js'
-import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Trace} from '../../src/model/trace.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
-import {netctl, netctlJson, REPO} from '../helpers/cli.js'
+import {netctl, netctlJson} from '../helpers/cli.js'
+import {snapshotFixture} from '../helpers/fixtures.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'po-policy-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
 function snapshotWith(cni: string): string {
-  const s = JSON.parse(readFileSync(path.join(REPO, 'fixtures/snapshots/calico-bgp-lab.json'), 'utf8')) as Snapshot
+  const s = snapshotFixture('calico-bgp-lab')
   s.cluster.cni = cni
   s.pods = s.pods.map((p) => ({...p, labels: {app: p.name}, ...(p.name === 'pod-node2-1' ? {ports: [{name: 'http', containerPort: 8080, protocol: 'TCP' as const}]} : {})}))
   s.networkPolicies = [

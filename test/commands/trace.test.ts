@@ -5,7 +5,6 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {stringify} from 'yaml'
 
-import * as engine from '../../src/analyze/trace/index.js'
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {Trace} from '../../src/model/trace.js'
@@ -14,14 +13,11 @@ import {netctl, netctlJson, REPO} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, ping, useLab} from '../helpers/lab.js'
 import {dotProblems, mermaidProblems} from '../render/graph-syntax.js'
 
-/** True until the real walker replaces src/analyze/trace/index.ts (the placeholder exports this flag). */
-export const walkerPlaceholder = (engine as Record<string, unknown>).WALKER_PLACEHOLDER === true
-
 const SNAPSHOTS = ['flannel-vxlan-lab.json', 'flannel-host-gw-lab.json'].map((f) => path.join(REPO, 'fixtures', 'snapshots', f))
 const dir = mkdtempSync(path.join(tmpdir(), 'tcm-trace-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-/** The exit code DESIGN.md gives a trace, from the trace alone (no node unreachable in these snapshots). */
+/** The exit code docs/design.md gives a trace, from the trace alone (no node unreachable in these snapshots). */
 const expectedExit = (t: Trace): number =>
   t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED' && !t.findings.some((f) => f.severity === 'error') ? 0 : 1
 
@@ -37,10 +33,6 @@ describe.each(SNAPSHOTS)('netctl trace --snapshot %s', (snap) => {
     expect(r.json.src).toMatchObject({pod: 'pod-node1-1', node: 'node1'})
     expect(r.json.dst).toMatchObject({pod: 'pod-node3-2', node: 'node3'})
     expect(r.code).toBe(expectedExit(r.json))
-    if (walkerPlaceholder) {
-      expect(r.json.disposition).toBe('INSUFFICIENT_INFO')
-      expect(r.code).toBe(1)
-    }
     expect(r.stderr).toBe('')
   })
 
@@ -75,13 +67,14 @@ describe('netctl trace usage errors: exit 2, one line', () => {
   it.each([
     // nothing named and no kubeconfig (HOME below has none): Kubernetes cannot be found either
     [['a', 'b'], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
-    [['a', 'b', '--snapshot', snap, '--lab', 'x'], 'netctl: --snapshot and --lab both say where the state comes from: give one'],
-    [['a', 'b', '--snapshot', snap, '-n', 'shop'], 'netctl: --snapshot and --namespace both say where the state comes from: give one'],
+    [['a', 'b', '--snapshot', snap, '--lab', 'x'], 'netctl: --lab=x cannot also be provided when using --snapshot'],
+    [['a', 'b', '--snapshot', snap, '-n', 'shop'], 'netctl: --namespace=shop cannot also be provided when using --snapshot'],
     [['a', 'b', '--lab', 'x', '--inventory', 'y'], 'netctl: --lab and --inventory name two different clusters: give one'],
     [['a', 'b', '--lab', 'x', '--context', 'prod'], 'netctl: --context is for a Kubernetes cluster and cannot be used with --lab'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'sctp'], 'netctl: Expected --protocol=sctp to be one of: icmp, tcp, udp'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: --protocol tcp needs --port (the destination port)'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: --port is for --protocol tcp or udp; ICMP has no ports'],
+    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: All of the following must be provided when using --protocol: --port'],
+    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: All of the following must be provided when using --port: --protocol'],
+    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80', '-p', 'icmp'], 'netctl: --protocol=icmp cannot also be provided when using --port'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '-o', 'svg'], 'netctl: Expected --output=svg to be one of: text, json, yaml, mermaid, dot'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', '/nonexistent/snap.json'], 'netctl: /nonexistent/snap.json: no such file'],
     [['pod-node1-1', 'pod-node3-2', '--lab', 'tcm-no-such-lab'], "netctl: no lab named 'tcm-no-such-lab' (see netctl lab list)"],
@@ -166,7 +159,6 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
     expect(r.stderr.trim()).toBe('debug: trace collected [node1 node3] (2 of 3 nodes)')
     expect([0, 1]).toContain(r.code)
     expect(r.code).toBe(expectedExit(r.json))
-    if (walkerPlaceholder) expect(r.json.disposition).toBe('INSUFFICIENT_INFO')
   })
 
   it('text to a pipe: the verdict line first, no progress display on stderr', async () => {
@@ -176,8 +168,7 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
     expect([0, 1]).toContain(r.code)
   })
 
-  // End to end with the real walker: runs once src/analyze/trace/index.ts is the walker, not the placeholder.
-  it.runIf(!walkerPlaceholder)('END TO END (real walker): DELIVERED with exit 0, as a real ping agrees', async () => {
+  it('END TO END: DELIVERED with exit 0, as a real ping agrees', async () => {
     expect(await ping(pod('pod-node1-1').netns, pod('pod-node3-2').ip)).toBe(true)
     const r = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '--lab', lab.get().name])
     expect(r.json.disposition).toBe('DELIVERED')
@@ -185,7 +176,7 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
     expect(r.code).toBe(0)
   })
 
-  it.runIf(!walkerPlaceholder)("END TO END (real walker): node1 loses node3's FDB entry: FDB_MISS, exit 1, as a real ping agrees", async () => {
+  it("END TO END: node1 loses node3's FDB entry: FDB_MISS, exit 1, as a real ping agrees", async () => {
     const {name, nodes} = lab.get()
     const node3 = nodes.find((n) => n.name === 'node3')!
     expect((await nsExec(`${name}.node1`, ['bridge', 'fdb', 'del', node3.vtepMAC, 'dev', 'flannel.1', 'dst', node3.ip, 'self'])).code).toBe(0)

@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -6,6 +6,7 @@ import {Config} from '@oclif/core'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {netctl, REPO} from '../helpers/cli.js'
+import {snapshotFixture} from '../helpers/fixtures.js'
 
 // Output at a fixed terminal width (issue 12): no line longer than the width, no word split.
 const dir = mkdtempSync(path.join(tmpdir(), 'fl-width-'))
@@ -13,7 +14,7 @@ afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
 /** A recorded lab snapshot with a real fault: node1 has lost its FDB entry for node3's VTEP. */
 function fdbLost(): string {
-  const s = JSON.parse(readFileSync(path.join(REPO, 'fixtures', 'snapshots', 'flannel-vxlan-lab.json'), 'utf8'))
+  const s = snapshotFixture('flannel-vxlan-lab')
   const node3 = s.nodes.find((n: {name: string}) => n.name === 'node3')
   const fdb = s.nodeStates.node1.fdb as Array<{dev: string; dst?: string}>
   s.nodeStates.node1.fdb = fdb.filter((f) => !(f.dev === 'flannel.1' && f.dst === node3.internalIP))
@@ -58,8 +59,8 @@ describe('help at 80 columns splits no word', () => {
     for (const cmd of config.commands.filter((c) => c.id !== 'help')) {
       const r = await netctl([...cmd.id.split(':'), '--help'], {env: {OCLIF_COLUMNS: '80'}})
       expect(r.code).toBe(0)
-      // every word of the help is a word of the command's own text (or of oclif's headings)
-      const known = new Set(`${JSON.stringify(cmd).replace(/\\[nt]/g, ' ')} USAGE ARGUMENTS FLAGS GLOBAL FLAGS DESCRIPTION EXAMPLES netctl no $ [--json] <value> <value>... ${Object.keys(cmd.args).join(' ').toUpperCase()}`.match(/[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]/g))
+      // every word of the help is a word of the command's own text, its templates filled (or of oclif's headings)
+      const known = new Set(`${JSON.stringify(cmd).replace(/\\[nt]/g, ' ').replaceAll('<%= config.bin %>', 'netctl')} USAGE ARGUMENTS FLAGS GLOBAL FLAGS DESCRIPTION EXAMPLES netctl no $ [--json] <value> <value>... ${Object.keys(cmd.args).join(' ').toUpperCase()}`.match(/[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]/g))
       for (const w of r.stdout.match(/[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]/g) ?? []) expect(known.has(w), `${cmd.id}: '${w}'`).toBe(true)
     }
   })

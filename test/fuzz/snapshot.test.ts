@@ -16,9 +16,10 @@ import {afterAll, describe, expect, it} from 'vitest'
 import {countFindings, runChecks} from '../../src/analyze/checks/index.js'
 import {NetctlError} from '../../src/errors.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
-import {checkResult, checkText} from '../../src/render/check.js'
+import {checkText} from '../../src/render/check.js'
+import {checkResult} from '../../src/services/check-result.js'
 import {traceText} from '../../src/render/trace.js'
-import {traceSnapshotFile} from '../../src/trace/run.js'
+import {traceSnapshotFile} from '../../src/services/trace.js'
 import {netctl} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
 import {seededRandom} from '../helpers/random.js'
@@ -177,7 +178,7 @@ describe('fuzzing the snapshot loading path', () => {
           }
         }
         if (i % CLI_EVERY === 0) {
-          // the real thing, as a user runs it: exit codes from DESIGN.md, stderr one line, no stack
+          // the real thing, as a user runs it: exit codes from docs/design.md, stderr one line, no stack
           tally.cli++
           const file = path.join(dir, `m${i}.json`)
           writeFileSync(file, text)

@@ -2,11 +2,31 @@ import {readFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {type RawSection, splitProbeOutput, type SplitOutput} from '../../src/collect/sections.js'
+import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {REPO} from './cli.js'
 
 /** A file under fixtures/. */
 export function fixture(...parts: string[]): string {
   return readFileSync(path.join(REPO, 'fixtures', ...parts), 'utf8')
+}
+
+const snapshotTexts = new Map<string, string>()
+const snapshotFile = (name: string): string => (name.endsWith('.json') ? name : `${name}.json`)
+
+/** The path of a recorded snapshot in fixtures/snapshots (NAME or NAME.json), for a command's --snapshot. */
+export function snapshotFixturePath(name: string): string {
+  return path.join(REPO, 'fixtures', 'snapshots', snapshotFile(name))
+}
+
+/**
+ * A recorded snapshot from fixtures/snapshots (NAME or NAME.json), validated
+ * as --snapshot would: a fresh copy each call (tests change them), the file
+ * read once.
+ */
+export function snapshotFixture(name: string): Snapshot {
+  const file = snapshotFile(name)
+  if (!snapshotTexts.has(file)) snapshotTexts.set(file, fixture('snapshots', file))
+  return parseSnapshot(snapshotTexts.get(file)!, file)
 }
 
 /** The marker a captured probe output uses (its first line says `MARKER PROBE 1`). */

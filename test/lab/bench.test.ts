@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {addNetns, listNetns} from '../../src/lab/netns.js'
+import {addNetns, listNetns} from '../../src/lab/netns-setup.js'
 import {defaultStateRoot} from '../../src/lab/topology.js'
 import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'

@@ -4,7 +4,8 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {bgpSession, birdConfig, birdPeers, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../../src/lab/bird.js'
+import {parseBirdProtocols} from '../../src/collect/parse/bird.js'
+import {bgpSession, birdConfig, birdPeers, peerIPFromProtocol, RR_CLUSTER_ID} from '../../src/lab/bird.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {LabBackendName, LabPlan, LabTopology} from '../../src/lab/types.js'
 import {run} from '../../src/util/exec.js'
@@ -16,13 +17,11 @@ function plan(backend: LabBackendName, nodes = 4, topology: LabTopology = 'flat'
   return planLab({name: 'birdtest', nodes, podsPerNode: 1, backend, topology, routeReflectors, ssh: false}, '/run/netctl-test-state')
 }
 
-describe('parseBirdProtocols (birdc show protocols, bird2)', () => {
-  it('reads every protocol row of an established mesh node', async () => {
-    const rows = parseBirdProtocols(await fixture('show-protocols-mesh-established.txt'))
-    expect(rows.map((r) => r.proto)).toEqual(['Static', 'Kernel', 'Device', 'Direct', 'BGP', 'BGP'])
-    const bgp = rows.filter((r) => r.proto === 'BGP')
-    expect(bgp.map((r) => peerIPFromProtocol(r.name))).toEqual(['172.31.1.12', '172.31.2.11'])
-    for (const r of bgp) {
+describe('the lab reads birdc show protocols (bird2) with the collect parser', () => {
+  it('reads the BGP sessions of an established mesh node', async () => {
+    const sessions = parseBirdProtocols(await fixture('show-protocols-mesh-established.txt'))
+    expect(sessions.map((r) => peerIPFromProtocol(r.name))).toEqual(['172.31.1.12', '172.31.2.11'])
+    for (const r of sessions) {
       expect(r.state).toBe('up')
       expect(r.since).toMatch(/^\d{2}:\d{2}:\d{2}\.\d{3}$/)
       expect(bgpSession(r)).toEqual({state: 'Established', detail: ''})
@@ -38,21 +37,25 @@ describe('parseBirdProtocols (birdc show protocols, bird2)', () => {
   })
 
   it('reads a protocol that is down, with a date in Since', async () => {
-    const rows = parseBirdProtocols(await fixture('show-protocols-iso-long-time.txt'))
-    const bgp = rows.find((r) => r.proto === 'BGP')!
+    const bgp = parseBirdProtocols(await fixture('show-protocols-iso-long-time.txt'))[0]!
     expect(bgp.since).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
     expect(bgpSession(bgp)).toEqual({state: 'Down', detail: 'Error: No listening socket'})
   })
 
+  it('a session that is down without a word from BIRD has no detail', () => {
+    const [bgp] = parseBirdProtocols('Name       Proto      Table      State  Since         Info\nNode_172_31_0_12 BGP        ---        down   08:07:19.000\n')
+    expect(bgpSession(bgp!)).toEqual({state: 'Down', detail: ''})
+  })
+
   it('sees a reflector with a session per client, and a client with one per reflector', async () => {
-    const reflector = parseBirdProtocols(await fixture('show-protocols-rr-reflector.txt')).filter((r) => r.proto === 'BGP')
-    const client = parseBirdProtocols(await fixture('show-protocols-rr-client.txt')).filter((r) => r.proto === 'BGP')
+    const reflector = parseBirdProtocols(await fixture('show-protocols-rr-reflector.txt'))
+    const client = parseBirdProtocols(await fixture('show-protocols-rr-client.txt'))
     expect(reflector.map((r) => r.name)).toEqual(['Node_172_31_0_12', 'Node_172_31_0_13', 'Node_172_31_0_14'])
     expect(client.map((r) => r.name)).toEqual(['Node_172_31_0_11', 'Node_172_31_0_12'])
   })
 
-  it('finds nothing in output without a table', () => {
-    expect(parseBirdProtocols('Unable to connect to server control socket (/x/bird.ctl): No such file or directory\n')).toEqual([])
+  it('refuses output without a protocol table (the lab says BIRD is not answering)', () => {
+    expect(() => parseBirdProtocols('Unable to connect to server control socket (/x/bird.ctl): No such file or directory\n')).toThrow(/not BIRD protocol output/)
   })
 })
 

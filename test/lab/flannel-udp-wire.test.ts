@@ -8,15 +8,14 @@ import {
   checkIPv4,
   decrementTTL,
   describePacket,
-  intToIPv4,
   ipv4Destination,
   ipv4HeaderChecksum,
   ipv4Source,
-  ipv4ToInt,
   parseForwarderConfig,
   parseIPv4Prefix,
   PeerTable,
 } from '../../src/lab/flannel-udp-wire.js'
+import {numberToIPv4 as intToIPv4, ipv4ToNumber as ipv4ToInt} from '../../src/analyze/ip.js'
 import {planLab} from '../../src/lab/topology.js'
 import {REPO} from '../helpers/cli.js'
 

@@ -185,7 +185,7 @@ describeLab('lab: lifecycle', () => {
       expect(down.code).toBe(0)
       expect(validatorFor('lab-down')(down.json)).toBe(true)
       expect(down.json.namespaces.length).toBe(1 + 2 + 2)
-      const left = (await import('../../src/lab/netns.js').then((m) => m.listNetns())).filter((n) => n.startsWith(`${a}.`))
+      const left = (await import('../../src/lab/netns-setup.js').then((m) => m.listNetns())).filter((n) => n.startsWith(`${a}.`))
       expect(left).toEqual([])
       expect(existsSync(ra.json.stateDir)).toBe(false)
       expect(await ping(rb.json.pods[0].netns, rb.json.pods[1].ip)).toBe(true)
@@ -200,7 +200,7 @@ describeLab('lab: lifecycle', () => {
 
   it('cleans up after a half-failed up: lab down removes namespaces made before the failure', async () => {
     const name = uniqueLabName('lch')
-    const {addNetns} = await import('../../src/lab/netns.js')
+    const {addNetns} = await import('../../src/lab/netns-setup.js')
     try {
       // what a crash after the first namespaces leaves: namespaces, no record
       await addNetns(`${name}.fabric`)

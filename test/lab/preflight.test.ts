@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {afterAll, expect, it} from 'vitest'
 
-import {listNetns} from '../../src/lab/netns.js'
+import {listNetns} from '../../src/lab/netns-setup.js'
 import {run} from '../../src/util/exec.js'
 import {BIN, netctl} from '../helpers/cli.js'
 import {describeLab, uniqueLabName} from '../helpers/lab.js'

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {afterAll, afterEach, beforeAll, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
-import type {Inventory} from '../../src/cluster/inventory-types.js'
+import type {Inventory} from '../../src/model/inventory.js'
 import {SshTransport, type SshTransportOptions} from '../../src/transport/ssh.js'
 import {TransportError} from '../../src/transport/types.js'
 import {run} from '../../src/util/exec.js'

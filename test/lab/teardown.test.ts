@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {formatNetnsId, processStart} from '../../src/lab/netns.js'
+import {formatNetnsId, processStart} from '../../src/lab/netns-setup.js'
 import {labHealth} from '../../src/lab/state.js'
 import {judgeLabNetns} from '../../src/lab/teardown.js'
 import {planLab} from '../../src/lab/topology.js'

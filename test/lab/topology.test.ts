@@ -3,7 +3,8 @@ import {describe, expect, it} from 'vitest'
 
 import {UsageError} from '../../src/errors.js'
 import {NsScript} from '../../src/lab/script.js'
-import {cidrContains, l2Adjacent, planLab} from '../../src/lab/topology.js'
+import {cidrContainsAddress as cidrContains} from '../../src/analyze/ip.js'
+import {l2Adjacent, planLab} from '../../src/lab/topology.js'
 import type {LabOptions} from '../../src/lab/types.js'
 
 const base: LabOptions = {name: 'demo', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}

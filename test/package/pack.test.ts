@@ -37,10 +37,14 @@ describe('the npm package', () => {
     expect(packed.code, packed.stderr).toBe(0)
     const tgz = readdirSync(work).find((f) => /^netctl-.*\.tgz$/.test(f))!
     const list = execFileSync('tar', ['tzf', path.join(work, tgz)], {encoding: 'utf8'}).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''))
-    for (const f of ['LICENSE', 'README.md', 'oclif.manifest.json', 'bin/run.js', 'dist/commands/trace.js', 'schemas/snapshot.schema.json', 'docs/inventory.md', 'docs/commands.md'])
+    for (const f of ['LICENSE', 'README.md', 'oclif.manifest.json', 'bin/run.js', 'dist/commands/trace.js', 'dist/src/schema-validate.cjs', 'schemas/snapshot.schema.json', 'docs/inventory.md', 'docs/commands.md'])
       expect(list, f).toContain(f)
     expect(list.filter((f) => f.endsWith('.map') || f.endsWith('.ts') || f.startsWith('test/') || f === 'bin/dev.js')).toEqual([])
     expect(readFileSync(path.join(REPO, 'LICENSE'), 'utf8')).toContain('Apache License\n                           Version 2.0')
+    // no JavaScript that names a source map (the maps and the TypeScript sources are not shipped)
+    const js = list.filter((f) => f.endsWith('.js'))
+    const mapped = execFileSync('tar', ['xzOf', path.join(work, tgz), ...js.map((f) => `package/${f}`)], {encoding: 'utf8', maxBuffer: 256 * 1024 * 1024})
+    expect(mapped).not.toContain('sourceMappingURL')
 
     // exactly what a user types: npm install -g --prefix $(mktemp -d) netctl-*.tgz
     const prefix = mkdtempSync(path.join(work, 'prefix-'))
@@ -51,6 +55,11 @@ describe('the npm package', () => {
     const env = {...process.env, PATH: `${path.join(prefix, 'bin')}:${path.dirname(process.execPath)}:${process.env.PATH}`, NO_COLOR: '1'}
     delete env.NODE_ENV
     const netctl = (args: string[]) => run('netctl', args, {cwd: work, env, timeoutMs: 120_000})
+
+    const pkg = JSON.parse(readFileSync(path.join(prefix, 'lib/node_modules/netctl/package.json'), 'utf8')) as Record<string, any>
+    expect(pkg.repository?.url).toMatch(/^git\+https:\/\//)
+    expect(pkg.homepage).toMatch(/^https:\/\//)
+    expect(pkg.bugs?.url).toMatch(/^https:\/\//)
 
     const help = netctl(['--help'])
     expect(help.code, help.stderr).toBe(0)
@@ -75,6 +84,7 @@ describe('the npm package', () => {
 
     const version = netctl(['--version'])
     expect(version.stdout).toMatch(/^netctl\/\d+\.\d+\.\d+ .*\nsnapshot schema \d+\n$/)
+    expect(netctl(['completion', 'fish']).stdout).toContain('complete -c netctl')
     const typo = netctl(['trac', 'pod-node1-1', 'pod-node3-2'])
     expect(typo.code).toBe(2)
     expect(typo.stderr).toContain("did you mean 'trace'?")

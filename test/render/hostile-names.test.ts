@@ -2,9 +2,10 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {countFindings, runChecks} from '../../src/analyze/checks/index.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
-import {checkResult, checkText} from '../../src/render/check.js'
+import {checkText} from '../../src/render/check.js'
+import {checkResult} from '../../src/services/check-result.js'
 import {traceText} from '../../src/render/trace.js'
-import {traceSnapshotFile} from '../../src/trace/run.js'
+import {traceSnapshotFile} from '../../src/services/trace.js'
 import {fixture} from '../helpers/fixtures.js'
 
 /** A node name a cluster can hold and a terminal must not obey: a newline, a screen clear, a colour, a C1 CSI. */

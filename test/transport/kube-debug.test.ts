@@ -8,8 +8,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {KubeApi} from '../../src/cluster/kube-api.js'
 import type {KubePod} from '../../src/cluster/kube-types.js'
+import {DEFAULT_DEBUG_IMAGE} from '../../src/defaults.js'
 import {
-  DEFAULT_DEBUG_IMAGE,
   debugCommand,
   debugPodName,
   debugPodSpec,

@@ -1,7 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
-import {deleteLabPolicy} from '../../../src/lab/policy.js'
+import {Ending} from '../../../src/errors.js'
+import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
+import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
+import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 
 export default class LabPolicyDelete extends BaseCommand {
@@ -11,13 +14,14 @@ export default class LabPolicyDelete extends BaseCommand {
   static override args = {name: Args.string({description: 'The NetworkPolicy name.', required: true})}
   static override flags = {
     namespace: Flags.string({char: 'n', description: 'Its namespace.', default: 'default'}),
-    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+    lab: labFlag,
+    'lock-timeout': lockTimeoutFlag,
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(LabPolicyDelete)
-    const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace)
+    const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace, {lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']), say: progressLine})
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }

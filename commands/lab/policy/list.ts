@@ -1,6 +1,6 @@
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../../src/base-command.js'
+import {Ending} from '../../../src/errors.js'
+import {labFlag} from '../../../src/flags.js'
 import {listLabPolicies} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 
@@ -9,13 +9,13 @@ export default class LabPolicyList extends BaseCommand {
   static override examples = ['<%= config.bin %> lab policy list --lab pol --json']
   static override enableJsonFlag = true
   static override flags = {
-    lab: Flags.string({description: 'The lab.', default: 'netctl', helpValue: 'NAME'}),
+    lab: labFlag,
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabPolicyList)
     const result = await listLabPolicies(flags.lab)
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }

@@ -18,6 +18,7 @@ import {HOST} from './host.js'
 import {MTU} from './mtu.js'
 import {OVERLAY} from './overlay.js'
 import {ROUTING} from './routing.js'
+import {SERVICES} from './services.js'
 import {type CatalogueEntry, type DispositionGuide, placeholdersIn} from './types.js'
 
 export {AREA_TITLES, AREAS, PLACEHOLDERS, placeholdersIn} from './types.js'
@@ -31,7 +32,7 @@ function byCode(entries: CatalogueEntry[]): Record<FindingCode, CatalogueEntry> 
   }
   const missing = FINDING_CODES.filter((c) => !map.has(c))
   if (missing.length > 0) throw new Error(`catalogue: no entry for ${missing.join(', ')}`)
-  // in FINDING_CODES order, so listings follow DESIGN.md's table (and netctl's additions after it)
+  // in FINDING_CODES order, so listings follow docs/design.md's table (and netctl's additions after it)
   return Object.fromEntries(FINDING_CODES.map((c) => [c, map.get(c)!])) as Record<FindingCode, CatalogueEntry>
 }
 
@@ -44,6 +45,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = byCode([
   ...BGP,
   ...ADDRESSING,
   ...CNI_POLICY,
+  ...SERVICES,
   ...COLLECTION,
   ...BACKEND,
 ])

@@ -5,8 +5,8 @@
 import type {FindingCode, Severity} from '../../model/finding.js'
 import type {Disposition} from '../../model/trace.js'
 
-/** Areas as JSON-friendly slugs; AREA_TITLES gives DESIGN.md's names for them. */
-export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'collection', 'backend'] as const
+/** Areas as JSON-friendly slugs; AREA_TITLES gives docs/design.md's names for them. */
+export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'services', 'collection', 'backend'] as const
 export type Area = (typeof AREAS)[number]
 
 export const AREA_TITLES: Record<Area, string> = {
@@ -17,6 +17,7 @@ export const AREA_TITLES: Record<Area, string> = {
   bgp: 'BGP',
   addressing: 'addressing',
   'cni-policy': 'CNI / policy',
+  services: 'Services',
   collection: 'collection',
   backend: 'backend switch',
 }
@@ -94,6 +95,11 @@ export const PLACEHOLDERS: Record<string, string> = {
   newFamily: 'the CNI family a switch asked for',
   module: 'a kernel module that makes a link type (vxlan, ipip, tun)',
   program: 'a program a backend daemon needs on every node (bird, birdc, socat)',
+  service: 'a Service name',
+  l4proto: 'a transport protocol as conntrack names it (tcp, udp, sctp)',
+  sport: "the original direction's source port of a conntrack entry",
+  dport: "the original direction's destination port of a conntrack entry (the Service port or NodePort)",
+  endpointIP: 'the address a conntrack entry translates to (a pod IP that is, or was, a Service endpoint)',
 }
 
 /** `<name>` placeholders in a template, in order, each once. */

@@ -7,7 +7,7 @@ import type {SnapshotNode} from '../../model/snapshot.js'
 import {ANN, type CheckContext} from './context.js'
 import {addrLine, annotationLine, linkLine, someNames} from './evidence.js'
 import {CATALOGUE} from '../catalogue/index.js'
-import {contains, nthAddress, parsePrefix, sameNetwork, stripPrefix} from './ip.js'
+import {contains, nthAddress, parsePrefix, sameNetwork, stripPrefix} from '../ip.js'
 import {type Check, raise, type Raised} from './raise.js'
 
 const podCIDRLine = (n: SnapshotNode, cidr?: string): string => `${n.name}: spec.podCIDR: ${cidr ?? n.podCIDRs[0] ?? '""'}`

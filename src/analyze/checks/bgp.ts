@@ -7,7 +7,7 @@ import type {BgpSession, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
 import {ANN, type CheckContext} from './context.js'
 import {annotationLine, birdDetailLines, birdProtocolLine, birdRouteLine, routeLine} from './evidence.js'
-import {contains} from './ip.js'
+import {contains} from '../ip.js'
 import {type Check, raise, type Raised} from './raise.js'
 
 /** Calico names its sessions to nodes Mesh_<ip> (full mesh) and Node_<ip> (BGPPeers to nodes, reflectors). */

@@ -7,7 +7,7 @@ import type {Link, NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
 import {type BackendProfile, detectBackend} from './backend.js'
 import {annotationLine, linkLine} from './evidence.js'
-import {canonical, contains, isIPv4, networkOf, parsePrefix, type Prefix4, stripPrefix} from './ip.js'
+import {canonical, contains, isIPv4, networkOf, parsePrefix, type Prefix4, stripPrefix} from '../ip.js'
 import {prefixKey, StateIndex} from './state-index.js'
 
 export const ANN = {

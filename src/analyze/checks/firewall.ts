@@ -9,7 +9,7 @@ import type {SnapshotNode} from '../../model/snapshot.js'
 import type {CheckContext} from './context.js'
 import {chainLine} from './evidence.js'
 import {ifaceMatches, pathLinks, podPath} from './devices.js'
-import {contains, overlaps} from './ip.js'
+import {contains, overlaps} from '../ip.js'
 import {applies, isAccept, isDrop, reachableRules, ruleCount, ruleSets, tableOf, type TrafficShape} from './iptables-walk.js'
 import {type Check, raise, type Raised} from './raise.js'
 

@@ -19,8 +19,9 @@ import {policyIsolated, policyUnenforced} from './policy.js'
 import {policyNotProgrammed, policyStaleRules} from './policy-dataplane.js'
 import type {Check, Raised} from './raise.js'
 import {blackholeRoute, hostgwNotL2Adjacent, routeMissing, routeStale, routeWrongNexthop} from './routing.js'
+import {conntrackStaleCheck, conntrackTableFull, hairpinOffCheck, kubeProxyMissing, serviceNoEndpoints, serviceRulesStale} from './services.js'
 
-/** Every check, by the code it raises, in DESIGN.md's catalogue order. */
+/** Every check, by the code it raises, in docs/design.md's catalogue order. */
 export const CHECKS: ReadonlyArray<{code: FindingCode; check: Check}> = [
   {code: 'NODE_UNREACHABLE', check: collectionErrors},
   {code: 'TUNNEL_DEVICE_MISSING', check: tunnelDeviceMissing},
@@ -68,6 +69,12 @@ export const CHECKS: ReadonlyArray<{code: FindingCode; check: Check}> = [
   {code: 'POLICY_UNENFORCED', check: policyUnenforced},
   {code: 'POLICY_NOT_PROGRAMMED', check: policyNotProgrammed},
   {code: 'POLICY_STALE_RULES', check: policyStaleRules},
+  {code: 'SERVICE_NO_ENDPOINTS', check: serviceNoEndpoints},
+  {code: 'SERVICE_RULES_STALE', check: serviceRulesStale},
+  {code: 'CONNTRACK_STALE', check: conntrackStaleCheck},
+  {code: 'CONNTRACK_TABLE_FULL', check: conntrackTableFull},
+  {code: 'HAIRPIN_OFF', check: hairpinOffCheck},
+  {code: 'KUBE_PROXY_MISSING', check: kubeProxyMissing},
 ]
 
 export interface CheckOptions {

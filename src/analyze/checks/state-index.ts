@@ -6,7 +6,7 @@
  * CheckContext (CheckContext.index), so one run of the checks shares them.
  */
 import type {FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
-import {parsePrefix} from './ip.js'
+import {parsePrefix} from '../ip.js'
 
 export class StateIndex {
   private routeIx?: {main: Route[]; byDst: Map<string, Route[]>; byPrefix: Map<number, Route>}

@@ -17,20 +17,21 @@ export function parseConntrackCounters(text: string, section = 'conntrack-counte
 const NUMERIC = new Set(['sport', 'dport', 'type', 'code', 'id'])
 
 /**
- * The conntrack section: `limit N`, then at most N+1 lines of
+ * The conntrack section: `limit N` (`limit N dnat`: only translated flows,
+ * the Service flows, were listed), then at most N+1 lines of
  * `conntrack -L -o extended` (or /proc/net/nf_conntrack, the same format):
  * `ipv4 2 tcp 6 431999 ESTABLISHED src=.. dst=.. sport=.. dport=.. src=.. dst=.. ... [ASSURED] mark=0 use=1`.
  * More lines than the limit: the list was cut at the limit (truncated).
  */
-export function parseConntrackEntries(text: string, section = 'conntrack'): Pick<Conntrack, 'entries' | 'truncated' | 'limit'> {
+export function parseConntrackEntries(text: string, section = 'conntrack'): Pick<Conntrack, 'entries' | 'truncated' | 'limit' | 'filter'> {
   const lines = text.split('\n').filter((l) => l.trim() !== '')
-  const head = /^limit (\d+)$/.exec(lines[0] ?? '')
+  const head = /^limit (\d+)( dnat)?$/.exec(lines[0] ?? '')
   if (!head) throw new ParseError(section, `expected 'limit N' first, got '${(lines[0] ?? '').slice(0, 60)}'`, 1)
   const limit = Number(head[1])
   const body = lines.slice(1)
   const entries: ConntrackEntry[] = []
   body.slice(0, limit).forEach((line, i) => entries.push(parseEntry(line, section, i + 2)))
-  return {entries, limit, ...(body.length > limit ? {truncated: true} : {})}
+  return {entries, limit, ...(head[2] ? {filter: 'dnat' as const} : {}), ...(body.length > limit ? {truncated: true} : {})}
 }
 
 function parseEntry(line: string, section: string, lineNo: number): ConntrackEntry {

@@ -62,6 +62,8 @@ export function parseLinks(text: string, section = 'links'): Link[] {
       // newer iproute2: link_index; older: "link": "if7"
       Object.assign(link, defined({peerIfindex: num(e.link_index) ?? num(/^if(\d+)$/.exec(str(e.link) ?? '')?.[1]), linkNetnsid: num(e.link_netnsid)}))
     }
+    const slave = obj(info?.info_slave_data)
+    if (str(info?.info_slave_kind) === 'bridge' && slave && typeof slave.hairpin === 'boolean') link.bridgePort = {hairpin: slave.hairpin}
     if (kind === 'vxlan' && data) link.vxlan = vxlanInfo(data, nameByIndex)
     if (kind === 'tun') {
       const type = str(data?.type)

@@ -1,15 +1,20 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {addToIPv4} from '../../analyze/ip.js'
+import {parseBirdProtocols} from '../../collect/parse/bird.js'
+import {BIRD_CONTROL_TIMEOUT_MS, BIRD_QUERY_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
+import type {BgpSession} from '../../model/node-state.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
-import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, parseBirdProtocols, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
-import {execIn} from '../netns.js'
+import {pollUntil} from '../../util/wait.js'
+import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
+import {execIn} from '../netns-setup.js'
 import type {BgpSessionStatus} from '../status.js'
 import type {NsScript} from '../script.js'
-import {addToIPv4, l2Adjacent} from '../topology.js'
+import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
-import type {LabBackend} from './types.js'
+import type {LabBackend, LabNodeDaemon} from './types.js'
 
 /** Felix's VXLAN device: VNI 4096 on the IANA port, 50 bytes of outer headers. */
 export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, overhead: 50} as const
@@ -17,15 +22,14 @@ export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, over
 export const FELIX_RT_PROTO = 80
 
 const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 /** Unix socket paths are limited to 108 bytes (sun_path), including the NUL. */
 const SUN_PATH_MAX = 107
 
 /** Write a node's bird.cfg (for plan.backend) and start BIRD inside the node; BIRD daemonizes once its config parses. */
-export async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = await writeBirdConfig(plan, node)
-  const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: 30_000})
+  const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0) {
     throw new NetctlError(`BIRD did not start on ${node.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`} (config: ${p.config})`)
   }
@@ -46,9 +50,9 @@ async function writeBirdConfig(plan: LabPlan, node: LabNode): Promise<ReturnType
  * (`birdc configure`): BGP sessions whose config is unchanged stay up; the
  * kernel protocol re-exports under its new filter. Starts BIRD when it is not running.
  */
-export async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = await writeBirdConfig(plan, node)
-  const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'configure'], {timeoutMs: 30_000})
+  const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'configure'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 || !/Reconfigur/.test(r.stdout)) {
     if (/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) return startBirdNode(plan, node)
     throw new NetctlError(`BIRD on ${node.name} did not take its new config: ${firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `exit ${r.code}`} (config: ${p.config})`)
@@ -56,19 +60,24 @@ export async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise
 }
 
 /** Stop a node's BIRD (`birdc down`); its routes stay in the kernel (`persist`), as when calico/node stops. */
-export async function stopBirdNode(node: LabNode): Promise<void> {
+async function stopBirdNode(node: LabNode): Promise<void> {
   const p = birdPaths(node)
-  const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'down'], {timeoutMs: 30_000})
+  const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'down'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 && !/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) {
     throw new NetctlError(`BIRD on ${node.name} did not stop: ${firstLine(r.stdout) || firstLine(r.stderr) || `exit ${r.code}`}`)
   }
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    const q = await execIn(node.netns, ['birdc', '-s', p.socket, 'show', 'status'], {timeoutMs: 5_000})
-    if (q.code !== 0 || !/BIRD/.test(q.stdout) || /Unable to connect/.test(q.stdout)) return
-    await sleep(100)
-  }
+  // gone when its socket no longer answers; one that lingers is left to teardown
+  await pollUntil(
+    async () => {
+      const q = await execIn(node.netns, ['birdc', '-s', p.socket, 'show', 'status'], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
+      return q.code !== 0 || !/BIRD/.test(q.stdout) || /Unable to connect/.test(q.stdout) ? true : undefined
+    },
+    {timeoutMs: BIRD_QUERY_TIMEOUT_MS, intervalMs: 100},
+  )
 }
+
+/** BIRD as `backend set` drives it node by node: the same daemon in every Calico mode. */
+const BIRD: LabNodeDaemon = {name: 'bird', start: startBirdNode, stop: stopBirdNode, reconfigure: reconfigureBirdNode}
 
 /** Every node's BIRD. */
 async function startBird(plan: LabPlan): Promise<void> {
@@ -79,13 +88,20 @@ async function startBird(plan: LabPlan): Promise<void> {
 async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionStatus[]> {
   const expected = birdPeers(plan, node)
   const byIP = new Map(plan.nodes.map((n) => [n.ip, n]))
-  const r = await execIn(node.netns, ['birdc', '-s', birdPaths(node).socket, 'show', 'protocols'], {timeoutMs: 10_000})
+  const r = await execIn(node.netns, ['birdc', '-s', birdPaths(node).socket, 'show', 'protocols'], {timeoutMs: BIRD_QUERY_TIMEOUT_MS})
   if (r.code !== 0 || !/^Name\s+Proto/m.test(r.stdout)) {
     // BIRD is not answering: every session it should hold is down, and we say why.
     const why = r.timedOut ? 'birdc timed out' : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
     return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
   }
-  const rows = parseBirdProtocols(r.stdout).filter((row) => row.proto === 'BGP')
+  let rows: BgpSession[]
+  try {
+    rows = parseBirdProtocols(r.stdout)
+  } catch (error) {
+    // output BIRD cut short or did not write: as good as not answering
+    const why = error instanceof Error ? error.message : String(error)
+    return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
+  }
   const seen = new Set(rows.map((row) => row.name))
   const sessions: BgpSessionStatus[] = rows.map((row) => {
     const ip = peerIPFromProtocol(row.name)
@@ -113,7 +129,7 @@ interface KernelRoute {
 
 /** The routes BIRD put in a node's kernel table. */
 async function birdRoutes(node: LabNode): Promise<KernelRoute[] | undefined> {
-  const r = await execIn(node.netns, ['ip', '-j', 'route', 'show', 'proto', 'bird'], {timeoutMs: 10_000})
+  const r = await execIn(node.netns, ['ip', '-j', 'route', 'show', 'proto', 'bird'], {timeoutMs: BIRD_QUERY_TIMEOUT_MS})
   if (r.code !== 0) return undefined
   try {
     return JSON.parse(r.stdout || '[]') as KernelRoute[]
@@ -168,12 +184,14 @@ function list(items: string[], max = 6): string {
 }
 
 async function waitForDataplane(plan: LabPlan, timeoutMs: number, programsRoutes: boolean): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs
-  let check = await checkDataplane(plan, programsRoutes)
-  while (check.missing.length > 0 && Date.now() < deadline) {
-    await sleep(500)
-    check = await checkDataplane(plan, programsRoutes)
-  }
+  let check: Awaited<ReturnType<typeof checkDataplane>> = {missing: [], acrossRouter: []}
+  await pollUntil(
+    async () => {
+      check = await checkDataplane(plan, programsRoutes)
+      return check.missing.length === 0 ? check : undefined
+    },
+    {timeoutMs, intervalMs: 500},
+  )
   const warnings: string[] = []
   if (check.missing.length > 0) {
     warnings.push(`${plan.backend} dataplane incomplete after ${Math.round(timeoutMs / 1000)}s, still missing: ${list(check.missing)}`)
@@ -232,6 +250,7 @@ function bgpBackend(name: 'calico-bgp' | 'calico-rr'): LabBackend {
     },
     annotations: calicoAnnotations,
     start: startBird,
+    daemon: BIRD,
     ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, true),
     sessions: allSessions,
     warnings(plan) {
@@ -290,6 +309,7 @@ export const calicoVxlan: LabBackend = {
   nodeState: vxlanState(false),
   annotations: calicoAnnotations,
   start: startBird,
+  daemon: BIRD,
   ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, false),
   sessions: allSessions,
 }

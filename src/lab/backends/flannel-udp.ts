@@ -4,10 +4,12 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {DAEMON_READY_MS, DAEMON_STOP_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
+import {pollUntil} from '../../util/wait.js'
 import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
-import {networkAddress, prefixLength} from '../topology.js'
+import {prefixLength, stripPrefix} from '../../analyze/ip.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {flannelAnnotations} from './flannel.js'
 import type {LabBackend} from './types.js'
@@ -30,7 +32,7 @@ export function udpPaths(node: LabNode): {dir: string; config: string; status: s
 
 /** flannel0's address: the node's <podCIDR>.0 with the cluster's prefix, as flanneld's udp backend sets it. */
 export function tunAddress(plan: LabPlan, node: LabNode): string {
-  return `${networkAddress(node.podCIDR)}/${prefixLength(plan.clusterCIDR)}`
+  return `${stripPrefix(node.podCIDR)}/${prefixLength(plan.clusterCIDR)}`
 }
 
 export function forwarderConfig(plan: LabPlan, node: LabNode): ForwarderConfig {
@@ -94,8 +96,6 @@ function spawnInNetns(netns: string, argv: string[], log: string, cwd?: string):
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 function lastLogLine(file: string): string {
   try {
     const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean)
@@ -106,17 +106,17 @@ function lastLogLine(file: string): string {
 }
 
 /** Poll `check` until it returns a value; fail when the daemon exits or time runs out. */
-async function waitFor<T>(what: string, daemon: Daemon, log: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await check()
-    if (v !== undefined) return v
-    if (daemon.exit !== undefined) {
-      throw new NetctlError(`${what}: it stopped (${daemon.exit})${lastLogLine(log) ? `: ${lastLogLine(log)}` : ''} (log: ${log})`)
-    }
-    if (Date.now() > deadline) throw new NetctlError(`${what}: not ready after ${timeoutMs / 1000}s (log: ${log})`)
-    await sleep(50)
-  }
+async function waitFor<T>(what: string, daemon: Daemon, log: string, check: () => Promise<T | undefined>, timeoutMs = DAEMON_READY_MS): Promise<T> {
+  return pollUntil(
+    async () => {
+      const v = await check()
+      if (v === undefined && daemon.exit !== undefined) {
+        throw new NetctlError(`${what}: it stopped (${daemon.exit})${lastLogLine(log) ? `: ${lastLogLine(log)}` : ''} (log: ${log})`)
+      }
+      return v
+    },
+    {timeoutMs, intervalMs: 50, reason: `${what}: not ready after ${timeoutMs / 1000}s (log: ${log})`},
+  )
 }
 
 interface IpLink {
@@ -143,7 +143,7 @@ async function readTun(netns: string): Promise<IpLink | undefined> {
  * packet has somewhere to go), then socat, then flannel0's MTU. Exported for
  * `backend set`, which starts and stops a node's daemons on its own.
  */
-export async function startUdpNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function startUdpNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = udpPaths(node)
   await mkdir(p.dir, {recursive: true})
   await writeFile(p.config, `${JSON.stringify(forwarderConfig(plan, node), null, 2)}\n`)
@@ -206,7 +206,7 @@ const gone = (pid: number): boolean => {
  * Stop one node's udp dataplane: socat first (flannel0, and with it the
  * cluster route, goes when socat exits, as with flanneld), then the forwarder.
  */
-export async function stopUdpNode(node: LabNode, timeoutMs = 10_000): Promise<void> {
+async function stopUdpNode(node: LabNode, timeoutMs = DAEMON_STOP_MS): Promise<void> {
   const p = udpPaths(node)
   for (const [file, program] of [
     [p.socatPid, /socat/],
@@ -215,25 +215,18 @@ export async function stopUdpNode(node: LabNode, timeoutMs = 10_000): Promise<vo
     const pid = daemonPid(file, program)
     if (pid === undefined) continue
     process.kill(pid, 'SIGTERM')
-    const deadline = Date.now() + timeoutMs
-    while (!gone(pid)) {
-      if (Date.now() > deadline) {
-        process.kill(pid, 'SIGKILL')
-        break
-      }
-      await sleep(50)
-    }
+    if (!(await pollUntil(() => (gone(pid) ? true : undefined), {timeoutMs, intervalMs: 50}))) process.kill(pid, 'SIGKILL')
   }
-  const deadline = Date.now() + timeoutMs
-  while ((await readTun(node.netns)) !== undefined) {
-    if (Date.now() > deadline) throw new NetctlError(`${FLANNEL_UDP.device} on ${node.name} is still there after its daemons stopped`)
-    await sleep(50)
-  }
+  await pollUntil(async () => ((await readTun(node.netns)) === undefined ? true : undefined), {
+    timeoutMs,
+    intervalMs: 50,
+    reason: `${FLANNEL_UDP.device} on ${node.name} is still there after its daemons stopped`,
+  })
 }
 
 /** One ping from a node to a peer's flannel0 address: node → forwarder → UDP 8285 → peer → and back. */
 async function tunnelPing(from: LabNode, to: LabNode): Promise<boolean> {
-  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', networkAddress(to.podCIDR)], {timeoutMs: 5000})
+  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', stripPrefix(to.podCIDR)], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
   return r.code === 0
 }
 
@@ -255,16 +248,16 @@ export const flannelUdp: LabBackend = {
   async start(plan) {
     await mapLimit(plan.nodes, 4, (node) => startUdpNode(plan, node))
   },
+  daemon: {name: 'flannel-udp', start: startUdpNode, stop: (node) => stopUdpNode(node)},
   async ready(plan, timeoutMs) {
-    const deadline = Date.now() + Math.min(timeoutMs, 15_000)
+    const deadline = Date.now() + Math.min(timeoutMs, DAEMON_READY_MS)
     // A ring (each node to the next) exercises every forwarder's sending and
     // receiving side in N pings; `lab status` checks pod pairs in full.
     const pairs = plan.nodes.map((a, i) => [a, plan.nodes[(i + 1) % plan.nodes.length]!] as const)
     const results = await mapLimit(pairs, 8, async ([a, b]) => {
-      for (;;) {
-        if (await tunnelPing(a, b)) return undefined
-        if (Date.now() > deadline) return `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${networkAddress(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
-      }
+      // no pause: a ping that gets no answer has already waited its second
+      const reached = await pollUntil(async () => ((await tunnelPing(a, b)) ? true : undefined), {deadline, intervalMs: 0})
+      return reached ? undefined : `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${stripPrefix(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
     })
     return results.filter((w): w is string => w !== undefined)
   },

@@ -1,4 +1,5 @@
-import {addToIPv4, l2Adjacent, networkAddress} from '../topology.js'
+import {addToIPv4, stripPrefix} from '../../analyze/ip.js'
+import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
 import type {LabBackend} from './types.js'
 
@@ -30,10 +31,10 @@ export const flannelVxlan: LabBackend = {
     const dev = FLANNEL_VXLAN.device
     s.ip('link', 'add', dev, 'address', node.vtepMAC, 'type', 'vxlan', 'id', FLANNEL_VXLAN.vni, 'local', node.ip, 'dev', 'eth0', 'dstport', FLANNEL_VXLAN.port, 'nolearning')
     s.ip('link', 'set', dev, 'mtu', plan.underlayMTU - FLANNEL_VXLAN.overhead)
-    s.ip('addr', 'add', `${networkAddress(node.podCIDR)}/32`, 'dev', dev)
+    s.ip('addr', 'add', `${stripPrefix(node.podCIDR)}/32`, 'dev', dev)
     s.ip('link', 'set', dev, 'up')
     for (const peer of peersOf(plan, node)) {
-      const peerVtep = networkAddress(peer.podCIDR)
+      const peerVtep = stripPrefix(peer.podCIDR)
       s.ip('route', 'add', peer.podCIDR, 'via', peerVtep, 'dev', dev, 'onlink')
       s.ip('neigh', 'add', peerVtep, 'lladdr', peer.vtepMAC, 'dev', dev, 'nud', 'permanent')
     }

@@ -1,5 +1,5 @@
-import {loMarkArgs} from '../netns.js'
-import {addToIPv4, networkAddress, prefixLength} from '../topology.js'
+import {loMarkArgs} from '../netns-setup.js'
+import {addToIPv4, prefixLength, stripPrefix} from '../../analyze/ip.js'
 import type {PodPlumbing} from './types.js'
 
 /** The MAC Calico gives every host-side cali veth. */
@@ -45,5 +45,3 @@ export const caliPlumbing: PodPlumbing = {
     s.cmd('ip', '-n', pod.netns, 'route', 'add', 'default', 'via', CALICO_POD_GATEWAY, 'dev', 'eth0')
   },
 }
-
-export {networkAddress}

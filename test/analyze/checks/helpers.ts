@@ -1,22 +1,20 @@
 import type {Finding, FindingCode} from '../../../src/model/finding.js'
 import type {NodeState} from '../../../src/model/node-state.js'
-import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
+import type {Snapshot} from '../../../src/model/snapshot.js'
 import {runChecks} from '../../../src/analyze/checks/index.js'
-import {fixture} from '../../helpers/fixtures.js'
+import {snapshotFixture} from '../../helpers/fixtures.js'
 
 /** The healthy snapshots `netctl collect` wrote from labs (fixtures/README.md). */
 export const HEALTHY = ['flannel-vxlan', 'flannel-vxlan-routed', 'flannel-host-gw', 'flannel-udp', 'calico-bgp', 'calico-rr', 'calico-vxlan'] as const
+/** kube-proxy's rules and Services, in iptables and in nftables mode (their Service without endpoints is by design) */
+export const WITH_SERVICES = ['flannel-vxlan-services-iptables', 'flannel-vxlan-services-nftables'] as const
 /** host-gw across a router: recorded from a lab that is broken by design */
-export type Recorded = (typeof HEALTHY)[number] | 'flannel-host-gw-routed'
+export type Recorded = (typeof HEALTHY)[number] | (typeof WITH_SERVICES)[number] | 'flannel-host-gw-routed'
 export type Healthy = Recorded
-
-const cache = new Map<string, string>()
 
 /** A fresh copy of a recorded snapshot (validated as `--snapshot` would). */
 export function snapshot(name: Healthy): Snapshot {
-  const file = `${name}-lab.json`
-  if (!cache.has(file)) cache.set(file, fixture('snapshots', file))
-  return parseSnapshot(cache.get(file)!, file)
+  return snapshotFixture(`${name}-lab`)
 }
 
 /** A copy of a recorded snapshot, changed by `fn` the way a fault would change the node. */

@@ -1,9 +1,9 @@
-import {readFileSync} from 'node:fs'
 import {describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../../bench/synth.js'
 import {runChecks} from '../../../src/analyze/checks/index.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
+import {snapshotFixture} from '../../helpers/fixtures.js'
 
 const TABLES = ['links', 'addresses', 'routes', 'neighbours', 'fdb'] as const
 
@@ -12,7 +12,7 @@ const TABLES = ['links', 'addresses', 'routes', 'neighbours', 'fdb'] as const
  * the lab's), whose nodes' tables count each entry the checks read.
  */
 function counted(lab: string, n: number): {s: Snapshot; entries: number; reads: () => number} {
-  const s = synthesizeSnapshot(JSON.parse(readFileSync(`fixtures/snapshots/${lab}.json`, 'utf8')) as Snapshot, n)
+  const s = synthesizeSnapshot(snapshotFixture(lab), n)
   let reads = 0
   let entries = 0
   for (const st of Object.values(s.nodeStates)) {

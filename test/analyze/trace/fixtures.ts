@@ -1,14 +1,10 @@
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {TraceQuery, TraceResult} from '../../../src/analyze/trace/api.js'
-import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
+import type {Snapshot} from '../../../src/model/snapshot.js'
 import type {Trace} from '../../../src/model/trace.js'
 import {describeSchemaError, validatorFor} from '../../../src/util/schema.js'
-import {fixture} from '../../helpers/fixtures.js'
 
-/** A recorded snapshot from fixtures/snapshots, fresh each call (tests change them). */
-export function snapshotFixture(name: string): Snapshot {
-  return parseSnapshot(fixture('snapshots', `${name}.json`), name)
-}
+export {snapshotFixture} from '../../helpers/fixtures.js'
 
 export function run(snap: Snapshot, src: string, dst: string, q: Partial<TraceQuery> = {}): TraceResult {
   return traceSnapshot(snap, {src, dst, protocol: 'icmp', size: 84, df: true, ...q})

@@ -2,11 +2,11 @@ import {describe, expect, it} from 'vitest'
 
 import {inNamespace, resolveEndpoint} from '../../../src/analyze/trace/resolve.js'
 import {UsageError} from '../../../src/errors.js'
-import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
-import {fixture} from '../../helpers/fixtures.js'
+import type {Snapshot} from '../../../src/model/snapshot.js'
+import {snapshotFixture} from '../../helpers/fixtures.js'
 
 // A 3-node flannel vxlan lab as `netctl collect` wrote it: pod-nodeN-M on nodeN, podCIDR 172.20.N.0/24.
-const lab = (): Snapshot => parseSnapshot(fixture('snapshots', 'flannel-vxlan-lab.json'))
+const lab = (): Snapshot => snapshotFixture('flannel-vxlan-lab')
 
 function usageError(fn: () => unknown): string {
   try {

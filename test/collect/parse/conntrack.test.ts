@@ -26,6 +26,12 @@ describe('conntrack', () => {
     expect(truncated).toBe(true)
   })
 
+  it('`limit N dnat`: the probe listed only translated flows (Service flows), and says so', () => {
+    const {entries, limit, filter} = parseConntrackEntries(`limit 10 dnat\n${fixture('conntrack', 'lab-node1.txt').split('\n').at(-2)}\n`)
+    expect({limit, filter, n: entries.length}).toEqual({limit: 10, filter: 'dnat', n: 1})
+    expect(parseConntrackEntries(fixture('conntrack', 'lab-node1.txt')).filter).toBeUndefined()
+  })
+
   it('counters', () => {
     expect(parseConntrackCounters('/proc/sys/net/netfilter/nf_conntrack_count:4\n/proc/sys/net/netfilter/nf_conntrack_max:262144\n')).toEqual({count: 4, max: 262144})
     expect(parseConntrackCounters(sectionOf('calico-vxlan-netfilter-node1.out', 'conntrack-counters')).max).toBe(262144)

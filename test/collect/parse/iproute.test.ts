@@ -33,7 +33,19 @@ describe('ip -j -d link (real, flannel vxlan node)', () => {
       expect(p.kind).toBe('veth')
       expect(p.peerIfindex).toBeGreaterThan(0)
       expect(p.linkNetnsid).toBeGreaterThanOrEqual(0)
+      // info_slave_data of a bridge port: this lab ran no bridge plugin, so hairpin is the kernel's default (off)
+      expect(p.bridgePort).toEqual({hairpin: false})
     }
+    expect(cni0.bridgePort).toBeUndefined()
+  })
+
+  it("reads a bridge port's hairpin mode as `ip -d -j link` gives it (info_slave_kind bridge)", () => {
+    const port = (hairpin: unknown, kind = 'bridge') => JSON.stringify([{ifindex: 4, ifname: 'veth1', flags: ['UP'], mtu: 1450, operstate: 'UP', master: 'cni0', linkinfo: {info_kind: 'veth', info_slave_kind: kind, info_slave_data: {state: 'forwarding', hairpin, guard: false}}}])
+    expect(parseLinks(port(true))[0]!.bridgePort).toEqual({hairpin: true})
+    expect(parseLinks(port(false))[0]!.bridgePort).toEqual({hairpin: false})
+    // a bond slave, or an iproute2 that printed no boolean: not known, not off
+    expect(parseLinks(port(true, 'bond'))[0]!.bridgePort).toBeUndefined()
+    expect(parseLinks(port('on'))[0]!.bridgePort).toBeUndefined()
   })
 
   it('knows loopback has no kind and is up', () => {

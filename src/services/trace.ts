@@ -1,0 +1,226 @@
+/**
+ * `netctl trace` as a service: knows nothing of flags or output. On a saved
+ * snapshot it walks once. Live, it collects only what the walk needs: the
+ * nodes of SRC and DST first, then whatever nodes the walk asks for
+ * (`needNodes`), each node at most once, walking again after every round.
+ */
+import {CHECKS, runChecks} from '../analyze/checks/index.js'
+import * as engine from '../analyze/trace/index.js'
+import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
+import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
+import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
+import {makeFinding} from '../analyze/catalogue/index.js'
+import type {Inventory} from '../model/inventory.js'
+import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
+import {collectNodes, type CollectOptions, type CollectTarget, type NodeProgress, type NodeResult, snapshotOf} from '../collect/collect.js'
+import {openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
+import type {Finding} from '../model/finding.js'
+import type {Snapshot} from '../model/snapshot.js'
+import {readSnapshotFile} from '../model/snapshot-file.js'
+import type {Trace} from '../model/trace.js'
+import {traceVerdict} from './outcome.js'
+
+/** The trace engine (src/analyze/trace); tests hand in a fake. */
+export interface Walker {
+  traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResult
+  resolveEndpoint(snapshot: Snapshot, text: string): ResolvedEndpoint
+}
+
+/** Probes nodes (src/collect collectNodes); tests hand in a fake or fake transports. */
+export type Collector = (targets: CollectTarget[], opts: CollectOptions) => Promise<NodeResult[]>
+
+export interface TraceRunOptions extends CollectOptions {
+  /** netctl's version, for the snapshot's generator */
+  version: string
+  walker?: Walker
+  collect?: Collector
+  /** before each collection round, the nodes it is about to probe (a live display adds them) */
+  onRound?: (nodes: string[]) => void
+  /** the checks run on the path's nodes (default: src/analyze/checks runChecks) */
+  checks?: NodeChecks
+  /** Kubernetes: the cluster's NetworkPolicies, kept in the snapshot the walk sees */
+  networkPolicies?: KubeNetworkPolicy[]
+  /** Kubernetes: a bare pod NAME is a pod of this namespace, as kubectl reads it (-n, else the context's) */
+  namespace?: string
+}
+
+/** Findings about these nodes of the snapshot, beyond the packet's own path. */
+export type NodeChecks = (snapshot: Snapshot, nodes: string[]) => Finding[]
+/** the checks scoped to the path's nodes: the per-node checks look at those nodes only, never at all of them */
+const defaultChecks: NodeChecks = (snapshot, nodes) => runChecks(snapshot, {nodes})
+// the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
+const OWN = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
+
+export interface TraceRun {
+  trace: Trace
+  /** the snapshot the last walk saw (live: only the collected nodes have state) */
+  snapshot: Snapshot
+  /** live: the nodes probed, round by round (the first is SRC's and DST's); [] on a saved snapshot */
+  rounds: string[][]
+  /** what the answer means for the exit code (src/services/outcome.ts), and that code */
+  outcome: Outcome
+  exitCode: ExitCodeValue
+}
+
+const defaultWalker: Walker = {traceSnapshot: engine.traceSnapshot, resolveEndpoint: engine.resolveEndpoint}
+
+/** The trace's fixes as they are typed on this machine (a lab node's in its namespace; no kubectl without Kubernetes). */
+function fixesAsTyped(trace: Trace, snapshot: Snapshot): Trace {
+  return {...trace, findings: findingsAsTyped(trace.findings, snapshot)}
+}
+
+/** Walk a saved snapshot once. */
+export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {walker?: Walker; checks?: NodeChecks} = {}): TraceRun {
+  const walker = opts.walker ?? defaultWalker
+  const src = walker.resolveEndpoint(snapshot, query.src)
+  const dst = walker.resolveEndpoint(snapshot, query.dst)
+  checkSameFamily(query, src, dst)
+  const result = walker.traceSnapshot(snapshot, query)
+  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks), snapshot)
+  return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, src.node)}
+}
+
+/** Collect what the walk needs from a live cluster, and walk. */
+export async function traceLive(inventory: Inventory, query: TraceQuery, opts: TraceRunOptions): Promise<TraceRun> {
+  const {walker = defaultWalker, collect = collectNodes, onRound, checks, version: _v, networkPolicies, namespace, ...collectOpts} = opts
+  const startedAt = new Date().toISOString()
+  const meta = () => ({startedAt, finishedAt: new Date().toISOString(), version: opts.version, ...(networkPolicies ? {networkPolicies} : {})})
+  const results: NodeResult[] = []
+  let snapshot = snapshotOf(inventory, results, meta())
+  if (namespace !== undefined) query = {...query, src: inNamespace(snapshot, query.src, namespace), dst: inNamespace(snapshot, query.dst, namespace)}
+
+  // Endpoints first, on the skeleton: a typo is a usage error before any node is touched.
+  const src = walker.resolveEndpoint(snapshot, query.src)
+  const dst = walker.resolveEndpoint(snapshot, query.dst)
+  checkSameFamily(query, src, dst)
+  const known = new Set(inventory.nodes.map((n) => n.name))
+  const attempted = new Set<string>()
+  const wanted = new Set([src.node, dst.node])
+  const rounds: string[][] = []
+
+  let next = [...new Set([src.node, dst.node])]
+  let result: TraceResult
+  for (;;) {
+    // each node once: a node that failed stays failed for this run, and the loop ends
+    const round = next.filter((n) => known.has(n) && !attempted.has(n))
+    if (round.length > 0) {
+      for (const n of round) attempted.add(n)
+      rounds.push(round)
+      onRound?.(round)
+      results.push(...(await collect(targetsOf(inventory, round), collectOpts)))
+      snapshot = snapshotOf(inventory, results, meta())
+    }
+    result = walker.traceSnapshot(snapshot, query)
+    for (const n of result.needNodes) wanted.add(n)
+    next = result.needNodes.filter((n) => known.has(n) && !attempted.has(n))
+    if (next.length === 0) break
+  }
+
+  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks), snapshot)
+  return {trace, snapshot, rounds, ...traceEnding(trace, snapshot, src.node)}
+}
+
+function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
+  return names.map((name) => ({node: inventory.nodes.find((n) => n.name === name)!, pods: inventory.pods.filter((p) => p.node === name)}))
+}
+
+/**
+ * The snapshot's collection errors for the nodes this trace involves, as
+ * findings (NODE_UNREACHABLE, COLLECTION_PARTIAL), unless the walker already
+ * raised the same one.
+ */
+export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: Set<string>): Trace {
+  const involved = new Set([...nodes, ...trace.hops.map((h) => h.node), ...(trace.returnPath?.hops ?? []).map((h) => h.node)])
+  const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''}`))
+  const added: Finding[] = []
+  for (const e of snapshot.errors) {
+    if (!involved.has(e.node) || have.has(`${e.code} ${e.node}`)) continue
+    have.add(`${e.code} ${e.node}`)
+    const ip = snapshot.nodes.find((n) => n.name === e.node)?.internalIP
+    added.push(makeFinding(e.code, {node: e.node, subject: ip ? `${e.node} (${ip})` : e.node, message: e.message, evidence: [e.message], vars: {node: e.node}}))
+  }
+  return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
+}
+
+/**
+ * What the checks find on the nodes the path crosses (either way), beyond the
+ * packet's own hops: a VTEP MAC that disagrees with the node's annotation, a
+ * stale FDB entry, inconsistent MTUs, a BGP session down. Findings the walker
+ * already raised (same code, node and subject) are not repeated.
+ */
+export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChecks = defaultChecks): Trace {
+  const nodes = [...new Set([...trace.hops, ...(trace.returnPath?.hops ?? [])].map((h) => h.node))].filter((n) => snapshot.nodeStates[n] !== undefined)
+  if (nodes.length === 0) return trace
+  const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
+  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
+  const ran = {nodes, codes: CHECKS.map((c) => c.code).filter((c) => !OWN.has(c))}
+  return {...trace, findings: [...trace.findings, ...added], checks: ran}
+}
+
+/** The exit code of a trace's answer (traceVerdict says which). */
+export function traceExitCode(trace: Trace, snapshot: Snapshot, srcNode: string): ExitCodeValue {
+  return exitOf(traceVerdict(trace, snapshot, srcNode).outcome)
+}
+
+function traceEnding(trace: Trace, snapshot: Snapshot, srcNode: string): Pick<TraceRun, 'outcome' | 'exitCode'> {
+  const {outcome} = traceVerdict(trace, snapshot, srcNode)
+  return {outcome, exitCode: exitOf(outcome)}
+}
+
+/**
+ * What a live trace shows while it collects (a person's terminal): made at the
+ * first round, when the endpoints are resolved; told each round's nodes and
+ * each node's progress; finished before the transports close.
+ */
+export interface TraceDisplay {
+  addNodes(nodes: string[]): void
+  update(p: NodeProgress): void
+  finish(run: Pick<TraceRun, 'snapshot' | 'rounds'> | undefined): void
+}
+
+export interface TraceRequest {
+  query: TraceQuery
+  /** a snapshot file written by netctl collect; else the live cluster the source flags name */
+  snapshot?: string | undefined
+  source: SourceFlags
+  /** live: nodes probed at the same time, and how long each may take */
+  parallel: number
+  timeoutMs: number
+  version: string
+  /** live: a display of the collection, made once the cluster is known */
+  display?: ((inventory: Inventory) => TraceDisplay | undefined) | undefined
+}
+
+/** `netctl trace` behind the command: over a saved snapshot, or live over the cluster the flags name (its transports closed at the end, also on error). */
+export async function runTrace(req: TraceRequest): Promise<TraceRun> {
+  if (req.snapshot !== undefined) return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query)
+  const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
+  const {inventory} = source
+  let display: TraceDisplay | undefined
+  let run: TraceRun | undefined
+  try {
+    run = await traceLive(inventory, req.query, {
+      version: req.version,
+      parallel: req.parallel,
+      timeoutMs: req.timeoutMs,
+      transportFactory: (node) => source.transportFor(node),
+      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+      ...(source.kube ? {namespace: source.kube.namespace} : {}),
+      onRound: (nodes) => {
+        // first round: the endpoints resolved, so there is something to show
+        display ??= req.display?.(inventory)
+        display?.addNodes(nodes)
+      },
+      onProgress: (p) => display?.update(p),
+    })
+    return run
+  } finally {
+    try {
+      display?.finish(run)
+    } finally {
+      // debug pods deleted, SSH connections closed: also when the trace failed
+      await source.close()
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {netctl, REPO} from '../helpers/cli.js'
+import {fixture} from '../helpers/fixtures.js'
+import {loadedPackages, netctlImports} from '../helpers/imports.js'
+
+/**
+ * What a netctl process loads decides its start-up: each heavy package only
+ * when its work is asked for (issue 13), the bare version question without
+ * oclif, and no schema compiled at run time (the build compiled them).
+ */
+const SNAPSHOT = path.join(REPO, 'fixtures/snapshots/flannel-vxlan-lab.json')
+const HEAVY = ['ssh2', '@kubernetes/client-node', 'ink', 'react']
+/** ajv's compiler: the precompiled validators need only its small runtime helpers (ajv/dist/runtime/). */
+const compiler = (loaded: string[]): string[] => loaded.filter((u) => /\/node_modules\/ajv\/dist\/(?!runtime\/)/.test(u))
+
+describe('lazy imports', () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'netctl-startup-'))
+  afterAll(() => rmSync(work, {recursive: true, force: true}))
+
+  it.each([
+    ['trace', ['trace', '--snapshot', SNAPSHOT, 'pod-node1-1', 'pod-node3-2']],
+    ['trace -o json', ['trace', '--snapshot', SNAPSHOT, 'pod-node1-1', 'pod-node3-2', '-o', 'json']],
+    ['check', ['check', '--snapshot', SNAPSHOT]],
+    ['explain', ['explain', 'FDB_MISSING']],
+  ])('%s on a saved snapshot loads no ssh2, Kubernetes client, ink, React or schema compiler', async (_what, argv) => {
+    const r = await netctlImports(argv)
+    expect(r.code, r.stderr).toBeLessThanOrEqual(1)
+    expect(r.stdout.length).toBeGreaterThan(0)
+    const packages = loadedPackages(r.loaded)
+    expect(packages.has('@oclif/core'), 'the recorder sees packages').toBe(true)
+    expect(HEAVY.filter((p) => packages.has(p))).toEqual([])
+    expect(compiler(r.loaded)).toEqual([])
+  })
+
+  it('a bad snapshot is refused by the build\'s validator with the same line, still without the compiler', async () => {
+    const s = JSON.parse(fixture('snapshots', 'flannel-vxlan-lab.json'))
+    s.nodeStates.node1.routes[0].dst = 'default'
+    const file = path.join(work, 'bad.json')
+    writeFileSync(file, JSON.stringify(s))
+    const r = await netctlImports(['check', '--snapshot', file])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe(`netctl: ${file}: invalid snapshot: nodeStates.node1.routes[0].dst: must be a CIDR like 10.244.1.0/24\n`)
+    expect(compiler(r.loaded)).toEqual([])
+    expect(r.loaded.some((u) => u.endsWith('/dist/src/schema-validate.cjs'))).toBe(true)
+  })
+})
+
+describe('netctl --version', () => {
+  it('answers before oclif loads, with exactly what the version command prints', async () => {
+    const viaOclif = await netctl(['version', '-o', 'text'])
+    expect(viaOclif.code, viaOclif.stderr).toBe(0)
+    for (const argv of [['--version'], ['version']]) {
+      const r = await netctlImports(argv)
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe(viaOclif.stdout)
+      expect(r.stderr).toBe('')
+      expect([...loadedPackages(r.loaded)]).toEqual([])
+    }
+    // anything more goes to the command itself
+    const json = await netctlImports(['--version', '--json'])
+    expect(JSON.parse(json.stdout)).toMatchObject({snapshotSchemaVersion: expect.any(Number)})
+    expect(loadedPackages(json.loaded).has('@oclif/core')).toBe(true)
+  })
+})
