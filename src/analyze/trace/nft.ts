@@ -36,7 +36,7 @@ export interface NftResult {
 }
 
 const MAX_DEPTH = 32
-const MAX_ALTERNATIVES = 64
+const MAX_ALTERNATIVES = 1024
 
 type Value = string | number | {prefix: string} | {range: [unknown, unknown]} | unknown[]
 
