@@ -159,3 +159,8 @@ export const lockTimeoutFlag = Flags.string({
 
 /** The names of clusterSourceFlags: a saved snapshot (--snapshot) excludes every one of them. */
 export const SOURCE_FLAG_NAMES: string[] = Object.keys(clusterSourceFlags)
+
+/** The source flags given, as --name, in the list's order: what a saved snapshot (or two) rules out. */
+export function sourceFlagsGiven(flags: Readonly<Record<string, unknown>>): string[] {
+  return SOURCE_FLAG_NAMES.filter((n) => flags[n] !== undefined).map((n) => `--${n}`)
+}

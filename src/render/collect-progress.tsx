@@ -97,5 +97,5 @@ export function collectProgressDisplay(inventory: Inventory, parallel: number): 
     title,
     inventory.nodes.map((n) => n.name),
   )
-  return {update: progress.update, finish: (snapshot, written) => progress.finish(collectFooter(snapshot, written))}
+  return {update: progress.update, finish: (snapshot, written, collected) => progress.finish(collectFooter(snapshot, written, collected))}
 }

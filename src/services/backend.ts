@@ -7,6 +7,7 @@
  */
 import type {BackendView} from '../backend/plan/drift.js'
 import type {BackendType} from '../backend/plan/types.js'
+import {whatIf, type WhatIf} from '../backend/plan/what-if.js'
 import {backendGet, planBackend, type PlannedSwitch} from '../backend/service.js'
 import {backendSet, type SetResult} from '../backend/set.js'
 import {type BackendTarget, resolveTarget} from '../backend/target.js'
@@ -40,10 +41,11 @@ export async function runBackendGet(req: BackendRequest): Promise<{view: Backend
   return {view, verdict: backendGetVerdict(view)}
 }
 
-/** `backend plan TYPE`: what a switch would change, and whether preflight lets it. */
-export async function runBackendPlan(req: BackendRequest & {to: BackendType}): Promise<{planned: PlannedSwitch; verdict: Verdict}> {
+/** `backend plan TYPE [--what-if]`: what a switch would change, whether preflight lets it, and (what-if) what the packets would then do. */
+export async function runBackendPlan(req: BackendRequest & {to: BackendType; whatIf?: boolean}): Promise<{planned: PlannedSwitch; predicted?: WhatIf | undefined; verdict: Verdict}> {
   const planned = await onTarget(req.source, (target) => planBackend(target, req.to, {version: req.version, timeoutMs: req.timeoutMs}))
-  return {planned, verdict: planVerdict(planned)}
+  const predicted = req.whatIf ? whatIf(planned.snapshot, planned.plan) : undefined
+  return {planned, predicted, verdict: planVerdict(planned)}
 }
 
 export interface BackendSetRequest extends BackendRequest {

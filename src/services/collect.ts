@@ -13,15 +13,16 @@ import {collectSummary, type CollectSummary} from '../collect/summary.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Inventory} from '../model/inventory.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../model/snapshot-file.js'
+import type {NodeState} from '../model/node-state.js'
+import {isGzip, isLines, type LinesSpool, openLinesSpool, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../model/snapshot-file.js'
 import {openUserOutput, type UserOutput} from '../util/files.js'
 import {collectVerdict} from './outcome.js'
 
 /** What a person watching sees while the nodes are read: made once the cluster is known. */
 export interface CollectDisplay {
   update(p: NodeProgress): void
-  /** the snapshot read, and the file it was written to (undefined: stdout, or nothing written) */
-  finish(snapshot: Snapshot, written: string | undefined): void
+  /** the snapshot read, the file it was written to (undefined: stdout, or nothing written), and how many nodes were collected */
+  finish(snapshot: Snapshot, written: string | undefined, collected: number): void
 }
 
 export interface CollectRequest {
@@ -79,6 +80,16 @@ export async function runCollect(req: CollectRequest): Promise<CollectRun> {
 
 async function collectInto(source: ClusterSource, req: CollectRequest, output: UserOutput | undefined): Promise<CollectRun> {
   const display = req.display?.(source.inventory, req.parallel)
+  // FILE.jsonl: each node's line is spooled as it arrives (memory holds only the nodes in flight)
+  const spool = output && isLines(output.file) ? await openLinesSpool() : undefined
+  try {
+    return await collectTo(source, req, output, spool, display)
+  } finally {
+    await spool?.close()
+  }
+}
+
+async function collectTo(source: ClusterSource, req: CollectRequest, output: UserOutput | undefined, spool: LinesSpool | undefined, display: CollectDisplay | undefined): Promise<CollectRun> {
   const snapshot = await collectInventory(source.inventory, {
     parallel: req.parallel,
     timeoutMs: req.timeoutMs,
@@ -86,16 +97,18 @@ async function collectInto(source: ClusterSource, req: CollectRequest, output: U
     transportFactory: (node) => source.transportFor(node),
     ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
     ...(display ? {onProgress: (p: NodeProgress) => display.update(p)} : {}),
+    ...(spool ? {onState: (node: string, state: NodeState) => spool.add(node, state)} : {}),
   })
+  const collected = spool ? spool.nodes : Object.keys(snapshot.nodeStates).length
   // a snapshot without a single node replaces nothing: a good file from an earlier run is worth more
-  const written = Object.keys(snapshot.nodeStates).length > 0
-  display?.finish(snapshot, written ? output?.file : undefined)
+  const written = collected > 0
+  display?.finish(snapshot, written ? output?.file : undefined, collected)
 
   // written in pieces, never as one string (a 1,000-node snapshot is more than V8 can hold in one);
   // FILE.jsonl is a line per node (version 2), FILE.gz is gzipped
   if (output) {
-    if (written) await output.commit(snapshotChunks(output.file, snapshot), {gzip: isGzip(output.file)})
+    if (written) await output.commit(spool ? spool.chunks(snapshot) : snapshotChunks(output.file, snapshot), {gzip: isGzip(output.file)})
   } else if (req.stream) await writeChunksTo(req.stream, snapshotJsonChunks(snapshot))
   // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
-  return {result: output ? collectSummary(snapshot, output.file, written) : snapshot, verdict: collectVerdict(snapshot)}
+  return {result: output ? collectSummary(snapshot, output.file, written, collected) : snapshot, verdict: collectVerdict(snapshot)}
 }

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {checkHostTemplate, nodeHost, resolveSource, type SourceFlags} from '../../src/collect/source.js'
 import {ExitCode, UsageError} from '../../src/errors.js'
-import {SOURCE_FLAG_NAMES} from '../../src/flags.js'
+import {SOURCE_FLAG_NAMES, sourceFlagsGiven} from '../../src/flags.js'
 import {netctl} from '../helpers/cli.js'
 
 /** The usage error resolveSource raises for these flags (it must raise one). */
@@ -22,6 +22,9 @@ describe('which cluster the flags name', () => {
   it('SOURCE_FLAG_NAMES: every flag resolveSource reads (what a --snapshot rules out), from the one flag list', () => {
     const read: Array<keyof SourceFlags> = ['lab', 'inventory', 'transport', 'kubeconfig', 'context', 'namespace', 'via', 'debug-image', 'debug-namespace', 'ssh-host-template', 'ssh-user', 'ssh-identity', 'ssh-jump', 'ssh-config']
     expect([...SOURCE_FLAG_NAMES].sort()).toEqual([...read].sort())
+    expect(sourceFlagsGiven({})).toEqual([])
+    expect(sourceFlagsGiven({lab: 'demo', transport: 'ssh'})).toEqual(['--lab', '--transport'])
+    expect(sourceFlagsGiven({namespace: 'shop', 'ssh-user': 'admin', via: 'ssh', 'ssh-config': 'cfg'})).toEqual(['--namespace', '--via', '--ssh-user', '--ssh-config'])
   })
 
   it('a lab or an inventory file, with the transport choice (auto when not given)', () => {
