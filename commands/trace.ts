@@ -1,16 +1,21 @@
 import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
-import {BaseCommand, Ending} from '../src/base-command.js'
-import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/collect/source.js'
-import {UsageError} from '../src/errors.js'
-import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
-import {readSnapshotFile} from '../src/model/snapshot-file.js'
+import {BaseCommand} from '../src/base-command.js'
+import {Ending, UsageError} from '../src/errors.js'
+import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS, outputFlag, SOURCE_FLAG_NAMES, snapshotFlag} from '../src/flags.js'
 import type {Protocol} from '../src/model/trace.js'
-import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
+import {traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
-import type {TraceProgressHandle} from '../src/render/trace-progress.js'
-import {traceLive, type TraceRun, traceSnapshotFile} from '../src/services/trace.js'
+import {runTrace} from '../src/services/trace.js'
+
+/** --port: a number (1-65535) or a Service port's name */
+function portFlag(text: string): number | string {
+  if (!/^\d+$/.test(text)) return text
+  const n = Number(text)
+  if (n < 1 || n > 65535) throw new UsageError(`--port ${text}: a port is 1 to 65535`)
+  return n
+}
 
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
@@ -20,6 +25,8 @@ export default class Trace extends BaseCommand {
   static override description = `Walks the packet through the cluster's real dataplane state: the source pod's routes, the veth into the node, the bridge, the node's route to the destination's podCIDR, the neighbour and FDB entries that lead into the tunnel, the encapsulation, the underlay, the receiver's decapsulation, and on to the destination pod. Then it walks the reply back. Every hop shows the exact route, neighbour, FDB entry, firewall rule or sysctl behind its decision, and the walk ends in one disposition: DELIVERED, NO_ROUTE, BLACKHOLE, NEIGHBOR_UNRESOLVED, FDB_MISS, DECAP_REJECTED, DENIED, FORWARDING_DISABLED, RP_FILTER_DROP, MTU_EXCEEDED, LOOP or INSUFFICIENT_INFO (netctl explain DISPOSITION says what each means). Faults along the way come with their fix.
 
 SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
+
+DST can be a Service: svc/NAME (in the -n namespace), svc/NAMESPACE/NAME, a ClusterIP, NODE:NODEPORT or NODEIP:NODEPORT, dns (the cluster DNS, UDP 53), or NAME.NAMESPACE.svc[.cluster.local]; --port takes the Service port's number or name, the protocol is the port's. The trace shows kube-proxy's translation (the rule and the node), lists every endpoint with its share of connections, walks each there and back (--endpoint IP|POD walks one), and is DELIVERED only when every endpoint is reached.
 
 Where the state comes from: --snapshot FILE (a saved netctl collect), a lab (--lab NAME), an inventory file (--inventory FILE), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account), its nodes reached through a privileged debug pod each (--via debug-pod, the default; deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh). Live, netctl reads only the nodes it needs: SRC's and DST's first, then any node the walk passes through.
 
@@ -34,20 +41,24 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     {description: 'Trace between two pods of a lab', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo'},
     {description: 'A TCP connection to port 8080 of a pod given by IP, on nodes listed in an inventory', command: '<%= config.bin %> trace default/web 10.244.3.7 --inventory cluster.yaml --protocol tcp --port 8080'},
     {description: 'From a saved snapshot, drawn as a Mermaid flowchart', command: '<%= config.bin %> trace web db --snapshot snap.json -o mermaid'},
+    {description: 'To a Service: every endpoint kube-proxy sends to, walked there and back', command: '<%= config.bin %> trace pod-node1-2 svc/default/web --lab demo'},
+    {description: 'The cluster DNS (UDP 53) from a pod of namespace shop', command: '<%= config.bin %> trace -n shop web-7d4b9c-x2x8q dns'},
+    {description: 'A NodePort of node2 from a pod of a lab', command: '<%= config.bin %> trace pod-node1-2 node2:30080 --lab demo'},
     {description: 'Would a full-size packet with DF set fit through the overlay?', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo --size 1500 --df'},
   ]
   static override enableJsonFlag = true
   static override args = {
     src: Args.string({description: 'Where the packet starts: a pod (NAME, NAMESPACE/NAME, IP) or a node (name, IP).', required: true}),
-    dst: Args.string({description: 'Where it is going: a pod or a node, as SRC.', required: true}),
+    dst: Args.string({description: 'Where it is going: a pod or a node, as SRC, or a Service (svc/[NAMESPACE/]NAME, a ClusterIP, NODE:NODEPORT, dns, NAME.NAMESPACE.svc).', required: true}),
   }
   static override flags = {
-    protocol: Flags.string({char: 'p', description: 'The packet: an ICMP echo, a TCP SYN or a UDP datagram.', options: ['icmp', 'tcp', 'udp'], default: 'icmp'}),
-    port: Flags.integer({description: 'Destination port (with --protocol tcp or udp).', min: 1, max: 65535}),
+    protocol: Flags.string({char: 'p', description: "The packet: an ICMP echo, a TCP SYN or a UDP datagram (default: icmp; to a Service, its port's protocol).", options: ['icmp', 'tcp', 'udp']}),
+    port: Flags.string({description: 'Destination port (with --protocol tcp or udp); to a Service, its port by number or name.', helpValue: 'PORT|NAME'}),
+    endpoint: Flags.string({description: 'To a Service: walk only this endpoint (its IP, or its pod as NAME or NAMESPACE/NAME); default: every endpoint.', helpValue: 'IP|POD'}),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
-    snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).'),
+    snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).', [], {exclusive: SOURCE_FLAG_NAMES}),
     ...clusterSourceFlags,
     ...collectFlags,
   }
@@ -55,61 +66,33 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
     const format = this.jsonEnabled() ? 'json' : flags.output
-    const cluster = sourceFlagsGiven(flags)
-    if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
-    // a live source's flags checked before anything is read
-    const spec = flags.snapshot === undefined ? resolveSource(flags) : undefined
-    if (flags.protocol === 'icmp' && flags.port !== undefined) throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
-    if (flags.protocol !== 'icmp' && flags.port === undefined) throw new UsageError(`--protocol ${flags.protocol} needs --port (the destination port)`)
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
-      protocol: flags.protocol as Protocol,
-      ...(flags.port === undefined ? {} : {port: flags.port}),
+      ...(flags.protocol === undefined ? {} : {protocol: flags.protocol as Protocol}),
+      ...(flags.port === undefined ? {} : {port: portFlag(flags.port)}),
+      ...(flags.endpoint === undefined ? {} : {endpoint: flags.endpoint}),
+      ...(flags.namespace === undefined ? {} : {namespace: flags.namespace}),
       size: flags.size,
       df: flags.df,
     }
-
-    const run = spec ? await this.live(spec, query, flags) : traceSnapshotFile(await readSnapshotFile(flags.snapshot!), query)
-    if (this.debugEnabled() && spec) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
+    // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
+    const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
+    const ui = flags.snapshot === undefined && !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
+    const run = await runTrace({
+      query,
+      snapshot: flags.snapshot,
+      source: flags,
+      parallel: flags.parallel,
+      timeoutMs: flags.timeout * 1000,
+      version: this.config.version,
+      display: ui?.traceProgressDisplay(query),
+    })
+    if (this.debugEnabled() && flags.snapshot === undefined) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
 
     if (format === 'text') this.log(traceText(run.trace))
     else if (format === 'mermaid') this.log(traceMermaid(run.trace))
     else if (format === 'dot') this.log(traceDot(run.trace))
-    return new Ending(traceJson(run.trace), run.exitCode)
-  }
-
-  private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number}): Promise<TraceRun> {
-    const source = await openClusterSource(spec, {orElse: ['a snapshot (--snapshot FILE)']})
-    const {inventory} = source
-    // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
-    const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
-    const ui = !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
-    let progress: TraceProgressHandle | undefined
-    let run: TraceRun | undefined
-    try {
-      run = await traceLive(inventory, query, {
-        version: this.config.version,
-        parallel: flags.parallel,
-        timeoutMs: flags.timeout * 1000,
-        transportFactory: (node) => source.transportFor(node),
-        ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
-        ...(source.kube ? {namespace: source.kube.namespace} : {}),
-        onRound: (nodes) => {
-          // first round: the endpoints resolved, so there is something to show
-          progress ??= ui?.renderTraceProgress(`tracing ${query.src} → ${query.dst} in ${inventory.cluster.name} (${inventory.cluster.backend}): collecting the nodes on the path`)
-          progress?.addNodes(nodes)
-        },
-        onProgress: (p) => progress?.update(p),
-      })
-      return run
-    } finally {
-      try {
-        progress?.finish(run ? traceCollectFooter(run.snapshot, run.rounds) : '')
-      } finally {
-        // debug pods deleted, SSH connections closed: also when the trace failed
-        await source.close()
-      }
-    }
+    return new Ending(traceJson(run.trace), {outcome: run.outcome})
   }
 }

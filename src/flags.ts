@@ -56,8 +56,8 @@ export function outputFromArgv(argv: string[]): string | undefined {
  * --snapshot FILE: the input file of commands that can work on a saved
  * snapshot. -f/--filename as kubectl names the file a command reads.
  */
-export const snapshotFlag = (description: string, oldChars: Array<'s'> = []) =>
-  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER'})
+export const snapshotFlag = (description: string, oldChars: Array<'s'> = [], rules: {exclusive?: string[]} = {}) =>
+  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER', ...rules})
 
 /**
  * How to reach a Kubernetes cluster, with kubectl's names and precedence:
@@ -165,3 +165,6 @@ export function lockTimeoutMs(text: string): number {
   if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
   return ms
 }
+
+/** The names of clusterSourceFlags: a saved snapshot (--snapshot) excludes every one of them. */
+export const SOURCE_FLAG_NAMES: string[] = Object.keys(clusterSourceFlags)

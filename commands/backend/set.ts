@@ -1,18 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../../src/base-command.js'
+import {BaseCommand} from '../../src/base-command.js'
 import {backendSet, type SetResult} from '../../src/backend/set.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
 import {ROLLOUT_TIMEOUT_MS} from '../../src/defaults.js'
-import {ExitCode, type ExitCodeValue, UsageError} from '../../src/errors.js'
+import {Ending, UsageError} from '../../src/errors.js'
 import {clusterFlags, lockTimeoutFlag, lockTimeoutMs} from '../../src/flags.js'
 import {askConfirm, planText, progressLine, setJson, setText} from '../../src/render/backend.js'
-
-/** The exit code of each way a switch can end: refused, declined and rolled back (or not wholly) are all 4. */
-function exitOf(r: SetResult): ExitCodeValue {
-  return r.outcome === 'refused' || r.outcome === 'rolled-back' || r.outcome === 'rollback-failed' || r.outcome === 'declined' ? ExitCode.REFUSED : ExitCode.OK
-}
+import {setVerdict} from '../../src/services/outcome.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Switch the overlay backend of every node: plan, preflight, apply, verify, roll back on failure.'
@@ -73,8 +69,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
       // debug pods deleted, SSH connections closed: also when the switch failed
       await target.close()
     }
-    const exit = exitOf(result)
     if (!json) this.log(setText(result, {plan: !shown}))
-    return new Ending(setJson(result), exit, exit === ExitCode.OK ? undefined : result.message)
+    return new Ending(setJson(result), setVerdict(result))
   }
 }

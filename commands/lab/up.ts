@@ -1,13 +1,14 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
+import {Ending} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type ProxyMode} from '../../src/lab/agents/defaults.js'
 import {labUp} from '../../src/lab/build.js'
 import {parseNamespaceLabels, parsePodLabels, parsePodNamespaces, parsePodPorts} from '../../src/lab/topology.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
-import {labUpText} from '../../src/render/lab.js'
 import {labUpResult} from '../../src/lab/up-result.js'
+import {labUpText} from '../../src/render/lab.js'
 
 export default class LabUp extends BaseCommand {
   static override summary = 'Build a real multi-node cluster dataplane in network namespaces.'
@@ -68,7 +69,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
     }),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabUp)
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? (step: string) => process.stderr.write(`  ${step}...\n`) : undefined
     const record = await labUp(
@@ -91,6 +92,6 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
     )
     const result = labUpResult(record)
     if (!this.jsonEnabled()) this.log(labUpText(result))
-    return result
+    return new Ending(result)
   }
 }

@@ -6,7 +6,7 @@
  */
 import path from 'node:path'
 
-import {acquireLock, currentHolder, FileLock} from '../backend/lock.js'
+import {acquireLock, currentHolder, FileLock} from '../backend/act/lock.js'
 import {applyTo, deleteFrom, type LabPolicyResult, parsePolicyDocuments} from '../lab/policy.js'
 import {loadRecord} from '../lab/state.js'
 import type {LabRecord} from '../lab/types.js'

@@ -7,16 +7,20 @@
 import {CHECKS, runChecks} from '../analyze/checks/index.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
+import {completeQuery} from '../analyze/trace/service.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import type {Inventory} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
-import {collectNodes, type CollectOptions, type CollectTarget, type NodeResult, snapshotOf} from '../collect/collect.js'
-import {ExitCode, type ExitCodeValue} from '../errors.js'
+import {collectNodes, type CollectOptions, type CollectTarget, type NodeProgress, type NodeResult, snapshotOf} from '../collect/collect.js'
+import {openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
+import {readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
+import {traceVerdict} from './outcome.js'
 
 /** The trace engine (src/analyze/trace); tests hand in a fake. */
 export interface Walker {
@@ -42,10 +46,23 @@ export interface TraceRunOptions extends CollectOptions {
   namespace?: string
 }
 
-/** Findings about these nodes of the snapshot, beyond the packet's own path. */
-export type NodeChecks = (snapshot: Snapshot, nodes: string[]) => Finding[]
-/** the checks scoped to the path's nodes: the per-node checks look at those nodes only, never at all of them */
-const defaultChecks: NodeChecks = (snapshot, nodes) => runChecks(snapshot, {nodes})
+/**
+ * The nodes a trace's path crosses, either way: where the path checks look. A
+ * Service trace's path is every endpoint's walk (the Service findings — no
+ * endpoints, stale rules, conntrack — are checks of those nodes like any other).
+ */
+export function pathNodes(trace: Trace): string[] {
+  const hops = [trace.hops, trace.returnPath?.hops ?? [], ...(trace.endpoints ?? []).flatMap((e) => [e.hops ?? [], e.returnPath?.hops ?? []])].flat()
+  return [...new Set([...hops.map((h) => h.node), ...(trace.service?.node ? [trace.service.node] : [])])]
+}
+
+/** Findings about these nodes of the snapshot (and the traced Service, `Service ns/name`), beyond the packet's own path. */
+export type NodeChecks = (snapshot: Snapshot, nodes: string[], subjects?: string[]) => Finding[]
+/**
+ * The path checks: every check, scoped to the path's nodes (the per-node checks look at those nodes only,
+ * never at all of them); for a Service DST also the findings about that Service itself (SERVICE_NO_ENDPOINTS).
+ */
+const defaultChecks: NodeChecks = (snapshot, nodes, subjects) => runChecks(snapshot, {nodes, ...(subjects ? {subjects} : {})})
 // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
 const OWN = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
 
@@ -55,6 +72,8 @@ export interface TraceRun {
   snapshot: Snapshot
   /** live: the nodes probed, round by round (the first is SRC's and DST's); [] on a saved snapshot */
   rounds: string[][]
+  /** what the answer means for the exit code (src/services/outcome.ts), and that code */
+  outcome: Outcome
   exitCode: ExitCodeValue
 }
 
@@ -68,12 +87,27 @@ function fixesAsTyped(trace: Trace, snapshot: Snapshot): Trace {
 /** Walk a saved snapshot once. */
 export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {walker?: Walker; checks?: NodeChecks} = {}): TraceRun {
   const walker = opts.walker ?? defaultWalker
-  const src = walker.resolveEndpoint(snapshot, query.src)
-  const dst = walker.resolveEndpoint(snapshot, query.dst)
-  checkSameFamily(query, src, dst)
-  const result = walker.traceSnapshot(snapshot, query)
-  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks), snapshot)
-  return {trace, snapshot, rounds: [], exitCode: traceExitCode(trace, snapshot, src.node)}
+  const ends = resolveEnds(walker, snapshot, query)
+  const result = walker.traceSnapshot(snapshot, ends.query)
+  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([...ends.nodes, ...result.needNodes])), snapshot, opts.checks), snapshot)
+  return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, ends.src.node)}
+}
+
+/**
+ * SRC and DST resolved before anything is walked (a typo is a usage error before any node is read):
+ * the query completed (a Service DST's port and protocol), and the nodes to collect first.
+ */
+function resolveEnds(walker: Walker, snapshot: Snapshot, query: TraceQuery, namespace?: string): {src: ResolvedEndpoint; nodes: string[]; query: TraceQuery} {
+  const ns = query.namespace ?? namespace
+  const completed = completeQuery(snapshot, {...query, ...(ns !== undefined ? {namespace: ns} : {})}, ns)
+  let q: TraceQuery = completed.query
+  if (namespace !== undefined) q = {...q, src: inNamespace(snapshot, q.src, namespace)}
+  const src = walker.resolveEndpoint(snapshot, q.src)
+  if (completed.target) return {src, nodes: [...new Set([src.node, ...(completed.target.node ? [completed.target.node] : [])])], query: q}
+  if (namespace !== undefined) q = {...q, dst: inNamespace(snapshot, q.dst, namespace)}
+  const dst = walker.resolveEndpoint(snapshot, q.dst)
+  checkSameFamily(q, src, dst)
+  return {src, nodes: [...new Set([src.node, dst.node])], query: q}
 }
 
 /** Collect what the walk needs from a live cluster, and walk. */
@@ -83,18 +117,17 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   const meta = () => ({startedAt, finishedAt: new Date().toISOString(), version: opts.version, ...(networkPolicies ? {networkPolicies} : {})})
   const results: NodeResult[] = []
   let snapshot = snapshotOf(inventory, results, meta())
-  if (namespace !== undefined) query = {...query, src: inNamespace(snapshot, query.src, namespace), dst: inNamespace(snapshot, query.dst, namespace)}
 
   // Endpoints first, on the skeleton: a typo is a usage error before any node is touched.
-  const src = walker.resolveEndpoint(snapshot, query.src)
-  const dst = walker.resolveEndpoint(snapshot, query.dst)
-  checkSameFamily(query, src, dst)
+  const ends = resolveEnds(walker, snapshot, query, namespace)
+  query = ends.query
+  const src = ends.src
   const known = new Set(inventory.nodes.map((n) => n.name))
   const attempted = new Set<string>()
-  const wanted = new Set([src.node, dst.node])
+  const wanted = new Set(ends.nodes)
   const rounds: string[][] = []
 
-  let next = [...new Set([src.node, dst.node])]
+  let next = [...ends.nodes]
   let result: TraceResult
   for (;;) {
     // each node once: a node that failed stays failed for this run, and the loop ends
@@ -113,7 +146,7 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   }
 
   const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks), snapshot)
-  return {trace, snapshot, rounds, exitCode: traceExitCode(trace, snapshot, src.node)}
+  return {trace, snapshot, rounds, ...traceEnding(trace, snapshot, src.node)}
 }
 
 function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
@@ -126,7 +159,7 @@ function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
  * raised the same one.
  */
 export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: Set<string>): Trace {
-  const involved = new Set([...nodes, ...trace.hops.map((h) => h.node), ...(trace.returnPath?.hops ?? []).map((h) => h.node)])
+  const involved = new Set([...nodes, ...pathNodes(trace)])
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''}`))
   const added: Finding[] = []
   for (const e of snapshot.errors) {
@@ -145,22 +178,78 @@ export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: 
  * already raised (same code, node and subject) are not repeated.
  */
 export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChecks = defaultChecks): Trace {
-  const nodes = [...new Set([...trace.hops, ...(trace.returnPath?.hops ?? [])].map((h) => h.node))].filter((n) => snapshot.nodeStates[n] !== undefined)
+  const nodes = pathNodes(trace).filter((n) => snapshot.nodeStates[n] !== undefined)
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
-  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
+  const subjects = trace.service ? [`Service ${trace.service.namespace}/${trace.service.name}`] : undefined
+  const added = checks(snapshot, nodes, subjects).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
   const ran = {nodes, codes: CHECKS.map((c) => c.code).filter((c) => !OWN.has(c))}
   return {...trace, findings: [...trace.findings, ...added], checks: ran}
 }
 
-/**
- * docs/design.md's exit codes for a trace: 3 when SRC's node could not be reached
- * (nothing about the path is known); 0 when delivered both ways with no
- * error finding; 1 for every other answer (a diagnosis).
- */
+/** The exit code of a trace's answer (traceVerdict says which). */
 export function traceExitCode(trace: Trace, snapshot: Snapshot, srcNode: string): ExitCodeValue {
-  const srcUnreachable = snapshot.nodeStates[srcNode] === undefined && snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
-  if (srcUnreachable) return ExitCode.UNREACHABLE
-  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED'
-  return delivered && !trace.findings.some((f) => f.severity === 'error') ? ExitCode.OK : ExitCode.FAULT
+  return exitOf(traceVerdict(trace, snapshot, srcNode).outcome)
+}
+
+function traceEnding(trace: Trace, snapshot: Snapshot, srcNode: string): Pick<TraceRun, 'outcome' | 'exitCode'> {
+  const {outcome} = traceVerdict(trace, snapshot, srcNode)
+  return {outcome, exitCode: exitOf(outcome)}
+}
+
+/**
+ * What a live trace shows while it collects (a person's terminal): made at the
+ * first round, when the endpoints are resolved; told each round's nodes and
+ * each node's progress; finished before the transports close.
+ */
+export interface TraceDisplay {
+  addNodes(nodes: string[]): void
+  update(p: NodeProgress): void
+  finish(run: Pick<TraceRun, 'snapshot' | 'rounds'> | undefined): void
+}
+
+export interface TraceRequest {
+  query: TraceQuery
+  /** a snapshot file written by netctl collect; else the live cluster the source flags name */
+  snapshot?: string | undefined
+  source: SourceFlags
+  /** live: nodes probed at the same time, and how long each may take */
+  parallel: number
+  timeoutMs: number
+  version: string
+  /** live: a display of the collection, made once the cluster is known */
+  display?: ((inventory: Inventory) => TraceDisplay | undefined) | undefined
+}
+
+/** `netctl trace` behind the command: over a saved snapshot, or live over the cluster the flags name (its transports closed at the end, also on error). */
+export async function runTrace(req: TraceRequest): Promise<TraceRun> {
+  if (req.snapshot !== undefined) return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query)
+  const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
+  const {inventory} = source
+  let display: TraceDisplay | undefined
+  let run: TraceRun | undefined
+  try {
+    run = await traceLive(inventory, req.query, {
+      version: req.version,
+      parallel: req.parallel,
+      timeoutMs: req.timeoutMs,
+      transportFactory: (node) => source.transportFor(node),
+      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+      ...(source.kube ? {namespace: source.kube.namespace} : {}),
+      onRound: (nodes) => {
+        // first round: the endpoints resolved, so there is something to show
+        display ??= req.display?.(inventory)
+        display?.addNodes(nodes)
+      },
+      onProgress: (p) => display?.update(p),
+    })
+    return run
+  } finally {
+    try {
+      display?.finish(run)
+    } finally {
+      // debug pods deleted, SSH connections closed: also when the trace failed
+      await source.close()
+    }
+  }
 }

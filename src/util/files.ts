@@ -5,6 +5,7 @@ import {Readable} from 'node:stream'
 import {createGzip} from 'node:zlib'
 
 import {EnvironmentError, UsageError} from '../errors.js'
+import {onInterrupt} from './cleanup.js'
 
 /** Read a file the user named; a missing or unreadable file is one usage-error line naming it. */
 export async function readUserFile(file: string): Promise<string> {
@@ -40,12 +41,10 @@ export interface UserOutput {
    * string can hold), gzipped if asked, and put it in place of the file (atomically: a reader sees the
    * old file or the new one)
    */
-  commit(text: string | Iterable<string>, opts?: {gzip?: boolean}): Promise<void>
+  commit(text: string | Iterable<string> | AsyncIterable<string | Buffer>, opts?: {gzip?: boolean}): Promise<void>
   /** give up: the temporary file goes, the user's file stays as it was */
   discard(): Promise<void>
 }
-
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
 /**
  * Open an output file the user named (`--output-file FILE`) before the work begins, so
@@ -75,18 +74,13 @@ export async function openUserOutput(file: string): Promise<UserOutput> {
       // already gone
     }
   }
-  const onSignal = (sig: NodeJS.Signals): void => {
-    removeSync()
-    stopListening()
-    // nobody else is cleaning up on this signal: die of it as the default would
-    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
-  }
+  // interrupted: the temporary file goes, then the process dies of the signal as the default would
+  const held = onInterrupt(`removing ${tmp}`, removeSync)
   const stopListening = (): void => {
     process.off('exit', removeSync)
-    for (const s of SIGNALS) process.off(s, onSignal)
+    held.release()
   }
   process.on('exit', removeSync)
-  for (const s of SIGNALS) process.on(s, onSignal)
 
   const discard = async (): Promise<void> => {
     stopListening()
@@ -98,10 +92,10 @@ export async function openUserOutput(file: string): Promise<UserOutput> {
   return {
     file,
     discard,
-    async commit(text: string | Iterable<string>, opts: {gzip?: boolean} = {}): Promise<void> {
+    async commit(text: string | Iterable<string> | AsyncIterable<string | Buffer>, opts: {gzip?: boolean} = {}): Promise<void> {
       try {
         if (typeof text === 'string' && !opts.gzip) await handle.writeFile(text)
-        else if (!opts.gzip) for (const piece of text) await handle.write(piece)
+        else if (!opts.gzip) for await (const piece of text) await (typeof piece === 'string' ? handle.write(piece) : handle.write(piece))
         else for await (const buf of Readable.from(typeof text === 'string' ? [text] : text).pipe(createGzip())) await handle.write(buf as Buffer)
         await handle.sync()
         await handle.close()

@@ -1,4 +1,4 @@
-import type {ClusterFacts} from '../../src/backend/types.js'
+import type {ClusterFacts} from '../../src/backend/plan/types.js'
 import {assembleNodeState, type ProbedPod} from '../../src/collect/node.js'
 import {buildProbe} from '../../src/collect/probe.js'
 import {planLab} from '../../src/lab/topology.js'

@@ -10,7 +10,7 @@ import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {currentHolder, FileLock} from '../../src/backend/lock.js'
+import {currentHolder, FileLock} from '../../src/backend/act/lock.js'
 import {parseInventory} from '../../src/cluster/inventory.js'
 import {writeInventory} from '../../src/lab/inventory.js'
 import {saveRecord} from '../../src/lab/state.js'

@@ -2,7 +2,8 @@ import {render} from 'ink-testing-library'
 import {describe, expect, it} from 'vitest'
 
 import {collectSummary} from '../../src/collect/summary.js'
-import {collectFooter, nothingCollectedLine} from '../../src/render/collect.js'
+import {nothingCollectedLine} from '../../src/collect/summary.js'
+import {collectFooter} from '../../src/render/collect.js'
 import {CollectProgress, type ProgressRow} from '../../src/render/collect-progress.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
+import {Ending} from '../../../src/errors.js'
 import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
 import {applyLabPolicies} from '../../../src/services/lab-policy.js'
 import {progressLine} from '../../../src/render/backend.js'
@@ -22,10 +23,10 @@ One change at a time: apply takes the lab's change lock (as backend set does); w
     'lock-timeout': lockTimeoutFlag,
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabPolicyApply)
     const result = await applyLabPolicies(flags.lab, await readUserFile(flags.filename), flags.filename, {lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']), say: progressLine})
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
+import {Ending} from '../../../src/errors.js'
 import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
 import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import {progressLine} from '../../../src/render/backend.js'
@@ -17,10 +18,10 @@ export default class LabPolicyDelete extends BaseCommand {
     'lock-timeout': lockTimeoutFlag,
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(LabPolicyDelete)
     const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace, {lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']), say: progressLine})
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }
