@@ -2,6 +2,7 @@ import {chmod, mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {addToIPv4, prefixLength} from '../analyze/ip.js'
+import {cniRunsFlanneld} from '../model/backends.js'
 import type {LabBackend} from './backends/index.js'
 import type {LabNode, LabPlan} from './types.js'
 
@@ -30,7 +31,8 @@ function flannelConflist(): object {
   }
 }
 
-function calicoConflist(node: LabNode, mtu: number): object {
+/** Calico's conflist; Canal's (canal-config's cni_network_config) differs in its IPAM: host-local on the node's podCIDR. */
+function calicoConflist(node: LabNode, mtu: number, ipam: object): object {
   return {
     name: 'k8s-pod-network',
     cniVersion: '0.3.1',
@@ -41,7 +43,7 @@ function calicoConflist(node: LabNode, mtu: number): object {
         datastore_type: 'kubernetes',
         nodename: node.name,
         mtu,
-        ipam: {type: 'calico-ipam'},
+        ipam,
         policy: {type: 'k8s'},
       },
       {type: 'portmap', snat: true, capabilities: {portMappings: true}},
@@ -50,7 +52,20 @@ function calicoConflist(node: LabNode, mtu: number): object {
 }
 
 /** Plugin names each family's conflist calls, plus what it delegates to. */
-const CNI_PLUGINS = {flannel: ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'], calico: ['calico', 'calico-ipam', 'portmap', 'loopback']}
+const CNI_PLUGINS = {
+  flannel: ['flannel', 'bridge', 'host-local', 'portmap', 'loopback'],
+  calico: ['calico', 'calico-ipam', 'portmap', 'loopback'],
+  canal: ['calico', 'host-local', 'portmap', 'loopback'],
+}
+
+/** The CNI config file of each family, by the name its installer gives it. */
+const CONFLIST = {flannel: '10-flannel.conflist', calico: '10-calico.conflist', canal: '10-canal.conflist'}
+
+/** The files writeNodeFiles writes for a backend (subnet.env where flanneld runs). */
+export function nodeFiles(node: LabNode, backend: LabBackend): string[] {
+  const p = nodePaths(node)
+  return [p.facts, ...(cniRunsFlanneld(backend.family) ? [p.flannelSubnetEnv] : []), path.join(p.cniConfDir, CONFLIST[backend.family])]
+}
 
 export interface NodeFacts {
   name: string
@@ -74,7 +89,7 @@ export async function writeNodeFiles(plan: LabPlan, node: LabNode, backend: LabB
   await mkdir(path.dirname(p.birdSocket), {recursive: true})
   await mkdir(p.cniConfDir, {recursive: true})
   await mkdir(p.cniBinDir, {recursive: true})
-  if (backend.family === 'flannel') {
+  if (cniRunsFlanneld(backend.family)) {
     await writeFile(
       p.flannelSubnetEnv,
       [
@@ -85,10 +100,12 @@ export async function writeNodeFiles(plan: LabPlan, node: LabNode, backend: LabB
         '',
       ].join('\n'),
     )
-    await writeFile(path.join(p.cniConfDir, '10-flannel.conflist'), `${JSON.stringify(flannelConflist(), null, 2)}\n`)
-  } else {
-    await writeFile(path.join(p.cniConfDir, '10-calico.conflist'), `${JSON.stringify(calicoConflist(node, mtu), null, 2)}\n`)
   }
+  const conflist =
+    backend.family === 'flannel'
+      ? flannelConflist()
+      : calicoConflist(node, mtu, backend.family === 'canal' ? {type: 'host-local', subnet: 'usePodCidr'} : {type: 'calico-ipam'})
+  await writeFile(path.join(p.cniConfDir, CONFLIST[backend.family]), `${JSON.stringify(conflist, null, 2)}\n`)
   // Stand-ins for the plugin binaries, so "is the plugin installed" has a real answer.
   for (const plugin of CNI_PLUGINS[backend.family]) {
     const f = path.join(p.cniBinDir, plugin)

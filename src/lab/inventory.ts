@@ -3,6 +3,7 @@ import {writeFile} from 'node:fs/promises'
 import {stringify} from 'yaml'
 
 import {NetctlError, UsageError} from '../errors.js'
+import {backendCni} from '../model/backends.js'
 import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../model/inventory.js'
 import {labBackend} from './backends/index.js'
 import {nodeFacts, nodePaths} from './files.js'
@@ -40,7 +41,7 @@ export function labInventory(plan: LabPlan): Inventory {
       name: plan.name,
       backend: plan.backend,
       clusterCIDR: plan.clusterCIDR,
-      cni: plan.backend.startsWith('calico') ? 'calico' : 'flannel',
+      cni: backendCni(plan.backend),
       source: 'lab',
       ...(plan.serviceCIDR ? {serviceCIDR: plan.serviceCIDR} : {}),
     },

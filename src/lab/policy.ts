@@ -1,7 +1,7 @@
 /**
  * NetworkPolicies in a lab: `netctl lab policy apply | delete | list`. The lab
  * records them (its record and the inventory it writes), so that collect,
- * trace and check see them as they would see a cluster's. A Calico lab with
+ * trace and check see them as they would see a cluster's. A Calico or Canal lab with
  * agent rules (--proxy-mode iptables|nftables) also programs them into
  * Felix's chains on every node (agents/felix-policy.ts); flannel labs do not enforce them.
  * The commands reach these through src/services/lab-policy.ts, which holds
@@ -11,6 +11,7 @@ import {parseAllDocuments} from 'yaml'
 
 import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import {UsageError} from '../errors.js'
+import {backendCni, cniRunsFelix} from '../model/backends.js'
 import {reprogramFelixPolicies} from './agents/index.js'
 import {writeInventory} from './inventory.js'
 import {loadRecord, saveRecord} from './state.js'
@@ -71,7 +72,7 @@ export function parsePolicyDocuments(text: string, file: string): InventoryNetwo
   return out
 }
 
-const enforces = (record: LabRecord): boolean => record.backend.startsWith('calico')
+const enforces = (record: LabRecord): boolean => cniRunsFelix(backendCni(record.backend))
 
 function summary(record: LabRecord, extra: Partial<LabPolicyResult> = {}): LabPolicyResult {
   const policies = (record.networkPolicies ?? []).map((p) => ({

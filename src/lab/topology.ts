@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {addToIPv4} from '../analyze/ip.js'
 import {UsageError} from '../errors.js'
+import {backendCni} from '../model/backends.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, SERVICE_CIDR} from './agents/defaults.js'
 import {planServices} from './agents/services.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabContainerPort, type LabNode, type LabOptions, type LabPlan, type LabPod, type LabSubnet} from './types.js'
@@ -96,7 +97,10 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
     o.topology === 'flat'
       ? [{name: 'underlay', bridge: 'br0', cidr: FLAT_SUBNET}]
       : ROUTED_SUBNETS.map((cidr, i) => ({name: `underlay-${'ab'[i]}`, bridge: `br-${'ab'[i]}`, cidr, gateway: addToIPv4(cidr, 1)}))
+  // Calico's IPAM hands out blocks; Canal's host-local IPAM takes flannel's podCIDR
   const calico = isCalico(o.backend)
+  // the calico CNI plugin (Calico and Canal) names host veths cali*; the bridge plugin veth*
+  const caliVeths = backendCni(o.backend) !== 'flannel'
   const half = Math.ceil(o.nodes / 2)
   const nodes: LabNode[] = []
   for (let i = 1; i <= o.nodes; i++) {
@@ -134,7 +138,7 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
         netns: `${o.name}.${node.name}.pod${k}`,
         // .0 is the node's VTEP / tunnel address and .1 the bridge (flannel): pods start at .2
         ip: addToIPv4(node.podCIDR, k + 1),
-        hostVeth: calico ? `cali${hash.slice(0, 11)}` : `veth${hash.slice(0, 8)}`,
+        hostVeth: caliVeths ? `cali${hash.slice(0, 11)}` : `veth${hash.slice(0, 8)}`,
         labels: {app: name, ...o.podLabels?.['*'], ...o.podLabels?.[name]},
         ...(ports ? {ports} : {}),
       })

@@ -108,7 +108,7 @@ export function labPolicyText(r: LabPolicyResult): string {
   else lines.push(table(['NAMESPACE', 'NAME', 'POD-SELECTOR', 'POLICY-TYPES'], r.policies.map((p) => [p.namespace, p.name, JSON.stringify(p.podSelector), p.policyTypes.join(',') || '(defaulted)'])))
   lines.push(
     r.enforced
-      ? `lab ${r.lab} runs Calico, which enforces NetworkPolicies: trace and check judge them (with agent rules, --proxy-mode iptables|nftables, the lab programs them into Felix's cali-pi-/cali-po- chains on every node)`
+      ? `lab ${r.lab} runs Felix (Calico or Canal), which enforces NetworkPolicies: trace and check judge them (with agent rules, --proxy-mode iptables|nftables, the lab programs them into Felix's cali-pi-/cali-po- chains on every node)`
       : `lab ${r.lab} runs flannel, which enforces no NetworkPolicy: they are recorded, and unenforced as on a real flannel cluster`,
   )
   return lines.join('\n')

@@ -11,6 +11,7 @@ import {KubeApi, KubeApiError} from '../../src/cluster/kube-api.js'
 import {loadKubeConfig, mergeKubeconfigs, parseKubeconfig} from '../../src/cluster/kube-config.js'
 import {KubeCluster, nodeFacts} from '../../src/cluster/kube.js'
 import {labInventory} from '../../src/lab/inventory.js'
+import {backendCni} from '../../src/model/backends.js'
 import {planLab} from '../../src/lab/topology.js'
 import {LAB_BACKENDS} from '../../src/lab/types.js'
 import {run} from '../../src/util/exec.js'
@@ -592,11 +593,13 @@ describe('an emulator seeded from a lab inventory', () => {
       server.seedFromLab(file)
       const cluster = await KubeCluster.connect({kubeconfig: server.writeKubeconfig(path.join(dir, `${backend}.kubeconfig`))})
       const d = await cluster.detect()
-      expect(d).toMatchObject({cni: backend.split('-')[0], backend, supported: true})
+      // Kubernetes names Canal's dataplane by flannel's backend (what `backend set` switches there), its CNI canal
+      const named = backend === 'canal' ? 'flannel-vxlan' : backend
+      expect(d).toMatchObject({cni: backendCni(backend), backend: named, supported: true})
       const back = await cluster.inventory(d)
       const valid = validatorFor('inventory')
       expect(valid(back), JSON.stringify(valid.errors)).toBe(true)
-      expect(back.cluster).toMatchObject({backend, clusterCIDR: inv.cluster.clusterCIDR, source: 'kubernetes'})
+      expect(back.cluster).toMatchObject({backend: named, cni: inv.cluster.cni, clusterCIDR: inv.cluster.clusterCIDR, source: 'kubernetes'})
       expect(back.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations}))).toEqual(
         inv.nodes.map(({name, internalIP, podCIDR, annotations}) => ({name, internalIP, podCIDR, annotations})),
       )

@@ -717,6 +717,16 @@ export class KubeApiServer {
         return o
       })
       if (backend === 'calico-rr') this.addFixture('calico-rr', (o) => (o.kind === 'BGPConfiguration' ? {...o, spec: {...o.spec, asNumber}} : o))
+    } else if (backend === 'canal') {
+      // the canal DaemonSet and canal-config, whose net-conf.json is flannel's (vxlan)
+      this.addFixture('canal', (o) => {
+        if (o.kind === 'ConfigMap' && o.metadata.name === 'canal-config') {
+          const conf = JSON.parse(o.data['net-conf.json'])
+          conf.Network = inv.cluster.clusterCIDR
+          o.data['net-conf.json'] = `${JSON.stringify(conf, null, 2)}\n`
+        }
+        return o
+      })
     }
   }
 

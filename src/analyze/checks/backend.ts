@@ -59,8 +59,10 @@ function profileOf(name: string, mode: BackendMode): BackendProfile {
   const crossSubnet = /cross-?subnet/i.test(name)
   switch (mode) {
     case 'flannel-vxlan':
+      return {name, mode, family: 'flannel', tunnel: FLANNEL_VXLAN, bridge: 'cni0', peerRoute: 'vtep', crossSubnet: false, bgp: false, policy: false}
     case 'canal':
-      return {name, mode, family: 'flannel', tunnel: FLANNEL_VXLAN, bridge: 'cni0', peerRoute: 'vtep', crossSubnet: false, bgp: false, policy: mode === 'canal'}
+      // flannel's overlay, but the calico CNI plugin plumbs pods: cali veths, no cni0
+      return {name, mode, family: 'flannel', tunnel: FLANNEL_VXLAN, peerRoute: 'vtep', crossSubnet: false, bgp: false, policy: true}
     case 'flannel-host-gw':
       return {name, mode, family: 'flannel', bridge: 'cni0', peerRoute: 'node', crossSubnet: false, bgp: false, policy: false}
     case 'flannel-udp':
@@ -110,6 +112,8 @@ export function modeFromState(s: NodeState, annotations: Record<string, string> 
 /** The snapshot's backend; a name netctl does not know is settled by what most nodes show. */
 export function detectBackend(snapshot: Snapshot): BackendProfile {
   const named = modeFromName(snapshot.cluster.backend)
+  // Kubernetes detection names Canal's dataplane flannel-vxlan and its CNI canal
+  if (named === 'flannel-vxlan' && snapshot.cluster.cni?.toLowerCase() === 'canal') return profileOf(snapshot.cluster.backend, 'canal')
   if (named !== 'unknown') return profileOf(snapshot.cluster.backend, named)
   const votes = new Map<BackendMode, number>()
   for (const node of snapshot.nodes) {

@@ -106,7 +106,7 @@ export const encapPortBlocked: Check = (ctx) => {
       const filter = tableOf(set.iptables, 'filter')
       if (!filter) return []
       return (['INPUT', 'OUTPUT'] as const).flatMap((chain): Raised[] => {
-        const drop = firstClearDrop(reachableRules(filter, chain), shape)
+        const drop = firstClearDrop(reachableRules(filter, chain, shape), shape)
         if (!drop) return []
         const from = drop.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
         return [

@@ -35,16 +35,19 @@ export function tableOf(t: Iptables, name: string): IptablesTable | undefined {
 /**
  * The rules a packet entering `chain` meets, in order: a jump or goto into a
  * user chain is followed at that point (each chain once, a few levels deep).
- * RETURN and the outer rule's own matches are not modelled: callers only
- * draw conclusions from rules that stand on their own.
+ * RETURN is not modelled, nor the outer rule's own matches unless a shape
+ * is given (then a jump it surely does not take is not followed): callers
+ * only draw conclusions from rules that stand on their own.
  */
-export function reachableRules(table: IptablesTable, chain: string, depth = 0, seen = new Set<string>()): IptablesRule[] {
+export function reachableRules(table: IptablesTable, chain: string, shape?: TrafficShape, depth = 0, seen = new Set<string>()): IptablesRule[] {
   const c = table.chains.find((x) => x.name === chain)
   if (!c || seen.has(chain) || depth > 8) return []
   seen.add(chain)
   return c.rules.flatMap((r) => {
     const isChain = r.target !== undefined && table.chains.some((x) => x.name === r.target && x.policy === undefined)
-    return isChain ? [r, ...reachableRules(table, r.target!, depth + 1, seen)] : [r]
+    // with a shape, a jump the traffic surely does not take (Felix's `-i cali+ -g cali-wl-to-host` for a packet from the uplink) leads nowhere
+    const taken = isChain && (shape === undefined || applies(r, shape) !== 'no')
+    return taken ? [r, ...reachableRules(table, r.target!, shape, depth + 1, seen)] : [r]
   })
 }
 

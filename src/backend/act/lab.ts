@@ -2,7 +2,7 @@ import path from 'node:path'
 
 import {NetctlError} from '../../errors.js'
 import {labBackend, labDaemon, type LabNodeDaemon} from '../../lab/backends/index.js'
-import {nodePaths, writeNodeFiles} from '../../lab/files.js'
+import {nodeFiles, writeNodeFiles} from '../../lab/files.js'
 import {writeInventory} from '../../lab/inventory.js'
 import {recordPath, saveRecord} from '../../lab/state.js'
 import {pingPod, reachabilityPairs} from '../../lab/status.js'
@@ -87,9 +87,5 @@ export async function recordLabBackend(record: LabRecord, type: ConfiguredBacken
   await writeInventory(plan)
   await saveRecord(updated)
   Object.assign(record, updated)
-  const nodeFiles = plan.nodes.flatMap((n) => {
-    const p = nodePaths(n)
-    return backend.family === 'flannel' ? [p.facts, p.flannelSubnetEnv, path.join(p.cniConfDir, '10-flannel.conflist')] : [p.facts, path.join(p.cniConfDir, '10-calico.conflist')]
-  })
-  return [recordPath(record.stateDir), record.inventory, ...nodeFiles]
+  return [recordPath(record.stateDir), record.inventory, ...plan.nodes.flatMap((n) => nodeFiles(n, backend))]
 }

@@ -63,15 +63,17 @@ export const BACKENDS: Record<ConfiguredBackend, BackendInfo> = {
   }),
   'calico-ipip': info('calico', 'ipip', {summary: 'tunl0 (IP protocol 4): routes via the peer node dev tunl0 onlink, proto bird'}),
   'calico-ipip-crosssubnet': info('calico', 'ipip', {crossSubnet: true, summary: 'tunl0 across subnets, direct routes within a subnet (proto bird)'}),
+  // the overlay is flanneld's (its kernel state is flannel-vxlan's); pods are Calico's cali veths and Felix polices them
+  canal: info('flannel', 'vxlan', {summary: "flannel.1 (VNI 1, UDP 8472) as flannel-vxlan, pods on Calico's cali veths, NetworkPolicy by Felix; no BIRD"}),
 }
 
 export function backendInfo(b: ConfiguredBackend): BackendInfo {
   return BACKENDS[b]
 }
 
-/** Kernel state of calico-rr is calico-bgp's; only BIRD's peers differ. */
+/** Kernel state of calico-rr is calico-bgp's (only BIRD's peers differ); Canal's overlay is flannel-vxlan's. */
 export function kernelType(b: ConfiguredBackend): BackendType {
-  return b === 'calico-rr' ? 'calico-bgp' : b
+  return b === 'calico-rr' ? 'calico-bgp' : b === 'canal' ? 'flannel-vxlan' : b
 }
 
 export function isConfiguredBackend(s: string): s is ConfiguredBackend {

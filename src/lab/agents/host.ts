@@ -54,6 +54,7 @@ export function dockerIptables(): {restore: RestoreFile; forwardPolicy: 'DROP'} 
 /** The interfaces a CNI's firewalld guide puts in the trusted zone, and the ports it opens. */
 function cniFirewall(plan: LabPlan): {trusted: string[]; udp: number[]; tcp: number[]} {
   if (plan.backend.startsWith('calico')) return {trusted: ['cali*', 'vxlan.calico'], udp: [4789], tcp: [179]}
+  if (plan.backend === 'canal') return {trusted: ['cali*', 'flannel.1'], udp: [8472], tcp: []}
   if (plan.backend === 'flannel-udp') return {trusted: ['cni0', 'flannel0'], udp: [8285], tcp: []}
   return {trusted: ['cni0', 'flannel.1'], udp: [8472], tcp: []}
 }

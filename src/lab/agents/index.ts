@@ -1,6 +1,7 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {backendCni, cniRunsFelix, cniRunsFlanneld} from '../../model/backends.js'
 import {mapLimit} from '../../util/exec.js'
 import {shjoin} from '../../util/shell.js'
 import {runScript} from '../netns-setup.js'
@@ -40,8 +41,10 @@ export function labRuleSets(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 'b
   if (hostProfile !== 'plain') sets.push(`host:${hostProfile}`)
   if (proxyMode !== 'none') {
     sets.push(`kube-proxy:${proxyMode}`)
-    if (plan.backend.startsWith('flannel')) sets.push(`flanneld:${proxyMode}`, 'cni-bridge:hairpin')
-    else sets.push('felix:iptables')
+    const cni = backendCni(plan.backend)
+    if (cniRunsFlanneld(cni)) sets.push(`flanneld:${proxyMode}`)
+    if (cni === 'flannel') sets.push('cni-bridge:hairpin')
+    if (cniRunsFelix(cni)) sets.push('felix:iptables')
   }
   return sets
 }
@@ -114,11 +117,14 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
   if (proxyMode !== 'none') {
     // kube-proxy lets NodePorts answer on 127.0.0.1 (iptables mode) and Felix sets it on workloads
     if (proxyMode === 'iptables') s.sysctl('net.ipv4.conf.all.route_localnet', 1)
-    if (plan.backend.startsWith('flannel')) {
+    const cni = backendCni(plan.backend)
+    if (cniRunsFlanneld(cni)) {
       if (proxyMode === 'iptables') s.cmd('iptables-restore', '--noflush', await put('flanneld.rules', flannelIptables(plan, node).toString()))
       else s.cmd('nft', '-f', await put('flanneld.nft', flannelNftables(plan, node)))
-      bridgeHairpin(s, plan, node)
-    } else {
+    }
+    if (cni === 'flannel') bridgeHairpin(s, plan, node)
+    if (cniRunsFelix(cni)) {
+      // Felix inserts its jumps at the top of the built-in chains: it comes after flanneld (Canal runs both)
       // the policy sets before the rules that match them (iptables-restore refuses a rule naming a set that does not exist)
       const policySets = felixWorkloadChains(new RestoreFile(), plan, node).ipsets
       s.cmd('ipset', 'restore', '-exist', '-file', await put('felix.ipset', felixIpsets(plan) + felixPolicyIpsetRestore(policySets)))
@@ -143,7 +149,7 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
  * table sync does. Flannel labs and bare dataplanes program nothing.
  */
 export async function reprogramFelixPolicies(plan: LabPlan): Promise<boolean> {
-  if (labAgents(plan).proxyMode === 'none' || plan.backend.startsWith('flannel')) return false
+  if (labAgents(plan).proxyMode === 'none' || !cniRunsFelix(backendCni(plan.backend))) return false
   // the nodes are independent: reprogrammed side by side, as each node's Felix does its own
   await mapLimit(plan.nodes, 4, async (node) => {
     const dir = path.join(node.dir, 'agents')

@@ -232,7 +232,7 @@ function calicoAnnotations(plan: LabPlan, node: LabNode): Record<string, string>
  * router, so a node there gets the default route a LAN host has, via the
  * subnet's first address; on the routed topology it already has one.
  */
-function nodeDefaultRoute(s: NsScript, plan: LabPlan, node: LabNode): void {
+export function nodeDefaultRoute(s: NsScript, plan: LabPlan, node: LabNode): void {
   const subnet = plan.subnets.find((x) => x.cidr === node.subnet)
   if (subnet?.gateway) return
   s.ip('route', 'add', 'default', 'via', addToIPv4(node.subnet, 1), 'dev', 'eth0')

@@ -1,5 +1,6 @@
 import type {LabBackendName} from '../types.js'
 import {calicoBgp, calicoRr, calicoVxlan, calicoVxlanCrossSubnet} from './calico.js'
+import {canal} from './canal.js'
 import {flannelHostGw, flannelVxlan} from './flannel.js'
 import {flannelUdp} from './flannel-udp.js'
 import {bridgePlumbing, caliPlumbing} from './plumbing.js'
@@ -13,6 +14,7 @@ const BACKENDS: Record<LabBackendName, LabBackend> = {
   'calico-rr': calicoRr,
   'calico-vxlan': calicoVxlan,
   'calico-vxlan-crosssubnet': calicoVxlanCrossSubnet,
+  canal,
 }
 
 export function labBackend(name: LabBackendName): LabBackend {
@@ -24,8 +26,9 @@ export function labDaemon(daemon: LabNodeDaemon['name']): LabNodeDaemon | undefi
   return Object.values(BACKENDS).find((b) => b.daemon?.name === daemon)?.daemon
 }
 
+/** flannel's CNI hangs pods off cni0; Calico's (Calico itself and Canal) gives each a cali veth. */
 export function podPlumbing(backend: LabBackend): PodPlumbing {
-  return backend.family === 'calico' ? caliPlumbing : bridgePlumbing
+  return backend.family === 'flannel' ? bridgePlumbing : caliPlumbing
 }
 
 export type {LabBackend, LabNodeDaemon, PodPlumbing} from './types.js'

@@ -1,8 +1,10 @@
+import type {BackendCni} from '../../model/backends.js'
 import type {NsScript} from '../script.js'
 import type {BgpSessionStatus} from '../status.js'
 import type {LabBackendName, LabNode, LabPlan, LabPod} from '../types.js'
 
-export type BackendFamily = 'flannel' | 'calico'
+/** The CNI of a lab backend (src/model/backends.ts): who plumbs pods and which agents run. */
+export type BackendFamily = BackendCni
 
 /**
  * One overlay backend as the lab builds it: the kernel state a real node of

@@ -76,6 +76,16 @@ describe('firewall', () => {
     expect(codes(withRules(FLANNEL_NFT.replace('COMMIT', '[0:0] -A INPUT -p udp -m udp --dport 8472 -j DROP\nCOMMIT')))).toEqual([])
   })
 
+  // Canal: Felix's cali-INPUT sends workload traffic (-i cali+) to a chain that ends in a drop, and
+  // has no accept for flannel's port; a packet from a peer on the uplink never takes that goto
+  it('ENCAP_PORT_BLOCKED: not for a drop behind a jump the encapsulated packet does not take (Felix on a Canal node)', () => {
+    const felix = (goto: string) =>
+      ['*filter', ':INPUT ACCEPT [0:0]', ':cali-INPUT - [0:0]', ':cali-wl-to-host - [0:0]', '-A INPUT -j cali-INPUT', `-A cali-INPUT ${goto} -g cali-wl-to-host`, '-A cali-wl-to-host -j DROP', 'COMMIT', ''].join('\n')
+    expect(codes(withRules(felix('-i cali+')))).toEqual([])
+    // the same drop behind a jump the packet does take still blocks it
+    expect(only(withRules(felix('-i eth0')), 'ENCAP_PORT_BLOCKED').evidence).toEqual(['*filter', '-A cali-wl-to-host -j DROP'])
+  })
+
   it('IPTABLES_BACKEND_SPLIT: a node with rules in both iptables-nft and iptables-legacy (captured)', () => {
     const {split} = probeFixture('flannel-vxlan-bird-iptables-node1.out')
     const captured = assembleNodeState('node1', buildProbe({pods: [], nonce: 'x'}), split, [], '2026-01-01T00:00:00Z').state

@@ -17,43 +17,14 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, expect, it} from 'vitest'
 
-import {parseInventory} from '../../../src/cluster/inventory.js'
-import {snapshotOf} from '../../../src/collect/collect.js'
 import {applyLabPolicies, deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {readSnapshotFile} from '../../../src/model/snapshot-file.js'
-import {traceSnapshotFile} from '../../../src/services/trace.js'
 import {mapLimit} from '../../../src/util/exec.js'
-import {type Case, POLICY_NAMESPACES, POLICY_PODS, POLICY_PORTS, type PolicyWorld, type Row, policyCases} from '../../analyze/policy-cases.js'
+import {type Case, type PolicyWorld, type Row, policyCases} from '../../analyze/policy-cases.js'
 import {netctl, netctlJson} from '../../helpers/cli.js'
 import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
-
-/** pod-nodeN-K is pod a/b/c (by node N) of namespace x/y/z (by K): the a pods share node1, the b pods node2, the c pods node3 */
-const NAMESPACES = POLICY_NAMESPACES.map((n) => n.name)
-const labPod = (key: string): string => {
-  const [ns, name] = key.split('/')
-  return `pod-node${POLICY_PODS.indexOf(name as 'a') + 1}-${NAMESPACES.indexOf(ns!) + 1}`
-}
-const labFlags = [
-  ...NAMESPACES.flatMap((ns, k) => [1, 2, 3].map((n) => ['--pod-namespace', `pod-node${n}-${k + 1}:${ns}`])).flat(),
-  ...POLICY_PODS.flatMap((name, n) => NAMESPACES.map((_, k) => ['--pod-labels', `pod-node${n + 1}-${k + 1}:pod=${name}`])).flat(),
-  ...POLICY_NAMESPACES.flatMap((ns) => ['--namespace-labels', `${ns.name}:${Object.entries(ns.labels).map(([k, v]) => `${k}=${v}`).join(',')}`]),
-  '--pod-ports',
-  `*:${POLICY_PORTS.map((p) => `${p.name}=${p.containerPort}/${p.protocol}`).join(',')}`,
-]
-
-/** Why a row cannot be a real packet in the lab; undefined when it can. */
-function inexpressible(row: Row): string | undefined {
-  const ends = [row.from, row.to]
-  if (ends.some((e) => e === 'node1' || e === 'node2')) return "a node's own traffic: lab nodes have no kubelet or host endpoint for Felix to allow or police, and a trace between a lab node and a pod is not netctl's (pod or Service ends only)"
-  if (ends.some((e) => e.endsWith('/hostnet'))) return 'a host-network pod: lab pods each have a namespace of their own'
-  if (ends.some((e) => !e.includes('/'))) return 'an address outside the cluster: the lab has no host outside it whose packets reach the pods'
-  if (row.protocol === 'SCTP') return "SCTP: this machine's kernel has no sctp module (no /proc/sys/net/sctp), and the lab loads no modules"
-  return undefined
-}
-
-const protocolOf = (row: Row): 'TCP' | 'UDP' | 'ICMP' => (row.protocol ?? 'TCP') as 'TCP' | 'UDP' | 'ICMP'
-const portOf = (row: Row): number => row.port ?? 80
+import {inexpressible, labPod, policyLabFlags as labFlags, policyList, policyPods, policyVerdict, portOf, protocolOf, realPacket, snapshotWithLabPolicies} from './policy-world.js'
 
 describeLab('NetworkPolicy verdicts against real traffic, every case of the table: calico-vxlan with Felix', () => {
   const lab = useLab('pqpo', ['--nodes', '3', '--pods-per-node', '3', '--backend', 'calico-vxlan', '--proxy-mode', 'iptables', ...labFlags])
@@ -61,19 +32,12 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
   let base: Snapshot
   let world: PolicyWorld
   let cases: Case[]
-  const pods = () => new Map(lab.get().pods.map((p) => [`${p.namespace}/${p.name}`, p]))
-  const podOf = (key: string) => pods().get(`${key.split('/')[0]}/${labPod(key)}`)!
+  const podOf = (key: string) => policyPods(lab.get()).podOf(key)
 
   beforeAll(async () => {
     const l = lab.get()
     const record = JSON.parse(readFileSync(path.join(l.stateDir, 'lab.json'), 'utf8')) as {clusterCIDR: string}
-    world = {
-      ip: (key) => podOf(key).ip,
-      podCIDROf: (key) => l.nodes.find((n) => n.name === podOf(key).node)!.podCIDR,
-      clusterCIDR: record.clusterCIDR,
-      nodeIP: (node) => l.nodes.find((n) => n.name === node)!.ip,
-      nodeCIDR: l.nodes[0]!.subnet,
-    }
+    world = policyPods(l).world(record.clusterCIDR)
     cases = policyCases(world)
     // a listener for every destination, protocol and port a row probes: TCP answers the connect, UDP answers the datagram
     const wanted = new Map<string, Set<string>>()
@@ -108,42 +72,9 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
     }
   })
 
-  /** The lab's snapshot with the policies the lab has recorded now (its inventory, as collect reads it). */
-  function snapshotNow(): Snapshot {
-    const l = lab.get()
-    const inv = parseInventory(readFileSync(l.inventory, 'utf8'), l.inventory)
-    return {...snapshotOf(inv, [], {startedAt: base.startedAt, finishedAt: base.finishedAt, version: base.generator.version}), nodeStates: base.nodeStates}
-  }
-
-  /** The packet for real: true when it got through (and, for UDP and TCP, an answer came back). */
-  async function real(row: Row): Promise<boolean> {
-    const src = podOf(row.from).netns
-    const dst = podOf(row.to).ip
-    const once = async (): Promise<boolean> => {
-      const proto = protocolOf(row)
-      if (proto === 'ICMP') return (await nsExec(src, ['ping', '-n', '-q', '-c', '1', '-W', '2', dst], 10_000)).code === 0
-      if (proto === 'TCP') return (await nsExec(src, ['nc', '-z', '-w', '1', dst, String(portOf(row))], 10_000)).code === 0
-      const r = await nsExec(src, ['sh', '-c', `echo q | socat -T 1 - UDP4:${dst}:${portOf(row)}`], 10_000)
-      return r.stdout.includes('pong')
-    }
-    // a loaded machine can lose a first try of a packet the table lets through (a second try guards
-    // against a false drop only: a packet the policies drop never gets through, however often sent)
-    return (await once()) || (row.allowed && (await once()))
-  }
-
-  function verdict(snapshot: Snapshot, row: Row): {allowed: boolean; disposition: string} {
-    const protocol = protocolOf(row)
-    const t = traceSnapshotFile(snapshot, {
-      src: `${row.from.split('/')[0]}/${labPod(row.from)}`,
-      dst: `${row.to.split('/')[0]}/${labPod(row.to)}`,
-      protocol: protocol.toLowerCase() as 'tcp',
-      ...(protocol === 'ICMP' ? {} : {port: portOf(row)}),
-      size: 64,
-      df: false,
-    }).trace
-    // no policy in the snapshot: no verdict, nothing isolated
-    return {allowed: t.policy?.allowed ?? true, disposition: t.disposition}
-  }
+  const snapshotNow = (): Snapshot => snapshotWithLabPolicies(lab.get(), base)
+  const real = (row: Row): Promise<boolean> => realPacket(row, podOf)
+  const verdict = policyVerdict
 
   it('lists the rows the lab cannot express, each with its reason, and probes every other row of every case', () => {
     const all = cases.flatMap((c) => c.rows.map((row) => ({c, row})))
@@ -170,8 +101,7 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
       const rows = c.rows.filter((row) => !inexpressible(row))
       if (rows.length === 0) continue
       if (c.policies.length > 0) {
-        const doc = {apiVersion: 'v1', kind: 'List', items: c.policies.map((p) => ({apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name: p.name, namespace: p.namespace}, spec: p.spec}))}
-        await applyLabPolicies(l.name, JSON.stringify(doc), `${c.name}.json`, {lockTimeoutMs: 30_000})
+        await applyLabPolicies(l.name, JSON.stringify(policyList(c)), `${c.name}.json`, {lockTimeoutMs: 30_000})
       }
       const snapshot = snapshotNow()
       const results = await mapLimit(rows, 8, async (row) => ({row, kernel: await real(row), netctl: verdict(snapshot, row)}))
