@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand} from '../../src/base-command.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
+import {BaseCommand} from '../../src/base-command.js'
 import {ROLLOUT_TIMEOUT_MS} from '../../src/defaults.js'
 import {Ending} from '../../src/errors.js'
 import {clusterFlags, lockTimeoutFlag} from '../../src/flags.js'

@@ -1,6 +1,6 @@
-import {snapshotJsonChunks} from '../model/snapshot-file.js'
-import type {Snapshot} from '../model/snapshot.js'
 import {collectSummary} from '../collect/summary.js'
+import type {Snapshot} from '../model/snapshot.js'
+import {snapshotJsonChunks} from '../model/snapshot-file.js'
 
 /** The snapshot as written to a file or stdout. */
 export function snapshotJson(s: Snapshot): string {

@@ -1,9 +1,9 @@
 import type {LabAgentsView} from '../lab/agents/index.js'
-import type {TeardownResult} from '../lab/teardown.js'
-import type {LabStatus, LabView} from '../lab/status.js'
-import type {LabUpResult} from '../lab/up-result.js'
 import type {LabListEntry} from '../lab/list.js'
 import type {LabPolicyResult} from '../lab/policy.js'
+import type {LabStatus, LabView} from '../lab/status.js'
+import type {TeardownResult} from '../lab/teardown.js'
+import type {LabUpResult} from '../lab/up-result.js'
 import {colors, table} from './color.js'
 
 /** One line: which agents' rules the nodes carry. */

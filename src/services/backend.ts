@@ -7,7 +7,7 @@
  */
 import type {BackendView} from '../backend/plan/drift.js'
 import type {BackendType} from '../backend/plan/types.js'
-import {whatIf, type WhatIf} from '../backend/plan/what-if.js'
+import {type WhatIf,whatIf} from '../backend/plan/what-if.js'
 import {backendGet, planBackend, type PlannedSwitch} from '../backend/service.js'
 import {backendSet, type SetResult} from '../backend/set.js'
 import {type BackendTarget, resolveTarget} from '../backend/target.js'
@@ -37,13 +37,19 @@ async function onTarget<T>(source: SourceFlags, work: (target: BackendTarget) =>
 
 /** `backend get`: what every node has programmed, and the drift from the configured backend. */
 export async function runBackendGet(req: BackendRequest): Promise<{view: BackendView; verdict: Verdict}> {
-  const view = await onTarget(req.source, (target) => backendGet(target, {version: req.version, timeoutMs: req.timeoutMs}))
+  const view = await onTarget(req.source, (target) =>
+    backendGet(target, {version: req.version, timeoutMs: req.timeoutMs}),
+  )
   return {view, verdict: backendGetVerdict(view)}
 }
 
 /** `backend plan TYPE [--what-if]`: what a switch would change, whether preflight lets it, and (what-if) what the packets would then do. */
-export async function runBackendPlan(req: BackendRequest & {to: BackendType; whatIf?: boolean}): Promise<{planned: PlannedSwitch; predicted?: WhatIf | undefined; verdict: Verdict}> {
-  const planned = await onTarget(req.source, (target) => planBackend(target, req.to, {version: req.version, timeoutMs: req.timeoutMs}))
+export async function runBackendPlan(
+  req: BackendRequest & {to: BackendType; whatIf?: boolean},
+): Promise<{planned: PlannedSwitch; predicted?: WhatIf | undefined; verdict: Verdict}> {
+  const planned = await onTarget(req.source, (target) =>
+    planBackend(target, req.to, {version: req.version, timeoutMs: req.timeoutMs}),
+  )
   const predicted = req.whatIf ? whatIf(planned.snapshot, planned.plan) : undefined
   return {planned, predicted, verdict: planVerdict(planned)}
 }
@@ -79,7 +85,8 @@ export interface BackendSetRun {
  * with the plan shown and asked about once preflight passed.
  */
 export async function runBackendSet(req: BackendSetRequest): Promise<BackendSetRun> {
-  if (!req.yes && !req.dryRun && !req.terminal) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
+  if (!req.yes && !req.dryRun && !req.terminal)
+    throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
   const lockTimeout = lockTimeoutMs(req.lockTimeout)
   let shown = false
   const result = await onTarget(req.source, (target) =>

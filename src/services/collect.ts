@@ -9,12 +9,20 @@ import type {Writable} from 'node:stream'
 
 import {collectInventory, type NodeProgress} from '../collect/collect.js'
 import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
-import {collectSummary, type CollectSummary} from '../collect/summary.js'
+import {type CollectSummary,collectSummary} from '../collect/summary.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Inventory} from '../model/inventory.js'
-import type {Snapshot} from '../model/snapshot.js'
 import type {NodeState} from '../model/node-state.js'
-import {isGzip, isLines, type LinesSpool, openLinesSpool, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../model/snapshot-file.js'
+import type {Snapshot} from '../model/snapshot.js'
+import {
+  isGzip,
+  isLines,
+  type LinesSpool,
+  openLinesSpool,
+  snapshotChunks,
+  snapshotJsonChunks,
+  writeChunksTo,
+} from '../model/snapshot-file.js'
 import {openUserOutput, type UserOutput} from '../util/files.js'
 import {collectVerdict} from './outcome.js'
 
@@ -51,11 +59,16 @@ export interface CollectRun {
  * --output-file, or -o FILE (its old spelling) when -o is not a format; both
  * at once is a usage error.
  */
-export function outputFileOf(req: Pick<CollectRequest, 'output' | 'outputFile' | 'formats' | 'notice'>): string | undefined {
+export function outputFileOf(
+  req: Pick<CollectRequest, 'output' | 'outputFile' | 'formats' | 'notice'>,
+): string | undefined {
   const {output, outputFile: file, formats} = req
   if (output === undefined || formats.includes(output)) return file
-  if (file !== undefined) throw new UsageError(`-o ${output}: not a format (${formats.join(', ')}), and --output-file is given`)
-  req.notice?.('netctl: -o FILE is deprecated for collect: use --output-file FILE (-o is the output format, as in kubectl)')
+  if (file !== undefined)
+    throw new UsageError(`-o ${output}: not a format (${formats.join(', ')}), and --output-file is given`)
+  req.notice?.(
+    'netctl: -o FILE is deprecated for collect: use --output-file FILE (-o is the output format, as in kubectl)',
+  )
   return output
 }
 
@@ -78,7 +91,11 @@ export async function runCollect(req: CollectRequest): Promise<CollectRun> {
   }
 }
 
-async function collectInto(source: ClusterSource, req: CollectRequest, output: UserOutput | undefined): Promise<CollectRun> {
+async function collectInto(
+  source: ClusterSource,
+  req: CollectRequest,
+  output: UserOutput | undefined,
+): Promise<CollectRun> {
   const display = req.display?.(source.inventory, req.parallel)
   // FILE.jsonl: each node's line is spooled as it arrives (memory holds only the nodes in flight)
   const spool = output && isLines(output.file) ? await openLinesSpool() : undefined
@@ -89,7 +106,13 @@ async function collectInto(source: ClusterSource, req: CollectRequest, output: U
   }
 }
 
-async function collectTo(source: ClusterSource, req: CollectRequest, output: UserOutput | undefined, spool: LinesSpool | undefined, display: CollectDisplay | undefined): Promise<CollectRun> {
+async function collectTo(
+  source: ClusterSource,
+  req: CollectRequest,
+  output: UserOutput | undefined,
+  spool: LinesSpool | undefined,
+  display: CollectDisplay | undefined,
+): Promise<CollectRun> {
   const snapshot = await collectInventory(source.inventory, {
     parallel: req.parallel,
     timeoutMs: req.timeoutMs,
@@ -107,8 +130,14 @@ async function collectTo(source: ClusterSource, req: CollectRequest, output: Use
   // written in pieces, never as one string (a 1,000-node snapshot is more than V8 can hold in one);
   // FILE.jsonl is a line per node (version 2), FILE.gz is gzipped
   if (output) {
-    if (written) await output.commit(spool ? spool.chunks(snapshot) : snapshotChunks(output.file, snapshot), {gzip: isGzip(output.file)})
+    if (written)
+      await output.commit(spool ? spool.chunks(snapshot) : snapshotChunks(output.file, snapshot), {
+        gzip: isGzip(output.file),
+      })
   } else if (req.stream) await writeChunksTo(req.stream, snapshotJsonChunks(snapshot))
   // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
-  return {result: output ? collectSummary(snapshot, output.file, written, collected) : snapshot, verdict: collectVerdict(snapshot)}
+  return {
+    result: output ? collectSummary(snapshot, output.file, written, collected) : snapshot,
+    verdict: collectVerdict(snapshot),
+  }
 }

@@ -7,7 +7,7 @@ import {ExitCode, NetctlError, type Verdict} from '../errors.js'
 import {listLabs} from '../lab/list.js'
 import {labPreflight} from '../lab/preflight.js'
 import {loadRecord} from '../lab/state.js'
-import {labStatus, type LabStatus} from '../lab/status.js'
+import {type LabStatus,labStatus} from '../lab/status.js'
 import {teardownLab, type TeardownResult} from '../lab/teardown.js'
 import {labStatusVerdict} from './outcome.js'
 
@@ -23,7 +23,11 @@ export interface LabDownRun {
  * that refuses (a name pointing at a namespace it did not make) refuses at
  * once; --all goes on with the others and refuses at the end, naming them.
  */
-export async function labDown(req: {lab: string; all: boolean; removed?: ((r: TeardownResult) => void) | undefined}): Promise<LabDownRun> {
+export async function labDown(req: {
+  lab: string
+  all: boolean
+  removed?: ((r: TeardownResult) => void) | undefined
+}): Promise<LabDownRun> {
   await labPreflight({backend: 'flannel-vxlan', ssh: false})
   const names = req.all ? (await listLabs()).map((l) => l.name) : [req.lab]
   const results: TeardownResult[] = []
@@ -38,12 +42,21 @@ export async function labDown(req: {lab: string; all: boolean; removed?: ((r: Te
       refused.push(error.message)
     }
   }
-  if (refused.length > 0) throw new NetctlError(`${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more labs refused)` : ''}`, 'refused', 'REFUSED')
+  if (refused.length > 0)
+    throw new NetctlError(
+      `${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more labs refused)` : ''}`,
+      'refused',
+      'REFUSED',
+    )
   return {result: req.all ? {removed: results} : results[0]!, none: req.all && names.length === 0}
 }
 
 /** `lab status`: the lab's recorded state checked against the machine, its BGP sessions and (with ping) its pods' reachability. */
-export async function runLabStatus(req: {lab: string; ping: boolean; allPairs: boolean}): Promise<{status: LabStatus; verdict: Verdict}> {
+export async function runLabStatus(req: {
+  lab: string
+  ping: boolean
+  allPairs: boolean
+}): Promise<{status: LabStatus; verdict: Verdict}> {
   const status = await labStatus(await loadRecord(req.lab), {ping: req.ping, allPairs: req.allPairs})
   return {status, verdict: labStatusVerdict(status)}
 }

@@ -77,7 +77,7 @@ describe('desired state of what the lab cannot build', () => {
     const d = desiredNode('calico-ipip', facts, facts.nodes[0]!)
     expect(kernelLines(d).links).toEqual([`tunl0: <NOARP,UP,LOWER_UP> mtu ${plan.underlayMTU - 20} state UNKNOWN link/none ipip`])
     // as `ip -o -4 addr` prints it, without the index the kernel gives the device when it is made
-    expect(kernelLines(d).addresses).toEqual([expect.stringMatching(/^tunl0    inet \d+\.\d+\.\d+\.\d+\/32 scope global tunl0$/)])
+    expect(kernelLines(d).addresses).toEqual([expect.stringMatching(/^tunl0 {4}inet \d+\.\d+\.\d+\.\d+\/32 scope global tunl0$/)])
     for (const peer of facts.nodes.slice(1)) expect(kernelLines(d).routes).toContain(`${peer.podCIDR} via ${peer.ip} dev tunl0 proto bird onlink`)
   })
 

@@ -3,9 +3,9 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../../src/base-command.js'
 import {Ending} from '../../../src/errors.js'
 import {labFlag, lockTimeoutFlag} from '../../../src/flags.js'
-import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
+import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import {lockTimeoutMs} from '../../../src/util/duration.js'
 
 export default class LabPolicyDelete extends BaseCommand {

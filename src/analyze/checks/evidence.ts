@@ -4,8 +4,8 @@
  * `bridge fdb`, `ip -d link`, `ip -o addr`, `sysctl`, `iptables-save` or
  * `birdc show protocols` on the node.
  */
-import {formatNeighbour, formatRoute} from '../iproute2.js'
 import type {BgpRoute, BgpSession, IptablesChain, Neighbour, Route} from '../../model/node-state.js'
+import {formatNeighbour, formatRoute} from '../iproute2.js'
 
 // `bridge fdb`, `ip -d -o link`, `ip -o addr`: the one printer of iproute2's forms
 export {addrLine, fdbLine, linkLine, noDeviceLine} from '../iproute2.js'

@@ -1,6 +1,6 @@
 import {addrLine, fdbLine as bridgeFdbLine, formatNeighbour, formatRoute, linkLine as ipLinkLine} from '../../analyze/iproute2.js'
 import type {Route} from '../../model/node-state.js'
-import type {KAddress, KFdb, KLink, Kind, KNeigh, KRoute, NodeKernel} from './types.js'
+import type {KAddress, KFdb, Kind, KLink, KNeigh, KRoute, NodeKernel} from './types.js'
 
 /**
  * Kernel items as iproute2 prints them, through the one printer
