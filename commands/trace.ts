@@ -10,6 +10,7 @@ import type {Protocol} from '../src/model/trace.js'
 import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import type {TraceProgressHandle} from '../src/render/trace-progress.js'
+import {probeTrace} from '../src/services/probe.js'
 import {traceLive, type TraceRun, traceSnapshotFile} from '../src/services/trace.js'
 
 /** trace's formats: kubectl's, and the path as a graph */
@@ -18,6 +19,8 @@ const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
 export default class Trace extends BaseCommand {
   static override summary = 'Trace a packet from one pod (or node) to another, hop by hop, and say where and why it stops.'
   static override description = `Walks the packet through the cluster's real dataplane state: the source pod's routes, the veth into the node, the bridge, the node's route to the destination's podCIDR, the neighbour and FDB entries that lead into the tunnel, the encapsulation, the underlay, the receiver's decapsulation, and on to the destination pod. Then it walks the reply back. Every hop shows the exact route, neighbour, FDB entry, firewall rule or sysctl behind its decision, and the walk ends in one disposition: DELIVERED, NO_ROUTE, BLACKHOLE, NEIGHBOR_UNRESOLVED, FDB_MISS, DECAP_REJECTED, DENIED, FORWARDING_DISABLED, RP_FILTER_DROP, MTU_EXCEEDED, LOOP or INSUFFICIENT_INFO (netctl explain DISPOSITION says what each means). Faults along the way come with their fix.
+
+--probe then checks the walk against one real packet: confirmed when they agree; UNDERLAY_DROP (a finding naming the two node addresses and the encapsulation to open) when the packet left one node's uplink and never reached the next node's; MODEL_DISAGREES when they part elsewhere. A node without ping, nc or nsenter is a note, not a failure; --timeout bounds each exec.
 
 SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
 
@@ -35,6 +38,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     {description: 'A TCP connection to port 8080 of a pod given by IP, on nodes listed in an inventory', command: '<%= config.bin %> trace default/web 10.244.3.7 --inventory cluster.yaml --protocol tcp --port 8080'},
     {description: 'From a saved snapshot, drawn as a Mermaid flowchart', command: '<%= config.bin %> trace web db --snapshot snap.json -o mermaid'},
     {description: 'Would a full-size packet with DF set fit through the overlay?', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo --size 1500 --df'},
+    {description: 'Confirm the walk with real packets, and find a drop in the network between the nodes (UNDERLAY_DROP)', command: '<%= config.bin %> trace pod-node1-1 pod-node2-1 --lab demo --probe'},
   ]
   static override enableJsonFlag = true
   static override args = {
@@ -46,6 +50,11 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     port: Flags.integer({description: 'Destination port (with --protocol tcp or udp).', min: 1, max: 65535}),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
+    probe: Flags.boolean({
+      description:
+        "After the walk, send the trace's packet for real from inside SRC's network namespace (through its node's transport) and read the interface counters (ip -s -j link) of every node the walk crosses before and after: 3 ICMP echoes (ping -c 3, payload pattern 6e657463746c, --size and --df as given), or 3 TCP connects (nc -z) or 3 UDP datagrams (nc -u) to --port. Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
+      default: false,
+    }),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
     snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).'),
     ...clusterSourceFlags,
@@ -57,6 +66,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     const format = this.jsonEnabled() ? 'json' : flags.output
     const cluster = sourceFlagsGiven(flags)
     if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
+    if (flags.probe && flags.snapshot !== undefined) throw new UsageError('--probe sends a real packet, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot')
     // a live source's flags checked before anything is read
     const spec = flags.snapshot === undefined ? resolveSource(flags) : undefined
     if (flags.protocol === 'icmp' && flags.port !== undefined) throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
@@ -79,7 +89,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     return new Ending(traceJson(run.trace), run.exitCode)
   }
 
-  private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number}): Promise<TraceRun> {
+  private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number; probe: boolean}): Promise<TraceRun> {
     const source = await openClusterSource(spec, {orElse: ['a snapshot (--snapshot FILE)']})
     const {inventory} = source
     // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
@@ -102,6 +112,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
         },
         onProgress: (p) => progress?.update(p),
       })
+      if (flags.probe) run = await probeTrace(run, inventory, {transportFor: (node) => source.transportFor(node), timeoutMs: flags.timeout * 1000, version: this.config.version, parallel: flags.parallel})
       return run
     } finally {
       try {
