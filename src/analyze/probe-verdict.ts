@@ -33,7 +33,8 @@ function hostHop(trace: Trace, hop: Hop): boolean {
   return !podNetns.includes(hop.netns)
 }
 
-const LEAVES_BY = new Set(['veth', 'underlay', 'encap', 'udp-forward'])
+// where the packet leaves a node's namespace, or is dropped on its way out (a vxlan device without FDB entry counts it in tx dropped)
+const LEAVES_BY = new Set(['veth', 'underlay', 'encap', 'udp-forward', 'drop'])
 
 function pathPoints(trace: Trace, hops: readonly Hop[], path: 'forward' | 'return'): PlannedPoint[] {
   const points: PlannedPoint[] = []
@@ -154,7 +155,8 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
     const inner = lastSeen.path === 'forward' ? {src: trace.packet.src, dst: trace.packet.dst} : {src: trace.packet.dst, dst: trace.packet.src}
     const wire = encapOnWire(lastSeen.underlay.encap, from.ip, inner)
     const finding = makeFinding('UNDERLAY_DROP', {
-      node: from.node,
+      // the node the fix's capture runs on: where the packets should arrive
+      node: to.node,
       subject: `${from.node} (${from.ip}) → ${to.node} (${to.ip})`,
       message: `the underlay between ${from.node} (${from.ip}) and ${to.node} (${to.ip}) drops ${wire.encap}: the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`,
       evidence,

@@ -75,7 +75,10 @@ export function traceText(trace: Trace, width = terminalWidth()): string {
   const c = colors()
   const verdict = `${dispositionColor(trace.disposition)(trace.disposition)}  ${endpointLabel(trace.src)} → ${endpointLabel(trace.dst)}  ${packetLabel(trace.packet)}`
   const out = [wrapLine(verdict, width)]
-  if (trace.disposition !== 'DELIVERED') {
+  if (trace.disposition === 'UNDERLAY_DROP' && trace.probe) {
+    const {lastSeen, firstMissing} = trace.probe
+    out.push(wrapLine(`  ${DISPOSITION_GUIDE.UNDERLAY_DROP.summary}${lastSeen && firstMissing ? `: left ${printable(`${lastSeen.node} ${lastSeen.interface}`)}, never reached ${printable(`${firstMissing.node} ${firstMissing.interface}`)}` : ''}`, width))
+  } else if (trace.disposition !== 'DELIVERED') {
     const last = trace.hops.at(-1)
     out.push(wrapLine(`  ${DISPOSITION_GUIDE[trace.disposition].summary}${last ? ` (hop ${trace.hops.length}, ${printable(last.node)})` : ''}`, width))
   } else if (trace.returnPath && trace.returnPath.disposition !== 'DELIVERED') {

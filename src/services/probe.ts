@@ -12,6 +12,7 @@ import ipaddr from 'ipaddr.js'
 
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {pointKey, probePoints, probeVerdict, type ProbeObservation} from '../analyze/probe-verdict.js'
+import {type LinkCounters, parseLinkCounters} from '../collect/parse/link-stats.js'
 import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN} from '../defaults.js'
 import type {Inventory, InventoryNode} from '../model/inventory.js'
 import {podNetnsPath} from '../model/snapshot.js'
@@ -33,27 +34,6 @@ export interface ProbeOptions {
 const PATH_LINE = 'PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin'
 const SEND_MARK = '--- netctl-probe send'
 const AFTER_MARK = '--- netctl-probe after'
-
-/** rx/tx packets and drops of every interface of the namespace, from `ip -s -j link show`. */
-export function parseLinkCounters(json: string): Map<string, {rx: {packets: number; dropped: number}; tx: {packets: number; dropped: number}}> {
-  const out = new Map<string, {rx: {packets: number; dropped: number}; tx: {packets: number; dropped: number}}>()
-  let links: unknown
-  try {
-    links = JSON.parse(json)
-  } catch {
-    return out
-  }
-  if (!Array.isArray(links)) return out
-  for (const l of links as Array<{ifname?: unknown; stats64?: {rx?: Record<string, unknown>; tx?: Record<string, unknown>}}>) {
-    if (typeof l?.ifname !== 'string' || !l.stats64) continue
-    const n = (v: unknown) => (typeof v === 'number' ? v : 0)
-    out.set(l.ifname, {
-      rx: {packets: n(l.stats64.rx?.packets), dropped: n(l.stats64.rx?.dropped)},
-      tx: {packets: n(l.stats64.tx?.packets), dropped: n(l.stats64.tx?.dropped)},
-    })
-  }
-  return out
-}
 
 /** What runs inside the source's namespace: the trace's packet, PROBE_PACKETS times, marked. */
 export function sendCommand(trace: Trace): {tools: string[]; argv: string; sh: string} {
@@ -107,8 +87,6 @@ export function answeredOf(protocol: Trace['packet']['protocol'], output: string
   return output.split('\n').filter((l) => /succeeded|refused/i.test(l)).length
 }
 
-type Counters = ReturnType<typeof parseLinkCounters>
-
 /** Send the trace's packet and read the counters; the trace comes back with its probe verdict. */
 export async function probeTrace(run: TraceRun, inventory: Inventory, opts: ProbeOptions): Promise<TraceRun> {
   const {trace, snapshot} = run
@@ -128,8 +106,8 @@ export async function probeTrace(run: TraceRun, inventory: Inventory, opts: Prob
 
   const points = probePoints(trace)
   const others = [...new Set(points.map((p) => p.node))].filter((n) => n !== srcNode.name)
-  const readAll = async (): Promise<Map<string, Counters>> => {
-    const got = new Map<string, Counters>()
+  const readAll = async (): Promise<Map<string, LinkCounters>> => {
+    const got = new Map<string, LinkCounters>()
     await mapLimit(others, opts.parallel ?? 16, async (name) => {
       const node = inventory.nodes.find((n) => n.name === name)
       if (!node) return

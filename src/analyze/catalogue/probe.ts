@@ -14,11 +14,11 @@ export const PROBE: CatalogueEntry[] = [
     meaning:
       "Every node's state delivers the packet, and the real packet left the sending node's uplink, but the receiving node's uplink never counted it: something between the nodes (a router, a firewall appliance, a cloud security group or network ACL) drops the encapsulation. No node shows it; only a real packet does.",
     symptoms: 'Pods on the same node reach each other, pods on different nodes (or on these two) do not; netctl trace alone says DELIVERED.',
-    confirm: ['tcpdump -ni any <capture> and host <nodeIP>', 'ip -s link show <dev>'],
+    confirm: ['tcpdump -ni any <capture>', 'ip -s link show <dev>'],
     fix: [
       '# allow <encap> from <nodeIP> to <peerIP> and back in every firewall, router ACL and security group between the two nodes',
-      '# then watch it arrive on <peer> while the pods ping (nothing there means the underlay still drops it)',
-      'tcpdump -ni any <capture> and host <nodeIP>',
+      '# then watch it arrive here on <peer> while the pods ping (nothing here means the underlay still drops it)',
+      'tcpdump -ni any <capture>',
     ].join('\n'),
     dispositions: ['UNDERLAY_DROP'],
     related: ['ENCAP_PORT_BLOCKED', 'HOSTGW_NOT_L2_ADJACENT', 'MODEL_DISAGREES'],
