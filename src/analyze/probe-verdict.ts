@@ -34,7 +34,7 @@ function hostHop(trace: Trace, hop: Hop): boolean {
 }
 
 // where the packet leaves a node's namespace, or is dropped on its way out (a vxlan device without FDB entry counts it in tx dropped)
-const LEAVES_BY = new Set(['veth', 'underlay', 'encap', 'udp-forward', 'drop'])
+const LEAVES_BY = new Set(['veth', 'underlay', 'encap', 'drop'])
 
 function pathPoints(trace: Trace, hops: readonly Hop[], path: 'forward' | 'return'): PlannedPoint[] {
   const points: PlannedPoint[] = []
@@ -42,6 +42,13 @@ function pathPoints(trace: Trace, hops: readonly Hop[], path: 'forward' | 'retur
     if (!hostHop(trace, hop)) return
     // a bridge hop's `in` is a port only when the frame just came from a pod; else it is the bridge's own device, which transmits
     const fromPod = i > 0 && !hostHop(trace, hops[i - 1]!)
+    if (hop.action === 'udp-forward') {
+      // flannel's udp daemon: the kernel sends the packet into the TUN on the way out (its tx), the daemon writes it into the TUN on the way in (its rx)
+      if (hop.out === undefined && hop.in !== undefined) points.push({node: hop.node, interface: hop.in, direction: 'tx', path, hop: i})
+      else if (hop.in !== undefined) points.push({node: hop.node, interface: hop.in, direction: 'rx', path, hop: i})
+      if (hop.out !== undefined) points.push({node: hop.node, interface: hop.out, direction: 'rx', path, hop: i})
+      return
+    }
     if (hop.in !== undefined && (hop.action !== 'bridge' || fromPod)) points.push({node: hop.node, interface: hop.in, direction: 'rx', path, hop: i})
     if (hop.out !== undefined && LEAVES_BY.has(hop.action)) {
       const encap = hop.packet?.encap.at(-1)

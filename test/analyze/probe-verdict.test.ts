@@ -15,18 +15,19 @@ import {fixture} from '../helpers/fixtures.js'
 
 const DIR = 'probe/flannel-vxlan-routed'
 const ctx = {version: '9.9.9-test', nodeIPs: {node1: '172.31.1.11', node2: '172.31.2.11'}}
-const walk = (file = 'walk.json'): Trace => JSON.parse(fixture(DIR, ...file.split('/'))) as Trace
+const walk = (file = 'walk.json', dir = DIR): Trace => JSON.parse(fixture(dir, ...file.split('/'))) as Trace
 
 /** The observation as the service builds it: the recorded counters' deltas at the walk's points, the ping's replies. */
-function observed(trace: Trace, scenario: string): ProbeObservation {
-  const read = (n: string, when: string) => parseLinkCounters(fixture(DIR, scenario, `${n}-${when}.json`))
+function observed(trace: Trace, scenario: string, dir = DIR): ProbeObservation {
+  const fixture_ = (...parts: string[]) => fixture(dir, ...parts)
+  const read = (n: string, when: string) => parseLinkCounters(fixture_(scenario, `${n}-${when}.json`))
   const deltas: ProbeObservation['deltas'] = {}
   for (const p of probePoints(trace)) {
     const a = read(p.node, 'before').get(p.interface)?.[p.direction]
     const b = read(p.node, 'after').get(p.interface)?.[p.direction]
     if (a && b) deltas[pointKey(p)] = {packets: b.packets - a.packets, dropped: b.dropped - a.dropped}
   }
-  return {command: 'ping -c 3', sent: 3, answered: answeredOf('icmp', fixture(DIR, scenario, 'ping.txt')), deltas}
+  return {command: 'ping -c 3', sent: 3, answered: answeredOf('icmp', fixture_(scenario, 'ping.txt')), deltas}
 }
 
 describe('the points a probe reads', () => {
@@ -76,6 +77,17 @@ describe('the probe verdict', () => {
     expect(f.fix).toContain("tcpdump -ni any 'udp port 8472 and src host 172.31.1.11'")
     // the underlay hop carries the code
     expect(r.hops.find((h) => h.action === 'underlay')?.findings).toContain('UNDERLAY_DROP')
+  })
+
+  it("says UNDERLAY_DROP for flannel udp, UDP 8285, the TUN counted as the kernel hands packets to flanneld and back", () => {
+    const dir = 'probe/flannel-udp-routed'
+    const t = walk('walk.json', dir)
+    const keys = probePoints(t).map(pointKey)
+    expect(keys.slice(0, 5)).toEqual(['node1 veth4e993ee7 rx', 'node1 cni0 rx', 'node1 flannel0 tx', 'node1 eth0 tx', 'node2 eth0 rx'])
+    expect(keys).toContain('node2 flannel0 rx')
+    const r = probeVerdict(t, observed(t, 'router-drop', dir), ctx)
+    expect(r.probe).toMatchObject({verdict: 'underlay-drop', lastSeen: {node: 'node1', interface: 'eth0'}, firstMissing: {node: 'node2', interface: 'eth0'}})
+    expect(r.findings.find((f) => f.code === 'UNDERLAY_DROP')?.message).toContain('UDP 8285 (flannel udp)')
   })
 
   it('confirms a walk that drops (FDB_MISS) when the packet is lost, with the counters losing it on the same node', () => {

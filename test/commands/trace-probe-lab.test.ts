@@ -65,6 +65,7 @@ function underlayDropCase(prefix: string, backend: string, port: number): void {
 
 underlayDropCase('pbfv', 'flannel-vxlan', 8472)
 underlayDropCase('pbcv', 'calico-vxlan', 4789)
+underlayDropCase('pbfu', 'flannel-udp', 8285)
 
 describeLab('trace --probe on a fault of the kernel-oracle suite: an FDB entry deleted', () => {
   const lab = useLab('pbfdb', ['--nodes', '2', '--pods-per-node', '1'])
