@@ -112,7 +112,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
         },
         onProgress: (p) => progress?.update(p),
       })
-      if (flags.probe) run = await probeTrace(run, inventory, {transportFor: (node) => source.transportFor(node), timeoutMs: flags.timeout * 1000, version: this.config.version, parallel: flags.parallel})
+      if (flags.probe) run = await probeTrace(run, inventory.nodes, {transportFor: (node) => source.transportFor(node), timeoutMs: flags.timeout * 1000, version: this.config.version, parallel: flags.parallel})
       return run
     } finally {
       try {

@@ -14,7 +14,7 @@ import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {pointKey, probePoints, probeVerdict, type ProbeObservation} from '../analyze/probe-verdict.js'
 import {type LinkCounters, parseLinkCounters} from '../collect/parse/link-stats.js'
 import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN} from '../defaults.js'
-import type {Inventory, InventoryNode} from '../model/inventory.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {podNetnsPath} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
 import type {Transport} from '../transport/types.js'
@@ -88,7 +88,7 @@ export function answeredOf(protocol: Trace['packet']['protocol'], output: string
 }
 
 /** Send the trace's packet and read the counters; the trace comes back with its probe verdict. */
-export async function probeTrace(run: TraceRun, inventory: Inventory, opts: ProbeOptions): Promise<TraceRun> {
+export async function probeTrace(run: TraceRun, nodes: readonly InventoryNode[], opts: ProbeOptions): Promise<TraceRun> {
   const {trace, snapshot} = run
   const verdict = (obs: ProbeObservation): TraceRun => {
     const probed = probeVerdict(trace, obs, {version: opts.version, nodeIPs: Object.fromEntries(snapshot.nodes.map((n) => [n.name, n.internalIP]))})
@@ -97,7 +97,7 @@ export async function probeTrace(run: TraceRun, inventory: Inventory, opts: Prob
     return {...run, trace: next, exitCode: traceExitCode(next, snapshot, trace.src.node ?? '')}
   }
   const send = sendCommand(trace)
-  const srcNode = inventory.nodes.find((n) => n.name === trace.src.node)
+  const srcNode = nodes.find((n) => n.name === trace.src.node)
   const netns = trace.src.pod && trace.src.namespace && trace.src.node ? podNetnsPath(snapshot, {node: trace.src.node, namespace: trace.src.namespace, name: trace.src.pod}) : undefined
   const command = `${netns ? `nsenter --net=${netns} ` : ''}${send.argv}${trace.packet.protocol === 'icmp' ? '' : ` (${PROBE_PACKETS} times)`}`
   const notSent = (note: string) => verdict({command, sent: 0, answered: null, deltas: {}, note})
@@ -109,7 +109,7 @@ export async function probeTrace(run: TraceRun, inventory: Inventory, opts: Prob
   const readAll = async (): Promise<Map<string, LinkCounters>> => {
     const got = new Map<string, LinkCounters>()
     await mapLimit(others, opts.parallel ?? 16, async (name) => {
-      const node = inventory.nodes.find((n) => n.name === name)
+      const node = nodes.find((n) => n.name === name)
       if (!node) return
       const r = await opts.transportFor(node).exec(`${PATH_LINE}\nip -s -j link show\n`, {timeoutMs: opts.timeoutMs}).catch(() => undefined)
       if (r?.code === 0) got.set(name, parseLinkCounters(r.stdout))
