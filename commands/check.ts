@@ -1,17 +1,11 @@
 import {Flags} from '@oclif/core'
 
-import {findingsAsTyped} from '../src/analyze/catalogue/as-typed.js'
-import {countFindings, runChecks} from '../src/analyze/checks/index.js'
-import {BaseCommand, Ending} from '../src/base-command.js'
-import {type ClusterSource, openClusterSource, resolveSource, sourceFlagsGiven} from '../src/collect/source.js'
-import {collectInventory} from '../src/collect/collect.js'
-import {ExitCode, UsageError} from '../src/errors.js'
-import {clusterSourceFlags, collectFlags, snapshotFlag} from '../src/flags.js'
-import type {Snapshot} from '../src/model/snapshot.js'
-import {readSnapshotFile} from '../src/model/snapshot-file.js'
+import {BaseCommand} from '../src/base-command.js'
+import {Ending} from '../src/errors.js'
+import {clusterSourceFlags, collectFlags, SOURCE_FLAG_NAMES, snapshotFlag} from '../src/flags.js'
 import {checkJson, checkText} from '../src/render/check.js'
-import {checkResult, type CheckResult} from '../src/services/check-result.js'
-import {closest} from '../src/util/edit-distance.js'
+import {runCheck} from '../src/services/check.js'
+import type {CheckResult} from '../src/services/check-result.js'
 
 export default class Check extends BaseCommand {
   static override summary = 'Check every node for inconsistent dataplane state: overlay, MTU, host, routing, BGP, addressing, CNI, Services.'
@@ -31,7 +25,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
   ]
   static override enableJsonFlag = true
   static override flags = {
-    snapshot: snapshotFlag('Check a snapshot written by netctl collect instead of reading the nodes (-s, its old spelling, still works).', ['s']),
+    snapshot: snapshotFlag('Check a snapshot written by netctl collect instead of reading the nodes (-s, its old spelling, still works).', ['s'], {exclusive: SOURCE_FLAG_NAMES}),
     ...clusterSourceFlags,
     node: Flags.string({description: 'Report only findings about this node (repeatable).', multiple: true, helpValue: 'NAME'}),
     ...collectFlags,
@@ -39,57 +33,15 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
 
   async run(): Promise<Ending<CheckResult>> {
     const {flags} = await this.parse(Check)
-    const cluster = sourceFlagsGiven(flags)
-    if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say what to check: give one`)
-    if (flags.snapshot !== undefined) return this.check(await readSnapshotFile(flags.snapshot), {kind: 'snapshot', name: flags.snapshot}, flags)
-    const source = await openClusterSource(resolveSource(flags), {orElse: ['a snapshot (--snapshot FILE)']})
-    try {
-      // a mistyped --node is a usage error before any node is read (or any debug pod made)
-      knownNodes(flags.node, source.inventory.nodes.map((n) => n.name), source.inventory.cluster.name)
-      return await this.check(await this.collect(source, flags), sourceOf(source), flags)
-    } finally {
-      // debug pods deleted, SSH connections closed: also when the check failed
-      await source.close()
-    }
-  }
-
-  private async check(snapshot: Snapshot, source: CheckResult['source'], flags: {node?: string[]}): Promise<Ending<CheckResult>> {
-    const known = snapshot.nodes.map((n) => n.name)
-    knownNodes(flags.node, known, snapshot.cluster.name)
-    const nodes = flags.node?.length ? [...new Set(flags.node)] : known
-    // fixes as typed here: a lab node's through ip netns exec, no kubectl without Kubernetes
-    const findings = findingsAsTyped(runChecks(snapshot, flags.node?.length ? {nodes} : {}), snapshot)
-    const result = checkResult(snapshot, source, nodes, findings, countFindings(findings))
-
-    if (!this.jsonEnabled()) this.log(checkText(result, known.length))
-    const exit = result.collected === 0 ? ExitCode.UNREACHABLE : result.counts.error > 0 ? ExitCode.FAULT : ExitCode.OK
-    return new Ending(checkJson(result), exit)
-  }
-
-  private collect(source: ClusterSource, flags: {parallel: number; timeout: number}): Promise<Snapshot> {
-    return collectInventory(source.inventory, {
+    const {result, allNodes, verdict} = await runCheck({
+      snapshot: flags.snapshot,
+      source: flags,
+      nodes: flags.node,
       parallel: flags.parallel,
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
-      transportFactory: (node) => source.transportFor(node),
-      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
     })
+    if (!this.jsonEnabled()) this.log(checkText(result, allNodes))
+    return new Ending(checkJson(result), verdict)
   }
-}
-
-/** Every --node is a node of the cluster, or a one-line usage error with a suggestion. */
-function knownNodes(asked: string[] | undefined, known: string[], cluster: string): void {
-  for (const n of asked ?? []) {
-    if (known.includes(n)) continue
-    const guess = closest(n, known)
-    throw new UsageError(`no node '${n}' in ${cluster}${guess ? `: did you mean ${guess}?` : ''} (nodes: ${known.join(', ')})`)
-  }
-}
-
-/** What the report says it checked: the lab, the inventory file, or the Kubernetes context. */
-function sourceOf(source: ClusterSource): CheckResult['source'] {
-  const {spec} = source
-  if (spec.kind === 'lab') return {kind: 'lab', name: spec.name}
-  if (spec.kind === 'inventory') return {kind: 'inventory', name: spec.file}
-  return {kind: 'kubernetes', name: source.kube?.context ?? source.inventory.cluster.name}
 }

@@ -1,13 +1,14 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../src/base-command.js'
+import {BaseCommand} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource} from '../src/collect/source.js'
 import {collectInventory} from '../src/collect/collect.js'
-import {ExitCode, UsageError} from '../src/errors.js'
+import {collectSummary} from '../src/collect/summary.js'
+import {Ending, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS} from '../src/flags.js'
 import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
-import {collectFooter, uncollectedLine} from '../src/render/collect.js'
-import {collectSummary} from '../src/collect/summary.js'
+import {collectFooter} from '../src/render/collect.js'
+import {collectVerdict} from '../src/services/outcome.js'
 import {openUserOutput, type UserOutput} from '../src/util/files.js'
 
 export default class Collect extends BaseCommand {
@@ -97,7 +98,6 @@ Exit codes: 0 when every node was collected (a node collected in part is in the 
     } else if (!this.jsonEnabled()) await writeChunksTo(process.stdout, snapshotJsonChunks(snapshot))
     const result = output ? collectSummary(snapshot, output.file, written) : snapshot
     // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
-    const missing = uncollectedLine(snapshot.nodes.length, snapshot.errors)
-    return new Ending(result, missing ? ExitCode.UNREACHABLE : ExitCode.OK, missing)
+    return new Ending(result, collectVerdict(snapshot))
   }
 }

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../src/base-command.js'
-import {UsageError} from '../src/errors.js'
+import {Ending, UsageError} from '../src/errors.js'
 import {type CompletionCommand, fishCompletion} from '../src/render/completion-fish.js'
 
 export default class Completion extends BaseCommand {
@@ -16,12 +16,12 @@ export default class Completion extends BaseCommand {
     shell: Args.string({description: 'The shell: fish.', required: true}),
   }
 
-  async run(): Promise<{shell: string; script: string}> {
+  async run(): Promise<Ending<{shell: string; script: string}>> {
     const {args} = await this.parse(Completion)
     if (args.shell === 'bash' || args.shell === 'zsh') throw new UsageError(`${args.shell}: netctl autocomplete ${args.shell} sets up completion for it`)
     if (args.shell !== 'fish') throw new UsageError(`no completion for the shell '${args.shell}': fish here; bash and zsh with netctl autocomplete`)
     const script = fishCompletion(this.config.bin, this.config.commands as unknown as CompletionCommand[], this.config.topics)
     if (!this.jsonEnabled()) process.stdout.write(script)
-    return {shell: args.shell, script}
+    return new Ending({shell: args.shell, script})
   }
 }

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {lookupCode, suggestCode} from '../src/analyze/catalogue/index.js'
 import {BaseCommand} from '../src/base-command.js'
-import {UsageError} from '../src/errors.js'
+import {Ending, UsageError} from '../src/errors.js'
 import {explainJson, explainListJson, explainListText, explainText} from '../src/render/explain.js'
 
 export default class Explain extends BaseCommand {
@@ -24,11 +24,11 @@ Codes are case-insensitive. --list shows every code with its area and default se
     list: Flags.boolean({description: 'List every finding code and trace disposition.', default: false}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Explain)
     if (flags.list) {
       if (!this.jsonEnabled()) this.log(explainListText())
-      return explainListJson()
+      return new Ending(explainListJson())
     }
     if (args.code === undefined) throw new UsageError('give a finding code or a disposition (netctl explain --list shows them all)')
     const found = lookupCode(args.code)
@@ -37,6 +37,6 @@ Codes are case-insensitive. --list shows every code with its area and default se
       throw new UsageError(`unknown code '${args.code}'${guess ? `: did you mean ${guess}?` : ''} (netctl explain --list)`)
     }
     if (!this.jsonEnabled()) this.log(explainText(found))
-    return explainJson(found)
+    return new Ending(explainJson(found))
   }
 }

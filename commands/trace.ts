@@ -1,17 +1,13 @@
 import {Args, Flags} from '@oclif/core'
 
 import {DEFAULT_TRACE_SIZE, type TraceQuery} from '../src/analyze/trace/api.js'
-import {BaseCommand, Ending} from '../src/base-command.js'
-import {openClusterSource, resolveSource, type SourceSpec, sourceFlagsGiven} from '../src/collect/source.js'
-import {UsageError} from '../src/errors.js'
-import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag} from '../src/flags.js'
-import {readSnapshotFile} from '../src/model/snapshot-file.js'
+import {BaseCommand} from '../src/base-command.js'
+import {Ending, UsageError} from '../src/errors.js'
+import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS, outputFlag, SOURCE_FLAG_NAMES, snapshotFlag} from '../src/flags.js'
 import type {Protocol} from '../src/model/trace.js'
-import {traceCollectFooter, traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
+import {traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
-import type {TraceProgressHandle} from '../src/render/trace-progress.js'
-import {probeTrace} from '../src/services/probe.js'
-import {traceLive, type TraceRun, traceSnapshotFile} from '../src/services/trace.js'
+import {runTrace} from '../src/services/trace.js'
 
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
@@ -46,8 +42,22 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     dst: Args.string({description: 'Where it is going: a pod or a node, as SRC.', required: true}),
   }
   static override flags = {
-    protocol: Flags.string({char: 'p', description: 'The packet: an ICMP echo, a TCP SYN or a UDP datagram.', options: ['icmp', 'tcp', 'udp'], default: 'icmp'}),
-    port: Flags.integer({description: 'Destination port (with --protocol tcp or udp).', min: 1, max: 65535}),
+    // no default, so that oclif can tell "--port without a protocol" (ICMP, which has no ports) from "--protocol icmp"
+    protocol: Flags.string({
+      char: 'p',
+      description: 'The packet: an ICMP echo (the default), a TCP SYN or a UDP datagram; tcp and udp need --port.',
+      options: ['icmp', 'tcp', 'udp'],
+      relationships: [{type: 'all', flags: [{name: 'port', when: async (f) => f.protocol !== 'icmp'}]}],
+    }),
+    port: Flags.integer({
+      description: 'Destination port (with --protocol tcp or udp; ICMP has no ports).',
+      min: 1,
+      max: 65535,
+      relationships: [
+        {type: 'all', flags: ['protocol']},
+        {type: 'none', flags: [{name: 'protocol', when: async (f) => f.protocol === 'icmp'}]},
+      ],
+    }),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
     probe: Flags.boolean({
@@ -56,7 +66,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       default: false,
     }),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
-    snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).'),
+    snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).', [], {exclusive: SOURCE_FLAG_NAMES}),
     ...clusterSourceFlags,
     ...collectFlags,
   }
@@ -64,63 +74,33 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
     const format = this.jsonEnabled() ? 'json' : flags.output
-    const cluster = sourceFlagsGiven(flags)
-    if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
     if (flags.probe && flags.snapshot !== undefined) throw new UsageError('--probe sends a real packet, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot')
-    // a live source's flags checked before anything is read
-    const spec = flags.snapshot === undefined ? resolveSource(flags) : undefined
-    if (flags.protocol === 'icmp' && flags.port !== undefined) throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
-    if (flags.protocol !== 'icmp' && flags.port === undefined) throw new UsageError(`--protocol ${flags.protocol} needs --port (the destination port)`)
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
-      protocol: flags.protocol as Protocol,
+      protocol: (flags.protocol ?? 'icmp') as Protocol,
       ...(flags.port === undefined ? {} : {port: flags.port}),
       size: flags.size,
       df: flags.df,
     }
-
-    const run = spec ? await this.live(spec, query, flags) : traceSnapshotFile(await readSnapshotFile(flags.snapshot!), query)
-    if (this.debugEnabled() && spec) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
+    // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
+    const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
+    const ui = flags.snapshot === undefined && !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
+    const run = await runTrace({
+      query,
+      snapshot: flags.snapshot,
+      source: flags,
+      parallel: flags.parallel,
+      timeoutMs: flags.timeout * 1000,
+      version: this.config.version,
+      probe: flags.probe,
+      display: ui?.traceProgressDisplay(query),
+    })
+    if (this.debugEnabled() && flags.snapshot === undefined) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
 
     if (format === 'text') this.log(traceText(run.trace))
     else if (format === 'mermaid') this.log(traceMermaid(run.trace))
     else if (format === 'dot') this.log(traceDot(run.trace))
-    return new Ending(traceJson(run.trace), run.exitCode)
-  }
-
-  private async live(spec: SourceSpec, query: TraceQuery, flags: {parallel: number; timeout: number; probe: boolean}): Promise<TraceRun> {
-    const source = await openClusterSource(spec, {orElse: ['a snapshot (--snapshot FILE)']})
-    const {inventory} = source
-    // Live progress only for a person watching a terminal (one with a width: a bare pty reports 0 columns); piped, nothing but the result.
-    const terminal = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0
-    const ui = !this.jsonEnabled() && terminal ? await import('../src/render/trace-progress.js') : undefined
-    let progress: TraceProgressHandle | undefined
-    let run: TraceRun | undefined
-    try {
-      run = await traceLive(inventory, query, {
-        version: this.config.version,
-        parallel: flags.parallel,
-        timeoutMs: flags.timeout * 1000,
-        transportFactory: (node) => source.transportFor(node),
-        ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
-        ...(source.kube ? {namespace: source.kube.namespace} : {}),
-        onRound: (nodes) => {
-          // first round: the endpoints resolved, so there is something to show
-          progress ??= ui?.renderTraceProgress(`tracing ${query.src} → ${query.dst} in ${inventory.cluster.name} (${inventory.cluster.backend}): collecting the nodes on the path`)
-          progress?.addNodes(nodes)
-        },
-        onProgress: (p) => progress?.update(p),
-      })
-      if (flags.probe) run = await probeTrace(run, inventory.nodes, {transportFor: (node) => source.transportFor(node), timeoutMs: flags.timeout * 1000, version: this.config.version, parallel: flags.parallel})
-      return run
-    } finally {
-      try {
-        progress?.finish(run ? traceCollectFooter(run.snapshot, run.rounds) : '')
-      } finally {
-        // debug pods deleted, SSH connections closed: also when the trace failed
-        await source.close()
-      }
-    }
+    return new Ending(traceJson(run.trace), {outcome: run.outcome})
   }
 }

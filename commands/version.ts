@@ -1,4 +1,5 @@
 import {BaseCommand} from '../src/base-command.js'
+import {Ending} from '../src/errors.js'
 import {versionText} from '../src/render/version.js'
 import {versionInfo} from '../src/services/version.js'
 
@@ -11,10 +12,10 @@ export default class Version extends BaseCommand {
   ]
   static override enableJsonFlag = true
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     await this.parse(Version)
     const info = versionInfo(this.config.version)
     if (!this.jsonEnabled()) this.log(versionText(info))
-    return info
+    return new Ending(info)
   }
 }

@@ -1,7 +1,7 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 import YAML from 'yaml'
 
-import {classify, ExitCode, type ExitCodeValue, NetctlError, UsageError} from './errors.js'
+import {classify, Ending, ExitCode, NetctlError, UsageError} from './errors.js'
 import {outputFlag, outputFromArgv, STRUCTURED_FORMATS} from './flags.js'
 import {printable} from './render/color.js'
 import {firstLine} from './util/exec.js'
@@ -71,18 +71,29 @@ export abstract class BaseCommand extends Command {
     return this.argv.includes('--debug') || process.env.NETCTL_DEBUG === '1'
   }
 
+  /** Every command's run() returns an Ending: the data, and the outcome that sets the exit code (0 for 'ok'). */
+  abstract override run(): Promise<Ending>
+
   /**
-   * The one way a command ends with a code: an error goes through the table in
-   * src/errors.ts (`classify`); a result that means a non-zero exit comes back
-   * from run() as an Ending, and here its code is set (and its line written).
+   * The one way a command ends with a code: run() returns an Ending, and a
+   * thrown error becomes one in catch() (through the table in src/errors.ts,
+   * `classify`); both end in end().
    */
   protected override async _run<T>(): Promise<T> {
     const result = await super._run<T>()
     if (result instanceof Ending) {
       if (result.why !== undefined && !this.jsonEnabled()) process.stderr.write(`netctl: ${printable(firstLine(result.why))}\n`)
-      if (result.exit !== ExitCode.OK) process.exitCode = result.exit
+      this.end(result)
     }
     return result
+  }
+
+  /**
+   * The exit code, set and not forced (process.exitCode, never process.exit):
+   * a large result still on its way down a pipe is written whole.
+   */
+  private end(ending: Ending): void {
+    if (ending.exit !== ExitCode.OK) process.exitCode = ending.exit
   }
 
   /** With --json, an Ending prints its data, not itself. */
@@ -91,12 +102,13 @@ export abstract class BaseCommand extends Command {
   }
 
   protected override async catch(err: Error & {oclif?: {exit?: number}; parse?: unknown}): Promise<unknown> {
-    // oclif's own exits (this.exit, --help, --version) pass through untouched.
+    // oclif's own exits (--help, --version) pass through untouched.
     if (err instanceof Errors.ExitError || err.oclif?.exit === 0) throw err
     const {errorClass, code, exit} = classify(err)
     const message = firstLine(err.message ?? String(err))
+    const ending = new Ending(errorJson(code, message, exit), {outcome: errorClass, why: message})
     if (this.jsonEnabled()) {
-      this.logJson(errorJson(code, message, exit))
+      this.logJson(ending.json)
     } else {
       process.stderr.write(`netctl: ${printable(message)}\n`)
       // the help is for flag and argument mistakes; a bad kubeconfig (also exit 2) is not one, nor a line that says all there is
@@ -104,21 +116,9 @@ export abstract class BaseCommand extends Command {
       if (argumentProblem && this.id) process.stderr.write(`See 'netctl ${this.id.replace(/:/g, ' ')} --help'.\n`)
       if (this.debugEnabled() && err.stack) process.stderr.write(`${err.stack}\n`)
     }
-    return this.exit(exit)
+    this.end(ending)
+    return undefined
   }
-}
-
-/**
- * What run() returns when its result means more than "ok": the data (printed
- * as with any result, and with --json as the JSON), the exit code the result
- * means, and one line for stderr (text output only) saying why it is not 0.
- */
-export class Ending<T = unknown> {
-  constructor(
-    readonly json: T,
-    readonly exit: ExitCodeValue,
-    readonly why?: string,
-  ) {}
 }
 
 /** The JSON error object every --json error prints (the command's own or an unknown command's). */
@@ -133,11 +133,14 @@ export function yamlText(json: unknown): string {
 
 /** oclif's parse messages span lines ("Parsing --nodes\n\tExpected ..."); fold them into one. */
 export function usageMessage(err: Error): string {
-  const lines = (err.message ?? '')
+  const all = (err.message ?? '')
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && !/^See more help/.test(l))
+  // oclif's framing around the flag rules it checks (exclusive, dependsOn, relationships): the rules' own lines say it all, one after the other
+  const rules = /^The following errors? occurred:$/.test(all[0] ?? '')
+  const lines = rules ? all.slice(1) : all
   const [first = 'invalid arguments', ...rest] = lines
   const head = first.replace(/^Parsing (--\S+)\s*$/, '$1:')
-  return [head, ...rest].join(' ').replace(/\s+/g, ' ').trim()
+  return [head, ...rest].join(rules ? '; ' : ' ').replace(/\s+/g, ' ').trim()
 }

@@ -31,6 +31,8 @@ export const DEBUG_POD_START_TIMEOUT_MS = 120_000
 export const DEBUG_POD_ACTIVE_DEADLINE_SECONDS = 900
 /** How long deleting a debug pod is waited for: its grace period is 0, so longer means the kubelet is stuck. */
 export const DEBUG_POD_DELETE_WAIT_MS = 10_000
+/** How long an interrupted run waits for the API server to take its debug pods' deletions: the user is waiting to get the prompt back. */
+export const DEBUG_POD_SIGNAL_DELETE_MS = 5_000
 /** One Kubernetes API request (a watch has its own deadline): an API server that takes longer is in trouble. */
 export const KUBE_REQUEST_TIMEOUT_MS = 15_000
 /** SSH connect and handshake per hop, as ssh's ConnectTimeout: a live host answers in well under a second. */

@@ -33,6 +33,41 @@ export const ERROR_CLASSES = {
 } as const satisfies Record<string, {exit: ExitCodeValue; code: string; when: string}>
 export type ErrorClass = keyof typeof ERROR_CLASSES
 
+/** How a run ended: ok, or the row of the table its result falls in (a fault found, a node not read, a change refused). */
+export type Outcome = 'ok' | ErrorClass
+
+/** The exit code of an outcome: 0, or its row's. */
+export function exitOf(outcome: Outcome): ExitCodeValue {
+  return outcome === 'ok' ? ExitCode.OK : ERROR_CLASSES[outcome].exit
+}
+
+/** An outcome and, when it is not ok, one line saying why (for stderr, text output only). */
+export interface Verdict {
+  outcome: Outcome
+  why?: string | undefined
+}
+
+/**
+ * What a command's run() returns: the data (printed as any result, and with
+ * --json as the JSON) and the verdict on it. BaseCommand turns the outcome
+ * into the exit code through the table above, as it does a thrown error.
+ */
+export class Ending<T = unknown> {
+  readonly outcome: Outcome
+  readonly why: string | undefined
+  constructor(
+    readonly json: T,
+    verdict: Verdict = {outcome: 'ok'},
+  ) {
+    this.outcome = verdict.outcome
+    this.why = verdict.why
+  }
+
+  get exit(): ExitCodeValue {
+    return exitOf(this.outcome)
+  }
+}
+
 /** An error meant for the user: one line, and the class (so the exit code) that goes with it. */
 export class NetctlError extends Error {
   readonly code: string

@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {DEFAULT_DEBUG_IMAGE, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from './defaults.js'
+import {UsageError} from './errors.js'
+import {parseDuration} from './util/duration.js'
 
 /**
  * --lab NAME for lab commands (--name, its old spelling, still works): one lab
@@ -54,8 +56,8 @@ export function outputFromArgv(argv: string[]): string | undefined {
  * --snapshot FILE: the input file of commands that can work on a saved
  * snapshot. -f/--filename as kubectl names the file a command reads.
  */
-export const snapshotFlag = (description: string, oldChars: Array<'s'> = []) =>
-  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER'})
+export const snapshotFlag = (description: string, oldChars: Array<'s'> = [], rules: {exclusive?: string[]} = {}) =>
+  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER', ...rules})
 
 /**
  * How to reach a Kubernetes cluster, with kubectl's names and precedence:
@@ -146,3 +148,23 @@ export const clusterFlags = {
   ...clusterSourceFlags,
   timeout: collectFlags.timeout,
 }
+
+/**
+ * --lock-timeout DURATION for commands that take a cluster's change lock
+ * (src/backend/lock.ts): how long to wait for another run's change; 0 refuses at once.
+ */
+export const lockTimeoutFlag = Flags.string({
+  description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
+  default: '0',
+  helpValue: 'DURATION',
+})
+
+/** The --lock-timeout value in milliseconds, or a usage error. */
+export function lockTimeoutMs(text: string): number {
+  const ms = parseDuration(text)
+  if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
+  return ms
+}
+
+/** The names of clusterSourceFlags: a saved snapshot (--snapshot) excludes every one of them. */
+export const SOURCE_FLAG_NAMES: string[] = Object.keys(clusterSourceFlags)

@@ -1,10 +1,10 @@
-import {BaseCommand, Ending} from '../../src/base-command.js'
+import {BaseCommand} from '../../src/base-command.js'
 import {backendGet} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import {ExitCode} from '../../src/errors.js'
+import {Ending} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
 import {backendGetJson, backendGetText} from '../../src/render/backend.js'
-import {uncollectedLine} from '../../src/render/collect.js'
+import {backendGetVerdict} from '../../src/services/outcome.js'
 
 export default class BackendGet extends BaseCommand {
   static override summary = 'Show the configured overlay backend and what every node actually has programmed.'
@@ -27,10 +27,7 @@ Exit codes: 0 no drift; 1 drift found; 3 a node could not be collected (one line
     try {
       const view = await backendGet(target, {version: this.config.version, timeoutMs: flags.timeout * 1000})
       if (!this.jsonEnabled()) this.log(backendGetText(view))
-      // a node not read is exit 3 (named on stderr with why: no answer, a changed host key, ...) before any drift: the view is not the whole cluster
-      const missing = uncollectedLine(view.nodes.length, view.errors)
-      const exit = missing ? ExitCode.UNREACHABLE : view.drift.length > 0 ? ExitCode.FAULT : ExitCode.OK
-      return new Ending(backendGetJson(view), exit, missing)
+      return new Ending(backendGetJson(view), backendGetVerdict(view))
     } finally {
       // debug pods deleted, SSH connections closed
       await target.close()

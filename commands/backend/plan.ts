@@ -1,12 +1,13 @@
 import {Args} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../../src/base-command.js'
-import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {BaseCommand} from '../../src/base-command.js'
+import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
 import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import {ExitCode} from '../../src/errors.js'
+import {Ending} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
 import {planJson, planText} from '../../src/render/backend.js'
+import {planVerdict} from '../../src/services/outcome.js'
 
 export default class BackendPlan extends BaseCommand {
   static override summary = 'Show what switching to another overlay backend would change on every node, and whether it may.'
@@ -32,7 +33,7 @@ Exit codes: 0 the switch may go ahead (or there is nothing to do); 4 preflight w
     try {
       const planned = await planBackend(target, args.type as BackendType, {version: this.config.version, timeoutMs: flags.timeout * 1000})
       if (!this.jsonEnabled()) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
-      return new Ending(planJson(planned), !planned.plan.noop && !planned.preflight.ok ? ExitCode.REFUSED : ExitCode.OK)
+      return new Ending(planJson(planned), planVerdict(planned))
     } finally {
       await target.close()
     }

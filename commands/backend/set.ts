@@ -1,19 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../../src/base-command.js'
+import {BaseCommand} from '../../src/base-command.js'
 import {backendSet, type SetResult} from '../../src/backend/set.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import {BACKEND_TYPES, type BackendType} from '../../src/backend/types.js'
+import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
 import {ROLLOUT_TIMEOUT_MS} from '../../src/defaults.js'
-import {ExitCode, type ExitCodeValue, UsageError} from '../../src/errors.js'
-import {clusterFlags} from '../../src/flags.js'
-import {parseDuration} from '../../src/util/duration.js'
+import {Ending, UsageError} from '../../src/errors.js'
+import {clusterFlags, lockTimeoutFlag, lockTimeoutMs} from '../../src/flags.js'
 import {askConfirm, planText, progressLine, setJson, setText} from '../../src/render/backend.js'
-
-/** The exit code of each way a switch can end: refused, declined and rolled back (or not wholly) are all 4. */
-function exitOf(r: SetResult): ExitCodeValue {
-  return r.outcome === 'refused' || r.outcome === 'rolled-back' || r.outcome === 'rollback-failed' || r.outcome === 'declined' ? ExitCode.REFUSED : ExitCode.OK
-}
+import {setVerdict} from '../../src/services/outcome.js'
 
 export default class BackendSet extends BaseCommand {
   static override summary = 'Switch the overlay backend of every node: plan, preflight, apply, verify, roll back on failure.'
@@ -42,11 +37,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
     ...clusterFlags,
     yes: Flags.boolean({char: 'y', description: 'Apply without asking.', default: false}),
     'dry-run': Flags.boolean({description: 'Plan and preflight only; change nothing.', default: false}),
-    'lock-timeout': Flags.string({
-      description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
-      default: '0',
-      helpValue: 'DURATION',
-    }),
+    'lock-timeout': lockTimeoutFlag,
     'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: ROLLOUT_TIMEOUT_MS / 1000, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
   }
 
@@ -54,8 +45,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
     const {args, flags} = await this.parse(BackendSet)
     const tty = process.stdin.isTTY === true && process.stderr.isTTY === true
     if (!flags.yes && !flags['dry-run'] && !tty) throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
-    const lockTimeoutMs = parseDuration(flags['lock-timeout'])
-    if (lockTimeoutMs === undefined) throw new UsageError(`--lock-timeout ${flags['lock-timeout']}: expected a duration such as 0, 30s, 5m or 1h`)
+    const lockTimeout = lockTimeoutMs(flags['lock-timeout'])
     const target = await resolveTarget(flags)
     let result: SetResult
     let shown = false
@@ -65,7 +55,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
         version: this.config.version,
         timeoutMs: flags.timeout * 1000,
         rolloutTimeoutMs: flags['rollout-timeout'] * 1000,
-        lockTimeoutMs,
+        lockTimeoutMs: lockTimeout,
         dryRun: flags['dry-run'],
         ...(json ? {} : {progress: progressLine}),
         confirm: async (planned) => {
@@ -79,8 +69,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
       // debug pods deleted, SSH connections closed: also when the switch failed
       await target.close()
     }
-    const exit = exitOf(result)
     if (!json) this.log(setText(result, {plan: !shown}))
-    return new Ending(setJson(result), exit, exit === ExitCode.OK ? undefined : result.message)
+    return new Ending(setJson(result), setVerdict(result))
   }
 }

@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../../src/base-command.js'
-import {ERROR_CLASSES, ExitCode} from '../../src/errors.js'
+import {BaseCommand} from '../../src/base-command.js'
+import {Ending} from '../../src/errors.js'
 import {kubeFlags} from '../../src/flags.js'
 import {debugCleanupText} from '../../src/render/debug.js'
+import {debugCleanupVerdict} from '../../src/services/outcome.js'
 
 export default class DebugCleanup extends BaseCommand {
   static override summary = 'Delete debug pods that earlier netctl runs left behind.'
@@ -26,7 +27,6 @@ export default class DebugCleanup extends BaseCommand {
     const api = await KubeApi.connect({kubeconfig: flags.kubeconfig, context: flags.context})
     const result = await deleteLeftoverDebugPods(api, {namespace: flags.namespace})
     if (!this.jsonEnabled()) this.log(debugCleanupText(result))
-    // a pod that could not be deleted: a step failed on the way (exit 1)
-    return new Ending(result, result.failed.length > 0 ? ERROR_CLASSES.failed.exit : ExitCode.OK)
+    return new Ending(result, debugCleanupVerdict(result))
   }
 }

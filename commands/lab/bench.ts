@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../../src/base-command.js'
-import {ERROR_CLASSES, ExitCode} from '../../src/errors.js'
+import {BaseCommand} from '../../src/base-command.js'
+import {Ending} from '../../src/errors.js'
 import {parseBackendList, runBench} from '../../src/lab/bench.js'
 import {benchInterruptedText, benchJson, benchText} from '../../src/render/bench.js'
+import {benchVerdict} from '../../src/services/outcome.js'
 
 export default class LabBench extends BaseCommand {
   static override summary = 'Measure pod-to-pod throughput and latency of each backend, side by side.'
@@ -33,7 +34,6 @@ The table shows the cross-node numbers and their ratio to the same-node pair of 
       {...(progress ? {progress} : {}), interrupted: (signal, labs) => process.stderr.write(benchInterruptedText(signal, labs))},
     )
     if (!this.jsonEnabled()) this.log(benchText(report))
-    // a backend whose lab could not be built: a step failed on the way (exit 1), the other rows still measured
-    return new Ending(benchJson(report), report.results.some((b) => b.status === 'failed') ? ERROR_CLASSES.failed.exit : ExitCode.OK)
+    return new Ending(benchJson(report), benchVerdict(report))
   }
 }

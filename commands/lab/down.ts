@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
-import {ExitCode, NetctlError} from '../../src/errors.js'
+import {Ending, ExitCode, NetctlError} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {labPreflight} from '../../src/lab/preflight.js'
 import {teardownLab} from '../../src/lab/teardown.js'
@@ -22,7 +22,7 @@ A name under /run/netns can point at any namespace, the machine's own included, 
     all: Flags.boolean({description: 'Remove every lab listed by `netctl lab list`.', default: false}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabDown)
     await labPreflight({backend: 'flannel-vxlan', ssh: false})
     const names = flags.all ? (await import('../../src/lab/list.js').then((m) => m.listLabs())).map((l) => l.name) : [flags.lab]
@@ -41,6 +41,6 @@ A name under /run/netns can point at any namespace, the machine's own included, 
     }
     if (refused.length > 0) throw new NetctlError(`${refused[0]}${refused.length > 1 ? ` (and ${refused.length - 1} more labs refused)` : ''}`, 'refused', 'REFUSED')
     if (flags.all && names.length === 0 && !this.jsonEnabled()) this.log('no labs to remove')
-    return flags.all ? {removed: results} : results[0]!
+    return new Ending(flags.all ? {removed: results} : results[0]!)
   }
 }

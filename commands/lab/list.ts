@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
+import {Ending} from '../../src/errors.js'
 import {listLabs} from '../../src/lab/list.js'
 import {labListText} from '../../src/render/lab.js'
 
@@ -13,10 +14,10 @@ export default class LabList extends BaseCommand {
     lab: Flags.string({aliases: ['name'], description: 'Only the lab of this name (also --name).', helpValue: 'NAME'}),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabList)
     const labs = (await listLabs()).filter((l) => flags.lab === undefined || l.name === flags.lab)
     if (!this.jsonEnabled()) this.log(labListText(labs))
-    return {labs}
+    return new Ending({labs})
   }
 }

@@ -1,11 +1,12 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand, Ending} from '../../src/base-command.js'
-import {ExitCode} from '../../src/errors.js'
+import {BaseCommand} from '../../src/base-command.js'
+import {Ending} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {loadRecord} from '../../src/lab/state.js'
 import {labStatus} from '../../src/lab/status.js'
 import {labStatusText} from '../../src/render/lab.js'
+import {labStatusVerdict} from '../../src/services/outcome.js'
 
 export default class LabStatus extends BaseCommand {
   static override summary = 'Show a lab: nodes, pods, BGP sessions, and whether pods reach each other.'
@@ -29,7 +30,6 @@ Reachability is checked with real pings from inside pod namespaces: by default o
     const record = await loadRecord(flags.lab)
     const status = await labStatus(record, {ping: flags.ping, allPairs: flags['all-pairs']})
     if (!this.jsonEnabled()) this.log(labStatusText(status))
-    const unhealthy = status.status !== 'up' || (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')
-    return new Ending(status, unhealthy ? ExitCode.FAULT : ExitCode.OK)
+    return new Ending(status, labStatusVerdict(status))
   }
 }

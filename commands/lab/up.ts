@@ -1,13 +1,14 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
+import {Ending} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type ProxyMode} from '../../src/lab/agents/defaults.js'
 import {labUp} from '../../src/lab/build.js'
-import {parsePodLabels} from '../../src/lab/topology.js'
+import {parseNamespaceLabels, parsePodLabels, parsePodNamespaces, parsePodPorts} from '../../src/lab/topology.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
-import {labUpText} from '../../src/render/lab.js'
 import {labUpResult} from '../../src/lab/up-result.js'
+import {labUpText} from '../../src/render/lab.js'
 
 export default class LabUp extends BaseCommand {
   static override summary = 'Build a real multi-node cluster dataplane in network namespaces.'
@@ -24,6 +25,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
     {description: 'host-gw across a router: see the kernel refuse it', command: '<%= config.bin %> lab up --lab l3 --backend flannel-host-gw --topology routed'},
     {description: 'With sshd on every node, reachable through ip netns exec + nc', command: '<%= config.bin %> lab up --lab ssh --ssh'},
     {description: 'Pods labelled for NetworkPolicies (each has app=<pod name> already)', command: "<%= config.bin %> lab up --lab pol --backend calico-bgp --pod-labels 'pod-node1-1:role=db' --pod-labels '*:team=blue'"},
+    {description: 'Pods in two namespaces, one labelled, with a named port', command: "<%= config.bin %> lab up --lab ns --backend calico-vxlan --pod-namespace '*:shop' --pod-namespace 'pod-node2-1:db' --namespace-labels 'shop:team=web' --pod-ports '*:http=8080'"},
     {description: "A node as found in the wild: kube-proxy's iptables rules, flanneld's, Docker's FORWARD DROP", command: '<%= config.bin %> lab up --lab real --proxy-mode iptables --host-profile docker'},
   ]
   static override enableJsonFlag = true
@@ -50,9 +52,24 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
       multiple: true,
       default: [],
     }),
+    'pod-namespace': Flags.string({
+      description: 'The Kubernetes namespace of a pod (default: default): POD:NAMESPACE (repeatable; POD * is every pod).',
+      multiple: true,
+      default: [],
+    }),
+    'namespace-labels': Flags.string({
+      description: 'Labels of a namespace, for namespaceSelectors (each has kubernetes.io/metadata.name=<name> already): NAMESPACE:KEY=VALUE[,KEY=VALUE] (repeatable).',
+      multiple: true,
+      default: [],
+    }),
+    'pod-ports': Flags.string({
+      description: "A pod's container ports, which a NetworkPolicy can name: POD:NAME=PORT[/TCP|UDP|SCTP][,...] (repeatable; POD * is every pod).",
+      multiple: true,
+      default: [],
+    }),
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabUp)
     const progress = !this.jsonEnabled() && process.stderr.isTTY ? (step: string) => process.stderr.write(`  ${step}...\n`) : undefined
     const record = await labUp(
@@ -67,11 +84,14 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
         proxyMode: flags['proxy-mode'] as ProxyMode,
         hostProfile: flags['host-profile'] as HostProfile,
         podLabels: parsePodLabels(flags['pod-labels']),
+        podNamespaces: parsePodNamespaces(flags['pod-namespace']),
+        namespaceLabels: parseNamespaceLabels(flags['namespace-labels']),
+        podPorts: parsePodPorts(flags['pod-ports']),
       },
       progress,
     )
     const result = labUpResult(record)
     if (!this.jsonEnabled()) this.log(labUpText(result))
-    return result
+    return new Ending(result)
   }
 }

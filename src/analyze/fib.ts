@@ -1,5 +1,5 @@
 import type {Address, Family, Link, Route, Rule} from '../model/node-state.js'
-import {formatRoute, formatRule, tableName} from './format.js'
+import {formatRoute, formatRule, tableName} from './iproute2.js'
 import {type Cidr, cidrContains, commonBits, familyBits, type Ip, maskIp, parseCidr, parseIp, SCOPE, sameIp, scopeValue, v4, v6, zeroIp} from './ip.js'
 import {PrefixTrie} from './prefix-trie.js'
 

@@ -1,6 +1,6 @@
 import type {Link, Neighbour} from '../model/node-state.js'
 import {type CompiledFib, compileFib, type FibState, lookupRoute, type RouteDecision} from './fib.js'
-import {formatNeighbour} from './format.js'
+import {formatNeighbour} from './iproute2.js'
 import {cidrContains, parseIp, sameIp} from './ip.js'
 
 /**

@@ -1,25 +1,25 @@
-import {DEFAULT_TIMEOUT_MS, KUBE_SETTLE_MS, ROLLOUT_TIMEOUT_MS, SETTLE_MS} from '../defaults.js'
-import {collectInventory} from '../collect/collect.js'
-import {type Abort, applyAll, type NodeApplyResult} from './apply.js'
-import type {DaemonControl, ReachabilityCheck} from './daemons.js'
-import {labDaemons, labReachability, recordLabBackend} from './lab.js'
-import {rollback, type RollbackResult} from './rollback.js'
-import {type CollectOpts, type PlannedSwitch, planBackend} from './service.js'
-import {recordInventoryBackend, type BackendTarget} from './target.js'
-import type {BackendType} from './types.js'
-import {verifySwitch, type VerifyResult} from './verify.js'
-import {describeKubeChange} from './kube-objects.js'
-import {kubeRecollect, kubeStep, liveFacts} from './kube-set.js'
-import {acquireLock, changeLockOf} from './lock.js'
-import {podReachability} from './pod-ping.js'
 import type {InventoryNode} from '../model/inventory.js'
+import {DEFAULT_TIMEOUT_MS, SETTLE_MS} from '../defaults.js'
+import {collectInventory} from '../collect/collect.js'
 import type {Transport} from '../transport/types.js'
+import {type Abort, applyAll, type NodeApplyResult, stopOnSignal, whyStopped} from './act/apply.js'
+import type {DaemonControl, ReachabilityCheck} from './act/daemons.js'
+import {kubeSet} from './act/kubernetes.js'
+import {labDaemons, labReachability, recordLabBackend} from './act/lab.js'
+import {acquireLock, changeLockOf} from './act/lock.js'
+import {podReachability} from './act/pod-ping.js'
+import {rollback, type RollbackResult} from './act/rollback.js'
+import {verificationFailure, verifySwitch, type VerifyResult} from './act/verify.js'
+import type {BackendType} from './plan/types.js'
+import {type CollectOpts, type PlannedSwitch, planBackend} from './service.js'
+import {type BackendTarget, recordInventoryBackend} from './target.js'
 
 /**
  * `netctl backend set TYPE`: plan, preflight, (confirm), apply, verify; on
  * any failure, Ctrl-C or SIGTERM, roll every touched node back to its
  * snapshot. The cluster's daemons and files are reached through the target:
- * the lab's own modules, or in Kubernetes the CNI's objects (kube-set.ts).
+ * the lab's backend registry, or in Kubernetes the CNI's objects
+ * (act/kubernetes.ts).
  */
 
 export type SetOutcome = 'applied' | 'noop' | 'dry-run' | 'refused' | 'declined' | 'rolled-back' | 'rollback-failed'
@@ -100,7 +100,7 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     : podReachability(snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
   const transportFor = (node: InventoryNode): Transport => target.source.transportFor(node)
   const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, transportFactory: transportFor})
-  const stopOnSignal = onSignals(abort, say)
+  const switchEnded = stopOnSignal(abort, say)
   try {
     say(`applying ${plan.to} on ${plan.nodes.length} nodes`)
     const ops = plan.nodes.map((n) => n.ops!)
@@ -132,85 +132,6 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
       : `ROLLBACK INCOMPLETE after: ${failure}; still off: ${rb.verify.problems.slice(0, 3).join('; ')}`
     return {...planned, outcome, message, apply: applied, ...(verify ? {verify} : {}), rollback: rb}
   } finally {
-    stopOnSignal()
-  }
-}
-
-/** One line for a failed verification: its first problems. */
-function verificationFailure(v: VerifyResult): string {
-  return `verification failed: ${v.problems.slice(0, 3).join('; ')}${v.problems.length > 3 ? `; ... (${v.problems.length - 3} more)` : ''}`
-}
-
-/**
- * Why a switch is undone. A signal comes first: Ctrl-C reaches the whole
- * process group, so the ip -batch or probe it kills fails too, and that
- * failure says nothing of why. Then a failure seen, then any other stop.
- */
-export function whyStopped(abort: Abort, failure: string | undefined): string | undefined {
-  if (abort.signal) return `interrupted by ${abort.signal}`
-  return failure ?? (abort.aborted ? (abort.reason ?? 'interrupted') : undefined)
-}
-
-/** Ctrl-C and SIGTERM stop the switch at its next step and roll back; returns the function that stops listening. */
-function onSignals(abort: Abort, say: (line: string) => void): () => void {
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (abort.signal) say(`${sig}: already stopping, rolling back`)
-    else say(`${sig}: stopping the switch and rolling back`)
-    abort.aborted = true
-    abort.signal ??= sig
-    abort.reason ??= `interrupted by ${sig}`
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  return () => {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-  }
-}
-
-/** The Kubernetes half: write the CNI's objects, let it program the nodes, clear leftovers, verify; on failure write them back. */
-async function kubeSet(target: BackendTarget, planned: PlannedSwitch, to: BackendType, opts: SetOptions, abort: Abort): Promise<SetResult> {
-  const say = opts.progress ?? (() => {})
-  const {plan} = planned
-  const change = planned.kubeChange!
-  const stopOnSignal = onSignals(abort, say)
-  const step = {version: opts.version, ...(opts.timeoutMs ? {timeoutMs: opts.timeoutMs} : {}), rolloutTimeoutMs: opts.rolloutTimeoutMs ?? ROLLOUT_TIMEOUT_MS, settleMs: opts.settleMs ?? KUBE_SETTLE_MS, say}
-  // real pings between pods, from inside their namespaces on their nodes (the runtime's netns paths, read before the switch)
-  const reachability = podReachability(planned.snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
-  const verifyOpts = {timeoutMs: step.settleMs, factsOf: liveFacts, reachability}
-  try {
-    say(`switching ${plan.from} -> ${to} through the cluster's objects`)
-    const forward = await kubeStep(target, change, 'forward', to, {...step, abort})
-    let verify: VerifyResult | undefined
-    let failure = forward.error
-    if (!failure && !abort.aborted) {
-      say('verifying: re-collecting every node, tracing pod pairs')
-      verify = await verifySwitch(kubeRecollect(target, to, step), planned.facts, to, verifyOpts)
-      if (!verify.ok) failure = verificationFailure(verify)
-    }
-    failure = whyStopped(abort, failure)
-    const objects = describeKubeChange(change)
-    if (!failure) {
-      return {...planned, outcome: 'applied', message: `${plan.from} -> ${to}: ${forward.objects.join(', ')} changed; every node verified`, apply: forward.nodes, ...(verify ? {verify} : {}), objects}
-    }
-
-    if (forward.objects.length === 0) {
-      // nothing was written (the ConfigMap changed under us, a patch refused): nothing to put back or restart
-      const rb: RollbackResult = {restored: true, nodes: [], verify: {ok: true, stateOk: true, problems: []}}
-      return {...planned, outcome: 'rolled-back', message: `not applied: ${failure}; nothing in the cluster was changed`, apply: [], rollback: rb, objects: []}
-    }
-    say(`putting the objects back: ${failure}`)
-    const back = await kubeStep(target, change, 'back', plan.from, step)
-    const rbVerify = back.error
-      ? {ok: false, stateOk: false, problems: [back.error]}
-      : await verifySwitch(kubeRecollect(target, plan.from, step), planned.facts, plan.from, verifyOpts)
-    const rb: RollbackResult = {restored: rbVerify.stateOk, nodes: back.nodes, verify: rbVerify}
-    const outcome: SetOutcome = rb.restored ? 'rolled-back' : 'rollback-failed'
-    const message = rb.restored
-      ? `rolled back: ${failure}; ${back.objects.join(', ')} restored and every node holds ${plan.from} again`
-      : `ROLLBACK INCOMPLETE after: ${failure}; still off: ${rbVerify.problems.slice(0, 3).join('; ')}`
-    return {...planned, outcome, message, apply: forward.nodes, ...(verify ? {verify} : {}), rollback: rb, objects}
-  } finally {
-    stopOnSignal()
+    switchEnded()
   }
 }

@@ -13,9 +13,9 @@ import {UsageError} from '../errors.js'
 import {loadRecord, recordPath} from '../lab/state.js'
 import {defaultStateRoot} from '../lab/topology.js'
 import type {LabRecord} from '../lab/types.js'
-import {isConfiguredBackend} from './profiles.js'
-import {VTEP_MAC_ANNOTATIONS} from './facts.js'
-import type {ClusterFacts, ConfiguredBackend} from './types.js'
+import {isConfiguredBackend} from './plan/profiles.js'
+import {VTEP_MAC_ANNOTATIONS} from './plan/facts.js'
+import type {ClusterFacts, ConfiguredBackend} from './plan/types.js'
 
 /**
  * The cluster a `backend` command works on: a lab (netctl runs its daemons),

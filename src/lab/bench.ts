@@ -5,6 +5,7 @@ import path from 'node:path'
 
 import {BENCH_REACH_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../defaults.js'
 import {EnvironmentError, NetctlError, UsageError} from '../errors.js'
+import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
 import {firstLine, mapLimit, run} from '../util/exec.js'
 import {pollUntil, sleep} from '../util/wait.js'
 import {type Iperf3Result, parseIperf3Json, parsePingStats, type PingStats} from './bench-parse.js'
@@ -146,26 +147,24 @@ export async function buildableBackends(): Promise<{backends: LabBackendName[]; 
 
 /**
  * Owns the labs (and iperf3 servers) of a run while it lasts: on SIGINT or
- * SIGTERM it tears them down before the process exits, also when a lab is
- * half-built (the builder may still be adding namespaces, so it looks again
- * until none is left).
+ * SIGTERM (the process's cleanup stack) it tears them down, also when a lab
+ * is half-built (the builder may still be adding namespaces, so it looks
+ * again until none is left); the stack then ends the process with 128 +
+ * the signal.
  */
 class LabGuard {
   private readonly labs = new Set<string>()
   private readonly servers = new Set<ChildProcess>()
   private signal?: NodeJS.Signals
-  /** set once a signal came: the teardown under way, which ends the process */
-  aborting?: Promise<void>
-  private readonly handler = (sig: NodeJS.Signals): void => {
-    this.aborting ??= this.abort(sig)
-  }
+  /** set once a signal came: never settles, the stack ends the process once the teardown is done */
+  aborting?: Promise<never>
+  private readonly held: CleanupHandle
 
   constructor(
     private readonly stateRoot: string,
     private readonly hooks: BenchHooks,
   ) {
-    process.on('SIGINT', this.handler)
-    process.on('SIGTERM', this.handler)
+    this.held = onInterrupt(() => `removing the bench's labs${this.labs.size > 0 ? ` ${[...this.labs].join(', ')}` : ''}`, (sig) => this.abort(sig), {ending: 'exit'})
   }
 
   own(lab: string): void {
@@ -184,7 +183,7 @@ class LabGuard {
     this.servers.delete(server)
   }
 
-  /** Between steps: stop working once a signal came (the handler is tearing down). */
+  /** Between steps: stop working once a signal came (the stack is tearing down). */
   check(): void {
     if (this.signal) throw new NetctlError(`interrupted by ${this.signal}`)
   }
@@ -196,6 +195,7 @@ class LabGuard {
 
   private async abort(sig: NodeJS.Signals): Promise<void> {
     this.signal = sig
+    this.aborting = new Promise<never>(() => {})
     const labs = [...this.labs]
     this.hooks.interrupted?.(sig, labs)
     for (const s of this.servers) s.kill('SIGKILL')
@@ -204,12 +204,10 @@ class LabGuard {
       await sleep(300)
       if (!(await this.leftOver(labs))) break
     }
-    process.exit(128 + (os.constants.signals[sig] ?? 0))
   }
 
   dispose(): void {
-    process.off('SIGINT', this.handler)
-    process.off('SIGTERM', this.handler)
+    this.held.release()
   }
 }
 
@@ -476,7 +474,7 @@ export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}, state
     for (const [i, backend] of backends.entries()) {
       const say = (s: string): void => hooks.progress?.(`[${i + 1}/${backends.length}] ${backend}: ${s}`)
       report.results.push(await benchBackend(backend, opts, guard, say, stateRoot))
-      // Interrupted: no table for a run cut short; the guard's teardown ends the process.
+      // Interrupted: no table for a run cut short; the cleanup stack ends the process once the labs are gone.
       if (guard.aborting) await guard.aborting
     }
   } finally {

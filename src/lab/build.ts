@@ -9,7 +9,7 @@ import {installAgents} from './agents/index.js'
 import {labBackend, podPlumbing} from './backends/index.js'
 import {writeNodeFiles} from './files.js'
 import {writeInventory} from './inventory.js'
-import {addNetns, listNetns, loMarkArgs, netnsId, processStart, runScript} from './netns-setup.js'
+import {addNetns, listNetns, loMarkArgs, netnsId, processesIn, processStart, runScript} from './netns-setup.js'
 import {labPreflight} from './preflight.js'
 import {NsScript} from './script.js'
 import {startLabSsh} from './sshd.js'
@@ -164,6 +164,8 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
       record.warnings.push(...agentWarnings.flat())
     }
     await writeInventory(plan)
+    // what the lab started, by PID and start time: lab down stops these even where a namespace's name and identity no longer lead to them
+    record.processes = processesIn(new Map(Object.entries(netnsIds)))
     record.status = 'up'
     delete record.owner
     await saveRecord(record)

@@ -23,6 +23,12 @@ function labNodeSsh(plan: LabPlan, node: LabNode): NonNullable<InventoryNodeAcce
   }
 }
 
+/** The lab's namespaces (its pods' and those --namespace-labels names) with their labels. */
+export function labNamespaces(plan: Pick<LabPlan, 'pods' | 'namespaceLabels'>): Array<{name: string; labels?: Record<string, string>}> {
+  const names = [...new Set([...plan.pods.map((p) => p.namespace), ...Object.keys(plan.namespaceLabels ?? {})])].sort()
+  return names.map((name) => ({name, ...(plan.namespaceLabels?.[name] ? {labels: plan.namespaceLabels[name]} : {})}))
+}
+
 /** The inventory of a lab: the same format a user writes by hand for real nodes. */
 export function labInventory(plan: LabPlan): Inventory {
   const backend = labBackend(plan.backend)
@@ -51,7 +57,8 @@ export function labInventory(plan: LabPlan): Inventory {
         paths: {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket},
       }
     }),
-    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns, ...(p.labels ? {labels: p.labels} : {})})),
+    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns, ...(p.labels ? {labels: p.labels} : {}), ...(p.ports ? {ports: p.ports} : {})})),
+    ...(plan.namespaceLabels ? {namespaces: labNamespaces(plan)} : {}),
     ...(plan.services ? {services: plan.services} : {}),
     ...(plan.networkPolicies?.length ? {networkPolicies: plan.networkPolicies} : {}),
   }

@@ -140,6 +140,23 @@ export async function loAliasOf(pid: number): Promise<string | undefined> {
   }
 }
 
+/**
+ * The processes living in the given namespaces now, each with its start time
+ * and the name of the namespace: what `lab up` records of the processes it
+ * started, so that `lab down` finds them again by PID and start time.
+ */
+export function processesIn(namespaces: ReadonlyMap<string, NetnsId>): Array<{pid: number; start: number; netns: string}> {
+  const byId = new Map([...namespaces].map(([ns, id]) => [formatNetnsId(id), ns]))
+  const out: Array<{pid: number; start: number; netns: string}> = []
+  for (const [key, pids] of pidsByNetns([...namespaces.values()])) {
+    for (const pid of pids) {
+      const start = processStart(pid)
+      if (start !== undefined) out.push({pid, start, netns: byId.get(key)!})
+    }
+  }
+  return out.sort((a, b) => a.pid - b.pid)
+}
+
 /** When a process started (clock ticks since boot, /proc/PID/stat field 22): with the PID, it names one process, as PIDs are reused. */
 export function processStart(pid: number): number | undefined {
   try {

@@ -4,6 +4,8 @@
  * trace and check see them as they would see a cluster's. A Calico lab with
  * agent rules (--proxy-mode iptables|nftables) also programs them into
  * Felix's chains on every node (agents/felix-policy.ts); flannel labs do not enforce them.
+ * The commands reach these through src/services/lab-policy.ts, which holds
+ * the lab's change lock around them.
  */
 import {parseAllDocuments} from 'yaml'
 
@@ -88,10 +90,8 @@ async function store(record: LabRecord, policies: InventoryNetworkPolicy[]): Pro
   await reprogramFelixPolicies(updated)
 }
 
-/** `lab policy apply -f FILE`: create or replace each policy by namespace/name. */
-export async function applyLabPolicies(lab: string, text: string, file: string): Promise<LabPolicyResult> {
-  const incoming = parsePolicyDocuments(text, file)
-  const record = await loadRecord(lab)
+/** `lab policy apply -f FILE` on the lab's record as it is now: create or replace each policy by namespace/name. */
+export async function applyTo(record: LabRecord, incoming: InventoryNetworkPolicy[]): Promise<LabPolicyResult> {
   const current = [...(record.networkPolicies ?? [])]
   const applied: NonNullable<LabPolicyResult['applied']> = []
   for (const p of incoming) {
@@ -105,9 +105,9 @@ export async function applyLabPolicies(lab: string, text: string, file: string):
   return summary({...record, networkPolicies: current}, {applied})
 }
 
-/** `lab policy delete NAME [-n NS]` */
-export async function deleteLabPolicy(lab: string, name: string, namespace = 'default'): Promise<LabPolicyResult> {
-  const record = await loadRecord(lab)
+/** `lab policy delete NAME [-n NS]` on the lab's record as it is now. */
+export async function deleteFrom(record: LabRecord, name: string, namespace: string): Promise<LabPolicyResult> {
+  const lab = record.name
   const current = record.networkPolicies ?? []
   const kept = current.filter((p) => key(p) !== `${namespace}/${name}`)
   if (kept.length === current.length) throw new UsageError(`lab ${lab} has no NetworkPolicy ${namespace}/${name} (see netctl lab policy list --lab ${lab})`, false)

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {NetctlError} from '../errors.js'
 import {mapLimit, run} from '../util/exec.js'
 import {pollUntil} from '../util/wait.js'
-import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, sameNetns} from './netns-setup.js'
+import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, processStart, sameNetns} from './netns-setup.js'
 import {loadRecord, presentNetns} from './state.js'
 import {defaultStateRoot, netnsPrefix, validateLabName} from './topology.js'
 import type {LabRecord, NetnsId} from './types.js'
@@ -89,6 +89,19 @@ async function recordIfAny(name: string, stateRoot: string): Promise<LabRecord |
   }
 }
 
+/**
+ * The processes `lab up` recorded that are still those processes (same PID,
+ * same start time) and still live in the namespace they were started in, as
+ * its mark (the lo alias) says. A namespace's name can be deleted and the
+ * identity the lab recorded for it handed to another namespace; a process
+ * the lab started is the lab's wherever its namespace's name went.
+ */
+async function startedByLab(record: Pick<LabRecord, 'processes'> | undefined): Promise<number[]> {
+  const same = (record?.processes ?? []).filter((p) => p.pid !== process.pid && processStart(p.pid) === p.start)
+  const marked = await mapLimit(same, 8, async (p) => ((await loAliasOf(p.pid)) === p.netns ? p.pid : undefined))
+  return marked.filter((pid): pid is number => pid !== undefined)
+}
+
 /** The namespace names of lab NAME now, and what stands behind each. */
 export function labNames(name: string, present: ReadonlyMap<string, NetnsId | undefined>): Map<string, NetnsId | undefined> {
   const prefix = netnsPrefix(name)
@@ -126,6 +139,8 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
   }
   const marks = new Map(await mapLimit([...pids], 8, async ([key, inside]) => [key, await markOf(inside)] as const))
   const held = nameless.filter(([ns, id]) => (pids.get(formatNetnsId(id))?.length ?? 0) > 0 && marks.get(formatNetnsId(id)) === ns).map(([, id]) => id)
+  // the processes lab up started, still the same processes (PID and start time) and still in a namespace with the lab's mark
+  const started = await startedByLab(record)
   const verdicts = judgeLabNetns(name, record, names, pids, host, marks)
   const refused = verdicts.filter((v) => v.refused)
   if (refused.length > 0) {
@@ -135,7 +150,7 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
   }
   const namespaces = verdicts.map((v) => v.ns)
   const ids = [...verdicts.flatMap((v) => (v.id ? [v.id] : [])), ...held]
-  const processes = [...new Set(ids.flatMap((id) => pids.get(formatNetnsId(id)) ?? []))]
+  const processes = [...new Set([...ids.flatMap((id) => pids.get(formatNetnsId(id)) ?? []), ...started])]
   for (const pid of processes) {
     try {
       process.kill(pid, 'SIGTERM')

@@ -5,7 +5,7 @@ import {addToIPv4} from '../analyze/ip.js'
 import {UsageError} from '../errors.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, SERVICE_CIDR} from './agents/defaults.js'
 import {planServices} from './agents/services.js'
-import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabNode, type LabOptions, type LabPlan, type LabPod, type LabSubnet} from './types.js'
+import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabContainerPort, type LabNode, type LabOptions, type LabPlan, type LabPod, type LabSubnet} from './types.js'
 
 /**
  * Address plan. Nothing here overlaps the machine's own networks (192.0.2.0/24
@@ -69,10 +69,13 @@ export function validateLabOptions(o: LabOptions): void {
   if (!(LAB_TOPOLOGIES as readonly string[]).includes(o.topology)) throw new UsageError(`unknown topology '${o.topology}': flat or routed`)
   if (o.proxyMode !== undefined && !(PROXY_MODES as readonly string[]).includes(o.proxyMode)) throw new UsageError(`unknown proxy mode '${o.proxyMode}': one of ${PROXY_MODES.join(', ')}`)
   if (o.hostProfile !== undefined && !(HOST_PROFILES as readonly string[]).includes(o.hostProfile)) throw new UsageError(`unknown host profile '${o.hostProfile}': one of ${HOST_PROFILES.join(', ')}`)
-  for (const pod of Object.keys(o.podLabels ?? {})) {
-    const m = /^pod-node(\d+)-(\d+)$/.exec(pod)
-    if (pod !== '*' && (!m || Number(m[1]) < 1 || Number(m[1]) > o.nodes || Number(m[2]) < 1 || Number(m[2]) > o.podsPerNode)) {
-      throw new UsageError(`--pod-labels: no pod '${pod}' in this lab (pods are pod-nodeN-K, N 1..${o.nodes}, K 1..${o.podsPerNode}; * is every pod)`)
+  const perPod: Array<[string, Record<string, unknown> | undefined]> = [['--pod-labels', o.podLabels], ['--pod-namespace', o.podNamespaces], ['--pod-ports', o.podPorts]]
+  for (const [flag, byPod] of perPod) {
+    for (const pod of Object.keys(byPod ?? {})) {
+      const m = /^pod-node(\d+)-(\d+)$/.exec(pod)
+      if (pod !== '*' && (!m || Number(m[1]) < 1 || Number(m[1]) > o.nodes || Number(m[2]) < 1 || Number(m[2]) > o.podsPerNode)) {
+        throw new UsageError(`${flag}: no pod '${pod}' in this lab (pods are pod-nodeN-K, N 1..${o.nodes}, K 1..${o.podsPerNode}; * is every pod)`)
+      }
     }
   }
   if (o.backend === 'calico-rr') {
@@ -121,16 +124,19 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
   for (const node of nodes) {
     for (let k = 1; k <= o.podsPerNode; k++) {
       const name = `pod-${node.name}-${k}`
-      const hash = shortHash(o.name, 'default', name)
+      const namespace = o.podNamespaces?.[name] ?? o.podNamespaces?.['*'] ?? 'default'
+      const hash = shortHash(o.name, namespace, name)
+      const ports = o.podPorts?.[name] ?? o.podPorts?.['*']
       pods.push({
         name,
-        namespace: 'default',
+        namespace,
         node: node.name,
         netns: `${o.name}.${node.name}.pod${k}`,
         // .0 is the node's VTEP / tunnel address and .1 the bridge (flannel): pods start at .2
         ip: addToIPv4(node.podCIDR, k + 1),
         hostVeth: calico ? `cali${hash.slice(0, 11)}` : `veth${hash.slice(0, 8)}`,
         labels: {app: name, ...o.podLabels?.['*'], ...o.podLabels?.[name]},
+        ...(ports ? {ports} : {}),
       })
     }
   }
@@ -147,6 +153,7 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
     subnets,
     nodes,
     pods,
+    ...(o.namespaceLabels && Object.keys(o.namespaceLabels).length > 0 ? {namespaceLabels: o.namespaceLabels} : {}),
     ssh: o.ssh,
     stateDir,
     inventory: path.join(stateDir, 'inventory.yaml'),
@@ -170,25 +177,77 @@ export function l2Adjacent(a: LabNode, b: LabNode): boolean {
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/
+const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+
+/**
+ * `SUBJECT:KEY=VALUE[,KEY=VALUE...]` flag values (repeatable), by subject: the
+ * one shape of --pod-labels, --namespace-labels and --pod-ports. `check` says
+ * whether a pair is one the flag takes.
+ */
+function parseSubjectPairs(flag: string, usage: string, specs: readonly string[], check: (key: string, value: string) => boolean): Record<string, Array<[string, string]>> {
+  const out: Record<string, Array<[string, string]>> = {}
+  for (const spec of specs) {
+    const colon = spec.indexOf(':')
+    const subject = spec.slice(0, colon).trim()
+    if (colon <= 0 || subject === '') throw new UsageError(`${flag} '${spec}': use ${usage}`)
+    for (const pair of spec.slice(colon + 1).split(',')) {
+      const eq = pair.indexOf('=')
+      const [key, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()]
+      if (eq <= 0 || !check(key, value)) throw new UsageError(`${flag} '${spec}': '${pair}' is not ${flag === '--pod-ports' ? 'a port NAME=PORT[/PROTOCOL] Kubernetes accepts' : 'a label KEY=VALUE Kubernetes accepts'}`)
+      out[subject] = [...(out[subject] ?? []), [key, value]]
+    }
+  }
+  return out
+}
+
+const labelOk = (key: string, value: string): boolean => LABEL_KEY.test(key) && key.length <= 316 && LABEL_VALUE.test(value) && value.length <= 63
+
+function labelsOf(flag: string, usage: string, specs: readonly string[]): Record<string, Record<string, string>> {
+  const pairs = parseSubjectPairs(flag, usage, specs, labelOk)
+  return Object.fromEntries(Object.entries(pairs).map(([subject, kv]) => [subject, Object.fromEntries(kv)]))
+}
 
 /**
  * `--pod-labels POD:KEY=VALUE[,KEY=VALUE...]` (repeatable; POD `*` is every pod)
  * as labels by pod name; keys and values as Kubernetes allows them.
  */
 export function parsePodLabels(specs: readonly string[]): Record<string, Record<string, string>> {
-  const out: Record<string, Record<string, string>> = {}
+  return labelsOf('--pod-labels', 'POD:KEY=VALUE[,KEY=VALUE] (POD * for every pod)', specs)
+}
+
+/** `--namespace-labels NS:KEY=VALUE[,KEY=VALUE...]` (repeatable) as labels by namespace. */
+export function parseNamespaceLabels(specs: readonly string[]): Record<string, Record<string, string>> {
+  const out = labelsOf('--namespace-labels', 'NAMESPACE:KEY=VALUE[,KEY=VALUE]', specs)
+  for (const ns of Object.keys(out)) if (!NAMESPACE_NAME.test(ns) || ns.length > 63) throw new UsageError(`--namespace-labels: '${ns}' is not a namespace name`)
+  return out
+}
+
+/** `--pod-namespace POD:NAMESPACE` (repeatable; POD `*` is every pod) as the namespace by pod name. */
+export function parsePodNamespaces(specs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {}
   for (const spec of specs) {
     const colon = spec.indexOf(':')
-    const pod = spec.slice(0, colon).trim()
-    if (colon <= 0 || pod === '') throw new UsageError(`--pod-labels '${spec}': use POD:KEY=VALUE[,KEY=VALUE] (POD * for every pod)`)
-    for (const pair of spec.slice(colon + 1).split(',')) {
-      const eq = pair.indexOf('=')
-      const [key, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()]
-      if (eq <= 0 || !LABEL_KEY.test(key) || key.length > 316 || !LABEL_VALUE.test(value) || value.length > 63) {
-        throw new UsageError(`--pod-labels '${spec}': '${pair}' is not a label KEY=VALUE Kubernetes accepts`)
-      }
-      out[pod] = {...out[pod], [key]: value}
-    }
+    const [pod, ns] = [spec.slice(0, colon).trim(), spec.slice(colon + 1).trim()]
+    if (colon <= 0 || pod === '' || !NAMESPACE_NAME.test(ns) || ns.length > 63) throw new UsageError(`--pod-namespace '${spec}': use POD:NAMESPACE (POD * for every pod; a namespace name is lower-case letters, digits and '-')`)
+    out[pod] = ns
   }
   return out
+}
+
+const PORT_NAME = /^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/
+const PORT_PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const
+
+/**
+ * `--pod-ports POD:NAME=PORT[/PROTOCOL][,...]` (repeatable; POD `*` is every
+ * pod) as the pods' container ports, which a NetworkPolicy names by NAME
+ * (IANA_SVC_NAME: at most 15 characters, a letter among them).
+ */
+export function parsePodPorts(specs: readonly string[]): Record<string, LabContainerPort[]> {
+  const portOf = (value: string): LabContainerPort['protocol'] | undefined => {
+    const [port, proto = 'TCP'] = value.split('/')
+    const n = Number(port)
+    return Number.isInteger(n) && n >= 1 && n <= 65_535 && (PORT_PROTOCOLS as readonly string[]).includes(proto.toUpperCase()) ? (proto.toUpperCase() as LabContainerPort['protocol']) : undefined
+  }
+  const pairs = parseSubjectPairs('--pod-ports', 'POD:NAME=PORT[/TCP|UDP|SCTP][,...] (POD * for every pod)', specs, (name, value) => PORT_NAME.test(name) && portOf(value) !== undefined)
+  return Object.fromEntries(Object.entries(pairs).map(([pod, kv]) => [pod, kv.map(([name, value]) => ({name, containerPort: Number(value.split('/')[0]), protocol: portOf(value)!}))]))
 }

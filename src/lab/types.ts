@@ -29,6 +29,19 @@ export interface LabOptions {
   hostProfile?: HostProfile
   /** labels beside each pod's app=<pod name>: by pod name, or '*' for every pod (--pod-labels) */
   podLabels?: Record<string, Record<string, string>>
+  /** the Kubernetes namespace of a pod, by pod name or '*' (--pod-namespace; default: default) */
+  podNamespaces?: Record<string, string>
+  /** labels of the pods' namespaces, by namespace (--namespace-labels; the name label is implied) */
+  namespaceLabels?: Record<string, Record<string, string>>
+  /** container ports, by pod name or '*' (--pod-ports): what a NetworkPolicy's named port resolves against */
+  podPorts?: Record<string, LabContainerPort[]>
+}
+
+/** A container port of a lab pod, as spec.containers[].ports holds it. */
+export interface LabContainerPort {
+  name: string
+  containerPort: number
+  protocol: 'TCP' | 'UDP' | 'SCTP'
 }
 
 /** One underlay L2 segment: a bridge in the fabric namespace. */
@@ -72,6 +85,8 @@ export interface LabPod {
   hostVeth: string
   /** the pod's labels (app=<pod name>, then --pod-labels); absent in the state of labs made before labels */
   labels?: Record<string, string>
+  /** its container ports (--pod-ports); absent: none */
+  ports?: LabContainerPort[]
 }
 
 export interface LabPlan {
@@ -85,6 +100,8 @@ export interface LabPlan {
   subnets: LabSubnet[]
   nodes: LabNode[]
   pods: LabPod[]
+  /** labels of the pods' namespaces beside the name label (--namespace-labels); absent: none */
+  namespaceLabels?: Record<string, Record<string, string>>
   ssh: boolean
   stateDir: string
   inventory: string
@@ -113,6 +130,13 @@ export interface NetnsId {
   ino: number
 }
 
+/** A process the lab started: PID and start time name one process (PIDs are reused), netns the namespace it was started in. */
+export interface LabProcess {
+  pid: number
+  start: number
+  netns: string
+}
+
 /** The lab's record on disk: the plan, plus what happened while it came up. */
 export interface LabRecord extends LabPlan {
   status: 'creating' | 'up' | 'failed'
@@ -128,6 +152,14 @@ export interface LabRecord extends LabPlan {
    * name that points elsewhere missing. Absent in records of older netctl.
    */
   netnsIds?: Record<string, NetnsId>
+  /**
+   * The processes living in the lab's namespaces when its `lab up` finished
+   * (BIRD, sshd, forwarders, the Service responders), each with its start time
+   * and the namespace it lived in: `lab down` stops them wherever they are
+   * then, also in a namespace whose name was deleted and whose recorded
+   * identity went to another namespace. Absent in records of older netctl.
+   */
+  processes?: LabProcess[]
   /** the `lab up` process building the lab (while status is creating): PID and start time, so a dead one is told from a running one */
   owner?: {pid: number; start: number}
 }

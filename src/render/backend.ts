@@ -1,13 +1,13 @@
 import {createInterface} from 'node:readline/promises'
 
-import type {BackendView} from '../backend/drift.js'
-import type {NodeOps} from '../backend/ops.js'
-import {describeKubeChange, type KubeChange} from '../backend/kube-objects.js'
-import type {BackendPlan} from '../backend/plan.js'
-import type {Preflight} from '../backend/preflight.js'
+import type {BackendView} from '../backend/plan/drift.js'
+import type {NodeOps} from '../backend/plan/ops.js'
+import {describeKubeChange, type KubeChange} from '../backend/plan/kube-objects.js'
+import type {BackendPlan} from '../backend/plan/plan.js'
+import type {Preflight} from '../backend/plan/preflight.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetResult} from '../backend/set.js'
-import type {Kind} from '../backend/types.js'
+import type {Kind} from '../backend/plan/types.js'
 import {colors, table} from './color.js'
 
 /** How each kind of kernel state is listed, by the command that prints it. */

@@ -15,12 +15,11 @@ import {pointKey, probePoints, probeVerdict, type ProbeObservation} from '../ana
 import {type LinkCounters, parseLinkCounters} from '../collect/parse/link-stats.js'
 import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN} from '../defaults.js'
 import type {InventoryNode} from '../model/inventory.js'
-import {podNetnsPath} from '../model/snapshot.js'
+import {podNetnsPath, type Snapshot} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
 import type {Transport} from '../transport/types.js'
 import {mapLimit} from '../util/exec.js'
 import {shq} from '../util/shell.js'
-import {traceExitCode, type TraceRun} from './trace.js'
 
 export interface ProbeOptions {
   transportFor: (node: InventoryNode) => Transport
@@ -87,14 +86,13 @@ export function answeredOf(protocol: Trace['packet']['protocol'], output: string
   return output.split('\n').filter((l) => /succeeded|refused/i.test(l)).length
 }
 
-/** Send the trace's packet and read the counters; the trace comes back with its probe verdict. */
-export async function probeTrace(run: TraceRun, nodes: readonly InventoryNode[], opts: ProbeOptions): Promise<TraceRun> {
-  const {trace, snapshot} = run
-  const verdict = (obs: ProbeObservation): TraceRun => {
+/** Send the trace's packet and read the counters; the trace comes back with its probe verdict (the caller derives the exit code again). */
+export async function probeTrace(trace: Trace, snapshot: Snapshot, nodes: readonly InventoryNode[], opts: ProbeOptions): Promise<Trace> {
+  const verdict = (obs: ProbeObservation): Trace => {
     const probed = probeVerdict(trace, obs, {version: opts.version, nodeIPs: Object.fromEntries(snapshot.nodes.map((n) => [n.name, n.internalIP]))})
+    // the new findings' fixes as typed on this machine, like the walk's
     const added = findingsAsTyped(probed.findings.slice(trace.findings.length), snapshot)
-    const next = {...probed, findings: [...trace.findings, ...added]}
-    return {...run, trace: next, exitCode: traceExitCode(next, snapshot, trace.src.node ?? '')}
+    return {...probed, findings: [...trace.findings, ...added]}
   }
   const send = sendCommand(trace)
   const srcNode = nodes.find((n) => n.name === trace.src.node)

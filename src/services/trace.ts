@@ -12,11 +12,15 @@ import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import type {Inventory} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
-import {collectNodes, type CollectOptions, type CollectTarget, type NodeResult, snapshotOf} from '../collect/collect.js'
-import {ExitCode, type ExitCodeValue} from '../errors.js'
+import {collectNodes, type CollectOptions, type CollectTarget, type NodeProgress, type NodeResult, snapshotOf} from '../collect/collect.js'
+import {openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
+import {readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
+import {traceVerdict} from './outcome.js'
+import {probeTrace} from './probe.js'
 
 /** The trace engine (src/analyze/trace); tests hand in a fake. */
 export interface Walker {
@@ -55,6 +59,8 @@ export interface TraceRun {
   snapshot: Snapshot
   /** live: the nodes probed, round by round (the first is SRC's and DST's); [] on a saved snapshot */
   rounds: string[][]
+  /** what the answer means for the exit code (src/services/outcome.ts), and that code */
+  outcome: Outcome
   exitCode: ExitCodeValue
 }
 
@@ -73,7 +79,7 @@ export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {
   checkSameFamily(query, src, dst)
   const result = walker.traceSnapshot(snapshot, query)
   const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks), snapshot)
-  return {trace, snapshot, rounds: [], exitCode: traceExitCode(trace, snapshot, src.node)}
+  return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, src.node)}
 }
 
 /** Collect what the walk needs from a live cluster, and walk. */
@@ -113,7 +119,7 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   }
 
   const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks), snapshot)
-  return {trace, snapshot, rounds, exitCode: traceExitCode(trace, snapshot, src.node)}
+  return {trace, snapshot, rounds, ...traceEnding(trace, snapshot, src.node)}
 }
 
 function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
@@ -153,14 +159,75 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   return {...trace, findings: [...trace.findings, ...added], checks: ran}
 }
 
-/**
- * docs/design.md's exit codes for a trace: 3 when SRC's node could not be reached
- * (nothing about the path is known); 0 when delivered both ways with no
- * error finding; 1 for every other answer (a diagnosis).
- */
+/** The exit code of a trace's answer (traceVerdict says which). */
 export function traceExitCode(trace: Trace, snapshot: Snapshot, srcNode: string): ExitCodeValue {
-  const srcUnreachable = snapshot.nodeStates[srcNode] === undefined && snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
-  if (srcUnreachable) return ExitCode.UNREACHABLE
-  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED'
-  return delivered && !trace.findings.some((f) => f.severity === 'error') ? ExitCode.OK : ExitCode.FAULT
+  return exitOf(traceVerdict(trace, snapshot, srcNode).outcome)
+}
+
+function traceEnding(trace: Trace, snapshot: Snapshot, srcNode: string): Pick<TraceRun, 'outcome' | 'exitCode'> {
+  const {outcome} = traceVerdict(trace, snapshot, srcNode)
+  return {outcome, exitCode: exitOf(outcome)}
+}
+
+/**
+ * What a live trace shows while it collects (a person's terminal): made at the
+ * first round, when the endpoints are resolved; told each round's nodes and
+ * each node's progress; finished before the transports close.
+ */
+export interface TraceDisplay {
+  addNodes(nodes: string[]): void
+  update(p: NodeProgress): void
+  finish(run: Pick<TraceRun, 'snapshot' | 'rounds'> | undefined): void
+}
+
+export interface TraceRequest {
+  query: TraceQuery
+  /** a snapshot file written by netctl collect; else the live cluster the source flags name */
+  snapshot?: string | undefined
+  source: SourceFlags
+  /** live: nodes probed at the same time, and how long each may take */
+  parallel: number
+  timeoutMs: number
+  version: string
+  /** live: after the walk, send its packet for real and read the counters along it (src/services/probe.ts) */
+  probe?: boolean
+  /** live: a display of the collection, made once the cluster is known */
+  display?: ((inventory: Inventory) => TraceDisplay | undefined) | undefined
+}
+
+/** `netctl trace` behind the command: over a saved snapshot, or live over the cluster the flags name (its transports closed at the end, also on error). */
+export async function runTrace(req: TraceRequest): Promise<TraceRun> {
+  if (req.snapshot !== undefined) return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query)
+  const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
+  const {inventory} = source
+  let display: TraceDisplay | undefined
+  let run: TraceRun | undefined
+  try {
+    run = await traceLive(inventory, req.query, {
+      version: req.version,
+      parallel: req.parallel,
+      timeoutMs: req.timeoutMs,
+      transportFactory: (node) => source.transportFor(node),
+      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+      ...(source.kube ? {namespace: source.kube.namespace} : {}),
+      onRound: (nodes) => {
+        // first round: the endpoints resolved, so there is something to show
+        display ??= req.display?.(inventory)
+        display?.addNodes(nodes)
+      },
+      onProgress: (p) => display?.update(p),
+    })
+    if (req.probe) {
+      const trace = await probeTrace(run.trace, run.snapshot, inventory.nodes, {transportFor: (node) => source.transportFor(node), timeoutMs: req.timeoutMs, version: req.version, parallel: req.parallel})
+      run = {...run, trace, ...traceEnding(trace, run.snapshot, trace.src.node ?? '')}
+    }
+    return run
+  } finally {
+    try {
+      display?.finish(run)
+    } finally {
+      // debug pods deleted, SSH connections closed: also when the trace failed
+      await source.close()
+    }
+  }
 }

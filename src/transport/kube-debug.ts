@@ -2,11 +2,13 @@ import {randomBytes} from 'node:crypto'
 import {createRequire} from 'node:module'
 import {PassThrough, Writable} from 'node:stream'
 
-import {DEBUG_POD_ACTIVE_DEADLINE_SECONDS, DEBUG_POD_DELETE_WAIT_MS, DEBUG_POD_START_TIMEOUT_MS, DEFAULT_DEBUG_IMAGE} from '../defaults.js'
+import {DEBUG_POD_ACTIVE_DEADLINE_SECONDS, DEBUG_POD_DELETE_WAIT_MS, DEBUG_POD_SIGNAL_DELETE_MS, DEBUG_POD_START_TIMEOUT_MS, DEFAULT_DEBUG_IMAGE} from '../defaults.js'
 import type {InventoryNode} from '../model/inventory.js'
 import {connectionError, KubeApi, KubeApiError, statusError} from '../cluster/kube-api.js'
 import type {KubeConnectOptions} from '../cluster/kube-config.js'
 import type {KubePod, KubeStatus} from '../cluster/kube-types.js'
+import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
+import {within} from '../util/wait.js'
 import {remoteArgv, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {ClusterRefusal, type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
 
@@ -126,7 +128,7 @@ function podStateWords(pod: KubePod | undefined): string {
   return `${pod.status?.phase ?? 'Pending'}${waiting ? ` (${waiting})` : pod.status?.containerStatuses ? '' : ' (no kubelet has taken it: is the node up?)'}`
 }
 
-// ---- the registry of live debug pods, deleted on SIGINT / SIGTERM ---------------
+// ---- the registry of live debug pods, deleted on SIGINT / SIGTERM / SIGHUP ------
 
 interface LivePod {
   api: KubeApi
@@ -135,24 +137,23 @@ interface LivePod {
 }
 
 const live = new Map<string, LivePod>()
-const signalHandlers = new Map<NodeJS.Signals, () => void>()
+/** Held on the process's cleanup stack while any pod lives, from the first one made. */
+let held: CleanupHandle | undefined
 
-function onSignal(sig: NodeJS.Signals): void {
+/** On a signal: delete every live pod at once, not waiting for them to go; say which could not be. */
+async function deleteLive(): Promise<void> {
   const pods = [...live.values()]
   live.clear()
-  uninstallSignalHandlers()
-  const give = setTimeout(() => {
-    process.stderr.write(`${undeletedLine(pods.map((p) => ({...p, why: 'no answer from the API server within 5s'})))}\n`)
-    process.kill(process.pid, sig)
-  }, 5000)
-  give.unref()
-  // delete what we made, then die of the same signal (the shell sees 130 / 143)
-  void Promise.allSettled(pods.map((p) => deletePod(p.api, p.namespace, p.name, {wait: false}))).then((results) => {
-    clearTimeout(give)
-    const left = pods.flatMap((p, i) => (results[i]!.status === 'rejected' ? [{...p, why: firstLineOf((results[i] as PromiseRejectedResult).reason)}] : []))
-    if (left.length > 0) process.stderr.write(`${undeletedLine(left)}\n`)
-    process.kill(process.pid, sig)
-  })
+  held = undefined
+  const results = await within(
+    Promise.allSettled(pods.map((p) => deletePod(p.api, p.namespace, p.name, {wait: false}))),
+    DEBUG_POD_SIGNAL_DELETE_MS,
+    undefined,
+  )
+  const left = results
+    ? pods.flatMap((p, i) => (results[i]!.status === 'rejected' ? [{...p, why: firstLineOf((results[i] as PromiseRejectedResult).reason)}] : []))
+    : pods.map((p) => ({...p, why: `no answer from the API server within ${DEBUG_POD_SIGNAL_DELETE_MS / 1000}s`}))
+  if (left.length > 0) process.stderr.write(`${undeletedLine(left)}\n`)
 }
 
 function firstLineOf(error: unknown): string {
@@ -171,28 +172,17 @@ export function undeletedLine(pods: ReadonlyArray<{namespace: string; name: stri
   return `netctl: could not delete debug pod${pods.length === 1 ? '' : 's'} ${list}; remove ${pods.length === 1 ? 'it' : 'them'} with: ${cleanup}`
 }
 
-function installSignalHandlers(): void {
-  if (signalHandlers.size > 0) return
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
-    const h = (): void => onSignal(sig)
-    signalHandlers.set(sig, h)
-    process.on(sig, h)
-  }
-}
-
-function uninstallSignalHandlers(): void {
-  for (const [sig, h] of signalHandlers) process.removeListener(sig, h)
-  signalHandlers.clear()
-}
-
 function register(p: LivePod): void {
   live.set(`${p.namespace}/${p.name}`, p)
-  installSignalHandlers()
+  held ??= onInterrupt(() => `deleting ${live.size} debug pod${live.size === 1 ? '' : 's'}`, deleteLive)
 }
 
 function unregister(namespace: string, name: string): void {
   live.delete(`${namespace}/${name}`)
-  if (live.size === 0) uninstallSignalHandlers()
+  if (live.size === 0) {
+    held?.release()
+    held = undefined
+  }
 }
 
 /** Debug pods this process has running (their run ids are not leftovers). */

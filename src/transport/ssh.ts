@@ -8,6 +8,7 @@ import type {AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, P
 import type SSHConfig from 'ssh-config'
 
 import {SSH_CONNECT_TIMEOUT_MS, SSH_KEEPALIVE_MS, SSH_MAX_CHANNELS} from '../defaults.js'
+import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
 import {appendKnownHosts, blobKeyType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownKeyTypes, loadKnownHosts} from './known-hosts.js'
 import {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOverrides} from './ssh-config.js'
@@ -53,10 +54,10 @@ function preferKnownTypes(types: string[]): ServerHostKeyAlgorithm[] {
   return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))]
 }
 
-/** Process groups of the ProxyCommands still running, ended when netctl exits or is signalled. */
+/** Process groups of the ProxyCommands still running, ended when netctl exits or is interrupted. */
 const proxyGroups = new Set<number>()
-const PROXY_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
-const proxySignalHandlers = new Map<NodeJS.Signals, () => void>()
+/** Held on the process's cleanup stack while any ProxyCommand runs. */
+let proxiesHeld: CleanupHandle | undefined
 
 function endGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -69,29 +70,18 @@ function endGroup(pgid: number, signal: NodeJS.Signals): void {
 function endAllProxyGroups(): void {
   for (const pgid of proxyGroups) endGroup(pgid, 'SIGTERM')
   proxyGroups.clear()
-  untrackProxySignals()
+  untrackProxies()
 }
 
-function onProxySignal(sig: NodeJS.Signals): void {
-  // prepended, so another cleanup (debug pods) still sees its handler and re-raises when it is done
-  const others = process.listenerCount(sig) - 1
-  endAllProxyGroups()
-  if (others === 0) process.kill(process.pid, sig)
-}
-
-function trackProxySignals(): void {
-  if (proxySignalHandlers.size > 0) return
-  for (const sig of PROXY_SIGNALS) {
-    const h = (): void => onProxySignal(sig)
-    proxySignalHandlers.set(sig, h)
-    process.prependListener(sig, h)
-  }
+function trackProxies(): void {
+  if (proxiesHeld) return
+  proxiesHeld = onInterrupt(() => `ending ${proxyGroups.size} ProxyCommand${proxyGroups.size === 1 ? '' : 's'}`, endAllProxyGroups)
   process.on('exit', endAllProxyGroups)
 }
 
-function untrackProxySignals(): void {
-  for (const [sig, h] of proxySignalHandlers) process.removeListener(sig, h)
-  proxySignalHandlers.clear()
+function untrackProxies(): void {
+  proxiesHeld?.release()
+  proxiesHeld = undefined
   process.removeListener('exit', endAllProxyGroups)
 }
 
@@ -100,7 +90,7 @@ function untrackProxySignals(): void {
  * as the ssh stream. It leads a process group of its own, so that whatever it
  * forks (`sh -c "a; b"`, a wrapper script) ends with it: a child left holding
  * the pipes would keep netctl alive. A terminal's Ctrl-C no longer reaches that
- * group, so netctl ends it on SIGINT/SIGTERM/SIGHUP and at exit.
+ * group, so netctl ends it on SIGINT/SIGTERM/SIGHUP (the cleanup stack) and at exit.
  */
 class ProxyProcess {
   readonly stream: Duplex
@@ -114,7 +104,7 @@ class ProxyProcess {
     this.child = child
     if (child.pid !== undefined) {
       proxyGroups.add(child.pid)
-      trackProxySignals()
+      trackProxies()
     }
     this.exited = new Promise((resolve) => {
       child.on('error', (e) => resolve(`could not start: ${e.message}`))
@@ -171,7 +161,7 @@ class ProxyProcess {
       endGroup(pgid, 'SIGTERM')
       // a member that ignores SIGTERM gets SIGKILL; the group id stays ours while any member lives
       setTimeout(() => endGroup(pgid, 'SIGKILL'), 1000).unref()
-      if (proxyGroups.size === 0) untrackProxySignals()
+      if (proxyGroups.size === 0) untrackProxies()
     }
     // give the stderr of a failed start a moment to arrive (why() reads it), then let go of the pipes
     setTimeout(() => {

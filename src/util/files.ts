@@ -5,6 +5,7 @@ import {Readable} from 'node:stream'
 import {createGzip} from 'node:zlib'
 
 import {EnvironmentError, UsageError} from '../errors.js'
+import {onInterrupt} from './cleanup.js'
 
 /** Read a file the user named; a missing or unreadable file is one usage-error line naming it. */
 export async function readUserFile(file: string): Promise<string> {
@@ -45,8 +46,6 @@ export interface UserOutput {
   discard(): Promise<void>
 }
 
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
-
 /**
  * Open an output file the user named (`--output-file FILE`) before the work begins, so
  * that one that cannot be written is said before anything is done. The data
@@ -75,18 +74,13 @@ export async function openUserOutput(file: string): Promise<UserOutput> {
       // already gone
     }
   }
-  const onSignal = (sig: NodeJS.Signals): void => {
-    removeSync()
-    stopListening()
-    // nobody else is cleaning up on this signal: die of it as the default would
-    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
-  }
+  // interrupted: the temporary file goes, then the process dies of the signal as the default would
+  const held = onInterrupt(`removing ${tmp}`, removeSync)
   const stopListening = (): void => {
     process.off('exit', removeSync)
-    for (const s of SIGNALS) process.off(s, onSignal)
+    held.release()
   }
   process.on('exit', removeSync)
-  for (const s of SIGNALS) process.on(s, onSignal)
 
   const discard = async (): Promise<void> => {
     stopListening()

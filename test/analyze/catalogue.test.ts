@@ -18,7 +18,7 @@ import {
 } from '../../src/analyze/catalogue/index.js'
 import {FINDING_CODES, type FindingCode} from '../../src/model/finding.js'
 import {DISPOSITIONS} from '../../src/model/trace.js'
-import {PREFLIGHT_CODES} from '../../src/backend/preflight.js'
+import {PREFLIGHT_CODES} from '../../src/backend/plan/preflight.js'
 import {REPO} from '../helpers/cli.js'
 
 /** `| area | `CODE`, `CODE` |` rows → [area, codes]. */

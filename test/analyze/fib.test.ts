@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {compileFib, type FibState, lookupRoute} from '../../src/analyze/fib.js'
-import {formatNeighbour, formatRoute, formatRule} from '../../src/analyze/format.js'
+import {formatNeighbour, formatRoute, formatRule} from '../../src/analyze/iproute2.js'
 import type {Address, Link, Route, Rule} from '../../src/model/node-state.js'
 import {fibStateFromIpJson, neighboursFromIpJson, routesFromIpJson, rulesFromIpJson} from '../helpers/ip-json.js'
 import {loadFibFixtures, textLines} from './fib-fixtures.js'

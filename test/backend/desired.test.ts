@@ -1,11 +1,11 @@
 import {describe, expect, it} from 'vitest'
 
-import {ownedState} from '../../src/backend/current.js'
-import {desiredNode, desiredState} from '../../src/backend/desired.js'
-import {diffIsEmpty, diffLines, diffNode} from '../../src/backend/diff.js'
-import {clusterFacts} from '../../src/backend/facts.js'
-import {kernelLines} from '../../src/backend/lines.js'
-import {KINDS} from '../../src/backend/types.js'
+import {ownedState} from '../../src/backend/plan/current.js'
+import {desiredNode, desiredState} from '../../src/backend/plan/desired.js'
+import {diffIsEmpty, diffLines, diffNode} from '../../src/backend/plan/diff.js'
+import {clusterFacts} from '../../src/backend/plan/facts.js'
+import {kernelLines} from '../../src/backend/plan/lines.js'
+import {KINDS} from '../../src/backend/plan/types.js'
 import {fixtureLab, labFacts, probeState, snapshotFixture} from './helpers.js'
 
 const NO_CHANGE = Object.fromEntries(KINDS.map((k) => [k, {add: [], remove: []}]))

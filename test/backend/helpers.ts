@@ -1,15 +1,13 @@
-import {readFileSync} from 'node:fs'
-import path from 'node:path'
-
-import type {ClusterFacts} from '../../src/backend/types.js'
+import type {ClusterFacts} from '../../src/backend/plan/types.js'
 import {assembleNodeState, type ProbedPod} from '../../src/collect/node.js'
 import {buildProbe} from '../../src/collect/probe.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {LabBackendName, LabPlan, LabTopology} from '../../src/lab/types.js'
 import type {NodeState} from '../../src/model/node-state.js'
-import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
-import {REPO} from '../helpers/cli.js'
 import {probeFixture} from '../helpers/fixtures.js'
+
+// one loader of recorded snapshots for every test
+export {snapshotFixture} from '../helpers/fixtures.js'
 
 /** The plan of the lab a fixture was captured from: same name, same addresses and MACs (fixtures/README.md). */
 export function fixtureLab(name: string, backend: LabBackendName, topology: LabTopology = 'flat', nodes = 3): LabPlan {
@@ -33,6 +31,3 @@ export function probeState(file: string, node: string, plan?: LabPlan): NodeStat
   return assembleNodeState(node, buildProbe({pods, nonce: 'fixture'}), split, pods, '2024-05-02T10:00:00.000Z').state
 }
 
-export function snapshotFixture(name: string): Snapshot {
-  return parseSnapshot(readFileSync(path.join(REPO, 'fixtures/snapshots', name), 'utf8'), name)
-}

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {describeKubeChange, kubeChange, netConfWithBackend} from '../../src/backend/kube-objects.js'
-import {rolloutState} from '../../src/backend/kube-switch.js'
+import {describeKubeChange, kubeChange, netConfWithBackend} from '../../src/backend/plan/kube-objects.js'
+import {rolloutState} from '../../src/backend/act/kubernetes.js'
 import {type ClusterObjects, detectCni} from '../../src/cluster/detect.js'
 import {readFixture} from '../helpers/kube-apiserver.js'
 

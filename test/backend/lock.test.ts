@@ -5,7 +5,8 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {runBatch} from '../../src/backend/batch.js'
+import {whyStopped} from '../../src/backend/act/apply.js'
+import {runBatch} from '../../src/backend/act/batch.js'
 import {
   acquireLock,
   currentHolder,
@@ -18,8 +19,7 @@ import {
   type LockHolder,
   type ProcessTable,
   processStart,
-} from '../../src/backend/lock.js'
-import {whyStopped} from '../../src/backend/set.js'
+} from '../../src/backend/act/lock.js'
 import {KubeApi} from '../../src/cluster/kube-api.js'
 import {parseDuration} from '../../src/util/duration.js'
 import {KubeApiServer} from '../helpers/kube-apiserver.js'

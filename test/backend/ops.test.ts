@@ -1,12 +1,12 @@
 import {describe, expect, it} from 'vitest'
 
-import {batchScript} from '../../src/backend/batch.js'
-import {ownedState} from '../../src/backend/current.js'
-import {desiredNode} from '../../src/backend/desired.js'
-import {diffNode} from '../../src/backend/diff.js'
-import {clusterFacts} from '../../src/backend/facts.js'
-import {nodeOps} from '../../src/backend/ops.js'
-import {planSwitch} from '../../src/backend/plan.js'
+import {batchScript} from '../../src/backend/act/batch.js'
+import {ownedState} from '../../src/backend/plan/current.js'
+import {desiredNode} from '../../src/backend/plan/desired.js'
+import {diffNode} from '../../src/backend/plan/diff.js'
+import {clusterFacts} from '../../src/backend/plan/facts.js'
+import {nodeOps} from '../../src/backend/plan/ops.js'
+import {planSwitch} from '../../src/backend/plan/plan.js'
 import {fixtureLab, labFacts, probeState, snapshotFixture} from './helpers.js'
 
 describe('the commands a diff becomes', () => {

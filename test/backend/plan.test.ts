@@ -1,12 +1,12 @@
 import {describe, expect, it} from 'vitest'
 
-import {ownedState, routeVia} from '../../src/backend/current.js'
-import {desiredNode} from '../../src/backend/desired.js'
-import {diffLines, diffNode} from '../../src/backend/diff.js'
-import {describeBackend} from '../../src/backend/drift.js'
-import {clusterFacts} from '../../src/backend/facts.js'
-import {kernelLines} from '../../src/backend/lines.js'
-import {planSwitch} from '../../src/backend/plan.js'
+import {ownedState, routeVia} from '../../src/backend/plan/current.js'
+import {desiredNode} from '../../src/backend/plan/desired.js'
+import {diffLines, diffNode} from '../../src/backend/plan/diff.js'
+import {describeBackend} from '../../src/backend/plan/drift.js'
+import {clusterFacts} from '../../src/backend/plan/facts.js'
+import {kernelLines} from '../../src/backend/plan/lines.js'
+import {planSwitch} from '../../src/backend/plan/plan.js'
 import {fixtureLab, labFacts, probeState, snapshotFixture} from './helpers.js'
 
 const sort = (l: string[]): string[] => [...l].sort()

@@ -3,10 +3,10 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {planSwitch} from '../../src/backend/plan.js'
+import {planSwitch} from '../../src/backend/plan/plan.js'
 import {CATALOGUE, fillTemplate} from '../../src/analyze/catalogue/index.js'
-import {evaluatePreflight, PREFLIGHT_CODES} from '../../src/backend/preflight.js'
-import {type NodeProbeAnswer, parsePreflightOutput, preflightScript} from '../../src/backend/preflight-probe.js'
+import {evaluatePreflight, PREFLIGHT_CODES} from '../../src/backend/plan/preflight.js'
+import {type NodeProbeAnswer, parsePreflightOutput, preflightScript} from '../../src/backend/plan/preflight-probe.js'
 import type {NodeState} from '../../src/model/node-state.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'

@@ -8,7 +8,7 @@ import {stringify} from 'yaml'
 import {loadInventory, parseInventory} from '../../src/cluster/inventory.js'
 import {UsageError} from '../../src/errors.js'
 import {labInventory} from '../../src/lab/inventory.js'
-import {parsePodLabels, planLab} from '../../src/lab/topology.js'
+import {parseNamespaceLabels, parsePodLabels, parsePodNamespaces, parsePodPorts, planLab} from '../../src/lab/topology.js'
 import {snapshotOf} from '../../src/collect/collect.js'
 import {validateSnapshot} from '../../src/model/snapshot.js'
 import {REPO} from '../helpers/cli.js'
@@ -143,5 +143,31 @@ describe('NetworkPolicies, namespaces and pod labels in an inventory', () => {
     expect(() => planLab({name: 'inv', nodes: 2, podsPerNode: 2, backend: 'calico-bgp', topology: 'flat', routeReflectors: 1, ssh: false, podLabels: {'pod-node3-1': {a: 'b'}}}, '/nonexistent')).toThrow(/--pod-labels: no pod 'pod-node3-1' in this lab/)
     expect(() => parsePodLabels(['role=db'])).toThrow(/use POD:KEY=VALUE/)
     expect(() => parsePodLabels(['pod-node1-1:bad key=x'])).toThrow(/'bad key=x' is not a label/)
+  })
+
+  it('lab up puts pods in namespaces (--pod-namespace), labels namespaces (--namespace-labels) and gives pods named ports (--pod-ports); the inventory carries them, and a snapshot of it validates', () => {
+    const opts = {
+      name: 'inv', nodes: 2, podsPerNode: 2, backend: 'calico-bgp' as const, topology: 'flat' as const, routeReflectors: 1, ssh: false,
+      podNamespaces: parsePodNamespaces(['*:x', 'pod-node2-2:y']),
+      namespaceLabels: parseNamespaceLabels(['x:team=red,ns=x', 'z:ns=z']),
+      podPorts: parsePodPorts(['*:serve-80-tcp=80,serve-80-udp=80/udp', 'pod-node1-1:dns=53/UDP']),
+    }
+    const planned = planLab(opts, '/nonexistent')
+    const inv = labInventory(planned)
+    expect(inv.pods.map((p) => `${p.namespace}/${p.name}`)).toEqual(['x/pod-node1-1', 'x/pod-node1-2', 'x/pod-node2-1', 'y/pod-node2-2'])
+    expect(inv.pods.find((p) => p.name === 'pod-node2-1')!.ports).toEqual([{name: 'serve-80-tcp', containerPort: 80, protocol: 'TCP'}, {name: 'serve-80-udp', containerPort: 80, protocol: 'UDP'}])
+    expect(inv.pods.find((p) => p.name === 'pod-node1-1')!.ports).toEqual([{name: 'dns', containerPort: 53, protocol: 'UDP'}])
+    // every namespace of a pod, and those labelled without pods
+    expect(inv.namespaces).toEqual([{name: 'x', labels: {team: 'red', ns: 'x'}}, {name: 'y'}, {name: 'z', labels: {ns: 'z'}}])
+    // Calico names a pod's veth from its namespace and name: pods of another namespace get another one
+    expect(planned.pods[3]!.hostVeth).not.toBe(planLab({...opts, podNamespaces: {}}, '/nonexistent').pods[3]!.hostVeth)
+    const back = parseInventory(stringify(inv), 'inventory.yaml')
+    expect(back.namespaces).toEqual(inv.namespaces)
+    expect(back.pods.map((p) => p.ports)).toEqual(inv.pods.map((p) => p.ports))
+    expect(() => parsePodNamespaces(['pod-node1-1:Bad_NS'])).toThrow(/use POD:NAMESPACE/)
+    expect(() => parsePodPorts(['*:http=99999'])).toThrow(/'http=99999' is not a port NAME=PORT/)
+    expect(() => parsePodPorts(['*:a-very-long-port-name=80'])).toThrow(/is not a port/)
+    expect(() => parseNamespaceLabels(['X:a=b'])).toThrow(/'X' is not a namespace name/)
+    expect(() => planLab({...opts, podPorts: {'pod-node9-1': []}}, '/nonexistent')).toThrow(/--pod-ports: no pod 'pod-node9-1'/)
   })
 })

@@ -1,14 +1,16 @@
+import {spawn} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, beforeAll, expect, it} from 'vitest'
 
-import {RESTARTED_AT} from '../../src/backend/kube-switch.js'
+import {RESTARTED_AT} from '../../src/backend/act/kubernetes.js'
 import {MANAGED_BY_LABEL} from '../../src/transport/kube-debug.js'
 import {validatorFor} from '../../src/util/schema.js'
+import {pollUntil} from '../../src/util/wait.js'
 import {expectAllPodsReachable} from '../backend/lab-helpers.js'
-import {netctl, netctlJson} from '../helpers/cli.js'
+import {BIN, netctl, netctlJson} from '../helpers/cli.js'
 import {felixStandin, flanneldStandin, type StandinControl} from '../helpers/cni-standin.js'
 import {KubeApiServer} from '../helpers/kube-apiserver.js'
 import {describeLab, ipJson, type LabUp, useLab} from '../helpers/lab.js'
@@ -165,6 +167,44 @@ describeLab('netctl backend through Kubernetes: flannel ConfigMap + DaemonSet ro
     expect(server.get('daemonsets', 'kube-flannel', 'kube-flannel-ds')!.metadata.generation).toBe(generation)
     expect(debugPods(server)).toEqual([])
   })
+
+  it('Ctrl-C once flanneld runs host-gw on every node: rolled back through the debug pods the switch uses, ConfigMap as before, overlay again, lock released, no pod left', async () => {
+    const before = netConf()
+    const [a, b] = lab.get().nodes
+    const podOnB = lab.get().pods.find((p) => p.node === b!.name)!
+    // its own process group, as a terminal's foreground job: Ctrl-C reaches netctl and anything it runs
+    const {NODE_ENV: _test, ...env} = process.env
+    const child = spawn(process.execPath, [BIN, 'backend', 'set', 'flannel-host-gw', '--kubeconfig', kubeconfig, '--yes', '--json'], {env: {...env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe'], detached: true})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const exited = new Promise<number | NodeJS.Signals | null>((resolve) => child.once('close', (code, sig) => resolve(sig ?? code)))
+    try {
+      // the moment that matters: the ConfigMap written, flanneld restarted on host-gw, netctl verifying through its debug pods
+      await pollUntil(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`netctl ended before the switch (exit ${child.exitCode}): ${stderr}`)
+          return JSON.parse(netConf()).Backend.Type === 'host-gw' && (await routeGet(a!.netns, podOnB.ip)).gateway === b!.ip && debugPods(server).length === 3 ? true : undefined
+        },
+        {timeoutMs: 180_000, intervalMs: 100, reason: () => `never switched to host-gw: ${stderr}`},
+      )
+      process.kill(-child.pid!, 'SIGINT')
+      expect(await exited, stderr).toBe(4)
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
+    }
+    const r = JSON.parse(stdout)
+    expect(r.outcome, r.message).toBe('rolled-back')
+    expect(r.message).toMatch(/^rolled back: interrupted by SIGINT; configmap kube-flannel\/kube-flannel-cfg, daemonset kube-flannel\/kube-flannel-ds restored and every node holds flannel-vxlan again$/)
+    expect(r.rollback.verify.ok).toBe(true)
+    expect(netConf()).toBe(before)
+    expect(flanneld.runs.slice(-2)).toEqual(['flannel-host-gw', 'flannel-vxlan'])
+    expect(await routeGet(a!.netns, podOnB.ip)).toMatchObject({dev: 'flannel.1'})
+    await expectAllPodsReachable(lab.get())
+    expect(debugPods(server)).toEqual([])
+    expect(server.get('leases', 'kube-flannel', 'netctl-change')!.spec.holderIdentity).toBeFalsy()
+  }, 300_000)
 })
 
 describeLab('netctl backend through Kubernetes: Calico IPPools over a 3-node calico-bgp lab', () => {

@@ -83,8 +83,8 @@ describe('netctl check --snapshot', () => {
     const env = {HOME: '/nonexistent', KUBECONFIG: '', KUBERNETES_SERVICE_HOST: ''}
     for (const [args, message] of [
       [[], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
-      [['--lab', 'x', '--snapshot', snap('calico-rr')], /^netctl: --snapshot and --lab both say what to check: give one$/],
-      [['--snapshot', snap('calico-rr'), '--kubeconfig', 'k.yaml'], /^netctl: --snapshot and --kubeconfig both say what to check: give one$/],
+      [['--lab', 'x', '--snapshot', snap('calico-rr')], /^netctl: --lab=x cannot also be provided when using --snapshot$/],
+      [['--snapshot', snap('calico-rr'), '--kubeconfig', 'k.yaml'], /^netctl: --kubeconfig=k.yaml cannot also be provided when using --snapshot$/],
       [['--lab', 'x', '--inventory', 'y'], /^netctl: --lab and --inventory name two different clusters: give one$/],
     ] as const) {
       const r = await netctl(['check', ...args], {env})

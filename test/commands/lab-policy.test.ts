@@ -3,19 +3,21 @@
  * runs them. The lab is only recorded (planLab + its record under a temporary
  * NETCTL_STATE_DIR): these commands touch files, never namespaces.
  */
+import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {currentHolder, FileLock} from '../../src/backend/act/lock.js'
 import {parseInventory} from '../../src/cluster/inventory.js'
 import {writeInventory} from '../../src/lab/inventory.js'
 import {saveRecord} from '../../src/lab/state.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {LabRecord} from '../../src/lab/types.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
-import {netctl, netctlJson} from '../helpers/cli.js'
+import {BIN, netctl, netctlJson} from '../helpers/cli.js'
 
 const root = mkdtempSync(path.join(tmpdir(), 'po-lab-policy-'))
 afterAll(() => rmSync(root, {recursive: true, force: true}))
@@ -95,5 +97,43 @@ describe('netctl lab policy', () => {
     expect(r.stderr).toMatch(/document 1: kind "Service": only NetworkPolicy/)
     const list = await netctlJson(['lab', 'policy', 'list', '--lab', lab.name], {env})
     expect(list.json).toEqual({lab: lab.name, policies: [], enforced: false})
+  })
+
+  it('apply and delete take the lab\'s change lock: refused while another run holds it (exit 4, naming the holder), waiting with --lock-timeout; concurrent applies both land', async () => {
+    const lab = await recordedLab('po-lock', 'calico-bgp')
+    const file = path.join(root, 'lock.yaml')
+    writeFileSync(file, POLICIES)
+    // another run (this process) is changing the lab, as backend set would
+    const held = new FileLock(path.join(lab.stateDir, 'change.lock'), `lab ${lab.name}`, currentHolder('backend set calico-vxlan'))
+    expect((await held.tryAcquire()).ok).toBe(true)
+    const refused = await netctl(['lab', 'policy', 'apply', '-f', file, '--lab', lab.name], {env})
+    expect(refused.code, refused.stderr).toBe(4)
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1)
+    expect(refused.stderr).toContain(`refused: lab ${lab.name} is being changed by`)
+    expect(refused.stderr).toContain('backend set calico-vxlan')
+    const del = await netctl(['lab', 'policy', 'delete', 'allow-web', '--lab', lab.name], {env})
+    expect(del.code, del.stderr).toBe(4)
+    expect((await netctlJson(['lab', 'policy', 'list', '--lab', lab.name], {env})).json.policies).toEqual([])
+    // with --lock-timeout it waits for the holder to let go (let go once it says it waits), then applies
+    const waiter = spawn(process.execPath, [BIN, 'lab', 'policy', 'apply', '-f', file, '--lab', lab.name, '--lock-timeout', '2m'], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+    let said = ''
+    waiter.stderr.on('data', (d: Buffer) => {
+      said += d.toString()
+      if (said.includes('waiting up to 2m for')) void held.release()
+    })
+    const code = await new Promise<number | null>((resolve) => waiter.on('close', resolve))
+    expect(code, said).toBe(0)
+    expect(said).toMatch(new RegExp(`waiting up to 2m for \\S+ \\(pid ${process.pid}, netctl backend set calico-vxlan\\)`))
+
+    // two runs at once, each with its own policy: under the lock neither read-modify-write loses the other's
+    const files = ['one', 'two', 'three'].map((n) => {
+      const f = path.join(root, `lock-${n}.yaml`)
+      writeFileSync(f, `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p-${n}}\nspec: {podSelector: {}}\n`)
+      return f
+    })
+    const runs = await Promise.all(files.map((f) => netctl(['lab', 'policy', 'apply', '-f', f, '--lab', lab.name, '--lock-timeout', '60s'], {env})))
+    for (const r of runs) expect(r.code, r.stderr).toBe(0)
+    const names = (await netctlJson(['lab', 'policy', 'list', '--lab', lab.name], {env})).json.policies.map((p: {name: string}) => p.name)
+    expect(names.sort()).toEqual(['allow-web', 'default-deny-ingress', 'p-one', 'p-three', 'p-two'])
   })
 })

@@ -67,13 +67,14 @@ describe('netctl trace usage errors: exit 2, one line', () => {
   it.each([
     // nothing named and no kubeconfig (HOME below has none): Kubernetes cannot be found either
     [['a', 'b'], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
-    [['a', 'b', '--snapshot', snap, '--lab', 'x'], 'netctl: --snapshot and --lab both say where the state comes from: give one'],
-    [['a', 'b', '--snapshot', snap, '-n', 'shop'], 'netctl: --snapshot and --namespace both say where the state comes from: give one'],
+    [['a', 'b', '--snapshot', snap, '--lab', 'x'], 'netctl: --lab=x cannot also be provided when using --snapshot'],
+    [['a', 'b', '--snapshot', snap, '-n', 'shop'], 'netctl: --namespace=shop cannot also be provided when using --snapshot'],
     [['a', 'b', '--lab', 'x', '--inventory', 'y'], 'netctl: --lab and --inventory name two different clusters: give one'],
     [['a', 'b', '--lab', 'x', '--context', 'prod'], 'netctl: --context is for a Kubernetes cluster and cannot be used with --lab'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'sctp'], 'netctl: Expected --protocol=sctp to be one of: icmp, tcp, udp'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: --protocol tcp needs --port (the destination port)'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: --port is for --protocol tcp or udp; ICMP has no ports'],
+    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: All of the following must be provided when using --protocol: --port'],
+    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: All of the following must be provided when using --port: --protocol'],
+    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80', '-p', 'icmp'], 'netctl: --protocol=icmp cannot also be provided when using --port'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '-o', 'svg'], 'netctl: Expected --output=svg to be one of: text, json, yaml, mermaid, dot'],
     [['pod-node1-1', 'pod-node3-2', '--snapshot', '/nonexistent/snap.json'], 'netctl: /nonexistent/snap.json: no such file'],
     [['pod-node1-1', 'pod-node3-2', '--lab', 'tcm-no-such-lab'], "netctl: no lab named 'tcm-no-such-lab' (see netctl lab list)"],

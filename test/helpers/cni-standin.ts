@@ -8,11 +8,11 @@
  * place), the old backend's devices are left where they are (flanneld never
  * deletes flannel.1), and the node's annotations say what the agent runs.
  */
-import {applyAll} from '../../src/backend/apply.js'
-import {labDaemons, recordLabBackend} from '../../src/backend/lab.js'
+import {applyAll} from '../../src/backend/act/apply.js'
+import {labDaemons, recordLabBackend} from '../../src/backend/act/lab.js'
 import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import type {BackendType} from '../../src/backend/types.js'
+import type {BackendType} from '../../src/backend/plan/types.js'
 import type {KubeApiServer} from './kube-apiserver.js'
 
 export interface StandinControl {

@@ -63,11 +63,11 @@ async function standIn(): Promise<{ns: string; pid: number}> {
   return {ns, pid: await sleepIn(ns)}
 }
 
-async function labUp(prefix: string, args: string[] = []): Promise<any> {
+async function labUp(prefix: string, args: string[] = [], proxyMode = 'none'): Promise<any> {
   const name = uniqueLabName(prefix)
   labs.push(name)
-  // a bare dataplane (no agents, so no Service responders): these tests count every process in the lab's namespaces
-  const r = await netctlJson(['lab', 'up', '--name', name, '--nodes', '2', '--pods-per-node', '1', '--proxy-mode', 'none', ...args])
+  // a bare dataplane by default (no agents, so no Service responders): these tests count every process in the lab's namespaces
+  const r = await netctlJson(['lab', 'up', '--name', name, '--nodes', '2', '--pods-per-node', '1', '--proxy-mode', proxyMode, ...args])
   if (r.code !== 0) throw new Error(`lab up ${name}: ${r.stderr}`)
   return r.json
 }
@@ -179,6 +179,48 @@ describeLab('lab down: only what the lab made', () => {
     expect(down.code).toBe(0)
     expect(down.json.processes).toEqual([])
     expect(running(other.pid)).toBe(true)
+  })
+})
+
+describeLab('lab down with the agents on: the Service responders it started go too', () => {
+  /** the processes whose namespace carries the mark of namespace `ns` (its name as lo's alias), found among the given PIDs */
+  async function markedIn(ns: string, pids: number[]): Promise<number[]> {
+    const out: number[] = []
+    for (const pid of pids) {
+      const r = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'dev', 'lo'])
+      if (r.code === 0 && JSON.parse(r.stdout)[0]?.ifalias === ns) out.push(pid)
+    }
+    return out
+  }
+
+  it("kills the socat responders of an endpoint pod whose namespace name was deleted and whose recorded identity the kernel gave to another namespace; the other namespace's process survives", async () => {
+    const lab = await labUp('lsa', [], 'iptables')
+    const file = path.join(lab.stateDir, 'lab.json')
+    // pod-node2-1 is an endpoint of the web Service (and of kube-dns): its responders are socat processes
+    const pod = lab.pods.find((p: any) => p.name === 'pod-node2-1').netns
+    const socats = (await run('ip', ['netns', 'pids', pod])).stdout.split('\n').filter(Boolean).map(Number)
+    expect(socats.length).toBeGreaterThan(0)
+    for (const pid of socats) expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('socat')
+    // the name goes; the namespace lives on, held by the responders
+    await ip(['netns', 'delete', pod])
+    try {
+      // the kernel hands freed inodes on within a second: here, deterministically, the one the lab recorded now names a stand-in with a process of its own
+      const other = await standIn()
+      const record = JSON.parse(readFileSync(file, 'utf8'))
+      record.netnsIds[pod] = netnsId(other.ns)
+      writeFileSync(file, JSON.stringify(record))
+
+      const down = await netctlJson(['lab', 'down', '--name', lab.name])
+      expect(down.code, down.stderr).toBe(0)
+      expect(down.json.processes).toEqual(expect.arrayContaining(socats))
+      expect(down.json.processes).not.toContain(other.pid)
+      for (let i = 0; i < 50 && socats.some(running); i++) await sleep(50)
+      expect(await markedIn(pod, socats.filter(running))).toEqual([])
+      expect(running(other.pid)).toBe(true)
+    } finally {
+      // a failed run leaves no responder behind: only those the lab started, still in the namespace that carries its mark
+      for (const pid of await markedIn(pod, socats.filter(running))) process.kill(pid, 'SIGKILL')
+    }
   })
 })
 

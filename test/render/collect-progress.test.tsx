@@ -2,10 +2,10 @@ import {render} from 'ink-testing-library'
 import {describe, expect, it} from 'vitest'
 
 import {collectSummary} from '../../src/collect/summary.js'
-import {collectFooter, nothingCollectedLine} from '../../src/render/collect.js'
+import {nothingCollectedLine} from '../../src/collect/summary.js'
+import {collectFooter} from '../../src/render/collect.js'
 import {CollectProgress, type ProgressRow} from '../../src/render/collect-progress.js'
-import {parseSnapshot} from '../../src/model/snapshot.js'
-import {fixture} from '../helpers/fixtures.js'
+import {snapshotFixture} from '../helpers/fixtures.js'
 
 // eslint-disable-next-line no-control-regex
 const plain = (s: string | undefined): string => (s ?? '').replace(/\u001B\[[0-9;]*m/g, '')
@@ -42,7 +42,7 @@ describe('collect progress (ink)', () => {
 })
 
 describe('collect text and JSON faces', () => {
-  const snap = parseSnapshot(fixture('snapshots', 'flannel-vxlan-lab.json'))
+  const snap = snapshotFixture('flannel-vxlan-lab')
 
   it('summary and footer count what the snapshot holds', () => {
     expect(collectSummary(snap, 'x.json')).toMatchObject({output: 'x.json', nodes: 3, collected: 3, partial: 0, unreachable: 0, errors: []})

@@ -33,29 +33,29 @@ describe('trace --probe, the service', () => {
   it("sends from inside the source pod's netns on the source node only, and reads the other nodes before and after, within --timeout", async () => {
     const links = fixture('probe/flannel-vxlan-routed/healthy/node2-before.json')
     const f = fake((_n, script) => ({stdout: script.includes('nsenter') ? `${links}\n--- netctl-probe send\n3 packets transmitted, 3 received\n--- netctl-probe after\n${links}` : links, stderr: '', code: 0}))
-    const r = await probeTrace(run(), nodes, {transportFor: f.transportFor, timeoutMs: 7000, version: 't'})
+    const r = await probeTrace(run().trace, snapshot, nodes, {transportFor: f.transportFor, timeoutMs: 7000, version: 't'})
     const senders = f.calls.filter((c) => c.script.includes('ping'))
     expect(senders.map((c) => c.node)).toEqual(['node1'])
     expect(senders[0]!.script).toContain("nsenter --net=/var/run/netns/chk-vx-routed.node1.pod1 ping -n -q -c 3")
     expect(f.calls.filter((c) => c.node === 'node2')).toHaveLength(2)
     expect(f.calls.every((c) => c.opts?.timeoutMs === 7000)).toBe(true)
-    expect(r.trace.probe?.answered).toBe(3)
+    expect(r.probe?.answered).toBe(3)
   })
 
   it('is a note, not a failure, when the source node has no ping', async () => {
     const before = run()
     const f = fake((_n, script) => ({stdout: script.includes('NOTOOLS') ? 'NOTOOLS ping\n' : '[]', stderr: '', code: 0}))
-    const r = await probeTrace(before, nodes, {transportFor: f.transportFor, timeoutMs: 5000, version: 't'})
-    expect(r.trace.probe).toMatchObject({verdict: 'not-sent', sent: 0, note: 'not sent: no ping on node1'})
-    expect(r.exitCode).toBe(before.exitCode)
-    expect(r.trace.disposition).toBe(before.trace.disposition)
+    const r = await probeTrace(before.trace, snapshot, nodes, {transportFor: f.transportFor, timeoutMs: 5000, version: 't'})
+    expect(r.probe).toMatchObject({verdict: 'not-sent', sent: 0, note: 'not sent: no ping on node1'})
+    expect(r.findings).toEqual(before.trace.findings)
+    expect(r.disposition).toBe(before.trace.disposition)
   })
 
   it('is a note when the send does not finish in time', async () => {
     const f = fake((n) => (n === 'node1' ? new Error('timed out after 5s') : {stdout: '[]', stderr: '', code: 0}))
-    const r = await probeTrace(run(), nodes, {transportFor: f.transportFor, timeoutMs: 5000, version: 't'})
-    expect(r.trace.probe?.verdict).toBe('not-sent')
-    expect(r.trace.probe?.note).toContain('timed out')
+    const r = await probeTrace(run().trace, snapshot, nodes, {transportFor: f.transportFor, timeoutMs: 5000, version: 't'})
+    expect(r.probe?.verdict).toBe('not-sent')
+    expect(r.probe?.note).toContain('timed out')
   })
 })
 

@@ -1,8 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../../src/base-command.js'
-import {labFlag} from '../../../src/flags.js'
-import {deleteLabPolicy} from '../../../src/lab/policy.js'
+import {Ending} from '../../../src/errors.js'
+import {labFlag, lockTimeoutFlag, lockTimeoutMs} from '../../../src/flags.js'
+import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
+import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 
 export default class LabPolicyDelete extends BaseCommand {
@@ -13,12 +15,13 @@ export default class LabPolicyDelete extends BaseCommand {
   static override flags = {
     namespace: Flags.string({char: 'n', description: 'Its namespace.', default: 'default'}),
     lab: labFlag,
+    'lock-timeout': lockTimeoutFlag,
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {args, flags} = await this.parse(LabPolicyDelete)
-    const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace)
+    const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace, {lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']), say: progressLine})
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }

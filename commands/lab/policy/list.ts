@@ -1,4 +1,5 @@
 import {BaseCommand} from '../../../src/base-command.js'
+import {Ending} from '../../../src/errors.js'
 import {labFlag} from '../../../src/flags.js'
 import {listLabPolicies} from '../../../src/lab/policy.js'
 import {labPolicyText} from '../../../src/render/lab.js'
@@ -11,10 +12,10 @@ export default class LabPolicyList extends BaseCommand {
     lab: labFlag,
   }
 
-  async run(): Promise<object> {
+  async run(): Promise<Ending> {
     const {flags} = await this.parse(LabPolicyList)
     const result = await listLabPolicies(flags.lab)
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
-    return result
+    return new Ending(result)
   }
 }

@@ -4,66 +4,17 @@
  * `bridge fdb`, `ip -d link`, `ip -o addr`, `sysctl`, `iptables-save` or
  * `birdc show protocols` on the node.
  */
-import {formatNeighbour, formatRoute} from '../format.js'
-import type {Address, BgpRoute, BgpSession, FdbEntry, IptablesChain, Link, Neighbour, Route} from '../../model/node-state.js'
+import {formatNeighbour, formatRoute} from '../iproute2.js'
+import type {BgpRoute, BgpSession, IptablesChain, Neighbour, Route} from '../../model/node-state.js'
 
-/** `ip route`: one route on one line, multipath next hops too (the one formatter in src/analyze/format.ts). */
+// `bridge fdb`, `ip -d -o link`, `ip -o addr`: the one printer of iproute2's forms
+export {addrLine, fdbLine, linkLine, noDeviceLine} from '../iproute2.js'
+
+/** `ip route`: one route on one line, multipath next hops too (src/analyze/iproute2.ts). */
 export const routeLine = (r: Route): string => formatRoute(r, {oneLine: true})
 
-/** `ip neigh`: `10.244.2.0 dev flannel.1 lladdr 5e:... PERMANENT` (the one formatter in src/analyze/format.ts). */
+/** `ip neigh`: `10.244.2.0 dev flannel.1 lladdr 5e:... PERMANENT` (src/analyze/iproute2.ts). */
 export const neighLine = (n: Neighbour): string => formatNeighbour(n)
-
-/** `bridge fdb`: `5e:... dev flannel.1 dst 172.18.0.12 self permanent`. */
-export function fdbLine(f: FdbEntry): string {
-  const w = [f.mac, 'dev', f.dev]
-  if (f.vlan !== undefined) w.push('vlan', String(f.vlan))
-  if (f.dst) w.push('dst', f.dst)
-  if (f.port !== undefined) w.push('port', String(f.port))
-  if (f.vni !== undefined) w.push('vni', String(f.vni))
-  if (f.master) w.push('master', f.master)
-  if (f.self) w.push('self')
-  if (f.permanent) w.push('permanent')
-  else if (f.static) w.push('static')
-  else if (f.state && f.state !== 'permanent') w.push(f.state)
-  return w.join(' ')
-}
-
-/** `ip -d -o link` on one line: flags, mtu, master, state, MAC, and the vxlan / tun details. */
-export function linkLine(l: Link): string {
-  const w = [`${l.ifindex}: ${l.name}: <${l.flags.join(',')}>`, 'mtu', String(l.mtu)]
-  if (l.master) w.push('master', l.master)
-  w.push('state', l.operstate)
-  if (l.kind === 'tun' || !l.mac) w.push('link/none')
-  else w.push(`link/${l.name === 'lo' ? 'loopback' : 'ether'} ${l.mac}`)
-  if (l.vxlan) {
-    const v = l.vxlan
-    w.push('vxlan', 'id', String(v.vni))
-    if (v.group) w.push('group', v.group)
-    if (v.local) w.push('local', v.local)
-    if (v.dev) w.push('dev', v.dev)
-    w.push('dstport', String(v.port))
-    if (!v.learning) w.push('nolearning')
-  } else if (l.tun) {
-    w.push('tun', 'type', l.tun.type, l.tun.pi ? 'pi' : 'nopi')
-  } else if (l.kind) {
-    w.push(l.kind)
-  }
-  return w.join(' ')
-}
-
-/** What `ip link show DEV` answers for a device that is not there. */
-export function noDeviceLine(dev: string): string {
-  return `Device "${dev}" does not exist.`
-}
-
-/** `ip -o -4 addr show`: `3: cni0    inet 10.244.1.1/24 brd 10.244.1.255 scope global cni0`. */
-export function addrLine(a: Address, ifindex?: number): string {
-  const w = [`${ifindex ?? '?'}: ${a.dev}   `, a.family === 'inet' ? 'inet' : 'inet6', `${a.local}/${a.prefixlen}`]
-  if (a.broadcast) w.push('brd', a.broadcast)
-  w.push('scope', a.scope)
-  if (a.family === 'inet') w.push(a.dev)
-  return w.join(' ')
-}
 
 /** `sysctl net.ipv4.ip_forward` prints `net.ipv4.ip_forward = 0`. */
 export function sysctlLine(key: string, value: string): string {

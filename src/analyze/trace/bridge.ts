@@ -1,5 +1,6 @@
 import type {Link} from '../../model/node-state.js'
-import {formatFdb, formatVeth} from './evidence.js'
+import {fdbLine} from '../iproute2.js'
+import {formatVeth} from './evidence.js'
 import {filterChain, filterHop} from './filter.js'
 import {linkDown, stopAtDownLink} from './link-state.js'
 import type {Place} from './place.js'
@@ -25,7 +26,7 @@ export function bridgeIn(w: Walk, place: Place, port: Link, mac: string | undefi
   if (linkDown(br)) return stopAtDownLink(w, place, br, flight, port.name)
   const localEntry = place.state.fdb.find((e) => e.master === br.name && e.permanent && !e.self && same(e.mac, mac))
   if (!mac || same(mac, br.mac) || localEntry) {
-    const evidence = localEntry ? [formatFdb(localEntry), `${mac} is a local address of ${br.name}: up to IP`] : [`${br.name} ${br.mac ?? ''}: the bridge's own address, up to IP`]
+    const evidence = localEntry ? [fdbLine(localEntry), `${mac} is a local address of ${br.name}: up to IP`] : [`${br.name} ${br.mac ?? ''}: the bridge's own address, up to IP`]
     w.hop({node: place.node, netns: place.netns, in: port.name, out: br.name, action: 'bridge', evidence, packet: flight.pkt})
     return {kind: 'l3', place, inDev: br.name, flight}
   }
@@ -42,7 +43,7 @@ function l2Forward(w: Walk, place: Place, br: Link, inPort: string | undefined, 
   const ports = place.state.links.filter((l) => l.master === br.name)
   const entry = place.state.fdb.find((e) => e.master === br.name && !e.self && same(e.mac, mac))
   let outPort: string | undefined = entry?.dev
-  const evidence = entry ? [formatFdb(entry)] : []
+  const evidence = entry ? [fdbLine(entry)] : []
   if (!entry) {
     // unknown unicast is flooded: the port whose far end owns the MAC takes it
     const owner = ports.find((p) => {

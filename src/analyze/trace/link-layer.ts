@@ -1,7 +1,7 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Link} from '../../model/node-state.js'
 import type {Hop} from '../../model/trace.js'
-import {formatNeighbour} from '../format.js'
+import {formatNeighbour} from '../iproute2.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {resolveNeighbour} from '../neighbour.js'
 import {whoAnswers} from './arp.js'

@@ -1,5 +1,5 @@
 import type {Link} from '../../model/node-state.js'
-import {formatLinkState} from './evidence.js'
+import {linkHead} from '../iproute2.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'
 
@@ -13,7 +13,7 @@ export function stopAtDownLink(w: Walk, place: Place, link: Link, flight: Flight
   const message = `${link.name} is down (${link.adminUp ? 'no carrier' : 'administratively down'}) on ${place.node}`
   const tunnel = ['vxlan', 'tun', 'ipip'].includes(link.kind ?? '')
   const code = tunnel
-    ? w.raise('TUNNEL_DEVICE_DOWN', {node: place.node, subject: link.name, message, evidence: [formatLinkState(link)], vars: {dev: link.name, node: place.node}})
-    : w.raise('LINK_DOWN', {node: place.node, subject: `${link.name} in ${place.netns}`, message, evidence: [formatLinkState(link)], vars: {dev: link.name}})
-  return w.stop('NO_ROUTE', {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), out: link.name, action: 'drop', evidence: [formatLinkState(link), `${link.name} is down: the packet is lost`], packet: flight.pkt, findings: [code]})
+    ? w.raise('TUNNEL_DEVICE_DOWN', {node: place.node, subject: link.name, message, evidence: [linkHead(link)], vars: {dev: link.name, node: place.node}})
+    : w.raise('LINK_DOWN', {node: place.node, subject: `${link.name} in ${place.netns}`, message, evidence: [linkHead(link)], vars: {dev: link.name}})
+  return w.stop('NO_ROUTE', {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), out: link.name, action: 'drop', evidence: [linkHead(link), `${link.name} is down: the packet is lost`], packet: flight.pkt, findings: [code]})
 }

@@ -1,7 +1,8 @@
 import type {FdbEntry, Link} from '../../model/node-state.js'
 import type {Encapsulation, Hop} from '../../model/trace.js'
 import {lookupRoute} from '../fib.js'
-import {formatFdb, formatVxlan} from './evidence.js'
+import {fdbLine} from '../iproute2.js'
+import {formatVxlan} from './evidence.js'
 import {vtepOwner} from './link-layer.js'
 import {OVERHEAD} from './packet.js'
 import type {Place} from './place.js'
@@ -66,7 +67,7 @@ export function vxlanEncap(w: Walk, place: Place, link: Link, nexthop: string, m
         node: place.node,
         subject: `${link.name} → ${expected}`,
         message: `${mac} is ${expected}'s VTEP, but ${link.name}'s FDB sends it to ${dst} (${actual})`,
-        evidence: [formatFdb(entry)],
+        evidence: [fdbLine(entry)],
         vars: {vtepMAC: mac as string, staleIP: dst, peer: expected, dev: link.name, peerIP: peer?.internalIP ?? '?'},
       }),
     )
@@ -76,7 +77,7 @@ export function vxlanEncap(w: Walk, place: Place, link: Link, nexthop: string, m
   const encap: Encapsulation = {type: 'vxlan', outerSrc, outerDst: dst, vni: entry.vni ?? vx.vni, port: entry.port ?? vx.port}
   const pkt = {...flight.pkt, size: flight.pkt.size + OVERHEAD.vxlan, encap: [...flight.pkt.encap, encap]}
   const tunnel = {node: place.node, dev: link.name, nexthop, ...(mac ? {mac} : {}), overhead: OVERHEAD.vxlan, ...(flight.tunnel ? {outer: flight.tunnel} : {})}
-  const hop: Hop = {...base, action: 'encap', evidence: [formatFdb(entry), ...evidence, formatVxlan(link)], packet: pkt, ...(codes.length ? {findings: codes} : {})}
+  const hop: Hop = {...base, action: 'encap', evidence: [fdbLine(entry), ...evidence, formatVxlan(link)], packet: pkt, ...(codes.length ? {findings: codes} : {})}
   w.hop(hop)
   return {kind: 'l3', place, flight: {...flight, pkt, tunnel}, ...(vx.dev ? {oif: vx.dev} : {})}
 }

@@ -4,7 +4,7 @@ import {CALICO_VXLAN} from '../backends/calico.js'
 import type {NsScript} from '../script.js'
 import {shjoin} from '../../util/shell.js'
 import type {LabNode, LabPlan} from '../types.js'
-import {felixPolicyChains} from './felix-policy.js'
+import {type FelixIpset, felixPolicyChains} from './felix-policy.js'
 import {RestoreFile} from './restore.js'
 
 /**
@@ -219,7 +219,7 @@ export function felixWorkloadState(s: NsScript, plan: LabPlan, node: LabNode): v
  * Declared in full, so `iptables-restore --noflush` replaces what they held:
  * `lab policy apply | delete` reprogram with exactly this.
  */
-export function felixWorkloadChains(f: RestoreFile, plan: LabPlan, node: LabNode): string[] {
+export function felixWorkloadChains(f: RestoreFile, plan: LabPlan, node: LabNode): {chains: string[]; ipsets: FelixIpset[]} {
   const port = CALICO_VXLAN.port
   const pods = plan.pods.filter((p) => p.node === node.name)
   const programmed = felixPolicyChains(f, plan, pods)
@@ -249,5 +249,5 @@ export function felixWorkloadChains(f: RestoreFile, plan: LabPlan, node: LabNode
       ...profile('pro'),
     ])
   }
-  return programmed.chains
+  return {chains: programmed.chains, ipsets: programmed.ipsets}
 }

@@ -1,12 +1,14 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {mapLimit} from '../../util/exec.js'
 import {shjoin} from '../../util/shell.js'
 import {runScript} from '../netns-setup.js'
 import {NsScript} from '../script.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {LAB_AGENT_DEFAULTS, type HostProfile, type ProxyMode} from './defaults.js'
 import {felixIpsets, felixIptables, felixWorkloadChains, felixWorkloadState} from './felix.js'
+import {felixPolicyIpsetRestore} from './felix-policy.js'
 import {RestoreFile} from './restore.js'
 import {bridgeHairpin, flannelIptables, flannelNftables} from './flanneld.js'
 import {dockerIptables, dockerLink, firewalldNftables, hostSysctls} from './host.js'
@@ -117,7 +119,9 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
       else s.cmd('nft', '-f', await put('flanneld.nft', flannelNftables(plan, node)))
       bridgeHairpin(s, plan, node)
     } else {
-      s.cmd('ipset', 'restore', '-exist', '-file', await put('felix.ipset', felixIpsets(plan)))
+      // the policy sets before the rules that match them (iptables-restore refuses a rule naming a set that does not exist)
+      const policySets = felixWorkloadChains(new RestoreFile(), plan, node).ipsets
+      s.cmd('ipset', 'restore', '-exist', '-file', await put('felix.ipset', felixIpsets(plan) + felixPolicyIpsetRestore(policySets)))
       s.cmd('iptables-restore', '--noflush', await put('felix.rules', felixIptables(plan, node).toString()))
       felixWorkloadState(s, plan, node)
     }
@@ -140,18 +144,26 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
  */
 export async function reprogramFelixPolicies(plan: LabPlan): Promise<boolean> {
   if (labAgents(plan).proxyMode === 'none' || plan.backend.startsWith('flannel')) return false
-  for (const node of plan.nodes) {
+  // the nodes are independent: reprogrammed side by side, as each node's Felix does its own
+  await mapLimit(plan.nodes, 4, async (node) => {
     const dir = path.join(node.dir, 'agents')
     await mkdir(dir, {recursive: true})
     const f = new RestoreFile()
-    const keep = felixWorkloadChains(f, plan, node)
+    const {chains: keep, ipsets} = felixWorkloadChains(f, plan, node)
     const file = path.join(dir, 'felix-policy.rules')
     await writeFile(file, f.toString())
+    const setsFile = path.join(dir, 'felix-policy.ipset')
+    await writeFile(setsFile, felixPolicyIpsetRestore(ipsets))
     const s = new NsScript()
+    // sets first (the rules name them), refilled with their members now
+    s.cmd('ipset', 'restore', '-exist', '-file', setsFile)
     s.cmd('iptables-restore', '--noflush', file)
     s.raw(`keep=${shjoin([` ${keep.join(' ')} `])}`)
     s.raw(`for c in $(iptables -t filter -S | awk '$1 == "-N" && $2 ~ /^cali-p[io]-/ {print $2}'); do case "$keep" in *" $c "*) ;; *) iptables -t filter -F "$c"; iptables -t filter -X "$c";; esac; done`)
+    // then the policy sets no rule names any more, as Felix's ipset sync removes them
+    s.raw(`sets=${shjoin([` ${ipsets.map((x) => x.name).join(' ')} `])}`)
+    s.raw(`for x in $(ipset list -n | grep -E '^cali40[sn]:'); do case "$sets" in *" $x "*) ;; *) ipset destroy "$x";; esac; done`)
     await runScript(node.netns, s, path.join(dir, 'felix-policy.sh'), `${node.name} felix policies`)
-  }
+  })
   return true
 }

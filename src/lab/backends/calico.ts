@@ -14,7 +14,7 @@ import type {BgpSessionStatus} from '../status.js'
 import type {NsScript} from '../script.js'
 import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
-import type {LabBackend} from './types.js'
+import type {LabBackend, LabNodeDaemon} from './types.js'
 
 /** Felix's VXLAN device: VNI 4096 on the IANA port, 50 bytes of outer headers. */
 export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, overhead: 50} as const
@@ -27,7 +27,7 @@ const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((
 const SUN_PATH_MAX = 107
 
 /** Write a node's bird.cfg (for plan.backend) and start BIRD inside the node; BIRD daemonizes once its config parses. */
-export async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = await writeBirdConfig(plan, node)
   const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0) {
@@ -50,7 +50,7 @@ async function writeBirdConfig(plan: LabPlan, node: LabNode): Promise<ReturnType
  * (`birdc configure`): BGP sessions whose config is unchanged stay up; the
  * kernel protocol re-exports under its new filter. Starts BIRD when it is not running.
  */
-export async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = await writeBirdConfig(plan, node)
   const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'configure'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 || !/Reconfigur/.test(r.stdout)) {
@@ -60,7 +60,7 @@ export async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise
 }
 
 /** Stop a node's BIRD (`birdc down`); its routes stay in the kernel (`persist`), as when calico/node stops. */
-export async function stopBirdNode(node: LabNode): Promise<void> {
+async function stopBirdNode(node: LabNode): Promise<void> {
   const p = birdPaths(node)
   const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'down'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 && !/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) {
@@ -75,6 +75,9 @@ export async function stopBirdNode(node: LabNode): Promise<void> {
     {timeoutMs: BIRD_QUERY_TIMEOUT_MS, intervalMs: 100},
   )
 }
+
+/** BIRD as `backend set` drives it node by node: the same daemon in every Calico mode. */
+const BIRD: LabNodeDaemon = {name: 'bird', start: startBirdNode, stop: stopBirdNode, reconfigure: reconfigureBirdNode}
 
 /** Every node's BIRD. */
 async function startBird(plan: LabPlan): Promise<void> {
@@ -247,6 +250,7 @@ function bgpBackend(name: 'calico-bgp' | 'calico-rr'): LabBackend {
     },
     annotations: calicoAnnotations,
     start: startBird,
+    daemon: BIRD,
     ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, true),
     sessions: allSessions,
     warnings(plan) {
@@ -305,6 +309,7 @@ export const calicoVxlan: LabBackend = {
   nodeState: vxlanState(false),
   annotations: calicoAnnotations,
   start: startBird,
+  daemon: BIRD,
   ready: (plan, timeoutMs) => waitForDataplane(plan, timeoutMs, false),
   sessions: allSessions,
 }

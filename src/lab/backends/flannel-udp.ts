@@ -143,7 +143,7 @@ async function readTun(netns: string): Promise<IpLink | undefined> {
  * packet has somewhere to go), then socat, then flannel0's MTU. Exported for
  * `backend set`, which starts and stops a node's daemons on its own.
  */
-export async function startUdpNode(plan: LabPlan, node: LabNode): Promise<void> {
+async function startUdpNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = udpPaths(node)
   await mkdir(p.dir, {recursive: true})
   await writeFile(p.config, `${JSON.stringify(forwarderConfig(plan, node), null, 2)}\n`)
@@ -206,7 +206,7 @@ const gone = (pid: number): boolean => {
  * Stop one node's udp dataplane: socat first (flannel0, and with it the
  * cluster route, goes when socat exits, as with flanneld), then the forwarder.
  */
-export async function stopUdpNode(node: LabNode, timeoutMs = DAEMON_STOP_MS): Promise<void> {
+async function stopUdpNode(node: LabNode, timeoutMs = DAEMON_STOP_MS): Promise<void> {
   const p = udpPaths(node)
   for (const [file, program] of [
     [p.socatPid, /socat/],
@@ -248,6 +248,7 @@ export const flannelUdp: LabBackend = {
   async start(plan) {
     await mapLimit(plan.nodes, 4, (node) => startUdpNode(plan, node))
   },
+  daemon: {name: 'flannel-udp', start: startUdpNode, stop: (node) => stopUdpNode(node)},
   async ready(plan, timeoutMs) {
     const deadline = Date.now() + Math.min(timeoutMs, DAEMON_READY_MS)
     // A ring (each node to the next) exercises every forwarder's sending and

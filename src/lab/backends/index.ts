@@ -3,7 +3,7 @@ import {calicoBgp, calicoRr, calicoVxlan, calicoVxlanCrossSubnet} from './calico
 import {flannelHostGw, flannelVxlan} from './flannel.js'
 import {flannelUdp} from './flannel-udp.js'
 import {bridgePlumbing, caliPlumbing} from './plumbing.js'
-import type {LabBackend, PodPlumbing} from './types.js'
+import type {LabBackend, LabNodeDaemon, PodPlumbing} from './types.js'
 
 const BACKENDS: Record<LabBackendName, LabBackend> = {
   'flannel-vxlan': flannelVxlan,
@@ -19,8 +19,13 @@ export function labBackend(name: LabBackendName): LabBackend {
   return BACKENDS[name]
 }
 
+/** The lab backend module that runs `daemon` on its nodes (any of them: BIRD is the same daemon in every Calico mode). */
+export function labDaemon(daemon: LabNodeDaemon['name']): LabNodeDaemon | undefined {
+  return Object.values(BACKENDS).find((b) => b.daemon?.name === daemon)?.daemon
+}
+
 export function podPlumbing(backend: LabBackend): PodPlumbing {
   return backend.family === 'calico' ? caliPlumbing : bridgePlumbing
 }
 
-export type {LabBackend, PodPlumbing} from './types.js'
+export type {LabBackend, LabNodeDaemon, PodPlumbing} from './types.js'

@@ -25,6 +25,21 @@ export interface LabBackend {
   sessions?(plan: LabPlan): Promise<BgpSessionStatus[]>
   /** What this backend cannot do on this plan's topology, said up front. */
   warnings?(plan: LabPlan): string[]
+  /** The daemon it runs on every node, driven node by node when a lab switches backend. */
+  daemon?: LabNodeDaemon
+}
+
+/**
+ * A backend's per-node daemon (BIRD; socat with the udp forwarder), named as
+ * `backend set` names it. Start and reconfigure take the plan of the backend
+ * the daemon is to serve; stop needs only the node.
+ */
+export interface LabNodeDaemon {
+  name: 'bird' | 'flannel-udp'
+  start(plan: LabPlan, node: LabNode): Promise<void>
+  stop(node: LabNode): Promise<void>
+  /** take the plan's config without a restart (BIRD keeps its sessions); absent: stop and start */
+  reconfigure?(plan: LabPlan, node: LabNode): Promise<void>
 }
 
 /** How a family plugs a pod into its node. */

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {birdDetailLines, birdProtocolLine, chainLine, fdbLine, neighLine, routeLine, sysctlLine} from '../../../src/analyze/checks/evidence.js'
-import {formatRoute} from '../../../src/analyze/format.js'
+import {formatRoute} from '../../../src/analyze/iproute2.js'
 import {parseBirdProtocols} from '../../../src/collect/parse/bird.js'
 import {parseRoutes} from '../../../src/collect/parse/iproute.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'

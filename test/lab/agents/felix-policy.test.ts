@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {felixIptables} from '../../../src/lab/agents/felix.js'
-import {felixPolicyChain, lengthLimitedId} from '../../../src/lab/agents/felix-policy.js'
+import {felixIptables, felixWorkloadChains} from '../../../src/lab/agents/felix.js'
+import {felixPolicyChain, felixPolicyIpsetRestore, isPolicyIpset, lengthLimitedId} from '../../../src/lab/agents/felix-policy.js'
+import {RestoreFile} from '../../../src/lab/agents/restore.js'
 import {planLab} from '../../../src/lab/topology.js'
 import type {LabOptions} from '../../../src/lab/types.js'
 
@@ -41,7 +42,11 @@ describe('Felix policy chains', () => {
     expect(rules).toContain(`:${deny} - [0:0]`)
     expect(rules.filter((l) => l.startsWith(`-A ${deny} `))).toEqual([])
     const a = rules.filter((l) => l.startsWith(`-A ${allow} `))
-    expect(a[0]).toContain(`--source ${src.ip}/32 -p tcp -m multiport --destination-ports 8080 --jump MARK --set-mark 0x10000/0x10000`)
+    // the source pods by Felix's selector ipset, named cali40s: + the selector's hash, cut to 31
+    expect(a[0]).toMatch(/-m set --match-set cali40s:[A-Za-z0-9_-]{23} src -p tcp -m multiport --destination-ports 8080 --jump MARK --set-mark 0x10000\/0x10000/)
+    const set = /--match-set (\S+) src/.exec(a[0]!)![1]!
+    expect(set).toHaveLength(31)
+    expect(felixWorkloadChains(new RestoreFile(), plan, plan.nodes[0]!).ipsets).toEqual([{name: set, type: 'hash:net', members: [`${src.ip}/32`]}])
     expect(a[1]).toContain('-m mark --mark 0x10000/0x10000 --jump RETURN')
     // a pod no policy selects keeps the profile only, and node2 (no selected pod) has no policy chain
     expect(rules.filter((l) => l.startsWith(`-A cali-tw-${other!.hostVeth} `)).join('\n')).not.toContain('tier')
@@ -59,5 +64,31 @@ describe('Felix policy chains', () => {
     expect(text).toContain(`--destination 10.1.0.0/16 --jump MARK --set-mark 0x40000/0x40000`)
     expect(text).toContain(`--destination 10.0.0.0/8 -m mark --mark 0/0x40000 --jump MARK --set-mark 0x10000/0x10000`)
     expect(text).not.toContain('cali-pi-')
+  })
+
+  it('programs a named port as a hash:ip,port set of the selected pods that have it, and a namespaceSelector as a set of every matching namespace\'s pods', () => {
+    const plan = planLab({...base, podNamespaces: {'pod-node2-2': 'other'}, podPorts: {'*': [{name: 'http', containerPort: 8080, protocol: 'TCP'}], 'pod-node1-2': []}}, '/tmp/x')
+    plan.networkPolicies = [np('named', {podSelector: {}, ingress: [{from: [{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'other'}}}], ports: [{port: 'http'}]}]})]
+    const {ipsets} = felixWorkloadChains(new RestoreFile(), plan, plan.nodes[0]!)
+    const byType = Object.fromEntries(ipsets.map((x) => [x.type, x]))
+    // node1's selected pods: pod-node1-1 has http, pod-node1-2 has no port of that name
+    expect(byType['hash:ip,port']!.members).toEqual([`${plan.pods[0]!.ip},tcp:8080`])
+    expect(byType['hash:ip,port']!.name).toMatch(/^cali40n:/)
+    expect(byType['hash:net']!.members).toEqual([`${plan.pods.find((p) => p.name === 'pod-node2-2')!.ip}/32`])
+    const text = felixIptables(plan, plan.nodes[0]!).toString()
+    expect(text).toContain(`-m set --match-set ${byType['hash:net']!.name} src -p tcp -m set --match-set ${byType['hash:ip,port']!.name} dst,dst --jump MARK --set-mark 0x10000/0x10000`)
+    const restore = felixPolicyIpsetRestore(ipsets).split('\n')
+    expect(restore).toContain(`create ${byType['hash:ip,port']!.name} hash:ip,port family inet hashsize 1024 maxelem 1048576`)
+    expect(restore).toContain(`flush ${byType['hash:net']!.name}`)
+    expect(ipsets.every((x) => isPolicyIpset(x.name) && x.name.length <= 31)).toBe(true)
+    expect(isPolicyIpset('cali40all-hosts-net')).toBe(false)
+  })
+
+  it('resolves an egress rule\'s named port against the destination pods (any pod with it), not the pods the policy selects', () => {
+    const plan = planLab({...base, podPorts: {'pod-node2-1': [{name: 'dns', containerPort: 53, protocol: 'UDP'}]}}, '/tmp/x')
+    plan.networkPolicies = [np('out', {podSelector: {matchLabels: {app: 'pod-node1-1'}}, policyTypes: ['Egress'], egress: [{ports: [{port: 'dns', protocol: 'UDP'}]}]})]
+    const {ipsets} = felixWorkloadChains(new RestoreFile(), plan, plan.nodes[0]!)
+    expect(ipsets).toEqual([{name: expect.stringMatching(/^cali40n:/), type: 'hash:ip,port', members: [`${plan.pods.find((p) => p.name === 'pod-node2-1')!.ip},udp:53`]}])
+    expect(felixIptables(plan, plan.nodes[0]!).toString()).toContain(`-p udp -m set --match-set ${ipsets[0]!.name} dst,dst --jump MARK --set-mark 0x10000/0x10000`)
   })
 })

@@ -113,6 +113,32 @@ spec:
     expect(rules.stdout).toContain(`-N ${felixPolicyChain('Ingress', 'default', 'allow-client')}`)
   })
 
+  it("the allow names the client by Felix's selector ipset: an address taken out of it with plain ipset del is dropped by the kernel and by the walk, and both deliver again once it is back", async () => {
+    const l = lab.get()
+    const node2 = l.nodes.find((n) => n.name === 'node2')!
+    const client = l.pods.find((p) => p.name === 'pod-node1-2')!
+    const chain = felixPolicyChain('Ingress', 'default', 'allow-client')
+    const rule = (await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S', chain])).stdout.split('\n').find((x) => x.includes('--match-set'))
+    const set = /--match-set (cali40s:\S+) src/.exec(rule ?? '')?.[1]
+    expect(set, rule).toBeDefined()
+    const members = (await nsExec(node2.netns, ['ipset', 'list', set!])).stdout
+    expect(members).toMatch(/^Type: hash:net$/m)
+    expect(members.split('Members:')[1]!.trim().split('\n')).toEqual([client.ip])
+    expect((await nsExec(node2.netns, ['ipset', 'del', set!, client.ip])).code).toBe(0)
+    try {
+      expect(await connects(client.netns, l.pods.find((p) => p.name === 'pod-node2-1')!.ip, PORT_OPEN)).toBe(false)
+      const t = await trace('pod-node1-2', 'pod-node2-1', PORT_OPEN)
+      // the API still allows it; the programmed set no longer holds the client, and the walk reads the set as the kernel does
+      expect(t.json.policy?.allowed).toBe(true)
+      expect(t.json.disposition).toBe('DENIED')
+      expect(t.json.hops.flatMap((h) => h.evidence).join('\n')).toMatch(/End of tier default\. Drop if no policies passed packet/)
+    } finally {
+      expect((await nsExec(node2.netns, ['ipset', 'add', set!, client.ip])).code).toBe(0)
+    }
+    await agree('pod-node1-2', 'pod-node2-1', PORT_OPEN, true)
+    expect((await trace('pod-node1-2', 'pod-node2-1', PORT_OPEN)).json.disposition).toBe('DELIVERED')
+   }, 300_000)
+
   it('check finds the faults injected with plain iptables: a policy chain jump deleted (POLICY_NOT_PROGRAMMED), a chain no policy owns (POLICY_STALE_RULES)', async () => {
     const l = lab.get()
     const node2 = l.nodes.find((n) => n.name === 'node2')!

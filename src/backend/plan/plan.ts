@@ -1,4 +1,4 @@
-import type {Snapshot} from '../model/snapshot.js'
+import type {Snapshot} from '../../model/snapshot.js'
 import {backendInfo} from './profiles.js'
 import {ownedState} from './current.js'
 import {desiredNode} from './desired.js'
@@ -10,6 +10,11 @@ import type {BackendType, ClusterFacts, ConfiguredBackend, Daemon, Kind, NodeDes
  * What `backend set TYPE` would do: per node, the kernel lines added and
  * removed and the daemons stopped, started or reconfigured; and what happens
  * to MTUs. Pure: computed from a snapshot and the node facts.
+ *
+ * src/backend/plan/ holds everything of a switch that needs no cluster
+ * (desired state, diff, ops, preflight rules, the Kubernetes change): a
+ * what-if (a plan's ops applied to a snapshot, then traced) belongs here too.
+ * What reaches nodes or the API is in src/backend/act/.
  */
 
 export interface NodePlan {

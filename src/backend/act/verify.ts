@@ -1,13 +1,13 @@
-import {SETTLE_MS} from '../defaults.js'
-import {traceSnapshot} from '../analyze/trace/index.js'
-import type {NodeState} from '../model/node-state.js'
-import type {Snapshot} from '../model/snapshot.js'
-import {pollUntil} from '../util/wait.js'
-import {ownedState} from './current.js'
+import {traceSnapshot} from '../../analyze/trace/index.js'
+import {SETTLE_MS} from '../../defaults.js'
+import type {NodeState} from '../../model/node-state.js'
+import type {Snapshot} from '../../model/snapshot.js'
+import {pollUntil} from '../../util/wait.js'
+import {ownedState} from '../plan/current.js'
 import type {ReachabilityCheck} from './daemons.js'
-import {desiredNode} from './desired.js'
-import {diffIsEmpty, diffLines, diffNode} from './diff.js'
-import type {ClusterFacts, ConfiguredBackend, NodeDesired} from './types.js'
+import {desiredNode} from '../plan/desired.js'
+import {diffIsEmpty, diffLines, diffNode} from '../plan/diff.js'
+import type {ClusterFacts, ConfiguredBackend, NodeDesired} from '../plan/types.js'
 
 /**
  * After a switch (or a rollback): re-collect until every node holds exactly
@@ -137,4 +137,9 @@ export async function verifyRestored(
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const reach = await ping(opts.reachability)
   return {ok: reach.problems.length === 0, stateOk: true, snapshot, ...reach}
+}
+
+/** One line for a failed verification: its first problems. */
+export function verificationFailure(v: VerifyResult): string {
+  return `verification failed: ${v.problems.slice(0, 3).join('; ')}${v.problems.length > 3 ? `; ... (${v.problems.length - 3} more)` : ''}`
 }

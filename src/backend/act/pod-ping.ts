@@ -1,11 +1,11 @@
 import ipaddr from 'ipaddr.js'
 
-import {POD_PING_TIMEOUT_MS} from '../defaults.js'
-import type {InventoryNode} from '../model/inventory.js'
-import {podNetnsPath, type Snapshot} from '../model/snapshot.js'
-import type {Transport} from '../transport/types.js'
-import {mapLimit} from '../util/exec.js'
-import {shq} from '../util/shell.js'
+import {POD_PING_TIMEOUT_MS} from '../../defaults.js'
+import type {InventoryNode} from '../../model/inventory.js'
+import {podNetnsPath, type Snapshot} from '../../model/snapshot.js'
+import type {Transport} from '../../transport/types.js'
+import {mapLimit} from '../../util/exec.js'
+import {shq} from '../../util/shell.js'
 import type {ReachabilityCheck} from './daemons.js'
 
 /**

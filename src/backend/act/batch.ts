@@ -1,6 +1,6 @@
-import {BATCH_TIMEOUT_MS} from '../defaults.js'
-import type {Transport} from '../transport/types.js'
-import {firstLine} from '../util/exec.js'
+import {BATCH_TIMEOUT_MS} from '../../defaults.js'
+import type {Transport} from '../../transport/types.js'
+import {firstLine} from '../../util/exec.js'
 
 /**
  * Run `ip -batch` / `bridge -batch` lines on a node through its transport, as

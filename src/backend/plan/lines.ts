@@ -1,8 +1,11 @@
+import {fdbLine as bridgeFdbLine, formatNeighbour, formatRoute} from '../../analyze/iproute2.js'
+import type {Route} from '../../model/node-state.js'
 import type {KAddress, KFdb, KLink, Kind, KNeigh, KRoute, NodeKernel} from './types.js'
 
 /**
- * Kernel items as iproute2 prints them (`ip route`, `ip neigh`, `bridge fdb`,
- * `ip -d link`, `ip addr`), and the identity two items are compared by. Pure.
+ * Kernel items as iproute2 prints them (`ip route`, `ip neigh`, `bridge fdb`
+ * through src/analyze/iproute2.ts; a short `ip -d link` and `ip addr` form of
+ * the backend's own devices), and the identity two items are compared by. Pure.
  */
 
 export function linkLine(l: KLink): string {
@@ -23,26 +26,32 @@ export function addressLine(a: KAddress): string {
   return `inet ${a.cidr} scope global ${a.dev}`
 }
 
+/** A route as `ip route` prints it (src/analyze/iproute2.ts): the kernel's own form, metric 0 and proto boot left out. */
 export function routeLine(r: KRoute): string {
-  const parts: string[] = []
-  if (r.type === 'blackhole') parts.push('blackhole')
-  parts.push(r.dst)
-  if (r.gateway) parts.push('via', r.gateway)
-  if (r.dev) parts.push('dev', r.dev)
-  if (r.protocol) parts.push('proto', r.protocol)
-  if (r.scope) parts.push('scope', r.scope)
-  if (r.src) parts.push('src', r.src)
-  if (r.metric !== undefined) parts.push('metric', String(r.metric))
-  if (r.onlink) parts.push('onlink')
-  return parts.join(' ')
+  const route: Route = {
+    family: r.dst.includes(':') ? 'inet6' : 'inet',
+    table: 'main',
+    type: r.type,
+    dst: r.dst,
+    ...(r.gateway ? {gateway: r.gateway} : {}),
+    ...(r.dev ? {dev: r.dev} : {}),
+    ...(r.protocol ? {protocol: r.protocol} : {}),
+    ...(r.scope ? {scope: r.scope} : {}),
+    ...(r.src ? {prefsrc: r.src} : {}),
+    ...(r.metric !== undefined ? {metric: r.metric} : {}),
+    onlink: r.onlink,
+    flags: [],
+  }
+  return formatRoute(route, {table: false})
 }
 
 export function neighLine(n: KNeigh): string {
-  return `${n.dst} dev ${n.dev} lladdr ${n.lladdr} PERMANENT`
+  return formatNeighbour({dst: n.dst, dev: n.dev, lladdr: n.lladdr, state: ['PERMANENT']})
 }
 
+/** A vxlan device's `self permanent` entry, as `bridge fdb` prints it. */
 export function fdbLine(f: KFdb): string {
-  return `${f.mac} dev ${f.dev} dst ${f.dst} self permanent`
+  return bridgeFdbLine({mac: f.mac, dev: f.dev, dst: f.dst, self: true, permanent: true, static: false})
 }
 
 /** Identity of a route: everything but the metric (BIRD chooses its own) and the owner. */

@@ -1,9 +1,9 @@
 import {createHash} from 'node:crypto'
 
-import type {NodeState} from '../model/node-state.js'
-import type {Snapshot, SnapshotNode} from '../model/snapshot.js'
+import type {NodeState} from '../../model/node-state.js'
+import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
 import {TUNNEL_DEVICES} from './profiles.js'
-import {canonical, stripPrefix} from '../analyze/ip.js'
+import {canonical, stripPrefix} from '../../analyze/ip.js'
 import type {ClusterFacts, NodeFacts} from './types.js'
 
 /**

@@ -3,7 +3,7 @@
  * is computed from, and the kernel state a backend owns on a node. Plain data,
  * shared by the pure parts (desired, current, diff, plan) and the I/O parts.
  */
-import {type BackendName, SETTABLE_BACKENDS, type SettableBackend} from '../model/backends.js'
+import {type BackendName, SETTABLE_BACKENDS, type SettableBackend} from '../../model/backends.js'
 
 /** Backends `backend set` takes (the one list is src/model/backends.ts). */
 export const BACKEND_TYPES = SETTABLE_BACKENDS

@@ -1,10 +1,10 @@
-import type {ConfiguredBackend, Daemon} from './types.js'
+import type {ConfiguredBackend, Daemon} from '../plan/types.js'
 
 /**
  * How a cluster's backend daemons are started, stopped and reconfigured per
  * node, where netctl runs them: in its lab, with the lab's backend modules.
  * A Kubernetes cluster's daemons are its CNI's, driven through their objects
- * (kube-set.ts); an inventory cluster has none netctl may touch.
+ * (kubernetes.ts); an inventory cluster has none netctl may touch.
  */
 export interface DaemonControl {
   stop(node: string, daemon: Daemon): Promise<void>

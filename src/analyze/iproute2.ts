@@ -1,10 +1,12 @@
-import type {Neighbour, NextHop, Route, Rule} from '../model/node-state.js'
+import type {Address, FdbEntry, Link, Neighbour, NextHop, Route, Rule, VxlanInfo} from '../model/node-state.js'
 import {parseCidr} from './ip.js'
 
 /**
  * The model printed back the way iproute2 prints it, so that every piece of
- * evidence reads exactly like the line a user finds in `ip route show table
- * all`, `ip rule` or `ip neigh` on the node.
+ * evidence (a finding's, a hop's, a backend plan's) reads exactly like the line
+ * a user finds in `ip route show table all`, `ip rule`, `ip neigh`, `bridge
+ * fdb`, `ip -d -o link` or `ip -o addr` on the node. The one place these forms
+ * are written: where two printers disagreed, the tools' own output decided.
  */
 
 /** iproute2's order for the per-route / per-nexthop flag words. */
@@ -139,4 +141,65 @@ export function formatNeighbour(n: Neighbour): string {
   if (n.proxy) words.push('proxy')
   words.push(...n.state)
   return words.join(' ')
+}
+
+/**
+ * One FDB entry as `bridge fdb show` prints it: `5e:.. dev flannel.1 dst
+ * 172.18.0.12 self permanent`. The order is the tool's: vlan, dst, port, vni,
+ * then the flags (self before master BRIDGE), the state last (permanent,
+ * static, or what the kernel says, e.g. stale; a dynamic entry has none).
+ */
+export function fdbLine(f: FdbEntry): string {
+  const w = [f.mac, 'dev', f.dev]
+  if (f.vlan !== undefined) w.push('vlan', String(f.vlan))
+  if (f.dst) w.push('dst', f.dst)
+  if (f.port !== undefined) w.push('port', String(f.port))
+  if (f.vni !== undefined) w.push('vni', String(f.vni))
+  if (f.self) w.push('self')
+  if (f.master) w.push('master', f.master)
+  if (f.permanent) w.push('permanent')
+  else if (f.static) w.push('static')
+  else if (f.state && f.state !== 'permanent') w.push(f.state)
+  return w.join(' ')
+}
+
+/** A vxlan device's details as `ip -d link` prints them: `vxlan id 1 [group|local ...] [dev eth0] dstport 8472 [nolearning]`. */
+export function vxlanWords(v: Pick<VxlanInfo, 'vni' | 'port' | 'learning'> & {group?: string; local?: string; dev?: string}): string[] {
+  const w = ['vxlan', 'id', String(v.vni)]
+  if (v.group) w.push('group', v.group)
+  if (v.local) w.push('local', v.local)
+  if (v.dev) w.push('dev', v.dev)
+  w.push('dstport', String(v.port))
+  if (!v.learning) w.push('nolearning')
+  return w
+}
+
+/** The head of a link as `ip link` prints it: `3: cni0: <BROADCAST,UP> mtu 1450 master br0 state UP`. */
+export function linkHead(l: Link): string {
+  return `${l.ifindex}: ${l.name}: <${l.flags.join(',')}> mtu ${l.mtu}${l.master ? ` master ${l.master}` : ''} state ${l.operstate}`
+}
+
+/** `ip -d -o link` on one line: the head, the MAC, and the vxlan / tun details. */
+export function linkLine(l: Link): string {
+  const w = [linkHead(l)]
+  if (l.kind === 'tun' || !l.mac) w.push('link/none')
+  else w.push(`link/${l.name === 'lo' ? 'loopback' : 'ether'} ${l.mac}`)
+  if (l.vxlan) w.push(...vxlanWords(l.vxlan))
+  else if (l.tun) w.push('tun', 'type', l.tun.type, l.tun.pi ? 'pi' : 'nopi')
+  else if (l.kind) w.push(l.kind)
+  return w.join(' ')
+}
+
+/** What `ip link show DEV` answers for a device that is not there. */
+export function noDeviceLine(dev: string): string {
+  return `Device "${dev}" does not exist.`
+}
+
+/** `ip -o -4 addr show`: `3: cni0    inet 10.244.1.1/24 brd 10.244.1.255 scope global cni0`. */
+export function addrLine(a: Address, ifindex?: number): string {
+  const w = [`${ifindex ?? '?'}: ${a.dev}   `, a.family === 'inet' ? 'inet' : 'inet6', `${a.local}/${a.prefixlen}`]
+  if (a.broadcast) w.push('brd', a.broadcast)
+  w.push('scope', a.scope)
+  if (a.family === 'inet') w.push(a.dev)
+  return w.join(' ')
 }

@@ -1,9 +1,7 @@
 import ipaddr from 'ipaddr.js'
 
-import {PREFLIGHT_PROBE_TIMEOUT_MS} from '../defaults.js'
-import type {Transport} from '../transport/types.js'
-import {firstLine} from '../util/exec.js'
-import {shq} from '../util/shell.js'
+import {firstLine} from '../../util/exec.js'
+import {shq} from '../../util/shell.js'
 
 /**
  * The read-only questions preflight asks each node, in one round trip: how the
@@ -75,19 +73,5 @@ function routeGet(peer: string, body: string): RouteGet {
     return {peer, ...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}
   } catch {
     return {peer, error: firstLine(body) || 'no answer'}
-  }
-}
-
-/** Ask one node; undefined with a reason when it cannot answer. */
-export async function probeNode(transport: Transport, peers: string[], kinds: string[], tools: string[], timeoutMs = PREFLIGHT_PROBE_TIMEOUT_MS): Promise<NodeProbeAnswer | string> {
-  try {
-    const r = await transport.exec(preflightScript(peers, kinds, tools), {timeoutMs})
-    const answer = parsePreflightOutput(r.stdout)
-    if (answer) return answer
-    return `${transport.target}: preflight did not finish (${r.timedOut ? 'timed out' : firstLine(r.stderr) || `exit ${r.code}`})`
-  } catch (error) {
-    return `${transport.target}: ${(error as Error).message}`
-  } finally {
-    await transport.close().catch(() => {})
   }
 }

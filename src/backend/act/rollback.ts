@@ -1,10 +1,10 @@
-import type {Snapshot} from '../model/snapshot.js'
+import type {Snapshot} from '../../model/snapshot.js'
 import {type ApplyOptions, applyAll, type NodeApplyResult} from './apply.js'
-import {backendInfo} from './profiles.js'
-import {ownedState} from './current.js'
-import {diffNode} from './diff.js'
-import {type NodeOps, nodeOps} from './ops.js'
-import type {ClusterFacts, ConfiguredBackend} from './types.js'
+import {backendInfo} from '../plan/profiles.js'
+import {ownedState} from '../plan/current.js'
+import {diffNode} from '../plan/diff.js'
+import {type NodeOps, nodeOps} from '../plan/ops.js'
+import type {ClusterFacts, ConfiguredBackend} from '../plan/types.js'
 import {type Recollect, verifyRestored, type VerifyResult} from './verify.js'
 
 /**

@@ -1,22 +1,20 @@
 import path from 'node:path'
 
-import {NetctlError} from '../errors.js'
-import {labBackend} from '../lab/backends/index.js'
-import {reconfigureBirdNode, startBirdNode, stopBirdNode} from '../lab/backends/calico.js'
-import {startUdpNode, stopUdpNode} from '../lab/backends/flannel-udp.js'
-import {nodePaths, writeNodeFiles} from '../lab/files.js'
-import {writeInventory} from '../lab/inventory.js'
-import {recordPath, saveRecord} from '../lab/state.js'
-import {pingPod, reachabilityPairs} from '../lab/status.js'
-import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../lab/types.js'
-import {mapLimit} from '../util/exec.js'
-import {sleep} from '../util/wait.js'
+import {NetctlError} from '../../errors.js'
+import {labBackend, labDaemon, type LabNodeDaemon} from '../../lab/backends/index.js'
+import {nodePaths, writeNodeFiles} from '../../lab/files.js'
+import {writeInventory} from '../../lab/inventory.js'
+import {recordPath, saveRecord} from '../../lab/state.js'
+import {pingPod, reachabilityPairs} from '../../lab/status.js'
+import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../../lab/types.js'
+import {mapLimit} from '../../util/exec.js'
 import type {DaemonControl, ReachabilityCheck} from './daemons.js'
-import type {ConfiguredBackend} from './types.js'
+import type {ConfiguredBackend, Daemon} from '../plan/types.js'
+import {sleep} from '../../util/wait.js'
 
 /**
- * `backend set` on a lab: the lab's own backend modules start, stop and
- * reconfigure the daemons (socat + the udp forwarder, BIRD), and the lab's
+ * `backend set` on a lab: the lab's backend registry starts, stops and
+ * reconfigures the daemons (socat + the udp forwarder, BIRD), and the lab's
  * record, inventory and node files are rewritten for the new backend so that
  * `lab status` and `backend get` report it.
  */
@@ -39,21 +37,24 @@ function labNode(record: LabRecord, name: string): LabNode {
   return node
 }
 
+/** The lab backend module's node daemon of that name: the lab's registry, never its internals. */
+function nodeDaemon(daemon: Daemon): LabNodeDaemon {
+  const d = labDaemon(daemon)
+  if (!d) throw new NetctlError(`no lab backend runs ${daemon}`)
+  return d
+}
+
 export function labDaemons(record: LabRecord): DaemonControl {
   return {
     async stop(node, daemon) {
-      const n = labNode(record, node)
-      if (daemon === 'flannel-udp') await stopUdpNode(n)
-      else await stopBirdNode(n)
+      await nodeDaemon(daemon).stop(labNode(record, node))
     },
     async start(node, daemon, type) {
-      const plan = labPlanFor(record, type)
-      if (daemon === 'flannel-udp') await startUdpNode(plan, labNode(record, node))
-      else await startBirdNode(plan, labNode(record, node))
+      await nodeDaemon(daemon).start(labPlanFor(record, type), labNode(record, node))
     },
     async reconfigure(node, daemon, type) {
-      if (daemon !== 'bird') return
-      await reconfigureBirdNode(labPlanFor(record, type), labNode(record, node))
+      // only BIRD takes a new config live; the udp forwarder is restarted by its start/stop steps
+      await nodeDaemon(daemon).reconfigure?.(labPlanFor(record, type), labNode(record, node))
     },
   }
 }

@@ -1,10 +1,10 @@
-import type {Detection} from '../cluster/detect.js'
+import type {Detection} from '../../cluster/detect.js'
 import {backendInfo} from './profiles.js'
 import type {ConfiguredBackend} from './types.js'
 
 /**
  * What a switch changes in a Kubernetes cluster's API objects, decided from
- * the detection. Pure: the API calls are in kube-switch.ts.
+ * the detection. Pure: the API calls are in act/kubernetes.ts.
  *
  * Flannel (and Canal) read the backend from net-conf.json in their ConfigMap
  * at start-up only, so the ConfigMap is patched and the DaemonSet restarted.

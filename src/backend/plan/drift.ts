@@ -1,4 +1,4 @@
-import type {Snapshot} from '../model/snapshot.js'
+import type {Snapshot} from '../../model/snapshot.js'
 import {ownedState, type RouteVia, routeVia} from './current.js'
 import {desiredNode} from './desired.js'
 import {diffLines, diffNode} from './diff.js'

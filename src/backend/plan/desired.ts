@@ -1,4 +1,4 @@
-import {cidrContainsAddress, prefixLength, stripPrefix} from '../analyze/ip.js'
+import {cidrContainsAddress, prefixLength, stripPrefix} from '../../analyze/ip.js'
 import {
   backendInfo,
   CALICO_VXLAN_PORT,

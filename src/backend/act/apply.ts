@@ -1,13 +1,14 @@
-import {NODE_PARALLEL} from '../defaults.js'
-import type {InventoryNode} from '../model/inventory.js'
-import {NetctlError} from '../errors.js'
-import {createTransport} from '../transport/index.js'
-import type {Transport} from '../transport/types.js'
-import {mapLimit} from '../util/exec.js'
+import {NODE_PARALLEL} from '../../defaults.js'
+import type {InventoryNode} from '../../model/inventory.js'
+import {NetctlError} from '../../errors.js'
+import {createTransport} from '../../transport/index.js'
+import type {Transport} from '../../transport/types.js'
+import {onInterrupt} from '../../util/cleanup.js'
+import {mapLimit} from '../../util/exec.js'
 import {runBatch} from './batch.js'
 import type {DaemonControl} from './daemons.js'
-import {type NodeOps, opsEmpty} from './ops.js'
-import type {ConfiguredBackend} from './types.js'
+import {type NodeOps, opsEmpty} from '../plan/ops.js'
+import type {ConfiguredBackend} from '../plan/types.js'
 
 /**
  * Apply each node's ops through its transport, all nodes in parallel. A node
@@ -109,4 +110,41 @@ export async function applyNode(ops: NodeOps, opts: ApplyOptions): Promise<NodeA
 
 export async function applyAll(all: NodeOps[], opts: ApplyOptions): Promise<NodeApplyResult[]> {
   return mapLimit(all, NODE_PARALLEL, (ops) => applyNode(ops, opts))
+}
+
+/**
+ * Why a switch is undone. A signal comes first: Ctrl-C reaches the whole
+ * process group, so the ip -batch or probe it kills fails too, and that
+ * failure says nothing of why. Then a failure seen, then any other stop.
+ */
+export function whyStopped(abort: Abort, failure: string | undefined): string | undefined {
+  if (abort.signal) return `interrupted by ${abort.signal}`
+  return failure ?? (abort.aborted ? (abort.reason ?? 'interrupted') : undefined)
+}
+
+/**
+ * Ctrl-C, SIGTERM or SIGHUP stop the switch at its next step and roll back.
+ * Held on the process's cleanup stack above the transports the switch made
+ * while planning, so the rollback runs while they are still open; the
+ * command then ends on its own path (exit 4). Returns the function to call
+ * once the switch has ended, rolled back or not.
+ */
+export function stopOnSignal(abort: Abort, say: (line: string) => void): () => void {
+  let ended!: () => void
+  const done = new Promise<void>((resolve) => (ended = resolve))
+  const held = onInterrupt(
+    'rolling the backend switch back',
+    (sig) => {
+      say(`${sig}: stopping the switch and rolling back`)
+      abort.aborted = true
+      abort.signal ??= sig
+      abort.reason ??= `interrupted by ${sig}`
+      return done
+    },
+    {ending: 'resume'},
+  )
+  return () => {
+    held.release()
+    ended()
+  }
 }

@@ -4,13 +4,13 @@ import {link, readFile, stat, unlink, writeFile} from 'node:fs/promises'
 import {hostname, userInfo} from 'node:os'
 import path from 'node:path'
 
-import type {KubeApi} from '../cluster/kube-api.js'
-import {KubeApiError} from '../cluster/kube-api.js'
-import type {KubeObject} from '../cluster/kube-types.js'
-import {NetctlError} from '../errors.js'
-import {formatDuration} from '../util/duration.js'
-import {pollUntil} from '../util/wait.js'
-import type {BackendTarget} from './target.js'
+import type {KubeApi} from '../../cluster/kube-api.js'
+import {KubeApiError} from '../../cluster/kube-api.js'
+import type {KubeObject} from '../../cluster/kube-types.js'
+import {NetctlError} from '../../errors.js'
+import {formatDuration} from '../../util/duration.js'
+import {pollUntil} from '../../util/wait.js'
+import type {BackendTarget} from '../target.js'
 
 /**
  * One change at a time per cluster (docs/design.md, "Changes are serialised"). A

@@ -1,6 +1,6 @@
-import type {NodeState, Route} from '../model/node-state.js'
+import type {NodeState, Route} from '../../model/node-state.js'
 import {TUNNEL_DEVICE_NAMES, TUNNEL_DEVICES} from './profiles.js'
-import {cidrWithin} from '../analyze/ip.js'
+import {cidrWithin} from '../../analyze/ip.js'
 import {type ClusterFacts, type Daemon, type KLink, type KRoute, type NodeDesired, type NodeFacts, type Owner} from './types.js'
 
 /**

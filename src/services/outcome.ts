@@ -1,0 +1,92 @@
+/**
+ * What each command's result means for its exit code, in one place: the row
+ * of ERROR_CLASSES (src/errors.ts) a result falls in, and the one line that
+ * says why when it is not ok. BaseCommand turns the outcome into the code.
+ */
+import type {BackendView} from '../backend/plan/drift.js'
+import type {PlannedSwitch} from '../backend/service.js'
+import type {SetOutcome, SetResult} from '../backend/set.js'
+import {uncollectedLine} from '../collect/summary.js'
+import type {Outcome, Verdict} from '../errors.js'
+import type {BenchReport} from '../lab/bench.js'
+import type {LabStatus} from '../lab/status.js'
+import type {CollectionError, Snapshot} from '../model/snapshot.js'
+import type {Trace} from '../model/trace.js'
+import type {CleanupResult} from '../transport/kube-debug.js'
+import type {CheckResult} from './check-result.js'
+
+/**
+ * A node not read is unreachable (exit 3) even when the others were: the
+ * result is not the whole cluster. The line names the node and why.
+ */
+function collected(nodes: number, errors: readonly CollectionError[]): Verdict | undefined {
+  const missing = uncollectedLine(nodes, errors)
+  return missing === undefined ? undefined : {outcome: 'unreachable', why: missing}
+}
+
+/** collect: every node collected is ok; a collection is not a diagnosis. */
+export function collectVerdict(s: {nodes: readonly unknown[]; errors: readonly CollectionError[]}): Verdict {
+  return collected(s.nodes.length, s.errors) ?? {outcome: 'ok'}
+}
+
+/**
+ * trace: SRC's node not reached is unreachable (nothing about the path is
+ * known); delivered both ways with no error finding is ok; every other answer
+ * is a fault found (a diagnosis).
+ */
+export function traceVerdict(trace: Trace, snapshot: Snapshot, srcNode: string): Verdict {
+  const srcUnreachable = snapshot.nodeStates[srcNode] === undefined && snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
+  if (srcUnreachable) return {outcome: 'unreachable'}
+  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED'
+  return {outcome: delivered && !trace.findings.some((f) => f.severity === 'error') ? 'ok' : 'fault'}
+}
+
+/** check: nothing collected is unreachable; an error finding is a fault (warnings and info are not). */
+export function checkVerdict(r: CheckResult): Verdict {
+  if (r.collected === 0) return {outcome: 'unreachable'}
+  return {outcome: r.counts.error > 0 ? 'fault' : 'ok'}
+}
+
+/** backend get: a node not read before any drift (the view is not the whole cluster); drift is a fault. */
+export function backendGetVerdict(view: BackendView): Verdict {
+  return collected(view.nodes.length, view.errors) ?? {outcome: view.drift.length > 0 ? 'fault' : 'ok'}
+}
+
+/** backend plan: a switch preflight would refuse is refused; nothing to do is ok. */
+export function planVerdict(planned: PlannedSwitch): Verdict {
+  return {outcome: !planned.plan.noop && !planned.preflight.ok ? 'refused' : 'ok'}
+}
+
+/** backend set: how each way a switch can end maps onto the table. */
+const SET_OUTCOMES: Record<SetOutcome, Outcome> = {
+  applied: 'ok',
+  noop: 'ok',
+  'dry-run': 'ok',
+  // refused by preflight or another run's lock, declined at the prompt, rolled back (wholly or not)
+  refused: 'refused',
+  declined: 'refused',
+  'rolled-back': 'refused',
+  'rollback-failed': 'refused',
+}
+
+/** backend set: applied (or nothing to do) is ok; every other ending is refused, with the switch's own line. */
+export function setVerdict(r: SetResult): Verdict {
+  const outcome = SET_OUTCOMES[r.outcome]
+  return outcome === 'ok' ? {outcome} : {outcome, why: r.message}
+}
+
+/** lab bench: a backend whose lab could not be built is a step that failed (the other rows are still measured). */
+export function benchVerdict(report: BenchReport): Verdict {
+  return {outcome: report.results.some((b) => b.status === 'failed') ? 'failed' : 'ok'}
+}
+
+/** lab status: a lab not up, a pod pair that does not ping or a BGP session not Established is a fault. */
+export function labStatusVerdict(status: LabStatus): Verdict {
+  const unhealthy = status.status !== 'up' || (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')
+  return {outcome: unhealthy ? 'fault' : 'ok'}
+}
+
+/** debug cleanup: a pod that could not be deleted is a step that failed. */
+export function debugCleanupVerdict(result: CleanupResult): Verdict {
+  return {outcome: result.failed.length > 0 ? 'failed' : 'ok'}
+}
