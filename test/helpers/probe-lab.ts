@@ -24,12 +24,14 @@ async function withRouterDrop(router: string, port: number, fn: () => Promise<vo
   }
 }
 
-export function underlayDropCase(prefix: string, backend: string, port: number): void {
-  describeLab(`trace --probe, ${backend} across a router that drops UDP ${port}`, () => {
-    const lab = useLab(prefix, ['--nodes', '2', '--pods-per-node', '1', '--backend', backend, '--topology', 'routed'])
+/** With ssh: the lab's nodes run sshd and every trace reaches them over SSH (`--transport ssh`), the probe's send included. */
+export function underlayDropCase(prefix: string, backend: string, port: number, opts: {ssh?: boolean} = {}): void {
+  const over = opts.ssh ? ['--transport', 'ssh'] : []
+  describeLab(`trace --probe, ${backend} across a router that drops UDP ${port}${opts.ssh ? ', over SSH' : ''}`, () => {
+    const lab = useLab(prefix, ['--nodes', '2', '--pods-per-node', '1', '--backend', backend, '--topology', 'routed', ...(opts.ssh ? ['--ssh'] : [])])
 
     it('confirms a healthy pair', async () => {
-      const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', lab.get().name, '--probe', '--json'])
+      const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', lab.get().name, ...over, '--probe', '--json'])
       expect(r.code, r.stderr).toBe(0)
       expect(r.json.disposition).toBe('DELIVERED')
       expect(r.json.probe).toMatchObject({verdict: 'confirmed', sent: 3, answered: 3, firstMissing: null})
@@ -40,10 +42,10 @@ export function underlayDropCase(prefix: string, backend: string, port: number):
       const [n1, n2] = [nodes.find((n) => n.name === 'node1')!, nodes.find((n) => n.name === 'node2')!]
       await withRouterDrop(`${name}.router`, port, async () => {
         expect(await ping(pods.find((p) => p.name === SRC)!.netns, pods.find((p) => p.name === DST)!.ip)).toBe(false)
-        const walk = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, '--json'])
+        const walk = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, ...over, '--json'])
         expect(walk.json.disposition).toBe('DELIVERED')
 
-        const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, '--probe', '--json'])
+        const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, ...over, '--probe', '--json'])
         expect(r.code).toBe(1)
         expect(r.json.disposition).toBe('UNDERLAY_DROP')
         expect(r.json.probe).toMatchObject({verdict: 'underlay-drop', answered: 0, lastSeen: {node: 'node1', direction: 'tx'}, firstMissing: {node: 'node2', direction: 'rx'}})
@@ -51,7 +53,7 @@ export function underlayDropCase(prefix: string, backend: string, port: number):
         expect(f.subject).toBe(`node1 (${n1.ip}) → node2 (${n2.ip})`)
         expect(f.message).toContain(`UDP ${port}`)
 
-        const text = await netctl(['trace', SRC, DST, '--lab', name, '--probe'])
+        const text = await netctl(['trace', SRC, DST, '--lab', name, ...over, '--probe'])
         expect(text.code).toBe(1)
         expect(text.stdout).toMatch(/^UNDERLAY_DROP/)
         expect(text.stdout).toContain('Probe  UNDERLAY_DROP')
