@@ -7,7 +7,7 @@
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {performance} from 'node:perf_hooks'
-import {fileURLToPath} from 'node:url'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 
 import {traceSnapshot} from '../src/analyze/trace/index.js'
 import {parseIptablesSave} from '../src/collect/parse/iptables.js'
@@ -24,7 +24,7 @@ const SERVICES = Number(process.env.BENCH_SERVICES ?? 5000)
 const RUNS = 15
 
 /** The n-th Service: a ClusterIP in 172.21/16, TCP 80 → 8080, two endpoints on node1 and node2 (as the lab's pods are). */
-function services(n: number): LabService[] {
+export function services(n: number): LabService[] {
   return Array.from({length: n}, (_, i) => ({
     name: `svc-${i}`,
     namespace: 'bench',
@@ -35,18 +35,19 @@ function services(n: number): LabService[] {
   }))
 }
 
-function base(): Snapshot {
+export function base(): Snapshot {
   return parseSnapshot(fixture('snapshots', 'calico-vxlan-lab.json'), 'calico-vxlan-lab')
 }
 
-/** kube-proxy's iptables-restore input for n Services, as iptables-save then lists it. */
-function iptablesNode(n: number): Snapshot {
+/** kube-proxy's iptables-restore input for n Services (and any given), as iptables-save then lists it. */
+export function iptablesNode(n: number, extra: LabService[] = []): Snapshot {
   const snap = base()
   const plan = {clusterCIDR: snap.cluster.clusterCIDR, nodes: [], pods: []} as unknown as LabPlan
-  const text = kubeProxyIptables(plan, services(n)).toString()
+  const text = kubeProxyIptables(plan, [...services(n), ...extra]).toString()
   const builtins: Record<string, string[]> = {nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'], mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']}
   // into empty built-in chains `-I CHAIN N` in order is an append: iptables-save lists them as -A
-  const save = text.replace(/^-I (\S+) \d+ /gm, '-A $1 ').replace(/^\*(\w+)$/gm, (_m, t: string) => [`*${t}`, ...(builtins[t] ?? []).map((c) => `:${c} ACCEPT [0:0]`)].join('\n'))
+  // and iptables-save puts the protocol before its match module (`-p tcp -m tcp`), as the kernel keeps them
+  const save = text.replace(/^-I (\S+) \d+ /gm, '-A $1 ').replace(/-m (tcp|udp) -p (tcp|udp) (-d \S+ )?/g, '$3-p $2 -m $1 ').replace(/^\*(\w+)$/gm, (_m, t: string) => [`*${t}`, ...(builtins[t] ?? []).map((c) => `:${c} ACCEPT [0:0]`)].join('\n'))
   const ipt = parseIptablesSave(save)
   for (const s of Object.values(snap.nodeStates)) s.iptables = ipt
   return snap
@@ -88,21 +89,27 @@ function timeTrace(snap: Snapshot): number {
   return median(xs)
 }
 
-const empty = base()
-for (const s of Object.values(empty.nodeStates)) {
-  delete s.iptables
-  delete s.nft
-}
-const e = timeTrace(empty)
-const rows: string[][] = [['empty firewall', '0', `${e.toFixed(2)} ms`, '1.0×']]
-for (const [mode, make] of [
-  ['iptables', iptablesNode],
-  ['nftables', nftNode],
-] as const) {
-  for (const n of [SERVICES / 5, SERVICES]) {
-    const t = timeTrace(make(n))
-    rows.push([`kube-proxy ${mode}`, n.toLocaleString('en'), `${t.toFixed(2)} ms`, `${(t / e).toFixed(1)}×`])
+/** run as a script (npm run bench), not when another bench imports its node builders */
+const main = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href
+if (main) report()
+
+function report(): void {
+  const empty = base()
+  for (const s of Object.values(empty.nodeStates)) {
+    delete s.iptables
+    delete s.nft
   }
+  const e = timeTrace(empty)
+  const rows: string[][] = [['empty firewall', '0', `${e.toFixed(2)} ms`, '1.0×']]
+  for (const [mode, make] of [
+    ['iptables', iptablesNode],
+    ['nftables', nftNode],
+  ] as const) {
+    for (const n of [SERVICES / 5, SERVICES]) {
+      const t = timeTrace(make(n))
+      rows.push([`kube-proxy ${mode}`, n.toLocaleString('en'), `${t.toFixed(2)} ms`, `${(t / e).toFixed(1)}×`])
+    }
+  }
+  console.log(`\n### trace across nodes holding kube-proxy's rules for N Services (pod → pod on another node, tcp, both directions; median of ${RUNS})\n`)
+  console.log(markdownTable(['firewall', 'Services', 'trace', 'vs empty'], rows))
 }
-console.log(`\n### trace across nodes holding kube-proxy's rules for N Services (pod → pod on another node, tcp, both directions; median of ${RUNS})\n`)
-console.log(markdownTable(['firewall', 'Services', 'trace', 'vs empty'], rows))

@@ -9,6 +9,14 @@ import {traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import {runTrace} from '../src/services/trace.js'
 
+/** --port: a number (1-65535) or a Service port's name */
+function portFlag(text: string): number | string {
+  if (!/^\d+$/.test(text)) return text
+  const n = Number(text)
+  if (n < 1 || n > 65535) throw new UsageError(`--port ${text}: a port is 1 to 65535`)
+  return n
+}
+
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
 
@@ -19,6 +27,8 @@ export default class Trace extends BaseCommand {
 --probe then checks the walk against one real packet: confirmed when they agree; UNDERLAY_DROP (a finding naming the two node addresses and the encapsulation to open) when the packet left one node's uplink and never reached the next node's; MODEL_DISAGREES when they part elsewhere. A node without ping, nc or nsenter is a note, not a failure; --timeout bounds each exec.
 
 SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
+
+DST can be a Service: svc/NAME (in the -n namespace), svc/NAMESPACE/NAME, a ClusterIP, NODE:NODEPORT or NODEIP:NODEPORT, dns (the cluster DNS, UDP 53), or NAME.NAMESPACE.svc[.cluster.local]; --port takes the Service port's number or name, the protocol is the port's. The trace shows kube-proxy's translation (the rule and the node), lists every endpoint with its share of connections, walks each there and back (--endpoint IP|POD walks one), and is DELIVERED only when every endpoint is reached.
 
 Where the state comes from: --snapshot FILE (a saved netctl collect), a lab (--lab NAME), an inventory file (--inventory FILE), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account), its nodes reached through a privileged debug pod each (--via debug-pod, the default; deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh). Live, netctl reads only the nodes it needs: SRC's and DST's first, then any node the walk passes through.
 
@@ -33,31 +43,21 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     {description: 'Trace between two pods of a lab', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo'},
     {description: 'A TCP connection to port 8080 of a pod given by IP, on nodes listed in an inventory', command: '<%= config.bin %> trace default/web 10.244.3.7 --inventory cluster.yaml --protocol tcp --port 8080'},
     {description: 'From a saved snapshot, drawn as a Mermaid flowchart', command: '<%= config.bin %> trace web db --snapshot snap.json -o mermaid'},
+    {description: 'To a Service: every endpoint kube-proxy sends to, walked there and back', command: '<%= config.bin %> trace pod-node1-2 svc/default/web --lab demo'},
+    {description: 'The cluster DNS (UDP 53) from a pod of namespace shop', command: '<%= config.bin %> trace -n shop web-7d4b9c-x2x8q dns'},
+    {description: 'A NodePort of node2 from a pod of a lab', command: '<%= config.bin %> trace pod-node1-2 node2:30080 --lab demo'},
     {description: 'Would a full-size packet with DF set fit through the overlay?', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo --size 1500 --df'},
     {description: 'Confirm the walk with real packets, and find a drop in the network between the nodes (UNDERLAY_DROP)', command: '<%= config.bin %> trace pod-node1-1 pod-node2-1 --lab demo --probe'},
   ]
   static override enableJsonFlag = true
   static override args = {
     src: Args.string({description: 'Where the packet starts: a pod (NAME, NAMESPACE/NAME, IP) or a node (name, IP).', required: true}),
-    dst: Args.string({description: 'Where it is going: a pod or a node, as SRC.', required: true}),
+    dst: Args.string({description: 'Where it is going: a pod or a node, as SRC, or a Service (svc/[NAMESPACE/]NAME, a ClusterIP, NODE:NODEPORT, dns, NAME.NAMESPACE.svc).', required: true}),
   }
   static override flags = {
-    // no default, so that oclif can tell "--port without a protocol" (ICMP, which has no ports) from "--protocol icmp"
-    protocol: Flags.string({
-      char: 'p',
-      description: 'The packet: an ICMP echo (the default), a TCP SYN or a UDP datagram; tcp and udp need --port.',
-      options: ['icmp', 'tcp', 'udp'],
-      relationships: [{type: 'all', flags: [{name: 'port', when: async (f) => f.protocol !== 'icmp'}]}],
-    }),
-    port: Flags.integer({
-      description: 'Destination port (with --protocol tcp or udp; ICMP has no ports).',
-      min: 1,
-      max: 65535,
-      relationships: [
-        {type: 'all', flags: ['protocol']},
-        {type: 'none', flags: [{name: 'protocol', when: async (f) => f.protocol === 'icmp'}]},
-      ],
-    }),
+    protocol: Flags.string({char: 'p', description: "The packet: an ICMP echo, a TCP SYN or a UDP datagram (default: icmp; to a Service, its port's protocol).", options: ['icmp', 'tcp', 'udp']}),
+    port: Flags.string({description: 'Destination port (with --protocol tcp or udp); to a Service, its port by number or name.', helpValue: 'PORT|NAME'}),
+    endpoint: Flags.string({description: 'To a Service: walk only this endpoint (its IP, or its pod as NAME or NAMESPACE/NAME); default: every endpoint.', helpValue: 'IP|POD'}),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
     probe: Flags.boolean({
@@ -78,8 +78,10 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
-      protocol: (flags.protocol ?? 'icmp') as Protocol,
-      ...(flags.port === undefined ? {} : {port: flags.port}),
+      ...(flags.protocol === undefined ? {} : {protocol: flags.protocol as Protocol}),
+      ...(flags.port === undefined ? {} : {port: portFlag(flags.port)}),
+      ...(flags.endpoint === undefined ? {} : {endpoint: flags.endpoint}),
+      ...(flags.namespace === undefined ? {} : {namespace: flags.namespace}),
       size: flags.size,
       df: flags.df,
     }

@@ -6,7 +6,8 @@ import {outputFlag, outputFromArgv, STRUCTURED_FORMATS} from './flags.js'
 import {printable} from './render/color.js'
 import {firstLine} from './util/exec.js'
 
-type FlagMap = {[name: string]: any} // oclif's own FlagOutput shape, not exported
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- oclif's own FlagOutput shape, not exported
+type FlagMap = {[name: string]: any}
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -97,6 +98,7 @@ export abstract class BaseCommand extends Command {
   }
 
   /** With --json, an Ending prints its data, not itself. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- oclif's signature
   protected override toSuccessJson(result: unknown): any {
     return super.toSuccessJson(result instanceof Ending ? result.json : result)
   }

@@ -180,3 +180,24 @@ export interface CalicoBGPConfiguration extends KubeObject {
 export interface CalicoBGPPeer extends KubeObject {
   spec?: {peerIP?: string; asNumber?: number; node?: string; nodeSelector?: string; peerSelector?: string; [key: string]: unknown}
 }
+
+/** A Service (v1): the fields a trace to it reads. */
+export interface KubeService extends KubeObject {
+  spec?: {
+    type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName'
+    clusterIP?: string
+    ports?: Array<{name?: string; protocol?: 'TCP' | 'UDP' | 'SCTP'; port: number; targetPort?: number | string; nodePort?: number}>
+  }
+}
+
+/** An EndpointSlice (discovery.k8s.io/v1): a Service's endpoints and their readiness. */
+export interface KubeEndpointSlice extends KubeObject {
+  addressType?: 'IPv4' | 'IPv6' | 'FQDN'
+  endpoints?: Array<{
+    addresses: string[]
+    conditions?: {ready?: boolean; serving?: boolean; terminating?: boolean}
+    nodeName?: string
+    targetRef?: {kind?: string; namespace?: string; name?: string}
+  }>
+  ports?: Array<{name?: string; protocol?: string; port?: number}>
+}

@@ -2,10 +2,10 @@ import {isIPv4} from 'node:net'
 
 import {NetctlError, UsageError} from '../errors.js'
 import {type ClusterObjects, type Detection, detectCni} from './detect.js'
-import {INVENTORY_API_VERSION, type Inventory, type InventoryContainerPort} from '../model/inventory.js'
+import {INVENTORY_API_VERSION, type Inventory, type InventoryContainerPort, type InventoryService} from '../model/inventory.js'
 import {KubeApi, KubeApiError} from './kube-api.js'
 import type {KubeConnectOptions} from './kube-config.js'
-import type {CalicoBGPConfiguration, CalicoBGPPeer, CalicoIPPool, KubeConfigMap, KubeDaemonSet, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, Taint} from './kube-types.js'
+import type {CalicoBGPConfiguration, CalicoBGPPeer, CalicoIPPool, KubeConfigMap, KubeDaemonSet, KubeEndpointSlice, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, KubeService, Taint} from './kube-types.js'
 
 export type {KubeConnectOptions} from './kube-config.js'
 
@@ -151,6 +151,43 @@ const PATHS = {
   bgpConfigurations: '/apis/crd.projectcalico.org/v1/bgpconfigurations',
   bgpPeers: '/apis/crd.projectcalico.org/v1/bgppeers',
   blockAffinities: '/apis/crd.projectcalico.org/v1/blockaffinities',
+  services: '/api/v1/services',
+  endpointSlices: '/apis/discovery.k8s.io/v1/endpointslices',
+}
+
+/** The label an EndpointSlice names its Service by. */
+const SERVICE_NAME_LABEL = 'kubernetes.io/service-name'
+
+/**
+ * Services with their EndpointSlices' endpoints, as an inventory's `services:`
+ * holds them: a named targetPort taken from the slices' port of that name (what
+ * kube-proxy programs); headless and ExternalName Services left out (no ClusterIP to trace to).
+ */
+export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[]): InventoryService[] {
+  const out: InventoryService[] = []
+  for (const svc of services) {
+    const ip = svc.spec?.clusterIP
+    if (!ip || ip === 'None' || svc.spec?.type === 'ExternalName') continue
+    const ns = svc.metadata.namespace ?? 'default'
+    const own = slices.filter((s) => (s.metadata.namespace ?? 'default') === ns && s.metadata.labels?.[SERVICE_NAME_LABEL] === svc.metadata.name && s.addressType !== 'FQDN')
+    const ports = (svc.spec?.ports ?? []).map((p) => {
+      const protocol = p.protocol ?? 'TCP'
+      const named = typeof p.targetPort === 'string' ? own.flatMap((s) => s.ports ?? []).find((x) => x.name === (p.name ?? '') && x.port !== undefined)?.port : undefined
+      const targetPort = typeof p.targetPort === 'number' ? p.targetPort : (named ?? (p.targetPort === undefined ? p.port : undefined))
+      return {...(p.name ? {name: p.name} : {}), protocol, port: p.port, ...(targetPort !== undefined ? {targetPort} : {}), ...(p.nodePort ? {nodePort: p.nodePort} : {})}
+    })
+    const endpoints = own.flatMap((s) =>
+      (s.endpoints ?? []).map((e) => ({
+        addresses: e.addresses,
+        ...(e.conditions ? {conditions: e.conditions} : {}),
+        ...(e.nodeName ? {nodeName: e.nodeName} : {}),
+        ...(e.targetRef?.kind && e.targetRef.name ? {targetRef: {kind: e.targetRef.kind, name: e.targetRef.name, ...(e.targetRef.namespace ? {namespace: e.targetRef.namespace} : {})}} : {}),
+      })),
+    )
+    const type = svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer' ? svc.spec.type : 'ClusterIP'
+    out.push({name: svc.metadata.name, namespace: ns, type, clusterIP: ip, ports, endpoints})
+  }
+  return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
 }
 
 /** ConfigMaps a CNI keeps its settings in. */
@@ -273,6 +310,11 @@ export class KubeCluster {
    */
   async inventory(detection?: Detection): Promise<Inventory> {
     const [nodes, pods, det] = await Promise.all([this.nodes(), this.pods({allNamespaces: true}), detection ? Promise.resolve(detection) : this.detect()])
+    // Services and their EndpointSlices: a trace to a Service reads them; a cluster that does not let us read them still traces pods
+    const [services, slices] = await Promise.all([
+      this.optionalList<KubeService>(PATHS.services, 'Services', det.details.notes),
+      this.optionalList<KubeEndpointSlice>(PATHS.endpointSlices, 'EndpointSlices', det.details.notes),
+    ])
     if (nodes.length === 0) throw new NetctlError(`the cluster of context ${this.api.config.context} has no nodes`, 'unreachable', 'NO_NODES')
     // Calico IPAM hands out blocks, not spec.podCIDR: take the node's first confirmed block then
     if (det.cni === 'calico' && nodes.some((n) => n.podCIDR === '')) {
@@ -305,6 +347,7 @@ export class KubeCluster {
         .filter((p) => !p.hostNetwork && p.ip !== '' && known.has(p.node) && (p.phase === 'Running' || p.phase === 'Pending'))
         .map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(Object.keys(p.labels).length > 0 ? {labels: p.labels} : {}), ...(p.ports.length > 0 ? {ports: p.ports} : {})}))
         .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
+      ...(services ? {services: servicesOf(services, slices ?? [])} : {}),
     }
   }
 }

@@ -36,6 +36,7 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
  * report itself decides; a test without a receiver total is a failure too.
  */
 export function parseIperf3Json(text: string): Iperf3Result {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- iperf3's JSON, each field checked where it is read
   let doc: any
   try {
     doc = JSON.parse(text)

@@ -99,7 +99,7 @@ export function pidsByNetns(ids: readonly NetnsId[]): Map<string, number[]> {
   const wanted = new Set(ids.map(formatNetnsId))
   const out = new Map<string, number[]>()
   if (wanted.size === 0) return out
-  let entries: string[] = []
+  let entries: string[]
   try {
     entries = readdirSync('/proc')
   } catch {

@@ -233,6 +233,68 @@ export interface Trace extends PathResult {
   policy?: TracePolicy
   /** with --probe: the real packet sent after the walk, and where the counters saw it */
   probe?: ProbeResult
+  /** DST is a Service: which, by which port, and how many of its endpoints the request reaches */
+  service?: TraceService
+  /** DST is a Service: the translation of the walk shown in `hops` (ClusterIP:port → endpoint:targetPort); null when nothing translated it */
+  translation?: TraceTranslation | null
+  /** DST is a Service: every endpoint, with the probability kube-proxy's rules give it and its own walk */
+  endpoints?: TraceServiceEndpoint[]
+}
+
+/** The Service a trace's DST named. */
+export interface TraceService {
+  namespace: string
+  name: string
+  clusterIP: string
+  /** the Service port the request is for */
+  port: {name?: string; protocol: 'TCP' | 'UDP' | 'SCTP'; port: number; targetPort?: number; nodePort?: number}
+  /** reached through its ClusterIP, or a node's NodePort */
+  via: 'clusterIP' | 'nodePort'
+  /** the node whose NodePort DST named */
+  node?: string
+  /** endpoints whose walk is DELIVERED both ways, of the endpoints kube-proxy's rules send to (`walked` of them walked) */
+  reached: number
+  total: number
+}
+
+/** A translation of the request at one hop: where, by which rule of which agent, and the packet before and after. */
+export interface TraceTranslation {
+  node: string
+  netns: string
+  hook: string
+  ruleset: string
+  rule: string
+  /** whose chain holds the rule: kube-proxy, the host, ... */
+  agent: string
+  before: string
+  after: string
+}
+
+/** One endpoint of a Service DST. */
+export interface TraceServiceEndpoint {
+  ip: string
+  /** the port the request arrives on (the targetPort), when the rule or the Service says */
+  port?: number
+  pod?: string
+  namespace?: string
+  node?: string
+  /** listed in the Service's EndpointSlices, and ready there */
+  inEndpointSlice: boolean
+  ready: boolean
+  /** the share of new connections kube-proxy's rules (at `translation.node`) send here; 0 when no rule does */
+  probability: number
+  /** the rule of the split that chose this endpoint */
+  rule?: string
+  /** this endpoint's walk: absent when it was not walked (no rule sends there, or --endpoint chose another) */
+  disposition?: Disposition
+  returnDisposition?: Disposition | null
+  hops?: Hop[]
+  returnPath?: PathResult | null
+  translation?: TraceTranslation | null
+  /** the codes of the findings this endpoint's walk raised (the findings are in Trace.findings) */
+  findings?: string[]
+  /** why it was not walked */
+  note?: string
 }
 
 /** Where a probe's counters saw the packet: a node's interface, in the host namespace. */

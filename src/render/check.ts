@@ -2,7 +2,6 @@
  * `netctl check`: the result as JSON (schemas/check.schema.json) and as text
  * (a header, then the findings, errors first).
  */
-import type {Finding} from '../model/finding.js'
 import type {CheckResult} from '../services/check-result.js'
 import {printable} from '../util/text.js'
 import {findingsText} from './finding.js'

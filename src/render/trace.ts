@@ -85,7 +85,8 @@ export function traceText(trace: Trace, width = terminalWidth()): string {
     out.push(wrapLine(`  the reply is lost: ${trace.returnPath.disposition}, ${DISPOSITION_GUIDE[trace.returnPath.disposition].summary}`, width))
   }
   for (const m of trace.missing ?? []) out.push(c.yellow(wrapLine(`  missing: ${printable(m)}`, width)))
-  out.push('', pathHeading('Path', trace), hopsText(trace.hops, '  ', width))
+  if (trace.service) out.push('', ...serviceText(trace, width))
+  out.push('', pathHeading(trace.service ? `Path${shownEndpoint(trace)}` : 'Path', trace), hopsText(trace.hops, '  ', width))
   out.push('')
   if (trace.returnPath) out.push(pathHeading('Return path', trace.returnPath), hopsText(trace.returnPath.hops, '  ', width))
   else out.push(`${c.bold('Return path')}  ${c.dim('not walked: the packet did not arrive')}`)
@@ -113,6 +114,45 @@ export function probeText(probe: ProbeResult, width = terminalWidth()): string {
   if (probe.sent > 0) lines.push(`  last seen: ${where(probe.lastSeen)}   first missing: ${where(probe.firstMissing)}`)
   for (const k of probe.counters) lines.push(c.dim(`    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`))
   return lines.join('\n')
+}
+
+/** " (to endpoint 172.20.2.2)": which endpoint's walk the Path section shows. */
+function shownEndpoint(trace: Trace): string {
+  const to = trace.translation?.after.split(' → ')[1]
+  return to ? printable(` (to endpoint ${to})`) : ''
+}
+
+/**
+ * A Service DST, compactly: the Service and port, the translation (rule and
+ * agent), then one line per endpoint with its share and its verdict both ways.
+ */
+function serviceText(trace: Trace, width?: number): string[] {
+  const c = colors()
+  const svc = trace.service!
+  const port = svc.port
+  const via = svc.via === 'nodePort' ? `NodePort ${port.nodePort} on ${svc.node ?? trace.dst.ip}` : `ClusterIP ${svc.clusterIP}:${port.port}`
+  const head = `${c.bold('Service')}  ${svc.namespace}/${svc.name} ${via} ${port.name ? `(${port.name}) ` : ''}${port.protocol}${port.targetPort !== undefined ? ` → targetPort ${port.targetPort}` : ''}`
+  const out = [wrapLine(printable(head), width)]
+  const t = trace.translation
+  if (t) out.push(wrapLine(printable(`  translated on ${t.node} at ${t.hook} by ${t.agent}: ${t.before} → ${t.after.split(' → ')[1] ?? t.after}`), width, '    '), c.dim(wrapLine(printable(`    ${t.rule}`), width, '      ')))
+  else out.push(c.yellow('  not translated: no rule sent the request to an endpoint'))
+  const reached = `${svc.reached} of ${svc.total} endpoint${svc.total === 1 ? '' : 's'} reached`
+  out.push(`  ${svc.total > 0 && svc.reached === svc.total ? c.green(reached) : c.red(reached)}`)
+  const eps = trace.endpoints ?? []
+  const who = eps.map((e) => printable(`${e.ip}${e.port !== undefined ? `:${e.port}` : ''}${e.pod ? ` ${e.namespace && e.namespace !== 'default' ? `${e.namespace}/` : ''}${e.pod}` : ''}${e.node ? ` on ${e.node}` : ''}`))
+  const w = Math.max(0, ...who.map((x) => x.length))
+  eps.forEach((e, i) => {
+    const share = `${(Math.round(e.probability * 10000) / 100).toString().padStart(6)}%`
+    let verdict: string
+    if (e.disposition === undefined) verdict = c.dim(printable(e.note ?? 'not walked'))
+    else if (e.disposition === 'DELIVERED' && e.returnDisposition === 'DELIVERED') verdict = c.green('DELIVERED, reply DELIVERED')
+    else if (e.disposition === 'DELIVERED') verdict = `${c.green('DELIVERED')}, reply ${dispositionColor(e.returnDisposition ?? 'INSUFFICIENT_INFO')(e.returnDisposition ?? 'not walked')}`
+    else verdict = `${dispositionColor(e.disposition)(e.disposition)}${e.hops?.at(-1) ? ` at ${printable(e.hops.at(-1)!.node)}` : ''}`
+    // a walked way's note says what it is (a way no DNAT takes); otherwise how the EndpointSlices list it
+    const flags = [e.disposition !== undefined && e.note ? e.note : e.inEndpointSlice ? (e.ready ? '' : 'not ready') : 'not in the EndpointSlices'].filter(Boolean).map((x) => printable(x))
+    out.push(wrapLine(`  ${share}  ${who[i]!.padEnd(w)}  ${verdict}${flags.length ? c.yellow(`  (${flags.join(', ')})`) : ''}${e.findings?.length ? `  ${c.yellow(`[${e.findings.join(', ')}]`)}` : ''}`, width, '      '))
+  })
+  return out
 }
 
 /** The last line under the live display: how much of the cluster the trace needed. */

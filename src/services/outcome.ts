@@ -37,7 +37,9 @@ export function collectVerdict(s: {nodes: readonly unknown[]; errors: readonly C
 export function traceVerdict(trace: Trace, snapshot: Snapshot, srcNode: string): Verdict {
   const srcUnreachable = snapshot.nodeStates[srcNode] === undefined && snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
   if (srcUnreachable) return {outcome: 'unreachable'}
-  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED'
+  // a Service: every endpoint its rules send to (or the one --endpoint names) reached
+  const allReached = !trace.service || trace.service.reached === trace.service.total
+  const delivered = trace.disposition === 'DELIVERED' && trace.returnPath?.disposition === 'DELIVERED' && allReached
   return {outcome: delivered && !trace.findings.some((f) => f.severity === 'error') ? 'ok' : 'fault'}
 }
 

@@ -7,6 +7,7 @@
 import {CHECKS, runChecks} from '../analyze/checks/index.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
+import {completeQuery} from '../analyze/trace/service.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
@@ -46,10 +47,23 @@ export interface TraceRunOptions extends CollectOptions {
   namespace?: string
 }
 
-/** Findings about these nodes of the snapshot, beyond the packet's own path. */
-export type NodeChecks = (snapshot: Snapshot, nodes: string[]) => Finding[]
-/** the checks scoped to the path's nodes: the per-node checks look at those nodes only, never at all of them */
-const defaultChecks: NodeChecks = (snapshot, nodes) => runChecks(snapshot, {nodes})
+/**
+ * The nodes a trace's path crosses, either way: where the path checks look. A
+ * Service trace's path is every endpoint's walk (the Service findings — no
+ * endpoints, stale rules, conntrack — are checks of those nodes like any other).
+ */
+export function pathNodes(trace: Trace): string[] {
+  const hops = [trace.hops, trace.returnPath?.hops ?? [], ...(trace.endpoints ?? []).flatMap((e) => [e.hops ?? [], e.returnPath?.hops ?? []])].flat()
+  return [...new Set([...hops.map((h) => h.node), ...(trace.service?.node ? [trace.service.node] : [])])]
+}
+
+/** Findings about these nodes of the snapshot (and the traced Service, `Service ns/name`), beyond the packet's own path. */
+export type NodeChecks = (snapshot: Snapshot, nodes: string[], subjects?: string[]) => Finding[]
+/**
+ * The path checks: every check, scoped to the path's nodes (the per-node checks look at those nodes only,
+ * never at all of them); for a Service DST also the findings about that Service itself (SERVICE_NO_ENDPOINTS).
+ */
+const defaultChecks: NodeChecks = (snapshot, nodes, subjects) => runChecks(snapshot, {nodes, ...(subjects ? {subjects} : {})})
 // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
 const OWN = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
 
@@ -74,12 +88,27 @@ function fixesAsTyped(trace: Trace, snapshot: Snapshot): Trace {
 /** Walk a saved snapshot once. */
 export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {walker?: Walker; checks?: NodeChecks} = {}): TraceRun {
   const walker = opts.walker ?? defaultWalker
-  const src = walker.resolveEndpoint(snapshot, query.src)
-  const dst = walker.resolveEndpoint(snapshot, query.dst)
-  checkSameFamily(query, src, dst)
-  const result = walker.traceSnapshot(snapshot, query)
-  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([src.node, dst.node, ...result.needNodes])), snapshot, opts.checks), snapshot)
-  return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, src.node)}
+  const ends = resolveEnds(walker, snapshot, query)
+  const result = walker.traceSnapshot(snapshot, ends.query)
+  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([...ends.nodes, ...result.needNodes])), snapshot, opts.checks), snapshot)
+  return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, ends.src.node)}
+}
+
+/**
+ * SRC and DST resolved before anything is walked (a typo is a usage error before any node is read):
+ * the query completed (a Service DST's port and protocol), and the nodes to collect first.
+ */
+function resolveEnds(walker: Walker, snapshot: Snapshot, query: TraceQuery, namespace?: string): {src: ResolvedEndpoint; nodes: string[]; query: TraceQuery} {
+  const ns = query.namespace ?? namespace
+  const completed = completeQuery(snapshot, {...query, ...(ns !== undefined ? {namespace: ns} : {})}, ns)
+  let q: TraceQuery = completed.query
+  if (namespace !== undefined) q = {...q, src: inNamespace(snapshot, q.src, namespace)}
+  const src = walker.resolveEndpoint(snapshot, q.src)
+  if (completed.target) return {src, nodes: [...new Set([src.node, ...(completed.target.node ? [completed.target.node] : [])])], query: q}
+  if (namespace !== undefined) q = {...q, dst: inNamespace(snapshot, q.dst, namespace)}
+  const dst = walker.resolveEndpoint(snapshot, q.dst)
+  checkSameFamily(q, src, dst)
+  return {src, nodes: [...new Set([src.node, dst.node])], query: q}
 }
 
 /** Collect what the walk needs from a live cluster, and walk. */
@@ -89,18 +118,17 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   const meta = () => ({startedAt, finishedAt: new Date().toISOString(), version: opts.version, ...(networkPolicies ? {networkPolicies} : {})})
   const results: NodeResult[] = []
   let snapshot = snapshotOf(inventory, results, meta())
-  if (namespace !== undefined) query = {...query, src: inNamespace(snapshot, query.src, namespace), dst: inNamespace(snapshot, query.dst, namespace)}
 
   // Endpoints first, on the skeleton: a typo is a usage error before any node is touched.
-  const src = walker.resolveEndpoint(snapshot, query.src)
-  const dst = walker.resolveEndpoint(snapshot, query.dst)
-  checkSameFamily(query, src, dst)
+  const ends = resolveEnds(walker, snapshot, query, namespace)
+  query = ends.query
+  const src = ends.src
   const known = new Set(inventory.nodes.map((n) => n.name))
   const attempted = new Set<string>()
-  const wanted = new Set([src.node, dst.node])
+  const wanted = new Set(ends.nodes)
   const rounds: string[][] = []
 
-  let next = [...new Set([src.node, dst.node])]
+  let next = [...ends.nodes]
   let result: TraceResult
   for (;;) {
     // each node once: a node that failed stays failed for this run, and the loop ends
@@ -132,7 +160,7 @@ function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
  * raised the same one.
  */
 export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: Set<string>): Trace {
-  const involved = new Set([...nodes, ...trace.hops.map((h) => h.node), ...(trace.returnPath?.hops ?? []).map((h) => h.node)])
+  const involved = new Set([...nodes, ...pathNodes(trace)])
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''}`))
   const added: Finding[] = []
   for (const e of snapshot.errors) {
@@ -151,10 +179,11 @@ export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: 
  * already raised (same code, node and subject) are not repeated.
  */
 export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChecks = defaultChecks): Trace {
-  const nodes = [...new Set([...trace.hops, ...(trace.returnPath?.hops ?? [])].map((h) => h.node))].filter((n) => snapshot.nodeStates[n] !== undefined)
+  const nodes = pathNodes(trace).filter((n) => snapshot.nodeStates[n] !== undefined)
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
-  const added = checks(snapshot, nodes).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
+  const subjects = trace.service ? [`Service ${trace.service.namespace}/${trace.service.name}`] : undefined
+  const added = checks(snapshot, nodes, subjects).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
   const ran = {nodes, codes: CHECKS.map((c) => c.code).filter((c) => !OWN.has(c))}
   return {...trace, findings: [...trace.findings, ...added], checks: ran}
 }

@@ -293,6 +293,7 @@ interface StartedPod {
 }
 
 /** The ws package (a dependency of netctl's own; client-node speaks it too), loaded on first use. */
+/* eslint-disable @typescript-eslint/no-explicit-any -- ws is loaded untyped at run time */
 let wsClass: (new (uri: string, protocols: string[], opts: object) => any) | undefined
 function loadWs(): new (uri: string, protocols: string[], opts: object) => any {
   if (!wsClass) {
@@ -301,6 +302,7 @@ function loadWs(): new (uri: string, protocols: string[], opts: object) => any {
   }
   return wsClass!
 }
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 function collector(): {stream: Writable; text: () => string} {
   const chunks: Buffer[] = []
@@ -473,6 +475,7 @@ export class KubeDebugTransport implements Transport {
    * its Status, and offers only v5 and v4, the versions whose error channel
    * carries a Status with the exit code.
    */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the client's WebSocketInterface returns its untyped ws
   private channelSocket(pod: StartedPod): {connect: (path: string, text: unknown, binary: ((stream: number, buff: Buffer) => boolean) | null) => Promise<any>} {
     const kc = pod.api.config.kc
     const who = {server: pod.api.server, context: pod.api.config.context, user: pod.api.config.user}
@@ -528,6 +531,7 @@ export class KubeDebugTransport implements Transport {
     const input = new PassThrough()
     const exec = new Exec(pod.api.config.kc, this.channelSocket(pod) as never)
     let status: KubeStatus | undefined
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ws, untyped (loadWs)
     let ws: any
     try {
       ws = await exec.exec(pod.namespace, pod.name, DEBUG_CONTAINER, debugCommand(deadline === undefined ? undefined : deadline - Date.now()), out.stream, err.stream, input, false, (s) => {

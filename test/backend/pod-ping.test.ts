@@ -1,7 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
 import {pingScript, podPairs, podReachability} from '../../src/backend/act/pod-ping.js'
-import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Transport} from '../../src/transport/types.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 

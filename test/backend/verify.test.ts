@@ -1,7 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
 import {tracePairs} from '../../src/backend/act/verify.js'
-import type {Snapshot} from '../../src/model/snapshot.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 
 describe('verifying a switch with netctl trace', () => {

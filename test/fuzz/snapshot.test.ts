@@ -37,8 +37,16 @@ type Path = Array<string | number>
 
 /** Every path in the document (the root excluded), containers and leaves alike. */
 function paths(v: Json, at: Path = [], out: Path[] = []): Path[] {
-  if (Array.isArray(v)) v.forEach((x, i) => (out.push([...at, i]), paths(x, [...at, i], out)))
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push([...at, k]), paths(x, [...at, k], out)
+  if (Array.isArray(v))
+    v.forEach((x, i) => {
+      out.push([...at, i])
+      paths(x, [...at, i], out)
+    })
+  else if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) {
+      out.push([...at, k])
+      paths(x, [...at, k], out)
+    }
   return out
 }
 function parentOf(doc: Json, p: Path): {parent: Json[] | {[k: string]: Json}; key: string | number} {
@@ -86,7 +94,10 @@ function mutate(r: () => number, doc: Json): string {
       if (!n) return 'no node to rename'
       const name = `${n.name}${pick(HOSTILE)}`
       const st = d.nodeStates[n.name]
-      if (st) (delete d.nodeStates[n.name], (d.nodeStates[name] = {...st, node: name}))
+      if (st) {
+        delete d.nodeStates[n.name]
+        d.nodeStates[name] = {...st, node: name}
+      }
       for (const pod of d.pods) if (pod.node === n.name) pod.node = name
       n.name = name
       return `rename node to ${JSON.stringify(name)}`
@@ -166,7 +177,7 @@ describe('fuzzing the snapshot loading path', () => {
           try {
             findings = runChecks(s)
           } catch (error) {
-            throw new Error(`${what}: check crashed: ${(error as Error).stack}`)
+            throw new Error(`${what}: check crashed: ${(error as Error).stack}`, {cause: error})
           }
           expectPrintable(checkText(checkResult(s, {kind: 'snapshot', name: 'fuzz.json'}, s.nodes.map((n) => n.name), findings, countFindings(findings)), s.nodes.length), what)
           const [src, dst] = endpoints(r, s)

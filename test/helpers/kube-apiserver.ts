@@ -88,6 +88,8 @@ const RESOURCES: ResourceDef[] = [
   {group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds']},
   {group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true},
   {group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol']},
+  {group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc']},
+  {group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', kind: 'EndpointSlice', namespaced: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'ippools', kind: 'IPPool', namespaced: false, crd: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgpconfigurations', kind: 'BGPConfiguration', namespaced: false, crd: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgppeers', kind: 'BGPPeer', namespaced: false, crd: true},
@@ -387,6 +389,14 @@ interface LabInventory {
   cluster: {name: string; backend: string; clusterCIDR: string}
   nodes: Array<{name: string; internalIP: string; podCIDR: string; access: {netns?: string}; annotations?: Record<string, string>; labels?: Record<string, string>; paths?: {birdSocket?: string; flannelSubnetEnv?: string}}>
   pods?: Array<{name: string; namespace: string; node: string; ip: string; netns?: string}>
+  services?: Array<{
+    name: string
+    namespace: string
+    type?: string
+    clusterIP: string
+    ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
+    endpoints?: Array<{addresses: string[]; conditions?: {ready?: boolean}; nodeName?: string; targetRef?: {kind: string; namespace?: string; name: string}}>
+  }>
 }
 
 /** One multi-document YAML fixture from fixtures/kube, parsed. */
@@ -680,6 +690,7 @@ export class KubeApiServer {
       const [pod] = this.add(this.runningPod(p.namespace, p.name, p.node, p.ip, node?.internalIP ?? '', {app: p.name.replace(/-\d+$/, '')}))
       if (p.netns) this.crictl?.add({namespace: p.namespace, name: p.name, uid: pod!.metadata.uid, node: p.node, ip: p.ip, netns: p.netns, createdAt: pod!.status.startTime})
     }
+    for (const svc of inv.services ?? []) this.add(this.serviceObjects(svc))
     const backend = inv.cluster.backend
     if (backend.startsWith('flannel-')) {
       const type = backend.slice('flannel-'.length)
@@ -707,6 +718,55 @@ export class KubeApiServer {
       })
       if (backend === 'calico-rr') this.addFixture('calico-rr', (o) => (o.kind === 'BGPConfiguration' ? {...o, spec: {...o.spec, asNumber}} : o))
     }
+  }
+
+  /**
+   * A lab Service as the API holds it, and the EndpointSlice its controller
+   * keeps: named by the Service plus a random suffix, labelled with the
+   * Service's name, its ports named as the Service's. A port named http
+   * targets the container port by that name (the slice says which number), as
+   * manifests often write it.
+   */
+  private serviceObjects(svc: NonNullable<LabInventory['services']>[number]): Obj[] {
+    const service: Obj = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {name: svc.name, namespace: svc.namespace, labels: svc.name === 'kube-dns' ? {'k8s-app': 'kube-dns'} : {app: svc.name}},
+      spec: {
+        type: svc.type ?? 'ClusterIP',
+        clusterIP: svc.clusterIP,
+        clusterIPs: [svc.clusterIP],
+        ipFamilies: ['IPv4'],
+        ports: svc.ports.map((p) => ({
+          ...(p.name ? {name: p.name} : {}),
+          protocol: p.protocol,
+          port: p.port,
+          targetPort: p.name === 'http' ? 'http' : (p.targetPort ?? p.port),
+          ...(p.nodePort ? {nodePort: p.nodePort} : {}),
+        })),
+        sessionAffinity: 'None',
+      },
+      status: {loadBalancer: {}},
+    }
+    const slice: Obj = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: `${svc.name}-${randomBytes(3).toString('hex').slice(0, 5)}`,
+        generateName: `${svc.name}-`,
+        namespace: svc.namespace,
+        labels: {'kubernetes.io/service-name': svc.name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io'},
+      },
+      addressType: 'IPv4',
+      endpoints: (svc.endpoints ?? []).map((e) => ({
+        addresses: e.addresses,
+        conditions: {ready: e.conditions?.ready !== false, serving: e.conditions?.ready !== false, terminating: false},
+        ...(e.nodeName ? {nodeName: e.nodeName} : {}),
+        ...(e.targetRef ? {targetRef: {...e.targetRef, uid: randomUUID()}} : {}),
+      })),
+      ports: svc.ports.map((p) => ({...(p.name ? {name: p.name} : {}), protocol: p.protocol, port: p.targetPort ?? p.port})),
+    }
+    return [service, slice]
   }
 
   /** A pod as the API holds it once its kubelet has started it. */

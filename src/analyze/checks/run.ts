@@ -84,6 +84,8 @@ export interface CheckOptions {
    * that touch the nodes on its path).
    */
   nodes?: readonly string[]
+  /** with `nodes`: also keep the findings about no node whose subject is one of these (a traced Service: `Service ns/name`) */
+  subjects?: readonly string[]
 }
 
 /** Every check, with the nodes each finding is about. */
@@ -96,7 +98,8 @@ export function runChecksRaised(snapshot: Snapshot, opts: CheckOptions = {}): Ra
   // the per-node checks look only at the wanted nodes; the filter below still drops what concerns none of them
   const ctx = new CheckContext(snapshot, wanted)
   const all = CHECKS.flatMap(({check}) => check(ctx))
-  return all.filter((r) => (r.finding.node !== undefined ? wanted.has(r.finding.node) : r.about.some((n) => wanted.has(n))))
+  const subjects = new Set(opts.subjects ?? [])
+  return all.filter((r) => (r.finding.node !== undefined ? wanted.has(r.finding.node) : r.about.some((n) => wanted.has(n)) || (r.about.length === 0 && subjects.has(r.finding.subject))))
 }
 
 export function runChecks(snapshot: Snapshot, opts: CheckOptions = {}): Finding[] {

@@ -5,16 +5,20 @@
  * snapshot has no state for, the result names it in `needNodes`, the command
  * collects it and walks again.
  */
-import type {Snapshot} from '../../model/snapshot.js'
 import type {Endpoint, Protocol, Trace} from '../../model/trace.js'
 
 export interface TraceQuery {
   /** pod name, ns/name, pod IP, node name or node IP */
   src: string
   dst: string
-  protocol: Protocol
-  /** destination port for tcp/udp */
-  port?: number
+  /** absent: ICMP, or a Service DST's port protocol */
+  protocol?: Protocol
+  /** destination port for tcp/udp; for a Service DST also the Service port's name */
+  port?: number | string
+  /** a Service DST: walk only this endpoint (its IP, or its pod as NAME or NAMESPACE/NAME) */
+  endpoint?: string
+  /** where a bare `svc/NAME` is looked up (-n; default: default) */
+  namespace?: string
   /** bytes of the IP packet the source sends (default 84: a plain ping) */
   size: number
   /** the Don't Fragment bit */

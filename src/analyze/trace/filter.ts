@@ -7,7 +7,7 @@ import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {FilterPacket} from './iptables-match.js'
 import {describeNftAlternatives, evaluateNftChain} from './nft.js'
 import type {MatchEnv} from './xt-match.js'
-import {describeRewrite, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
+import {describeRewrite, dnatTarget, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'
@@ -140,10 +140,33 @@ function iptablesNftTables(s: NodeState): Set<string> {
 }
 
 /** Which of the ways a statistic/numgen split the walk follows: deterministic, and said so. */
-function whichWay(ways: Array<{probability: number}>): string {
+function whichWay(ways: Array<{probability: number}>, pin?: string): string {
+  if (pin !== undefined) return `the way to endpoint ${pin} is walked`
   const equal = ways.every((x) => Math.abs(x.probability - ways[0]!.probability) < 1e-6)
   return equal ? 'the ways are equally likely, the first is walked' : 'the most likely way is walked (the first of equals)'
 }
+
+/**
+ * A split walk pinned to one endpoint (a Service trace walks each): the way whose
+ * DNAT sends there, else the most likely way, as without a pin.
+ */
+function pinned<T extends {alternatives?: T[]}>(r: T, pin: string | undefined, to: (a: T) => {addr?: string} | undefined): T {
+  if (pin === undefined || !r.alternatives) return r
+  // '' pins the way no DNAT takes (a rule missing from the middle of a Service's chain)
+  return r.alternatives.find((a) => (to(a)?.addr ?? '') === pin) ?? r
+}
+
+/** A chain's verdict for a packet, computed once per trace (a Service trace walks the same chains once per endpoint). */
+function memo<T>(cache: Map<string, unknown> | undefined, keyOf: () => string, f: () => T): T {
+  if (!cache) return f()
+  const key = keyOf()
+  if (cache.has(key)) return cache.get(key) as T
+  const v = f()
+  cache.set(key, v)
+  return v
+}
+
+const toOf = (t: {addr?: string; port?: number} | undefined): {to?: {addr: string; port?: number}} => (t?.addr ? {to: {addr: t.addr, ...(t.port !== undefined ? {port: t.port} : {})}} : {})
 
 interface Unit {
   prio: number
@@ -168,13 +191,13 @@ interface UnitResult {
   /** the rule of a nat chain that decided a translation */
   nat?: string
   natDecision?: NatDecision
-  alternatives?: Array<{probability: number; rule: string}>
+  alternatives?: Array<{probability: number; rule: string; to?: {addr: string; port?: number}}>
   mark: number
   ctmark: number
 }
 
 /** Every base chain at `hook` for this packet, iptables (both variants) and native nftables, in priority order. */
-function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: MatchEnv, bridged: boolean, natDecided: boolean): Unit[] {
+function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: MatchEnv, bridged: boolean, natDecided: boolean, pin: string | undefined, cache: Map<string, unknown> | undefined): Unit[] {
   const s = place.state
   const units: Unit[] = []
   const firstPacket = st.pkt.ctstate === 'NEW' && !natDecided
@@ -187,10 +210,11 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
         label: table === 'filter' ? rs.label : `${rs.label} ${table}`,
         empty: chainIsEmpty(rs.ipt, hook, table),
         evaluate: () => {
-          const r = evaluateChain(rs.ipt, hook, st.pkt, table, env)
-          if (!r) return undefined
+          const all = memo(cache, () => `${place.node}|${place.netns}|${rs.label}|${table}|${hook}|${JSON.stringify(st.pkt)}`, () => evaluateChain(rs.ipt, hook, st.pkt, table, env))
+          if (!all) return undefined
+          const r = pinned(all, pin, (a) => (a.nat ? dnatTarget({iptables: a.nat}) : undefined))
           st.pkt = r.packet
-          const split = r.alternatives ? [`statistic matches split the walk; ${whichWay(r.alternatives)}:`, ...describeAlternatives(r)] : []
+          const split = all.alternatives ? [`statistic matches split the walk; ${whichWay(all.alternatives, r !== all ? pin : undefined)}:`, ...describeAlternatives(all)] : []
           const u = r.uncertain[0]
           return {
             accepted: r.verdict === 'ACCEPT',
@@ -204,7 +228,7 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
             evidence: [...r.evidence, ...split],
             ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
             ...(r.nat && r.rule ? {nat: r.rule.raw, natDecision: {iptables: r.nat}} : {}),
-            ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`}))} : {}),
+            ...(all.alternatives ? {alternatives: all.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`, ...toOf(a.nat ? dnatTarget({iptables: a.nat}) : undefined)}))} : {}),
             mark: r.packet.mark,
             ctmark: r.packet.ctmark ?? 0,
           }
@@ -226,9 +250,10 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
           label: `nft ${t.family} ${t.name} ${c.name} (hook ${c.hook} priority ${c.prio})`,
           empty: c.rules.length === 0 && (c.policy ?? 'accept') === 'accept',
           evaluate: () => {
-            const r = evaluateNftChain(t, c, {...st.pkt, ctstate: st.pkt.ctstate}, env)
+            const all = memo(cache, () => `${place.node}|${place.netns}|nft ${t.family} ${t.name} ${c.name}|${JSON.stringify(st.pkt)}`, () => evaluateNftChain(t, c, {...st.pkt, ctstate: st.pkt.ctstate}, env))
+            const r = pinned(all, pin, (a) => (a.nat ? dnatTarget({nft: a.nat}) : undefined))
             st.pkt = {...st.pkt, mark: r.packet.mark, ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {})}
-            const split = r.alternatives ? [`numgen splits the walk; ${whichWay(r.alternatives)}:`, ...describeNftAlternatives(r)] : []
+            const split = all.alternatives ? [`numgen splits the walk; ${whichWay(all.alternatives, r !== all ? pin : undefined)}:`, ...describeNftAlternatives(all)] : []
             const u = r.uncertain[0]
             return {
               accepted: r.verdict === 'accept',
@@ -242,7 +267,7 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
               ...(r.nat && r.rule ? {nat: r.rule.text, natDecision: {nft: r.nat}} : {}),
-              ...(r.alternatives ? {alternatives: r.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`}))} : {}),
+              ...(all.alternatives ? {alternatives: all.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`, ...toOf(a.nat ? dnatTarget({nft: a.nat}) : undefined)}))} : {}),
               mark: r.packet.mark,
               ctmark: r.packet.ctmark ?? 0,
             }
@@ -292,7 +317,9 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
   const nat: NonNullable<FilterOutcome['nat']> = []
   const alternatives: NonNullable<FilterOutcome['alternatives']> = []
   const st = {pkt: p}
-  const units = hookUnits(place, chain, st, env, devs.phys?.bridged === true, chain === 'OUTPUT' && flight.natDecided === true)
+  // a Service trace walks each endpoint in turn: the request's translation is pinned to it
+  const pin = w.direction === 'forward' && flight.pkt.encap.length === 0 ? w.shared.pin : undefined
+  const units = hookUnits(place, chain, st, env, devs.phys?.bridged === true, chain === 'OUTPUT' && flight.natDecided === true, pin, w.shared.chains)
   let rewrite: Rewrite | undefined
   let rewriteLine: string | undefined
   const many = units.filter((u) => !u.empty).length > 1
@@ -332,7 +359,11 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
       return {passed: false, evidence: lines}
     }
     evidence.push(...lines)
-    for (const a of r.alternatives ?? []) alternatives.push({ruleset: unit.label, ...a})
+    for (const a of r.alternatives ?? []) alternatives.push({ruleset: unit.label, probability: a.probability, rule: a.rule})
+    // the ways kube-proxy's rules choose among, with where each sends the request: a Service trace walks every one
+    if (w.direction === 'forward' && r.alternatives?.some((a) => a.to) && flight.pkt.encap.length === 0) {
+      w.shared.splits.push({node: place.node, netns: place.netns, hook: chain, ruleset: unit.label, owner: r.owner, ways: r.alternatives})
+    }
     // the packet itself is translated (not a tunnel's outer header): later chains, routing and the wire see the new addresses
     const applies = r.natDecision && flight.pkt.encap.length === 0 && chain !== 'FORWARD'
     if (r.nat && r.natDecision && applies) {

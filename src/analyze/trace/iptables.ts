@@ -43,8 +43,8 @@ const TERMINAL = new Set(['ACCEPT', 'DROP', 'REJECT'])
 /** nat table targets: they end the walk of the nat table (the connection's translation is decided) */
 const NAT_TARGETS = new Set(['DNAT', 'SNAT', 'MASQUERADE', 'REDIRECT'])
 const MAX_DEPTH = 32
-/** Ways through one chain walked at most (a Service with more endpoints is cut, and said so). */
-export const MAX_ALTERNATIVES = 64
+/** Ways through one chain walked at most (a Service with more endpoints is cut, and said so); kube-proxy gives one way per endpoint. */
+export const MAX_ALTERNATIVES = 1024
 
 type Outcome = {kind: 'verdict'; verdict: Verdict; rule: IptablesRule; chain: string; nat?: NatTarget} | {kind: 'return'} | {kind: 'end'}
 

@@ -46,6 +46,14 @@ function argOf(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined
 }
 
+/** Where a DNAT decision sends the packet (address and port), read off the rule alone; undefined for any other translation. */
+export function dnatTarget(d: NatDecision): {addr?: string; port?: number} | undefined {
+  if ('iptables' in d) return d.iptables.target === 'DNAT' ? addrPort(argOf(d.iptables.args, '--to-destination')) : undefined
+  if (d.nft.kind !== 'dnat') return undefined
+  const s = d.nft.stmt
+  return {...(typeof s.addr === 'string' && parseIp(s.addr) ? {addr: s.addr} : {}), ...(typeof s.port === 'number' ? {port: s.port} : {})}
+}
+
 /**
  * The address MASQUERADE takes: the primary global address of the device the
  * packet leaves by (as the kernel selects it), else the route's preferred source.

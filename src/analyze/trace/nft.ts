@@ -36,9 +36,8 @@ export interface NftResult {
 }
 
 const MAX_DEPTH = 32
-const MAX_ALTERNATIVES = 64
+const MAX_ALTERNATIVES = 1024
 
-type Value = string | number | {prefix: string} | {range: [unknown, unknown]} | unknown[]
 
 class Unknown extends Error {}
 

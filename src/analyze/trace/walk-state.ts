@@ -48,6 +48,17 @@ export type Step =
   /** a frame arriving on a device; mac: its destination MAC (absent on devices without link-layer addresses) */
   | {kind: 'frame'; place: Place; dev: string; mac?: string; flight: Flight}
 
+/** Where a statistic/numgen split chose among ways that translate the request: kube-proxy picking an endpoint. */
+export interface Split {
+  node: string
+  netns: string
+  hook: string
+  ruleset: string
+  /** the agent whose chain decided (kube-proxy) */
+  owner: string
+  ways: Array<{probability: number; rule: string; to?: {addr: string; port?: number}}>
+}
+
 /** Findings and nodes wanted, shared by the forward and the return walk. */
 export class Shared {
   readonly findings: Finding[] = []
@@ -55,6 +66,17 @@ export class Shared {
   readonly missing: string[] = []
   /** the request's translations, node by node: the reply is translated back where they were made */
   readonly conntrack: CtEntry[] = []
+  /** the ways a statistic/numgen split sent the request, where some translate it (a Service's endpoints) */
+  readonly splits: Split[] = []
+
+  /**
+   * pin: a Service trace's endpoint address, whose way the request takes at a split (each endpoint is walked in turn);
+   * chains: what a chain decided for a packet, kept across the walks of one Service trace (they cross the same chains)
+   */
+  constructor(
+    readonly pin?: string,
+    readonly chains?: Map<string, unknown>,
+  ) {}
 
   raise(code: FindingCode, input: FindingInput): FindingCode {
     const f = makeFinding(code, input)

@@ -1,5 +1,5 @@
 import {loMarkArgs} from '../netns-setup.js'
-import {addToIPv4, prefixLength, stripPrefix} from '../../analyze/ip.js'
+import {addToIPv4, prefixLength} from '../../analyze/ip.js'
 import type {PodPlumbing} from './types.js'
 
 /** The MAC Calico gives every host-side cali veth. */

@@ -97,7 +97,7 @@ describe('addressing', () => {
       ['node3', 'InternalIP 172.31.0.99'],
     ])
     expect(f[1]!.evidence[0]).toBe('node3: InternalIP: 172.31.0.99')
-    expect(f[1]!.evidence).toContainEqual(expect.stringMatching(/^\d+: eth0    inet 172\.31\.0\.13\/24 scope global eth0$/))
+    expect(f[1]!.evidence).toContainEqual(expect.stringMatching(/^\d+: eth0 {4}inet 172\.31\.0\.13\/24 scope global eth0$/))
   })
 })
 

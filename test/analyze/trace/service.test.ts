@@ -1,0 +1,170 @@
+/**
+ * A Service as DST over recorded lab snapshots (3-node flannel vxlan, kube-proxy
+ * iptables and nftables mode, the lab's Services): every way of naming it, the errors for what
+ * is not there, the per-endpoint walks with their shares, and a Service with more
+ * endpoints than a chain's ways used to be cut at.
+ */
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {traceSnapshot} from '../../../src/analyze/trace/index.js'
+import {UsageError} from '../../../src/errors.js'
+import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
+import {traceSnapshotFile} from '../../../src/services/trace.js'
+import {iptablesNode} from '../../../bench/trace-netfilter.js'
+import {REPO} from '../../helpers/cli.js'
+
+const snap = (mode: 'iptables' | 'nftables' = 'iptables'): Snapshot => parseSnapshot(readFileSync(path.join(REPO, `fixtures/snapshots/flannel-vxlan-services-${mode}-lab.json`), 'utf8'), `services-${mode}-lab`)
+const base = {src: 'pod-node1-2', size: 84, df: false}
+const trace = (s: Snapshot, dst: string, more: Record<string, unknown> = {}) => traceSnapshot(s, {...base, dst, ...more}).trace
+
+describe('a Service as DST', () => {
+  const s = snap()
+
+  it.each([
+    ['svc/default/web', {}, 'default/web', 'tcp', 80, 'clusterIP'],
+    ['svc/web', {}, 'default/web', 'tcp', 80, 'clusterIP'],
+    ['web.default.svc', {}, 'default/web', 'tcp', 80, 'clusterIP'],
+    ['web.default.svc.cluster.local', {}, 'default/web', 'tcp', 80, 'clusterIP'],
+    ['172.21.0.80', {port: 'http'}, 'default/web', 'tcp', 80, 'clusterIP'],
+    ['172.21.0.80', {port: 80}, 'default/web', 'tcp', 80, 'clusterIP'],
+    ['node2:30080', {}, 'default/web', 'tcp', 30080, 'nodePort'],
+    ['172.31.0.13:30080', {}, 'default/web', 'tcp', 30080, 'nodePort'],
+    ['dns', {}, 'kube-system/kube-dns', 'udp', 53, 'clusterIP'],
+    ['kube-dns.kube-system.svc.cluster.local', {}, 'kube-system/kube-dns', 'udp', 53, 'clusterIP'],
+    ['svc/kube-system/kube-dns', {port: 'dns-tcp'}, 'kube-system/kube-dns', 'tcp', 53, 'clusterIP'],
+    ['dns', {protocol: 'tcp'}, 'kube-system/kube-dns', 'tcp', 53, 'clusterIP'],
+  ])('%s %j: Service %s, the packet %s/%i, via %s', (dst, more, name, proto, port, via) => {
+    const t = trace(s, dst, more)
+    expect(`${t.service?.namespace}/${t.service?.name}`).toBe(name)
+    expect(t.packet).toMatchObject({protocol: proto, port})
+    expect(t.service?.via).toBe(via)
+  })
+
+  it.each([
+    ['svc/nope', {}, /^no Service default\/nope in cluster \S+ \(from 'svc\/nope'\) \(did you mean svc\/default\/.+\?\)$/],
+    ['svc/kube-dns', {}, /^no Service default\/kube-dns .*\(kube-dns is in namespace kube-system: svc\/kube-system\/kube-dns\)$/],
+    ['svc/web', {port: 81}, /^Service default\/web has no port 81 \(its ports: http 80\/TCP\)$/],
+    ['svc/web', {port: 'https'}, /^Service default\/web has no port named 'https'/],
+    ['svc/kube-system/kube-dns', {port: 54}, /has no port 54 \(its ports: dns 53\/UDP, dns-tcp 53\/TCP\)$/],
+    ['node2:30081', {}, /^no Service has NodePort 30081 in cluster/],
+    ['node9:30080', {}, /^no node 'node9' in cluster/],
+    ['172.21.0.80', {protocol: 'icmp'}, /kube-proxy translates TCP and UDP only/],
+    ['svc/a/b/c', {}, /is not a Service: use svc\/NAME or svc\/NAMESPACE\/NAME$/],
+    ['pod-node3-1', {endpoint: '172.20.3.2'}, /^--endpoint is for a Service DST/],
+    ['pod-node3-1', {port: 'http', protocol: 'tcp'}, /a port by name is a Service port's/],
+    ['svc/web', {endpoint: 'pod-node1-2'}, /^--endpoint pod-node1-2: not an endpoint of Service default\/web \(its endpoints: /],
+  ])('%s %j: a usage error in one line', (dst, more, message) => {
+    let err: unknown
+    try {
+      trace(s, dst, more)
+    } catch (error) {
+      err = error
+    }
+    expect(err).toBeInstanceOf(UsageError)
+    expect((err as Error).message).toMatch(message)
+    expect((err as Error).message).not.toContain('\n')
+  })
+
+  it('svc/web: the translation by kube-proxy on node1 at PREROUTING, each endpoint with a third and its walk there and back, DELIVERED: 3 of 3', () => {
+    const t = trace(s, 'svc/web')
+    expect(t.disposition).toBe('DELIVERED')
+    expect(t.returnPath?.disposition).toBe('DELIVERED')
+    expect(t.service).toMatchObject({reached: 3, total: 3, clusterIP: '172.21.0.80', port: {name: 'http', targetPort: 8080}})
+    expect(t.translation).toMatchObject({node: 'node1', hook: 'PREROUTING', agent: 'kube-proxy', before: 'tcp 172.20.1.3 → 172.21.0.80:80'})
+    expect(t.translation?.rule).toMatch(/^-A KUBE-SEP-\S+ .*-j DNAT --to-destination 172\.20\.\d\.2:8080$/)
+    const eps = t.endpoints!
+    expect(eps.map((e) => e.pod).sort()).toEqual(['pod-node1-1', 'pod-node2-1', 'pod-node3-1'])
+    // the endpoint on the source's own bridge: the request is routed back out of cni0 after DNAT, its reply bridged straight back (un-DNATed by br_netfilter), not an asymmetric path
+    expect(t.findings.map((f) => f.code)).not.toContain('ASYMMETRIC_PATH')
+    for (const e of eps) {
+      expect(e.probability).toBeCloseTo(1 / 3, 6)
+      expect(e).toMatchObject({disposition: 'DELIVERED', returnDisposition: 'DELIVERED', inEndpointSlice: true, ready: true, port: 8080})
+      // each walk ends in its own endpoint's namespace, and its reply comes back from the ClusterIP
+      expect(e.hops!.at(-1)).toMatchObject({node: e.node, action: 'deliver'})
+      expect(e.returnPath!.hops.at(-1)).toMatchObject({node: 'node1', netns: t.src.netns, action: 'deliver'})
+      expect(e.translation?.after).toBe(`tcp 172.20.1.3 → ${e.ip}:8080`)
+    }
+  })
+
+  it('kube-proxy in nftables mode: the numgen split, each endpoint a third, translated by the endpoint chain\'s dnat, 3 of 3', () => {
+    const t = trace(snap('nftables'), 'svc/web')
+    expect(t.disposition).toBe('DELIVERED')
+    expect(t.service).toMatchObject({reached: 3, total: 3})
+    expect(t.translation).toMatchObject({node: 'node1', agent: 'kube-proxy'})
+    expect(t.translation?.rule).toContain('dnat to')
+    for (const e of t.endpoints!) expect(e.probability).toBeCloseTo(1 / 3, 6)
+  })
+
+  it('--endpoint walks the one named (by pod or IP), the others listed with their share', () => {
+    const byPod = trace(s, 'svc/web', {endpoint: 'pod-node2-1'})
+    const byIp = trace(s, 'svc/web', {endpoint: '172.20.2.2'})
+    for (const t of [byPod, byIp]) {
+      expect(t.service).toMatchObject({reached: 1, total: 1})
+      expect(t.endpoints!.filter((e) => e.disposition).map((e) => e.pod)).toEqual(['pod-node2-1'])
+      expect(t.endpoints!.filter((e) => !e.disposition).every((e) => e.note?.startsWith('not walked: --endpoint'))).toBe(true)
+      expect(t.hops.at(-1)).toMatchObject({node: 'node2', action: 'deliver'})
+    }
+  })
+
+  it('--endpoint naming an endpoint no rule of node1 sends to: 0 of 1 reached, and the run is a fault (exit 1)', () => {
+    const edited = snap()
+    const nat = edited.nodeStates.node1!.iptables!.tables.find((x) => x.name === 'nat')!
+    const svc = nat.chains.find((c) => c.rules.some((r) => r.raw.includes('default/web:http -> 172.20.2.2:8080')))!
+    svc.rules = svc.rules.filter((r) => !r.raw.includes('-> 172.20.2.2:8080'))
+    const run = traceSnapshotFile(edited, {...base, dst: 'svc/web', endpoint: 'pod-node2-1'})
+    expect(run.trace.service).toMatchObject({reached: 0, total: 1})
+    expect(run.trace.endpoints!.find((e) => e.pod === 'pod-node2-1')?.note).toBe("not walked: no rule of node1's kube-proxy sends to it")
+    expect(run.exitCode).toBe(1)
+  })
+
+  it('no-endpoints: kube-proxy REJECTs it, nothing translates it: DENIED, 0 of 0, SERVICE_NO_ENDPOINTS among the path checks (not in a trace to another Service)', () => {
+    const run = traceSnapshotFile(s, {...base, dst: 'svc/no-endpoints'})
+    expect(run.trace.findings.find((f) => f.code === 'SERVICE_NO_ENDPOINTS')?.subject).toBe('Service default/no-endpoints')
+    expect(run.exitCode).toBe(1)
+    expect(traceSnapshotFile(s, {...base, dst: 'svc/web'}).trace.findings.map((f) => f.code)).not.toContain('SERVICE_NO_ENDPOINTS')
+    const t = trace(s, 'svc/no-endpoints')
+    expect(t.disposition).toBe('DENIED')
+    expect(t.translation).toBeNull()
+    expect(t.service).toMatchObject({reached: 0, total: 0})
+    expect(t.hops.at(-1)?.evidence.join('\n')).toContain('default/no-endpoints:http has no endpoints')
+  })
+
+  it('a jump to one endpoint deleted from node1 while the EndpointSlice still lists it: that endpoint has no share and is not walked, the others split the traffic', () => {
+    const edited = snap()
+    const nat = edited.nodeStates.node1!.iptables!.tables.find((x) => x.name === 'nat')!
+    const svc = nat.chains.find((c) => c.rules.some((r) => r.raw.includes('default/web:http -> 172.20.2.2:8080')))!
+    svc.rules = svc.rules.filter((r) => !r.raw.includes('-> 172.20.2.2:8080'))
+    const t = trace(edited, 'svc/web')
+    expect(t.disposition).toBe('DELIVERED')
+    expect(t.service).toMatchObject({reached: 2, total: 2})
+    const gone = t.endpoints!.find((e) => e.ip === '172.20.2.2')!
+    expect(gone).toMatchObject({probability: 0, inEndpointSlice: true, ready: true})
+    expect(gone.disposition).toBeUndefined()
+    expect(gone.note).toBe("not walked: no rule of node1's kube-proxy sends to it")
+    expect(t.endpoints!.filter((e) => e.disposition).map((e) => Math.round(e.probability * 100))).toEqual([67, 33])
+  })
+})
+
+describe('a Service with 100 endpoints', () => {
+  it('every endpoint is walked (a chain split more than 64 ways was cut there)', () => {
+    const s = iptablesNode(5, [
+      {
+        name: 'big',
+        namespace: 'bench',
+        type: 'ClusterIP',
+        clusterIP: '172.21.200.1',
+        ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
+        endpoints: Array.from({length: 100}, (_, i) => ({addresses: [`172.20.${2 + (i % 2)}.${100 + Math.floor(i / 2)}`], conditions: {ready: true}, nodeName: `node${2 + (i % 2)}`, targetRef: {kind: 'Pod' as const, namespace: 'bench', name: `big-${i}`}})),
+      },
+    ])
+    s.services = [{name: 'big', namespace: 'bench', type: 'ClusterIP', clusterIP: '172.21.200.1', ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}], endpoints: []}]
+    const t = traceSnapshot(s, {src: 'pod-node1-1', dst: 'svc/bench/big', size: 60, df: true}).trace
+    const walked = t.endpoints!.filter((e) => e.disposition !== undefined)
+    expect(walked).toHaveLength(100)
+    expect(walked.reduce((a, e) => a + e.probability, 0)).toBeCloseTo(1, 6)
+    expect(t.service?.total).toBe(100)
+  })
+})
