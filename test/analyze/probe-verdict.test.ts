@@ -1,6 +1,6 @@
 /**
  * trace --probe's verdict from recorded walks and recorded counters: a routed
- * flannel-vxlan lab (fixtures/probe/flannel-vxlan-routed), pod-node1-1 → pod-node2-1,
+ * flannel-vxlan lab (fixtures/trace-probe/flannel-vxlan-routed), pod-node1-1 → pod-node2-1,
  * `ip -s -j link show` on both nodes before and after `ping -c 3` from the pod, as
  * the lab gave them: healthy, with the router dropping UDP 8472, and with node1's
  * FDB entry for node2 deleted.
@@ -13,7 +13,7 @@ import type {Trace} from '../../src/model/trace.js'
 import {answeredOf} from '../../src/services/probe.js'
 import {fixture} from '../helpers/fixtures.js'
 
-const DIR = 'probe/flannel-vxlan-routed'
+const DIR = 'trace-probe/flannel-vxlan-routed'
 const ctx = {version: '9.9.9-test', nodeIPs: {node1: '172.31.1.11', node2: '172.31.2.11'}}
 const walk = (file = 'walk.json', dir = DIR): Trace => JSON.parse(fixture(dir, ...file.split('/'))) as Trace
 
@@ -80,7 +80,7 @@ describe('the probe verdict', () => {
   })
 
   it("says UNDERLAY_DROP for flannel udp, UDP 8285, the TUN counted as the kernel hands packets to flanneld and back", () => {
-    const dir = 'probe/flannel-udp-routed'
+    const dir = 'trace-probe/flannel-udp-routed'
     const t = walk('walk.json', dir)
     const keys = probePoints(t).map(pointKey)
     expect(keys.slice(0, 5)).toEqual(['node1 veth4e993ee7 rx', 'node1 cni0 rx', 'node1 flannel0 tx', 'node1 eth0 tx', 'node2 eth0 rx'])

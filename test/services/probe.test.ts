@@ -31,7 +31,7 @@ function fake(answer: (node: string, script: string) => TransportResult | Error)
 
 describe('trace --probe, the service', () => {
   it("sends from inside the source pod's netns on the source node only, and reads the other nodes before and after, within --timeout", async () => {
-    const links = fixture('probe/flannel-vxlan-routed/healthy/node2-before.json')
+    const links = fixture('trace-probe/flannel-vxlan-routed/healthy/node2-before.json')
     const f = fake((_n, script) => ({stdout: script.includes('nsenter') ? `${links}\n--- netctl-probe send\n3 packets transmitted, 3 received\n--- netctl-probe after\n${links}` : links, stderr: '', code: 0}))
     const r = await probeTrace(run().trace, snapshot, nodes, {transportFor: f.transportFor, timeoutMs: 7000, version: 't'})
     const senders = f.calls.filter((c) => c.script.includes('ping'))
