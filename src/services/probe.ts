@@ -99,6 +99,8 @@ export async function probeTrace(trace: Trace, snapshot: Snapshot, nodes: readon
   const netns = trace.src.pod && trace.src.namespace && trace.src.node ? podNetnsPath(snapshot, {node: trace.src.node, namespace: trace.src.namespace, name: trace.src.pod}) : undefined
   const command = `${netns ? `nsenter --net=${netns} ` : ''}${send.argv}${trace.packet.protocol === 'icmp' ? '' : ` (${PROBE_PACKETS} times)`}`
   const notSent = (note: string) => verdict({command, sent: 0, answered: null, deltas: {}, note})
+  // kube-proxy sends each packet to an endpoint at random and the walk shows one of them: counters along one path would mislead
+  if (trace.service) return notSent('not sent: a Service DST is not probed yet (kube-proxy picks an endpoint per connection; probe an endpoint pod instead)')
   if (!srcNode || trace.hops.length === 0) return notSent(`not sent: ${trace.src.node ?? 'the source'} was not collected`)
   if (trace.src.pod && !netns) return notSent(`not sent: ${srcNode.name} did not say where ${trace.src.pod}'s network namespace is`)
 

@@ -51,6 +51,15 @@ describe('trace --probe, the service', () => {
     expect(r.disposition).toBe(before.trace.disposition)
   })
 
+  it('sends nothing to a Service DST (the real packet may take another endpoint than the walk shown)', async () => {
+    const t = run().trace
+    const f = fake(() => ({stdout: '[]', stderr: '', code: 0}))
+    const r = await probeTrace({...t, service: {} as NonNullable<typeof t.service>}, snapshot, nodes, {transportFor: f.transportFor, timeoutMs: 5000, version: 't'})
+    expect(r.probe?.verdict).toBe('not-sent')
+    expect(r.probe?.note).toContain('Service')
+    expect(f.calls).toEqual([])
+  })
+
   it('is a note when the send does not finish in time', async () => {
     const f = fake((n) => (n === 'node1' ? new Error('timed out after 5s') : {stdout: '[]', stderr: '', code: 0}))
     const r = await probeTrace(run().trace, snapshot, nodes, {transportFor: f.transportFor, timeoutMs: 5000, version: 't'})
