@@ -8,7 +8,8 @@
  * entry of every node: ~3N entries per node); the 5,000-node cluster holds the state of the two
  * endpoint nodes only, as a live trace collects it. Snapshots are written as JSON Lines, a node
  * at a time (no string of the whole). The 100-node case is the baseline of the same run; the
- * growth exponent is log(time ratio) / log(size ratio) against the previous size.
+ * growth exponent is log(time ratio) / log(size ratio) against the previous size, in nodes and in
+ * entries (routes, neighbours, FDB entries, links, addresses: ~3N per node, so N² in all).
  */
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
@@ -16,6 +17,7 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import type {NodeState} from '../src/model/node-state.js'
 import type {Snapshot} from '../src/model/snapshot.js'
 import {snapshotLine, snapshotLinesHead, writeChunks} from '../src/model/snapshot-file.js'
 import {synthesize} from './synth.js'
@@ -29,27 +31,35 @@ interface Row {
   nodes: number
   stateOf: string
   mb: number
+  /** routes, neighbours, FDB entries, links and addresses of every collected node */
+  entries: number
   check?: {ms: number; rssMB: number; code: number}
   trace: {ms: number; rssMB: number; code: number}
   traceAfterLoadMs: number
 }
 
-async function writeCluster(dir: string, n: number): Promise<{file: string; endpoints: boolean}> {
+/** What a node's state holds that the checks look at, entry by entry. */
+const entriesOf = (st: NodeState): number => st.routes.length + st.neighbours.length + st.fdb.length + st.links.length + st.addresses.length
+
+async function writeCluster(dir: string, n: number): Promise<{file: string; endpoints: boolean; entries: number}> {
   const lab = JSON.parse(readFileSync(path.join(REPO, LAB), 'utf8')) as Snapshot
   const endpoints = n > 1000
   const g = synthesize(lab, n, endpoints ? {collected: new Set(['node1', `node${n}`])} : {})
   const file = path.join(dir, `${n}.jsonl`)
+  let entries = 0
   await writeChunks(
     file,
     (function* () {
       yield* snapshotLinesHead(g.skeleton)
       for (let i = 0; i < n; i++) {
         const st = g.nodeState(i)
-        if (st) yield snapshotLine(g.names[i]!, st)
+        if (!st) continue
+        entries += entriesOf(st)
+        yield snapshotLine(g.names[i]!, st)
       }
     })(),
   )
-  return {file, endpoints}
+  return {file, endpoints, entries}
 }
 
 /** A whole process, timed, with its peak memory (GNU time's maximum resident set). */
@@ -76,14 +86,16 @@ if (process.argv[2] === '--trace-after-load') {
 } else {
   const dir = mkdtempSync(path.join(tmpdir(), 'scale-'))
   const rows: Row[] = []
+  const loadAtStart = loadavg()[0]!
   try {
     for (const n of SIZES) {
-      const {file, endpoints} = await writeCluster(dir, n)
+      const {file, endpoints, entries} = await writeCluster(dir, n)
       const dst = `pod-node${n}-1`
       const row: Row = {
         nodes: n,
         stateOf: endpoints ? 'the 2 endpoint nodes' : 'every node',
         mb: statSync(file).size / 1e6,
+        entries,
         ...(endpoints ? {} : {check: timed(['bin/run.js', 'check', '--snapshot', file, '--json'])}),
         trace: timed(['bin/run.js', 'trace', 'pod-node1-1', dst, '--snapshot', file, '--json']),
         traceAfterLoadMs: Number(spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--trace-after-load', file, dst], {cwd: REPO, encoding: 'utf8'}).stdout),
@@ -96,16 +108,17 @@ if (process.argv[2] === '--trace-after-load') {
   }
   const base = rows[0]!
   const exponent = (a: number, b: number, na: number, nb: number): string => (Math.log(b / a) / Math.log(nb / na)).toFixed(2)
-  console.log(`\n### check and trace at scale (\`bench/scale.ts\`) (${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}; baseline: ${base.nodes} nodes)\n`)
+  console.log(`\n### check and trace at scale (\`bench/scale.ts\`) (${cpus().length} CPUs, load ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end; baseline: ${base.nodes} nodes)\n`)
   console.log(
     markdownTable(
-      ['nodes', 'state of', 'snapshot (JSON Lines)', '`check` (process)', 'peak RSS', 'growth exponent', '`trace` (process)', 'peak RSS', 'trace after load'],
+      ['nodes', 'state of', 'entries', 'snapshot (JSON Lines)', '`check` (process)', 'peak RSS', 'growth exponent (nodes / entries)', '`trace` (process)', 'peak RSS', 'trace after load'],
       rows.map((r, i) => {
         const prev = rows[i - 1]
-        const growth = prev?.check && r.check ? exponent(prev.check.ms, r.check.ms, prev.nodes, r.nodes) : '—'
+        const growth = prev?.check && r.check ? `${exponent(prev.check.ms, r.check.ms, prev.nodes, r.nodes)} / ${exponent(prev.check.ms, r.check.ms, prev.entries, r.entries)}` : '—'
         return [
           String(r.nodes),
           r.stateOf,
+          r.entries.toLocaleString('en'),
           `${r.mb.toFixed(0)} MB`,
           r.check ? `${(r.check.ms / 1000).toFixed(2)} s (${(r.check.ms / base.check!.ms).toFixed(1)}x)` : '—',
           r.check ? `${r.check.rssMB.toFixed(0)} MB` : '—',

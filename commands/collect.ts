@@ -3,10 +3,12 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../src/base-command.js'
 import {type ClusterSource, openClusterSource, resolveSource} from '../src/collect/source.js'
 import {collectInventory} from '../src/collect/collect.js'
+import type {ProgressHandle} from '../src/render/collect-progress.js'
 import {collectSummary} from '../src/collect/summary.js'
 import {Ending, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS} from '../src/flags.js'
-import {isGzip, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
+import {isGzip, isLines, type LinesSpool, openLinesSpool, snapshotChunks, snapshotJsonChunks, writeChunksTo} from '../src/model/snapshot-file.js'
+import type {NodeState} from '../src/model/node-state.js'
 import {collectFooter} from '../src/render/collect.js'
 import {collectVerdict} from '../src/services/outcome.js'
 import {openUserOutput, type UserOutput} from '../src/util/files.js'
@@ -79,24 +81,42 @@ Exit codes: 0 when every node was collected (a node collected in part is in the 
           inventory.nodes.map((n) => n.name),
         )
       : undefined
-    const snapshot = await collectInventory(inventory, {
+    // FILE.jsonl: each node's line is spooled as it arrives (memory holds only the nodes in flight)
+    const spool = output && isLines(output.file) ? await openLinesSpool() : undefined
+    try {
+      return await this.collectTo(source, flags, output, spool, progress)
+    } finally {
+      await spool?.close()
+    }
+  }
+
+  private async collectTo(
+    source: ClusterSource,
+    flags: {parallel: number; timeout: number},
+    output: UserOutput | undefined,
+    spool: LinesSpool | undefined,
+    progress: ProgressHandle | undefined,
+  ): Promise<Ending> {
+    const snapshot = await collectInventory(source.inventory, {
       parallel: flags.parallel,
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
       transportFactory: (node) => source.transportFor(node),
       ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
       ...(progress ? {onProgress: progress.update} : {}),
+      ...(spool ? {onState: (node: string, state: NodeState) => spool.add(node, state)} : {}),
     })
+    const collected = spool ? spool.nodes : Object.keys(snapshot.nodeStates).length
     // a snapshot without a single node replaces nothing: a good file from an earlier run is worth more
-    const written = Object.keys(snapshot.nodeStates).length > 0
-    progress?.finish(collectFooter(snapshot, written ? output?.file : undefined))
+    const written = collected > 0
+    progress?.finish(collectFooter(snapshot, written ? output?.file : undefined, collected))
 
     // written in pieces, never as one string (a 1,000-node snapshot is more than V8 can hold in one);
     // FILE.jsonl is a line per node (version 2), FILE.gz is gzipped
     if (output) {
-      if (written) await output.commit(snapshotChunks(output.file, snapshot), {gzip: isGzip(output.file)})
+      if (written) await output.commit(spool ? spool.chunks(snapshot) : snapshotChunks(output.file, snapshot), {gzip: isGzip(output.file)})
     } else if (!this.jsonEnabled()) await writeChunksTo(process.stdout, snapshotJsonChunks(snapshot))
-    const result = output ? collectSummary(snapshot, output.file, written) : snapshot
+    const result = output ? collectSummary(snapshot, output.file, written, collected) : snapshot
     // a node missing is exit 3 even when the others were written: the snapshot is not the whole cluster
     return new Ending(result, collectVerdict(snapshot))
   }

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
 import {BACKEND_TYPES, type BackendType} from '../../src/backend/plan/types.js'
@@ -6,7 +6,8 @@ import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
 import {Ending} from '../../src/errors.js'
 import {clusterFlags} from '../../src/flags.js'
-import {planJson, planText} from '../../src/render/backend.js'
+import {whatIf} from '../../src/backend/plan/what-if.js'
+import {planJson, planText, whatIfText} from '../../src/render/backend.js'
 import {planVerdict} from '../../src/services/outcome.js'
 
 export default class BackendPlan extends BaseCommand {
@@ -15,25 +16,33 @@ export default class BackendPlan extends BaseCommand {
 
 In a Kubernetes cluster the plan also names the objects the switch writes: flannel's ConfigMap (net-conf.json Backend.Type, every other field kept) and the DaemonSet restarted, or Calico's IPPools (ipipMode, vxlanMode). Route reflection (calico-rr) and a change of CNI are refused there.
 
+--what-if applies the plan's per-node state to the collected snapshot (pure: no node is touched; a route through a gateway on no connected subnet is refused as the kernel refuses it) and shows the reachability matrix before → after: only the node pairs whose disposition changes, each with the state that changes it (as netctl matrix BEFORE AFTER shows it).
+
 Exit codes: 0 the switch may go ahead (or there is nothing to do); 4 preflight would refuse it; 2 usage errors.`
   static override examples = [
     {description: 'What host-gw would change in a lab', command: '<%= config.bin %> backend plan flannel-host-gw --lab demo'},
     {description: 'The same as JSON (schemas/backend-plan.schema.json)', command: '<%= config.bin %> backend plan flannel-host-gw --lab demo --json'},
+    {description: 'Which pod pairs host-gw would break in a lab, and why, before anything is applied', command: '<%= config.bin %> backend plan flannel-host-gw --lab demo --what-if'},
     {description: 'What host-gw would change in the Kubernetes cluster of context prod', command: '<%= config.bin %> backend plan flannel-host-gw --context prod'},
   ]
   static override args = {
     type: Args.string({description: 'Backend to switch to.', required: true, options: [...BACKEND_TYPES]}),
   }
   static override enableJsonFlag = true
-  static override flags = {...clusterFlags}
+  static override flags = {
+    ...clusterFlags,
+    'what-if': Flags.boolean({description: 'Also apply the plan to the collected state (no node touched) and show which node pairs would stop (or start) reaching each other, and why.', default: false}),
+  }
 
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(BackendPlan)
     const target = await resolveTarget(flags)
     try {
       const planned = await planBackend(target, args.type as BackendType, {version: this.config.version, timeoutMs: flags.timeout * 1000})
+      const predicted = flags['what-if'] ? whatIf(planned.snapshot, planned.plan) : undefined
       if (!this.jsonEnabled()) this.log(planText(planned.plan, planned.preflight, planned.kubeChange))
-      return new Ending(planJson(planned), planVerdict(planned))
+      if (predicted && !this.jsonEnabled()) this.log(`\n${whatIfText(predicted, planned.plan.to)}`)
+      return new Ending(planJson(planned, predicted), planVerdict(planned))
     } finally {
       await target.close()
     }

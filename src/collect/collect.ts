@@ -40,6 +40,11 @@ export interface CollectOptions {
   timeoutMs?: number
   transportFactory?: TransportFactory
   onProgress?: (p: NodeProgress) => void
+  /**
+   * Each collected node's state as soon as it arrives (awaited before its slot takes the next node):
+   * given, the states go there and are not kept, so memory holds only the nodes in flight.
+   */
+  onState?: (node: string, state: NodeState) => Promise<void> | void
 }
 
 export interface NodeResult {
@@ -145,7 +150,11 @@ export async function collectNodes(targets: CollectTarget[], opts: CollectOption
     // after a refusal of the whole cluster no other node is touched
     if (stopped !== undefined) throw stopped
     try {
-      return await collectNode(t, opts)
+      const r = await collectNode(t, opts)
+      if (!opts.onState || !r.state) return r
+      await opts.onState(r.node, r.state)
+      const {state: _handedOn, ...kept} = r
+      return kept
     } catch (error) {
       stopped ??= error
       throw error
@@ -167,7 +176,7 @@ export interface SnapshotMeta {
   networkPolicies?: KubeNetworkPolicy[]
 }
 
-/** Collect a whole inventory into a snapshot. */
+/** Collect a whole inventory into a snapshot (without its node states when `onState` takes them as they arrive). */
 export async function collectInventory(inv: Inventory, opts: CollectOptions & {version: string; networkPolicies?: KubeNetworkPolicy[]}): Promise<Snapshot> {
   const startedAt = new Date().toISOString()
   const results = await collectNodes(inventoryTargets(inv), opts)

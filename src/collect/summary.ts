@@ -13,14 +13,15 @@ export interface CollectSummary {
   errors: CollectionError[]
 }
 
-export function collectSummary(s: Snapshot, output: string, written = true): CollectSummary {
+/** @param collected the nodes whose state was written, when they were streamed out of the snapshot (collect to FILE.jsonl) */
+export function collectSummary(s: Snapshot, output: string, written = true, collected = Object.keys(s.nodeStates).length): CollectSummary {
   const partial = s.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
   return {
     output,
     written,
     cluster: s.cluster.name,
     nodes: s.nodes.length,
-    collected: Object.keys(s.nodeStates).length,
+    collected,
     partial,
     unreachable: s.errors.filter((e) => e.code === 'NODE_UNREACHABLE').length,
     errors: s.errors,

@@ -11,7 +11,9 @@
  *   and validated as it is read, so no string holds more than one node.
  */
 import {createReadStream, createWriteStream} from 'node:fs'
-import {open, readFile} from 'node:fs/promises'
+import {mkdtemp, open, readFile, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {createInterface} from 'node:readline'
 import {Readable, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -71,6 +73,48 @@ export function* snapshotLinesHead(s: Snapshot): Generator<string> {
 }
 
 export const snapshotLine = (node: string, state: NodeState): string => `${JSON.stringify({node, state})}\n`
+
+/**
+ * Version 2 written as the nodes arrive (`collect` of a big cluster): each node's line goes to a
+ * spool file at once, so memory holds no state but the one being written; the head line, known
+ * only when collection ends (errors, finishedAt), comes first when the spool is read out.
+ */
+export interface LinesSpool {
+  /** nodes written so far */
+  readonly nodes: number
+  add(node: string, state: NodeState): Promise<void>
+  /** the whole file's pieces: the head of SKELETON (a snapshot whose states were spooled), then the spooled lines */
+  chunks(skeleton: Snapshot): AsyncIterable<string | Buffer>
+  /** remove the spool file */
+  close(): Promise<void>
+}
+
+export async function openLinesSpool(dir = tmpdir()): Promise<LinesSpool> {
+  const spoolDir = await mkdtemp(path.join(dir, 'netctl-spool-'))
+  const file = path.join(spoolDir, 'nodes.jsonl')
+  const out = createWriteStream(file)
+  let nodes = 0
+  const finished = (): Promise<void> =>
+    out.writableFinished ? Promise.resolve() : new Promise((resolve, reject) => out.end(() => resolve()).once('error', reject))
+  return {
+    get nodes() {
+      return nodes
+    },
+    async add(node, state) {
+      nodes++
+      if (!out.write(snapshotLine(node, state))) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
+    },
+    async *chunks(skeleton) {
+      await finished()
+      yield* snapshotLinesHead(skeleton)
+      yield* createReadStream(file) as AsyncIterable<Buffer>
+    },
+    async close() {
+      await finished().catch(() => {})
+      await rm(spoolDir, {recursive: true, force: true})
+    },
+  }
+}
 
 /** Pieces into a file, gzipped when its name ends in .gz. */
 export async function writeChunks(file: string, chunks: Iterable<string> | AsyncIterable<string>): Promise<void> {
@@ -160,7 +204,10 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
   if (!head) throw new UsageError(`${file}: not a netctl snapshot (empty)`, false)
   // the states were validated line by line; the rest as a version 1 snapshot without them
   const snapshot = validateSnapshot({...head, schemaVersion: SNAPSHOT_SCHEMA_VERSION, nodeStates: {}}, file)
-  snapshot.nodeStates = nodeStates
+  // in the nodes' order, as a version 1 file holds them (collect writes the lines as the nodes answer)
+  const ordered: Record<string, NodeState> = {}
+  for (const n of snapshot.nodes) if (nodeStates[n.name] !== undefined) ordered[n.name] = nodeStates[n.name]!
+  snapshot.nodeStates = Object.keys(ordered).length === Object.keys(nodeStates).length ? ordered : {...ordered, ...nodeStates}
   return snapshot
 }
 

@@ -8,7 +8,9 @@ import type {Preflight} from '../backend/plan/preflight.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetResult} from '../backend/set.js'
 import type {Kind} from '../backend/plan/types.js'
-import {colors, table} from './color.js'
+import type {WhatIf} from '../backend/plan/what-if.js'
+import {colors, printable, table} from './color.js'
+import {matrixDiffText} from './matrix.js'
 
 /** How each kind of kernel state is listed, by the command that prints it. */
 const KIND_TITLE: Record<Kind, string> = {links: 'ip -d link', addresses: 'ip addr', routes: 'ip route', neighbours: 'ip neigh', fdb: 'bridge fdb'}
@@ -20,7 +22,7 @@ export function backendGetJson(v: BackendView): object {
   return v
 }
 
-export function planJson(p: PlannedSwitch): object {
+export function planJson(p: PlannedSwitch, whatIf?: WhatIf): object {
   const {plan, preflight} = p
   return {
     cluster: plan.cluster,
@@ -38,7 +40,19 @@ export function planJson(p: PlannedSwitch): object {
       daemons: n.daemons,
       ...(n.ops ? {commands: commandsOf(n.ops)} : {}),
     })),
+    ...(whatIf ? {whatIf} : {}),
   }
+}
+
+/** --what-if: the routes the kernel would refuse, then the pairs whose reachability the switch changes. */
+export function whatIfText(w: WhatIf, to: string): string {
+  const out = [`what if ${to}: the plan applied to the snapshot (no node touched)`]
+  if (w.refused.length) {
+    out.push('', 'the kernel would refuse:')
+    for (const r of w.refused) out.push(printable(`  ${r.node}: ${r.route}: ${r.why}`))
+  }
+  out.push('', matrixDiffText(w.matrix))
+  return out.join('\n')
 }
 
 function commandsOf(o: NodeOps): object {

@@ -8,8 +8,8 @@ export function snapshotJson(s: Snapshot): string {
 }
 
 /** The last line under the progress display. */
-export function collectFooter(s: Snapshot, output: string | undefined): string {
-  const c = collectSummary(s, output ?? '-')
+export function collectFooter(s: Snapshot, output: string | undefined, collected?: number): string {
+  const c = collectSummary(s, output ?? '-', true, collected)
   const ms = Date.parse(s.finishedAt) - Date.parse(s.startedAt)
   const parts = [`collected ${c.collected}/${c.nodes} nodes in ${(ms / 1000).toFixed(1)}s`]
   if (c.partial > 0) parts.push(`${c.partial} partial`)

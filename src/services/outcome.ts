@@ -3,6 +3,7 @@
  * of ERROR_CLASSES (src/errors.ts) a result falls in, and the one line that
  * says why when it is not ok. BaseCommand turns the outcome into the code.
  */
+import type {MatrixDiff} from '../analyze/matrix.js'
 import type {BackendView} from '../backend/plan/drift.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetOutcome, SetResult} from '../backend/set.js'
@@ -14,6 +15,7 @@ import type {CollectionError, Snapshot} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
 import type {CleanupResult} from '../transport/kube-debug.js'
 import type {CheckResult} from './check-result.js'
+import type {MatrixRun} from './matrix.js'
 
 /**
  * A node not read is unreachable (exit 3) even when the others were: the
@@ -91,4 +93,15 @@ export function labStatusVerdict(status: LabStatus): Verdict {
 /** debug cleanup: a pod that could not be deleted is a step that failed. */
 export function debugCleanupVerdict(result: CleanupResult): Verdict {
   return {outcome: result.failed.length > 0 ? 'failed' : 'ok'}
+}
+
+/** matrix: nothing collected is unreachable; a pair that fails is a fault found. */
+export function matrixVerdict(run: MatrixRun): Verdict {
+  if (run.collected === 0) return {outcome: 'unreachable'}
+  return {outcome: run.matrix.counts.failed > 0 ? 'fault' : 'ok'}
+}
+
+/** matrix BEFORE AFTER: a pair that was delivered and no longer is, is a fault; one mended, or none changed, is ok. */
+export function matrixDiffVerdict(d: MatrixDiff): Verdict {
+  return {outcome: d.changed.some((c) => c.before.disposition === 'DELIVERED') ? 'fault' : 'ok'}
 }

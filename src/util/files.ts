@@ -41,7 +41,7 @@ export interface UserOutput {
    * string can hold), gzipped if asked, and put it in place of the file (atomically: a reader sees the
    * old file or the new one)
    */
-  commit(text: string | Iterable<string>, opts?: {gzip?: boolean}): Promise<void>
+  commit(text: string | Iterable<string> | AsyncIterable<string | Buffer>, opts?: {gzip?: boolean}): Promise<void>
   /** give up: the temporary file goes, the user's file stays as it was */
   discard(): Promise<void>
 }
@@ -92,10 +92,10 @@ export async function openUserOutput(file: string): Promise<UserOutput> {
   return {
     file,
     discard,
-    async commit(text: string | Iterable<string>, opts: {gzip?: boolean} = {}): Promise<void> {
+    async commit(text: string | Iterable<string> | AsyncIterable<string | Buffer>, opts: {gzip?: boolean} = {}): Promise<void> {
       try {
         if (typeof text === 'string' && !opts.gzip) await handle.writeFile(text)
-        else if (!opts.gzip) for (const piece of text) await handle.write(piece)
+        else if (!opts.gzip) for await (const piece of text) await (typeof piece === 'string' ? handle.write(piece) : handle.write(piece))
         else for await (const buf of Readable.from(typeof text === 'string' ? [text] : text).pipe(createGzip())) await handle.write(buf as Buffer)
         await handle.sync()
         await handle.close()

@@ -183,3 +183,90 @@ describe('transport factory', () => {
     await expect(new NetnsTransport('col-no-such-namespace-here').exec('true')).rejects.toThrow('no such network namespace')
   })
 })
+
+describe('streaming each node state as it arrives', () => {
+  it('hands every state to the writer before collection ends, and keeps none of them', async () => {
+    // 40 nodes, 4 at a time; the last node answers only once the writer holds every other node's
+    // state: a collector that wrote only at the end would never get there (structural, not timed)
+    const names = Array.from({length: 40}, (_, i) => `n${i + 1}`)
+    const written: string[] = []
+    let othersWritten!: () => void
+    const allOthers = new Promise<void>((resolve) => (othersWritten = resolve))
+    const transports = Object.fromEntries(names.map((n) => [n, new RecordedNode(n, GOOD, n === 'n40' ? () => allOthers : undefined)]))
+    let inFlightMax = 0
+    let inFlight = 0
+    const snapshot = await collectInventory(inventory(names), {
+      version: 'test',
+      parallel: 4,
+      timeoutMs: 60_000,
+      transportFactory: (n) => transports[n.name]!,
+      onProgress: (p) => {
+        if (p.phase === 'probing') inFlightMax = Math.max(inFlightMax, ++inFlight)
+        else if (p.phase !== 'waiting') inFlight--
+      },
+      onState: async (node, state) => {
+        expect(state.links.length).toBeGreaterThan(0)
+        written.push(node)
+        if (written.length === names.length - 1) othersWritten()
+      },
+    })
+    expect(written.slice(0, -1).sort()).toEqual(names.filter((n) => n !== 'n40').sort())
+    expect(written.at(-1)).toBe('n40')
+    // the snapshot holds the nodes and errors, no state: memory is bounded by the nodes in flight
+    expect(snapshot.nodeStates).toEqual({})
+    expect(snapshot.nodes.map((n) => n.name)).toEqual(names)
+    expect(inFlightMax).toBeLessThanOrEqual(4)
+  })
+
+  it('a JSON Lines spool reads back as the snapshot collected whole, in node order', async () => {
+    const {openLinesSpool} = await import('../../src/model/snapshot-file.js')
+    const {readSnapshotFile} = await import('../../src/model/snapshot-file.js')
+    const {openUserOutput} = await import('../../src/util/files.js')
+    const {mkdtempSync, rmSync} = await import('node:fs')
+    const {tmpdir} = await import('node:os')
+    const path = await import('node:path')
+    const names = ['a1', 'a2', 'a3', 'a4', 'a5']
+    // answers in reverse order: the lines are written as the nodes answer
+    const gate = names.map(() => Promise.withResolvers<void>())
+    const transports = Object.fromEntries(names.map((n, i) => [n, new RecordedNode(n, GOOD, () => gate[i]!.promise)]))
+    const whole = collectInventory(inventory(names), {version: 'test', parallel: 5, transportFactory: (n) => transports[n.name]!})
+    for (const g of [...gate].reverse()) g.resolve()
+    const expected = await whole
+    for (const g of gate) g.resolve()
+
+    const dir = mkdtempSync(path.join(tmpdir(), 'sk-spool-'))
+    try {
+      for (const file of ['out.jsonl', 'out.jsonl.gz']) {
+        const gate2 = names.map(() => Promise.withResolvers<void>())
+        const transports2 = Object.fromEntries(names.map((n, i) => [n, new RecordedNode(n, GOOD, () => gate2[i]!.promise)]))
+        const spool = await openLinesSpool(dir)
+        const order: string[] = []
+        const run = collectInventory(inventory(names), {
+          version: 'test',
+          parallel: 5,
+          transportFactory: (n) => transports2[n.name]!,
+          onState: (node, state) => {
+            order.push(node)
+            return spool.add(node, state)
+          },
+        })
+        for (const g of [...gate2].reverse()) {
+          g.resolve()
+          await new Promise((r) => setTimeout(r, 5))
+        }
+        const skeleton = await run
+        const out = await openUserOutput(path.join(dir, file))
+        await out.commit(spool.chunks(skeleton), {gzip: file.endsWith('.gz')})
+        await spool.close()
+        expect(order).toEqual([...names].reverse())
+        const back = await readSnapshotFile(path.join(dir, file))
+        expect(Object.keys(back.nodeStates)).toEqual(names)
+        // the same snapshot but for the clocks (when the run and each node's probe happened)
+        const timeless = (x: typeof back) => ({...x, startedAt: '', finishedAt: '', nodeStates: Object.fromEntries(Object.entries(x.nodeStates).map(([k, v]) => [k, {...v, collectedAt: ''}]))})
+        expect(timeless(back)).toEqual(timeless(expected))
+      }
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+})

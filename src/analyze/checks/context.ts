@@ -174,7 +174,10 @@ export class CheckContext {
 
   /** Is this address on a subnet of the node's uplink? */
   onUplinkSubnet(n: SnapshotNode, state: NodeState, ip: string): boolean {
-    const a = parsePrefix(ip)
+    // asked once per node pair about the same few thousand peer addresses: each parsed once
+    const parsed = this.memo('parsedAddresses', () => new Map<string, Prefix4 | undefined>())
+    let a = parsed.get(ip)
+    if (a === undefined && !parsed.has(ip)) parsed.set(ip, (a = parsePrefix(ip)))
     if (!a || a.len !== 32) return this.uplinkSubnets(n, state).some((net) => contains(net, ip))
     const nets = this.state(n.name) !== state ? this.uplinkSubnetsOf(n, state).map((x) => parsePrefix(x)) : cached(this.perNode.uplinkPrefixes, n.name, () => this.uplinkSubnets(n, state).map((x) => parsePrefix(x)).filter((p): p is Prefix4 => p !== undefined))
     return nets.some((p) => p !== undefined && (p.len === 0 || ((a.net >>> (32 - p.len)) << (32 - p.len)) >>> 0 === p.net))
@@ -261,6 +264,17 @@ export class CheckContext {
     }
     for (let k = lo; k < ix.sorted.length && ix.sorted[k]!.start <= end; k++) if (ix.sorted[k]!.len > p.len) hits.push(ix.sorted[k]!.i)
     return [...new Set(hits)].sort((a, b) => a - b).map((i) => ix.all[i]!)
+  }
+
+  /**
+   * Does any pod subnet share an address with `cidr`? Answered once per subnet text: every node
+   * holds a route for each peer's subnet, so the same question comes back once per node.
+   */
+  overlapsPodNet(cidr: string): boolean {
+    const seen = this.memo('podNetOverlaps', () => new Map<string, boolean>())
+    let v = seen.get(cidr)
+    if (v === undefined) seen.set(cidr, (v = this.podNetsOverlapping(cidr).length > 0))
+    return v
   }
 
   private podNetIndex() {

@@ -143,7 +143,7 @@ export const routeStale: Check = (ctx) => {
     return mainRoutes(ctx, state).flatMap((r): Raised[] => {
       if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network || !contains(network, r.dst)) return []
       // inside or around some node's subnet (a local pod's /32, an aggregate): not stale
-      if (ctx.podNetsOverlapping(r.dst).length > 0) return []
+      if (ctx.overlapsPodNet(r.dst)) return []
       const neigh = r.gateway && r.dev ? state.neighbours.find((n) => n.dst === r.gateway && n.dev === r.dev && n.lladdr) : undefined
       const tunnel = ctx.profile.tunnel && r.dev === ctx.profile.tunnel.dev && r.gateway
       const vars = {podCIDR: r.dst, dev: r.dev ?? '', ...(tunnel ? {vtepIP: r.gateway!} : {}), ...(neigh?.lladdr && tunnel ? {staleMAC: neigh.lladdr} : {})}

@@ -130,7 +130,7 @@ export function chainOwner(chain: string, nftTable?: string): string {
  * holding xt compat expressions, or named in the node's iptables-nft dump):
  * they are walked from iptables-save, not twice.
  */
-function iptablesNftTables(s: NodeState): Set<string> {
+export function iptablesNftTables(s: NodeState): Set<string> {
   const out = new Set<string>()
   for (const ipt of [s.iptables?.variant === 'nft' ? s.iptables : undefined, s.iptablesNft]) for (const t of ipt?.tables ?? []) out.add(t.name)
   for (const t of s.nft?.tables ?? []) {
