@@ -9,9 +9,9 @@
  * sent. Other traffic can only add to a delta, so a point that did not see them
  * really did not; a point that did might be fooled by noise on a busy uplink.
  */
-import {makeFinding} from './catalogue/index.js'
 import type {Finding} from '../model/finding.js'
 import type {Encapsulation, Hop, ProbeCounter, ProbePoint, ProbeResult, Trace} from '../model/trace.js'
+import {makeFinding} from './catalogue/index.js'
 
 /** A point the probe reads, in the order the packet passes it, with the hop that put it there. */
 export interface PlannedPoint extends ProbePoint {
@@ -44,15 +44,24 @@ function pathPoints(trace: Trace, hops: readonly Hop[], path: 'forward' | 'retur
     const fromPod = i > 0 && !hostHop(trace, hops[i - 1]!)
     if (hop.action === 'udp-forward') {
       // flannel's udp daemon: the kernel sends the packet into the TUN on the way out (its tx), the daemon writes it into the TUN on the way in (its rx)
-      if (hop.out === undefined && hop.in !== undefined) points.push({node: hop.node, interface: hop.in, direction: 'tx', path, hop: i})
+      if (hop.out === undefined && hop.in !== undefined)
+        points.push({node: hop.node, interface: hop.in, direction: 'tx', path, hop: i})
       else if (hop.in !== undefined) points.push({node: hop.node, interface: hop.in, direction: 'rx', path, hop: i})
       if (hop.out !== undefined) points.push({node: hop.node, interface: hop.out, direction: 'rx', path, hop: i})
       return
     }
-    if (hop.in !== undefined && (hop.action !== 'bridge' || fromPod)) points.push({node: hop.node, interface: hop.in, direction: 'rx', path, hop: i})
+    if (hop.in !== undefined && (hop.action !== 'bridge' || fromPod))
+      points.push({node: hop.node, interface: hop.in, direction: 'rx', path, hop: i})
     if (hop.out !== undefined && LEAVES_BY.has(hop.action)) {
       const encap = hop.packet?.encap.at(-1)
-      points.push({node: hop.node, interface: hop.out, direction: 'tx', path, hop: i, ...(hop.action === 'underlay' ? {underlay: encap ? {encap} : {}} : {})})
+      points.push({
+        node: hop.node,
+        interface: hop.out,
+        direction: 'tx',
+        path,
+        hop: i,
+        ...(hop.action === 'underlay' ? {underlay: encap ? {encap} : {}} : {}),
+      })
     }
   })
   return points
@@ -64,7 +73,10 @@ function pathPoints(trace: Trace, hops: readonly Hop[], path: 'forward' | 'retur
  * which has no reply) the return path. A point passed twice is read once, where first passed.
  */
 export function probePoints(trace: Trace): PlannedPoint[] {
-  const all = [...pathPoints(trace, trace.hops, 'forward'), ...(trace.returnPath && trace.packet.protocol !== 'udp' ? pathPoints(trace, trace.returnPath.hops, 'return') : [])]
+  const all = [
+    ...pathPoints(trace, trace.hops, 'forward'),
+    ...(trace.returnPath && trace.packet.protocol !== 'udp' ? pathPoints(trace, trace.returnPath.hops, 'return') : []),
+  ]
   const seen = new Set<string>()
   return all.filter((p) => !seen.has(pointKey(p)) && seen.add(pointKey(p)) !== undefined)
 }
@@ -90,11 +102,20 @@ export interface ProbeContext {
 
 const strip = ({node, interface: iface, direction}: ProbePoint): ProbePoint => ({node, interface: iface, direction})
 const pointText = (p: ProbePoint): string => `${p.node} ${p.interface} ${p.direction === 'rx' ? 'in' : 'out'}`
-const counterText = (c: ProbeCounter): string => `${c.path} ${c.node} ${c.interface} ${c.direction} +${c.packets} packets, +${c.dropped} dropped`
+const counterText = (c: ProbeCounter): string =>
+  `${c.path} ${c.node} ${c.interface} ${c.direction} +${c.packets} packets, +${c.dropped} dropped`
 
 /** The encapsulation between two nodes as the underlay carries it, and a tcpdump filter that shows it leaving `fromIP`. */
-export function encapOnWire(encap: Encapsulation | undefined, fromIP: string, inner: {src: string; dst: string}): {encap: string; capture: string} {
-  if (!encap) return {encap: `the pod traffic itself (no encapsulation: ${inner.src} → ${inner.dst} routed between the nodes)`, capture: `host ${inner.src} and host ${inner.dst}`}
+export function encapOnWire(
+  encap: Encapsulation | undefined,
+  fromIP: string,
+  inner: {src: string; dst: string},
+): {encap: string; capture: string} {
+  if (!encap)
+    return {
+      encap: `the pod traffic itself (no encapsulation: ${inner.src} → ${inner.dst} routed between the nodes)`,
+      capture: `host ${inner.src} and host ${inner.dst}`,
+    }
   if (encap.type === 'ipip') return {encap: 'IP protocol 4 (IPIP)', capture: `ip proto 4 and src host ${fromIP}`}
   const port = encap.port ?? (encap.type === 'udp' ? 8285 : 8472)
   const what = encap.type === 'vxlan' ? `vxlan${encap.vni === undefined ? '' : ` VNI ${encap.vni}`}` : 'flannel udp'
@@ -116,7 +137,13 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
   })
   const base = {command: obs.command, sent: obs.sent, answered: obs.answered, counters}
   if (obs.sent === 0) {
-    const probe: ProbeResult = {verdict: 'not-sent', ...base, lastSeen: null, firstMissing: null, note: obs.note ?? 'nothing was sent'}
+    const probe: ProbeResult = {
+      verdict: 'not-sent',
+      ...base,
+      lastSeen: null,
+      firstMissing: null,
+      note: obs.note ?? 'nothing was sent',
+    }
     return {...trace, probe}
   }
 
@@ -128,12 +155,18 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
   const lastSeen = (missingAt < 0 ? read : read.slice(0, missingAt)).filter(saw).at(-1)
   const located = {lastSeen: lastSeen ? strip(lastSeen) : null, firstMissing: firstMissing ? strip(firstMissing) : null}
 
-  const walkDelivered = trace.disposition === 'DELIVERED' && (trace.packet.protocol === 'udp' || trace.returnPath?.disposition === 'DELIVERED')
-  const arrived = obs.answered === null ? read.filter((p) => p.path === 'forward').every(saw) && read.length > 0 : obs.answered > 0
-  const answeredText = obs.answered === null ? `${obs.sent} sent (UDP: no reply to count)` : `${obs.answered} of ${obs.sent} answered`
+  const walkDelivered =
+    trace.disposition === 'DELIVERED' &&
+    (trace.packet.protocol === 'udp' || trace.returnPath?.disposition === 'DELIVERED')
+  const arrived =
+    obs.answered === null ? read.filter((p) => p.path === 'forward').every(saw) && read.length > 0 : obs.answered > 0
+  const answeredText =
+    obs.answered === null ? `${obs.sent} sent (UDP: no reply to count)` : `${obs.answered} of ${obs.sent} answered`
 
   if (walkDelivered && arrived) {
-    const note = firstMissing ? `confirmed: ${answeredText}; the counter of ${pointText(firstMissing)} did not count them all (other traffic, or a device that does not count this way)` : `confirmed: ${answeredText}`
+    const note = firstMissing
+      ? `confirmed: ${answeredText}; the counter of ${pointText(firstMissing)} did not count them all (other traffic, or a device that does not count this way)`
+      : `confirmed: ${answeredText}`
     return {...trace, probe: {verdict: 'confirmed', ...base, ...located, note}}
   }
   if (!walkDelivered && !arrived) {
@@ -141,7 +174,8 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
     const dropHop = path.hops.at(-1)
     const where = dropHop ? `${dropHop.node}, hop ${path.hops.length}` : 'the source'
     const pathName = path === trace ? 'forward' : 'return'
-    const agrees = dropHop !== undefined && lastSeen !== undefined && lastSeen.path === pathName && lastSeen.node === dropHop.node
+    const agrees =
+      dropHop !== undefined && lastSeen !== undefined && lastSeen.path === pathName && lastSeen.node === dropHop.node
     const note = agrees
       ? `confirmed: ${answeredText}, and the counters lost the packet on ${where} where the walk drops it (last seen: ${pointText(lastSeen!)})`
       : `confirmed: ${answeredText}, but the counters last saw it ${lastSeen ? `at ${pointText(lastSeen)}` : 'nowhere'}, not on ${where} where the walk drops it`
@@ -150,16 +184,35 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
 
   const evidence = [
     `walk: ${trace.disposition}${trace.returnPath ? `, reply ${trace.returnPath.disposition}` : ''}; probe: ${answeredText} (${obs.command})`,
-    ...(lastSeen ? [`last seen: ${pointText(lastSeen)} (${lastSeen.path} hop ${lastSeen.hop + 1})`] : ['last seen: nowhere on the path']),
-    ...(firstMissing ? [`not seen: ${pointText(firstMissing)} (${firstMissing.path} hop ${firstMissing.hop + 1})`] : []),
+    ...(lastSeen
+      ? [`last seen: ${pointText(lastSeen)} (${lastSeen.path} hop ${lastSeen.hop + 1})`]
+      : ['last seen: nowhere on the path']),
+    ...(firstMissing
+      ? [`not seen: ${pointText(firstMissing)} (${firstMissing.path} hop ${firstMissing.hop + 1})`]
+      : []),
     ...counters.map(counterText),
   ]
 
   // lost after leaving one node's uplink, before the next node counted it: the underlay
-  if (walkDelivered && lastSeen?.underlay && firstMissing && firstMissing.node !== lastSeen.node && firstMissing.path === lastSeen.path) {
-    const from = {node: lastSeen.node, ip: lastSeen.underlay.encap?.outerSrc ?? ctx.nodeIPs[lastSeen.node] ?? lastSeen.node}
-    const to = {node: firstMissing.node, ip: lastSeen.underlay.encap?.outerDst ?? ctx.nodeIPs[firstMissing.node] ?? firstMissing.node}
-    const inner = lastSeen.path === 'forward' ? {src: trace.packet.src, dst: trace.packet.dst} : {src: trace.packet.dst, dst: trace.packet.src}
+  if (
+    walkDelivered &&
+    lastSeen?.underlay &&
+    firstMissing &&
+    firstMissing.node !== lastSeen.node &&
+    firstMissing.path === lastSeen.path
+  ) {
+    const from = {
+      node: lastSeen.node,
+      ip: lastSeen.underlay.encap?.outerSrc ?? ctx.nodeIPs[lastSeen.node] ?? lastSeen.node,
+    }
+    const to = {
+      node: firstMissing.node,
+      ip: lastSeen.underlay.encap?.outerDst ?? ctx.nodeIPs[firstMissing.node] ?? firstMissing.node,
+    }
+    const inner =
+      lastSeen.path === 'forward'
+        ? {src: trace.packet.src, dst: trace.packet.dst}
+        : {src: trace.packet.dst, dst: trace.packet.src}
     const wire = encapOnWire(lastSeen.underlay.encap, from.ip, inner)
     const finding = makeFinding('UNDERLAY_DROP', {
       // the node the fix's capture runs on: where the packets should arrive
@@ -170,8 +223,15 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
       vars: {nodeIP: from.ip, peerIP: to.ip, peer: to.node, encap: wire.encap, capture: wire.capture},
     })
     const path = lastSeen.path === 'forward' ? trace : trace.returnPath!
-    const hops = path.hops.map((h, i) => (i === lastSeen.hop ? {...h, findings: [...(h.findings ?? []), 'UNDERLAY_DROP']} : h))
-    const probe: ProbeResult = {verdict: 'underlay-drop', ...base, ...located, note: `${answeredText}: lost between ${from.node} and ${to.node}, in the underlay`}
+    const hops = path.hops.map((h, i) =>
+      i === lastSeen.hop ? {...h, findings: [...(h.findings ?? []), 'UNDERLAY_DROP']} : h,
+    )
+    const probe: ProbeResult = {
+      verdict: 'underlay-drop',
+      ...base,
+      ...located,
+      note: `${answeredText}: lost between ${from.node} and ${to.node}, in the underlay`,
+    }
     const findings: Finding[] = [...trace.findings, finding]
     return lastSeen.path === 'forward'
       ? {...trace, disposition: 'UNDERLAY_DROP', hops, findings, probe}
@@ -186,6 +246,11 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
     evidence: [...evidence, `netctl ${ctx.version}`],
     vars: {},
   })
-  const probe: ProbeResult = {verdict: 'model-disagrees', ...base, ...located, note: `${answeredText}; the walk said ${trace.disposition}`}
+  const probe: ProbeResult = {
+    verdict: 'model-disagrees',
+    ...base,
+    ...located,
+    note: `${answeredText}; the walk said ${trace.disposition}`,
+  }
   return {...trace, findings: [...trace.findings, finding], probe}
 }

@@ -11,7 +11,7 @@
 import ipaddr from 'ipaddr.js'
 
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
-import {pointKey, probePoints, probeVerdict, type ProbeObservation} from '../analyze/probe-verdict.js'
+import {pointKey, type ProbeObservation,probePoints, probeVerdict} from '../analyze/probe-verdict.js'
 import {type LinkCounters, parseLinkCounters} from '../collect/parse/link-stats.js'
 import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN} from '../defaults.js'
 import type {InventoryNode} from '../model/inventory.js'
@@ -87,22 +87,38 @@ export function answeredOf(protocol: Trace['packet']['protocol'], output: string
 }
 
 /** Send the trace's packet and read the counters; the trace comes back with its probe verdict (the caller derives the exit code again). */
-export async function probeTrace(trace: Trace, snapshot: Snapshot, nodes: readonly InventoryNode[], opts: ProbeOptions): Promise<Trace> {
+export async function probeTrace(
+  trace: Trace,
+  snapshot: Snapshot,
+  nodes: readonly InventoryNode[],
+  opts: ProbeOptions,
+): Promise<Trace> {
   const verdict = (obs: ProbeObservation): Trace => {
-    const probed = probeVerdict(trace, obs, {version: opts.version, nodeIPs: Object.fromEntries(snapshot.nodes.map((n) => [n.name, n.internalIP]))})
+    const probed = probeVerdict(trace, obs, {
+      version: opts.version,
+      nodeIPs: Object.fromEntries(snapshot.nodes.map((n) => [n.name, n.internalIP])),
+    })
     // the new findings' fixes as typed on this machine, like the walk's
     const added = findingsAsTyped(probed.findings.slice(trace.findings.length), snapshot)
     return {...probed, findings: [...trace.findings, ...added]}
   }
   const send = sendCommand(trace)
   const srcNode = nodes.find((n) => n.name === trace.src.node)
-  const netns = trace.src.pod && trace.src.namespace && trace.src.node ? podNetnsPath(snapshot, {node: trace.src.node, namespace: trace.src.namespace, name: trace.src.pod}) : undefined
+  const netns =
+    trace.src.pod && trace.src.namespace && trace.src.node
+      ? podNetnsPath(snapshot, {node: trace.src.node, namespace: trace.src.namespace, name: trace.src.pod})
+      : undefined
   const command = `${netns ? `nsenter --net=${netns} ` : ''}${send.argv}${trace.packet.protocol === 'icmp' ? '' : ` (${PROBE_PACKETS} times)`}`
   const notSent = (note: string) => verdict({command, sent: 0, answered: null, deltas: {}, note})
   // kube-proxy sends each packet to an endpoint at random and the walk shows one of them: counters along one path would mislead
-  if (trace.service) return notSent('not sent: a Service DST is not probed yet (kube-proxy picks an endpoint per connection; probe an endpoint pod instead)')
-  if (!srcNode || trace.hops.length === 0) return notSent(`not sent: ${trace.src.node ?? 'the source'} was not collected`)
-  if (trace.src.pod && !netns) return notSent(`not sent: ${srcNode.name} did not say where ${trace.src.pod}'s network namespace is`)
+  if (trace.service)
+    return notSent(
+      'not sent: a Service DST is not probed yet (kube-proxy picks an endpoint per connection; probe an endpoint pod instead)',
+    )
+  if (!srcNode || trace.hops.length === 0)
+    return notSent(`not sent: ${trace.src.node ?? 'the source'} was not collected`)
+  if (trace.src.pod && !netns)
+    return notSent(`not sent: ${srcNode.name} did not say where ${trace.src.pod}'s network namespace is`)
 
   const points = probePoints(trace)
   const others = [...new Set(points.map((p) => p.node))].filter((n) => n !== srcNode.name)
@@ -111,7 +127,10 @@ export async function probeTrace(trace: Trace, snapshot: Snapshot, nodes: readon
     await mapLimit(others, opts.parallel ?? 16, async (name) => {
       const node = nodes.find((n) => n.name === name)
       if (!node) return
-      const r = await opts.transportFor(node).exec(`${PATH_LINE}\nip -s -j link show\n`, {timeoutMs: opts.timeoutMs}).catch(() => undefined)
+      const r = await opts
+        .transportFor(node)
+        .exec(`${PATH_LINE}\nip -s -j link show\n`, {timeoutMs: opts.timeoutMs})
+        .catch(() => undefined)
       if (r?.code === 0) got.set(name, parseLinkCounters(r.stdout))
     })
     return got

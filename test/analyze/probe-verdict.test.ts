@@ -7,7 +7,13 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {encapOnWire, pointKey, probePoints, probeVerdict, type ProbeObservation} from '../../src/analyze/probe-verdict.js'
+import {
+  encapOnWire,
+  pointKey,
+  type ProbeObservation,
+  probePoints,
+  probeVerdict,
+} from '../../src/analyze/probe-verdict.js'
 import {parseLinkCounters} from '../../src/collect/parse/link-stats.js'
 import type {Trace} from '../../src/model/trace.js'
 import {answeredOf} from '../../src/services/probe.js'
@@ -68,7 +74,12 @@ describe('the probe verdict', () => {
   it('says UNDERLAY_DROP, naming the two node IPs and UDP 8472, when the router drops the vxlan packets', () => {
     const t = walk()
     const r = probeVerdict(t, observed(t, 'router-drop'), ctx)
-    expect(r.probe).toMatchObject({verdict: 'underlay-drop', answered: 0, lastSeen: {node: 'node1', interface: 'eth0', direction: 'tx'}, firstMissing: {node: 'node2', interface: 'eth0', direction: 'rx'}})
+    expect(r.probe).toMatchObject({
+      verdict: 'underlay-drop',
+      answered: 0,
+      lastSeen: {node: 'node1', interface: 'eth0', direction: 'tx'},
+      firstMissing: {node: 'node2', interface: 'eth0', direction: 'rx'},
+    })
     expect(r.disposition).toBe('UNDERLAY_DROP')
     const f = r.findings.find((x) => x.code === 'UNDERLAY_DROP')!
     expect(f.severity).toBe('error')
@@ -79,14 +90,24 @@ describe('the probe verdict', () => {
     expect(r.hops.find((h) => h.action === 'underlay')?.findings).toContain('UNDERLAY_DROP')
   })
 
-  it("says UNDERLAY_DROP for flannel udp, UDP 8285, the TUN counted as the kernel hands packets to flanneld and back", () => {
+  it('says UNDERLAY_DROP for flannel udp, UDP 8285, the TUN counted as the kernel hands packets to flanneld and back', () => {
     const dir = 'trace-probe/flannel-udp-routed'
     const t = walk('walk.json', dir)
     const keys = probePoints(t).map(pointKey)
-    expect(keys.slice(0, 5)).toEqual(['node1 veth4e993ee7 rx', 'node1 cni0 rx', 'node1 flannel0 tx', 'node1 eth0 tx', 'node2 eth0 rx'])
+    expect(keys.slice(0, 5)).toEqual([
+      'node1 veth4e993ee7 rx',
+      'node1 cni0 rx',
+      'node1 flannel0 tx',
+      'node1 eth0 tx',
+      'node2 eth0 rx',
+    ])
     expect(keys).toContain('node2 flannel0 rx')
     const r = probeVerdict(t, observed(t, 'router-drop', dir), ctx)
-    expect(r.probe).toMatchObject({verdict: 'underlay-drop', lastSeen: {node: 'node1', interface: 'eth0'}, firstMissing: {node: 'node2', interface: 'eth0'}})
+    expect(r.probe).toMatchObject({
+      verdict: 'underlay-drop',
+      lastSeen: {node: 'node1', interface: 'eth0'},
+      firstMissing: {node: 'node2', interface: 'eth0'},
+    })
     expect(r.findings.find((f) => f.code === 'UNDERLAY_DROP')?.message).toContain('UDP 8285 (flannel udp)')
   })
 
@@ -115,7 +136,14 @@ describe('the probe verdict', () => {
     const t = walk()
     const obs = observed(t, 'healthy')
     // as if node2 received the packets but never handed them to the pod
-    const lost = {...obs, answered: 0, deltas: {...obs.deltas, [pointKey({node: 'node2', interface: 'flannel.1', direction: 'rx'})]: {packets: 0, dropped: 3}}}
+    const lost = {
+      ...obs,
+      answered: 0,
+      deltas: {
+        ...obs.deltas,
+        [pointKey({node: 'node2', interface: 'flannel.1', direction: 'rx'})]: {packets: 0, dropped: 3},
+      },
+    }
     const r = probeVerdict(t, lost, ctx)
     expect(r.probe?.verdict).toBe('model-disagrees')
     expect(r.probe?.firstMissing).toEqual({node: 'node2', interface: 'flannel.1', direction: 'rx'})
@@ -124,7 +152,11 @@ describe('the probe verdict', () => {
 
   it('is a note, not a failure, when nothing could be sent', () => {
     const t = walk()
-    const r = probeVerdict(t, {command: 'ping', sent: 0, answered: null, deltas: {}, note: 'not sent: no ping on node1'}, ctx)
+    const r = probeVerdict(
+      t,
+      {command: 'ping', sent: 0, answered: null, deltas: {}, note: 'not sent: no ping on node1'},
+      ctx,
+    )
     expect(r.probe).toMatchObject({verdict: 'not-sent', note: 'not sent: no ping on node1'})
     expect(r.findings).toEqual(t.findings)
     expect(r.disposition).toBe('DELIVERED')
@@ -134,9 +166,15 @@ describe('the probe verdict', () => {
 describe('the encapsulation named in UNDERLAY_DROP', () => {
   const inner = {src: '10.244.1.2', dst: '10.244.2.2'}
   it('is the UDP port for vxlan and flannel udp, IP protocol 4 for IPIP, the pod traffic itself without encapsulation', () => {
-    expect(encapOnWire({type: 'vxlan', outerSrc: 'a', outerDst: 'b', vni: 4096, port: 4789}, '10.0.0.1', inner).encap).toBe('UDP 4789 (vxlan VNI 4096)')
-    expect(encapOnWire({type: 'udp', outerSrc: 'a', outerDst: 'b', port: 8285}, '10.0.0.1', inner).capture).toBe('udp port 8285 and src host 10.0.0.1')
-    expect(encapOnWire({type: 'ipip', outerSrc: 'a', outerDst: 'b'}, '10.0.0.1', inner).encap).toBe('IP protocol 4 (IPIP)')
+    expect(
+      encapOnWire({type: 'vxlan', outerSrc: 'a', outerDst: 'b', vni: 4096, port: 4789}, '10.0.0.1', inner).encap,
+    ).toBe('UDP 4789 (vxlan VNI 4096)')
+    expect(encapOnWire({type: 'udp', outerSrc: 'a', outerDst: 'b', port: 8285}, '10.0.0.1', inner).capture).toBe(
+      'udp port 8285 and src host 10.0.0.1',
+    )
+    expect(encapOnWire({type: 'ipip', outerSrc: 'a', outerDst: 'b'}, '10.0.0.1', inner).encap).toBe(
+      'IP protocol 4 (IPIP)',
+    )
     expect(encapOnWire(undefined, '10.0.0.1', inner).capture).toBe('host 10.244.1.2 and host 10.244.2.2')
   })
 })

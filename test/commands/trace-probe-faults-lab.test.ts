@@ -38,4 +38,3 @@ describeLab('trace --probe on a fault of the kernel-oracle suite: an FDB entry d
     }
   })
 })
-

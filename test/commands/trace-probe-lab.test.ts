@@ -14,7 +14,14 @@ underlayDropCase('pbcv', 'calico-vxlan', 4789)
 
 describe('trace --probe on a saved snapshot', () => {
   it('is refused: a usage error, exit 2, one line', async () => {
-    const r = await netctl(['trace', 'pod-node1-1', 'pod-node2-1', '--snapshot', snapshotFixturePath('flannel-vxlan-lab'), '--probe'])
+    const r = await netctl([
+      'trace',
+      'pod-node1-1',
+      'pod-node2-1',
+      '--snapshot',
+      snapshotFixturePath('flannel-vxlan-lab'),
+      '--probe',
+    ])
     expect(r.code).toBe(2)
     expect(r.stderr).toContain('--probe sends a real packet')
   })

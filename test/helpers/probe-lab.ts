@@ -28,7 +28,17 @@ async function withRouterDrop(router: string, port: number, fn: () => Promise<vo
 export function underlayDropCase(prefix: string, backend: string, port: number, opts: {ssh?: boolean} = {}): void {
   const over = opts.ssh ? ['--transport', 'ssh'] : []
   describeLab(`trace --probe, ${backend} across a router that drops UDP ${port}${opts.ssh ? ', over SSH' : ''}`, () => {
-    const lab = useLab(prefix, ['--nodes', '2', '--pods-per-node', '1', '--backend', backend, '--topology', 'routed', ...(opts.ssh ? ['--ssh'] : [])])
+    const lab = useLab(prefix, [
+      '--nodes',
+      '2',
+      '--pods-per-node',
+      '1',
+      '--backend',
+      backend,
+      '--topology',
+      'routed',
+      ...(opts.ssh ? ['--ssh'] : []),
+    ])
 
     it('confirms a healthy pair', async () => {
       const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', lab.get().name, ...over, '--probe', '--json'])
@@ -48,7 +58,12 @@ export function underlayDropCase(prefix: string, backend: string, port: number, 
         const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, ...over, '--probe', '--json'])
         expect(r.code).toBe(1)
         expect(r.json.disposition).toBe('UNDERLAY_DROP')
-        expect(r.json.probe).toMatchObject({verdict: 'underlay-drop', answered: 0, lastSeen: {node: 'node1', direction: 'tx'}, firstMissing: {node: 'node2', direction: 'rx'}})
+        expect(r.json.probe).toMatchObject({
+          verdict: 'underlay-drop',
+          answered: 0,
+          lastSeen: {node: 'node1', direction: 'tx'},
+          firstMissing: {node: 'node2', direction: 'rx'},
+        })
         const f = r.json.findings.find((x) => x.code === 'UNDERLAY_DROP')!
         expect(f.subject).toBe(`node1 (${n1.ip}) → node2 (${n2.ip})`)
         expect(f.message).toContain(`UDP ${port}`)
@@ -61,4 +76,3 @@ export function underlayDropCase(prefix: string, backend: string, port: number, 
     })
   })
 }
-

@@ -22,7 +22,10 @@ export function parseLinkCounters(json: string): LinkCounters {
     return out
   }
   if (!Array.isArray(links)) return out
-  for (const l of links as Array<{ifname?: unknown; stats64?: {rx?: Record<string, unknown>; tx?: Record<string, unknown>}}>) {
+  for (const l of links as Array<{
+    ifname?: unknown
+    stats64?: {rx?: Record<string, unknown>; tx?: Record<string, unknown>}
+  }>) {
     if (typeof l?.ifname !== 'string' || !l.stats64) continue
     const n = (v: unknown) => (typeof v === 'number' ? v : 0)
     out.set(l.ifname, {
@@ -32,4 +35,3 @@ export function parseLinkCounters(json: string): LinkCounters {
   }
   return out
 }
-
