@@ -70,7 +70,7 @@ export function underlayDropCase(prefix: string, backend: string, port: number, 
 
         const text = await netctl(['trace', SRC, DST, '--lab', name, ...over, '--probe'])
         expect(text.code).toBe(1)
-        expect(text.stdout).toMatch(/^UNDERLAY_DROP/)
+        expect(text.stdout, text.stdout).toMatch(/^UNDERLAY_DROP/)
         expect(text.stdout).toContain('Probe  UNDERLAY_DROP')
       })
     })
