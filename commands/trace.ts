@@ -24,6 +24,8 @@ export default class Trace extends BaseCommand {
   static override summary = 'Trace a packet from one pod (or node) to another, hop by hop, and say where and why it stops.'
   static override description = `Walks the packet through the cluster's real dataplane state: the source pod's routes, the veth into the node, the bridge, the node's route to the destination's podCIDR, the neighbour and FDB entries that lead into the tunnel, the encapsulation, the underlay, the receiver's decapsulation, and on to the destination pod. Then it walks the reply back. Every hop shows the exact route, neighbour, FDB entry, firewall rule or sysctl behind its decision, and the walk ends in one disposition: DELIVERED, NO_ROUTE, BLACKHOLE, NEIGHBOR_UNRESOLVED, FDB_MISS, DECAP_REJECTED, DENIED, FORWARDING_DISABLED, RP_FILTER_DROP, MTU_EXCEEDED, LOOP or INSUFFICIENT_INFO (netctl explain DISPOSITION says what each means). Faults along the way come with their fix.
 
+--probe then checks the walk against one real packet: confirmed when they agree; UNDERLAY_DROP (a finding naming the two node addresses and the encapsulation to open) when the packet left one node's uplink and never reached the next node's; MODEL_DISAGREES when they part elsewhere. A node without ping, nc or nsenter is a note, not a failure; --timeout bounds each exec.
+
 SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
 
 DST can be a Service: svc/NAME (in the -n namespace), svc/NAMESPACE/NAME, a ClusterIP, NODE:NODEPORT or NODEIP:NODEPORT, dns (the cluster DNS, UDP 53), or NAME.NAMESPACE.svc[.cluster.local]; --port takes the Service port's number or name, the protocol is the port's. The trace shows kube-proxy's translation (the rule and the node), lists every endpoint with its share of connections, walks each there and back (--endpoint IP|POD walks one), and is DELIVERED only when every endpoint is reached.
@@ -45,6 +47,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     {description: 'The cluster DNS (UDP 53) from a pod of namespace shop', command: '<%= config.bin %> trace -n shop web-7d4b9c-x2x8q dns'},
     {description: 'A NodePort of node2 from a pod of a lab', command: '<%= config.bin %> trace pod-node1-2 node2:30080 --lab demo'},
     {description: 'Would a full-size packet with DF set fit through the overlay?', command: '<%= config.bin %> trace pod-node1-1 pod-node3-2 --lab demo --size 1500 --df'},
+    {description: 'Confirm the walk with real packets, and find a drop in the network between the nodes (UNDERLAY_DROP)', command: '<%= config.bin %> trace pod-node1-1 pod-node2-1 --lab demo --probe'},
   ]
   static override enableJsonFlag = true
   static override args = {
@@ -57,6 +60,11 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     endpoint: Flags.string({description: 'To a Service: walk only this endpoint (its IP, or its pod as NAME or NAMESPACE/NAME); default: every endpoint.', helpValue: 'IP|POD'}),
     size: Flags.integer({description: 'Bytes of the IP packet the source sends (84: a plain ping).', default: DEFAULT_TRACE_SIZE, min: 28, max: 65535, helpValue: 'BYTES'}),
     df: Flags.boolean({description: "Set Don't Fragment: a packet too big for a link is dropped (MTU_EXCEEDED) instead of fragmented.", default: false}),
+    probe: Flags.boolean({
+      description:
+        "After the walk, send the trace's packet for real from inside SRC's network namespace (through its node's transport) and read the interface counters (ip -s -j link) of every node the walk crosses before and after: 3 ICMP echoes (ping -c 3, payload pattern 6e657463746c, --size and --df as given), or 3 TCP connects (nc -z) or 3 UDP datagrams (nc -u) to --port. Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
+      default: false,
+    }),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
     snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).', [], {exclusive: SOURCE_FLAG_NAMES}),
     ...clusterSourceFlags,
@@ -66,6 +74,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
     const format = this.jsonEnabled() ? 'json' : flags.output
+    if (flags.probe && flags.snapshot !== undefined) throw new UsageError('--probe sends a real packet, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot')
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
@@ -86,6 +95,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       parallel: flags.parallel,
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
+      probe: flags.probe,
       display: ui?.traceProgressDisplay(query),
     })
     if (this.debugEnabled() && flags.snapshot === undefined) process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)

@@ -58,6 +58,10 @@ export const ROLLOUT_TIMEOUT_MS = 300_000
 export const PREFLIGHT_PROBE_TIMEOUT_MS = 20_000
 /** One source pod pinging its targets in verification: a few pings each, one second apart at the most. */
 export const POD_PING_TIMEOUT_MS = 60_000
+/** trace --probe: packets sent per probe; a few, so that one lost to ARP does not decide, and few enough to stay within a second or two */
+export const PROBE_PACKETS = 3
+/** trace --probe: the ICMP echo payload pattern ("netctl" in hex), so that the probe is recognisable in a capture */
+export const PROBE_PAYLOAD_PATTERN = '6e657463746c'
 
 // ---------------------------------------------------------------- the lab
 

@@ -74,6 +74,9 @@ export const FINDING_CODES = [
   'CONNTRACK_TABLE_FULL',
   'HAIRPIN_OFF',
   'KUBE_PROXY_MISSING',
+  // probe (trace --probe)
+  'UNDERLAY_DROP',
+  'MODEL_DISAGREES',
   // collection
   'NODE_UNREACHABLE',
   'COLLECTION_PARTIAL',

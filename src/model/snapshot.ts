@@ -121,3 +121,13 @@ export async function loadSnapshot(file: string): Promise<Snapshot> {
 export function collectedNodes(s: Snapshot): string[] {
   return Object.keys(s.nodeStates)
 }
+
+/**
+ * The path `nsenter --net=` takes for a pod's network namespace, as the node's probe found it
+ * (the container runtime's netns path); a named namespace (an inventory's `netns: NAME`, a lab pod)
+ * is a file under /var/run/netns. Undefined when the probe did not find the pod.
+ */
+export function podNetnsPath(s: Snapshot, pod: {node: string; namespace: string; name: string}): string | undefined {
+  const entered = s.nodeStates[pod.node]?.pods.find((p) => p.namespace === pod.namespace && p.name === pod.name)?.netns
+  return entered && !entered.startsWith('/') ? `/var/run/netns/${entered}` : entered
+}

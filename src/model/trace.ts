@@ -22,6 +22,8 @@ export const DISPOSITIONS = [
   'MTU_EXCEEDED',
   'LOOP',
   'INSUFFICIENT_INFO',
+  /** only from --probe: the walk delivers, but the real packet left one node and never reached the next */
+  'UNDERLAY_DROP',
 ] as const
 
 export type Disposition = (typeof DISPOSITIONS)[number]
@@ -229,6 +231,8 @@ export interface Trace extends PathResult {
   missing?: string[]
   /** the NetworkPolicies' verdict for the packet, when the snapshot holds policies */
   policy?: TracePolicy
+  /** with --probe: the real packet sent after the walk, and where the counters saw it */
+  probe?: ProbeResult
   /** DST is a Service: which, by which port, and how many of its endpoints the request reaches */
   service?: TraceService
   /** DST is a Service: the translation of the walk shown in `hops` (ClusterIP:port → endpoint:targetPort); null when nothing translated it */
@@ -290,5 +294,43 @@ export interface TraceServiceEndpoint {
   /** the codes of the findings this endpoint's walk raised (the findings are in Trace.findings) */
   findings?: string[]
   /** why it was not walked */
+  note?: string
+}
+
+/** Where a probe's counters saw the packet: a node's interface, in the host namespace. */
+export interface ProbePoint {
+  node: string
+  interface: string
+  /** rx: the packet came in on it; tx: it left by it */
+  direction: 'rx' | 'tx'
+}
+
+/** One counter read around the probe: how many packets the interface counted (and dropped) while it was sent. */
+export interface ProbeCounter extends ProbePoint {
+  /** which path the walk put it on */
+  path: 'forward' | 'return'
+  packets: number
+  dropped: number
+}
+
+/**
+ * `trace --probe`: the walk's packet sent for real from the source pod, and the counters along the walk's hops.
+ * verdict: confirmed (walk and packet agree), underlay-drop (left a node's uplink, never reached the next node),
+ * model-disagrees (they part elsewhere), not-sent (the node could not send; the note says why).
+ */
+export interface ProbeResult {
+  verdict: 'confirmed' | 'underlay-drop' | 'model-disagrees' | 'not-sent'
+  /** what was run inside the source pod's network namespace */
+  command: string
+  sent: number
+  /** replies that came back; null for UDP, which has no reply to count (the counters decide) */
+  answered: number | null
+  /** the last point on the walk's path whose counters saw every packet sent */
+  lastSeen: ProbePoint | null
+  /** the first point on the path whose counters did not */
+  firstMissing: ProbePoint | null
+  /** the counter deltas in path order (forward, then return) */
+  counters: ProbeCounter[]
+  /** one line for the reader: what the probe showed, a node that could not send */
   note?: string
 }

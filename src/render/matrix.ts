@@ -25,6 +25,8 @@ export const MARKS: Record<Disposition, {mark: string; color: string}> = {
   MTU_EXCEEDED: {mark: 'M', color: '#fdbb84'},
   LOOP: {mark: 'L', color: '#6a51a3'},
   INSUFFICIENT_INFO: {mark: '?', color: '#969696'},
+  // only trace --probe gives it (the matrix walks the model alone), but the closed set has it
+  UNDERLAY_DROP: {mark: 'U', color: '#8c2d04'},
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`

@@ -6,7 +6,7 @@
  */
 import {DISPOSITION_GUIDE} from '../analyze/catalogue/index.js'
 import type {Snapshot} from '../model/snapshot.js'
-import type {Disposition, Endpoint, Hop, Packet, PathResult, Trace} from '../model/trace.js'
+import type {Disposition, Endpoint, Hop, Packet, PathResult, ProbePoint, ProbeResult, Trace} from '../model/trace.js'
 import {printable} from '../util/text.js'
 import {colors} from './color.js'
 import {findingsText} from './finding.js'
@@ -75,7 +75,10 @@ export function traceText(trace: Trace, width = terminalWidth()): string {
   const c = colors()
   const verdict = `${dispositionColor(trace.disposition)(trace.disposition)}  ${endpointLabel(trace.src)} → ${endpointLabel(trace.dst)}  ${packetLabel(trace.packet)}`
   const out = [wrapLine(verdict, width)]
-  if (trace.disposition !== 'DELIVERED') {
+  if (trace.disposition === 'UNDERLAY_DROP' && trace.probe) {
+    const {lastSeen, firstMissing} = trace.probe
+    out.push(wrapLine(`  ${DISPOSITION_GUIDE.UNDERLAY_DROP.summary}${lastSeen && firstMissing ? `: left ${printable(`${lastSeen.node} ${lastSeen.interface}`)}, never reached ${printable(`${firstMissing.node} ${firstMissing.interface}`)}` : ''}`, width))
+  } else if (trace.disposition !== 'DELIVERED') {
     const last = trace.hops.at(-1)
     out.push(wrapLine(`  ${DISPOSITION_GUIDE[trace.disposition].summary}${last ? ` (hop ${trace.hops.length}, ${printable(last.node)})` : ''}`, width))
   } else if (trace.returnPath && trace.returnPath.disposition !== 'DELIVERED') {
@@ -87,9 +90,30 @@ export function traceText(trace: Trace, width = terminalWidth()): string {
   out.push('')
   if (trace.returnPath) out.push(pathHeading('Return path', trace.returnPath), hopsText(trace.returnPath.hops, '  ', width))
   else out.push(`${c.bold('Return path')}  ${c.dim('not walked: the packet did not arrive')}`)
+  if (trace.probe) out.push('', probeText(trace.probe, width))
   out.push('', c.bold('Findings'), findingsText(trace.findings))
   if (trace.disposition !== 'DELIVERED') out.push('', c.dim(`(netctl explain ${trace.disposition})`))
   return out.join('\n')
+}
+
+const VERDICT_TEXT: Record<ProbeResult['verdict'], string> = {
+  confirmed: 'confirmed',
+  'underlay-drop': 'UNDERLAY_DROP',
+  'model-disagrees': 'MODEL_DISAGREES',
+  'not-sent': 'not sent',
+}
+
+/** --probe: the verdict, what was sent and answered, where the counters last saw the packet, and each counter's delta. */
+export function probeText(probe: ProbeResult, width = terminalWidth()): string {
+  const c = colors()
+  const color = probe.verdict === 'confirmed' ? c.green.bold : probe.verdict === 'not-sent' ? c.yellow.bold : c.red.bold
+  const where = (p: ProbePoint | null) => (p ? printable(`${p.node} ${p.interface} ${p.direction}`) : '-')
+  const lines = [`${c.bold('Probe')}  ${color(VERDICT_TEXT[probe.verdict])}`]
+  if (probe.note) lines.push(wrapLine(`  ${printable(probe.note)}`, width, '    '))
+  lines.push(wrapLine(`  sent ${probe.sent}, answered ${probe.answered ?? '-'}: ${printable(probe.command)}`, width, '    '))
+  if (probe.sent > 0) lines.push(`  last seen: ${where(probe.lastSeen)}   first missing: ${where(probe.firstMissing)}`)
+  for (const k of probe.counters) lines.push(c.dim(`    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`))
+  return lines.join('\n')
 }
 
 /** " (to endpoint 172.20.2.2)": which endpoint's walk the Path section shows. */

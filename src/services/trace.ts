@@ -21,6 +21,7 @@ import type {Snapshot} from '../model/snapshot.js'
 import {readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
 import {traceVerdict} from './outcome.js'
+import {probeTrace} from './probe.js'
 
 /** The trace engine (src/analyze/trace); tests hand in a fake. */
 export interface Walker {
@@ -217,6 +218,8 @@ export interface TraceRequest {
   parallel: number
   timeoutMs: number
   version: string
+  /** live: after the walk, send its packet for real and read the counters along it (src/services/probe.ts) */
+  probe?: boolean
   /** live: a display of the collection, made once the cluster is known */
   display?: ((inventory: Inventory) => TraceDisplay | undefined) | undefined
 }
@@ -243,6 +246,10 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
       },
       onProgress: (p) => display?.update(p),
     })
+    if (req.probe) {
+      const trace = await probeTrace(run.trace, run.snapshot, inventory.nodes, {transportFor: (node) => source.transportFor(node), timeoutMs: req.timeoutMs, version: req.version, parallel: req.parallel})
+      run = {...run, trace, ...traceEnding(trace, run.snapshot, trace.src.node ?? '')}
+    }
     return run
   } finally {
     try {

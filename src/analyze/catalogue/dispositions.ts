@@ -65,4 +65,9 @@ export const DISPOSITION_TEXT: Record<Disposition, {summary: string; explanation
     explanation:
       'netctl stops rather than guess: a node was unreachable, a probe section failed, or a table (iptables, FDB, BGP) was not collected. The trace lists what was missing; collect it and trace again.',
   },
+  UNDERLAY_DROP: {
+    summary: 'the real packet left one node and never reached the next (trace --probe)',
+    explanation:
+      "Only `trace --probe` ends here: the walk delivers, but the packet sent for real was counted leaving the sending node's uplink and never arriving on the receiving node's. The network between the nodes drops it; the finding names the two node addresses and the encapsulation that must pass.",
+  },
 }

@@ -17,6 +17,7 @@ import {DISPOSITION_TEXT} from './dispositions.js'
 import {HOST} from './host.js'
 import {MTU} from './mtu.js'
 import {OVERLAY} from './overlay.js'
+import {PROBE} from './probe.js'
 import {ROUTING} from './routing.js'
 import {SERVICES} from './services.js'
 import {type CatalogueEntry, type DispositionGuide, placeholdersIn} from './types.js'
@@ -46,6 +47,7 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = byCode([
   ...ADDRESSING,
   ...CNI_POLICY,
   ...SERVICES,
+  ...PROBE,
   ...COLLECTION,
   ...BACKEND,
 ])

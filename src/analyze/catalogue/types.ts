@@ -6,7 +6,7 @@ import type {FindingCode, Severity} from '../../model/finding.js'
 import type {Disposition} from '../../model/trace.js'
 
 /** Areas as JSON-friendly slugs; AREA_TITLES gives docs/design.md's names for them. */
-export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'services', 'collection', 'backend'] as const
+export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'services', 'probe', 'collection', 'backend'] as const
 export type Area = (typeof AREAS)[number]
 
 export const AREA_TITLES: Record<Area, string> = {
@@ -18,6 +18,7 @@ export const AREA_TITLES: Record<Area, string> = {
   addressing: 'addressing',
   'cni-policy': 'CNI / policy',
   services: 'Services',
+  probe: 'probe',
   collection: 'collection',
   backend: 'backend switch',
 }
@@ -99,6 +100,8 @@ export const PLACEHOLDERS: Record<string, string> = {
   l4proto: 'a transport protocol as conntrack names it (tcp, udp, sctp)',
   sport: "the original direction's source port of a conntrack entry",
   dport: "the original direction's destination port of a conntrack entry (the Service port or NodePort)",
+  encap: 'the encapsulation as the underlay carries it between two nodes (UDP 8472, IP protocol 4, or plain pod traffic)',
+  capture: 'a tcpdump filter for that traffic (udp port 8472, ip proto 4, net 10.244.2.0/24)',
   endpointIP: 'the address a conntrack entry translates to (a pod IP that is, or was, a Service endpoint)',
 }
 

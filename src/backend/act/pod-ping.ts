@@ -2,7 +2,7 @@ import ipaddr from 'ipaddr.js'
 
 import {POD_PING_TIMEOUT_MS} from '../../defaults.js'
 import type {InventoryNode} from '../../model/inventory.js'
-import type {Snapshot} from '../../model/snapshot.js'
+import {podNetnsPath, type Snapshot} from '../../model/snapshot.js'
 import type {Transport} from '../../transport/types.js'
 import {mapLimit} from '../../util/exec.js'
 import {shq} from '../../util/shell.js'
@@ -28,9 +28,7 @@ interface PingPod {
 export function podPairs(snapshot: Snapshot): Array<[PingPod, PingPod]> {
   const byNode = new Map<string, PingPod[]>()
   for (const p of snapshot.pods) {
-    const entered = snapshot.nodeStates[p.node]?.pods.find((s) => s.namespace === p.namespace && s.name === p.name)?.netns
-    // a named namespace (an inventory's `netns: NAME`) is a file under /var/run/netns
-    const netns = entered && !entered.startsWith('/') ? `/var/run/netns/${entered}` : entered
+    const netns = podNetnsPath(snapshot, p)
     if (!ipaddr.IPv4.isValidFourPartDecimal(p.ip)) continue
     byNode.set(p.node, [...(byNode.get(p.node) ?? []), {node: p.node, name: `${p.namespace}/${p.name}`, ip: p.ip, ...(netns ? {netns} : {})}])
   }

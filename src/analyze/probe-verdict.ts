@@ -1,0 +1,256 @@
+/**
+ * `trace --probe`: what the walk and one real packet say together. Pure: the
+ * walk (a Trace) and the counter deltas read around the packet come in, the
+ * trace with its probe verdict (and, where they part, a finding) goes out.
+ *
+ * The counters are per interface in each node's host namespace (`ip -s -j link`),
+ * so the probe's packets are counted with whatever else crossed the interface
+ * meanwhile: a point "saw" the probe when its delta is at least the packets
+ * sent. Other traffic can only add to a delta, so a point that did not see them
+ * really did not; a point that did might be fooled by noise on a busy uplink.
+ */
+import type {Finding} from '../model/finding.js'
+import type {Encapsulation, Hop, ProbeCounter, ProbePoint, ProbeResult, Trace} from '../model/trace.js'
+import {makeFinding} from './catalogue/index.js'
+
+/** A point the probe reads, in the order the packet passes it, with the hop that put it there. */
+export interface PlannedPoint extends ProbePoint {
+  path: 'forward' | 'return'
+  /** index of the hop in its path */
+  hop: number
+  /** a node's uplink the packet leaves by to cross the underlay (an `underlay` hop's out) */
+  underlay?: {encap?: Encapsulation}
+}
+
+/** "node1 eth0 tx": the key of a point, the same for a planned point and a counter read. */
+export function pointKey(p: ProbePoint): string {
+  return `${p.node} ${p.interface} ${p.direction}`
+}
+
+/** Hops in a node's host namespace: not the source's or the destination's own (pod) namespace. */
+function hostHop(trace: Trace, hop: Hop): boolean {
+  const podNetns = [trace.src.pod ? trace.src.netns : undefined, trace.dst.pod ? trace.dst.netns : undefined]
+  return !podNetns.includes(hop.netns)
+}
+
+// where the packet leaves a node's namespace, or is dropped on its way out (a vxlan device without FDB entry counts it in tx dropped)
+const LEAVES_BY = new Set(['veth', 'underlay', 'encap', 'drop'])
+
+function pathPoints(trace: Trace, hops: readonly Hop[], path: 'forward' | 'return'): PlannedPoint[] {
+  const points: PlannedPoint[] = []
+  hops.forEach((hop, i) => {
+    if (!hostHop(trace, hop)) return
+    // a bridge hop's `in` is a port only when the frame just came from a pod; else it is the bridge's own device, which transmits
+    const fromPod = i > 0 && !hostHop(trace, hops[i - 1]!)
+    if (hop.action === 'udp-forward') {
+      // flannel's udp daemon: the kernel sends the packet into the TUN on the way out (its tx), the daemon writes it into the TUN on the way in (its rx)
+      if (hop.out === undefined && hop.in !== undefined)
+        points.push({node: hop.node, interface: hop.in, direction: 'tx', path, hop: i})
+      else if (hop.in !== undefined) points.push({node: hop.node, interface: hop.in, direction: 'rx', path, hop: i})
+      if (hop.out !== undefined) points.push({node: hop.node, interface: hop.out, direction: 'rx', path, hop: i})
+      return
+    }
+    if (hop.in !== undefined && (hop.action !== 'bridge' || fromPod))
+      points.push({node: hop.node, interface: hop.in, direction: 'rx', path, hop: i})
+    if (hop.out !== undefined && LEAVES_BY.has(hop.action)) {
+      const encap = hop.packet?.encap.at(-1)
+      points.push({
+        node: hop.node,
+        interface: hop.out,
+        direction: 'tx',
+        path,
+        hop: i,
+        ...(hop.action === 'underlay' ? {underlay: encap ? {encap} : {}} : {}),
+      })
+    }
+  })
+  return points
+}
+
+/**
+ * Where the probe reads counters: every interface of a node's host namespace the walk
+ * crosses, received on its way in and sent on its way out, forward then (but for UDP,
+ * which has no reply) the return path. A point passed twice is read once, where first passed.
+ */
+export function probePoints(trace: Trace): PlannedPoint[] {
+  const all = [
+    ...pathPoints(trace, trace.hops, 'forward'),
+    ...(trace.returnPath && trace.packet.protocol !== 'udp' ? pathPoints(trace, trace.returnPath.hops, 'return') : []),
+  ]
+  const seen = new Set<string>()
+  return all.filter((p) => !seen.has(pointKey(p)) && seen.add(pointKey(p)) !== undefined)
+}
+
+/** What the probe measured: the packets sent, the replies, and each point's counter delta. */
+export interface ProbeObservation {
+  command: string
+  sent: number
+  /** null: UDP, no reply to count */
+  answered: number | null
+  /** pointKey → delta of packets and drops; a point absent here could not be read */
+  deltas: Record<string, {packets: number; dropped: number}>
+  /** why nothing was sent (no ping / nc / nsenter on the node, the send timed out) */
+  note?: string
+}
+
+export interface ProbeContext {
+  /** netctl's version, for a MODEL_DISAGREES report */
+  version: string
+  /** node name → underlay (InternalIP) address */
+  nodeIPs: Record<string, string>
+}
+
+const strip = ({node, interface: iface, direction}: ProbePoint): ProbePoint => ({node, interface: iface, direction})
+const pointText = (p: ProbePoint): string => `${p.node} ${p.interface} ${p.direction === 'rx' ? 'in' : 'out'}`
+const counterText = (c: ProbeCounter): string =>
+  `${c.path} ${c.node} ${c.interface} ${c.direction} +${c.packets} packets, +${c.dropped} dropped`
+
+/** The encapsulation between two nodes as the underlay carries it, and a tcpdump filter that shows it leaving `fromIP`. */
+export function encapOnWire(
+  encap: Encapsulation | undefined,
+  fromIP: string,
+  inner: {src: string; dst: string},
+): {encap: string; capture: string} {
+  if (!encap)
+    return {
+      encap: `the pod traffic itself (no encapsulation: ${inner.src} → ${inner.dst} routed between the nodes)`,
+      capture: `host ${inner.src} and host ${inner.dst}`,
+    }
+  if (encap.type === 'ipip') return {encap: 'IP protocol 4 (IPIP)', capture: `ip proto 4 and src host ${fromIP}`}
+  const port = encap.port ?? (encap.type === 'udp' ? 8285 : 8472)
+  const what = encap.type === 'vxlan' ? `vxlan${encap.vni === undefined ? '' : ` VNI ${encap.vni}`}` : 'flannel udp'
+  return {encap: `UDP ${port} (${what})`, capture: `udp port ${port} and src host ${fromIP}`}
+}
+
+/**
+ * The trace with its probe result. Walk delivered and packet answered: confirmed. Walk
+ * delivered, packet lost, last seen leaving a node's uplink and not seen on the next
+ * node: UNDERLAY_DROP (disposition and finding). Walk not delivered and packet lost:
+ * confirmed, noting whether the counters lost it where the walk drops it. Any other
+ * disagreement: MODEL_DISAGREES.
+ */
+export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeContext): Trace {
+  const points = probePoints(trace)
+  const counters: ProbeCounter[] = points.flatMap((p) => {
+    const d = obs.deltas[pointKey(p)]
+    return d ? [{...strip(p), path: p.path, packets: d.packets, dropped: d.dropped}] : []
+  })
+  const base = {command: obs.command, sent: obs.sent, answered: obs.answered, counters}
+  if (obs.sent === 0) {
+    const probe: ProbeResult = {
+      verdict: 'not-sent',
+      ...base,
+      lastSeen: null,
+      firstMissing: null,
+      note: obs.note ?? 'nothing was sent',
+    }
+    return {...trace, probe}
+  }
+
+  // points that could be read, in path order; seen when they counted every packet sent
+  const read = points.filter((p) => obs.deltas[pointKey(p)] !== undefined)
+  const saw = (p: PlannedPoint) => obs.deltas[pointKey(p)]!.packets >= obs.sent
+  const missingAt = read.findIndex((p) => !saw(p))
+  const firstMissing = missingAt < 0 ? undefined : read[missingAt]
+  const lastSeen = (missingAt < 0 ? read : read.slice(0, missingAt)).filter(saw).at(-1)
+  const located = {lastSeen: lastSeen ? strip(lastSeen) : null, firstMissing: firstMissing ? strip(firstMissing) : null}
+
+  const walkDelivered =
+    trace.disposition === 'DELIVERED' &&
+    (trace.packet.protocol === 'udp' || trace.returnPath?.disposition === 'DELIVERED')
+  const arrived =
+    obs.answered === null ? read.filter((p) => p.path === 'forward').every(saw) && read.length > 0 : obs.answered > 0
+  const answeredText =
+    obs.answered === null ? `${obs.sent} sent (UDP: no reply to count)` : `${obs.answered} of ${obs.sent} answered`
+
+  if (walkDelivered && arrived) {
+    const note = firstMissing
+      ? `confirmed: ${answeredText}; the counter of ${pointText(firstMissing)} did not count them all (other traffic, or a device that does not count this way)`
+      : `confirmed: ${answeredText}`
+    return {...trace, probe: {verdict: 'confirmed', ...base, ...located, note}}
+  }
+  if (!walkDelivered && !arrived) {
+    const path = trace.disposition === 'DELIVERED' ? trace.returnPath! : trace
+    const dropHop = path.hops.at(-1)
+    const where = dropHop ? `${dropHop.node}, hop ${path.hops.length}` : 'the source'
+    const pathName = path === trace ? 'forward' : 'return'
+    const agrees =
+      dropHop !== undefined && lastSeen !== undefined && lastSeen.path === pathName && lastSeen.node === dropHop.node
+    const note = agrees
+      ? `confirmed: ${answeredText}, and the counters lost the packet on ${where} where the walk drops it (last seen: ${pointText(lastSeen!)})`
+      : `confirmed: ${answeredText}, but the counters last saw it ${lastSeen ? `at ${pointText(lastSeen)}` : 'nowhere'}, not on ${where} where the walk drops it`
+    return {...trace, probe: {verdict: 'confirmed', ...base, ...located, note}}
+  }
+
+  const evidence = [
+    `walk: ${trace.disposition}${trace.returnPath ? `, reply ${trace.returnPath.disposition}` : ''}; probe: ${answeredText} (${obs.command})`,
+    ...(lastSeen
+      ? [`last seen: ${pointText(lastSeen)} (${lastSeen.path} hop ${lastSeen.hop + 1})`]
+      : ['last seen: nowhere on the path']),
+    ...(firstMissing
+      ? [`not seen: ${pointText(firstMissing)} (${firstMissing.path} hop ${firstMissing.hop + 1})`]
+      : []),
+    ...counters.map(counterText),
+  ]
+
+  // lost after leaving one node's uplink, before the next node counted it: the underlay
+  if (
+    walkDelivered &&
+    lastSeen?.underlay &&
+    firstMissing &&
+    firstMissing.node !== lastSeen.node &&
+    firstMissing.path === lastSeen.path
+  ) {
+    const from = {
+      node: lastSeen.node,
+      ip: lastSeen.underlay.encap?.outerSrc ?? ctx.nodeIPs[lastSeen.node] ?? lastSeen.node,
+    }
+    const to = {
+      node: firstMissing.node,
+      ip: lastSeen.underlay.encap?.outerDst ?? ctx.nodeIPs[firstMissing.node] ?? firstMissing.node,
+    }
+    const inner =
+      lastSeen.path === 'forward'
+        ? {src: trace.packet.src, dst: trace.packet.dst}
+        : {src: trace.packet.dst, dst: trace.packet.src}
+    const wire = encapOnWire(lastSeen.underlay.encap, from.ip, inner)
+    const finding = makeFinding('UNDERLAY_DROP', {
+      // the node the fix's capture runs on: where the packets should arrive
+      node: to.node,
+      subject: `${from.node} (${from.ip}) → ${to.node} (${to.ip})`,
+      message: `the underlay between ${from.node} (${from.ip}) and ${to.node} (${to.ip}) drops ${wire.encap}: the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`,
+      evidence,
+      vars: {nodeIP: from.ip, peerIP: to.ip, peer: to.node, encap: wire.encap, capture: wire.capture},
+    })
+    const path = lastSeen.path === 'forward' ? trace : trace.returnPath!
+    const hops = path.hops.map((h, i) =>
+      i === lastSeen.hop ? {...h, findings: [...(h.findings ?? []), 'UNDERLAY_DROP']} : h,
+    )
+    const probe: ProbeResult = {
+      verdict: 'underlay-drop',
+      ...base,
+      ...located,
+      note: `${answeredText}: lost between ${from.node} and ${to.node}, in the underlay`,
+    }
+    const findings: Finding[] = [...trace.findings, finding]
+    return lastSeen.path === 'forward'
+      ? {...trace, disposition: 'UNDERLAY_DROP', hops, findings, probe}
+      : {...trace, returnPath: {disposition: 'UNDERLAY_DROP', hops}, findings, probe}
+  }
+
+  const parts = firstMissing ? `${pointText(firstMissing)}` : lastSeen ? `after ${pointText(lastSeen)}` : 'the source'
+  const finding = makeFinding('MODEL_DISAGREES', {
+    ...(firstMissing ? {node: firstMissing.node} : lastSeen ? {node: lastSeen.node} : {}),
+    subject: `${trace.packet.src} → ${trace.packet.dst} ${trace.packet.protocol}`,
+    message: `the walk says ${trace.disposition}${trace.returnPath && trace.disposition === 'DELIVERED' ? ` (reply ${trace.returnPath.disposition})` : ''} but the real packet was ${arrived ? 'answered' : 'lost'}; they part at ${parts}`,
+    evidence: [...evidence, `netctl ${ctx.version}`],
+    vars: {},
+  })
+  const probe: ProbeResult = {
+    verdict: 'model-disagrees',
+    ...base,
+    ...located,
+    note: `${answeredText}; the walk said ${trace.disposition}`,
+  }
+  return {...trace, findings: [...trace.findings, finding], probe}
+}

@@ -1,0 +1,169 @@
+/**
+ * `trace --probe`: after the walk, send the trace's packet for real from the
+ * source pod's network namespace, through the source node's transport (the
+ * lab's `ip netns exec`, SSH, the debug pod), and read the interface counters
+ * of every node the walk crosses before and after. The source node reads its
+ * counters, sends and reads again in one exec (one round trip); the other
+ * nodes are read just before and just after it, in parallel. Nothing is
+ * changed on any node: `ip -s -j link show` reads, ping / nc send a few
+ * packets. src/analyze/probe-verdict.ts decides what the counters mean.
+ */
+import ipaddr from 'ipaddr.js'
+
+import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
+import {pointKey, type ProbeObservation,probePoints, probeVerdict} from '../analyze/probe-verdict.js'
+import {type LinkCounters, parseLinkCounters} from '../collect/parse/link-stats.js'
+import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN} from '../defaults.js'
+import type {InventoryNode} from '../model/inventory.js'
+import {podNetnsPath, type Snapshot} from '../model/snapshot.js'
+import type {Trace} from '../model/trace.js'
+import type {Transport} from '../transport/types.js'
+import {mapLimit} from '../util/exec.js'
+import {shq} from '../util/shell.js'
+
+export interface ProbeOptions {
+  transportFor: (node: InventoryNode) => Transport
+  /** each exec's bound (--timeout) */
+  timeoutMs: number
+  /** netctl's version, for a MODEL_DISAGREES report */
+  version: string
+  parallel?: number
+}
+
+const PATH_LINE = 'PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin'
+const SEND_MARK = '--- netctl-probe send'
+const AFTER_MARK = '--- netctl-probe after'
+
+/** What runs inside the source's namespace: the trace's packet, PROBE_PACKETS times, marked. */
+export function sendCommand(trace: Trace): {tools: string[]; argv: string; sh: string} {
+  const p = trace.packet
+  if (!ipaddr.isValid(p.dst)) throw new Error(`not an IP address: ${p.dst}`)
+  const v6 = ipaddr.parse(p.dst).kind() === 'ipv6'
+  if (p.protocol === 'icmp') {
+    // payload = IP packet size - IP header - ICMP header; the pattern marks the payload
+    const payload = Math.max(0, p.size - (v6 ? 48 : 28))
+    const argv = `ping -n -q -c ${PROBE_PACKETS} -i 0.2 -W 1 -s ${payload} -M ${p.df ? 'do' : 'dont'} -p ${PROBE_PAYLOAD_PATTERN} ${shq(p.dst)}`
+    return {tools: ['ping'], argv, sh: argv}
+  }
+  const port = Number(p.port)
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`not a port: ${p.port}`)
+  if (p.protocol === 'tcp') {
+    // a TCP connect: SYN out, SYN-ACK or RST back (either is an answer), then closed
+    const argv = `nc -v -n -z -w 2 ${shq(p.dst)} ${port}`
+    return {tools: ['nc'], argv, sh: argv}
+  }
+  const argv = `nc -u -n -w 1 ${shq(p.dst)} ${port}`
+  return {tools: ['nc'], argv: `printf netctl-probe | ${argv}`, sh: argv}
+}
+
+/** The source node's script: counters, the send (inside the pod's netns when the source is a pod), counters. */
+export function sourceScript(trace: Trace, netnsPath: string | undefined): string {
+  const send = sendCommand(trace)
+  const enter = netnsPath ? `nsenter --net=${shq(netnsPath)} ` : ''
+  const need = [...(netnsPath ? ['nsenter'] : []), ...send.tools]
+  const each =
+    trace.packet.protocol === 'icmp'
+      ? `${enter}${send.sh} 2>&1`
+      : trace.packet.protocol === 'tcp'
+        ? `i=0; while [ $i -lt ${PROBE_PACKETS} ]; do i=$((i+1)); ${enter}${send.sh} 2>&1; done`
+        : `i=0; while [ $i -lt ${PROBE_PACKETS} ]; do i=$((i+1)); printf netctl-probe | ${enter}${send.sh} >/dev/null 2>&1; done`
+  return [
+    PATH_LINE,
+    `for t in ${need.join(' ')}; do command -v "$t" >/dev/null 2>&1 || { echo "NOTOOLS $t"; exit 0; }; done`,
+    'ip -s -j link show',
+    `echo; echo '${SEND_MARK}'`,
+    each,
+    `echo; echo '${AFTER_MARK}'`,
+    'ip -s -j link show',
+    '',
+  ].join('\n')
+}
+
+/** Replies counted from the send's output: ping's summary line; a TCP connect that succeeded or was refused. */
+export function answeredOf(protocol: Trace['packet']['protocol'], output: string): number | null {
+  if (protocol === 'udp') return null
+  if (protocol === 'icmp') return Number(/(\d+) (?:packets )?received/.exec(output)?.[1] ?? 0)
+  return output.split('\n').filter((l) => /succeeded|refused/i.test(l)).length
+}
+
+/** Send the trace's packet and read the counters; the trace comes back with its probe verdict (the caller derives the exit code again). */
+export async function probeTrace(
+  trace: Trace,
+  snapshot: Snapshot,
+  nodes: readonly InventoryNode[],
+  opts: ProbeOptions,
+): Promise<Trace> {
+  const verdict = (obs: ProbeObservation): Trace => {
+    const probed = probeVerdict(trace, obs, {
+      version: opts.version,
+      nodeIPs: Object.fromEntries(snapshot.nodes.map((n) => [n.name, n.internalIP])),
+    })
+    // the new findings' fixes as typed on this machine, like the walk's
+    const added = findingsAsTyped(probed.findings.slice(trace.findings.length), snapshot)
+    return {...probed, findings: [...trace.findings, ...added]}
+  }
+  const send = sendCommand(trace)
+  const srcNode = nodes.find((n) => n.name === trace.src.node)
+  const netns =
+    trace.src.pod && trace.src.namespace && trace.src.node
+      ? podNetnsPath(snapshot, {node: trace.src.node, namespace: trace.src.namespace, name: trace.src.pod})
+      : undefined
+  const command = `${netns ? `nsenter --net=${netns} ` : ''}${send.argv}${trace.packet.protocol === 'icmp' ? '' : ` (${PROBE_PACKETS} times)`}`
+  const notSent = (note: string) => verdict({command, sent: 0, answered: null, deltas: {}, note})
+  // kube-proxy sends each packet to an endpoint at random and the walk shows one of them: counters along one path would mislead
+  if (trace.service)
+    return notSent(
+      'not sent: a Service DST is not probed yet (kube-proxy picks an endpoint per connection; probe an endpoint pod instead)',
+    )
+  if (!srcNode || trace.hops.length === 0)
+    return notSent(`not sent: ${trace.src.node ?? 'the source'} was not collected`)
+  if (trace.src.pod && !netns)
+    return notSent(`not sent: ${srcNode.name} did not say where ${trace.src.pod}'s network namespace is`)
+
+  const points = probePoints(trace)
+  const others = [...new Set(points.map((p) => p.node))].filter((n) => n !== srcNode.name)
+  const readAll = async (): Promise<Map<string, LinkCounters>> => {
+    const got = new Map<string, LinkCounters>()
+    await mapLimit(others, opts.parallel ?? 16, async (name) => {
+      const node = nodes.find((n) => n.name === name)
+      if (!node) return
+      const r = await opts
+        .transportFor(node)
+        .exec(`${PATH_LINE}\nip -s -j link show\n`, {timeoutMs: opts.timeoutMs})
+        .catch(() => undefined)
+      if (r?.code === 0) got.set(name, parseLinkCounters(r.stdout))
+    })
+    return got
+  }
+
+  const before = await readAll()
+  let out: string
+  try {
+    const r = await opts.transportFor(srcNode).exec(sourceScript(trace, netns), {timeoutMs: opts.timeoutMs})
+    out = r.stdout
+  } catch (error) {
+    return notSent(`not sent: ${srcNode.name}: ${(error as Error).message}`)
+  }
+  const missing = /^NOTOOLS (\S+)/m.exec(out)
+  if (missing) return notSent(`not sent: no ${missing[1]} on ${srcNode.name}`)
+  const after = await readAll()
+  const [srcBefore = '', rest = ''] = out.split(SEND_MARK)
+  const [sendOut = '', srcAfter = ''] = rest.split(AFTER_MARK)
+  before.set(srcNode.name, parseLinkCounters(srcBefore))
+  after.set(srcNode.name, parseLinkCounters(srcAfter))
+
+  const deltas: ProbeObservation['deltas'] = {}
+  for (const p of points) {
+    const a = before.get(p.node)?.get(p.interface)?.[p.direction]
+    const b = after.get(p.node)?.get(p.interface)?.[p.direction]
+    if (a && b) deltas[pointKey(p)] = {packets: b.packets - a.packets, dropped: b.dropped - a.dropped}
+  }
+  const unread = others.filter((n) => !before.has(n) || !after.has(n))
+  return verdict({
+    command,
+    sent: PROBE_PACKETS,
+    answered: answeredOf(trace.packet.protocol, sendOut),
+    deltas,
+    ...(unread.length > 0 ? {note: `counters not read on ${unread.join(', ')}`} : {}),
+  })
+}

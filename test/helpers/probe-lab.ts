@@ -1,0 +1,78 @@
+/**
+ * Lab tests of `netctl trace --probe` shared by the test files that run them:
+ * a routed lab whose router drops the encapsulation (plain iptables in the
+ * router's namespace), which ping confirms and the walk alone cannot see.
+ */
+import {expect, it} from 'vitest'
+
+import type {Trace} from '../../src/model/trace.js'
+import {netctl, netctlJson} from './cli.js'
+import {describeLab, nsExec, ping, useLab} from './lab.js'
+
+export const SRC = 'pod-node1-1'
+export const DST = 'pod-node2-1'
+
+/** Run `fn` while the router namespace drops UDP `port` in FORWARD; the rule is removed after, also on failure. */
+async function withRouterDrop(router: string, port: number, fn: () => Promise<void>): Promise<void> {
+  const rule = ['FORWARD', '-p', 'udp', '--dport', String(port), '-j', 'DROP']
+  const r = await nsExec(router, ['iptables', '-I', ...rule])
+  expect(r.code, r.stderr).toBe(0)
+  try {
+    await fn()
+  } finally {
+    await nsExec(router, ['iptables', '-D', ...rule])
+  }
+}
+
+/** With ssh: the lab's nodes run sshd and every trace reaches them over SSH (`--transport ssh`), the probe's send included. */
+export function underlayDropCase(prefix: string, backend: string, port: number, opts: {ssh?: boolean} = {}): void {
+  const over = opts.ssh ? ['--transport', 'ssh'] : []
+  describeLab(`trace --probe, ${backend} across a router that drops UDP ${port}${opts.ssh ? ', over SSH' : ''}`, () => {
+    const lab = useLab(prefix, [
+      '--nodes',
+      '2',
+      '--pods-per-node',
+      '1',
+      '--backend',
+      backend,
+      '--topology',
+      'routed',
+      ...(opts.ssh ? ['--ssh'] : []),
+    ])
+
+    it('confirms a healthy pair', async () => {
+      const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', lab.get().name, ...over, '--probe', '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.json.disposition).toBe('DELIVERED')
+      expect(r.json.probe).toMatchObject({verdict: 'confirmed', sent: 3, answered: 3, firstMissing: null})
+    })
+
+    it('says UNDERLAY_DROP naming both nodes and the port, where ping fails and the walk alone says DELIVERED', async () => {
+      const {name, nodes, pods} = lab.get()
+      const [n1, n2] = [nodes.find((n) => n.name === 'node1')!, nodes.find((n) => n.name === 'node2')!]
+      await withRouterDrop(`${name}.router`, port, async () => {
+        expect(await ping(pods.find((p) => p.name === SRC)!.netns, pods.find((p) => p.name === DST)!.ip)).toBe(false)
+        const walk = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, ...over, '--json'])
+        expect(walk.json.disposition).toBe('DELIVERED')
+
+        const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, ...over, '--probe', '--json'])
+        expect(r.code).toBe(1)
+        expect(r.json.disposition).toBe('UNDERLAY_DROP')
+        expect(r.json.probe).toMatchObject({
+          verdict: 'underlay-drop',
+          answered: 0,
+          lastSeen: {node: 'node1', direction: 'tx'},
+          firstMissing: {node: 'node2', direction: 'rx'},
+        })
+        const f = r.json.findings.find((x) => x.code === 'UNDERLAY_DROP')!
+        expect(f.subject).toBe(`node1 (${n1.ip}) → node2 (${n2.ip})`)
+        expect(f.message).toContain(`UDP ${port}`)
+
+        const text = await netctl(['trace', SRC, DST, '--lab', name, ...over, '--probe'])
+        expect(text.code).toBe(1)
+        expect(text.stdout, text.stdout).toMatch(/^UNDERLAY_DROP/)
+        expect(text.stdout).toContain('Probe  UNDERLAY_DROP')
+      })
+    })
+  })
+}
