@@ -16,7 +16,7 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {median, markdownTable} from './util.js'
+import {markdownTable, median} from './util.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3))
@@ -71,9 +71,23 @@ async function measureOne(file: string): Promise<Measure> {
   const t0 = performance.now()
   const s = await loadSnapshot(file)
   const findings = runChecks(s)
-  const text = checkText(checkResult(s, {kind: 'snapshot', name: file}, s.nodes.map((n) => n.name), findings, countFindings(findings)), s.nodes.length)
+  const text = checkText(
+    checkResult(
+      s,
+      {kind: 'snapshot', name: file},
+      s.nodes.map((n) => n.name),
+      findings,
+      countFindings(findings),
+    ),
+    s.nodes.length,
+  )
   const ms = performance.now() - t0
-  return {ms, maxRssMB: process.resourceUsage().maxRSS / 1024, findings: findings.length, textBytes: Buffer.byteLength(text)}
+  return {
+    ms,
+    maxRssMB: process.resourceUsage().maxRSS / 1024,
+    findings: findings.length,
+    textBytes: Buffer.byteLength(text),
+  }
 }
 
 if (process.argv[2] === '--measure') {
@@ -86,20 +100,39 @@ if (process.argv[2] === '--measure') {
     // interleaved, so that load from elsewhere falls on every case alike
     for (let r = 0; r < RUNS; r++) {
       files.forEach((file, i) => {
-        const p = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--measure', file], {cwd: REPO, encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}})
+        const p = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--measure', file], {
+          cwd: REPO,
+          encoding: 'utf8',
+          env: {...process.env, NO_COLOR: '1'},
+        })
         if (p.status !== 0) throw new Error(`${CASES[i]!.label}: exit ${p.status}: ${p.stderr.trim().split('\n')[0]}`)
         runs[i]!.push(JSON.parse(p.stdout) as Measure)
       })
     }
-    const med = runs.map((ms) => ({ms: median(ms.map((m) => m.ms)), rss: median(ms.map((m) => m.maxRssMB)), findings: ms[0]!.findings, bytes: ms[0]!.textBytes}))
+    const med = runs.map((ms) => ({
+      ms: median(ms.map((m) => m.ms)),
+      rss: median(ms.map((m) => m.maxRssMB)),
+      findings: ms[0]!.findings,
+      bytes: ms[0]!.textBytes,
+    }))
     const base = med[0]!
-    console.log(`\n### check on big clusters (\`bench/check-scale.ts\`) (${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}, medians of ${RUNS} runs)\n`)
+    console.log(
+      `\n### check on big clusters (\`bench/check-scale.ts\`) (${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}, medians of ${RUNS} runs)\n`,
+    )
     console.log(
       markdownTable(
         ['snapshot', 'findings', 'text output', 'load + check + render', 'ratio', 'peak memory (RSS)', 'ratio'],
         CASES.map((c, i) => {
           const m = med[i]!
-          return [c.label, String(m.findings), `${(m.bytes / 1024).toFixed(1)} KB`, `${m.ms.toFixed(0)} ms`, `${(m.ms / base.ms).toFixed(2)}x`, `${m.rss.toFixed(0)} MB`, `${(m.rss / base.rss).toFixed(2)}x`]
+          return [
+            c.label,
+            String(m.findings),
+            `${(m.bytes / 1024).toFixed(1)} KB`,
+            `${m.ms.toFixed(0)} ms`,
+            `${(m.ms / base.ms).toFixed(2)}x`,
+            `${m.rss.toFixed(0)} MB`,
+            `${(m.rss / base.rss).toFixed(2)}x`,
+          ]
         }),
       ),
     )

@@ -20,12 +20,12 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {loadInventory} from '../src/cluster/inventory.js'
+import {collectInventory} from '../src/collect/collect.js'
+import {buildProbe} from '../src/collect/probe.js'
+import {DEFAULT_PARALLEL} from '../src/defaults.js'
 import {labInventoryFile} from '../src/lab/inventory.js'
 import type {Inventory} from '../src/model/inventory.js'
-import {collectInventory} from '../src/collect/collect.js'
-import {DEFAULT_PARALLEL} from '../src/defaults.js'
 import {createTransport, type TransportChoice} from '../src/transport/index.js'
-import {buildProbe} from '../src/collect/probe.js'
 import {run} from '../src/util/exec.js'
 import {shq} from '../src/util/shell.js'
 
@@ -59,7 +59,10 @@ function sshLoop(inv: Inventory, sshConfig: string): string {
   const dir = mkdtempSync(path.join(work, 'ssh-scripts-'))
   const lines: string[] = []
   for (const node of inv.nodes) {
-    const probe = buildProbe({paths: node.paths, pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!}))})
+    const probe = buildProbe({
+      paths: node.paths,
+      pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!})),
+    })
     const file = path.join(dir, `${node.name}.sh`)
     writeFileSync(file, probe.script)
     lines.push(`ssh -F ${shq(sshConfig)} ${shq(node.name)} sh -s < ${shq(file)} >/dev/null &`)
@@ -72,7 +75,10 @@ function shellLoop(inv: Inventory, parallel: boolean): string {
   const dir = mkdtempSync(path.join(work, 'scripts-'))
   const lines: string[] = []
   for (const node of inv.nodes) {
-    const probe = buildProbe({paths: node.paths, pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!}))})
+    const probe = buildProbe({
+      paths: node.paths,
+      pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!})),
+    })
     const file = path.join(dir, `${node.name}.sh`)
     writeFileSync(file, probe.script)
     lines.push(`ip netns exec ${shq(node.access.netns!)} sh ${shq(file)} >/dev/null${parallel ? ' &' : ''}`)
@@ -86,7 +92,12 @@ async function sh(script: string): Promise<void> {
 }
 
 async function collect(inv: Inventory, parallel = DEFAULT_PARALLEL, via: TransportChoice = 'auto'): Promise<void> {
-  const s = await collectInventory(inv, {version: 'bench', parallel, timeoutMs: 60_000, transportFactory: (node) => createTransport(node, via)})
+  const s = await collectInventory(inv, {
+    version: 'bench',
+    parallel,
+    timeoutMs: 60_000,
+    transportFactory: (node) => createTransport(node, via),
+  })
   if (s.errors.length > 0) throw new Error(`collection had errors: ${JSON.stringify(s.errors[0])}`)
 }
 
@@ -114,12 +125,27 @@ async function main(): Promise<void> {
       floorSeq: () => sh(loopSeq),
       netctl: () => collect(small),
     })
-    const cli = await measure({cli: () => netctl(['collect', '--lab', SMALL, '--output-file', path.join(work, 'small.json')])}, 3)
+    const cli = await measure(
+      {cli: () => netctl(['collect', '--lab', SMALL, '--output-file', path.join(work, 'small.json')])},
+      3,
+    )
     rows.push(
       ['3 nodes', 'shell loop, nodes in parallel (floor)', ms(m.floorPar!), '1.00x', ''],
       ['3 nodes', 'shell loop, one node after another', ms(m.floorSeq!), ratio(m.floorSeq!, m.floorPar!), ''],
-      ['3 nodes', `netctl collectInventory (--parallel ${DEFAULT_PARALLEL})`, ms(m.netctl!), ratio(m.netctl!, m.floorPar!), '<= 1.3x'],
-      ['3 nodes', '`netctl collect` CLI, incl. Node start-up', ms(cli.cli!), ratio(cli.cli!, m.floorPar!), '(reference)'],
+      [
+        '3 nodes',
+        `netctl collectInventory (--parallel ${DEFAULT_PARALLEL})`,
+        ms(m.netctl!),
+        ratio(m.netctl!, m.floorPar!),
+        '<= 1.3x',
+      ],
+      [
+        '3 nodes',
+        '`netctl collect` CLI, incl. Node start-up',
+        ms(cli.cli!),
+        ratio(cli.cli!, m.floorPar!),
+        '(reference)',
+      ],
     )
 
     // ssh: one connection and one exec (one round trip) per node, against plain OpenSSH sending the same probe
@@ -127,8 +153,20 @@ async function main(): Promise<void> {
     const floorSsh = sshLoop(small, sshConfig)
     const s = await measure({floorSsh: () => sh(floorSsh), netctlSsh: () => collect(small, DEFAULT_PARALLEL, 'ssh')})
     rows.push(
-      ['3 nodes, ssh', 'OpenSSH `ssh -F lab-config NODE sh -s < probe`, nodes in parallel (floor)', ms(s.floorSsh!), '1.00x', ''],
-      ['3 nodes, ssh', 'netctl collectInventory over ssh2 (one exec per node)', ms(s.netctlSsh!), ratio(s.netctlSsh!, s.floorSsh!), '(one round trip per node)'],
+      [
+        '3 nodes, ssh',
+        'OpenSSH `ssh -F lab-config NODE sh -s < probe`, nodes in parallel (floor)',
+        ms(s.floorSsh!),
+        '1.00x',
+        '',
+      ],
+      [
+        '3 nodes, ssh',
+        'netctl collectInventory over ssh2 (one exec per node)',
+        ms(s.netctlSsh!),
+        ratio(s.netctlSsh!, s.floorSsh!),
+        '(one round trip per node)',
+      ],
     )
 
     await netctl(['lab', 'up', '--name', BIG, '--nodes', '50', '--backend', 'flannel-vxlan'])

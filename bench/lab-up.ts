@@ -4,7 +4,7 @@
  * namespaces with `ip netns add/delete` (what any lab must at least do).
  */
 import {mapLimit, run} from '../src/util/exec.js'
-import {markdownTable, fmtMs, median, requireRoot, timeIt} from './util.js'
+import {fmtMs, markdownTable, median, requireRoot, timeIt} from './util.js'
 
 const BIN = new URL('../bin/run.js', import.meta.url).pathname
 
@@ -34,7 +34,14 @@ export async function benchLabUp(runs = 3): Promise<string> {
       up.push(await timeIt(() => netctl(['lab', 'up', '--name', name, '--nodes', String(nodes), '--json'])))
       down.push(await timeIt(() => netctl(['lab', 'down', '--name', name])))
     }
-    rows.push([String(nodes), String(namespaces), fmtMs(median(up)), fmtMs(median(down)), fmtMs(median(floor)), `${(median(up) / median(floor)).toFixed(1)}×`])
+    rows.push([
+      String(nodes),
+      String(namespaces),
+      fmtMs(median(up)),
+      fmtMs(median(down)),
+      fmtMs(median(floor)),
+      `${(median(up) / median(floor)).toFixed(1)}×`,
+    ])
   }
   return `### lab up (flannel-vxlan, 2 pods per node, median of ${runs})\n\n${markdownTable(['nodes', 'namespaces', 'lab up', 'lab down', 'floor: bare ip netns add', 'up / floor'], rows)}\n`
 }

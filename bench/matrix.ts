@@ -23,7 +23,9 @@ const N = Number(process.env.BENCH_MATRIX_NODES ?? 50)
 const lab = parseSnapshot(readFileSync(path.join(REPO, 'fixtures/snapshots/flannel-vxlan-lab.json'), 'utf8'))
 const before = synthesizeSnapshot(lab, N)
 const after = synthesizeSnapshot(lab, N)
-after.nodeStates.node1!.fdb = after.nodeStates.node1!.fdb.filter((e, i) => !(e.dev === 'flannel.1' && i === after.nodeStates.node1!.fdb.findIndex((f) => f.dev === 'flannel.1')))
+after.nodeStates.node1!.fdb = after.nodeStates.node1!.fdb.filter(
+  (e, i) => !(e.dev === 'flannel.1' && i === after.nodeStates.node1!.fdb.findIndex((f) => f.dev === 'flannel.1')),
+)
 
 const time = (f: () => unknown): number => {
   const t = performance.now()
@@ -31,7 +33,13 @@ const time = (f: () => unknown): number => {
   return performance.now() - t
 }
 const [src, dst] = [before.pods[0]!, before.pods.at(-1)!]
-const query = {src: `${src.namespace}/${src.name}`, dst: `${dst.namespace}/${dst.name}`, protocol: 'icmp' as const, size: 84, df: false}
+const query = {
+  src: `${src.namespace}/${src.name}`,
+  dst: `${dst.namespace}/${dst.name}`,
+  protocol: 'icmp' as const,
+  size: 84,
+  df: false,
+}
 for (let i = 0; i < 3; i++) traceSnapshot(before, query)
 const single = median(Array.from({length: 9}, () => time(() => traceSnapshot(before, query))))
 let pairs = 0

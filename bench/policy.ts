@@ -21,7 +21,10 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const RUNS = Number(process.env.BENCH_RUNS ?? 31)
 
 function snapshot(policies: SnapshotNetworkPolicy[]): Snapshot {
-  const s = parseSnapshot(readFileSync(path.join(REPO, 'fixtures/snapshots/calico-bgp-lab.json'), 'utf8'), 'calico-bgp-lab')
+  const s = parseSnapshot(
+    readFileSync(path.join(REPO, 'fixtures/snapshots/calico-bgp-lab.json'), 'utf8'),
+    'calico-bgp-lab',
+  )
   s.cluster.cni = 'calico'
   s.pods = s.pods.map((p) => ({...p, labels: {app: p.name}}))
   if (policies.length > 0) s.networkPolicies = policies
@@ -30,11 +33,21 @@ function snapshot(policies: SnapshotNetworkPolicy[]): Snapshot {
 
 const many: SnapshotNetworkPolicy[] = [
   {namespace: 'default', name: 'default-deny', spec: {podSelector: {}, policyTypes: ['Ingress']}},
-  {namespace: 'default', name: 'allow-web', spec: {podSelector: {matchLabels: {app: 'pod-node2-1'}}, ingress: [{from: [{podSelector: {matchLabels: {app: 'pod-node1-1'}}}], ports: [{port: 80}]}]}},
+  {
+    namespace: 'default',
+    name: 'allow-web',
+    spec: {
+      podSelector: {matchLabels: {app: 'pod-node2-1'}},
+      ingress: [{from: [{podSelector: {matchLabels: {app: 'pod-node1-1'}}}], ports: [{port: 80}]}],
+    },
+  },
   ...Array.from({length: 998}, (_, i) => ({
     namespace: 'default',
     name: `team-${i}`,
-    spec: {podSelector: {matchExpressions: [{key: 'app', operator: 'In', values: [`svc-${i}`]}]}, ingress: [{from: [{namespaceSelector: {matchLabels: {team: `t${i}`}}}], ports: [{port: 8000 + (i % 100)}]}]},
+    spec: {
+      podSelector: {matchExpressions: [{key: 'app', operator: 'In', values: [`svc-${i}`]}]},
+      ingress: [{from: [{namespaceSelector: {matchLabels: {team: `t${i}`}}}], ports: [{port: 8000 + (i % 100)}]}],
+    },
   })),
 ]
 
@@ -45,10 +58,14 @@ const variants = [
 ]
 // the verdict must be there, or the comparison measures nothing
 const check = traceSnapshot(variants[1]!.snap, query).trace
-if (check.policy?.ingress.allowedBy?.policy !== 'default/allow-web' || check.disposition !== 'DELIVERED') throw new Error('bench/policy: the 1,000-policy trace did not find its allowing rule')
+if (check.policy?.ingress.allowedBy?.policy !== 'default/allow-web' || check.disposition !== 'DELIVERED')
+  throw new Error('bench/policy: the 1,000-policy trace did not find its allowing rule')
 
 const times: number[][] = [[], [], []]
-const ends = [{pod: 'pod-node1-1', namespace: 'default', node: 'node1'}, {pod: 'pod-node2-1', namespace: 'default', node: 'node2'}] as const
+const ends = [
+  {pod: 'pod-node1-1', namespace: 'default', node: 'node1'},
+  {pod: 'pod-node2-1', namespace: 'default', node: 'node2'},
+] as const
 for (let r = 0; r < RUNS; r++) {
   variants.forEach((v, i) => {
     const t0 = performance.now()
@@ -61,10 +78,16 @@ for (let r = 0; r < RUNS; r++) {
   times[2]!.push(performance.now() - t0)
 }
 const floor = median(times[0]!)
-console.log(`\n### NetworkPolicy verdicts (\`bench/policy.ts\`) (${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}, medians of ${RUNS} runs)\n`)
+console.log(
+  `\n### NetworkPolicy verdicts (\`bench/policy.ts\`) (${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(2)}, medians of ${RUNS} runs)\n`,
+)
 console.log(
   markdownTable(
     ['snapshot', 'pod-node1-1 → pod-node2-1 TCP 80, median ms', 'ratio'],
-    [...variants.map((v) => v.name), 'the verdict alone, 1,000 NetworkPolicies'].map((name, i) => [name, median(times[i]!).toFixed(2), `${(median(times[i]!) / floor).toFixed(2)}x`]),
+    [...variants.map((v) => v.name), 'the verdict alone, 1,000 NetworkPolicies'].map((name, i) => [
+      name,
+      median(times[i]!).toFixed(2),
+      `${(median(times[i]!) / floor).toFixed(2)}x`,
+    ]),
   ),
 )

@@ -10,7 +10,11 @@ import {benchStartup} from './startup.js'
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 function runChild(args: string[]): void {
-  const r = spawnSync(process.execPath, args, {cwd: REPO, stdio: 'inherit', env: {...process.env, NODE_ENV: 'production'}})
+  const r = spawnSync(process.execPath, args, {
+    cwd: REPO,
+    stdio: 'inherit',
+    env: {...process.env, NODE_ENV: 'production'},
+  })
   if (r.status !== 0) console.log(`\n(${args.join(' ')} exited ${r.status})\n`)
 }
 

@@ -39,7 +39,8 @@ interface Row {
 }
 
 /** What a node's state holds that the checks look at, entry by entry. */
-const entriesOf = (st: NodeState): number => st.routes.length + st.neighbours.length + st.fdb.length + st.links.length + st.addresses.length
+const entriesOf = (st: NodeState): number =>
+  st.routes.length + st.neighbours.length + st.fdb.length + st.links.length + st.addresses.length
 
 async function writeCluster(dir: string, n: number): Promise<{file: string; endpoints: boolean; entries: number}> {
   const lab = JSON.parse(readFileSync(path.join(REPO, LAB), 'utf8')) as Snapshot
@@ -65,7 +66,12 @@ async function writeCluster(dir: string, n: number): Promise<{file: string; endp
 /** A whole process, timed, with its peak memory (GNU time's maximum resident set). */
 function timed(args: string[]): {ms: number; rssMB: number; code: number} {
   const t0 = performance.now()
-  const p = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...args], {cwd: REPO, encoding: 'utf8', maxBuffer: 1 << 30, env: {...process.env, NO_COLOR: '1'}})
+  const p = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    maxBuffer: 1 << 30,
+    env: {...process.env, NO_COLOR: '1'},
+  })
   const ms = performance.now() - t0
   const rssKB = Number(p.stderr.trim().split('\n').pop())
   return {ms, rssMB: rssKB / 1024, code: p.status ?? -1}
@@ -98,7 +104,13 @@ if (process.argv[2] === '--trace-after-load') {
         entries,
         ...(endpoints ? {} : {check: timed(['bin/run.js', 'check', '--snapshot', file, '--json'])}),
         trace: timed(['bin/run.js', 'trace', 'pod-node1-1', dst, '--snapshot', file, '--json']),
-        traceAfterLoadMs: Number(spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--trace-after-load', file, dst], {cwd: REPO, encoding: 'utf8'}).stdout),
+        traceAfterLoadMs: Number(
+          spawnSync(
+            process.execPath,
+            ['--import', 'tsx', fileURLToPath(import.meta.url), '--trace-after-load', file, dst],
+            {cwd: REPO, encoding: 'utf8'},
+          ).stdout,
+        ),
       }
       rows.push(row)
       rmSync(file, {force: true})
@@ -107,14 +119,31 @@ if (process.argv[2] === '--trace-after-load') {
     rmSync(dir, {recursive: true, force: true})
   }
   const base = rows[0]!
-  const exponent = (a: number, b: number, na: number, nb: number): string => (Math.log(b / a) / Math.log(nb / na)).toFixed(2)
-  console.log(`\n### check and trace at scale (\`bench/scale.ts\`) (${cpus().length} CPUs, load ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end; baseline: ${base.nodes} nodes)\n`)
+  const exponent = (a: number, b: number, na: number, nb: number): string =>
+    (Math.log(b / a) / Math.log(nb / na)).toFixed(2)
+  console.log(
+    `\n### check and trace at scale (\`bench/scale.ts\`) (${cpus().length} CPUs, load ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end; baseline: ${base.nodes} nodes)\n`,
+  )
   console.log(
     markdownTable(
-      ['nodes', 'state of', 'entries', 'snapshot (JSON Lines)', '`check` (process)', 'peak RSS', 'growth exponent (nodes / entries)', '`trace` (process)', 'peak RSS', 'trace after load'],
+      [
+        'nodes',
+        'state of',
+        'entries',
+        'snapshot (JSON Lines)',
+        '`check` (process)',
+        'peak RSS',
+        'growth exponent (nodes / entries)',
+        '`trace` (process)',
+        'peak RSS',
+        'trace after load',
+      ],
       rows.map((r, i) => {
         const prev = rows[i - 1]
-        const growth = prev?.check && r.check ? `${exponent(prev.check.ms, r.check.ms, prev.nodes, r.nodes)} / ${exponent(prev.check.ms, r.check.ms, prev.entries, r.entries)}` : '—'
+        const growth =
+          prev?.check && r.check
+            ? `${exponent(prev.check.ms, r.check.ms, prev.nodes, r.nodes)} / ${exponent(prev.check.ms, r.check.ms, prev.entries, r.entries)}`
+            : '—'
         return [
           String(r.nodes),
           r.stateOf,

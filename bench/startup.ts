@@ -18,14 +18,19 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 function wall(args: string[]): number {
   const t0 = performance.now()
-  const r = spawnSync(process.execPath, args, {cwd: REPO, stdio: 'ignore', env: {...process.env, NODE_ENV: 'production'}})
+  const r = spawnSync(process.execPath, args, {
+    cwd: REPO,
+    stdio: 'ignore',
+    env: {...process.env, NODE_ENV: 'production'},
+  })
   const ms = performance.now() - t0
   if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`)
   return ms
 }
 
 export function benchStartup(runs = 21): string {
-  if (!existsSync(path.join(REPO, 'oclif.manifest.json'))) throw new Error('no oclif.manifest.json: run npm run build first')
+  if (!existsSync(path.join(REPO, 'oclif.manifest.json')))
+    throw new Error('no oclif.manifest.json: run npm run build first')
   const floor: number[] = []
   const version: number[] = []
   const viaOclif: number[] = []
@@ -51,10 +56,11 @@ export function benchStartup(runs = 21): string {
         ['`node -e 0` (floor)', f.toFixed(1), '1.00x', ''],
         ['`netctl --version`', v.toFixed(1), `${ratio.toFixed(2)}x`, `<= 3x: ${ratio <= 3 ? 'met' : 'not met'}`],
         ['`netctl version -o text` (the same text through oclif)', ...ref(viaOclif), '(reference)'],
-        ['`netctl explain FDB_MISSING` (a command of netctl\'s own)', ...ref(explain), '(reference)'],
+        ["`netctl explain FDB_MISSING` (a command of netctl's own)", ...ref(explain), '(reference)'],
       ],
     ),
   ].join('\n')
 }
 
-if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) console.log(benchStartup(Number(process.env.RUNS ?? 21)))
+if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`)
+  console.log(benchStartup(Number(process.env.RUNS ?? 21)))

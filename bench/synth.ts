@@ -16,9 +16,9 @@
  * Node states are made one at a time (`nodeState(i)`), so a 5,000-node cluster is streamed to
  * a file, never held whole.
  */
+import {ipv4ToNumber, numberToIPv4, parsePrefix} from '../src/analyze/ip.js'
 import type {NodeState} from '../src/model/node-state.js'
 import type {Snapshot, SnapshotNode, SnapshotPod} from '../src/model/snapshot.js'
-import {ipv4ToNumber, numberToIPv4, parsePrefix} from '../src/analyze/ip.js'
 
 interface Identity {
   name: string
@@ -60,7 +60,9 @@ function identityOf(s: Snapshot, n: SnapshotNode): Identity {
 
 /** A made-up MAC, locally administered, unique per node and slot. */
 const macOf = (node: number, slot: number): string =>
-  ['0a', (node >> 16) & 255, (node >> 8) & 255, node & 255, (slot >> 8) & 255, slot & 255].map((b) => (typeof b === 'string' ? b : b.toString(16).padStart(2, '0'))).join(':')
+  ['0a', (node >> 16) & 255, (node >> 8) & 255, node & 255, (slot >> 8) & 255, slot & 255]
+    .map((b) => (typeof b === 'string' ? b : b.toString(16).padStart(2, '0')))
+    .join(':')
 
 /** fe80:: + the modified EUI-64 of a MAC, as `ip -j addr` writes it. */
 function linkLocal(mac: string): string {
@@ -104,12 +106,16 @@ class Tokens {
       set(from.ip.replace(/\./g, '_'), (id) => id.ip.replace(/\./g, '_'))
       from.linkMACs.forEach((m, k) => setMAC(m, (id) => id.linkMACs[k] ?? m))
       from.podLinkMACs.forEach((m, k) => setMAC(m, (id) => id.podLinkMACs[k] ?? m))
-      if (who === 'self') from.linkNames.forEach((l, k) => /^(veth|cali)/.test(l) && set(l, (id) => id.linkNames[k] ?? l))
+      if (who === 'self')
+        from.linkNames.forEach((l, k) => /^(veth|cali)/.test(l) && set(l, (id) => id.linkNames[k] ?? l))
       this.pods.push({prefix: podPrefixOf(from), who})
     }
     add('self', self)
     if (peer !== self) add('peer', peer)
-    const alts = [...[...this.slots.keys()].sort((a, b) => b.length - a.length).map(esc), ...this.pods.map((p) => `${esc(p.prefix)}\\d{1,3}`)]
+    const alts = [
+      ...[...this.slots.keys()].sort((a, b) => b.length - a.length).map(esc),
+      ...this.pods.map((p) => `${esc(p.prefix)}\\d{1,3}`),
+    ]
     // whole tokens only: node1 is not node10, 172.31.0.1 is not 172.31.0.11 (Mesh_172_31_0_12 and pod-node1-1 hold tokens)
     this.re = new RegExp(`(?<![0-9A-Za-z:])(?:${alts.join('|')})(?![0-9A-Za-z:]|\\.\\d)`, 'g')
   }
@@ -150,8 +156,13 @@ const podPrefixOf = (id: Identity): string => numberToIPv4(id.podBase).split('.'
 
 /** Does an entry name this node (its underlay address, a pod address, a MAC of its own)? */
 function mentions(json: string, id: Identity, shared: ReadonlySet<string>): boolean {
-  const ip = new RegExp(`(?<![0-9A-Za-z:])(${esc(id.ip)}|${esc(id.ip.replace(/\./g, '_'))}|${esc(podPrefixOf(id))}\\d{1,3})(?![0-9A-Za-z:]|\\.\\d)`)
-  return ip.test(json) || id.linkMACs.some((m) => m !== '' && !shared.has(m) && m !== '00:00:00:00:00:00' && json.includes(m))
+  const ip = new RegExp(
+    `(?<![0-9A-Za-z:])(${esc(id.ip)}|${esc(id.ip.replace(/\./g, '_'))}|${esc(podPrefixOf(id))}\\d{1,3})(?![0-9A-Za-z:]|\\.\\d)`,
+  )
+  return (
+    ip.test(json) ||
+    id.linkMACs.some((m) => m !== '' && !shared.has(m) && m !== '00:00:00:00:00:00' && json.includes(m))
+  )
 }
 
 const PER_ENTRY_TABLES = ['links', 'addresses', 'routes', 'rules', 'neighbours', 'fdb'] as const
@@ -170,7 +181,8 @@ export function synthesize(lab: Snapshot, n: number, opts: SynthOptions = {}): S
   const others = real.slice(1)
   // a MAC every node wears (Calico's ee:ee:ee:ee:ee:ee on its veths) names no node
   const count = new Map<string, number>()
-  for (const id of real) for (const m of new Set([...id.linkMACs, ...id.podLinkMACs])) count.set(m, (count.get(m) ?? 0) + 1)
+  for (const id of real)
+    for (const m of new Set([...id.linkMACs, ...id.podLinkMACs])) count.set(m, (count.get(m) ?? 0) + 1)
   const shared = new Set([...count].filter(([, c]) => c > 1).map(([m]) => m))
   const tokens = new Tokens(tId, pattern, shared)
 
@@ -188,7 +200,8 @@ export function synthesize(lab: Snapshot, n: number, opts: SynthOptions = {}): S
     if (useReal && i < real.length) return real[i]!
     const ip = numberToIPv4(underlayNet.net + 11 + i)
     const podBase = widenPods ? ipv4ToNumber('10.0.0.0')! + (i + 1) * 256 : network.net + (i + 1) * 256
-    const made = (m: string, slot: number) => (m === '00:00:00:00:00:00' || m === '' || shared.has(m) ? m : macOf(i, slot))
+    const made = (m: string, slot: number) =>
+      m === '00:00:00:00:00:00' || m === '' || shared.has(m) ? m : macOf(i, slot)
     return {
       name: `node${i + 1}`,
       ip,
@@ -225,11 +238,18 @@ export function synthesize(lab: Snapshot, n: number, opts: SynthOptions = {}): S
     }
     return part
   }
-  const tables = Object.fromEntries(PER_ENTRY_TABLES.map((t) => [t, split(tState[t] as unknown[])])) as Record<(typeof PER_ENTRY_TABLES)[number], Part>
+  const tables = Object.fromEntries(PER_ENTRY_TABLES.map((t) => [t, split(tState[t] as unknown[])])) as Record<
+    (typeof PER_ENTRY_TABLES)[number],
+    Part
+  >
   const birdSessions = tState.bird ? split(tState.bird.sessions) : undefined
   const birdRoutes = tState.bird ? split(tState.bird.routes) : undefined
   const {links: _l, addresses: _a, routes: _r, rules: _u, neighbours: _n, fdb: _f, ...restOfState} = tState
-  const rest = own(JSON.stringify(restOfState.bird ? {...restOfState, bird: {...restOfState.bird, sessions: [], routes: []}} : restOfState))
+  const rest = own(
+    JSON.stringify(
+      restOfState.bird ? {...restOfState, bird: {...restOfState.bird, sessions: [], routes: []}} : restOfState,
+    ),
+  )
 
   const expand = (part: Part, i: number): unknown[] => {
     const out: unknown[] = []
@@ -270,7 +290,8 @@ export function synthesize(lab: Snapshot, n: number, opts: SynthOptions = {}): S
       if (opts.collected && !opts.collected.has(names[i]!)) return undefined
       const state = JSON.parse(rest(ids[i]!)) as Record<string, unknown>
       for (const t of PER_ENTRY_TABLES) state[t] = expand(tables[t], i)
-      if (widenUnderlay) for (const a of state.addresses as NodeState['addresses']) if (a.local === ids[i]!.ip) a.prefixlen = 16
+      if (widenUnderlay)
+        for (const a of state.addresses as NodeState['addresses']) if (a.local === ids[i]!.ip) a.prefixlen = 16
       const bird = state.bird as NodeState['bird']
       if (bird && birdSessions && birdRoutes) {
         bird.sessions = expand(birdSessions, i) as typeof bird.sessions

@@ -31,7 +31,12 @@ export function services(n: number): LabService[] {
     type: 'ClusterIP' as const,
     clusterIP: `172.21.${16 + Math.floor(i / 250)}.${1 + (i % 250)}`,
     ports: [{name: 'http', protocol: 'TCP' as const, port: 80, targetPort: 8080}],
-    endpoints: ['172.20.1.2', '172.20.2.2'].map((ip, k) => ({addresses: [ip], conditions: {ready: true}, nodeName: `node${k + 1}`, targetRef: {kind: 'Pod' as const, namespace: 'default', name: `pod-node${k + 1}-1`}})),
+    endpoints: ['172.20.1.2', '172.20.2.2'].map((ip, k) => ({
+      addresses: [ip],
+      conditions: {ready: true},
+      nodeName: `node${k + 1}`,
+      targetRef: {kind: 'Pod' as const, namespace: 'default', name: `pod-node${k + 1}-1`},
+    })),
   }))
 }
 
@@ -44,10 +49,19 @@ export function iptablesNode(n: number, extra: LabService[] = []): Snapshot {
   const snap = base()
   const plan = {clusterCIDR: snap.cluster.clusterCIDR, nodes: [], pods: []} as unknown as LabPlan
   const text = kubeProxyIptables(plan, [...services(n), ...extra]).toString()
-  const builtins: Record<string, string[]> = {nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'], filter: ['INPUT', 'FORWARD', 'OUTPUT'], mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']}
+  const builtins: Record<string, string[]> = {
+    nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+    filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+    mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  }
   // into empty built-in chains `-I CHAIN N` in order is an append: iptables-save lists them as -A
   // and iptables-save puts the protocol before its match module (`-p tcp -m tcp`), as the kernel keeps them
-  const save = text.replace(/^-I (\S+) \d+ /gm, '-A $1 ').replace(/-m (tcp|udp) -p (tcp|udp) (-d \S+ )?/g, '$3-p $2 -m $1 ').replace(/^\*(\w+)$/gm, (_m, t: string) => [`*${t}`, ...(builtins[t] ?? []).map((c) => `:${c} ACCEPT [0:0]`)].join('\n'))
+  const save = text
+    .replace(/^-I (\S+) \d+ /gm, '-A $1 ')
+    .replace(/-m (tcp|udp) -p (tcp|udp) (-d \S+ )?/g, '$3-p $2 -m $1 ')
+    .replace(/^\*(\w+)$/gm, (_m, t: string) =>
+      [`*${t}`, ...(builtins[t] ?? []).map((c) => `:${c} ACCEPT [0:0]`)].join('\n'),
+    )
   const ipt = parseIptablesSave(save)
   for (const s of Object.values(snap.nodeStates)) s.iptables = ipt
   return snap
@@ -56,17 +70,29 @@ export function iptablesNode(n: number, extra: LabService[] = []): Snapshot {
 /** kube-proxy's nft table for n Services: the captured lab table with its `web` Service cloned n times. */
 function nftNode(n: number): Snapshot {
   const snap = base()
-  const doc = JSON.parse(fixture('netfilter', 'calico-vxlan-nftables', 'node1.nft.json')) as {nftables: Array<Record<string, any>>}
-  const kp = doc.nftables.filter((x) => (x.table ?? x.chain ?? x.rule ?? x.map ?? x.set)?.table === 'kube-proxy' || x.table?.name === 'kube-proxy')
-  const svc = (c: string): boolean => c.startsWith('service-SUSTUHLJ') || c.startsWith('endpoint-') && c.includes('default/web/')
+  const doc = JSON.parse(fixture('netfilter', 'calico-vxlan-nftables', 'node1.nft.json')) as {
+    nftables: Array<Record<string, any>>
+  }
+  const kp = doc.nftables.filter(
+    (x) => (x.table ?? x.chain ?? x.rule ?? x.map ?? x.set)?.table === 'kube-proxy' || x.table?.name === 'kube-proxy',
+  )
+  const svc = (c: string): boolean =>
+    c.startsWith('service-SUSTUHLJ') || (c.startsWith('endpoint-') && c.includes('default/web/'))
   const templateChains = kp.filter((x) => x.chain && svc(x.chain.name))
   const templateRules = kp.filter((x) => x.rule && svc(x.rule.chain))
   const map = kp.find((x) => x.map?.name === 'service-ips')!.map
   const clones: Array<Record<string, any>> = []
   services(n).forEach((s, i) => {
-    const rename = (text: string): string => text.replaceAll('SUSTUHLJ-default/web', `S${i}-bench/${s.name}`).replaceAll('-default/web/', `-bench/${s.name}/`).replaceAll('172.21.0.80', s.clusterIP)
+    const rename = (text: string): string =>
+      text
+        .replaceAll('SUSTUHLJ-default/web', `S${i}-bench/${s.name}`)
+        .replaceAll('-default/web/', `-bench/${s.name}/`)
+        .replaceAll('172.21.0.80', s.clusterIP)
     for (const x of [...templateChains, ...templateRules]) clones.push(JSON.parse(rename(JSON.stringify(x))))
-    map.elem.push([{concat: [s.clusterIP, 'tcp', 80]}, {goto: {target: rename('service-SUSTUHLJ-default/web/tcp/http')}}])
+    map.elem.push([
+      {concat: [s.clusterIP, 'tcp', 80]},
+      {goto: {target: rename('service-SUSTUHLJ-default/web/tcp/http')}},
+    ])
   })
   const ruleset = parseNftRuleset(JSON.stringify({nftables: [...kp, ...clones]}))
   for (const s of Object.values(snap.nodeStates)) {
@@ -79,7 +105,8 @@ function nftNode(n: number): Snapshot {
 function timeTrace(snap: Snapshot): number {
   const q = {src: 'pod-node1-1', dst: 'pod-node2-1', protocol: 'tcp' as const, port: 8080, size: 60, df: true}
   const t = traceSnapshot(snap, q).trace
-  if (t.disposition !== 'DELIVERED' || t.returnPath?.disposition !== 'DELIVERED') throw new Error(`bench trace: ${t.disposition}/${t.returnPath?.disposition}`)
+  if (t.disposition !== 'DELIVERED' || t.returnPath?.disposition !== 'DELIVERED')
+    throw new Error(`bench trace: ${t.disposition}/${t.returnPath?.disposition}`)
   const xs: number[] = []
   for (let i = 0; i < RUNS; i++) {
     const t0 = performance.now()
@@ -110,6 +137,8 @@ function report(): void {
       rows.push([`kube-proxy ${mode}`, n.toLocaleString('en'), `${t.toFixed(2)} ms`, `${(t / e).toFixed(1)}×`])
     }
   }
-  console.log(`\n### trace across nodes holding kube-proxy's rules for N Services (pod → pod on another node, tcp, both directions; median of ${RUNS})\n`)
+  console.log(
+    `\n### trace across nodes holding kube-proxy's rules for N Services (pod → pod on another node, tcp, both directions; median of ${RUNS})\n`,
+  )
   console.log(markdownTable(['firewall', 'Services', 'trace', 'vs empty'], rows))
 }

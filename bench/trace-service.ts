@@ -8,8 +8,8 @@
  */
 import {performance} from 'node:perf_hooks'
 
-import {traceSnapshot} from '../src/analyze/trace/index.js'
 import type {TraceQuery} from '../src/analyze/trace/api.js'
+import {traceSnapshot} from '../src/analyze/trace/index.js'
 import type {LabService} from '../src/lab/agents/services.js'
 import type {Snapshot} from '../src/model/snapshot.js'
 import {iptablesNode} from './trace-netfilter.js'
@@ -31,7 +31,12 @@ function bigService(snap: Snapshot): LabService {
     endpoints: Array.from({length: ENDPOINTS}, (_, i) => {
       const node = nodes[i % nodes.length]!
       const ip = node.podCIDRs[0]!.replace(/\.0\/\d+$/, `.${100 + Math.floor(i / nodes.length)}`)
-      return {addresses: [ip], conditions: {ready: true}, nodeName: node.name, targetRef: {kind: 'Pod' as const, namespace: 'bench', name: `big-${i}`}}
+      return {
+        addresses: [ip],
+        conditions: {ready: true},
+        nodeName: node.name,
+        targetRef: {kind: 'Pod' as const, namespace: 'bench', name: `big-${i}`},
+      }
     }),
   }
 }
@@ -53,13 +58,20 @@ snap.services = [bigService(probe)].map((s) => ({...s, endpoints: s.endpoints}))
 const pod = time(snap, {src: 'pod-node1-1', dst: 'pod-node2-1', protocol: 'tcp', port: 8080, size: 60, df: true})
 const svc = time(snap, {src: 'pod-node1-1', dst: 'svc/bench/big', size: 60, df: true})
 if (svc.endpoints !== ENDPOINTS) throw new Error(`bench: ${svc.endpoints} endpoints walked, not ${ENDPOINTS}`)
-console.log(`\n### trace to a Service with ${ENDPOINTS} endpoints, nodes holding kube-proxy's iptables rules for ${SERVICES.toLocaleString('en')} Services (median of ${RUNS})\n`)
+console.log(
+  `\n### trace to a Service with ${ENDPOINTS} endpoints, nodes holding kube-proxy's iptables rules for ${SERVICES.toLocaleString('en')} Services (median of ${RUNS})\n`,
+)
 console.log(
   markdownTable(
     ['trace', 'walks', 'time', 'vs pod → pod'],
     [
       ['pod → pod on another node (tcp)', '1 (and its reply)', `${pod.ms.toFixed(1)} ms`, '1.0×'],
-      [`pod → svc/bench/big (${ENDPOINTS} endpoints)`, `${ENDPOINTS + 1} (and their replies)`, `${svc.ms.toFixed(1)} ms`, `${(svc.ms / pod.ms).toFixed(1)}×`],
+      [
+        `pod → svc/bench/big (${ENDPOINTS} endpoints)`,
+        `${ENDPOINTS + 1} (and their replies)`,
+        `${svc.ms.toFixed(1)} ms`,
+        `${(svc.ms / pod.ms).toFixed(1)}×`,
+      ],
     ],
   ),
 )

@@ -6,7 +6,10 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
   // every completion and script probe): the version command's own text, from the same
   // modules, with the release oclif would read from package.json.
   const {readFileSync} = await import('node:fs')
-  const [{versionInfo}, {versionText}] = await Promise.all([import('../dist/src/services/version.js'), import('../dist/src/render/version.js')])
+  const [{versionInfo}, {versionText}] = await Promise.all([
+    import('../dist/src/services/version.js'),
+    import('../dist/src/render/version.js'),
+  ])
   const {version} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   process.stdout.write(`${versionText(versionInfo(version))}\n`)
 } else {

@@ -21,17 +21,41 @@ A node that cannot be reached, or answers too late or with nonsense, is recorded
 Exit codes: 0 when every node was collected (a node collected in part is in the snapshot's errors as COLLECTION_PARTIAL: a collection is not a diagnosis); 3 when a node could not be collected (one line on stderr names it and why, e.g. its host key changed; the others are still written) or the API server cannot be reached; 2 for usage errors and for an --output-file FILE that cannot be written (checked before any node is read).`
   static override examples = [
     {description: 'Collect a lab into a file', command: '<%= config.bin %> collect --lab demo --output-file demo.json'},
-    {description: 'Collect the nodes of an inventory, 8 at a time, 10 s each', command: '<%= config.bin %> collect --inventory cluster.yaml --parallel 8 --timeout 10 > snap.json'},
-    {description: 'Collect the Kubernetes cluster of the current kubeconfig context, through debug pods', command: '<%= config.bin %> collect --output-file cluster.json'},
-    {description: 'Another context, debug pods from a mirror in their own namespace', command: '<%= config.bin %> collect --context prod --debug-image registry.example.net/netshoot:v0.13 --debug-namespace netctl --output-file prod.json'},
-    {description: 'Kubernetes nodes over SSH, by name through a bastion', command: "<%= config.bin %> collect --kubeconfig ~/.kube/prod.yaml --via ssh --ssh-host-template '{name}.prod.example.net' --ssh-user admin --ssh-jump bastion.example.net --output-file prod.json"},
+    {
+      description: 'Collect the nodes of an inventory, 8 at a time, 10 s each',
+      command: '<%= config.bin %> collect --inventory cluster.yaml --parallel 8 --timeout 10 > snap.json',
+    },
+    {
+      description: 'Collect the Kubernetes cluster of the current kubeconfig context, through debug pods',
+      command: '<%= config.bin %> collect --output-file cluster.json',
+    },
+    {
+      description: 'Another context, debug pods from a mirror in their own namespace',
+      command:
+        '<%= config.bin %> collect --context prod --debug-image registry.example.net/netshoot:v0.13 --debug-namespace netctl --output-file prod.json',
+    },
+    {
+      description: 'Kubernetes nodes over SSH, by name through a bastion',
+      command:
+        "<%= config.bin %> collect --kubeconfig ~/.kube/prod.yaml --via ssh --ssh-host-template '{name}.prod.example.net' --ssh-user admin --ssh-jump bastion.example.net --output-file prod.json",
+    },
   ]
   static override enableJsonFlag = true
   static override flags = {
     ...clusterSourceFlags,
     // no options list: -o FILE (not a format) is the old spelling of --output-file and must still parse
-    output: Flags.string({char: 'o', description: 'Output format: text (the snapshot JSON), json, yaml (-o FILE, the old spelling of --output-file, still works).', helpValue: 'FORMAT', helpGroup: 'GLOBAL'}),
-    'output-file': Flags.string({description: 'Write the snapshot to this file instead of stdout (kubectl names its output files --output-*; -o is the format).', helpValue: 'FILE'}),
+    output: Flags.string({
+      char: 'o',
+      description:
+        'Output format: text (the snapshot JSON), json, yaml (-o FILE, the old spelling of --output-file, still works).',
+      helpValue: 'FORMAT',
+      helpGroup: 'GLOBAL',
+    }),
+    'output-file': Flags.string({
+      description:
+        'Write the snapshot to this file instead of stdout (kubectl names its output files --output-*; -o is the format).',
+      helpValue: 'FILE',
+    }),
     ...collectFlags,
   }
 

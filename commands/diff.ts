@@ -15,8 +15,14 @@ Output: a unified-diff-like text (- only in BEFORE, + only in AFTER), JSON (-o j
 
 Exit codes: 0 the snapshots were compared (changed or not: a change is not a fault); 2 usage errors (a file that is not a snapshot, a --node in neither).`
   static override examples = [
-    {description: 'What changed on the cluster since this morning', command: '<%= config.bin %> collect --output-file now.json && <%= config.bin %> diff morning.json now.json'},
-    {description: 'Only node2, counters and neighbour ageing included', command: '<%= config.bin %> diff before.json after.json --node node2 --all'},
+    {
+      description: 'What changed on the cluster since this morning',
+      command: '<%= config.bin %> collect --output-file now.json && <%= config.bin %> diff morning.json now.json',
+    },
+    {
+      description: 'Only node2, counters and neighbour ageing included',
+      command: '<%= config.bin %> diff before.json after.json --node node2 --all',
+    },
     {description: 'As JSON, for a script', command: '<%= config.bin %> diff before.json after.json -o json'},
   ]
   static override enableJsonFlag = true
@@ -25,13 +31,23 @@ Exit codes: 0 the snapshots were compared (changed or not: a change is not a fau
     after: Args.string({description: 'The later snapshot.', required: true}),
   }
   static override flags = {
-    node: Flags.string({description: 'Show only this node (repeatable); the cluster objects are still compared.', multiple: true, helpValue: 'NAME'}),
-    all: Flags.boolean({description: 'Compare what changes by itself too: counters, conntrack, neighbour and FDB ageing, process ids.', default: false}),
+    node: Flags.string({
+      description: 'Show only this node (repeatable); the cluster objects are still compared.',
+      multiple: true,
+      helpValue: 'NAME',
+    }),
+    all: Flags.boolean({
+      description: 'Compare what changes by itself too: counters, conntrack, neighbour and FDB ageing, process ids.',
+      default: false,
+    }),
   }
 
   async run(): Promise<Ending<DiffResult>> {
     const {args, flags} = await this.parse(Diff)
-    const result = await diffSnapshotFiles(args.before, args.after, {all: flags.all, ...(flags.node ? {nodes: flags.node} : {})})
+    const result = await diffSnapshotFiles(args.before, args.after, {
+      all: flags.all,
+      ...(flags.node ? {nodes: flags.node} : {}),
+    })
     if (!this.jsonEnabled()) this.log(diffText(result))
     // a change is not a fault: the snapshots were compared
     return new Ending(diffJson(result))

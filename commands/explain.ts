@@ -6,12 +6,16 @@ import {Ending, UsageError} from '../src/errors.js'
 import {explainJson, explainListJson, explainListText, explainText} from '../src/render/explain.js'
 
 export default class Explain extends BaseCommand {
-  static override summary = 'Explain a finding code or a trace disposition: what it means, how to confirm it, how to fix it.'
+  static override summary =
+    'Explain a finding code or a trace disposition: what it means, how to confirm it, how to fix it.'
   static override description = `Every finding netctl reports carries a stable code (FDB_MISSING, RP_FILTER_ASYMMETRIC, BGP_SESSION_DOWN, ...), and every trace ends in a disposition (DELIVERED, FDB_MISS, DENIED, ...). This prints what one of them means, what you would see, the commands that confirm it on a node, and the fix, with <placeholders> where a real finding fills in the node's values.
 
 Codes are case-insensitive. --list shows every code with its area and default severity, and every disposition.`
   static override examples = [
-    {description: 'What a missing vxlan FDB entry means and how to fix it', command: '<%= config.bin %> explain FDB_MISSING'},
+    {
+      description: 'What a missing vxlan FDB entry means and how to fix it',
+      command: '<%= config.bin %> explain FDB_MISSING',
+    },
     {description: 'A trace disposition', command: '<%= config.bin %> explain fdb_miss'},
     {description: 'Every finding code and disposition', command: '<%= config.bin %> explain --list'},
     {description: 'One entry as JSON', command: '<%= config.bin %> explain RP_FILTER_ASYMMETRIC --json'},
@@ -30,11 +34,14 @@ Codes are case-insensitive. --list shows every code with its area and default se
       if (!this.jsonEnabled()) this.log(explainListText())
       return new Ending(explainListJson())
     }
-    if (args.code === undefined) throw new UsageError('give a finding code or a disposition (netctl explain --list shows them all)')
+    if (args.code === undefined)
+      throw new UsageError('give a finding code or a disposition (netctl explain --list shows them all)')
     const found = lookupCode(args.code)
     if (!found) {
       const guess = suggestCode(args.code)
-      throw new UsageError(`unknown code '${args.code}'${guess ? `: did you mean ${guess}?` : ''} (netctl explain --list)`)
+      throw new UsageError(
+        `unknown code '${args.code}'${guess ? `: did you mean ${guess}?` : ''} (netctl explain --list)`,
+      )
     }
     if (!this.jsonEnabled()) this.log(explainText(found))
     return new Ending(explainJson(found))

@@ -3,7 +3,14 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../src/base-command.js'
 import {openClusterSource, resolveSource} from '../src/collect/source.js'
 import {Ending, UsageError} from '../src/errors.js'
-import {clusterSourceFlags, collectFlags, OUTPUT_FORMATS, outputFlag, snapshotFlag, sourceFlagsGiven} from '../src/flags.js'
+import {
+  clusterSourceFlags,
+  collectFlags,
+  OUTPUT_FORMATS,
+  outputFlag,
+  snapshotFlag,
+  sourceFlagsGiven,
+} from '../src/flags.js'
 import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import {matrixDiffText, matrixHtml, matrixSvg, matrixText} from '../src/render/matrix.js'
 import {matrixDiffFiles, matrixLive, matrixOf, type MatrixRun} from '../src/services/matrix.js'
@@ -13,7 +20,8 @@ import {matrixDiffVerdict, matrixVerdict} from '../src/services/outcome.js'
 const FORMATS = [...OUTPUT_FORMATS, 'svg', 'html'] as const
 
 export default class Matrix extends BaseCommand {
-  static override summary = 'Walk every node pair (one pod per node) and show which reach each other: a grid, a heat map, or what changed between two snapshots.'
+  static override summary =
+    'Walk every node pair (one pod per node) and show which reach each other: a grid, a heat map, or what changed between two snapshots.'
   static override description = `The trace walk (netctl trace) for every pair of nodes, from one pod on each (the first by name that is not host-network) to one pod on the other, request and reply (an ICMP echo): each cell is the walk's disposition, DELIVERED only when the reply came back too. With --all-pods every pod pair is walked.
 
 Text: up to 50 nodes a grid, one character per pair (rows: from, columns: to; . delivered, a letter per disposition, the legend below), then the failing pairs grouped by cause (the disposition, which way failed, the node where the walk stopped, the findings); beyond 50 only the groups. -o svg is a heat map (a square per pair, coloured by disposition, failing squares crossed, the cause as a tooltip); -o html the same in a page with the legend and the groups. -o json: schemas/matrix.schema.json.
@@ -25,8 +33,14 @@ Where one state comes from: --snapshot FILE, a lab (--lab NAME), an inventory fi
 Exit codes: 0 every pair delivered (with two snapshots: no pair that was delivered fails now); 1 a pair fails (or now fails); 2 usage errors; 3 no node could be collected.`
   static override examples = [
     {description: 'Every node pair of a lab', command: '<%= config.bin %> matrix --lab demo'},
-    {description: 'Every pod pair of a saved snapshot, as a heat map to open in a browser', command: '<%= config.bin %> matrix --snapshot snap.json --all-pods -o html > matrix.html'},
-    {description: 'Which pairs a change broke or mended, and the state that explains each', command: '<%= config.bin %> matrix before.json after.json'},
+    {
+      description: 'Every pod pair of a saved snapshot, as a heat map to open in a browser',
+      command: '<%= config.bin %> matrix --snapshot snap.json --all-pods -o html > matrix.html',
+    },
+    {
+      description: 'Which pairs a change broke or mended, and the state that explains each',
+      command: '<%= config.bin %> matrix before.json after.json',
+    },
   ]
   static override enableJsonFlag = true
   static override args = {
@@ -47,20 +61,30 @@ Exit codes: 0 every pair delivered (with two snapshots: no pair that was deliver
     const opts = {allPods: flags['all-pods']}
     const cluster = sourceFlagsGiven(flags)
     if (args.before !== undefined) {
-      if (args.after === undefined) throw new UsageError('give two snapshots, BEFORE and AFTER, or one state with --snapshot FILE (or --lab, --inventory, a kubeconfig)')
+      if (args.after === undefined)
+        throw new UsageError(
+          'give two snapshots, BEFORE and AFTER, or one state with --snapshot FILE (or --lab, --inventory, a kubeconfig)',
+        )
       const other = flags.snapshot === undefined ? cluster[0] : '--snapshot'
       if (other) throw new UsageError(`BEFORE and AFTER are the snapshots compared: ${other} is not for them`)
-      if (format === 'svg' || format === 'html') throw new UsageError(`-o ${format} draws one matrix; with BEFORE and AFTER the output is text, json or yaml`)
+      if (format === 'svg' || format === 'html')
+        throw new UsageError(`-o ${format} draws one matrix; with BEFORE and AFTER the output is text, json or yaml`)
       const diff = await matrixDiffFiles(args.before, args.after, opts)
       if (format === 'text') this.log(matrixDiffText(diff))
       return new Ending(diff, matrixDiffVerdict(diff))
     }
-    if (flags.snapshot !== undefined && cluster.length > 0) throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
+    if (flags.snapshot !== undefined && cluster.length > 0)
+      throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
     let run: MatrixRun
     if (flags.snapshot === undefined) {
       const source = await openClusterSource(resolveSource(flags), {orElse: ['a snapshot (--snapshot FILE)']})
       try {
-        run = await matrixLive(source, {...opts, version: this.config.version, parallel: flags.parallel, timeoutMs: flags.timeout * 1000})
+        run = await matrixLive(source, {
+          ...opts,
+          version: this.config.version,
+          parallel: flags.parallel,
+          timeoutMs: flags.timeout * 1000,
+        })
       } finally {
         await source.close()
       }

@@ -4,7 +4,8 @@ import {versionText} from '../src/render/version.js'
 import {versionInfo} from '../src/services/version.js'
 
 export default class Version extends BaseCommand {
-  static override summary = 'Print the netctl version, the snapshot schema version it reads and writes, and the Node runtime.'
+  static override summary =
+    'Print the netctl version, the snapshot schema version it reads and writes, and the Node runtime.'
   static override description = `netctl --version prints the same. A snapshot (netctl collect) records its schemaVersion; this netctl reads snapshots up to the schema version it prints and refuses newer ones.`
   static override examples = [
     {description: 'The version and the snapshot schema', command: '<%= config.bin %> version'},

@@ -22,4 +22,6 @@ const pods = inv.pods.filter((p) => p.node === node.name)
 const probe = buildProbe({paths: node.paths, pods: pods.map((p) => ({netns: p.netns!})), nonce: 'fixture'})
 const r = await new NetnsTransport(node.access.netns).exec(probe.script, {timeoutMs: 30_000})
 process.stdout.write(r.stdout)
-process.stderr.write(`# ${node.name}: exit ${r.code}, ${r.stdout.length} bytes; pods: ${pods.map((p) => `${p.namespace}/${p.name}`).join(' ')}\n`)
+process.stderr.write(
+  `# ${node.name}: exit ${r.code}, ${r.stdout.length} bytes; pods: ${pods.map((p) => `${p.namespace}/${p.name}`).join(' ')}\n`,
+)

@@ -9,7 +9,9 @@ import {firstLine} from './util/exec.js'
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- oclif's own FlagOutput shape, not exported
 type FlagMap = {[name: string]: any}
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 
 /**
  * Every netctl command: errors become one line (or a JSON error object with
@@ -35,8 +37,16 @@ export abstract class BaseCommand extends Command {
     }
     const output = (parsed.flags as FlagMap).output
     // the command's own -o (trace's graphs; collect's, which also takes an old FILE) or the base one
-    const formats: readonly string[] | undefined = ((this.ctor.flags as FlagMap | undefined)?.output ?? BaseCommand.baseFlags.output).options
-    if ((parsed.flags as FlagMap).json && typeof output === 'string' && output !== 'text' && output !== 'json' && formats?.includes(output)) {
+    const formats: readonly string[] | undefined = (
+      (this.ctor.flags as FlagMap | undefined)?.output ?? BaseCommand.baseFlags.output
+    ).options
+    if (
+      (parsed.flags as FlagMap).json &&
+      typeof output === 'string' &&
+      output !== 'text' &&
+      output !== 'json' &&
+      formats?.includes(output)
+    ) {
       throw new UsageError(`--json and -o ${output} ask for two outputs: give one`)
     }
     return parsed
@@ -83,7 +93,8 @@ export abstract class BaseCommand extends Command {
   protected override async _run<T>(): Promise<T> {
     const result = await super._run<T>()
     if (result instanceof Ending) {
-      if (result.why !== undefined && !this.jsonEnabled()) process.stderr.write(`netctl: ${printable(firstLine(result.why))}\n`)
+      if (result.why !== undefined && !this.jsonEnabled())
+        process.stderr.write(`netctl: ${printable(firstLine(result.why))}\n`)
       this.end(result)
     }
     return result
@@ -114,7 +125,8 @@ export abstract class BaseCommand extends Command {
     } else {
       process.stderr.write(`netctl: ${printable(message)}\n`)
       // the help is for flag and argument mistakes; a bad kubeconfig (also exit 2) is not one, nor a line that says all there is
-      const argumentProblem = err instanceof UsageError ? err.hint : errorClass === 'usage' && !(err instanceof NetctlError)
+      const argumentProblem =
+        err instanceof UsageError ? err.hint : errorClass === 'usage' && !(err instanceof NetctlError)
       if (argumentProblem && this.id) process.stderr.write(`See 'netctl ${this.id.replace(/:/g, ' ')} --help'.\n`)
       if (this.debugEnabled() && err.stack) process.stderr.write(`${err.stack}\n`)
     }
@@ -124,7 +136,11 @@ export abstract class BaseCommand extends Command {
 }
 
 /** The JSON error object every --json error prints (the command's own or an unknown command's). */
-export function errorJson(code: string, message: string, exitCode: number): {error: {code: string; message: string; exitCode: number}} {
+export function errorJson(
+  code: string,
+  message: string,
+  exitCode: number,
+): {error: {code: string; message: string; exitCode: number}} {
   return {error: {code, message, exitCode}}
 }
 
@@ -144,5 +160,8 @@ export function usageMessage(err: Error): string {
   const lines = rules ? all.slice(1) : all
   const [first = 'invalid arguments', ...rest] = lines
   const head = first.replace(/^Parsing (--\S+)\s*$/, '$1:')
-  return [head, ...rest].join(rules ? '; ' : ' ').replace(/\s+/g, ' ').trim()
+  return [head, ...rest]
+    .join(rules ? '; ' : ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
 }

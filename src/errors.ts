@@ -16,8 +16,16 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
  * for every row.
  */
 export const ERROR_CLASSES = {
-  fault: {exit: ExitCode.FAULT, code: 'FAULT', when: 'a diagnosis found a fault: a trace not delivered, an error finding, backend drift, a lab pair that does not ping'},
-  failed: {exit: ExitCode.FAULT, code: 'ERROR', when: 'a step failed on the way (the kernel refused part of lab up, a rollout timed out) or netctl itself failed'},
+  fault: {
+    exit: ExitCode.FAULT,
+    code: 'FAULT',
+    when: 'a diagnosis found a fault: a trace not delivered, an error finding, backend drift, a lab pair that does not ping',
+  },
+  failed: {
+    exit: ExitCode.FAULT,
+    code: 'ERROR',
+    when: 'a step failed on the way (the kernel refused part of lab up, a rollout timed out) or netctl itself failed',
+  },
   usage: {
     exit: ExitCode.USAGE,
     code: 'USAGE',
@@ -28,8 +36,16 @@ export const ERROR_CLASSES = {
     code: 'ENVIRONMENT',
     when: 'this machine cannot do what was asked: not root, a program missing, an output file that cannot be written',
   },
-  unreachable: {exit: ExitCode.UNREACHABLE, code: 'UNREACHABLE', when: 'the cluster or a node could not be reached or read: no answer, a refused login, a changed or unknown host key'},
-  refused: {exit: ExitCode.REFUSED, code: 'REFUSED', when: 'a change was refused by preflight, declined, or rolled back'},
+  unreachable: {
+    exit: ExitCode.UNREACHABLE,
+    code: 'UNREACHABLE',
+    when: 'the cluster or a node could not be reached or read: no answer, a refused login, a changed or unknown host key',
+  },
+  refused: {
+    exit: ExitCode.REFUSED,
+    code: 'REFUSED',
+    when: 'a change was refused by preflight, declined, or rolled back',
+  },
 } as const satisfies Record<string, {exit: ExitCodeValue; code: string; when: string}>
 export type ErrorClass = keyof typeof ERROR_CLASSES
 
@@ -107,7 +123,18 @@ export class EnvironmentError extends NetctlError {
 }
 
 /** System calls that fail because of this machine, not the cluster nor a bug: a path missing or not writable, no permission, a full disk. */
-const ENVIRONMENT_ERRNO = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EMFILE', 'ENFILE'])
+const ENVIRONMENT_ERRNO = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOSPC',
+  'EDQUOT',
+  'EMFILE',
+  'ENFILE',
+])
 
 /** Transport refusals (src/transport TransportError.reason): a broken ssh config is the user's; every other reason means the node was not reached. */
 const TRANSPORT_USAGE_REASONS = new Set(['config'])
@@ -119,11 +146,17 @@ const TRANSPORT_USAGE_REASONS = new Set(['config'])
  * failed system call on a local path is environment; anything else failed.
  */
 export function classify(err: unknown): {errorClass: ErrorClass; code: string; exit: ExitCodeValue} {
-  const of = (errorClass: ErrorClass, code: string = ERROR_CLASSES[errorClass].code) => ({errorClass, code, exit: ERROR_CLASSES[errorClass].exit})
+  const of = (errorClass: ErrorClass, code: string = ERROR_CLASSES[errorClass].code) => ({
+    errorClass,
+    code,
+    exit: ERROR_CLASSES[errorClass].exit,
+  })
   if (err instanceof NetctlError) return of(err.errorClass, err.code)
-  const e = err as {name?: string; reason?: string; code?: unknown; syscall?: unknown; parse?: unknown; oclif?: unknown} | undefined
+  const e = err as
+    {name?: string; reason?: string; code?: unknown; syscall?: unknown; parse?: unknown; oclif?: unknown} | undefined
   if (e?.parse !== undefined && e?.oclif !== undefined) return of('usage')
   if (e?.name === 'TransportError') return of(TRANSPORT_USAGE_REASONS.has(String(e.reason)) ? 'usage' : 'unreachable')
-  if (typeof e?.syscall === 'string' && typeof e.code === 'string' && ENVIRONMENT_ERRNO.has(e.code)) return of('environment')
+  if (typeof e?.syscall === 'string' && typeof e.code === 'string' && ENVIRONMENT_ERRNO.has(e.code))
+    return of('environment')
   return of('failed')
 }

@@ -55,7 +55,15 @@ export function outputFromArgv(argv: string[]): string | undefined {
  * snapshot. -f/--filename as kubectl names the file a command reads.
  */
 export const snapshotFlag = (description: string, oldChars: Array<'s'> = [], rules: {exclusive?: string[]} = {}) =>
-  Flags.string({char: 'f', charAliases: oldChars, aliases: ['filename'], description: `${description} Also -f/--filename.`, helpValue: 'FILE', helpGroup: 'CLUSTER', ...rules})
+  Flags.string({
+    char: 'f',
+    charAliases: oldChars,
+    aliases: ['filename'],
+    description: `${description} Also -f/--filename.`,
+    helpValue: 'FILE',
+    helpGroup: 'CLUSTER',
+    ...rules,
+  })
 
 /**
  * How to reach a Kubernetes cluster, with kubectl's names and precedence:
@@ -63,27 +71,57 @@ export const snapshotFlag = (description: string, oldChars: Array<'s'> = [], rul
  * else the pod's service account when netctl runs in a pod.
  */
 export const kubeFlags = {
-  kubeconfig: Flags.string({description: 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service account).', helpGroup: 'KUBERNETES'}),
-  context: Flags.string({description: 'The kubeconfig context to use (default: its current-context).', helpGroup: 'KUBERNETES'}),
-  namespace: Flags.string({char: 'n', description: "Namespace (default: the context's namespace, else default).", helpGroup: 'KUBERNETES'}),
+  kubeconfig: Flags.string({
+    description:
+      'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service account).',
+    helpGroup: 'KUBERNETES',
+  }),
+  context: Flags.string({
+    description: 'The kubeconfig context to use (default: its current-context).',
+    helpGroup: 'KUBERNETES',
+  }),
+  namespace: Flags.string({
+    char: 'n',
+    description: "Namespace (default: the context's namespace, else default).",
+    helpGroup: 'KUBERNETES',
+  }),
 }
 
 /** --via debug-pod: the debug pod's image and namespace. */
 export const debugPodFlags = {
-  'debug-image': Flags.string({aliases: ['image'], description: `Image of the debug pod, also --image (needs nsenter and sh; default ${DEFAULT_DEBUG_IMAGE}).`, helpGroup: 'DEBUG POD'}),
-  'debug-namespace': Flags.string({description: "Namespace the debug pods go in (default: the context's namespace).", helpGroup: 'DEBUG POD'}),
+  'debug-image': Flags.string({
+    aliases: ['image'],
+    description: `Image of the debug pod, also --image (needs nsenter and sh; default ${DEFAULT_DEBUG_IMAGE}).`,
+    helpGroup: 'DEBUG POD',
+  }),
+  'debug-namespace': Flags.string({
+    description: "Namespace the debug pods go in (default: the context's namespace).",
+    helpGroup: 'DEBUG POD',
+  }),
 }
 
 /** --via ssh for Kubernetes nodes: where each node is and how to log in (the rest comes from ~/.ssh/config). */
 export const nodeSshFlags = {
   'ssh-host-template': Flags.string({
-    description: 'SSH destination of each node: {name} is the node name, {ip} its InternalIP, e.g. {name}.example.net or an alias of ~/.ssh/config (default: the InternalIP).',
+    description:
+      'SSH destination of each node: {name} is the node name, {ip} its InternalIP, e.g. {name}.example.net or an alias of ~/.ssh/config (default: the InternalIP).',
     helpValue: 'TEMPLATE',
     helpGroup: 'SSH',
   }),
-  'ssh-user': Flags.string({description: 'SSH user on the nodes (default: the ssh config, else the local user).', helpGroup: 'SSH'}),
-  'ssh-identity': Flags.string({description: 'Private key to log in with (default: the ssh config and the agent).', helpValue: 'FILE', helpGroup: 'SSH'}),
-  'ssh-jump': Flags.string({description: 'Jump host(s) on the way, as ssh -J: [user@]host[:port][,...].', helpValue: 'HOST', helpGroup: 'SSH'}),
+  'ssh-user': Flags.string({
+    description: 'SSH user on the nodes (default: the ssh config, else the local user).',
+    helpGroup: 'SSH',
+  }),
+  'ssh-identity': Flags.string({
+    description: 'Private key to log in with (default: the ssh config and the agent).',
+    helpValue: 'FILE',
+    helpGroup: 'SSH',
+  }),
+  'ssh-jump': Flags.string({
+    description: 'Jump host(s) on the way, as ssh -J: [user@]host[:port][,...].',
+    helpValue: 'HOST',
+    helpGroup: 'SSH',
+  }),
 }
 
 /**
@@ -93,7 +131,8 @@ export const nodeSshFlags = {
  */
 export const sshConfigFlag = Flags.string({
   char: 'F',
-  description: 'SSH config file to read instead of ~/.ssh/config and /etc/ssh/ssh_config, as ssh -F: for nodes reached over SSH (an inventory, a lab with --transport ssh, or Kubernetes nodes, which it sends --via ssh).',
+  description:
+    'SSH config file to read instead of ~/.ssh/config and /etc/ssh/ssh_config, as ssh -F: for nodes reached over SSH (an inventory, a lab with --transport ssh, or Kubernetes nodes, which it sends --via ssh).',
   helpValue: 'FILE',
   helpGroup: 'SSH',
 })
@@ -106,15 +145,22 @@ export const sshConfigFlag = Flags.string({
  */
 export const clusterSourceFlags = {
   lab: Flags.string({description: 'The lab of this name (its inventory).', helpValue: 'NAME', helpGroup: 'CLUSTER'}),
-  inventory: Flags.string({char: 'i', description: 'The nodes of this inventory file (see docs/inventory.md).', helpValue: 'FILE', helpGroup: 'CLUSTER'}),
+  inventory: Flags.string({
+    char: 'i',
+    description: 'The nodes of this inventory file (see docs/inventory.md).',
+    helpValue: 'FILE',
+    helpGroup: 'CLUSTER',
+  }),
   transport: Flags.string({
-    description: 'With --lab or --inventory, how to reach nodes the inventory gives both ways in (a lab with --ssh); default auto, which takes the netns.',
+    description:
+      'With --lab or --inventory, how to reach nodes the inventory gives both ways in (a lab with --ssh); default auto, which takes the netns.',
     options: ['auto', 'netns', 'ssh'],
     helpGroup: 'CLUSTER',
   }),
   ...kubeFlags,
   via: Flags.string({
-    description: 'How to reach Kubernetes nodes: a privileged debug pod per node, or SSH (default: ssh when an --ssh-* flag is given, else debug-pod).',
+    description:
+      'How to reach Kubernetes nodes: a privileged debug pod per node, or SSH (default: ssh when an --ssh-* flag is given, else debug-pod).',
     options: ['debug-pod', 'ssh'],
     helpGroup: 'KUBERNETES',
   }),
@@ -130,7 +176,8 @@ export const clusterSourceFlags = {
 export const collectFlags = {
   parallel: Flags.integer({description: 'Nodes probed at the same time.', default: DEFAULT_PARALLEL, min: 1, max: 256}),
   timeout: Flags.integer({
-    description: 'Seconds each node may take before it counts as unreachable (with --via debug-pod, starting the pod counts in it).',
+    description:
+      'Seconds each node may take before it counts as unreachable (with --via debug-pod, starting the pod counts in it).',
     default: DEFAULT_TIMEOUT_MS / 1000,
     min: 1,
     max: 3600,
@@ -152,7 +199,8 @@ export const clusterFlags = {
  * (src/backend/lock.ts): how long to wait for another run's change; 0 refuses at once.
  */
 export const lockTimeoutFlag = Flags.string({
-  description: "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
+  description:
+    "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
   default: '0',
   helpValue: 'DURATION',
 })

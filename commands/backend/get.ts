@@ -14,14 +14,21 @@ Exit codes: 0 no drift; 1 drift found; 3 a node could not be collected (one line
   static override examples = [
     {description: 'The backend of a lab', command: '<%= config.bin %> backend get --lab demo'},
     {description: 'Of real nodes, as JSON', command: '<%= config.bin %> backend get --inventory cluster.yaml --json'},
-    {description: 'Of the Kubernetes cluster of the current context (nodes read through debug pods)', command: '<%= config.bin %> backend get'},
+    {
+      description: 'Of the Kubernetes cluster of the current context (nodes read through debug pods)',
+      command: '<%= config.bin %> backend get',
+    },
   ]
   static override enableJsonFlag = true
   static override flags = {...clusterFlags}
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(BackendGet)
-    const {view, verdict} = await runBackendGet({source: flags, timeoutMs: flags.timeout * 1000, version: this.config.version})
+    const {view, verdict} = await runBackendGet({
+      source: flags,
+      timeoutMs: flags.timeout * 1000,
+      version: this.config.version,
+    })
     if (!this.jsonEnabled()) this.log(backendGetText(view))
     return new Ending(backendGetJson(view), verdict)
   }

@@ -9,7 +9,8 @@ import {askConfirm, planText, progressLine, setJson, setText} from '../../src/re
 import {runBackendSet} from '../../src/services/backend.js'
 
 export default class BackendSet extends BaseCommand {
-  static override summary = 'Switch the overlay backend of every node: plan, preflight, apply, verify, roll back on failure.'
+  static override summary =
+    'Switch the overlay backend of every node: plan, preflight, apply, verify, roll back on failure.'
   static override description = `Shows the plan (see backend plan), asks for confirmation on a terminal unless --yes, then applies it node by node with ip -batch / bridge -batch through each node's transport, stops and starts the backend daemons (in a lab: the udp forwarder and socat, BIRD), and verifies: every node re-collected holds the new backend's state and none of the old one's, BGP sessions are Established, netctl trace delivers between pods on every node pair, and those pods answer real pings (in a lab from the namespaces netctl made; elsewhere from inside each pod's namespace on its node, through the node's transport, with the node's own nsenter and ping). If any node fails, verification fails, or Ctrl-C / SIGTERM arrives, every touched node is put back to its snapshot from before (exit 4). Setting the current backend changes nothing.
 
 In a Kubernetes cluster the CNI does the switch: netctl patches flannel's ConfigMap (net-conf.json Backend.Type; every other field is kept) and restarts its DaemonSet, waiting for the rollout (--rollout-timeout), or patches Calico's IPPools (ipipMode, vxlanMode), which Felix and BIRD follow live. Once every node holds the new state, netctl removes what the old backend leaves behind (flanneld never deletes flannel.1) through the node transports (debug pods or SSH), then verifies as above with netctl trace. On any failure the objects are written back as they were, the DaemonSet restarted again, and the old state verified.
@@ -20,12 +21,27 @@ Pods keep their interface MTU until they are recreated, as on a real cluster; th
 
 Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight or by another run's lock, declined at the prompt, or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
   static override examples = [
-    {description: 'Switch a lab to host-gw, asking first', command: '<%= config.bin %> backend set flannel-host-gw --lab demo'},
-    {description: 'Without asking (scripts, CI)', command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes'},
-    {description: 'Wait up to 5 minutes for a change another user is making', command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes --lock-timeout 5m'},
+    {
+      description: 'Switch a lab to host-gw, asking first',
+      command: '<%= config.bin %> backend set flannel-host-gw --lab demo',
+    },
+    {
+      description: 'Without asking (scripts, CI)',
+      command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes',
+    },
+    {
+      description: 'Wait up to 5 minutes for a change another user is making',
+      command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes --lock-timeout 5m',
+    },
     {description: 'Plan and preflight only', command: '<%= config.bin %> backend set calico-vxlan --lab cal --dry-run'},
-    {description: 'A Kubernetes cluster: patch kube-flannel-cfg, restart flannel, verify every node', command: '<%= config.bin %> backend set flannel-host-gw --context prod --yes'},
-    {description: 'Calico: switch the IPPools to VXLAN', command: '<%= config.bin %> backend set calico-vxlan --kubeconfig ~/.kube/lab.yaml --yes'},
+    {
+      description: 'A Kubernetes cluster: patch kube-flannel-cfg, restart flannel, verify every node',
+      command: '<%= config.bin %> backend set flannel-host-gw --context prod --yes',
+    },
+    {
+      description: 'Calico: switch the IPPools to VXLAN',
+      command: '<%= config.bin %> backend set calico-vxlan --kubeconfig ~/.kube/lab.yaml --yes',
+    },
   ]
   static override args = {
     type: Args.string({description: 'Backend to switch to.', required: true, options: [...BACKEND_TYPES]}),
@@ -36,7 +52,13 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
     yes: Flags.boolean({char: 'y', description: 'Apply without asking.', default: false}),
     'dry-run': Flags.boolean({description: 'Plan and preflight only; change nothing.', default: false}),
     'lock-timeout': lockTimeoutFlag,
-    'rollout-timeout': Flags.integer({description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.", default: ROLLOUT_TIMEOUT_MS / 1000, min: 1, max: 3600, helpGroup: 'KUBERNETES'}),
+    'rollout-timeout': Flags.integer({
+      description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.",
+      default: ROLLOUT_TIMEOUT_MS / 1000,
+      min: 1,
+      max: 3600,
+      helpGroup: 'KUBERNETES',
+    }),
   }
 
   async run(): Promise<Ending> {

@@ -13,25 +13,50 @@ export default class LabBench extends BaseCommand {
 The table shows the cross-node numbers and their ratio to the same-node pair of the same lab. Everything runs on one machine: the numbers measure the CPU cost of encapsulation and forwarding, not a real wire. A backend whose lab cannot be built gets a "failed:" row and the run goes on; the exit code is then 1.`
   static override examples = [
     {description: 'Every backend this machine can build', command: '<%= config.bin %> lab bench'},
-    {description: 'Two backends, 1-second iperf3 tests', command: '<%= config.bin %> lab bench --backends flannel-vxlan,flannel-host-gw --seconds 1'},
+    {
+      description: 'Two backends, 1-second iperf3 tests',
+      command: '<%= config.bin %> lab bench --backends flannel-vxlan,flannel-host-gw --seconds 1',
+    },
     {description: 'As JSON, labs named mine-f-vxlan, ...', command: '<%= config.bin %> lab bench --lab mine --json'},
   ]
   static override enableJsonFlag = true
   static override flags = {
-    backends: Flags.string({description: 'Comma-separated backends to measure (default: every backend whose programs are installed here).'}),
+    backends: Flags.string({
+      description: 'Comma-separated backends to measure (default: every backend whose programs are installed here).',
+    }),
     seconds: Flags.integer({description: 'Length of each iperf3 test, in seconds.', default: 3, min: 1, max: 60}),
     'ping-count': Flags.integer({description: 'Pings per pod pair (10 ms apart).', default: 100, min: 1, max: 10_000}),
-    rounds: Flags.integer({description: 'Rounds per pod pair, same-node and cross-node taking turns; each pair reports its median round.', default: 3, min: 1, max: 20}),
-    lab: Flags.string({aliases: ['name'], description: "Base name of the labs (also --name): each backend's lab is NAME-<backend> (e.g. bench-f-vxlan).", default: 'bench', helpValue: 'NAME'}),
+    rounds: Flags.integer({
+      description: 'Rounds per pod pair, same-node and cross-node taking turns; each pair reports its median round.',
+      default: 3,
+      min: 1,
+      max: 20,
+    }),
+    lab: Flags.string({
+      aliases: ['name'],
+      description: "Base name of the labs (also --name): each backend's lab is NAME-<backend> (e.g. bench-f-vxlan).",
+      default: 'bench',
+      helpValue: 'NAME',
+    }),
   }
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabBench)
     const backends = flags.backends === undefined ? undefined : parseBackendList(flags.backends)
-    const progress = !this.jsonEnabled() && process.stderr.isTTY ? (line: string) => process.stderr.write(`  ${line}\n`) : undefined
+    const progress =
+      !this.jsonEnabled() && process.stderr.isTTY ? (line: string) => process.stderr.write(`  ${line}\n`) : undefined
     const report = await runBench(
-      {name: flags.lab, seconds: flags.seconds, pingCount: flags['ping-count'], rounds: flags.rounds, ...(backends ? {backends} : {})},
-      {...(progress ? {progress} : {}), interrupted: (signal, labs) => process.stderr.write(benchInterruptedText(signal, labs))},
+      {
+        name: flags.lab,
+        seconds: flags.seconds,
+        pingCount: flags['ping-count'],
+        rounds: flags.rounds,
+        ...(backends ? {backends} : {}),
+      },
+      {
+        ...(progress ? {progress} : {}),
+        interrupted: (signal, labs) => process.stderr.write(benchInterruptedText(signal, labs)),
+      },
     )
     if (!this.jsonEnabled()) this.log(benchText(report))
     return new Ending(benchJson(report), benchVerdict(report))

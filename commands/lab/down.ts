@@ -24,7 +24,11 @@ A name under /run/netns can point at any namespace, the machine's own included, 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabDown)
     const json = this.jsonEnabled()
-    const {result, none} = await labDown({lab: flags.lab, all: flags.all, removed: json ? undefined : (r) => this.log(labDownText(r))})
+    const {result, none} = await labDown({
+      lab: flags.lab,
+      all: flags.all,
+      removed: json ? undefined : (r) => this.log(labDownText(r)),
+    })
     if (none && !json) this.log(NO_LABS_TO_REMOVE)
     return new Ending(result)
   }

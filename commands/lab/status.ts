@@ -20,7 +20,10 @@ Reachability is checked with real pings from inside pod namespaces: by default o
   static override flags = {
     lab: labNameFlag,
     ping: Flags.boolean({description: 'Check pod-to-pod reachability with ping.', default: true, allowNo: true}),
-    'all-pairs': Flags.boolean({description: 'Ping every ordered pod pair, not one pair per node pair.', default: false}),
+    'all-pairs': Flags.boolean({
+      description: 'Ping every ordered pod pair, not one pair per node pair.',
+      default: false,
+    }),
   }
 
   async run(): Promise<Ending> {

@@ -3,7 +3,13 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/base-command.js'
 import {Ending} from '../../src/errors.js'
 import {labNameFlag} from '../../src/flags.js'
-import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, type HostProfile, type ProxyMode} from '../../src/lab/agents/defaults.js'
+import {
+  HOST_PROFILES,
+  type HostProfile,
+  LAB_AGENT_DEFAULTS,
+  PROXY_MODES,
+  type ProxyMode,
+} from '../../src/lab/agents/defaults.js'
 import {labUp} from '../../src/lab/build.js'
 import {parseNamespaceLabels, parsePodLabels, parsePodNamespaces, parsePodPorts} from '../../src/lab/topology.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
@@ -21,12 +27,32 @@ Topologies: flat puts every node on one L2 segment; routed splits them over two 
 Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab NAME first), a bad flag, or this machine cannot build it (not root, a program missing: the line names the package); 1 a step failed on the way (what was made is removed again).`
   static override examples = [
     {description: 'A 3-node Flannel vxlan lab named demo', command: '<%= config.bin %> lab up --lab demo --nodes 3'},
-    {description: 'Calico with BIRD route reflectors, as JSON', command: '<%= config.bin %> lab up --lab rr --nodes 5 --backend calico-rr --route-reflectors 2 --json'},
-    {description: 'host-gw across a router: see the kernel refuse it', command: '<%= config.bin %> lab up --lab l3 --backend flannel-host-gw --topology routed'},
-    {description: 'With sshd on every node, reachable through ip netns exec + nc', command: '<%= config.bin %> lab up --lab ssh --ssh'},
-    {description: 'Pods labelled for NetworkPolicies (each has app=<pod name> already)', command: "<%= config.bin %> lab up --lab pol --backend calico-bgp --pod-labels 'pod-node1-1:role=db' --pod-labels '*:team=blue'"},
-    {description: 'Pods in two namespaces, one labelled, with a named port', command: "<%= config.bin %> lab up --lab ns --backend calico-vxlan --pod-namespace '*:shop' --pod-namespace 'pod-node2-1:db' --namespace-labels 'shop:team=web' --pod-ports '*:http=8080'"},
-    {description: "A node as found in the wild: kube-proxy's iptables rules, flanneld's, Docker's FORWARD DROP", command: '<%= config.bin %> lab up --lab real --proxy-mode iptables --host-profile docker'},
+    {
+      description: 'Calico with BIRD route reflectors, as JSON',
+      command: '<%= config.bin %> lab up --lab rr --nodes 5 --backend calico-rr --route-reflectors 2 --json',
+    },
+    {
+      description: 'host-gw across a router: see the kernel refuse it',
+      command: '<%= config.bin %> lab up --lab l3 --backend flannel-host-gw --topology routed',
+    },
+    {
+      description: 'With sshd on every node, reachable through ip netns exec + nc',
+      command: '<%= config.bin %> lab up --lab ssh --ssh',
+    },
+    {
+      description: 'Pods labelled for NetworkPolicies (each has app=<pod name> already)',
+      command:
+        "<%= config.bin %> lab up --lab pol --backend calico-bgp --pod-labels 'pod-node1-1:role=db' --pod-labels '*:team=blue'",
+    },
+    {
+      description: 'Pods in two namespaces, one labelled, with a named port',
+      command:
+        "<%= config.bin %> lab up --lab ns --backend calico-vxlan --pod-namespace '*:shop' --pod-namespace 'pod-node2-1:db' --namespace-labels 'shop:team=web' --pod-ports '*:http=8080'",
+    },
+    {
+      description: "A node as found in the wild: kube-proxy's iptables rules, flanneld's, Docker's FORWARD DROP",
+      command: '<%= config.bin %> lab up --lab real --proxy-mode iptables --host-profile docker',
+    },
   ]
   static override enableJsonFlag = true
   static override flags = {
@@ -34,36 +60,52 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
     nodes: Flags.integer({description: 'Number of nodes (2..50).', default: 3, min: 2, max: 50}),
     'pods-per-node': Flags.integer({description: 'Pods on each node.', default: 2, min: 0, max: 20}),
     backend: Flags.string({description: 'Overlay backend.', options: [...LAB_BACKENDS], default: 'flannel-vxlan'}),
-    topology: Flags.string({description: 'Underlay: one L2 segment (flat) or two subnets behind a router (routed).', options: [...LAB_TOPOLOGIES], default: 'flat'}),
-    'route-reflectors': Flags.integer({description: 'With --backend calico-rr: how many nodes are BGP route reflectors.', default: 1}),
-    ssh: Flags.boolean({description: 'Start a key-only sshd in every node and write an ssh config that reaches them.', default: false}),
+    topology: Flags.string({
+      description: 'Underlay: one L2 segment (flat) or two subnets behind a router (routed).',
+      options: [...LAB_TOPOLOGIES],
+      default: 'flat',
+    }),
+    'route-reflectors': Flags.integer({
+      description: 'With --backend calico-rr: how many nodes are BGP route reflectors.',
+      default: 1,
+    }),
+    ssh: Flags.boolean({
+      description: 'Start a key-only sshd in every node and write an ssh config that reaches them.',
+      default: false,
+    }),
     'proxy-mode': Flags.string({
-      description: "kube-proxy's mode on every node, with the lab's Services (cluster DNS, a NodePort, one without endpoints) and the CNI agent's rules (flanneld's or Felix's); none: no kube-proxy, no Services, no agent rules.",
+      description:
+        "kube-proxy's mode on every node, with the lab's Services (cluster DNS, a NodePort, one without endpoints) and the CNI agent's rules (flanneld's or Felix's); none: no kube-proxy, no Services, no agent rules.",
       options: [...PROXY_MODES],
       default: LAB_AGENT_DEFAULTS.proxyMode,
     }),
     'host-profile': Flags.string({
-      description: 'What the node\'s distribution adds: plain (nothing), docker (rp_filter 2, Docker\'s chains, FORWARD policy DROP), firewalld (rp_filter 1, firewalld\'s inet table).',
+      description:
+        "What the node's distribution adds: plain (nothing), docker (rp_filter 2, Docker's chains, FORWARD policy DROP), firewalld (rp_filter 1, firewalld's inet table).",
       options: [...HOST_PROFILES],
       default: LAB_AGENT_DEFAULTS.hostProfile,
     }),
     'pod-labels': Flags.string({
-      description: 'Labels for a pod beside its app=<pod name>, for NetworkPolicies to select: POD:KEY=VALUE[,KEY=VALUE] (repeatable; POD * is every pod).',
+      description:
+        'Labels for a pod beside its app=<pod name>, for NetworkPolicies to select: POD:KEY=VALUE[,KEY=VALUE] (repeatable; POD * is every pod).',
       multiple: true,
       default: [],
     }),
     'pod-namespace': Flags.string({
-      description: 'The Kubernetes namespace of a pod (default: default): POD:NAMESPACE (repeatable; POD * is every pod).',
+      description:
+        'The Kubernetes namespace of a pod (default: default): POD:NAMESPACE (repeatable; POD * is every pod).',
       multiple: true,
       default: [],
     }),
     'namespace-labels': Flags.string({
-      description: 'Labels of a namespace, for namespaceSelectors (each has kubernetes.io/metadata.name=<name> already): NAMESPACE:KEY=VALUE[,KEY=VALUE] (repeatable).',
+      description:
+        'Labels of a namespace, for namespaceSelectors (each has kubernetes.io/metadata.name=<name> already): NAMESPACE:KEY=VALUE[,KEY=VALUE] (repeatable).',
       multiple: true,
       default: [],
     }),
     'pod-ports': Flags.string({
-      description: "A pod's container ports, which a NetworkPolicy can name: POD:NAME=PORT[/TCP|UDP|SCTP][,...] (repeatable; POD * is every pod).",
+      description:
+        "A pod's container ports, which a NetworkPolicy can name: POD:NAME=PORT[/TCP|UDP|SCTP][,...] (repeatable; POD * is every pod).",
       multiple: true,
       default: [],
     }),
@@ -71,7 +113,8 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabUp)
-    const progress = !this.jsonEnabled() && process.stderr.isTTY ? (step: string) => process.stderr.write(`  ${step}...\n`) : undefined
+    const progress =
+      !this.jsonEnabled() && process.stderr.isTTY ? (step: string) => process.stderr.write(`  ${step}...\n`) : undefined
     const record = await labUp(
       {
         name: flags.lab,

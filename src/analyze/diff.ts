@@ -9,10 +9,30 @@
  * are one state here), the multicast NOARP neighbours the kernel makes and
  * collects by itself, learned bridge FDB entries, process ids.
  */
-import type {Address, FdbEntry, IptablesChain, Iptables, Link, Neighbour, NodeState, PodNetnsState} from '../model/node-state.js'
 import type {Ipset, NftRuleset} from '../model/netfilter.js'
+import type {
+  Address,
+  FdbEntry,
+  Iptables,
+  IptablesChain,
+  Link,
+  Neighbour,
+  NodeState,
+  PodNetnsState,
+} from '../model/node-state.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {addrLine, annotationLine, birdProtocolLine, birdRouteLine, chainLine, fdbLine, linkLine, neighLine, routeLine, sysctlLine} from './checks/evidence.js'
+import {
+  addrLine,
+  annotationLine,
+  birdProtocolLine,
+  birdRouteLine,
+  chainLine,
+  fdbLine,
+  linkLine,
+  neighLine,
+  routeLine,
+  sysctlLine,
+} from './checks/evidence.js'
 import {formatRule} from './iproute2.js'
 import {iptablesNftTables} from './trace/filter.js'
 
@@ -101,7 +121,12 @@ function orderedDiff(before: readonly string[], after: readonly string[]): {remo
   let head = 0
   while (head < before.length && head < after.length && before[head] === after[head]) head++
   let tail = 0
-  while (tail < before.length - head && tail < after.length - head && before[before.length - 1 - tail] === after[after.length - 1 - tail]) tail++
+  while (
+    tail < before.length - head &&
+    tail < after.length - head &&
+    before[before.length - 1 - tail] === after[after.length - 1 - tail]
+  )
+    tail++
   const a = before.slice(head, before.length - tail)
   const b = after.slice(head, after.length - tail)
   if (a.length === 0 || b.length === 0) return {removed: [...a], added: [...b]}
@@ -111,7 +136,8 @@ function orderedDiff(before: readonly string[], after: readonly string[]): {remo
   const lcs = new Uint32Array((a.length + 1) * w)
   for (let i = a.length - 1; i >= 0; i--) {
     for (let j = b.length - 1; j >= 0; j--) {
-      lcs[i * w + j] = a[i] === b[j] ? lcs[(i + 1) * w + j + 1]! + 1 : Math.max(lcs[(i + 1) * w + j]!, lcs[i * w + j + 1]!)
+      lcs[i * w + j] =
+        a[i] === b[j] ? lcs[(i + 1) * w + j + 1]! + 1 : Math.max(lcs[(i + 1) * w + j]!, lcs[i * w + j + 1]!)
     }
   }
   const removed: string[] = []
@@ -133,12 +159,19 @@ function orderedDiff(before: readonly string[], after: readonly string[]): {remo
 /** One section's listing on one side: unordered items, or ordered groups of lines (chains, files). */
 type Listing = {kind: 'set'; items: Item[]} | {kind: 'ordered'; groups: Map<string, string[]>}
 
-function diffListing(section: string, before: Listing | undefined, after: Listing | undefined): SectionDiff | undefined {
+function diffListing(
+  section: string,
+  before: Listing | undefined,
+  after: Listing | undefined,
+): SectionDiff | undefined {
   const kind = before?.kind ?? after?.kind
   let removed: string[] = []
   let added: string[] = []
   if (kind === 'set') {
-    ;({removed, added} = multisetDiff(before?.kind === 'set' ? before.items : [], after?.kind === 'set' ? after.items : []))
+    ;({removed, added} = multisetDiff(
+      before?.kind === 'set' ? before.items : [],
+      after?.kind === 'set' ? after.items : [],
+    ))
   } else {
     const b = before?.kind === 'ordered' ? before.groups : new Map<string, string[]>()
     const a = after?.kind === 'ordered' ? after.groups : new Map<string, string[]>()
@@ -207,32 +240,51 @@ function netnsListings(
   out.set(`${prefix}ip addr`, setOf(s.addresses.map((a: Address) => same(addrLine(a, ifindex.get(a.dev))))))
   out.set(`${prefix}ip route show table all`, setOf(s.routes.map((r) => same(routeLine(r)))))
   if (s.rules) out.set(`${prefix}ip rule`, setOf(s.rules.map((r) => same(formatRule(r)))))
-  out.set(`${prefix}ip neigh`, setOf(s.neighbours.filter((n) => all || !multicastNoarp(n)).map((n) => neighbourItem(n, all))))
+  out.set(
+    `${prefix}ip neigh`,
+    setOf(s.neighbours.filter((n) => all || !multicastNoarp(n)).map((n) => neighbourItem(n, all))),
+  )
 }
 
 function iptablesListings(tool: string, t: Iptables | undefined, all: boolean, out: Map<string, Listing>): void {
   if (!t) return
   for (const table of t.tables) {
     const groups = new Map<string, string[]>()
-    for (const chain of table.chains) groups.set(chain.name, [chainLine(withoutCounters(chain, all)), ...chain.rules.map((r) => r.raw)])
+    for (const chain of table.chains)
+      groups.set(chain.name, [chainLine(withoutCounters(chain, all)), ...chain.rules.map((r) => r.raw)])
     out.set(`${tool} -t ${table.name}`, {kind: 'ordered', groups})
   }
 }
 
 /** nft's tables but those iptables-nft owns: iptables-save prints those already (the walk reads them once too). */
-function nftListings(r: NftRuleset | undefined, iptablesOwned: Set<string>, all: boolean, out: Map<string, Listing>): void {
+function nftListings(
+  r: NftRuleset | undefined,
+  iptablesOwned: Set<string>,
+  all: boolean,
+  out: Map<string, Listing>,
+): void {
   if (!r) return
   for (const table of r.tables) {
     if ((table.family === 'ip' || table.family === 'ip6') && iptablesOwned.has(table.name)) continue
     const groups = new Map<string, string[]>()
     for (const c of table.chains) {
-      const base = c.hook ? ` type ${c.type ?? 'filter'} hook ${c.hook}${c.dev ? ` device ${c.dev}` : ''} priority ${c.prio ?? 0}; policy ${c.policy ?? 'accept'};` : ''
-      groups.set(`chain ${c.name}`, [`chain ${c.name} {${base}`, ...c.rules.map((rule) => `chain ${c.name}: ${nftCounters(rule.text, all)}`)])
+      const base = c.hook
+        ? ` type ${c.type ?? 'filter'} hook ${c.hook}${c.dev ? ` device ${c.dev}` : ''} priority ${c.prio ?? 0}; policy ${c.policy ?? 'accept'};`
+        : ''
+      groups.set(`chain ${c.name}`, [
+        `chain ${c.name} {${base}`,
+        ...c.rules.map((rule) => `chain ${c.name}: ${nftCounters(rule.text, all)}`),
+      ])
     }
     for (const set of table.sets) {
       const head = `${set.kind} ${set.name} { type ${[set.type].flat().join(' . ')}${set.map ? ` : ${[set.map].flat().join(' . ')}` : ''}${set.flags?.length ? `; flags ${set.flags.join(',')}` : ''} }`
       // elements are a set: their order is the kernel's hash order
-      const elements = set.elements.map((e) => `${set.kind} ${set.name}: element ${JSON.stringify(e.key)}${e.value === undefined ? '' : ` : ${JSON.stringify(e.value)}`}`).sort()
+      const elements = set.elements
+        .map(
+          (e) =>
+            `${set.kind} ${set.name}: element ${JSON.stringify(e.key)}${e.value === undefined ? '' : ` : ${JSON.stringify(e.value)}`}`,
+        )
+        .sort()
       groups.set(`${set.kind} ${set.name}`, [head, ...elements])
     }
     out.set(`nft list table ${table.family} ${table.name}`, {kind: 'ordered', groups})
@@ -279,18 +331,24 @@ export function nodeListings(s: NodeState, all: boolean): Map<string, Listing> {
     out.set('birdc show protocols', setOf(s.bird.sessions.map((x) => same(birdProtocolLine(x)))))
     out.set('birdc show route', setOf(s.bird.routes.map((x) => same(birdRouteLine(x)))))
   }
-  if (s.flannelSubnetEnv) out.set('cat subnet.env', setOf(Object.entries(s.flannelSubnetEnv).map(([k, v]) => same(`${k}=${v}`))))
+  if (s.flannelSubnetEnv)
+    out.set('cat subnet.env', setOf(Object.entries(s.flannelSubnetEnv).map(([k, v]) => same(`${k}=${v}`))))
   if (s.cni) {
     out.set(`ls ${s.cni.binDir}`, setOf(s.cni.plugins.map(same)))
-    for (const f of s.cni.files) out.set(`cat ${s.cni.confDir}/${f.name}`, {kind: 'ordered', groups: new Map([['', f.content.split('\n')]])})
+    for (const f of s.cni.files)
+      out.set(`cat ${s.cni.confDir}/${f.name}`, {kind: 'ordered', groups: new Map([['', f.content.split('\n')]])})
   }
   for (const [dev, features] of Object.entries(s.offloads ?? {})) {
     out.set(`ethtool -k ${dev}`, setOf(Object.entries(features).map(([k, on]) => same(`${k}: ${on ? 'on' : 'off'}`))))
   }
   // a daemon restarted has a new pid: the same process here, unless --all
   out.set('ps', setOf(s.processes.map((p) => same(all ? `${p.pid} ${p.args || p.name}` : p.args || p.name))))
-  if (all && s.conntrack) out.set('conntrack -C', setOf([same(`${s.conntrack.count ?? '?'} of ${s.conntrack.max ?? '?'}`)]))
-  out.set('probe sections', setOf(Object.entries(s.sections).map(([k, r]) => same(`${k}: ${r.status}${r.cause ? ` (${r.cause})` : ''}`))))
+  if (all && s.conntrack)
+    out.set('conntrack -C', setOf([same(`${s.conntrack.count ?? '?'} of ${s.conntrack.max ?? '?'}`)]))
+  out.set(
+    'probe sections',
+    setOf(Object.entries(s.sections).map(([k, r]) => same(`${k}: ${r.status}${r.cause ? ` (${r.cause})` : ''}`))),
+  )
   for (const pod of s.pods) podListings(pod, all, out)
   return out
 }
@@ -309,7 +367,9 @@ const labelsText = (labels: Record<string, string> | undefined): string =>
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   )
 }
@@ -319,27 +379,54 @@ function clusterListings(s: Snapshot): Map<string, Listing> {
   const out = new Map<string, Listing>()
   const nodeLines: Item[] = []
   for (const n of s.nodes) {
-    nodeLines.push(same(`node ${n.name} internalIP ${n.internalIP}${n.externalIP ? ` externalIP ${n.externalIP}` : ''} podCIDRs ${n.podCIDRs.join(',') || '<none>'}`))
-    for (const [k, v] of Object.entries(n.annotations)) nodeLines.push(same(`node ${n.name} annotation ${annotationLine(k, v)}`))
+    nodeLines.push(
+      same(
+        `node ${n.name} internalIP ${n.internalIP}${n.externalIP ? ` externalIP ${n.externalIP}` : ''} podCIDRs ${n.podCIDRs.join(',') || '<none>'}`,
+      ),
+    )
+    for (const [k, v] of Object.entries(n.annotations))
+      nodeLines.push(same(`node ${n.name} annotation ${annotationLine(k, v)}`))
     for (const [k, v] of Object.entries(n.labels)) nodeLines.push(same(`node ${n.name} label ${k}=${v}`))
   }
   out.set('nodes', setOf(nodeLines))
   out.set(
     'pods',
-    setOf(s.pods.map((p) => same(`pod ${p.namespace}/${p.name} node ${p.node} ip ${p.ip}${p.hostNetwork ? ' hostNetwork' : ''}${p.labels ? ` labels ${labelsText(p.labels) || '<none>'}` : ''}`))),
+    setOf(
+      s.pods.map((p) =>
+        same(
+          `pod ${p.namespace}/${p.name} node ${p.node} ip ${p.ip}${p.hostNetwork ? ' hostNetwork' : ''}${p.labels ? ` labels ${labelsText(p.labels) || '<none>'}` : ''}`,
+        ),
+      ),
+    ),
   )
   const services: Item[] = []
   for (const svc of s.services ?? []) {
-    const ports = svc.ports.map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol}${p.targetPort ? `→${p.targetPort}` : ''}`).join(',')
+    const ports = svc.ports
+      .map(
+        (p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol}${p.targetPort ? `→${p.targetPort}` : ''}`,
+      )
+      .join(',')
     services.push(same(`service ${svc.namespace}/${svc.name} ${svc.type ?? 'ClusterIP'} ${svc.clusterIP} ${ports}`))
     for (const e of svc.endpoints ?? []) {
       const ready = e.conditions?.ready === false ? ' not-ready' : ''
-      services.push(same(`service ${svc.namespace}/${svc.name} endpoint ${e.addresses.join(',')}${e.nodeName ? ` on ${e.nodeName}` : ''}${ready}`))
+      services.push(
+        same(
+          `service ${svc.namespace}/${svc.name} endpoint ${e.addresses.join(',')}${e.nodeName ? ` on ${e.nodeName}` : ''}${ready}`,
+        ),
+      )
     }
   }
   if (s.services) out.set('services and endpoints', setOf(services))
-  if (s.networkPolicies) out.set('networkpolicies', setOf(s.networkPolicies.map((p) => same(`networkpolicy ${p.namespace}/${p.name} ${canonicalJson(p.spec)}`))))
-  if (s.namespaces) out.set('namespaces', setOf(s.namespaces.map((n) => same(`namespace ${n.name} ${labelsText(n.labels) || '<no labels>'}`))))
+  if (s.networkPolicies)
+    out.set(
+      'networkpolicies',
+      setOf(s.networkPolicies.map((p) => same(`networkpolicy ${p.namespace}/${p.name} ${canonicalJson(p.spec)}`))),
+    )
+  if (s.namespaces)
+    out.set(
+      'namespaces',
+      setOf(s.namespaces.map((n) => same(`namespace ${n.name} ${labelsText(n.labels) || '<no labels>'}`))),
+    )
   return out
 }
 
@@ -371,9 +458,17 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, opts: DiffOptio
     const sections = diffListings(b ? nodeListings(b, all) : new Map(), a ? nodeListings(a, all) : new Map())
     const status: NodeDiff['status'] = !inBefore ? 'added' : !inAfter ? 'removed' : !a || !b ? 'uncollected' : 'changed'
     if (status === 'changed' && sections.length === 0) continue
-    const uncollected = status === 'uncollected' ? ([...(b ? [] : ['before']), ...(a ? [] : ['after'])] as Array<'before' | 'after'>) : undefined
+    const uncollected =
+      status === 'uncollected'
+        ? ([...(b ? [] : ['before']), ...(a ? [] : ['after'])] as Array<'before' | 'after'>)
+        : undefined
     // a side not collected says nothing about what changed: no lines
-    nodeDiffs.push({node, status, ...(uncollected ? {uncollected} : {}), sections: status === 'uncollected' ? [] : sections})
+    nodeDiffs.push({
+      node,
+      status,
+      ...(uncollected ? {uncollected} : {}),
+      sections: status === 'uncollected' ? [] : sections,
+    })
   }
   const count = (ds: SectionDiff[]): number => ds.reduce((n, d) => n + d.removed.length + d.added.length, 0)
   return {

@@ -1,6 +1,21 @@
 import type {Address, Family, Link, Route, Rule} from '../model/node-state.js'
+import {
+  type Cidr,
+  cidrContains,
+  commonBits,
+  familyBits,
+  type Ip,
+  maskIp,
+  parseCidr,
+  parseIp,
+  sameIp,
+  SCOPE,
+  scopeValue,
+  v4,
+  v6,
+  zeroIp,
+} from './ip.js'
 import {formatRoute, formatRule, tableName} from './iproute2.js'
-import {type Cidr, cidrContains, commonBits, familyBits, type Ip, maskIp, parseCidr, parseIp, SCOPE, sameIp, scopeValue, v4, v6, zeroIp} from './ip.js'
 import {PrefixTrie} from './prefix-trie.js'
 
 /**
@@ -202,7 +217,14 @@ function synthesizeLocalRoutes(family: Family, addrs: AddrInfo[], links: Map<str
       out.push({...base, type: 'local', dst: `${a.ip.text}/32`, scope: 'host', prefsrc: a.ip.text})
       if (a.secondary) continue
       const loopback = links.get(a.addr.dev)?.flags.includes('LOOPBACK') ?? a.addr.dev === 'lo'
-      if (loopback && a.prefix.len < 32) out.push({...base, type: 'local', dst: `${a.prefix.ip.text}/${a.prefix.len}`, scope: 'host', prefsrc: a.ip.text})
+      if (loopback && a.prefix.len < 32)
+        out.push({
+          ...base,
+          type: 'local',
+          dst: `${a.prefix.ip.text}/${a.prefix.len}`,
+          scope: 'host',
+          prefsrc: a.ip.text,
+        })
       if (a.prefix.len < 31) {
         const bcast = a.addr.broadcast ?? broadcastOf(a.prefix)
         out.push({...base, type: 'broadcast', dst: `${bcast}/32`, scope: 'link', prefsrc: a.ip.text})
@@ -231,7 +253,9 @@ export function compileFib(state: FibState): CompiledFib {
   if (cached) return cached
 
   const links = new Map(state.links.map((l) => [l.name, l]))
-  const linkOrder = [...state.links].sort((a, b) => (isLoopback(b) ? 1 : 0) - (isLoopback(a) ? 1 : 0) || a.ifindex - b.ifindex)
+  const linkOrder = [...state.links].sort(
+    (a, b) => (isLoopback(b) ? 1 : 0) - (isLoopback(a) ? 1 : 0) || a.ifindex - b.ifindex,
+  )
 
   const addrsByDev = new Map<string, AddrInfo[]>()
   const localAddrs = new Map<string, AddrInfo>()
@@ -242,7 +266,11 @@ export function compileFib(state: FibState): CompiledFib {
     const prefix = maskedCidr(ip, addr.prefixlen)
     const list = addrsByDev.get(addr.dev) ?? []
     // IPv4: same subnet and length as an earlier address on the device → secondary
-    const secondary = ip.family === 'inet' && list.some((p) => p.ip.family === 'inet' && !p.secondary && p.prefix.len === prefix.len && sameIp(p.prefix.ip, prefix.ip))
+    const secondary =
+      ip.family === 'inet' &&
+      list.some(
+        (p) => p.ip.family === 'inet' && !p.secondary && p.prefix.len === prefix.len && sameIp(p.prefix.ip, prefix.ip),
+      )
     const info: AddrInfo = {addr, ip, prefix, scope: scopeValue(addr.scope), secondary}
     list.push(info)
     addrsByDev.set(addr.dev, list)
@@ -291,12 +319,28 @@ export function compileFib(state: FibState): CompiledFib {
       rules[family] = DEFAULT_RULES[family]
       defaultRules[family] = true
     } else {
-      rules[family] = own.map((r, i) => ({r, i})).sort((a, b) => a.r.priority - b.r.priority || a.i - b.i).map((x) => x.r)
+      rules[family] = own
+        .map((r, i) => ({r, i}))
+        .sort((a, b) => a.r.priority - b.r.priority || a.i - b.i)
+        .map((x) => x.r)
       customRules[family] = !isDefaultRuleSet(rules[family], family)
     }
   }
 
-  const fib: CompiledFib = {state, tables, rules, defaultRules, synthesizedLocal, links, linkOrder, addrsByDev, localAddrs, customRules, customLocalRoutes, nhSaddr: new Map()}
+  const fib: CompiledFib = {
+    state,
+    tables,
+    rules,
+    defaultRules,
+    synthesizedLocal,
+    links,
+    linkOrder,
+    addrsByDev,
+    localAddrs,
+    customRules,
+    customLocalRoutes,
+    nhSaddr: new Map(),
+  }
   compiled.set(state, fib)
   return fib
 }
@@ -364,7 +408,12 @@ interface Flow {
  */
 function requiredDev(flow: Flow): string | undefined {
   if (flow.oif) return flow.oif
-  if (flow.family === 'inet6' && flow.input && (v6.isLinkLocal(flow.dst) || v6.isMulticast(flow.dst) || v6.isLoopback(flow.dst))) return flow.iif
+  if (
+    flow.family === 'inet6' &&
+    flow.input &&
+    (v6.isLinkLocal(flow.dst) || v6.isMulticast(flow.dst) || v6.isLoopback(flow.dst))
+  )
+    return flow.iif
   return undefined
 }
 
@@ -503,7 +552,14 @@ function routeScope(route: Route): number {
 function usableHops(fib: CompiledFib, route: Route, flow: Flow, trail: Trail): HopState[] {
   const multipath = !!route.nexthops && route.nexthops.length > 0
   const hops: Array<HopState & {flags: string[]}> = multipath
-    ? (route.nexthops ?? []).map((nh) => ({gateway: nh.gateway, dev: nh.dev, weight: nh.weight ?? 1, onlink: nh.onlink, linkdown: false, flags: nh.flags ?? []}))
+    ? (route.nexthops ?? []).map((nh) => ({
+        gateway: nh.gateway,
+        dev: nh.dev,
+        weight: nh.weight ?? 1,
+        onlink: nh.onlink,
+        linkdown: false,
+        flags: nh.flags ?? [],
+      }))
     : [{gateway: route.gateway, dev: route.dev, weight: 1, onlink: route.onlink, linkdown: false, flags: route.flags}]
   const hostScope = routeScope(route) >= SCOPE.host
   const usable: HopState[] = []
@@ -563,8 +619,14 @@ function tableLookup(fib: CompiledFib, table: string, flow: Flow, trail: Trail):
       if (reject) return {kind: 'reject', route, ...reject}
       const hops = usableHops(fib, route, flow, trail)
       if (hops.length > 0) {
-        if (m.len === 0 && route.type === 'unicast' && m.values.some((r) => r !== route && r.type === 'unicast' && (r.metric ?? 0) === (route.metric ?? 0))) {
-          trail.note('several default routes share this metric: the kernel takes the first, and moves to another one when its gateway stops answering ARP (fib_select_default)')
+        if (
+          m.len === 0 &&
+          route.type === 'unicast' &&
+          m.values.some((r) => r !== route && r.type === 'unicast' && (r.metric ?? 0) === (route.metric ?? 0))
+        ) {
+          trail.note(
+            'several default routes share this metric: the kernel takes the first, and moves to another one when its gateway stops answering ARP (fib_select_default)',
+          )
         }
         return {kind: 'found', route, hops}
       }
@@ -576,7 +638,10 @@ function tableLookup(fib: CompiledFib, table: string, flow: Flow, trail: Trail):
 /** fib_lookup: the policy rules in priority order, each pointing at a table (or deciding by itself). */
 function fibLookup(fib: CompiledFib, flow: Flow, trail: Trail): FibResult {
   const rules = fib.rules[flow.family]
-  if (fib.defaultRules[flow.family]) trail.line(`no ${flow.family === 'inet' ? 'ip' : 'ip -6'} rule in the snapshot: the kernel's default rules are assumed`)
+  if (fib.defaultRules[flow.family])
+    trail.line(
+      `no ${flow.family === 'inet' ? 'ip' : 'ip -6'} rule in the snapshot: the kernel's default rules are assumed`,
+    )
   let i = 0
   let hops = 0
   while (i < rules.length) {
@@ -615,7 +680,15 @@ function fibLookup(fib: CompiledFib, flow: Flow, trail: Trail): FibResult {
     if (r.kind === 'reject') {
       trail.line(formatRule(rule))
       trail.line(formatRoute(r.route))
-      return {ok: false, errno: r.errno, outcome: r.outcome, rule, table, route: r.route, reason: `${r.route.type} route in table ${table}`}
+      return {
+        ok: false,
+        errno: r.errno,
+        outcome: r.outcome,
+        rule,
+        table,
+        route: r.route,
+        reason: `${r.route.type} route in table ${table}`,
+      }
     }
     if (r.throwRoute) {
       trail.line(formatRule(rule))
@@ -636,7 +709,12 @@ function fibLookup(fib: CompiledFib, flow: Flow, trail: Trail): FibResult {
  * failing that, the first fitting non-link-scope address of any device in
  * device order, loopback first.
  */
-function selectAddrV4(fib: CompiledFib, dev: string | undefined, dst: Ip | undefined, scope: number): string | undefined {
+function selectAddrV4(
+  fib: CompiledFib,
+  dev: string | undefined,
+  dst: Ip | undefined,
+  scope: number,
+): string | undefined {
   const localnet = dev && orConf(fib, 'inet', dev, 'route_localnet') ? SCOPE.link : SCOPE.host
   let addr: string | undefined
   for (const a of (dev && fib.addrsByDev.get(dev)) || []) {
@@ -661,7 +739,9 @@ function selectAddrV4(fib: CompiledFib, dev: string | undefined, dst: Ip | undef
 function selectAddrV6(fib: CompiledFib, dev: string | undefined, dst: Ip): string | undefined {
   const dstScope = v6.isLinkLocal(dst) || v6.isLoopback(dst) ? SCOPE.link : SCOPE.global
   const cands: AddrInfo[] = []
-  for (const list of fib.addrsByDev.values()) for (const a of list) if (a.ip.family === 'inet6' && !(a.addr as Address & {tentative?: boolean}).tentative) cands.push(a)
+  for (const list of fib.addrsByDev.values())
+    for (const a of list)
+      if (a.ip.family === 'inet6' && !(a.addr as Address & {tentative?: boolean}).tentative) cands.push(a)
   const ok = cands.filter((a) => (dstScope === SCOPE.link ? a.addr.dev === dev : true))
   if (ok.length === 0) return undefined
   const scopeOf = (a: AddrInfo) => (v6.isLinkLocal(a.ip) ? SCOPE.link : v6.isLoopback(a.ip) ? SCOPE.host : SCOPE.global)
@@ -713,17 +793,27 @@ interface SourceCheck {
  * it looks the source up as a destination and wants the answer to lead back
  * out of `inDev` (strict, 1) or anywhere (loose, 2).
  */
-function validateSource(fib: CompiledFib, src: Ip, dst: Ip, inDev: string, oifDev: string | undefined, mark: number, trail: Trail): SourceCheck {
+function validateSource(
+  fib: CompiledFib,
+  src: Ip,
+  dst: Ip,
+  inDev: string,
+  oifDev: string | undefined,
+  mark: number,
+  trail: Trail,
+): SourceCheck {
   const all = sysctlDev(fib, 'inet', 'all', 'rp_filter')
   const dev = sysctlDev(fib, 'inet', inDev, 'rp_filter')
-  if (all === undefined && dev === undefined) trail.note(`rp_filter of ${inDev} is not in the snapshot: assumed off (0)`)
+  if (all === undefined && dev === undefined)
+    trail.note(`rp_filter of ${inDev} is not in the snapshot: assumed off (0)`)
   const rpf = Math.max(all ?? 0, dev ?? 0)
   const redirects = orConf(fib, 'inet', inDev, 'send_redirects') ?? true
   const acceptLocal = orConf(fib, 'inet', inDev, 'accept_local') ?? false
   if (!rpf && (inDev !== oifDev || !redirects)) {
     if (acceptLocal) return {ok: true}
     if (!(fib.customLocalRoutes || fib.customRules.inet)) {
-      if (fib.localAddrs.has(src.text) && fib.localAddrs.get(src.text)?.ip.family === 'inet') return {ok: false, reason: `source ${src.text} is one of this node's own addresses`}
+      if (fib.localAddrs.has(src.text) && fib.localAddrs.get(src.text)?.ip.family === 'inet')
+        return {ok: false, reason: `source ${src.text} is one of this node's own addresses`}
       return {ok: true}
     }
   }
@@ -735,12 +825,19 @@ function validateSource(fib: CompiledFib, src: Ip, dst: Ip, inDev: string, oifDe
     rpf ? {ok: false, rpFilter: true, reason: `rp_filter=${rpf} on ${inDev}: no route back to ${src.text}`} : {ok: true}
   if (!res.ok) return lastResort()
   const type = res.route.type
-  if (type !== 'unicast' && !(type === 'local' && acceptLocal)) return {ok: false, reason: `source ${src.text} routes as ${type} (${formatRoute(res.route).split('\n')[0]})`}
-  const devs = res.route.nexthops && res.route.nexthops.length > 0 ? res.route.nexthops.map((n) => n.dev) : [res.route.dev]
+  if (type !== 'unicast' && !(type === 'local' && acceptLocal))
+    return {ok: false, reason: `source ${src.text} routes as ${type} (${formatRoute(res.route).split('\n')[0]})`}
+  const devs =
+    res.route.nexthops && res.route.nexthops.length > 0 ? res.route.nexthops.map((n) => n.dev) : [res.route.dev]
   if (devs.includes(inDev) || (type === 'local' && inDev === 'lo')) return {ok: true}
   const noAddr = !(fib.addrsByDev.get(inDev) ?? []).some((a) => a.ip.family === 'inet')
   if (noAddr) return lastResort()
-  if (rpf === 1) return {ok: false, rpFilter: true, reason: `rp_filter=1 (strict) on ${inDev}: the route back to ${src.text} leaves by ${devs.join(',')} (${formatRoute(res.route).split('\n')[0]})`}
+  if (rpf === 1)
+    return {
+      ok: false,
+      rpFilter: true,
+      reason: `rp_filter=1 (strict) on ${inDev}: the route back to ${src.text} leaves by ${devs.join(',')} (${formatRoute(res.route).split('\n')[0]})`,
+    }
   return {ok: true}
 }
 
@@ -751,12 +848,23 @@ function validateSource(fib: CompiledFib, src: Ip, dst: Ip, inDev: string, oifDe
 /** What every decision carries before its outcome is known. */
 type DecisionBase = Omit<RouteDecision, 'evidence' | 'notes' | 'type'>
 
-function refuse(base: DecisionBase, trail: Trail, type: RouteOutcome, error: KernelErrno, reason: string): RouteDecision {
+function refuse(
+  base: DecisionBase,
+  trail: Trail,
+  type: RouteOutcome,
+  error: KernelErrno,
+  reason: string,
+): RouteDecision {
   return {...base, type, error, reason, evidence: trail.evidence, notes: trail.notes}
 }
 
 /** A failed fib lookup as a decision (errno may be overridden: forwarding off answers EHOSTUNREACH). */
-function fromFailure(base: DecisionBase, res: Extract<FibResult, {ok: false}>, trail: Trail, errno: KernelErrno = res.errno): RouteDecision {
+function fromFailure(
+  base: DecisionBase,
+  res: Extract<FibResult, {ok: false}>,
+  trail: Trail,
+  errno: KernelErrno = res.errno,
+): RouteDecision {
   return {
     ...base,
     type: res.outcome,
@@ -793,11 +901,15 @@ function decisionFromFib(
   const single = nexthops.length === 1 ? nexthops[0] : undefined
   const srcs = [...new Set(nexthops.map((n) => n.src))]
   const linkdown = nexthops.some((n) => n.linkdown)
-  for (const n of nexthops) if (n.linkdown) trail.note(`dev ${n.dev} has no carrier (linkdown): the kernel still uses the route`)
+  for (const n of nexthops)
+    if (n.linkdown) trail.note(`dev ${n.dev} has no carrier (linkdown): the kernel still uses the route`)
   if (nexthops.length > 1) trail.note(`multipath: the kernel picks one of ${nexthops.length} nexthops per flow hash`)
   return {
     ...base,
-    type: res.route.type === 'local' || res.route.type === 'broadcast' || res.route.type === 'multicast' ? res.route.type : 'unicast',
+    type:
+      res.route.type === 'local' || res.route.type === 'broadcast' || res.route.type === 'multicast'
+        ? res.route.type
+        : 'unicast',
     table: res.table,
     rulePriority: res.rule.priority,
     rule: res.rule,
@@ -824,12 +936,25 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, srcIn: Ip | undef
       return refuse(base, trail, 'bad-source', 'EINVAL', `${src.text} cannot be a source address`)
     }
     const mine = fib.localAddrs.get(src.text)
-    const localRoute = fib.tables.get('local')?.inet.matches(src).some((m) => m.values.some((r) => r.type === 'local'))
-    if (!mine && !localRoute) return refuse(base, trail, 'bad-source', 'ENETUNREACH', `${src.text} is not an address of this node`)
+    const localRoute = fib.tables
+      .get('local')
+      ?.inet.matches(src)
+      .some((m) => m.values.some((r) => r.type === 'local'))
+    if (!mine && !localRoute)
+      return refuse(base, trail, 'bad-source', 'ENETUNREACH', `${src.text} is not an address of this node`)
     if (!q.oif && (v4.isMulticast(dst) || v4.isLimitedBroadcast(dst)) && mine) {
       // the kernel sends multicast and limited broadcast out of the device that owns the source, without a lookup
       const dev = mine.addr.dev
-      return {...base, type: v4.isLimitedBroadcast(dst) ? 'broadcast' : 'multicast', dev, src: src.text, nexthops: [{dev, weight: 1, onlink: true, linkdown: false, src: src.text}], reason: `sent out of ${dev}, the device that owns ${src.text}`, evidence: trail.evidence, notes: trail.notes}
+      return {
+        ...base,
+        type: v4.isLimitedBroadcast(dst) ? 'broadcast' : 'multicast',
+        dev,
+        src: src.text,
+        nexthops: [{dev, weight: 1, onlink: true, linkdown: false, src: src.text}],
+        reason: `sent out of ${dev}, the device that owns ${src.text}`,
+        evidence: trail.evidence,
+        notes: trail.notes,
+      }
     }
   }
   let oifLink: Link | undefined
@@ -840,15 +965,32 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, srcIn: Ip | undef
     if (oifLink && !oifLink.adminUp) return refuse(base, trail, 'no-route', 'ENETUNREACH', `oif ${q.oif} is down`)
     if (family === 'inet' && (v4.isLocalMulticast(dst) || v4.isLimitedBroadcast(dst))) {
       const s = src?.text ?? selectAddrV4(fib, q.oif, undefined, SCOPE.link)
-      return {...base, type: v4.isLimitedBroadcast(dst) ? 'broadcast' : 'multicast', dev: q.oif, ...(s ? {src: s} : {}), reason: `sent out of oif ${q.oif} without a route lookup`, evidence: trail.evidence, notes: trail.notes}
+      return {
+        ...base,
+        type: v4.isLimitedBroadcast(dst) ? 'broadcast' : 'multicast',
+        dev: q.oif,
+        ...(s ? {src: s} : {}),
+        reason: `sent out of oif ${q.oif} without a route lookup`,
+        evidence: trail.evidence,
+        notes: trail.notes,
+      }
     }
     // multicast out of a named device takes its source from that device before the lookup
-    if (family === 'inet' && !src && v4.isMulticast(dst)) src = parseIp(selectAddrV4(fib, q.oif, undefined, SCOPE.global) ?? '')
+    if (family === 'inet' && !src && v4.isMulticast(dst))
+      src = parseIp(selectAddrV4(fib, q.oif, undefined, SCOPE.global) ?? '')
   }
   if (family === 'inet' && v4.isZero(dst)) {
     // the kernel sends a packet to 0.0.0.0 to itself
     const s = src?.text ?? (q.oif ? selectAddrV4(fib, q.oif, undefined, SCOPE.host) : undefined) ?? '127.0.0.1'
-    return {...base, type: 'local', dev: 'lo', src: s, reason: 'destination 0.0.0.0 is this node', evidence: trail.evidence, notes: trail.notes}
+    return {
+      ...base,
+      type: 'local',
+      dev: 'lo',
+      src: s,
+      reason: 'destination 0.0.0.0 is this node',
+      evidence: trail.evidence,
+      notes: trail.notes,
+    }
   }
   const flow: Flow = {family, dst, ...(src ? {src} : {}), iif: 'lo', ...(q.oif ? {oif: q.oif} : {}), mark}
   const res = fibLookup(fib, flow, trail)
@@ -857,13 +999,29 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, srcIn: Ip | undef
       // fib lookup failed but a device was named: the kernel assumes the destination is on-link there
       const s = src?.text ?? selectAddrV4(fib, q.oif, undefined, SCOPE.link)
       trail.note(`no usable route (${res.reason}); with oif ${q.oif} the kernel assumes ${dst.text} is on-link there`)
-      return {...base, type: v4.isMulticast(dst) ? 'multicast' : 'unicast', dev: q.oif, ...(s ? {src: s} : {}), onlink: true, nexthops: [{dev: q.oif, weight: 1, onlink: true, linkdown: !!oifLink && noCarrier(oifLink), ...(s ? {src: s} : {})}], reason: `sent out of oif ${q.oif} as on-link`, evidence: trail.evidence, notes: trail.notes}
+      return {
+        ...base,
+        type: v4.isMulticast(dst) ? 'multicast' : 'unicast',
+        dev: q.oif,
+        ...(s ? {src: s} : {}),
+        onlink: true,
+        nexthops: [
+          {dev: q.oif, weight: 1, onlink: true, linkdown: !!oifLink && noCarrier(oifLink), ...(s ? {src: s} : {})},
+        ],
+        reason: `sent out of oif ${q.oif} as on-link`,
+        evidence: trail.evidence,
+        notes: trail.notes,
+      }
     }
     return fromFailure(base, res, trail)
   }
   if (res.route.type === 'local' || res.route.type === 'anycast') {
     // an anycast address is never a source: the kernel selects one as for any IPv6 destination
-    const s = src?.text ?? res.route.prefsrc ?? (res.route.type === 'anycast' ? selectAddrV6(fib, res.route.dev, dst) : undefined) ?? dst.text
+    const s =
+      src?.text ??
+      res.route.prefsrc ??
+      (res.route.type === 'anycast' ? selectAddrV6(fib, res.route.dev, dst) : undefined) ??
+      dst.text
     return {
       ...base,
       type: res.route.type,
@@ -882,8 +1040,20 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, srcIn: Ip | undef
   const d = decisionFromFib(fib, res, flow, base, trail, !!src)
   if (src && !srcIn) trail.note(`source ${src.text} selected on oif ${q.oif} before the lookup`)
   if (family === 'inet') {
-    const loopSrc = (d.nexthops ?? []).find((n) => n.src && v4.isLoopback(parseIp(n.src) as Ip) && !(n.dev && fib.links.get(n.dev) && isLoopback(fib.links.get(n.dev) as Link)))
-    if (loopSrc) return refuse(base, trail, 'bad-source', 'EINVAL', `loopback source ${loopSrc.src} cannot leave by ${loopSrc.dev}`)
+    const loopSrc = (d.nexthops ?? []).find(
+      (n) =>
+        n.src &&
+        v4.isLoopback(parseIp(n.src) as Ip) &&
+        !(n.dev && fib.links.get(n.dev) && isLoopback(fib.links.get(n.dev) as Link)),
+    )
+    if (loopSrc)
+      return refuse(
+        base,
+        trail,
+        'bad-source',
+        'EINVAL',
+        `loopback source ${loopSrc.src} cannot leave by ${loopSrc.dev}`,
+      )
     if (v4.isLimitedBroadcast(dst)) {
       // broadcast never goes to a gateway
       dropGateways(d)
@@ -892,9 +1062,17 @@ function outputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, srcIn: Ip | undef
       // multicast over a (near-)default route leaves without its gateway
       if ((parseCidr(res.route.dst, 'inet')?.len ?? 0) < 4) dropGateways(d)
       d.type = 'multicast'
-    } else if (v4.isZeronet(dst)) return refuse(base, trail, 'martian-destination', 'EINVAL', `${dst.text} is not a valid destination`)
+    } else if (v4.isZeronet(dst))
+      return refuse(base, trail, 'martian-destination', 'EINVAL', `${dst.text} is not a valid destination`)
   }
-  d.reason = d.type === 'broadcast' ? `${dst.text} is a broadcast address` : d.gateway ? `via ${d.gateway} dev ${d.dev}` : d.dev ? `directly on dev ${d.dev}` : `multipath over ${d.nexthops?.length} nexthops`
+  d.reason =
+    d.type === 'broadcast'
+      ? `${dst.text} is a broadcast address`
+      : d.gateway
+        ? `via ${d.gateway} dev ${d.dev}`
+        : d.dev
+          ? `directly on dev ${d.dev}`
+          : `multipath over ${d.nexthops?.length} nexthops`
   return d
 }
 
@@ -910,7 +1088,10 @@ function forwardingOn(fib: CompiledFib, family: Family, iif: string, trail: Trai
     return v === undefined ? true : v !== 0
   }
   const s = fib.state.sysctls ?? {}
-  const v = sysctlDev(fib, 'inet', iif, 'forwarding') ?? sysctlDev(fib, 'inet', 'all', 'forwarding') ?? (s['net.ipv4.ip_forward'] !== undefined ? Number(s['net.ipv4.ip_forward']) : undefined)
+  const v =
+    sysctlDev(fib, 'inet', iif, 'forwarding') ??
+    sysctlDev(fib, 'inet', 'all', 'forwarding') ??
+    (s['net.ipv4.ip_forward'] !== undefined ? Number(s['net.ipv4.ip_forward']) : undefined)
   if (v === undefined) trail.note(`forwarding on ${iif} is not in the snapshot: assumed on`)
   return v === undefined ? true : v !== 0
 }
@@ -936,12 +1117,20 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
   if (family === 'inet6') return inputPathV6(fib, q, dst, s, trail)
 
   if (v4.isMulticast(dst)) return multicastIn(fib, iif, dst, s, mark, base, trail)
-  if (v4.isMulticast(s) || v4.isLimitedBroadcast(s)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
+  if (v4.isMulticast(s) || v4.isLimitedBroadcast(s))
+    return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
   const broadcastIn = (reason: string): RouteDecision => {
     if (!v4.isZeronet(s)) {
       // the kernel checks a broadcast's source with a zero destination
       const chk = validateSource(fib, s, zeroIp('inet'), iif, undefined, mark, trail)
-      if (!chk.ok) return refuse(base, trail, chk.rpFilter ? 'rp-filter' : 'martian-source', 'EINVAL', chk.reason ?? 'source refused')
+      if (!chk.ok)
+        return refuse(
+          base,
+          trail,
+          chk.rpFilter ? 'rp-filter' : 'martian-source',
+          'EINVAL',
+          chk.reason ?? 'source refused',
+        )
     }
     return deliver('broadcast', reason)
   }
@@ -949,8 +1138,16 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
   if (v4.isZeronet(s)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
   if (v4.isZeronet(dst)) return refuse(base, trail, 'martian-destination', 'EINVAL', `martian destination ${dst.text}`)
   const localnet = orConf(fib, 'inet', iif, 'route_localnet') ?? false
-  if (v4.isLoopback(dst) && !localnet) return refuse(base, trail, 'martian-destination', 'EINVAL', `martian destination ${dst.text} (loopback arriving on ${iif})`)
-  if (!v4.isLoopback(dst) && v4.isLoopback(s) && !localnet) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text} (loopback arriving on ${iif})`)
+  if (v4.isLoopback(dst) && !localnet)
+    return refuse(
+      base,
+      trail,
+      'martian-destination',
+      'EINVAL',
+      `martian destination ${dst.text} (loopback arriving on ${iif})`,
+    )
+  if (!v4.isLoopback(dst) && v4.isLoopback(s) && !localnet)
+    return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text} (loopback arriving on ${iif})`)
 
   const flow: Flow = {family, dst, src: s, iif, mark, input: true}
   const res = fibLookup(fib, flow, trail)
@@ -964,16 +1161,32 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
   if (res.route.type === 'broadcast') return {...broadcastIn(`${dst.text} is a broadcast address here`), ...found}
   if (res.route.type === 'local') {
     const chk = validateSource(fib, s, dst, iif, undefined, mark, trail)
-    if (!chk.ok) return refuse(base, trail, chk.rpFilter ? 'rp-filter' : 'martian-source', 'EINVAL', chk.reason ?? 'source refused')
+    if (!chk.ok)
+      return refuse(
+        base,
+        trail,
+        chk.rpFilter ? 'rp-filter' : 'martian-source',
+        'EINVAL',
+        chk.reason ?? 'source refused',
+      )
     return deliver('local', `${dst.text} is an address of this node`, found)
   }
-  if (!fwd) return refuse({...base, ...found}, trail, 'forwarding-disabled', 'EHOSTUNREACH', `forwarding is off on ${iif}`)
-  if (res.route.type !== 'unicast') return refuse({...base, ...found}, trail, 'martian-destination', 'EINVAL', `${res.route.type} route: not forwarded`)
+  if (!fwd)
+    return refuse({...base, ...found}, trail, 'forwarding-disabled', 'EHOSTUNREACH', `forwarding is off on ${iif}`)
+  if (res.route.type !== 'unicast')
+    return refuse({...base, ...found}, trail, 'martian-destination', 'EINVAL', `${res.route.type} route: not forwarded`)
   const d = decisionFromFib(fib, res, flow, base, trail, true)
   // the kernel validates the source against the nexthop the flow hash picked; every nexthop is checked here
   const checks = (d.nexthops ?? []).map((n) => validateSource(fib, s, dst, iif, n.dev, mark, trail))
   const failed = checks.find((c) => !c.ok)
-  if (failed && checks.every((c) => !c.ok)) return refuse({...base, ...found}, trail, failed.rpFilter ? 'rp-filter' : 'martian-source', 'EINVAL', failed.reason ?? 'source refused')
+  if (failed && checks.every((c) => !c.ok))
+    return refuse(
+      {...base, ...found},
+      trail,
+      failed.rpFilter ? 'rp-filter' : 'martian-source',
+      'EINVAL',
+      failed.reason ?? 'source refused',
+    )
   if (failed) {
     checks.forEach((c, i) => {
       const n = d.nexthops?.[i]
@@ -981,7 +1194,11 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
     })
     trail.note(`the source check fails for some nexthops (the flow hash decides): ${failed.reason}`)
   }
-  d.reason = d.gateway ? `forwarded via ${d.gateway} dev ${d.dev}` : d.dev ? `forwarded directly on dev ${d.dev}` : `forwarded over ${d.nexthops?.length} nexthops`
+  d.reason = d.gateway
+    ? `forwarded via ${d.gateway} dev ${d.dev}`
+    : d.dev
+      ? `forwarded directly on dev ${d.dev}`
+      : `forwarded over ${d.nexthops?.length} nexthops`
   return d
 }
 
@@ -990,19 +1207,50 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
  * group on that device (never forwarded: no multicast routing is modelled).
  * Group membership is not in the snapshot; every IPv4 device is in 224.0.0.1.
  */
-function multicastIn(fib: CompiledFib, iif: string, dst: Ip, s: Ip, mark: number, base: DecisionBase, trail: Trail): RouteDecision {
+function multicastIn(
+  fib: CompiledFib,
+  iif: string,
+  dst: Ip,
+  s: Ip,
+  mark: number,
+  base: DecisionBase,
+  trail: Trail,
+): RouteDecision {
   const link = fib.links.get(iif)
   if (dst.text !== '224.0.0.1' || (link && !link.adminUp)) {
     trail.note(`group memberships are not in the snapshot: ${dst.text} is assumed not joined on ${iif}`)
-    return refuse(base, trail, 'martian-destination', 'EINVAL', `multicast ${dst.text}: no member on ${iif} and no multicast routing`)
+    return refuse(
+      base,
+      trail,
+      'martian-destination',
+      'EINVAL',
+      `multicast ${dst.text}: no member on ${iif} and no multicast routing`,
+    )
   }
-  if (v4.isMulticast(s) || v4.isLimitedBroadcast(s)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
-  if (v4.isLoopback(s) && !(orConf(fib, 'inet', iif, 'route_localnet') ?? false)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
+  if (v4.isMulticast(s) || v4.isLimitedBroadcast(s))
+    return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
+  if (v4.isLoopback(s) && !(orConf(fib, 'inet', iif, 'route_localnet') ?? false))
+    return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
   if (!v4.isZeronet(s)) {
     const chk = validateSource(fib, s, zeroIp('inet'), iif, undefined, mark, trail)
-    if (!chk.ok) return refuse(base, trail, chk.rpFilter ? 'rp-filter' : 'martian-source', 'EINVAL', chk.reason ?? 'source refused')
+    if (!chk.ok)
+      return refuse(
+        base,
+        trail,
+        chk.rpFilter ? 'rp-filter' : 'martian-source',
+        'EINVAL',
+        chk.reason ?? 'source refused',
+      )
   }
-  return {...base, type: 'multicast', dev: 'lo', src: s.text, reason: `${dst.text}: every host is a member`, evidence: trail.evidence, notes: trail.notes}
+  return {
+    ...base,
+    type: 'multicast',
+    dev: 'lo',
+    src: s.text,
+    reason: `${dst.text}: every host is a member`,
+    evidence: trail.evidence,
+    notes: trail.notes,
+  }
 }
 
 function inputPathV6(fib: CompiledFib, q: PacketQuery, dst: Ip, s: Ip, trail: Trail): RouteDecision {
@@ -1012,8 +1260,19 @@ function inputPathV6(fib: CompiledFib, q: PacketQuery, dst: Ip, s: Ip, trail: Tr
   const res = fibLookup(fib, flow, trail)
   if (!res.ok) return fromFailure(base, res, trail)
   const found = {table: res.table, rule: res.rule, rulePriority: res.rule.priority, route: res.route}
-  if (res.route.type === 'local' || res.route.type === 'anycast') return {...base, ...found, type: res.route.type, dev: 'lo', src: s.text, reason: `${dst.text} is an address of this node`, evidence: trail.evidence, notes: trail.notes}
-  if (!forwardingOn(fib, 'inet6', iif, trail)) trail.note(`IPv6 forwarding is off on ${iif}: ip6_forward drops the packet`)
+  if (res.route.type === 'local' || res.route.type === 'anycast')
+    return {
+      ...base,
+      ...found,
+      type: res.route.type,
+      dev: 'lo',
+      src: s.text,
+      reason: `${dst.text} is an address of this node`,
+      evidence: trail.evidence,
+      notes: trail.notes,
+    }
+  if (!forwardingOn(fib, 'inet6', iif, trail))
+    trail.note(`IPv6 forwarding is off on ${iif}: ip6_forward drops the packet`)
   const d = decisionFromFib(fib, res, flow, base, trail, true)
   d.reason = d.gateway ? `forwarded via ${d.gateway} dev ${d.dev}` : `forwarded on dev ${d.dev}`
   return d
@@ -1031,8 +1290,12 @@ export function lookupRoute(state: FibState | CompiledFib, q: PacketQuery): Rout
   if (!dst) throw new Error(`not an IP address: '${q.dst}'`)
   const src = q.src ? parseIp(q.src) : undefined
   if (q.src && !src) throw new Error(`not an IP address: '${q.src}'`)
-  if (src && src.family !== dst.family) throw new Error(`source ${q.src} and destination ${q.dst} are of different families`)
-  if (fib.synthesizedLocal[dst.family]) trail.note(`no ${dst.family === 'inet' ? '' : 'IPv6 '}local table in the snapshot: its routes were derived from the addresses`)
+  if (src && src.family !== dst.family)
+    throw new Error(`source ${q.src} and destination ${q.dst} are of different families`)
+  if (fib.synthesizedLocal[dst.family])
+    trail.note(
+      `no ${dst.family === 'inet' ? '' : 'IPv6 '}local table in the snapshot: its routes were derived from the addresses`,
+    )
   const srcEff = src && !(dst.family === 'inet' ? v4.isZero(src) : v6.isZero(src)) ? src : q.iif ? src : undefined
   const d = q.iif ? inputPath(fib, q, dst, srcEff, trail) : outputPath(fib, q, dst, srcEff, trail)
   if (trail.passed.length > 0) d.passedOver = trail.passed
@@ -1045,11 +1308,20 @@ export function lookupRoute(state: FibState | CompiledFib, q: PacketQuery): Rout
  * source address selection (a device without an address is no error here).
  * The devices the route leaves by, its type, or undefined when none matches.
  */
-export function reversePathLookup(fib: CompiledFib, q: {dst: string; src?: string; fwmark?: number}): {type: Route['type']; devs: string[]} | undefined {
+export function reversePathLookup(
+  fib: CompiledFib,
+  q: {dst: string; src?: string; fwmark?: number},
+): {type: Route['type']; devs: string[]} | undefined {
   const dst = parseIp(q.dst)
   if (!dst) return undefined
   const src = q.src ? parseIp(q.src) : undefined
-  const flow: Flow = {family: dst.family, dst, ...(src && src.family === dst.family ? {src} : {}), iif: 'lo', mark: q.fwmark ?? 0}
+  const flow: Flow = {
+    family: dst.family,
+    dst,
+    ...(src && src.family === dst.family ? {src} : {}),
+    iif: 'lo',
+    mark: q.fwmark ?? 0,
+  }
   const res = fibLookup(fib, flow, new Trail(true))
   if (!res.ok) return res.route ? {type: res.route.type ?? 'unicast', devs: []} : undefined
   return {type: res.route.type ?? 'unicast', devs: res.hops.map((h) => h.dev).filter((d): d is string => !!d)}

@@ -249,7 +249,7 @@ export function contains(outer: string, inner: string): boolean {
   const o = parsePrefix(outer)
   const i = parsePrefix(inner)
   if (!o || !i || i.len < o.len) return false
-  return ((i.net & maskOf(o.len)) >>> 0) === o.net
+  return (i.net & maskOf(o.len)) >>> 0 === o.net
 }
 
 /** Do two CIDRs share any address? */

@@ -10,7 +10,19 @@ import {parseCidr} from './ip.js'
  */
 
 /** iproute2's order for the per-route / per-nexthop flag words. */
-const FLAG_ORDER = ['dead', 'onlink', 'pervasive', 'offload', 'trap', 'notify', 'linkdown', 'unresolved', 'rt_offload', 'rt_trap', 'rt_offload_failed']
+const FLAG_ORDER = [
+  'dead',
+  'onlink',
+  'pervasive',
+  'offload',
+  'trap',
+  'notify',
+  'linkdown',
+  'unresolved',
+  'rt_offload',
+  'rt_trap',
+  'rt_offload_failed',
+]
 
 /** Route dst as ip prints it: 'default', a bare host address, or a prefix. */
 export function formatRouteDst(route: Pick<Route, 'dst' | 'family'>): string {
@@ -79,7 +91,8 @@ function formatRouteUncached(route: Route, opts: RouteFormat): string {
   if (route.protocol && route.protocol !== 'boot') words.push('proto', route.protocol)
   if (route.scope && route.scope !== 'global' && route.scope !== 'universe') words.push('scope', route.scope)
   if (route.prefsrc) words.push('src', route.prefsrc)
-  if (route.metric !== undefined && (route.metric !== 0 || route.family === 'inet6')) words.push('metric', String(route.metric))
+  if (route.metric !== undefined && (route.metric !== 0 || route.family === 'inet6'))
+    words.push('metric', String(route.metric))
   words.push(...flagWords(route.flags ?? [], route.onlink))
   const head = words.join(' ')
   if (!route.nexthops || route.nexthops.length === 0) return head
@@ -164,7 +177,9 @@ export function fdbLine(f: FdbEntry): string {
 }
 
 /** A vxlan device's details as `ip -d link` prints them: `vxlan id 1 [group|local ...] [dev eth0] dstport 8472 [nolearning]`. */
-export function vxlanWords(v: Pick<VxlanInfo, 'vni' | 'port' | 'learning'> & {group?: string; local?: string; dev?: string}): string[] {
+export function vxlanWords(
+  v: Pick<VxlanInfo, 'vni' | 'port' | 'learning'> & {group?: string; local?: string; dev?: string},
+): string[] {
   const w = ['vxlan', 'id', String(v.vni)]
   if (v.group) w.push('group', v.group)
   if (v.local) w.push('local', v.local)

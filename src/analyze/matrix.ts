@@ -52,7 +52,13 @@ export interface MatrixOptions {
 /** The pods a matrix walks between: one per node (the first by name, not host-network), or every pod. */
 export function matrixEndpoints(s: Snapshot, opts: MatrixOptions = {}): MatrixEndpoint[] {
   const order = new Map(s.nodes.map((n, i) => [n.name, i]))
-  const pods = s.pods.filter((p) => !p.hostNetwork).sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0) || cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`))
+  const pods = s.pods
+    .filter((p) => !p.hostNetwork)
+    .sort(
+      (a, b) =>
+        (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0) ||
+        cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`),
+    )
   const out: MatrixEndpoint[] = []
   const seen = new Set<string>()
   for (const p of pods) {
@@ -69,9 +75,27 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 export function cellOf(src: MatrixEndpoint, dst: MatrixEndpoint, t: Trace): MatrixCell {
   const nodes = [...new Set([...t.hops, ...(t.returnPath?.hops ?? [])].map((h) => h.node).filter((n) => n !== ''))]
   const findings = [...new Set(t.findings.map((f) => f.code))]
-  if (t.disposition !== 'DELIVERED') return {src: src.id, dst: dst.id, disposition: t.disposition, direction: 'request', ...stopped(t.hops), findings, nodes}
+  if (t.disposition !== 'DELIVERED')
+    return {
+      src: src.id,
+      dst: dst.id,
+      disposition: t.disposition,
+      direction: 'request',
+      ...stopped(t.hops),
+      findings,
+      nodes,
+    }
   const back = t.returnPath
-  if (back && back.disposition !== 'DELIVERED') return {src: src.id, dst: dst.id, disposition: back.disposition, direction: 'reply', ...stopped(back.hops), findings, nodes}
+  if (back && back.disposition !== 'DELIVERED')
+    return {
+      src: src.id,
+      dst: dst.id,
+      disposition: back.disposition,
+      direction: 'reply',
+      ...stopped(back.hops),
+      findings,
+      nodes,
+    }
   return {src: src.id, dst: dst.id, disposition: 'DELIVERED', findings, nodes}
 }
 
@@ -118,7 +142,13 @@ export function failureGroups(cells: readonly MatrixCell[]): FailureGroup[] {
     const key = [c.disposition, c.direction, c.stoppedAt ?? '', c.findings.join(',')].join('|')
     let g = groups.get(key)
     if (!g) {
-      g = {disposition: c.disposition, direction: c.direction ?? 'request', ...(c.stoppedAt ? {stoppedAt: c.stoppedAt} : {}), findings: c.findings, pairs: []}
+      g = {
+        disposition: c.disposition,
+        direction: c.direction ?? 'request',
+        ...(c.stoppedAt ? {stoppedAt: c.stoppedAt} : {}),
+        findings: c.findings,
+        pairs: [],
+      }
       groups.set(key, g)
     }
     g.pairs.push({src: c.src, dst: c.dst})
@@ -164,5 +194,11 @@ export function matrixDiffOf(before: Snapshot, after: Snapshot, a: Matrix, b: Ma
     const changes = nodes.filter((n) => byNode.has(n)).map((node) => ({node, sections: byNode.get(node)!}))
     changed.push({src: c.src, dst: c.dst, before: o, after: c, changes})
   }
-  return {cluster: after.cluster.name, before: {startedAt: before.startedAt, counts: a.counts}, after: {startedAt: after.startedAt, counts: b.counts}, scope: b.scope, changed}
+  return {
+    cluster: after.cluster.name,
+    before: {startedAt: before.startedAt, counts: a.counts},
+    after: {startedAt: after.startedAt, counts: b.counts},
+    scope: b.scope,
+    changed,
+  }
 }

@@ -1,7 +1,7 @@
 import type {Link, Neighbour} from '../model/node-state.js'
 import {type CompiledFib, compileFib, type FibState, lookupRoute, type RouteDecision} from './fib.js'
-import {formatNeighbour} from './iproute2.js'
 import {cidrContains, parseIp, sameIp} from './ip.js'
+import {formatNeighbour} from './iproute2.js'
 
 /**
  * The last step before a packet leaves a device: the link-layer address of
@@ -59,7 +59,10 @@ export function resolveNeighbour(view: NeighbourView, nexthop: {address: string;
   const base = {address: nexthop.address, dev: nexthop.dev, evidence: [] as string[], notes: [] as string[]}
   const same = (n: Neighbour) => n.dev === nexthop.dev && (ip ? sameIp(parseIp(n.dst), ip) : n.dst === nexthop.address)
   const proxies = view.neighbours.filter((n) => n.proxy && same(n))
-  for (const p of proxies) base.notes.push(`${formatNeighbour(p)}: a proxy entry answers others' requests, it does not resolve this node's own next hop`)
+  for (const p of proxies)
+    base.notes.push(
+      `${formatNeighbour(p)}: a proxy entry answers others' requests, it does not resolve this node's own next hop`,
+    )
   const entry = view.neighbours.find((n) => !n.proxy && same(n))
 
   if (needsNoNeighbour(link)) {
@@ -116,8 +119,14 @@ export function resolveNeighbour(view: NeighbourView, nexthop: {address: string;
 
 /** The addresses the kernel resolves for a decision: each nexthop's gateway, or the destination when on-link. */
 export function nextHopAddresses(decision: RouteDecision, dst: string): Array<{address: string; dev: string}> {
-  if (decision.error || decision.type === 'local' || (decision.type === 'broadcast' && decision.direction === 'input')) return []
-  const hops = decision.nexthops && decision.nexthops.length > 0 ? decision.nexthops : decision.dev ? [{dev: decision.dev, gateway: decision.gateway}] : []
+  if (decision.error || decision.type === 'local' || (decision.type === 'broadcast' && decision.direction === 'input'))
+    return []
+  const hops =
+    decision.nexthops && decision.nexthops.length > 0
+      ? decision.nexthops
+      : decision.dev
+        ? [{dev: decision.dev, gateway: decision.gateway}]
+        : []
   return hops.filter((h) => h.dev).map((h) => ({address: h.gateway ?? dst, dev: h.dev as string}))
 }
 
@@ -137,7 +146,9 @@ export interface ArpAnswer {
 function sysctlOn(fib: CompiledFib, dev: string, key: string): number | undefined {
   const s = fib.state.sysctls
   if (!s) return undefined
-  const vals = ['all', dev].map((d) => s[`net.ipv4.conf.${d}.${key}`] ?? s[`net.ipv4.conf.${d.replace(/\./g, '/')}.${key}`]).filter((v) => v !== undefined)
+  const vals = ['all', dev]
+    .map((d) => s[`net.ipv4.conf.${d}.${key}`] ?? s[`net.ipv4.conf.${d.replace(/\./g, '/')}.${key}`])
+    .filter((v) => v !== undefined)
   if (vals.length === 0) return undefined
   return Math.max(...vals.map(Number))
 }
@@ -148,26 +159,56 @@ function sysctlOn(fib: CompiledFib, dev: string, key: string): number | undefine
  * or, when it forwards, a unicast route for the target that leaves by another
  * device together with proxy_arp on `dev` or a proxy entry for the target.
  */
-export function answersArp(state: FibState & NeighbourView, q: {target: string; sender: string; dev: string}): ArpAnswer {
+export function answersArp(
+  state: FibState & NeighbourView,
+  q: {target: string; sender: string; dev: string},
+): ArpAnswer {
   const fib = compileFib(state)
   const route = lookupRoute(fib, {dst: q.target, src: q.sender, iif: q.dev})
   const evidence = [...route.evidence]
   if (!route.error && route.type === 'local') {
     const ignore = sysctlOn(fib, q.dev, 'arp_ignore') ?? 0
     const onDev = (fib.addrsByDev.get(q.dev) ?? []).find((a) => a.ip.text === parseIp(q.target)?.text)
-    if (ignore >= 1 && !onDev) return {answers: false, reason: `arp_ignore=${ignore} on ${q.dev}: ${q.target} is not configured on ${q.dev}`, evidence}
+    if (ignore >= 1 && !onDev)
+      return {
+        answers: false,
+        reason: `arp_ignore=${ignore} on ${q.dev}: ${q.target} is not configured on ${q.dev}`,
+        evidence,
+      }
     const sender = parseIp(q.sender)
     if (ignore >= 2 && onDev && !(sender && cidrContains(onDev.prefix, sender))) {
       return {answers: false, reason: `arp_ignore=2 on ${q.dev}: ${q.sender} is not in ${q.target}'s subnet`, evidence}
     }
     return {answers: true, how: 'local', reason: `${q.target} is this node's address`, evidence}
   }
-  if (route.error || route.type !== 'unicast') return {answers: false, reason: `no unicast route to ${q.target} for a request on ${q.dev} (${route.reason})`, evidence}
+  if (route.error || route.type !== 'unicast')
+    return {
+      answers: false,
+      reason: `no unicast route to ${q.target} for a request on ${q.dev} (${route.reason})`,
+      evidence,
+    }
   const outDevs = (route.nexthops ?? []).map((n) => n.dev)
-  if (outDevs.every((d) => d === q.dev)) return {answers: false, reason: `the route to ${q.target} leaves by ${q.dev} itself`, evidence}
+  if (outDevs.every((d) => d === q.dev))
+    return {answers: false, reason: `the route to ${q.target} leaves by ${q.dev} itself`, evidence}
   const proxyArp = sysctlOn(fib, q.dev, 'proxy_arp') ?? 0
-  if (proxyArp > 0) return {answers: true, how: 'proxy_arp', reason: `proxy_arp on ${q.dev} and ${q.target} is routed out of ${outDevs.join(',')}`, evidence: [...evidence, `net.ipv4.conf.${q.dev}.proxy_arp = ${proxyArp}`]}
+  if (proxyArp > 0)
+    return {
+      answers: true,
+      how: 'proxy_arp',
+      reason: `proxy_arp on ${q.dev} and ${q.target} is routed out of ${outDevs.join(',')}`,
+      evidence: [...evidence, `net.ipv4.conf.${q.dev}.proxy_arp = ${proxyArp}`],
+    }
   const entry = state.neighbours.find((n) => n.proxy && n.dev === q.dev && sameIp(parseIp(n.dst), parseIp(q.target)))
-  if (entry) return {answers: true, how: 'proxy-entry', reason: `proxy entry for ${q.target} on ${q.dev}`, evidence: [...evidence, formatNeighbour(entry)]}
-  return {answers: false, reason: `${q.target} is not this node's and ${q.dev} has neither proxy_arp nor a proxy entry for it`, evidence}
+  if (entry)
+    return {
+      answers: true,
+      how: 'proxy-entry',
+      reason: `proxy entry for ${q.target} on ${q.dev}`,
+      evidence: [...evidence, formatNeighbour(entry)],
+    }
+  return {
+    answers: false,
+    reason: `${q.target} is not this node's and ${q.dev} has neither proxy_arp nor a proxy entry for it`,
+    evidence,
+  }
 }

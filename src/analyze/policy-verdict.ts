@@ -95,7 +95,10 @@ export class PolicyIndex {
   /** The policies that select a pod for a direction, in the snapshot's order. */
   selecting(pod: SnapshotPod, direction: PolicyDirection): SnapshotNetworkPolicy[] {
     if (pod.hostNetwork) return []
-    return this.policiesIn(pod.namespace).filter((p) => policyDirections(p.spec).includes(direction) && selectorMatches(p.spec.podSelector ?? {}, pod.labels ?? {}))
+    return this.policiesIn(pod.namespace).filter(
+      (p) =>
+        policyDirections(p.spec).includes(direction) && selectorMatches(p.spec.podSelector ?? {}, pod.labels ?? {}),
+    )
   }
 }
 
@@ -113,18 +116,30 @@ function peerMismatches(peer: unknown, policyNs: string, other: PolicyEnd, index
   if (!hasPod && !hasNs) return ['an empty peer the API would refuse']
   const pod = policyPod(other)
   if (!pod) {
-    const what = other.pod ? `host-network pod ${podName(other.pod)} (${other.ip}, its node's address)` : other.node ? `${other.ip} (node ${other.node})` : `${other.ip} (no pod)`
+    const what = other.pod
+      ? `host-network pod ${podName(other.pod)} (${other.ip}, its node's address)`
+      : other.node
+        ? `${other.ip} (node ${other.node})`
+        : `${other.ip} (no pod)`
     return [`${what} is matched only by an ipBlock, not by ${hasNs ? 'namespaceSelector' : 'podSelector'}`]
   }
   const out: string[] = []
   if (hasNs) {
     const labels = index.namespaceLabels(pod.namespace)
-    if (!selectorMatches(peer.namespaceSelector, labels)) out.push(`namespace ${pod.namespace} (labels ${JSON.stringify(labels)}) does not match namespaceSelector ${selectorText(peer.namespaceSelector)}`)
+    if (!selectorMatches(peer.namespaceSelector, labels))
+      out.push(
+        `namespace ${pod.namespace} (labels ${JSON.stringify(labels)}) does not match namespaceSelector ${selectorText(peer.namespaceSelector)}`,
+      )
   } else if (pod.namespace !== policyNs) {
     // a podSelector alone names pods of the policy's own namespace
-    out.push(`pod ${podName(pod)} is not in namespace ${policyNs}, the only one a podSelector without namespaceSelector selects from`)
+    out.push(
+      `pod ${podName(pod)} is not in namespace ${policyNs}, the only one a podSelector without namespaceSelector selects from`,
+    )
   }
-  if (hasPod && !selectorMatches(peer.podSelector, pod.labels ?? {})) out.push(`pod ${podName(pod)} (labels ${JSON.stringify(pod.labels ?? {})}) does not match podSelector ${selectorText(peer.podSelector)}`)
+  if (hasPod && !selectorMatches(peer.podSelector, pod.labels ?? {}))
+    out.push(
+      `pod ${podName(pod)} (labels ${JSON.stringify(pod.labels ?? {})}) does not match podSelector ${selectorText(peer.podSelector)}`,
+    )
   return out
 }
 
@@ -135,7 +150,8 @@ function ipBlockMismatches(block: Record<string, unknown>, ipText: string): stri
   if (cidr.ip.family !== ip.family || !cidrContains(cidr, ip)) return [`${ipText} is not in ipBlock ${block.cidr}`]
   for (const ex of asArray(block.except)) {
     const c = typeof ex === 'string' ? parseCidr(ex) : undefined
-    if (c && c.ip.family === ip.family && cidrContains(c, ip)) return [`${ipText} is in ${ex}, an except of ipBlock ${block.cidr}`]
+    if (c && c.ip.family === ip.family && cidrContains(c, ip))
+      return [`${ipText} is in ${ex}, an except of ipBlock ${block.cidr}`]
   }
   return []
 }
@@ -180,7 +196,13 @@ function portMismatches(ports: unknown, flow: PolicyFlow): string[] {
 }
 
 /** The rule's mismatches: the best-matching peer's, then the ports'. */
-function ruleMismatches(rule: unknown, direction: PolicyDirection, policyNs: string, flow: PolicyFlow, index: PolicyIndex): string[] {
+function ruleMismatches(
+  rule: unknown,
+  direction: PolicyDirection,
+  policyNs: string,
+  flow: PolicyFlow,
+  index: PolicyIndex,
+): string[] {
   const r = isRecord(rule) ? rule : {}
   const peers = asArray(direction === 'Ingress' ? r.from : r.to)
   const other = direction === 'Ingress' ? flow.src : flow.dst
@@ -197,10 +219,20 @@ function ruleMismatches(rule: unknown, direction: PolicyDirection, policyNs: str
   return [...peerMiss, ...portMismatches(r.ports, flow)]
 }
 
-function ruling(policy: SnapshotNetworkPolicy, direction: PolicyDirection, flow: PolicyFlow, index: PolicyIndex): PolicyRuling {
+function ruling(
+  policy: SnapshotNetworkPolicy,
+  direction: PolicyDirection,
+  flow: PolicyFlow,
+  index: PolicyIndex,
+): PolicyRuling {
   const key = policyKey(policy)
   const rules = asArray(direction === 'Ingress' ? policy.spec.ingress : policy.spec.egress)
-  if (rules.length === 0) return {policy: key, allows: false, mismatches: [`no ${direction.toLowerCase()} rule: a default deny for the pods it selects`]}
+  if (rules.length === 0)
+    return {
+      policy: key,
+      allows: false,
+      mismatches: [`no ${direction.toLowerCase()} rule: a default deny for the pods it selects`],
+    }
   let closest: {rule: number; mismatches: string[]} | undefined
   for (const [i, rule] of rules.entries()) {
     const miss = ruleMismatches(rule, direction, policy.namespace, flow, index)
@@ -220,18 +252,38 @@ function decide(direction: PolicyDirection, at: PolicyEnd, flow: PolicyFlow, ind
   // traffic between a pod and the node it runs on always passes
   const other = direction === 'Ingress' ? flow.src : flow.dst
   if (!policyPod(other) && other.node !== undefined && other.node === pod.node) {
-    return {...base, verdict: 'ALLOWED', reason: `${other.ip} is node ${pod.node}, where ${podName(pod)} runs: traffic between a pod and its own node always passes`}
+    return {
+      ...base,
+      verdict: 'ALLOWED',
+      reason: `${other.ip} is node ${pod.node}, where ${podName(pod)} runs: traffic between a pod and its own node always passes`,
+    }
   }
   const rulings = selecting.map((p) => ruling(p, direction, flow, index))
   const allowing = rulings.find((r) => r.allows)
-  if (allowing) return {...base, verdict: 'ALLOWED', allowedBy: {policy: allowing.policy, direction, rule: allowing.rule!}, rulings}
+  if (allowing)
+    return {...base, verdict: 'ALLOWED', allowedBy: {policy: allowing.policy, direction, rule: allowing.rule!}, rulings}
   // a rule beats a policy without rules; fewer mismatches beat more; the first wins a tie
   let closest: PolicyRuling | undefined
   for (const r of rulings) {
-    if (!closest || (closest.rule === undefined && r.rule !== undefined) || (r.rule !== undefined && r.mismatches!.length < closest.mismatches!.length)) closest = r
+    if (
+      !closest ||
+      (closest.rule === undefined && r.rule !== undefined) ||
+      (r.rule !== undefined && r.mismatches!.length < closest.mismatches!.length)
+    )
+      closest = r
   }
   const c = closest!
-  return {...base, verdict: 'DENIED', closest: {policy: c.policy, direction, ...(c.rule === undefined ? {} : {rule: c.rule}), mismatches: c.mismatches ?? []}, rulings}
+  return {
+    ...base,
+    verdict: 'DENIED',
+    closest: {
+      policy: c.policy,
+      direction,
+      ...(c.rule === undefined ? {} : {rule: c.rule}),
+      mismatches: c.mismatches ?? [],
+    },
+    rulings,
+  }
 }
 
 /** The verdict for a packet: egress at its source, ingress at its destination. */

@@ -66,7 +66,9 @@ export function selectorMatches(selector: unknown, labels: Record<string, string
  * defaults them: Ingress always, Egress when the policy has egress rules.
  */
 export function policyDirections(spec: Record<string, unknown>): PolicyDirection[] {
-  const types = Array.isArray(spec.policyTypes) ? spec.policyTypes.filter((t): t is PolicyDirection => t === 'Ingress' || t === 'Egress') : []
+  const types = Array.isArray(spec.policyTypes)
+    ? spec.policyTypes.filter((t): t is PolicyDirection => t === 'Ingress' || t === 'Egress')
+    : []
   if (types.length > 0) return [...new Set(types)]
   return Array.isArray(spec.egress) && spec.egress.length > 0 ? ['Ingress', 'Egress'] : ['Ingress']
 }

@@ -37,7 +37,8 @@ export class PrefixTrie<T> {
 
   /** Store `value` on prefix/len (host bits of `prefix` are ignored). */
   insert(prefix: Ip, len: number, value: T): void {
-    if (prefix.bytes.length * 8 !== this.bits) throw new Error(`prefix ${prefix.text} does not fit a ${this.bits}-bit trie`)
+    if (prefix.bytes.length * 8 !== this.bits)
+      throw new Error(`prefix ${prefix.text} does not fit a ${this.bits}-bit trie`)
     if (len < 0 || len > this.bits) throw new Error(`prefix length ${len} out of range`)
     const key = maskIp(prefix, len).bytes
     let node = this.root
@@ -61,7 +62,11 @@ export class PrefixTrie<T> {
         continue
       }
       // The new prefix and the child part ways (or the new one is shorter): put a node at the fork.
-      const fork: TrieNode<T> = {key: maskIp(ipFromBytes(key), common).bytes, len: common, children: [undefined, undefined]}
+      const fork: TrieNode<T> = {
+        key: maskIp(ipFromBytes(key), common).bytes,
+        len: common,
+        children: [undefined, undefined],
+      }
       fork.children[bitAt(child.key, common)] = child
       node.children[b] = fork
       if (common === len) {
@@ -70,7 +75,13 @@ export class PrefixTrie<T> {
         this.count++
         return
       }
-      fork.children[bitAt(key, common)] = {key, len, prefix: ipFromBytes(key), values: [value], children: [undefined, undefined]}
+      fork.children[bitAt(key, common)] = {
+        key,
+        len,
+        prefix: ipFromBytes(key),
+        values: [value],
+        children: [undefined, undefined],
+      }
       this.count++
       return
     }

@@ -1,19 +1,19 @@
-import {DEFAULT_TIMEOUT_MS, NODE_PARALLEL} from '../defaults.js'
 import {collectInventory} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, NODE_PARALLEL} from '../defaults.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {mapLimit} from '../util/exec.js'
-import {backendInfo} from './plan/profiles.js'
-import {describeBackend, type BackendView} from './plan/drift.js'
-import {clusterFacts} from './plan/facts.js'
+import {readNetConf} from './act/kubernetes.js'
 import {labBackendName} from './act/lab.js'
+import {probeNode} from './act/probe.js'
+import {type BackendView, describeBackend} from './plan/drift.js'
+import {clusterFacts} from './plan/facts.js'
+import {type KubeChange, kubeChange} from './plan/kube-objects.js'
 import {type BackendPlan, planSwitch} from './plan/plan.js'
 import {DAEMON_TOOLS, evaluatePreflight, type Preflight} from './plan/preflight.js'
 import type {NodeProbeAnswer} from './plan/preflight-probe.js'
-import {probeNode} from './act/probe.js'
-import type {BackendTarget} from './target.js'
+import {backendInfo} from './plan/profiles.js'
 import type {BackendType, ClusterFacts, ConfiguredBackend} from './plan/types.js'
-import {type KubeChange, kubeChange} from './plan/kube-objects.js'
-import {readNetConf} from './act/kubernetes.js'
+import type {BackendTarget} from './target.js'
 
 /**
  * The read-only half of `netctl backend`: collect the cluster, name what is
@@ -26,7 +26,10 @@ export interface CollectOpts {
   parallel?: number
 }
 
-export async function collectTarget(target: BackendTarget, opts: CollectOpts): Promise<{snapshot: Snapshot; facts: ClusterFacts}> {
+export async function collectTarget(
+  target: BackendTarget,
+  opts: CollectOpts,
+): Promise<{snapshot: Snapshot; facts: ClusterFacts}> {
   const snapshot = await collectInventory(target.inventory, {
     version: opts.version,
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -54,14 +57,24 @@ export interface PlannedSwitch {
 }
 
 /** The object change for a Kubernetes target, with net-conf.json read fresh from the API. */
-async function kubeChangeOf(kube: NonNullable<BackendTarget['kube']>, from: ConfiguredBackend, to: BackendType): Promise<KubeChange | string> {
+async function kubeChangeOf(
+  kube: NonNullable<BackendTarget['kube']>,
+  from: ConfiguredBackend,
+  to: BackendType,
+): Promise<KubeChange | string> {
   const cm = kube.detection.details.flannel?.configMap
   const netConf = backendInfo(to).family === 'flannel' && cm ? await readNetConf(kube.cluster.api, cm) : undefined
   return kubeChange(kube.detection, from, to, netConf)
 }
 
 /** Ask every collected node the preflight questions (routes to peers, link kinds, daemon programs), in parallel. */
-async function askNodes(target: BackendTarget, facts: ClusterFacts, snapshot: Snapshot, to: BackendType, timeoutMs: number): Promise<Record<string, NodeProbeAnswer | string>> {
+async function askNodes(
+  target: BackendTarget,
+  facts: ClusterFacts,
+  snapshot: Snapshot,
+  to: BackendType,
+  timeoutMs: number,
+): Promise<Record<string, NodeProbeAnswer | string>> {
   const info = backendInfo(to)
   // in Kubernetes the CNI's own containers run the daemons: the node need not have their programs
   const tools = target.kind === 'kubernetes' ? [] : info.daemons.flatMap((d) => DAEMON_TOOLS[d])
@@ -84,10 +97,22 @@ export async function planBackend(target: BackendTarget, to: BackendType, opts: 
   const answers = await askNodes(target, facts, snapshot, to, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS)
   // a change of CNI family is the preflight's BACKEND_FAMILY_CHANGE already
   const sameFamily = backendInfo(to).family === backendInfo(target.configured).family
-  const change = target.kube && !plan.noop && sameFamily ? await kubeChangeOf(target.kube, target.configured, to) : undefined
+  const change =
+    target.kube && !plan.noop && sameFamily ? await kubeChangeOf(target.kube, target.configured, to) : undefined
   const cannotRun =
-    target.record && !labBackendName(to) ? `the lab has no ${to} backend module: it can be planned, not applied here` : typeof change === 'string' ? change : undefined
+    target.record && !labBackendName(to)
+      ? `the lab has no ${to} backend module: it can be planned, not applied here`
+      : typeof change === 'string'
+        ? change
+        : undefined
   // a lab's daemons are netctl's; a Kubernetes cluster's are its CNI's, which the object change drives
-  const preflight = evaluatePreflight({plan, snapshot, facts, managesDaemons: target.kind !== 'inventory', answers, ...(cannotRun ? {cannotRun} : {})})
+  const preflight = evaluatePreflight({
+    plan,
+    snapshot,
+    facts,
+    managesDaemons: target.kind !== 'inventory',
+    answers,
+    ...(cannotRun ? {cannotRun} : {}),
+  })
   return {snapshot, facts, plan, preflight, ...(change && typeof change !== 'string' ? {kubeChange: change} : {})}
 }

@@ -1,6 +1,6 @@
-import type {InventoryNode} from '../model/inventory.js'
-import {DEFAULT_TIMEOUT_MS, SETTLE_MS} from '../defaults.js'
 import {collectInventory} from '../collect/collect.js'
+import {DEFAULT_TIMEOUT_MS, SETTLE_MS} from '../defaults.js'
+import type {InventoryNode} from '../model/inventory.js'
 import type {Transport} from '../transport/types.js'
 import {type Abort, applyAll, type NodeApplyResult, stopOnSignal, whyStopped} from './act/apply.js'
 import type {DaemonControl, ReachabilityCheck} from './act/daemons.js'
@@ -9,9 +9,9 @@ import {labDaemons, labReachability, recordLabBackend} from './act/lab.js'
 import {acquireLock, changeLockOf} from './act/lock.js'
 import {podReachability} from './act/pod-ping.js'
 import {rollback, type RollbackResult} from './act/rollback.js'
-import {verificationFailure, verifySwitch, type VerifyResult} from './act/verify.js'
+import {verificationFailure, type VerifyResult, verifySwitch} from './act/verify.js'
 import type {BackendType} from './plan/types.js'
-import {type CollectOpts, type PlannedSwitch, planBackend} from './service.js'
+import {type CollectOpts, planBackend, type PlannedSwitch} from './service.js'
 import {type BackendTarget, recordInventoryBackend} from './target.js'
 
 /**
@@ -50,7 +50,6 @@ export interface SetOptions extends CollectOpts {
   lockTimeoutMs?: number
 }
 
-
 /**
  * One change at a time per cluster: the change lock (lock.ts) is taken before
  * planning and held through verify or rollback. A dry run changes nothing and
@@ -79,18 +78,30 @@ export async function backendSet(target: BackendTarget, to: BackendType, opts: S
   }
 }
 
-async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOptions, abort: Abort): Promise<SetResult> {
+async function switchBackend(
+  target: BackendTarget,
+  to: BackendType,
+  opts: SetOptions,
+  abort: Abort,
+): Promise<SetResult> {
   const say = opts.progress ?? (() => {})
   say(`collecting ${target.inventory.nodes.length} nodes and planning ${target.configured} -> ${to}`)
   const planned = await planBackend(target, to, opts)
   const {plan, preflight, facts, snapshot} = planned
-  if (plan.noop) return {...planned, outcome: 'noop', message: `already ${to}: every node holds its state, nothing to change`}
+  if (plan.noop)
+    return {...planned, outcome: 'noop', message: `already ${to}: every node holds its state, nothing to change`}
   if (!preflight.ok) {
     const first = preflight.findings.find((f) => f.severity === 'error')!
     return {...planned, outcome: 'refused', message: `refused by preflight (${first.code}): ${first.message}`}
   }
-  if (opts.dryRun) return {...planned, outcome: 'dry-run', message: `dry run: ${plan.nodes.reduce((s, n) => s + n.changes, 0)} changes on ${plan.nodes.filter((n) => n.changes > 0).length} nodes not applied`}
-  if (!(await opts.confirm(planned))) return {...planned, outcome: 'declined', message: 'not applied: declined at the prompt'}
+  if (opts.dryRun)
+    return {
+      ...planned,
+      outcome: 'dry-run',
+      message: `dry run: ${plan.nodes.reduce((s, n) => s + n.changes, 0)} changes on ${plan.nodes.filter((n) => n.changes > 0).length} nodes not applied`,
+    }
+  if (!(await opts.confirm(planned)))
+    return {...planned, outcome: 'declined', message: 'not applied: declined at the prompt'}
 
   if (target.kind === 'kubernetes') return kubeSet(target, planned, to, opts, abort)
   const daemons: DaemonControl | undefined = target.record ? labDaemons(target.record) : undefined
@@ -99,12 +110,24 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     ? labReachability(target.record)
     : podReachability(snapshot, target.inventory.nodes, (node) => target.source.transportFor(node))
   const transportFor = (node: InventoryNode): Transport => target.source.transportFor(node)
-  const recollect = () => collectInventory(target.inventory, {version: opts.version, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, transportFactory: transportFor})
+  const recollect = () =>
+    collectInventory(target.inventory, {
+      version: opts.version,
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      transportFactory: transportFor,
+    })
   const switchEnded = stopOnSignal(abort, say)
   try {
     say(`applying ${plan.to} on ${plan.nodes.length} nodes`)
     const ops = plan.nodes.map((n) => n.ops!)
-    const applied = await applyAll(ops, {nodes: target.inventory.nodes, transportFor, ...(daemons ? {daemons} : {}), type: to, abort, onStep: (node, step) => say(`  ${node}: ${step}`)})
+    const applied = await applyAll(ops, {
+      nodes: target.inventory.nodes,
+      transportFor,
+      ...(daemons ? {daemons} : {}),
+      type: to,
+      abort,
+      onStep: (node, step) => say(`  ${node}: ${step}`),
+    })
     let verify: VerifyResult | undefined
     // the node that failed on its own, not the ones it stopped
     let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
@@ -115,17 +138,40 @@ async function switchBackend(target: BackendTarget, to: BackendType, opts: SetOp
     }
     failure = whyStopped(abort, failure)
     if (!failure) {
-      const files = target.record ? await recordLabBackend(target.record, to) : await recordInventoryBackend(target.inventoryFile!, to, facts)
+      const files = target.record
+        ? await recordLabBackend(target.record, to)
+        : await recordInventoryBackend(target.inventoryFile!, to, facts)
       const changed = plan.nodes.filter((n) => n.changes > 0).length
-      return {...planned, outcome: 'applied', message: `${plan.from} -> ${to}: applied on ${changed} node(s) and verified`, apply: applied, ...(verify ? {verify} : {}), files}
+      return {
+        ...planned,
+        outcome: 'applied',
+        message: `${plan.from} -> ${to}: applied on ${changed} node(s) and verified`,
+        apply: applied,
+        ...(verify ? {verify} : {}),
+        files,
+      }
     }
 
     const touched = applied.filter((r) => r.touched).map((r) => r.node)
     say(`rolling back ${touched.length} node(s): ${failure}`)
-    const rb = await rollback(snapshot, facts, plan.from, touched, recollect, {nodes: target.inventory.nodes, transportFor, ...(daemons ? {daemons} : {}), abort, onStep: (node, step) => say(`  ${node}: ${step}`)}, {
-      timeoutMs: opts.settleMs ?? SETTLE_MS,
-      reachability,
-    })
+    const rb = await rollback(
+      snapshot,
+      facts,
+      plan.from,
+      touched,
+      recollect,
+      {
+        nodes: target.inventory.nodes,
+        transportFor,
+        ...(daemons ? {daemons} : {}),
+        abort,
+        onStep: (node, step) => say(`  ${node}: ${step}`),
+      },
+      {
+        timeoutMs: opts.settleMs ?? SETTLE_MS,
+        reachability,
+      },
+    )
     const outcome: SetOutcome = rb.restored ? 'rolled-back' : 'rollback-failed'
     const message = rb.restored
       ? `rolled back: ${failure}; every touched node (${touched.join(', ') || 'none'}) holds its state from before again`

@@ -5,16 +5,16 @@ import path from 'node:path'
 import {parseDocument} from 'yaml'
 
 import type {Detection} from '../cluster/detect.js'
-import {labInventoryFile} from '../lab/inventory.js'
 import type {KubeCluster} from '../cluster/kube.js'
 import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
-import type {Inventory} from '../model/inventory.js'
 import {UsageError} from '../errors.js'
+import {labInventoryFile} from '../lab/inventory.js'
 import {loadRecord, recordPath} from '../lab/state.js'
 import {defaultStateRoot} from '../lab/topology.js'
 import type {LabRecord} from '../lab/types.js'
-import {isConfiguredBackend} from './plan/profiles.js'
+import type {Inventory} from '../model/inventory.js'
 import {VTEP_MAC_ANNOTATIONS} from './plan/facts.js'
+import {isConfiguredBackend} from './plan/profiles.js'
 import type {ClusterFacts, ConfiguredBackend} from './plan/types.js'
 
 /**
@@ -56,9 +56,18 @@ async function targetOf(source: ClusterSource): Promise<BackendTarget> {
     const detection = source.detection!
     if (!isConfiguredBackend(detection.backend)) {
       const why = detection.details.notes.length > 0 ? ` (${detection.details.notes.join('; ')})` : ''
-      throw new UsageError(`the cluster runs ${detection.cni === 'unknown' ? 'no CNI netctl knows' : detection.cni} with backend ${detection.backend}: not one netctl can switch${why}`)
+      throw new UsageError(
+        `the cluster runs ${detection.cni === 'unknown' ? 'no CNI netctl knows' : detection.cni} with backend ${detection.backend}: not one netctl can switch${why}`,
+      )
     }
-    return {kind: 'kubernetes', source, inventory, configured: detection.backend, kube: {cluster: source.cluster!, detection}, close}
+    return {
+      kind: 'kubernetes',
+      source,
+      inventory,
+      configured: detection.backend,
+      kube: {cluster: source.cluster!, detection},
+      close,
+    }
   }
   const file = spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file
   let record: LabRecord | undefined
@@ -68,7 +77,15 @@ async function targetOf(source: ClusterSource): Promise<BackendTarget> {
   if (!isConfiguredBackend(configured)) {
     throw new UsageError(`${file}: cluster.backend '${configured}' is not a backend netctl can switch from`)
   }
-  return {kind: record ? 'lab' : 'inventory', source, inventoryFile: file, inventory, ...(record ? {record} : {}), configured, close}
+  return {
+    kind: record ? 'lab' : 'inventory',
+    source,
+    inventoryFile: file,
+    inventory,
+    ...(record ? {record} : {}),
+    configured,
+    close,
+  }
 }
 
 /** A lab's own inventory given with --inventory is that lab. */
@@ -83,7 +100,11 @@ async function labOwning(name: string, file: string): Promise<LabRecord | undefi
  * cluster.backend, and the annotations a node of that backend carries (the
  * VTEP MAC stays in netctl.dev/vtep-mac so it survives a backend without one).
  */
-export async function recordInventoryBackend(file: string, type: ConfiguredBackend, facts: ClusterFacts): Promise<string[]> {
+export async function recordInventoryBackend(
+  file: string,
+  type: ConfiguredBackend,
+  facts: ClusterFacts,
+): Promise<string[]> {
   const doc = parseDocument(await readFile(file, 'utf8'))
   doc.setIn(['cluster', 'backend'], type)
   const nodes = (doc.getIn(['nodes']) as {items?: unknown[]} | undefined)?.items ?? []

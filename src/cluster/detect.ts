@@ -67,7 +67,14 @@ export interface CalicoDetails {
     enabled: boolean
     nodeToNodeMesh: boolean
     asNumber: number
-    peers: Array<{name: string; peerIP?: string; asNumber?: number; node?: string; nodeSelector?: string; peerSelector?: string}>
+    peers: Array<{
+      name: string
+      peerIP?: string
+      asNumber?: number
+      node?: string
+      nodeSelector?: string
+      peerSelector?: string
+    }>
     /** nodes with a projectcalico.org/RouteReflectorClusterID annotation, and the cluster ID */
     routeReflectors: Array<{node: string; clusterID: string}>
   }
@@ -122,13 +129,19 @@ function imageRepo(image: string): string {
   return [...parts, last].join('/')
 }
 
-function looksLike(ds: KubeDaemonSet, images: string[]): {flannel: boolean; calico: boolean; weave: boolean; romana: boolean} {
+function looksLike(
+  ds: KubeDaemonSet,
+  images: string[],
+): {flannel: boolean; calico: boolean; weave: boolean; romana: boolean} {
   const name = ds.metadata.name
   const repos = images.map(imageRepo)
   const cmds = containersOf(ds).flatMap((c) => c.command ?? [])
   return {
     // flannel-io/flannel, coreos/flannel, rancher/mirrored-flannelcni-flannel
-    flannel: repos.some((r) => /(^|[/-])flannel$/.test(r)) || cmds.some((c) => c.endsWith('/flanneld')) || /^kube-flannel-ds/.test(name),
+    flannel:
+      repos.some((r) => /(^|[/-])flannel$/.test(r)) ||
+      cmds.some((c) => c.endsWith('/flanneld')) ||
+      /^kube-flannel-ds/.test(name),
     // calico/node, rancher/mirrored-calico-node
     calico: repos.some((r) => /calico[/-]node$/.test(r)) || name === 'calico-node',
     weave: repos.some((r) => /weaveworks\/weave-kube$|(^|\/)weave-kube$/.test(r)) || name === 'weave-net',
@@ -140,7 +153,13 @@ function looksLike(ds: KubeDaemonSet, images: string[]): {flannel: boolean; cali
 export function classifyDaemonSets(daemonSets: readonly KubeDaemonSet[]): DetectedDaemonSet[] {
   const out: DetectedDaemonSet[] = []
   for (const ds of daemonSets) {
-    const images = [...new Set(containersOf(ds).map((c) => c.image ?? '').filter(Boolean))]
+    const images = [
+      ...new Set(
+        containersOf(ds)
+          .map((c) => c.image ?? '')
+          .filter(Boolean),
+      ),
+    ]
     const l = looksLike(ds, images)
     const name = ds.metadata.name
     let cni: DetectedDaemonSet['cni'] | undefined
@@ -180,22 +199,40 @@ export function parseNetConf(text: string): FlannelNetConf {
 }
 
 function flannelDetails(objs: ClusterObjects, preferCanal: boolean, notes: string[]): FlannelDetails {
-  const nodeBackendTypes = [...new Set(objs.nodes.map((n) => n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type']).filter((t): t is string => Boolean(t)))].sort()
-  const names = preferCanal ? ['canal-config', 'rke2-canal-config', 'kube-flannel-cfg'] : ['kube-flannel-cfg', 'canal-config']
-  const cm = names.map((n) => objs.configMaps.find((c) => c.metadata.name === n && c.data?.['net-conf.json'])).find(Boolean)
+  const nodeBackendTypes = [
+    ...new Set(
+      objs.nodes
+        .map((n) => n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'])
+        .filter((t): t is string => Boolean(t)),
+    ),
+  ].sort()
+  const names = preferCanal
+    ? ['canal-config', 'rke2-canal-config', 'kube-flannel-cfg']
+    : ['kube-flannel-cfg', 'canal-config']
+  const cm = names
+    .map((n) => objs.configMaps.find((c) => c.metadata.name === n && c.data?.['net-conf.json']))
+    .find(Boolean)
   const details: FlannelDetails = {nodeBackendTypes}
   if (cm) {
     details.configMap = `${cm.metadata.namespace ?? ''}/${cm.metadata.name}`
     try {
       details.netConf = parseNetConf(cm.data!['net-conf.json']!)
     } catch (error) {
-      notes.push(`${details.configMap} net-conf.json is not valid JSON (${(error as Error).message}); backend taken from node annotations`)
+      notes.push(
+        `${details.configMap} net-conf.json is not valid JSON (${(error as Error).message}); backend taken from node annotations`,
+      )
     }
   } else {
     notes.push(`no ${names[0]} ConfigMap with a net-conf.json; backend taken from node annotations`)
   }
-  if (details.netConf && nodeBackendTypes.length > 0 && !nodeBackendTypes.every((t) => t === details.netConf!.backendType)) {
-    notes.push(`net-conf.json says ${details.netConf.backendType} but nodes are annotated ${nodeBackendTypes.join(', ')} (flanneld not restarted since the change?)`)
+  if (
+    details.netConf &&
+    nodeBackendTypes.length > 0 &&
+    !nodeBackendTypes.every((t) => t === details.netConf!.backendType)
+  ) {
+    notes.push(
+      `net-conf.json says ${details.netConf.backendType} but nodes are annotated ${nodeBackendTypes.join(', ')} (flanneld not restarted since the change?)`,
+    )
   }
   return details
 }
@@ -207,14 +244,22 @@ function flannelBackend(d: FlannelDetails): string {
 
 /** An env value of the calico-node container, following a configMapKeyRef into the ConfigMaps at hand. */
 function calicoEnv(objs: ClusterObjects, ds: KubeDaemonSet | undefined, name: string): string | undefined {
-  const c = ds?.spec?.template?.spec?.containers?.find((x) => x.name === 'calico-node') ?? ds?.spec?.template?.spec?.containers?.[0]
-  const env = (c?.env ?? []) as Array<{name: string; value?: string; valueFrom?: {configMapKeyRef?: {name: string; key: string}}}>
+  const c =
+    ds?.spec?.template?.spec?.containers?.find((x) => x.name === 'calico-node') ??
+    ds?.spec?.template?.spec?.containers?.[0]
+  const env = (c?.env ?? []) as Array<{
+    name: string
+    value?: string
+    valueFrom?: {configMapKeyRef?: {name: string; key: string}}
+  }>
   const e = env.find((x) => x.name === name)
   if (!e) return undefined
   if (e.value !== undefined) return e.value
   const ref = e.valueFrom?.configMapKeyRef
   if (!ref) return undefined
-  const cm = objs.configMaps.find((m) => m.metadata.name === ref.name && (m.metadata.namespace ?? '') === (ds?.metadata.namespace ?? ''))
+  const cm = objs.configMaps.find(
+    (m) => m.metadata.name === ref.name && (m.metadata.namespace ?? '') === (ds?.metadata.namespace ?? ''),
+  )
   return cm?.data?.[ref.key]
 }
 
@@ -241,14 +286,30 @@ function calicoDetails(objs: ClusterObjects, ds: KubeDaemonSet | undefined, note
     const ipip = calicoEnv(objs, ds, 'CALICO_IPV4POOL_IPIP')
     const vxlan = calicoEnv(objs, ds, 'CALICO_IPV4POOL_VXLAN')
     if (ds && (cidr || ipip || vxlan)) {
-      pools = [{name: 'default-ipv4-ippool', cidr: cidr ?? '192.168.0.0/16', ipipMode: mode(ipip ?? 'Always'), vxlanMode: mode(vxlan), natOutgoing: true, disabled: false}]
+      pools = [
+        {
+          name: 'default-ipv4-ippool',
+          cidr: cidr ?? '192.168.0.0/16',
+          ipipMode: mode(ipip ?? 'Always'),
+          vxlanMode: mode(vxlan),
+          natOutgoing: true,
+          disabled: false,
+        },
+      ]
       poolsFrom = 'env'
-      notes.push(objs.ipPools === undefined ? 'the IPPool CRD is not readable; pool modes taken from calico-node env' : 'no IPPool objects; pool modes taken from calico-node env')
+      notes.push(
+        objs.ipPools === undefined
+          ? 'the IPPool CRD is not readable; pool modes taken from calico-node env'
+          : 'no IPPool objects; pool modes taken from calico-node env',
+      )
     }
   }
   const conf = objs.bgpConfigurations?.find((c) => c.metadata.name === 'default')
   const routeReflectors = objs.nodes
-    .map((n) => ({node: n.metadata.name, clusterID: n.metadata.annotations?.['projectcalico.org/RouteReflectorClusterID'] ?? ''}))
+    .map((n) => ({
+      node: n.metadata.name,
+      clusterID: n.metadata.annotations?.['projectcalico.org/RouteReflectorClusterID'] ?? '',
+    }))
     .filter((r) => r.clusterID !== '')
   return {
     networkingBackend,
@@ -280,11 +341,16 @@ function calicoBackend(d: CalicoDetails, notes: string[]): string {
   const active = d.pools.filter((p) => !p.disabled)
   const vxlan = active.filter((p) => p.vxlanMode !== 'Never')
   const ipip = active.filter((p) => p.ipipMode !== 'Never')
-  if (vxlan.length && ipip.length) notes.push(`pools mix encapsulations: VXLAN in ${vxlan.map((p) => p.name).join(', ')}, IPIP in ${ipip.map((p) => p.name).join(', ')}`)
+  if (vxlan.length && ipip.length)
+    notes.push(
+      `pools mix encapsulations: VXLAN in ${vxlan.map((p) => p.name).join(', ')}, IPIP in ${ipip.map((p) => p.name).join(', ')}`,
+    )
   if (vxlan.length) return 'calico-vxlan'
   if (ipip.length) return 'calico-ipip'
   if (!d.bgp.enabled) {
-    notes.push(`CALICO_NETWORKING_BACKEND is ${d.networkingBackend} and no pool encapsulates: pods on different nodes have no route`)
+    notes.push(
+      `CALICO_NETWORKING_BACKEND is ${d.networkingBackend} and no pool encapsulates: pods on different nodes have no route`,
+    )
     return d.networkingBackend === 'vxlan' ? 'calico-vxlan' : 'unknown'
   }
   if (!d.bgp.nodeToNodeMesh) {
@@ -320,7 +386,8 @@ export function detectCni(objs: ClusterObjects): Detection {
     return d?.cni === 'calico' || d?.cni === 'canal'
   })
   const networkPolicies = summarisePolicies(objs.networkPolicies)
-  const nodeAnnotated = (prefix: string): boolean => objs.nodes.some((n) => Object.keys(n.metadata.annotations ?? {}).some((k) => k.startsWith(prefix)))
+  const nodeAnnotated = (prefix: string): boolean =>
+    objs.nodes.some((n) => Object.keys(n.metadata.annotations ?? {}).some((k) => k.startsWith(prefix)))
 
   let cni: CniName = 'unknown'
   if (has('canal') || (has('calico') && has('flannel'))) cni = 'canal'
@@ -334,7 +401,9 @@ export function detectCni(objs: ClusterObjects): Detection {
     notes.push('no CNI DaemonSet; flannel recognised by its node annotations (embedded flannel, as in k3s)')
   } else if ((objs.ipPools?.length ?? 0) > 0) {
     cni = 'calico'
-    notes.push('no calico-node DaemonSet found; Calico recognised by its IPPools (operator-managed in another namespace?)')
+    notes.push(
+      'no calico-node DaemonSet found; Calico recognised by its IPPools (operator-managed in another namespace?)',
+    )
   }
 
   const details: Detection['details'] = {daemonSets, notes}
@@ -352,7 +421,9 @@ export function detectCni(objs: ClusterObjects): Detection {
     notes.push('no DaemonSet of a CNI netctl knows (flannel, calico, canal, weave, romana)')
   }
   const supported = DETECTABLE_BACKENDS.has(backend) && (cni === 'flannel' || cni === 'calico' || cni === 'canal')
-  if ((cni === 'flannel' || cni === 'canal' || cni === 'calico') && !supported) notes.push(`backend ${backend} is not one netctl supports`)
-  if (cni === 'flannel' && networkPolicies.length > 0) notes.push(`flannel enforces no NetworkPolicy: ${networkPolicies.length} policies have no effect`)
+  if ((cni === 'flannel' || cni === 'canal' || cni === 'calico') && !supported)
+    notes.push(`backend ${backend} is not one netctl supports`)
+  if (cni === 'flannel' && networkPolicies.length > 0)
+    notes.push(`flannel enforces no NetworkPolicy: ${networkPolicies.length} policies have no effect`)
   return {cni, backend, supported, details, networkPolicies}
 }

@@ -1,8 +1,8 @@
 import {UsageError} from '../errors.js'
+import type {Inventory} from '../model/inventory.js'
 import {readUserFile} from '../util/files.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
 import {parseUserYaml} from '../util/yaml.js'
-import type {Inventory} from '../model/inventory.js'
 
 /**
  * Load and check an inventory file (YAML or JSON, the format of
@@ -20,7 +20,8 @@ export function parseInventory(text: string, file = 'inventory'): Inventory {
     throw new UsageError(`${file}: ${line ? `line ${line}: ` : ''}not valid YAML (${why})`)
   }
   const {data} = parsed
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: expected a mapping with apiVersion, kind, cluster, nodes`)
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw new UsageError(`${file}: expected a mapping with apiVersion, kind, cluster, nodes`)
   const validate = validatorFor('inventory')
   if (!validate(data)) throw new UsageError(`${file}: ${firstSchemaError(validate.errors)}`)
   const inv = data as Inventory
@@ -33,7 +34,8 @@ export function parseInventory(text: string, file = 'inventory'): Inventory {
 function checkInventory(inv: Inventory, file: string): void {
   const seen = new Map<string, number>()
   inv.nodes.forEach((n, i) => {
-    if (seen.has(n.name)) throw new UsageError(`${file}: nodes[${i}].name: '${n.name}' is already nodes[${seen.get(n.name)}]`)
+    if (seen.has(n.name))
+      throw new UsageError(`${file}: nodes[${i}].name: '${n.name}' is already nodes[${seen.get(n.name)}]`)
     seen.set(n.name, i)
     if (n.access.netns === undefined && n.access.ssh === undefined) {
       throw new UsageError(`${file}: nodes[${i}].access: needs netns (a lab node) or ssh (a real node)`)
@@ -45,6 +47,7 @@ function checkInventory(inv: Inventory, file: string): void {
     const key = `${p.namespace}/${p.name}`
     if (pods.has(key)) throw new UsageError(`${file}: pods[${i}]: pod ${key} is listed twice`)
     pods.add(key)
-    if (p.netns !== undefined && p.pid !== undefined) throw new UsageError(`${file}: pods[${i}]: give netns or pid, not both`)
+    if (p.netns !== undefined && p.pid !== undefined)
+      throw new UsageError(`${file}: pods[${i}]: give netns or pid, not both`)
   })
 }

@@ -41,7 +41,14 @@ export function parseApiPath(p: string): ApiTarget | undefined {
   }
   const [resource, name, subresource] = rest
   if (!resource) return undefined
-  return {group, version, resource, ...(namespace === undefined ? {} : {namespace}), ...(name === undefined ? {} : {name}), ...(subresource === undefined ? {} : {subresource})}
+  return {
+    group,
+    version,
+    resource,
+    ...(namespace === undefined ? {} : {namespace}),
+    ...(name === undefined ? {} : {name}),
+    ...(subresource === undefined ? {} : {subresource}),
+  }
 }
 
 /** The RBAC verb for an HTTP method on a path (as the API server's request-info resolver decides it). */
@@ -96,13 +103,19 @@ export function connectionError(err: NodeJS.ErrnoException, server: string, cont
     ECONNRESET: 'connection reset',
     DEPTH_ZERO_SELF_SIGNED_CERT: "TLS: the server's certificate is self-signed and not trusted by the kubeconfig",
     SELF_SIGNED_CERT_IN_CHAIN: "TLS: the server's certificate chain ends in a CA the kubeconfig does not trust",
-    UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS: the server's certificate is not signed by the kubeconfig's certificate-authority",
-    UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "TLS: the server's certificate is not signed by the kubeconfig's certificate-authority",
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      "TLS: the server's certificate is not signed by the kubeconfig's certificate-authority",
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      "TLS: the server's certificate is not signed by the kubeconfig's certificate-authority",
     CERT_HAS_EXPIRED: "TLS: the server's certificate has expired",
     ERR_TLS_CERT_ALTNAME_INVALID: "TLS: the server's certificate is not valid for this address",
   }
   const detail = why[code] ?? (err.message || code || 'unknown error').split('\n')[0]
-  return new KubeApiError(`cannot reach the Kubernetes API server at ${server} (context ${context}): ${detail}`, 'unreachable', 'CLUSTER_UNREACHABLE')
+  return new KubeApiError(
+    `cannot reach the Kubernetes API server at ${server} (context ${context}): ${detail}`,
+    'unreachable',
+    'CLUSTER_UNREACHABLE',
+  )
 }
 
 function resourceWords(t: ApiTarget | undefined): {resource: string; group: string} {
@@ -116,7 +129,12 @@ function resourceWords(t: ApiTarget | undefined): {resource: string; group: stri
  * that RBAC must allow, from the Status the server sent; NotFound is the
  * user's to fix (exit 2).
  */
-export function statusError(httpStatus: number, status: KubeStatus | undefined, req: {method: string; path: string; watch?: boolean}, who: {server: string; context: string; user: string}): KubeApiError {
+export function statusError(
+  httpStatus: number,
+  status: KubeStatus | undefined,
+  req: {method: string; path: string; watch?: boolean},
+  who: {server: string; context: string; user: string},
+): KubeApiError {
   const target = parseApiPath(req.path)
   const reason = status?.reason ?? http.STATUS_CODES[httpStatus] ?? 'Error'
   const serverSays = (status?.message ?? '').split('\n')[0]!.trim()
@@ -131,9 +149,16 @@ export function statusError(httpStatus: number, status: KubeStatus | undefined, 
   }
   if (httpStatus === 403) {
     // "pods "x" is forbidden: User "u" cannot create resource "pods/exec" in API group "" in the namespace "ns""
-    const m = /User "([^"]*)" cannot (\S+) resource "([^"]+)" in API group "([^"]*)"(?: in the namespace "([^"]+)"| at the cluster scope)?/.exec(serverSays)
+    const m =
+      /User "([^"]*)" cannot (\S+) resource "([^"]+)" in API group "([^"]*)"(?: in the namespace "([^"]+)"| at the cluster scope)?/.exec(
+        serverSays,
+      )
     const fallback = resourceWords(target)
-    const detailsResource = status?.details?.kind ? (target?.subresource ? `${status.details.kind}/${target.subresource}` : status.details.kind) : undefined
+    const detailsResource = status?.details?.kind
+      ? target?.subresource
+        ? `${status.details.kind}/${target.subresource}`
+        : status.details.kind
+      : undefined
     const verb = m?.[2] ?? rbacVerb(req.method, target, req.watch)
     const resource = m?.[3] ?? detailsResource ?? fallback.resource
     const group = m?.[4] ?? status?.details?.group ?? fallback.group
@@ -237,7 +262,11 @@ export class KubeApi {
       await this.config.kc.applyToHTTPSOptions(opts)
     } catch (error) {
       // an exec credential plugin that fails, a client key that cannot be read, http:// without insecure-skip-tls-verify
-      throw new NetctlError(`context ${this.config.context}: cannot set up credentials or TLS: ${(error as Error).message.split('\n')[0]}`, 'usage', 'KUBECONFIG')
+      throw new NetctlError(
+        `context ${this.config.context}: cannot set up credentials or TLS: ${(error as Error).message.split('\n')[0]}`,
+        'usage',
+        'KUBECONFIG',
+      )
     }
     this.agent ??= opts.agent as http.Agent
     const headers: Record<string, string> = {}
@@ -247,10 +276,17 @@ export class KubeApi {
   }
 
   /** Open a request; resolves with the response once its headers arrived. */
-  private async open(method: string, p: string, opts: RequestOptions & {accept?: string}): Promise<{res: http.IncomingMessage; req: http.ClientRequest}> {
+  private async open(
+    method: string,
+    p: string,
+    opts: RequestOptions & {accept?: string},
+  ): Promise<{res: http.IncomingMessage; req: http.ClientRequest}> {
     const {agent, headers} = await this.prepare()
     const url = new URL(this.config.server + p)
-    const body = opts.body === undefined ? undefined : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body))
+    const body =
+      opts.body === undefined
+        ? undefined
+        : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body))
     const mod = url.protocol === 'http:' ? http : https
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs
     return new Promise((resolve, reject) => {
@@ -261,7 +297,9 @@ export class KubeApi {
           Accept: opts.accept ?? 'application/json',
           'User-Agent': 'netctl',
           ...headers,
-          ...(body ? {'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': String(body.length)} : {}),
+          ...(body
+            ? {'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': String(body.length)}
+            : {}),
         },
       })
       const timer = setTimeout(() => {
@@ -286,14 +324,21 @@ export class KubeApi {
     const text = await new Promise<string>((resolve, reject) => {
       res.on('data', (b: Buffer) => chunks.push(b))
       res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-      res.once('error', (err) => reject(connectionError(err as NodeJS.ErrnoException, this.config.server, this.config.context)))
+      res.once('error', (err) =>
+        reject(connectionError(err as NodeJS.ErrnoException, this.config.server, this.config.context)),
+      )
     })
     const code = res.statusCode ?? 0
     if (code < 200 || code >= 300) throw statusError(code, parseStatus(text), {method, path}, this.who())
     try {
       return JSON.parse(text) as T
     } catch {
-      throw new KubeApiError(`the Kubernetes API server answered ${method} ${p} with something that is not JSON`, 'unreachable', 'API_ERROR', code)
+      throw new KubeApiError(
+        `the Kubernetes API server answered ${method} ${p} with something that is not JSON`,
+        'unreachable',
+        'API_ERROR',
+        code,
+      )
     }
   }
 
@@ -352,7 +397,10 @@ export class KubeApi {
       })
       opened = await Promise.race([opening, expired]).finally(() => clearTimeout(timer))
       if (opened === 'timeout') {
-        opening.then(({req}) => req.destroy(), () => undefined)
+        opening.then(
+          ({req}) => req.destroy(),
+          () => undefined,
+        )
         return 'timeout'
       }
     }
@@ -361,7 +409,12 @@ export class KubeApi {
     if (code !== 200) {
       const chunks: Buffer[] = []
       for await (const b of res) chunks.push(b as Buffer)
-      throw statusError(code, parseStatus(Buffer.concat(chunks).toString('utf8')), {method: 'GET', path, watch: true}, this.who())
+      throw statusError(
+        code,
+        parseStatus(Buffer.concat(chunks).toString('utf8')),
+        {method: 'GET', path, watch: true},
+        this.who(),
+      )
     }
     return new Promise((resolve, reject) => {
       let settled = false
@@ -374,7 +427,8 @@ export class KubeApi {
         if (err) reject(err)
         else resolve(how)
       }
-      const timer = deadline === undefined ? undefined : setTimeout(() => finish('timeout'), Math.max(0, deadline - Date.now()))
+      const timer =
+        deadline === undefined ? undefined : setTimeout(() => finish('timeout'), Math.max(0, deadline - Date.now()))
       const lines = createInterface({input: res, crlfDelay: Infinity})
       lines.on('line', (line) => {
         if (settled || line.trim() === '') return
@@ -395,7 +449,9 @@ export class KubeApi {
         }
       })
       lines.once('close', () => finish('closed'))
-      res.once('error', (err) => finish('closed', connectionError(err as NodeJS.ErrnoException, this.config.server, this.config.context)))
+      res.once('error', (err) =>
+        finish('closed', connectionError(err as NodeJS.ErrnoException, this.config.server, this.config.context)),
+      )
     })
   }
 }

@@ -82,7 +82,8 @@ export function parseKubeconfig(text: string, file: string): RawKubeconfig {
     throw new KubeConfigError(`kubeconfig ${file}: not valid YAML (${line ? `line ${line}: ` : ''}${why})`)
   }
   const data = (parsed.data ?? {}) as Record<string, unknown>
-  if (typeof data !== 'object' || Array.isArray(data)) throw new KubeConfigError(`kubeconfig ${file}: expected a mapping (apiVersion: v1, kind: Config)`)
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new KubeConfigError(`kubeconfig ${file}: expected a mapping (apiVersion: v1, kind: Config)`)
   const dir = path.dirname(path.resolve(file))
   const clusters = asList(data.clusters, file, 'clusters').map((c) => {
     const cluster = {...((c.cluster ?? {}) as Record<string, unknown>)}
@@ -93,11 +94,13 @@ export function parseKubeconfig(text: string, file: string): RawKubeconfig {
     const user = {...((u.user ?? {}) as Record<string, unknown>)}
     for (const k of ['client-certificate', 'client-key', 'token-file']) user[k] = resolvePath(dir, user[k])
     const exec = user.exec as {command?: unknown} | undefined
-    if (exec && typeof exec.command === 'string' && exec.command.includes('/')) user.exec = {...exec, command: resolvePath(dir, exec.command)}
+    if (exec && typeof exec.command === 'string' && exec.command.includes('/'))
+      user.exec = {...exec, command: resolvePath(dir, exec.command)}
     return {...u, user}
   })
   const contexts = asList(data.contexts, file, 'contexts')
-  const current = typeof data['current-context'] === 'string' && data['current-context'] !== '' ? data['current-context'] : undefined
+  const current =
+    typeof data['current-context'] === 'string' && data['current-context'] !== '' ? data['current-context'] : undefined
   return {clusters, users, contexts, ...(current ? {'current-context': current} : {})}
 }
 
@@ -112,7 +115,8 @@ export function mergeKubeconfigs(configs: readonly RawKubeconfig[]): RawKubeconf
     for (const key of ['clusters', 'users', 'contexts'] as const) {
       for (const entry of cfg[key]) if (!out[key].some((e) => e.name === entry.name)) out[key].push(entry)
     }
-    if (out['current-context'] === undefined && cfg['current-context'] !== undefined) out['current-context'] = cfg['current-context']
+    if (out['current-context'] === undefined && cfg['current-context'] !== undefined)
+      out['current-context'] = cfg['current-context']
   }
   return out
 }
@@ -123,7 +127,9 @@ function readKubeconfig(file: string): RawKubeconfig {
     text = readFileSync(file, 'utf8')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    throw new KubeConfigError(`kubeconfig ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`)
+    throw new KubeConfigError(
+      `kubeconfig ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
+    )
   }
   return parseKubeconfig(text, file)
 }
@@ -134,7 +140,10 @@ export function kubeconfigFiles(opts: KubeConnectOptions): {files: string[]; tri
   if (opts.kubeconfig !== undefined) return {files: [opts.kubeconfig], tried: `--kubeconfig ${opts.kubeconfig}`}
   if (env.KUBECONFIG) {
     const listed = env.KUBECONFIG.split(path.delimiter).filter((f) => f !== '')
-    return {files: listed.filter((f) => existsSync(f)), tried: `KUBECONFIG=${env.KUBECONFIG} (no such file${listed.length > 1 ? 's' : ''})`}
+    return {
+      files: listed.filter((f) => existsSync(f)),
+      tried: `KUBECONFIG=${env.KUBECONFIG} (no such file${listed.length > 1 ? 's' : ''})`,
+    }
   }
   const home = env.HOME || homedir()
   const file = path.join(home, '.kube', 'config')
@@ -143,7 +152,11 @@ export function kubeconfigFiles(opts: KubeConnectOptions): {files: string[]; tri
 
 function inClusterPossible(opts: KubeConnectOptions): boolean {
   const env = opts.env ?? process.env
-  return Boolean(env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && existsSync(`${opts.serviceAccountRoot ?? ''}${SERVICE_ACCOUNT_DIR}/token`))
+  return Boolean(
+    env.KUBERNETES_SERVICE_HOST &&
+    env.KUBERNETES_SERVICE_PORT &&
+    existsSync(`${opts.serviceAccountRoot ?? ''}${SERVICE_ACCOUNT_DIR}/token`),
+  )
 }
 
 /**
@@ -161,7 +174,10 @@ export async function loadKubeConfig(opts: KubeConnectOptions = {}): Promise<Res
   const kc = new KubeConfig()
 
   if (empty && opts.kubeconfig === undefined && inClusterPossible(opts)) {
-    if (opts.context !== undefined) throw new KubeConfigError(`--context ${opts.context}: no kubeconfig to take it from (${tried}); in a pod netctl uses its service account`)
+    if (opts.context !== undefined)
+      throw new KubeConfigError(
+        `--context ${opts.context}: no kubeconfig to take it from (${tried}); in a pod netctl uses its service account`,
+      )
     const dir = `${opts.serviceAccountRoot ?? ''}${SERVICE_ACCOUNT_DIR}`
     const host = env.KUBERNETES_SERVICE_HOST!
     const server = `https://${host.includes(':') ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT}`
@@ -174,31 +190,52 @@ export async function loadKubeConfig(opts: KubeConnectOptions = {}): Promise<Res
     })
     const nsFile = `${dir}/namespace`
     const podNamespace = existsSync(nsFile) ? readFileSync(nsFile, 'utf8').trim() : ''
-    return {kc, source: 'in-cluster', files: [], context: 'in-cluster', cluster: 'in-cluster', server, user: 'service-account', namespace: opts.namespace || podNamespace || 'default'}
+    return {
+      kc,
+      source: 'in-cluster',
+      files: [],
+      context: 'in-cluster',
+      cluster: 'in-cluster',
+      server,
+      user: 'service-account',
+      namespace: opts.namespace || podNamespace || 'default',
+    }
   }
 
   const where = files.length ? files.join(path.delimiter) : ''
   if (empty) {
     if (files.length > 0) throw new KubeConfigError(`kubeconfig ${where} defines no cluster, user or context`)
-    throw new KubeConfigError(`no Kubernetes config: ${tried}, and netctl is not running in a pod (pass --kubeconfig, set KUBECONFIG, or run inside the cluster)`)
+    throw new KubeConfigError(
+      `no Kubernetes config: ${tried}, and netctl is not running in a pod (pass --kubeconfig, set KUBECONFIG, or run inside the cluster)`,
+    )
   }
   const contextNames = merged.contexts.map((c) => String(c.name))
   const contextName = opts.context ?? merged['current-context']
   if (contextName === undefined) {
-    throw new KubeConfigError(`kubeconfig ${where} has no current-context; pass --context (${contextNames.length ? `contexts: ${contextNames.join(', ')}` : 'it defines no context'})`)
+    throw new KubeConfigError(
+      `kubeconfig ${where} has no current-context; pass --context (${contextNames.length ? `contexts: ${contextNames.join(', ')}` : 'it defines no context'})`,
+    )
   }
   const ctxEntry = merged.contexts.find((c) => c.name === contextName)
   if (!ctxEntry) {
-    throw new KubeConfigError(`context "${contextName}" not found in kubeconfig ${where} (${contextNames.length ? `contexts: ${contextNames.join(', ')}` : 'it defines no context'})`)
+    throw new KubeConfigError(
+      `context "${contextName}" not found in kubeconfig ${where} (${contextNames.length ? `contexts: ${contextNames.join(', ')}` : 'it defines no context'})`,
+    )
   }
   const ctx = (ctxEntry.context ?? {}) as {cluster?: string; user?: string; namespace?: string}
   if (!ctx.cluster) throw new KubeConfigError(`context "${contextName}" in kubeconfig ${where} names no cluster`)
   const clusterEntry = merged.clusters.find((c) => c.name === ctx.cluster)
-  if (!clusterEntry) throw new KubeConfigError(`context "${contextName}" names cluster "${ctx.cluster}", which kubeconfig ${where} does not define`)
+  if (!clusterEntry)
+    throw new KubeConfigError(
+      `context "${contextName}" names cluster "${ctx.cluster}", which kubeconfig ${where} does not define`,
+    )
   const server = (clusterEntry.cluster as {server?: unknown} | undefined)?.server
-  if (typeof server !== 'string' || server === '') throw new KubeConfigError(`cluster "${ctx.cluster}" in kubeconfig ${where} has no server`)
+  if (typeof server !== 'string' || server === '')
+    throw new KubeConfigError(`cluster "${ctx.cluster}" in kubeconfig ${where} has no server`)
   if (ctx.user && !merged.users.some((u) => u.name === ctx.user)) {
-    throw new KubeConfigError(`context "${contextName}" names user "${ctx.user}", which kubeconfig ${where} does not define`)
+    throw new KubeConfigError(
+      `context "${contextName}" names user "${ctx.user}", which kubeconfig ${where} does not define`,
+    )
   }
   try {
     // client-node parses the entries (auth providers, exec plugins, certificates) from the merged document

@@ -145,7 +145,10 @@ export interface KubeConfigMap extends KubeObject {
 export interface KubeDaemonSet extends KubeObject {
   spec?: {
     selector?: {matchLabels?: Record<string, string>}
-    template?: {metadata?: {labels?: Record<string, string>}; spec?: {containers?: Container[]; initContainers?: Container[]; [key: string]: unknown}}
+    template?: {
+      metadata?: {labels?: Record<string, string>}
+      spec?: {containers?: Container[]; initContainers?: Container[]; [key: string]: unknown}
+    }
     [key: string]: unknown
   }
   status?: {desiredNumberScheduled?: number; numberReady?: number; [key: string]: unknown}
@@ -178,7 +181,14 @@ export interface CalicoBGPConfiguration extends KubeObject {
 }
 
 export interface CalicoBGPPeer extends KubeObject {
-  spec?: {peerIP?: string; asNumber?: number; node?: string; nodeSelector?: string; peerSelector?: string; [key: string]: unknown}
+  spec?: {
+    peerIP?: string
+    asNumber?: number
+    node?: string
+    nodeSelector?: string
+    peerSelector?: string
+    [key: string]: unknown
+  }
 }
 
 /** A Service (v1): the fields a trace to it reads. */
@@ -186,7 +196,13 @@ export interface KubeService extends KubeObject {
   spec?: {
     type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName'
     clusterIP?: string
-    ports?: Array<{name?: string; protocol?: 'TCP' | 'UDP' | 'SCTP'; port: number; targetPort?: number | string; nodePort?: number}>
+    ports?: Array<{
+      name?: string
+      protocol?: 'TCP' | 'UDP' | 'SCTP'
+      port: number
+      targetPort?: number | string
+      nodePort?: number
+    }>
   }
 }
 

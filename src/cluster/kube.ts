@@ -1,11 +1,29 @@
 import {isIPv4} from 'node:net'
 
 import {NetctlError, UsageError} from '../errors.js'
-import {type ClusterObjects, type Detection, detectCni} from './detect.js'
-import {INVENTORY_API_VERSION, type Inventory, type InventoryContainerPort, type InventoryService} from '../model/inventory.js'
+import {
+  type Inventory,
+  INVENTORY_API_VERSION,
+  type InventoryContainerPort,
+  type InventoryService,
+} from '../model/inventory.js'
+import {type ClusterObjects, detectCni, type Detection} from './detect.js'
 import {KubeApi, KubeApiError} from './kube-api.js'
 import type {KubeConnectOptions} from './kube-config.js'
-import type {CalicoBGPConfiguration, CalicoBGPPeer, CalicoIPPool, KubeConfigMap, KubeDaemonSet, KubeEndpointSlice, KubeNetworkPolicy, KubeNode, KubeObject, KubePod, KubeService, Taint} from './kube-types.js'
+import type {
+  CalicoBGPConfiguration,
+  CalicoBGPPeer,
+  CalicoIPPool,
+  KubeConfigMap,
+  KubeDaemonSet,
+  KubeEndpointSlice,
+  KubeNetworkPolicy,
+  KubeNode,
+  KubeObject,
+  KubePod,
+  KubeService,
+  Taint,
+} from './kube-types.js'
 
 export type {KubeConnectOptions} from './kube-config.js'
 
@@ -34,7 +52,13 @@ export interface ClusterNode {
   labels: Record<string, string>
   annotations: Record<string, string>
   flannel?: {backendType?: string; vtepMAC?: string; vni?: number; publicIP?: string}
-  calico?: {ipv4Address?: string; ipipTunnelAddr?: string; vxlanTunnelAddr?: string; asNumber?: number; routeReflectorClusterID?: string}
+  calico?: {
+    ipv4Address?: string
+    ipipTunnelAddr?: string
+    vxlanTunnelAddr?: string
+    asNumber?: number
+    routeReflectorClusterID?: string
+  }
 }
 
 export interface ClusterPod {
@@ -82,13 +106,20 @@ export function nodeFacts(node: KubeNode): ClusterNode {
     }
     out.flannel = flannel
   }
-  const calicoKeys = [ANNOTATIONS.calicoIPv4Address, ANNOTATIONS.calicoIPIPTunnelAddr, ANNOTATIONS.calicoVXLANTunnelAddr, ANNOTATIONS.calicoASNumber, ANNOTATIONS.calicoRRClusterID]
+  const calicoKeys = [
+    ANNOTATIONS.calicoIPv4Address,
+    ANNOTATIONS.calicoIPIPTunnelAddr,
+    ANNOTATIONS.calicoVXLANTunnelAddr,
+    ANNOTATIONS.calicoASNumber,
+    ANNOTATIONS.calicoRRClusterID,
+  ]
   if (calicoKeys.some((k) => a[k] !== undefined)) {
     const calico: NonNullable<ClusterNode['calico']> = {}
     if (a[ANNOTATIONS.calicoIPv4Address]) calico.ipv4Address = a[ANNOTATIONS.calicoIPv4Address]
     if (a[ANNOTATIONS.calicoIPIPTunnelAddr]) calico.ipipTunnelAddr = a[ANNOTATIONS.calicoIPIPTunnelAddr]
     if (a[ANNOTATIONS.calicoVXLANTunnelAddr]) calico.vxlanTunnelAddr = a[ANNOTATIONS.calicoVXLANTunnelAddr]
-    if (a[ANNOTATIONS.calicoASNumber] && /^\d+$/.test(a[ANNOTATIONS.calicoASNumber]!)) calico.asNumber = Number(a[ANNOTATIONS.calicoASNumber])
+    if (a[ANNOTATIONS.calicoASNumber] && /^\d+$/.test(a[ANNOTATIONS.calicoASNumber]!))
+      calico.asNumber = Number(a[ANNOTATIONS.calicoASNumber])
     if (a[ANNOTATIONS.calicoRRClusterID]) calico.routeReflectorClusterID = a[ANNOTATIONS.calicoRRClusterID]
     out.calico = calico
   }
@@ -116,7 +147,13 @@ function containerPorts(ports: unknown): InventoryContainerPort[] {
   return ports.flatMap((p: Record<string, unknown>) => {
     if (typeof p?.containerPort !== 'number') return []
     const protocol = p.protocol === 'UDP' || p.protocol === 'SCTP' ? p.protocol : 'TCP'
-    return [{...(typeof p.name === 'string' && p.name !== '' ? {name: p.name} : {}), containerPort: p.containerPort, protocol}]
+    return [
+      {
+        ...(typeof p.name === 'string' && p.name !== '' ? {name: p.name} : {}),
+        containerPort: p.containerPort,
+        protocol,
+      },
+    ]
   })
 }
 
@@ -169,19 +206,42 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
     const ip = svc.spec?.clusterIP
     if (!ip || ip === 'None' || svc.spec?.type === 'ExternalName') continue
     const ns = svc.metadata.namespace ?? 'default'
-    const own = slices.filter((s) => (s.metadata.namespace ?? 'default') === ns && s.metadata.labels?.[SERVICE_NAME_LABEL] === svc.metadata.name && s.addressType !== 'FQDN')
+    const own = slices.filter(
+      (s) =>
+        (s.metadata.namespace ?? 'default') === ns &&
+        s.metadata.labels?.[SERVICE_NAME_LABEL] === svc.metadata.name &&
+        s.addressType !== 'FQDN',
+    )
     const ports = (svc.spec?.ports ?? []).map((p) => {
       const protocol = p.protocol ?? 'TCP'
-      const named = typeof p.targetPort === 'string' ? own.flatMap((s) => s.ports ?? []).find((x) => x.name === (p.name ?? '') && x.port !== undefined)?.port : undefined
-      const targetPort = typeof p.targetPort === 'number' ? p.targetPort : (named ?? (p.targetPort === undefined ? p.port : undefined))
-      return {...(p.name ? {name: p.name} : {}), protocol, port: p.port, ...(targetPort !== undefined ? {targetPort} : {}), ...(p.nodePort ? {nodePort: p.nodePort} : {})}
+      const named =
+        typeof p.targetPort === 'string'
+          ? own.flatMap((s) => s.ports ?? []).find((x) => x.name === (p.name ?? '') && x.port !== undefined)?.port
+          : undefined
+      const targetPort =
+        typeof p.targetPort === 'number' ? p.targetPort : (named ?? (p.targetPort === undefined ? p.port : undefined))
+      return {
+        ...(p.name ? {name: p.name} : {}),
+        protocol,
+        port: p.port,
+        ...(targetPort !== undefined ? {targetPort} : {}),
+        ...(p.nodePort ? {nodePort: p.nodePort} : {}),
+      }
     })
     const endpoints = own.flatMap((s) =>
       (s.endpoints ?? []).map((e) => ({
         addresses: e.addresses,
         ...(e.conditions ? {conditions: e.conditions} : {}),
         ...(e.nodeName ? {nodeName: e.nodeName} : {}),
-        ...(e.targetRef?.kind && e.targetRef.name ? {targetRef: {kind: e.targetRef.kind, name: e.targetRef.name, ...(e.targetRef.namespace ? {namespace: e.targetRef.namespace} : {})}} : {}),
+        ...(e.targetRef?.kind && e.targetRef.name
+          ? {
+              targetRef: {
+                kind: e.targetRef.kind,
+                name: e.targetRef.name,
+                ...(e.targetRef.namespace ? {namespace: e.targetRef.namespace} : {}),
+              },
+            }
+          : {}),
       })),
     )
     const type = svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer' ? svc.spec.type : 'ClusterIP'
@@ -217,15 +277,21 @@ export class KubeCluster {
     try {
       return nodeFacts(await this.api.get<KubeNode>(`${PATHS.nodes}/${encodeURIComponent(name)}`))
     } catch (error) {
-      if (error instanceof KubeApiError && error.code === 'NOT_FOUND') throw new UsageError(`node "${name}" not found (context ${this.api.config.context})`)
+      if (error instanceof KubeApiError && error.code === 'NOT_FOUND')
+        throw new UsageError(`node "${name}" not found (context ${this.api.config.context})`)
       throw error
     }
   }
 
   /** Pods of one namespace, or of all of them. */
-  async pods(opts: {namespace?: string; allNamespaces?: boolean; fieldSelector?: string; labelSelector?: string} = {}): Promise<ClusterPod[]> {
+  async pods(
+    opts: {namespace?: string; allNamespaces?: boolean; fieldSelector?: string; labelSelector?: string} = {},
+  ): Promise<ClusterPod[]> {
     const ns = opts.allNamespaces ? undefined : (opts.namespace ?? this.namespace)
-    const list = await this.api.list<KubePod>(PATHS.pods(ns), {fieldSelector: opts.fieldSelector, labelSelector: opts.labelSelector})
+    const list = await this.api.list<KubePod>(PATHS.pods(ns), {
+      fieldSelector: opts.fieldSelector,
+      labelSelector: opts.labelSelector,
+    })
     return list.items.map(podFacts)
   }
 
@@ -240,25 +306,37 @@ export class KubeCluster {
       const pods = await this.pods({allNamespaces: true, fieldSelector: `status.podIP=${ip}`})
       const own = pods.filter((p) => !p.hostNetwork && p.phase !== 'Succeeded' && p.phase !== 'Failed')
       if (own.length === 1) return own[0]!
-      if (own.length > 1) throw new UsageError(`${ip} is the IP of ${own.length} pods (${own.map((p) => `${p.namespace}/${p.name}`).join(', ')}); name one as ns/name`)
-      if (pods.some((p) => p.hostNetwork)) throw new UsageError(`${ip} is a node's address (host-network pods use it), not a pod's`)
+      if (own.length > 1)
+        throw new UsageError(
+          `${ip} is the IP of ${own.length} pods (${own.map((p) => `${p.namespace}/${p.name}`).join(', ')}); name one as ns/name`,
+        )
+      if (pods.some((p) => p.hostNetwork))
+        throw new UsageError(`${ip} is a node's address (host-network pods use it), not a pod's`)
       throw new UsageError(`no pod has IP ${ip} (context ${this.api.config.context})`)
     }
     const parts = ref.split('/')
-    if (parts.length > 2 || parts.some((p) => p === '')) throw new UsageError(`pod '${ref}': expected NAME, NAMESPACE/NAME or an IP`)
+    if (parts.length > 2 || parts.some((p) => p === ''))
+      throw new UsageError(`pod '${ref}': expected NAME, NAMESPACE/NAME or an IP`)
     const [ns, name] = parts.length === 2 ? (parts as [string, string]) : [this.namespace, parts[0]!]
     try {
       return podFacts(await this.api.get<KubePod>(`${PATHS.pods(ns)}/${encodeURIComponent(name)}`))
     } catch (error) {
       if (error instanceof KubeApiError && error.code === 'NOT_FOUND') {
-        throw new UsageError(`pod "${name}" not found in namespace "${ns}"${parts.length === 1 ? ' (name another namespace as ns/name)' : ''}`)
+        throw new UsageError(
+          `pod "${name}" not found in namespace "${ns}"${parts.length === 1 ? ' (name another namespace as ns/name)' : ''}`,
+        )
       }
       throw error
     }
   }
 
   /** A list that may be absent (a CRD not installed) or unreadable; the reason goes to notes. */
-  private async optionalList<T extends KubeObject>(p: string, what: string, notes: string[], query?: Record<string, string>): Promise<T[] | undefined> {
+  private async optionalList<T extends KubeObject>(
+    p: string,
+    what: string,
+    notes: string[],
+    query?: Record<string, string>,
+  ): Promise<T[] | undefined> {
     try {
       return (await this.api.list<T>(p, query)).items
     } catch (error) {
@@ -274,15 +352,21 @@ export class KubeCluster {
   /** Everything detection looks at, read in parallel. */
   async objects(): Promise<{objects: ClusterObjects; notes: string[]}> {
     const notes: string[] = []
-    const [nodes, daemonSets, networkPolicies, ipPools, bgpConfigurations, bgpPeers, ...configMaps] = await Promise.all([
-      this.api.list<KubeNode>(PATHS.nodes).then((l) => l.items),
-      this.api.list<KubeDaemonSet>(PATHS.daemonSets).then((l) => l.items),
-      this.optionalList<KubeNetworkPolicy>(PATHS.networkPolicies, 'NetworkPolicies', notes),
-      this.optionalList<CalicoIPPool>(PATHS.ipPools, 'Calico IPPools', notes),
-      this.optionalList<CalicoBGPConfiguration>(PATHS.bgpConfigurations, 'Calico BGPConfigurations', notes),
-      this.optionalList<CalicoBGPPeer>(PATHS.bgpPeers, 'Calico BGPPeers', notes),
-      ...CNI_CONFIG_MAPS.map((name) => this.optionalList<KubeConfigMap>(PATHS.configMaps, `ConfigMap ${name}`, notes, {fieldSelector: `metadata.name=${name}`})),
-    ])
+    const [nodes, daemonSets, networkPolicies, ipPools, bgpConfigurations, bgpPeers, ...configMaps] = await Promise.all(
+      [
+        this.api.list<KubeNode>(PATHS.nodes).then((l) => l.items),
+        this.api.list<KubeDaemonSet>(PATHS.daemonSets).then((l) => l.items),
+        this.optionalList<KubeNetworkPolicy>(PATHS.networkPolicies, 'NetworkPolicies', notes),
+        this.optionalList<CalicoIPPool>(PATHS.ipPools, 'Calico IPPools', notes),
+        this.optionalList<CalicoBGPConfiguration>(PATHS.bgpConfigurations, 'Calico BGPConfigurations', notes),
+        this.optionalList<CalicoBGPPeer>(PATHS.bgpPeers, 'Calico BGPPeers', notes),
+        ...CNI_CONFIG_MAPS.map((name) =>
+          this.optionalList<KubeConfigMap>(PATHS.configMaps, `ConfigMap ${name}`, notes, {
+            fieldSelector: `metadata.name=${name}`,
+          }),
+        ),
+      ],
+    )
     return {
       objects: {
         nodes,
@@ -309,24 +393,39 @@ export class KubeCluster {
    * both alike. Nodes carry no access method: the caller picks one (--via).
    */
   async inventory(detection?: Detection): Promise<Inventory> {
-    const [nodes, pods, det] = await Promise.all([this.nodes(), this.pods({allNamespaces: true}), detection ? Promise.resolve(detection) : this.detect()])
+    const [nodes, pods, det] = await Promise.all([
+      this.nodes(),
+      this.pods({allNamespaces: true}),
+      detection ? Promise.resolve(detection) : this.detect(),
+    ])
     // Services and their EndpointSlices: a trace to a Service reads them; a cluster that does not let us read them still traces pods
     const [services, slices] = await Promise.all([
       this.optionalList<KubeService>(PATHS.services, 'Services', det.details.notes),
       this.optionalList<KubeEndpointSlice>(PATHS.endpointSlices, 'EndpointSlices', det.details.notes),
     ])
-    if (nodes.length === 0) throw new NetctlError(`the cluster of context ${this.api.config.context} has no nodes`, 'unreachable', 'NO_NODES')
+    if (nodes.length === 0)
+      throw new NetctlError(`the cluster of context ${this.api.config.context} has no nodes`, 'unreachable', 'NO_NODES')
     // Calico IPAM hands out blocks, not spec.podCIDR: take the node's first confirmed block then
     if (det.cni === 'calico' && nodes.some((n) => n.podCIDR === '')) {
-      const blocks = await this.optionalList<KubeObject & {spec?: {cidr?: string; node?: string; state?: string; deleted?: string | boolean}}>(PATHS.blockAffinities, 'Calico BlockAffinities', det.details.notes)
+      const blocks = await this.optionalList<
+        KubeObject & {spec?: {cidr?: string; node?: string; state?: string; deleted?: string | boolean}}
+      >(PATHS.blockAffinities, 'Calico BlockAffinities', det.details.notes)
       for (const n of nodes) {
         if (n.podCIDR !== '') continue
-        const b = blocks?.find((x) => x.spec?.node === n.name && x.spec?.state === 'confirmed' && x.spec?.cidr && isIPv4(x.spec.cidr.split('/')[0]!))
+        const b = blocks?.find(
+          (x) =>
+            x.spec?.node === n.name &&
+            x.spec?.state === 'confirmed' &&
+            x.spec?.cidr &&
+            isIPv4(x.spec.cidr.split('/')[0]!),
+        )
         if (b?.spec?.cidr) n.podCIDR = b.spec.cidr
       }
     }
     const clusterCIDR =
-      det.details.flannel?.netConf?.network ?? det.details.calico?.pools.find((p) => !p.disabled)?.cidr ?? coveringCIDR(nodes.map((n) => n.podCIDR).filter(Boolean))
+      det.details.flannel?.netConf?.network ??
+      det.details.calico?.pools.find((p) => !p.disabled)?.cidr ??
+      coveringCIDR(nodes.map((n) => n.podCIDR).filter(Boolean))
     const known = new Set(nodes.map((n) => n.name))
     return {
       apiVersion: INVENTORY_API_VERSION,
@@ -344,8 +443,17 @@ export class KubeCluster {
       })),
       // host-network pods have the node's address: they are the node, not pods on the overlay
       pods: pods
-        .filter((p) => !p.hostNetwork && p.ip !== '' && known.has(p.node) && (p.phase === 'Running' || p.phase === 'Pending'))
-        .map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, ...(Object.keys(p.labels).length > 0 ? {labels: p.labels} : {}), ...(p.ports.length > 0 ? {ports: p.ports} : {})}))
+        .filter(
+          (p) => !p.hostNetwork && p.ip !== '' && known.has(p.node) && (p.phase === 'Running' || p.phase === 'Pending'),
+        )
+        .map((p) => ({
+          name: p.name,
+          namespace: p.namespace,
+          node: p.node,
+          ip: p.ip,
+          ...(Object.keys(p.labels).length > 0 ? {labels: p.labels} : {}),
+          ...(p.ports.length > 0 ? {ports: p.ports} : {}),
+        }))
         .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)),
       ...(services ? {services: servicesOf(services, slices ?? [])} : {}),
     }

@@ -1,11 +1,11 @@
-import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../defaults.js'
-import type {Inventory, InventoryNode, InventoryPod} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
+import {DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from '../defaults.js'
+import {NetctlError} from '../errors.js'
+import type {Inventory, InventoryNode, InventoryPod} from '../model/inventory.js'
 import type {NodeState} from '../model/node-state.js'
 import {type CollectionError, type Snapshot, SNAPSHOT_SCHEMA_VERSION} from '../model/snapshot.js'
 import {createTransport, type TransportFactory} from '../transport/index.js'
 import {ClusterRefusal, type Transport, TransportError, type TransportResult} from '../transport/types.js'
-import {NetctlError} from '../errors.js'
 import {firstLine, mapLimit} from '../util/exec.js'
 import {isCidr} from '../util/schema.js'
 import {within} from '../util/wait.js'
@@ -91,14 +91,22 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
   try {
     transport = opts.transportFactory ? opts.transportFactory(target.node) : createTransport(target.node)
   } catch (error) {
-    return unreachable(error instanceof TransportError ? error.message : `cannot reach ${name}: ${(error as Error).message}`)
+    return unreachable(
+      error instanceof TransportError ? error.message : `cannot reach ${name}: ${(error as Error).message}`,
+    )
   }
   report({node: name, phase: 'probing', target: transport.target})
 
   const probe = buildProbe({
     paths: target.node.paths,
     // a pod with neither netns nor PID (the Kubernetes API gives none) is looked up on the node with crictl
-    pods: target.pods.map((p) => (p.netns !== undefined ? {netns: p.netns} : p.pid !== undefined ? {pid: p.pid} : {namespace: p.namespace, name: p.name})),
+    pods: target.pods.map((p) =>
+      p.netns !== undefined
+        ? {netns: p.netns}
+        : p.pid !== undefined
+          ? {pid: p.pid}
+          : {namespace: p.namespace, name: p.name},
+    ),
     commandTimeoutSec: Math.min(10, Math.max(1, Math.floor(timeoutMs / 3000))),
   })
   const collectedAt = new Date().toISOString()
@@ -116,11 +124,13 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
       graceMs(timeoutMs),
     )
   }
-  if (result === DEADLINE) return unreachable(`${transport.target}: no answer within ${seconds(timeoutMs)}`, transport.target)
+  if (result === DEADLINE)
+    return unreachable(`${transport.target}: no answer within ${seconds(timeoutMs)}`, transport.target)
 
   const split = splitProbeOutput(result.stdout, probe.marker)
   if (!split.started) {
-    if (result.timedOut) return unreachable(`${transport.target}: no answer within ${seconds(timeoutMs)}`, transport.target)
+    if (result.timedOut)
+      return unreachable(`${transport.target}: no answer within ${seconds(timeoutMs)}`, transport.target)
     const said = firstLine(result.stderr) || firstLine(result.stdout)
     return unreachable(
       `${transport.target}: did not run the probe (exit code ${result.code}${said ? `: ${said.slice(0, 160)}` : ', no output'})`,
@@ -130,7 +140,8 @@ export async function collectNode(target: CollectTarget, opts: CollectOptions = 
 
   const {state, problems} = assembleNodeState(name, probe, split, target.pods, collectedAt)
   if (result.timedOut) problems.unshift(`the probe ran past the ${seconds(timeoutMs)} timeout and was stopped`)
-  else if (!split.done && problems.length === 0) problems.push(`the probe output ended early (exit code ${result.code})`)
+  else if (!split.done && problems.length === 0)
+    problems.push(`the probe output ended early (exit code ${result.code})`)
   const ms = Date.now() - started
   if (problems.length === 0) {
     report({node: name, phase: 'done', target: transport.target, ms})
@@ -177,10 +188,18 @@ export interface SnapshotMeta {
 }
 
 /** Collect a whole inventory into a snapshot (without its node states when `onState` takes them as they arrive). */
-export async function collectInventory(inv: Inventory, opts: CollectOptions & {version: string; networkPolicies?: KubeNetworkPolicy[]}): Promise<Snapshot> {
+export async function collectInventory(
+  inv: Inventory,
+  opts: CollectOptions & {version: string; networkPolicies?: KubeNetworkPolicy[]},
+): Promise<Snapshot> {
   const startedAt = new Date().toISOString()
   const results = await collectNodes(inventoryTargets(inv), opts)
-  return snapshotOf(inv, results, {startedAt, finishedAt: new Date().toISOString(), version: opts.version, ...(opts.networkPolicies ? {networkPolicies: opts.networkPolicies} : {})})
+  return snapshotOf(inv, results, {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    version: opts.version,
+    ...(opts.networkPolicies ? {networkPolicies: opts.networkPolicies} : {}),
+  })
 }
 
 const SNAPSHOT_SOURCE = {lab: 'lab', file: 'inventory', kubernetes: 'kubernetes'} as const
@@ -237,7 +256,13 @@ export function snapshotOf(inv: Inventory, results: NodeResult[], meta: Snapshot
     ...(inv.namespaces ? {namespaces: inv.namespaces} : {}),
     // the API's policies when it was asked; else the inventory's (a lab's, or written by hand)
     ...((meta.networkPolicies ?? inv.networkPolicies)
-      ? {networkPolicies: (meta.networkPolicies ?? inv.networkPolicies ?? []).map((np) => ({namespace: np.metadata.namespace ?? 'default', name: np.metadata.name, spec: (np.spec ?? {}) as Record<string, unknown>}))}
+      ? {
+          networkPolicies: (meta.networkPolicies ?? inv.networkPolicies ?? []).map((np) => ({
+            namespace: np.metadata.namespace ?? 'default',
+            name: np.metadata.name,
+            spec: (np.spec ?? {}) as Record<string, unknown>,
+          })),
+        }
       : {}),
   }
 }

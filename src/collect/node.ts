@@ -1,12 +1,21 @@
 import type {NodeState, PodNetnsState, SectionCause, SectionResult} from '../model/node-state.js'
 import {parseBirdProtocols, parseBirdRoutes} from './parse/bird.js'
+import {parseConntrackCounters, parseConntrackEntries} from './parse/conntrack.js'
 import {ParseError} from './parse/errors.js'
 import {parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, parseRules} from './parse/iproute.js'
-import {parseConntrackCounters, parseConntrackEntries} from './parse/conntrack.js'
 import {parseIpsetSave} from './parse/ipset.js'
 import {parseIptablesSave} from './parse/iptables.js'
+import {
+  parseCniConf,
+  parseEnvFile,
+  parseKernel,
+  parseNameList,
+  parseNftJson,
+  parseOffloads,
+  parseProcesses,
+  parseSysctls,
+} from './parse/misc.js'
 import {parseNftRuleset} from './parse/nft.js'
-import {parseCniConf, parseEnvFile, parseKernel, parseNameList, parseNftJson, parseOffloads, parseProcesses, parseSysctls} from './parse/misc.js'
 import {type Probe, SECTIONS_SINCE} from './probe.js'
 import type {RawSection, SplitOutput} from './sections.js'
 
@@ -46,7 +55,8 @@ export function failureCause(section: string, raw: Pick<RawSection, 'status' | '
   if (/^pod\.\d+\.runtime$/.test(section)) return 'runtime'
   if (/^pod\.\d+$/.test(section)) return 'netns-gone'
   if (raw.code === 127 || /command not found|not found$/im.test(said)) return 'missing-tool'
-  if (/option .* is unknown|unknown option|invalid option|unrecognized option|illegal option/i.test(said)) return 'tool-too-old'
+  if (/option .* is unknown|unknown option|invalid option|unrecognized option|illegal option/i.test(said))
+    return 'tool-too-old'
   return 'failed'
 }
 
@@ -62,7 +72,13 @@ function failure(raw: RawSection): string {
  * parsed on its own: a section that failed on the node, was cut short, or does
  * not parse is recorded with its status and why; the others still count.
  */
-export function assembleNodeState(node: string, probe: Probe, split: SplitOutput, pods: ProbedPod[], collectedAt: string): AssembledNode {
+export function assembleNodeState(
+  node: string,
+  probe: Probe,
+  split: SplitOutput,
+  pods: ProbedPod[],
+  collectedAt: string,
+): AssembledNode {
   const sections: Sections = {}
   const problems: string[] = []
   const state: NodeState = {
@@ -81,7 +97,13 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
   }
 
   /** Run the parser of one section and record how it went. */
-  function take<T>(name: string, parse: (body: string) => T, into: Sections = sections, key = name, label = name): T | undefined {
+  function take<T>(
+    name: string,
+    parse: (body: string) => T,
+    into: Sections = sections,
+    key = name,
+    label = name,
+  ): T | undefined {
     const raw = split.sections.get(name)
     if (!raw) {
       // never printed: an older probe format did not read it, or the probe did not get that far
@@ -113,7 +135,10 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
       const message = error instanceof ParseError ? error.message : `parser failed: ${(error as Error).message}`
       // the command ran, and what it printed is not what netctl reads: a tool too old (or too new)
       into[key] = {status: 'error', message: clip(message), cause: 'tool-too-old'}
-      const detail = error instanceof ParseError && message.startsWith(`${error.section}: `) ? message.slice(error.section.length + 2) : message
+      const detail =
+        error instanceof ParseError && message.startsWith(`${error.section}: `)
+          ? message.slice(error.section.length + 2)
+          : message
       problems.push(`${label}: ${clip(detail)}`)
       return undefined
     }
@@ -123,8 +148,14 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
   if (kernel !== undefined) state.kernel = kernel
   state.links = take('links', (b) => parseLinks(b)) ?? []
   state.addresses = take('addresses', (b) => parseAddresses(b)) ?? []
-  state.routes = [...(take('routes4', (b) => parseRoutes(b, 'inet')) ?? []), ...(take('routes6', (b) => parseRoutes(b, 'inet6')) ?? [])]
-  state.rules = [...(take('rules4', (b) => parseRules(b, 'inet')) ?? []), ...(take('rules6', (b) => parseRules(b, 'inet6')) ?? [])]
+  state.routes = [
+    ...(take('routes4', (b) => parseRoutes(b, 'inet')) ?? []),
+    ...(take('routes6', (b) => parseRoutes(b, 'inet6')) ?? []),
+  ]
+  state.rules = [
+    ...(take('rules4', (b) => parseRules(b, 'inet')) ?? []),
+    ...(take('rules6', (b) => parseRules(b, 'inet6')) ?? []),
+  ]
   state.neighbours = take('neighbours', (b) => parseNeighbours(b)) ?? []
   state.fdb = take('fdb', (b) => parseFdb(b)) ?? []
   state.sysctls = take('sysctls', (b) => parseSysctls(b)) ?? {}
@@ -156,38 +187,74 @@ export function assembleNodeState(node: string, probe: Probe, split: SplitOutput
   if (env) state.flannelSubnetEnv = env
   const files = take('cni-conf', (b) => parseCniConf(b))
   const plugins = take('cni-bin', (b) => parseNameList(b))
-  if (files || plugins) state.cni = {confDir: probe.paths.cniConfDir, files: files ?? [], binDir: probe.paths.cniBinDir, plugins: plugins ?? []}
+  if (files || plugins)
+    state.cni = {
+      confDir: probe.paths.cniConfDir,
+      files: files ?? [],
+      binDir: probe.paths.cniBinDir,
+      plugins: plugins ?? [],
+    }
   const offloads = take('offloads', (b) => parseOffloads(b))
   if (offloads) state.offloads = offloads
   state.processes = take('processes', (b) => parseProcesses(b)) ?? []
   return {state, problems}
 }
 
-type Take = <T>(name: string, parse: (body: string) => T, into?: Sections, key?: string, label?: string) => T | undefined
+type Take = <T>(
+  name: string,
+  parse: (body: string) => T,
+  into?: Sections,
+  key?: string,
+  label?: string,
+) => T | undefined
 
 function podState(pod: ProbedPod, index: number, take: Take): PodNetnsState {
   const sections: Sections = {}
   const label = (s: string): string => `pod ${pod.namespace}/${pod.name} ${s}`
   // a pod known only by name was looked up in the container runtime first (probe.ts cri_find)
   const found = take(`pod.${index}.runtime`, (b) => runtimeEntry(b), sections, 'runtime', label('runtime'))
-  const via = pod.netns ?? (pod.pid !== undefined ? `/proc/${pod.pid}/ns/net` : (found?.netns ?? (found?.pid !== undefined ? `/proc/${found.pid}/ns/net` : '')))
-  const ps: PodNetnsState = {namespace: pod.namespace, name: pod.name, netns: via, links: [], addresses: [], routes: [], neighbours: [], sections}
+  const via =
+    pod.netns ??
+    (pod.pid !== undefined
+      ? `/proc/${pod.pid}/ns/net`
+      : (found?.netns ?? (found?.pid !== undefined ? `/proc/${found.pid}/ns/net` : '')))
+  const ps: PodNetnsState = {
+    namespace: pod.namespace,
+    name: pod.name,
+    netns: via,
+    links: [],
+    addresses: [],
+    routes: [],
+    neighbours: [],
+    sections,
+  }
   // entering the namespace: its own section; when it fails there is nothing inside
   const entered = take(`pod.${index}`, () => true, sections, 'netns', label('netns'))
   if (!entered) return ps
   const p = `pod.${index}.`
   const links = take(`${p}links`, (b) => parseLinks(b, 'links'), sections, 'links', label('links'))
-  const addresses = take(`${p}addresses`, (b) => parseAddresses(b, 'addresses'), sections, 'addresses', label('addresses'))
+  const addresses = take(
+    `${p}addresses`,
+    (b) => parseAddresses(b, 'addresses'),
+    sections,
+    'addresses',
+    label('addresses'),
+  )
   const r4 = take(`${p}routes4`, (b) => parseRoutes(b, 'inet', 'routes4'), sections, 'routes4', label('routes4'))
   const r6 = take(`${p}routes6`, (b) => parseRoutes(b, 'inet6', 'routes6'), sections, 'routes6', label('routes6'))
-  const neighbours = take(`${p}neighbours`, (b) => parseNeighbours(b, 'neighbours'), sections, 'neighbours', label('neighbours'))
+  const neighbours = take(
+    `${p}neighbours`,
+    (b) => parseNeighbours(b, 'neighbours'),
+    sections,
+    'neighbours',
+    label('neighbours'),
+  )
   ps.links = links ?? []
   ps.addresses = addresses ?? []
   ps.routes = [...(r4 ?? []), ...(r6 ?? [])]
   ps.neighbours = neighbours ?? []
   return ps
 }
-
 
 /** The runtime section's body: `sandbox ID`, then `netns PATH` or `pid N`. */
 export function runtimeEntry(body: string): {sandbox: string; netns?: string; pid?: number} {
@@ -199,6 +266,10 @@ export function runtimeEntry(body: string): {sandbox: string; netns?: string; pi
     else if (k === 'netns' && v.startsWith('/')) out.netns = v
     else if (k === 'pid' && /^[1-9]\d*$/.test(v)) out.pid = Number(v)
   }
-  if (!out.sandbox || (out.netns === undefined && out.pid === undefined)) throw new ParseError('runtime', `expected a sandbox and a netns path or PID, got ${JSON.stringify(body.slice(0, 120))}`)
+  if (!out.sandbox || (out.netns === undefined && out.pid === undefined))
+    throw new ParseError(
+      'runtime',
+      `expected a sandbox and a netns path or PID, got ${JSON.stringify(body.slice(0, 120))}`,
+    )
   return out
 }

@@ -114,7 +114,7 @@ export function octalEscape(value: string): string {
     const ch = String.fromCharCode(byte)
     out += /[A-Za-z0-9._-]/.test(ch) ? ch : `\\0${byte.toString(8).padStart(3, '0')}`
   }
-  return out === '' ? "\\0" : out
+  return out === '' ? '\\0' : out
 }
 
 /** Shell functions both the node script and the per-pod script use. */
@@ -437,7 +437,11 @@ printf '%s DONE\\n' "$M"
 `
   const sections = [
     ...NODE_SECTIONS,
-    ...pods.flatMap((p, i) => [...(podEntry(p) === 'cri' ? [`pod.${i}.runtime`] : []), `pod.${i}`, ...POD_SECTIONS.map((s) => `pod.${i}.${s}`)]),
+    ...pods.flatMap((p, i) => [
+      ...(podEntry(p) === 'cri' ? [`pod.${i}.runtime`] : []),
+      `pod.${i}`,
+      ...POD_SECTIONS.map((s) => `pod.${i}.${s}`),
+    ]),
     ...LATE_SECTIONS,
   ]
   return {script, marker, sections, paths}

@@ -66,7 +66,12 @@ export function splitProbeOutput(stdout: string, marker: string): SplitOutput {
         const code = Number(rest[0])
         // the probe prints one newline of its own before the end marker
         const body = sec.lines.join('\n')
-        out.sections.set(name, {name, status: code === 0 ? 'ok' : 'error', body, code: Number.isFinite(code) ? code : undefined})
+        out.sections.set(name, {
+          name,
+          status: code === 0 ? 'ok' : 'error',
+          body,
+          code: Number.isFinite(code) ? code : undefined,
+        })
         break
       }
       case 'W':
@@ -97,7 +102,12 @@ export function splitProbeOutput(stdout: string, marker: string): SplitOutput {
 }
 
 function closeTruncated(out: SplitOutput, sec: {name: string; lines: string[]}): void {
-  out.sections.set(sec.name, {name: sec.name, status: 'truncated', body: sec.lines.join('\n'), message: 'output ended before the section did'})
+  out.sections.set(sec.name, {
+    name: sec.name,
+    status: 'truncated',
+    body: sec.lines.join('\n'),
+    message: 'output ended before the section did',
+  })
 }
 
 /**

@@ -76,20 +76,37 @@ export interface ClusterSource {
   close(): Promise<void>
 }
 
-const KUBE_FLAGS = ['kubeconfig', 'context', 'namespace', 'via', 'debug-image', 'debug-namespace', 'ssh-host-template', 'ssh-user', 'ssh-identity', 'ssh-jump'] as const
+const KUBE_FLAGS = [
+  'kubeconfig',
+  'context',
+  'namespace',
+  'via',
+  'debug-image',
+  'debug-namespace',
+  'ssh-host-template',
+  'ssh-user',
+  'ssh-identity',
+  'ssh-jump',
+] as const
 const SSH_FLAGS = ['ssh-host-template', 'ssh-user', 'ssh-identity', 'ssh-jump', 'ssh-config'] as const
 const DEBUG_POD_FLAGS = ['debug-image', 'debug-namespace'] as const
 const TEMPLATE_TOKENS = new Set(['name', 'ip'])
 
-const given = (flags: SourceFlags, names: readonly (keyof SourceFlags)[]): Array<keyof SourceFlags> => names.filter((n) => flags[n] !== undefined)
+const given = (flags: SourceFlags, names: readonly (keyof SourceFlags)[]): Array<keyof SourceFlags> =>
+  names.filter((n) => flags[n] !== undefined)
 
 /** An SSH destination template: {name} and {ip} only, at least one of them. */
 export function checkHostTemplate(template: string): string {
   const tokens = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]!)
   const unknown = tokens.find((t) => !TEMPLATE_TOKENS.has(t))
-  if (unknown !== undefined) throw new UsageError(`--ssh-host-template ${template}: unknown {${unknown}} (use {name} or {ip})`)
-  if (tokens.length === 0) throw new UsageError(`--ssh-host-template ${template}: must contain {name} or {ip}, or every node would be the same host`)
-  if (/[\s'"`$\\;|&<>]/.test(template.replace(/\{(name|ip)\}/g, ''))) throw new UsageError(`--ssh-host-template ${template}: not a host name or ssh alias`)
+  if (unknown !== undefined)
+    throw new UsageError(`--ssh-host-template ${template}: unknown {${unknown}} (use {name} or {ip})`)
+  if (tokens.length === 0)
+    throw new UsageError(
+      `--ssh-host-template ${template}: must contain {name} or {ip}, or every node would be the same host`,
+    )
+  if (/[\s'"`$\\;|&<>]/.test(template.replace(/\{(name|ip)\}/g, '')))
+    throw new UsageError(`--ssh-host-template ${template}: not a host name or ssh alias`)
   return template
 }
 
@@ -111,16 +128,23 @@ export function nodeHost(template: string, node: Pick<InventoryNode, 'name' | 'i
  */
 export function resolveSource(flags: SourceFlags): SourceSpec {
   const flag = (n: string): string => `--${n}`
-  if (flags.lab !== undefined && flags.inventory !== undefined) throw new UsageError('--lab and --inventory name two different clusters: give one')
+  if (flags.lab !== undefined && flags.inventory !== undefined)
+    throw new UsageError('--lab and --inventory name two different clusters: give one')
   const fileSource = flags.lab !== undefined ? 'lab' : flags.inventory !== undefined ? 'inventory' : undefined
   if (fileSource) {
     const kube = given(flags, KUBE_FLAGS)
-    if (kube.length > 0) throw new UsageError(`${flag(kube[0]!)} is for a Kubernetes cluster and cannot be used with --${fileSource}`)
+    if (kube.length > 0)
+      throw new UsageError(`${flag(kube[0]!)} is for a Kubernetes cluster and cannot be used with --${fileSource}`)
     const transport = (flags.transport ?? 'auto') as TransportChoice
     const sshConfig = flags['ssh-config'] !== undefined ? {sshConfig: flags['ssh-config']} : {}
-    return fileSource === 'lab' ? {kind: 'lab', name: flags.lab!, transport, ...sshConfig} : {kind: 'inventory', file: flags.inventory!, transport, ...sshConfig}
+    return fileSource === 'lab'
+      ? {kind: 'lab', name: flags.lab!, transport, ...sshConfig}
+      : {kind: 'inventory', file: flags.inventory!, transport, ...sshConfig}
   }
-  if (flags.transport !== undefined) throw new UsageError('--transport is for --lab and --inventory; a Kubernetes cluster is reached --via debug-pod or --via ssh')
+  if (flags.transport !== undefined)
+    throw new UsageError(
+      '--transport is for --lab and --inventory; a Kubernetes cluster is reached --via debug-pod or --via ssh',
+    )
   const kube: KubeConnectOptions = {
     ...(flags.kubeconfig !== undefined ? {kubeconfig: flags.kubeconfig} : {}),
     ...(flags.context !== undefined ? {context: flags.context} : {}),
@@ -174,7 +198,12 @@ class RunTransport implements Transport {
 }
 
 /** A source from a spec: the inventory read, and transports made per node on first use. */
-function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: InventoryNode) => Transport, extra: Partial<ClusterSource> = {}): ClusterSource {
+function makeSource(
+  spec: SourceSpec,
+  inventory: Inventory,
+  factory: (node: InventoryNode) => Transport,
+  extra: Partial<ClusterSource> = {},
+): ClusterSource {
   const made = new Map<string, RunTransport>()
   let closing: Promise<void> | undefined
   return {
@@ -192,7 +221,13 @@ function makeSource(spec: SourceSpec, inventory: Inventory, factory: (node: Inve
     },
     close() {
       closing ??= Promise.allSettled(
-        [...made.values()].map((t) => within(t.inner.close().catch(() => undefined), TRANSPORT_CLOSE_BOUND_MS, undefined)),
+        [...made.values()].map((t) =>
+          within(
+            t.inner.close().catch(() => undefined),
+            TRANSPORT_CLOSE_BOUND_MS,
+            undefined,
+          ),
+        ),
       ).then(() => undefined)
       return closing
     },
@@ -213,7 +248,9 @@ export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string
     const {createTransport} = await import('../transport/index.js')
     const sshConfig = spec.sshConfig === undefined ? undefined : checkSshConfig(spec.sshConfig)
     const inventory = await loadInventory(spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file)
-    return makeSource(spec, inventory, (node) => createTransport(node, spec.transport, sshConfig === undefined ? {} : {sshConfig}))
+    return makeSource(spec, inventory, (node) =>
+      createTransport(node, spec.transport, sshConfig === undefined ? {} : {sshConfig}),
+    )
   }
   const {KubeCluster} = await import('../cluster/kube.js')
   const {detectCni} = await import('../cluster/detect.js')
@@ -232,7 +269,12 @@ export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string
   const detection = detectCni(objects)
   detection.details.notes.push(...notes)
   const inventory = await cluster.inventory(detection)
-  const extra = {detection, networkPolicies: objects.networkPolicies, cluster, kube: {context: cluster.api.config.context, namespace: cluster.namespace}}
+  const extra = {
+    detection,
+    networkPolicies: objects.networkPolicies,
+    cluster,
+    kube: {context: cluster.api.config.context, namespace: cluster.namespace},
+  }
   if (spec.via === 'ssh') {
     const {sshTransport} = await import('../transport/ssh.js')
     const {user, identityFile, jump} = spec.ssh
@@ -240,11 +282,24 @@ export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string
     return makeSource(
       spec,
       inventory,
-      (node) => sshTransport({host: nodeHost(spec.ssh.hostTemplate, node), node: node.name, ...(user ? {user} : {}), ...(identityFile ? {identityFile} : {}), ...(jump ? {proxyJump: jump} : {}), ...(configFile ? {configFile} : {})}),
+      (node) =>
+        sshTransport({
+          host: nodeHost(spec.ssh.hostTemplate, node),
+          node: node.name,
+          ...(user ? {user} : {}),
+          ...(identityFile ? {identityFile} : {}),
+          ...(jump ? {proxyJump: jump} : {}),
+          ...(configFile ? {configFile} : {}),
+        }),
       extra,
     )
   }
   const {debugPodTransports} = await import('../transport/kube-debug.js')
   const {image, namespace} = spec.debugPod
-  return makeSource(spec, inventory, debugPodTransports({api: cluster.api, ...(image ? {image} : {}), ...(namespace ? {namespace} : {})}), extra)
+  return makeSource(
+    spec,
+    inventory,
+    debugPodTransports({api: cluster.api, ...(image ? {image} : {}), ...(namespace ? {namespace} : {})}),
+    extra,
+  )
 }

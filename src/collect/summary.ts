@@ -14,7 +14,12 @@ export interface CollectSummary {
 }
 
 /** @param collected the nodes whose state was written, when they were streamed out of the snapshot (collect to FILE.jsonl) */
-export function collectSummary(s: Snapshot, output: string, written = true, collected = Object.keys(s.nodeStates).length): CollectSummary {
+export function collectSummary(
+  s: Snapshot,
+  output: string,
+  written = true,
+  collected = Object.keys(s.nodeStates).length,
+): CollectSummary {
   const partial = s.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
   return {
     output,

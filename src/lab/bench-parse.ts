@@ -47,7 +47,8 @@ export function parseIperf3Json(text: string): Iperf3Result {
   const received = doc?.end?.sum_received
   const sent = doc?.end?.sum_sent
   const bps = num(received?.bits_per_second)
-  if (bps === undefined || num(sent?.bits_per_second) === undefined) throw new NetctlError('iperf3: the report has no end.sum_received / end.sum_sent totals')
+  if (bps === undefined || num(sent?.bits_per_second) === undefined)
+    throw new NetctlError('iperf3: the report has no end.sum_received / end.sum_sent totals')
   const cpu = doc.end.cpu_utilization_percent
   const senderCpu = num(cpu?.host_total)
   const receiverCpu = num(cpu?.remote_total)
@@ -60,7 +61,9 @@ export function parseIperf3Json(text: string): Iperf3Result {
     seconds: num(received.seconds) ?? 0,
     ...(retransmits === undefined ? {} : {retransmits}),
     ...(mss === undefined ? {} : {tcpMSS: mss}),
-    ...(senderCpu === undefined || receiverCpu === undefined ? {} : {cpu: {senderPercent: senderCpu, receiverPercent: receiverCpu}}),
+    ...(senderCpu === undefined || receiverCpu === undefined
+      ? {}
+      : {cpu: {senderPercent: senderCpu, receiverPercent: receiverCpu}}),
   }
 }
 
@@ -71,7 +74,10 @@ export function parseIperf3Json(text: string): Iperf3Result {
  *   `rtt min/avg/max/mdev = 0.027/0.100/0.135/0.011 ms`
  */
 export function parsePingStats(text: string): PingStats {
-  const counts = /(\d+) packets transmitted, (\d+) (?:packets )?received,(?: \+(\d+) duplicates,)?(?: \+(\d+) errors,)? ([\d.]+)% packet loss/.exec(text)
+  const counts =
+    /(\d+) packets transmitted, (\d+) (?:packets )?received,(?: \+(\d+) duplicates,)?(?: \+(\d+) errors,)? ([\d.]+)% packet loss/.exec(
+      text,
+    )
   if (!counts) throw new NetctlError(`ping printed no statistics${firstLine(text) ? `: ${firstLine(text)}` : ''}`)
   const rtt = /(?:rtt|round-trip) min\/avg\/max\/(?:mdev|stddev) = ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms/.exec(text)
   return {

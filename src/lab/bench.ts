@@ -100,10 +100,14 @@ export function benchLabName(name: string, backend: LabBackendName): string {
 
 /** `--backends a,b`: names from LAB_BACKENDS, in the order given, each once. */
 export function parseBackendList(text: string): LabBackendName[] {
-  const names = text.split(',').map((s) => s.trim()).filter(Boolean)
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (names.length === 0) throw new UsageError(`--backends: give one or more of ${LAB_BACKENDS.join(', ')}`)
   for (const n of names) {
-    if (!(LAB_BACKENDS as readonly string[]).includes(n)) throw new UsageError(`--backends: unknown backend '${n}': one of ${LAB_BACKENDS.join(', ')}`)
+    if (!(LAB_BACKENDS as readonly string[]).includes(n))
+      throw new UsageError(`--backends: unknown backend '${n}': one of ${LAB_BACKENDS.join(', ')}`)
   }
   return [...new Set(names)] as LabBackendName[]
 }
@@ -115,7 +119,9 @@ function validateNames(name: string, backends: readonly LabBackendName[]): void 
       validateLabName(benchLabName(name, b))
     } catch {
       const longest = backends.map((x) => benchLabName(name, x)).sort((a, c) => c.length - a.length)[0]!
-      throw new UsageError(`--name '${name}': each backend's lab is NAME-<backend> (here ${longest}), which must be 1-24 lower-case letters, digits and single '-'`)
+      throw new UsageError(
+        `--name '${name}': each backend's lab is NAME-<backend> (here ${longest}), which must be 1-24 lower-case letters, digits and single '-'`,
+      )
     }
   }
 }
@@ -164,7 +170,11 @@ class LabGuard {
     private readonly stateRoot: string,
     private readonly hooks: BenchHooks,
   ) {
-    this.held = onInterrupt(() => `removing the bench's labs${this.labs.size > 0 ? ` ${[...this.labs].join(', ')}` : ''}`, (sig) => this.abort(sig), {ending: 'exit'})
+    this.held = onInterrupt(
+      () => `removing the bench's labs${this.labs.size > 0 ? ` ${[...this.labs].join(', ')}` : ''}`,
+      (sig) => this.abort(sig),
+      {ending: 'exit'},
+    )
   }
 
   own(lab: string): void {
@@ -190,7 +200,9 @@ class LabGuard {
 
   private async leftOver(labs: string[]): Promise<boolean> {
     const namespaces = await listNetns()
-    return labs.some((l) => namespaces.some((ns) => ns.startsWith(netnsPrefix(l))) || existsSync(path.join(this.stateRoot, l)))
+    return labs.some(
+      (l) => namespaces.some((ns) => ns.startsWith(netnsPrefix(l))) || existsSync(path.join(this.stateRoot, l)),
+    )
   }
 
   private async abort(sig: NodeJS.Signals): Promise<void> {
@@ -225,7 +237,11 @@ async function waitReachable(pairs: Array<[LabPod, LabPod]>, guard: LabGuard): P
         guard.check()
         return (await pingPod(a, b, 1)).ok ? true : undefined
       },
-      {deadline, intervalMs: 200, reason: `pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${BENCH_REACH_TIMEOUT_MS / 1000}s`},
+      {
+        deadline,
+        intervalMs: 200,
+        reason: `pods do not reach each other: ${a.name} -> ${b.name} (${b.ip}) got no ping reply within ${BENCH_REACH_TIMEOUT_MS / 1000}s`,
+      },
     )
   }
 }
@@ -233,15 +249,31 @@ async function waitReachable(pairs: Array<[LabPod, LabPod]>, guard: LabGuard): P
 /** `ping -c N -i 0.01` from inside a pod; a run with no reply at all is a failure. */
 async function measureLatency(from: LabPod, to: LabPod, count: number): Promise<PingStats> {
   const deadline = Math.ceil(count * PING_INTERVAL_SEC) + 5
-  const argv = ['ping', '-n', '-q', '-c', String(count), '-i', String(PING_INTERVAL_SEC), '-W', '1', '-w', String(deadline), to.ip]
+  const argv = [
+    'ping',
+    '-n',
+    '-q',
+    '-c',
+    String(count),
+    '-i',
+    String(PING_INTERVAL_SEC),
+    '-W',
+    '1',
+    '-w',
+    String(deadline),
+    to.ip,
+  ]
   const r = await execIn(from.netns, argv, {timeoutMs: (deadline + 5) * 1000})
   let stats: PingStats
   try {
     stats = parsePingStats(r.stdout)
   } catch {
-    throw new NetctlError(`ping ${from.name} -> ${to.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`}`)
+    throw new NetctlError(
+      `ping ${from.name} -> ${to.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`}`,
+    )
   }
-  if (!stats.rttMs || stats.received === 0) throw new NetctlError(`ping ${from.name} -> ${to.name} (${to.ip}): no reply to ${stats.transmitted} pings`)
+  if (!stats.rttMs || stats.received === 0)
+    throw new NetctlError(`ping ${from.name} -> ${to.name} (${to.ip}): no reply to ${stats.transmitted} pings`)
   return stats
 }
 
@@ -257,7 +289,9 @@ async function listening(netns: string, ip: string, port: number): Promise<boole
  * it is stopped here whatever happens (and teardown would kill it anyway).
  */
 async function measureThroughput(from: LabPod, to: LabPod, seconds: number, guard: LabGuard): Promise<Iperf3Result> {
-  const server = spawn('ip', ['netns', 'exec', to.netns, 'iperf3', '-s', '-1', '-B', to.ip, '-p', String(BENCH_PORT)], {stdio: ['ignore', 'pipe', 'pipe']})
+  const server = spawn('ip', ['netns', 'exec', to.netns, 'iperf3', '-s', '-1', '-B', to.ip, '-p', String(BENCH_PORT)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   guard.track(server)
   let output = ''
   const keep = (b: Buffer): void => {
@@ -276,21 +310,36 @@ async function measureThroughput(from: LabPod, to: LabPod, seconds: number, guar
       resolve()
     })
   })
-  const lastLine = (): string => output.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? ''
+  const lastLine = (): string =>
+    output
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .at(-1) ?? ''
   try {
     await pollUntil(
       async () => {
         if (await listening(to.netns, to.ip, BENCH_PORT)) return true
         guard.check()
-        if (exited !== undefined) throw new NetctlError(`iperf3 server in ${to.name} stopped (${exited})${lastLine() ? `: ${lastLine()}` : ''}`)
+        if (exited !== undefined)
+          throw new NetctlError(`iperf3 server in ${to.name} stopped (${exited})${lastLine() ? `: ${lastLine()}` : ''}`)
         return undefined
       },
-      {timeoutMs: 5000, intervalMs: 50, reason: `iperf3 server in ${to.name} is not listening on ${to.ip}:${BENCH_PORT} after 5s`},
+      {
+        timeoutMs: 5000,
+        intervalMs: 50,
+        reason: `iperf3 server in ${to.name} is not listening on ${to.ip}:${BENCH_PORT} after 5s`,
+      },
     )
     const limit = seconds + 20
-    const r = await execIn(from.netns, ['iperf3', '-c', to.ip, '-p', String(BENCH_PORT), '-t', String(seconds), '-J', '--connect-timeout', '3000'], {timeoutMs: limit * 1000})
+    const r = await execIn(
+      from.netns,
+      ['iperf3', '-c', to.ip, '-p', String(BENCH_PORT), '-t', String(seconds), '-J', '--connect-timeout', '3000'],
+      {timeoutMs: limit * 1000},
+    )
     if (r.timedOut) throw new NetctlError(`iperf3 ${from.name} -> ${to.name} did not finish within ${limit}s`)
-    if (r.stdout.trim() === '') throw new NetctlError(`iperf3 ${from.name} -> ${to.name}: ${firstLine(r.stderr) || `exit ${r.code}`}`)
+    if (r.stdout.trim() === '')
+      throw new NetctlError(`iperf3 ${from.name} -> ${to.name}: ${firstLine(r.stderr) || `exit ${r.code}`}`)
     return parseIperf3Json(r.stdout)
   } finally {
     // A one-off server leaves by itself after its test; give it a moment, then stop it.
@@ -307,14 +356,19 @@ async function measureThroughput(from: LabPod, to: LabPod, seconds: number, guar
 async function linkMTU(netns: string, dev: string): Promise<number> {
   const r = await run('ip', ['-n', netns, '-j', 'link', 'show', 'dev', dev])
   const mtu = r.code === 0 ? (JSON.parse(r.stdout) as Array<{mtu?: number}>)[0]?.mtu : undefined
-  if (typeof mtu !== 'number') throw new NetctlError(`cannot read the MTU of ${dev} in ${netns}: ${firstLine(r.stderr) || 'no such device'}`)
+  if (typeof mtu !== 'number')
+    throw new NetctlError(`cannot read the MTU of ${dev} in ${netns}: ${firstLine(r.stderr) || 'no such device'}`)
   return mtu
 }
 
 /** One ping of `size` bytes (IP packet) with DF set; a loss is retried once before it counts. */
 async function dfPing(from: LabPod, ip: string, size: number): Promise<boolean> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    const r = await execIn(from.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', String(size - 28), ip], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
+    const r = await execIn(
+      from.netns,
+      ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', String(size - 28), ip],
+      {timeoutMs: QUICK_CHECK_TIMEOUT_MS},
+    )
     if (r.code === 0) return true
   }
   return false
@@ -351,24 +405,43 @@ function benchPairs(record: LabRecord): {same: [LabPod, LabPod]; cross: [LabPod,
   const src = record.pods[0]
   const sameDst = record.pods.find((p) => p !== src && p.node === src?.node)
   const crossDst = record.pods.find((p) => p.node !== src?.node)
-  if (!src || !sameDst || !crossDst) throw new NetctlError(`lab ${record.name} lacks a same-node and a cross-node pod pair`)
+  if (!src || !sameDst || !crossDst)
+    throw new NetctlError(`lab ${record.name} lacks a same-node and a cross-node pod pair`)
   return {same: [src, sameDst], cross: [src, crossDst]}
 }
 
-async function benchBackend(backend: LabBackendName, opts: BenchOptions, guard: LabGuard, say: (s: string) => void, stateRoot: string): Promise<BackendBench> {
+async function benchBackend(
+  backend: LabBackendName,
+  opts: BenchOptions,
+  guard: LabGuard,
+  say: (s: string) => void,
+  stateRoot: string,
+): Promise<BackendBench> {
   const lab = benchLabName(opts.name, backend)
   const result: BackendBench = {backend, lab, status: 'failed', warnings: []}
   let owned = false
   try {
     await labPreflight({backend, ssh: false})
     // Never take down a lab this run did not make.
-    if (await labExists(lab, stateRoot)) throw new UsageError(`a lab named '${lab}' already exists and is not this run's: remove it with 'netctl lab down --name ${lab}', or pick another --name`, false)
+    if (await labExists(lab, stateRoot))
+      throw new UsageError(
+        `a lab named '${lab}' already exists and is not this run's: remove it with 'netctl lab down --name ${lab}', or pick another --name`,
+        false,
+      )
     guard.check()
     guard.own(lab)
     owned = true
     say(`lab up ${lab}`)
     const record = await labUp(
-      {name: lab, nodes: BENCH_LAB.nodes, podsPerNode: BENCH_LAB.podsPerNode, backend, topology: BENCH_LAB.topology, routeReflectors: 1, ssh: false},
+      {
+        name: lab,
+        nodes: BENCH_LAB.nodes,
+        podsPerNode: BENCH_LAB.podsPerNode,
+        backend,
+        topology: BENCH_LAB.topology,
+        routeReflectors: 1,
+        ssh: false,
+      },
       (step) => {
         guard.check()
         say(step)
@@ -399,7 +472,10 @@ async function benchBackend(backend: LabBackendName, opts: BenchOptions, guard: 
       runs.same.push({latency: sameLatency, throughput: sameThroughput})
       runs.cross.push({latency: crossLatency, throughput: crossThroughput})
     }
-    for (const [pair, rs] of [[result.sameNode, runs.same], [result.crossNode, runs.cross]] as const) {
+    for (const [pair, rs] of [
+      [result.sameNode, runs.same],
+      [result.crossNode, runs.cross],
+    ] as const) {
       pair.latency = medianBy(rs, (r) => r.latency.rttMs!.avg).latency
       pair.throughput = medianBy(rs, (r) => r.throughput.bitsPerSecond).throughput
       pair.rounds = rs.map((r) => ({rttAvgMs: r.latency.rttMs!.avg, bitsPerSecond: r.throughput.bitsPerSecond}))
@@ -411,7 +487,10 @@ async function benchBackend(backend: LabBackendName, opts: BenchOptions, guard: 
     const pod = await linkMTU(cross[0].netns, 'eth0')
     const pathMTU = await probePathMTU(...cross, pod, guard)
     result.mtu = {underlay, pod, path: pathMTU}
-    if (pathMTU < pod) result.warnings.push(`pod MTU is ${pod} but only ${pathMTU}-byte packets cross nodes with DF set: larger ones are dropped on the way`)
+    if (pathMTU < pod)
+      result.warnings.push(
+        `pod MTU is ${pod} but only ${pathMTU}-byte packets cross nodes with DF set: larger ones are dropped on the way`,
+      )
 
     result.ratio = {
       throughput: sig4(result.crossNode.throughput!.bitsPerSecond / result.sameNode.throughput!.bitsPerSecond),
@@ -426,7 +505,9 @@ async function benchBackend(backend: LabBackendName, opts: BenchOptions, guard: 
       try {
         await teardownLab(lab, stateRoot)
       } catch (error) {
-        result.warnings.push(`teardown of ${lab} failed: ${firstLine((error as Error).message)} (run 'netctl lab down --name ${lab}')`)
+        result.warnings.push(
+          `teardown of ${lab} failed: ${firstLine((error as Error).message)} (run 'netctl lab down --name ${lab}')`,
+        )
       }
       guard.release(lab)
     }
@@ -440,10 +521,15 @@ async function benchBackend(backend: LabBackendName, opts: BenchOptions, guard: 
  * baseline) and of a cross-node pair, taking turns for `rounds` rounds; the
  * MTUs; then the lab goes — also when something fails, and on SIGINT / SIGTERM.
  */
-export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}, stateRoot = defaultStateRoot()): Promise<BenchReport> {
+export async function runBench(
+  opts: BenchOptions,
+  hooks: BenchHooks = {},
+  stateRoot = defaultStateRoot(),
+): Promise<BenchReport> {
   if (opts.backends) validateNames(opts.name, opts.backends)
   else validateNames(opts.name, LAB_BACKENDS)
-  if (!Number.isInteger(opts.seconds) || opts.seconds < 1) throw new UsageError(`--seconds must be a whole number of seconds, at least 1`)
+  if (!Number.isInteger(opts.seconds) || opts.seconds < 1)
+    throw new UsageError(`--seconds must be a whole number of seconds, at least 1`)
   if (!Number.isInteger(opts.pingCount) || opts.pingCount < 1) throw new UsageError(`--ping-count must be at least 1`)
   if (!Number.isInteger(opts.rounds) || opts.rounds < 1) throw new UsageError(`--rounds must be at least 1`)
   // Root first: without it every backend would "fail" the same way.
@@ -454,7 +540,10 @@ export async function runBench(opts: BenchOptions, hooks: BenchHooks = {}, state
   let skipped: BenchReport['skipped'] = []
   if (!backends) {
     ;({backends, skipped} = await buildableBackends())
-    if (backends.length === 0) throw new EnvironmentError(`no backend can be built here: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`)
+    if (backends.length === 0)
+      throw new EnvironmentError(
+        `no backend can be built here: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`,
+      )
   }
 
   const report: BenchReport = {

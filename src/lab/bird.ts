@@ -145,7 +145,7 @@ export function birdConfig(plan: LabPlan, node: LabNode): string {
     '# Keep the kernel table and BIRD in step.',
     'protocol kernel {',
     '  learn;                # routes others put in the kernel (Felix, the CNI plugin) are known to BIRD',
-    "  persist;              # a stopped BIRD leaves its routes (the dataplane outlives the daemon)",
+    '  persist;              # a stopped BIRD leaves its routes (the dataplane outlives the daemon)',
     '  scan time 2;',
     '  graceful restart;',
     '  merge paths on;       # ECMP when a block has more than one path',
@@ -198,7 +198,9 @@ export function birdConfig(plan: LabPlan, node: LabNode): string {
     add('# ------------- Node-to-node mesh -------------')
   }
   for (const peer of peers) {
-    add(`# For peer ${peer.node.name}${peer.node.routeReflector ? ` (route reflector, cluster ID ${RR_CLUSTER_ID})` : ''}`)
+    add(
+      `# For peer ${peer.node.name}${peer.node.routeReflector ? ` (route reflector, cluster ID ${RR_CLUSTER_ID})` : ''}`,
+    )
     add(`protocol bgp ${peer.protocol} from bgp_template {`)
     add(`  neighbor ${peer.node.ip} as ${plan.asNumber};`)
     add(`  source address ${node.ip};`)

@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
+import {prefixLength} from '../analyze/ip.js'
 import {LAB_READY_TIMEOUT_MS} from '../defaults.js'
 import {classify, NetctlError, UsageError} from '../errors.js'
 import {mapLimit} from '../util/exec.js'
@@ -15,7 +16,6 @@ import {NsScript} from './script.js'
 import {startLabSsh} from './sshd.js'
 import {saveRecord} from './state.js'
 import {teardownLab} from './teardown.js'
-import {prefixLength} from '../analyze/ip.js'
 import {defaultStateRoot, labNetnsNames, netnsPrefix, planLab, STATIC_UNDERLAY_NEIGH_ABOVE} from './topology.js'
 import type {LabOptions, LabPlan, LabRecord} from './types.js'
 
@@ -35,7 +35,24 @@ function fabricScript(plan: LabPlan): NsScript {
   }
   for (const node of plan.nodes) {
     const sub = plan.subnets.find((x) => x.cidr === node.subnet)!
-    s.ip('link', 'add', node.fabricPort, 'mtu', plan.underlayMTU, 'type', 'veth', 'peer', 'name', 'eth0', 'address', node.uplinkMAC, 'mtu', plan.underlayMTU, 'netns', node.netns)
+    s.ip(
+      'link',
+      'add',
+      node.fabricPort,
+      'mtu',
+      plan.underlayMTU,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'address',
+      node.uplinkMAC,
+      'mtu',
+      plan.underlayMTU,
+      'netns',
+      node.netns,
+    )
     s.ip('link', 'set', node.fabricPort, 'master', sub.bridge, 'up')
   }
   if (plan.routerNetns) {
@@ -75,7 +92,8 @@ function nodeScript(plan: LabPlan, nodeName: string): NsScript {
   s.sysctl('net.ipv4.ip_forward', 1)
   if (plan.nodes.length > STATIC_UNDERLAY_NEIGH_ABOVE) {
     for (const peer of plan.nodes) {
-      if (peer.name !== node.name && peer.subnet === node.subnet) s.ip('neigh', 'replace', peer.ip, 'lladdr', peer.uplinkMAC, 'dev', 'eth0', 'nud', 'permanent')
+      if (peer.name !== node.name && peer.subnet === node.subnet)
+        s.ip('neigh', 'replace', peer.ip, 'lladdr', peer.uplinkMAC, 'dev', 'eth0', 'nud', 'permanent')
     }
   }
   plumbing.nodeState(s, plan, node, mtu)
@@ -89,12 +107,19 @@ function nodeScript(plan: LabPlan, nodeName: string): NsScript {
  * state → daemons, recording the lab before the first namespace exists so
  * that `lab down` can always clean up. A failure tears down what was made.
  */
-export async function labUp(options: LabOptions, progress: LabUpProgress = () => {}, stateRoot = defaultStateRoot()): Promise<LabRecord> {
+export async function labUp(
+  options: LabOptions,
+  progress: LabUpProgress = () => {},
+  stateRoot = defaultStateRoot(),
+): Promise<LabRecord> {
   const plan = planLab(options, stateRoot)
   await labPreflight(options)
   const existing = (await listNetns()).filter((n) => n.startsWith(netnsPrefix(plan.name)))
   if (existsSync(plan.stateDir) || existing.length > 0) {
-    throw new UsageError(`lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`, false)
+    throw new UsageError(
+      `lab '${plan.name}' already exists: run 'netctl lab down --name ${plan.name}' first, or pick another --name`,
+      false,
+    )
   }
   const backend = labBackend(plan.backend)
   const start = processStart(process.pid)
@@ -110,7 +135,9 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
     ...(start === undefined ? {} : {owner: {pid: process.pid, start}}),
   }
   if (plan.nodes.length > STATIC_UNDERLAY_NEIGH_ABOVE) {
-    record.notes.push(`underlay neighbours are PERMANENT entries: with more than ${STATIC_UNDERLAY_NEIGH_ABOVE} nodes the kernel's shared ARP table (gc_thresh3) would overflow`)
+    record.notes.push(
+      `underlay neighbours are PERMANENT entries: with more than ${STATIC_UNDERLAY_NEIGH_ABOVE} nodes the kernel's shared ARP table (gc_thresh3) would overflow`,
+    )
   }
   await saveRecord(record)
   // set on failure: workers still making namespaces stop, so that teardown sees them all
@@ -137,7 +164,8 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
 
     progress(`wiring the ${plan.topology} underlay`)
     await runScript(plan.fabricNetns, fabricScript(plan), path.join(scripts, 'fabric.sh'), 'fabric set-up')
-    if (plan.routerNetns) await runScript(plan.routerNetns, routerScript(plan), path.join(scripts, 'router.sh'), 'router set-up')
+    if (plan.routerNetns)
+      await runScript(plan.routerNetns, routerScript(plan), path.join(scripts, 'router.sh'), 'router set-up')
 
     progress(`configuring ${plan.nodes.length} nodes, ${plan.pods.length} pods, ${plan.backend}`)
     const warnings = await mapLimit(plan.nodes, 4, async (n) => {
@@ -160,7 +188,9 @@ export async function labUp(options: LabOptions, progress: LabUpProgress = () =>
     }
     if (plan.proxyMode !== 'none' || plan.hostProfile !== 'plain') {
       progress(`installing the agents' rules (kube-proxy ${plan.proxyMode}, host ${plan.hostProfile})`)
-      const agentWarnings = await mapLimit(plan.nodes, 4, (n) => installAgents(plan, n, path.join(scripts, `${n.name}-agents.sh`)))
+      const agentWarnings = await mapLimit(plan.nodes, 4, (n) =>
+        installAgents(plan, n, path.join(scripts, `${n.name}-agents.sh`)),
+      )
       record.warnings.push(...agentWarnings.flat())
     }
     await writeInventory(plan)

@@ -10,7 +10,13 @@ import type {LabNode, LabPlan} from './types.js'
  * Paths of the files a real node keeps in well-known places; a lab node keeps
  * them under its own directory (mount namespaces are shared between labs).
  */
-export function nodePaths(node: LabNode): {flannelSubnetEnv: string; cniConfDir: string; cniBinDir: string; birdSocket: string; facts: string} {
+export function nodePaths(node: LabNode): {
+  flannelSubnetEnv: string
+  cniConfDir: string
+  cniBinDir: string
+  birdSocket: string
+  facts: string
+} {
   return {
     flannelSubnetEnv: path.join(node.dir, 'run/flannel/subnet.env'),
     cniConfDir: path.join(node.dir, 'etc/cni/net.d'),
@@ -64,7 +70,11 @@ const CONFLIST = {flannel: '10-flannel.conflist', calico: '10-calico.conflist', 
 /** The files writeNodeFiles writes for a backend (subnet.env where flanneld runs). */
 export function nodeFiles(node: LabNode, backend: LabBackend): string[] {
   const p = nodePaths(node)
-  return [p.facts, ...(cniRunsFlanneld(backend.family) ? [p.flannelSubnetEnv] : []), path.join(p.cniConfDir, CONFLIST[backend.family])]
+  return [
+    p.facts,
+    ...(cniRunsFlanneld(backend.family) ? [p.flannelSubnetEnv] : []),
+    path.join(p.cniConfDir, CONFLIST[backend.family]),
+  ]
 }
 
 export interface NodeFacts {
@@ -78,7 +88,13 @@ export interface NodeFacts {
 export function nodeFacts(plan: LabPlan, node: LabNode, backend: LabBackend): NodeFacts {
   const labels: Record<string, string> = {'kubernetes.io/hostname': node.name, 'kubernetes.io/os': 'linux'}
   if (node.routeReflector) labels['route-reflector'] = 'true'
-  return {name: node.name, internalIP: node.ip, podCIDR: node.podCIDR, annotations: backend.annotations(plan, node), labels}
+  return {
+    name: node.name,
+    internalIP: node.ip,
+    podCIDR: node.podCIDR,
+    annotations: backend.annotations(plan, node),
+    labels,
+  }
 }
 
 /** Write subnet.env, the CNI conflist and plugin stand-ins, and the node's facts. */
@@ -104,7 +120,11 @@ export async function writeNodeFiles(plan: LabPlan, node: LabNode, backend: LabB
   const conflist =
     backend.family === 'flannel'
       ? flannelConflist()
-      : calicoConflist(node, mtu, backend.family === 'canal' ? {type: 'host-local', subnet: 'usePodCidr'} : {type: 'calico-ipam'})
+      : calicoConflist(
+          node,
+          mtu,
+          backend.family === 'canal' ? {type: 'host-local', subnet: 'usePodCidr'} : {type: 'calico-ipam'},
+        )
   await writeFile(path.join(p.cniConfDir, CONFLIST[backend.family]), `${JSON.stringify(conflist, null, 2)}\n`)
   // Stand-ins for the plugin binaries, so "is the plugin installed" has a real answer.
   for (const plugin of CNI_PLUGINS[backend.family]) {

@@ -66,7 +66,7 @@ export class PeerTable {
   }
 
   lookup(dst: number): ForwarderPeer | undefined {
-    for (const e of this.entries) if (((dst & e.prefix.mask) >>> 0) === e.prefix.network) return e.peer
+    for (const e of this.entries) if ((dst & e.prefix.mask) >>> 0 === e.prefix.network) return e.peer
     return undefined
   }
 
@@ -159,16 +159,24 @@ export function parseForwarderConfig(text: string): ForwarderConfig {
   }
   if (typeof raw !== 'object' || raw === null) fail('not an object')
   const c = raw as Record<string, unknown>
-  for (const k of ['node', 'nodeIP', 'logFile', 'statusFile'] as const) if (typeof c[k] !== 'string' || c[k] === '') fail(`${k} must be a non-empty string`)
+  for (const k of ['node', 'nodeIP', 'logFile', 'statusFile'] as const)
+    if (typeof c[k] !== 'string' || c[k] === '') fail(`${k} must be a non-empty string`)
   if (ipv4ToNumber(c.nodeIP as string) === undefined) fail(`nodeIP '${String(c.nodeIP)}' is not an IPv4 address`)
   if (!isPort(c.port)) fail('port must be 1..65535')
   const ts = c.tunSocket as Record<string, unknown> | undefined
-  if (typeof ts !== 'object' || ts === null || !isPort(ts.forwarder) || !isPort(ts.socat)) fail('tunSocket needs ports forwarder and socat')
+  if (typeof ts !== 'object' || ts === null || !isPort(ts.forwarder) || !isPort(ts.socat))
+    fail('tunSocket needs ports forwarder and socat')
   if (!Array.isArray(c.peers)) fail('peers must be a list')
   const peers: ForwarderPeer[] = []
   for (const [i, p] of (c.peers as unknown[]).entries()) {
     const peer = p as Record<string, unknown>
-    if (typeof peer !== 'object' || peer === null || typeof peer.name !== 'string' || typeof peer.ip !== 'string' || typeof peer.podCIDR !== 'string') {
+    if (
+      typeof peer !== 'object' ||
+      peer === null ||
+      typeof peer.name !== 'string' ||
+      typeof peer.ip !== 'string' ||
+      typeof peer.podCIDR !== 'string'
+    ) {
       fail(`peers[${i}] needs name, ip and podCIDR`)
     }
     if (ipv4ToNumber(peer.ip) === undefined) fail(`peer ${peer.name}: ip '${peer.ip}' is not an IPv4 address`)

@@ -4,11 +4,11 @@ import {stringify} from 'yaml'
 
 import {NetctlError, UsageError} from '../errors.js'
 import {backendCni} from '../model/backends.js'
-import {INVENTORY_API_VERSION, type Inventory, type InventoryNodeAccess} from '../model/inventory.js'
+import {type Inventory, INVENTORY_API_VERSION, type InventoryNodeAccess} from '../model/inventory.js'
 import {labBackend} from './backends/index.js'
 import {nodeFacts, nodePaths} from './files.js'
-import {labHealth, loadRecord, presentNetns} from './state.js'
 import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './sshd.js'
+import {labHealth, loadRecord, presentNetns} from './state.js'
 import type {LabNode, LabPlan} from './types.js'
 
 /** How a --ssh lab node is reached over SSH without any config file: the fields of its ssh_config block. */
@@ -25,7 +25,9 @@ function labNodeSsh(plan: LabPlan, node: LabNode): NonNullable<InventoryNodeAcce
 }
 
 /** The lab's namespaces (its pods' and those --namespace-labels names) with their labels. */
-export function labNamespaces(plan: Pick<LabPlan, 'pods' | 'namespaceLabels'>): Array<{name: string; labels?: Record<string, string>}> {
+export function labNamespaces(
+  plan: Pick<LabPlan, 'pods' | 'namespaceLabels'>,
+): Array<{name: string; labels?: Record<string, string>}> {
   const names = [...new Set([...plan.pods.map((p) => p.namespace), ...Object.keys(plan.namespaceLabels ?? {})])].sort()
   return names.map((name) => ({name, ...(plan.namespaceLabels?.[name] ? {labels: plan.namespaceLabels[name]} : {})}))
 }
@@ -58,7 +60,15 @@ export function labInventory(plan: LabPlan): Inventory {
         paths: {flannelSubnetEnv, cniConfDir, cniBinDir, birdSocket},
       }
     }),
-    pods: plan.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns, ...(p.labels ? {labels: p.labels} : {}), ...(p.ports ? {ports: p.ports} : {})})),
+    pods: plan.pods.map((p) => ({
+      name: p.name,
+      namespace: p.namespace,
+      node: p.node,
+      ip: p.ip,
+      netns: p.netns,
+      ...(p.labels ? {labels: p.labels} : {}),
+      ...(p.ports ? {ports: p.ports} : {}),
+    })),
     ...(plan.namespaceLabels ? {namespaces: labNamespaces(plan)} : {}),
     ...(plan.services ? {services: plan.services} : {}),
     ...(plan.networkPolicies?.length ? {networkPolicies: plan.networkPolicies} : {}),
@@ -80,10 +90,16 @@ export async function labInventoryFile(name: string): Promise<string> {
   const record = await loadRecord(name)
   const health = labHealth(record, await presentNetns())
   if (health.state !== 'up' && health.state !== 'degraded') {
-    throw new UsageError(`lab '${name}' is ${health.state}${health.reason ? ` (${health.reason})` : ''}, not up (see netctl lab status --name ${name})`)
+    throw new UsageError(
+      `lab '${name}' is ${health.state}${health.reason ? ` (${health.reason})` : ''}, not up (see netctl lab status --name ${name})`,
+    )
   }
   if (health.foreign.length > 0) {
-    throw new NetctlError(`lab '${name}': ${health.foreign.join(', ')} ${health.foreign.length === 1 ? 'is' : 'are'} not the namespace the lab made; refusing to enter it (see netctl lab status --name ${name})`, 'refused', 'REFUSED')
+    throw new NetctlError(
+      `lab '${name}': ${health.foreign.join(', ')} ${health.foreign.length === 1 ? 'is' : 'are'} not the namespace the lab made; refusing to enter it (see netctl lab status --name ${name})`,
+      'refused',
+      'REFUSED',
+    )
   }
   return record.inventory
 }

@@ -52,9 +52,9 @@ export async function listLabs(stateRoot = defaultStateRoot()): Promise<LabListE
     }
   }
   const known = new Set(entries.map((e) => e.name))
-  const orphans = [...new Set([...present.keys()].filter((n) => n.endsWith('.fabric')).map((n) => n.slice(0, -'.fabric'.length)))].filter(
-    (name) => !known.has(name) && LAB_NAME_RE.test(name),
-  )
+  const orphans = [
+    ...new Set([...present.keys()].filter((n) => n.endsWith('.fabric')).map((n) => n.slice(0, -'.fabric'.length))),
+  ].filter((name) => !known.has(name) && LAB_NAME_RE.test(name))
   if (orphans.length > 0) {
     const host = hostNetnsIds()
     const pids = pidsByNetns([...present.values()].filter((id): id is NetnsId => id !== undefined))

@@ -16,7 +16,10 @@ export async function listNetns(): Promise<string[]> {
   try {
     return (JSON.parse(r.stdout) as Array<{name: string}>).map((n) => n.name)
   } catch {
-    return r.stdout.split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean)
+    return r.stdout
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter(Boolean)
   }
 }
 
@@ -26,7 +29,11 @@ export async function addNetns(name: string): Promise<void> {
 }
 
 /** Run argv inside a namespace. */
-export function execIn(netns: string, argv: string[], opts: {input?: string; timeoutMs?: number} = {}): Promise<ExecResult> {
+export function execIn(
+  netns: string,
+  argv: string[],
+  opts: {input?: string; timeoutMs?: number} = {},
+): Promise<ExecResult> {
   return run('ip', ['netns', 'exec', netns, ...argv], opts)
 }
 
@@ -39,7 +46,13 @@ export async function runScript(netns: string, script: NsScript, file: string, w
   await writeFile(file, text, {mode: 0o644})
   const r = await execIn(netns, ['sh', '-e', file], {timeoutMs: LAB_SCRIPT_TIMEOUT_MS})
   if (r.code !== 0) {
-    const why = firstLine(r.stderr.split('\n').filter((l) => !/^Command failed/.test(l)).join('\n')) || `exit ${r.code}`
+    const why =
+      firstLine(
+        r.stderr
+          .split('\n')
+          .filter((l) => !/^Command failed/.test(l))
+          .join('\n'),
+      ) || `exit ${r.code}`
     throw new NetctlError(`${what} failed in ${netns}: ${why} (script: ${file})`)
   }
   return r.stdout
@@ -130,7 +143,9 @@ export function loMarkArgs(netns: string): string[] {
 
 /** The alias of lo in the namespace process `pid` lives in ('' for none; undefined when it cannot be read), read-only: `nsenter --net ip link show lo`. */
 export async function loAliasOf(pid: number): Promise<string | undefined> {
-  const r = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'dev', 'lo'], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
+  const r = await run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', 'link', 'show', 'dev', 'lo'], {
+    timeoutMs: QUICK_CHECK_TIMEOUT_MS,
+  })
   if (r.code !== 0) return undefined
   try {
     const [lo] = JSON.parse(r.stdout) as Array<{ifalias?: string}>
@@ -145,7 +160,9 @@ export async function loAliasOf(pid: number): Promise<string | undefined> {
  * and the name of the namespace: what `lab up` records of the processes it
  * started, so that `lab down` finds them again by PID and start time.
  */
-export function processesIn(namespaces: ReadonlyMap<string, NetnsId>): Array<{pid: number; start: number; netns: string}> {
+export function processesIn(
+  namespaces: ReadonlyMap<string, NetnsId>,
+): Array<{pid: number; start: number; netns: string}> {
   const byId = new Map([...namespaces].map(([ns, id]) => [formatNetnsId(id), ns]))
   const out: Array<{pid: number; start: number; netns: string}> = []
   for (const [key, pids] of pidsByNetns([...namespaces.values()])) {

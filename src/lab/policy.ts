@@ -9,9 +9,9 @@
  */
 import {parseAllDocuments} from 'yaml'
 
-import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import {UsageError} from '../errors.js'
 import {backendCni, cniRunsFelix} from '../model/backends.js'
+import type {InventoryNetworkPolicy} from '../model/inventory.js'
 import {reprogramFelixPolicies} from './agents/index.js'
 import {writeInventory} from './inventory.js'
 import {loadRecord, saveRecord} from './state.js'
@@ -45,18 +45,28 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
 function policiesOf(obj: unknown, where: string): InventoryNetworkPolicy[] {
   if (obj === null || obj === undefined) return []
   if (!isRecord(obj)) throw new UsageError(`${where}: not an object`)
-  if (obj.kind === 'List' && Array.isArray(obj.items)) return obj.items.flatMap((item, i) => policiesOf(item, `${where} items[${i}]`))
-  if (obj.kind !== 'NetworkPolicy') throw new UsageError(`${where}: kind ${JSON.stringify(obj.kind)}: only NetworkPolicy (networking.k8s.io/v1) goes into a lab`)
-  if (obj.apiVersion !== undefined && obj.apiVersion !== 'networking.k8s.io/v1') throw new UsageError(`${where}: apiVersion ${JSON.stringify(obj.apiVersion)}: use networking.k8s.io/v1`)
+  if (obj.kind === 'List' && Array.isArray(obj.items))
+    return obj.items.flatMap((item, i) => policiesOf(item, `${where} items[${i}]`))
+  if (obj.kind !== 'NetworkPolicy')
+    throw new UsageError(
+      `${where}: kind ${JSON.stringify(obj.kind)}: only NetworkPolicy (networking.k8s.io/v1) goes into a lab`,
+    )
+  if (obj.apiVersion !== undefined && obj.apiVersion !== 'networking.k8s.io/v1')
+    throw new UsageError(`${where}: apiVersion ${JSON.stringify(obj.apiVersion)}: use networking.k8s.io/v1`)
   const meta = isRecord(obj.metadata) ? obj.metadata : {}
   const name = meta.name
   const namespace = meta.namespace ?? 'default'
-  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name)) throw new UsageError(`${where}: metadata.name ${JSON.stringify(name)} is not a NetworkPolicy name`)
-  if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace)) throw new UsageError(`${where}: metadata.namespace ${JSON.stringify(namespace)} is not a namespace name`)
+  if (typeof name !== 'string' || name.length > 253 || !DNS_SUBDOMAIN.test(name))
+    throw new UsageError(`${where}: metadata.name ${JSON.stringify(name)} is not a NetworkPolicy name`)
+  if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL.test(namespace))
+    throw new UsageError(`${where}: metadata.namespace ${JSON.stringify(namespace)} is not a namespace name`)
   const spec = obj.spec ?? {}
   if (!isRecord(spec)) throw new UsageError(`${where}: spec must be an object`)
-  if (spec.podSelector !== undefined && !isRecord(spec.podSelector)) throw new UsageError(`${where}: spec.podSelector must be a label selector`)
-  for (const dir of ['ingress', 'egress'] as const) if (spec[dir] !== undefined && !Array.isArray(spec[dir])) throw new UsageError(`${where}: spec.${dir} must be a list of rules`)
+  if (spec.podSelector !== undefined && !isRecord(spec.podSelector))
+    throw new UsageError(`${where}: spec.podSelector must be a label selector`)
+  for (const dir of ['ingress', 'egress'] as const)
+    if (spec[dir] !== undefined && !Array.isArray(spec[dir]))
+      throw new UsageError(`${where}: spec.${dir} must be a list of rules`)
   return [{apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name, namespace}, spec}]
 }
 
@@ -65,7 +75,10 @@ export function parsePolicyDocuments(text: string, file: string): InventoryNetwo
   const docs = parseAllDocuments(text)
   const out: InventoryNetworkPolicy[] = []
   for (const [i, doc] of (Array.isArray(docs) ? docs : [docs]).entries()) {
-    if (doc.errors.length > 0) throw new UsageError(`${file}: document ${i + 1}: not valid YAML or JSON (${doc.errors[0]!.message.split('\n')[0]})`)
+    if (doc.errors.length > 0)
+      throw new UsageError(
+        `${file}: document ${i + 1}: not valid YAML or JSON (${doc.errors[0]!.message.split('\n')[0]})`,
+      )
     out.push(...policiesOf(doc.toJS(), `${file}: document ${i + 1}`))
   }
   if (out.length === 0) throw new UsageError(`${file}: no NetworkPolicy in it`)
@@ -97,7 +110,8 @@ export async function applyTo(record: LabRecord, incoming: InventoryNetworkPolic
   const applied: NonNullable<LabPolicyResult['applied']> = []
   for (const p of incoming) {
     const i = current.findIndex((c) => key(c) === key(p))
-    const result = i < 0 ? 'created' : JSON.stringify(current[i]!.spec) === JSON.stringify(p.spec) ? 'unchanged' : 'configured'
+    const result =
+      i < 0 ? 'created' : JSON.stringify(current[i]!.spec) === JSON.stringify(p.spec) ? 'unchanged' : 'configured'
     if (i < 0) current.push(p)
     else current[i] = p
     applied.push({namespace: p.metadata.namespace!, name: p.metadata.name, result})
@@ -111,7 +125,11 @@ export async function deleteFrom(record: LabRecord, name: string, namespace: str
   const lab = record.name
   const current = record.networkPolicies ?? []
   const kept = current.filter((p) => key(p) !== `${namespace}/${name}`)
-  if (kept.length === current.length) throw new UsageError(`lab ${lab} has no NetworkPolicy ${namespace}/${name} (see netctl lab policy list --lab ${lab})`, false)
+  if (kept.length === current.length)
+    throw new UsageError(
+      `lab ${lab} has no NetworkPolicy ${namespace}/${name} (see netctl lab policy list --lab ${lab})`,
+      false,
+    )
   await store(record, kept)
   return summary({...record, networkPolicies: kept}, {deleted: [{namespace, name}]})
 }

@@ -1,7 +1,7 @@
 import {EnvironmentError} from '../errors.js'
 import {run} from '../util/exec.js'
-import type {LabOptions} from './types.js'
 import {isCalico} from './topology.js'
+import type {LabOptions} from './types.js'
 
 /** Programs `lab up` needs for these options, with the Debian package that has each. */
 export function requiredTools(o: Pick<LabOptions, 'backend' | 'ssh'>): Array<{tool: string; pkg: string}> {
@@ -12,7 +12,12 @@ export function requiredTools(o: Pick<LabOptions, 'backend' | 'ssh'>): Array<{to
   ]
   if (isCalico(o.backend)) tools.push({tool: 'bird', pkg: 'bird2'}, {tool: 'birdc', pkg: 'bird2'})
   if (o.backend === 'flannel-udp') tools.push({tool: 'socat', pkg: 'socat'})
-  if (o.ssh) tools.push({tool: 'sshd', pkg: 'openssh-server'}, {tool: 'ssh-keygen', pkg: 'openssh-client'}, {tool: 'nc', pkg: 'netcat-openbsd'})
+  if (o.ssh)
+    tools.push(
+      {tool: 'sshd', pkg: 'openssh-server'},
+      {tool: 'ssh-keygen', pkg: 'openssh-client'},
+      {tool: 'nc', pkg: 'netcat-openbsd'},
+    )
   return tools
 }
 
@@ -31,6 +36,8 @@ export async function labPreflight(o: Pick<LabOptions, 'backend' | 'ssh'>): Prom
   for (const t of requiredTools(o)) if (!(await which(t.tool))) missing.push(t)
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => m.pkg))]
-    throw new EnvironmentError(`missing ${missing.map((m) => m.tool).join(', ')}: install with 'apt-get install ${pkgs.join(' ')}'`)
+    throw new EnvironmentError(
+      `missing ${missing.map((m) => m.tool).join(', ')}: install with 'apt-get install ${pkgs.join(' ')}'`,
+    )
   }
 }

@@ -34,7 +34,12 @@ export const LAB_SSH_USER = 'root'
 
 export function labSshPaths(stateDir: string): LabSshPaths {
   const dir = path.join(stateDir, 'ssh')
-  return {dir, config: path.join(dir, 'ssh_config'), knownHosts: path.join(dir, 'known_hosts'), identity: path.join(dir, 'id_ed25519')}
+  return {
+    dir,
+    config: path.join(dir, 'ssh_config'),
+    knownHosts: path.join(dir, 'known_hosts'),
+    identity: path.join(dir, 'id_ed25519'),
+  }
 }
 
 export function nodeSshPaths(node: LabNode): NodeSshPaths {
@@ -59,7 +64,10 @@ export function labProxyCommand(node: Pick<LabNode, 'netns'>): string {
  * or '%' (a token in both) would change meaning, so refuse such a state dir.
  */
 function plainPath(p: string): string {
-  if (!/^[A-Za-z0-9_./@+,:-]+$/.test(p)) throw new EnvironmentError(`lab --ssh needs a state directory path without spaces or special characters, got '${p}' (set NETCTL_STATE_DIR)`)
+  if (!/^[A-Za-z0-9_./@+,:-]+$/.test(p))
+    throw new EnvironmentError(
+      `lab --ssh needs a state directory path without spaces or special characters, got '${p}' (set NETCTL_STATE_DIR)`,
+    )
   return p
 }
 
@@ -133,15 +141,25 @@ function sshdPath(): string {
 }
 
 async function waitForSshd(node: LabNode, timeoutMs: number): Promise<void> {
-  await pollUntil(async () => ((await execIn(node.netns, ['nc', '-z', '-w', '1', '127.0.0.1', String(LAB_SSH_PORT)], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})).code === 0 ? true : undefined), {
-    timeoutMs,
-    intervalMs: 100,
-    reason: async () => {
-      const log = nodeSshPaths(node).log
-      const why = existsSync(log) ? firstLine((await readFile(log, 'utf8')).split('\n').reverse().join('\n')) : ''
-      return `sshd of ${node.name} does not answer on 127.0.0.1:${LAB_SSH_PORT} in ${node.netns}${why ? `: ${why}` : ''}`
+  await pollUntil(
+    async () =>
+      (
+        await execIn(node.netns, ['nc', '-z', '-w', '1', '127.0.0.1', String(LAB_SSH_PORT)], {
+          timeoutMs: QUICK_CHECK_TIMEOUT_MS,
+        })
+      ).code === 0
+        ? true
+        : undefined,
+    {
+      timeoutMs,
+      intervalMs: 100,
+      reason: async () => {
+        const log = nodeSshPaths(node).log
+        const why = existsSync(log) ? firstLine((await readFile(log, 'utf8')).split('\n').reverse().join('\n')) : ''
+        return `sshd of ${node.name} does not answer on 127.0.0.1:${LAB_SSH_PORT} in ${node.netns}${why ? `: ${why}` : ''}`
+      },
     },
-  })
+  )
 }
 
 /**
@@ -175,10 +193,14 @@ export async function startLabSsh(plan: LabPlan): Promise<void> {
   await mapLimit(plan.nodes, 4, async (node) => {
     const p = nodeSshPaths(node)
     // sshd forks into the background; it stays in the namespace, where lab down finds and stops it
-    const r = await run('ip', ['netns', 'exec', node.netns, sshd, '-f', p.config, '-E', p.log], {timeoutMs: DAEMON_READY_MS})
+    const r = await run('ip', ['netns', 'exec', node.netns, sshd, '-f', p.config, '-E', p.log], {
+      timeoutMs: DAEMON_READY_MS,
+    })
     if (r.code !== 0) {
       const log = existsSync(p.log) ? firstLine(await readFile(p.log, 'utf8')) : ''
-      throw new NetctlError(`sshd failed to start in ${node.netns}: ${firstLine(r.stderr) || log || `exit ${r.code}`} (config: ${p.config})`)
+      throw new NetctlError(
+        `sshd failed to start in ${node.netns}: ${firstLine(r.stderr) || log || `exit ${r.code}`} (config: ${p.config})`,
+      )
     }
   })
   await mapLimit(plan.nodes, 4, (node) => waitForSshd(node, DAEMON_READY_MS))

@@ -37,7 +37,10 @@ export async function loadRecord(name: string, stateRoot = defaultStateRoot()): 
 export async function labNamesOnDisk(stateRoot = defaultStateRoot()): Promise<string[]> {
   if (!existsSync(stateRoot)) return []
   const entries = await readdir(stateRoot, {withFileTypes: true})
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort()
 }
 
 /**
@@ -81,9 +84,17 @@ export function labHealth(record: LabRecord, present: ReadonlyMap<string, NetnsI
     if (owner && processStart(owner.pid) !== owner.start) {
       return {state: 'failed', missing, foreign, reason: `its lab up (pid ${owner.pid}) ended before the lab was up`}
     }
-    return {state: 'creating', missing, foreign, reason: owner ? `lab up (pid ${owner.pid}) is still building it` : 'lab up is still building it'}
+    return {
+      state: 'creating',
+      missing,
+      foreign,
+      reason: owner ? `lab up (pid ${owner.pid}) is still building it` : 'lab up is still building it',
+    }
   }
   if (missing.length === 0 && foreign.length === 0) return {state: 'up', missing, foreign}
-  const parts = [...(missing.length ? [`missing ${missing.join(', ')}`] : []), ...(foreign.length ? [`not the lab's own namespace: ${foreign.join(', ')}`] : [])]
+  const parts = [
+    ...(missing.length ? [`missing ${missing.join(', ')}`] : []),
+    ...(foreign.length ? [`not the lab's own namespace: ${foreign.join(', ')}`] : []),
+  ]
   return {state: 'degraded', missing, foreign, reason: parts.join('; ')}
 }

@@ -37,7 +37,15 @@ export interface LabView {
   foreign: string[]
   createdAt: string
   inventory: string
-  nodes: Array<{name: string; netns: string; ip: string; podCIDR: string; vtepMAC: string; routeReflector?: boolean; present: boolean}>
+  nodes: Array<{
+    name: string
+    netns: string
+    ip: string
+    podCIDR: string
+    vtepMAC: string
+    routeReflector?: boolean
+    present: boolean
+  }>
   pods: Array<{name: string; namespace: string; node: string; netns: string; ip: string; present: boolean}>
   warnings: string[]
   /** the agents' rule sets the nodes carry */
@@ -51,9 +59,18 @@ export interface LabStatus extends LabView {
 
 /** Ping `to` from inside `from`'s namespace, once: the kernel decides, not netctl. */
 export async function pingPod(from: LabPod, to: LabPod, timeoutSec = 1): Promise<PingResult> {
-  const r = await execIn(from.netns, ['ping', '-n', '-q', '-c', '1', '-W', String(timeoutSec), to.ip], {timeoutMs: (timeoutSec + 3) * 1000})
+  const r = await execIn(from.netns, ['ping', '-n', '-q', '-c', '1', '-W', String(timeoutSec), to.ip], {
+    timeoutMs: (timeoutSec + 3) * 1000,
+  })
   const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout)
-  return {from: from.name, to: to.name, toIP: to.ip, sameNode: from.node === to.node, ok: r.code === 0, ...(rtt ? {rttMs: Number(rtt[1])} : {})}
+  return {
+    from: from.name,
+    to: to.name,
+    toIP: to.ip,
+    sameNode: from.node === to.node,
+    ok: r.code === 0,
+    ...(rtt ? {rttMs: Number(rtt[1])} : {}),
+  }
 }
 
 /**
@@ -104,7 +121,14 @@ export async function labView(record: LabRecord): Promise<LabView> {
       ...(n.routeReflector ? {routeReflector: true} : {}),
       present: present.has(n.netns),
     })),
-    pods: record.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, netns: p.netns, ip: p.ip, present: present.has(p.netns)})),
+    pods: record.pods.map((p) => ({
+      name: p.name,
+      namespace: p.namespace,
+      node: p.node,
+      netns: p.netns,
+      ip: p.ip,
+      present: present.has(p.netns),
+    })),
     warnings: record.warnings,
     agents: labAgentsView(record),
   }
@@ -121,7 +145,10 @@ export async function labStatus(record: LabRecord, opts: {ping: boolean; allPair
     // ping only from and to pods whose namespace is the one the lab made: a name
     // that points elsewhere (the machine's own namespace, say) is never entered
     const intact = new Set(view.pods.filter((p) => p.present).map((p) => p.name))
-    status.reachability = await checkReachability({...record, pods: record.pods.filter((p) => intact.has(p.name))}, opts.allPairs)
+    status.reachability = await checkReachability(
+      {...record, pods: record.pods.filter((p) => intact.has(p.name))},
+      opts.allPairs,
+    )
   }
   return status
 }

@@ -5,7 +5,15 @@ import path from 'node:path'
 import {NetctlError} from '../errors.js'
 import {mapLimit, run} from '../util/exec.js'
 import {pollUntil} from '../util/wait.js'
-import {formatNetnsId, hostNetnsIds, loAliasOf, pidsByNetns, printableNetns, processStart, sameNetns} from './netns-setup.js'
+import {
+  formatNetnsId,
+  hostNetnsIds,
+  loAliasOf,
+  pidsByNetns,
+  printableNetns,
+  processStart,
+  sameNetns,
+} from './netns-setup.js'
 import {loadRecord, presentNetns} from './state.js'
 import {defaultStateRoot, netnsPrefix, validateLabName} from './topology.js'
 import type {LabRecord, NetnsId} from './types.js'
@@ -67,16 +75,27 @@ export function judgeLabNetns(
     const recorded = record?.netnsIds?.[ns]
     const inside = pids.get(formatNetnsId(id)) ?? []
     if (recorded) {
-      if (!sameNetns(recorded, id)) return v(`is not the namespace lab ${lab} made (it is ${formatNetnsId(id)}, the lab made ${formatNetnsId(recorded)})`)
+      if (!sameNetns(recorded, id))
+        return v(
+          `is not the namespace lab ${lab} made (it is ${formatNetnsId(id)}, the lab made ${formatNetnsId(recorded)})`,
+        )
       // the inode of a freed namespace goes to the next one made: where processes are to be signalled, the lab's mark must be there too
       if (inside.length > 0) {
         const mark = marks.get(formatNetnsId(id))
-        if (mark === undefined) return v(`has the inode lab ${lab} recorded, but its lo could not be read to check the lab's mark (nsenter)`)
-        if (mark !== ns) return v(`has the inode lab ${lab} recorded but not its mark (lo alias ${JSON.stringify(mark)}): another namespace has that inode now`)
+        if (mark === undefined)
+          return v(`has the inode lab ${lab} recorded, but its lo could not be read to check the lab's mark (nsenter)`)
+        if (mark !== ns)
+          return v(
+            `has the inode lab ${lab} recorded but not its mark (lo alias ${JSON.stringify(mark)}): another namespace has that inode now`,
+          )
       }
       return {ns, id}
     }
-    return inside.length ? v(`is not recorded as made by lab ${lab}, and ${inside.length} process${inside.length === 1 ? '' : 'es'} live${inside.length === 1 ? 's' : ''} in it`) : {ns, id}
+    return inside.length
+      ? v(
+          `is not recorded as made by lab ${lab}, and ${inside.length} process${inside.length === 1 ? '' : 'es'} live${inside.length === 1 ? 's' : ''} in it`,
+        )
+      : {ns, id}
   })
 }
 
@@ -103,7 +122,10 @@ async function startedByLab(record: Pick<LabRecord, 'processes'> | undefined): P
 }
 
 /** The namespace names of lab NAME now, and what stands behind each. */
-export function labNames(name: string, present: ReadonlyMap<string, NetnsId | undefined>): Map<string, NetnsId | undefined> {
+export function labNames(
+  name: string,
+  present: ReadonlyMap<string, NetnsId | undefined>,
+): Map<string, NetnsId | undefined> {
   const prefix = netnsPrefix(name)
   return new Map([...present].filter(([ns]) => ns.startsWith(prefix)))
 }
@@ -126,8 +148,13 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
   const names = labNames(name, present)
   const host = hostNetnsIds()
   // the lab's own namespaces whose name is gone still hold its processes as long as any live there
-  const nameless = Object.entries(record?.netnsIds ?? {}).filter(([ns, id]) => !present.has(ns) && !sameNetns(id, host.root) && !sameNetns(id, host.own))
-  const pids = pidsByNetns([...[...names.values()].filter((id): id is NetnsId => id !== undefined), ...nameless.map(([, id]) => id)])
+  const nameless = Object.entries(record?.netnsIds ?? {}).filter(
+    ([ns, id]) => !present.has(ns) && !sameNetns(id, host.root) && !sameNetns(id, host.own),
+  )
+  const pids = pidsByNetns([
+    ...[...names.values()].filter((id): id is NetnsId => id !== undefined),
+    ...nameless.map(([, id]) => id),
+  ])
   // ...but the kernel gives a freed namespace's inode to the next one made: a namespace is the lab's only while it carries the lab's mark
   const markOf = async (inside: number[]): Promise<string | undefined> => {
     // through any process still living there: the first may have just exited
@@ -138,7 +165,9 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
     return undefined
   }
   const marks = new Map(await mapLimit([...pids], 8, async ([key, inside]) => [key, await markOf(inside)] as const))
-  const held = nameless.filter(([ns, id]) => (pids.get(formatNetnsId(id))?.length ?? 0) > 0 && marks.get(formatNetnsId(id)) === ns).map(([, id]) => id)
+  const held = nameless
+    .filter(([ns, id]) => (pids.get(formatNetnsId(id))?.length ?? 0) > 0 && marks.get(formatNetnsId(id)) === ns)
+    .map(([, id]) => id)
   // the processes lab up started, still the same processes (PID and start time) and still in a namespace with the lab's mark
   const started = await startedByLab(record)
   const verdicts = judgeLabNetns(name, record, names, pids, host, marks)
@@ -146,7 +175,11 @@ export async function teardownLab(name: string, stateRoot = defaultStateRoot()):
   if (refused.length > 0) {
     const [first] = refused
     const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : ''
-    throw new NetctlError(`refusing to remove lab ${name}: ${printableNetns(first!.ns)} ${first!.refused}${more}; nothing was changed`, 'refused', 'REFUSED')
+    throw new NetctlError(
+      `refusing to remove lab ${name}: ${printableNetns(first!.ns)} ${first!.refused}${more}; nothing was changed`,
+      'refused',
+      'REFUSED',
+    )
   }
   const namespaces = verdicts.map((v) => v.ns)
   const ids = [...verdicts.flatMap((v) => (v.id ? [v.id] : [])), ...held]

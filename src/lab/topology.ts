@@ -6,7 +6,16 @@ import {UsageError} from '../errors.js'
 import {backendCni} from '../model/backends.js'
 import {HOST_PROFILES, LAB_AGENT_DEFAULTS, PROXY_MODES, SERVICE_CIDR} from './agents/defaults.js'
 import {planServices} from './agents/services.js'
-import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabContainerPort, type LabNode, type LabOptions, type LabPlan, type LabPod, type LabSubnet} from './types.js'
+import {
+  LAB_BACKENDS,
+  LAB_TOPOLOGIES,
+  type LabContainerPort,
+  type LabNode,
+  type LabOptions,
+  type LabPlan,
+  type LabPod,
+  type LabSubnet,
+} from './types.js'
 
 /**
  * Address plan. Nothing here overlaps the machine's own networks (192.0.2.0/24
@@ -64,24 +73,41 @@ export function isCalico(backend: string): boolean {
 
 export function validateLabOptions(o: LabOptions): void {
   validateLabName(o.name)
-  if (!Number.isInteger(o.nodes) || o.nodes < 2 || o.nodes > MAX_NODES) throw new UsageError(`--nodes must be 2..${MAX_NODES}, got ${o.nodes}`)
-  if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 20) throw new UsageError(`--pods-per-node must be 0..20, got ${o.podsPerNode}`)
-  if (!(LAB_BACKENDS as readonly string[]).includes(o.backend)) throw new UsageError(`unknown backend '${o.backend}': one of ${LAB_BACKENDS.join(', ')}`)
-  if (!(LAB_TOPOLOGIES as readonly string[]).includes(o.topology)) throw new UsageError(`unknown topology '${o.topology}': flat or routed`)
-  if (o.proxyMode !== undefined && !(PROXY_MODES as readonly string[]).includes(o.proxyMode)) throw new UsageError(`unknown proxy mode '${o.proxyMode}': one of ${PROXY_MODES.join(', ')}`)
-  if (o.hostProfile !== undefined && !(HOST_PROFILES as readonly string[]).includes(o.hostProfile)) throw new UsageError(`unknown host profile '${o.hostProfile}': one of ${HOST_PROFILES.join(', ')}`)
-  const perPod: Array<[string, Record<string, unknown> | undefined]> = [['--pod-labels', o.podLabels], ['--pod-namespace', o.podNamespaces], ['--pod-ports', o.podPorts]]
+  if (!Number.isInteger(o.nodes) || o.nodes < 2 || o.nodes > MAX_NODES)
+    throw new UsageError(`--nodes must be 2..${MAX_NODES}, got ${o.nodes}`)
+  if (!Number.isInteger(o.podsPerNode) || o.podsPerNode < 0 || o.podsPerNode > 20)
+    throw new UsageError(`--pods-per-node must be 0..20, got ${o.podsPerNode}`)
+  if (!(LAB_BACKENDS as readonly string[]).includes(o.backend))
+    throw new UsageError(`unknown backend '${o.backend}': one of ${LAB_BACKENDS.join(', ')}`)
+  if (!(LAB_TOPOLOGIES as readonly string[]).includes(o.topology))
+    throw new UsageError(`unknown topology '${o.topology}': flat or routed`)
+  if (o.proxyMode !== undefined && !(PROXY_MODES as readonly string[]).includes(o.proxyMode))
+    throw new UsageError(`unknown proxy mode '${o.proxyMode}': one of ${PROXY_MODES.join(', ')}`)
+  if (o.hostProfile !== undefined && !(HOST_PROFILES as readonly string[]).includes(o.hostProfile))
+    throw new UsageError(`unknown host profile '${o.hostProfile}': one of ${HOST_PROFILES.join(', ')}`)
+  const perPod: Array<[string, Record<string, unknown> | undefined]> = [
+    ['--pod-labels', o.podLabels],
+    ['--pod-namespace', o.podNamespaces],
+    ['--pod-ports', o.podPorts],
+  ]
   for (const [flag, byPod] of perPod) {
     for (const pod of Object.keys(byPod ?? {})) {
       const m = /^pod-node(\d+)-(\d+)$/.exec(pod)
-      if (pod !== '*' && (!m || Number(m[1]) < 1 || Number(m[1]) > o.nodes || Number(m[2]) < 1 || Number(m[2]) > o.podsPerNode)) {
-        throw new UsageError(`${flag}: no pod '${pod}' in this lab (pods are pod-nodeN-K, N 1..${o.nodes}, K 1..${o.podsPerNode}; * is every pod)`)
+      if (
+        pod !== '*' &&
+        (!m || Number(m[1]) < 1 || Number(m[1]) > o.nodes || Number(m[2]) < 1 || Number(m[2]) > o.podsPerNode)
+      ) {
+        throw new UsageError(
+          `${flag}: no pod '${pod}' in this lab (pods are pod-nodeN-K, N 1..${o.nodes}, K 1..${o.podsPerNode}; * is every pod)`,
+        )
       }
     }
   }
   if (o.backend === 'calico-rr') {
     if (!Number.isInteger(o.routeReflectors) || o.routeReflectors < 1 || o.routeReflectors >= o.nodes) {
-      throw new UsageError(`--route-reflectors must be 1..${o.nodes - 1} for ${o.nodes} nodes, got ${o.routeReflectors}`)
+      throw new UsageError(
+        `--route-reflectors must be 1..${o.nodes - 1} for ${o.nodes} nodes, got ${o.routeReflectors}`,
+      )
     }
   }
 }
@@ -96,7 +122,12 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
   const subnets: LabSubnet[] =
     o.topology === 'flat'
       ? [{name: 'underlay', bridge: 'br0', cidr: FLAT_SUBNET}]
-      : ROUTED_SUBNETS.map((cidr, i) => ({name: `underlay-${'ab'[i]}`, bridge: `br-${'ab'[i]}`, cidr, gateway: addToIPv4(cidr, 1)}))
+      : ROUTED_SUBNETS.map((cidr, i) => ({
+          name: `underlay-${'ab'[i]}`,
+          bridge: `br-${'ab'[i]}`,
+          cidr,
+          gateway: addToIPv4(cidr, 1),
+        }))
   // Calico's IPAM hands out blocks; Canal's host-local IPAM takes flannel's podCIDR
   const calico = isCalico(o.backend)
   // the calico CNI plugin (Calico and Canal) names host veths cali*; the bridge plugin veth*
@@ -171,7 +202,12 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
 
 /** Every namespace the lab makes, fabric first, pods last. */
 export function labNetnsNames(plan: LabPlan): string[] {
-  return [plan.fabricNetns, ...(plan.routerNetns ? [plan.routerNetns] : []), ...plan.nodes.map((n) => n.netns), ...plan.pods.map((p) => p.netns)]
+  return [
+    plan.fabricNetns,
+    ...(plan.routerNetns ? [plan.routerNetns] : []),
+    ...plan.nodes.map((n) => n.netns),
+    ...plan.pods.map((p) => p.netns),
+  ]
 }
 
 /** The pair of nodes that share an underlay subnet, i.e. are L2-adjacent. */
@@ -188,7 +224,12 @@ const NAMESPACE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
  * one shape of --pod-labels, --namespace-labels and --pod-ports. `check` says
  * whether a pair is one the flag takes.
  */
-function parseSubjectPairs(flag: string, usage: string, specs: readonly string[], check: (key: string, value: string) => boolean): Record<string, Array<[string, string]>> {
+function parseSubjectPairs(
+  flag: string,
+  usage: string,
+  specs: readonly string[],
+  check: (key: string, value: string) => boolean,
+): Record<string, Array<[string, string]>> {
   const out: Record<string, Array<[string, string]>> = {}
   for (const spec of specs) {
     const colon = spec.indexOf(':')
@@ -197,14 +238,18 @@ function parseSubjectPairs(flag: string, usage: string, specs: readonly string[]
     for (const pair of spec.slice(colon + 1).split(',')) {
       const eq = pair.indexOf('=')
       const [key, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()]
-      if (eq <= 0 || !check(key, value)) throw new UsageError(`${flag} '${spec}': '${pair}' is not ${flag === '--pod-ports' ? 'a port NAME=PORT[/PROTOCOL] Kubernetes accepts' : 'a label KEY=VALUE Kubernetes accepts'}`)
+      if (eq <= 0 || !check(key, value))
+        throw new UsageError(
+          `${flag} '${spec}': '${pair}' is not ${flag === '--pod-ports' ? 'a port NAME=PORT[/PROTOCOL] Kubernetes accepts' : 'a label KEY=VALUE Kubernetes accepts'}`,
+        )
       out[subject] = [...(out[subject] ?? []), [key, value]]
     }
   }
   return out
 }
 
-const labelOk = (key: string, value: string): boolean => LABEL_KEY.test(key) && key.length <= 316 && LABEL_VALUE.test(value) && value.length <= 63
+const labelOk = (key: string, value: string): boolean =>
+  LABEL_KEY.test(key) && key.length <= 316 && LABEL_VALUE.test(value) && value.length <= 63
 
 function labelsOf(flag: string, usage: string, specs: readonly string[]): Record<string, Record<string, string>> {
   const pairs = parseSubjectPairs(flag, usage, specs, labelOk)
@@ -222,7 +267,9 @@ export function parsePodLabels(specs: readonly string[]): Record<string, Record<
 /** `--namespace-labels NS:KEY=VALUE[,KEY=VALUE...]` (repeatable) as labels by namespace. */
 export function parseNamespaceLabels(specs: readonly string[]): Record<string, Record<string, string>> {
   const out = labelsOf('--namespace-labels', 'NAMESPACE:KEY=VALUE[,KEY=VALUE]', specs)
-  for (const ns of Object.keys(out)) if (!NAMESPACE_NAME.test(ns) || ns.length > 63) throw new UsageError(`--namespace-labels: '${ns}' is not a namespace name`)
+  for (const ns of Object.keys(out))
+    if (!NAMESPACE_NAME.test(ns) || ns.length > 63)
+      throw new UsageError(`--namespace-labels: '${ns}' is not a namespace name`)
   return out
 }
 
@@ -232,7 +279,10 @@ export function parsePodNamespaces(specs: readonly string[]): Record<string, str
   for (const spec of specs) {
     const colon = spec.indexOf(':')
     const [pod, ns] = [spec.slice(0, colon).trim(), spec.slice(colon + 1).trim()]
-    if (colon <= 0 || pod === '' || !NAMESPACE_NAME.test(ns) || ns.length > 63) throw new UsageError(`--pod-namespace '${spec}': use POD:NAMESPACE (POD * for every pod; a namespace name is lower-case letters, digits and '-')`)
+    if (colon <= 0 || pod === '' || !NAMESPACE_NAME.test(ns) || ns.length > 63)
+      throw new UsageError(
+        `--pod-namespace '${spec}': use POD:NAMESPACE (POD * for every pod; a namespace name is lower-case letters, digits and '-')`,
+      )
     out[pod] = ns
   }
   return out
@@ -250,8 +300,23 @@ export function parsePodPorts(specs: readonly string[]): Record<string, LabConta
   const portOf = (value: string): LabContainerPort['protocol'] | undefined => {
     const [port, proto = 'TCP'] = value.split('/')
     const n = Number(port)
-    return Number.isInteger(n) && n >= 1 && n <= 65_535 && (PORT_PROTOCOLS as readonly string[]).includes(proto.toUpperCase()) ? (proto.toUpperCase() as LabContainerPort['protocol']) : undefined
+    return Number.isInteger(n) &&
+      n >= 1 &&
+      n <= 65_535 &&
+      (PORT_PROTOCOLS as readonly string[]).includes(proto.toUpperCase())
+      ? (proto.toUpperCase() as LabContainerPort['protocol'])
+      : undefined
   }
-  const pairs = parseSubjectPairs('--pod-ports', 'POD:NAME=PORT[/TCP|UDP|SCTP][,...] (POD * for every pod)', specs, (name, value) => PORT_NAME.test(name) && portOf(value) !== undefined)
-  return Object.fromEntries(Object.entries(pairs).map(([pod, kv]) => [pod, kv.map(([name, value]) => ({name, containerPort: Number(value.split('/')[0]), protocol: portOf(value)!}))]))
+  const pairs = parseSubjectPairs(
+    '--pod-ports',
+    'POD:NAME=PORT[/TCP|UDP|SCTP][,...] (POD * for every pod)',
+    specs,
+    (name, value) => PORT_NAME.test(name) && portOf(value) !== undefined,
+  )
+  return Object.fromEntries(
+    Object.entries(pairs).map(([pod, kv]) => [
+      pod,
+      kv.map(([name, value]) => ({name, containerPort: Number(value.split('/')[0]), protocol: portOf(value)!})),
+    ]),
+  )
 }

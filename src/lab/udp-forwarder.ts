@@ -56,7 +56,13 @@ class Forwarder {
   private config: ForwarderConfig
   private table: PeerTable
   private readonly counters = new Map<string, PeerCounters>()
-  private readonly drops: Record<DropReason, number> = {notIPv4: 0, malformed: 0, noPeer: 0, ttlExpired: 0, unknownSource: 0}
+  private readonly drops: Record<DropReason, number> = {
+    notIPv4: 0,
+    malformed: 0,
+    noPeer: 0,
+    ttlExpired: 0,
+    unknownSource: 0,
+  }
   private sendErrors = 0
   private reloads = 0
   private configLoadedAt = new Date().toISOString()
@@ -87,7 +93,9 @@ class Forwarder {
     await bind(this.tun, c.tunSocket.forwarder, TUN_SOCKET.host)
     await bind(this.underlay, c.port, c.nodeIP)
     this.state = 'running'
-    this.log(`listening on ${c.nodeIP}:${c.port} (peers: ${this.peerList()}); flannel0 via socat at ${TUN_SOCKET.host}:${c.tunSocket.socat}`)
+    this.log(
+      `listening on ${c.nodeIP}:${c.port} (peers: ${this.peerList()}); flannel0 via socat at ${TUN_SOCKET.host}:${c.tunSocket.socat}`,
+    )
     this.writeStatus()
   }
 
@@ -122,7 +130,12 @@ class Forwarder {
     const c = this.count(peer)
     c.txPackets++
     c.txBytes += pkt.length
-    this.underlay.send(pkt, this.config.port, peer.ip, (e) => e && this.sendError(`to ${peer.name} ${peer.ip}:${this.config.port}`, e))
+    this.underlay.send(
+      pkt,
+      this.config.port,
+      peer.ip,
+      (e) => e && this.sendError(`to ${peer.name} ${peer.ip}:${this.config.port}`, e),
+    )
     this.statusSoon()
   }
 
@@ -136,7 +149,12 @@ class Forwarder {
     const c = this.count(peer)
     c.rxPackets++
     c.rxBytes += pkt.length
-    this.tun.send(pkt, this.config.tunSocket.socat, TUN_SOCKET.host, (e) => e && this.sendError('to flannel0 (socat)', e))
+    this.tun.send(
+      pkt,
+      this.config.tunSocket.socat,
+      TUN_SOCKET.host,
+      (e) => e && this.sendError('to flannel0 (socat)', e),
+    )
     this.statusSoon()
   }
 
@@ -158,9 +176,15 @@ class Forwarder {
     if (next.nodeIP !== c.nodeIP || next.port !== c.port || next.tunSocket.forwarder !== c.tunSocket.forwarder) {
       this.log(`reload: nodeIP/port/tunSocket changed (${next.nodeIP}:${next.port}); restart the forwarder to use them`)
     }
-    this.config = {...next, nodeIP: c.nodeIP, port: c.port, tunSocket: {...next.tunSocket, forwarder: c.tunSocket.forwarder}}
+    this.config = {
+      ...next,
+      nodeIP: c.nodeIP,
+      port: c.port,
+      tunSocket: {...next.tunSocket, forwarder: c.tunSocket.forwarder},
+    }
     this.table = new PeerTable(this.config.peers)
-    for (const name of [...this.counters.keys()]) if (!next.peers.some((p) => p.name === name)) this.counters.delete(name)
+    for (const name of [...this.counters.keys()])
+      if (!next.peers.some((p) => p.name === name)) this.counters.delete(name)
     this.reloads++
     this.configLoadedAt = new Date().toISOString()
     this.log(`reloaded: peers ${this.peerList()}`)
@@ -207,8 +231,12 @@ class Forwarder {
 
   dump(): void {
     const s = this.status()
-    const peers = s.peers.map((p) => `${p.name} tx ${p.txPackets}/${p.txBytes}B rx ${p.rxPackets}/${p.rxBytes}B`).join('; ')
-    const drops = Object.entries(s.drops).map(([k, v]) => `${k} ${v}`).join(', ')
+    const peers = s.peers
+      .map((p) => `${p.name} tx ${p.txPackets}/${p.txBytes}B rx ${p.rxPackets}/${p.rxBytes}B`)
+      .join('; ')
+    const drops = Object.entries(s.drops)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')
     this.log(`counters: ${peers || 'no peers'}; drops: ${drops}; send errors ${s.sendErrors}`)
     this.writeStatus()
   }

@@ -25,12 +25,17 @@ const BACKEND_TABLE = {
   // changes the CNI. Kubernetes detection names its dataplane flannel-vxlan with cni canal (so that
   // `backend set` switches flannel's backend inside Canal), so not detectable under this name.
   canal: {settable: false, lab: 'up', detectable: false, cni: 'canal'},
-} as const satisfies Record<string, {settable: boolean; lab: 'up' | 'switch' | 'none'; detectable: boolean; cni: BackendCni}>
+} as const satisfies Record<
+  string,
+  {settable: boolean; lab: 'up' | 'switch' | 'none'; detectable: boolean; cni: BackendCni}
+>
 
 type Table = typeof BACKEND_TABLE
 /** Every backend name netctl knows (what a cluster can be configured with). */
 export type BackendName = keyof Table
-type NamesWhere<F extends keyof Table[BackendName], V> = {[N in BackendName]: Table[N][F] extends V ? N : never}[BackendName]
+type NamesWhere<F extends keyof Table[BackendName], V> = {
+  [N in BackendName]: Table[N][F] extends V ? N : never
+}[BackendName]
 
 export const BACKEND_NAMES = Object.keys(BACKEND_TABLE) as BackendName[]
 

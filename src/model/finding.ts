@@ -5,7 +5,13 @@
  */
 
 /** Why `backend plan/set` preflight refuses a switch: netctl's addition to docs/design.md's table. */
-export const BACKEND_SWITCH_CODES = ['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'] as const
+export const BACKEND_SWITCH_CODES = [
+  'BACKEND_FAMILY_CHANGE',
+  'KERNEL_MODULE_MISSING',
+  'BACKEND_UNSUPPORTED',
+  'DAEMON_UNMANAGED',
+  'DAEMON_PROGRAM_MISSING',
+] as const
 
 /**
  * Every finding code netctl can report, grouped as docs/design.md's catalogue table,

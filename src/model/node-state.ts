@@ -51,7 +51,17 @@ export interface Address {
   broadcast?: string
 }
 
-export type RouteType = 'unicast' | 'local' | 'broadcast' | 'blackhole' | 'unreachable' | 'prohibit' | 'throw' | 'multicast' | 'anycast' | 'nat'
+export type RouteType =
+  | 'unicast'
+  | 'local'
+  | 'broadcast'
+  | 'blackhole'
+  | 'unreachable'
+  | 'prohibit'
+  | 'throw'
+  | 'multicast'
+  | 'anycast'
+  | 'nat'
 
 export interface NextHop {
   gateway?: string
@@ -225,7 +235,16 @@ export type SectionStatus = 'ok' | 'absent' | 'error' | 'truncated'
  * the probe lacked root, a tool is missing or too old for the output netctl
  * reads, or a command failed otherwise.
  */
-export const SECTION_CAUSES = ['truncated', 'timeout', 'netns-gone', 'runtime', 'permission', 'missing-tool', 'tool-too-old', 'failed'] as const
+export const SECTION_CAUSES = [
+  'truncated',
+  'timeout',
+  'netns-gone',
+  'runtime',
+  'permission',
+  'missing-tool',
+  'tool-too-old',
+  'failed',
+] as const
 export type SectionCause = (typeof SECTION_CAUSES)[number]
 
 /** One section's outcome; `cause` only on a failed one. */

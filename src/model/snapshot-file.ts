@@ -23,7 +23,7 @@ import {UsageError} from '../errors.js'
 import {firstSchemaError, validatorForDefinition} from '../util/schema.js'
 import {printable} from '../util/text.js'
 import type {NodeState} from './node-state.js'
-import {loadSnapshot, parseSnapshot, SNAPSHOT_SCHEMA_VERSION, type Snapshot, validateSnapshot} from './snapshot.js'
+import {loadSnapshot, parseSnapshot, type Snapshot, SNAPSHOT_SCHEMA_VERSION, validateSnapshot} from './snapshot.js'
 
 /** The file layout netctl writes JSON Lines snapshots in. */
 export const SNAPSHOT_LINES_VERSION = 2
@@ -95,14 +95,17 @@ export async function openLinesSpool(dir = tmpdir()): Promise<LinesSpool> {
   const out = createWriteStream(file)
   let nodes = 0
   const finished = (): Promise<void> =>
-    out.writableFinished ? Promise.resolve() : new Promise((resolve, reject) => out.end(() => resolve()).once('error', reject))
+    out.writableFinished
+      ? Promise.resolve()
+      : new Promise((resolve, reject) => out.end(() => resolve()).once('error', reject))
   return {
     get nodes() {
       return nodes
     },
     async add(node, state) {
       nodes++
-      if (!out.write(snapshotLine(node, state))) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
+      if (!out.write(snapshotLine(node, state)))
+        await new Promise<void>((resolve) => out.once('drain', () => resolve()))
     },
     async *chunks(skeleton) {
       await finished()
@@ -125,7 +128,8 @@ export async function writeChunks(file: string, chunks: Iterable<string> | Async
 }
 
 /** The pieces of a snapshot in the layout a file name asks for (.json[.gz]: version 1, .jsonl[.gz]: version 2). */
-export const snapshotChunks = (file: string, s: Snapshot): Iterable<string> => (isLines(file) ? snapshotLinesChunks(s) : snapshotJsonChunks(s))
+export const snapshotChunks = (file: string, s: Snapshot): Iterable<string> =>
+  isLines(file) ? snapshotLinesChunks(s) : snapshotJsonChunks(s)
 
 /** Write a snapshot to a file in the layout its name asks for. */
 export async function writeSnapshotFile(file: string, s: Snapshot): Promise<void> {
@@ -177,20 +181,31 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
           break
         }
         if (typeof parsed.schemaVersion === 'number' && parsed.schemaVersion > SNAPSHOT_LINES_VERSION) {
-          throw new UsageError(`${file}: snapshot version ${parsed.schemaVersion} is newer than this netctl supports (${SNAPSHOT_LINES_VERSION})`, false)
+          throw new UsageError(
+            `${file}: snapshot version ${parsed.schemaVersion} is newer than this netctl supports (${SNAPSHOT_LINES_VERSION})`,
+            false,
+          )
         }
         head = parsed
         continue
       }
       if (line.trim() === '') continue
       const entry = parseLine(line)
-      if (!entry || typeof entry.node !== 'string' || entry.state === undefined) throw new UsageError(`${file}:${lineNo}: invalid snapshot: expected {"node": NAME, "state": {...}}`, false)
+      if (!entry || typeof entry.node !== 'string' || entry.state === undefined)
+        throw new UsageError(`${file}:${lineNo}: invalid snapshot: expected {"node": NAME, "state": {...}}`, false)
       if (!validState(entry.state)) {
         // the error's path as a version 1 file would give it: nodeStates["node2"].routes
         const where = firstSchemaError(validState.errors).replace(/^\(top level\)/, '')
-        throw new UsageError(`${file}:${lineNo}: invalid snapshot: nodeStates[${printable(JSON.stringify(entry.node))}]${where.startsWith('[') || where.startsWith(':') ? '' : '.'}${where}`, false)
+        throw new UsageError(
+          `${file}:${lineNo}: invalid snapshot: nodeStates[${printable(JSON.stringify(entry.node))}]${where.startsWith('[') || where.startsWith(':') ? '' : '.'}${where}`,
+          false,
+        )
       }
-      if (nodeStates[entry.node] !== undefined) throw new UsageError(`${file}:${lineNo}: invalid snapshot: the state of ${printable(JSON.stringify(entry.node))} is there twice`, false)
+      if (nodeStates[entry.node] !== undefined)
+        throw new UsageError(
+          `${file}:${lineNo}: invalid snapshot: the state of ${printable(JSON.stringify(entry.node))} is there twice`,
+          false,
+        )
       nodeStates[entry.node] = entry.state as NodeState
     }
   } catch (error) {
@@ -207,7 +222,8 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
   // in the nodes' order, as a version 1 file holds them (collect writes the lines as the nodes answer)
   const ordered: Record<string, NodeState> = {}
   for (const n of snapshot.nodes) if (nodeStates[n.name] !== undefined) ordered[n.name] = nodeStates[n.name]!
-  snapshot.nodeStates = Object.keys(ordered).length === Object.keys(nodeStates).length ? ordered : {...ordered, ...nodeStates}
+  snapshot.nodeStates =
+    Object.keys(ordered).length === Object.keys(nodeStates).length ? ordered : {...ordered, ...nodeStates}
   return snapshot
 }
 
@@ -220,4 +236,8 @@ function parseLine(line: string): Record<string, unknown> | undefined {
   }
 }
 
-const isLinesHead = (v: Record<string, unknown> | undefined): v is Record<string, unknown> => v !== undefined && typeof v.schemaVersion === 'number' && v.schemaVersion >= SNAPSHOT_LINES_VERSION && !('nodeStates' in v)
+const isLinesHead = (v: Record<string, unknown> | undefined): v is Record<string, unknown> =>
+  v !== undefined &&
+  typeof v.schemaVersion === 'number' &&
+  v.schemaVersion >= SNAPSHOT_LINES_VERSION &&
+  !('nodeStates' in v)

@@ -1,7 +1,7 @@
 import {UsageError} from '../errors.js'
 import {readUserFile} from '../util/files.js'
-import {printable} from '../util/text.js'
 import {firstSchemaError, validatorFor} from '../util/schema.js'
+import {printable} from '../util/text.js'
 import type {InventoryNamespace, InventoryPod, InventoryService} from './inventory.js'
 import type {NodeState} from './node-state.js'
 import {SNAPSHOT_SCHEMA_VERSION} from './schema-version.js'
@@ -80,10 +80,14 @@ export interface Snapshot {
 
 /** Check a parsed snapshot: the version first (a newer one says so), then the schema. */
 export function validateSnapshot(data: unknown, file = 'snapshot'): Snapshot {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`${file}: not a netctl snapshot (expected a JSON object)`, false)
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw new UsageError(`${file}: not a netctl snapshot (expected a JSON object)`, false)
   const version = (data as {schemaVersion?: unknown}).schemaVersion
   if (typeof version === 'number' && Number.isInteger(version) && version > SNAPSHOT_SCHEMA_VERSION) {
-    throw new UsageError(`${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`, false)
+    throw new UsageError(
+      `${file}: snapshot version ${version} is newer than this netctl supports (${SNAPSHOT_SCHEMA_VERSION})`,
+      false,
+    )
   }
   const validate = validatorFor(SNAPSHOT_SCHEMA)
   if (!validate(data)) throw new UsageError(`${file}: invalid snapshot: ${firstSchemaError(validate.errors)}`, false)
@@ -97,7 +101,11 @@ function checkSnapshot(s: Snapshot, file: string): void {
   const seen = new Map<string, number>()
   s.nodes.forEach((n, i) => {
     const first = seen.get(n.name)
-    if (first !== undefined) throw new UsageError(`${file}: invalid snapshot: nodes[${i}].name: '${printable(n.name)}' is already nodes[${first}]`, false)
+    if (first !== undefined)
+      throw new UsageError(
+        `${file}: invalid snapshot: nodes[${i}].name: '${printable(n.name)}' is already nodes[${first}]`,
+        false,
+      )
     seen.set(n.name, i)
   })
 }

@@ -1,19 +1,25 @@
 import {createInterface} from 'node:readline/promises'
 
 import type {BackendView} from '../backend/plan/drift.js'
-import type {NodeOps} from '../backend/plan/ops.js'
 import {describeKubeChange, type KubeChange} from '../backend/plan/kube-objects.js'
+import type {NodeOps} from '../backend/plan/ops.js'
 import type {BackendPlan} from '../backend/plan/plan.js'
 import type {Preflight} from '../backend/plan/preflight.js'
-import type {PlannedSwitch} from '../backend/service.js'
-import type {SetResult} from '../backend/set.js'
 import type {Kind} from '../backend/plan/types.js'
 import type {WhatIf} from '../backend/plan/what-if.js'
+import type {PlannedSwitch} from '../backend/service.js'
+import type {SetResult} from '../backend/set.js'
 import {colors, printable, table} from './color.js'
 import {matrixDiffText} from './matrix.js'
 
 /** How each kind of kernel state is listed, by the command that prints it. */
-const KIND_TITLE: Record<Kind, string> = {links: 'ip -d link', addresses: 'ip addr', routes: 'ip route', neighbours: 'ip neigh', fdb: 'bridge fdb'}
+const KIND_TITLE: Record<Kind, string> = {
+  links: 'ip -d link',
+  addresses: 'ip addr',
+  routes: 'ip route',
+  neighbours: 'ip neigh',
+  fdb: 'bridge fdb',
+}
 const ORDER: Kind[] = ['links', 'addresses', 'routes', 'neighbours', 'fdb']
 
 // ---------------------------------------------------------------- JSON faces
@@ -56,7 +62,15 @@ export function whatIfText(w: WhatIf, to: string): string {
 }
 
 function commandsOf(o: NodeOps): object {
-  return {stop: o.stop, addIp: o.addIp, addBridge: o.addBridge, start: o.start, reconfigure: o.reconfigure, removeBridge: o.removeBridge, removeIp: o.removeIp}
+  return {
+    stop: o.stop,
+    addIp: o.addIp,
+    addBridge: o.addBridge,
+    start: o.start,
+    reconfigure: o.reconfigure,
+    removeBridge: o.removeBridge,
+    removeIp: o.removeIp,
+  }
 }
 
 export function setJson(r: SetResult): object {
@@ -66,7 +80,9 @@ export function setJson(r: SetResult): object {
     plan: planJson(r),
     ...(r.apply ? {apply: r.apply} : {}),
     ...(r.verify ? {verify: verifyJson(r.verify)} : {}),
-    ...(r.rollback ? {rollback: {restored: r.rollback.restored, nodes: r.rollback.nodes, verify: verifyJson(r.rollback.verify)}} : {}),
+    ...(r.rollback
+      ? {rollback: {restored: r.rollback.restored, nodes: r.rollback.nodes, verify: verifyJson(r.rollback.verify)}}
+      : {}),
     ...(r.files ? {files: r.files} : {}),
     ...(r.objects ? {objects: r.objects} : {}),
   }
@@ -81,14 +97,22 @@ function verifyJson(v: NonNullable<SetResult['verify']>): object {
 
 export function planText(plan: BackendPlan, preflight: Preflight, change?: KubeChange): string {
   const c = colors()
-  const out: string[] = [`${c.bold('backend plan')}: ${plan.from} -> ${plan.to} on ${plan.cluster.source} ${c.bold(plan.cluster.name)} (${plan.nodes.length} nodes)`]
+  const out: string[] = [
+    `${c.bold('backend plan')}: ${plan.from} -> ${plan.to} on ${plan.cluster.source} ${c.bold(plan.cluster.name)} (${plan.nodes.length} nodes)`,
+  ]
   if (plan.noop) out.push('', `already ${plan.to}: every node holds its state, nothing to change`)
   if (change && !plan.noop) {
-    out.push('', `${c.bold('objects')} (${change.family === 'flannel' ? 'flanneld programs the nodes when it restarts; netctl then removes what the old backend left' : "Felix and BIRD follow the pools; netctl then removes what the old backend left"}):`)
+    out.push(
+      '',
+      `${c.bold('objects')} (${change.family === 'flannel' ? 'flanneld programs the nodes when it restarts; netctl then removes what the old backend left' : 'Felix and BIRD follow the pools; netctl then removes what the old backend left'}):`,
+    )
     for (const line of describeKubeChange(change)) out.push(`  ${line}`)
   }
   for (const n of plan.noop ? [] : plan.nodes) {
-    out.push('', `${c.bold(n.node)}  ${n.collected ? `${n.changes} change(s)` : c.red('not collected: nothing known, nothing planned')}`)
+    out.push(
+      '',
+      `${c.bold(n.node)}  ${n.collected ? `${n.changes} change(s)` : c.red('not collected: nothing known, nothing planned')}`,
+    )
     for (const kind of ORDER) {
       const l = n.lines?.[kind]
       if (!l || l.add.length + l.remove.length === 0) continue
@@ -97,11 +121,16 @@ export function planText(plan: BackendPlan, preflight: Preflight, change?: KubeC
       for (const line of l.add) out.push(c.green(`    + ${line}`))
     }
     const d = n.daemons
-    const words = [...d.stop.map((x) => `stop ${x}`), ...d.start.map((x) => `start ${x}`), ...d.reconfigure.map((x) => `reconfigure ${x} for ${plan.to}`)]
+    const words = [
+      ...d.stop.map((x) => `stop ${x}`),
+      ...d.start.map((x) => `start ${x}`),
+      ...d.reconfigure.map((x) => `reconfigure ${x} for ${plan.to}`),
+    ]
     if (words.length > 0) out.push(`  daemons: ${words.join(', ')}`)
   }
   const m = plan.mtu
-  const side = (s: {backend: string; tunnel?: number; pod: number}): string => `${s.backend} (pods ${s.pod}${s.tunnel ? `, tunnel ${s.tunnel}` : ''})`
+  const side = (s: {backend: string; tunnel?: number; pod: number}): string =>
+    `${s.backend} (pods ${s.pod}${s.tunnel ? `, tunnel ${s.tunnel}` : ''})`
   out.push('', `MTU: underlay ${m.underlay}; ${side(m.from)} -> ${side(m.to)}`)
   for (const note of m.notes) out.push(`  ${note}`)
   out.push('', preflightText(preflight))
@@ -111,13 +140,15 @@ export function planText(plan: BackendPlan, preflight: Preflight, change?: KubeC
 export function preflightText(p: Preflight): string {
   const c = colors()
   const out = [`preflight: ${p.ok ? c.green('ok') : c.red('REFUSED')}`]
-  for (const check of p.checks) out.push(`  ${check.ok ? c.green('ok  ') : c.red('FAIL')} ${check.name}: ${check.message}`)
+  for (const check of p.checks)
+    out.push(`  ${check.ok ? c.green('ok  ') : c.red('FAIL')} ${check.name}: ${check.message}`)
   for (const f of p.findings) {
     out.push(`  ${f.severity === 'error' ? c.red(f.code) : c.yellow(f.code)}: ${f.message}`)
     for (const e of f.evidence.slice(0, 12)) out.push(`      ${e}`)
     if (f.evidence.length > 12) out.push(`      ... and ${f.evidence.length - 12} more`)
     // the catalogue's convention: `#` lines explain, the others are commands to run
-    if (f.fix) out.push('    fix:', ...f.fix.split('\n').map((l) => (l.startsWith('#') ? `      ${l}` : `      $ ${l}`)))
+    if (f.fix)
+      out.push('    fix:', ...f.fix.split('\n').map((l) => (l.startsWith('#') ? `      ${l}` : `      $ ${l}`)))
   }
   return out.join('\n')
 }
@@ -128,16 +159,25 @@ export function setText(r: SetResult, opts: {plan?: boolean} = {}): string {
   if (r.outcome !== 'noop' && opts.plan !== false) out.push(planText(r.plan, r.preflight, r.kubeChange), '')
   if (r.verify?.reachability) {
     const re = r.verify.reachability
-    if (re.pairs > 0) out.push(`reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} pod pairs UNREACHABLE`)}`)
+    if (re.pairs > 0)
+      out.push(
+        `reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} pod pairs UNREACHABLE`)}`,
+      )
   }
   if (r.verify?.reachabilityNote) out.push(`note: ${r.verify.reachabilityNote}`)
   if (r.rollback) {
     const re = r.rollback.verify.reachability
-    if (re) out.push(`after rollback, reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} UNREACHABLE`)}`)
+    if (re)
+      out.push(
+        `after rollback, reachability (ping): ${re.ok === re.pairs ? c.green(`all ${re.pairs} pod pairs reachable`) : c.red(`${re.pairs - re.ok} of ${re.pairs} UNREACHABLE`)}`,
+      )
     for (const n of r.rollback.nodes.filter((x) => !x.ok)) out.push(c.red(`  rollback on ${n.node}: ${n.error}`))
   }
   const files = r.files ?? []
-  if (files.length > 0) out.push(`updated: ${files.slice(0, 2).join(', ')}${files.length > 2 ? ` and ${files.length - 2} node file(s) (node facts, ${r.plan.to.startsWith('flannel') ? 'subnet.env, ' : ''}CNI config)` : ''}`)
+  if (files.length > 0)
+    out.push(
+      `updated: ${files.slice(0, 2).join(', ')}${files.length > 2 ? ` and ${files.length - 2} node file(s) (node facts, ${r.plan.to.startsWith('flannel') ? 'subnet.env, ' : ''}CNI config)` : ''}`,
+    )
   if (r.outcome === 'applied' && r.objects) out.push(`changed: ${r.objects.join('; ')}`)
   // a failure's one line goes to stderr, from the command
   if (r.outcome === 'applied' || r.outcome === 'noop' || r.outcome === 'dry-run') out.push(c.green(r.message))
@@ -146,13 +186,21 @@ export function setText(r: SetResult, opts: {plan?: boolean} = {}): string {
 
 export function backendGetText(v: BackendView): string {
   const c = colors()
-  const out: string[] = [`backend of ${v.cluster.source} ${c.bold(v.cluster.name)}: configured ${c.bold(v.cluster.configured)}`, '']
+  const out: string[] = [
+    `backend of ${v.cluster.source} ${c.bold(v.cluster.name)}: configured ${c.bold(v.cluster.configured)}`,
+    '',
+  ]
   out.push(
     table(
       ['NODE', 'PROGRAMMED', 'DAEMONS', 'DRIFT'],
       v.nodes.map((n) => {
         const drift = Object.values(n.drift.missing).flat().length + Object.values(n.drift.unexpected).flat().length
-        return [n.node, n.collected ? n.programmed.join(', ') || '-' : 'not collected', n.daemons.join(', ') || '-', n.collected ? (drift === 0 ? 'none' : `${drift} line(s)`) : '?']
+        return [
+          n.node,
+          n.collected ? n.programmed.join(', ') || '-' : 'not collected',
+          n.daemons.join(', ') || '-',
+          n.collected ? (drift === 0 ? 'none' : `${drift} line(s)`) : '?',
+        ]
       }),
     ),
   )

@@ -54,16 +54,26 @@ const HEADER = ['BACKEND', 'POD MTU', 'THROUGHPUT CROSS-NODE', 'VS SAME-NODE', '
  */
 export function benchTable(results: BackendBench[], indent = ''): string {
   const ok = results.filter((b) => b.status === 'ok').map(okCells)
-  const widths = HEADER.map((h, i) => Math.max(h.length, ...ok.map((r) => r[i]!.length), ...(i === 0 ? results.map((b) => b.backend.length) : [])))
-  const line = (cells: string[]): string => indent + cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()
-  const rows = results.map((b) => (b.status === 'ok' ? line(okCells(b)) : line([b.backend, `failed: ${b.error ?? 'unknown error'}`])))
+  const widths = HEADER.map((h, i) =>
+    Math.max(h.length, ...ok.map((r) => r[i]!.length), ...(i === 0 ? results.map((b) => b.backend.length) : [])),
+  )
+  const line = (cells: string[]): string =>
+    indent +
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  const rows = results.map((b) =>
+    b.status === 'ok' ? line(okCells(b)) : line([b.backend, `failed: ${b.error ?? 'unknown error'}`]),
+  )
   return [line(HEADER), ...rows].join('\n')
 }
 
 export function benchText(r: BenchReport): string {
   const c = colors()
   const ping = `${r.pingCount} pings ${r.pingIntervalSec * 1000} ms apart`
-  const rounds = r.rounds === 1 ? 'one round' : `${r.rounds} rounds, same-node and cross-node taking turns, median shown`
+  const rounds =
+    r.rounds === 1 ? 'one round' : `${r.rounds} rounds, same-node and cross-node taking turns, median shown`
   const out = [
     `${c.green('lab bench')}: iperf3 TCP for ${r.seconds} s and ${ping} per pod pair and round (${rounds}); one lab per backend, ${r.lab.nodes} nodes × ${r.lab.podsPerNode} pods on a ${r.lab.topology} underlay`,
     '',

@@ -12,8 +12,13 @@ export function checkJson(r: CheckResult): CheckResult {
 }
 
 export function checkText(r: CheckResult, allNodes: number): string {
-  const scope = r.nodes.length === allNodes ? `${allNodes} node${allNodes === 1 ? '' : 's'}` : `${r.nodes.join(', ')} (of ${allNodes} nodes)`
+  const scope =
+    r.nodes.length === allNodes
+      ? `${allNodes} node${allNodes === 1 ? '' : 's'}`
+      : `${r.nodes.join(', ')} (of ${allNodes} nodes)`
   const missing = allNodes - r.collected
-  const head = printable(`checked ${scope} of ${r.cluster.name} (${r.cluster.backend})${missing > 0 ? `; ${missing} not collected` : ''}`)
+  const head = printable(
+    `checked ${scope} of ${r.cluster.name} (${r.cluster.backend})${missing > 0 ? `; ${missing} not collected` : ''}`,
+  )
   return `${wrapLine(head, terminalWidth())}\n\n${findingsText(r.findings)}`
 }

@@ -28,11 +28,24 @@ const MAX_ROWS = 24
 const secs = (ms: number | undefined): string => (ms === undefined ? '' : `${(ms / 1000).toFixed(1)}s`)
 
 /** Colour props only when colour is wanted: ink's chalk does not read NO_COLOR, and a stream that is not a terminal gets none. */
-function tone(plain: boolean, props: {color?: string; dimColor?: boolean; bold?: boolean}): {color?: string; dimColor?: boolean; bold?: boolean} {
+function tone(
+  plain: boolean,
+  props: {color?: string; dimColor?: boolean; bold?: boolean},
+): {color?: string; dimColor?: boolean; bold?: boolean} {
   return plain ? {} : props
 }
 
-export function CollectProgress({title, rows, footer, plain = false}: {title: string; rows: ProgressRow[]; footer?: string; plain?: boolean}) {
+export function CollectProgress({
+  title,
+  rows,
+  footer,
+  plain = false,
+}: {
+  title: string
+  rows: ProgressRow[]
+  footer?: string
+  plain?: boolean
+}) {
   const waiting = rows.filter((r) => r.phase === 'waiting').length
   const active = rows.filter((r) => r.phase !== 'waiting')
   // problems and running nodes first: they are what a person watches for
@@ -54,7 +67,13 @@ export function CollectProgress({title, rows, footer, plain = false}: {title: st
       ))}
       {hidden > 0 ? <Text {...tone(plain, {dimColor: true})}>{`  ... ${hidden} more`}</Text> : null}
       {/* one summary line: the running count while it runs, the footer (which says it all) once it is done */}
-      {footer ? <Text>{footer}</Text> : <Text {...tone(plain, {dimColor: true})}>{`  ${finished}/${rows.length} finished${waiting > 0 ? `, ${waiting} waiting` : ''}`}</Text>}
+      {footer ? (
+        <Text>{footer}</Text>
+      ) : (
+        <Text
+          {...tone(plain, {dimColor: true})}
+        >{`  ${finished}/${rows.length} finished${waiting > 0 ? `, ${waiting} waiting` : ''}`}</Text>
+      )}
     </Box>
   )
 }
@@ -67,10 +86,16 @@ export interface ProgressHandle {
 }
 
 /** Live per-node progress on a stream (stderr); `finish` leaves the last frame on screen. */
-export function renderCollectProgress(title: string, nodes: string[], stream: NodeJS.WriteStream = process.stderr): ProgressHandle {
+export function renderCollectProgress(
+  title: string,
+  nodes: string[],
+  stream: NodeJS.WriteStream = process.stderr,
+): ProgressHandle {
   const rows = new Map<string, ProgressRow>(nodes.map((n) => [n, {node: n, phase: 'waiting'}]))
   const plain = 'NO_COLOR' in process.env || !stream.isTTY
-  const view = (footer?: string) => <CollectProgress title={title} rows={[...rows.values()]} plain={plain} {...(footer ? {footer} : {})} />
+  const view = (footer?: string) => (
+    <CollectProgress title={title} rows={[...rows.values()]} plain={plain} {...(footer ? {footer} : {})} />
+  )
   const app = render(view(), {stdout: stream, patchConsole: false, exitOnCtrlC: true})
   return {
     addNodes(more) {
@@ -97,5 +122,8 @@ export function collectProgressDisplay(inventory: Inventory, parallel: number): 
     title,
     inventory.nodes.map((n) => n.name),
   )
-  return {update: progress.update, finish: (snapshot, written, collected) => progress.finish(collectFooter(snapshot, written, collected))}
+  return {
+    update: progress.update,
+    finish: (snapshot, written, collected) => progress.finish(collectFooter(snapshot, written, collected)),
+  }
 }

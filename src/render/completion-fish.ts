@@ -16,7 +16,19 @@ export interface CompletionCommand {
   summary?: string
   description?: string
   hidden?: boolean
-  flags: Record<string, {name: string; char?: string; type: 'boolean' | 'option'; summary?: string; description?: string; options?: readonly string[]; hidden?: boolean; aliases?: string[]}>
+  flags: Record<
+    string,
+    {
+      name: string
+      char?: string
+      type: 'boolean' | 'option'
+      summary?: string
+      description?: string
+      options?: readonly string[]
+      hidden?: boolean
+      aliases?: string[]
+    }
+  >
   args: Record<string, {options?: readonly string[]}>
 }
 
@@ -34,7 +46,12 @@ function quote(s: string): string {
 /** One line of help for a candidate: its first sentence, printable, short. */
 function describe(text: string | undefined, bin: string): string {
   // oclif's own commands write their summaries as templates (`Display help for <%= config.bin %>`)
-  const first = printable((text ?? '').split('\n')[0]!.trim().replace(/<%=\s*config\.bin\s*%>/g, bin))
+  const first = printable(
+    (text ?? '')
+      .split('\n')[0]!
+      .trim()
+      .replace(/<%=\s*config\.bin\s*%>/g, bin),
+  )
   const sentence = first.replace(/\. .*$/, '').replace(/\.$/, '')
   return sentence.length > 80 ? `${sentence.slice(0, 79)}…` : sentence
 }
@@ -90,15 +107,24 @@ export function fishCompletion(bin: string, commands: CompletionCommand[], topic
   }
   for (const [parent, words] of [...next].sort(([a], [b]) => a.localeCompare(b))) {
     lines.push('', `# after '${bin}${parent ? ` ${parent}` : ''}'`)
-    for (const [word, text] of words) lines.push(`complete -c ${bin} -n ${quote(`${fn}_at ${quote(parent)}`)} -a ${quote(word)}${text ? ` -d ${quote(text)}` : ''}`)
+    for (const [word, text] of words)
+      lines.push(
+        `complete -c ${bin} -n ${quote(`${fn}_at ${quote(parent)}`)} -a ${quote(word)}${text ? ` -d ${quote(text)}` : ''}`,
+      )
   }
 
   for (const c of visible) {
     const words = c.id.split(':').join(' ')
     const when = `-n ${quote(`${fn}_using ${quote(words)}`)}`
     lines.push('', `# ${bin} ${words}`)
-    for (const f of Object.values(c.flags).filter((x) => !x.hidden).sort((a, b) => a.name.localeCompare(b.name))) {
-      const names = [`-l ${f.name}`, ...(f.aliases ?? []).map((a) => `-l ${a}`), ...(f.char ? [`-s ${f.char}`] : [])].join(' ')
+    for (const f of Object.values(c.flags)
+      .filter((x) => !x.hidden)
+      .sort((a, b) => a.name.localeCompare(b.name))) {
+      const names = [
+        `-l ${f.name}`,
+        ...(f.aliases ?? []).map((a) => `-l ${a}`),
+        ...(f.char ? [`-s ${f.char}`] : []),
+      ].join(' ')
       const value = f.type === 'boolean' ? '' : f.options?.length ? ` -x -a ${quote(f.options.join(' '))}` : ' -r -F'
       const text = describe(f.summary ?? f.description, bin)
       lines.push(`complete -c ${bin} ${when} ${names}${value}${text ? ` -d ${quote(text)}` : ''}`)

@@ -23,7 +23,10 @@ export function diffText(d: DiffResult, c = colors()): string {
   const side = (s: DiffResult['before']): string => printable(`${s.file ?? s.cluster} (${s.startedAt})`)
   const out = [`--- ${side(d.before)}`, `+++ ${side(d.after)}`]
   if (d.changes === 0 && d.nodeDiffs.length === 0) {
-    out.push('', `no change${d.all ? '' : ' (counters, conntrack and neighbour ageing are ignored; --all compares them too)'}`)
+    out.push(
+      '',
+      `no change${d.all ? '' : ' (counters, conntrack and neighbour ageing are ignored; --all compares them too)'}`,
+    )
     return out.join('\n')
   }
   const names = (what: string, n: {added: string[]; removed: string[]}): string[] => [
@@ -37,10 +40,18 @@ export function diffText(d: DiffResult, c = colors()): string {
     for (const s of d.cluster) out.push(...sectionText(s, '  ', c))
   }
   for (const n of d.nodeDiffs) {
-    const why = n.status === 'uncollected' ? ` (not collected ${n.uncollected?.join(' and ')}: nothing to compare)` : n.status === 'changed' ? '' : ` (${n.status})`
+    const why =
+      n.status === 'uncollected'
+        ? ` (not collected ${n.uncollected?.join(' and ')}: nothing to compare)`
+        : n.status === 'changed'
+          ? ''
+          : ` (${n.status})`
     out.push('', c.bold(printable(`node ${n.node}${why}`)))
     for (const s of n.sections) out.push(...sectionText(s, '  ', c))
   }
-  out.push('', `${d.changes} changed line${d.changes === 1 ? '' : 's'}${d.all ? '' : ' (counters, conntrack and neighbour ageing ignored; --all compares them too)'}`)
+  out.push(
+    '',
+    `${d.changes} changed line${d.changes === 1 ? '' : 's'}${d.all ? '' : ' (counters, conntrack and neighbour ageing ignored; --all compares them too)'}`,
+  )
   return out.join('\n')
 }

@@ -4,7 +4,14 @@
  */
 import wrapAnsi from 'wrap-ansi'
 
-import {AREA_TITLES, CATALOGUE, DISPOSITION_GUIDE, type Lookup, PLACEHOLDERS, placeholdersIn} from '../analyze/catalogue/index.js'
+import {
+  AREA_TITLES,
+  CATALOGUE,
+  DISPOSITION_GUIDE,
+  type Lookup,
+  PLACEHOLDERS,
+  placeholdersIn,
+} from '../analyze/catalogue/index.js'
 import {FINDING_CODES, type Severity} from '../model/finding.js'
 import {DISPOSITIONS} from '../model/trace.js'
 import {colors, table} from './color.js'
@@ -13,7 +20,13 @@ import {terminalWidth, wrapCommand} from './width.js'
 export function explainJson(found: Lookup): object {
   if (found.kind === 'disposition') {
     const g = found.guide
-    return {kind: 'disposition', code: g.disposition, summary: g.summary, explanation: g.explanation, findings: g.findings}
+    return {
+      kind: 'disposition',
+      code: g.disposition,
+      summary: g.summary,
+      explanation: g.explanation,
+      findings: g.findings,
+    }
   }
   const e = found.entry
   const used = placeholdersIn([...e.confirm, e.fix].join('\n'))
@@ -35,14 +48,22 @@ export function explainJson(found: Lookup): object {
 
 export function explainListJson(): object {
   return {
-    codes: FINDING_CODES.map((c) => ({code: c, area: CATALOGUE[c].area, severity: CATALOGUE[c].severity, title: CATALOGUE[c].title})),
+    codes: FINDING_CODES.map((c) => ({
+      code: c,
+      area: CATALOGUE[c].area,
+      severity: CATALOGUE[c].severity,
+      title: CATALOGUE[c].title,
+    })),
     dispositions: DISPOSITIONS.map((d) => ({code: d, summary: DISPOSITION_GUIDE[d].summary})),
   }
 }
 
 /** Word wrap at the terminal's width (100 columns when not a terminal), every line indented. */
 export function wrap(text: string, indent = '  ', width = terminalWidth() ?? 100): string {
-  return wrapAnsi(text.split(/\s+/).filter(Boolean).join(' '), Math.max(20, width - indent.length), {hard: true, trim: true})
+  return wrapAnsi(text.split(/\s+/).filter(Boolean).join(' '), Math.max(20, width - indent.length), {
+    hard: true,
+    trim: true,
+  })
     .split('\n')
     .map((l) => indent + l)
     .join('\n')
@@ -68,7 +89,9 @@ export function explainText(found: Lookup): string {
       g.summary,
       '',
       wrap(g.explanation),
-      ...(g.findings.length ? ['', `${c.bold('Findings that end a trace here')} (netctl explain CODE)`, wrap(g.findings.join(', '))] : []),
+      ...(g.findings.length
+        ? ['', `${c.bold('Findings that end a trace here')} (netctl explain CODE)`, wrap(g.findings.join(', '))]
+        : []),
     ].join('\n')
   }
   const e = found.entry
@@ -90,7 +113,8 @@ export function explainText(found: Lookup): string {
     c.bold('How to fix'),
     commandLines(e.fix.split('\n')),
   ]
-  if (used.length) out.push('', c.bold('Placeholders'), ...used.map((p) => `  ${`<${p}>`.padEnd(width)}  ${PLACEHOLDERS[p]}`))
+  if (used.length)
+    out.push('', c.bold('Placeholders'), ...used.map((p) => `  ${`<${p}>`.padEnd(width)}  ${PLACEHOLDERS[p]}`))
   if (e.dispositions?.length) out.push('', `Ends a trace in: ${e.dispositions.join(', ')}`)
   if (e.related?.length) out.push(`See also: ${e.related.join(', ')}`)
   return out.join('\n')
@@ -102,12 +126,21 @@ export function explainListText(): string {
     c.bold('Finding codes'),
     table(
       ['CODE', 'AREA', 'SEVERITY', 'TITLE'],
-      FINDING_CODES.map((code) => [code, AREA_TITLES[CATALOGUE[code].area], CATALOGUE[code].severity, CATALOGUE[code].title]),
+      FINDING_CODES.map((code) => [
+        code,
+        AREA_TITLES[CATALOGUE[code].area],
+        CATALOGUE[code].severity,
+        CATALOGUE[code].title,
+      ]),
       '  ',
     ),
     '',
     c.bold('Trace dispositions'),
-    table(['DISPOSITION', 'SUMMARY'], DISPOSITIONS.map((d) => [d, DISPOSITION_GUIDE[d].summary]), '  '),
+    table(
+      ['DISPOSITION', 'SUMMARY'],
+      DISPOSITIONS.map((d) => [d, DISPOSITION_GUIDE[d].summary]),
+      '  ',
+    ),
     '',
     'netctl explain CODE tells what one of them means and how to fix it.',
   ].join('\n')

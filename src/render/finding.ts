@@ -29,10 +29,26 @@ export function findingsSummary(findings: readonly Finding[]): string {
 /** One finding, wrapped at the terminal's width: every value in it comes from a cluster, so each is made printable here, where text is made (util/text.ts); evidence continued deeper than its line, fix lines continued with ` \\` so they still paste whole. */
 export function findingText(f: Finding, width = terminalWidth()): string {
   const c = colors()
-  const head = [severityColor(f.severity)(f.severity.padEnd(7)), c.bold(f.code), f.node ? `${printable(f.node)}:` : '', printable(f.subject)].filter(Boolean).join(' ')
+  const head = [
+    severityColor(f.severity)(f.severity.padEnd(7)),
+    c.bold(f.code),
+    f.node ? `${printable(f.node)}:` : '',
+    printable(f.subject),
+  ]
+    .filter(Boolean)
+    .join(' ')
   const out = [wrapLine(head, width, '    '), wrapLine(`    ${printable(f.message)}`, width, '    ')]
-  if (f.evidence.length) out.push('    evidence:', ...f.evidence.map((e) => c.dim(wrapLine(`      ${printable(e)}`, width, '          '))))
-  if (f.fix.trim()) out.push('    fix:', commandLines(f.fix.split('\n').map((l) => printable(l)), '      ', width))
+  if (f.evidence.length)
+    out.push('    evidence:', ...f.evidence.map((e) => c.dim(wrapLine(`      ${printable(e)}`, width, '          '))))
+  if (f.fix.trim())
+    out.push(
+      '    fix:',
+      commandLines(
+        f.fix.split('\n').map((l) => printable(l)),
+        '      ',
+        width,
+      ),
+    )
   out.push(c.dim(`    (netctl explain ${f.code})`))
   return out.join('\n')
 }

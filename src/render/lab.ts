@@ -32,7 +32,12 @@ export function labUpText(r: LabUpResult): string {
     ),
     '',
     agentsText(r.agents),
-    ...(r.services ? r.services.map((svc) => `service:   ${svc.namespace}/${svc.name} ${svc.clusterIP} ${svc.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort ? ` nodePort ${p.nodePort}` : ''}`).join(' ')} → ${svc.endpoints.length} endpoint(s)`) : []),
+    ...(r.services
+      ? r.services.map(
+          (svc) =>
+            `service:   ${svc.namespace}/${svc.name} ${svc.clusterIP} ${svc.ports.map((p) => `${p.port}/${p.protocol}${p.nodePort ? ` nodePort ${p.nodePort}` : ''}`).join(' ')} → ${svc.endpoints.length} endpoint(s)`,
+        )
+      : []),
     '',
     ...warningsText(r.warnings),
     ...(r.notes ?? []).map((n) => `note: ${n}`),
@@ -58,23 +63,46 @@ export function labListText(labs: LabListEntry[]): string {
   if (labs.length === 0) return 'no labs (create one with: netctl lab up)'
   const rows = table(
     ['NAME', 'BACKEND', 'TOPOLOGY', 'NODES', 'PODS', 'STATUS', 'NAMESPACES', 'CREATED'],
-    labs.map((l) => [l.name, l.backend ?? '-', l.topology ?? '-', String(l.nodes ?? '-'), String(l.pods ?? '-'), l.status, String(l.namespaces), l.createdAt ?? '-']),
+    labs.map((l) => [
+      l.name,
+      l.backend ?? '-',
+      l.topology ?? '-',
+      String(l.nodes ?? '-'),
+      String(l.pods ?? '-'),
+      l.status,
+      String(l.namespaces),
+      l.createdAt ?? '-',
+    ]),
   )
-  const reasons = labs.filter((l) => l.reason && l.status !== 'up' && l.status !== 'creating').map((l) => `${l.name}: ${l.status}: ${l.reason}`)
+  const reasons = labs
+    .filter((l) => l.reason && l.status !== 'up' && l.status !== 'creating')
+    .map((l) => `${l.name}: ${l.status}: ${l.reason}`)
   return reasons.length ? [rows, '', ...reasons].join('\n') : rows
 }
 
 export function labViewText(v: LabView): string[] {
   const c = colors()
   const foreign = new Set(v.foreign)
-  const mark = (netns: string, present: boolean): string => (present ? c.green('present') : foreign.has(netns) ? c.red("NOT THE LAB'S") : c.red('MISSING'))
+  const mark = (netns: string, present: boolean): string =>
+    present ? c.green('present') : foreign.has(netns) ? c.red("NOT THE LAB'S") : c.red('MISSING')
   const state = v.status === 'up' ? c.green(v.status) : c.red(v.status)
   return [
     `lab ${c.bold(v.name)}: ${v.backend} on a ${v.topology} underlay, ${state}${v.reason ? ` (${v.reason})` : ''}, created ${v.createdAt}`,
     '',
-    table(['NODE', 'INTERNAL-IP', 'POD-CIDR', 'NETNS'], v.nodes.map((n) => [n.name + (n.routeReflector ? ' (rr)' : ''), n.ip, n.podCIDR, `${n.netns} ${mark(n.netns, n.present)}`])),
+    table(
+      ['NODE', 'INTERNAL-IP', 'POD-CIDR', 'NETNS'],
+      v.nodes.map((n) => [
+        n.name + (n.routeReflector ? ' (rr)' : ''),
+        n.ip,
+        n.podCIDR,
+        `${n.netns} ${mark(n.netns, n.present)}`,
+      ]),
+    ),
     '',
-    table(['POD', 'NODE', 'IP', 'NETNS'], v.pods.map((p) => [p.name, p.node, p.ip, `${p.netns} ${mark(p.netns, p.present)}`])),
+    table(
+      ['POD', 'NODE', 'IP', 'NETNS'],
+      v.pods.map((p) => [p.name, p.node, p.ip, `${p.netns} ${mark(p.netns, p.present)}`]),
+    ),
   ]
 }
 
@@ -85,11 +113,19 @@ export function labStatusText(s: LabStatus): string {
   if (s.bgp) {
     const est = s.bgp.filter((b) => b.state === 'Established').length
     out.push('', `BGP sessions: ${est}/${s.bgp.length} Established`)
-    out.push(table(['NODE', 'PEER', 'PEER-IP', 'STATE', 'INFO'], s.bgp.map((b) => [b.node, b.peer, b.peerIP ?? '-', b.state, b.info ?? ''])))
+    out.push(
+      table(
+        ['NODE', 'PEER', 'PEER-IP', 'STATE', 'INFO'],
+        s.bgp.map((b) => [b.node, b.peer, b.peerIP ?? '-', b.state, b.info ?? '']),
+      ),
+    )
   }
   if (s.reachability) {
     const r = s.reachability
-    const verdict = r.ok === r.pairs ? c.green(`all ${r.pairs} pod pairs reachable`) : c.red(`${r.pairs - r.ok} of ${r.pairs} pod pairs UNREACHABLE`)
+    const verdict =
+      r.ok === r.pairs
+        ? c.green(`all ${r.pairs} pod pairs reachable`)
+        : c.red(`${r.pairs - r.ok} of ${r.pairs} pod pairs UNREACHABLE`)
     out.push('', `reachability (ping): ${verdict}`)
     for (const f of r.failed.slice(0, 20)) out.push(`  ${f.from} -> ${f.to} (${f.toIP}) ${c.red('no reply')}`)
     if (r.failed.length > 20) out.push(`  ... and ${r.failed.length - 20} more`)
@@ -105,7 +141,18 @@ export function labPolicyText(r: LabPolicyResult): string {
   for (const d of r.deleted ?? []) lines.push(`networkpolicy ${d.namespace}/${d.name} deleted`)
   if (lines.length > 0) lines.push('')
   if (r.policies.length === 0) lines.push(`lab ${r.lab} has no NetworkPolicy`)
-  else lines.push(table(['NAMESPACE', 'NAME', 'POD-SELECTOR', 'POLICY-TYPES'], r.policies.map((p) => [p.namespace, p.name, JSON.stringify(p.podSelector), p.policyTypes.join(',') || '(defaulted)'])))
+  else
+    lines.push(
+      table(
+        ['NAMESPACE', 'NAME', 'POD-SELECTOR', 'POLICY-TYPES'],
+        r.policies.map((p) => [
+          p.namespace,
+          p.name,
+          JSON.stringify(p.podSelector),
+          p.policyTypes.join(',') || '(defaulted)',
+        ]),
+      ),
+    )
   lines.push(
     r.enforced
       ? `lab ${r.lab} runs Felix (Calico or Canal), which enforces NetworkPolicies: trace and check judge them (with agent rules, --proxy-mode iptables|nftables, the lab programs them into Felix's cali-pi-/cali-po- chains on every node)`

@@ -44,7 +44,10 @@ function cause(c: {disposition: Disposition; direction?: string; stoppedAt?: str
 function grid(m: Matrix): string[] {
   const cells = cellIndex(m)
   const n = m.endpoints.length
-  const label = (i: number): string => printable(`${String(i + 1).padStart(String(n).length)} ${m.scope === 'node' ? m.endpoints[i]!.node : m.endpoints[i]!.id}`)
+  const label = (i: number): string =>
+    printable(
+      `${String(i + 1).padStart(String(n).length)} ${m.scope === 'node' ? m.endpoints[i]!.node : m.endpoints[i]!.id}`,
+    )
   const width = Math.max(...m.endpoints.map((_e, i) => label(i).length))
   const digits = String(n).length
   const header: string[] = []
@@ -52,7 +55,11 @@ function grid(m: Matrix): string[] {
     header.push(`${' '.repeat(width)}  ${m.endpoints.map((_e, j) => String(j + 1).padStart(digits)[d]).join('')}`)
   }
   const rows = m.endpoints.map((src, i) => {
-    const marks = m.endpoints.map((dst, j) => (i === j ? ' ' : MARKS[cells.get(`${src.id}\u0000${dst.id}`)?.disposition ?? 'INSUFFICIENT_INFO'].mark)).join('')
+    const marks = m.endpoints
+      .map((dst, j) =>
+        i === j ? ' ' : MARKS[cells.get(`${src.id}\u0000${dst.id}`)?.disposition ?? 'INSUFFICIENT_INFO'].mark,
+      )
+      .join('')
     return `${label(i).padEnd(width)}  ${marks}`
   })
   const used = new Set(m.cells.map((c) => c.disposition))
@@ -72,15 +79,23 @@ function groupsText(m: Matrix, max: number): string[] {
 }
 
 export function matrixText(m: Matrix): string {
-  const what = m.scope === 'node' ? `${plural(m.endpoints.length, 'node')} (one pod each)` : plural(m.endpoints.length, 'pod')
-  const head = [printable(`reachability of ${m.cluster} (${m.backend}): ${what}`), `${plural(m.counts.pairs, 'pair')}: ${m.counts.delivered} delivered, ${m.counts.failed} failed`].join('\n')
+  const what =
+    m.scope === 'node' ? `${plural(m.endpoints.length, 'node')} (one pod each)` : plural(m.endpoints.length, 'pod')
+  const head = [
+    printable(`reachability of ${m.cluster} (${m.backend}): ${what}`),
+    `${plural(m.counts.pairs, 'pair')}: ${m.counts.delivered} delivered, ${m.counts.failed} failed`,
+  ].join('\n')
   if (m.endpoints.length < 2) return `${head}\n\nfewer than two pods: no pair to walk`
   const body = m.endpoints.length <= GRID_MAX ? grid(m) : []
-  const failing = m.counts.failed > 0 ? ['', 'failing pairs, by cause:', ...groupsText(m, m.endpoints.length <= GRID_MAX ? 10 : 5)] : []
+  const failing =
+    m.counts.failed > 0
+      ? ['', 'failing pairs, by cause:', ...groupsText(m, m.endpoints.length <= GRID_MAX ? 10 : 5)]
+      : []
   return [head, '', ...body, ...failing].join('\n')
 }
 
-const xml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const xml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 
 /**
  * The heat map: a square per pair coloured by its disposition, a failing
@@ -112,13 +127,22 @@ export function matrixSvg(m: Matrix): string {
       const x = margin + j * size
       const y = margin + i * size
       const tip = `${src.id} → ${dst.id}: ${c ? cause(c) : d}`
-      out.push(`<g class="cell${d === 'DELIVERED' ? '' : ' failed'}" data-src="${xml(src.id)}" data-dst="${xml(dst.id)}" data-disposition="${d}">`)
-      out.push(`<rect x="${x}" y="${y}" width="${size - 1}" height="${size - 1}" fill="${MARKS[d].color}"><title>${xml(tip)}</title></rect>`)
-      if (d !== 'DELIVERED') out.push(`<path d="M${x + 2} ${y + 2}L${x + size - 3} ${y + size - 3}M${x + size - 3} ${y + 2}L${x + 2} ${y + size - 3}" stroke="#fff" stroke-width="1.5"/>`)
+      out.push(
+        `<g class="cell${d === 'DELIVERED' ? '' : ' failed'}" data-src="${xml(src.id)}" data-dst="${xml(dst.id)}" data-disposition="${d}">`,
+      )
+      out.push(
+        `<rect x="${x}" y="${y}" width="${size - 1}" height="${size - 1}" fill="${MARKS[d].color}"><title>${xml(tip)}</title></rect>`,
+      )
+      if (d !== 'DELIVERED')
+        out.push(
+          `<path d="M${x + 2} ${y + 2}L${x + size - 3} ${y + size - 3}M${x + size - 3} ${y + 2}L${x + 2} ${y + size - 3}" stroke="#fff" stroke-width="1.5"/>`,
+        )
       out.push('</g>')
     })
   })
-  out.push(`<text x="4" y="${side + 20}">${xml(`rows: from, columns: to — ${m.counts.delivered} delivered, ${m.counts.failed} failed`)}</text>`)
+  out.push(
+    `<text x="4" y="${side + 20}">${xml(`rows: from, columns: to — ${m.counts.delivered} delivered, ${m.counts.failed} failed`)}</text>`,
+  )
   out.push('</svg>')
   return out.join('\n')
 }
@@ -128,7 +152,10 @@ export function matrixHtml(m: Matrix): string {
   const used = [...new Set(m.cells.map((c) => c.disposition))]
   const legend = used.map((d) => `<li><span style="background:${MARKS[d].color}"></span>${d}</li>`).join('')
   const groups = failureGroups(m.cells)
-    .map((g) => `<li>${xml(`${plural(g.pairs.length, 'pair')}: ${cause(g)}`)}<ul>${g.pairs.map((p) => `<li>${xml(`${p.src} → ${p.dst}`)}</li>`).join('')}</ul></li>`)
+    .map(
+      (g) =>
+        `<li>${xml(`${plural(g.pairs.length, 'pair')}: ${cause(g)}`)}<ul>${g.pairs.map((p) => `<li>${xml(`${p.src} → ${p.dst}`)}</li>`).join('')}</ul></li>`,
+    )
     .join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${xml(`netctl matrix: ${m.cluster}`)}</title>
@@ -150,11 +177,16 @@ export function matrixDiffText(d: MatrixDiff): string {
   const out = [head]
   for (const c of d.changed) {
     out.push('', printable(`${c.src} → ${c.dst}: ${cause(c.before)} → ${cause(c.after)}`))
-    if (c.changes.length === 0) out.push('  no state changed on the nodes its walks cross (what changed is elsewhere: netctl diff shows it all)')
+    if (c.changes.length === 0)
+      out.push('  no state changed on the nodes its walks cross (what changed is elsewhere: netctl diff shows it all)')
     for (const n of c.changes) {
       out.push(printable(`  node ${n.node}`))
       for (const s of n.sections) {
-        out.push(printable(`    ${s.section}`), ...s.removed.map((l) => printable(`    - ${l}`)), ...s.added.map((l) => printable(`    + ${l}`)))
+        out.push(
+          printable(`    ${s.section}`),
+          ...s.removed.map((l) => printable(`    - ${l}`)),
+          ...s.added.map((l) => printable(`    + ${l}`)),
+        )
       }
     }
   }

@@ -39,22 +39,32 @@ function edgeLabel(hop: Hop): string {
 }
 
 function group(id: string, prefix: string, title: string, path: PathResult): Group {
-  const nodes = path.hops.map(
-    (h, i): GraphNode => ({
-      id: `${prefix}${i + 1}`,
-      lines: [`${i + 1}. ${h.netns && h.netns !== h.node ? `${h.node} / ${h.netns}` : h.node}`, `${h.in ?? '-'} → ${h.out ?? '-'}  ${h.action}`],
-      kind: h.action === 'drop' ? 'drop' : h.action === 'deliver' ? 'deliver' : 'hop',
-    }),
-  )
+  const nodes = path.hops.map((h, i): GraphNode => ({
+    id: `${prefix}${i + 1}`,
+    lines: [
+      `${i + 1}. ${h.netns && h.netns !== h.node ? `${h.node} / ${h.netns}` : h.node}`,
+      `${h.in ?? '-'} → ${h.out ?? '-'}  ${h.action}`,
+    ],
+    kind: h.action === 'drop' ? 'drop' : h.action === 'deliver' ? 'deliver' : 'hop',
+  }))
   // the last hop of a path that was not delivered is where the packet died, whatever its action
   const last = nodes.at(-1)
   if (last && path.disposition !== 'DELIVERED') last.kind = 'drop'
-  const edges = path.hops.slice(1).map((_, i): GraphEdge => ({from: nodes[i]!.id, to: nodes[i + 1]!.id, label: edgeLabel(path.hops[i]!)}))
+  const edges = path.hops
+    .slice(1)
+    .map((_, i): GraphEdge => ({from: nodes[i]!.id, to: nodes[i + 1]!.id, label: edgeLabel(path.hops[i]!)}))
   return {id, title: `${title}: ${path.disposition}`, nodes, edges}
 }
 
 function groups(trace: Trace): Group[] {
-  const out = [group('forward', 'f', `${endpointLabel(trace.src)} → ${endpointLabel(trace.dst)}, ${packetLabel(trace.packet)}`, trace)]
+  const out = [
+    group(
+      'forward',
+      'f',
+      `${endpointLabel(trace.src)} → ${endpointLabel(trace.dst)}, ${packetLabel(trace.packet)}`,
+      trace,
+    ),
+  ]
   if (trace.returnPath) out.push(group('reply', 'r', 'reply', trace.returnPath))
   return out
 }
@@ -76,7 +86,8 @@ export function traceMermaid(trace: Trace): string {
   for (const g of all) {
     out.push(`  subgraph ${g.id}["${mermaidText(g.title)}"]`, '    direction LR')
     for (const n of g.nodes) out.push(`    ${n.id}["${n.lines.map(mermaidText).join('<br/>')}"]`)
-    for (const e of g.edges) out.push(e.label ? `    ${e.from} -->|"${mermaidText(e.label)}"| ${e.to}` : `    ${e.from} --> ${e.to}`)
+    for (const e of g.edges)
+      out.push(e.label ? `    ${e.from} -->|"${mermaidText(e.label)}"| ${e.to}` : `    ${e.from} --> ${e.to}`)
     out.push('  end')
   }
   out.push('  classDef drop fill:#fdd,stroke:#c00,stroke-width:3px', '  classDef deliver fill:#dfd,stroke:#080')
@@ -89,7 +100,10 @@ export function traceMermaid(trace: Trace): string {
 
 /** The inside of a DOT double-quoted string. */
 function dotInner(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/[\r\n]+/g, ' ')
+  return s
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/[\r\n]+/g, ' ')
 }
 
 /** A DOT double-quoted string; `lines` joined by DOT's own line break (the two characters \n). */
@@ -106,10 +120,15 @@ export function traceDot(trace: Trace): string {
     '  node [shape=box, style="rounded", fontname="monospace"];',
     '  edge [fontname="monospace", fontsize=10];',
   ]
-  const style = {drop: ' color="#cc0000", penwidth=3, style="rounded,filled", fillcolor="#ffdddd"', deliver: ' color="#008800", style="rounded,filled", fillcolor="#ddffdd"', hop: ''}
+  const style = {
+    drop: ' color="#cc0000", penwidth=3, style="rounded,filled", fillcolor="#ffdddd"',
+    deliver: ' color="#008800", style="rounded,filled", fillcolor="#ddffdd"',
+    hop: '',
+  }
   for (const g of groups(trace)) {
     out.push(`  subgraph cluster_${g.id} {`, `    label=${dotString(g.title)};`)
-    for (const n of g.nodes) out.push(`    ${n.id} [label=${dotString(...n.lines)}${style[n.kind] ? `,${style[n.kind]}` : ''}];`)
+    for (const n of g.nodes)
+      out.push(`    ${n.id} [label=${dotString(...n.lines)}${style[n.kind] ? `,${style[n.kind]}` : ''}];`)
     for (const e of g.edges) out.push(`    ${e.from} -> ${e.to}${e.label ? ` [label=${dotString(e.label)}]` : ''};`)
     out.push('  }')
   }

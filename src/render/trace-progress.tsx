@@ -19,13 +19,20 @@ export function renderTraceProgress(title: string, stream: NodeJS.WriteStream = 
  * The live trace's display (src/services/trace.ts TraceDisplay): titled with
  * the query and the cluster, and ending in the collection's footer.
  */
-export function traceProgressDisplay(query: Pick<TraceQuery, 'src' | 'dst'>, stream: NodeJS.WriteStream = process.stderr) {
+export function traceProgressDisplay(
+  query: Pick<TraceQuery, 'src' | 'dst'>,
+  stream: NodeJS.WriteStream = process.stderr,
+) {
   return (inventory: Inventory) => {
-    const handle = renderTraceProgress(`tracing ${query.src} → ${query.dst} in ${inventory.cluster.name} (${inventory.cluster.backend}): collecting the nodes on the path`, stream)
+    const handle = renderTraceProgress(
+      `tracing ${query.src} → ${query.dst} in ${inventory.cluster.name} (${inventory.cluster.backend}): collecting the nodes on the path`,
+      stream,
+    )
     return {
       addNodes: (nodes: string[]) => handle.addNodes(nodes),
       update: handle.update,
-      finish: (run: {snapshot: Snapshot; rounds: string[][]} | undefined) => handle.finish(run ? traceCollectFooter(run.snapshot, run.rounds) : ''),
+      finish: (run: {snapshot: Snapshot; rounds: string[][]} | undefined) =>
+        handle.finish(run ? traceCollectFooter(run.snapshot, run.rounds) : ''),
     }
   }
 }

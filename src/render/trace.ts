@@ -55,13 +55,17 @@ export function hopsText(hops: readonly Hop[], indent = '  ', width = terminalWi
   const w2 = Math.max(...ports.map((s) => s.length))
   return hops
     .map((h, i) => {
-      const action = h.action === 'drop' ? c.red.bold(h.action) : h.action === 'deliver' ? c.green(h.action) : c.bold(h.action)
+      const action =
+        h.action === 'drop' ? c.red.bold(h.action) : h.action === 'deliver' ? c.green(h.action) : c.bold(h.action)
       const outer = encapNote(h)
       const note = outer && printable(outer)
       const codes = h.findings?.length ? `  ${c.yellow(`[${h.findings.join(', ')}]`)}` : ''
       const head = `${indent}${String(i + 1).padStart(num)}  ${where[i]!.padEnd(w1)}  ${ports[i]!.padEnd(w2)}  ${action}${note ? `  ${c.cyan(note)}` : ''}${codes}`
       const pad = `${indent}${' '.repeat(num)}      `
-      return [wrapLine(head, width, pad), ...h.evidence.map((e) => c.dim(wrapLine(`${pad}${printable(e)}`, width, `${pad}    `)))].join('\n')
+      return [
+        wrapLine(head, width, pad),
+        ...h.evidence.map((e) => c.dim(wrapLine(`${pad}${printable(e)}`, width, `${pad}    `))),
+      ].join('\n')
     })
     .join('\n')
 }
@@ -77,18 +81,38 @@ export function traceText(trace: Trace, width = terminalWidth()): string {
   const out = [wrapLine(verdict, width)]
   if (trace.disposition === 'UNDERLAY_DROP' && trace.probe) {
     const {lastSeen, firstMissing} = trace.probe
-    out.push(wrapLine(`  ${DISPOSITION_GUIDE.UNDERLAY_DROP.summary}${lastSeen && firstMissing ? `: left ${printable(`${lastSeen.node} ${lastSeen.interface}`)}, never reached ${printable(`${firstMissing.node} ${firstMissing.interface}`)}` : ''}`, width))
+    out.push(
+      wrapLine(
+        `  ${DISPOSITION_GUIDE.UNDERLAY_DROP.summary}${lastSeen && firstMissing ? `: left ${printable(`${lastSeen.node} ${lastSeen.interface}`)}, never reached ${printable(`${firstMissing.node} ${firstMissing.interface}`)}` : ''}`,
+        width,
+      ),
+    )
   } else if (trace.disposition !== 'DELIVERED') {
     const last = trace.hops.at(-1)
-    out.push(wrapLine(`  ${DISPOSITION_GUIDE[trace.disposition].summary}${last ? ` (hop ${trace.hops.length}, ${printable(last.node)})` : ''}`, width))
+    out.push(
+      wrapLine(
+        `  ${DISPOSITION_GUIDE[trace.disposition].summary}${last ? ` (hop ${trace.hops.length}, ${printable(last.node)})` : ''}`,
+        width,
+      ),
+    )
   } else if (trace.returnPath && trace.returnPath.disposition !== 'DELIVERED') {
-    out.push(wrapLine(`  the reply is lost: ${trace.returnPath.disposition}, ${DISPOSITION_GUIDE[trace.returnPath.disposition].summary}`, width))
+    out.push(
+      wrapLine(
+        `  the reply is lost: ${trace.returnPath.disposition}, ${DISPOSITION_GUIDE[trace.returnPath.disposition].summary}`,
+        width,
+      ),
+    )
   }
   for (const m of trace.missing ?? []) out.push(c.yellow(wrapLine(`  missing: ${printable(m)}`, width)))
   if (trace.service) out.push('', ...serviceText(trace, width))
-  out.push('', pathHeading(trace.service ? `Path${shownEndpoint(trace)}` : 'Path', trace), hopsText(trace.hops, '  ', width))
+  out.push(
+    '',
+    pathHeading(trace.service ? `Path${shownEndpoint(trace)}` : 'Path', trace),
+    hopsText(trace.hops, '  ', width),
+  )
   out.push('')
-  if (trace.returnPath) out.push(pathHeading('Return path', trace.returnPath), hopsText(trace.returnPath.hops, '  ', width))
+  if (trace.returnPath)
+    out.push(pathHeading('Return path', trace.returnPath), hopsText(trace.returnPath.hops, '  ', width))
   else out.push(`${c.bold('Return path')}  ${c.dim('not walked: the packet did not arrive')}`)
   if (trace.probe) out.push('', probeText(trace.probe, width))
   out.push('', c.bold('Findings'), findingsText(trace.findings))
@@ -110,9 +134,16 @@ export function probeText(probe: ProbeResult, width = terminalWidth()): string {
   const where = (p: ProbePoint | null) => (p ? printable(`${p.node} ${p.interface} ${p.direction}`) : '-')
   const lines = [`${c.bold('Probe')}  ${color(VERDICT_TEXT[probe.verdict])}`]
   if (probe.note) lines.push(wrapLine(`  ${printable(probe.note)}`, width, '    '))
-  lines.push(wrapLine(`  sent ${probe.sent}, answered ${probe.answered ?? '-'}: ${printable(probe.command)}`, width, '    '))
+  lines.push(
+    wrapLine(`  sent ${probe.sent}, answered ${probe.answered ?? '-'}: ${printable(probe.command)}`, width, '    '),
+  )
   if (probe.sent > 0) lines.push(`  last seen: ${where(probe.lastSeen)}   first missing: ${where(probe.firstMissing)}`)
-  for (const k of probe.counters) lines.push(c.dim(`    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`))
+  for (const k of probe.counters)
+    lines.push(
+      c.dim(
+        `    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`,
+      ),
+    )
   return lines.join('\n')
 }
 
@@ -130,27 +161,63 @@ function serviceText(trace: Trace, width?: number): string[] {
   const c = colors()
   const svc = trace.service!
   const port = svc.port
-  const via = svc.via === 'nodePort' ? `NodePort ${port.nodePort} on ${svc.node ?? trace.dst.ip}` : `ClusterIP ${svc.clusterIP}:${port.port}`
+  const via =
+    svc.via === 'nodePort'
+      ? `NodePort ${port.nodePort} on ${svc.node ?? trace.dst.ip}`
+      : `ClusterIP ${svc.clusterIP}:${port.port}`
   const head = `${c.bold('Service')}  ${svc.namespace}/${svc.name} ${via} ${port.name ? `(${port.name}) ` : ''}${port.protocol}${port.targetPort !== undefined ? ` → targetPort ${port.targetPort}` : ''}`
   const out = [wrapLine(printable(head), width)]
   const t = trace.translation
-  if (t) out.push(wrapLine(printable(`  translated on ${t.node} at ${t.hook} by ${t.agent}: ${t.before} → ${t.after.split(' → ')[1] ?? t.after}`), width, '    '), c.dim(wrapLine(printable(`    ${t.rule}`), width, '      ')))
+  if (t)
+    out.push(
+      wrapLine(
+        printable(
+          `  translated on ${t.node} at ${t.hook} by ${t.agent}: ${t.before} → ${t.after.split(' → ')[1] ?? t.after}`,
+        ),
+        width,
+        '    ',
+      ),
+      c.dim(wrapLine(printable(`    ${t.rule}`), width, '      ')),
+    )
   else out.push(c.yellow('  not translated: no rule sent the request to an endpoint'))
   const reached = `${svc.reached} of ${svc.total} endpoint${svc.total === 1 ? '' : 's'} reached`
   out.push(`  ${svc.total > 0 && svc.reached === svc.total ? c.green(reached) : c.red(reached)}`)
   const eps = trace.endpoints ?? []
-  const who = eps.map((e) => printable(`${e.ip}${e.port !== undefined ? `:${e.port}` : ''}${e.pod ? ` ${e.namespace && e.namespace !== 'default' ? `${e.namespace}/` : ''}${e.pod}` : ''}${e.node ? ` on ${e.node}` : ''}`))
+  const who = eps.map((e) =>
+    printable(
+      `${e.ip}${e.port !== undefined ? `:${e.port}` : ''}${e.pod ? ` ${e.namespace && e.namespace !== 'default' ? `${e.namespace}/` : ''}${e.pod}` : ''}${e.node ? ` on ${e.node}` : ''}`,
+    ),
+  )
   const w = Math.max(0, ...who.map((x) => x.length))
   eps.forEach((e, i) => {
     const share = `${(Math.round(e.probability * 10000) / 100).toString().padStart(6)}%`
     let verdict: string
     if (e.disposition === undefined) verdict = c.dim(printable(e.note ?? 'not walked'))
-    else if (e.disposition === 'DELIVERED' && e.returnDisposition === 'DELIVERED') verdict = c.green('DELIVERED, reply DELIVERED')
-    else if (e.disposition === 'DELIVERED') verdict = `${c.green('DELIVERED')}, reply ${dispositionColor(e.returnDisposition ?? 'INSUFFICIENT_INFO')(e.returnDisposition ?? 'not walked')}`
-    else verdict = `${dispositionColor(e.disposition)(e.disposition)}${e.hops?.at(-1) ? ` at ${printable(e.hops.at(-1)!.node)}` : ''}`
+    else if (e.disposition === 'DELIVERED' && e.returnDisposition === 'DELIVERED')
+      verdict = c.green('DELIVERED, reply DELIVERED')
+    else if (e.disposition === 'DELIVERED')
+      verdict = `${c.green('DELIVERED')}, reply ${dispositionColor(e.returnDisposition ?? 'INSUFFICIENT_INFO')(e.returnDisposition ?? 'not walked')}`
+    else
+      verdict = `${dispositionColor(e.disposition)(e.disposition)}${e.hops?.at(-1) ? ` at ${printable(e.hops.at(-1)!.node)}` : ''}`
     // a walked way's note says what it is (a way no DNAT takes); otherwise how the EndpointSlices list it
-    const flags = [e.disposition !== undefined && e.note ? e.note : e.inEndpointSlice ? (e.ready ? '' : 'not ready') : 'not in the EndpointSlices'].filter(Boolean).map((x) => printable(x))
-    out.push(wrapLine(`  ${share}  ${who[i]!.padEnd(w)}  ${verdict}${flags.length ? c.yellow(`  (${flags.join(', ')})`) : ''}${e.findings?.length ? `  ${c.yellow(`[${e.findings.join(', ')}]`)}` : ''}`, width, '      '))
+    const flags = [
+      e.disposition !== undefined && e.note
+        ? e.note
+        : e.inEndpointSlice
+          ? e.ready
+            ? ''
+            : 'not ready'
+          : 'not in the EndpointSlices',
+    ]
+      .filter(Boolean)
+      .map((x) => printable(x))
+    out.push(
+      wrapLine(
+        `  ${share}  ${who[i]!.padEnd(w)}  ${verdict}${flags.length ? c.yellow(`  (${flags.join(', ')})`) : ''}${e.findings?.length ? `  ${c.yellow(`[${e.findings.join(', ')}]`)}` : ''}`,
+        width,
+        '      ',
+      ),
+    )
   })
   return out
 }
@@ -160,7 +227,9 @@ export function traceCollectFooter(snapshot: Snapshot, rounds: string[][]): stri
   const probed = rounds.flat().length
   const got = Object.keys(snapshot.nodeStates).length
   const ms = Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt)
-  const parts = [`collected ${got}/${probed} node${probed === 1 ? '' : 's'} on the path (of ${snapshot.nodes.length}) in ${(ms / 1000).toFixed(1)}s`]
+  const parts = [
+    `collected ${got}/${probed} node${probed === 1 ? '' : 's'} on the path (of ${snapshot.nodes.length}) in ${(ms / 1000).toFixed(1)}s`,
+  ]
   const unreachable = snapshot.errors.filter((e) => e.code === 'NODE_UNREACHABLE').length
   const partial = snapshot.errors.filter((e) => e.code === 'COLLECTION_PARTIAL').length
   if (partial > 0) parts.push(`${partial} partial`)

@@ -7,7 +7,7 @@
  */
 import type {BackendView} from '../backend/plan/drift.js'
 import type {BackendType} from '../backend/plan/types.js'
-import {type WhatIf,whatIf} from '../backend/plan/what-if.js'
+import {type WhatIf, whatIf} from '../backend/plan/what-if.js'
 import {backendGet, planBackend, type PlannedSwitch} from '../backend/service.js'
 import {backendSet, type SetResult} from '../backend/set.js'
 import {type BackendTarget, resolveTarget} from '../backend/target.js'

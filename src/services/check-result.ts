@@ -15,7 +15,13 @@ export interface CheckResult {
   counts: SweepCounts
 }
 
-export function checkResult(s: Snapshot, source: CheckResult['source'], nodes: string[], findings: Finding[], counts: SweepCounts): CheckResult {
+export function checkResult(
+  s: Snapshot,
+  source: CheckResult['source'],
+  nodes: string[],
+  findings: Finding[],
+  counts: SweepCounts,
+): CheckResult {
   return {
     cluster: {name: s.cluster.name, backend: s.cluster.backend, clusterCIDR: s.cluster.clusterCIDR},
     source,

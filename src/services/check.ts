@@ -5,13 +5,13 @@
  */
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {countFindings, runChecks} from '../analyze/checks/index.js'
-import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {collectInventory} from '../collect/collect.js'
+import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {readSnapshotFile} from '../model/snapshot-file.js'
 import {closest} from '../util/edit-distance.js'
-import {checkResult, type CheckResult} from './check-result.js'
+import {type CheckResult, checkResult} from './check-result.js'
 import {checkVerdict} from './outcome.js'
 
 export interface CheckRequest {
@@ -36,7 +36,8 @@ export interface CheckRun {
 
 /** Check a saved snapshot or a live cluster (whose transports are closed at the end, also on error). */
 export async function runCheck(req: CheckRequest): Promise<CheckRun> {
-  if (req.snapshot !== undefined) return checkSnapshot(await readSnapshotFile(req.snapshot), {kind: 'snapshot', name: req.snapshot}, req.nodes)
+  if (req.snapshot !== undefined)
+    return checkSnapshot(await readSnapshotFile(req.snapshot), {kind: 'snapshot', name: req.snapshot}, req.nodes)
   const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
   try {
     // a mistyped --node is a usage error before any node is read (or any debug pod made)
@@ -77,7 +78,9 @@ function knownNodes(asked: string[] | undefined, known: string[], cluster: strin
   for (const n of asked ?? []) {
     if (known.includes(n)) continue
     const guess = closest(n, known)
-    throw new UsageError(`no node '${n}' in ${cluster}${guess ? `: did you mean ${guess}?` : ''} (nodes: ${known.join(', ')})`)
+    throw new UsageError(
+      `no node '${n}' in ${cluster}${guess ? `: did you mean ${guess}?` : ''} (nodes: ${known.join(', ')})`,
+    )
   }
 }
 

@@ -9,7 +9,7 @@ import type {Writable} from 'node:stream'
 
 import {collectInventory, type NodeProgress} from '../collect/collect.js'
 import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
-import {type CollectSummary,collectSummary} from '../collect/summary.js'
+import {type CollectSummary, collectSummary} from '../collect/summary.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Inventory} from '../model/inventory.js'
 import type {NodeState} from '../model/node-state.js'

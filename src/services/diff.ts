@@ -20,14 +20,22 @@ function checkNodes(asked: readonly string[], before: Snapshot, after: Snapshot)
   }
 }
 
-export function diffResult(before: Snapshot, after: Snapshot, opts: {nodes?: string[]; all?: boolean; files?: [string, string]} = {}): DiffResult {
+export function diffResult(
+  before: Snapshot,
+  after: Snapshot,
+  opts: {nodes?: string[]; all?: boolean; files?: [string, string]} = {},
+): DiffResult {
   if (opts.nodes?.length) checkNodes(opts.nodes, before, after)
   const d = diffSnapshots(before, after, {all: opts.all ?? false, ...(opts.nodes?.length ? {nodes: opts.nodes} : {})})
   if (!opts.files) return d
   return {...d, before: {file: opts.files[0], ...d.before}, after: {file: opts.files[1], ...d.after}}
 }
 
-export async function diffSnapshotFiles(beforeFile: string, afterFile: string, opts: {nodes?: string[]; all?: boolean} = {}): Promise<DiffResult> {
+export async function diffSnapshotFiles(
+  beforeFile: string,
+  afterFile: string,
+  opts: {nodes?: string[]; all?: boolean} = {},
+): Promise<DiffResult> {
   const [before, after] = await Promise.all([readSnapshotFile(beforeFile), readSnapshotFile(afterFile)])
   return diffResult(before, after, {...opts, files: [beforeFile, afterFile]})
 }

@@ -18,7 +18,12 @@ export interface LabPolicyChangeOptions {
 }
 
 /** Run a change of the lab's policies under its change lock, on the record as it is once the lock is held. */
-async function underChangeLock<T>(lab: string, command: string, opts: LabPolicyChangeOptions, change: (record: LabRecord) => Promise<T>): Promise<T> {
+async function underChangeLock<T>(
+  lab: string,
+  command: string,
+  opts: LabPolicyChangeOptions,
+  change: (record: LabRecord) => Promise<T>,
+): Promise<T> {
   const {stateDir} = await loadRecord(lab)
   const lock = new FileLock(path.join(stateDir, 'change.lock'), `lab ${lab}`, currentHolder(command))
   await acquireLock(lock, {timeoutMs: opts.lockTimeoutMs ?? 0, ...(opts.say ? {say: opts.say} : {})})
@@ -30,12 +35,24 @@ async function underChangeLock<T>(lab: string, command: string, opts: LabPolicyC
 }
 
 /** `lab policy apply -f FILE`: create or replace each policy by namespace/name. */
-export async function applyLabPolicies(lab: string, text: string, file: string, opts: LabPolicyChangeOptions = {}): Promise<LabPolicyResult> {
+export async function applyLabPolicies(
+  lab: string,
+  text: string,
+  file: string,
+  opts: LabPolicyChangeOptions = {},
+): Promise<LabPolicyResult> {
   const incoming = parsePolicyDocuments(text, file)
   return underChangeLock(lab, `lab policy apply -f ${file}`, opts, (record) => applyTo(record, incoming))
 }
 
 /** `lab policy delete NAME [-n NS]` */
-export async function deleteLabPolicy(lab: string, name: string, namespace = 'default', opts: LabPolicyChangeOptions = {}): Promise<LabPolicyResult> {
-  return underChangeLock(lab, `lab policy delete ${name} -n ${namespace}`, opts, (record) => deleteFrom(record, name, namespace))
+export async function deleteLabPolicy(
+  lab: string,
+  name: string,
+  namespace = 'default',
+  opts: LabPolicyChangeOptions = {},
+): Promise<LabPolicyResult> {
+  return underChangeLock(lab, `lab policy delete ${name} -n ${namespace}`, opts, (record) =>
+    deleteFrom(record, name, namespace),
+  )
 }

@@ -7,7 +7,7 @@ import {ExitCode, NetctlError, type Verdict} from '../errors.js'
 import {listLabs} from '../lab/list.js'
 import {labPreflight} from '../lab/preflight.js'
 import {loadRecord} from '../lab/state.js'
-import {type LabStatus,labStatus} from '../lab/status.js'
+import {type LabStatus, labStatus} from '../lab/status.js'
 import {teardownLab, type TeardownResult} from '../lab/teardown.js'
 import {labStatusVerdict} from './outcome.js'
 

@@ -16,7 +16,10 @@ export function matrixOf(snapshot: Snapshot, opts: MatrixOptions = {}): MatrixRu
 }
 
 /** Every node read (the walks cross any of them), then the matrix. */
-export async function matrixLive(source: ClusterSource, opts: MatrixOptions & {version: string; parallel: number; timeoutMs: number}): Promise<MatrixRun> {
+export async function matrixLive(
+  source: ClusterSource,
+  opts: MatrixOptions & {version: string; parallel: number; timeoutMs: number},
+): Promise<MatrixRun> {
   const snapshot = await collectInventory(source.inventory, {
     parallel: opts.parallel,
     timeoutMs: opts.timeoutMs,
@@ -28,7 +31,11 @@ export async function matrixLive(source: ClusterSource, opts: MatrixOptions & {v
 }
 
 /** Two saved snapshots: only the cells that changed. */
-export async function matrixDiffFiles(beforeFile: string, afterFile: string, opts: MatrixOptions = {}): Promise<MatrixDiff> {
+export async function matrixDiffFiles(
+  beforeFile: string,
+  afterFile: string,
+  opts: MatrixOptions = {},
+): Promise<MatrixDiff> {
   const [before, after] = await Promise.all([readSnapshotFile(beforeFile), readSnapshotFile(afterFile)])
   return matrixDiff(before, after, opts)
 }

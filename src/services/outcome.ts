@@ -37,7 +37,9 @@ export function collectVerdict(s: {nodes: readonly unknown[]; errors: readonly C
  * is a fault found (a diagnosis).
  */
 export function traceVerdict(trace: Trace, snapshot: Snapshot, srcNode: string): Verdict {
-  const srcUnreachable = snapshot.nodeStates[srcNode] === undefined && snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
+  const srcUnreachable =
+    snapshot.nodeStates[srcNode] === undefined &&
+    snapshot.errors.some((e) => e.node === srcNode && e.code === 'NODE_UNREACHABLE')
   if (srcUnreachable) return {outcome: 'unreachable'}
   // a Service: every endpoint its rules send to (or the one --endpoint names) reached
   const allReached = !trace.service || trace.service.reached === trace.service.total
@@ -86,7 +88,10 @@ export function benchVerdict(report: BenchReport): Verdict {
 
 /** lab status: a lab not up, a pod pair that does not ping or a BGP session not Established is a fault. */
 export function labStatusVerdict(status: LabStatus): Verdict {
-  const unhealthy = status.status !== 'up' || (status.reachability && status.reachability.ok < status.reachability.pairs) || status.bgp?.some((b) => b.state !== 'Established')
+  const unhealthy =
+    status.status !== 'up' ||
+    (status.reachability && status.reachability.ok < status.reachability.pairs) ||
+    status.bgp?.some((b) => b.state !== 'Established')
   return {outcome: unhealthy ? 'fault' : 'ok'}
 }
 

@@ -11,7 +11,7 @@
 import ipaddr from 'ipaddr.js'
 
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
-import {pointKey, type ProbeObservation,probePoints, probeVerdict} from '../analyze/probe-verdict.js'
+import {pointKey, type ProbeObservation, probePoints, probeVerdict} from '../analyze/probe-verdict.js'
 import {type LinkCounters, parseLinkCounters} from '../collect/parse/link-stats.js'
 import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN} from '../defaults.js'
 import type {InventoryNode} from '../model/inventory.js'

@@ -4,19 +4,26 @@
  * nodes of SRC and DST first, then whatever nodes the walk asks for
  * (`needNodes`), each node at most once, walking again after every round.
  */
+import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
+import {makeFinding} from '../analyze/catalogue/index.js'
 import {CHECKS, runChecks} from '../analyze/checks/index.js'
+import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
 import {completeQuery} from '../analyze/trace/service.js'
-import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
-import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
-import {makeFinding} from '../analyze/catalogue/index.js'
-import type {Inventory} from '../model/inventory.js'
 import type {KubeNetworkPolicy} from '../cluster/kube-types.js'
-import {collectNodes, type CollectOptions, type CollectTarget, type NodeProgress, type NodeResult, snapshotOf} from '../collect/collect.js'
+import {
+  collectNodes,
+  type CollectOptions,
+  type CollectTarget,
+  type NodeProgress,
+  type NodeResult,
+  snapshotOf,
+} from '../collect/collect.js'
 import {openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
+import type {Inventory} from '../model/inventory.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
@@ -53,7 +60,11 @@ export interface TraceRunOptions extends CollectOptions {
  * endpoints, stale rules, conntrack — are checks of those nodes like any other).
  */
 export function pathNodes(trace: Trace): string[] {
-  const hops = [trace.hops, trace.returnPath?.hops ?? [], ...(trace.endpoints ?? []).flatMap((e) => [e.hops ?? [], e.returnPath?.hops ?? []])].flat()
+  const hops = [
+    trace.hops,
+    trace.returnPath?.hops ?? [],
+    ...(trace.endpoints ?? []).flatMap((e) => [e.hops ?? [], e.returnPath?.hops ?? []]),
+  ].flat()
   return [...new Set([...hops.map((h) => h.node), ...(trace.service?.node ? [trace.service.node] : [])])]
 }
 
@@ -63,7 +74,8 @@ export type NodeChecks = (snapshot: Snapshot, nodes: string[], subjects?: string
  * The path checks: every check, scoped to the path's nodes (the per-node checks look at those nodes only,
  * never at all of them); for a Service DST also the findings about that Service itself (SERVICE_NO_ENDPOINTS).
  */
-const defaultChecks: NodeChecks = (snapshot, nodes, subjects) => runChecks(snapshot, {nodes, ...(subjects ? {subjects} : {})})
+const defaultChecks: NodeChecks = (snapshot, nodes, subjects) =>
+  runChecks(snapshot, {nodes, ...(subjects ? {subjects} : {})})
 // the walker says which NetworkPolicies touch this flow; the check's list of every policy would be noise here
 const OWN = new Set(['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', 'POLICY_UNENFORCED', 'POLICY_DENY'])
 
@@ -86,11 +98,22 @@ function fixesAsTyped(trace: Trace, snapshot: Snapshot): Trace {
 }
 
 /** Walk a saved snapshot once. */
-export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {walker?: Walker; checks?: NodeChecks} = {}): TraceRun {
+export function traceSnapshotFile(
+  snapshot: Snapshot,
+  query: TraceQuery,
+  opts: {walker?: Walker; checks?: NodeChecks} = {},
+): TraceRun {
   const walker = opts.walker ?? defaultWalker
   const ends = resolveEnds(walker, snapshot, query)
   const result = walker.traceSnapshot(snapshot, ends.query)
-  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, new Set([...ends.nodes, ...result.needNodes])), snapshot, opts.checks), snapshot)
+  const trace = fixesAsTyped(
+    withNodeChecks(
+      withCollectionFindings(result.trace, snapshot, new Set([...ends.nodes, ...result.needNodes])),
+      snapshot,
+      opts.checks,
+    ),
+    snapshot,
+  )
   return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, ends.src.node)}
 }
 
@@ -98,13 +121,19 @@ export function traceSnapshotFile(snapshot: Snapshot, query: TraceQuery, opts: {
  * SRC and DST resolved before anything is walked (a typo is a usage error before any node is read):
  * the query completed (a Service DST's port and protocol), and the nodes to collect first.
  */
-function resolveEnds(walker: Walker, snapshot: Snapshot, query: TraceQuery, namespace?: string): {src: ResolvedEndpoint; nodes: string[]; query: TraceQuery} {
+function resolveEnds(
+  walker: Walker,
+  snapshot: Snapshot,
+  query: TraceQuery,
+  namespace?: string,
+): {src: ResolvedEndpoint; nodes: string[]; query: TraceQuery} {
   const ns = query.namespace ?? namespace
   const completed = completeQuery(snapshot, {...query, ...(ns !== undefined ? {namespace: ns} : {})}, ns)
   let q: TraceQuery = completed.query
   if (namespace !== undefined) q = {...q, src: inNamespace(snapshot, q.src, namespace)}
   const src = walker.resolveEndpoint(snapshot, q.src)
-  if (completed.target) return {src, nodes: [...new Set([src.node, ...(completed.target.node ? [completed.target.node] : [])])], query: q}
+  if (completed.target)
+    return {src, nodes: [...new Set([src.node, ...(completed.target.node ? [completed.target.node] : [])])], query: q}
   if (namespace !== undefined) q = {...q, dst: inNamespace(snapshot, q.dst, namespace)}
   const dst = walker.resolveEndpoint(snapshot, q.dst)
   checkSameFamily(q, src, dst)
@@ -113,9 +142,23 @@ function resolveEnds(walker: Walker, snapshot: Snapshot, query: TraceQuery, name
 
 /** Collect what the walk needs from a live cluster, and walk. */
 export async function traceLive(inventory: Inventory, query: TraceQuery, opts: TraceRunOptions): Promise<TraceRun> {
-  const {walker = defaultWalker, collect = collectNodes, onRound, checks, version: _v, networkPolicies, namespace, ...collectOpts} = opts
+  const {
+    walker = defaultWalker,
+    collect = collectNodes,
+    onRound,
+    checks,
+    version: _v,
+    networkPolicies,
+    namespace,
+    ...collectOpts
+  } = opts
   const startedAt = new Date().toISOString()
-  const meta = () => ({startedAt, finishedAt: new Date().toISOString(), version: opts.version, ...(networkPolicies ? {networkPolicies} : {})})
+  const meta = () => ({
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    version: opts.version,
+    ...(networkPolicies ? {networkPolicies} : {}),
+  })
   const results: NodeResult[] = []
   let snapshot = snapshotOf(inventory, results, meta())
 
@@ -146,12 +189,18 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
     if (next.length === 0) break
   }
 
-  const trace = fixesAsTyped(withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks), snapshot)
+  const trace = fixesAsTyped(
+    withNodeChecks(withCollectionFindings(result.trace, snapshot, wanted), snapshot, checks),
+    snapshot,
+  )
   return {trace, snapshot, rounds, ...traceEnding(trace, snapshot, src.node)}
 }
 
 function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
-  return names.map((name) => ({node: inventory.nodes.find((n) => n.name === name)!, pods: inventory.pods.filter((p) => p.node === name)}))
+  return names.map((name) => ({
+    node: inventory.nodes.find((n) => n.name === name)!,
+    pods: inventory.pods.filter((p) => p.node === name),
+  }))
 }
 
 /**
@@ -167,7 +216,15 @@ export function withCollectionFindings(trace: Trace, snapshot: Snapshot, nodes: 
     if (!involved.has(e.node) || have.has(`${e.code} ${e.node}`)) continue
     have.add(`${e.code} ${e.node}`)
     const ip = snapshot.nodes.find((n) => n.name === e.node)?.internalIP
-    added.push(makeFinding(e.code, {node: e.node, subject: ip ? `${e.node} (${ip})` : e.node, message: e.message, evidence: [e.message], vars: {node: e.node}}))
+    added.push(
+      makeFinding(e.code, {
+        node: e.node,
+        subject: ip ? `${e.node} (${ip})` : e.node,
+        message: e.message,
+        evidence: [e.message],
+        vars: {node: e.node},
+      }),
+    )
   }
   return added.length === 0 ? trace : {...trace, findings: [...trace.findings, ...added]}
 }
@@ -183,7 +240,9 @@ export function withNodeChecks(trace: Trace, snapshot: Snapshot, checks: NodeChe
   if (nodes.length === 0) return trace
   const have = new Set(trace.findings.map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`))
   const subjects = trace.service ? [`Service ${trace.service.namespace}/${trace.service.name}`] : undefined
-  const added = checks(snapshot, nodes, subjects).filter((f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code))
+  const added = checks(snapshot, nodes, subjects).filter(
+    (f) => !have.has(`${f.code} ${f.node ?? ''} ${f.subject}`) && !OWN.has(f.code),
+  )
   const ran = {nodes, codes: CHECKS.map((c) => c.code).filter((c) => !OWN.has(c))}
   return {...trace, findings: [...trace.findings, ...added], checks: ran}
 }
@@ -247,7 +306,12 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
       onProgress: (p) => display?.update(p),
     })
     if (req.probe) {
-      const trace = await probeTrace(run.trace, run.snapshot, inventory.nodes, {transportFor: (node) => source.transportFor(node), timeoutMs: req.timeoutMs, version: req.version, parallel: req.parallel})
+      const trace = await probeTrace(run.trace, run.snapshot, inventory.nodes, {
+        transportFor: (node) => source.transportFor(node),
+        timeoutMs: req.timeoutMs,
+        version: req.version,
+        parallel: req.parallel,
+      })
       run = {...run, trace, ...traceEnding(trace, run.snapshot, trace.src.node ?? '')}
     }
     return run

@@ -10,5 +10,11 @@ export interface VersionInfo {
 }
 
 export function versionInfo(version: string): VersionInfo {
-  return {version, snapshotSchemaVersion: SNAPSHOT_SCHEMA_VERSION, node: process.version, platform: process.platform, arch: process.arch}
+  return {
+    version,
+    snapshotSchemaVersion: SNAPSHOT_SCHEMA_VERSION,
+    node: process.version,
+    platform: process.platform,
+    arch: process.arch,
+  }
 }

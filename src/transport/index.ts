@@ -25,7 +25,11 @@ const registry: Partial<Record<Kind, TransportFactory>> = {
   netns: (node) => new NetnsTransport(node.access.netns!),
   ssh: (node, settings = {}) => {
     const {host, user, port, identityFile, proxyJump, proxyCommand, knownHostsFile} = node.access.ssh!
-    return sshTransport({host, node: node.name, ...defined({user, port, identityFile, proxyJump, proxyCommand, knownHostsFile, configFile: settings.sshConfig})})
+    return sshTransport({
+      host,
+      node: node.name,
+      ...defined({user, port, identityFile, proxyJump, proxyCommand, knownHostsFile, configFile: settings.sshConfig}),
+    })
   },
 }
 
@@ -48,9 +52,14 @@ function make(kind: Kind, node: InventoryNode, settings: TransportSettings): Tra
 }
 
 /** The transport for a node: `auto` takes its netns when it has one (a lab node), else ssh. */
-export function createTransport(node: InventoryNode, choice: TransportChoice = 'auto', settings: TransportSettings = {}): Transport {
+export function createTransport(
+  node: InventoryNode,
+  choice: TransportChoice = 'auto',
+  settings: TransportSettings = {},
+): Transport {
   if (choice !== 'auto') {
-    if (node.access[choice] === undefined) throw new TransportError(`node ${node.name}: the inventory gives no access.${choice} for it`, 'config')
+    if (node.access[choice] === undefined)
+      throw new TransportError(`node ${node.name}: the inventory gives no access.${choice} for it`, 'config')
     return make(choice, node, settings)
   }
   if (node.access.netns !== undefined) return make('netns', node, settings)

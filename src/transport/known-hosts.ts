@@ -152,7 +152,9 @@ export function checkHostKey(entries: readonly KnownHostsEntry[], name: string, 
 
 /** Key types recorded for a host, so the handshake can ask for one of them first (as OpenSSH does). */
 export function knownKeyTypes(entries: readonly KnownHostsEntry[], name: string): string[] {
-  return [...new Set(entries.filter((e) => e.marker === undefined && hostsFieldMatches(e.hosts, name)).map((e) => e.keyType))]
+  return [
+    ...new Set(entries.filter((e) => e.marker === undefined && hostsFieldMatches(e.hosts, name)).map((e) => e.keyType)),
+  ]
 }
 
 /** One known_hosts line for `names`; hashed (HashKnownHosts yes) names are one `|1|salt|hmac` each. */

@@ -2,11 +2,17 @@ import {randomBytes} from 'node:crypto'
 import {createRequire} from 'node:module'
 import {PassThrough, Writable} from 'node:stream'
 
-import {DEBUG_POD_ACTIVE_DEADLINE_SECONDS, DEBUG_POD_DELETE_WAIT_MS, DEBUG_POD_SIGNAL_DELETE_MS, DEBUG_POD_START_TIMEOUT_MS, DEFAULT_DEBUG_IMAGE} from '../defaults.js'
-import type {InventoryNode} from '../model/inventory.js'
 import {connectionError, KubeApi, KubeApiError, statusError} from '../cluster/kube-api.js'
 import type {KubeConnectOptions} from '../cluster/kube-config.js'
 import type {KubePod, KubeStatus} from '../cluster/kube-types.js'
+import {
+  DEBUG_POD_ACTIVE_DEADLINE_SECONDS,
+  DEBUG_POD_DELETE_WAIT_MS,
+  DEBUG_POD_SIGNAL_DELETE_MS,
+  DEBUG_POD_START_TIMEOUT_MS,
+  DEFAULT_DEBUG_IMAGE,
+} from '../defaults.js'
+import type {InventoryNode} from '../model/inventory.js'
 import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
 import {within} from '../util/wait.js'
 import {remoteArgv, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
@@ -31,7 +37,13 @@ export function newRunId(): string {
 
 /** A pod name from a node name: DNS-1123 subdomain, at most 63 characters with its random tail. */
 export function debugPodName(node: string): string {
-  const base = node.toLowerCase().replace(/[^a-z0-9.-]/g, '-').replace(/^[^a-z0-9]+/, '').replace(/[.-]+$/, '').slice(0, 40).replace(/[.-]+$/, '')
+  const base = node
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .replace(/[.-]+$/, '')
+    .slice(0, 40)
+    .replace(/[.-]+$/, '')
   return `netctl-debug-${base ? `${base}-` : ''}${randomBytes(3).toString('hex').slice(0, 5)}`
 }
 
@@ -59,7 +71,10 @@ export function debugPodSpec(o: DebugPodSpecOptions): KubePod {
       name: o.name,
       namespace: o.namespace,
       labels: {[MANAGED_BY_LABEL]: 'netctl', 'app.kubernetes.io/name': 'netctl-debug', [RUN_ID_LABEL]: o.runId},
-      annotations: {[NODE_ANNOTATION]: o.node, 'netctl.dev/purpose': 'read-only dataplane probe of the node (netctl); safe to delete'},
+      annotations: {
+        [NODE_ANNOTATION]: o.node,
+        'netctl.dev/purpose': 'read-only dataplane probe of the node (netctl); safe to delete',
+      },
     },
     spec: {
       nodeName: o.node,
@@ -89,7 +104,16 @@ export function debugPodSpec(o: DebugPodSpecOptions): KubePod {
 }
 
 /** Container waiting reasons that will not fix themselves while we wait. */
-const FATAL_WAITING = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'CreateContainerConfigError', 'CreateContainerError', 'RunContainerError', 'CrashLoopBackOff'])
+const FATAL_WAITING = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+  'CrashLoopBackOff',
+])
 
 /**
  * Why a debug pod will not start, from its status, or undefined while all is
@@ -101,24 +125,42 @@ export function podStartProblem(pod: KubePod): {reason: string; message: string}
   if (st.phase === 'Failed' || st.phase === 'Succeeded') {
     const term = st.containerStatuses?.find((c) => c.state?.terminated)?.state?.terminated
     const why = st.reason ?? term?.reason ?? st.phase
-    return {reason: why, message: `the pod ended (${why})${st.message ? `: ${st.message}` : term?.message ? `: ${term.message}` : ''}`}
+    return {
+      reason: why,
+      message: `the pod ended (${why})${st.message ? `: ${st.message}` : term?.message ? `: ${term.message}` : ''}`,
+    }
   }
   const sched = st.conditions?.find((c) => c.type === 'PodScheduled')
-  if (sched?.status === 'False' && sched.reason === 'Unschedulable') return {reason: 'Unschedulable', message: `cannot be scheduled: ${sched.message ?? 'no node fits'}`}
+  if (sched?.status === 'False' && sched.reason === 'Unschedulable')
+    return {reason: 'Unschedulable', message: `cannot be scheduled: ${sched.message ?? 'no node fits'}`}
   for (const c of st.containerStatuses ?? []) {
     const w = c.state?.waiting
     if (!w?.reason || !FATAL_WAITING.has(w.reason)) continue
-    if (w.reason === 'ErrImagePull' || w.reason === 'ImagePullBackOff' || w.reason === 'InvalidImageName' || w.reason === 'ErrImageNeverPull') {
+    if (
+      w.reason === 'ErrImagePull' ||
+      w.reason === 'ImagePullBackOff' ||
+      w.reason === 'InvalidImageName' ||
+      w.reason === 'ErrImageNeverPull'
+    ) {
       const detail = w.message ? `: ${w.message.replace(/^rpc error: code = \w+ desc = /, '')}` : ''
-      return {reason: w.reason, message: `cannot pull image ${c.image ?? ''} (${w.reason}${detail}); choose a reachable image with --debug-image`}
+      return {
+        reason: w.reason,
+        message: `cannot pull image ${c.image ?? ''} (${w.reason}${detail}); choose a reachable image with --debug-image`,
+      }
     }
-    return {reason: w.reason, message: `container ${c.name} cannot start (${w.reason}${w.message ? `: ${w.message}` : ''})`}
+    return {
+      reason: w.reason,
+      message: `container ${c.name} cannot start (${w.reason}${w.message ? `: ${w.message}` : ''})`,
+    }
   }
   return undefined
 }
 
 function podRunning(pod: KubePod): boolean {
-  return pod.status?.phase === 'Running' && (pod.status.containerStatuses ?? []).some((c) => c.name === DEBUG_CONTAINER && c.state?.running !== undefined)
+  return (
+    pod.status?.phase === 'Running' &&
+    (pod.status.containerStatuses ?? []).some((c) => c.name === DEBUG_CONTAINER && c.state?.running !== undefined)
+  )
 }
 
 /** Where a pod stands, for a timeout message: "Pending (ContainerCreating)". */
@@ -151,7 +193,11 @@ async function deleteLive(): Promise<void> {
     undefined,
   )
   const left = results
-    ? pods.flatMap((p, i) => (results[i]!.status === 'rejected' ? [{...p, why: firstLineOf((results[i] as PromiseRejectedResult).reason)}] : []))
+    ? pods.flatMap((p, i) =>
+        results[i]!.status === 'rejected'
+          ? [{...p, why: firstLineOf((results[i] as PromiseRejectedResult).reason)}]
+          : [],
+      )
     : pods.map((p) => ({...p, why: `no answer from the API server within ${DEBUG_POD_SIGNAL_DELETE_MS / 1000}s`}))
   if (left.length > 0) process.stderr.write(`${undeletedLine(left)}\n`)
 }
@@ -201,7 +247,12 @@ async function deletePod(api: KubeApi, namespace: string, name: string, opts: {w
   const p = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`
   let deleted: KubePod
   try {
-    deleted = await api.delete<KubePod>(p, {apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, propagationPolicy: 'Background'})
+    deleted = await api.delete<KubePod>(p, {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      gracePeriodSeconds: 0,
+      propagationPolicy: 'Background',
+    })
   } catch (error) {
     if (error instanceof KubeApiError && error.code === 'NOT_FOUND') return
     throw error
@@ -225,7 +276,10 @@ async function deletePod(api: KubeApi, namespace: string, name: string, opts: {w
       throw error
     },
   )
-  if (still && still.metadata.uid === deleted.metadata.uid) throw new Error(`still ${still.metadata.deletionTimestamp ? 'Terminating' : 'there'} after ${DEBUG_POD_DELETE_WAIT_MS / 1000}s`)
+  if (still && still.metadata.uid === deleted.metadata.uid)
+    throw new Error(
+      `still ${still.metadata.deletionTimestamp ? 'Terminating' : 'there'} after ${DEBUG_POD_DELETE_WAIT_MS / 1000}s`,
+    )
 }
 
 /**
@@ -246,7 +300,13 @@ export function podSecurityRefusal(error: unknown): {level: string; checks: stri
     else if (ch === ')') depth = Math.max(0, depth - 1)
     else if (depth === 0) outer += ch
   }
-  return {level: m[1]!, checks: outer.split(',').map((c) => c.trim()).filter(Boolean)}
+  return {
+    level: m[1]!,
+    checks: outer
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
+  }
 }
 
 /** The one line for a namespace whose Pod Security level refuses the debug pod, with both ways out. */
@@ -363,11 +423,21 @@ export class KubeDebugTransport implements Transport {
   private fail(error: unknown): TransportError {
     if (error instanceof TransportError) return error
     if (error instanceof KubeApiError) {
-      const reason = error.code === 'UNAUTHORIZED' ? 'auth' : error.code === 'FORBIDDEN' ? 'refused' : error.code === 'KUBECONFIG' ? 'config' : 'unreachable'
+      const reason =
+        error.code === 'UNAUTHORIZED'
+          ? 'auth'
+          : error.code === 'FORBIDDEN'
+            ? 'refused'
+            : error.code === 'KUBECONFIG'
+              ? 'config'
+              : 'unreachable'
       return new TransportError(`${this.target}: ${error.message}`, reason)
     }
     const e = error as Error & {exitCode?: number}
-    return new TransportError(`${this.target}: ${(e.message ?? String(error)).split('\n')[0]}`, e.exitCode === 2 ? 'config' : 'unreachable')
+    return new TransportError(
+      `${this.target}: ${(e.message ?? String(error)).split('\n')[0]}`,
+      e.exitCode === 2 ? 'config' : 'unreachable',
+    )
   }
 
   private async createPod(deadline?: number): Promise<StartedPod> {
@@ -380,11 +450,22 @@ export class KubeDebugTransport implements Transport {
     const namespace = this.opts.namespace ?? api.namespace
     const name = debugPodName(this.opts.node)
     const activeDeadlineSeconds = this.opts.activeDeadlineSeconds ?? DEBUG_POD_ACTIVE_DEADLINE_SECONDS
-    const spec = debugPodSpec({name, namespace, node: this.opts.node, image: this.opts.image ?? DEFAULT_DEBUG_IMAGE, runId: this.runId, activeDeadlineSeconds})
+    const spec = debugPodSpec({
+      name,
+      namespace,
+      node: this.opts.node,
+      image: this.opts.image ?? DEFAULT_DEBUG_IMAGE,
+      runId: this.runId,
+      activeDeadlineSeconds,
+    })
     try {
       // a pod bound to a node that does not exist would wait forever: say so now
       await api.get(`/api/v1/nodes/${encodeURIComponent(this.opts.node)}`).catch((error: unknown) => {
-        if (error instanceof KubeApiError && error.code === 'NOT_FOUND') throw new TransportError(`${this.target}: node "${this.opts.node}" not found (context ${api.config.context})`, 'config')
+        if (error instanceof KubeApiError && error.code === 'NOT_FOUND')
+          throw new TransportError(
+            `${this.target}: node "${this.opts.node}" not found (context ${api.config.context})`,
+            'config',
+          )
         if (error instanceof KubeApiError && error.code === 'FORBIDDEN') return undefined
         throw error
       })
@@ -424,13 +505,21 @@ export class KubeDebugTransport implements Transport {
       await this.waitRunning(api, namespace, name, created, deadline)
       return {api, namespace, name}
     } catch (error) {
-      await deletePod(api, namespace, name, {wait: false}).catch((e: unknown) => process.stderr.write(`${undeletedLine([{namespace, name, why: firstLineOf(e)}])}\n`))
+      await deletePod(api, namespace, name, {wait: false}).catch((e: unknown) =>
+        process.stderr.write(`${undeletedLine([{namespace, name, why: firstLineOf(e)}])}\n`),
+      )
       unregister(namespace, name)
       throw this.fail(error)
     }
   }
 
-  private async waitRunning(api: KubeApi, namespace: string, name: string, created: KubePod, deadline?: number): Promise<void> {
+  private async waitRunning(
+    api: KubeApi,
+    namespace: string,
+    name: string,
+    created: KubePod,
+    deadline?: number,
+  ): Promise<void> {
     const startMs = this.opts.startTimeoutMs ?? DEBUG_POD_START_TIMEOUT_MS
     const began = Date.now()
     const until = Math.min(began + startMs, deadline ?? Infinity)
@@ -456,15 +545,23 @@ export class KubeDebugTransport implements Transport {
       if (how === 'timeout') break
       // the server ended the watch early: pick up where it left off
     }
-    if (problem) throw new TransportError(`${this.target}: pod ${namespace}/${name} ${problem.message}`, problem.reason === 'Unschedulable' ? 'refused' : 'config')
-    throw new TransportError(`${this.target}: pod ${namespace}/${name} not Running after ${Math.round((Date.now() - began) / 100) / 10}s: ${podStateWords(last)}`, 'timeout')
+    if (problem)
+      throw new TransportError(
+        `${this.target}: pod ${namespace}/${name} ${problem.message}`,
+        problem.reason === 'Unschedulable' ? 'refused' : 'config',
+      )
+    throw new TransportError(
+      `${this.target}: pod ${namespace}/${name} not Running after ${Math.round((Date.now() - began) / 100) / 10}s: ${podStateWords(last)}`,
+      'timeout',
+    )
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<TransportResult> {
     if (this.closed) throw new TransportError(`${this.target}: transport is closed`, 'unreachable')
     const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs
     const pod = await this.start(deadline)
-    if (deadline !== undefined && Date.now() >= deadline) return {stdout: '', stderr: '', code: TIMEOUT_EXIT_CODE, timedOut: true}
+    if (deadline !== undefined && Date.now() >= deadline)
+      return {stdout: '', stderr: '', code: TIMEOUT_EXIT_CODE, timedOut: true}
     return this.runExec(pod, script, opts.stdin, deadline)
   }
 
@@ -475,8 +572,10 @@ export class KubeDebugTransport implements Transport {
    * its Status, and offers only v5 and v4, the versions whose error channel
    * carries a Status with the exit code.
    */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the client's WebSocketInterface returns its untyped ws
-  private channelSocket(pod: StartedPod): {connect: (path: string, text: unknown, binary: ((stream: number, buff: Buffer) => boolean) | null) => Promise<any>} {
+  private channelSocket(pod: StartedPod): {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the client's WebSocketInterface returns its untyped ws
+    connect: (path: string, text: unknown, binary: ((stream: number, buff: Buffer) => boolean) | null) => Promise<any>
+  } {
     const kc = pod.api.config.kc
     const who = {server: pod.api.server, context: pod.api.config.context, user: pod.api.config.user}
     return {
@@ -488,22 +587,25 @@ export class KubeDebugTransport implements Transport {
         return new Promise((resolve, reject) => {
           let settled = false
           const ws = new WS(url, EXEC_PROTOCOLS, opts)
-          ws.on('unexpected-response', (req: {destroy: () => void}, res: NodeJS.ReadableStream & {statusCode?: number}) => {
-            const chunks: Buffer[] = []
-            res.on('data', (b: Buffer) => chunks.push(b))
-            res.on('end', () => {
-              let status: KubeStatus | undefined
-              try {
-                status = JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeStatus
-              } catch {
-                status = undefined
-              }
-              settled = true
-              reject(statusError(res.statusCode ?? 0, status, {method: 'GET', path: path.split('?')[0]!}, who))
-              req.destroy()
-              ws.terminate()
-            })
-          })
+          ws.on(
+            'unexpected-response',
+            (req: {destroy: () => void}, res: NodeJS.ReadableStream & {statusCode?: number}) => {
+              const chunks: Buffer[] = []
+              res.on('data', (b: Buffer) => chunks.push(b))
+              res.on('end', () => {
+                let status: KubeStatus | undefined
+                try {
+                  status = JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeStatus
+                } catch {
+                  status = undefined
+                }
+                settled = true
+                reject(statusError(res.statusCode ?? 0, status, {method: 'GET', path: path.split('?')[0]!}, who))
+                req.destroy()
+                ws.terminate()
+              })
+            },
+          )
           ws.once('open', () => {
             settled = true
             resolve(ws)
@@ -524,7 +626,12 @@ export class KubeDebugTransport implements Transport {
     }
   }
 
-  private async runExec(pod: StartedPod, script: string, stdin: string | undefined, deadline?: number): Promise<TransportResult> {
+  private async runExec(
+    pod: StartedPod,
+    script: string,
+    stdin: string | undefined,
+    deadline?: number,
+  ): Promise<TransportResult> {
     const {Exec} = await import('@kubernetes/client-node')
     const out = collector()
     const err = collector()
@@ -534,9 +641,19 @@ export class KubeDebugTransport implements Transport {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- ws, untyped (loadWs)
     let ws: any
     try {
-      ws = await exec.exec(pod.namespace, pod.name, DEBUG_CONTAINER, debugCommand(deadline === undefined ? undefined : deadline - Date.now()), out.stream, err.stream, input, false, (s) => {
-        status = s as unknown as KubeStatus
-      })
+      ws = await exec.exec(
+        pod.namespace,
+        pod.name,
+        DEBUG_CONTAINER,
+        debugCommand(deadline === undefined ? undefined : deadline - Date.now()),
+        out.stream,
+        err.stream,
+        input,
+        false,
+        (s) => {
+          status = s as unknown as KubeStatus
+        },
+      )
     } catch (error) {
       throw this.fail(error)
     }
@@ -554,15 +671,22 @@ export class KubeDebugTransport implements Transport {
         resolve(r)
       }
       if (deadline !== undefined) {
-        timer = setTimeout(() => {
-          ws.terminate()
-          done({stdout: out.text(), stderr: err.text(), code: TIMEOUT_EXIT_CODE, timedOut: true})
-        }, Math.max(0, deadline - Date.now()))
+        timer = setTimeout(
+          () => {
+            ws.terminate()
+            done({stdout: out.text(), stderr: err.text(), code: TIMEOUT_EXIT_CODE, timedOut: true})
+          },
+          Math.max(0, deadline - Date.now()),
+        )
       }
       ws.on('close', () => {
         const {code, message} = exitCodeOf(status)
         const stderr = err.text()
-        done({stdout: out.text(), stderr: message ? `${stderr}${stderr && !stderr.endsWith('\n') ? '\n' : ''}netctl: ${message}\n` : stderr, code})
+        done({
+          stdout: out.text(),
+          stderr: message ? `${stderr}${stderr && !stderr.endsWith('\n') ? '\n' : ''}netctl: ${message}\n` : stderr,
+          code,
+        })
       })
     })
   }
@@ -590,7 +714,9 @@ export function kubeDebugTransport(opts: KubeDebugOptions): KubeDebugTransport {
  * Transports for the nodes of one run, sharing a client and a run id: the
  * shape of the collector's transport factory (one per inventory node).
  */
-export function debugPodTransports(opts: Omit<KubeDebugOptions, 'node'> & {api: KubeApi}): (node: InventoryNode) => KubeDebugTransport {
+export function debugPodTransports(
+  opts: Omit<KubeDebugOptions, 'node'> & {api: KubeApi},
+): (node: InventoryNode) => KubeDebugTransport {
   const runId = opts.runId ?? newRunId()
   const gate: DebugPodGate = opts.gate ?? {}
   return (node) => new KubeDebugTransport({...opts, node: node.name, runId, gate})
@@ -647,7 +773,8 @@ export async function deleteLeftoverDebugPods(api: KubeApi, opts: {namespace?: s
       }
     }),
   )
-  const order = (a: LeftoverPod, b: LeftoverPod): number => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)
+  const order = (a: LeftoverPod, b: LeftoverPod): number =>
+    a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name)
   result.deleted.sort(order)
   result.failed.sort(order)
   return result

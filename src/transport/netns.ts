@@ -27,13 +27,21 @@ export class NetnsTransport implements Transport {
   async exec(script: string, opts: ExecOptions = {}): Promise<TransportResult> {
     // messages follow the target ("netns NAME: ..."), so they do not repeat the name
     if (!validNetnsName(this.netns)) throw new TransportError('not a valid network namespace name', 'config')
-    if (!existsSync(`${NETNS_RUN_DIR}/${this.netns}`)) throw new TransportError('no such network namespace', 'unreachable')
+    if (!existsSync(`${NETNS_RUN_DIR}/${this.netns}`))
+      throw new TransportError('no such network namespace', 'unreachable')
     try {
-      const how = {...(opts.stdin !== undefined ? {input: opts.stdin} : {}), ...(opts.timeoutMs !== undefined ? {timeoutMs: opts.timeoutMs} : {}), group: true}
+      const how = {
+        ...(opts.stdin !== undefined ? {input: opts.stdin} : {}),
+        ...(opts.timeoutMs !== undefined ? {timeoutMs: opts.timeoutMs} : {}),
+        group: true,
+      }
       return await spawnCollect('ip', ['netns', 'exec', this.netns, 'sh', '-c', script, 'netctl-probe'], how)
     } catch (error) {
       const e = error as NodeJS.ErrnoException
-      throw new TransportError(e.code === 'ENOENT' ? 'cannot run ip: not installed' : `cannot run ip: ${e.message}`, 'config')
+      throw new TransportError(
+        e.code === 'ENOENT' ? 'cannot run ip: not installed' : `cannot run ip: ${e.message}`,
+        'config',
+      )
     }
   }
 

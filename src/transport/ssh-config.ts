@@ -108,7 +108,8 @@ export function parseJump(spec: string): SshJump {
     host = s.slice(0, i)
     port = Number(s.slice(i + 1))
   }
-  if (host === '' || (port !== undefined && (port < 1 || port > 65535))) throw configError(`ProxyJump: cannot parse '${spec}'`)
+  if (host === '' || (port !== undefined && (port < 1 || port > 65535)))
+    throw configError(`ProxyJump: cannot parse '${spec}'`)
   return {host, ...(user ? {user} : {}), ...(port ? {port} : {})}
 }
 
@@ -146,7 +147,9 @@ function parseFile(file: string, baseDir: string, depth = 0): Line[] {
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw configError(`cannot read ssh config ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw configError(
+      `cannot read ssh config ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
   let parsed: SSHConfig
   try {
@@ -207,17 +210,35 @@ function portOf(v: string | number | undefined, what: string): number | undefine
  * The ProxyCommand ready for `sh -c`: %h %n %r are shell-quoted, because a
  * hostname (possibly from a cluster) must never become shell syntax.
  */
-export function proxyCommandLine(template: string, t: {alias: string; hostname: string; port: number; user: string}): string {
-  return expandTokens(template, {h: shq(t.hostname), n: shq(t.alias), p: String(t.port), r: shq(t.user)}, 'ProxyCommand')
+export function proxyCommandLine(
+  template: string,
+  t: {alias: string; hostname: string; port: number; user: string},
+): string {
+  return expandTokens(
+    template,
+    {h: shq(t.hostname), n: shq(t.alias), p: String(t.port), r: shq(t.user)},
+    'ProxyCommand',
+  )
 }
 
 /** Resolve everything needed to reach `alias`; overrides win over the file. */
 export function resolveHost(config: SSHConfig, alias: string, overrides: SshOverrides = {}): SshHostConfig {
-  const c = config.compute(overrides.user ? {Host: alias, User: overrides.user} : {Host: alias}, {ignoreCase: true, matchExec: false})
+  const c = config.compute(overrides.user ? {Host: alias, User: overrides.user} : {Host: alias}, {
+    ignoreCase: true,
+    matchExec: false,
+  })
   const hostname = expandTokens(first(c.hostname) ?? alias, {h: alias}, `HostName of ${alias}`)
   const port = overrides.port ?? portOf(first(c.port), `Port of ${alias}`) ?? 22
   const user = overrides.user ?? first(c.user) ?? localUser()
-  const fileTokens = {d: home(), u: localUser(), h: hostname, n: alias, p: String(port), r: user, l: os.hostname().split('.')[0] ?? ''}
+  const fileTokens = {
+    d: home(),
+    u: localUser(),
+    h: hostname,
+    n: alias,
+    p: String(port),
+    r: user,
+    l: os.hostname().split('.')[0] ?? '',
+  }
   const fileOf = (p: string, what: string): string => expandTilde(expandTokens(p, fileTokens, what))
 
   const configured = [...(overrides.identityFile ? [overrides.identityFile] : []), ...list(c.identityfile)]
@@ -238,12 +259,20 @@ export function resolveHost(config: SSHConfig, alias: string, overrides: SshOver
     else if (ci >= 0) commandSpec = first(c.proxycommand)
   }
   const proxyJump = jumpSpec && jumpSpec !== 'none' ? jumpSpec.split(',').map(parseJump) : []
-  const proxyCommand = commandSpec && commandSpec !== 'none' ? proxyCommandLine(commandSpec, {alias, hostname, port, user}) : undefined
+  const proxyCommand =
+    commandSpec && commandSpec !== 'none' ? proxyCommandLine(commandSpec, {alias, hostname, port, user}) : undefined
 
   const userKnown = overrides.knownHostsFile ? [overrides.knownHostsFile] : list(c.userknownhostsfile)
   const globalKnown = list(c.globalknownhostsfile)
   const strict = (first(c.stricthostkeychecking) ?? 'ask').toLowerCase()
-  const strictHostKeyChecking = strict === 'yes' ? 'yes' : strict === 'accept-new' ? 'accept-new' : strict === 'no' || strict === 'off' ? 'no' : 'ask'
+  const strictHostKeyChecking =
+    strict === 'yes'
+      ? 'yes'
+      : strict === 'accept-new'
+        ? 'accept-new'
+        : strict === 'no' || strict === 'off'
+          ? 'no'
+          : 'ask'
   const timeout = first(c.connecttimeout)
   const hostKeyAlias = first(c.hostkeyalias)
 
@@ -257,8 +286,13 @@ export function resolveHost(config: SSHConfig, alias: string, overrides: SshOver
     identitiesOnly: first(c.identitiesonly)?.toLowerCase() === 'yes',
     proxyJump,
     ...(proxyCommand ? {proxyCommand} : {}),
-    userKnownHostsFiles: (userKnown.length ? userKnown : ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']).map((f) => fileOf(f, `UserKnownHostsFile of ${alias}`)),
-    globalKnownHostsFiles: (globalKnown.length ? globalKnown : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).map((f) => fileOf(f, `GlobalKnownHostsFile of ${alias}`)),
+    userKnownHostsFiles: (userKnown.length ? userKnown : ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']).map((f) =>
+      fileOf(f, `UserKnownHostsFile of ${alias}`),
+    ),
+    globalKnownHostsFiles: (globalKnown.length
+      ? globalKnown
+      : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']
+    ).map((f) => fileOf(f, `GlobalKnownHostsFile of ${alias}`)),
     strictHostKeyChecking,
     hashKnownHosts: first(c.hashknownhosts)?.toLowerCase() === 'yes',
     ...(hostKeyAlias ? {hostKeyAlias} : {}),

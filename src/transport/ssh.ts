@@ -3,17 +3,33 @@ import {existsSync, readFileSync} from 'node:fs'
 import {constants as osConstants} from 'node:os'
 import {Duplex} from 'node:stream'
 
-import type ssh2 from 'ssh2'
-import type {AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, ParsedKey, ServerHostKeyAlgorithm} from 'ssh2'
 import type SSHConfig from 'ssh-config'
+import type ssh2 from 'ssh2'
+import type {
+  AnyAuthMethod,
+  Client as SshClient,
+  ClientChannel,
+  ConnectConfig,
+  ParsedKey,
+  ServerHostKeyAlgorithm,
+} from 'ssh2'
 
 import {SSH_CONNECT_TIMEOUT_MS, SSH_KEEPALIVE_MS, SSH_MAX_CHANNELS} from '../defaults.js'
 import {type CleanupHandle, onInterrupt} from '../util/cleanup.js'
-import {appendKnownHosts, blobKeyType, checkHostKey, fingerprint, knownHostsLine, knownHostsName, knownKeyTypes, loadKnownHosts} from './known-hosts.js'
+import {within} from '../util/wait.js'
+import {
+  appendKnownHosts,
+  blobKeyType,
+  checkHostKey,
+  fingerprint,
+  knownHostsLine,
+  knownHostsName,
+  knownKeyTypes,
+  loadKnownHosts,
+} from './known-hosts.js'
 import {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 import {loadSshConfig, resolveHost, type SshHostConfig, type SshJump, type SshOverrides} from './ssh-config.js'
 import {type ExecOptions, type Transport, TransportError, type TransportResult} from './types.js'
-import {within} from '../util/wait.js'
 
 type Ssh2 = typeof ssh2
 let ssh2Loading: Promise<Ssh2> | undefined
@@ -46,11 +62,21 @@ export {remoteCommand, TIMEOUT_EXIT_CODE, wrapScript} from './remote-script.js'
 const MAX_JUMP_DEPTH = 8
 
 /** Host key algorithms ssh2 offers, in its own default order. */
-const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']
+const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+]
 
 /** Ask for a key type already in known_hosts first, as OpenSSH does, so a known host is not asked for a type it was never recorded with. */
 function preferKnownTypes(types: string[]): ServerHostKeyAlgorithm[] {
-  const wanted = new Set<string>(types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])))
+  const wanted = new Set<string>(
+    types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])),
+  )
   return [...HOST_KEY_ALGORITHMS.filter((a) => wanted.has(a)), ...HOST_KEY_ALGORITHMS.filter((a) => !wanted.has(a))]
 }
 
@@ -75,7 +101,10 @@ function endAllProxyGroups(): void {
 
 function trackProxies(): void {
   if (proxiesHeld) return
-  proxiesHeld = onInterrupt(() => `ending ${proxyGroups.size} ProxyCommand${proxyGroups.size === 1 ? '' : 's'}`, endAllProxyGroups)
+  proxiesHeld = onInterrupt(
+    () => `ending ${proxyGroups.size} ProxyCommand${proxyGroups.size === 1 ? '' : 's'}`,
+    endAllProxyGroups,
+  )
   process.on('exit', endAllProxyGroups)
 }
 
@@ -145,7 +174,10 @@ class ProxyProcess {
   /** What the proxy said and how it ended, for an error message; waits briefly for it to exit. */
   async why(): Promise<string> {
     const status = await within(this.exited, 500, 'still running')
-    const line = this.stderr.split('\n').map((l) => l.trim()).find(Boolean)
+    const line = this.stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .find(Boolean)
     return line ? `${status}: ${line}` : status
   }
 
@@ -204,10 +236,13 @@ class Slots {
       }
       this.waiters.push(grant)
       if (deadline !== undefined) {
-        timer = setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== grant)
-          resolve(undefined)
-        }, Math.max(0, deadline - Date.now()))
+        timer = setTimeout(
+          () => {
+            this.waiters = this.waiters.filter((w) => w !== grant)
+            resolve(undefined)
+          },
+          Math.max(0, deadline - Date.now()),
+        )
       }
     })
   }
@@ -271,7 +306,11 @@ export class SshTransport implements Transport {
 
   private overrides(): SshOverrides {
     const {user, port, identityFile, proxyJump, proxyCommand, knownHostsFile} = this.opts
-    return Object.fromEntries(Object.entries({user, port, identityFile, proxyJump, proxyCommand, knownHostsFile}).filter(([, v]) => v !== undefined))
+    return Object.fromEntries(
+      Object.entries({user, port, identityFile, proxyJump, proxyCommand, knownHostsFile}).filter(
+        ([, v]) => v !== undefined,
+      ),
+    )
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<TransportResult> {
@@ -293,11 +332,16 @@ export class SshTransport implements Transport {
 
   private connection(deadline?: number): Promise<Hop[]> {
     if (this.conn) return this.conn
-    const p = (async () => this.openHop(this.resolve(), this.target, [this.opts.host], deadline))().catch((error: unknown) => {
-      // anything ssh2 throws itself still reaches the caller as one TransportError line
-      if (error instanceof TransportError) throw error
-      throw new TransportError(`${this.target}: ${String((error as Error)?.message ?? error).split('\n')[0]}`, 'unreachable')
-    })
+    const p = (async () => this.openHop(this.resolve(), this.target, [this.opts.host], deadline))().catch(
+      (error: unknown) => {
+        // anything ssh2 throws itself still reaches the caller as one TransportError line
+        if (error instanceof TransportError) throw error
+        throw new TransportError(
+          `${this.target}: ${String((error as Error)?.message ?? error).split('\n')[0]}`,
+          'unreachable',
+        )
+      },
+    )
     this.conn = p
     p.then(
       (hops) => {
@@ -316,8 +360,17 @@ export class SshTransport implements Transport {
   }
 
   /** Connect to `cfg` (through its ProxyJump hosts or ProxyCommand), returning the chain of connections. */
-  private async openHop(cfg: SshHostConfig, prefix: string, chain: readonly string[], deadline?: number): Promise<Hop[]> {
-    if (chain.length > MAX_JUMP_DEPTH) throw new TransportError(`${this.target}: more than ${MAX_JUMP_DEPTH} ProxyJump hops (${chain.join(' -> ')})`, 'config')
+  private async openHop(
+    cfg: SshHostConfig,
+    prefix: string,
+    chain: readonly string[],
+    deadline?: number,
+  ): Promise<Hop[]> {
+    if (chain.length > MAX_JUMP_DEPTH)
+      throw new TransportError(
+        `${this.target}: more than ${MAX_JUMP_DEPTH} ProxyJump hops (${chain.join(' -> ')})`,
+        'config',
+      )
     let via: Hop[] = []
     let sock: Duplex | undefined
     let proxy: ProxyProcess | undefined
@@ -330,7 +383,11 @@ export class SshTransport implements Transport {
         ...(last.port ? {port: last.port} : {}),
         ...(earlier.length ? {proxyJump: earlier.map(jumpSpec).join(',')} : {}),
       })
-      if (chain.includes(last.host)) throw new TransportError(`${this.target}: ProxyJump loop in the ssh config (${[...chain, last.host].join(' -> ')})`, 'config')
+      if (chain.includes(last.host))
+        throw new TransportError(
+          `${this.target}: ProxyJump loop in the ssh config (${[...chain, last.host].join(' -> ')})`,
+          'config',
+        )
       via = await this.openHop(jumpCfg, `${this.target}: jump host ${last.host}`, [...chain, last.host], deadline)
       try {
         sock = await this.forward(via.at(-1)!, cfg, prefix)
@@ -358,7 +415,12 @@ export class SshTransport implements Transport {
       jump.client.forwardOut('127.0.0.1', 0, cfg.hostname, cfg.port, (err, channel) => {
         if (err) {
           const why = err.message.replace(/^\(SSH\) /, '')
-          reject(new TransportError(`${prefix}: cannot reach ${cfg.hostname} port ${cfg.port} through jump host ${jump.alias}: ${why}`, 'unreachable'))
+          reject(
+            new TransportError(
+              `${prefix}: cannot reach ${cfg.hostname} port ${cfg.port} through jump host ${jump.alias}: ${why}`,
+              'unreachable',
+            ),
+          )
         } else {
           resolve(channel)
         }
@@ -366,7 +428,11 @@ export class SshTransport implements Transport {
     })
   }
 
-  private identities(utils: Ssh2['utils'], cfg: SshHostConfig, prefix: string): {methods: AnyAuthMethod[]; offered: string[]} {
+  private identities(
+    utils: Ssh2['utils'],
+    cfg: SshHostConfig,
+    prefix: string,
+  ): {methods: AnyAuthMethod[]; offered: string[]} {
     const methods: AnyAuthMethod[] = []
     const offered: string[] = []
     const agent = this.opts.agent === false ? undefined : (this.opts.agent ?? process.env.SSH_AUTH_SOCK)
@@ -397,18 +463,30 @@ export class SshTransport implements Transport {
       offered.push(file)
     }
     if (!methods.some((m) => m.type === 'agent' || m.type === 'publickey')) {
-      throw new TransportError(`${prefix}: no key to log in to ${cfg.user}@${cfg.hostname} with (no agent, ${offered.join(', ') || 'no identity file'})`, 'auth')
+      throw new TransportError(
+        `${prefix}: no key to log in to ${cfg.user}@${cfg.hostname} with (no agent, ${offered.join(', ') || 'no identity file'})`,
+        'auth',
+      )
     }
     return {methods, offered}
   }
 
-  private async handshake(cfg: SshHostConfig, prefix: string, sock: Duplex | undefined, proxy: ProxyProcess | undefined, deadline?: number): Promise<SshClient> {
+  private async handshake(
+    cfg: SshHostConfig,
+    prefix: string,
+    sock: Duplex | undefined,
+    proxy: ProxyProcess | undefined,
+    deadline?: number,
+  ): Promise<SshClient> {
     const {Client, utils} = await loadSsh2()
     const {methods, offered} = this.identities(utils, cfg, prefix)
     const known = await loadKnownHosts([...cfg.userKnownHostsFiles, ...cfg.globalKnownHostsFiles])
     const name = cfg.hostKeyAlias ?? knownHostsName(cfg.hostname, cfg.port)
     const types = knownKeyTypes(known, name)
-    const acceptNew = this.opts.acceptNewHostKeys === true || cfg.strictHostKeyChecking === 'accept-new' || cfg.strictHostKeyChecking === 'no'
+    const acceptNew =
+      this.opts.acceptNewHostKeys === true ||
+      cfg.strictHostKeyChecking === 'accept-new' ||
+      cfg.strictHostKeyChecking === 'no'
     const writeTo = cfg.userKnownHostsFiles[0]!
     let refusal: TransportError | undefined
 
@@ -428,7 +506,11 @@ export class SshTransport implements Transport {
         return verify(false)
       }
       if (v.status === 'revoked') {
-        refusal = new TransportError(`${prefix}: host key of ${whose} is revoked: ${type} ${fp} is marked @revoked in ${v.entry.file} line ${v.entry.line}; refusing to connect`, 'refused', this.opts.node)
+        refusal = new TransportError(
+          `${prefix}: host key of ${whose} is revoked: ${type} ${fp} is marked @revoked in ${v.entry.file} line ${v.entry.line}; refusing to connect`,
+          'refused',
+          this.opts.node,
+        )
         return verify(false)
       }
       if (!acceptNew) {
@@ -443,14 +525,20 @@ export class SshTransport implements Transport {
       appendKnownHosts(writeTo, knownHostsLine([name], key, cfg.hashKnownHosts)).then(
         () => verify(true),
         (error: Error) => {
-          refusal = new TransportError(`${prefix}: cannot record the host key ${fp} in ${writeTo}: ${error.message}`, 'config')
+          refusal = new TransportError(
+            `${prefix}: cannot record the host key ${fp} in ${writeTo}: ${error.message}`,
+            'config',
+          )
           verify(false)
         },
       )
     }
 
     const budget = deadline === undefined ? Infinity : deadline - Date.now()
-    const timeoutMs = Math.max(1, Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? SSH_CONNECT_TIMEOUT_MS, budget))
+    const timeoutMs = Math.max(
+      1,
+      Math.min(cfg.connectTimeoutMs ?? this.opts.connectTimeoutMs ?? SSH_CONNECT_TIMEOUT_MS, budget),
+    )
     const client = new Client()
     client.setMaxListeners(0)
     const config: ConnectConfig = {
@@ -472,13 +560,33 @@ export class SshTransport implements Transport {
         client.destroy()
         if (refusal) return reject(refusal)
         if (err?.level === 'client-authentication') {
-          return reject(new TransportError(`${prefix}: authentication failed for ${cfg.user}@${cfg.hostname} (offered: ${offered.join(', ')})`, 'auth'))
+          return reject(
+            new TransportError(
+              `${prefix}: authentication failed for ${cfg.user}@${cfg.hostname} (offered: ${offered.join(', ')})`,
+              'auth',
+            ),
+          )
         }
         if (err?.level === 'client-timeout') {
-          return reject(new TransportError(`${prefix}: no ssh handshake with ${where} within ${Math.round(timeoutMs / 100) / 10}s`, 'timeout'))
+          return reject(
+            new TransportError(
+              `${prefix}: no ssh handshake with ${where} within ${Math.round(timeoutMs / 100) / 10}s`,
+              'timeout',
+            ),
+          )
         }
-        if (proxy) return reject(new TransportError(`${prefix}: cannot connect to ${where} through ProxyCommand (${await proxy.why()})`, 'unreachable'))
-        const why = err ? (err.code === 'ECONNREFUSED' ? 'connection refused' : err.message) : 'connection closed before the ssh handshake'
+        if (proxy)
+          return reject(
+            new TransportError(
+              `${prefix}: cannot connect to ${where} through ProxyCommand (${await proxy.why()})`,
+              'unreachable',
+            ),
+          )
+        const why = err
+          ? err.code === 'ECONNREFUSED'
+            ? 'connection refused'
+            : err.message
+          : 'connection closed before the ssh handshake'
         reject(new TransportError(`${prefix}: cannot connect to ${where}: ${why}`, 'unreachable'))
       }
       client.once('ready', () => {
@@ -492,7 +600,13 @@ export class SshTransport implements Transport {
     return client
   }
 
-  private runChannel(client: SshClient, script: string, stdin: string | undefined, deadline: number | undefined, release: () => void): Promise<TransportResult> {
+  private runChannel(
+    client: SshClient,
+    script: string,
+    stdin: string | undefined,
+    deadline: number | undefined,
+    release: () => void,
+  ): Promise<TransportResult> {
     return new Promise<TransportResult>((resolve, reject) => {
       const out: Buffer[] = []
       const err: Buffer[] = []
@@ -514,25 +628,33 @@ export class SshTransport implements Transport {
       }
       client.once('close', lost)
       if (deadline !== undefined) {
-        timer = setTimeout(() => {
-          if (settled) return
-          settled = true
-          // sshd may not act on signals; closing the channel ends the session's pipes either way
-          try {
-            channel?.signal('KILL')
-          } catch {
-            /* not supported */
-          }
-          channel?.close()
-          resolve({stdout: text(out), stderr: text(err), code: TIMEOUT_EXIT_CODE, timedOut: true})
-        }, Math.max(0, deadline - Date.now()))
+        timer = setTimeout(
+          () => {
+            if (settled) return
+            settled = true
+            // sshd may not act on signals; closing the channel ends the session's pipes either way
+            try {
+              channel?.signal('KILL')
+            } catch {
+              /* not supported */
+            }
+            channel?.close()
+            resolve({stdout: text(out), stderr: text(err), code: TIMEOUT_EXIT_CODE, timedOut: true})
+          },
+          Math.max(0, deadline - Date.now()),
+        )
       }
       client.exec(remoteCommand(deadline === undefined ? undefined : deadline - Date.now()), (e, ch) => {
         if (e) {
           done()
           if (settled) return
           settled = true
-          return reject(new TransportError(`${this.target}: cannot open a session: ${e.message.replace(/^\(SSH\) /, '')}`, 'unreachable'))
+          return reject(
+            new TransportError(
+              `${this.target}: cannot open a session: ${e.message.replace(/^\(SSH\) /, '')}`,
+              'unreachable',
+            ),
+          )
         }
         channel = ch
         if (settled) {

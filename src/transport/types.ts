@@ -28,7 +28,8 @@ export interface Transport {
 export class TransportError extends Error {
   constructor(
     message: string,
-    readonly reason: 'unreachable' | 'auth' | 'hostkey-unknown' | 'hostkey-changed' | 'timeout' | 'refused' | 'config' = 'unreachable',
+    readonly reason:
+      'unreachable' | 'auth' | 'hostkey-unknown' | 'hostkey-changed' | 'timeout' | 'refused' | 'config' = 'unreachable',
     /** the cluster node it concerns, when the transport knows it */
     readonly node?: string,
   ) {

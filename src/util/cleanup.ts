@@ -69,7 +69,11 @@ export class CleanupStack {
    * Hold `run` until released; `what` says what it does ("deleting 3 debug
    * pods"), read when it is said, so it may change as the held thing does.
    */
-  push(what: string | (() => string), run: (signal: NodeJS.Signals) => void | Promise<void>, opts: CleanupOptions = {}): CleanupHandle {
+  push(
+    what: string | (() => string),
+    run: (signal: NodeJS.Signals) => void | Promise<void>,
+    opts: CleanupOptions = {},
+  ): CleanupHandle {
     const entry: Entry = {what: typeof what === 'string' ? () => what : what, run, ending: opts.ending ?? 'die'}
     this.entries.push(entry)
     this.listen()
@@ -96,10 +100,14 @@ export class CleanupStack {
     }
     const held = this.held()
     if (this.signals === 2) {
-      this.proc.warn(`netctl: ${signal} again: still ${held.length > 0 ? held.join('; then ') : 'finishing'}; once more to exit at once`)
+      this.proc.warn(
+        `netctl: ${signal} again: still ${held.length > 0 ? held.join('; then ') : 'finishing'}; once more to exit at once`,
+      )
       return
     }
-    this.proc.warn(`netctl: ${signal} a third time: exiting now${held.length > 0 ? `, not finished: ${held.join('; ')}` : ''}`)
+    this.proc.warn(
+      `netctl: ${signal} a third time: exiting now${held.length > 0 ? `, not finished: ${held.join('; ')}` : ''}`,
+    )
     this.proc.exit(signalStatus(signal))
   }
 
@@ -159,6 +167,10 @@ export const cleanups = new CleanupStack({
 })
 
 /** Hold a cleanup on the process's stack until released. */
-export function onInterrupt(what: string | (() => string), run: (signal: NodeJS.Signals) => void | Promise<void>, opts: CleanupOptions = {}): CleanupHandle {
+export function onInterrupt(
+  what: string | (() => string),
+  run: (signal: NodeJS.Signals) => void | Promise<void>,
+  opts: CleanupOptions = {},
+): CleanupHandle {
   return cleanups.push(what, run, opts)
 }

@@ -56,11 +56,18 @@ export interface UserOutput {
 export async function openUserOutput(file: string): Promise<UserOutput> {
   const existing = await stat(file).catch(() => undefined)
   if (existing?.isDirectory()) throw new EnvironmentError(`cannot write ${file}: it is a directory`)
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`)
+  const tmp = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`,
+  )
   let handle: FileHandle
   try {
     // O_EXCL: never write through a name someone else put there
-    handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, existing ? existing.mode & 0o777 : 0o666)
+    handle = await open(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+      existing ? existing.mode & 0o777 : 0o666,
+    )
   } catch (error) {
     throw unwritable(file, error)
   }
@@ -92,11 +99,17 @@ export async function openUserOutput(file: string): Promise<UserOutput> {
   return {
     file,
     discard,
-    async commit(text: string | Iterable<string> | AsyncIterable<string | Buffer>, opts: {gzip?: boolean} = {}): Promise<void> {
+    async commit(
+      text: string | Iterable<string> | AsyncIterable<string | Buffer>,
+      opts: {gzip?: boolean} = {},
+    ): Promise<void> {
       try {
         if (typeof text === 'string' && !opts.gzip) await handle.writeFile(text)
-        else if (!opts.gzip) for await (const piece of text) await (typeof piece === 'string' ? handle.write(piece) : handle.write(piece))
-        else for await (const buf of Readable.from(typeof text === 'string' ? [text] : text).pipe(createGzip())) await handle.write(buf as Buffer)
+        else if (!opts.gzip)
+          for await (const piece of text) await (typeof piece === 'string' ? handle.write(piece) : handle.write(piece))
+        else
+          for await (const buf of Readable.from(typeof text === 'string' ? [text] : text).pipe(createGzip()))
+            await handle.write(buf as Buffer)
         await handle.sync()
         await handle.close()
         // the mode given to open() was masked by the umask; an existing file keeps its own

@@ -44,7 +44,9 @@ export const SCHEMA_FORMATS = {
 } as const
 
 /** Definitions that are validated on their own (a version 2 snapshot's node state, read a node at a time). */
-export const SCHEMA_DEFINITIONS: readonly (readonly [schema: string, definition: string])[] = [['snapshot', 'nodeState']]
+export const SCHEMA_DEFINITIONS: readonly (readonly [schema: string, definition: string])[] = [
+  ['snapshot', 'nodeState'],
+]
 
 /** The file `npm run build` writes with every schema's validator as code (scripts/compile-schemas.ts). */
 export const PRECOMPILED_VALIDATORS = 'dist/src/schema-validate.cjs'
@@ -70,7 +72,9 @@ function schemaFile(name: string): string {
 function fromBuild(key: string, name: string): ValidateFunction | undefined {
   if (precompiled === undefined) {
     const file = path.join(packageRoot(), PRECOMPILED_VALIDATORS)
-    const make = existsSync(file) ? (require(file) as (formats: typeof SCHEMA_FORMATS) => Record<string, ValidateFunction>) : undefined
+    const make = existsSync(file)
+      ? (require(file) as (formats: typeof SCHEMA_FORMATS) => Record<string, ValidateFunction>)
+      : undefined
     precompiled = make ? {validators: make(SCHEMA_FORMATS), builtMs: statSync(file).mtimeMs} : null
   }
   const v = precompiled?.validators[key]
@@ -117,8 +121,19 @@ function compileDefinition(name: string, definition: string): ValidateFunction {
 export function describeSchemaError(errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0]
   if (!e) return 'invalid'
-  const where = e.instancePath === '' ? '(top level)' : e.instancePath.replace(/^\//, '').replace(/\/(\d+)/g, '[$1]').replace(/\//g, '.')
-  const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as {additionalProperty: string}).additionalProperty}'` : e.keyword === 'enum' ? `: ${(e.params as {allowedValues: unknown[]}).allowedValues.join(', ')}` : ''
+  const where =
+    e.instancePath === ''
+      ? '(top level)'
+      : e.instancePath
+          .replace(/^\//, '')
+          .replace(/\/(\d+)/g, '[$1]')
+          .replace(/\//g, '.')
+  const extra =
+    e.keyword === 'additionalProperties'
+      ? ` '${(e.params as {additionalProperty: string}).additionalProperty}'`
+      : e.keyword === 'enum'
+        ? `: ${(e.params as {allowedValues: unknown[]}).allowedValues.join(', ')}`
+        : ''
   return `${where}: ${e.message ?? 'invalid'}${extra}`
 }
 
@@ -155,13 +170,22 @@ function describe(e: ErrorObject): {path: string; message: string} {
     case 'additionalProperties':
       return {path: jsonPath(e.instancePath, String(p.additionalProperty)), message: 'is not a known field'}
     case 'format':
-      return {path: jsonPath(e.instancePath), message: FORMAT_MESSAGES[String(p.format)] ?? `must be a ${String(p.format)}`}
+      return {
+        path: jsonPath(e.instancePath),
+        message: FORMAT_MESSAGES[String(p.format)] ?? `must be a ${String(p.format)}`,
+      }
     case 'enum':
-      return {path: jsonPath(e.instancePath), message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`}
+      return {
+        path: jsonPath(e.instancePath),
+        message: `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      }
     case 'const':
       return {path: jsonPath(e.instancePath), message: `must be ${JSON.stringify(p.allowedValue)}`}
     case 'type':
-      return {path: jsonPath(e.instancePath), message: `must be ${/^[aeiou]/.test(String(p.type)) ? 'an' : 'a'} ${String(p.type)}`}
+      return {
+        path: jsonPath(e.instancePath),
+        message: `must be ${/^[aeiou]/.test(String(p.type)) ? 'an' : 'a'} ${String(p.type)}`,
+      }
     default:
       return {path: jsonPath(e.instancePath), message: e.message ?? 'is invalid'}
   }
@@ -181,7 +205,8 @@ function schemaErrorLine(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'is invalid'
   const useful = errors.filter((e) => !['anyOf', 'oneOf', 'if', 'allOf'].includes(e.keyword))
   const pool = useful.length > 0 ? useful : errors
-  const depth = (e: ErrorObject): number => e.instancePath.split('/').length + (e.keyword === 'required' || e.keyword === 'additionalProperties' ? 1 : 0)
+  const depth = (e: ErrorObject): number =>
+    e.instancePath.split('/').length + (e.keyword === 'required' || e.keyword === 'additionalProperties' ? 1 : 0)
   const best = pool.reduce((a, b) => (depth(b) > depth(a) ? b : a))
   if (best.keyword === 'required') {
     const missing = String((best.params as {missingProperty: string}).missingProperty)

@@ -6,6 +6,5 @@
  * through here.
  */
 export function printable(value: string | number): string {
-  // eslint-disable-next-line no-control-regex
   return String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
 }

@@ -25,9 +25,18 @@ export interface PollOptions {
  * `intervalMs` between calls. It is always called once, and once more at the
  * deadline if the pause reaches it. An error `attempt` throws ends the poll.
  */
-export function pollUntil<T>(attempt: () => T | undefined | Promise<T | undefined>, opts: PollOptions & {reason: NonNullable<PollOptions['reason']>}): Promise<T>
-export function pollUntil<T>(attempt: () => T | undefined | Promise<T | undefined>, opts: PollOptions): Promise<T | undefined>
-export async function pollUntil<T>(attempt: () => T | undefined | Promise<T | undefined>, opts: PollOptions): Promise<T | undefined> {
+export function pollUntil<T>(
+  attempt: () => T | undefined | Promise<T | undefined>,
+  opts: PollOptions & {reason: NonNullable<PollOptions['reason']>},
+): Promise<T>
+export function pollUntil<T>(
+  attempt: () => T | undefined | Promise<T | undefined>,
+  opts: PollOptions,
+): Promise<T | undefined>
+export async function pollUntil<T>(
+  attempt: () => T | undefined | Promise<T | undefined>,
+  opts: PollOptions,
+): Promise<T | undefined> {
   const deadline = opts.deadline ?? Date.now() + (opts.timeoutMs ?? 0)
   for (;;) {
     const v = await attempt()

@@ -24,7 +24,8 @@ export function parseUserYaml(text: string): {data: unknown} | {problem: YamlPro
     return {data: doc.toJS()}
   } catch (error) {
     // the library's words ("Excessive alias count indicates a resource exhaustion attack") said plainly
-    if (error instanceof ReferenceError && /alias/i.test(error.message)) return {problem: {why: 'its aliases expand too far, as an alias bomb does'}}
+    if (error instanceof ReferenceError && /alias/i.test(error.message))
+      return {problem: {why: 'its aliases expand too far, as an alias bomb does'}}
     return {problem: {why: (error as Error).message.split('\n')[0]!}}
   }
 }

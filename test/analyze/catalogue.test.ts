@@ -16,9 +16,9 @@ import {
   placeholdersIn,
   suggestCode,
 } from '../../src/analyze/catalogue/index.js'
+import {PREFLIGHT_CODES} from '../../src/backend/plan/preflight.js'
 import {FINDING_CODES, type FindingCode} from '../../src/model/finding.js'
 import {DISPOSITIONS} from '../../src/model/trace.js'
-import {PREFLIGHT_CODES} from '../../src/backend/plan/preflight.js'
 import {REPO} from '../helpers/cli.js'
 
 /** `| area | `CODE`, `CODE` |` rows → [area, codes]. */
@@ -80,25 +80,42 @@ function codeEnums(node: unknown, at = '#'): Array<[string, unknown[]]> {
   if (Array.isArray(node)) return node.flatMap((x, i) => codeEnums(x, `${at}/${i}`))
   if (node === null || typeof node !== 'object') return []
   return Object.entries(node).flatMap(([k, v]): Array<[string, unknown[]]> =>
-    k === 'enum' && Array.isArray(v) && v.includes('HOSTGW_NOT_L2_ADJACENT') ? [[`${at}/enum`, v]] : codeEnums(v, `${at}/${k}`),
+    k === 'enum' && Array.isArray(v) && v.includes('HOSTGW_NOT_L2_ADJACENT')
+      ? [[`${at}/enum`, v]]
+      : codeEnums(v, `${at}/${k}`),
   )
 }
 
 describe('beyond docs/design.md: the backend-switch codes', () => {
-  it('has every code backend preflight can raise, the switch\'s own in the backend area', () => {
+  it("has every code backend preflight can raise, the switch's own in the backend area", () => {
     const designed = new Set(designRows.flatMap(([, codes]) => codes))
     for (const code of PREFLIGHT_CODES) {
       expect(CATALOGUE[code]?.code, code).toBe(code)
       if (!designed.has(code)) expect(CATALOGUE[code].area, code).toBe('backend')
     }
-    expect(FINDING_CODES.filter((c) => CATALOGUE[c].area === 'backend')).toEqual(PREFLIGHT_CODES.filter((c) => !designed.has(c)))
+    expect(FINDING_CODES.filter((c) => CATALOGUE[c].area === 'backend')).toEqual(
+      PREFLIGHT_CODES.filter((c) => !designed.has(c)),
+    )
     expect(AREA_TITLES.backend).toBe('backend switch')
   })
 
-  it('every schema that lists finding codes lists exactly these, and explain\'s areas are these', () => {
+  it("every schema that lists finding codes lists exactly these, and explain's areas are these", () => {
     const files = readdirSync(path.join(REPO, 'schemas')).filter((f) => f.endsWith('.schema.json'))
-    const lists = files.flatMap((f) => codeEnums(JSON.parse(readFileSync(path.join(REPO, 'schemas', f), 'utf8'))).map(([at, codes]) => [f, at, codes] as const))
-    expect(new Set(lists.map(([f]) => f))).toEqual(new Set(['finding.schema.json', 'explain.schema.json', 'check.schema.json', 'trace.schema.json', 'backend-plan.schema.json', 'backend-set.schema.json']))
+    const lists = files.flatMap((f) =>
+      codeEnums(JSON.parse(readFileSync(path.join(REPO, 'schemas', f), 'utf8'))).map(
+        ([at, codes]) => [f, at, codes] as const,
+      ),
+    )
+    expect(new Set(lists.map(([f]) => f))).toEqual(
+      new Set([
+        'finding.schema.json',
+        'explain.schema.json',
+        'check.schema.json',
+        'trace.schema.json',
+        'backend-plan.schema.json',
+        'backend-set.schema.json',
+      ]),
+    )
     for (const [f, at, codes] of lists) expect(codes, `${f} ${at}`).toEqual([...FINDING_CODES])
     const explain = JSON.parse(readFileSync(path.join(REPO, 'schemas/explain.schema.json'), 'utf8'))
     expect(explain.definitions.finding.properties.area.enum).toEqual([...AREAS])
@@ -110,7 +127,8 @@ describe('fix and confirm templates', () => {
   it('use only documented placeholders', () => {
     for (const code of FINDING_CODES) {
       const e = CATALOGUE[code]
-      for (const p of placeholdersIn([e.fix, ...e.confirm].join('\n'))) expect(Object.keys(PLACEHOLDERS), `${code} <${p}>`).toContain(p)
+      for (const p of placeholdersIn([e.fix, ...e.confirm].join('\n')))
+        expect(Object.keys(PLACEHOLDERS), `${code} <${p}>`).toContain(p)
     }
   })
 
@@ -148,13 +166,24 @@ describe('makeFinding', () => {
       evidence: ['bridge fdb show dev flannel.1: (no entry for 5e:3a:9c:00:00:02)'],
       vars,
     })
-    expect(f).toMatchObject({code: 'FDB_MISSING', severity: 'error', node: 'node1', message: 'no FDB entry for 5e:3a:9c:00:00:02 on flannel.1'})
-    expect(f.fix.split('\n')).toContain('bridge fdb replace 5e:3a:9c:00:00:02 dev flannel.1 dst 172.18.0.12 self permanent')
+    expect(f).toMatchObject({
+      code: 'FDB_MISSING',
+      severity: 'error',
+      node: 'node1',
+      message: 'no FDB entry for 5e:3a:9c:00:00:02 on flannel.1',
+    })
+    expect(f.fix.split('\n')).toContain(
+      'bridge fdb replace 5e:3a:9c:00:00:02 dev flannel.1 dst 172.18.0.12 self permanent',
+    )
     expect(f.fix).toContain('# add the entry the agent should have programmed for node2 (172.18.0.12)')
   })
 
   it('shell-quotes values on command lines, keeps them as-is in comments, and never lets one start a line', () => {
-    const f = makeFinding('FDB_MISSING', {subject: 's', evidence: [], vars: {...vars, node: "n'1; reboot", peer: 'evil\nrm -rf /'}})
+    const f = makeFinding('FDB_MISSING', {
+      subject: 's',
+      evidence: [],
+      vars: {...vars, node: "n'1; reboot", peer: 'evil\nrm -rf /'},
+    })
     const lines = f.fix.split('\n')
     expect(lines).toHaveLength(CATALOGUE.FDB_MISSING.fix.split('\n').length)
     expect(lines.at(-1)).toContain(`spec.nodeName='n'\\''1; reboot'`)
@@ -164,12 +193,17 @@ describe('makeFinding', () => {
 
   it('throws, naming the placeholder, when a value is missing', () => {
     const {vtepMAC: _omitted, ...partial} = vars
-    expect(() => makeFinding('FDB_MISSING', {subject: 's', evidence: [], vars: partial})).toThrow(/FDB_MISSING.*<vtepMAC>/)
+    expect(() => makeFinding('FDB_MISSING', {subject: 's', evidence: [], vars: partial})).toThrow(
+      /FDB_MISSING.*<vtepMAC>/,
+    )
     expect(() => fillTemplate('ip link set <dev> up', {})).toThrow(/<dev>/)
   })
 
   it('lets a check override the default severity', () => {
-    expect(makeFinding('ROUTE_STALE', {subject: 's', evidence: [], vars: everyFillable('ROUTE_STALE'), severity: 'error'}).severity).toBe('error')
+    expect(
+      makeFinding('ROUTE_STALE', {subject: 's', evidence: [], vars: everyFillable('ROUTE_STALE'), severity: 'error'})
+        .severity,
+    ).toBe('error')
   })
 })
 

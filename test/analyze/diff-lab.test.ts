@@ -26,11 +26,23 @@ async function sh(netns: string, ...argv: string[]): Promise<string> {
 
 /** node → section → its lines, for comparing a whole diff at once. */
 function byNode(d: DiffResult): Record<string, Record<string, Pick<SectionDiff, 'removed' | 'added'>>> {
-  return Object.fromEntries(d.nodeDiffs.map((n) => [n.node, Object.fromEntries(n.sections.map((s) => [s.section, {removed: s.removed, added: s.added}]))]))
+  return Object.fromEntries(
+    d.nodeDiffs.map((n) => [
+      n.node,
+      Object.fromEntries(n.sections.map((s) => [s.section, {removed: s.removed, added: s.added}])),
+    ]),
+  )
 }
 
 const mirror = (d: ReturnType<typeof byNode>): ReturnType<typeof byNode> =>
-  Object.fromEntries(Object.entries(d).map(([node, sections]) => [node, Object.fromEntries(Object.entries(sections).map(([s, {removed, added}]) => [s, {removed: added, added: removed}]))]))
+  Object.fromEntries(
+    Object.entries(d).map(([node, sections]) => [
+      node,
+      Object.fromEntries(
+        Object.entries(sections).map(([s, {removed, added}]) => [s, {removed: added, added: removed}]),
+      ),
+    ]),
+  )
 
 describeLab('netctl diff: a lab before and after each fault of the oracle suite', () => {
   // two pods per node: a pod's veth taken down leaves cni0 its other port (and its carrier)
@@ -59,7 +71,10 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
   }
 
   /** Apply, collect, diff against the collect before; undo, collect, diff again: the one change, then its mirror. */
-  async function fault(apply: () => Promise<void>, undo: () => Promise<void>): Promise<{change: DiffResult; undone: DiffResult}> {
+  async function fault(
+    apply: () => Promise<void>,
+    undo: () => Promise<void>,
+  ): Promise<{change: DiffResult; undone: DiffResult}> {
     before ||= await collect()
     await apply()
     let after: string
@@ -73,7 +88,11 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
     const undone = await diff(after, restored)
     before = restored
     // nothing at cluster level changes: no node, pod, Service or policy was touched
-    expect({nodes: change.nodes, pods: change.pods, cluster: change.cluster}).toEqual({nodes: {added: [], removed: []}, pods: {added: [], removed: []}, cluster: []})
+    expect({nodes: change.nodes, pods: change.pods, cluster: change.cluster}).toEqual({
+      nodes: {added: [], removed: []},
+      pods: {added: [], removed: []},
+      cluster: [],
+    })
     return {change, undone}
   }
 
@@ -83,94 +102,174 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
     return {n1, n2, p2: l.pods.find((p) => p.node === n2.name)!, vtep2: n2.podCIDR.split('/')[0]!}
   }
 
-  it('an FDB entry deleted: bridge fdb on node1 loses exactly that entry', async () => {
-    const {n1, n2} = parts()
-    const {change, undone} = await fault(
-      () => sh(n1.netns, 'bridge', 'fdb', 'del', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self').then(() => undefined),
-      () => sh(n1.netns, 'bridge', 'fdb', 'append', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self', 'permanent').then(() => undefined),
-    )
-    const expected = {[n1.name]: {'bridge fdb': {removed: [`${n2.vtepMAC} dev flannel.1 dst ${n2.ip} self permanent`], added: []}}}
-    expect(byNode(change)).toEqual(expected)
-    expect(change.changes).toBe(1)
-    expect(byNode(undone)).toEqual(mirror(expected))
-  }, LONG)
-
-  it('a route deleted: ip route on node1 loses the route to node2\'s podCIDR', async () => {
-    const {n1, n2, vtep2} = parts()
-    const {change, undone} = await fault(
-      () => sh(n1.netns, 'ip', 'route', 'del', n2.podCIDR).then(() => undefined),
-      () => sh(n1.netns, 'ip', 'route', 'add', n2.podCIDR, 'via', vtep2, 'dev', 'flannel.1', 'onlink').then(() => undefined),
-    )
-    const expected = {[n1.name]: {'ip route show table all': {removed: [`${n2.podCIDR} via ${vtep2} dev flannel.1 onlink`], added: []}}}
-    expect(byNode(change)).toEqual(expected)
-    expect(byNode(undone)).toEqual(mirror(expected))
-  }, LONG)
-
-  it("a neighbour changed: the VTEP neighbour's lladdr, old line out and new line in", async () => {
-    const {n1, n2, vtep2} = parts()
-    const wrong = '02:00:00:00:be:ef'
-    const {change, undone} = await fault(
-      () => sh(n1.netns, 'ip', 'neigh', 'replace', vtep2, 'lladdr', wrong, 'dev', 'flannel.1', 'nud', 'permanent').then(() => undefined),
-      () => sh(n1.netns, 'ip', 'neigh', 'replace', vtep2, 'lladdr', n2.vtepMAC, 'dev', 'flannel.1', 'nud', 'permanent').then(() => undefined),
-    )
-    const expected = {[n1.name]: {'ip neigh': {removed: [`${vtep2} dev flannel.1 lladdr ${n2.vtepMAC} PERMANENT`], added: [`${vtep2} dev flannel.1 lladdr ${wrong} PERMANENT`]}}}
-    expect(byNode(change)).toEqual(expected)
-    expect(byNode(undone)).toEqual(mirror(expected))
-  }, LONG)
-
-  it('an iptables rule inserted: iptables-save -t filter on node2 gains exactly that rule', async () => {
-    const {n2, p2} = parts()
-    const rule = ['FORWARD', '-d', `${p2.ip}/32`, '-j', 'DROP']
-    const {change, undone} = await fault(
-      () => sh(n2.netns, 'iptables', '-I', ...rule).then(() => undefined),
-      () => sh(n2.netns, 'iptables', '-D', ...rule).then(() => undefined),
-    )
-    const expected = {[n2.name]: {'iptables-save -t filter': {removed: [], added: [`-A FORWARD -d ${p2.ip}/32 -j DROP`]}}}
-    expect(byNode(change)).toEqual(expected)
-    expect(byNode(undone)).toEqual(mirror(expected))
-  }, LONG)
-
-  it('a sysctl flipped: rp_filter on node2\'s uplink, one line out and one in', async () => {
-    const {n2} = parts()
-    const key = 'net.ipv4.conf.eth0.rp_filter'
-    const old = (await sh(n2.netns, 'sysctl', '-n', key)).trim()
-    const flipped = old === '1' ? '2' : '1'
-    const {change, undone} = await fault(
-      () => sh(n2.netns, 'sysctl', '-qw', `${key}=${flipped}`).then(() => undefined),
-      () => sh(n2.netns, 'sysctl', '-qw', `${key}=${old}`).then(() => undefined),
-    )
-    const expected = {[n2.name]: {sysctl: {removed: [`${key} = ${old}`], added: [`${key} = ${flipped}`]}}}
-    expect(byNode(change)).toEqual(expected)
-    expect(byNode(undone)).toEqual(mirror(expected))
-  }, LONG)
-
-  it("a link down: the pod's veth on node2, with what the kernel does to it and to its peer, nothing more", async () => {
-    const {n2, p2} = parts()
-    // the host end of p2's veth: the link whose ifindex p2's eth0 names as its peer
-    const podEth0 = JSON.parse(await sh(p2.netns, 'ip', '-j', 'link', 'show', 'eth0')) as Array<{link_index: number}>
-    const hostLinks = JSON.parse(await sh(n2.netns, 'ip', '-j', 'link', 'show')) as Array<{ifindex: number; ifname: string}>
-    const veth = hostLinks.find((l) => l.ifindex === podEth0[0]!.link_index)!.ifname
-    const {change} = await fault(
-      () => sh(n2.netns, 'ip', 'link', 'set', veth, 'down').then(() => undefined),
-      () => sh(n2.netns, 'ip', 'link', 'set', veth, 'up').then(() => undefined),
-    )
-    // (the undo is not mirrored: IPv6 brings its link-local multicast entries back on its own schedule)
-    expect(change.nodeDiffs.map((d) => d.node)).toEqual([n2.name])
-    const sections = byNode(change)[n2.name]!
-    const link = sections['ip -d link']!
-    expect(link.removed).toEqual([expect.stringMatching(new RegExp(`^\\d+: ${veth}: <[^>]*\\bUP\\b.*state UP `))])
-    expect(link.added).toEqual([expect.stringMatching(new RegExp(`^\\d+: ${veth}: <(?![^>]*\\bUP\\b)[^>]*>.*state DOWN `))])
-    const podPrefix = `pod ${p2.namespace}/${p2.name}: `
-    for (const [section, {removed, added}] of Object.entries(sections)) {
-      if (section.startsWith(podPrefix)) {
-        // the peer: carrier lost, its routes marked linkdown, its IPv6 multicast neighbours gone
-        expect(['ip -d link', 'ip route show table all', 'ip neigh']).toContain(section.slice(podPrefix.length))
-        continue
+  it(
+    'an FDB entry deleted: bridge fdb on node1 loses exactly that entry',
+    async () => {
+      const {n1, n2} = parts()
+      const {change, undone} = await fault(
+        () =>
+          sh(n1.netns, 'bridge', 'fdb', 'del', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self').then(
+            () => undefined,
+          ),
+        () =>
+          sh(
+            n1.netns,
+            'bridge',
+            'fdb',
+            'append',
+            n2.vtepMAC,
+            'dev',
+            'flannel.1',
+            'dst',
+            n2.ip,
+            'self',
+            'permanent',
+          ).then(() => undefined),
+      )
+      const expected = {
+        [n1.name]: {'bridge fdb': {removed: [`${n2.vtepMAC} dev flannel.1 dst ${n2.ip} self permanent`], added: []}},
       }
-      expect(section.startsWith('pod '), `${section} is another pod's`).toBe(false)
-      // on the node: only lines about the veth itself (its link, its IPv6 address, routes, neighbours, FDB entries)
-      for (const line of [...removed, ...added]) expect(line, section).toMatch(new RegExp(`(^\\d+: ${veth}\\b|\\bdev ${veth}\\b)`))
-    }
-    expect(sections[`${podPrefix}ip -d link`]?.added).toEqual([expect.stringMatching(/^\d+: eth0: <NO-CARRIER,/)])
-  }, LONG)
+      expect(byNode(change)).toEqual(expected)
+      expect(change.changes).toBe(1)
+      expect(byNode(undone)).toEqual(mirror(expected))
+    },
+    LONG,
+  )
+
+  it(
+    "a route deleted: ip route on node1 loses the route to node2's podCIDR",
+    async () => {
+      const {n1, n2, vtep2} = parts()
+      const {change, undone} = await fault(
+        () => sh(n1.netns, 'ip', 'route', 'del', n2.podCIDR).then(() => undefined),
+        () =>
+          sh(n1.netns, 'ip', 'route', 'add', n2.podCIDR, 'via', vtep2, 'dev', 'flannel.1', 'onlink').then(
+            () => undefined,
+          ),
+      )
+      const expected = {
+        [n1.name]: {
+          'ip route show table all': {removed: [`${n2.podCIDR} via ${vtep2} dev flannel.1 onlink`], added: []},
+        },
+      }
+      expect(byNode(change)).toEqual(expected)
+      expect(byNode(undone)).toEqual(mirror(expected))
+    },
+    LONG,
+  )
+
+  it(
+    "a neighbour changed: the VTEP neighbour's lladdr, old line out and new line in",
+    async () => {
+      const {n1, n2, vtep2} = parts()
+      const wrong = '02:00:00:00:be:ef'
+      const {change, undone} = await fault(
+        () =>
+          sh(n1.netns, 'ip', 'neigh', 'replace', vtep2, 'lladdr', wrong, 'dev', 'flannel.1', 'nud', 'permanent').then(
+            () => undefined,
+          ),
+        () =>
+          sh(
+            n1.netns,
+            'ip',
+            'neigh',
+            'replace',
+            vtep2,
+            'lladdr',
+            n2.vtepMAC,
+            'dev',
+            'flannel.1',
+            'nud',
+            'permanent',
+          ).then(() => undefined),
+      )
+      const expected = {
+        [n1.name]: {
+          'ip neigh': {
+            removed: [`${vtep2} dev flannel.1 lladdr ${n2.vtepMAC} PERMANENT`],
+            added: [`${vtep2} dev flannel.1 lladdr ${wrong} PERMANENT`],
+          },
+        },
+      }
+      expect(byNode(change)).toEqual(expected)
+      expect(byNode(undone)).toEqual(mirror(expected))
+    },
+    LONG,
+  )
+
+  it(
+    'an iptables rule inserted: iptables-save -t filter on node2 gains exactly that rule',
+    async () => {
+      const {n2, p2} = parts()
+      const rule = ['FORWARD', '-d', `${p2.ip}/32`, '-j', 'DROP']
+      const {change, undone} = await fault(
+        () => sh(n2.netns, 'iptables', '-I', ...rule).then(() => undefined),
+        () => sh(n2.netns, 'iptables', '-D', ...rule).then(() => undefined),
+      )
+      const expected = {
+        [n2.name]: {'iptables-save -t filter': {removed: [], added: [`-A FORWARD -d ${p2.ip}/32 -j DROP`]}},
+      }
+      expect(byNode(change)).toEqual(expected)
+      expect(byNode(undone)).toEqual(mirror(expected))
+    },
+    LONG,
+  )
+
+  it(
+    "a sysctl flipped: rp_filter on node2's uplink, one line out and one in",
+    async () => {
+      const {n2} = parts()
+      const key = 'net.ipv4.conf.eth0.rp_filter'
+      const old = (await sh(n2.netns, 'sysctl', '-n', key)).trim()
+      const flipped = old === '1' ? '2' : '1'
+      const {change, undone} = await fault(
+        () => sh(n2.netns, 'sysctl', '-qw', `${key}=${flipped}`).then(() => undefined),
+        () => sh(n2.netns, 'sysctl', '-qw', `${key}=${old}`).then(() => undefined),
+      )
+      const expected = {[n2.name]: {sysctl: {removed: [`${key} = ${old}`], added: [`${key} = ${flipped}`]}}}
+      expect(byNode(change)).toEqual(expected)
+      expect(byNode(undone)).toEqual(mirror(expected))
+    },
+    LONG,
+  )
+
+  it(
+    "a link down: the pod's veth on node2, with what the kernel does to it and to its peer, nothing more",
+    async () => {
+      const {n2, p2} = parts()
+      // the host end of p2's veth: the link whose ifindex p2's eth0 names as its peer
+      const podEth0 = JSON.parse(await sh(p2.netns, 'ip', '-j', 'link', 'show', 'eth0')) as Array<{link_index: number}>
+      const hostLinks = JSON.parse(await sh(n2.netns, 'ip', '-j', 'link', 'show')) as Array<{
+        ifindex: number
+        ifname: string
+      }>
+      const veth = hostLinks.find((l) => l.ifindex === podEth0[0]!.link_index)!.ifname
+      const {change} = await fault(
+        () => sh(n2.netns, 'ip', 'link', 'set', veth, 'down').then(() => undefined),
+        () => sh(n2.netns, 'ip', 'link', 'set', veth, 'up').then(() => undefined),
+      )
+      // (the undo is not mirrored: IPv6 brings its link-local multicast entries back on its own schedule)
+      expect(change.nodeDiffs.map((d) => d.node)).toEqual([n2.name])
+      const sections = byNode(change)[n2.name]!
+      const link = sections['ip -d link']!
+      expect(link.removed).toEqual([expect.stringMatching(new RegExp(`^\\d+: ${veth}: <[^>]*\\bUP\\b.*state UP `))])
+      expect(link.added).toEqual([
+        expect.stringMatching(new RegExp(`^\\d+: ${veth}: <(?![^>]*\\bUP\\b)[^>]*>.*state DOWN `)),
+      ])
+      const podPrefix = `pod ${p2.namespace}/${p2.name}: `
+      for (const [section, {removed, added}] of Object.entries(sections)) {
+        if (section.startsWith(podPrefix)) {
+          // the peer: carrier lost, its routes marked linkdown, its IPv6 multicast neighbours gone
+          expect(['ip -d link', 'ip route show table all', 'ip neigh']).toContain(section.slice(podPrefix.length))
+          continue
+        }
+        expect(section.startsWith('pod '), `${section} is another pod's`).toBe(false)
+        // on the node: only lines about the veth itself (its link, its IPv6 address, routes, neighbours, FDB entries)
+        for (const line of [...removed, ...added])
+          expect(line, section).toMatch(new RegExp(`(^\\d+: ${veth}\\b|\\bdev ${veth}\\b)`))
+      }
+      expect(sections[`${podPrefix}ip -d link`]?.added).toEqual([expect.stringMatching(/^\d+: eth0: <NO-CARRIER,/)])
+    },
+    LONG,
+  )
 })

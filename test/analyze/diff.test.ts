@@ -11,12 +11,24 @@ import {netctl, netctlJson} from '../helpers/cli.js'
 import {snapshotFixture, snapshotFixturePath} from '../helpers/fixtures.js'
 
 const FIXTURE = 'flannel-vxlan-services-iptables-lab'
-const sections = (d: SnapshotDiff, node: string) => Object.fromEntries((d.nodeDiffs.find((n) => n.node === node)?.sections ?? []).map((s) => [s.section, {removed: s.removed, added: s.added}]))
+const sections = (d: SnapshotDiff, node: string) =>
+  Object.fromEntries(
+    (d.nodeDiffs.find((n) => n.node === node)?.sections ?? []).map((s) => [
+      s.section,
+      {removed: s.removed, added: s.added},
+    ]),
+  )
 
 describe('diffSnapshots', () => {
   it('a snapshot against itself: no change', () => {
     const d = diffSnapshots(snapshotFixture(FIXTURE), snapshotFixture(FIXTURE))
-    expect(d).toMatchObject({changes: 0, nodeDiffs: [], cluster: [], nodes: {added: [], removed: []}, pods: {added: [], removed: []}})
+    expect(d).toMatchObject({
+      changes: 0,
+      nodeDiffs: [],
+      cluster: [],
+      nodes: {added: [], removed: []},
+      pods: {added: [], removed: []},
+    })
   })
 
   it('counters and neighbour ageing are no change; with all they are', () => {
@@ -35,8 +47,12 @@ describe('diffSnapshots', () => {
 
     const all = diffSnapshots(before, after, {all: true})
     const n1 = sections(all, 'node1')
-    expect(n1['ip neigh']?.added).toContain(`${reachable.dst} dev ${reachable.dev}${reachable.lladdr ? ` lladdr ${reachable.lladdr}` : ''} STALE`)
-    expect(n1['ip neigh']?.removed).toContain(`${reachable.dst} dev ${reachable.dev}${reachable.lladdr ? ` lladdr ${reachable.lladdr}` : ''} REACHABLE`)
+    expect(n1['ip neigh']?.added).toContain(
+      `${reachable.dst} dev ${reachable.dev}${reachable.lladdr ? ` lladdr ${reachable.lladdr}` : ''} STALE`,
+    )
+    expect(n1['ip neigh']?.removed).toContain(
+      `${reachable.dst} dev ${reachable.dev}${reachable.lladdr ? ` lladdr ${reachable.lladdr}` : ''} REACHABLE`,
+    )
     expect(n1['iptables-save -t filter']?.added).toEqual([`:FORWARD ${chain.policy} [${chain.packets}:${chain.bytes}]`])
   })
 
@@ -52,7 +68,9 @@ describe('diffSnapshots', () => {
   it('a rule moved to the top of its chain is removed and added; the rest of the chain is not', () => {
     const before = snapshotFixture(FIXTURE)
     const after = snapshotFixture(FIXTURE)
-    const chain = after.nodeStates.node2!.iptables!.tables.find((t) => t.name === 'filter')!.chains.find((c) => c.rules.length >= 3)!
+    const chain = after.nodeStates
+      .node2!.iptables!.tables.find((t) => t.name === 'filter')!
+      .chains.find((c) => c.rules.length >= 3)!
     const last = chain.rules.pop()!
     chain.rules.unshift(last)
     const d = diffSnapshots(before, after)
@@ -69,7 +87,9 @@ describe('diffSnapshots', () => {
     after.pods = after.pods.filter((p) => p.node !== 'node3')
     const svc = after.services![0]!
     svc.endpoints = svc.endpoints!.slice(1)
-    after.networkPolicies = [{namespace: 'default', name: 'deny-all', spec: {podSelector: {}, policyTypes: ['Ingress']}}]
+    after.networkPolicies = [
+      {namespace: 'default', name: 'deny-all', spec: {podSelector: {}, policyTypes: ['Ingress']}},
+    ]
     after.nodeStates.node1!.sysctls['net.ipv4.ip_forward'] = '0'
 
     const d = diffSnapshots(before, after)
@@ -77,13 +97,21 @@ describe('diffSnapshots', () => {
     expect(d.pods).toEqual({added: [], removed: gone.map((p) => `${p.namespace}/${p.name}`)})
     const cluster = Object.fromEntries(d.cluster.map((s) => [s.section, s]))
     const e = before.services![0]!.endpoints![0]!
-    expect(cluster['services and endpoints']).toMatchObject({removed: [`service ${svc.namespace}/${svc.name} endpoint ${e.addresses.join(',')} on ${e.nodeName}`], added: []})
-    expect(cluster.networkpolicies?.added).toEqual(['networkpolicy default/deny-all {"podSelector":{},"policyTypes":["Ingress"]}'])
+    expect(cluster['services and endpoints']).toMatchObject({
+      removed: [`service ${svc.namespace}/${svc.name} endpoint ${e.addresses.join(',')} on ${e.nodeName}`],
+      added: [],
+    })
+    expect(cluster.networkpolicies?.added).toEqual([
+      'networkpolicy default/deny-all {"podSelector":{},"policyTypes":["Ingress"]}',
+    ])
     expect(d.nodeDiffs.map((n) => [n.node, n.status])).toEqual([
       ['node1', 'changed'],
       ['node3', 'removed'],
     ])
-    expect(sections(d, 'node1').sysctl).toEqual({removed: ['net.ipv4.ip_forward = 1'], added: ['net.ipv4.ip_forward = 0']})
+    expect(sections(d, 'node1').sysctl).toEqual({
+      removed: ['net.ipv4.ip_forward = 1'],
+      added: ['net.ipv4.ip_forward = 0'],
+    })
     expect(diffSnapshots(before, after, {nodes: ['node1']}).nodeDiffs.map((n) => n.node)).toEqual(['node1'])
   })
 })
@@ -103,14 +131,21 @@ describe('netctl diff', () => {
       await writeFile(file, JSON.stringify(after))
       const text = await netctl(['diff', snapshotFixturePath(FIXTURE), file])
       expect(text.code, text.stderr).toBe(0)
-      expect(text.stdout).toMatch(new RegExp(`\\nnode node2\\n  ip route show table all\\n  - ${route.dst.replace(/[./]/g, '\\$&')} via [^\\n]* dev flannel\\.1 onlink\\n`))
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `\\nnode node2\\n  ip route show table all\\n  - ${route.dst.replace(/[./]/g, '\\$&')} via [^\\n]* dev flannel\\.1 onlink\\n`,
+        ),
+      )
       const {code, json} = await netctlJson(['diff', snapshotFixturePath(FIXTURE), file])
       expect(code).toBe(0)
       const validate = validatorFor('diff')
       expect(validate(json), describeSchemaError(validate.errors)).toBe(true)
       expect(json).toMatchObject({changes: 1, before: {file: snapshotFixturePath(FIXTURE)}, after: {file}})
       const wrong = await netctl(['diff', snapshotFixturePath(FIXTURE), file, '--node', 'nod2'])
-      expect(wrong).toMatchObject({code: 2, stderr: expect.stringContaining("no node 'nod2' in either snapshot: did you mean node2?")})
+      expect(wrong).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining("no node 'nod2' in either snapshot: did you mean node2?"),
+      })
     } finally {
       await rm(dir, {recursive: true, force: true})
     }

@@ -23,7 +23,10 @@ export function loadFibFixtures(): FibFixture[] {
   return readdirSync(FIXTURE_DIR)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((file) => ({file, ...(JSON.parse(readFileSync(path.join(FIXTURE_DIR, file), 'utf8')) as Omit<FibFixture, 'file'>)}))
+    .map((file) => ({
+      file,
+      ...(JSON.parse(readFileSync(path.join(FIXTURE_DIR, file), 'utf8')) as Omit<FibFixture, 'file'>),
+    }))
 }
 
 export function loadFibFixture(file: string): FibFixture {

@@ -61,7 +61,8 @@ export function policyScenario(lab: string): Scenario {
   const P = `${lab}.x1p`
   return {
     role: 'x1',
-    description: 'policy rules, custom tables, reject/throw routes, multipath, metrics, down and carrier-less links, onlink, prefsrc, rp_filter',
+    description:
+      'policy rules, custom tables, reject/throw routes, multipath, metrics, down and carrier-less links, onlink, prefsrc, rp_filter',
     namespaces: [S, P],
     subject: S,
     spread: [
@@ -270,14 +271,30 @@ export function proxyArpScenario(lab: string): Scenario {
         'neigh add proxy 169.254.1.1 dev cali3',
       ])
       await sysctls(H, {'net.ipv4.ip_forward': 1})
-      await sysctls(H, {'net.ipv4.conf.cali1.proxy_arp': 1, 'net.ipv4.neigh.cali1.proxy_delay': 0, 'net.ipv4.conf.cali2.proxy_arp': 0, 'net.ipv4.neigh.cali3.proxy_delay': 0})
-      await batch(U, ['link set lo up', 'addr add 172.28.0.2/24 dev eth0', 'link set eth0 up', 'route add 172.28.1.0/24 via 172.28.0.1'])
+      await sysctls(H, {
+        'net.ipv4.conf.cali1.proxy_arp': 1,
+        'net.ipv4.neigh.cali1.proxy_delay': 0,
+        'net.ipv4.conf.cali2.proxy_arp': 0,
+        'net.ipv4.neigh.cali3.proxy_delay': 0,
+      })
+      await batch(U, [
+        'link set lo up',
+        'addr add 172.28.0.2/24 dev eth0',
+        'link set eth0 up',
+        'route add 172.28.1.0/24 via 172.28.0.1',
+      ])
       for (const [ns, ip] of [
         [A, '172.28.1.5'],
         [B, '172.28.1.6'],
         [C, '172.28.1.7'],
       ] as const) {
-        await batch(ns, ['link set lo up', `addr add ${ip}/32 dev eth0`, 'link set eth0 up', 'route add 169.254.1.1 dev eth0 scope link', 'route add default via 169.254.1.1 dev eth0'])
+        await batch(ns, [
+          'link set lo up',
+          `addr add ${ip}/32 dev eth0`,
+          'link set eth0 up',
+          'route add 169.254.1.1 dev eth0 scope link',
+          'route add default via 169.254.1.1 dev eth0',
+        ])
       }
     },
   }

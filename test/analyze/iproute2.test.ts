@@ -6,13 +6,26 @@ import type {FdbEntry} from '../../src/model/node-state.js'
 import {run as run_} from '../../src/util/exec.js'
 import {describeLab, nsExec, uniqueLabName} from '../helpers/lab.js'
 
-const entry = (e: Partial<FdbEntry>): FdbEntry => ({mac: '5e:00:00:00:00:01', dev: 'vx0', self: false, permanent: false, static: false, ...e})
+const entry = (e: Partial<FdbEntry>): FdbEntry => ({
+  mac: '5e:00:00:00:00:01',
+  dev: 'vx0',
+  self: false,
+  permanent: false,
+  static: false,
+  ...e,
+})
 
 describe('fdbLine: a bridge FDB entry as `bridge fdb show` prints it', () => {
   it('flags before the bridge, the state last: self, then master BRIDGE, then permanent / static / the kernel state', () => {
-    expect(fdbLine(entry({dst: '192.0.2.2', port: 4789, vni: 7, self: true, permanent: true}))).toBe('5e:00:00:00:00:01 dev vx0 dst 192.0.2.2 port 4789 vni 7 self permanent')
-    expect(fdbLine(entry({self: true, master: 'br0', static: true, state: 'static'}))).toBe('5e:00:00:00:00:01 dev vx0 self master br0 static')
-    expect(fdbLine(entry({master: 'br0', vlan: 5, state: 'stale'}))).toBe('5e:00:00:00:00:01 dev vx0 vlan 5 master br0 stale')
+    expect(fdbLine(entry({dst: '192.0.2.2', port: 4789, vni: 7, self: true, permanent: true}))).toBe(
+      '5e:00:00:00:00:01 dev vx0 dst 192.0.2.2 port 4789 vni 7 self permanent',
+    )
+    expect(fdbLine(entry({self: true, master: 'br0', static: true, state: 'static'}))).toBe(
+      '5e:00:00:00:00:01 dev vx0 self master br0 static',
+    )
+    expect(fdbLine(entry({master: 'br0', vlan: 5, state: 'stale'}))).toBe(
+      '5e:00:00:00:00:01 dev vx0 vlan 5 master br0 stale',
+    )
   })
 })
 
@@ -34,7 +47,22 @@ describeLab('fdbLine and linkHead against the kernel and iproute2', () => {
       ['ip', 'link', 'set', 'br0', 'up'],
       ['ip', 'link', 'set', 'vx0', 'up'],
       ['bridge', 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx0', 'dst', '192.0.2.1', 'self', 'permanent'],
-      ['bridge', 'fdb', 'add', '5e:00:00:00:00:01', 'dev', 'vx0', 'dst', '192.0.2.2', 'port', '4789', 'vni', '7', 'self', 'permanent'],
+      [
+        'bridge',
+        'fdb',
+        'add',
+        '5e:00:00:00:00:01',
+        'dev',
+        'vx0',
+        'dst',
+        '192.0.2.2',
+        'port',
+        '4789',
+        'vni',
+        '7',
+        'self',
+        'permanent',
+      ],
       ['bridge', 'fdb', 'add', '5e:00:00:00:00:02', 'dev', 'vx0', 'master', 'static'],
       ['bridge', 'fdb', 'add', '5e:00:00:00:00:03', 'dev', 'vx0', 'dst', '192.0.2.3', 'self', 'static'],
     ])

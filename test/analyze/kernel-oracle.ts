@@ -3,7 +3,14 @@
  * of its answer with the forwarding model's decision. Shared by the lab test
  * (live namespaces) and the fixture tests (answers recorded from them).
  */
-import {type CompiledFib, ERRNO_MESSAGE, type FibState, normalTable, type PacketQuery, type RouteDecision} from '../../src/analyze/fib.js'
+import {
+  type CompiledFib,
+  ERRNO_MESSAGE,
+  type FibState,
+  normalTable,
+  type PacketQuery,
+  type RouteDecision,
+} from '../../src/analyze/fib.js'
 import {type Cidr, ipFromBytes, parseCidr, v6} from '../../src/analyze/ip.js'
 import {mapLimit, run} from '../../src/util/exec.js'
 import type {LabUp} from '../helpers/lab.js'
@@ -37,7 +44,12 @@ export async function kernelRouteGet(netns: string, q: PacketQuery): Promise<Ker
   const r = await run('ip', ['-n', netns, '-j', family, ...routeGetArgs(q)])
   if (r.code !== 0) {
     const line = r.stderr.split('\n').find((l) => l.trim() !== '') ?? `exit ${r.code}`
-    return {error: line.replace(/^RTNETLINK answers:\s*/, '').replace(/^Error:\s*/, '').trim()}
+    return {
+      error: line
+        .replace(/^RTNETLINK answers:\s*/, '')
+        .replace(/^Error:\s*/, '')
+        .trim(),
+    }
   }
   const parsed = JSON.parse(r.stdout) as Array<Record<string, any>>
   return {route: parsed[0] ?? {}}
@@ -52,17 +64,28 @@ const BATCH_TOKEN = /^[A-Za-z0-9_.:@/-]+$/
  */
 export async function kernelRouteGetMany(netns: string, queries: PacketQuery[], chunk = 400): Promise<KernelAnswer[]> {
   const lines = queries.map((q) => routeGetArgs(q).join(' '))
-  if (lines.some((l) => !l.split(' ').every((t) => BATCH_TOKEN.test(t)))) return mapLimit(queries, 4, (q) => kernelRouteGet(netns, q))
+  if (lines.some((l) => !l.split(' ').every((t) => BATCH_TOKEN.test(t))))
+    return mapLimit(queries, 4, (q) => kernelRouteGet(netns, q))
   const chunks: number[] = []
   for (let i = 0; i < lines.length; i += chunk) chunks.push(i)
   const parts = await mapLimit(chunks, 2, async (start) => {
     const mine = lines.slice(start, start + chunk)
-    const r = await run('ip', ['-n', netns, '-j', '-force', '-batch', '-'], {input: `${mine.join('\n')}\n`, timeoutMs: 120_000})
+    const r = await run('ip', ['-n', netns, '-j', '-force', '-batch', '-'], {
+      input: `${mine.join('\n')}\n`,
+      timeoutMs: 120_000,
+    })
     const failed = new Map<number, string>()
     let last = ''
     for (const l of r.stderr.split('\n')) {
       const m = /Command failed -:(\d+)/.exec(l)
-      if (m) failed.set(Number(m[1]), last.replace(/^RTNETLINK answers:\s*/, '').replace(/^Error:\s*/, '').trim())
+      if (m)
+        failed.set(
+          Number(m[1]),
+          last
+            .replace(/^RTNETLINK answers:\s*/, '')
+            .replace(/^Error:\s*/, '')
+            .trim(),
+        )
       else if (l.trim() !== '') last = l
     }
     const outputs = r.stdout.split('\n').filter((l) => l.trim() !== '')
@@ -85,9 +108,14 @@ export async function kernelRouteGetMany(netns: string, queries: PacketQuery[], 
  */
 export function compareWithKernel(fib: CompiledFib, q: PacketQuery, d: RouteDecision, k: KernelAnswer): string[] {
   const diffs: string[] = []
-  const ours = d.error ? `error ${d.error} (${ERRNO_MESSAGE[d.error]}) [${d.type}]` : `${d.type} dev ${d.dev ?? '-'} via ${d.gateway ?? '-'} src ${d.src ?? '-'} table ${d.table ?? '-'}${(d.nexthops?.length ?? 0) > 1 ? ` nexthops ${JSON.stringify(d.nexthops)}` : ''}`
+  const ours = d.error
+    ? `error ${d.error} (${ERRNO_MESSAGE[d.error]}) [${d.type}]`
+    : `${d.type} dev ${d.dev ?? '-'} via ${d.gateway ?? '-'} src ${d.src ?? '-'} table ${d.table ?? '-'}${(d.nexthops?.length ?? 0) > 1 ? ` nexthops ${JSON.stringify(d.nexthops)}` : ''}`
   const theirs = k.error ? `error ${k.error}` : JSON.stringify(k.route)
-  const say = (what: string) => diffs.push(`${describeQuery(q)}: ${what}\n    model:  ${ours}\n    kernel: ${theirs}\n    evidence: ${d.evidence.join(' | ')}\n    notes: ${d.notes.join(' | ')}`)
+  const say = (what: string) =>
+    diffs.push(
+      `${describeQuery(q)}: ${what}\n    model:  ${ours}\n    kernel: ${theirs}\n    evidence: ${d.evidence.join(' | ')}\n    notes: ${d.notes.join(' | ')}`,
+    )
   if (k.error) {
     // a multipath flow whose source check depends on the nexthop the hash picks
     const maybeRefused = !d.error && k.error === ERRNO_MESSAGE.EINVAL && (d.nexthops ?? []).some((n) => n.refused)
@@ -104,10 +132,15 @@ export function compareWithKernel(fib: CompiledFib, q: PacketQuery, d: RouteDeci
   const kType = r.type ?? 'unicast'
   if (kType !== d.type) say(`type ${kType} vs ${d.type}`)
   const hops = d.nexthops && d.nexthops.length > 0 ? d.nexthops : [{dev: d.dev, gateway: d.gateway, src: d.src}]
-  const picked = d.type === 'local' || (d.type === 'broadcast' && d.direction === 'input') ? {dev: 'lo', gateway: undefined, src: d.src} : hops.find((h) => h.dev === r.dev && (h.gateway ?? undefined) === (r.gateway ?? undefined))
+  const picked =
+    d.type === 'local' || (d.type === 'broadcast' && d.direction === 'input')
+      ? {dev: 'lo', gateway: undefined, src: d.src}
+      : hops.find((h) => h.dev === r.dev && (h.gateway ?? undefined) === (r.gateway ?? undefined))
   if (!picked) say(`kernel's dev ${r.dev} via ${r.gateway ?? '-'} is not among the model's nexthops`)
-  else if ('refused' in picked && picked.refused) say(`the kernel uses a nexthop the model says the source check refuses`)
-  if (!q.iif && !q.src && picked && (picked.src ?? undefined) !== (r.prefsrc ?? undefined)) say(`src ${r.prefsrc} vs ${picked.src}`)
+  else if ('refused' in picked && picked.refused)
+    say(`the kernel uses a nexthop the model says the source check refuses`)
+  if (!q.iif && !q.src && picked && (picked.src ?? undefined) !== (r.prefsrc ?? undefined))
+    say(`src ${r.prefsrc} vs ${picked.src}`)
   if (r.table !== undefined) {
     if (normalTable(r.table) !== normalTable(d.table)) say(`table ${r.table} vs ${d.table}`)
   } else if (d.table !== undefined && d.table !== 'main' && !(d.table === 'local' && !fib.customRules[d.family])) {
@@ -148,7 +181,19 @@ export function spreadQueries(state: FibState, o: SpreadOptions = {}): PacketQue
     if (r.gateway) dsts.add(r.gateway)
     for (const nh of r.nexthops ?? []) if (nh.gateway) dsts.add(nh.gateway)
   }
-  if (family === 'inet') for (const x of ['0.0.0.0', '255.255.255.255', '127.0.0.1', '127.3.4.5', '198.51.100.7', '224.0.0.1', '224.0.0.251', '239.1.2.3', '0.1.2.3']) dsts.add(x)
+  if (family === 'inet')
+    for (const x of [
+      '0.0.0.0',
+      '255.255.255.255',
+      '127.0.0.1',
+      '127.3.4.5',
+      '198.51.100.7',
+      '224.0.0.1',
+      '224.0.0.251',
+      '239.1.2.3',
+      '0.1.2.3',
+    ])
+      dsts.add(x)
   else for (const x of ['::1', '2001:db8::7']) dsts.add(x)
   const devs = o.devs ?? state.links.filter((l) => l.name !== 'lo').map((l) => l.name)
   const sources = [...new Set([...(o.remoteSources ?? []), ...own.slice(0, 1)])]
@@ -188,8 +233,19 @@ export function labSpread(lab: LabUp, nodeName: string): SpreadOptions {
   const others = lab.nodes.filter((n) => n.name !== nodeName)
   const base = (cidr: string, last: number) => cidr.replace(/\.\d+\/\d+$/, `.${last}`)
   return {
-    dsts: [...lab.pods.map((p) => p.ip), ...lab.nodes.map((n) => n.ip), ...lab.nodes.map((n) => base(n.podCIDR, 0)), ...lab.nodes.map((n) => base(n.podCIDR, 1)), '172.20.99.5', base(node.subnet, 200)],
-    remoteSources: [...others.map((n) => n.ip), ...lab.pods.filter((p) => p.node !== nodeName).map((p) => p.ip), ...lab.pods.filter((p) => p.node === nodeName).map((p) => p.ip)].slice(0, 5),
+    dsts: [
+      ...lab.pods.map((p) => p.ip),
+      ...lab.nodes.map((n) => n.ip),
+      ...lab.nodes.map((n) => base(n.podCIDR, 0)),
+      ...lab.nodes.map((n) => base(n.podCIDR, 1)),
+      '172.20.99.5',
+      base(node.subnet, 200),
+    ],
+    remoteSources: [
+      ...others.map((n) => n.ip),
+      ...lab.pods.filter((p) => p.node !== nodeName).map((p) => p.ip),
+      ...lab.pods.filter((p) => p.node === nodeName).map((p) => p.ip),
+    ].slice(0, 5),
     marks: [1],
   }
 }

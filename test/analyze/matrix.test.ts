@@ -50,8 +50,24 @@ describe('reachabilityMatrix', () => {
     const m = reachabilityMatrix(snap)
     const [p1, p2] = m.endpoints
     expect(m.cells.filter((c) => c.disposition !== 'DELIVERED')).toEqual([
-      {src: p1!.id, dst: p2!.id, disposition: 'FDB_MISS', direction: 'request', stoppedAt: 'node1', findings: expect.arrayContaining(['FDB_MISSING']), nodes: ['node1']},
-      {src: p2!.id, dst: p1!.id, disposition: 'FDB_MISS', direction: 'reply', stoppedAt: 'node1', findings: expect.arrayContaining(['FDB_MISSING']), nodes: ['node2', 'node1']},
+      {
+        src: p1!.id,
+        dst: p2!.id,
+        disposition: 'FDB_MISS',
+        direction: 'request',
+        stoppedAt: 'node1',
+        findings: expect.arrayContaining(['FDB_MISSING']),
+        nodes: ['node1'],
+      },
+      {
+        src: p2!.id,
+        dst: p1!.id,
+        disposition: 'FDB_MISS',
+        direction: 'reply',
+        stoppedAt: 'node1',
+        findings: expect.arrayContaining(['FDB_MISSING']),
+        nodes: ['node2', 'node1'],
+      },
     ])
     expectCellsAreTraces(snap, m)
   })
@@ -61,9 +77,15 @@ describe('reachabilityMatrix', () => {
     const m = reachabilityMatrix(snap)
     const failing = m.cells.filter((c) => c.disposition !== 'DELIVERED')
     expect(failing.length).toBe(4)
-    for (const c of failing) expect([c.src, c.dst].some((p) => m.endpoints.find((e) => e.id === p)!.node === 'node3'), `${c.src} → ${c.dst}`).toBe(true)
+    for (const c of failing)
+      expect(
+        [c.src, c.dst].some((p) => m.endpoints.find((e) => e.id === p)!.node === 'node3'),
+        `${c.src} → ${c.dst}`,
+      ).toBe(true)
     expectCellsAreTraces(snap, m)
-    expect(reachabilityMatrix(snap, {allPods: true}).counts.pairs).toBe(snap.pods.filter((p) => !p.hostNetwork).length * (snap.pods.filter((p) => !p.hostNetwork).length - 1))
+    expect(reachabilityMatrix(snap, {allPods: true}).counts.pairs).toBe(
+      snap.pods.filter((p) => !p.hostNetwork).length * (snap.pods.filter((p) => !p.hostNetwork).length - 1),
+    )
   })
 })
 
@@ -76,7 +98,8 @@ describe('matrixDiff', () => {
       ['default/pod-node1-1', 'default/pod-node2-1', 'DELIVERED', 'FDB_MISS', 'request'],
       ['default/pod-node2-1', 'default/pod-node1-1', 'DELIVERED', 'FDB_MISS', 'reply'],
     ])
-    for (const c of d.changed) expect(c.changes).toEqual([{node: 'node1', sections: [{section: 'bridge fdb', removed: [line], added: []}]}])
+    for (const c of d.changed)
+      expect(c.changes).toEqual([{node: 'node1', sections: [{section: 'bridge fdb', removed: [line], added: []}]}])
     expect(matrixDiff(after, before).changed.map((c) => [c.before.disposition, c.after.disposition])).toEqual([
       ['FDB_MISS', 'DELIVERED'],
       ['FDB_MISS', 'DELIVERED'],
@@ -86,14 +109,39 @@ describe('matrixDiff', () => {
 
 describe('matrix text', () => {
   const synthetic = (n: number, broken: (i: number, j: number) => boolean): Matrix => {
-    const endpoints = Array.from({length: n}, (_x, i) => ({id: `default/pod-node${i + 1}-1`, node: `node${i + 1}`, ip: `10.0.${i}.2`}))
+    const endpoints = Array.from({length: n}, (_x, i) => ({
+      id: `default/pod-node${i + 1}-1`,
+      node: `node${i + 1}`,
+      ip: `10.0.${i}.2`,
+    }))
     const cells = endpoints.flatMap((s, i) =>
       endpoints.flatMap((d, j) =>
-        i === j ? [] : [broken(i, j) ? {src: s.id, dst: d.id, disposition: 'NO_ROUTE' as const, direction: 'request' as const, stoppedAt: s.node, findings: ['ROUTE_MISSING'], nodes: [s.node]} : {src: s.id, dst: d.id, disposition: 'DELIVERED' as const, findings: [], nodes: [s.node, d.node]}],
+        i === j
+          ? []
+          : [
+              broken(i, j)
+                ? {
+                    src: s.id,
+                    dst: d.id,
+                    disposition: 'NO_ROUTE' as const,
+                    direction: 'request' as const,
+                    stoppedAt: s.node,
+                    findings: ['ROUTE_MISSING'],
+                    nodes: [s.node],
+                  }
+                : {src: s.id, dst: d.id, disposition: 'DELIVERED' as const, findings: [], nodes: [s.node, d.node]},
+            ],
       ),
     )
     const failed = cells.filter((c) => c.disposition !== 'DELIVERED').length
-    return {cluster: 'big', backend: 'flannel-host-gw', scope: 'node', endpoints, cells, counts: {pairs: cells.length, delivered: cells.length - failed, failed}}
+    return {
+      cluster: 'big',
+      backend: 'flannel-host-gw',
+      scope: 'node',
+      endpoints,
+      cells,
+      counts: {pairs: cells.length, delivered: cells.length - failed, failed},
+    }
   }
 
   it(`a grid of ${GRID_MAX} nodes fits an 80-column terminal, a broken pair marked in its row and column`, () => {
@@ -143,7 +191,11 @@ describe('netctl matrix', () => {
       expect(svg.code).toBe(1)
       expect(svg.stdout.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
       expect(tagsBalance(svg.stdout)).toBe(true)
-      const cells = [...svg.stdout.matchAll(/<g class="cell( failed)?" data-src="([^"]+)" data-dst="([^"]+)" data-disposition="([A-Z_]+)">/g)]
+      const cells = [
+        ...svg.stdout.matchAll(
+          /<g class="cell( failed)?" data-src="([^"]+)" data-dst="([^"]+)" data-disposition="([A-Z_]+)">/g,
+        ),
+      ]
       expect(cells).toHaveLength(6)
       expect(cells.filter((c) => c[1]).map((c) => [c[2], c[3], c[4]])).toEqual([
         ['default/pod-node1-1', 'default/pod-node2-1', 'FDB_MISS'],
@@ -159,7 +211,9 @@ describe('netctl matrix', () => {
       expect(d.code).toBe(1)
       expect(validate(d.json), describeSchemaError(validate.errors)).toBe(true)
       const text = await netctl(['matrix', snapshotFixturePath('flannel-vxlan-lab'), file])
-      expect(text.stdout).toMatch(/default\/pod-node1-1 → default\/pod-node2-1: DELIVERED → FDB_MISS at node1 \(FDB_MISSING[^\n]*\n {2}node node1\n {4}bridge fdb\n {4}- \S+ dev flannel\.1 dst /)
+      expect(text.stdout).toMatch(
+        /default\/pod-node1-1 → default\/pod-node2-1: DELIVERED → FDB_MISS at node1 \(FDB_MISSING[^\n]*\n {2}node node1\n {4}bridge fdb\n {4}- \S+ dev flannel\.1 dst /,
+      )
       expect((await netctl(['matrix', file, file, '-o', 'svg'])).code).toBe(2)
     } finally {
       await rm(dir, {recursive: true, force: true})

@@ -1,14 +1,41 @@
 import {describe, expect, it} from 'vitest'
 
 import {lookupRoute} from '../../src/analyze/fib.js'
-import {answersArp, needsNoNeighbour, nextHopAddresses, resolveNeighbour, resolveNextHops} from '../../src/analyze/neighbour.js'
+import {
+  answersArp,
+  needsNoNeighbour,
+  nextHopAddresses,
+  resolveNeighbour,
+  resolveNextHops,
+} from '../../src/analyze/neighbour.js'
 import type {Link, Neighbour} from '../../src/model/node-state.js'
 import {fibStateFromIpJson} from '../helpers/ip-json.js'
 import {loadFibFixture} from './fib-fixtures.js'
 
-const eth0: Link = {ifindex: 2, name: 'eth0', mtu: 1500, operstate: 'UP', adminUp: true, flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP']}
-const tun0: Link = {ifindex: 7, name: 'flannel0', kind: 'tun', mtu: 1472, operstate: 'UNKNOWN', adminUp: true, flags: ['POINTOPOINT', 'MULTICAST', 'NOARP', 'UP', 'LOWER_UP'], tun: {type: 'tun', pi: false}}
-const neigh = (dst: string, state: string[], extra: Partial<Neighbour> = {}): Neighbour => ({dst, dev: 'eth0', state, ...extra})
+const eth0: Link = {
+  ifindex: 2,
+  name: 'eth0',
+  mtu: 1500,
+  operstate: 'UP',
+  adminUp: true,
+  flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'],
+}
+const tun0: Link = {
+  ifindex: 7,
+  name: 'flannel0',
+  kind: 'tun',
+  mtu: 1472,
+  operstate: 'UNKNOWN',
+  adminUp: true,
+  flags: ['POINTOPOINT', 'MULTICAST', 'NOARP', 'UP', 'LOWER_UP'],
+  tun: {type: 'tun', pi: false},
+}
+const neigh = (dst: string, state: string[], extra: Partial<Neighbour> = {}): Neighbour => ({
+  dst,
+  dev: 'eth0',
+  state,
+  ...extra,
+})
 
 describe('resolveNeighbour: kernel NUD states', () => {
   const cases: Array<[string[], string, boolean]> = [
@@ -21,7 +48,10 @@ describe('resolveNeighbour: kernel NUD states', () => {
   ]
   for (const [state, status, revalidating] of cases) {
     it(`${state.join(' ')} with an lladdr is usable${revalidating ? ' (re-validated while in use)' : ''}`, () => {
-      const r = resolveNeighbour({links: [eth0], neighbours: [neigh('172.16.0.9', state, {lladdr: '02:00:00:00:00:09'})]}, {address: '172.16.0.9', dev: 'eth0'})
+      const r = resolveNeighbour(
+        {links: [eth0], neighbours: [neigh('172.16.0.9', state, {lladdr: '02:00:00:00:00:09'})]},
+        {address: '172.16.0.9', dev: 'eth0'},
+      )
       expect(r).toMatchObject({status, state: state[0], lladdr: '02:00:00:00:00:09', revalidating})
       expect(r.disposition).toBeUndefined()
       expect(r.evidence).toEqual([`172.16.0.9 dev eth0 lladdr 02:00:00:00:00:09 ${state[0]}`])
@@ -30,19 +60,28 @@ describe('resolveNeighbour: kernel NUD states', () => {
 
   for (const state of [['FAILED'], ['INCOMPLETE'], ['NONE']]) {
     it(`${state[0]} leaves the next hop unresolved`, () => {
-      const r = resolveNeighbour({links: [eth0], neighbours: [neigh('172.16.0.9', state)]}, {address: '172.16.0.9', dev: 'eth0'})
+      const r = resolveNeighbour(
+        {links: [eth0], neighbours: [neigh('172.16.0.9', state)]},
+        {address: '172.16.0.9', dev: 'eth0'},
+      )
       expect(r).toMatchObject({status: 'unresolved', state: state[0], disposition: 'NEIGHBOR_UNRESOLVED'})
       expect(r.evidence).toEqual([`172.16.0.9 dev eth0 ${state[0]}`])
     })
   }
 
   it('a missing entry is unresolved, and an entry on another device does not count', () => {
-    const r = resolveNeighbour({links: [eth0], neighbours: [neigh('172.16.0.9', ['REACHABLE'], {dev: 'eth1', lladdr: '02:00:00:00:00:09'})]}, {address: '172.16.0.9', dev: 'eth0'})
+    const r = resolveNeighbour(
+      {links: [eth0], neighbours: [neigh('172.16.0.9', ['REACHABLE'], {dev: 'eth1', lladdr: '02:00:00:00:00:09'})]},
+      {address: '172.16.0.9', dev: 'eth0'},
+    )
     expect(r).toMatchObject({status: 'unresolved', state: 'MISSING', disposition: 'NEIGHBOR_UNRESOLVED'})
   })
 
   it('a proxy entry answers other hosts, it does not resolve the node own next hop', () => {
-    const r = resolveNeighbour({links: [eth0], neighbours: [neigh('172.16.0.9', [], {proxy: true})]}, {address: '172.16.0.9', dev: 'eth0'})
+    const r = resolveNeighbour(
+      {links: [eth0], neighbours: [neigh('172.16.0.9', [], {proxy: true})]},
+      {address: '172.16.0.9', dev: 'eth0'},
+    )
     expect(r.status).toBe('unresolved')
     expect(r.notes[0]).toMatch(/^172\.16\.0\.9 dev eth0 proxy: a proxy entry/)
   })
@@ -56,7 +95,10 @@ describe('resolveNeighbour: kernel NUD states', () => {
   })
 
   it('IPv6 addresses compare by value, whatever their spelling', () => {
-    const r = resolveNeighbour({links: [eth0], neighbours: [neigh('fe80::0:1', ['STALE'], {lladdr: '02:00:00:00:00:01', router: true})]}, {address: 'fe80::1', dev: 'eth0'})
+    const r = resolveNeighbour(
+      {links: [eth0], neighbours: [neigh('fe80::0:1', ['STALE'], {lladdr: '02:00:00:00:00:01', router: true})]},
+      {address: 'fe80::1', dev: 'eth0'},
+    )
     expect(r).toMatchObject({status: 'resolved', revalidating: true})
     expect(r.evidence).toEqual(['fe80::0:1 dev eth0 lladdr 02:00:00:00:00:01 router STALE'])
   })
@@ -71,7 +113,11 @@ describe('next hops of a route decision, on real recorded nodes', () => {
       const d = lookupRoute(state, {dst: p.dst})
       const res = resolveNextHops(state, d, p.dst)
       expect(res.length).toBe(1)
-      if (p.ok) expect(res.map((r) => r.status), p.dst).toEqual(['resolved'])
+      if (p.ok)
+        expect(
+          res.map((r) => r.status),
+          p.dst,
+        ).toEqual(['resolved'])
       else expect(res[0], p.dst).toMatchObject({status: 'unresolved', disposition: 'NEIGHBOR_UNRESOLVED'})
     }
     // a remote pod resolves to the peer VTEP's PERMANENT entry, not to the pod itself
@@ -110,7 +156,10 @@ describe('answersArp agrees with what the pods saw (recorded)', () => {
     }
     expect(how.sort()).toEqual(['proxy-entry', 'proxy_arp'])
     // its own address is always answered; a target routed back out of the asking device never is
-    expect(answersArp(host, {target: '172.28.0.1', sender: '172.28.1.5', dev: 'cali1'})).toMatchObject({answers: true, how: 'local'})
+    expect(answersArp(host, {target: '172.28.0.1', sender: '172.28.1.5', dev: 'cali1'})).toMatchObject({
+      answers: true,
+      how: 'local',
+    })
     expect(answersArp(host, {target: '172.28.1.5', sender: '172.28.1.5', dev: 'cali1'}).answers).toBe(false)
   })
 })

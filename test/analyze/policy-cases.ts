@@ -22,10 +22,20 @@ export interface PolicyWorld {
   nodeCIDR: string
 }
 
-export const POLICY_NAMESPACES = [{name: 'x', labels: {ns: 'x', team: 'red'}}, {name: 'y', labels: {ns: 'y', team: 'red'}}, {name: 'z', labels: {ns: 'z'}}]
+export const POLICY_NAMESPACES = [
+  {name: 'x', labels: {ns: 'x', team: 'red'}},
+  {name: 'y', labels: {ns: 'y', team: 'red'}},
+  {name: 'z', labels: {ns: 'z'}},
+]
 export const POLICY_PODS = ['a', 'b', 'c'] as const
 /** every pod's container ports: 80 and 81 over each protocol, by name */
-export const POLICY_PORTS = [80, 81].flatMap((port) => (['TCP', 'UDP', 'SCTP'] as const).map((protocol) => ({name: `serve-${port}-${protocol.toLowerCase()}`, containerPort: port, protocol})))
+export const POLICY_PORTS = [80, 81].flatMap((port) =>
+  (['TCP', 'UDP', 'SCTP'] as const).map((protocol) => ({
+    name: `serve-${port}-${protocol.toLowerCase()}`,
+    containerPort: port,
+    protocol,
+  })),
+)
 
 const re = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 
@@ -61,7 +71,10 @@ export function policyCases(w: PolicyWorld): Case[] {
     {
       name: 'no policy: everything passes',
       policies: [],
-      rows: [{from: 'x/a', to: 'y/b', allowed: true}, {from: 'z/c', to: 'x/a', allowed: true, protocol: 'UDP', port: 81}],
+      rows: [
+        {from: 'x/a', to: 'y/b', allowed: true},
+        {from: 'z/c', to: 'x/a', allowed: true, protocol: 'UDP', port: 81},
+      ],
     },
     {
       name: 'default-deny-ingress in x isolates every pod of x, not y',
@@ -84,7 +97,9 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'allow from pods within the server namespace by podSelector',
-      policies: [np('x', 'x-a-allows-x-b', {podSelector: podSel('a'), ingress: [{from: [{podSelector: podSel('b')}]}]})],
+      policies: [
+        np('x', 'x-a-allows-x-b', {podSelector: podSel('a'), ingress: [{from: [{podSelector: podSel('b')}]}]}),
+      ],
       rows: [
         {from: 'x/b', to: 'x/a', allowed: true, by: 'x/x-a-allows-x-b ingress[0]'},
         {from: 'x/c', to: 'x/a', allowed: false, why: /pod x\/c \(labels \{"pod":"c"\}\) does not match podSelector/},
@@ -95,7 +110,13 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'deny all ingress, then allow all ingress to x/a from any pod in any namespace',
-      policies: [denyIngressX, np('x', 'allow-all-to-a', {podSelector: podSel('a'), ingress: [{from: [{podSelector: {}, namespaceSelector: {}}]}]})],
+      policies: [
+        denyIngressX,
+        np('x', 'allow-all-to-a', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{podSelector: {}, namespaceSelector: {}}]}],
+        }),
+      ],
       rows: [
         {from: 'z/c', to: 'x/a', allowed: true, by: 'x/allow-all-to-a ingress[0]'},
         {from: 'x/a', to: 'x/b', allowed: false},
@@ -103,7 +124,9 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'allow ingress from pods in all namespaces (empty namespaceSelector)',
-      policies: [np('x', 'allow-from-all-ns', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: {}}]}]})],
+      policies: [
+        np('x', 'allow-from-all-ns', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: {}}]}]}),
+      ],
       rows: [
         {from: 'x/b', to: 'x/a', allowed: true},
         {from: 'z/a', to: 'x/a', allowed: true},
@@ -113,7 +136,9 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'allow only from another namespace by namespaceSelector (the name label the API sets)',
-      policies: [np('x', 'allow-from-y', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: nsSel('y')}]}]})],
+      policies: [
+        np('x', 'allow-from-y', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: nsSel('y')}]}]}),
+      ],
       rows: [
         {from: 'y/c', to: 'x/a', allowed: true},
         {from: 'x/b', to: 'x/a', allowed: false, why: /namespace x .* does not match namespaceSelector/},
@@ -122,7 +147,12 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'podSelector with matchExpressions In',
-      policies: [np('x', 'in-b', {podSelector: podSel('a'), ingress: [{from: [{podSelector: {matchExpressions: [{key: 'pod', operator: 'In', values: ['b']}]}}]}]})],
+      policies: [
+        np('x', 'in-b', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{podSelector: {matchExpressions: [{key: 'pod', operator: 'In', values: ['b']}]}}]}],
+        }),
+      ],
       rows: [
         {from: 'x/b', to: 'x/a', allowed: true},
         {from: 'x/c', to: 'x/a', allowed: false},
@@ -130,7 +160,12 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'namespaceSelector with matchExpressions In',
-      policies: [np('x', 'ns-in-y', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'ns', operator: 'In', values: ['y']}]}}]}]})],
+      policies: [
+        np('x', 'ns-in-y', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'ns', operator: 'In', values: ['y']}]}}]}],
+        }),
+      ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: true},
         {from: 'z/a', to: 'x/a', allowed: false},
@@ -141,7 +176,18 @@ export function policyCases(w: PolicyWorld): Case[] {
       policies: [
         np('x', 'or', {
           podSelector: podSel('a'),
-          ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x']}]}}, {podSelector: podSel('b')}]}],
+          ingress: [
+            {
+              from: [
+                {
+                  namespaceSelector: {
+                    matchExpressions: [{key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x']}],
+                  },
+                },
+                {podSelector: podSel('b')},
+              ],
+            },
+          ],
         }),
       ],
       rows: [
@@ -155,7 +201,18 @@ export function policyCases(w: PolicyWorld): Case[] {
       policies: [
         np('x', 'and', {
           podSelector: podSel('a'),
-          ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x']}]}, podSelector: podSel('b')}]}],
+          ingress: [
+            {
+              from: [
+                {
+                  namespaceSelector: {
+                    matchExpressions: [{key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x']}],
+                  },
+                  podSelector: podSel('b'),
+                },
+              ],
+            },
+          ],
         }),
       ],
       rows: [
@@ -169,8 +226,14 @@ export function policyCases(w: PolicyWorld): Case[] {
     {
       name: 'namespaceSelector Exists / DoesNotExist on a namespace label',
       policies: [
-        np('x', 'team-exists', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'team', operator: 'Exists'}]}}]}]}),
-        np('x', 'team-absent', {podSelector: podSel('b'), ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'team', operator: 'DoesNotExist'}]}}]}]}),
+        np('x', 'team-exists', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'team', operator: 'Exists'}]}}]}],
+        }),
+        np('x', 'team-absent', {
+          podSelector: podSel('b'),
+          ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'team', operator: 'DoesNotExist'}]}}]}],
+        }),
       ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: true, by: 'x/team-exists ingress[0]'},
@@ -184,7 +247,16 @@ export function policyCases(w: PolicyWorld): Case[] {
       policies: [
         np('x', 'multi', {
           podSelector: podSel('a'),
-          ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: 'ns', operator: 'NotIn', values: ['x']}]}, podSelector: {matchExpressions: [{key: 'pod', operator: 'In', values: ['b', 'c']}]}}]}],
+          ingress: [
+            {
+              from: [
+                {
+                  namespaceSelector: {matchExpressions: [{key: 'ns', operator: 'NotIn', values: ['x']}]},
+                  podSelector: {matchExpressions: [{key: 'pod', operator: 'In', values: ['b', 'c']}]},
+                },
+              ],
+            },
+          ],
         }),
       ],
       rows: [
@@ -196,7 +268,12 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'ports by number: only 81 allowed',
-      policies: [np('x', 'port-81', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 81, protocol: 'TCP'}]}]})],
+      policies: [
+        np('x', 'port-81', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 81, protocol: 'TCP'}]}],
+        }),
+      ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: true, port: 81},
         {from: 'y/a', to: 'x/a', allowed: false, port: 80, why: /^port 80\/TCP is not in ports \[81\/TCP\]$/},
@@ -219,7 +296,12 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'ingress from a namespace on one named port',
-      policies: [np('x', 'ns-named', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: nsSel('y')}], ports: [{port: 'serve-81-tcp'}]}]})],
+      policies: [
+        np('x', 'ns-named', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{namespaceSelector: nsSel('y')}], ports: [{port: 'serve-81-tcp'}]}],
+        }),
+      ],
       rows: [
         {from: 'y/b', to: 'x/a', allowed: true, port: 81},
         {from: 'y/b', to: 'x/a', allowed: false, port: 80},
@@ -228,15 +310,30 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'egress on one named port (resolved against the destination pod)',
-      policies: [np('x', 'egress-named', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{ports: [{port: 'serve-80-udp', protocol: 'UDP'}]}]})],
+      policies: [
+        np('x', 'egress-named', {
+          podSelector: podSel('a'),
+          policyTypes: ['Egress'],
+          egress: [{ports: [{port: 'serve-80-udp', protocol: 'UDP'}]}],
+        }),
+      ],
       rows: [
         {from: 'x/a', to: 'y/b', allowed: true, protocol: 'UDP', port: 80, by: 'x/egress-named egress[0]'},
-        {from: 'x/a', to: 'y/b', allowed: false, protocol: 'TCP', port: 80, why: /port 80\/TCP is not in ports \[serve-80-udp\(=80\)\/UDP\]/},
+        {
+          from: 'x/a',
+          to: 'y/b',
+          allowed: false,
+          protocol: 'TCP',
+          port: 80,
+          why: /port 80\/TCP is not in ports \[serve-80-udp\(=80\)\/UDP\]/,
+        },
       ],
     },
     {
       name: 'endPort: a range 80-81 allows both, not 82',
-      policies: [np('x', 'range', {podSelector: podSel('a'), ingress: [{ports: [{protocol: 'TCP', port: 80, endPort: 81}]}]})],
+      policies: [
+        np('x', 'range', {podSelector: podSel('a'), ingress: [{ports: [{protocol: 'TCP', port: 80, endPort: 81}]}]}),
+      ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: true, port: 80},
         {from: 'y/a', to: 'x/a', allowed: true, port: 81},
@@ -245,7 +342,19 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'multiple port ranges in one rule',
-      policies: [np('x', 'ranges', {podSelector: podSel('a'), ingress: [{ports: [{port: 1000, endPort: 1010}, {port: 2000, endPort: 2010, protocol: 'UDP'}]}]})],
+      policies: [
+        np('x', 'ranges', {
+          podSelector: podSel('a'),
+          ingress: [
+            {
+              ports: [
+                {port: 1000, endPort: 1010},
+                {port: 2000, endPort: 2010, protocol: 'UDP'},
+              ],
+            },
+          ],
+        }),
+      ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: true, port: 1005},
         {from: 'y/a', to: 'x/a', allowed: false, port: 2005},
@@ -262,7 +371,10 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'a UDP-only policy does not allow TCP; the protocol defaults to TCP',
-      policies: [np('x', 'udp-80', {podSelector: podSel('a'), ingress: [{ports: [{port: 80, protocol: 'UDP'}]}]}), np('x', 'tcp-81', {podSelector: podSel('b'), ingress: [{ports: [{port: 81}]}]})],
+      policies: [
+        np('x', 'udp-80', {podSelector: podSel('a'), ingress: [{ports: [{port: 80, protocol: 'UDP'}]}]}),
+        np('x', 'tcp-81', {podSelector: podSel('b'), ingress: [{ports: [{port: 81}]}]}),
+      ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: false, protocol: 'TCP', port: 80},
         {from: 'y/a', to: 'x/a', allowed: true, protocol: 'UDP', port: 80},
@@ -271,7 +383,7 @@ export function policyCases(w: PolicyWorld): Case[] {
       ],
     },
     {
-      name: "SCTP is not TCP: a policy for SCTP 80 isolates x/a for TCP",
+      name: 'SCTP is not TCP: a policy for SCTP 80 isolates x/a for TCP',
       policies: [np('x', 'sctp', {podSelector: podSel('a'), ingress: [{ports: [{port: 80, protocol: 'SCTP'}]}]})],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: true, protocol: 'SCTP', port: 80},
@@ -280,7 +392,10 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'ICMP: a rule with ports does not allow it, a rule without does',
-      policies: [np('x', 'tcp-only', {podSelector: podSel('a'), ingress: [{ports: [{port: 80}]}]}), np('x', 'all-b', {podSelector: podSel('b'), ingress: [{}]})],
+      policies: [
+        np('x', 'tcp-only', {podSelector: podSel('a'), ingress: [{ports: [{port: 80}]}]}),
+        np('x', 'all-b', {podSelector: podSel('b'), ingress: [{}]}),
+      ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: false, protocol: 'ICMP', why: /ICMP \(no port\)/},
         {from: 'y/a', to: 'x/b', allowed: true, protocol: 'ICMP'},
@@ -298,7 +413,10 @@ export function policyCases(w: PolicyWorld): Case[] {
       name: 'stacked policies with overlapping podSelectors: port 80 from one, 81 from the other',
       policies: [
         np('x', 'allow-80', {podSelector: podSel('a'), ingress: [{ports: [{port: 80}]}]}),
-        np('x', 'allow-81', {podSelector: {matchExpressions: [{key: 'pod', operator: 'Exists'}]}, ingress: [{ports: [{port: 81}]}]}),
+        np('x', 'allow-81', {
+          podSelector: {matchExpressions: [{key: 'pod', operator: 'Exists'}]},
+          ingress: [{ports: [{port: 81}]}],
+        }),
       ],
       rows: [
         {from: 'y/a', to: 'x/a', allowed: true, port: 80, by: 'x/allow-80 ingress[0]'},
@@ -308,7 +426,13 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'egress denied by podSelector: x/a may reach only x/b',
-      policies: [np('x', 'a-to-b', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{to: [{podSelector: podSel('b')}]}]})],
+      policies: [
+        np('x', 'a-to-b', {
+          podSelector: podSel('a'),
+          policyTypes: ['Egress'],
+          egress: [{to: [{podSelector: podSel('b')}]}],
+        }),
+      ],
       rows: [
         {from: 'x/a', to: 'x/b', allowed: true},
         {from: 'x/a', to: 'x/c', allowed: false, why: /pod x\/c .* does not match podSelector/},
@@ -327,12 +451,21 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: "denying egress on the client wins even if the server's ingress allows it",
-      policies: [denyEgressX, np('y', 'allow-from-x', {podSelector: {}, ingress: [{from: [{namespaceSelector: nsSel('x')}]}]})],
+      policies: [
+        denyEgressX,
+        np('y', 'allow-from-x', {podSelector: {}, ingress: [{from: [{namespaceSelector: nsSel('x')}]}]}),
+      ],
       rows: [{from: 'x/a', to: 'y/a', allowed: false, why: /no egress rule/}],
     },
     {
       name: 'egress to a server in another namespace by podSelector AND namespaceSelector',
-      policies: [np('x', 'egress-to-y-b', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{to: [{namespaceSelector: nsSel('y'), podSelector: podSel('b')}]}]})],
+      policies: [
+        np('x', 'egress-to-y-b', {
+          podSelector: podSel('a'),
+          policyTypes: ['Egress'],
+          egress: [{to: [{namespaceSelector: nsSel('y'), podSelector: podSel('b')}]}],
+        }),
+      ],
       rows: [
         {from: 'x/a', to: 'y/b', allowed: true},
         {from: 'x/a', to: 'z/b', allowed: false, why: /namespace z/},
@@ -358,7 +491,14 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'policyTypes defaulting: egress rules without policyTypes make it Egress too; no egress rules, Ingress only',
-      policies: [np('x', 'defaulted', {podSelector: podSel('a'), ingress: [{from: [{podSelector: podSel('b')}]}], egress: [{to: [{namespaceSelector: nsSel('z')}]}]}), np('x', 'ingress-only', {podSelector: podSel('c'), ingress: []})],
+      policies: [
+        np('x', 'defaulted', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{podSelector: podSel('b')}]}],
+          egress: [{to: [{namespaceSelector: nsSel('z')}]}],
+        }),
+        np('x', 'ingress-only', {podSelector: podSel('c'), ingress: []}),
+      ],
       rows: [
         {from: 'x/a', to: 'y/a', allowed: false, why: /namespace y/},
         {from: 'x/a', to: 'z/a', allowed: true},
@@ -369,7 +509,10 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'ingress and egress controlled independently by podSelector',
-      policies: [np('x', 'deny-egress-a', {podSelector: podSel('a'), policyTypes: ['Egress']}), np('x', 'deny-ingress-b', {podSelector: podSel('b'), policyTypes: ['Ingress']})],
+      policies: [
+        np('x', 'deny-egress-a', {podSelector: podSel('a'), policyTypes: ['Egress']}),
+        np('x', 'deny-ingress-b', {podSelector: podSel('b'), policyTypes: ['Ingress']}),
+      ],
       rows: [
         {from: 'x/a', to: 'x/c', allowed: false},
         {from: 'x/c', to: 'x/a', allowed: true},
@@ -379,12 +522,25 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'multiple egress policies: an allow-all egress takes precedence',
-      policies: [np('x', 'egress-to-b', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{to: [{podSelector: podSel('b')}]}]}), np('x', 'egress-all', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{}]})],
+      policies: [
+        np('x', 'egress-to-b', {
+          podSelector: podSel('a'),
+          policyTypes: ['Egress'],
+          egress: [{to: [{podSelector: podSel('b')}]}],
+        }),
+        np('x', 'egress-all', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{}]}),
+      ],
       rows: [{from: 'x/a', to: 'z/c', allowed: true, by: 'x/egress-all egress[0]'}],
     },
     {
       name: 'egress to a server in a CIDR block (ipBlock matches pod addresses)',
-      policies: [np('x', 'cidr', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{to: [{ipBlock: {cidr: `${ip('y/b')}/32`}}]}]})],
+      policies: [
+        np('x', 'cidr', {
+          podSelector: podSel('a'),
+          policyTypes: ['Egress'],
+          egress: [{to: [{ipBlock: {cidr: `${ip('y/b')}/32`}}]}],
+        }),
+      ],
       rows: [
         {from: 'x/a', to: 'y/b', allowed: true},
         {from: 'x/a', to: 'y/a', allowed: false, why: new RegExp(`${re(ip('y/a'))} is not in ipBlock`)},
@@ -392,15 +548,39 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'ipBlock except carves a hole',
-      policies: [np('x', 'except', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{to: [{ipBlock: {cidr: w.clusterCIDR, except: [w.podCIDROf('y/b')]}}]}]})],
+      policies: [
+        np('x', 'except', {
+          podSelector: podSel('a'),
+          policyTypes: ['Egress'],
+          egress: [{to: [{ipBlock: {cidr: w.clusterCIDR, except: [w.podCIDROf('y/b')]}}]}],
+        }),
+      ],
       rows: [
         {from: 'x/a', to: 'y/a', allowed: true},
-        {from: 'x/a', to: 'y/b', allowed: false, why: new RegExp(`is in ${re(w.podCIDROf('y/b'))}, an except of ipBlock ${re(w.clusterCIDR)}`)},
+        {
+          from: 'x/a',
+          to: 'y/b',
+          allowed: false,
+          why: new RegExp(`is in ${re(w.podCIDROf('y/b'))}, an except of ipBlock ${re(w.clusterCIDR)}`),
+        },
       ],
     },
     {
       name: 'an address in both a CIDR and an except is allowed by another peer that holds it',
-      policies: [np('x', 'overlap', {podSelector: podSel('a'), policyTypes: ['Egress'], egress: [{to: [{ipBlock: {cidr: w.clusterCIDR, except: [w.podCIDROf('y/b')]}}, {ipBlock: {cidr: `${ip('y/b')}/32`}}]}]})],
+      policies: [
+        np('x', 'overlap', {
+          podSelector: podSel('a'),
+          policyTypes: ['Egress'],
+          egress: [
+            {
+              to: [
+                {ipBlock: {cidr: w.clusterCIDR, except: [w.podCIDROf('y/b')]}},
+                {ipBlock: {cidr: `${ip('y/b')}/32`}},
+              ],
+            },
+          ],
+        }),
+      ],
       rows: [
         {from: 'x/a', to: 'y/b', allowed: true},
         {from: 'x/a', to: 'z/b', allowed: false},
@@ -408,7 +588,9 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'ingress from outside the cluster by ipBlock',
-      policies: [np('x', 'from-lb', {podSelector: podSel('a'), ingress: [{from: [{ipBlock: {cidr: '192.0.2.0/24'}}]}]})],
+      policies: [
+        np('x', 'from-lb', {podSelector: podSel('a'), ingress: [{from: [{ipBlock: {cidr: '192.0.2.0/24'}}]}]}),
+      ],
       rows: [
         {from: '192.0.2.40', to: 'x/a', allowed: true},
         {from: '198.51.100.1', to: 'x/a', allowed: false, why: /198\.51\.100\.1 is not in ipBlock 192\.0\.2\.0\/24/},
@@ -432,7 +614,12 @@ export function policyCases(w: PolicyWorld): Case[] {
       ],
       rows: [
         // x/a is on node1; node2 is not its node
-        {from: 'node2', to: 'x/a', allowed: false, why: new RegExp(`${re(w.nodeIP('node2'))} \\(node node2\\) is matched only by an ipBlock`)},
+        {
+          from: 'node2',
+          to: 'x/a',
+          allowed: false,
+          why: new RegExp(`${re(w.nodeIP('node2'))} \\(node node2\\) is matched only by an ipBlock`),
+        },
         {from: 'node1', to: 'x/b', allowed: true, by: 'x/nodes ingress[0]'},
       ],
     },
@@ -443,7 +630,12 @@ export function policyCases(w: PolicyWorld): Case[] {
         np('y', 'by-ip', {podSelector: podSel('a'), ingress: [{from: [{ipBlock: {cidr: `${w.nodeIP('node2')}/32`}}]}]}),
       ],
       rows: [
-        {from: 'x/hostnet', to: 'x/a', allowed: false, why: /host-network pod x\/hostnet .* is matched only by an ipBlock/},
+        {
+          from: 'x/hostnet',
+          to: 'x/a',
+          allowed: false,
+          why: /host-network pod x\/hostnet .* is matched only by an ipBlock/,
+        },
         {from: 'x/hostnet', to: 'y/a', allowed: true, by: 'y/by-ip ingress[0]'},
       ],
     },
@@ -462,20 +654,45 @@ export function policyCases(w: PolicyWorld): Case[] {
     },
     {
       name: 'UDP ingress: an allow on UDP 81 from namespace y, none for UDP 80 or from z',
-      policies: [np('x', 'udp-81-from-y', {podSelector: podSel('b'), ingress: [{from: [{namespaceSelector: nsSel('y')}], ports: [{protocol: 'UDP', port: 81}]}]})],
+      policies: [
+        np('x', 'udp-81-from-y', {
+          podSelector: podSel('b'),
+          ingress: [{from: [{namespaceSelector: nsSel('y')}], ports: [{protocol: 'UDP', port: 81}]}],
+        }),
+      ],
       rows: [
         {from: 'y/a', to: 'x/b', allowed: true, protocol: 'UDP', port: 81, by: 'x/udp-81-from-y ingress[0]'},
-        {from: 'y/a', to: 'x/b', allowed: false, protocol: 'UDP', port: 80, why: /^port 80\/UDP is not in ports \[81\/UDP\]$/},
+        {
+          from: 'y/a',
+          to: 'x/b',
+          allowed: false,
+          protocol: 'UDP',
+          port: 80,
+          why: /^port 80\/UDP is not in ports \[81\/UDP\]$/,
+        },
         {from: 'z/a', to: 'x/b', allowed: false, protocol: 'UDP', port: 81, why: /namespace z/},
         {from: 'y/a', to: 'x/b', allowed: false, protocol: 'TCP', port: 81},
       ],
     },
     {
       name: 'UDP egress: x/c may send UDP 80 to pods b, nothing else',
-      policies: [np('x', 'udp-out', {podSelector: podSel('c'), policyTypes: ['Egress'], egress: [{to: [{namespaceSelector: {}, podSelector: podSel('b')}], ports: [{protocol: 'UDP', port: 80}]}]})],
+      policies: [
+        np('x', 'udp-out', {
+          podSelector: podSel('c'),
+          policyTypes: ['Egress'],
+          egress: [{to: [{namespaceSelector: {}, podSelector: podSel('b')}], ports: [{protocol: 'UDP', port: 80}]}],
+        }),
+      ],
       rows: [
         {from: 'x/c', to: 'z/b', allowed: true, protocol: 'UDP', port: 80, by: 'x/udp-out egress[0]'},
-        {from: 'x/c', to: 'z/a', allowed: false, protocol: 'UDP', port: 80, why: /pod z\/a .* does not match podSelector/},
+        {
+          from: 'x/c',
+          to: 'z/a',
+          allowed: false,
+          protocol: 'UDP',
+          port: 80,
+          why: /pod z\/a .* does not match podSelector/,
+        },
         {from: 'x/c', to: 'z/b', allowed: false, protocol: 'UDP', port: 81},
         {from: 'x/c', to: 'z/b', allowed: false, protocol: 'TCP', port: 80},
       ],
@@ -483,8 +700,14 @@ export function policyCases(w: PolicyWorld): Case[] {
     {
       name: 'the closest rule is the one with fewest mismatches, across policies',
       policies: [
-        np('x', 'far', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: nsSel('z'), podSelector: podSel('c')}], ports: [{port: 9000}]}]}),
-        np('x', 'near', {podSelector: podSel('a'), ingress: [{from: [{namespaceSelector: nsSel('y')}], ports: [{port: 81}]}]}),
+        np('x', 'far', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{namespaceSelector: nsSel('z'), podSelector: podSel('c')}], ports: [{port: 9000}]}],
+        }),
+        np('x', 'near', {
+          podSelector: podSel('a'),
+          ingress: [{from: [{namespaceSelector: nsSel('y')}], ports: [{port: 81}]}],
+        }),
       ],
       rows: [{from: 'y/b', to: 'x/a', allowed: false, port: 80, why: /^port 80\/TCP is not in ports \[81\/TCP\]$/}],
     },

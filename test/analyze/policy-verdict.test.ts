@@ -7,7 +7,7 @@ import {describe, expect, it} from 'vitest'
 
 import {type PolicyFlow, PolicyIndex, policyVerdict, ruleText} from '../../src/analyze/policy-verdict.js'
 import type {SnapshotNamespace, SnapshotNetworkPolicy, SnapshotPod} from '../../src/model/snapshot.js'
-import {type Case, POLICY_NAMESPACES, POLICY_PORTS, type PolicyWorld, policyCases} from './policy-cases.js'
+import {type Case, POLICY_NAMESPACES, POLICY_PORTS, policyCases, type PolicyWorld} from './policy-cases.js'
 
 const NODES: Record<string, string> = {node1: '172.18.0.11', node2: '172.18.0.12'}
 
@@ -23,7 +23,14 @@ const pods: SnapshotPod[] = ['x', 'y', 'z'].flatMap((ns, n) =>
   })),
 )
 /** a host-network pod: its address is node2's */
-pods.push({name: 'hostnet', namespace: 'x', node: 'node2', ip: NODES.node2!, hostNetwork: true, labels: {pod: 'hostnet'}})
+pods.push({
+  name: 'hostnet',
+  namespace: 'x',
+  node: 'node2',
+  ip: NODES.node2!,
+  hostNetwork: true,
+  labels: {pod: 'hostnet'},
+})
 const namespaces: SnapshotNamespace[] = POLICY_NAMESPACES
 
 const ip = (key: string): string => pods.find((p) => `${p.namespace}/${p.name}` === key)?.ip ?? NODES[key] ?? key
@@ -45,7 +52,11 @@ const world: PolicyWorld = {
   nodeCIDR: '172.18.0.0/24',
 }
 const CASES = policyCases(world)
-const np = (namespace: string, name: string, spec: Record<string, unknown>): SnapshotNetworkPolicy => ({namespace, name, spec})
+const np = (namespace: string, name: string, spec: Record<string, unknown>): SnapshotNetworkPolicy => ({
+  namespace,
+  name,
+  spec,
+})
 const podSel = (pod: string) => ({matchLabels: {pod}})
 const nsSel = (ns: string) => ({matchLabels: {'kubernetes.io/metadata.name': ns}})
 const denyIngressX = np('x', 'deny-ingress', {podSelector: {}, policyTypes: ['Ingress']})
@@ -63,7 +74,12 @@ describe('policyVerdict: NetworkPolicy semantics, conformance-shaped cases', () 
       const idx = index(c)
       for (const row of c.rows) {
         const protocol = row.protocol ?? 'TCP'
-        const flow: PolicyFlow = {src: end(row.from), dst: end(row.to), protocol, ...(protocol === 'ICMP' ? {} : {port: row.port ?? 80})}
+        const flow: PolicyFlow = {
+          src: end(row.from),
+          dst: end(row.to),
+          protocol,
+          ...(protocol === 'ICMP' ? {} : {port: row.port ?? 80}),
+        }
         const v = policyVerdict(idx, flow)
         const label = `${row.from} -> ${row.to} ${protocol}/${row.port ?? 80}`
         expect(v.allowed, label).toBe(row.allowed)
@@ -77,7 +93,11 @@ describe('policyVerdict: NetworkPolicy semantics, conformance-shaped cases', () 
           // every policy that selects the pod is named, and the closest rule says what failed
           expect(denied.policies.length, label).toBeGreaterThan(0)
           expect(denied.closest?.mismatches.length, label).toBeGreaterThan(0)
-          if (row.why) expect(denied.closest!.mismatches.some((m) => row.why!.test(m)), `${label}: ${JSON.stringify(denied.closest)}`).toBe(true)
+          if (row.why)
+            expect(
+              denied.closest!.mismatches.some((m) => row.why!.test(m)),
+              `${label}: ${JSON.stringify(denied.closest)}`,
+            ).toBe(true)
         }
       }
     })
@@ -86,7 +106,14 @@ describe('policyVerdict: NetworkPolicy semantics, conformance-shaped cases', () 
 
 describe('policyVerdict: what the verdict names', () => {
   it('a denied packet names every selecting policy, and the pods each direction was decided at', () => {
-    const idx = new PolicyIndex([denyIngressX, np('x', 'allow-b', {podSelector: podSel('a'), ingress: [{from: [{podSelector: podSel('b')}]}]}), np('x', 'other', {podSelector: podSel('c')})], namespaces)
+    const idx = new PolicyIndex(
+      [
+        denyIngressX,
+        np('x', 'allow-b', {podSelector: podSel('a'), ingress: [{from: [{podSelector: podSel('b')}]}]}),
+        np('x', 'other', {podSelector: podSel('c')}),
+      ],
+      namespaces,
+    )
     const v = policyVerdict(idx, {src: end('y/a'), dst: end('x/a'), protocol: 'TCP', port: 80})
     expect(v.egress).toEqual({direction: 'Egress', verdict: 'NOT_ISOLATED', pod: 'y/a', policies: []})
     expect(v.ingress.verdict).toBe('DENIED')
@@ -96,8 +123,13 @@ describe('policyVerdict: what the verdict names', () => {
   })
 
   it('a namespace without labels in the snapshot still has the name label', () => {
-    const idx = new PolicyIndex([np('x', 'from-w', {podSelector: {}, ingress: [{from: [{namespaceSelector: nsSel('w')}]}]})], [])
+    const idx = new PolicyIndex(
+      [np('x', 'from-w', {podSelector: {}, ingress: [{from: [{namespaceSelector: nsSel('w')}]}]})],
+      [],
+    )
     const w: SnapshotPod = {name: 'p', namespace: 'w', node: 'node1', ip: '10.244.1.99', labels: {}}
-    expect(policyVerdict(idx, {src: {ip: w.ip, pod: w, node: 'node1'}, dst: end('x/a'), protocol: 'TCP', port: 80}).allowed).toBe(true)
+    expect(
+      policyVerdict(idx, {src: {ip: w.ip, pod: w, node: 'node1'}, dst: end('x/a'), protocol: 'TCP', port: 80}).allowed,
+    ).toBe(true)
   })
 })

@@ -1,17 +1,30 @@
 import {describe, expect, it} from 'vitest'
 import {parseAllDocuments} from 'yaml'
 
-import {cniEnforcesPolicy, policyDirections, policySelects, selectedPods, selectorMatches} from '../../src/analyze/policy.js'
+import {
+  cniEnforcesPolicy,
+  policyDirections,
+  policySelects,
+  selectedPods,
+  selectorMatches,
+} from '../../src/analyze/policy.js'
 import {podFacts} from '../../src/cluster/kube.js'
 import type {KubeNetworkPolicy, KubePod} from '../../src/cluster/kube-types.js'
 import type {SnapshotNetworkPolicy, SnapshotPod} from '../../src/model/snapshot.js'
 import {fixture} from '../helpers/fixtures.js'
 
 /** Every object of a fixtures/kube file, as the API server holds them. */
-const objects = <T>(name: string): T[] => parseAllDocuments(fixture('kube', `${name}.yaml`)).map((d) => d.toJSON() as T).filter(Boolean)
+const objects = <T>(name: string): T[] =>
+  parseAllDocuments(fixture('kube', `${name}.yaml`))
+    .map((d) => d.toJSON() as T)
+    .filter(Boolean)
 
 /** A NetworkPolicy as the snapshot keeps it (src/collect snapshotOf). */
-const asSnapshot = (p: KubeNetworkPolicy): SnapshotNetworkPolicy => ({namespace: p.metadata.namespace ?? '', name: p.metadata.name, spec: (p.spec ?? {}) as Record<string, unknown>})
+const asSnapshot = (p: KubeNetworkPolicy): SnapshotNetworkPolicy => ({
+  namespace: p.metadata.namespace ?? '',
+  name: p.metadata.name,
+  spec: (p.spec ?? {}) as Record<string, unknown>,
+})
 
 const policies = objects<KubeNetworkPolicy>('network-policies').map(asSnapshot)
 const policy = (name: string): SnapshotNetworkPolicy => policies.find((p) => p.name === name)!
@@ -39,7 +52,8 @@ describe('selectorMatches: a metav1.LabelSelector as Kubernetes reads it', () =>
   })
 
   it('matchExpressions In / NotIn / Exists / DoesNotExist', () => {
-    const m = (operator: string, key: string, values?: string[]) => selectorMatches({matchExpressions: [{key, operator, ...(values ? {values} : {})}]}, labels)
+    const m = (operator: string, key: string, values?: string[]) =>
+      selectorMatches({matchExpressions: [{key, operator, ...(values ? {values} : {})}]}, labels)
     expect(m('In', 'app', ['web', 'api'])).toBe(true)
     expect(m('In', 'app', ['api'])).toBe(false)
     expect(m('In', 'missing', ['web'])).toBe(false)
@@ -54,7 +68,13 @@ describe('selectorMatches: a metav1.LabelSelector as Kubernetes reads it', () =>
   })
 
   it('matchLabels and every expression together; an operator the API would refuse selects nothing', () => {
-    const both = {matchLabels: {app: 'web'}, matchExpressions: [{key: 'tier', operator: 'In', values: ['frontend']}, {key: 'canary', operator: 'DoesNotExist'}]}
+    const both = {
+      matchLabels: {app: 'web'},
+      matchExpressions: [
+        {key: 'tier', operator: 'In', values: ['frontend']},
+        {key: 'canary', operator: 'DoesNotExist'},
+      ],
+    }
     expect(selectorMatches(both, labels)).toBe(true)
     expect(selectorMatches(both, {...labels, canary: 'true'})).toBe(false)
     expect(selectorMatches({matchExpressions: [{key: 'app', operator: 'Equals', values: ['web']}]}, labels)).toBe(false)
@@ -88,7 +108,9 @@ describe('selectedPods: the pods of its own namespace its podSelector picks', ()
   it('allow-frontend-to-backend (app=backend): nobody here, until a pod of default has the label', () => {
     expect(selectedPods(policy('allow-frontend-to-backend'), pods)).toEqual([])
     const web = pods.find((p) => p.labels?.app === 'web')!
-    expect(policySelects(policy('allow-frontend-to-backend'), {...web, labels: {...web.labels, app: 'backend'}})).toBe(true)
+    expect(policySelects(policy('allow-frontend-to-backend'), {...web, labels: {...web.labels, app: 'backend'}})).toBe(
+      true,
+    )
     // the same labels in another namespace: not this policy's pod
     const api = pods.find((p) => p.namespace === 'shop')!
     expect(policySelects(policy('allow-frontend-to-backend'), {...api, labels: {app: 'backend'}})).toBe(false)
@@ -96,7 +118,16 @@ describe('selectedPods: the pods of its own namespace its podSelector picks', ()
 })
 
 describe('cniEnforcesPolicy', () => {
-  const with_ = (cni?: string) => cniEnforcesPolicy({cluster: {source: 'kubernetes', name: 'c', backend: 'flannel-vxlan', clusterCIDR: '10.244.0.0/16', ...(cni ? {cni} : {})}})
+  const with_ = (cni?: string) =>
+    cniEnforcesPolicy({
+      cluster: {
+        source: 'kubernetes',
+        name: 'c',
+        backend: 'flannel-vxlan',
+        clusterCIDR: '10.244.0.0/16',
+        ...(cni ? {cni} : {}),
+      },
+    })
   it('plain flannel does not; Calico, Canal (same flannel dataplane), Weave and Romana do; unknown or unsaid is not a guess', () => {
     expect(with_('flannel')).toBe(false)
     expect(with_('calico')).toBe(true)
@@ -109,7 +140,7 @@ describe('cniEnforcesPolicy', () => {
 })
 
 describe('podFacts: the container ports a policy names', () => {
-  it('every container\'s ports, the protocol defaulted to TCP as the API server does', () => {
+  it("every container's ports, the protocol defaulted to TCP as the API server does", () => {
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -118,7 +149,13 @@ describe('podFacts: the container ports a policy names', () => {
         nodeName: 'worker-2',
         containers: [
           {name: 'postgres', ports: [{name: 'postgres', containerPort: 5432}]},
-          {name: 'exporter', ports: [{name: 'metrics', containerPort: 9187, protocol: 'TCP'}, {containerPort: 8125, protocol: 'UDP'}]},
+          {
+            name: 'exporter',
+            ports: [
+              {name: 'metrics', containerPort: 9187, protocol: 'TCP'},
+              {containerPort: 8125, protocol: 'UDP'},
+            ],
+          },
           {name: 'sidecar'},
         ],
       },

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {cidrContains, type Cidr, ipFromBytes, maskIp, mustIp, parseCidr} from '../../src/analyze/ip.js'
+import {type Cidr, cidrContains, ipFromBytes, maskIp, mustIp, parseCidr} from '../../src/analyze/ip.js'
 import {PrefixTrie} from '../../src/analyze/prefix-trie.js'
 import {seededRandom as rng} from '../helpers/random.js'
 
@@ -27,9 +27,7 @@ describe('PrefixTrie', () => {
       expect(trie.size).toBe(600)
       for (let k = 0; k < 400; k++) {
         const probe = randomCidr(next, bytes, base).ip
-        const expected = stored
-          .filter((s) => cidrContains(s.c, probe))
-          .sort((a, b) => b.c.len - a.c.len || a.id - b.id)
+        const expected = stored.filter((s) => cidrContains(s.c, probe)).sort((a, b) => b.c.len - a.c.len || a.id - b.id)
         const got = trie.matches(probe).flatMap((m) => m.values.map((id) => ({len: m.len, id})))
         expect(got).toEqual(expected.map((e) => ({len: e.c.len, id: e.id})))
       }
@@ -65,7 +63,12 @@ describe('PrefixTrie', () => {
     expect(trie.exact(mustIp('172.20.1.77'), 24)).toEqual([0])
     expect(trie.exact(mustIp('172.20.2.0'), 24)).toEqual([])
     expect(trie.exact(mustIp('172.20.0.0'), 17)).toEqual([])
-    expect([...trie.entries()].map((e) => `${e.prefix.text}/${e.len}`).sort()).toEqual(['172.20.0.0/16', '172.20.1.0/24', '172.20.1.0/32', '172.20.1.128/25'])
+    expect([...trie.entries()].map((e) => `${e.prefix.text}/${e.len}`).sort()).toEqual([
+      '172.20.0.0/16',
+      '172.20.1.0/24',
+      '172.20.1.0/32',
+      '172.20.1.128/25',
+    ])
     // an address of the other family matches nothing
     expect(trie.matches(mustIp('fd00::1'))).toEqual([])
   })

@@ -20,7 +20,14 @@ import {netctl, netctlJson, REPO} from '../helpers/cli.js'
 import {fibStateFromIpJson, type RawIpState, readRawIpState, settleAddresses} from '../helpers/ip-json.js'
 import type {LabUp} from '../helpers/lab.js'
 import {defaultsScenario, deleteNamespaces, policyScenario, proxyArpScenario, type Scenario} from './fib-scenarios.js'
-import {type KernelAnswer, kernelRouteGetMany, labSpread, type RecordedQuery, type SpreadOptions, spreadQueries} from './kernel-oracle.js'
+import {
+  type KernelAnswer,
+  kernelRouteGetMany,
+  labSpread,
+  type RecordedQuery,
+  type SpreadOptions,
+  spreadQueries,
+} from './kernel-oracle.js'
 
 const OUT = path.join(REPO, 'fixtures/analyze')
 /** fields of an `ip route get` answer the comparison reads */
@@ -39,7 +46,10 @@ function trim(k: KernelAnswer): KernelAnswer {
 
 /** Every error answer and every outcome shape, plus an even stride through the rest, up to MAX_QUERIES. */
 function sample(all: RecordedQuery[]): RecordedQuery[] {
-  const shape = (r: RecordedQuery) => (r.kernel.error ? `e:${r.kernel.error}` : `${r.kernel.route?.type ?? 'unicast'}:${r.kernel.route?.dev}:${r.kernel.route?.table ?? ''}:${r.query.iif ? 'in' : 'out'}`)
+  const shape = (r: RecordedQuery) =>
+    r.kernel.error
+      ? `e:${r.kernel.error}`
+      : `${r.kernel.route?.type ?? 'unicast'}:${r.kernel.route?.dev}:${r.kernel.route?.table ?? ''}:${r.query.iif ? 'in' : 'out'}`
   const seen = new Set<string>()
   const keep = new Set<number>()
   all.forEach((r, i) => {
@@ -54,7 +64,9 @@ function sample(all: RecordedQuery[]): RecordedQuery[] {
 }
 
 /** ip -j output and the text lines of the same moment: read JSON, text, JSON until both JSON reads agree. */
-async function stableRead(netns: string): Promise<{ip: RawIpState; text: {route4: string; rule4: string; neigh: string}}> {
+async function stableRead(
+  netns: string,
+): Promise<{ip: RawIpState; text: {route4: string; rule4: string; neigh: string}}> {
   await settleAddresses(netns)
   for (let attempt = 0; ; attempt++) {
     const ip = await readRawIpState(netns)
@@ -69,7 +81,13 @@ async function stableRead(netns: string): Promise<{ip: RawIpState; text: {route4
   }
 }
 
-async function record(file: string, netns: string, description: string, spreads: SpreadOptions[], extra: Record<string, unknown> = {}): Promise<void> {
+async function record(
+  file: string,
+  netns: string,
+  description: string,
+  spreads: SpreadOptions[],
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const {ip, text: lines} = await stableRead(netns)
   const state = fibStateFromIpJson(ip)
   compileFib(state)
@@ -93,7 +111,8 @@ async function record(file: string, netns: string, description: string, spreads:
 /** Pretty at the top two levels, one line per array element below: small, and still diffable. */
 function compactJson(value: Record<string, unknown>): string {
   const inner = (v: unknown, indent: string): string => {
-    if (Array.isArray(v)) return v.length === 0 ? '[]' : `[\n${v.map((x) => `${indent}  ${JSON.stringify(x)}`).join(',\n')}\n${indent}]`
+    if (Array.isArray(v))
+      return v.length === 0 ? '[]' : `[\n${v.map((x) => `${indent}  ${JSON.stringify(x)}`).join(',\n')}\n${indent}]`
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       const entries = Object.entries(v as Record<string, unknown>)
       return `{\n${entries.map(([k, x]) => `${indent}  ${JSON.stringify(k)}: ${Array.isArray(x) ? inner(x, `${indent}  `) : JSON.stringify(x)}`).join(',\n')}\n${indent}}`
@@ -124,13 +143,44 @@ async function main(): Promise<void> {
     const vx = await labUp(labs[0] as string, ['--backend', 'flannel-vxlan', '--nodes', '3', '--pods-per-node', '1'])
     const n1 = vx.nodes[0]!
     const pings: Array<{dst: string; ok: boolean}> = []
-    for (const dst of [...vx.pods.map((p) => p.ip), ...vx.nodes.slice(1).map((n) => n.ip), '172.31.0.200']) pings.push({dst, ok: await ping(n1.netns, dst)})
-    await record('flannel-vxlan-node1.json', n1.netns, 'flannel vxlan, flat underlay, 3 nodes: node1 (after pinging every pod, both peers and an absent on-link address)', [labSpread(vx, 'node1')], {pings})
-    await record('flannel-vxlan-pod.json', vx.pods[0]!.netns, 'flannel vxlan: a pod of node1 (default via the cni0 address)', [labSpread(vx, 'node1')])
+    for (const dst of [...vx.pods.map((p) => p.ip), ...vx.nodes.slice(1).map((n) => n.ip), '172.31.0.200'])
+      pings.push({dst, ok: await ping(n1.netns, dst)})
+    await record(
+      'flannel-vxlan-node1.json',
+      n1.netns,
+      'flannel vxlan, flat underlay, 3 nodes: node1 (after pinging every pod, both peers and an absent on-link address)',
+      [labSpread(vx, 'node1')],
+      {pings},
+    )
+    await record(
+      'flannel-vxlan-pod.json',
+      vx.pods[0]!.netns,
+      'flannel vxlan: a pod of node1 (default via the cni0 address)',
+      [labSpread(vx, 'node1')],
+    )
 
-    const hg = await labUp(labs[1] as string, ['--backend', 'flannel-host-gw', '--topology', 'routed', '--nodes', '3', '--pods-per-node', '1'])
-    await record('flannel-host-gw-routed-node1.json', hg.nodes[0]!.netns, 'flannel host-gw, routed underlay: node1 (subnet a; a host-gw route to node2, node3 only via the default route)', [labSpread(hg, 'node1')])
-    await record('flannel-host-gw-routed-node3.json', hg.nodes[2]!.netns, 'flannel host-gw, routed underlay: node3 (alone on subnet b; its host-gw routes were refused)', [labSpread(hg, 'node3')])
+    const hg = await labUp(labs[1] as string, [
+      '--backend',
+      'flannel-host-gw',
+      '--topology',
+      'routed',
+      '--nodes',
+      '3',
+      '--pods-per-node',
+      '1',
+    ])
+    await record(
+      'flannel-host-gw-routed-node1.json',
+      hg.nodes[0]!.netns,
+      'flannel host-gw, routed underlay: node1 (subnet a; a host-gw route to node2, node3 only via the default route)',
+      [labSpread(hg, 'node1')],
+    )
+    await record(
+      'flannel-host-gw-routed-node3.json',
+      hg.nodes[2]!.netns,
+      'flannel host-gw, routed underlay: node3 (alone on subnet b; its host-gw routes were refused)',
+      [labSpread(hg, 'node3')],
+    )
 
     for (const sc of scenarios) await sc.build()
     await record('policy-x1.json', scenarios[0]!.subject, scenarios[0]!.description, scenarios[0]!.spread)
@@ -146,7 +196,13 @@ async function main(): Promise<void> {
       arp.push({pod: pod.replace(/^.*\./, ''), sender, dev, pinged: await ping(pod, '172.28.0.2')})
     }
     await record('proxy-arp-host-x3.json', host, x3.description, x3.spread, {arp})
-    for (const pod of [podA, podB]) await record(`proxy-arp-pod-${pod.replace(/^.*\./, '')}.json`, pod, `${x3.description}: pod ${pod.replace(/^.*\./, '')} after pinging 172.28.0.2`, [{dsts: ['172.28.0.2', '169.254.1.1']}])
+    for (const pod of [podA, podB])
+      await record(
+        `proxy-arp-pod-${pod.replace(/^.*\./, '')}.json`,
+        pod,
+        `${x3.description}: pod ${pod.replace(/^.*\./, '')} after pinging 172.28.0.2`,
+        [{dsts: ['172.28.0.2', '169.254.1.1']}],
+      )
   } finally {
     for (const sc of scenarios) await deleteNamespaces(sc.namespaces)
     for (const l of labs) await netctl(['lab', 'down', '--name', l])

@@ -30,7 +30,8 @@ const LAYERS: ReadonlyArray<{layer: string; holds: readonly string[]}> = [
 ]
 
 /** Packages src/analyze must not reach: it is pure (no I/O, no console, no CLI). */
-const IMPURE = /^(node:(fs|fs\/promises|child_process|net|dgram|os|process|readline|http|https|tls)|@oclif\/|ink|react|ssh2|@kubernetes\/)/
+const IMPURE =
+  /^(node:(fs|fs\/promises|child_process|net|dgram|os|process|readline|http|https|tls)|@oclif\/|ink|react|ssh2|@kubernetes\/)/
 
 function layerOf(file: string): number | undefined {
   // compiled names (.js) and source names (.ts) are the same module
@@ -40,7 +41,8 @@ function layerOf(file: string): number | undefined {
   return i < 0 ? undefined : i
 }
 
-const SPECIFIER = /(?:^|[^\w.$])(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"]+)['"]|(?:^|[^\w.$])import\s*\(\s*['"]([^'"]+)['"]\s*\)/g
+const SPECIFIER =
+  /(?:^|[^\w.$])(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"]+)['"]|(?:^|[^\w.$])import\s*\(\s*['"]([^'"]+)['"]\s*\)/g
 
 /** Every module specifier a source text imports. */
 function importsOf(text: string): string[] {
@@ -60,18 +62,24 @@ function violations(files: ReadonlyMap<string, string>): Violation[] {
   for (const [file, text] of files) {
     const from = layerOf(file)
     if (from === undefined) {
-      out.push({file, imports: '', why: 'in no layer: give it one in test/architecture/imports.test.ts and docs/architecture.md'})
+      out.push({
+        file,
+        imports: '',
+        why: 'in no layer: give it one in test/architecture/imports.test.ts and docs/architecture.md',
+      })
       continue
     }
     for (const spec of importsOf(text)) {
       if (!spec.startsWith('.')) {
-        if (LAYERS[from]!.layer === 'analyze' && IMPURE.test(spec)) out.push({file, imports: spec, why: 'src/analyze is pure'})
+        if (LAYERS[from]!.layer === 'analyze' && IMPURE.test(spec))
+          out.push({file, imports: spec, why: 'src/analyze is pure'})
         continue
       }
       const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec))
       const to = layerOf(target)
       if (to === undefined) out.push({file, imports: spec, why: `${target} is in no layer`})
-      else if (to > from) out.push({file, imports: spec, why: `${LAYERS[from]!.layer} may not import ${LAYERS[to]!.layer}`})
+      else if (to > from)
+        out.push({file, imports: spec, why: `${LAYERS[from]!.layer} may not import ${LAYERS[to]!.layer}`})
     }
   }
   return out
@@ -85,7 +93,9 @@ function sources(dir: string): string[] {
 
 describe('import direction', () => {
   it('every import in src/ and commands/ points down the layers', () => {
-    const files = new Map([...sources('src'), ...sources('commands')].map((f) => [f, readFileSync(path.join(ROOT, f), 'utf8')]))
+    const files = new Map(
+      [...sources('src'), ...sources('commands')].map((f) => [f, readFileSync(path.join(ROOT, f), 'utf8')]),
+    )
     expect(files.size).toBeGreaterThan(100)
     expect(violations(files)).toEqual([])
   })
@@ -95,14 +105,21 @@ describe('import direction', () => {
       ['src/model/snapshot.ts', "import type {Inventory} from '../cluster/inventory.js'\n"],
       ['src/lab/list.ts', "const m = await import('../render/lab.js')\n"],
       ['src/analyze/fib.ts', "import {readFileSync} from 'node:fs'\nimport {parseIp} from './ip.js'\n"],
-      ['src/render/check.ts', "export {checkResult} from '../services/check-result.js'\n// import {x} from '../../commands/check.js'\n"],
+      [
+        'src/render/check.ts',
+        "export {checkResult} from '../services/check-result.js'\n// import {x} from '../../commands/check.js'\n",
+      ],
       ['src/newfolder/x.ts', ''],
     ])
     expect(violations(files)).toEqual([
       {file: 'src/model/snapshot.ts', imports: '../cluster/inventory.js', why: 'model may not import cluster'},
       {file: 'src/lab/list.ts', imports: '../render/lab.js', why: 'lab may not import render'},
       {file: 'src/analyze/fib.ts', imports: 'node:fs', why: 'src/analyze is pure'},
-      {file: 'src/newfolder/x.ts', imports: '', why: 'in no layer: give it one in test/architecture/imports.test.ts and docs/architecture.md'},
+      {
+        file: 'src/newfolder/x.ts',
+        imports: '',
+        why: 'in no layer: give it one in test/architecture/imports.test.ts and docs/architecture.md',
+      },
     ])
   })
 })

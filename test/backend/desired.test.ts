@@ -9,7 +9,8 @@ import {KINDS} from '../../src/backend/plan/types.js'
 import {fixtureLab, labFacts, probeState, snapshotFixture} from './helpers.js'
 
 const NO_CHANGE = Object.fromEntries(KINDS.map((k) => [k, {add: [], remove: []}]))
-const sorted = (k: Record<string, string[]>): Record<string, string[]> => Object.fromEntries(Object.entries(k).map(([x, v]) => [x, [...v].sort()]))
+const sorted = (k: Record<string, string[]>): Record<string, string[]> =>
+  Object.fromEntries(Object.entries(k).map(([x, v]) => [x, [...v].sort()]))
 
 /**
  * The desired state netctl computes for a backend must be exactly what a node
@@ -41,12 +42,18 @@ describe('desired state equals what a real node of the backend holds', () => {
     it(`${backend}: ${file}`, () => {
       const plan = fixtureLab(lab, backend)
       const facts = labFacts(plan)
-      const want = desiredNode(backend, facts, facts.nodes.find((n) => n.name === node)!)
+      const want = desiredNode(
+        backend,
+        facts,
+        facts.nodes.find((n) => n.name === node)!,
+      )
       const have = ownedState(probeState(file, node, plan), facts)
       expect(diffLines(diffNode(have, want))).toEqual(NO_CHANGE)
       expect(diffIsEmpty(diffNode(have, want))).toBe(true)
       // the same items, printed as iproute2 prints them (BIRD's metric is its own choice)
-      expect(sorted(kernelLines(have)).routes.map((l) => l.replace(/ metric \d+/, ''))).toEqual(sorted(kernelLines(want)).routes)
+      expect(sorted(kernelLines(have)).routes.map((l) => l.replace(/ metric \d+/, ''))).toEqual(
+        sorted(kernelLines(want)).routes,
+      )
     })
   }
 
@@ -62,7 +69,7 @@ describe('desired state equals what a real node of the backend holds', () => {
     expect(facts.underlayMTU).toBe(snap.nodeStates.node1!.links.find((l) => l.name === 'eth0')!.mtu)
   })
 
-  it('the VTEP MAC survives a backend without one: the host-gw snapshot has no annotation, the fallback is the lab\'s own MAC', () => {
+  it("the VTEP MAC survives a backend without one: the host-gw snapshot has no annotation, the fallback is the lab's own MAC", () => {
     const snap = snapshotFixture('flannel-host-gw-lab.json')
     const plan = fixtureLab(snap.cluster.name, 'flannel-host-gw')
     expect(clusterFacts(snap).nodes.map((n) => n.vtepMAC)).toEqual(plan.nodes.map((n) => n.vtepMAC))
@@ -75,17 +82,25 @@ describe('desired state of what the lab cannot build', () => {
 
   it('calico-ipip: tunl0 with the tunnel address, routes via the peer node onlink on tunl0, proto bird', () => {
     const d = desiredNode('calico-ipip', facts, facts.nodes[0]!)
-    expect(kernelLines(d).links).toEqual([`tunl0: <NOARP,UP,LOWER_UP> mtu ${plan.underlayMTU - 20} state UNKNOWN link/none ipip`])
+    expect(kernelLines(d).links).toEqual([
+      `tunl0: <NOARP,UP,LOWER_UP> mtu ${plan.underlayMTU - 20} state UNKNOWN link/none ipip`,
+    ])
     // as `ip -o -4 addr` prints it, without the index the kernel gives the device when it is made
-    expect(kernelLines(d).addresses).toEqual([expect.stringMatching(/^tunl0 {4}inet \d+\.\d+\.\d+\.\d+\/32 scope global tunl0$/)])
-    for (const peer of facts.nodes.slice(1)) expect(kernelLines(d).routes).toContain(`${peer.podCIDR} via ${peer.ip} dev tunl0 proto bird onlink`)
+    expect(kernelLines(d).addresses).toEqual([
+      expect.stringMatching(/^tunl0 {4}inet \d+\.\d+\.\d+\.\d+\/32 scope global tunl0$/),
+    ])
+    for (const peer of facts.nodes.slice(1))
+      expect(kernelLines(d).routes).toContain(`${peer.podCIDR} via ${peer.ip} dev tunl0 proto bird onlink`)
   })
 
   it('CrossSubnet: direct routes to same-subnet peers, the tunnel across the router', () => {
     const me = facts.nodes[0]!
     const d = kernelLines(desiredNode('calico-vxlan-crosssubnet', facts, me))
     for (const peer of facts.nodes.slice(1)) {
-      const line = peer.subnet === me.subnet ? `${peer.podCIDR} via ${peer.ip} dev eth0 proto 80` : `${peer.podCIDR} via ${peer.tunnelIP} dev vxlan.calico proto 80 onlink`
+      const line =
+        peer.subnet === me.subnet
+          ? `${peer.podCIDR} via ${peer.ip} dev eth0 proto 80`
+          : `${peer.podCIDR} via ${peer.tunnelIP} dev vxlan.calico proto 80 onlink`
       expect(d.routes).toContain(line)
     }
     expect(d.neighbours).toHaveLength(facts.nodes.length - 1)

@@ -17,13 +17,22 @@ describe('src/backend in two halves', () => {
   it('plan/ is pure: it reaches no node, no API, no file and nothing in act/', () => {
     const files = readdirSync(PLAN).filter((f) => f.endsWith('.ts'))
     expect(files.length).toBeGreaterThan(5)
-    const allowed = /^(src\/backend\/plan\/|src\/model\/|src\/analyze\/|src\/util\/(exec|shell)\.js$|ipaddr\.js$|node:crypto$)/
-    const offending = files.flatMap((f) => valueImports(path.join(PLAN, f)).filter((s) => !allowed.test(s)).map((s) => `${f}: ${s}`))
+    const allowed =
+      /^(src\/backend\/plan\/|src\/model\/|src\/analyze\/|src\/util\/(exec|shell)\.js$|ipaddr\.js$|node:crypto$)/
+    const offending = files.flatMap((f) =>
+      valueImports(path.join(PLAN, f))
+        .filter((s) => !allowed.test(s))
+        .map((s) => `${f}: ${s}`),
+    )
     expect(offending).toEqual([])
   })
 
   it('the check sees an import it must refuse', () => {
-    const text = "import {runBatch} from '../act/batch.js'\nimport type {Transport} from '../../transport/types.js'\nimport {\n  ownedState,\n} from './current.js'\n"
-    expect(valueImports(path.join(PLAN, 'x.ts'), text)).toEqual(['src/backend/act/batch.js', 'src/backend/plan/current.js'])
+    const text =
+      "import {runBatch} from '../act/batch.js'\nimport type {Transport} from '../../transport/types.js'\nimport {\n  ownedState,\n} from './current.js'\n"
+    expect(valueImports(path.join(PLAN, 'x.ts'), text)).toEqual([
+      'src/backend/act/batch.js',
+      'src/backend/plan/current.js',
+    ])
   })
 })

@@ -20,14 +20,23 @@ export function labFacts(plan: LabPlan): ClusterFacts {
     name: plan.name,
     clusterCIDR: plan.clusterCIDR,
     underlayMTU: plan.underlayMTU,
-    nodes: plan.nodes.map((n) => ({name: n.name, ip: n.ip, podCIDR: n.podCIDR, uplink: 'eth0', subnet: n.subnet, vtepMAC: n.vtepMAC, tunnelIP: n.tunnelIP})),
+    nodes: plan.nodes.map((n) => ({
+      name: n.name,
+      ip: n.ip,
+      podCIDR: n.podCIDR,
+      uplink: 'eth0',
+      subnet: n.subnet,
+      vtepMAC: n.vtepMAC,
+      tunnelIP: n.tunnelIP,
+    })),
   }
 }
 
 /** A captured probe output assembled into a node's state, the way the collector does it. */
 export function probeState(file: string, node: string, plan?: LabPlan): NodeState {
-  const pods: ProbedPod[] = plan ? plan.pods.filter((p) => p.node === node).map((p) => ({name: p.name, namespace: p.namespace, netns: p.netns})) : []
+  const pods: ProbedPod[] = plan
+    ? plan.pods.filter((p) => p.node === node).map((p) => ({name: p.name, namespace: p.namespace, netns: p.netns}))
+    : []
   const {split} = probeFixture(file)
   return assembleNodeState(node, buildProbe({pods, nonce: 'fixture'}), split, pods, '2024-05-02T10:00:00.000Z').state
 }
-

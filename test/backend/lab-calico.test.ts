@@ -16,7 +16,8 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     for (const n of lab.get().nodes) {
       const socket = path.join(lab.get().stateDir, 'nodes', n.name, 'run/calico/bird.ctl')
       const r = await nsExec(n.netns, ['birdc', '-s', socket, 'show', 'protocols'])
-      for (const row of parseBirdProtocols(r.stdout)) out[`${n.name} ${row.name}`] = `${row.bgpState} since ${row.since}`
+      for (const row of parseBirdProtocols(r.stdout))
+        out[`${n.name} ${row.name}`] = `${row.bgpState} since ${row.since}`
     }
     return out
   }
@@ -52,7 +53,9 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     for (const s of Object.values(established)) expect(s).toMatch(/^Established/)
     for (const node of lab.get().nodes) {
       for (const peer of lab.get().nodes.filter((p) => p !== node)) {
-        expect((await routeTo(node.netns, peer.podCIDR)).map((r) => [r.gateway, r.dev, r.protocol])).toEqual([[peer.ip, 'eth0', 'bird']])
+        expect((await routeTo(node.netns, peer.podCIDR)).map((r) => [r.gateway, r.dev, r.protocol])).toEqual([
+          [peer.ip, 'eth0', 'bird'],
+        ])
       }
     }
     await expectReported(lab.get(), 'calico-bgp')
@@ -65,7 +68,10 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
       expect(await ipJson(node.netns, ['route', 'show', 'proto', 'bird'])).toEqual([])
       for (const peer of lab.get().nodes.filter((p) => p !== node)) {
         const routes = await routeTo(node.netns, peer.podCIDR)
-        expect(routes.map((x) => [x.gateway, x.dev, x.protocol, x.flags]), `${node.name} -> ${peer.name}`).toEqual([[peer.podCIDR.split('/')[0], 'vxlan.calico', '80', ['onlink']]])
+        expect(
+          routes.map((x) => [x.gateway, x.dev, x.protocol, x.flags]),
+          `${node.name} -> ${peer.name}`,
+        ).toEqual([[peer.podCIDR.split('/')[0], 'vxlan.calico', '80', ['onlink']]])
       }
     }
     expectSameSessions(await sessions(), established)
@@ -80,7 +86,10 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
       expect(await ipJson(node.netns, ['link', 'show', 'type', 'vxlan'])).toEqual([])
       for (const peer of lab.get().nodes.filter((p) => p !== node)) {
         const routes = await routeTo(node.netns, peer.podCIDR)
-        expect(routes.map((x) => [x.gateway, x.dev, x.protocol]), `${node.name} -> ${peer.name}`).toEqual([[peer.ip, 'eth0', 'bird']])
+        expect(
+          routes.map((x) => [x.gateway, x.dev, x.protocol]),
+          `${node.name} -> ${peer.name}`,
+        ).toEqual([[peer.ip, 'eth0', 'bird']])
       }
     }
     expectSameSessions(await sessions(), established)
@@ -92,7 +101,9 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     const plan = await netctlJson(['backend', 'plan', 'calico-ipip', '--lab', lab.get().name])
     expect(plan.code).toBe(4)
     const tunl0 = plan.json.nodes[0].diff.links.add
-    expect(tunl0).toEqual([expect.stringMatching(/^tunl0: <NOARP,UP,LOWER_UP> mtu 1480 state UNKNOWN link\/none ipip$/)])
+    expect(tunl0).toEqual([
+      expect.stringMatching(/^tunl0: <NOARP,UP,LOWER_UP> mtu 1480 state UNKNOWN link\/none ipip$/),
+    ])
     const before = await kernelOfLab(lab.get())
     const r = await setBackend(lab.get(), 'calico-ipip')
     expect(r.code).toBe(4)

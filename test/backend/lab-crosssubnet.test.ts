@@ -6,15 +6,30 @@ import {expectAllPodsReachable, expectReported, setBackend} from './lab-helpers.
 type KernelRoute = {dst: string; gateway?: string; dev?: string; protocol?: string; flags?: string[]}
 
 describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from it', () => {
-  const lab = useLab('bk', ['--nodes', '3', '--pods-per-node', '1', '--backend', 'calico-vxlan', '--topology', 'routed'])
+  const lab = useLab('bk', [
+    '--nodes',
+    '3',
+    '--pods-per-node',
+    '1',
+    '--backend',
+    'calico-vxlan',
+    '--topology',
+    'routed',
+  ])
 
   /** Each node's route to each peer block, against what CrossSubnet means for that pair. */
   async function expectCrossSubnetRoutes(): Promise<void> {
     for (const node of lab.get().nodes) {
       for (const peer of lab.get().nodes.filter((p) => p !== node)) {
         const routes = await ipJson<KernelRoute[]>(node.netns, ['route', 'show', peer.podCIDR])
-        const want = peer.subnet === node.subnet ? [peer.ip, 'eth0', '80', []] : [peer.podCIDR.split('/')[0], 'vxlan.calico', '80', ['onlink']]
-        expect(routes.map((r) => [r.gateway, r.dev, r.protocol, r.flags]), `${node.name} -> ${peer.name}`).toEqual([want])
+        const want =
+          peer.subnet === node.subnet
+            ? [peer.ip, 'eth0', '80', []]
+            : [peer.podCIDR.split('/')[0], 'vxlan.calico', '80', ['onlink']]
+        expect(
+          routes.map((r) => [r.gateway, r.dev, r.protocol, r.flags]),
+          `${node.name} -> ${peer.name}`,
+        ).toEqual([want])
       }
     }
   }
@@ -23,8 +38,14 @@ describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from i
     const r = await setBackend(lab.get(), 'calico-vxlan-crosssubnet')
     expect(r.code, r.json.message).toBe(0)
     // only the pairs on one subnet change: the others keep their tunnel route
-    const sameSubnetPairs = lab.get().nodes.flatMap((a) => lab.get().nodes.filter((b) => b !== a && b.subnet === a.subnet))
-    expect(r.json.plan.nodes.flatMap((n: {diff: {routes: {add: string[]}}}) => n.diff.routes.add).filter((l: string) => !l.startsWith('blackhole'))).toHaveLength(sameSubnetPairs.length)
+    const sameSubnetPairs = lab
+      .get()
+      .nodes.flatMap((a) => lab.get().nodes.filter((b) => b !== a && b.subnet === a.subnet))
+    expect(
+      r.json.plan.nodes
+        .flatMap((n: {diff: {routes: {add: string[]}}}) => n.diff.routes.add)
+        .filter((l: string) => !l.startsWith('blackhole')),
+    ).toHaveLength(sameSubnetPairs.length)
     await expectCrossSubnetRoutes()
     await expectAllPodsReachable(lab.get())
     await expectReported(lab.get(), 'calico-vxlan-crosssubnet')

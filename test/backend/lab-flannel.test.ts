@@ -22,9 +22,15 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
       const [link] = await ipJson(node.netns, ['-d', 'link', 'show', 'flannel.1'])
       vtepMACs[node.name] = link.address
       const mine = get.json.nodes.find((n: {node: string}) => n.node === node.name)
-      const fdb = JSON.parse((await nsExec(node.netns, ['bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'])).stdout) as Array<{mac: string; dst: string}>
-      expect([...mine.state.fdb].sort()).toEqual(fdb.map((f) => `${f.mac} dev flannel.1 dst ${f.dst} self permanent`).sort())
-      const routes = (await ipJson<Array<{dst: string; gateway: string}>>(node.netns, ['route', 'show', 'dev', 'flannel.1'])).map((r) => `${r.dst} via ${r.gateway} dev flannel.1 onlink`)
+      const fdb = JSON.parse(
+        (await nsExec(node.netns, ['bridge', '-j', 'fdb', 'show', 'dev', 'flannel.1'])).stdout,
+      ) as Array<{mac: string; dst: string}>
+      expect([...mine.state.fdb].sort()).toEqual(
+        fdb.map((f) => `${f.mac} dev flannel.1 dst ${f.dst} self permanent`).sort(),
+      )
+      const routes = (
+        await ipJson<Array<{dst: string; gateway: string}>>(node.netns, ['route', 'show', 'dev', 'flannel.1'])
+      ).map((r) => `${r.dst} via ${r.gateway} dev flannel.1 onlink`)
       expect([...mine.state.routes].sort()).toEqual(routes.sort())
     }
   })
@@ -37,8 +43,15 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
     expect(r.json.preflight.ok).toBe(true)
     for (const node of lab.get().nodes) {
       const n = r.json.nodes.find((x: {node: string}) => x.node === node.name)
-      const neigh = await ipJson<Array<{dst: string; lladdr: string}>>(node.netns, ['neigh', 'show', 'dev', 'flannel.1'])
-      expect([...n.diff.neighbours.remove].sort()).toEqual(neigh.map((x) => `${x.dst} dev flannel.1 lladdr ${x.lladdr} PERMANENT`).sort())
+      const neigh = await ipJson<Array<{dst: string; lladdr: string}>>(node.netns, [
+        'neigh',
+        'show',
+        'dev',
+        'flannel.1',
+      ])
+      expect([...n.diff.neighbours.remove].sort()).toEqual(
+        neigh.map((x) => `${x.dst} dev flannel.1 lladdr ${x.lladdr} PERMANENT`).sort(),
+      )
       const peers = lab.get().nodes.filter((p) => p !== node)
       expect([...n.diff.routes.add].sort()).toEqual(peers.map((p) => `${p.podCIDR} via ${p.ip} dev eth0`).sort())
     }
@@ -73,7 +86,27 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
   it('a node whose ip -batch fails mid-apply: every node back to its state before, pods reachable, exit 4', async () => {
     const node2 = lab.get().nodes[1]!
     // a vxlan device holding VNI 1 on port 8472 already: the kernel refuses node2's flannel.1
-    expect((await nsExec(node2.netns, ['ip', 'link', 'add', 'vx-block', 'type', 'vxlan', 'id', '1', 'local', node2.ip, 'dev', 'eth0', 'dstport', '8472', 'nolearning'])).code).toBe(0)
+    expect(
+      (
+        await nsExec(node2.netns, [
+          'ip',
+          'link',
+          'add',
+          'vx-block',
+          'type',
+          'vxlan',
+          'id',
+          '1',
+          'local',
+          node2.ip,
+          'dev',
+          'eth0',
+          'dstport',
+          '8472',
+          'nolearning',
+        ])
+      ).code,
+    ).toBe(0)
     try {
       const before = await kernelOfLab(lab.get())
       const r = await setBackend(lab.get(), 'flannel-vxlan')
@@ -96,13 +129,15 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
     for (const node of lab.get().nodes) {
       const [tun] = await ipJson(node.netns, ['-d', 'link', 'show', 'flannel0'])
       expect(tun.linkinfo.info_kind).toBe('tun')
-      expect(await ipJson(node.netns, ['route', 'show', 'via', lab.get().nodes.find((p) => p !== node)!.ip])).toEqual([])
+      expect(await ipJson(node.netns, ['route', 'show', 'via', lab.get().nodes.find((p) => p !== node)!.ip])).toEqual(
+        [],
+      )
     }
     await expectAllPodsReachable(lab.get())
     await expectReported(lab.get(), 'flannel-udp')
   })
 
-  it('udp -> vxlan: flannel.1 again with each node\'s VTEP MAC from before, the udp daemons gone', async () => {
+  it("udp -> vxlan: flannel.1 again with each node's VTEP MAC from before, the udp daemons gone", async () => {
     const r = await setBackend(lab.get(), 'flannel-vxlan')
     expect(r.code, r.json.message).toBe(0)
     for (const node of lab.get().nodes) {
@@ -126,7 +161,11 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
     const before = await kernelOfLab(lab.get())
     // as test/helpers/cli.ts runs the CLI: without vitest's NODE_ENV
     const {NODE_ENV: _test, ...env} = process.env
-    const child = spawn(process.execPath, [BIN, 'backend', 'set', 'flannel-host-gw', '--lab', lab.get().name, '--yes'], {env: {...env, NO_COLOR: '1'}})
+    const child = spawn(
+      process.execPath,
+      [BIN, 'backend', 'set', 'flannel-host-gw', '--lab', lab.get().name, '--yes'],
+      {env: {...env, NO_COLOR: '1'}},
+    )
     let stderr = ''
     let sent = false
     child.stderr.on('data', (b: Buffer) => {
@@ -162,7 +201,9 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
       const before = await kernelOfLab(lab.get())
       const refused = await netctlJson(['backend', 'set', 'flannel-host-gw', '--inventory', broken, '--yes'])
       expect(refused.code).toBe(4)
-      expect(refused.json.plan.preflight.findings.map((f: {code: string; node?: string}) => `${f.code} ${f.node}`)).toEqual([`NODE_UNREACHABLE ${gone.nodes[2].name}`])
+      expect(
+        refused.json.plan.preflight.findings.map((f: {code: string; node?: string}) => `${f.code} ${f.node}`),
+      ).toEqual([`NODE_UNREACHABLE ${gone.nodes[2].name}`])
       expect(await kernelOfLab(lab.get())).toEqual(before)
 
       const udp = await netctlJson(['backend', 'set', 'flannel-udp', '--inventory', file, '--yes'])

@@ -11,9 +11,13 @@ import {ipJson, type LabUp, ping} from '../helpers/lab.js'
  * neighbours, the permanent FDB entries, and the links (without ifindex,
  * which a recreated device changes). Learned entries come and go on their own.
  */
-export async function kernelOf(netns: string): Promise<{routes: unknown[]; neigh: unknown[]; fdb: unknown[]; links: unknown[]}> {
+export async function kernelOf(
+  netns: string,
+): Promise<{routes: unknown[]; neigh: unknown[]; fdb: unknown[]; links: unknown[]}> {
   const routes = await ipJson<unknown[]>(netns, ['route', 'show', 'table', 'main'])
-  const neigh = (await ipJson<Array<{state?: string[]}>>(netns, ['neigh'])).filter((n) => n.state?.includes('PERMANENT'))
+  const neigh = (await ipJson<Array<{state?: string[]}>>(netns, ['neigh'])).filter((n) =>
+    n.state?.includes('PERMANENT'),
+  )
   const fdbOut = await run('ip', ['netns', 'exec', netns, 'bridge', '-j', 'fdb', 'show'])
   const fdb = (JSON.parse(fdbOut.stdout || '[]') as Array<{state?: string}>).filter((f) => f.state === 'permanent')
   const links = (await ipJson<Array<Record<string, unknown>>>(netns, ['-d', 'link'])).map((l) => ({
@@ -62,7 +66,11 @@ export async function expectReported(lab: LabUp, backend: string): Promise<void>
 }
 
 /** `backend set TYPE --yes --json` on the lab, validated against its schema. */
-export async function setBackend(lab: LabUp, type: string, extra: string[] = []): Promise<{code: number; json: any; stderr: string}> {
+export async function setBackend(
+  lab: LabUp,
+  type: string,
+  extra: string[] = [],
+): Promise<{code: number; json: any; stderr: string}> {
   const r = await netctlJson(['backend', 'set', type, '--lab', lab.name, '--yes', ...extra])
   const validate = validatorFor('backend-set')
   expect(validate(r.json), JSON.stringify(validate.errors?.slice(0, 3))).toBe(true)

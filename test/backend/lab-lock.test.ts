@@ -11,9 +11,15 @@ import {describeLab, useLab} from '../helpers/lab.js'
 import {expectAllPodsReachable, expectReported, kernelOfLab} from './lab-helpers.js'
 
 /** `netctl backend set ...` as a user's shell starts it: its own process group, without vitest's NODE_ENV. */
-function startSet(args: string[], onStderr?: (all: string, pid: number) => void): {pid: number; done: Promise<{code: number | null; signal: string | null; stdout: string; stderr: string}>} {
+function startSet(
+  args: string[],
+  onStderr?: (all: string, pid: number) => void,
+): {pid: number; done: Promise<{code: number | null; signal: string | null; stdout: string; stderr: string}>} {
   const {NODE_ENV: _test, ...env} = process.env
-  const child = spawn(process.execPath, [BIN, 'backend', 'set', ...args], {env: {...env, NO_COLOR: '1'}, detached: true})
+  const child = spawn(process.execPath, [BIN, 'backend', 'set', ...args], {
+    env: {...env, NO_COLOR: '1'},
+    detached: true,
+  })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
@@ -62,7 +68,11 @@ describeLab('backend set, one change at a time: a lab', () => {
     expect(won.stdout).toMatch(/flannel-vxlan -> flannel-host-gw: applied on 3 node\(s\) and verified/)
     // one line: who holds it (this host, the winner's pid, what it runs) and since when
     const line = lost.stderr.trim().split('\n').at(-1)!
-    expect(line).toMatch(new RegExp(`^netctl: refused: lab ${lab.get().name} is being changed by \\S+@${hostname()} \\(pid ${runs[winner]!.pid}, netctl backend set flannel-host-gw\\) since \\d{4}-\\d\\d-\\d\\dT\\S+Z; retry later or pass --lock-timeout to wait; if that run is gone, remove \\S+/change.lock$`))
+    expect(line).toMatch(
+      new RegExp(
+        `^netctl: refused: lab ${lab.get().name} is being changed by \\S+@${hostname()} \\(pid ${runs[winner]!.pid}, netctl backend set flannel-host-gw\\) since \\d{4}-\\d\\d-\\d\\dT\\S+Z; retry later or pass --lock-timeout to wait; if that run is gone, remove \\S+/change.lock$`,
+      ),
+    )
     // refused before it planned: it changed nothing and said nothing else
     expect(lost.stderr).not.toMatch(/applying|rolling back/)
     expect(existsSync(path.join(lab.get().stateDir, 'change.lock'))).toBe(false)
@@ -75,16 +85,33 @@ describeLab('backend set, one change at a time: a lab', () => {
     const dead = spawn('true')
     await new Promise((r) => dead.on('close', r))
     const lockFile = path.join(lab.get().stateDir, 'change.lock')
-    writeFileSync(lockFile, JSON.stringify({host: hostname(), pid: dead.pid, user: 'root', since: '2026-12-04T09:00:00.000Z', command: 'backend set flannel-udp'}))
+    writeFileSync(
+      lockFile,
+      JSON.stringify({
+        host: hostname(),
+        pid: dead.pid,
+        user: 'root',
+        since: '2026-12-04T09:00:00.000Z',
+        command: 'backend set flannel-udp',
+      }),
+    )
     const args = ['flannel-vxlan', '--lab', lab.get().name, '--yes', '--lock-timeout', '2m']
     const [a, b] = await Promise.all([startSet(args).done, startSet(args).done])
     const both = `${a!.stderr}\n---\n${b!.stderr}`
     expect([a!.code, b!.code], both).toEqual([0, 0])
-    const took = [a!, b!].filter((r) => /took over the change lock of lab \S+ from root@\S+ \(pid \d+, netctl backend set flannel-udp\) \(since 2026-12-04T09:00:00.000Z\): its holder is gone/.test(r.stderr))
+    const took = [a!, b!].filter((r) =>
+      /took over the change lock of lab \S+ from root@\S+ \(pid \d+, netctl backend set flannel-udp\) \(since 2026-12-04T09:00:00.000Z\): its holder is gone/.test(
+        r.stderr,
+      ),
+    )
     expect(took, both).toHaveLength(1)
     const waited = [a!, b!].find((r) => r !== took[0])!
     expect(took[0]!.stdout).toMatch(/flannel-host-gw -> flannel-vxlan: applied on 3 node\(s\) and verified/)
-    expect(waited.stderr).toMatch(new RegExp(`waiting up to 2m for \\S+ \\(pid \\d+, netctl backend set flannel-vxlan\\), who is changing lab ${lab.get().name}`))
+    expect(waited.stderr).toMatch(
+      new RegExp(
+        `waiting up to 2m for \\S+ \\(pid \\d+, netctl backend set flannel-vxlan\\), who is changing lab ${lab.get().name}`,
+      ),
+    )
     // it planned afresh once the other was done: the lab was on vxlan by then
     expect(waited.stdout).toMatch(/already flannel-vxlan: every node holds its state, nothing to change/)
     expect(existsSync(lockFile)).toBe(false)
@@ -100,7 +127,13 @@ describeLab('backend set, one change at a time: a lab', () => {
       const inv = parse(readFileSync(lab.get().inventory, 'utf8'))
       inv.cluster.source = 'file'
       writeFileSync(file, stringify(inv))
-      const lock = JSON.stringify({host: hostname(), pid: holder.pid, user: 'carol', since: '2026-12-04T11:00:00.000Z', command: 'backend set flannel-host-gw'})
+      const lock = JSON.stringify({
+        host: hostname(),
+        pid: holder.pid,
+        user: 'carol',
+        since: '2026-12-04T11:00:00.000Z',
+        command: 'backend set flannel-host-gw',
+      })
       writeFileSync(`${file}.lock`, lock)
       const before = await kernelOfLab(lab.get())
       const r = await netctl(['backend', 'set', 'flannel-host-gw', '--inventory', file, '--yes'])

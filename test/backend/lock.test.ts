@@ -17,17 +17,28 @@ import {
   LeaseLock,
   LockHeldError,
   type LockHolder,
-  type ProcessTable,
   processStart,
+  type ProcessTable,
 } from '../../src/backend/act/lock.js'
 import {KubeApi} from '../../src/cluster/kube-api.js'
 import {parseDuration} from '../../src/util/duration.js'
 import {KubeApiServer} from '../helpers/kube-apiserver.js'
 
-const holder = (over: Partial<LockHolder> = {}): LockHolder => ({host: 'here', pid: 4242, pidStart: 1000, user: 'alice', since: '2026-12-04T10:00:00.000Z', command: 'backend set flannel-host-gw', ...over})
+const holder = (over: Partial<LockHolder> = {}): LockHolder => ({
+  host: 'here',
+  pid: 4242,
+  pidStart: 1000,
+  user: 'alice',
+  since: '2026-12-04T10:00:00.000Z',
+  command: 'backend set flannel-host-gw',
+  ...over,
+})
 
 /** A process table of a host where exactly these pids run, with these start times. */
-const table = (running: Record<number, number | 'unknown'>, host = 'here'): ProcessTable => ({host, startOf: (pid) => running[pid]})
+const table = (running: Record<number, number | 'unknown'>, host = 'here'): ProcessTable => ({
+  host,
+  startOf: (pid) => running[pid],
+})
 
 /** A pid that certainly ran on this host and is gone now. */
 function deadPid(): number {
@@ -44,7 +55,7 @@ describe('stale locks: is the holder still there', () => {
   it('same host, the pid now belongs to a process started at another time: dead (pid reused)', () => {
     expect(holderState(holder(), table({4242: 2000}))).toBe('dead')
   })
-  it('same host, same pid, same start: alive; start unreadable (someone else\'s /proc): alive', () => {
+  it("same host, same pid, same start: alive; start unreadable (someone else's /proc): alive", () => {
     expect(holderState(holder(), table({4242: 1000}))).toBe('alive')
     expect(holderState(holder(), table({4242: 'unknown'}))).toBe('alive')
     expect(holderState(holder({pidStart: undefined}), table({4242: 5}))).toBe('alive')
@@ -58,8 +69,16 @@ describe('stale locks: is the holder still there', () => {
 
 describe('durations as kubectl takes them', () => {
   it('parses 0, bare seconds, 30s, 5m, 1h30m, 500ms; refuses the rest', () => {
-    expect(['0', '45', '30s', '5m', '1h30m', '500ms', '1.5s'].map(parseDuration)).toEqual([0, 45_000, 30_000, 300_000, 5_400_000, 500, 1500])
-    expect(['', 'soon', '-1s', '5 m', '1d'].map(parseDuration)).toEqual([undefined, undefined, undefined, undefined, undefined])
+    expect(['0', '45', '30s', '5m', '1h30m', '500ms', '1.5s'].map(parseDuration)).toEqual([
+      0, 45_000, 30_000, 300_000, 5_400_000, 500, 1500,
+    ])
+    expect(['', 'soon', '-1s', '5 m', '1d'].map(parseDuration)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ])
   })
 })
 
@@ -78,7 +97,10 @@ describe('a change lock file', () => {
     expect(await a.tryAcquire()).toEqual({ok: true})
     expect(JSON.parse(readFileSync(file('a.lock'), 'utf8'))).toMatchObject({host: 'here', pid: 4242, user: 'alice'})
     const refused = await b.tryAcquire()
-    expect(refused).toMatchObject({ok: false, held: {who: 'alice@here (pid 4242, netctl backend set flannel-host-gw)', since: '2026-12-04T10:00:00.000Z'}})
+    expect(refused).toMatchObject({
+      ok: false,
+      held: {who: 'alice@here (pid 4242, netctl backend set flannel-host-gw)', since: '2026-12-04T10:00:00.000Z'},
+    })
     const error = await acquireLock(b, {timeoutMs: 0}).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(LockHeldError)
     expect((error as LockHeldError).exitCode).toBe(4)
@@ -94,9 +116,16 @@ describe('a change lock file', () => {
   it('a lock whose holder died on this host is taken over, saying from whom', async () => {
     writeFileSync(file('stale.lock'), JSON.stringify(holder({pid: 999_999})))
     const lines: string[] = []
-    const lock = new FileLock(file('stale.lock'), 'lab demo', holder({pid: 5151, pidStart: 7, user: 'bob'}), table({5151: 7}))
+    const lock = new FileLock(
+      file('stale.lock'),
+      'lab demo',
+      holder({pid: 5151, pidStart: 7, user: 'bob'}),
+      table({5151: 7}),
+    )
     expect(await acquireLock(lock, {timeoutMs: 0, say: (l) => lines.push(l)})).toEqual({waited: false})
-    expect(lines).toEqual(['took over the change lock of lab demo from alice@here (pid 999999, netctl backend set flannel-host-gw) (since 2026-12-04T10:00:00.000Z): its holder is gone'])
+    expect(lines).toEqual([
+      'took over the change lock of lab demo from alice@here (pid 999999, netctl backend set flannel-host-gw) (since 2026-12-04T10:00:00.000Z): its holder is gone',
+    ])
     expect(JSON.parse(readFileSync(file('stale.lock'), 'utf8')).user).toBe('bob')
     await lock.release()
   })
@@ -113,8 +142,13 @@ describe('a change lock file', () => {
       if (stale) writeFileSync(f, JSON.stringify(holder({pid: 999_999})))
       const pids = [6001, 6002, 6003, 6004, 6005, 6006]
       const here = table(Object.fromEntries(pids.map((p) => [p, 1])))
-      const results = await Promise.all(pids.map((pid) => new FileLock(f, 'lab demo', holder({pid, pidStart: 1}), here).tryAcquire()))
-      expect(results.filter((r) => r.ok), `stale=${stale}`).toHaveLength(1)
+      const results = await Promise.all(
+        pids.map((pid) => new FileLock(f, 'lab demo', holder({pid, pidStart: 1}), here).tryAcquire()),
+      )
+      expect(
+        results.filter((r) => r.ok),
+        `stale=${stale}`,
+      ).toHaveLength(1)
       const winner = pids[results.findIndex((r) => r.ok)]
       expect(JSON.parse(readFileSync(f, 'utf8')).pid).toBe(winner)
       for (const r of results.filter((x) => !x.ok)) expect(r).toMatchObject({held: {holder: {pid: winner}}})
@@ -122,12 +156,14 @@ describe('a change lock file', () => {
   })
 
   it('a directory it may not write in: refused in one line (exit 4), no stack', async () => {
-    const error = await new FileLock(path.join(dir, 'no-such-dir', 'x.lock'), 'lab demo', holder()).tryAcquire().catch((e: unknown) => e)
+    const error = await new FileLock(path.join(dir, 'no-such-dir', 'x.lock'), 'lab demo', holder())
+      .tryAcquire()
+      .catch((e: unknown) => e)
     expect(error).toMatchObject({exitCode: 4, code: 'LOCK_FAILED'})
     expect((error as Error).message).toMatch(/^cannot take the change lock .*x\.lock: ENOENT/)
   })
 
-  it('release never removes a lock that is someone else\'s now', async () => {
+  it("release never removes a lock that is someone else's now", async () => {
     const here = table({4242: 1000})
     const a = new FileLock(file('mine.lock'), 'lab demo', holder(), here)
     await a.tryAcquire()
@@ -146,7 +182,9 @@ describe('a change lock file', () => {
     const lines: string[] = []
     setTimeout(() => void a.release(), 300)
     expect(await acquireLock(b, {timeoutMs: 5000, pollMs: 50, say: (l) => lines.push(l)})).toEqual({waited: true})
-    expect(lines).toEqual(['waiting up to 5s for alice@here (pid 4242, netctl backend set flannel-host-gw), who is changing lab demo'])
+    expect(lines).toEqual([
+      'waiting up to 5s for alice@here (pid 4242, netctl backend set flannel-host-gw), who is changing lab demo',
+    ])
     await b.release()
   })
 })
@@ -175,13 +213,21 @@ describe('a change Lease (coordination.k8s.io/v1) on the API-server emulator', (
     const l = lease()!
     expect(l.spec).toMatchObject({holderIdentity: 'alice@here_4242', leaseDurationSeconds: 2, leaseTransitions: 0})
     expect(l.spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/)
-    expect(JSON.parse(l.metadata.annotations[HOLDER_ANNOTATION])).toMatchObject({host: 'here', pid: 4242, user: 'alice'})
+    expect(JSON.parse(l.metadata.annotations[HOLDER_ANNOTATION])).toMatchObject({
+      host: 'here',
+      pid: 4242,
+      user: 'alice',
+    })
     // longer than its duration: held all along, because it is renewed every third of it
     await new Promise((r) => setTimeout(r, 3000))
     expect(Date.parse(lease()!.spec.renewTime)).toBeGreaterThan(Date.parse(l.spec.renewTime))
     const b = new LeaseLock(api, ns, holder({pid: 5151, pidStart: 7, user: 'bob'}), {durationSeconds: 2}, here)
     const refused = await acquireLock(b, {timeoutMs: 0}).catch((e: Error) => e.message)
-    expect(refused).toMatch(new RegExp(`^refused: the cluster \\(Lease ${ns}/${LEASE_NAME}\\) is being changed by alice@here \\(pid 4242, netctl backend set flannel-host-gw\\) since \\S+; retry later or pass --lock-timeout to wait; its lease expires at \\S+ unless renewed$`))
+    expect(refused).toMatch(
+      new RegExp(
+        `^refused: the cluster \\(Lease ${ns}/${LEASE_NAME}\\) is being changed by alice@here \\(pid 4242, netctl backend set flannel-host-gw\\) since \\S+; retry later or pass --lock-timeout to wait; its lease expires at \\S+ unless renewed$`,
+      ),
+    )
     await a.release()
     expect(lease()!.spec.holderIdentity).toBeUndefined()
     expect(await b.tryAcquire()).toEqual({ok: true})
@@ -193,13 +239,21 @@ describe('a change Lease (coordination.k8s.io/v1) on the API-server emulator', (
   it('an expired Lease (not renewed within its duration) is taken over, even one another tool holds', async () => {
     const old = new Date(Date.now() - 10 * 60_000).toISOString().replace('Z', '000Z')
     server.update('leases', ns, LEASE_NAME, (o) => {
-      o.spec = {holderIdentity: 'ci-runner-3_0b1e', leaseDurationSeconds: 60, acquireTime: old, renewTime: old, leaseTransitions: 4}
+      o.spec = {
+        holderIdentity: 'ci-runner-3_0b1e',
+        leaseDurationSeconds: 60,
+        acquireTime: old,
+        renewTime: old,
+        leaseTransitions: 4,
+      }
       o.metadata.annotations = {}
     })
     const lines: string[] = []
     const c = new LeaseLock(api, ns, holder({pid: 6161}), {durationSeconds: 30}, table({6161: 1}))
     await acquireLock(c, {timeoutMs: 0, say: (l) => lines.push(l)})
-    expect(lines).toEqual([`took over the change lock of the cluster (Lease ${ns}/${LEASE_NAME}) from holder "ci-runner-3_0b1e" (since ${old}): its holder is gone`])
+    expect(lines).toEqual([
+      `took over the change lock of the cluster (Lease ${ns}/${LEASE_NAME}) from holder "ci-runner-3_0b1e" (since ${old}): its holder is gone`,
+    ])
     expect(lease()!.spec).toMatchObject({holderIdentity: 'alice@here_6161', leaseTransitions: 5})
     await c.release()
   })
@@ -217,7 +271,7 @@ describe('a change Lease (coordination.k8s.io/v1) on the API-server emulator', (
     expect(lease()!.spec.holderIdentity).toBeUndefined()
   })
 
-  it('two runs racing for a free Lease: the API server\'s resourceVersion lets exactly one have it', async () => {
+  it("two runs racing for a free Lease: the API server's resourceVersion lets exactly one have it", async () => {
     const pids = [100, 101, 102, 103]
     const here = table(Object.fromEntries(pids.map((p) => [p, 1])))
     const locks = pids.map((pid) => new LeaseLock(api, ns, holder({pid, pidStart: 1}), {durationSeconds: 30}, here))
@@ -230,7 +284,13 @@ describe('a change Lease (coordination.k8s.io/v1) on the API-server emulator', (
 
   it('a holder whose Lease was taken from it learns so at its next renewal', async () => {
     let lostTo: string | undefined
-    const g = new LeaseLock(api, ns, holder({pid: 300, pidStart: 1}), {durationSeconds: 1, onLost: (by) => (lostTo = by)}, table({300: 1}))
+    const g = new LeaseLock(
+      api,
+      ns,
+      holder({pid: 300, pidStart: 1}),
+      {durationSeconds: 1, onLost: (by) => (lostTo = by)},
+      table({300: 1}),
+    )
     await g.tryAcquire()
     server.update('leases', ns, LEASE_NAME, (o) => {
       o.spec.holderIdentity = 'someone-else'
@@ -242,23 +302,44 @@ describe('a change Lease (coordination.k8s.io/v1) on the API-server emulator', (
   })
 
   it('the emulator validates Leases as the API server does', async () => {
-    const bad = await api.create('/apis/coordination.k8s.io/v1/namespaces/kube-flannel/leases', {apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: {name: 'x'}, spec: {leaseDurationSeconds: 0}}).catch((e: Error) => e.message)
+    const bad = await api
+      .create('/apis/coordination.k8s.io/v1/namespaces/kube-flannel/leases', {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {name: 'x'},
+        spec: {leaseDurationSeconds: 0},
+      })
+      .catch((e: Error) => e.message)
     expect(bad).toMatch(/422 .*spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0/)
   })
 })
 
 describe('why a switch is undone', () => {
   it('a signal is the reason, not the empty failure of the ip -batch it killed on its way', () => {
-    expect(whyStopped({aborted: true, signal: 'SIGINT', reason: 'node1 failed'}, 'netns rl3.node1: ')).toBe('interrupted by SIGINT')
-    expect(whyStopped({aborted: true, reason: 'node1 failed'}, 'netns x.node1: RTNETLINK answers: File exists')).toBe('netns x.node1: RTNETLINK answers: File exists')
-    expect(whyStopped({aborted: true, reason: 'lost the change lock to bob'}, undefined)).toBe('lost the change lock to bob')
+    expect(whyStopped({aborted: true, signal: 'SIGINT', reason: 'node1 failed'}, 'netns rl3.node1: ')).toBe(
+      'interrupted by SIGINT',
+    )
+    expect(whyStopped({aborted: true, reason: 'node1 failed'}, 'netns x.node1: RTNETLINK answers: File exists')).toBe(
+      'netns x.node1: RTNETLINK answers: File exists',
+    )
+    expect(whyStopped({aborted: true, reason: 'lost the change lock to bob'}, undefined)).toBe(
+      'lost the change lock to bob',
+    )
     expect(whyStopped({aborted: false}, undefined)).toBeUndefined()
   })
 
   it('an ip -batch killed by a signal says so, never an empty reason', async () => {
-    const killed = {target: 'netns rl3.node1', exec: async () => ({stdout: '', stderr: 'netctl-batch ip\n', code: 130}), close: async () => {}}
-    await expect(runBatch('node1', killed, ['route replace 10.0.0.0/24 via 1.2.3.4 dev eth0'], [])).rejects.toThrow(/^netns rl3.node1: ip -batch ended with status 130 \(killed by a signal\)$/)
+    const killed = {
+      target: 'netns rl3.node1',
+      exec: async () => ({stdout: '', stderr: 'netctl-batch ip\n', code: 130}),
+      close: async () => {},
+    }
+    await expect(runBatch('node1', killed, ['route replace 10.0.0.0/24 via 1.2.3.4 dev eth0'], [])).rejects.toThrow(
+      /^netns rl3.node1: ip -batch ended with status 130 \(killed by a signal\)$/,
+    )
     // -force goes past errors, not past a signal
-    await expect(runBatch('node1', killed, ['link del flannel.1'], [], {force: true})).rejects.toThrow(/killed by a signal/)
+    await expect(runBatch('node1', killed, ['link del flannel.1'], [], {force: true})).rejects.toThrow(
+      /killed by a signal/,
+    )
   })
 })

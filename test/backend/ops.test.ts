@@ -28,7 +28,9 @@ describe('the commands a diff becomes', () => {
     const plan = planSwitch(hostgw, clusterFacts(hostgw), 'flannel-host-gw', 'flannel-vxlan')
     for (const n of plan.nodes) {
       const ops = nodeOps(n.diff!)
-      expect(ops.addIp[0]).toMatch(/^link add flannel\.1 address \S+ type vxlan id 1 local \S+ dev eth0 dstport 8472 nolearning$/)
+      expect(ops.addIp[0]).toMatch(
+        /^link add flannel\.1 address \S+ type vxlan id 1 local \S+ dev eth0 dstport 8472 nolearning$/,
+      )
       expect(ops.addIp.slice(1, 3)).toEqual(['link set flannel.1 mtu 1450', 'link set flannel.1 up'])
       const routes = ops.addIp.filter((l) => l.startsWith('route '))
       expect(routes).toEqual(n.lines!.routes.add.map((l) => `route replace ${l}`))
@@ -38,7 +40,7 @@ describe('the commands a diff becomes', () => {
     }
   })
 
-  it('vxlan -> udp: flannel0 is the daemon\'s, so no ip command makes it', () => {
+  it("vxlan -> udp: flannel0 is the daemon's, so no ip command makes it", () => {
     const plan = planSwitch(vxlan, clusterFacts(vxlan), 'flannel-vxlan', 'flannel-udp')
     const ops = nodeOps(plan.nodes[0]!.diff!)
     expect(ops.addIp).toEqual([])
@@ -64,7 +66,12 @@ describe('the commands a diff becomes', () => {
     const lab = fixtureLab('col-fx', 'flannel-vxlan')
     const facts = labFacts(lab)
     const moved = {...facts, underlayMTU: 9000}
-    const ops = nodeOps(diffNode(ownedState(probeState('flannel-vxlan-node1.out', 'node1', lab), facts), desiredNode('flannel-vxlan', moved, moved.nodes[0]!)))
+    const ops = nodeOps(
+      diffNode(
+        ownedState(probeState('flannel-vxlan-node1.out', 'node1', lab), facts),
+        desiredNode('flannel-vxlan', moved, moved.nodes[0]!),
+      ),
+    )
     expect(ops.addIp.slice(0, 2)).toEqual(['link del flannel.1', expect.stringMatching(/^link add flannel\.1 /)])
     expect(ops.addIp).toContain('link set flannel.1 mtu 8950')
     expect(ops.addBridge).toHaveLength(2)
@@ -72,8 +79,12 @@ describe('the commands a diff becomes', () => {
   })
 
   it('batch lines are checked word by word: a hostile name never reaches the shell', () => {
-    expect(() => batchScript(['route replace 172.20.2.0/24 via 172.31.0.12 dev eth0;reboot'], [], false)).toThrow(/unsafe token/)
-    expect(() => batchScript([], ["fdb replace aa:bb:cc:dd:ee:ff dev $(x) dst 1.2.3.4 self permanent"], false)).toThrow(/unsafe token/)
+    expect(() => batchScript(['route replace 172.20.2.0/24 via 172.31.0.12 dev eth0;reboot'], [], false)).toThrow(
+      /unsafe token/,
+    )
+    expect(() => batchScript([], ['fdb replace aa:bb:cc:dd:ee:ff dev $(x) dst 1.2.3.4 self permanent'], false)).toThrow(
+      /unsafe token/,
+    )
     expect(batchScript(['link del flannel.1'], [], true)).toContain('ip -force -batch -')
   })
 })

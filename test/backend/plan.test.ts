@@ -33,12 +33,14 @@ describe('planning a switch from a collected snapshot', () => {
     }
   })
 
-  it('host-gw → vxlan: flannel.1 with each node\'s own VTEP MAC (kept from before the switch)', () => {
+  it("host-gw → vxlan: flannel.1 with each node's own VTEP MAC (kept from before the switch)", () => {
     const plan = planSwitch(hostgw, clusterFacts(hostgw), 'flannel-host-gw', 'flannel-vxlan')
     const lab = fixtureLab(hostgw.cluster.name, 'flannel-host-gw')
     for (const n of plan.nodes) {
       const me = lab.nodes.find((x) => x.name === n.node)!
-      expect(n.lines!.links.add).toEqual([`flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 state UNKNOWN link/ether ${me.vtepMAC} vxlan id 1 local ${me.ip} dev eth0 dstport 8472 nolearning`])
+      expect(n.lines!.links.add).toEqual([
+        `flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 state UNKNOWN link/ether ${me.vtepMAC} vxlan id 1 local ${me.ip} dev eth0 dstport 8472 nolearning`,
+      ])
       for (const peer of lab.nodes.filter((x) => x !== me)) {
         expect(n.lines!.fdb.add).toContain(`${peer.vtepMAC} dev flannel.1 dst ${peer.ip} self permanent`)
       }
@@ -53,11 +55,15 @@ describe('planning a switch from a collected snapshot', () => {
   it('vxlan → udp: flannel.1 goes, flannel0 and its daemons come; MTU impact of pods counted from their interfaces', () => {
     const plan = planSwitch(vxlan, clusterFacts(vxlan), 'flannel-vxlan', 'flannel-udp')
     const n = plan.nodes[0]!
-    expect(n.lines!.links.add).toEqual(['flannel0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1472 state UNKNOWN link/none tun'])
+    expect(n.lines!.links.add).toEqual([
+      'flannel0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1472 state UNKNOWN link/none tun',
+    ])
     expect(n.lines!.routes.add).toEqual(['172.20.0.0/16 dev flannel0 proto kernel scope link src 172.20.1.0'])
     expect(n.daemons.start).toEqual(['flannel-udp'])
     const pods = Object.values(vxlan.nodeStates).flatMap((s) => s.pods)
-    expect(plan.mtu.podsBelow).toHaveLength(pods.filter((p) => p.links.find((l) => l.name === 'eth0')!.mtu < 1472).length)
+    expect(plan.mtu.podsBelow).toHaveLength(
+      pods.filter((p) => p.links.find((l) => l.name === 'eth0')!.mtu < 1472).length,
+    )
     expect(plan.mtu.podsBelow.length).toBeGreaterThan(0)
     expect(plan.mtu.podsAbove).toEqual([])
   })
@@ -75,7 +81,10 @@ describe('diffing kernel state', () => {
   const state = probeState('flannel-vxlan-node1.out', 'node1', lab)
 
   it('a VTEP whose MAC changed is recreated with everything on it', () => {
-    const other = {...facts, nodes: facts.nodes.map((n) => (n.name === 'node1' ? {...n, vtepMAC: '02:00:00:00:00:01'} : n))}
+    const other = {
+      ...facts,
+      nodes: facts.nodes.map((n) => (n.name === 'node1' ? {...n, vtepMAC: '02:00:00:00:00:01'} : n)),
+    }
     const d = diffLines(diffNode(ownedState(state, facts), desiredNode('flannel-vxlan', other, other.nodes[0]!)))
     expect(d.links.remove).toHaveLength(1)
     expect(d.links.add[0]).toContain('link/ether 02:00:00:00:00:01')
@@ -105,11 +114,17 @@ describe('backend get: drift named per node', () => {
     const mixed = {...hostgw, nodeStates: {...hostgw.nodeStates, node3: vxlan.nodeStates.node3!}}
     const view = describeBackend(mixed, clusterFacts(mixed), 'flannel-host-gw')
     expect(view.drift).toHaveLength(1)
-    expect(view.drift[0]).toMatch(/^configured flannel-host-gw but node3 still routes via flannel\.1 \(flannel-vxlan\) to node1, node2/)
+    expect(view.drift[0]).toMatch(
+      /^configured flannel-host-gw but node3 still routes via flannel\.1 \(flannel-vxlan\) to node1, node2/,
+    )
     const node3 = view.nodes.find((n) => n.node === 'node3')!
     expect(node3.programmed).toEqual(['flannel-vxlan'])
-    expect(node3.drift.unexpected.links).toEqual(kernelLines(ownedState(vxlan.nodeStates.node3!, clusterFacts(vxlan))).links)
-    expect(view.nodes.filter((n) => n.node !== 'node3').every((n) => n.programmed.join() === 'flannel-host-gw')).toBe(true)
+    expect(node3.drift.unexpected.links).toEqual(
+      kernelLines(ownedState(vxlan.nodeStates.node3!, clusterFacts(vxlan))).links,
+    )
+    expect(view.nodes.filter((n) => n.node !== 'node3').every((n) => n.programmed.join() === 'flannel-host-gw')).toBe(
+      true,
+    )
   })
 
   it('the configured backend everywhere: no drift', () => {
@@ -118,8 +133,21 @@ describe('backend get: drift named per node', () => {
 
   it('a leftover device with every route right is drift too', () => {
     const n1 = vxlan.nodeStates.node1!
-    const leftover = {...hostgw, nodeStates: {...hostgw.nodeStates, node1: {...hostgw.nodeStates.node1!, links: [...hostgw.nodeStates.node1!.links, n1.links.find((l) => l.name === 'flannel.1')!]}}}
+    const leftover = {
+      ...hostgw,
+      nodeStates: {
+        ...hostgw.nodeStates,
+        node1: {
+          ...hostgw.nodeStates.node1!,
+          links: [...hostgw.nodeStates.node1!.links, n1.links.find((l) => l.name === 'flannel.1')!],
+        },
+      },
+    }
     const view = describeBackend(leftover, clusterFacts(leftover), 'flannel-host-gw')
-    expect(view.drift).toEqual([expect.stringMatching(/^configured flannel-host-gw but node1 holds 1 line\(s\) that are not flannel-host-gw's \(e\.g\. flannel\.1: /)])
+    expect(view.drift).toEqual([
+      expect.stringMatching(
+        /^configured flannel-host-gw but node1 holds 1 line\(s\) that are not flannel-host-gw's \(e\.g\. flannel\.1: /,
+      ),
+    ])
   })
 })

@@ -37,18 +37,28 @@ describe('pinging pods through the node transports', () => {
 
   it('counts what each node answers, and says which nodes lack the tools instead of failing them', async () => {
     const s = snapshotFixture('calico-bgp-lab')
-    const transport = (node: string): Transport => ({
-      target: node,
-      async exec(script: string) {
-        if (node === 'node3') return {stdout: 'NOTOOLS\n', stderr: '', code: 0}
-        // node2 answers for every target but 172.20.3.2
-        const ips = /for ip in ([^;]+); do/.exec(script)![1]!.split(' ')
-        return {stdout: ips.map((ip) => `${ip} ${node === 'node2' && ip === '172.20.3.2' ? 0 : 1}`).join('\n'), stderr: '', code: 0}
-      },
-      async close() {},
-    }) as unknown as Transport
+    const transport = (node: string): Transport =>
+      ({
+        target: node,
+        async exec(script: string) {
+          if (node === 'node3') return {stdout: 'NOTOOLS\n', stderr: '', code: 0}
+          // node2 answers for every target but 172.20.3.2
+          const ips = /for ip in ([^;]+); do/.exec(script)![1]!.split(' ')
+          return {
+            stdout: ips.map((ip) => `${ip} ${node === 'node2' && ip === '172.20.3.2' ? 0 : 1}`).join('\n'),
+            stderr: '',
+            code: 0,
+          }
+        },
+        async close() {},
+      }) as unknown as Transport
     const nodes = s.nodes.map((n) => ({name: n.name, internalIP: n.internalIP, podCIDR: n.podCIDRs[0]!, access: {}}))
     const r = await podReachability(s, nodes, (n) => transport(n.name)).check()
-    expect(r).toEqual({pairs: 6, ok: 5, failed: [{from: 'default/pod-node2-1', to: 'default/pod-node3-1', toIP: '172.20.3.2'}], note: 'not pinged from node3: no nsenter or ping on the node'})
+    expect(r).toEqual({
+      pairs: 6,
+      ok: 5,
+      failed: [{from: 'default/pod-node2-1', to: 'default/pod-node3-1', toIP: '172.20.3.2'}],
+      note: 'not pinged from node3: no nsenter or ping on the node',
+    })
   })
 })

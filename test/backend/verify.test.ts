@@ -4,7 +4,13 @@ import {tracePairs} from '../../src/backend/act/verify.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 
 describe('verifying a switch with netctl trace', () => {
-  for (const backend of ['flannel-vxlan-lab', 'flannel-host-gw-lab', 'flannel-udp-lab', 'calico-bgp-lab', 'calico-vxlan-lab']) {
+  for (const backend of [
+    'flannel-vxlan-lab',
+    'flannel-host-gw-lab',
+    'flannel-udp-lab',
+    'calico-bgp-lab',
+    'calico-vxlan-lab',
+  ]) {
     it(`traces one pod pair per ordered node pair of a healthy ${backend}: all delivered both ways`, () => {
       const s = snapshotFixture(backend)
       const nodesWithPods = new Set(s.pods.map((p) => p.node)).size

@@ -27,7 +27,10 @@ describeLab('backend plan --what-if against the real switch (flat flannel lab)',
   async function predictThenSwitch(to: BackendType): Promise<void> {
     const l = lab.get()
     const before = await collectLab(l.name)
-    const predicted = applyPlan(before, planSwitch(before, clusterFacts(before), before.cluster.backend as ConfiguredBackend, to))
+    const predicted = applyPlan(
+      before,
+      planSwitch(before, clusterFacts(before), before.cluster.backend as ConfiguredBackend, to),
+    )
     expect(predicted.refused).toEqual([])
     const r = await setBackend(l, to)
     expect(r.code, r.stderr).toBe(0)
@@ -36,61 +39,107 @@ describeLab('backend plan --what-if against the real switch (flat flannel lab)',
     // and the kernel agrees with both
     const real = reachabilityMatrix(after)
     for (const c of real.cells) {
-      const [src, dst] = [l.pods.find((p) => `${p.namespace}/${p.name}` === c.src)!, l.pods.find((p) => `${p.namespace}/${p.name}` === c.dst)!]
+      const [src, dst] = [
+        l.pods.find((p) => `${p.namespace}/${p.name}` === c.src)!,
+        l.pods.find((p) => `${p.namespace}/${p.name}` === c.dst)!,
+      ]
       expect(await ping(src.netns, dst.ip, 1), `${c.src} → ${c.dst}`).toBe(c.disposition === 'DELIVERED')
     }
   }
 
-  it('plan flannel-host-gw --what-if: the JSON validates, no pair changes on a flat underlay', async () => {
-    const r = await netctlJson(['backend', 'plan', 'flannel-host-gw', '--lab', lab.get().name, '--what-if'])
-    expect(r.code, r.stderr).toBe(0)
-    const validate = validatorFor('backend-plan')
-    expect(validate(r.json), JSON.stringify(validate.errors?.slice(0, 3))).toBe(true)
-    expect(r.json.whatIf).toMatchObject({refused: [], matrix: {changed: [], before: {counts: {pairs: 6, delivered: 6}}, after: {counts: {pairs: 6, delivered: 6}}}})
-  }, LONG)
+  it(
+    'plan flannel-host-gw --what-if: the JSON validates, no pair changes on a flat underlay',
+    async () => {
+      const r = await netctlJson(['backend', 'plan', 'flannel-host-gw', '--lab', lab.get().name, '--what-if'])
+      expect(r.code, r.stderr).toBe(0)
+      const validate = validatorFor('backend-plan')
+      expect(validate(r.json), JSON.stringify(validate.errors?.slice(0, 3))).toBe(true)
+      expect(r.json.whatIf).toMatchObject({
+        refused: [],
+        matrix: {changed: [], before: {counts: {pairs: 6, delivered: 6}}, after: {counts: {pairs: 6, delivered: 6}}},
+      })
+    },
+    LONG,
+  )
 
-  it('vxlan → host-gw: the predicted matrix is the real one, pair by pair', async () => {
-    await predictThenSwitch('flannel-host-gw')
-  }, LONG)
+  it(
+    'vxlan → host-gw: the predicted matrix is the real one, pair by pair',
+    async () => {
+      await predictThenSwitch('flannel-host-gw')
+    },
+    LONG,
+  )
 
-  it('host-gw → vxlan: the same', async () => {
-    await predictThenSwitch('flannel-vxlan')
-  }, LONG)
+  it(
+    'host-gw → vxlan: the same',
+    async () => {
+      await predictThenSwitch('flannel-vxlan')
+    },
+    LONG,
+  )
 })
 
 describeLab('backend plan --what-if on a routed flannel vxlan lab: host-gw', () => {
-  const lab = useLab('mxwir', ['--backend', 'flannel-vxlan', '--nodes', '3', '--pods-per-node', '1', '--topology', 'routed'])
+  const lab = useLab('mxwir', [
+    '--backend',
+    'flannel-vxlan',
+    '--nodes',
+    '3',
+    '--pods-per-node',
+    '1',
+    '--topology',
+    'routed',
+  ])
 
-  it('predicts exactly the host-gw routes the kernel refuses, and the pairs they break', async () => {
-    const l = lab.get()
-    const before = await collectLab(l.name)
-    const plan = planSwitch(before, clusterFacts(before), 'flannel-vxlan', 'flannel-host-gw')
-    const predicted = applyPlan(before, plan)
-    // every host-gw route of the plan offered to the kernel, in a table of its own (the vxlan routes stay in main)
-    const refusedByKernel: string[] = []
-    for (const n of plan.nodes) {
-      const netns = l.nodes.find((x) => x.name === n.node)!.netns
-      for (const r of (n.diff?.kinds.routes.add ?? []) as Array<{dst: string; gateway?: string; dev?: string}>) {
-        const add = await nsExec(netns, ['ip', 'route', 'add', r.dst, 'via', r.gateway!, 'dev', r.dev!, 'table', '4242'])
-        if (add.code !== 0) refusedByKernel.push(`${n.node}: ip route add ${r.dst} via ${r.gateway} dev ${r.dev}`)
+  it(
+    'predicts exactly the host-gw routes the kernel refuses, and the pairs they break',
+    async () => {
+      const l = lab.get()
+      const before = await collectLab(l.name)
+      const plan = planSwitch(before, clusterFacts(before), 'flannel-vxlan', 'flannel-host-gw')
+      const predicted = applyPlan(before, plan)
+      // every host-gw route of the plan offered to the kernel, in a table of its own (the vxlan routes stay in main)
+      const refusedByKernel: string[] = []
+      for (const n of plan.nodes) {
+        const netns = l.nodes.find((x) => x.name === n.node)!.netns
+        for (const r of (n.diff?.kinds.routes.add ?? []) as Array<{dst: string; gateway?: string; dev?: string}>) {
+          const add = await nsExec(netns, [
+            'ip',
+            'route',
+            'add',
+            r.dst,
+            'via',
+            r.gateway!,
+            'dev',
+            r.dev!,
+            'table',
+            '4242',
+          ])
+          if (add.code !== 0) refusedByKernel.push(`${n.node}: ip route add ${r.dst} via ${r.gateway} dev ${r.dev}`)
+        }
+        await nsExec(netns, ['ip', 'route', 'flush', 'table', '4242'])
       }
-      await nsExec(netns, ['ip', 'route', 'flush', 'table', '4242'])
-    }
-    expect(refusedByKernel.length).toBeGreaterThan(0)
-    expect(predicted.refused.map((r) => `${r.node}: ${r.route}`).sort()).toEqual(refusedByKernel.sort())
+      expect(refusedByKernel.length).toBeGreaterThan(0)
+      expect(predicted.refused.map((r) => `${r.node}: ${r.route}`).sort()).toEqual(refusedByKernel.sort())
 
-    const r = await netctlJson(['backend', 'plan', 'flannel-host-gw', '--lab', l.name, '--what-if'])
-    expect(r.code).toBe(4) // preflight refuses (HOSTGW_NOT_L2_ADJACENT): the what-if says which pairs and why
-    const changed = (r.json.whatIf.matrix.changed as Array<{src: string; dst: string; after: {disposition: string}}>).map((c) => `${c.src} → ${c.dst}: ${c.after.disposition}`)
-    expect(changed.sort()).toEqual(
-      reachabilityMatrix(predicted.snapshot)
-        .cells.filter((c) => c.disposition !== 'DELIVERED')
-        .map((c) => `${c.src} → ${c.dst}: ${c.disposition}`)
-        .sort(),
-    )
-    // the broken pairs are exactly those between the two subnets
-    const subnetOf = (pod: string) => l.nodes.find((n) => n.name === l.pods.find((p) => `${p.namespace}/${p.name}` === pod)!.node)!.subnet
-    for (const c of r.json.whatIf.matrix.changed as Array<{src: string; dst: string}>) expect(subnetOf(c.src)).not.toBe(subnetOf(c.dst))
-    expect(changed.length).toBe(4)
-  }, LONG)
+      const r = await netctlJson(['backend', 'plan', 'flannel-host-gw', '--lab', l.name, '--what-if'])
+      expect(r.code).toBe(4) // preflight refuses (HOSTGW_NOT_L2_ADJACENT): the what-if says which pairs and why
+      const changed = (
+        r.json.whatIf.matrix.changed as Array<{src: string; dst: string; after: {disposition: string}}>
+      ).map((c) => `${c.src} → ${c.dst}: ${c.after.disposition}`)
+      expect(changed.sort()).toEqual(
+        reachabilityMatrix(predicted.snapshot)
+          .cells.filter((c) => c.disposition !== 'DELIVERED')
+          .map((c) => `${c.src} → ${c.dst}: ${c.disposition}`)
+          .sort(),
+      )
+      // the broken pairs are exactly those between the two subnets
+      const subnetOf = (pod: string) =>
+        l.nodes.find((n) => n.name === l.pods.find((p) => `${p.namespace}/${p.name}` === pod)!.node)!.subnet
+      for (const c of r.json.whatIf.matrix.changed as Array<{src: string; dst: string}>)
+        expect(subnetOf(c.src)).not.toBe(subnetOf(c.dst))
+      expect(changed.length).toBe(4)
+    },
+    LONG,
+  )
 })

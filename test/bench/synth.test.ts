@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {synthesize, synthesizeSnapshot} from '../../bench/synth.js'
 import {runChecks} from '../../src/analyze/checks/index.js'
-import {validateSnapshot, type Snapshot} from '../../src/model/snapshot.js'
+import {type Snapshot, validateSnapshot} from '../../src/model/snapshot.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 
 const lab = (name: string): Snapshot => snapshotFixture(name)
@@ -15,10 +15,16 @@ const lab = (name: string): Snapshot => snapshotFixture(name)
  */
 function comparable(s: Snapshot, node: string): Record<string, string[]> {
   const st = s.nodeStates[node]!
-  const randomMAC = new Set(st.links.filter((l) => l.kind === 'veth' && l.master || l.kind === 'bridge').map((l) => l.mac))
+  const randomMAC = new Set(
+    st.links.filter((l) => (l.kind === 'veth' && l.master) || l.kind === 'bridge').map((l) => l.mac),
+  )
   const mac = (m: string | undefined) => (m && randomMAC.has(m) ? '<kernel MAC>' : m)
   const ll = (t: string) => /fe80::|ff02::|33:33:/.test(t)
-  const lines = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).filter((t) => !ll(t)).sort()
+  const lines = (xs: unknown[]) =>
+    xs
+      .map((x) => JSON.stringify(x))
+      .filter((t) => !ll(t))
+      .sort()
   return {
     links: lines(st.links.map(({ifindex: _i, peerIfindex: _p, ...l}) => ({...l, mac: mac(l.mac)}))),
     addresses: lines(st.addresses),
@@ -26,7 +32,10 @@ function comparable(s: Snapshot, node: string): Record<string, string[]> {
     rules: lines(st.rules),
     neighbours: lines(st.neighbours.filter((n) => n.state.some((x) => x === 'PERMANENT' || x === 'NOARP'))),
     fdb: lines(st.fdb.filter((f) => !randomMAC.has(f.mac)).map((f) => ({...f}))),
-    bird: lines([...(st.bird?.sessions ?? []).map(({since: _s, ...x}) => x), ...(st.bird?.routes ?? []).map(({since: _s, ...x}) => x)]),
+    bird: lines([
+      ...(st.bird?.sessions ?? []).map(({since: _s, ...x}) => x),
+      ...(st.bird?.routes ?? []).map(({since: _s, ...x}) => x),
+    ]),
     sections: lines(Object.entries(st.sections)),
   }
 }
@@ -56,7 +65,11 @@ describe('the synthetic cluster generator (bench/synth.ts)', () => {
   it('beyond a /24 underlay and a /16 pod network it widens them, and can leave nodes uncollected', () => {
     const g = synthesize(lab('flannel-host-gw-lab'), 300, {collected: new Set(['node1', 'node300'])})
     expect(g.skeleton.cluster.clusterCIDR).toBe('10.0.0.0/8')
-    expect(g.skeleton.nodes[299]).toMatchObject({name: 'node300', internalIP: '172.31.1.54', podCIDRs: ['10.1.44.0/24']})
+    expect(g.skeleton.nodes[299]).toMatchObject({
+      name: 'node300',
+      internalIP: '172.31.1.54',
+      podCIDRs: ['10.1.44.0/24'],
+    })
     expect(g.nodeState(1)).toBeUndefined()
     const st = g.nodeState(299)!
     expect(st.addresses.find((a) => a.local === '172.31.1.54')?.prefixlen).toBe(16)

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import {collectInventory, collectNodes, type NodeProgress} from '../../src/collect/collect.js'
+import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import {validateSnapshot} from '../../src/model/snapshot.js'
 import {createTransport, registerTransport} from '../../src/transport/index.js'
 import {NetnsTransport} from '../../src/transport/netns.js'
@@ -16,7 +16,11 @@ const markerIn = (script: string): string => /^M='?(@@NETCTL-[A-Za-z0-9]+)'?$/m.
 class RecordedNode implements Transport {
   readonly target: string
   closed = false
-  constructor(name: string, private readonly output: string, private readonly onExec?: () => Promise<void>) {
+  constructor(
+    name: string,
+    private readonly output: string,
+    private readonly onExec?: () => Promise<void>,
+  ) {
     this.target = `fake ${name}`
   }
   async exec(script: string): Promise<TransportResult> {
@@ -59,7 +63,12 @@ class GarbageNode implements Transport {
   async close(): Promise<void> {}
 }
 
-const node = (name: string): InventoryNode => ({name, internalIP: '10.0.0.1', podCIDR: '10.244.1.0/24', access: {netns: `x.${name}`}})
+const node = (name: string): InventoryNode => ({
+  name,
+  internalIP: '10.0.0.1',
+  podCIDR: '10.244.1.0/24',
+  access: {netns: `x.${name}`},
+})
 const inventory = (names: string[]): Inventory => ({
   apiVersion: 'netctl.dev/v1',
   kind: 'Inventory',
@@ -75,7 +84,13 @@ describe('collecting with dead, slow, refusing and garbage-returning nodes', () 
     const hang = new HangingNode()
     const good = new RecordedNode('good', GOOD)
     const partial = new RecordedNode('partial', GOOD.replace(/(@@NETCTL-fixture B routes4\n)\[/, '$1{'))
-    const transports: Record<string, Transport> = {good, hang, refuse: new RefusingNode(), garbage: new GarbageNode(), partial}
+    const transports: Record<string, Transport> = {
+      good,
+      hang,
+      refuse: new RefusingNode(),
+      garbage: new GarbageNode(),
+      partial,
+    }
     const progress: NodeProgress[] = []
     const snapshot = await collectInventory(inventory(Object.keys(transports)), {
       version: 'test',
@@ -89,9 +104,18 @@ describe('collecting with dead, slow, refusing and garbage-returning nodes', () 
     const errors = Object.fromEntries(snapshot.errors.map((e) => [e.node, e]))
     expect(errors.good).toBeUndefined()
     expect(errors.hang).toMatchObject({code: 'NODE_UNREACHABLE', message: 'fake hang: no answer within 0.3s'})
-    expect(errors.refuse).toMatchObject({code: 'NODE_UNREACHABLE', message: 'fake refuse: connect ECONNREFUSED 10.0.0.13:22'})
-    expect(errors.garbage).toMatchObject({code: 'NODE_UNREACHABLE', message: expect.stringMatching(/^fake garbage: did not run the probe \(exit code 0: .*502 Bad Gateway/)})
-    expect(errors.partial).toMatchObject({code: 'COLLECTION_PARTIAL', message: expect.stringMatching(/^1 section incomplete: routes4: invalid JSON/)})
+    expect(errors.refuse).toMatchObject({
+      code: 'NODE_UNREACHABLE',
+      message: 'fake refuse: connect ECONNREFUSED 10.0.0.13:22',
+    })
+    expect(errors.garbage).toMatchObject({
+      code: 'NODE_UNREACHABLE',
+      message: expect.stringMatching(/^fake garbage: did not run the probe \(exit code 0: .*502 Bad Gateway/),
+    })
+    expect(errors.partial).toMatchObject({
+      code: 'COLLECTION_PARTIAL',
+      message: expect.stringMatching(/^1 section incomplete: routes4: invalid JSON/),
+    })
     expect(snapshot.nodeStates.partial!.sections.routes4!.status).toBe('error')
     expect(snapshot.nodeStates.partial!.links.length).toBeGreaterThan(0)
     // the hanging node was asked, and let go of even though its close() never returns
@@ -113,7 +137,9 @@ describe('collecting with dead, slow, refusing and garbage-returning nodes', () 
     const ssh = registerTransport('ssh', undefined)
     try {
       const snapshot = await collectInventory(inv, {version: 'test'})
-      expect(snapshot.errors).toEqual([{node: 'a', code: 'NODE_UNREACHABLE', message: 'node a: ssh transport not available yet'}])
+      expect(snapshot.errors).toEqual([
+        {node: 'a', code: 'NODE_UNREACHABLE', message: 'node a: ssh transport not available yet'},
+      ])
       expect(snapshot.nodeStates).toEqual({})
     } finally {
       registerTransport('ssh', ssh)
@@ -124,12 +150,23 @@ describe('collecting with dead, slow, refusing and garbage-returning nodes', () 
     const cut = GOOD.slice(0, GOOD.indexOf('@@NETCTL-fixture B sysctls'))
     const slow: Transport = {
       target: 'fake slow',
-      exec: async (script) => ({stdout: cut.replaceAll('@@NETCTL-fixture', markerIn(script)), stderr: '', code: 137, timedOut: true}),
+      exec: async (script) => ({
+        stdout: cut.replaceAll('@@NETCTL-fixture', markerIn(script)),
+        stderr: '',
+        code: 137,
+        timedOut: true,
+      }),
       close: async () => {},
     }
     const [r] = await collectNodes([{node: node('slow'), pods: []}], {timeoutMs: 1000, transportFactory: () => slow})
     expect(r!.state!.fdb.length).toBeGreaterThan(0)
-    expect(r!.errors).toEqual([{node: 'slow', code: 'COLLECTION_PARTIAL', message: expect.stringMatching(/the probe ran past the 1s timeout and was stopped/)}])
+    expect(r!.errors).toEqual([
+      {
+        node: 'slow',
+        code: 'COLLECTION_PARTIAL',
+        message: expect.stringMatching(/the probe ran past the 1s timeout and was stopped/),
+      },
+    ])
   })
 })
 
@@ -179,8 +216,12 @@ describe('transport factory', () => {
   })
 
   it('the netns transport refuses names that are not a namespace name, and missing namespaces', async () => {
-    await expect(new NetnsTransport('../../proc/1/ns/net').exec('true')).rejects.toThrow('not a valid network namespace name')
-    await expect(new NetnsTransport('col-no-such-namespace-here').exec('true')).rejects.toThrow('no such network namespace')
+    await expect(new NetnsTransport('../../proc/1/ns/net').exec('true')).rejects.toThrow(
+      'not a valid network namespace name',
+    )
+    await expect(new NetnsTransport('col-no-such-namespace-here').exec('true')).rejects.toThrow(
+      'no such network namespace',
+    )
   })
 })
 
@@ -192,7 +233,9 @@ describe('streaming each node state as it arrives', () => {
     const written: string[] = []
     let othersWritten!: () => void
     const allOthers = new Promise<void>((resolve) => (othersWritten = resolve))
-    const transports = Object.fromEntries(names.map((n) => [n, new RecordedNode(n, GOOD, n === 'n40' ? () => allOthers : undefined)]))
+    const transports = Object.fromEntries(
+      names.map((n) => [n, new RecordedNode(n, GOOD, n === 'n40' ? () => allOthers : undefined)]),
+    )
     let inFlightMax = 0
     let inFlight = 0
     const snapshot = await collectInventory(inventory(names), {
@@ -229,7 +272,11 @@ describe('streaming each node state as it arrives', () => {
     // answers in reverse order: the lines are written as the nodes answer
     const gate = names.map(() => Promise.withResolvers<void>())
     const transports = Object.fromEntries(names.map((n, i) => [n, new RecordedNode(n, GOOD, () => gate[i]!.promise)]))
-    const whole = collectInventory(inventory(names), {version: 'test', parallel: 5, transportFactory: (n) => transports[n.name]!})
+    const whole = collectInventory(inventory(names), {
+      version: 'test',
+      parallel: 5,
+      transportFactory: (n) => transports[n.name]!,
+    })
     for (const g of [...gate].reverse()) g.resolve()
     const expected = await whole
     for (const g of gate) g.resolve()
@@ -238,7 +285,9 @@ describe('streaming each node state as it arrives', () => {
     try {
       for (const file of ['out.jsonl', 'out.jsonl.gz']) {
         const gate2 = names.map(() => Promise.withResolvers<void>())
-        const transports2 = Object.fromEntries(names.map((n, i) => [n, new RecordedNode(n, GOOD, () => gate2[i]!.promise)]))
+        const transports2 = Object.fromEntries(
+          names.map((n, i) => [n, new RecordedNode(n, GOOD, () => gate2[i]!.promise)]),
+        )
         const spool = await openLinesSpool(dir)
         const order: string[] = []
         const run = collectInventory(inventory(names), {
@@ -262,7 +311,12 @@ describe('streaming each node state as it arrives', () => {
         const back = await readSnapshotFile(path.join(dir, file))
         expect(Object.keys(back.nodeStates)).toEqual(names)
         // the same snapshot but for the clocks (when the run and each node's probe happened)
-        const timeless = (x: typeof back) => ({...x, startedAt: '', finishedAt: '', nodeStates: Object.fromEntries(Object.entries(x.nodeStates).map(([k, v]) => [k, {...v, collectedAt: ''}]))})
+        const timeless = (x: typeof back) => ({
+          ...x,
+          startedAt: '',
+          finishedAt: '',
+          nodeStates: Object.fromEntries(Object.entries(x.nodeStates).map(([k, v]) => [k, {...v, collectedAt: ''}])),
+        })
         expect(timeless(back)).toEqual(timeless(expected))
       }
     } finally {

@@ -31,7 +31,11 @@ chmodSync(path.join(dir, 'crictl'), 0o755)
 let n = 0
 /** Run cri_find as the probe does (no `timeout` wrapper needed here), and read back its variables. */
 type CriVars = {rc: string; sb: string; np: string; pp: string; msg: string; argv: string[]}
-async function criFind(ns: string, name: string, files: {pods: string; podsErr?: string; inspect?: string; inspectErr?: string}): Promise<CriVars> {
+async function criFind(
+  ns: string,
+  name: string,
+  files: {pods: string; podsErr?: string; inspect?: string; inspectErr?: string},
+): Promise<CriVars> {
   const log = path.join(dir, `log-${++n}`)
   const script = `tmo() { "$@"; }\n${CRI_FIND}\ncri_find "$1" "$2"; rc=$?\nprintf '%s\\n' "rc=$rc" "sb=$_sb" "np=$_np" "pp=$_pp" "msg=$_msg"`
   const env = {
@@ -44,7 +48,12 @@ async function criFind(ns: string, name: string, files: {pods: string; podsErr?:
     INSPECT_ERR: files.inspectErr ? path.join(FIX, files.inspectErr) : '',
   }
   const r = await run('sh', ['-c', script, 'sh', criPattern(ns), criPattern(name)], {env})
-  const vars = Object.fromEntries(r.stdout.trimEnd().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) as Omit<CriVars, 'argv'>
+  const vars = Object.fromEntries(
+    r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  ) as Omit<CriVars, 'argv'>
   return {...vars, argv: readFileSync(log, 'utf8').trimEnd().split('\n')}
 }
 
@@ -57,13 +66,28 @@ const netnsOf = (file: string): string => {
 
 describe("finding a pod's network namespace through crictl", () => {
   it('asks for the ready sandbox of exactly that namespace and name, then inspects it', async () => {
-    const r = await criFind('shop', 'web-5c7d9f8b6d-x2kqp', {pods: 'pods-q-one.txt', inspect: 'inspectp-containerd-sorted.json'})
-    expect(r.argv).toEqual([`pods --namespace ^shop$ --name ^web-5c7d9f8b6d-x2kqp$ --state ready -q`, `inspectp ${idOf('pods-q-one.txt')}`])
-    expect(r).toMatchObject({rc: '0', sb: idOf('pods-q-one.txt'), np: netnsOf('inspectp-containerd-sorted.json'), msg: ''})
+    const r = await criFind('shop', 'web-5c7d9f8b6d-x2kqp', {
+      pods: 'pods-q-one.txt',
+      inspect: 'inspectp-containerd-sorted.json',
+    })
+    expect(r.argv).toEqual([
+      `pods --namespace ^shop$ --name ^web-5c7d9f8b6d-x2kqp$ --state ready -q`,
+      `inspectp ${idOf('pods-q-one.txt')}`,
+    ])
+    expect(r).toMatchObject({
+      rc: '0',
+      sb: idOf('pods-q-one.txt'),
+      np: netnsOf('inspectp-containerd-sorted.json'),
+      msg: '',
+    })
   })
 
   it('reads the network path whatever the key order (crictl >= 1.26 sorts keys, older crictl kept the runtime order)', async () => {
-    for (const file of ['inspectp-containerd-sorted.json', 'inspectp-containerd-runtime-order.json', 'inspectp-crio.json']) {
+    for (const file of [
+      'inspectp-containerd-sorted.json',
+      'inspectp-containerd-runtime-order.json',
+      'inspectp-crio.json',
+    ]) {
       const r = await criFind('default', 'x', {pods: 'pods-q-one.txt', inspect: file})
       expect(r.rc, file).toBe('0')
       expect(r.np, file).toBe(netnsOf(file))
@@ -78,7 +102,11 @@ describe("finding a pod's network namespace through crictl", () => {
   })
 
   it("keeps crictl's warnings as a message, not as sandbox IDs", async () => {
-    const r = await criFind('shop', 'web', {pods: 'pods-q-one.txt', podsErr: 'pods-warning.stderr.txt', inspect: 'inspectp-containerd-sorted.json'})
+    const r = await criFind('shop', 'web', {
+      pods: 'pods-q-one.txt',
+      podsErr: 'pods-warning.stderr.txt',
+      inspect: 'inspectp-containerd-sorted.json',
+    })
     expect(r.rc).toBe('0')
     expect(r.sb).toBe(idOf('pods-q-one.txt'))
     expect(r.msg).toContain('runtime connect using default endpoints')
@@ -120,7 +148,10 @@ describe('the probe for a pod known only by name', () => {
   })
 
   it("reads the runtime section's answer: the sandbox and its way in", () => {
-    expect(runtimeEntry('sandbox abc\nnetns /var/run/netns/cni-1')).toEqual({sandbox: 'abc', netns: '/var/run/netns/cni-1'})
+    expect(runtimeEntry('sandbox abc\nnetns /var/run/netns/cni-1')).toEqual({
+      sandbox: 'abc',
+      netns: '/var/run/netns/cni-1',
+    })
     expect(runtimeEntry('sandbox abc\npid 31044')).toEqual({sandbox: 'abc', pid: 31044})
     expect(() => runtimeEntry('sandbox abc')).toThrow(/runtime: expected a sandbox/)
   })

@@ -26,7 +26,8 @@ async function collect(args: string[], name: string, code = 0): Promise<Snapshot
 }
 
 type KernelRoute = {dst: string; gateway?: string; dev?: string; type?: string}
-const key = (r: KernelRoute) => `${r.type ?? 'unicast'} ${normalizeDst(r.dst, 'inet')} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}`
+const key = (r: KernelRoute) =>
+  `${r.type ?? 'unicast'} ${normalizeDst(r.dst, 'inet')} via ${r.gateway ?? '-'} dev ${r.dev ?? '-'}`
 
 describeLab('collect: Calico BGP mesh lab', () => {
   const lab = useLab('col', ['--nodes', '3', '--backend', 'calico-bgp'])
@@ -37,15 +38,24 @@ describeLab('collect: Calico BGP mesh lab', () => {
     for (const node of lab.get().nodes) {
       const s = snap.nodeStates[node.name]!
       const peers = lab.get().nodes.filter((n) => n !== node)
-      expect(s.bird!.sessions.map((x) => [x.neighborAddress, x.bgpState]).sort()).toEqual(peers.map((p) => [p.ip, 'Established']).sort())
+      expect(s.bird!.sessions.map((x) => [x.neighborAddress, x.bgpState]).sort()).toEqual(
+        peers.map((p) => [p.ip, 'Established']).sort(),
+      )
       const kernel = (await ipJson<KernelRoute[]>(node.netns, ['route', 'show', 'proto', 'bird'])).map(key).sort()
-      const mine = s.routes.filter((r) => r.protocol === 'bird' && r.family === 'inet' && r.table === 'main').map((r) => key({dst: r.dst, type: r.type, ...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})})).sort()
+      const mine = s.routes
+        .filter((r) => r.protocol === 'bird' && r.family === 'inet' && r.table === 'main')
+        .map((r) =>
+          key({dst: r.dst, type: r.type, ...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}),
+        )
+        .sort()
       expect(mine).toEqual(kernel)
       expect(mine.length).toBe(peers.length + 1)
       for (const pod of lab.get().pods.filter((p) => p.node === node.name)) {
         expect(s.routes).toContainEqual(expect.objectContaining({dst: `${pod.ip}/32`, scope: 'link'}))
       }
-      expect(Object.entries(s.sysctls).filter(([k, v]) => /\.cali[0-9a-f]+\.proxy_arp$/.test(k) && v === '1')).toHaveLength(2)
+      expect(
+        Object.entries(s.sysctls).filter(([k, v]) => /\.cali[0-9a-f]+\.proxy_arp$/.test(k) && v === '1'),
+      ).toHaveLength(2)
     }
     const pods = lab.get().pods
     expect(await ping(pods[0]!.netns, pods.at(-1)!.ip)).toBe(true)
@@ -60,7 +70,9 @@ describeLab('collect: Calico with a route reflector', () => {
     expect(snap.errors).toEqual([])
     const rr = lab.get().nodes.find((n) => n.routeReflector)!
     const clients = lab.get().nodes.filter((n) => !n.routeReflector)
-    expect(snap.nodeStates[rr.name]!.bird!.sessions.map((s) => s.neighborAddress).sort()).toEqual(clients.map((c) => c.ip).sort())
+    expect(snap.nodeStates[rr.name]!.bird!.sessions.map((s) => s.neighborAddress).sort()).toEqual(
+      clients.map((c) => c.ip).sort(),
+    )
     for (const c of clients) {
       const sessions = snap.nodeStates[c.name]!.bird!.sessions
       expect(sessions.map((s) => [s.neighborAddress, s.bgpState])).toEqual([[rr.ip, 'Established']])
@@ -77,13 +89,21 @@ describeLab('collect: Calico VXLAN lab', () => {
     for (const node of lab.get().nodes) {
       const s = snap.nodeStates[node.name]!
       const [k] = await ipJson(node.netns, ['-d', 'link', 'show', 'vxlan.calico'])
-      expect(s.links.find((l) => l.name === 'vxlan.calico')!.vxlan).toMatchObject({vni: k.linkinfo.info_data.id, port: k.linkinfo.info_data.port, learning: false})
+      expect(s.links.find((l) => l.name === 'vxlan.calico')!.vxlan).toMatchObject({
+        vni: k.linkinfo.info_data.id,
+        port: k.linkinfo.info_data.port,
+        learning: false,
+      })
       expect(k.linkinfo.info_data.id).toBe(4096)
-      const kernelFdb = JSON.parse((await nsExec(node.netns, ['bridge', '-j', 'fdb', 'show', 'dev', 'vxlan.calico'])).stdout) as Array<{mac: string; dst?: string}>
+      const kernelFdb = JSON.parse(
+        (await nsExec(node.netns, ['bridge', '-j', 'fdb', 'show', 'dev', 'vxlan.calico'])).stdout,
+      ) as Array<{mac: string; dst?: string}>
       const mine = s.fdb.filter((f) => f.dev === 'vxlan.calico')
       expect(mine.map((f) => `${f.mac} ${f.dst}`).sort()).toEqual(kernelFdb.map((f) => `${f.mac} ${f.dst}`).sort())
       for (const peer of lab.get().nodes.filter((n) => n !== node)) {
-        expect(s.fdb).toContainEqual(expect.objectContaining({mac: peer.vtepMAC, dev: 'vxlan.calico', dst: peer.ip, permanent: true}))
+        expect(s.fdb).toContainEqual(
+          expect.objectContaining({mac: peer.vtepMAC, dev: 'vxlan.calico', dst: peer.ip, permanent: true}),
+        )
         expect(s.routes).toContainEqual(expect.objectContaining({dst: peer.podCIDR, dev: 'vxlan.calico', onlink: true}))
       }
     }
@@ -123,7 +143,9 @@ describeLab('collect: over ssh (lab up --ssh)', () => {
       expect(v4(a)).toEqual(v4(b))
       expect(a.fdb.filter((f) => f.dev === 'flannel.1')).toEqual(b.fdb.filter((f) => f.dev === 'flannel.1'))
       expect(a.links.map((l) => l.name)).toEqual(b.links.map((l) => l.name))
-      expect(a.pods.map((p) => p.routes.filter((r) => r.family === 'inet'))).toEqual(b.pods.map((p) => p.routes.filter((r) => r.family === 'inet')))
+      expect(a.pods.map((p) => p.routes.filter((r) => r.family === 'inet'))).toEqual(
+        b.pods.map((p) => p.routes.filter((r) => r.family === 'inet')),
+      )
     }
     // node2's sshd is asked for on a port nothing listens on
     const inv = parse(readFileSync(lab.get().inventory, 'utf8'))
@@ -132,6 +154,8 @@ describeLab('collect: over ssh (lab up --ssh)', () => {
     writeFileSync(file, stringify(inv))
     const snap = await collect(['--inventory', file, '--transport', 'ssh', '--timeout', '10'], 'ssh-refused', 3)
     expect(Object.keys(snap.nodeStates).sort()).toEqual(['node1', 'node3'])
-    expect(snap.errors).toEqual([{node: 'node2', code: 'NODE_UNREACHABLE', message: expect.stringMatching(/^ssh 172\.31\.0\.12: /)}])
+    expect(snap.errors).toEqual([
+      {node: 'node2', code: 'NODE_UNREACHABLE', message: expect.stringMatching(/^ssh 172\.31\.0\.12: /)},
+    ])
   })
 })

@@ -42,7 +42,12 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
 
   it('collects every node completely', () => {
     expect(snap.errors).toEqual([])
-    expect(Object.keys(snap.nodeStates).sort()).toEqual(lab.get().nodes.map((n) => n.name).sort())
+    expect(Object.keys(snap.nodeStates).sort()).toEqual(
+      lab
+        .get()
+        .nodes.map((n) => n.name)
+        .sort(),
+    )
     expect(snap.cluster).toMatchObject({source: 'lab', name: lab.get().name, backend: 'flannel-vxlan'})
     for (const s of Object.values(snap.nodeStates)) {
       expect(Object.entries(s.sections).filter(([, v]) => v.status === 'error' || v.status === 'truncated')).toEqual([])
@@ -59,16 +64,27 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
       expect(vtep.mac).toBe(node.vtepMAC)
       for (const peer of lab.get().nodes.filter((n) => n !== node)) {
         const peerVtep = peer.podCIDR.split('/')[0]!
-        expect(s.routes).toContainEqual(expect.objectContaining({dst: peer.podCIDR, gateway: peerVtep, dev: 'flannel.1', onlink: true}))
-        expect(s.neighbours).toContainEqual(expect.objectContaining({dst: peerVtep, lladdr: peer.vtepMAC, dev: 'flannel.1', state: ['PERMANENT']}))
-        expect(s.fdb).toContainEqual(expect.objectContaining({mac: peer.vtepMAC, dev: 'flannel.1', dst: peer.ip, self: true, permanent: true}))
+        expect(s.routes).toContainEqual(
+          expect.objectContaining({dst: peer.podCIDR, gateway: peerVtep, dev: 'flannel.1', onlink: true}),
+        )
+        expect(s.neighbours).toContainEqual(
+          expect.objectContaining({dst: peerVtep, lladdr: peer.vtepMAC, dev: 'flannel.1', state: ['PERMANENT']}),
+        )
+        expect(s.fdb).toContainEqual(
+          expect.objectContaining({mac: peer.vtepMAC, dev: 'flannel.1', dst: peer.ip, self: true, permanent: true}),
+        )
       }
       // the main table is exactly the kernel's
       const kernel = (await ipJson<KernelRoute[]>(node.netns, ['-4', 'route', 'show'])).map(key).sort()
-      const mine = s.routes.filter((r) => r.family === 'inet' && r.table === 'main').map((r) => key({dst: r.dst, ...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})})).sort()
+      const mine = s.routes
+        .filter((r) => r.family === 'inet' && r.table === 'main')
+        .map((r) => key({dst: r.dst, ...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}))
+        .sort()
       expect(mine).toEqual(kernel)
       const fdb = await ipJson(node.netns, ['-d', 'link']) // keep the kernel honest about cni0 too
-      expect(s.links.find((l) => l.name === 'cni0')!.ifindex).toBe(fdb.find((l: {ifname: string}) => l.ifname === 'cni0').ifindex)
+      expect(s.links.find((l) => l.name === 'cni0')!.ifindex).toBe(
+        fdb.find((l: {ifname: string}) => l.ifname === 'cni0').ifindex,
+      )
     }
   })
 
@@ -79,7 +95,9 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
       const node = lab.get().nodes.find((n) => n.name === pod.node)!
       expect(state.netns).toBe(pod.netns)
       expect(state.addresses).toContainEqual(expect.objectContaining({dev: 'eth0', local: pod.ip}))
-      expect(state.routes).toContainEqual(expect.objectContaining({dst: '0.0.0.0/0', gateway: node.podCIDR.replace(/0\/24$/, '1'), dev: 'eth0'}))
+      expect(state.routes).toContainEqual(
+        expect.objectContaining({dst: '0.0.0.0/0', gateway: node.podCIDR.replace(/0\/24$/, '1'), dev: 'eth0'}),
+      )
     }
     expect(await ping(pods[0]!.netns, pods.at(-1)!.ip)).toBe(true)
   })
@@ -87,7 +105,11 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
   it('subnet.env parsed, CNI files and plugins listed', () => {
     for (const node of lab.get().nodes) {
       const s = snap.nodeStates[node.name]!
-      expect(s.flannelSubnetEnv).toMatchObject({FLANNEL_NETWORK: snap.cluster.clusterCIDR, FLANNEL_SUBNET: node.podCIDR.replace(/0\/24$/, '1/24'), FLANNEL_MTU: '1450'})
+      expect(s.flannelSubnetEnv).toMatchObject({
+        FLANNEL_NETWORK: snap.cluster.clusterCIDR,
+        FLANNEL_SUBNET: node.podCIDR.replace(/0\/24$/, '1/24'),
+        FLANNEL_MTU: '1450',
+      })
       expect(s.cni!.files.map((f) => f.name)).toEqual(['10-flannel.conflist'])
       expect(JSON.parse(s.cni!.files[0]!.content).plugins[0].type).toBe('flannel')
       expect(s.cni!.plugins).toEqual(expect.arrayContaining(['flannel', 'bridge', 'host-local', 'portmap']))
@@ -124,15 +146,35 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
     // interfaces whose names are shell code (Linux allows quotes, ;, $ and parentheses)
     const evilLinks = [`v$(>cp1${tag})`, `v';>cp2${tag};'`]
     for (const [i, name] of evilLinks.entries()) {
-      const r = await nsExec(victim.netns, ['ip', 'link', 'add', name, 'type', 'vxlan', 'id', String(77 + i), 'dstport', '4789', 'dev', 'eth0'])
+      const r = await nsExec(victim.netns, [
+        'ip',
+        'link',
+        'add',
+        name,
+        'type',
+        'vxlan',
+        'id',
+        String(77 + i),
+        'dstport',
+        '4789',
+        'dev',
+        'eth0',
+      ])
       expect(r.code, r.stderr).toBe(0)
     }
     const inv = parse(readFileSync(lab.get().inventory, 'utf8'))
     const evilNode = `node 2'; $(touch ${tmpFiles[0]}); "\n;`
     inv.nodes[1].name = evilNode
     for (const p of inv.pods) if (p.node === victim.name) p.node = evilNode
-    const evilPods = [`x'; touch ${tmpFiles[1]}; '`, `$(touch ${tmpFiles[2]})`, `a\nb; touch ${tmpFiles[3]}`, `';>cp3${tag};'`]
-    evilPods.forEach((netns, i) => inv.pods.push({name: `evil-${i}`, namespace: 'default', node: evilNode, ip: `172.20.2.${200 + i}`, netns}))
+    const evilPods = [
+      `x'; touch ${tmpFiles[1]}; '`,
+      `$(touch ${tmpFiles[2]})`,
+      `a\nb; touch ${tmpFiles[3]}`,
+      `';>cp3${tag};'`,
+    ]
+    evilPods.forEach((netns, i) =>
+      inv.pods.push({name: `evil-${i}`, namespace: 'default', node: evilNode, ip: `172.20.2.${200 + i}`, netns}),
+    )
     inv.nodes.push({...inv.nodes[0], name: 'evil-a', access: {netns: `x'; touch ${tmpFiles[4]}; '`}})
     inv.nodes.push({...inv.nodes[0], name: 'evil-b', access: {netns: `';>cp4${tag};'`}})
     const file = path.join(dir, 'hostile.yaml')
@@ -143,7 +185,8 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
     // evil-a and evil-b name namespaces that are not valid names: not collected (exit 3), the others written
     expect(r.code, r.stderr).toBe(3)
     expect(r.stderr).toMatch(/2 of 5 nodes could not be collected: evil-a: .*not a valid network namespace name/)
-    for (const f of [...tmpFiles, ...cwdFiles.map((c) => path.resolve(c)), ...cwdFiles.map((c) => path.join('/', c))]) expect(existsSync(f), f).toBe(false)
+    for (const f of [...tmpFiles, ...cwdFiles.map((c) => path.resolve(c)), ...cwdFiles.map((c) => path.join('/', c))])
+      expect(existsSync(f), f).toBe(false)
 
     const s = await loadSnapshot(out)
     const state = s.nodeStates[evilNode]!
@@ -156,11 +199,21 @@ describeLab('collect: flannel vxlan lab through the netns transport', () => {
     const evil = state.pods.filter((p) => p.name.startsWith('evil-'))
     expect(evil.map((p) => p.netns)).toEqual(evilPods)
     for (const p of evil) expect(p.sections!.netns!.status).toBe('error')
-    expect(state.pods.filter((p) => !p.name.startsWith('evil-')).every((p) => p.sections!.netns!.status === 'ok')).toBe(true)
+    expect(state.pods.filter((p) => !p.name.startsWith('evil-')).every((p) => p.sections!.netns!.status === 'ok')).toBe(
+      true,
+    )
     expect(s.errors).toEqual(
       expect.arrayContaining([
-        {node: evilNode, code: 'COLLECTION_PARTIAL', message: expect.stringMatching(/^4 sections incomplete: pod default\/evil-0 netns/)},
-        {node: 'evil-a', code: 'NODE_UNREACHABLE', message: expect.stringMatching(/not a valid network namespace name$/)},
+        {
+          node: evilNode,
+          code: 'COLLECTION_PARTIAL',
+          message: expect.stringMatching(/^4 sections incomplete: pod default\/evil-0 netns/),
+        },
+        {
+          node: 'evil-a',
+          code: 'NODE_UNREACHABLE',
+          message: expect.stringMatching(/not a valid network namespace name$/),
+        },
         {node: 'evil-b', code: 'NODE_UNREACHABLE', message: expect.stringMatching(/no such network namespace$/)},
       ]),
     )
@@ -179,7 +232,9 @@ describeLab('collect: flannel host-gw lab', () => {
       const s = snap.nodeStates[node.name]!
       expect(s.links.some((l) => l.kind === 'vxlan')).toBe(false)
       for (const peer of lab.get().nodes.filter((n) => n !== node)) {
-        expect(s.routes).toContainEqual(expect.objectContaining({dst: peer.podCIDR, gateway: peer.ip, dev: 'eth0', onlink: false}))
+        expect(s.routes).toContainEqual(
+          expect.objectContaining({dst: peer.podCIDR, gateway: peer.ip, dev: 'eth0', onlink: false}),
+        )
         // the kernel agrees on the next hop
         const got = await nsExec(node.netns, ['ip', '-j', 'route', 'get', peer.podCIDR.replace(/0\/24$/, '2')])
         expect(JSON.parse(got.stdout)[0]).toMatchObject({gateway: peer.ip, dev: 'eth0'})

@@ -5,9 +5,9 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import type {Inventory} from '../../src/model/inventory.js'
-import {collectNodes, snapshotOf} from '../../src/collect/collect.js'
 import {runChecks} from '../../src/analyze/checks/run.js'
+import {collectNodes, snapshotOf} from '../../src/collect/collect.js'
+import type {Inventory} from '../../src/model/inventory.js'
 import {validateSnapshot} from '../../src/model/snapshot.js'
 import type {Transport} from '../../src/transport/types.js'
 import {fixture} from '../helpers/fixtures.js'
@@ -18,12 +18,15 @@ const markerIn = (script: string): string => /^M='?(@@NETCTL-[A-Za-z0-9]+)'?$/m.
 
 /** Replace one section (B ... E, with its stderr block if any) of the recorded output. */
 function withSection(output: string, name: string, replacement: string): string {
-  const re = new RegExp(`${M} B ${name.replace(/\./g, '\\.')}\\n[\\s\\S]*?${M} E ${name.replace(/\./g, '\\.')} \\d+\\n(?:${M} W ${name.replace(/\./g, '\\.')}\\n[\\s\\S]*?${M} Z\\n)?`)
+  const re = new RegExp(
+    `${M} B ${name.replace(/\./g, '\\.')}\\n[\\s\\S]*?${M} E ${name.replace(/\./g, '\\.')} \\d+\\n(?:${M} W ${name.replace(/\./g, '\\.')}\\n[\\s\\S]*?${M} Z\\n)?`,
+  )
   expect(re.test(output), `section ${name} in the fixture`).toBe(true)
   return output.replace(re, replacement)
 }
 
-const failed = (name: string, code: number, stderr = ''): string => `${M} B ${name}\n\n${M} E ${name} ${code}\n${stderr ? `${M} W ${name}\n${stderr}\n${M} Z\n` : ''}`
+const failed = (name: string, code: number, stderr = ''): string =>
+  `${M} B ${name}\n\n${M} E ${name} ${code}\n${stderr ? `${M} W ${name}\n${stderr}\n${M} Z\n` : ''}`
 
 const inventory: Inventory = {
   apiVersion: 'netctl.dev/v1',
@@ -40,12 +43,18 @@ async function partialFinding(output: string): Promise<{fix: string; evidence: s
     exec: async (script) => ({stdout: output.replaceAll(M, markerIn(script)), stderr: '', code: 0}),
     close: async () => {},
   }
-  const results = await collectNodes([{node: inventory.nodes[0]!, pods: inventory.pods}], {transportFactory: () => node})
+  const results = await collectNodes([{node: inventory.nodes[0]!, pods: inventory.pods}], {
+    transportFactory: () => node,
+  })
   const now = new Date().toISOString()
-  const snapshot = JSON.parse(JSON.stringify(snapshotOf(inventory, results, {startedAt: now, finishedAt: now, version: 'test'})))
+  const snapshot = JSON.parse(
+    JSON.stringify(snapshotOf(inventory, results, {startedAt: now, finishedAt: now, version: 'test'})),
+  )
   expect(() => validateSnapshot(snapshot)).not.toThrow()
   // the node's own finding (a pod whose netns could not be entered has one more, naming the pod)
-  const findings = runChecks(snapshot).filter((f) => f.code === 'COLLECTION_PARTIAL' && f.subject === inventory.nodes[0]!.name)
+  const findings = runChecks(snapshot).filter(
+    (f) => f.code === 'COLLECTION_PARTIAL' && f.subject === inventory.nodes[0]!.name,
+  )
   expect(findings).toHaveLength(1)
   return findings[0]!
 }
@@ -62,14 +71,22 @@ describe('the COLLECTION_PARTIAL fix names the cause that happened', () => {
   })
 
   it("a pod's network namespace gone: run again", async () => {
-    const f = await partialFinding(withSection(GOOD, 'pod.0', failed('pod.0', 255, 'Cannot open network namespace "tp-gone": No such file or directory')))
+    const f = await partialFinding(
+      withSection(
+        GOOD,
+        'pod.0',
+        failed('pod.0', 255, 'Cannot open network namespace "tp-gone": No such file or directory'),
+      ),
+    )
     expect(f.evidence[0]).toMatch(/pod default\/web netns: Cannot open network namespace/)
     expect(f.fix).toMatch(/network namespace was gone/)
     expect(f.fix).not.toMatch(MISSING_TOOLS)
   })
 
   it('no root: the probe needs root', async () => {
-    const f = await partialFinding(withSection(GOOD, 'nftables', failed('nftables', 1, 'Error: Operation not permitted (you must be root)')))
+    const f = await partialFinding(
+      withSection(GOOD, 'nftables', failed('nftables', 1, 'Error: Operation not permitted (you must be root)')),
+    )
     expect(f.fix).toMatch(/needs root/)
     expect(f.fix).not.toMatch(MISSING_TOOLS)
   })
@@ -83,7 +100,9 @@ describe('the COLLECTION_PARTIAL fix names the cause that happened', () => {
   })
 
   it('iproute2 too old for -j: update it', async () => {
-    const f = await partialFinding(withSection(GOOD, 'routes4', failed('routes4', 255, 'Option "-j" is unknown, try "ip -help".')))
+    const f = await partialFinding(
+      withSection(GOOD, 'routes4', failed('routes4', 255, 'Option "-j" is unknown, try "ip -help".')),
+    )
     expect(f.fix).toMatch(/too old/)
     expect(f.fix).toContain('ip -V')
   })

@@ -3,7 +3,19 @@ import {describe, expect, it} from 'vitest'
 import {buildProbe, DEFAULT_PATHS, octalEscape} from '../../src/collect/probe.js'
 import {run} from '../../src/util/exec.js'
 
-const NASTY = ["x'; touch /tmp/PWNED; '", '$(reboot)', '`id`', 'a\nb', 'back\\slash\\0101', '%s%n', 'spaces  and\ttabs', 'ünïcødé-ネット', '-n', '"', '']
+const NASTY = [
+  "x'; touch /tmp/PWNED; '",
+  '$(reboot)',
+  '`id`',
+  'a\nb',
+  'back\\slash\\0101',
+  '%s%n',
+  'spaces  and\ttabs',
+  'ünïcødé-ネット',
+  '-n',
+  '"',
+  '',
+]
 
 describe('the probe script', () => {
   it('is valid POSIX sh (dash parses it)', async () => {
@@ -51,7 +63,10 @@ describe('the probe script', () => {
 
   it('uses the defaults where the inventory says nothing, and the inventory where it does', () => {
     expect(buildProbe().paths).toEqual(DEFAULT_PATHS)
-    expect(buildProbe({paths: {cniConfDir: '/etc/k3s/cni'}}).paths).toEqual({...DEFAULT_PATHS, cniConfDir: '/etc/k3s/cni'})
+    expect(buildProbe({paths: {cniConfDir: '/etc/k3s/cni'}}).paths).toEqual({
+      ...DEFAULT_PATHS,
+      cniConfDir: '/etc/k3s/cni',
+    })
   })
 
   it('expects the node sections, then per pod the namespace and its sections', () => {

@@ -15,7 +15,10 @@ describe('splitting probe output', () => {
     const links = split.sections.get('links')!.body
     expect(links.endsWith(']\n')).toBe(true)
     expect(text).toContain(links)
-    expect(split.sections.get('bird-protocols')).toMatchObject({status: 'absent', message: expect.stringMatching(/^no BIRD control socket at /)})
+    expect(split.sections.get('bird-protocols')).toMatchObject({
+      status: 'absent',
+      message: expect.stringMatching(/^no BIRD control socket at /),
+    })
   })
 
   it('pod sections nest inside the section that entered the pod', () => {
@@ -26,7 +29,11 @@ describe('splitting probe output', () => {
 
   it('failing commands keep their exit code and stderr', () => {
     const {split} = probeFixture('calico-ipip-node1.handmade.out')
-    expect(split.sections.get('pod.1')).toMatchObject({status: 'error', code: 1, message: expect.stringContaining('nsenter: cannot open')})
+    expect(split.sections.get('pod.1')).toMatchObject({
+      status: 'error',
+      code: 1,
+      message: expect.stringContaining('nsenter: cannot open'),
+    })
   })
 
   it('output cut in the middle: the open sections are truncated, the rest stays', () => {
@@ -41,7 +48,10 @@ describe('splitting probe output', () => {
   })
 
   it('text that is not probe output has no sections and did not start', () => {
-    const split = splitProbeOutput('<html>502 Bad Gateway</html>\n@@NETCTL-other B links\n[]\n@@NETCTL-other E links 0\n', '@@NETCTL-abc')
+    const split = splitProbeOutput(
+      '<html>502 Bad Gateway</html>\n@@NETCTL-other B links\n[]\n@@NETCTL-other E links 0\n',
+      '@@NETCTL-abc',
+    )
     expect(split.started).toBe(false)
     expect(split.sections.size).toBe(0)
   })

@@ -7,14 +7,14 @@ import {stringify} from 'yaml'
 
 import {runChecks} from '../../src/analyze/checks/index.js'
 import {parseInventory} from '../../src/cluster/inventory.js'
-import type {Inventory} from '../../src/model/inventory.js'
-import {NetctlError} from '../../src/errors.js'
-import {KubeApi} from '../../src/cluster/kube-api.js'
 import {KubeCluster} from '../../src/cluster/kube.js'
+import {KubeApi} from '../../src/cluster/kube-api.js'
 import {snapshotOf} from '../../src/collect/collect.js'
+import {NetctlError} from '../../src/errors.js'
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import {LAB_BACKENDS} from '../../src/lab/types.js'
+import type {Inventory} from '../../src/model/inventory.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {traceSnapshotFile} from '../../src/services/trace.js'
 import {validatorFor} from '../../src/util/schema.js'
@@ -30,7 +30,11 @@ const SEED = Number(process.env.NETCTL_PROPERTY_SEED ?? 20261204)
 function collectedSnapshot(inv: Inventory): Snapshot {
   return snapshotOf(
     inv,
-    inv.nodes.map((n) => ({node: n.name, ms: 1, errors: [{node: n.name, code: 'NODE_UNREACHABLE' as const, message: 'connection refused'}]})),
+    inv.nodes.map((n) => ({
+      node: n.name,
+      ms: 1,
+      errors: [{node: n.name, code: 'NODE_UNREACHABLE' as const, message: 'connection refused'}],
+    })),
     {startedAt: '2026-12-04T10:00:00.000Z', finishedAt: '2026-12-04T10:00:01.000Z', version: '0.0.0-test'},
   )
 }
@@ -44,7 +48,13 @@ function loadsEverywhere(s: Snapshot, what: string): Snapshot {
   const [a, b] = loaded.pods
   if (a && b) {
     try {
-      traceSnapshotFile(loaded, {src: `${a.namespace}/${a.name}`, dst: `${b.namespace}/${b.name}`, protocol: 'icmp', size: 84, df: false})
+      traceSnapshotFile(loaded, {
+        src: `${a.namespace}/${a.name}`,
+        dst: `${b.namespace}/${b.name}`,
+        protocol: 'icmp',
+        size: 84,
+        df: false,
+      })
     } catch (error) {
       // a refusal a user can read is fine (one line, an exit code); a crash is not
       expect(error, `${what}: ${(error as Error).stack}`).toBeInstanceOf(NetctlError)
@@ -59,8 +69,14 @@ const NODE_SPECS: Array<{what: string; spec: (i: number) => Record<string, unkno
   {what: 'no podCIDR (Calico IPAM)', spec: () => ({})},
   {what: 'empty podCIDR', spec: () => ({podCIDR: ''})},
   {what: 'podCIDR only', spec: (i) => ({podCIDR: `10.244.${i}.0/24`})},
-  {what: 'dual-stack, IPv4 first', spec: (i) => ({podCIDR: `10.244.${i}.0/24`, podCIDRs: [`10.244.${i}.0/24`, `fd00:10:244:${i}::/64`]})},
-  {what: 'dual-stack, IPv6 first', spec: (i) => ({podCIDR: `fd00:10:244:${i}::/64`, podCIDRs: [`fd00:10:244:${i}::/64`, `10.244.${i}.0/24`]})},
+  {
+    what: 'dual-stack, IPv4 first',
+    spec: (i) => ({podCIDR: `10.244.${i}.0/24`, podCIDRs: [`10.244.${i}.0/24`, `fd00:10:244:${i}::/64`]}),
+  },
+  {
+    what: 'dual-stack, IPv6 first',
+    spec: (i) => ({podCIDR: `fd00:10:244:${i}::/64`, podCIDRs: [`fd00:10:244:${i}::/64`, `10.244.${i}.0/24`]}),
+  },
   {what: 'IPv6 only', spec: (i) => ({podCIDR: `fd00:10:244:${i}::/64`, podCIDRs: [`fd00:10:244:${i}::/64`]})},
 ]
 
@@ -77,7 +93,10 @@ describe('whatever collect writes loads in check and trace', () => {
 
   it('a lab of every backend', () => {
     for (const backend of LAB_BACKENDS) {
-      const plan = planLab({name: 'an-src', nodes: 3, podsPerNode: 1, backend, topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+      const plan = planLab(
+        {name: 'an-src', nodes: 3, podsPerNode: 1, backend, topology: 'flat', routeReflectors: 1, ssh: false},
+        dir,
+      )
       loadsEverywhere(collectedSnapshot(labInventory(plan)), `lab ${backend}`)
     }
   })
@@ -98,48 +117,58 @@ describe('whatever collect writes loads in check and trace', () => {
       const doc = {
         apiVersion: 'netctl.dev/v1',
         kind: 'Inventory',
-        cluster: {name: 'file', backend, clusterCIDR: '10.244.0.0/16', source: 'file', ...(r() < 0.5 ? {cni: 'unknown'} : {})},
+        cluster: {
+          name: 'file',
+          backend,
+          clusterCIDR: '10.244.0.0/16',
+          source: 'file',
+          ...(r() < 0.5 ? {cni: 'unknown'} : {}),
+        },
         nodes,
         pods: nodes.map((n, i) => ({name: `p${i}`, namespace: 'default', node: n.name, ip: `10.244.${i}.2`})),
       }
       const inv = parseInventory(stringify(doc), 'inv.yaml')
       const s = loadsEverywhere(collectedSnapshot(inv), `inventory #${k}`)
-      for (const [i, n] of doc.nodes.entries()) expect(s.nodes[i]!.podCIDRs).toEqual([...new Set([n.podCIDR, ...(n.podCIDRs ?? [])])])
+      for (const [i, n] of doc.nodes.entries())
+        expect(s.nodes[i]!.podCIDRs).toEqual([...new Set([n.podCIDR, ...(n.podCIDRs ?? [])])])
     }
   })
 
-  it.each(['flannel', 'calico', 'none'])('Kubernetes objects with and without podCIDR(s), dual-stack, the CNI %s', async (cni) => {
-    const server = await KubeApiServer.start()
-    servers.push(server)
-    server.addFixture('workloads')
-    if (cni !== 'none') server.addFixture(cni)
-    const api = await KubeApi.connect({kubeconfig: server.writeKubeconfig(path.join(dir, `${cni}.yaml`))})
-    const cluster = new KubeCluster(api)
-    const names = server.list('nodes').map((n) => n.metadata.name as string)
-    const r = seededRandom(SEED + cni.length)
-    const seen = new Set<string>()
-    for (let k = 0; k < 12; k++) {
-      const chosen = names.map(() => pick(r, NODE_SPECS))
-      for (const [i, name] of names.entries()) {
-        server.update('nodes', '', name, (n) => {
-          n.spec = {...chosen[i]!.spec(i + 1)}
-        })
+  it.each(['flannel', 'calico', 'none'])(
+    'Kubernetes objects with and without podCIDR(s), dual-stack, the CNI %s',
+    async (cni) => {
+      const server = await KubeApiServer.start()
+      servers.push(server)
+      server.addFixture('workloads')
+      if (cni !== 'none') server.addFixture(cni)
+      const api = await KubeApi.connect({kubeconfig: server.writeKubeconfig(path.join(dir, `${cni}.yaml`))})
+      const cluster = new KubeCluster(api)
+      const names = server.list('nodes').map((n) => n.metadata.name as string)
+      const r = seededRandom(SEED + cni.length)
+      const seen = new Set<string>()
+      for (let k = 0; k < 12; k++) {
+        const chosen = names.map(() => pick(r, NODE_SPECS))
+        for (const [i, name] of names.entries()) {
+          server.update('nodes', '', name, (n) => {
+            n.spec = {...chosen[i]!.spec(i + 1)}
+          })
+        }
+        const what = `${cni}: ${chosen.map((c) => c.what).join(' / ')}`
+        seen.add(chosen[0]!.what)
+        const inv = await cluster.inventory()
+        const s = loadsEverywhere(collectedSnapshot(inv), what)
+        for (const [i, n] of s.nodes.entries()) {
+          const spec = chosen[i]!.spec(i + 1) as {podCIDR?: string; podCIDRs?: string[]}
+          // every range the Node holds is kept, none is made up
+          const want = new Set([spec.podCIDR, ...(spec.podCIDRs ?? [])].filter((c): c is string => !!c))
+          if (cni !== 'calico') expect(new Set(n.podCIDRs), what).toEqual(want)
+          else for (const c of want) expect(n.podCIDRs, what).toContain(c)
+          expect(n.podCIDRs, what).not.toContain('')
+        }
       }
-      const what = `${cni}: ${chosen.map((c) => c.what).join(' / ')}`
-      seen.add(chosen[0]!.what)
-      const inv = await cluster.inventory()
-      const s = loadsEverywhere(collectedSnapshot(inv), what)
-      for (const [i, n] of s.nodes.entries()) {
-        const spec = chosen[i]!.spec(i + 1) as {podCIDR?: string; podCIDRs?: string[]}
-        // every range the Node holds is kept, none is made up
-        const want = new Set([spec.podCIDR, ...(spec.podCIDRs ?? [])].filter((c): c is string => !!c))
-        if (cni !== 'calico') expect(new Set(n.podCIDRs), what).toEqual(want)
-        else for (const c of want) expect(n.podCIDRs, what).toContain(c)
-        expect(n.podCIDRs, what).not.toContain('')
-      }
-    }
-    expect(seen.size).toBeGreaterThan(3)
-  })
+      expect(seen.size).toBeGreaterThan(3)
+    },
+  )
 
   it('a Calico node without spec.podCIDR and an unknown CNI: check and trace --snapshot load what collect wrote', async () => {
     const server = await KubeApiServer.start()
@@ -156,7 +185,13 @@ describe('whatever collect writes loads in check and trace', () => {
     expect(check.stderr).not.toContain('invalid snapshot')
     expect(check.code).toBe(3) // nothing was collected: unreachable, not a usage error
     const [a, b] = s.pods
-    const trace = await netctl(['trace', `${a!.namespace}/${a!.name}`, `${b!.namespace}/${b!.name}`, '--snapshot', file])
+    const trace = await netctl([
+      'trace',
+      `${a!.namespace}/${a!.name}`,
+      `${b!.namespace}/${b!.name}`,
+      '--snapshot',
+      file,
+    ])
     expect(trace.stderr).not.toContain('invalid snapshot')
     expect(trace.code).not.toBe(2)
   })

@@ -46,7 +46,9 @@ describe('netctl check --snapshot', () => {
     expect(r.stdout).toContain('error   IP_FORWARD_DISABLED node2: net.ipv4.ip_forward')
     expect(r.stdout).toContain('      net.ipv4.ip_forward = 0')
     // a lab's node: the fix as typed on this machine, in the node's namespace (and nothing for /etc)
-    const netns = (JSON.parse(readFileSync(forwardingOff(), 'utf8')) as Snapshot).nodes.find((n) => n.name === 'node2')!.netns!
+    const netns = (JSON.parse(readFileSync(forwardingOff(), 'utf8')) as Snapshot).nodes.find(
+      (n) => n.name === 'node2',
+    )!.netns!
     expect(r.stdout).toContain(`      ip netns exec ${netns} sysctl -w net.ipv4.ip_forward=1`)
     expect(r.stdout).not.toContain('/etc/sysctl.d')
     expect(r.stdout.trimEnd().endsWith('1 finding: 1 error')).toBe(true)
@@ -56,7 +58,12 @@ describe('netctl check --snapshot', () => {
     const bad = await netctlJson(['check', '--snapshot', forwardingOff()])
     expect(bad.code).toBe(1)
     expect(validate(bad.json), describeSchemaError(validate.errors)).toBe(true)
-    expect(bad.json).toMatchObject({source: {kind: 'snapshot'}, collected: 3, unreachable: 0, counts: {error: 1, total: 1, byCode: {IP_FORWARD_DISABLED: 1}}})
+    expect(bad.json).toMatchObject({
+      source: {kind: 'snapshot'},
+      collected: 3,
+      unreachable: 0,
+      counts: {error: 1, total: 1, byCode: {IP_FORWARD_DISABLED: 1}},
+    })
     const s = JSON.parse(readFileSync(forwardingOff(), 'utf8')) as Snapshot
     expect(bad.json.findings).toEqual(findingsAsTyped(runChecks(s), s))
     const good = await netctlJson(['check', '--snapshot', snap('flannel-udp')])
@@ -76,15 +83,26 @@ describe('netctl check --snapshot', () => {
   it('an unknown --node is a usage error with a suggestion', async () => {
     const r = await netctl(['check', '--snapshot', snap('calico-rr'), '--node', 'nod4'])
     expect(r.code).toBe(2)
-    expect(r.stderr.split('\n')[0]).toBe("netctl: no node 'nod4' in chk-calico-rr: did you mean node4? (nodes: node1, node2, node3, node4)")
+    expect(r.stderr.split('\n')[0]).toBe(
+      "netctl: no node 'nod4' in chk-calico-rr: did you mean node4? (nodes: node1, node2, node3, node4)",
+    )
   })
 
   it('nothing to check (and no kubeconfig either), or two sources at once: usage errors in one line', async () => {
     const env = {HOME: '/nonexistent', KUBECONFIG: '', KUBERNETES_SERVICE_HOST: ''}
     for (const [args, message] of [
-      [[], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
-      [['--lab', 'x', '--snapshot', snap('calico-rr')], /^netctl: --lab=x cannot also be provided when using --snapshot$/],
-      [['--snapshot', snap('calico-rr'), '--kubeconfig', 'k.yaml'], /^netctl: --kubeconfig=k.yaml cannot also be provided when using --snapshot$/],
+      [
+        [],
+        /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/,
+      ],
+      [
+        ['--lab', 'x', '--snapshot', snap('calico-rr')],
+        /^netctl: --lab=x cannot also be provided when using --snapshot$/,
+      ],
+      [
+        ['--snapshot', snap('calico-rr'), '--kubeconfig', 'k.yaml'],
+        /^netctl: --kubeconfig=k.yaml cannot also be provided when using --snapshot$/,
+      ],
       [['--lab', 'x', '--inventory', 'y'], /^netctl: --lab and --inventory name two different clusters: give one$/],
     ] as const) {
       const r = await netctl(['check', ...args], {env})
@@ -94,7 +112,18 @@ describe('netctl check --snapshot', () => {
   })
 
   it('no node reachable (live): exit 3, the NODE_UNREACHABLE findings still reported', async () => {
-    const plan = planLab({name: 'chk-ghost-q7', nodes: 2, podsPerNode: 1, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+    const plan = planLab(
+      {
+        name: 'chk-ghost-q7',
+        nodes: 2,
+        podsPerNode: 1,
+        backend: 'flannel-vxlan',
+        topology: 'flat',
+        routeReflectors: 1,
+        ssh: false,
+      },
+      dir,
+    )
     const inv = path.join(dir, 'ghost.yaml')
     writeFileSync(inv, stringify(labInventory(plan)))
     const r = await netctlJson(['check', '--inventory', inv, '--timeout', '2'])
@@ -102,7 +131,10 @@ describe('netctl check --snapshot', () => {
     expect(validate(r.json), describeSchemaError(validate.errors)).toBe(true)
     expect(r.json.collected).toBe(0)
     const findings = r.json.findings as {code: string; node?: string; subject: string}[]
-    expect(findings.filter((f) => f.node !== undefined).map((f) => `${f.code} ${f.node}`)).toEqual(['NODE_UNREACHABLE node1', 'NODE_UNREACHABLE node2'])
+    expect(findings.filter((f) => f.node !== undefined).map((f) => `${f.code} ${f.node}`)).toEqual([
+      'NODE_UNREACHABLE node1',
+      'NODE_UNREACHABLE node2',
+    ])
     // what the inventory's objects say without any node: the lab's Service that has no endpoints by design
     expect(findings.filter((f) => f.node === undefined).map((f) => f.code)).toEqual(['SERVICE_NO_ENDPOINTS'])
     expect(r.json.source).toEqual({kind: 'inventory', name: inv})
@@ -111,16 +143,29 @@ describe('netctl check --snapshot', () => {
 
 describe('schemas/check.schema.json', () => {
   const schema = (name: string) => JSON.parse(readFileSync(path.join(REPO, 'schemas', `${name}.schema.json`), 'utf8'))
-  it("inlines exactly schemas/finding.schema.json as its finding definition", () => {
+  it('inlines exactly schemas/finding.schema.json as its finding definition', () => {
     const {$schema: _s, $id: _i, ...finding} = schema('finding')
     expect(schema('check').definitions.finding).toEqual(finding)
   })
 
   it('rejects a result that drifted from the contract', () => {
-    const ok = {cluster: {name: 'c', backend: 'b', clusterCIDR: '10.0.0.0/8'}, source: {kind: 'snapshot', name: 's.json'}, nodes: ['n'], collected: 1, unreachable: 0, findings: [], counts: {error: 0, warning: 0, info: 0, total: 0, byCode: {}}}
+    const ok = {
+      cluster: {name: 'c', backend: 'b', clusterCIDR: '10.0.0.0/8'},
+      source: {kind: 'snapshot', name: 's.json'},
+      nodes: ['n'],
+      collected: 1,
+      unreachable: 0,
+      findings: [],
+      counts: {error: 0, warning: 0, info: 0, total: 0, byCode: {}},
+    }
     expect(validate(ok), describeSchemaError(validate.errors)).toBe(true)
     expect(validate({...ok, counts: {...ok.counts, byCode: {NOT_A_CODE: 1}}})).toBe(false)
-    expect(validate({...ok, findings: [{code: 'FDB_MISSING', severity: 'fatal', subject: 'x', message: 'y', evidence: [], fix: ''}]})).toBe(false)
+    expect(
+      validate({
+        ...ok,
+        findings: [{code: 'FDB_MISSING', severity: 'fatal', subject: 'x', message: 'y', evidence: [], fix: ''}],
+      }),
+    ).toBe(false)
     expect(validate({...ok, extra: 1})).toBe(false)
   })
 })

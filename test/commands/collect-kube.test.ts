@@ -33,7 +33,8 @@ async function collectTo(args: string[], env?: NodeJS.ProcessEnv): Promise<Snaps
 }
 
 /** A neighbour as two reads a moment apart agree on: a learned entry may go REACHABLE → STALE in between. */
-const neighbourKey = (n: Neighbour): string => `${n.dst} dev ${n.dev} lladdr ${n.lladdr ?? '-'}${n.state.includes('PERMANENT') || n.state.includes('NOARP') ? ` ${n.state.join(',')}` : ''}`
+const neighbourKey = (n: Neighbour): string =>
+  `${n.dst} dev ${n.dev} lladdr ${n.lladdr ?? '-'}${n.state.includes('PERMANENT') || n.state.includes('NOARP') ? ` ${n.state.join(',')}` : ''}`
 
 /** Poll until fn() holds (the API removes pods after their grace period); fails after the bound. */
 async function eventually(fn: () => boolean, what: string, boundMs = 15_000): Promise<void> {
@@ -63,7 +64,11 @@ const POLICY = {
   apiVersion: 'networking.k8s.io/v1',
   kind: 'NetworkPolicy',
   metadata: {name: 'web-from-frontend', namespace: 'default'},
-  spec: {podSelector: {matchLabels: {app: 'pod-node1'}}, policyTypes: ['Ingress'], ingress: [{from: [{podSelector: {matchLabels: {app: 'pod-node2'}}}], ports: [{protocol: 'TCP', port: 8080}]}]},
+  spec: {
+    podSelector: {matchLabels: {app: 'pod-node1'}},
+    policyTypes: ['Ingress'],
+    ingress: [{from: [{podSelector: {matchLabels: {app: 'pod-node2'}}}], ports: [{protocol: 'TCP', port: 8080}]}],
+  },
 }
 
 describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-node flannel vxlan lab', () => {
@@ -74,7 +79,8 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
   let fromLab: Snapshot
   let createdBefore: number
   let createdByRun: Array<Record<string, any>>
-  const debugPods = (): Array<Record<string, any>> => server.list('pods').filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl')
+  const debugPods = (): Array<Record<string, any>> =>
+    server.list('pods').filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl')
 
   beforeAll(async () => {
     server = await KubeApiServer.start()
@@ -93,11 +99,27 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
 
   it('collects every node completely, as a Kubernetes cluster whose backend was detected', () => {
     expect(kube.errors).toEqual([])
-    expect(Object.keys(kube.nodeStates).sort()).toEqual(lab.get().nodes.map((n) => n.name).sort())
-    expect(kube.cluster).toMatchObject({source: 'kubernetes', backend: 'flannel-vxlan', clusterCIDR: fromLab.cluster.clusterCIDR})
-    expect(kube.nodes.map((n) => [n.name, n.internalIP, n.podCIDRs])).toEqual(fromLab.nodes.map((n) => [n.name, n.internalIP, n.podCIDRs]))
+    expect(Object.keys(kube.nodeStates).sort()).toEqual(
+      lab
+        .get()
+        .nodes.map((n) => n.name)
+        .sort(),
+    )
+    expect(kube.cluster).toMatchObject({
+      source: 'kubernetes',
+      backend: 'flannel-vxlan',
+      clusterCIDR: fromLab.cluster.clusterCIDR,
+    })
+    expect(kube.nodes.map((n) => [n.name, n.internalIP, n.podCIDRs])).toEqual(
+      fromLab.nodes.map((n) => [n.name, n.internalIP, n.podCIDRs]),
+    )
     // the API's pods, with the labels a NetworkPolicy selects them by, and the policy itself
-    expect(kube.pods.map((p) => `${p.namespace}/${p.name} ${p.ip}`).sort()).toEqual(lab.get().pods.map((p) => `${p.namespace}/${p.name} ${p.ip}`).sort())
+    expect(kube.pods.map((p) => `${p.namespace}/${p.name} ${p.ip}`).sort()).toEqual(
+      lab
+        .get()
+        .pods.map((p) => `${p.namespace}/${p.name} ${p.ip}`)
+        .sort(),
+    )
     expect(kube.pods.every((p) => p.labels?.app !== undefined && p.netns === undefined)).toBe(true)
     expect(kube.networkPolicies).toEqual([{namespace: 'default', name: POLICY.metadata.name, spec: POLICY.spec}])
   })
@@ -121,8 +143,13 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
       expect(state.sections!.netns).toEqual({status: 'ok'})
       // the sandbox's network namespace as the runtime names it: the lab's pod namespace
       expect(state.netns).toBe(`/var/run/netns/${pod.netns}`)
-      const kernel = await ipJson<Array<{ifname: string; addr_info: Array<{local: string}>}>>(pod.netns, ['addr', 'show'])
-      expect(state.addresses.map((a) => `${a.dev} ${a.local}`).sort()).toEqual(kernel.flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}`)).sort())
+      const kernel = await ipJson<Array<{ifname: string; addr_info: Array<{local: string}>}>>(pod.netns, [
+        'addr',
+        'show',
+      ])
+      expect(state.addresses.map((a) => `${a.dev} ${a.local}`).sort()).toEqual(
+        kernel.flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}`)).sort(),
+      )
       expect(state.addresses.some((a) => a.local === pod.ip)).toBe(true)
       const lab = fromLab.nodeStates[pod.node]!.pods.find((p) => p.name === pod.name)!
       expect(state.routes).toEqual(lab.routes)
@@ -131,8 +158,15 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
 
   it('one debug pod per node for the whole run, one exec each, all deleted at the end', () => {
     const made = createdByRun.filter((o) => o.kind === 'Pod' && o.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl')
-    expect(made.map((p) => p.spec.nodeName).sort()).toEqual(lab.get().nodes.map((n) => n.name).sort())
-    const execs = server.requests.filter((q) => q.resource === 'pods/exec' && made.some((p) => q.path.includes(`/pods/${p.metadata.name}/exec`)))
+    expect(made.map((p) => p.spec.nodeName).sort()).toEqual(
+      lab
+        .get()
+        .nodes.map((n) => n.name)
+        .sort(),
+    )
+    const execs = server.requests.filter(
+      (q) => q.resource === 'pods/exec' && made.some((p) => q.path.includes(`/pods/${p.metadata.name}/exec`)),
+    )
     expect(execs.length).toBe(made.length)
     expect(debugPods()).toEqual([])
   })
@@ -142,10 +176,25 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
     const inv = parse(readFileSync(lab.get().inventory, 'utf8')) as Inventory
     const home = path.join(dir, 'home')
     mkdirSync(path.join(home, '.ssh'), {recursive: true})
-    const config = inv.nodes.map((n) => `Host ${n.name}.kw.lab\n  HostName ${n.access.ssh!.host}\n  ProxyCommand ${n.access.ssh!.proxyCommand}\n  UserKnownHostsFile ${n.access.ssh!.knownHostsFile}\n`)
+    const config = inv.nodes.map(
+      (n) =>
+        `Host ${n.name}.kw.lab\n  HostName ${n.access.ssh!.host}\n  ProxyCommand ${n.access.ssh!.proxyCommand}\n  UserKnownHostsFile ${n.access.ssh!.knownHostsFile}\n`,
+    )
     writeFileSync(path.join(home, '.ssh', 'config'), config.join(''))
     const before = server.created.length
-    const snap = await collectTo(['--kubeconfig', kubeconfig, '--ssh-host-template', '{name}.kw.lab', '--ssh-user', 'root', '--ssh-identity', inv.nodes[0]!.access.ssh!.identityFile!], {HOME: home})
+    const snap = await collectTo(
+      [
+        '--kubeconfig',
+        kubeconfig,
+        '--ssh-host-template',
+        '{name}.kw.lab',
+        '--ssh-user',
+        'root',
+        '--ssh-identity',
+        inv.nodes[0]!.access.ssh!.identityFile!,
+      ],
+      {HOME: home},
+    )
     expect(server.created.length).toBe(before)
     expect(snap.cluster).toMatchObject({source: 'kubernetes', backend: 'flannel-vxlan'})
     expect(snap.errors).toEqual([])
@@ -164,7 +213,9 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
       const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--output-file', path.join(dir, 'forbidden.json')])
       expect(r.code).toBe(3)
       expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
-      expect(r.stderr).toMatch(/^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: Forbidden: user "[^"]+" may not create pods\/exec "netctl-debug-\S+" in namespace "default"; RBAC must allow verb "create" on resource "pods\/exec" \(API group ""\)\n$/)
+      expect(r.stderr).toMatch(
+        /^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: Forbidden: user "[^"]+" may not create pods\/exec "netctl-debug-\S+" in namespace "default"; RBAC must allow verb "create" on resource "pods\/exec" \(API group ""\)\n$/,
+      )
     } finally {
       server.deny = []
     }
@@ -175,37 +226,66 @@ describeLab('netctl collect from Kubernetes: the API-server emulator over a 3-no
     // the emulator's kubelet takes a minute: the pods stay Pending past the 2 s budget of each node
     server.podStartMs = 60_000
     try {
-      const r = await netctl(['collect', '--kubeconfig', kubeconfig, '--timeout', '2', '--output-file', path.join(dir, 'slow.json')])
+      const r = await netctl([
+        'collect',
+        '--kubeconfig',
+        kubeconfig,
+        '--timeout',
+        '2',
+        '--output-file',
+        path.join(dir, 'slow.json'),
+      ])
       expect(r.code).toBe(3)
-      expect(r.stderr).toMatch(/^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: pod default\/netctl-debug-\S+ not Running after [\d.]+s: Pending\b[^\n]*\n$/)
+      expect(r.stderr).toMatch(
+        /^netctl: no node could be collected \(3 unreachable\): node\d: debug pod on node node\d: pod default\/netctl-debug-\S+ not Running after [\d.]+s: Pending\b[^\n]*\n$/,
+      )
     } finally {
       server.podStartMs = 100
     }
     await eventually(() => debugPods().length === 0, 'the pods that never started are deleted')
   })
 
-  it('SIGTERM or SIGINT in the middle of a run deletes the debug pods, and netctl dies of that signal', {timeout: 180_000}, async () => {
-    server.podStartMs = 60_000
-    try {
-      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-        const {NODE_ENV: _test, ...env} = process.env
-        const child = spawn(process.execPath, [BIN, 'collect', '--kubeconfig', kubeconfig, '--timeout', '120', '--output-file', path.join(dir, 'killed.json')], {env, stdio: 'ignore'})
-        const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)))
-        try {
-          // a CLI start and three pod creations: generous on a loaded machine
-          await eventually(() => debugPods().length === lab.get().nodes.length, 'a debug pod on every node', 60_000)
-          child.kill(signal)
-          expect(await exited).toBe(signal)
-        } finally {
-          // never leave the run behind when an expectation failed
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  it(
+    'SIGTERM or SIGINT in the middle of a run deletes the debug pods, and netctl dies of that signal',
+    {timeout: 180_000},
+    async () => {
+      server.podStartMs = 60_000
+      try {
+        for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+          const {NODE_ENV: _test, ...env} = process.env
+          const child = spawn(
+            process.execPath,
+            [
+              BIN,
+              'collect',
+              '--kubeconfig',
+              kubeconfig,
+              '--timeout',
+              '120',
+              '--output-file',
+              path.join(dir, 'killed.json'),
+            ],
+            {env, stdio: 'ignore'},
+          )
+          const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+            child.once('exit', (code, sig) => resolve(sig ?? code)),
+          )
+          try {
+            // a CLI start and three pod creations: generous on a loaded machine
+            await eventually(() => debugPods().length === lab.get().nodes.length, 'a debug pod on every node', 60_000)
+            child.kill(signal)
+            expect(await exited).toBe(signal)
+          } finally {
+            // never leave the run behind when an expectation failed
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+          }
+          await eventually(() => debugPods().length === 0, `debug pods deleted after ${signal}`)
         }
-        await eventually(() => debugPods().length === 0, `debug pods deleted after ${signal}`)
+      } finally {
+        server.podStartMs = 100
       }
-    } finally {
-      server.podStartMs = 100
-    }
-  })
+    },
+  )
 })
 
 describe('an API server that cannot be reached', () => {
@@ -219,13 +299,24 @@ describe('an API server that cannot be reached', () => {
     })
     const file = path.join(dir, 'unreachable.yaml')
     const server = `https://127.0.0.1:${port}`
-    writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: '${server}', insecure-skip-tls-verify: true}\nusers:\n- name: me\n  user: {token: abc}\ncontexts:\n- name: gone\n  context: {cluster: gone, user: me}\ncurrent-context: gone\n`)
+    writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: '${server}', insecure-skip-tls-verify: true}\nusers:\n- name: me\n  user: {token: abc}\ncontexts:\n- name: gone\n  context: {cluster: gone, user: me}\ncurrent-context: gone\n`,
+    )
     const r = await netctl(['collect', '--kubeconfig', file, '--output-file', path.join(dir, 'never.json')])
     expect(r.code).toBe(3)
     expect(r.stdout).toBe('')
-    expect(r.stderr).toBe(`netctl: cannot reach the Kubernetes API server at ${server} (context gone): connection refused\n`)
+    expect(r.stderr).toBe(
+      `netctl: cannot reach the Kubernetes API server at ${server} (context gone): connection refused\n`,
+    )
     const j = await netctl(['collect', '--kubeconfig', file, '--json'])
     expect(j.code).toBe(3)
-    expect(JSON.parse(j.stdout)).toEqual({error: {code: 'CLUSTER_UNREACHABLE', message: `cannot reach the Kubernetes API server at ${server} (context gone): connection refused`, exitCode: 3}})
+    expect(JSON.parse(j.stdout)).toEqual({
+      error: {
+        code: 'CLUSTER_UNREACHABLE',
+        message: `cannot reach the Kubernetes API server at ${server} (context gone): connection refused`,
+        exitCode: 3,
+      },
+    })
   })
 })

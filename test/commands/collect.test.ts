@@ -14,7 +14,18 @@ const dir = mkdtempSync(path.join(tmpdir(), 'col-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 /** An inventory of a lab that does not exist: every node's namespace is missing. */
 function ghostInventory(): string {
-  const plan = planLab({name: 'col-ghost-x9', nodes: 2, podsPerNode: 1, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+  const plan = planLab(
+    {
+      name: 'col-ghost-x9',
+      nodes: 2,
+      podsPerNode: 1,
+      backend: 'flannel-vxlan',
+      topology: 'flat',
+      routeReflectors: 1,
+      ssh: false,
+    },
+    dir,
+  )
   const file = path.join(dir, 'ghost.yaml')
   writeFileSync(file, stringify(labInventory(plan)))
   return file
@@ -59,7 +70,9 @@ describe('netctl collect (no cluster needed)', () => {
     expect(r.stderr).toBe(`netctl: cannot write ${out}: no such directory ${path.dirname(out)}\n`)
     const j = await netctlJson(['collect', '--inventory', ghostInventory(), '--output-file', out])
     expect(j.code).toBe(2)
-    expect(j.json).toEqual({error: {code: 'ENVIRONMENT', message: `cannot write ${out}: no such directory ${path.dirname(out)}`, exitCode: 2}})
+    expect(j.json).toEqual({
+      error: {code: 'ENVIRONMENT', message: `cannot write ${out}: no such directory ${path.dirname(out)}`, exitCode: 2},
+    })
   })
 
   it.each([
@@ -68,7 +81,10 @@ describe('netctl collect (no cluster needed)', () => {
     [['--lab', 'a', '--inventory', 'b'], 'netctl: --lab and --inventory name two different clusters: give one'],
     [['--inventory', '/nonexistent/inv.yaml'], 'netctl: /nonexistent/inv.yaml: no such file'],
     [['--lab', 'col-no-such-lab'], "netctl: no lab named 'col-no-such-lab' (see netctl lab list)"],
-    [['--inventory', 'x', '--parallel', '0'], 'netctl: --parallel: Expected an integer greater than or equal to 1 but received: 0'],
+    [
+      ['--inventory', 'x', '--parallel', '0'],
+      'netctl: --parallel: Expected an integer greater than or equal to 1 but received: 0',
+    ],
   ])('usage problems exit 2 with one line: %j', async (args, message) => {
     const r = await netctl(['collect', ...args], {env: {HOME: '/nonexistent', KUBECONFIG: ''}})
     expect(r.code).toBe(2)

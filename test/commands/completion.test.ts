@@ -26,9 +26,14 @@ describe('netctl completion fish', () => {
 
   /** fish's own answer for a command line: the candidates, without their descriptions. */
   const complete = (line: string): string[] => {
-    const r = spawnSync('fish', ['--no-config', '-c', 'source $argv[1]; complete -C $argv[2]', script, line], {encoding: 'utf8'})
+    const r = spawnSync('fish', ['--no-config', '-c', 'source $argv[1]; complete -C $argv[2]', script, line], {
+      encoding: 'utf8',
+    })
     expect(r.status, r.stderr).toBe(0)
-    return r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t')[0]!)
+    return r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t')[0]!)
   }
 
   it('is installed here (scripts/install-deps.sh)', () => {
@@ -42,7 +47,9 @@ describe('netctl completion fish', () => {
 
   it.runIf(hasFish)('completes commands, topics, flags and their values', () => {
     expect(complete('netctl tra')).toEqual(['trace'])
-    expect(complete('netctl ')).toEqual(expect.arrayContaining(['trace', 'check', 'collect', 'lab', 'backend', 'explain', 'version', 'completion']))
+    expect(complete('netctl ')).toEqual(
+      expect.arrayContaining(['trace', 'check', 'collect', 'lab', 'backend', 'explain', 'version', 'completion']),
+    )
     expect(complete('netctl lab ')).toEqual(['bench', 'down', 'list', 'policy', 'status', 'up'])
     expect(complete('netctl lab policy ')).toEqual(['apply', 'delete', 'list'])
     expect(complete('netctl lab up --pods')).toEqual(['--pods-per-node'])

@@ -24,7 +24,17 @@ describe('every command follows the conventions', () => {
   it('help shows -o, --lab on lab commands, --context/--kubeconfig where a cluster is read, and -n only as a namespace', async () => {
     const config = await Config.load(REPO)
     const ids = config.commands.filter((c) => c.pluginName === 'netctl').map((c) => c.id) // netctl's own, not the plugins' (help, autocomplete)
-    expect(ids).toEqual(expect.arrayContaining([...CLUSTER_READERS, 'explain', 'lab:up', 'lab:down', 'lab:status', 'lab:list', 'lab:bench']))
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        ...CLUSTER_READERS,
+        'explain',
+        'lab:up',
+        'lab:down',
+        'lab:status',
+        'lab:list',
+        'lab:bench',
+      ]),
+    )
     for (const id of ids) {
       const r = await netctl([...id.split(':'), '--help'], {env: {COLUMNS: '200'}})
       expect(r.code, id).toBe(0)
@@ -89,17 +99,32 @@ describe('old spellings still work', () => {
     expect(JSON.parse(byName.stdout)).toEqual({labs: []})
     const n = await netctl(['lab', 'status', '-n', 'demo'])
     expect(n.code).toBe(2)
-    expect(n.stderr.split('\n')[0]).toBe('netctl: Nonexistent flag: -n: the lab is --lab NAME (also --name); -n is a Kubernetes namespace, as in kubectl')
+    expect(n.stderr.split('\n')[0]).toBe(
+      'netctl: Nonexistent flag: -n: the lab is --lab NAME (also --name); -n is a Kubernetes namespace, as in kubectl',
+    )
   })
 
   it('collect -o FILE is --output-file FILE, with a deprecation line', async () => {
-    const plan = planLab({name: 'fl-ghost-c1', nodes: 2, podsPerNode: 1, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+    const plan = planLab(
+      {
+        name: 'fl-ghost-c1',
+        nodes: 2,
+        podsPerNode: 1,
+        backend: 'flannel-vxlan',
+        topology: 'flat',
+        routeReflectors: 1,
+        ssh: false,
+      },
+      dir,
+    )
     const inv = path.join(dir, 'ghost.yaml')
     writeFileSync(inv, stringify(labInventory(plan)))
     const out = path.join(dir, 'old.json')
     const old = await netctl(['collect', '--inventory', inv, '-o', out, '--timeout', '2'])
     expect(old.code).toBe(3) // no node reachable: the file flag was taken, not refused as a bad format
-    expect(old.stderr.split('\n')[0]).toBe('netctl: -o FILE is deprecated for collect: use --output-file FILE (-o is the output format, as in kubectl)')
+    expect(old.stderr.split('\n')[0]).toBe(
+      'netctl: -o FILE is deprecated for collect: use --output-file FILE (-o is the output format, as in kubectl)',
+    )
     const both = await netctl(['collect', '--inventory', inv, '-o', out, '--output-file', out])
     expect(both.code).toBe(2)
     // with --json the old spelling still gives the summary of what was (not) written

@@ -10,8 +10,8 @@ import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
-import {labSkipReason, uniqueLabName} from '../helpers/lab.js'
 import {snapshotFixturePath} from '../helpers/fixtures.js'
+import {labSkipReason, uniqueLabName} from '../helpers/lab.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'ex-codes-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -25,9 +25,25 @@ const snap = (name: string): string => snapshotFixturePath(`${name}-lab`)
 /** An inventory of a lab that does not exist: every node's namespace is missing. */
 const ghost = file(
   'ghost.yaml',
-  stringify(labInventory(planLab({name: 'ex-ghost-q7', nodes: 2, podsPerNode: 1, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir))),
+  stringify(
+    labInventory(
+      planLab(
+        {
+          name: 'ex-ghost-q7',
+          nodes: 2,
+          podsPerNode: 1,
+          backend: 'flannel-vxlan',
+          topology: 'flat',
+          routeReflectors: 1,
+          ssh: false,
+        },
+        dir,
+      ),
+    ),
+  ),
 )
-const ghostLine = 'no node could be collected (2 unreachable): node1: netns ex-ghost-q7.node1: no such network namespace'
+const ghostLine =
+  'no node could be collected (2 unreachable): node1: netns ex-ghost-q7.node1: no such network namespace'
 
 /** "billion laughs": nine levels of ten aliases each. */
 function aliasBomb(): string {
@@ -83,8 +99,16 @@ const ROWS: Record<ErrorClass, Row[]> = {
   usage: [
     {what: 'an unknown finding code', args: ['explain', 'NOPE'], error: "unknown code 'NOPE' (netctl explain --list)"},
     {what: 'an unknown command', args: ['frob'], error: "'frob' is not a netctl command. See 'netctl --help'."},
-    {what: 'an unknown command under a topic, with a guess', args: ['lab', 'stauts'], error: "'lab stauts' is not a netctl command; did you mean 'lab status'? See 'netctl lab --help'."},
-    {what: 'an alias bomb in an inventory', args: ['collect', '--inventory', bomb], error: `${bomb}: not valid YAML (its aliases expand too far, as an alias bomb does)`},
+    {
+      what: 'an unknown command under a topic, with a guess',
+      args: ['lab', 'stauts'],
+      error: "'lab stauts' is not a netctl command; did you mean 'lab status'? See 'netctl lab --help'.",
+    },
+    {
+      what: 'an alias bomb in an inventory',
+      args: ['collect', '--inventory', bomb],
+      error: `${bomb}: not valid YAML (its aliases expand too far, as an alias bomb does)`,
+    },
     {
       what: 'an alias bomb in a kubeconfig',
       args: ['collect', '--kubeconfig', bomb],
@@ -94,7 +118,8 @@ const ROWS: Record<ErrorClass, Row[]> = {
     {
       what: 'a trace between IPv4 and IPv6',
       args: ['trace', 'pod-node1-1', 'web-v6', '--snapshot', v6],
-      error: 'pod-node1-1 (172.20.1.2) is IPv4 and web-v6 (fd00:10:244:3::5) is IPv6: a packet is one or the other; trace between two IPv4 or two IPv6 endpoints',
+      error:
+        'pod-node1-1 (172.20.1.2) is IPv4 and web-v6 (fd00:10:244:3::5) is IPv6: a packet is one or the other; trace between two IPv4 or two IPv6 endpoints',
     },
     // lab up checks root first (environment); as root, the taken name is the user's to change
     ...(labSkipReason()
@@ -116,10 +141,24 @@ const ROWS: Record<ErrorClass, Row[]> = {
     },
   ],
   unreachable: [
-    {what: 'collect reaches no node', args: ['collect', '--inventory', ghost, '--timeout', '2'], result: {line: ghostLine, schema: 'snapshot'}},
-    {what: 'backend get reaches no node', args: ['backend', 'get', '--inventory', ghost, '--timeout', '2'], result: {line: ghostLine, schema: 'backend-get'}},
+    {
+      what: 'collect reaches no node',
+      args: ['collect', '--inventory', ghost, '--timeout', '2'],
+      result: {line: ghostLine, schema: 'snapshot'},
+    },
+    {
+      what: 'backend get reaches no node',
+      args: ['backend', 'get', '--inventory', ghost, '--timeout', '2'],
+      result: {line: ghostLine, schema: 'backend-get'},
+    },
   ],
-  refused: [{what: 'backend plan refused by preflight', args: ['backend', 'plan', 'flannel-host-gw', '--inventory', ghost, '--timeout', '2'], result: {schema: 'backend-plan'}}],
+  refused: [
+    {
+      what: 'backend plan refused by preflight',
+      args: ['backend', 'plan', 'flannel-host-gw', '--inventory', ghost, '--timeout', '2'],
+      result: {schema: 'backend-plan'},
+    },
+  ],
 }
 
 /** The line after an argument mistake that points at the command's help; nothing else may follow the one line. */
@@ -129,10 +168,13 @@ describe('exit codes: one table (src/errors.ts), a command for every row', () =>
   it('every class of the table has a row here, and a row in the README', () => {
     expect(Object.keys(ROWS).sort()).toEqual(Object.keys(ERROR_CLASSES).sort())
     const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8')
-    for (const c of Object.values(ERROR_CLASSES)) expect(readme).toMatch(new RegExp(`^\\| \`${c.exit}\` \\| \`${c.code}\` \\|`, 'm'))
+    for (const c of Object.values(ERROR_CLASSES))
+      expect(readme).toMatch(new RegExp(`^\\| \`${c.exit}\` \\| \`${c.code}\` \\|`, 'm'))
   })
 
-  const cases = Object.entries(ROWS).flatMap(([cls, rows]) => rows.map((row) => [cls as ErrorClass, row.what, row] as const))
+  const cases = Object.entries(ROWS).flatMap(([cls, rows]) =>
+    rows.map((row) => [cls as ErrorClass, row.what, row] as const),
+  )
   it.each(cases)('%s: %s', async (cls, _what, row) => {
     const {exit} = ERROR_CLASSES[cls]
     const text = await netctl(row.args, {env: row.env ?? {}})

@@ -14,7 +14,8 @@ describe('netctl explain', () => {
     const r = await netctl(['explain', 'FDB_MISSING'])
     expect(r.code).toBe(0)
     const e = CATALOGUE.FDB_MISSING
-    for (const heading of ['What it means', 'Symptoms', 'How to confirm', 'How to fix', 'Placeholders']) expect(r.stdout).toContain(heading)
+    for (const heading of ['What it means', 'Symptoms', 'How to confirm', 'How to fix', 'Placeholders'])
+      expect(r.stdout).toContain(heading)
     expect(r.stdout).toMatch(/^FDB_MISSING\s+error · overlay$/m)
     for (const line of [...e.confirm, ...e.fix.split('\n')]) expect(r.stdout).toContain(`  ${line}`)
     expect(r.stdout).toContain('Ends a trace in: FDB_MISS')
@@ -33,24 +34,49 @@ describe('netctl explain', () => {
       expect(exit, code).toBe(0)
       expect(validate(json), `${code}: ${describeSchemaError(validate.errors)}`).toBe(true)
       const entry = CATALOGUE[code.toUpperCase() as keyof typeof CATALOGUE]
-      expect(json).toMatchObject({kind: 'finding', code: entry.code, area: entry.area, severity: entry.severity, fix: entry.fix})
-      for (const p of Object.keys(json.placeholders)) expect(`${json.fix}\n${json.confirm.join('\n')}`).toContain(`<${p}>`)
+      expect(json).toMatchObject({
+        kind: 'finding',
+        code: entry.code,
+        area: entry.area,
+        severity: entry.severity,
+        fix: entry.fix,
+      })
+      for (const p of Object.keys(json.placeholders))
+        expect(`${json.fix}\n${json.confirm.join('\n')}`).toContain(`<${p}>`)
     }
   })
 
   it('explains the backend-switch codes preflight refuses with, as text and as JSON', async () => {
-    expect(BACKEND_SWITCH_CODES).toEqual(['BACKEND_FAMILY_CHANGE', 'KERNEL_MODULE_MISSING', 'BACKEND_UNSUPPORTED', 'DAEMON_UNMANAGED', 'DAEMON_PROGRAM_MISSING'])
+    expect(BACKEND_SWITCH_CODES).toEqual([
+      'BACKEND_FAMILY_CHANGE',
+      'KERNEL_MODULE_MISSING',
+      'BACKEND_UNSUPPORTED',
+      'DAEMON_UNMANAGED',
+      'DAEMON_PROGRAM_MISSING',
+    ])
     for (const code of BACKEND_SWITCH_CODES) {
       const e = CATALOGUE[code]
       const r = await netctl(['explain', code.toLowerCase()])
       expect(r.code, code).toBe(0)
       expect(r.stdout).toMatch(new RegExp(`^${code}\\s+error · backend switch$`, 'm'))
       for (const text of [e.title, ...e.confirm, ...e.fix.split('\n')]) expect(r.stdout, code).toContain(text)
-      for (const p of placeholdersIn([e.fix, ...e.confirm].join('\n'))) expect(r.stdout, `${code} <${p}>`).toMatch(new RegExp(`^  <${p}>\\s+${PLACEHOLDERS[p]!.slice(0, 20).replace(/[()]/g, '\\$&')}`, 'm'))
+      for (const p of placeholdersIn([e.fix, ...e.confirm].join('\n')))
+        expect(r.stdout, `${code} <${p}>`).toMatch(
+          new RegExp(`^  <${p}>\\s+${PLACEHOLDERS[p]!.slice(0, 20).replace(/[()]/g, '\\$&')}`, 'm'),
+        )
       const {code: exit, json} = await netctlJson(['explain', code])
       expect(exit, code).toBe(0)
       expect(validate(json), `${code}: ${describeSchemaError(validate.errors)}`).toBe(true)
-      expect(json).toMatchObject({kind: 'finding', code, area: 'backend', severity: 'error', title: e.title, meaning: e.meaning, confirm: e.confirm, fix: e.fix})
+      expect(json).toMatchObject({
+        kind: 'finding',
+        code,
+        area: 'backend',
+        severity: 'error',
+        title: e.title,
+        meaning: e.meaning,
+        confirm: e.confirm,
+        fix: e.fix,
+      })
     }
   })
 
@@ -68,7 +94,8 @@ describe('netctl explain', () => {
   it('--list shows every code with area and severity, and every disposition', async () => {
     const r = await netctl(['explain', '--list'])
     expect(r.code).toBe(0)
-    for (const code of FINDING_CODES) expect(r.stdout).toMatch(new RegExp(`^  ${code}\\s+\\S.*\\s${CATALOGUE[code].severity}\\s`, 'm'))
+    for (const code of FINDING_CODES)
+      expect(r.stdout).toMatch(new RegExp(`^  ${code}\\s+\\S.*\\s${CATALOGUE[code].severity}\\s`, 'm'))
     for (const d of DISPOSITIONS) expect(r.stdout).toMatch(new RegExp(`^  ${d}\\s`, 'm'))
     const {json} = await netctlJson(['explain', '--list'])
     expect(validate(json), describeSchemaError(validate.errors)).toBe(true)
@@ -80,7 +107,9 @@ describe('netctl explain', () => {
     const r = await netctl(['explain', 'FDB_MISING'])
     expect(r.code).toBe(2)
     expect(r.stdout).toBe('')
-    expect(r.stderr.split('\n')[0]).toBe("netctl: unknown code 'FDB_MISING': did you mean FDB_MISSING? (netctl explain --list)")
+    expect(r.stderr.split('\n')[0]).toBe(
+      "netctl: unknown code 'FDB_MISING': did you mean FDB_MISSING? (netctl explain --list)",
+    )
     const j = await netctlJson(['explain', 'NEIGHBOUR_UNRESOLVED'])
     expect(j.code).toBe(2)
     expect(validatorFor('error')(j.json)).toBe(true)

@@ -15,7 +15,16 @@ function fixOf(text: string, code: string): string[] {
 }
 
 describeLab('a fix on a lab node, pasted into a shell, repairs the lab', () => {
-  const lab = useLab('fl-fix', ['--backend', 'flannel-vxlan', '--nodes', '2', '--pods-per-node', '1', '--proxy-mode', 'none'])
+  const lab = useLab('fl-fix', [
+    '--backend',
+    'flannel-vxlan',
+    '--nodes',
+    '2',
+    '--pods-per-node',
+    '1',
+    '--proxy-mode',
+    'none',
+  ])
 
   it('FDB_MISSING: check and trace print ip netns exec LAB.node1 bridge fdb replace …, no kubectl; run as printed, the pods ping again', async () => {
     const l = lab.get()
@@ -32,7 +41,9 @@ describeLab('a fix on a lab node, pasted into a shell, repairs the lab', () => {
     const check = await netctl(['check', '--lab', l.name])
     expect(check.code).toBe(1)
     const fix = fixOf(check.stdout, 'FDB_MISSING')
-    expect(fix).toContain(`ip netns exec ${n1!.netns} bridge fdb replace ${n2!.vtepMAC} dev flannel.1 dst ${n2!.ip} self permanent`)
+    expect(fix).toContain(
+      `ip netns exec ${n1!.netns} bridge fdb replace ${n2!.vtepMAC} dev flannel.1 dst ${n2!.ip} self permanent`,
+    )
     expect(check.stdout).not.toContain('kubectl')
     const trace = await netctl(['trace', p1.name, p2.name, '--lab', l.name])
     expect(trace.code).toBe(1)

@@ -19,7 +19,8 @@ describe('--help teaches', () => {
       const cmd = config.findCommand(id)!
       expect(cmd.summary, id).toBeTruthy()
       expect(cmd.examples?.length ?? 0, `${id} examples`).toBeGreaterThan(0)
-      for (const [name, flag] of Object.entries(cmd.flags)) expect(flag.description ?? flag.summary, `${id} --${name}`).toBeTruthy()
+      for (const [name, flag] of Object.entries(cmd.flags))
+        expect(flag.description ?? flag.summary, `${id} --${name}`).toBeTruthy()
       const r = await netctl([...id.split(':'), '--help'])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain('EXAMPLES')

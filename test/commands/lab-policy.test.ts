@@ -25,8 +25,18 @@ const env = {NETCTL_STATE_DIR: root}
 
 async function recordedLab(name: string, backend: 'calico-bgp' | 'flannel-vxlan'): Promise<LabRecord> {
   // a record with no namespaces behind it: no agents' rules, so nothing is programmed into nodes that are not there
-  const plan = planLab({name, nodes: 2, podsPerNode: 2, backend, topology: 'flat', routeReflectors: 1, ssh: false, proxyMode: 'none'}, root)
-  const record: LabRecord = {...plan, status: 'up', createdAt: new Date().toISOString(), warnings: [], notes: [], version: 'test'}
+  const plan = planLab(
+    {name, nodes: 2, podsPerNode: 2, backend, topology: 'flat', routeReflectors: 1, ssh: false, proxyMode: 'none'},
+    root,
+  )
+  const record: LabRecord = {
+    ...plan,
+    status: 'up',
+    createdAt: new Date().toISOString(),
+    warnings: [],
+    notes: [],
+    version: 'test',
+  }
   await saveRecord(record)
   await writeInventory(record)
   return record
@@ -55,7 +65,7 @@ function valid(json: unknown): void {
 }
 
 describe('netctl lab policy', () => {
-  it('apply records the policies in the lab\'s inventory (created, then unchanged / configured); list shows them; delete removes one', async () => {
+  it("apply records the policies in the lab's inventory (created, then unchanged / configured); list shows them; delete removes one", async () => {
     const lab = await recordedLab('po-rec', 'calico-bgp')
     const file = path.join(root, 'policies.yaml')
     writeFileSync(file, POLICIES)
@@ -68,7 +78,10 @@ describe('netctl lab policy', () => {
     ])
     expect(first.json.enforced).toBe(true)
     const inv = parseInventory(readFileSync(lab.inventory, 'utf8'), lab.inventory)
-    expect(inv.networkPolicies?.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual(['default/default-deny-ingress', 'default/allow-web'])
+    expect(inv.networkPolicies?.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual([
+      'default/default-deny-ingress',
+      'default/allow-web',
+    ])
     expect(inv.pods.find((p) => p.name === 'pod-node2-1')!.labels).toEqual({app: 'pod-node2-1'})
 
     writeFileSync(file, POLICIES.replace('port: 80', 'port: 8080'))
@@ -99,12 +112,16 @@ describe('netctl lab policy', () => {
     expect(list.json).toEqual({lab: lab.name, policies: [], enforced: false})
   })
 
-  it('apply and delete take the lab\'s change lock: refused while another run holds it (exit 4, naming the holder), waiting with --lock-timeout; concurrent applies both land', async () => {
+  it("apply and delete take the lab's change lock: refused while another run holds it (exit 4, naming the holder), waiting with --lock-timeout; concurrent applies both land", async () => {
     const lab = await recordedLab('po-lock', 'calico-bgp')
     const file = path.join(root, 'lock.yaml')
     writeFileSync(file, POLICIES)
     // another run (this process) is changing the lab, as backend set would
-    const held = new FileLock(path.join(lab.stateDir, 'change.lock'), `lab ${lab.name}`, currentHolder('backend set calico-vxlan'))
+    const held = new FileLock(
+      path.join(lab.stateDir, 'change.lock'),
+      `lab ${lab.name}`,
+      currentHolder('backend set calico-vxlan'),
+    )
     expect((await held.tryAcquire()).ok).toBe(true)
     const refused = await netctl(['lab', 'policy', 'apply', '-f', file, '--lab', lab.name], {env})
     expect(refused.code, refused.stderr).toBe(4)
@@ -115,7 +132,11 @@ describe('netctl lab policy', () => {
     expect(del.code, del.stderr).toBe(4)
     expect((await netctlJson(['lab', 'policy', 'list', '--lab', lab.name], {env})).json.policies).toEqual([])
     // with --lock-timeout it waits for the holder to let go (let go once it says it waits), then applies
-    const waiter = spawn(process.execPath, [BIN, 'lab', 'policy', 'apply', '-f', file, '--lab', lab.name, '--lock-timeout', '2m'], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+    const waiter = spawn(
+      process.execPath,
+      [BIN, 'lab', 'policy', 'apply', '-f', file, '--lab', lab.name, '--lock-timeout', '2m'],
+      {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']},
+    )
     let said = ''
     waiter.stderr.on('data', (d: Buffer) => {
       said += d.toString()
@@ -123,17 +144,26 @@ describe('netctl lab policy', () => {
     })
     const code = await new Promise<number | null>((resolve) => waiter.on('close', resolve))
     expect(code, said).toBe(0)
-    expect(said).toMatch(new RegExp(`waiting up to 2m for \\S+ \\(pid ${process.pid}, netctl backend set calico-vxlan\\)`))
+    expect(said).toMatch(
+      new RegExp(`waiting up to 2m for \\S+ \\(pid ${process.pid}, netctl backend set calico-vxlan\\)`),
+    )
 
     // two runs at once, each with its own policy: under the lock neither read-modify-write loses the other's
     const files = ['one', 'two', 'three'].map((n) => {
       const f = path.join(root, `lock-${n}.yaml`)
-      writeFileSync(f, `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p-${n}}\nspec: {podSelector: {}}\n`)
+      writeFileSync(
+        f,
+        `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p-${n}}\nspec: {podSelector: {}}\n`,
+      )
       return f
     })
-    const runs = await Promise.all(files.map((f) => netctl(['lab', 'policy', 'apply', '-f', f, '--lab', lab.name, '--lock-timeout', '60s'], {env})))
+    const runs = await Promise.all(
+      files.map((f) => netctl(['lab', 'policy', 'apply', '-f', f, '--lab', lab.name, '--lock-timeout', '60s'], {env})),
+    )
     for (const r of runs) expect(r.code, r.stderr).toBe(0)
-    const names = (await netctlJson(['lab', 'policy', 'list', '--lab', lab.name], {env})).json.policies.map((p: {name: string}) => p.name)
+    const names = (await netctlJson(['lab', 'policy', 'list', '--lab', lab.name], {env})).json.policies.map(
+      (p: {name: string}) => p.name,
+    )
     expect(names.sort()).toEqual(['allow-web', 'default-deny-ingress', 'p-one', 'p-three', 'p-two'])
   })
 })

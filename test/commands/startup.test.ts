@@ -16,7 +16,8 @@ import {loadedPackages, netctlImports} from '../helpers/imports.js'
 const SNAPSHOT = path.join(REPO, 'fixtures/snapshots/flannel-vxlan-lab.json')
 const HEAVY = ['ssh2', '@kubernetes/client-node', 'ink', 'react']
 /** ajv's compiler: the precompiled validators need only its small runtime helpers (ajv/dist/runtime/). */
-const compiler = (loaded: string[]): string[] => loaded.filter((u) => /\/node_modules\/ajv\/dist\/(?!runtime\/)/.test(u))
+const compiler = (loaded: string[]): string[] =>
+  loaded.filter((u) => /\/node_modules\/ajv\/dist\/(?!runtime\/)/.test(u))
 
 describe('lazy imports', () => {
   const work = mkdtempSync(path.join(tmpdir(), 'netctl-startup-'))
@@ -37,14 +38,16 @@ describe('lazy imports', () => {
     expect(compiler(r.loaded)).toEqual([])
   })
 
-  it('a bad snapshot is refused by the build\'s validator with the same line, still without the compiler', async () => {
+  it("a bad snapshot is refused by the build's validator with the same line, still without the compiler", async () => {
     const s = JSON.parse(fixture('snapshots', 'flannel-vxlan-lab.json'))
     s.nodeStates.node1.routes[0].dst = 'default'
     const file = path.join(work, 'bad.json')
     writeFileSync(file, JSON.stringify(s))
     const r = await netctlImports(['check', '--snapshot', file])
     expect(r.code).toBe(2)
-    expect(r.stderr).toBe(`netctl: ${file}: invalid snapshot: nodeStates.node1.routes[0].dst: must be a CIDR like 10.244.1.0/24\n`)
+    expect(r.stderr).toBe(
+      `netctl: ${file}: invalid snapshot: nodeStates.node1.routes[0].dst: must be a CIDR like 10.244.1.0/24\n`,
+    )
     expect(compiler(r.loaded)).toEqual([])
     expect(r.loaded.some((u) => u.endsWith('/dist/src/schema-validate.cjs'))).toBe(true)
   })

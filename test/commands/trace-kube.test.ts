@@ -28,7 +28,10 @@ const ISOLATE_NODE3 = {
   apiVersion: 'networking.k8s.io/v1',
   kind: 'NetworkPolicy',
   metadata: {name: 'node3-from-node2-only', namespace: 'default'},
-  spec: {podSelector: {matchLabels: {app: 'pod-node3'}}, ingress: [{from: [{podSelector: {matchExpressions: [{key: 'app', operator: 'In', values: ['pod-node2']}]}}]}]},
+  spec: {
+    podSelector: {matchLabels: {app: 'pod-node3'}},
+    ingress: [{from: [{podSelector: {matchExpressions: [{key: 'app', operator: 'In', values: ['pod-node2']}]}}]}],
+  },
 }
 
 function validTrace(json: unknown): void {
@@ -42,7 +45,9 @@ function emulatorOf(lab: {get: () => LabUp}) {
   beforeAll(async () => {
     ctx.server = await KubeApiServer.start()
     ctx.server.seedFromLab(lab.get())
-    ctx.kubeconfig = ctx.server.writeKubeconfig(path.join(dir, `${lab.get().name}.kubeconfig`), {context: `lab-${lab.get().name}`})
+    ctx.kubeconfig = ctx.server.writeKubeconfig(path.join(dir, `${lab.get().name}.kubeconfig`), {
+      context: `lab-${lab.get().name}`,
+    })
   })
   afterAll(async () => {
     await ctx.server?.close()
@@ -57,7 +62,10 @@ function emulatorOf(lab: {get: () => LabUp}) {
     /** netctl's debug pods the API server holds now */
     debugPods: () => ctx.server.list('pods').filter((p) => p.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl'),
     /** debug pods created since `since` (an index into server.created) */
-    debugPodsMade: (since: number) => ctx.server.created.slice(since).filter((o) => o.kind === 'Pod' && o.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl'),
+    debugPodsMade: (since: number) =>
+      ctx.server.created
+        .slice(since)
+        .filter((o) => o.kind === 'Pod' && o.metadata.labels?.[MANAGED_BY_LABEL] === 'netctl'),
   }
 }
 
@@ -83,7 +91,9 @@ async function routeSpotCheck(lab: LabUp, trace: Trace): Promise<{asked: number;
     const k = await kernelRouteGet(netns, query)
     const want = hop.lookup!
     if (k.error || k.route?.dev !== want.dev || (k.route?.gateway ?? undefined) !== want.gateway) {
-      diffs.push(`${netns}: ${JSON.stringify(query)}: kernel ${k.error ?? `dev ${k.route?.dev} via ${k.route?.gateway ?? '-'}`}, netctl dev ${want.dev} via ${want.gateway ?? '-'}`)
+      diffs.push(
+        `${netns}: ${JSON.stringify(query)}: kernel ${k.error ?? `dev ${k.route?.dev} via ${k.route?.gateway ?? '-'}`}, netctl dev ${want.dev} via ${want.gateway ?? '-'}`,
+      )
     }
   }
   return {asked: decisions.length, diffs}
@@ -114,7 +124,15 @@ function kubeTraceSuite(lab: {get: () => LabUp}, kube: ReturnType<typeof emulato
     const dst = pod('pod-node3-2')
     expect(await ping(src.netns, dst.ip)).toBe(true)
     const before = kube.server.created.length
-    const bare = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '-n', 'default', '--kubeconfig', kube.kubeconfig])
+    const bare = await netctlJson<Trace>([
+      'trace',
+      'pod-node1-1',
+      'pod-node3-2',
+      '-n',
+      'default',
+      '--kubeconfig',
+      kube.kubeconfig,
+    ])
     expect(bare.code, bare.stderr).toBe(0)
     validTrace(bare.json)
     expect(bare.json.disposition).toBe('DELIVERED')
@@ -122,11 +140,22 @@ function kubeTraceSuite(lab: {get: () => LabUp}, kube: ReturnType<typeof emulato
     expect(bare.json.src).toMatchObject({pod: 'pod-node1-1', namespace: 'default', node: 'node1', ip: src.ip})
     expect(bare.json.dst).toMatchObject({pod: 'pod-node3-2', namespace: 'default', node: 'node3', ip: dst.ip})
     expect(bare.json.findings).toEqual([])
-    expect(kube.debugPodsMade(before).map((p) => p.spec.nodeName).sort()).toEqual(['node1', 'node3'])
+    expect(
+      kube
+        .debugPodsMade(before)
+        .map((p) => p.spec.nodeName)
+        .sort(),
+    ).toEqual(['node1', 'node3'])
     expect(kube.debugPods()).toEqual([])
     traced = bare.json
 
-    const qualified = await netctlJson<Trace>(['trace', 'default/pod-node1-1', 'default/pod-node3-2', '--kubeconfig', kube.kubeconfig])
+    const qualified = await netctlJson<Trace>([
+      'trace',
+      'default/pod-node1-1',
+      'default/pod-node3-2',
+      '--kubeconfig',
+      kube.kubeconfig,
+    ])
     expect(qualified.code, qualified.stderr).toBe(0)
     expect(walked(qualified.json)).toEqual(walked(bare.json))
   })
@@ -144,10 +173,21 @@ function kubeTraceSuite(lab: {get: () => LabUp}, kube: ReturnType<typeof emulato
     expect(r.code, r.stderr).toBe(0)
     const validate = validatorFor('check')
     expect(validate(r.json), describeSchemaError(validate.errors)).toBe(true)
-    expect(r.json).toMatchObject({source: {kind: 'kubernetes', name: `lab-${lab.get().name}`}, collected: 3, unreachable: 0})
+    expect(r.json).toMatchObject({
+      source: {kind: 'kubernetes', name: `lab-${lab.get().name}`},
+      collected: 3,
+      unreachable: 0,
+    })
     // the one thing to say: the lab's Service that has no endpoints by design (a warning: still exit 0)
-    expect(r.json.findings.map((f: Finding) => `${f.code} ${f.severity} ${f.subject}`)).toEqual([expect.stringMatching(/^SERVICE_NO_ENDPOINTS warning Service default\/no-endpoints/)])
-    expect(kube.debugPodsMade(before).map((p) => p.spec.nodeName).sort()).toEqual(['node1', 'node2', 'node3'])
+    expect(r.json.findings.map((f: Finding) => `${f.code} ${f.severity} ${f.subject}`)).toEqual([
+      expect.stringMatching(/^SERVICE_NO_ENDPOINTS warning Service default\/no-endpoints/),
+    ])
+    expect(
+      kube
+        .debugPodsMade(before)
+        .map((p) => p.spec.nodeName)
+        .sort(),
+    ).toEqual(['node1', 'node2', 'node3'])
     expect(kube.debugPods()).toEqual([])
   })
 
@@ -158,7 +198,9 @@ function kubeTraceSuite(lab: {get: () => LabUp}, kube: ReturnType<typeof emulato
     expect((await netctl(['collect', '--kubeconfig', kube.kubeconfig, '--output-file', file])).code).toBe(0)
     const snap = await loadSnapshot(file)
     expect(snap.cluster.cni).toBe(cni)
-    expect(snap.networkPolicies).toEqual([{namespace: 'default', name: ISOLATE_NODE3.metadata.name, spec: ISOLATE_NODE3.spec}])
+    expect(snap.networkPolicies).toEqual([
+      {namespace: 'default', name: ISOLATE_NODE3.metadata.name, spec: ISOLATE_NODE3.spec},
+    ])
     const t = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '--kubeconfig', kube.kubeconfig])
     validTrace(t.json)
     const c = await netctlJson<{findings: Finding[]}>(['check', '--kubeconfig', kube.kubeconfig])
@@ -203,8 +245,14 @@ describeLab('netctl trace and check from Kubernetes: the emulator over a 3-node 
     const cluster = `lab-${lab.get().name}`
     for (const [args, line] of [
       [['pod-node1-1', 'checkout-7f9c4'], `no pod default/checkout-7f9c4 in cluster ${cluster}`],
-      [['pod-node1-1', 'pod-node3-2', '-n', 'shop'], `no pod shop/pod-node1-1 in cluster ${cluster} (pod-node1-1 is in namespace default)`],
-      [['pod-node1-1', 'kube-system/pod-node3-2'], `no pod kube-system/pod-node3-2 in cluster ${cluster} (pod-node3-2 is in namespace default)`],
+      [
+        ['pod-node1-1', 'pod-node3-2', '-n', 'shop'],
+        `no pod shop/pod-node1-1 in cluster ${cluster} (pod-node1-1 is in namespace default)`,
+      ],
+      [
+        ['pod-node1-1', 'kube-system/pod-node3-2'],
+        `no pod kube-system/pod-node3-2 in cluster ${cluster} (pod-node3-2 is in namespace default)`,
+      ],
     ] as const) {
       const r = await netctl(['trace', ...args, '--kubeconfig', kube.kubeconfig])
       expect(r.code).toBe(2)
@@ -223,34 +271,52 @@ describeLab('netctl trace and check from Kubernetes: the emulator over a 3-node 
       validTrace(r.json)
       const unreachable = r.json.findings.filter((f) => f.code === 'NODE_UNREACHABLE')
       expect(unreachable.map((f) => f.node).sort()).toEqual(['node1', 'node3'])
-      for (const f of unreachable) expect(f.message).toMatch(/^debug pod on node node\d: Forbidden: user "[^"]+" may not create pods\/exec "netctl-debug-\S+" in namespace "default"; RBAC must allow verb "create" on resource "pods\/exec"/)
+      for (const f of unreachable)
+        expect(f.message).toMatch(
+          /^debug pod on node node\d: Forbidden: user "[^"]+" may not create pods\/exec "netctl-debug-\S+" in namespace "default"; RBAC must allow verb "create" on resource "pods\/exec"/,
+        )
     } finally {
       kube.server.deny = []
     }
-    expect(kube.debugPodsMade(before).map((p) => p.spec.nodeName).sort()).toEqual(['node1', 'node3'])
+    expect(
+      kube
+        .debugPodsMade(before)
+        .map((p) => p.spec.nodeName)
+        .sort(),
+    ).toEqual(['node1', 'node3'])
     expect(kube.debugPods()).toEqual([])
   })
 
-  it('SIGINT in the middle of a trace: the debug pods are deleted, and netctl dies of that signal', {timeout: 180_000}, async () => {
-    // the emulator's kubelet takes a minute: the pods stay Pending while netctl waits for them
-    kube.server.podStartMs = 60_000
-    try {
-      const {NODE_ENV: _test, ...env} = process.env
-      const child = spawn(process.execPath, [BIN, 'trace', 'pod-node1-1', 'pod-node3-2', '--kubeconfig', kube.kubeconfig, '--timeout', '120'], {env, stdio: 'ignore'})
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)))
+  it(
+    'SIGINT in the middle of a trace: the debug pods are deleted, and netctl dies of that signal',
+    {timeout: 180_000},
+    async () => {
+      // the emulator's kubelet takes a minute: the pods stay Pending while netctl waits for them
+      kube.server.podStartMs = 60_000
       try {
-        await eventually(() => kube.debugPods().length === 2, 'a debug pod on the nodes of SRC and DST', 60_000)
-        child.kill('SIGINT')
-        expect(await exited).toBe('SIGINT')
+        const {NODE_ENV: _test, ...env} = process.env
+        const child = spawn(
+          process.execPath,
+          [BIN, 'trace', 'pod-node1-1', 'pod-node3-2', '--kubeconfig', kube.kubeconfig, '--timeout', '120'],
+          {env, stdio: 'ignore'},
+        )
+        const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+          child.once('exit', (code, sig) => resolve(sig ?? code)),
+        )
+        try {
+          await eventually(() => kube.debugPods().length === 2, 'a debug pod on the nodes of SRC and DST', 60_000)
+          child.kill('SIGINT')
+          expect(await exited).toBe('SIGINT')
+        } finally {
+          // never leave the run behind when an expectation failed
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+        }
+        await eventually(() => kube.debugPods().length === 0, 'debug pods deleted after SIGINT')
       } finally {
-        // never leave the run behind when an expectation failed
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+        kube.server.podStartMs = 100
       }
-      await eventually(() => kube.debugPods().length === 0, 'debug pods deleted after SIGINT')
-    } finally {
-      kube.server.podStartMs = 100
-    }
-  })
+    },
+  )
 })
 
 describeLab('netctl trace and check from Kubernetes: the emulator over a 3-node calico-bgp lab', () => {

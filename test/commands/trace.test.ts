@@ -13,13 +13,19 @@ import {netctl, netctlJson, REPO} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, ping, useLab} from '../helpers/lab.js'
 import {dotProblems, mermaidProblems} from '../render/graph-syntax.js'
 
-const SNAPSHOTS = ['flannel-vxlan-lab.json', 'flannel-host-gw-lab.json'].map((f) => path.join(REPO, 'fixtures', 'snapshots', f))
+const SNAPSHOTS = ['flannel-vxlan-lab.json', 'flannel-host-gw-lab.json'].map((f) =>
+  path.join(REPO, 'fixtures', 'snapshots', f),
+)
 const dir = mkdtempSync(path.join(tmpdir(), 'tcm-trace-cmd-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
 /** The exit code docs/design.md gives a trace, from the trace alone (no node unreachable in these snapshots). */
 const expectedExit = (t: Trace): number =>
-  t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED' && !t.findings.some((f) => f.severity === 'error') ? 0 : 1
+  t.disposition === 'DELIVERED' &&
+  t.returnPath?.disposition === 'DELIVERED' &&
+  !t.findings.some((f) => f.severity === 'error')
+    ? 0
+    : 1
 
 function validTrace(json: unknown): void {
   const validate = validatorFor('trace')
@@ -55,7 +61,10 @@ describe.each(SNAPSHOTS)('netctl trace --snapshot %s', (snap) => {
     expect(r.stderr).toBe('')
   })
 
-  it.each([['mermaid', mermaidProblems], ['dot', dotProblems]] as const)('-o %s: a valid graph', async (format, problems) => {
+  it.each([
+    ['mermaid', mermaidProblems],
+    ['dot', dotProblems],
+  ] as const)('-o %s: a valid graph', async (format, problems) => {
     const r = await netctl(['trace', 'pod-node1-1', 'pod-node3-2', '--snapshot', snap, '-o', format])
     expect(problems(r.stdout.trimEnd())).toEqual([])
     expect(r.stdout.split('\n')[0]).toBe(format === 'mermaid' ? 'flowchart LR' : 'digraph trace {')
@@ -66,18 +75,51 @@ describe('netctl trace usage errors: exit 2, one line', () => {
   const snap = SNAPSHOTS[0]!
   it.each([
     // nothing named and no kubeconfig (HOME below has none): Kubernetes cannot be found either
-    [['a', 'b'], /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/],
+    [
+      ['a', 'b'],
+      /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/,
+    ],
     [['a', 'b', '--snapshot', snap, '--lab', 'x'], 'netctl: --lab=x cannot also be provided when using --snapshot'],
-    [['a', 'b', '--snapshot', snap, '-n', 'shop'], 'netctl: --namespace=shop cannot also be provided when using --snapshot'],
-    [['a', 'b', '--lab', 'x', '--inventory', 'y'], 'netctl: --lab and --inventory name two different clusters: give one'],
-    [['a', 'b', '--lab', 'x', '--context', 'prod'], 'netctl: --context is for a Kubernetes cluster and cannot be used with --lab'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'sctp'], 'netctl: Expected --protocol=sctp to be one of: icmp, tcp, udp'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'], 'netctl: --protocol tcp needs --port (the destination port)'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'], 'netctl: --port is for --protocol tcp or udp; ICMP has no ports'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80', '-p', 'icmp'], 'netctl: --port is for --protocol tcp or udp; ICMP has no ports'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '-o', 'svg'], 'netctl: Expected --output=svg to be one of: text, json, yaml, mermaid, dot'],
-    [['pod-node1-1', 'pod-node3-2', '--snapshot', '/nonexistent/snap.json'], 'netctl: /nonexistent/snap.json: no such file'],
-    [['pod-node1-1', 'pod-node3-2', '--lab', 'tcm-no-such-lab'], "netctl: no lab named 'tcm-no-such-lab' (see netctl lab list)"],
+    [
+      ['a', 'b', '--snapshot', snap, '-n', 'shop'],
+      'netctl: --namespace=shop cannot also be provided when using --snapshot',
+    ],
+    [
+      ['a', 'b', '--lab', 'x', '--inventory', 'y'],
+      'netctl: --lab and --inventory name two different clusters: give one',
+    ],
+    [
+      ['a', 'b', '--lab', 'x', '--context', 'prod'],
+      'netctl: --context is for a Kubernetes cluster and cannot be used with --lab',
+    ],
+    [
+      ['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'sctp'],
+      'netctl: Expected --protocol=sctp to be one of: icmp, tcp, udp',
+    ],
+    [
+      ['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--protocol', 'tcp'],
+      'netctl: --protocol tcp needs --port (the destination port)',
+    ],
+    [
+      ['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80'],
+      'netctl: --port is for --protocol tcp or udp; ICMP has no ports',
+    ],
+    [
+      ['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '--port', '80', '-p', 'icmp'],
+      'netctl: --port is for --protocol tcp or udp; ICMP has no ports',
+    ],
+    [
+      ['pod-node1-1', 'pod-node3-2', '--snapshot', snap, '-o', 'svg'],
+      'netctl: Expected --output=svg to be one of: text, json, yaml, mermaid, dot',
+    ],
+    [
+      ['pod-node1-1', 'pod-node3-2', '--snapshot', '/nonexistent/snap.json'],
+      'netctl: /nonexistent/snap.json: no such file',
+    ],
+    [
+      ['pod-node1-1', 'pod-node3-2', '--lab', 'tcm-no-such-lab'],
+      "netctl: no lab named 'tcm-no-such-lab' (see netctl lab list)",
+    ],
   ])('%j', async (args, message) => {
     const r = await netctl(['trace', ...args], {env: {HOME: '/nonexistent', KUBECONFIG: ''}})
     expect(r.code).toBe(2)
@@ -88,9 +130,18 @@ describe('netctl trace usage errors: exit 2, one line', () => {
   })
 
   it.each([
-    [['pod-node1-1', 'pod-nod3-2', '--snapshot', snap], "netctl: no pod or node named 'pod-nod3-2' in cluster col-fx (did you mean pod-node3-2?)"],
-    [['prod/pod-node1-1', 'pod-node3-2', '--snapshot', snap], 'netctl: no pod prod/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)'],
-    [['pod-node1-1', '172.20.3.99', '--snapshot', snap], "netctl: no pod with IP 172.20.3.99 in cluster col-fx (it is in node3's podCIDR 172.20.3.0/24, but no pod there has it)"],
+    [
+      ['pod-node1-1', 'pod-nod3-2', '--snapshot', snap],
+      "netctl: no pod or node named 'pod-nod3-2' in cluster col-fx (did you mean pod-node3-2?)",
+    ],
+    [
+      ['prod/pod-node1-1', 'pod-node3-2', '--snapshot', snap],
+      'netctl: no pod prod/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)',
+    ],
+    [
+      ['pod-node1-1', '172.20.3.99', '--snapshot', snap],
+      "netctl: no pod with IP 172.20.3.99 in cluster col-fx (it is in node3's podCIDR 172.20.3.0/24, but no pod there has it)",
+    ],
   ])('an endpoint not in the cluster: exit 2, the one line says it all %j', async (args, message) => {
     const r = await netctl(['trace', ...args])
     expect(r.code).toBe(2)
@@ -102,7 +153,9 @@ describe('netctl trace usage errors: exit 2, one line', () => {
     for (const flag of [['--json'], ['-o', 'json']]) {
       const r = await netctl(['trace', 'pod-node1-1', 'nobody', '--snapshot', snap, ...flag])
       expect(r.code).toBe(2)
-      expect(JSON.parse(r.stdout)).toEqual({error: {code: 'USAGE', message: "no pod or node named 'nobody' in cluster col-fx", exitCode: 2}})
+      expect(JSON.parse(r.stdout)).toEqual({
+        error: {code: 'USAGE', message: "no pod or node named 'nobody' in cluster col-fx", exitCode: 2},
+      })
     }
   })
 
@@ -116,14 +169,34 @@ describe('netctl trace usage errors: exit 2, one line', () => {
 describe('netctl trace on nodes that cannot be reached (no lab needed)', () => {
   /** An inventory of a 3-node lab that does not exist: every node's namespace is missing. */
   function ghostInventory(): string {
-    const plan = planLab({name: 'tcm-ghost-q7', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+    const plan = planLab(
+      {
+        name: 'tcm-ghost-q7',
+        nodes: 3,
+        podsPerNode: 2,
+        backend: 'flannel-vxlan',
+        topology: 'flat',
+        routeReflectors: 1,
+        ssh: false,
+      },
+      dir,
+    )
     const file = path.join(dir, 'ghost.yaml')
     writeFileSync(file, stringify(labInventory(plan)))
     return file
   }
 
   it("SRC's node unreachable: exit 3, NODE_UNREACHABLE in the trace; only the two nodes involved were tried", async () => {
-    const r = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '--inventory', ghostInventory(), '--timeout', '2', '--debug'])
+    const r = await netctlJson<Trace>([
+      'trace',
+      'pod-node1-1',
+      'pod-node3-2',
+      '--inventory',
+      ghostInventory(),
+      '--timeout',
+      '2',
+      '--debug',
+    ])
     expect(r.code).toBe(3)
     validTrace(r.json)
     const unreachable = r.json.findings.filter((f) => f.code === 'NODE_UNREACHABLE').map((f) => [f.node, f.message])
@@ -150,10 +223,21 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
   it('collects only the nodes of SRC and DST, and answers with a valid trace', async () => {
     const r = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '--lab', lab.get().name, '--debug'])
     validTrace(r.json)
-    expect(r.json.src).toMatchObject({pod: 'pod-node1-1', node: 'node1', ip: pod('pod-node1-1').ip, netns: pod('pod-node1-1').netns})
+    expect(r.json.src).toMatchObject({
+      pod: 'pod-node1-1',
+      node: 'node1',
+      ip: pod('pod-node1-1').ip,
+      netns: pod('pod-node1-1').netns,
+    })
     expect(r.json.dst).toMatchObject({pod: 'pod-node3-2', node: 'node3', ip: pod('pod-node3-2').ip})
     // the endpoints as the kernel has them: the address lives in the pod's namespace
-    const addrs = await ipJson<Array<{addr_info: Array<{local: string}>}>>(pod('pod-node3-2').netns, ['-4', 'addr', 'show', 'dev', 'eth0'])
+    const addrs = await ipJson<Array<{addr_info: Array<{local: string}>}>>(pod('pod-node3-2').netns, [
+      '-4',
+      'addr',
+      'show',
+      'dev',
+      'eth0',
+    ])
     expect(addrs.flatMap((a) => a.addr_info.map((i) => i.local))).toContain(r.json.dst.ip)
     // a vxlan path between node1 and node3 never needs node2
     expect(r.stderr.trim()).toBe('debug: trace collected [node1 node3] (2 of 3 nodes)')
@@ -163,7 +247,9 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
 
   it('text to a pipe: the verdict line first, no progress display on stderr', async () => {
     const r = await netctl(['trace', 'pod-node1-1', pod('pod-node3-2').ip, '--lab', lab.get().name])
-    expect(r.stdout.split('\n')[0]).toMatch(new RegExp(`^[A-Z_]+ {2}pod-node1-1 \\(${pod('pod-node1-1').ip.replace(/\./g, '\\.')}\\) → pod-node3-2 `))
+    expect(r.stdout.split('\n')[0]).toMatch(
+      new RegExp(`^[A-Z_]+ {2}pod-node1-1 \\(${pod('pod-node1-1').ip.replace(/\./g, '\\.')}\\) → pod-node3-2 `),
+    )
     expect(r.stderr).toBe('')
     expect([0, 1]).toContain(r.code)
   })
@@ -179,14 +265,39 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
   it("END TO END: node1 loses node3's FDB entry: FDB_MISS, exit 1, as a real ping agrees", async () => {
     const {name, nodes} = lab.get()
     const node3 = nodes.find((n) => n.name === 'node3')!
-    expect((await nsExec(`${name}.node1`, ['bridge', 'fdb', 'del', node3.vtepMAC, 'dev', 'flannel.1', 'dst', node3.ip, 'self'])).code).toBe(0)
+    expect(
+      (
+        await nsExec(`${name}.node1`, [
+          'bridge',
+          'fdb',
+          'del',
+          node3.vtepMAC,
+          'dev',
+          'flannel.1',
+          'dst',
+          node3.ip,
+          'self',
+        ])
+      ).code,
+    ).toBe(0)
     try {
       expect(await ping(pod('pod-node1-1').netns, pod('pod-node3-2').ip)).toBe(false)
       const r = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '--lab', name])
       expect(r.json.disposition).toBe('FDB_MISS')
       expect(r.code).toBe(1)
     } finally {
-      await nsExec(`${name}.node1`, ['bridge', 'fdb', 'append', node3.vtepMAC, 'dev', 'flannel.1', 'dst', node3.ip, 'self', 'permanent'])
+      await nsExec(`${name}.node1`, [
+        'bridge',
+        'fdb',
+        'append',
+        node3.vtepMAC,
+        'dev',
+        'flannel.1',
+        'dst',
+        node3.ip,
+        'self',
+        'permanent',
+      ])
     }
   })
 })

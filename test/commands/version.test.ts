@@ -10,11 +10,13 @@ import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
 
 describe('netctl version and --version', () => {
-  it('prints oclif\'s version line, then the snapshot schema version the snapshots carry', async () => {
+  it("prints oclif's version line, then the snapshot schema version the snapshots carry", async () => {
     for (const argv of [['version'], ['--version']]) {
       const r = await netctl(argv)
       expect(r.code, argv.join(' ')).toBe(0)
-      expect(r.stdout).toBe(`netctl/${process.env.npm_package_version ?? '0.1.0'} ${process.platform}-${process.arch} node-${process.version}\nsnapshot schema ${SNAPSHOT_SCHEMA_VERSION}\n`)
+      expect(r.stdout).toBe(
+        `netctl/${process.env.npm_package_version ?? '0.1.0'} ${process.platform}-${process.arch} node-${process.version}\nsnapshot schema ${SNAPSHOT_SCHEMA_VERSION}\n`,
+      )
     }
   })
 
@@ -28,11 +30,20 @@ describe('netctl version and --version', () => {
 })
 
 describe('a mistyped command', () => {
-  it('names the word typed (not oclif\'s trac:a:b id) and the closest command, as a usage error', async () => {
+  it("names the word typed (not oclif's trac:a:b id) and the closest command, as a usage error", async () => {
     const cases: [string[], string][] = [
-      [['trac', 'pod-a', 'pod-b'], "netctl: 'trac' is not a netctl command; did you mean 'trace'? See 'netctl --help'.\n"],
-      [['lab', 'upp', '--name', 'x'], "netctl: 'lab upp' is not a netctl command; did you mean 'lab up'? See 'netctl lab --help'.\n"],
-      [['backend', 'sett', 'flannel-host-gw'], "netctl: 'backend sett' is not a netctl command; did you mean 'backend set'? See 'netctl backend --help'.\n"],
+      [
+        ['trac', 'pod-a', 'pod-b'],
+        "netctl: 'trac' is not a netctl command; did you mean 'trace'? See 'netctl --help'.\n",
+      ],
+      [
+        ['lab', 'upp', '--name', 'x'],
+        "netctl: 'lab upp' is not a netctl command; did you mean 'lab up'? See 'netctl lab --help'.\n",
+      ],
+      [
+        ['backend', 'sett', 'flannel-host-gw'],
+        "netctl: 'backend sett' is not a netctl command; did you mean 'backend set'? See 'netctl backend --help'.\n",
+      ],
       [['qqqqqq'], "netctl: 'qqqqqq' is not a netctl command. See 'netctl --help'.\n"],
     ]
     for (const [argv, message] of cases) {
@@ -51,7 +62,9 @@ describe('shell completion (@oclif/plugin-autocomplete)', () => {
       const env = {XDG_CACHE_HOME: cache}
       const setup = await netctl(['autocomplete', 'bash'], {env})
       expect(setup.code, setup.stderr).toBe(0)
-      expect((await netctl(['autocomplete', 'script', 'bash'], {env})).stdout).toContain(path.join(cache, 'netctl/autocomplete/bash_setup'))
+      expect((await netctl(['autocomplete', 'script', 'bash'], {env})).stdout).toContain(
+        path.join(cache, 'netctl/autocomplete/bash_setup'),
+      )
       const fn = path.join(cache, 'netctl/autocomplete/functions/bash/netctl.bash')
       const complete = (line: string): string => {
         const words = line.split(' ')

@@ -60,8 +60,18 @@ describe('help at 80 columns splits no word', () => {
       const r = await netctl([...cmd.id.split(':'), '--help'], {env: {OCLIF_COLUMNS: '80'}})
       expect(r.code).toBe(0)
       // every word of the help is a word of the command's own text, its templates filled (or of oclif's headings)
-      const known = new Set(`${JSON.stringify(cmd).replace(/\\[nt]/g, ' ').replaceAll('<%= config.bin %>', 'netctl')} USAGE ARGUMENTS FLAGS GLOBAL FLAGS DESCRIPTION EXAMPLES netctl no $ [--json] <value> <value>... ${Object.keys(cmd.args).join(' ').toUpperCase()}`.match(/[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]/g))
-      for (const w of r.stdout.match(/[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]/g) ?? []) expect(known.has(w), `${cmd.id}: '${w}'`).toBe(true)
+      const known = new Set(
+        `${JSON.stringify(cmd)
+          .replace(/\\[nt]/g, ' ')
+          .replaceAll(
+            '<%= config.bin %>',
+            'netctl',
+          )} USAGE ARGUMENTS FLAGS GLOBAL FLAGS DESCRIPTION EXAMPLES netctl no $ [--json] <value> <value>... ${Object.keys(cmd.args).join(' ').toUpperCase()}`.match(
+          /[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]/g,
+        ),
+      )
+      for (const w of r.stdout.match(/[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]/g) ?? [])
+        expect(known.has(w), `${cmd.id}: '${w}'`).toBe(true)
     }
   })
 })

@@ -17,14 +17,24 @@ describe('docs/commands.md, the command reference', () => {
     const fresh = path.join(work, 'commands.md')
     copyFileSync(path.join(REPO, 'docs/commands.md'), fresh)
     const script = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).scripts['docs:commands'] as string
-    const args = script.replace(/^oclif /, '').split(' ').map((a) => (a === 'docs/commands.md' ? fresh : a))
-    const r = spawnSync(process.execPath, [path.join(REPO, 'node_modules/oclif/bin/run.js'), ...args], {cwd: REPO, encoding: 'utf8', timeout: 120_000})
+    const args = script
+      .replace(/^oclif /, '')
+      .split(' ')
+      .map((a) => (a === 'docs/commands.md' ? fresh : a))
+    const r = spawnSync(process.execPath, [path.join(REPO, 'node_modules/oclif/bin/run.js'), ...args], {
+      cwd: REPO,
+      encoding: 'utf8',
+      timeout: 120_000,
+    })
     expect(r.status, r.stderr).toBe(0)
     expect(readFileSync(fresh, 'utf8')).toBe(committed)
   })
 
   it('has a section for every command of the manifest', () => {
-    const manifest = JSON.parse(readFileSync(path.join(REPO, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, unknown>}
-    for (const id of Object.keys(manifest.commands)) expect(committed, id).toMatch(new RegExp(`^## \`netctl ${id.split(':').join(' ')}[ \`]`, 'm'))
+    const manifest = JSON.parse(readFileSync(path.join(REPO, 'oclif.manifest.json'), 'utf8')) as {
+      commands: Record<string, unknown>
+    }
+    for (const id of Object.keys(manifest.commands))
+      expect(committed, id).toMatch(new RegExp(`^## \`netctl ${id.split(':').join(' ')}[ \`]`, 'm'))
   })
 })

@@ -17,8 +17,8 @@ import {countFindings, runChecks} from '../../src/analyze/checks/index.js'
 import {NetctlError} from '../../src/errors.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {checkText} from '../../src/render/check.js'
-import {checkResult} from '../../src/services/check-result.js'
 import {traceText} from '../../src/render/trace.js'
+import {checkResult} from '../../src/services/check-result.js'
 import {traceSnapshotFile} from '../../src/services/trace.js'
 import {netctl} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
@@ -29,8 +29,12 @@ const RUNS = Number(process.env.NETCTL_FUZZ_RUNS ?? 300)
 /** every CLI_EVERY-th mutation also runs `netctl check` and `netctl trace` on the file */
 const CLI_EVERY = Number(process.env.NETCTL_FUZZ_CLI_EVERY ?? 100)
 
-
-const BASES = ['flannel-vxlan-lab.json', 'calico-bgp-lab.json', 'flannel-host-gw-lab.json', 'flannel-vxlan-no-crictl.json'].map((f) => ({file: f, text: fixture('snapshots', f)}))
+const BASES = [
+  'flannel-vxlan-lab.json',
+  'calico-bgp-lab.json',
+  'flannel-host-gw-lab.json',
+  'flannel-vxlan-no-crictl.json',
+].map((f) => ({file: f, text: fixture('snapshots', f)}))
 
 type Json = null | boolean | number | string | Json[] | {[k: string]: Json}
 type Path = Array<string | number>
@@ -55,14 +59,26 @@ function parentOf(doc: Json, p: Path): {parent: Json[] | {[k: string]: Json}; ke
   return {parent: cur as never, key: p.at(-1)!}
 }
 
-const HOSTILE = ['a\nb', '\u001b[2J\u001b[31mred', 'x\r\u009b0m', '', ' ', '../../etc/passwd', "'; rm -rf / #", 'n\u0000ul', '\u202eevil']
+const HOSTILE = [
+  'a\nb',
+  '\u001b[2J\u001b[31mred',
+  'x\r\u009b0m',
+  '',
+  ' ',
+  '../../etc/passwd',
+  "'; rm -rf / #",
+  'n\u0000ul',
+  '\u202eevil',
+]
 
 /** One mutation, named for the failure message. */
 function mutate(r: () => number, doc: Json): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
   const all = paths(doc)
   // half the time aim at what analysis leans on most: nodes, pods, cluster, one node's state
-  const hot = all.filter((p) => ['nodes', 'pods', 'cluster', 'errors'].includes(String(p[0])) || (p[0] === 'nodeStates' && p.length <= 4))
+  const hot = all.filter(
+    (p) => ['nodes', 'pods', 'cluster', 'errors'].includes(String(p[0])) || (p[0] === 'nodeStates' && p.length <= 4),
+  )
   const p = pick(r() < 0.5 && hot.length ? hot : all)
   const {parent, key} = parentOf(doc, p)
   const set = (v: Json): void => {
@@ -89,7 +105,11 @@ function mutate(r: () => number, doc: Json): string {
     }
     case 4: {
       // a hostile node name, everywhere the name is a key
-      const d = doc as {nodes: Array<{name: string}>; nodeStates: Record<string, {node: string}>; pods: Array<{node: string}>}
+      const d = doc as {
+        nodes: Array<{name: string}>
+        nodeStates: Record<string, {node: string}>
+        pods: Array<{node: string}>
+      }
       const n = d.nodes[Math.floor(r() * d.nodes.length)]
       if (!n) return 'no node to rename'
       const name = `${n.name}${pick(HOSTILE)}`
@@ -109,7 +129,11 @@ function mutate(r: () => number, doc: Json): string {
       return 'a node listed twice'
     }
     case 6: {
-      const arrays = all.filter((q) => Array.isArray(parentOf(doc, [...q, 0]).parent) && Array.isArray((parentOf(doc, q).parent as Record<string | number, Json>)[q.at(-1)!]))
+      const arrays = all.filter(
+        (q) =>
+          Array.isArray(parentOf(doc, [...q, 0]).parent) &&
+          Array.isArray((parentOf(doc, q).parent as Record<string | number, Json>)[q.at(-1)!]),
+      )
       const q = arrays.length ? pick(arrays) : p
       const arr = (parentOf(doc, q).parent as Record<string | number, Json>)[q.at(-1)!]
       if (Array.isArray(arr)) arr.length = Math.floor(arr.length * r())
@@ -117,7 +141,12 @@ function mutate(r: () => number, doc: Json): string {
     }
     default: {
       // a section's status flipped: what was read is now said to be missing, or the reverse
-      const d = doc as {nodeStates: Record<string, {sections?: Record<string, {status: string}>; pods?: Array<{sections?: Record<string, {status: string}>}>}>}
+      const d = doc as {
+        nodeStates: Record<
+          string,
+          {sections?: Record<string, {status: string}>; pods?: Array<{sections?: Record<string, {status: string}>}>}
+        >
+      }
       const st = pick(Object.values(d.nodeStates ?? {}))
       const secs = r() < 0.5 ? st?.sections : st?.pods?.[0]?.sections
       if (!secs) return 'no sections'
@@ -151,66 +180,85 @@ describe('fuzzing the snapshot loading path', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'an-fuzz-'))
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
-  it(`${RUNS} seeded mutations (seed ${SEED}): no crash, every refusal one line with exit 2`, {timeout: 240_000}, async () => {
-    const r = seededRandom(SEED)
-    const tally = {refused: 0, analysed: 0, cli: 0}
-    const prev = process.env.NO_COLOR
-    process.env.NO_COLOR = '1'
-    try {
-      for (let i = 0; i < RUNS; i++) {
-        const base = BASES[i % BASES.length]!
-        const doc = JSON.parse(base.text) as Json
-        const steps = 1 + Math.floor(r() * 3)
-        const did = Array.from({length: steps}, () => mutate(r, doc))
-        const what = `#${i} ${base.file}: ${did.join('; ')}`
-        const text = JSON.stringify(doc)
-        let s: Snapshot | undefined
-        try {
-          s = parseSnapshot(text, 'fuzz.json')
-        } catch (error) {
-          expectOneLineError(error, what, [2])
-          tally.refused++
-        }
-        if (s) {
-          tally.analysed++
-          let findings
+  it(
+    `${RUNS} seeded mutations (seed ${SEED}): no crash, every refusal one line with exit 2`,
+    {timeout: 240_000},
+    async () => {
+      const r = seededRandom(SEED)
+      const tally = {refused: 0, analysed: 0, cli: 0}
+      const prev = process.env.NO_COLOR
+      process.env.NO_COLOR = '1'
+      try {
+        for (let i = 0; i < RUNS; i++) {
+          const base = BASES[i % BASES.length]!
+          const doc = JSON.parse(base.text) as Json
+          const steps = 1 + Math.floor(r() * 3)
+          const did = Array.from({length: steps}, () => mutate(r, doc))
+          const what = `#${i} ${base.file}: ${did.join('; ')}`
+          const text = JSON.stringify(doc)
+          let s: Snapshot | undefined
           try {
-            findings = runChecks(s)
+            s = parseSnapshot(text, 'fuzz.json')
           } catch (error) {
-            throw new Error(`${what}: check crashed: ${(error as Error).stack}`, {cause: error})
+            expectOneLineError(error, what, [2])
+            tally.refused++
           }
-          expectPrintable(checkText(checkResult(s, {kind: 'snapshot', name: 'fuzz.json'}, s.nodes.map((n) => n.name), findings, countFindings(findings)), s.nodes.length), what)
-          const [src, dst] = endpoints(r, s)
-          try {
-            const run = traceSnapshotFile(s, {src, dst, protocol: 'icmp', size: 84, df: false})
-            expectPrintable(traceText(run.trace), what)
-          } catch (error) {
-            expectOneLineError(error, `${what}: trace ${src} ${dst}`, [1, 2, 3])
+          if (s) {
+            tally.analysed++
+            let findings
+            try {
+              findings = runChecks(s)
+            } catch (error) {
+              throw new Error(`${what}: check crashed: ${(error as Error).stack}`, {cause: error})
+            }
+            expectPrintable(
+              checkText(
+                checkResult(
+                  s,
+                  {kind: 'snapshot', name: 'fuzz.json'},
+                  s.nodes.map((n) => n.name),
+                  findings,
+                  countFindings(findings),
+                ),
+                s.nodes.length,
+              ),
+              what,
+            )
+            const [src, dst] = endpoints(r, s)
+            try {
+              const run = traceSnapshotFile(s, {src, dst, protocol: 'icmp', size: 84, df: false})
+              expectPrintable(traceText(run.trace), what)
+            } catch (error) {
+              expectOneLineError(error, `${what}: trace ${src} ${dst}`, [1, 2, 3])
+            }
+          }
+          if (i % CLI_EVERY === 0) {
+            // the real thing, as a user runs it: exit codes from docs/design.md, stderr one line, no stack
+            tally.cli++
+            const file = path.join(dir, `m${i}.json`)
+            writeFileSync(file, text)
+            const [src, dst] = s ? endpoints(r, s) : ['pod-node1-1', 'pod-node2-1']
+            for (const args of [
+              ['check', '--snapshot', file],
+              ['trace', src, dst, '--snapshot', file],
+            ]) {
+              const res = await netctl(args)
+              const errLines = res.stderr.split('\n').filter((l) => l.trim() !== '')
+              expect([0, 1, 2, 3], `${what}: netctl ${args[0]}: exit ${res.code}: ${res.stderr}`).toContain(res.code)
+              expect(errLines.length, `${what}: netctl ${args[0]}: ${res.stderr}`).toBeLessThanOrEqual(1)
+              expect(res.stderr, what).not.toMatch(/^\s+at /m)
+              if (!s) expect(res.code, `${what}: ${res.stderr}`).toBe(2)
+              expectPrintable(res.stdout, `${what}: netctl ${args[0]}`)
+            }
           }
         }
-        if (i % CLI_EVERY === 0) {
-          // the real thing, as a user runs it: exit codes from docs/design.md, stderr one line, no stack
-          tally.cli++
-          const file = path.join(dir, `m${i}.json`)
-          writeFileSync(file, text)
-          const [src, dst] = s ? endpoints(r, s) : ['pod-node1-1', 'pod-node2-1']
-          for (const args of [['check', '--snapshot', file], ['trace', src, dst, '--snapshot', file]]) {
-            const res = await netctl(args)
-            const errLines = res.stderr.split('\n').filter((l) => l.trim() !== '')
-            expect([0, 1, 2, 3], `${what}: netctl ${args[0]}: exit ${res.code}: ${res.stderr}`).toContain(res.code)
-            expect(errLines.length, `${what}: netctl ${args[0]}: ${res.stderr}`).toBeLessThanOrEqual(1)
-            expect(res.stderr, what).not.toMatch(/^\s+at /m)
-            if (!s) expect(res.code, `${what}: ${res.stderr}`).toBe(2)
-            expectPrintable(res.stdout, `${what}: netctl ${args[0]}`)
-          }
-        }
+      } finally {
+        if (prev === undefined) delete process.env.NO_COLOR
+        else process.env.NO_COLOR = prev
       }
-    } finally {
-      if (prev === undefined) delete process.env.NO_COLOR
-      else process.env.NO_COLOR = prev
-    }
-    // the fuzzer reached both sides: refusals and analyses
-    expect(tally.refused).toBeGreaterThan(RUNS / 10)
-    expect(tally.analysed).toBeGreaterThan(RUNS / 10)
-  })
+      // the fuzzer reached both sides: refusals and analyses
+      expect(tally.refused).toBeGreaterThan(RUNS / 10)
+      expect(tally.analysed).toBeGreaterThan(RUNS / 10)
+    },
+  )
 })

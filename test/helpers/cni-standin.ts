@@ -10,9 +10,9 @@
  */
 import {applyAll} from '../../src/backend/act/apply.js'
 import {labDaemons, recordLabBackend} from '../../src/backend/act/lab.js'
+import type {BackendType} from '../../src/backend/plan/types.js'
 import {planBackend} from '../../src/backend/service.js'
 import {resolveTarget} from '../../src/backend/target.js'
-import type {BackendType} from '../../src/backend/plan/types.js'
 import type {KubeApiServer} from './kube-apiserver.js'
 
 export interface StandinControl {
@@ -28,8 +28,15 @@ async function program(lab: string, type: BackendType, fail: Set<string>): Promi
   try {
     const {plan} = await planBackend(target, type, {version: 'standin'})
     if (plan.noop) return
-    const ops = plan.nodes.filter((n) => n.ops && !fail.has(n.node)).map((n) => ({...n.ops!, removeIp: [], removeBridge: []}))
-    const results = await applyAll(ops, {nodes: target.inventory.nodes, daemons: labDaemons(target.record!), type, abort: {aborted: false}})
+    const ops = plan.nodes
+      .filter((n) => n.ops && !fail.has(n.node))
+      .map((n) => ({...n.ops!, removeIp: [], removeBridge: []}))
+    const results = await applyAll(ops, {
+      nodes: target.inventory.nodes,
+      daemons: labDaemons(target.record!),
+      type,
+      abort: {aborted: false},
+    })
     const failed = results.find((r) => !r.ok)
     if (failed) throw new Error(`${failed.node}: ${failed.error}`)
     if (fail.size > 0) throw new Error(`agent crash-looping on ${[...fail].join(', ')}`)
@@ -56,7 +63,8 @@ export function flanneldStandin(server: KubeApiServer, lab: string, vtepMACs: Re
         n.metadata.annotations = {
           ...n.metadata.annotations,
           'flannel.alpha.coreos.com/backend-type': kind,
-          'flannel.alpha.coreos.com/backend-data': kind === 'vxlan' ? JSON.stringify({VNI: 1, VtepMAC: vtepMACs[name]}) : 'null',
+          'flannel.alpha.coreos.com/backend-data':
+            kind === 'vxlan' ? JSON.stringify({VNI: 1, VtepMAC: vtepMACs[name]}) : 'null',
         }
       })
     }
@@ -70,7 +78,14 @@ export function felixStandin(server: KubeApiServer, lab: string): StandinControl
   server.onChange('ippools', async (pool, before) => {
     const {ipipMode, vxlanMode} = pool.spec
     if (ipipMode === before.spec.ipipMode && vxlanMode === before.spec.vxlanMode) return
-    const type = vxlanMode === 'CrossSubnet' ? 'calico-vxlan-crosssubnet' : vxlanMode === 'Always' ? 'calico-vxlan' : ipipMode !== 'Never' ? 'calico-ipip' : 'calico-bgp'
+    const type =
+      vxlanMode === 'CrossSubnet'
+        ? 'calico-vxlan-crosssubnet'
+        : vxlanMode === 'Always'
+          ? 'calico-vxlan'
+          : ipipMode !== 'Never'
+            ? 'calico-ipip'
+            : 'calico-bgp'
     const fail = new Set(control.failNext)
     control.failNext.clear()
     control.runs.push(type)

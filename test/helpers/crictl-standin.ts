@@ -36,14 +36,26 @@ export function sandboxId(namespace: string, name: string): string {
 /** Stringify with every object's keys sorted, as Go's encoding/json prints a map. */
 function sortedJson(value: unknown): string {
   const sort = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])])) : v
+    Array.isArray(v)
+      ? v.map(sort)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sort((v as Record<string, unknown>)[k])]),
+          )
+        : v
   return JSON.stringify(sort(value), null, 2)
 }
 
 /** `crictl inspectp ID` of a ready containerd sandbox; "pid": 0 is replaced by a process of the namespace when it has one. */
 export function inspectpJson(s: Sandbox): string {
   const id = sandboxId(s.namespace, s.name)
-  const labels = {'io.kubernetes.pod.name': s.name, 'io.kubernetes.pod.namespace': s.namespace, 'io.kubernetes.pod.uid': s.uid}
+  const labels = {
+    'io.kubernetes.pod.name': s.name,
+    'io.kubernetes.pod.namespace': s.namespace,
+    'io.kubernetes.pod.uid': s.uid,
+  }
   const netnsPath = `/var/run/netns/${s.netns}`
   return sortedJson({
     status: {
@@ -67,16 +79,37 @@ export function inspectpJson(s: Sandbox): string {
       runtimeHandler: '',
       runtimeType: 'io.containerd.runc.v2',
       runtimeOptions: {systemd_cgroup: true},
-      config: {metadata: {name: s.name, uid: s.uid, namespace: s.namespace}, hostname: s.name, labels, linux: {cgroup_parent: '/kubepods.slice/kubepods-besteffort.slice'}},
+      config: {
+        metadata: {name: s.name, uid: s.uid, namespace: s.namespace},
+        hostname: s.name,
+        labels,
+        linux: {cgroup_parent: '/kubepods.slice/kubepods-besteffort.slice'},
+      },
       runtimeSpec: {
         ociVersion: '1.1.0',
-        process: {user: {uid: 65535, gid: 65535}, args: ['/pause'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], cwd: '/'},
+        process: {
+          user: {uid: 65535, gid: 65535},
+          args: ['/pause'],
+          env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+          cwd: '/',
+        },
         root: {path: 'rootfs', readonly: true},
         hostname: s.name,
-        annotations: {'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': id, 'io.kubernetes.cri.sandbox-name': s.name, 'io.kubernetes.cri.sandbox-namespace': s.namespace},
+        annotations: {
+          'io.kubernetes.cri.container-type': 'sandbox',
+          'io.kubernetes.cri.sandbox-id': id,
+          'io.kubernetes.cri.sandbox-name': s.name,
+          'io.kubernetes.cri.sandbox-namespace': s.namespace,
+        },
         linux: {
           cgroupsPath: `kubepods-besteffort-pod${s.uid.replace(/-/g, '_')}.slice:cri-containerd:${id}`,
-          namespaces: [{type: 'pid'}, {type: 'ipc'}, {type: 'uts'}, {type: 'mount'}, {type: 'network', path: netnsPath}],
+          namespaces: [
+            {type: 'pid'},
+            {type: 'ipc'},
+            {type: 'uts'},
+            {type: 'mount'},
+            {type: 'network', path: netnsPath},
+          ],
         },
       },
     },

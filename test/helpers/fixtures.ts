@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {type RawSection, splitProbeOutput, type SplitOutput} from '../../src/collect/sections.js'
+import {type RawSection, type SplitOutput, splitProbeOutput} from '../../src/collect/sections.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {REPO} from './cli.js'
 

@@ -9,7 +9,10 @@ import {netctl} from './cli.js'
 const HOOK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'record-imports.mjs')
 
 /** Run the built CLI as a user does, and list every module the process loaded (resolved URLs). */
-export async function netctlImports(args: string[], opts: {env?: NodeJS.ProcessEnv} = {}): Promise<ExecResult & {loaded: string[]}> {
+export async function netctlImports(
+  args: string[],
+  opts: {env?: NodeJS.ProcessEnv} = {},
+): Promise<ExecResult & {loaded: string[]}> {
   const dir = mkdtempSync(path.join(tmpdir(), 'netctl-imports-'))
   const list = path.join(dir, 'loaded.txt')
   try {

@@ -4,8 +4,8 @@
  * separately); once they land, these tests should feed their output instead
  * and this file can go.
  */
-import type {Address, Family, Link, Neighbour, NextHop, Route, RouteType, Rule} from '../../src/model/node-state.js'
 import type {FibState} from '../../src/analyze/fib.js'
+import type {Address, Family, Link, Neighbour, NextHop, Route, RouteType, Rule} from '../../src/model/node-state.js'
 import {run} from '../../src/util/exec.js'
 
 /** What one namespace looks like to `ip -j`, saved as it was printed. */
@@ -46,7 +46,14 @@ export function linksFromIpJson(raw: any[]): Link[] {
       ...(l.link_netnsid !== undefined ? {linkNetnsid: l.link_netnsid} : {}),
     }
     if (kind === 'vxlan') {
-      link.vxlan = {vni: data.id, port: data.port, ...(data.local ? {local: data.local} : {}), ...(data.link ? {dev: data.link} : {}), learning: !!data.learning, ...(data.group ? {group: data.group} : {})}
+      link.vxlan = {
+        vni: data.id,
+        port: data.port,
+        ...(data.local ? {local: data.local} : {}),
+        ...(data.link ? {dev: data.link} : {}),
+        learning: !!data.learning,
+        ...(data.group ? {group: data.group} : {}),
+      }
     }
     if (kind === 'tun') link.tun = {type: data.type === 'tap' ? 'tap' : 'tun', pi: !!data.pi}
     return link
@@ -58,7 +65,14 @@ export function addressesFromIpJson(raw: any[]): Address[] {
   for (const l of raw) {
     for (const a of l.addr_info ?? []) {
       if (a.family !== 'inet' && a.family !== 'inet6') continue
-      out.push({dev: l.ifname, family: a.family, local: a.local, prefixlen: a.prefixlen, scope: String(a.scope ?? 'global'), ...(a.broadcast ? {broadcast: a.broadcast} : {})})
+      out.push({
+        dev: l.ifname,
+        family: a.family,
+        local: a.local,
+        prefixlen: a.prefixlen,
+        scope: String(a.scope ?? 'global'),
+        ...(a.broadcast ? {broadcast: a.broadcast} : {}),
+      })
     }
   }
   return out
@@ -158,7 +172,8 @@ export function fibStateFromIpJson(raw: RawIpState): FibState & {neighbours: Nei
 }
 
 /** The sysctls the forwarding model reads; the rest of `sysctl net.ipv4.conf` is left out of fixtures. */
-const SYSCTL_KEYS = /(^net\.ipv4\.ip_forward$)|(\.(forwarding|rp_filter|accept_local|send_redirects|route_localnet|src_valid_mark|ignore_routes_with_linkdown|proxy_arp)$)/
+const SYSCTL_KEYS =
+  /(^net\.ipv4\.ip_forward$)|(\.(forwarding|rp_filter|accept_local|send_redirects|route_localnet|src_valid_mark|ignore_routes_with_linkdown|proxy_arp)$)/
 
 async function ipj(netns: string, args: string[]): Promise<any[]> {
   const r = await run('ip', ['-n', netns, '-j', ...args])
@@ -178,7 +193,15 @@ export async function readRawIpState(netns: string): Promise<RawIpState> {
     ipj(netns, ['neigh', 'show', 'nud', 'all']),
     ipj(netns, ['neigh', 'show', 'proxy']),
   ])
-  const s = await run('ip', ['netns', 'exec', netns, 'sysctl', 'net.ipv4.conf', 'net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'])
+  const s = await run('ip', [
+    'netns',
+    'exec',
+    netns,
+    'sysctl',
+    'net.ipv4.conf',
+    'net.ipv4.ip_forward',
+    'net.ipv6.conf.all.forwarding',
+  ])
   if (s.code !== 0) throw new Error(`sysctl in ${netns}: ${s.stderr.trim()}`)
   const sysctls = Object.fromEntries(Object.entries(parseSysctl(s.stdout)).filter(([k]) => SYSCTL_KEYS.test(k)))
   return {link, addr, route4, route6, rule4, rule6, neigh: [...neighAll, ...neighProxy], sysctls}

@@ -53,15 +53,15 @@
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
 import {randomBytes, randomUUID} from 'node:crypto'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import https from 'node:https'
 import type {IncomingMessage, ServerResponse} from 'node:http'
+import https from 'node:https'
 import type {AddressInfo, Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
-import {WebSocketServer, type WebSocket} from 'ws'
-import {parseAllDocuments, parse as parseYaml, stringify as stringifyYaml} from 'yaml'
+import {type WebSocket, WebSocketServer} from 'ws'
+import {parse as parseYaml, parseAllDocuments, stringify as stringifyYaml} from 'yaml'
 
 import {CrictlStandin} from './crictl-standin.js'
 
@@ -87,17 +87,39 @@ const RESOURCES: ResourceDef[] = [
   {group: '', version: 'v1', resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm']},
   {group: 'apps', version: 'v1', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds']},
   {group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true},
-  {group: 'networking.k8s.io', version: 'v1', resource: 'networkpolicies', kind: 'NetworkPolicy', namespaced: true, shortNames: ['netpol']},
+  {
+    group: 'networking.k8s.io',
+    version: 'v1',
+    resource: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+    shortNames: ['netpol'],
+  },
   {group: '', version: 'v1', resource: 'services', kind: 'Service', namespaced: true, shortNames: ['svc']},
   {group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', kind: 'EndpointSlice', namespaced: true},
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'ippools', kind: 'IPPool', namespaced: false, crd: true},
-  {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgpconfigurations', kind: 'BGPConfiguration', namespaced: false, crd: true},
+  {
+    group: 'crd.projectcalico.org',
+    version: 'v1',
+    resource: 'bgpconfigurations',
+    kind: 'BGPConfiguration',
+    namespaced: false,
+    crd: true,
+  },
   {group: 'crd.projectcalico.org', version: 'v1', resource: 'bgppeers', kind: 'BGPPeer', namespaced: false, crd: true},
-  {group: 'crd.projectcalico.org', version: 'v1', resource: 'blockaffinities', kind: 'BlockAffinity', namespaced: false, crd: true},
+  {
+    group: 'crd.projectcalico.org',
+    version: 'v1',
+    resource: 'blockaffinities',
+    kind: 'BlockAffinity',
+    namespaced: false,
+    crd: true,
+  },
 ]
 
 const apiVersionOf = (d: ResourceDef): string => (d.group ? `${d.group}/${d.version}` : d.version)
-const defByKind = (apiVersion: string, kind: string): ResourceDef | undefined => RESOURCES.find((d) => d.kind === kind && apiVersionOf(d) === apiVersion)
+const defByKind = (apiVersion: string, kind: string): ResourceDef | undefined =>
+  RESOURCES.find((d) => d.kind === kind && apiVersionOf(d) === apiVersion)
 
 export const VERSION_INFO = {
   major: '1',
@@ -172,7 +194,16 @@ class HttpError extends Error {
 }
 
 function statusObj(code: number, reason: string, message: string, details?: Record<string, unknown>): Obj {
-  return {kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details ? {details} : {}), code}
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details ? {details} : {}),
+    code,
+  }
 }
 
 function fail(code: number, reason: string, message: string, details?: Record<string, unknown>): never {
@@ -249,7 +280,8 @@ function parseFieldSelector(s: string | null, def: ResourceDef): FieldReq[] {
     if (!m) fail(400, 'BadRequest', `invalid selector: '${p}'; can't understand '${p}'`)
     const field = m[1]!.trim()
     const podOnly = ['spec.nodeName', 'status.podIP', 'status.phase'].includes(field)
-    if (!FIELDS[field] || (podOnly && def.resource !== 'pods')) fail(400, 'BadRequest', `field label not supported: ${field}`)
+    if (!FIELDS[field] || (podOnly && def.resource !== 'pods'))
+      fail(400, 'BadRequest', `field label not supported: ${field}`)
     return {field, op: m[2] === '!=' ? '!=' : '=', value: m[3]!}
   })
 }
@@ -316,7 +348,8 @@ function strategicMerge(target: any, patch: any, key?: string): any {
   }
   if (patch.$patch === 'delete') return undefined
   let out: any = target !== null && typeof target === 'object' && !Array.isArray(target) ? {...target} : {}
-  if (Array.isArray(patch.$retainKeys)) out = Object.fromEntries(Object.entries(out).filter(([k]) => patch.$retainKeys.includes(k)))
+  if (Array.isArray(patch.$retainKeys))
+    out = Object.fromEntries(Object.entries(out).filter(([k]) => patch.$retainKeys.includes(k)))
   for (const [k, v] of Object.entries(patch)) {
     if (k === '$retainKeys' || k === '$patch') continue
     if (k.startsWith('$setElementOrder/')) continue
@@ -348,7 +381,12 @@ function jsonPatch(target: any, ops: any): any {
     let parent: any = doc
     for (const p of ptr) {
       parent = parent?.[Array.isArray(parent) ? Number(p) : p]
-      if (parent === undefined) fail(422, 'Invalid', `the server rejected our request due to an error in our request: doc is missing path: "${op.path}"`)
+      if (parent === undefined)
+        fail(
+          422,
+          'Invalid',
+          `the server rejected our request due to an error in our request: doc is missing path: "${op.path}"`,
+        )
     }
     if (last === undefined) fail(422, 'Invalid', 'cannot patch the document root')
     const arr = Array.isArray(parent)
@@ -359,19 +397,38 @@ function jsonPatch(target: any, ops: any): any {
         else parent[k] = clone(op.value)
         break
       case 'replace':
-        if (!(k in parent)) fail(422, 'Invalid', `the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: ${op.path}`)
+        if (!(k in parent))
+          fail(
+            422,
+            'Invalid',
+            `the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: ${op.path}`,
+          )
         parent[k] = clone(op.value)
         break
       case 'remove':
-        if (!(k in parent)) fail(422, 'Invalid', `the server rejected our request due to an error in our request: remove operation does not apply: doc is missing path: "${op.path}"`)
+        if (!(k in parent))
+          fail(
+            422,
+            'Invalid',
+            `the server rejected our request due to an error in our request: remove operation does not apply: doc is missing path: "${op.path}"`,
+          )
         if (arr) parent.splice(k, 1)
         else delete parent[k]
         break
       case 'test':
-        if (JSON.stringify(parent[k]) !== JSON.stringify(op.value)) fail(422, 'Invalid', `the server rejected our request due to an error in our request: testing value ${op.path} failed`)
+        if (JSON.stringify(parent[k]) !== JSON.stringify(op.value))
+          fail(
+            422,
+            'Invalid',
+            `the server rejected our request due to an error in our request: testing value ${op.path} failed`,
+          )
         break
       default:
-        fail(422, 'Invalid', `the server rejected our request due to an error in our request: Unexpected kind: ${op.op}`)
+        fail(
+          422,
+          'Invalid',
+          `the server rejected our request due to an error in our request: Unexpected kind: ${op.op}`,
+        )
     }
   }
   return doc
@@ -387,7 +444,15 @@ function intToIp(n: number): string {
 /** A lab inventory file (what `netctl lab up` writes), as far as the emulator reads it. */
 interface LabInventory {
   cluster: {name: string; backend: string; clusterCIDR: string}
-  nodes: Array<{name: string; internalIP: string; podCIDR: string; access: {netns?: string}; annotations?: Record<string, string>; labels?: Record<string, string>; paths?: {birdSocket?: string; flannelSubnetEnv?: string}}>
+  nodes: Array<{
+    name: string
+    internalIP: string
+    podCIDR: string
+    access: {netns?: string}
+    annotations?: Record<string, string>
+    labels?: Record<string, string>
+    paths?: {birdSocket?: string; flannelSubnetEnv?: string}
+  }>
   pods?: Array<{name: string; namespace: string; node: string; ip: string; netns?: string}>
   services?: Array<{
     name: string
@@ -395,7 +460,12 @@ interface LabInventory {
     type?: string
     clusterIP: string
     ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
-    endpoints?: Array<{addresses: string[]; conditions?: {ready?: boolean}; nodeName?: string; targetRef?: {kind: string; namespace?: string; name: string}}>
+    endpoints?: Array<{
+      addresses: string[]
+      conditions?: {ready?: boolean}
+      nodeName?: string
+      targetRef?: {kind: string; namespace?: string; name: string}
+    }>
   }>
 }
 
@@ -441,7 +511,10 @@ export class KubeApiServer {
   /** what controllers and rollout handlers failed with (a stuck rollout says why here) */
   readonly reactorErrors: string[] = []
   private server!: https.Server
-  private readonly wss = new WebSocketServer({noServer: true, handleProtocols: (protocols: Set<string>) => [...protocols].find((p) => this.execProtocols.includes(p)) ?? false})
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (protocols: Set<string>) => [...protocols].find((p) => this.execProtocols.includes(p)) ?? false,
+  })
   private readonly dir: string
   /** the lab's pods as container-runtime sandboxes, for the crictl stand-in */
   private readonly crictl?: CrictlStandin
@@ -456,20 +529,45 @@ export class KubeApiServer {
     this.execProtocols = opts.execProtocols ?? EXEC_PROTOCOLS
     this.dir = mkdtempSync(path.join(tmpdir(), 'netctl-kube-apiserver-'))
     // a throwaway self-signed certificate for 127.0.0.1, as kind or minikube would mint one
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', path.join(this.dir, 'apiserver.key'), '-out', path.join(this.dir, 'apiserver.crt'),
-      '-days', '2', '-subj', '/CN=kube-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ], {stdio: 'ignore'})
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        path.join(this.dir, 'apiserver.key'),
+        '-out',
+        path.join(this.dir, 'apiserver.crt'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=kube-apiserver',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      {stdio: 'ignore'},
+    )
     this.caPem = readFileSync(path.join(this.dir, 'apiserver.crt'), 'utf8')
     if (opts.crictl !== false) this.crictl = new CrictlStandin(path.join(this.dir, 'crictl'))
-    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) this.add({apiVersion: 'v1', kind: 'Namespace', metadata: {name: ns}})
+    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
+      this.add({apiVersion: 'v1', kind: 'Namespace', metadata: {name: ns}})
   }
 
   static async start(opts: KubeApiServerOptions = {}): Promise<KubeApiServer> {
     const s = new KubeApiServer(opts)
-    s.server = https.createServer({key: readFileSync(path.join(s.dir, 'apiserver.key')), cert: s.caPem}, (req, res) => void s.handle(req, res))
-    s.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void s.handleUpgrade(req, socket, head))
+    s.server = https.createServer(
+      {key: readFileSync(path.join(s.dir, 'apiserver.key')), cert: s.caPem},
+      (req, res) => void s.handle(req, res),
+    )
+    s.server.on(
+      'upgrade',
+      (req: IncomingMessage, socket: Socket, head: Buffer) => void s.handleUpgrade(req, socket, head),
+    )
     s.server.on('connection', (sock: Socket) => {
       s.sockets.add(sock)
       sock.once('close', () => s.sockets.delete(sock))
@@ -502,7 +600,15 @@ export class KubeApiServer {
     return {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{name: cluster, cluster: {server: o.server ?? this.url, ...(o.noCA ? {} : {'certificate-authority-data': Buffer.from(this.caPem).toString('base64')})}}],
+      clusters: [
+        {
+          name: cluster,
+          cluster: {
+            server: o.server ?? this.url,
+            ...(o.noCA ? {} : {'certificate-authority-data': Buffer.from(this.caPem).toString('base64')}),
+          },
+        },
+      ],
       users: [{name: user, user: {token: o.token ?? this.token}}],
       contexts: [{name: context, context: {cluster, user, ...(o.namespace ? {namespace: o.namespace} : {})}}],
       'current-context': context,
@@ -551,7 +657,8 @@ export class KubeApiServer {
       obj.metadata ??= {}
       if (def.namespaced) {
         obj.metadata.namespace ??= 'default'
-        if (!this.get('namespaces', '', obj.metadata.namespace)) this.add({apiVersion: 'v1', kind: 'Namespace', metadata: {name: obj.metadata.namespace}})
+        if (!this.get('namespaces', '', obj.metadata.namespace))
+          this.add({apiVersion: 'v1', kind: 'Namespace', metadata: {name: obj.metadata.namespace}})
       } else {
         delete obj.metadata.namespace
       }
@@ -589,7 +696,9 @@ export class KubeApiServer {
 
   list(resource: string, namespace?: string): Obj[] {
     const def = RESOURCES.find((d) => d.resource === resource)!
-    return [...this.bucket(def).values()].filter((o) => namespace === undefined || o.metadata.namespace === namespace).map(clone)
+    return [...this.bucket(def).values()]
+      .filter((o) => namespace === undefined || o.metadata.namespace === namespace)
+      .map(clone)
   }
 
   /** Change an object in place (as a controller would), bumping its resourceVersion and telling watchers. */
@@ -641,7 +750,15 @@ export class KubeApiServer {
     this.update('nodes', '', node, (n) => {
       n.status ??= {}
       n.status.conditions = (n.status.conditions ?? []).map((c: any) =>
-        c.type === 'Ready' ? {...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: t} : c,
+        c.type === 'Ready'
+          ? {
+              ...c,
+              status: 'Unknown',
+              reason: 'NodeStatusUnknown',
+              message: 'Kubelet stopped posting node status.',
+              lastTransitionTime: t,
+            }
+          : c,
       )
     })
   }
@@ -667,7 +784,16 @@ export class KubeApiServer {
       this.add({
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: {name: n.name, labels: {'kubernetes.io/arch': 'amd64', 'kubernetes.io/os': 'linux', ...n.labels, 'kubernetes.io/hostname': n.name}, annotations: {...n.annotations}},
+        metadata: {
+          name: n.name,
+          labels: {
+            'kubernetes.io/arch': 'amd64',
+            'kubernetes.io/os': 'linux',
+            ...n.labels,
+            'kubernetes.io/hostname': n.name,
+          },
+          annotations: {...n.annotations},
+        },
         spec: {podCIDR: n.podCIDR, podCIDRs: [n.podCIDR]},
         status: {
           addresses: [
@@ -675,20 +801,63 @@ export class KubeApiServer {
             {type: 'Hostname', address: n.name},
           ],
           conditions: [
-            {type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', lastHeartbeatTime: t, lastTransitionTime: t},
-            {type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', lastHeartbeatTime: t, lastTransitionTime: t},
-            {type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', lastHeartbeatTime: t, lastTransitionTime: t},
-            {type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: t, lastTransitionTime: t},
+            {
+              type: 'MemoryPressure',
+              status: 'False',
+              reason: 'KubeletHasSufficientMemory',
+              lastHeartbeatTime: t,
+              lastTransitionTime: t,
+            },
+            {
+              type: 'DiskPressure',
+              status: 'False',
+              reason: 'KubeletHasNoDiskPressure',
+              lastHeartbeatTime: t,
+              lastTransitionTime: t,
+            },
+            {
+              type: 'PIDPressure',
+              status: 'False',
+              reason: 'KubeletHasSufficientPID',
+              lastHeartbeatTime: t,
+              lastTransitionTime: t,
+            },
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'KubeletReady',
+              message: 'kubelet is posting ready status',
+              lastHeartbeatTime: t,
+              lastTransitionTime: t,
+            },
           ],
-          nodeInfo: {architecture: 'amd64', containerRuntimeVersion: 'containerd://1.7.24', kernelVersion: '6.1.0-netctl-lab', kubeletVersion: VERSION_INFO.gitVersion, operatingSystem: 'linux', osImage: 'netctl lab node'},
+          nodeInfo: {
+            architecture: 'amd64',
+            containerRuntimeVersion: 'containerd://1.7.24',
+            kernelVersion: '6.1.0-netctl-lab',
+            kubeletVersion: VERSION_INFO.gitVersion,
+            operatingSystem: 'linux',
+            osImage: 'netctl lab node',
+          },
         },
       })
     }
     for (const p of inv.pods ?? []) {
       if (p.netns) this.podNetns.set(`${p.namespace}/${p.name}`, p.netns)
       const node = inv.nodes.find((n) => n.name === p.node)
-      const [pod] = this.add(this.runningPod(p.namespace, p.name, p.node, p.ip, node?.internalIP ?? '', {app: p.name.replace(/-\d+$/, '')}))
-      if (p.netns) this.crictl?.add({namespace: p.namespace, name: p.name, uid: pod!.metadata.uid, node: p.node, ip: p.ip, netns: p.netns, createdAt: pod!.status.startTime})
+      const [pod] = this.add(
+        this.runningPod(p.namespace, p.name, p.node, p.ip, node?.internalIP ?? '', {app: p.name.replace(/-\d+$/, '')}),
+      )
+      if (p.netns)
+        this.crictl?.add({
+          namespace: p.namespace,
+          name: p.name,
+          uid: pod!.metadata.uid,
+          node: p.node,
+          ip: p.ip,
+          netns: p.netns,
+          createdAt: pod!.status.startTime,
+        })
     }
     for (const svc of inv.services ?? []) this.add(this.serviceObjects(svc))
     const backend = inv.cluster.backend
@@ -716,7 +885,8 @@ export class KubeApiServer {
         if (o.kind === 'BGPConfiguration' && backend === 'calico-rr') return undefined
         return o
       })
-      if (backend === 'calico-rr') this.addFixture('calico-rr', (o) => (o.kind === 'BGPConfiguration' ? {...o, spec: {...o.spec, asNumber}} : o))
+      if (backend === 'calico-rr')
+        this.addFixture('calico-rr', (o) => (o.kind === 'BGPConfiguration' ? {...o, spec: {...o.spec, asNumber}} : o))
     } else if (backend === 'canal') {
       // the canal DaemonSet and canal-config, whose net-conf.json is flannel's (vxlan)
       this.addFixture('canal', (o) => {
@@ -741,7 +911,11 @@ export class KubeApiServer {
     const service: Obj = {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: {name: svc.name, namespace: svc.namespace, labels: svc.name === 'kube-dns' ? {'k8s-app': 'kube-dns'} : {app: svc.name}},
+      metadata: {
+        name: svc.name,
+        namespace: svc.namespace,
+        labels: svc.name === 'kube-dns' ? {'k8s-app': 'kube-dns'} : {app: svc.name},
+      },
       spec: {
         type: svc.type ?? 'ClusterIP',
         clusterIP: svc.clusterIP,
@@ -765,7 +939,10 @@ export class KubeApiServer {
         name: `${svc.name}-${randomBytes(3).toString('hex').slice(0, 5)}`,
         generateName: `${svc.name}-`,
         namespace: svc.namespace,
-        labels: {'kubernetes.io/service-name': svc.name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io'},
+        labels: {
+          'kubernetes.io/service-name': svc.name,
+          'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+        },
       },
       addressType: 'IPv4',
       endpoints: (svc.endpoints ?? []).map((e) => ({
@@ -774,13 +951,24 @@ export class KubeApiServer {
         ...(e.nodeName ? {nodeName: e.nodeName} : {}),
         ...(e.targetRef ? {targetRef: {...e.targetRef, uid: randomUUID()}} : {}),
       })),
-      ports: svc.ports.map((p) => ({...(p.name ? {name: p.name} : {}), protocol: p.protocol, port: p.targetPort ?? p.port})),
+      ports: svc.ports.map((p) => ({
+        ...(p.name ? {name: p.name} : {}),
+        protocol: p.protocol,
+        port: p.targetPort ?? p.port,
+      })),
     }
     return [service, slice]
   }
 
   /** A pod as the API holds it once its kubelet has started it. */
-  private runningPod(ns: string, name: string, node: string, ip: string, hostIP: string, labels: Record<string, string>): Obj {
+  private runningPod(
+    ns: string,
+    name: string,
+    node: string,
+    ip: string,
+    hostIP: string,
+    labels: Record<string, string>,
+  ): Obj {
     const t = now()
     return {
       apiVersion: 'v1',
@@ -788,7 +976,14 @@ export class KubeApiServer {
       metadata: {name, namespace: ns, labels},
       spec: {
         nodeName: node,
-        containers: [{name: 'app', image: 'docker.io/library/busybox:1.36', command: ['sleep', 'infinity'], imagePullPolicy: 'IfNotPresent'}],
+        containers: [
+          {
+            name: 'app',
+            image: 'docker.io/library/busybox:1.36',
+            command: ['sleep', 'infinity'],
+            imagePullPolicy: 'IfNotPresent',
+          },
+        ],
         restartPolicy: 'Always',
         dnsPolicy: 'ClusterFirst',
         schedulerName: 'default-scheduler',
@@ -803,7 +998,12 @@ export class KubeApiServer {
         podIPs: [{ip}],
         startTime: t,
         qosClass: 'BestEffort',
-        conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({type, status: 'True', lastProbeTime: null, lastTransitionTime: t})),
+        conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({
+          type,
+          status: 'True',
+          lastProbeTime: null,
+          lastTransitionTime: t,
+        })),
         containerStatuses: [this.runningStatus('app', 'docker.io/library/busybox:1.36', t)],
       },
     }
@@ -834,22 +1034,43 @@ export class KubeApiServer {
     return this.user
   }
 
-  private authorize(user: string, verb: string, def: ResourceDef, sub: string | undefined, ns: string | undefined, name: string | undefined): void {
+  private authorize(
+    user: string,
+    verb: string,
+    def: ResourceDef,
+    sub: string | undefined,
+    ns: string | undefined,
+    name: string | undefined,
+  ): void {
     const resource = sub ? `${def.resource}/${sub}` : def.resource
-    const denied = user === 'system:anonymous' || this.deny.some((d) => d.verb === verb && d.resource === resource && (d.namespace === undefined || d.namespace === ns))
+    const denied =
+      user === 'system:anonymous' ||
+      this.deny.some(
+        (d) => d.verb === verb && d.resource === resource && (d.namespace === undefined || d.namespace === ns),
+      )
     if (!denied) return
     const subject = name ? `${def.resource} "${name}"` : def.resource
     const scope = ns ? `in the namespace "${ns}"` : 'at the cluster scope'
-    fail(403, 'Forbidden', `${subject} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${def.group}" ${scope}`, {
-      ...(name ? {name} : {}),
-      ...(def.group ? {group: def.group} : {}),
-      kind: def.resource,
-    })
+    fail(
+      403,
+      'Forbidden',
+      `${subject} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${def.group}" ${scope}`,
+      {
+        ...(name ? {name} : {}),
+        ...(def.group ? {group: def.group} : {}),
+        kind: def.resource,
+      },
+    )
   }
 
   private send(res: ServerResponse, code: number, body: unknown): void {
     const text = JSON.stringify(body)
-    res.writeHead(code, {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Audit-Id': randomUUID(), 'Cache-Control': 'no-cache, private'})
+    res.writeHead(code, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+      'Audit-Id': randomUUID(),
+      'Cache-Control': 'no-cache, private',
+    })
     res.end(text)
   }
 
@@ -890,14 +1111,28 @@ export class KubeApiServer {
     if (!def || (def.crd && !this.installedGroups.has(def.group))) return undefined
     if (ns !== undefined && !def.namespaced) return undefined
     if (rest.length > 3) return undefined
-    return {def, ...(ns === undefined ? {} : {ns}), ...(rest[1] === undefined ? {} : {name: rest[1]}), ...(rest[2] === undefined ? {} : {sub: rest[2]})}
+    return {
+      def,
+      ...(ns === undefined ? {} : {ns}),
+      ...(rest[1] === undefined ? {} : {name: rest[1]}),
+      ...(rest[2] === undefined ? {} : {sub: rest[2]}),
+    }
   }
 
   private discovery(pathname: string): unknown | undefined {
     if (pathname === '/version' || pathname === '/version/') return VERSION_INFO
-    if (pathname === '/api') return {kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('https://', '')}]}
+    if (pathname === '/api')
+      return {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('https://', '')}],
+      }
     if (pathname === '/apis') {
-      const groups = [...new Set(RESOURCES.filter((d) => d.group && (!d.crd || this.installedGroups.has(d.group))).map((d) => d.group))]
+      const groups = [
+        ...new Set(
+          RESOURCES.filter((d) => d.group && (!d.crd || this.installedGroups.has(d.group))).map((d) => d.group),
+        ),
+      ]
       return {
         kind: 'APIGroupList',
         apiVersion: 'v1',
@@ -910,7 +1145,8 @@ export class KubeApiServer {
     const m = /^\/(?:api\/v1|apis\/([^/]+)\/v1)\/?$/.exec(pathname)
     if (m) {
       const group = m[1] ?? ''
-      if (group && RESOURCES.some((d) => d.group === group && d.crd) && !this.installedGroups.has(group)) return undefined
+      if (group && RESOURCES.some((d) => d.group === group && d.crd) && !this.installedGroups.has(group))
+        return undefined
       const defs = RESOURCES.filter((d) => d.group === group)
       if (defs.length === 0) return undefined
       return {
@@ -918,8 +1154,25 @@ export class KubeApiServer {
         apiVersion: 'v1',
         groupVersion: group ? `${group}/v1` : 'v1',
         resources: defs.flatMap((d) => [
-          {name: d.resource, singularName: d.kind.toLowerCase(), namespaced: d.namespaced, kind: d.kind, verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], ...(d.shortNames ? {shortNames: d.shortNames} : {})},
-          ...(d.resource === 'pods' ? [{name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get']}] : []),
+          {
+            name: d.resource,
+            singularName: d.kind.toLowerCase(),
+            namespaced: d.namespaced,
+            kind: d.kind,
+            verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+            ...(d.shortNames ? {shortNames: d.shortNames} : {}),
+          },
+          ...(d.resource === 'pods'
+            ? [
+                {
+                  name: 'pods/exec',
+                  singularName: '',
+                  namespaced: true,
+                  kind: 'PodExecOptions',
+                  verbs: ['create', 'get'],
+                },
+              ]
+            : []),
         ]),
       }
     }
@@ -935,21 +1188,30 @@ export class KubeApiServer {
       const user = this.authenticate(req)
       const disc = this.discovery(url.pathname)
       if (disc !== undefined) {
-        if (user === 'system:anonymous' && !url.pathname.startsWith('/version')) fail(403, 'Forbidden', `forbidden: User "system:anonymous" cannot get path "${url.pathname}"`, {})
+        if (user === 'system:anonymous' && !url.pathname.startsWith('/version'))
+          fail(403, 'Forbidden', `forbidden: User "system:anonymous" cannot get path "${url.pathname}"`, {})
         return this.send(res, 200, disc)
       }
       const r = this.route(url.pathname)
       if (!r) fail(404, 'NotFound', 'the server could not find the requested resource', {})
       const {def, ns, name, sub} = r
       const watch = ['true', '1'].includes(url.searchParams.get('watch') ?? '')
-      const verb = {GET: name ? 'get' : watch ? 'watch' : 'list', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: name ? 'delete' : 'deletecollection'}[method]
+      const verb = {
+        GET: name ? 'get' : watch ? 'watch' : 'list',
+        POST: 'create',
+        PUT: 'update',
+        PATCH: 'patch',
+        DELETE: name ? 'delete' : 'deletecollection',
+      }[method]
       if (!verb) fail(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`, {})
       log.verb = sub === 'exec' ? 'create' : verb
       log.resource = sub ? `${def.resource}/${sub}` : def.resource
       this.authorize(user, log.verb, def, sub, ns, name)
       if (sub === 'exec') fail(400, 'BadRequest', 'Upgrade request required')
-      if (sub !== undefined && sub !== 'status') fail(404, 'NotFound', 'the server could not find the requested resource', {})
-      if (method === 'GET' && !name) return watch ? this.watch(def, ns, url, res) : this.send(res, 200, this.listResponse(def, ns, url))
+      if (sub !== undefined && sub !== 'status')
+        fail(404, 'NotFound', 'the server could not find the requested resource', {})
+      if (method === 'GET' && !name)
+        return watch ? this.watch(def, ns, url, res) : this.send(res, 200, this.listResponse(def, ns, url))
       if (method === 'GET') return this.send(res, 200, this.getOr404(def, ns, name!))
       if (method === 'POST') {
         if (name) fail(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {})
@@ -958,8 +1220,14 @@ export class KubeApiServer {
         return this.send(res, 201, created)
       }
       if (method === 'PUT') return this.send(res, 200, this.updateObject(def, ns, name!, await this.body(req)))
-      if (method === 'PATCH') return this.send(res, 200, this.patchObject(def, ns, name!, String(req.headers['content-type'] ?? ''), await this.body(req)))
-      if (method === 'DELETE' && name) return this.send(res, 200, this.deleteObject(def, ns, name, await this.body(req)))
+      if (method === 'PATCH')
+        return this.send(
+          res,
+          200,
+          this.patchObject(def, ns, name!, String(req.headers['content-type'] ?? ''), await this.body(req)),
+        )
+      if (method === 'DELETE' && name)
+        return this.send(res, 200, this.deleteObject(def, ns, name, await this.body(req)))
       return this.send(res, 200, this.deleteCollection(def, ns, url))
     } catch (error) {
       if (error instanceof HttpError) {
@@ -967,7 +1235,11 @@ export class KubeApiServer {
         return this.send(res, error.code, error.status)
       }
       log.code = 500
-      return this.send(res, 500, statusObj(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`))
+      return this.send(
+        res,
+        500,
+        statusObj(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`),
+      )
     }
   }
 
@@ -977,7 +1249,11 @@ export class KubeApiServer {
     return [...this.bucket(def).values()]
       .filter((o) => ns === undefined || o.metadata.namespace === ns)
       .filter((o) => labelsMatch(o.metadata.labels, labelSel) && fieldsMatch(o, fieldSel))
-      .sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`))
+      .sort((a, b) =>
+        `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(
+          `${b.metadata.namespace ?? ''}/${b.metadata.name}`,
+        ),
+      )
   }
 
   private listResponse(def: ResourceDef, ns: string | undefined, url: URL): Obj {
@@ -987,12 +1263,22 @@ export class KubeApiServer {
       const {apiVersion: _a, kind: _k, ...rest} = clone(o)
       return rest
     })
-    return {apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata: {resourceVersion: String(this.rv)}, items} as Obj
+    return {
+      apiVersion: apiVersionOf(def),
+      kind: `${def.kind}List`,
+      metadata: {resourceVersion: String(this.rv)},
+      items,
+    } as Obj
   }
 
   private getOr404(def: ResourceDef, ns: string | undefined, name: string): Obj {
     const o = this.bucket(def).get(`${ns ?? ''}/${name}`)
-    if (!o) fail(404, 'NotFound', `${def.resource}${def.group ? `.${def.group}` : ''} "${name}" not found`, {name, ...(def.group ? {group: def.group} : {}), kind: def.resource})
+    if (!o)
+      fail(404, 'NotFound', `${def.resource}${def.group ? `.${def.group}` : ''} "${name}" not found`, {
+        name,
+        ...(def.group ? {group: def.group} : {}),
+        kind: def.resource,
+      })
     return clone(o)
   }
 
@@ -1004,14 +1290,23 @@ export class KubeApiServer {
       fieldSel: parseFieldSelector(url.searchParams.get('fieldSelector'), def),
       res,
     }
-    res.writeHead(200, {'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private'})
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache, private',
+    })
     // kube-apiserver flushes the headers at once: a watch with nothing to say yet is still answered
     res.flushHeaders()
     const from = url.searchParams.get('resourceVersion')
-    const matches = (o: Obj): boolean => (ns === undefined || o.metadata.namespace === ns) && labelsMatch(o.metadata.labels, w.labelSel) && fieldsMatch(o, w.fieldSel)
+    const matches = (o: Obj): boolean =>
+      (ns === undefined || o.metadata.namespace === ns) &&
+      labelsMatch(o.metadata.labels, w.labelSel) &&
+      fieldsMatch(o, w.fieldSel)
     if (from && from !== '0') {
       // resume: every change after that version
-      for (const e of this.events) if (e.def === def && e.rv > Number(from) && matches(e.object)) res.write(`${JSON.stringify({type: e.type, object: e.object})}\n`)
+      for (const e of this.events)
+        if (e.def === def && e.rv > Number(from) && matches(e.object))
+          res.write(`${JSON.stringify({type: e.type, object: e.object})}\n`)
     } else {
       // no version: the current state as ADDED events, then changes
       for (const o of this.matching(def, ns, url)) res.write(`${JSON.stringify({type: 'ADDED', object: o})}\n`)
@@ -1023,23 +1318,51 @@ export class KubeApiServer {
   }
 
   private createObject(def: ResourceDef, ns: string | undefined, body: any): Obj {
-    if (!body || typeof body !== 'object') fail(400, 'BadRequest', 'the object provided is unrecognized (must be of type JSON)')
+    if (!body || typeof body !== 'object')
+      fail(400, 'BadRequest', 'the object provided is unrecognized (must be of type JSON)')
     if (body.kind !== def.kind || body.apiVersion !== apiVersionOf(def)) {
-      fail(400, 'BadRequest', `the API version in the data (${body.apiVersion}) does not match the expected API version (${apiVersionOf(def)})`)
+      fail(
+        400,
+        'BadRequest',
+        `the API version in the data (${body.apiVersion}) does not match the expected API version (${apiVersionOf(def)})`,
+      )
     }
     const obj = clone(body) as Obj
     obj.metadata ??= {}
     if (!obj.metadata.name) {
-      if (!obj.metadata.generateName) fail(422, 'Invalid', `${def.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, {kind: def.kind, causes: [{reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name'}]})
+      if (!obj.metadata.generateName)
+        fail(
+          422,
+          'Invalid',
+          `${def.kind} "" is invalid: metadata.name: Required value: name or generateName is required`,
+          {
+            kind: def.kind,
+            causes: [
+              {
+                reason: 'FieldValueRequired',
+                message: 'Required value: name or generateName is required',
+                field: 'metadata.name',
+              },
+            ],
+          },
+        )
       obj.metadata.name = `${obj.metadata.generateName}${randomBytes(3).toString('hex').slice(0, 5)}`
     }
     if (def.namespaced) {
-      if (obj.metadata.namespace && obj.metadata.namespace !== ns) fail(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request')
+      if (obj.metadata.namespace && obj.metadata.namespace !== ns)
+        fail(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request')
       obj.metadata.namespace = ns
-      if (!this.get('namespaces', '', ns!)) fail(404, 'NotFound', `namespaces "${ns}" not found`, {name: ns, kind: 'namespaces'})
+      if (!this.get('namespaces', '', ns!))
+        fail(404, 'NotFound', `namespaces "${ns}" not found`, {name: ns, kind: 'namespaces'})
     }
     const k = `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`
-    if (this.bucket(def).has(k)) fail(409, 'AlreadyExists', `${def.resource}${def.group ? `.${def.group}` : ''} "${obj.metadata.name}" already exists`, {name: obj.metadata.name, ...(def.group ? {group: def.group} : {}), kind: def.resource})
+    if (this.bucket(def).has(k))
+      fail(
+        409,
+        'AlreadyExists',
+        `${def.resource}${def.group ? `.${def.group}` : ''} "${obj.metadata.name}" already exists`,
+        {name: obj.metadata.name, ...(def.group ? {group: def.group} : {}), kind: def.resource},
+      )
     for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp']) delete obj.metadata[f]
     if (def.resource === 'pods') this.podSecurity(obj)
     if (def.resource === 'pods') this.admitPod(obj)
@@ -1069,18 +1392,37 @@ export class KubeApiServer {
     const host = (['hostNetwork', 'hostPID', 'hostIPC'] as const).filter((f) => spec[f] === true)
     if (host.length > 0) failed.push(`host namespaces (${host.map((f) => `${f}=true`).join(', ')})`)
     const privileged = containers.filter((c) => c.securityContext?.privileged === true).map((c) => `"${c.name}"`)
-    if (privileged.length > 0) failed.push(`privileged (container${privileged.length > 1 ? 's' : ''} ${privileged.join(', ')} must not set securityContext.privileged=true)`)
+    if (privileged.length > 0)
+      failed.push(
+        `privileged (container${privileged.length > 1 ? 's' : ''} ${privileged.join(', ')} must not set securityContext.privileged=true)`,
+      )
     if (level === 'restricted') {
       const names = containers.map((c) => `"${c.name}"`).join(', ')
       const each = containers.length > 1 ? 'containers' : 'container'
-      if (containers.some((c) => c.securityContext?.allowPrivilegeEscalation !== false)) failed.push(`allowPrivilegeEscalation != false (${each} ${names} must set securityContext.allowPrivilegeEscalation=false)`)
-      if (containers.some((c) => !(c.securityContext?.capabilities?.drop ?? []).includes('ALL'))) failed.push(`unrestricted capabilities (${each} ${names} must set securityContext.capabilities.drop=["ALL"])`)
-      if (spec.securityContext?.runAsNonRoot !== true && containers.some((c) => c.securityContext?.runAsNonRoot !== true)) failed.push(`runAsNonRoot != true (pod or ${each} ${names} must set securityContext.runAsNonRoot=true)`)
-      if (!spec.securityContext?.seccompProfile && containers.some((c) => !c.securityContext?.seccompProfile)) failed.push(`seccompProfile (pod or ${each} ${names} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")`)
+      if (containers.some((c) => c.securityContext?.allowPrivilegeEscalation !== false))
+        failed.push(
+          `allowPrivilegeEscalation != false (${each} ${names} must set securityContext.allowPrivilegeEscalation=false)`,
+        )
+      if (containers.some((c) => !(c.securityContext?.capabilities?.drop ?? []).includes('ALL')))
+        failed.push(`unrestricted capabilities (${each} ${names} must set securityContext.capabilities.drop=["ALL"])`)
+      if (
+        spec.securityContext?.runAsNonRoot !== true &&
+        containers.some((c) => c.securityContext?.runAsNonRoot !== true)
+      )
+        failed.push(`runAsNonRoot != true (pod or ${each} ${names} must set securityContext.runAsNonRoot=true)`)
+      if (!spec.securityContext?.seccompProfile && containers.some((c) => !c.securityContext?.seccompProfile))
+        failed.push(
+          `seccompProfile (pod or ${each} ${names} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")`,
+        )
     }
     if (failed.length === 0) return
     const version = labels['pod-security.kubernetes.io/enforce-version'] ?? 'latest'
-    fail(403, 'Forbidden', `pods "${pod.metadata.name}" is forbidden: violates PodSecurity "${level}:${version}": ${failed.join(', ')}`, {name: pod.metadata.name, kind: 'pods'})
+    fail(
+      403,
+      'Forbidden',
+      `pods "${pod.metadata.name}" is forbidden: violates PodSecurity "${level}:${version}": ${failed.join(', ')}`,
+      {name: pod.metadata.name, kind: 'pods'},
+    )
   }
 
   /** Validation and the defaults the API server fills in for a pod. */
@@ -1088,10 +1430,19 @@ export class KubeApiServer {
     const spec = pod.spec
     const containers = spec?.containers
     if (!Array.isArray(containers) || containers.length === 0) {
-      fail(422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.containers: Required value`, {name: pod.metadata.name, kind: 'Pod', causes: [{reason: 'FieldValueRequired', message: 'Required value', field: 'spec.containers'}]})
+      fail(422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.containers: Required value`, {
+        name: pod.metadata.name,
+        kind: 'Pod',
+        causes: [{reason: 'FieldValueRequired', message: 'Required value', field: 'spec.containers'}],
+      })
     }
     containers.forEach((c: any, i: number) => {
-      if (!c.image) fail(422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.containers[${i}].image: Required value`, {name: pod.metadata.name, kind: 'Pod', causes: [{reason: 'FieldValueRequired', message: 'Required value', field: `spec.containers[${i}].image`}]})
+      if (!c.image)
+        fail(422, 'Invalid', `Pod "${pod.metadata.name}" is invalid: spec.containers[${i}].image: Required value`, {
+          name: pod.metadata.name,
+          kind: 'Pod',
+          causes: [{reason: 'FieldValueRequired', message: 'Required value', field: `spec.containers[${i}].image`}],
+        })
       c.imagePullPolicy ??= /:latest$|^[^:]*$/.test(c.image) ? 'Always' : 'IfNotPresent'
       c.terminationMessagePath ??= '/dev/termination-log'
       c.terminationMessagePolicy ??= 'File'
@@ -1119,11 +1470,23 @@ export class KubeApiServer {
     }
     let nodeName: string | undefined = pod.spec.nodeName
     if (!nodeName) {
-      const ready = this.list('nodes').find((n) => !n.spec?.unschedulable && n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+      const ready = this.list('nodes').find(
+        (n) =>
+          !n.spec?.unschedulable && n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+      )
       const total = this.list('nodes').length
       if (!ready) {
         this.update('pods', ns, name, (p) => {
-          p.status.conditions = [{type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: `0/${total} nodes are available: ${total === 0 ? 'no nodes available to schedule pods' : `${total} node(s) were unschedulable`}.`, lastProbeTime: null, lastTransitionTime: now()}]
+          p.status.conditions = [
+            {
+              type: 'PodScheduled',
+              status: 'False',
+              reason: 'Unschedulable',
+              message: `0/${total} nodes are available: ${total === 0 ? 'no nodes available to schedule pods' : `${total} node(s) were unschedulable`}.`,
+              lastProbeTime: null,
+              lastTransitionTime: now(),
+            },
+          ]
         })
         return
       }
@@ -1152,11 +1515,34 @@ export class KubeApiServer {
         p.status.conditions = [
           {type: 'PodReadyToStartContainers', status: 'True', lastProbeTime: null, lastTransitionTime: t},
           {type: 'Initialized', status: 'True', lastProbeTime: null, lastTransitionTime: t},
-          {type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${p.spec.containers.map((c: any) => c.name).join(' ')}]`, lastProbeTime: null, lastTransitionTime: t},
-          {type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${p.spec.containers.map((c: any) => c.name).join(' ')}]`, lastProbeTime: null, lastTransitionTime: t},
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'ContainersNotReady',
+            message: `containers with unready status: [${p.spec.containers.map((c: any) => c.name).join(' ')}]`,
+            lastProbeTime: null,
+            lastTransitionTime: t,
+          },
+          {
+            type: 'ContainersReady',
+            status: 'False',
+            reason: 'ContainersNotReady',
+            message: `containers with unready status: [${p.spec.containers.map((c: any) => c.name).join(' ')}]`,
+            lastProbeTime: null,
+            lastTransitionTime: t,
+          },
           {type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: t},
         ]
-        p.status.containerStatuses = p.spec.containers.map((c: any) => ({name: c.name, image: c.image, imageID: '', ready: false, started: false, restartCount: 0, lastState: {}, state: {waiting: {reason: 'ContainerCreating'}}}))
+        p.status.containerStatuses = p.spec.containers.map((c: any) => ({
+          name: c.name,
+          image: c.image,
+          imageID: '',
+          ready: false,
+          started: false,
+          restartCount: 0,
+          lastState: {},
+          state: {waiting: {reason: 'ContainerCreating'}},
+        }))
       })
       const failing = pod.spec.containers.filter((c: any) => this.failingImages.has(c.image))
       if (failing.length > 0) return this.pullFails(ns, name, alive, step, 0)
@@ -1165,7 +1551,9 @@ export class KubeApiServer {
         const t2 = now()
         this.update('pods', ns, name, (p) => {
           p.status.phase = 'Running'
-          for (const c of p.status.conditions) if (c.status === 'False' && c.type !== 'PodScheduled') Object.assign(c, {status: 'True', lastTransitionTime: t2, reason: undefined, message: undefined})
+          for (const c of p.status.conditions)
+            if (c.status === 'False' && c.type !== 'PodScheduled')
+              Object.assign(c, {status: 'True', lastTransitionTime: t2, reason: undefined, message: undefined})
           p.status.conditions = JSON.parse(JSON.stringify(p.status.conditions))
           p.status.containerStatuses = p.spec.containers.map((c: any) => this.runningStatus(c.name, c.image, t2))
         })
@@ -1185,7 +1573,10 @@ export class KubeApiServer {
           cs.state = {
             waiting:
               round % 2 === 0
-                ? {reason: 'ErrImagePull', message: `rpc error: code = NotFound desc = failed to pull and unpack image "${ref}": failed to resolve reference "${ref}": ${ref}: not found`}
+                ? {
+                    reason: 'ErrImagePull',
+                    message: `rpc error: code = NotFound desc = failed to pull and unpack image "${ref}": failed to resolve reference "${ref}": ${ref}: not found`,
+                  }
                 : {reason: 'ImagePullBackOff', message: `Back-off pulling image "${cs.image}"`},
           }
         }
@@ -1202,7 +1593,12 @@ export class KubeApiServer {
       p.status.phase = 'Failed'
       p.status.reason = 'DeadlineExceeded'
       p.status.message = `Pod was active on the node longer than the specified deadline`
-      p.status.containerStatuses = (p.status.containerStatuses ?? []).map((cs: any) => ({...cs, ready: false, started: false, state: {terminated: {exitCode: 137, reason: 'Error', startedAt: cs.state?.running?.startedAt, finishedAt: t}}}))
+      p.status.containerStatuses = (p.status.containerStatuses ?? []).map((cs: any) => ({
+        ...cs,
+        ready: false,
+        started: false,
+        state: {terminated: {exitCode: 137, reason: 'Error', startedAt: cs.state?.running?.startedAt, finishedAt: t}},
+      }))
     })
   }
 
@@ -1211,7 +1607,11 @@ export class KubeApiServer {
     const cidr: string | undefined = node.spec?.podCIDR
     if (!cidr) return undefined
     const [base, len] = cidr.split('/') as [string, string]
-    const used = new Set(this.list('pods').filter((p) => p.spec?.nodeName === node.metadata.name).map((p) => p.status?.podIP))
+    const used = new Set(
+      this.list('pods')
+        .filter((p) => p.spec?.nodeName === node.metadata.name)
+        .map((p) => p.status?.podIP),
+    )
     const size = 2 ** (32 - Number(len))
     let n = this.allocated.get(node.metadata.name) ?? 100
     while (n < size - 1 && used.has(intToIp(ipToInt(base) + n))) n++
@@ -1221,11 +1621,29 @@ export class KubeApiServer {
 
   private updateObject(def: ResourceDef, ns: string | undefined, name: string, body: any): Obj {
     const cur = this.getOr404(def, ns, name)
-    if (!body || body.metadata?.name !== name) fail(400, 'BadRequest', `the name of the object (${body?.metadata?.name}) does not match the name on the URL (${name})`)
+    if (!body || body.metadata?.name !== name)
+      fail(
+        400,
+        'BadRequest',
+        `the name of the object (${body?.metadata?.name}) does not match the name on the URL (${name})`,
+      )
     if (body.metadata.resourceVersion && body.metadata.resourceVersion !== cur.metadata.resourceVersion) {
-      fail(409, 'Conflict', `Operation cannot be fulfilled on ${def.resource}${def.group ? `.${def.group}` : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {name, ...(def.group ? {group: def.group} : {}), kind: def.resource})
+      fail(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${def.resource}${def.group ? `.${def.group}` : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        {name, ...(def.group ? {group: def.group} : {}), kind: def.resource},
+      )
     }
-    return this.store_(def, cur, {...clone(body), metadata: {...body.metadata, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp, namespace: cur.metadata.namespace}})
+    return this.store_(def, cur, {
+      ...clone(body),
+      metadata: {
+        ...body.metadata,
+        uid: cur.metadata.uid,
+        creationTimestamp: cur.metadata.creationTimestamp,
+        namespace: cur.metadata.namespace,
+      },
+    })
   }
 
   /** Lease validation (pkg/apis/coordination/validation) and decoding: MicroTime fields, positive duration, nulls dropped. */
@@ -1233,15 +1651,37 @@ export class KubeApiServer {
     const spec = (lease.spec ??= {})
     for (const k of Object.keys(spec)) if (spec[k] === null) delete spec[k]
     const invalid = (field: string, value: unknown, why: string): never =>
-      fail(422, 'Invalid', `Lease.coordination.k8s.io "${lease.metadata.name}" is invalid: ${field}: Invalid value: ${JSON.stringify(value)}: ${why}`, {name: lease.metadata.name, group: 'coordination.k8s.io', kind: 'Lease', causes: [{reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(value)}: ${why}`, field}]})
+      fail(
+        422,
+        'Invalid',
+        `Lease.coordination.k8s.io "${lease.metadata.name}" is invalid: ${field}: Invalid value: ${JSON.stringify(value)}: ${why}`,
+        {
+          name: lease.metadata.name,
+          group: 'coordination.k8s.io',
+          kind: 'Lease',
+          causes: [{reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(value)}: ${why}`, field}],
+        },
+      )
     for (const k of ['acquireTime', 'renewTime']) {
       // the server decodes these as MicroTime; anything else does not even parse
-      if (spec[k] !== undefined && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(String(spec[k]))) {
-        fail(400, 'BadRequest', `Lease in version "v1" cannot be handled as a Lease: parsing time "${spec[k]}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`)
+      if (
+        spec[k] !== undefined &&
+        !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(String(spec[k]))
+      ) {
+        fail(
+          400,
+          'BadRequest',
+          `Lease in version "v1" cannot be handled as a Lease: parsing time "${spec[k]}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse`,
+        )
       }
     }
-    if (spec.leaseDurationSeconds !== undefined && !(Number.isInteger(spec.leaseDurationSeconds) && spec.leaseDurationSeconds > 0)) invalid('spec.leaseDurationSeconds', spec.leaseDurationSeconds, 'must be greater than 0')
-    if (spec.leaseTransitions !== undefined && !(Number.isInteger(spec.leaseTransitions) && spec.leaseTransitions >= 0)) invalid('spec.leaseTransitions', spec.leaseTransitions, 'must be greater than or equal to 0')
+    if (
+      spec.leaseDurationSeconds !== undefined &&
+      !(Number.isInteger(spec.leaseDurationSeconds) && spec.leaseDurationSeconds > 0)
+    )
+      invalid('spec.leaseDurationSeconds', spec.leaseDurationSeconds, 'must be greater than 0')
+    if (spec.leaseTransitions !== undefined && !(Number.isInteger(spec.leaseTransitions) && spec.leaseTransitions >= 0))
+      invalid('spec.leaseTransitions', spec.leaseTransitions, 'must be greater than or equal to 0')
   }
 
   private store_(def: ResourceDef, cur: Obj, next: Obj): Obj {
@@ -1254,10 +1694,12 @@ export class KubeApiServer {
     next.metadata.creationTimestamp = cur.metadata.creationTimestamp
     next.metadata.resourceVersion = this.nextRV()
     const specChanged = JSON.stringify(next.spec) !== JSON.stringify(cur.spec)
-    if ((def.resource === 'daemonsets' || def.crd) && specChanged) next.metadata.generation = (cur.metadata.generation ?? 1) + 1
+    if ((def.resource === 'daemonsets' || def.crd) && specChanged)
+      next.metadata.generation = (cur.metadata.generation ?? 1) + 1
     this.bucket(def).set(`${cur.metadata.namespace ?? ''}/${cur.metadata.name}`, next)
     this.emit(def, 'MODIFIED', next)
-    if (def.resource === 'daemonsets' && JSON.stringify(next.spec?.template) !== JSON.stringify(cur.spec?.template)) this.rollOut(next)
+    if (def.resource === 'daemonsets' && JSON.stringify(next.spec?.template) !== JSON.stringify(cur.spec?.template))
+      this.rollOut(next)
     for (const r of this.reactors) if (r.resource === def.resource) this.react(r.fn, clone(next), clone(cur))
     return clone(next)
   }
@@ -1299,7 +1741,16 @@ export class KubeApiServer {
       const cur = this.get('daemonsets', namespace, name)
       if (!cur || cur.metadata.generation !== generation) return
       this.update('daemonsets', namespace, name, (o) => {
-        o.status = {...o.status, observedGeneration: generation, desiredNumberScheduled: desired, currentNumberScheduled: desired, updatedNumberScheduled: updated, numberReady: available, numberAvailable: available, numberUnavailable: desired - available}
+        o.status = {
+          ...o.status,
+          observedGeneration: generation,
+          desiredNumberScheduled: desired,
+          currentNumberScheduled: desired,
+          updatedNumberScheduled: updated,
+          numberReady: available,
+          numberAvailable: available,
+          numberUnavailable: desired - available,
+        }
       })
     }
     setStatus(0, Math.max(0, desired - 1))
@@ -1319,14 +1770,25 @@ export class KubeApiServer {
     else if (type === 'application/strategic-merge-patch+json' && !def.crd) next = strategicMerge(cur, patch)
     else if (type === 'application/json-patch+json') next = jsonPatch(cur, patch)
     else {
-      const accepted = def.crd ? 'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml' : 'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json'
-      fail(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted}`)
+      const accepted = def.crd
+        ? 'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml'
+        : 'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json'
+      fail(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${accepted}`,
+      )
     }
     if (!next || typeof next !== 'object') fail(422, 'Invalid', 'the patched object is not an object')
     // a resourceVersion in the patch is a precondition, as on a real server
     const rv = next.metadata?.resourceVersion
     if (rv !== undefined && rv !== cur.metadata.resourceVersion) {
-      fail(409, 'Conflict', `Operation cannot be fulfilled on ${def.resource}${def.group ? `.${def.group}` : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {name, ...(def.group ? {group: def.group} : {}), kind: def.resource})
+      fail(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${def.resource}${def.group ? `.${def.group}` : ''} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        {name, ...(def.group ? {group: def.group} : {}), kind: def.resource},
+      )
     }
     return this.store_(def, cur, next)
   }
@@ -1336,10 +1798,21 @@ export class KubeApiServer {
     if (def.resource !== 'pods') {
       this.remove(def, cur)
       // most built-in resources answer a delete with a Status; custom resources with the object
-      return def.crd ? cur : {kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: {name, ...(def.group ? {group: def.group} : {}), kind: def.resource, uid: cur.metadata.uid}}
+      return def.crd
+        ? cur
+        : {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Success',
+            details: {name, ...(def.group ? {group: def.group} : {}), kind: def.resource, uid: cur.metadata.uid},
+          }
     }
     // pods delete gracefully: the answer is the pod with its deletionTimestamp, then it goes
-    const grace = typeof opts?.gracePeriodSeconds === 'number' ? opts.gracePeriodSeconds : (cur.spec?.terminationGracePeriodSeconds ?? 30)
+    const grace =
+      typeof opts?.gracePeriodSeconds === 'number'
+        ? opts.gracePeriodSeconds
+        : (cur.spec?.terminationGracePeriodSeconds ?? 30)
     const marked = this.update('pods', ns!, name, (p) => {
       p.metadata.deletionTimestamp ??= now()
       p.metadata.deletionGracePeriodSeconds = grace
@@ -1366,7 +1839,12 @@ export class KubeApiServer {
       if (def.resource === 'pods') this.deleteObject(def, v.metadata.namespace, v.metadata.name, {})
       else this.remove(def, v)
     }
-    return {apiVersion: apiVersionOf(def), kind: `${def.kind}List`, metadata: {resourceVersion: String(this.rv)}, items: victims} as Obj
+    return {
+      apiVersion: apiVersionOf(def),
+      kind: `${def.kind}List`,
+      metadata: {resourceVersion: String(this.rv)},
+      items: victims,
+    } as Obj
   }
 
   // ---- exec --------------------------------------------------------------
@@ -1385,7 +1863,8 @@ export class KubeApiServer {
     try {
       const user = this.authenticate(req)
       const r = this.route(url.pathname)
-      if (!r || r.def.resource !== 'pods' || r.sub !== 'exec' || !r.name || !r.ns) fail(404, 'NotFound', 'the server could not find the requested resource', {})
+      if (!r || r.def.resource !== 'pods' || r.sub !== 'exec' || !r.name || !r.ns)
+        fail(404, 'NotFound', 'the server could not find the requested resource', {})
       // since 1.31 the websocket GET needs `create` on pods/exec, like the old SPDY POST
       this.authorize(user, 'create', r.def, 'exec', r.ns, r.name)
       const pod = this.getOr404(r.def, r.ns, r.name)
@@ -1394,17 +1873,39 @@ export class KubeApiServer {
       if (command.length === 0) fail(400, 'BadRequest', 'you must specify at least 1 command')
       const names: string[] = pod.spec.containers.map((c: any) => c.name)
       const container = q.get('container') ?? (names.length === 1 ? names[0] : undefined)
-      if (!container) fail(400, 'BadRequest', `a container name must be specified for pod ${r.name}, choose one of: [${names.join(' ')}]`)
+      if (!container)
+        fail(
+          400,
+          'BadRequest',
+          `a container name must be specified for pod ${r.name}, choose one of: [${names.join(' ')}]`,
+        )
       if (!names.includes(container)) fail(400, 'BadRequest', `container ${container} is not valid for pod ${r.name}`)
-      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') fail(400, 'BadRequest', `cannot exec into a container in a completed pod; current phase is ${pod.status.phase}`)
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')
+        fail(400, 'BadRequest', `cannot exec into a container in a completed pod; current phase is ${pod.status.phase}`)
       const running = pod.status?.containerStatuses?.find((c: any) => c.name === container)?.state?.running
-      if (!running || pod.metadata.deletionTimestamp) fail(400, 'BadRequest', `unable to upgrade connection: container not found ("${container}")`)
-      const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean)
-      if (!offered.some((p) => this.execProtocols.includes(p))) fail(400, 'BadRequest', `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${this.execProtocols.join(' ')}]`)
-      const want = {stdin: ['true', '1'].includes(q.get('stdin') ?? ''), stdout: ['true', '1'].includes(q.get('stdout') ?? ''), stderr: ['true', '1'].includes(q.get('stderr') ?? '')}
+      if (!running || pod.metadata.deletionTimestamp)
+        fail(400, 'BadRequest', `unable to upgrade connection: container not found ("${container}")`)
+      const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)
+      if (!offered.some((p) => this.execProtocols.includes(p)))
+        fail(
+          400,
+          'BadRequest',
+          `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${this.execProtocols.join(' ')}]`,
+        )
+      const want = {
+        stdin: ['true', '1'].includes(q.get('stdin') ?? ''),
+        stdout: ['true', '1'].includes(q.get('stdout') ?? ''),
+        stderr: ['true', '1'].includes(q.get('stderr') ?? ''),
+      }
       this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => this.runExec(ws, pod, command, want))
     } catch (error) {
-      const e = error instanceof HttpError ? error : new HttpError(500, statusObj(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`))
+      const e =
+        error instanceof HttpError
+          ? error
+          : new HttpError(500, statusObj(500, 'InternalError', `Internal error occurred: ${(error as Error).message}`))
       log.code = e.code
       this.rejectUpgrade(socket, e.code, e.status)
     }
@@ -1428,11 +1929,18 @@ export class KubeApiServer {
       argv = argv.slice(i)
       if (argv.length === 0) argv = ['sh']
     }
-    const netns = pod.spec.hostNetwork ? this.nodeNetns.get(pod.spec.nodeName) : this.podNetns.get(`${pod.metadata.namespace}/${pod.metadata.name}`)
+    const netns = pod.spec.hostNetwork
+      ? this.nodeNetns.get(pod.spec.nodeName)
+      : this.podNetns.get(`${pod.metadata.namespace}/${pod.metadata.name}`)
     return {...(netns ? {netns} : {}), argv, ...(pod.spec.hostNetwork && netns ? {node: pod.spec.nodeName} : {})}
   }
 
-  private runExec(ws: WebSocket, pod: Obj, command: string[], want: {stdin: boolean; stdout: boolean; stderr: boolean}): void {
+  private runExec(
+    ws: WebSocket,
+    pod: Obj,
+    command: string[],
+    want: {stdin: boolean; stdout: boolean; stderr: boolean},
+  ): void {
     const v5 = ws.protocol === 'v5.channel.k8s.io'
     const send = (channel: number, data: Buffer | string): void => {
       if (ws.readyState !== ws.OPEN) return
@@ -1447,13 +1955,26 @@ export class KubeApiServer {
     send(want.stdout ? 1 : want.stderr ? 2 : 3, Buffer.alloc(0))
     const {netns, argv, node} = this.execArgv(pod, command)
     if (!netns) {
-      finish({metadata: {}, status: 'Failure', message: `Internal error occurred: error executing command in container: the emulator has no namespace for pod ${pod.metadata.namespace}/${pod.metadata.name}`, reason: 'InternalError', details: {causes: [{message: 'no lab namespace'}]}, code: 500})
+      finish({
+        metadata: {},
+        status: 'Failure',
+        message: `Internal error occurred: error executing command in container: the emulator has no namespace for pod ${pod.metadata.namespace}/${pod.metadata.name}`,
+        reason: 'InternalError',
+        details: {causes: [{message: 'no lab namespace'}]},
+        code: 500,
+      })
       return
     }
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`
     // on a lab node, the node's container runtime tools: the crictl stand-in first on PATH
-    const env = node && this.crictl ? {...process.env, PATH: `${this.crictl.binDir(node)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`} : process.env
-    const child = spawn('ip', ['netns', 'exec', netns, ...(node ? this.hostRun(node) : []), ...argv], {stdio: ['pipe', 'pipe', 'pipe'], env})
+    const env =
+      node && this.crictl
+        ? {...process.env, PATH: `${this.crictl.binDir(node)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`}
+        : process.env
+    const child = spawn('ip', ['netns', 'exec', netns, ...(node ? this.hostRun(node) : []), ...argv], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env,
+    })
     let set = this.execs.get(key)
     if (!set) {
       set = new Set()
@@ -1481,10 +2002,18 @@ export class KubeApiServer {
     child.once('close', (code, signal) => {
       set!.delete(child)
       if (spawnError) {
-        return finish({metadata: {}, status: 'Failure', message: `Internal error occurred: error executing command in container: ${spawnError.message}`, reason: 'InternalError', details: {causes: [{message: spawnError.message}]}, code: 500})
+        return finish({
+          metadata: {},
+          status: 'Failure',
+          message: `Internal error occurred: error executing command in container: ${spawnError.message}`,
+          reason: 'InternalError',
+          details: {causes: [{message: spawnError.message}]},
+          code: 500,
+        })
       }
       // killed by a signal: the runtime reports 128 + its number, as a shell would
-      const rc = code ?? 128 + (({SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1} as Record<string, number>)[signal ?? ''] ?? 9)
+      const rc =
+        code ?? 128 + (({SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1} as Record<string, number>)[signal ?? ''] ?? 9)
       if (rc === 0) return finish({metadata: {}, status: 'Success'})
       finish({
         metadata: {},
@@ -1509,7 +2038,10 @@ export class KubeApiServer {
     if (!dirs || (!dirs.calico && !dirs.flannel)) return []
     const root = path.join(this.dir, 'run', node)
     for (const d of ['netns', 'calico', 'flannel']) mkdirSync(path.join(root, d), {recursive: true})
-    const binds = [['calico', dirs.calico], ['flannel', dirs.flannel]].filter((b): b is [string, string] => b[1] !== undefined)
+    const binds = [
+      ['calico', dirs.calico],
+      ['flannel', dirs.flannel],
+    ].filter((b): b is [string, string] => b[1] !== undefined)
     const script = [
       'set -e',
       'mount --rbind /run/netns "$0/netns"',
@@ -1541,7 +2073,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const server = await KubeApiServer.start()
   if (lab) server.seedFromLab(path.join(process.env.NETCTL_STATE_DIR ?? '/run/netctl/labs', lab, 'inventory.yaml'))
   server.writeKubeconfig(file, {context: lab ? `lab-${lab}` : 'emulator'})
-  console.log(`kube-apiserver emulator at ${server.url}${lab ? ` serving lab ${lab}` : ''}; kubeconfig ${file}; Ctrl-C to stop`)
+  console.log(
+    `kube-apiserver emulator at ${server.url}${lab ? ` serving lab ${lab}` : ''}; kubeconfig ${file}; Ctrl-C to stop`,
+  )
   const stop = (): void => void server.close().then(() => process.exit(0))
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)

@@ -41,7 +41,15 @@ export interface LabUp {
   topology: string
   inventory: string
   stateDir: string
-  nodes: Array<{name: string; netns: string; ip: string; podCIDR: string; vtepMAC: string; subnet: string; routeReflector?: boolean}>
+  nodes: Array<{
+    name: string
+    netns: string
+    ip: string
+    podCIDR: string
+    vtepMAC: string
+    subnet: string
+    routeReflector?: boolean
+  }>
   pods: Array<{name: string; namespace: string; node: string; netns: string; ip: string}>
   warnings: string[]
 }

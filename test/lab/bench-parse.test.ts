@@ -18,7 +18,10 @@ describe('iperf3 -J report', () => {
     expect(r.bytes).toBe(doc.end.sum_received.bytes)
     expect(r.seconds).toBe(doc.end.sum_received.seconds)
     expect(r.retransmits).toBe(doc.end.sum_sent.retransmits)
-    expect(r.cpu).toEqual({senderPercent: doc.end.cpu_utilization_percent.host_total, receiverPercent: doc.end.cpu_utilization_percent.remote_total})
+    expect(r.cpu).toEqual({
+      senderPercent: doc.end.cpu_utilization_percent.host_total,
+      receiverPercent: doc.end.cpu_utilization_percent.remote_total,
+    })
     // captured in a flannel vxlan lab: pod MTU 1450 less IP (20), TCP (20) and timestamps (12)
     expect(r.tcpMSS).toBe(1450 - 20 - 20 - 12)
   })
@@ -31,11 +34,15 @@ describe('iperf3 -J report', () => {
   })
 
   it('turns the error iperf3 writes into its report (and exits 0 with) into a one-line failure', () => {
-    expect(() => parseIperf3Json(fixture('iperf3-connection-refused.json'))).toThrow(/^iperf3: unable to connect to server: Connection refused$/)
+    expect(() => parseIperf3Json(fixture('iperf3-connection-refused.json'))).toThrow(
+      /^iperf3: unable to connect to server: Connection refused$/,
+    )
   })
 
   it('refuses output that is not a report', () => {
-    expect(() => parseIperf3Json('iperf3: error - unable to connect to server: No route to host\n')).toThrow(/no JSON report: iperf3: error - unable to connect/)
+    expect(() => parseIperf3Json('iperf3: error - unable to connect to server: No route to host\n')).toThrow(
+      /no JSON report: iperf3: error - unable to connect/,
+    )
     expect(() => parseIperf3Json('{"start": {}, "end": {}}')).toThrow(/no end.sum_received/)
   })
 })
@@ -53,11 +60,23 @@ describe('ping statistics', () => {
   })
 
   it('has no rtt when nothing came back, and counts ICMP errors', () => {
-    expect(parsePingStats(fixture('ping-no-reply.txt'))).toEqual({transmitted: 179, received: 0, errors: 0, lossPercent: 100})
-    expect(parsePingStats(fixture('ping-host-unreachable.txt'))).toEqual({transmitted: 12, received: 0, errors: 12, lossPercent: 100})
+    expect(parsePingStats(fixture('ping-no-reply.txt'))).toEqual({
+      transmitted: 179,
+      received: 0,
+      errors: 0,
+      lossPercent: 100,
+    })
+    expect(parsePingStats(fixture('ping-host-unreachable.txt'))).toEqual({
+      transmitted: 12,
+      received: 0,
+      errors: 12,
+      lossPercent: 100,
+    })
   })
 
   it('refuses output without statistics', () => {
-    expect(() => parsePingStats('ping: connect: Network is unreachable\n')).toThrow(/no statistics: ping: connect: Network is unreachable/)
+    expect(() => parsePingStats('ping: connect: Network is unreachable\n')).toThrow(
+      /no statistics: ping: connect: Network is unreachable/,
+    )
   })
 })

@@ -15,7 +15,9 @@ import {describeLab, uniqueLabName} from '../helpers/lab.js'
 /** Namespaces and state directories of every lab a bench named NAME made (NAME-<backend>). */
 async function leftovers(name: string): Promise<string[]> {
   const namespaces = (await listNetns()).filter((ns) => ns.startsWith(`${name}-`))
-  const dirs = ['f-vxlan', 'f-host-gw', 'f-udp', 'c-bgp', 'c-rr', 'c-vxlan'].map((s) => path.join(defaultStateRoot(), `${name}-${s}`)).filter((d) => existsSync(d))
+  const dirs = ['f-vxlan', 'f-host-gw', 'f-udp', 'c-bgp', 'c-rr', 'c-vxlan']
+    .map((s) => path.join(defaultStateRoot(), `${name}-${s}`))
+    .filter((d) => existsSync(d))
   return [...namespaces, ...dirs]
 }
 
@@ -34,7 +36,8 @@ async function iperf3Left(name: string, before: string[]): Promise<string[]> {
   for (const pid of await iperf3Pids()) {
     const ns = (await run('ip', ['netns', 'identify', pid])).stdout.trim()
     const net = await readlink(`/proc/${pid}/ns/net`).catch(() => rootNet)
-    if (ns.startsWith(`${name}-`) || (ns === '' && net !== rootNet && !before.includes(pid))) ours.push(`${pid} in ${ns || net}`)
+    if (ns.startsWith(`${name}-`) || (ns === '' && net !== rootNet && !before.includes(pid)))
+      ours.push(`${pid} in ${ns || net}`)
   }
   return ours
 }
@@ -44,7 +47,20 @@ describeLab('lab bench', () => {
     const name = uniqueLabName('bnc')
     const before = await iperf3Pids()
     try {
-      const r = await netctlJson(['lab', 'bench', '--backends', 'flannel-vxlan,flannel-host-gw', '--seconds', '1', '--ping-count', '20', '--rounds', '2', '--name', name])
+      const r = await netctlJson([
+        'lab',
+        'bench',
+        '--backends',
+        'flannel-vxlan,flannel-host-gw',
+        '--seconds',
+        '1',
+        '--ping-count',
+        '20',
+        '--rounds',
+        '2',
+        '--name',
+        name,
+      ])
       expect(r.code, r.stderr).toBe(0)
       const validate = validatorFor('lab-bench')
       expect(validate(r.json), JSON.stringify(validate.errors)).toBe(true)
@@ -73,7 +89,10 @@ describeLab('lab bench', () => {
           expect(pair.throughput.tcpMSS).toBeLessThanOrEqual(b.mtu.pod - 40)
         }
         // ratios come from the measured numbers of this run
-        expect(b.ratio.throughput).toBeCloseTo(crossNode.throughput.bitsPerSecond / sameNode.throughput.bitsPerSecond, 2)
+        expect(b.ratio.throughput).toBeCloseTo(
+          crossNode.throughput.bitsPerSecond / sameNode.throughput.bitsPerSecond,
+          2,
+        )
         expect(b.ratio.latency).toBeCloseTo(crossNode.latency.rttMs.avg / sameNode.latency.rttMs.avg, 2)
         // a DF packet of the pod's full MTU crossed nodes
         expect(b.mtu.path).toBe(b.mtu.pod)
@@ -94,7 +113,20 @@ describeLab('lab bench', () => {
     const foreign = `${name}-f-udp.fabric`
     await addNetns(foreign) // someone else's lab already holds the name the bench wants for flannel-udp
     try {
-      const r = await netctlJson(['lab', 'bench', '--backends', 'flannel-udp,flannel-vxlan', '--seconds', '1', '--ping-count', '5', '--rounds', '1', '--name', name])
+      const r = await netctlJson([
+        'lab',
+        'bench',
+        '--backends',
+        'flannel-udp,flannel-vxlan',
+        '--seconds',
+        '1',
+        '--ping-count',
+        '5',
+        '--rounds',
+        '1',
+        '--name',
+        name,
+      ])
       expect(r.code).toBe(1)
       expect(validatorFor('lab-bench')(r.json)).toBe(true)
       const [udp, vxlan] = r.json.results
@@ -106,7 +138,20 @@ describeLab('lab bench', () => {
       expect(vxlan.crossNode.throughput.bitsPerSecond).toBeGreaterThan(0)
       expect(await listNetns()).toContain(foreign)
 
-      const text = await netctl(['lab', 'bench', '--backends', 'flannel-udp', '--seconds', '1', '--ping-count', '5', '--rounds', '1', '--name', name])
+      const text = await netctl([
+        'lab',
+        'bench',
+        '--backends',
+        'flannel-udp',
+        '--seconds',
+        '1',
+        '--ping-count',
+        '5',
+        '--rounds',
+        '1',
+        '--name',
+        name,
+      ])
       expect(text.code).toBe(1)
       expect(text.stdout).toMatch(/^flannel-udp +failed: a lab named '.*-f-udp' already exists/m)
       expect(await listNetns()).toContain(foreign)
@@ -120,7 +165,11 @@ describeLab('lab bench', () => {
     const name = uniqueLabName('bnc')
     const before = await iperf3Pids()
     const {NODE_ENV: _testEnv, ...env} = process.env
-    const child = spawn(process.execPath, [BIN, 'lab', 'bench', '--backends', 'flannel-vxlan', '--seconds', '30', '--name', name], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(
+      process.execPath,
+      [BIN, 'lab', 'bench', '--backends', 'flannel-vxlan', '--seconds', '30', '--name', name],
+      {env, stdio: ['ignore', 'pipe', 'pipe']},
+    )
     let stderr = ''
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))

@@ -14,7 +14,10 @@ import {REPO} from '../helpers/cli.js'
 const fixture = (name: string): Promise<string> => readFile(path.join(REPO, 'fixtures/bird', name), 'utf8')
 
 function plan(backend: LabBackendName, nodes = 4, topology: LabTopology = 'flat', routeReflectors = 1): LabPlan {
-  return planLab({name: 'birdtest', nodes, podsPerNode: 1, backend, topology, routeReflectors, ssh: false}, '/run/netctl-test-state')
+  return planLab(
+    {name: 'birdtest', nodes, podsPerNode: 1, backend, topology, routeReflectors, ssh: false},
+    '/run/netctl-test-state',
+  )
 }
 
 describe('the lab reads birdc show protocols (bird2) with the collect parser', () => {
@@ -29,10 +32,14 @@ describe('the lab reads birdc show protocols (bird2) with the collect parser', (
   })
 
   it('keeps the last error beside the BGP state', async () => {
-    const down = parseBirdProtocols(await fixture('show-protocols-mesh-peer-down.txt')).find((r) => r.name === 'Mesh_172_31_2_11')!
+    const down = parseBirdProtocols(await fixture('show-protocols-mesh-peer-down.txt')).find(
+      (r) => r.name === 'Mesh_172_31_2_11',
+    )!
     expect(down.state).toBe('start')
     expect(bgpSession(down)).toEqual({state: 'Passive', detail: 'Received: Administrative shutdown'})
-    const refused = parseBirdProtocols(await fixture('show-protocols-rr-client-reflector-down.txt')).find((r) => r.name === 'Node_172_31_0_11')!
+    const refused = parseBirdProtocols(await fixture('show-protocols-rr-client-reflector-down.txt')).find(
+      (r) => r.name === 'Node_172_31_0_11',
+    )!
     expect(bgpSession(refused)).toEqual({state: 'Active', detail: 'Socket: Connection refused'})
   })
 
@@ -43,7 +50,9 @@ describe('the lab reads birdc show protocols (bird2) with the collect parser', (
   })
 
   it('a session that is down without a word from BIRD has no detail', () => {
-    const [bgp] = parseBirdProtocols('Name       Proto      Table      State  Since         Info\nNode_172_31_0_12 BGP        ---        down   08:07:19.000\n')
+    const [bgp] = parseBirdProtocols(
+      'Name       Proto      Table      State  Since         Info\nNode_172_31_0_12 BGP        ---        down   08:07:19.000\n',
+    )
     expect(bgpSession(bgp!)).toEqual({state: 'Down', detail: ''})
   })
 
@@ -55,7 +64,9 @@ describe('the lab reads birdc show protocols (bird2) with the collect parser', (
   })
 
   it('refuses output without a protocol table (the lab says BIRD is not answering)', () => {
-    expect(() => parseBirdProtocols('Unable to connect to server control socket (/x/bird.ctl): No such file or directory\n')).toThrow(/not BIRD protocol output/)
+    expect(() =>
+      parseBirdProtocols('Unable to connect to server control socket (/x/bird.ctl): No such file or directory\n'),
+    ).toThrow(/not BIRD protocol output/)
   })
 })
 
@@ -64,7 +75,12 @@ describe('birdPeers: who peers with whom', () => {
     const p = plan('calico-bgp', 4)
     for (const a of p.nodes) {
       const peers = birdPeers(p, a)
-      expect(peers.map((x) => x.node.name).sort()).toEqual(p.nodes.filter((n) => n !== a).map((n) => n.name).sort())
+      expect(peers.map((x) => x.node.name).sort()).toEqual(
+        p.nodes
+          .filter((n) => n !== a)
+          .map((n) => n.name)
+          .sort(),
+      )
       for (const peer of peers) {
         expect(peer.protocol).toBe(`Mesh_${peer.node.ip.replaceAll('.', '_')}`)
         const back = birdPeers(p, peer.node).find((x) => x.node.name === a.name)!

@@ -2,11 +2,11 @@ import {readdir, readFile} from 'node:fs/promises'
 
 import {expect, it} from 'vitest'
 
+import {cidrContainsAddress as cidrContains} from '../../src/analyze/ip.js'
 import type {NodeFacts} from '../../src/lab/files.js'
 import {nodePaths} from '../../src/lab/files.js'
 import {loadRecord} from '../../src/lab/state.js'
 import type {LabStatus} from '../../src/lab/status.js'
-import {cidrContainsAddress as cidrContains} from '../../src/analyze/ip.js'
 import type {LabNode, LabRecord} from '../../src/lab/types.js'
 import {run} from '../../src/util/exec.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
@@ -76,10 +76,18 @@ describeLab('calico-bgp on a flat underlay', () => {
     expect(bgp).toHaveLength(r.nodes.length * (r.nodes.length - 1))
     for (const node of r.nodes) {
       const mine = bgp.filter((s) => s.node === node.name)
-      expect(mine.map((s) => s.peer).sort()).toEqual(others(r, node).map((n) => n.name).sort())
+      expect(mine.map((s) => s.peer).sort()).toEqual(
+        others(r, node)
+          .map((n) => n.name)
+          .sort(),
+      )
       expect(mine.every((s) => s.state === 'Established')).toBe(true)
       const fromBird = await birdcBgp(node)
-      expect(fromBird.map((p) => p.name).sort()).toEqual(others(r, node).map((n) => `Mesh_${n.ip.replaceAll('.', '_')}`).sort())
+      expect(fromBird.map((p) => p.name).sort()).toEqual(
+        others(r, node)
+          .map((n) => `Mesh_${n.ip.replaceAll('.', '_')}`)
+          .sort(),
+      )
       for (const p of fromBird) expect(p.info).toMatch(/^Established/)
     }
   })
@@ -151,7 +159,16 @@ describeLab('calico-bgp on a flat underlay', () => {
 })
 
 describeLab('calico-rr: 4 nodes, 1 route reflector', () => {
-  const lab = useLab(PREFIX, ['--backend', 'calico-rr', '--nodes', '4', '--route-reflectors', '1', '--pods-per-node', '1'])
+  const lab = useLab(PREFIX, [
+    '--backend',
+    'calico-rr',
+    '--nodes',
+    '4',
+    '--route-reflectors',
+    '1',
+    '--pods-per-node',
+    '1',
+  ])
   let rec: LabRecord
   const record = async (): Promise<LabRecord> => (rec ??= await loadRecord(lab.get().name))
 
@@ -165,10 +182,17 @@ describeLab('calico-rr: 4 nodes, 1 route reflector', () => {
     const bgp = status.json.bgp ?? []
     expect(bgp.every((s) => s.state === 'Established')).toBe(true)
     for (const node of r.nodes) {
-      const mine = bgp.filter((s) => s.node === node.name).map((s) => s.peer).sort()
+      const mine = bgp
+        .filter((s) => s.node === node.name)
+        .map((s) => s.peer)
+        .sort()
       const fromBird = (await birdcBgp(node)).map((p) => p.name).sort()
       if (node.routeReflector) {
-        expect(mine).toEqual(others(r, node).map((n) => n.name).sort())
+        expect(mine).toEqual(
+          others(r, node)
+            .map((n) => n.name)
+            .sort(),
+        )
         expect(fromBird).toHaveLength(r.nodes.length - 1)
       } else {
         expect(mine).toEqual(['node1'])
@@ -205,7 +229,16 @@ describeLab('calico-rr: 4 nodes, 1 route reflector', () => {
 })
 
 describeLab('calico-bgp on the routed underlay: no encapsulation across the router', () => {
-  const lab = useLab(PREFIX, ['--backend', 'calico-bgp', '--topology', 'routed', '--nodes', '3', '--pods-per-node', '1'])
+  const lab = useLab(PREFIX, [
+    '--backend',
+    'calico-bgp',
+    '--topology',
+    'routed',
+    '--nodes',
+    '3',
+    '--pods-per-node',
+    '1',
+  ])
   let rec: LabRecord
   const record = async (): Promise<LabRecord> => (rec ??= await loadRecord(lab.get().name))
 
@@ -246,7 +279,16 @@ describeLab('calico-bgp on the routed underlay: no encapsulation across the rout
 
 for (const topology of ['flat', 'routed'] as const) {
   describeLab(`calico-vxlan on a ${topology} underlay`, () => {
-    const lab = useLab(PREFIX, ['--backend', 'calico-vxlan', '--topology', topology, '--nodes', '3', '--pods-per-node', '1'])
+    const lab = useLab(PREFIX, [
+      '--backend',
+      'calico-vxlan',
+      '--topology',
+      topology,
+      '--nodes',
+      '3',
+      '--pods-per-node',
+      '1',
+    ])
     let rec: LabRecord
     const record = async (): Promise<LabRecord> => (rec ??= await loadRecord(lab.get().name))
 
@@ -272,12 +314,23 @@ for (const topology of ['flat', 'routed'] as const) {
       const r = await record()
       for (const node of r.nodes) {
         const routes = await ipJson<Route[]>(node.netns, ['route', 'show', 'dev', 'vxlan.calico'])
-        const neigh = await ipJson<Array<{dst: string; lladdr: string; state: string[]}>>(node.netns, ['neigh', 'show', 'dev', 'vxlan.calico'])
-        const fdb = JSON.parse((await run('bridge', ['-n', node.netns, '-j', 'fdb', 'show', 'dev', 'vxlan.calico'])).stdout) as Array<{mac: string; dst?: string; flags: string[]; state: string}>
+        const neigh = await ipJson<Array<{dst: string; lladdr: string; state: string[]}>>(node.netns, [
+          'neigh',
+          'show',
+          'dev',
+          'vxlan.calico',
+        ])
+        const fdb = JSON.parse(
+          (await run('bridge', ['-n', node.netns, '-j', 'fdb', 'show', 'dev', 'vxlan.calico'])).stdout,
+        ) as Array<{mac: string; dst?: string; flags: string[]; state: string}>
         for (const peer of others(r, node)) {
-          expect(routes).toContainEqual(expect.objectContaining({dst: peer.podCIDR, gateway: peer.tunnelIP, protocol: '80', flags: ['onlink']}))
+          expect(routes).toContainEqual(
+            expect.objectContaining({dst: peer.podCIDR, gateway: peer.tunnelIP, protocol: '80', flags: ['onlink']}),
+          )
           expect(neigh).toContainEqual({dst: peer.tunnelIP, lladdr: peer.vtepMAC, state: ['PERMANENT']})
-          expect(fdb).toContainEqual(expect.objectContaining({mac: peer.vtepMAC, dst: peer.ip, flags: ['self'], state: 'permanent'}))
+          expect(fdb).toContainEqual(
+            expect.objectContaining({mac: peer.vtepMAC, dst: peer.ip, flags: ['self'], state: 'permanent'}),
+          )
         }
         const blackholes = await ipJson<Route[]>(node.netns, ['route', 'show', 'type', 'blackhole'])
         expect(blackholes).toEqual([expect.objectContaining({dst: node.podCIDR, protocol: '80'})])

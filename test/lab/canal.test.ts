@@ -18,10 +18,28 @@ import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Trace} from '../../src/model/trace.js'
 import {mapLimit} from '../../src/util/exec.js'
 import {type Case, policyCases, type Row} from '../analyze/policy-cases.js'
-import {answered, collectLab, disagreements, pingPairs, routeDisagreements, tcpConnects} from '../analyze/trace/oracle.js'
+import {
+  answered,
+  collectLab,
+  disagreements,
+  pingPairs,
+  routeDisagreements,
+  tcpConnects,
+} from '../analyze/trace/oracle.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
 import {describeLab, ipJson, nsExec, useLab} from '../helpers/lab.js'
-import {inexpressible, labPod, policyLabFlags, policyList, policyPods, policyVerdict, portOf, protocolOf, realPacket, snapshotWithLabPolicies} from './agents/policy-world.js'
+import {
+  inexpressible,
+  labPod,
+  policyLabFlags,
+  policyList,
+  policyPods,
+  policyVerdict,
+  portOf,
+  protocolOf,
+  realPacket,
+  snapshotWithLabPolicies,
+} from './agents/policy-world.js'
 
 /** A few cases of the shared table: a default deny, a podSelector allow, a named port. */
 const CASES = [
@@ -31,7 +49,17 @@ const CASES = [
 ]
 
 describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flanneld rules)', () => {
-  const lab = useLab('cn', ['--backend', 'canal', '--nodes', '3', '--pods-per-node', '3', '--proxy-mode', 'iptables', ...policyLabFlags])
+  const lab = useLab('cn', [
+    '--backend',
+    'canal',
+    '--nodes',
+    '3',
+    '--pods-per-node',
+    '3',
+    '--proxy-mode',
+    'iptables',
+    ...policyLabFlags,
+  ])
   const listeners: number[] = []
   let snap: Snapshot
 
@@ -57,19 +85,36 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
       expect(links.map((x) => x.ifname)).not.toContain('cni0')
       const [vx] = await ipJson<any[]>(node.netns, ['-d', 'link', 'show', 'flannel.1'])
       expect(vx.linkinfo.info_data).toMatchObject({id: 1, port: 8472, learning: false})
-      const routes = await ipJson<Array<{dst: string; gateway?: string; dev?: string; flags?: string[]}>>(node.netns, ['route', 'show'])
+      const routes = await ipJson<Array<{dst: string; gateway?: string; dev?: string; flags?: string[]}>>(node.netns, [
+        'route',
+        'show',
+      ])
       for (const peer of l.nodes.filter((n) => n !== node)) {
-        expect(routes).toContainEqual(expect.objectContaining({dst: peer.podCIDR, gateway: peer.podCIDR.replace(/\/\d+$/, ''), dev: 'flannel.1', flags: ['onlink']}))
+        expect(routes).toContainEqual(
+          expect.objectContaining({
+            dst: peer.podCIDR,
+            gateway: peer.podCIDR.replace(/\/\d+$/, ''),
+            dev: 'flannel.1',
+            flags: ['onlink'],
+          }),
+        )
       }
       expect(await ipJson(node.netns, ['route', 'show', 'proto', 'bird'])).toEqual([])
       for (const pod of l.pods.filter((p) => p.node === node.name)) {
         const mine = routes.filter((r) => r.dst === pod.ip)
         expect(mine).toEqual([expect.objectContaining({dev: expect.stringMatching(/^cali/)})])
-        expect(await ipJson(pod.netns, ['route', 'show', 'default'])).toEqual([expect.objectContaining({gateway: '169.254.1.1'})])
+        expect(await ipJson(pod.netns, ['route', 'show', 'default'])).toEqual([
+          expect.objectContaining({gateway: '169.254.1.1'}),
+        ])
       }
     }
     expect(await readFile(l.inventory, 'utf8')).toMatch(/^ {2}cni: canal$/m)
-    const status = await netctlJson<{agents?: {ruleSets: string[]}; bgp?: unknown[]}>(['lab', 'status', '--name', l.name])
+    const status = await netctlJson<{agents?: {ruleSets: string[]}; bgp?: unknown[]}>([
+      'lab',
+      'status',
+      '--name',
+      l.name,
+    ])
     expect(status.code).toBe(0)
     expect(status.json.agents?.ruleSets).toEqual(['kube-proxy:iptables', 'flanneld:iptables', 'felix:iptables'])
     expect(status.json.bgp ?? []).toEqual([])
@@ -82,26 +127,41 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
     expect(results.filter((r) => !r.kernel).map((r) => `${r.src.name} -> ${r.dst.name}`)).toEqual([])
     expect(disagreements(results)).toEqual([])
     const traces = results.map((r) => r.result.trace)
-    expect(traces.filter((t) => t.disposition === 'INSUFFICIENT_INFO' || t.returnPath?.disposition === 'INSUFFICIENT_INFO')).toEqual([])
+    expect(
+      traces.filter((t) => t.disposition === 'INSUFFICIENT_INFO' || t.returnPath?.disposition === 'INSUFFICIENT_INFO'),
+    ).toEqual([])
     const routes = await routeDisagreements(traces)
     expect(routes.diffs).toEqual([])
     expect(routes.asked).toBeGreaterThan(0)
     // across nodes: the pod's proxy ARP gateway, flannel's vxlan (VNI 1, UDP 8472), the other node's cali veth
     const cross = results.find((r) => r.src.node !== r.dst.node)!
     const t = cross.result.trace
-    expect(t.hops.map((h) => h.action)).toEqual(expect.arrayContaining(['proxy-arp', 'encap', 'underlay', 'decap', 'deliver']))
-    expect(t.hops.find((h) => h.action === 'encap')?.packet?.encap.at(-1)).toMatchObject({type: 'vxlan', vni: 1, port: 8472})
+    expect(t.hops.map((h) => h.action)).toEqual(
+      expect.arrayContaining(['proxy-arp', 'encap', 'underlay', 'decap', 'deliver']),
+    )
+    expect(t.hops.find((h) => h.action === 'encap')?.packet?.encap.at(-1)).toMatchObject({
+      type: 'vxlan',
+      vni: 1,
+      port: 8472,
+    })
     const dstNode = l.nodes.find((n) => n.name === cross.dst.node)!
     expect(t.hops.some((h) => h.netns === dstNode.netns && /^cali/.test(h.out ?? ''))).toBe(true)
-    expect(await tcpConnects(cross.src, cross.dst, 7100)).toBe(answered(traceSnapshot(snap, {src: cross.src.name, dst: cross.dst.name, protocol: 'tcp', port: 7100, size: 60, df: true}).trace))
+    expect(await tcpConnects(cross.src, cross.dst, 7100)).toBe(
+      answered(
+        traceSnapshot(snap, {src: cross.src.name, dst: cross.dst.name, protocol: 'tcp', port: 7100, size: 60, df: true})
+          .trace,
+      ),
+    )
   }, 120_000)
 
   it('netctl check --lab finds no error', async () => {
     const r = await netctlJson<{findings: Finding[]}>(['check', '--lab', lab.get().name])
-    expect(r.json.findings.filter((f) => f.severity === 'error').map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`)).toEqual([])
+    expect(
+      r.json.findings.filter((f) => f.severity === 'error').map((f) => `${f.code} ${f.node ?? ''} ${f.subject}`),
+    ).toEqual([])
   })
 
-  it('netctl trace of a cross-node pair: DELIVERED, and its route decisions are the kernel\'s', async () => {
+  it("netctl trace of a cross-node pair: DELIVERED, and its route decisions are the kernel's", async () => {
     const l = lab.get()
     const r = await netctlJson<Trace>(['trace', 'x/pod-node1-1', 'x/pod-node3-1', '--lab', l.name])
     expect(r.code).toBe(0)
@@ -110,10 +170,13 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
     const routes = await routeDisagreements([r.json])
     expect(routes.diffs).toEqual([])
     // decisions taken on both nodes the packet crosses, each asked of that node's kernel
-    expect([...routes.netns].filter((ns) => l.nodes.some((n) => n.netns === ns)).sort()).toEqual([l.nodes[0]!.netns, l.nodes[2]!.netns])
+    expect([...routes.netns].filter((ns) => l.nodes.some((n) => n.netns === ns)).sort()).toEqual([
+      l.nodes[0]!.netns,
+      l.nodes[2]!.netns,
+    ])
   })
 
-  it('policies of the shared table, applied with netctl lab policy apply: a real TCP connect agrees with the trace\'s verdict', async () => {
+  it("policies of the shared table, applied with netctl lab policy apply: a real TCP connect agrees with the trace's verdict", async () => {
     const l = lab.get()
     const {podOf, world} = policyPods(l)
     const record = JSON.parse(await readFile(path.join(l.stateDir, 'lab.json'), 'utf8')) as {clusterCIDR: string}
@@ -122,9 +185,12 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
     const tcp = (c: Case): Row[] => c.rows.filter((row) => !inexpressible(row) && protocolOf(row) === 'TCP')
     // a `pong` listener on every destination port a row probes
     const wanted = new Map<string, Set<number>>()
-    for (const row of cases.flatMap(tcp)) wanted.set(podOf(row.to).netns, (wanted.get(podOf(row.to).netns) ?? new Set()).add(portOf(row)))
+    for (const row of cases.flatMap(tcp))
+      wanted.set(podOf(row.to).netns, (wanted.get(podOf(row.to).netns) ?? new Set()).add(portOf(row)))
     await mapLimit([...wanted], 4, async ([netns, ports]) => {
-      const starts = [...ports].map((port) => `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`)
+      const starts = [...ports].map(
+        (port) => `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`,
+      )
       const r = await nsExec(netns, ['sh', '-c', starts.join('\n')])
       listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
     })
@@ -140,9 +206,13 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
         probed += 1
         const kernel = await realPacket(row, podOf)
         const v = policyVerdict(snapshot, row)
-        if (kernel !== v.allowed || kernel !== row.allowed) disagree.push(`${c.name}: ${row.from} -> ${row.to} TCP/${portOf(row)}: kernel ${kernel}, netctl ${v.allowed}, table ${row.allowed}`)
+        if (kernel !== v.allowed || kernel !== row.allowed)
+          disagree.push(
+            `${c.name}: ${row.from} -> ${row.to} TCP/${portOf(row)}: kernel ${kernel}, netctl ${v.allowed}, table ${row.allowed}`,
+          )
       }
-      for (const p of c.policies) expect((await netctl(['lab', 'policy', 'delete', p.name, '-n', p.namespace, '--lab', l.name])).code).toBe(0)
+      for (const p of c.policies)
+        expect((await netctl(['lab', 'policy', 'delete', p.name, '-n', p.namespace, '--lab', l.name])).code).toBe(0)
     }
     expect(disagree).toEqual([])
     expect(probed).toBeGreaterThanOrEqual(8)
@@ -152,15 +222,30 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
     const l = lab.get()
     const {podOf} = policyPods(l)
     const file = path.join(l.stateDir, 'canal-deny.yaml')
-    await writeFile(file, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: z}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n')
+    await writeFile(
+      file,
+      'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: z}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n',
+    )
     expect((await netctl(['lab', 'policy', 'apply', '-f', file, '--lab', l.name])).code).toBe(0)
     const src = podOf('x/c')
     const dst = podOf('z/a')
-    const t = await netctlJson<Trace>(['trace', `x/${labPod('x/c')}`, `z/${labPod('z/a')}`, '--lab', l.name, '--protocol', 'tcp', '--port', '7200'])
+    const t = await netctlJson<Trace>([
+      'trace',
+      `x/${labPod('x/c')}`,
+      `z/${labPod('z/a')}`,
+      '--lab',
+      l.name,
+      '--protocol',
+      'tcp',
+      '--port',
+      '7200',
+    ])
     expect(t.code).toBe(1)
     expect(t.json.disposition).toBe('DENIED')
     expect(t.json.findings.map((f) => f.code)).toContain('POLICY_DENY')
-    expect(t.json.hops.flatMap((h) => h.evidence).join('\n')).toMatch(/cali-tw-\S+ .*End of tier default\. Drop if no policies passed packet/)
+    expect(t.json.hops.flatMap((h) => h.evidence).join('\n')).toMatch(
+      /cali-tw-\S+ .*End of tier default\. Drop if no policies passed packet/,
+    )
     expect(await tcpConnects(src, dst, 7200)).toBe(false)
     expect((await netctl(['lab', 'policy', 'delete', 'deny-all', '-n', 'z', '--lab', l.name])).code).toBe(0)
     expect(await tcpConnects(src, dst, 7200)).toBe(true)

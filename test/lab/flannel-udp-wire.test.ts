@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
+import {ipv4ToNumber as ipv4ToInt, numberToIPv4 as intToIPv4} from '../../src/analyze/ip.js'
 import {forwarderConfig, tunAddress} from '../../src/lab/backends/flannel-udp.js'
 import {
   checkIPv4,
@@ -15,7 +16,6 @@ import {
   parseIPv4Prefix,
   PeerTable,
 } from '../../src/lab/flannel-udp-wire.js'
-import {numberToIPv4 as intToIPv4, ipv4ToNumber as ipv4ToInt} from '../../src/analyze/ip.js'
 import {planLab} from '../../src/lab/topology.js'
 import {REPO} from '../helpers/cli.js'
 
@@ -108,19 +108,33 @@ describe('PeerTable', () => {
   it('parses prefixes and refuses what is not one', () => {
     expect(parseIPv4Prefix('172.20.2.9/24')).toEqual({network: ipv4ToInt('172.20.2.0'), length: 24, mask: 0xffffff00})
     expect(parseIPv4Prefix('0.0.0.0/0')).toEqual({network: 0, length: 0, mask: 0})
-    for (const bad of ['172.20.2.0', '172.20.2.0/33', '172.20.256.0/24', '172.20.2.0/24/1', 'x/8']) expect(parseIPv4Prefix(bad)).toBeUndefined()
+    for (const bad of ['172.20.2.0', '172.20.2.0/33', '172.20.256.0/24', '172.20.2.0/24/1', 'x/8'])
+      expect(parseIPv4Prefix(bad)).toBeUndefined()
   })
 })
 
 describe('forwarder config', () => {
-  const plan = planLab({name: 'udp-unit', nodes: 3, podsPerNode: 1, backend: 'flannel-udp', topology: 'routed', routeReflectors: 1, ssh: false}, '/nonexistent')
+  const plan = planLab(
+    {
+      name: 'udp-unit',
+      nodes: 3,
+      podsPerNode: 1,
+      backend: 'flannel-udp',
+      topology: 'routed',
+      routeReflectors: 1,
+      ssh: false,
+    },
+    '/nonexistent',
+  )
   const node = plan.nodes[1]!
 
   it('lists every other node as a peer, with its InternalIP and podCIDR, and files under the node dir', () => {
     const c = forwarderConfig(plan, node)
     expect(c.nodeIP).toBe(node.ip)
     expect(c.port).toBe(8285)
-    expect(c.peers).toEqual(plan.nodes.filter((n) => n !== node).map((n) => ({name: n.name, ip: n.ip, podCIDR: n.podCIDR})))
+    expect(c.peers).toEqual(
+      plan.nodes.filter((n) => n !== node).map((n) => ({name: n.name, ip: n.ip, podCIDR: n.podCIDR})),
+    )
     for (const f of [c.logFile, c.statusFile]) expect(f.startsWith(`${node.dir}/`)).toBe(true)
   })
 

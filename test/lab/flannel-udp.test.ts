@@ -19,7 +19,12 @@ interface Status {
 }
 
 /** Wait until `check` holds, re-evaluating; fails with the last value seen. */
-async function eventually<T>(what: string, get: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  get: () => Promise<T>,
+  check: (v: T) => boolean,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   let v = await get()
   while (!check(v)) {
@@ -63,17 +68,23 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
   const node = (name: string) => lab.get().nodes.find((n) => n.name === name)!
   const pod = (name: string) => lab.get().pods.find((p) => p.name === name)!
   const udpDir = (nodeName: string) => path.join(lab.get().stateDir, 'nodes', nodeName, 'flannel-udp')
-  const readStatus = (nodeName: string): Status => JSON.parse(readFileSync(path.join(udpDir(nodeName), 'forwarder-status.json'), 'utf8')) as Status
-  const forwarderPid = async (nodeName: string): Promise<number> => (await daemonsIn(node(nodeName).netns)).find((d) => d.comm.startsWith('netctl-udp-forw'))!.pid
+  const readStatus = (nodeName: string): Status =>
+    JSON.parse(readFileSync(path.join(udpDir(nodeName), 'forwarder-status.json'), 'utf8')) as Status
+  const forwarderPid = async (nodeName: string): Promise<number> =>
+    (await daemonsIn(node(nodeName).netns)).find((d) => d.comm.startsWith('netctl-udp-forw'))!.pid
 
   /** SIGUSR1 makes the forwarder write its counters at once; wait for a status newer than `after`. */
   async function freshStatus(nodeName: string, check: (s: Status) => boolean): Promise<Status> {
     const pid = await forwarderPid(nodeName)
-    return eventually(`status of ${nodeName}`, async () => {
-      process.kill(pid, 'SIGUSR1')
-      await sleep(50)
-      return readStatus(nodeName)
-    }, check)
+    return eventually(
+      `status of ${nodeName}`,
+      async () => {
+        process.kill(pid, 'SIGUSR1')
+        await sleep(50)
+        return readStatus(nodeName)
+      },
+      check,
+    )
   }
   const tx = (s: Status, peer: string) => s.peers.find((p) => p.name === peer)!.txPackets
   const rx = (s: Status, peer: string) => s.peers.find((p) => p.name === peer)!.rxPackets
@@ -93,7 +104,9 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
       const routes = await ipJson(n.netns, ['route', 'show', 'exact', '172.20.0.0/16'])
       expect(routes.map((r: any) => r.dev)).toEqual(['flannel0'])
       const [cni0] = await ipJson(n.netns, ['addr', 'show', 'dev', 'cni0'])
-      expect(cni0.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual([`${n.podCIDR.split('/')[0].replace(/\.0$/, '.1')}/24`])
+      expect(
+        cni0.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`),
+      ).toEqual([`${n.podCIDR.split('/')[0].replace(/\.0$/, '.1')}/24`])
       // no vxlan device: whatever crosses nodes has to go through flannel0
       const links = await ipJson(n.netns, ['-d', 'link', 'show'])
       expect(links.filter((l: any) => l.linkinfo?.info_kind === 'vxlan')).toEqual([])
@@ -130,15 +143,35 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
   })
 
   it('carries a full-size packet (pod MTU 1472, DF set) without fragmenting', async () => {
-    const r = await nsExec(pod('pod-node3-1').netns, ['ping', '-n', '-c', '1', '-W', '2', '-M', 'do', '-s', String(1472 - 28), pod('pod-node1-1').ip])
+    const r = await nsExec(pod('pod-node3-1').netns, [
+      'ping',
+      '-n',
+      '-c',
+      '1',
+      '-W',
+      '2',
+      '-M',
+      'do',
+      '-s',
+      String(1472 - 28),
+      pod('pod-node1-1').ip,
+    ])
     expect(r.code, r.stdout + r.stderr).toBe(0)
   })
 
   it('carries a TCP connection between pods on different nodes', async () => {
     const server = pod('pod-node2-1')
     const listening = nsExec(server.netns, ['nc', '-l', '7001'], 20_000)
-    await eventually('nc listening', () => nsExec(server.netns, ['ss', '-Htln', 'sport = :7001']).then((r) => r.stdout), (out) => out.includes('7001'))
-    const client = await nsExec(pod('pod-node1-1').netns, ['sh', '-c', `echo hello-over-8285 | nc -N -w 5 ${server.ip} 7001`])
+    await eventually(
+      'nc listening',
+      () => nsExec(server.netns, ['ss', '-Htln', 'sport = :7001']).then((r) => r.stdout),
+      (out) => out.includes('7001'),
+    )
+    const client = await nsExec(pod('pod-node1-1').netns, [
+      'sh',
+      '-c',
+      `echo hello-over-8285 | nc -N -w 5 ${server.ip} 7001`,
+    ])
     expect(client.code, client.stderr).toBe(0)
     const got = await listening
     expect(got.stdout.trim()).toBe('hello-over-8285')
@@ -164,7 +197,11 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
     const n2 = node('node2')
     const pid = await forwarderPid('node2')
     process.kill(pid, 'SIGTERM')
-    await eventually('forwarder gone', async () => alive(pid), (a) => !a)
+    await eventually(
+      'forwarder gone',
+      async () => alive(pid),
+      (a) => !a,
+    )
     expect(await ping(pod('pod-node1-1').netns, pod('pod-node2-1').ip, 1)).toBe(false)
     expect(await ping(pod('pod-node3-1').netns, pod('pod-node2-2').ip, 1)).toBe(false)
     expect(await ping(pod('pod-node1-1').netns, pod('pod-node3-1').ip)).toBe(true)
@@ -172,9 +209,24 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
     expect((await ipJson(n2.netns, ['link', 'show', 'dev', 'flannel0'])).length).toBe(1)
 
     // start it again exactly as lab up does: the compiled forwarder with the node's config
-    const child = spawn('ip', ['netns', 'exec', n2.netns, process.execPath, path.join(REPO, 'dist/src/lab/udp-forwarder.js'), path.join(udpDir('node2'), 'forwarder.json')], {detached: true, stdio: 'ignore'})
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        n2.netns,
+        process.execPath,
+        path.join(REPO, 'dist/src/lab/udp-forwarder.js'),
+        path.join(udpDir('node2'), 'forwarder.json'),
+      ],
+      {detached: true, stdio: 'ignore'},
+    )
     child.unref()
-    await eventually('forwarder running again', async () => readStatus('node2'), (s) => s.pid === child.pid && s.state === 'running')
+    await eventually(
+      'forwarder running again',
+      async () => readStatus('node2'),
+      (s) => s.pid === child.pid && s.state === 'running',
+    )
     expect(await ping(pod('pod-node1-1').netns, pod('pod-node2-1').ip)).toBe(true)
     expect(await ping(pod('pod-node2-2').netns, pod('pod-node3-1').ip)).toBe(true)
   })
@@ -190,7 +242,11 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
       config.peers = config.peers.filter((p: {name: string}) => p.name !== 'node3')
       writeFileSync(configFile, JSON.stringify(config))
       process.kill(pid, 'SIGHUP')
-      await eventually('reloaded without node3', async () => readStatus('node1'), (s) => s.reloads === reloads + 1)
+      await eventually(
+        'reloaded without node3',
+        async () => readStatus('node1'),
+        (s) => s.reloads === reloads + 1,
+      )
       expect(readStatus('node1').peers.map((p) => p.name)).toEqual(['node2'])
       expect(await ping(pod('pod-node1-1').netns, pod('pod-node3-1').ip, 1)).toBe(false)
       await freshStatus('node1', (s) => s.drops.noPeer > before.drops.noPeer)
@@ -199,7 +255,11 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
       writeFileSync(configFile, original)
       process.kill(pid, 'SIGHUP')
     }
-    await eventually('reloaded with node3', async () => readStatus('node1'), (s) => s.peers.some((p) => p.name === 'node3'))
+    await eventually(
+      'reloaded with node3',
+      async () => readStatus('node1'),
+      (s) => s.peers.some((p) => p.name === 'node3'),
+    )
     expect(await ping(pod('pod-node1-1').netns, pod('pod-node3-1').ip)).toBe(true)
   })
 
@@ -217,14 +277,25 @@ describeLab('lab up --backend flannel-udp (3 nodes)', () => {
     const down = await netctl(['lab', 'down', '--name', lab.get().name])
     expect(down.code, down.stderr).toBe(0)
     for (const d of daemons) expect(alive(d.pid), `${d.comm} ${d.pid}`).toBe(false)
-    const left = (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${lab.get().name}.`))
+    const left = (await run('ip', ['netns', 'list'])).stdout
+      .split('\n')
+      .filter((l) => l.startsWith(`${lab.get().name}.`))
     expect(left).toEqual([])
     expect(existsSync(lab.get().stateDir)).toBe(false)
   })
 })
 
 describeLab('lab up --backend flannel-udp on the routed topology (2 nodes)', () => {
-  const lab = useLab('udp', ['--nodes', '2', '--pods-per-node', '1', '--backend', 'flannel-udp', '--topology', 'routed'])
+  const lab = useLab('udp', [
+    '--nodes',
+    '2',
+    '--pods-per-node',
+    '1',
+    '--backend',
+    'flannel-udp',
+    '--topology',
+    'routed',
+  ])
 
   it('carries pod traffic across the router, where host-gw cannot', async () => {
     const [a, b] = lab.get().nodes

@@ -9,7 +9,8 @@ import {describeLab, ipJson, nsExec, ping, uniqueLabName, useLab} from '../helpe
 /** Every ordered pod pair pings, checked by the kernel, not by netctl. */
 async function expectAllPodsReach(pods: Array<{netns: string; ip: string; name: string}>): Promise<void> {
   const failures: string[] = []
-  for (const a of pods) for (const b of pods) if (a !== b && !(await ping(a.netns, b.ip))) failures.push(`${a.name} -> ${b.name}`)
+  for (const a of pods)
+    for (const b of pods) if (a !== b && !(await ping(a.netns, b.ip))) failures.push(`${a.name} -> ${b.name}`)
   expect(failures).toEqual([])
 }
 
@@ -46,9 +47,13 @@ describeLab('lab: flannel vxlan, flat', () => {
 
       const addrs = await ipJson(node.netns, ['addr', 'show', 'dev', 'flannel.1'])
       const vtepAddr = node.podCIDR.replace(/\/\d+$/, '')
-      expect(addrs[0].addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual([`${vtepAddr}/32`])
+      expect(
+        addrs[0].addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`),
+      ).toEqual([`${vtepAddr}/32`])
       const cniAddrs = await ipJson(node.netns, ['addr', 'show', 'dev', 'cni0'])
-      expect(cniAddrs[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toContain(node.podCIDR.replace(/\.0\/24$/, '.1/24'))
+      expect(cniAddrs[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toContain(
+        node.podCIDR.replace(/\.0\/24$/, '.1/24'),
+      )
 
       const routes = await ipJson(node.netns, ['route', 'show', 'dev', 'flannel.1'])
       const neigh = await ipJson(node.netns, ['neigh', 'show', 'dev', 'flannel.1'])
@@ -84,12 +89,21 @@ describeLab('lab: flannel vxlan, flat', () => {
   it('writes the node files a real flannel node has', async () => {
     const {nodes, stateDir, inventory} = lab.get()
     expect(existsSync(inventory)).toBe(true)
-    const env = await import('node:fs/promises').then((fs) => fs.readFile(`${stateDir}/nodes/${nodes[1]!.name}/run/flannel/subnet.env`, 'utf8'))
+    const env = await import('node:fs/promises').then((fs) =>
+      fs.readFile(`${stateDir}/nodes/${nodes[1]!.name}/run/flannel/subnet.env`, 'utf8'),
+    )
     expect(env).toContain('FLANNEL_NETWORK=172.20.0.0/16')
     expect(env).toContain(`FLANNEL_SUBNET=${nodes[1]!.podCIDR.replace(/\.0\/24$/, '.1/24')}`)
     expect(env).toContain('FLANNEL_MTU=1450')
-    const facts = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(`${stateDir}/nodes/${nodes[1]!.name}/node.json`, 'utf8')))
-    expect(JSON.parse(facts.annotations['flannel.alpha.coreos.com/backend-data'])).toEqual({VNI: 1, VtepMAC: nodes[1]!.vtepMAC})
+    const facts = JSON.parse(
+      await import('node:fs/promises').then((fs) =>
+        fs.readFile(`${stateDir}/nodes/${nodes[1]!.name}/node.json`, 'utf8'),
+      ),
+    )
+    expect(JSON.parse(facts.annotations['flannel.alpha.coreos.com/backend-data'])).toEqual({
+      VNI: 1,
+      VtepMAC: nodes[1]!.vtepMAC,
+    })
     expect(facts.annotations['flannel.alpha.coreos.com/public-ip']).toBe(nodes[1]!.ip)
   })
 
@@ -185,7 +199,9 @@ describeLab('lab: lifecycle', () => {
       expect(down.code).toBe(0)
       expect(validatorFor('lab-down')(down.json)).toBe(true)
       expect(down.json.namespaces.length).toBe(1 + 2 + 2)
-      const left = (await import('../../src/lab/netns-setup.js').then((m) => m.listNetns())).filter((n) => n.startsWith(`${a}.`))
+      const left = (await import('../../src/lab/netns-setup.js').then((m) => m.listNetns())).filter((n) =>
+        n.startsWith(`${a}.`),
+      )
       expect(left).toEqual([])
       expect(existsSync(ra.json.stateDir)).toBe(false)
       expect(await ping(rb.json.pods[0].netns, rb.json.pods[1].ip)).toBe(true)

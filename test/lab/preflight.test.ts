@@ -13,7 +13,10 @@ describeLab('lab up refuses early, in one line', () => {
   // A PATH holding only what the lab always needs: node, sh and iproute2 and ping, but no BIRD.
   const bin = mkdtempSync(path.join(tmpdir(), 'netctl-path-'))
   for (const tool of ['sh', 'ip', 'bridge', 'ping', 'node']) {
-    const where = tool === 'node' ? process.execPath : ['/usr/sbin', '/usr/bin', '/bin', '/sbin'].map((d) => path.join(d, tool)).find((f) => existsSync(f))!
+    const where =
+      tool === 'node'
+        ? process.execPath
+        : ['/usr/sbin', '/usr/bin', '/bin', '/sbin'].map((d) => path.join(d, tool)).find((f) => existsSync(f))!
     symlinkSync(where, path.join(bin, tool))
   }
   afterAll(() => rmSync(bin, {recursive: true, force: true}))
@@ -28,9 +31,13 @@ describeLab('lab up refuses early, in one line', () => {
 
   it('refuses a user who is not root (environment: exit 2)', async () => {
     const name = uniqueLabName('pre')
-    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'lab', 'up', '--name', name], {
-      env: {PATH: process.env.PATH, HOME: '/tmp', NO_COLOR: '1'},
-    })
+    const r = await run(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'lab', 'up', '--name', name],
+      {
+        env: {PATH: process.env.PATH, HOME: '/tmp', NO_COLOR: '1'},
+      },
+    )
     expect(r.code).toBe(2)
     expect(r.stderr.trim()).toBe('netctl: netctl lab needs root (it creates network namespaces): run it with sudo')
     expect((await listNetns()).filter((n) => n.startsWith(`${name}.`))).toEqual([])

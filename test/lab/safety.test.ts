@@ -46,7 +46,8 @@ async function sleepIn(ns: string): Promise<number> {
   const pid = child.pid!
   const want = netnsId(ns)
   for (let i = 0; i < 100; i++) {
-    if (sameNetns(netnsIdOf(`/proc/${pid}/ns/net`), want) && /sleep/.test(readFileSync(`/proc/${pid}/comm`, 'utf8'))) return pid
+    if (sameNetns(netnsIdOf(`/proc/${pid}/ns/net`), want) && /sleep/.test(readFileSync(`/proc/${pid}/comm`, 'utf8')))
+      return pid
     await sleep(20)
   }
   throw new Error(`sleep in ${ns} did not start`)
@@ -67,7 +68,19 @@ async function labUp(prefix: string, args: string[] = [], proxyMode = 'none'): P
   const name = uniqueLabName(prefix)
   labs.push(name)
   // a bare dataplane by default (no agents, so no Service responders): these tests count every process in the lab's namespaces
-  const r = await netctlJson(['lab', 'up', '--name', name, '--nodes', '2', '--pods-per-node', '1', '--proxy-mode', proxyMode, ...args])
+  const r = await netctlJson([
+    'lab',
+    'up',
+    '--name',
+    name,
+    '--nodes',
+    '2',
+    '--pods-per-node',
+    '1',
+    '--proxy-mode',
+    proxyMode,
+    ...args,
+  ])
   if (r.code !== 0) throw new Error(`lab up ${name}: ${r.stderr}`)
   return r.json
 }
@@ -84,7 +97,9 @@ describeLab('lab down: only what the lab made', () => {
     const down = await netctl(['lab', 'down', '--name', lab.name])
     expect(down.code).toBe(4)
     expect(down.stderr.trim().split('\n')).toHaveLength(1)
-    expect(down.stderr).toMatch(new RegExp(`${lab.name}\\.fabric is not the namespace lab ${lab.name} made.*nothing was changed`))
+    expect(down.stderr).toMatch(
+      new RegExp(`${lab.name}\\.fabric is not the namespace lab ${lab.name} made.*nothing was changed`),
+    )
     expect(running(other.pid)).toBe(true)
     // nothing was changed: the lab's other namespaces and its record are still there
     expect(await listNetns()).toEqual(expect.arrayContaining([`${lab.name}.node1`, `${lab.name}.node1.pod1`]))
@@ -97,7 +112,9 @@ describeLab('lab down: only what the lab made', () => {
     const get = await netctl(['backend', 'get', '--lab', lab.name])
     expect(get.code).toBe(4)
     expect(get.stderr.trim().split('\n')).toHaveLength(1)
-    expect(get.stderr).toMatch(new RegExp(`${lab.name}\\.fabric is not the namespace the lab made; refusing to enter it`))
+    expect(get.stderr).toMatch(
+      new RegExp(`${lab.name}\\.fabric is not the namespace the lab made; refusing to enter it`),
+    )
     const status = await netctlJson(['lab', 'status', '--name', lab.name])
     expect(status.code).toBe(1)
     expect(status.json).toMatchObject({status: 'degraded', missing: [], foreign: [`${lab.name}.fabric`]})
@@ -109,7 +126,9 @@ describeLab('lab down: only what the lab made', () => {
     const again = await netctl(['lab', 'down', '--name', lab.name])
     expect(again.code).toBe(4)
     expect(again.stderr.trim().split('\n')).toHaveLength(1)
-    expect(again.stderr).toMatch(new RegExp(`${lab.name}\\.extra is not recorded as made by lab ${lab.name}, and 1 process lives in it`))
+    expect(again.stderr).toMatch(
+      new RegExp(`${lab.name}\\.extra is not recorded as made by lab ${lab.name}, and 1 process lives in it`),
+    )
     expect(running(other.pid)).toBe(true)
 
     // once the name is its own again, the lab goes, and the stand-in's process still lives
@@ -132,7 +151,9 @@ describeLab('lab down: only what the lab made', () => {
     const entry = list.json.labs.find((l: any) => l.name === orphan)
     expect(entry).toMatchObject({status: 'refused', namespaces: 1})
     expect(entry.reason).toMatch(/not recorded as made by lab .*1 process lives in it/)
-    expect((await netctl(['lab', 'list'])).stdout).toMatch(new RegExp(`${orphan}: refused: ${orphan}\\.fabric is not recorded`))
+    expect((await netctl(['lab', 'list'])).stdout).toMatch(
+      new RegExp(`${orphan}: refused: ${orphan}\\.fabric is not recorded`),
+    )
 
     const down = await netctl(['lab', 'down', '--name', orphan])
     expect(down.code).toBe(4)
@@ -141,12 +162,14 @@ describeLab('lab down: only what the lab made', () => {
     expect(await listNetns()).toContain(`${orphan}.fabric`)
   })
 
-  it("kills the processes of a node whose namespace name was deleted, found by the identity the lab recorded, and only those", async () => {
+  it('kills the processes of a node whose namespace name was deleted, found by the identity the lab recorded, and only those', async () => {
     const lab = await labUp('lsn')
     const record = JSON.parse(readFileSync(path.join(lab.stateDir, 'lab.json'), 'utf8'))
     const node1 = `${lab.name}.node1`
     // the record holds the identity of every namespace, as stat -L gives it
-    expect(Object.keys(record.netnsIds).sort()).toEqual([`${lab.name}.fabric`, node1, `${node1}.pod1`, `${lab.name}.node2`, `${lab.name}.node2.pod1`].sort())
+    expect(Object.keys(record.netnsIds).sort()).toEqual(
+      [`${lab.name}.fabric`, node1, `${node1}.pod1`, `${lab.name}.node2`, `${lab.name}.node2.pod1`].sort(),
+    )
     expect(sameNetns(record.netnsIds[node1], netnsId(node1))).toBe(true)
 
     const daemon = await sleepIn(node1)
@@ -161,7 +184,7 @@ describeLab('lab down: only what the lab made', () => {
     expect(running(daemon)).toBe(false)
     expect(running(other.pid)).toBe(true)
   })
-  it('never signals a process in a namespace that was given, once the lab\'s was freed, the inode the lab recorded', async () => {
+  it("never signals a process in a namespace that was given, once the lab's was freed, the inode the lab recorded", async () => {
     const lab = await labUp('lsr')
     const file = path.join(lab.stateDir, 'lab.json')
     const pod = lab.pods.find((p: any) => p.node === 'node2').netns
@@ -241,7 +264,10 @@ describeLab('lab status and lab list: one state, the true one', () => {
     expect(text.stdout).toMatch(new RegExp(`degraded \\(missing ${gone.replace(/\./g, '\\.')}\\)`))
 
     const list = await netctlJson(['lab', 'list'])
-    expect(list.json.labs.find((l: any) => l.name === lab.name)).toMatchObject({status: 'degraded', reason: `missing ${gone}`})
+    expect(list.json.labs.find((l: any) => l.name === lab.name)).toMatchObject({
+      status: 'degraded',
+      reason: `missing ${gone}`,
+    })
 
     // with every namespace there, the same lab is up, and lab status exits 0
     const whole = await labUp('lsu')
@@ -255,7 +281,10 @@ describeLab('lab status and lab list: one state, the true one', () => {
     const name = uniqueLabName('lsk')
     labs.push(name)
     const {NODE_ENV: _testEnv, ...env} = process.env
-    const up = spawn(process.execPath, [BIN, 'lab', 'up', '--name', name, '--nodes', '8', '--pods-per-node', '3'], {env, stdio: 'ignore'})
+    const up = spawn(process.execPath, [BIN, 'lab', 'up', '--name', name, '--nodes', '8', '--pods-per-node', '3'], {
+      env,
+      stdio: 'ignore',
+    })
     started.push(up)
     const file = path.join(defaultStateRoot(), name, 'lab.json')
     // stop the lab up (the test's own child) once it has recorded the lab and made a namespace: it is still building it

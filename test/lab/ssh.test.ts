@@ -18,7 +18,10 @@ type SshLab = LabUp & {ssh: {config: string; knownHosts: string; identity: strin
 function openssh(config: string, host: string, command: string) {
   const env = {...process.env}
   delete env.SSH_AUTH_SOCK
-  return run('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', host, command], {timeoutMs: 30_000, env})
+  return run('ssh', ['-F', config, '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', host, command], {
+    timeoutMs: 30_000,
+    env,
+  })
 }
 
 /** Expect `p` to fail with a TransportError of `reason`; its message is one line and is returned. */
@@ -67,12 +70,19 @@ describeLab('lab up --ssh and the ssh transport', () => {
     expect(validate(lab.get()), JSON.stringify(validate.errors)).toBe(true)
     const l = get()
     expect(l.ssh.config).toBe(path.join(l.stateDir, 'ssh', 'ssh_config'))
-    for (const f of [l.ssh.config, l.ssh.knownHosts, l.ssh.identity, `${l.ssh.identity}.pub`]) expect(existsSync(f)).toBe(true)
+    for (const f of [l.ssh.config, l.ssh.knownHosts, l.ssh.identity, `${l.ssh.identity}.pub`])
+      expect(existsSync(f)).toBe(true)
     const inv = parse(readFileSync(l.inventory, 'utf8')) as Inventory
     for (const n of l.nodes) {
       const access = inv.nodes.find((x) => x.name === n.name)!.access
       expect(access.netns).toBe(n.netns)
-      expect(access.ssh).toMatchObject({host: n.ip, user: 'root', port: 22, identityFile: l.ssh.identity, knownHostsFile: l.ssh.knownHosts})
+      expect(access.ssh).toMatchObject({
+        host: n.ip,
+        user: 'root',
+        port: 22,
+        identityFile: l.ssh.identity,
+        knownHostsFile: l.ssh.knownHosts,
+      })
       expect(access.ssh!.proxyCommand).toContain(n.netns)
     }
   })
@@ -95,7 +105,9 @@ describeLab('lab up --ssh and the ssh transport', () => {
         const t = transport({host: n.name, configFile: l.ssh.config})
         const r = await t.exec('ip -j addr show dev eth0')
         expect(r.code).toBe(0)
-        const remote = JSON.parse(r.stdout) as Array<{addr_info: Array<{family: string; local: string; prefixlen: number}>}>
+        const remote = JSON.parse(r.stdout) as Array<{
+          addr_info: Array<{family: string; local: string; prefixlen: number}>
+        }>
         const local = remote[0]!.addr_info.filter((a) => a.family === 'inet')
         expect(local.map((a) => a.local)).toEqual([n.ip])
         // the same answer the kernel gives from outside the session
@@ -138,7 +150,11 @@ describeLab('lab up --ssh and the ssh transport', () => {
   it('passes stdin and exit codes through, and reports a timeout without losing the connection', async () => {
     const l = get()
     const t = transport({host: 'node2', configFile: l.ssh.config})
-    expect(await t.exec('cat; exit 5', {stdin: 'from the caller\n'})).toEqual({stdout: 'from the caller\n', stderr: '', code: 5})
+    expect(await t.exec('cat; exit 5', {stdin: 'from the caller\n'})).toEqual({
+      stdout: 'from the caller\n',
+      stderr: '',
+      code: 5,
+    })
     // the budget covers opening a channel and starting a shell too: on a loaded CI machine that alone can take seconds
     const slow = await t.exec('echo started; sleep 60', {timeoutMs: 8000})
     expect(slow.timedOut).toBe(true)
@@ -150,7 +166,13 @@ describeLab('lab up --ssh and the ssh transport', () => {
     const l = get()
     const n1 = node('node1')
     const n2 = node('node2')
-    const common = ['User root', `IdentityFile ${l.ssh.identity}`, 'IdentitiesOnly yes', `UserKnownHostsFile ${l.ssh.knownHosts}`, 'StrictHostKeyChecking yes']
+    const common = [
+      'User root',
+      `IdentityFile ${l.ssh.identity}`,
+      'IdentitiesOnly yes',
+      `UserKnownHostsFile ${l.ssh.knownHosts}`,
+      'StrictHostKeyChecking yes',
+    ]
     const config = path.join(tmp, 'jump_config')
     writeFileSync(
       config,
@@ -181,16 +203,27 @@ describeLab('lab up --ssh and the ssh transport', () => {
   it('refuses a changed host key in one line with the fingerprint, as OpenSSH does', async () => {
     const l = get()
     const lines = readFileSync(l.ssh.knownHosts, 'utf8').trim().split('\n')
-    const other = lines.find((x) => x.startsWith('node3,'))!.split(' ').slice(1).join(' ')
+    const other = lines
+      .find((x) => x.startsWith('node3,'))!
+      .split(' ')
+      .slice(1)
+      .join(' ')
     const changed = lines.map((x) => (x.startsWith('node2,') ? `${x.split(' ')[0]} ${other}` : x))
     const knownHosts = path.join(tmp, 'known_hosts_changed')
     writeFileSync(knownHosts, `${changed.join('\n')}\n`)
-    const message = await refused(transport({host: 'node2', configFile: l.ssh.config, knownHostsFile: knownHosts, acceptNewHostKeys: true}).exec('true'), 'hostkey-changed')
+    const message = await refused(
+      transport({host: 'node2', configFile: l.ssh.config, knownHostsFile: knownHosts, acceptNewHostKeys: true}).exec(
+        'true',
+      ),
+      'hostkey-changed',
+    )
     expect(message).toContain('ssh node2: host key changed')
     expect(message).toContain(await hostKeyFingerprint(l.stateDir, 'node2'))
     expect(message).toContain(knownHosts)
     // the other nodes' lines are intact and still work with the same file
-    expect((await transport({host: 'node1', configFile: l.ssh.config, knownHostsFile: knownHosts}).exec('echo ok')).stdout).toBe('ok\n')
+    expect(
+      (await transport({host: 'node1', configFile: l.ssh.config, knownHostsFile: knownHosts}).exec('echo ok')).stdout,
+    ).toBe('ok\n')
     const config = path.join(tmp, 'changed_config')
     writeFileSync(config, readFileSync(l.ssh.config, 'utf8').replaceAll(l.ssh.knownHosts, knownHosts))
     const o = await openssh(config, 'node2', 'true')
@@ -203,19 +236,32 @@ describeLab('lab up --ssh and the ssh transport', () => {
     const n3 = node('node3')
     const knownHosts = path.join(tmp, 'known_hosts_empty')
     writeFileSync(knownHosts, '')
-    const message = await refused(transport({host: 'node3', configFile: l.ssh.config, knownHostsFile: knownHosts}).exec('true'), 'hostkey-unknown')
+    const message = await refused(
+      transport({host: 'node3', configFile: l.ssh.config, knownHostsFile: knownHosts}).exec('true'),
+      'hostkey-unknown',
+    )
     expect(message).toContain(await hostKeyFingerprint(l.stateDir, 'node3'))
     expect(message).toContain(n3.ip)
     expect(readFileSync(knownHosts, 'utf8')).toBe('')
 
-    const r = await transport({host: 'node3', configFile: l.ssh.config, knownHostsFile: knownHosts, acceptNewHostKeys: true}).exec('ip netns identify')
+    const r = await transport({
+      host: 'node3',
+      configFile: l.ssh.config,
+      knownHostsFile: knownHosts,
+      acceptNewHostKeys: true,
+    }).exec('ip netns identify')
     expect(r.stdout.trim()).toBe(n3.netns)
     const found = await run('ssh-keygen', ['-F', n3.ip, '-f', knownHosts])
     expect(found.code).toBe(0)
-    const recorded = readFileSync(path.join(l.stateDir, 'nodes', 'node3', 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8').split(' ')[1]!
+    const recorded = readFileSync(
+      path.join(l.stateDir, 'nodes', 'node3', 'ssh', 'ssh_host_ed25519_key.pub'),
+      'utf8',
+    ).split(' ')[1]!
     expect(found.stdout).toContain(recorded)
     // now known: a strict transport connects
-    expect((await transport({host: 'node3', configFile: l.ssh.config, knownHostsFile: knownHosts}).exec('echo ok')).stdout).toBe('ok\n')
+    expect(
+      (await transport({host: 'node3', configFile: l.ssh.config, knownHostsFile: knownHosts}).exec('echo ok')).stdout,
+    ).toBe('ok\n')
   })
 
   it('says authentication failed, naming the key, for a wrong identity', async () => {
@@ -246,11 +292,18 @@ describeLab('lab up --ssh and the ssh transport', () => {
       }
     }
     const [dead, ...alive] = await Promise.allSettled(
-      ['node3', 'node1', 'node2'].map((h) => transport({host: h, configFile: l.ssh.config, connectTimeoutMs: 5000}).exec('ip netns identify', {timeoutMs: 20_000})),
+      ['node3', 'node1', 'node2'].map((h) =>
+        transport({host: h, configFile: l.ssh.config, connectTimeoutMs: 5000}).exec('ip netns identify', {
+          timeoutMs: 20_000,
+        }),
+      ),
     )
     expect(dead!.status).toBe('rejected')
     const message = await refused(Promise.reject((dead as PromiseRejectedResult).reason), 'unreachable')
     expect(message).toMatch(/^ssh node3: cannot connect to 172\.31\.\d+\.\d+ port 22 through ProxyCommand/)
-    expect(alive.map((a) => (a.status === 'fulfilled' ? a.value.stdout.trim() : String(a.reason)))).toEqual([node('node1').netns, node('node2').netns])
+    expect(alive.map((a) => (a.status === 'fulfilled' ? a.value.stdout.trim() : String(a.reason)))).toEqual([
+      node('node1').netns,
+      node('node2').netns,
+    ])
   })
 })

@@ -13,8 +13,15 @@ const fabric: NetnsId = {dev: 4, ino: 4026532100}
 const node1: NetnsId = {dev: 4, ino: 4026532101}
 const stranger: NetnsId = {dev: 4, ino: 4026532999}
 
-const verdicts = (record: Pick<LabRecord, 'netnsIds'> | undefined, names: Record<string, NetnsId | undefined>, pids: Record<string, number[]> = {}) =>
-  judgeLabNetns('demo', record, new Map(Object.entries(names)), new Map(Object.entries(pids).map(([k, v]) => [k, v])), {root, own})
+const verdicts = (
+  record: Pick<LabRecord, 'netnsIds'> | undefined,
+  names: Record<string, NetnsId | undefined>,
+  pids: Record<string, number[]> = {},
+) =>
+  judgeLabNetns('demo', record, new Map(Object.entries(names)), new Map(Object.entries(pids).map(([k, v]) => [k, v])), {
+    root,
+    own,
+  })
 
 describe('judgeLabNetns: which names of a lab lab down may touch', () => {
   const record = {netnsIds: {'demo.fabric': fabric, 'demo.node1': node1}}
@@ -25,7 +32,10 @@ describe('judgeLabNetns: which names of a lab lab down may touch', () => {
 
   it("never takes the machine's own namespace nor netctl's, even when the record claims it", () => {
     const v = verdicts({netnsIds: {'demo.fabric': root, 'demo.node1': own}}, {'demo.fabric': root, 'demo.node1': own})
-    expect(v.map((x) => x.refused)).toEqual(["is the machine's own (root) network namespace", 'is the network namespace netctl itself runs in'])
+    expect(v.map((x) => x.refused)).toEqual([
+      "is the machine's own (root) network namespace",
+      'is the network namespace netctl itself runs in',
+    ])
     // nor without a record, and with no process seen in it
     expect(verdicts(undefined, {'demo.fabric': root})[0]!.refused).toMatch(/root/)
   })
@@ -33,10 +43,13 @@ describe('judgeLabNetns: which names of a lab lab down may touch', () => {
   it("signals processes in a recorded namespace only while it carries the lab's mark (its name as lo's alias)", () => {
     const key = formatNetnsId(node1)
     const judge = (marks: Map<string, string | undefined>) =>
-      judgeLabNetns('demo', record, new Map([['demo.node1', node1]]), new Map([[key, [4242]]]), {root, own}, marks)[0]!.refused
+      judgeLabNetns('demo', record, new Map([['demo.node1', node1]]), new Map([[key, [4242]]]), {root, own}, marks)[0]!
+        .refused
     expect(judge(new Map([[key, 'demo.node1']]))).toBeUndefined()
     // the inode of a freed namespace, handed to the next one made
-    expect(judge(new Map([[key, '']]))).toBe('has the inode lab demo recorded but not its mark (lo alias ""): another namespace has that inode now')
+    expect(judge(new Map([[key, '']]))).toBe(
+      'has the inode lab demo recorded but not its mark (lo alias ""): another namespace has that inode now',
+    )
     expect(judge(new Map([[key, 'other.node1']]))).toMatch(/not its mark \(lo alias "other.node1"\)/)
     expect(judge(new Map())).toMatch(/could not be read/)
   })
@@ -60,11 +73,33 @@ describe('judgeLabNetns: which names of a lab lab down may touch', () => {
 })
 
 describe('labHealth: the one state of a lab', () => {
-  const plan = planLab({name: 'demo', nodes: 2, podsPerNode: 1, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, '/tmp/x')
-  const ids: Record<string, NetnsId> = Object.fromEntries(
-    ['demo.fabric', 'demo.node1', 'demo.node2', 'demo.node1.pod1', 'demo.node2.pod1'].map((ns, i) => [ns, {dev: 4, ino: 4026532100 + i}]),
+  const plan = planLab(
+    {
+      name: 'demo',
+      nodes: 2,
+      podsPerNode: 1,
+      backend: 'flannel-vxlan',
+      topology: 'flat',
+      routeReflectors: 1,
+      ssh: false,
+    },
+    '/tmp/x',
   )
-  const record: LabRecord = {...plan, status: 'up', createdAt: '2026-01-01T00:00:00Z', warnings: [], notes: [], version: 'x', netnsIds: ids}
+  const ids: Record<string, NetnsId> = Object.fromEntries(
+    ['demo.fabric', 'demo.node1', 'demo.node2', 'demo.node1.pod1', 'demo.node2.pod1'].map((ns, i) => [
+      ns,
+      {dev: 4, ino: 4026532100 + i},
+    ]),
+  )
+  const record: LabRecord = {
+    ...plan,
+    status: 'up',
+    createdAt: '2026-01-01T00:00:00Z',
+    warnings: [],
+    notes: [],
+    version: 'x',
+    netnsIds: ids,
+  }
 
   it('is up with every namespace the lab made, degraded naming what is missing or not its own', () => {
     expect(labHealth(record, new Map(Object.entries(ids)))).toEqual({state: 'up', missing: [], foreign: []})
@@ -84,9 +119,16 @@ describe('labHealth: the one state of a lab', () => {
     expect(self.start).toBeGreaterThan(0)
     expect(labHealth({...record, status: 'creating', owner: self}, new Map()).state).toBe('creating')
     // the same PID with another start time is another process: the lab up is gone
-    expect(labHealth({...record, status: 'creating', owner: {...self, start: self.start - 1}}, new Map()).state).toBe('failed')
+    expect(labHealth({...record, status: 'creating', owner: {...self, start: self.start - 1}}, new Map()).state).toBe(
+      'failed',
+    )
     expect(labHealth({...record, status: 'failed'}, new Map()).state).toBe('failed')
     // what is there is said in every state: a failed lab's namespaces that are gone are missing
-    expect(labHealth({...record, status: 'failed'}, new Map([['demo.fabric', ids['demo.fabric']!]])).missing).toEqual(['demo.node1', 'demo.node2', 'demo.node1.pod1', 'demo.node2.pod1'])
+    expect(labHealth({...record, status: 'failed'}, new Map([['demo.fabric', ids['demo.fabric']!]])).missing).toEqual([
+      'demo.node1',
+      'demo.node2',
+      'demo.node1.pod1',
+      'demo.node2.pod1',
+    ])
   })
 })

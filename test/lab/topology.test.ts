@@ -1,13 +1,21 @@
 import ipaddr from 'ipaddr.js'
 import {describe, expect, it} from 'vitest'
 
+import {cidrContainsAddress as cidrContains} from '../../src/analyze/ip.js'
 import {UsageError} from '../../src/errors.js'
 import {NsScript} from '../../src/lab/script.js'
-import {cidrContainsAddress as cidrContains} from '../../src/analyze/ip.js'
 import {l2Adjacent, planLab} from '../../src/lab/topology.js'
 import type {LabOptions} from '../../src/lab/types.js'
 
-const base: LabOptions = {name: 'demo', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}
+const base: LabOptions = {
+  name: 'demo',
+  nodes: 3,
+  podsPerNode: 2,
+  backend: 'flannel-vxlan',
+  topology: 'flat',
+  routeReflectors: 1,
+  ssh: false,
+}
 
 describe('planLab', () => {
   it('gives every node a distinct IP on the underlay and a distinct podCIDR inside the cluster CIDR', () => {
@@ -109,7 +117,11 @@ describe('planLab', () => {
 
 describe('NsScript', () => {
   it('batches ip commands and quotes plain commands', () => {
-    const s = new NsScript().ip('link', 'set', 'lo', 'up').ip('link', 'set', 'eth0', 'up').cmd('ip', '-n', 'lab.node1 pod', 'link').toString()
+    const s = new NsScript()
+      .ip('link', 'set', 'lo', 'up')
+      .ip('link', 'set', 'eth0', 'up')
+      .cmd('ip', '-n', 'lab.node1 pod', 'link')
+      .toString()
     expect(s).toContain("ip -batch - <<'NETCTL_EOF'\nlink set lo up\nlink set eth0 up\nNETCTL_EOF")
     expect(s).toContain("ip -n 'lab.node1 pod' link")
   })

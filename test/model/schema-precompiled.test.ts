@@ -4,7 +4,14 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {PRECOMPILED_VALIDATORS, SCHEMA_DEFINITIONS, SCHEMA_FORMATS, schemaCompiler, validatorFor, validatorForDefinition} from '../../src/util/schema.js'
+import {
+  PRECOMPILED_VALIDATORS,
+  SCHEMA_DEFINITIONS,
+  SCHEMA_FORMATS,
+  schemaCompiler,
+  validatorFor,
+  validatorForDefinition,
+} from '../../src/util/schema.js'
 import {REPO} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
 
@@ -13,8 +20,11 @@ import {fixture} from '../helpers/fixtures.js'
  * validators must judge exactly as ajv compiling the schema file does, errors
  * and all, since the one-line messages are made from the errors.
  */
-const SCHEMAS = readdirSync(path.join(REPO, 'schemas')).filter((f) => f.endsWith('.schema.json')).map((f) => f.replace(/\.schema\.json$/, ''))
-const schemaOf = (name: string): {$id: string} => JSON.parse(readFileSync(path.join(REPO, 'schemas', `${name}.schema.json`), 'utf8')) as {$id: string}
+const SCHEMAS = readdirSync(path.join(REPO, 'schemas'))
+  .filter((f) => f.endsWith('.schema.json'))
+  .map((f) => f.replace(/\.schema\.json$/, ''))
+const schemaOf = (name: string): {$id: string} =>
+  JSON.parse(readFileSync(path.join(REPO, 'schemas', `${name}.schema.json`), 'utf8')) as {$id: string}
 
 const snapshot = (): any => JSON.parse(fixture('snapshots', 'flannel-vxlan-lab.json'))
 const bad: [string, (s: any) => void][] = [
@@ -31,7 +41,9 @@ const bad: [string, (s: any) => void][] = [
 
 describe('precompiled schema validators', () => {
   it('the build wrote one for every schema and definition, and they are the ones in use', () => {
-    const make = createRequire(import.meta.url)(path.join(REPO, PRECOMPILED_VALIDATORS)) as (formats: typeof SCHEMA_FORMATS) => Record<string, unknown>
+    const make = createRequire(import.meta.url)(path.join(REPO, PRECOMPILED_VALIDATORS)) as (
+      formats: typeof SCHEMA_FORMATS,
+    ) => Record<string, unknown>
     const names = [...SCHEMAS, ...SCHEMA_DEFINITIONS.map(([name, definition]) => `${name}#${definition}`)]
     expect(Object.keys(make(SCHEMA_FORMATS)).sort()).toEqual(names.sort())
     // a validator compiled at run time carries its schema; the build's are plain code

@@ -2,11 +2,12 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {gunzipSync} from 'node:zlib'
+
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../bench/synth.js'
-import {readSnapshotFile, snapshotJsonChunks, writeSnapshotFile} from '../../src/model/snapshot-file.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
+import {readSnapshotFile, snapshotJsonChunks, writeSnapshotFile} from '../../src/model/snapshot-file.js'
 import {netctl} from '../helpers/cli.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sc-snapfile-'))
@@ -18,7 +19,9 @@ describe('snapshot files that scale', () => {
   it('version 1 is written in pieces, byte for byte what JSON.stringify wrote, and read back, plain or gzipped', async () => {
     const s = lab()
     expect([...snapshotJsonChunks(s)].join('')).toBe(`${JSON.stringify(s, null, 2)}\n`)
-    expect([...snapshotJsonChunks({...s, nodeStates: {}})].join('')).toBe(`${JSON.stringify({...s, nodeStates: {}}, null, 2)}\n`)
+    expect([...snapshotJsonChunks({...s, nodeStates: {}})].join('')).toBe(
+      `${JSON.stringify({...s, nodeStates: {}}, null, 2)}\n`,
+    )
     for (const name of ['a.json', 'a.json.gz']) {
       const file = path.join(dir, name)
       await writeSnapshotFile(file, s)
@@ -51,7 +54,9 @@ describe('snapshot files that scale', () => {
     bad.state.routes = 'none'
     lines[2] = JSON.stringify(bad)
     writeFileSync(file, lines.join('\n'))
-    await expect(readSnapshotFile(file)).rejects.toThrow(/bad\.jsonl:3: invalid snapshot: nodeStates\["node2"\]\.routes: must be an array/)
+    await expect(readSnapshotFile(file)).rejects.toThrow(
+      /bad\.jsonl:3: invalid snapshot: nodeStates\["node2"\]\.routes: must be an array/,
+    )
     writeFileSync(file, `${JSON.stringify({...JSON.parse(lines[0]!), schemaVersion: 3})}\n`)
     await expect(readSnapshotFile(file)).rejects.toThrow(/snapshot version 3 is newer than this netctl supports/)
   })

@@ -4,12 +4,20 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import type {BenchReport} from '../../src/lab/bench.js'
-import {benchTable, benchText, formatBitrate, formatMs, formatRatio, formatThroughputRatio} from '../../src/render/bench.js'
+import {
+  benchTable,
+  benchText,
+  formatBitrate,
+  formatMs,
+  formatRatio,
+  formatThroughputRatio,
+} from '../../src/render/bench.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {REPO} from '../helpers/cli.js'
 
 /** `lab bench --name bnc --seconds 5 --rounds 5 --ping-count 200 --json`, a real run on a branch where Calico was not built yet. */
-const load = (): BenchReport => JSON.parse(readFileSync(path.join(REPO, 'fixtures/bench/lab-bench-report.json'), 'utf8')) as BenchReport
+const load = (): BenchReport =>
+  JSON.parse(readFileSync(path.join(REPO, 'fixtures/bench/lab-bench-report.json'), 'utf8')) as BenchReport
 
 describe('lab bench report', () => {
   it('the recorded run is valid against schemas/lab-bench.schema.json', () => {
@@ -39,7 +47,10 @@ describe('lab bench report', () => {
       expect(line.startsWith(b.backend)).toBe(true)
       if (b.status === 'ok') {
         expect(line).toContain(formatBitrate(b.crossNode!.throughput!.bitsPerSecond))
-        expect(b.ratio!.throughput).toBeCloseTo(b.crossNode!.throughput!.bitsPerSecond / b.sameNode!.throughput!.bitsPerSecond, 3)
+        expect(b.ratio!.throughput).toBeCloseTo(
+          b.crossNode!.throughput!.bitsPerSecond / b.sameNode!.throughput!.bitsPerSecond,
+          3,
+        )
         expect(line).toContain(formatThroughputRatio(b.ratio!.throughput))
         expect(line).toContain(formatMs(b.crossNode!.latency!.rttMs!.avg))
         expect(line.endsWith(formatRatio(b.ratio!.latency))).toBe(true)

@@ -7,7 +7,6 @@ import {collectFooter} from '../../src/render/collect.js'
 import {CollectProgress, type ProgressRow} from '../../src/render/collect-progress.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 
-// eslint-disable-next-line no-control-regex
 const plain = (s: string | undefined): string => (s ?? '').replace(/\u001B\[[0-9;]*m/g, '')
 
 describe('collect progress (ink)', () => {
@@ -32,7 +31,9 @@ describe('collect progress (ink)', () => {
 
   it('many nodes: a bounded list and a count of the rest; the footer when done', () => {
     const rows: ProgressRow[] = Array.from({length: 50}, (_, i) => ({node: `node${i + 1}`, phase: 'done', ms: 100}))
-    const {lastFrame} = render(<CollectProgress title="t" rows={rows} footer="collected 50/50 nodes in 1.2s → snap.json" />)
+    const {lastFrame} = render(
+      <CollectProgress title="t" rows={rows} footer="collected 50/50 nodes in 1.2s → snap.json" />,
+    )
     const out = plain(lastFrame())
     expect(out).toContain('... 26 more')
     // one summary line once done: the footer says what "50/50 finished" would
@@ -45,13 +46,26 @@ describe('collect text and JSON faces', () => {
   const snap = snapshotFixture('flannel-vxlan-lab')
 
   it('summary and footer count what the snapshot holds', () => {
-    expect(collectSummary(snap, 'x.json')).toMatchObject({output: 'x.json', nodes: 3, collected: 3, partial: 0, unreachable: 0, errors: []})
+    expect(collectSummary(snap, 'x.json')).toMatchObject({
+      output: 'x.json',
+      nodes: 3,
+      collected: 3,
+      partial: 0,
+      unreachable: 0,
+      errors: [],
+    })
     expect(collectFooter(snap, 'x.json')).toMatch(/^collected 3\/3 nodes in \d+\.\ds → x\.json$/)
   })
 
   it('nothing collected: one line with the first reason', () => {
-    const none = {...snap, nodeStates: {}, errors: [{node: 'node1', code: 'NODE_UNREACHABLE' as const, message: 'netns x: does not exist'}]}
-    expect(nothingCollectedLine(none)).toBe('no node could be collected (1 unreachable): node1: netns x: does not exist')
+    const none = {
+      ...snap,
+      nodeStates: {},
+      errors: [{node: 'node1', code: 'NODE_UNREACHABLE' as const, message: 'netns x: does not exist'}],
+    }
+    expect(nothingCollectedLine(none)).toBe(
+      'no node could be collected (1 unreachable): node1: netns x: does not exist',
+    )
     expect(collectFooter(none, undefined)).toMatch(/^collected 0\/3 nodes in .*, 1 unreachable$/)
   })
 })

@@ -4,7 +4,13 @@ import {makeFinding} from '../../src/analyze/catalogue/index.js'
 import {findingsSummary, findingsText, sortFindings} from '../../src/render/finding.js'
 
 // colors() is plain here: vitest's stdout is not a terminal
-const csum = makeFinding('VXLAN_CSUM_OFFLOAD', {node: 'node1', subject: 'flannel.1', message: 'tx-checksum-ip-generic is on', evidence: ['tx-checksum-ip-generic: on'], vars: {dev: 'flannel.1'}})
+const csum = makeFinding('VXLAN_CSUM_OFFLOAD', {
+  node: 'node1',
+  subject: 'flannel.1',
+  message: 'tx-checksum-ip-generic is on',
+  evidence: ['tx-checksum-ip-generic: on'],
+  vars: {dev: 'flannel.1'},
+})
 const fdb = makeFinding('FDB_MISSING', {
   node: 'node1',
   subject: 'flannel.1 → node2 (172.31.0.12)',
@@ -12,11 +18,20 @@ const fdb = makeFinding('FDB_MISSING', {
   evidence: ['172.20.2.0 dev flannel.1 lladdr 0e:91:d2:47:b8:02 PERMANENT'],
   vars: {node: 'node1', peer: 'node2', peerIP: '172.31.0.12', vtepMAC: '0e:91:d2:47:b8:02', dev: 'flannel.1'},
 })
-const mesh = makeFinding('BGP_MESH_TOO_LARGE', {subject: 'node-to-node mesh, 140 nodes', evidence: [], vars: {node: 'node7'}, severity: 'info'})
+const mesh = makeFinding('BGP_MESH_TOO_LARGE', {
+  subject: 'node-to-node mesh, 140 nodes',
+  evidence: [],
+  vars: {node: 'node7'},
+  severity: 'info',
+})
 
 describe('findings as text', () => {
   it('puts errors first, then warnings, then info, keeping order within a severity', () => {
-    expect(sortFindings([mesh, csum, fdb]).map((f) => f.code)).toEqual(['FDB_MISSING', 'VXLAN_CSUM_OFFLOAD', 'BGP_MESH_TOO_LARGE'])
+    expect(sortFindings([mesh, csum, fdb]).map((f) => f.code)).toEqual([
+      'FDB_MISSING',
+      'VXLAN_CSUM_OFFLOAD',
+      'BGP_MESH_TOO_LARGE',
+    ])
     const text = findingsText([mesh, csum, fdb])
     expect(text.indexOf('FDB_MISSING')).toBeLessThan(text.indexOf('VXLAN_CSUM_OFFLOAD'))
     expect(text.indexOf('VXLAN_CSUM_OFFLOAD')).toBeLessThan(text.indexOf('BGP_MESH_TOO_LARGE'))

@@ -39,7 +39,8 @@ export function mermaidProblems(text: string): string[] {
     if (m.groups?.from) used.push(m.groups.from, m.groups.to!)
     if (m.groups?.ids) used.push(...m.groups.ids.split(','))
     // inside a label only entity codes may use '#'
-    for (const label of line.match(/"[^"]*"/g) ?? []) if (/#(?!\d+;|quot;|lt;|gt;)/.test(label)) problems.push(`raw # in ${label}`)
+    for (const label of line.match(/"[^"]*"/g) ?? [])
+      if (/#(?!\d+;|quot;|lt;|gt;)/.test(label)) problems.push(`raw # in ${label}`)
   }
   if (depth !== 0) problems.push(`${depth} subgraph(s) not closed`)
   for (const id of used) if (!declared.has(id)) problems.push(`${id} used but not declared`)

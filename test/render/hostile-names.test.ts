@@ -3,8 +3,8 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {countFindings, runChecks} from '../../src/analyze/checks/index.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {checkText} from '../../src/render/check.js'
-import {checkResult} from '../../src/services/check-result.js'
 import {traceText} from '../../src/render/trace.js'
+import {checkResult} from '../../src/services/check-result.js'
 import {traceSnapshotFile} from '../../src/services/trace.js'
 import {fixture} from '../helpers/fixtures.js'
 
@@ -45,7 +45,16 @@ describe('cluster values in text output are sanitised', () => {
     const s = hostile()
     const findings = runChecks(s)
     expect(findings.some((f) => f.node === HOSTILE)).toBe(true)
-    const text = checkText(checkResult(s, {kind: 'snapshot', name: 'x.json'}, s.nodes.map((n) => n.name), findings, countFindings(findings)), s.nodes.length)
+    const text = checkText(
+      checkResult(
+        s,
+        {kind: 'snapshot', name: 'x.json'},
+        s.nodes.map((n) => n.name),
+        findings,
+        countFindings(findings),
+      ),
+      s.nodes.length,
+    )
     expectPrintable(text)
     expect(text).toContain(`FDB_MISSING ${SHOWN}: flannel.1 → node3`)
     // the JSON keeps the name as it is: it is data, not display
@@ -53,7 +62,13 @@ describe('cluster values in text output are sanitised', () => {
   })
 
   it('trace: the verdict, hops and their evidence', () => {
-    const run = traceSnapshotFile(hostile(), {src: 'pod-node1-1', dst: 'pod-node3-1', protocol: 'icmp', size: 84, df: false})
+    const run = traceSnapshotFile(hostile(), {
+      src: 'pod-node1-1',
+      dst: 'pod-node3-1',
+      protocol: 'icmp',
+      size: 84,
+      df: false,
+    })
     expect(run.trace.hops.some((h) => h.node === HOSTILE)).toBe(true)
     const text = traceText(run.trace)
     expectPrintable(text)

@@ -5,7 +5,6 @@ import {FakeTty} from '../helpers/fake-tty.js'
 // ink's chalk decides its colour level when it is first imported; force colours so that leaving them out is NO_COLOR's doing
 process.env.FORCE_COLOR = '1'
 
-// eslint-disable-next-line no-control-regex
 const SGR = /\u001B\[[0-9;]*m/
 
 /** Everything a progress run writes to a terminal, with NO_COLOR set or not. */

@@ -9,7 +9,11 @@ import {delivered, fdbMiss, node1, node3} from './trace-fixtures.js'
 const hostile: Trace = {
   ...fdbMiss,
   src: {...fdbMiss.src, pod: 'web-7d9.v2', namespace: 'team.a-b'},
-  hops: fdbMiss.hops.map((h, i) => ({...h, netns: ['ns"quote', 'a|b#1', '<b>x</b>', 'back\\slash'][i] ?? h.netns, out: i === 0 ? 'eth0"]; evil -->' : h.out})),
+  hops: fdbMiss.hops.map((h, i) => ({
+    ...h,
+    netns: ['ns"quote', 'a|b#1', '<b>x</b>', 'back\\slash'][i] ?? h.netns,
+    out: i === 0 ? 'eth0"]; evil -->' : h.out,
+  })),
 }
 
 describe('trace as Mermaid', () => {
@@ -18,7 +22,10 @@ describe('trace as Mermaid', () => {
     expect(mermaidProblems(m)).toEqual([])
     expect(m.split('\n')[0]).toBe('flowchart LR')
     const boxes = [...m.matchAll(/^ {4}([fr]\d+)\["/gm)].map((x) => x[1])
-    expect(boxes).toEqual([...delivered.hops.map((_, i) => `f${i + 1}`), ...delivered.returnPath!.hops.map((_, i) => `r${i + 1}`)])
+    expect(boxes).toEqual([
+      ...delivered.hops.map((_, i) => `f${i + 1}`),
+      ...delivered.returnPath!.hops.map((_, i) => `r${i + 1}`),
+    ])
     expect(m).toContain(`f4 -->|"flannel.1 · vxlan VNI 1 → ${node3.ip}:8472"| f5`)
     expect(m).toContain(`r2 -->|"flannel.1 · vxlan VNI 1 → ${node1.ip}:8472"| r3`)
     expect(m).toContain('f2 -->|"cni0"| f3')
@@ -57,7 +64,10 @@ describe('trace as DOT', () => {
     expect(dotProblems(d)).toEqual([])
     expect(d.split('\n')[0]).toBe('digraph trace {')
     const boxes = [...d.matchAll(/^ {4}([fr]\d+) \[label=/gm)].map((x) => x[1])
-    expect(boxes).toEqual([...delivered.hops.map((_, i) => `f${i + 1}`), ...delivered.returnPath!.hops.map((_, i) => `r${i + 1}`)])
+    expect(boxes).toEqual([
+      ...delivered.hops.map((_, i) => `f${i + 1}`),
+      ...delivered.returnPath!.hops.map((_, i) => `r${i + 1}`),
+    ])
     expect(d).toContain(`f4 -> f5 [label="flannel.1 · vxlan VNI 1 → ${node3.ip}:8472"];`)
     expect(d).toContain('subgraph cluster_reply {')
     expect(d).toContain('f8 [label="8. node3 / demo.node3.pod2\\neth0 → -  deliver", color="#008800"')
@@ -66,7 +76,9 @@ describe('trace as DOT', () => {
   it('a drop: the dropping hop in red', () => {
     const d = traceDot(fdbMiss)
     expect(dotProblems(d)).toEqual([])
-    expect(d).toMatch(/^ {4}f4 \[label="4\. node1 \/ demo\.node1\\ncni0 → flannel\.1 {2}drop", color="#cc0000", penwidth=3/m)
+    expect(d).toMatch(
+      /^ {4}f4 \[label="4\. node1 \/ demo\.node1\\ncni0 → flannel\.1 {2}drop", color="#cc0000", penwidth=3/m,
+    )
     expect(d).not.toContain('cluster_reply')
   })
 

@@ -32,7 +32,13 @@ describe('trace as text', () => {
     // every forward hop, numbered in order, each with its evidence right under it
     let at = path
     delivered.hops.forEach((hop, i) => {
-      const head = lineIndex(lines, new RegExp(`^ {2}${i + 1} {2}${hop.node} / ${hop.netns.replace(/\./g, '\\.')} +${hop.in ?? '-'} → ${hop.out ?? '-'} +${hop.action}\\b`), at)
+      const head = lineIndex(
+        lines,
+        new RegExp(
+          `^ {2}${i + 1} {2}${hop.node} / ${hop.netns.replace(/\./g, '\\.')} +${hop.in ?? '-'} → ${hop.out ?? '-'} +${hop.action}\\b`,
+        ),
+        at,
+      )
       expect(head, `hop ${i + 1}`).toBeGreaterThan(at)
       expect(head).toBeLessThan(back)
       hop.evidence.forEach((e, k) => expect(lines[head + 1 + k]!.trim()).toBe(e))
@@ -47,7 +53,12 @@ describe('trace as text', () => {
 
   it('encap and decap hops say what the outer header is', () => {
     const text = traceText(delivered)
-    expect(text).toMatch(new RegExp(` encap {2}vxlan VNI 1 172\\.31\\.0\\.11 → ${node3.ip.replace(/\./g, '\\.')} udp/8472, 134 bytes$`, 'm'))
+    expect(text).toMatch(
+      new RegExp(
+        ` encap {2}vxlan VNI 1 172\\.31\\.0\\.11 → ${node3.ip.replace(/\./g, '\\.')} udp/8472, 134 bytes$`,
+        'm',
+      ),
+    )
     expect(text).toMatch(/ decap {2}inner 172\.20\.1\.2 → 172\.20\.3\.3$/m)
   })
 
@@ -61,7 +72,9 @@ describe('trace as text', () => {
     const warning = lineIndex(lines, /^warning VXLAN_CSUM_OFFLOAD node3/)
     expect(error).toBeGreaterThan(lineIndex(lines, /^Findings$/))
     expect(warning).toBeGreaterThan(error)
-    expect(lines.slice(error, warning).join('\n')).toContain(`bridge fdb replace ${node3.vtepMAC} dev flannel.1 dst ${node3.ip} self permanent`)
+    expect(lines.slice(error, warning).join('\n')).toContain(
+      `bridge fdb replace ${node3.vtepMAC} dev flannel.1 dst ${node3.ip} self permanent`,
+    )
     expect(lines.at(-1)).toBe('(netctl explain FDB_MISS)')
   })
 
@@ -75,8 +88,14 @@ describe('trace as text', () => {
   })
 
   it('tcp with a port, DF, and a pod outside the default namespace', () => {
-    const t: Trace = {...delivered, packet: {...delivered.packet, protocol: 'tcp', port: 8080, df: true}, dst: {...delivered.dst, namespace: 'prod', pod: 'web'}}
-    expect(traceText(t).split('\n')[0]).toBe('DELIVERED  pod-node1-1 (172.20.1.2) → prod/web (172.20.3.3)  tcp/8080 84 bytes DF')
+    const t: Trace = {
+      ...delivered,
+      packet: {...delivered.packet, protocol: 'tcp', port: 8080, df: true},
+      dst: {...delivered.dst, namespace: 'prod', pod: 'web'},
+    }
+    expect(traceText(t).split('\n')[0]).toBe(
+      'DELIVERED  pod-node1-1 (172.20.1.2) → prod/web (172.20.3.3)  tcp/8080 84 bytes DF',
+    )
   })
 
   it('plain text with NO_COLOR even on a terminal, and when piped', () => {

@@ -62,7 +62,10 @@ describe('set-up as root and as a user', () => {
     const r = installDeps(1000, true)
     expect(r.code, r.stderr).toBe(0)
     expect(r.calls[0]).toBe(`sudo -- ${path.join(REPO, 'scripts/install-deps.sh')}`)
-    expect(r.calls.slice(1).map((c) => c.split(' ').slice(0, 2).join(' '))).toEqual(['apt-get update', 'apt-get install'])
+    expect(r.calls.slice(1).map((c) => c.split(' ').slice(0, 2).join(' '))).toEqual([
+      'apt-get update',
+      'apt-get install',
+    ])
   })
 
   it('as a user without sudo, says in one line that it needs root (exit 1)', () => {

@@ -29,7 +29,7 @@ function cluster(): {s: Snapshot; reads: Map<string, number>} {
 const query = (src: string, dst: string) => ({src, dst, protocol: 'icmp' as const, size: 84, df: false})
 
 describe('trace runs the checks of the nodes on its path only', () => {
-  it("reads no route, neighbour or FDB entry of a node off the path, and says which checks ran where", () => {
+  it('reads no route, neighbour or FDB entry of a node off the path, and says which checks ran where', () => {
     const {s, reads} = cluster()
     const run = traceSnapshotFile(s, query('pod-node3-1', 'pod-node17-2'))
     expect(run.trace.disposition).toBe('DELIVERED')
@@ -43,7 +43,8 @@ describe('trace runs the checks of the nodes on its path only', () => {
   it('a fault on a node off the path is not reported; on the path it is, as the full sweep reports it', () => {
     const {s} = cluster()
     // node9 and node3 lose their FDB entry for node25 (172.31.0.35), which the packet does not visit
-    for (const n of ['node9', 'node3']) s.nodeStates[n]!.fdb = s.nodeStates[n]!.fdb.filter((f) => f.dst !== '172.31.0.35')
+    for (const n of ['node9', 'node3'])
+      s.nodeStates[n]!.fdb = s.nodeStates[n]!.fdb.filter((f) => f.dst !== '172.31.0.35')
     const sweep = runChecks(s).filter((f) => f.code === 'FDB_MISSING')
     expect(sweep.map((f) => f.node).sort()).toEqual(['node3', 'node9'])
     const run = traceSnapshotFile(s, query('pod-node3-1', 'pod-node17-2'))

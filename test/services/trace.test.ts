@@ -2,8 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import type {TraceQuery, TraceResult} from '../../src/analyze/trace/api.js'
 import {resolveEndpoint} from '../../src/analyze/trace/resolve.js'
-import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import {UsageError} from '../../src/errors.js'
+import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import type {Hop, Trace} from '../../src/model/trace.js'
 import {traceExitCode, traceLive, traceSnapshotFile, type Walker} from '../../src/services/trace.js'
@@ -34,13 +34,24 @@ class RefusingNode implements Transport {
   async close(): Promise<void> {}
 }
 
-const node = (i: number): InventoryNode => ({name: `node${i}`, internalIP: `172.31.0.${10 + i}`, podCIDR: `172.20.${i}.0/24`, access: {netns: `t.node${i}`}})
+const node = (i: number): InventoryNode => ({
+  name: `node${i}`,
+  internalIP: `172.31.0.${10 + i}`,
+  podCIDR: `172.20.${i}.0/24`,
+  access: {netns: `t.node${i}`},
+})
 const inventory: Inventory = {
   apiVersion: 'netctl.dev/v1',
   kind: 'Inventory',
   cluster: {name: 't', backend: 'flannel-host-gw', clusterCIDR: '172.20.0.0/16', source: 'file'},
   nodes: [1, 2, 3, 4].map(node),
-  pods: [1, 2, 3, 4].map((i) => ({name: `pod${i}`, namespace: 'default', node: `node${i}`, ip: `172.20.${i}.2`, netns: `t.node${i}.pod1`})),
+  pods: [1, 2, 3, 4].map((i) => ({
+    name: `pod${i}`,
+    namespace: 'default',
+    node: `node${i}`,
+    ip: `172.20.${i}.2`,
+    netns: `t.node${i}.pod1`,
+  })),
 }
 
 /** Every fake node replays node1's probe, so the cluster is not coherent: the checks would rightly object. */
@@ -73,11 +84,33 @@ function pathWalker(path: string[]): Walker & {walks: number} {
       const {kind: _d, ...dst} = resolveEndpoint(snapshot, query.dst)
       const lacking = path.find((n) => snapshot.nodeStates[n] === undefined)
       const walked = path.slice(0, lacking ? path.indexOf(lacking) : path.length)
-      const hops: Hop[] = walked.map((n) => ({node: n, netns: `t.${n}`, action: 'forward', evidence: [`${n} forwards`]}))
+      const hops: Hop[] = walked.map((n) => ({
+        node: n,
+        netns: `t.${n}`,
+        action: 'forward',
+        evidence: [`${n} forwards`],
+      }))
       const packet = {src: src.ip, dst: dst.ip, protocol: query.protocol, size: query.size, df: query.df, encap: []}
       const trace: Trace = lacking
-        ? {disposition: 'INSUFFICIENT_INFO', src, dst, packet, hops: hops.length ? hops : [{node: path[0]!, netns: '', action: 'drop', evidence: []}], returnPath: null, findings: [], missing: [`${lacking}: not collected`]}
-        : {disposition: 'DELIVERED', src, dst, packet, hops, returnPath: {disposition: 'DELIVERED', hops: [...hops].reverse()}, findings: []}
+        ? {
+            disposition: 'INSUFFICIENT_INFO',
+            src,
+            dst,
+            packet,
+            hops: hops.length ? hops : [{node: path[0]!, netns: '', action: 'drop', evidence: []}],
+            returnPath: null,
+            findings: [],
+            missing: [`${lacking}: not collected`],
+          }
+        : {
+            disposition: 'DELIVERED',
+            src,
+            dst,
+            packet,
+            hops,
+            returnPath: {disposition: 'DELIVERED', hops: [...hops].reverse()},
+            findings: [],
+          }
       return {trace, needNodes: lacking ? [lacking] : []}
     },
   }
@@ -94,7 +127,8 @@ describe('traceLive: collect only what the walk needs', () => {
     const run = await traceLive(inventory, query('pod1', 'pod3'), {
       version: 't',
       walker,
-      transportFactory: cluster.transportFactory, checks: noChecks,
+      transportFactory: cluster.transportFactory,
+      checks: noChecks,
       onRound: (r) => rounds.push(r),
     })
     expect(run.rounds).toEqual([['node1', 'node3'], ['node2']])
@@ -109,18 +143,30 @@ describe('traceLive: collect only what the walk needs', () => {
   it('a node on the path that cannot be reached: asked for again, probed once, NODE_UNREACHABLE, exit 1', async () => {
     const cluster = fakeCluster(['node2'])
     const walker = pathWalker(['node1', 'node2', 'node3'])
-    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker, transportFactory: cluster.transportFactory, checks: noChecks})
+    const run = await traceLive(inventory, query('pod1', 'pod3'), {
+      version: 't',
+      walker,
+      transportFactory: cluster.transportFactory,
+      checks: noChecks,
+    })
     expect(cluster.calls).toEqual({node1: 1, node2: 1, node3: 1})
     expect(run.rounds).toEqual([['node1', 'node3'], ['node2']])
     expect(run.trace.disposition).toBe('INSUFFICIENT_INFO')
-    expect(run.trace.findings.map((f) => [f.code, f.node, f.severity])).toEqual([['NODE_UNREACHABLE', 'node2', 'error']])
+    expect(run.trace.findings.map((f) => [f.code, f.node, f.severity])).toEqual([
+      ['NODE_UNREACHABLE', 'node2', 'error'],
+    ])
     expect(run.trace.findings[0]!.message).toBe('fake node2: connect ECONNREFUSED')
     expect(run.exitCode).toBe(1)
   })
 
   it("SRC's node unreachable: exit 3, with the finding", async () => {
     const cluster = fakeCluster(['node1'])
-    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker: pathWalker(['node1', 'node3']), transportFactory: cluster.transportFactory, checks: noChecks})
+    const run = await traceLive(inventory, query('pod1', 'pod3'), {
+      version: 't',
+      walker: pathWalker(['node1', 'node3']),
+      transportFactory: cluster.transportFactory,
+      checks: noChecks,
+    })
     expect(cluster.calls).toEqual({node1: 1, node3: 1})
     expect(run.exitCode).toBe(3)
     expect(run.trace.findings.map((f) => f.code)).toEqual(['NODE_UNREACHABLE'])
@@ -128,7 +174,12 @@ describe('traceLive: collect only what the walk needs', () => {
 
   it('both ends on one node: one node, one round', async () => {
     const cluster = fakeCluster()
-    const run = await traceLive(inventory, query('pod4', 'node4'), {version: 't', walker: pathWalker(['node4']), transportFactory: cluster.transportFactory, checks: noChecks})
+    const run = await traceLive(inventory, query('pod4', 'node4'), {
+      version: 't',
+      walker: pathWalker(['node4']),
+      transportFactory: cluster.transportFactory,
+      checks: noChecks,
+    })
     expect(run.rounds).toEqual([['node4']])
     expect(cluster.calls).toEqual({node4: 1})
     expect(run.exitCode).toBe(0)
@@ -137,7 +188,12 @@ describe('traceLive: collect only what the walk needs', () => {
   it('a node the walk asks for that the inventory does not have is not chased', async () => {
     const cluster = fakeCluster()
     const walker = pathWalker(['node1', 'node9', 'node3'])
-    const run = await traceLive(inventory, query('pod1', 'pod3'), {version: 't', walker, transportFactory: cluster.transportFactory, checks: noChecks})
+    const run = await traceLive(inventory, query('pod1', 'pod3'), {
+      version: 't',
+      walker,
+      transportFactory: cluster.transportFactory,
+      checks: noChecks,
+    })
     expect(run.rounds).toEqual([['node1', 'node3']])
     expect(walker.walks).toBe(1)
     expect(run.trace.missing).toEqual(['node9: not collected'])
@@ -146,8 +202,17 @@ describe('traceLive: collect only what the walk needs', () => {
 
   it('Kubernetes: a bare NAME is a pod of the namespace given, and the NetworkPolicies reach the snapshot the walk sees', async () => {
     const cluster = fakeCluster()
-    const kube: Inventory = {...inventory, cluster: {...inventory.cluster, source: 'kubernetes', cni: 'flannel'}, pods: [...inventory.pods, {...inventory.pods[1]!, namespace: 'shop', name: 'pod1', ip: '172.20.2.9'}]}
-    const policy = {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name: 'deny', namespace: 'shop'}, spec: {podSelector: {}}}
+    const kube: Inventory = {
+      ...inventory,
+      cluster: {...inventory.cluster, source: 'kubernetes', cni: 'flannel'},
+      pods: [...inventory.pods, {...inventory.pods[1]!, namespace: 'shop', name: 'pod1', ip: '172.20.2.9'}],
+    }
+    const policy = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {name: 'deny', namespace: 'shop'},
+      spec: {podSelector: {}},
+    }
     const seen: Array<{src: string; dst: string; policies: number}> = []
     const walker = pathWalker(['node2', 'node3'])
     const inner = walker.traceSnapshot.bind(walker)
@@ -155,7 +220,14 @@ describe('traceLive: collect only what the walk needs', () => {
       seen.push({src: q.src, dst: q.dst, policies: snapshot.networkPolicies?.length ?? -1})
       return inner(snapshot, q)
     }
-    const run = await traceLive(kube, query('pod1', 'default/pod3'), {version: 't', walker, transportFactory: cluster.transportFactory, checks: noChecks, namespace: 'shop', networkPolicies: [policy]})
+    const run = await traceLive(kube, query('pod1', 'default/pod3'), {
+      version: 't',
+      walker,
+      transportFactory: cluster.transportFactory,
+      checks: noChecks,
+      namespace: 'shop',
+      networkPolicies: [policy],
+    })
     expect(run.trace.src).toMatchObject({pod: 'pod1', namespace: 'shop', node: 'node2'})
     expect(seen[0]).toEqual({src: 'shop/pod1', dst: 'default/pod3', policies: 1})
     expect(run.snapshot.networkPolicies).toEqual([{namespace: 'shop', name: 'deny', spec: {podSelector: {}}}])
@@ -166,14 +238,29 @@ describe('traceLive: collect only what the walk needs', () => {
   it('Kubernetes: a bare NAME not in the namespace is a usage error that says where it is, before any node is reached', async () => {
     const cluster = fakeCluster()
     const kube: Inventory = {...inventory, cluster: {...inventory.cluster, source: 'kubernetes'}}
-    const run = traceLive(kube, query('pod1', 'pod3'), {version: 't', walker: pathWalker([]), transportFactory: cluster.transportFactory, checks: noChecks, namespace: 'shop'})
-    await expect(run).rejects.toThrow(new UsageError('no pod shop/pod1 in cluster t (pod1 is in namespace default)', false))
+    const run = traceLive(kube, query('pod1', 'pod3'), {
+      version: 't',
+      walker: pathWalker([]),
+      transportFactory: cluster.transportFactory,
+      checks: noChecks,
+      namespace: 'shop',
+    })
+    await expect(run).rejects.toThrow(
+      new UsageError('no pod shop/pod1 in cluster t (pod1 is in namespace default)', false),
+    )
     expect(cluster.calls).toEqual({})
   })
 
   it('an unknown endpoint is a usage error before any node is reached', async () => {
     const cluster = fakeCluster()
-    await expect(traceLive(inventory, query('pod1', 'pod7'), {version: 't', walker: pathWalker([]), transportFactory: cluster.transportFactory, checks: noChecks})).rejects.toThrow(UsageError)
+    await expect(
+      traceLive(inventory, query('pod1', 'pod7'), {
+        version: 't',
+        walker: pathWalker([]),
+        transportFactory: cluster.transportFactory,
+        checks: noChecks,
+      }),
+    ).rejects.toThrow(UsageError)
     expect(cluster.calls).toEqual({})
   })
 })
@@ -192,7 +279,9 @@ describe('on a saved snapshot', () => {
     const walker = pathWalker(['node1', 'node3'])
     const run = traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker, checks: noChecks})
     expect(run.rounds).toEqual([])
-    expect(run.trace.findings.map((f) => [f.code, f.node, f.subject])).toEqual([['NODE_UNREACHABLE', 'node3', 'node3 (172.31.0.13)']])
+    expect(run.trace.findings.map((f) => [f.code, f.node, f.subject])).toEqual([
+      ['NODE_UNREACHABLE', 'node3', 'node3 (172.31.0.13)'],
+    ])
     expect(run.trace.findings[0]!.evidence).toEqual(['netns col-fx.node3: no such network namespace'])
     expect(run.exitCode).toBe(1)
   })
@@ -202,7 +291,15 @@ describe('on a saved snapshot', () => {
     const inner = walker.traceSnapshot.bind(walker)
     walker.traceSnapshot = (snapshot, q) => {
       const r = inner(snapshot, q)
-      r.trace.findings.push({code: 'NODE_UNREACHABLE', severity: 'error', node: 'node3', subject: 'node3', message: 'the walker says so', evidence: [], fix: ''})
+      r.trace.findings.push({
+        code: 'NODE_UNREACHABLE',
+        severity: 'error',
+        node: 'node3',
+        subject: 'node3',
+        message: 'the walker says so',
+        evidence: [],
+        fix: '',
+      })
       return r
     }
     const run = traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker, checks: noChecks})
@@ -211,21 +308,34 @@ describe('on a saved snapshot', () => {
 
   it("SRC's node recorded unreachable: exit 3; DST's: a diagnosis (exit 1)", () => {
     const walker = pathWalker(['node3', 'node1'])
-    expect(traceSnapshotFile(brokenSnapshot(), query('pod-node3-2', 'pod-node1-1'), {walker, checks: noChecks}).exitCode).toBe(3)
-    expect(traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker, checks: noChecks}).exitCode).toBe(1)
+    expect(
+      traceSnapshotFile(brokenSnapshot(), query('pod-node3-2', 'pod-node1-1'), {walker, checks: noChecks}).exitCode,
+    ).toBe(3)
+    expect(
+      traceSnapshotFile(brokenSnapshot(), query('pod-node1-1', 'pod-node3-2'), {walker, checks: noChecks}).exitCode,
+    ).toBe(1)
   })
 })
 
 describe('traceExitCode', () => {
   const snapshot = snapshotFixture('flannel-vxlan-lab')
   const delivered = pathWalker(['node1', 'node2']).traceSnapshot(snapshot, query('pod-node1-1', 'pod-node2-1')).trace
-  const finding = (severity: 'error' | 'warning') => ({code: 'MTU_MISMATCH' as const, severity, subject: 'x', message: 'x', evidence: [], fix: ''})
+  const finding = (severity: 'error' | 'warning') => ({
+    code: 'MTU_MISMATCH' as const,
+    severity,
+    subject: 'x',
+    message: 'x',
+    evidence: [],
+    fix: '',
+  })
 
   it('0 only when delivered both ways with no error finding', () => {
     expect(traceExitCode(delivered, snapshot, 'node1')).toBe(0)
     expect(traceExitCode({...delivered, findings: [finding('warning')]}, snapshot, 'node1')).toBe(0)
     expect(traceExitCode({...delivered, findings: [finding('error')]}, snapshot, 'node1')).toBe(1)
-    expect(traceExitCode({...delivered, returnPath: {disposition: 'RP_FILTER_DROP', hops: []}}, snapshot, 'node1')).toBe(1)
+    expect(
+      traceExitCode({...delivered, returnPath: {disposition: 'RP_FILTER_DROP', hops: []}}, snapshot, 'node1'),
+    ).toBe(1)
     expect(traceExitCode({...delivered, returnPath: null}, snapshot, 'node1')).toBe(1)
     expect(traceExitCode({...delivered, disposition: 'FDB_MISS', returnPath: null}, snapshot, 'node1')).toBe(1)
   })

@@ -23,13 +23,19 @@ const entries = parseKnownHosts(readFileSync(FILE, 'utf8'), FILE)
 
 /** The blob of a fixture public key (keys/key-NAME.pub, written by ssh-keygen). */
 function key(name: string): Buffer {
-  const [, b64] = readFileSync(path.join(DIR, 'keys', `key-${name}.pub`), 'utf8').trim().split(/\s+/)
+  const [, b64] = readFileSync(path.join(DIR, 'keys', `key-${name}.pub`), 'utf8')
+    .trim()
+    .split(/\s+/)
   return Buffer.from(b64!, 'base64')
 }
 
 /** Line number of the first fixture line containing `text`: the verdicts must point at real lines. */
 function lineOf(text: string): number {
-  return readFileSync(FILE, 'utf8').split('\n').findIndex((l) => l.includes(text)) + 1
+  return (
+    readFileSync(FILE, 'utf8')
+      .split('\n')
+      .findIndex((l) => l.includes(text)) + 1
+  )
 }
 
 describe('known_hosts parser', () => {
@@ -72,7 +78,10 @@ describe('known_hosts matcher', () => {
   it('keeps [host]:port entries apart from the host on port 22', () => {
     expect(knownHostsName('alpha.example.net', 2222)).toBe('[alpha.example.net]:2222')
     expect(checkHostKey(entries, knownHostsName('alpha.example.net', 2222), key('ed25519-b')).status).toBe('ok')
-    expect(checkHostKey(entries, knownHostsName('alpha.example.net', 2222), key('ed25519-a'))).toMatchObject({status: 'changed', entry: {line: lineOf('[alpha.example.net]:2222')}})
+    expect(checkHostKey(entries, knownHostsName('alpha.example.net', 2222), key('ed25519-a'))).toMatchObject({
+      status: 'changed',
+      entry: {line: lineOf('[alpha.example.net]:2222')},
+    })
     // the port-22 line says nothing about port 2223
     expect(checkHostKey(entries, knownHostsName('alpha.example.net', 2223), key('ed25519-a')).status).toBe('unknown')
   })
@@ -84,7 +93,10 @@ describe('known_hosts matcher', () => {
     expect(checkHostKey(entries, knownHostsName('Beta.Example.net'), key('ecdsa')).status).toBe('ok')
     expect(checkHostKey(entries, knownHostsName('beta.example.net', 2200), key('ed25519-a')).status).toBe('ok')
     // on port 22 only the ecdsa key is known: an ed25519 key is new, not changed, and the known type is named
-    expect(checkHostKey(entries, knownHostsName('beta.example.net'), key('ed25519-a'))).toEqual({status: 'unknown', otherTypes: ['ecdsa-sha2-nistp256']})
+    expect(checkHostKey(entries, knownHostsName('beta.example.net'), key('ed25519-a'))).toEqual({
+      status: 'unknown',
+      otherTypes: ['ecdsa-sha2-nistp256'],
+    })
     expect(knownKeyTypes(entries, knownHostsName('beta.example.net'))).toEqual(['ecdsa-sha2-nistp256'])
   })
 
@@ -99,7 +111,17 @@ describe('known_hosts matcher', () => {
   })
 
   it('refuses a @revoked key for every host, even one that lists it', () => {
-    const v = checkHostKey([...entries, ...parseKnownHosts(`alpha.example.net ${readFileSync(path.join(DIR, 'keys/key-revoked.pub'), 'utf8')}`, 'extra')], 'alpha.example.net', key('revoked'))
+    const v = checkHostKey(
+      [
+        ...entries,
+        ...parseKnownHosts(
+          `alpha.example.net ${readFileSync(path.join(DIR, 'keys/key-revoked.pub'), 'utf8')}`,
+          'extra',
+        ),
+      ],
+      'alpha.example.net',
+      key('revoked'),
+    )
     expect(v).toMatchObject({status: 'revoked', entry: {line: lineOf('@revoked')}})
     expect(checkHostKey(entries, 'anything.example.org', key('revoked')).status).toBe('revoked')
   })
@@ -111,7 +133,10 @@ describe('known_hosts matcher', () => {
 
   it('treats RSA and ed25519 as different types', () => {
     expect(checkHostKey(entries, 'gamma.example.net', key('rsa')).status).toBe('ok')
-    expect(checkHostKey(entries, 'gamma.example.net', key('ed25519-a'))).toEqual({status: 'unknown', otherTypes: ['ssh-rsa']})
+    expect(checkHostKey(entries, 'gamma.example.net', key('ed25519-a'))).toEqual({
+      status: 'unknown',
+      otherTypes: ['ssh-rsa'],
+    })
   })
 })
 

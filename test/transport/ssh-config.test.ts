@@ -17,8 +17,17 @@ const me = os.userInfo().username
 describe('ssh config resolution (fixtures/ssh/ssh_config)', () => {
   it('takes the first value obtained, from the Host block and then Host *', () => {
     const h = resolveHost(config, 'jumped')
-    expect(h).toMatchObject({hostname: '198.51.100.20', port: 22, user: 'netops', connectTimeoutMs: 7000, strictHostKeyChecking: 'accept-new'})
-    expect(h.userKnownHostsFiles).toEqual([path.join(home, '.ssh/known_hosts_198.51.100.20'), '/etc/netctl/known_hosts'])
+    expect(h).toMatchObject({
+      hostname: '198.51.100.20',
+      port: 22,
+      user: 'netops',
+      connectTimeoutMs: 7000,
+      strictHostKeyChecking: 'accept-new',
+    })
+    expect(h.userKnownHostsFiles).toEqual([
+      path.join(home, '.ssh/known_hosts_198.51.100.20'),
+      '/etc/netctl/known_hosts',
+    ])
     expect(h.identityFiles).toEqual([path.join(home, `.ssh/id_${me}`)])
   })
 
@@ -36,7 +45,13 @@ describe('ssh config resolution (fixtures/ssh/ssh_config)', () => {
 
   it('accumulates IdentityFile lines and expands their tokens; reads HostKeyAlias and IdentitiesOnly', () => {
     const h = resolveHost(config, 'bastion')
-    expect(h).toMatchObject({port: 2200, identitiesOnly: true, identitiesExplicit: true, strictHostKeyChecking: 'yes', hostKeyAlias: 'bastion-key'})
+    expect(h).toMatchObject({
+      port: 2200,
+      identitiesOnly: true,
+      identitiesExplicit: true,
+      strictHostKeyChecking: 'yes',
+      hostKeyAlias: 'bastion-key',
+    })
     expect(h.identityFiles).toEqual([path.join(home, '.ssh/bastion_netops'), path.join(home, `.ssh/id_${me}`)])
   })
 
@@ -46,8 +61,19 @@ describe('ssh config resolution (fixtures/ssh/ssh_config)', () => {
   })
 
   it('lets explicit options beat the file, like ssh -o', () => {
-    const h = resolveHost(config, 'bastion', {user: 'admin', port: 2300, identityFile: '/keys/admin', proxyCommand: 'nc %h %p', knownHostsFile: '/kh'})
-    expect(h).toMatchObject({user: 'admin', port: 2300, proxyCommand: 'nc 198.51.100.1 2300', userKnownHostsFiles: ['/kh']})
+    const h = resolveHost(config, 'bastion', {
+      user: 'admin',
+      port: 2300,
+      identityFile: '/keys/admin',
+      proxyCommand: 'nc %h %p',
+      knownHostsFile: '/kh',
+    })
+    expect(h).toMatchObject({
+      user: 'admin',
+      port: 2300,
+      proxyCommand: 'nc 198.51.100.1 2300',
+      userKnownHostsFiles: ['/kh'],
+    })
     expect(h.identityFiles[0]).toBe('/keys/admin')
   })
 

@@ -49,12 +49,27 @@ afterAll(async () => {
 
 /** An inventory of one node, worker-7, reached over ssh at the test's server (or at `host`, to be resolved by an ssh config). */
 function inventory(knownHosts: string, host?: string): string {
-  const plan = planLab({name: 'tphk', nodes: 2, podsPerNode: 0, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+  const plan = planLab(
+    {
+      name: 'tphk',
+      nodes: 2,
+      podsPerNode: 0,
+      backend: 'flannel-vxlan',
+      topology: 'flat',
+      routeReflectors: 1,
+      ssh: false,
+    },
+    dir,
+  )
   const inv = labInventory(plan) as {nodes: Array<{name: string; access: object}>; pods: unknown[]}
   inv.nodes = inv.nodes.slice(0, 1)
   inv.pods = []
   inv.nodes[0]!.name = 'worker-7'
-  inv.nodes[0]!.access = {ssh: host ? {host} : {host: '127.0.0.1', port, user: 'root', identityFile: clientKey.file, knownHostsFile: knownHosts}}
+  inv.nodes[0]!.access = {
+    ssh: host
+      ? {host}
+      : {host: '127.0.0.1', port, user: 'root', identityFile: clientKey.file, knownHostsFile: knownHosts},
+  }
   const file = path.join(dir, `inventory-${host ?? ''}${path.basename(knownHosts)}.yaml`)
   writeFileSync(file, stringify(inv))
   return file
@@ -63,28 +78,56 @@ function inventory(knownHosts: string, host?: string): string {
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 describe('host keys', () => {
-  it('a changed host key: one line naming the node, both keys, the known_hosts line and how to remove it', {timeout: 60_000}, async () => {
-    const knownHosts = path.join(dir, 'known_hosts_changed')
-    writeFileSync(knownHosts, `[127.0.0.1]:${port} ssh-ed25519 ${otherKey.blob.toString('base64')}\n`)
-    const r = await netctl(['collect', '--inventory', inventory(knownHosts), '--timeout', '10', '--output-file', path.join(dir, 'changed.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
-    expect(r.code).toBe(3)
-    const name = `[127.0.0.1]:${port}`
-    expect(r.stderr).toMatch(
-      new RegExp(
-        `^netctl: no node could be collected \\(1 unreachable\\): worker-7: ssh 127\\.0\\.0\\.1: host key changed for node worker-7 \\(${esc(name)}\\): ` +
-          `it presents ssh-ed25519 ${esc(fingerprint(hostKey.blob))} but ${esc(knownHosts)} line 1 has ssh-ed25519 ${esc(fingerprint(otherKey.blob))}; ` +
-          `refusing to connect \\(if the node was rebuilt, remove that line: ssh-keygen -R '${esc(name)}' -f ${esc(knownHosts)}\\)\\n$`,
-      ),
-    )
-  })
+  it(
+    'a changed host key: one line naming the node, both keys, the known_hosts line and how to remove it',
+    {timeout: 60_000},
+    async () => {
+      const knownHosts = path.join(dir, 'known_hosts_changed')
+      writeFileSync(knownHosts, `[127.0.0.1]:${port} ssh-ed25519 ${otherKey.blob.toString('base64')}\n`)
+      const r = await netctl(
+        [
+          'collect',
+          '--inventory',
+          inventory(knownHosts),
+          '--timeout',
+          '10',
+          '--output-file',
+          path.join(dir, 'changed.json'),
+        ],
+        {env: {HOME: home, SSH_AUTH_SOCK: ''}},
+      )
+      expect(r.code).toBe(3)
+      const name = `[127.0.0.1]:${port}`
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^netctl: no node could be collected \\(1 unreachable\\): worker-7: ssh 127\\.0\\.0\\.1: host key changed for node worker-7 \\(${esc(name)}\\): ` +
+            `it presents ssh-ed25519 ${esc(fingerprint(hostKey.blob))} but ${esc(knownHosts)} line 1 has ssh-ed25519 ${esc(fingerprint(otherKey.blob))}; ` +
+            `refusing to connect \\(if the node was rebuilt, remove that line: ssh-keygen -R '${esc(name)}' -f ${esc(knownHosts)}\\)\\n$`,
+        ),
+      )
+    },
+  )
 
   it('an unknown host key: one line naming the node and the key it presents', {timeout: 60_000}, async () => {
     const knownHosts = path.join(dir, 'known_hosts_empty')
     writeFileSync(knownHosts, '')
-    const r = await netctl(['collect', '--inventory', inventory(knownHosts), '--timeout', '10', '--output-file', path.join(dir, 'unknown.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
+    const r = await netctl(
+      [
+        'collect',
+        '--inventory',
+        inventory(knownHosts),
+        '--timeout',
+        '10',
+        '--output-file',
+        path.join(dir, 'unknown.json'),
+      ],
+      {env: {HOME: home, SSH_AUTH_SOCK: ''}},
+    )
     expect(r.code).toBe(3)
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1)
-    expect(r.stderr).toContain(`worker-7: ssh 127.0.0.1: unknown host key for node worker-7 ([127.0.0.1]:${port}): it presents ssh-ed25519 ${fingerprint(hostKey.blob)}, which no known_hosts file lists; refusing to connect`)
+    expect(r.stderr).toContain(
+      `worker-7: ssh 127.0.0.1: unknown host key for node worker-7 ([127.0.0.1]:${port}): it presents ssh-ed25519 ${fingerprint(hostKey.blob)}, which no known_hosts file lists; refusing to connect`,
+    )
     expect(readFileSync(knownHosts, 'utf8')).toBe('')
   })
 })
@@ -94,18 +137,32 @@ describe('-F / --ssh-config, as ssh -F', () => {
     const knownHosts = path.join(dir, 'known_hosts_f')
     writeFileSync(knownHosts, '')
     const config = path.join(dir, 'ssh_config')
-    writeFileSync(config, `Host tp-alias-worker\n  HostName 127.0.0.1\n  Port ${port}\n  User root\n  IdentityFile ${clientKey.file}\n  UserKnownHostsFile ${knownHosts}\n`)
+    writeFileSync(
+      config,
+      `Host tp-alias-worker\n  HostName 127.0.0.1\n  Port ${port}\n  User root\n  IdentityFile ${clientKey.file}\n  UserKnownHostsFile ${knownHosts}\n`,
+    )
     const inv = inventory(knownHosts, 'tp-alias-worker')
     for (const flag of ['-F', '--ssh-config']) {
-      const r = await netctl(['collect', '--inventory', inv, flag, config, '--timeout', '10', '--output-file', path.join(dir, 'f.json')], {env: {HOME: home, SSH_AUTH_SOCK: ''}})
+      const r = await netctl(
+        ['collect', '--inventory', inv, flag, config, '--timeout', '10', '--output-file', path.join(dir, 'f.json')],
+        {env: {HOME: home, SSH_AUTH_SOCK: ''}},
+      )
       expect(r.code, r.stderr).toBe(3)
       // HostName, Port and UserKnownHostsFile came from the file: the server's key was met, and it is not in that known_hosts
-      expect(r.stderr).toContain(`worker-7: ssh tp-alias-worker: unknown host key for node worker-7 ([127.0.0.1]:${port}): it presents ssh-ed25519 ${fingerprint(hostKey.blob)}, which no known_hosts file lists; refusing to connect: check the key and add it to ${knownHosts}`)
+      expect(r.stderr).toContain(
+        `worker-7: ssh tp-alias-worker: unknown host key for node worker-7 ([127.0.0.1]:${port}): it presents ssh-ed25519 ${fingerprint(hostKey.blob)}, which no known_hosts file lists; refusing to connect: check the key and add it to ${knownHosts}`,
+      )
     }
   })
 
   it('a file that does not exist is a usage error, said once', async () => {
-    const r = await netctl(['check', '--inventory', inventory(path.join(dir, 'kh')), '-F', path.join(dir, 'no-such-config')])
+    const r = await netctl([
+      'check',
+      '--inventory',
+      inventory(path.join(dir, 'kh')),
+      '-F',
+      path.join(dir, 'no-such-config'),
+    ])
     expect(r.code).toBe(2)
     expect(r.stderr).toBe(`netctl: --ssh-config ${path.join(dir, 'no-such-config')}: no such file\n`)
   })

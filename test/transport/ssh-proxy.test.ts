@@ -57,12 +57,29 @@ let runs = 0
 function forkingInventory(): {file: string; pidFile: string} {
   const n = ++runs
   const pidFile = path.join(dir, `child-${n}.pid`)
-  const plan = planLab({name: `tpproxy${n}`, nodes: 2, podsPerNode: 0, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, dir)
+  const plan = planLab(
+    {
+      name: `tpproxy${n}`,
+      nodes: 2,
+      podsPerNode: 0,
+      backend: 'flannel-vxlan',
+      topology: 'flat',
+      routeReflectors: 1,
+      ssh: false,
+    },
+    dir,
+  )
   const inv = labInventory(plan) as {nodes: Array<{access: object}>; pods: unknown[]}
   inv.nodes = inv.nodes.slice(0, 1)
   inv.pods = []
   inv.nodes[0]!.access = {
-    ssh: {host: 'node1.invalid', user: 'root', identityFile: key, knownHostsFile: path.join(dir, 'known_hosts'), proxyCommand: `sh -c 'sleep 3600 & echo $! > ${pidFile}; wait'`},
+    ssh: {
+      host: 'node1.invalid',
+      user: 'root',
+      identityFile: key,
+      knownHostsFile: path.join(dir, 'known_hosts'),
+      proxyCommand: `sh -c 'sleep 3600 & echo $! > ${pidFile}; wait'`,
+    },
   }
   const file = path.join(dir, `inventory-${n}.yaml`)
   writeFileSync(file, stringify(inv))
@@ -74,15 +91,22 @@ describe('a ProxyCommand that forks', () => {
     ['collect', ['collect', '--output-file', path.join(dir, 'snap.json')]],
     ['check', ['check']],
     ['backend get', ['backend', 'get']],
-  ])('%s exits in bounded time, and the child the ProxyCommand forked is gone', {timeout: 60_000}, async (_what, args) => {
-    const {file, pidFile} = forkingInventory()
-    const r = await netctl([...args, '--inventory', file, '--timeout', '2'], {env: {HOME: home, SSH_AUTH_SOCK: ''}, timeoutMs: 30_000})
-    expect(existsSync(pidFile)).toBe(true)
-    const child = Number(readFileSync(pidFile, 'utf8').trim())
-    forked.push(child)
-    expect(r.timedOut, `netctl ${args[0]} still running after 30 s (stderr: ${r.stderr})`).toBeUndefined()
-    expect(r.code).toBe(3)
-    expect(r.stdout + r.stderr).toMatch(/ssh node1\.invalid: /)
-    expect(await eventually(() => !alive(child), 3000)).toBe(true)
-  })
+  ])(
+    '%s exits in bounded time, and the child the ProxyCommand forked is gone',
+    {timeout: 60_000},
+    async (_what, args) => {
+      const {file, pidFile} = forkingInventory()
+      const r = await netctl([...args, '--inventory', file, '--timeout', '2'], {
+        env: {HOME: home, SSH_AUTH_SOCK: ''},
+        timeoutMs: 30_000,
+      })
+      expect(existsSync(pidFile)).toBe(true)
+      const child = Number(readFileSync(pidFile, 'utf8').trim())
+      forked.push(child)
+      expect(r.timedOut, `netctl ${args[0]} still running after 30 s (stderr: ${r.stderr})`).toBeUndefined()
+      expect(r.code).toBe(3)
+      expect(r.stdout + r.stderr).toMatch(/ssh node1\.invalid: /)
+      expect(await eventually(() => !alive(child), 3000)).toBe(true)
+    },
+  )
 })

@@ -1,6 +1,6 @@
 import {spawn} from 'node:child_process'
-import {createInterface} from 'node:readline'
 import path from 'node:path'
+import {createInterface} from 'node:readline'
 
 import {describe, expect, it} from 'vitest'
 
@@ -72,17 +72,31 @@ describe('the cleanup stack', () => {
     stack.signal('SIGINT')
     await settle()
     stack.signal('SIGINT')
-    expect(events).toEqual(['netctl: SIGINT again: still rolling the backend switch back; then deleting 3 debug pods; once more to exit at once'])
+    expect(events).toEqual([
+      'netctl: SIGINT again: still rolling the backend switch back; then deleting 3 debug pods; once more to exit at once',
+    ])
     stack.signal('SIGINT')
-    expect(events.slice(1)).toEqual(['netctl: SIGINT a third time: exiting now, not finished: rolling the backend switch back; deleting 3 debug pods', 'exit 130'])
+    expect(events.slice(1)).toEqual([
+      'netctl: SIGINT a third time: exiting now, not finished: rolling the backend switch back; deleting 3 debug pods',
+      'exit 130',
+    ])
   })
 
   it('ends as its cleanups ask: resume leaves the ending to the work, exit uses the status, resume wins', async () => {
     for (const [endings, expected] of [
       [['exit'], ['a', 'exit 143']],
-      [['exit', 'resume'], ['b', 'a']],
-      [['resume', 'exit'], ['b', 'a']],
-      [['die', 'exit'], ['b', 'a', 'exit 143']],
+      [
+        ['exit', 'resume'],
+        ['b', 'a'],
+      ],
+      [
+        ['resume', 'exit'],
+        ['b', 'a'],
+      ],
+      [
+        ['die', 'exit'],
+        ['b', 'a', 'exit 143'],
+      ],
     ] as const) {
       const {proc, events, listening} = fakeProcess()
       const stack = new CleanupStack(proc)
@@ -113,51 +127,73 @@ describe('the cleanup stack', () => {
     })
     stack.signal('SIGINT')
     await settle()
-    expect(events).toEqual(['rollback', 'late pod', 'netctl: deleting 1 debug pod: connection refused', 'proxy', 'kill 4242 SIGINT'])
+    expect(events).toEqual([
+      'rollback',
+      'late pod',
+      'netctl: deleting 1 debug pod: connection refused',
+      'proxy',
+      'kill 4242 SIGINT',
+    ])
   })
 })
 
 describe('the cleanup stack of a real process', () => {
-  it('Ctrl-C runs it newest first and the process dies of SIGINT; a second says what runs, a third exits 130', {timeout: 30_000}, async () => {
-    const mod = path.join(REPO, 'dist', 'src', 'util', 'cleanup.js')
-    const script = [
-      `const {onInterrupt} = await import(${JSON.stringify(mod)})`,
-      `onInterrupt('first', () => console.log('first ran'))`,
-      `onInterrupt('slow', async (s) => { console.log('slow ran ' + s); if (process.argv[1] === 'hang') await new Promise(() => {}) })`,
-      `console.log('ready')`,
-      'setInterval(() => {}, 1000)',
-    ].join('\n')
-    const start = (mode: string) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, mode], {stdio: ['ignore', 'pipe', 'pipe']})
-      const lines: string[] = []
-      let stderr = ''
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-      const ready = new Promise<void>((resolve) =>
-        createInterface({input: child.stdout}).on('line', (l) => {
-          lines.push(l)
-          if (l === 'ready') resolve()
-        }),
-      )
-      const ended = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('close', (code, sig) => resolve(sig ?? code)))
-      return {child, lines, ready, ended, stderr: () => stderr}
-    }
+  it(
+    'Ctrl-C runs it newest first and the process dies of SIGINT; a second says what runs, a third exits 130',
+    {timeout: 30_000},
+    async () => {
+      const mod = path.join(REPO, 'dist', 'src', 'util', 'cleanup.js')
+      const script = [
+        `const {onInterrupt} = await import(${JSON.stringify(mod)})`,
+        `onInterrupt('first', () => console.log('first ran'))`,
+        `onInterrupt('slow', async (s) => { console.log('slow ran ' + s); if (process.argv[1] === 'hang') await new Promise(() => {}) })`,
+        `console.log('ready')`,
+        'setInterval(() => {}, 1000)',
+      ].join('\n')
+      const start = (mode: string) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, mode], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+        const lines: string[] = []
+        let stderr = ''
+        child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+        const ready = new Promise<void>((resolve) =>
+          createInterface({input: child.stdout}).on('line', (l) => {
+            lines.push(l)
+            if (l === 'ready') resolve()
+          }),
+        )
+        const ended = new Promise<NodeJS.Signals | number | null>((resolve) =>
+          child.once('close', (code, sig) => resolve(sig ?? code)),
+        )
+        return {child, lines, ready, ended, stderr: () => stderr}
+      }
 
-    const once = start('quick')
-    await once.ready
-    once.child.kill('SIGINT')
-    expect(await once.ended).toBe('SIGINT')
-    expect(once.lines).toEqual(['ready', 'slow ran SIGINT', 'first ran'])
+      const once = start('quick')
+      await once.ready
+      once.child.kill('SIGINT')
+      expect(await once.ended).toBe('SIGINT')
+      expect(once.lines).toEqual(['ready', 'slow ran SIGINT', 'first ran'])
 
-    const stuck = start('hang')
-    await stuck.ready
-    stuck.child.kill('SIGINT')
-    await pollUntil(() => (stuck.lines.includes('slow ran SIGINT') ? true : undefined), {timeoutMs: 10_000, intervalMs: 20, reason: 'the slow cleanup never ran'})
-    stuck.child.kill('SIGINT')
-    await pollUntil(() => (stuck.stderr().includes('\n') ? true : undefined), {timeoutMs: 10_000, intervalMs: 20, reason: 'nothing said on the second SIGINT'})
-    expect(stuck.stderr()).toBe('netctl: SIGINT again: still slow; then first; once more to exit at once\n')
-    stuck.child.kill('SIGINT')
-    expect(await stuck.ended).toBe(130)
-    expect(stuck.stderr().split('\n')[1]).toBe('netctl: SIGINT a third time: exiting now, not finished: slow; first')
-    expect(stuck.lines).not.toContain('first ran')
-  })
+      const stuck = start('hang')
+      await stuck.ready
+      stuck.child.kill('SIGINT')
+      await pollUntil(() => (stuck.lines.includes('slow ran SIGINT') ? true : undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        reason: 'the slow cleanup never ran',
+      })
+      stuck.child.kill('SIGINT')
+      await pollUntil(() => (stuck.stderr().includes('\n') ? true : undefined), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+        reason: 'nothing said on the second SIGINT',
+      })
+      expect(stuck.stderr()).toBe('netctl: SIGINT again: still slow; then first; once more to exit at once\n')
+      stuck.child.kill('SIGINT')
+      expect(await stuck.ended).toBe(130)
+      expect(stuck.stderr().split('\n')[1]).toBe('netctl: SIGINT a third time: exiting now, not finished: slow; first')
+      expect(stuck.lines).not.toContain('first ran')
+    },
+  )
 })

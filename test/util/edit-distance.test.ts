@@ -12,7 +12,11 @@ describe('editDistance', () => {
   })
 
   it('is symmetric', () => {
-    for (const [a, b] of [['ROUTE_STALE', 'ROTUE_STAEL'], ['tunl0', 'flannel.1'], ['a', 'xyz']] as const)
+    for (const [a, b] of [
+      ['ROUTE_STALE', 'ROTUE_STAEL'],
+      ['tunl0', 'flannel.1'],
+      ['a', 'xyz'],
+    ] as const)
       expect(editDistance(a, b)).toBe(editDistance(b, a))
   })
 })

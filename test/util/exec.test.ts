@@ -28,6 +28,10 @@ describe('spawnCollect', () => {
 
   it('rejects with the spawn error for a program that is not there; run() makes it exit 127 as a shell does', async () => {
     await expect(spawnCollect('netctl-no-such-program', [])).rejects.toMatchObject({code: 'ENOENT'})
-    expect(await run('netctl-no-such-program', [])).toEqual({stdout: '', stderr: 'netctl-no-such-program: command not found', code: 127})
+    expect(await run('netctl-no-such-program', [])).toEqual({
+      stdout: '',
+      stderr: 'netctl-no-such-program: command not found',
+      code: 127,
+    })
   })
 })

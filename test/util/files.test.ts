@@ -1,8 +1,7 @@
+import {spawn} from 'node:child_process'
 import {chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-
-import {spawn} from 'node:child_process'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
@@ -42,7 +41,9 @@ describe('openUserOutput: an -o FILE replaced whole or not at all', () => {
 
   it('a directory that is not there, or a FILE that is a directory: an environment error naming it, nothing made', async () => {
     const missing = path.join(dir, 'nope', 'snap.json')
-    await expect(openUserOutput(missing)).rejects.toThrow(new EnvironmentError(`cannot write ${missing}: no such directory ${path.join(dir, 'nope')}`))
+    await expect(openUserOutput(missing)).rejects.toThrow(
+      new EnvironmentError(`cannot write ${missing}: no such directory ${path.join(dir, 'nope')}`),
+    )
     const sub = mkdtempSync(path.join(dir, 'e-'))
     await expect(openUserOutput(sub)).rejects.toThrow(`cannot write ${sub}: it is a directory`)
     expect(readdirSync(sub)).toEqual([])
@@ -56,7 +57,9 @@ describe('openUserOutput: an -o FILE replaced whole or not at all', () => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
     expect(readdirSync(sub)).toHaveLength(2)
-    const ended = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
+    const ended = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once('exit', (_code, signal) => resolve(signal)),
+    )
     child.kill('SIGINT')
     expect(await ended).toBe('SIGINT')
     expect(readdirSync(sub)).toEqual(['snap.json'])

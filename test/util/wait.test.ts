@@ -44,9 +44,15 @@ describe('pollUntil', () => {
   })
 
   it('with a reason, throws a NetctlError saying it; a function reason is asked only at the end and may be async', async () => {
-    await expect(pollUntil(() => undefined, {timeoutMs: 30, intervalMs: 10, reason: 'not ready after 0.03s'})).rejects.toThrow(new NetctlError('not ready after 0.03s'))
+    await expect(
+      pollUntil(() => undefined, {timeoutMs: 30, intervalMs: 10, reason: 'not ready after 0.03s'}),
+    ).rejects.toThrow(new NetctlError('not ready after 0.03s'))
     let last = 0
-    const e = await pollUntil(() => void last++, {timeoutMs: 30, intervalMs: 10, reason: async () => `still nothing after ${last} tries`}).catch((error: unknown) => error)
+    const e = await pollUntil(() => void last++, {
+      timeoutMs: 30,
+      intervalMs: 10,
+      reason: async () => `still nothing after ${last} tries`,
+    }).catch((error: unknown) => error)
     expect(e).toBeInstanceOf(NetctlError)
     expect((e as Error).message).toBe(`still nothing after ${last} tries`)
   })

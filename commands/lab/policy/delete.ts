@@ -21,7 +21,10 @@ export default class LabPolicyDelete extends BaseCommand {
 
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(LabPolicyDelete)
-    const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace, {lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']), say: progressLine})
+    const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace, {
+      lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']),
+      say: progressLine,
+    })
     if (!this.jsonEnabled()) this.log(labPolicyText(result))
     return new Ending(result)
   }

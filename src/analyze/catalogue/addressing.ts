@@ -11,9 +11,12 @@ export const ADDRESSING: CatalogueEntry[] = [
     severity: 'error',
     title: 'node has no podCIDR',
     meaning:
-      "The Node object has no spec.podCIDR, so flannel (with the Kubernetes subnet manager) has no subnet to serve and other nodes have nothing to route to. kube-controller-manager allocates them only with --allocate-node-cidrs and a --cluster-cidr, and stops when the cluster CIDR is used up.",
+      'The Node object has no spec.podCIDR, so flannel (with the Kubernetes subnet manager) has no subnet to serve and other nodes have nothing to route to. kube-controller-manager allocates them only with --allocate-node-cidrs and a --cluster-cidr, and stops when the cluster CIDR is used up.',
     symptoms: 'Pods on the node stay ContainerCreating; flanneld on it fails with a "pod cidr not assigned" error.',
-    confirm: ["kubectl get node <node> -o jsonpath='{.spec.podCIDR}'", 'kubectl -n kube-system get pods -l component=kube-controller-manager -o yaml'],
+    confirm: [
+      "kubectl get node <node> -o jsonpath='{.spec.podCIDR}'",
+      'kubectl -n kube-system get pods -l component=kube-controller-manager -o yaml',
+    ],
     fix: [
       '# run kube-controller-manager with --allocate-node-cidrs=true --cluster-cidr=<network> and a --node-cidr-mask-size that leaves room for every node',
       '# or set it once by hand: kubectl patch node <node> -p with {"spec":{"podCIDR":"<podCIDR>"}}',
@@ -27,7 +30,8 @@ export const ADDRESSING: CatalogueEntry[] = [
     title: 'two nodes hold the same podCIDR',
     meaning:
       'Two nodes were given the same pod subnet (set by hand, a restored etcd, an old flannel lease). Both hand out the same pod IPs, and every other node routes that subnet to only one of them.',
-    symptoms: 'Pods on one of the two nodes are unreachable from the rest of the cluster; duplicate pod IPs appear in `kubectl get pods -o wide`.',
+    symptoms:
+      'Pods on one of the two nodes are unreachable from the rest of the cluster; duplicate pod IPs appear in `kubectl get pods -o wide`.',
     confirm: ['kubectl get nodes -o custom-columns=NAME:.metadata.name,CIDR:.spec.podCIDR', 'ip route show <podCIDR>'],
     fix: [
       '# spec.podCIDR cannot change in place: re-register one of the nodes so it gets a fresh subnet',
@@ -44,8 +48,13 @@ export const ADDRESSING: CatalogueEntry[] = [
     title: 'pod subnet overlaps another subnet',
     meaning:
       "A node's podCIDR overlaps another node's (different prefix lengths), or the pod network overlaps the Service range or the nodes' own underlay subnet. The longest prefix wins, so some addresses are routed to the wrong place, including node-to-node traffic when the underlay is covered.",
-    symptoms: 'Some pod IPs (or node IPs) are unreachable from some nodes only; the failures follow address ranges, not nodes.',
-    confirm: ['kubectl get nodes -o custom-columns=NAME:.metadata.name,CIDR:.spec.podCIDR', 'ip route show', 'ip -br addr'],
+    symptoms:
+      'Some pod IPs (or node IPs) are unreachable from some nodes only; the failures follow address ranges, not nodes.',
+    confirm: [
+      'kubectl get nodes -o custom-columns=NAME:.metadata.name,CIDR:.spec.podCIDR',
+      'ip route show',
+      'ip -br addr',
+    ],
     fix: [
       '# re-plan: the pod network <network> must not overlap the Service range or the node subnets',
       '# then re-register the affected node so it gets a non-overlapping podCIDR',
@@ -73,7 +82,11 @@ export const ADDRESSING: CatalogueEntry[] = [
     meaning:
       "flanneld writes FLANNEL_NETWORK, FLANNEL_SUBNET and FLANNEL_MTU to /run/flannel/subnet.env, and the flannel CNI plugin configures every new pod from it. When it no longer matches the node's podCIDR or the tunnel MTU, new pods get addresses or an MTU the rest of the cluster does not expect.",
     symptoms: 'Pods created after a change are unreachable or have a wrong MTU, while older pods work.',
-    confirm: ['cat /run/flannel/subnet.env', "kubectl get node <node> -o jsonpath='{.spec.podCIDR}'", 'ip link show flannel.1'],
+    confirm: [
+      'cat /run/flannel/subnet.env',
+      "kubectl get node <node> -o jsonpath='{.spec.podCIDR}'",
+      'ip link show flannel.1',
+    ],
     fix: [
       '# let flanneld rewrite it, then recreate the pods created since',
       'rm /run/flannel/subnet.env',
@@ -88,7 +101,8 @@ export const ADDRESSING: CatalogueEntry[] = [
     title: "cni0's address is not the podCIDR's gateway",
     meaning:
       "The bridge cni0 holds an address that is not the first address of the node's podCIDR, usually left over from an earlier podCIDR. The bridge plugin refuses to add pods to it, and pods that exist use a gateway that is not there.",
-    symptoms: 'New pods fail with "failed to set bridge addr: cni0 already has an IP address different from ..."; existing pods cannot leave the node.',
+    symptoms:
+      'New pods fail with "failed to set bridge addr: cni0 already has an IP address different from ..."; existing pods cannot leave the node.',
     confirm: ['ip -br addr show cni0', "kubectl get node <node> -o jsonpath='{.spec.podCIDR}'"],
     fix: [
       '# give cni0 <bridgeAddr>; deleting it also works: the bridge plugin recreates it with the next pod',

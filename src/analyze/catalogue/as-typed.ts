@@ -56,7 +56,10 @@ function asTyped(command: string, place: FixPlace): string | undefined {
 }
 
 /** Every finding's fix as typed here: in its node's namespace when the node is a lab's, without kubectl outside Kubernetes. */
-export function findingsAsTyped(findings: readonly Finding[], snapshot: Pick<Snapshot, 'cluster' | 'nodes'>): Finding[] {
+export function findingsAsTyped(
+  findings: readonly Finding[],
+  snapshot: Pick<Snapshot, 'cluster' | 'nodes'>,
+): Finding[] {
   const kubernetes = snapshot.cluster.source === 'kubernetes'
   const netnsOf = new Map(snapshot.nodes.map((n) => [n.name, n.netns]))
   return findings.map((f) => {

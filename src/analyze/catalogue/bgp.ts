@@ -12,7 +12,8 @@ export const BGP: CatalogueEntry[] = [
     title: 'BGP session not Established',
     meaning:
       "A BIRD session to a peer is not Established (Idle, Connect, Active, OpenSent), so this node neither learns the peer's pod blocks nor advertises its own to it. Usual causes: TCP 179 blocked, the peer address is wrong (Calico picked another interface), or the AS numbers disagree.",
-    symptoms: "Pods on new or moved blocks are unreachable between these two nodes; `calicoctl node status` shows the peer not 'Established'.",
+    symptoms:
+      "Pods on new or moved blocks are unreachable between these two nodes; `calicoctl node status` shows the peer not 'Established'.",
     confirm: ['calicoctl node status', 'birdc show protocols all <protocol>', 'ss -tnp'],
     fix: [
       '# BGP runs on TCP 179 between node addresses',
@@ -31,7 +32,11 @@ export const BGP: CatalogueEntry[] = [
     meaning:
       'This node expects the peer in one AS but the peer opens the session from another, so BIRD rejects its OPEN ("Bad peer AS") and the session never comes up. Calico nodes use 64512 unless the BGPConfiguration or the node sets another.',
     symptoms: 'The session cycles between Active and OpenSent; BIRD logs "Bad peer AS".',
-    confirm: ['birdc show protocols all <protocol>', 'calicoctl get nodes -o wide', 'calicoctl get bgpconfiguration default -o yaml'],
+    confirm: [
+      'birdc show protocols all <protocol>',
+      'calicoctl get nodes -o wide',
+      'calicoctl get bgpconfiguration default -o yaml',
+    ],
     fix: [
       '# the peering expects AS <peerAS>, this node runs <localAS>: make them agree',
       'calicoctl get node <peer> -o yaml',
@@ -47,7 +52,8 @@ export const BGP: CatalogueEntry[] = [
     title: 'BIRD has the route, the kernel does not',
     meaning:
       "BIRD learnt the peer's block over an Established session but the route is not in the kernel's table. The kernel refused it (the next hop is not directly reachable: another subnet without IPIP or VXLAN), an export filter kept it out, or a route from another protocol holds the prefix.",
-    symptoms: 'Sessions are all Established, yet `ip route` lacks some blocks and pods on those blocks are unreachable.',
+    symptoms:
+      'Sessions are all Established, yet `ip route` lacks some blocks and pods on those blocks are unreachable.',
     confirm: ['birdc show route for <podCIDR> all', 'ip route show <podCIDR>', 'ip route show proto bird'],
     fix: [
       '# BIRD logs why the kernel refused the route',
@@ -96,7 +102,8 @@ export const BGP: CatalogueEntry[] = [
     title: 'BGP peer that is no node of the cluster',
     meaning:
       'BIRD has a session to an address that belongs to no current node: a node that was removed without its Calico node object, an old node IP, or a BGPPeer pointing at a wrong address. It never establishes and hides real faults in the status.',
-    symptoms: '`calicoctl node status` lists a peer that stays Active or Connect and matches no node in `kubectl get nodes -o wide`.',
+    symptoms:
+      '`calicoctl node status` lists a peer that stays Active or Connect and matches no node in `kubectl get nodes -o wide`.',
     confirm: ['calicoctl get nodes -o wide', 'calicoctl get bgppeers -o wide', 'kubectl get nodes -o wide'],
     fix: [
       '# a Calico node object left behind by a removed node',

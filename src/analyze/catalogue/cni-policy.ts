@@ -11,7 +11,7 @@ export const CNI_POLICY: CatalogueEntry[] = [
     title: 'more than one CNI config on the node',
     meaning:
       '/etc/cni/net.d holds configs for more than one network (a leftover from an earlier CNI, or two installed at once). The container runtime uses the first file in lexical order, so this node may wire its pods with another CNI than the rest of the cluster.',
-    symptoms: "Pods on this node get addresses from another range or another bridge; they cannot reach pods elsewhere.",
+    symptoms: 'Pods on this node get addresses from another range or another bridge; they cannot reach pods elsewhere.',
     confirm: ['ls -l /etc/cni/net.d', 'cat <file>'],
     fix: [
       '# keep only the config of the CNI the cluster runs; remove the other one',
@@ -42,7 +42,8 @@ export const CNI_POLICY: CatalogueEntry[] = [
     title: 'a NetworkPolicy denies the flow',
     meaning:
       'NetworkPolicies select the destination pod for ingress (or the source for egress), and no rule of any of them allows this peer and port. Once any policy selects a pod for a direction, everything not allowed is denied; policies only add allowances. netctl names every selecting policy and the rule that came closest, with what did not match (the port, a pod or namespace label, the CIDR). From `netctl check`: a default deny whose pods no policy opens to any other pod. It may be intended.',
-    symptoms: 'The connection times out (Calico drops, it does not reject); pods not selected by the policy connect fine.',
+    symptoms:
+      'The connection times out (Calico drops, it does not reject); pods not selected by the policy connect fine.',
     confirm: ['kubectl -n <namespace> get networkpolicy', 'kubectl -n <namespace> describe networkpolicy <policy>'],
     fix: [
       '# if the flow should pass: add a rule to <policy> allowing <srcIP> (by podSelector or namespaceSelector) on the port',
@@ -58,7 +59,8 @@ export const CNI_POLICY: CatalogueEntry[] = [
     title: 'NetworkPolicies exist but nothing enforces them',
     meaning:
       'The cluster has NetworkPolicy objects that select pods, but its CNI has no policy engine (plain flannel has none; Canal and Calico do). The API accepts the policies and they silently do nothing: every flow they should deny passes.',
-    symptoms: 'Traffic a policy should block gets through; pods a default-deny policy should isolate are reachable from anywhere.',
+    symptoms:
+      'Traffic a policy should block gets through; pods a default-deny policy should isolate are reachable from anywhere.',
     confirm: ['kubectl -n <namespace> describe networkpolicy <policy>', 'kubectl get daemonsets -A -o wide'],
     fix: [
       '# <namespace>/<policy> has no effect until a policy engine runs with the overlay:',
@@ -75,8 +77,13 @@ export const CNI_POLICY: CatalogueEntry[] = [
     title: 'a NetworkPolicy is in the API but not in the dataplane',
     meaning:
       "A NetworkPolicy selects pods on the node, but the node's Felix has not programmed it: no cali-pi-/cali-po- chain for it, or the pod's cali-tw-/cali-fw- chain does not jump to it. Felix is down, lagging, or cannot reach the datastore, so the node enforces an older set of policies than the API holds.",
-    symptoms: 'Traffic the new policy should deny still passes (or traffic a new allow rule should let through is still dropped) on this node only.',
-    confirm: ['iptables-save -t filter | grep -E "cali-(pi|po|tw|fw)-"', 'kubectl -n <namespace> get networkpolicy <policy> -o yaml', 'kubectl -n kube-system logs -l k8s-app=calico-node --tail=50'],
+    symptoms:
+      'Traffic the new policy should deny still passes (or traffic a new allow rule should let through is still dropped) on this node only.',
+    confirm: [
+      'iptables-save -t filter | grep -E "cali-(pi|po|tw|fw)-"',
+      'kubectl -n <namespace> get networkpolicy <policy> -o yaml',
+      'kubectl -n kube-system logs -l k8s-app=calico-node --tail=50',
+    ],
     fix: [
       "# Felix on <node> has not caught up with the API: look at calico-node's health and logs, then restart it",
       'kubectl -n kube-system delete pod -l k8s-app=calico-node --field-selector spec.nodeName=<node>',
@@ -93,7 +100,7 @@ export const CNI_POLICY: CatalogueEntry[] = [
     symptoms: 'Traffic stays denied (or allowed) after its policy was deleted or changed, on this node only.',
     confirm: ['iptables-save -t filter | grep -E "cali-(pi|po)-"', 'kubectl get networkpolicy -A'],
     fix: [
-      "# Felix on <node> rewrites its chains from the API when it restarts",
+      '# Felix on <node> rewrites its chains from the API when it restarts',
       'kubectl -n kube-system delete pod -l k8s-app=calico-node --field-selector spec.nodeName=<node>',
     ].join('\n'),
     related: ['POLICY_NOT_PROGRAMMED', 'POLICY_DENY'],

@@ -29,7 +29,7 @@ export const COLLECTION: CatalogueEntry[] = [
     severity: 'warning',
     title: 'part of the node state could not be read',
     meaning:
-      "The probe ran, but some sections failed: a tool is missing (bridge, nft, iptables-save, birdc), too old for JSON output, or not permitted. Checks that need those sections are skipped on this node, and the evidence lists what failed and why.",
+      'The probe ran, but some sections failed: a tool is missing (bridge, nft, iptables-save, birdc), too old for JSON output, or not permitted. Checks that need those sections are skipped on this node, and the evidence lists what failed and why.',
     symptoms: 'Fewer findings than expected for the node; traces through it may end in INSUFFICIENT_INFO.',
     confirm: ['ip -V', 'command -v bridge nft iptables-save birdc ethtool'],
     // the generic fix, for `explain`; a finding gets the fixes of the causes that happened (partialFix)
@@ -47,12 +47,16 @@ export const COLLECTION: CatalogueEntry[] = [
  * a COLLECTION_PARTIAL finding says the ones that happened, in this order.
  */
 export const PARTIAL_FIXES: Record<SectionCause, string> = {
-  truncated: ['# the probe was cut short (the node answered too slowly, or the connection dropped): run again, with a longer --timeout for a slow node'].join('\n'),
+  truncated: [
+    '# the probe was cut short (the node answered too slowly, or the connection dropped): run again, with a longer --timeout for a slow node',
+  ].join('\n'),
   timeout: [
     '# a command did not answer in time on the node (birdc on a hung BIRD, iptables waiting for the xtables lock): check the daemon it talks to, then run again',
     'birdc show status',
   ].join('\n'),
-  'netns-gone': ["# a pod's network namespace was gone when the probe got there (the pod was deleted or restarted after it was listed): run again"].join('\n'),
+  'netns-gone': [
+    "# a pod's network namespace was gone when the probe got there (the pod was deleted or restarted after it was listed): run again",
+  ].join('\n'),
   runtime: [
     '# the container runtime had no ready sandbox for a pod (or crictl failed): check the pod is running, then run again',
     'crictl pods --state ready',
@@ -61,9 +65,17 @@ export const PARTIAL_FIXES: Record<SectionCause, string> = {
     '# the probe was not allowed to read everything: it needs root on the node (log in as root, or use --via debug-pod)',
     'id -u',
   ].join('\n'),
-  'missing-tool': ['# install the missing tools (iproute2, bridge, nftables, iptables, ethtool, birdc)', 'command -v ip bridge nft iptables-save ethtool birdc'].join('\n'),
-  'tool-too-old': ['# a tool is too old for the output netctl reads (ip -j needs iproute2 4.14 or later): update it', 'ip -V'].join('\n'),
-  failed: ['# a command failed on the node: run it there by hand (the evidence says which and what it printed) and fix what it reports'].join('\n'),
+  'missing-tool': [
+    '# install the missing tools (iproute2, bridge, nftables, iptables, ethtool, birdc)',
+    'command -v ip bridge nft iptables-save ethtool birdc',
+  ].join('\n'),
+  'tool-too-old': [
+    '# a tool is too old for the output netctl reads (ip -j needs iproute2 4.14 or later): update it',
+    'ip -V',
+  ].join('\n'),
+  failed: [
+    '# a command failed on the node: run it there by hand (the evidence says which and what it printed) and fix what it reports',
+  ].join('\n'),
 }
 
 /** The fix for the causes that happened, each once, in PARTIAL_FIXES order; the generic fix when none is known (an older snapshot). */

@@ -27,7 +27,8 @@ export const HOST: CatalogueEntry[] = [
     title: 'FORWARD chain drops pod traffic by policy',
     meaning:
       'The filter FORWARD chain has policy DROP (Docker sets it when it starts) and no rule accepts the pod network, so routed pod traffic falls through to the policy. Flannel and Calico add accept rules for their pool; these are missing or sit below a drop.',
-    symptoms: 'Pods on one node lose cross-node traffic after Docker or a firewall service (re)starts; same-node traffic still works.',
+    symptoms:
+      'Pods on one node lose cross-node traffic after Docker or a firewall service (re)starts; same-node traffic still works.',
     confirm: ['iptables -S FORWARD', 'iptables -L FORWARD -n -v --line-numbers'],
     fix: [
       '# accept the pod network <network> in both directions',
@@ -44,7 +45,8 @@ export const HOST: CatalogueEntry[] = [
     title: 'a firewall rule drops the packet',
     meaning:
       'A DROP or REJECT rule on the node matches the traced packet before anything accepts it. The evidence names the table, chain and rule as iptables-save or nft prints them.',
-    symptoms: 'One flow fails (a port, a source range) while others between the same pods work; REJECT answers with an ICMP error, DROP times out.',
+    symptoms:
+      'One flow fails (a port, a source range) while others between the same pods work; REJECT answers with an ICMP error, DROP times out.',
     confirm: ['iptables-save -c', 'nft list ruleset'],
     fix: [
       '# the rule: <rule>',
@@ -61,7 +63,8 @@ export const HOST: CatalogueEntry[] = [
     title: 'strict reverse-path filter on an asymmetric path',
     meaning:
       'Reverse-path filtering is strict (1) where packets arrive on an interface other than the one the route back to their source uses, so the kernel drops them as spoofed. The effective value per interface is max(conf.all, conf.<dev>): 0 off, 1 strict, 2 loose. `ip route get ... iif` answers "Invalid cross-device link" for a packet it would drop.',
-    symptoms: 'Traffic one way works, the other way (or the replies) silently disappears; counters show no firewall drop.',
+    symptoms:
+      'Traffic one way works, the other way (or the replies) silently disappears; counters show no firewall drop.',
     confirm: [
       'sysctl net.ipv4.conf.all.rp_filter',
       'cat /proc/sys/net/ipv4/conf/<dev>/rp_filter',
@@ -83,7 +86,8 @@ export const HOST: CatalogueEntry[] = [
     title: 'bridged traffic bypasses iptables',
     meaning:
       'The br_netfilter module is not loaded or net.bridge.bridge-nf-call-iptables is 0, so frames between pods on the same bridge (cni0) never pass iptables. Service DNAT and NetworkPolicy miss them: a pod reaching a Service backed by a pod on the same node gets replies it does not recognise.',
-    symptoms: 'Services work from other nodes but not from pods on the backend\'s own node; NetworkPolicy does not apply between same-node pods.',
+    symptoms:
+      "Services work from other nodes but not from pods on the backend's own node; NetworkPolicy does not apply between same-node pods.",
     confirm: ['lsmod', 'sysctl net.bridge.bridge-nf-call-iptables'],
     fix: [
       'modprobe br_netfilter',
@@ -99,8 +103,9 @@ export const HOST: CatalogueEntry[] = [
     severity: 'warning',
     title: 'rules split between iptables-legacy and iptables-nft',
     meaning:
-      "The node has rules in both the legacy (x_tables) and the nf_tables backend: components use different iptables binaries. Both rule sets run in the kernel, but each tool shows only its own, and an ACCEPT in one cannot undo a DROP in the other.",
-    symptoms: '`iptables -L` shows nothing wrong, yet packets are dropped; rules added by kube-proxy or the CNI agent seem to be ignored.',
+      'The node has rules in both the legacy (x_tables) and the nf_tables backend: components use different iptables binaries. Both rule sets run in the kernel, but each tool shows only its own, and an ACCEPT in one cannot undo a DROP in the other.',
+    symptoms:
+      '`iptables -L` shows nothing wrong, yet packets are dropped; rules added by kube-proxy or the CNI agent seem to be ignored.',
     confirm: ['iptables -V', 'iptables-legacy-save', 'iptables-nft-save'],
     fix: [
       '# pick one backend for the host and every component (kube-proxy, CNI agent, policy)',

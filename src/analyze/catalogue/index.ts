@@ -3,8 +3,8 @@
  * it means and how to fix it (`netctl explain CODE`), and makeFinding() that
  * checks build findings with. Pure: no I/O.
  */
-import {FINDING_CODES, type Finding, type FindingCode, type Severity} from '../../model/finding.js'
-import {DISPOSITIONS, type Disposition} from '../../model/trace.js'
+import {type Finding, FINDING_CODES, type FindingCode, type Severity} from '../../model/finding.js'
+import {type Disposition, DISPOSITIONS} from '../../model/trace.js'
 import {closest} from '../../util/edit-distance.js'
 import {shq} from '../../util/shell.js'
 import {printable} from '../../util/text.js'
@@ -22,8 +22,8 @@ import {ROUTING} from './routing.js'
 import {SERVICES} from './services.js'
 import {type CatalogueEntry, type DispositionGuide, placeholdersIn} from './types.js'
 
-export {AREA_TITLES, AREAS, PLACEHOLDERS, placeholdersIn} from './types.js'
 export type {Area, CatalogueEntry, DispositionGuide} from './types.js'
+export {AREA_TITLES, AREAS, PLACEHOLDERS, placeholdersIn} from './types.js'
 
 function byCode(entries: CatalogueEntry[]): Record<FindingCode, CatalogueEntry> {
   const map = new Map<string, CatalogueEntry>()
@@ -56,7 +56,11 @@ export const CATALOGUE: Readonly<Record<FindingCode, CatalogueEntry>> = byCode([
 export const DISPOSITION_GUIDE: Readonly<Record<Disposition, DispositionGuide>> = Object.fromEntries(
   DISPOSITIONS.map((d) => [
     d,
-    {disposition: d, ...DISPOSITION_TEXT[d], findings: FINDING_CODES.filter((c) => CATALOGUE[c].dispositions?.includes(d))},
+    {
+      disposition: d,
+      ...DISPOSITION_TEXT[d],
+      findings: FINDING_CODES.filter((c) => CATALOGUE[c].dispositions?.includes(d)),
+    },
   ]),
 ) as Record<Disposition, DispositionGuide>
 
@@ -68,14 +72,18 @@ export type Lookup = {kind: 'finding'; entry: CatalogueEntry} | {kind: 'disposit
 
 /** "fdb-missing", " Fdb_Missing " → FDB_MISSING: what a user types, as codes are spelt. */
 function normalise(text: string): string {
-  return text.trim().toUpperCase().replace(/[-\s]+/g, '_')
+  return text
+    .trim()
+    .toUpperCase()
+    .replace(/[-\s]+/g, '_')
 }
 
 /** A finding code or a disposition, case-insensitive; undefined when it is neither. */
 export function lookupCode(text: string): Lookup | undefined {
   const key = normalise(text)
   if ((FINDING_CODES as readonly string[]).includes(key)) return {kind: 'finding', entry: CATALOGUE[key as FindingCode]}
-  if ((DISPOSITIONS as readonly string[]).includes(key)) return {kind: 'disposition', guide: DISPOSITION_GUIDE[key as Disposition]}
+  if ((DISPOSITIONS as readonly string[]).includes(key))
+    return {kind: 'disposition', guide: DISPOSITION_GUIDE[key as Disposition]}
   return undefined
 }
 

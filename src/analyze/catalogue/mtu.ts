@@ -11,8 +11,9 @@ export const MTU: CatalogueEntry[] = [
     severity: 'warning',
     title: 'MTUs disagree along the pod path',
     meaning:
-      "Devices on one path have different MTUs: a pod's eth0 or cni0 above the tunnel device, or the tunnel device sized differently on two nodes. A full-size packet with DF set is refused at the smallest link, and if the ICMP \"fragmentation needed\" does not make it back the sender never learns.",
-    symptoms: 'Pings and small requests work; large transfers (TLS handshakes, big responses, image pulls through a pod proxy) hang.',
+      'Devices on one path have different MTUs: a pod\'s eth0 or cni0 above the tunnel device, or the tunnel device sized differently on two nodes. A full-size packet with DF set is refused at the smallest link, and if the ICMP "fragmentation needed" does not make it back the sender never learns.',
+    symptoms:
+      'Pings and small requests work; large transfers (TLS handshakes, big responses, image pulls through a pod proxy) hang.',
     confirm: ['ip link show <dev>', 'ping -M do -s 1400 -c 1 <dstIP>'],
     fix: [
       'ip link set <dev> mtu <mtu>',
@@ -28,7 +29,8 @@ export const MTU: CatalogueEntry[] = [
     title: 'tunnel MTU leaves no room for encapsulation',
     meaning:
       'The tunnel device MTU plus its encapsulation overhead is larger than the underlay MTU: vxlan needs 50 bytes (MTU − 50), IPIP 20 (MTU − 20), flannel udp 28. A full-size pod packet, once wrapped, no longer fits the uplink: it is fragmented at best and dropped at worst (DF set, or an underlay that drops fragments).',
-    symptoms: 'Small packets cross nodes, full-size ones do not; throughput collapses or connections stall after the handshake.',
+    symptoms:
+      'Small packets cross nodes, full-size ones do not; throughput collapses or connections stall after the handshake.',
     confirm: ['ip -d link show <dev>', 'ip link show', 'ping -M do -s 1472 -c 1 <peerIP>'],
     fix: [
       '# <mtu> = underlay MTU − overhead (vxlan 50, IPIP 20, udp 28)',

@@ -16,7 +16,8 @@ export const OVERLAY: CatalogueEntry[] = [
     title: 'no FDB entry for a peer VTEP',
     meaning:
       "The vxlan device has no forwarding entry telling it which underlay address owns a peer's VTEP MAC. Flannel and Calico create the device with learning off, so nothing fills the gap: frames for that peer have no outer destination and are dropped.",
-    symptoms: 'Pods on this node cannot reach pods on one peer (or all peers); the neighbour entry and the route look fine.',
+    symptoms:
+      'Pods on this node cannot reach pods on one peer (or all peers); the neighbour entry and the route look fine.',
     confirm: [
       'bridge fdb show dev <dev>',
       "kubectl get node <peer> -o jsonpath='{.metadata.annotations.flannel\\.alpha\\.coreos\\.com/backend-data}'",
@@ -37,7 +38,8 @@ export const OVERLAY: CatalogueEntry[] = [
     title: 'FDB entry points at the wrong node',
     meaning:
       'A VTEP MAC is mapped to an underlay address that is no longer the peer that owns it: the node was replaced or changed its IP, or the MAC belongs to no live node. The encapsulated frame goes to the old address and is lost there.',
-    symptoms: 'One peer is unreachable from this node only; a capture shows vxlan packets leaving towards an address that is not the peer.',
+    symptoms:
+      'One peer is unreachable from this node only; a capture shows vxlan packets leaving towards an address that is not the peer.',
     confirm: ['bridge fdb show dev <dev>', 'kubectl get nodes -o wide'],
     fix: [
       '# drop the entry that sends <vtepMAC> to <staleIP>, then point it at <peer>',
@@ -54,7 +56,7 @@ export const OVERLAY: CatalogueEntry[] = [
     title: "no neighbour entry for a peer's VTEP address",
     meaning:
       "The route to a peer's pods goes via the peer's VTEP address on the vxlan device, but there is no neighbour entry giving its MAC. The kernel then ARPs on the vxlan device, where no flood entry carries the request to anyone, so the lookup stays INCOMPLETE and the packet is dropped.",
-    symptoms: '`ip neigh` shows the VTEP address INCOMPLETE or FAILED; pings to that peer\'s pods get no answer.',
+    symptoms: "`ip neigh` shows the VTEP address INCOMPLETE or FAILED; pings to that peer's pods get no answer.",
     confirm: ['ip neigh show dev <dev>', 'ip route get <dstIP>'],
     fix: [
       "# the VTEP MAC is in <peer>'s flannel.alpha.coreos.com/backend-data annotation",
@@ -105,7 +107,8 @@ export const OVERLAY: CatalogueEntry[] = [
     title: 'vxlan UDP port differs between nodes',
     meaning:
       "Nodes send vxlan on different UDP ports: flannel uses 8472 (also the kernel's default), Calico's vxlan.calico uses 4789. A receiver only decapsulates on the port its own device listens on, so packets to any other port are refused.",
-    symptoms: 'Cross-node pod traffic fails in one or both directions; the receiver answers ICMP port unreachable to the sending node.',
+    symptoms:
+      'Cross-node pod traffic fails in one or both directions; the receiver answers ICMP port unreachable to the sending node.',
     confirm: ['ip -d link show <dev>', 'ss -ulpn'],
     fix: [
       '# use one port everywhere (<port>): flannel net-conf.json Backend.Port, Calico FelixConfiguration vxlanPort',
@@ -122,8 +125,8 @@ export const OVERLAY: CatalogueEntry[] = [
     severity: 'error',
     title: 'vxlan VNI differs between nodes',
     meaning:
-      "The VXLAN network identifier differs: flannel uses VNI 1 (its device is named flannel.<VNI>), Calico uses 4096. The receiver accepts only frames whose VNI matches one of its own vxlan devices on that port and drops the rest silently.",
-    symptoms: 'Encapsulated packets arrive on the peer\'s uplink and vanish; no ICMP error comes back.',
+      'The VXLAN network identifier differs: flannel uses VNI 1 (its device is named flannel.<VNI>), Calico uses 4096. The receiver accepts only frames whose VNI matches one of its own vxlan devices on that port and drops the rest silently.',
+    symptoms: "Encapsulated packets arrive on the peer's uplink and vanish; no ICMP error comes back.",
     confirm: ['ip -d link show type vxlan'],
     fix: [
       '# make the VNI <vni> on every node (flannel net-conf.json Backend.VNI, Calico FelixConfiguration vxlanVNI), then recreate the device',
@@ -155,7 +158,11 @@ export const OVERLAY: CatalogueEntry[] = [
       'The tunnel device exists but is not UP, so the kernel removes the routes through it and refuses to send on it. Someone set it down, or the agent stopped half way through configuring it.',
     symptoms: '`ip link` shows the device without UP (state DOWN); pods reach only pods on their own node.',
     confirm: ['ip link show <dev>', 'ip route show dev <dev>'],
-    fix: ['ip link set <dev> up', '# the agent re-adds the routes the kernel removed when the device went down', FLANNEL_RESTART].join('\n'),
+    fix: [
+      'ip link set <dev> up',
+      '# the agent re-adds the routes the kernel removed when the device went down',
+      FLANNEL_RESTART,
+    ].join('\n'),
     dispositions: ['NO_ROUTE'],
     related: ['TUNNEL_DEVICE_MISSING', 'LINK_DOWN'],
   },
@@ -166,7 +173,8 @@ export const OVERLAY: CatalogueEntry[] = [
     title: 'firewall drops the encapsulated traffic',
     meaning:
       'A firewall between or on the nodes drops the overlay itself: UDP 8472 (flannel vxlan), 4789 (Calico vxlan), 8285 (flannel udp) or IP protocol 4 (Calico IPIP). Node-to-node traffic works, so the fault hides until pods talk across nodes.',
-    symptoms: 'Pods reach pods on their own node only; nodes ping each other fine; captures show encapsulated packets leaving and never arriving.',
+    symptoms:
+      'Pods reach pods on their own node only; nodes ping each other fine; captures show encapsulated packets leaving and never arriving.',
     confirm: ['iptables-save -t filter', 'nft list ruleset', 'tcpdump -ni any udp port <port>'],
     fix: [
       '# accept the overlay from the other nodes on <node> (and in any cloud security group between them)',
@@ -183,7 +191,8 @@ export const OVERLAY: CatalogueEntry[] = [
     title: 'vxlan TX checksum offload on an affected kernel',
     meaning:
       'The vxlan device leaves the outer UDP checksum to offload, and on some kernel, driver or NAT combinations it goes out wrong. The receiver drops the packet as a bad checksum; retransmits fail the same way.',
-    symptoms: 'Connections through Services stall for about 63 seconds (SYN retransmits) while pod-IP pings work; the receiver logs "UDP: bad checksum".',
+    symptoms:
+      'Connections through Services stall for about 63 seconds (SYN retransmits) while pod-IP pings work; the receiver logs "UDP: bad checksum".',
     confirm: ['ethtool -k <dev>', 'dmesg'],
     fix: [
       'ethtool -K <dev> tx-checksum-ip-generic off',

@@ -6,7 +6,19 @@ import type {FindingCode, Severity} from '../../model/finding.js'
 import type {Disposition} from '../../model/trace.js'
 
 /** Areas as JSON-friendly slugs; AREA_TITLES gives docs/design.md's names for them. */
-export const AREAS = ['overlay', 'mtu', 'host', 'routing', 'bgp', 'addressing', 'cni-policy', 'services', 'probe', 'collection', 'backend'] as const
+export const AREAS = [
+  'overlay',
+  'mtu',
+  'host',
+  'routing',
+  'bgp',
+  'addressing',
+  'cni-policy',
+  'services',
+  'probe',
+  'collection',
+  'backend',
+] as const
 export type Area = (typeof AREAS)[number]
 
 export const AREA_TITLES: Record<Area, string> = {
@@ -66,7 +78,8 @@ export const PLACEHOLDERS: Record<string, string> = {
   peer: 'the remote node involved',
   peerIP: "the remote node's underlay address",
   podCIDR: "the pod subnet concerned (usually the remote node's podCIDR)",
-  vtepIP: "the remote node's VTEP address on flannel.1: the network address of its podCIDR (10.244.2.0 for 10.244.2.0/24)",
+  vtepIP:
+    "the remote node's VTEP address on flannel.1: the network address of its podCIDR (10.244.2.0 for 10.244.2.0/24)",
   vtepMAC: "the remote node's VTEP MAC, from its flannel.alpha.coreos.com/backend-data annotation",
   staleMAC: 'a MAC an entry holds now but should not (an old VTEP MAC)',
   staleIP: 'an underlay address an entry points at now but should not',
@@ -82,7 +95,7 @@ export const PLACEHOLDERS: Record<string, string> = {
   chain: 'an iptables chain (FORWARD, INPUT, a CNI chain)',
   table: 'an iptables table (filter, nat, raw, mangle)',
   rule: 'the firewall rule as iptables-save prints it',
-  peerAS: "the AS number the remote BGP speaker uses",
+  peerAS: 'the AS number the remote BGP speaker uses',
   localAS: 'the AS number this node uses',
   protocol: 'the BGP protocol name in BIRD (Mesh_172_18_0_12, Node_..., ...)',
   clusterID: 'a route reflector cluster ID',
@@ -100,7 +113,8 @@ export const PLACEHOLDERS: Record<string, string> = {
   l4proto: 'a transport protocol as conntrack names it (tcp, udp, sctp)',
   sport: "the original direction's source port of a conntrack entry",
   dport: "the original direction's destination port of a conntrack entry (the Service port or NodePort)",
-  encap: 'the encapsulation as the underlay carries it between two nodes (UDP 8472, IP protocol 4, or plain pod traffic)',
+  encap:
+    'the encapsulation as the underlay carries it between two nodes (UDP 8472, IP protocol 4, or plain pod traffic)',
   capture: 'a tcpdump filter for that traffic (udp port 8472, ip proto 4, net 10.244.2.0/24)',
   endpointIP: 'the address a conntrack entry translates to (a pod IP that is, or was, a Service endpoint)',
 }

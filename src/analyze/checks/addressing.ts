@@ -4,13 +4,14 @@
  * peers use for a node is really on it.
  */
 import type {SnapshotNode} from '../../model/snapshot.js'
-import {ANN, type CheckContext} from './context.js'
-import {addrLine, annotationLine, linkLine, someNames} from './evidence.js'
 import {CATALOGUE} from '../catalogue/index.js'
 import {contains, nthAddress, parsePrefix, sameNetwork, stripPrefix} from '../ip.js'
+import {ANN, type CheckContext} from './context.js'
+import {addrLine, annotationLine, linkLine, someNames} from './evidence.js'
 import {type Check, raise, type Raised} from './raise.js'
 
-const podCIDRLine = (n: SnapshotNode, cidr?: string): string => `${n.name}: spec.podCIDR: ${cidr ?? n.podCIDRs[0] ?? '""'}`
+const podCIDRLine = (n: SnapshotNode, cidr?: string): string =>
+  `${n.name}: spec.podCIDR: ${cidr ?? n.podCIDRs[0] ?? '""'}`
 
 export const podcidrMissing: Check = (ctx) => {
   // Calico's IPAM hands out blocks itself; only flannel (kube subnet manager) needs spec.podCIDR
@@ -35,7 +36,10 @@ export const podcidrMissing: Check = (ctx) => {
  * VTEP MAC), in node order: one pass and a map, so that a clash among many
  * nodes is one group, never one pair per two of them.
  */
-export function holdersOf(nodes: readonly SnapshotNode[], valuesOf: (n: SnapshotNode) => Iterable<string>): Map<string, SnapshotNode[]> {
+export function holdersOf(
+  nodes: readonly SnapshotNode[],
+  valuesOf: (n: SnapshotNode) => Iterable<string>,
+): Map<string, SnapshotNode[]> {
   const holders = new Map<string, SnapshotNode[]>()
   for (const n of nodes) {
     for (const v of new Set(valuesOf(n))) {
@@ -70,7 +74,11 @@ export const podcidrDuplicate: Check = (ctx) =>
           : `${keep.name} and ${next.name} both hold ${net}: they hand out the same pod addresses and the rest of the cluster routes them to one of the two`,
         evidence: holders.map((h) => podCIDRLine(h, net)),
         vars: {node: next.name, podCIDR: net, keep: keep.name},
-        ...(many ? {fixTemplate: `# ${holders.length} nodes hold <podCIDR>: keep it on <keep> and re-register each of the other ${holders.length - 1} (listed in the evidence) as below\n${CATALOGUE.PODCIDR_DUPLICATE.fix}`} : {}),
+        ...(many
+          ? {
+              fixTemplate: `# ${holders.length} nodes hold <podCIDR>: keep it on <keep> and re-register each of the other ${holders.length - 1} (listed in the evidence) as below\n${CATALOGUE.PODCIDR_DUPLICATE.fix}`,
+            }
+          : {}),
       }),
     ]
   })
@@ -148,7 +156,12 @@ export const podcidrOutsideNetwork: Check = (ctx) =>
           node: n.name,
           subject: net,
           message: `${n.name}'s pod subnet ${net} is outside the pod network ${network}`,
-          evidence: [podCIDRLine(n, net), fromEnv ? `FLANNEL_NETWORK=${ctx.state(n.name)!.flannelSubnetEnv!.FLANNEL_NETWORK}` : `clusterCIDR: ${network}`],
+          evidence: [
+            podCIDRLine(n, net),
+            fromEnv
+              ? `FLANNEL_NETWORK=${ctx.state(n.name)!.flannelSubnetEnv!.FLANNEL_NETWORK}`
+              : `clusterCIDR: ${network}`,
+          ],
           vars: {network},
         }),
       ]
@@ -220,20 +233,27 @@ export const nodeIpMismatch: Check = (ctx) => [...sharedUnderlayIP(ctx), ...addr
 
 /** Nodes that announce the same underlay address: peers send what is meant for all of them to one. */
 function sharedUnderlayIP(ctx: CheckContext): Raised[] {
-  return [...holdersOf(ctx.nodes, (n) => [ctx.underlayIP(n)].filter((ip) => ip !== ''))].flatMap(([ip, holders]): Raised[] => {
-    if (holders.length < 2) return []
-    const names = holders.map((h) => h.name)
-    return [
-      raise('NODE_IP_MISMATCH', {
-        peers: names,
-        subject: `shared address ${ip}`,
-        message: `${holders.length} nodes announce ${ip} (${someNames(names)}): peers aim tunnels, routes and sessions for all of them at whichever answers`,
-        evidence: holders.map((h) => (h.internalIP === ip ? `${h.name}: InternalIP: ${ip}` : `${h.name}: underlay address ${ip} (InternalIP ${h.internalIP})`)),
-        vars: {node: names[1]!, keep: names[0]!, ip},
-        fixTemplate: '# every node needs an address of its own: keep <ip> on <keep>, give each other node listed its own (kubelet --node-ip, the CNI\'s public-ip / IPv4Address), e.g. on <node>:\nkubectl get node <node> -o wide',
-      }),
-    ]
-  })
+  return [...holdersOf(ctx.nodes, (n) => [ctx.underlayIP(n)].filter((ip) => ip !== ''))].flatMap(
+    ([ip, holders]): Raised[] => {
+      if (holders.length < 2) return []
+      const names = holders.map((h) => h.name)
+      return [
+        raise('NODE_IP_MISMATCH', {
+          peers: names,
+          subject: `shared address ${ip}`,
+          message: `${holders.length} nodes announce ${ip} (${someNames(names)}): peers aim tunnels, routes and sessions for all of them at whichever answers`,
+          evidence: holders.map((h) =>
+            h.internalIP === ip
+              ? `${h.name}: InternalIP: ${ip}`
+              : `${h.name}: underlay address ${ip} (InternalIP ${h.internalIP})`,
+          ),
+          vars: {node: names[1]!, keep: names[0]!, ip},
+          fixTemplate:
+            "# every node needs an address of its own: keep <ip> on <keep>, give each other node listed its own (kubelet --node-ip, the CNI's public-ip / IPv4Address), e.g. on <node>:\nkubectl get node <node> -o wide",
+        }),
+      ]
+    },
+  )
 }
 
 function addressNotOnNode(ctx: CheckContext): Raised[] {
@@ -248,18 +268,28 @@ function addressNotOnNode(ctx: CheckContext): Raised[] {
           node: node.name,
           subject: `${what} ${ip}`,
           message: `${node.name}'s ${what} ${ip} is not an address of the node: peers aim tunnels and sessions at an address that does not lead here`,
-          evidence: [evidence, ...state.addresses.filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => addrLine(a, ctx.link(state, a.dev)?.ifindex))],
+          evidence: [
+            evidence,
+            ...state.addresses
+              .filter((a) => a.family === 'inet' && a.scope === 'global')
+              .map((a) => addrLine(a, ctx.link(state, a.dev)?.ifindex)),
+          ],
           vars: {dev: uplink},
         }),
       )
     }
     if (!mine.has(node.internalIP)) claim('InternalIP', node.internalIP, `${node.name}: InternalIP: ${node.internalIP}`)
     const pub = node.annotations[ANN.flannelPublicIP]
-    if (ctx.profile.family === 'flannel' && pub && pub !== node.internalIP && !mine.has(pub)) claim('flannel public-ip', pub, annotationLine(ANN.flannelPublicIP, pub))
+    if (ctx.profile.family === 'flannel' && pub && pub !== node.internalIP && !mine.has(pub))
+      claim('flannel public-ip', pub, annotationLine(ANN.flannelPublicIP, pub))
     const cal = node.annotations[ANN.calicoIPv4]
-    if (ctx.profile.family === 'calico' && cal && !mine.has(stripPrefix(cal))) claim('Calico IPv4Address', stripPrefix(cal), annotationLine(ANN.calicoIPv4, cal))
+    if (ctx.profile.family === 'calico' && cal && !mine.has(stripPrefix(cal)))
+      claim('Calico IPv4Address', stripPrefix(cal), annotationLine(ANN.calicoIPv4, cal))
     // flannel sends from the vxlan device's local address: it must be the one it announces
-    const vx = ctx.profile.family === 'flannel' && ctx.profile.tunnel?.kind === 'vxlan' ? ctx.link(state, ctx.profile.tunnel.dev) : undefined
+    const vx =
+      ctx.profile.family === 'flannel' && ctx.profile.tunnel?.kind === 'vxlan'
+        ? ctx.link(state, ctx.profile.tunnel.dev)
+        : undefined
     const announced = ctx.underlayIP(node)
     if (vx?.vxlan?.local && vx.vxlan.local !== announced && mine.has(announced)) {
       out.push(
@@ -267,7 +297,10 @@ function addressNotOnNode(ctx: CheckContext): Raised[] {
           node: node.name,
           subject: `${vx.name} local ${vx.vxlan.local}`,
           message: `${vx.name} on ${node.name} sends from ${vx.vxlan.local}, but the node announces ${announced} to its peers`,
-          evidence: [linkLine(vx), pub ? annotationLine(ANN.flannelPublicIP, pub) : `${node.name}: InternalIP: ${node.internalIP}`],
+          evidence: [
+            linkLine(vx),
+            pub ? annotationLine(ANN.flannelPublicIP, pub) : `${node.name}: InternalIP: ${node.internalIP}`,
+          ],
           vars: {dev: vx.vxlan.dev ?? uplink},
         }),
       )

@@ -59,30 +59,97 @@ function profileOf(name: string, mode: BackendMode): BackendProfile {
   const crossSubnet = /cross-?subnet/i.test(name)
   switch (mode) {
     case 'flannel-vxlan':
-      return {name, mode, family: 'flannel', tunnel: FLANNEL_VXLAN, bridge: 'cni0', peerRoute: 'vtep', crossSubnet: false, bgp: false, policy: false}
+      return {
+        name,
+        mode,
+        family: 'flannel',
+        tunnel: FLANNEL_VXLAN,
+        bridge: 'cni0',
+        peerRoute: 'vtep',
+        crossSubnet: false,
+        bgp: false,
+        policy: false,
+      }
     case 'canal':
       // flannel's overlay, but the calico CNI plugin plumbs pods: cali veths, no cni0
-      return {name, mode, family: 'flannel', tunnel: FLANNEL_VXLAN, peerRoute: 'vtep', crossSubnet: false, bgp: false, policy: true}
+      return {
+        name,
+        mode,
+        family: 'flannel',
+        tunnel: FLANNEL_VXLAN,
+        peerRoute: 'vtep',
+        crossSubnet: false,
+        bgp: false,
+        policy: true,
+      }
     case 'flannel-host-gw':
-      return {name, mode, family: 'flannel', bridge: 'cni0', peerRoute: 'node', crossSubnet: false, bgp: false, policy: false}
+      return {
+        name,
+        mode,
+        family: 'flannel',
+        bridge: 'cni0',
+        peerRoute: 'node',
+        crossSubnet: false,
+        bgp: false,
+        policy: false,
+      }
     case 'flannel-udp':
-      return {name, mode, family: 'flannel', tunnel: FLANNEL_UDP, bridge: 'cni0', peerRoute: 'cluster-tunnel', crossSubnet: false, bgp: false, policy: false}
+      return {
+        name,
+        mode,
+        family: 'flannel',
+        tunnel: FLANNEL_UDP,
+        bridge: 'cni0',
+        peerRoute: 'cluster-tunnel',
+        crossSubnet: false,
+        bgp: false,
+        policy: false,
+      }
     case 'calico-bgp':
     case 'calico-rr':
       return {name, mode, family: 'calico', peerRoute: 'node', crossSubnet: false, bgp: true, policy: true}
     case 'calico-ipip':
-      return {name, mode, family: 'calico', tunnel: CALICO_IPIP, peerRoute: 'node-tunnel', crossSubnet, bgp: true, policy: true}
+      return {
+        name,
+        mode,
+        family: 'calico',
+        tunnel: CALICO_IPIP,
+        peerRoute: 'node-tunnel',
+        crossSubnet,
+        bgp: true,
+        policy: true,
+      }
     case 'calico-vxlan':
       // Felix programs vxlan routes itself; BIRD may run beside it but does not carry them
-      return {name, mode, family: 'calico', tunnel: CALICO_VXLAN, peerRoute: 'vtep', crossSubnet, bgp: false, policy: true}
+      return {
+        name,
+        mode,
+        family: 'calico',
+        tunnel: CALICO_VXLAN,
+        peerRoute: 'vtep',
+        crossSubnet,
+        bgp: false,
+        policy: true,
+      }
     default:
-      return {name, mode: 'unknown', family: 'unknown', peerRoute: 'unknown', crossSubnet: false, bgp: false, policy: false}
+      return {
+        name,
+        mode: 'unknown',
+        family: 'unknown',
+        peerRoute: 'unknown',
+        crossSubnet: false,
+        bgp: false,
+        policy: false,
+      }
   }
 }
 
 /** Backend names as inventories and `lab up` write them, and their common spellings. */
 export function modeFromName(name: string): BackendMode {
-  const n = name.trim().toLowerCase().replace(/[_\s]+/g, '-')
+  const n = name
+    .trim()
+    .toLowerCase()
+    .replace(/[_\s]+/g, '-')
   if (n === 'canal') return 'canal'
   if (/^(flannel-)?vxlan$/.test(n) || n === 'flannel') return 'flannel-vxlan'
   if (/^(flannel-)?host-?gw$/.test(n)) return 'flannel-host-gw'
@@ -101,7 +168,11 @@ export function modeFromState(s: NodeState, annotations: Record<string, string> 
   if (has('tunl0') && s.bird) return 'calico-ipip'
   if (has('flannel.1')) return 'flannel-vxlan'
   if (has('flannel0')) return 'flannel-udp'
-  if (s.bird) return s.bird.sessions.some((b) => /\broute-reflector\b/.test(b.session ?? '')) || s.bird.sessions.some((b) => b.name.startsWith('Node_')) ? 'calico-rr' : 'calico-bgp'
+  if (s.bird)
+    return s.bird.sessions.some((b) => /\broute-reflector\b/.test(b.session ?? '')) ||
+      s.bird.sessions.some((b) => b.name.startsWith('Node_'))
+      ? 'calico-rr'
+      : 'calico-bgp'
   const type = annotations['flannel.alpha.coreos.com/backend-type']
   if (type === 'host-gw') return 'flannel-host-gw'
   if (type === 'vxlan') return 'flannel-vxlan'
@@ -113,12 +184,15 @@ export function modeFromState(s: NodeState, annotations: Record<string, string> 
 export function detectBackend(snapshot: Snapshot): BackendProfile {
   const named = modeFromName(snapshot.cluster.backend)
   // Kubernetes detection names Canal's dataplane flannel-vxlan and its CNI canal
-  if (named === 'flannel-vxlan' && snapshot.cluster.cni?.toLowerCase() === 'canal') return profileOf(snapshot.cluster.backend, 'canal')
+  if (named === 'flannel-vxlan' && snapshot.cluster.cni?.toLowerCase() === 'canal')
+    return profileOf(snapshot.cluster.backend, 'canal')
   if (named !== 'unknown') return profileOf(snapshot.cluster.backend, named)
   const votes = new Map<BackendMode, number>()
   for (const node of snapshot.nodes) {
     const s = snapshot.nodeStates[node.name]
-    const mode = s ? modeFromState(s, node.annotations) : modeFromState({links: []} as unknown as NodeState, node.annotations)
+    const mode = s
+      ? modeFromState(s, node.annotations)
+      : modeFromState({links: []} as unknown as NodeState, node.annotations)
     if (mode !== 'unknown') votes.set(mode, (votes.get(mode) ?? 0) + 1)
   }
   const best = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]

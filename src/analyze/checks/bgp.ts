@@ -5,16 +5,20 @@
  */
 import type {BgpSession, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
+import {contains} from '../ip.js'
 import {ANN, type CheckContext} from './context.js'
 import {annotationLine, birdDetailLines, birdProtocolLine, birdRouteLine, routeLine} from './evidence.js'
-import {contains} from '../ip.js'
 import {type Check, raise, type Raised} from './raise.js'
 
 /** Calico names its sessions to nodes Mesh_<ip> (full mesh) and Node_<ip> (BGPPeers to nodes, reflectors). */
 const NODE_SESSION = /^(Mesh|Node)_/
 
 function birdNodes(ctx: CheckContext): Array<{node: SnapshotNode; state: NodeState; sessions: BgpSession[]}> {
-  return ctx.collected().flatMap(({node, state}) => (state.bird && ctx.ok(state, 'bird-protocols') ? [{node, state, sessions: state.bird.sessions}] : []))
+  return ctx
+    .collected()
+    .flatMap(({node, state}) =>
+      state.bird && ctx.ok(state, 'bird-protocols') ? [{node, state, sessions: state.bird.sessions}] : [],
+    )
 }
 
 /** BIRD is expected where the backend uses it, or where other nodes of a Calico cluster run it. */
@@ -71,7 +75,10 @@ function birdNotRunning(ctx: CheckContext): Raised[] {
         message: `BIRD is not running on ${node.name}: none of its BGP sessions can be up, and peers lose its routes`,
         evidence: [`birdc: ${section.message ?? section.status}`],
         vars: {node: node.name},
-        fixTemplate: ['# calico-node runs BIRD: restart it on <node> and read its log', 'kubectl -n kube-system delete pod -l k8s-app=calico-node --field-selector spec.nodeName=<node>'].join('\n'),
+        fixTemplate: [
+          '# calico-node runs BIRD: restart it on <node> and read its log',
+          'kubectl -n kube-system delete pod -l k8s-app=calico-node --field-selector spec.nodeName=<node>',
+        ].join('\n'),
       }),
     ]
   })
@@ -89,7 +96,13 @@ export const bgpAsMismatch: Check = (ctx) =>
           peers: m.peer ? [m.peer.name] : [],
           subject: `${s.name}${m.peer ? ` → ${m.peer.name}` : ''}`,
           message: `${node.name} expects ${m.peer?.name ?? s.neighborAddress} in AS ${s.neighborAs ?? '?'}${m.announced !== undefined ? `, but it runs AS ${m.announced}` : ''}${s.lastError ? ` (${s.lastError})` : ''}`,
-          evidence: [birdProtocolLine(s), ...birdDetailLines(s), ...(m.peer && m.announced !== undefined ? [`${m.peer.name}: ${annotationLine(ANN.calicoAS, String(m.announced))}`] : [])],
+          evidence: [
+            birdProtocolLine(s),
+            ...birdDetailLines(s),
+            ...(m.peer && m.announced !== undefined
+              ? [`${m.peer.name}: ${annotationLine(ANN.calicoAS, String(m.announced))}`]
+              : []),
+          ],
           vars: {peerAS, localAS: s.localAs ?? '?', peer: m.peer?.name ?? s.neighborAddress ?? '', protocol: s.name},
         }),
       ]
@@ -104,7 +117,13 @@ export const bgpRouteNotInstalled: Check = (ctx) =>
     // Calico vxlan: Felix programs the routes itself, BIRD only carries them
     const anyProtocol = ctx.profile.mode === 'calico-vxlan'
     return (state.bird?.routes ?? []).flatMap((b): Raised[] => {
-      if (!b.primary || !names.has(b.protocol) || (b.type ?? 'unicast') !== 'unicast' || !contains(ctx.snapshot.cluster.clusterCIDR, b.prefix)) return []
+      if (
+        !b.primary ||
+        !names.has(b.protocol) ||
+        (b.type ?? 'unicast') !== 'unicast' ||
+        !contains(ctx.snapshot.cluster.clusterCIDR, b.prefix)
+      )
+        return []
       const kernel = main.filter((r) => r.dst === b.prefix)
       if (kernel.some((r) => r.type === 'unicast' && (anyProtocol || r.protocol === 'bird'))) return []
       const owner = b.gateway ? ctx.ownerOfIP(b.gateway) : undefined
@@ -125,14 +144,19 @@ export const bgpRouteNotInstalled: Check = (ctx) =>
 export const MESH_LIMIT = 100
 
 export const bgpMeshTooLarge: Check = (ctx) => {
-  const mesh = ctx.profile.mode === 'calico-bgp' || birdNodes(ctx).some((b) => b.sessions.some((s) => s.name.startsWith('Mesh_')))
+  const mesh =
+    ctx.profile.mode === 'calico-bgp' || birdNodes(ctx).some((b) => b.sessions.some((s) => s.name.startsWith('Mesh_')))
   const n = ctx.nodes.length
   if (!mesh || n <= MESH_LIMIT || !ctx.nodes[0]) return []
   return [
     raise('BGP_MESH_TOO_LARGE', {
       subject: `node-to-node mesh of ${n} nodes`,
       message: `${n} nodes in a full BGP mesh: ${n - 1} sessions per node, ${(n * (n - 1)) / 2} in all; route reflectors keep that constant`,
-      evidence: birdNodes(ctx).slice(0, 1).flatMap(({node, sessions}) => [`${node.name}: ${sessions.filter((s) => s.name.startsWith('Mesh_')).length} Mesh_ sessions`]),
+      evidence: birdNodes(ctx)
+        .slice(0, 1)
+        .flatMap(({node, sessions}) => [
+          `${node.name}: ${sessions.filter((s) => s.name.startsWith('Mesh_')).length} Mesh_ sessions`,
+        ]),
       vars: {node: ctx.nodes[0].name},
     }),
   ]
@@ -144,7 +168,13 @@ export const rrClusterIdConflict: Check = (ctx) => {
     const id = node.annotations[ANN.calicoRRClusterID]
     if (!id) continue
     const sessions = ctx.state(node.name)?.bird?.sessions
-    const clients = sessions ? new Set(sessions.filter((s) => /\broute-reflector\b/.test(s.session ?? '') && s.neighborAddress).map((s) => s.neighborAddress!)) : undefined
+    const clients = sessions
+      ? new Set(
+          sessions
+            .filter((s) => /\broute-reflector\b/.test(s.session ?? '') && s.neighborAddress)
+            .map((s) => s.neighborAddress!),
+        )
+      : undefined
     byID.set(id, [...(byID.get(id) ?? []), {node, ...(clients ? {clients} : {})}])
   }
   return [...byID.entries()].flatMap(([id, rrs]): Raised[] => {
@@ -152,14 +182,21 @@ export const rrClusterIdConflict: Check = (ctx) => {
     if (known.length < 2) return []
     // the reflectors themselves peer too; compare the clients they serve
     const rrIPs = new Set(rrs.flatMap((r) => ctx.addressesOf(r.node)))
-    const key = (c: Set<string>): string => [...c].filter((ip) => !rrIPs.has(ip)).sort().join(',')
+    const key = (c: Set<string>): string =>
+      [...c]
+        .filter((ip) => !rrIPs.has(ip))
+        .sort()
+        .join(',')
     if (new Set(known.map((r) => key(r.clients!))).size === 1) return []
     return [
       raise('RR_CLUSTER_ID_CONFLICT', {
         peers: rrs.map((r) => r.node.name),
         subject: `cluster ID ${id}`,
         message: `route reflectors ${rrs.map((r) => r.node.name).join(', ')} share cluster ID ${id} but serve different clients: routes one reflects to the other are dropped as loops`,
-        evidence: known.flatMap((r) => [`${r.node.name}: ${annotationLine(ANN.calicoRRClusterID, id)}`, `${r.node.name} reflects for: ${key(r.clients!) || '(no clients)'}`]),
+        evidence: known.flatMap((r) => [
+          `${r.node.name}: ${annotationLine(ANN.calicoRRClusterID, id)}`,
+          `${r.node.name} reflects for: ${key(r.clients!) || '(no clients)'}`,
+        ]),
         vars: {clusterID: id, node: rrs[0]!.node.name},
       }),
     ]

@@ -11,21 +11,27 @@ import {type Check, raise, type Raised} from './raise.js'
 const CONF = /\.(conf|conflist|json)$/
 
 export function confFiles(state: NodeState): Array<{name: string; content: string}> {
-  return (state.cni?.files ?? []).filter((f) => CONF.test(f.name)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return (state.cni?.files ?? [])
+    .filter((f) => CONF.test(f.name))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 /** The plugin objects of a config: a conflist's `plugins`, or a single .conf itself. */
 export function pluginsOf(content: string): Array<Record<string, unknown>> | undefined {
   const conf = parseJsonObject(content)
   if (!conf) return undefined
-  if (Array.isArray(conf.plugins)) return conf.plugins.filter((p): p is Record<string, unknown> => p !== null && typeof p === 'object')
+  if (Array.isArray(conf.plugins))
+    return conf.plugins.filter((p): p is Record<string, unknown> => p !== null && typeof p === 'object')
   return [conf]
 }
 
 /** Every binary a config needs, with the config line that asks for it: each plugin's type and IPAM type, and what flannel delegates to. */
 export function binariesOf(plugins: Array<Record<string, unknown>>): Array<{name: string; line: string}> {
   const out = new Map<string, string>()
-  const typeOf = (o: unknown): string | undefined => (o && typeof o === 'object' && typeof (o as {type?: unknown}).type === 'string' ? (o as {type: string}).type : undefined)
+  const typeOf = (o: unknown): string | undefined =>
+    o && typeof o === 'object' && typeof (o as {type?: unknown}).type === 'string'
+      ? (o as {type: string}).type
+      : undefined
   const need = (name: string, line: string): void => {
     if (!out.has(name)) out.set(name, line)
   }
@@ -37,7 +43,10 @@ export function binariesOf(plugins: Array<Record<string, unknown>>): Array<{name
     if (t === 'flannel') {
       // flannel hands the pod to its delegate (bridge unless it says otherwise) with host-local IPAM
       const delegate = typeOf(p.delegate)
-      need(delegate ?? 'bridge', delegate ? `"delegate": {"type": "${delegate}"}` : `"type": "flannel" (delegates to bridge)`)
+      need(
+        delegate ?? 'bridge',
+        delegate ? `"delegate": {"type": "${delegate}"}` : `"type": "flannel" (delegates to bridge)`,
+      )
       need('host-local', `"type": "flannel" (its delegate uses host-local IPAM)`)
     }
   }
@@ -63,7 +72,8 @@ export const cniConfigConflict: Check = (ctx) =>
     const files = confFiles(state)
     if (files.length < 2) return []
     const expected = expectedTypes(ctx)
-    const belongs = (f: {content: string}): boolean => expected.length === 0 || expected.includes(mainType(f.content) ?? '')
+    const belongs = (f: {content: string}): boolean =>
+      expected.length === 0 || expected.includes(mainType(f.content) ?? '')
     const winner = files[0]!
     const remove = belongs(winner) ? (files.find((f) => !belongs(f)) ?? files[1]!) : winner
     const dir = state.cni!.confDir
@@ -73,7 +83,10 @@ export const cniConfigConflict: Check = (ctx) =>
         subject: dir,
         severity: belongs(winner) ? 'warning' : 'error',
         message: `${files.length} network configs in ${dir} on ${node.name}; the runtime uses ${winner.name}${mainType(winner.content) ? ` (${mainType(winner.content)})` : ''}${belongs(winner) ? '' : `, not ${ctx.profile.name}'s`}`,
-        evidence: [`ls ${dir}`, ...files.map((f) => `${f.name}${mainType(f.content) ? `: "type": "${mainType(f.content)}"` : ''}`)],
+        evidence: [
+          `ls ${dir}`,
+          ...files.map((f) => `${f.name}${mainType(f.content) ? `: "type": "${mainType(f.content)}"` : ''}`),
+        ],
         vars: {file: `${dir}/${remove.name}`, node: node.name},
       }),
     ]

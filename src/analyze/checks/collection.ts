@@ -8,7 +8,10 @@ import {type Check, raise} from './raise.js'
 /** The causes recorded on a node's failed sections, its pods' included. */
 function causesOf(state: NodeState | undefined): SectionCause[] {
   if (!state) return []
-  const all: SectionResult[] = [...Object.values(state.sections), ...state.pods.flatMap((p) => Object.values(p.sections ?? {}))]
+  const all: SectionResult[] = [
+    ...Object.values(state.sections),
+    ...state.pods.flatMap((p) => Object.values(p.sections ?? {})),
+  ]
   return all.flatMap((s) => (s.status !== 'ok' && s.status !== 'absent' && s.cause ? [s.cause] : []))
 }
 
@@ -59,7 +62,9 @@ const podsNotRead: Check = (ctx) =>
         node: node.name,
         subject: unread.length === 1 ? `pod ${label(first.pod)}` : `${unread.length} pods`,
         message: `${unread.length === 1 ? `the state of pod ${label(first.pod)}` : `the state of ${unread.length} pods`} on ${node.name} could not be read (${first.why.message ?? `${first.why.section} ${first.why.status}`}): traces from or to ${unread.length === 1 ? 'it' : 'them'} end in INSUFFICIENT_INFO`,
-        evidence: unread.map(({pod, why}) => `${label(pod)}: ${why.section} ${why.status}${why.message ? `: ${why.message}` : ''}`),
+        evidence: unread.map(
+          ({pod, why}) => `${label(pod)}: ${why.section} ${why.status}${why.message ? `: ${why.message}` : ''}`,
+        ),
         vars: {node: node.name},
         fixTemplate: /crictl/.test(first.why.message ?? '')
           ? "# install crictl on <node>: netctl finds a pod known only by name (from the Kubernetes API) in the container runtime with it\n# or give each pod's netns (or pid) in an inventory file (docs/inventory.md) and collect with --inventory"

@@ -5,9 +5,9 @@
  */
 import type {Link, NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
+import {canonical, contains, isIPv4, networkOf, parsePrefix, type Prefix4, stripPrefix} from '../ip.js'
 import {type BackendProfile, detectBackend} from './backend.js'
 import {annotationLine, linkLine} from './evidence.js'
-import {canonical, contains, isIPv4, networkOf, parsePrefix, type Prefix4, stripPrefix} from '../ip.js'
 import {prefixKey, StateIndex} from './state-index.js'
 
 export const ANN = {
@@ -97,7 +97,12 @@ export class CheckContext {
 
   /** Every address the cluster knows a node by: InternalIP, ExternalIP, flannel's public-ip, Calico's IPv4Address. */
   addressesOf(n: SnapshotNode): string[] {
-    const a = [n.internalIP, n.externalIP, n.annotations[ANN.flannelPublicIP], n.annotations[ANN.calicoIPv4] && stripPrefix(n.annotations[ANN.calicoIPv4]!)]
+    const a = [
+      n.internalIP,
+      n.externalIP,
+      n.annotations[ANN.flannelPublicIP],
+      n.annotations[ANN.calicoIPv4] && stripPrefix(n.annotations[ANN.calicoIPv4]!),
+    ]
     return [...new Set(a.filter((x): x is string => typeof x === 'string' && isIPv4(x)))]
   }
 
@@ -179,13 +184,24 @@ export class CheckContext {
     let a = parsed.get(ip)
     if (a === undefined && !parsed.has(ip)) parsed.set(ip, (a = parsePrefix(ip)))
     if (!a || a.len !== 32) return this.uplinkSubnets(n, state).some((net) => contains(net, ip))
-    const nets = this.state(n.name) !== state ? this.uplinkSubnetsOf(n, state).map((x) => parsePrefix(x)) : cached(this.perNode.uplinkPrefixes, n.name, () => this.uplinkSubnets(n, state).map((x) => parsePrefix(x)).filter((p): p is Prefix4 => p !== undefined))
-    return nets.some((p) => p !== undefined && (p.len === 0 || ((a.net >>> (32 - p.len)) << (32 - p.len)) >>> 0 === p.net))
+    const nets =
+      this.state(n.name) !== state
+        ? this.uplinkSubnetsOf(n, state).map((x) => parsePrefix(x))
+        : cached(this.perNode.uplinkPrefixes, n.name, () =>
+            this.uplinkSubnets(n, state)
+              .map((x) => parsePrefix(x))
+              .filter((p): p is Prefix4 => p !== undefined),
+          )
+    return nets.some(
+      (p) => p !== undefined && (p.len === 0 || ((a.net >>> (32 - p.len)) << (32 - p.len)) >>> 0 === p.net),
+    )
   }
 
   private uplinkSubnetsOf(n: SnapshotNode, state: NodeState): string[] {
     const up = this.uplink(n, state)
-    return state.addresses.filter((a) => a.family === 'inet' && a.dev === up?.name).map((a) => `${a.local}/${a.prefixlen}`)
+    return state.addresses
+      .filter((a) => a.family === 'inet' && a.dev === up?.name)
+      .map((a) => `${a.local}/${a.prefixlen}`)
   }
 
   /** A node's VTEP (vxlan backends): its address on the tunnel and its MAC. */
@@ -262,7 +278,8 @@ export class CheckContext {
       if (ix.sorted[mid]!.start < p.net) lo = mid + 1
       else hi = mid
     }
-    for (let k = lo; k < ix.sorted.length && ix.sorted[k]!.start <= end; k++) if (ix.sorted[k]!.len > p.len) hits.push(ix.sorted[k]!.i)
+    for (let k = lo; k < ix.sorted.length && ix.sorted[k]!.start <= end; k++)
+      if (ix.sorted[k]!.len > p.len) hits.push(ix.sorted[k]!.i)
     return [...new Set(hits)].sort((a, b) => a - b).map((i) => ix.all[i]!)
   }
 

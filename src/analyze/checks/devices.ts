@@ -19,7 +19,10 @@ export function podPath(ctx: CheckContext, node: SnapshotNode, state: NodeState)
   const tunnel = ctx.profile.tunnel ? ctx.link(state, ctx.profile.tunnel.dev) : undefined
   const bridge = ctx.profile.bridge ? ctx.link(state, ctx.profile.bridge) : undefined
   const hostVeths = state.links.filter(
-    (l) => l.kind === 'veth' && l.name !== uplink?.name && ((bridge !== undefined && l.master === bridge.name) || l.name.startsWith('cali')),
+    (l) =>
+      l.kind === 'veth' &&
+      l.name !== uplink?.name &&
+      ((bridge !== undefined && l.master === bridge.name) || l.name.startsWith('cali')),
   )
   return {...(uplink ? {uplink} : {}), ...(tunnel ? {tunnel} : {}), ...(bridge ? {bridge} : {}), hostVeths}
 }

@@ -63,6 +63,7 @@ export function annotationLine(key: string, value: string): string {
 
 /** "node1, node2, node3 and 2997 more": a message names a few; the evidence names every one. */
 export function someNames(names: readonly string[], max = 5): string {
-  if (names.length <= max) return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
+  if (names.length <= max)
+    return names.length <= 1 ? (names[0] ?? '') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`
   return `${names.slice(0, max).join(', ')} and ${names.length - max} more`
 }

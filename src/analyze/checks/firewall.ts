@@ -6,11 +6,20 @@
  */
 import type {IptablesRule, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
-import type {CheckContext} from './context.js'
-import {chainLine} from './evidence.js'
-import {ifaceMatches, pathLinks, podPath} from './devices.js'
 import {contains, overlaps} from '../ip.js'
-import {applies, isAccept, isDrop, reachableRules, ruleCount, ruleSets, tableOf, type TrafficShape} from './iptables-walk.js'
+import type {CheckContext} from './context.js'
+import {ifaceMatches, pathLinks, podPath} from './devices.js'
+import {chainLine} from './evidence.js'
+import {
+  applies,
+  isAccept,
+  isDrop,
+  reachableRules,
+  ruleCount,
+  ruleSets,
+  tableOf,
+  type TrafficShape,
+} from './iptables-walk.js'
 import {type Check, raise, type Raised} from './raise.js'
 
 /**
@@ -20,7 +29,11 @@ import {type Check, raise, type Raised} from './raise.js'
  * may well be.
  */
 function kubeProxyMarkOnly(r: IptablesRule): boolean {
-  return r.chain.startsWith('KUBE-') && (r.match.other ?? []).length > 0 && r.match.other!.every((o) => o.startsWith('mark '))
+  return (
+    r.chain.startsWith('KUBE-') &&
+    (r.match.other ?? []).length > 0 &&
+    r.match.other!.every((o) => o.startsWith('mark '))
+  )
 }
 
 /** An ACCEPT that may take new pod traffic. */

@@ -4,8 +4,8 @@
  */
 import type {Link, NodeState, Route} from '../../model/node-state.js'
 import type {CheckContext} from './context.js'
-import {linkLine, routeLine, sysctlLine} from './evidence.js'
 import {confKey, pathLinks, podPath} from './devices.js'
+import {linkLine, routeLine, sysctlLine} from './evidence.js'
 import {arrivalFrom} from './native.js'
 import {isUp} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -34,7 +34,10 @@ export const ipForwardDisabled: Check = (ctx) =>
           node: node.name,
           subject: key,
           message: `${node.name} does not forward IPv4 packets that arrive on ${l.name}`,
-          evidence: [sysctlLine(key, '0'), ...(global === undefined ? [] : [sysctlLine('net.ipv4.ip_forward', global)])],
+          evidence: [
+            sysctlLine(key, '0'),
+            ...(global === undefined ? [] : [sysctlLine('net.ipv4.ip_forward', global)]),
+          ],
           vars: {},
         }),
       ]
@@ -55,7 +58,8 @@ export const rpFilterAsymmetric: Check = (ctx) =>
     const all = Number(state.sysctls['net.ipv4.conf.all.rp_filter'] ?? 0)
     const seen = new Set<string>()
     // loose or no filtering where pod traffic can arrive: no peer's route back needs reading
-    const strict = (l: Link | undefined) => l !== undefined && Math.max(all, Number(state.sysctls[confKey(l.name, 'rp_filter')] ?? 0)) === 1
+    const strict = (l: Link | undefined) =>
+      l !== undefined && Math.max(all, Number(state.sysctls[confKey(l.name, 'rp_filter')] ?? 0)) === 1
     if (!strict(p.uplink) && !strict(p.tunnel)) return []
     return ctx.peers(node.name).flatMap((peer): Raised[] => {
       // where packets from that peer's pods come in: the tunnel, or the uplink for native routing
@@ -74,7 +78,11 @@ export const rpFilterAsymmetric: Check = (ctx) =>
             peers: [peer.name],
             subject: `${arrival.name} rp_filter`,
             message: `${node.name} filters strictly on ${arrival.name}, where ${peer.name}'s pods (${net}) arrive, but its route back to them leaves by ${routeDevs(back).join(',')}: their packets are dropped as spoofed`,
-            evidence: [sysctlLine('net.ipv4.conf.all.rp_filter', String(all)), sysctlLine(key, String(own)), routeLine(back)],
+            evidence: [
+              sysctlLine('net.ipv4.conf.all.rp_filter', String(all)),
+              sysctlLine(key, String(own)),
+              routeLine(back),
+            ],
             vars: {dev: arrival.name},
           }),
         ]
@@ -98,7 +106,11 @@ export const brNetfilterOff: Check = (ctx) => {
         subject: BR_NF,
         severity: policy ? 'warning' : 'info',
         message: `frames between pods on ${ctx.profile.bridge} of ${node.name} bypass iptables (${v === undefined ? 'br_netfilter is not loaded' : `${BR_NF} is 0`})${policy ? ': NetworkPolicy and Service NAT miss same-node traffic' : ': Service NAT misses same-node pod traffic'}`,
-        evidence: [v === undefined ? `sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory` : sysctlLine(BR_NF, v)],
+        evidence: [
+          v === undefined
+            ? `sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory`
+            : sysctlLine(BR_NF, v),
+        ],
         vars: {},
       }),
     ]
@@ -118,7 +130,9 @@ export const linkDownCheck: Check = (ctx) =>
     const p = podPath(ctx, node, state)
     const out: Raised[] = []
     const down = (l: Link, what: string, pod?: {netns: string; subject: string}): void => {
-      const state = l.adminUp ? `up but ${l.flags.includes('NO-CARRIER') ? 'has no carrier' : `operationally ${l.operstate}`}` : 'administratively down'
+      const state = l.adminUp
+        ? `up but ${l.flags.includes('NO-CARRIER') ? 'has no carrier' : `operationally ${l.operstate}`}`
+        : 'administratively down'
       out.push(
         raise('LINK_DOWN', {
           node: node.name,
@@ -134,7 +148,11 @@ export const linkDownCheck: Check = (ctx) =>
     for (const v of p.hostVeths) if (linkDown(v, false)) down(v, 'the host end of a pod veth')
     for (const pod of state.pods) {
       const l = pod.links.find((x) => x.name === 'eth0')
-      if (l && linkDown(l, false)) down(l, `pod ${pod.namespace}/${pod.name}'s`, {netns: pod.netns, subject: `pod ${pod.namespace}/${pod.name} ${l.name}`})
+      if (l && linkDown(l, false))
+        down(l, `pod ${pod.namespace}/${pod.name}'s`, {
+          netns: pod.netns,
+          subject: `pod ${pod.namespace}/${pod.name} ${l.name}`,
+        })
     }
     return out
   })

@@ -18,9 +18,12 @@ export interface RuleSet {
 export function ruleSets(state: NodeState): RuleSet[] {
   const out: RuleSet[] = []
   const ok = (s: string): boolean => state.sections[s]?.status === 'ok'
-  if (state.iptables && ok('iptables')) out.push({tool: 'iptables-save', variant: state.iptables.variant, iptables: state.iptables})
-  if (state.iptablesLegacy && ok('iptables-legacy')) out.push({tool: 'iptables-legacy-save', variant: 'legacy', iptables: state.iptablesLegacy})
-  if (state.iptablesNft && ok('iptables-nft')) out.push({tool: 'iptables-nft-save', variant: 'nft', iptables: state.iptablesNft})
+  if (state.iptables && ok('iptables'))
+    out.push({tool: 'iptables-save', variant: state.iptables.variant, iptables: state.iptables})
+  if (state.iptablesLegacy && ok('iptables-legacy'))
+    out.push({tool: 'iptables-legacy-save', variant: 'legacy', iptables: state.iptablesLegacy})
+  if (state.iptablesNft && ok('iptables-nft'))
+    out.push({tool: 'iptables-nft-save', variant: 'nft', iptables: state.iptablesNft})
   return out
 }
 
@@ -39,7 +42,13 @@ export function tableOf(t: Iptables, name: string): IptablesTable | undefined {
  * is given (then a jump it surely does not take is not followed): callers
  * only draw conclusions from rules that stand on their own.
  */
-export function reachableRules(table: IptablesTable, chain: string, shape?: TrafficShape, depth = 0, seen = new Set<string>()): IptablesRule[] {
+export function reachableRules(
+  table: IptablesTable,
+  chain: string,
+  shape?: TrafficShape,
+  depth = 0,
+  seen = new Set<string>(),
+): IptablesRule[] {
   const c = table.chains.find((x) => x.name === chain)
   if (!c || seen.has(chain) || depth > 8) return []
   seen.add(chain)

@@ -16,7 +16,12 @@ export function adjacent(ctx: CheckContext, node: SnapshotNode, state: NodeState
 }
 
 /** The node's route for one of the peer's pod subnets when it goes straight to the peer over the uplink. */
-export function nativeRouteTo(ctx: CheckContext, node: SnapshotNode, state: NodeState, peer: SnapshotNode): Route | undefined {
+export function nativeRouteTo(
+  ctx: CheckContext,
+  node: SnapshotNode,
+  state: NodeState,
+  peer: SnapshotNode,
+): Route | undefined {
   const peerIP = ctx.underlayIP(peer)
   const uplink = ctx.uplink(node, state)?.name
   if (!uplink || !adjacent(ctx, node, state, peerIP)) return undefined
@@ -41,7 +46,10 @@ export function hasTunnelState(ctx: CheckContext, state: NodeState, peer: Snapsh
   if (!t) return false
   const vtepIP = ctx.vtep(peer).ip
   const ix = ctx.index(state)
-  return ix.fdbTo(t.dev, ctx.underlayIP(peer)).length > 0 || (vtepIP !== undefined && ix.neighbour(t.dev, vtepIP) !== undefined)
+  return (
+    ix.fdbTo(t.dev, ctx.underlayIP(peer)).length > 0 ||
+    (vtepIP !== undefined && ix.neighbour(t.dev, vtepIP) !== undefined)
+  )
 }
 
 /**
@@ -59,7 +67,12 @@ export function directlyRouted(ctx: CheckContext, node: SnapshotNode, state: Nod
  * route towards this node's pods uses (the tunnel, or the uplink when it
  * routes natively), else what the backend does by default.
  */
-export function arrivalFrom(ctx: CheckContext, node: SnapshotNode, state: NodeState, peer: SnapshotNode): 'tunnel' | 'uplink' {
+export function arrivalFrom(
+  ctx: CheckContext,
+  node: SnapshotNode,
+  state: NodeState,
+  peer: SnapshotNode,
+): 'tunnel' | 'uplink' {
   const peerState = ctx.state(peer.name)
   const t = ctx.profile.tunnel
   if (!t) return 'uplink'

@@ -67,7 +67,10 @@ function consensus(values: number[], fallback: number | undefined): number | und
   return fallback !== undefined && top.includes(fallback) ? fallback : undefined
 }
 
-function vxlanOutliers(ctx: CheckContext, field: 'port' | 'vni'): Array<{node: SnapshotNode; link: Link; expected: number; witness?: {node: string; link: Link}}> {
+function vxlanOutliers(
+  ctx: CheckContext,
+  field: 'port' | 'vni',
+): Array<{node: SnapshotNode; link: Link; expected: number; witness?: {node: string; link: Link}}> {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
   const devs = ctx.collected().flatMap(({node, state}) => {
@@ -83,7 +86,12 @@ function vxlanOutliers(ctx: CheckContext, field: 'port' | 'vni'): Array<{node: S
   const witness = devs.find((d) => d.value === expected)
   return devs
     .filter((d) => d.value !== expected)
-    .map((d) => ({node: d.node, link: d.link, expected, ...(witness ? {witness: {node: witness.node.name, link: witness.link}} : {})}))
+    .map((d) => ({
+      node: d.node,
+      link: d.link,
+      expected,
+      ...(witness ? {witness: {node: witness.node.name, link: witness.link}} : {}),
+    }))
 }
 
 export const vxlanPortMismatch: Check = (ctx) =>
@@ -152,13 +160,17 @@ const UDP_DAEMON = /^(flanneld|netctl-udp-for)/
 export const udpDaemonDown: Check = (ctx) => {
   if (ctx.profile.mode !== 'flannel-udp') return []
   return ctx.collected().flatMap(({node, state}): Raised[] => {
-    const running = state.processes.some((p) => UDP_DAEMON.test(p.name) || /\b(flanneld|netctl-udp-forwarder)\b/.test(p.args))
+    const running = state.processes.some(
+      (p) => UDP_DAEMON.test(p.name) || /\b(flanneld|netctl-udp-forwarder)\b/.test(p.args),
+    )
     const tun = ctx.ok(state, 'links') ? ctx.link(state, 'flannel0') : undefined
     const daemonGone = ctx.ok(state, 'processes') && !running
     const deviceGone = ctx.ok(state, 'links') && !tun
     if (!daemonGone && !deviceGone) return []
     const route = state.routes.find((r) => r.dev === 'flannel0' && r.table === 'main' && r.family === 'inet')
-    const why = daemonGone ? 'neither flanneld nor the udp forwarder runs in its network namespace' : 'flannel0, which the daemon holds open, is gone'
+    const why = daemonGone
+      ? 'neither flanneld nor the udp forwarder runs in its network namespace'
+      : 'flannel0, which the daemon holds open, is gone'
     return [
       raise('UDP_DAEMON_DOWN', {
         node: node.name,

@@ -11,8 +11,8 @@ import type {CheckContext, Vtep} from './context.js'
 import {fdbLine, linkLine, neighLine, routeLine, someNames} from './evidence.js'
 import {nativeRouteTo} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
-import type {StateIndex} from './state-index.js'
 import {type Check, raise, type Raised} from './raise.js'
+import type {StateIndex} from './state-index.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
 const mac = (m: string | undefined): string => (m ?? '').toLowerCase()
@@ -91,7 +91,13 @@ export const fdbMissing: Check = (ctx) =>
         subject: subjectOf(v),
         message: `${v.dev.name} on ${v.node.name} has no FDB entry for ${v.peer.name}: ${known ? `${v.vtep.mac} dst ${v.peerIP}` : `nothing points at ${v.peerIP}`}, so frames to its pods have no outer destination`,
         evidence: [...(v.vtep.macSource ? [v.vtep.macSource] : []), ...v.fdb.filter((f) => f.dst).map(fdbLine)],
-        vars: {peer: v.peer.name, peerIP: v.peerIP, dev: v.dev.name, node: v.node.name, ...(known ? {vtepMAC: v.vtep.mac!} : {})},
+        vars: {
+          peer: v.peer.name,
+          peerIP: v.peerIP,
+          dev: v.dev.name,
+          node: v.node.name,
+          ...(known ? {vtepMAC: v.vtep.mac!} : {}),
+        },
         ...(known ? {} : {without: ['vtepMAC']}),
       }),
     ]
@@ -107,7 +113,11 @@ export const neighMissing: Check = (ctx) =>
         peers: [v.peer.name],
         subject: subjectOf(v),
         message: `${v.dev.name} on ${v.node.name} has ${v.neigh ? `only a ${v.neigh.state.join(',')} entry` : 'no neighbour entry'} for ${v.peer.name}'s VTEP ${v.vtep.ip}, so packets routed to it cannot be framed`,
-        evidence: [...peerRouteLines(ctx, v), ...(v.neigh ? [neighLine(v.neigh)] : []), ...(v.vtep.macSource ? [v.vtep.macSource] : [])],
+        evidence: [
+          ...peerRouteLines(ctx, v),
+          ...(v.neigh ? [neighLine(v.neigh)] : []),
+          ...(v.vtep.macSource ? [v.vtep.macSource] : []),
+        ],
         vars: {peer: v.peer.name, vtepIP: v.vtep.ip, dev: v.dev.name, ...(known ? {vtepMAC: v.vtep.mac!} : {})},
         ...(known ? {} : {without: ['vtepMAC']}),
       }),
@@ -117,7 +127,8 @@ export const neighMissing: Check = (ctx) =>
 export const neighNotPermanent: Check = (ctx) =>
   vxlanPeerViews(ctx).flatMap((v): Raised[] => {
     const n = v.neigh
-    if (!n?.lladdr || n.state.some((s) => s === 'PERMANENT' || s === 'NOARP' || s === 'FAILED' || s === 'INCOMPLETE')) return []
+    if (!n?.lladdr || n.state.some((s) => s === 'PERMANENT' || s === 'NOARP' || s === 'FAILED' || s === 'INCOMPLETE'))
+      return []
     if (v.goodMACs.size > 0 && !v.goodMACs.has(mac(n.lladdr))) return [] // a wrong MAC is VTEP_MAC_MISMATCH
     return [
       raise('NEIGH_NOT_PERMANENT', {
@@ -137,7 +148,14 @@ function staleForPeer(v: PeerView, macs: Map<string, string>): {neigh?: Neighbou
   const neigh = v.neigh?.lladdr && !v.goodMACs.has(mac(v.neigh.lladdr)) ? v.neigh : undefined
   const ix = v.index
   const hasGoodFdb = ix.fdbHasMAC(v.dev.name, v.goodMACs)
-  const fdb = ix.fdbTo(v.dev.name, v.peerIP).filter((f) => mac(f.mac) !== ZERO_MAC && !macs.has(mac(f.mac)) && (!hasGoodFdb || (neigh !== undefined && mac(neigh.lladdr) === mac(f.mac))))
+  const fdb = ix
+    .fdbTo(v.dev.name, v.peerIP)
+    .filter(
+      (f) =>
+        mac(f.mac) !== ZERO_MAC &&
+        !macs.has(mac(f.mac)) &&
+        (!hasGoodFdb || (neigh !== undefined && mac(neigh.lladdr) === mac(f.mac))),
+    )
   return {...(neigh ? {neigh} : {}), fdb}
 }
 
@@ -154,7 +172,11 @@ export const vtepMacMismatch: Check = (ctx) => {
         peers: [v.peer.name],
         subject: subjectOf(v),
         message: `${v.node.name} reaches ${v.peer.name}'s VTEP at ${staleMAC}, but ${v.peer.name}'s VTEP MAC is ${good}: the peer drops frames addressed to another MAC`,
-        evidence: [...(stale.neigh ? [neighLine(stale.neigh)] : []), ...stale.fdb.map(fdbLine), ...(v.vtep.macSource ? [v.vtep.macSource] : [])],
+        evidence: [
+          ...(stale.neigh ? [neighLine(stale.neigh)] : []),
+          ...stale.fdb.map(fdbLine),
+          ...(v.vtep.macSource ? [v.vtep.macSource] : []),
+        ],
         vars: {staleMAC, peer: v.peer.name, vtepIP: v.vtep.ip ?? '', vtepMAC: good, dev: v.dev.name, peerIP: v.peerIP},
       }),
     ]
@@ -167,21 +189,23 @@ function sharedVtepMAC(ctx: CheckContext): Raised[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
   const vteps = new Map(ctx.nodes.map((n) => [n, ctx.vtep(n)]))
-  return [...holdersOf(ctx.nodes, (n) => (vteps.get(n)?.mac ? [vteps.get(n)!.mac!] : []))].flatMap(([m, holders]): Raised[] => {
-    if (holders.length < 2) return []
-    const names = holders.map((h) => h.name)
-    return [
-      raise('VTEP_MAC_MISMATCH', {
-        peers: names,
-        subject: `shared VTEP MAC ${m}`,
-        message: `${holders.length} nodes announce the VTEP MAC ${m} (${someNames(names)}): a peer's FDB holds one entry per MAC, so frames for all but one of them go to the wrong node`,
-        evidence: holders.map((h) => vteps.get(h)!.macSource ?? `${h.name}: VTEP MAC ${m}`),
-        vars: {node: names[1]!, keep: names[0]!, vtepMAC: m, dev: t.dev},
-        fixTemplate:
-          '# each node needs a VTEP MAC of its own: keep <vtepMAC> on <keep>; on every other node listed, e.g. <node>, delete <dev> and restart the CNI agent (flanneld, calico-node) so that it is made again with a fresh MAC and announced\nip link delete <dev>',
-      }),
-    ]
-  })
+  return [...holdersOf(ctx.nodes, (n) => (vteps.get(n)?.mac ? [vteps.get(n)!.mac!] : []))].flatMap(
+    ([m, holders]): Raised[] => {
+      if (holders.length < 2) return []
+      const names = holders.map((h) => h.name)
+      return [
+        raise('VTEP_MAC_MISMATCH', {
+          peers: names,
+          subject: `shared VTEP MAC ${m}`,
+          message: `${holders.length} nodes announce the VTEP MAC ${m} (${someNames(names)}): a peer's FDB holds one entry per MAC, so frames for all but one of them go to the wrong node`,
+          evidence: holders.map((h) => vteps.get(h)!.macSource ?? `${h.name}: VTEP MAC ${m}`),
+          vars: {node: names[1]!, keep: names[0]!, vtepMAC: m, dev: t.dev},
+          fixTemplate:
+            '# each node needs a VTEP MAC of its own: keep <vtepMAC> on <keep>; on every other node listed, e.g. <node>, delete <dev> and restart the CNI agent (flanneld, calico-node) so that it is made again with a fresh MAC and announced\nip link delete <dev>',
+        }),
+      ]
+    },
+  )
 }
 
 /** A node's own device MAC differs from the MAC it announces: every peer programs the announced one. */
@@ -198,7 +222,14 @@ function deviceMacMismatch(ctx: CheckContext): Raised[] {
         subject: `${t.dev} on ${node.name}`,
         message: `${node.name}'s ${t.dev} has MAC ${mac(dev.mac)} but announces ${v.mac}: peers program the announced MAC and ${node.name} drops their frames (run the fix on every other node)`,
         evidence: [linkLine(dev), v.macSource],
-        vars: {staleMAC: v.mac, peer: node.name, vtepIP: v.ip ?? '', vtepMAC: mac(dev.mac), dev: t.dev, peerIP: ctx.underlayIP(node)},
+        vars: {
+          staleMAC: v.mac,
+          peer: node.name,
+          vtepIP: v.ip ?? '',
+          vtepMAC: mac(dev.mac),
+          dev: t.dev,
+          peerIP: ctx.underlayIP(node),
+        },
       }),
     ]
   })
@@ -223,7 +254,11 @@ export const fdbStale: Check = (ctx) => {
         if (!right || neigh) return []
       }
       const owner = macOwner ? ctx.node(macOwner) : undefined
-      const why = !ipOwner ? `${f.dst} is no node's address` : macOwner ? `${f.mac} is ${macOwner}'s VTEP, but ${f.dst} is ${ipOwner}` : `no node has the MAC ${f.mac}`
+      const why = !ipOwner
+        ? `${f.dst} is no node's address`
+        : macOwner
+          ? `${f.mac} is ${macOwner}'s VTEP, but ${f.dst} is ${ipOwner}`
+          : `no node has the MAC ${f.mac}`
       return [
         raise('FDB_STALE', {
           node: node.name,
@@ -231,7 +266,12 @@ export const fdbStale: Check = (ctx) => {
           subject: `${dev.name}: ${f.mac} dst ${f.dst}`,
           message: `a stale FDB entry on ${node.name}: ${why}`,
           evidence: [fdbLine(f)],
-          vars: {vtepMAC: mac(f.mac), dev: dev.name, staleIP: f.dst, ...(owner ? {peer: owner.name, peerIP: ctx.underlayIP(owner)} : {})},
+          vars: {
+            vtepMAC: mac(f.mac),
+            dev: dev.name,
+            staleIP: f.dst,
+            ...(owner ? {peer: owner.name, peerIP: ctx.underlayIP(owner)} : {}),
+          },
           ...(owner ? {} : {without: ['peer', 'peerIP']}),
         }),
       ]

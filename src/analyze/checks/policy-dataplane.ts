@@ -12,11 +12,11 @@
  */
 import {createHash} from 'node:crypto'
 
-import type {SnapshotNetworkPolicy} from '../../model/snapshot.js'
 import type {IptablesTable} from '../../model/node-state.js'
+import type {SnapshotNetworkPolicy} from '../../model/snapshot.js'
 import {policyDirections, policyKey, selectedPods} from '../policy.js'
-import {type Check, type Raised, raise} from './raise.js'
 import {ruleSets, tableOf} from './iptables-walk.js'
+import {type Check, raise, type Raised} from './raise.js'
 
 const IPTABLES_MAX_CHAIN = 28
 
@@ -24,7 +24,10 @@ const IPTABLES_MAX_CHAIN = 28
 export function lengthLimitedId(prefix: string, suffix: string, max = IPTABLES_MAX_CHAIN): string {
   const s = suffix || '_'
   if (prefix.length + s.length > max || (prefix.length + s.length === max && s.startsWith('_'))) {
-    return `${prefix}_${createHash('sha256').update(s).digest('base64url').slice(0, max - 1 - prefix.length)}`
+    return `${prefix}_${createHash('sha256')
+      .update(s)
+      .digest('base64url')
+      .slice(0, max - 1 - prefix.length)}`
   }
   return prefix + s
 }
@@ -51,7 +54,8 @@ function policyLine(policy: SnapshotNetworkPolicy): string {
 const policyDataplane: Check = (ctx) => {
   const policies = ctx.snapshot.networkPolicies ?? []
   const owned = new Map<string, SnapshotNetworkPolicy>()
-  for (const p of policies) for (const d of ['Ingress', 'Egress'] as const) owned.set(felixPolicyChain(d, p.namespace, p.name), p)
+  for (const p of policies)
+    for (const d of ['Ingress', 'Egress'] as const) owned.set(felixPolicyChain(d, p.namespace, p.name), p)
   return ctx.collected().flatMap(({node, state}): Raised[] => {
     const out: Raised[] = []
     for (const set of ruleSets(state)) {
@@ -67,7 +71,9 @@ const policyDataplane: Check = (ctx) => {
           const from = direction === 'Ingress' ? 'cali-tw-' : 'cali-fw-'
           const jumped = filter.chains.some((c) => c.name.startsWith(from) && c.rules.some((r) => r.target === chain))
           if (present.has(chain) && jumped) continue
-          const why = present.has(chain) ? `no ${from}<iface> chain jumps to ${chain}` : `no chain ${chain} in the filter table`
+          const why = present.has(chain)
+            ? `no ${from}<iface> chain jumps to ${chain}`
+            : `no chain ${chain} in the filter table`
           out.push(
             raise('POLICY_NOT_PROGRAMMED', {
               node: node.name,
@@ -103,5 +109,7 @@ const policyDataplane: Check = (ctx) => {
   })
 }
 
-export const policyNotProgrammed: Check = (ctx) => policyDataplane(ctx).filter((r) => r.finding.code === 'POLICY_NOT_PROGRAMMED')
-export const policyStaleRules: Check = (ctx) => policyDataplane(ctx).filter((r) => r.finding.code === 'POLICY_STALE_RULES')
+export const policyNotProgrammed: Check = (ctx) =>
+  policyDataplane(ctx).filter((r) => r.finding.code === 'POLICY_NOT_PROGRAMMED')
+export const policyStaleRules: Check = (ctx) =>
+  policyDataplane(ctx).filter((r) => r.finding.code === 'POLICY_STALE_RULES')

@@ -9,10 +9,18 @@
 import type {Finding} from '../../model/finding.js'
 import type {Snapshot, SnapshotNetworkPolicy, SnapshotPod} from '../../model/snapshot.js'
 import type {Hop, Protocol, TracePolicy} from '../../model/trace.js'
-import {type DirectionVerdict, type PolicyEnd, type PolicyFlow, PolicyIndex, type PolicyVerdict, policyVerdict, ruleText} from '../policy-verdict.js'
 import {makeFinding} from '../catalogue/index.js'
 import {type Cidr, cidrContains, parseCidr} from '../ip.js'
 import {cniEnforcesPolicy, policyDirections, policyKey, selectedPods, selectorMatches} from '../policy.js'
+import {
+  type DirectionVerdict,
+  type PolicyEnd,
+  type PolicyFlow,
+  PolicyIndex,
+  type PolicyVerdict,
+  policyVerdict,
+  ruleText,
+} from '../policy-verdict.js'
 
 const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 import {type Check, raise} from './raise.js'
@@ -32,7 +40,10 @@ function unenforced(snapshot: Snapshot): SnapshotNetworkPolicy[] {
 
 /** The policy as `kubectl get -o yaml` would show the parts that decide what it selects. */
 function policyEvidence(snapshot: Snapshot, policy: SnapshotNetworkPolicy): string[] {
-  const types = Array.isArray(policy.spec.policyTypes) && policy.spec.policyTypes.length > 0 ? (policy.spec.policyTypes as string[]).join(', ') : `${policyDirections(policy.spec).join(', ')} (defaulted: no policyTypes)`
+  const types =
+    Array.isArray(policy.spec.policyTypes) && policy.spec.policyTypes.length > 0
+      ? (policy.spec.policyTypes as string[]).join(', ')
+      : `${policyDirections(policy.spec).join(', ')} (defaulted: no policyTypes)`
   return [
     `networkpolicy ${policyKey(policy)}: podSelector ${JSON.stringify(policy.spec.podSelector ?? {})}`,
     `policyTypes: ${types}`,
@@ -76,19 +87,31 @@ export interface FlowPacket {
 const PROTOCOL = {tcp: 'TCP', udp: 'UDP', icmp: 'ICMP'} as const
 
 function podOf(snapshot: Snapshot, end: FlowEnd): SnapshotPod | undefined {
-  return end.pod === undefined ? undefined : snapshot.pods.find((p) => p.name === end.pod && p.namespace === end.namespace)
+  return end.pod === undefined
+    ? undefined
+    : snapshot.pods.find((p) => p.name === end.pod && p.namespace === end.namespace)
 }
 
 function policyEnd(snapshot: Snapshot, end: FlowEnd): PolicyEnd {
   const pod = podOf(snapshot, end)
-  return {ip: end.ip ?? pod?.ip ?? '', ...(pod ? {pod} : {}), ...(end.node ?? pod?.node ? {node: end.node ?? pod?.node} : {})}
+  return {
+    ip: end.ip ?? pod?.ip ?? '',
+    ...(pod ? {pod} : {}),
+    ...((end.node ?? pod?.node) ? {node: end.node ?? pod?.node} : {}),
+  }
 }
 
 /** "10.244.1.5 (pod y/a)" */
-const endText = (end: PolicyEnd): string => (end.pod ? `${end.ip} (${end.pod.hostNetwork ? 'host-network ' : ''}pod ${podKey(end.pod)})` : end.node ? `${end.ip} (node ${end.node})` : end.ip)
+const endText = (end: PolicyEnd): string =>
+  end.pod
+    ? `${end.ip} (${end.pod.hostNetwork ? 'host-network ' : ''}pod ${podKey(end.pod)})`
+    : end.node
+      ? `${end.ip} (node ${end.node})`
+      : end.ip
 
 /** "TCP 80", "ICMP" */
-const packetText = (flow: PolicyFlow): string => (flow.port === undefined ? flow.protocol : `${flow.protocol} ${flow.port}`)
+const packetText = (flow: PolicyFlow): string =>
+  flow.port === undefined ? flow.protocol : `${flow.protocol} ${flow.port}`
 
 /** Evidence lines of one denied direction: each selecting policy's ruling. */
 function rulingEvidence(v: DirectionVerdict): string[] {
@@ -112,9 +135,20 @@ export interface FlowPolicy {
  * policy engine, POLICY_UNENFORCED for each policy that would decide it, saying
  * what it would do. Undefined when the snapshot holds no policies.
  */
-export function policyOnFlow(snapshot: Snapshot, src: FlowEnd, dst: FlowEnd, packet: FlowPacket, index: PolicyIndex = PolicyIndex.of(snapshot)): FlowPolicy | undefined {
+export function policyOnFlow(
+  snapshot: Snapshot,
+  src: FlowEnd,
+  dst: FlowEnd,
+  packet: FlowPacket,
+  index: PolicyIndex = PolicyIndex.of(snapshot),
+): FlowPolicy | undefined {
   if (!snapshot.networkPolicies?.length) return undefined
-  const flow: PolicyFlow = {src: policyEnd(snapshot, src), dst: policyEnd(snapshot, dst), protocol: PROTOCOL[packet.protocol], ...(packet.protocol !== 'icmp' && packet.port !== undefined ? {port: packet.port} : {})}
+  const flow: PolicyFlow = {
+    src: policyEnd(snapshot, src),
+    dst: policyEnd(snapshot, dst),
+    protocol: PROTOCOL[packet.protocol],
+    ...(packet.protocol !== 'icmp' && packet.port !== undefined ? {port: packet.port} : {}),
+  }
   const verdict = policyVerdict(index, flow)
   const enforced = cniEnforcesPolicy(snapshot)
   const policy: TracePolicy = {enforced: enforced ?? null, ...verdict}
@@ -129,7 +163,11 @@ export function policyOnFlow(snapshot: Snapshot, src: FlowEnd, dst: FlowEnd, pac
     ...(at.node ? {node: at.node} : {}),
     subject: `pod ${denied.pod} (${denied.direction})`,
     message: `NetworkPolicy ${denied.policies.join(', ')} select${denied.policies.length === 1 ? 's' : ''} pod ${denied.pod} for ${denied.direction} and no rule allows ${packetText(flow)} ${denied.direction === 'Egress' ? 'to' : 'from'} ${endText(peer)}: closest ${ruleText(closest)}: ${closest.mismatches.join('; ')}`,
-    evidence: [`${endText(flow.src)} -> ${endText(flow.dst)} ${packetText(flow)}`, `${denied.direction} of pod ${denied.pod} (${at.ip}): selected by ${denied.policies.join(', ')}`, ...rulingEvidence(denied)],
+    evidence: [
+      `${endText(flow.src)} -> ${endText(flow.dst)} ${packetText(flow)}`,
+      `${denied.direction} of pod ${denied.pod} (${at.ip}): selected by ${denied.policies.join(', ')}`,
+      ...rulingEvidence(denied),
+    ],
     vars: {namespace: ns, policy: name, srcIP: flow.src.ip},
   })
   return {policy, denied, findings: [finding]}
@@ -139,7 +177,10 @@ export function policyOnFlow(snapshot: Snapshot, src: FlowEnd, dst: FlowEnd, pac
 function unenforcedOnFlow(snapshot: Snapshot, flow: PolicyFlow, verdict: PolicyVerdict): Finding[] {
   const byKey = new Map(snapshot.networkPolicies!.map((p) => [policyKey(p), p]))
   const out: Finding[] = []
-  for (const [v, role, end] of [[verdict.egress, 'the source', flow.src], [verdict.ingress, 'the destination', flow.dst]] as const) {
+  for (const [v, role, end] of [
+    [verdict.egress, 'the source', flow.src],
+    [verdict.ingress, 'the destination', flow.dst],
+  ] as const) {
     for (const key of v.policies) {
       const policy = byKey.get(key)!
       const ruling = v.rulings?.find((r) => r.policy === key)
@@ -153,7 +194,11 @@ function unenforcedOnFlow(snapshot: Snapshot, flow: PolicyFlow, verdict: PolicyV
         makeFinding('POLICY_UNENFORCED', {
           subject: `NetworkPolicy ${key}`,
           message: `NetworkPolicy ${key} selects pod ${v.pod} (${role}) for ${v.direction}, but ${snapshot.cluster.cni} enforces no NetworkPolicy: it does not filter this flow${would}`,
-          evidence: [...policyEvidence(snapshot, policy), `pod ${v.pod} labels ${JSON.stringify(end.pod?.labels ?? {})}`, ...(v.verdict === 'DENIED' ? rulingEvidence(v) : [])],
+          evidence: [
+            ...policyEvidence(snapshot, policy),
+            `pod ${v.pod} labels ${JSON.stringify(end.pod?.labels ?? {})}`,
+            ...(v.verdict === 'DENIED' ? rulingEvidence(v) : []),
+          ],
           vars: {namespace: policy.namespace, policy: policy.name},
         }),
       )
@@ -168,12 +213,23 @@ function unenforcedOnFlow(snapshot: Snapshot, flow: PolicyFlow, verdict: PolicyV
  * ingress in the FORWARD hop of the destination's node (its cali-tw- chain),
  * then a drop hop naming the policies.
  */
-export function hopsToPolicyDrop(hops: readonly Hop[], denied: DirectionVerdict, finding: Finding, src: FlowEnd, dst: FlowEnd): Hop[] {
+export function hopsToPolicyDrop(
+  hops: readonly Hop[],
+  denied: DirectionVerdict,
+  finding: Finding,
+  src: FlowEnd,
+  dst: FlowEnd,
+): Hop[] {
   const node = denied.direction === 'Egress' ? src.node : dst.node
   const onNode = hops.map((h, i) => ({h, i})).filter(({h}) => h.node === node && h.action === 'forward')
   const at = denied.direction === 'Egress' ? onNode[0] : onNode.at(-1)
   // no FORWARD hop (the packet reaches the pod without one): cut before the destination pod's namespace
-  const cut = at?.i ?? Math.max(0, hops.findIndex((h) => h.netns === (denied.direction === 'Egress' ? src : dst).netns && h !== hops[0]))
+  const cut =
+    at?.i ??
+    Math.max(
+      0,
+      hops.findIndex((h) => h.netns === (denied.direction === 'Egress' ? src : dst).netns && h !== hops[0]),
+    )
   const here = at?.h ?? hops[cut - 1]
   const drop: Hop = {
     node: node ?? here?.node ?? '',
@@ -181,7 +237,10 @@ export function hopsToPolicyDrop(hops: readonly Hop[], denied: DirectionVerdict,
     ...(here?.in ? {in: here.in} : {}),
     ...(at?.h.out ? {out: at.h.out} : {}),
     action: 'drop',
-    evidence: [`NetworkPolicy ${denied.direction.toLowerCase()} of pod ${denied.pod}: ${finding.message}`, ...finding.evidence.slice(2)],
+    evidence: [
+      `NetworkPolicy ${denied.direction.toLowerCase()} of pod ${denied.pod}: ${finding.message}`,
+      ...finding.evidence.slice(2),
+    ],
     findings: ['POLICY_DENY'],
   }
   return [...hops.slice(0, cut), drop]
@@ -196,7 +255,12 @@ function ruleAdmitsPods(rule: unknown, clusterCIDR: Cidr | undefined): boolean {
     if (!isRecord(peer.ipBlock)) return true
     const c = typeof peer.ipBlock.cidr === 'string' ? parseCidr(peer.ipBlock.cidr) : undefined
     // an ipBlock that overlaps the pod network lets pods in (their addresses), one outside it does not
-    return c !== undefined && clusterCIDR !== undefined && c.ip.family === clusterCIDR.ip.family && (cidrContains(c, clusterCIDR.ip) || cidrContains(clusterCIDR, c.ip))
+    return (
+      c !== undefined &&
+      clusterCIDR !== undefined &&
+      c.ip.family === clusterCIDR.ip.family &&
+      (cidrContains(c, clusterCIDR.ip) || cidrContains(clusterCIDR, c.ip))
+    )
   })
 }
 
@@ -227,7 +291,9 @@ class PodsByNamespace {
   selected(policy: SnapshotNetworkPolicy): SnapshotPod[] {
     const sel = policy.spec.podSelector
     const first = isRecord(sel) && isRecord(sel.matchLabels) ? Object.entries(sel.matchLabels)[0] : undefined
-    const candidates = first ? (this.postings.get(`${policy.namespace}\u0000${first[0]}\u0000${String(first[1])}`) ?? []) : (this.pods.get(policy.namespace) ?? [])
+    const candidates = first
+      ? (this.postings.get(`${policy.namespace}\u0000${first[0]}\u0000${String(first[1])}`) ?? [])
+      : (this.pods.get(policy.namespace) ?? [])
     return candidates.filter((p) => selectorMatches(sel ?? {}, p.labels ?? {}))
   }
 }

@@ -37,7 +37,12 @@ export function raise(code: FindingCode, input: RaiseInput): Raised {
   if (fixTemplate === undefined && without.length === 0) {
     finding = makeFinding(code, rest)
   } else {
-    const template = fixTemplate ?? CATALOGUE[code].fix.split('\n').filter((l) => !without.some((p) => l.includes(`<${p}>`))).join('\n')
+    const template =
+      fixTemplate ??
+      CATALOGUE[code].fix
+        .split('\n')
+        .filter((l) => !without.some((p) => l.includes(`<${p}>`)))
+        .join('\n')
     // the entry's fields, with the fix filled from the chosen template
     const base = makeFinding(code, {...rest, vars: Object.fromEntries(fixVarsOf(code).map((p) => [p, '']))})
     finding = {...base, fix: fillTemplate(template, rest.vars, `raise(${code})`)}

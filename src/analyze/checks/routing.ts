@@ -5,9 +5,9 @@
  */
 import type {NodeState, Route} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
+import {canonical, contains, parsePrefix} from '../ip.js'
 import type {CheckContext} from './context.js'
 import {neighLine, routeLine, someNames} from './evidence.js'
-import {canonical, contains, parsePrefix} from '../ip.js'
 import {adjacent, directlyRouted} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -75,8 +75,13 @@ function perPeerMissing(ctx: CheckContext): Raised[] {
     // BIRD has it but the kernel does not: BGP_ROUTE_NOT_INSTALLED says so
     if (ctx.profile.bgp && birdBest(e.state, e.net)) return []
     const session = e.state.bird?.sessions.find((s) => s.neighborAddress === ctx.underlayIP(e.peer))
-    const bgpNote = ctx.profile.bgp && session && session.bgpState !== 'Established' ? ` (the BGP session to ${e.peer.name} is ${session.bgpState})` : ''
-    const covering = mainRoutes(ctx, e.state).filter((r) => r.type === 'unicast' && contains(r.dst, e.net)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+    const bgpNote =
+      ctx.profile.bgp && session && session.bgpState !== 'Established'
+        ? ` (the BGP session to ${e.peer.name} is ${session.bgpState})`
+        : ''
+    const covering = mainRoutes(ctx, e.state)
+      .filter((r) => r.type === 'unicast' && contains(r.dst, e.net))
+      .sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
     return [
       raise('ROUTE_MISSING', {
         node: e.node.name,
@@ -98,7 +103,11 @@ function clusterRouteMissing(ctx: CheckContext): Raised[] {
     if (!ctx.ok(state, 'routes4', 'links') || !tunnelUsable(ctx, state)) return []
     const network = ctx.network(node.name)
     if (mainRoutes(ctx, state).some((r) => r.dev === dev && contains(r.dst, network))) return []
-    const uncovered = ctx.peers(node.name).filter((p) => ctx.podNets(p).some((net) => !mainRoutes(ctx, state).some((r) => r.dev === dev && contains(r.dst, net))))
+    const uncovered = ctx
+      .peers(node.name)
+      .filter((p) =>
+        ctx.podNets(p).some((net) => !mainRoutes(ctx, state).some((r) => r.dev === dev && contains(r.dst, net))),
+      )
     if (uncovered.length === 0) return []
     return [
       raise('ROUTE_MISSING', {
@@ -106,15 +115,21 @@ function clusterRouteMissing(ctx: CheckContext): Raised[] {
         peers: uncovered.map((p) => p.name),
         subject: `${network} dev ${dev}`,
         message: `${node.name} has no route sending the pod network ${network} into ${dev}: pods of ${uncovered.map((p) => p.name).join(', ')} are unreachable`,
-        evidence: mainRoutes(ctx, state).filter((r) => r.dev === dev).map(routeLine),
+        evidence: mainRoutes(ctx, state)
+          .filter((r) => r.dev === dev)
+          .map(routeLine),
         vars: {podCIDR: network, dev},
-        fixTemplate: [`# flannel udp sends the whole pod network into ${dev}; flanneld adds it when it starts`, 'ip route replace <podCIDR> dev <dev>'].join('\n'),
+        fixTemplate: [
+          `# flannel udp sends the whole pod network into ${dev}; flanneld adds it when it starts`,
+          'ip route replace <podCIDR> dev <dev>',
+        ].join('\n'),
       }),
     ]
   })
 }
 
-const nexthopsOf = (r: Route): Array<{gateway?: string; dev?: string}> => r.nexthops ?? [{...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}]
+const nexthopsOf = (r: Route): Array<{gateway?: string; dev?: string}> =>
+  r.nexthops ?? [{...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}]
 
 export const routeWrongNexthop: Check = (ctx) =>
   expectedRoutes(ctx).flatMap((e): Raised[] => {
@@ -144,9 +159,17 @@ export const routeStale: Check = (ctx) => {
       if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network || !contains(network, r.dst)) return []
       // inside or around some node's subnet (a local pod's /32, an aggregate): not stale
       if (ctx.overlapsPodNet(r.dst)) return []
-      const neigh = r.gateway && r.dev ? state.neighbours.find((n) => n.dst === r.gateway && n.dev === r.dev && n.lladdr) : undefined
+      const neigh =
+        r.gateway && r.dev
+          ? state.neighbours.find((n) => n.dst === r.gateway && n.dev === r.dev && n.lladdr)
+          : undefined
       const tunnel = ctx.profile.tunnel && r.dev === ctx.profile.tunnel.dev && r.gateway
-      const vars = {podCIDR: r.dst, dev: r.dev ?? '', ...(tunnel ? {vtepIP: r.gateway!} : {}), ...(neigh?.lladdr && tunnel ? {staleMAC: neigh.lladdr} : {})}
+      const vars = {
+        podCIDR: r.dst,
+        dev: r.dev ?? '',
+        ...(tunnel ? {vtepIP: r.gateway!} : {}),
+        ...(neigh?.lladdr && tunnel ? {staleMAC: neigh.lladdr} : {}),
+      }
       return [
         raise('ROUTE_STALE', {
           node: node.name,
@@ -170,11 +193,17 @@ export const blackholeRoute: Check = (ctx) => {
     return main.flatMap((r): Raised[] => {
       if (!DISCARD.has(r.type)) return []
       // a peer subnet the discard route wins for: it is inside the subnet, or no unicast route as specific covers it
-      const victims = ctx.podNetsOverlapping(r.dst).filter(
-        (o) =>
-          o.node !== node.name &&
-          (contains(o.net, r.dst) || !main.some((u) => u.type === 'unicast' && contains(u.dst, o.net) && parsePrefix(u.dst)!.len >= parsePrefix(r.dst)!.len)),
-      )
+      const victims = ctx
+        .podNetsOverlapping(r.dst)
+        .filter(
+          (o) =>
+            o.node !== node.name &&
+            (contains(o.net, r.dst) ||
+              !main.some(
+                (u) =>
+                  u.type === 'unicast' && contains(u.dst, o.net) && parsePrefix(u.dst)!.len >= parsePrefix(r.dst)!.len,
+              )),
+        )
       if (victims.length === 0) return []
       return [
         raise('BLACKHOLE_ROUTE', {
@@ -230,7 +259,9 @@ export const hostgwNotL2Adjacent: Check = (ctx) => {
       const peerIP = ctx.underlayIP(peer)
       const main = mainRoutes(ctx, from.state!)
       const connected = main.filter((r) => r.dev === from.uplink && r.scope === 'link' && r.protocol === 'kernel')
-      const toPeer = main.filter((r) => r.type === 'unicast' && contains(r.dst, peerIP)).sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
+      const toPeer = main
+        .filter((r) => r.type === 'unicast' && contains(r.dst, peerIP))
+        .sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
       const podRoutes = main.filter((r) => ctx.podNets(peer).includes(r.dst))
       const here = from.nodes.map((n) => n.name)
       const there = peers.map((n) => `${n.name} (${ctx.underlayIP(n)})`)

@@ -5,21 +5,50 @@
  */
 import type {Finding, FindingCode} from '../../model/finding.js'
 import type {Snapshot} from '../../model/snapshot.js'
-import {bridgeAddrMismatch, nodeIpMismatch, podcidrDuplicate, podcidrMissing, podcidrOutsideNetwork, podcidrOverlap, subnetEnvMismatch} from './addressing.js'
-import {bgpAsMismatch, bgpMeshTooLarge, bgpPeerUnknown, bgpRouteNotInstalled, bgpSessionDown, rrClusterIdConflict} from './bgp.js'
+import {
+  bridgeAddrMismatch,
+  nodeIpMismatch,
+  podcidrDuplicate,
+  podcidrMissing,
+  podcidrOutsideNetwork,
+  podcidrOverlap,
+  subnetEnvMismatch,
+} from './addressing.js'
+import {
+  bgpAsMismatch,
+  bgpMeshTooLarge,
+  bgpPeerUnknown,
+  bgpRouteNotInstalled,
+  bgpSessionDown,
+  rrClusterIdConflict,
+} from './bgp.js'
 import {cniConfigConflict, cniPluginMissing} from './cni.js'
 import {collectionErrors} from './collection.js'
 import {CheckContext} from './context.js'
 import {encapPortBlocked, firewallDrop, forwardPolicyDrop, iptablesBackendSplit} from './firewall.js'
 import {brNetfilterOff, ipForwardDisabled, linkDownCheck, rpFilterAsymmetric} from './host.js'
 import {mtuExceedsEncap, mtuMismatch} from './mtu.js'
-import {tunnelDeviceDown, tunnelDeviceMissing, udpDaemonDown, vniMismatch, vxlanCsumOffload, vxlanPortMismatch} from './overlay-device.js'
+import {
+  tunnelDeviceDown,
+  tunnelDeviceMissing,
+  udpDaemonDown,
+  vniMismatch,
+  vxlanCsumOffload,
+  vxlanPortMismatch,
+} from './overlay-device.js'
 import {fdbMissing, fdbStale, neighMissing, neighNotPermanent, vtepMacMismatch} from './overlay-peers.js'
 import {policyIsolated, policyUnenforced} from './policy.js'
 import {policyNotProgrammed, policyStaleRules} from './policy-dataplane.js'
 import type {Check, Raised} from './raise.js'
 import {blackholeRoute, hostgwNotL2Adjacent, routeMissing, routeStale, routeWrongNexthop} from './routing.js'
-import {conntrackStaleCheck, conntrackTableFull, hairpinOffCheck, kubeProxyMissing, serviceNoEndpoints, serviceRulesStale} from './services.js'
+import {
+  conntrackStaleCheck,
+  conntrackTableFull,
+  hairpinOffCheck,
+  kubeProxyMissing,
+  serviceNoEndpoints,
+  serviceRulesStale,
+} from './services.js'
 
 /** Every check, by the code it raises, in docs/design.md's catalogue order. */
 export const CHECKS: ReadonlyArray<{code: FindingCode; check: Check}> = [
@@ -99,7 +128,11 @@ export function runChecksRaised(snapshot: Snapshot, opts: CheckOptions = {}): Ra
   const ctx = new CheckContext(snapshot, wanted)
   const all = CHECKS.flatMap(({check}) => check(ctx))
   const subjects = new Set(opts.subjects ?? [])
-  return all.filter((r) => (r.finding.node !== undefined ? wanted.has(r.finding.node) : r.about.some((n) => wanted.has(n)) || (r.about.length === 0 && subjects.has(r.finding.subject))))
+  return all.filter((r) =>
+    r.finding.node !== undefined
+      ? wanted.has(r.finding.node)
+      : r.about.some((n) => wanted.has(n)) || (r.about.length === 0 && subjects.has(r.finding.subject)),
+  )
 }
 
 export function runChecks(snapshot: Snapshot, opts: CheckOptions = {}): Finding[] {

@@ -15,11 +15,11 @@ import type {InventoryService, InventoryServicePort} from '../../model/inventory
 import type {ConntrackEntry, NftChain, NftElement, NftTable} from '../../model/netfilter.js'
 import type {IptablesChain, IptablesRule, IptablesTable, Link, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
+import {contains, isIPv4, stripPrefix} from '../ip.js'
 import type {CheckContext} from './context.js'
 import {linkLine, someNames, sysctlLine} from './evidence.js'
-import {contains, isIPv4, stripPrefix} from '../ip.js'
-import {type Check, type Raised, raise} from './raise.js'
 import {ruleSets, tableOf} from './iptables-walk.js'
+import {type Check, raise, type Raised} from './raise.js'
 
 /** One port of a Service and the endpoints the EndpointSlices give it (`ip:targetPort`). */
 interface ServicePort {
@@ -41,11 +41,16 @@ const keyText = (key: string): string => {
 }
 
 /** discovery/v1: a nil `ready` is to be read as ready. */
-const ready = (e: NonNullable<InventoryService['endpoints']>[number]): boolean => (e.conditions as {ready?: unknown} | null | undefined)?.ready !== false
+const ready = (e: NonNullable<InventoryService['endpoints']>[number]): boolean =>
+  (e.conditions as {ready?: unknown} | null | undefined)?.ready !== false
 
 /** What the snapshot schema leaves open (a hand-written file): a port needs a protocol name and a number, an address is a string. */
-const usablePort = (p: InventoryServicePort): boolean => typeof p.protocol === 'string' && Number.isInteger(p.port) && (p.targetPort === undefined || Number.isInteger(p.targetPort))
-const addressesOf = (e: NonNullable<InventoryService['endpoints']>[number]): string[] => (Array.isArray(e.addresses) ? e.addresses.filter((a): a is string => typeof a === 'string') : [])
+const usablePort = (p: InventoryServicePort): boolean =>
+  typeof p.protocol === 'string' &&
+  Number.isInteger(p.port) &&
+  (p.targetPort === undefined || Number.isInteger(p.targetPort))
+const addressesOf = (e: NonNullable<InventoryService['endpoints']>[number]): string[] =>
+  Array.isArray(e.addresses) ? e.addresses.filter((a): a is string => typeof a === 'string') : []
 
 function servicePorts(services: readonly InventoryService[]): ServicePort[] {
   return services
@@ -53,7 +58,11 @@ function servicePorts(services: readonly InventoryService[]): ServicePort[] {
     .flatMap((svc) =>
       svc.ports.filter(usablePort).map((port) => {
         const eps = Array.isArray(svc.endpoints) ? svc.endpoints.filter((e) => e !== null && typeof e === 'object') : []
-        const endpoints = [...new Set(eps.filter(ready).flatMap((e) => addressesOf(e).map((a) => `${a}:${port.targetPort ?? port.port}`)))].sort()
+        const endpoints = [
+          ...new Set(
+            eps.filter(ready).flatMap((e) => addressesOf(e).map((a) => `${a}:${port.targetPort ?? port.port}`)),
+          ),
+        ].sort()
         return {
           svc,
           port,
@@ -90,26 +99,45 @@ function ruleKey(r: IptablesRule): string | undefined {
   const m = r.match
   // iptables-save prints `-p tcp -m tcp --dport N`; a rule written in another order keeps the port among the other matches
   const dport = m.dport ?? m.other?.map((o) => /^--dport (\d+)$/.exec(o)?.[1]).find((x) => x !== undefined)
-  if (!m.destination || !m.protocol || !dport || m.negated?.some((f) => ['destination', 'protocol', 'dport'].includes(f))) return undefined
+  if (
+    !m.destination ||
+    !m.protocol ||
+    !dport ||
+    m.negated?.some((f) => ['destination', 'protocol', 'dport'].includes(f))
+  )
+    return undefined
   const ip = stripPrefix(m.destination)
   if (m.destination.includes('/') && !m.destination.endsWith('/32')) return undefined
   return /^\d+$/.test(dport) ? keyOf(ip, m.protocol, dport) : undefined
 }
 
 /** The rules a packet entering `chain` meets, jumps and gotos into user chains followed (each chain once). */
-function followChain(chains: ReadonlyMap<string, IptablesChain>, chain: string, seen = new Set<string>()): IptablesRule[] {
+function followChain(
+  chains: ReadonlyMap<string, IptablesChain>,
+  chain: string,
+  seen = new Set<string>(),
+): IptablesRule[] {
   const c = chains.get(chain)
   if (!c || seen.has(chain) || seen.size > 64) return []
   seen.add(chain)
-  return c.rules.flatMap((r) => (r.target !== undefined && chains.get(r.target)?.policy === undefined && chains.has(r.target) ? [r, ...followChain(chains, r.target, seen)] : [r]))
+  return c.rules.flatMap((r) =>
+    r.target !== undefined && chains.get(r.target)?.policy === undefined && chains.has(r.target)
+      ? [r, ...followChain(chains, r.target, seen)]
+      : [r],
+  )
 }
 
-function iptablesView(tool: string, nat: IptablesTable | undefined, filter: IptablesTable | undefined): ProxyView | undefined {
+function iptablesView(
+  tool: string,
+  nat: IptablesTable | undefined,
+  filter: IptablesTable | undefined,
+): ProxyView | undefined {
   const natServices = nat?.chains.find((c) => c.name === 'KUBE-SERVICES')
   const filterServices = filter?.chains.find((c) => c.name === 'KUBE-SERVICES')
   if (!natServices?.rules.length && !filterServices?.rules.length) return undefined
   const view: ProxyView = {tool, services: new Map(), rejects: new Map()}
-  if (natServices?.rules.some((r) => r.raw.includes('KUBE-CLUSTER-IP'))) view.opaque = 'kube-proxy runs in ipvs mode: its Services are in IPVS, which the probe does not read'
+  if (natServices?.rules.some((r) => r.raw.includes('KUBE-CLUSTER-IP')))
+    view.opaque = 'kube-proxy runs in ipvs mode: its Services are in IPVS, which the probe does not read'
   // by name: a node with thousands of Services has three times as many chains
   const chains = new Map(nat?.chains.map((c) => [c.name, c]))
   for (const r of natServices?.rules ?? []) {
@@ -118,7 +146,8 @@ function iptablesView(tool: string, nat: IptablesTable | undefined, filter: Ipta
     const entry = view.services.get(key) ?? {endpoints: new Map<string, string>(), lines: []}
     entry.lines.push(r.raw)
     for (const x of followChain(chains, r.target)) {
-      if (x.target?.startsWith('KUBE-SEP-') || x.target?.startsWith('KUBE-SVC-') || x.target?.startsWith('KUBE-SVL-')) entry.lines.push(x.raw)
+      if (x.target?.startsWith('KUBE-SEP-') || x.target?.startsWith('KUBE-SVC-') || x.target?.startsWith('KUBE-SVL-'))
+        entry.lines.push(x.raw)
       const to = dnatTarget(x)
       if (to) {
         entry.endpoints.set(to, x.raw)
@@ -142,7 +171,13 @@ function walkNft(v: unknown, out: {targets: string[]; dnat: string[]}): void {
   }
   if (v === null || typeof v !== 'object') return
   for (const [k, x] of Object.entries(v)) {
-    if ((k === 'goto' || k === 'jump') && x && typeof x === 'object' && typeof (x as {target?: unknown}).target === 'string') out.targets.push((x as {target: string}).target)
+    if (
+      (k === 'goto' || k === 'jump') &&
+      x &&
+      typeof x === 'object' &&
+      typeof (x as {target?: unknown}).target === 'string'
+    )
+      out.targets.push((x as {target: string}).target)
     else if (k === 'dnat' && x && typeof x === 'object') {
       const d = x as {addr?: unknown; port?: unknown}
       if (typeof d.addr === 'string') out.dnat.push(d.port === undefined ? d.addr : `${d.addr}:${String(d.port)}`)
@@ -152,7 +187,10 @@ function walkNft(v: unknown, out: {targets: string[]; dnat: string[]}): void {
 
 /** A map element as `nft list map` prints it: `172.21.0.10 . udp . 53 : goto service-...`. */
 function elementLine(set: string, e: NftElement): string {
-  const part = (v: unknown): string => (v && typeof v === 'object' && Array.isArray((v as {concat?: unknown}).concat) ? (v as {concat: unknown[]}).concat.map(part).join(' . ') : verdictText(v) ?? String(v))
+  const part = (v: unknown): string =>
+    v && typeof v === 'object' && Array.isArray((v as {concat?: unknown}).concat)
+      ? (v as {concat: unknown[]}).concat.map(part).join(' . ')
+      : (verdictText(v) ?? String(v))
   return `map ${set} element { ${part(e.key)}${e.value === undefined ? '' : ` : ${part(e.value)}`} }`
 }
 
@@ -169,14 +207,17 @@ function elementKey(e: NftElement): string | undefined {
   const c = e.key && typeof e.key === 'object' ? (e.key as {concat?: unknown}).concat : undefined
   if (!Array.isArray(c) || c.length !== 3) return undefined
   const [ip, proto, port] = c
-  return typeof ip === 'string' && typeof proto === 'string' && (typeof port === 'number' || typeof port === 'string') ? keyOf(ip, proto, port) : undefined
+  return typeof ip === 'string' && typeof proto === 'string' && (typeof port === 'number' || typeof port === 'string')
+    ? keyOf(ip, proto, port)
+    : undefined
 }
 
 function nftView(tool: string, table: NftTable): ProxyView | undefined {
   const elements = (name: string): NftElement[] => table.sets.find((s) => s.name === name)?.elements ?? []
   const serviceIps = elements('service-ips')
   const noEndpoint = elements('no-endpoint-services')
-  if (serviceIps.length === 0 && noEndpoint.length === 0 && table.chains.every((c) => c.rules.length === 0)) return undefined
+  if (serviceIps.length === 0 && noEndpoint.length === 0 && table.chains.every((c) => c.rules.length === 0))
+    return undefined
   const view: ProxyView = {tool, services: new Map(), rejects: new Map()}
   const byName = new Map(table.chains.map((c) => [c.name, c]))
   const chain = (name: string): NftChain | undefined => byName.get(name)
@@ -195,7 +236,8 @@ function nftView(tool: string, table: NftTable): ProxyView | undefined {
       for (const r of c.rules) {
         const found = {targets: [] as string[], dnat: [] as string[]}
         walkNft(r.expr, found)
-        if (found.dnat.length > 0 || found.targets.some((t) => t.startsWith('endpoint-'))) entry.lines.push(`chain ${c.name}: ${r.text}`)
+        if (found.dnat.length > 0 || found.targets.some((t) => t.startsWith('endpoint-')))
+          entry.lines.push(`chain ${c.name}: ${r.text}`)
         for (const to of found.dnat) entry.endpoints.set(to, `chain ${c.name}: ${r.text}`)
         todo.push(...found.targets.filter((t) => t.startsWith('endpoint-') || t.startsWith('service-')))
       }
@@ -243,10 +285,17 @@ function staleOne(node: string, view: ProxyView, p: ServicePort): Raised | undef
     const missing = p.endpoints.filter((e) => !have.endpoints.has(e))
     const extra = [...have.endpoints.keys()].filter((e) => !want.has(e))
     if (missing.length === 0 && extra.length === 0) return undefined
-    diff = [missing.length > 0 ? `no rule sends to ${someNames(missing)} (in the EndpointSlices)` : '', extra.length > 0 ? `its rules still send to ${someNames(extra)} (no endpoint any more)` : ''].filter(Boolean).join(', and ')
+    diff = [
+      missing.length > 0 ? `no rule sends to ${someNames(missing)} (in the EndpointSlices)` : '',
+      extra.length > 0 ? `its rules still send to ${someNames(extra)} (no endpoint any more)` : '',
+    ]
+      .filter(Boolean)
+      .join(', and ')
     lines = [...new Set([...have.lines.slice(0, 2), ...extra.map((e) => have.endpoints.get(e)!)])]
   } else if (want.size > 0) {
-    diff = rejects ? `it rejects the Service as having no endpoints, but the EndpointSlices list ${plural(want.size, 'ready endpoint')}` : `it has no rule for ${keyText(p.key)}: the Service is not programmed there`
+    diff = rejects
+      ? `it rejects the Service as having no endpoints, but the EndpointSlices list ${plural(want.size, 'ready endpoint')}`
+      : `it has no rule for ${keyText(p.key)}: the Service is not programmed there`
     lines = rejects ? [rejects] : []
   } else if (have && have.endpoints.size > 0) {
     diff = `its rules still send to ${someNames([...have.endpoints.keys()])}, though the Service has no ready endpoint (it should reject)`
@@ -259,7 +308,10 @@ function staleOne(node: string, view: ProxyView, p: ServicePort): Raised | undef
     node,
     subject: `Service ${p.spn} (${keyText(p.key)})`,
     message: `kube-proxy's rules on ${node} disagree with the EndpointSlices of ${p.spn}: ${diff}`,
-    evidence: [endpointsLine(p), ...(lines.length > 0 ? lines.map((l) => `${view.tool}: ${l}`) : [`${view.tool}: no rule for ${keyText(p.key)}`])],
+    evidence: [
+      endpointsLine(p),
+      ...(lines.length > 0 ? lines.map((l) => `${view.tool}: ${l}`) : [`${view.tool}: no rule for ${keyText(p.key)}`]),
+    ],
     vars: {node, namespace: p.svc.namespace, service: p.svc.name},
   })
 }
@@ -276,7 +328,14 @@ interface Raise {
 /** Every Service finding, worked out in one pass over the nodes and shared by the six checks. */
 function serviceFindings(ctx: CheckContext): Raise {
   return ctx.memo('services', () => {
-    const out: Raise = {SERVICE_NO_ENDPOINTS: [], SERVICE_RULES_STALE: [], CONNTRACK_STALE: [], CONNTRACK_TABLE_FULL: [], HAIRPIN_OFF: [], KUBE_PROXY_MISSING: []}
+    const out: Raise = {
+      SERVICE_NO_ENDPOINTS: [],
+      SERVICE_RULES_STALE: [],
+      CONNTRACK_STALE: [],
+      CONNTRACK_TABLE_FULL: [],
+      HAIRPIN_OFF: [],
+      KUBE_PROXY_MISSING: [],
+    }
     // a node's conntrack fill needs no Service; the rest is a comparison with the source's Services, when it gave them
     if (ctx.snapshot.services === undefined) {
       for (const {node, state} of ctx.examined()) out.CONNTRACK_TABLE_FULL.push(...conntrackFull(ctx, node, state))
@@ -291,7 +350,9 @@ function serviceFindings(ctx: CheckContext): Raise {
     for (const {node, state} of ctx.collected()) {
       const views = proxyViews(node.name, state, (s) => ctx.ok(state, s))
       viewsOf.set(node.name, views)
-      for (const v of views) for (const [key, line] of v.rejects) rejectsSeen.set(key, [...(rejectsSeen.get(key) ?? []), {node: node.name, line: `${v.tool}: ${line}`}])
+      for (const v of views)
+        for (const [key, line] of v.rejects)
+          rejectsSeen.set(key, [...(rejectsSeen.get(key) ?? []), {node: node.name, line: `${v.tool}: ${line}`}])
     }
     for (const {node, state} of ctx.examined()) {
       const views = viewsOf.get(node.name) ?? []
@@ -311,7 +372,10 @@ function serviceFindings(ctx: CheckContext): Raise {
                 node: node.name,
                 subject: `ClusterIP ${keyText(key)}`,
                 message: `kube-proxy's rules on ${node.name} still send ${keyText(key)} to ${someNames([...have.endpoints.keys()])}, but no Service has that ClusterIP and port: a deleted Service's rules`,
-                evidence: [`API: no Service with ClusterIP ${keyText(key)} (${plural(ctx.snapshot.services?.length ?? 0, 'Service')})`, ...have.lines.slice(0, 4).map((l) => `${view.tool}: ${l}`)],
+                evidence: [
+                  `API: no Service with ClusterIP ${keyText(key)} (${plural(ctx.snapshot.services?.length ?? 0, 'Service')})`,
+                  ...have.lines.slice(0, 4).map((l) => `${view.tool}: ${l}`),
+                ],
                 vars: {node: node.name},
               }),
             )
@@ -322,7 +386,10 @@ function serviceFindings(ctx: CheckContext): Raise {
       out.CONNTRACK_TABLE_FULL.push(...conntrackFull(ctx, node, state))
       out.HAIRPIN_OFF.push(...hairpinOff(ctx, node, state, ports))
     }
-    for (const [svcKey, group] of groupBy(ports.filter((p) => p.endpoints.length === 0), (p) => `${p.svc.namespace}/${p.svc.name}`)) {
+    for (const [svcKey, group] of groupBy(
+      ports.filter((p) => p.endpoints.length === 0),
+      (p) => `${p.svc.namespace}/${p.svc.name}`,
+    )) {
       const svc = group[0]!.svc
       const seen = group.flatMap((p) => rejectsSeen.get(p.key) ?? [])
       const holders = [...new Set(seen.map((s) => s.node))]
@@ -330,7 +397,11 @@ function serviceFindings(ctx: CheckContext): Raise {
         raise('SERVICE_NO_ENDPOINTS', {
           subject: `Service ${svcKey}`,
           message: `Service ${svcKey} (${svc.clusterIP}, ${group.map((p) => `${p.proto}/${p.port.port}`).join(', ')}) selects no ready pod: ${holders.length > 0 ? `kube-proxy rejects its traffic on ${someNames(holders)}` : 'kube-proxy rejects its traffic'}`,
-          evidence: [...group.map(endpointsLine), ...seen.slice(0, 4).map((s) => s.line), ...(seen.length > 4 ? [`... the same on ${plural(holders.length, 'node')} in all`] : [])],
+          evidence: [
+            ...group.map(endpointsLine),
+            ...seen.slice(0, 4).map((s) => s.line),
+            ...(seen.length > 4 ? [`... the same on ${plural(holders.length, 'node')} in all`] : []),
+          ],
           vars: {namespace: svc.namespace, service: svc.name},
           // about the Service, no node: a trace between pods does not carry it (a trace to the Service does)
         }),
@@ -369,8 +440,12 @@ function missingOn(ctx: CheckContext, node: SnapshotNode, state: NodeState, port
 }
 
 function tupleText(e: ConntrackEntry): string {
-  const t = (x: ConntrackEntry['orig']): string => `src=${x.src} dst=${x.dst}${x.sport === undefined ? '' : ` sport=${x.sport}`}${x.dport === undefined ? '' : ` dport=${x.dport}`}`
-  return `${e.protocol} ${e.timeout ?? ''} ${e.state ? `${e.state} ` : ''}${t(e.orig)} ${t(e.reply)}${e.flags.map((f) => ` [${f}]`).join('')}`.replace(/ {2,}/g, ' ')
+  const t = (x: ConntrackEntry['orig']): string =>
+    `src=${x.src} dst=${x.dst}${x.sport === undefined ? '' : ` sport=${x.sport}`}${x.dport === undefined ? '' : ` dport=${x.dport}`}`
+  return `${e.protocol} ${e.timeout ?? ''} ${e.state ? `${e.state} ` : ''}${t(e.orig)} ${t(e.reply)}${e.flags.map((f) => ` [${f}]`).join('')}`.replace(
+    / {2,}/g,
+    ' ',
+  )
 }
 
 function conntrackStale(ctx: CheckContext, node: SnapshotNode, state: NodeState, ports: ServicePort[]): Raised[] {
@@ -378,12 +453,17 @@ function conntrackStale(ctx: CheckContext, node: SnapshotNode, state: NodeState,
   if (!ct || ports.length === 0 || !ctx.ok(state, 'conntrack')) return []
   const byKey = new Map(ports.map((p) => [p.key, p]))
   // NodePorts answer on the node's own addresses
-  const local = new Set([...state.addresses.filter((a) => a.family === 'inet').map((a) => a.local), ...ctx.addressesOf(node)])
+  const local = new Set([
+    ...state.addresses.filter((a) => a.family === 'inet').map((a) => a.local),
+    ...ctx.addressesOf(node),
+  ])
   const byNodePort = new Map(ports.filter((p) => p.port.nodePort).map((p) => [`${p.proto} ${p.port.nodePort}`, p]))
   const groups = new Map<string, {p: ServicePort; to: string; entries: ConntrackEntry[]}>()
   for (const e of ct.entries) {
     if (e.family !== 'inet' || e.orig.dport === undefined || e.reply.sport === undefined) continue
-    const p = byKey.get(keyOf(e.orig.dst, e.protocol, e.orig.dport)) ?? (local.has(e.orig.dst) ? byNodePort.get(`${e.protocol} ${e.orig.dport}`) : undefined)
+    const p =
+      byKey.get(keyOf(e.orig.dst, e.protocol, e.orig.dport)) ??
+      (local.has(e.orig.dst) ? byNodePort.get(`${e.protocol} ${e.orig.dport}`) : undefined)
     // not translated: not a Service flow kube-proxy handled
     if (!p || (e.reply.src === e.orig.dst && e.reply.sport === e.orig.dport)) continue
     const to = `${e.reply.src}:${e.reply.sport}`
@@ -393,28 +473,51 @@ function conntrackStale(ctx: CheckContext, node: SnapshotNode, state: NodeState,
     g.entries.push(e)
     groups.set(k, g)
   }
-  const cut = ct.truncated ? [`the probe read the first ${ct.limit ?? ct.entries.length} Service-flow entries of ${node.name}'s conntrack table; the rest were not read`] : []
+  const cut = ct.truncated
+    ? [
+        `the probe read the first ${ct.limit ?? ct.entries.length} Service-flow entries of ${node.name}'s conntrack table; the rest were not read`,
+      ]
+    : []
   return [...groups.values()].map(({p, to, entries}) => {
     const e = entries[0]!
     const endpointIP = to.split(':')[0]!
     const udp = e.protocol === 'udp'
-    const vars = {srcIP: e.orig.src, dstIP: e.orig.dst, l4proto: e.protocol, sport: e.orig.sport ?? '', dport: e.orig.dport ?? '', endpointIP, namespace: p.svc.namespace, service: p.svc.name}
+    const vars = {
+      srcIP: e.orig.src,
+      dstIP: e.orig.dst,
+      l4proto: e.protocol,
+      sport: e.orig.sport ?? '',
+      dport: e.orig.dport ?? '',
+      endpointIP,
+      namespace: p.svc.namespace,
+      service: p.svc.name,
+    }
     return raise('CONNTRACK_STALE', {
       node: node.name,
       subject: `${p.spn} → ${to}`,
       message: `${plural(entries.length, 'conntrack entry', 'conntrack entries')} on ${node.name} still ${entries.length === 1 ? 'translates' : 'translate'} ${p.spn} (${e.orig.dst}:${e.orig.dport}) to ${to}, which is no endpoint of it${udp ? ': every query that reuses the flow goes there' : ''}`,
-      evidence: [endpointsLine(p), ...entries.slice(0, 5).map((x) => `${node.name} conntrack -L: ${tupleText(x)}`), ...(entries.length > 5 ? [`... and ${entries.length - 5} more entries to ${to}`] : []), ...cut],
+      evidence: [
+        endpointsLine(p),
+        ...entries.slice(0, 5).map((x) => `${node.name} conntrack -L: ${tupleText(x)}`),
+        ...(entries.length > 5 ? [`... and ${entries.length - 5} more entries to ${to}`] : []),
+        ...cut,
+      ],
       vars,
       severity: udp ? 'error' : 'warning',
       // several entries: one line deletes every flow of this Service port still sent there
-      ...(entries.length > 1 ? {fixTemplate: `# delete the ${entries.length} entries that still send ${p.spn} to <endpointIP>: their next packets are translated afresh\nconntrack -D -p <l4proto> --orig-dst <dstIP> --dport <dport> --reply-src <endpointIP>`} : {}),
+      ...(entries.length > 1
+        ? {
+            fixTemplate: `# delete the ${entries.length} entries that still send ${p.spn} to <endpointIP>: their next packets are translated afresh\nconntrack -D -p <l4proto> --orig-dst <dstIP> --dport <dport> --reply-src <endpointIP>`,
+          }
+        : {}),
     })
   })
 }
 
 function conntrackFull(ctx: CheckContext, node: SnapshotNode, state: NodeState): Raised[] {
   const {count, max} = state.conntrack ?? {}
-  if (count === undefined || max === undefined || max <= 0 || !ctx.ok(state, 'conntrack-counters') || count < 0.9 * max) return []
+  if (count === undefined || max === undefined || max <= 0 || !ctx.ok(state, 'conntrack-counters') || count < 0.9 * max)
+    return []
   const full = count >= max
   return [
     raise('CONNTRACK_TABLE_FULL', {
@@ -423,7 +526,10 @@ function conntrackFull(ctx: CheckContext, node: SnapshotNode, state: NodeState):
       message: full
         ? `${node.name}'s conntrack table is full (${count} of ${max} entries): the kernel drops the first packet of every new flow`
         : `${node.name}'s conntrack table is ${Math.floor((count / max) * 100)}% full (${count} of ${max} entries): at the maximum the kernel drops new flows`,
-      evidence: [sysctlLine('net.netfilter.nf_conntrack_count', String(count)), sysctlLine('net.netfilter.nf_conntrack_max', String(max))],
+      evidence: [
+        sysctlLine('net.netfilter.nf_conntrack_count', String(count)),
+        sysctlLine('net.netfilter.nf_conntrack_max', String(max)),
+      ],
       vars: {},
       severity: full ? 'error' : 'warning',
     }),
@@ -434,10 +540,11 @@ function hairpinOff(ctx: CheckContext, node: SnapshotNode, state: NodeState, por
   if (ports.length === 0 || !ctx.ok(state, 'links')) return []
   // the Services each local pod is an endpoint of, by the pod's IP
   const servicesOf = new Map<string, Set<string>>()
-  for (const p of ports) for (const ep of p.endpoints) {
-    const ip = ep.slice(0, ep.lastIndexOf(':'))
-    servicesOf.set(ip, (servicesOf.get(ip) ?? new Set()).add(`${p.svc.namespace}/${p.svc.name}`))
-  }
+  for (const p of ports)
+    for (const ep of p.endpoints) {
+      const ip = ep.slice(0, ep.lastIndexOf(':'))
+      servicesOf.set(ip, (servicesOf.get(ip) ?? new Set()).add(`${p.svc.namespace}/${p.svc.name}`))
+    }
   const out: Raised[] = []
   const byIndex = new Map(state.links.map((l) => [l.ifindex, l]))
   for (const pod of ctx.snapshot.pods.filter((x) => x.node === node.name && !x.hostNetwork && servicesOf.has(x.ip))) {
@@ -453,7 +560,10 @@ function hairpinOff(ctx: CheckContext, node: SnapshotNode, state: NodeState, por
         node: node.name,
         subject: `pod ${pod.namespace}/${pod.name} (${port.name} on ${port.master})`,
         message: `pod ${pod.namespace}/${pod.name} (${pod.ip}) is an endpoint of ${someNames(services)}, but its port ${port.name} on ${port.master} has hairpin off: when it connects to ${services.length === 1 ? 'that Service' : 'one of them'} and kube-proxy picks the pod itself, ${port.master} drops the packet`,
-        evidence: [`${node.name} ip -d link: ${linkLine(port)} bridge_slave hairpin off`, ...services.map((s) => `API: ${s} has endpoint ${pod.ip} (pod ${pod.namespace}/${pod.name})`)],
+        evidence: [
+          `${node.name} ip -d link: ${linkLine(port)} bridge_slave hairpin off`,
+          ...services.map((s) => `API: ${s} has endpoint ${pod.ip} (pod ${pod.namespace}/${pod.name})`),
+        ],
         vars: {node: node.name, dev: port.name},
       }),
     )

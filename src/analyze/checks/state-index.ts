@@ -33,7 +33,11 @@ export class StateIndex {
 
   private get fdb() {
     if (this.fdbIx) return this.fdbIx
-    const ix = {byDev: new Map<string, FdbEntry[]>(), byDevDst: new Map<string, FdbEntry[]>(), macs: new Map<string, Set<string>>()}
+    const ix = {
+      byDev: new Map<string, FdbEntry[]>(),
+      byDevDst: new Map<string, FdbEntry[]>(),
+      macs: new Map<string, Set<string>>(),
+    }
     for (const f of this.state.fdb) {
       push(ix.byDev, f.dev, f)
       if (f.dst) push(ix.byDevDst, `${f.dev} ${f.dst}`, f)
@@ -79,7 +83,8 @@ export class StateIndex {
   neighbour(dev: string, dst: string): Neighbour | undefined {
     if (!this.neighIx) {
       this.neighIx = new Map()
-      for (const n of this.state.neighbours) if (!this.neighIx.has(`${n.dev} ${n.dst}`)) this.neighIx.set(`${n.dev} ${n.dst}`, n)
+      for (const n of this.state.neighbours)
+        if (!this.neighIx.has(`${n.dev} ${n.dst}`)) this.neighIx.set(`${n.dev} ${n.dst}`, n)
     }
     return this.neighIx.get(`${dev} ${dst}`)
   }
@@ -111,4 +116,3 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   if (a) a.push(v)
   else m.set(k, [v])
 }
-

@@ -19,25 +19,39 @@ function samePrefix(a: string, b: string): boolean {
 
 /** `birdc show route` in one line. */
 export function formatBirdRoute(r: BgpRoute): string {
-  const via = r.nexthops && r.nexthops.length > 0 ? r.nexthops.map((n) => `via ${n.gateway ?? '?'} on ${n.dev ?? '?'}`).join(', ') : r.gateway ? `via ${r.gateway} on ${r.dev ?? '?'}` : r.dev ? `dev ${r.dev}` : ''
+  const via =
+    r.nexthops && r.nexthops.length > 0
+      ? r.nexthops.map((n) => `via ${n.gateway ?? '?'} on ${n.dev ?? '?'}`).join(', ')
+      : r.gateway
+        ? `via ${r.gateway} on ${r.dev ?? '?'}`
+        : r.dev
+          ? `dev ${r.dev}`
+          : ''
   return `${r.prefix} ${r.type ?? 'unicast'} [${r.protocol}]${r.primary ? ' *' : ''}${via ? ` ${via}` : ''}`.trim()
 }
 
 /** `birdc show protocols` in one line. */
 export function formatBirdSession(s: BgpSession): string {
   const words = [s.name, 'BGP', s.state, ...(s.since ? [s.since] : []), s.bgpState]
-  if (s.neighborAddress) words.push(`neighbor ${s.neighborAddress}${s.neighborAs !== undefined ? ` AS${s.neighborAs}` : ''}`)
+  if (s.neighborAddress)
+    words.push(`neighbor ${s.neighborAddress}${s.neighborAs !== undefined ? ` AS${s.neighborAs}` : ''}`)
   if (s.lastError) words.push(`(${s.lastError})`)
   return words.join(' ')
 }
 
-export function birdEvidence(w: Walk, place: Place, route: Route | undefined): {evidence: string[]; findings: FindingCode[]} {
+export function birdEvidence(
+  w: Walk,
+  place: Place,
+  route: Route | undefined,
+): {evidence: string[]; findings: FindingCode[]} {
   const out = {evidence: [] as string[], findings: [] as FindingCode[]}
   if (!route || route.protocol !== 'bird' || route.type !== 'unicast') return out
   const status = ['bird-routes', 'bird-protocols'].map((s) => place.sections[s]).find((s) => s && s.status !== 'ok')
   const bird = place.state.bird
   if (!bird || status) {
-    out.evidence.push(`BIRD's routes and sessions on ${place.node} are not in the snapshot${status?.message ? ` (${status.message})` : ''}: the kernel route alone decides`)
+    out.evidence.push(
+      `BIRD's routes and sessions on ${place.node} are not in the snapshot${status?.message ? ` (${status.message})` : ''}: the kernel route alone decides`,
+    )
     return out
   }
   const mine = bird.routes.filter((r) => samePrefix(r.prefix, route.dst))

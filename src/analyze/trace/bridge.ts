@@ -15,7 +15,8 @@ import type {Flight, Step, Walk} from './walk-state.js'
  * bridged from port to port passes iptables' FORWARD chain too.
  */
 
-const same = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && a.toLowerCase() === b.toLowerCase()
+const same = (a: string | undefined, b: string | undefined): boolean =>
+  !!a && !!b && a.toLowerCase() === b.toLowerCase()
 
 /** A frame arriving on a bridge port. */
 export function bridgeIn(w: Walk, place: Place, port: Link, mac: string | undefined, flight: Flight): Step | undefined {
@@ -26,8 +27,18 @@ export function bridgeIn(w: Walk, place: Place, port: Link, mac: string | undefi
   if (linkDown(br)) return stopAtDownLink(w, place, br, flight, port.name)
   const localEntry = place.state.fdb.find((e) => e.master === br.name && e.permanent && !e.self && same(e.mac, mac))
   if (!mac || same(mac, br.mac) || localEntry) {
-    const evidence = localEntry ? [fdbLine(localEntry), `${mac} is a local address of ${br.name}: up to IP`] : [`${br.name} ${br.mac ?? ''}: the bridge's own address, up to IP`]
-    w.hop({node: place.node, netns: place.netns, in: port.name, out: br.name, action: 'bridge', evidence, packet: flight.pkt})
+    const evidence = localEntry
+      ? [fdbLine(localEntry), `${mac} is a local address of ${br.name}: up to IP`]
+      : [`${br.name} ${br.mac ?? ''}: the bridge's own address, up to IP`]
+    w.hop({
+      node: place.node,
+      netns: place.netns,
+      in: port.name,
+      out: br.name,
+      action: 'bridge',
+      evidence,
+      packet: flight.pkt,
+    })
     return {kind: 'l3', place, inDev: br.name, flight}
   }
   return l2Forward(w, place, br, port.name, mac, flight)
@@ -39,7 +50,14 @@ export function bridgeOut(w: Walk, place: Place, br: Link, mac: string | undefin
   return l2Forward(w, place, br, undefined, mac, flight)
 }
 
-function l2Forward(w: Walk, place: Place, br: Link, inPort: string | undefined, mac: string | undefined, flight: Flight): Step | undefined {
+function l2Forward(
+  w: Walk,
+  place: Place,
+  br: Link,
+  inPort: string | undefined,
+  mac: string | undefined,
+  flight: Flight,
+): Step | undefined {
   const ports = place.state.links.filter((l) => l.master === br.name)
   const entry = place.state.fdb.find((e) => e.master === br.name && !e.self && same(e.mac, mac))
   let outPort: string | undefined = entry?.dev
@@ -51,16 +69,37 @@ function l2Forward(w: Walk, place: Place, br: Link, inPort: string | undefined, 
       return !!peer && same(peer.place.links.get(peer.dev)?.mac, mac)
     })
     outPort = owner?.name
-    evidence.push(`no FDB entry for ${mac} on ${br.name}: flooded to every port${owner ? `; the pod behind ${owner.name} has it` : ''}`)
+    evidence.push(
+      `no FDB entry for ${mac} on ${br.name}: flooded to every port${owner ? `; the pod behind ${owner.name} has it` : ''}`,
+    )
   }
   const base = {node: place.node, netns: place.netns, in: inPort ?? br.name}
-  if (!outPort) return w.stop('NEIGHBOR_UNRESOLVED', {...base, action: 'drop', evidence: [...evidence, `nothing behind ${br.name} has ${mac}: the frame is lost`], packet: flight.pkt})
-  if (outPort === inPort) return w.stop('NEIGHBOR_UNRESOLVED', {...base, action: 'drop', evidence: [...evidence, `${mac} is behind the port the frame came in on: a bridge does not send it back (hairpin off)`], packet: flight.pkt})
+  if (!outPort)
+    return w.stop('NEIGHBOR_UNRESOLVED', {
+      ...base,
+      action: 'drop',
+      evidence: [...evidence, `nothing behind ${br.name} has ${mac}: the frame is lost`],
+      packet: flight.pkt,
+    })
+  if (outPort === inPort)
+    return w.stop('NEIGHBOR_UNRESOLVED', {
+      ...base,
+      action: 'drop',
+      evidence: [
+        ...evidence,
+        `${mac} is behind the port the frame came in on: a bridge does not send it back (hairpin off)`,
+      ],
+      packet: flight.pkt,
+    })
   const port = place.links.get(outPort)
   if (!port) return w.insufficient(place, `${place.node}: the bridge port ${outPort}`)
   if (linkDown(port)) return stopAtDownLink(w, place, port, flight, inPort)
   if (inPort && place.state.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
-    const r = filterChain(w, place, 'FORWARD', flight, {in: br.name, out: br.name, phys: {in: inPort, out: outPort, bridged: true}})
+    const r = filterChain(w, place, 'FORWARD', flight, {
+      in: br.name,
+      out: br.name,
+      phys: {in: inPort, out: outPort, bridged: true},
+    })
     if (!r.passed) return undefined
     evidence.push('net.bridge.bridge-nf-call-iptables = 1: bridged IPv4 passes iptables')
     const fh = filterHop(place, 'FORWARD', {in: br.name, out: br.name}, r.evidence, flight, r)
@@ -69,7 +108,14 @@ function l2Forward(w: Walk, place: Place, br: Link, inPort: string | undefined, 
   w.hop({...base, out: outPort, action: 'bridge', evidence, packet: flight.pkt})
   const peer = vethPeer(w.index, place, outPort)
   if (!peer) return w.insufficient(place, `${place.node}: the namespace behind the bridge port ${outPort}`)
-  w.hop({node: place.node, netns: place.netns, out: outPort, action: 'veth', evidence: [formatVeth(port, {dev: peer.dev, netns: peer.place.netns})], packet: flight.pkt})
+  w.hop({
+    node: place.node,
+    netns: place.netns,
+    out: outPort,
+    action: 'veth',
+    evidence: [formatVeth(port, {dev: peer.dev, netns: peer.place.netns})],
+    packet: flight.pkt,
+  })
   return {kind: 'frame', place: peer.place, dev: peer.dev, ...(mac ? {mac} : {}), flight}
 }
 
@@ -85,7 +131,10 @@ export function frameIn(w: Walk, place: Place, dev: string, mac: string | undefi
       netns: place.netns,
       in: dev,
       action: 'drop',
-      evidence: [`the frame is for ${mac}, but ${dev} is ${link.mac}: not for this host, dropped`, 'the sender holds a neighbour entry with a MAC nobody on the link has'],
+      evidence: [
+        `the frame is for ${mac}, but ${dev} is ${link.mac}: not for this host, dropped`,
+        'the sender holds a neighbour entry with a MAC nobody on the link has',
+      ],
       packet: flight.pkt,
     })
   }

@@ -12,7 +12,13 @@ import type {Flight, Step, Walk} from './walk-state.js'
  * chain has its say first; then an encapsulated packet goes to its tunnel
  * (vxlan socket, udp daemon, ipip device) and a plain one is delivered.
  */
-export function deliverLocal(w: Walk, place: Place, inDev: string | undefined, flight0: Flight, hop: Hop): Step | undefined {
+export function deliverLocal(
+  w: Walk,
+  place: Place,
+  inDev: string | undefined,
+  flight0: Flight,
+  hop: Hop,
+): Step | undefined {
   let flight = flight0
   if (isHost(place) && inDev) {
     const r = filterChain(w, place, 'INPUT', flight, {in: inDev}, encapBlocked(w, place, flight))

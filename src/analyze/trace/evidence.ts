@@ -12,7 +12,9 @@ import {vxlanWords} from '../iproute2.js'
 export function formatVxlan(link: Link): string {
   const v = link.vxlan
   if (!v) return `${link.name}: ${link.kind ?? 'link'} mtu ${link.mtu}`
-  return [`${link.name}:`, ...vxlanWords(v), 'mtu', String(link.mtu), ...(link.mac ? ['address', link.mac] : [])].join(' ')
+  return [`${link.name}:`, ...vxlanWords(v), 'mtu', String(link.mtu), ...(link.mac ? ['address', link.mac] : [])].join(
+    ' ',
+  )
 }
 
 /** A veth end and where its peer lives: `eth0@if4 peer veth34cff18e in demo.node1`. */
@@ -27,5 +29,10 @@ export function formatVeth(link: Link, peer: {dev: string; netns: string} | unde
  * the model's remark about rules the snapshot lacks (pods carry none).
  */
 export function decisionEvidence(d: RouteDecision, customRules: boolean): string[] {
-  return d.evidence.filter((l) => !l.startsWith('no ip rule in the snapshot') && !l.startsWith('no ip -6 rule') && (customRules || !/^\d+:\s/.test(l)))
+  return d.evidence.filter(
+    (l) =>
+      !l.startsWith('no ip rule in the snapshot') &&
+      !l.startsWith('no ip -6 rule') &&
+      (customRules || !/^\d+:\s/.test(l)),
+  )
 }

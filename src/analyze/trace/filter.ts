@@ -5,12 +5,12 @@ import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {FilterPacket} from './iptables-match.js'
-import {describeNftAlternatives, evaluateNftChain} from './nft.js'
-import type {MatchEnv} from './xt-match.js'
 import {describeRewrite, dnatTarget, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
+import {describeNftAlternatives, evaluateNftChain} from './nft.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'
+import type {MatchEnv} from './xt-match.js'
 
 /**
  * A firewall chain on the packet's way: filter FORWARD for a packet the node
@@ -36,13 +36,30 @@ export interface FilterOutcome {
 function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: string}> {
   const s = place.state
   const out: Array<{label: string; ipt: Iptables; section: string}> = []
-  if (s.iptables) out.push({label: s.iptables.variant === 'legacy' ? 'iptables-legacy' : 'iptables', ipt: s.iptables, section: 'iptables'})
-  if (s.iptablesLegacy && place.sections['iptables-legacy']?.status === 'ok') out.push({label: 'iptables-legacy', ipt: s.iptablesLegacy, section: 'iptables-legacy'})
+  if (s.iptables)
+    out.push({
+      label: s.iptables.variant === 'legacy' ? 'iptables-legacy' : 'iptables',
+      ipt: s.iptables,
+      section: 'iptables',
+    })
+  if (s.iptablesLegacy && place.sections['iptables-legacy']?.status === 'ok')
+    out.push({label: 'iptables-legacy', ipt: s.iptablesLegacy, section: 'iptables-legacy'})
   if (s.iptablesNft) out.push({label: 'iptables-nft', ipt: s.iptablesNft, section: 'iptables'})
   return out
 }
 
-const ADDR_TYPES: Record<string, string> = {local: 'LOCAL', broadcast: 'BROADCAST', anycast: 'ANYCAST', multicast: 'MULTICAST', unicast: 'UNICAST', blackhole: 'BLACKHOLE', unreachable: 'UNREACHABLE', prohibit: 'PROHIBIT', throw: 'THROW', nat: 'NAT'}
+const ADDR_TYPES: Record<string, string> = {
+  local: 'LOCAL',
+  broadcast: 'BROADCAST',
+  anycast: 'ANYCAST',
+  multicast: 'MULTICAST',
+  unicast: 'UNICAST',
+  blackhole: 'BLACKHOLE',
+  unreachable: 'UNREACHABLE',
+  prohibit: 'PROHIBIT',
+  throw: 'THROW',
+  nat: 'NAT',
+}
 
 /**
  * The address type xt_addrtype gives `ip`: the route the node's local table
@@ -59,8 +76,14 @@ export function addrType(state: NodeState, ip: string, dev?: string): string | u
   const local = state.routes.filter((r) => r.table === 'local' && r.family === a.family)
   if (local.length === 0) {
     // no local table in the snapshot: the node's own addresses are what it holds
-    if (state.sections[a.family === 'inet' ? 'routes4' : 'routes6']?.status !== 'ok' && state.sections.addresses?.status !== 'ok') return undefined
-    return state.addresses.some((x) => parseIp(x.local)?.text === a.text && (dev === undefined || x.dev === dev)) ? 'LOCAL' : 'UNICAST'
+    if (
+      state.sections[a.family === 'inet' ? 'routes4' : 'routes6']?.status !== 'ok' &&
+      state.sections.addresses?.status !== 'ok'
+    )
+      return undefined
+    return state.addresses.some((x) => parseIp(x.local)?.text === a.text && (dev === undefined || x.dev === dev))
+      ? 'LOCAL'
+      : 'UNICAST'
   }
   let best: (typeof local)[number] | undefined
   let bestLen = -1
@@ -82,7 +105,9 @@ export function matchEnv(place: Place, p: FilterPacket): MatchEnv {
   return {
     ...(s.ipsets && ipsetSection?.status === 'ok'
       ? {ipsets: s.ipsets}
-      : {ipsetsMissing: `${place.node}: ipset ${ipsetSection ? (ipsetSection.status === 'absent' ? 'not collected' : ipsetSection.status) : 'not collected'}${ipsetSection?.message ? ` (${ipsetSection.message})` : ''}`}),
+      : {
+          ipsetsMissing: `${place.node}: ipset ${ipsetSection ? (ipsetSection.status === 'absent' ? 'not collected' : ipsetSection.status) : 'not collected'}${ipsetSection?.message ? ` (${ipsetSection.message})` : ''}`,
+        }),
     addrType: (ip, dev) => addrType(s, ip, dev),
     rpfilter: ({loose, validmark, acceptLocal}) => {
       if (!p.in) return undefined
@@ -108,11 +133,30 @@ function physOf(place: Place, devs: {in?: string; out?: string; phys?: FilterPac
 
 /** iptables tables at each hook, with the priority the kernel registers them at. */
 const IPT_TABLES: Record<Chain, Array<{table: string; prio: number}>> = {
-  PREROUTING: [{table: 'raw', prio: -300}, {table: 'mangle', prio: -150}, {table: 'nat', prio: -100}],
-  INPUT: [{table: 'mangle', prio: -150}, {table: 'filter', prio: 0}, {table: 'nat', prio: 100}],
-  FORWARD: [{table: 'mangle', prio: -150}, {table: 'filter', prio: 0}],
-  OUTPUT: [{table: 'raw', prio: -300}, {table: 'mangle', prio: -150}, {table: 'nat', prio: -100}, {table: 'filter', prio: 0}],
-  POSTROUTING: [{table: 'mangle', prio: -150}, {table: 'nat', prio: 100}],
+  PREROUTING: [
+    {table: 'raw', prio: -300},
+    {table: 'mangle', prio: -150},
+    {table: 'nat', prio: -100},
+  ],
+  INPUT: [
+    {table: 'mangle', prio: -150},
+    {table: 'filter', prio: 0},
+    {table: 'nat', prio: 100},
+  ],
+  FORWARD: [
+    {table: 'mangle', prio: -150},
+    {table: 'filter', prio: 0},
+  ],
+  OUTPUT: [
+    {table: 'raw', prio: -300},
+    {table: 'mangle', prio: -150},
+    {table: 'nat', prio: -100},
+    {table: 'filter', prio: 0},
+  ],
+  POSTROUTING: [
+    {table: 'mangle', prio: -150},
+    {table: 'nat', prio: 100},
+  ],
 }
 const IPT_TABLE_NAMES = new Set(['raw', 'mangle', 'nat', 'filter', 'security'])
 
@@ -132,9 +176,15 @@ export function chainOwner(chain: string, nftTable?: string): string {
  */
 export function iptablesNftTables(s: NodeState): Set<string> {
   const out = new Set<string>()
-  for (const ipt of [s.iptables?.variant === 'nft' ? s.iptables : undefined, s.iptablesNft]) for (const t of ipt?.tables ?? []) out.add(t.name)
+  for (const ipt of [s.iptables?.variant === 'nft' ? s.iptables : undefined, s.iptablesNft])
+    for (const t of ipt?.tables ?? []) out.add(t.name)
   for (const t of s.nft?.tables ?? []) {
-    if ((t.family === 'ip' || t.family === 'ip6') && IPT_TABLE_NAMES.has(t.name) && t.chains.some((c) => c.rules.some((r) => r.expr.some((e) => 'xt' in e)))) out.add(t.name)
+    if (
+      (t.family === 'ip' || t.family === 'ip6') &&
+      IPT_TABLE_NAMES.has(t.name) &&
+      t.chains.some((c) => c.rules.some((r) => r.expr.some((e) => 'xt' in e)))
+    )
+      out.add(t.name)
   }
   return out
 }
@@ -143,14 +193,20 @@ export function iptablesNftTables(s: NodeState): Set<string> {
 function whichWay(ways: Array<{probability: number}>, pin?: string): string {
   if (pin !== undefined) return `the way to endpoint ${pin} is walked`
   const equal = ways.every((x) => Math.abs(x.probability - ways[0]!.probability) < 1e-6)
-  return equal ? 'the ways are equally likely, the first is walked' : 'the most likely way is walked (the first of equals)'
+  return equal
+    ? 'the ways are equally likely, the first is walked'
+    : 'the most likely way is walked (the first of equals)'
 }
 
 /**
  * A split walk pinned to one endpoint (a Service trace walks each): the way whose
  * DNAT sends there, else the most likely way, as without a pin.
  */
-function pinned<T extends {alternatives?: T[]}>(r: T, pin: string | undefined, to: (a: T) => {addr?: string} | undefined): T {
+function pinned<T extends {alternatives?: T[]}>(
+  r: T,
+  pin: string | undefined,
+  to: (a: T) => {addr?: string} | undefined,
+): T {
   if (pin === undefined || !r.alternatives) return r
   // '' pins the way no DNAT takes (a rule missing from the middle of a Service's chain)
   return r.alternatives.find((a) => (to(a)?.addr ?? '') === pin) ?? r
@@ -166,7 +222,8 @@ function memo<T>(cache: Map<string, unknown> | undefined, keyOf: () => string, f
   return v
 }
 
-const toOf = (t: {addr?: string; port?: number} | undefined): {to?: {addr: string; port?: number}} => (t?.addr ? {to: {addr: t.addr, ...(t.port !== undefined ? {port: t.port} : {})}} : {})
+const toOf = (t: {addr?: string; port?: number} | undefined): {to?: {addr: string; port?: number}} =>
+  t?.addr ? {to: {addr: t.addr, ...(t.port !== undefined ? {port: t.port} : {})}} : {}
 
 interface Unit {
   prio: number
@@ -197,7 +254,16 @@ interface UnitResult {
 }
 
 /** Every base chain at `hook` for this packet, iptables (both variants) and native nftables, in priority order. */
-function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: MatchEnv, bridged: boolean, natDecided: boolean, pin: string | undefined, cache: Map<string, unknown> | undefined): Unit[] {
+function hookUnits(
+  place: Place,
+  hook: Chain,
+  st: {pkt: FilterPacket},
+  env: MatchEnv,
+  bridged: boolean,
+  natDecided: boolean,
+  pin: string | undefined,
+  cache: Map<string, unknown> | undefined,
+): Unit[] {
   const s = place.state
   const units: Unit[] = []
   const firstPacket = st.pkt.ctstate === 'NEW' && !natDecided
@@ -210,11 +276,20 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
         label: table === 'filter' ? rs.label : `${rs.label} ${table}`,
         empty: chainIsEmpty(rs.ipt, hook, table),
         evaluate: () => {
-          const all = memo(cache, () => `${place.node}|${place.netns}|${rs.label}|${table}|${hook}|${JSON.stringify(st.pkt)}`, () => evaluateChain(rs.ipt, hook, st.pkt, table, env))
+          const all = memo(
+            cache,
+            () => `${place.node}|${place.netns}|${rs.label}|${table}|${hook}|${JSON.stringify(st.pkt)}`,
+            () => evaluateChain(rs.ipt, hook, st.pkt, table, env),
+          )
           if (!all) return undefined
           const r = pinned(all, pin, (a) => (a.nat ? dnatTarget({iptables: a.nat}) : undefined))
           st.pkt = r.packet
-          const split = all.alternatives ? [`statistic matches split the walk; ${whichWay(all.alternatives, r !== all ? pin : undefined)}:`, ...describeAlternatives(all)] : []
+          const split = all.alternatives
+            ? [
+                `statistic matches split the walk; ${whichWay(all.alternatives, r !== all ? pin : undefined)}:`,
+                ...describeAlternatives(all),
+              ]
+            : []
           const u = r.uncertain[0]
           return {
             accepted: r.verdict === 'ACCEPT',
@@ -228,7 +303,15 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
             evidence: [...r.evidence, ...split],
             ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
             ...(r.nat && r.rule ? {nat: r.rule.raw, natDecision: {iptables: r.nat}} : {}),
-            ...(all.alternatives ? {alternatives: all.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`, ...toOf(a.nat ? dnatTarget({iptables: a.nat}) : undefined)}))} : {}),
+            ...(all.alternatives
+              ? {
+                  alternatives: all.alternatives.map((a) => ({
+                    probability: a.probability,
+                    rule: a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`,
+                    ...toOf(a.nat ? dnatTarget({iptables: a.nat}) : undefined),
+                  })),
+                }
+              : {}),
             mark: r.packet.mark,
             ctmark: r.packet.ctmark ?? 0,
           }
@@ -250,10 +333,23 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
           label: `nft ${t.family} ${t.name} ${c.name} (hook ${c.hook} priority ${c.prio})`,
           empty: c.rules.length === 0 && (c.policy ?? 'accept') === 'accept',
           evaluate: () => {
-            const all = memo(cache, () => `${place.node}|${place.netns}|nft ${t.family} ${t.name} ${c.name}|${JSON.stringify(st.pkt)}`, () => evaluateNftChain(t, c, {...st.pkt, ctstate: st.pkt.ctstate}, env))
+            const all = memo(
+              cache,
+              () => `${place.node}|${place.netns}|nft ${t.family} ${t.name} ${c.name}|${JSON.stringify(st.pkt)}`,
+              () => evaluateNftChain(t, c, {...st.pkt, ctstate: st.pkt.ctstate}, env),
+            )
             const r = pinned(all, pin, (a) => (a.nat ? dnatTarget({nft: a.nat}) : undefined))
-            st.pkt = {...st.pkt, mark: r.packet.mark, ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {})}
-            const split = all.alternatives ? [`numgen splits the walk; ${whichWay(all.alternatives, r !== all ? pin : undefined)}:`, ...describeNftAlternatives(all)] : []
+            st.pkt = {
+              ...st.pkt,
+              mark: r.packet.mark,
+              ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {}),
+            }
+            const split = all.alternatives
+              ? [
+                  `numgen splits the walk; ${whichWay(all.alternatives, r !== all ? pin : undefined)}:`,
+                  ...describeNftAlternatives(all),
+                ]
+              : []
             const u = r.uncertain[0]
             return {
               accepted: r.verdict === 'accept',
@@ -267,7 +363,15 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
               ...(r.nat && r.rule ? {nat: r.rule.text, natDecision: {nft: r.nat}} : {}),
-              ...(all.alternatives ? {alternatives: all.alternatives.map((a) => ({probability: a.probability, rule: a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`, ...toOf(a.nat ? dnatTarget({nft: a.nat}) : undefined)}))} : {}),
+              ...(all.alternatives
+                ? {
+                    alternatives: all.alternatives.map((a) => ({
+                      probability: a.probability,
+                      rule: a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`,
+                      ...toOf(a.nat ? dnatTarget({nft: a.nat}) : undefined),
+                    })),
+                  }
+                : {}),
               mark: r.packet.mark,
               ctmark: r.packet.ctmark ?? 0,
             }
@@ -277,7 +381,10 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
     }
   }
   // the kernel runs hooks by priority; at equal priority in registration order (kept here)
-  return units.map((u, i) => ({u, i})).sort((a, b) => a.u.prio - b.u.prio || a.i - b.i).map(({u}) => u)
+  return units
+    .map((u, i) => ({u, i}))
+    .sort((a, b) => a.u.prio - b.u.prio || a.i - b.i)
+    .map(({u}) => u)
 }
 
 /**
@@ -286,15 +393,29 @@ function hookUnits(place: Place, hook: Chain, st: {pkt: FilterPacket}, env: Matc
  * the walk (DENIED / INSUFFICIENT_INFO) when it does not pass. The packet
  * mark set at one hook is read at the next on the same node.
  */
-export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight, devs: {in?: string; out?: string; phys?: FilterPacket['phys']}, onDrop?: (rule: string, whose: string) => FindingCode | undefined): FilterOutcome {
-  const purpose = chain === 'PREROUTING' || chain === 'POSTROUTING' ? `netfilter's ${chain} hook` : `the filter ${chain} chain`
+export function filterChain(
+  w: Walk,
+  place: Place,
+  chain: Chain,
+  flight: Flight,
+  devs: {in?: string; out?: string; phys?: FilterPacket['phys']},
+  onDrop?: (rule: string, whose: string) => FindingCode | undefined,
+): FilterOutcome {
+  const purpose =
+    chain === 'PREROUTING' || chain === 'POSTROUTING' ? `netfilter's ${chain} hook` : `the filter ${chain} chain`
   if (!w.section(place, 'iptables', purpose)) return {passed: false, evidence: []}
   const nftSection = place.sections.nftables
-  if (nftSection && (nftSection.status === 'error' || nftSection.status === 'truncated') && !w.section(place, 'nftables', `the nftables chains at ${chain}`)) return {passed: false, evidence: []}
+  if (
+    nftSection &&
+    (nftSection.status === 'error' || nftSection.status === 'truncated') &&
+    !w.section(place, 'nftables', `the nftables chains at ${chain}`)
+  )
+    return {passed: false, evidence: []}
   const h = header(flight)
   const key = `${place.node}|${place.netns}`
   // the mark lives with the packet inside one namespace: a new one (or a new packet) starts at 0
-  const held = chain === 'PREROUTING' || chain === 'OUTPUT' || flight.marks?.at !== key ? {mark: 0, ctmark: 0} : flight.marks
+  const held =
+    chain === 'PREROUTING' || chain === 'OUTPUT' || flight.marks?.at !== key ? {mark: 0, ctmark: 0} : flight.marks
   const p: FilterPacket = {
     src: h.src,
     dst: h.dst,
@@ -308,7 +429,9 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     ctdir: flight.pkt.encap.length > 0 || w.direction === 'forward' ? 'ORIGINAL' : 'REPLY',
     mark: held.mark,
     ctmark: held.ctmark,
-    ...(flight.ctnat?.at === key && flight.pkt.encap.length === 0 ? {ctnat: {...(flight.ctnat.dnat ? {dnat: true} : {}), ...(flight.ctnat.snat ? {snat: true} : {})}} : {}),
+    ...(flight.ctnat?.at === key && flight.pkt.encap.length === 0
+      ? {ctnat: {...(flight.ctnat.dnat ? {dnat: true} : {}), ...(flight.ctnat.snat ? {snat: true} : {})}}
+      : {}),
   }
   const phys = physOf(place, devs)
   if (phys) p.phys = phys
@@ -319,11 +442,25 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
   const st = {pkt: p}
   // a Service trace walks each endpoint in turn: the request's translation is pinned to it
   const pin = w.direction === 'forward' && flight.pkt.encap.length === 0 ? w.shared.pin : undefined
-  const units = hookUnits(place, chain, st, env, devs.phys?.bridged === true, chain === 'OUTPUT' && flight.natDecided === true, pin, w.shared.chains)
+  const units = hookUnits(
+    place,
+    chain,
+    st,
+    env,
+    devs.phys?.bridged === true,
+    chain === 'OUTPUT' && flight.natDecided === true,
+    pin,
+    w.shared.chains,
+  )
   let rewrite: Rewrite | undefined
   let rewriteLine: string | undefined
   const many = units.filter((u) => !u.empty).length > 1
-  const base = {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {})}
+  const base = {
+    node: place.node,
+    netns: place.netns,
+    ...(devs.in ? {in: devs.in} : {}),
+    ...(devs.out ? {out: devs.out} : {}),
+  }
   for (const unit of units) {
     if (unit.empty) continue
     const r = unit.evaluate()
@@ -331,11 +468,17 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     flight.marks = {at: key, mark: r.mark, ctmark: r.ctmark}
     const lines = many ? [`# ${unit.label}`, ...r.evidence] : r.evidence
     if (r.uncertain) {
-      w.insufficient(place, `${place.node}: whether '${r.uncertain.rule}' matches ${describeHeader(h)} (${r.uncertain.why})`, lines)
+      w.insufficient(
+        place,
+        `${place.node}: whether '${r.uncertain.rule}' matches ${describeHeader(h)} (${r.uncertain.why})`,
+        lines,
+      )
       return {passed: false, evidence: lines}
     }
     if (!r.accepted) {
-      const ruleText = r.ruleText ?? (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
+      const ruleText =
+        r.ruleText ??
+        (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
       const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
       const custom = onDrop?.(ruleText, whose)
       const code =
@@ -359,15 +502,28 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
       return {passed: false, evidence: lines}
     }
     evidence.push(...lines)
-    for (const a of r.alternatives ?? []) alternatives.push({ruleset: unit.label, probability: a.probability, rule: a.rule})
+    for (const a of r.alternatives ?? [])
+      alternatives.push({ruleset: unit.label, probability: a.probability, rule: a.rule})
     // the ways kube-proxy's rules choose among, with where each sends the request: a Service trace walks every one
     if (w.direction === 'forward' && r.alternatives?.some((a) => a.to) && flight.pkt.encap.length === 0) {
-      w.shared.splits.push({node: place.node, netns: place.netns, hook: chain, ruleset: unit.label, owner: r.owner, ways: r.alternatives})
+      w.shared.splits.push({
+        node: place.node,
+        netns: place.netns,
+        hook: chain,
+        ruleset: unit.label,
+        owner: r.owner,
+        ways: r.alternatives,
+      })
     }
     // the packet itself is translated (not a tunnel's outer header): later chains, routing and the wire see the new addresses
     const applies = r.natDecision && flight.pkt.encap.length === 0 && chain !== 'FORWARD'
     if (r.nat && r.natDecision && applies) {
-      const before: typeof h = {...h, src: st.pkt.src, dst: st.pkt.dst, ...(st.pkt.dport !== undefined ? {dport: st.pkt.dport} : {})}
+      const before: typeof h = {
+        ...h,
+        src: st.pkt.src,
+        dst: st.pkt.dst,
+        ...(st.pkt.dport !== undefined ? {dport: st.pkt.dport} : {}),
+      }
       const rw = natRewrite(place, r.natDecision, before, devs)
       if (typeof rw === 'string') {
         w.insufficient(place, `${place.node}: the translation '${r.nat}' asks for (${rw})`, lines)
@@ -375,7 +531,13 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
       }
       if (rw) {
         const after = rewriteHeader(before, rw)
-        st.pkt = {...st.pkt, src: after.src, dst: after.dst, ...(after.dport !== undefined ? {dport: after.dport} : {}), ctnat: {...st.pkt.ctnat, [rw.kind]: true}}
+        st.pkt = {
+          ...st.pkt,
+          src: after.src,
+          dst: after.dst,
+          ...(after.dport !== undefined ? {dport: after.dport} : {}),
+          ctnat: {...st.pkt.ctnat, [rw.kind]: true},
+        }
         rewrite = rewrite ? {...rewrite, ...rw, kind: rw.kind} : rw
         rewriteLine = describeRewrite(rw, before, after)
         evidence.push(rewriteLine)
@@ -385,19 +547,52 @@ export function filterChain(w: Walk, place: Place, chain: Chain, flight: Flight,
     }
     if (r.nat) nat.push({ruleset: unit.label, rule: r.nat})
   }
-  return {passed: true, evidence, ...(nat.length > 0 ? {nat} : {}), ...(alternatives.length > 0 ? {alternatives} : {}), ...(rewrite ? {rewrite} : {}), ...(rewriteLine ? {rewriteLine} : {})}
+  return {
+    passed: true,
+    evidence,
+    ...(nat.length > 0 ? {nat} : {}),
+    ...(alternatives.length > 0 ? {alternatives} : {}),
+    ...(rewrite ? {rewrite} : {}),
+    ...(rewriteLine ? {rewriteLine} : {}),
+  }
 }
 
 /** A filter hop when the chains had something to say. */
-export function filterHop(place: Place, chain: Chain, devs: {in?: string; out?: string}, evidence: string[], flight: Flight, outcome?: FilterOutcome): Hop | undefined {
+export function filterHop(
+  place: Place,
+  chain: Chain,
+  devs: {in?: string; out?: string},
+  evidence: string[],
+  flight: Flight,
+  outcome?: FilterOutcome,
+): Hop | undefined {
   if (evidence.length === 0) return undefined
   const netfilter: NetfilterDecision | undefined =
-    outcome?.nat || outcome?.alternatives ? {hook: chain, ...(outcome.nat ? {nat: outcome.nat} : {}), ...(outcome.alternatives ? {alternatives: outcome.alternatives} : {})} : undefined
-  return {node: place.node, netns: place.netns, ...(devs.in ? {in: devs.in} : {}), ...(devs.out ? {out: devs.out} : {}), action: 'filter', evidence: [`filter ${chain}:`, ...evidence], packet: flight.pkt, ...(netfilter ? {netfilter} : {})}
+    outcome?.nat || outcome?.alternatives
+      ? {
+          hook: chain,
+          ...(outcome.nat ? {nat: outcome.nat} : {}),
+          ...(outcome.alternatives ? {alternatives: outcome.alternatives} : {}),
+        }
+      : undefined
+  return {
+    node: place.node,
+    netns: place.netns,
+    ...(devs.in ? {in: devs.in} : {}),
+    ...(devs.out ? {out: devs.out} : {}),
+    action: 'filter',
+    evidence: [`filter ${chain}:`, ...evidence],
+    packet: flight.pkt,
+    ...(netfilter ? {netfilter} : {}),
+  }
 }
 
 /** A firewall that drops a tunnel's own packets: ENCAP_PORT_BLOCKED names the overlay port. */
-export function encapBlocked(w: Walk, place: Place, f: Flight): ((rule: string, whose: string) => FindingCode | undefined) | undefined {
+export function encapBlocked(
+  w: Walk,
+  place: Place,
+  f: Flight,
+): ((rule: string, whose: string) => FindingCode | undefined) | undefined {
   const e = f.pkt.encap.at(-1)
   if (!e) return undefined
   return (rule: string, whose: string) =>
@@ -406,6 +601,10 @@ export function encapBlocked(w: Walk, place: Place, f: Flight): ((rule: string, 
       subject: e.type === 'ipip' ? 'IPIP (IP protocol 4)' : `UDP ${e.port}`,
       message: `${rule}${whose} drops the ${e.type} packets between ${e.outerSrc} and ${e.outerDst} on ${place.node}`,
       evidence: [rule],
-      vars: {node: place.node, port: e.port ?? 4, peerIP: w.index.nodeOwning(e.outerSrc)?.name === place.node ? e.outerDst : e.outerSrc},
+      vars: {
+        node: place.node,
+        port: e.port ?? 4,
+        peerIP: w.index.nodeOwning(e.outerSrc)?.name === place.node ? e.outerDst : e.outerSrc,
+      },
     })
 }

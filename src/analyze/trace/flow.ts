@@ -27,11 +27,21 @@ export function placeOf(index: SnapshotIndex, shared: Shared, ep: ResolvedEndpoi
 
 export function endpoint(index: SnapshotIndex, ep: ResolvedEndpoint, ip: string, place: Place | string): Endpoint {
   const netns = typeof place === 'string' ? ep.netns : place.netns
-  return {ip, ...(ep.pod ? {pod: ep.pod, namespace: ep.namespace} : {}), node: ep.node, ...(netns ? {netns} : ep.kind === 'node' ? {netns: index.hostNetns(ep.node)} : {})}
+  return {
+    ip,
+    ...(ep.pod ? {pod: ep.pod, namespace: ep.namespace} : {}),
+    node: ep.node,
+    ...(netns ? {netns} : ep.kind === 'node' ? {netns: index.hostNetns(ep.node)} : {}),
+  }
 }
 
 /** The packet the source sends: from its address (a node named by name: the one the kernel selects for DST), to `dstIp`. */
-export function firstPacket(srcPlace: Place | string, src: ResolvedEndpoint, query: TraceQuery & {protocol: Packet['protocol']}, dstIp: string): Packet {
+export function firstPacket(
+  srcPlace: Place | string,
+  src: ResolvedEndpoint,
+  query: TraceQuery & {protocol: Packet['protocol']},
+  dstIp: string,
+): Packet {
   const packet: Packet = {
     src: src.ip,
     dst: dstIp,
@@ -49,10 +59,22 @@ export function firstPacket(srcPlace: Place | string, src: ResolvedEndpoint, que
 }
 
 export const sortFindings = (findings: Finding[]): Finding[] =>
-  findings.map((f, i) => ({f, i})).sort((a, b) => severityRank(a.f.severity) - severityRank(b.f.severity) || a.i - b.i).map((x) => x.f)
+  findings
+    .map((f, i) => ({f, i}))
+    .sort((a, b) => severityRank(a.f.severity) - severityRank(b.f.severity) || a.i - b.i)
+    .map((x) => x.f)
 
 /** One flow walked there and back; `policyDst` is whom the NetworkPolicies judge (a Service's endpoint pod). */
-export function walkFlow(index: SnapshotIndex, shared: Shared, srcPlace: Place, packet: Packet, policySrc: Endpoint, policyDst: Endpoint, dstPlace?: Place, policyPacket: Packet = packet) {
+export function walkFlow(
+  index: SnapshotIndex,
+  shared: Shared,
+  srcPlace: Place,
+  packet: Packet,
+  policySrc: Endpoint,
+  policyDst: Endpoint,
+  dstPlace?: Place,
+  policyPacket: Packet = packet,
+) {
   // the NetworkPolicies' verdict, from the API objects alone: POLICY_DENY when enforced, POLICY_UNENFORCED when the CNI ignores them
   const flowPolicy = policyOnFlow(index.snapshot, policySrc, policyDst, policyPacket)
   const policies = flowPolicy?.findings ?? []
@@ -61,15 +83,30 @@ export function walkFlow(index: SnapshotIndex, shared: Shared, srcPlace: Place, 
   let forwardPath = pathResult(forward)
   // a packet the dataplane would deliver but an enforced policy denies stops where Felix drops it
   if (forwardPath.disposition === 'DELIVERED' && flowPolicy?.denied) {
-    forwardPath = {disposition: 'DENIED', hops: hopsToPolicyDrop(forwardPath.hops, flowPolicy.denied, policies[0]!, policySrc, policyDst)}
+    forwardPath = {
+      disposition: 'DENIED',
+      hops: hopsToPolicyDrop(forwardPath.hops, flowPolicy.denied, policies[0]!, policySrc, policyDst),
+    }
   }
   let returnPath: Trace['returnPath'] = null
   const from = forward.delivered?.place ?? dstPlace
   if (forwardPath.disposition === 'DELIVERED' && from) {
     // the reply leaves where the request arrived, to the source it arrived from (both as translated on the way)
     const at = forward.delivered?.flight.pkt ?? packet
-    const reply: Packet = {src: at.dst, dst: at.src, protocol: packet.protocol, size: packet.size, df: packet.df, encap: []}
-    const back = runWalk(index, shared, 'return', from, {pkt: reply, ttl: TTL, ct: 'ESTABLISHED', ...(at.port !== undefined ? {sport: at.port} : {})})
+    const reply: Packet = {
+      src: at.dst,
+      dst: at.src,
+      protocol: packet.protocol,
+      size: packet.size,
+      df: packet.df,
+      encap: [],
+    }
+    const back = runWalk(index, shared, 'return', from, {
+      pkt: reply,
+      ttl: TTL,
+      ct: 'ESTABLISHED',
+      ...(at.port !== undefined ? {sport: at.port} : {}),
+    })
     returnPath = pathResult(back)
     if (back.disposition === 'DELIVERED') checkSymmetry(index, shared, forward.hops, back.hops)
   }

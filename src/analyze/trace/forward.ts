@@ -15,7 +15,10 @@ import type {Flight, Walk} from './walk-state.js'
 /** A sysctl of the node as `sysctl` prints it; a device's '.' is '/' in the name. */
 export function sysctlLine(place: Place, key: string): string | undefined {
   const s = place.state.sysctls
-  const alt = key.replace(/^(net\.ipv4\.conf\.)(.+)(\.[a-z_]+)$/, (_m, a: string, dev: string, b: string) => `${a}${dev.replace(/\./g, '/')}${b}`)
+  const alt = key.replace(
+    /^(net\.ipv4\.conf\.)(.+)(\.[a-z_]+)$/,
+    (_m, a: string, dev: string, b: string) => `${a}${dev.replace(/\./g, '/')}${b}`,
+  )
   for (const k of [key, alt]) if (s[k] !== undefined) return formatSysctl(k, s[k] as string)
   return undefined
 }
@@ -35,14 +38,24 @@ export function forwardingEvidence(place: Place, inDev: string): string[] {
   const rp = sysctlLine(place, `net.ipv4.conf.${inDev}.rp_filter`)
   const eff = Math.max(value(all), value(rp))
   if (eff === 0) lines.push(all ?? 'net.ipv4.conf.all.rp_filter: not in the snapshot (taken as 0)')
-  else lines.push(...[all, rp].filter((l): l is string => !!l), `rp_filter ${eff} (${eff === 1 ? 'strict' : 'loose'}) on ${inDev}: the source must route back ${eff === 1 ? `out of ${inDev}` : 'somewhere'}`)
+  else
+    lines.push(
+      ...[all, rp].filter((l): l is string => !!l),
+      `rp_filter ${eff} (${eff === 1 ? 'strict' : 'loose'}) on ${inDev}: the source must route back ${eff === 1 ? `out of ${inDev}` : 'somewhere'}`,
+    )
   return lines
 }
 
 /** TTL: a node forwards a packet only while it has more than one left. */
 export function takeTtl(w: Walk, place: Place, inDev: string, flight: Flight): Flight | undefined {
   if (flight.ttl <= 1) {
-    w.stop('LOOP', {node: place.node, netns: place.netns, in: inDev, action: 'drop', evidence: [`TTL exceeded: ${describeHeader(header(flight))} has been forwarded ${64 - flight.ttl + 1} times`]})
+    w.stop('LOOP', {
+      node: place.node,
+      netns: place.netns,
+      in: inDev,
+      action: 'drop',
+      evidence: [`TTL exceeded: ${describeHeader(header(flight))} has been forwarded ${64 - flight.ttl + 1} times`],
+    })
     return undefined
   }
   return {...flight, ttl: flight.ttl - 1}
@@ -59,11 +72,15 @@ export function checkMtu(w: Walk, place: Place, link: Link, flight: Flight, inDe
   if (size <= link.mtu) return [`${link.name} mtu ${link.mtu}: ${size} bytes fit`]
   if (!flight.pkt.df) return [`${link.name} mtu ${link.mtu}: ${size} bytes are fragmented (DF not set)`]
   const codes: FindingCode[] = []
-  const evidence = [`${link.name} mtu ${link.mtu} < ${size} bytes with DF set: ${inDev ? 'ICMP fragmentation needed goes back to the sender' : 'the sender gets EMSGSIZE (message too long)'}`]
+  const evidence = [
+    `${link.name} mtu ${link.mtu} < ${size} bytes with DF set: ${inDev ? 'ICMP fragmentation needed goes back to the sender' : 'the sender gets EMSGSIZE (message too long)'}`,
+  ]
   const t = flight.tunnel
   if (t && flight.pkt.encap.length > 0) {
     const fit = link.mtu - t.overhead
-    evidence.push(`${t.dev} on ${t.node} lets ${size - t.overhead}-byte packets in, but with ${t.overhead} bytes of encapsulation they need ${size} on ${link.name}`)
+    evidence.push(
+      `${t.dev} on ${t.node} lets ${size - t.overhead}-byte packets in, but with ${t.overhead} bytes of encapsulation they need ${size} on ${link.name}`,
+    )
     codes.push(
       w.raise('MTU_EXCEEDS_ENCAP', {
         node: t.node,
@@ -88,7 +105,16 @@ export function checkMtu(w: Walk, place: Place, link: Link, flight: Flight, inDe
       }),
     )
   }
-  const hop: Hop = {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), out: link.name, action: 'drop', evidence, packet: flight.pkt, ...(codes.length ? {findings: codes} : {})}
+  const hop: Hop = {
+    node: place.node,
+    netns: place.netns,
+    ...(inDev ? {in: inDev} : {}),
+    out: link.name,
+    action: 'drop',
+    evidence,
+    packet: flight.pkt,
+    ...(codes.length ? {findings: codes} : {}),
+  }
   w.stop('MTU_EXCEEDED', hop)
   return undefined
 }

@@ -14,8 +14,8 @@ import {completeQuery} from './service.js'
 import {traceService} from './service-walk.js'
 import {Shared} from './walk-state.js'
 
-export {DEFAULT_TRACE_SIZE} from './api.js'
 export type {ResolvedEndpoint, TraceQuery, TraceResult} from './api.js'
+export {DEFAULT_TRACE_SIZE} from './api.js'
 export {inNamespace, resolveEndpoint} from './resolve.js'
 export {completeQuery, resolveServiceTarget} from './service.js'
 
@@ -35,11 +35,33 @@ export function traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResul
     const flowPolicy = policyOnFlow(snapshot, base.src, base.dst, packet)
     shared.lack(srcPlace)
     if (typeof dstPlace === 'string') shared.lack(dstPlace)
-    const trace: Trace = {...base, disposition: 'INSUFFICIENT_INFO', hops: [], returnPath: null, findings: flowPolicy?.findings ?? [], missing: shared.missing, ...(flowPolicy ? {policy: flowPolicy.policy} : {})}
+    const trace: Trace = {
+      ...base,
+      disposition: 'INSUFFICIENT_INFO',
+      hops: [],
+      returnPath: null,
+      findings: flowPolicy?.findings ?? [],
+      missing: shared.missing,
+      ...(flowPolicy ? {policy: flowPolicy.policy} : {}),
+    }
     return {trace, needNodes: [...shared.needNodes]}
   }
-  const flow = walkFlow(index, shared, srcPlace, packet, base.src, base.dst, typeof dstPlace === 'string' ? undefined : dstPlace)
-  const trace: Trace = {...base, ...flow.forward, returnPath: flow.returnPath, findings: sortFindings([...shared.findings, ...flow.policies]), ...(shared.missing.length > 0 ? {missing: shared.missing} : {}), ...flow.policyField}
+  const flow = walkFlow(
+    index,
+    shared,
+    srcPlace,
+    packet,
+    base.src,
+    base.dst,
+    typeof dstPlace === 'string' ? undefined : dstPlace,
+  )
+  const trace: Trace = {
+    ...base,
+    ...flow.forward,
+    returnPath: flow.returnPath,
+    findings: sortFindings([...shared.findings, ...flow.policies]),
+    ...(shared.missing.length > 0 ? {missing: shared.missing} : {}),
+    ...flow.policyField,
+  }
   return {trace, needNodes: [...shared.needNodes]}
 }
-

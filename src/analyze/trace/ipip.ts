@@ -21,22 +21,65 @@ export function ipipEncap(w: Walk, place: Place, link: Link, nexthop: string, fl
   if (!outerSrc) return w.insufficient(place, `${place.node}: a source address towards ${nexthop}`)
   const encap: Encapsulation = {type: 'ipip', outerSrc, outerDst: nexthop}
   const pkt = {...flight.pkt, size: flight.pkt.size + OVERHEAD.ipip, encap: [...flight.pkt.encap, encap]}
-  w.hop({node: place.node, netns: place.netns, out: link.name, action: 'encap', evidence: [describe(link), `outer header ${outerSrc} → ${nexthop}, IP protocol 4`], packet: pkt})
-  const tunnel = {node: place.node, dev: link.name, nexthop, overhead: OVERHEAD.ipip, ...(flight.tunnel ? {outer: flight.tunnel} : {})}
+  w.hop({
+    node: place.node,
+    netns: place.netns,
+    out: link.name,
+    action: 'encap',
+    evidence: [describe(link), `outer header ${outerSrc} → ${nexthop}, IP protocol 4`],
+    packet: pkt,
+  })
+  const tunnel = {
+    node: place.node,
+    dev: link.name,
+    nexthop,
+    overhead: OVERHEAD.ipip,
+    ...(flight.tunnel ? {outer: flight.tunnel} : {}),
+  }
   return {kind: 'l3', place, flight: {...flight, pkt, tunnel}}
 }
 
 export function ipipDecap(w: Walk, place: Place, inDev: string, flight: Flight, hop: Hop): Step | undefined {
   const dev = place.state.links.find((l) => l.kind === 'ipip')
   if (!dev || !dev.adminUp) {
-    const why = dev ? `${dev.name} on ${place.node} is down: IP protocol 4 finds no tunnel` : `${place.node} has no IPIP device: IP protocol 4 finds no tunnel`
+    const why = dev
+      ? `${dev.name} on ${place.node} is down: IP protocol 4 finds no tunnel`
+      : `${place.node} has no IPIP device: IP protocol 4 finds no tunnel`
     const code = dev
-      ? w.raise('TUNNEL_DEVICE_DOWN', {node: place.node, subject: dev.name, message: why, evidence: [describe(dev)], vars: {dev: dev.name, node: place.node}})
-      : w.raise('TUNNEL_DEVICE_MISSING', {node: place.node, subject: 'tunl0', message: why, evidence: [], vars: {node: place.node, dev: 'tunl0'}})
-    return w.stop('DECAP_REJECTED', {node: place.node, netns: place.netns, in: inDev, action: 'drop', evidence: [why], packet: flight.pkt, findings: [code]})
+      ? w.raise('TUNNEL_DEVICE_DOWN', {
+          node: place.node,
+          subject: dev.name,
+          message: why,
+          evidence: [describe(dev)],
+          vars: {dev: dev.name, node: place.node},
+        })
+      : w.raise('TUNNEL_DEVICE_MISSING', {
+          node: place.node,
+          subject: 'tunl0',
+          message: why,
+          evidence: [],
+          vars: {node: place.node, dev: 'tunl0'},
+        })
+    return w.stop('DECAP_REJECTED', {
+      node: place.node,
+      netns: place.netns,
+      in: inDev,
+      action: 'drop',
+      evidence: [why],
+      packet: flight.pkt,
+      findings: [code],
+    })
   }
   const inner = {...flight.pkt, size: flight.pkt.size - OVERHEAD.ipip, encap: flight.pkt.encap.slice(0, -1)}
-  w.hop({node: place.node, netns: place.netns, in: inDev, out: dev.name, action: 'decap', evidence: [...hop.evidence, describe(dev)], packet: inner})
+  w.hop({
+    node: place.node,
+    netns: place.netns,
+    in: inDev,
+    out: dev.name,
+    action: 'decap',
+    evidence: [...hop.evidence, describe(dev)],
+    packet: inner,
+  })
   const {tunnel: t, ...rest} = flight
   return {kind: 'l3', place, inDev: dev.name, flight: {...rest, pkt: inner, ...(t?.outer ? {tunnel: t.outer} : {})}}
 }

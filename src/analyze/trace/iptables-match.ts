@@ -1,6 +1,6 @@
 import type {IptablesRule} from '../../model/node-state.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
-import {ctStates, matchExtension, type MatchEnv, type XtPacket} from './xt-match.js'
+import {ctStates, type MatchEnv, matchExtension, type XtPacket} from './xt-match.js'
 
 /**
  * Whether one iptables rule matches a packet, for the matches netctl models:
@@ -28,7 +28,21 @@ export interface FilterPacket extends XtPacket {
 
 export type MatchResult = 'yes' | 'no' | 'unknown'
 
-const PROTO_NUMBERS: Record<string, number> = {all: 0, icmp: 1, igmp: 2, ipencap: 4, ipip: 4, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, 'ipv6-icmp': 58, sctp: 132}
+const PROTO_NUMBERS: Record<string, number> = {
+  all: 0,
+  icmp: 1,
+  igmp: 2,
+  ipencap: 4,
+  ipip: 4,
+  tcp: 6,
+  udp: 17,
+  gre: 47,
+  esp: 50,
+  ah: 51,
+  icmpv6: 58,
+  'ipv6-icmp': 58,
+  sctp: 132,
+}
 
 export function protoNumber(p: string): number | undefined {
   const t = p.trim().toLowerCase()
@@ -100,14 +114,21 @@ export function matchRule(rule: IptablesRule, p: FilterPacket, env: MatchEnv = {
     const x = matchExtension(o, p, env)
     if (x.result === 'no') return {result: 'no', unmodelled: []}
     if (x.result === 'unknown') unmodelled.push(x.why)
-    if (x.result === 'random') random = random ? {probability: random.probability * x.probability, what: `${random.what}, ${x.what}`} : {probability: x.probability, what: x.what}
+    if (x.result === 'random')
+      random = random
+        ? {probability: random.probability * x.probability, what: `${random.what}, ${x.what}`}
+        : {probability: x.probability, what: x.what}
   }
   if (unmodelled.length > 0) return {result: 'unknown', unmodelled}
   return random ? {result: 'yes', unmodelled, random} : {result: 'yes', unmodelled}
 }
 
 /** The connection mark after a CONNMARK target; the packet mark too for --restore-mark. undefined: not understood. */
-export function applyConnmark(args: string[], mark: number, ctmark: number): {mark: number; ctmark: number} | undefined {
+export function applyConnmark(
+  args: string[],
+  mark: number,
+  ctmark: number,
+): {mark: number; ctmark: number} | undefined {
   const opt = args[0]
   const val = (name: string): number | undefined => {
     const i = args.indexOf(name)

@@ -46,7 +46,10 @@ const MAX_DEPTH = 32
 /** Ways through one chain walked at most (a Service with more endpoints is cut, and said so); kube-proxy gives one way per endpoint. */
 export const MAX_ALTERNATIVES = 1024
 
-type Outcome = {kind: 'verdict'; verdict: Verdict; rule: IptablesRule; chain: string; nat?: NatTarget} | {kind: 'return'} | {kind: 'end'}
+type Outcome =
+  | {kind: 'verdict'; verdict: Verdict; rule: IptablesRule; chain: string; nat?: NatTarget}
+  | {kind: 'return'}
+  | {kind: 'end'}
 
 /** A translation a nat-table rule decided: the target and its options as iptables-save wrote them. */
 export interface NatTarget {
@@ -94,7 +97,8 @@ function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
       const i = ctx.taken.length
       const took = i < ctx.choices.length ? ctx.choices[i]! : true
       ctx.taken.push({rule, probability: random.probability, took, what: random.what})
-      if (!ctx.sandbox) ctx.evidence.push(`${rule.raw}    (${random.what}: ${took ? 'taken' : 'not taken'} on this way)`)
+      if (!ctx.sandbox)
+        ctx.evidence.push(`${rule.raw}    (${random.what}: ${took ? 'taken' : 'not taken'} on this way)`)
       if (!took) continue
     }
     const target = rule.target ?? ''
@@ -108,7 +112,13 @@ function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
     }
     if (NAT_TARGETS.has(target) && ctx.table.name === 'nat') {
       if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
-      return {kind: 'verdict', verdict: 'ACCEPT', rule, chain: chain.name, nat: {target: target as NatTarget['target'], args: rule.targetArgs ?? []}}
+      return {
+        kind: 'verdict',
+        verdict: 'ACCEPT',
+        rule,
+        chain: chain.name,
+        nat: {target: target as NatTarget['target'], args: rule.targetArgs ?? []},
+      }
     }
     if (target === 'MARK') {
       const next = applyMark(rule.targetArgs ?? [], ctx.p.mark)
@@ -150,20 +160,37 @@ function whatIf(ctx: Ctx, rule: IptablesRule, depth: number): Verdict | undefine
 const accepts = (v: Verdict): boolean => v === 'ACCEPT'
 
 /** One way through the chain, with the statistic decisions forced by `choices`. */
-function once(table: IptablesTable, chain: IptablesChain, p: FilterPacket, env: MatchEnv, choices: boolean[]): {result: FilterResult; taken: Choice[]} {
+function once(
+  table: IptablesTable,
+  chain: IptablesChain,
+  p: FilterPacket,
+  env: MatchEnv,
+  choices: boolean[],
+): {result: FilterResult; taken: Choice[]} {
   const ctx: Ctx = {table, p: {...p}, env, evidence: [], sandbox: false, unknown: [], choices, taken: []}
   const out = run(ctx, chain, 0)
   const probability = ctx.taken.reduce((acc, c) => acc * (c.took ? c.probability : 1 - c.probability), 1)
   let result: FilterResult
   if (out.kind === 'verdict') {
-    result = {verdict: out.verdict, rule: out.rule, chain: out.chain, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability, ...(out.nat ? {nat: out.nat} : {})}
+    result = {
+      verdict: out.verdict,
+      rule: out.rule,
+      chain: out.chain,
+      evidence: ctx.evidence,
+      uncertain: [],
+      packet: ctx.p,
+      probability,
+      ...(out.nat ? {nat: out.nat} : {}),
+    }
   } else {
     const policy = (chain.policy ?? 'ACCEPT').toUpperCase()
     const verdict: Verdict = policy === 'DROP' || policy === 'REJECT' ? 'DROP' : 'ACCEPT'
     ctx.evidence.push(`-P ${chain.name} ${policy}`)
     result = {verdict, chain: chain.name, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability}
   }
-  result.uncertain = ctx.unknown.filter((u) => u.would !== undefined && accepts(u.would) !== accepts(result.verdict)).map(({rule, unmodelled}) => ({rule, unmodelled}))
+  result.uncertain = ctx.unknown
+    .filter((u) => u.would !== undefined && accepts(u.would) !== accepts(result.verdict))
+    .map(({rule, unmodelled}) => ({rule, unmodelled}))
   return {result, taken: ctx.taken}
 }
 
@@ -173,7 +200,13 @@ function once(table: IptablesTable, chain: IptablesChain, p: FilterPacket, env: 
  * extension matches what they read besides the packet (ipsets, the local
  * table, the FIB); without it they are unknown.
  */
-export function evaluateChain(ipt: Iptables, chainName: string, p: FilterPacket, tableName = 'filter', env: MatchEnv = {}): FilterResult | undefined {
+export function evaluateChain(
+  ipt: Iptables,
+  chainName: string,
+  p: FilterPacket,
+  tableName = 'filter',
+  env: MatchEnv = {},
+): FilterResult | undefined {
   const table = ipt.tables.find((t) => t.name === tableName)
   const chain = table ? chainOf(table, chainName) : undefined
   if (!table || !chain) return undefined
@@ -185,7 +218,8 @@ export function evaluateChain(ipt: Iptables, chainName: string, p: FilterPacket,
     ways.push(result)
     const last = taken.map((c) => c.took).lastIndexOf(true)
     if (last < 0 || ways.length >= MAX_ALTERNATIVES) {
-      if (last >= 0) result.evidence.push(`(more than ${MAX_ALTERNATIVES} ways through ${chainName}: the rest not walked)`)
+      if (last >= 0)
+        result.evidence.push(`(more than ${MAX_ALTERNATIVES} ways through ${chainName}: the rest not walked)`)
       break
     }
     choices = [...taken.slice(0, last).map((c) => c.took), false]
@@ -197,7 +231,9 @@ export function evaluateChain(ipt: Iptables, chainName: string, p: FilterPacket,
 
 /** `50%: -A ... -j KUBE-SEP-X` lines for the alternatives of a split walk. */
 export function describeAlternatives(r: FilterResult): string[] {
-  return (r.alternatives ?? []).map((a) => `${formatProbability(a.probability)}: ${a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`}`)
+  return (r.alternatives ?? []).map(
+    (a) => `${formatProbability(a.probability)}: ${a.rule?.raw ?? `-P ${a.chain} ${a.verdict}`}`,
+  )
 }
 
 /** A chain with no rules and an ACCEPT policy decides nothing worth showing. */

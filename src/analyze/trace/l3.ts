@@ -21,12 +21,26 @@ import {transmit} from './xmit.js'
 export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Flight, oif?: string): Step | undefined {
   let flight = flight0
   for (const s of ['links', 'addresses', 'routes4', ...(isHost(place) ? ['rules4'] : [])]) {
-    if (!w.section(place, s, `the route lookup in ${place.pod ? `pod ${place.pod.namespace}/${place.pod.name}` : place.netns}`)) return undefined
+    if (
+      !w.section(
+        place,
+        s,
+        `the route lookup in ${place.pod ? `pod ${place.pod.namespace}/${place.pod.name}` : place.netns}`,
+      )
+    )
+      return undefined
   }
   let h = header(flight)
   const key = `${place.node}|${place.netns}|${h.dst}|${flight.pkt.encap.length}`
   if (w.seen.has(key)) {
-    return w.stop('LOOP', {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), action: 'drop', evidence: [`${describeHeader(h)} is back in ${place.netns} on ${place.node}: the path goes round in circles`], packet: flight.pkt})
+    return w.stop('LOOP', {
+      node: place.node,
+      netns: place.netns,
+      ...(inDev ? {in: inDev} : {}),
+      action: 'drop',
+      evidence: [`${describeHeader(h)} is back in ${place.netns} on ${place.node}: the path goes round in circles`],
+      packet: flight.pkt,
+    })
   }
   w.seen.add(key)
 
@@ -47,27 +61,68 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   }
   h = header(flight)
 
-  const q: PacketQuery = {dst: h.dst, ...(h.src ? {src: h.src} : {}), ...(inDev ? {iif: inDev} : {}), ...(oif ? {oif} : {})}
+  const q: PacketQuery = {
+    dst: h.dst,
+    ...(h.src ? {src: h.src} : {}),
+    ...(inDev ? {iif: inDev} : {}),
+    ...(oif ? {oif} : {}),
+  }
   const d = lookupRoute(place.fib, q)
   const bgp = birdEvidence(w, place, d.route)
-  const lookup: RouteLookup = {dst: h.dst, ...(h.src ? {src: h.src} : {}), ...(inDev ? {iif: inDev} : {}), ...(oif ? {oif} : {})}
+  const lookup: RouteLookup = {
+    dst: h.dst,
+    ...(h.src ? {src: h.src} : {}),
+    ...(inDev ? {iif: inDev} : {}),
+    ...(oif ? {oif} : {}),
+  }
   const evidence = [...decisionEvidence(d, place.fib.customRules.inet), ...bgp.evidence]
   const base = {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {})}
   const findings = bgp.findings.length > 0 ? {findings: bgp.findings} : {}
 
-  if (d.error) return routeFailure(w, place, inDev, d, flight, {...base, action: 'route', evidence, lookup, packet: flight.pkt, ...findings})
+  if (d.error)
+    return routeFailure(w, place, inDev, d, flight, {
+      ...base,
+      action: 'route',
+      evidence,
+      lookup,
+      packet: flight.pkt,
+      ...findings,
+    })
   if (d.type === 'local' || d.type === 'broadcast' || d.type === 'anycast') {
-    return deliverLocal(w, place, inDev, flight, {...base, action: 'deliver', evidence, lookup: {...lookup, dev: 'lo'}, ...findings})
+    return deliverLocal(w, place, inDev, flight, {
+      ...base,
+      action: 'deliver',
+      evidence,
+      lookup: {...lookup, dev: 'lo'},
+      ...findings,
+    })
   }
   if (d.type !== 'unicast') {
-    return w.stop('NO_ROUTE', {...base, action: 'drop', evidence: [...evidence, `${d.type} destination: netctl traces unicast only`], packet: flight.pkt})
+    return w.stop('NO_ROUTE', {
+      ...base,
+      action: 'drop',
+      evidence: [...evidence, `${d.type} destination: netctl traces unicast only`],
+      packet: flight.pkt,
+    })
   }
   const nh = d.nexthops?.[0]
   const dev = nh?.dev ?? d.dev
   const link = dev ? place.links.get(dev) : undefined
-  if (!nh || !dev || !link) return w.insufficient(place, `${place.node}: the device ${dev ?? '?'} the route names`, evidence)
-  if ((d.nexthops?.length ?? 0) > 1) evidence.push(`multipath: the kernel hashes each flow onto one of ${d.nexthops?.length} nexthops; netctl follows the first (via ${nh.gateway ?? '-'} dev ${dev})`)
-  const routeHop: Hop = w.hop({...base, out: dev, action: 'route', evidence, lookup: {...lookup, ...(nh.gateway ? {gateway: nh.gateway} : {}), dev}, packet: flight.pkt, ...findings})
+  if (!nh || !dev || !link)
+    return w.insufficient(place, `${place.node}: the device ${dev ?? '?'} the route names`, evidence)
+  if ((d.nexthops?.length ?? 0) > 1)
+    evidence.push(
+      `multipath: the kernel hashes each flow onto one of ${d.nexthops?.length} nexthops; netctl follows the first (via ${nh.gateway ?? '-'} dev ${dev})`,
+    )
+  const routeHop: Hop = w.hop({
+    ...base,
+    out: dev,
+    action: 'route',
+    evidence,
+    lookup: {...lookup, ...(nh.gateway ? {gateway: nh.gateway} : {}), dev},
+    packet: flight.pkt,
+    ...findings,
+  })
 
   let f = flight
   if (inDev) {
@@ -77,7 +132,13 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
     f = next
     const mtu = checkMtu(w, place, link, f, inDev)
     if (!mtu) return undefined
-    const fwd: Hop = w.hop({...base, out: dev, action: 'forward', evidence: [...(isHost(place) ? forwardingEvidence(place, inDev) : []), ...mtu], packet: f.pkt})
+    const fwd: Hop = w.hop({
+      ...base,
+      out: dev,
+      action: 'forward',
+      evidence: [...(isHost(place) ? forwardingEvidence(place, inDev) : []), ...mtu],
+      packet: f.pkt,
+    })
     if (isHost(place)) {
       const r = filterChain(w, place, 'FORWARD', f, {in: inDev, out: dev})
       if (!r.passed) return undefined
@@ -85,7 +146,8 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
       else w.hop(filterHop(place, 'FORWARD', {in: inDev, out: dev}, r.evidence, f, r)!)
     }
   } else {
-    if (f.pkt.encap.length === 0 && !f.origin) f = {...f, origin: {node: place.node, netns: place.netns, dev, mtu: link.mtu}}
+    if (f.pkt.encap.length === 0 && !f.origin)
+      f = {...f, origin: {node: place.node, netns: place.netns, dev, mtu: link.mtu}}
     const mtu = checkMtu(w, place, link, f)
     if (!mtu) return undefined
     routeHop.evidence.push(...mtu)
@@ -102,7 +164,14 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   }
 
   if (isHost(place)) {
-    const r = filterChain(w, place, 'POSTROUTING', f, {...(inDev ? {in: inDev} : {}), out: dev}, inDev ? undefined : encapBlocked(w, place, f))
+    const r = filterChain(
+      w,
+      place,
+      'POSTROUTING',
+      f,
+      {...(inDev ? {in: inDev} : {}), out: dev},
+      inDev ? undefined : encapBlocked(w, place, f),
+    )
     if (!r.passed) return undefined
     // SNAT / MASQUERADE: the packet leaves with the new source
     if (r.rewrite) f = applyRewrite(w, place, f, r.rewrite)

@@ -5,7 +5,12 @@ import type {Flight, Walk} from './walk-state.js'
 
 /** A link the kernel would not send on: administratively down, or no carrier. */
 export function linkDown(link: Link): boolean {
-  return !link.adminUp || link.operstate === 'DOWN' || link.operstate === 'LOWERLAYERDOWN' || link.flags.includes('NO-CARRIER')
+  return (
+    !link.adminUp ||
+    link.operstate === 'DOWN' ||
+    link.operstate === 'LOWERLAYERDOWN' ||
+    link.flags.includes('NO-CARRIER')
+  )
 }
 
 /** Stop at a device that is down: NO_ROUTE, with LINK_DOWN naming it. */
@@ -13,7 +18,28 @@ export function stopAtDownLink(w: Walk, place: Place, link: Link, flight: Flight
   const message = `${link.name} is down (${link.adminUp ? 'no carrier' : 'administratively down'}) on ${place.node}`
   const tunnel = ['vxlan', 'tun', 'ipip'].includes(link.kind ?? '')
   const code = tunnel
-    ? w.raise('TUNNEL_DEVICE_DOWN', {node: place.node, subject: link.name, message, evidence: [linkHead(link)], vars: {dev: link.name, node: place.node}})
-    : w.raise('LINK_DOWN', {node: place.node, subject: `${link.name} in ${place.netns}`, message, evidence: [linkHead(link)], vars: {dev: link.name}})
-  return w.stop('NO_ROUTE', {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), out: link.name, action: 'drop', evidence: [linkHead(link), `${link.name} is down: the packet is lost`], packet: flight.pkt, findings: [code]})
+    ? w.raise('TUNNEL_DEVICE_DOWN', {
+        node: place.node,
+        subject: link.name,
+        message,
+        evidence: [linkHead(link)],
+        vars: {dev: link.name, node: place.node},
+      })
+    : w.raise('LINK_DOWN', {
+        node: place.node,
+        subject: `${link.name} in ${place.netns}`,
+        message,
+        evidence: [linkHead(link)],
+        vars: {dev: link.name},
+      })
+  return w.stop('NO_ROUTE', {
+    node: place.node,
+    netns: place.netns,
+    ...(inDev ? {in: inDev} : {}),
+    out: link.name,
+    action: 'drop',
+    evidence: [linkHead(link), `${link.name} is down: the packet is lost`],
+    packet: flight.pkt,
+    findings: [code],
+  })
 }

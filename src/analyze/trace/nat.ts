@@ -48,10 +48,14 @@ function argOf(args: string[], name: string): string | undefined {
 
 /** Where a DNAT decision sends the packet (address and port), read off the rule alone; undefined for any other translation. */
 export function dnatTarget(d: NatDecision): {addr?: string; port?: number} | undefined {
-  if ('iptables' in d) return d.iptables.target === 'DNAT' ? addrPort(argOf(d.iptables.args, '--to-destination')) : undefined
+  if ('iptables' in d)
+    return d.iptables.target === 'DNAT' ? addrPort(argOf(d.iptables.args, '--to-destination')) : undefined
   if (d.nft.kind !== 'dnat') return undefined
   const s = d.nft.stmt
-  return {...(typeof s.addr === 'string' && parseIp(s.addr) ? {addr: s.addr} : {}), ...(typeof s.port === 'number' ? {port: s.port} : {})}
+  return {
+    ...(typeof s.addr === 'string' && parseIp(s.addr) ? {addr: s.addr} : {}),
+    ...(typeof s.port === 'number' ? {port: s.port} : {}),
+  }
 }
 
 /**
@@ -77,14 +81,20 @@ function redirectAddress(place: Place, inDev: string | undefined, dst: string): 
  * The rewrite a nat decision asks for, or a reason it cannot be told (an
  * address taken from a map, a device without an address).
  */
-export function natRewrite(place: Place, d: NatDecision, h: Header, devs: {in?: string; out?: string}): Rewrite | string | undefined {
+export function natRewrite(
+  place: Place,
+  d: NatDecision,
+  h: Header,
+  devs: {in?: string; out?: string},
+): Rewrite | string | undefined {
   let kind: string
   let addr: string | undefined
   let port: number | undefined
   if ('iptables' in d) {
     kind = d.iptables.target.toLowerCase()
     const args = d.iptables.args
-    const spec = kind === 'dnat' ? argOf(args, '--to-destination') : kind === 'snat' ? argOf(args, '--to-source') : undefined
+    const spec =
+      kind === 'dnat' ? argOf(args, '--to-destination') : kind === 'snat' ? argOf(args, '--to-source') : undefined
     if (kind === 'dnat' || kind === 'snat') {
       const ap = addrPort(spec)
       if (!ap) return `${d.iptables.target} ${args.join(' ')}: no address to translate to`
@@ -97,11 +107,17 @@ export function natRewrite(place: Place, d: NatDecision, h: Header, devs: {in?: 
     kind = d.nft.kind
     const s = d.nft.stmt
     if (s.addr !== undefined) {
-      if (typeof s.addr !== 'string' || !parseIp(s.addr)) return `${kind} to an address netctl cannot read (${JSON.stringify(s.addr)})`
+      if (typeof s.addr !== 'string' || !parseIp(s.addr))
+        return `${kind} to an address netctl cannot read (${JSON.stringify(s.addr)})`
       addr = s.addr
     }
     if (s.port !== undefined) {
-      const p = typeof s.port === 'number' ? s.port : Array.isArray((s.port as {range?: unknown})?.range) ? Number((s.port as {range: unknown[]}).range[0]) : Number.NaN
+      const p =
+        typeof s.port === 'number'
+          ? s.port
+          : Array.isArray((s.port as {range?: unknown})?.range)
+            ? Number((s.port as {range: unknown[]}).range[0])
+            : Number.NaN
       if (Number.isNaN(p)) return `${kind} to a port netctl cannot read (${JSON.stringify(s.port)})`
       port = p
     }
@@ -129,12 +145,22 @@ export function natRewrite(place: Place, d: NatDecision, h: Header, devs: {in?: 
 
 /** The packet's header after a rewrite (ports only for tcp/udp). */
 export function rewriteHeader(h: Header, r: Rewrite): Header {
-  return {...h, ...(r.src ? {src: r.src} : {}), ...(r.dst ? {dst: r.dst} : {}), ...(r.port !== undefined && h.dport !== undefined ? {dport: r.port} : {})}
+  return {
+    ...h,
+    ...(r.src ? {src: r.src} : {}),
+    ...(r.dst ? {dst: r.dst} : {}),
+    ...(r.port !== undefined && h.dport !== undefined ? {dport: r.port} : {}),
+  }
 }
 
 /** The flight with its (inner, unencapsulated) packet rewritten. */
 export function rewriteFlight(f: Flight, r: {src?: string; dst?: string; port?: number; sport?: number}): Flight {
-  const pkt: Packet = {...f.pkt, ...(r.src ? {src: r.src} : {}), ...(r.dst ? {dst: r.dst} : {}), ...(r.port !== undefined && f.pkt.port !== undefined ? {port: r.port} : {})}
+  const pkt: Packet = {
+    ...f.pkt,
+    ...(r.src ? {src: r.src} : {}),
+    ...(r.dst ? {dst: r.dst} : {}),
+    ...(r.port !== undefined && f.pkt.port !== undefined ? {port: r.port} : {}),
+  }
   return {...f, pkt, ...(r.sport !== undefined && f.sport !== undefined ? {sport: r.sport} : {})}
 }
 
@@ -157,14 +183,26 @@ export function recordTranslation(w: Walk, place: Place, before: Header, after: 
   const e = table.find((x) => x.node === place.node && x.netns === place.netns)
   const t = {src: after.src, dst: after.dst, ...(after.dport !== undefined ? {dport: after.dport} : {})}
   if (e) e.trans = t
-  else table.push({node: place.node, netns: place.netns, orig: {src: before.src, dst: before.dst, ...(before.dport !== undefined ? {dport: before.dport} : {})}, trans: t})
+  else
+    table.push({
+      node: place.node,
+      netns: place.netns,
+      orig: {src: before.src, dst: before.dst, ...(before.dport !== undefined ? {dport: before.dport} : {})},
+      trans: t,
+    })
 }
 
 /** The entry at `place` this reply belongs to: from the translated destination back to the translated source. */
 function replyEntry(w: Walk, place: Place, f: Flight): CtEntry | undefined {
   if (w.direction !== 'return' || f.pkt.encap.length > 0 || !isHost(place)) return undefined
   // after un-SNAT the destination is already the original source again
-  return w.shared.conntrack.find((e) => e.node === place.node && e.netns === place.netns && e.trans.dst === f.pkt.src && (e.trans.src === f.pkt.dst || e.orig.src === f.pkt.dst))
+  return w.shared.conntrack.find(
+    (e) =>
+      e.node === place.node &&
+      e.netns === place.netns &&
+      e.trans.dst === f.pkt.src &&
+      (e.trans.src === f.pkt.dst || e.orig.src === f.pkt.dst),
+  )
 }
 
 /**
@@ -173,7 +211,14 @@ function replyEntry(w: Walk, place: Place, f: Flight): CtEntry | undefined {
  * on the way out or on local delivery (un-DNAT: from the original destination).
  * Returns the rewritten flight and a hop, or undefined when nothing changes.
  */
-export function unTranslate(w: Walk, place: Place, f: Flight, stage: 'dst' | 'src', hook: NonNullable<Hop['netfilter']>['hook'], devs: {in?: string; out?: string}): {flight: Flight; hop: Hop} | undefined {
+export function unTranslate(
+  w: Walk,
+  place: Place,
+  f: Flight,
+  stage: 'dst' | 'src',
+  hook: NonNullable<Hop['netfilter']>['hook'],
+  devs: {in?: string; out?: string},
+): {flight: Flight; hop: Hop} | undefined {
   const e = replyEntry(w, place, f)
   if (!e) return undefined
   const before = header(f)
@@ -199,7 +244,10 @@ export function unTranslate(w: Walk, place: Place, f: Flight, stage: 'dst' | 'sr
     action: 'filter',
     evidence: [`filter ${hook}:`, line],
     packet: next.pkt,
-    netfilter: {hook, nat: [{ruleset: 'conntrack', rule: line, before: describeHeader(before), after: describeHeader(after)}]},
+    netfilter: {
+      hook,
+      nat: [{ruleset: 'conntrack', rule: line, before: describeHeader(before), after: describeHeader(after)}],
+    },
   }
   return {flight: next, hop}
 }

@@ -38,7 +38,6 @@ export interface NftResult {
 const MAX_DEPTH = 32
 const MAX_ALTERNATIVES = 1024
 
-
 class Unknown extends Error {}
 
 interface Ctx {
@@ -51,7 +50,10 @@ interface Ctx {
   taken: Array<{n: number; value: number; what: string}>
 }
 
-type Outcome = {kind: 'verdict'; verdict: NftVerdict; rule: NftRule; chain: string; nat?: NftResult['nat']} | {kind: 'return'} | {kind: 'end'}
+type Outcome =
+  | {kind: 'verdict'; verdict: NftVerdict; rule: NftRule; chain: string; nat?: NftResult['nat']}
+  | {kind: 'return'}
+  | {kind: 'end'}
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
@@ -66,7 +68,8 @@ function evalExpr(ctx: Ctx, e: unknown): unknown {
     if ((protocol === 'ip' || protocol === 'ip6') && field && IP_FIELDS[field]) {
       const ip = IP_FIELDS[field] === 'src' ? p.src : p.dst
       const fam = parseIp(ip)?.family
-      if ((protocol === 'ip') !== (fam === 'inet')) throw new Unknown(`${protocol} ${field} of a packet of the other family`)
+      if ((protocol === 'ip') !== (fam === 'inet'))
+        throw new Unknown(`${protocol} ${field} of a packet of the other family`)
       return ip
     }
     if (protocol === 'ip' && field === 'protocol') return protoNumber(p.protocol)
@@ -101,7 +104,12 @@ function evalExpr(ctx: Ctx, e: unknown): unknown {
   if (isObj(e.ct)) {
     const key = String(e.ct.key)
     if (key === 'state') return ctStates(p.ctstate, p.ctnat).map((s) => s.toLowerCase())
-    if (key === 'status') return [...(p.ctnat?.dnat ? ['dnat'] : []), ...(p.ctnat?.snat ? ['snat'] : []), ...(p.ctdir === 'REPLY' ? ['seen-reply', 'confirmed'] : [])]
+    if (key === 'status')
+      return [
+        ...(p.ctnat?.dnat ? ['dnat'] : []),
+        ...(p.ctnat?.snat ? ['snat'] : []),
+        ...(p.ctdir === 'REPLY' ? ['seen-reply', 'confirmed'] : []),
+      ]
     if (key === 'mark') return p.ctmark ?? 0
     if (key === 'direction') {
       if (!p.ctdir) throw new Unknown('ct direction')
@@ -190,7 +198,8 @@ function setOf(ctx: Ctx, ref: string): NftSet {
 /** The elements a right-hand side stands for: an anonymous set, a named set (`@name`), or one value. */
 function members(ctx: Ctx, right: unknown): Array<{key: unknown; value?: unknown}> {
   if (typeof right === 'string' && right.startsWith('@')) return setOf(ctx, right).elements
-  if (isObj(right) && Array.isArray(right.set)) return right.set.map((x) => (Array.isArray(x) && x.length === 2 ? {key: x[0], value: x[1]} : {key: x}))
+  if (isObj(right) && Array.isArray(right.set))
+    return right.set.map((x) => (Array.isArray(x) && x.length === 2 ? {key: x[0], value: x[1]} : {key: x}))
   return [{key: right}]
 }
 
@@ -334,26 +343,49 @@ function verdict(ctx: Ctx, chain: NftChain, rule: NftRule, v: unknown, depth: nu
     default:
       if (k && NAT_STATEMENTS.has(k)) {
         ctx.evidence.push(`${rule.text}${note}`)
-        return {kind: 'verdict', verdict: 'accept', rule, chain: chain.name, nat: {kind: k, stmt: (isObj(v[k]) ? v[k] : {}) as Record<string, unknown>}}
+        return {
+          kind: 'verdict',
+          verdict: 'accept',
+          rule,
+          chain: chain.name,
+          nat: {kind: k, stmt: (isObj(v[k]) ? v[k] : {}) as Record<string, unknown>},
+        }
       }
       return 'continue'
   }
 }
 
-function once(table: NftTable, chain: NftChain, p: NftPacket, env: MatchEnv, choices: number[]): {result: NftResult; taken: Ctx['taken']} {
+function once(
+  table: NftTable,
+  chain: NftChain,
+  p: NftPacket,
+  env: MatchEnv,
+  choices: number[],
+): {result: NftResult; taken: Ctx['taken']} {
   const ctx: Ctx = {table, p: {...p}, env, evidence: [], unknown: [], choices, taken: []}
   const out = run(ctx, chain, 0)
   const probability = ctx.taken.reduce((acc, t) => acc / t.n, 1)
   let result: NftResult
   if (out.kind === 'verdict') {
-    result = {verdict: out.verdict, rule: out.rule, chain: out.chain, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability, ...(out.nat ? {nat: out.nat} : {})}
+    result = {
+      verdict: out.verdict,
+      rule: out.rule,
+      chain: out.chain,
+      evidence: ctx.evidence,
+      uncertain: [],
+      packet: ctx.p,
+      probability,
+      ...(out.nat ? {nat: out.nat} : {}),
+    }
   } else {
     const policy = chain.policy ?? 'accept'
     ctx.evidence.push(`chain ${chain.name} policy ${policy}`)
     result = {verdict: policy, chain: chain.name, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability}
   }
   const passes = (v: NftVerdict): boolean => v === 'accept'
-  result.uncertain = ctx.unknown.filter((u) => u.would !== undefined && passes(u.would) !== passes(result.verdict)).map(({rule, why}) => ({rule, why}))
+  result.uncertain = ctx.unknown
+    .filter((u) => u.would !== undefined && passes(u.would) !== passes(result.verdict))
+    .map(({rule, why}) => ({rule, why}))
   return {result, taken: ctx.taken}
 }
 
@@ -374,5 +406,7 @@ export function evaluateNftChain(table: NftTable, chain: NftChain, p: NftPacket,
 }
 
 export function describeNftAlternatives(r: NftResult): string[] {
-  return (r.alternatives ?? []).map((a) => `${formatProbability(a.probability)}: ${a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`}`)
+  return (r.alternatives ?? []).map(
+    (a) => `${formatProbability(a.probability)}: ${a.rule?.text ?? `chain ${a.chain} policy ${a.verdict}`}`,
+  )
 }

@@ -16,11 +16,20 @@ export interface Header {
 export function header(f: Flight): Header {
   const e = f.pkt.encap.at(-1)
   if (!e) {
-    const ports = f.pkt.protocol === 'icmp' ? {} : {...(f.pkt.port !== undefined ? {dport: f.pkt.port} : {}), ...(f.sport !== undefined ? {sport: f.sport} : {})}
+    const ports =
+      f.pkt.protocol === 'icmp'
+        ? {}
+        : {...(f.pkt.port !== undefined ? {dport: f.pkt.port} : {}), ...(f.sport !== undefined ? {sport: f.sport} : {})}
     return {src: f.pkt.src, dst: f.pkt.dst, protocol: f.pkt.protocol, ...ports}
   }
   if (e.type === 'ipip') return {src: e.outerSrc, dst: e.outerDst, protocol: '4'}
-  return {src: e.outerSrc, dst: e.outerDst, protocol: 'udp', ...(e.port !== undefined ? {dport: e.port} : {}), ...(e.type === 'udp' && e.port !== undefined ? {sport: e.port} : {})}
+  return {
+    src: e.outerSrc,
+    dst: e.outerDst,
+    protocol: 'udp',
+    ...(e.port !== undefined ? {dport: e.port} : {}),
+    ...(e.type === 'udp' && e.port !== undefined ? {sport: e.port} : {}),
+  }
 }
 
 /** `tcp/80`, `icmp`, `udp 172.31.0.11 → 172.31.0.12:8472`: a packet in a few words. */

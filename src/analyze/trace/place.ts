@@ -1,8 +1,8 @@
 import type {Link, Neighbour, NodeState, PodNetnsState, SectionStatus} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode, SnapshotPod} from '../../model/snapshot.js'
 import {type CompiledFib, compileFib, type FibState} from '../fib.js'
-import type {NeighbourView} from '../neighbour.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import type {NeighbourView} from '../neighbour.js'
 
 /**
  * Where a packet can be: a node's own (host) network namespace or one pod's.
@@ -104,19 +104,27 @@ export class SnapshotIndex {
   nodeOwning(ip: string): SnapshotNode | undefined {
     const t = parseIp(ip)?.text
     if (!t) return undefined
-    const byName = this.snapshot.nodes.find((n) => parseIp(n.internalIP)?.text === t || (n.externalIP && parseIp(n.externalIP)?.text === t))
+    const byName = this.snapshot.nodes.find(
+      (n) => parseIp(n.internalIP)?.text === t || (n.externalIP && parseIp(n.externalIP)?.text === t),
+    )
     if (byName) return byName
-    return this.snapshot.nodes.find((n) => this.state(n.name)?.addresses.some((a) => a.family === 'inet' && a.scope !== 'host' && parseIp(a.local)?.text === t))
+    return this.snapshot.nodes.find((n) =>
+      this.state(n.name)?.addresses.some(
+        (a) => a.family === 'inet' && a.scope !== 'host' && parseIp(a.local)?.text === t,
+      ),
+    )
   }
 
   /** The node whose podCIDR holds `ip`. */
   nodeForPodIP(ip: string): SnapshotNode | undefined {
     const a = parseIp(ip)
     if (!a) return undefined
-    return this.snapshot.nodes.find((n) => n.podCIDRs.some((c) => {
-      const cidr = parseCidr(c)
-      return !!cidr && cidrContains(cidr, a)
-    }))
+    return this.snapshot.nodes.find((n) =>
+      n.podCIDRs.some((c) => {
+        const cidr = parseCidr(c)
+        return !!cidr && cidrContains(cidr, a)
+      }),
+    )
   }
 
   podByIP(ip: string): SnapshotPod | undefined {

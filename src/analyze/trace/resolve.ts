@@ -8,10 +8,10 @@
 import ipaddr from 'ipaddr.js'
 
 import {UsageError} from '../../errors.js'
-import type {Snapshot, SnapshotNode, SnapshotPod} from '../../model/snapshot.js'
 import type {Family} from '../../model/node-state.js'
-import {parseIp} from '../ip.js'
+import type {Snapshot, SnapshotNode, SnapshotPod} from '../../model/snapshot.js'
 import {closest} from '../../util/edit-distance.js'
+import {parseIp} from '../ip.js'
 import type {ResolvedEndpoint} from './api.js'
 
 /** The canonical text of an IP (IPv6 spelt out in full, so two spellings of one address compare equal), or undefined. */
@@ -24,7 +24,14 @@ function canonicalIp(text: string): string | undefined {
 const sameIp = (a: string, b: string): boolean => canonicalIp(a) !== undefined && canonicalIp(a) === canonicalIp(b)
 
 function podEndpoint(p: SnapshotPod): ResolvedEndpoint {
-  return {kind: 'pod', node: p.node, ip: p.ip, pod: p.name, namespace: p.namespace, ...(p.netns === undefined ? {} : {netns: p.netns})}
+  return {
+    kind: 'pod',
+    node: p.node,
+    ip: p.ip,
+    pod: p.name,
+    namespace: p.namespace,
+    ...(p.netns === undefined ? {} : {netns: p.netns}),
+  }
 }
 
 function nodeEndpoint(n: SnapshotNode): ResolvedEndpoint {
@@ -61,17 +68,26 @@ function byIp(snapshot: Snapshot, text: string): ResolvedEndpoint {
   const pods = snapshot.pods.filter((p) => sameIp(p.ip, text))
   if (pods.length === 1) return podEndpoint(pods[0]!)
   if (pods.length > 1) {
-    throw new UsageError(`${text} is ambiguous: pods ${listOf(pods.map(podKey))} all have it (a stale snapshot?); name the pod as NAMESPACE/NAME`, false)
+    throw new UsageError(
+      `${text} is ambiguous: pods ${listOf(pods.map(podKey))} all have it (a stale snapshot?); name the pod as NAMESPACE/NAME`,
+      false,
+    )
   }
   const owner = podCidrOwner(snapshot, text)
   if (owner) {
-    throw new UsageError(`no pod with IP ${text} in cluster ${snapshot.cluster.name} (it is in ${owner.node}'s podCIDR ${owner.cidr}, but no pod there has it)`, false)
+    throw new UsageError(
+      `no pod with IP ${text} in cluster ${snapshot.cluster.name} (it is in ${owner.node}'s podCIDR ${owner.cidr}, but no pod there has it)`,
+      false,
+    )
   }
   throw new UsageError(`no pod or node with IP ${text} in cluster ${snapshot.cluster.name}`, false)
 }
 
 function suggestion(snapshot: Snapshot, text: string): string {
-  const guess = closest(text, [...snapshot.pods.map((p) => (text.includes('/') ? podKey(p) : p.name)), ...snapshot.nodes.map((n) => n.name)])
+  const guess = closest(text, [
+    ...snapshot.pods.map((p) => (text.includes('/') ? podKey(p) : p.name)),
+    ...snapshot.nodes.map((n) => n.name),
+  ])
   return guess ? ` (did you mean ${guess}?)` : ''
 }
 
@@ -79,7 +95,8 @@ function byNamespacedName(snapshot: Snapshot, text: string): ResolvedEndpoint {
   const slash = text.indexOf('/')
   const namespace = text.slice(0, slash)
   const name = text.slice(slash + 1)
-  if (namespace === '' || name === '' || name.includes('/')) throw new UsageError(`'${text}' is not a pod name: use NAME, NAMESPACE/NAME, a pod IP, a node name or a node IP`)
+  if (namespace === '' || name === '' || name.includes('/'))
+    throw new UsageError(`'${text}' is not a pod name: use NAME, NAMESPACE/NAME, a pod IP, a node name or a node IP`)
   const pod = snapshot.pods.find((p) => p.namespace === namespace && p.name === name)
   if (pod) return podEndpoint(pod)
   // the right name in another namespace is the likeliest slip
@@ -94,16 +111,21 @@ function byName(snapshot: Snapshot, text: string): ResolvedEndpoint {
   if (pods.length + nodes.length === 1) return pods[0] ? podEndpoint(pods[0]) : nodeEndpoint(nodes[0]!)
   if (pods.length + nodes.length > 1) {
     const candidates = [...pods.map((p) => `pod ${podKey(p)}`), ...nodes.map((n) => `node ${n.name}`)]
-    const how = pods.length > 1 ? 'name the pod as NAMESPACE/NAME' : 'name the pod as NAMESPACE/NAME, or the node by its IP'
+    const how =
+      pods.length > 1 ? 'name the pod as NAMESPACE/NAME' : 'name the pod as NAMESPACE/NAME, or the node by its IP'
     throw new UsageError(`'${text}' is ambiguous: ${listOf(candidates)}; ${how}`, false)
   }
-  throw new UsageError(`no pod or node named '${text}' in cluster ${snapshot.cluster.name}${suggestion(snapshot, text)}`, false)
+  throw new UsageError(
+    `no pod or node named '${text}' in cluster ${snapshot.cluster.name}${suggestion(snapshot, text)}`,
+    false,
+  )
 }
 
 /** Resolve one end of a trace: a pod (name, NAMESPACE/NAME, IP) or a node (name, InternalIP). */
 export function resolveEndpoint(snapshot: Snapshot, text: string): ResolvedEndpoint {
   const t = text.trim()
-  if (t === '') throw new UsageError('an empty endpoint: give a pod (NAME, NAMESPACE/NAME or IP) or a node (name or IP)')
+  if (t === '')
+    throw new UsageError('an empty endpoint: give a pod (NAME, NAMESPACE/NAME or IP) or a node (name or IP)')
   if (canonicalIp(t) !== undefined) return byIp(snapshot, t)
   if (t.includes('/')) return byNamespacedName(snapshot, t)
   return byName(snapshot, t)

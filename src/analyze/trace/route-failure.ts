@@ -20,7 +20,11 @@ export function expectedRoute(w: Walk, place: Place, peerName: string): {nexthop
   if (!peer || !cidr) return undefined
   const links = place.state.links
   if (links.some((l) => l.name === 'flannel.1')) return {nexthop: cidr.split('/')[0] as string, dev: 'flannel.1'}
-  if (links.some((l) => l.name === 'vxlan.calico')) return {nexthop: peer.annotations['projectcalico.org/IPv4VXLANTunnelAddr'] ?? (cidr.split('/')[0] as string), dev: 'vxlan.calico'}
+  if (links.some((l) => l.name === 'vxlan.calico'))
+    return {
+      nexthop: peer.annotations['projectcalico.org/IPv4VXLANTunnelAddr'] ?? (cidr.split('/')[0] as string),
+      dev: 'vxlan.calico',
+    }
   if (links.some((l) => l.kind === 'tun')) return undefined
   const me = w.index.node(place.node)
   const uplink = place.state.addresses.find((a) => a.local === me?.internalIP)?.dev ?? 'eth0'
@@ -46,13 +50,23 @@ export function routeMissing(w: Walk, place: Place, dst: string, evidence: strin
 function ownBlock(w: Walk, place: Place, cidr: string): boolean {
   const c = parseCidr(cidr)
   const me = w.index.node(place.node)
-  return !!c && !!me?.podCIDRs.some((p) => {
-    const x = parseCidr(p)
-    return !!x && x.len === c.len && cidrContains(x, c.ip)
-  })
+  return (
+    !!c &&
+    !!me?.podCIDRs.some((p) => {
+      const x = parseCidr(p)
+      return !!x && x.len === c.len && cidrContains(x, c.ip)
+    })
+  )
 }
 
-export function routeFailure(w: Walk, place: Place, inDev: string | undefined, d: RouteDecision, flight: Flight, routeHop: Hop): undefined {
+export function routeFailure(
+  w: Walk,
+  place: Place,
+  inDev: string | undefined,
+  d: RouteDecision,
+  flight: Flight,
+  routeHop: Hop,
+): undefined {
   w.hop(routeHop)
   const h = header(flight)
   const why = `${d.reason ?? d.type}${d.error ? ` (ip route get: ${ERRNO_MESSAGE[d.error]})` : ''}`
@@ -65,19 +79,49 @@ export function routeFailure(w: Walk, place: Place, inDev: string | undefined, d
       const dst = d.route?.dst ?? h.dst
       const mine = ownBlock(w, place, dst)
       if (mine) evidence.push(`${dst} is ${place.node}'s own block: no pod here has ${h.dst}`)
-      codes.push(w.raise('BLACKHOLE_ROUTE', {node: place.node, subject: dst, message: `blackhole ${dst} on ${place.node} drops ${h.dst}`, evidence: [...routeHop.evidence], vars: {podCIDR: dst}, ...(mine ? {severity: 'warning' as const} : {})}))
+      codes.push(
+        w.raise('BLACKHOLE_ROUTE', {
+          node: place.node,
+          subject: dst,
+          message: `blackhole ${dst} on ${place.node} drops ${h.dst}`,
+          evidence: [...routeHop.evidence],
+          vars: {podCIDR: dst},
+          ...(mine ? {severity: 'warning' as const} : {}),
+        }),
+      )
       break
     }
     case 'forwarding-disabled':
       disposition = 'FORWARDING_DISABLED'
       evidence.push(...forwardingEvidence(place, inDev ?? 'all').filter((l) => l.includes('forward')))
-      codes.push(w.raise('IP_FORWARD_DISABLED', {node: place.node, subject: 'net.ipv4.ip_forward', message: `${place.node} does not forward: ${evidence.slice(1).join(', ')}`, evidence: evidence.slice(1), vars: {}}))
+      codes.push(
+        w.raise('IP_FORWARD_DISABLED', {
+          node: place.node,
+          subject: 'net.ipv4.ip_forward',
+          message: `${place.node} does not forward: ${evidence.slice(1).join(', ')}`,
+          evidence: evidence.slice(1),
+          vars: {},
+        }),
+      )
       break
     case 'rp-filter': {
       disposition = 'RP_FILTER_DROP'
       const dev = inDev ?? 'all'
-      evidence.push(...[sysctlLine(place, 'net.ipv4.conf.all.rp_filter'), sysctlLine(place, `net.ipv4.conf.${dev}.rp_filter`)].filter((l): l is string => !!l))
-      codes.push(w.raise('RP_FILTER_ASYMMETRIC', {node: place.node, subject: `rp_filter on ${dev}`, message: `${place.node} drops ${h.src} → ${h.dst} arriving on ${dev}: ${d.reason}`, evidence, vars: {dev}}))
+      evidence.push(
+        ...[
+          sysctlLine(place, 'net.ipv4.conf.all.rp_filter'),
+          sysctlLine(place, `net.ipv4.conf.${dev}.rp_filter`),
+        ].filter((l): l is string => !!l),
+      )
+      codes.push(
+        w.raise('RP_FILTER_ASYMMETRIC', {
+          node: place.node,
+          subject: `rp_filter on ${dev}`,
+          message: `${place.node} drops ${h.src} → ${h.dst} arriving on ${dev}: ${d.reason}`,
+          evidence,
+          vars: {dev},
+        }),
+      )
       break
     }
     case 'no-route': {
@@ -88,5 +132,13 @@ export function routeFailure(w: Walk, place: Place, inDev: string | undefined, d
     default:
       break
   }
-  return w.stop(disposition, {node: place.node, netns: place.netns, ...(inDev ? {in: inDev} : {}), action: 'drop', evidence, packet: flight.pkt, ...(codes.length ? {findings: codes} : {})})
+  return w.stop(disposition, {
+    node: place.node,
+    netns: place.netns,
+    ...(inDev ? {in: inDev} : {}),
+    action: 'drop',
+    evidence,
+    packet: flight.pkt,
+    ...(codes.length ? {findings: codes} : {}),
+  })
 }

@@ -35,7 +35,16 @@ export function translationOf(hops: Hop[]): TraceTranslation | null {
       if (dst(n.before) === dst(n.after)) continue
       const chain = /^-A (\S+)/.exec(n.rule)?.[1] ?? ''
       const table = /^nft \S+ (\S+)/.exec(n.ruleset)?.[1]
-      return {node: h.node, netns: h.netns, hook: h.netfilter!.hook, ruleset: n.ruleset, rule: n.rule, agent: chainOwner(chain, table), before: n.before, after: n.after}
+      return {
+        node: h.node,
+        netns: h.netns,
+        hook: h.netfilter!.hook,
+        ruleset: n.ruleset,
+        rule: n.rule,
+        agent: chainOwner(chain, table),
+        before: n.before,
+        after: n.after,
+      }
     }
   }
   return null
@@ -47,7 +56,8 @@ function afterOf(t: TraceTranslation): {addr: string; port?: number} {
   return {addr: (m?.[1] ?? '').replace(/^\[(.*)\]$/, '$1'), ...(m?.[2] ? {port: Number(m[2])} : {})}
 }
 
-const delivered = (w: {forward: PathResult; returnPath: PathResult | null}): boolean => w.forward.disposition === 'DELIVERED' && w.returnPath?.disposition === 'DELIVERED'
+const delivered = (w: {forward: PathResult; returnPath: PathResult | null}): boolean =>
+  w.forward.disposition === 'DELIVERED' && w.returnPath?.disposition === 'DELIVERED'
 
 /** The ways of the split that chose the endpoint, grouped by endpoint address: its share and the rule. */
 function waysOf(split: Split): Map<string, {probability: number; rule: string; port?: number}> {
@@ -57,12 +67,17 @@ function waysOf(split: Split): Map<string, {probability: number; rule: string; p
     const key = w.to?.addr ?? ''
     const had = out.get(key)
     if (had) had.probability += w.probability
-    else out.set(key, {probability: w.probability, rule: w.rule, ...(w.to?.port !== undefined ? {port: w.to.port} : {})})
+    else
+      out.set(key, {probability: w.probability, rule: w.rule, ...(w.to?.port !== undefined ? {port: w.to.port} : {})})
   }
   return out
 }
 
-export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: Protocol}, target: ServiceTarget): TraceResult {
+export function traceService(
+  snapshot: Snapshot,
+  query: TraceQuery & {protocol: Protocol},
+  target: ServiceTarget,
+): TraceResult {
   const index = new SnapshotIndex(snapshot)
   const src = resolveEndpoint(snapshot, query.src)
   const setup = new Shared()
@@ -94,7 +109,11 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
     const ref = inSlice?.targetRef
     return {
       ip,
-      ...(pod ? {pod: pod.name, namespace: pod.namespace} : ref ? {pod: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})} : {}),
+      ...(pod
+        ? {pod: pod.name, namespace: pod.namespace}
+        : ref
+          ? {pod: ref.name, ...(ref.namespace ? {namespace: ref.namespace} : {})}
+          : {}),
       ...(pod?.node ? {node: pod.node} : inSlice?.nodeName ? {node: inSlice.nodeName} : {}),
       inEndpointSlice: inSlice !== undefined,
       ready: inSlice !== undefined && inSlice.conditions?.ready !== false,
@@ -104,8 +123,25 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
   }
   if (typeof srcPlace === 'string') {
     setup.lack(srcPlace)
-    const endpoints = readyEndpoints(svc).flatMap((e) => e.addresses).map((ip) => describe(ip, {...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}), note: 'not walked: the source node was not collected'}))
-    const trace: Trace = {...base, disposition: 'INSUFFICIENT_INFO', hops: [], returnPath: null, findings: [], missing: setup.missing, service, translation: null, endpoints}
+    const endpoints = readyEndpoints(svc)
+      .flatMap((e) => e.addresses)
+      .map((ip) =>
+        describe(ip, {
+          ...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}),
+          note: 'not walked: the source node was not collected',
+        }),
+      )
+    const trace: Trace = {
+      ...base,
+      disposition: 'INSUFFICIENT_INFO',
+      hops: [],
+      returnPath: null,
+      findings: [],
+      missing: setup.missing,
+      service,
+      translation: null,
+      endpoints,
+    }
     return {trace, needNodes: [...setup.needNodes]}
   }
 
@@ -119,7 +155,9 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
     const shared = new Shared(pin, cache)
     const ep = pin ? podEndpoint(pin) : undefined
     const policyDst = ep ? endpoint(index, ep, ep.ip, ep.netns ?? '') : {ip: pin || target.ip}
-    const policyPacket = pin ? {...packet, dst: pin, ...(port !== undefined && packet.port !== undefined ? {port} : {})} : packet
+    const policyPacket = pin
+      ? {...packet, dst: pin, ...(port !== undefined && packet.port !== undefined ? {port} : {})}
+      : packet
     const f = walkFlow(index, shared, srcPlace as Place, packet, base.src, policyDst, undefined, policyPacket)
     return {shared, forward: f.forward, returnPath: f.returnPath, policies: f.policies, policyField: f.policyField}
   }
@@ -131,9 +169,19 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
   let ways = split ? waysOf(split) : new Map<string, {probability: number; rule: string; port?: number}>()
   if (ways.size === 0 && firstTranslation) {
     const to = afterOf(firstTranslation)
-    ways = new Map([[to.addr, {probability: 1, rule: firstTranslation.rule, ...(to.port !== undefined ? {port: to.port} : {})}]])
+    ways = new Map([
+      [to.addr, {probability: 1, rule: firstTranslation.rule, ...(to.port !== undefined ? {port: to.port} : {})}],
+    ])
   }
-  const pinned = query.endpoint !== undefined ? pickEndpoint(snapshot, svc, [...new Set([...ways.keys(), ...slice.flatMap((e) => e.addresses)])], query.endpoint) : undefined
+  const pinned =
+    query.endpoint !== undefined
+      ? pickEndpoint(
+          snapshot,
+          svc,
+          [...new Set([...ways.keys(), ...slice.flatMap((e) => e.addresses)])],
+          query.endpoint,
+        )
+      : undefined
 
   const walks: Walked[] = [first]
   const endpoints: TraceServiceEndpoint[] = []
@@ -155,7 +203,12 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
     endpoints.push(
       describe(ip === '' ? target.ip : ip, {
         ...common,
-        ...(ip === '' ? {port: target.dport, note: `not translated: this way through ${split?.node ?? ''}'s rules sends the request on to ${target.ip} itself`} : {}),
+        ...(ip === ''
+          ? {
+              port: target.dport,
+              note: `not translated: this way through ${split?.node ?? ''}'s rules sends the request on to ${target.ip} itself`,
+            }
+          : {}),
         disposition: w.forward.disposition,
         returnDisposition: w.returnPath?.disposition ?? null,
         hops: w.forward.hops,
@@ -171,7 +224,14 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
     for (const ip of e.addresses) {
       if (ways.has(ip) || endpoints.some((x) => x.ip === ip)) continue
       const ready = e.conditions?.ready !== false
-      endpoints.push(describe(ip, {...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}), note: ready ? `not walked: no rule of ${where}'s kube-proxy sends to it` : 'not walked: not ready in the EndpointSlice'}))
+      endpoints.push(
+        describe(ip, {
+          ...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}),
+          note: ready
+            ? `not walked: no rule of ${where}'s kube-proxy sends to it`
+            : 'not walked: not ready in the EndpointSlice',
+        }),
+      )
     }
   }
   const walked = endpoints.filter((e) => e.disposition !== undefined)
@@ -203,7 +263,10 @@ export function traceService(snapshot: Snapshot, query: TraceQuery & {protocol: 
     ...main.policyField,
     service,
     translation: translationOf(main.forward.hops),
-    endpoints: endpoints.sort((a, b) => b.probability - a.probability || Number(b.disposition !== undefined) - Number(a.disposition !== undefined)),
+    endpoints: endpoints.sort(
+      (a, b) =>
+        b.probability - a.probability || Number(b.disposition !== undefined) - Number(a.disposition !== undefined),
+    ),
   }
   return {trace, needNodes}
 }

@@ -7,8 +7,8 @@
  */
 import ipaddr from 'ipaddr.js'
 
-import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '../../model/inventory.js'
 import {UsageError} from '../../errors.js'
+import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '../../model/inventory.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Protocol} from '../../model/trace.js'
 import {closest} from '../../util/edit-distance.js'
@@ -39,7 +39,8 @@ function isIp(text: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(text) || (text.includes(':') && ipaddr.IPv6.isValid(text))
 }
 
-const sameIp = (a: string, b: string): boolean => isIp(a) && isIp(b) && ipaddr.parse(a).toNormalizedString() === ipaddr.parse(b).toNormalizedString()
+const sameIp = (a: string, b: string): boolean =>
+  isIp(a) && isIp(b) && ipaddr.parse(a).toNormalizedString() === ipaddr.parse(b).toNormalizedString()
 
 function services(snapshot: Snapshot): InventoryService[] {
   return snapshot.services ?? []
@@ -49,19 +50,40 @@ function byName(snapshot: Snapshot, namespace: string, name: string, typed: stri
   const all = services(snapshot)
   const svc = all.find((s) => s.namespace === namespace && s.name === name)
   if (svc) return svc
-  if (all.length === 0) throw new UsageError(`no Service ${namespace}/${name}: the snapshot of cluster ${snapshot.cluster.name} holds no Services (an inventory lists them under services:)`, false)
+  if (all.length === 0)
+    throw new UsageError(
+      `no Service ${namespace}/${name}: the snapshot of cluster ${snapshot.cluster.name} holds no Services (an inventory lists them under services:)`,
+      false,
+    )
   const elsewhere = all.filter((s) => s.name === name).map((s) => s.namespace)
-  const guess = closest(`${namespace}/${name}`, all.map((s) => `${s.namespace}/${s.name}`))
-  const hint = elsewhere.length > 0 ? ` (${name} is in namespace ${elsewhere.join(', ')}: svc/${elsewhere[0]}/${name})` : guess ? ` (did you mean svc/${guess}?)` : ''
-  throw new UsageError(`no Service ${namespace}/${name} in cluster ${snapshot.cluster.name} (from '${typed}')${hint}`, false)
+  const guess = closest(
+    `${namespace}/${name}`,
+    all.map((s) => `${s.namespace}/${s.name}`),
+  )
+  const hint =
+    elsewhere.length > 0
+      ? ` (${name} is in namespace ${elsewhere.join(', ')}: svc/${elsewhere[0]}/${name})`
+      : guess
+        ? ` (did you mean svc/${guess}?)`
+        : ''
+  throw new UsageError(
+    `no Service ${namespace}/${name} in cluster ${snapshot.cluster.name} (from '${typed}')${hint}`,
+    false,
+  )
 }
 
-const isClusterDns = (s: InventoryService): boolean => s.namespace === CLUSTER_DNS_NAMESPACE && CLUSTER_DNS_NAMES.includes(s.name)
+const isClusterDns = (s: InventoryService): boolean =>
+  s.namespace === CLUSTER_DNS_NAMESPACE && CLUSTER_DNS_NAMES.includes(s.name)
 
 const portText = (p: InventoryServicePort): string => `${p.name ? `${p.name} ` : ''}${p.port}/${p.protocol}`
 
 /** The Service port `--port` names (a number or a name); the only one when none is given; UDP 53 for the cluster DNS. */
-function pickPort(svc: InventoryService, wanted: number | string | undefined, protocol: Protocol | undefined, opts: {dns?: boolean; nodePort?: number} = {}): InventoryServicePort {
+function pickPort(
+  svc: InventoryService,
+  wanted: number | string | undefined,
+  protocol: Protocol | undefined,
+  opts: {dns?: boolean; nodePort?: number} = {},
+): InventoryServicePort {
   const key = `${svc.namespace}/${svc.name}`
   const proto = (p: InventoryServicePort): boolean => protocol === undefined || p.protocol.toLowerCase() === protocol
   let ports = svc.ports.filter(proto)
@@ -74,15 +96,25 @@ function pickPort(svc: InventoryService, wanted: number | string | undefined, pr
     ports = typeof wanted === 'number' ? ports.filter((p) => p.port === wanted) : ports.filter((p) => p.name === wanted)
     if (ports.length === 0) {
       const what = typeof wanted === 'number' ? `port ${wanted}` : `port named '${wanted}'`
-      throw new UsageError(`Service ${key} has no ${what}${protocol ? `/${protocol.toUpperCase()}` : ''} (its ports: ${svc.ports.map(portText).join(', ') || 'none'})`, false)
+      throw new UsageError(
+        `Service ${key} has no ${what}${protocol ? `/${protocol.toUpperCase()}` : ''} (its ports: ${svc.ports.map(portText).join(', ') || 'none'})`,
+        false,
+      )
     }
   }
-  if (ports.length === 0) throw new UsageError(`Service ${key} has no ${protocol ? `${protocol.toUpperCase()} ` : ''}port (its ports: ${svc.ports.map(portText).join(', ') || 'none'})`, false)
+  if (ports.length === 0)
+    throw new UsageError(
+      `Service ${key} has no ${protocol ? `${protocol.toUpperCase()} ` : ''}port (its ports: ${svc.ports.map(portText).join(', ') || 'none'})`,
+      false,
+    )
   if (ports.length === 1) return ports[0]!
   // the cluster DNS is asked over UDP 53
   const dns = opts.dns ? ports.find((p) => p.protocol === 'UDP' && p.port === 53) : undefined
   if (dns) return dns
-  throw new UsageError(`Service ${key} has several ports (${ports.map(portText).join(', ')}): say which with --port NUMBER|NAME`, false)
+  throw new UsageError(
+    `Service ${key} has several ports (${ports.map(portText).join(', ')}): say which with --port NUMBER|NAME`,
+    false,
+  )
 }
 
 function nodePorts(svc: InventoryService): string {
@@ -91,7 +123,14 @@ function nodePorts(svc: InventoryService): string {
 }
 
 function clusterTarget(svc: InventoryService, port: InventoryServicePort): ServiceTarget {
-  return {service: svc, port, via: 'clusterIP', ip: svc.clusterIP, dport: port.port, protocol: port.protocol.toLowerCase() as Protocol}
+  return {
+    service: svc,
+    port,
+    via: 'clusterIP',
+    ip: svc.clusterIP,
+    dport: port.port,
+    protocol: port.protocol.toLowerCase() as Protocol,
+  }
 }
 
 /** `NODE:NODEPORT` or `NODEIP:NODEPORT`: the node, the port; undefined when DST is not of that shape. */
@@ -99,8 +138,14 @@ function nodePortForm(snapshot: Snapshot, text: string): {node: string; ip: stri
   const m = /^(.+):(\d{1,5})$/.exec(text)
   if (!m || (m[1]!.includes(':') && !m[1]!.startsWith('['))) return undefined
   const host = m[1]!.replace(/^\[(.*)\]$/, '$1')
-  const node = snapshot.nodes.find((n) => n.name === host || sameIp(n.internalIP, host) || (n.externalIP !== undefined && sameIp(n.externalIP, host)))
-  if (!node) throw new UsageError(`no node '${host}' in cluster ${snapshot.cluster.name} (NODE:NODEPORT names a node by its name or address)`, false)
+  const node = snapshot.nodes.find(
+    (n) => n.name === host || sameIp(n.internalIP, host) || (n.externalIP !== undefined && sameIp(n.externalIP, host)),
+  )
+  if (!node)
+    throw new UsageError(
+      `no node '${host}' in cluster ${snapshot.cluster.name} (NODE:NODEPORT names a node by its name or address)`,
+      false,
+    )
   return {node: node.name, ip: isIp(host) ? host : node.internalIP, port: Number(m[2])}
 }
 
@@ -108,7 +153,11 @@ function nodePortForm(snapshot: Snapshot, text: string): {node: string; ip: stri
  * DST as a Service, or undefined when it names a pod or a node. `namespace`
  * is where a bare `svc/NAME` is looked up (-n, else the context's, else default).
  */
-export function resolveServiceTarget(snapshot: Snapshot, query: Pick<TraceQuery, 'dst' | 'port' | 'protocol'>, namespace = 'default'): ServiceTarget | undefined {
+export function resolveServiceTarget(
+  snapshot: Snapshot,
+  query: Pick<TraceQuery, 'dst' | 'port' | 'protocol'>,
+  namespace = 'default',
+): ServiceTarget | undefined {
   const t = query.dst.trim()
   const wanted = query.port
   const protocol = query.protocol === 'icmp' ? undefined : query.protocol
@@ -118,14 +167,19 @@ export function resolveServiceTarget(snapshot: Snapshot, query: Pick<TraceQuery,
   }
   if (t.startsWith('svc/')) {
     const parts = t.slice(4).split('/')
-    if (parts.some((p) => p === '') || parts.length > 2) throw new UsageError(`'${t}' is not a Service: use svc/NAME or svc/NAMESPACE/NAME`)
+    if (parts.some((p) => p === '') || parts.length > 2)
+      throw new UsageError(`'${t}' is not a Service: use svc/NAME or svc/NAMESPACE/NAME`)
     return parts.length === 2 ? named(parts[0]!, parts[1]!) : named(namespace, parts[0]!)
   }
   const dnsName = SVC_DNS.exec(t)
   if (dnsName) return named(dnsName[3]!, dnsName[1]!)
   if (t === 'dns' && !snapshot.pods.some((p) => p.name === 'dns') && !snapshot.nodes.some((n) => n.name === 'dns')) {
     const svc = services(snapshot).find(isClusterDns)
-    if (!svc) throw new UsageError(`no cluster DNS Service in cluster ${snapshot.cluster.name} (looked for ${CLUSTER_DNS_NAMES.map((n) => `${CLUSTER_DNS_NAMESPACE}/${n}`).join(' and ')})`, false)
+    if (!svc)
+      throw new UsageError(
+        `no cluster DNS Service in cluster ${snapshot.cluster.name} (looked for ${CLUSTER_DNS_NAMES.map((n) => `${CLUSTER_DNS_NAMESPACE}/${n}`).join(' and ')})`,
+        false,
+      )
     return clusterTarget(svc, pickPort(svc, wanted, protocol, {dns: true}))
   }
   if (isIp(t)) {
@@ -134,10 +188,24 @@ export function resolveServiceTarget(snapshot: Snapshot, query: Pick<TraceQuery,
   }
   const np = nodePortForm(snapshot, t)
   if (np) {
-    const svc = services(snapshot).find((s) => s.ports.some((p) => p.nodePort === np.port && (protocol === undefined || p.protocol.toLowerCase() === protocol)))
-    if (!svc) throw new UsageError(`no Service has NodePort ${np.port}${protocol ? `/${protocol.toUpperCase()}` : ''} in cluster ${snapshot.cluster.name}`, false)
+    const svc = services(snapshot).find((s) =>
+      s.ports.some((p) => p.nodePort === np.port && (protocol === undefined || p.protocol.toLowerCase() === protocol)),
+    )
+    if (!svc)
+      throw new UsageError(
+        `no Service has NodePort ${np.port}${protocol ? `/${protocol.toUpperCase()}` : ''} in cluster ${snapshot.cluster.name}`,
+        false,
+      )
     const port = pickPort(svc, undefined, protocol, {nodePort: np.port})
-    return {service: svc, port, via: 'nodePort', ip: np.ip, dport: np.port, protocol: port.protocol.toLowerCase() as Protocol, node: np.node}
+    return {
+      service: svc,
+      port,
+      via: 'nodePort',
+      ip: np.ip,
+      dport: np.port,
+      protocol: port.protocol.toLowerCase() as Protocol,
+      node: np.node,
+    }
   }
   return undefined
 }
@@ -155,12 +223,19 @@ export function pickEndpoint(snapshot: Snapshot, svc: InventoryService, addresse
     if (ip) return ip
   } else {
     const [ns, name] = t.includes('/') ? (t.split('/', 2) as [string, string]) : [undefined, t]
-    const pod = snapshot.pods.find((p) => p.name === name && (ns === undefined || p.namespace === ns) && addresses.includes(p.ip))
+    const pod = snapshot.pods.find(
+      (p) => p.name === name && (ns === undefined || p.namespace === ns) && addresses.includes(p.ip),
+    )
     if (pod) return pod.ip
-    const ref = (svc.endpoints ?? []).find((e) => e.targetRef?.name === name && (ns === undefined || e.targetRef.namespace === ns))
+    const ref = (svc.endpoints ?? []).find(
+      (e) => e.targetRef?.name === name && (ns === undefined || e.targetRef.namespace === ns),
+    )
     if (ref?.addresses[0]) return ref.addresses[0]
   }
-  throw new UsageError(`--endpoint ${t}: not an endpoint of Service ${svc.namespace}/${svc.name} (its endpoints: ${addresses.join(', ') || 'none'})`, false)
+  throw new UsageError(
+    `--endpoint ${t}: not an endpoint of Service ${svc.namespace}/${svc.name} (its endpoints: ${addresses.join(', ') || 'none'})`,
+    false,
+  )
 }
 
 /**
@@ -168,16 +243,31 @@ export function pickEndpoint(snapshot: Snapshot, svc: InventoryService, addresse
  * Service port's protocol and port; any other DST sends ICMP unless told, and
  * a port goes with tcp or udp only.
  */
-export function completeQuery(snapshot: Snapshot, query: TraceQuery, namespace?: string): {query: TraceQuery & {protocol: Protocol}; target?: ServiceTarget} {
+export function completeQuery(
+  snapshot: Snapshot,
+  query: TraceQuery,
+  namespace?: string,
+): {query: TraceQuery & {protocol: Protocol}; target?: ServiceTarget} {
   const target = resolveServiceTarget(snapshot, query, namespace)
   if (target) {
-    if (query.protocol === 'icmp') throw new UsageError(`${query.dst.trim()} is Service ${target.service.namespace}/${target.service.name}: kube-proxy translates TCP and UDP only; leave out --protocol icmp`)
+    if (query.protocol === 'icmp')
+      throw new UsageError(
+        `${query.dst.trim()} is Service ${target.service.namespace}/${target.service.name}: kube-proxy translates TCP and UDP only; leave out --protocol icmp`,
+      )
     return {query: {...query, protocol: target.protocol, port: target.dport}, target}
   }
-  if (query.endpoint !== undefined) throw new UsageError(`--endpoint is for a Service DST (svc/NAME, a ClusterIP, NODE:NODEPORT, dns); ${query.dst.trim()} is not one`)
+  if (query.endpoint !== undefined)
+    throw new UsageError(
+      `--endpoint is for a Service DST (svc/NAME, a ClusterIP, NODE:NODEPORT, dns); ${query.dst.trim()} is not one`,
+    )
   const protocol = query.protocol ?? 'icmp'
-  if (typeof query.port === 'string') throw new UsageError(`--port ${query.port}: a port by name is a Service port's; ${query.dst.trim()} is not a Service`)
-  if (protocol === 'icmp' && query.port !== undefined) throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
-  if (protocol !== 'icmp' && query.port === undefined) throw new UsageError(`--protocol ${protocol} needs --port (the destination port)`)
+  if (typeof query.port === 'string')
+    throw new UsageError(
+      `--port ${query.port}: a port by name is a Service port's; ${query.dst.trim()} is not a Service`,
+    )
+  if (protocol === 'icmp' && query.port !== undefined)
+    throw new UsageError('--port is for --protocol tcp or udp; ICMP has no ports')
+  if (protocol !== 'icmp' && query.port === undefined)
+    throw new UsageError(`--protocol ${protocol} needs --port (the destination port)`)
   return {query: {...query, protocol}}
 }

@@ -20,7 +20,14 @@ function deviceHolding(place: Place, ip: string): string | undefined {
   return place.state.addresses.find((a) => parseIp(a.local)?.text === t)?.dev
 }
 
-export function underlay(w: Walk, place: Place, link: Link, nexthop: string, mac: string | undefined, flight: Flight): Step | undefined {
+export function underlay(
+  w: Walk,
+  place: Place,
+  link: Link,
+  nexthop: string,
+  mac: string | undefined,
+  flight: Flight,
+): Step | undefined {
   const h = header(flight)
   const base = {node: place.node, netns: place.netns, out: link.name}
   const owner = w.index.nodeOwning(nexthop)
@@ -30,7 +37,14 @@ export function underlay(w: Walk, place: Place, link: Link, nexthop: string, mac
     const dev = deviceHolding(receiver, nexthop)
     if (!dev) return w.insufficient(receiver, `${owner.name}: the device holding ${nexthop}`)
     const rlink = receiver.links.get(dev)
-    w.hop({...base, action: 'underlay', evidence: [`${nexthop} is ${owner.name}'s address on ${dev}${rlink?.mac ? ` (${rlink.mac})` : ''}: the same underlay segment`], packet: flight.pkt})
+    w.hop({
+      ...base,
+      action: 'underlay',
+      evidence: [
+        `${nexthop} is ${owner.name}'s address on ${dev}${rlink?.mac ? ` (${rlink.mac})` : ''}: the same underlay segment`,
+      ],
+      packet: flight.pkt,
+    })
     return {kind: 'frame', place: receiver, dev, ...(mac ? {mac} : {}), flight}
   }
   const target = w.index.nodeOwning(h.dst)
@@ -40,22 +54,52 @@ export function underlay(w: Walk, place: Place, link: Link, nexthop: string, mac
     if (!receiver) return undefined
     const dev = deviceHolding(receiver, h.dst)
     if (!dev) return w.insufficient(receiver, `${target.name}: the device holding ${h.dst}`)
-    w.hop({...base, action: 'underlay', evidence: [`next hop ${nexthop} is not a cluster node: netctl assumes the underlay routes node-to-node traffic to ${target.name} (${h.dst})`], packet: flight.pkt})
+    w.hop({
+      ...base,
+      action: 'underlay',
+      evidence: [
+        `next hop ${nexthop} is not a cluster node: netctl assumes the underlay routes node-to-node traffic to ${target.name} (${h.dst})`,
+      ],
+      packet: flight.pkt,
+    })
     return {kind: 'l3', place: receiver, inDev: dev, flight}
   }
-  const evidence = [`next hop ${nexthop} is not a cluster node and no router on the underlay knows the pod network: ${h.dst} is lost there`]
+  const evidence = [
+    `next hop ${nexthop} is not a cluster node and no router on the underlay knows the pod network: ${h.dst} is lost there`,
+  ]
   const codes: FindingCode[] = []
   const peer = w.index.nodeForPodIP(h.dst)
   if (peer && peer.name !== place.node) {
     const code = routeMissing(w, place, h.dst, evidence)
     if (code) codes.push(code)
     const want = expectedRoute(w, place, peer.name)
-    const sameSegment = place.state.addresses.some((a) => a.dev === want?.dev && a.family === 'inet' && sameSubnet(a.local, a.prefixlen, peer.internalIP))
-    if (want && want.dev === link.name && !sameSegment && !place.state.links.some((l) => ['vxlan', 'tun', 'ipip'].includes(l.kind ?? ''))) {
-      codes.push(w.raise('HOSTGW_NOT_L2_ADJACENT', {node: place.node, subject: `${place.node} ↔ ${peer.name}`, message: `${peer.name} (${peer.internalIP}) is not on ${place.node}'s underlay subnet: a route via it cannot exist`, evidence, vars: {}}))
+    const sameSegment = place.state.addresses.some(
+      (a) => a.dev === want?.dev && a.family === 'inet' && sameSubnet(a.local, a.prefixlen, peer.internalIP),
+    )
+    if (
+      want &&
+      want.dev === link.name &&
+      !sameSegment &&
+      !place.state.links.some((l) => ['vxlan', 'tun', 'ipip'].includes(l.kind ?? ''))
+    ) {
+      codes.push(
+        w.raise('HOSTGW_NOT_L2_ADJACENT', {
+          node: place.node,
+          subject: `${place.node} ↔ ${peer.name}`,
+          message: `${peer.name} (${peer.internalIP}) is not on ${place.node}'s underlay subnet: a route via it cannot exist`,
+          evidence,
+          vars: {},
+        }),
+      )
     }
   }
-  return w.stop('NO_ROUTE', {...base, action: 'drop', evidence, packet: flight.pkt, ...(codes.length ? {findings: codes} : {})})
+  return w.stop('NO_ROUTE', {
+    ...base,
+    action: 'drop',
+    evidence,
+    packet: flight.pkt,
+    ...(codes.length ? {findings: codes} : {}),
+  })
 }
 
 function sameSubnet(local: string, len: number, other: string): boolean {

@@ -23,7 +23,9 @@ function podAddresses(place: Place): string[] {
 
 function hostRouteDev(host: Place, ip: string): string | undefined {
   const t = parseIp(ip)?.text
-  return host.state.routes.find((r) => r.table === 'main' && r.dev && parseCidr(r.dst)?.len === 32 && parseCidr(r.dst)?.ip.text === t)?.dev
+  return host.state.routes.find(
+    (r) => r.table === 'main' && r.dev && parseCidr(r.dst)?.len === 32 && parseCidr(r.dst)?.ip.text === t,
+  )?.dev
 }
 
 /** From a pod's veth end to its node. */

@@ -18,7 +18,8 @@ import type {Flight, Step, Walk} from './walk-state.js'
  */
 
 const ZERO_MAC = '00:00:00:00:00:00'
-const same = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && a.toLowerCase() === b.toLowerCase()
+const same = (a: string | undefined, b: string | undefined): boolean =>
+  !!a && !!b && a.toLowerCase() === b.toLowerCase()
 
 /** The vxlan device a node has with this MAC (the VTEP the inner frame is for). */
 function nodeWithVtep(w: Walk, mac: string): string | undefined {
@@ -28,7 +29,14 @@ function nodeWithVtep(w: Walk, mac: string): string | undefined {
   return undefined
 }
 
-export function vxlanEncap(w: Walk, place: Place, link: Link, nexthop: string, mac: string | undefined, flight: Flight): Step | undefined {
+export function vxlanEncap(
+  w: Walk,
+  place: Place,
+  link: Link,
+  nexthop: string,
+  mac: string | undefined,
+  flight: Flight,
+): Step | undefined {
   if (!w.section(place, 'fdb', `${link.name}'s forwarding database on ${place.node}`)) return undefined
   const vx = link.vxlan
   if (!vx) return w.insufficient(place, `${place.node}: ${link.name}'s vxlan parameters`)
@@ -40,7 +48,10 @@ export function vxlanEncap(w: Walk, place: Place, link: Link, nexthop: string, m
     const flood = fdb.filter((e) => e.mac === ZERO_MAC && e.dst)
     // a flooded frame reaches every listed VTEP; the one whose MAC it is takes it
     entry = flood.find((e) => nodeWithVtep(w, mac ?? '') === w.index.nodeOwning(e.dst as string)?.name) ?? flood[0]
-    if (entry) evidence.push(`no FDB entry for ${mac} on ${link.name}: flooded by the all-zero entries (${flood.map((e) => e.dst).join(', ')})`)
+    if (entry)
+      evidence.push(
+        `no FDB entry for ${mac} on ${link.name}: flooded by the all-zero entries (${flood.map((e) => e.dst).join(', ')})`,
+      )
   }
   if (!entry) {
     const owner = vtepOwner(w, nexthop)
@@ -51,10 +62,22 @@ export function vxlanEncap(w: Walk, place: Place, link: Link, nexthop: string, m
           subject: `${link.name} → ${owner.peer} (${owner.peerIP})`,
           message: `no FDB entry for ${owner.peer}'s VTEP ${mac ?? owner.vtepMAC} on ${link.name}`,
           evidence: [why],
-          vars: {node: place.node, peer: owner.peer, peerIP: owner.peerIP, vtepMAC: mac ?? owner.vtepMAC, dev: link.name},
+          vars: {
+            node: place.node,
+            peer: owner.peer,
+            peerIP: owner.peerIP,
+            vtepMAC: mac ?? owner.vtepMAC,
+            dev: link.name,
+          },
         })
       : undefined
-    return w.stop('FDB_MISS', {...base, action: 'drop', evidence: [why], packet: flight.pkt, ...(code ? {findings: [code]} : {})})
+    return w.stop('FDB_MISS', {
+      ...base,
+      action: 'drop',
+      evidence: [why],
+      packet: flight.pkt,
+      ...(code ? {findings: [code]} : {}),
+    })
   }
   const dst = entry.dst as string
   const expected = mac ? nodeWithVtep(w, mac) : undefined
@@ -73,11 +96,31 @@ export function vxlanEncap(w: Walk, place: Place, link: Link, nexthop: string, m
     )
   }
   const outerSrc = vx.local ?? lookupRoute(place.fib, {dst, ...(vx.dev ? {oif: vx.dev} : {})}).src
-  if (!outerSrc) return w.insufficient(place, `${place.node}: a source address for ${link.name}'s outer packets to ${dst}`)
-  const encap: Encapsulation = {type: 'vxlan', outerSrc, outerDst: dst, vni: entry.vni ?? vx.vni, port: entry.port ?? vx.port}
+  if (!outerSrc)
+    return w.insufficient(place, `${place.node}: a source address for ${link.name}'s outer packets to ${dst}`)
+  const encap: Encapsulation = {
+    type: 'vxlan',
+    outerSrc,
+    outerDst: dst,
+    vni: entry.vni ?? vx.vni,
+    port: entry.port ?? vx.port,
+  }
   const pkt = {...flight.pkt, size: flight.pkt.size + OVERHEAD.vxlan, encap: [...flight.pkt.encap, encap]}
-  const tunnel = {node: place.node, dev: link.name, nexthop, ...(mac ? {mac} : {}), overhead: OVERHEAD.vxlan, ...(flight.tunnel ? {outer: flight.tunnel} : {})}
-  const hop: Hop = {...base, action: 'encap', evidence: [fdbLine(entry), ...evidence, formatVxlan(link)], packet: pkt, ...(codes.length ? {findings: codes} : {})}
+  const tunnel = {
+    node: place.node,
+    dev: link.name,
+    nexthop,
+    ...(mac ? {mac} : {}),
+    overhead: OVERHEAD.vxlan,
+    ...(flight.tunnel ? {outer: flight.tunnel} : {}),
+  }
+  const hop: Hop = {
+    ...base,
+    action: 'encap',
+    evidence: [fdbLine(entry), ...evidence, formatVxlan(link)],
+    packet: pkt,
+    ...(codes.length ? {findings: codes} : {}),
+  }
   w.hop(hop)
   return {kind: 'l3', place, flight: {...flight, pkt, tunnel}, ...(vx.dev ? {oif: vx.dev} : {})}
 }
@@ -89,21 +132,68 @@ export function vxlanDecap(w: Walk, place: Place, inDev: string, flight: Flight,
   const devs = place.state.links.filter((l) => l.kind === 'vxlan' && l.vxlan)
   const onPort = devs.filter((l) => l.vxlan?.port === e.port)
   const dev = onPort.find((l) => l.vxlan?.vni === e.vni)
-  const fail = (why: string, code: Parameters<Walk['raise']>[0], vars: Record<string, string | number>, node = place.node): undefined => {
-    const c = w.raise(code, {node, subject: dev?.name ?? t?.dev ?? 'vxlan', message: why, evidence: [...hop.evidence, ...devs.map(formatVxlan)], vars})
-    return w.stop('DECAP_REJECTED', {node: place.node, netns: place.netns, in: inDev, action: 'drop', evidence: [why, ...devs.map(formatVxlan)], packet: flight.pkt, findings: [c]})
+  const fail = (
+    why: string,
+    code: Parameters<Walk['raise']>[0],
+    vars: Record<string, string | number>,
+    node = place.node,
+  ): undefined => {
+    const c = w.raise(code, {
+      node,
+      subject: dev?.name ?? t?.dev ?? 'vxlan',
+      message: why,
+      evidence: [...hop.evidence, ...devs.map(formatVxlan)],
+      vars,
+    })
+    return w.stop('DECAP_REJECTED', {
+      node: place.node,
+      netns: place.netns,
+      in: inDev,
+      action: 'drop',
+      evidence: [why, ...devs.map(formatVxlan)],
+      packet: flight.pkt,
+      findings: [c],
+    })
   }
   const name = t?.dev ?? 'flannel.1'
-  if (devs.length === 0) return fail(`${place.node} has no vxlan device: nothing listens on UDP ${e.port}`, 'TUNNEL_DEVICE_MISSING', {node: place.node, dev: name})
-  if (onPort.length === 0) return fail(`no vxlan device on ${place.node} listens on UDP ${e.port} (${devs.map((l) => `${l.name}: ${l.vxlan?.port}`).join(', ')})`, 'VXLAN_PORT_MISMATCH', {port: e.port ?? 0, node: place.node, dev: devs[0]!.name})
-  if (!dev) return fail(`no vxlan device on ${place.node} has VNI ${e.vni} on UDP ${e.port} (${onPort.map((l) => `${l.name}: id ${l.vxlan?.vni}`).join(', ')})`, 'VNI_MISMATCH', {vni: e.vni ?? 0, dev: onPort[0]!.name, node: place.node})
-  if (!dev.adminUp) return fail(`${dev.name} on ${place.node} is down`, 'TUNNEL_DEVICE_DOWN', {dev: dev.name, node: place.node})
+  if (devs.length === 0)
+    return fail(`${place.node} has no vxlan device: nothing listens on UDP ${e.port}`, 'TUNNEL_DEVICE_MISSING', {
+      node: place.node,
+      dev: name,
+    })
+  if (onPort.length === 0)
+    return fail(
+      `no vxlan device on ${place.node} listens on UDP ${e.port} (${devs.map((l) => `${l.name}: ${l.vxlan?.port}`).join(', ')})`,
+      'VXLAN_PORT_MISMATCH',
+      {port: e.port ?? 0, node: place.node, dev: devs[0]!.name},
+    )
+  if (!dev)
+    return fail(
+      `no vxlan device on ${place.node} has VNI ${e.vni} on UDP ${e.port} (${onPort.map((l) => `${l.name}: id ${l.vxlan?.vni}`).join(', ')})`,
+      'VNI_MISMATCH',
+      {vni: e.vni ?? 0, dev: onPort[0]!.name, node: place.node},
+    )
+  if (!dev.adminUp)
+    return fail(`${dev.name} on ${place.node} is down`, 'TUNNEL_DEVICE_DOWN', {dev: dev.name, node: place.node})
   if (t?.mac && dev.mac && !same(t.mac, dev.mac)) {
     const sender = w.index.node(t.node)
-    return fail(`the inner frame is for ${t.mac}, but ${dev.name} on ${place.node} is ${dev.mac}: not its own, dropped`, 'VTEP_MAC_MISMATCH', {staleMAC: t.mac, peer: place.node, vtepIP: t.nexthop, vtepMAC: dev.mac, dev: t.dev, peerIP: e.outerDst}, sender?.name ?? t.node)
+    return fail(
+      `the inner frame is for ${t.mac}, but ${dev.name} on ${place.node} is ${dev.mac}: not its own, dropped`,
+      'VTEP_MAC_MISMATCH',
+      {staleMAC: t.mac, peer: place.node, vtepIP: t.nexthop, vtepMAC: dev.mac, dev: t.dev, peerIP: e.outerDst},
+      sender?.name ?? t.node,
+    )
   }
   const inner = {...flight.pkt, size: flight.pkt.size - OVERHEAD.vxlan, encap: flight.pkt.encap.slice(0, -1)}
-  w.hop({node: place.node, netns: place.netns, in: inDev, out: dev.name, action: 'decap', evidence: [...hop.evidence, formatVxlan(dev), `inner destination ${t?.mac ?? '?'} is ${dev.name}'s own address`], packet: inner})
+  w.hop({
+    node: place.node,
+    netns: place.netns,
+    in: inDev,
+    out: dev.name,
+    action: 'decap',
+    evidence: [...hop.evidence, formatVxlan(dev), `inner destination ${t?.mac ?? '?'} is ${dev.name}'s own address`],
+    packet: inner,
+  })
   const {tunnel: _done, ...rest} = flight
   return {kind: 'l3', place, inDev: dev.name, flight: {...rest, pkt: inner, ...(t?.outer ? {tunnel: t.outer} : {})}}
 }

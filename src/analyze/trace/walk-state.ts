@@ -80,7 +80,8 @@ export class Shared {
 
   raise(code: FindingCode, input: FindingInput): FindingCode {
     const f = makeFinding(code, input)
-    if (!this.findings.some((x) => x.code === f.code && x.node === f.node && x.subject === f.subject)) this.findings.push(f)
+    if (!this.findings.some((x) => x.code === f.code && x.node === f.node && x.subject === f.subject))
+      this.findings.push(f)
     return code
   }
 
@@ -126,7 +127,17 @@ export class Walk {
   /** The snapshot lacks what a decision needs: say what, and stop. */
   insufficient(place: {node: string; netns: string} | undefined, what: string, evidence: string[] = []): undefined {
     this.shared.lack(what)
-    return this.stop('INSUFFICIENT_INFO', place ? {node: place.node, netns: place.netns, action: 'drop', evidence: [`not in the snapshot: ${what}`, ...evidence]} : undefined)
+    return this.stop(
+      'INSUFFICIENT_INFO',
+      place
+        ? {
+            node: place.node,
+            netns: place.netns,
+            action: 'drop',
+            evidence: [`not in the snapshot: ${what}`, ...evidence],
+          }
+        : undefined,
+    )
   }
 
   /** A node's own namespace, or INSUFFICIENT_INFO with the node in needNodes. */
@@ -146,12 +157,18 @@ export class Walk {
     const unread = place.pod && podNotRead(place.pod)
     if (unread) {
       const why = `${unread.section} ${unread.status === 'absent' ? 'not collected' : unread.status}${unread.message ? `: ${unread.message}` : ''}`
-      this.insufficient(place, `${where}: the pod's state was not read (${why}), needed for ${purpose}; ${podNotReadFix(place.node, unread)}`)
+      this.insufficient(
+        place,
+        `${where}: the pod's state was not read (${why}), needed for ${purpose}; ${podNotReadFix(place.node, unread)}`,
+      )
       return false
     }
     const s = place.sections[section]
     if (!s || s.status === 'ok') return true
-    this.insufficient(place, `${where}: ${section} ${s.status === 'absent' ? 'not collected' : s.status}${s.message ? ` (${s.message})` : ''}, needed for ${purpose}`)
+    this.insufficient(
+      place,
+      `${where}: ${section} ${s.status === 'absent' ? 'not collected' : s.status}${s.message ? ` (${s.message})` : ''}, needed for ${purpose}`,
+    )
     return false
   }
 }

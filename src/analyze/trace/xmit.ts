@@ -15,7 +15,14 @@ import type {Flight, Step, Walk} from './walk-state.js'
  * a tunnel, down a bridge, across a veth pair into the next namespace, or
  * onto the underlay.
  */
-export function transmit(w: Walk, place: Place, link: Link, nexthop: string, mac: string | undefined, flight: Flight): Step | undefined {
+export function transmit(
+  w: Walk,
+  place: Place,
+  link: Link,
+  nexthop: string,
+  mac: string | undefined,
+  flight: Flight,
+): Step | undefined {
   if (linkDown(link)) return stopAtDownLink(w, place, link, flight)
   switch (link.kind) {
     case 'vxlan':
@@ -32,10 +39,21 @@ export function transmit(w: Walk, place: Place, link: Link, nexthop: string, mac
   if (link.kind === 'veth') {
     const peer = vethPeer(w.index, place, link.name)
     if (peer) {
-      w.hop({node: place.node, netns: place.netns, out: link.name, action: 'veth', evidence: [formatVeth(link, {dev: peer.dev, netns: peer.place.netns})], packet: flight.pkt})
+      w.hop({
+        node: place.node,
+        netns: place.netns,
+        out: link.name,
+        action: 'veth',
+        evidence: [formatVeth(link, {dev: peer.dev, netns: peer.place.netns})],
+        packet: flight.pkt,
+      })
       return {kind: 'frame', place: peer.place, dev: peer.dev, ...(mac ? {mac} : {}), flight}
     }
-    if (place.pod) return w.insufficient(place, `${place.node}: the node end of ${place.pod.namespace}/${place.pod.name}'s ${link.name} (ifindex ${link.peerIfindex ?? '?'})`)
+    if (place.pod)
+      return w.insufficient(
+        place,
+        `${place.node}: the node end of ${place.pod.namespace}/${place.pod.name}'s ${link.name} (ifindex ${link.peerIfindex ?? '?'})`,
+      )
   }
   return underlay(w, place, link, nexthop, mac, flight)
 }

@@ -45,7 +45,8 @@ export interface XtPacket {
   phys?: {in?: string; out?: string; bridged?: boolean}
 }
 
-export type XtResult = {result: 'yes' | 'no'} | {result: 'unknown'; why: string} | {result: 'random'; probability: number; what: string}
+export type XtResult =
+  {result: 'yes' | 'no'} | {result: 'unknown'; why: string} | {result: 'random'; probability: number; what: string}
 
 const yes: XtResult = {result: 'yes'}
 const no: XtResult = {result: 'no'}
@@ -119,8 +120,13 @@ export function matchExtension(other: string, p: XtPacket, env: MatchEnv): XtRes
     case 'state':
       return matchConntrack(other, opts, p)
     case 'rpfilter': {
-      const r = env.rpfilter?.({loose: has(opts, '--loose'), validmark: has(opts, '--validmark'), acceptLocal: has(opts, '--accept-local')})
-      if (r === undefined) return unknown(`${other}: the reverse path lookup needs the node's routes and the input interface`)
+      const r = env.rpfilter?.({
+        loose: has(opts, '--loose'),
+        validmark: has(opts, '--validmark'),
+        acceptLocal: has(opts, '--accept-local'),
+      })
+      if (r === undefined)
+        return unknown(`${other}: the reverse path lookup needs the node's routes and the input interface`)
       return is(r !== has(opts, '--invert'))
     }
     case 'physdev':
@@ -180,7 +186,7 @@ function setHolds(set: Ipset, dirs: string[], p: XtPacket, env: MatchEnv, depth:
     return unsure ? undefined : false
   }
   const parts = dims.split(',')
-  const pick = (i: number): 'src' | 'dst' => (dirs[i] ?? dirs.at(-1) ?? 'src') === 'dst' ? 'dst' : 'src'
+  const pick = (i: number): 'src' | 'dst' => ((dirs[i] ?? dirs.at(-1) ?? 'src') === 'dst' ? 'dst' : 'src')
   const values = parts.map((part, i) => {
     const d = pick(i)
     if (part === 'ip' || part === 'net') return {part, value: d === 'src' ? p.src : p.dst}
@@ -205,7 +211,11 @@ function setHolds(set: Ipset, dirs: string[], p: XtPacket, env: MatchEnv, depth:
       const f = fields[i]!
       let r: boolean | undefined
       if (v.part === 'ip' || v.part === 'net') r = addrIn(f, String(v.value))
-      else if (v.part === 'port') r = kind === 'bitmap' ? portIn(`${p.protocol}:${f}`, p.protocol, v.value as number | undefined) : portIn(f, p.protocol, v.value as number | undefined)
+      else if (v.part === 'port')
+        r =
+          kind === 'bitmap'
+            ? portIn(`${p.protocol}:${f}`, p.protocol, v.value as number | undefined)
+            : portIn(f, p.protocol, v.value as number | undefined)
       else if (v.part === 'iface') r = v.value === f
       else r = markSpec(f)?.value === v.value
       if (r === undefined) unsure = true
@@ -239,7 +249,8 @@ function matchAddrtype(other: string, opts: Opt[], p: XtPacket, env: MatchEnv): 
   const limitIn = has(opts, '--limit-iface-in')
   const limitOut = has(opts, '--limit-iface-out')
   const dev = limitIn ? p.in : limitOut ? p.out : undefined
-  if ((limitIn || limitOut) && dev === undefined) return unknown(`${other}: no ${limitIn ? 'input' : 'output'} interface at this hook`)
+  if ((limitIn || limitOut) && dev === undefined)
+    return unknown(`${other}: no ${limitIn ? 'input' : 'output'} interface at this hook`)
   for (const o of opts) {
     if (o.name !== '--src-type' && o.name !== '--dst-type') continue
     const ip = o.name === '--src-type' ? p.src : p.dst
@@ -260,7 +271,11 @@ function matchStatistic(other: string, opts: Opt[]): XtResult {
     const prob = Number(opts.find((o) => o.name === '--probability')?.values[0])
     if (!Number.isFinite(prob) || prob < 0 || prob > 1) return unknown(`${other}: no probability`)
     const p = inverted ? 1 - prob : prob
-    return p >= 1 ? yes : p <= 0 ? no : {result: 'random', probability: p, what: `statistic random ${formatProbability(p)}`}
+    return p >= 1
+      ? yes
+      : p <= 0
+        ? no
+        : {result: 'random', probability: p, what: `statistic random ${formatProbability(p)}`}
   }
   if (mode === 'nth') {
     const every = Number(opts.find((o) => o.name === '--every')?.values[0])
@@ -289,8 +304,14 @@ function matchConntrack(other: string, opts: Opt[], p: XtPacket): XtResult {
         // a new connection has no status bits; one that saw a reply is SEEN_REPLY and CONFIRMED
         if (!p.ctdir) return unknown(`${other}: the connection's status is not known`)
         const bits = new Set(p.ctdir === 'REPLY' ? ['SEEN_REPLY', 'CONFIRMED'] : [])
-        if (v.split(',').some((x) => !['NONE', 'SEEN_REPLY', 'CONFIRMED', 'ASSURED', 'EXPECTED'].includes(x.toUpperCase()))) return unknown(other)
-        if (v.toUpperCase().includes('ASSURED') || v.toUpperCase().includes('EXPECTED')) return unknown(`${other}: ASSURED/EXPECTED are not modelled`)
+        if (
+          v
+            .split(',')
+            .some((x) => !['NONE', 'SEEN_REPLY', 'CONFIRMED', 'ASSURED', 'EXPECTED'].includes(x.toUpperCase()))
+        )
+          return unknown(other)
+        if (v.toUpperCase().includes('ASSURED') || v.toUpperCase().includes('EXPECTED'))
+          return unknown(`${other}: ASSURED/EXPECTED are not modelled`)
         r = v.split(',').some((x) => (x.toUpperCase() === 'NONE' ? bits.size === 0 : bits.has(x.toUpperCase())))
         break
       }
@@ -330,7 +351,8 @@ function matchPhysdev(other: string, opts: Opt[], p: XtPacket): XtResult {
   for (const o of opts) {
     let r: boolean
     const v = o.values[0] ?? ''
-    const ifm = (dev: string | undefined): boolean => dev !== undefined && (v.endsWith('+') ? dev.startsWith(v.slice(0, -1)) : dev === v)
+    const ifm = (dev: string | undefined): boolean =>
+      dev !== undefined && (v.endsWith('+') ? dev.startsWith(v.slice(0, -1)) : dev === v)
     switch (o.name) {
       case '--physdev-in':
         r = ifm(ph.in)

@@ -1,14 +1,14 @@
 import {NODE_PARALLEL} from '../../defaults.js'
-import type {InventoryNode} from '../../model/inventory.js'
 import {NetctlError} from '../../errors.js'
+import type {InventoryNode} from '../../model/inventory.js'
 import {createTransport} from '../../transport/index.js'
 import type {Transport} from '../../transport/types.js'
 import {onInterrupt} from '../../util/cleanup.js'
 import {mapLimit} from '../../util/exec.js'
-import {runBatch} from './batch.js'
-import type {DaemonControl} from './daemons.js'
 import {type NodeOps, opsEmpty} from '../plan/ops.js'
 import type {ConfiguredBackend} from '../plan/types.js'
+import {runBatch} from './batch.js'
+import type {DaemonControl} from './daemons.js'
 
 /**
  * Apply each node's ops through its transport, all nodes in parallel. A node

@@ -11,12 +11,14 @@ import {firstLine} from '../../util/exec.js'
 const TOKEN = /^[A-Za-z0-9_.:/@+-]+$/
 
 export function checkBatchLine(line: string): string {
-  for (const t of line.split(' ')) if (!TOKEN.test(t)) throw new Error(`unsafe token in batch line: ${JSON.stringify(t)}`)
+  for (const t of line.split(' '))
+    if (!TOKEN.test(t)) throw new Error(`unsafe token in batch line: ${JSON.stringify(t)}`)
   return line
 }
 
 /** Errors that mean "already gone": harmless when removing. */
-const GONE = /No such process|Cannot find device|No such file or directory|does not exist|Cannot assign requested address/i
+const GONE =
+  /No such process|Cannot find device|No such file or directory|does not exist|Cannot assign requested address/i
 
 export function batchScript(ip: string[], bridge: string[], force: boolean): string {
   const f = force ? ' -force' : ''
@@ -24,8 +26,14 @@ export function batchScript(ip: string[], bridge: string[], force: boolean): str
   // with -force every line runs and the script goes on, so the caller sees every error
   if (force) parts[0] = 'set +e'
   // a marker on stderr says which batch a "Command failed -:N" belongs to
-  if (ip.length > 0) parts.push(`echo netctl-batch ip >&2\nip${f} -batch - <<'NETCTL_EOF'\n${ip.map(checkBatchLine).join('\n')}\nNETCTL_EOF`)
-  if (bridge.length > 0) parts.push(`echo netctl-batch bridge >&2\nbridge${f} -batch - <<'NETCTL_EOF'\n${bridge.map(checkBatchLine).join('\n')}\nNETCTL_EOF`)
+  if (ip.length > 0)
+    parts.push(
+      `echo netctl-batch ip >&2\nip${f} -batch - <<'NETCTL_EOF'\n${ip.map(checkBatchLine).join('\n')}\nNETCTL_EOF`,
+    )
+  if (bridge.length > 0)
+    parts.push(
+      `echo netctl-batch bridge >&2\nbridge${f} -batch - <<'NETCTL_EOF'\n${bridge.map(checkBatchLine).join('\n')}\nNETCTL_EOF`,
+    )
   return `${parts.join('\n')}\n`
 }
 
@@ -48,7 +56,13 @@ export class BatchError extends Error {
  * Run the lines; throw BatchError with the kernel's own words when they fail.
  * With `force`, errors that only say "already gone" are not failures.
  */
-export async function runBatch(node: string, transport: Transport, ip: string[], bridge: string[], opts: {force?: boolean; timeoutMs?: number} = {}): Promise<void> {
+export async function runBatch(
+  node: string,
+  transport: Transport,
+  ip: string[],
+  bridge: string[],
+  opts: {force?: boolean; timeoutMs?: number} = {},
+): Promise<void> {
   if (ip.length === 0 && bridge.length === 0) return
   const force = opts.force === true
   const r = await transport.exec(batchScript(ip, bridge, force), {timeoutMs: opts.timeoutMs ?? BATCH_TIMEOUT_MS})
@@ -61,15 +75,20 @@ export async function runBatch(node: string, transport: Transport, ip: string[],
     const real = errors.filter((l) => !GONE.test(l))
     if (real.length > 0) throw new BatchError(node, `${transport.target}: ${real[0]}`)
     // -force goes on past errors, not past a signal: the lines after it never ran
-    if (r.code > 128) throw new BatchError(node, `${transport.target}: ${exitText(ip.length > 0 ? 'ip' : 'bridge', r.code)}`)
+    if (r.code > 128)
+      throw new BatchError(node, `${transport.target}: ${exitText(ip.length > 0 ? 'ip' : 'bridge', r.code)}`)
     return
   }
   if (r.code !== 0) {
     const failed = /Command failed -:(\d+)/.exec(r.stderr)
-    const which = r.stderr.lastIndexOf('netctl-batch bridge') > r.stderr.lastIndexOf('netctl-batch ip') ? 'bridge' : 'ip'
+    const which =
+      r.stderr.lastIndexOf('netctl-batch bridge') > r.stderr.lastIndexOf('netctl-batch ip') ? 'bridge' : 'ip'
     const line = failed ? (which === 'ip' ? ip : bridge)[Number(failed[1]) - 1] : undefined
     const at = line ? ` (${which} -batch: ${line})` : ''
     // a batch killed by a signal says nothing: its exit status is all there is
-    throw new BatchError(node, `${transport.target}: ${errors[0] || firstLine(r.stdout) || exitText(which, r.code)}${at}`)
+    throw new BatchError(
+      node,
+      `${transport.target}: ${errors[0] || firstLine(r.stdout) || exitText(which, r.code)}${at}`,
+    )
   }
 }

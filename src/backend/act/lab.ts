@@ -1,5 +1,3 @@
-import path from 'node:path'
-
 import {NetctlError} from '../../errors.js'
 import {labBackend, labDaemon, type LabNodeDaemon} from '../../lab/backends/index.js'
 import {nodeFiles, writeNodeFiles} from '../../lab/files.js'
@@ -8,9 +6,9 @@ import {recordPath, saveRecord} from '../../lab/state.js'
 import {pingPod, reachabilityPairs} from '../../lab/status.js'
 import {LAB_BACKEND_MODULES, type LabBackendName, type LabNode, type LabPlan, type LabRecord} from '../../lab/types.js'
 import {mapLimit} from '../../util/exec.js'
-import type {DaemonControl, ReachabilityCheck} from './daemons.js'
-import type {ConfiguredBackend, Daemon} from '../plan/types.js'
 import {sleep} from '../../util/wait.js'
+import type {ConfiguredBackend, Daemon} from '../plan/types.js'
+import type {DaemonControl, ReachabilityCheck} from './daemons.js'
 
 /**
  * `backend set` on a lab: the lab's backend registry starts, stops and
@@ -28,7 +26,11 @@ export function labPlanFor(record: LabRecord, type: ConfiguredBackend): LabPlan 
   const backend = labBackendName(type)
   if (!backend) throw new NetctlError(`the lab has no ${type} backend module`)
   // route reflectors exist only in calico-rr; any other backend runs the full mesh
-  return {...record, backend, nodes: record.nodes.map((n) => ({...n, routeReflector: backend === 'calico-rr' && n.routeReflector}))}
+  return {
+    ...record,
+    backend,
+    nodes: record.nodes.map((n) => ({...n, routeReflector: backend === 'calico-rr' && n.routeReflector})),
+  }
 }
 
 function labNode(record: LabRecord, name: string): LabNode {
@@ -82,7 +84,12 @@ export function labReachability(record: LabRecord, tries = 5): ReachabilityCheck
 export async function recordLabBackend(record: LabRecord, type: ConfiguredBackend): Promise<string[]> {
   const plan = labPlanFor(record, type)
   const backend = labBackend(plan.backend)
-  const updated: LabRecord = {...record, backend: plan.backend, nodes: plan.nodes, warnings: backend.warnings?.(plan) ?? []}
+  const updated: LabRecord = {
+    ...record,
+    backend: plan.backend,
+    nodes: plan.nodes,
+    warnings: backend.warnings?.(plan) ?? [],
+  }
   await mapLimit(plan.nodes, 4, (n) => writeNodeFiles(plan, n, backend))
   await writeInventory(plan)
   await saveRecord(updated)

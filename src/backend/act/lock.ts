@@ -64,7 +64,14 @@ export function currentHolder(command: string): LockHolder {
   } catch {
     user = String(process.getuid?.() ?? '?')
   }
-  return {host: hostname(), pid: process.pid, ...(start === undefined ? {} : {pidStart: start}), user, since: new Date().toISOString(), command}
+  return {
+    host: hostname(),
+    pid: process.pid,
+    ...(start === undefined ? {} : {pidStart: start}),
+    user,
+    since: new Date().toISOString(),
+    command,
+  }
 }
 
 export function holderText(h: LockHolder): string {
@@ -146,7 +153,10 @@ export class LockHeldError extends NetctlError {
  * let go. `waited` tells the caller that another run may have changed the
  * cluster meanwhile, so what it read before is stale.
  */
-export async function acquireLock(lock: ChangeLock, opts: {timeoutMs: number; say?: (line: string) => void; pollMs?: number}): Promise<{waited: boolean}> {
+export async function acquireLock(
+  lock: ChangeLock,
+  opts: {timeoutMs: number; say?: (line: string) => void; pollMs?: number},
+): Promise<{waited: boolean}> {
   const say = opts.say ?? (() => {})
   const started = Date.now()
   let told = false
@@ -165,7 +175,10 @@ export async function acquireLock(lock: ChangeLock, opts: {timeoutMs: number; sa
     {timeoutMs: opts.timeoutMs, intervalMs: opts.pollMs ?? 500},
   )
   if (!took) throw new LockHeldError(lock.what, held!, opts.timeoutMs > 0 ? Date.now() - started : 0)
-  if (took.tookOver) say(`took over the change lock of ${lock.what} from ${took.tookOver.who}${took.tookOver.since ? ` (since ${took.tookOver.since})` : ''}: its holder is gone`)
+  if (took.tookOver)
+    say(
+      `took over the change lock of ${lock.what} from ${took.tookOver.who}${took.tookOver.since ? ` (since ${took.tookOver.since})` : ''}: its holder is gone`,
+    )
   return {waited: told}
 }
 
@@ -206,7 +219,11 @@ export class FileLock implements ChangeLock {
     } catch (error) {
       if (errno(error) === 'EEXIST') return false
       // a directory netctl may not write in: no lock, so no change
-      throw new NetctlError(`cannot take the change lock ${target}: ${(error as Error).message}`, 'refused', 'LOCK_FAILED')
+      throw new NetctlError(
+        `cannot take the change lock ${target}: ${(error as Error).message}`,
+        'refused',
+        'LOCK_FAILED',
+      )
     } finally {
       await unlink(tmp).catch(() => {})
     }
@@ -215,7 +232,9 @@ export class FileLock implements ChangeLock {
   private held(text: string): Held {
     const h = parseHolder(text)
     const hint = `if that run is gone, remove ${this.file}`
-    return h ? {holder: h, who: holderText(h), since: h.since, hint} : {who: `an unreadable lock file ${this.file}`, hint}
+    return h
+      ? {holder: h, who: holderText(h), since: h.since, hint}
+      : {who: `an unreadable lock file ${this.file}`, hint}
   }
 
   async tryAcquire(): Promise<Attempt> {
@@ -252,7 +271,10 @@ export class FileLock implements ChangeLock {
     const guard = `${this.file}.takeover`
     if (!(await this.place(guard, content))) {
       // a guard left by a run killed in these few milliseconds: gone after a while
-      const age = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => 0)
+      const age = await stat(guard).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      )
       if (age > 10_000) await unlink(guard).catch(() => {})
       return false
     }
@@ -347,7 +369,9 @@ export class LeaseLock implements ChangeLock {
     const h = parseHolder(lease.metadata.annotations?.[HOLDER_ANNOTATION] ?? '')
     const mine = h && `${h.user}@${h.host}_${h.pid}` === spec.holderIdentity ? h : undefined
     const expires = Date.parse(spec.renewTime ?? spec.acquireTime ?? '') + (spec.leaseDurationSeconds ?? 0) * 1000
-    const hint = Number.isFinite(expires) ? `its lease expires at ${new Date(expires).toISOString()} unless renewed` : undefined
+    const hint = Number.isFinite(expires)
+      ? `its lease expires at ${new Date(expires).toISOString()} unless renewed`
+      : undefined
     return {
       ...(mine ? {holder: mine} : {}),
       who: mine ? holderText(mine) : `holder "${spec.holderIdentity}"`,
@@ -363,7 +387,13 @@ export class LeaseLock implements ChangeLock {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: {...lease?.metadata, name: this.name, namespace: this.namespace, annotations},
-      spec: {holderIdentity: this.identity, leaseDurationSeconds: this.duration, acquireTime: now, renewTime: now, leaseTransitions: transitions},
+      spec: {
+        holderIdentity: this.identity,
+        leaseDurationSeconds: this.duration,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: transitions,
+      },
     }
   }
 
@@ -385,9 +415,14 @@ export class LeaseLock implements ChangeLock {
       }
       try {
         // as leader election counts them: every change of holder, a release included
-        const transitions = lease ? (lease.spec?.leaseTransitions ?? 0) + (lease.spec?.holderIdentity === this.identity ? 0 : 1) : 0
+        const transitions = lease
+          ? (lease.spec?.leaseTransitions ?? 0) + (lease.spec?.holderIdentity === this.identity ? 0 : 1)
+          : 0
         this.current = lease
-          ? await this.api.update<KubeLease>(`${this.path}/${encodeURIComponent(this.name)}`, this.body(lease, transitions))
+          ? await this.api.update<KubeLease>(
+              `${this.path}/${encodeURIComponent(this.name)}`,
+              this.body(lease, transitions),
+            )
           : await this.api.create<KubeLease>(this.path, this.body(undefined, 0))
       } catch (error) {
         // another writer got there first (409 AlreadyExists or Conflict): look again
@@ -402,9 +437,12 @@ export class LeaseLock implements ChangeLock {
   }
 
   private startRenewing(): void {
-    this.timer = setInterval(() => {
-      this.renewing ??= this.renew().finally(() => (this.renewing = undefined))
-    }, (this.duration * 1000) / 3)
+    this.timer = setInterval(
+      () => {
+        this.renewing ??= this.renew().finally(() => (this.renewing = undefined))
+      },
+      (this.duration * 1000) / 3,
+    )
   }
 
   /** Push renewTime on; if the Lease is someone else's now, it was lost. */
@@ -412,7 +450,10 @@ export class LeaseLock implements ChangeLock {
     if (!this.current) return
     const url = `${this.path}/${encodeURIComponent(this.name)}`
     try {
-      this.current = await this.api.update<KubeLease>(url, {...this.current, spec: {...this.current.spec, renewTime: microTime(new Date())}})
+      this.current = await this.api.update<KubeLease>(url, {
+        ...this.current,
+        spec: {...this.current.spec, renewTime: microTime(new Date())},
+      })
     } catch (error) {
       if (!(error instanceof KubeApiError && error.httpStatus === 409)) return // a failed renewal is retried at the next tick
       const now = await this.api.get<KubeLease>(url).catch(() => undefined)
@@ -438,7 +479,11 @@ export class LeaseLock implements ChangeLock {
     const url = `${this.path}/${encodeURIComponent(this.name)}`
     const {[HOLDER_ANNOTATION]: _mine, ...annotations} = this.current.metadata.annotations ?? {}
     // as leader election releases: no holder, and a lease that has run out
-    const body = {...this.current, metadata: {...this.current.metadata, annotations}, spec: {...this.current.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date())}}
+    const body = {
+      ...this.current,
+      metadata: {...this.current.metadata, annotations},
+      spec: {...this.current.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date())},
+    }
     this.current = undefined
     await this.api.update(url, body).catch(() => {
       /* not ours any more, or unreachable: it expires on its own */
@@ -459,6 +504,7 @@ export function leaseNamespace(target: BackendTarget): string {
 export function changeLockOf(target: BackendTarget, command: string, opts: LeaseOptions = {}): ChangeLock {
   const holder = currentHolder(command)
   if (target.kind === 'kubernetes') return new LeaseLock(target.kube!.cluster.api, leaseNamespace(target), holder, opts)
-  if (target.record) return new FileLock(path.join(target.record.stateDir, 'change.lock'), `lab ${target.record.name}`, holder)
+  if (target.record)
+    return new FileLock(path.join(target.record.stateDir, 'change.lock'), `lab ${target.record.name}`, holder)
   return new FileLock(`${target.inventoryFile!}.lock`, `the cluster of ${target.inventoryFile!}`, holder)
 }

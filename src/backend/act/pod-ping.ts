@@ -30,7 +30,10 @@ export function podPairs(snapshot: Snapshot): Array<[PingPod, PingPod]> {
   for (const p of snapshot.pods) {
     const netns = podNetnsPath(snapshot, p)
     if (!ipaddr.IPv4.isValidFourPartDecimal(p.ip)) continue
-    byNode.set(p.node, [...(byNode.get(p.node) ?? []), {node: p.node, name: `${p.namespace}/${p.name}`, ip: p.ip, ...(netns ? {netns} : {})}])
+    byNode.set(p.node, [
+      ...(byNode.get(p.node) ?? []),
+      {node: p.node, name: `${p.namespace}/${p.name}`, ip: p.ip, ...(netns ? {netns} : {})},
+    ])
   }
   const pairs: Array<[PingPod, PingPod]> = []
   for (const [node, pods] of byNode) {
@@ -57,7 +60,11 @@ export function pingScript(netns: string, ips: string[], tries = 3): string {
   ].join('\n')
 }
 
-export function podReachability(snapshot: Snapshot, nodes: InventoryNode[], transportFor: (node: InventoryNode) => Transport): ReachabilityCheck {
+export function podReachability(
+  snapshot: Snapshot,
+  nodes: InventoryNode[],
+  transportFor: (node: InventoryNode) => Transport,
+): ReachabilityCheck {
   return {
     async check() {
       const pairs = podPairs(snapshot)
@@ -68,9 +75,24 @@ export function podReachability(snapshot: Snapshot, nodes: InventoryNode[], tran
       let checked = 0
       await mapLimit([...bySource], 8, async ([src, targets]) => {
         const node = nodes.find((n) => n.name === src.node)
-        const answer = node ? await transportFor(node).exec(pingScript(src.netns!, targets.map((t) => t.ip)), {timeoutMs: POD_PING_TIMEOUT_MS}).catch(() => undefined) : undefined
+        const answer = node
+          ? await transportFor(node)
+              .exec(
+                pingScript(
+                  src.netns!,
+                  targets.map((t) => t.ip),
+                ),
+                {timeoutMs: POD_PING_TIMEOUT_MS},
+              )
+              .catch(() => undefined)
+          : undefined
         if (answer?.stdout.trim() === 'NOTOOLS') return void noTools.push(src.node)
-        const ok = new Set((answer?.stdout ?? '').split('\n').filter((l) => l.endsWith(' 1')).map((l) => l.split(' ')[0]))
+        const ok = new Set(
+          (answer?.stdout ?? '')
+            .split('\n')
+            .filter((l) => l.endsWith(' 1'))
+            .map((l) => l.split(' ')[0]),
+        )
         for (const t of targets) {
           checked++
           if (!ok.has(t.ip)) failed.push({from: src.name, to: t.name, toIP: t.ip})

@@ -8,7 +8,13 @@ import {type NodeProbeAnswer, parsePreflightOutput, preflightScript} from '../pl
  * writes, sent over the node's transport. A reason instead of an answer when
  * the node cannot answer.
  */
-export async function probeNode(transport: Transport, peers: string[], kinds: string[], tools: string[], timeoutMs = PREFLIGHT_PROBE_TIMEOUT_MS): Promise<NodeProbeAnswer | string> {
+export async function probeNode(
+  transport: Transport,
+  peers: string[],
+  kinds: string[],
+  tools: string[],
+  timeoutMs = PREFLIGHT_PROBE_TIMEOUT_MS,
+): Promise<NodeProbeAnswer | string> {
   try {
     const r = await transport.exec(preflightScript(peers, kinds, tools), {timeoutMs})
     const answer = parsePreflightOutput(r.stdout)

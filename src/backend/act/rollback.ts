@@ -1,10 +1,10 @@
 import type {Snapshot} from '../../model/snapshot.js'
-import {type ApplyOptions, applyAll, type NodeApplyResult} from './apply.js'
-import {backendInfo} from '../plan/profiles.js'
 import {ownedState} from '../plan/current.js'
 import {diffNode} from '../plan/diff.js'
 import {type NodeOps, nodeOps} from '../plan/ops.js'
+import {backendInfo} from '../plan/profiles.js'
 import type {ClusterFacts, ConfiguredBackend} from '../plan/types.js'
+import {applyAll, type ApplyOptions, type NodeApplyResult} from './apply.js'
 import {type Recollect, verifyRestored, type VerifyResult} from './verify.js'
 
 /**
@@ -21,7 +21,13 @@ export interface RollbackResult {
 }
 
 /** The ops that take one node from `now` back to `before`. Pure. */
-export function restoreOps(before: Snapshot, now: Snapshot, facts: ClusterFacts, node: string, from: ConfiguredBackend): NodeOps | string {
+export function restoreOps(
+  before: Snapshot,
+  now: Snapshot,
+  facts: ClusterFacts,
+  node: string,
+  from: ConfiguredBackend,
+): NodeOps | string {
   const was = before.nodeStates[node]
   const is = now.nodeStates[node]
   if (!was) return `${node}: no snapshot from before the switch`
@@ -29,7 +35,8 @@ export function restoreOps(before: Snapshot, now: Snapshot, facts: ClusterFacts,
   const want = ownedState(was, facts)
   const diff = diffNode(ownedState(is, facts), want)
   // BIRD may hold the new backend's config: give it the old one back (a no-op when it never changed)
-  const reconfigure = backendInfo(from).daemons.includes('bird') && diff.daemons.keep.includes('bird') ? (['bird'] as const) : []
+  const reconfigure =
+    backendInfo(from).daemons.includes('bird') && diff.daemons.keep.includes('bird') ? (['bird'] as const) : []
   return nodeOps(diff, [...reconfigure])
 }
 

@@ -4,10 +4,10 @@ import type {NodeState} from '../../model/node-state.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import {pollUntil} from '../../util/wait.js'
 import {ownedState} from '../plan/current.js'
-import type {ReachabilityCheck} from './daemons.js'
 import {desiredNode} from '../plan/desired.js'
 import {diffIsEmpty, diffLines, diffNode} from '../plan/diff.js'
 import type {ClusterFacts, ConfiguredBackend, NodeDesired} from '../plan/types.js'
+import type {ReachabilityCheck} from './daemons.js'
 
 /**
  * After a switch (or a rollback): re-collect until every node holds exactly
@@ -36,11 +36,18 @@ export interface VerifyResult {
 function bgpProblems(state: NodeState, node: string): string[] {
   const sessions = state.bird?.sessions ?? []
   if (sessions.length === 0) return [`${node}: BIRD reports no BGP session`]
-  return sessions.filter((s) => s.bgpState !== 'Established').map((s) => `${node}: BGP ${s.name} (${s.neighborAddress ?? '?'}) is ${s.bgpState || s.state}`)
+  return sessions
+    .filter((s) => s.bgpState !== 'Established')
+    .map((s) => `${node}: BGP ${s.name} (${s.neighborAddress ?? '?'}) is ${s.bgpState || s.state}`)
 }
 
 /** What is off on one node against a target state; empty when it matches. */
-function nodeProblems(state: NodeState | undefined, facts: ClusterFacts, want: NodeDesired, checkBgp: boolean): string[] {
+function nodeProblems(
+  state: NodeState | undefined,
+  facts: ClusterFacts,
+  want: NodeDesired,
+  checkBgp: boolean,
+): string[] {
   if (!state) return [`${want.node}: not collected`]
   const have = ownedState(state, facts)
   const d = diffNode(have, want)
@@ -58,13 +65,20 @@ function nodeProblems(state: NodeState | undefined, facts: ClusterFacts, want: N
   return out
 }
 
-async function poll(recollect: Recollect, check: (s: Snapshot) => string[], timeoutMs: number): Promise<{problems: string[]; snapshot: Snapshot}> {
+async function poll(
+  recollect: Recollect,
+  check: (s: Snapshot) => string[],
+  timeoutMs: number,
+): Promise<{problems: string[]; snapshot: Snapshot}> {
   let last: {problems: string[]; snapshot: Snapshot} | undefined
   // out of time, the last attempt says what is still off
   await pollUntil(
     async () => {
       const snapshot = await recollect()
-      last = {problems: [...snapshot.errors.map((e) => `${e.node}: ${e.code}: ${e.message}`), ...check(snapshot)], snapshot}
+      last = {
+        problems: [...snapshot.errors.map((e) => `${e.node}: ${e.code}: ${e.message}`), ...check(snapshot)],
+        snapshot,
+      }
       return last.problems.length === 0 ? last : undefined
     },
     {timeoutMs, intervalMs: 1000},
@@ -72,10 +86,16 @@ async function poll(recollect: Recollect, check: (s: Snapshot) => string[], time
   return last!
 }
 
-async function ping(reach: ReachabilityCheck | undefined): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {
+async function ping(
+  reach: ReachabilityCheck | undefined,
+): Promise<Pick<VerifyResult, 'reachability' | 'reachabilityNote' | 'problems'>> {
   if (!reach) return {reachabilityNote: 'reachability not checked', problems: []}
   const {note: pingNote, ...r} = await reach.check()
-  return {reachability: r, ...(pingNote ? {reachabilityNote: pingNote} : {}), problems: r.failed.map((f) => `${f.from} -> ${f.to} (${f.toIP}): no reply`)}
+  return {
+    reachability: r,
+    ...(pingNote ? {reachabilityNote: pingNote} : {}),
+    problems: r.failed.map((f) => `${f.from} -> ${f.to} (${f.toIP}): no reply`),
+  }
 }
 
 /**
@@ -95,7 +115,12 @@ export function tracePairs(snapshot: Snapshot): NonNullable<VerifyResult['traced
       const to = `${b.namespace}/${b.name}`
       const {trace} = traceSnapshot(snapshot, {src: from, dst: to, protocol: 'icmp', size: 84, df: false})
       const back = trace.returnPath?.disposition
-      if (trace.disposition !== 'DELIVERED' || back !== 'DELIVERED') failed.push({from, to, disposition: trace.disposition === 'DELIVERED' ? `reply ${back ?? 'not walked'}` : trace.disposition})
+      if (trace.disposition !== 'DELIVERED' || back !== 'DELIVERED')
+        failed.push({
+          from,
+          to,
+          disposition: trace.disposition === 'DELIVERED' ? `reply ${back ?? 'not walked'}` : trace.disposition,
+        })
     }
   }
   return {pairs, delivered: pairs - failed.length, failed}
@@ -131,8 +156,10 @@ export async function verifyRestored(
 ): Promise<VerifyResult> {
   const was = new Map(nodes.map((n) => [n, ownedState(before.nodeStates[n]!, facts)]))
   // the same diff as a switch, with the node's own past as the target: kernel state, daemons, BGP sessions
-  const bgpWasUp = (n: string): boolean => (before.nodeStates[n]?.bird?.sessions ?? []).every((x) => x.bgpState === 'Established')
-  const check = (s: Snapshot): string[] => nodes.flatMap((n) => nodeProblems(s.nodeStates[n], facts, was.get(n)!, bgpWasUp(n)))
+  const bgpWasUp = (n: string): boolean =>
+    (before.nodeStates[n]?.bird?.sessions ?? []).every((x) => x.bgpState === 'Established')
+  const check = (s: Snapshot): string[] =>
+    nodes.flatMap((n) => nodeProblems(s.nodeStates[n], facts, was.get(n)!, bgpWasUp(n)))
   const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? SETTLE_MS)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const reach = await ping(opts.reachability)

@@ -1,7 +1,15 @@
+import {cidrWithin} from '../../analyze/ip.js'
 import type {NodeState, Route} from '../../model/node-state.js'
 import {TUNNEL_DEVICE_NAMES, TUNNEL_DEVICES} from './profiles.js'
-import {cidrWithin} from '../../analyze/ip.js'
-import {type ClusterFacts, type Daemon, type KLink, type KRoute, type NodeDesired, type NodeFacts, type Owner} from './types.js'
+import {
+  type ClusterFacts,
+  type Daemon,
+  type KLink,
+  type KRoute,
+  type NodeDesired,
+  type NodeFacts,
+  type Owner,
+} from './types.js'
 
 /**
  * The part of a node's collected state that belongs to an overlay backend:
@@ -57,7 +65,12 @@ export function ownedState(state: NodeState, facts: ClusterFacts): NodeDesired {
   const routes: KRoute[] = state.routes
     .filter((r) => ownedRoute(r, facts, devices))
     .map((r) => {
-      const k: KRoute = {dst: r.dst, type: r.type === 'blackhole' ? 'blackhole' : 'unicast', onlink: r.onlink, owner: routeOwner(r)}
+      const k: KRoute = {
+        dst: r.dst,
+        type: r.type === 'blackhole' ? 'blackhole' : 'unicast',
+        onlink: r.onlink,
+        owner: routeOwner(r),
+      }
       const gw = r.gateway ?? r.nexthops?.[0]?.gateway
       const dev = r.dev ?? r.nexthops?.[0]?.dev
       if (gw) k.gateway = gw
@@ -89,17 +102,29 @@ export function ownedState(state: NodeState, facts: ClusterFacts): NodeDesired {
 export function runningDaemons(state: NodeState): Daemon[] {
   const out: Daemon[] = []
   if (state.processes.some((p) => p.name === 'bird' || /^bird\b/.test(p.args))) out.push('bird')
-  if (state.processes.some((p) => p.name.startsWith('netctl-udp-for') || /netctl-udp-forwarder/.test(p.args))) out.push('flannel-udp')
+  if (state.processes.some((p) => p.name.startsWith('netctl-udp-for') || /netctl-udp-forwarder/.test(p.args)))
+    out.push('flannel-udp')
   return out
 }
 
 /** How a node reaches one peer's pod block, named by the backend whose signature the route carries. */
-export type RouteVia = 'flannel-vxlan' | 'flannel-host-gw' | 'flannel-udp' | 'calico-bgp' | 'calico-vxlan' | 'calico-direct' | 'calico-ipip' | 'none' | 'other'
+export type RouteVia =
+  | 'flannel-vxlan'
+  | 'flannel-host-gw'
+  | 'flannel-udp'
+  | 'calico-bgp'
+  | 'calico-vxlan'
+  | 'calico-direct'
+  | 'calico-ipip'
+  | 'none'
+  | 'other'
 
 /** Classify the route a node uses for a peer's block (longest prefix among the owned routes). */
 export function routeVia(owned: NodeDesired, node: NodeFacts, peer: NodeFacts): {via: RouteVia; route?: KRoute} {
   const candidates = owned.routes.filter((r) => r.type === 'unicast' && cidrWithin(peer.podCIDR, r.dst))
-  candidates.sort((a, b) => Number(b.dst.split('/')[1]) - Number(a.dst.split('/')[1]) || (a.metric ?? 0) - (b.metric ?? 0))
+  candidates.sort(
+    (a, b) => Number(b.dst.split('/')[1]) - Number(a.dst.split('/')[1]) || (a.metric ?? 0) - (b.metric ?? 0),
+  )
   const route = candidates[0]
   if (!route) return {via: 'none'}
   const via = ((): RouteVia => {

@@ -47,7 +47,14 @@ function flannelVxlan(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): voi
 
 function flannelHostGw(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): void {
   for (const peer of peersOf(facts, node)) {
-    d.routes.push({dst: peer.podCIDR, type: 'unicast', gateway: peer.ip, dev: node.uplink, onlink: false, owner: 'netctl'})
+    d.routes.push({
+      dst: peer.podCIDR,
+      type: 'unicast',
+      gateway: peer.ip,
+      dev: node.uplink,
+      onlink: false,
+      owner: 'netctl',
+    })
   }
 }
 
@@ -57,7 +64,16 @@ function flannelUdp(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): void 
   const address = stripPrefix(node.podCIDR)
   d.links.push({name: dev, kind: 'tun', mtu: facts.underlayMTU - 28, up: true, owner: 'flannel-udp'})
   d.addresses.push({dev, cidr: `${address}/${prefixLength(facts.clusterCIDR)}`, owner: 'flannel-udp'})
-  d.routes.push({dst: facts.clusterCIDR, type: 'unicast', dev, onlink: false, protocol: 'kernel', scope: 'link', src: address, owner: 'kernel'})
+  d.routes.push({
+    dst: facts.clusterCIDR,
+    type: 'unicast',
+    dev,
+    onlink: false,
+    protocol: 'kernel',
+    scope: 'link',
+    src: address,
+    owner: 'kernel',
+  })
 }
 
 /** Calico: every peer's block routed direct (same subnet or no encapsulation) or through the tunnel. */
@@ -68,7 +84,8 @@ function calico(d: NodeDesired, facts: ClusterFacts, node: NodeFacts, type: Conf
   const proto = felix ? FELIX_PROTO : 'bird'
   const owner = felix ? 'netctl' : 'bird'
   d.routes.push({dst: node.podCIDR, type: 'blackhole', onlink: false, protocol: proto, owner})
-  const tunnel = info.encap === 'vxlan' ? TUNNEL_DEVICES.calicoVxlan : info.encap === 'ipip' ? TUNNEL_DEVICES.calicoIpip : undefined
+  const tunnel =
+    info.encap === 'vxlan' ? TUNNEL_DEVICES.calicoVxlan : info.encap === 'ipip' ? TUNNEL_DEVICES.calicoIpip : undefined
   if (tunnel === TUNNEL_DEVICES.calicoVxlan) {
     d.links.push({
       name: tunnel,
@@ -86,11 +103,35 @@ function calico(d: NodeDesired, facts: ClusterFacts, node: NodeFacts, type: Conf
   for (const peer of peersOf(facts, node)) {
     const direct = !tunnel || (info.crossSubnet && sameSubnet(node, peer))
     if (direct) {
-      d.routes.push({dst: peer.podCIDR, type: 'unicast', gateway: peer.ip, dev: node.uplink, onlink: false, protocol: proto, owner})
+      d.routes.push({
+        dst: peer.podCIDR,
+        type: 'unicast',
+        gateway: peer.ip,
+        dev: node.uplink,
+        onlink: false,
+        protocol: proto,
+        owner,
+      })
     } else if (tunnel === TUNNEL_DEVICES.calicoVxlan) {
-      d.routes.push({dst: peer.podCIDR, type: 'unicast', gateway: peer.tunnelIP, dev: tunnel, onlink: true, protocol: proto, owner})
+      d.routes.push({
+        dst: peer.podCIDR,
+        type: 'unicast',
+        gateway: peer.tunnelIP,
+        dev: tunnel,
+        onlink: true,
+        protocol: proto,
+        owner,
+      })
     } else if (tunnel) {
-      d.routes.push({dst: peer.podCIDR, type: 'unicast', gateway: peer.ip, dev: tunnel, onlink: true, protocol: proto, owner})
+      d.routes.push({
+        dst: peer.podCIDR,
+        type: 'unicast',
+        gateway: peer.ip,
+        dev: tunnel,
+        onlink: true,
+        protocol: proto,
+        owner,
+      })
     }
     // Felix writes every remote VTEP's neighbour and FDB entry, also for peers it reaches directly.
     if (tunnel === TUNNEL_DEVICES.calicoVxlan) {

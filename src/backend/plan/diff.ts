@@ -37,7 +37,8 @@ export function diffNode(current: NodeDesired, desired: NodeDesired): NodeDiff {
   const want = byKey('links', desired.links)
   const recreated = new Set<string>()
   const curNames = new Set(current.links.map((l) => l.name))
-  for (const [key, l] of want) if (!cur.has(key) && curNames.has((l as {name: string}).name)) recreated.add((l as {name: string}).name)
+  for (const [key, l] of want)
+    if (!cur.has(key) && curNames.has((l as {name: string}).name)) recreated.add((l as {name: string}).name)
   for (const kind of KINDS) {
     const have = byKey(kind, current[kind] as AnyItem[])
     const should = byKey(kind, desired[kind] as AnyItem[])
@@ -69,14 +70,21 @@ export function diffNode(current: NodeDesired, desired: NodeDesired): NodeDiff {
 }
 
 export function diffIsEmpty(d: NodeDiff): boolean {
-  return KINDS.every((k) => d.kinds[k].add.length === 0 && d.kinds[k].remove.length === 0) && d.daemons.start.length === 0 && d.daemons.stop.length === 0
+  return (
+    KINDS.every((k) => d.kinds[k].add.length === 0 && d.kinds[k].remove.length === 0) &&
+    d.daemons.start.length === 0 &&
+    d.daemons.stop.length === 0
+  )
 }
 
 /** The diff as printed lines: `+ line` / `- line` per kind. */
 export function diffLines(d: NodeDiff): Record<Kind, {add: string[]; remove: string[]}> {
   const out = {} as Record<Kind, {add: string[]; remove: string[]}>
   for (const kind of KINDS) {
-    out[kind] = {add: d.kinds[kind].add.map((i) => lineOf(kind, i)), remove: d.kinds[kind].remove.map((i) => lineOf(kind, i))}
+    out[kind] = {
+      add: d.kinds[kind].add.map((i) => lineOf(kind, i)),
+      remove: d.kinds[kind].remove.map((i) => lineOf(kind, i)),
+    }
   }
   return out
 }

@@ -3,7 +3,16 @@ import {ownedState, type RouteVia, routeVia} from './current.js'
 import {desiredNode} from './desired.js'
 import {diffLines, diffNode} from './diff.js'
 import {kernelLines} from './lines.js'
-import {BACKEND_TYPES, type ClusterFacts, type ConfiguredBackend, type Daemon, type Kind, KINDS, type NodeDesired, type NodeFacts} from './types.js'
+import {
+  BACKEND_TYPES,
+  type ClusterFacts,
+  type ConfiguredBackend,
+  type Daemon,
+  type Kind,
+  KINDS,
+  type NodeDesired,
+  type NodeFacts,
+} from './types.js'
 
 /**
  * `backend get`: per node, what is programmed (the backend state it holds,
@@ -56,12 +65,22 @@ export const VIA_WORDS: Record<RouteVia, string> = {
  * The backend a node's state is: the one whose whole desired state it holds
  * (the configured backend first); failing that, the backends its routes follow.
  */
-function programmedOn(owned: NodeDesired, facts: ClusterFacts, node: NodeFacts, configured: ConfiguredBackend, peers: PeerRoute[]): string[] {
+function programmedOn(
+  owned: NodeDesired,
+  facts: ClusterFacts,
+  node: NodeFacts,
+  configured: ConfiguredBackend,
+  peers: PeerRoute[],
+): string[] {
   for (const type of [configured, ...BACKEND_TYPES.filter((t) => t !== configured)]) {
     const d = diffNode(owned, desiredNode(type, facts, node))
     if (KINDS.every((k) => d.kinds[k].add.length === 0 && d.kinds[k].remove.length === 0)) return [type]
   }
-  const vias = new Set(peers.map((p) => (p.via === 'calico-direct' ? 'calico-vxlan-crosssubnet' : p.via)).filter((v) => v !== 'none' && v !== 'other'))
+  const vias = new Set(
+    peers
+      .map((p) => (p.via === 'calico-direct' ? 'calico-vxlan-crosssubnet' : p.via))
+      .filter((v) => v !== 'none' && v !== 'other'),
+  )
   // CrossSubnet is direct routes and vxlan.calico routes together
   if (vias.has('calico-vxlan-crosssubnet')) vias.delete('calico-vxlan')
   return [...vias]
@@ -74,15 +93,34 @@ export function describeBackend(snapshot: Snapshot, facts: ClusterFacts, configu
     const desired = desiredNode(configured, facts, n)
     const peers = facts.nodes.filter((p) => p.name !== n.name)
     const emptyKinds = {links: [], addresses: [], routes: [], neighbours: [], fdb: []}
-    if (!state) return {node: n.name, collected: false, programmed: [], peers: [], state: emptyKinds, daemons: [], drift: {missing: emptyKinds, unexpected: emptyKinds}}
+    if (!state)
+      return {
+        node: n.name,
+        collected: false,
+        programmed: [],
+        peers: [],
+        state: emptyKinds,
+        daemons: [],
+        drift: {missing: emptyKinds, unexpected: emptyKinds},
+      }
     const owned = ownedState(state, facts)
     const peerRoutes: PeerRoute[] = peers.map((p) => {
       const {via, route} = routeVia(owned, n, p)
-      return {peer: p.name, podCIDR: p.podCIDR, via, ...(route ? {route: kernelLines({links: [], addresses: [], routes: [route], neighbours: [], fdb: []}).routes[0]!} : {})}
+      return {
+        peer: p.name,
+        podCIDR: p.podCIDR,
+        via,
+        ...(route
+          ? {route: kernelLines({links: [], addresses: [], routes: [route], neighbours: [], fdb: []}).routes[0]!}
+          : {}),
+      }
     })
     const lines = diffLines(diffNode(owned, desired))
     const missing = Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, v.add])) as Record<Kind, string[]>
-    const unexpected = Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, v.remove])) as Record<Kind, string[]>
+    const unexpected = Object.fromEntries(Object.entries(lines).map(([k, v]) => [k, v.remove])) as Record<
+      Kind,
+      string[]
+    >
     const programmed = programmedOn(owned, facts, n, configured, peerRoutes)
     // name the drift: routes that follow another backend first, then what is left over or missing
     const expected = new Map(peers.map((p) => [p.name, routeVia(desired, n, p).via]))
@@ -90,13 +128,20 @@ export function describeBackend(snapshot: Snapshot, facts: ClusterFacts, configu
     const parts: string[] = []
     const byVia = new Map<RouteVia, string[]>()
     for (const p of wrong) byVia.set(p.via, [...(byVia.get(p.via) ?? []), p.peer])
-    for (const [via, to] of byVia) parts.push(via === 'none' ? `has no route to the pods of ${to.join(', ')}` : `still routes ${VIA_WORDS[via]} to ${to.join(', ')}`)
+    for (const [via, to] of byVia)
+      parts.push(
+        via === 'none'
+          ? `has no route to the pods of ${to.join(', ')}`
+          : `still routes ${VIA_WORDS[via]} to ${to.join(', ')}`,
+      )
     // what the routes above do not already say: devices, neighbours, FDB entries (and routes, when none was named)
     const routesNamed = parts.length > 0
-    const rest = (k: Record<Kind, string[]>): string[] => Object.entries(k).flatMap(([kind, v]) => (kind === 'routes' && routesNamed ? [] : v))
+    const rest = (k: Record<Kind, string[]>): string[] =>
+      Object.entries(k).flatMap(([kind, v]) => (kind === 'routes' && routesNamed ? [] : v))
     const leftover = rest(unexpected)
     const lacking = rest(missing)
-    if (leftover.length > 0) parts.push(`holds ${leftover.length} line(s) that are not ${configured}'s (e.g. ${leftover[0]})`)
+    if (leftover.length > 0)
+      parts.push(`holds ${leftover.length} line(s) that are not ${configured}'s (e.g. ${leftover[0]})`)
     if (lacking.length > 0) parts.push(`lacks ${lacking.length} line(s) of ${configured} (e.g. ${lacking[0]})`)
     const daemonsNow = owned.daemons
     const daemonGap = desired.daemons.filter((d) => !daemonsNow.includes(d))
@@ -104,7 +149,20 @@ export function describeBackend(snapshot: Snapshot, facts: ClusterFacts, configu
     const extra = daemonsNow.filter((d) => !desired.daemons.includes(d))
     if (extra.length > 0) parts.push(`still runs ${extra.join(', ')}`)
     if (parts.length > 0) drift.push(`configured ${configured} but ${n.name} ${parts.join('; ')}`)
-    return {node: n.name, collected: true, programmed, peers: peerRoutes, state: kernelLines(owned), daemons: owned.daemons, drift: {missing, unexpected}}
+    return {
+      node: n.name,
+      collected: true,
+      programmed,
+      peers: peerRoutes,
+      state: kernelLines(owned),
+      daemons: owned.daemons,
+      drift: {missing, unexpected},
+    }
   })
-  return {cluster: {name: snapshot.cluster.name, source: snapshot.cluster.source, configured}, nodes, drift, errors: snapshot.errors}
+  return {
+    cluster: {name: snapshot.cluster.name, source: snapshot.cluster.source, configured},
+    nodes,
+    drift,
+    errors: snapshot.errors,
+  }
 }

@@ -1,9 +1,9 @@
 import {createHash} from 'node:crypto'
 
+import {canonical, stripPrefix} from '../../analyze/ip.js'
 import type {NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
 import {TUNNEL_DEVICES} from './profiles.js'
-import {canonical, stripPrefix} from '../../analyze/ip.js'
 import type {ClusterFacts, NodeFacts} from './types.js'
 
 /**
@@ -66,10 +66,21 @@ export function clusterFacts(snapshot: Snapshot, hints: FactsHints = {}): Cluste
     const up = uplinkOf(n, state)
     if (up.mtu && (underlayMTU === 0 || up.mtu < underlayMTU)) underlayMTU = up.mtu
     const podCIDR = n.podCIDRs[0] ?? ''
-    const device = state?.links.find((l) => (l.name === TUNNEL_DEVICES.flannelVxlan || l.name === TUNNEL_DEVICES.calicoVxlan) && l.mac)
-    const vtepMAC = annotatedVtepMAC(n.annotations) ?? hints.vtepMACs?.[n.name] ?? device?.mac ?? stableMAC(snapshot.cluster.name, n.name, 'vtep')
+    const device = state?.links.find(
+      (l) => (l.name === TUNNEL_DEVICES.flannelVxlan || l.name === TUNNEL_DEVICES.calicoVxlan) && l.mac,
+    )
+    const vtepMAC =
+      annotatedVtepMAC(n.annotations) ??
+      hints.vtepMACs?.[n.name] ??
+      device?.mac ??
+      stableMAC(snapshot.cluster.name, n.name, 'vtep')
     const tunnelIP = n.annotations[CALICO_TUNNEL_ADDR_ANNOTATION] ?? stripPrefix(podCIDR)
     return {name: n.name, ip: n.internalIP, podCIDR, uplink: up.uplink, subnet: up.subnet, vtepMAC, tunnelIP}
   })
-  return {name: snapshot.cluster.name, clusterCIDR: snapshot.cluster.clusterCIDR, underlayMTU: underlayMTU || 1500, nodes}
+  return {
+    name: snapshot.cluster.name,
+    clusterCIDR: snapshot.cluster.clusterCIDR,
+    underlayMTU: underlayMTU || 1500,
+    nodes,
+  }
 }

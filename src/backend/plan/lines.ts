@@ -1,4 +1,10 @@
-import {addrLine, fdbLine as bridgeFdbLine, formatNeighbour, formatRoute, linkLine as ipLinkLine} from '../../analyze/iproute2.js'
+import {
+  addrLine,
+  fdbLine as bridgeFdbLine,
+  formatNeighbour,
+  formatRoute,
+  linkLine as ipLinkLine,
+} from '../../analyze/iproute2.js'
 import type {Route} from '../../model/node-state.js'
 import type {KAddress, KFdb, Kind, KLink, KNeigh, KRoute, NodeKernel} from './types.js'
 

@@ -61,31 +61,62 @@ export function nodeOps(diff: NodeDiff, reconfigure: Daemon[] = []): NodeOps {
   const addIp: string[] = []
   for (const l of recreated) addIp.push(l.kind === 'ipip' ? `link set ${l.name} down` : `link del ${l.name}`)
   for (const l of links.add) if (l.owner === 'netctl') addIp.push(...addLink(l))
-  for (const a of k.addresses.add as KAddress[]) if (a.owner === 'netctl') addIp.push(`addr replace ${a.cidr} dev ${a.dev}`)
-  for (const n of k.neighbours.add as KNeigh[]) addIp.push(`neigh replace ${n.dst} lladdr ${n.lladdr} dev ${n.dev} nud permanent`)
+  for (const a of k.addresses.add as KAddress[])
+    if (a.owner === 'netctl') addIp.push(`addr replace ${a.cidr} dev ${a.dev}`)
+  for (const n of k.neighbours.add as KNeigh[])
+    addIp.push(`neigh replace ${n.dst} lladdr ${n.lladdr} dev ${n.dev} nud permanent`)
   const addedRoutes = (k.routes.add as KRoute[]).filter((r) => r.owner === 'netctl')
   for (const r of addedRoutes) addIp.push(['route', 'replace', ...routeArgs(r, true)].join(' '))
   const addBridge = (k.fdb.add as KFdb[]).map((f) => `fdb replace ${f.mac} dev ${f.dev} dst ${f.dst} self permanent`)
 
   const taken = new Set(addedRoutes.map(routeSlot))
-  const removeBridge = (k.fdb.remove as KFdb[]).filter((f) => !onDeleted(f.dev) && !addedNames.has(f.dev)).map((f) => `fdb del ${f.mac} dev ${f.dev} dst ${f.dst} self`)
+  const removeBridge = (k.fdb.remove as KFdb[])
+    .filter((f) => !onDeleted(f.dev) && !addedNames.has(f.dev))
+    .map((f) => `fdb del ${f.mac} dev ${f.dev} dst ${f.dst} self`)
   const removeIp: string[] = []
-  for (const n of k.neighbours.remove as KNeigh[]) if (!onDeleted(n.dev) && !addedNames.has(n.dev)) removeIp.push(`neigh del ${n.dst} dev ${n.dev}`)
+  for (const n of k.neighbours.remove as KNeigh[])
+    if (!onDeleted(n.dev) && !addedNames.has(n.dev)) removeIp.push(`neigh del ${n.dst} dev ${n.dev}`)
   for (const r of k.routes.remove as KRoute[]) {
     // kernel routes go with their address; a replaced route is gone already
-    if (r.owner === 'kernel' || onDeleted(r.dev) || (r.dev !== undefined && addedNames.has(r.dev)) || taken.has(routeSlot(r))) continue
+    if (
+      r.owner === 'kernel' ||
+      onDeleted(r.dev) ||
+      (r.dev !== undefined && addedNames.has(r.dev)) ||
+      taken.has(routeSlot(r))
+    )
+      continue
     removeIp.push(['route', 'del', ...routeArgs(r, true)].join(' '))
   }
-  for (const a of k.addresses.remove as KAddress[]) if (!onDeleted(a.dev) && !addedNames.has(a.dev) && a.owner === 'netctl') removeIp.push(`addr del ${a.cidr} dev ${a.dev}`)
+  for (const a of k.addresses.remove as KAddress[])
+    if (!onDeleted(a.dev) && !addedNames.has(a.dev) && a.owner === 'netctl')
+      removeIp.push(`addr del ${a.cidr} dev ${a.dev}`)
   for (const l of links.remove) {
     if (!deleted.has(l.name)) continue
     // tunl0 cannot be deleted (the module's fallback device): it is taken down and emptied
     if (l.kind === 'ipip') removeIp.push(`link set ${l.name} down`)
     else removeIp.push(`link del ${l.name}`)
   }
-  return {node: diff.node, stop: diff.daemons.stop, addIp, addBridge, start: diff.daemons.start, reconfigure, removeBridge, removeIp}
+  return {
+    node: diff.node,
+    stop: diff.daemons.stop,
+    addIp,
+    addBridge,
+    start: diff.daemons.start,
+    reconfigure,
+    removeBridge,
+    removeIp,
+  }
 }
 
 export function opsEmpty(o: NodeOps): boolean {
-  return o.stop.length + o.addIp.length + o.addBridge.length + o.start.length + o.reconfigure.length + o.removeBridge.length + o.removeIp.length === 0
+  return (
+    o.stop.length +
+      o.addIp.length +
+      o.addBridge.length +
+      o.start.length +
+      o.reconfigure.length +
+      o.removeBridge.length +
+      o.removeIp.length ===
+    0
+  )
 }

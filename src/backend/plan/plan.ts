@@ -1,9 +1,9 @@
 import type {Snapshot} from '../../model/snapshot.js'
-import {backendInfo} from './profiles.js'
 import {ownedState} from './current.js'
 import {desiredNode} from './desired.js'
 import {diffIsEmpty, diffLines, diffNode, type NodeDiff} from './diff.js'
 import {type NodeOps, nodeOps} from './ops.js'
+import {backendInfo} from './profiles.js'
 import type {BackendType, ClusterFacts, ConfiguredBackend, Daemon, Kind, NodeDesired} from './types.js'
 
 /**
@@ -72,7 +72,10 @@ function mtuImpact(snapshot: Snapshot, facts: ClusterFacts, from: ConfiguredBack
       if (eth0) pods.push({pod: `${p.namespace}/${p.name}`, node, mtu: eth0.mtu})
     }
   }
-  const side = (b: ConfiguredBackend) => ({pod: podMTU(b, u), ...(backendInfo(b).encap !== 'none' ? {tunnel: podMTU(b, u)} : {})})
+  const side = (b: ConfiguredBackend) => ({
+    pod: podMTU(b, u),
+    ...(backendInfo(b).encap !== 'none' ? {tunnel: podMTU(b, u)} : {}),
+  })
   const podsAbove = pods.filter((p) => p.mtu > want)
   const podsBelow = pods.filter((p) => p.mtu < want)
   const notes: string[] = []
@@ -83,26 +86,64 @@ function mtuImpact(snapshot: Snapshot, facts: ClusterFacts, from: ConfiguredBack
     )
   }
   if (podsBelow.length > 0) {
-    notes.push(`${podsBelow.length} pod interface(s) keep MTU ${[...new Set(podsBelow.map((p) => p.mtu))].join('/')} < ${want}: they work, ${want - Math.max(...podsBelow.map((p) => p.mtu))}+ bytes short, until recreated`)
+    notes.push(
+      `${podsBelow.length} pod interface(s) keep MTU ${[...new Set(podsBelow.map((p) => p.mtu))].join('/')} < ${want}: they work, ${want - Math.max(...podsBelow.map((p) => p.mtu))}+ bytes short, until recreated`,
+    )
   }
-  notes.push(`pods keep their MTU until recreated (as on a real cluster); new pods get ${want} (subnet.env / CNI config)`)
-  return {underlay: u, from: {backend: from, ...side(from)}, to: {backend: to, ...side(to)}, podsAbove, podsBelow, notes}
+  notes.push(
+    `pods keep their MTU until recreated (as on a real cluster); new pods get ${want} (subnet.env / CNI config)`,
+  )
+  return {
+    underlay: u,
+    from: {backend: from, ...side(from)},
+    to: {backend: to, ...side(to)},
+    podsAbove,
+    podsBelow,
+    notes,
+  }
 }
 
-export function planSwitch(snapshot: Snapshot, facts: ClusterFacts, from: ConfiguredBackend, to: BackendType): BackendPlan {
+export function planSwitch(
+  snapshot: Snapshot,
+  facts: ClusterFacts,
+  from: ConfiguredBackend,
+  to: BackendType,
+): BackendPlan {
   const nodes: NodePlan[] = facts.nodes.map((n) => {
     const desired = desiredNode(to, facts, n)
     const state = snapshot.nodeStates[n.name]
-    if (!state) return {node: n.name, collected: false, desired, daemons: {start: [], stop: [], reconfigure: []}, changes: 0}
+    if (!state)
+      return {node: n.name, collected: false, desired, daemons: {start: [], stop: [], reconfigure: []}, changes: 0}
     const current = ownedState(state, facts)
     const diff = diffNode(current, desired)
     // BIRD stays when both sides are Calico, but its kernel export follows the backend
     const reconfigure = diff.daemons.keep.filter((d) => d === 'bird' && from !== to)
     const lines = diffLines(diff)
-    const changes = Object.values(lines).reduce((s, l) => s + l.add.length + l.remove.length, 0) + diff.daemons.start.length + diff.daemons.stop.length + reconfigure.length
+    const changes =
+      Object.values(lines).reduce((s, l) => s + l.add.length + l.remove.length, 0) +
+      diff.daemons.start.length +
+      diff.daemons.stop.length +
+      reconfigure.length
     const ops = nodeOps(diff, reconfigure)
-    return {node: n.name, collected: true, current, desired, diff, lines, ops, daemons: {start: diff.daemons.start, stop: diff.daemons.stop, reconfigure}, changes}
+    return {
+      node: n.name,
+      collected: true,
+      current,
+      desired,
+      diff,
+      lines,
+      ops,
+      daemons: {start: diff.daemons.start, stop: diff.daemons.stop, reconfigure},
+      changes,
+    }
   })
   const noop = from === to && nodes.every((n) => n.collected && n.diff !== undefined && diffIsEmpty(n.diff))
-  return {cluster: {name: snapshot.cluster.name, source: snapshot.cluster.source}, from, to, noop, nodes, mtu: mtuImpact(snapshot, facts, from, to)}
+  return {
+    cluster: {name: snapshot.cluster.name, source: snapshot.cluster.source},
+    from,
+    to,
+    noop,
+    nodes,
+    mtu: mtuImpact(snapshot, facts, from, to),
+  }
 }

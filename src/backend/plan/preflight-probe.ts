@@ -27,7 +27,8 @@ export interface NodeProbeAnswer {
 export const KIND_MODULE: Record<string, string> = {vxlan: 'vxlan', tun: 'tun', ipip: 'ipip'}
 
 export function preflightScript(peers: string[], kinds: string[], tools: string[]): string {
-  for (const ip of peers) if (!ipaddr.IPv4.isValidFourPartDecimal(ip)) throw new Error(`not an IPv4 address: ${JSON.stringify(ip)}`)
+  for (const ip of peers)
+    if (!ipaddr.IPv4.isValidFourPartDecimal(ip)) throw new Error(`not an IPv4 address: ${JSON.stringify(ip)}`)
   for (const k of [...kinds, ...tools]) if (!/^[a-z0-9_-]+$/.test(k)) throw new Error(`bad name: ${JSON.stringify(k)}`)
   return `# netctl backend preflight: read-only
 PATH=$PATH:/usr/sbin:/sbin:/usr/local/sbin; export PATH

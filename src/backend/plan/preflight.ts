@@ -1,10 +1,10 @@
 import {type FindingInput, makeFinding} from '../../analyze/catalogue/index.js'
+import {cidrContainsAddress} from '../../analyze/ip.js'
 import {BACKEND_SWITCH_CODES, type Finding, type FindingCode} from '../../model/finding.js'
 import type {Snapshot} from '../../model/snapshot.js'
-import {backendInfo} from './profiles.js'
-import {cidrContainsAddress} from '../../analyze/ip.js'
 import type {BackendPlan} from './plan.js'
 import {KIND_MODULE, type NodeProbeAnswer} from './preflight-probe.js'
+import {backendInfo} from './profiles.js'
 import type {ClusterFacts, Daemon} from './types.js'
 
 /**
@@ -19,7 +19,12 @@ import type {ClusterFacts, Daemon} from './types.js'
  * makeFinding so title and fix come from `netctl explain`. Most are the
  * backend-switch group (about the switch, not the dataplane).
  */
-export const PREFLIGHT_CODES = ['NODE_UNREACHABLE', 'COLLECTION_PARTIAL', ...BACKEND_SWITCH_CODES, 'HOSTGW_NOT_L2_ADJACENT'] as const satisfies readonly FindingCode[]
+export const PREFLIGHT_CODES = [
+  'NODE_UNREACHABLE',
+  'COLLECTION_PARTIAL',
+  ...BACKEND_SWITCH_CODES,
+  'HOSTGW_NOT_L2_ADJACENT',
+] as const satisfies readonly FindingCode[]
 export type PreflightCode = (typeof PREFLIGHT_CODES)[number]
 
 /** Only the codes above, so a new refusal cannot skip the list (and its test). */
@@ -52,7 +57,8 @@ export interface PreflightInput {
   cannotRun?: string
 }
 
-const names = (xs: string[], max = 8): string => `${xs.slice(0, max).join(', ')}${xs.length > max ? `, ... (${xs.length - max} more)` : ''}`
+const names = (xs: string[], max = 8): string =>
+  `${xs.slice(0, max).join(', ')}${xs.length > max ? `, ... (${xs.length - max} more)` : ''}`
 
 export function evaluatePreflight(input: PreflightInput): Preflight {
   const {plan, snapshot, facts, answers} = input
@@ -64,16 +70,33 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   // 1. every node collected, whole, and answering the preflight questions
   const before = findings.length
   for (const e of snapshot.errors) {
-    findings.push(refusal(e.code, {node: e.node, subject: e.node, message: `${e.node}: ${e.message}`, evidence: [], vars: {node: e.node}}))
+    findings.push(
+      refusal(e.code, {
+        node: e.node,
+        subject: e.node,
+        message: `${e.node}: ${e.message}`,
+        evidence: [],
+        vars: {node: e.node},
+      }),
+    )
   }
   for (const n of facts.nodes) {
     const a = answers[n.name]
     if (typeof a === 'string' && !snapshot.errors.some((e) => e.node === n.name)) {
-      findings.push(refusal('NODE_UNREACHABLE', {node: n.name, subject: n.name, message: a, evidence: [], vars: {node: n.name}}))
+      findings.push(
+        refusal('NODE_UNREACHABLE', {node: n.name, subject: n.name, message: a, evidence: [], vars: {node: n.name}}),
+      )
     }
   }
   const bad = findings.length - before
-  checks.push({name: 'collection', ok: bad === 0, message: bad === 0 ? `all ${facts.nodes.length} nodes collected and answering` : `${bad} node(s) unreachable or collected in part: a switch needs every node`})
+  checks.push({
+    name: 'collection',
+    ok: bad === 0,
+    message:
+      bad === 0
+        ? `all ${facts.nodes.length} nodes collected and answering`
+        : `${bad} node(s) unreachable or collected in part: a switch needs every node`,
+  })
 
   // 2. the overlay changes within one CNI; another CNI means new pods
   const sameFamily = from.family === to.family
@@ -87,7 +110,13 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       }),
     )
   }
-  checks.push({name: 'family', ok: sameFamily, message: sameFamily ? `${to.family} -> ${to.family}: pods keep their interfaces` : `${from.family} -> ${to.family}: a different CNI`})
+  checks.push({
+    name: 'family',
+    ok: sameFamily,
+    message: sameFamily
+      ? `${to.family} -> ${to.family}: pods keep their interfaces`
+      : `${from.family} -> ${to.family}: a different CNI`,
+  })
 
   // 3. the kernel can make the devices
   const missing = new Map<string, string[]>()
@@ -110,7 +139,14 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   if (missing.size === 0 && input.cannotRun) {
     findings.push(refusal('BACKEND_UNSUPPORTED', {subject: plan.to, message: input.cannotRun, evidence: [], vars: {}}))
   }
-  checks.push({name: 'kernel', ok: missing.size === 0 && !input.cannotRun, message: missing.size === 0 ? `link types available: ${to.linkKinds.join(', ') || 'none needed'}` : `missing: ${[...missing.keys()].join(', ')}`})
+  checks.push({
+    name: 'kernel',
+    ok: missing.size === 0 && !input.cannotRun,
+    message:
+      missing.size === 0
+        ? `link types available: ${to.linkKinds.join(', ') || 'none needed'}`
+        : `missing: ${[...missing.keys()].join(', ')}`,
+  })
 
   // 4. daemons: netctl runs them only in its lab; their programs must exist
   const daemons = [...new Set([...to.daemons, ...from.daemons])]
@@ -134,11 +170,27 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
       })
       if (lacking.length > 0 && input.managesDaemons) {
         daemonsOk = false
-        findings.push(refusal('DAEMON_PROGRAM_MISSING', {subject: tool, message: `${plan.to} runs ${tool} on every node, and ${names(lacking.map((n) => n.name))} cannot find it`, evidence: [], vars: {program: tool}}))
+        findings.push(
+          refusal('DAEMON_PROGRAM_MISSING', {
+            subject: tool,
+            message: `${plan.to} runs ${tool} on every node, and ${names(lacking.map((n) => n.name))} cannot find it`,
+            evidence: [],
+            vars: {program: tool},
+          }),
+        )
       }
     }
   }
-  checks.push({name: 'daemons', ok: daemonsOk, message: daemons.length === 0 ? 'no daemons involved' : daemonsOk ? `${daemons.join(', ')}: managed by netctl, programs present` : 'cannot run the daemons'})
+  checks.push({
+    name: 'daemons',
+    ok: daemonsOk,
+    message:
+      daemons.length === 0
+        ? 'no daemons involved'
+        : daemonsOk
+          ? `${daemons.join(', ')}: managed by netctl, programs present`
+          : 'cannot run the daemons',
+  })
 
   // 5. L2 adjacency, for backends whose next hop is the peer node
   const notAdjacent = to.needsL2 ? nonAdjacentPairs(facts, snapshot, answers) : {pairs: [], evidence: []}
@@ -155,7 +207,11 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
   checks.push({
     name: 'l2-adjacency',
     ok: notAdjacent.pairs.length === 0,
-    message: !to.needsL2 ? 'not needed: packets are encapsulated between nodes' : notAdjacent.pairs.length === 0 ? 'every node pair is L2-adjacent' : `${notAdjacent.pairs.length} pair(s) not L2-adjacent`,
+    message: !to.needsL2
+      ? 'not needed: packets are encapsulated between nodes'
+      : notAdjacent.pairs.length === 0
+        ? 'every node pair is L2-adjacent'
+        : `${notAdjacent.pairs.length} pair(s) not L2-adjacent`,
   })
 
   return {ok: !findings.some((f) => f.severity === 'error'), checks, findings, notAdjacent: notAdjacent.pairs}
@@ -165,21 +221,30 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
  * A pair is adjacent when each side has the other's address on a connected
  * subnet of its uplink and the kernel's `ip route get` names no gateway.
  */
-function nonAdjacentPairs(facts: ClusterFacts, snapshot: Snapshot, answers: PreflightInput['answers']): {pairs: string[]; evidence: string[]} {
+function nonAdjacentPairs(
+  facts: ClusterFacts,
+  snapshot: Snapshot,
+  answers: PreflightInput['answers'],
+): {pairs: string[]; evidence: string[]} {
   const pairs: string[] = []
   const evidence: string[] = []
   const why = (a: ClusterFacts['nodes'][number], b: ClusterFacts['nodes'][number]): string | undefined => {
-    const connected = (snapshot.nodeStates[a.name]?.addresses ?? []).filter((x) => x.family === 'inet' && x.dev === a.uplink).map((x) => `${x.local}/${x.prefixlen}`)
+    const connected = (snapshot.nodeStates[a.name]?.addresses ?? [])
+      .filter((x) => x.family === 'inet' && x.dev === a.uplink)
+      .map((x) => `${x.local}/${x.prefixlen}`)
     const onSubnet = connected.some((c) => cidrContainsAddress(c, b.ip))
     const answer = answers[a.name]
     const got = typeof answer === 'string' ? undefined : answer?.routes.find((r) => r.peer === b.ip)
-    if (!onSubnet) return `${a.name} -> ${b.name} (${b.ip}): not on a connected subnet of ${a.uplink} (${connected.join(', ') || 'no address'})${got?.gateway ? `; ip route get: via ${got.gateway} dev ${got.dev}` : ''}`
+    if (!onSubnet)
+      return `${a.name} -> ${b.name} (${b.ip}): not on a connected subnet of ${a.uplink} (${connected.join(', ') || 'no address'})${got?.gateway ? `; ip route get: via ${got.gateway} dev ${got.dev}` : ''}`
     if (got?.gateway) return `${a.name} -> ${b.name} (${b.ip}): ip route get: via ${got.gateway} dev ${got.dev}`
     if (got?.error) return `${a.name} -> ${b.name} (${b.ip}): ip route get: ${got.error}`
     return undefined
   }
   // a node that was not collected is unknown, not far away: the collection check already refuses
-  const known = facts.nodes.filter((n) => snapshot.nodeStates[n.name] !== undefined && typeof answers[n.name] !== 'string')
+  const known = facts.nodes.filter(
+    (n) => snapshot.nodeStates[n.name] !== undefined && typeof answers[n.name] !== 'string',
+  )
   for (const [i, a] of known.entries()) {
     for (const b of known.slice(i + 1)) {
       const reasons = [why(a, b), why(b, a)].filter((x): x is string => x !== undefined)

@@ -37,7 +37,11 @@ export interface BackendInfo {
 
 const OVERHEAD: Record<Encapsulation, number> = {vxlan: 50, udp: 28, ipip: 20, none: 0}
 
-function info(family: BackendInfo['family'], encap: Encapsulation, rest: Partial<BackendInfo> & {summary: string}): BackendInfo {
+function info(
+  family: BackendInfo['family'],
+  encap: Encapsulation,
+  rest: Partial<BackendInfo> & {summary: string},
+): BackendInfo {
   return {
     family,
     encap,
@@ -51,20 +55,40 @@ function info(family: BackendInfo['family'], encap: Encapsulation, rest: Partial
 }
 
 export const BACKENDS: Record<ConfiguredBackend, BackendInfo> = {
-  'flannel-vxlan': info('flannel', 'vxlan', {summary: 'flannel.1 (VNI 1, UDP 8472): per peer an onlink route, a PERMANENT neighbour and an FDB entry'}),
-  'flannel-host-gw': info('flannel', 'none', {summary: 'per peer a route via the peer node over the uplink; no encapsulation'}),
-  'flannel-udp': info('flannel', 'udp', {summary: 'TUN flannel0 and a userspace forwarder carrying IP packets in UDP 8285'}),
-  'calico-bgp': info('calico', 'none', {summary: 'BIRD mesh; routes via the peer node over the uplink, proto bird; no encapsulation'}),
-  'calico-rr': info('calico', 'none', {summary: 'BIRD with route reflectors; routes via the peer node, proto bird; no encapsulation'}),
-  'calico-vxlan': info('calico', 'vxlan', {summary: 'vxlan.calico (VNI 4096, UDP 4789), routes programmed by Felix (proto 80); BIRD keeps sessions only'}),
+  'flannel-vxlan': info('flannel', 'vxlan', {
+    summary: 'flannel.1 (VNI 1, UDP 8472): per peer an onlink route, a PERMANENT neighbour and an FDB entry',
+  }),
+  'flannel-host-gw': info('flannel', 'none', {
+    summary: 'per peer a route via the peer node over the uplink; no encapsulation',
+  }),
+  'flannel-udp': info('flannel', 'udp', {
+    summary: 'TUN flannel0 and a userspace forwarder carrying IP packets in UDP 8285',
+  }),
+  'calico-bgp': info('calico', 'none', {
+    summary: 'BIRD mesh; routes via the peer node over the uplink, proto bird; no encapsulation',
+  }),
+  'calico-rr': info('calico', 'none', {
+    summary: 'BIRD with route reflectors; routes via the peer node, proto bird; no encapsulation',
+  }),
+  'calico-vxlan': info('calico', 'vxlan', {
+    summary: 'vxlan.calico (VNI 4096, UDP 4789), routes programmed by Felix (proto 80); BIRD keeps sessions only',
+  }),
   'calico-vxlan-crosssubnet': info('calico', 'vxlan', {
     crossSubnet: true,
     summary: 'vxlan.calico across subnets, direct routes within a subnet (proto 80)',
   }),
-  'calico-ipip': info('calico', 'ipip', {summary: 'tunl0 (IP protocol 4): routes via the peer node dev tunl0 onlink, proto bird'}),
-  'calico-ipip-crosssubnet': info('calico', 'ipip', {crossSubnet: true, summary: 'tunl0 across subnets, direct routes within a subnet (proto bird)'}),
+  'calico-ipip': info('calico', 'ipip', {
+    summary: 'tunl0 (IP protocol 4): routes via the peer node dev tunl0 onlink, proto bird',
+  }),
+  'calico-ipip-crosssubnet': info('calico', 'ipip', {
+    crossSubnet: true,
+    summary: 'tunl0 across subnets, direct routes within a subnet (proto bird)',
+  }),
   // the overlay is flanneld's (its kernel state is flannel-vxlan's); pods are Calico's cali veths and Felix polices them
-  canal: info('flannel', 'vxlan', {summary: "flannel.1 (VNI 1, UDP 8472) as flannel-vxlan, pods on Calico's cali veths, NetworkPolicy by Felix; no BIRD"}),
+  canal: info('flannel', 'vxlan', {
+    summary:
+      "flannel.1 (VNI 1, UDP 8472) as flannel-vxlan, pods on Calico's cali veths, NetworkPolicy by Felix; no BIRD",
+  }),
 }
 
 export function backendInfo(b: ConfiguredBackend): BackendInfo {

@@ -8,8 +8,8 @@
  * gateway that is not on a connected subnet of its device (and not onlink) is
  * refused, as `ip route add` refuses it (host-gw across a router).
  */
-import {matrixDiffOf, type MatrixDiff, reachabilityMatrix} from '../../analyze/matrix.js'
 import {cidrContainsAddress, parseCidr} from '../../analyze/ip.js'
+import {type MatrixDiff, matrixDiffOf, reachabilityMatrix} from '../../analyze/matrix.js'
 import type {Address, FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import {routeLine} from './lines.js'
@@ -22,7 +22,8 @@ export interface WhatIf {
   matrix: MatrixDiff
 }
 
-const routeIdentity = (r: {dst: string; type?: string; gateway?: string; dev?: string}): string => `${r.type ?? 'unicast'} ${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''}`
+const routeIdentity = (r: {dst: string; type?: string; gateway?: string; dev?: string}): string =>
+  `${r.type ?? 'unicast'} ${r.dst} ${r.gateway ?? ''} ${r.dev ?? ''}`
 
 function modelLink(k: KLink, ifindex: number): Link {
   return {
@@ -62,12 +63,21 @@ function modelRoute(k: KRoute): Route {
 }
 
 const modelNeigh = (k: KNeigh): Neighbour => ({dst: k.dst, dev: k.dev, lladdr: k.lladdr, state: ['PERMANENT']})
-const modelFdb = (k: KFdb): FdbEntry => ({mac: k.mac, dev: k.dev, dst: k.dst, self: true, permanent: true, static: false})
+const modelFdb = (k: KFdb): FdbEntry => ({
+  mac: k.mac,
+  dev: k.dev,
+  dst: k.dst,
+  self: true,
+  permanent: true,
+  static: false,
+})
 
 /** Why the kernel would refuse this route on this state, if it would. */
 function refusal(state: NodeState, r: Route): string | undefined {
   if (!r.gateway || r.onlink || !r.dev) return undefined
-  const connected = state.addresses.filter((a) => a.dev === r.dev && a.family === 'inet').some((a) => cidrContainsAddress(`${a.local}/${a.prefixlen}`, r.gateway!))
+  const connected = state.addresses
+    .filter((a) => a.dev === r.dev && a.family === 'inet')
+    .some((a) => cidrContainsAddress(`${a.local}/${a.prefixlen}`, r.gateway!))
   return connected ? undefined : `Nexthop has invalid gateway: ${r.gateway} is on no subnet of ${r.dev}`
 }
 
@@ -85,15 +95,33 @@ function applyNode(state: NodeState, plan: BackendPlan['nodes'][number], refused
   let ifindex = Math.max(0, ...state.links.map((l) => l.ifindex))
   const next: NodeState = {
     ...state,
-    links: [...state.links.filter((l) => !goneLinks.has(l.name)), ...(k.links.add as KLink[]).map((l) => modelLink(l, ++ifindex))],
-    addresses: [...state.addresses.filter((a) => !onGone(a.dev) && !rmAddr.has(`${a.dev} ${a.local}/${a.prefixlen}`)), ...(k.addresses.add as KAddress[]).map(modelAddress)],
+    links: [
+      ...state.links.filter((l) => !goneLinks.has(l.name)),
+      ...(k.links.add as KLink[]).map((l) => modelLink(l, ++ifindex)),
+    ],
+    addresses: [
+      ...state.addresses.filter((a) => !onGone(a.dev) && !rmAddr.has(`${a.dev} ${a.local}/${a.prefixlen}`)),
+      ...(k.addresses.add as KAddress[]).map(modelAddress),
+    ],
     routes: state.routes.filter((r) => {
       const gw = r.gateway ?? r.nexthops?.[0]?.gateway
       const dev = r.dev ?? r.nexthops?.[0]?.dev
-      return !onGone(dev) && !(r.table === 'main' && rmRoute.has(routeIdentity({dst: r.dst, type: r.type, ...(gw ? {gateway: gw} : {}), ...(dev ? {dev} : {})})))
+      return (
+        !onGone(dev) &&
+        !(
+          r.table === 'main' &&
+          rmRoute.has(routeIdentity({dst: r.dst, type: r.type, ...(gw ? {gateway: gw} : {}), ...(dev ? {dev} : {})}))
+        )
+      )
     }),
-    neighbours: [...state.neighbours.filter((n) => !onGone(n.dev) && !rmNeigh.has(`${n.dst} ${n.dev}`)), ...(k.neighbours.add as KNeigh[]).map(modelNeigh)],
-    fdb: [...state.fdb.filter((f) => !onGone(f.dev) && !rmFdb.has(`${f.mac} ${f.dev} ${f.dst ?? ''}`)), ...(k.fdb.add as KFdb[]).map(modelFdb)],
+    neighbours: [
+      ...state.neighbours.filter((n) => !onGone(n.dev) && !rmNeigh.has(`${n.dst} ${n.dev}`)),
+      ...(k.neighbours.add as KNeigh[]).map(modelNeigh),
+    ],
+    fdb: [
+      ...state.fdb.filter((f) => !onGone(f.dev) && !rmFdb.has(`${f.mac} ${f.dev} ${f.dst ?? ''}`)),
+      ...(k.fdb.add as KFdb[]).map(modelFdb),
+    ],
   }
   // routes last: the kernel checks each against the addresses the node has by then
   for (const kr of k.routes.add as KRoute[]) {

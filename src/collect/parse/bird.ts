@@ -45,7 +45,8 @@ function endsWhole(text: string, section: string): void {
 
 const PROTO_STATES = new Set(['up', 'down', 'start', 'stop', 'flush', 'feed'])
 // the Since column: a time, a date, or a date and a time
-const SINCE = /^(\d{4}-\d\d-\d\d(?:\s+\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?|\d\d:\d\d(?::\d\d(?:\.\d+)?)?|[A-Z][a-z]{2}\d\d|\d{10})\s*(.*)$/
+const SINCE =
+  /^(\d{4}-\d\d-\d\d(?:\s+\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?|\d\d:\d\d(?::\d\d(?:\.\d+)?)?|[A-Z][a-z]{2}\d\d|\d{10})\s*(.*)$/
 
 interface ProtocolHead {
   name: string
@@ -85,7 +86,11 @@ export function parseBirdProtocols(text: string, section = 'bird-protocols'): Bg
       current = undefined
       if (head.proto !== 'BGP') return
       const [bgpState = '', ...info] = head.info.split(/\s+/)
-      current = {name: head.name, state: head.state, bgpState: bgpState || (head.state === 'up' ? 'Established' : 'Idle')}
+      current = {
+        name: head.name,
+        state: head.state,
+        bgpState: bgpState || (head.state === 'up' ? 'Established' : 'Idle'),
+      }
       if (head.since) current.since = head.since
       if (info.length > 0) current.info = info.join(' ')
       sessions.push(current)
@@ -157,7 +162,8 @@ function hopOf(text: string): BirdHop | undefined {
 }
 
 // PREFIX? HEAD [PROTO SINCE (from ADDR)?] (*)? (PREF[/METRIC])? ([ORIGIN])?
-const ROUTE_LINE = /^(\S+)?\s+(.*?)\s*\[(\S+)(?:\s+([^\]]*?))?(?:\s+from\s+(\S+))?\]\s*(\*)?\s*(?:\(([^)]*)\))?\s*(?:\[([^\]]*)\])?\s*$/
+const ROUTE_LINE =
+  /^(\S+)?\s+(.*?)\s*\[(\S+)(?:\s+([^\]]*?))?(?:\s+from\s+(\S+))?\]\s*(\*)?\s*(?:\(([^)]*)\))?\s*(?:\[([^\]]*)\])?\s*$/
 const ROUTE_TYPES = /^(unicast|blackhole|unreachable|prohibit|multipath|recursive|dev|via)\b/
 
 /** `show route [all]` → routes, best ones marked primary. */

@@ -10,7 +10,8 @@ export function parseConntrackCounters(text: string, section = 'conntrack-counte
   const max = s['net.netfilter.nf_conntrack_max']
   if (count !== undefined && /^\d+$/.test(count)) out.count = Number(count)
   if (max !== undefined && /^\d+$/.test(max)) out.max = Number(max)
-  if (out.count === undefined && out.max === undefined) throw new ParseError(section, 'neither nf_conntrack_count nor nf_conntrack_max')
+  if (out.count === undefined && out.max === undefined)
+    throw new ParseError(section, 'neither nf_conntrack_count nor nf_conntrack_max')
   return out
 }
 
@@ -23,7 +24,10 @@ const NUMERIC = new Set(['sport', 'dport', 'type', 'code', 'id'])
  * `ipv4 2 tcp 6 431999 ESTABLISHED src=.. dst=.. sport=.. dport=.. src=.. dst=.. ... [ASSURED] mark=0 use=1`.
  * More lines than the limit: the list was cut at the limit (truncated).
  */
-export function parseConntrackEntries(text: string, section = 'conntrack'): Pick<Conntrack, 'entries' | 'truncated' | 'limit' | 'filter'> {
+export function parseConntrackEntries(
+  text: string,
+  section = 'conntrack',
+): Pick<Conntrack, 'entries' | 'truncated' | 'limit' | 'filter'> {
   const lines = text.split('\n').filter((l) => l.trim() !== '')
   const head = /^limit (\d+)( dnat)?$/.exec(lines[0] ?? '')
   if (!head) throw new ParseError(section, `expected 'limit N' first, got '${(lines[0] ?? '').slice(0, 60)}'`, 1)
@@ -31,15 +35,27 @@ export function parseConntrackEntries(text: string, section = 'conntrack'): Pick
   const body = lines.slice(1)
   const entries: ConntrackEntry[] = []
   body.slice(0, limit).forEach((line, i) => entries.push(parseEntry(line, section, i + 2)))
-  return {entries, limit, ...(head[2] ? {filter: 'dnat' as const} : {}), ...(body.length > limit ? {truncated: true} : {})}
+  return {
+    entries,
+    limit,
+    ...(head[2] ? {filter: 'dnat' as const} : {}),
+    ...(body.length > limit ? {truncated: true} : {}),
+  }
 }
 
 function parseEntry(line: string, section: string, lineNo: number): ConntrackEntry {
   const words = line.trim().split(/\s+/)
   const [l3, , proto, , ...rest] = words
-  if (l3 !== 'ipv4' && l3 !== 'ipv6') throw new ParseError(section, `expected ipv4 or ipv6 first, got '${line.slice(0, 60)}'`, lineNo)
+  if (l3 !== 'ipv4' && l3 !== 'ipv6')
+    throw new ParseError(section, `expected ipv4 or ipv6 first, got '${line.slice(0, 60)}'`, lineNo)
   if (!proto) throw new ParseError(section, 'entry without a protocol', lineNo)
-  const entry: ConntrackEntry = {family: l3 === 'ipv4' ? 'inet' : 'inet6', protocol: proto, orig: {src: '', dst: ''}, reply: {src: '', dst: ''}, flags: []}
+  const entry: ConntrackEntry = {
+    family: l3 === 'ipv4' ? 'inet' : 'inet6',
+    protocol: proto,
+    orig: {src: '', dst: ''},
+    reply: {src: '', dst: ''},
+    flags: [],
+  }
   let tuple: ConntrackTuple | undefined
   let srcs = 0
   for (const w of rest) {
@@ -62,6 +78,7 @@ function parseEntry(line: string, section: string, lineNo: number): ConntrackEnt
     else if (k === 'mark' && /^\d+$/.test(v)) entry.mark = Number(v)
     else if (k === 'zone' && /^\d+$/.test(v)) entry.zone = Number(v)
   }
-  if (!entry.orig.src || !entry.orig.dst || !entry.reply.src || !entry.reply.dst) throw new ParseError(section, `entry without both tuples: '${line.slice(0, 80)}'`, lineNo)
+  if (!entry.orig.src || !entry.orig.dst || !entry.reply.src || !entry.reply.dst)
+    throw new ParseError(section, `entry without both tuples: '${line.slice(0, 80)}'`, lineNo)
   return entry
 }

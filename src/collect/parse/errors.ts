@@ -26,17 +26,21 @@ export function jsonArray(section: string, text: string): Array<Record<string, u
     const msg = (error as Error).message
     throw new ParseError(section, `invalid JSON (${msg.length > 120 ? `${msg.slice(0, 120)}...` : msg})`)
   }
-  if (!Array.isArray(value)) throw new ParseError(section, `expected a JSON array, got ${value === null ? 'null' : typeof value}`)
+  if (!Array.isArray(value))
+    throw new ParseError(section, `expected a JSON array, got ${value === null ? 'null' : typeof value}`)
   return value.map((v, i) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ParseError(section, `entry ${i} is not an object`)
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      throw new ParseError(section, `entry ${i} is not an object`)
     return v as Record<string, unknown>
   })
 }
 
-export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined)
+export const str = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined
 export const num = (v: unknown): number | undefined => {
   if (typeof v === 'number' && Number.isFinite(v)) return v
   if (typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v)
   return undefined
 }
-export const strList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : [])
+export const strList = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : typeof v === 'string' ? [v] : []

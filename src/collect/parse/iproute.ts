@@ -1,4 +1,15 @@
-import type {Address, Family, FdbEntry, Link, Neighbour, NextHop, Route, RouteType, Rule, VxlanInfo} from '../../model/node-state.js'
+import type {
+  Address,
+  Family,
+  FdbEntry,
+  Link,
+  Neighbour,
+  NextHop,
+  Route,
+  RouteType,
+  Rule,
+  VxlanInfo,
+} from '../../model/node-state.js'
 import {jsonArray, num, ParseError, str, strList} from './errors.js'
 
 /**
@@ -15,10 +26,13 @@ type Obj = Record<string, unknown>
  * JSON did not carry stays absent rather than present as `undefined`.
  */
 function defined<T extends object>(fields: T): {[K in keyof T]?: Exclude<T[K], undefined>} {
-  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as {[K in keyof T]?: Exclude<T[K], undefined>}
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>
+  }
 }
 
-const obj = (v: unknown): Obj | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined)
+const obj = (v: unknown): Obj | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined
 
 function required<T>(section: string, index: number, field: string, value: T | undefined): T {
   if (value === undefined) throw new ParseError(section, `entry ${index} has no ${field}`)
@@ -60,10 +74,17 @@ export function parseLinks(text: string, section = 'links'): Link[] {
     }
     if (kind === 'veth') {
       // newer iproute2: link_index; older: "link": "if7"
-      Object.assign(link, defined({peerIfindex: num(e.link_index) ?? num(/^if(\d+)$/.exec(str(e.link) ?? '')?.[1]), linkNetnsid: num(e.link_netnsid)}))
+      Object.assign(
+        link,
+        defined({
+          peerIfindex: num(e.link_index) ?? num(/^if(\d+)$/.exec(str(e.link) ?? '')?.[1]),
+          linkNetnsid: num(e.link_netnsid),
+        }),
+      )
     }
     const slave = obj(info?.info_slave_data)
-    if (str(info?.info_slave_kind) === 'bridge' && slave && typeof slave.hairpin === 'boolean') link.bridgePort = {hairpin: slave.hairpin}
+    if (str(info?.info_slave_kind) === 'bridge' && slave && typeof slave.hairpin === 'boolean')
+      link.bridgePort = {hairpin: slave.hairpin}
     if (kind === 'vxlan' && data) link.vxlan = vxlanInfo(data, nameByIndex)
     if (kind === 'tun') {
       const type = str(data?.type)
@@ -100,20 +121,42 @@ export function parseAddresses(text: string, section = 'addresses'): Address[] {
       const local = str(a.local)
       // addr_info also carries lifetime-only fragments on some versions: skip what has no address
       if ((family !== 'inet' && family !== 'inet6') || local === undefined) continue
-      out.push({dev, family, local, prefixlen: num(a.prefixlen) ?? (family === 'inet' ? 32 : 128), scope: str(a.scope) ?? 'global', ...defined({broadcast: str(a.broadcast)})})
+      out.push({
+        dev,
+        family,
+        local,
+        prefixlen: num(a.prefixlen) ?? (family === 'inet' ? 32 : 128),
+        scope: str(a.scope) ?? 'global',
+        ...defined({broadcast: str(a.broadcast)}),
+      })
     }
   })
   return out
 }
 
-const ROUTE_TYPES: ReadonlySet<string> = new Set<RouteType>(['unicast', 'local', 'broadcast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'multicast', 'anycast', 'nat'])
+const ROUTE_TYPES: ReadonlySet<string> = new Set<RouteType>([
+  'unicast',
+  'local',
+  'broadcast',
+  'blackhole',
+  'unreachable',
+  'prohibit',
+  'throw',
+  'multicast',
+  'anycast',
+  'nat',
+])
 
 function gatewayOf(e: Obj): string | undefined {
   // a gateway of the other family (RFC 5549) comes as via: {family, host}
   return str(e.gateway) ?? str(obj(e.via)?.host)
 }
 
-export function parseRoutes(text: string, family: Family, section = family === 'inet' ? 'routes4' : 'routes6'): Route[] {
+export function parseRoutes(
+  text: string,
+  family: Family,
+  section = family === 'inet' ? 'routes4' : 'routes6',
+): Route[] {
   return jsonArray(section, text).map((e) => {
     const flags = strList(e.flags)
     const rawType = str(e.type) ?? 'unicast'
@@ -126,12 +169,22 @@ export function parseRoutes(text: string, family: Family, section = family === '
       dst: normalizeDst(str(e.dst), family),
       onlink: flags.includes('onlink'),
       flags,
-      ...defined({gateway: gatewayOf(e), dev: str(e.dev), protocol: str(e.protocol), scope: str(e.scope), prefsrc: str(e.prefsrc), metric: num(e.metric)}),
+      ...defined({
+        gateway: gatewayOf(e),
+        dev: str(e.dev),
+        protocol: str(e.protocol),
+        scope: str(e.scope),
+        prefsrc: str(e.prefsrc),
+        metric: num(e.metric),
+      }),
     }
     if (Array.isArray(e.nexthops)) {
       route.nexthops = e.nexthops.map((raw): NextHop => {
         const nh = obj(raw) ?? {}
-        return {onlink: strList(nh.flags).includes('onlink'), ...defined({gateway: gatewayOf(nh), dev: str(nh.dev), weight: num(nh.weight)})}
+        return {
+          onlink: strList(nh.flags).includes('onlink'),
+          ...defined({gateway: gatewayOf(nh), dev: str(nh.dev), weight: num(nh.weight)}),
+        }
       })
     }
     return route
@@ -196,7 +249,14 @@ export function parseFdb(text: string, section = 'fdb'): FdbEntry[] {
       self: flags.includes('self'),
       permanent: state === 'permanent',
       static: state === 'static',
-      ...defined({dst: str(e.dst), vni: num(e.vni), port: num(e.port) ?? num(e.dst_port), master: str(e.master), state: state === '' ? undefined : state, vlan: num(e.vlan)}),
+      ...defined({
+        dst: str(e.dst),
+        vni: num(e.vni),
+        port: num(e.port) ?? num(e.dst_port),
+        master: str(e.master),
+        state: state === '' ? undefined : state,
+        vlan: num(e.vlan),
+      }),
     }
   })
 }

@@ -1,6 +1,6 @@
 import type {Ipset} from '../../model/netfilter.js'
-import {tokenize} from './iptables.js'
 import {ParseError} from './errors.js'
+import {tokenize} from './iptables.js'
 
 /**
  * `ipset save` → sets with their type, family, create options and members.
@@ -22,7 +22,8 @@ export function parseIpsetSave(text: string, section = 'ipset'): Ipset[] {
     }
     const [verb, name, third, ...rest] = words
     if (verb === 'create' || verb === '-N') {
-      if (!name || !third) throw new ParseError(section, `create without a name and type: '${line.slice(0, 60)}'`, idx + 1)
+      if (!name || !third)
+        throw new ParseError(section, `create without a name and type: '${line.slice(0, 60)}'`, idx + 1)
       const set: Ipset = {name, type: third, options: [], members: []}
       for (let i = 0; i < rest.length; i++) {
         if (rest[i] === 'family' && rest[i + 1]) {

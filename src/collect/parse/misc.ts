@@ -22,7 +22,8 @@ export function parseSysctls(text: string, section = 'sysctls'): Record<string, 
     if (line.trim() === '') return
     // interface names cannot hold ':', so the first one ends the path
     const at = line.indexOf(':')
-    if (at <= 0 || !line.startsWith('/proc/sys/')) throw new ParseError(section, `expected /proc/sys/PATH:VALUE, got '${line.slice(0, 60)}'`, idx + 1)
+    if (at <= 0 || !line.startsWith('/proc/sys/'))
+      throw new ParseError(section, `expected /proc/sys/PATH:VALUE, got '${line.slice(0, 60)}'`, idx + 1)
     out[sysctlKey(line.slice(0, at))] = line.slice(at + 1).trim()
   })
   return out

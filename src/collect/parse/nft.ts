@@ -1,4 +1,13 @@
-import type {NftChain, NftElement, NftExpr, NftFamily, NftRule, NftRuleset, NftSet, NftTable} from '../../model/netfilter.js'
+import type {
+  NftChain,
+  NftElement,
+  NftExpr,
+  NftFamily,
+  NftRule,
+  NftRuleset,
+  NftSet,
+  NftTable,
+} from '../../model/netfilter.js'
 import {num, ParseError, str, strList} from './errors.js'
 
 /**
@@ -53,7 +62,8 @@ export function parseNftRuleset(text: string, section = 'nftables'): NftRuleset 
       case 'table': {
         const family = str(o.family) as NftFamily | undefined
         const name = str(o.name)
-        if (!family || !FAMILIES.has(family) || !name) throw new ParseError(section, `object ${i}: a table needs a family and a name`)
+        if (!family || !FAMILIES.has(family) || !name)
+          throw new ParseError(section, `object ${i}: a table needs a family and a name`)
         const t: NftTable = {family, name, chains: [], sets: []}
         const handle = num(o.handle)
         if (handle !== undefined) t.handle = handle
@@ -78,7 +88,8 @@ export function parseNftRuleset(text: string, section = 'nftables'): NftRuleset 
         if (o.policy === 'accept' || o.policy === 'drop') c.policy = o.policy
         if (typeof o.dev === 'string') c.dev = o.dev
         if (typeof o.comment === 'string') c.comment = o.comment
-        if (c.hook !== undefined && c.prio === undefined) throw new ParseError(section, `object ${i}: base chain ${name} without a priority`)
+        if (c.hook !== undefined && c.prio === undefined)
+          throw new ParseError(section, `object ${i}: base chain ${name} without a priority`)
         chains.set(`${t.family} ${t.name} ${name}`, c)
         t.chains.push(c)
         return
@@ -94,9 +105,11 @@ export function parseNftRuleset(text: string, section = 'nftables'): NftRuleset 
           chains.set(`${t.family} ${t.name} ${chainName}`, c)
           t.chains.push(c)
         }
-        if (!Array.isArray(o.expr)) throw new ParseError(section, `object ${i}: rule in ${chainName} has no expressions`)
+        if (!Array.isArray(o.expr))
+          throw new ParseError(section, `object ${i}: rule in ${chainName} has no expressions`)
         const expr = o.expr.filter(isObj) as NftExpr[]
-        if (expr.length !== o.expr.length) throw new ParseError(section, `object ${i}: rule in ${chainName} has an expression that is not an object`)
+        if (expr.length !== o.expr.length)
+          throw new ParseError(section, `object ${i}: rule in ${chainName} has an expression that is not an object`)
         const r: NftRule = {expr, text: ''}
         const handle = num(o.handle)
         if (handle !== undefined) r.handle = handle
@@ -132,7 +145,8 @@ export function parseNftRuleset(text: string, section = 'nftables'): NftRuleset 
         if (handle !== undefined) s.handle = handle
         if (typeof o.comment === 'string') s.comment = o.comment
         const elems = o.elem
-        if (elems !== undefined && !Array.isArray(elems)) throw new ParseError(section, `object ${i}: ${kind} ${name}: elements are not a list`)
+        if (elems !== undefined && !Array.isArray(elems))
+          throw new ParseError(section, `object ${i}: ${kind} ${name}: elements are not a list`)
         for (const e of elems ?? []) s.elements.push(element(e, kind === 'map'))
         t.sets.push(s)
         return
@@ -201,16 +215,20 @@ export function renderValue(v: unknown, hint: Hint = {}): string {
     const q = Array.isArray(hint.quote) ? hint.quote : v.concat.map(() => !!hint.quote)
     return v.concat.map((x, i) => renderValue(x, {...hint, quote: q[i] ?? false})).join(' . ')
   }
-  if (Array.isArray(v.set)) return `{ ${v.set.map((x) => (Array.isArray(x) && x.length === 2 ? `${renderValue(x[0], hint)} : ${renderValue(x[1])}` : renderValue(x, hint))).join(', ')} }`
-  if (isObj(v.elem)) return `${renderValue(v.elem.val, hint)}${typeof v.elem.comment === 'string' ? ` comment "${v.elem.comment}"` : ''}`
+  if (Array.isArray(v.set))
+    return `{ ${v.set.map((x) => (Array.isArray(x) && x.length === 2 ? `${renderValue(x[0], hint)} : ${renderValue(x[1])}` : renderValue(x, hint))).join(', ')} }`
+  if (isObj(v.elem))
+    return `${renderValue(v.elem.val, hint)}${typeof v.elem.comment === 'string' ? ` comment "${v.elem.comment}"` : ''}`
   const verdict = renderVerdict(v)
   if (verdict) return verdict
   return renderExpr(v)
 }
 
 function renderVerdict(v: Record<string, unknown>): string | undefined {
-  for (const k of ['accept', 'drop', 'continue', 'return', 'queue'] as const) if (k in v && (v[k] === null || isObj(v[k]))) return k
-  for (const k of ['jump', 'goto'] as const) if (isObj(v[k])) return `${k} ${String((v[k] as {target?: unknown}).target)}`
+  for (const k of ['accept', 'drop', 'continue', 'return', 'queue'] as const)
+    if (k in v && (v[k] === null || isObj(v[k]))) return k
+  for (const k of ['jump', 'goto'] as const)
+    if (isObj(v[k])) return `${k} ${String((v[k] as {target?: unknown}).target)}`
   return undefined
 }
 
@@ -241,7 +259,8 @@ export function renderExpr(e: unknown): string {
   if (Array.isArray(e.concat)) return e.concat.map(renderExpr).join(' . ')
   for (const op of ['&', '|', '^', '<<', '>>'] as const) {
     const args = e[op]
-    if (Array.isArray(args) && args.length === 2) return `${renderExpr(args[0])} ${op} ${renderValue(args[1], {mark: isMarkExpr(args[0])})}`
+    if (Array.isArray(args) && args.length === 2)
+      return `${renderExpr(args[0])} ${op} ${renderValue(args[1], {mark: isMarkExpr(args[0])})}`
   }
   if (isObj(e.map)) return `${renderExpr(e.map.key)} map ${renderValue(e.map.data)}`
   if (isObj(e.rt)) return `rt ${String(e.rt.key)}`
@@ -257,7 +276,14 @@ const OPS: Record<string, string> = {'==': '', in: ''}
 function renderMatch(m: Record<string, unknown>): string {
   const left = renderExpr(m.left)
   const op = String(m.op ?? '==')
-  const right = renderValue(m.right, {mark: isMarkExpr(m.left) || (isObj(m.left) && Object.keys(m.left).some((k) => ['&', '|', '^'].includes(k)) && isMarkExpr((m.left as Record<string, unknown[]>)[Object.keys(m.left)[0]!]![0])), quote: isStringExpr(m.left)})
+  const right = renderValue(m.right, {
+    mark:
+      isMarkExpr(m.left) ||
+      (isObj(m.left) &&
+        Object.keys(m.left).some((k) => ['&', '|', '^'].includes(k)) &&
+        isMarkExpr((m.left as Record<string, unknown[]>)[Object.keys(m.left)[0]!]![0])),
+    quote: isStringExpr(m.left),
+  })
   // nft spells out == after a bitwise operation (`meta mark & 0x4000 == 0x0`)
   const binop = isObj(m.left) && ['&', '|', '^'].some((k) => k in (m.left as object))
   const o = binop && op === '==' ? op : (OPS[op] ?? op)
@@ -290,11 +316,18 @@ export function renderStatement(e: NftExpr): string {
     case 'goto':
       return `${k} ${String(o.target)}`
     case 'counter':
-      return isObj(v) ? `counter packets ${String(o.packets ?? 0)} bytes ${String(o.bytes ?? 0)}` : `counter name ${String(v)}`
+      return isObj(v)
+        ? `counter packets ${String(o.packets ?? 0)} bytes ${String(o.bytes ?? 0)}`
+        : `counter name ${String(v)}`
     case 'reject': {
       const type = o.type
       const code = o.expr
-      if (type === undefined || (type === 'icmp' && code === 'port-unreachable') || (type === 'icmpx' && code === 'port-unreachable')) return 'reject'
+      if (
+        type === undefined ||
+        (type === 'icmp' && code === 'port-unreachable') ||
+        (type === 'icmpx' && code === 'port-unreachable')
+      )
+        return 'reject'
       if (type === 'tcp reset') return 'reject with tcp reset'
       return `reject with ${String(type)} ${String(code)}`
     }

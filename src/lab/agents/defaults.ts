@@ -13,7 +13,10 @@ export type HostProfile = (typeof HOST_PROFILES)[number]
  * kube-proxy in its default mode (iptables) and no host firewall of its own
  * (managed node images ship none; docker and firewalld are opt-in profiles).
  */
-export const LAB_AGENT_DEFAULTS: {proxyMode: ProxyMode; hostProfile: HostProfile} = {proxyMode: 'iptables', hostProfile: 'plain'}
+export const LAB_AGENT_DEFAULTS: {proxyMode: ProxyMode; hostProfile: HostProfile} = {
+  proxyMode: 'iptables',
+  hostProfile: 'plain',
+}
 
 /**
  * The Service CIDR (kube-apiserver --service-cluster-ip-range). Like the rest

@@ -1,11 +1,11 @@
 import {createHash} from 'node:crypto'
 
 import {felixPolicyChain, lengthLimitedId} from '../../analyze/checks/policy-dataplane.js'
-import {NAMESPACE_NAME_LABEL} from '../../analyze/policy-verdict.js'
 import {policyDirections, selectorMatches} from '../../analyze/policy.js'
+import {NAMESPACE_NAME_LABEL} from '../../analyze/policy-verdict.js'
 import type {InventoryNetworkPolicy} from '../../model/inventory.js'
 import type {LabPlan, LabPod} from '../types.js'
-import {MARK_ACCEPT, MARK_SCRATCH0, clearMark, emit, markClear, markSet, setMark, type Rule} from './felix.js'
+import {clearMark, emit, MARK_ACCEPT, MARK_SCRATCH0, markClear, markSet, type Rule, setMark} from './felix.js'
 import type {RestoreFile} from './restore.js'
 
 /**
@@ -34,7 +34,10 @@ const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typ
 const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
 const nsOf = (p: InventoryNetworkPolicy): string => p.metadata.namespace ?? 'default'
 /** A namespace's labels as the API server holds them: --namespace-labels, and the name label it always sets. */
-const nsLabels = (plan: LabPlan, ns: string): Record<string, string> => ({...plan.namespaceLabels?.[ns], [NAMESPACE_NAME_LABEL]: ns})
+const nsLabels = (plan: LabPlan, ns: string): Record<string, string> => ({
+  ...plan.namespaceLabels?.[ns],
+  [NAMESPACE_NAME_LABEL]: ns,
+})
 
 /** An ipset of Felix's policy dataplane: its type and members, as `ipset restore` takes them. */
 export interface FelixIpset {
@@ -46,7 +49,8 @@ export interface FelixIpset {
 /** Felix's IPv4 main set name for a set id: `cali40` + id, cut to ipset's 31 characters (ipsets.NameForMainIPSet). */
 const mainSetName = (id: string): string => `cali40${id}`.slice(0, 31)
 /** A unique id as libcalico-go's MakeUniqueID: `prefix:` + base64url(SHA-224(`prefix:` + content)). */
-const uniqueId = (prefix: string, content: string): string => `${prefix}:${createHash('sha224').update(`${prefix}:${content}`).digest('base64url')}`
+const uniqueId = (prefix: string, content: string): string =>
+  `${prefix}:${createHash('sha224').update(`${prefix}:${content}`).digest('base64url')}`
 
 /** The policy dataplane's ipsets, collected while the rules are built. */
 class IpsetBook {
@@ -62,21 +66,41 @@ type PeerMatch = {set: string} | {cidr: string; except: string[]}
 
 function peerMatches(peer: unknown, policyNs: string, plan: LabPlan, book: IpsetBook): PeerMatch[] {
   if (!isRecord(peer)) return []
-  if (isRecord(peer.ipBlock)) return typeof peer.ipBlock.cidr === 'string' ? [{cidr: peer.ipBlock.cidr, except: asArray(peer.ipBlock.except).filter((x): x is string => typeof x === 'string')}] : []
+  if (isRecord(peer.ipBlock))
+    return typeof peer.ipBlock.cidr === 'string'
+      ? [
+          {
+            cidr: peer.ipBlock.cidr,
+            except: asArray(peer.ipBlock.except).filter((x): x is string => typeof x === 'string'),
+          },
+        ]
+      : []
   const hasPod = peer.podSelector !== undefined && peer.podSelector !== null
   const hasNs = peer.namespaceSelector !== undefined && peer.namespaceSelector !== null
   if (!hasPod && !hasNs) return []
   const members = plan.pods
-    .filter((p) => (hasNs ? selectorMatches(peer.namespaceSelector, nsLabels(plan, p.namespace)) : p.namespace === policyNs))
+    .filter((p) =>
+      hasNs ? selectorMatches(peer.namespaceSelector, nsLabels(plan, p.namespace)) : p.namespace === policyNs,
+    )
     .filter((p) => !hasPod || selectorMatches(peer.podSelector, p.labels ?? {}))
     .map((p) => `${p.ip}/32`)
   // the selector as one text: a podSelector alone is of the policy's namespace
-  const selector = JSON.stringify({namespace: hasNs ? null : policyNs, namespaceSelector: hasNs ? peer.namespaceSelector : null, podSelector: hasPod ? peer.podSelector : null})
+  const selector = JSON.stringify({
+    namespace: hasNs ? null : policyNs,
+    namespaceSelector: hasNs ? peer.namespaceSelector : null,
+    podSelector: hasPod ? peer.podSelector : null,
+  })
   return [{set: book.add({name: mainSetName(uniqueId('s', selector)), type: 'hash:net', members})}]
 }
 
 /** A rule's port matches, Felix's `-p X -m multiport --destination-ports` form or a named port's set; undefined entry: any port. */
-function portMatches(ports: unknown, policy: InventoryNetworkPolicy, direction: 'Ingress' | 'Egress', dests: readonly LabPod[], book: IpsetBook): Array<string | undefined> {
+function portMatches(
+  ports: unknown,
+  policy: InventoryNetworkPolicy,
+  direction: 'Ingress' | 'Egress',
+  dests: readonly LabPod[],
+  book: IpsetBook,
+): Array<string | undefined> {
   const list = asArray(ports)
   if (list.length === 0) return [undefined]
   const out: string[] = []
@@ -84,13 +108,25 @@ function portMatches(ports: unknown, policy: InventoryNetworkPolicy, direction: 
     const e = isRecord(raw) ? raw : {}
     const proto = (typeof e.protocol === 'string' ? e.protocol : 'TCP').toLowerCase()
     if (e.port === undefined || e.port === null) out.push(`-p ${proto}`)
-    else if (typeof e.port === 'number') out.push(`-p ${proto} -m multiport --destination-ports ${e.port}${typeof e.endPort === 'number' ? `:${e.endPort}` : ''}`)
+    else if (typeof e.port === 'number')
+      out.push(
+        `-p ${proto} -m multiport --destination-ports ${e.port}${typeof e.endPort === 'number' ? `:${e.endPort}` : ''}`,
+      )
     else if (typeof e.port === 'string') {
       const name = e.port
       // the named port's set: every destination pod that has a port of that name and protocol, as IP,proto:port
       // (ingress: the pods the policy selects; egress: any pod, the rule's peers narrowing it beside)
-      const members = dests.flatMap((p) => p.ports?.filter((x) => x.name === name && x.protocol.toLowerCase() === proto).map((x) => `${p.ip},${proto}:${x.containerPort}`) ?? [])
-      const content = JSON.stringify(direction === 'Ingress' ? {namespace: nsOf(policy), podSelector: policy.spec.podSelector ?? {}, port: name, protocol: proto} : {port: name, protocol: proto})
+      const members = dests.flatMap(
+        (p) =>
+          p.ports
+            ?.filter((x) => x.name === name && x.protocol.toLowerCase() === proto)
+            .map((x) => `${p.ip},${proto}:${x.containerPort}`) ?? [],
+      )
+      const content = JSON.stringify(
+        direction === 'Ingress'
+          ? {namespace: nsOf(policy), podSelector: policy.spec.podSelector ?? {}, port: name, protocol: proto}
+          : {port: name, protocol: proto},
+      )
       const set = book.add({name: mainSetName(uniqueId('n', content)), type: 'hash:ip,port', members})
       out.push(`-p ${proto} -m set --match-set ${set} dst,dst`)
     }
@@ -99,7 +135,13 @@ function portMatches(ports: unknown, policy: InventoryNetworkPolicy, direction: 
 }
 
 /** One policy chain's rules for one direction. */
-function policyRules(policy: InventoryNetworkPolicy, direction: 'Ingress' | 'Egress', plan: LabPlan, selected: readonly LabPod[], book: IpsetBook): Rule[] {
+function policyRules(
+  policy: InventoryNetworkPolicy,
+  direction: 'Ingress' | 'Egress',
+  plan: LabPlan,
+  selected: readonly LabPod[],
+  book: IpsetBook,
+): Rule[] {
   const out: Rule[] = []
   const peerFlag = direction === 'Ingress' ? '--source' : '--destination'
   const setDir = direction === 'Ingress' ? 'src' : 'dst'
@@ -112,7 +154,13 @@ function policyRules(policy: InventoryNetworkPolicy, direction: 'Ingress' | 'Egr
     const peers = asArray(direction === 'Ingress' ? r.from : r.to)
     const nets = peers.length === 0 ? [undefined] : peers.flatMap((peer) => peerMatches(peer, nsOf(policy), plan, book))
     for (const net of nets) {
-      for (const ports of portMatches(r.ports, policy, direction, direction === 'Ingress' ? selected : plan.pods, book)) {
+      for (const ports of portMatches(
+        r.ports,
+        policy,
+        direction,
+        direction === 'Ingress' ? selected : plan.pods,
+        book,
+      )) {
         const parts: string[] = []
         if (net && 'set' in net) parts.push(`-m set --match-set ${net.set} ${setDir}`)
         else if (net) parts.push(`${peerFlag} ${net.cidr}`)
@@ -146,7 +194,9 @@ export function felixPolicyChains(f: RestoreFile, plan: LabPlan, pods: readonly 
   const book = new IpsetBook()
   for (const policy of plan.networkPolicies ?? []) {
     const ns = nsOf(policy)
-    const selected = pods.filter((p) => p.namespace === ns && selectorMatches(policy.spec.podSelector ?? {}, p.labels ?? {}))
+    const selected = pods.filter(
+      (p) => p.namespace === ns && selectorMatches(policy.spec.podSelector ?? {}, p.labels ?? {}),
+    )
     if (selected.length === 0) continue
     for (const direction of policyDirections(policy.spec)) {
       const chain = felixPolicyChain(direction, ns, policy.metadata.name)
@@ -159,12 +209,20 @@ export function felixPolicyChains(f: RestoreFile, plan: LabPlan, pods: readonly 
       }
     }
   }
-  return {chains, selecting: (pod) => bySelected.get(pod.name) ?? {ingress: [], egress: []}, ipsets: [...book.sets.values()]}
+  return {
+    chains,
+    selecting: (pod) => bySelected.get(pod.name) ?? {ingress: [], egress: []},
+    ipsets: [...book.sets.values()],
+  }
 }
 
 /** The policy ipsets in `ipset restore -exist` form: each created if absent and refilled (flush, then its members). */
 export function felixPolicyIpsetRestore(sets: readonly FelixIpset[]): string {
-  const lines = sets.flatMap((s) => [`create ${s.name} ${s.type} family inet hashsize 1024 maxelem 1048576`, `flush ${s.name}`, ...s.members.map((m) => `add ${s.name} ${m}`)])
+  const lines = sets.flatMap((s) => [
+    `create ${s.name} ${s.type} family inet hashsize 1024 maxelem 1048576`,
+    `flush ${s.name}`,
+    ...s.members.map((m) => `add ${s.name} ${m}`),
+  ])
   return lines.length > 0 ? `${lines.join('\n')}\n` : ''
 }
 

@@ -1,8 +1,8 @@
 import {createHash} from 'node:crypto'
 
+import {shjoin} from '../../util/shell.js'
 import {CALICO_VXLAN} from '../backends/calico.js'
 import type {NsScript} from '../script.js'
-import {shjoin} from '../../util/shell.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {type FelixIpset, felixPolicyChains} from './felix-policy.js'
 import {RestoreFile} from './restore.js'
@@ -46,14 +46,23 @@ export interface Rule {
 export function felixRuleHashes(chain: string, rules: readonly Rule[]): string[] {
   let hash = createHash('sha224').update(chain).digest()
   return rules.map((r) => {
-    hash = createHash('sha224').update(hash).update(render(`-A ${chain}`, r, 'HASH')).digest()
+    hash = createHash('sha224')
+      .update(hash)
+      .update(render(`-A ${chain}`, r, 'HASH'))
+      .digest()
     return hash.toString('base64url').slice(0, 16)
   })
 }
 
 /** A rule's fragments after the chain, in Felix's order: hash comment, comments, match, action. */
 function render(verb: string, r: Rule, hashFragment: string): string {
-  return [verb, hashFragment, ...(r.comment ? [`-m comment --comment "${r.comment}"`] : []), ...(r.match ? [r.match] : []), r.action].join(' ')
+  return [
+    verb,
+    hashFragment,
+    ...(r.comment ? [`-m comment --comment "${r.comment}"`] : []),
+    ...(r.match ? [r.match] : []),
+    r.action,
+  ].join(' ')
 }
 
 /**
@@ -61,11 +70,22 @@ function render(verb: string, r: Rule, hashFragment: string): string {
  * top of a built-in chain (`insert`) or appends to one (`append`, hashed under
  * `<chain>*appends*` as felix/iptables/table.go does).
  */
-export function emit(f: RestoreFile, table: string, chain: string, rules: readonly Rule[], mode: 'own' | 'insert' | 'append' = 'own'): void {
+export function emit(
+  f: RestoreFile,
+  table: string,
+  chain: string,
+  rules: readonly Rule[],
+  mode: 'own' | 'insert' | 'append' = 'own',
+): void {
   if (mode === 'own') f.chain(table, chain)
   const insert = mode === 'insert'
   const hashes = felixRuleHashes(mode === 'append' ? `${chain}*appends*` : chain, rules)
-  rules.forEach((r, i) => f.rule(table, render(insert ? `-I ${chain} ${i + 1}` : `-A ${chain}`, r, `-m comment --comment "cali:${hashes[i]}"`)))
+  rules.forEach((r, i) =>
+    f.rule(
+      table,
+      render(insert ? `-I ${chain} ${i + 1}` : `-A ${chain}`, r, `-m comment --comment "cali:${hashes[i]}"`),
+    ),
+  )
 }
 
 export const jump = (c: string): Rule => ({action: `--jump ${c}`})
@@ -81,9 +101,15 @@ export function felixVxlan(plan: LabPlan): boolean {
 /** `ipset restore` input: the sets Felix keeps and their members. */
 export function felixIpsets(plan: LabPlan): string {
   const create = (name: string): string => `create ${name} hash:net family inet hashsize 1024 maxelem 1048576`
-  const L = [create(FELIX_IPSETS.allPools), `add ${FELIX_IPSETS.allPools} ${plan.clusterCIDR}`, create(FELIX_IPSETS.masqPools), `add ${FELIX_IPSETS.masqPools} ${plan.clusterCIDR}`]
+  const L = [
+    create(FELIX_IPSETS.allPools),
+    `add ${FELIX_IPSETS.allPools} ${plan.clusterCIDR}`,
+    create(FELIX_IPSETS.masqPools),
+    `add ${FELIX_IPSETS.masqPools} ${plan.clusterCIDR}`,
+  ]
   L.push(create(FELIX_IPSETS.allHosts), ...plan.nodes.map((n) => `add ${FELIX_IPSETS.allHosts} ${n.ip}`))
-  if (felixVxlan(plan)) L.push(create(FELIX_IPSETS.allVxlan), ...plan.nodes.map((n) => `add ${FELIX_IPSETS.allVxlan} ${n.ip}`))
+  if (felixVxlan(plan))
+    L.push(create(FELIX_IPSETS.allVxlan), ...plan.nodes.map((n) => `add ${FELIX_IPSETS.allVxlan} ${n.ip}`))
   return `${L.join('\n')}\n`
 }
 
@@ -93,7 +119,11 @@ export function felixIptables(plan: LabPlan, node: LabNode): RestoreFile {
   const vxlan = felixVxlan(plan)
   const port = CALICO_VXLAN.port
   const pods = plan.pods.filter((p) => p.node === node.name)
-  const acceptedByHep: Rule = {match: markSet(MARK_ACCEPT), action: '--jump ACCEPT', comment: 'Host endpoint policy accepted packet.'}
+  const acceptedByHep: Rule = {
+    match: markSet(MARK_ACCEPT),
+    action: '--jump ACCEPT',
+    comment: 'Host endpoint policy accepted packet.',
+  }
 
   // raw: untrack VXLAN, reverse-path check for workloads
   emit(f, 'raw', 'PREROUTING', [jump('cali-PREROUTING')], 'insert')
@@ -141,9 +171,22 @@ export function felixIptables(plan: LabPlan, node: LabNode): RestoreFile {
   emit(f, 'nat', 'cali-POSTROUTING', [
     jump('cali-fip-snat'),
     jump('cali-nat-outgoing'),
-    ...(vxlan ? [{match: '--out-interface vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL', action: '--jump MASQUERADE --random-fully'}] : []),
+    ...(vxlan
+      ? [
+          {
+            match:
+              '--out-interface vxlan.calico -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL',
+            action: '--jump MASQUERADE --random-fully',
+          },
+        ]
+      : []),
   ])
-  emit(f, 'nat', 'cali-nat-outgoing', [{match: `-m set --match-set ${FELIX_IPSETS.masqPools} src -m set ! --match-set ${FELIX_IPSETS.allPools} dst`, action: '--jump MASQUERADE --random-fully'}])
+  emit(f, 'nat', 'cali-nat-outgoing', [
+    {
+      match: `-m set --match-set ${FELIX_IPSETS.masqPools} src -m set ! --match-set ${FELIX_IPSETS.allPools} dst`,
+      action: '--jump MASQUERADE --random-fully',
+    },
+  ])
   for (const c of ['cali-fip-dnat', 'cali-fip-snat']) f.chain('nat', c)
 
   // filter
@@ -153,8 +196,16 @@ export function felixIptables(plan: LabPlan, node: LabNode): RestoreFile {
   emit(f, 'filter', 'cali-INPUT', [
     ...(vxlan
       ? [
-          {match: `-p 17 -m multiport --destination-ports ${port} -m set --match-set ${FELIX_IPSETS.allVxlan} src -m addrtype --dst-type LOCAL`, action: '--jump ACCEPT', comment: 'Allow IPv4 VXLAN packets from allowed hosts'},
-          {match: `-p 17 -m multiport --destination-ports ${port} -m addrtype --dst-type LOCAL`, action: '--jump DROP', comment: 'Drop IPv4 VXLAN packets from non-allowed hosts'},
+          {
+            match: `-p 17 -m multiport --destination-ports ${port} -m set --match-set ${FELIX_IPSETS.allVxlan} src -m addrtype --dst-type LOCAL`,
+            action: '--jump ACCEPT',
+            comment: 'Allow IPv4 VXLAN packets from allowed hosts',
+          },
+          {
+            match: `-p 17 -m multiport --destination-ports ${port} -m addrtype --dst-type LOCAL`,
+            action: '--jump DROP',
+            comment: 'Drop IPv4 VXLAN packets from non-allowed hosts',
+          },
         ]
       : []),
     {match: '--in-interface cali+', action: '--goto cali-wl-to-host'},
@@ -163,7 +214,10 @@ export function felixIptables(plan: LabPlan, node: LabNode): RestoreFile {
     jump('cali-from-host-endpoint'),
     acceptedByHep,
   ])
-  emit(f, 'filter', 'cali-wl-to-host', [jump('cali-from-wl-dispatch'), {action: '--jump ACCEPT', comment: 'Configured DefaultEndpointToHostAction'}])
+  emit(f, 'filter', 'cali-wl-to-host', [
+    jump('cali-from-wl-dispatch'),
+    {action: '--jump ACCEPT', comment: 'Configured DefaultEndpointToHostAction'},
+  ])
   emit(f, 'filter', 'cali-FORWARD', [
     {action: clearMark(ALL_MARK_BITS & ~MARK_ACCEPT)},
     {match: markClear(MARK_ACCEPT), action: '--jump cali-from-hep-forward'},
@@ -173,25 +227,59 @@ export function felixIptables(plan: LabPlan, node: LabNode): RestoreFile {
     jump('cali-cidr-block'),
   ])
   // appended to FORWARD after everything else: what the policy accepted is accepted
-  emit(f, 'filter', 'FORWARD', [{match: markSet(MARK_ACCEPT), action: '--jump ACCEPT', comment: 'Policy explicitly accepted packet.'}, {action: setMark(MARK_ACCEPT)}], 'append')
+  emit(
+    f,
+    'filter',
+    'FORWARD',
+    [
+      {match: markSet(MARK_ACCEPT), action: '--jump ACCEPT', comment: 'Policy explicitly accepted packet.'},
+      {action: setMark(MARK_ACCEPT)},
+    ],
+    'append',
+  )
   emit(f, 'filter', 'cali-OUTPUT', [
     {match: markSet(MARK_ACCEPT), action: '--jump ACCEPT'},
     {match: '--out-interface cali+', action: '--jump RETURN'},
-    ...(vxlan ? [{match: `-p 17 -m multiport --destination-ports ${port} -m addrtype --src-type LOCAL`, action: '--jump ACCEPT', comment: 'Allow IPv4 VXLAN packets to other allowed hosts'}] : []),
+    ...(vxlan
+      ? [
+          {
+            match: `-p 17 -m multiport --destination-ports ${port} -m addrtype --src-type LOCAL`,
+            action: '--jump ACCEPT',
+            comment: 'Allow IPv4 VXLAN packets to other allowed hosts',
+          },
+        ]
+      : []),
     {action: clearMark(ALL_MARK_BITS)},
     {match: '-m conntrack ! --ctstate DNAT', action: '--jump cali-to-host-endpoint'},
     acceptedByHep,
   ])
-  for (const c of ['cali-from-host-endpoint', 'cali-to-host-endpoint', 'cali-from-hep-forward', 'cali-to-hep-forward', 'cali-cidr-block']) f.chain('filter', c)
+  for (const c of [
+    'cali-from-host-endpoint',
+    'cali-to-host-endpoint',
+    'cali-from-hep-forward',
+    'cali-to-hep-forward',
+    'cali-cidr-block',
+  ])
+    f.chain('filter', c)
 
   // per workload: dispatch on the cali interface to its from-/to- chains, each
   // running the namespace profile (kns.<namespace>: allow all, as Kubernetes without policies)
   const unknown: Rule = {action: '--jump DROP', comment: 'Unknown interface'}
-  emit(f, 'filter', 'cali-from-wl-dispatch', [...pods.map((p) => ({match: `--in-interface ${p.hostVeth}`, action: `--goto cali-fw-${p.hostVeth}`})), unknown])
-  emit(f, 'filter', 'cali-to-wl-dispatch', [...pods.map((p) => ({match: `--out-interface ${p.hostVeth}`, action: `--goto cali-tw-${p.hostVeth}`})), unknown])
+  emit(f, 'filter', 'cali-from-wl-dispatch', [
+    ...pods.map((p) => ({match: `--in-interface ${p.hostVeth}`, action: `--goto cali-fw-${p.hostVeth}`})),
+    unknown,
+  ])
+  emit(f, 'filter', 'cali-to-wl-dispatch', [
+    ...pods.map((p) => ({match: `--out-interface ${p.hostVeth}`, action: `--goto cali-tw-${p.hostVeth}`})),
+    unknown,
+  ])
   const namespaces = [...new Set(pods.map((p) => p.namespace))]
   for (const ns of namespaces) {
-    for (const dir of ['pri', 'pro']) emit(f, 'filter', `cali-${dir}-kns.${ns}`, [{action: setMark(MARK_ACCEPT)}, {match: markSet(MARK_ACCEPT), action: '--jump RETURN'}])
+    for (const dir of ['pri', 'pro'])
+      emit(f, 'filter', `cali-${dir}-kns.${ns}`, [
+        {action: setMark(MARK_ACCEPT)},
+        {match: markSet(MARK_ACCEPT), action: '--jump RETURN'},
+      ])
   }
   felixWorkloadChains(f, plan, node)
   return f
@@ -209,7 +297,9 @@ export function felixWorkloadState(s: NsScript, plan: LabPlan, node: LabNode): v
     s.sysctl(`net.ipv4.conf.${p.hostVeth}.route_localnet`, 1)
     s.sysctl(`net.ipv4.conf.${p.hostVeth}.forwarding`, 1)
     s.sysctl(`net.ipv4.neigh.${p.hostVeth}.proxy_delay`, 0)
-    s.raw(`ip neigh replace ${shjoin([p.ip])} lladdr "$(ip netns exec ${shjoin([p.netns])} cat /sys/class/net/eth0/address)" dev ${shjoin([p.hostVeth])} nud permanent`)
+    s.raw(
+      `ip neigh replace ${shjoin([p.ip])} lladdr "$(ip netns exec ${shjoin([p.netns])} cat /sys/class/net/eth0/address)" dev ${shjoin([p.hostVeth])} nud permanent`,
+    )
   }
 }
 
@@ -219,7 +309,11 @@ export function felixWorkloadState(s: NsScript, plan: LabPlan, node: LabNode): v
  * Declared in full, so `iptables-restore --noflush` replaces what they held:
  * `lab policy apply | delete` reprogram with exactly this.
  */
-export function felixWorkloadChains(f: RestoreFile, plan: LabPlan, node: LabNode): {chains: string[]; ipsets: FelixIpset[]} {
+export function felixWorkloadChains(
+  f: RestoreFile,
+  plan: LabPlan,
+  node: LabNode,
+): {chains: string[]; ipsets: FelixIpset[]} {
   const port = CALICO_VXLAN.port
   const pods = plan.pods.filter((p) => p.node === node.name)
   const programmed = felixPolicyChains(f, plan, pods)
@@ -235,15 +329,30 @@ export function felixWorkloadChains(f: RestoreFile, plan: LabPlan, node: LabNode
         ? []
         : [
             {action: clearMark(MARK_PASS), comment: 'Start of tier default'},
-            ...chains.flatMap((c): Rule[] => [{match: markClear(MARK_PASS), action: `--jump ${c}`}, {match: markSet(MARK_ACCEPT), action: '--jump RETURN', comment: 'Return if policy accepted'}]),
-            {match: markClear(MARK_PASS), action: '--jump DROP', comment: 'End of tier default. Drop if no policies passed packet'},
+            ...chains.flatMap((c): Rule[] => [
+              {match: markClear(MARK_PASS), action: `--jump ${c}`},
+              {match: markSet(MARK_ACCEPT), action: '--jump RETURN', comment: 'Return if policy accepted'},
+            ]),
+            {
+              match: markClear(MARK_PASS),
+              action: '--jump DROP',
+              comment: 'End of tier default. Drop if no policies passed packet',
+            },
           ]
-    const profile = (dir: string): Rule[] => [jump(`cali-${dir}-kns.${p.namespace}`), {match: markSet(MARK_ACCEPT), action: '--jump RETURN', comment: 'Return if profile accepted'}, {action: '--jump DROP', comment: 'Drop if no profiles matched'}]
+    const profile = (dir: string): Rule[] => [
+      jump(`cali-${dir}-kns.${p.namespace}`),
+      {match: markSet(MARK_ACCEPT), action: '--jump RETURN', comment: 'Return if profile accepted'},
+      {action: '--jump DROP', comment: 'Drop if no profiles matched'},
+    ]
     const sel = programmed.selecting(p)
     emit(f, 'filter', `cali-tw-${p.hostVeth}`, [...common, ...tier(sel.ingress), ...profile('pri')])
     emit(f, 'filter', `cali-fw-${p.hostVeth}`, [
       ...common,
-      {match: `-p udp -m multiport --destination-ports ${port}`, action: '--jump DROP', comment: 'Drop VXLAN encapped packets originating in workloads'},
+      {
+        match: `-p udp -m multiport --destination-ports ${port}`,
+        action: '--jump DROP',
+        comment: 'Drop VXLAN encapped packets originating in workloads',
+      },
       {match: '-p ipencap', action: '--jump DROP', comment: 'Drop IPinIP encapped packets originating in workloads'},
       ...tier(sel.egress),
       ...profile('pro'),

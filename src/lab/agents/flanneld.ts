@@ -56,5 +56,6 @@ export function flannelNftables(plan: LabPlan, node: LabNode): string {
  * plugins/main/bridge/bridge.go: netlink.LinkSetHairpin on the host veth).
  */
 export function bridgeHairpin(s: NsScript, plan: LabPlan, node: LabNode): void {
-  for (const pod of plan.pods.filter((p) => p.node === node.name)) s.bridge('link', 'set', 'dev', pod.hostVeth, 'hairpin', 'on')
+  for (const pod of plan.pods.filter((p) => p.node === node.name))
+    s.bridge('link', 'set', 'dev', pod.hostVeth, 'hairpin', 'on')
 }

@@ -34,7 +34,8 @@ export function dockerLink(s: NsScript): void {
 export function dockerIptables(): {restore: RestoreFile; forwardPolicy: 'DROP'} {
   const f = new RestoreFile()
   const br = DOCKER_BRIDGE.device
-  for (const c of ['DOCKER', 'DOCKER-BRIDGE', 'DOCKER-CT', 'DOCKER-FORWARD', 'DOCKER-INTERNAL', 'DOCKER-USER']) f.chain('filter', c)
+  for (const c of ['DOCKER', 'DOCKER-BRIDGE', 'DOCKER-CT', 'DOCKER-FORWARD', 'DOCKER-INTERNAL', 'DOCKER-USER'])
+    f.chain('filter', c)
   f.rule('filter', '-A FORWARD -j DOCKER-USER')
   f.rule('filter', '-A FORWARD -j DOCKER-FORWARD')
   f.rule('filter', `-A DOCKER ! -i ${br} -o ${br} -j DROP`)

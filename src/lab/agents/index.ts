@@ -7,14 +7,14 @@ import {shjoin} from '../../util/shell.js'
 import {runScript} from '../netns-setup.js'
 import {NsScript} from '../script.js'
 import type {LabNode, LabPlan} from '../types.js'
-import {LAB_AGENT_DEFAULTS, type HostProfile, type ProxyMode} from './defaults.js'
+import {type HostProfile, LAB_AGENT_DEFAULTS, type ProxyMode} from './defaults.js'
 import {felixIpsets, felixIptables, felixWorkloadChains, felixWorkloadState} from './felix.js'
 import {felixPolicyIpsetRestore} from './felix-policy.js'
-import {RestoreFile} from './restore.js'
 import {bridgeHairpin, flannelIptables, flannelNftables} from './flanneld.js'
 import {dockerIptables, dockerLink, firewalldNftables, hostSysctls} from './host.js'
 import {kubeProxyIptables, kubeProxyNftables} from './kube-proxy.js'
-import {readyAddresses, type LabService} from './services.js'
+import {RestoreFile} from './restore.js'
+import {type LabService, readyAddresses} from './services.js'
 
 export interface LabAgents {
   proxyMode: ProxyMode
@@ -69,9 +69,14 @@ function responders(s: NsScript, plan: LabPlan, services: readonly LabService[])
         const key = `${ip}/${port.protocol}/${port.targetPort}`
         if (!pod || started.has(key)) continue
         started.add(key)
-        const listen = port.protocol === 'UDP' ? `UDP4-RECVFROM:${port.targetPort},fork` : `TCP4-LISTEN:${port.targetPort},fork,reuseaddr`
+        const listen =
+          port.protocol === 'UDP'
+            ? `UDP4-RECVFROM:${port.targetPort},fork`
+            : `TCP4-LISTEN:${port.targetPort},fork,reuseaddr`
         // detached, its output away from the script's pipe (which would otherwise stay open)
-        s.raw(`${shjoin(['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', 'socat', listen, `SYSTEM:echo ${pod.name}`])} </dev/null >/dev/null 2>&1`)
+        s.raw(
+          `${shjoin(['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', 'socat', listen, `SYSTEM:echo ${pod.name}`])} </dev/null >/dev/null 2>&1`,
+        )
       }
     }
   }
@@ -119,7 +124,8 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
     if (proxyMode === 'iptables') s.sysctl('net.ipv4.conf.all.route_localnet', 1)
     const cni = backendCni(plan.backend)
     if (cniRunsFlanneld(cni)) {
-      if (proxyMode === 'iptables') s.cmd('iptables-restore', '--noflush', await put('flanneld.rules', flannelIptables(plan, node).toString()))
+      if (proxyMode === 'iptables')
+        s.cmd('iptables-restore', '--noflush', await put('flanneld.rules', flannelIptables(plan, node).toString()))
       else s.cmd('nft', '-f', await put('flanneld.nft', flannelNftables(plan, node)))
     }
     if (cni === 'flannel') bridgeHairpin(s, plan, node)
@@ -127,7 +133,13 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
       // Felix inserts its jumps at the top of the built-in chains: it comes after flanneld (Canal runs both)
       // the policy sets before the rules that match them (iptables-restore refuses a rule naming a set that does not exist)
       const policySets = felixWorkloadChains(new RestoreFile(), plan, node).ipsets
-      s.cmd('ipset', 'restore', '-exist', '-file', await put('felix.ipset', felixIpsets(plan) + felixPolicyIpsetRestore(policySets)))
+      s.cmd(
+        'ipset',
+        'restore',
+        '-exist',
+        '-file',
+        await put('felix.ipset', felixIpsets(plan) + felixPolicyIpsetRestore(policySets)),
+      )
       s.cmd('iptables-restore', '--noflush', await put('felix.rules', felixIptables(plan, node).toString()))
       felixWorkloadState(s, plan, node)
     }
@@ -165,10 +177,14 @@ export async function reprogramFelixPolicies(plan: LabPlan): Promise<boolean> {
     s.cmd('ipset', 'restore', '-exist', '-file', setsFile)
     s.cmd('iptables-restore', '--noflush', file)
     s.raw(`keep=${shjoin([` ${keep.join(' ')} `])}`)
-    s.raw(`for c in $(iptables -t filter -S | awk '$1 == "-N" && $2 ~ /^cali-p[io]-/ {print $2}'); do case "$keep" in *" $c "*) ;; *) iptables -t filter -F "$c"; iptables -t filter -X "$c";; esac; done`)
+    s.raw(
+      `for c in $(iptables -t filter -S | awk '$1 == "-N" && $2 ~ /^cali-p[io]-/ {print $2}'); do case "$keep" in *" $c "*) ;; *) iptables -t filter -F "$c"; iptables -t filter -X "$c";; esac; done`,
+    )
     // then the policy sets no rule names any more, as Felix's ipset sync removes them
     s.raw(`sets=${shjoin([` ${ipsets.map((x) => x.name).join(' ')} `])}`)
-    s.raw(`for x in $(ipset list -n | grep -E '^cali40[sn]:'); do case "$sets" in *" $x "*) ;; *) ipset destroy "$x";; esac; done`)
+    s.raw(
+      `for x in $(ipset list -n | grep -E '^cali40[sn]:'); do case "$sets" in *" $x "*) ;; *) ipset destroy "$x";; esac; done`,
+    )
     await runScript(node.netns, s, path.join(dir, 'felix-policy.sh'), `${node.name} felix policies`)
   })
   return true

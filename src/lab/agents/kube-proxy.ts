@@ -30,7 +30,13 @@ function servicePorts(services: readonly LabService[]): PortEndpoints[] {
       const endpoints = readyAddresses(svc)
         .map((ip) => `${ip}:${port.targetPort}`)
         .sort()
-      out.push({svc, port, spn: servicePortName(svc, port), proto: port.protocol.toLowerCase() as 'tcp' | 'udp', endpoints})
+      out.push({
+        svc,
+        port,
+        spn: servicePortName(svc, port),
+        proto: port.protocol.toLowerCase() as 'tcp' | 'udp',
+        endpoints,
+      })
     }
   }
   return out
@@ -65,7 +71,17 @@ export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]
   f.chain('mangle', 'KUBE-IPTABLES-HINT').chain('mangle', 'KUBE-KUBELET-CANARY').chain('mangle', 'KUBE-PROXY-CANARY')
 
   // filter
-  for (const c of ['KUBE-EXTERNAL-SERVICES', 'KUBE-FIREWALL', 'KUBE-FORWARD', 'KUBE-KUBELET-CANARY', 'KUBE-NODEPORTS', 'KUBE-PROXY-CANARY', 'KUBE-PROXY-FIREWALL', 'KUBE-SERVICES']) f.chain('filter', c)
+  for (const c of [
+    'KUBE-EXTERNAL-SERVICES',
+    'KUBE-FIREWALL',
+    'KUBE-FORWARD',
+    'KUBE-KUBELET-CANARY',
+    'KUBE-NODEPORTS',
+    'KUBE-PROXY-CANARY',
+    'KUBE-PROXY-FIREWALL',
+    'KUBE-SERVICES',
+  ])
+    f.chain('filter', c)
   // The jumps are prepended one by one (EnsureRule Prepend): written here so that
   // the chains end up in the order a node shows them.
   const filterJumps: Array<[string, string, string, boolean]> = [
@@ -87,24 +103,48 @@ export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]
   }
   f.rule('filter', '-A INPUT -j KUBE-FIREWALL')
   f.rule('filter', '-A OUTPUT -j KUBE-FIREWALL')
-  f.rule('filter', `-A KUBE-FIREWALL ${comment('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`)
+  f.rule(
+    'filter',
+    `-A KUBE-FIREWALL ${comment('block incoming localnet connections')} -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP`,
+  )
   f.rule('filter', '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP')
   f.rule('filter', `-A KUBE-FORWARD ${comment('kubernetes forwarding rules')} -m mark --mark ${MASQ}/${MASQ} -j ACCEPT`)
-  f.rule('filter', `-A KUBE-FORWARD ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`)
+  f.rule(
+    'filter',
+    `-A KUBE-FORWARD ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  )
   for (const p of ports) {
     if (p.endpoints.length > 0) continue
-    f.rule('filter', `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`)
-    if (p.port.nodePort) f.rule('filter', `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j REJECT`)
+    f.rule(
+      'filter',
+      `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`,
+    )
+    if (p.port.nodePort)
+      f.rule(
+        'filter',
+        `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j REJECT`,
+      )
   }
 
   // nat
-  for (const c of ['KUBE-KUBELET-CANARY', 'KUBE-MARK-MASQ', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-PROXY-CANARY', 'KUBE-SERVICES']) f.chain('nat', c)
+  for (const c of [
+    'KUBE-KUBELET-CANARY',
+    'KUBE-MARK-MASQ',
+    'KUBE-NODEPORTS',
+    'KUBE-POSTROUTING',
+    'KUBE-PROXY-CANARY',
+    'KUBE-SERVICES',
+  ])
+    f.chain('nat', c)
   f.rule('nat', `-I PREROUTING 1 ${comment('kubernetes service portals')} -j KUBE-SERVICES`)
   f.rule('nat', `-I OUTPUT 1 ${comment('kubernetes service portals')} -j KUBE-SERVICES`)
   f.rule('nat', `-I POSTROUTING 1 ${comment('kubernetes postrouting rules')} -j KUBE-POSTROUTING`)
   f.rule('nat', `-A KUBE-POSTROUTING -m mark ! --mark ${MASQ}/${MASQ} -j RETURN`)
   f.rule('nat', `-A KUBE-POSTROUTING -j MARK --xor-mark ${MASQ}`)
-  f.rule('nat', `-A KUBE-POSTROUTING ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`)
+  f.rule(
+    'nat',
+    `-A KUBE-POSTROUTING ${comment('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+  )
   f.rule('nat', `-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ}`)
   const svcRules: string[] = []
   for (const p of ports) {
@@ -112,24 +152,43 @@ export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]
     const svcChain = iptablesServiceChain(p.spn, p.proto)
     const extChain = iptablesExternalChain(p.spn, p.proto)
     f.chain('nat', svcChain)
-    f.rule('nat', `-A KUBE-SERVICES ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${svcChain}`)
+    f.rule(
+      'nat',
+      `-A KUBE-SERVICES ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${svcChain}`,
+    )
     if (p.port.nodePort) {
       f.chain('nat', extChain)
-      f.rule('nat', `-A KUBE-NODEPORTS ${comment(p.spn)} -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j ${extChain}`)
-      svcRules.push(`-A ${extChain} ${comment(`masquerade traffic for ${p.spn} external destinations`)} -j KUBE-MARK-MASQ`, `-A ${extChain} -j ${svcChain}`)
+      f.rule(
+        'nat',
+        `-A KUBE-NODEPORTS ${comment(p.spn)} -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j ${extChain}`,
+      )
+      svcRules.push(
+        `-A ${extChain} ${comment(`masquerade traffic for ${p.spn} external destinations`)} -j KUBE-MARK-MASQ`,
+        `-A ${extChain} -j ${svcChain}`,
+      )
     }
-    svcRules.push(`-A ${svcChain} ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} ! -s ${cidr} -j KUBE-MARK-MASQ`)
+    svcRules.push(
+      `-A ${svcChain} ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} ! -s ${cidr} -j KUBE-MARK-MASQ`,
+    )
     const n = p.endpoints.length
     for (const [i, ep] of p.endpoints.entries()) {
       const sep = iptablesEndpointChain(p.spn, p.proto, ep)
       const ip = ep.split(':')[0]!
       f.chain('nat', sep)
-      svcRules.push(`-A ${svcChain} ${comment(`${p.spn} -> ${ep}`)}${i < n - 1 ? ` -m statistic --mode random --probability ${probability(i, n)}` : ''} -j ${sep}`)
-      svcRules.push(`-A ${sep} ${comment(p.spn)} -s ${ip} -j KUBE-MARK-MASQ`, `-A ${sep} ${comment(p.spn)} -m ${p.proto} -p ${p.proto} -j DNAT --to-destination ${ep}`)
+      svcRules.push(
+        `-A ${svcChain} ${comment(`${p.spn} -> ${ep}`)}${i < n - 1 ? ` -m statistic --mode random --probability ${probability(i, n)}` : ''} -j ${sep}`,
+      )
+      svcRules.push(
+        `-A ${sep} ${comment(p.spn)} -s ${ip} -j KUBE-MARK-MASQ`,
+        `-A ${sep} ${comment(p.spn)} -m ${p.proto} -p ${p.proto} -j DNAT --to-destination ${ep}`,
+      )
     }
   }
   // must be the last rule of KUBE-SERVICES
-  f.rule('nat', `-A KUBE-SERVICES ${comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`)
+  f.rule(
+    'nat',
+    `-A KUBE-SERVICES ${comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`,
+  )
   for (const r of svcRules) f.rule('nat', r)
   return f
 }
@@ -216,7 +275,10 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
     L.push(`add element ${t} cluster-ips { ${p.svc.clusterIP} }`)
     if (p.endpoints.length === 0) {
       L.push(`add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : goto reject-chain }`)
-      if (p.port.nodePort) L.push(`add element ${t} no-endpoint-nodeports { ${p.proto} . ${p.port.nodePort} comment "${p.spn}" : goto reject-chain }`)
+      if (p.port.nodePort)
+        L.push(
+          `add element ${t} no-endpoint-nodeports { ${p.proto} . ${p.port.nodePort} comment "${p.spn}" : goto reject-chain }`,
+        )
       continue
     }
     const svcChain = nftServiceChain(p)
@@ -229,13 +291,21 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
     )
     if (p.port.nodePort) {
       const ext = nftExternalChain(p)
-      L.push(`add chain ${t} ${ext}`, `add rule ${t} ${ext} jump mark-for-masquerade`, `add rule ${t} ${ext} goto ${svcChain}`)
+      L.push(
+        `add chain ${t} ${ext}`,
+        `add rule ${t} ${ext} jump mark-for-masquerade`,
+        `add rule ${t} ${ext} goto ${svcChain}`,
+      )
     }
     for (const e of eps) {
-      L.push(`add rule ${t} ${e.chain} ip saddr ${e.ep.split(':')[0]} jump mark-for-masquerade`, `add rule ${t} ${e.chain} meta l4proto ${p.proto} dnat to ${e.ep}`)
+      L.push(
+        `add rule ${t} ${e.chain} ip saddr ${e.ep.split(':')[0]} jump mark-for-masquerade`,
+        `add rule ${t} ${e.chain} meta l4proto ${p.proto} dnat to ${e.ep}`,
+      )
     }
     L.push(`add element ${t} service-ips { ${key} : goto ${svcChain} }`)
-    if (p.port.nodePort) L.push(`add element ${t} service-nodeports { ${p.proto} . ${p.port.nodePort} : goto ${nftExternalChain(p)} }`)
+    if (p.port.nodePort)
+      L.push(`add element ${t} service-nodeports { ${p.proto} . ${p.port.nodePort} : goto ${nftExternalChain(p)} }`)
   }
   return `${L.join('\n')}\n`
 }

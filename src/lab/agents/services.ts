@@ -32,7 +32,12 @@ export interface LabService {
 }
 
 function endpointFor(pod: LabPod): LabEndpoint {
-  return {addresses: [pod.ip], conditions: {ready: true}, nodeName: pod.node, targetRef: {kind: 'Pod', namespace: pod.namespace, name: pod.name}}
+  return {
+    addresses: [pod.ip],
+    conditions: {ready: true},
+    nodeName: pod.node,
+    targetRef: {kind: 'Pod', namespace: pod.namespace, name: pod.name},
+  }
 }
 
 /**
@@ -43,7 +48,9 @@ function endpointFor(pod: LabPod): LabEndpoint {
  * endpoints are existing lab pods, so that pod counts stay what --pods-per-node says.
  */
 export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[] {
-  const firstPods = plan.nodes.map((n) => plan.pods.find((p) => p.node === n.name)).filter((p): p is LabPod => p !== undefined)
+  const firstPods = plan.nodes
+    .map((n) => plan.pods.find((p) => p.node === n.name))
+    .filter((p): p is LabPod => p !== undefined)
   return [
     {
       name: 'kube-dns',

@@ -8,10 +8,18 @@ import {EnvironmentError, NetctlError} from '../../errors.js'
 import type {BgpSession} from '../../model/node-state.js'
 import {firstLine, mapLimit} from '../../util/exec.js'
 import {pollUntil} from '../../util/wait.js'
-import {bgpSession, birdConfig, birdPaths, birdPeers, calicoIPv4Address, peerIPFromProtocol, RR_CLUSTER_ID} from '../bird.js'
+import {
+  bgpSession,
+  birdConfig,
+  birdPaths,
+  birdPeers,
+  calicoIPv4Address,
+  peerIPFromProtocol,
+  RR_CLUSTER_ID,
+} from '../bird.js'
 import {execIn} from '../netns-setup.js'
-import type {BgpSessionStatus} from '../status.js'
 import type {NsScript} from '../script.js'
+import type {BgpSessionStatus} from '../status.js'
 import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
 import type {LabBackend, LabNodeDaemon} from './types.js'
@@ -29,16 +37,22 @@ const SUN_PATH_MAX = 107
 /** Write a node's bird.cfg (for plan.backend) and start BIRD inside the node; BIRD daemonizes once its config parses. */
 async function startBirdNode(plan: LabPlan, node: LabNode): Promise<void> {
   const p = await writeBirdConfig(plan, node)
-  const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
+  const r = await execIn(node.netns, ['bird', '-c', p.config, '-s', p.socket, '-P', p.pidFile], {
+    timeoutMs: BIRD_CONTROL_TIMEOUT_MS,
+  })
   if (r.code !== 0) {
-    throw new NetctlError(`BIRD did not start on ${node.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`} (config: ${p.config})`)
+    throw new NetctlError(
+      `BIRD did not start on ${node.name}: ${firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`} (config: ${p.config})`,
+    )
   }
 }
 
 async function writeBirdConfig(plan: LabPlan, node: LabNode): Promise<ReturnType<typeof birdPaths>> {
   const p = birdPaths(node)
   if (Buffer.byteLength(p.socket) > SUN_PATH_MAX) {
-    throw new EnvironmentError(`BIRD control socket path is longer than ${SUN_PATH_MAX} bytes: ${p.socket} (use a shorter NETCTL_STATE_DIR)`)
+    throw new EnvironmentError(
+      `BIRD control socket path is longer than ${SUN_PATH_MAX} bytes: ${p.socket} (use a shorter NETCTL_STATE_DIR)`,
+    )
   }
   for (const f of [p.config, p.socket, p.log]) await mkdir(path.dirname(f), {recursive: true})
   await writeFile(p.config, birdConfig(plan, node))
@@ -54,8 +68,11 @@ async function reconfigureBirdNode(plan: LabPlan, node: LabNode): Promise<void> 
   const p = await writeBirdConfig(plan, node)
   const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'configure'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 || !/Reconfigur/.test(r.stdout)) {
-    if (/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) return startBirdNode(plan, node)
-    throw new NetctlError(`BIRD on ${node.name} did not take its new config: ${firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `exit ${r.code}`} (config: ${p.config})`)
+    if (/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`))
+      return startBirdNode(plan, node)
+    throw new NetctlError(
+      `BIRD on ${node.name} did not take its new config: ${firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `exit ${r.code}`} (config: ${p.config})`,
+    )
   }
 }
 
@@ -64,12 +81,16 @@ async function stopBirdNode(node: LabNode): Promise<void> {
   const p = birdPaths(node)
   const r = await execIn(node.netns, ['birdc', '-s', p.socket, 'down'], {timeoutMs: BIRD_CONTROL_TIMEOUT_MS})
   if (r.code !== 0 && !/Unable to connect|No such file|Connection refused/i.test(`${r.stdout}\n${r.stderr}`)) {
-    throw new NetctlError(`BIRD on ${node.name} did not stop: ${firstLine(r.stdout) || firstLine(r.stderr) || `exit ${r.code}`}`)
+    throw new NetctlError(
+      `BIRD on ${node.name} did not stop: ${firstLine(r.stdout) || firstLine(r.stderr) || `exit ${r.code}`}`,
+    )
   }
   // gone when its socket no longer answers; one that lingers is left to teardown
   await pollUntil(
     async () => {
-      const q = await execIn(node.netns, ['birdc', '-s', p.socket, 'show', 'status'], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
+      const q = await execIn(node.netns, ['birdc', '-s', p.socket, 'show', 'status'], {
+        timeoutMs: QUICK_CHECK_TIMEOUT_MS,
+      })
       return q.code !== 0 || !/BIRD/.test(q.stdout) || /Unable to connect/.test(q.stdout) ? true : undefined
     },
     {timeoutMs: BIRD_QUERY_TIMEOUT_MS, intervalMs: 100},
@@ -88,11 +109,21 @@ async function startBird(plan: LabPlan): Promise<void> {
 async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionStatus[]> {
   const expected = birdPeers(plan, node)
   const byIP = new Map(plan.nodes.map((n) => [n.ip, n]))
-  const r = await execIn(node.netns, ['birdc', '-s', birdPaths(node).socket, 'show', 'protocols'], {timeoutMs: BIRD_QUERY_TIMEOUT_MS})
+  const r = await execIn(node.netns, ['birdc', '-s', birdPaths(node).socket, 'show', 'protocols'], {
+    timeoutMs: BIRD_QUERY_TIMEOUT_MS,
+  })
   if (r.code !== 0 || !/^Name\s+Proto/m.test(r.stdout)) {
     // BIRD is not answering: every session it should hold is down, and we say why.
-    const why = r.timedOut ? 'birdc timed out' : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
-    return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
+    const why = r.timedOut
+      ? 'birdc timed out'
+      : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
+    return expected.map((p) => ({
+      node: node.name,
+      peer: p.node.name,
+      peerIP: p.node.ip,
+      state: 'Down',
+      info: `${p.protocol}: BIRD not answering (${why})`,
+    }))
   }
   let rows: BgpSession[]
   try {
@@ -100,17 +131,36 @@ async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionSta
   } catch (error) {
     // output BIRD cut short or did not write: as good as not answering
     const why = error instanceof Error ? error.message : String(error)
-    return expected.map((p) => ({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Down', info: `${p.protocol}: BIRD not answering (${why})`}))
+    return expected.map((p) => ({
+      node: node.name,
+      peer: p.node.name,
+      peerIP: p.node.ip,
+      state: 'Down',
+      info: `${p.protocol}: BIRD not answering (${why})`,
+    }))
   }
   const seen = new Set(rows.map((row) => row.name))
   const sessions: BgpSessionStatus[] = rows.map((row) => {
     const ip = peerIPFromProtocol(row.name)
     const peer = ip ? byIP.get(ip) : undefined
     const {state, detail} = bgpSession(row)
-    return {node: node.name, peer: peer?.name ?? row.name, ...(ip ? {peerIP: ip} : {}), state, info: detail ? `${row.name}: ${detail}` : row.name}
+    return {
+      node: node.name,
+      peer: peer?.name ?? row.name,
+      ...(ip ? {peerIP: ip} : {}),
+      state,
+      info: detail ? `${row.name}: ${detail}` : row.name,
+    }
   })
   for (const p of expected) {
-    if (!seen.has(p.protocol)) sessions.push({node: node.name, peer: p.node.name, peerIP: p.node.ip, state: 'Missing', info: `${p.protocol}: not configured in BIRD`})
+    if (!seen.has(p.protocol))
+      sessions.push({
+        node: node.name,
+        peer: p.node.name,
+        peerIP: p.node.ip,
+        state: 'Missing',
+        info: `${p.protocol}: not configured in BIRD`,
+      })
   }
   return sessions
 }
@@ -155,7 +205,8 @@ async function checkDataplane(plan: LabPlan, programsRoutes: boolean): Promise<D
   const missing: string[] = []
   const acrossRouter: DataplaneCheck['acrossRouter'] = []
   for (const s of await allSessions(plan)) {
-    if (s.state !== 'Established') missing.push(`${s.node} -> ${s.peer} (${s.peerIP ?? '?'}) is ${s.state}${s.info ? ` [${s.info}]` : ''}`)
+    if (s.state !== 'Established')
+      missing.push(`${s.node} -> ${s.peer} (${s.peerIP ?? '?'}) is ${s.state}${s.info ? ` [${s.info}]` : ''}`)
   }
   if (!programsRoutes) return {missing, acrossRouter}
   await mapLimit(plan.nodes, 8, async (node) => {
@@ -164,11 +215,13 @@ async function checkDataplane(plan: LabPlan, programsRoutes: boolean): Promise<D
       missing.push(`${node.name}: cannot read its routing table`)
       return
     }
-    if (!routes.some((r) => r.dst === node.podCIDR && r.type === 'blackhole')) missing.push(`${node.name}: blackhole ${node.podCIDR} proto bird`)
+    if (!routes.some((r) => r.dst === node.podCIDR && r.type === 'blackhole'))
+      missing.push(`${node.name}: blackhole ${node.podCIDR} proto bird`)
     for (const peer of peersOf(plan, node)) {
       const route = routes.find((r) => r.dst === peer.podCIDR && r.type !== 'blackhole')
       if (l2Adjacent(node, peer)) {
-        if (!route || route.gateway !== peer.ip || route.dev !== 'eth0') missing.push(`${node.name}: ${peer.podCIDR} via ${peer.ip} dev eth0 proto bird`)
+        if (!route || route.gateway !== peer.ip || route.dev !== 'eth0')
+          missing.push(`${node.name}: ${peer.podCIDR} via ${peer.ip} dev eth0 proto bird`)
       } else if (!route) {
         missing.push(`${node.name}: a route to ${peer.podCIDR} (learned from ${peer.name})`)
       } else {
@@ -194,7 +247,9 @@ async function waitForDataplane(plan: LabPlan, timeoutMs: number, programsRoutes
   )
   const warnings: string[] = []
   if (check.missing.length > 0) {
-    warnings.push(`${plan.backend} dataplane incomplete after ${Math.round(timeoutMs / 1000)}s, still missing: ${list(check.missing)}`)
+    warnings.push(
+      `${plan.backend} dataplane incomplete after ${Math.round(timeoutMs / 1000)}s, still missing: ${list(check.missing)}`,
+    )
   }
   if (check.acrossRouter.length > 0) {
     const eg = check.acrossRouter.slice(0, 3).map((r) => `${r.node}: ${r.block} via ${r.via ?? '?'}`)
@@ -208,7 +263,8 @@ async function waitForDataplane(plan: LabPlan, timeoutMs: number, programsRoutes
 
 function crossRouterPairs(plan: LabPlan): string[] {
   const pairs: string[] = []
-  for (const a of plan.nodes) for (const b of plan.nodes) if (a.name < b.name && !l2Adjacent(a, b)) pairs.push(`${a.name}-${b.name}`)
+  for (const a of plan.nodes)
+    for (const b of plan.nodes) if (a.name < b.name && !l2Adjacent(a, b)) pairs.push(`${a.name}-${b.name}`)
   return pairs
 }
 
@@ -285,14 +341,32 @@ function vxlanState(crossSubnet: boolean): LabBackend['nodeState'] {
   return (s, plan, node) => {
     nodeDefaultRoute(s, plan, node)
     const dev = CALICO_VXLAN.device
-    s.ip('link', 'add', dev, 'address', node.vtepMAC, 'type', 'vxlan', 'id', CALICO_VXLAN.vni, 'local', node.ip, 'dev', 'eth0', 'dstport', CALICO_VXLAN.port, 'nolearning')
+    s.ip(
+      'link',
+      'add',
+      dev,
+      'address',
+      node.vtepMAC,
+      'type',
+      'vxlan',
+      'id',
+      CALICO_VXLAN.vni,
+      'local',
+      node.ip,
+      'dev',
+      'eth0',
+      'dstport',
+      CALICO_VXLAN.port,
+      'nolearning',
+    )
     s.ip('link', 'set', dev, 'mtu', plan.underlayMTU - CALICO_VXLAN.overhead)
     s.ip('addr', 'add', `${node.tunnelIP}/32`, 'dev', dev)
     s.ip('link', 'set', dev, 'up')
     s.ip('route', 'add', 'blackhole', node.podCIDR, 'proto', FELIX_RT_PROTO)
     for (const peer of peersOf(plan, node)) {
       s.ip('neigh', 'add', peer.tunnelIP, 'lladdr', peer.vtepMAC, 'dev', dev, 'nud', 'permanent')
-      if (crossSubnet && l2Adjacent(node, peer)) s.ip('route', 'add', peer.podCIDR, 'via', peer.ip, 'dev', 'eth0', 'proto', FELIX_RT_PROTO)
+      if (crossSubnet && l2Adjacent(node, peer))
+        s.ip('route', 'add', peer.podCIDR, 'via', peer.ip, 'dev', 'eth0', 'proto', FELIX_RT_PROTO)
       else s.ip('route', 'add', peer.podCIDR, 'via', peer.tunnelIP, 'dev', dev, 'onlink', 'proto', FELIX_RT_PROTO)
     }
     for (const peer of peersOf(plan, node)) {
@@ -315,4 +389,8 @@ export const calicoVxlan: LabBackend = {
 }
 
 /** Calico VXLAN, CrossSubnet: direct within a subnet, vxlan.calico across the router. */
-export const calicoVxlanCrossSubnet: LabBackend = {...calicoVxlan, name: 'calico-vxlan-crosssubnet', nodeState: vxlanState(true)}
+export const calicoVxlanCrossSubnet: LabBackend = {
+  ...calicoVxlan,
+  name: 'calico-vxlan-crosssubnet',
+  nodeState: vxlanState(true),
+}

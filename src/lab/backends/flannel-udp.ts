@@ -4,12 +4,12 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {prefixLength, stripPrefix} from '../../analyze/ip.js'
 import {DAEMON_READY_MS, DAEMON_STOP_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
 import {pollUntil} from '../../util/wait.js'
 import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
-import {prefixLength, stripPrefix} from '../../analyze/ip.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {flannelAnnotations} from './flannel.js'
 import type {LabBackend} from './types.js'
@@ -17,7 +17,15 @@ import type {LabBackend} from './types.js'
 export {FLANNEL_UDP} from '../flannel-udp-wire.js'
 
 /** Where a node's udp-mode files live: all under the node's directory in the lab state dir. */
-export function udpPaths(node: LabNode): {dir: string; config: string; status: string; forwarderLog: string; forwarderPid: string; socatLog: string; socatPid: string} {
+export function udpPaths(node: LabNode): {
+  dir: string
+  config: string
+  status: string
+  forwarderLog: string
+  forwarderPid: string
+  socatLog: string
+  socatPid: string
+} {
   const dir = path.join(node.dir, 'flannel-udp')
   return {
     dir,
@@ -85,7 +93,11 @@ interface Daemon {
 function spawnInNetns(netns: string, argv: string[], log: string, cwd?: string): Daemon {
   const fd = openSync(log, 'a')
   try {
-    const child = spawn('ip', ['netns', 'exec', netns, ...argv], {detached: true, stdio: ['ignore', fd, fd], ...(cwd ? {cwd} : {})})
+    const child = spawn('ip', ['netns', 'exec', netns, ...argv], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      ...(cwd ? {cwd} : {}),
+    })
     const d: Daemon = {pid: child.pid ?? -1}
     child.on('error', (e) => (d.exit = e.message))
     child.on('exit', (code, signal) => (d.exit = signal ? `killed by ${signal}` : `exit ${code}`))
@@ -98,7 +110,10 @@ function spawnInNetns(netns: string, argv: string[], log: string, cwd?: string):
 
 function lastLogLine(file: string): string {
   try {
-    const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean)
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
     return lines.at(-1) ?? ''
   } catch {
     return ''
@@ -106,12 +121,20 @@ function lastLogLine(file: string): string {
 }
 
 /** Poll `check` until it returns a value; fail when the daemon exits or time runs out. */
-async function waitFor<T>(what: string, daemon: Daemon, log: string, check: () => Promise<T | undefined>, timeoutMs = DAEMON_READY_MS): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  daemon: Daemon,
+  log: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = DAEMON_READY_MS,
+): Promise<T> {
   return pollUntil(
     async () => {
       const v = await check()
       if (v === undefined && daemon.exit !== undefined) {
-        throw new NetctlError(`${what}: it stopped (${daemon.exit})${lastLogLine(log) ? `: ${lastLogLine(log)}` : ''} (log: ${log})`)
+        throw new NetctlError(
+          `${what}: it stopped (${daemon.exit})${lastLogLine(log) ? `: ${lastLogLine(log)}` : ''} (log: ${log})`,
+        )
       }
       return v
     },
@@ -171,12 +194,15 @@ async function startUdpNode(plan: LabPlan, node: LabNode): Promise<void> {
   // flanneld sets the TUN's MTU itself; socat cannot, so it is set once the device exists.
   const mtu = plan.underlayMTU - FLANNEL_UDP.overhead
   const r = await run('ip', ['-n', node.netns, 'link', 'set', 'dev', FLANNEL_UDP.device, 'mtu', String(mtu)])
-  if (r.code !== 0) throw new NetctlError(`cannot set ${FLANNEL_UDP.device} MTU ${mtu} on ${node.name}: ${firstLine(r.stderr)}`)
+  if (r.code !== 0)
+    throw new NetctlError(`cannot set ${FLANNEL_UDP.device} MTU ${mtu} on ${node.name}: ${firstLine(r.stderr)}`)
   // The kernel gives a new device its real qdisc only when the link watcher
   // gets to it (noop until then: every packet out is discarded), so wait for that too.
   await waitFor(`${FLANNEL_UDP.device} on ${node.name} is not up with MTU ${mtu}`, socat, p.socatLog, async () => {
     const link = await readTun(node.netns)
-    return link && link.mtu === mtu && link.flags.includes('UP') && link.qdisc !== undefined && link.qdisc !== 'noop' ? link : undefined
+    return link && link.mtu === mtu && link.flags.includes('UP') && link.qdisc !== undefined && link.qdisc !== 'noop'
+      ? link
+      : undefined
   })
 }
 
@@ -215,7 +241,8 @@ async function stopUdpNode(node: LabNode, timeoutMs = DAEMON_STOP_MS): Promise<v
     const pid = daemonPid(file, program)
     if (pid === undefined) continue
     process.kill(pid, 'SIGTERM')
-    if (!(await pollUntil(() => (gone(pid) ? true : undefined), {timeoutMs, intervalMs: 50}))) process.kill(pid, 'SIGKILL')
+    if (!(await pollUntil(() => (gone(pid) ? true : undefined), {timeoutMs, intervalMs: 50})))
+      process.kill(pid, 'SIGKILL')
   }
   await pollUntil(async () => ((await readTun(node.netns)) === undefined ? true : undefined), {
     timeoutMs,
@@ -226,7 +253,11 @@ async function stopUdpNode(node: LabNode, timeoutMs = DAEMON_STOP_MS): Promise<v
 
 /** One ping from a node to a peer's flannel0 address: node → forwarder → UDP 8285 → peer → and back. */
 async function tunnelPing(from: LabNode, to: LabNode): Promise<boolean> {
-  const r = await run('ip', ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', stripPrefix(to.podCIDR)], {timeoutMs: QUICK_CHECK_TIMEOUT_MS})
+  const r = await run(
+    'ip',
+    ['netns', 'exec', from.netns, 'ping', '-n', '-q', '-c', '1', '-W', '1', stripPrefix(to.podCIDR)],
+    {timeoutMs: QUICK_CHECK_TIMEOUT_MS},
+  )
   return r.code === 0
 }
 
@@ -256,8 +287,13 @@ export const flannelUdp: LabBackend = {
     const pairs = plan.nodes.map((a, i) => [a, plan.nodes[(i + 1) % plan.nodes.length]!] as const)
     const results = await mapLimit(pairs, 8, async ([a, b]) => {
       // no pause: a ping that gets no answer has already waited its second
-      const reached = await pollUntil(async () => ((await tunnelPing(a, b)) ? true : undefined), {deadline, intervalMs: 0})
-      return reached ? undefined : `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${stripPrefix(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
+      const reached = await pollUntil(async () => ((await tunnelPing(a, b)) ? true : undefined), {
+        deadline,
+        intervalMs: 0,
+      })
+      return reached
+        ? undefined
+        : `${a.name} cannot reach ${b.name}'s ${FLANNEL_UDP.device} (${stripPrefix(b.podCIDR)}) through UDP ${FLANNEL_UDP.port}`
     })
     return results.filter((w): w is string => w !== undefined)
   },

@@ -9,7 +9,11 @@ export const FLANNEL_VXLAN = {device: 'flannel.1', vni: 1, port: 8472, overhead:
 const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
 
 /** The annotations flanneld's kube subnet manager writes on its node (backend-data `null` when the backend has none). */
-export function flannelAnnotations(type: string, data: Record<string, unknown> | null, node: LabNode): Record<string, string> {
+export function flannelAnnotations(
+  type: string,
+  data: Record<string, unknown> | null,
+  node: LabNode,
+): Record<string, string> {
   return {
     'flannel.alpha.coreos.com/backend-type': type,
     'flannel.alpha.coreos.com/backend-data': data === null ? 'null' : JSON.stringify(data),
@@ -29,7 +33,24 @@ export const flannelVxlan: LabBackend = {
   podMTU: (u) => u - FLANNEL_VXLAN.overhead,
   nodeState(s, plan, node) {
     const dev = FLANNEL_VXLAN.device
-    s.ip('link', 'add', dev, 'address', node.vtepMAC, 'type', 'vxlan', 'id', FLANNEL_VXLAN.vni, 'local', node.ip, 'dev', 'eth0', 'dstport', FLANNEL_VXLAN.port, 'nolearning')
+    s.ip(
+      'link',
+      'add',
+      dev,
+      'address',
+      node.vtepMAC,
+      'type',
+      'vxlan',
+      'id',
+      FLANNEL_VXLAN.vni,
+      'local',
+      node.ip,
+      'dev',
+      'eth0',
+      'dstport',
+      FLANNEL_VXLAN.port,
+      'nolearning',
+    )
     s.ip('link', 'set', dev, 'mtu', plan.underlayMTU - FLANNEL_VXLAN.overhead)
     s.ip('addr', 'add', `${stripPrefix(node.podCIDR)}/32`, 'dev', dev)
     s.ip('link', 'set', dev, 'up')
@@ -56,15 +77,28 @@ export const flannelHostGw: LabBackend = {
   podMTU: (u) => u,
   nodeState(s, plan, node) {
     for (const peer of peersOf(plan, node)) {
-      s.tryCmd(`host-gw route on ${node.name} to ${peer.name} (${peer.podCIDR} via ${peer.ip}) refused by the kernel`, 'ip', 'route', 'add', peer.podCIDR, 'via', peer.ip, 'dev', 'eth0')
+      s.tryCmd(
+        `host-gw route on ${node.name} to ${peer.name} (${peer.podCIDR} via ${peer.ip}) refused by the kernel`,
+        'ip',
+        'route',
+        'add',
+        peer.podCIDR,
+        'via',
+        peer.ip,
+        'dev',
+        'eth0',
+      )
     }
   },
   annotations: (_plan, node) => flannelAnnotations('host-gw', null, node),
   warnings(plan) {
     const pairs: string[] = []
-    for (const a of plan.nodes) for (const b of plan.nodes) if (a.name < b.name && !l2Adjacent(a, b)) pairs.push(`${a.name}-${b.name}`)
+    for (const a of plan.nodes)
+      for (const b of plan.nodes) if (a.name < b.name && !l2Adjacent(a, b)) pairs.push(`${a.name}-${b.name}`)
     if (pairs.length === 0) return []
-    return [`host-gw needs every node pair L2-adjacent; on the routed topology ${pairs.length} pair(s) are not (${pairs.slice(0, 6).join(', ')}${pairs.length > 6 ? ', ...' : ''}): pods on those nodes cannot reach each other`]
+    return [
+      `host-gw needs every node pair L2-adjacent; on the routed topology ${pairs.length} pair(s) are not (${pairs.slice(0, 6).join(', ')}${pairs.length > 6 ? ', ...' : ''}): pods on those nodes cannot reach each other`,
+    ]
   },
 }
 

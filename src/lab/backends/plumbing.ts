@@ -1,5 +1,5 @@
-import {loMarkArgs} from '../netns-setup.js'
 import {addToIPv4, prefixLength} from '../../analyze/ip.js'
+import {loMarkArgs} from '../netns-setup.js'
 import type {PodPlumbing} from './types.js'
 
 /** The MAC Calico gives every host-side cali veth. */
@@ -16,7 +16,22 @@ export const bridgePlumbing: PodPlumbing = {
     s.ip('link', 'set', 'cni0', 'up')
   },
   pod(s, _plan, node, pod, mtu) {
-    s.ip('link', 'add', pod.hostVeth, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', pod.netns)
+    s.ip(
+      'link',
+      'add',
+      pod.hostVeth,
+      'mtu',
+      mtu,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'mtu',
+      mtu,
+      'netns',
+      pod.netns,
+    )
     s.ip('link', 'set', pod.hostVeth, 'master', 'cni0', 'up')
     s.cmd('ip', '-n', pod.netns, ...loMarkArgs(pod.netns))
     s.cmd('ip', '-n', pod.netns, 'addr', 'add', `${pod.ip}/${prefixLength(node.podCIDR)}`, 'dev', 'eth0')
@@ -31,7 +46,22 @@ export const caliPlumbing: PodPlumbing = {
     /* Calico needs no node-wide device for pods */
   },
   pod(s, _plan, _node, pod, mtu) {
-    s.ip('link', 'add', pod.hostVeth, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', pod.netns)
+    s.ip(
+      'link',
+      'add',
+      pod.hostVeth,
+      'mtu',
+      mtu,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'mtu',
+      mtu,
+      'netns',
+      pod.netns,
+    )
     s.ip('link', 'set', pod.hostVeth, 'address', CALICO_HOST_VETH_MAC)
     s.ip('link', 'set', pod.hostVeth, 'up')
     s.sysctl(`net.ipv4.conf.${pod.hostVeth}.proxy_arp`, 1)

@@ -13,14 +13,20 @@ const fdbMissing = makeFinding('FDB_MISSING', {
   vars: {vtepMAC: 'aa:bb:cc:dd:ee:02', dev: 'flannel.1', peer: 'node2', peerIP: '10.0.0.2', node: 'node1'},
 })
 
-const cluster = (source: Snapshot['cluster']['source']) => ({source, name: 'c', backend: 'flannel-vxlan', clusterCIDR: '10.244.0.0/16'}) as Snapshot['cluster']
-const nodes = (netns?: string) => [{name: 'node1', internalIP: '10.0.0.1', podCIDRs: [], annotations: {}, labels: {}, ...(netns ? {netns} : {})}]
+const cluster = (source: Snapshot['cluster']['source']) =>
+  ({source, name: 'c', backend: 'flannel-vxlan', clusterCIDR: '10.244.0.0/16'}) as Snapshot['cluster']
+const nodes = (netns?: string) => [
+  {name: 'node1', internalIP: '10.0.0.1', podCIDRs: [], annotations: {}, labels: {}, ...(netns ? {netns} : {})},
+]
 
 describe('a fix as it is typed on this machine', () => {
   it('a lab node: every command through ip netns exec, no kubectl line (nor its comment)', () => {
     const [f] = findingsAsTyped([fdbMissing], {cluster: cluster('lab'), nodes: nodes('fl-demo.node1')})
     expect(f!.fix).toBe(
-      ['# add the entry the agent should have programmed for node2 (10.0.0.2)', 'ip netns exec fl-demo.node1 bridge fdb replace aa:bb:cc:dd:ee:02 dev flannel.1 dst 10.0.0.2 self permanent'].join('\n'),
+      [
+        '# add the entry the agent should have programmed for node2 (10.0.0.2)',
+        'ip netns exec fl-demo.node1 bridge fdb replace aa:bb:cc:dd:ee:02 dev flannel.1 dst 10.0.0.2 self permanent',
+      ].join('\n'),
     )
   })
 
@@ -37,8 +43,14 @@ describe('a fix as it is typed on this machine', () => {
   })
 
   it('shell syntax runs in the namespace too (sh -c), a namespace name is quoted, and /etc is not the lab node’s to write', () => {
-    const fix = ['sysctl -w net.ipv4.ip_forward=1', '# keep it across reboots', 'echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-kubernetes-forward.conf', '# the rules', "iptables-save | grep -n 'KUBE-FORWARD'"].join('\n')
-    expect(fixAsTyped(fix, {netns: "lab x.node1", kubernetes: false}).split('\n')).toEqual([
+    const fix = [
+      'sysctl -w net.ipv4.ip_forward=1',
+      '# keep it across reboots',
+      'echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-kubernetes-forward.conf',
+      '# the rules',
+      "iptables-save | grep -n 'KUBE-FORWARD'",
+    ].join('\n')
+    expect(fixAsTyped(fix, {netns: 'lab x.node1', kubernetes: false}).split('\n')).toEqual([
       "ip netns exec 'lab x.node1' sysctl -w net.ipv4.ip_forward=1",
       '# the rules',
       `ip netns exec 'lab x.node1' sh -c 'iptables-save | grep -n '\\''KUBE-FORWARD'\\'''`,

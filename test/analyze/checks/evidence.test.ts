@@ -1,6 +1,14 @@
 import {describe, expect, it} from 'vitest'
 
-import {birdDetailLines, birdProtocolLine, chainLine, fdbLine, neighLine, routeLine, sysctlLine} from '../../../src/analyze/checks/evidence.js'
+import {
+  birdDetailLines,
+  birdProtocolLine,
+  chainLine,
+  fdbLine,
+  neighLine,
+  routeLine,
+  sysctlLine,
+} from '../../../src/analyze/checks/evidence.js'
 import {formatRoute} from '../../../src/analyze/iproute2.js'
 import {parseBirdProtocols} from '../../../src/collect/parse/bird.js'
 import {parseRoutes} from '../../../src/collect/parse/iproute.js'
@@ -29,17 +37,68 @@ describe('evidence lines', () => {
     const t = parseIptablesSave(fixture('iptables', 'flannel-kube-proxy-nft.txt'))
     const forward = t.tables[0]!.chains.find((c) => c.name === 'FORWARD')!
     expect(chainLine(forward)).toBe(':FORWARD DROP [0:0]')
-    expect(fixture('iptables', 'flannel-kube-proxy-nft.txt')).toContain(chainLine(t.tables[0]!.chains.find((c) => c.name === 'FLANNEL-FWD')!))
+    expect(fixture('iptables', 'flannel-kube-proxy-nft.txt')).toContain(
+      chainLine(t.tables[0]!.chains.find((c) => c.name === 'FLANNEL-FWD')!),
+    )
   })
 
   it('ip route / ip neigh / bridge fdb shapes (compared with the kernel in test/analyze/checks/lab.test.ts)', () => {
-    expect(routeLine({family: 'inet', table: 'main', type: 'unicast', dst: '0.0.0.0/0', gateway: '172.31.0.1', dev: 'eth0', onlink: false, flags: []})).toBe('default via 172.31.0.1 dev eth0')
-    expect(routeLine({family: 'inet', table: 'main', type: 'unicast', dst: '172.20.1.2/32', dev: 'cali1', scope: 'link', onlink: false, flags: []})).toBe('172.20.1.2 dev cali1 scope link')
     expect(
-      routeLine({family: 'inet', table: 'main', type: 'unicast', dst: '172.20.4.0/26', protocol: 'bird', metric: 32, onlink: false, flags: [], nexthops: [{gateway: '172.31.0.12', dev: 'eth0', weight: 1, onlink: false}, {gateway: '172.31.0.13', dev: 'eth0', weight: 1, onlink: false}]}),
-    ).toBe('172.20.4.0/26 proto bird metric 32 nexthop via 172.31.0.12 dev eth0 weight 1 nexthop via 172.31.0.13 dev eth0 weight 1')
-    expect(neighLine({dst: '172.20.2.0', dev: 'flannel.1', lladdr: '26:e0:d3:be:af:be', state: ['PERMANENT']})).toBe('172.20.2.0 dev flannel.1 lladdr 26:e0:d3:be:af:be PERMANENT')
-    expect(fdbLine({mac: '26:e0:d3:be:af:be', dev: 'flannel.1', dst: '172.31.0.12', self: true, permanent: true, static: false, state: 'permanent'})).toBe('26:e0:d3:be:af:be dev flannel.1 dst 172.31.0.12 self permanent')
+      routeLine({
+        family: 'inet',
+        table: 'main',
+        type: 'unicast',
+        dst: '0.0.0.0/0',
+        gateway: '172.31.0.1',
+        dev: 'eth0',
+        onlink: false,
+        flags: [],
+      }),
+    ).toBe('default via 172.31.0.1 dev eth0')
+    expect(
+      routeLine({
+        family: 'inet',
+        table: 'main',
+        type: 'unicast',
+        dst: '172.20.1.2/32',
+        dev: 'cali1',
+        scope: 'link',
+        onlink: false,
+        flags: [],
+      }),
+    ).toBe('172.20.1.2 dev cali1 scope link')
+    expect(
+      routeLine({
+        family: 'inet',
+        table: 'main',
+        type: 'unicast',
+        dst: '172.20.4.0/26',
+        protocol: 'bird',
+        metric: 32,
+        onlink: false,
+        flags: [],
+        nexthops: [
+          {gateway: '172.31.0.12', dev: 'eth0', weight: 1, onlink: false},
+          {gateway: '172.31.0.13', dev: 'eth0', weight: 1, onlink: false},
+        ],
+      }),
+    ).toBe(
+      '172.20.4.0/26 proto bird metric 32 nexthop via 172.31.0.12 dev eth0 weight 1 nexthop via 172.31.0.13 dev eth0 weight 1',
+    )
+    expect(neighLine({dst: '172.20.2.0', dev: 'flannel.1', lladdr: '26:e0:d3:be:af:be', state: ['PERMANENT']})).toBe(
+      '172.20.2.0 dev flannel.1 lladdr 26:e0:d3:be:af:be PERMANENT',
+    )
+    expect(
+      fdbLine({
+        mac: '26:e0:d3:be:af:be',
+        dev: 'flannel.1',
+        dst: '172.31.0.12',
+        self: true,
+        permanent: true,
+        static: false,
+        state: 'permanent',
+      }),
+    ).toBe('26:e0:d3:be:af:be dev flannel.1 dst 172.31.0.12 self permanent')
     expect(sysctlLine('net.ipv4.conf.flannel/1.rp_filter', '1')).toBe('net.ipv4.conf.flannel/1.rp_filter = 1')
   })
 
@@ -53,6 +112,8 @@ describe('evidence lines', () => {
       // the one-line quote leaves the cached listing form alone
       expect(formatRoute(r)).toBe(listed)
     }
-    expect(multipath.map(routeLine)[0]).toMatch(/^172\.21\.9\.0\/26 proto bird metric 32 nexthop via \S+ dev eth0 weight 1 nexthop via /)
+    expect(multipath.map(routeLine)[0]).toMatch(
+      /^172\.21\.9\.0\/26 proto bird metric 32 nexthop via \S+ dev eth0 weight 1 nexthop via /,
+    )
   })
 })

@@ -36,7 +36,7 @@ describe('firewall', () => {
     expect(codes(calico)).toEqual([])
   })
 
-  it('FORWARD_POLICY_DROP: without flannel\'s accepts, nothing lets new pod traffic through', () => {
+  it("FORWARD_POLICY_DROP: without flannel's accepts, nothing lets new pod traffic through", () => {
     const s = withRules(edited([/FLANNEL-FWD/, /-A FORWARD -i cni0 ! -o cni0 -j ACCEPT/]))
     const f = only(s, 'FORWARD_POLICY_DROP')
     expect(f).toMatchObject({node: 'node2', subject: 'filter FORWARD (iptables-save)'})
@@ -48,47 +48,91 @@ describe('firewall', () => {
   it('FIREWALL_DROP: a DROP for a peer pod subnet first in FORWARD', () => {
     const rule = '[0:0] -A FORWARD -d 172.20.3.0/24 -j DROP'
     const f = only(withRules(edited([], {FORWARD: rule})), 'FIREWALL_DROP')
-    expect(f).toMatchObject({node: 'node2', subject: 'filter FORWARD (iptables-save)', evidence: ['*filter', '-A FORWARD -d 172.20.3.0/24 -j DROP']})
-    expect(f.fix).toContain("# the rule: -A FORWARD -d 172.20.3.0/24 -j DROP")
+    expect(f).toMatchObject({
+      node: 'node2',
+      subject: 'filter FORWARD (iptables-save)',
+      evidence: ['*filter', '-A FORWARD -d 172.20.3.0/24 -j DROP'],
+    })
+    expect(f.fix).toContain('# the rule: -A FORWARD -d 172.20.3.0/24 -j DROP')
     expect(f.fix).toContain('iptables -t filter -L FORWARD -n -v --line-numbers')
   })
 
   it('FIREWALL_DROP: not for a drop that only some ports hit, nor one after an accept that may match', () => {
-    expect(codes(withRules(edited([], {FORWARD: '-A FORWARD -s 172.20.0.0/16 -p tcp -m tcp --dport 80 -j REJECT'})))).toEqual([])
+    expect(
+      codes(withRules(edited([], {FORWARD: '-A FORWARD -s 172.20.0.0/16 -p tcp -m tcp --dport 80 -j REJECT'}))),
+    ).toEqual([])
     // appended to FORWARD: flannel's accept for the pod network comes first
     expect(codes(withRules(FLANNEL_NFT.replace('COMMIT', '-A FORWARD -d 172.20.3.0/24 -j DROP\nCOMMIT')))).toEqual([])
     // after a mark accept of another chain (Calico marks what its policy allows): not a clear case
-    expect(codes(withRules(edited([], {FORWARD: '-A FORWARD -m mark --mark 0x10000/0x10000 -j ACCEPT\n-A FORWARD -d 172.20.3.0/24 -j DROP'})))).toEqual([])
+    expect(
+      codes(
+        withRules(
+          edited([], {
+            FORWARD: '-A FORWARD -m mark --mark 0x10000/0x10000 -j ACCEPT\n-A FORWARD -d 172.20.3.0/24 -j DROP',
+          }),
+        ),
+      ),
+    ).toEqual([])
   })
 
-  it('ENCAP_PORT_BLOCKED: udp 8472 dropped on INPUT before flannel\'s accept', () => {
+  it("ENCAP_PORT_BLOCKED: udp 8472 dropped on INPUT before flannel's accept", () => {
     const s = withRules(edited([], {INPUT: '[5:420] -A INPUT -p udp -m udp --dport 8472 -j DROP'}))
     const f = only(s, 'ENCAP_PORT_BLOCKED')
-    expect(f).toMatchObject({node: 'node2', subject: 'udp 8472 (INPUT, iptables-save)', evidence: ['*filter', '-A INPUT -p udp -m udp --dport 8472 -j DROP']})
+    expect(f).toMatchObject({
+      node: 'node2',
+      subject: 'udp 8472 (INPUT, iptables-save)',
+      evidence: ['*filter', '-A INPUT -p udp -m udp --dport 8472 -j DROP'],
+    })
     expect(f.fix).toContain('iptables -I INPUT -p udp --dport 8472 -s 172.31.0.11 -j ACCEPT')
-    const fromSubnet = only(withRules(edited([], {INPUT: '-A INPUT -s 172.31.0.0/24 -p udp -m multiport --dports 4789,8472 -j REJECT'})), 'ENCAP_PORT_BLOCKED')
+    const fromSubnet = only(
+      withRules(edited([], {INPUT: '-A INPUT -s 172.31.0.0/24 -p udp -m multiport --dports 4789,8472 -j REJECT'})),
+      'ENCAP_PORT_BLOCKED',
+    )
     expect(fromSubnet.fix).toContain('-s 172.31.0.0/24 -j ACCEPT')
   })
 
   it('ENCAP_PORT_BLOCKED: not for another port, another source, or a drop after the accept', () => {
     expect(codes(withRules(edited([], {INPUT: '-A INPUT -p udp -m udp --dport 4789 -j DROP'})))).toEqual([])
-    expect(codes(withRules(edited([], {INPUT: '-A INPUT -s 192.0.2.0/24 -p udp -m udp --dport 8472 -j DROP'})))).toEqual([])
-    expect(codes(withRules(FLANNEL_NFT.replace('COMMIT', '[0:0] -A INPUT -p udp -m udp --dport 8472 -j DROP\nCOMMIT')))).toEqual([])
+    expect(
+      codes(withRules(edited([], {INPUT: '-A INPUT -s 192.0.2.0/24 -p udp -m udp --dport 8472 -j DROP'}))),
+    ).toEqual([])
+    expect(
+      codes(withRules(FLANNEL_NFT.replace('COMMIT', '[0:0] -A INPUT -p udp -m udp --dport 8472 -j DROP\nCOMMIT'))),
+    ).toEqual([])
   })
 
   // Canal: Felix's cali-INPUT sends workload traffic (-i cali+) to a chain that ends in a drop, and
   // has no accept for flannel's port; a packet from a peer on the uplink never takes that goto
   it('ENCAP_PORT_BLOCKED: not for a drop behind a jump the encapsulated packet does not take (Felix on a Canal node)', () => {
     const felix = (goto: string) =>
-      ['*filter', ':INPUT ACCEPT [0:0]', ':cali-INPUT - [0:0]', ':cali-wl-to-host - [0:0]', '-A INPUT -j cali-INPUT', `-A cali-INPUT ${goto} -g cali-wl-to-host`, '-A cali-wl-to-host -j DROP', 'COMMIT', ''].join('\n')
+      [
+        '*filter',
+        ':INPUT ACCEPT [0:0]',
+        ':cali-INPUT - [0:0]',
+        ':cali-wl-to-host - [0:0]',
+        '-A INPUT -j cali-INPUT',
+        `-A cali-INPUT ${goto} -g cali-wl-to-host`,
+        '-A cali-wl-to-host -j DROP',
+        'COMMIT',
+        '',
+      ].join('\n')
     expect(codes(withRules(felix('-i cali+')))).toEqual([])
     // the same drop behind a jump the packet does take still blocks it
-    expect(only(withRules(felix('-i eth0')), 'ENCAP_PORT_BLOCKED').evidence).toEqual(['*filter', '-A cali-wl-to-host -j DROP'])
+    expect(only(withRules(felix('-i eth0')), 'ENCAP_PORT_BLOCKED').evidence).toEqual([
+      '*filter',
+      '-A cali-wl-to-host -j DROP',
+    ])
   })
 
   it('IPTABLES_BACKEND_SPLIT: a node with rules in both iptables-nft and iptables-legacy (captured)', () => {
     const {split} = probeFixture('flannel-vxlan-bird-iptables-node1.out')
-    const captured = assembleNodeState('node1', buildProbe({pods: [], nonce: 'x'}), split, [], '2026-01-01T00:00:00Z').state
+    const captured = assembleNodeState(
+      'node1',
+      buildProbe({pods: [], nonce: 'x'}),
+      split,
+      [],
+      '2026-01-01T00:00:00Z',
+    ).state
     const s = broken('flannel-vxlan', (s) => {
       node(s, 'node1').iptables = captured.iptables!
       node(s, 'node1').iptablesLegacy = captured.iptablesLegacy!
@@ -103,7 +147,9 @@ describe('firewall', () => {
 
   it('empty chains in the other backend (kubelet canaries) are no split', () => {
     const s = withRules(FLANNEL_NFT)
-    node(s, 'node2').iptablesLegacy = parseIptablesSave('*mangle\n:KUBE-KUBELET-CANARY - [0:0]\nCOMMIT\n', {variant: 'legacy'})
+    node(s, 'node2').iptablesLegacy = parseIptablesSave('*mangle\n:KUBE-KUBELET-CANARY - [0:0]\nCOMMIT\n', {
+      variant: 'legacy',
+    })
     expect(codes(s)).toEqual([])
   })
 })

@@ -1,11 +1,19 @@
+import {runChecks} from '../../../src/analyze/checks/index.js'
 import type {Finding, FindingCode} from '../../../src/model/finding.js'
 import type {NodeState} from '../../../src/model/node-state.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
-import {runChecks} from '../../../src/analyze/checks/index.js'
 import {snapshotFixture} from '../../helpers/fixtures.js'
 
 /** The healthy snapshots `netctl collect` wrote from labs (fixtures/README.md). */
-export const HEALTHY = ['flannel-vxlan', 'flannel-vxlan-routed', 'flannel-host-gw', 'flannel-udp', 'calico-bgp', 'calico-rr', 'calico-vxlan'] as const
+export const HEALTHY = [
+  'flannel-vxlan',
+  'flannel-vxlan-routed',
+  'flannel-host-gw',
+  'flannel-udp',
+  'calico-bgp',
+  'calico-rr',
+  'calico-vxlan',
+] as const
 /** kube-proxy's rules and Services, in iptables and in nftables mode (their Service without endpoints is by design) */
 export const WITH_SERVICES = ['flannel-vxlan-services-iptables', 'flannel-vxlan-services-nftables'] as const
 /** host-gw across a router: recorded from a lab that is broken by design */
@@ -39,7 +47,10 @@ export function findings(s: Snapshot, code?: FindingCode, nodes?: string[]): Fin
 export function only(s: Snapshot, code: FindingCode): Finding {
   const all = runChecks(s)
   const hits = all.filter((f) => f.code === code)
-  if (hits.length !== 1) throw new Error(`expected one ${code}, got ${hits.length}:\n${all.map((f) => `${f.severity} ${f.code} ${f.node ?? '-'} ${f.subject}: ${f.message}`).join('\n')}`)
+  if (hits.length !== 1)
+    throw new Error(
+      `expected one ${code}, got ${hits.length}:\n${all.map((f) => `${f.severity} ${f.code} ${f.node ?? '-'} ${f.subject}: ${f.message}`).join('\n')}`,
+    )
   return hits[0]!
 }
 

@@ -48,4 +48,3 @@ describe('the checks read each table entry a bounded number of times, whatever t
     })
   }
 })
-

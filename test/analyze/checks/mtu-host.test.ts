@@ -36,7 +36,11 @@ describe('MTU', () => {
     expect(tunnel).toMatchObject({severity: 'warning', node: 'node3'})
     expect(tunnel.message).toContain('the other nodes use 1450')
     // node3's pods still send 1450 into a 1400 tunnel
-    expect(findings(s, 'MTU_MISMATCH').filter((f) => f.subject.startsWith('pod ')).map((f) => f.node)).toEqual(['node3', 'node3'])
+    expect(
+      findings(s, 'MTU_MISMATCH')
+        .filter((f) => f.subject.startsWith('pod '))
+        .map((f) => f.node),
+    ).toEqual(['node3', 'node3'])
   })
 
   it('MTU_MISMATCH: a pod above the uplink MTU without a tunnel (Calico BGP)', () => {
@@ -66,18 +70,28 @@ describe('host', () => {
     const s = broken('flannel-vxlan', (s) => {
       node(s, 'node1').sysctls['net.ipv4.conf.flannel/1.forwarding'] = '0'
     })
-    expect(only(s, 'IP_FORWARD_DISABLED').evidence).toEqual(['net.ipv4.conf.flannel/1.forwarding = 0', 'net.ipv4.ip_forward = 1'])
+    expect(only(s, 'IP_FORWARD_DISABLED').evidence).toEqual([
+      'net.ipv4.conf.flannel/1.forwarding = 0',
+      'net.ipv4.ip_forward = 1',
+    ])
   })
 
-  it('RP_FILTER_ASYMMETRIC: strict rp_filter where node2\'s pods arrive (flannel.1) but the route back leaves by eth0', () => {
+  it("RP_FILTER_ASYMMETRIC: strict rp_filter where node2's pods arrive (flannel.1) but the route back leaves by eth0", () => {
     const s = broken('flannel-vxlan', (s) => {
       const n = node(s, 'node1')
       n.sysctls['net.ipv4.conf.all.rp_filter'] = '1'
-      Object.assign(n.routes.find((r) => r.dst === '172.20.2.0/24')!, {gateway: '172.31.0.12', dev: 'eth0', onlink: false, flags: []})
+      Object.assign(
+        n.routes.find((r) => r.dst === '172.20.2.0/24')!,
+        {gateway: '172.31.0.12', dev: 'eth0', onlink: false, flags: []},
+      )
     })
     const f = only(s, 'RP_FILTER_ASYMMETRIC')
     expect(f).toMatchObject({node: 'node1', subject: 'flannel.1 rp_filter'})
-    expect(f.evidence).toEqual(['net.ipv4.conf.all.rp_filter = 1', 'net.ipv4.conf.flannel/1.rp_filter = 0', '172.20.2.0/24 via 172.31.0.12 dev eth0'])
+    expect(f.evidence).toEqual([
+      'net.ipv4.conf.all.rp_filter = 1',
+      'net.ipv4.conf.flannel/1.rp_filter = 0',
+      '172.20.2.0/24 via 172.31.0.12 dev eth0',
+    ])
     expect(f.fix).toContain('sysctl -w net/ipv4/conf/flannel.1/rp_filter=2')
     expect(codes(s)).toEqual(['ROUTE_WRONG_NEXTHOP', 'RP_FILTER_ASYMMETRIC'])
   })
@@ -86,7 +100,10 @@ describe('host', () => {
     const s = broken('flannel-vxlan', (s) => {
       const n = node(s, 'node1')
       n.sysctls['net.ipv4.conf.flannel/1.rp_filter'] = '2'
-      Object.assign(n.routes.find((r) => r.dst === '172.20.2.0/24')!, {gateway: '172.31.0.12', dev: 'eth0', onlink: false, flags: []})
+      Object.assign(
+        n.routes.find((r) => r.dst === '172.20.2.0/24')!,
+        {gateway: '172.31.0.12', dev: 'eth0', onlink: false, flags: []},
+      )
     })
     expect(codes(s)).toEqual(['ROUTE_WRONG_NEXTHOP'])
   })
@@ -95,11 +112,17 @@ describe('host', () => {
     const off = broken('flannel-vxlan', (s) => {
       node(s, 'node3').sysctls['net.bridge.bridge-nf-call-iptables'] = '0'
     })
-    expect(only(off, 'BR_NETFILTER_OFF')).toMatchObject({severity: 'info', node: 'node3', evidence: ['net.bridge.bridge-nf-call-iptables = 0']})
+    expect(only(off, 'BR_NETFILTER_OFF')).toMatchObject({
+      severity: 'info',
+      node: 'node3',
+      evidence: ['net.bridge.bridge-nf-call-iptables = 0'],
+    })
     const absent = broken('flannel-vxlan', (s) => {
       delete node(s, 'node3').sysctls['net.bridge.bridge-nf-call-iptables']
     })
-    expect(only(absent, 'BR_NETFILTER_OFF').evidence).toEqual(['sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory'])
+    expect(only(absent, 'BR_NETFILTER_OFF').evidence).toEqual([
+      'sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory',
+    ])
     // Calico has no pod bridge, nor has Canal (the calico CNI plugin's cali veths): the setting does not matter there
     const calico = broken('calico-bgp', (s) => {
       node(s, 'node1').sysctls['net.bridge.bridge-nf-call-iptables'] = '0'
@@ -116,7 +139,10 @@ describe('host', () => {
     const s = broken('flannel-vxlan', (s) => {
       const veth = node(s, 'node1').links.find((l) => l.master === 'cni0')!
       Object.assign(veth, {adminUp: false, operstate: 'DOWN', flags: ['BROADCAST', 'MULTICAST']})
-      Object.assign(link(s, 'node2', 'eth0'), {operstate: 'DOWN', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP']})
+      Object.assign(link(s, 'node2', 'eth0'), {
+        operstate: 'DOWN',
+        flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'],
+      })
       Object.assign(link(s, 'node3', 'cni0'), {adminUp: false, operstate: 'DOWN', flags: ['BROADCAST', 'MULTICAST']})
     })
     const down = findings(s, 'LINK_DOWN')
@@ -132,7 +158,10 @@ describe('host', () => {
 
   it('an empty bridge without carrier is not down', () => {
     const s = broken('flannel-host-gw', (s) => {
-      Object.assign(link(s, 'node1', 'cni0'), {operstate: 'DOWN', flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP']})
+      Object.assign(link(s, 'node1', 'cni0'), {
+        operstate: 'DOWN',
+        flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'],
+      })
     })
     expect(codes(s)).toEqual([])
   })
@@ -141,7 +170,10 @@ describe('host', () => {
 describe('host: pods', () => {
   it("LINK_DOWN: a pod's own eth0 set down is quoted from the pod's namespace", () => {
     const s = broken('calico-bgp', (s) => {
-      Object.assign(node(s, 'node3').pods[0]!.links.find((l) => l.name === 'eth0')!, {adminUp: false, operstate: 'DOWN', flags: ['BROADCAST', 'MULTICAST']})
+      Object.assign(
+        node(s, 'node3').pods[0]!.links.find((l) => l.name === 'eth0')!,
+        {adminUp: false, operstate: 'DOWN', flags: ['BROADCAST', 'MULTICAST']},
+      )
     })
     const pod = node(s, 'node3').pods[0]!
     const f = only(s, 'LINK_DOWN')

@@ -6,7 +6,8 @@ import {broken, codes, findings, node, only} from './helpers.js'
 const NODE2_MAC = '26:e0:d3:be:af:be'
 const NODE3_MAC = '86:b9:62:39:2f:12'
 const fdbOf = (s: any, n: string, mac: string) => node(s, n).fdb.find((f) => f.dev === 'flannel.1' && f.mac === mac)!
-const neighOf = (s: any, n: string, ip: string) => node(s, n).neighbours.find((x) => x.dev === 'flannel.1' && x.dst === ip)!
+const neighOf = (s: any, n: string, ip: string) =>
+  node(s, n).neighbours.find((x) => x.dev === 'flannel.1' && x.dst === ip)!
 
 describe('overlay: FDB', () => {
   it('FDB_MISSING: node1 lost the entry for node2', () => {
@@ -44,7 +45,15 @@ describe('overlay: FDB', () => {
   it("FDB_STALE: node3's VTEP MAC sent to node2's address; a MAC and IP of nobody gets no made-up peer", () => {
     const s = broken('flannel-vxlan', (s) => {
       fdbOf(s, 'node1', NODE2_MAC).mac = NODE3_MAC
-      node(s, 'node2').fdb.push({mac: 'de:ad:be:ef:00:01', dev: 'flannel.1', dst: '172.31.0.77', self: true, permanent: true, static: false, state: 'permanent'})
+      node(s, 'node2').fdb.push({
+        mac: 'de:ad:be:ef:00:01',
+        dev: 'flannel.1',
+        dst: '172.31.0.77',
+        self: true,
+        permanent: true,
+        static: false,
+        state: 'permanent',
+      })
     })
     const stale = findings(s, 'FDB_STALE')
     expect(stale.map((f) => [f.node, f.subject])).toEqual([
@@ -53,12 +62,14 @@ describe('overlay: FDB', () => {
     ])
     expect(stale[0]!.message).toContain(`${NODE3_MAC} is node3's VTEP, but 172.31.0.12 is node2`)
     // no peer owns the orphan: only the delete, no command aimed at a guessed node
-    expect(stale[1]!.fix.split('\n').filter((l) => !l.startsWith('#'))).toEqual(['bridge fdb del de:ad:be:ef:00:01 dev flannel.1 dst 172.31.0.77'])
+    expect(stale[1]!.fix.split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+      'bridge fdb del de:ad:be:ef:00:01 dev flannel.1 dst 172.31.0.77',
+    ])
   })
 })
 
 describe('overlay: neighbours and VTEP MACs', () => {
-  it('NEIGH_MISSING: no neighbour for node3\'s VTEP; the evidence is the route that needs it', () => {
+  it("NEIGH_MISSING: no neighbour for node3's VTEP; the evidence is the route that needs it", () => {
     const s = broken('flannel-vxlan', (s) => {
       node(s, 'node2').neighbours = node(s, 'node2').neighbours.filter((n) => n.dst !== '172.20.3.0')
     })
@@ -116,7 +127,11 @@ describe('overlay: neighbours and VTEP MACs', () => {
     })
     const f = only(s, 'VTEP_MAC_MISMATCH')
     expect(f).toMatchObject({node: 'node2', subject: 'flannel.1 on node2'})
-    expect(f.evidence[0]).toMatch(new RegExp(`^\\d+: flannel\\.1: <.*> mtu 1450 state UNKNOWN link/ether ${NODE2_MAC} vxlan id 1 local 172\\.31\\.0\\.12 dev eth0 dstport 8472 nolearning$`))
+    expect(f.evidence[0]).toMatch(
+      new RegExp(
+        `^\\d+: flannel\\.1: <.*> mtu 1450 state UNKNOWN link/ether ${NODE2_MAC} vxlan id 1 local 172\\.31\\.0\\.12 dev eth0 dstport 8472 nolearning$`,
+      ),
+    )
     expect(f.evidence[1]).toBe('node2: flannel.alpha.coreos.com/backend-data: {"VNI":1,"VtepMAC":"02:00:00:00:00:aa"}')
   })
 })

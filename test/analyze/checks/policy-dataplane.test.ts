@@ -40,15 +40,24 @@ describe('POLICY_NOT_PROGRAMMED / POLICY_STALE_RULES', () => {
     expect(f[0]!.node).toBe('node1')
     expect(f[0]!.message).toContain('default/deny-db')
     expect(f[0]!.evidence.join('\n')).toContain('API: networkpolicy default/deny-db')
-    expect(f[0]!.evidence.join('\n')).toContain(`node1 iptables-save: no chain ${felixPolicyChain('Ingress', 'default', 'deny-db')} in the filter table`)
+    expect(f[0]!.evidence.join('\n')).toContain(
+      `node1 iptables-save: no chain ${felixPolicyChain('Ingress', 'default', 'deny-db')} in the filter table`,
+    )
     // node2 runs no Felix rules in this snapshot: nothing is said about it
     expect(f.some((x) => x.node === 'node2')).toBe(false)
   })
 
   it('a chain whose jump from the workload chains was deleted is not programmed either', () => {
-    const s = withFelix([np('allow-web'), np('old-policy')], (t) => t.split('\n').filter((l) => !l.includes('-j cali-pi-_l7X9Omtz7dibbh9L3Lp')).join('\n'))
+    const s = withFelix([np('allow-web'), np('old-policy')], (t) =>
+      t
+        .split('\n')
+        .filter((l) => !l.includes('-j cali-pi-_l7X9Omtz7dibbh9L3Lp'))
+        .join('\n'),
+    )
     const f = findings(s, 'POLICY_NOT_PROGRAMMED')
-    expect(f.map((x) => x.message)).toEqual([expect.stringContaining('no cali-tw-<iface> chain jumps to cali-pi-_l7X9Omtz7dibbh9L3Lp')])
+    expect(f.map((x) => x.message)).toEqual([
+      expect.stringContaining('no cali-tw-<iface> chain jumps to cali-pi-_l7X9Omtz7dibbh9L3Lp'),
+    ])
   })
 
   it('a chain left after its policy was deleted is stale, its rules as evidence', () => {
@@ -56,7 +65,11 @@ describe('POLICY_NOT_PROGRAMMED / POLICY_STALE_RULES', () => {
     const f = findings(s, 'POLICY_STALE_RULES')
     expect(f).toHaveLength(1)
     expect(f[0]!.subject).toBe('chain cali-pi-_yDNuc75qHE_rs_iBbTE')
-    expect(f[0]!.evidence.join('\n')).toContain('-A cali-pi-_yDNuc75qHE_rs_iBbTE -m comment --comment "cali:Qm1zX9vKb2c3Lq8N" -j MARK --set-xmark 0x10000/0x10000')
-    expect(f[0]!.evidence.at(-1)).toContain('API: NetworkPolicies default/allow-web, none named by cali-pi-_yDNuc75qHE_rs_iBbTE')
+    expect(f[0]!.evidence.join('\n')).toContain(
+      '-A cali-pi-_yDNuc75qHE_rs_iBbTE -m comment --comment "cali:Qm1zX9vKb2c3Lq8N" -j MARK --set-xmark 0x10000/0x10000',
+    )
+    expect(f[0]!.evidence.at(-1)).toContain(
+      'API: NetworkPolicies default/allow-web, none named by cali-pi-_yDNuc75qHE_rs_iBbTE',
+    )
   })
 })

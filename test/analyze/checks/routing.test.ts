@@ -26,7 +26,10 @@ describe('routing: per-peer routes', () => {
       const n = node(s, 'node1')
       dropRoute(s, 'node1', '172.20.3.0/26')
       n.bird!.routes = n.bird!.routes.filter((r) => r.prefix !== '172.20.3.0/26')
-      Object.assign(n.bird!.sessions.find((x) => x.name === 'Mesh_172_31_0_13')!, {state: 'start', bgpState: 'Active', lastError: 'Socket: Connection refused'})
+      Object.assign(
+        n.bird!.sessions.find((x) => x.name === 'Mesh_172_31_0_13')!,
+        {state: 'start', bgpState: 'Active', lastError: 'Socket: Connection refused'},
+      )
     })
     expect(codes(s)).toEqual(['BGP_SESSION_DOWN', 'ROUTE_MISSING'])
     expect(only(s, 'ROUTE_MISSING').message).toContain('(the BGP session to node3 is Active)')
@@ -44,7 +47,11 @@ describe('routing: per-peer routes', () => {
       route(s, 'node1', '172.20.3.0/24').gateway = '172.31.0.12'
     })
     const f = only(s, 'ROUTE_WRONG_NEXTHOP')
-    expect(f).toMatchObject({node: 'node1', subject: '172.20.3.0/24 (node3)', evidence: ['172.20.3.0/24 via 172.31.0.12 dev eth0']})
+    expect(f).toMatchObject({
+      node: 'node1',
+      subject: '172.20.3.0/24 (node3)',
+      evidence: ['172.20.3.0/24 via 172.31.0.12 dev eth0'],
+    })
     expect(f.message).toContain('via 172.31.0.12 (node2)')
     expect(f.fix).toBe('ip route replace 172.20.3.0/24 via 172.31.0.13 dev eth0 onlink')
   })
@@ -53,7 +60,9 @@ describe('routing: per-peer routes', () => {
     const s = broken('calico-vxlan', (s) => {
       Object.assign(route(s, 'node2', '172.20.1.0/26'), {gateway: '172.31.0.11', dev: 'eth0', onlink: false, flags: []})
     })
-    expect(only(s, 'ROUTE_WRONG_NEXTHOP').fix).toBe('ip route replace 172.20.1.0/26 via 172.20.1.0 dev vxlan.calico onlink')
+    expect(only(s, 'ROUTE_WRONG_NEXTHOP').fix).toBe(
+      'ip route replace 172.20.1.0/26 via 172.20.1.0 dev vxlan.calico onlink',
+    )
   })
 })
 
@@ -61,12 +70,24 @@ describe('routing: leftovers and discards', () => {
   it('ROUTE_STALE: a vxlan route, neighbour and all, for a subnet no node owns', () => {
     const s = broken('flannel-vxlan', (s) => {
       const n = node(s, 'node2')
-      n.routes.push({family: 'inet', table: 'main', type: 'unicast', dst: '172.20.9.0/24', gateway: '172.20.9.0', dev: 'flannel.1', onlink: true, flags: ['onlink']})
+      n.routes.push({
+        family: 'inet',
+        table: 'main',
+        type: 'unicast',
+        dst: '172.20.9.0/24',
+        gateway: '172.20.9.0',
+        dev: 'flannel.1',
+        onlink: true,
+        flags: ['onlink'],
+      })
       n.neighbours.push({dst: '172.20.9.0', dev: 'flannel.1', lladdr: '02:00:00:00:09:09', state: ['PERMANENT']})
     })
     const f = only(s, 'ROUTE_STALE')
     expect(f).toMatchObject({severity: 'warning', node: 'node2', subject: '172.20.9.0/24'})
-    expect(f.evidence).toEqual(['172.20.9.0/24 via 172.20.9.0 dev flannel.1 onlink', '172.20.9.0 dev flannel.1 lladdr 02:00:00:00:09:09 PERMANENT'])
+    expect(f.evidence).toEqual([
+      '172.20.9.0/24 via 172.20.9.0 dev flannel.1 onlink',
+      '172.20.9.0 dev flannel.1 lladdr 02:00:00:00:09:09 PERMANENT',
+    ])
     expect(f.fix.split('\n').filter((l) => !l.startsWith('#'))).toEqual([
       'ip route del 172.20.9.0/24',
       'ip neigh del 172.20.9.0 dev flannel.1',
@@ -76,14 +97,33 @@ describe('routing: leftovers and discards', () => {
 
   it('ROUTE_STALE (host-gw): no VTEP to remove', () => {
     const s = broken('flannel-host-gw', (s) => {
-      node(s, 'node1').routes.push({family: 'inet', table: 'main', type: 'unicast', dst: '172.20.9.0/24', gateway: '172.31.0.19', dev: 'eth0', onlink: false, flags: []})
+      node(s, 'node1').routes.push({
+        family: 'inet',
+        table: 'main',
+        type: 'unicast',
+        dst: '172.20.9.0/24',
+        gateway: '172.31.0.19',
+        dev: 'eth0',
+        onlink: false,
+        flags: [],
+      })
     })
-    expect(only(s, 'ROUTE_STALE').fix.split('\n').filter((l) => !l.startsWith('#'))).toEqual(['ip route del 172.20.9.0/24'])
+    expect(
+      only(s, 'ROUTE_STALE')
+        .fix.split('\n')
+        .filter((l) => !l.startsWith('#')),
+    ).toEqual(['ip route del 172.20.9.0/24'])
   })
 
   it("BLACKHOLE_ROUTE: a blackhole over node2's block on node1; Calico's own-block blackholes are not reported", () => {
     const s = broken('calico-bgp', (s) => {
-      Object.assign(route(s, 'node1', '172.20.2.0/26'), {type: 'blackhole', gateway: undefined, dev: undefined, protocol: 'boot', metric: undefined})
+      Object.assign(route(s, 'node1', '172.20.2.0/26'), {
+        type: 'blackhole',
+        gateway: undefined,
+        dev: undefined,
+        protocol: 'boot',
+        metric: undefined,
+      })
     })
     const f = only(s, 'BLACKHOLE_ROUTE')
     expect(f).toMatchObject({node: 'node1', subject: 'blackhole 172.20.2.0/26', evidence: ['blackhole 172.20.2.0/26']})
@@ -94,7 +134,14 @@ describe('routing: leftovers and discards', () => {
 
   it('an unreachable route over the whole pod network is no fault while every peer has a more specific route', () => {
     const s = broken('flannel-vxlan', (s) => {
-      node(s, 'node1').routes.push({family: 'inet', table: 'main', type: 'unreachable', dst: '172.20.0.0/16', onlink: false, flags: []})
+      node(s, 'node1').routes.push({
+        family: 'inet',
+        table: 'main',
+        type: 'unreachable',
+        dst: '172.20.0.0/16',
+        onlink: false,
+        flags: [],
+      })
     })
     expect(codes(s)).toEqual([])
     dropRoute(s, 'node1', '172.20.2.0/24')
@@ -111,9 +158,14 @@ describe('routing: host-gw across a router (recorded from a routed lab)', () => 
       ['HOSTGW_NOT_L2_ADJACENT', undefined, '172.31.1.0/24 → 172.31.2.0/24'],
       ['HOSTGW_NOT_L2_ADJACENT', 'node3', '172.31.2.0/24 → 172.31.1.0/24'],
     ])
-    expect(f[0]!.evidence).toEqual(['172.31.1.0/24 dev eth0 proto kernel scope link src 172.31.1.11', 'default via 172.31.1.1 dev eth0'])
+    expect(f[0]!.evidence).toEqual([
+      '172.31.1.0/24 dev eth0 proto kernel scope link src 172.31.1.11',
+      'default via 172.31.1.1 dev eth0',
+    ])
     expect(f[0]!.message).toContain('node3 (172.31.2.11) is not on the subnet 172.31.1.0/24 of node1 and node2')
-    expect(f[1]!.message).toContain('node1 (172.31.1.11) and node2 (172.31.1.12) are not on the subnet 172.31.2.0/24 of node3')
+    expect(f[1]!.message).toContain(
+      'node1 (172.31.1.11) and node2 (172.31.1.12) are not on the subnet 172.31.2.0/24 of node3',
+    )
   })
 
   it('stays one finding per side however many nodes sit behind the router (not one per node pair)', () => {
@@ -135,7 +187,9 @@ describe('routing: host-gw across a router (recorded from a routed lab)', () => 
     expect(f.map((x) => x.subject)).toEqual(['172.31.1.0/24 → 172.31.2.0/24', '172.31.2.0/24 → 172.31.1.0/24'])
     expect(f[0]!.message).toContain('node3 (172.31.2.11), node4 (172.31.2.24)')
     expect(f[0]!.message).toContain('and 36 more')
-    expect(f[1]!.message).toMatch(/^node1 \(172\.31\.1\.11\) and node2 \(172\.31\.1\.12\) are not on the subnet 172\.31\.2\.0\/24 of node3, node4/)
+    expect(f[1]!.message).toMatch(
+      /^node1 \(172\.31\.1\.11\) and node2 \(172\.31\.1\.12\) are not on the subnet 172\.31\.2\.0\/24 of node3, node4/,
+    )
   })
 })
 

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {CHECKS, runChecks, sweep} from '../../../src/analyze/checks/index.js'
 import {CATALOGUE} from '../../../src/analyze/catalogue/index.js'
+import {CHECKS, runChecks, sweep} from '../../../src/analyze/checks/index.js'
 import {FINDING_CODES} from '../../../src/model/finding.js'
 import {broken, codes, node, only} from './helpers.js'
 
@@ -55,7 +55,11 @@ describe('runChecks', () => {
     const f = only(s, 'NODE_UNREACHABLE')
     expect(f).toMatchObject({severity: 'error', node: 'node3', evidence: ['netns chk.node3: no answer within 30s']})
     expect(f.fix).toContain('kubectl describe node node3')
-    expect(only(s, 'COLLECTION_PARTIAL')).toMatchObject({severity: 'warning', node: 'node2', evidence: ['1 section incomplete: fdb: timed out']})
+    expect(only(s, 'COLLECTION_PARTIAL')).toMatchObject({
+      severity: 'warning',
+      node: 'node2',
+      evidence: ['1 section incomplete: fdb: timed out'],
+    })
   })
 })
 
@@ -70,7 +74,11 @@ describe('sweep', () => {
     expect(Object.keys(r.byNode)).toEqual(['node1', 'node2', 'node3'])
     expect(r.byNode.node1!.map((f) => f.code)).toEqual(['IP_FORWARD_DISABLED', 'BR_NETFILTER_OFF', 'ROUTE_STALE'])
     expect(r.cluster.map((f) => f.code)).toEqual(['PODCIDR_DUPLICATE'])
-    expect(r.counts).toMatchObject({error: r.findings.filter((f) => f.severity === 'error').length, info: 1, total: r.findings.length})
+    expect(r.counts).toMatchObject({
+      error: r.findings.filter((f) => f.severity === 'error').length,
+      info: 1,
+      total: r.findings.length,
+    })
     expect(r.counts.byCode.IP_FORWARD_DISABLED).toBe(1)
     expect(r.findings).toEqual(runChecks(s))
   })

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import type {Snapshot, SnapshotNode} from '../../../src/model/snapshot.js'
 import {runChecks} from '../../../src/analyze/checks/index.js'
+import type {Snapshot, SnapshotNode} from '../../../src/model/snapshot.js'
 import {snapshot} from './helpers.js'
 
 /**
@@ -17,7 +17,11 @@ function cluster(n: number, podCIDR: (i: number) => string): {s: Snapshot; reads
   for (let i = 0; i < n; i++) {
     const name = `node-${i}`
     const cidrs = [podCIDR(i)]
-    const node = {internalIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, annotations: {}, labels: {}} as unknown as SnapshotNode
+    const node = {
+      internalIP: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      annotations: {},
+      labels: {},
+    } as unknown as SnapshotNode
     Object.defineProperty(node, 'name', {enumerable: true, get: () => (reads++, name)})
     Object.defineProperty(node, 'podCIDRs', {enumerable: true, get: () => (reads++, cidrs)})
     nodes.push(node)
@@ -38,9 +42,13 @@ describe('checks scale linearly with the cluster', () => {
     const dup = bigFindings.filter((f) => f.code === 'PODCIDR_DUPLICATE')
     expect(dup).toHaveLength(1)
     expect(dup[0]!.subject).toBe('172.20.1.0/24')
-    expect(dup[0]!.message).toMatch(/^3000 nodes hold 172\.20\.1\.0\/24 \(node-0, node-1, node-2, node-3, node-4 and 2995 more\)/)
+    expect(dup[0]!.message).toMatch(
+      /^3000 nodes hold 172\.20\.1\.0\/24 \(node-0, node-1, node-2, node-3, node-4 and 2995 more\)/,
+    )
     expect(dup[0]!.evidence).toHaveLength(3000)
-    expect(new Set(dup[0]!.evidence)).toEqual(new Set(Array.from({length: 3000}, (_, i) => `node-${i}: spec.podCIDR: 172.20.1.0/24`)))
+    expect(new Set(dup[0]!.evidence)).toEqual(
+      new Set(Array.from({length: 3000}, (_, i) => `node-${i}: spec.podCIDR: 172.20.1.0/24`)),
+    )
     // every check's output grows with the nodes, not their pairs: ten times the nodes, at most ten times the findings and bytes
     expect(bigFindings.length).toBeLessThanOrEqual(10 * Math.max(1, smallFindings.length))
     expect(JSON.stringify(bigFindings).length).toBeLessThan(11 * JSON.stringify(smallFindings).length)
@@ -49,7 +57,7 @@ describe('checks scale linearly with the cluster', () => {
     expect(big.reads() / 3000).toBeLessThan(1.5 * (small.reads() / 300))
   })
 
-  it('3,000 /24s inside one node\'s /12: one PODCIDR_OVERLAP listing them all, found without comparing every pair', () => {
+  it("3,000 /24s inside one node's /12: one PODCIDR_OVERLAP listing them all, found without comparing every pair", () => {
     const make = (n: number) => cluster(n, (i) => (i === 0 ? '172.16.0.0/12' : `172.${20 + (i >> 8)}.${i & 255}.0/24`))
     const small = make(300)
     const smallOver = runChecks(small.s).filter((f) => f.code === 'PODCIDR_OVERLAP' && f.node === undefined)
@@ -64,12 +72,20 @@ describe('checks scale linearly with the cluster', () => {
   })
 
   it('disjoint and nested subnets: every nested one is found, under its outermost subnet', () => {
-    const {s} = cluster(5, (i) => ['172.20.0.0/16', '172.20.4.0/22', '172.20.5.0/24', '172.21.0.0/24', '172.20.200.0/24'][i]!)
+    const {s} = cluster(
+      5,
+      (i) => ['172.20.0.0/16', '172.20.4.0/22', '172.20.5.0/24', '172.21.0.0/24', '172.20.200.0/24'][i]!,
+    )
     const over = runChecks(s).filter((f) => f.code === 'PODCIDR_OVERLAP' && f.node === undefined)
     expect(over.map((f) => [f.subject, f.evidence])).toEqual([
       [
         '172.20.0.0/16 / 3 subnets',
-        ['node-0: spec.podCIDR: 172.20.0.0/16', 'node-1: spec.podCIDR: 172.20.4.0/22', 'node-2: spec.podCIDR: 172.20.5.0/24', 'node-4: spec.podCIDR: 172.20.200.0/24'],
+        [
+          'node-0: spec.podCIDR: 172.20.0.0/16',
+          'node-1: spec.podCIDR: 172.20.4.0/22',
+          'node-2: spec.podCIDR: 172.20.5.0/24',
+          'node-4: spec.podCIDR: 172.20.200.0/24',
+        ],
       ],
     ])
   })
@@ -94,7 +110,9 @@ describe('clashes between nodes: one finding per shared value', () => {
     s.nodes[2]!.annotations[ann] = s.nodes[0]!.annotations[ann]!
     const mac = (JSON.parse(s.nodes[0]!.annotations[ann]!) as {VtepMAC: string}).VtepMAC
     const shared = runChecks(s).filter((f) => f.code === 'VTEP_MAC_MISMATCH' && f.subject.startsWith('shared'))
-    expect(shared.map((f) => [f.subject, f.node, f.evidence.map((e) => e.split(':')[0])])).toEqual([[`shared VTEP MAC ${mac}`, undefined, ['node1', 'node3']]])
+    expect(shared.map((f) => [f.subject, f.node, f.evidence.map((e) => e.split(':')[0])])).toEqual([
+      [`shared VTEP MAC ${mac}`, undefined, ['node1', 'node3']],
+    ])
     expect(shared[0]!.message).toMatch(/^2 nodes announce the VTEP MAC .* \(node1 and node3\)/)
   })
 })

@@ -9,11 +9,19 @@ import type {ConntrackEntry} from '../../../src/model/netfilter.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {broken, findings, node, snapshot, WITH_SERVICES} from './helpers.js'
 
-const SERVICE_CODES = ['SERVICE_NO_ENDPOINTS', 'SERVICE_RULES_STALE', 'CONNTRACK_STALE', 'CONNTRACK_TABLE_FULL', 'HAIRPIN_OFF', 'KUBE_PROXY_MISSING'] as const
+const SERVICE_CODES = [
+  'SERVICE_NO_ENDPOINTS',
+  'SERVICE_RULES_STALE',
+  'CONNTRACK_STALE',
+  'CONNTRACK_TABLE_FULL',
+  'HAIRPIN_OFF',
+  'KUBE_PROXY_MISSING',
+] as const
 const IPT = 'flannel-vxlan-services-iptables'
 const NFT = 'flannel-vxlan-services-nftables'
 
-const serviceFindings = (s: Snapshot) => findings(s).filter((f) => (SERVICE_CODES as readonly string[]).includes(f.code))
+const serviceFindings = (s: Snapshot) =>
+  findings(s).filter((f) => (SERVICE_CODES as readonly string[]).includes(f.code))
 
 /** node's nat chain rules, edited */
 function editNat(s: Snapshot, n: string, fn: (chain: string, raw: string) => boolean): void {
@@ -26,28 +34,54 @@ function kubeProxyTable(s: Snapshot, n: string) {
 }
 
 /** A UDP DNS flow from pod-node1-2 as conntrack shows it once translated to `to`. */
-function dnsEntry(sport: number, to: string, proto: 'udp' | 'tcp' = 'udp', dst = '172.21.0.10', dport = 53, toPort = 53): ConntrackEntry {
-  return {family: 'inet', protocol: proto, timeout: 110, orig: {src: '172.20.1.3', dst, sport, dport}, reply: {src: to, dst: '172.20.1.3', sport: toPort, dport: sport}, flags: [], mark: 0}
+function dnsEntry(
+  sport: number,
+  to: string,
+  proto: 'udp' | 'tcp' = 'udp',
+  dst = '172.21.0.10',
+  dport = 53,
+  toPort = 53,
+): ConntrackEntry {
+  return {
+    family: 'inet',
+    protocol: proto,
+    timeout: 110,
+    orig: {src: '172.20.1.3', dst, sport, dport},
+    reply: {src: to, dst: '172.20.1.3', sport: toPort, dport: sport},
+    flags: [],
+    mark: 0,
+  }
 }
 
 describe('Service checks on healthy labs with kube-proxy (both modes)', () => {
-  it.each(WITH_SERVICES)('%s: only the lab\'s Service without endpoints, rejected on every node (its REJECT rule or no-endpoint verdict as evidence)', (name) => {
-    const s = snapshot(name)
-    const found = serviceFindings(s)
-    expect(found.map((f) => `${f.code} ${f.subject}`)).toEqual(['SERVICE_NO_ENDPOINTS Service default/no-endpoints'])
-    const f = found[0]!
-    expect(f.severity).toBe('warning')
-    expect(f.node).toBeUndefined()
-    expect(f.message).toContain('kube-proxy rejects its traffic on node1, node2 and node3')
-    const evidence = f.evidence.join('\n')
-    expect(evidence).toContain('API: endpointslices of default/no-endpoints (172.21.0.99 tcp/80, port http): no ready endpoint')
-    if (name === IPT) expect(evidence).toContain('node1 iptables-save: -A KUBE-SERVICES -d 172.21.0.99/32 -p tcp -m comment --comment "default/no-endpoints:http has no endpoints" -m tcp --dport 80 -j REJECT')
-    else expect(evidence).toContain('node1 nft: map no-endpoint-services element { 172.21.0.99 . tcp . 80 : goto reject-chain }')
-    expect(f.fix).toContain('kubectl -n default describe service no-endpoints')
-    // the lab's snapshot holds Service flows, and the probe said it listed translated ones only
-    expect(node(s, 'node1').conntrack?.filter).toBe('dnat')
-    expect(node(s, 'node1').conntrack?.entries.length).toBeGreaterThan(0)
-  })
+  it.each(WITH_SERVICES)(
+    "%s: only the lab's Service without endpoints, rejected on every node (its REJECT rule or no-endpoint verdict as evidence)",
+    (name) => {
+      const s = snapshot(name)
+      const found = serviceFindings(s)
+      expect(found.map((f) => `${f.code} ${f.subject}`)).toEqual(['SERVICE_NO_ENDPOINTS Service default/no-endpoints'])
+      const f = found[0]!
+      expect(f.severity).toBe('warning')
+      expect(f.node).toBeUndefined()
+      expect(f.message).toContain('kube-proxy rejects its traffic on node1, node2 and node3')
+      const evidence = f.evidence.join('\n')
+      expect(evidence).toContain(
+        'API: endpointslices of default/no-endpoints (172.21.0.99 tcp/80, port http): no ready endpoint',
+      )
+      if (name === IPT)
+        expect(evidence).toContain(
+          'node1 iptables-save: -A KUBE-SERVICES -d 172.21.0.99/32 -p tcp -m comment --comment "default/no-endpoints:http has no endpoints" -m tcp --dport 80 -j REJECT',
+        )
+      else
+        expect(evidence).toContain(
+          'node1 nft: map no-endpoint-services element { 172.21.0.99 . tcp . 80 : goto reject-chain }',
+        )
+      expect(f.fix).toContain('kubectl -n default describe service no-endpoints')
+      // the lab's snapshot holds Service flows, and the probe said it listed translated ones only
+      expect(node(s, 'node1').conntrack?.filter).toBe('dnat')
+      expect(node(s, 'node1').conntrack?.entries.length).toBeGreaterThan(0)
+    },
+  )
 
   it('nothing at all without Services (a bare dataplane, or a source that has none)', () => {
     const s = broken(IPT, (x) => delete x.services)
@@ -57,15 +91,34 @@ describe('Service checks on healthy labs with kube-proxy (both modes)', () => {
 
 describe('SERVICE_RULES_STALE', () => {
   it('iptables: a KUBE-SEP DNAT deleted on node2: the endpoint missing from its rules, named with the node', () => {
-    const s = broken(IPT, (x) => editNat(x, 'node2', (c, raw) => !(c.startsWith('KUBE-SEP-') && raw.includes('-j DNAT --to-destination 172.20.1.2:53') && raw.includes('kube-dns:dns"'))))
+    const s = broken(IPT, (x) =>
+      editNat(
+        x,
+        'node2',
+        (c, raw) =>
+          !(
+            c.startsWith('KUBE-SEP-') &&
+            raw.includes('-j DNAT --to-destination 172.20.1.2:53') &&
+            raw.includes('kube-dns:dns"')
+          ),
+      ),
+    )
     const f = findings(s, 'SERVICE_RULES_STALE')
     expect(f).toHaveLength(1)
     expect(f[0]!.node).toBe('node2')
     expect(f[0]!.subject).toBe('Service kube-system/kube-dns:dns (172.21.0.10 udp/53)')
-    expect(f[0]!.message).toBe("kube-proxy's rules on node2 disagree with the EndpointSlices of kube-system/kube-dns:dns: no rule sends to 172.20.1.2:53 (in the EndpointSlices)")
-    expect(f[0]!.evidence[0]).toBe('API: endpointslices of kube-system/kube-dns (172.21.0.10 udp/53, port dns): ready endpoints 172.20.1.2:53, 172.20.2.2:53')
-    expect(f[0]!.evidence[1]).toMatch(/^node2 iptables-save: -A KUBE-SERVICES -d 172\.21\.0\.10\/32 -p udp .* -j KUBE-SVC-/)
-    expect(f[0]!.fix).toContain('kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=node2')
+    expect(f[0]!.message).toBe(
+      "kube-proxy's rules on node2 disagree with the EndpointSlices of kube-system/kube-dns:dns: no rule sends to 172.20.1.2:53 (in the EndpointSlices)",
+    )
+    expect(f[0]!.evidence[0]).toBe(
+      'API: endpointslices of kube-system/kube-dns (172.21.0.10 udp/53, port dns): ready endpoints 172.20.1.2:53, 172.20.2.2:53',
+    )
+    expect(f[0]!.evidence[1]).toMatch(
+      /^node2 iptables-save: -A KUBE-SERVICES -d 172\.21\.0\.10\/32 -p udp .* -j KUBE-SVC-/,
+    )
+    expect(f[0]!.fix).toContain(
+      'kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=node2',
+    )
   })
 
   it('iptables: an endpoint gone from the EndpointSlices that every node still sends to', () => {
@@ -76,7 +129,12 @@ describe('SERVICE_RULES_STALE', () => {
     const f = findings(s, 'SERVICE_RULES_STALE')
     // the UDP and the TCP port, on each of the three nodes
     expect(f.map((x) => `${x.node} ${x.subject}`).sort()).toEqual(
-      ['node1', 'node2', 'node3'].flatMap((n) => [`${n} Service kube-system/kube-dns:dns (172.21.0.10 udp/53)`, `${n} Service kube-system/kube-dns:dns-tcp (172.21.0.10 tcp/53)`]).sort(),
+      ['node1', 'node2', 'node3']
+        .flatMap((n) => [
+          `${n} Service kube-system/kube-dns:dns (172.21.0.10 udp/53)`,
+          `${n} Service kube-system/kube-dns:dns-tcp (172.21.0.10 tcp/53)`,
+        ])
+        .sort(),
     )
     expect(f[0]!.message).toContain('its rules still send to 172.20.2.2:53 (no endpoint any more)')
     expect(f[0]!.evidence.join('\n')).toMatch(/-j DNAT --to-destination 172\.20\.2\.2:53/)
@@ -84,11 +142,15 @@ describe('SERVICE_RULES_STALE', () => {
 
   it('a Service that gained an endpoint while the nodes still reject it', () => {
     const s = broken(IPT, (x) => {
-      x.services!.find((v) => v.name === 'no-endpoints')!.endpoints = [{addresses: ['172.20.3.3'], conditions: {ready: true}, nodeName: 'node3'}]
+      x.services!.find((v) => v.name === 'no-endpoints')!.endpoints = [
+        {addresses: ['172.20.3.3'], conditions: {ready: true}, nodeName: 'node3'},
+      ]
     })
     const f = findings(s, 'SERVICE_RULES_STALE')
     expect(f.map((x) => x.node)).toEqual(['node1', 'node2', 'node3'])
-    expect(f[0]!.message).toContain('it rejects the Service as having no endpoints, but the EndpointSlices list 1 ready endpoint')
+    expect(f[0]!.message).toContain(
+      'it rejects the Service as having no endpoints, but the EndpointSlices list 1 ready endpoint',
+    )
     expect(f[0]!.evidence[1]).toContain('has no endpoints" -m tcp --dport 80 -j REJECT')
     expect(findings(s, 'SERVICE_NO_ENDPOINTS')).toEqual([])
   })
@@ -109,19 +171,27 @@ describe('SERVICE_RULES_STALE', () => {
       x.services = x.services!.filter((v) => v.name !== 'web')
     })
     const f = findings(s, 'SERVICE_RULES_STALE')
-    expect(f.map((x) => `${x.node} ${x.subject}`)).toEqual(['node1 ClusterIP 172.21.0.80 tcp/80', 'node2 ClusterIP 172.21.0.80 tcp/80', 'node3 ClusterIP 172.21.0.80 tcp/80'])
+    expect(f.map((x) => `${x.node} ${x.subject}`)).toEqual([
+      'node1 ClusterIP 172.21.0.80 tcp/80',
+      'node2 ClusterIP 172.21.0.80 tcp/80',
+      'node3 ClusterIP 172.21.0.80 tcp/80',
+    ])
     expect(f[0]!.message).toContain('no Service has that ClusterIP and port')
   })
 
   it('nftables: an endpoint chain without its dnat on node2', () => {
     const s = broken(NFT, (x) => {
-      for (const c of kubeProxyTable(x, 'node2').chains) if (c.name.startsWith('endpoint-') && c.name.includes('/udp/dns__172.20.1.2/53')) c.rules = c.rules.filter((r) => !r.text.includes('dnat to'))
+      for (const c of kubeProxyTable(x, 'node2').chains)
+        if (c.name.startsWith('endpoint-') && c.name.includes('/udp/dns__172.20.1.2/53'))
+          c.rules = c.rules.filter((r) => !r.text.includes('dnat to'))
     })
     const f = findings(s, 'SERVICE_RULES_STALE')
     expect(f).toHaveLength(1)
     expect(f[0]!.node).toBe('node2')
     expect(f[0]!.message).toContain('no rule sends to 172.20.1.2:53')
-    expect(f[0]!.evidence[1]).toMatch(/^node2 nft: map service-ips element \{ 172\.21\.0\.10 \. udp \. 53 : goto service-/)
+    expect(f[0]!.evidence[1]).toMatch(
+      /^node2 nft: map service-ips element \{ 172\.21\.0\.10 \. udp \. 53 : goto service-/,
+    )
   })
 
   it('nftables: a Service missing from service-ips on node1', () => {
@@ -130,14 +200,17 @@ describe('SERVICE_RULES_STALE', () => {
       m.elements = m.elements.filter((e) => !JSON.stringify(e.key).includes('172.21.0.80'))
     })
     const f = findings(s, 'SERVICE_RULES_STALE')
-    expect(f.map((x) => `${x.node}: ${x.message}`)).toEqual(["node1: kube-proxy's rules on node1 disagree with the EndpointSlices of default/web:http: it has no rule for 172.21.0.80 tcp/80: the Service is not programmed there"])
+    expect(f.map((x) => `${x.node}: ${x.message}`)).toEqual([
+      "node1: kube-proxy's rules on node1 disagree with the EndpointSlices of default/web:http: it has no rule for 172.21.0.80 tcp/80: the Service is not programmed there",
+    ])
   })
 })
 
 describe('KUBE_PROXY_MISSING', () => {
   it('iptables: every KUBE- chain flushed on node3: missing there, and no stale rule reported for it', () => {
     const s = broken(IPT, (x) => {
-      for (const t of node(x, 'node3').iptables!.tables) for (const c of t.chains) if (c.name.startsWith('KUBE-')) c.rules = []
+      for (const t of node(x, 'node3').iptables!.tables)
+        for (const c of t.chains) if (c.name.startsWith('KUBE-')) c.rules = []
     })
     const f = findings(s, 'KUBE_PROXY_MISSING')
     expect(f.map((x) => x.node)).toEqual(['node3'])
@@ -174,13 +247,19 @@ describe('CONNTRACK_STALE', () => {
     expect(f[0]!.node).toBe('node1')
     expect(f[0]!.severity).toBe('error')
     expect(f[0]!.subject).toBe('kube-system/kube-dns:dns → 172.20.1.9:53')
-    expect(f[0]!.evidence).toContain('node1 conntrack -L: udp 110 src=172.20.1.3 dst=172.21.0.10 sport=40000 dport=53 src=172.20.1.9 dst=172.20.1.3 sport=53 dport=40000')
-    expect(f[0]!.fix.split('\n').at(-1)).toBe('conntrack -D -p udp --orig-src 172.20.1.3 --orig-dst 172.21.0.10 --sport 40000 --dport 53 --reply-src 172.20.1.9')
+    expect(f[0]!.evidence).toContain(
+      'node1 conntrack -L: udp 110 src=172.20.1.3 dst=172.21.0.10 sport=40000 dport=53 src=172.20.1.9 dst=172.20.1.3 sport=53 dport=40000',
+    )
+    expect(f[0]!.fix.split('\n').at(-1)).toBe(
+      'conntrack -D -p udp --orig-src 172.20.1.3 --orig-dst 172.21.0.10 --sport 40000 --dport 53 --reply-src 172.20.1.9',
+    )
   })
 
   it("the lab's own Service flows (to live endpoints) are not stale; an endpoint removed from the API makes them so", () => {
     const clean = snapshot(IPT)
-    const live = node(clean, 'node1').conntrack!.entries.filter((e) => e.orig.dst === '172.21.0.10' && e.protocol === 'udp')
+    const live = node(clean, 'node1').conntrack!.entries.filter(
+      (e) => e.orig.dst === '172.21.0.10' && e.protocol === 'udp',
+    )
     expect(live.length).toBeGreaterThan(0)
     expect(findings(clean, 'CONNTRACK_STALE')).toEqual([])
     const gone = live[0]!.reply.src
@@ -193,11 +272,15 @@ describe('CONNTRACK_STALE', () => {
   })
 
   it('several entries to one former endpoint: one finding, one line deleting them all', () => {
-    const s = broken(IPT, (x) => node(x, 'node1').conntrack!.entries.push(dnsEntry(40001, '172.20.1.9'), dnsEntry(40002, '172.20.1.9')))
+    const s = broken(IPT, (x) =>
+      node(x, 'node1').conntrack!.entries.push(dnsEntry(40001, '172.20.1.9'), dnsEntry(40002, '172.20.1.9')),
+    )
     const f = findings(s, 'CONNTRACK_STALE')
     expect(f).toHaveLength(1)
     expect(f[0]!.message).toMatch(/^2 conntrack entries on node1 still translate/)
-    expect(f[0]!.fix.split('\n').at(-1)).toBe('conntrack -D -p udp --orig-dst 172.21.0.10 --dport 53 --reply-src 172.20.1.9')
+    expect(f[0]!.fix.split('\n').at(-1)).toBe(
+      'conntrack -D -p udp --orig-dst 172.21.0.10 --dport 53 --reply-src 172.20.1.9',
+    )
   })
 
   it('TCP to a former endpoint of a ClusterIP or a NodePort is a warning; a flow that was not translated is no Service flow', () => {
@@ -209,7 +292,10 @@ describe('CONNTRACK_STALE', () => {
       ),
     )
     const f = findings(s, 'CONNTRACK_STALE')
-    expect(f.map((x) => `${x.severity} ${x.subject}`)).toEqual(['warning default/web:http → 172.20.1.9:8080', 'warning default/web:http → 172.20.1.8:8080'])
+    expect(f.map((x) => `${x.severity} ${x.subject}`)).toEqual([
+      'warning default/web:http → 172.20.1.9:8080',
+      'warning default/web:http → 172.20.1.8:8080',
+    ])
   })
 
   it('says when the probe cut the list', () => {
@@ -218,7 +304,9 @@ describe('CONNTRACK_STALE', () => {
       ct.entries.push(dnsEntry(40000, '172.20.1.9'))
       ct.truncated = true
     })
-    expect(findings(s, 'CONNTRACK_STALE')[0]!.evidence.at(-1)).toMatch(/the probe read the first 2000 Service-flow entries/)
+    expect(findings(s, 'CONNTRACK_STALE')[0]!.evidence.at(-1)).toMatch(
+      /the probe read the first 2000 Service-flow entries/,
+    )
   })
 })
 
@@ -232,7 +320,10 @@ describe('CONNTRACK_TABLE_FULL', () => {
     expect(warn[0]!.message).toContain('90% full')
     const full = findings(at(262_144), 'CONNTRACK_TABLE_FULL')
     expect(full.map((f) => f.severity)).toEqual(['error'])
-    expect(full[0]!.evidence).toEqual(['net.netfilter.nf_conntrack_count = 262144', 'net.netfilter.nf_conntrack_max = 262144'])
+    expect(full[0]!.evidence).toEqual([
+      'net.netfilter.nf_conntrack_count = 262144',
+      'net.netfilter.nf_conntrack_max = 262144',
+    ])
   })
 })
 
@@ -256,7 +347,9 @@ describe('HAIRPIN_OFF', () => {
     const port = portOf(s, 'node1', 'pod-node1-1').name
     expect(f[0]!.subject).toBe(`pod default/pod-node1-1 (${port} on cni0)`)
     expect(f[0]!.message).toContain('is an endpoint of default/web and kube-system/kube-dns')
-    expect(f[0]!.evidence[0]).toMatch(new RegExp(`^node1 ip -d link: \\d+: ${port}: .* master cni0 .* veth bridge_slave hairpin off$`))
+    expect(f[0]!.evidence[0]).toMatch(
+      new RegExp(`^node1 ip -d link: \\d+: ${port}: .* master cni0 .* veth bridge_slave hairpin off$`),
+    )
     expect(f[0]!.fix.split('\n').at(-1)).toBe(`bridge link set dev ${port} hairpin on`)
   })
 
@@ -268,7 +361,11 @@ describe('HAIRPIN_OFF', () => {
 
 describe('scoped to nodes, as a trace runs the checks of its path', () => {
   it("a pod-to-pod trace does not carry the lab's Service without endpoints; a node's own Service finding it does", () => {
-    expect(findings(snapshot(IPT), undefined, ['node1', 'node2']).filter((f) => (SERVICE_CODES as readonly string[]).includes(f.code))).toEqual([])
+    expect(
+      findings(snapshot(IPT), undefined, ['node1', 'node2']).filter((f) =>
+        (SERVICE_CODES as readonly string[]).includes(f.code),
+      ),
+    ).toEqual([])
     const s = broken(IPT, (x) => (node(x, 'node2').conntrack!.count = 262_144))
     expect(findings(s, undefined, ['node2']).map((f) => `${f.code} ${f.node}`)).toContain('CONNTRACK_TABLE_FULL node2')
     expect(findings(s, undefined, ['node1']).map((f) => f.code)).not.toContain('CONNTRACK_TABLE_FULL')
@@ -280,13 +377,22 @@ describe('hostile Services (a hand-written file the schema lets through)', () =>
     const s = broken(IPT, (x) => {
       const bad = [
         {name: 'a', namespace: 'x', clusterIP: '172.21.5.5', ports: [{protocol: 7, port: 'eighty'}]},
-        {name: 'b', namespace: 'x', clusterIP: '172.21.5.6', ports: [{protocol: 'TCP', port: 80}], endpoints: [{addresses: 'nope', conditions: null}, null]},
+        {
+          name: 'b',
+          namespace: 'x',
+          clusterIP: '172.21.5.6',
+          ports: [{protocol: 'TCP', port: 80}],
+          endpoints: [{addresses: 'nope', conditions: null}, null],
+        },
         {name: 'c', namespace: 'x', clusterIP: 'None', ports: [{protocol: 'UDP', port: 53}]},
       ]
       x.services = [...x.services!, ...(bad as unknown as NonNullable<Snapshot['services']>)]
     })
     const f = serviceFindings(s)
     // b has no usable endpoint: it selects no ready pod, and no node programmed it
-    expect(f.filter((x) => x.code === 'SERVICE_NO_ENDPOINTS').map((x) => x.subject)).toEqual(['Service default/no-endpoints', 'Service x/b'])
+    expect(f.filter((x) => x.code === 'SERVICE_NO_ENDPOINTS').map((x) => x.subject)).toEqual([
+      'Service default/no-endpoints',
+      'Service x/b',
+    ])
   })
 })

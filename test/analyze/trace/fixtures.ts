@@ -1,5 +1,5 @@
-import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {TraceQuery, TraceResult} from '../../../src/analyze/trace/api.js'
+import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import type {Trace} from '../../../src/model/trace.js'
 import {describeSchemaError, validatorFor} from '../../../src/util/schema.js'

@@ -6,7 +6,8 @@ import {describe, expect, it} from 'vitest'
 
 import {actions, network, node, pod, schemaErrors, snapshotFixture, trace} from './fixtures.js'
 
-const vtepMAC = (annotations: Record<string, string>): string => JSON.parse(annotations['flannel.alpha.coreos.com/backend-data']!).VtepMAC
+const vtepMAC = (annotations: Record<string, string>): string =>
+  JSON.parse(annotations['flannel.alpha.coreos.com/backend-data']!).VtepMAC
 
 describe('flannel vxlan (a recorded 3-node lab)', () => {
   const snap = snapshotFixture('flannel-vxlan-lab')
@@ -16,17 +17,56 @@ describe('flannel vxlan (a recorded 3-node lab)', () => {
   it('walks a pod on node1 to a pod on node2 through cni0, flannel.1, the underlay and back', () => {
     const t = trace(snap, a.name, b.name)
     expect(t.disposition).toBe('DELIVERED')
-    expect(actions(t)).toEqual(['route', 'veth', 'bridge', 'route', 'forward', 'encap', 'route', 'underlay', 'decap', 'route', 'forward', 'bridge', 'veth', 'deliver'])
-    expect(t.hops[0]).toMatchObject({netns: a.netns, out: 'eth0', lookup: {dst: b.ip, src: a.ip, gateway: '172.20.1.1', dev: 'eth0'}})
+    expect(actions(t)).toEqual([
+      'route',
+      'veth',
+      'bridge',
+      'route',
+      'forward',
+      'encap',
+      'route',
+      'underlay',
+      'decap',
+      'route',
+      'forward',
+      'bridge',
+      'veth',
+      'deliver',
+    ])
+    expect(t.hops[0]).toMatchObject({
+      netns: a.netns,
+      out: 'eth0',
+      lookup: {dst: b.ip, src: a.ip, gateway: '172.20.1.1', dev: 'eth0'},
+    })
     const vtep2 = network(n2.podCIDRs[0]!)
-    expect(t.hops[3]).toMatchObject({node: 'node1', in: 'cni0', out: 'flannel.1', lookup: {iif: 'cni0', gateway: vtep2, dev: 'flannel.1'}})
+    expect(t.hops[3]).toMatchObject({
+      node: 'node1',
+      in: 'cni0',
+      out: 'flannel.1',
+      lookup: {iif: 'cni0', gateway: vtep2, dev: 'flannel.1'},
+    })
     expect(t.hops[3]!.evidence).toContain(`${n2.podCIDRs[0]} via ${vtep2} dev flannel.1 onlink`)
     expect(t.hops[3]!.evidence).toContain(`${vtep2} dev flannel.1 lladdr ${vtepMAC(n2.annotations)} PERMANENT`)
     const encap = t.hops[5]!
     expect(encap.evidence[0]).toBe(`${vtepMAC(n2.annotations)} dev flannel.1 dst ${n2.internalIP} self permanent`)
-    expect(encap.packet).toMatchObject({src: a.ip, dst: b.ip, size: 84 + 50, encap: [{type: 'vxlan', outerSrc: n1.internalIP, outerDst: n2.internalIP, vni: 1, port: 8472}]})
-    expect(t.hops[6]).toMatchObject({node: 'node1', out: 'eth0', lookup: {dst: n2.internalIP, src: n1.internalIP, oif: 'eth0', dev: 'eth0'}})
-    expect(t.hops[8]).toMatchObject({node: 'node2', in: 'eth0', out: 'flannel.1', action: 'decap', packet: {size: 84, encap: []}})
+    expect(encap.packet).toMatchObject({
+      src: a.ip,
+      dst: b.ip,
+      size: 84 + 50,
+      encap: [{type: 'vxlan', outerSrc: n1.internalIP, outerDst: n2.internalIP, vni: 1, port: 8472}],
+    })
+    expect(t.hops[6]).toMatchObject({
+      node: 'node1',
+      out: 'eth0',
+      lookup: {dst: n2.internalIP, src: n1.internalIP, oif: 'eth0', dev: 'eth0'},
+    })
+    expect(t.hops[8]).toMatchObject({
+      node: 'node2',
+      in: 'eth0',
+      out: 'flannel.1',
+      action: 'decap',
+      packet: {size: 84, encap: []},
+    })
     expect(t.hops.at(-1)).toMatchObject({node: 'node2', netns: b.netns, in: 'eth0', lookup: {dev: 'lo'}})
     expect(t.findings).toEqual([])
     expect(schemaErrors(t)).toBeUndefined()
@@ -61,10 +101,21 @@ describe('flannel vxlan (a recorded 3-node lab)', () => {
   it('sees the reply to a node address come back another way: ASYMMETRIC_PATH', () => {
     // node2 reaches node1's InternalIP straight over the underlay; node1 answers a pod address through flannel.1
     const t = trace(snap, b.name, 'node1')
-    expect(t).toMatchObject({disposition: 'DELIVERED', dst: {ip: n1.internalIP}, returnPath: {disposition: 'DELIVERED'}})
+    expect(t).toMatchObject({
+      disposition: 'DELIVERED',
+      dst: {ip: n1.internalIP},
+      returnPath: {disposition: 'DELIVERED'},
+    })
     expect(t.hops.at(-1)).toMatchObject({node: 'node1', netns: 'col-fx.node1', action: 'deliver', in: 'eth0'})
     expect(t.returnPath!.hops.find((h) => h.action === 'encap')).toMatchObject({node: 'node1', out: 'flannel.1'})
-    expect(t.findings).toMatchObject([{code: 'ASYMMETRIC_PATH', severity: 'warning', node: 'node2', evidence: ['request: node2 cni0 → eth0', 'reply: node2 flannel.1 → cni0']}])
+    expect(t.findings).toMatchObject([
+      {
+        code: 'ASYMMETRIC_PATH',
+        severity: 'warning',
+        node: 'node2',
+        evidence: ['request: node2 cni0 → eth0', 'reply: node2 flannel.1 → cni0'],
+      },
+    ])
   })
 
   it('fragments a big packet without DF and refuses it with DF at the pod (eth0 mtu 1450)', () => {
@@ -82,8 +133,25 @@ describe('flannel host-gw (a recorded 3-node lab)', () => {
     const n2 = node(snap, 'node2')
     const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
     expect(t.disposition).toBe('DELIVERED')
-    expect(actions(t)).toEqual(['route', 'veth', 'bridge', 'route', 'forward', 'underlay', 'route', 'forward', 'bridge', 'veth', 'deliver'])
-    expect(t.hops[3]).toMatchObject({node: 'node1', in: 'cni0', out: 'eth0', lookup: {gateway: n2.internalIP, dev: 'eth0'}})
+    expect(actions(t)).toEqual([
+      'route',
+      'veth',
+      'bridge',
+      'route',
+      'forward',
+      'underlay',
+      'route',
+      'forward',
+      'bridge',
+      'veth',
+      'deliver',
+    ])
+    expect(t.hops[3]).toMatchObject({
+      node: 'node1',
+      in: 'cni0',
+      out: 'eth0',
+      lookup: {gateway: n2.internalIP, dev: 'eth0'},
+    })
     expect(t.hops[5]!.evidence[0]).toMatch(new RegExp(`^${n2.internalIP} is node2's address on eth0`))
     expect(t.hops[6]).toMatchObject({node: 'node2', in: 'eth0', out: 'cni0'})
   })
@@ -95,9 +163,30 @@ describe('flannel udp (a recorded 3-node lab)', () => {
     const [n1, n2] = [node(snap, 'node1'), node(snap, 'node2')]
     const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
     expect(t.disposition).toBe('DELIVERED')
-    expect(actions(t)).toEqual(['route', 'veth', 'bridge', 'route', 'forward', 'udp-forward', 'route', 'underlay', 'udp-forward', 'route', 'forward', 'bridge', 'veth', 'deliver'])
-    expect(t.hops[3]).toMatchObject({out: 'flannel0', evidence: expect.arrayContaining(['172.20.0.0/16 dev flannel0 proto kernel scope link src 172.20.1.0'])})
-    expect(t.hops[5]!.packet).toMatchObject({size: 84 + 28, encap: [{type: 'udp', outerSrc: n1.internalIP, outerDst: n2.internalIP, port: 8285}]})
+    expect(actions(t)).toEqual([
+      'route',
+      'veth',
+      'bridge',
+      'route',
+      'forward',
+      'udp-forward',
+      'route',
+      'underlay',
+      'udp-forward',
+      'route',
+      'forward',
+      'bridge',
+      'veth',
+      'deliver',
+    ])
+    expect(t.hops[3]).toMatchObject({
+      out: 'flannel0',
+      evidence: expect.arrayContaining(['172.20.0.0/16 dev flannel0 proto kernel scope link src 172.20.1.0']),
+    })
+    expect(t.hops[5]!.packet).toMatchObject({
+      size: 84 + 28,
+      encap: [{type: 'udp', outerSrc: n1.internalIP, outerDst: n2.internalIP, port: 8285}],
+    })
     expect(t.hops[5]!.evidence.join('\n')).toMatch(/netctl-udp-forwarder/)
     expect(t.hops[8]).toMatchObject({node: 'node2', in: 'eth0', out: 'flannel0', packet: {encap: []}})
   })
@@ -105,7 +194,10 @@ describe('flannel udp (a recorded 3-node lab)', () => {
   it('ends in BLACKHOLE when the sender has no daemon, and DECAP_REJECTED when the receiver has none', () => {
     const gone = snapshotFixture('flannel-udp-lab')
     gone.nodeStates.node1!.processes = []
-    expect(trace(gone, 'pod-node1-1', 'pod-node2-1')).toMatchObject({disposition: 'BLACKHOLE', findings: [{code: 'UDP_DAEMON_DOWN', node: 'node1'}]})
+    expect(trace(gone, 'pod-node1-1', 'pod-node2-1')).toMatchObject({
+      disposition: 'BLACKHOLE',
+      findings: [{code: 'UDP_DAEMON_DOWN', node: 'node1'}],
+    })
     const far = snapshotFixture('flannel-udp-lab')
     far.nodeStates.node2!.processes = []
     const t = trace(far, 'pod-node1-1', 'pod-node2-1')

@@ -29,7 +29,13 @@ export function calicoIpipSnapshot(opts: {tunnelMtu?: number} = {}): Snapshot {
     const state = snap.nodeStates[node.name]!
     const link = tunl0(Math.max(...state.links.map((l) => l.ifindex)) + 1)
     state.links.push({...link, mtu: opts.tunnelMtu ?? link.mtu})
-    state.addresses.push({dev: 'tunl0', family: 'inet', local: network(node.podCIDRs[0]!), prefixlen: 32, scope: 'global'})
+    state.addresses.push({
+      dev: 'tunl0',
+      family: 'inet',
+      local: network(node.podCIDRs[0]!),
+      prefixlen: 32,
+      scope: 'global',
+    })
     state.sysctls['net.ipv4.conf.tunl0.rp_filter'] = '0'
     state.sysctls['net.ipv4.conf.tunl0.forwarding'] = '1'
     for (const r of state.routes) {

@@ -16,7 +16,8 @@ import {answered, collectLab, disagreements, pingPairs, routeDisagreements, tcpC
 
 const LONG = 300_000
 
-const tracer = (snap: Parameters<typeof traceSnapshot>[0]) => (src: string, dst: string) => traceSnapshot(snap, {src, dst, protocol: 'icmp', size: 84, df: true})
+const tracer = (snap: Parameters<typeof traceSnapshot>[0]) => (src: string, dst: string) =>
+  traceSnapshot(snap, {src, dst, protocol: 'icmp', size: 84, df: true})
 
 /** What a cross-node request looks like on each backend, beyond agreeing with the kernel. */
 function expectBackendPath(backend: string, t: Trace): void {
@@ -65,7 +66,11 @@ const LABS: Array<{title: string; backend: string; args: string[]}> = [
       ['--proxy-mode', 'nftables'],
       ['--host-profile', 'docker'],
       ['--host-profile', 'firewalld'],
-    ].map((agents) => ({title: `${backend}, flat, ${agents.join(' ')}`, backend, args: ['--backend', backend, '--nodes', '3', '--pods-per-node', '2', ...agents]})),
+    ].map((agents) => ({
+      title: `${backend}, flat, ${agents.join(' ')}`,
+      backend,
+      args: ['--backend', backend, '--nodes', '3', '--pods-per-node', '2', ...agents],
+    })),
   ),
 ]
 
@@ -74,44 +79,74 @@ describeLab('trace walker vs the kernel', () => {
     describe(spec.title, () => {
       const lab = useLab('trc', spec.args)
 
-      it('agrees with ping on every pod pair, with ip route get on every hop, and with a TCP connect', async () => {
-        const l = lab.get()
-        const snap = await collectLab(l.name)
-        const results = await pingPairs(l.pods, tracer(snap))
-        expect(disagreements(results)).toEqual([])
-        // and every trace is what `netctl trace --json` promises
-        for (const r of results) expect(schemaErrors(r.result.trace), `${r.src.name} → ${r.dst.name}`).toBeUndefined()
-        // a healthy lab carries every pair; host-gw across the router only the pairs on one subnet
-        const subnet = (pod: {node: string}) => l.nodes.find((n) => n.name === pod.node)?.subnet
-        // no encapsulation across the router: host-gw and Calico without overlay carry only the pairs on one subnet
-        const l3Broken = l.topology === 'routed' && ['flannel-host-gw', 'calico-bgp', 'calico-rr'].includes(spec.backend)
-        const carried = (r: (typeof results)[0]) => !l3Broken || subnet(r.src) === subnet(r.dst)
-        for (const r of results) expect(r.kernel, `${r.src.name} → ${r.dst.name}`).toBe(carried(r))
+      it(
+        'agrees with ping on every pod pair, with ip route get on every hop, and with a TCP connect',
+        async () => {
+          const l = lab.get()
+          const snap = await collectLab(l.name)
+          const results = await pingPairs(l.pods, tracer(snap))
+          expect(disagreements(results)).toEqual([])
+          // and every trace is what `netctl trace --json` promises
+          for (const r of results) expect(schemaErrors(r.result.trace), `${r.src.name} → ${r.dst.name}`).toBeUndefined()
+          // a healthy lab carries every pair; host-gw across the router only the pairs on one subnet
+          const subnet = (pod: {node: string}) => l.nodes.find((n) => n.name === pod.node)?.subnet
+          // no encapsulation across the router: host-gw and Calico without overlay carry only the pairs on one subnet
+          const l3Broken =
+            l.topology === 'routed' && ['flannel-host-gw', 'calico-bgp', 'calico-rr'].includes(spec.backend)
+          const carried = (r: (typeof results)[0]) => !l3Broken || subnet(r.src) === subnet(r.dst)
+          for (const r of results) expect(r.kernel, `${r.src.name} → ${r.dst.name}`).toBe(carried(r))
 
-        // node endpoints: node1's pods to every node's address and back from every node (the kernel picks the source)
-        const hostEnds = l.pods.filter((p) => p.node === l.nodes[0]!.name).flatMap((p) => l.nodes.flatMap((n) => [{from: p.netns, to: n.ip, trace: tracer(snap)(p.name, n.name)}, {from: n.netns, to: p.ip, trace: tracer(snap)(n.name, p.name)}]))
-        const hostDiffs = await mapLimit(hostEnds, 4, async (x) => ((await pingOnce(x.from, x.to, 1)) === answered(x.trace.trace) ? undefined : `${x.from} → ${x.to}: netctl ${x.trace.trace.disposition}/${x.trace.trace.returnPath?.disposition ?? '-'}`))
-        expect(hostDiffs.filter(Boolean)).toEqual([])
+          // node endpoints: node1's pods to every node's address and back from every node (the kernel picks the source)
+          const hostEnds = l.pods
+            .filter((p) => p.node === l.nodes[0]!.name)
+            .flatMap((p) =>
+              l.nodes.flatMap((n) => [
+                {from: p.netns, to: n.ip, trace: tracer(snap)(p.name, n.name)},
+                {from: n.netns, to: p.ip, trace: tracer(snap)(n.name, p.name)},
+              ]),
+            )
+          const hostDiffs = await mapLimit(hostEnds, 4, async (x) =>
+            (await pingOnce(x.from, x.to, 1)) === answered(x.trace.trace)
+              ? undefined
+              : `${x.from} → ${x.to}: netctl ${x.trace.trace.disposition}/${x.trace.trace.returnPath?.disposition ?? '-'}`,
+          )
+          expect(hostDiffs.filter(Boolean)).toEqual([])
 
-        const routes = await routeDisagreements([...results.map((r) => r.result.trace), ...hostEnds.map((x) => x.trace.trace)])
-        expect(routes.diffs).toEqual([])
-        // pods and every node took decisions the kernel was asked about
-        for (const n of l.nodes) expect(routes.netns).toContain(n.netns)
-        for (const p of l.pods) expect(routes.netns).toContain(p.netns)
+          const routes = await routeDisagreements([
+            ...results.map((r) => r.result.trace),
+            ...hostEnds.map((x) => x.trace.trace),
+          ])
+          expect(routes.diffs).toEqual([])
+          // pods and every node took decisions the kernel was asked about
+          for (const n of l.nodes) expect(routes.netns).toContain(n.netns)
+          for (const p of l.pods) expect(routes.netns).toContain(p.netns)
 
-        const [n1, n2, n3] = l.nodes as [LabUp['nodes'][0], LabUp['nodes'][0], LabUp['nodes'][0]]
-        const pod = (n: {name: string}) => l.pods.find((p) => p.node === n.name)!
-        const cross = results.find((r) => r.src.name === pod(n1).name && r.dst.name === pod(n2).name)!
-        expect(cross.kernel).toBe(true)
-        expectBackendPath(spec.backend, cross.result.trace)
+          const [n1, n2, n3] = l.nodes as [LabUp['nodes'][0], LabUp['nodes'][0], LabUp['nodes'][0]]
+          const pod = (n: {name: string}) => l.pods.find((p) => p.node === n.name)!
+          const cross = results.find((r) => r.src.name === pod(n1).name && r.dst.name === pod(n2).name)!
+          expect(cross.kernel).toBe(true)
+          expectBackendPath(spec.backend, cross.result.trace)
 
-        // TCP to a listener: a pair the kernel carries, and on host-gw across the router one it cannot
-        const far = l3Broken ? n3 : n2
-        const tcp = traceSnapshot(snap, {src: pod(n1).name, dst: pod(far).name, protocol: 'tcp', port: 8080, size: 60, df: true})
-        expect(answered(tcp.trace)).toBe(await tcpConnects(pod(n1), pod(far), 8080))
-        if (far === n3 && spec.backend === 'flannel-host-gw') expect(tcp.trace).toMatchObject({disposition: 'NO_ROUTE', findings: expect.arrayContaining([expect.objectContaining({code: 'ROUTE_MISSING'})])})
-        if (far === n3) expect(answered(tcp.trace)).toBe(false)
-      }, LONG)
+          // TCP to a listener: a pair the kernel carries, and on host-gw across the router one it cannot
+          const far = l3Broken ? n3 : n2
+          const tcp = traceSnapshot(snap, {
+            src: pod(n1).name,
+            dst: pod(far).name,
+            protocol: 'tcp',
+            port: 8080,
+            size: 60,
+            df: true,
+          })
+          expect(answered(tcp.trace)).toBe(await tcpConnects(pod(n1), pod(far), 8080))
+          if (far === n3 && spec.backend === 'flannel-host-gw')
+            expect(tcp.trace).toMatchObject({
+              disposition: 'NO_ROUTE',
+              findings: expect.arrayContaining([expect.objectContaining({code: 'ROUTE_MISSING'})]),
+            })
+          if (far === n3) expect(answered(tcp.trace)).toBe(false)
+        },
+        LONG,
+      )
     })
   }
 })

@@ -12,7 +12,19 @@ import type {Hop} from '../../../src/model/trace.js'
 import {fixture} from '../../helpers/fixtures.js'
 import {schemaErrors, snapshotFixture, trace} from './fixtures.js'
 
-const nat = (...rules: string[]) => ['*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-POSTROUTING - [0:0]', ...rules, 'COMMIT', ''].join('\n')
+const nat = (...rules: string[]) =>
+  [
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':INPUT ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ':KUBE-MARK-MASQ - [0:0]',
+    ':KUBE-POSTROUTING - [0:0]',
+    ...rules,
+    'COMMIT',
+    '',
+  ].join('\n')
 
 /** kube-proxy's masquerade pair (pkg/proxy/iptables/proxier.go), as iptables-save prints it */
 const KUBE_MASQ = [
@@ -28,12 +40,27 @@ const natHops = (hops: Hop[]) => hops.filter((h) => h.netfilter?.nat?.some((n) =
 describe('DNAT in PREROUTING rewrites the packet; routing takes the new destination', () => {
   it("a port on pod-node3-1's address sent to pod-node2-1:8080: DELIVERED in pod-node2-1, the reply un-DNATed at node1", () => {
     const snap = snapshotFixture('calico-vxlan-lab')
-    snap.nodeStates.node1!.iptables = parseIptablesSave(nat('-A PREROUTING -d 172.20.3.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.20.2.2:8080'))
+    snap.nodeStates.node1!.iptables = parseIptablesSave(
+      nat('-A PREROUTING -d 172.20.3.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.20.2.2:8080'),
+    )
     const t = trace(snap, 'pod-node1-1', 'pod-node3-1', {protocol: 'tcp', port: 80})
     expect(t.disposition).toBe('DELIVERED')
     const dnat = natHops(t.hops)
     expect(dnat).toHaveLength(1)
-    expect(dnat[0]).toMatchObject({node: 'node1', action: 'filter', netfilter: {hook: 'PREROUTING', nat: [{ruleset: 'iptables nat', before: 'tcp 172.20.1.2 → 172.20.3.2:80', after: 'tcp 172.20.1.2 → 172.20.2.2:8080'}]}})
+    expect(dnat[0]).toMatchObject({
+      node: 'node1',
+      action: 'filter',
+      netfilter: {
+        hook: 'PREROUTING',
+        nat: [
+          {
+            ruleset: 'iptables nat',
+            before: 'tcp 172.20.1.2 → 172.20.3.2:80',
+            after: 'tcp 172.20.1.2 → 172.20.2.2:8080',
+          },
+        ],
+      },
+    })
     expect(dnat[0]!.evidence).toContain('DNAT: tcp 172.20.1.2 → 172.20.3.2:80 becomes tcp 172.20.1.2 → 172.20.2.2:8080')
     // node1 routes to node2's block, not node3's; the packet lands in pod-node2-1
     const route = t.hops.find((h) => h.node === 'node1' && h.action === 'route' && h.in !== undefined)
@@ -47,7 +74,9 @@ describe('DNAT in PREROUTING rewrites the packet; routing takes the new destinat
     const back = t.returnPath!.hops
     expect(back[0]!.node).toBe('node2')
     const un = back.filter((h) => h.netfilter?.nat?.[0]?.ruleset === 'conntrack')
-    expect(un.map((h) => [h.node, h.netfilter!.hook, h.netfilter!.nat![0]!.before, h.netfilter!.nat![0]!.after])).toEqual([['node1', 'POSTROUTING', 'tcp 172.20.2.2 → 172.20.1.2', 'tcp 172.20.3.2 → 172.20.1.2']])
+    expect(
+      un.map((h) => [h.node, h.netfilter!.hook, h.netfilter!.nat![0]!.before, h.netfilter!.nat![0]!.after]),
+    ).toEqual([['node1', 'POSTROUTING', 'tcp 172.20.2.2 → 172.20.1.2', 'tcp 172.20.3.2 → 172.20.1.2']])
     expect(back.at(-1)).toMatchObject({node: 'node1', action: 'deliver'})
     expect(schemaErrors(t)).toBeUndefined()
   })
@@ -79,7 +108,19 @@ describe("KUBE-MARK-MASQ followed to KUBE-POSTROUTING's MASQUERADE", () => {
     expect(dnat!.netfilter!.hook).toBe('PREROUTING')
     const out = masq!.out!
     const addr = snap.nodeStates.node1!.addresses.find((a) => a.dev === out && a.family === 'inet')!.local
-    expect(masq).toMatchObject({node: 'node1', netfilter: {hook: 'POSTROUTING', nat: [{rule: '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully', before: 'tcp 172.20.1.2 → 172.20.2.2:8080', after: `tcp ${addr} → 172.20.2.2:8080`}]}})
+    expect(masq).toMatchObject({
+      node: 'node1',
+      netfilter: {
+        hook: 'POSTROUTING',
+        nat: [
+          {
+            rule: '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
+            before: 'tcp 172.20.1.2 → 172.20.2.2:8080',
+            after: `tcp ${addr} → 172.20.2.2:8080`,
+          },
+        ],
+      },
+    })
     // without the mark KUBE-POSTROUTING returns: no masquerade (the first test's trace has none)
     expect(masq!.evidence).toContain(`SNAT: tcp 172.20.1.2 → 172.20.2.2:8080 becomes tcp ${addr} → 172.20.2.2:8080`)
     // the packet on the wire, and as pod-node2-1 receives it, comes from the node
@@ -107,9 +148,22 @@ describe("nft kube-proxy: the service-ips verdict map, numgen's first endpoint, 
     const t = trace(snap, 'pod-node1-2', 'pod-node3-2', {protocol: 'tcp', port: 80})
     expect(t.disposition).toBe('DELIVERED')
     const [dnat] = natHops(t.hops)
-    expect(dnat).toMatchObject({node: 'node1', netfilter: {hook: 'PREROUTING', nat: [{ruleset: expect.stringContaining('nft ip kube-proxy nat-prerouting'), after: 'tcp 172.20.1.3 → 172.20.1.2:8080'}]}})
+    expect(dnat).toMatchObject({
+      node: 'node1',
+      netfilter: {
+        hook: 'PREROUTING',
+        nat: [
+          {
+            ruleset: expect.stringContaining('nft ip kube-proxy nat-prerouting'),
+            after: 'tcp 172.20.1.3 → 172.20.1.2:8080',
+          },
+        ],
+      },
+    })
     expect(dnat!.netfilter!.alternatives!.map((a) => a.probability)).toEqual([1 / 3, 1 / 3, 1 / 3])
-    expect(dnat!.evidence.join('\n')).toContain('numgen splits the walk; the ways are equally likely, the first is walked:')
+    expect(dnat!.evidence.join('\n')).toContain(
+      'numgen splits the walk; the ways are equally likely, the first is walked:',
+    )
     // pod-node1-1 on the same node: no tunnel, delivered there; the reply is un-DNATed at node1
     expect(t.hops.some((h) => h.node !== 'node1')).toBe(false)
     expect(t.returnPath?.disposition).toBe('DELIVERED')

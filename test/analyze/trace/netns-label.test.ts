@@ -13,11 +13,26 @@ import {pod, schemaErrors, snapshotFixture, trace} from './fixtures.js'
 
 describe("the netns a trace hop names for a node's own namespace", () => {
   it('is the namespace the node was entered through, kept in the snapshot from the inventory', () => {
-    const plan = planLab({name: 'demo', nodes: 2, podsPerNode: 1, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, '/tmp/x')
+    const plan = planLab(
+      {
+        name: 'demo',
+        nodes: 2,
+        podsPerNode: 1,
+        backend: 'flannel-vxlan',
+        topology: 'flat',
+        routeReflectors: 1,
+        ssh: false,
+      },
+      '/tmp/x',
+    )
     const inv = labInventory(plan)
     // the same lab's inventory copied under another cluster name: the namespaces stay what they are
     inv.cluster.name = 'staging'
-    const snap = snapshotOf(inv, [], {startedAt: '2026-01-01T00:00:00Z', finishedAt: '2026-01-01T00:00:01Z', version: 'test'})
+    const snap = snapshotOf(inv, [], {
+      startedAt: '2026-01-01T00:00:00Z',
+      finishedAt: '2026-01-01T00:00:01Z',
+      version: 'test',
+    })
     expect(snap.nodes.map((n) => n.netns)).toEqual(['demo.node1', 'demo.node2'])
     expect(() => validateSnapshot(JSON.parse(JSON.stringify(snap)))).not.toThrow()
   })
@@ -46,6 +61,8 @@ describe("the netns a trace hop names for a node's own namespace", () => {
     for (const n of snap.nodes) n.netns = `col-fx.${n.name}`
     const t = trace(snap, 'node1', pod(snap, 'pod-node2-1').name)
     expect(t.src.netns).toBe('col-fx.node1')
-    expect(t.hops.filter((h) => h.node === 'node2' && h.action === 'route').map((h) => h.netns)).toContain('col-fx.node2')
+    expect(t.hops.filter((h) => h.node === 'node2' && h.action === 'route').map((h) => h.netns)).toContain(
+      'col-fx.node2',
+    )
   })
 })

@@ -30,7 +30,8 @@ export async function collectLab(name: string): Promise<Snapshot> {
 }
 
 /** A reply came back: the request and the reply were both delivered. */
-export const answered = (t: Trace): boolean => t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED'
+export const answered = (t: Trace): boolean =>
+  t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED'
 
 type Pod = {name: string; netns: string; ip: string; node: string}
 
@@ -44,21 +45,35 @@ export interface PairResult {
 /** Ping every ordered pair once (a few at a time) and trace the same pair. */
 export async function pingPairs(pods: Pod[], trace: (src: string, dst: string) => TraceResult): Promise<PairResult[]> {
   const pairs = pods.flatMap((a) => pods.filter((b) => b !== a).map((b) => ({src: a, dst: b})))
-  return mapLimit(pairs, 4, async ({src, dst}) => ({src, dst, kernel: await ping(src.netns, dst.ip, 1), result: trace(src.name, dst.name)}))
+  return mapLimit(pairs, 4, async ({src, dst}) => ({
+    src,
+    dst,
+    kernel: await ping(src.netns, dst.ip, 1),
+    result: trace(src.name, dst.name),
+  }))
 }
 
 export function disagreements(results: PairResult[]): string[] {
   return results
     .filter((r) => r.kernel !== answered(r.result.trace))
-    .map((r) => `${r.src.name} → ${r.dst.name}: ping ${r.kernel ? 'answered' : 'failed'}, netctl ${r.result.trace.disposition}/${r.result.trace.returnPath?.disposition ?? '-'}`)
+    .map(
+      (r) =>
+        `${r.src.name} → ${r.dst.name}: ping ${r.kernel ? 'answered' : 'failed'}, netctl ${r.result.trace.disposition}/${r.result.trace.returnPath?.disposition ?? '-'}`,
+    )
 }
 
 /**
  * A TCP connect from one pod to a listener in another: `nc -l` there (it ends
  * after one connection, or when `timeout` stops it), `nc -z` from here once it listens.
  */
-export async function tcpConnects(src: {netns: string}, dst: {netns: string; ip: string}, port: number): Promise<boolean> {
-  const listener = run('ip', ['netns', 'exec', dst.netns, 'timeout', '8', 'nc', '-l', String(port)], {timeoutMs: 15_000})
+export async function tcpConnects(
+  src: {netns: string},
+  dst: {netns: string; ip: string},
+  port: number,
+): Promise<boolean> {
+  const listener = run('ip', ['netns', 'exec', dst.netns, 'timeout', '8', 'nc', '-l', String(port)], {
+    timeoutMs: 15_000,
+  })
   try {
     for (let i = 0; i < 50; i++) {
       const bound = await nsExec(dst.netns, ['ss', '-ltnH', `sport = :${port}`])
@@ -78,7 +93,15 @@ export function lookups(t: Trace): Array<{hop: Hop; query: PacketQuery}> {
     .filter((h) => h.lookup)
     .map((hop) => {
       const l = hop.lookup!
-      return {hop, query: {dst: l.dst, ...(l.src ? {src: l.src} : {}), ...(l.iif ? {iif: l.iif} : {}), ...(l.oif ? {oif: l.oif} : {})}}
+      return {
+        hop,
+        query: {
+          dst: l.dst,
+          ...(l.src ? {src: l.src} : {}),
+          ...(l.iif ? {iif: l.iif} : {}),
+          ...(l.oif ? {oif: l.oif} : {}),
+        },
+      }
     })
 }
 
@@ -86,7 +109,9 @@ export function lookups(t: Trace): Array<{hop: Hop; query: PacketQuery}> {
  * Ask `ip route get` for every decision the walks took, in the namespace they
  * took it in; the device and gateway must be what the walk went on with.
  */
-export async function routeDisagreements(traces: Trace[]): Promise<{asked: number; diffs: string[]; netns: Set<string>}> {
+export async function routeDisagreements(
+  traces: Trace[],
+): Promise<{asked: number; diffs: string[]; netns: Set<string>}> {
   const byNetns = new Map<string, Map<string, {hop: Hop; query: PacketQuery}>>()
   for (const t of traces) {
     for (const x of lookups(t)) {
@@ -99,15 +124,21 @@ export async function routeDisagreements(traces: Trace[]): Promise<{asked: numbe
   let asked = 0
   for (const [netns, m] of byNetns) {
     const items = [...m.values()]
-    const answers = await kernelRouteGetMany(netns, items.map((x) => x.query))
+    const answers = await kernelRouteGetMany(
+      netns,
+      items.map((x) => x.query),
+    )
     items.forEach((x, i) => {
       asked++
       const k = answers[i]!
       const want = x.hop.lookup!
       const where = `${netns}: ${describeQuery(x.query)}`
-      if (k.error) diffs.push(`${where}: kernel says ${k.error}, netctl took dev ${want.dev} via ${want.gateway ?? '-'}`)
+      if (k.error)
+        diffs.push(`${where}: kernel says ${k.error}, netctl took dev ${want.dev} via ${want.gateway ?? '-'}`)
       else if (k.route?.dev !== want.dev || (k.route?.gateway ?? undefined) !== want.gateway) {
-        diffs.push(`${where}: kernel dev ${k.route?.dev} via ${k.route?.gateway ?? '-'}, netctl dev ${want.dev} via ${want.gateway ?? '-'}`)
+        diffs.push(
+          `${where}: kernel dev ${k.route?.dev} via ${k.route?.gateway ?? '-'}, netctl dev ${want.dev} via ${want.gateway ?? '-'}`,
+        )
       }
     })
   }

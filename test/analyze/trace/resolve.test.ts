@@ -53,10 +53,18 @@ describe('resolveEndpoint', () => {
 
   it('unknown names say so in one line, with a suggestion for a typo', () => {
     const s = lab()
-    expect(usageError(() => resolveEndpoint(s, 'pod-node3-22'))).toBe("no pod or node named 'pod-node3-22' in cluster col-fx (did you mean pod-node3-2?)")
-    expect(usageError(() => resolveEndpoint(s, 'kube-system/pod-node3-2'))).toBe('no pod kube-system/pod-node3-2 in cluster col-fx (pod-node3-2 is in namespace default)')
-    expect(usageError(() => resolveEndpoint(s, 'default/pod-nod3-2'))).toBe('no pod default/pod-nod3-2 in cluster col-fx (did you mean default/pod-node3-2?)')
-    expect(usageError(() => resolveEndpoint(s, 'zzzzzzzzzzzzzzzz'))).toBe("no pod or node named 'zzzzzzzzzzzzzzzz' in cluster col-fx")
+    expect(usageError(() => resolveEndpoint(s, 'pod-node3-22'))).toBe(
+      "no pod or node named 'pod-node3-22' in cluster col-fx (did you mean pod-node3-2?)",
+    )
+    expect(usageError(() => resolveEndpoint(s, 'kube-system/pod-node3-2'))).toBe(
+      'no pod kube-system/pod-node3-2 in cluster col-fx (pod-node3-2 is in namespace default)',
+    )
+    expect(usageError(() => resolveEndpoint(s, 'default/pod-nod3-2'))).toBe(
+      'no pod default/pod-nod3-2 in cluster col-fx (did you mean default/pod-node3-2?)',
+    )
+    expect(usageError(() => resolveEndpoint(s, 'zzzzzzzzzzzzzzzz'))).toBe(
+      "no pod or node named 'zzzzzzzzzzzzzzzz' in cluster col-fx",
+    )
     expect(usageError(() => resolveEndpoint(s, '/x'))).toMatch(/^'\/x' is not a pod name/)
     expect(usageError(() => resolveEndpoint(s, ''))).toMatch(/^an empty endpoint/)
   })
@@ -66,8 +74,12 @@ describe('resolveEndpoint', () => {
     const node3 = s.nodes.find((n) => n.name === 'node3')!
     const cidr = node3.podCIDRs[0]!
     const free = cidr.replace(/\.0\/24$/, '.200')
-    expect(usageError(() => resolveEndpoint(s, free))).toBe(`no pod with IP ${free} in cluster col-fx (it is in node3's podCIDR ${cidr}, but no pod there has it)`)
-    expect(usageError(() => resolveEndpoint(s, '198.51.100.7'))).toBe('no pod or node with IP 198.51.100.7 in cluster col-fx')
+    expect(usageError(() => resolveEndpoint(s, free))).toBe(
+      `no pod with IP ${free} in cluster col-fx (it is in node3's podCIDR ${cidr}, but no pod there has it)`,
+    )
+    expect(usageError(() => resolveEndpoint(s, '198.51.100.7'))).toBe(
+      'no pod or node with IP 198.51.100.7 in cluster col-fx',
+    )
   })
 
   it('ambiguous names list the candidates and say how to pick one', () => {
@@ -78,20 +90,30 @@ describe('resolveEndpoint', () => {
       `'${pod.name}' is ambiguous: pod default/${pod.name} and pod prod/${pod.name}; name the pod as NAMESPACE/NAME`,
     )
     expect(resolveEndpoint(s, `prod/${pod.name}`)).toMatchObject({namespace: 'prod'})
-    expect(usageError(() => resolveEndpoint(s, pod.ip))).toMatch(new RegExp(`^${pod.ip.replace(/\./g, '\\.')} is ambiguous: pods default/${pod.name} and prod/${pod.name}`))
+    expect(usageError(() => resolveEndpoint(s, pod.ip))).toMatch(
+      new RegExp(`^${pod.ip.replace(/\./g, '\\.')} is ambiguous: pods default/${pod.name} and prod/${pod.name}`),
+    )
     s.pods.push({name: 'node2', namespace: 'default', node: 'node2', ip: '172.20.2.77'})
-    expect(usageError(() => resolveEndpoint(s, 'node2'))).toBe("'node2' is ambiguous: pod default/node2 and node node2; name the pod as NAMESPACE/NAME, or the node by its IP")
+    expect(usageError(() => resolveEndpoint(s, 'node2'))).toBe(
+      "'node2' is ambiguous: pod default/node2 and node node2; name the pod as NAMESPACE/NAME, or the node by its IP",
+    )
   })
 })
 
-describe('inNamespace: a bare NAME as kubectl reads it (Kubernetes source, -n or the context\'s namespace)', () => {
+describe("inNamespace: a bare NAME as kubectl reads it (Kubernetes source, -n or the context's namespace)", () => {
   it('a pod of the namespace becomes NAMESPACE/NAME, even where another namespace has one of that name', () => {
     const s = lab()
     const pod = s.pods.find((p) => p.name === 'pod-node3-2')!
     s.pods.push({...pod, namespace: 'prod', ip: '172.20.3.77'})
     expect(inNamespace(s, 'pod-node3-2', 'prod')).toBe('prod/pod-node3-2')
-    expect(resolveEndpoint(s, inNamespace(s, 'pod-node3-2', 'prod'))).toMatchObject({namespace: 'prod', ip: '172.20.3.77'})
-    expect(resolveEndpoint(s, inNamespace(s, 'pod-node3-2', 'default'))).toMatchObject({namespace: 'default', ip: pod.ip})
+    expect(resolveEndpoint(s, inNamespace(s, 'pod-node3-2', 'prod'))).toMatchObject({
+      namespace: 'prod',
+      ip: '172.20.3.77',
+    })
+    expect(resolveEndpoint(s, inNamespace(s, 'pod-node3-2', 'default'))).toMatchObject({
+      namespace: 'default',
+      ip: pod.ip,
+    })
   })
 
   it('NAMESPACE/NAME, IPs and node names are left alone', () => {
@@ -103,7 +125,11 @@ describe('inNamespace: a bare NAME as kubectl reads it (Kubernetes source, -n or
 
   it('a pod not in the namespace fails to resolve, saying where a pod of that name is', () => {
     const s = lab()
-    expect(usageError(() => resolveEndpoint(s, inNamespace(s, 'pod-node1-1', 'shop')))).toBe('no pod shop/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)')
-    expect(usageError(() => resolveEndpoint(s, inNamespace(s, 'pod-node1-9', 'default')))).toMatch(/^no pod default\/pod-node1-9 in cluster col-fx \(did you mean default\/pod-node1-\d\?\)$/)
+    expect(usageError(() => resolveEndpoint(s, inNamespace(s, 'pod-node1-1', 'shop')))).toBe(
+      'no pod shop/pod-node1-1 in cluster col-fx (pod-node1-1 is in namespace default)',
+    )
+    expect(usageError(() => resolveEndpoint(s, inNamespace(s, 'pod-node1-9', 'default')))).toMatch(
+      /^no pod default\/pod-node1-9 in cluster col-fx \(did you mean default\/pod-node1-\d\?\)$/,
+    )
   })
 })

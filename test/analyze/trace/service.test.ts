@@ -9,16 +9,21 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
+import {iptablesNode} from '../../../bench/trace-netfilter.js'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import {UsageError} from '../../../src/errors.js'
 import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
 import {traceSnapshotFile} from '../../../src/services/trace.js'
-import {iptablesNode} from '../../../bench/trace-netfilter.js'
 import {REPO} from '../../helpers/cli.js'
 
-const snap = (mode: 'iptables' | 'nftables' = 'iptables'): Snapshot => parseSnapshot(readFileSync(path.join(REPO, `fixtures/snapshots/flannel-vxlan-services-${mode}-lab.json`), 'utf8'), `services-${mode}-lab`)
+const snap = (mode: 'iptables' | 'nftables' = 'iptables'): Snapshot =>
+  parseSnapshot(
+    readFileSync(path.join(REPO, `fixtures/snapshots/flannel-vxlan-services-${mode}-lab.json`), 'utf8'),
+    `services-${mode}-lab`,
+  )
 const base = {src: 'pod-node1-2', size: 84, df: false}
-const trace = (s: Snapshot, dst: string, more: Record<string, unknown> = {}) => traceSnapshot(s, {...base, dst, ...more}).trace
+const trace = (s: Snapshot, dst: string, more: Record<string, unknown> = {}) =>
+  traceSnapshot(s, {...base, dst, ...more}).trace
 
 describe('a Service as DST', () => {
   const s = snap()
@@ -44,8 +49,16 @@ describe('a Service as DST', () => {
   })
 
   it.each([
-    ['svc/nope', {}, /^no Service default\/nope in cluster \S+ \(from 'svc\/nope'\) \(did you mean svc\/default\/.+\?\)$/],
-    ['svc/kube-dns', {}, /^no Service default\/kube-dns .*\(kube-dns is in namespace kube-system: svc\/kube-system\/kube-dns\)$/],
+    [
+      'svc/nope',
+      {},
+      /^no Service default\/nope in cluster \S+ \(from 'svc\/nope'\) \(did you mean svc\/default\/.+\?\)$/,
+    ],
+    [
+      'svc/kube-dns',
+      {},
+      /^no Service default\/kube-dns .*\(kube-dns is in namespace kube-system: svc\/kube-system\/kube-dns\)$/,
+    ],
     ['svc/web', {port: 81}, /^Service default\/web has no port 81 \(its ports: http 80\/TCP\)$/],
     ['svc/web', {port: 'https'}, /^Service default\/web has no port named 'https'/],
     ['svc/kube-system/kube-dns', {port: 54}, /has no port 54 \(its ports: dns 53\/UDP, dns-tcp 53\/TCP\)$/],
@@ -55,7 +68,11 @@ describe('a Service as DST', () => {
     ['svc/a/b/c', {}, /is not a Service: use svc\/NAME or svc\/NAMESPACE\/NAME$/],
     ['pod-node3-1', {endpoint: '172.20.3.2'}, /^--endpoint is for a Service DST/],
     ['pod-node3-1', {port: 'http', protocol: 'tcp'}, /a port by name is a Service port's/],
-    ['svc/web', {endpoint: 'pod-node1-2'}, /^--endpoint pod-node1-2: not an endpoint of Service default\/web \(its endpoints: /],
+    [
+      'svc/web',
+      {endpoint: 'pod-node1-2'},
+      /^--endpoint pod-node1-2: not an endpoint of Service default\/web \(its endpoints: /,
+    ],
   ])('%s %j: a usage error in one line', (dst, more, message) => {
     let err: unknown
     try {
@@ -72,8 +89,18 @@ describe('a Service as DST', () => {
     const t = trace(s, 'svc/web')
     expect(t.disposition).toBe('DELIVERED')
     expect(t.returnPath?.disposition).toBe('DELIVERED')
-    expect(t.service).toMatchObject({reached: 3, total: 3, clusterIP: '172.21.0.80', port: {name: 'http', targetPort: 8080}})
-    expect(t.translation).toMatchObject({node: 'node1', hook: 'PREROUTING', agent: 'kube-proxy', before: 'tcp 172.20.1.3 → 172.21.0.80:80'})
+    expect(t.service).toMatchObject({
+      reached: 3,
+      total: 3,
+      clusterIP: '172.21.0.80',
+      port: {name: 'http', targetPort: 8080},
+    })
+    expect(t.translation).toMatchObject({
+      node: 'node1',
+      hook: 'PREROUTING',
+      agent: 'kube-proxy',
+      before: 'tcp 172.20.1.3 → 172.21.0.80:80',
+    })
     expect(t.translation?.rule).toMatch(/^-A KUBE-SEP-\S+ .*-j DNAT --to-destination 172\.20\.\d\.2:8080$/)
     const eps = t.endpoints!
     expect(eps.map((e) => e.pod).sort()).toEqual(['pod-node1-1', 'pod-node2-1', 'pod-node3-1'])
@@ -81,7 +108,13 @@ describe('a Service as DST', () => {
     expect(t.findings.map((f) => f.code)).not.toContain('ASYMMETRIC_PATH')
     for (const e of eps) {
       expect(e.probability).toBeCloseTo(1 / 3, 6)
-      expect(e).toMatchObject({disposition: 'DELIVERED', returnDisposition: 'DELIVERED', inEndpointSlice: true, ready: true, port: 8080})
+      expect(e).toMatchObject({
+        disposition: 'DELIVERED',
+        returnDisposition: 'DELIVERED',
+        inEndpointSlice: true,
+        ready: true,
+        port: 8080,
+      })
       // each walk ends in its own endpoint's namespace, and its reply comes back from the ClusterIP
       expect(e.hops!.at(-1)).toMatchObject({node: e.node, action: 'deliver'})
       expect(e.returnPath!.hops.at(-1)).toMatchObject({node: 'node1', netns: t.src.netns, action: 'deliver'})
@@ -89,7 +122,7 @@ describe('a Service as DST', () => {
     }
   })
 
-  it('kube-proxy in nftables mode: the numgen split, each endpoint a third, translated by the endpoint chain\'s dnat, 3 of 3', () => {
+  it("kube-proxy in nftables mode: the numgen split, each endpoint a third, translated by the endpoint chain's dnat, 3 of 3", () => {
     const t = trace(snap('nftables'), 'svc/web')
     expect(t.disposition).toBe('DELIVERED')
     expect(t.service).toMatchObject({reached: 3, total: 3})
@@ -104,7 +137,9 @@ describe('a Service as DST', () => {
     for (const t of [byPod, byIp]) {
       expect(t.service).toMatchObject({reached: 1, total: 1})
       expect(t.endpoints!.filter((e) => e.disposition).map((e) => e.pod)).toEqual(['pod-node2-1'])
-      expect(t.endpoints!.filter((e) => !e.disposition).every((e) => e.note?.startsWith('not walked: --endpoint'))).toBe(true)
+      expect(
+        t.endpoints!.filter((e) => !e.disposition).every((e) => e.note?.startsWith('not walked: --endpoint')),
+      ).toBe(true)
       expect(t.hops.at(-1)).toMatchObject({node: 'node2', action: 'deliver'})
     }
   })
@@ -116,15 +151,21 @@ describe('a Service as DST', () => {
     svc.rules = svc.rules.filter((r) => !r.raw.includes('-> 172.20.2.2:8080'))
     const run = traceSnapshotFile(edited, {...base, dst: 'svc/web', endpoint: 'pod-node2-1'})
     expect(run.trace.service).toMatchObject({reached: 0, total: 1})
-    expect(run.trace.endpoints!.find((e) => e.pod === 'pod-node2-1')?.note).toBe("not walked: no rule of node1's kube-proxy sends to it")
+    expect(run.trace.endpoints!.find((e) => e.pod === 'pod-node2-1')?.note).toBe(
+      "not walked: no rule of node1's kube-proxy sends to it",
+    )
     expect(run.exitCode).toBe(1)
   })
 
   it('no-endpoints: kube-proxy REJECTs it, nothing translates it: DENIED, 0 of 0, SERVICE_NO_ENDPOINTS among the path checks (not in a trace to another Service)', () => {
     const run = traceSnapshotFile(s, {...base, dst: 'svc/no-endpoints'})
-    expect(run.trace.findings.find((f) => f.code === 'SERVICE_NO_ENDPOINTS')?.subject).toBe('Service default/no-endpoints')
+    expect(run.trace.findings.find((f) => f.code === 'SERVICE_NO_ENDPOINTS')?.subject).toBe(
+      'Service default/no-endpoints',
+    )
     expect(run.exitCode).toBe(1)
-    expect(traceSnapshotFile(s, {...base, dst: 'svc/web'}).trace.findings.map((f) => f.code)).not.toContain('SERVICE_NO_ENDPOINTS')
+    expect(traceSnapshotFile(s, {...base, dst: 'svc/web'}).trace.findings.map((f) => f.code)).not.toContain(
+      'SERVICE_NO_ENDPOINTS',
+    )
     const t = trace(s, 'svc/no-endpoints')
     expect(t.disposition).toBe('DENIED')
     expect(t.translation).toBeNull()
@@ -157,10 +198,24 @@ describe('a Service with 100 endpoints', () => {
         type: 'ClusterIP',
         clusterIP: '172.21.200.1',
         ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
-        endpoints: Array.from({length: 100}, (_, i) => ({addresses: [`172.20.${2 + (i % 2)}.${100 + Math.floor(i / 2)}`], conditions: {ready: true}, nodeName: `node${2 + (i % 2)}`, targetRef: {kind: 'Pod' as const, namespace: 'bench', name: `big-${i}`}})),
+        endpoints: Array.from({length: 100}, (_, i) => ({
+          addresses: [`172.20.${2 + (i % 2)}.${100 + Math.floor(i / 2)}`],
+          conditions: {ready: true},
+          nodeName: `node${2 + (i % 2)}`,
+          targetRef: {kind: 'Pod' as const, namespace: 'bench', name: `big-${i}`},
+        })),
       },
     ])
-    s.services = [{name: 'big', namespace: 'bench', type: 'ClusterIP', clusterIP: '172.21.200.1', ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}], endpoints: []}]
+    s.services = [
+      {
+        name: 'big',
+        namespace: 'bench',
+        type: 'ClusterIP',
+        clusterIP: '172.21.200.1',
+        ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
+        endpoints: [],
+      },
+    ]
     const t = traceSnapshot(s, {src: 'pod-node1-1', dst: 'svc/bench/big', size: 60, df: true}).trace
     const walked = t.endpoints!.filter((e) => e.disposition !== undefined)
     expect(walked).toHaveLength(100)

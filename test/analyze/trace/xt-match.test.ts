@@ -6,13 +6,13 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {parseIpsetSave} from '../../../src/collect/parse/ipset.js'
-import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {addrType, matchEnv} from '../../../src/analyze/trace/filter.js'
 import {evaluateChain} from '../../../src/analyze/trace/iptables.js'
 import type {FilterPacket} from '../../../src/analyze/trace/iptables-match.js'
 import {SnapshotIndex} from '../../../src/analyze/trace/place.js'
-import {matchExtension, type MatchEnv} from '../../../src/analyze/trace/xt-match.js'
+import {type MatchEnv, matchExtension} from '../../../src/analyze/trace/xt-match.js'
+import {parseIpsetSave} from '../../../src/collect/parse/ipset.js'
+import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {fixture} from '../../helpers/fixtures.js'
 import {snapshotFixture} from './fixtures.js'
 
@@ -24,7 +24,17 @@ const place = new SnapshotIndex(snap).host('node1')!
 const env = (p: FilterPacket): MatchEnv => ({...matchEnv(place, p), ipsets})
 const save = (table: string, ...lines: string[]) => parseIptablesSave([`*${table}`, ...lines, 'COMMIT', ''].join('\n'))
 
-const vxlanIn: FilterPacket = {src: '172.31.0.12', dst: '172.31.0.11', protocol: 'udp', sport: 35054, dport: 4789, in: 'eth0', ctstate: 'NEW', mark: 0, phys: {}}
+const vxlanIn: FilterPacket = {
+  src: '172.31.0.12',
+  dst: '172.31.0.11',
+  protocol: 'udp',
+  sport: 35054,
+  dport: 4789,
+  in: 'eth0',
+  ctstate: 'NEW',
+  mark: 0,
+  phys: {},
+}
 
 describe('set (from the collected ipsets)', () => {
   it("Felix's VXLAN pair in cali-INPUT: a member of cali40all-vxlan-net to a local address is accepted, anyone else dropped", () => {
@@ -40,18 +50,28 @@ describe('set (from the collected ipsets)', () => {
   it('hash:ip,port with dst,dst; hash:net,port; list:set; negation', () => {
     const svc = {...vxlanIn, src: '172.20.1.2', dst: '10.96.0.10', dport: 53}
     expect(matchExtension('set --match-set KUBE-CLUSTER-IP dst,dst', svc, env(svc)).result).toBe('yes')
-    expect(matchExtension('set --match-set KUBE-CLUSTER-IP dst,dst', {...svc, protocol: 'tcp'}, env(svc)).result).toBe('no')
+    expect(matchExtension('set --match-set KUBE-CLUSTER-IP dst,dst', {...svc, protocol: 'tcp'}, env(svc)).result).toBe(
+      'no',
+    )
     expect(matchExtension('set ! --match-set KUBE-CLUSTER-IP dst,dst', svc, env(svc)).result).toBe('no')
     const web = {...svc, dst: '172.20.2.3', protocol: 'tcp', dport: 8080}
     expect(matchExtension('set --match-set cali40s:abcd dst,dst', web, env(web)).result).toBe('yes')
     expect(matchExtension('set --match-set cali40s:abcd dst,dst', {...web, dport: 8081}, env(web)).result).toBe('no')
     expect(matchExtension('set --match-set cali40all-hosts-list src', vxlanIn, env(vxlanIn)).result).toBe('yes')
-    expect(matchExtension('set --match-set KUBE-NODE-PORT-TCP dst', {...web, dport: 30080}, env(web)).result).toBe('yes')
+    expect(matchExtension('set --match-set KUBE-NODE-PORT-TCP dst', {...web, dport: 30080}, env(web)).result).toBe(
+      'yes',
+    )
   })
 
   it('a set that is not there, or ipsets not collected: cannot tell, and says why', () => {
-    expect(matchExtension('set --match-set nosuch src', vxlanIn, env(vxlanIn))).toMatchObject({result: 'unknown', why: expect.stringMatching(/no ipset nosuch in the snapshot/)})
-    expect(matchExtension('set --match-set cali40all-vxlan-net src', vxlanIn, matchEnv(place, vxlanIn))).toMatchObject({result: 'unknown', why: expect.stringMatching(/node1: ipset not collected/)})
+    expect(matchExtension('set --match-set nosuch src', vxlanIn, env(vxlanIn))).toMatchObject({
+      result: 'unknown',
+      why: expect.stringMatching(/no ipset nosuch in the snapshot/),
+    })
+    expect(matchExtension('set --match-set cali40all-vxlan-net src', vxlanIn, matchEnv(place, vxlanIn))).toMatchObject({
+      result: 'unknown',
+      why: expect.stringMatching(/node1: ipset not collected/),
+    })
   })
 })
 
@@ -74,7 +94,9 @@ describe('addrtype (from the local table)', () => {
   it("kube-proxy's NodePort rule: only for the node's own addresses", () => {
     const nodePort = {...vxlanIn, src: '172.31.0.12', protocol: 'tcp', dport: 30080}
     const r = evaluateChain(ipt, 'KUBE-SERVICES', nodePort, 'nat', env(nodePort))!
-    expect(r.evidence).toContain('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+    expect(r.evidence).toContain(
+      '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS',
+    )
     expect(r.packet.mark & 0x4000).toBe(0x4000)
     const elsewhere = {...nodePort, dst: '172.31.0.13'}
     expect(evaluateChain(ipt, 'KUBE-SERVICES', elsewhere, 'nat', env(elsewhere))!.packet.mark).toBe(0)
@@ -83,7 +105,17 @@ describe('addrtype (from the local table)', () => {
 
 describe('statistic: each way through is an alternative with its probability', () => {
   it("kube-proxy's KUBE-SVC with --probability 0.5: two endpoints, 50% each, each DNAT with its rule", () => {
-    const dns: FilterPacket = {src: '172.20.1.3', dst: '10.96.0.10', protocol: 'udp', sport: 4000, dport: 53, in: 'calicc9a21fb75b', ctstate: 'NEW', mark: 0, phys: {}}
+    const dns: FilterPacket = {
+      src: '172.20.1.3',
+      dst: '10.96.0.10',
+      protocol: 'udp',
+      sport: 4000,
+      dport: 53,
+      in: 'calicc9a21fb75b',
+      ctstate: 'NEW',
+      mark: 0,
+      phys: {},
+    }
     const r = evaluateChain(ipt, 'PREROUTING', dns, 'nat', env(dns))!
     expect(r.alternatives!.map((a) => [a.probability, a.nat?.args.join(' ')])).toEqual([
       [0.5, '--to-destination 172.20.1.2:53'],
@@ -95,14 +127,25 @@ describe('statistic: each way through is an alternative with its probability', (
   })
 
   it('nth: one packet in N', () => {
-    expect(matchExtension('statistic --mode nth --every 3 --packet 0', vxlanIn, {})).toMatchObject({result: 'random', probability: 1 / 3})
+    expect(matchExtension('statistic --mode nth --every 3 --packet 0', vxlanIn, {})).toMatchObject({
+      result: 'random',
+      probability: 1 / 3,
+    })
     expect(matchExtension('statistic --mode random --probability 1.0', vxlanIn, {}).result).toBe('yes')
   })
 })
 
 describe('mark, connmark and the targets that set them', () => {
   it('MARK in one chain is read by a later rule; CONNMARK --save-mark carries it to the connection mark', () => {
-    const t = save('mangle', ':PREROUTING ACCEPT [0:0]', ':X - [0:0]', '-A PREROUTING -j X', '-A X -j MARK --set-xmark 0x40000/0x40000', '-A PREROUTING -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff', '-A PREROUTING -m connmark --mark 0x40000/0x40000 -j DROP')
+    const t = save(
+      'mangle',
+      ':PREROUTING ACCEPT [0:0]',
+      ':X - [0:0]',
+      '-A PREROUTING -j X',
+      '-A X -j MARK --set-xmark 0x40000/0x40000',
+      '-A PREROUTING -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff',
+      '-A PREROUTING -m connmark --mark 0x40000/0x40000 -j DROP',
+    )
     const r = evaluateChain(t, 'PREROUTING', vxlanIn, 'mangle', env(vxlanIn))!
     expect(r).toMatchObject({verdict: 'DROP', packet: {mark: 0x40000, ctmark: 0x40000}})
     expect(matchExtension('connmark ! --mark 0x1/0x1', {...vxlanIn, ctmark: 1}, {}).result).toBe('no')
@@ -113,24 +156,50 @@ describe('conntrack and state', () => {
   it('a new flow is NEW, the reply ESTABLISHED; DNAT/SNAT hold after translation', () => {
     const local = {...vxlanIn, src: '172.31.0.12', dst: '127.0.0.1', protocol: 'tcp', dport: 10248}
     const r = evaluateChain(ipt, 'INPUT', local, 'filter', env(local))!
-    expect(r).toMatchObject({verdict: 'DROP', rule: {raw: expect.stringContaining('block incoming localnet connections')}})
+    expect(r).toMatchObject({
+      verdict: 'DROP',
+      rule: {raw: expect.stringContaining('block incoming localnet connections')},
+    })
     const translated = {...local, ctnat: {dnat: true}}
     expect(evaluateChain(ipt, 'INPUT', translated, 'filter', env(translated))!.verdict).toBe('ACCEPT')
     expect(matchExtension('conntrack --ctdir REPLY', {...vxlanIn, ctdir: 'REPLY'}, {}).result).toBe('yes')
-    expect(matchExtension('conntrack --ctorigdst 10.96.0.10', {...vxlanIn, ctorig: {src: '172.20.1.2', dst: '10.96.0.10'}}, {}).result).toBe('yes')
+    expect(
+      matchExtension(
+        'conntrack --ctorigdst 10.96.0.10',
+        {...vxlanIn, ctorig: {src: '172.20.1.2', dst: '10.96.0.10'}},
+        {},
+      ).result,
+    ).toBe('yes')
   })
 })
 
 describe('rpfilter (the FIB check) and physdev', () => {
   it("Felix's raw rule drops a workload's packet whose source does not route back through its interface", () => {
-    const fromPod: FilterPacket = {src: '172.20.1.2', dst: '172.20.2.2', protocol: 'icmp', in: 'calicc9a21fb75b', ctstate: 'NEW', mark: 0, phys: {}}
+    const fromPod: FilterPacket = {
+      src: '172.20.1.2',
+      dst: '172.20.2.2',
+      protocol: 'icmp',
+      in: 'calicc9a21fb75b',
+      ctstate: 'NEW',
+      mark: 0,
+      phys: {},
+    }
     const podRoute = node1.routes.find((r) => r.dst === '172.20.1.2/32')!
-    const ok = evaluateChain(ipt, 'PREROUTING', {...fromPod, in: podRoute.dev!}, 'raw', env({...fromPod, in: podRoute.dev!}))!
+    const ok = evaluateChain(
+      ipt,
+      'PREROUTING',
+      {...fromPod, in: podRoute.dev!},
+      'raw',
+      env({...fromPod, in: podRoute.dev!}),
+    )!
     expect(ok.verdict).toBe('ACCEPT')
     const other = node1.links.find((l) => l.name.startsWith('cali') && l.name !== podRoute.dev)!.name
     const spoofed = {...fromPod, in: other}
     const r = evaluateChain(ipt, 'PREROUTING', spoofed, 'raw', env(spoofed))!
-    expect(r).toMatchObject({verdict: 'DROP', rule: {raw: expect.stringContaining('-m rpfilter --validmark --invert -j DROP')}})
+    expect(r).toMatchObject({
+      verdict: 'DROP',
+      rule: {raw: expect.stringContaining('-m rpfilter --validmark --invert -j DROP')},
+    })
   })
 
   it('physdev: bridged frames carry their ports; a routed packet none; unknown when the walk cannot tell', () => {
@@ -145,7 +214,14 @@ describe('rpfilter (the FIB check) and physdev', () => {
 describe('the rest', () => {
   it('comment and multiport match; a bare -m rpfilter is kept (not silently ignored); an unknown module still says so', () => {
     expect(matchExtension('comment --comment x', vxlanIn, {}).result).toBe('yes')
-    expect(parseIptablesSave(['*raw', ':PREROUTING ACCEPT [0:0]', '-A PREROUTING -m rpfilter -j DROP', 'COMMIT', ''].join('\n')).tables[0]!.chains[0]!.rules[0]!.match.other).toEqual(['rpfilter'])
-    expect(matchExtension('string --algo bm --string foo', vxlanIn, {})).toEqual({result: 'unknown', why: 'string --algo bm --string foo: not modelled by netctl'})
+    expect(
+      parseIptablesSave(
+        ['*raw', ':PREROUTING ACCEPT [0:0]', '-A PREROUTING -m rpfilter -j DROP', 'COMMIT', ''].join('\n'),
+      ).tables[0]!.chains[0]!.rules[0]!.match.other,
+    ).toEqual(['rpfilter'])
+    expect(matchExtension('string --algo bm --string foo', vxlanIn, {})).toEqual({
+      result: 'unknown',
+      why: 'string --algo bm --string foo: not modelled by netctl',
+    })
   })
 })

@@ -1,14 +1,44 @@
 import {describe, expect, it} from 'vitest'
 
 import {ParseError} from '../../../src/collect/parse/errors.js'
-import {normalizeDst, parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes, parseRules} from '../../../src/collect/parse/iproute.js'
+import {
+  normalizeDst,
+  parseAddresses,
+  parseFdb,
+  parseLinks,
+  parseNeighbours,
+  parseRoutes,
+  parseRules,
+} from '../../../src/collect/parse/iproute.js'
 import {planLab} from '../../../src/lab/topology.js'
 import {fixture, sectionOf} from '../../helpers/fixtures.js'
 
 // fixtures/probe/flannel-vxlan-node1.out was captured from node1 of `lab up --name col-fx --nodes 3`:
 // the lab's plan says what its kernel state must be.
-const vxlanPlan = planLab({name: 'col-fx', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, '/nonexistent')
-const hostgwPlan = planLab({name: 'col-fh', nodes: 3, podsPerNode: 2, backend: 'flannel-host-gw', topology: 'flat', routeReflectors: 1, ssh: false}, '/nonexistent')
+const vxlanPlan = planLab(
+  {
+    name: 'col-fx',
+    nodes: 3,
+    podsPerNode: 2,
+    backend: 'flannel-vxlan',
+    topology: 'flat',
+    routeReflectors: 1,
+    ssh: false,
+  },
+  '/nonexistent',
+)
+const hostgwPlan = planLab(
+  {
+    name: 'col-fh',
+    nodes: 3,
+    podsPerNode: 2,
+    backend: 'flannel-host-gw',
+    topology: 'flat',
+    routeReflectors: 1,
+    ssh: false,
+  },
+  '/nonexistent',
+)
 const node1 = vxlanPlan.nodes[0]!
 const vxPeers = vxlanPlan.nodes.slice(1)
 
@@ -28,7 +58,12 @@ describe('ip -j -d link (real, flannel vxlan node)', () => {
     const cni0 = links.find((l) => l.name === 'cni0')!
     expect(cni0.kind).toBe('bridge')
     const ports = links.filter((l) => l.master === 'cni0')
-    expect(ports.map((p) => p.name).sort()).toEqual(vxlanPlan.pods.filter((p) => p.node === 'node1').map((p) => p.hostVeth).sort())
+    expect(ports.map((p) => p.name).sort()).toEqual(
+      vxlanPlan.pods
+        .filter((p) => p.node === 'node1')
+        .map((p) => p.hostVeth)
+        .sort(),
+    )
     for (const p of ports) {
       expect(p.kind).toBe('veth')
       expect(p.peerIfindex).toBeGreaterThan(0)
@@ -40,7 +75,22 @@ describe('ip -j -d link (real, flannel vxlan node)', () => {
   })
 
   it("reads a bridge port's hairpin mode as `ip -d -j link` gives it (info_slave_kind bridge)", () => {
-    const port = (hairpin: unknown, kind = 'bridge') => JSON.stringify([{ifindex: 4, ifname: 'veth1', flags: ['UP'], mtu: 1450, operstate: 'UP', master: 'cni0', linkinfo: {info_kind: 'veth', info_slave_kind: kind, info_slave_data: {state: 'forwarding', hairpin, guard: false}}}])
+    const port = (hairpin: unknown, kind = 'bridge') =>
+      JSON.stringify([
+        {
+          ifindex: 4,
+          ifname: 'veth1',
+          flags: ['UP'],
+          mtu: 1450,
+          operstate: 'UP',
+          master: 'cni0',
+          linkinfo: {
+            info_kind: 'veth',
+            info_slave_kind: kind,
+            info_slave_data: {state: 'forwarding', hairpin, guard: false},
+          },
+        },
+      ])
     expect(parseLinks(port(true))[0]!.bridgePort).toEqual({hairpin: true})
     expect(parseLinks(port(false))[0]!.bridgePort).toEqual({hairpin: false})
     // a bond slave, or an iproute2 that printed no boolean: not known, not off
@@ -62,7 +112,11 @@ describe('ip -j route show table all (real)', () => {
       const r = routes.find((x) => x.dst === peer.podCIDR && x.table === 'main')!
       expect(r).toMatchObject({gateway: peer.podCIDR.split('/')[0], dev: 'flannel.1', onlink: true, type: 'unicast'})
     }
-    expect(routes.find((x) => x.dst === node1.podCIDR && x.table === 'main')).toMatchObject({dev: 'cni0', scope: 'link', protocol: 'kernel'})
+    expect(routes.find((x) => x.dst === node1.podCIDR && x.table === 'main')).toMatchObject({
+      dev: 'cni0',
+      scope: 'link',
+      protocol: 'kernel',
+    })
     // the local table is there too, host addresses as /32
     expect(routes.find((x) => x.table === 'local' && x.type === 'local' && x.dst === `${node1.ip}/32`)).toBeDefined()
   })
@@ -136,7 +190,11 @@ describe('iproute2 JSON quirks', () => {
     expect(l('cali1f2a3b4c5d6')).toMatchObject({mac: 'ee:ee:ee:ee:ee:ee', peerIfindex: 3, linkNetnsid: 1})
     expect(l('cali7e8d9c0b1a2')).toMatchObject({peerIfindex: 3, operstate: 'LOWERLAYERDOWN'})
     expect(l('flannel0').tun).toEqual({type: 'tun', pi: false})
-    expect(l('flannel.1')).toMatchObject({mac: 'ae:01:02:03:04:05', adminUp: false, vxlan: {vni: 1, port: 8472, learning: true}})
+    expect(l('flannel.1')).toMatchObject({
+      mac: 'ae:01:02:03:04:05',
+      adminUp: false,
+      vxlan: {vni: 1, port: 8472, learning: true},
+    })
     expect(l('eth0').kind).toBeUndefined()
   })
 
@@ -172,8 +230,15 @@ describe('iproute2 JSON quirks', () => {
 
   it('addresses: flattened per device, both families', () => {
     const a = parseAddresses(sectionOf('flannel-vxlan-node1.out', 'addresses'))
-    expect(a.find((x) => x.dev === 'eth0' && x.family === 'inet')).toMatchObject({local: node1.ip, prefixlen: 24, scope: 'global'})
-    expect(a.find((x) => x.dev === 'flannel.1' && x.family === 'inet')).toMatchObject({local: node1.podCIDR.split('/')[0], prefixlen: 32})
+    expect(a.find((x) => x.dev === 'eth0' && x.family === 'inet')).toMatchObject({
+      local: node1.ip,
+      prefixlen: 24,
+      scope: 'global',
+    })
+    expect(a.find((x) => x.dev === 'flannel.1' && x.family === 'inet')).toMatchObject({
+      local: node1.podCIDR.split('/')[0],
+      prefixlen: 32,
+    })
     expect(a.some((x) => x.family === 'inet6' && x.scope === 'link')).toBe(true)
   })
 

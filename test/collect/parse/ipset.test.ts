@@ -9,7 +9,16 @@ const set = (n: string) => sets.find((s) => s.name === n)!
 
 describe('ipset save', () => {
   it('sets with type, family and create options', () => {
-    expect(sets.map((s) => s.name)).toEqual(['cali40all-vxlan-net', 'cali40masq-ipam-pools', 'cali40all-ipam-pools', 'cali40this-host', 'KUBE-CLUSTER-IP', 'KUBE-NODE-PORT-TCP', 'cali40s:abcd', 'cali40all-hosts-list'])
+    expect(sets.map((s) => s.name)).toEqual([
+      'cali40all-vxlan-net',
+      'cali40masq-ipam-pools',
+      'cali40all-ipam-pools',
+      'cali40this-host',
+      'KUBE-CLUSTER-IP',
+      'KUBE-NODE-PORT-TCP',
+      'cali40s:abcd',
+      'cali40all-hosts-list',
+    ])
     expect(set('cali40all-vxlan-net')).toMatchObject({type: 'hash:net', family: 'inet'})
     expect(set('cali40all-vxlan-net').options).toContain('maxelem')
     expect(set('cali40all-hosts-list')).toMatchObject({type: 'list:set'})
@@ -18,7 +27,10 @@ describe('ipset save', () => {
 
   it('members as written, with their own options', () => {
     expect(set('cali40all-vxlan-net').members.map((m) => m.value)).toEqual(['172.31.0.11', '172.31.0.12'])
-    expect(set('KUBE-CLUSTER-IP').members).toContainEqual({value: '10.96.0.10,udp:53', options: ['comment', 'kube-system/kube-dns:dns']})
+    expect(set('KUBE-CLUSTER-IP').members).toContainEqual({
+      value: '10.96.0.10,udp:53',
+      options: ['comment', 'kube-system/kube-dns:dns'],
+    })
     expect(set('cali40this-host').members[0]).toEqual({value: '127.0.0.1', options: ['timeout', '0']})
     expect(set('cali40all-hosts-list').members.map((m) => m.value)).toEqual(['cali40this-host', 'cali40all-vxlan-net'])
     expect(set('cali40s:abcd').members[0]!.value).toBe('172.20.2.0/24,tcp:8080')

@@ -7,7 +7,10 @@ import {fixture} from '../../helpers/fixtures.js'
 // Captured with iptables-nft-save -c / iptables-legacy-save -c from a lab node after
 // restoring flannel- and kube-proxy-shaped rules into it and sending a few pings.
 const nft = parseIptablesSave(fixture('iptables', 'flannel-kube-proxy-nft.txt'))
-const legacy = parseIptablesSave(fixture('iptables', 'calico-legacy.txt'), {section: 'iptables-legacy', variant: 'legacy'})
+const legacy = parseIptablesSave(fixture('iptables', 'calico-legacy.txt'), {
+  section: 'iptables-legacy',
+  variant: 'legacy',
+})
 const chain = (t: string, c: string) => nft.tables.find((x) => x.name === t)!.chains.find((x) => x.name === c)!
 
 describe('iptables-save -c', () => {
@@ -38,7 +41,12 @@ describe('iptables-save -c', () => {
     expect(flannel[0]!.match).toEqual({source: '172.20.0.0/16', comment: 'flanneld forward'})
     expect(flannel[1]!.match.destination).toBe('172.20.0.0/16')
     const input = chain('filter', 'INPUT').rules
-    expect(input[1]!.match).toMatchObject({inInterface: 'eth0', protocol: 'udp', dport: '8472', comment: 'flannel vxlan'})
+    expect(input[1]!.match).toMatchObject({
+      inInterface: 'eth0',
+      protocol: 'udp',
+      dport: '8472',
+      comment: 'flannel vxlan',
+    })
     expect(input[2]!.match).toMatchObject({protocol: 'tcp', ctstate: ['NEW'], dport: '179'})
     expect(chain('filter', 'KUBE-FORWARD').rules[2]!.match.ctstate).toEqual(['RELATED', 'ESTABLISHED'])
   })
@@ -47,7 +55,12 @@ describe('iptables-save -c', () => {
     const input = chain('filter', 'INPUT').rules
     expect(input[3]!.match).toMatchObject({source: '127.0.0.0/8', inInterface: 'lo', negated: ['inInterface']})
     const fw = chain('filter', 'KUBE-FIREWALL').rules[0]!
-    expect(fw.match).toMatchObject({source: '127.0.0.0/8', destination: '127.0.0.0/8', ctstate: ['RELATED', 'ESTABLISHED', 'DNAT'], negated: ['source', 'ctstate']})
+    expect(fw.match).toMatchObject({
+      source: '127.0.0.0/8',
+      destination: '127.0.0.0/8',
+      ctstate: ['RELATED', 'ESTABLISHED', 'DNAT'],
+      negated: ['source', 'ctstate'],
+    })
     const fwdCni = chain('filter', 'FORWARD').rules[2]!
     expect(fwdCni.match).toMatchObject({inInterface: 'cni0', outInterface: 'cni0', negated: ['outInterface']})
   })
@@ -89,8 +102,21 @@ describe('iptables-save -c', () => {
   })
 
   it('tokenize keeps quoted words whole', () => {
-    expect(tokenize('-A X -m comment --comment "a b \\"c\\"" -j Y')).toEqual(['-A', 'X', '-m', 'comment', '--comment', 'a b "c"', '-j', 'Y'])
-    expect(parseRule('-A X -j ACCEPT', ['-A', 'X', '-j', 'ACCEPT'])).toMatchObject({chain: 'X', target: 'ACCEPT', match: {}})
+    expect(tokenize('-A X -m comment --comment "a b \\"c\\"" -j Y')).toEqual([
+      '-A',
+      'X',
+      '-m',
+      'comment',
+      '--comment',
+      'a b "c"',
+      '-j',
+      'Y',
+    ])
+    expect(parseRule('-A X -j ACCEPT', ['-A', 'X', '-j', 'ACCEPT'])).toMatchObject({
+      chain: 'X',
+      target: 'ACCEPT',
+      match: {},
+    })
   })
 })
 

@@ -1,11 +1,32 @@
 import {describe, expect, it} from 'vitest'
 
 import {ParseError} from '../../../src/collect/parse/errors.js'
-import {parseCniConf, parseEnvFile, parseKernel, parseNameList, parseNftJson, parseOffloads, parseProcesses, parseSysctls, sysctlKey} from '../../../src/collect/parse/misc.js'
+import {
+  parseCniConf,
+  parseEnvFile,
+  parseKernel,
+  parseNameList,
+  parseNftJson,
+  parseOffloads,
+  parseProcesses,
+  parseSysctls,
+  sysctlKey,
+} from '../../../src/collect/parse/misc.js'
 import {planLab} from '../../../src/lab/topology.js'
 import {sectionOf} from '../../helpers/fixtures.js'
 
-const plan = planLab({name: 'col-fx', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, '/nonexistent')
+const plan = planLab(
+  {
+    name: 'col-fx',
+    nodes: 3,
+    podsPerNode: 2,
+    backend: 'flannel-vxlan',
+    topology: 'flat',
+    routeReflectors: 1,
+    ssh: false,
+  },
+  '/nonexistent',
+)
 
 describe('sysctls', () => {
   it('names keys as sysctl does, a dot inside an interface name becoming /', () => {
@@ -50,7 +71,13 @@ describe('CNI', () => {
     expect(files.map((f) => f.name)).toEqual(['10-flannel.conflist'])
     const conf = JSON.parse(files[0]!.content) as {plugins: Array<{type: string}>}
     expect(conf.plugins.map((p) => p.type)).toContain('flannel')
-    expect(parseNameList(sectionOf('flannel-vxlan-node1.out', 'cni-bin'))).toEqual(['bridge', 'flannel', 'host-local', 'loopback', 'portmap'])
+    expect(parseNameList(sectionOf('flannel-vxlan-node1.out', 'cni-bin'))).toEqual([
+      'bridge',
+      'flannel',
+      'host-local',
+      'loopback',
+      'portmap',
+    ])
   })
 
   it('several files, one of them not JSON (kept as text)', () => {
@@ -91,7 +118,9 @@ describe('processes, kernel, nft', () => {
   })
 
   it('nft -j list ruleset must be nft JSON', () => {
-    const v = parseNftJson(sectionOf('flannel-vxlan-bird-iptables-node1.out', 'nftables')) as {nftables: Array<Record<string, unknown>>}
+    const v = parseNftJson(sectionOf('flannel-vxlan-bird-iptables-node1.out', 'nftables')) as {
+      nftables: Array<Record<string, unknown>>
+    }
     expect(v.nftables.some((x) => 'table' in x)).toBe(true)
     expect(() => parseNftJson('{"nftables": {}}')).toThrow(/expected/)
     expect(() => parseNftJson('{"nftab')).toThrow(/invalid JSON/)

@@ -7,7 +7,9 @@ import {fixture, sectionOf} from '../../helpers/fixtures.js'
 // Captured from a calico-vxlan lab node holding kube-proxy's nftables table, a firewalld-style
 // inet table, a bridge table, and Felix/kube-proxy iptables rules through iptables-nft.
 const r = parseNftRuleset(fixture('nft', 'lab-node1.json'))
-const listed = fixture('nft', 'lab-node1.nft').split('\n').map((l) => l.trim())
+const listed = fixture('nft', 'lab-node1.nft')
+  .split('\n')
+  .map((l) => l.trim())
 const table = (family: string, name: string) => r.tables.find((t) => t.family === family && t.name === name)!
 const chain = (family: string, t: string, c: string) => table(family, t).chains.find((x) => x.name === c)!
 const kp = table('ip', 'kube-proxy')
@@ -15,12 +17,29 @@ const kp = table('ip', 'kube-proxy')
 describe('nft -j list ruleset', () => {
   it('tables of every family, with nft version', () => {
     expect(r.version).toBe('1.0.6')
-    expect(r.tables.map((t) => `${t.family} ${t.name}`)).toEqual(['ip kube-proxy', 'inet firewalld', 'bridge br-filter', 'ip raw', 'ip mangle', 'ip nat', 'ip filter'])
+    expect(r.tables.map((t) => `${t.family} ${t.name}`)).toEqual([
+      'ip kube-proxy',
+      'inet firewalld',
+      'bridge br-filter',
+      'ip raw',
+      'ip mangle',
+      'ip nat',
+      'ip filter',
+    ])
   })
 
   it('base chains carry type, hook, numeric priority and policy; regular chains none', () => {
-    expect(chain('ip', 'kube-proxy', 'nat-prerouting')).toMatchObject({type: 'nat', hook: 'prerouting', prio: -100, policy: 'accept'})
-    expect(chain('ip', 'kube-proxy', 'filter-prerouting')).toMatchObject({type: 'filter', hook: 'prerouting', prio: -110})
+    expect(chain('ip', 'kube-proxy', 'nat-prerouting')).toMatchObject({
+      type: 'nat',
+      hook: 'prerouting',
+      prio: -100,
+      policy: 'accept',
+    })
+    expect(chain('ip', 'kube-proxy', 'filter-prerouting')).toMatchObject({
+      type: 'filter',
+      hook: 'prerouting',
+      prio: -110,
+    })
     expect(chain('ip', 'kube-proxy', 'nat-postrouting').prio).toBe(100)
     expect(chain('inet', 'firewalld', 'filter_FORWARD')).toMatchObject({hook: 'forward', prio: 10})
     expect(chain('ip', 'mangle', 'OUTPUT').type).toBe('route')
@@ -40,7 +59,12 @@ describe('nft -j list ruleset', () => {
 
   it('rules keep handles, comments, counters and their expressions', () => {
     const drop = chain('inet', 'firewalld', 'filter_FORWARD').rules.find((x) => x.text.endsWith('drop'))!
-    expect(drop).toMatchObject({handle: 8, packets: 0, bytes: 0, text: 'ip daddr 172.20.9.9 counter packets 0 bytes 0 drop'})
+    expect(drop).toMatchObject({
+      handle: 8,
+      packets: 0,
+      bytes: 0,
+      text: 'ip daddr 172.20.9.9 counter packets 0 bytes 0 drop',
+    })
     const rejectRule = chain('ip', 'kube-proxy', 'cluster-ips-check').rules[0]!
     expect(rejectRule.comment).toBe('Reject traffic to invalid ports of ClusterIPs')
     expect(rejectRule.text).toBe('ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"')
@@ -50,7 +74,10 @@ describe('nft -j list ruleset', () => {
   it('sets and maps: key types (concatenations), verdict maps, intervals, element comments', () => {
     const ips = kp.sets.find((s) => s.name === 'service-ips')!
     expect(ips).toMatchObject({kind: 'map', type: ['ipv4_addr', 'inet_proto', 'inet_service'], map: 'verdict'})
-    expect(ips.elements[0]).toEqual({key: {concat: ['10.96.0.10', 'udp', 53]}, value: {goto: {target: 'service-FY5PMXPG-kube-system/kube-dns/udp/dns'}}})
+    expect(ips.elements[0]).toEqual({
+      key: {concat: ['10.96.0.10', 'udp', 53]},
+      value: {goto: {target: 'service-FY5PMXPG-kube-system/kube-dns/udp/dns'}},
+    })
     const none = kp.sets.find((s) => s.name === 'no-endpoint-services')!
     expect(none.elements[0]).toMatchObject({key: {concat: ['10.96.0.30', 'tcp', 80]}, comment: 'default/empty:http'})
     const ranges = kp.sets.find((s) => s.name === 'allowed-ranges')!
@@ -74,7 +101,13 @@ describe('nft -j list ruleset', () => {
     expect(() => parseNftRuleset(fixture('nft', 'truncated.json'))).toThrow(/invalid JSON/)
     expect(() => parseNftRuleset(fixture('nft', 'rule-without-table.json'))).toThrow(/unknown table inet nosuch/)
     expect(() => parseNftRuleset('{"nftables": {}}')).toThrow(ParseError)
-    expect(() => parseNftRuleset('{"nftables": [{"table": {"family": "ipx", "name": "t"}}]}')).toThrow(/family and a name/)
-    expect(() => parseNftRuleset('{"nftables": [{"table": {"family": "ip", "name": "t"}}, {"chain": {"family": "ip", "table": "t", "name": "c", "hook": "input"}}]}')).toThrow(/without a priority/)
+    expect(() => parseNftRuleset('{"nftables": [{"table": {"family": "ipx", "name": "t"}}]}')).toThrow(
+      /family and a name/,
+    )
+    expect(() =>
+      parseNftRuleset(
+        '{"nftables": [{"table": {"family": "ip", "name": "t"}}, {"chain": {"family": "ip", "table": "t", "name": "c", "hook": "input"}}]}',
+      ),
+    ).toThrow(/without a priority/)
   })
 })

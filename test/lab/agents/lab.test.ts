@@ -7,21 +7,28 @@ import {expect, it} from 'vitest'
 import {CLUSTER_DNS_IP} from '../../../src/lab/agents/defaults.js'
 import {flannelNftables} from '../../../src/lab/agents/flanneld.js'
 import {planLab} from '../../../src/lab/topology.js'
-import {validatorFor} from '../../../src/util/schema.js'
 import {validateSnapshot} from '../../../src/model/snapshot.js'
+import {validatorFor} from '../../../src/util/schema.js'
 import {netctl, netctlJson} from '../../helpers/cli.js'
-import {describeLab, nsExec, ping, useLab, type LabUp} from '../../helpers/lab.js'
+import {describeLab, type LabUp, nsExec, ping, useLab} from '../../helpers/lab.js'
 
 interface AgentsLab extends LabUp {
   agents: {proxyMode: string; hostProfile: string; ruleSets: string[]}
-  services: Array<{name: string; namespace: string; clusterIP: string; ports: Array<{port: number; protocol: string; nodePort?: number}>; endpoints: Array<{addresses: string[]; nodeName: string; targetRef: {name: string}}>}>
+  services: Array<{
+    name: string
+    namespace: string
+    clusterIP: string
+    ports: Array<{port: number; protocol: string; nodePort?: number}>
+    endpoints: Array<{addresses: string[]; nodeName: string; targetRef: {name: string}}>
+  }>
 }
 
 const get = (lab: {get: () => LabUp}): AgentsLab => lab.get() as AgentsLab
 
 async function expectAllPodsReach(lab: AgentsLab): Promise<void> {
   const failures: string[] = []
-  for (const a of lab.pods) for (const b of lab.pods) if (a !== b && !(await ping(a.netns, b.ip))) failures.push(`${a.name} -> ${b.name}`)
+  for (const a of lab.pods)
+    for (const b of lab.pods) if (a !== b && !(await ping(a.netns, b.ip))) failures.push(`${a.name} -> ${b.name}`)
   expect(failures).toEqual([])
 }
 
@@ -58,13 +65,19 @@ function serviceChecks(lab: {get: () => LabUp}): void {
     const endpointIP = dns.endpoints.find((e) => e.targetRef.name === reply)!.addresses[0]!
     const ct = await run(node.netns, ['conntrack', '-L', '-p', 'udp', '--orig-dst', CLUSTER_DNS_IP])
     // original direction to the ClusterIP, reply from the endpoint: the DNAT kube-proxy's rule did
-    expect(ct.stdout).toMatch(new RegExp(`src=${client.ip.replace(/\./g, '\\.')} dst=${CLUSTER_DNS_IP.replace(/\./g, '\\.')} .*dport=53 .*src=${endpointIP.replace(/\./g, '\\.')} dst=${client.ip.replace(/\./g, '\\.')} sport=53`))
+    expect(ct.stdout).toMatch(
+      new RegExp(
+        `src=${client.ip.replace(/\./g, '\\.')} dst=${CLUSTER_DNS_IP.replace(/\./g, '\\.')} .*dport=53 .*src=${endpointIP.replace(/\./g, '\\.')} dst=${client.ip.replace(/\./g, '\\.')} sport=53`,
+      ),
+    )
   })
 
   it('answers the cluster DNS over TCP too', async () => {
     const l = get(lab)
     const dns = l.services.find((s) => s.name === 'kube-dns')!
-    expect(dns.endpoints.map((e) => e.targetRef.name)).toContain(await askUntil(l.pods.at(-1)!.netns, CLUSTER_DNS_IP, 53, false))
+    expect(dns.endpoints.map((e) => e.targetRef.name)).toContain(
+      await askUntil(l.pods.at(-1)!.netns, CLUSTER_DNS_IP, 53, false),
+    )
   })
 
   it('refuses a connection to a Service without endpoints', async () => {
@@ -92,21 +105,49 @@ function serviceChecks(lab: {get: () => LabUp}): void {
 }
 
 describeLab('lab agents: flannel vxlan, kube-proxy iptables, Docker host', () => {
-  const lab = useLab('ag-fi', ['--nodes', '3', '--backend', 'flannel-vxlan', '--proxy-mode', 'iptables', '--host-profile', 'docker'])
+  const lab = useLab('ag-fi', [
+    '--nodes',
+    '3',
+    '--backend',
+    'flannel-vxlan',
+    '--proxy-mode',
+    'iptables',
+    '--host-profile',
+    'docker',
+  ])
 
   it('installs kube-proxy, flanneld and Docker rules, and says so in lab up --json', () => {
     const validate = validatorFor('lab-up')
     expect(validate(lab.get()), JSON.stringify(validate.errors)).toBe(true)
-    expect(get(lab).agents.ruleSets).toEqual(['host:docker', 'kube-proxy:iptables', 'flanneld:iptables', 'cni-bridge:hairpin'])
+    expect(get(lab).agents.ruleSets).toEqual([
+      'host:docker',
+      'kube-proxy:iptables',
+      'flanneld:iptables',
+      'cni-bridge:hairpin',
+    ])
   })
 
   it('has the kernel hold them: FORWARD policy DROP, the KUBE-/FLANNEL-/DOCKER- chains, rp_filter 2, hairpin on cni0 ports', async () => {
     const node = get(lab).nodes[0]!
     const save = (await run(node.netns, ['iptables-save'])).stdout
     expect(save).toMatch(/^:FORWARD DROP/m)
-    for (const chain of ['KUBE-SERVICES', 'KUBE-FORWARD', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', 'FLANNEL-FWD', 'FLANNEL-POSTRTG', 'DOCKER-USER', 'DOCKER-FORWARD']) expect(save).toContain(`:${chain} `)
+    for (const chain of [
+      'KUBE-SERVICES',
+      'KUBE-FORWARD',
+      'KUBE-POSTROUTING',
+      'KUBE-MARK-MASQ',
+      'FLANNEL-FWD',
+      'FLANNEL-POSTRTG',
+      'DOCKER-USER',
+      'DOCKER-FORWARD',
+    ])
+      expect(save).toContain(`:${chain} `)
     expect((await run(node.netns, ['cat', '/proc/sys/net/ipv4/conf/all/rp_filter'])).stdout.trim()).toBe('2')
-    const ports = JSON.parse((await run(node.netns, ['bridge', '-j', '-d', 'link', 'show'])).stdout) as Array<{ifname: string; master?: string; hairpin?: boolean}>
+    const ports = JSON.parse((await run(node.netns, ['bridge', '-j', '-d', 'link', 'show'])).stdout) as Array<{
+      ifname: string
+      master?: string
+      hairpin?: boolean
+    }>
     const podPorts = ports.filter((p) => p.master === 'cni0')
     expect(podPorts.length).toBeGreaterThan(0)
     expect(podPorts.every((p) => p.hairpin === true)).toBe(true)
@@ -114,7 +155,18 @@ describeLab('lab agents: flannel vxlan, kube-proxy iptables, Docker host', () =>
 
   it('accepts flanneld nftables table in the kernel too (nft -c)', async () => {
     const l = get(lab)
-    const plan = planLab({name: 'ag-x', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}, '/tmp/x')
+    const plan = planLab(
+      {
+        name: 'ag-x',
+        nodes: 3,
+        podsPerNode: 2,
+        backend: 'flannel-vxlan',
+        topology: 'flat',
+        routeReflectors: 1,
+        ssh: false,
+      },
+      '/tmp/x',
+    )
     const file = path.join(os.tmpdir(), `${l.name}-flannel.nft`)
     await writeFile(file, flannelNftables(plan, plan.nodes[0]!))
     const r = await run(l.nodes[0]!.netns, ['nft', '-c', '-f', file])
@@ -140,7 +192,16 @@ describeLab('lab agents: flannel vxlan, kube-proxy iptables, Docker host', () =>
 })
 
 describeLab('lab agents: calico vxlan, kube-proxy nftables, firewalld host', () => {
-  const lab = useLab('ag-cn', ['--nodes', '3', '--backend', 'calico-vxlan', '--proxy-mode', 'nftables', '--host-profile', 'firewalld'])
+  const lab = useLab('ag-cn', [
+    '--nodes',
+    '3',
+    '--backend',
+    'calico-vxlan',
+    '--proxy-mode',
+    'nftables',
+    '--host-profile',
+    'firewalld',
+  ])
 
   it('installs kube-proxy nftables, Felix and firewalld, and says so', () => {
     expect(get(lab).agents.ruleSets).toEqual(['host:firewalld', 'kube-proxy:nftables', 'felix:iptables'])
@@ -153,11 +214,13 @@ describeLab('lab agents: calico vxlan, kube-proxy nftables, firewalld host', () 
     expect(tables).toContain('table ip kube-proxy')
     expect(tables).toContain('table inet firewalld')
     const save = (await run(node.netns, ['iptables-save'])).stdout
-    for (const chain of ['cali-INPUT', 'cali-FORWARD', 'cali-from-wl-dispatch', 'cali-nat-outgoing', 'cali-PREROUTING']) expect(save).toContain(`:${chain} `)
+    for (const chain of ['cali-INPUT', 'cali-FORWARD', 'cali-from-wl-dispatch', 'cali-nat-outgoing', 'cali-PREROUTING'])
+      expect(save).toContain(`:${chain} `)
     const vxlanSet = (await run(node.netns, ['ipset', 'list', 'cali40all-vxlan-net'])).stdout
     for (const n of l.nodes) expect(vxlanSet).toContain(n.ip)
     const neigh = (await run(node.netns, ['ip', 'neigh', 'show', 'nud', 'permanent'])).stdout
-    for (const pod of l.pods.filter((p) => p.node === node.name)) expect(neigh).toMatch(new RegExp(`^${pod.ip.replace(/\./g, '\\.')} dev cali\\S+ lladdr`, 'm'))
+    for (const pod of l.pods.filter((p) => p.node === node.name))
+      expect(neigh).toMatch(new RegExp(`^${pod.ip.replace(/\./g, '\\.')} dev cali\\S+ lladdr`, 'm'))
     expect((await run(node.netns, ['cat', '/proc/sys/net/ipv4/conf/all/rp_filter'])).stdout.trim()).toBe('1')
   })
 

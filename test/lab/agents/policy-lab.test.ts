@@ -28,14 +28,29 @@ async function connects(netns: string, ip: string, port: number): Promise<boolea
 }
 
 describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy iptables', () => {
-  const lab = useLab('fp-pol', ['--nodes', '2', '--pods-per-node', '2', '--backend', 'calico-vxlan', '--proxy-mode', 'iptables', '--pod-labels', 'pod-node1-2:role=client'])
+  const lab = useLab('fp-pol', [
+    '--nodes',
+    '2',
+    '--pods-per-node',
+    '2',
+    '--backend',
+    'calico-vxlan',
+    '--proxy-mode',
+    'iptables',
+    '--pod-labels',
+    'pod-node1-2:role=client',
+  ])
   const listeners: number[] = []
 
   beforeAll(async () => {
     const l = lab.get()
     const dst = l.pods.find((p) => p.name === 'pod-node2-1')!
     for (const port of [PORT_OPEN, PORT_CLOSED]) {
-      const r = await nsExec(dst.netns, ['sh', '-c', `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`])
+      const r = await nsExec(dst.netns, [
+        'sh',
+        '-c',
+        `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`,
+      ])
       listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
     }
   })
@@ -57,9 +72,24 @@ describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy ipt
   }
 
   const trace = (src: string, dst: string, port: number) =>
-    netctlJson<{disposition: string; hops: Array<{action: string; evidence: string[]}>; policy?: {allowed: boolean}}>(['trace', src, dst, '--lab', lab.get().name, '--protocol', 'tcp', '--port', String(port)])
+    netctlJson<{disposition: string; hops: Array<{action: string; evidence: string[]}>; policy?: {allowed: boolean}}>([
+      'trace',
+      src,
+      dst,
+      '--lab',
+      lab.get().name,
+      '--protocol',
+      'tcp',
+      '--port',
+      String(port),
+    ])
 
-  async function agree(src: string, dst: string, port: number, expected: boolean): Promise<{disposition: string; hops: Array<{action: string; evidence: string[]}>}> {
+  async function agree(
+    src: string,
+    dst: string,
+    port: number,
+    expected: boolean,
+  ): Promise<{disposition: string; hops: Array<{action: string; evidence: string[]}>}> {
     const l = lab.get()
     const s = l.pods.find((p) => p.name === src)!
     const d = l.pods.find((p) => p.name === dst)!
@@ -67,7 +97,10 @@ describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy ipt
     const t = await trace(src, dst, port)
     expect(real, `${src} -> ${dst}:${port} connect`).toBe(expected)
     // the trace's policy answer (the evaluator over the lab's collected snapshot) agrees with the kernel
-    expect(t.json.policy?.allowed ?? true, `${src} -> ${dst}:${port} trace policy: ${JSON.stringify(t.json.policy)}`).toBe(expected)
+    expect(
+      t.json.policy?.allowed ?? true,
+      `${src} -> ${dst}:${port} trace policy: ${JSON.stringify(t.json.policy)}`,
+    ).toBe(expected)
     if (!expected) expect(t.json.disposition).toBe('DENIED')
     return t.json
   }
@@ -118,7 +151,9 @@ spec:
     const node2 = l.nodes.find((n) => n.name === 'node2')!
     const client = l.pods.find((p) => p.name === 'pod-node1-2')!
     const chain = felixPolicyChain('Ingress', 'default', 'allow-client')
-    const rule = (await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S', chain])).stdout.split('\n').find((x) => x.includes('--match-set'))
+    const rule = (await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S', chain])).stdout
+      .split('\n')
+      .find((x) => x.includes('--match-set'))
     const set = /--match-set (cali40s:\S+) src/.exec(rule ?? '')?.[1]
     expect(set, rule).toBeDefined()
     const members = (await nsExec(node2.netns, ['ipset', 'list', set!])).stdout
@@ -131,26 +166,48 @@ spec:
       // the API still allows it; the programmed set no longer holds the client, and the walk reads the set as the kernel does
       expect(t.json.policy?.allowed).toBe(true)
       expect(t.json.disposition).toBe('DENIED')
-      expect(t.json.hops.flatMap((h) => h.evidence).join('\n')).toMatch(/End of tier default\. Drop if no policies passed packet/)
+      expect(t.json.hops.flatMap((h) => h.evidence).join('\n')).toMatch(
+        /End of tier default\. Drop if no policies passed packet/,
+      )
     } finally {
       expect((await nsExec(node2.netns, ['ipset', 'add', set!, client.ip])).code).toBe(0)
     }
     await agree('pod-node1-2', 'pod-node2-1', PORT_OPEN, true)
     expect((await trace('pod-node1-2', 'pod-node2-1', PORT_OPEN)).json.disposition).toBe('DELIVERED')
-   }, 300_000)
+  }, 300_000)
 
   it('check finds the faults injected with plain iptables: a policy chain jump deleted (POLICY_NOT_PROGRAMMED), a chain no policy owns (POLICY_STALE_RULES)', async () => {
     const l = lab.get()
     const node2 = l.nodes.find((n) => n.name === 'node2')!
-    const clean = await netctlJson<{findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>}>(['check', '--lab', l.name])
+    const clean = await netctlJson<{
+      findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>
+    }>(['check', '--lab', l.name])
     expect(clean.json.findings.filter((f) => f.code.startsWith('POLICY_') && f.code !== 'POLICY_DENY')).toEqual([])
     // Felix lagging: the pod's cali-tw- chain no longer jumps to allow-client's chain
     const chain = felixPolicyChain('Ingress', 'default', 'allow-client')
-    const tw = (await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])).stdout.split('\n').find((x) => x.startsWith('-A cali-tw-') && x.includes(`-j ${chain}`))!
-    expect((await nsExec(node2.netns, ['iptables', '-t', 'filter', ...tw.replace(/^-A /, '-D ').split(' ').map((w) => w.replace(/^"|"$/g, ''))])).code).toBe(0)
+    const tw = (await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])).stdout
+      .split('\n')
+      .find((x) => x.startsWith('-A cali-tw-') && x.includes(`-j ${chain}`))!
+    expect(
+      (
+        await nsExec(node2.netns, [
+          'iptables',
+          '-t',
+          'filter',
+          ...tw
+            .replace(/^-A /, '-D ')
+            .split(' ')
+            .map((w) => w.replace(/^"|"$/g, '')),
+        ])
+      ).code,
+    ).toBe(0)
     // a deleted policy's chain left behind
     expect((await nsExec(node2.netns, ['iptables', '-t', 'filter', '-N', 'cali-pi-knp/default/gone'])).code).toBe(0)
-    const r = await netctlJson<{findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>}>(['check', '--lab', l.name])
+    const r = await netctlJson<{findings: Array<{code: string; node?: string; subject: string; evidence: string[]}>}>([
+      'check',
+      '--lab',
+      l.name,
+    ])
     const notProgrammed = r.json.findings.filter((f) => f.code === 'POLICY_NOT_PROGRAMMED')
     expect(notProgrammed.map((f) => [f.node, f.subject])).toEqual([['node2', 'NetworkPolicy default/allow-client']])
     expect(notProgrammed[0]!.evidence.join('\n')).toContain(`no cali-tw-<iface> chain jumps to ${chain}`)
@@ -167,12 +224,15 @@ spec:
       ports: [{port: ${PORT_OPEN}}]
 `)
     const after = await netctlJson<{findings: Array<{code: string}>}>(['check', '--lab', l.name])
-    expect(after.json.findings.filter((f) => f.code === 'POLICY_NOT_PROGRAMMED' || f.code === 'POLICY_STALE_RULES')).toEqual([])
+    expect(
+      after.json.findings.filter((f) => f.code === 'POLICY_NOT_PROGRAMMED' || f.code === 'POLICY_STALE_RULES'),
+    ).toEqual([])
   })
 
   it('lab policy delete reprograms: the chain goes, the pod answers again', async () => {
     const l = lab.get()
-    for (const name of ['allow-client', 'deny-web']) expect((await netctl(['lab', 'policy', 'delete', name, '--lab', l.name])).code).toBe(0)
+    for (const name of ['allow-client', 'deny-web'])
+      expect((await netctl(['lab', 'policy', 'delete', name, '--lab', l.name])).code).toBe(0)
     const node2 = l.nodes.find((n) => n.name === 'node2')!
     const rules = await nsExec(node2.netns, ['iptables', '-t', 'filter', '-S'])
     expect(rules.stdout).not.toMatch(/cali-p[io]-/)

@@ -17,17 +17,38 @@ import path from 'node:path'
 
 import {afterAll, beforeAll, expect, it} from 'vitest'
 
-import {applyLabPolicies, deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {readSnapshotFile} from '../../../src/model/snapshot-file.js'
+import {applyLabPolicies, deleteLabPolicy} from '../../../src/services/lab-policy.js'
 import {mapLimit} from '../../../src/util/exec.js'
-import {type Case, type PolicyWorld, type Row, policyCases} from '../../analyze/policy-cases.js'
+import {type Case, policyCases, type PolicyWorld, type Row} from '../../analyze/policy-cases.js'
 import {netctl, netctlJson} from '../../helpers/cli.js'
 import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
-import {inexpressible, labPod, policyLabFlags as labFlags, policyList, policyPods, policyVerdict, portOf, protocolOf, realPacket, snapshotWithLabPolicies} from './policy-world.js'
+import {
+  inexpressible,
+  labPod,
+  policyLabFlags as labFlags,
+  policyList,
+  policyPods,
+  policyVerdict,
+  portOf,
+  protocolOf,
+  realPacket,
+  snapshotWithLabPolicies,
+} from './policy-world.js'
 
 describeLab('NetworkPolicy verdicts against real traffic, every case of the table: calico-vxlan with Felix', () => {
-  const lab = useLab('pqpo', ['--nodes', '3', '--pods-per-node', '3', '--backend', 'calico-vxlan', '--proxy-mode', 'iptables', ...labFlags])
+  const lab = useLab('pqpo', [
+    '--nodes',
+    '3',
+    '--pods-per-node',
+    '3',
+    '--backend',
+    'calico-vxlan',
+    '--proxy-mode',
+    'iptables',
+    ...labFlags,
+  ])
   const listeners: number[] = []
   let base: Snapshot
   let world: PolicyWorld
@@ -79,7 +100,10 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
   it('lists the rows the lab cannot express, each with its reason, and probes every other row of every case', () => {
     const all = cases.flatMap((c) => c.rows.map((row) => ({c, row})))
     const skipped = all.filter(({row}) => inexpressible(row))
-    for (const {c, row} of skipped) console.log(`not in the lab: ${c.name}: ${row.from} -> ${row.to} ${protocolOf(row)}/${portOf(row)}: ${inexpressible(row)}`)
+    for (const {c, row} of skipped)
+      console.log(
+        `not in the lab: ${c.name}: ${row.from} -> ${row.to} ${protocolOf(row)}/${portOf(row)}: ${inexpressible(row)}`,
+      )
     // the node, host-network, outside and SCTP rows, and no other
     expect(skipped.length).toBeLessThanOrEqual(16)
     expect(cases.length).toBeGreaterThanOrEqual(40)
@@ -93,7 +117,7 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
     ])
   })
 
-  it('for every case, the trace\'s policy verdict equals the packet\'s fate in the kernel (TCP connect, UDP answer, ping)', async () => {
+  it("for every case, the trace's policy verdict equals the packet's fate in the kernel (TCP connect, UDP answer, ping)", async () => {
     const l = lab.get()
     const disagreements: string[] = []
     let probed = 0
@@ -104,11 +128,18 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
         await applyLabPolicies(l.name, JSON.stringify(policyList(c)), `${c.name}.json`, {lockTimeoutMs: 30_000})
       }
       const snapshot = snapshotNow()
-      const results = await mapLimit(rows, 8, async (row) => ({row, kernel: await real(row), netctl: verdict(snapshot, row)}))
+      const results = await mapLimit(rows, 8, async (row) => ({
+        row,
+        kernel: await real(row),
+        netctl: verdict(snapshot, row),
+      }))
       for (const {row, kernel, netctl: v} of results) {
         probed += 1
         const what = `${c.name}: ${row.from} -> ${row.to} ${protocolOf(row)}${protocolOf(row) === 'ICMP' ? '' : `/${portOf(row)}`}`
-        if (kernel !== v.allowed || kernel !== row.allowed) disagreements.push(`${what}: kernel ${kernel ? 'delivered' : 'dropped'}, netctl's verdict ${v.allowed ? 'allowed' : 'denied'}, the table says ${row.allowed ? 'allowed' : 'denied'}`)
+        if (kernel !== v.allowed || kernel !== row.allowed)
+          disagreements.push(
+            `${what}: kernel ${kernel ? 'delivered' : 'dropped'}, netctl's verdict ${v.allowed ? 'allowed' : 'denied'}, the table says ${row.allowed ? 'allowed' : 'denied'}`,
+          )
       }
       for (const p of c.policies) await deleteLabPolicy(l.name, p.name, p.namespace, {lockTimeoutMs: 30_000})
     }
@@ -120,12 +151,29 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
   it('the command a user runs says the same: netctl trace --lab -o json on a denied UDP datagram and an allowed TCP connect', async () => {
     const l = lab.get()
     const [udp] = cases.filter((c) => c.name.startsWith('UDP ingress'))
-    const doc = udp!.policies.map((p) => ({apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name: p.name, namespace: p.namespace}, spec: p.spec}))
+    const doc = udp!.policies.map((p) => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {name: p.name, namespace: p.namespace},
+      spec: p.spec,
+    }))
     const file = path.join(l.stateDir, 'oracle-udp.json')
-    await import('node:fs/promises').then((fs) => fs.writeFile(file, JSON.stringify({apiVersion: 'v1', kind: 'List', items: doc})))
+    await import('node:fs/promises').then((fs) =>
+      fs.writeFile(file, JSON.stringify({apiVersion: 'v1', kind: 'List', items: doc})),
+    )
     expect((await netctl(['lab', 'policy', 'apply', '-f', file, '--lab', l.name])).code).toBe(0)
     const trace = (row: Row) =>
-      netctlJson<{disposition: string; policy?: {allowed: boolean}}>(['trace', `${row.from.split('/')[0]}/${labPod(row.from)}`, `${row.to.split('/')[0]}/${labPod(row.to)}`, '--lab', l.name, '--protocol', protocolOf(row).toLowerCase(), '--port', String(portOf(row))])
+      netctlJson<{disposition: string; policy?: {allowed: boolean}}>([
+        'trace',
+        `${row.from.split('/')[0]}/${labPod(row.from)}`,
+        `${row.to.split('/')[0]}/${labPod(row.to)}`,
+        '--lab',
+        l.name,
+        '--protocol',
+        protocolOf(row).toLowerCase(),
+        '--port',
+        String(portOf(row)),
+      ])
     const denied = udp!.rows.find((r) => !r.allowed && protocolOf(r) === 'UDP')!
     const allowed = udp!.rows.find((r) => r.allowed)!
     for (const row of [denied, allowed]) {
@@ -135,6 +183,19 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
       // the walk over the programmed Felix chains agrees with the kernel too
       expect(t.json.disposition).toBe(row.allowed ? 'DELIVERED' : 'DENIED')
     }
-    expect((await netctl(['lab', 'policy', 'delete', udp!.policies[0]!.name, '-n', udp!.policies[0]!.namespace, '--lab', l.name])).code).toBe(0)
+    expect(
+      (
+        await netctl([
+          'lab',
+          'policy',
+          'delete',
+          udp!.policies[0]!.name,
+          '-n',
+          udp!.policies[0]!.namespace,
+          '--lab',
+          l.name,
+        ])
+      ).code,
+    ).toBe(0)
   })
 })

@@ -11,7 +11,14 @@ import {parseInventory} from '../../../src/cluster/inventory.js'
 import {snapshotOf} from '../../../src/collect/collect.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {traceSnapshotFile} from '../../../src/services/trace.js'
-import {type Case, POLICY_NAMESPACES, POLICY_PODS, POLICY_PORTS, type PolicyWorld, type Row} from '../../analyze/policy-cases.js'
+import {
+  type Case,
+  POLICY_NAMESPACES,
+  POLICY_PODS,
+  POLICY_PORTS,
+  type PolicyWorld,
+  type Row,
+} from '../../analyze/policy-cases.js'
 import {type LabUp, nsExec} from '../../helpers/lab.js'
 
 const NAMESPACES = POLICY_NAMESPACES.map((n) => n.name)
@@ -25,8 +32,15 @@ export const labPod = (key: string): string => {
 /** `lab up` flags for the world (with --nodes 3 --pods-per-node 3): namespaces, labels, named ports. */
 export const policyLabFlags = [
   ...NAMESPACES.flatMap((ns, k) => [1, 2, 3].map((n) => ['--pod-namespace', `pod-node${n}-${k + 1}:${ns}`])).flat(),
-  ...POLICY_PODS.flatMap((name, n) => NAMESPACES.map((_, k) => ['--pod-labels', `pod-node${n + 1}-${k + 1}:pod=${name}`])).flat(),
-  ...POLICY_NAMESPACES.flatMap((ns) => ['--namespace-labels', `${ns.name}:${Object.entries(ns.labels).map(([k, v]) => `${k}=${v}`).join(',')}`]),
+  ...POLICY_PODS.flatMap((name, n) =>
+    NAMESPACES.map((_, k) => ['--pod-labels', `pod-node${n + 1}-${k + 1}:pod=${name}`]),
+  ).flat(),
+  ...POLICY_NAMESPACES.flatMap((ns) => [
+    '--namespace-labels',
+    `${ns.name}:${Object.entries(ns.labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')}`,
+  ]),
   '--pod-ports',
   `*:${POLICY_PORTS.map((p) => `${p.name}=${p.containerPort}/${p.protocol}`).join(',')}`,
 ]
@@ -34,10 +48,13 @@ export const policyLabFlags = [
 /** Why a row cannot be a real packet in the lab; undefined when it can. */
 export function inexpressible(row: Row): string | undefined {
   const ends = [row.from, row.to]
-  if (ends.some((e) => e === 'node1' || e === 'node2')) return "a node's own traffic: lab nodes have no kubelet or host endpoint for Felix to allow or police, and a trace between a lab node and a pod is not netctl's (pod or Service ends only)"
+  if (ends.some((e) => e === 'node1' || e === 'node2'))
+    return "a node's own traffic: lab nodes have no kubelet or host endpoint for Felix to allow or police, and a trace between a lab node and a pod is not netctl's (pod or Service ends only)"
   if (ends.some((e) => e.endsWith('/hostnet'))) return 'a host-network pod: lab pods each have a namespace of their own'
-  if (ends.some((e) => !e.includes('/'))) return 'an address outside the cluster: the lab has no host outside it whose packets reach the pods'
-  if (row.protocol === 'SCTP') return "SCTP: this machine's kernel has no sctp module (no /proc/sys/net/sctp), and the lab loads no modules"
+  if (ends.some((e) => !e.includes('/')))
+    return 'an address outside the cluster: the lab has no host outside it whose packets reach the pods'
+  if (row.protocol === 'SCTP')
+    return "SCTP: this machine's kernel has no sctp module (no /proc/sys/net/sctp), and the lab loads no modules"
   return undefined
 }
 
@@ -46,11 +63,23 @@ export const portOf = (row: Row): number => row.port ?? 80
 
 /** A case's policies as one `kind: List` document, as `lab policy apply -f` reads it. */
 export function policyList(c: Case): {apiVersion: string; kind: string; items: unknown[]} {
-  return {apiVersion: 'v1', kind: 'List', items: c.policies.map((p) => ({apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: {name: p.name, namespace: p.namespace}, spec: p.spec}))}
+  return {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: c.policies.map((p) => ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: {name: p.name, namespace: p.namespace},
+      spec: p.spec,
+    })),
+  }
 }
 
 /** The lab's pods by table key (x/a, ...). */
-export function policyPods(lab: LabUp): {podOf: (key: string) => LabUp['pods'][number]; world: (clusterCIDR: string) => PolicyWorld} {
+export function policyPods(lab: LabUp): {
+  podOf: (key: string) => LabUp['pods'][number]
+  world: (clusterCIDR: string) => PolicyWorld
+} {
   const byKey = new Map(lab.pods.map((p) => [`${p.namespace}/${p.name}`, p]))
   const podOf = (key: string) => byKey.get(`${key.split('/')[0]}/${labPod(key)}`)!
   return {
@@ -68,7 +97,10 @@ export function policyPods(lab: LabUp): {podOf: (key: string) => LabUp['pods'][n
 /** The lab's snapshot with the policies the lab has recorded now (its inventory, as collect reads it), over a collected base. */
 export function snapshotWithLabPolicies(lab: LabUp, base: Snapshot): Snapshot {
   const inv = parseInventory(readFileSync(lab.inventory, 'utf8'), lab.inventory)
-  return {...snapshotOf(inv, [], {startedAt: base.startedAt, finishedAt: base.finishedAt, version: base.generator.version}), nodeStates: base.nodeStates}
+  return {
+    ...snapshotOf(inv, [], {startedAt: base.startedAt, finishedAt: base.finishedAt, version: base.generator.version}),
+    nodeStates: base.nodeStates,
+  }
 }
 
 /** The row's packet for real: true when it got through (and, for UDP and TCP, an answer came back from a `pong` listener). */
@@ -78,7 +110,8 @@ export async function realPacket(row: Row, podOf: (key: string) => {netns: strin
   const once = async (): Promise<boolean> => {
     const proto = protocolOf(row)
     if (proto === 'ICMP') return (await nsExec(src, ['ping', '-n', '-q', '-c', '1', '-W', '2', dst], 10_000)).code === 0
-    if (proto === 'TCP') return (await nsExec(src, ['nc', '-z', '-w', '1', dst, String(portOf(row))], 10_000)).code === 0
+    if (proto === 'TCP')
+      return (await nsExec(src, ['nc', '-z', '-w', '1', dst, String(portOf(row))], 10_000)).code === 0
     const r = await nsExec(src, ['sh', '-c', `echo q | socat -T 1 - UDP4:${dst}:${portOf(row)}`], 10_000)
     return r.stdout.includes('pong')
   }

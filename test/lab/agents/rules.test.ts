@@ -1,16 +1,29 @@
 import {describe, expect, it} from 'vitest'
 
+import {cidrContainsAddress as cidrContains} from '../../../src/analyze/ip.js'
 import {LAB_AGENT_DEFAULTS, SERVICE_CIDR} from '../../../src/lab/agents/defaults.js'
 import {felixIptables, felixRuleHashes} from '../../../src/lab/agents/felix.js'
 import {labRuleSets} from '../../../src/lab/agents/index.js'
-import {iptablesEndpointChain, iptablesServiceChain, kubeProxyIptables, kubeProxyNftables} from '../../../src/lab/agents/kube-proxy.js'
+import {
+  iptablesEndpointChain,
+  iptablesServiceChain,
+  kubeProxyIptables,
+  kubeProxyNftables,
+} from '../../../src/lab/agents/kube-proxy.js'
 import {labInventory} from '../../../src/lab/inventory.js'
-import {cidrContainsAddress as cidrContains} from '../../../src/analyze/ip.js'
 import {planLab} from '../../../src/lab/topology.js'
 import type {LabOptions} from '../../../src/lab/types.js'
 import {validatorFor} from '../../../src/util/schema.js'
 
-const base: LabOptions = {name: 'demo', nodes: 3, podsPerNode: 2, backend: 'flannel-vxlan', topology: 'flat', routeReflectors: 1, ssh: false}
+const base: LabOptions = {
+  name: 'demo',
+  nodes: 3,
+  podsPerNode: 2,
+  backend: 'flannel-vxlan',
+  topology: 'flat',
+  routeReflectors: 1,
+  ssh: false,
+}
 
 describe('kube-proxy chain names', () => {
   // expected names are the ones kubernetes' own proxier tests and real nodes show
@@ -24,11 +37,27 @@ describe('kube-proxy chain names', () => {
 
   it('names nftables service and endpoint chains as pkg/proxy/nftables does', () => {
     const plan = planLab({...base, proxyMode: 'nftables'}, '/tmp/x')
-    const svc = {name: 'svc1', namespace: 'ns1', type: 'ClusterIP' as const, clusterIP: '172.21.0.41', ports: [{name: 'p80', protocol: 'TCP' as const, port: 80, targetPort: 80}], endpoints: [{addresses: ['10.180.0.1'], conditions: {ready: true}, nodeName: 'node1', targetRef: {kind: 'Pod' as const, namespace: 'ns1', name: 'a'}}]}
+    const svc = {
+      name: 'svc1',
+      namespace: 'ns1',
+      type: 'ClusterIP' as const,
+      clusterIP: '172.21.0.41',
+      ports: [{name: 'p80', protocol: 'TCP' as const, port: 80, targetPort: 80}],
+      endpoints: [
+        {
+          addresses: ['10.180.0.1'],
+          conditions: {ready: true},
+          nodeName: 'node1',
+          targetRef: {kind: 'Pod' as const, namespace: 'ns1', name: 'a'},
+        },
+      ],
+    }
     const nft = kubeProxyNftables(plan, plan.nodes[0]!, [svc])
     expect(nft).toContain('add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80\n')
     expect(nft).toContain('numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }')
-    expect(nft).toContain('add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80')
+    expect(nft).toContain(
+      'add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80',
+    )
   })
 })
 
@@ -47,8 +76,12 @@ describe('kube-proxy rules for the lab Services', () => {
   })
 
   it('rejects a Service without endpoints in filter KUBE-SERVICES and sends NodePorts through KUBE-EXT', () => {
-    expect(rules).toMatch(/-A KUBE-SERVICES -m comment --comment "default\/no-endpoints:http has no endpoints" -m tcp -p tcp -d 172\.21\.0\.99 --dport 80 -j REJECT/)
-    expect(rules).toMatch(/-A KUBE-NODEPORTS -m comment --comment default\/web:http -m tcp -p tcp --dport 30080 -j KUBE-EXT-/)
+    expect(rules).toMatch(
+      /-A KUBE-SERVICES -m comment --comment "default\/no-endpoints:http has no endpoints" -m tcp -p tcp -d 172\.21\.0\.99 --dport 80 -j REJECT/,
+    )
+    expect(rules).toMatch(
+      /-A KUBE-NODEPORTS -m comment --comment default\/web:http -m tcp -p tcp --dport 30080 -j KUBE-EXT-/,
+    )
     // the jump to KUBE-NODEPORTS is the last rule written to nat KUBE-SERVICES
     const nat = rules.slice(rules.indexOf('*nat'))
     const services = nat.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES '))
@@ -63,7 +96,11 @@ describe('Felix rule hashes', () => {
     expect(felixRuleHashes('OUTPUT', [{action: '--jump cali-OUTPUT'}])).toEqual(['tVnHkvAo15HuiPy0'])
     expect(
       felixRuleHashes('FORWARD*appends*', [
-        {match: '-m mark --mark 0x10000/0x10000', action: '--jump ACCEPT', comment: 'Policy explicitly accepted packet.'},
+        {
+          match: '-m mark --mark 0x10000/0x10000',
+          action: '--jump ACCEPT',
+          comment: 'Policy explicitly accepted packet.',
+        },
         {action: '--jump MARK --set-mark 0x10000/0x10000'},
       ]),
     ).toEqual(['S93hcgKJrXEqnTfs', 'mp77cMpurHhyjLrM'])
@@ -73,7 +110,9 @@ describe('Felix rule hashes', () => {
     const vx = planLab({...base, backend: 'calico-vxlan', proxyMode: 'iptables'}, '/tmp/x')
     const bgp = planLab({...base, backend: 'calico-bgp', proxyMode: 'iptables'}, '/tmp/x')
     const vxRules = felixIptables(vx, vx.nodes[0]!).toString()
-    expect(vxRules).toMatch(/-A cali-INPUT .*-m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL --jump ACCEPT/)
+    expect(vxRules).toMatch(
+      /-A cali-INPUT .*-m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL --jump ACCEPT/,
+    )
     expect(vxRules).toMatch(/-A cali-INPUT .*Drop IPv4 VXLAN packets from non-allowed hosts.*--jump DROP/)
     expect(felixIptables(bgp, bgp.nodes[0]!).toString()).not.toContain('cali40all-vxlan-net')
     for (const pod of vx.pods.filter((p) => p.node === 'node1')) {
@@ -93,8 +132,15 @@ describe('lab agents: defaults and Services', () => {
   })
 
   it('names the rule sets by owner, flanneld following the proxy mode', () => {
-    expect(labRuleSets(planLab({...base, proxyMode: 'nftables', hostProfile: 'firewalld'}, '/tmp/x'))).toEqual(['host:firewalld', 'kube-proxy:nftables', 'flanneld:nftables', 'cni-bridge:hairpin'])
-    expect(labRuleSets(planLab({...base, backend: 'calico-vxlan', proxyMode: 'iptables', hostProfile: 'docker'}, '/tmp/x'))).toEqual(['host:docker', 'kube-proxy:iptables', 'felix:iptables'])
+    expect(labRuleSets(planLab({...base, proxyMode: 'nftables', hostProfile: 'firewalld'}, '/tmp/x'))).toEqual([
+      'host:firewalld',
+      'kube-proxy:nftables',
+      'flanneld:nftables',
+      'cni-bridge:hairpin',
+    ])
+    expect(
+      labRuleSets(planLab({...base, backend: 'calico-vxlan', proxyMode: 'iptables', hostProfile: 'docker'}, '/tmp/x')),
+    ).toEqual(['host:docker', 'kube-proxy:iptables', 'felix:iptables'])
   })
 
   it('puts the Services in a CIDR apart from the machine, the pods and the underlay, with the DNS endpoints on two nodes', () => {
@@ -114,6 +160,10 @@ describe('lab agents: defaults and Services', () => {
     const inv = labInventory(planLab({...base, proxyMode: 'iptables'}, '/tmp/x'))
     const validate = validatorFor('inventory')
     expect(validate(JSON.parse(JSON.stringify(inv))), JSON.stringify(validate.errors)).toBe(true)
-    expect(inv.services?.map((s) => `${s.namespace}/${s.name}`)).toEqual(['kube-system/kube-dns', 'default/web', 'default/no-endpoints'])
+    expect(inv.services?.map((s) => `${s.namespace}/${s.name}`)).toEqual([
+      'kube-system/kube-dns',
+      'default/web',
+      'default/no-endpoints',
+    ])
   })
 })

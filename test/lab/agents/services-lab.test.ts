@@ -8,12 +8,19 @@
 import {expect, it} from 'vitest'
 
 import {netctlJson} from '../../helpers/cli.js'
-import {describeLab, nsExec, useLab, type LabUp} from '../../helpers/lab.js'
+import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
 
 const DNS_IP = '172.21.0.10'
 const WEB_IP = '172.21.0.80'
 const NO_ENDPOINTS_IP = '172.21.0.99'
-const SERVICE_CODES = ['SERVICE_NO_ENDPOINTS', 'SERVICE_RULES_STALE', 'CONNTRACK_STALE', 'CONNTRACK_TABLE_FULL', 'HAIRPIN_OFF', 'KUBE_PROXY_MISSING']
+const SERVICE_CODES = [
+  'SERVICE_NO_ENDPOINTS',
+  'SERVICE_RULES_STALE',
+  'CONNTRACK_STALE',
+  'CONNTRACK_TABLE_FULL',
+  'HAIRPIN_OFF',
+  'KUBE_PROXY_MISSING',
+]
 
 interface Finding {
   code: string
@@ -35,7 +42,11 @@ const summary = (fs: Finding[]) => fs.map((f) => `${f.code} ${f.node ?? '-'} ${f
 
 /** One DNS-shaped UDP query to the cluster DNS ClusterIP; the answering pod's name ('' without an answer). */
 async function dnsFrom(netns: string, sport?: number): Promise<string> {
-  const r = await nsExec(netns, ['sh', '-c', `echo q | socat -t1 - UDP4:${DNS_IP}:53${sport ? `,sourceport=${sport}` : ''}`], 10_000)
+  const r = await nsExec(
+    netns,
+    ['sh', '-c', `echo q | socat -t1 - UDP4:${DNS_IP}:53${sport ? `,sourceport=${sport}` : ''}`],
+    10_000,
+  )
   return r.stdout.trim()
 }
 
@@ -65,23 +76,52 @@ async function runFix(fix: string): Promise<void> {
 }
 
 describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
-  const lab = useLab('sq-svc-ipt', ['--nodes', '2', '--pods-per-node', '2', '--backend', 'flannel-vxlan', '--proxy-mode', 'iptables'])
+  const lab = useLab('sq-svc-ipt', [
+    '--nodes',
+    '2',
+    '--pods-per-node',
+    '2',
+    '--backend',
+    'flannel-vxlan',
+    '--proxy-mode',
+    'iptables',
+  ])
 
   it('healthy: only the Service without endpoints, rejected by every node as the real connect is', async () => {
     const l = lab.get()
     const f = await serviceFindings(l.name)
     expect(summary(f)).toEqual(['SERVICE_NO_ENDPOINTS - Service default/no-endpoints'])
-    expect(f[0]!.evidence.join('\n')).toMatch(/node2 iptables-save: -A KUBE-SERVICES -d 172\.21\.0\.99\/32 .* -j REJECT/)
-    const refused = await nsExec(pod(l, 'pod-node1-2').netns, ['sh', '-c', `nc -v -z -w 2 ${NO_ENDPOINTS_IP} 80 2>&1; echo rc=$?`])
+    expect(f[0]!.evidence.join('\n')).toMatch(
+      /node2 iptables-save: -A KUBE-SERVICES -d 172\.21\.0\.99\/32 .* -j REJECT/,
+    )
+    const refused = await nsExec(pod(l, 'pod-node1-2').netns, [
+      'sh',
+      '-c',
+      `nc -v -z -w 2 ${NO_ENDPOINTS_IP} 80 2>&1; echo rc=$?`,
+    ])
     expect(refused.stdout).toMatch(/refused/i)
     // the Service answers from both of its endpoints
-    expect(new Set(await answers(12, () => dnsFrom(pod(l, 'pod-node1-2').netns)))).toEqual(new Set(['pod-node1-1', 'pod-node2-1']))
+    expect(new Set(await answers(12, () => dnsFrom(pod(l, 'pod-node1-2').netns)))).toEqual(
+      new Set(['pod-node1-1', 'pod-node2-1']),
+    )
   })
 
   it("the probe reads the node's own conntrack count and the Service flows only (translated ones)", async () => {
     const l = lab.get()
     await answers(4, () => dnsFrom(pod(l, 'pod-node1-2').netns))
-    const r = await netctlJson<{nodeStates: Record<string, {conntrack?: {count?: number; max?: number; filter?: string; entries: Array<{orig: {dst: string}; reply: {src: string}}>}}>}>(['collect', '--lab', l.name])
+    const r = await netctlJson<{
+      nodeStates: Record<
+        string,
+        {
+          conntrack?: {
+            count?: number
+            max?: number
+            filter?: string
+            entries: Array<{orig: {dst: string}; reply: {src: string}}>
+          }
+        }
+      >
+    }>(['collect', '--lab', l.name])
     const ct = r.json.nodeStates.node1!.conntrack!
     expect(ct.filter).toBe('dnat')
     expect(ct.entries.length).toBeGreaterThan(0)
@@ -90,7 +130,9 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     // nf_conntrack_count is per namespace; nf_conntrack_max is the machine's (read-only in a child netns on this kernel)
     const own = Number((await nsExec(nodeNs(l, 'node1'), ['cat', '/proc/sys/net/netfilter/nf_conntrack_count'])).stdout)
     expect(Math.abs(ct.count! - own)).toBeLessThan(20)
-    expect(ct.max).toBe(Number((await nsExec(nodeNs(l, 'node1'), ['cat', '/proc/sys/net/netfilter/nf_conntrack_max'])).stdout))
+    expect(ct.max).toBe(
+      Number((await nsExec(nodeNs(l, 'node1'), ['cat', '/proc/sys/net/netfilter/nf_conntrack_max'])).stdout),
+    )
   })
 
   it("a KUBE-SEP DNAT deleted on node2: SERVICE_RULES_STALE names node2 and the endpoint, and node2's pods never reach it", async () => {
@@ -98,7 +140,12 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     const ns = nodeNs(l, 'node2')
     const ep = pod(l, 'pod-node1-1').ip
     const rules = (await nsExec(ns, ['iptables', '-t', 'nat', '-S'])).stdout.split('\n')
-    const dnat = rules.find((x) => x.startsWith('-A KUBE-SEP-') && x.includes('"kube-system/kube-dns:dns"') && x.includes(`--to-destination ${ep}:53`))!
+    const dnat = rules.find(
+      (x) =>
+        x.startsWith('-A KUBE-SEP-') &&
+        x.includes('"kube-system/kube-dns:dns"') &&
+        x.includes(`--to-destination ${ep}:53`),
+    )!
     const chain = dnat.split(' ')[1]!
     // the chain's second rule is its DNAT (the first marks for masquerade)
     expect((await nsExec(ns, ['iptables', '-t', 'nat', '-D', chain, '2'])).code).toBe(0)
@@ -113,7 +160,32 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     const l = lab.get()
     const client = pod(l, 'pod-node1-2')
     const dead = '172.20.1.99'
-    const ins = await nsExec(nodeNs(l, 'node1'), ['conntrack', '-I', '-p', 'udp', '-s', client.ip, '-d', DNS_IP, '--sport', '40053', '--dport', '53', '-r', dead, '-q', client.ip, '--reply-port-src', '53', '--reply-port-dst', '40053', '-t', '120', '-u', 'SEEN_REPLY'])
+    const ins = await nsExec(nodeNs(l, 'node1'), [
+      'conntrack',
+      '-I',
+      '-p',
+      'udp',
+      '-s',
+      client.ip,
+      '-d',
+      DNS_IP,
+      '--sport',
+      '40053',
+      '--dport',
+      '53',
+      '-r',
+      dead,
+      '-q',
+      client.ip,
+      '--reply-port-src',
+      '53',
+      '--reply-port-dst',
+      '40053',
+      '-t',
+      '120',
+      '-u',
+      'SEEN_REPLY',
+    ])
     expect(ins.code, ins.stderr).toBe(0)
     // kernel: the client's queries from that port go to the dead address
     expect(await dnsFrom(client.netns, 40053)).toBe('')
@@ -121,7 +193,9 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     expect(summary(f)).toEqual([`CONNTRACK_STALE node1 kube-system/kube-dns:dns → ${dead}:53`])
     expect(f[0]!.severity).toBe('error')
     expect(f[0]!.evidence.join('\n')).toContain(`src=${client.ip} dst=${DNS_IP} sport=40053 dport=53 src=${dead}`)
-    expect(f[0]!.fix.split('\n').at(-1)).toBe(`ip netns exec ${nodeNs(l, 'node1')} conntrack -D -p udp --orig-src ${client.ip} --orig-dst ${DNS_IP} --sport 40053 --dport 53 --reply-src ${dead}`)
+    expect(f[0]!.fix.split('\n').at(-1)).toBe(
+      `ip netns exec ${nodeNs(l, 'node1')} conntrack -D -p udp --orig-src ${client.ip} --orig-dst ${DNS_IP} --sport 40053 --dport 53 --reply-src ${dead}`,
+    )
     await runFix(f[0]!.fix)
     expect(['pod-node1-1', 'pod-node2-1']).toContain(await dnsFrom(client.netns, 40053))
     expect((await serviceFindings(l.name)).filter((x) => x.code === 'CONNTRACK_STALE')).toEqual([])
@@ -136,9 +210,15 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
       .filter((x): x is string => !!x)
     // the port whose peer is the pod's eth0
     const peer = (await nsExec(self.netns, ['cat', '/sys/class/net/eth0/iflink'])).stdout.trim()
-    const dev = (await nsExec(nodeNs(l, 'node1'), ['ip', '-o', 'link'])).stdout.split('\n').find((x) => x.startsWith(`${peer}: `))!.split(': ')[1]!.split('@')[0]!
+    const dev = (await nsExec(nodeNs(l, 'node1'), ['ip', '-o', 'link'])).stdout
+      .split('\n')
+      .find((x) => x.startsWith(`${peer}: `))!
+      .split(': ')[1]!
+      .split('@')[0]!
     expect(port).toContain(dev)
-    expect((await nsExec(nodeNs(l, 'node1'), ['ip', 'link', 'set', dev, 'type', 'bridge_slave', 'hairpin', 'off'])).code).toBe(0)
+    expect(
+      (await nsExec(nodeNs(l, 'node1'), ['ip', 'link', 'set', dev, 'type', 'bridge_slave', 'hairpin', 'off'])).code,
+    ).toBe(0)
     const f = (await serviceFindings(l.name)).filter((x) => x.code === 'HAIRPIN_OFF')
     expect(summary(f)).toEqual([`HAIRPIN_OFF node1 pod default/pod-node1-1 (${dev} on cni0)`])
     const off = await answers(12, () => connectFrom(self.netns, WEB_IP, 80))
@@ -152,23 +232,39 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     const l = lab.get()
     const ns = nodeNs(l, 'node2')
     for (const table of ['nat', 'filter']) {
-      const chains = (await nsExec(ns, ['iptables', '-t', table, '-S'])).stdout.split('\n').filter((x) => x.startsWith('-N KUBE-')).map((x) => x.split(' ')[1]!)
+      const chains = (await nsExec(ns, ['iptables', '-t', table, '-S'])).stdout
+        .split('\n')
+        .filter((x) => x.startsWith('-N KUBE-'))
+        .map((x) => x.split(' ')[1]!)
       for (const c of chains) expect((await nsExec(ns, ['iptables', '-t', table, '-F', c])).code).toBe(0)
     }
     const f = await serviceFindings(l.name)
     expect(summary(f.filter((x) => x.node === 'node2'))).toEqual(['KUBE_PROXY_MISSING node2 kube-proxy on node2'])
-    expect(f.find((x) => x.code === 'KUBE_PROXY_MISSING')!.evidence).toContain('node2 iptables-save -t nat: :KUBE-SERVICES - [0:0] and no rule in it (flushed)')
+    expect(f.find((x) => x.code === 'KUBE_PROXY_MISSING')!.evidence).toContain(
+      'node2 iptables-save -t nat: :KUBE-SERVICES - [0:0] and no rule in it (flushed)',
+    )
     expect(await answers(3, () => dnsFrom(pod(l, 'pod-node2-2').netns))).toEqual(['', '', ''])
   })
 })
 
 describeLab('Service findings in a lab, kube-proxy nftables mode', () => {
-  const lab = useLab('sq-svc-nft', ['--nodes', '2', '--pods-per-node', '2', '--backend', 'flannel-vxlan', '--proxy-mode', 'nftables'])
+  const lab = useLab('sq-svc-nft', [
+    '--nodes',
+    '2',
+    '--pods-per-node',
+    '2',
+    '--backend',
+    'flannel-vxlan',
+    '--proxy-mode',
+    'nftables',
+  ])
 
   it('healthy: only the Service without endpoints (its no-endpoint-services element as evidence)', async () => {
     const f = await serviceFindings(lab.get().name)
     expect(summary(f)).toEqual(['SERVICE_NO_ENDPOINTS - Service default/no-endpoints'])
-    expect(f[0]!.evidence).toContain('node1 nft: map no-endpoint-services element { 172.21.0.99 . tcp . 80 : goto reject-chain }')
+    expect(f[0]!.evidence).toContain(
+      'node1 nft: map no-endpoint-services element { 172.21.0.99 . tcp . 80 : goto reject-chain }',
+    )
   })
 
   it("an endpoint chain's dnat deleted on node2: SERVICE_RULES_STALE there, and node2's pods never reach that endpoint", async () => {
@@ -176,8 +272,12 @@ describeLab('Service findings in a lab, kube-proxy nftables mode', () => {
     const ns = nodeNs(l, 'node2')
     const ep = pod(l, 'pod-node1-1').ip
     const listing = (await nsExec(ns, ['nft', '-a', 'list', 'table', 'ip', 'kube-proxy'])).stdout
-    const chain = new RegExp(`chain (endpoint-\\S+/kube-dns/udp/dns__${ep.replace(/\./g, '\\.')}/53) `).exec(listing)![1]!
-    const handle = /dnat to .* # handle (\d+)/.exec((await nsExec(ns, ['nft', '-a', 'list', 'chain', 'ip', 'kube-proxy', chain])).stdout)![1]!
+    const chain = new RegExp(`chain (endpoint-\\S+/kube-dns/udp/dns__${ep.replace(/\./g, '\\.')}/53) `).exec(
+      listing,
+    )![1]!
+    const handle = /dnat to .* # handle (\d+)/.exec(
+      (await nsExec(ns, ['nft', '-a', 'list', 'chain', 'ip', 'kube-proxy', chain])).stdout,
+    )![1]!
     expect((await nsExec(ns, ['nft', 'delete', 'rule', 'ip', 'kube-proxy', chain, 'handle', handle])).code).toBe(0)
     const f = (await serviceFindings(l.name)).filter((x) => x.code === 'SERVICE_RULES_STALE')
     expect(summary(f)).toEqual(['SERVICE_RULES_STALE node2 Service kube-system/kube-dns:dns (172.21.0.10 udp/53)'])
