@@ -10,8 +10,9 @@ fi
 # the code; prose and data keep the shape their authors gave them
 code=('**/*.ts' '**/*.tsx' '**/*.js' '**/*.mjs')
 if [ "${1:-}" = "--fix" ]; then
-  "$tools/prettier" --log-level warn --write "${code[@]}"
+  # ESLint first: its fixes (import order, unused directives) are then laid out by Prettier
   "$tools/eslint" --fix .
+  "$tools/prettier" --log-level warn --write "${code[@]}"
 else
   "$tools/eslint" .
   "$tools/prettier" --log-level warn --check "${code[@]}"
