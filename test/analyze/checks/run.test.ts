@@ -6,13 +6,18 @@ import {FINDING_CODES} from '../../../src/model/finding.js'
 import {broken, codes, node, only} from './helpers.js'
 
 describe('runChecks', () => {
-  it('has a check for every code of the catalogue except those only a trace or policy walk can raise', () => {
+  it('has a check for every code of the catalogue except those only a trace, a policy walk or a probe can raise', () => {
     const checked = new Set<string>(CHECKS.map((c) => c.code))
     // COLLECTION_PARTIAL is raised by the same check as NODE_UNREACHABLE; ASYMMETRIC_PATH needs a walk
     // (POLICY_DENY has both: a trace's denied packet, and check's pods a default deny isolates);
-    // the backend-switch area is backend preflight's (test/backend/preflight.test.ts)
+    // the backend-switch area is backend preflight's (test/backend/preflight.test.ts); the probe
+    // area is `trace --probe`'s, from a real packet's counters (test/analyze/probe-verdict.test.ts)
     const unchecked = FINDING_CODES.filter((c) => !checked.has(c))
-    expect(unchecked.filter((c) => CATALOGUE[c].area !== 'backend')).toEqual(['ASYMMETRIC_PATH', 'COLLECTION_PARTIAL'])
+    expect(unchecked.filter((c) => CATALOGUE[c].area !== 'backend' && CATALOGUE[c].area !== 'probe')).toEqual([
+      'ASYMMETRIC_PATH',
+      'COLLECTION_PARTIAL',
+    ])
+    expect(unchecked.filter((c) => CATALOGUE[c].area === 'probe')).toEqual(['UNDERLAY_DROP', 'MODEL_DISAGREES'])
     expect(CHECKS.filter((c) => CATALOGUE[c.code].area === 'backend')).toEqual([])
   })
 
