@@ -106,7 +106,10 @@ export async function runBatch(
     const refused = refusedLines(r.stderr, ip, bridge)
     const unexpected = refused.find((x) => !refusable.has(x.line))
     if (unexpected)
-      throw new BatchError(node, `${transport.target}: ${unexpected.error} (ip -batch: ${unexpected.line})`)
+      throw new BatchError(
+        node,
+        `${transport.target}: ${unexpected.error} (${ip.includes(unexpected.line) ? 'ip' : 'bridge'} -batch: ${unexpected.line})`,
+      )
     if (r.code > 128)
       throw new BatchError(node, `${transport.target}: ${exitText(ip.length > 0 ? 'ip' : 'bridge', r.code)}`)
     return refused

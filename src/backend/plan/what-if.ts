@@ -26,8 +26,9 @@ import {
   reachabilityMatrix,
 } from '../../analyze/matrix.js'
 import {traceSnapshot} from '../../analyze/trace/index.js'
+import {udpDaemon} from '../../analyze/trace/udp.js'
 import type {Finding} from '../../model/finding.js'
-import type {Address, FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
+import type {Address, FdbEntry, Link, Neighbour, NodeState, Process, Route} from '../../model/node-state.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import {routeLine} from './lines.js'
 import {routeAddOp} from './ops.js'
@@ -118,6 +119,22 @@ function refusal(state: NodeState, r: Route): string | undefined {
   return connected ? undefined : `Nexthop has invalid gateway: ${r.gateway} is on no subnet of ${r.dev}`
 }
 
+/**
+ * The node's processes once the plan's daemons are stopped and started. Only
+ * flannel udp's daemon is read by the walk (it carries flannel0's packets): a
+ * started one stands in with pid 0 (a prediction, not a process); a stopped
+ * one is netctl's lab forwarder (a cluster's flanneld keeps running as the
+ * agent of the next backend).
+ */
+function applyDaemons(processes: Process[], daemons: BackendPlan['nodes'][number]['daemons']): Process[] {
+  let out = processes
+  if (daemons.stop.includes('flannel-udp'))
+    out = out.filter((p) => !(udpDaemon([p]) !== undefined && p.name !== 'flanneld'))
+  if (daemons.start.includes('flannel-udp') && !udpDaemon(out))
+    out = [...out, {pid: 0, name: 'flanneld', args: 'the flannel udp daemon the switch starts (what-if)'}]
+  return out
+}
+
 /** One node's state with its plan applied. */
 function applyNode(state: NodeState, plan: BackendPlan['nodes'][number], refused: WhatIf['refused']): NodeState {
   const diff = plan.diff
@@ -132,6 +149,7 @@ function applyNode(state: NodeState, plan: BackendPlan['nodes'][number], refused
   let ifindex = Math.max(0, ...state.links.map((l) => l.ifindex))
   const next: NodeState = {
     ...state,
+    processes: applyDaemons(state.processes, plan.daemons),
     links: [
       ...state.links.filter((l) => !goneLinks.has(l.name)),
       ...(k.links.add as KLink[]).map((l) => modelLink(l, ++ifindex)),
