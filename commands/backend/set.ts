@@ -37,7 +37,8 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, 
     },
     {description: 'Plan and preflight only', command: '<%= config.bin %> backend set calico-vxlan --lab cal --dry-run'},
     {
-      description: 'Switch although the what-if predicts broken pairs (host-gw across a router): they break as predicted',
+      description:
+        'Switch although the what-if predicts broken pairs (host-gw across a router): they break as predicted',
       command: '<%= config.bin %> backend set flannel-host-gw --lab routed --yes --force',
     },
     {

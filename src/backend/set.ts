@@ -117,7 +117,7 @@ async function switchBackend(
   const say = opts.progress ?? (() => {})
   say(`collecting ${target.inventory.nodes.length} nodes and planning ${target.configured} -> ${to}`)
   const planned = await planBackend(target, to, opts)
-  const {plan, preflight, facts, snapshot} = planned
+  const {plan, preflight, snapshot} = planned
   if (plan.noop)
     return {...planned, outcome: 'noop', message: `already ${to}: every node holds its state, nothing to change`}
   const force = opts.force === true

@@ -50,5 +50,4 @@ describe('runBatch with the lines the kernel may refuse', () => {
       /FDB add only supported for Ethernet devices.*fdb replace/,
     )
   })
-
 })

@@ -8,8 +8,8 @@ import {applyPlan, whatIf} from '../../src/backend/plan/what-if.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'
-import {netctl, netctlJson} from '../helpers/cli.js'
 import {collectLab} from '../analyze/trace/oracle.js'
+import {netctl, netctlJson} from '../helpers/cli.js'
 import {ipJson, type LabUp, nsExec, ping} from '../helpers/lab.js'
 
 /**

@@ -14,7 +14,16 @@ const LONG = 240_000
 const podId = (p: LabUp['pods'][number]) => `${p.namespace}/${p.name}`
 
 describeLab('backend set behind the what-if: host-gw on a routed flannel vxlan lab', () => {
-  const lab = useLab('wfr', ['--backend', 'flannel-vxlan', '--nodes', '3', '--pods-per-node', '1', '--topology', 'routed'])
+  const lab = useLab('wfr', [
+    '--backend',
+    'flannel-vxlan',
+    '--nodes',
+    '3',
+    '--pods-per-node',
+    '1',
+    '--topology',
+    'routed',
+  ])
   let predicted: {refused: Array<{node: string; op: string}>; broken: string[]} | undefined
 
   it(
@@ -64,7 +73,8 @@ describeLab('backend set behind the what-if: host-gw on a routed flannel vxlan l
       for (const a of r.json.apply) for (const x of a.refused ?? []) expect(x.error).toMatch(/invalid gateway/i)
       // the kernel's own answer, pair by pair: a real ping fails exactly where the what-if said
       const failing: string[] = []
-      for (const [a, b] of nodePodPairs(l)) if (!(await ping(a.netns, b.ip, 1))) failing.push(`${podId(a)} -> ${podId(b)}`)
+      for (const [a, b] of nodePodPairs(l))
+        if (!(await ping(a.netns, b.ip, 1))) failing.push(`${podId(a)} -> ${podId(b)}`)
       expect(failing.sort()).toEqual([...predicted!.broken].sort())
       expect(r.json.verify.expected.length).toBeGreaterThan(0)
 
@@ -87,21 +97,24 @@ describeLab('backend set behind the what-if: MTU (host-gw on an underlay of 1450
       const l = lab.get()
       // the underlay and the pods at 1450, as a cloud network would have them: plain ip link set mtu
       for (const n of l.nodes) {
-        const links = (
-          await nsExec(n.netns, ['ip', '-o', 'link', 'show']).then((x) => x.stdout.split('\n'))
-        ).flatMap((line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? [])
+        const links = (await nsExec(n.netns, ['ip', '-o', 'link', 'show']).then((x) => x.stdout.split('\n'))).flatMap(
+          (line) => /^\d+: ([^:@]+)/.exec(line)?.[1] ?? [],
+        )
         for (const dev of links.filter((d) => d === 'eth0' || d.startsWith('veth') || d === 'cni0'))
           expect((await nsExec(n.netns, ['ip', 'link', 'set', dev, 'mtu', String(UNDERLAY)])).code).toBe(0)
       }
       for (const p of l.pods)
         expect((await nsExec(p.netns, ['ip', 'link', 'set', 'eth0', 'mtu', String(UNDERLAY)])).code).toBe(0)
-      for (const [a, b] of nodePodPairs(l)) expect(await pingDF(a.netns, b.ip, UNDERLAY), `${a.name} -> ${b.ip}`).toBe(true)
+      for (const [a, b] of nodePodPairs(l))
+        expect(await pingDF(a.netns, b.ip, UNDERLAY), `${a.name} -> ${b.ip}`).toBe(true)
 
       const before = await kernelOfLab(l)
       const r = await setBackend(l, 'flannel-vxlan')
       expect(r.code, r.stderr).toBe(4)
       expect(r.json.outcome).toBe('refused')
-      expect(r.json.message).toMatch(/^refused by the what-if: full-size packets \(1450 bytes, DF\) would die on 6 pod pairs/)
+      expect(r.json.message).toMatch(
+        /^refused by the what-if: full-size packets \(1450 bytes, DF\) would die on 6 pod pairs/,
+      )
       const mtu = r.json.plan.whatIf.mtu
       expect(r.json.plan.whatIf.matrix.changed).toEqual([])
       for (const b of mtu.broken) expect(b).toMatchObject({size: UNDERLAY, mtu: UNDERLAY - 50})

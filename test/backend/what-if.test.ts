@@ -101,7 +101,9 @@ describe('what-if of a backend switch', () => {
     const vxlan = snapshotFixture('flannel-vxlan-lab')
     const w = whatIf(vxlan, plan(vxlan, 'flannel-udp'))
     expect(w).toMatchObject({refused: [], matrix: {changed: []}})
-    expect(cells(applyPlan(vxlan, plan(vxlan, 'flannel-udp')).snapshot)).toEqual(cells(snapshotFixture('flannel-udp-lab')))
+    expect(cells(applyPlan(vxlan, plan(vxlan, 'flannel-udp')).snapshot)).toEqual(
+      cells(snapshotFixture('flannel-udp-lab')),
+    )
     // and back: the forwarder stopped, flannel0 gone, vxlan's state again
     const udp = snapshotFixture('flannel-udp-lab')
     const back = applyPlan(udp, plan(udp, 'flannel-vxlan')).snapshot
@@ -111,7 +113,9 @@ describe('what-if of a backend switch', () => {
 
   it('calico-bgp → vxlan predicts the real calico-vxlan lab, pair by pair', () => {
     const bgp = snapshotFixture('calico-bgp-lab')
-    expect(cells(applyPlan(bgp, plan(bgp, 'calico-vxlan')).snapshot)).toEqual(cells(snapshotFixture('calico-vxlan-lab')))
+    expect(cells(applyPlan(bgp, plan(bgp, 'calico-vxlan')).snapshot)).toEqual(
+      cells(snapshotFixture('calico-vxlan-lab')),
+    )
   })
 
   it('switches whose overhead the pods fit predict no MTU break: flannel vxlan (pods 1450) → udp (1472) or host-gw (1500)', () => {

@@ -260,7 +260,10 @@ function mtuPrediction(before: Snapshot, after: Snapshot, matrixAfter: Matrix): 
       node,
       subject: `eth0 in ${src}`,
       message: `after the switch, ${src} keeps eth0 mtu ${bs[0]!.size} (pods keep their MTU until recreated) but the path takes ${fits} at ${where.join(', ') || 'the tunnel'}: its full-size packets with DF set die towards ${bs.length} pod(s)`,
-      evidence: bs.map((b) => `${b.src} -> ${b.dst}: ${b.size} bytes, DF: ${b.after.disposition}${b.dev ? ` at ${b.dev} (mtu ${b.mtu ?? '?'})` : ''}`),
+      evidence: bs.map(
+        (b) =>
+          `${b.src} -> ${b.dst}: ${b.size} bytes, DF: ${b.after.disposition}${b.dev ? ` at ${b.dev} (mtu ${b.mtu ?? '?'})` : ''}`,
+      ),
       vars: {dev: 'eth0', mtu: fits},
     })
   })
