@@ -425,14 +425,18 @@ function changedServiceCells(
     const o = old.get(`${c.src}\u0000${c.service}`)
     if (
       !o ||
-      (o.disposition === c.disposition &&
-        o.direction === c.direction &&
-        o.reached === c.reached &&
-        o.total === c.total)
+      (o.disposition === c.disposition && o.direction === c.direction && o.reached === c.reached && o.total === c.total)
     )
       continue
     const own = serviceDiff(c.service)
-    out.push({src: c.src, service: c.service, before: o, after: c, changes: changesOn(o, c), ...(own ? {objects: own} : {})})
+    out.push({
+      src: c.src,
+      service: c.service,
+      before: o,
+      after: c,
+      changes: changesOn(o, c),
+      ...(own ? {objects: own} : {}),
+    })
   }
   return out
 }

@@ -4,6 +4,7 @@
  * beyond that, as an SVG heat map (alone, or in an HTML page), and the
  * differential matrix as the changed cells with the state that explains them.
  */
+import type {SectionDiff} from '../analyze/diff.js'
 import {
   failureGroups,
   isPartial,
@@ -14,7 +15,6 @@ import {
   type MatrixUnreached,
   serviceFailureGroups,
 } from '../analyze/matrix.js'
-import type {SectionDiff} from '../analyze/diff.js'
 import type {Disposition} from '../model/trace.js'
 import {printable} from '../util/text.js'
 
@@ -122,7 +122,9 @@ function grid(m: Matrix): string[] {
       ? [
           `Service columns (${services.length > 0 && (m.serviceCells ?? []).some(isPartial) ? 'lower case: some endpoints reached, not all; ' : ''}the Service's ClusterIP, every endpoint walked):`,
           ...services.map((s, j) =>
-            printable(`${String(n + j + 1).padStart(digits)} ${s.id}${s.portName ? ` (${s.portName})` : ''} ${s.clusterIP}`),
+            printable(
+              `${String(n + j + 1).padStart(digits)} ${s.id}${s.portName ? ` (${s.portName})` : ''} ${s.clusterIP}`,
+            ),
           ),
         ]
       : []
