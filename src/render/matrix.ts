@@ -195,10 +195,21 @@ export function matrixSvg(m: Matrix): string {
   const size = columns <= 20 ? 24 : columns <= 60 ? 12 : 6
   const names = m.endpoints.map((e) => (m.scope === 'node' ? e.node : e.id))
   const margin = Math.min(200, 8 + 7 * Math.max(4, ...names.map((x) => x.length), ...services.map((x) => x.id.length)))
-  const width = margin + columns * size + 10
   const side = margin + n * size + 10
+  const sc = m.serviceCounts
+  const foot = [
+    `rows: from, columns: to — ${m.counts.delivered} delivered, ${m.counts.failed} failed`,
+    ...(sc ? [`Services: ${sc.delivered} delivered, ${sc.partial} partial, ${sc.failed} failed`] : []),
+  ]
+  // the last column's label, rotated, reaches right by half its length; the footer as long as it is
+  const lastLabel = services.at(-1)?.id ?? names.at(-1) ?? ''
+  const width = Math.max(
+    margin + columns * size + Math.ceil(3.5 * Math.min(28, lastLabel.length)) + 10,
+    8 + 7 * Math.max(...foot.map((l) => l.length)),
+  )
+  const height = side + 14 + 16 * foot.length
   const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${side + 30}" viewBox="0 0 ${width} ${side + 30}" font-family="monospace" font-size="${Math.max(8, Math.min(12, size - 2))}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="${Math.max(8, Math.min(12, size - 2))}">`,
     `<title>${xml(`reachability of ${m.cluster} (${m.backend}): ${m.counts.delivered} of ${m.counts.pairs} pairs delivered`)}</title>`,
   ]
   const columnLabel = (x: number, name: string): void => {
@@ -235,11 +246,7 @@ export function matrixSvg(m: Matrix): string {
       out.push(...serviceSquare(src.id, svc.id, c, margin + (n + 1 + j) * size, margin + i * size, size))
     })
   })
-  const sc = m.serviceCounts
-  const svcLine = sc ? `; Services: ${sc.delivered} delivered, ${sc.partial} partial, ${sc.failed} failed` : ''
-  out.push(
-    `<text x="4" y="${side + 20}">${xml(`rows: from, columns: to — ${m.counts.delivered} delivered, ${m.counts.failed} failed${svcLine}`)}</text>`,
-  )
+  foot.forEach((line, k) => out.push(`<text x="4" y="${side + 20 + 16 * k}">${xml(line)}</text>`))
   out.push('</svg>')
   return out.join('\n')
 }
