@@ -11,23 +11,12 @@ import {expect, it} from 'vitest'
 import type {Matrix, MatrixServiceCell} from '../../../src/analyze/matrix.js'
 import {netctlJson} from '../../helpers/cli.js'
 import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {answers, connectFrom} from '../../helpers/service-traffic.js'
 
 const WEB_IP = '172.21.0.80'
 const WEB = 'default/web:80/TCP'
 const NO_ENDPOINTS = 'default/no-endpoints:80/TCP'
 const CLIENTS = ['default/pod-node1-2', 'default/pod-node2-2', 'default/pod-node3-2']
-
-/** One TCP connect to the ClusterIP; the answering pod's name ('' without an answer). */
-async function connectFrom(netns: string, ip: string, port: number): Promise<string> {
-  const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w 1 ${ip} ${port}`], 10_000)
-  return r.stdout.trim()
-}
-
-async function answers(n: number, ask: () => Promise<string>): Promise<string[]> {
-  const out: string[] = []
-  for (let i = 0; i < n; i++) out.push(await ask())
-  return out
-}
 
 const podNs = (l: LabUp, id: string) => l.pods.find((p) => `${p.namespace}/${p.name}` === id)!.netns
 
