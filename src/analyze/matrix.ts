@@ -10,6 +10,8 @@
  * which walks every endpoint kube-proxy's rules send to, so a cell says how
  * many of them the pod reaches. Pure.
  */
+import ipaddr from 'ipaddr.js'
+
 import type {InventoryService} from '../model/inventory.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {Disposition, Protocol, Trace} from '../model/trace.js'
@@ -170,7 +172,8 @@ export function matrixServices(s: Snapshot): MatrixService[] {
   return out
 }
 
-const hasClusterIP = (svc: InventoryService): boolean => svc.clusterIP !== '' && svc.clusterIP !== 'None'
+/** A ClusterIP to walk to: an address (headless Services have `None`). */
+const hasClusterIP = (svc: InventoryService): boolean => ipaddr.isValid(svc.clusterIP)
 
 /** One Service cell from the Service trace: the trace's outcome, how many endpoints it reached, and the ones it did not. */
 export function serviceCellOf(src: MatrixEndpoint, svc: MatrixService, t: Trace): MatrixServiceCell {
@@ -236,7 +239,8 @@ function serviceColumns(
     for (const svc of services) {
       const {trace} = traceSnapshot(s, {
         src: src.id,
-        dst: `svc/${svc.namespace}/${svc.name}`,
+        // by its ClusterIP, not svc/NS/NAME: a name from the snapshot is never parsed as DST text
+        dst: svc.clusterIP,
         port: svc.port,
         protocol: svc.protocol.toLowerCase() as Protocol,
         size: 84,

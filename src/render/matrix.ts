@@ -159,11 +159,15 @@ export function matrixText(m: Matrix): string {
   const head = [
     printable(`reachability of ${m.cluster} (${m.backend}): ${what}`),
     `${plural(m.counts.pairs, 'pair')}: ${m.counts.delivered} delivered, ${m.counts.failed} failed`,
-    ...(m.services
-      ? [
-          `${plural(m.services.length, 'Service port')}, ${plural(sc?.cells ?? 0, 'cell')}: ${sc?.delivered ?? 0} delivered, ${sc?.partial ?? 0} partial (some endpoints reached), ${sc?.failed ?? 0} failed`,
-        ]
-      : []),
+    ...(m.services === undefined
+      ? []
+      : m.services.length === 0
+        ? [
+            'no Service with a ClusterIP in the snapshot: no Service column (an inventory lists Services under services:)',
+          ]
+        : [
+            `${plural(m.services.length, 'Service port')}, ${plural(sc?.cells ?? 0, 'cell')}: ${sc?.delivered ?? 0} delivered, ${sc?.partial ?? 0} partial (some endpoints reached), ${sc?.failed ?? 0} failed`,
+          ]),
   ].join('\n')
   const big = m.endpoints.length > GRID_MAX
   if (m.endpoints.length < 2 && !(m.services && m.services.length > 0 && m.endpoints.length > 0))

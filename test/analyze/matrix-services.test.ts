@@ -14,7 +14,7 @@ import {describe, expect, it} from 'vitest'
 import {type Matrix, type MatrixDiff, matrixDiff, reachabilityMatrix, serviceCellOf} from '../../src/analyze/matrix.js'
 import {traceSnapshot} from '../../src/analyze/trace/index.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
-import {matrixText} from '../../src/render/matrix.js'
+import {matrixHtml, matrixSvg, matrixText} from '../../src/render/matrix.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
 import {snapshotFixture, snapshotFixturePath} from '../helpers/fixtures.js'
@@ -77,6 +77,31 @@ describe('reachabilityMatrix with services', () => {
     expect(m.serviceCounts).toEqual({cells: 12, delivered: 9, partial: 0, failed: 3})
     // without the flag the matrix is what it was
     expect(reachabilityMatrix(snap).services).toBeUndefined()
+  })
+
+  it('a hostile Service name reaches neither the terminal nor the picture raw', () => {
+    const {snap} = fdbToNode3Deleted()
+    snap.services!.find((s) => s.name === 'web')!.name = 'web\u001b[2J"><script>x</script>'
+    const m = reachabilityMatrix(snap, {services: true})
+    const text = matrixText(m)
+    expect(text).toContain('default/web?[2J"><script>x</script>:80/TCP from 1 pod: 2 of 3 endpoints')
+    for (const line of text.split('\n')) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/)
+    for (const out of [matrixSvg(m), matrixHtml(m)]) {
+      expect(out).not.toContain('<script>')
+      expect(out).toContain('data-service="default/web\u001b[2J&quot;&gt;&lt;script&gt;x&lt;/script&gt;:80/TCP"')
+    }
+  })
+
+  it('a snapshot without Services: no column, and the text says why', () => {
+    const m = reachabilityMatrix(snapshotFixture('flannel-vxlan-lab'), {services: true})
+    expect([m.services, m.serviceCells, m.serviceCounts]).toEqual([
+      [],
+      [],
+      {cells: 0, delivered: 0, partial: 0, failed: 0},
+    ])
+    const text = matrixText(m)
+    expect(text).toContain('no Service with a ClusterIP in the snapshot: no Service column')
+    expect(text.split('\n').find((l) => l.startsWith('1 node1'))).toBe('1 node1   ..')
   })
 
   it('an FDB entry node1 → node3 deleted: web reaches 2 of 3 from node1 (node3 on the request) and from node3 (node1 on the reply)', () => {
