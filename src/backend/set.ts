@@ -73,11 +73,9 @@ function blockingFindings(preflight: Preflight, force: boolean) {
 
 /** What a forced switch's verification accepts: the routes the kernel refuses, the node pairs that break. */
 function expectedBreaks(w: WhatIf, snapshot: PlannedSwitch['snapshot']): ExpectedBreaks {
-  const routes: Record<string, string[]> = {}
-  for (const r of w.refused) routes[r.node] = [...(routes[r.node] ?? []), r.route.replace(/^ip route add /, '')]
   const nodeOf = (pod: string) => snapshot.pods.find((p) => `${p.namespace}/${p.name}` === pod)?.node ?? pod
   const nodePairs = [...new Set(brokenPairs(w).map((b) => `${nodeOf(b.src)} -> ${nodeOf(b.dst)}`))]
-  return {routes, nodePairs}
+  return {routes: w.refusedRoutes, nodePairs}
 }
 
 /**

@@ -69,6 +69,12 @@ describe('what-if of a backend switch', () => {
     )
     // each refused route with the batch line netctl runs for it (a forced switch lets exactly those fail)
     expect(w.refused.map((r) => r.op)).toContain('route replace 172.20.3.0/24 via 172.31.2.11 dev eth0')
+    // and as `ip route` prints them, what a forced switch's verification expects missing
+    expect(w.refusedRoutes).toEqual({
+      node1: ['172.20.3.0/24 via 172.31.2.11 dev eth0'],
+      node2: ['172.20.3.0/24 via 172.31.2.11 dev eth0'],
+      node3: ['172.20.1.0/24 via 172.31.1.11 dev eth0', '172.20.2.0/24 via 172.31.1.12 dev eth0'],
+    })
   })
 
   it('calico-bgp → vxlan: pods keep eth0 1500, vxlan.calico carries 1450: the full-size packets of every pair die, one finding per pod with the fix', () => {

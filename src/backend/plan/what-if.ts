@@ -38,6 +38,8 @@ import type {KAddress, KFdb, KLink, KNeigh, KRoute} from './types.js'
 export interface WhatIf {
   /** per node, the routes the kernel would refuse, as `ip route add` lines with the reason, and the batch line netctl runs */
   refused: Array<{node: string; route: string; why: string; op: string}>
+  /** per node, the same routes as `ip route` prints them (what verification of a forced switch expects missing) */
+  refusedRoutes: Record<string, string[]>
   matrix: MatrixDiff
   mtu: MtuPrediction
 }
@@ -188,6 +190,17 @@ function applyNode(state: NodeState, plan: BackendPlan['nodes'][number], refused
   return next
 }
 
+/** Per node, the refused routes as `ip route` prints them. */
+function refusedRoutesOf(plan: BackendPlan, refused: WhatIf['refused']): Record<string, string[]> {
+  const out: Record<string, string[]> = {}
+  for (const n of plan.nodes) {
+    const ops = new Set(refused.filter((r) => r.node === n.node).map((r) => r.op))
+    const lines = ((n.diff?.kinds.routes.add ?? []) as KRoute[]).filter((r) => ops.has(routeAddOp(r))).map(routeLine)
+    if (lines.length > 0) out[n.node] = lines
+  }
+  return out
+}
+
 /** The snapshot as it would be after the plan, and the refused routes. */
 export function applyPlan(snapshot: Snapshot, plan: BackendPlan): {snapshot: Snapshot; refused: WhatIf['refused']} {
   const refused: WhatIf['refused'] = []
@@ -276,6 +289,7 @@ export function whatIf(snapshot: Snapshot, plan: BackendPlan): WhatIf {
   const matrixAfter = reachabilityMatrix(after)
   return {
     refused,
+    refusedRoutes: refusedRoutesOf(plan, refused),
     matrix: matrixDiffOf(snapshot, after, reachabilityMatrix(snapshot), matrixAfter),
     mtu: mtuPrediction(snapshot, after, matrixAfter),
   }
