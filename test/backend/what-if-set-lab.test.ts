@@ -4,9 +4,14 @@
  * refuses exactly what was predicted; an MTU the new overhead does not fit is
  * predicted pair by pair and a real full-size ping agrees.
  */
-import {expect, it} from 'vitest'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 
-import {netctl} from '../helpers/cli.js'
+import {expect, it} from 'vitest'
+import {parse, stringify} from 'yaml'
+
+import {netctl, netctlJson} from '../helpers/cli.js'
 import {describeLab, type LabUp, nsExec, ping, useLab} from '../helpers/lab.js'
 import {kernelOfLab, nodePodPairs, pingDF, setBackend} from './lab-helpers.js'
 
@@ -54,6 +59,22 @@ describeLab('backend set behind the what-if: host-gw on a routed flannel vxlan l
       const last = t.stderr.trim().split('\n').at(-1)!
       expect(last).toMatch(/^netctl: refused by preflight \(HOSTGW_NOT_L2_ADJACENT\).*4 pod pairs would stop.*--force/)
       expect(await kernelOfLab(l)).toEqual(before)
+
+      // the same nodes through an inventory file: the same what-if, the same refusal
+      const dir = mkdtempSync(path.join(tmpdir(), 'wf-inv-'))
+      try {
+        const file = path.join(dir, 'cluster.yaml')
+        const inv = parse(readFileSync(l.inventory, 'utf8'))
+        inv.cluster.source = 'file'
+        writeFileSync(file, stringify(inv))
+        const viaFile = await netctlJson(['backend', 'set', 'flannel-host-gw', '--inventory', file, '--yes'])
+        expect(viaFile.code).toBe(4)
+        expect(viaFile.json.message).toContain('4 pod pairs would stop reaching each other')
+        expect(viaFile.json.plan.whatIf.refused.length).toBe(4)
+        expect(await kernelOfLab(l)).toEqual(before)
+      } finally {
+        rmSync(dir, {recursive: true, force: true})
+      }
     },
     LONG,
   )
