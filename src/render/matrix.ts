@@ -4,7 +4,7 @@
  * beyond that, as an SVG heat map (alone, or in an HTML page), and the
  * differential matrix as the changed cells with the state that explains them.
  */
-import {failureGroups, type Matrix, type MatrixCell, type MatrixDiff} from '../analyze/matrix.js'
+import {failureGroups, type Matrix, type MatrixCell, type MatrixDiff, type MatrixEndpoint} from '../analyze/matrix.js'
 import type {Disposition} from '../model/trace.js'
 import {printable} from '../util/text.js'
 
@@ -43,27 +43,36 @@ function cause(c: {disposition: Disposition; direction?: string; stoppedAt?: str
 /** The grid: a row per source, a column per destination (numbered down the header), `.` delivered. */
 function grid(m: Matrix): string[] {
   const cells = cellIndex(m)
-  const n = m.endpoints.length
+  const used = new Set(m.cells.map((c) => c.disposition))
+  const legend = (Object.keys(MARKS) as Disposition[]).filter((d) => used.has(d)).map((d) => `${MARKS[d].mark} ${d}`)
+  return gridLines(
+    m.endpoints,
+    m.scope,
+    (src, dst) => MARKS[cells.get(`${src.id}\u0000${dst.id}`)?.disposition ?? 'INSUFFICIENT_INFO'].mark,
+    legend,
+  )
+}
+
+/** A grid of one mark per (source, destination) pair of endpoints, labelled by node (scope node) or pod, and its legend. */
+export function gridLines(
+  endpoints: readonly MatrixEndpoint[],
+  scope: Matrix['scope'],
+  markOf: (src: MatrixEndpoint, dst: MatrixEndpoint) => string,
+  legend: readonly string[],
+): string[] {
+  const n = endpoints.length
   const label = (i: number): string =>
-    printable(
-      `${String(i + 1).padStart(String(n).length)} ${m.scope === 'node' ? m.endpoints[i]!.node : m.endpoints[i]!.id}`,
-    )
-  const width = Math.max(...m.endpoints.map((_e, i) => label(i).length))
+    printable(`${String(i + 1).padStart(String(n).length)} ${scope === 'node' ? endpoints[i]!.node : endpoints[i]!.id}`)
+  const width = Math.max(...endpoints.map((_e, i) => label(i).length))
   const digits = String(n).length
   const header: string[] = []
   for (let d = 0; d < digits; d++) {
-    header.push(`${' '.repeat(width)}  ${m.endpoints.map((_e, j) => String(j + 1).padStart(digits)[d]).join('')}`)
+    header.push(`${' '.repeat(width)}  ${endpoints.map((_e, j) => String(j + 1).padStart(digits)[d]).join('')}`)
   }
-  const rows = m.endpoints.map((src, i) => {
-    const marks = m.endpoints
-      .map((dst, j) =>
-        i === j ? ' ' : MARKS[cells.get(`${src.id}\u0000${dst.id}`)?.disposition ?? 'INSUFFICIENT_INFO'].mark,
-      )
-      .join('')
+  const rows = endpoints.map((src, i) => {
+    const marks = endpoints.map((dst, j) => (i === j ? ' ' : markOf(src, dst))).join('')
     return `${label(i).padEnd(width)}  ${marks}`
   })
-  const used = new Set(m.cells.map((c) => c.disposition))
-  const legend = (Object.keys(MARKS) as Disposition[]).filter((d) => used.has(d)).map((d) => `${MARKS[d].mark} ${d}`)
   return [...header, ...rows, '', `rows: from, columns: to; ${legend.join('  ')}`]
 }
 
