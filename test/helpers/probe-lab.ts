@@ -13,7 +13,7 @@ export const SRC = 'pod-node1-1'
 export const DST = 'pod-node2-1'
 
 /** Run `fn` while the router namespace drops UDP `port` in FORWARD; the rule is removed after, also on failure. */
-async function withRouterDrop(router: string, port: number, fn: () => Promise<void>): Promise<void> {
+export async function withRouterDrop(router: string, port: number, fn: () => Promise<void>): Promise<void> {
   const rule = ['FORWARD', '-p', 'udp', '--dport', String(port), '-j', 'DROP']
   const r = await nsExec(router, ['iptables', '-I', ...rule])
   expect(r.code, r.stderr).toBe(0)
