@@ -144,6 +144,23 @@ export function probeText(probe: ProbeResult, width = terminalWidth()): string {
         `    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`,
       ),
     )
+  // the rules whose counters moved (the others read +0, noise-free: not shown), drop rules first
+  const moved = (probe.rules ?? []).filter((r) => r.packets > 0).sort((a, b) => Number(b.drops) - Number(a.drops))
+  if (moved.length > 0) lines.push('  rules that counted packets meanwhile:')
+  for (const r of moved)
+    lines.push(
+      wrapLine(
+        `    ${r.drops ? c.red(`+${r.packets}`) : `+${r.packets}`} ${printable(`${r.node} ${r.ruleset} ${r.table}: ${r.rule}`)}`,
+        width,
+        '      ',
+      ),
+    )
+  for (const ct of probe.conntrack ?? [])
+    for (const e of ct.entries) lines.push(wrapLine(c.dim(`  conntrack ${printable(`${ct.node}: ${e}`)}`), width, '    '))
+  if (probe.smaller)
+    lines.push(
+      `  the same ping at ${probe.smaller.size} bytes: ${probe.smaller.answered} of ${probe.smaller.sent} answered`,
+    )
   return lines.join('\n')
 }
 
