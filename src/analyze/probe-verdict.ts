@@ -238,7 +238,10 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
       ? `confirmed: ${answeredText}, and the counters lost the packet on ${where} where the walk drops it (last seen: ${pointText(lastSeen!)})${counted}`
       : counted
         ? `confirmed: ${answeredText}${counted}, where the walk drops it on ${where}`
-        : `confirmed: ${answeredText}, but the counters last saw it ${lastSeen ? `at ${pointText(lastSeen)}` : 'nowhere'}, not on ${where} where the walk drops it`
+        : lastSeen?.path === pathName && firstMissing
+          ? // the walk stops at its drop: every point read lies before it, so the loss is on the way there
+            `confirmed: ${answeredText}; the counters last saw it at ${pointText(lastSeen)} and not at ${pointText(firstMissing)}, on its way to ${where} where the walk drops it`
+          : `confirmed: ${answeredText}, but the counters last saw it ${lastSeen ? `at ${pointText(lastSeen)}` : 'nowhere'}, not on ${where} where the walk drops it`
     return {...trace, probe: {verdict: 'confirmed', ...base, ...located, note}}
   }
 
@@ -251,40 +254,61 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
       ? [`not seen: ${pointText(firstMissing)} (${firstMissing.path} hop ${firstMissing.hop + 1})`]
       : []),
     ...counters.map(counterText),
-    ...rules.filter((r) => r.packets > 0).map(ruleText),
+    // the drop rules that counted: the accepting ones count every packet of the node, the probe's among them
+    ...rules.filter((r) => r.drops && r.packets > 0).map(ruleText),
     ...(obs.conntrack ?? []).flatMap((c) => c.entries.map((e) => `conntrack on ${c.node}: ${e}`)),
   ]
 
   // lost after leaving one node's uplink, before the next node counted it: the underlay
-  if (
-    walkDelivered &&
-    lastSeen?.underlay &&
-    firstMissing &&
-    firstMissing.node !== lastSeen.node &&
-    firstMissing.path === lastSeen.path
-  ) {
+  const between =
+    lastSeen?.underlay && firstMissing && firstMissing.node !== lastSeen.node && firstMissing.path === lastSeen.path
+      ? {from: lastSeen, to: firstMissing, refused: false}
+      : undefined
+  // or the uplink itself counted them as dropped on their way out (its link into the underlay refused them: a
+  // veth whose peer's MTU is lower, a port that is down), and the tunnel device before it did not send them either
+  const refusedAt = firstMissing
+    ? points.find(
+        (p) =>
+          p.underlay &&
+          p.path === firstMissing.path &&
+          p.node === firstMissing.node &&
+          p.hop >= firstMissing.hop &&
+          (obs.deltas[pointKey(p)]?.dropped ?? 0) >= obs.sent,
+      )
+    : undefined
+  const next = refusedAt ? points.find((p) => p.path === refusedAt.path && p.hop > refusedAt.hop && p.node !== refusedAt.node) : undefined
+  const leaving = between ?? (refusedAt && next ? {from: refusedAt, to: next, refused: true} : undefined)
+  if (walkDelivered && leaving) {
+    const lastSeen = leaving.from
+    const firstMissing = leaving.to
     const from = {
       node: lastSeen.node,
-      ip: lastSeen.underlay.encap?.outerSrc ?? ctx.nodeIPs[lastSeen.node] ?? lastSeen.node,
+      ip: lastSeen.underlay?.encap?.outerSrc ?? ctx.nodeIPs[lastSeen.node] ?? lastSeen.node,
     }
     const to = {
       node: firstMissing.node,
-      ip: lastSeen.underlay.encap?.outerDst ?? ctx.nodeIPs[firstMissing.node] ?? firstMissing.node,
+      ip: lastSeen.underlay?.encap?.outerDst ?? ctx.nodeIPs[firstMissing.node] ?? firstMissing.node,
     }
     const inner =
       lastSeen.path === 'forward'
         ? {src: trace.packet.src, dst: trace.packet.dst}
         : {src: trace.packet.dst, dst: trace.packet.src}
-    const wire = encapOnWire(lastSeen.underlay.encap, from.ip, inner)
+    const wire = encapOnWire(lastSeen.underlay?.encap, from.ip, inner)
     // the same packet smaller got through: not the encapsulation but its size, a link between the nodes with a lower MTU
     const mtu = underlayMtu(trace, lastSeen, obs.smaller)
     const finding = makeFinding('UNDERLAY_DROP', {
-      // the node the fix's capture runs on: where the packets should arrive
-      node: to.node,
+      // the node the fix's command runs on: where the packets should arrive (the capture), or whence the big ping goes
+      node: mtu ? from.node : to.node,
       subject: `${from.node} (${from.ip}) → ${to.node} (${to.ip})`,
-      message: mtu
-        ? `the underlay between ${from.node} (${from.ip}) and ${to.node} (${to.ip}) drops packets of ${mtu.big} bytes (${wire.encap}) while ${mtu.small}-byte ones pass: a link between them has an MTU below ${mtu.big}; the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`
-        : `the underlay between ${from.node} (${from.ip}) and ${to.node} (${to.ip}) drops ${wire.encap}: the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`,
+      message: `the underlay between ${from.node} (${from.ip}) and ${to.node} (${to.ip}) drops ${
+        mtu
+          ? `packets of ${mtu.big} bytes, ${wire.encap}, while ${mtu.small}-byte ones pass: a link between them has an MTU below ${mtu.big}`
+          : wire.encap
+      }: ${
+        leaving.refused
+          ? `${from.node}'s ${lastSeen.interface} dropped them on their way out (its link into the underlay refused them)`
+          : `the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`
+      }`,
       evidence: mtu
         ? [...evidence, `the same ping at ${obs.smaller!.size} bytes (${mtu.small} on the wire): ${obs.smaller!.answered} of ${obs.smaller!.sent} answered`]
         : evidence,

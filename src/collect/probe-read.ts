@@ -3,7 +3,7 @@
  * counters (`ip -s -j link show`), the counters of the netfilter rules the walk used
  * (`iptables-save -c`, `nft -j list ruleset`: only when the walk crossed rules of that
  * kind there), and after the send the flow's conntrack entries (`conntrack -L` filtered
- * by the flow, at most PROBE_CONNTRACK_LIMIT). One POSIX sh fragment per read, so the
+ * by the flow, the freshest PROBE_CONNTRACK_LIMIT: most time left first). One POSIX sh fragment per read, so the
  * source node's before-read, send and after-read go in one exec; it only reads.
  */
 import ipaddr from 'ipaddr.js'
@@ -42,7 +42,7 @@ export function conntrackCommand(flow: ProbeFlow): string {
   const proto = flow.protocol === 'icmp' && v6 ? 'icmpv6' : flow.protocol
   return [
     `echo 'limit ${PROBE_CONNTRACK_LIMIT}'`,
-    `conntrack -L${v6 ? ' -f ipv6' : ''} -p ${proto} -s ${shq(flow.src)} -d ${shq(flow.dst)}${port} -o extended 2>/dev/null | head -n ${PROBE_CONNTRACK_LIMIT + 1}`,
+    `conntrack -L${v6 ? ' -f ipv6' : ''} -p ${proto} -s ${shq(flow.src)} -d ${shq(flow.dst)}${port} -o extended 2>/dev/null | sort -rn -k5,5 | head -n ${PROBE_CONNTRACK_LIMIT + 1}`,
   ].join('; ')
 }
 

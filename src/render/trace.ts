@@ -144,9 +144,12 @@ export function probeText(probe: ProbeResult, width = terminalWidth()): string {
         `    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`,
       ),
     )
-  // the rules whose counters moved (the others read +0, noise-free: not shown), drop rules first
-  const moved = (probe.rules ?? []).filter((r) => r.packets > 0).sort((a, b) => Number(b.drops) - Number(a.drops))
-  if (moved.length > 0) lines.push('  rules that counted packets meanwhile:')
+  // the drop rules whose counters moved; the accepting ones count every packet of the node (--json lists them all)
+  const moved = (probe.rules ?? []).filter((r) => r.drops && r.packets > 0)
+  if (probe.rules && probe.rules.length > 0)
+    lines.push(
+      `  rules read: ${probe.rules.length} (${probe.rules.filter((r) => r.used).length} the walk used, ${probe.rules.filter((r) => r.drops).length} drop rules); drop rules that counted packets: ${moved.length === 0 ? 'none' : moved.length}`,
+    )
   for (const r of moved)
     lines.push(
       wrapLine(

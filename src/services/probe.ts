@@ -90,6 +90,39 @@ export function sourceScript(
   ].join('\n')
 }
 
+/** The source node's output: its read before, what the send printed, its read after. */
+export function splitSourceOutput(out: string): {before?: ProbeRead; sendOut: string; after?: ProbeRead} {
+  const [srcBefore = '', rest = ''] = out.split(SEND_MARK)
+  const [sendOut = '', srcAfter = ''] = rest.split(AFTER_MARK)
+  const [before] = parseProbeReads(srcBefore)
+  const [after] = parseProbeReads(srcAfter)
+  return {sendOut, ...(before ? {before} : {}), ...(after ? {after} : {})}
+}
+
+/** What two reads of every node on the path say: the interface deltas at the walk's points, the rules' deltas, the flow's conntrack entries. */
+export function observed(
+  trace: Trace,
+  before: ReadonlyMap<string, ProbeRead>,
+  after: ReadonlyMap<string, ProbeRead>,
+): Pick<ProbeObservation, 'deltas' | 'rules'> & {conntrack: NonNullable<ProbeObservation['conntrack']>} {
+  const deltas: ProbeObservation['deltas'] = {}
+  for (const p of probePoints(trace)) {
+    const x = before.get(p.node)?.links.get(p.interface)?.[p.direction]
+    const y = after.get(p.node)?.links.get(p.interface)?.[p.direction]
+    if (x && y) deltas[pointKey(p)] = {packets: y.packets - x.packets, dropped: y.dropped - x.dropped}
+  }
+  const chains = probeChains(trace)
+  const rulesets = (m: ReadonlyMap<string, ProbeRead>) => new Map([...m].map(([n, r]) => [n, r.rulesets]))
+  const conntrack = [...after].flatMap(([node, read]) =>
+    read.conntrack && read.conntrack.entries.length > 0 ? [{node, ...read.conntrack}] : [],
+  )
+  return {
+    deltas,
+    ...(chains.length > 0 ? {rules: ruleCounterDeltas(chains, rulesets(before), rulesets(after))} : {}),
+    conntrack,
+  }
+}
+
 /** Replies counted from the send's output: ping's summary line; a TCP connect that succeeded or was refused. */
 export function answeredOf(protocol: Trace['packet']['protocol'], output: string): number | null {
   if (protocol === 'udp') return null
@@ -195,25 +228,11 @@ export async function probeTrace(
   const missing = /^NOTOOLS (\S+)/m.exec(out)
   if (missing) return notSent(`not sent: no ${missing[1]} on ${srcNode.name}`)
   const after = await readAll(true)
-  const [srcBefore = '', rest = ''] = out.split(SEND_MARK)
-  const [sendOut = '', srcAfter = ''] = rest.split(AFTER_MARK)
-  const [b] = parseProbeReads(srcBefore)
-  const [a] = parseProbeReads(srcAfter)
-  if (b) before.set(srcNode.name, b)
-  if (a) after.set(srcNode.name, a)
-
-  const deltas: ProbeObservation['deltas'] = {}
-  for (const p of points) {
-    const x = before.get(p.node)?.links.get(p.interface)?.[p.direction]
-    const y = after.get(p.node)?.links.get(p.interface)?.[p.direction]
-    if (x && y) deltas[pointKey(p)] = {packets: y.packets - x.packets, dropped: y.dropped - x.dropped}
-  }
-  const rulesets = (m: Map<string, ProbeRead>) => new Map([...m].map(([n, r]) => [n, r.rulesets]))
-  const rules = ruleCounterDeltas(chains, rulesets(before), rulesets(after))
-  const conntrack = [srcNode.name, ...others].flatMap((node) => {
-    const ct = after.get(node)?.conntrack
-    return ct && ct.entries.length > 0 ? [{node, ...ct}] : []
-  })
+  const src = splitSourceOutput(out)
+  if (src.before) before.set(srcNode.name, src.before)
+  if (src.after) after.set(srcNode.name, src.after)
+  const sendOut = src.sendOut
+  const {deltas, rules, conntrack} = observed(trace, before, after)
   const answered = answeredOf(trace.packet.protocol, sendOut)
   const smaller = answered === 0 ? await sendSmaller(trace, srcNode, netns, opts) : undefined
   const unread = others.filter((n) => !before.has(n) || !after.has(n))
@@ -222,7 +241,7 @@ export async function probeTrace(
     sent: PROBE_PACKETS,
     answered,
     deltas,
-    ...(chains.length > 0 ? {rules} : {}),
+    ...(rules ? {rules} : {}),
     conntrack,
     ...(smaller ? {smaller} : {}),
     ...(unread.length > 0 ? {note: `counters not read on ${unread.join(', ')}`} : {}),
