@@ -55,7 +55,7 @@ describe('trace --probe, the service', () => {
     // node2's reads: the flow's conntrack entries after the send only (this snapshot has no iptables rules on the path)
     const [before, after] = f.calls.filter((c) => c.node === 'node2').map((c) => c.script)
     expect(before).not.toContain('conntrack -L')
-    expect(after).toContain("conntrack -L -p icmp -s '172.20.1.2' -d '172.20.2.2' -o extended")
+    expect(after).toContain('conntrack -L -p icmp -s 172.20.1.2 -d 172.20.2.2 -o extended')
   })
 
   it('is a note, not a failure, when the source node has no ping', async () => {
