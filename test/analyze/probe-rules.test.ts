@@ -16,6 +16,7 @@ import {probeChains} from '../../src/analyze/probe-rules.js'
 import {type ProbeObservation, probeVerdict} from '../../src/analyze/probe-verdict.js'
 import {parseFlowConntrack, parseProbeReads, type ProbeRead, probeReadScript} from '../../src/collect/probe-read.js'
 import type {Trace} from '../../src/model/trace.js'
+import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {answeredOf, observed, splitSourceOutput} from '../../src/services/probe.js'
 import {REPO} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
@@ -150,5 +151,22 @@ describe('the underlay, from the counters', () => {
     expect(r.probe?.verdict).toBe('confirmed')
     expect(r.probe?.lastSeen?.node).toBe('node1')
     expect(r.probe?.note).toContain('where the walk drops it')
+  })
+})
+
+describe('the probe section of trace --json', () => {
+  it('holds the rules, the conntrack entries and the small ping as schemas/trace.schema.json says', () => {
+    const validate = validatorFor('trace')
+    for (const [dir, scenario] of [
+      [FLANNEL, 'iptables-drop'],
+      [FLANNEL, 'fabric-mtu'],
+      [CALICO, 'healthy'],
+    ] as const) {
+      const t = probed(dir, scenario)
+      expect(t.probe?.rules?.length).toBeGreaterThan(0)
+      expect(validate(JSON.parse(JSON.stringify(t))), `${scenario}: ${describeSchemaError(validate.errors)}`).toBe(true)
+    }
+    const t = probed(FLANNEL, 'healthy')
+    expect(validate({...t, probe: {...t.probe, rules: [{rule: 'x'}]}})).toBe(false)
   })
 })
