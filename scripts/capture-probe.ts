@@ -4,8 +4,8 @@
  * The marker nonce is fixed ("fixture") so that fixtures read easily.
  */
 import {loadInventory} from '../src/cluster/inventory.js'
-import {labInventoryFile} from '../src/lab/inventory.js'
 import {buildProbe} from '../src/collect/probe.js'
+import {labInventoryFile} from '../src/lab/inventory.js'
 import {NetnsTransport} from '../src/transport/netns.js'
 
 const [lab, nodeName] = process.argv.slice(2)

@@ -58,4 +58,6 @@ const probed = await probeTrace(run.trace, run.snapshot, inv.nodes, {
   timeoutMs: 30_000,
   version: 'capture',
 })
-process.stderr.write(`# ${src} → ${dst}: walk ${run.trace.disposition}, probe ${probed.probe?.verdict}: ${probed.probe?.note}\n`)
+process.stderr.write(
+  `# ${src} → ${dst}: walk ${run.trace.disposition}, probe ${probed.probe?.verdict}: ${probed.probe?.note}\n`,
+)

@@ -8,8 +8,8 @@
  * `# nft inet firewalld filter_FORWARD (hook forward priority 10)`. A hop with one
  * ruleset has no label: its iptables rules are then looked up in every table.
  */
-import type {Iptables, IptablesRule} from '../model/node-state.js'
 import type {NftRule, NftRuleset} from '../model/netfilter.js'
+import type {Iptables, IptablesRule} from '../model/node-state.js'
 import type {Hop, ProbeRuleCounter, Trace} from '../model/trace.js'
 
 /** A chain the walk crossed on a node, and the rules of it the walk's evidence names. */
@@ -55,9 +55,9 @@ function hopChains(hop: Hop, path: 'forward' | 'return', index: number): Planned
   for (const line of hop.evidence) {
     if (line.startsWith('# ')) {
       const words = line.slice(2).split(/\s+/)
-      if (words[0] === 'nft' && words.length >= 4) label = {ruleset: 'nft', table: `${words[1]} ${words[2]}`, chain: words[3]!}
-      else if (words[0]?.startsWith('iptables'))
-        label = {ruleset: 'iptables', table: words[1] ?? 'filter'}
+      if (words[0] === 'nft' && words.length >= 4)
+        label = {ruleset: 'nft', table: `${words[1]} ${words[2]}`, chain: words[3]!}
+      else if (words[0]?.startsWith('iptables')) label = {ruleset: 'iptables', table: words[1] ?? 'filter'}
       continue
     }
     if (label.ruleset === 'iptables' && line.startsWith('-A ')) {
@@ -85,7 +85,9 @@ function hopChains(hop: Hop, path: 'forward' | 'return', index: number): Planned
 /** The chains whose rules the probe reads, per hop of either path that ran netfilter in a host namespace. */
 export function probeChains(trace: Trace): PlannedChain[] {
   const of = (hops: readonly Hop[], path: 'forward' | 'return') =>
-    hops.flatMap((h, i) => (hostHop(trace, h) && (h.action === 'filter' || h.action === 'drop') ? hopChains(h, path, i) : []))
+    hops.flatMap((h, i) =>
+      hostHop(trace, h) && (h.action === 'filter' || h.action === 'drop') ? hopChains(h, path, i) : [],
+    )
   return [
     ...of(trace.hops, 'forward'),
     ...(trace.returnPath && trace.packet.protocol !== 'udp' ? of(trace.returnPath.hops, 'return') : []),
@@ -173,7 +175,9 @@ export function ruleCounterDeltas(
   const seen = new Set<string>()
   for (const c of chains) {
     const read = (m: ReadonlyMap<string, RulesetRead>) =>
-      c.ruleset === 'iptables' ? iptablesRules(m.get(c.node), c.table, c.chain) : nftRules(m.get(c.node), c.table!, c.chain)
+      c.ruleset === 'iptables'
+        ? iptablesRules(m.get(c.node), c.table, c.chain)
+        : nftRules(m.get(c.node), c.table!, c.chain)
     const was = read(before)
     for (const now of read(after)) {
       const used = c.used.includes(now.rule)

@@ -276,7 +276,9 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
           (obs.deltas[pointKey(p)]?.dropped ?? 0) >= obs.sent,
       )
     : undefined
-  const next = refusedAt ? points.find((p) => p.path === refusedAt.path && p.hop > refusedAt.hop && p.node !== refusedAt.node) : undefined
+  const next = refusedAt
+    ? points.find((p) => p.path === refusedAt.path && p.hop > refusedAt.hop && p.node !== refusedAt.node)
+    : undefined
   const leaving = between ?? (refusedAt && next ? {from: refusedAt, to: next, refused: true} : undefined)
   if (walkDelivered && leaving) {
     const lastSeen = leaving.from
@@ -310,7 +312,10 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
           : `the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`
       }`,
       evidence: mtu
-        ? [...evidence, `the same ping at ${obs.smaller!.size} bytes (${mtu.small} on the wire): ${obs.smaller!.answered} of ${obs.smaller!.sent} answered`]
+        ? [
+            ...evidence,
+            `the same ping at ${obs.smaller!.size} bytes (${mtu.small} on the wire): ${obs.smaller!.answered} of ${obs.smaller!.sent} answered`,
+          ]
         : evidence,
       vars: {nodeIP: from.ip, peerIP: to.ip, peer: to.node, encap: wire.encap, capture: wire.capture},
     })

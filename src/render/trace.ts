@@ -159,7 +159,8 @@ export function probeText(probe: ProbeResult, width = terminalWidth()): string {
       ),
     )
   for (const ct of probe.conntrack ?? [])
-    for (const e of ct.entries) lines.push(wrapLine(c.dim(`  conntrack ${printable(`${ct.node}: ${e}`)}`), width, '    '))
+    for (const e of ct.entries)
+      lines.push(wrapLine(c.dim(`  conntrack ${printable(`${ct.node}: ${e}`)}`), width, '    '))
   if (probe.smaller)
     lines.push(
       `  the same ping at ${probe.smaller.size} bytes: ${probe.smaller.answered} of ${probe.smaller.sent} answered`,

@@ -16,8 +16,8 @@ import {probeChains} from '../../src/analyze/probe-rules.js'
 import {type ProbeObservation, probeVerdict} from '../../src/analyze/probe-verdict.js'
 import {parseFlowConntrack, parseProbeReads, type ProbeRead, probeReadScript} from '../../src/collect/probe-read.js'
 import type {Trace} from '../../src/model/trace.js'
-import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {answeredOf, observed, splitSourceOutput} from '../../src/services/probe.js'
+import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {REPO} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
 
@@ -79,7 +79,9 @@ describe('rule counters in the verdict', () => {
     expect(r.probe?.verdict).toBe('confirmed')
     const rule = r.probe!.rules!.find((x) => x.rule === '-A FORWARD -d 172.20.2.2/32 -j DROP')!
     expect(rule).toMatchObject({node: 'node2', table: 'filter', chain: 'FORWARD', used: true, drops: true, packets: 3})
-    expect(r.probe?.note).toContain('the counter of `-A FORWARD -d 172.20.2.2/32 -j DROP` (iptables filter, node2) rose by 3')
+    expect(r.probe?.note).toContain(
+      'the counter of `-A FORWARD -d 172.20.2.2/32 -j DROP` (iptables filter, node2) rose by 3',
+    )
   })
 
   it("confirm Felix's cali-tw- DROP the walk stops at", () => {
@@ -91,14 +93,16 @@ describe('rule counters in the verdict', () => {
     expect(r.probe?.note).toContain(`the counter of \`-A cali-tw-${iface} -j DROP\` (iptables filter, node2) rose by 3`)
   })
 
-  it("make a walk that delivers but a drop rule on the path counted the lost packets MODEL_DISAGREES, naming the rule", () => {
+  it('make a walk that delivers but a drop rule on the path counted the lost packets MODEL_DISAGREES, naming the rule', () => {
     // the healthy walk with the reads of the DROP: as if the model had not seen the rule
     const r = probed(FLANNEL, 'iptables-drop', walkOf(FLANNEL, 'healthy'))
     expect(r.probe?.verdict).toBe('model-disagrees')
     const f = r.findings.find((x) => x.code === 'MODEL_DISAGREES')!
     expect(f.node).toBe('node2')
     expect(f.message).toContain('they part at `-A FORWARD -d 172.20.2.2/32 -j DROP` on node2, whose counter rose by 3')
-    expect(f.evidence).toContain('the counter of `-A FORWARD -d 172.20.2.2/32 -j DROP` (iptables filter, node2) rose by 3')
+    expect(f.evidence).toContain(
+      'the counter of `-A FORWARD -d 172.20.2.2/32 -j DROP` (iptables filter, node2) rose by 3',
+    )
   })
 
   it('read drop rules that did not count (+0) on a healthy pair, and leave the walk confirmed', () => {
@@ -124,7 +128,8 @@ describe('conntrack in the probe', () => {
   })
 
   it('says when more entries matched than were read, and refuses what is not an entry', () => {
-    const line = 'ipv4 2 icmp 1 29 src=10.0.0.1 dst=10.0.0.2 type=8 code=0 id=1 src=10.0.0.2 dst=10.0.0.1 type=0 code=0 id=1 mark=0 use=1'
+    const line =
+      'ipv4 2 icmp 1 29 src=10.0.0.1 dst=10.0.0.2 type=8 code=0 id=1 src=10.0.0.2 dst=10.0.0.1 type=0 code=0 id=1 mark=0 use=1'
     expect(parseFlowConntrack(['limit 1', line, line].join('\n'))).toEqual({entries: [line], truncated: true})
     expect(parseFlowConntrack('limit 4\n')).toEqual({entries: []})
     expect(() => parseFlowConntrack('limit 4\nconntrack v1.4.7: 0 flow entries')).toThrow()

@@ -32,7 +32,16 @@ async function withFault(apply: () => Promise<void>, undo: () => Promise<void>, 
 }
 
 async function probe(lab: string, extra: string[] = []): Promise<Trace> {
-  const r = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node2-1', '--lab', lab, '--probe', '--json', ...extra])
+  const r = await netctlJson<Trace>([
+    'trace',
+    'pod-node1-1',
+    'pod-node2-1',
+    '--lab',
+    lab,
+    '--probe',
+    '--json',
+    ...extra,
+  ])
   expect([0, 1], r.stderr).toContain(r.code)
   return r.json
 }
@@ -80,7 +89,10 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
           sh(n1.netns, 'bridge', 'fdb', 'append', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self', 'permanent'),
         async () => {
           expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          expectConfirmedAt(await probe(l.name), 'FDB_MISS')
+          const t = await probe(l.name)
+          expectConfirmedAt(t, 'FDB_MISS')
+          // the vxlan device counted the frames it had no FDB entry for as dropped, not sent
+          expect(t.probe?.firstMissing).toEqual({node: 'node1', interface: 'flannel.1', direction: 'tx'})
         },
       )
     },
@@ -98,7 +110,19 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
           await sh(n1.netns, 'bridge', 'fdb', 'append', wrong, 'dev', 'flannel.1', 'dst', n2.ip, 'self', 'permanent')
         },
         async () => {
-          await sh(n1.netns, 'ip', 'neigh', 'replace', vtep2, 'lladdr', n2.vtepMAC, 'dev', 'flannel.1', 'nud', 'permanent')
+          await sh(
+            n1.netns,
+            'ip',
+            'neigh',
+            'replace',
+            vtep2,
+            'lladdr',
+            n2.vtepMAC,
+            'dev',
+            'flannel.1',
+            'nud',
+            'permanent',
+          )
           await sh(n1.netns, 'bridge', 'fdb', 'del', wrong, 'dev', 'flannel.1', 'dst', n2.ip, 'self')
         },
         async () => {
@@ -204,7 +228,20 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
         () => sh(fabric, 'ip', 'link', 'set', 'node2', 'mtu', '1400'),
         () => sh(fabric, 'ip', 'link', 'set', 'node2', 'mtu', '1500'),
         async () => {
-          const big = await nsExec(p1.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', '1372', p2.ip])
+          const big = await nsExec(p1.netns, [
+            'ping',
+            '-n',
+            '-q',
+            '-c',
+            '1',
+            '-W',
+            '1',
+            '-M',
+            'do',
+            '-s',
+            '1372',
+            p2.ip,
+          ])
           expect(big.code).not.toBe(0)
           expect(await ping(p1.netns, p2.ip, 1)).toBe(true)
 
