@@ -71,6 +71,13 @@ function hopChains(hop: Hop, path: 'forward' | 'return', index: number): Planned
       if (target && !IPT_VERDICTS.has(target)) chainOf('iptables', label.table, target)
       continue
     }
+    // `table ip kube-proxy chain services:`: the rules after it are that chain's (a jump's target, or the base chain)
+    const header = label.ruleset === 'nft' ? /^table (\S+ \S+) chain (\S+):$/.exec(line) : null
+    if (header) {
+      label = {ruleset: 'nft', table: header[1]!, chain: header[2]!}
+      chainOf('nft', label.table, label.chain!)
+      continue
+    }
     if (label.ruleset === 'nft' && label.chain && !line.startsWith('chain ') && !line.startsWith('(')) {
       const rule = nftRuleKey(bare(line))
       const c = chainOf('nft', label.table, label.chain)

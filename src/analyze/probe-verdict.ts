@@ -21,6 +21,7 @@ import type {
   Trace,
 } from '../model/trace.js'
 import {makeFinding} from './catalogue/index.js'
+import {nftRuleKey} from './probe-rules.js'
 
 /** A point the probe reads, in the order the packet passes it, with the hop that put it there. */
 export interface PlannedPoint extends ProbePoint {
@@ -132,7 +133,9 @@ function droppingRule(path: {hops: readonly Hop[]}, rules: readonly ProbeRuleCou
   if (hop?.action !== 'drop') return undefined
   const at = rules.filter((r) => r.node === hop.node && r.used && r.drops)
   for (const line of [...hop.evidence].reverse()) {
-    const rule = at.find((r) => line === r.rule || line.startsWith(`${r.rule}    (`))
+    // as probe-rules keys them: the walk's remark after four spaces dropped, an nft counter's values too
+    const key = nftRuleKey(line.split('    (')[0]!.trim())
+    const rule = at.find((r) => key === r.rule)
     if (rule) return rule
   }
   return undefined

@@ -5,7 +5,8 @@
  * node's raw reads as the probe service got them, healthy and with a fault:
  * `iptables -I FORWARD -d <pod> -j DROP` on node2, a DROP first in Felix's
  * cali-tw- chain of node2's pod, the fabric's port to node2 at MTU 1400 (a
- * 1400-byte DF ping), the fabric's port to node2 down.
+ * 1400-byte DF ping), the fabric's port to node2 down; and a lab with kube-proxy
+ * in nftables mode and firewalld, healthy and with an nft `counter drop` rule.
  */
 import {existsSync} from 'node:fs'
 import path from 'node:path'
@@ -23,6 +24,8 @@ import {fixture} from '../helpers/fixtures.js'
 
 const FLANNEL = 'trace-probe/flannel-vxlan-flat'
 const CALICO = 'trace-probe/calico-vxlan-flat'
+// kube-proxy in nftables mode and firewalld's inet table; nft-drop: `nft insert rule inet firewalld filter_FORWARD ip daddr <pod> counter drop` on node2
+const NFT = 'trace-probe/flannel-vxlan-nft'
 const ctx = {version: '9.9.9-test', nodeIPs: {node1: '172.31.0.11', node2: '172.31.0.12'}}
 const walkOf = (dir: string, scenario: string): Trace => JSON.parse(fixture(dir, scenario, 'walk.json')) as Trace
 
@@ -113,6 +116,41 @@ describe('rule counters in the verdict', () => {
     expect(drops.every((x) => x.packets === 0)).toBe(true)
     // the rules the walk used counted the probe's packets
     expect(r.probe!.rules!.filter((x) => x.used && x.chain === 'cali-FORWARD').some((x) => x.packets >= 3)).toBe(true)
+  })
+})
+
+describe('nft rule counters', () => {
+  it("follow the walk's `table … chain …:` headers into the chains it jumped to", () => {
+    const chains = probeChains(walkOf(NFT, 'healthy'))
+    const fwd = chains.find((c) => c.node === 'node1' && c.table === 'inet firewalld' && c.chain === 'filter_FORWARD')!
+    expect(fwd.ruleset).toBe('nft')
+    expect(fwd.used).toContain('jump filter_FORWARD_ZONES')
+    expect(chains.some((c) => c.node === 'node1' && c.chain === 'filter_FWD_trusted')).toBe(true)
+    expect(chains.some((c) => c.table === 'ip kube-proxy' && c.chain === 'services')).toBe(true)
+  })
+
+  it('confirm a DENIED walk with the counter of the nft rule it drops at, its counter values left out of the rule', () => {
+    const r = probed(NFT, 'nft-drop')
+    expect(r.disposition).toBe('DENIED')
+    expect(r.probe?.verdict).toBe('confirmed')
+    expect(r.probe!.rules!.find((x) => x.ruleset === 'nft' && x.drops && x.used)).toMatchObject({
+      node: 'node2',
+      table: 'inet firewalld',
+      chain: 'filter_FORWARD',
+      rule: 'ip daddr 172.20.2.2 counter drop',
+      packets: 3,
+    })
+    expect(r.probe?.note).toContain(
+      'the counter of `ip daddr 172.20.2.2 counter drop` (nft inet firewalld, node2) rose by 3',
+    )
+  })
+
+  it('make the delivering walk MODEL_DISAGREES when that nft rule counted the lost packets', () => {
+    const r = probed(NFT, 'nft-drop', walkOf(NFT, 'healthy'))
+    expect(r.probe?.verdict).toBe('model-disagrees')
+    expect(r.findings.find((f) => f.code === 'MODEL_DISAGREES')?.message).toContain(
+      '`ip daddr 172.20.2.2 counter drop` on node2',
+    )
   })
 })
 
