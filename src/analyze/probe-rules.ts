@@ -35,8 +35,8 @@ export function nftRuleKey(text: string): string {
   return text.replace(/\bcounter packets \d+ bytes \d+/g, 'counter').trim()
 }
 
-/** Hops in a node's host namespace (the pods' own namespaces carry no agent's rules). */
-function hostHop(trace: Trace, hop: Hop): boolean {
+/** Hops in a node's host namespace: not the source's or the destination's own (pod) namespace, which carries no agent's rules. */
+export function hostHop(trace: Trace, hop: Hop): boolean {
   return ![trace.src.pod ? trace.src.netns : undefined, trace.dst.pod ? trace.dst.netns : undefined].includes(hop.netns)
 }
 

@@ -21,7 +21,7 @@ import type {
   Trace,
 } from '../model/trace.js'
 import {makeFinding} from './catalogue/index.js'
-import {nftRuleKey} from './probe-rules.js'
+import {hostHop, nftRuleKey} from './probe-rules.js'
 
 /** A point the probe reads, in the order the packet passes it, with the hop that put it there. */
 export interface PlannedPoint extends ProbePoint {
@@ -35,12 +35,6 @@ export interface PlannedPoint extends ProbePoint {
 /** "node1 eth0 tx": the key of a point, the same for a planned point and a counter read. */
 export function pointKey(p: ProbePoint): string {
   return `${p.node} ${p.interface} ${p.direction}`
-}
-
-/** Hops in a node's host namespace: not the source's or the destination's own (pod) namespace. */
-function hostHop(trace: Trace, hop: Hop): boolean {
-  const podNetns = [trace.src.pod ? trace.src.netns : undefined, trace.dst.pod ? trace.dst.netns : undefined]
-  return !podNetns.includes(hop.netns)
 }
 
 // where the packet leaves a node's namespace, or is dropped on its way out (a vxlan device without FDB entry counts it in tx dropped)
