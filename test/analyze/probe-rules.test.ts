@@ -10,6 +10,7 @@
  */
 import {existsSync} from 'node:fs'
 import path from 'node:path'
+import {stripVTControlCharacters as stripAnsi} from 'node:util'
 
 import {describe, expect, it} from 'vitest'
 
@@ -17,6 +18,7 @@ import {probeChains} from '../../src/analyze/probe-rules.js'
 import {type ProbeObservation, probeVerdict} from '../../src/analyze/probe-verdict.js'
 import {parseFlowConntrack, parseProbeReads, type ProbeRead, probeReadScript} from '../../src/collect/probe-read.js'
 import type {Trace} from '../../src/model/trace.js'
+import {probeText} from '../../src/render/trace.js'
 import {answeredOf, observed, splitSourceOutput} from '../../src/services/probe.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {REPO} from '../helpers/cli.js'
@@ -211,5 +213,19 @@ describe('the probe section of trace --json', () => {
     }
     const t = probed(FLANNEL, 'healthy')
     expect(validate({...t, probe: {...t.probe, rules: [{rule: 'x'}]}})).toBe(false)
+  })
+})
+
+describe("the Probe section's text", () => {
+  it('shows how many rules were read, the drop rules that counted, the conntrack entries and the small ping', () => {
+    const drop = stripAnsi(probeText(probed(FLANNEL, 'iptables-drop').probe!, 200))
+    expect(drop).toMatch(/rules read: \d+ \(\d+ the walk used, \d+ drop rules\); drop rules that counted packets: 1/)
+    expect(drop).toContain('+3 node2 iptables filter: -A FORWARD -d 172.20.2.2/32 -j DROP')
+    // an accepting rule counts every packet of the node: not shown
+    expect(drop).not.toContain('FLANNEL-FWD')
+    expect(drop).toMatch(/conntrack node1: ipv4 2 icmp 1 \d+ src=172\.20\.1\.2/)
+    expect(stripAnsi(probeText(probed(FLANNEL, 'fabric-mtu').probe!, 200))).toContain(
+      'the same ping at 84 bytes: 3 of 3 answered',
+    )
   })
 })
