@@ -17,7 +17,7 @@ export const PROBE: CatalogueEntry[] = [
       'Pods on the same node reach each other, pods on different nodes (or on these two) do not; netctl trace alone says DELIVERED.',
     confirm: ['tcpdump -ni any <capture>', 'ip -s link show <dev>'],
     fix: [
-      '# allow <encap> from <nodeIP> to <peerIP> and back in every firewall, router ACL and security group between the two nodes',
+      '# allow <encap> from <nodeIP> to <peerIP> and back in every firewall, router ACL and security group between the two nodes, and check that every router and switch port on the way is up',
       '# then watch it arrive here on <peer> while the pods ping (nothing here means the underlay still drops it)',
       'tcpdump -ni any <capture>',
     ].join('\n'),
