@@ -72,7 +72,8 @@ function hopChains(hop: Hop, path: 'forward' | 'return', index: number): Planned
       continue
     }
     // `table ip kube-proxy chain services:`: the rules after it are that chain's (a jump's target, or the base chain)
-    const header = label.ruleset === 'nft' ? /^table (\S+ \S+) chain (\S+):$/.exec(line) : null
+    // (also without a `# nft …` label before it: a hop whose only ruleset is nft has none)
+    const header = /^table (\S+ \S+) chain (\S+):$/.exec(line)
     if (header) {
       label = {ruleset: 'nft', table: header[1]!, chain: header[2]!}
       chainOf('nft', label.table, label.chain!)
