@@ -10,10 +10,12 @@ export {
   type CheckEntry,
   type CheckOptions,
   CHECKS,
+  factsFor,
   type NodeStateSource,
   runChecks,
   runChecksByNode,
   runChecksRaised,
+  runChecksWithFacts,
   runChecksStreamed,
   type StreamedChecks,
 } from './run.js'

@@ -213,9 +213,35 @@ export function runChecksByNode(snapshot: Snapshot, opts: CheckOptions = {}): St
   return run.finish()
 }
 
+/**
+ * How a snapshot's node states become cluster facts (facts.ts): by the backend it names; one it
+ * does not name is settled by a vote over the states, and then every main route stays a fact.
+ */
+export function factsFor(head: Snapshot): (state: NodeState) => NodeState {
+  const profile = modeFromName(head.cluster.backend) === 'unknown' ? undefined : detectBackend(head)
+  return (state) => clusterFacts(state, profile)
+}
+
+/**
+ * The checks of some nodes (trace: the nodes of its path) from every node's cluster facts, made
+ * beforehand with factsFor, and those nodes' whole states: what runChecksRaised finds about them.
+ */
+export function runChecksWithFacts(
+  head: Snapshot,
+  facts: Readonly<Record<string, NodeState>>,
+  whole: Iterable<NodeStateEntry>,
+  opts: CheckOptions = {},
+): StreamedChecks {
+  const run = new ChecksByNode(head, opts)
+  for (const [node, f] of Object.entries(facts)) run.addFacts(node, f, true)
+  run.start()
+  for (const {node, state} of whole) run.visit(node, state)
+  return run.finish()
+}
+
 /** The two passes of runChecksStreamed, fed by the caller (from a file, or from memory). */
 class ChecksByNode {
-  private readonly profile
+  private readonly toFacts
   private readonly byNode = new Map<string, NodeState>()
   private readonly wanted: ReadonlySet<string> | undefined
   /** each node's first place in the node list: the findings' order */
@@ -231,17 +257,16 @@ class ChecksByNode {
     private readonly head: Snapshot,
     private readonly opts: CheckOptions,
   ) {
-    // the backend named by the snapshot decides which routes are facts; else every main route stays
-    this.profile = modeFromName(head.cluster.backend) === 'unknown' ? undefined : detectBackend(head)
+    this.toFacts = factsFor(head)
     this.wanted = opts.nodes ? new Set(opts.nodes) : undefined
     head.nodes.forEach((n, i) => {
       if (!this.place.has(n.name)) this.place.set(n.name, i)
     })
   }
 
-  /** pass 1: a node's state, of which its cluster facts are kept */
-  addFacts(node: string, state: NodeState): void {
-    this.byNode.set(node, clusterFacts(state, this.profile))
+  /** pass 1: a node's state, of which its cluster facts are kept (or its facts, made already) */
+  addFacts(node: string, state: NodeState, made = false): void {
+    this.byNode.set(node, made ? state : this.toFacts(state))
   }
 
   /** between the passes: every check that needs no more than the facts, once */
