@@ -221,7 +221,7 @@ export async function openSnapshotFile(file: string): Promise<SnapshotStream> {
       : await loadSnapshot(file)
     return {
       head: whole,
-      // eslint-disable-next-line @typescript-eslint/require-await
+
       async *states() {
         for (const [node, state] of Object.entries(whole.nodeStates)) yield {node, state}
       },
@@ -303,8 +303,7 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
   for (const n of head.nodes) if (nodeStates[n.name] !== undefined) ordered[n.name] = nodeStates[n.name]!
   return {
     ...head,
-    nodeStates:
-      Object.keys(ordered).length === Object.keys(nodeStates).length ? ordered : {...ordered, ...nodeStates},
+    nodeStates: Object.keys(ordered).length === Object.keys(nodeStates).length ? ordered : {...ordered, ...nodeStates},
   }
 }
 

@@ -15,8 +15,8 @@ export {
   runChecks,
   runChecksByNode,
   runChecksRaised,
-  runChecksWithFacts,
   runChecksStreamed,
+  runChecksWithFacts,
   type StreamedChecks,
 } from './run.js'
 export {countFindings, type Sweep, sweep, type SweepCounts} from './sweep.js'

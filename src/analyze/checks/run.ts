@@ -15,6 +15,7 @@ import {
   podcidrOverlap,
   subnetEnvMismatch,
 } from './addressing.js'
+import {detectBackend, modeFromName} from './backend.js'
 import {
   bgpAsMismatch,
   bgpMeshTooLarge,
@@ -25,7 +26,6 @@ import {
 } from './bgp.js'
 import {cniConfigConflict, cniPluginMissing} from './cni.js'
 import {collectionErrors} from './collection.js'
-import {detectBackend, modeFromName} from './backend.js'
 import {CheckContext} from './context.js'
 import {clusterFacts} from './facts.js'
 import {encapPortBlocked, firewallDrop, forwardPolicyDrop, iptablesBackendSplit} from './firewall.js'

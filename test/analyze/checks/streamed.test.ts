@@ -5,11 +5,11 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../../bench/synth.js'
-import {runChecks, runChecksByNode, runChecksStreamed} from '../../../src/analyze/checks/index.js'
 import {peerEntries} from '../../../src/analyze/checks/facts.js'
+import {runChecks, runChecksByNode, runChecksStreamed} from '../../../src/analyze/checks/index.js'
 import type {NodeState} from '../../../src/model/node-state.js'
-import {openSnapshotFile, writeSnapshotFile} from '../../../src/model/snapshot-file.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
+import {openSnapshotFile, writeSnapshotFile} from '../../../src/model/snapshot-file.js'
 import {snapshotFixture} from '../../helpers/fixtures.js'
 
 const FIXTURES = readdirSync(path.resolve('fixtures/snapshots'))
