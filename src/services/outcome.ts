@@ -47,10 +47,11 @@ export function traceVerdict(trace: Trace, snapshot: Snapshot, srcNode: string):
   return {outcome: delivered && !trace.findings.some((f) => f.severity === 'error') ? 'ok' : 'fault'}
 }
 
-/** check: nothing collected is unreachable; an error finding is a fault (warnings and info are not). */
+/** check: nothing collected is unreachable; an error finding, or a pair --probe lost, is a fault (warnings and info are not). */
 export function checkVerdict(r: CheckResult): Verdict {
   if (r.collected === 0) return {outcome: 'unreachable'}
-  return {outcome: r.counts.error > 0 ? 'fault' : 'ok'}
+  // --probe: a pair whose packet was lost is a fault even where no node's state shows why
+  return {outcome: r.counts.error > 0 || (r.probe?.counts.lost ?? 0) > 0 ? 'fault' : 'ok'}
 }
 
 /** backend get: a node not read before any drift (the view is not the whole cluster); drift is a fault. */
@@ -103,10 +104,15 @@ export function debugCleanupVerdict(result: CleanupResult): Verdict {
 /** matrix: nothing collected is unreachable; a pair that fails is a fault found. */
 export function matrixVerdict(run: MatrixRun): Verdict {
   if (run.collected === 0) return {outcome: 'unreachable'}
-  return {outcome: run.matrix.counts.failed > 0 ? 'fault' : 'ok'}
+  const svc = run.matrix.serviceCounts
+  const failed = run.matrix.counts.failed + (svc ? svc.partial + svc.failed : 0)
+  return {outcome: failed > 0 ? 'fault' : 'ok'}
 }
 
-/** matrix BEFORE AFTER: a pair that was delivered and no longer is, is a fault; one mended, or none changed, is ok. */
+/** matrix BEFORE AFTER: a pair that was delivered and no longer is (a Service cell that reaches fewer endpoints) is a fault; one mended, or none changed, is ok. */
 export function matrixDiffVerdict(d: MatrixDiff): Verdict {
-  return {outcome: d.changed.some((c) => c.before.disposition === 'DELIVERED') ? 'fault' : 'ok'}
+  const lost = (d.changedServices ?? []).some(
+    (c) => c.before.disposition === 'DELIVERED' || c.after.reached < c.before.reached,
+  )
+  return {outcome: lost || d.changed.some((c) => c.before.disposition === 'DELIVERED') ? 'fault' : 'ok'}
 }
