@@ -17,10 +17,8 @@ import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import type {NodeState} from '../src/model/node-state.js'
 import type {Snapshot} from '../src/model/snapshot.js'
-import {snapshotLine, snapshotLinesHead, writeChunks} from '../src/model/snapshot-file.js'
-import {synthesize} from './synth.js'
+import {synthesize, writeSynthetic} from './synth.js'
 import {markdownTable} from './util.js'
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -40,28 +38,13 @@ interface Row {
   traceAfterLoadMs: number
 }
 
-/** What a node's state holds that the checks look at, entry by entry. */
-const entriesOf = (st: NodeState): number =>
-  st.routes.length + st.neighbours.length + st.fdb.length + st.links.length + st.addresses.length
-
 async function writeCluster(dir: string, n: number): Promise<{file: string; endpoints: boolean; entries: number}> {
   const lab = JSON.parse(readFileSync(path.join(REPO, LAB), 'utf8')) as Snapshot
   const endpoints = n > 1000
   const g = synthesize(lab, n, endpoints ? {collected: new Set(['node1', `node${n}`])} : {})
   const file = path.join(dir, `${n}.jsonl`)
-  let entries = 0
-  await writeChunks(
-    file,
-    (function* () {
-      yield* snapshotLinesHead(g.skeleton)
-      for (let i = 0; i < n; i++) {
-        const st = g.nodeState(i)
-        if (!st) continue
-        entries += entriesOf(st)
-        yield snapshotLine(g.names[i]!, st)
-      }
-    })(),
-  )
+  // as collect writes it: each node's facts and state, the index in the head
+  const {entries} = await writeSynthetic(g, file)
   return {file, endpoints, entries}
 }
 

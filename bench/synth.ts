@@ -16,9 +16,13 @@
  * Node states are made one at a time (`nodeState(i)`), so a 5,000-node cluster is streamed to
  * a file, never held whole.
  */
+import path from 'node:path'
+
+import {factsMakerFor} from '../src/analyze/checks/index.js'
 import {ipv4ToNumber, numberToIPv4, parsePrefix} from '../src/analyze/ip.js'
 import type {NodeState} from '../src/model/node-state.js'
 import type {Snapshot, SnapshotNode, SnapshotPod} from '../src/model/snapshot.js'
+import {openLinesSpool, writeChunks} from '../src/model/snapshot-file.js'
 
 interface Identity {
   name: string
@@ -312,4 +316,26 @@ export function synthesizeSnapshot(lab: Snapshot, n: number, opts: SynthOptions 
     if (st) nodeStates[name] = st
   })
   return {...g.skeleton, nodeStates}
+}
+
+/**
+ * Write a synthetic cluster as `collect --output-file FILE.jsonl` writes one (the same spool: each
+ * node's state and its cluster facts as it is made, the head with the index first), a node at a
+ * time. Returns the entries written (routes, neighbours, FDB entries, links, addresses).
+ */
+export async function writeSynthetic(g: Synthetic, file: string): Promise<{entries: number}> {
+  const spool = await openLinesSpool(path.dirname(file), factsMakerFor(g.skeleton.cluster))
+  let entries = 0
+  try {
+    for (let i = 0; i < g.names.length; i++) {
+      const st = g.nodeState(i)
+      if (!st) continue
+      entries += st.routes.length + st.neighbours.length + st.fdb.length + st.links.length + st.addresses.length
+      await spool.add(g.names[i]!, st)
+    }
+    await writeChunks(file, spool.chunks(g.skeleton))
+  } finally {
+    await spool.close()
+  }
+  return {entries}
 }

@@ -61,22 +61,61 @@ export function* snapshotJsonChunks(s: Snapshot): Generator<string> {
 }
 
 /** Version 2 (JSON Lines) as pieces: the snapshot without states, then a line per node. */
-export function* snapshotLinesChunks(s: Snapshot): Generator<string> {
-  yield* snapshotLinesHead(s)
-  for (const [node, state] of Object.entries(s.nodeStates)) yield snapshotLine(node, state)
+export function* snapshotLinesChunks(s: Snapshot, facts?: FactsMaker): Generator<string> {
+  const states = Object.entries(s.nodeStates)
+  if (!facts) {
+    yield* snapshotLinesHead(s)
+    for (const [node, state] of states) yield snapshotLine(node, state)
+    return
+  }
+  // in memory already: the lines are made twice rather than held (their lengths go first, in the head)
+  const factsOf = states.map(([node, state]) => factsLine(node, facts.of(state)))
+  yield* snapshotLinesHead(s, {
+    facts: facts.key,
+    lines: states.map(([node, state], i) => [
+      node,
+      Buffer.byteLength(factsOf[i]!),
+      Buffer.byteLength(snapshotLine(node, state)),
+    ]),
+  })
+  yield* factsOf
+  for (const [node, state] of states) yield snapshotLine(node, state)
 }
 
-export function* snapshotLinesHead(s: Snapshot): Generator<string> {
+export function* snapshotLinesHead(s: Snapshot, index?: LinesIndex): Generator<string> {
   const {nodeStates: _states, ...rest} = s
-  yield `${JSON.stringify({...rest, schemaVersion: SNAPSHOT_LINES_VERSION})}\n`
+  yield `${JSON.stringify({...rest, schemaVersion: SNAPSHOT_LINES_VERSION, ...(index ? {index} : {})})}\n`
 }
 
 export const snapshotLine = (node: string, state: NodeState): string => `${JSON.stringify({node, state})}\n`
 
 /**
+ * How a writer makes each node's cluster facts (src/analyze/checks/facts.ts, handed in: the model
+ * knows nothing of the checks), and the key a reader compares with its own before trusting them
+ * (the facts' version and the backend they were cut for).
+ */
+export interface FactsMaker {
+  key: string
+  of(state: NodeState): NodeState
+}
+
+/**
+ * The index of a version 2 file written with facts (docs/snapshot.md), in its head line: for each
+ * node in line order its name, the bytes of its facts line and of its state line (newline
+ * included). The facts lines come right after the head, in that order, then the state lines.
+ */
+export interface LinesIndex {
+  facts: string
+  lines: Array<[node: string, factsBytes: number, stateBytes: number]>
+}
+
+export const factsLine = (node: string, facts: NodeState): string => `${JSON.stringify({node, facts})}\n`
+
+/**
  * Version 2 written as the nodes arrive (`collect` of a big cluster): each node's line goes to a
  * spool file at once, so memory holds no state but the one being written; the head line, known
- * only when collection ends (errors, finishedAt), comes first when the spool is read out.
+ * only when collection ends (errors, finishedAt), comes first when the spool is read out. With a
+ * FactsMaker, each node's facts line goes to a second spool, and the head carries the index.
  */
 export interface LinesSpool {
   /** nodes written so far */
@@ -84,32 +123,47 @@ export interface LinesSpool {
   add(node: string, state: NodeState): Promise<void>
   /** the whole file's pieces: the head of SKELETON (a snapshot whose states were spooled), then the spooled lines */
   chunks(skeleton: Snapshot): AsyncIterable<string | Buffer>
-  /** remove the spool file */
+  /** remove the spool files */
   close(): Promise<void>
 }
 
-export async function openLinesSpool(dir = tmpdir()): Promise<LinesSpool> {
-  const spoolDir = await mkdtemp(path.join(dir, 'netctl-spool-'))
-  const file = path.join(spoolDir, 'nodes.jsonl')
+function spoolFile(file: string) {
   const out = createWriteStream(file)
-  let nodes = 0
-  const finished = (): Promise<void> =>
-    out.writableFinished
-      ? Promise.resolve()
-      : new Promise((resolve, reject) => out.end(() => resolve()).once('error', reject))
+  return {
+    async write(line: string): Promise<void> {
+      if (!out.write(line)) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
+    },
+    finished: (): Promise<void> =>
+      out.writableFinished
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => out.end(() => resolve()).once('error', reject)),
+  }
+}
+
+export async function openLinesSpool(dir = tmpdir(), facts?: FactsMaker): Promise<LinesSpool> {
+  const spoolDir = await mkdtemp(path.join(dir, 'netctl-spool-'))
+  const statesFile = path.join(spoolDir, 'nodes.jsonl')
+  const factsFile = path.join(spoolDir, 'facts.jsonl')
+  const states = spoolFile(statesFile)
+  const factsOut = facts ? spoolFile(factsFile) : undefined
+  const lines: LinesIndex['lines'] = []
+  const finished = () => Promise.all([states.finished(), factsOut?.finished()])
   return {
     get nodes() {
-      return nodes
+      return lines.length
     },
     async add(node, state) {
-      nodes++
-      if (!out.write(snapshotLine(node, state)))
-        await new Promise<void>((resolve) => out.once('drain', () => resolve()))
+      const stateLine = snapshotLine(node, state)
+      const fl = facts ? factsLine(node, facts.of(state)) : ''
+      lines.push([node, Buffer.byteLength(fl), Buffer.byteLength(stateLine)])
+      if (factsOut) await factsOut.write(fl)
+      await states.write(stateLine)
     },
     async *chunks(skeleton) {
       await finished()
-      yield* snapshotLinesHead(skeleton)
-      yield* createReadStream(file) as AsyncIterable<Buffer>
+      yield* snapshotLinesHead(skeleton, facts ? {facts: facts.key, lines} : undefined)
+      if (facts) yield* createReadStream(factsFile) as AsyncIterable<Buffer>
+      yield* createReadStream(statesFile) as AsyncIterable<Buffer>
     },
     async close() {
       await finished().catch(() => {})
@@ -119,7 +173,10 @@ export async function openLinesSpool(dir = tmpdir()): Promise<LinesSpool> {
 }
 
 /** Pieces into a file, gzipped when its name ends in .gz. */
-export async function writeChunks(file: string, chunks: Iterable<string> | AsyncIterable<string>): Promise<void> {
+export async function writeChunks(
+  file: string,
+  chunks: Iterable<string> | AsyncIterable<string | Buffer>,
+): Promise<void> {
   const out = createWriteStream(file)
   const source = Readable.from(chunks, {objectMode: false})
   if (isGzip(file)) await pipeline(source, createGzip(), out)
@@ -127,12 +184,12 @@ export async function writeChunks(file: string, chunks: Iterable<string> | Async
 }
 
 /** The pieces of a snapshot in the layout a file name asks for (.json[.gz]: version 1, .jsonl[.gz]: version 2). */
-export const snapshotChunks = (file: string, s: Snapshot): Iterable<string> =>
-  isLines(file) ? snapshotLinesChunks(s) : snapshotJsonChunks(s)
+export const snapshotChunks = (file: string, s: Snapshot, facts?: FactsMaker): Iterable<string> =>
+  isLines(file) ? snapshotLinesChunks(s, facts) : snapshotJsonChunks(s)
 
-/** Write a snapshot to a file in the layout its name asks for. */
-export async function writeSnapshotFile(file: string, s: Snapshot): Promise<void> {
-  await writeChunks(file, snapshotChunks(file, s))
+/** Write a snapshot to a file in the layout its name asks for (version 2 with its facts and index when FACTS is given). */
+export async function writeSnapshotFile(file: string, s: Snapshot, facts?: FactsMaker): Promise<void> {
+  await writeChunks(file, snapshotChunks(file, s, facts))
 }
 
 /** Pieces to a stream (stdout), waiting whenever it is full. */
@@ -190,24 +247,51 @@ export interface SnapshotNodeState {
   state: NodeState
 }
 
+/** A line of a version 2 file with facts: a node's facts (`facts`) or its whole state. */
+export interface SnapshotLine extends SnapshotNodeState {
+  facts: boolean
+}
+
 /**
  * A snapshot file opened to be read node by node: its snapshot without node states (`head`), and
  * its nodes' states, read again from the file at each call of `states` (checked against the schema
  * at the first). A version 1 file is one document: it is loaded whole and its states come from memory.
+ * A version 2 file written with its nodes' facts has `indexed`.
  */
 export interface SnapshotStream {
   head: Snapshot
   states(): AsyncIterable<SnapshotNodeState>
+  indexed?: IndexedLines
 }
 
-export async function openSnapshotFile(file: string): Promise<SnapshotStream> {
+/** A version 2 file with its facts lines and index (docs/snapshot.md). */
+export interface IndexedLines {
+  /** what the writer's facts were made by (FactsMaker.key): a reader with another key does not use them */
+  factsKey: string
+  /** every facts line, then every state line, in one read of the file, each line parsed once */
+  lines(): AsyncIterable<SnapshotLine>
+  /** the facts lines only (the state lines are not read) */
+  facts(): AsyncIterable<SnapshotNodeState>
+  /** the states of these nodes only: each line read at its offset (gzip: read through, the others unparsed) */
+  statesOf(nodes: ReadonlySet<string>): Promise<SnapshotNodeState[]>
+}
+
+export interface OpenOptions {
+  /** told of every line parsed (the tests count them) */
+  onParse?: (what: 'head' | 'facts' | 'state', node?: string) => void
+}
+
+export async function openSnapshotFile(file: string, opts: OpenOptions = {}): Promise<SnapshotStream> {
   const {gzip} = await sniff(file)
   let first: Record<string, unknown> | undefined
+  let headBytes = 0
   let empty = true
   try {
     for await (const line of linesOf(file, gzip)) {
       empty = false
+      headBytes = Buffer.byteLength(line) + 1
       first = parseLine(line)
+      opts.onParse?.('head')
       break
     }
   } catch (error) {
@@ -233,58 +317,170 @@ export async function openSnapshotFile(file: string): Promise<SnapshotStream> {
       false,
     )
   }
+  const {index: rawIndex, ...rest} = first
+  const index = rawIndex === undefined ? undefined : indexOf(file, rawIndex)
   // the states are validated line by line; the rest as a version 1 snapshot without them
-  const head = validateSnapshot({...first, schemaVersion: SNAPSHOT_SCHEMA_VERSION, nodeStates: {}}, file)
-  let checked = false
+  const head = validateSnapshot({...rest, schemaVersion: SNAPSHOT_SCHEMA_VERSION, nodeStates: {}}, file)
+  const reader = new LinesReader(file, gzip, index, opts)
   return {
     head,
-    async *states() {
-      const validate = !checked
-      const seen = new Set<string>()
-      yield* nodeLines(file, gzip, validate, seen)
-      checked = true
-    },
+    states: () => reader.read({facts: false, states: true}),
+    ...(index
+      ? {
+          indexed: {
+            factsKey: index.facts,
+            lines: () => reader.read({facts: true, states: true}),
+            facts: () => reader.read({facts: true, states: false}),
+            statesOf: (nodes) => reader.statesOf(nodes, headBytes),
+          },
+        }
+      : {}),
   }
 }
 
-async function* nodeLines(
-  file: string,
-  gzip: boolean,
-  validate: boolean,
-  seen: Set<string>,
-): AsyncGenerator<SnapshotNodeState> {
-  const validState = validate ? validatorForDefinition('snapshot', 'nodeState') : undefined
-  let lineNo = 0
-  let entry: SnapshotNodeState
-  try {
-    for await (const line of linesOf(file, gzip)) {
-      lineNo++
-      if (lineNo === 1 || line.trim() === '') continue
-      const parsed = parseLine(line)
-      if (!parsed || typeof parsed.node !== 'string' || parsed.state === undefined)
-        throw new UsageError(`${file}:${lineNo}: invalid snapshot: expected {"node": NAME, "state": {...}}`, false)
-      if (validState && !validState(parsed.state)) {
-        // the error's path as a version 1 file would give it: nodeStates["node2"].routes
-        const where = firstSchemaError(validState.errors).replace(/^\(top level\)/, '')
-        throw new UsageError(
-          `${file}:${lineNo}: invalid snapshot: nodeStates[${printable(JSON.stringify(parsed.node))}]${where.startsWith('[') || where.startsWith(':') ? '' : '.'}${where}`,
-          false,
-        )
+function indexOf(file: string, raw: unknown): LinesIndex {
+  const bad = (why: string) => new UsageError(`${file}:1: invalid snapshot: index: ${why}`, false)
+  const r = raw as Partial<LinesIndex> | null
+  if (r === null || typeof r !== 'object' || typeof r.facts !== 'string' || !Array.isArray(r.lines))
+    throw bad('expected {"facts": KEY, "lines": [[NODE, BYTES, BYTES], ...]}')
+  const seen = new Set<string>()
+  for (const l of r.lines as unknown[]) {
+    if (
+      !Array.isArray(l) ||
+      l.length !== 3 ||
+      typeof l[0] !== 'string' ||
+      !Number.isSafeInteger(l[1]) ||
+      !Number.isSafeInteger(l[2]) ||
+      (l[1] as number) < 0 ||
+      (l[2] as number) < 1
+    )
+      throw bad('expected [NODE, BYTES, BYTES] in lines')
+    if (seen.has(l[0])) throw bad(`${printable(JSON.stringify(l[0]))} is there twice`)
+    seen.add(l[0])
+  }
+  return r as LinesIndex
+}
+
+/** The node lines of a version 2 file, as the index (when there is one) lays them out. */
+class LinesReader {
+  /** the facts lines and the state lines have been read through once, and checked then */
+  private readonly checked = {facts: false, states: false}
+  private readonly validState = validatorForDefinition('snapshot', 'nodeState')
+
+  constructor(
+    private readonly file: string,
+    private readonly gzip: boolean,
+    private readonly index: LinesIndex | undefined,
+    private readonly opts: OpenOptions,
+  ) {}
+
+  /** the facts lines, the state lines or both, in one read; validated at the first read of them all */
+  async *read(want: {facts: boolean; states: boolean}): AsyncGenerator<SnapshotLine> {
+    const validate = {facts: !this.checked.facts, states: !this.checked.states}
+    const seen = {facts: new Set<string>(), states: new Set<string>()}
+    const factsLines = this.index?.lines.length ?? 0
+    let lineNo = 0
+    try {
+      for await (const line of linesOf(this.file, this.gzip)) {
+        lineNo++
+        if (lineNo === 1 || line.trim() === '') continue
+        const isFacts = lineNo <= 1 + factsLines
+        // lines not asked for are not parsed; past the facts, a read of the facts alone is over
+        if (isFacts ? !want.facts : !want.states) {
+          if (!want.states) break
+          continue
+        }
+        const check = isFacts ? validate.facts : validate.states
+        const entry = this.parse(line, lineNo, isFacts, check)
+        if (check) this.once(entry, lineNo, isFacts ? seen.facts : seen.states)
+        yield entry
       }
-      if (validate) {
-        if (seen.has(parsed.node))
-          throw new UsageError(
-            `${file}:${lineNo}: invalid snapshot: the state of ${printable(JSON.stringify(parsed.node))} is there twice`,
-            false,
-          )
-        seen.add(parsed.node)
-      }
-      entry = {node: parsed.node, state: parsed.state as NodeState}
-      yield entry
+    } catch (error) {
+      if (error instanceof UsageError) throw error
+      throw new UsageError(`${this.file}: ${(error as Error).message}`, false)
     }
-  } catch (error) {
-    if (error instanceof UsageError) throw error
-    throw new UsageError(`${file}: ${(error as Error).message}`, false)
+    // read to the end (a consumer that stops early leaves the rest unchecked)
+    if (want.facts) this.checked.facts = true
+    if (want.states) this.checked.states = true
+  }
+
+  /**
+   * The state lines of NODES only. A plain file is read at each line's offset (the head's bytes,
+   * then every facts line, then the state lines before it); a gzipped one is read through, and
+   * only those lines are parsed.
+   */
+  async statesOf(nodes: ReadonlySet<string>, headBytes: number): Promise<SnapshotNodeState[]> {
+    const index = this.index!
+    const factsBytes = index.lines.reduce((a, l) => a + l[1], 0)
+    const wanted: Array<{at: number; offset: number; bytes: number}> = []
+    let offset = headBytes + factsBytes
+    index.lines.forEach(([node, , bytes], at) => {
+      if (nodes.has(node)) wanted.push({at, offset, bytes})
+      offset += bytes
+    })
+    if (wanted.length === 0) return []
+    const lineNoOf = (at: number) => 2 + index.lines.length + at
+    const out: SnapshotNodeState[] = []
+    try {
+      if (!this.gzip) {
+        const fh = await open(this.file, 'r')
+        try {
+          for (const w of wanted) {
+            const {buffer, bytesRead} = await fh.read(Buffer.alloc(w.bytes), 0, w.bytes, w.offset)
+            const line = buffer.toString('utf8', 0, bytesRead).replace(/\n$/, '')
+            out.push(this.parse(line, lineNoOf(w.at), false, true, index.lines[w.at]![0]))
+          }
+        } finally {
+          await fh.close()
+        }
+        return out
+      }
+      const byLine = new Map(wanted.map((w) => [lineNoOf(w.at), w.at]))
+      const last = Math.max(...byLine.keys())
+      let lineNo = 0
+      for await (const line of linesOf(this.file, true)) {
+        lineNo++
+        const at = byLine.get(lineNo)
+        if (at !== undefined) out.push(this.parse(line, lineNo, false, true, index.lines[at]![0]))
+        if (lineNo >= last) break
+      }
+      return out
+    } catch (error) {
+      if (error instanceof UsageError) throw error
+      throw new UsageError(`${this.file}: ${(error as Error).message}`, false)
+    }
+  }
+
+  private parse(line: string, lineNo: number, facts: boolean, validate: boolean, expected?: string): SnapshotLine {
+    const key = facts ? 'facts' : 'state'
+    const parsed = parseLine(line)
+    this.opts.onParse?.(key, typeof parsed?.node === 'string' ? parsed.node : undefined)
+    if (!parsed || typeof parsed.node !== 'string' || parsed[key] === undefined)
+      throw new UsageError(`${this.file}:${lineNo}: invalid snapshot: expected {"node": NAME, "${key}": {...}}`, false)
+    const indexed = expected ?? (this.index ? this.index.lines[(lineNo - 2) % this.index.lines.length]?.[0] : undefined)
+    if (indexed !== undefined && parsed.node !== indexed)
+      throw new UsageError(
+        `${this.file}:${lineNo}: invalid snapshot: the index says this line is ${printable(JSON.stringify(indexed))}'s`,
+        false,
+      )
+    if (validate && !this.validState(parsed[key])) {
+      // the error's path as a version 1 file would give it: nodeStates["node2"].routes
+      const where = firstSchemaError(this.validState.errors).replace(/^\(top level\)/, '')
+      throw new UsageError(
+        `${this.file}:${lineNo}: invalid snapshot: ${facts ? 'facts' : 'nodeStates'}[${printable(JSON.stringify(parsed.node))}]${where.startsWith('[') || where.startsWith(':') ? '' : '.'}${where}`,
+        false,
+      )
+    }
+    return {node: parsed.node, state: parsed[key] as NodeState, facts}
+  }
+
+  private once(entry: SnapshotLine, lineNo: number, seen: Set<string>): void {
+    if (seen.has(entry.node))
+      throw new UsageError(
+        `${this.file}:${lineNo}: invalid snapshot: the ${entry.facts ? 'facts' : 'state'} of ${printable(JSON.stringify(entry.node))} is there twice`,
+        false,
+      )
+    seen.add(entry.node)
   }
 }
 

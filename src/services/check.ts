@@ -4,12 +4,12 @@
  * what the result means for the exit code. Prints nothing.
  */
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
-import {countFindings, runChecks, runChecksStreamed} from '../analyze/checks/index.js'
+import {countFindings, factsMakerFor, runChecks, runChecksOnePass, runChecksStreamed} from '../analyze/checks/index.js'
 import {collectInventory} from '../collect/collect.js'
 import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {openSnapshotFile} from '../model/snapshot-file.js'
+import {type OpenOptions, openSnapshotFile} from '../model/snapshot-file.js'
 import {closest} from '../util/edit-distance.js'
 import {type CheckResult, checkResult} from './check-result.js'
 import {checkVerdict} from './outcome.js'
@@ -78,15 +78,24 @@ function checkSnapshot(snapshot: Snapshot, source: CheckResult['source'], asked:
 }
 
 /**
- * A saved snapshot, read node by node (runChecksStreamed): memory holds the cluster facts and one
- * node's state, however big the file.
+ * A saved snapshot, read node by node: memory holds the cluster facts and one node's state, however
+ * big the file. A file with its nodes' facts (collect writes them) is read once (runChecksOnePass),
+ * one without them, or with facts another netctl made, twice (runChecksStreamed).
  */
-async function checkSnapshotFile(file: string, asked: string[] | undefined): Promise<CheckRun> {
-  const {head, states} = await openSnapshotFile(file)
+export async function checkSnapshotFile(
+  file: string,
+  asked: string[] | undefined,
+  opts: OpenOptions = {},
+): Promise<CheckRun> {
+  const {head, states, indexed} = await openSnapshotFile(file, opts)
   const known = head.nodes.map((n) => n.name)
   knownNodes(asked, known, head.cluster.name)
   const nodes = asked?.length ? [...new Set(asked)] : known
-  const {raised, facts} = await runChecksStreamed(head, states, asked?.length ? {nodes} : {})
+  const scope = asked?.length ? {nodes} : {}
+  const {raised, facts} =
+    indexed && indexed.factsKey === factsMakerFor(head.cluster).key
+      ? await runChecksOnePass(head, indexed.lines, scope)
+      : await runChecksStreamed(head, states, scope)
   const findings = findingsAsTyped(
     raised.map((r) => r.finding),
     facts,

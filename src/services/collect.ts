@@ -7,6 +7,7 @@
  */
 import type {Writable} from 'node:stream'
 
+import {factsMakerFor} from '../analyze/checks/index.js'
 import {collectInventory, type NodeProgress} from '../collect/collect.js'
 import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {type CollectSummary, collectSummary} from '../collect/summary.js'
@@ -98,7 +99,11 @@ async function collectInto(
 ): Promise<CollectRun> {
   const display = req.display?.(source.inventory, req.parallel)
   // FILE.jsonl: each node's line is spooled as it arrives (memory holds only the nodes in flight)
-  const spool = output && isLines(output.file) ? await openLinesSpool() : undefined
+  // with each node's cluster facts and the index, so that check reads the file once and trace only its path's lines
+  const spool =
+    output && isLines(output.file)
+      ? await openLinesSpool(undefined, factsMakerFor(source.inventory.cluster))
+      : undefined
   try {
     return await collectTo(source, req, output, spool, display)
   } finally {

@@ -7,7 +7,7 @@
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import {modeFromName} from '../analyze/checks/backend.js'
-import {CHECKS, factsFor, runChecks, runChecksWithFacts} from '../analyze/checks/index.js'
+import {CHECKS, factsFor, factsMakerFor, runChecks, runChecksWithFacts} from '../analyze/checks/index.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
@@ -27,7 +27,7 @@ import type {Finding} from '../model/finding.js'
 import type {Inventory} from '../model/inventory.js'
 import type {NodeState} from '../model/node-state.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {openSnapshotFile, readSnapshotFile} from '../model/snapshot-file.js'
+import {type OpenOptions, openSnapshotFile, readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
 import {traceVerdict} from './outcome.js'
 import {probeTrace} from './probe.js'
@@ -120,27 +120,36 @@ export function traceSnapshotFile(
 }
 
 /**
- * Walk a saved snapshot file reading only what the walk needs, as a live trace collects: every
- * line is read (each node's cluster facts are kept for the path's checks), but only the states of
- * SRC's and DST's nodes, then of the nodes the walk asks for, are kept whole; the walk is done
- * again after each read, as traceLive does. A version 1 file is one document, loaded whole; a
+ * Walk a saved snapshot file reading only what the walk needs, as a live trace collects: each
+ * node's cluster facts are kept for the path's checks, but only the states of SRC's and DST's
+ * nodes, then of the nodes the walk asks for, are kept whole; the walk is done again after each
+ * read, as traceLive does. A file with its facts and index (collect writes them) is read that way:
+ * the facts lines, then each needed state line at its offset, nothing else parsed; one without is
+ * read through at each round, every state parsed and made into facts. A version 1 file is one document, loaded whole; a
  * backend the snapshot does not name is settled by a vote over every state, so then all are kept.
  */
-export async function traceSnapshotStream(file: string, query: TraceQuery): Promise<TraceRun> {
-  const {head, states} = await openSnapshotFile(file)
+export async function traceSnapshotStream(file: string, query: TraceQuery, opts: OpenOptions = {}): Promise<TraceRun> {
+  const {head, states, indexed} = await openSnapshotFile(file, opts)
   if (Object.keys(head.nodeStates).length > 0 || modeFromName(head.cluster.backend) === 'unknown')
     return traceSnapshotFile(await readSnapshotFile(file), query)
   const walker = defaultWalker
   const ends = resolveEnds(walker, head, query)
-  const toFacts = factsFor(head)
   const facts: Record<string, NodeState> = {}
   const whole = new Map<string, NodeState>()
-  const read = async (names: ReadonlySet<string>, first: boolean): Promise<void> => {
-    for await (const {node, state} of states()) {
-      if (first) facts[node] = toFacts(state)
-      if (names.has(node)) whole.set(node, state)
-    }
-  }
+  // a file with its nodes' facts and the index: the facts lines, then only the states asked for, read at their offsets
+  const read =
+    indexed && indexed.factsKey === factsMakerFor(head.cluster).key
+      ? async (names: ReadonlySet<string>, first: boolean): Promise<void> => {
+          if (first) for await (const {node, state} of indexed.facts()) facts[node] = state
+          for (const {node, state} of await indexed.statesOf(names)) whole.set(node, state)
+        }
+      : async (names: ReadonlySet<string>, first: boolean): Promise<void> => {
+          const toFacts = factsFor(head)
+          for await (const {node, state} of states()) {
+            if (first) facts[node] = toFacts(state)
+            if (names.has(node)) whole.set(node, state)
+          }
+        }
   await read(new Set(ends.nodes), true)
   let snapshot: Snapshot
   let result: ReturnType<Walker['traceSnapshot']>

@@ -283,12 +283,17 @@ describe('streaming each node state as it arrives', () => {
 
     const dir = mkdtempSync(path.join(tmpdir(), 'sk-spool-'))
     try {
-      for (const file of ['out.jsonl', 'out.jsonl.gz']) {
+      // without and with each node's cluster facts and the index (as collect writes it)
+      for (const file of ['out.jsonl', 'out.jsonl.gz', 'facts.jsonl', 'facts.jsonl.gz']) {
         const gate2 = names.map(() => Promise.withResolvers<void>())
         const transports2 = Object.fromEntries(
           names.map((n, i) => [n, new RecordedNode(n, GOOD, () => gate2[i]!.promise)]),
         )
-        const spool = await openLinesSpool(dir)
+        const {factsMakerFor} = await import('../../src/analyze/checks/index.js')
+        const spool = await openLinesSpool(
+          dir,
+          file.startsWith('facts') ? factsMakerFor(inventory(names).cluster) : undefined,
+        )
         const order: string[] = []
         const run = collectInventory(inventory(names), {
           version: 'test',

@@ -7,7 +7,13 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../bench/synth.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
-import {readSnapshotFile, snapshotJsonChunks, writeSnapshotFile} from '../../src/model/snapshot-file.js'
+import {factsMakerFor} from '../../src/analyze/checks/index.js'
+import {
+  openSnapshotFile,
+  readSnapshotFile,
+  snapshotJsonChunks,
+  writeSnapshotFile,
+} from '../../src/model/snapshot-file.js'
 import {netctl} from '../helpers/cli.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sc-snapfile-'))
@@ -59,6 +65,34 @@ describe('snapshot files that scale', () => {
     )
     writeFileSync(file, `${JSON.stringify({...JSON.parse(lines[0]!), schemaVersion: 3})}\n`)
     await expect(readSnapshotFile(file)).rejects.toThrow(/snapshot version 3 is newer than this netctl supports/)
+  })
+
+  it('with facts and index: the states read back as written; a line the index does not place there, or a bad facts line, is refused', async () => {
+    const s = lab()
+    const file = path.join(dir, 'indexed.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    expect(await readSnapshotFile(file)).toEqual(s)
+    const {indexed} = await openSnapshotFile(file)
+    const [one] = await indexed!.statesOf(new Set(['node2']))
+    expect(one).toEqual({node: 'node2', state: s.nodeStates.node2, facts: false})
+    const lines = readFileSync(file, 'utf8').split('\n')
+    const n = s.nodes.length
+    // node2's and node3's state lines swapped: same lengths would be luck, the names are checked
+    const swapped = [...lines]
+    ;[swapped[1 + n + 1], swapped[1 + n + 2]] = [lines[1 + n + 2]!, lines[1 + n + 1]!]
+    writeFileSync(file, swapped.join('\n'))
+    await expect(readSnapshotFile(file)).rejects.toThrow(/indexed\.jsonl:\d+: invalid snapshot: the index says this line is "node2"'s/)
+    const badFacts = [...lines]
+    const f = JSON.parse(lines[1]!) as {facts: {links: unknown}}
+    f.facts.links = 'none'
+    badFacts[1] = JSON.stringify(f)
+    writeFileSync(file, badFacts.join('\n'))
+    const again = await openSnapshotFile(file)
+    await expect(
+      (async () => {
+        for await (const _ of again.indexed!.lines());
+      })(),
+    ).rejects.toThrow(/indexed\.jsonl:2: invalid snapshot: facts\["node1"\]\.links: must be an array/)
   })
 
   it('a 60-node cluster in JSON Lines, gzipped: check reads it and says what it says of the same snapshot in version 1', async () => {

@@ -8,6 +8,7 @@ import {synthesizeSnapshot} from '../../bench/synth.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {writeSnapshotFile} from '../../src/model/snapshot-file.js'
 import {traceSnapshotFile, traceSnapshotStream} from '../../src/services/trace.js'
+import {factsMakerFor} from '../../src/analyze/checks/index.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'netctl-trace-stream-'))
@@ -33,13 +34,19 @@ describe('trace on a JSON Lines snapshot keeps only the states its walk needs, a
       const s = snapshotFixture(name)
       const file = path.join(dir, `${name}.jsonl`)
       await writeSnapshotFile(file, s)
+      // as collect writes it: each node's facts, then the states, the index in the head (plain and gzipped)
+      const indexed = path.join(dir, `${name}.indexed.jsonl`)
+      await writeSnapshotFile(indexed, s, factsMakerFor(s.cluster))
+      await writeSnapshotFile(`${indexed}.gz`, s, factsMakerFor(s.cluster))
       for (const [src, dst] of pairs(s)) {
         const whole = traceSnapshotFile(s, query(src, dst))
-        const streamed = await traceSnapshotStream(file, query(src, dst))
-        expect({trace: streamed.trace, exit: streamed.exitCode}, `${src} → ${dst}`).toEqual({
-          trace: whole.trace,
-          exit: whole.exitCode,
-        })
+        for (const f of [file, indexed, `${indexed}.gz`]) {
+          const streamed = await traceSnapshotStream(f, query(src, dst))
+          expect({trace: streamed.trace, exit: streamed.exitCode}, `${f}: ${src} → ${dst}`).toEqual({
+            trace: whole.trace,
+            exit: whole.exitCode,
+          })
+        }
       }
     })
   }
@@ -56,5 +63,23 @@ describe('trace on a JSON Lines snapshot keeps only the states its walk needs, a
     expect(streamed.trace).toEqual(whole.trace)
     expect(Object.keys(streamed.snapshot.nodeStates).sort()).toEqual(['node17', 'node3'])
     expect(streamed.trace.findings.map((f) => f.code)).toContain('FDB_MISSING')
+  })
+
+  it('a 40-node cluster as collect writes it: trace parses the head, the facts lines and the states of its path, no other state', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 40)
+    const ip17 = s.nodes.find((n) => n.name === 'node17')!.internalIP
+    s.nodeStates.node3!.fdb = s.nodeStates.node3!.fdb.filter((f) => f.dst !== ip17)
+    const whole = traceSnapshotFile(s, query('pod-node3-1', 'pod-node17-2'))
+    for (const file of [path.join(dir, 'forty.indexed.jsonl'), path.join(dir, 'forty.indexed.jsonl.gz')]) {
+      await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+      const parsed: string[] = []
+      const streamed = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'), {
+        onParse: (what, node) => parsed.push(what === 'head' ? 'head' : `${what} ${node}`),
+      })
+      expect(streamed.trace).toEqual(whole.trace)
+      expect(parsed.filter((p) => p.startsWith('state ')).sort()).toEqual(['state node17', 'state node3'])
+      expect(parsed.filter((p) => p.startsWith('facts ')).length).toBe(40)
+      expect(parsed.length).toBe(1 + 40 + 2)
+    }
   })
 })

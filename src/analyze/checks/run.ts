@@ -6,6 +6,7 @@
 import type {Finding, FindingCode} from '../../model/finding.js'
 import type {NodeState} from '../../model/node-state.js'
 import type {Snapshot} from '../../model/snapshot.js'
+import type {FactsMaker} from '../../model/snapshot-file.js'
 import {
   bridgeAddrMismatch,
   nodeIpMismatch,
@@ -211,6 +212,48 @@ export function runChecksByNode(snapshot: Snapshot, opts: CheckOptions = {}): St
   run.start()
   for (const [node, state] of states) run.visit(node, state)
   return run.finish()
+}
+
+/** One line of a snapshot file that holds its nodes' facts: a node's facts, or its whole state. */
+export interface NodeLineEntry extends NodeStateEntry {
+  facts: boolean
+}
+
+/**
+ * runChecksStreamed in one pass, over a file whose nodes' cluster facts were written before their
+ * states (facts made by factsMakerFor with the same key): the facts first, kept; then each state,
+ * visited once and dropped. Every line is read and parsed once.
+ */
+export async function runChecksOnePass(
+  head: Snapshot,
+  lines: () => Iterable<NodeLineEntry> | AsyncIterable<NodeLineEntry>,
+  opts: CheckOptions = {},
+): Promise<StreamedChecks> {
+  const run = new ChecksByNode(head, opts)
+  let started = false
+  for await (const {node, state, facts} of lines()) {
+    if (facts) run.addFacts(node, state, true)
+    else {
+      if (!started) run.start()
+      started = true
+      run.visit(node, state)
+    }
+  }
+  if (!started) run.start()
+  return run.finish()
+}
+
+/**
+ * What facts.ts keeps: bumped whenever it keeps something else, so that facts written by another
+ * netctl are not trusted (the file is then read twice, its facts made again).
+ */
+export const FACTS_VERSION = 1
+
+/** A writer's facts (collect, bench/synth.ts) and the key a reader compares with its own. */
+export function factsMakerFor(cluster: {backend: string; cni?: string | undefined}): FactsMaker {
+  // the profile is the named backend's (factsFor reads nothing else of the snapshot then)
+  const of = factsFor({cluster, nodes: [], nodeStates: {}} as unknown as Snapshot)
+  return {key: `${FACTS_VERSION} ${cluster.backend} ${cluster.cni ?? ''}`, of}
 }
 
 /**

@@ -1,15 +1,22 @@
-import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {synthesizeSnapshot} from '../../../bench/synth.js'
+import {synthesize, synthesizeSnapshot, writeSynthetic} from '../../../bench/synth.js'
 import {peerEntries} from '../../../src/analyze/checks/facts.js'
-import {runChecks, runChecksByNode, runChecksStreamed} from '../../../src/analyze/checks/index.js'
+import {
+  factsMakerFor,
+  runChecks,
+  runChecksByNode,
+  runChecksOnePass,
+  runChecksStreamed,
+} from '../../../src/analyze/checks/index.js'
 import type {NodeState} from '../../../src/model/node-state.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {openSnapshotFile, writeSnapshotFile} from '../../../src/model/snapshot-file.js'
+import {checkSnapshotFile} from '../../../src/services/check.js'
 import {snapshotFixture} from '../../helpers/fixtures.js'
 
 const FIXTURES = readdirSync(path.resolve('fixtures/snapshots'))
@@ -27,6 +34,15 @@ async function fromFile(s: Snapshot, name: string, nodes?: string[]) {
   return runChecksStreamed(head, states, nodes ? {nodes} : {})
 }
 
+/** as collect writes it now (each node's facts, then the states, the index in the head): read once */
+async function fromIndexedFile(s: Snapshot, name: string, nodes?: string[]) {
+  const file = path.join(dir, `${name}.indexed.jsonl.gz`)
+  await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+  const {head, indexed} = await openSnapshotFile(file)
+  expect(indexed?.factsKey).toBe(factsMakerFor(s.cluster).key)
+  return runChecksOnePass(head, indexed!.lines, nodes ? {nodes} : {})
+}
+
 describe('check node by node (cluster facts, one state at a time) finds what the checks over the whole snapshot find', () => {
   for (const name of FIXTURES) {
     it(`${name}: the same findings in the same order, from memory and from a JSON Lines file, whole and scoped to a node`, async () => {
@@ -34,6 +50,7 @@ describe('check node by node (cluster facts, one state at a time) finds what the
       const whole = runChecks(s)
       expect(runChecksByNode(s).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromFile(s, name)).raised.map((r) => r.finding)).toEqual(whole)
+      expect((await fromIndexedFile(s, name)).raised.map((r) => r.finding)).toEqual(whole)
       const first = s.nodes[0]!.name
       expect(runChecksByNode(s, {nodes: [first]}).raised.map((r) => r.finding)).toEqual(runChecks(s, {nodes: [first]}))
     })
@@ -51,6 +68,7 @@ describe('check node by node (cluster facts, one state at a time) finds what the
       expect(whole.length).toBeGreaterThan(0)
       expect(runChecksByNode(s).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromFile(s, `${lab}-50`)).raised.map((r) => r.finding)).toEqual(whole)
+      expect((await fromIndexedFile(s, `${lab}-50`)).raised.map((r) => r.finding)).toEqual(whole)
     })
   }
 })
@@ -95,4 +113,27 @@ describe('check node by node holds cluster facts that do not grow with the clust
     expect(run.raised.map((r) => r.finding)).toEqual(runChecks(s))
     expect({passes, most}).toEqual({passes: 2, most: 1})
   })
+
+  for (const lab of ['flannel-vxlan-lab', 'calico-bgp-lab']) {
+    it(`${lab} at 30 nodes, written as the generator and collect write it: check parses every line once, and finds the same`, async () => {
+      const g = synthesize(snapshotFixture(lab), 30)
+      const file = path.join(dir, `${lab}-once.jsonl`)
+      await writeSynthetic(g, file)
+      const parses: string[] = []
+      const run = await checkSnapshotFile(file, undefined, {onParse: (what, node) => parses.push(`${what} ${node ?? ''}`)})
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n').length
+      // the head, each node's facts line and each node's state line: each parsed once, and no more lines than that
+      expect(lines).toBe(1 + 2 * 30)
+      expect(parses.length).toBe(lines)
+      expect(new Set(parses).size).toBe(parses.length)
+      expect(parses.filter((p) => p.startsWith('state ')).sort()).toEqual(g.names.map((n) => `state ${n}`).sort())
+      // the same report as the two passes over the same cluster written without facts, and as the checks over it whole
+      const plain = path.join(dir, `${lab}-twice.jsonl`)
+      const s = synthesizeSnapshot(snapshotFixture(lab), 30)
+      await writeSnapshotFile(plain, s)
+      const twice = await checkSnapshotFile(plain, undefined)
+      expect(run.result.findings).toEqual(twice.result.findings)
+      expect(run.result.findings.map((f) => f.code)).toEqual(runChecks(s).map((f) => f.code))
+    })
+  }
 })
