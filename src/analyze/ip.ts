@@ -248,8 +248,12 @@ export function isIPv4(ip: string | undefined): boolean {
 export function contains(outer: string, inner: string): boolean {
   const o = parsePrefix(outer)
   const i = parsePrefix(inner)
-  if (!o || !i || i.len < o.len) return false
-  return (i.net & maskOf(o.len)) >>> 0 === o.net
+  return o !== undefined && i !== undefined && prefixContains(o, i)
+}
+
+/** contains() on prefixes parsed already (a state's routes, parsed once by its index). */
+export function prefixContains(o: Prefix4, i: Prefix4): boolean {
+  return i.len >= o.len && (i.net & maskOf(o.len)) >>> 0 === o.net
 }
 
 /** Do two CIDRs share any address? */

@@ -6,8 +6,8 @@ import {gunzipSync} from 'node:zlib'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../bench/synth.js'
-import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {factsMakerFor} from '../../src/analyze/checks/index.js'
+import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {
   openSnapshotFile,
   readSnapshotFile,
@@ -81,7 +81,9 @@ describe('snapshot files that scale', () => {
     const swapped = [...lines]
     ;[swapped[1 + n + 1], swapped[1 + n + 2]] = [lines[1 + n + 2]!, lines[1 + n + 1]!]
     writeFileSync(file, swapped.join('\n'))
-    await expect(readSnapshotFile(file)).rejects.toThrow(/indexed\.jsonl:\d+: invalid snapshot: the index says this line is "node2"'s/)
+    await expect(readSnapshotFile(file)).rejects.toThrow(
+      /indexed\.jsonl:\d+: invalid snapshot: the index says this line is "node2"'s/,
+    )
     const badFacts = [...lines]
     const f = JSON.parse(lines[1]!) as {facts: {links: unknown}}
     f.facts.links = 'none'

@@ -5,10 +5,10 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../bench/synth.js'
+import {factsMakerFor} from '../../src/analyze/checks/index.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {writeSnapshotFile} from '../../src/model/snapshot-file.js'
 import {traceSnapshotFile, traceSnapshotStream} from '../../src/services/trace.js'
-import {factsMakerFor} from '../../src/analyze/checks/index.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'netctl-trace-stream-'))

@@ -5,7 +5,7 @@
  */
 import type {BgpSession, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
-import {contains} from '../ip.js'
+import {parsePrefix, prefixContains} from '../ip.js'
 import {ANN, type CheckContext} from './context.js'
 import {annotationLine, birdDetailLines, birdProtocolLine, birdRouteLine, routeLine} from './evidence.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -113,18 +113,16 @@ export const bgpRouteNotInstalled: Check = (ctx) =>
   birdNodes(ctx).flatMap(({node, state, sessions}) => {
     if (!ctx.ok(state, 'bird-routes', 'routes4')) return []
     const names = new Set(sessions.map((s) => s.name))
-    const main = state.routes.filter((r) => r.family === 'inet' && r.table === 'main')
+    // the kernel's routes looked up by destination in the node's index, not scanned per BIRD route
+    const ix = ctx.index(state)
+    const cluster = parsePrefix(ctx.snapshot.cluster.clusterCIDR)
     // Calico vxlan: Felix programs the routes itself, BIRD only carries them
     const anyProtocol = ctx.profile.mode === 'calico-vxlan'
     return (state.bird?.routes ?? []).flatMap((b): Raised[] => {
-      if (
-        !b.primary ||
-        !names.has(b.protocol) ||
-        (b.type ?? 'unicast') !== 'unicast' ||
-        !contains(ctx.snapshot.cluster.clusterCIDR, b.prefix)
-      )
-        return []
-      const kernel = main.filter((r) => r.dst === b.prefix)
+      if (!b.primary || !names.has(b.protocol) || (b.type ?? 'unicast') !== 'unicast') return []
+      const prefix = parsePrefix(b.prefix)
+      if (!cluster || !prefix || !prefixContains(cluster, prefix)) return []
+      const kernel = ix.routesTo(b.prefix)
       if (kernel.some((r) => r.type === 'unicast' && (anyProtocol || r.protocol === 'bird'))) return []
       const owner = b.gateway ? ctx.ownerOfIP(b.gateway) : undefined
       return [

@@ -5,7 +5,7 @@
  */
 import type {NodeState, Route} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
-import {canonical, contains, parsePrefix} from '../ip.js'
+import {canonical, contains, parsePrefix, prefixContains} from '../ip.js'
 import type {CheckContext} from './context.js'
 import {neighLine, routeLine, someNames} from './evidence.js'
 import {adjacent, directlyRouted} from './native.js'
@@ -154,8 +154,12 @@ export const routeStale: Check = (ctx) => {
   return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4')) return []
     const network = ctx.network(node.name)
-    return mainRoutes(ctx, state).flatMap((r): Raised[] => {
-      if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network || !contains(network, r.dst)) return []
+    const net = parsePrefix(network)
+    const ix = ctx.index(state)
+    return ix.mainRoutes.flatMap((r): Raised[] => {
+      if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network) return []
+      const p = ix.prefix(r)
+      if (!net || !p || !prefixContains(net, p)) return []
       // inside or around some node's subnet (a local pod's /32, an aggregate): not stale
       if (ctx.overlapsPodNet(r.dst)) return []
       const neigh =
@@ -188,21 +192,23 @@ const DISCARD = new Set(['blackhole', 'unreachable', 'prohibit'])
 export const blackholeRoute: Check = (ctx) => {
   return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4')) return []
-    const main = mainRoutes(ctx, state)
+    const ix = ctx.index(state)
+    const main = ix.mainRoutes
     return main.flatMap((r): Raised[] => {
       if (!DISCARD.has(r.type)) return []
+      const len = ix.prefix(r)?.len
       // a peer subnet the discard route wins for: it is inside the subnet, or no unicast route as specific covers it
-      const victims = ctx
-        .podNetsOverlapping(r.dst)
-        .filter(
-          (o) =>
-            o.node !== node.name &&
-            (contains(o.net, r.dst) ||
-              !main.some(
-                (u) =>
-                  u.type === 'unicast' && contains(u.dst, o.net) && parsePrefix(u.dst)!.len >= parsePrefix(r.dst)!.len,
-              )),
-        )
+      const victims = ctx.podNetsOverlapping(r.dst).filter((o) => {
+        if (o.node === node.name) return false
+        if (contains(o.net, r.dst)) return true
+        // the subnet parsed once per victim, each route's prefix once per state (the index)
+        const op = parsePrefix(o.net)
+        return !main.some((u) => {
+          if (u.type !== 'unicast') return false
+          const up = ix.prefix(u)
+          return up !== undefined && op !== undefined && prefixContains(up, op) && up.len >= len!
+        })
+      })
       if (victims.length === 0) return []
       return [
         raise('BLACKHOLE_ROUTE', {

@@ -6,10 +6,16 @@
  * CheckContext (CheckContext.index), so one run of the checks shares them.
  */
 import type {FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
-import {parsePrefix} from '../ip.js'
+import {parsePrefix, type Prefix4} from '../ip.js'
 
 export class StateIndex {
-  private routeIx?: {main: Route[]; byDst: Map<string, Route[]>; byPrefix: Map<number, Route>}
+  private routeIx?: {
+    main: Route[]
+    byDst: Map<string, Route[]>
+    byPrefix: Map<number, Route>
+    /** each main route's destination, parsed once (IPv4) */
+    prefixes: Map<Route, Prefix4 | undefined>
+  }
   private linkIx?: Map<string, Link>
   private neighIx?: Map<string, Neighbour>
   private fdbIx?: {byDev: Map<string, FdbEntry[]>; byDevDst: Map<string, FdbEntry[]>; macs: Map<string, Set<string>>}
@@ -19,12 +25,18 @@ export class StateIndex {
 
   private get routes() {
     if (this.routeIx) return this.routeIx
-    const ix = {main: [] as Route[], byDst: new Map<string, Route[]>(), byPrefix: new Map<number, Route>()}
+    const ix = {
+      main: [] as Route[],
+      byDst: new Map<string, Route[]>(),
+      byPrefix: new Map<number, Route>(),
+      prefixes: new Map<Route, Prefix4 | undefined>(),
+    }
     for (const r of this.state.routes) {
       if (r.family !== 'inet' || r.table !== 'main') continue
       ix.main.push(r)
       push(ix.byDst, r.dst, r)
       const p = parsePrefix(r.dst)
+      ix.prefixes.set(r, p)
       // the first route for each prefix, in the kernel's order
       if (p && !ix.byPrefix.has(prefixKey(p.net, p.len))) ix.byPrefix.set(prefixKey(p.net, p.len), r)
     }
@@ -51,6 +63,12 @@ export class StateIndex {
   /** IPv4 routes of table main, in the kernel's order */
   get mainRoutes(): Route[] {
     return this.routes.main
+  }
+
+  /** A main route's destination as a prefix, parsed when the routes were indexed (undefined: not IPv4). */
+  prefix(r: Route): Prefix4 | undefined {
+    const ix = this.routes
+    return ix.prefixes.has(r) ? ix.prefixes.get(r) : parsePrefix(r.dst)
   }
 
   /** Main-table routes for exactly this destination, as written ("10.244.1.0/24"). */

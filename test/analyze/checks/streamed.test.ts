@@ -120,7 +120,9 @@ describe('check node by node holds cluster facts that do not grow with the clust
       const file = path.join(dir, `${lab}-once.jsonl`)
       await writeSynthetic(g, file)
       const parses: string[] = []
-      const run = await checkSnapshotFile(file, undefined, {onParse: (what, node) => parses.push(`${what} ${node ?? ''}`)})
+      const run = await checkSnapshotFile(file, undefined, {
+        onParse: (what, node) => parses.push(`${what} ${node ?? ''}`),
+      })
       const lines = readFileSync(file, 'utf8').trimEnd().split('\n').length
       // the head, each node's facts line and each node's state line: each parsed once, and no more lines than that
       expect(lines).toBe(1 + 2 * 30)
