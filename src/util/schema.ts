@@ -32,7 +32,9 @@ const fourOctets = (a: string): boolean => a.split('.').every((o) => Number(o) <
 
 function isIp(s: string): boolean {
   if (IPV4.test(s)) return fourOctets(s)
-  return ipaddr.IPv4.isValidFourPartDecimal(s) || (s.includes(':') && ipaddr.IPv6.isValid(s))
+  // an IPv6 address (every link's fe80::) straight to its parser: the IPv4 one throws and catches on it
+  if (s.includes(':')) return ipaddr.IPv6.isValid(s)
+  return ipaddr.IPv4.isValidFourPartDecimal(s)
 }
 
 /** The formats netctl's schemas use: the standard ones, plus the networking ones. Precompiled validators take them as their one argument. */
