@@ -1,13 +1,13 @@
 /**
  * `check` and `trace` on big clusters grown from a real lab (bench/synth.ts), as whole processes
- * the way a user runs them, plus the trace's walk and checks measured after load.
+ * the way a user runs them, plus the trace measured after start-up (reading its lines, walking, checking).
  *
  *   node --import tsx bench/scale.ts            (BENCH_SCALE="100,1000" to choose the sizes)
  *
  * Every node of the 100- and 1,000-node clusters is collected (every route, neighbour and FDB
  * entry of every node: ~3N entries per node); the 5,000-node cluster holds the state of the two
- * endpoint nodes only, as a live trace collects it. Snapshots are written as JSON Lines, a node
- * at a time (no string of the whole). The 100-node case is the baseline of the same run; the
+ * endpoint nodes only, as a live trace collects it. Snapshots are written as collect writes them
+ * (JSON Lines with each node's facts and the index, a node at a time: no string of the whole). The 100-node case is the baseline of the same run; the
  * growth exponent is log(time ratio) / log(size ratio) against the previous size, in nodes and in
  * entries (routes, neighbours, FDB entries, links, addresses: ~3N per node, so N² in all).
  */
@@ -67,13 +67,15 @@ function timed(args: string[]): {ms: number; rssMB: number; code: number} {
   return {ms, rssMB: rssKB / 1024, code: p.status ?? -1}
 }
 
-/** In a child: load, then time the trace alone (walk + the checks of the path's nodes). */
+/**
+ * In a child, the modules loaded (start-up is the process's column): the trace as `--snapshot`
+ * runs it, reading the head and the facts lines, then the states of its path's nodes at their
+ * offsets, walking, and running the checks of those nodes.
+ */
 async function traceAfterLoad(file: string, dst: string): Promise<number> {
-  const {readSnapshotFile} = await import('../src/model/snapshot-file.js')
-  const {traceSnapshotFile} = await import('../src/services/trace.js')
-  const s = await readSnapshotFile(file)
+  const {traceSnapshotStream} = await import('../src/services/trace.js')
   const t0 = performance.now()
-  traceSnapshotFile(s, {src: 'pod-node1-1', dst, protocol: 'icmp', size: 84, df: false})
+  await traceSnapshotStream(file, {src: 'pod-node1-1', dst, protocol: 'icmp', size: 84, df: false})
   return performance.now() - t0
 }
 
@@ -129,7 +131,7 @@ if (process.argv[2] === '--trace-after-load') {
         'growth exponent (nodes / entries)',
         '`trace` (process)',
         'peak RSS',
-        'trace after load',
+        'trace after start-up (reads its lines)',
       ],
       rows.map((r, i) => {
         const prev = rows[i - 1]
