@@ -96,6 +96,14 @@ export function benchText(r: BenchReport): string {
   return out.join('\n')
 }
 
-export function benchInterruptedText(signal: string, labs: string[]): string {
-  return `netctl: ${signal}: stopping the bench${labs.length ? `, removing lab ${labs.join(', ')}` : ''}\n`
+/** A signal stopped the bench: said on stderr, also with --json, before its labs are removed. */
+export function benchInterruptedLine(signal: string, labs: string[]): void {
+  process.stderr.write(
+    `netctl: ${signal}: stopping the bench${labs.length ? `, removing lab ${labs.join(', ')}` : ''}\n`,
+  )
+}
+
+/** A step of the bench (`[1/3] flannel-vxlan: ...`), on stderr. */
+export function benchProgressLine(line: string): void {
+  process.stderr.write(`  ${line}\n`)
 }
