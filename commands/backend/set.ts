@@ -69,7 +69,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
       to: args.type as BackendType,
       yes: flags.yes,
       dryRun: flags['dry-run'],
-      lockTimeout: flags['lock-timeout'],
+      lockTimeoutMs: flags['lock-timeout'],
       timeoutMs: flags.timeout * 1000,
       rolloutTimeoutMs: flags['rollout-timeout'] * 1000,
       version: this.config.version,
