@@ -23,13 +23,12 @@ import type {BgpSessionStatus} from '../status.js'
 import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
 import type {LabBackend, LabNodeDaemon} from './types.js'
+import {addVxlanDevice, addVxlanPeerFdb, peersOf} from './vxlan.js'
 
 /** Felix's VXLAN device: VNI 4096 on the IANA port, 50 bytes of outer headers. */
 export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, overhead: 50} as const
 /** The routing protocol number Felix marks its routes with (`proto 80`). */
 export const FELIX_RT_PROTO = 80
-
-const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
 
 /** Unix socket paths are limited to 108 bytes (sun_path), including the NUL. */
 const SUN_PATH_MAX = 107
@@ -341,27 +340,7 @@ function vxlanState(crossSubnet: boolean): LabBackend['nodeState'] {
   return (s, plan, node) => {
     nodeDefaultRoute(s, plan, node)
     const dev = CALICO_VXLAN.device
-    s.ip(
-      'link',
-      'add',
-      dev,
-      'address',
-      node.vtepMAC,
-      'type',
-      'vxlan',
-      'id',
-      CALICO_VXLAN.vni,
-      'local',
-      node.ip,
-      'dev',
-      'eth0',
-      'dstport',
-      CALICO_VXLAN.port,
-      'nolearning',
-    )
-    s.ip('link', 'set', dev, 'mtu', plan.underlayMTU - CALICO_VXLAN.overhead)
-    s.ip('addr', 'add', `${node.tunnelIP}/32`, 'dev', dev)
-    s.ip('link', 'set', dev, 'up')
+    addVxlanDevice(s, CALICO_VXLAN, plan, node, node.tunnelIP)
     s.ip('route', 'add', 'blackhole', node.podCIDR, 'proto', FELIX_RT_PROTO)
     for (const peer of peersOf(plan, node)) {
       s.ip('neigh', 'add', peer.tunnelIP, 'lladdr', peer.vtepMAC, 'dev', dev, 'nud', 'permanent')
@@ -369,9 +348,7 @@ function vxlanState(crossSubnet: boolean): LabBackend['nodeState'] {
         s.ip('route', 'add', peer.podCIDR, 'via', peer.ip, 'dev', 'eth0', 'proto', FELIX_RT_PROTO)
       else s.ip('route', 'add', peer.podCIDR, 'via', peer.tunnelIP, 'dev', dev, 'onlink', 'proto', FELIX_RT_PROTO)
     }
-    for (const peer of peersOf(plan, node)) {
-      s.bridge('fdb', 'add', peer.vtepMAC, 'dev', dev, 'dst', peer.ip, 'self', 'permanent')
-    }
+    addVxlanPeerFdb(s, CALICO_VXLAN, plan, node)
   }
 }
 
