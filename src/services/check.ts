@@ -6,7 +6,13 @@
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {countFindings, runChecks} from '../analyze/checks/index.js'
 import {collectInventory} from '../collect/collect.js'
-import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import {
+  type ClusterSource,
+  openClusterSource,
+  resolveSource,
+  sourceCollectOptions,
+  type SourceFlags,
+} from '../collect/source.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {readSnapshotFile} from '../model/snapshot-file.js'
@@ -68,8 +74,7 @@ function collect(source: ClusterSource, req: CheckRequest): Promise<Snapshot> {
     parallel: req.parallel,
     timeoutMs: req.timeoutMs,
     version: req.version,
-    transportFactory: (node) => source.transportFor(node),
-    ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+    ...sourceCollectOptions(source),
   })
 }
 

@@ -1,7 +1,7 @@
 /** `netctl matrix`: the reachability matrix of a snapshot (saved or collected now), or two snapshots' differential matrix. */
 import {type Matrix, type MatrixDiff, matrixDiff, type MatrixOptions, reachabilityMatrix} from '../analyze/matrix.js'
 import {collectInventory} from '../collect/collect.js'
-import type {ClusterSource} from '../collect/source.js'
+import {type ClusterSource, sourceCollectOptions} from '../collect/source.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {readSnapshotFile} from '../model/snapshot-file.js'
 
@@ -24,8 +24,7 @@ export async function matrixLive(
     parallel: opts.parallel,
     timeoutMs: opts.timeoutMs,
     version: opts.version,
-    transportFactory: (node) => source.transportFor(node),
-    ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+    ...sourceCollectOptions(source),
   })
   return matrixOf(snapshot, opts)
 }

@@ -20,7 +20,7 @@ import {
   type NodeResult,
   snapshotOf,
 } from '../collect/collect.js'
-import {openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import {openClusterSource, resolveSource, sourceCollectOptions, type SourceFlags} from '../collect/source.js'
 import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Inventory} from '../model/inventory.js'
@@ -295,8 +295,7 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
       version: req.version,
       parallel: req.parallel,
       timeoutMs: req.timeoutMs,
-      transportFactory: (node) => source.transportFor(node),
-      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+      ...sourceCollectOptions(source),
       ...(source.kube ? {namespace: source.kube.namespace} : {}),
       onRound: (nodes) => {
         // first round: the endpoints resolved, so there is something to show
