@@ -21,7 +21,7 @@ import {
   snapshotOf,
 } from '../collect/collect.js'
 import {openClusterSource, resolveSource, sourceCollectOptions, type SourceFlags} from '../collect/source.js'
-import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
+import {type ExitCodeValue, exitOf, type Outcome, UsageError} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Inventory} from '../model/inventory.js'
 import type {Snapshot} from '../model/snapshot.js'
@@ -285,6 +285,10 @@ export interface TraceRequest {
 
 /** `netctl trace` behind the command: over a saved snapshot, or live over the cluster the flags name (its transports closed at the end, also on error). */
 export async function runTrace(req: TraceRequest): Promise<TraceRun> {
+  if (req.probe && req.snapshot !== undefined)
+    throw new UsageError(
+      '--probe sends a real packet, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
+    )
   if (req.snapshot !== undefined) return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query)
   const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
   const {inventory} = source
