@@ -204,6 +204,8 @@ export const lockTimeoutFlag = Flags.custom<number>({
   description:
     "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
   default: 0,
+  // help shows a falsy default not at all: say it as typed
+  defaultHelp: async () => '0',
   helpValue: 'DURATION',
   parse: async (text) => durationMs(text),
 })()
