@@ -111,18 +111,21 @@ async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionSta
   const r = await execIn(node.netns, ['birdc', '-s', birdPaths(node).socket, 'show', 'protocols'], {
     timeoutMs: BIRD_QUERY_TIMEOUT_MS,
   })
-  if (r.code !== 0 || !/^Name\s+Proto/m.test(r.stdout)) {
-    // BIRD is not answering: every session it should hold is down, and we say why.
-    const why = r.timedOut
-      ? 'birdc timed out'
-      : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
-    return expected.map((p) => ({
+  // BIRD not answering: every session it should hold is down, saying why
+  const notAnswering = (why: string): BgpSessionStatus[] =>
+    expected.map((p) => ({
       node: node.name,
       peer: p.node.name,
       peerIP: p.node.ip,
       state: 'Down',
       info: `${p.protocol}: BIRD not answering (${why})`,
     }))
+  if (r.code !== 0 || !/^Name\s+Proto/m.test(r.stdout)) {
+    // birdc failed or printed no table
+    const why = r.timedOut
+      ? 'birdc timed out'
+      : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
+    return notAnswering(why)
   }
   let rows: BgpSession[]
   try {
@@ -130,13 +133,7 @@ async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionSta
   } catch (error) {
     // output BIRD cut short or did not write: as good as not answering
     const why = error instanceof Error ? error.message : String(error)
-    return expected.map((p) => ({
-      node: node.name,
-      peer: p.node.name,
-      peerIP: p.node.ip,
-      state: 'Down',
-      info: `${p.protocol}: BIRD not answering (${why})`,
-    }))
+    return notAnswering(why)
   }
   const seen = new Set(rows.map((row) => row.name))
   const sessions: BgpSessionStatus[] = rows.map((row) => {
