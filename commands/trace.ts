@@ -34,7 +34,7 @@ export default class Trace extends BaseCommand {
     'Trace a packet from one pod (or node) to another, hop by hop, and say where and why it stops.'
   static override description = `Walks the packet through the cluster's real dataplane state: the source pod's routes, the veth into the node, the bridge, the node's route to the destination's podCIDR, the neighbour and FDB entries that lead into the tunnel, the encapsulation, the underlay, the receiver's decapsulation, and on to the destination pod. Then it walks the reply back. Every hop shows the exact route, neighbour, FDB entry, firewall rule or sysctl behind its decision, and the walk ends in one disposition: DELIVERED, NO_ROUTE, BLACKHOLE, NEIGHBOR_UNRESOLVED, FDB_MISS, DECAP_REJECTED, DENIED, FORWARDING_DISABLED, RP_FILTER_DROP, MTU_EXCEEDED, LOOP or INSUFFICIENT_INFO (netctl explain DISPOSITION says what each means). Faults along the way come with their fix.
 
---probe then checks the walk against one real packet: confirmed when they agree; UNDERLAY_DROP (a finding naming the two node addresses and the encapsulation to open) when the packet left one node's uplink and never reached the next node's; MODEL_DISAGREES when they part elsewhere. A node without ping, nc or nsenter is a note, not a failure; --timeout bounds each exec.
+--probe then checks the walk against one real packet: confirmed when they agree (a DENIED walk with the counter of the dropping rule); UNDERLAY_DROP (a finding naming the two node addresses and the encapsulation to open, or the MTU when the same ping passes small) when the packet left one node's uplink and never reached the next node's, or the uplink dropped it on its way out; MODEL_DISAGREES when they part elsewhere, or a drop rule on the path counted the packets a delivering walk lost. A node without ping, nc or nsenter is a note, not a failure; --timeout bounds each exec.
 
 SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
 
@@ -131,7 +131,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     }),
     probe: Flags.boolean({
       description:
-        "After the walk, send the trace's packet for real from inside SRC's network namespace (through its node's transport) and read the interface counters (ip -s -j link) of every node the walk crosses before and after: 3 ICMP echoes (ping -c 3, payload pattern 6e657463746c, --size and --df as given), or 3 TCP connects (nc -z) or 3 UDP datagrams (nc -u) to --port. Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
+        "After the walk, send the trace's packet for real from inside SRC's network namespace (through its node's transport) and read on every node the walk crosses, before and after: the interface counters (ip -s -j link), the counters of the iptables/nft rules the walk used there (iptables-save -c, nft -j list ruleset), and after the send the flow's conntrack entries (conntrack -L). It sends 3 ICMP echoes (ping -c 3, payload pattern 6e657463746c, --size and --df as given), or 3 TCP connects (nc -z) or 3 UDP datagrams (nc -u) to --port; a lost DF ping over 84 bytes is sent again at 84 (3 echoes) to tell an MTU. Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
       default: false,
     }),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
