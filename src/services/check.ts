@@ -45,6 +45,10 @@ export interface CheckRun {
 
 /** Check a saved snapshot or a live cluster (whose transports are closed at the end, also on error). */
 export async function runCheck(req: CheckRequest): Promise<CheckRun> {
+  if (req.probe && req.snapshot !== undefined)
+    throw new UsageError(
+      '--probe sends real packets, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
+    )
   if (req.snapshot !== undefined)
     return checkSnapshot(await readSnapshotFile(req.snapshot), {kind: 'snapshot', name: req.snapshot}, req.nodes)
   const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
