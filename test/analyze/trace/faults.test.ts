@@ -109,10 +109,13 @@ describe('overlay faults (flannel vxlan)', () => {
 
   it("an uplink set up without carrier (the fabric's port down): LINK_DOWN says the far end is down", () => {
     const snap = snapshotFixture('flannel-vxlan-lab')
-    Object.assign(snap.nodeStates.node1!.links.find((l) => l.name === 'eth0')!, {
-      operstate: 'DOWN',
-      flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'],
-    })
+    Object.assign(
+      snap.nodeStates.node1!.links.find((l) => l.name === 'eth0')!,
+      {
+        operstate: 'DOWN',
+        flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'],
+      },
+    )
     const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
     const f = t.findings.find((x) => x.code === 'LINK_DOWN')!
     expect(f.message).toContain('no carrier')
