@@ -50,7 +50,7 @@ export async function runBackendPlan(
     planBackend(target, req.to, {version: req.version, timeoutMs: req.timeoutMs}),
   )
   const predicted = req.whatIf ? whatIf(planned.snapshot, planned.plan) : undefined
-  return {planned, predicted, verdict: planVerdict(planned)}
+  return {planned, predicted, verdict: planVerdict(planned, predicted)}
 }
 
 export interface BackendSetRequest extends BackendRequest {
@@ -58,6 +58,8 @@ export interface BackendSetRequest extends BackendRequest {
   /** --yes: apply without asking */
   yes: boolean
   dryRun: boolean
+  /** --force: switch even when the what-if predicts broken pairs */
+  force: boolean
   /** --lock-timeout: how long to wait for another run's change */
   lockTimeoutMs: number
   rolloutTimeoutMs: number
@@ -94,6 +96,7 @@ export async function runBackendSet(req: BackendSetRequest): Promise<BackendSetR
       rolloutTimeoutMs: req.rolloutTimeoutMs,
       lockTimeoutMs: req.lockTimeoutMs,
       dryRun: req.dryRun,
+      force: req.force,
       ...(req.progress ? {progress: req.progress} : {}),
       confirm: async (planned) => {
         if (req.yes) return true
