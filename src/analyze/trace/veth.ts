@@ -1,4 +1,4 @@
-import type {Link} from '../../model/node-state.js'
+import type {Link, NodeState} from '../../model/node-state.js'
 import {parseCidr, parseIp} from '../ip.js'
 import type {Place, SnapshotIndex} from './place.js'
 
@@ -21,11 +21,23 @@ function podAddresses(place: Place): string[] {
   return (place.pod?.addresses ?? []).filter((a) => a.family === 'inet' && a.scope !== 'host').map((a) => a.local)
 }
 
+/** per state, the device of the first main-table /32 route to each address: parsed once, not per hop */
+const hostRoutes = new WeakMap<NodeState, Map<string, string>>()
+
 function hostRouteDev(host: Place, ip: string): string | undefined {
   const t = parseIp(ip)?.text
-  return host.state.routes.find(
-    (r) => r.table === 'main' && r.dev && parseCidr(r.dst)?.len === 32 && parseCidr(r.dst)?.ip.text === t,
-  )?.dev
+  if (t === undefined) return undefined
+  let devs = hostRoutes.get(host.state)
+  if (!devs) {
+    devs = new Map()
+    for (const r of host.state.routes) {
+      if (r.table !== 'main' || !r.dev) continue
+      const c = parseCidr(r.dst)
+      if (c?.len === 32 && !devs.has(c.ip.text)) devs.set(c.ip.text, r.dev)
+    }
+    hostRoutes.set(host.state, devs)
+  }
+  return devs.get(t)
 }
 
 /** From a pod's veth end to its node. */
