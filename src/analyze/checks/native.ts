@@ -24,7 +24,8 @@ export function nativeRouteTo(
 ): Route | undefined {
   const peerIP = ctx.underlayIP(peer)
   const uplink = ctx.uplink(node, state)?.name
-  if (!uplink || !adjacent(ctx, node, state, peerIP)) return undefined
+  // asked per node pair: most peers have no route via them on the uplink, said without the adjacency test
+  if (!uplink || !uplinkGateways(state, uplink).has(peerIP) || !adjacent(ctx, node, state, peerIP)) return undefined
   const ix = ctx.index(state)
   const nets = ctx.podNets(peer)
   const match = (x: Route) => x.type === 'unicast' && x.gateway === peerIP && x.dev === uplink
@@ -38,6 +39,24 @@ export function nativeRouteTo(
     if (r && pos < at) [first, at] = [r, pos]
   }
   return first
+}
+
+/**
+ * per routing table read (keyed by the array: a state given new routes is worked out again) and
+ * uplink, the gateways of its unicast routes over that uplink (any table: a superset is enough)
+ */
+const gateways = new WeakMap<Route[], Map<string, Set<string>>>()
+
+function uplinkGateways(state: NodeState, uplink: string): Set<string> {
+  let byDev = gateways.get(state.routes)
+  if (!byDev) gateways.set(state.routes, (byDev = new Map()))
+  let set = byDev.get(uplink)
+  if (!set) {
+    set = new Set()
+    for (const r of state.routes) if (r.type === 'unicast' && r.dev === uplink && r.gateway) set.add(r.gateway)
+    byDev.set(uplink, set)
+  }
+  return set
 }
 
 /** Tunnel state (FDB entry or neighbour) a node holds for a peer on the tunnel device. */

@@ -1,4 +1,4 @@
-import type {Link, NodeState} from '../../model/node-state.js'
+import type {Link, Route} from '../../model/node-state.js'
 import {parseCidr, parseIp} from '../ip.js'
 import type {Place, SnapshotIndex} from './place.js'
 
@@ -21,13 +21,16 @@ function podAddresses(place: Place): string[] {
   return (place.pod?.addresses ?? []).filter((a) => a.family === 'inet' && a.scope !== 'host').map((a) => a.local)
 }
 
-/** per state, the device of the first main-table /32 route to each address: parsed once, not per hop */
-const hostRoutes = new WeakMap<NodeState, Map<string, string>>()
+/**
+ * per routing table read (keyed by the array: a state given new routes is worked out again), the
+ * device of the first main-table /32 route to each address: parsed once, not per hop
+ */
+const hostRoutes = new WeakMap<Route[], Map<string, string>>()
 
 function hostRouteDev(host: Place, ip: string): string | undefined {
   const t = parseIp(ip)?.text
   if (t === undefined) return undefined
-  let devs = hostRoutes.get(host.state)
+  let devs = hostRoutes.get(host.state.routes)
   if (!devs) {
     devs = new Map()
     for (const r of host.state.routes) {
@@ -35,7 +38,7 @@ function hostRouteDev(host: Place, ip: string): string | undefined {
       const c = parseCidr(r.dst)
       if (c?.len === 32 && !devs.has(c.ip.text)) devs.set(c.ip.text, r.dev)
     }
-    hostRoutes.set(host.state, devs)
+    hostRoutes.set(host.state.routes, devs)
   }
   return devs.get(t)
 }
