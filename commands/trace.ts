@@ -134,7 +134,8 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     }),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
     snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).', [], {
-      exclusive: SOURCE_FLAG_NAMES,
+      // -n names the namespace of SRC and DST, which a snapshot has too
+      exclusive: SOURCE_FLAG_NAMES.filter((n) => n !== 'namespace'),
     }),
     ...clusterSourceFlags,
     ...collectFlags,

@@ -101,10 +101,10 @@ function fixesAsTyped(trace: Trace, snapshot: Snapshot): Trace {
 export function traceSnapshotFile(
   snapshot: Snapshot,
   query: TraceQuery,
-  opts: {walker?: Walker; checks?: NodeChecks} = {},
+  opts: {walker?: Walker; checks?: NodeChecks; namespace?: string} = {},
 ): TraceRun {
   const walker = opts.walker ?? defaultWalker
-  const ends = resolveEnds(walker, snapshot, query)
+  const ends = resolveEnds(walker, snapshot, query, opts.namespace)
   const result = walker.traceSnapshot(snapshot, ends.query)
   const trace = fixesAsTyped(
     withNodeChecks(
@@ -285,8 +285,13 @@ export interface TraceRequest {
 
 /** `netctl trace` behind the command: over a saved snapshot, or live over the cluster the flags name (its transports closed at the end, also on error). */
 export async function runTrace(req: TraceRequest): Promise<TraceRun> {
-  if (req.snapshot !== undefined) return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query)
-  const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
+  // -n, as kubectl reads it: the namespace of a bare pod NAME and of svc/NAME, whatever the source
+  const namespace = req.source.namespace
+  if (req.snapshot !== undefined)
+    return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query, namespace ? {namespace} : {})
+  const source = await openClusterSource(resolveSource(req.source, {namespaced: true}), {
+    orElse: ['a snapshot (--snapshot FILE)'],
+  })
   const {inventory} = source
   let display: TraceDisplay | undefined
   let run: TraceRun | undefined
@@ -297,7 +302,7 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
       timeoutMs: req.timeoutMs,
       transportFactory: (node) => source.transportFor(node),
       ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
-      ...(source.kube ? {namespace: source.kube.namespace} : {}),
+      ...(source.kube ? {namespace: source.kube.namespace} : namespace ? {namespace} : {}),
       onRound: (nodes) => {
         // first round: the endpoints resolved, so there is something to show
         display ??= req.display?.(inventory)
