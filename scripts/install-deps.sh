@@ -4,6 +4,9 @@
 # for lab bench, socat for the flannel udp lab and the Service responders, ethtool for offload
 # checks, ipset and conntrack for the agents' rule sets (Felix ipsets, Service NAT entries).
 # fish, to check the fish completion script netctl prints (netctl completion fish).
+# chromium, the headless browser the test of `netctl matrix -o svg|html` renders the
+# heat map in (a screenshot whose pixels are checked: failing squares marked), and
+# fonts-liberation, the fonts it recommends (the installs here take no recommends).
 # The Node runtime itself is not installed here: `npm ci` brings it (the `node`
 # devDependency), whatever Node the machine ships.
 set -euo pipefail
@@ -19,5 +22,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   iproute2 bird2 openssh-server openssh-client netcat-openbsd iptables nftables \
-  iputils-ping iperf3 socat ethtool ipset conntrack procps ca-certificates fish >/dev/null
+  iputils-ping iperf3 socat ethtool ipset conntrack procps ca-certificates fish chromium fonts-liberation >/dev/null
 echo "install-deps.sh: Debian packages installed"

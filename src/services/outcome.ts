@@ -103,10 +103,15 @@ export function debugCleanupVerdict(result: CleanupResult): Verdict {
 /** matrix: nothing collected is unreachable; a pair that fails is a fault found. */
 export function matrixVerdict(run: MatrixRun): Verdict {
   if (run.collected === 0) return {outcome: 'unreachable'}
-  return {outcome: run.matrix.counts.failed > 0 ? 'fault' : 'ok'}
+  const svc = run.matrix.serviceCounts
+  const failed = run.matrix.counts.failed + (svc ? svc.partial + svc.failed : 0)
+  return {outcome: failed > 0 ? 'fault' : 'ok'}
 }
 
-/** matrix BEFORE AFTER: a pair that was delivered and no longer is, is a fault; one mended, or none changed, is ok. */
+/** matrix BEFORE AFTER: a pair that was delivered and no longer is (a Service cell that reaches fewer endpoints) is a fault; one mended, or none changed, is ok. */
 export function matrixDiffVerdict(d: MatrixDiff): Verdict {
-  return {outcome: d.changed.some((c) => c.before.disposition === 'DELIVERED') ? 'fault' : 'ok'}
+  const lost = (d.changedServices ?? []).some(
+    (c) => c.before.disposition === 'DELIVERED' || c.after.reached < c.before.reached,
+  )
+  return {outcome: lost || d.changed.some((c) => c.before.disposition === 'DELIVERED') ? 'fault' : 'ok'}
 }
