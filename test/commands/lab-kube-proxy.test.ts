@@ -10,6 +10,7 @@ import {describe, expect, it} from 'vitest'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
 import {describeLab, type LabUp, nsExec, useLab} from '../helpers/lab.js'
+import {connectFrom} from '../helpers/service-traffic.js'
 
 interface Finding {
   code: string
@@ -33,10 +34,6 @@ async function dnsAnswers(netns: string, n = 8): Promise<string[]> {
 
 const answered = (answers: string[]): number =>
   answers.filter((a) => /^pod-node\d+-\d+$/.test(a)).length / answers.length
-
-async function webAnswer(netns: string): Promise<string> {
-  return (await nsExec(netns, ['sh', '-c', `nc -w 2 ${WEB} 80 </dev/null`], 20_000)).stdout.trim()
-}
 
 /** The rules of kube-proxy a node holds, as text to compare (counters left out). */
 async function kubeProxyRules(netns: string, proxy: 'iptables' | 'nftables'): Promise<string> {
@@ -103,7 +100,7 @@ describeLab('lab kube-proxy sync: the printed fix for a node whose kube-proxy ru
         for (const argv of breakIt) expect((await nsExec(node1, argv)).code, argv.join(' ')).toBe(0)
         // nothing translates the ClusterIP on node1 any more
         expect((await dnsAnswers(src, 3)).every((a) => a === '')).toBe(true)
-        expect(await webAnswer(src)).toBe('')
+        expect(await connectFrom(src, WEB, 80)).toBe('')
 
         const check = await netctlJson<{findings: Finding[]}>(['check', '--lab', l.name])
         const found = check.json.findings.filter((f) => f.code === code)
@@ -121,7 +118,7 @@ describeLab('lab kube-proxy sync: the printed fix for a node whose kube-proxy ru
 
         expect(await kubeProxyRules(node1, proxy)).toBe(installed)
         expect(answered(await dnsAnswers(src))).toBeGreaterThan(0.5)
-        expect(await webAnswer(src)).toMatch(/^pod-node[12]-1$/)
+        expect(await connectFrom(src, WEB, 80)).toMatch(/^pod-node[12]-1$/)
         const after = await netctlJson<{findings: Finding[]}>(['check', '--lab', l.name])
         expect(after.json.findings.filter((f) => f.code === code)).toEqual([])
 
