@@ -88,44 +88,48 @@ describeLab('lab kube-proxy sync: the printed fix for a node whose kube-proxy ru
       ])
       const pod = (l: LabUp, name: string) => l.pods.find((p) => p.name === name)!
 
-      it(`rules taken away on node1: ${code} names node1 with the lab command as its fix; run as printed, the Services answer again`, async () => {
-        const l = lab.get()
-        const node1 = l.nodes.find((n) => n.name === 'node1')!.netns
-        const src = pod(l, 'pod-node1-2').netns
-        const installed = await kubeProxyRules(node1, proxy)
-        expect(installed).toMatch(/KUBE-SVC-|service-/)
-        // socat forks per datagram: on a loaded machine an answer can come too late, never most of them
-        expect(answered(await dnsAnswers(src))).toBeGreaterThan(0.5)
+      it(
+        `rules taken away on node1: ${code} names node1 with the lab command as its fix; run as printed, the Services answer again`,
+        {timeout: 300_000},
+        async () => {
+          const l = lab.get()
+          const node1 = l.nodes.find((n) => n.name === 'node1')!.netns
+          const src = pod(l, 'pod-node1-2').netns
+          const installed = await kubeProxyRules(node1, proxy)
+          expect(installed).toMatch(/KUBE-SVC-|service-/)
+          // socat forks per datagram: on a loaded machine an answer can come too late, never most of them
+          expect(answered(await dnsAnswers(src))).toBeGreaterThan(0.5)
 
-        for (const argv of breakIt) expect((await nsExec(node1, argv)).code, argv.join(' ')).toBe(0)
-        // nothing translates the ClusterIP on node1 any more
-        expect((await dnsAnswers(src, 3)).every((a) => a === '')).toBe(true)
-        expect(await connectFrom(src, WEB, 80)).toBe('')
+          for (const argv of breakIt) expect((await nsExec(node1, argv)).code, argv.join(' ')).toBe(0)
+          // nothing translates the ClusterIP on node1 any more
+          expect((await dnsAnswers(src, 3)).every((a) => a === '')).toBe(true)
+          expect(await connectFrom(src, WEB, 80)).toBe('')
 
-        const check = await netctlJson<{findings: Finding[]}>(['check', '--lab', l.name])
-        const found = check.json.findings.filter((f) => f.code === code)
-        expect(found.length, check.stderr).toBeGreaterThan(0)
-        expect(new Set(found.map((f) => f.node))).toEqual(new Set(['node1']))
-        const lines = found[0]!.fix.split('\n').filter((x) => x.trim() !== '' && !x.startsWith('#'))
-        expect(lines).toEqual([`netctl lab kube-proxy sync --lab ${l.name} --node node1`])
+          const check = await netctlJson<{findings: Finding[]}>(['check', '--lab', l.name])
+          const found = check.json.findings.filter((f) => f.code === code)
+          expect(found.length, check.stderr).toBeGreaterThan(0)
+          expect(new Set(found.map((f) => f.node))).toEqual(new Set(['node1']))
+          const lines = found[0]!.fix.split('\n').filter((x) => x.trim() !== '' && !x.startsWith('#'))
+          expect(lines).toEqual([`netctl lab kube-proxy sync --lab ${l.name} --node node1`])
 
-        // the fix, as a user pastes it
-        const fixed = await netctlJson(lines[0]!.split(' ').slice(1))
-        expect(fixed.code, fixed.stderr).toBe(0)
-        const validate = validatorFor('lab-kube-proxy-sync')
-        expect(validate(fixed.json), describeSchemaError(validate.errors)).toBe(true)
-        expect(fixed.json).toMatchObject({lab: l.name, nodes: [{node: 'node1', mode: proxy}]})
+          // the fix, as a user pastes it
+          const fixed = await netctlJson(lines[0]!.split(' ').slice(1))
+          expect(fixed.code, fixed.stderr).toBe(0)
+          const validate = validatorFor('lab-kube-proxy-sync')
+          expect(validate(fixed.json), describeSchemaError(validate.errors)).toBe(true)
+          expect(fixed.json).toMatchObject({lab: l.name, nodes: [{node: 'node1', mode: proxy}]})
 
-        expect(await kubeProxyRules(node1, proxy)).toBe(installed)
-        expect(answered(await dnsAnswers(src))).toBeGreaterThan(0.5)
-        expect(await connectFrom(src, WEB, 80)).toMatch(/^pod-node[12]-1$/)
-        const after = await netctlJson<{findings: Finding[]}>(['check', '--lab', l.name])
-        expect(after.json.findings.filter((f) => f.code === code)).toEqual([])
+          expect(await kubeProxyRules(node1, proxy)).toBe(installed)
+          expect(answered(await dnsAnswers(src))).toBeGreaterThan(0.5)
+          expect(await connectFrom(src, WEB, 80)).toMatch(/^pod-node[12]-1$/)
+          const after = await netctlJson<{findings: Finding[]}>(['check', '--lab', l.name])
+          expect(after.json.findings.filter((f) => f.code === code)).toEqual([])
 
-        // a second sync changes nothing (the jumps are ensured, not added again)
-        expect((await netctl(['lab', 'kube-proxy', 'sync', '--lab', l.name])).code).toBe(0)
-        expect(await kubeProxyRules(node1, proxy)).toBe(installed)
-      })
+          // a second sync changes nothing (the jumps are ensured, not added again)
+          expect((await netctl(['lab', 'kube-proxy', 'sync', '--lab', l.name])).code).toBe(0)
+          expect(await kubeProxyRules(node1, proxy)).toBe(installed)
+        },
+      )
 
       if (proxy === 'iptables')
         it('-n with --lab: svc/NAME is looked for in that namespace', async () => {
