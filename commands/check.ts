@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/base-command.js'
-import {Ending} from '../src/errors.js'
+import {Ending, UsageError} from '../src/errors.js'
 import {clusterSourceFlags, collectFlags, snapshotFlag, SOURCE_FLAG_NAMES} from '../src/flags.js'
 import {checkJson, checkText} from '../src/render/check.js'
 import {runCheck} from '../src/services/check.js'
@@ -16,7 +16,9 @@ The cluster is a lab (--lab), an inventory file (--inventory), or else the Kuber
 
 Each finding has a code; netctl explain CODE says what it means. --node limits the report to findings about those nodes (every node is still read: peers' state is part of the comparison).
 
-Exit codes: 0 no error findings (warnings and info may be reported); 1 at least one error finding; 3 no node could be collected; 2 usage errors.`
+--probe then sends one real packet per node pair, as trace --probe does, from one pod per node (the first by namespace/name whose network namespace its node shows) to the other node's pod, and reads the interface counters along the walk before and after: the matrix of which node pairs really carry pod traffic, each lost pair localised (last seen, first missing), UNDERLAY_DROP and MODEL_DISAGREES once per cause naming the pairs. Probes whose paths share a node run one after the other (the counters are shared); --parallel bounds the others, --timeout each exec.
+
+Exit codes: 0 no error findings (warnings and info may be reported); 1 at least one error finding (or, with --probe, a pair whose packet was lost); 3 no node could be collected; 2 usage errors.`
   static override examples = [
     {
       description: 'Check the Kubernetes cluster of the current kubeconfig context, through debug pods',
@@ -30,6 +32,10 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     {
       description: 'Check a saved snapshot, findings about node2 only, as JSON',
       command: '<%= config.bin %> check --snapshot snap.json --node node2 --json',
+    },
+    {
+      description: 'Check a lab, then send one ping per node pair and show which pairs really carry pod traffic',
+      command: '<%= config.bin %> check --lab demo --probe',
     },
     {
       description: 'Check the nodes of an inventory over ssh',
@@ -49,11 +55,20 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
       multiple: true,
       helpValue: 'NAME',
     }),
+    probe: Flags.boolean({
+      description:
+        "After the check, send one real packet per node pair from inside a pod of the source node (through its node's transport) to a pod of the other, and read the interface counters (ip -s -j link) of every node its walk crosses before and after: 3 ICMP echoes of 84 bytes (ping -c 3, payload pattern 6e657463746c). Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
+      default: false,
+    }),
     ...collectFlags,
   }
 
   async run(): Promise<Ending<CheckResult>> {
     const {flags} = await this.parse(Check)
+    if (flags.probe && flags.snapshot !== undefined)
+      throw new UsageError(
+        '--probe sends real packets, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
+      )
     const {result, allNodes, verdict} = await runCheck({
       snapshot: flags.snapshot,
       source: flags,
@@ -61,6 +76,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
       parallel: flags.parallel,
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
+      probe: flags.probe,
     })
     if (!this.jsonEnabled()) this.log(checkText(result, allNodes))
     return new Ending(checkJson(result), verdict)

@@ -3,8 +3,9 @@
  *   node --import tsx scripts/capture-probe.ts LAB NODE > fixtures/probe/NAME.out
  * The marker nonce is fixed ("fixture") so that fixtures read easily.
  */
-import {labInventoryFile, loadInventory} from '../src/cluster/inventory.js'
+import {loadInventory} from '../src/cluster/inventory.js'
 import {buildProbe} from '../src/collect/probe.js'
+import {labInventoryFile} from '../src/lab/inventory.js'
 import {NetnsTransport} from '../src/transport/netns.js'
 
 const [lab, nodeName] = process.argv.slice(2)

@@ -62,6 +62,10 @@ export const POD_PING_TIMEOUT_MS = 60_000
 export const PROBE_PACKETS = 3
 /** trace --probe: the ICMP echo payload pattern ("netctl" in hex), so that the probe is recognisable in a capture */
 export const PROBE_PAYLOAD_PATTERN = '6e657463746c'
+/** trace --probe: the flow's conntrack entries read per node; one flow has one entry per direction pair, a few more are other probes' */
+export const PROBE_CONNTRACK_LIMIT = 4
+/** trace --probe: a lost DF ping bigger than this is sent again at this size (the IP packet), to tell an MTU from a drop */
+export const PROBE_SMALL_SIZE = 84
 
 // ---------------------------------------------------------------- the lab
 

@@ -205,6 +205,11 @@ function stopped(hops: Trace['hops']): {stoppedAt?: string} {
   return last ? {stoppedAt: last} : {}
 }
 
+/** The walk of one pair: an ICMP echo of a plain ping's size (check --probe sends this one for real). */
+export function walkPair(s: Snapshot, src: MatrixEndpoint, dst: MatrixEndpoint): Trace {
+  return traceSnapshot(s, {src: src.id, dst: dst.id, protocol: 'icmp', size: 84, df: false}).trace
+}
+
 /** Walk every pair (ICMP echo, a plain ping's size). */
 export function reachabilityMatrix(s: Snapshot, opts: MatrixOptions = {}): Matrix {
   const endpoints = matrixEndpoints(s, opts)
@@ -212,8 +217,7 @@ export function reachabilityMatrix(s: Snapshot, opts: MatrixOptions = {}): Matri
   for (const src of endpoints) {
     for (const dst of endpoints) {
       if (src === dst) continue
-      const {trace} = traceSnapshot(s, {src: src.id, dst: dst.id, protocol: 'icmp', size: 84, df: false})
-      cells.push(cellOf(src, dst, trace))
+      cells.push(cellOf(src, dst, walkPair(s, src, dst)))
     }
   }
   const delivered = cells.filter((c) => c.disposition === 'DELIVERED').length

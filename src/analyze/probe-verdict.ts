@@ -10,8 +10,18 @@
  * really did not; a point that did might be fooled by noise on a busy uplink.
  */
 import type {Finding} from '../model/finding.js'
-import type {Encapsulation, Hop, ProbeCounter, ProbePoint, ProbeResult, Trace} from '../model/trace.js'
+import type {
+  Encapsulation,
+  Hop,
+  ProbeConntrack,
+  ProbeCounter,
+  ProbePoint,
+  ProbeResult,
+  ProbeRuleCounter,
+  Trace,
+} from '../model/trace.js'
 import {makeFinding} from './catalogue/index.js'
+import {hostHop, nftRuleKey} from './probe-rules.js'
 
 /** A point the probe reads, in the order the packet passes it, with the hop that put it there. */
 export interface PlannedPoint extends ProbePoint {
@@ -25,12 +35,6 @@ export interface PlannedPoint extends ProbePoint {
 /** "node1 eth0 tx": the key of a point, the same for a planned point and a counter read. */
 export function pointKey(p: ProbePoint): string {
   return `${p.node} ${p.interface} ${p.direction}`
-}
-
-/** Hops in a node's host namespace: not the source's or the destination's own (pod) namespace. */
-function hostHop(trace: Trace, hop: Hop): boolean {
-  const podNetns = [trace.src.pod ? trace.src.netns : undefined, trace.dst.pod ? trace.dst.netns : undefined]
-  return !podNetns.includes(hop.netns)
 }
 
 // where the packet leaves a node's namespace, or is dropped on its way out (a vxlan device without FDB entry counts it in tx dropped)
@@ -91,6 +95,12 @@ export interface ProbeObservation {
   deltas: Record<string, {packets: number; dropped: number}>
   /** why nothing was sent (no ping / nc / nsenter on the node, the send timed out) */
   note?: string
+  /** the netfilter rules read around the send (src/analyze/probe-rules.ts), with their deltas */
+  rules?: ProbeRuleCounter[]
+  /** the flow's conntrack entries per node, read after the send */
+  conntrack?: ProbeConntrack[]
+  /** the lost big DF ping sent again at `size` bytes (IP packet): its replies */
+  smaller?: {size: number; sent: number; answered: number}
 }
 
 export interface ProbeContext {
@@ -104,6 +114,39 @@ const strip = ({node, interface: iface, direction}: ProbePoint): ProbePoint => (
 const pointText = (p: ProbePoint): string => `${p.node} ${p.interface} ${p.direction === 'rx' ? 'in' : 'out'}`
 const counterText = (c: ProbeCounter): string =>
   `${c.path} ${c.node} ${c.interface} ${c.direction} +${c.packets} packets, +${c.dropped} dropped`
+const ruleText = (r: ProbeRuleCounter): string =>
+  `the counter of \`${r.rule}\` (${r.ruleset} ${r.table}, ${r.node}) rose by ${r.packets}`
+
+/**
+ * The rule the walk drops the packet at: the last rule of the dropping hop's evidence,
+ * when the hop is a netfilter drop (a DENIED walk). The policy of a chain has no counter
+ * iptables-save prints per packet of a flow, so a drop by policy is not looked for.
+ */
+function droppingRule(path: {hops: readonly Hop[]}, rules: readonly ProbeRuleCounter[]): ProbeRuleCounter | undefined {
+  const hop = path.hops.at(-1)
+  if (hop?.action !== 'drop') return undefined
+  const at = rules.filter((r) => r.node === hop.node && r.used && r.drops)
+  for (const line of [...hop.evidence].reverse()) {
+    // as probe-rules keys them: the walk's remark after four spaces dropped, an nft counter's values too
+    const key = nftRuleKey(line.split('    (')[0]!.trim())
+    const rule = at.find((r) => key === r.rule)
+    if (rule) return rule
+  }
+  return undefined
+}
+
+/** The sizes on the wire of the lost big probe and the answered small one, when a smaller ping got through. */
+function underlayMtu(
+  trace: Trace,
+  at: PlannedPoint,
+  smaller: ProbeObservation['smaller'],
+): {big: number; small: number} | undefined {
+  if (!smaller || smaller.answered === 0) return undefined
+  const path = at.path === 'forward' ? trace.hops : (trace.returnPath?.hops ?? [])
+  const big = path[at.hop]?.packet?.size ?? trace.packet.size
+  // the encapsulation adds the same headers to either size
+  return {big, small: smaller.size + (big - trace.packet.size)}
+}
 
 /** The encapsulation between two nodes as the underlay carries it, and a tcpdump filter that shows it leaving `fromIP`. */
 export function encapOnWire(
@@ -135,7 +178,16 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
     const d = obs.deltas[pointKey(p)]
     return d ? [{...strip(p), path: p.path, packets: d.packets, dropped: d.dropped}] : []
   })
-  const base = {command: obs.command, sent: obs.sent, answered: obs.answered, counters}
+  const rules = obs.rules ?? []
+  const base = {
+    command: obs.command,
+    sent: obs.sent,
+    answered: obs.answered,
+    counters,
+    ...(obs.rules ? {rules: obs.rules} : {}),
+    ...(obs.conntrack ? {conntrack: obs.conntrack} : {}),
+    ...(obs.smaller ? {smaller: obs.smaller} : {}),
+  }
   if (obs.sent === 0) {
     const probe: ProbeResult = {
       verdict: 'not-sent',
@@ -176,9 +228,17 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
     const pathName = path === trace ? 'forward' : 'return'
     const agrees =
       dropHop !== undefined && lastSeen !== undefined && lastSeen.path === pathName && lastSeen.node === dropHop.node
+    // the dropping rule's own counter is the strongest confirmation: it counted the packets the walk says it drops
+    const rule = droppingRule(path, rules)
+    const counted = rule && rule.packets > 0 ? `; ${ruleText(rule)}` : ''
     const note = agrees
-      ? `confirmed: ${answeredText}, and the counters lost the packet on ${where} where the walk drops it (last seen: ${pointText(lastSeen!)})`
-      : `confirmed: ${answeredText}, but the counters last saw it ${lastSeen ? `at ${pointText(lastSeen)}` : 'nowhere'}, not on ${where} where the walk drops it`
+      ? `confirmed: ${answeredText}, and the counters lost the packet on ${where} where the walk drops it (last seen: ${pointText(lastSeen!)})${counted}`
+      : counted
+        ? `confirmed: ${answeredText}${counted}, where the walk drops it on ${where}`
+        : lastSeen?.path === pathName && firstMissing
+          ? // the walk stops at its drop: every point read lies before it, so the loss is on the way there
+            `confirmed: ${answeredText}; the counters last saw it at ${pointText(lastSeen)} and not at ${pointText(firstMissing)}, on its way to ${where} where the walk drops it`
+          : `confirmed: ${answeredText}, but the counters last saw it ${lastSeen ? `at ${pointText(lastSeen)}` : 'nowhere'}, not on ${where} where the walk drops it`
     return {...trace, probe: {verdict: 'confirmed', ...base, ...located, note}}
   }
 
@@ -191,37 +251,77 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
       ? [`not seen: ${pointText(firstMissing)} (${firstMissing.path} hop ${firstMissing.hop + 1})`]
       : []),
     ...counters.map(counterText),
+    // the drop rules that counted: the accepting ones count every packet of the node, the probe's among them
+    ...rules.filter((r) => r.drops && r.packets > 0).map(ruleText),
+    ...(obs.conntrack ?? []).flatMap((c) => c.entries.map((e) => `conntrack on ${c.node}: ${e}`)),
   ]
 
   // lost after leaving one node's uplink, before the next node counted it: the underlay
-  if (
-    walkDelivered &&
-    lastSeen?.underlay &&
-    firstMissing &&
-    firstMissing.node !== lastSeen.node &&
-    firstMissing.path === lastSeen.path
-  ) {
+  const between =
+    lastSeen?.underlay && firstMissing && firstMissing.node !== lastSeen.node && firstMissing.path === lastSeen.path
+      ? {from: lastSeen, to: firstMissing, refused: false}
+      : undefined
+  // or the uplink itself counted them as dropped on their way out (its link into the underlay refused them: a
+  // veth whose peer's MTU is lower, a port that is down), and the tunnel device before it did not send them either
+  const refusedAt = firstMissing
+    ? points.find(
+        (p) =>
+          p.underlay &&
+          p.path === firstMissing.path &&
+          p.node === firstMissing.node &&
+          p.hop >= firstMissing.hop &&
+          (obs.deltas[pointKey(p)]?.dropped ?? 0) >= obs.sent,
+      )
+    : undefined
+  const next = refusedAt
+    ? points.find((p) => p.path === refusedAt.path && p.hop > refusedAt.hop && p.node !== refusedAt.node)
+    : undefined
+  const leaving = between ?? (refusedAt && next ? {from: refusedAt, to: next, refused: true} : undefined)
+  if (walkDelivered && leaving) {
+    const lastSeen = leaving.from
+    const firstMissing = leaving.to
     const from = {
       node: lastSeen.node,
-      ip: lastSeen.underlay.encap?.outerSrc ?? ctx.nodeIPs[lastSeen.node] ?? lastSeen.node,
+      ip: lastSeen.underlay?.encap?.outerSrc ?? ctx.nodeIPs[lastSeen.node] ?? lastSeen.node,
     }
     const to = {
       node: firstMissing.node,
-      ip: lastSeen.underlay.encap?.outerDst ?? ctx.nodeIPs[firstMissing.node] ?? firstMissing.node,
+      ip: lastSeen.underlay?.encap?.outerDst ?? ctx.nodeIPs[firstMissing.node] ?? firstMissing.node,
     }
     const inner =
       lastSeen.path === 'forward'
         ? {src: trace.packet.src, dst: trace.packet.dst}
         : {src: trace.packet.dst, dst: trace.packet.src}
-    const wire = encapOnWire(lastSeen.underlay.encap, from.ip, inner)
+    const wire = encapOnWire(lastSeen.underlay?.encap, from.ip, inner)
+    // the same packet smaller got through: not the encapsulation but its size, a link between the nodes with a lower MTU
+    const mtu = underlayMtu(trace, lastSeen, obs.smaller)
     const finding = makeFinding('UNDERLAY_DROP', {
-      // the node the fix's capture runs on: where the packets should arrive
-      node: to.node,
+      // the node the fix's command runs on: where the packets should arrive (the capture), or whence the big ping goes
+      node: mtu ? from.node : to.node,
       subject: `${from.node} (${from.ip}) → ${to.node} (${to.ip})`,
-      message: `the underlay between ${from.node} (${from.ip}) and ${to.node} (${to.ip}) drops ${wire.encap}: the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`,
-      evidence,
+      message: `the underlay between ${from.node} (${from.ip}) and ${to.node} (${to.ip}) drops ${
+        mtu
+          ? `packets of ${mtu.big} bytes, ${wire.encap}, while ${mtu.small}-byte ones pass: a link between them has an MTU below ${mtu.big}`
+          : wire.encap
+      }: ${
+        leaving.refused
+          ? `${from.node}'s ${lastSeen.interface} dropped them on their way out (its link into the underlay refused them)`
+          : `the packets left ${from.node}'s ${lastSeen.interface} and never arrived on ${to.node}'s ${firstMissing.interface}`
+      }`,
+      evidence: mtu
+        ? [
+            ...evidence,
+            `the same ping at ${obs.smaller!.size} bytes (${mtu.small} on the wire): ${obs.smaller!.answered} of ${obs.smaller!.sent} answered`,
+          ]
+        : evidence,
       vars: {nodeIP: from.ip, peerIP: to.ip, peer: to.node, encap: wire.encap, capture: wire.capture},
     })
+    if (mtu)
+      finding.fix = [
+        `# every link between ${from.node} and ${to.node} (router, switch, bridge ports, a tunnel) must carry ${mtu.big}-byte packets: raise its MTU, or lower the pod network's MTU by the difference`,
+        `# then this must be answered from ${from.node}'s host namespace (the outer packet's size, DF set):`,
+        `ping -M do -c 3 -s ${mtu.big - 28} ${to.ip}`,
+      ].join('\n')
     const path = lastSeen.path === 'forward' ? trace : trace.returnPath!
     const hops = path.hops.map((h, i) =>
       i === lastSeen.hop ? {...h, findings: [...(h.findings ?? []), 'UNDERLAY_DROP']} : h,
@@ -230,7 +330,7 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
       verdict: 'underlay-drop',
       ...base,
       ...located,
-      note: `${answeredText}: lost between ${from.node} and ${to.node}, in the underlay`,
+      note: `${answeredText}: lost between ${from.node} and ${to.node}, in the underlay${mtu ? ` (packets of ${mtu.big} bytes do not pass, ${mtu.small} bytes do: an MTU below ${mtu.big})` : ''}`,
     }
     const findings: Finding[] = [...trace.findings, finding]
     return lastSeen.path === 'forward'
@@ -238,9 +338,23 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
       : {...trace, returnPath: {disposition: 'UNDERLAY_DROP', hops}, findings, probe}
   }
 
-  const parts = firstMissing ? `${pointText(firstMissing)}` : lastSeen ? `after ${pointText(lastSeen)}` : 'the source'
+  // a drop rule on the path counted packets the walk says pass: the rule the model got wrong
+  const dropped = !arrived && walkDelivered ? rules.find((r) => r.drops && r.packets > 0) : undefined
+  const parts = dropped
+    ? `\`${dropped.rule}\` on ${dropped.node}, whose counter rose by ${dropped.packets}`
+    : firstMissing
+      ? `${pointText(firstMissing)}`
+      : lastSeen
+        ? `after ${pointText(lastSeen)}`
+        : 'the source'
   const finding = makeFinding('MODEL_DISAGREES', {
-    ...(firstMissing ? {node: firstMissing.node} : lastSeen ? {node: lastSeen.node} : {}),
+    ...(dropped
+      ? {node: dropped.node}
+      : firstMissing
+        ? {node: firstMissing.node}
+        : lastSeen
+          ? {node: lastSeen.node}
+          : {}),
     subject: `${trace.packet.src} → ${trace.packet.dst} ${trace.packet.protocol}`,
     message: `the walk says ${trace.disposition}${trace.returnPath && trace.disposition === 'DELIVERED' ? ` (reply ${trace.returnPath.disposition})` : ''} but the real packet was ${arrived ? 'answered' : 'lost'}; they part at ${parts}`,
     evidence: [...evidence, `netctl ${ctx.version}`],
@@ -250,7 +364,7 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
     verdict: 'model-disagrees',
     ...base,
     ...located,
-    note: `${answeredText}; the walk said ${trace.disposition}`,
+    note: `${answeredText}; the walk said ${trace.disposition}${dropped ? `, but ${ruleText(dropped)}` : ''}`,
   }
   return {...trace, findings: [...trace.findings, finding], probe}
 }

@@ -314,6 +314,40 @@ export interface ProbeCounter extends ProbePoint {
 }
 
 /**
+ * A netfilter rule whose counter the probe read before and after the send: one the walk
+ * used (its evidence names it), or a drop rule (DROP / REJECT, nft drop / reject) of a
+ * chain the walk crossed. Only rules with counters: every iptables rule, an nft rule with
+ * a `counter` statement.
+ */
+export interface ProbeRuleCounter {
+  node: string
+  path: 'forward' | 'return'
+  /** index of the hop in its path that crossed the chain */
+  hop: number
+  ruleset: 'iptables' | 'nft'
+  /** iptables: the table (filter, nat, …); nft: `family name` of the table */
+  table: string
+  chain: string
+  /** as the walk prints it: iptables-save's line, or nft's rule without its counter values */
+  rule: string
+  /** the walk's evidence names it */
+  used: boolean
+  /** its verdict drops the packet */
+  drops: boolean
+  packets: number
+  bytes: number
+}
+
+/** The flow's conntrack entries on one node, after the send (`conntrack -L` filtered by the flow, bounded). */
+export interface ProbeConntrack {
+  node: string
+  /** each as `conntrack -L` prints it */
+  entries: string[]
+  /** more entries matched than were read */
+  truncated?: boolean
+}
+
+/**
  * `trace --probe`: the walk's packet sent for real from the source pod, and the counters along the walk's hops.
  * verdict: confirmed (walk and packet agree), underlay-drop (left a node's uplink, never reached the next node),
  * model-disagrees (they part elsewhere), not-sent (the node could not send; the note says why).
@@ -331,6 +365,12 @@ export interface ProbeResult {
   firstMissing: ProbePoint | null
   /** the counter deltas in path order (forward, then return) */
   counters: ProbeCounter[]
+  /** the netfilter rules read around the probe (those the walk used, and the drop rules of the chains it crossed) with their deltas */
+  rules?: ProbeRuleCounter[]
+  /** the flow's conntrack entries on each node the walk crosses, read after the send */
+  conntrack?: ProbeConntrack[]
+  /** a big DF ping that was lost, sent again small: answered, the size is what the path does not carry (an MTU) */
+  smaller?: {size: number; sent: number; answered: number}
   /** one line for the reader: what the probe showed, a node that could not send */
   note?: string
 }

@@ -11,6 +11,7 @@ import {
   type Matrix,
   type MatrixCell,
   type MatrixDiff,
+  type MatrixEndpoint,
   type MatrixServiceCell,
   type MatrixUnreached,
   serviceFailureGroups,
@@ -93,28 +94,7 @@ function grid(m: Matrix): string[] {
   const svcCells = serviceCellIndex(m)
   const services = m.services ?? []
   const n = m.endpoints.length
-  const label = (i: number): string =>
-    printable(
-      `${String(i + 1).padStart(String(n).length)} ${m.scope === 'node' ? m.endpoints[i]!.node : m.endpoints[i]!.id}`,
-    )
-  const width = Math.max(...m.endpoints.map((_e, i) => label(i).length))
   const digits = String(n + services.length).length
-  const num = (k: number, d: number): string => String(k + 1).padStart(digits)[d]!
-  const header: string[] = []
-  for (let d = 0; d < digits; d++) {
-    const svc = services.length > 0 ? ` ${services.map((_s, j) => num(n + j, d)).join('')}` : ''
-    header.push(`${' '.repeat(width)}  ${m.endpoints.map((_e, j) => num(j, d)).join('')}${svc}`.trimEnd())
-  }
-  const rows = m.endpoints.map((src, i) => {
-    const marks = m.endpoints
-      .map((dst, j) =>
-        i === j ? ' ' : MARKS[cells.get(`${src.id}\u0000${dst.id}`)?.disposition ?? 'INSUFFICIENT_INFO'].mark,
-      )
-      .join('')
-    const svc =
-      services.length > 0 ? ` ${services.map((s) => serviceMark(svcCells.get(`${src.id}\u0000${s.id}`))).join('')}` : ''
-    return `${label(i).padEnd(width)}  ${marks}${svc}`
-  })
   const used = new Set([...m.cells, ...(m.serviceCells ?? [])].map((c) => c.disposition))
   const legend = (Object.keys(MARKS) as Disposition[]).filter((d) => used.has(d)).map((d) => `${MARKS[d].mark} ${d}`)
   const columns =
@@ -128,7 +108,48 @@ function grid(m: Matrix): string[] {
           ),
         ]
       : []
-  return [...header, ...rows, '', `rows: from, columns: to; ${legend.join('  ')}`, ...columns]
+  const grid = gridLines(
+    m.endpoints,
+    m.scope,
+    (src, dst) => MARKS[cells.get(`${src.id}\u0000${dst.id}`)?.disposition ?? 'INSUFFICIENT_INFO'].mark,
+    legend,
+    services.length > 0
+      ? {count: services.length, markOf: (src, j) => serviceMark(svcCells.get(`${src.id}\u0000${services[j]!.id}`))}
+      : undefined,
+  )
+  return [...grid, ...columns]
+}
+
+/**
+ * A grid of one mark per (source, destination) pair of endpoints, labelled by node (scope node) or pod, and its
+ * legend; `extra` columns (the matrix's Services) follow the endpoints', numbered on from them.
+ */
+export function gridLines(
+  endpoints: readonly MatrixEndpoint[],
+  scope: Matrix['scope'],
+  markOf: (src: MatrixEndpoint, dst: MatrixEndpoint) => string,
+  legend: readonly string[],
+  extra?: {count: number; markOf: (src: MatrixEndpoint, column: number) => string},
+): string[] {
+  const n = endpoints.length
+  const more = extra?.count ?? 0
+  const label = (i: number): string =>
+    printable(`${String(i + 1).padStart(String(n).length)} ${scope === 'node' ? endpoints[i]!.node : endpoints[i]!.id}`)
+  const width = Math.max(...endpoints.map((_e, i) => label(i).length))
+  const digits = String(n + more).length
+  const num = (k: number, d: number): string => String(k + 1).padStart(digits)[d]!
+  const extraColumns = Array.from({length: more}, (_x, j) => j)
+  const header: string[] = []
+  for (let d = 0; d < digits; d++) {
+    const svc = more > 0 ? ` ${extraColumns.map((j) => num(n + j, d)).join('')}` : ''
+    header.push(`${' '.repeat(width)}  ${endpoints.map((_e, j) => num(j, d)).join('')}${svc}`.trimEnd())
+  }
+  const rows = endpoints.map((src, i) => {
+    const marks = endpoints.map((dst, j) => (i === j ? ' ' : markOf(src, dst))).join('')
+    const svc = extra && more > 0 ? ` ${extraColumns.map((j) => extra.markOf(src, j)).join('')}` : ''
+    return `${label(i).padEnd(width)}  ${marks}${svc}`
+  })
+  return [...header, ...rows, '', `rows: from, columns: to; ${legend.join('  ')}`]
 }
 
 function groupsText(m: Matrix, max: number): string[] {

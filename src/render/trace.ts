@@ -144,6 +144,27 @@ export function probeText(probe: ProbeResult, width = terminalWidth()): string {
         `    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`,
       ),
     )
+  // the drop rules whose counters moved; the accepting ones count every packet of the node (--json lists them all)
+  const moved = (probe.rules ?? []).filter((r) => r.drops && r.packets > 0)
+  if (probe.rules && probe.rules.length > 0)
+    lines.push(
+      `  rules read: ${probe.rules.length} (${probe.rules.filter((r) => r.used).length} the walk used, ${probe.rules.filter((r) => r.drops).length} drop rules); drop rules that counted packets: ${moved.length === 0 ? 'none' : moved.length}`,
+    )
+  for (const r of moved)
+    lines.push(
+      wrapLine(
+        `    ${r.drops ? c.red(`+${r.packets}`) : `+${r.packets}`} ${printable(`${r.node} ${r.ruleset} ${r.table}: ${r.rule}`)}`,
+        width,
+        '      ',
+      ),
+    )
+  for (const ct of probe.conntrack ?? [])
+    for (const e of ct.entries)
+      lines.push(wrapLine(c.dim(`  conntrack ${printable(`${ct.node}: ${e}`)}`), width, '    '))
+  if (probe.smaller)
+    lines.push(
+      `  the same ping at ${probe.smaller.size} bytes: ${probe.smaller.answered} of ${probe.smaller.sent} answered`,
+    )
   return lines.join('\n')
 }
 

@@ -1,5 +1,6 @@
 /** `netctl check`'s result (schemas/check.schema.json), built from the snapshot the checks ran on. */
 import type {SweepCounts} from '../analyze/checks/index.js'
+import type {ProbeMatrix} from '../analyze/probe-matrix.js'
 import type {Finding} from '../model/finding.js'
 import type {Snapshot} from '../model/snapshot.js'
 
@@ -13,6 +14,8 @@ export interface CheckResult {
   unreachable: number
   findings: Finding[]
   counts: SweepCounts
+  /** --probe: one real packet per node pair, which pairs carry pod traffic (its findings are among `findings`) */
+  probe?: ProbeMatrix
 }
 
 export function checkResult(

@@ -13,6 +13,7 @@ import {readSnapshotFile} from '../model/snapshot-file.js'
 import {closest} from '../util/edit-distance.js'
 import {type CheckResult, checkResult} from './check-result.js'
 import {checkVerdict} from './outcome.js'
+import {probeMatrix} from './probe-matrix.js'
 
 export interface CheckRequest {
   /** a snapshot file written by netctl collect; else the live cluster the source flags name */
@@ -25,6 +26,8 @@ export interface CheckRequest {
   timeoutMs: number
   /** netctl's version, recorded in the snapshot */
   version: string
+  /** live: after collecting, send one real packet per node pair (src/services/probe-matrix.ts) */
+  probe?: boolean
 }
 
 export interface CheckRun {
@@ -46,7 +49,19 @@ export async function runCheck(req: CheckRequest): Promise<CheckRun> {
       source.inventory.nodes.map((n) => n.name),
       source.inventory.cluster.name,
     )
-    return checkSnapshot(await collect(source, req), sourceOf(source), req.nodes)
+    const snapshot = await collect(source, req)
+    const run = checkSnapshot(snapshot, sourceOf(source), req.nodes)
+    if (!req.probe) return run
+    const {probe, findings} = await probeMatrix(snapshot, source.inventory.nodes, {
+      transportFor: (node) => source.transportFor(node),
+      timeoutMs: req.timeoutMs,
+      version: req.version,
+      parallel: req.parallel,
+      nodes: req.nodes,
+    })
+    const all = [...run.result.findings, ...findings]
+    const result = {...run.result, findings: all, counts: countFindings(all), probe}
+    return {...run, result, verdict: checkVerdict(result)}
   } finally {
     // debug pods deleted, SSH connections closed: also when the check failed
     await source.close()

@@ -47,10 +47,11 @@ export function traceVerdict(trace: Trace, snapshot: Snapshot, srcNode: string):
   return {outcome: delivered && !trace.findings.some((f) => f.severity === 'error') ? 'ok' : 'fault'}
 }
 
-/** check: nothing collected is unreachable; an error finding is a fault (warnings and info are not). */
+/** check: nothing collected is unreachable; an error finding, or a pair --probe lost, is a fault (warnings and info are not). */
 export function checkVerdict(r: CheckResult): Verdict {
   if (r.collected === 0) return {outcome: 'unreachable'}
-  return {outcome: r.counts.error > 0 ? 'fault' : 'ok'}
+  // --probe: a pair whose packet was lost is a fault even where no node's state shows why
+  return {outcome: r.counts.error > 0 || (r.probe?.counts.lost ?? 0) > 0 ? 'fault' : 'ok'}
 }
 
 /** backend get: a node not read before any drift (the view is not the whole cluster); drift is a fault. */

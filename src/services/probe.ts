@@ -1,19 +1,23 @@
 /**
  * `trace --probe`: after the walk, send the trace's packet for real from the
  * source pod's network namespace, through the source node's transport (the
- * lab's `ip netns exec`, SSH, the debug pod), and read the interface counters
- * of every node the walk crosses before and after. The source node reads its
- * counters, sends and reads again in one exec (one round trip); the other
- * nodes are read just before and just after it, in parallel. Nothing is
- * changed on any node: `ip -s -j link show` reads, ping / nc send a few
- * packets. src/analyze/probe-verdict.ts decides what the counters mean.
+ * lab's `ip netns exec`, SSH, the debug pod), and read on every node the walk
+ * crosses, before and after: the interface counters, the counters of the
+ * netfilter rules the walk used there (and of the drop rules of the chains it
+ * crossed), and after the send the flow's conntrack entries
+ * (src/collect/probe-read.ts). The source node reads, sends and reads again in
+ * one exec (one round trip); the other nodes are read just before and just
+ * after it, in parallel, one exec each. Nothing is changed on any node: the
+ * reads only read, ping / nc send a few packets. src/analyze/probe-verdict.ts
+ * decides what the counters mean.
  */
 import ipaddr from 'ipaddr.js'
 
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
+import {probeChains, ruleCounterDeltas, rulesetsToRead} from '../analyze/probe-rules.js'
 import {pointKey, type ProbeObservation, probePoints, probeVerdict} from '../analyze/probe-verdict.js'
-import {type LinkCounters, parseLinkCounters} from '../collect/parse/link-stats.js'
-import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN} from '../defaults.js'
+import {parseProbeReads, type ProbeRead, type ProbeReadOptions, probeReadScript} from '../collect/probe-read.js'
+import {PROBE_PACKETS, PROBE_PAYLOAD_PATTERN, PROBE_SMALL_SIZE} from '../defaults.js'
 import type {InventoryNode} from '../model/inventory.js'
 import {podNetnsPath, type Snapshot} from '../model/snapshot.js'
 import type {Trace} from '../model/trace.js'
@@ -56,8 +60,15 @@ export function sendCommand(trace: Trace): {tools: string[]; argv: string; sh: s
   return {tools: ['nc'], argv: `printf netctl-probe | ${argv}`, sh: argv}
 }
 
-/** The source node's script: counters, the send (inside the pod's netns when the source is a pod), counters. */
-export function sourceScript(trace: Trace, netnsPath: string | undefined): string {
+/** The source node's script: a read, the send (inside the pod's netns when the source is a pod), a read. */
+export function sourceScript(
+  trace: Trace,
+  netnsPath: string | undefined,
+  read: {before: ProbeReadOptions; after: ProbeReadOptions} = {
+    before: {iptables: false, nft: false},
+    after: {iptables: false, nft: false},
+  },
+): string {
   const send = sendCommand(trace)
   const enter = netnsPath ? `nsenter --net=${shq(netnsPath)} ` : ''
   const need = [...(netnsPath ? ['nsenter'] : []), ...send.tools]
@@ -70,13 +81,46 @@ export function sourceScript(trace: Trace, netnsPath: string | undefined): strin
   return [
     PATH_LINE,
     `for t in ${need.join(' ')}; do command -v "$t" >/dev/null 2>&1 || { echo "NOTOOLS $t"; exit 0; }; done`,
-    'ip -s -j link show',
+    probeReadScript(read.before),
     `echo; echo '${SEND_MARK}'`,
     each,
     `echo; echo '${AFTER_MARK}'`,
-    'ip -s -j link show',
+    probeReadScript(read.after),
     '',
   ].join('\n')
+}
+
+/** The source node's output: its read before, what the send printed, its read after. */
+export function splitSourceOutput(out: string): {before?: ProbeRead; sendOut: string; after?: ProbeRead} {
+  const [srcBefore = '', rest = ''] = out.split(SEND_MARK)
+  const [sendOut = '', srcAfter = ''] = rest.split(AFTER_MARK)
+  const [before] = parseProbeReads(srcBefore)
+  const [after] = parseProbeReads(srcAfter)
+  return {sendOut, ...(before ? {before} : {}), ...(after ? {after} : {})}
+}
+
+/** What two reads of every node on the path say: the interface deltas at the walk's points, the rules' deltas, the flow's conntrack entries. */
+export function observed(
+  trace: Trace,
+  before: ReadonlyMap<string, ProbeRead>,
+  after: ReadonlyMap<string, ProbeRead>,
+): Pick<ProbeObservation, 'deltas' | 'rules'> & {conntrack: NonNullable<ProbeObservation['conntrack']>} {
+  const deltas: ProbeObservation['deltas'] = {}
+  for (const p of probePoints(trace)) {
+    const x = before.get(p.node)?.links.get(p.interface)?.[p.direction]
+    const y = after.get(p.node)?.links.get(p.interface)?.[p.direction]
+    if (x && y) deltas[pointKey(p)] = {packets: y.packets - x.packets, dropped: y.dropped - x.dropped}
+  }
+  const chains = probeChains(trace)
+  const rulesets = (m: ReadonlyMap<string, ProbeRead>) => new Map([...m].map(([n, r]) => [n, r.rulesets]))
+  const conntrack = [...after].flatMap(([node, read]) =>
+    read.conntrack && read.conntrack.entries.length > 0 ? [{node, ...read.conntrack}] : [],
+  )
+  return {
+    deltas,
+    ...(chains.length > 0 ? {rules: ruleCounterDeltas(chains, rulesets(before), rulesets(after))} : {}),
+    conntrack,
+  }
 }
 
 /** Replies counted from the send's output: ping's summary line; a TCP connect that succeeded or was refused. */
@@ -84,6 +128,28 @@ export function answeredOf(protocol: Trace['packet']['protocol'], output: string
   if (protocol === 'udp') return null
   if (protocol === 'icmp') return Number(/(\d+) (?:packets )?received/.exec(output)?.[1] ?? 0)
   return output.split('\n').filter((l) => /succeeded|refused/i.test(l)).length
+}
+
+/**
+ * A DF ping bigger than PROBE_SMALL_SIZE that nothing answered, sent again small (after every
+ * node's counters were read, so that it counts nowhere): answered, the path does not carry the
+ * size, an MTU. Only then; a failure here is no answer.
+ */
+async function sendSmaller(
+  trace: Trace,
+  node: InventoryNode,
+  netns: string | undefined,
+  opts: ProbeOptions,
+): Promise<ProbeObservation['smaller']> {
+  const p = trace.packet
+  if (p.protocol !== 'icmp' || !p.df || p.size <= PROBE_SMALL_SIZE) return undefined
+  const send = sendCommand({...trace, packet: {...p, size: PROBE_SMALL_SIZE}})
+  const r = await opts
+    .transportFor(node)
+    .exec(`${PATH_LINE}\n${netns ? `nsenter --net=${shq(netns)} ` : ''}${send.sh} 2>&1\n`, {timeoutMs: opts.timeoutMs})
+    .catch(() => undefined)
+  if (!r) return undefined
+  return {size: PROBE_SMALL_SIZE, sent: PROBE_PACKETS, answered: answeredOf('icmp', r.stdout) ?? 0}
 }
 
 /** Send the trace's packet and read the counters; the trace comes back with its probe verdict (the caller derives the exit code again). */
@@ -121,49 +187,63 @@ export async function probeTrace(
     return notSent(`not sent: ${srcNode.name} did not say where ${trace.src.pod}'s network namespace is`)
 
   const points = probePoints(trace)
-  const others = [...new Set(points.map((p) => p.node))].filter((n) => n !== srcNode.name)
-  const readAll = async (): Promise<Map<string, LinkCounters>> => {
-    const got = new Map<string, LinkCounters>()
+  const chains = probeChains(trace)
+  const flow = {
+    src: trace.packet.src,
+    dst: trace.packet.dst,
+    protocol: trace.packet.protocol,
+    ...(trace.packet.port !== undefined ? {port: trace.packet.port} : {}),
+  }
+  const readOf = (node: string, after: boolean): ProbeReadOptions => ({
+    ...rulesetsToRead(chains, node),
+    ...(after ? {conntrack: flow} : {}),
+  })
+  const others = [...new Set([...points.map((p) => p.node), ...chains.map((c) => c.node)])].filter(
+    (n) => n !== srcNode.name,
+  )
+  const readAll = async (after: boolean): Promise<Map<string, ProbeRead>> => {
+    const got = new Map<string, ProbeRead>()
     await mapLimit(others, opts.parallel ?? 16, async (name) => {
       const node = nodes.find((n) => n.name === name)
       if (!node) return
       const r = await opts
         .transportFor(node)
-        .exec(`${PATH_LINE}\nip -s -j link show\n`, {timeoutMs: opts.timeoutMs})
+        .exec(`${PATH_LINE}\n${probeReadScript(readOf(name, after))}\n`, {timeoutMs: opts.timeoutMs})
         .catch(() => undefined)
-      if (r?.code === 0) got.set(name, parseLinkCounters(r.stdout))
+      const read = r?.code === 0 ? parseProbeReads(r.stdout)[0] : undefined
+      if (read) got.set(name, read)
     })
     return got
   }
 
-  const before = await readAll()
+  const before = await readAll(false)
   let out: string
   try {
-    const r = await opts.transportFor(srcNode).exec(sourceScript(trace, netns), {timeoutMs: opts.timeoutMs})
+    const script = sourceScript(trace, netns, {before: readOf(srcNode.name, false), after: readOf(srcNode.name, true)})
+    const r = await opts.transportFor(srcNode).exec(script, {timeoutMs: opts.timeoutMs})
     out = r.stdout
   } catch (error) {
     return notSent(`not sent: ${srcNode.name}: ${(error as Error).message}`)
   }
   const missing = /^NOTOOLS (\S+)/m.exec(out)
   if (missing) return notSent(`not sent: no ${missing[1]} on ${srcNode.name}`)
-  const after = await readAll()
-  const [srcBefore = '', rest = ''] = out.split(SEND_MARK)
-  const [sendOut = '', srcAfter = ''] = rest.split(AFTER_MARK)
-  before.set(srcNode.name, parseLinkCounters(srcBefore))
-  after.set(srcNode.name, parseLinkCounters(srcAfter))
-
-  const deltas: ProbeObservation['deltas'] = {}
-  for (const p of points) {
-    const a = before.get(p.node)?.get(p.interface)?.[p.direction]
-    const b = after.get(p.node)?.get(p.interface)?.[p.direction]
-    if (a && b) deltas[pointKey(p)] = {packets: b.packets - a.packets, dropped: b.dropped - a.dropped}
-  }
+  const after = await readAll(true)
+  const src = splitSourceOutput(out)
+  if (src.before) before.set(srcNode.name, src.before)
+  if (src.after) after.set(srcNode.name, src.after)
+  const sendOut = src.sendOut
+  const {deltas, rules, conntrack} = observed(trace, before, after)
+  const answered = answeredOf(trace.packet.protocol, sendOut)
+  const smaller = answered === 0 ? await sendSmaller(trace, srcNode, netns, opts) : undefined
   const unread = others.filter((n) => !before.has(n) || !after.has(n))
   return verdict({
     command,
     sent: PROBE_PACKETS,
-    answered: answeredOf(trace.packet.protocol, sendOut),
+    answered,
     deltas,
+    ...(rules ? {rules} : {}),
+    conntrack,
+    ...(smaller ? {smaller} : {}),
     ...(unread.length > 0 ? {note: `counters not read on ${unread.join(', ')}`} : {}),
   })
 }

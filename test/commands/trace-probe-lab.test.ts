@@ -1,7 +1,8 @@
 /**
  * `netctl trace --probe` on real labs, as a user runs it: flannel vxlan and
  * Calico vxlan across a router that drops their UDP port (UNDERLAY_DROP, and
- * confirmed on a healthy pair); refused on a saved snapshot.
+ * confirmed on a healthy pair), flannel vxlan across a router whose link to
+ * node2's subnet is down; refused on a saved snapshot.
  */
 import {describe, expect, it} from 'vitest'
 
@@ -9,7 +10,7 @@ import {netctl} from '../helpers/cli.js'
 import {snapshotFixturePath} from '../helpers/fixtures.js'
 import {underlayDropCase} from '../helpers/probe-lab.js'
 
-underlayDropCase('pbfv', 'flannel-vxlan', 8472)
+underlayDropCase('pbfv', 'flannel-vxlan', 8472, {routerPortDown: true})
 underlayDropCase('pbcv', 'calico-vxlan', 4789)
 
 describe('trace --probe on a saved snapshot', () => {

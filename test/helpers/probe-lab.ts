@@ -13,7 +13,7 @@ export const SRC = 'pod-node1-1'
 export const DST = 'pod-node2-1'
 
 /** Run `fn` while the router namespace drops UDP `port` in FORWARD; the rule is removed after, also on failure. */
-async function withRouterDrop(router: string, port: number, fn: () => Promise<void>): Promise<void> {
+export async function withRouterDrop(router: string, port: number, fn: () => Promise<void>): Promise<void> {
   const rule = ['FORWARD', '-p', 'udp', '--dport', String(port), '-j', 'DROP']
   const r = await nsExec(router, ['iptables', '-I', ...rule])
   expect(r.code, r.stderr).toBe(0)
@@ -24,8 +24,16 @@ async function withRouterDrop(router: string, port: number, fn: () => Promise<vo
   }
 }
 
-/** With ssh: the lab's nodes run sshd and every trace reaches them over SSH (`--transport ssh`), the probe's send included. */
-export function underlayDropCase(prefix: string, backend: string, port: number, opts: {ssh?: boolean} = {}): void {
+/**
+ * With ssh: the lab's nodes run sshd and every trace reaches them over SSH (`--transport ssh`), the probe's send included.
+ * With routerPortDown: also the router's link to node2's subnet set down (no node's state shows it).
+ */
+export function underlayDropCase(
+  prefix: string,
+  backend: string,
+  port: number,
+  opts: {ssh?: boolean; routerPortDown?: boolean} = {},
+): void {
   const over = opts.ssh ? ['--transport', 'ssh'] : []
   describeLab(`trace --probe, ${backend} across a router that drops UDP ${port}${opts.ssh ? ', over SSH' : ''}`, () => {
     const lab = useLab(prefix, [
@@ -74,5 +82,31 @@ export function underlayDropCase(prefix: string, backend: string, port: number, 
         expect(text.stdout).toContain('Probe  UNDERLAY_DROP')
       })
     })
+
+    if (opts.routerPortDown)
+      it("says UNDERLAY_DROP node1 → node2 when the router's link to node2's subnet is down, as ping finds", async () => {
+        const {name, nodes, pods} = lab.get()
+        const [n1, n2] = [nodes.find((n) => n.name === 'node1')!, nodes.find((n) => n.name === 'node2')!]
+        // eth-b: the router's leg on node2's subnet (src/lab/build.ts); node2 keeps its carrier
+        const router = `${name}.router`
+        expect((await nsExec(router, ['ip', 'link', 'set', 'eth-b', 'down'])).code).toBe(0)
+        try {
+          expect(await ping(pods.find((p) => p.name === SRC)!.netns, pods.find((p) => p.name === DST)!.ip)).toBe(false)
+          const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, ...over, '--probe', '--json'])
+          expect(r.code).toBe(1)
+          expect(r.json.disposition).toBe('UNDERLAY_DROP')
+          expect(r.json.findings.map((f) => f.code)).not.toContain('MODEL_DISAGREES')
+          expect(r.json.probe).toMatchObject({
+            verdict: 'underlay-drop',
+            lastSeen: {node: 'node1', direction: 'tx'},
+            firstMissing: {node: 'node2', direction: 'rx'},
+          })
+          expect(r.json.findings.find((f) => f.code === 'UNDERLAY_DROP')?.subject).toBe(
+            `node1 (${n1.ip}) → node2 (${n2.ip})`,
+          )
+        } finally {
+          await nsExec(router, ['ip', 'link', 'set', 'eth-b', 'up'])
+        }
+      })
   })
 }

@@ -32,7 +32,7 @@ function fake(answer: (node: string, script: string) => TransportResult | Error)
 
 describe('trace --probe, the service', () => {
   it("sends from inside the source pod's netns on the source node only, and reads the other nodes before and after, within --timeout", async () => {
-    const links = fixture('trace-probe/flannel-vxlan-routed/healthy/node2-before.json')
+    const links = `--- netctl-probe-read links\n${fixture('trace-probe/flannel-vxlan-routed/healthy/node2-before.json')}`
     const f = fake((_n, script) => ({
       stdout: script.includes('nsenter')
         ? `${links}\n--- netctl-probe send\n3 packets transmitted, 3 received\n--- netctl-probe after\n${links}`
@@ -51,6 +51,11 @@ describe('trace --probe, the service', () => {
     expect(f.calls.filter((c) => c.node === 'node2')).toHaveLength(2)
     expect(f.calls.every((c) => c.opts?.timeoutMs === 7000)).toBe(true)
     expect(r.probe?.answered).toBe(3)
+    expect(r.probe?.counters.some((c) => c.node === 'node2')).toBe(true)
+    // node2's reads: the flow's conntrack entries after the send only (this snapshot has no iptables rules on the path)
+    const [before, after] = f.calls.filter((c) => c.node === 'node2').map((c) => c.script)
+    expect(before).not.toContain('conntrack -L')
+    expect(after).toContain('conntrack -L -p icmp -s 172.20.1.2 -d 172.20.2.2 -o extended')
   })
 
   it('is a note, not a failure, when the source node has no ping', async () => {
