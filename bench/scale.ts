@@ -34,6 +34,8 @@ interface Row {
   /** routes, neighbours, FDB entries, links and addresses of every collected node */
   entries: number
   check?: {ms: number; rssMB: number; code: number}
+  /** the floor: a process that reads the file once, parsing and validating every line, and does nothing else */
+  floor: {ms: number; rssMB: number; code: number}
   trace: {ms: number; rssMB: number; code: number}
   traceAfterLoadMs: number
 }
@@ -62,6 +64,11 @@ async function writeCluster(dir: string, n: number): Promise<{file: string; endp
   )
   return {file, endpoints, entries}
 }
+
+/** Read a snapshot file once, every line parsed and validated (what check's first pass does), from dist/. */
+const READ_ONCE = `const {openSnapshotFile} = await import(${JSON.stringify(path.join(REPO, 'dist/src/model/snapshot-file.js'))})
+const {states} = await openSnapshotFile(process.argv[1])
+for await (const _ of states());`
 
 /** A whole process, timed, with its peak memory (GNU time's maximum resident set). */
 function timed(args: string[]): {ms: number; rssMB: number; code: number} {
@@ -102,6 +109,7 @@ if (process.argv[2] === '--trace-after-load') {
         stateOf: endpoints ? 'the 2 endpoint nodes' : 'every node',
         mb: statSync(file).size / 1e6,
         entries,
+        floor: timed(['--input-type=module', '-e', READ_ONCE, file]),
         ...(endpoints ? {} : {check: timed(['bin/run.js', 'check', '--snapshot', file, '--json'])}),
         trace: timed(['bin/run.js', 'trace', 'pod-node1-1', dst, '--snapshot', file, '--json']),
         traceAfterLoadMs: Number(
@@ -131,7 +139,9 @@ if (process.argv[2] === '--trace-after-load') {
         'state of',
         'entries',
         'snapshot (JSON Lines)',
+        'floor: read + parse once',
         '`check` (process)',
+        'check / floor',
         'peak RSS',
         'growth exponent (nodes / entries)',
         '`trace` (process)',
@@ -149,7 +159,9 @@ if (process.argv[2] === '--trace-after-load') {
           r.stateOf,
           r.entries.toLocaleString('en'),
           `${r.mb.toFixed(0)} MB`,
+          `${(r.floor.ms / 1000).toFixed(2)} s`,
           r.check ? `${(r.check.ms / 1000).toFixed(2)} s (${(r.check.ms / base.check!.ms).toFixed(1)}x)` : '—',
+          r.check ? `${(r.check.ms / r.floor.ms).toFixed(2)}x` : '—',
           r.check ? `${r.check.rssMB.toFixed(0)} MB` : '—',
           growth,
           `${(r.trace.ms / 1000).toFixed(2)} s`,

@@ -17,9 +17,11 @@ In a Kubernetes cluster the CNI does the switch: netctl patches flannel's Config
 
 One change at a time per cluster: before planning, set takes the cluster's change lock — change.lock in a lab's state directory, FILE.lock beside an inventory file, the Lease netctl-change (coordination.k8s.io/v1) in the CNI's namespace of a Kubernetes cluster, renewed while held — and keeps it through verify or rollback. A second run is refused at once with who holds it and since when (exit 4), or with --lock-timeout waits that long and then plans afresh. A lock left by a netctl that died on this host is taken over, saying so; so is a Lease not renewed within its duration (30 s). --dry-run takes no lock.
 
-Pods keep their interface MTU until they are recreated, as on a real cluster; the plan says what that means.
+Before anything is touched, set runs the what-if (see backend plan --what-if): the plan applied to the snapshot just collected, every pod pair walked before and after, with a plain ping and with a full-size packet (the source pod's MTU, DF set). A switch that would break pairs — host-gw across a router (routes the kernel refuses), a new overhead the pods' MTU does not fit — is refused (exit 4) with one line saying how many pairs break and why, and the pairs in the JSON (plan.whatIf); no node is touched. --force switches anyway: the routes the kernel is predicted to refuse may fail, and verification accepts exactly the predicted broken pairs (any other failure still rolls back).
 
-Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight or by another run's lock, declined at the prompt, or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
+Pods keep their interface MTU until they are recreated, as on a real cluster; the plan says what that means, and the what-if which pairs it breaks.
+
+Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight, by the what-if (without --force) or by another run's lock, declined at the prompt, or rolled back; 2 usage errors, including no --yes without a terminal to ask on.`
   static override examples = [
     {
       description: 'Switch a lab to host-gw, asking first',
@@ -34,6 +36,11 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
       command: '<%= config.bin %> backend set flannel-vxlan --lab demo --yes --lock-timeout 5m',
     },
     {description: 'Plan and preflight only', command: '<%= config.bin %> backend set calico-vxlan --lab cal --dry-run'},
+    {
+      description:
+        'Switch although the what-if predicts broken pairs (host-gw across a router): they break as predicted',
+      command: '<%= config.bin %> backend set flannel-host-gw --lab routed --yes --force',
+    },
     {
       description: 'A Kubernetes cluster: patch kube-flannel-cfg, restart flannel, verify every node',
       command: '<%= config.bin %> backend set flannel-host-gw --context prod --yes',
@@ -51,6 +58,11 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
     ...clusterFlags,
     yes: Flags.boolean({char: 'y', description: 'Apply without asking.', default: false}),
     'dry-run': Flags.boolean({description: 'Plan and preflight only; change nothing.', default: false}),
+    force: Flags.boolean({
+      description:
+        'Switch even when the what-if predicts node pairs that would stop reaching each other, or full-size packets that would die (and past HOSTGW_NOT_L2_ADJACENT); verification then accepts exactly the predicted breaks.',
+      default: false,
+    }),
     'lock-timeout': lockTimeoutFlag,
     'rollout-timeout': Flags.integer({
       description: "Kubernetes: seconds the CNI's DaemonSet may take to roll out after its restart.",
@@ -69,6 +81,7 @@ Exit codes: 0 applied (or nothing to do, or --dry-run); 4 refused by preflight o
       to: args.type as BackendType,
       yes: flags.yes,
       dryRun: flags['dry-run'],
+      force: flags.force,
       lockTimeout: flags['lock-timeout'],
       timeoutMs: flags.timeout * 1000,
       rolloutTimeoutMs: flags['rollout-timeout'] * 1000,

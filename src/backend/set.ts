@@ -9,8 +9,10 @@ import {labDaemons, labReachability, recordLabBackend} from './act/lab.js'
 import {acquireLock, changeLockOf} from './act/lock.js'
 import {podReachability} from './act/pod-ping.js'
 import {rollback, type RollbackResult} from './act/rollback.js'
-import {verificationFailure, type VerifyResult, verifySwitch} from './act/verify.js'
+import {type ExpectedBreaks, verificationFailure, type VerifyResult, verifySwitch} from './act/verify.js'
+import type {Preflight} from './plan/preflight.js'
 import type {BackendType} from './plan/types.js'
+import {breakLine, brokenPairs, type WhatIf, whatIf} from './plan/what-if.js'
 import {type CollectOpts, planBackend, type PlannedSwitch} from './service.js'
 import {type BackendTarget, recordInventoryBackend} from './target.js'
 
@@ -35,6 +37,10 @@ export interface SetResult extends PlannedSwitch {
   files?: string[]
   /** Kubernetes: the API objects written (and restarted) */
   objects?: string[]
+  /** the what-if run before anything is applied: the pairs the switch would break, and why */
+  whatIf?: WhatIf
+  /** --force: a predicted break did not stop the switch */
+  forced?: boolean
 }
 
 export interface SetOptions extends CollectOpts {
@@ -48,6 +54,28 @@ export interface SetOptions extends CollectOpts {
   rolloutTimeoutMs?: number
   /** how long to wait for another run's change lock (default 0: refused at once) */
   lockTimeoutMs?: number
+  /** switch even when the what-if predicts broken pairs (and past HOSTGW_NOT_L2_ADJACENT, which predicts them too) */
+  force?: boolean
+  /** set by the switch for a forced run: what verification accepts as predicted */
+  expected?: ExpectedBreaks
+}
+
+/**
+ * Preflight refusals that predict a break rather than an impossibility: the
+ * switch can be made, and the what-if says what it breaks. --force goes past
+ * them; every other refusal stands.
+ */
+const FORCEABLE: ReadonlySet<string> = new Set(['HOSTGW_NOT_L2_ADJACENT'])
+
+function blockingFindings(preflight: Preflight, force: boolean) {
+  return preflight.findings.filter((f) => f.severity === 'error' && !(force && FORCEABLE.has(f.code)))
+}
+
+/** What a forced switch's verification accepts: the routes the kernel refuses, the node pairs that break. */
+function expectedBreaks(w: WhatIf, snapshot: PlannedSwitch['snapshot']): ExpectedBreaks {
+  const nodeOf = (pod: string) => snapshot.pods.find((p) => `${p.namespace}/${p.name}` === pod)?.node ?? pod
+  const nodePairs = [...new Set(brokenPairs(w).map((b) => `${nodeOf(b.src)} -> ${nodeOf(b.dst)}`))]
+  return {routes: w.refusedRoutes, nodePairs}
 }
 
 /**
@@ -87,22 +115,71 @@ async function switchBackend(
   const say = opts.progress ?? (() => {})
   say(`collecting ${target.inventory.nodes.length} nodes and planning ${target.configured} -> ${to}`)
   const planned = await planBackend(target, to, opts)
-  const {plan, preflight, facts, snapshot} = planned
+  const {plan, preflight, snapshot} = planned
   if (plan.noop)
     return {...planned, outcome: 'noop', message: `already ${to}: every node holds its state, nothing to change`}
-  if (!preflight.ok) {
-    const first = preflight.findings.find((f) => f.severity === 'error')!
-    return {...planned, outcome: 'refused', message: `refused by preflight (${first.code}): ${first.message}`}
+  const force = opts.force === true
+  // the what-if before anything is touched: pure, over the snapshot just collected
+  const predicted = whatIf(snapshot, plan)
+  const breaks = breakLine(predicted)
+  const blocking = blockingFindings(preflight, force)
+  if (blocking.length > 0) {
+    const first = blocking[0]!
+    // a refusal --force would go past says so, with what the what-if predicts
+    const forceable = blocking.every((f) => FORCEABLE.has(f.code))
+    const more = forceable ? `${breaks ? `; the what-if: ${breaks}` : ''}; --force switches anyway` : ''
+    return {
+      ...planned,
+      whatIf: predicted,
+      outcome: 'refused',
+      message: `refused by preflight (${first.code}): ${first.message}${more}`,
+    }
   }
+  if (breaks && !force)
+    return {
+      ...planned,
+      whatIf: predicted,
+      outcome: 'refused',
+      message: `refused by the what-if: ${breaks}; --force switches anyway`,
+    }
+  const forced = breaks !== undefined || !preflight.ok
   if (opts.dryRun)
     return {
       ...planned,
+      whatIf: predicted,
+      ...(forced ? {forced} : {}),
       outcome: 'dry-run',
       message: `dry run: ${plan.nodes.reduce((s, n) => s + n.changes, 0)} changes on ${plan.nodes.filter((n) => n.changes > 0).length} nodes not applied`,
     }
   if (!(await opts.confirm(planned)))
-    return {...planned, outcome: 'declined', message: 'not applied: declined at the prompt'}
+    return {...planned, whatIf: predicted, outcome: 'declined', message: 'not applied: declined at the prompt'}
+  const expected = forced ? expectedBreaks(predicted, snapshot) : undefined
+  const refusable = forced ? refusableOps(predicted) : undefined
+  const done = await applySwitch(target, planned, to, {...opts, ...(expected ? {expected} : {})}, abort, refusable)
+  if (!forced) return {...done, whatIf: predicted}
+  // a forced switch that held says what it broke, as predicted
+  const message =
+    done.outcome === 'applied' && breaks ? `${done.message}; forced past the what-if: ${breaks}` : done.message
+  return {...done, message, whatIf: predicted, forced}
+}
 
+/** Per node, the batch lines of the routes the what-if predicts the kernel refuses. */
+function refusableOps(w: WhatIf): Record<string, string[]> {
+  const out: Record<string, string[]> = {}
+  for (const r of w.refused) out[r.node] = [...(out[r.node] ?? []), r.op]
+  return out
+}
+
+async function applySwitch(
+  target: BackendTarget,
+  planned: PlannedSwitch,
+  to: BackendType,
+  opts: SetOptions,
+  abort: Abort,
+  refusable: Record<string, string[]> | undefined,
+): Promise<SetResult> {
+  const say = opts.progress ?? (() => {})
+  const {plan, facts, snapshot} = planned
   if (target.kind === 'kubernetes') return kubeSet(target, planned, to, opts, abort)
   const daemons: DaemonControl | undefined = target.record ? labDaemons(target.record) : undefined
   // in a lab netctl pings from the pod namespaces it made; elsewhere from the namespaces the probe found
@@ -126,6 +203,7 @@ async function switchBackend(
       ...(daemons ? {daemons} : {}),
       type: to,
       abort,
+      ...(refusable ? {refusable} : {}),
       onStep: (node, step) => say(`  ${node}: ${step}`),
     })
     let verify: VerifyResult | undefined
@@ -133,7 +211,11 @@ async function switchBackend(
     let failure = (applied.find((r) => !r.ok && !r.interrupted) ?? applied.find((r) => !r.ok))?.error
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node, tracing and pinging pod pairs')
-      verify = await verifySwitch(recollect, facts, to, {timeoutMs: opts.settleMs ?? SETTLE_MS, reachability})
+      verify = await verifySwitch(recollect, facts, to, {
+        timeoutMs: opts.settleMs ?? SETTLE_MS,
+        reachability,
+        ...(opts.expected ? {expected: opts.expected} : {}),
+      })
       if (!verify.ok) failure = verificationFailure(verify)
     }
     failure = whyStopped(abort, failure)

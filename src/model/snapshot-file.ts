@@ -14,7 +14,6 @@ import {createReadStream, createWriteStream} from 'node:fs'
 import {mkdtemp, open, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {createInterface} from 'node:readline'
 import {Readable, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip, createGzip, gunzipSync} from 'node:zlib'
@@ -158,73 +157,154 @@ async function sniff(file: string): Promise<{gzip: boolean}> {
 }
 
 /**
- * Load a snapshot file of either layout, compressed or not (told by its first
- * bytes, not its name). Version 2 is read a line, that is a node, at a time.
+ * A file's lines, split on the bytes (faster than readline, which was half of reading a big
+ * snapshot): no string ever holds more than one line, that is one node.
  */
-export async function readSnapshotFile(file: string): Promise<Snapshot> {
-  const {gzip} = await sniff(file)
-  const stream = gzip ? createReadStream(file).pipe(createGunzip()) : createReadStream(file)
-  const lines = createInterface({input: stream, crlfDelay: Infinity})
-  let head: Record<string, unknown> | undefined
-  let v1 = false
-  let lineNo = 0
-  const nodeStates: Record<string, NodeState> = {}
-  const validState = validatorForDefinition('snapshot', 'nodeState')
+async function* linesOf(file: string, gzip: boolean): AsyncGenerator<string> {
+  const input = gzip ? createReadStream(file).pipe(createGunzip()) : createReadStream(file, {highWaterMark: 1 << 20})
+  let rest: Buffer[] = []
   try {
-    for await (const line of lines) {
-      lineNo++
-      if (lineNo === 1) {
-        const parsed = parseLine(line)
-        if (!isLinesHead(parsed)) {
-          // version 1: one document, read whole as always
-          v1 = true
-          break
-        }
-        if (typeof parsed.schemaVersion === 'number' && parsed.schemaVersion > SNAPSHOT_LINES_VERSION) {
-          throw new UsageError(
-            `${file}: snapshot version ${parsed.schemaVersion} is newer than this netctl supports (${SNAPSHOT_LINES_VERSION})`,
-            false,
-          )
-        }
-        head = parsed
-        continue
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      let start = 0
+      let nl = chunk.indexOf(10)
+      while (nl !== -1) {
+        if (rest.length > 0) {
+          rest.push(chunk.subarray(start, nl))
+          yield Buffer.concat(rest).toString('utf8')
+          rest = []
+        } else yield chunk.toString('utf8', start, nl)
+        start = nl + 1
+        nl = chunk.indexOf(10, start)
       }
-      if (line.trim() === '') continue
-      const entry = parseLine(line)
-      if (!entry || typeof entry.node !== 'string' || entry.state === undefined)
+      if (start < chunk.length) rest.push(chunk.subarray(start))
+    }
+    if (rest.length > 0) yield Buffer.concat(rest).toString('utf8')
+  } finally {
+    input.destroy()
+  }
+}
+
+/** One collected node's state, as a version 2 line holds it. */
+export interface SnapshotNodeState {
+  node: string
+  state: NodeState
+}
+
+/**
+ * A snapshot file opened to be read node by node: its snapshot without node states (`head`), and
+ * its nodes' states, read again from the file at each call of `states` (checked against the schema
+ * at the first). A version 1 file is one document: it is loaded whole and its states come from memory.
+ */
+export interface SnapshotStream {
+  head: Snapshot
+  states(): AsyncIterable<SnapshotNodeState>
+}
+
+export async function openSnapshotFile(file: string): Promise<SnapshotStream> {
+  const {gzip} = await sniff(file)
+  let first: Record<string, unknown> | undefined
+  let empty = true
+  try {
+    for await (const line of linesOf(file, gzip)) {
+      empty = false
+      first = parseLine(line)
+      break
+    }
+  } catch (error) {
+    throw new UsageError(`${file}: ${(error as Error).message}`, false)
+  }
+  if (!isLinesHead(first)) {
+    if (empty) throw new UsageError(`${file}: not a netctl snapshot (empty)`, false)
+    // version 1: one document, read whole as always
+    const whole = gzip
+      ? parseSnapshot(gunzipSync(await readFile(file)).toString('utf8'), file)
+      : await loadSnapshot(file)
+    return {
+      head: whole,
+
+      async *states() {
+        for (const [node, state] of Object.entries(whole.nodeStates)) yield {node, state}
+      },
+    }
+  }
+  if (typeof first.schemaVersion === 'number' && first.schemaVersion > SNAPSHOT_LINES_VERSION) {
+    throw new UsageError(
+      `${file}: snapshot version ${first.schemaVersion} is newer than this netctl supports (${SNAPSHOT_LINES_VERSION})`,
+      false,
+    )
+  }
+  // the states are validated line by line; the rest as a version 1 snapshot without them
+  const head = validateSnapshot({...first, schemaVersion: SNAPSHOT_SCHEMA_VERSION, nodeStates: {}}, file)
+  let checked = false
+  return {
+    head,
+    async *states() {
+      const validate = !checked
+      const seen = new Set<string>()
+      yield* nodeLines(file, gzip, validate, seen)
+      checked = true
+    },
+  }
+}
+
+async function* nodeLines(
+  file: string,
+  gzip: boolean,
+  validate: boolean,
+  seen: Set<string>,
+): AsyncGenerator<SnapshotNodeState> {
+  const validState = validate ? validatorForDefinition('snapshot', 'nodeState') : undefined
+  let lineNo = 0
+  let entry: SnapshotNodeState
+  try {
+    for await (const line of linesOf(file, gzip)) {
+      lineNo++
+      if (lineNo === 1 || line.trim() === '') continue
+      const parsed = parseLine(line)
+      if (!parsed || typeof parsed.node !== 'string' || parsed.state === undefined)
         throw new UsageError(`${file}:${lineNo}: invalid snapshot: expected {"node": NAME, "state": {...}}`, false)
-      if (!validState(entry.state)) {
+      if (validState && !validState(parsed.state)) {
         // the error's path as a version 1 file would give it: nodeStates["node2"].routes
         const where = firstSchemaError(validState.errors).replace(/^\(top level\)/, '')
         throw new UsageError(
-          `${file}:${lineNo}: invalid snapshot: nodeStates[${printable(JSON.stringify(entry.node))}]${where.startsWith('[') || where.startsWith(':') ? '' : '.'}${where}`,
+          `${file}:${lineNo}: invalid snapshot: nodeStates[${printable(JSON.stringify(parsed.node))}]${where.startsWith('[') || where.startsWith(':') ? '' : '.'}${where}`,
           false,
         )
       }
-      if (nodeStates[entry.node] !== undefined)
-        throw new UsageError(
-          `${file}:${lineNo}: invalid snapshot: the state of ${printable(JSON.stringify(entry.node))} is there twice`,
-          false,
-        )
-      nodeStates[entry.node] = entry.state as NodeState
+      if (validate) {
+        if (seen.has(parsed.node))
+          throw new UsageError(
+            `${file}:${lineNo}: invalid snapshot: the state of ${printable(JSON.stringify(parsed.node))} is there twice`,
+            false,
+          )
+        seen.add(parsed.node)
+      }
+      entry = {node: parsed.node, state: parsed.state as NodeState}
+      yield entry
     }
   } catch (error) {
     if (error instanceof UsageError) throw error
     throw new UsageError(`${file}: ${(error as Error).message}`, false)
   }
-  if (v1) {
-    stream.destroy()
-    return gzip ? parseSnapshot(gunzipSync(await readFile(file)).toString('utf8'), file) : loadSnapshot(file)
-  }
-  if (!head) throw new UsageError(`${file}: not a netctl snapshot (empty)`, false)
-  // the states were validated line by line; the rest as a version 1 snapshot without them
-  const snapshot = validateSnapshot({...head, schemaVersion: SNAPSHOT_SCHEMA_VERSION, nodeStates: {}}, file)
+}
+
+/**
+ * Load a snapshot file of either layout, compressed or not (told by its first
+ * bytes, not its name). Version 2 is read a line, that is a node, at a time.
+ */
+export async function readSnapshotFile(file: string): Promise<Snapshot> {
+  const {head, states} = await openSnapshotFile(file)
+  if (head.schemaVersion === SNAPSHOT_SCHEMA_VERSION && Object.keys(head.nodeStates).length > 0) return head
+  const nodeStates: Record<string, NodeState> = {}
+  for await (const {node, state} of states()) nodeStates[node] = state
+  if (Object.keys(nodeStates).length === 0) return head
   // in the nodes' order, as a version 1 file holds them (collect writes the lines as the nodes answer)
   const ordered: Record<string, NodeState> = {}
-  for (const n of snapshot.nodes) if (nodeStates[n.name] !== undefined) ordered[n.name] = nodeStates[n.name]!
-  snapshot.nodeStates =
-    Object.keys(ordered).length === Object.keys(nodeStates).length ? ordered : {...ordered, ...nodeStates}
-  return snapshot
+  for (const n of head.nodes) if (nodeStates[n.name] !== undefined) ordered[n.name] = nodeStates[n.name]!
+  return {
+    ...head,
+    nodeStates: Object.keys(ordered).length === Object.keys(nodeStates).length ? ordered : {...ordered, ...nodeStates},
+  }
 }
 
 function parseLine(line: string): Record<string, unknown> | undefined {

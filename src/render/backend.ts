@@ -6,10 +6,11 @@ import type {NodeOps} from '../backend/plan/ops.js'
 import type {BackendPlan} from '../backend/plan/plan.js'
 import type {Preflight} from '../backend/plan/preflight.js'
 import type {Kind} from '../backend/plan/types.js'
-import type {WhatIf} from '../backend/plan/what-if.js'
+import {breakLine, type WhatIf} from '../backend/plan/what-if.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetResult} from '../backend/set.js'
 import {colors, printable, table} from './color.js'
+import {findingText} from './finding.js'
 import {matrixDiffText} from './matrix.js'
 
 /** How each kind of kernel state is listed, by the command that prints it. */
@@ -58,6 +59,10 @@ export function whatIfText(w: WhatIf, to: string): string {
     for (const r of w.refused) out.push(printable(`  ${r.node}: ${r.route}: ${r.why}`))
   }
   out.push('', matrixDiffText(w.matrix))
+  if (w.mtu.broken.length > 0) {
+    out.push('', `full-size packets (each source pod's MTU, DF set) that would die: ${w.mtu.broken.length} pair(s)`)
+    for (const f of w.mtu.findings) out.push(findingText(f))
+  }
   return out.join('\n')
 }
 
@@ -77,7 +82,8 @@ export function setJson(r: SetResult): object {
   return {
     outcome: r.outcome,
     message: r.message,
-    plan: planJson(r),
+    plan: planJson(r, r.whatIf),
+    ...(r.forced ? {forced: true} : {}),
     ...(r.apply ? {apply: r.apply} : {}),
     ...(r.verify ? {verify: verifyJson(r.verify)} : {}),
     ...(r.rollback
@@ -157,6 +163,9 @@ export function setText(r: SetResult, opts: {plan?: boolean} = {}): string {
   const c = colors()
   const out: string[] = []
   if (r.outcome !== 'noop' && opts.plan !== false) out.push(planText(r.plan, r.preflight, r.kubeChange), '')
+  // a refusal or a forced switch shows what the what-if predicted
+  if (r.whatIf && (r.outcome === 'refused' || r.forced) && breakLine(r.whatIf))
+    out.push(whatIfText(r.whatIf, r.plan.to), '')
   if (r.verify?.reachability) {
     const re = r.verify.reachability
     if (re.pairs > 0)

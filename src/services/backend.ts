@@ -51,7 +51,7 @@ export async function runBackendPlan(
     planBackend(target, req.to, {version: req.version, timeoutMs: req.timeoutMs}),
   )
   const predicted = req.whatIf ? whatIf(planned.snapshot, planned.plan) : undefined
-  return {planned, predicted, verdict: planVerdict(planned)}
+  return {planned, predicted, verdict: planVerdict(planned, predicted)}
 }
 
 export interface BackendSetRequest extends BackendRequest {
@@ -59,6 +59,8 @@ export interface BackendSetRequest extends BackendRequest {
   /** --yes: apply without asking */
   yes: boolean
   dryRun: boolean
+  /** --force: switch even when the what-if predicts broken pairs */
+  force: boolean
   /** --lock-timeout as given (a duration) */
   lockTimeout: string
   rolloutTimeoutMs: number
@@ -96,6 +98,7 @@ export async function runBackendSet(req: BackendSetRequest): Promise<BackendSetR
       rolloutTimeoutMs: req.rolloutTimeoutMs,
       lockTimeoutMs: lockTimeout,
       dryRun: req.dryRun,
+      force: req.force,
       ...(req.progress ? {progress: req.progress} : {}),
       confirm: async (planned) => {
         if (req.yes) return true

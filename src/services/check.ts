@@ -4,12 +4,12 @@
  * what the result means for the exit code. Prints nothing.
  */
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
-import {countFindings, runChecks} from '../analyze/checks/index.js'
+import {countFindings, runChecks, runChecksStreamed} from '../analyze/checks/index.js'
 import {collectInventory} from '../collect/collect.js'
 import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {readSnapshotFile} from '../model/snapshot-file.js'
+import {openSnapshotFile} from '../model/snapshot-file.js'
 import {closest} from '../util/edit-distance.js'
 import {type CheckResult, checkResult} from './check-result.js'
 import {checkVerdict} from './outcome.js'
@@ -39,8 +39,7 @@ export interface CheckRun {
 
 /** Check a saved snapshot or a live cluster (whose transports are closed at the end, also on error). */
 export async function runCheck(req: CheckRequest): Promise<CheckRun> {
-  if (req.snapshot !== undefined)
-    return checkSnapshot(await readSnapshotFile(req.snapshot), {kind: 'snapshot', name: req.snapshot}, req.nodes)
+  if (req.snapshot !== undefined) return checkSnapshotFile(req.snapshot, req.nodes)
   const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
   try {
     // a mistyped --node is a usage error before any node is read (or any debug pod made)
@@ -75,6 +74,24 @@ function checkSnapshot(snapshot: Snapshot, source: CheckResult['source'], asked:
   // fixes as typed here: a lab node's through ip netns exec, no kubectl without Kubernetes
   const findings = findingsAsTyped(runChecks(snapshot, asked?.length ? {nodes} : {}), snapshot)
   const result = checkResult(snapshot, source, nodes, findings, countFindings(findings))
+  return {result, allNodes: known.length, verdict: checkVerdict(result)}
+}
+
+/**
+ * A saved snapshot, read node by node (runChecksStreamed): memory holds the cluster facts and one
+ * node's state, however big the file.
+ */
+async function checkSnapshotFile(file: string, asked: string[] | undefined): Promise<CheckRun> {
+  const {head, states} = await openSnapshotFile(file)
+  const known = head.nodes.map((n) => n.name)
+  knownNodes(asked, known, head.cluster.name)
+  const nodes = asked?.length ? [...new Set(asked)] : known
+  const {raised, facts} = await runChecksStreamed(head, states, asked?.length ? {nodes} : {})
+  const findings = findingsAsTyped(
+    raised.map((r) => r.finding),
+    facts,
+  )
+  const result = checkResult(facts, {kind: 'snapshot', name: file}, nodes, findings, countFindings(findings))
   return {result, allNodes: known.length, verdict: checkVerdict(result)}
 }
 

@@ -5,6 +5,7 @@
  */
 import type {MatrixDiff} from '../analyze/matrix.js'
 import type {BackendView} from '../backend/plan/drift.js'
+import {breakLine, type WhatIf} from '../backend/plan/what-if.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetOutcome, SetResult} from '../backend/set.js'
 import {uncollectedLine} from '../collect/summary.js'
@@ -59,9 +60,16 @@ export function backendGetVerdict(view: BackendView): Verdict {
   return collected(view.nodes.length, view.errors) ?? {outcome: view.drift.length > 0 ? 'fault' : 'ok'}
 }
 
-/** backend plan: a switch preflight would refuse is refused; nothing to do is ok. */
-export function planVerdict(planned: PlannedSwitch): Verdict {
-  return {outcome: !planned.plan.noop && !planned.preflight.ok ? 'refused' : 'ok'}
+/**
+ * backend plan: a switch preflight would refuse is refused; so is one whose
+ * what-if (when asked for) predicts a break, as `backend set` would refuse it
+ * without --force; nothing to do is ok.
+ */
+export function planVerdict(planned: PlannedSwitch, predicted?: WhatIf): Verdict {
+  if (planned.plan.noop) return {outcome: 'ok'}
+  if (!planned.preflight.ok) return {outcome: 'refused'}
+  const breaks = predicted ? breakLine(predicted) : undefined
+  return breaks ? {outcome: 'refused', why: `the what-if: ${breaks}`} : {outcome: 'ok'}
 }
 
 /** backend set: how each way a switch can end maps onto the table. */

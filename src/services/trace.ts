@@ -6,7 +6,8 @@
  */
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
-import {CHECKS, runChecks} from '../analyze/checks/index.js'
+import {modeFromName} from '../analyze/checks/backend.js'
+import {CHECKS, factsFor, runChecks, runChecksWithFacts} from '../analyze/checks/index.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
@@ -24,8 +25,9 @@ import {openClusterSource, resolveSource, type SourceFlags} from '../collect/sou
 import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Inventory} from '../model/inventory.js'
+import type {NodeState} from '../model/node-state.js'
 import type {Snapshot} from '../model/snapshot.js'
-import {readSnapshotFile} from '../model/snapshot-file.js'
+import {openSnapshotFile, readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
 import {traceVerdict} from './outcome.js'
 import {probeTrace} from './probe.js'
@@ -111,6 +113,59 @@ export function traceSnapshotFile(
       withCollectionFindings(result.trace, snapshot, new Set([...ends.nodes, ...result.needNodes])),
       snapshot,
       opts.checks,
+    ),
+    snapshot,
+  )
+  return {trace, snapshot, rounds: [], ...traceEnding(trace, snapshot, ends.src.node)}
+}
+
+/**
+ * Walk a saved snapshot file reading only what the walk needs, as a live trace collects: every
+ * line is read (each node's cluster facts are kept for the path's checks), but only the states of
+ * SRC's and DST's nodes, then of the nodes the walk asks for, are kept whole; the walk is done
+ * again after each read, as traceLive does. A version 1 file is one document, loaded whole; a
+ * backend the snapshot does not name is settled by a vote over every state, so then all are kept.
+ * `namespace` (-n): of a bare pod NAME and of svc/NAME.
+ */
+export async function traceSnapshotStream(file: string, query: TraceQuery, namespace?: string): Promise<TraceRun> {
+  const {head, states} = await openSnapshotFile(file)
+  if (Object.keys(head.nodeStates).length > 0 || modeFromName(head.cluster.backend) === 'unknown')
+    return traceSnapshotFile(await readSnapshotFile(file), query, namespace !== undefined ? {namespace} : {})
+  const walker = defaultWalker
+  const ends = resolveEnds(walker, head, query, namespace)
+  const toFacts = factsFor(head)
+  const facts: Record<string, NodeState> = {}
+  const whole = new Map<string, NodeState>()
+  const read = async (names: ReadonlySet<string>, first: boolean): Promise<void> => {
+    for await (const {node, state} of states()) {
+      if (first) facts[node] = toFacts(state)
+      if (names.has(node)) whole.set(node, state)
+    }
+  }
+  await read(new Set(ends.nodes), true)
+  let snapshot: Snapshot
+  let result: ReturnType<Walker['traceSnapshot']>
+  for (;;) {
+    const nodeStates: Record<string, NodeState> = {}
+    for (const n of head.nodes) if (whole.has(n.name)) nodeStates[n.name] = whole.get(n.name)!
+    snapshot = {...head, nodeStates}
+    result = walker.traceSnapshot(snapshot, ends.query)
+    const next = result.needNodes.filter((n) => facts[n] !== undefined && !whole.has(n))
+    if (next.length === 0) break
+    await read(new Set(next), false)
+  }
+  const checks: NodeChecks = (_s, nodes, subjects) =>
+    runChecksWithFacts(
+      head,
+      facts,
+      nodes.flatMap((node) => (whole.has(node) ? [{node, state: whole.get(node)!}] : [])),
+      {nodes, ...(subjects ? {subjects} : {})},
+    ).raised.map((r) => r.finding)
+  const trace = fixesAsTyped(
+    withNodeChecks(
+      withCollectionFindings(result.trace, snapshot, new Set([...ends.nodes, ...result.needNodes])),
+      snapshot,
+      checks,
     ),
     snapshot,
   )
@@ -287,8 +342,7 @@ export interface TraceRequest {
 export async function runTrace(req: TraceRequest): Promise<TraceRun> {
   // -n, as kubectl reads it: the namespace of a bare pod NAME and of svc/NAME, whatever the source
   const namespace = req.source.namespace
-  if (req.snapshot !== undefined)
-    return traceSnapshotFile(await readSnapshotFile(req.snapshot), req.query, namespace ? {namespace} : {})
+  if (req.snapshot !== undefined) return traceSnapshotStream(req.snapshot, req.query, namespace)
   const source = await openClusterSource(resolveSource(req.source, {namespaced: true}), {
     orElse: ['a snapshot (--snapshot FILE)'],
   })

@@ -62,8 +62,11 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
   })
 
   it('bgp -> vxlan: Felix-style routes via vxlan.calico onlink, sessions never reset, pods reachable', async () => {
-    const r = await setBackend(lab.get(), 'calico-vxlan')
+    // pods keep eth0 1500 under vxlan.calico's 1450: the what-if refuses it without --force
+    const r = await setBackend(lab.get(), 'calico-vxlan', ['--force'])
     expect(r.code, r.json.message).toBe(0)
+    expect(r.json.forced).toBe(true)
+    expect(r.json.message).toContain('full-size packets (1500 bytes, DF) would die')
     for (const node of lab.get().nodes) {
       expect(await ipJson(node.netns, ['route', 'show', 'proto', 'bird'])).toEqual([])
       for (const peer of lab.get().nodes.filter((p) => p !== node)) {

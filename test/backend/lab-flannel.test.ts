@@ -109,7 +109,15 @@ describeLab('backend set on a flat flannel lab: vxlan -> host-gw -> udp -> vxlan
     ).toBe(0)
     try {
       const before = await kernelOfLab(lab.get())
-      const r = await setBackend(lab.get(), 'flannel-vxlan')
+      // the what-if sees vx-block take node2's vxlan packets: refused before anything is touched
+      const predicted = await setBackend(lab.get(), 'flannel-vxlan')
+      expect(predicted.code).toBe(4)
+      expect(predicted.json.outcome).toBe('refused')
+      expect(predicted.json.message, predicted.json.message).toMatch(/^refused by the what-if: .*pod-node2/)
+      expect(predicted.json.apply).toBeUndefined()
+      expect(await kernelOfLab(lab.get())).toEqual(before)
+      // forced, the kernel refuses node2's flannel.1 (not a predicted refusal): every node rolled back
+      const r = await setBackend(lab.get(), 'flannel-vxlan', ['--force'])
       expect(r.code).toBe(4)
       expect(r.json.outcome).toBe('rolled-back')
       expect(r.json.message).toMatch(/VXLAN device with the specified VNI already exists/)

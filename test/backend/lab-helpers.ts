@@ -1,9 +1,16 @@
 import {expect} from 'vitest'
 
+import {reachabilityMatrix} from '../../src/analyze/matrix.js'
+import {clusterFacts} from '../../src/backend/plan/facts.js'
+import {planSwitch} from '../../src/backend/plan/plan.js'
+import type {BackendType, ConfiguredBackend} from '../../src/backend/plan/types.js'
+import {applyPlan, whatIf} from '../../src/backend/plan/what-if.js'
+import type {Snapshot} from '../../src/model/snapshot.js'
 import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'
+import {collectLab} from '../analyze/trace/oracle.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
-import {ipJson, type LabUp, ping} from '../helpers/lab.js'
+import {ipJson, type LabUp, nsExec, ping} from '../helpers/lab.js'
 
 /**
  * What a node's kernel holds that a backend switch may touch, straight from
@@ -78,3 +85,49 @@ export async function setBackend(
 }
 
 export {netctl}
+
+/** The matrix's cells as lines, for comparing two matrices pair by pair. */
+export const matrixCells = (s: Snapshot): string[] =>
+  reachabilityMatrix(s).cells.map((c) => `${c.src} → ${c.dst}: ${c.disposition}`)
+
+/** Ordered pairs of the lab's pods, one pod per node (the matrix's endpoints). */
+export function nodePodPairs(lab: LabUp): Array<[LabUp['pods'][number], LabUp['pods'][number]]> {
+  const first = lab.nodes.map((n) => lab.pods.find((p) => p.node === n.name)!)
+  return first.flatMap((a) => first.filter((b) => b !== a).map((b): [typeof a, typeof b] => [a, b]))
+}
+
+/** A ping with DF set and SIZE bytes of IP packet; a few tries (the first may wait for ARP). */
+export async function pingDF(netns: string, ip: string, size: number): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    const r = await nsExec(netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', String(size - 28), ip])
+    if (r.code === 0) return true
+  }
+  return false
+}
+
+/**
+ * The what-if against the real switch: collect, predict (the plan applied to
+ * the collect, no node touched), switch for real with `backend set`, collect
+ * again; the predicted matrix must equal the real one pair by pair, and both
+ * agree with ping. Returns the prediction and the switch's JSON.
+ */
+export async function expectWhatIfIsTheSwitch(
+  lab: LabUp,
+  to: BackendType,
+  extra: string[] = [],
+): Promise<{predicted: ReturnType<typeof whatIf>; set: {code: number; json: any; stderr: string}}> {
+  const before = await collectLab(lab.name)
+  const plan = planSwitch(before, clusterFacts(before), before.cluster.backend as ConfiguredBackend, to)
+  const applied = applyPlan(before, plan)
+  expect(applied.refused).toEqual([])
+  const set = await setBackend(lab, to, extra)
+  expect(set.code, set.json.message).toBe(0)
+  const after = await collectLab(lab.name)
+  expect(matrixCells(applied.snapshot)).toEqual(matrixCells(after))
+  for (const c of reachabilityMatrix(after).cells) {
+    const src = lab.pods.find((p) => `${p.namespace}/${p.name}` === c.src)!
+    const dst = lab.pods.find((p) => `${p.namespace}/${p.name}` === c.dst)!
+    expect(await ping(src.netns, dst.ip, 1), `${c.src} → ${c.dst}`).toBe(c.disposition === 'DELIVERED')
+  }
+  return {predicted: whatIf(before, plan), set}
+}

@@ -9,43 +9,17 @@ import {expect, it} from 'vitest'
 import {reachabilityMatrix} from '../../src/analyze/matrix.js'
 import {clusterFacts} from '../../src/backend/plan/facts.js'
 import {planSwitch} from '../../src/backend/plan/plan.js'
-import type {BackendType, ConfiguredBackend} from '../../src/backend/plan/types.js'
 import {applyPlan} from '../../src/backend/plan/what-if.js'
-import type {Snapshot} from '../../src/model/snapshot.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {collectLab} from '../analyze/trace/oracle.js'
 import {netctlJson} from '../helpers/cli.js'
-import {describeLab, nsExec, ping, useLab} from '../helpers/lab.js'
-import {setBackend} from './lab-helpers.js'
+import {describeLab, nsExec, useLab} from '../helpers/lab.js'
+import {expectWhatIfIsTheSwitch} from './lab-helpers.js'
 
 const LONG = 240_000
-const cells = (s: Snapshot) => reachabilityMatrix(s).cells.map((c) => `${c.src} → ${c.dst}: ${c.disposition}`)
 
 describeLab('backend plan --what-if against the real switch (flat flannel lab)', () => {
   const lab = useLab('mxwif', ['--backend', 'flannel-vxlan', '--nodes', '3', '--pods-per-node', '1'])
-
-  async function predictThenSwitch(to: BackendType): Promise<void> {
-    const l = lab.get()
-    const before = await collectLab(l.name)
-    const predicted = applyPlan(
-      before,
-      planSwitch(before, clusterFacts(before), before.cluster.backend as ConfiguredBackend, to),
-    )
-    expect(predicted.refused).toEqual([])
-    const r = await setBackend(l, to)
-    expect(r.code, r.stderr).toBe(0)
-    const after = await collectLab(l.name)
-    expect(cells(predicted.snapshot)).toEqual(cells(after))
-    // and the kernel agrees with both
-    const real = reachabilityMatrix(after)
-    for (const c of real.cells) {
-      const [src, dst] = [
-        l.pods.find((p) => `${p.namespace}/${p.name}` === c.src)!,
-        l.pods.find((p) => `${p.namespace}/${p.name}` === c.dst)!,
-      ]
-      expect(await ping(src.netns, dst.ip, 1), `${c.src} → ${c.dst}`).toBe(c.disposition === 'DELIVERED')
-    }
-  }
 
   it(
     'plan flannel-host-gw --what-if: the JSON validates, no pair changes on a flat underlay',
@@ -65,7 +39,7 @@ describeLab('backend plan --what-if against the real switch (flat flannel lab)',
   it(
     'vxlan → host-gw: the predicted matrix is the real one, pair by pair',
     async () => {
-      await predictThenSwitch('flannel-host-gw')
+      await expectWhatIfIsTheSwitch(lab.get(), 'flannel-host-gw')
     },
     LONG,
   )
@@ -73,7 +47,7 @@ describeLab('backend plan --what-if against the real switch (flat flannel lab)',
   it(
     'host-gw → vxlan: the same',
     async () => {
-      await predictThenSwitch('flannel-vxlan')
+      await expectWhatIfIsTheSwitch(lab.get(), 'flannel-vxlan')
     },
     LONG,
   )

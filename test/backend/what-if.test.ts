@@ -9,7 +9,7 @@ import {reachabilityMatrix} from '../../src/analyze/matrix.js'
 import {clusterFacts} from '../../src/backend/plan/facts.js'
 import {planSwitch} from '../../src/backend/plan/plan.js'
 import type {BackendType, ConfiguredBackend} from '../../src/backend/plan/types.js'
-import {applyPlan, whatIf} from '../../src/backend/plan/what-if.js'
+import {applyPlan, breakLine, whatIf} from '../../src/backend/plan/what-if.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {snapshotFixture} from '../helpers/fixtures.js'
 
@@ -58,5 +58,78 @@ describe('what-if of a backend switch', () => {
     expect(cells(predicted)).toEqual(cells(snapshotFixture('flannel-host-gw-lab')))
     const hostgw = snapshotFixture('flannel-host-gw-lab')
     expect(whatIf(hostgw, plan(hostgw, 'flannel-vxlan'))).toMatchObject({refused: [], matrix: {changed: []}})
+  })
+
+  it('host-gw on a routed lab: one line says how many pairs break and why (the kernel refuses the routes)', () => {
+    const vxlan = snapshotFixture('flannel-vxlan-routed-lab')
+    const w = whatIf(vxlan, plan(vxlan, 'flannel-host-gw'))
+    expect(w.mtu.broken).toEqual([])
+    expect(breakLine(w)).toMatch(
+      /^4 pod pairs would stop reaching each other \(NO_ROUTE: .*\): the kernel refuses 4 routes of the plan \(Nexthop has invalid gateway: 172\.31\.\d+\.11 is on no subnet of eth0/,
+    )
+    // each refused route with the batch line netctl runs for it (a forced switch lets exactly those fail)
+    expect(w.refused.map((r) => r.op)).toContain('route replace 172.20.3.0/24 via 172.31.2.11 dev eth0')
+    // and as `ip route` prints them, what a forced switch's verification expects missing
+    expect(w.refusedRoutes).toEqual({
+      node1: ['172.20.3.0/24 via 172.31.2.11 dev eth0'],
+      node2: ['172.20.3.0/24 via 172.31.2.11 dev eth0'],
+      node3: ['172.20.1.0/24 via 172.31.1.11 dev eth0', '172.20.2.0/24 via 172.31.1.12 dev eth0'],
+    })
+  })
+
+  it('calico-bgp → vxlan: pods keep eth0 1500, vxlan.calico carries 1450: the full-size packets of every pair die, one finding per pod with the fix', () => {
+    const bgp = snapshotFixture('calico-bgp-lab')
+    const w = whatIf(bgp, plan(bgp, 'calico-vxlan'))
+    // small packets still get through everywhere: only the full-size ones die
+    expect(w.matrix.changed).toEqual([])
+    const pods = bgp.pods.filter((p) => !p.hostNetwork)
+    const firstPods = bgp.nodes.map((n) => pods.find((p) => p.node === n.name)!)
+    expect(w.mtu.broken.map((b) => `${b.src} -> ${b.dst}: ${b.size} ${b.after.disposition} ${b.dev} ${b.mtu}`)).toEqual(
+      firstPods.flatMap((a) =>
+        firstPods
+          .filter((b) => b !== a)
+          .map(
+            (b) =>
+              `${a.namespace}/${a.name} -> ${b.namespace}/${b.name}: 1500 MTU_EXCEEDED vxlan.calico on ${a.node} 1450`,
+          ),
+      ),
+    )
+    expect(w.mtu.findings.map((f) => [f.code, f.severity, f.node, f.subject])).toEqual(
+      firstPods.map((p) => ['MTU_MISMATCH', 'error', p.node, `eth0 in ${p.namespace}/${p.name}`]),
+    )
+    expect(w.mtu.findings[0]!.fix).toMatch(/^ip link set eth0 mtu 1450\n# pods keep the MTU/)
+    expect(breakLine(w)).toBe(
+      'full-size packets (1500 bytes, DF) would die on 6 pod pairs at vxlan.calico on node1 mtu 1450, vxlan.calico on node2 mtu 1450: pods keep their MTU until recreated (MTU_MISMATCH)',
+    )
+  })
+
+  it('the daemons the switch starts are part of the prediction: vxlan → udp predicts the real udp lab, pair by pair (flannel0 is carried by its daemon)', () => {
+    const vxlan = snapshotFixture('flannel-vxlan-lab')
+    const w = whatIf(vxlan, plan(vxlan, 'flannel-udp'))
+    expect(w).toMatchObject({refused: [], matrix: {changed: []}})
+    expect(cells(applyPlan(vxlan, plan(vxlan, 'flannel-udp')).snapshot)).toEqual(
+      cells(snapshotFixture('flannel-udp-lab')),
+    )
+    // and back: the forwarder stopped, flannel0 gone, vxlan's state again
+    const udp = snapshotFixture('flannel-udp-lab')
+    const back = applyPlan(udp, plan(udp, 'flannel-vxlan')).snapshot
+    expect(back.nodeStates.node1!.processes.some((p) => p.name.startsWith('netctl-udp-for'))).toBe(false)
+    expect(cells(back)).toEqual(cells(vxlan))
+  })
+
+  it('calico-bgp → vxlan predicts the real calico-vxlan lab, pair by pair', () => {
+    const bgp = snapshotFixture('calico-bgp-lab')
+    expect(cells(applyPlan(bgp, plan(bgp, 'calico-vxlan')).snapshot)).toEqual(
+      cells(snapshotFixture('calico-vxlan-lab')),
+    )
+  })
+
+  it('switches whose overhead the pods fit predict no MTU break: flannel vxlan (pods 1450) → udp (1472) or host-gw (1500)', () => {
+    const vxlan = snapshotFixture('flannel-vxlan-lab')
+    for (const to of ['flannel-udp', 'flannel-host-gw'] as const) {
+      const w = whatIf(vxlan, plan(vxlan, to))
+      expect(w.mtu, to).toEqual({broken: [], findings: []})
+      expect(breakLine(w), to).toBeUndefined()
+    }
   })
 })

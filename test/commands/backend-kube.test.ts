@@ -287,7 +287,14 @@ describeLab('netctl backend through Kubernetes: Calico IPPools over a 3-node cal
 
   it('backend set calico-vxlan patches the IPPool; Felix programs vxlan.calico; verified and reachable; back to BGP; another CNI refused', async () => {
     const pool = () => server.list('ippools')[0]!
-    const r = await netctlJson(['backend', 'set', 'calico-vxlan', '--kubeconfig', kubeconfig, '--yes'], {
+    // pods keep eth0 1500 under vxlan.calico's 1450: refused by the what-if without --force, nothing written
+    const refused = await netctlJson(['backend', 'set', 'calico-vxlan', '--kubeconfig', kubeconfig, '--yes'], {
+      timeoutMs: 240_000,
+    })
+    expect(refused.code, refused.json.message).toBe(4)
+    expect(refused.json.message).toMatch(/^refused by the what-if: full-size packets \(1500 bytes, DF\) would die/)
+    expect(pool().spec).toMatchObject({ipipMode: 'Never', vxlanMode: 'Never'})
+    const r = await netctlJson(['backend', 'set', 'calico-vxlan', '--kubeconfig', kubeconfig, '--yes', '--force'], {
       timeoutMs: 240_000,
     })
     expect(r.code, `${r.stderr} ${JSON.stringify(r.json?.message)} ${server.reactorErrors.join('; ')}`).toBe(0)

@@ -46,7 +46,14 @@ export class CheckContext {
     uplinkPrefixes: new Map<string, Prefix4[]>(),
   }
   private readonly memos = new Map<string, unknown>()
+  /** values about the examined nodes (peer views, expected routes): cleared with each node a streamed run visits */
+  private readonly nodeMemos = new Map<string, unknown>()
   private readonly indexes = new WeakMap<NodeState, StateIndex>()
+  /**
+   * A streamed run's node (checks.ts runChecksStreamed): its whole state, while the snapshot holds
+   * every node's cluster facts only (stream.ts clusterFacts). Set, the per-node checks see this node alone.
+   */
+  private current?: {name: string; state: NodeState}
 
   /**
    * @param subjects when set, the per-node checks look at these nodes only (trace: the nodes on its
@@ -65,14 +72,51 @@ export class CheckContext {
   }
 
   state(node: string): NodeState | undefined {
-    return this.snapshot.nodeStates[node]
+    return this.current?.name === node ? this.current.state : this.snapshot.nodeStates[node]
   }
 
-  /** Nodes whose state was collected, with it. */
+  /**
+   * A streamed run visits a node: the per-node checks now see its whole state, and nothing of
+   * the previous one stays (its views, its index).
+   */
+  visit(node: string, state: NodeState | undefined): void {
+    this.current = state ? {name: node, state} : undefined
+    this.nodeMemos.clear()
+  }
+
+  /** Nodes whose state was collected, with it (in a streamed run's node phase: the node visited). */
   collected(): Array<{node: SnapshotNode; state: NodeState}> {
+    if (this.current) {
+      const {name, state} = this.current
+      return (this.sameName().get(name) ?? []).map((node) => ({node, state}))
+    }
+    return this.everyCollected()
+  }
+
+  /** Every collected node, whatever node a streamed run visits (cluster-wide groupings). */
+  everyCollected(): Array<{node: SnapshotNode; state: NodeState}> {
     return this.nodes.flatMap((node) => {
       const state = this.state(node.name)
       return state ? [{node, state}] : []
+    })
+  }
+
+  /** Every collected node this run is scoped to, whatever node a streamed run visits. */
+  everyExamined(): Array<{node: SnapshotNode; state: NodeState}> {
+    const all = this.everyCollected()
+    return this.subjects ? all.filter(({node}) => this.subjects!.has(node.name)) : all
+  }
+
+  /** name → every node of that name, in node order (a snapshot may list a name twice) */
+  private sameName(): Map<string, SnapshotNode[]> {
+    return this.memo('sameName', () => {
+      const m = new Map<string, SnapshotNode[]>()
+      for (const n of this.nodes) {
+        const list = m.get(n.name)
+        if (list) list.push(n)
+        else m.set(n.name, [n])
+      }
+      return m
     })
   }
 
@@ -253,6 +297,20 @@ export class CheckContext {
   /** A value worked out once per snapshot and shared by the checks that need it (peer views, expected routes). */
   memo<V>(key: string, make: () => V): V {
     return cached(this.memos as Map<string, V>, key, make)
+  }
+
+  /** A value about the examined nodes, shared by the checks of one node visit (a streamed run), or of the whole run. */
+  nodeMemo<V>(key: string, make: () => V): V {
+    return cached(this.nodeMemos as Map<string, V>, key, make)
+  }
+
+  /** How many nodes hold each pod subnet (a subnet two nodes hold has no one right route). */
+  podNetHolders(): Map<string, number> {
+    return this.memo('podNetHolders', () => {
+      const holders = new Map<string, number>()
+      for (const n of this.nodes) for (const net of this.podNets(n)) holders.set(net, (holders.get(net) ?? 0) + 1)
+      return holders
+    })
   }
 
   /**

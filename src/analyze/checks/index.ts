@@ -6,5 +6,17 @@ export {type BackendMode, type BackendProfile, detectBackend} from './backend.js
 export {CheckContext} from './context.js'
 export {type FlowEnd, type FlowPolicy, hopsToPolicyDrop, policyOnFlow} from './policy.js'
 export type {Check, Raised} from './raise.js'
-export {type CheckOptions, CHECKS, runChecks, runChecksRaised} from './run.js'
+export {
+  type CheckEntry,
+  type CheckOptions,
+  CHECKS,
+  factsFor,
+  type NodeStateSource,
+  runChecks,
+  runChecksByNode,
+  runChecksRaised,
+  runChecksStreamed,
+  runChecksWithFacts,
+  type StreamedChecks,
+} from './run.js'
 export {countFindings, type Sweep, sweep, type SweepCounts} from './sweep.js'

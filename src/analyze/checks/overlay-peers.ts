@@ -37,22 +37,24 @@ export interface PeerView {
  * Built once per snapshot and shared by the checks that read it.
  */
 export function vxlanPeerViews(ctx: CheckContext): PeerView[] {
-  return ctx.memo('vxlanPeerViews', () => peerViewsOf(ctx))
+  return ctx.nodeMemo('vxlanPeerViews', () => peerViewsOf(ctx))
 }
 
 function peerViewsOf(ctx: CheckContext): PeerView[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan' || ctx.profile.peerRoute !== 'vtep') return []
-  // what a peer looks like is the same from every node: worked out once per peer, not once per pair
-  const peers = ctx.nodes.flatMap((peer) => {
-    // no pod subnet: the agent has nothing to program for that peer
-    if (ctx.podNets(peer).length === 0) return []
-    const vtep = ctx.vtep(peer)
-    const peerState = ctx.state(peer.name)
-    const own = peerState && ctx.link(peerState, t.dev)?.mac
-    const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
-    return [{peer, peerIP: ctx.underlayIP(peer), vtep, goodMACs}]
-  })
+  // what a peer looks like is the same from every node: worked out once per peer, not once per pair (nor per node visit)
+  const peers = ctx.memo('vxlanPeers', () =>
+    ctx.nodes.flatMap((peer) => {
+      // no pod subnet: the agent has nothing to program for that peer
+      if (ctx.podNets(peer).length === 0) return []
+      const vtep = ctx.vtep(peer)
+      const peerState = ctx.state(peer.name)
+      const own = peerState && ctx.link(peerState, t.dev)?.mac
+      const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
+      return [{peer, peerIP: ctx.underlayIP(peer), vtep, goodMACs}]
+    }),
+  )
   const views: PeerView[] = []
   for (const {node, state} of ctx.examined()) {
     const dev = tunnelUsable(ctx, state)
@@ -159,9 +161,15 @@ function staleForPeer(v: PeerView, macs: Map<string, string>): {neigh?: Neighbou
   return {...(neigh ? {neigh} : {}), fdb}
 }
 
-export const vtepMacMismatch: Check = (ctx) => {
+export const vtepMacMismatch: Check = (ctx) => [...vtepMacMismatchCluster(ctx), ...vtepMacMismatchPerPeer(ctx)]
+
+/** The part of VTEP_MAC_MISMATCH a streamed run works out once: shared MACs, devices unlike their announcement. */
+export const vtepMacMismatchCluster: Check = (ctx) => [...sharedVtepMAC(ctx), ...deviceMacMismatch(ctx)]
+
+/** The part of VTEP_MAC_MISMATCH read from each node's neighbours and FDB, peer by peer. */
+export const vtepMacMismatchPerPeer: Check = (ctx) => {
   const macs = ctx.vtepMACs()
-  const perPeer = vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+  return vxlanPeerViews(ctx).flatMap((v): Raised[] => {
     const stale = staleForPeer(v, macs)
     if (!stale.neigh && stale.fdb.length === 0) return []
     const staleMAC = mac(stale.neigh?.lladdr ?? stale.fdb[0]!.mac)
@@ -181,7 +189,6 @@ export const vtepMacMismatch: Check = (ctx) => {
       }),
     ]
   })
-  return [...sharedVtepMAC(ctx), ...deviceMacMismatch(ctx), ...perPeer]
 }
 
 /** Nodes announcing one VTEP MAC (cloned machines, a copied annotation): a peer's FDB holds one entry per MAC, so all but one are unreachable. */

@@ -31,15 +31,14 @@ const mainRoutes = (ctx: CheckContext, s: NodeState): Route[] => ctx.index(s).ma
  * the tunnel up, host-gw peers adjacent (HOSTGW_NOT_L2_ADJACENT covers the rest).
  */
 export function expectedRoutes(ctx: CheckContext): ExpectedRoute[] {
-  return ctx.memo('expectedRoutes', () => expectedRoutesOf(ctx))
+  return ctx.nodeMemo('expectedRoutes', () => expectedRoutesOf(ctx))
 }
 
 function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
   const p = ctx.profile
   if (p.peerRoute === 'cluster-tunnel' || p.peerRoute === 'unknown') return []
   // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
-  const holders = new Map<string, number>()
-  for (const n of ctx.nodes) for (const net of ctx.podNets(n)) holders.set(net, (holders.get(net) ?? 0) + 1)
+  const holders = ctx.podNetHolders()
   return ctx.examined().flatMap(({node, state}) => {
     if (!ctx.ok(state, 'routes4', 'links', 'addresses')) return []
     if (p.tunnel && !tunnelUsable(ctx, state)) return []
@@ -230,34 +229,39 @@ export const hostgwNotL2Adjacent: Check = (ctx) => {
   interface Side {
     key: string
     nodes: SnapshotNode[]
-    /** the first node of the side whose state was read: its lines are the evidence */
-    state?: NodeState
     uplink?: string
   }
-  const sides = new Map<string, Side>()
-  const sideOf = new Map<string, Side>()
-  for (const {node, state} of ctx.examined()) {
-    if (!ctx.ok(state, 'addresses', 'links', 'routes4')) continue
-    const key = ctx.uplinkSubnets(node, state).map(canonical).sort().join(', ')
-    let side = sides.get(key)
-    if (!side) sides.set(key, (side = {key, nodes: [], state, uplink: ctx.uplink(node, state)?.name}))
-    side.nodes.push(node)
-    sideOf.set(node.name, side)
-  }
+  // the sides come from every examined node's addresses (cluster facts); a side's findings are
+  // raised with its first node, whose routes are the evidence (in a streamed run: when it is visited)
+  const sideOf = ctx.memo('hostgwSides', () => {
+    const sides = new Map<string, Side>()
+    const sideOf = new Map<string, Side>()
+    for (const {node, state} of ctx.everyExamined()) {
+      if (!ctx.ok(state, 'addresses', 'links', 'routes4')) continue
+      const key = ctx.uplinkSubnets(node, state).map(canonical).sort().join(', ')
+      let side = sides.get(key)
+      if (!side) sides.set(key, (side = {key, nodes: [], uplink: ctx.uplink(node, state)?.name}))
+      side.nodes.push(node)
+      sideOf.set(node.name, side)
+    }
+    return sideOf
+  })
   const raised: Raised[] = []
-  for (const from of sides.values()) {
-    const first = from.nodes[0]!
+  for (const {node: first, state} of ctx.examined()) {
+    const side = sideOf.get(first.name)
+    if (!side || side.nodes[0] !== first) continue
+    const from = side
     // the peers none of this side's subnets holds, by the side they sit on (or their address, if never read)
     const away = new Map<string, SnapshotNode[]>()
     for (const peer of ctx.peers(first.name)) {
-      if (sideOf.get(peer.name) === from || adjacent(ctx, first, from.state!, ctx.underlayIP(peer))) continue
+      if (sideOf.get(peer.name) === side || adjacent(ctx, first, state, ctx.underlayIP(peer))) continue
       const to = sideOf.get(peer.name)?.key ?? ctx.underlayIP(peer)
       away.set(to, [...(away.get(to) ?? []), peer])
     }
     for (const [to, peers] of away) {
       const peer = peers[0]!
       const peerIP = ctx.underlayIP(peer)
-      const main = mainRoutes(ctx, from.state!)
+      const main = mainRoutes(ctx, state)
       const connected = main.filter((r) => r.dev === from.uplink && r.scope === 'link' && r.protocol === 'kernel')
       const toPeer = main
         .filter((r) => r.type === 'unicast' && contains(r.dst, peerIP))

@@ -7,7 +7,7 @@ import {onInterrupt} from '../../util/cleanup.js'
 import {mapLimit} from '../../util/exec.js'
 import {type NodeOps, opsEmpty} from '../plan/ops.js'
 import type {ConfiguredBackend} from '../plan/types.js'
-import {runBatch} from './batch.js'
+import {type RefusedLine, runBatch} from './batch.js'
 import type {DaemonControl} from './daemons.js'
 
 /**
@@ -33,6 +33,8 @@ export interface NodeApplyResult {
   /** stopped because another node failed or a signal came, not by a failure of its own */
   interrupted?: boolean
   steps: string[]
+  /** a forced switch: the lines the kernel refused, as the what-if predicted */
+  refused?: RefusedLine[]
 }
 
 export interface ApplyOptions {
@@ -46,6 +48,8 @@ export interface ApplyOptions {
   onStep?: (node: string, step: string) => void
   /** the run's transport to a node (default: a new one from the inventory's access) */
   transportFor?: (node: InventoryNode) => Transport
+  /** a forced switch: per node, the add lines the what-if predicts the kernel refuses (they may fail) */
+  refusable?: Record<string, string[]>
 }
 
 class Interrupted extends Error {}
@@ -77,7 +81,12 @@ export async function applyNode(ops: NodeOps, opts: ApplyOptions): Promise<NodeA
     checkpoint()
     if (ops.addIp.length + ops.addBridge.length > 0) {
       step(`add: ip -batch (${ops.addIp.length} lines), bridge -batch (${ops.addBridge.length})`)
-      await runBatch(ops.node, transport, ops.addIp, ops.addBridge)
+      const refusable = new Set(opts.refusable?.[ops.node] ?? [])
+      const refused = await runBatch(ops.node, transport, ops.addIp, ops.addBridge, {refusable})
+      if (refused.length > 0) {
+        result.refused = refused
+        step(`the kernel refused ${refused.length} line(s), as predicted: ${refused.map((x) => x.line).join('; ')}`)
+      }
     }
     checkpoint()
     for (const d of ops.start) {

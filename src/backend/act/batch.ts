@@ -52,21 +52,68 @@ export class BatchError extends Error {
   }
 }
 
+/** A line the kernel refused, with its words. */
+export interface RefusedLine {
+  line: string
+  error: string
+}
+
+/**
+ * With -force each failing line prints its error, then `Command failed -:N`;
+ * the `netctl-batch` markers say which batch N counts in.
+ */
+function refusedLines(stderr: string, ip: string[], bridge: string[]): RefusedLine[] {
+  const out: RefusedLine[] = []
+  let lines = ip
+  let said: string[] = []
+  for (const raw of stderr.split('\n')) {
+    const l = raw.trim()
+    if (l === 'netctl-batch ip' || l === 'netctl-batch bridge') {
+      lines = l.endsWith('ip') ? ip : bridge
+      said = []
+      continue
+    }
+    const failed = /^Command failed -:(\d+)/.exec(l)
+    if (failed) {
+      const line = lines[Number(failed[1]) - 1]
+      if (line !== undefined) out.push({line, error: said.join(' ') || 'failed'})
+      said = []
+    } else if (l !== '') said.push(l)
+  }
+  return out
+}
+
 /**
  * Run the lines; throw BatchError with the kernel's own words when they fail.
- * With `force`, errors that only say "already gone" are not failures.
+ * With `force`, errors that only say "already gone" are not failures. With
+ * `refusable` (a forced switch: the lines the what-if predicts the kernel
+ * refuses), every line runs and those lines may fail: their refusals are
+ * returned; any other failure throws.
  */
 export async function runBatch(
   node: string,
   transport: Transport,
   ip: string[],
   bridge: string[],
-  opts: {force?: boolean; timeoutMs?: number} = {},
-): Promise<void> {
-  if (ip.length === 0 && bridge.length === 0) return
-  const force = opts.force === true
+  opts: {force?: boolean; timeoutMs?: number; refusable?: ReadonlySet<string>} = {},
+): Promise<RefusedLine[]> {
+  if (ip.length === 0 && bridge.length === 0) return []
+  const refusable = opts.refusable && opts.refusable.size > 0 ? opts.refusable : undefined
+  const force = opts.force === true || refusable !== undefined
   const r = await transport.exec(batchScript(ip, bridge, force), {timeoutMs: opts.timeoutMs ?? BATCH_TIMEOUT_MS})
   if (r.timedOut) throw new BatchError(node, `${transport.target}: ip -batch timed out`)
+  if (refusable) {
+    const refused = refusedLines(r.stderr, ip, bridge)
+    const unexpected = refused.find((x) => !refusable.has(x.line))
+    if (unexpected)
+      throw new BatchError(
+        node,
+        `${transport.target}: ${unexpected.error} (${ip.includes(unexpected.line) ? 'ip' : 'bridge'} -batch: ${unexpected.line})`,
+      )
+    if (r.code > 128)
+      throw new BatchError(node, `${transport.target}: ${exitText(ip.length > 0 ? 'ip' : 'bridge', r.code)}`)
+    return refused
+  }
   const errors = r.stderr
     .split('\n')
     .map((l) => l.trim())
@@ -77,7 +124,7 @@ export async function runBatch(
     // -force goes on past errors, not past a signal: the lines after it never ran
     if (r.code > 128)
       throw new BatchError(node, `${transport.target}: ${exitText(ip.length > 0 ? 'ip' : 'bridge', r.code)}`)
-    return
+    return []
   }
   if (r.code !== 0) {
     const failed = /Command failed -:(\d+)/.exec(r.stderr)
@@ -91,4 +138,5 @@ export async function runBatch(
       `${transport.target}: ${errors[0] || firstLine(r.stdout) || exitText(which, r.code)}${at}`,
     )
   }
+  return []
 }

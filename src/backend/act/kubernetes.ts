@@ -326,7 +326,10 @@ export async function kubeSet(
     let failure = forward.error
     if (!failure && !abort.aborted) {
       say('verifying: re-collecting every node, tracing pod pairs')
-      verify = await verifySwitch(kubeRecollect(target, to, step), planned.facts, to, verifyOpts)
+      verify = await verifySwitch(kubeRecollect(target, to, step), planned.facts, to, {
+        ...verifyOpts,
+        ...(opts.expected ? {expected: opts.expected} : {}),
+      })
       if (!verify.ok) failure = verificationFailure(verify)
     }
     failure = whyStopped(abort, failure)

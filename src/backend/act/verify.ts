@@ -6,6 +6,7 @@ import {pollUntil} from '../../util/wait.js'
 import {ownedState} from '../plan/current.js'
 import {desiredNode} from '../plan/desired.js'
 import {diffIsEmpty, diffLines, diffNode} from '../plan/diff.js'
+import {routeLine} from '../plan/lines.js'
 import type {ClusterFacts, ConfiguredBackend, NodeDesired} from '../plan/types.js'
 import type {ReachabilityCheck} from './daemons.js'
 
@@ -31,6 +32,21 @@ export interface VerifyResult {
   /** netctl trace over the re-collected state: one pod pair per ordered node pair, both directions */
   traced?: {pairs: number; delivered: number; failed: Array<{from: string; to: string; disposition: string}>}
   snapshot?: Snapshot
+  /** a forced switch: the failures the what-if predicted, accepted rather than rolled back */
+  expected?: string[]
+}
+
+/**
+ * What a forced switch is expected to break (from its what-if): the routes
+ * the kernel refuses stay missing, and the node pairs whose pods stop
+ * reaching each other may fail their trace and ping. Anything else still fails
+ * the verification.
+ */
+export interface ExpectedBreaks {
+  /** per node, the refused routes as `ip route` prints them */
+  routes: Record<string, string[]>
+  /** ordered node pairs as "a -> b" */
+  nodePairs: string[]
 }
 
 function bgpProblems(state: NodeState, node: string): string[] {
@@ -126,24 +142,62 @@ export function tracePairs(snapshot: Snapshot): NonNullable<VerifyResult['traced
   return {pairs, delivered: pairs - failed.length, failed}
 }
 
+/** The target state less the routes a forced switch expects the kernel to refuse. */
+function withoutRefused(want: NodeDesired, expected: ExpectedBreaks | undefined): NodeDesired {
+  const refused = new Set(expected?.routes[want.node] ?? [])
+  return refused.size === 0 ? want : {...want, routes: want.routes.filter((r) => !refused.has(routeLine(r)))}
+}
+
+/** The node of a pod named by NAMESPACE/NAME, NAME or IP. */
+function podNode(snapshot: Snapshot, pod: string): string | undefined {
+  return snapshot.pods.find((p) => `${p.namespace}/${p.name}` === pod || p.name === pod || p.ip === pod)?.node
+}
+
 export async function verifySwitch(
   recollect: Recollect,
   facts: ClusterFacts,
   type: ConfiguredBackend,
-  opts: {timeoutMs?: number; reachability?: ReachabilityCheck; factsOf?: (s: Snapshot) => ClusterFacts},
+  opts: {
+    timeoutMs?: number
+    reachability?: ReachabilityCheck
+    factsOf?: (s: Snapshot) => ClusterFacts
+    expected?: ExpectedBreaks
+  },
 ): Promise<VerifyResult> {
   // Kubernetes: the facts are re-read each time (a restarted flanneld announces a new VTEP MAC)
   const check = (s: Snapshot): string[] => {
     const f = opts.factsOf ? opts.factsOf(s) : facts
-    return f.nodes.flatMap((n) => nodeProblems(s.nodeStates[n.name], f, desiredNode(type, f, n), true))
+    return f.nodes.flatMap((n) =>
+      nodeProblems(s.nodeStates[n.name], f, withoutRefused(desiredNode(type, f, n), opts.expected), true),
+    )
   }
   const {problems, snapshot} = await poll(recollect, check, opts.timeoutMs ?? SETTLE_MS)
   if (problems.length > 0) return {ok: false, stateOk: false, problems, snapshot}
   const traced = tracePairs(snapshot)
-  const traceProblems = traced.failed.map((f) => `netctl trace ${f.from} -> ${f.to}: ${f.disposition}`)
+  const traceProblems = traced.failed.map((f) => ({
+    pair: [f.from, f.to],
+    line: `netctl trace ${f.from} -> ${f.to}: ${f.disposition}`,
+  }))
   const reach = await ping(opts.reachability)
-  const all = [...traceProblems, ...reach.problems]
-  return {ok: all.length === 0, stateOk: true, snapshot, traced, ...reach, problems: all}
+  const pingProblems = (reach.reachability?.failed ?? []).map((f, i) => ({
+    pair: [f.from, f.toIP],
+    line: reach.problems[i]!,
+  }))
+  const predicted = new Set(opts.expected?.nodePairs ?? [])
+  const isExpected = ([a, b]: string[]): boolean =>
+    predicted.has(`${podNode(snapshot, a!) ?? a} -> ${podNode(snapshot, b!) ?? b}`)
+  const all = [...traceProblems, ...pingProblems]
+  const unexpected = all.filter((p) => !isExpected(p.pair)).map((p) => p.line)
+  const expected = all.filter((p) => isExpected(p.pair)).map((p) => p.line)
+  return {
+    ok: unexpected.length === 0,
+    stateOk: true,
+    snapshot,
+    traced,
+    ...reach,
+    problems: unexpected,
+    ...(opts.expected ? {expected} : {}),
+  }
 }
 
 /** A rollback is complete when every touched node holds again what it held before (kernel state and daemons). */

@@ -34,6 +34,11 @@ function routeArgs(r: KRoute, withMetric: boolean): string[] {
   return a
 }
 
+/** The batch line that adds (or replaces) a route, as nodeOps writes it. */
+export function routeAddOp(r: KRoute): string {
+  return ['route', 'replace', ...routeArgs(r, true)].join(' ')
+}
+
 function addLink(l: KLink): string[] {
   if (l.kind === 'vxlan' && l.vxlan) {
     const v = l.vxlan
@@ -66,7 +71,7 @@ export function nodeOps(diff: NodeDiff, reconfigure: Daemon[] = []): NodeOps {
   for (const n of k.neighbours.add as KNeigh[])
     addIp.push(`neigh replace ${n.dst} lladdr ${n.lladdr} dev ${n.dev} nud permanent`)
   const addedRoutes = (k.routes.add as KRoute[]).filter((r) => r.owner === 'netctl')
-  for (const r of addedRoutes) addIp.push(['route', 'replace', ...routeArgs(r, true)].join(' '))
+  for (const r of addedRoutes) addIp.push(routeAddOp(r))
   const addBridge = (k.fdb.add as KFdb[]).map((f) => `fdb replace ${f.mac} dev ${f.dev} dst ${f.dst} self permanent`)
 
   const taken = new Set(addedRoutes.map(routeSlot))

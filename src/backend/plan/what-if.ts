@@ -7,19 +7,59 @@
  * addresses, routes, neighbours and FDB entries along; a route through a
  * gateway that is not on a connected subnet of its device (and not onlink) is
  * refused, as `ip route add` refuses it (host-gw across a router).
+ *
+ * MTU: pods keep their eth0 MTU until they are recreated (the plan rewrites
+ * subnet.env / the CNI config for new pods only), while the new tunnel device
+ * gets underlay − overhead at once. Every pair is walked a second time with a
+ * full-size packet (the source pod's MTU, DF set) before and after: a pair
+ * whose full-size packets got through and would then die is a predicted break.
  */
+import {makeFinding} from '../../analyze/catalogue/index.js'
 import {cidrContainsAddress, parseCidr} from '../../analyze/ip.js'
-import {type MatrixDiff, matrixDiffOf, reachabilityMatrix} from '../../analyze/matrix.js'
-import type {Address, FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
+import {
+  cellOf,
+  type Matrix,
+  type MatrixCell,
+  type MatrixDiff,
+  matrixDiffOf,
+  matrixEndpoints,
+  reachabilityMatrix,
+} from '../../analyze/matrix.js'
+import {traceSnapshot} from '../../analyze/trace/index.js'
+import {udpDaemon} from '../../analyze/trace/udp.js'
+import type {Finding} from '../../model/finding.js'
+import type {Address, FdbEntry, Link, Neighbour, NodeState, Process, Route} from '../../model/node-state.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import {routeLine} from './lines.js'
+import {routeAddOp} from './ops.js'
 import type {BackendPlan} from './plan.js'
 import type {KAddress, KFdb, KLink, KNeigh, KRoute} from './types.js'
 
 export interface WhatIf {
-  /** per node, the routes the kernel would refuse, as `ip route add` lines with the reason */
-  refused: Array<{node: string; route: string; why: string}>
+  /** per node, the routes the kernel would refuse, as `ip route add` lines with the reason, and the batch line netctl runs */
+  refused: Array<{node: string; route: string; why: string; op: string}>
+  /** per node, the same routes as `ip route` prints them (what verification of a forced switch expects missing) */
+  refusedRoutes: Record<string, string[]>
   matrix: MatrixDiff
+  mtu: MtuPrediction
+}
+
+/** A pair whose full-size packets (the source pod's MTU, DF set) get through now and would die after the switch. */
+export interface MtuBreak {
+  src: string
+  dst: string
+  /** bytes of the IP packet: the source pod's eth0 MTU */
+  size: number
+  after: MatrixCell
+  /** the device that refuses it, and its MTU after the switch */
+  dev?: string
+  mtu?: number
+}
+
+export interface MtuPrediction {
+  broken: MtuBreak[]
+  /** one per source pod whose full-size packets would die, with the fix */
+  findings: Finding[]
 }
 
 const routeIdentity = (r: {dst: string; type?: string; gateway?: string; dev?: string}): string =>
@@ -81,6 +121,22 @@ function refusal(state: NodeState, r: Route): string | undefined {
   return connected ? undefined : `Nexthop has invalid gateway: ${r.gateway} is on no subnet of ${r.dev}`
 }
 
+/**
+ * The node's processes once the plan's daemons are stopped and started. Only
+ * flannel udp's daemon is read by the walk (it carries flannel0's packets): a
+ * started one stands in with pid 0 (a prediction, not a process); a stopped
+ * one is netctl's lab forwarder (a cluster's flanneld keeps running as the
+ * agent of the next backend).
+ */
+function applyDaemons(processes: Process[], daemons: BackendPlan['nodes'][number]['daemons']): Process[] {
+  let out = processes
+  if (daemons.stop.includes('flannel-udp'))
+    out = out.filter((p) => !(udpDaemon([p]) !== undefined && p.name !== 'flanneld'))
+  if (daemons.start.includes('flannel-udp') && !udpDaemon(out))
+    out = [...out, {pid: 0, name: 'flanneld', args: 'the flannel udp daemon the switch starts (what-if)'}]
+  return out
+}
+
 /** One node's state with its plan applied. */
 function applyNode(state: NodeState, plan: BackendPlan['nodes'][number], refused: WhatIf['refused']): NodeState {
   const diff = plan.diff
@@ -95,6 +151,7 @@ function applyNode(state: NodeState, plan: BackendPlan['nodes'][number], refused
   let ifindex = Math.max(0, ...state.links.map((l) => l.ifindex))
   const next: NodeState = {
     ...state,
+    processes: applyDaemons(state.processes, plan.daemons),
     links: [
       ...state.links.filter((l) => !goneLinks.has(l.name)),
       ...(k.links.add as KLink[]).map((l) => modelLink(l, ++ifindex)),
@@ -127,10 +184,21 @@ function applyNode(state: NodeState, plan: BackendPlan['nodes'][number], refused
   for (const kr of k.routes.add as KRoute[]) {
     const r = modelRoute(kr)
     const why = refusal(next, r)
-    if (why) refused.push({node: state.node, route: `ip route add ${routeLine(kr)}`, why})
+    if (why) refused.push({node: state.node, route: `ip route add ${routeLine(kr)}`, why, op: routeAddOp(kr)})
     else next.routes.push(r)
   }
   return next
+}
+
+/** Per node, the refused routes as `ip route` prints them. */
+function refusedRoutesOf(plan: BackendPlan, refused: WhatIf['refused']): Record<string, string[]> {
+  const out: Record<string, string[]> = {}
+  for (const n of plan.nodes) {
+    const ops = new Set(refused.filter((r) => r.node === n.node).map((r) => r.op))
+    const lines = ((n.diff?.kinds.routes.add ?? []) as KRoute[]).filter((r) => ops.has(routeAddOp(r))).map(routeLine)
+    if (lines.length > 0) out[n.node] = lines
+  }
+  return out
 }
 
 /** The snapshot as it would be after the plan, and the refused routes. */
@@ -144,8 +212,127 @@ export function applyPlan(snapshot: Snapshot, plan: BackendPlan): {snapshot: Sna
   return {snapshot: {...snapshot, cluster: {...snapshot.cluster, backend: plan.to}, nodeStates}, refused}
 }
 
-/** The matrix before → after the plan: only the pairs that change, with the state that changes them. */
+/** Each pod's eth0 MTU, by NAMESPACE/NAME. */
+function podMTUs(s: Snapshot): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const state of Object.values(s.nodeStates))
+    for (const p of state.pods) {
+      const mtu = p.links.find((l) => l.name === 'eth0')?.mtu
+      if (mtu) out.set(`${p.namespace}/${p.name}`, mtu)
+    }
+  return out
+}
+
+/** The walk of a full-size ping (the source pod's MTU, DF set) from src to dst, as a matrix cell. */
+function fullSizeCell(s: Snapshot, src: Matrix['endpoints'][number], dst: Matrix['endpoints'][number], size: number) {
+  const {trace} = traceSnapshot(s, {src: src.id, dst: dst.id, protocol: 'icmp', size, df: true})
+  const cell = cellOf(src, dst, trace)
+  const path = cell.direction === 'reply' ? trace.returnPath?.hops : trace.hops
+  return {cell, drop: path?.at(-1)}
+}
+
+/**
+ * The pairs whose full-size packets get through before and die after (small
+ * packets still delivered: those are the matrix's). Pods keep their MTU: the
+ * snapshot after the plan has the pods' links as they were.
+ */
+function mtuPrediction(before: Snapshot, after: Snapshot, matrixAfter: Matrix): MtuPrediction {
+  const mtus = podMTUs(before)
+  const small = new Map(matrixAfter.cells.map((c) => [`${c.src}\u0000${c.dst}`, c]))
+  const broken: MtuBreak[] = []
+  const endpoints = matrixEndpoints(after)
+  for (const src of endpoints) {
+    const size = mtus.get(src.id)
+    if (!size) continue
+    for (const dst of endpoints) {
+      if (src === dst || small.get(`${src.id}\u0000${dst.id}`)?.disposition !== 'DELIVERED') continue
+      const now = fullSizeCell(before, src, dst, size)
+      if (now.cell.disposition !== 'DELIVERED') continue
+      const then = fullSizeCell(after, src, dst, size)
+      if (then.cell.disposition !== 'MTU_EXCEEDED') continue
+      const dev = then.drop?.out
+      const link = dev ? after.nodeStates[then.drop!.node]?.links.find((l) => l.name === dev) : undefined
+      broken.push({
+        src: src.id,
+        dst: dst.id,
+        size,
+        after: then.cell,
+        ...(dev ? {dev: `${dev} on ${then.drop!.node}`} : {}),
+        ...(link ? {mtu: link.mtu} : {}),
+      })
+    }
+  }
+  const bySrc = new Map<string, MtuBreak[]>()
+  for (const b of broken) bySrc.set(b.src, [...(bySrc.get(b.src) ?? []), b])
+  const findings = [...bySrc.entries()].map(([src, bs]) => {
+    const fits = Math.min(...bs.map((b) => b.mtu ?? b.size))
+    const node = endpoints.find((e) => e.id === src)!.node
+    const where = [...new Set(bs.map((b) => b.dev).filter((d): d is string => d !== undefined))]
+    return makeFinding('MTU_MISMATCH', {
+      severity: 'error',
+      node,
+      subject: `eth0 in ${src}`,
+      message: `after the switch, ${src} keeps eth0 mtu ${bs[0]!.size} (pods keep their MTU until recreated) but the path takes ${fits} at ${where.join(', ') || 'the tunnel'}: its full-size packets with DF set die towards ${bs.length} pod(s)`,
+      evidence: bs.map(
+        (b) =>
+          `${b.src} -> ${b.dst}: ${b.size} bytes, DF: ${b.after.disposition}${b.dev ? ` at ${b.dev} (mtu ${b.mtu ?? '?'})` : ''}`,
+      ),
+      vars: {dev: 'eth0', mtu: fits},
+    })
+  })
+  return {broken, findings}
+}
+
+/** The matrix before → after the plan: only the pairs that change, with the state that changes them; and the full-size packets it would kill. */
 export function whatIf(snapshot: Snapshot, plan: BackendPlan): WhatIf {
   const {snapshot: after, refused} = applyPlan(snapshot, plan)
-  return {refused, matrix: matrixDiffOf(snapshot, after, reachabilityMatrix(snapshot), reachabilityMatrix(after))}
+  const matrixAfter = reachabilityMatrix(after)
+  return {
+    refused,
+    refusedRoutes: refusedRoutesOf(plan, refused),
+    matrix: matrixDiffOf(snapshot, after, reachabilityMatrix(snapshot), matrixAfter),
+    mtu: mtuPrediction(snapshot, after, matrixAfter),
+  }
+}
+
+/** The pairs the switch would stop delivering: the matrix's (small packets), as src → dst with the disposition after. */
+export function brokenPairs(w: WhatIf): Array<{src: string; dst: string; disposition: string}> {
+  return w.matrix.changed
+    .filter((c) => c.before.disposition === 'DELIVERED' && c.after.disposition !== 'DELIVERED')
+    .map((c) => ({src: c.src, dst: c.dst, disposition: c.after.disposition}))
+}
+
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`
+
+/**
+ * One line saying what the switch would break and why, or undefined when the
+ * what-if predicts no break: the pairs that stop reaching each other (and the
+ * routes the kernel would refuse), then the pairs whose full-size packets die.
+ */
+export function breakLine(w: WhatIf): string | undefined {
+  const parts: string[] = []
+  const broken = brokenPairs(w)
+  if (broken.length > 0) {
+    const why = [...new Set(broken.map((b) => b.disposition))].join('/')
+    let line = `${count(broken.length, 'pod pair')} would stop reaching each other (${why}: ${broken
+      .slice(0, 4)
+      .map((b) => `${b.src} -> ${b.dst}`)
+      .join(', ')}${broken.length > 4 ? ', ...' : ''})`
+    if (w.refused.length > 0) {
+      const reasons = [...new Set(w.refused.map((r) => r.why))]
+      line += `: the kernel refuses ${count(w.refused.length, 'route')} of the plan (${reasons.slice(0, 2).join('; ')}${reasons.length > 2 ? '; ...' : ''})`
+    }
+    parts.push(line)
+  }
+  if (w.mtu.broken.length > 0) {
+    const sizes = [...new Set(w.mtu.broken.map((b) => b.size))].join('/')
+    const at = [...new Set(w.mtu.broken.map((b) => (b.dev ? `${b.dev} mtu ${b.mtu ?? '?'}` : undefined)))]
+      .filter((x) => x !== undefined)
+      .slice(0, 2)
+      .join(', ')
+    parts.push(
+      `full-size packets (${sizes} bytes, DF) would die on ${count(w.mtu.broken.length, 'pod pair')}${at ? ` at ${at}` : ''}: pods keep their MTU until recreated (MTU_MISMATCH)`,
+    )
+  }
+  return parts.length > 0 ? parts.join('; ') : undefined
 }

@@ -1,4 +1,6 @@
-import {runChecks} from '../../../src/analyze/checks/index.js'
+import {expect} from 'vitest'
+
+import {runChecks, runChecksByNode} from '../../../src/analyze/checks/index.js'
 import type {Finding, FindingCode} from '../../../src/model/finding.js'
 import type {NodeState} from '../../../src/model/node-state.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
@@ -38,14 +40,25 @@ export function node(s: Snapshot, name: string): NodeState {
   return st
 }
 
-export function findings(s: Snapshot, code?: FindingCode, nodes?: string[]): Finding[] {
+/**
+ * The findings of the checks over the whole snapshot, and the proof that `check --snapshot`'s run
+ * node by node (runChecksStreamed: cluster facts, one node's state at a time) finds the very same,
+ * in the same order, for every fault the tests make.
+ */
+export function checked(s: Snapshot, nodes?: string[]): Finding[] {
   const all = runChecks(s, nodes ? {nodes} : {})
+  expect(runChecksByNode(s, nodes ? {nodes} : {}).raised.map((r) => r.finding)).toEqual(all)
+  return all
+}
+
+export function findings(s: Snapshot, code?: FindingCode, nodes?: string[]): Finding[] {
+  const all = checked(s, nodes)
   return code ? all.filter((f) => f.code === code) : all
 }
 
 /** The one finding of a code, failing loudly (with all findings) when there is not exactly one. */
 export function only(s: Snapshot, code: FindingCode): Finding {
-  const all = runChecks(s)
+  const all = checked(s)
   const hits = all.filter((f) => f.code === code)
   if (hits.length !== 1)
     throw new Error(
@@ -56,5 +69,5 @@ export function only(s: Snapshot, code: FindingCode): Finding {
 
 /** The codes raised, sorted, for asserting that a fault raised nothing unrelated. */
 export function codes(s: Snapshot): string[] {
-  return [...new Set(runChecks(s).map((f) => f.code))].sort()
+  return [...new Set(checked(s).map((f) => f.code))].sort()
 }

@@ -1,0 +1,60 @@
+import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {synthesizeSnapshot} from '../../bench/synth.js'
+import type {Snapshot} from '../../src/model/snapshot.js'
+import {writeSnapshotFile} from '../../src/model/snapshot-file.js'
+import {traceSnapshotFile, traceSnapshotStream} from '../../src/services/trace.js'
+import {snapshotFixture} from '../helpers/fixtures.js'
+
+const dir = mkdtempSync(path.join(tmpdir(), 'netctl-trace-stream-'))
+afterAll(() => rmSync(dir, {recursive: true, force: true}))
+
+const query = (src: string, dst: string) => ({src, dst, size: 84, df: false})
+
+/** The first pod of each node to the first pod of every node (itself included), and to a node. */
+function pairs(s: Snapshot): Array<[string, string]> {
+  const firsts = s.nodes.flatMap((n) => {
+    const p = s.pods.find((x) => x.node === n.name && !x.hostNetwork)
+    return p ? [`${p.namespace}/${p.name}`] : []
+  })
+  return [...firsts.flatMap((a) => firsts.map((b): [string, string] => [a, b])), [firsts[0]!, s.nodes.at(-1)!.name]]
+}
+
+describe('trace on a JSON Lines snapshot keeps only the states its walk needs, and answers as over the whole snapshot', () => {
+  const fixtures = readdirSync(path.resolve('fixtures/snapshots'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''))
+  for (const name of fixtures) {
+    it(`${name}: every pair of nodes' pods (and a pod to a node), the same trace, findings, checks and exit code`, async () => {
+      const s = snapshotFixture(name)
+      const file = path.join(dir, `${name}.jsonl`)
+      await writeSnapshotFile(file, s)
+      for (const [src, dst] of pairs(s)) {
+        const whole = traceSnapshotFile(s, query(src, dst))
+        const streamed = await traceSnapshotStream(file, query(src, dst))
+        expect({trace: streamed.trace, exit: streamed.exitCode}, `${src} → ${dst}`).toEqual({
+          trace: whole.trace,
+          exit: whole.exitCode,
+        })
+      }
+    })
+  }
+
+  it('a 40-node cluster: the walk keeps the states of the path only, the checks the cluster facts of the others', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 40)
+    // node3 loses its FDB entry for node17: the trace names it (FDB_MISSING) from node17's facts
+    const ip17 = s.nodes.find((n) => n.name === 'node17')!.internalIP
+    s.nodeStates.node3!.fdb = s.nodeStates.node3!.fdb.filter((f) => f.dst !== ip17)
+    const file = path.join(dir, 'forty.jsonl')
+    await writeSnapshotFile(file, s)
+    const whole = traceSnapshotFile(s, query('pod-node3-1', 'pod-node17-2'))
+    const streamed = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'))
+    expect(streamed.trace).toEqual(whole.trace)
+    expect(Object.keys(streamed.snapshot.nodeStates).sort()).toEqual(['node17', 'node3'])
+    expect(streamed.trace.findings.map((f) => f.code)).toContain('FDB_MISSING')
+  })
+})
