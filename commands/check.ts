@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/base-command.js'
-import {Ending, UsageError} from '../src/errors.js'
+import {Ending} from '../src/errors.js'
 import {clusterSourceFlags, collectFlags, snapshotFlag, SOURCE_FLAG_NAMES} from '../src/flags.js'
 import {checkJson, checkText} from '../src/render/check.js'
 import {runCheck} from '../src/services/check.js'
@@ -65,10 +65,6 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
 
   async run(): Promise<Ending<CheckResult>> {
     const {flags} = await this.parse(Check)
-    if (flags.probe && flags.snapshot !== undefined)
-      throw new UsageError(
-        '--probe sends real packets, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
-      )
     const {result, allNodes, verdict} = await runCheck({
       snapshot: flags.snapshot,
       source: flags,

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
-import {lookupCode, suggestCode} from '../src/analyze/catalogue/index.js'
 import {BaseCommand} from '../src/base-command.js'
-import {Ending, UsageError} from '../src/errors.js'
-import {explainJson, explainListJson, explainListText, explainText} from '../src/render/explain.js'
+import {Ending} from '../src/errors.js'
+import {explainAnswerJson, explainAnswerText} from '../src/render/explain.js'
+import {runExplain} from '../src/services/explain.js'
 
 export default class Explain extends BaseCommand {
   static override summary =
@@ -30,20 +30,8 @@ Codes are case-insensitive. --list shows every code with its area and default se
 
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Explain)
-    if (flags.list) {
-      if (!this.jsonEnabled()) this.log(explainListText())
-      return new Ending(explainListJson())
-    }
-    if (args.code === undefined)
-      throw new UsageError('give a finding code or a disposition (netctl explain --list shows them all)')
-    const found = lookupCode(args.code)
-    if (!found) {
-      const guess = suggestCode(args.code)
-      throw new UsageError(
-        `unknown code '${args.code}'${guess ? `: did you mean ${guess}?` : ''} (netctl explain --list)`,
-      )
-    }
-    if (!this.jsonEnabled()) this.log(explainText(found))
-    return new Ending(explainJson(found))
+    const answer = runExplain({code: args.code, list: flags.list})
+    if (!this.jsonEnabled()) this.log(explainAnswerText(answer))
+    return new Ending(explainAnswerJson(answer))
   }
 }

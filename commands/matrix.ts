@@ -1,8 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/base-command.js'
-import {openClusterSource, resolveSource} from '../src/collect/source.js'
-import {Ending, UsageError} from '../src/errors.js'
+import {Ending} from '../src/errors.js'
 import {
   clusterSourceFlags,
   collectFlags,
@@ -11,10 +10,8 @@ import {
   snapshotFlag,
   sourceFlagsGiven,
 } from '../src/flags.js'
-import {readSnapshotFile} from '../src/model/snapshot-file.js'
 import {matrixDiffText, matrixHtml, matrixSvg, matrixText} from '../src/render/matrix.js'
-import {matrixDiffFiles, matrixLive, matrixOf, type MatrixRun} from '../src/services/matrix.js'
-import {matrixDiffVerdict, matrixVerdict} from '../src/services/outcome.js'
+import {runMatrix} from '../src/services/matrix.js'
 
 /** matrix's formats: kubectl's, and the heat map */
 const FORMATS = [...OUTPUT_FORMATS, 'svg', 'html'] as const
@@ -66,42 +63,26 @@ Exit codes: 0 every pair (and Service cell) delivered (with two snapshots: no pa
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Matrix)
     const format = this.jsonEnabled() ? 'json' : flags.output
-    const opts = {allPods: flags['all-pods'], services: flags.services}
-    const cluster = sourceFlagsGiven(flags)
-    if (args.before !== undefined) {
-      if (args.after === undefined)
-        throw new UsageError(
-          'give two snapshots, BEFORE and AFTER, or one state with --snapshot FILE (or --lab, --inventory, a kubeconfig)',
-        )
-      const other = flags.snapshot === undefined ? cluster[0] : '--snapshot'
-      if (other) throw new UsageError(`BEFORE and AFTER are the snapshots compared: ${other} is not for them`)
-      if (format === 'svg' || format === 'html')
-        throw new UsageError(`-o ${format} draws one matrix; with BEFORE and AFTER the output is text, json or yaml`)
-      const diff = await matrixDiffFiles(args.before, args.after, opts)
-      if (format === 'text') this.log(matrixDiffText(diff))
-      return new Ending(diff, matrixDiffVerdict(diff))
+    const answer = await runMatrix({
+      before: args.before,
+      after: args.after,
+      snapshot: flags.snapshot,
+      source: flags,
+      clusterFlags: sourceFlagsGiven(flags),
+      format,
+      allPods: flags['all-pods'],
+      services: flags.services,
+      version: this.config.version,
+      parallel: flags.parallel,
+      timeoutMs: flags.timeout * 1000,
+    })
+    if (answer.kind === 'diff') {
+      if (format === 'text') this.log(matrixDiffText(answer.diff))
+      return new Ending(answer.diff, answer.verdict)
     }
-    if (flags.snapshot !== undefined && cluster.length > 0)
-      throw new UsageError(`--snapshot and ${cluster[0]} both say where the state comes from: give one`)
-    let run: MatrixRun
-    if (flags.snapshot === undefined) {
-      const source = await openClusterSource(resolveSource(flags), {orElse: ['a snapshot (--snapshot FILE)']})
-      try {
-        run = await matrixLive(source, {
-          ...opts,
-          version: this.config.version,
-          parallel: flags.parallel,
-          timeoutMs: flags.timeout * 1000,
-        })
-      } finally {
-        await source.close()
-      }
-    } else {
-      run = matrixOf(await readSnapshotFile(flags.snapshot), opts)
-    }
-    if (format === 'text') this.log(matrixText(run.matrix))
-    else if (format === 'svg') this.log(matrixSvg(run.matrix))
-    else if (format === 'html') this.log(matrixHtml(run.matrix))
-    return new Ending(run.matrix, matrixVerdict(run))
+    if (format === 'text') this.log(matrixText(answer.matrix))
+    else if (format === 'svg') this.log(matrixSvg(answer.matrix))
+    else if (format === 'html') this.log(matrixHtml(answer.matrix))
+    return new Ending(answer.matrix, answer.verdict)
   }
 }

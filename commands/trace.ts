@@ -16,13 +16,15 @@ import {traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
 import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import {runTrace} from '../src/services/trace.js'
 
-/** --port: a number (1-65535) or a Service port's name */
-function portFlag(text: string): number | string {
-  if (!/^\d+$/.test(text)) return text
-  const n = Number(text)
-  if (n < 1 || n > 65535) throw new UsageError(`--port ${text}: a port is 1 to 65535`)
-  return n
-}
+/** --port: a number (1-65535) or a Service port's name; oclif names the flag before a refusal */
+const portFlag = Flags.custom<number | string>({
+  parse: async (text) => {
+    if (!/^\d+$/.test(text)) return text
+    const n = Number(text)
+    if (n < 1 || n > 65535) throw new UsageError(`${text}: a port is 1 to 65535`)
+    return n
+  },
+})
 
 /** trace's formats: kubectl's, and the path as a graph */
 const FORMATS = [...OUTPUT_FORMATS, 'mermaid', 'dot'] as const
@@ -107,7 +109,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
         "The packet: an ICMP echo, a TCP SYN or a UDP datagram (default: icmp; to a Service, its port's protocol).",
       options: ['icmp', 'tcp', 'udp'],
     }),
-    port: Flags.string({
+    port: portFlag({
       description: 'Destination port (with --protocol tcp or udp); to a Service, its port by number or name.',
       helpValue: 'PORT|NAME',
     }),
@@ -144,15 +146,11 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(Trace)
     const format = this.jsonEnabled() ? 'json' : flags.output
-    if (flags.probe && flags.snapshot !== undefined)
-      throw new UsageError(
-        '--probe sends a real packet, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
-      )
     const query: TraceQuery = {
       src: args.src,
       dst: args.dst,
       ...(flags.protocol === undefined ? {} : {protocol: flags.protocol as Protocol}),
-      ...(flags.port === undefined ? {} : {port: portFlag(flags.port)}),
+      ...(flags.port === undefined ? {} : {port: flags.port}),
       ...(flags.endpoint === undefined ? {} : {endpoint: flags.endpoint}),
       ...(flags.namespace === undefined ? {} : {namespace: flags.namespace}),
       size: flags.size,

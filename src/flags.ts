@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {DEFAULT_DEBUG_IMAGE, DEFAULT_PARALLEL, DEFAULT_TIMEOUT_MS} from './defaults.js'
+import {durationMs} from './util/duration.js'
 
 /**
  * --lab NAME for lab commands (--name, its old spelling, still works): one lab
@@ -196,14 +197,18 @@ export const clusterFlags = {
 
 /**
  * --lock-timeout DURATION for commands that take a cluster's change lock
- * (src/backend/lock.ts): how long to wait for another run's change; 0 refuses at once.
+ * (src/backend/act/lock.ts): how long to wait for another run's change; 0 refuses at once.
+ * Parsed here, so that every such command gets milliseconds (or a usage error) from oclif.
  */
-export const lockTimeoutFlag = Flags.string({
+export const lockTimeoutFlag = Flags.custom<number>({
   description:
     "How long to wait for another run's change of this cluster to end, as kubectl durations: 0 (refuse at once), 30s, 5m.",
-  default: '0',
+  default: 0,
+  // help shows a falsy default not at all: say it as typed
+  defaultHelp: async () => '0',
   helpValue: 'DURATION',
-})
+  parse: async (text) => durationMs(text),
+})()
 
 /** The names of clusterSourceFlags: a saved snapshot (--snapshot) excludes every one of them. */
 export const SOURCE_FLAG_NAMES: string[] = Object.keys(clusterSourceFlags)

@@ -4,7 +4,7 @@ import {BaseCommand} from '../../src/base-command.js'
 import {Ending} from '../../src/errors.js'
 import {kubeFlags} from '../../src/flags.js'
 import {debugCleanupText} from '../../src/render/debug.js'
-import {debugCleanupVerdict} from '../../src/services/outcome.js'
+import {runDebugCleanup} from '../../src/services/debug.js'
 
 export default class DebugCleanup extends BaseCommand {
   static override summary = 'Delete debug pods that earlier netctl runs left behind.'
@@ -29,11 +29,12 @@ export default class DebugCleanup extends BaseCommand {
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(DebugCleanup)
-    const {KubeApi} = await import('../../src/cluster/kube-api.js')
-    const {deleteLeftoverDebugPods} = await import('../../src/transport/kube-debug.js')
-    const api = await KubeApi.connect({kubeconfig: flags.kubeconfig, context: flags.context})
-    const result = await deleteLeftoverDebugPods(api, {namespace: flags.namespace})
+    const {result, verdict} = await runDebugCleanup({
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      namespace: flags.namespace,
+    })
     if (!this.jsonEnabled()) this.log(debugCleanupText(result))
-    return new Ending(result, debugCleanupVerdict(result))
+    return new Ending(result, verdict)
   }
 }

@@ -2,9 +2,9 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
 import {Ending} from '../../src/errors.js'
-import {parseBackendList, runBench} from '../../src/lab/bench.js'
-import {benchInterruptedText, benchJson, benchText} from '../../src/render/bench.js'
-import {benchVerdict} from '../../src/services/outcome.js'
+import {parseBackendList} from '../../src/lab/bench.js'
+import {benchInterruptedLine, benchJson, benchProgressLine, benchText} from '../../src/render/bench.js'
+import {runLabBench} from '../../src/services/lab.js'
 
 export default class LabBench extends BaseCommand {
   static override summary = 'Measure pod-to-pod throughput and latency of each backend, side by side.'
@@ -21,7 +21,7 @@ The table shows the cross-node numbers and their ratio to the same-node pair of 
   ]
   static override enableJsonFlag = true
   static override flags = {
-    backends: Flags.string({
+    backends: Flags.custom({parse: async (text: string) => parseBackendList(text)})({
       description: 'Comma-separated backends to measure (default: every backend whose programs are installed here).',
     }),
     seconds: Flags.integer({description: 'Length of each iperf3 test, in seconds.', default: 3, min: 1, max: 60}),
@@ -42,23 +42,18 @@ The table shows the cross-node numbers and their ratio to the same-node pair of 
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabBench)
-    const backends = flags.backends === undefined ? undefined : parseBackendList(flags.backends)
-    const progress =
-      !this.jsonEnabled() && process.stderr.isTTY ? (line: string) => process.stderr.write(`  ${line}\n`) : undefined
-    const report = await runBench(
-      {
-        name: flags.lab,
-        seconds: flags.seconds,
-        pingCount: flags['ping-count'],
-        rounds: flags.rounds,
-        ...(backends ? {backends} : {}),
-      },
-      {
-        ...(progress ? {progress} : {}),
-        interrupted: (signal, labs) => process.stderr.write(benchInterruptedText(signal, labs)),
-      },
-    )
-    if (!this.jsonEnabled()) this.log(benchText(report))
-    return new Ending(benchJson(report), benchVerdict(report))
+    const json = this.jsonEnabled()
+    const {report, verdict} = await runLabBench({
+      name: flags.lab,
+      seconds: flags.seconds,
+      pingCount: flags['ping-count'],
+      rounds: flags.rounds,
+      ...(flags.backends ? {backends: flags.backends} : {}),
+      // the steps only for a person watching a terminal; piped, nothing but the result
+      ...(!json && process.stderr.isTTY ? {progress: benchProgressLine} : {}),
+      interrupted: benchInterruptedLine,
+    })
+    if (!json) this.log(benchText(report))
+    return new Ending(benchJson(report), verdict)
   }
 }

@@ -2,8 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/base-command.js'
 import {Ending} from '../../src/errors.js'
-import {listLabs} from '../../src/lab/list.js'
 import {labListText} from '../../src/render/lab.js'
+import {runLabList} from '../../src/services/lab.js'
 
 export default class LabList extends BaseCommand {
   static override summary = 'List the labs on this machine.'
@@ -21,8 +21,8 @@ export default class LabList extends BaseCommand {
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabList)
-    const labs = (await listLabs()).filter((l) => flags.lab === undefined || l.name === flags.lab)
-    if (!this.jsonEnabled()) this.log(labListText(labs))
-    return new Ending({labs})
+    const result = await runLabList({lab: flags.lab})
+    if (!this.jsonEnabled()) this.log(labListText(result.labs))
+    return new Ending(result)
   }
 }

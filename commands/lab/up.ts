@@ -10,11 +10,10 @@ import {
   PROXY_MODES,
   type ProxyMode,
 } from '../../src/lab/agents/defaults.js'
-import {labUp} from '../../src/lab/build.js'
 import {parseNamespaceLabels, parsePodLabels, parsePodNamespaces, parsePodPorts} from '../../src/lab/topology.js'
 import {LAB_BACKENDS, LAB_TOPOLOGIES, type LabBackendName, type LabTopology} from '../../src/lab/types.js'
-import {labUpResult} from '../../src/lab/up-result.js'
-import {labUpText} from '../../src/render/lab.js'
+import {labUpProgressLine, labUpText} from '../../src/render/lab.js'
+import {runLabUp} from '../../src/services/lab.js'
 
 export default class LabUp extends BaseCommand {
   static override summary = 'Build a real multi-node cluster dataplane in network namespaces.'
@@ -113,27 +112,23 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
 
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabUp)
-    const progress =
-      !this.jsonEnabled() && process.stderr.isTTY ? (step: string) => process.stderr.write(`  ${step}...\n`) : undefined
-    const record = await labUp(
-      {
-        name: flags.lab,
-        nodes: flags.nodes,
-        podsPerNode: flags['pods-per-node'],
-        backend: flags.backend as LabBackendName,
-        topology: flags.topology as LabTopology,
-        routeReflectors: flags['route-reflectors'],
-        ssh: flags.ssh,
-        proxyMode: flags['proxy-mode'] as ProxyMode,
-        hostProfile: flags['host-profile'] as HostProfile,
-        podLabels: parsePodLabels(flags['pod-labels']),
-        podNamespaces: parsePodNamespaces(flags['pod-namespace']),
-        namespaceLabels: parseNamespaceLabels(flags['namespace-labels']),
-        podPorts: parsePodPorts(flags['pod-ports']),
-      },
-      progress,
-    )
-    const result = labUpResult(record)
+    const result = await runLabUp({
+      name: flags.lab,
+      nodes: flags.nodes,
+      podsPerNode: flags['pods-per-node'],
+      backend: flags.backend as LabBackendName,
+      topology: flags.topology as LabTopology,
+      routeReflectors: flags['route-reflectors'],
+      ssh: flags.ssh,
+      proxyMode: flags['proxy-mode'] as ProxyMode,
+      hostProfile: flags['host-profile'] as HostProfile,
+      podLabels: parsePodLabels(flags['pod-labels']),
+      podNamespaces: parsePodNamespaces(flags['pod-namespace']),
+      namespaceLabels: parseNamespaceLabels(flags['namespace-labels']),
+      podPorts: parsePodPorts(flags['pod-ports']),
+      // the steps only for a person watching a terminal; piped, nothing but the result
+      progress: !this.jsonEnabled() && process.stderr.isTTY ? labUpProgressLine : undefined,
+    })
     if (!this.jsonEnabled()) this.log(labUpText(result))
     return new Ending(result)
   }

@@ -858,6 +858,25 @@ function refuse(
   return {...base, type, error, reason, evidence: trail.evidence, notes: trail.notes}
 }
 
+/**
+ * An IPv4 broadcast's or multicast's source as the kernel checks it (against a
+ * zero destination; a zeronet source is not checked): the refusal, or undefined
+ * when it passes.
+ */
+function refusedSource(
+  fib: CompiledFib,
+  s: Ip,
+  iif: string,
+  mark: number,
+  base: DecisionBase,
+  trail: Trail,
+): RouteDecision | undefined {
+  if (v4.isZeronet(s)) return undefined
+  const chk = validateSource(fib, s, zeroIp('inet'), iif, undefined, mark, trail)
+  if (chk.ok) return undefined
+  return refuse(base, trail, chk.rpFilter ? 'rp-filter' : 'martian-source', 'EINVAL', chk.reason ?? 'source refused')
+}
+
 /** A failed fib lookup as a decision (errno may be overridden: forwarding off answers EHOSTUNREACH). */
 function fromFailure(
   base: DecisionBase,
@@ -1119,21 +1138,8 @@ function inputPath(fib: CompiledFib, q: PacketQuery, dst: Ip, src: Ip | undefine
   if (v4.isMulticast(dst)) return multicastIn(fib, iif, dst, s, mark, base, trail)
   if (v4.isMulticast(s) || v4.isLimitedBroadcast(s))
     return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
-  const broadcastIn = (reason: string): RouteDecision => {
-    if (!v4.isZeronet(s)) {
-      // the kernel checks a broadcast's source with a zero destination
-      const chk = validateSource(fib, s, zeroIp('inet'), iif, undefined, mark, trail)
-      if (!chk.ok)
-        return refuse(
-          base,
-          trail,
-          chk.rpFilter ? 'rp-filter' : 'martian-source',
-          'EINVAL',
-          chk.reason ?? 'source refused',
-        )
-    }
-    return deliver('broadcast', reason)
-  }
+  const broadcastIn = (reason: string): RouteDecision =>
+    refusedSource(fib, s, iif, mark, base, trail) ?? deliver('broadcast', reason)
   if (v4.isLimitedBroadcast(dst) || (v4.isZero(s) && v4.isZero(dst))) return broadcastIn('limited broadcast')
   if (v4.isZeronet(s)) return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
   if (v4.isZeronet(dst)) return refuse(base, trail, 'martian-destination', 'EINVAL', `martian destination ${dst.text}`)
@@ -1231,17 +1237,8 @@ function multicastIn(
     return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
   if (v4.isLoopback(s) && !(orConf(fib, 'inet', iif, 'route_localnet') ?? false))
     return refuse(base, trail, 'martian-source', 'EINVAL', `martian source ${s.text}`)
-  if (!v4.isZeronet(s)) {
-    const chk = validateSource(fib, s, zeroIp('inet'), iif, undefined, mark, trail)
-    if (!chk.ok)
-      return refuse(
-        base,
-        trail,
-        chk.rpFilter ? 'rp-filter' : 'martian-source',
-        'EINVAL',
-        chk.reason ?? 'source refused',
-      )
-  }
+  const refused = refusedSource(fib, s, iif, mark, base, trail)
+  if (refused) return refused
   return {
     ...base,
     type: 'multicast',

@@ -76,6 +76,17 @@ export interface ClusterSource {
   close(): Promise<void>
 }
 
+/** What a collect over the source takes from it: the transport to each node, and the NetworkPolicies its API holds. */
+export function sourceCollectOptions(source: ClusterSource): {
+  transportFactory: (node: InventoryNode) => Transport
+  networkPolicies?: KubeNetworkPolicy[]
+} {
+  return {
+    transportFactory: (node) => source.transportFor(node),
+    ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+  }
+}
+
 const KUBE_FLAGS = [
   'kubeconfig',
   'context',

@@ -98,16 +98,19 @@ export function benchLabName(name: string, backend: LabBackendName): string {
   return `${name}-${backend.replace(/^([a-z])[a-z]*-/, '$1-')}`
 }
 
-/** `--backends a,b`: names from LAB_BACKENDS, in the order given, each once. */
+/**
+ * `--backends a,b`: names from LAB_BACKENDS, in the order given, each once.
+ * oclif names the flag before the message (`--backends: unknown backend ...`).
+ */
 export function parseBackendList(text: string): LabBackendName[] {
   const names = text
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
-  if (names.length === 0) throw new UsageError(`--backends: give one or more of ${LAB_BACKENDS.join(', ')}`)
+  if (names.length === 0) throw new UsageError(`give one or more of ${LAB_BACKENDS.join(', ')}`)
   for (const n of names) {
     if (!(LAB_BACKENDS as readonly string[]).includes(n))
-      throw new UsageError(`--backends: unknown backend '${n}': one of ${LAB_BACKENDS.join(', ')}`)
+      throw new UsageError(`unknown backend '${n}': one of ${LAB_BACKENDS.join(', ')}`)
   }
   return [...new Set(names)] as LabBackendName[]
 }

@@ -1,5 +1,5 @@
 import type {BackendBench, BenchReport} from '../lab/bench.js'
-import {colors} from './color.js'
+import {colors, table} from './color.js'
 
 /** `lab bench --json`: the report as measured (schemas/lab-bench.schema.json). */
 export function benchJson(r: BenchReport): object {
@@ -53,20 +53,10 @@ const HEADER = ['BACKEND', 'POD MTU', 'THROUGHPUT CROSS-NODE', 'VS SAME-NODE', '
  * widens them nor disappears.
  */
 export function benchTable(results: BackendBench[], indent = ''): string {
-  const ok = results.filter((b) => b.status === 'ok').map(okCells)
-  const widths = HEADER.map((h, i) =>
-    Math.max(h.length, ...ok.map((r) => r[i]!.length), ...(i === 0 ? results.map((b) => b.backend.length) : [])),
-  )
-  const line = (cells: string[]): string =>
-    indent +
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd()
   const rows = results.map((b) =>
-    b.status === 'ok' ? line(okCells(b)) : line([b.backend, `failed: ${b.error ?? 'unknown error'}`]),
+    b.status === 'ok' ? okCells(b) : [b.backend, `failed: ${b.error ?? 'unknown error'}`],
   )
-  return [line(HEADER), ...rows].join('\n')
+  return table(HEADER, rows, indent, {spanning: true})
 }
 
 export function benchText(r: BenchReport): string {
@@ -96,6 +86,14 @@ export function benchText(r: BenchReport): string {
   return out.join('\n')
 }
 
-export function benchInterruptedText(signal: string, labs: string[]): string {
-  return `netctl: ${signal}: stopping the bench${labs.length ? `, removing lab ${labs.join(', ')}` : ''}\n`
+/** A signal stopped the bench: said on stderr, also with --json, before its labs are removed. */
+export function benchInterruptedLine(signal: string, labs: string[]): void {
+  process.stderr.write(
+    `netctl: ${signal}: stopping the bench${labs.length ? `, removing lab ${labs.join(', ')}` : ''}\n`,
+  )
+}
+
+/** A step of the bench (`[1/3] flannel-vxlan: ...`), on stderr. */
+export function benchProgressLine(line: string): void {
+  process.stderr.write(`  ${line}\n`)
 }

@@ -6,9 +6,14 @@ export function colors(stream: NodeJS.WriteStream = process.stdout): InstanceTyp
   return chalk
 }
 
-/** Lay out rows as aligned columns (plain text width; colour codes are added after). */
-export function table(header: string[], rows: string[][], indent = ''): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+/**
+ * Lay out rows as aligned columns (plain text width; colour codes are added after).
+ * With `spanning`, the last cell of a row shorter than the header runs across the
+ * columns left (a `failed: why` row): it widens none of them.
+ */
+export function table(header: string[], rows: string[][], indent = '', opts: {spanning?: boolean} = {}): string {
+  const counted = opts.spanning ? rows.map((r) => (r.length < header.length ? r.slice(0, -1) : r)) : rows
+  const widths = header.map((h, i) => Math.max(h.length, ...counted.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]): string =>
     indent +
     cells

@@ -14,6 +14,7 @@ import {
 } from '../analyze/catalogue/index.js'
 import {FINDING_CODES, type Severity} from '../model/finding.js'
 import {DISPOSITIONS} from '../model/trace.js'
+import type {ExplainAnswer} from '../services/explain.js'
 import {colors, table} from './color.js'
 import {terminalWidth, wrapCommand} from './width.js'
 
@@ -144,4 +145,14 @@ export function explainListText(): string {
     '',
     'netctl explain CODE tells what one of them means and how to fix it.',
   ].join('\n')
+}
+
+/** explain's answer as text: the list, or the one code. */
+export function explainAnswerText(a: ExplainAnswer): string {
+  return a.kind === 'list' ? explainListText() : explainText(a.found)
+}
+
+/** explain's answer as JSON: the list, or the one code. */
+export function explainAnswerJson(a: ExplainAnswer): object {
+  return a.kind === 'list' ? explainListJson() : explainJson(a.found)
 }

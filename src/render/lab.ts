@@ -16,6 +16,11 @@ function warningsText(warnings: string[]): string[] {
   return warnings.map((w) => c.yellow(`warning: ${w}`))
 }
 
+/** A step of `lab up` as it starts, on stderr. */
+export function labUpProgressLine(step: string): void {
+  process.stderr.write(`  ${step}...\n`)
+}
+
 export function labUpText(r: LabUpResult): string {
   const c = colors()
   const out = [

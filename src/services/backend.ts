@@ -13,7 +13,6 @@ import {backendSet, type SetResult} from '../backend/set.js'
 import {type BackendTarget, resolveTarget} from '../backend/target.js'
 import type {SourceFlags} from '../collect/source.js'
 import {UsageError, type Verdict} from '../errors.js'
-import {lockTimeoutMs} from '../util/duration.js'
 import {backendGetVerdict, planVerdict, setVerdict} from './outcome.js'
 
 export interface BackendRequest {
@@ -61,8 +60,8 @@ export interface BackendSetRequest extends BackendRequest {
   dryRun: boolean
   /** --force: switch even when the what-if predicts broken pairs */
   force: boolean
-  /** --lock-timeout as given (a duration) */
-  lockTimeout: string
+  /** --lock-timeout: how long to wait for another run's change */
+  lockTimeoutMs: number
   rolloutTimeoutMs: number
   /** whether a person is there to be asked (stdin and stderr are terminals) */
   terminal: boolean
@@ -89,14 +88,13 @@ export interface BackendSetRun {
 export async function runBackendSet(req: BackendSetRequest): Promise<BackendSetRun> {
   if (!req.yes && !req.dryRun && !req.terminal)
     throw new UsageError('not a terminal, so netctl cannot ask: pass --yes to apply (or --dry-run to only plan)', false)
-  const lockTimeout = lockTimeoutMs(req.lockTimeout)
   let shown = false
   const result = await onTarget(req.source, (target) =>
     backendSet(target, req.to, {
       version: req.version,
       timeoutMs: req.timeoutMs,
       rolloutTimeoutMs: req.rolloutTimeoutMs,
-      lockTimeoutMs: lockTimeout,
+      lockTimeoutMs: req.lockTimeoutMs,
       dryRun: req.dryRun,
       force: req.force,
       ...(req.progress ? {progress: req.progress} : {}),

@@ -6,7 +6,13 @@
 import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {countFindings, runChecks, runChecksStreamed} from '../analyze/checks/index.js'
 import {collectInventory} from '../collect/collect.js'
-import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import {
+  type ClusterSource,
+  openClusterSource,
+  resolveSource,
+  sourceCollectOptions,
+  type SourceFlags,
+} from '../collect/source.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
 import {openSnapshotFile} from '../model/snapshot-file.js'
@@ -39,6 +45,10 @@ export interface CheckRun {
 
 /** Check a saved snapshot or a live cluster (whose transports are closed at the end, also on error). */
 export async function runCheck(req: CheckRequest): Promise<CheckRun> {
+  if (req.probe && req.snapshot !== undefined)
+    throw new UsageError(
+      '--probe sends real packets, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
+    )
   if (req.snapshot !== undefined) return checkSnapshotFile(req.snapshot, req.nodes)
   const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
   try {
@@ -100,8 +110,7 @@ function collect(source: ClusterSource, req: CheckRequest): Promise<Snapshot> {
     parallel: req.parallel,
     timeoutMs: req.timeoutMs,
     version: req.version,
-    transportFactory: (node) => source.transportFor(node),
-    ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+    ...sourceCollectOptions(source),
   })
 }
 

@@ -8,7 +8,13 @@
 import type {Writable} from 'node:stream'
 
 import {collectInventory, type NodeProgress} from '../collect/collect.js'
-import {type ClusterSource, openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
+import {
+  type ClusterSource,
+  openClusterSource,
+  resolveSource,
+  sourceCollectOptions,
+  type SourceFlags,
+} from '../collect/source.js'
 import {type CollectSummary, collectSummary} from '../collect/summary.js'
 import {UsageError, type Verdict} from '../errors.js'
 import type {Inventory} from '../model/inventory.js'
@@ -117,8 +123,7 @@ async function collectTo(
     parallel: req.parallel,
     timeoutMs: req.timeoutMs,
     version: req.version,
-    transportFactory: (node) => source.transportFor(node),
-    ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+    ...sourceCollectOptions(source),
     ...(display ? {onProgress: (p: NodeProgress) => display.update(p)} : {}),
     ...(spool ? {onState: (node: string, state: NodeState) => spool.add(node, state)} : {}),
   })

@@ -1,15 +1,45 @@
 /**
- * The lab commands behind their commands (`lab down`, `lab status`): one call
- * each, over the lab modules. Prints nothing: a removed lab is handed to the
- * caller as it goes, so that a long `--all` says what it has done so far.
+ * The lab commands behind their commands (`lab up`, `lab down`, `lab list`,
+ * `lab status`, `lab bench`): one call each, over the lab modules. Prints
+ * nothing: progress and a removed lab are handed to the caller as they come,
+ * so that a long run says what it has done so far.
  */
 import {ExitCode, NetctlError, type Verdict} from '../errors.js'
-import {listLabs} from '../lab/list.js'
+import {type BenchHooks, type BenchOptions, type BenchReport, runBench} from '../lab/bench.js'
+import {labUp, type LabUpProgress} from '../lab/build.js'
+import {type LabListEntry, listLabs} from '../lab/list.js'
 import {labPreflight} from '../lab/preflight.js'
 import {loadRecord} from '../lab/state.js'
 import {type LabStatus, labStatus} from '../lab/status.js'
 import {teardownLab, type TeardownResult} from '../lab/teardown.js'
-import {labStatusVerdict} from './outcome.js'
+import type {LabOptions} from '../lab/types.js'
+import {type LabUpResult, labUpResult} from '../lab/up-result.js'
+import {benchVerdict, labStatusVerdict} from './outcome.js'
+
+/**
+ * `lab up`: build the lab (a failure removes what was made) and say what it
+ * made, as `lab up --json` gives it; each step is handed to `progress` as it starts.
+ */
+export async function runLabUp(req: LabOptions & {progress?: LabUpProgress | undefined}): Promise<LabUpResult> {
+  const {progress, ...options} = req
+  return labUpResult(await labUp(options, progress))
+}
+
+/** `lab list`: every lab on this machine (with the orphans a crash left), or only the one named. */
+export async function runLabList(req: {lab?: string | undefined}): Promise<{labs: LabListEntry[]}> {
+  const labs = (await listLabs()).filter((l) => req.lab === undefined || l.name === req.lab)
+  return {labs}
+}
+
+/** `lab bench`: one small lab per backend, measured and torn down; a backend that could not be built is a fault. */
+export async function runLabBench(req: BenchOptions & BenchHooks): Promise<{report: BenchReport; verdict: Verdict}> {
+  const {progress, interrupted, ...options} = req
+  const report = await runBench(options, {
+    ...(progress ? {progress} : {}),
+    ...(interrupted ? {interrupted} : {}),
+  })
+  return {report, verdict: benchVerdict(report)}
+}
 
 export interface LabDownRun {
   /** one lab: what was removed; --all: every lab removed */

@@ -21,8 +21,8 @@ import {
   type NodeResult,
   snapshotOf,
 } from '../collect/collect.js'
-import {openClusterSource, resolveSource, type SourceFlags} from '../collect/source.js'
-import {type ExitCodeValue, exitOf, type Outcome} from '../errors.js'
+import {openClusterSource, resolveSource, sourceCollectOptions, type SourceFlags} from '../collect/source.js'
+import {type ExitCodeValue, exitOf, type Outcome, UsageError} from '../errors.js'
 import type {Finding} from '../model/finding.js'
 import type {Inventory} from '../model/inventory.js'
 import type {NodeState} from '../model/node-state.js'
@@ -340,6 +340,10 @@ export interface TraceRequest {
 
 /** `netctl trace` behind the command: over a saved snapshot, or live over the cluster the flags name (its transports closed at the end, also on error). */
 export async function runTrace(req: TraceRequest): Promise<TraceRun> {
+  if (req.probe && req.snapshot !== undefined)
+    throw new UsageError(
+      '--probe sends a real packet, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
+    )
   // -n, as kubectl reads it: the namespace of a bare pod NAME and of svc/NAME, whatever the source
   const namespace = req.source.namespace
   if (req.snapshot !== undefined) return traceSnapshotStream(req.snapshot, req.query, namespace)
@@ -354,8 +358,7 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
       version: req.version,
       parallel: req.parallel,
       timeoutMs: req.timeoutMs,
-      transportFactory: (node) => source.transportFor(node),
-      ...(source.networkPolicies ? {networkPolicies: source.networkPolicies} : {}),
+      ...sourceCollectOptions(source),
       ...(source.kube ? {namespace: source.kube.namespace} : namespace ? {namespace} : {}),
       onRound: (nodes) => {
         // first round: the endpoints resolved, so there is something to show

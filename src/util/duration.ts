@@ -25,9 +25,9 @@ export function formatDuration(ms: number): string {
   return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`
 }
 
-/** --lock-timeout DURATION (src/flags.ts lockTimeoutFlag) in milliseconds, or a usage error. */
-export function lockTimeoutMs(text: string): number {
+/** A duration flag's value (src/flags.ts lockTimeoutFlag) in milliseconds, or a usage error (oclif names the flag before it). */
+export function durationMs(text: string): number {
   const ms = parseDuration(text)
-  if (ms === undefined) throw new UsageError(`--lock-timeout ${text}: expected a duration such as 0, 30s, 5m or 1h`)
+  if (ms === undefined) throw new UsageError(`${text}: expected a duration such as 0, 30s, 5m or 1h`)
   return ms
 }

@@ -132,3 +132,22 @@ describe('old spellings still work', () => {
     expect(JSON.parse(j.stdout)).toMatchObject({output: out, written: false})
   })
 })
+
+describe('a shared flag means the same in every command', () => {
+  it('--lock-timeout: every command that takes the change lock refuses a value that is not a duration, in one line, exit 2, before reaching anything', async () => {
+    const policy = path.join(dir, 'policy.yaml')
+    writeFileSync(policy, 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny}\nspec: {}\n')
+    const commands = [
+      ['backend', 'set', 'flannel-host-gw', '--lab', 'hz-nosuchlab', '--yes'],
+      ['lab', 'policy', 'apply', '-f', policy, '--lab', 'hz-nosuchlab'],
+      ['lab', 'policy', 'delete', 'deny', '--lab', 'hz-nosuchlab'],
+    ]
+    for (const argv of commands) {
+      const r = await netctl([...argv, '--lock-timeout', 'soon'])
+      expect(r.code, argv.join(' ')).toBe(2)
+      expect(r.stderr.split('\n')[0], argv.join(' ')).toBe(
+        'netctl: --lock-timeout: soon: expected a duration such as 0, 30s, 5m or 1h',
+      )
+    }
+  })
+})

@@ -6,7 +6,6 @@ import {labFlag, lockTimeoutFlag} from '../../../src/flags.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labKubeProxySyncText} from '../../../src/render/lab-kube-proxy.js'
 import {syncLabKubeProxy} from '../../../src/services/lab-kube-proxy.js'
-import {lockTimeoutMs} from '../../../src/util/duration.js'
 
 export default class LabKubeProxySync extends BaseCommand {
   static override summary = "Rewrite a lab node's kube-proxy rules from the lab's Services, as kube-proxy's sync does."
@@ -35,7 +34,7 @@ One change at a time: it takes the lab's change lock (as backend set and lab pol
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabKubeProxySync)
     const result = await syncLabKubeProxy(flags.lab, flags.node, {
-      lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']),
+      lockTimeoutMs: flags['lock-timeout'],
       say: progressLine,
     })
     if (!this.jsonEnabled()) this.log(labKubeProxySyncText(result))

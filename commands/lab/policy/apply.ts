@@ -6,7 +6,6 @@ import {labFlag, lockTimeoutFlag} from '../../../src/flags.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 import {applyLabPolicies} from '../../../src/services/lab-policy.js'
-import {lockTimeoutMs} from '../../../src/util/duration.js'
 import {readUserFile} from '../../../src/util/files.js'
 
 export default class LabPolicyApply extends BaseCommand {
@@ -35,7 +34,7 @@ One change at a time: apply takes the lab's change lock (as backend set does); w
   async run(): Promise<Ending> {
     const {flags} = await this.parse(LabPolicyApply)
     const result = await applyLabPolicies(flags.lab, await readUserFile(flags.filename), flags.filename, {
-      lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']),
+      lockTimeoutMs: flags['lock-timeout'],
       say: progressLine,
     })
     if (!this.jsonEnabled()) this.log(labPolicyText(result))

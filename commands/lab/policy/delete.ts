@@ -6,7 +6,6 @@ import {labFlag, lockTimeoutFlag} from '../../../src/flags.js'
 import {progressLine} from '../../../src/render/backend.js'
 import {labPolicyText} from '../../../src/render/lab.js'
 import {deleteLabPolicy} from '../../../src/services/lab-policy.js'
-import {lockTimeoutMs} from '../../../src/util/duration.js'
 
 export default class LabPolicyDelete extends BaseCommand {
   static override summary = 'Remove a NetworkPolicy from a lab.'
@@ -22,7 +21,7 @@ export default class LabPolicyDelete extends BaseCommand {
   async run(): Promise<Ending> {
     const {args, flags} = await this.parse(LabPolicyDelete)
     const result = await deleteLabPolicy(flags.lab, args.name, flags.namespace, {
-      lockTimeoutMs: lockTimeoutMs(flags['lock-timeout']),
+      lockTimeoutMs: flags['lock-timeout'],
       say: progressLine,
     })
     if (!this.jsonEnabled()) this.log(labPolicyText(result))

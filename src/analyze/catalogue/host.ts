@@ -3,6 +3,17 @@
  */
 import type {CatalogueEntry} from './types.js'
 
+/**
+ * LINK_DOWN's fix when the link is set up but has no carrier: `ip link set up` changes nothing
+ * there, the far end is what is down (the veth's peer, the switch port, the cable).
+ */
+export const LINK_NO_CARRIER_FIX = [
+  '# <dev> is set up but has no carrier: its far end is down, not <dev> itself',
+  '# a veth: set its peer up (ip -d link show <dev> names it after the @); a physical port: the cable, the switch port',
+  'ip -d link show <dev>',
+  'ethtool <dev>',
+].join('\n')
+
 export const HOST: CatalogueEntry[] = [
   {
     code: 'IP_FORWARD_DISABLED',

@@ -3,6 +3,7 @@
  * netfilter, and the links pod traffic crosses.
  */
 import type {Link, NodeState, Route} from '../../model/node-state.js'
+import {LINK_NO_CARRIER_FIX} from '../catalogue/host.js'
 import type {CheckContext} from './context.js'
 import {confKey, pathLinks, podPath} from './devices.js'
 import {linkLine, routeLine, sysctlLine} from './evidence.js'
@@ -140,6 +141,7 @@ export const linkDownCheck: Check = (ctx) =>
           message: `${what} ${l.name} on ${node.name} is ${state}${pod ? ` (set it up inside ${pod.netns})` : ''}`,
           evidence: [pod ? `${pod.netns}: ${linkLine(l)}` : linkLine(l)],
           vars: {dev: l.name},
+          ...(l.adminUp ? {fixTemplate: LINK_NO_CARRIER_FIX} : {}),
         }),
       )
     }

@@ -1,7 +1,7 @@
 import type {Link} from '../../model/node-state.js'
 import type {Encapsulation, Hop} from '../../model/trace.js'
 import {lookupRoute} from '../fib.js'
-import {OVERHEAD} from './packet.js'
+import {decapsulate, OVERHEAD} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Step, Walk} from './walk-state.js'
 
@@ -70,16 +70,11 @@ export function ipipDecap(w: Walk, place: Place, inDev: string, flight: Flight, 
       findings: [code],
     })
   }
-  const inner = {...flight.pkt, size: flight.pkt.size - OVERHEAD.ipip, encap: flight.pkt.encap.slice(0, -1)}
-  w.hop({
-    node: place.node,
-    netns: place.netns,
-    in: inDev,
-    out: dev.name,
-    action: 'decap',
-    evidence: [...hop.evidence, describe(dev)],
-    packet: inner,
-  })
-  const {tunnel: t, ...rest} = flight
-  return {kind: 'l3', place, inDev: dev.name, flight: {...rest, pkt: inner, ...(t?.outer ? {tunnel: t.outer} : {})}}
+  return decapsulate(
+    w,
+    place,
+    flight,
+    {in: inDev, out: dev.name, action: 'decap', evidence: [...hop.evidence, describe(dev)]},
+    OVERHEAD.ipip,
+  )
 }

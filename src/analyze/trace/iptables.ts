@@ -1,4 +1,5 @@
 import type {Iptables, IptablesChain, IptablesRule, IptablesTable} from '../../model/node-state.js'
+import {type ChainEnd, type ChainResult, chainResult, withAlternatives} from './filter-result.js'
 import {applyConnmark, applyMark, type FilterPacket, matchRule} from './iptables-match.js'
 import {formatProbability, type MatchEnv} from './xt-match.js'
 
@@ -16,22 +17,17 @@ import {formatProbability, type MatchEnv} from './xt-match.js'
 
 export type Verdict = 'ACCEPT' | 'DROP' | 'REJECT'
 
-export interface FilterResult {
-  verdict: Verdict
-  /** the rule that decided; absent when the chain's policy did */
-  rule?: IptablesRule
-  /** the chain the decision was taken in */
-  chain: string
-  /** jumps taken, the deciding rule or policy, and every rule passed over as not evaluable */
-  evidence: string[]
-  /** rules netctl cannot evaluate that would change the verdict had they matched */
-  uncertain: Array<{rule: IptablesRule; unmodelled: string[]}>
-  /** the packet as it leaves the chain (its mark and connection mark after MARK/CONNMARK) */
-  packet: FilterPacket
-  /** a nat table: the translation the deciding rule asks for */
-  nat?: NatTarget
-  /** the probability of this way through the chain (1 unless a statistic match split it) */
-  probability: number
+/**
+ * One way through an iptables chain: evidence holds the jumps taken, the deciding rule or policy and every
+ * rule passed over as not evaluable; the packet leaves with its mark and connection mark after MARK/CONNMARK.
+ */
+export interface FilterResult extends ChainResult<
+  IptablesRule,
+  Verdict,
+  NatTarget,
+  FilterPacket,
+  {rule: IptablesRule; unmodelled: string[]}
+> {
   /**
    * When statistic matches split the walk: every way through, this one
    * (the most likely) included, each with its probability.
@@ -46,10 +42,7 @@ const MAX_DEPTH = 32
 /** Ways through one chain walked at most (a Service with more endpoints is cut, and said so); kube-proxy gives one way per endpoint. */
 export const MAX_ALTERNATIVES = 1024
 
-type Outcome =
-  | {kind: 'verdict'; verdict: Verdict; rule: IptablesRule; chain: string; nat?: NatTarget}
-  | {kind: 'return'}
-  | {kind: 'end'}
+type Outcome = ChainEnd<IptablesRule, Verdict, NatTarget>
 
 /** A translation a nat-table rule decided: the target and its options as iptables-save wrote them. */
 export interface NatTarget {
@@ -170,27 +163,18 @@ function once(
   const ctx: Ctx = {table, p: {...p}, env, evidence: [], sandbox: false, unknown: [], choices, taken: []}
   const out = run(ctx, chain, 0)
   const probability = ctx.taken.reduce((acc, c) => acc * (c.took ? c.probability : 1 - c.probability), 1)
-  let result: FilterResult
-  if (out.kind === 'verdict') {
-    result = {
-      verdict: out.verdict,
-      rule: out.rule,
-      chain: out.chain,
-      evidence: ctx.evidence,
-      uncertain: [],
-      packet: ctx.p,
-      probability,
-      ...(out.nat ? {nat: out.nat} : {}),
-    }
-  } else {
-    const policy = (chain.policy ?? 'ACCEPT').toUpperCase()
-    const verdict: Verdict = policy === 'DROP' || policy === 'REJECT' ? 'DROP' : 'ACCEPT'
-    ctx.evidence.push(`-P ${chain.name} ${policy}`)
-    result = {verdict, chain: chain.name, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability}
-  }
-  result.uncertain = ctx.unknown
-    .filter((u) => u.would !== undefined && accepts(u.would) !== accepts(result.verdict))
-    .map(({rule, unmodelled}) => ({rule, unmodelled}))
+  const policy = (chain.policy ?? 'ACCEPT').toUpperCase()
+  const result = chainResult(
+    out,
+    {
+      chain: chain.name,
+      verdict: policy === 'DROP' || policy === 'REJECT' ? 'DROP' : 'ACCEPT',
+      line: `-P ${chain.name} ${policy}`,
+    },
+    {evidence: ctx.evidence, packet: ctx.p, unknown: ctx.unknown},
+    probability,
+    accepts,
+  )
   return {result, taken: ctx.taken}
 }
 
@@ -224,9 +208,7 @@ export function evaluateChain(
     }
     choices = [...taken.slice(0, last).map((c) => c.took), false]
   }
-  if (ways.length === 1) return ways[0]
-  const best = ways.reduce((a, b) => (b.probability > a.probability ? b : a))
-  return {...best, alternatives: ways}
+  return withAlternatives(ways)
 }
 
 /** `50%: -A ... -j KUBE-SEP-X` lines for the alternatives of a split walk. */

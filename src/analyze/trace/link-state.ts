@@ -1,4 +1,5 @@
 import type {Link} from '../../model/node-state.js'
+import {LINK_NO_CARRIER_FIX} from '../catalogue/host.js'
 import {linkHead} from '../iproute2.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'
@@ -31,6 +32,7 @@ export function stopAtDownLink(w: Walk, place: Place, link: Link, flight: Flight
         message,
         evidence: [linkHead(link)],
         vars: {dev: link.name},
+        ...(link.adminUp ? {fixTemplate: LINK_NO_CARRIER_FIX} : {}),
       })
   return w.stop('NO_ROUTE', {
     node: place.node,

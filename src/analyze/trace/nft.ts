@@ -1,5 +1,6 @@
 import type {NftChain, NftExpr, NftRule, NftSet, NftTable} from '../../model/netfilter.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {type ChainEnd, type ChainResult, chainResult, withAlternatives} from './filter-result.js'
 import {protoNumber} from './iptables-match.js'
 import {ctStates, formatProbability, type MatchEnv, type XtPacket} from './xt-match.js'
 
@@ -20,18 +21,17 @@ export interface NftPacket extends XtPacket {
   ctstate: string
 }
 
-export interface NftResult {
-  verdict: NftVerdict
-  /** the rule that decided; absent when the chain's policy did */
-  rule?: NftRule
-  chain: string
-  /** `jump X` rules taken, the deciding rule, and rules passed over as not evaluable */
-  evidence: string[]
-  uncertain: Array<{rule: NftRule; why: string}>
-  packet: NftPacket
-  /** dnat/snat/masquerade/redirect the deciding rule asks for */
-  nat?: {kind: string; stmt: Record<string, unknown>}
-  probability: number
+/**
+ * One way through an nftables chain: evidence holds the `jump X` rules taken, the deciding rule and the
+ * rules passed over as not evaluable; nat is the dnat/snat/masquerade/redirect the deciding rule asks for.
+ */
+export interface NftResult extends ChainResult<
+  NftRule,
+  NftVerdict,
+  {kind: string; stmt: Record<string, unknown>},
+  NftPacket,
+  {rule: NftRule; why: string}
+> {
   alternatives?: NftResult[]
 }
 
@@ -50,10 +50,7 @@ interface Ctx {
   taken: Array<{n: number; value: number; what: string}>
 }
 
-type Outcome =
-  | {kind: 'verdict'; verdict: NftVerdict; rule: NftRule; chain: string; nat?: NftResult['nat']}
-  | {kind: 'return'}
-  | {kind: 'end'}
+type Outcome = ChainEnd<NftRule, NftVerdict, NftResult['nat']>
 
 const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
@@ -365,27 +362,14 @@ function once(
   const ctx: Ctx = {table, p: {...p}, env, evidence: [], unknown: [], choices, taken: []}
   const out = run(ctx, chain, 0)
   const probability = ctx.taken.reduce((acc, t) => acc / t.n, 1)
-  let result: NftResult
-  if (out.kind === 'verdict') {
-    result = {
-      verdict: out.verdict,
-      rule: out.rule,
-      chain: out.chain,
-      evidence: ctx.evidence,
-      uncertain: [],
-      packet: ctx.p,
-      probability,
-      ...(out.nat ? {nat: out.nat} : {}),
-    }
-  } else {
-    const policy = chain.policy ?? 'accept'
-    ctx.evidence.push(`chain ${chain.name} policy ${policy}`)
-    result = {verdict: policy, chain: chain.name, evidence: ctx.evidence, uncertain: [], packet: ctx.p, probability}
-  }
-  const passes = (v: NftVerdict): boolean => v === 'accept'
-  result.uncertain = ctx.unknown
-    .filter((u) => u.would !== undefined && passes(u.would) !== passes(result.verdict))
-    .map(({rule, why}) => ({rule, why}))
+  const policy = chain.policy ?? 'accept'
+  const result = chainResult(
+    out,
+    {chain: chain.name, verdict: policy, line: `chain ${chain.name} policy ${policy}`},
+    {evidence: ctx.evidence, packet: ctx.p, unknown: ctx.unknown},
+    probability,
+    (v) => v === 'accept',
+  )
   return {result, taken: ctx.taken}
 }
 
@@ -400,9 +384,7 @@ export function evaluateNftChain(table: NftTable, chain: NftChain, p: NftPacket,
     if (last < 0 || ways.length >= MAX_ALTERNATIVES) break
     choices = [...taken.slice(0, last).map((t) => t.value), taken[last]!.value + 1]
   }
-  if (ways.length === 1) return ways[0]!
-  const best = ways.reduce((a, b) => (b.probability > a.probability ? b : a))
-  return {...best, alternatives: ways}
+  return withAlternatives(ways)
 }
 
 export function describeNftAlternatives(r: NftResult): string[] {

@@ -1,7 +1,29 @@
-import type {Flight} from './walk-state.js'
+import type {Hop} from '../../model/trace.js'
+import type {Place} from './place.js'
+import type {Flight, Step, Walk} from './walk-state.js'
 
 /** Bytes each encapsulation adds: outer IP + UDP + VXLAN + inner Ethernet; outer IP + UDP; outer IP. */
 export const OVERHEAD = {vxlan: 50, udp: 28, ipip: 20} as const
+
+/**
+ * A tunnel device took the outer header off (vxlan, ipip, the udp daemon's
+ * TUN): the hop that says so, with the packet smaller by the encapsulation's
+ * `overhead` and its outermost encapsulation gone, then routing of the inner
+ * packet as arrived on `hop.out`; a tunnel this one was nested in is the
+ * flight's tunnel again.
+ */
+export function decapsulate(
+  w: Walk,
+  place: Place,
+  flight: Flight,
+  hop: {in: string; out: string; action: Hop['action']; evidence: string[]},
+  overhead: number,
+): Step {
+  const inner = {...flight.pkt, size: flight.pkt.size - overhead, encap: flight.pkt.encap.slice(0, -1)}
+  w.hop({node: place.node, netns: place.netns, ...hop, packet: inner})
+  const {tunnel: t, ...rest} = flight
+  return {kind: 'l3', place, inDev: hop.out, flight: {...rest, pkt: inner, ...(t?.outer ? {tunnel: t.outer} : {})}}
+}
 
 /** The outermost header of the packet: what routing, filtering and the MTU see. */
 export interface Header {

@@ -1,7 +1,7 @@
 import type {Link, Process} from '../../model/node-state.js'
 import type {Encapsulation, Hop} from '../../model/trace.js'
 import {lookupRoute} from '../fib.js'
-import {OVERHEAD} from './packet.js'
+import {decapsulate, OVERHEAD} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Step, Walk} from './walk-state.js'
 
@@ -132,16 +132,16 @@ export function udpDecap(w: Walk, place: Place, inDev: string, flight: Flight, h
       findings: [code],
     })
   }
-  const inner = {...flight.pkt, size: flight.pkt.size - OVERHEAD.udp, encap: flight.pkt.encap.slice(0, -1)}
-  w.hop({
-    node: place.node,
-    netns: place.netns,
-    in: inDev,
-    out: tun.name,
-    action: 'udp-forward',
-    evidence: [...hop.evidence, daemonLine(daemon), `the daemon writes the packet into ${tun.name}`],
-    packet: inner,
-  })
-  const {tunnel: t, ...rest} = flight
-  return {kind: 'l3', place, inDev: tun.name, flight: {...rest, pkt: inner, ...(t?.outer ? {tunnel: t.outer} : {})}}
+  return decapsulate(
+    w,
+    place,
+    flight,
+    {
+      in: inDev,
+      out: tun.name,
+      action: 'udp-forward',
+      evidence: [...hop.evidence, daemonLine(daemon), `the daemon writes the packet into ${tun.name}`],
+    },
+    OVERHEAD.udp,
+  )
 }

@@ -4,7 +4,7 @@ import {lookupRoute} from '../fib.js'
 import {fdbLine} from '../iproute2.js'
 import {formatVxlan} from './evidence.js'
 import {vtepOwner} from './link-layer.js'
-import {OVERHEAD} from './packet.js'
+import {decapsulate, OVERHEAD} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Step, Walk} from './walk-state.js'
 
@@ -184,16 +184,16 @@ export function vxlanDecap(w: Walk, place: Place, inDev: string, flight: Flight,
       sender?.name ?? t.node,
     )
   }
-  const inner = {...flight.pkt, size: flight.pkt.size - OVERHEAD.vxlan, encap: flight.pkt.encap.slice(0, -1)}
-  w.hop({
-    node: place.node,
-    netns: place.netns,
-    in: inDev,
-    out: dev.name,
-    action: 'decap',
-    evidence: [...hop.evidence, formatVxlan(dev), `inner destination ${t?.mac ?? '?'} is ${dev.name}'s own address`],
-    packet: inner,
-  })
-  const {tunnel: _done, ...rest} = flight
-  return {kind: 'l3', place, inDev: dev.name, flight: {...rest, pkt: inner, ...(t?.outer ? {tunnel: t.outer} : {})}}
+  return decapsulate(
+    w,
+    place,
+    flight,
+    {
+      in: inDev,
+      out: dev.name,
+      action: 'decap',
+      evidence: [...hop.evidence, formatVxlan(dev), `inner destination ${t?.mac ?? '?'} is ${dev.name}'s own address`],
+    },
+    OVERHEAD.vxlan,
+  )
 }

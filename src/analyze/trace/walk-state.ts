@@ -2,6 +2,7 @@ import type {Finding, FindingCode} from '../../model/finding.js'
 import {podNotRead, podNotReadFix} from '../../model/node-state.js'
 import type {Disposition, Hop, Packet} from '../../model/trace.js'
 import {type FindingInput, makeFinding} from '../catalogue/index.js'
+import {raise} from '../checks/raise.js'
 import type {CtState} from './iptables-match.js'
 import type {CtEntry} from './nat.js'
 import {type Place, type SnapshotIndex} from './place.js'
@@ -78,8 +79,8 @@ export class Shared {
     readonly chains?: Map<string, unknown>,
   ) {}
 
-  raise(code: FindingCode, input: FindingInput): FindingCode {
-    const f = makeFinding(code, input)
+  raise(code: FindingCode, input: FindingInput & {fixTemplate?: string}): FindingCode {
+    const f = input.fixTemplate === undefined ? makeFinding(code, input) : raise(code, input).finding
     if (!this.findings.some((x) => x.code === f.code && x.node === f.node && x.subject === f.subject))
       this.findings.push(f)
     return code
@@ -113,7 +114,7 @@ export class Walk {
     return h
   }
 
-  raise(code: FindingCode, input: FindingInput): FindingCode {
+  raise(code: FindingCode, input: FindingInput & {fixTemplate?: string}): FindingCode {
     return this.shared.raise(code, input)
   }
 

@@ -45,17 +45,26 @@ function flannelVxlan(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): voi
   }
 }
 
-function flannelHostGw(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): void {
-  for (const peer of peersOf(facts, node)) {
-    d.routes.push({
-      dst: peer.podCIDR,
-      type: 'unicast',
-      gateway: peer.ip,
-      dev: node.uplink,
-      onlink: false,
-      owner: 'netctl',
-    })
+/** The peer's pods through the peer node itself, over the uplink: host-gw, BGP, and a CrossSubnet neighbour. */
+function viaPeerRoute(
+  node: NodeFacts,
+  peer: NodeFacts,
+  owner: NodeDesired['routes'][number]['owner'],
+  protocol?: NodeDesired['routes'][number]['protocol'],
+): NodeDesired['routes'][number] {
+  return {
+    dst: peer.podCIDR,
+    type: 'unicast',
+    gateway: peer.ip,
+    dev: node.uplink,
+    onlink: false,
+    ...(protocol === undefined ? {} : {protocol}),
+    owner,
   }
+}
+
+function flannelHostGw(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): void {
+  for (const peer of peersOf(facts, node)) d.routes.push(viaPeerRoute(node, peer, 'netctl'))
 }
 
 /** flannel0 (owned by the udp daemon) with <podCIDR>.0 and the cluster prefix, whose connected route steers every remote pod into it. */
@@ -103,15 +112,7 @@ function calico(d: NodeDesired, facts: ClusterFacts, node: NodeFacts, type: Conf
   for (const peer of peersOf(facts, node)) {
     const direct = !tunnel || (info.crossSubnet && sameSubnet(node, peer))
     if (direct) {
-      d.routes.push({
-        dst: peer.podCIDR,
-        type: 'unicast',
-        gateway: peer.ip,
-        dev: node.uplink,
-        onlink: false,
-        protocol: proto,
-        owner,
-      })
+      d.routes.push(viaPeerRoute(node, peer, owner, proto))
     } else if (tunnel === TUNNEL_DEVICES.calicoVxlan) {
       d.routes.push({
         dst: peer.podCIDR,

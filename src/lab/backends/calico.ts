@@ -23,13 +23,12 @@ import type {BgpSessionStatus} from '../status.js'
 import {l2Adjacent} from '../topology.js'
 import type {LabNode, LabPlan} from '../types.js'
 import type {LabBackend, LabNodeDaemon} from './types.js'
+import {addVxlanDevice, addVxlanPeerFdb, peersOf} from './vxlan.js'
 
 /** Felix's VXLAN device: VNI 4096 on the IANA port, 50 bytes of outer headers. */
 export const CALICO_VXLAN = {device: 'vxlan.calico', vni: 4096, port: 4789, overhead: 50} as const
 /** The routing protocol number Felix marks its routes with (`proto 80`). */
 export const FELIX_RT_PROTO = 80
-
-const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
 
 /** Unix socket paths are limited to 108 bytes (sun_path), including the NUL. */
 const SUN_PATH_MAX = 107
@@ -112,18 +111,21 @@ async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionSta
   const r = await execIn(node.netns, ['birdc', '-s', birdPaths(node).socket, 'show', 'protocols'], {
     timeoutMs: BIRD_QUERY_TIMEOUT_MS,
   })
-  if (r.code !== 0 || !/^Name\s+Proto/m.test(r.stdout)) {
-    // BIRD is not answering: every session it should hold is down, and we say why.
-    const why = r.timedOut
-      ? 'birdc timed out'
-      : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
-    return expected.map((p) => ({
+  // BIRD not answering: every session it should hold is down, saying why
+  const notAnswering = (why: string): BgpSessionStatus[] =>
+    expected.map((p) => ({
       node: node.name,
       peer: p.node.name,
       peerIP: p.node.ip,
       state: 'Down',
       info: `${p.protocol}: BIRD not answering (${why})`,
     }))
+  if (r.code !== 0 || !/^Name\s+Proto/m.test(r.stdout)) {
+    // birdc failed or printed no table
+    const why = r.timedOut
+      ? 'birdc timed out'
+      : firstLine(r.stdout.replace(/^BIRD .* ready\.$/m, '')) || firstLine(r.stderr) || `birdc exit ${r.code}`
+    return notAnswering(why)
   }
   let rows: BgpSession[]
   try {
@@ -131,13 +133,7 @@ async function nodeSessions(plan: LabPlan, node: LabNode): Promise<BgpSessionSta
   } catch (error) {
     // output BIRD cut short or did not write: as good as not answering
     const why = error instanceof Error ? error.message : String(error)
-    return expected.map((p) => ({
-      node: node.name,
-      peer: p.node.name,
-      peerIP: p.node.ip,
-      state: 'Down',
-      info: `${p.protocol}: BIRD not answering (${why})`,
-    }))
+    return notAnswering(why)
   }
   const seen = new Set(rows.map((row) => row.name))
   const sessions: BgpSessionStatus[] = rows.map((row) => {
@@ -341,27 +337,7 @@ function vxlanState(crossSubnet: boolean): LabBackend['nodeState'] {
   return (s, plan, node) => {
     nodeDefaultRoute(s, plan, node)
     const dev = CALICO_VXLAN.device
-    s.ip(
-      'link',
-      'add',
-      dev,
-      'address',
-      node.vtepMAC,
-      'type',
-      'vxlan',
-      'id',
-      CALICO_VXLAN.vni,
-      'local',
-      node.ip,
-      'dev',
-      'eth0',
-      'dstport',
-      CALICO_VXLAN.port,
-      'nolearning',
-    )
-    s.ip('link', 'set', dev, 'mtu', plan.underlayMTU - CALICO_VXLAN.overhead)
-    s.ip('addr', 'add', `${node.tunnelIP}/32`, 'dev', dev)
-    s.ip('link', 'set', dev, 'up')
+    addVxlanDevice(s, CALICO_VXLAN, plan, node, node.tunnelIP)
     s.ip('route', 'add', 'blackhole', node.podCIDR, 'proto', FELIX_RT_PROTO)
     for (const peer of peersOf(plan, node)) {
       s.ip('neigh', 'add', peer.tunnelIP, 'lladdr', peer.vtepMAC, 'dev', dev, 'nud', 'permanent')
@@ -369,9 +345,7 @@ function vxlanState(crossSubnet: boolean): LabBackend['nodeState'] {
         s.ip('route', 'add', peer.podCIDR, 'via', peer.ip, 'dev', 'eth0', 'proto', FELIX_RT_PROTO)
       else s.ip('route', 'add', peer.podCIDR, 'via', peer.tunnelIP, 'dev', dev, 'onlink', 'proto', FELIX_RT_PROTO)
     }
-    for (const peer of peersOf(plan, node)) {
-      s.bridge('fdb', 'add', peer.vtepMAC, 'dev', dev, 'dst', peer.ip, 'self', 'permanent')
-    }
+    addVxlanPeerFdb(s, CALICO_VXLAN, plan, node)
   }
 }
 

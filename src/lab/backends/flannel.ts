@@ -1,12 +1,11 @@
 import {addToIPv4, stripPrefix} from '../../analyze/ip.js'
 import {l2Adjacent} from '../topology.js'
-import type {LabNode, LabPlan} from '../types.js'
+import type {LabNode} from '../types.js'
 import type {LabBackend} from './types.js'
+import {addVxlanDevice, addVxlanPeerFdb, peersOf} from './vxlan.js'
 
 /** flannel's vxlan defaults: VNI 1 on UDP 8472 (the Linux kernel's historical port). */
 export const FLANNEL_VXLAN = {device: 'flannel.1', vni: 1, port: 8472, overhead: 50} as const
-
-const peersOf = (plan: LabPlan, node: LabNode): LabNode[] => plan.nodes.filter((n) => n.name !== node.name)
 
 /** The annotations flanneld's kube subnet manager writes on its node (backend-data `null` when the backend has none). */
 export function flannelAnnotations(
@@ -33,35 +32,13 @@ export const flannelVxlan: LabBackend = {
   podMTU: (u) => u - FLANNEL_VXLAN.overhead,
   nodeState(s, plan, node) {
     const dev = FLANNEL_VXLAN.device
-    s.ip(
-      'link',
-      'add',
-      dev,
-      'address',
-      node.vtepMAC,
-      'type',
-      'vxlan',
-      'id',
-      FLANNEL_VXLAN.vni,
-      'local',
-      node.ip,
-      'dev',
-      'eth0',
-      'dstport',
-      FLANNEL_VXLAN.port,
-      'nolearning',
-    )
-    s.ip('link', 'set', dev, 'mtu', plan.underlayMTU - FLANNEL_VXLAN.overhead)
-    s.ip('addr', 'add', `${stripPrefix(node.podCIDR)}/32`, 'dev', dev)
-    s.ip('link', 'set', dev, 'up')
+    addVxlanDevice(s, FLANNEL_VXLAN, plan, node, stripPrefix(node.podCIDR))
     for (const peer of peersOf(plan, node)) {
       const peerVtep = stripPrefix(peer.podCIDR)
       s.ip('route', 'add', peer.podCIDR, 'via', peerVtep, 'dev', dev, 'onlink')
       s.ip('neigh', 'add', peerVtep, 'lladdr', peer.vtepMAC, 'dev', dev, 'nud', 'permanent')
     }
-    for (const peer of peersOf(plan, node)) {
-      s.bridge('fdb', 'add', peer.vtepMAC, 'dev', dev, 'dst', peer.ip, 'self', 'permanent')
-    }
+    addVxlanPeerFdb(s, FLANNEL_VXLAN, plan, node)
   },
   annotations: (_plan, node) => flannelAnnotations('vxlan', {VNI: FLANNEL_VXLAN.vni, VtepMAC: node.vtepMAC}, node),
 }

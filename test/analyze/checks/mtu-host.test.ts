@@ -154,6 +154,10 @@ describe('host', () => {
     ])
     expect(down[1]!.message).toContain('has no carrier')
     expect(down[0]!.fix).toBe(`ip link set ${veth} up`)
+    // set up already: the far end is down, and `ip link set eth0 up` would change nothing
+    expect(down[1]!.fix).not.toContain('ip link set eth0 up')
+    expect(down[1]!.fix).toContain('eth0 is set up but has no carrier: its far end is down')
+    expect(down[1]!.fix).toContain('ethtool eth0')
   })
 
   it('an empty bridge without carrier is not down', () => {

@@ -104,6 +104,23 @@ describe('overlay faults (flannel vxlan)', () => {
       disposition: 'NO_ROUTE',
       findings: [{code: 'LINK_DOWN', node: 'node2', subject: `${port.name} in col-fx.node2`}],
     })
+    expect(t.findings[0]!.fix).toBe(`ip link set ${port.name} up`)
+  })
+
+  it("an uplink set up without carrier (the fabric's port down): LINK_DOWN says the far end is down", () => {
+    const snap = snapshotFixture('flannel-vxlan-lab')
+    Object.assign(
+      snap.nodeStates.node1!.links.find((l) => l.name === 'eth0')!,
+      {
+        operstate: 'DOWN',
+        flags: ['NO-CARRIER', 'BROADCAST', 'MULTICAST', 'UP'],
+      },
+    )
+    const t = trace(snap, 'pod-node1-1', 'pod-node2-1')
+    const f = t.findings.find((x) => x.code === 'LINK_DOWN')!
+    expect(f.message).toContain('no carrier')
+    expect(f.fix).not.toContain('ip link set eth0 up')
+    expect(f.fix).toContain('ip -d link show eth0')
   })
 })
 
