@@ -1,9 +1,28 @@
+/**
+ * Calico VXLAN CrossSubnet on a routed lab (two subnets joined by a router):
+ * pairs within a subnet go native, pairs across the router through
+ * vxlan.calico. Every switch to and from it is also the what-if's proof: the
+ * matrix the plan predicts (applied to a collect, no node touched) equals the
+ * matrix of a collect after the real `backend set`, pair by pair, and so does
+ * each pair's path (native or tunnel); the kernel's `ip route get` takes the
+ * predicted walks' routes, and ping agrees.
+ */
 import {expect, it} from 'vitest'
 
-import {describeLab, ipJson, useLab} from '../helpers/lab.js'
-import {expectAllPodsReachable, expectReported, setBackend} from './lab-helpers.js'
+import type {BackendType} from '../../src/backend/plan/types.js'
+import {routeDisagreements} from '../analyze/trace/oracle.js'
+import {describeLab, ipJson, type LabUp, useLab} from '../helpers/lab.js'
+import {
+  expectAllPodsReachable,
+  expectReported,
+  expectWhatIfIsTheSwitch,
+  matrixPaths,
+  setBackend,
+} from './lab-helpers.js'
 
 type KernelRoute = {dst: string; gateway?: string; dev?: string; protocol?: string; flags?: string[]}
+
+const LONG = 240_000
 
 describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from it', () => {
   const lab = useLab('bk', [
@@ -34,40 +53,85 @@ describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from i
     }
   }
 
-  it('vxlan -> CrossSubnet: direct routes within a subnet, vxlan.calico across the router; every pod pair reachable', async () => {
-    const r = await setBackend(lab.get(), 'calico-vxlan-crosssubnet')
-    expect(r.code, r.json.message).toBe(0)
-    // only the pairs on one subnet change: the others keep their tunnel route
-    const sameSubnetPairs = lab
-      .get()
-      .nodes.flatMap((a) => lab.get().nodes.filter((b) => b !== a && b.subnet === a.subnet))
-    expect(
-      r.json.plan.nodes
-        .flatMap((n: {diff: {routes: {add: string[]}}}) => n.diff.routes.add)
-        .filter((l: string) => !l.startsWith('blackhole')),
-    ).toHaveLength(sameSubnetPairs.length)
-    await expectCrossSubnetRoutes()
-    await expectAllPodsReachable(lab.get())
-    await expectReported(lab.get(), 'calico-vxlan-crosssubnet')
-  })
+  /**
+   * The real switch to TO, its what-if first: the predicted matrix is the real
+   * one (expectWhatIfIsTheSwitch), each pair's predicted path is its real path,
+   * and the kernel routes as the predicted walks do. Returns the predicted
+   * paths and the switch's JSON.
+   */
+  async function switchAsPredicted(to: BackendType): Promise<{
+    paths: ReturnType<typeof matrixPaths>
+    set: Awaited<ReturnType<typeof expectWhatIfIsTheSwitch>>['set']
+  }> {
+    const {applied, after, set, predicted} = await expectWhatIfIsTheSwitch(lab.get(), to)
+    expect(predicted.refused).toEqual([])
+    const paths = matrixPaths(applied)
+    expect(paths.map((p) => `${p.pair}: ${p.path}`)).toEqual(matrixPaths(after).map((p) => `${p.pair}: ${p.path}`))
+    const kernel = await routeDisagreements(paths.map((p) => p.trace))
+    expect(kernel.asked).toBeGreaterThan(0)
+    expect(kernel.diffs).toEqual([])
+    return {paths, set}
+  }
 
-  it('calico-bgp is refused here (pairs across the router), calico-vxlan applies, and back to CrossSubnet', async () => {
-    const bgp = await setBackend(lab.get(), 'calico-bgp')
-    expect(bgp.code).toBe(4)
-    expect(bgp.json.plan.preflight.notAdjacent.length).toBeGreaterThan(0)
+  /** Which predicted pairs cross vxlan.calico: exactly those between the two subnets under CrossSubnet, all under Always. */
+  function expectTunnelPairs(l: LabUp, paths: ReturnType<typeof matrixPaths>, crossSubnet: boolean): void {
+    const subnetOf = (pod: string) =>
+      l.nodes.find((n) => n.name === l.pods.find((p) => `${p.namespace}/${p.name}` === pod)!.node)!.subnet
+    const tunnelled = paths.filter((p) => p.path.includes('vxlan.calico')).map((p) => p.pair)
+    const want = paths
+      .filter((p) => {
+        const [src, dst] = p.pair.split(' → ') as [string, string]
+        return !crossSubnet || subnetOf(src) !== subnetOf(dst)
+      })
+      .map((p) => p.pair)
+    expect(tunnelled).toEqual(want)
+    expect(want.length).toBeGreaterThan(0)
+    // a routed lab has both kinds of pair: under CrossSubnet the proof covers native paths too
+    if (crossSubnet) expect(want.length).toBeLessThan(paths.length)
+  }
 
-    const always = await setBackend(lab.get(), 'calico-vxlan')
-    expect(always.code, always.json.message).toBe(0)
-    for (const node of lab.get().nodes) {
-      const routes = await ipJson<KernelRoute[]>(node.netns, ['route', 'show', 'proto', '80'])
-      expect(routes.filter((r) => r.dev === 'eth0')).toEqual([])
-    }
-    await expectAllPodsReachable(lab.get())
+  it(
+    'vxlan -> CrossSubnet: predicted as it happens; direct routes within a subnet, vxlan.calico across the router; every pod pair reachable',
+    async () => {
+      const {paths, set: r} = await switchAsPredicted('calico-vxlan-crosssubnet')
+      expectTunnelPairs(lab.get(), paths, true)
+      // only the pairs on one subnet change: the others keep their tunnel route
+      const sameSubnetPairs = lab
+        .get()
+        .nodes.flatMap((a) => lab.get().nodes.filter((b) => b !== a && b.subnet === a.subnet))
+      expect(
+        r.json.plan.nodes
+          .flatMap((n: {diff: {routes: {add: string[]}}}) => n.diff.routes.add)
+          .filter((l: string) => !l.startsWith('blackhole')),
+      ).toHaveLength(sameSubnetPairs.length)
+      await expectCrossSubnetRoutes()
+      await expectAllPodsReachable(lab.get())
+      await expectReported(lab.get(), 'calico-vxlan-crosssubnet')
+    },
+    LONG,
+  )
 
-    const back = await setBackend(lab.get(), 'calico-vxlan-crosssubnet')
-    expect(back.code, back.json.message).toBe(0)
-    await expectCrossSubnetRoutes()
-    await expectAllPodsReachable(lab.get())
-    await expectReported(lab.get(), 'calico-vxlan-crosssubnet')
-  })
+  it(
+    'calico-bgp is refused here (pairs across the router); CrossSubnet -> vxlan and back, each predicted as it happens',
+    async () => {
+      const bgp = await setBackend(lab.get(), 'calico-bgp')
+      expect(bgp.code).toBe(4)
+      expect(bgp.json.plan.preflight.notAdjacent.length).toBeGreaterThan(0)
+
+      const always = await switchAsPredicted('calico-vxlan')
+      expectTunnelPairs(lab.get(), always.paths, false)
+      for (const node of lab.get().nodes) {
+        const routes = await ipJson<KernelRoute[]>(node.netns, ['route', 'show', 'proto', '80'])
+        expect(routes.filter((r) => r.dev === 'eth0')).toEqual([])
+      }
+      await expectAllPodsReachable(lab.get())
+
+      const back = await switchAsPredicted('calico-vxlan-crosssubnet')
+      expectTunnelPairs(lab.get(), back.paths, true)
+      await expectCrossSubnetRoutes()
+      await expectAllPodsReachable(lab.get())
+      await expectReported(lab.get(), 'calico-vxlan-crosssubnet')
+    },
+    LONG,
+  )
 })

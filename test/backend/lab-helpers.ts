@@ -1,11 +1,12 @@
 import {expect} from 'vitest'
 
-import {reachabilityMatrix} from '../../src/analyze/matrix.js'
+import {matrixEndpoints, reachabilityMatrix, walkPair} from '../../src/analyze/matrix.js'
 import {clusterFacts} from '../../src/backend/plan/facts.js'
 import {planSwitch} from '../../src/backend/plan/plan.js'
 import type {BackendType, ConfiguredBackend} from '../../src/backend/plan/types.js'
 import {applyPlan, whatIf} from '../../src/backend/plan/what-if.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
+import type {Trace} from '../../src/model/trace.js'
 import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {collectLab} from '../analyze/trace/oracle.js'
@@ -90,6 +91,35 @@ export {netctl}
 export const matrixCells = (s: Snapshot): string[] =>
   reachabilityMatrix(s).cells.map((c) => `${c.src} → ${c.dst}: ${c.disposition}`)
 
+/**
+ * The walk of every matrix pair, request and reply, as its route decisions:
+ * where each was taken and the device and gateway it went on with. Where
+ * dispositions alone cannot tell two backends apart (CrossSubnet and Always
+ * both deliver everything), the routes say which pairs go native and which
+ * through the tunnel. Only the routes: the other hops depend on traffic too
+ * (a pod whose ARP cache is cold has a proxy-ARP hop first), not on the backend.
+ */
+export function matrixPaths(s: Snapshot): Array<{pair: string; path: string; trace: Trace}> {
+  const eps = matrixEndpoints(s)
+  const routes = (hs: Trace['hops']): string =>
+    hs
+      .filter((h) => h.lookup)
+      .map((h) => `${h.netns}: ${h.lookup!.dst} dev ${h.lookup!.dev ?? '-'} via ${h.lookup!.gateway ?? '-'}`)
+      .join(', ')
+  return eps.flatMap((a) =>
+    eps
+      .filter((b) => b !== a)
+      .map((b) => {
+        const trace = walkPair(s, a, b)
+        return {
+          pair: `${a.id} → ${b.id}`,
+          path: `${routes(trace.hops)} | ${routes(trace.returnPath?.hops ?? [])}`,
+          trace,
+        }
+      }),
+  )
+}
+
 /** Ordered pairs of the lab's pods, one pod per node (the matrix's endpoints). */
 export function nodePodPairs(lab: LabUp): Array<[LabUp['pods'][number], LabUp['pods'][number]]> {
   const first = lab.nodes.map((n) => lab.pods.find((p) => p.node === n.name)!)
@@ -115,7 +145,13 @@ export async function expectWhatIfIsTheSwitch(
   lab: LabUp,
   to: BackendType,
   extra: string[] = [],
-): Promise<{predicted: ReturnType<typeof whatIf>; set: {code: number; json: any; stderr: string}}> {
+): Promise<{
+  predicted: ReturnType<typeof whatIf>
+  set: {code: number; json: any; stderr: string}
+  /** the plan applied to the collect before the switch, and the collect after it */
+  applied: Snapshot
+  after: Snapshot
+}> {
   const before = await collectLab(lab.name)
   const plan = planSwitch(before, clusterFacts(before), before.cluster.backend as ConfiguredBackend, to)
   const applied = applyPlan(before, plan)
@@ -129,5 +165,5 @@ export async function expectWhatIfIsTheSwitch(
     const dst = lab.pods.find((p) => `${p.namespace}/${p.name}` === c.dst)!
     expect(await ping(src.netns, dst.ip, 1), `${c.src} → ${c.dst}`).toBe(c.disposition === 'DELIVERED')
   }
-  return {predicted: whatIf(before, plan), set}
+  return {predicted: whatIf(before, plan), set, applied: applied.snapshot, after}
 }

@@ -73,7 +73,7 @@ describe('trace on a JSON Lines snapshot keeps only the states its walk needs, a
     for (const file of [path.join(dir, 'forty.indexed.jsonl'), path.join(dir, 'forty.indexed.jsonl.gz')]) {
       await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
       const parsed: string[] = []
-      const streamed = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'), {
+      const streamed = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'), undefined, {
         onParse: (what, node) => parsed.push(what === 'head' ? 'head' : `${what} ${node}`),
       })
       expect(streamed.trace).toEqual(whole.trace)
