@@ -63,6 +63,18 @@ function viaPeerRoute(
   }
 }
 
+/**
+ * The route BIRD installs for a peer's block: Calico's BIRD template resolves
+ * the BGP next hop (the peer node) recursively (`gateway recursive`), so a
+ * peer behind a router is reached via that router, as the node's own route to
+ * the peer says; a peer on the subnet, or one no route reaches, via itself.
+ */
+function birdRoute(node: NodeFacts, peer: NodeFacts): NodeDesired['routes'][number] {
+  const route = viaPeerRoute(node, peer, 'bird', 'bird')
+  const via = sameSubnet(node, peer) ? undefined : node.gatewayTo?.[peer.name]
+  return via ? {...route, gateway: via.gateway, dev: via.dev} : route
+}
+
 function flannelHostGw(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): void {
   for (const peer of peersOf(facts, node)) d.routes.push(viaPeerRoute(node, peer, 'netctl'))
 }
@@ -112,7 +124,7 @@ function calico(d: NodeDesired, facts: ClusterFacts, node: NodeFacts, type: Conf
   for (const peer of peersOf(facts, node)) {
     const direct = !tunnel || (info.crossSubnet && sameSubnet(node, peer))
     if (direct) {
-      d.routes.push(viaPeerRoute(node, peer, owner, proto))
+      d.routes.push(owner === 'bird' ? birdRoute(node, peer) : viaPeerRoute(node, peer, owner, proto))
     } else if (tunnel === TUNNEL_DEVICES.calicoVxlan) {
       d.routes.push({
         dst: peer.podCIDR,
