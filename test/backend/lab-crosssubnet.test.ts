@@ -118,6 +118,7 @@ describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from i
       const bgp = await setBackend(lab.get(), 'calico-bgp')
       expect(bgp.code).toBe(4)
       expect(bgp.json.plan.preflight.notAdjacent.length).toBeGreaterThan(0)
+      expect(bgp.json.message).toMatch(/BIRD's next hop is the peer node, resolved through the router/)
 
       const always = await switchAsPredicted('calico-vxlan')
       expectTunnelPairs(lab.get(), always.paths, false)

@@ -45,7 +45,7 @@ function flannelVxlan(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): voi
   }
 }
 
-/** The peer's pods through the peer node itself, over the uplink: host-gw, BGP, and a CrossSubnet neighbour. */
+/** The peer's pods through the peer node itself, over the uplink: host-gw, a CrossSubnet neighbour (BGP across a router: birdRoute). */
 function viaPeerRoute(
   node: NodeFacts,
   peer: NodeFacts,
