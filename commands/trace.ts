@@ -36,7 +36,7 @@ export default class Trace extends BaseCommand {
 
 --probe then checks the walk against one real packet: confirmed when they agree (a DENIED walk with the counter of the dropping rule); UNDERLAY_DROP (a finding naming the two node addresses and the encapsulation to open, or the MTU when the same ping passes small) when the packet left one node's uplink and never reached the next node's, or the uplink dropped it on its way out; MODEL_DISAGREES when they part elsewhere, or a drop rule on the path counted the packets a delivering walk lost. A node without ping, nc or nsenter is a note, not a failure; --timeout bounds each exec.
 
-SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). In a Kubernetes cluster a bare NAME is a pod of the -n namespace (else the context's), as kubectl reads it.
+SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). With -n a bare NAME is a pod of that namespace, as kubectl reads it (in a Kubernetes cluster without -n, of the context's); -n goes with --lab, --inventory and --snapshot too.
 
 DST can be a Service: svc/NAME (in the -n namespace), svc/NAMESPACE/NAME, a ClusterIP, NODE:NODEPORT or NODEIP:NODEPORT, dns (the cluster DNS, UDP 53), or NAME.NAMESPACE.svc[.cluster.local]; --port takes the Service port's number or name, the protocol is the port's. The trace shows kube-proxy's translation (the rule and the node), lists every endpoint with its share of connections, walks each there and back (--endpoint IP|POD walks one), and is DELIVERED only when every endpoint is reached.
 
@@ -136,7 +136,8 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     }),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),
     snapshot: snapshotFlag('Trace over a snapshot written by netctl collect (no cluster is read).', [], {
-      exclusive: SOURCE_FLAG_NAMES,
+      // -n names the namespace of SRC and DST, which a snapshot has too
+      exclusive: SOURCE_FLAG_NAMES.filter((n) => n !== 'namespace'),
     }),
     ...clusterSourceFlags,
     ...collectFlags,

@@ -135,15 +135,17 @@ export function nodeHost(template: string, node: Pick<InventoryNode, 'name' | 'i
 /**
  * The flags, checked: one source, and only the flags that go with it. Every
  * mistake is one line (UsageError, exit 2). Pure, so every rule is tested
- * without a cluster.
+ * without a cluster. `namespaced`: the command reads -n for its own arguments
+ * (trace: a bare pod NAME, svc/NAME), so -n goes with a lab or an inventory too.
  */
-export function resolveSource(flags: SourceFlags): SourceSpec {
+export function resolveSource(flags: SourceFlags, opts: {namespaced?: boolean} = {}): SourceSpec {
   const flag = (n: string): string => `--${n}`
   if (flags.lab !== undefined && flags.inventory !== undefined)
     throw new UsageError('--lab and --inventory name two different clusters: give one')
   const fileSource = flags.lab !== undefined ? 'lab' : flags.inventory !== undefined ? 'inventory' : undefined
   if (fileSource) {
-    const kube = given(flags, KUBE_FLAGS)
+    // -n still names the namespace of the command's own arguments (trace's svc/NAME and pods) where the command reads it
+    const kube = given(flags, KUBE_FLAGS).filter((n) => !(opts.namespaced && n === 'namespace'))
     if (kube.length > 0)
       throw new UsageError(`${flag(kube[0]!)} is for a Kubernetes cluster and cannot be used with --${fileSource}`)
     const transport = (flags.transport ?? 'auto') as TransportChoice

@@ -17,8 +17,8 @@ export interface LabPolicyChangeOptions {
   say?: (line: string) => void
 }
 
-/** Run a change of the lab's policies under its change lock, on the record as it is once the lock is held. */
-async function underChangeLock<T>(
+/** Run a change of the lab (its policies, its kube-proxy rules) under its change lock, on the record as it is once the lock is held. */
+export async function underChangeLock<T>(
   lab: string,
   command: string,
   opts: LabPolicyChangeOptions,

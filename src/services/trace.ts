@@ -103,10 +103,10 @@ function fixesAsTyped(trace: Trace, snapshot: Snapshot): Trace {
 export function traceSnapshotFile(
   snapshot: Snapshot,
   query: TraceQuery,
-  opts: {walker?: Walker; checks?: NodeChecks} = {},
+  opts: {walker?: Walker; checks?: NodeChecks; namespace?: string} = {},
 ): TraceRun {
   const walker = opts.walker ?? defaultWalker
-  const ends = resolveEnds(walker, snapshot, query)
+  const ends = resolveEnds(walker, snapshot, query, opts.namespace)
   const result = walker.traceSnapshot(snapshot, ends.query)
   const trace = fixesAsTyped(
     withNodeChecks(
@@ -125,13 +125,14 @@ export function traceSnapshotFile(
  * SRC's and DST's nodes, then of the nodes the walk asks for, are kept whole; the walk is done
  * again after each read, as traceLive does. A version 1 file is one document, loaded whole; a
  * backend the snapshot does not name is settled by a vote over every state, so then all are kept.
+ * `namespace` (-n): of a bare pod NAME and of svc/NAME.
  */
-export async function traceSnapshotStream(file: string, query: TraceQuery): Promise<TraceRun> {
+export async function traceSnapshotStream(file: string, query: TraceQuery, namespace?: string): Promise<TraceRun> {
   const {head, states} = await openSnapshotFile(file)
   if (Object.keys(head.nodeStates).length > 0 || modeFromName(head.cluster.backend) === 'unknown')
-    return traceSnapshotFile(await readSnapshotFile(file), query)
+    return traceSnapshotFile(await readSnapshotFile(file), query, namespace !== undefined ? {namespace} : {})
   const walker = defaultWalker
-  const ends = resolveEnds(walker, head, query)
+  const ends = resolveEnds(walker, head, query, namespace)
   const toFacts = factsFor(head)
   const facts: Record<string, NodeState> = {}
   const whole = new Map<string, NodeState>()
@@ -343,8 +344,12 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
     throw new UsageError(
       '--probe sends a real packet, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
     )
-  if (req.snapshot !== undefined) return traceSnapshotStream(req.snapshot, req.query)
-  const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
+  // -n, as kubectl reads it: the namespace of a bare pod NAME and of svc/NAME, whatever the source
+  const namespace = req.source.namespace
+  if (req.snapshot !== undefined) return traceSnapshotStream(req.snapshot, req.query, namespace)
+  const source = await openClusterSource(resolveSource(req.source, {namespaced: true}), {
+    orElse: ['a snapshot (--snapshot FILE)'],
+  })
   const {inventory} = source
   let display: TraceDisplay | undefined
   let run: TraceRun | undefined
@@ -354,7 +359,7 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
       parallel: req.parallel,
       timeoutMs: req.timeoutMs,
       ...sourceCollectOptions(source),
-      ...(source.kube ? {namespace: source.kube.namespace} : {}),
+      ...(source.kube ? {namespace: source.kube.namespace} : namespace ? {namespace} : {}),
       onRound: (nodes) => {
         // first round: the endpoints resolved, so there is something to show
         display ??= req.display?.(inventory)

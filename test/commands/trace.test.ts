@@ -71,6 +71,36 @@ describe.each(SNAPSHOTS)('netctl trace --snapshot %s', (snap) => {
   })
 })
 
+describe('-n with a snapshot or a lab: the namespace of a bare NAME and of svc/NAME, as kubectl reads it', () => {
+  const services = path.join(REPO, 'fixtures', 'snapshots', 'flannel-vxlan-services-iptables-lab.json')
+
+  it('svc/kube-dns -n kube-system over a snapshot is the cluster DNS; without -n it is looked for in default, and said where it is', async () => {
+    const r = await netctlJson<Trace>([
+      'trace',
+      'default/pod-node1-2',
+      'svc/kube-dns',
+      '-n',
+      'kube-system',
+      '--snapshot',
+      services,
+    ])
+    expect(r.stderr).toBe('')
+    expect(r.json.service).toMatchObject({namespace: 'kube-system', name: 'kube-dns', port: {port: 53}})
+    validTrace(r.json)
+    const without = await netctl(['trace', 'default/pod-node1-2', 'svc/kube-dns', '--snapshot', services])
+    expect(without.code).toBe(2)
+    expect(without.stderr).toMatch(/kube-system/)
+  })
+
+  it('a bare pod NAME is a pod of -n too: one line naming the namespace it is in, exit 2', async () => {
+    const r = await netctl(['trace', 'pod-node1-2', 'svc/kube-dns', '-n', 'kube-system', '--snapshot', services])
+    expect(r.code).toBe(2)
+    expect(r.stderr.split('\n')[0]).toBe(
+      'netctl: no pod kube-system/pod-node1-2 in cluster sqfx-ipt (pod-node1-2 is in namespace default)',
+    )
+  })
+})
+
 describe('netctl trace usage errors: exit 2, one line', () => {
   const snap = SNAPSHOTS[0]!
   it.each([
@@ -80,10 +110,6 @@ describe('netctl trace usage errors: exit 2, one line', () => {
       /^netctl: no Kubernetes config: .*; or name a lab \(--lab NAME\), an inventory file \(--inventory FILE\) or a snapshot \(--snapshot FILE\)$/,
     ],
     [['a', 'b', '--snapshot', snap, '--lab', 'x'], 'netctl: --lab=x cannot also be provided when using --snapshot'],
-    [
-      ['a', 'b', '--snapshot', snap, '-n', 'shop'],
-      'netctl: --namespace=shop cannot also be provided when using --snapshot',
-    ],
     [
       ['a', 'b', '--lab', 'x', '--inventory', 'y'],
       'netctl: --lab and --inventory name two different clusters: give one',

@@ -3,12 +3,15 @@
  * what to run on the node itself; a lab node is a network namespace of this
  * machine, so its commands run through `ip netns exec NS` (typed bare, they
  * would change the machine's own namespace), and where there is no Kubernetes
- * (a lab or an inventory) there is no kubectl to run. Pure: everything comes
- * from the snapshot (the node's netns, the cluster's source).
+ * (a lab or an inventory) there is no kubectl to run; where the fix restarts
+ * an agent netctl stands in for in a lab (kube-proxy), the lab's own command
+ * (the entry's labFix). Pure: everything comes from the snapshot (the node's
+ * netns, the cluster's source and name).
  */
 import type {Finding} from '../../model/finding.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import {shq} from '../../util/shell.js'
+import {CATALOGUE} from './index.js'
 
 export interface FixPlace {
   /** the named network namespace the node is (a lab node); absent for a real node */
@@ -63,6 +66,9 @@ export function findingsAsTyped(
   const kubernetes = snapshot.cluster.source === 'kubernetes'
   const netnsOf = new Map(snapshot.nodes.map((n) => [n.name, n.netns]))
   return findings.map((f) => {
+    const labFix = snapshot.cluster.source === 'lab' && f.node !== undefined ? CATALOGUE[f.code]?.labFix : undefined
+    if (labFix !== undefined)
+      return {...f, fix: labFix.replace(/<lab>/g, shq(snapshot.cluster.name)).replace(/<node>/g, shq(f.node!))}
     const netns = f.node === undefined ? undefined : netnsOf.get(f.node)
     const fix = fixAsTyped(f.fix, {kubernetes, ...(netns === undefined ? {} : {netns})})
     return fix === f.fix ? f : {...f, fix}

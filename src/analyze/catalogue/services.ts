@@ -46,6 +46,10 @@ export const SERVICES: CatalogueEntry[] = [
       'kubectl -n kube-system logs --tail=100 $(kubectl -n kube-system get pod -l k8s-app=kube-proxy --field-selector spec.nodeName=<node> -o name)',
       'kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=<node>',
     ].join('\n'),
+    labFix: [
+      "# the lab's kube-proxy is netctl: rewrite <node>'s Service rules from the lab's Services and EndpointSlices, as kube-proxy's sync does",
+      'netctl lab kube-proxy sync --lab <lab> --node <node>',
+    ].join('\n'),
     related: ['KUBE_PROXY_MISSING', 'CONNTRACK_STALE', 'SERVICE_NO_ENDPOINTS'],
   },
   {
@@ -118,6 +122,10 @@ export const SERVICES: CatalogueEntry[] = [
       '# kube-proxy is not running on <node> (or cannot program it): see its pod and log, then restart it',
       'kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide --field-selector spec.nodeName=<node>',
       'kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName=<node>',
+    ].join('\n'),
+    labFix: [
+      "# the lab's kube-proxy is netctl: rewrite <node>'s Service rules from the lab's Services and EndpointSlices, as kube-proxy's sync does",
+      'netctl lab kube-proxy sync --lab <lab> --node <node>',
     ].join('\n'),
     related: ['SERVICE_RULES_STALE'],
   },

@@ -55,6 +55,12 @@ export interface CatalogueEntry {
    * A placeholder never sits inside quotes on a command line.
    */
   fix: string
+  /**
+   * In a lab, where netctl itself stands in for the agent the fix restarts
+   * (kube-proxy): the command that does what the restart does, run on this
+   * machine (not in the node's namespace). <lab> and <node> are filled.
+   */
+  labFix?: string
   /** trace dispositions this fault ends a walk in */
   dispositions?: Disposition[]
   /** other codes worth reading with this one */

@@ -27,6 +27,11 @@ export class RestoreFile {
     return this
   }
 
+  /** Table by table, in the order written: the declared chains and the rule lines. */
+  contents(): Array<{table: string; chains: readonly string[]; rules: readonly string[]}> {
+    return [...this.tables].map(([table, t]) => ({table, chains: t.chains, rules: t.rules}))
+  }
+
   get empty(): boolean {
     return this.tables.size === 0
   }

@@ -42,6 +42,25 @@ describe('a fix as it is typed on this machine', () => {
     expect(f!.fix).toContain('\nbridge fdb replace aa:bb:cc:dd:ee:02')
   })
 
+  it("kube-proxy's restart in a lab is netctl's own command, run on this machine; elsewhere the catalogue's kubectl lines stay", () => {
+    const stale = ['SERVICE_RULES_STALE', 'KUBE_PROXY_MISSING'].map((code) =>
+      makeFinding(code as 'SERVICE_RULES_STALE', {
+        node: 'node1',
+        subject: 'kube-proxy',
+        evidence: [],
+        vars: {node: 'node1', namespace: 'default', service: 'web'},
+      }),
+    )
+    for (const f of findingsAsTyped(stale, {cluster: cluster('lab'), nodes: nodes('fl-demo.node1')}))
+      expect(f.fix.split('\n').filter((l) => !l.startsWith('#'))).toEqual([
+        'netctl lab kube-proxy sync --lab c --node node1',
+      ])
+    for (const f of findingsAsTyped(stale, {cluster: cluster('inventory'), nodes: nodes()}))
+      expect(f.fix).not.toContain('netctl lab')
+    for (const f of findingsAsTyped(stale, {cluster: cluster('kubernetes'), nodes: nodes()}))
+      expect(f.fix).toContain('kubectl -n kube-system delete pod -l k8s-app=kube-proxy')
+  })
+
   it('shell syntax runs in the namespace too (sh -c), a namespace name is quoted, and /etc is not the lab node’s to write', () => {
     const fix = [
       'sysctl -w net.ipv4.ip_forward=1',

@@ -1,14 +1,20 @@
 /**
- * A Service DST against the kernel: from a pod, real DNS queries (UDP) to the
- * cluster DNS ClusterIP, TCP connects to the web Service's ClusterIP and to its
- * NodePort on another node, enough of each to reach every endpoint (the lab's
- * responders answer with their pod's name). The endpoints real traffic reaches
- * are exactly the ones netctl's per-endpoint walks deliver both ways, and every
- * route decision of those walks is the one `ip route get` gives. Then faults
- * made with plain commands: a KUBE-SEP DNAT rule deleted on the source node,
- * an endpoint pod's namespace gone while the rules still name it.
+ * A Service DST against the kernel, on every backend the lab builds and in both
+ * of kube-proxy's modes: from a pod, real DNS queries (UDP) to the cluster DNS
+ * ClusterIP, TCP connects to the web Service's ClusterIP and to its NodePort on
+ * another node, enough of each to reach every endpoint (the lab's responders
+ * answer with their pod's name), and a connect to the Service without
+ * endpoints (refused). The endpoints real traffic reaches are exactly the ones
+ * netctl's per-endpoint walks deliver both ways, the Service without endpoints
+ * is rejected in the walk as in the kernel, and every route decision of those
+ * walks is the one `ip route get` gives. Then faults made with plain commands
+ * (on one lab): a KUBE-SEP DNAT rule deleted on the source node, an endpoint
+ * pod's namespace gone while the rules still name it.
+ *
+ * The labs are independent (each its own namespaces): they run side by side,
+ * a few at a time, the tests of one lab in order.
  */
-import {expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Trace, TraceServiceEndpoint} from '../../../src/model/trace.js'
@@ -18,8 +24,13 @@ import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
 import {collectLab, routeDisagreements} from './oracle.js'
 
 const LONG = 300_000
+/** a lab's tests share its state (the faults put things back): one after the other, whatever the suite's concurrency */
+const SEQUENTIAL = {timeout: LONG, concurrent: false}
 /** connections per Service: with 3 endpoints at 1/3 each, one is missed with probability 3·(2/3)^30 ≈ 1.5e-5 */
 const TRIES = 30
+
+/** requests sent at once: a UDP query waits its 2 s for more after the answer, so one at a time would take a minute */
+const BATCH = 10
 
 /** The responders' answers to `n` new connections (or UDP queries, each from a new source port); FAIL for one unanswered. */
 async function answers(
@@ -30,9 +41,14 @@ async function answers(
   n = TRIES,
 ): Promise<Map<string, number>> {
   const one = proto === 'tcp' ? `nc -w 2 ${ip} ${port} </dev/null` : `echo q | socat -t 2 -T 3 - UDP4:${ip}:${port}`
+  // each answer is one short line (one write, atomic on the pipe), the requests of a batch side by side
   const r = await nsExec(
     netns,
-    ['sh', '-c', `for i in $(seq ${n}); do out=$(${one}); echo "\${out:-FAIL}"; done`],
+    [
+      'sh',
+      '-c',
+      `for i in $(seq ${n}); do (out=$(${one}); echo "\${out:-FAIL}") & [ $((i % ${BATCH})) -eq 0 ] && wait; done; wait`,
+    ],
     120_000,
   )
   const counts = new Map<string, number>()
@@ -42,6 +58,11 @@ async function answers(
     .filter(Boolean))
     counts.set(line, (counts.get(line) ?? 0) + 1)
   return counts
+}
+
+/** One TCP connect, as nc reports it: refused, or answered by an endpoint. */
+async function connectOnce(netns: string, ip: string, port: number): Promise<string> {
+  return (await nsExec(netns, ['sh', '-c', `nc -v -w 2 ${ip} ${port} </dev/null 2>&1; echo rc=$?`], 20_000)).stdout
 }
 
 const bothWays = (e: TraceServiceEndpoint): boolean =>
@@ -61,179 +82,220 @@ const endpointWalks = (t: Trace): Trace[] =>
 
 type Pod = LabUp['pods'][0]
 
-const MATRIX: Array<{backend: string; proxy: 'iptables' | 'nftables'; faults?: boolean}> = [
-  {backend: 'flannel-vxlan', proxy: 'iptables', faults: true},
-  {backend: 'flannel-vxlan', proxy: 'nftables'},
-  {backend: 'flannel-host-gw', proxy: 'nftables'},
-  {backend: 'calico-bgp', proxy: 'iptables'},
-  {backend: 'calico-vxlan', proxy: 'nftables'},
-]
+const BACKENDS = [
+  'flannel-vxlan',
+  'flannel-host-gw',
+  'flannel-udp',
+  'calico-bgp',
+  'calico-rr',
+  'calico-vxlan',
+  'canal',
+] as const
+const MATRIX: Array<{backend: string; proxy: 'iptables' | 'nftables'; faults?: boolean}> = BACKENDS.flatMap((backend) =>
+  (['iptables', 'nftables'] as const).map((proxy) => ({
+    backend,
+    proxy,
+    ...(backend === 'flannel-vxlan' && proxy === 'iptables' ? {faults: true} : {}),
+  })),
+)
 
-for (const {backend, proxy, faults} of MATRIX) {
-  describeLab(
-    `Services on a 3-node ${backend} lab, kube-proxy in ${proxy} mode: netctl's per-endpoint verdicts against real traffic`,
-    () => {
-      const lab = useLab('svl', ['--backend', backend, '--proxy-mode', proxy, '--nodes', '3', '--pods-per-node', '2'])
-      const pod = (l: LabUp, name: string): Pod => l.pods.find((p) => p.name === name)!
-      const trace = (snap: Awaited<ReturnType<typeof collectLab>>, dst: string, port?: string | number) =>
-        traceSnapshot(snap, {src: 'pod-node1-2', dst, ...(port !== undefined ? {port} : {}), size: 84, df: false}).trace
+describeLab(
+  "Services on every lab backend in both proxy modes: netctl's per-endpoint verdicts against real traffic",
+  () => {
+    for (const {backend, proxy, faults} of MATRIX) {
+      // side by side with the other labs (a few at a time, vitest's maxConcurrency); its own tests in order
+      describe(`a 3-node ${backend} lab, kube-proxy in ${proxy} mode`, {concurrent: true}, () => {
+        const lab = useLab('so-svl', [
+          '--backend',
+          backend,
+          '--proxy-mode',
+          proxy,
+          '--nodes',
+          '3',
+          '--pods-per-node',
+          '2',
+        ])
+        const pod = (l: LabUp, name: string): Pod => l.pods.find((p) => p.name === name)!
+        const trace = (snap: Awaited<ReturnType<typeof collectLab>>, dst: string, port?: string | number) =>
+          traceSnapshot(snap, {src: 'pod-node1-2', dst, ...(port !== undefined ? {port} : {}), size: 84, df: false})
+            .trace
 
-      it(
-        'DNS over UDP to the cluster DNS ClusterIP, TCP to the web ClusterIP and to its NodePort on node2: the endpoints reached are the ones netctl delivers; routes as ip route get',
-        async () => {
-          const l = lab.get()
-          const src = pod(l, 'pod-node1-2')
-          const node2 = l.nodes.find((n) => n.name === 'node2')!
-          const snap = await collectLab(l.name)
-
-          const dns = trace(snap, 'dns')
-          expect(dns.service).toMatchObject({
-            namespace: 'kube-system',
-            name: 'kube-dns',
-            port: {protocol: 'UDP', port: 53},
-            via: 'clusterIP',
-            reached: 2,
-            total: 2,
-          })
-          expect(dns.translation).toMatchObject({node: 'node1', agent: 'kube-proxy', hook: 'PREROUTING'})
-          expect(dns.endpoints!.map((e) => e.probability)).toEqual([0.5, 0.5])
-          const dnsReal = await answers(src.netns, '172.21.0.10', 53, 'udp')
-          expect(reachedPods(dnsReal)).toEqual(deliveredPods(dns))
-          // the responder forks a process per datagram: on a loaded machine an answer can come too late, never most of them
-          expect(dnsReal.get('FAIL') ?? 0).toBeLessThan(TRIES / 3)
-
-          const web = trace(snap, 'svc/default/web', 'http')
-          expect(web.disposition).toBe('DELIVERED')
-          expect(web.service).toMatchObject({reached: 3, total: 3, port: {port: 80, targetPort: 8080}})
-          expect(web.endpoints!.reduce((a, e) => a + e.probability, 0)).toBeCloseTo(1, 6)
-          const webReal = await answers(src.netns, '172.21.0.80', 80, 'tcp')
-          expect(reachedPods(webReal)).toEqual(deliveredPods(web))
-          expect(webReal.has('FAIL')).toBe(false)
-
-          const np = trace(snap, `${node2.ip}:30080`)
-          expect(np.service).toMatchObject({via: 'nodePort', node: 'node2', port: {nodePort: 30080}})
-          expect(np.translation?.node).toBe('node2')
-          const npReal = await answers(src.netns, node2.ip, 30080, 'tcp')
-          expect(reachedPods(npReal)).toEqual(deliveredPods(np))
-
-          // --endpoint walks one, and says which
-          const one = traceSnapshot(snap, {
-            src: 'pod-node1-2',
-            dst: 'svc/default/web',
-            endpoint: 'pod-node3-1',
-            size: 84,
-            df: false,
-          }).trace
-          expect(one.service).toMatchObject({reached: 1, total: 1})
-          expect(one.endpoints!.filter((e) => e.disposition).map((e) => e.pod)).toEqual(['pod-node3-1'])
-          expect(one.hops.at(-1)).toMatchObject({node: 'node3', action: 'deliver'})
-
-          const routes = await routeDisagreements([...endpointWalks(dns), ...endpointWalks(web), ...endpointWalks(np)])
-          expect(routes.asked).toBeGreaterThan(0)
-          expect(routes.diffs).toEqual([])
-        },
-        LONG,
-      )
-
-      if (faults) {
         it(
-          "node1's KUBE-SEP DNAT rule for pod-node3-1 deleted (iptables -t nat -D): a third of the connections are not translated and fail, pod-node3-1 is never reached; netctl walks the untranslated way to its end and says 2 of 3",
+          'DNS over UDP to the cluster DNS ClusterIP, TCP to the web ClusterIP and to its NodePort on node2: the endpoints reached are the ones netctl delivers; routes as ip route get',
+          SEQUENTIAL,
           async () => {
             const l = lab.get()
-            const node1 = l.nodes.find((n) => n.name === 'node1')!
-            const target = pod(l, 'pod-node3-1')
-            const rules = await nsExec(node1.netns, ['iptables', '-t', 'nat', '-S'])
-            const dnat = rules.stdout
-              .split('\n')
-              .find((r) => r.startsWith('-A KUBE-SEP-') && r.includes(`--to-destination ${target.ip}:8080`))!
-            const chain = dnat.split(' ')[1]!
-            const listed = (await nsExec(node1.netns, ['iptables', '-t', 'nat', '-S', chain])).stdout
-              .split('\n')
-              .filter((r) => r.startsWith('-A '))
-            const del = await nsExec(node1.netns, [
-              'iptables',
-              '-t',
-              'nat',
-              '-D',
-              chain,
-              String(listed.indexOf(dnat) + 1),
-            ])
-            expect(del.code).toBe(0)
-            try {
-              const real = await answers(pod(l, 'pod-node1-2').netns, '172.21.0.80', 80, 'tcp')
-              const snap = await collectLab(l.name)
-              const t = trace(snap, 'svc/default/web', 80)
-              // the path checks name the node whose rules disagree with the EndpointSlices
-              const stale = traceSnapshotFile(snap, {
+            const src = pod(l, 'pod-node1-2')
+            const node2 = l.nodes.find((n) => n.name === 'node2')!
+            const snap = await collectLab(l.name)
+
+            const dns = trace(snap, 'dns')
+            expect(dns.service).toMatchObject({
+              namespace: 'kube-system',
+              name: 'kube-dns',
+              port: {protocol: 'UDP', port: 53},
+              via: 'clusterIP',
+              reached: 2,
+              total: 2,
+            })
+            expect(dns.translation).toMatchObject({node: 'node1', agent: 'kube-proxy', hook: 'PREROUTING'})
+            expect(dns.endpoints!.map((e) => e.probability)).toEqual([0.5, 0.5])
+            const dnsReal = await answers(src.netns, '172.21.0.10', 53, 'udp')
+            expect(reachedPods(dnsReal)).toEqual(deliveredPods(dns))
+            // the responder forks a process per datagram: on a loaded machine an answer can come too late, never most of them
+            expect(dnsReal.get('FAIL') ?? 0).toBeLessThan(TRIES / 3)
+
+            const web = trace(snap, 'svc/default/web', 'http')
+            expect(web.disposition).toBe('DELIVERED')
+            expect(web.service).toMatchObject({reached: 3, total: 3, port: {port: 80, targetPort: 8080}})
+            expect(web.endpoints!.reduce((a, e) => a + e.probability, 0)).toBeCloseTo(1, 6)
+            const webReal = await answers(src.netns, '172.21.0.80', 80, 'tcp')
+            expect(reachedPods(webReal)).toEqual(deliveredPods(web))
+            expect(webReal.has('FAIL')).toBe(false)
+
+            const np = trace(snap, `${node2.ip}:30080`)
+            expect(np.service).toMatchObject({via: 'nodePort', node: 'node2', port: {nodePort: 30080}})
+            expect(np.translation?.node).toBe('node2')
+            const npReal = await answers(src.netns, node2.ip, 30080, 'tcp')
+            expect(reachedPods(npReal)).toEqual(deliveredPods(np))
+
+            // the Service without endpoints: kube-proxy rejects it, in the walk (a reject at the drop hop) as in the kernel (refused)
+            const none = trace(snap, 'svc/default/no-endpoints')
+            expect(none.service).toMatchObject({reached: 0, total: 0})
+            expect(none.disposition).toBe('DENIED')
+            expect(none.hops.at(-1)!.evidence.join('\n')).toMatch(/REJECT|reject/)
+            expect(
+              traceSnapshotFile(snap, {
                 src: 'pod-node1-2',
-                dst: 'svc/default/web',
+                dst: 'svc/default/no-endpoints',
                 size: 84,
                 df: false,
-              }).trace.findings.find((f) => f.code === 'SERVICE_RULES_STALE' && f.node === 'node1')
-              expect(stale?.message).toContain(target.ip)
-              expect(reachedPods(real)).toEqual(deliveredPods(t))
-              expect(real.get('FAIL') ?? 0).toBeGreaterThan(0)
-              expect(t.disposition).not.toBe('DELIVERED')
-              expect(t.service).toMatchObject({reached: 2, total: 3})
-              const untranslated = t.endpoints!.find((e) => e.ip === '172.21.0.80')!
-              expect(untranslated.probability).toBeCloseTo(1 / 3, 6)
-              expect(untranslated.disposition).not.toBe('DELIVERED')
-              expect(t.endpoints!.find((e) => e.pod === 'pod-node3-1')).toMatchObject({
-                probability: 0,
-                inEndpointSlice: true,
-              })
-              expect(t.endpoints!.find((e) => e.pod === 'pod-node3-1')!.disposition).toBeUndefined()
-            } finally {
-              // put it back where it was, for the next test
-              await nsExec(node1.netns, [
+              }).trace.findings.map((f) => f.code),
+            ).toContain('SERVICE_NO_ENDPOINTS')
+            expect(await connectOnce(src.netns, '172.21.0.99', 80)).toMatch(/refused[\s\S]*rc=1/i)
+
+            // --endpoint walks one, and says which
+            const one = traceSnapshot(snap, {
+              src: 'pod-node1-2',
+              dst: 'svc/default/web',
+              endpoint: 'pod-node3-1',
+              size: 84,
+              df: false,
+            }).trace
+            expect(one.service).toMatchObject({reached: 1, total: 1})
+            expect(one.endpoints!.filter((e) => e.disposition).map((e) => e.pod)).toEqual(['pod-node3-1'])
+            expect(one.hops.at(-1)).toMatchObject({node: 'node3', action: 'deliver'})
+
+            const routes = await routeDisagreements([
+              ...endpointWalks(dns),
+              ...endpointWalks(web),
+              ...endpointWalks(np),
+            ])
+            expect(routes.asked).toBeGreaterThan(0)
+            expect(routes.diffs).toEqual([])
+          },
+        )
+
+        if (faults) {
+          it(
+            "node1's KUBE-SEP DNAT rule for pod-node3-1 deleted (iptables -t nat -D): a third of the connections are not translated and fail, pod-node3-1 is never reached; netctl walks the untranslated way to its end and says 2 of 3",
+            SEQUENTIAL,
+            async () => {
+              const l = lab.get()
+              const node1 = l.nodes.find((n) => n.name === 'node1')!
+              const target = pod(l, 'pod-node3-1')
+              const rules = await nsExec(node1.netns, ['iptables', '-t', 'nat', '-S'])
+              const dnat = rules.stdout
+                .split('\n')
+                .find((r) => r.startsWith('-A KUBE-SEP-') && r.includes(`--to-destination ${target.ip}:8080`))!
+              const chain = dnat.split(' ')[1]!
+              const listed = (await nsExec(node1.netns, ['iptables', '-t', 'nat', '-S', chain])).stdout
+                .split('\n')
+                .filter((r) => r.startsWith('-A '))
+              const del = await nsExec(node1.netns, [
                 'iptables',
                 '-t',
                 'nat',
-                '-I',
+                '-D',
                 chain,
                 String(listed.indexOf(dnat) + 1),
-                ...dnat
-                  .split(' ')
-                  .slice(2)
-                  .map((x) => x.replace(/^"|"$/g, '')),
               ])
-            }
-            const healed = trace(await collectLab(l.name), 'svc/default/web', 80)
-            expect(healed.service).toMatchObject({reached: 3, total: 3})
-          },
-          LONG,
-        )
+              expect(del.code).toBe(0)
+              try {
+                const real = await answers(pod(l, 'pod-node1-2').netns, '172.21.0.80', 80, 'tcp')
+                const snap = await collectLab(l.name)
+                const t = trace(snap, 'svc/default/web', 80)
+                // the path checks name the node whose rules disagree with the EndpointSlices
+                const stale = traceSnapshotFile(snap, {
+                  src: 'pod-node1-2',
+                  dst: 'svc/default/web',
+                  size: 84,
+                  df: false,
+                }).trace.findings.find((f) => f.code === 'SERVICE_RULES_STALE' && f.node === 'node1')
+                expect(stale?.message).toContain(target.ip)
+                expect(reachedPods(real)).toEqual(deliveredPods(t))
+                expect(real.get('FAIL') ?? 0).toBeGreaterThan(0)
+                expect(t.disposition).not.toBe('DELIVERED')
+                expect(t.service).toMatchObject({reached: 2, total: 3})
+                const untranslated = t.endpoints!.find((e) => e.ip === '172.21.0.80')!
+                expect(untranslated.probability).toBeCloseTo(1 / 3, 6)
+                expect(untranslated.disposition).not.toBe('DELIVERED')
+                expect(t.endpoints!.find((e) => e.pod === 'pod-node3-1')).toMatchObject({
+                  probability: 0,
+                  inEndpointSlice: true,
+                })
+                expect(t.endpoints!.find((e) => e.pod === 'pod-node3-1')!.disposition).toBeUndefined()
+              } finally {
+                // put it back where it was, for the next test
+                await nsExec(node1.netns, [
+                  'iptables',
+                  '-t',
+                  'nat',
+                  '-I',
+                  chain,
+                  String(listed.indexOf(dnat) + 1),
+                  ...dnat
+                    .split(' ')
+                    .slice(2)
+                    .map((x) => x.replace(/^"|"$/g, '')),
+                ])
+              }
+              const healed = trace(await collectLab(l.name), 'svc/default/web', 80)
+              expect(healed.service).toMatchObject({reached: 3, total: 3})
+            },
+          )
 
-        it(
-          "pod-node2-1's network namespace gone (its responders ended, ip netns del) while every node's rules still name it: connections sent there fail, netctl's walk to it is not delivered, the other endpoints are",
-          async () => {
-            const l = lab.get()
-            const gone = pod(l, 'pod-node2-1')
-            // the responders the lab started in it keep a namespace alive: end them (by pid), then delete the name
-            const pids = (await run('ip', ['netns', 'pids', gone.netns])).stdout.split('\n').filter(Boolean)
-            for (const pid of pids) process.kill(Number(pid), 'SIGTERM')
-            await new Promise((r) => setTimeout(r, 300))
-            const del = await run('ip', ['netns', 'del', gone.netns])
-            expect(del.code).toBe(0)
+          it(
+            "pod-node2-1's network namespace gone (its responders ended, ip netns del) while every node's rules still name it: connections sent there fail, netctl's walk to it is not delivered, the other endpoints are",
+            SEQUENTIAL,
+            async () => {
+              const l = lab.get()
+              const gone = pod(l, 'pod-node2-1')
+              // the responders the lab started in it keep a namespace alive: end them (by pid), then delete the name
+              const pids = (await run('ip', ['netns', 'pids', gone.netns])).stdout.split('\n').filter(Boolean)
+              for (const pid of pids) process.kill(Number(pid), 'SIGTERM')
+              await new Promise((r) => setTimeout(r, 300))
+              const del = await run('ip', ['netns', 'del', gone.netns])
+              expect(del.code).toBe(0)
 
-            const src = pod(l, 'pod-node1-2')
-            const real = await answers(src.netns, '172.21.0.80', 80, 'tcp')
-            const t = trace(await collectLab(l.name), 'svc/default/web', 80)
-            expect(reachedPods(real)).toEqual(deliveredPods(t))
-            expect(real.has('pod-node2-1')).toBe(false)
-            expect(real.get('FAIL') ?? 0).toBeGreaterThan(0)
-            expect(t.service).toMatchObject({reached: 2, total: 3})
-            expect(t.endpoints!.find((e) => e.pod === 'pod-node2-1')!.disposition).not.toBe('DELIVERED')
-            expect(t.disposition).not.toBe('DELIVERED')
-            // the DNS Service too: half the queries go to the dead endpoint
-            const dns = trace(await collectLab(l.name), 'dns')
-            const dnsReal = await answers(src.netns, '172.21.0.10', 53, 'udp', 20)
-            expect(reachedPods(dnsReal)).toEqual(deliveredPods(dns))
-            expect(dns.service).toMatchObject({reached: 1, total: 2})
-          },
-          LONG,
-        )
-      }
-    },
-  )
-}
+              const src = pod(l, 'pod-node1-2')
+              const real = await answers(src.netns, '172.21.0.80', 80, 'tcp')
+              const t = trace(await collectLab(l.name), 'svc/default/web', 80)
+              expect(reachedPods(real)).toEqual(deliveredPods(t))
+              expect(real.has('pod-node2-1')).toBe(false)
+              expect(real.get('FAIL') ?? 0).toBeGreaterThan(0)
+              expect(t.service).toMatchObject({reached: 2, total: 3})
+              expect(t.endpoints!.find((e) => e.pod === 'pod-node2-1')!.disposition).not.toBe('DELIVERED')
+              expect(t.disposition).not.toBe('DELIVERED')
+              // the DNS Service too: half the queries go to the dead endpoint
+              const dns = trace(await collectLab(l.name), 'dns')
+              const dnsReal = await answers(src.netns, '172.21.0.10', 53, 'udp', 20)
+              expect(reachedPods(dnsReal)).toEqual(deliveredPods(dns))
+              expect(dns.service).toMatchObject({reached: 1, total: 2})
+            },
+          )
+        }
+      })
+    }
+  },
+)
