@@ -7,8 +7,9 @@ export default defineConfig({
     disableConsoleIntercept: true,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     pool: 'forks',
-    // Lab tests build real namespaces; two cores are shared by every file.
-    maxWorkers: 2,
+    // Lab tests build real namespaces and mostly wait (pings, daemons, timeouts): on two cores a
+    // third file in flight uses the time they leave idle.
+    maxWorkers: 3,
     testTimeout: 120_000,
     hookTimeout: 180_000,
   },

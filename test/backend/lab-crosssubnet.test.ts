@@ -9,6 +9,7 @@
  */
 import {expect, it} from 'vitest'
 
+import {reachabilityMatrix} from '../../src/analyze/matrix.js'
 import type {BackendType} from '../../src/backend/plan/types.js'
 import {routeDisagreements} from '../analyze/trace/oracle.js'
 import {describeLab, ipJson, type LabUp, useLab} from '../helpers/lab.js'
@@ -25,7 +26,7 @@ type KernelRoute = {dst: string; gateway?: string; dev?: string; protocol?: stri
 const LONG = 240_000
 
 describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from it', () => {
-  const lab = useLab('bk', [
+  const lab = useLab('bq', [
     '--nodes',
     '3',
     '--pods-per-node',
@@ -117,6 +118,7 @@ describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from i
       const bgp = await setBackend(lab.get(), 'calico-bgp')
       expect(bgp.code).toBe(4)
       expect(bgp.json.plan.preflight.notAdjacent.length).toBeGreaterThan(0)
+      expect(bgp.json.message).toMatch(/BIRD's next hop is the peer node, resolved through the router/)
 
       const always = await switchAsPredicted('calico-vxlan')
       expectTunnelPairs(lab.get(), always.paths, false)
@@ -131,6 +133,52 @@ describeLab('Calico VXLAN CrossSubnet across a router: backend set to and from i
       await expectCrossSubnetRoutes()
       await expectAllPodsReachable(lab.get())
       await expectReported(lab.get(), 'calico-vxlan-crosssubnet')
+    },
+    LONG,
+  )
+
+  it(
+    "calico-bgp --force across the router applies as predicted: BIRD's recursive routes via the router, exactly the pairs across it lost there; then back",
+    async () => {
+      const l = lab.get()
+      const {predicted, set, applied} = await expectWhatIfIsTheSwitch(l, 'calico-bgp', ['--force'])
+      expect(set.json).toMatchObject({outcome: 'applied', forced: true})
+      // nothing refused by the kernel: BIRD's route to a peer behind the router goes via the router
+      expect(predicted.refused).toEqual([])
+      for (const node of l.nodes) {
+        for (const peer of l.nodes.filter((p) => p !== node)) {
+          const routes = await ipJson<KernelRoute[]>(node.netns, ['route', 'show', peer.podCIDR])
+          // the peer itself on the subnet; across the router, the gateway the node's own route to the peer names
+          const want =
+            peer.subnet === node.subnet
+              ? peer.ip
+              : (await ipJson<KernelRoute[]>(node.netns, ['route', 'get', peer.ip]))[0]!.gateway
+          expect(want, `${node.name} reaches ${peer.name}`).toBeDefined()
+          expect(
+            routes.map((r) => [r.gateway, r.dev, r.protocol]),
+            `${node.name} -> ${peer.name}`,
+          ).toEqual([[want, 'eth0', 'bird']])
+        }
+      }
+      // the pairs the what-if says break are exactly those across the router, lost there (the router knows no pod route)
+      const subnetOf = (pod: string) =>
+        l.nodes.find((n) => n.name === l.pods.find((p) => `${p.namespace}/${p.name}` === pod)!.node)!.subnet
+      const across = reachabilityMatrix(applied)
+        .cells.filter((c) => subnetOf(c.src) !== subnetOf(c.dst))
+        .map((c) => `${c.src} → ${c.dst}: NO_ROUTE`)
+      expect(across.length).toBeGreaterThan(0)
+      expect(predicted.matrix.changed.map((c) => `${c.src} → ${c.dst}: ${c.after.disposition}`).sort()).toEqual(
+        across.sort(),
+      )
+      expect(set.json.verify.expected.length).toBeGreaterThan(0)
+      // the kernel takes the route the predicted walks take, the delivered pairs' and the lost ones'
+      const kernel = await routeDisagreements(matrixPaths(applied).map((p) => p.trace))
+      expect(kernel.asked).toBeGreaterThan(0)
+      expect(kernel.diffs).toEqual([])
+
+      const back = await switchAsPredicted('calico-vxlan-crosssubnet')
+      expectTunnelPairs(l, back.paths, true)
+      await expectAllPodsReachable(l)
     },
     LONG,
   )

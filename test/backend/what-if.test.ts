@@ -77,6 +77,44 @@ describe('what-if of a backend switch', () => {
     })
   })
 
+  it("calico-bgp on a routed lab: BIRD's recursive next hop is the router (the route is accepted), and exactly the pairs across it break, lost at the router", () => {
+    const vxlan = snapshotFixture('flannel-vxlan-routed-lab')
+    const facts = clusterFacts(vxlan)
+    const p = plan(vxlan, 'calico-bgp')
+    // BIRD (gateway recursive) installs a peer behind the router via the router that reaches it: the node's own route to the peer
+    const birdRoutes = p.nodes.map((n) => [
+      n.node,
+      ((n.diff?.kinds.routes.add ?? []) as Array<{dst: string; gateway?: string; dev?: string; protocol?: string}>)
+        .filter((r) => r.gateway)
+        .map((r) => `${r.dst} via ${r.gateway} dev ${r.dev} proto ${r.protocol}`),
+    ])
+    const viaOwnRoute = (from: string, to: string) => {
+      const peer = facts.nodes.find((n) => n.name === to)!
+      const gw = vxlan.nodeStates[from]!.routes.find((r) => r.dst === '0.0.0.0/0')!.gateway
+      const same = facts.nodes.find((n) => n.name === from)!.subnet === peer.subnet
+      return `${peer.podCIDR} via ${same ? peer.ip : gw} dev eth0 proto bird`
+    }
+    expect(birdRoutes).toEqual(
+      facts.nodes.map((n) => [n.name, facts.nodes.filter((m) => m !== n).map((m) => viaOwnRoute(n.name, m.name))]),
+    )
+    expect(birdRoutes.flat(2).join('\n')).toMatch(/172\.20\.3\.0\/24 via 172\.31\.1\.1 dev eth0 proto bird/)
+    const w = whatIf(vxlan, p)
+    // the kernel takes every route (the router is on the uplink's subnet): nothing refused, nothing expected missing
+    expect(w.refused).toEqual([])
+    expect(w.refusedRoutes).toEqual({})
+    // the router knows no pod route: exactly the pairs across it stop, and only those
+    const subnetOfPod = (pod: string) =>
+      facts.nodes.find((n) => n.name === vxlan.pods.find((q) => `${q.namespace}/${q.name}` === pod)!.node)!.subnet
+    const before = reachabilityMatrix(vxlan).cells.filter((c) => c.disposition === 'DELIVERED')
+    expect(before.length).toBeGreaterThan(0)
+    const across = before.filter((c) => subnetOfPod(c.src) !== subnetOfPod(c.dst)).map((c) => `${c.src} → ${c.dst}`)
+    expect(across.length).toBeGreaterThan(0)
+    expect(w.matrix.changed.map((c) => `${c.src} → ${c.dst}`).sort()).toEqual([...across].sort())
+    expect([...new Set(w.matrix.changed.map((c) => c.after.disposition))]).toEqual(['NO_ROUTE'])
+    expect(breakLine(w)).toMatch(/^\d+ pod pairs would stop reaching each other \(NO_ROUTE: /)
+    expect(breakLine(w)).not.toMatch(/refuses/)
+  })
+
   it('calico-bgp → vxlan: pods keep eth0 1500, vxlan.calico carries 1450: the full-size packets of every pair die, one finding per pod with the fix', () => {
     const bgp = snapshotFixture('calico-bgp-lab')
     const w = whatIf(bgp, plan(bgp, 'calico-vxlan'))

@@ -67,9 +67,15 @@ export function findingsAsTyped(
   const netnsOf = new Map(snapshot.nodes.map((n) => [n.name, n.netns]))
   return findings.map((f) => {
     const labFix = snapshot.cluster.source === 'lab' && f.node !== undefined ? CATALOGUE[f.code]?.labFix : undefined
-    if (labFix !== undefined)
-      return {...f, fix: labFix.replace(/<lab>/g, shq(snapshot.cluster.name)).replace(/<node>/g, shq(f.node!))}
     const netns = f.node === undefined ? undefined : netnsOf.get(f.node)
+    if (labFix !== undefined)
+      return {
+        ...f,
+        fix: labFix
+          .replace(/<lab>/g, shq(snapshot.cluster.name))
+          .replace(/<node>/g, shq(f.node!))
+          .replace(/<netns>/g, shq(netns ?? f.node!)),
+      }
     const fix = fixAsTyped(f.fix, {kubernetes, ...(netns === undefined ? {} : {netns})})
     return fix === f.fix ? f : {...f, fix}
   })

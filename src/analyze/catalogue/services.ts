@@ -86,6 +86,12 @@ export const SERVICES: CatalogueEntry[] = [
       'conntrack -S',
       'sysctl -w net.netfilter.nf_conntrack_max=$(( $(sysctl -n net.netfilter.nf_conntrack_max) * 2 ))',
     ].join('\n'),
+    // a lab node's maximum is the machine's, read-only inside its namespace: free entries instead
+    labFix: [
+      "# in a lab the maximum is the machine's and read-only inside <node>'s namespace: see what holds the entries, then free them",
+      'ip netns exec <netns> conntrack -S',
+      'ip netns exec <netns> conntrack -F',
+    ].join('\n'),
     related: ['CONNTRACK_STALE'],
   },
   {

@@ -45,7 +45,7 @@ function flannelVxlan(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): voi
   }
 }
 
-/** The peer's pods through the peer node itself, over the uplink: host-gw, BGP, and a CrossSubnet neighbour. */
+/** The peer's pods through the peer node itself, over the uplink: host-gw, a CrossSubnet neighbour (BGP across a router: birdRoute). */
 function viaPeerRoute(
   node: NodeFacts,
   peer: NodeFacts,
@@ -61,6 +61,18 @@ function viaPeerRoute(
     ...(protocol === undefined ? {} : {protocol}),
     owner,
   }
+}
+
+/**
+ * The route BIRD installs for a peer's block: Calico's BIRD template resolves
+ * the BGP next hop (the peer node) recursively (`gateway recursive`), so a
+ * peer behind a router is reached via that router, as the node's own route to
+ * the peer says; a peer on the subnet, or one no route reaches, via itself.
+ */
+function birdRoute(node: NodeFacts, peer: NodeFacts): NodeDesired['routes'][number] {
+  const route = viaPeerRoute(node, peer, 'bird', 'bird')
+  const via = sameSubnet(node, peer) ? undefined : node.gatewayTo?.[peer.name]
+  return via ? {...route, gateway: via.gateway, dev: via.dev} : route
 }
 
 function flannelHostGw(d: NodeDesired, facts: ClusterFacts, node: NodeFacts): void {
@@ -112,7 +124,7 @@ function calico(d: NodeDesired, facts: ClusterFacts, node: NodeFacts, type: Conf
   for (const peer of peersOf(facts, node)) {
     const direct = !tunnel || (info.crossSubnet && sameSubnet(node, peer))
     if (direct) {
-      d.routes.push(viaPeerRoute(node, peer, owner, proto))
+      d.routes.push(owner === 'bird' ? birdRoute(node, peer) : viaPeerRoute(node, peer, owner, proto))
     } else if (tunnel === TUNNEL_DEVICES.calicoVxlan) {
       d.routes.push({
         dst: peer.podCIDR,

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 
+import {compileFib, lookupRoute} from '../../analyze/fib.js'
 import {canonical, stripPrefix} from '../../analyze/ip.js'
 import type {NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
@@ -53,6 +54,29 @@ function uplinkOf(node: SnapshotNode, state: NodeState | undefined): {uplink: st
   return {uplink: addr.dev, subnet, ...(link ? {mtu: link.mtu} : {})}
 }
 
+/**
+ * The router through which each peer is reached, as the node's own table says
+ * (`ip route get <peerIP>` gives a gateway): BIRD resolves a BGP next hop that
+ * is not on a connected subnet through this route (`gateway recursive`).
+ */
+function gatewaysOf(state: NodeState | undefined, self: SnapshotNode, peers: SnapshotNode[]): NodeFacts['gatewayTo'] {
+  if (!state) return undefined
+  const fib = compileFib(state)
+  const out: NonNullable<NodeFacts['gatewayTo']> = {}
+  for (const peer of peers) {
+    if (peer.name === self.name) continue
+    let d: ReturnType<typeof lookupRoute>
+    try {
+      d = lookupRoute(fib, {dst: peer.internalIP})
+    } catch {
+      continue // a node object without a usable InternalIP: nothing to resolve
+    }
+    if (d.type === 'unicast' && !d.error && d.gateway && d.dev && d.gateway !== peer.internalIP)
+      out[peer.name] = {gateway: d.gateway, dev: d.dev}
+  }
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
 export interface FactsHints {
   /** VTEP MACs known apart from annotations (a lab's record) */
   vtepMACs?: Record<string, string>
@@ -75,7 +99,17 @@ export function clusterFacts(snapshot: Snapshot, hints: FactsHints = {}): Cluste
       device?.mac ??
       stableMAC(snapshot.cluster.name, n.name, 'vtep')
     const tunnelIP = n.annotations[CALICO_TUNNEL_ADDR_ANNOTATION] ?? stripPrefix(podCIDR)
-    return {name: n.name, ip: n.internalIP, podCIDR, uplink: up.uplink, subnet: up.subnet, vtepMAC, tunnelIP}
+    const gatewayTo = gatewaysOf(state, n, snapshot.nodes)
+    return {
+      name: n.name,
+      ip: n.internalIP,
+      podCIDR,
+      uplink: up.uplink,
+      subnet: up.subnet,
+      vtepMAC,
+      tunnelIP,
+      ...(gatewayTo ? {gatewayTo} : {}),
+    }
   })
   return {
     name: snapshot.cluster.name,

@@ -198,7 +198,11 @@ export function evaluatePreflight(input: PreflightInput): Preflight {
     findings.push(
       refusal('HOSTGW_NOT_L2_ADJACENT', {
         subject: notAdjacent.pairs.join(', '),
-        message: `${plan.to} needs every node pair L2-adjacent (the next hop is the peer node itself); ${notAdjacent.pairs.length} pair(s) are not: ${names(notAdjacent.pairs)}`,
+        message: `${plan.to} needs every node pair L2-adjacent (${
+          to.daemons.includes('bird')
+            ? "BIRD's next hop is the peer node, resolved through the router that reaches it, and the router knows no pod route"
+            : 'the next hop is the peer node itself'
+        }); ${notAdjacent.pairs.length} pair(s) are not: ${names(notAdjacent.pairs)}`,
         evidence: notAdjacent.evidence,
         vars: {},
       }),

@@ -39,6 +39,12 @@ export interface NodeFacts {
   vtepMAC: string
   /** Calico's tunnel address (vxlan.calico / tunl0): the first address of the block */
   tunnelIP: string
+  /**
+   * Per peer node (by name), the router this node reaches it through, from its
+   * own routes (a peer off the uplink's subnet): where BIRD's recursive next
+   * hop resolves. Absent: no gateway known (same subnet, or not collected).
+   */
+  gatewayTo?: Record<string, {gateway: string; dev: string}>
 }
 
 export interface ClusterFacts {

@@ -16,6 +16,7 @@ import path from 'node:path'
 
 import {afterAll, expect, it} from 'vitest'
 
+import {run} from '../../../src/util/exec.js'
 import {netctlJson} from '../../helpers/cli.js'
 import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
 
@@ -147,6 +148,12 @@ describeLab("CONNTRACK_TABLE_FULL: one lab node's conntrack table filled with re
             .map((f) => `${f.severity} ${f.node}`),
         ).toEqual(['error node1'])
         expect(traceAtMax.code).toBe(1)
+        // the fix as printed, typed line by line (the lab's: the maximum cannot be raised inside a node's namespace)
+        const fixLines = errored[0]!.fix.split('\n').filter((line) => !line.startsWith('#'))
+        expect(fixLines).toEqual([`ip netns exec ${ns} conntrack -S`, `ip netns exec ${ns} conntrack -F`])
+        for (const line of fixLines) expect((await run('sh', ['-c', line], {timeoutMs: 120_000})).code).toBe(0)
+        expect(await count(ns)).toBeLessThan(0.9 * max)
+        expect(await connect(client(l))).toMatch(/^pod-node[12]-1\nrc=0$/)
       } finally {
         // the entries' kernel memory back now rather than at lab down
         await nsExec(ns, ['conntrack', '-F'], 120_000)
