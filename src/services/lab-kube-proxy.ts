@@ -6,7 +6,7 @@
  */
 import {UsageError} from '../errors.js'
 import {labAgents} from '../lab/agents/index.js'
-import {type KubeProxySync,syncKubeProxy} from '../lab/agents/kube-proxy-sync.js'
+import {type KubeProxySync, syncKubeProxy} from '../lab/agents/kube-proxy-sync.js'
 import {mapLimit} from '../util/exec.js'
 import {type LabPolicyChangeOptions, underChangeLock} from './lab-policy.js'
 
