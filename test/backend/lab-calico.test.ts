@@ -32,8 +32,9 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
   /**
    * The same sessions, in the same state, not reset: BIRD keeps the time of
    * a session's last change on its monotonic clock and prints it as wall
-   * time, so two reads may differ by a millisecond; a reset session's time
-   * moves by the length of the switch (seconds).
+   * time read once per turn of its event loop, so two reads differ by that
+   * loop's latency (80 ms seen on a loaded CI machine); a reset session's
+   * time moves past the start of the switch, seconds after the first read.
    */
   function expectSameSessions(now: Record<string, string>, before: Record<string, string>): void {
     const ms = (since: string): number => {
@@ -43,7 +44,7 @@ describeLab('backend set on a flat Calico lab: bgp -> vxlan -> bgp', () => {
     expect(Object.keys(now).sort(), 'BGP sessions').toEqual(Object.keys(before).sort())
     for (const [k, v] of Object.entries(now)) {
       expect(v.split(' ')[0], `${k} state`).toBe(before[k]!.split(' ')[0])
-      expect(Math.abs(ms(v) - ms(before[k]!)), `${k}: ${v}, was ${before[k]}`).toBeLessThanOrEqual(50)
+      expect(Math.abs(ms(v) - ms(before[k]!)), `${k}: ${v}, was ${before[k]}`).toBeLessThanOrEqual(1000)
     }
   }
 

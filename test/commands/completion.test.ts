@@ -50,7 +50,8 @@ describe('netctl completion fish', () => {
     expect(complete('netctl ')).toEqual(
       expect.arrayContaining(['trace', 'check', 'collect', 'lab', 'backend', 'explain', 'version', 'completion']),
     )
-    expect(complete('netctl lab ')).toEqual(['bench', 'down', 'list', 'policy', 'status', 'up'])
+    expect(complete('netctl lab ')).toEqual(['bench', 'down', 'kube-proxy', 'list', 'policy', 'status', 'up'])
+    expect(complete('netctl lab kube-proxy ')).toEqual(['sync'])
     expect(complete('netctl lab policy ')).toEqual(['apply', 'delete', 'list'])
     expect(complete('netctl lab up --pods')).toEqual(['--pods-per-node'])
     expect(complete('netctl lab up --backend ')).toEqual(expect.arrayContaining(['flannel-vxlan', 'calico-bgp']))
