@@ -121,7 +121,7 @@ describeLab('lab kube-proxy sync: the printed fix for a node whose kube-proxy ru
 
           expect(await kubeProxyRules(node1, proxy)).toBe(installed)
           expect(answered(await dnsAnswers(src))).toBeGreaterThan(0.5)
-          expect(await connectFrom(src, WEB, 80)).toMatch(/^pod-node[12]-1$/)
+          expect(await connectFrom(src, WEB, 80, 5)).toMatch(/^pod-node[12]-1$/)
           const after = await netctlJson<{findings: Finding[]}>(['check', '--lab', l.name])
           expect(after.json.findings.filter((f) => f.code === code)).toEqual([])
 

@@ -1,9 +1,13 @@
 /** Real traffic to a lab's Services, from a pod's namespace: what the kernel answers, to compare with a walk. */
 import {nsExec} from './lab.js'
 
-/** One TCP connect (nc, 1 s); the answering pod's name, as the lab's responders print it ('' without an answer). */
-export async function connectFrom(netns: string, ip: string, port: number): Promise<string> {
-  const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w 1 ${ip} ${port}`], 10_000)
+/**
+ * One TCP connect (nc, `waitS` seconds); the answering pod's name, as the lab's responders print it
+ * ('' without an answer). Where every connect must answer, give the responder more than a second: on a
+ * loaded machine its answer can take that long.
+ */
+export async function connectFrom(netns: string, ip: string, port: number, waitS = 1): Promise<string> {
+  const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w ${waitS} ${ip} ${port}`], 10_000 + waitS * 1000)
   return r.stdout.trim()
 }
 

@@ -65,7 +65,8 @@ describeLab('matrix --services in a lab, kube-proxy iptables mode', () => {
       expect(cell(m, src.id, WEB), src.id).toMatchObject({disposition: 'DELIVERED', reached: 3, total: 3})
       expect(cell(m, src.id, NO_ENDPOINTS).disposition).toBe('DENIED')
     }
-    expect(new Set(await answers(24, () => connectFrom(podNs(l, CLIENTS[0]!), WEB_IP, 80)))).toEqual(
+    // healthy: every connect answers, however slowly the loaded machine lets the responder reply
+    expect(new Set(await answers(24, () => connectFrom(podNs(l, CLIENTS[0]!), WEB_IP, 80, 5)))).toEqual(
       new Set(['pod-node1-1', 'pod-node2-1', 'pod-node3-1']),
     )
     const refused = await nsExec(podNs(l, CLIENTS[0]!), ['sh', '-c', 'nc -v -z -w 2 172.21.0.99 80 2>&1; echo rc=$?'])
