@@ -9,6 +9,7 @@ import {expect, it} from 'vitest'
 
 import {netctlJson} from '../../helpers/cli.js'
 import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {answers, connectFrom} from '../../helpers/service-traffic.js'
 
 const DNS_IP = '172.21.0.10'
 const WEB_IP = '172.21.0.80'
@@ -48,18 +49,6 @@ async function dnsFrom(netns: string, sport?: number): Promise<string> {
     10_000,
   )
   return r.stdout.trim()
-}
-
-/** One TCP connect; the answering pod's name ('' without an answer). */
-async function connectFrom(netns: string, ip: string, port: number): Promise<string> {
-  const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w 1 ${ip} ${port}`], 10_000)
-  return r.stdout.trim()
-}
-
-async function answers(n: number, ask: () => Promise<string>): Promise<string[]> {
-  const out: string[] = []
-  for (let i = 0; i < n; i++) out.push(await ask())
-  return out
 }
 
 const pod = (l: LabUp, name: string) => l.pods.find((p) => p.name === name)!
