@@ -16,25 +16,16 @@ import {
 } from '../../src/analyze/probe-verdict.js'
 import {parseLinkCounters} from '../../src/collect/parse/link-stats.js'
 import type {Trace} from '../../src/model/trace.js'
-import {answeredOf} from '../../src/services/probe.js'
 import {fixture} from '../helpers/fixtures.js'
+import {recordedObservation, recordedWalk} from '../helpers/probe-fixtures.js'
 
 const DIR = 'trace-probe/flannel-vxlan-routed'
 const ctx = {version: '9.9.9-test', nodeIPs: {node1: '172.31.1.11', node2: '172.31.2.11'}}
-const walk = (file = 'walk.json', dir = DIR): Trace => JSON.parse(fixture(dir, ...file.split('/'))) as Trace
 
 /** The observation as the service builds it: the recorded counters' deltas at the walk's points, the ping's replies. */
-function observed(trace: Trace, scenario: string, dir = DIR): ProbeObservation {
-  const fixture_ = (...parts: string[]) => fixture(dir, ...parts)
-  const read = (n: string, when: string) => parseLinkCounters(fixture_(scenario, `${n}-${when}.json`))
-  const deltas: ProbeObservation['deltas'] = {}
-  for (const p of probePoints(trace)) {
-    const a = read(p.node, 'before').get(p.interface)?.[p.direction]
-    const b = read(p.node, 'after').get(p.interface)?.[p.direction]
-    if (a && b) deltas[pointKey(p)] = {packets: b.packets - a.packets, dropped: b.dropped - a.dropped}
-  }
-  return {command: 'ping -c 3', sent: 3, answered: answeredOf('icmp', fixture_(scenario, 'ping.txt')), deltas}
-}
+const observed = (trace: Trace, scenario: string, dir = DIR): ProbeObservation =>
+  recordedObservation(trace, dir, scenario)
+const walk = (file = 'walk.json', dir = DIR): Trace => recordedWalk(dir, file)
 
 describe('the points a probe reads', () => {
   it("are the walk's host-namespace interfaces in path order, each once, the pods' own namespaces left out", () => {
