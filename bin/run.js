@@ -13,7 +13,8 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
   const {version} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   process.stdout.write(`${versionText(versionInfo(version))}\n`)
 } else {
-  const {execute} = await import('@oclif/core')
+  // oclif's execute from the bundle (scripts/bundle.ts): one copy of @oclif/core with the commands'
+  const {execute} = await import('../dist/src/main.js')
   // `netctl --version` with more after it is `netctl version …` (e.g. --json), which names the snapshot schema too.
   await execute({dir: import.meta.url, args: argv[0] === '--version' ? ['version', ...argv.slice(1)] : argv})
 }

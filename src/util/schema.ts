@@ -50,8 +50,13 @@ export const SCHEMA_DEFINITIONS: readonly (readonly [schema: string, definition:
   ['snapshot', 'nodeState'],
 ]
 
-/** The file `npm run build` writes with every schema's validator as code (scripts/compile-schemas.ts). */
-export const PRECOMPILED_VALIDATORS = 'dist/src/schema-validate.cjs'
+/** Where `npm run build` writes every schema's validator as code, one file each (scripts/compile-schemas.ts). */
+export const PRECOMPILED_VALIDATORS = 'dist/validators'
+
+/** The build's file for KEY (a schema name, or NAME#definition), relative to the package root. */
+export function precompiledFile(key: string): string {
+  return `${PRECOMPILED_VALIDATORS}/${key.replace('#', '.')}.cjs`
+}
 
 /**
  * ajv, for compiling schemas: by the build, and by a checkout that was not built
@@ -64,7 +69,6 @@ export function schemaCompiler(code?: CodeOptions): Ajv {
 }
 
 let ajv: Ajv | undefined
-let precompiled: {validators: Record<string, ValidateFunction>; builtMs: number} | null | undefined
 
 function schemaFile(name: string): string {
   return path.join(packageRoot(), 'schemas', `${name}.schema.json`)
@@ -72,17 +76,11 @@ function schemaFile(name: string): string {
 
 /** The build's validator for KEY (a schema name, or NAME#definition), unless the schema file is newer than the build. */
 function fromBuild(key: string, name: string): ValidateFunction | undefined {
-  if (precompiled === undefined) {
-    const file = path.join(packageRoot(), PRECOMPILED_VALIDATORS)
-    const make = existsSync(file)
-      ? (require(file) as (formats: typeof SCHEMA_FORMATS) => Record<string, ValidateFunction>)
-      : undefined
-    precompiled = make ? {validators: make(SCHEMA_FORMATS), builtMs: statSync(file).mtimeMs} : null
-  }
-  const v = precompiled?.validators[key]
+  const file = path.join(packageRoot(), precompiledFile(key))
+  if (!existsSync(file)) return undefined
   // a schema edited after the build (a developer's checkout): compile the file as it is now
-  if (!v || statSync(schemaFile(name)).mtimeMs > precompiled!.builtMs) return undefined
-  return v
+  if (statSync(schemaFile(name)).mtimeMs > statSync(file).mtimeMs) return undefined
+  return (require(file) as (formats: typeof SCHEMA_FORMATS) => ValidateFunction)(SCHEMA_FORMATS)
 }
 
 /** A validator for schemas/NAME.schema.json: the build's, else compiled once. */

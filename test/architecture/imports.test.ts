@@ -26,7 +26,7 @@ const LAYERS: ReadonlyArray<{layer: string; holds: readonly string[]}> = [
   {layer: 'backend', holds: ['src/backend']},
   {layer: 'services', holds: ['src/services']},
   {layer: 'render', holds: ['src/render']},
-  {layer: 'cli', holds: ['commands', 'src/hooks', 'src/base-command.ts', 'src/flags.ts', 'src/help.ts']},
+  {layer: 'cli', holds: ['commands', 'src/hooks', 'src/base-command.ts', 'src/flags.ts', 'src/help.ts', 'src/main.ts']},
 ]
 
 /** Packages src/analyze must not reach: it is pure (no I/O, no console, no CLI). */

@@ -57,14 +57,24 @@ describe('the npm package', () => {
       'oclif.manifest.json',
       'bin/run.js',
       'dist/commands/trace.js',
-      'dist/src/schema-validate.cjs',
+      'dist/src/main.js',
+      'dist/src/lab/udp-forwarder.js',
+      'dist/validators/snapshot.cjs',
+      'dist/validators/inventory.cjs',
       'schemas/snapshot.schema.json',
       'docs/inventory.md',
       'docs/commands.md',
     ])
       expect(list, f).toContain(f)
     expect(
-      list.filter((f) => f.endsWith('.map') || f.endsWith('.ts') || f.startsWith('test/') || f === 'bin/dev.js'),
+      list.filter(
+        (f) =>
+          f.endsWith('.map') ||
+          f.endsWith('.ts') ||
+          f.startsWith('test/') ||
+          f === 'bin/dev.js' ||
+          f === 'dist/bundle.json',
+      ),
     ).toEqual([])
     expect(readFileSync(path.join(REPO, 'LICENSE'), 'utf8')).toContain(
       'Apache License\n                           Version 2.0',

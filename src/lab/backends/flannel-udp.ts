@@ -8,6 +8,7 @@ import {prefixLength, stripPrefix} from '../../analyze/ip.js'
 import {DAEMON_READY_MS, DAEMON_STOP_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
+import {packageRoot} from '../../util/paths.js'
 import {pollUntil} from '../../util/wait.js'
 import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
 import type {LabNode, LabPlan} from '../types.js'
@@ -57,16 +58,18 @@ export function forwarderConfig(plan: LabPlan, node: LabNode): ForwarderConfig {
 }
 
 /**
- * How to run the forwarder: the compiled file beside this module or, when
- * netctl runs from its TypeScript sources, the source through tsx (resolved
- * from the checkout, hence the cwd).
+ * How to run the forwarder: the built file (the build bundles it as an entry of its own,
+ * dist/src/lab/udp-forwarder.js, while this module lands in a shared chunk) or, when netctl runs
+ * from its TypeScript sources, the source through tsx (resolved from the checkout, hence the cwd).
  */
 function forwarderCommand(): {argv: string[]; cwd?: string} {
-  const labDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-  const js = path.join(labDir, 'udp-forwarder.js')
-  if (existsSync(js)) return {argv: [process.execPath, js]}
-  const ts = path.join(labDir, 'udp-forwarder.ts')
-  if (existsSync(ts)) return {argv: [process.execPath, '--import', 'tsx', ts], cwd: path.resolve(labDir, '../..')}
+  const root = packageRoot()
+  const here = fileURLToPath(import.meta.url)
+  const js = path.join(root, 'dist', 'src', 'lab', 'udp-forwarder.js')
+  const built = !path.relative(path.join(root, 'dist'), here).startsWith('..')
+  if (built && existsSync(js)) return {argv: [process.execPath, js]}
+  const ts = path.join(root, 'src', 'lab', 'udp-forwarder.ts')
+  if (!built && existsSync(ts)) return {argv: [process.execPath, '--import', 'tsx', ts], cwd: root}
   throw new EnvironmentError(`the flannel-udp forwarder is missing (${js}): run 'npm run build'`)
 }
 
