@@ -1,4 +1,11 @@
 #!/usr/bin/env node
+import module from 'node:module'
+
+// V8's code for the bundle (scripts/bundle.ts) kept on disk between runs: compiling it is part of
+// every start. Node keeps it under os.tmpdir() unless NODE_COMPILE_CACHE says where (and
+// NODE_DISABLE_COMPILE_CACHE=1 turns it off); a cache it cannot use is skipped, never an error.
+module.enableCompileCache?.()
+
 const argv = process.argv.slice(2)
 
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === 'version')) {
