@@ -75,6 +75,20 @@ export abstract class BaseCommand extends Command {
       process.stdout.write(yamlText(json))
       return
     }
+    // oclif's own logJson cuts the text into tokens to colour them, one regular expression after
+    // another, also when there is no theme to colour them with (the usual case): the same text at once
+    if (this.config.theme?.json === undefined) {
+      let text: string | undefined
+      try {
+        text = JSON.stringify(json, null, 2)
+      } catch {
+        // a cycle: oclif's stringify names it instead of throwing
+      }
+      if (text !== undefined) {
+        console.log(text)
+        return
+      }
+    }
     super.logJson(json)
   }
 
