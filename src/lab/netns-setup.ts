@@ -1,5 +1,5 @@
 import {readdirSync, readFileSync, statSync} from 'node:fs'
-import {writeFile} from 'node:fs/promises'
+import {readdir, writeFile} from 'node:fs/promises'
 
 import {LAB_SCRIPT_TIMEOUT_MS, QUICK_CHECK_TIMEOUT_MS} from '../defaults.js'
 import {NetctlError} from '../errors.js'
@@ -9,17 +9,17 @@ import type {NetnsId} from './types.js'
 
 export type {NetnsId} from './types.js'
 
-/** Names of all network namespaces on this machine (`ip netns list`). */
+/**
+ * Names of all network namespaces on this machine: what `ip netns list` prints, which is the
+ * entries of its run directory, read here directly (no process to start: this runs before every
+ * `--lab` command reaches a node).
+ */
 export async function listNetns(): Promise<string[]> {
-  const r = await run('ip', ['-j', 'netns', 'list'])
-  if (r.code !== 0 || r.stdout.trim() === '') return []
   try {
-    return (JSON.parse(r.stdout) as Array<{name: string}>).map((n) => n.name)
+    return await readdir(NETNS_RUN_DIR)
   } catch {
-    return r.stdout
-      .split('\n')
-      .map((l) => l.split(' ')[0] ?? '')
-      .filter(Boolean)
+    // no namespace was ever named on this machine
+    return []
   }
 }
 
