@@ -68,9 +68,7 @@ describeLab('trace --probe and check --probe through debug pods: the emulator ov
 
   it(
     'the router drops UDP 8472: trace --probe says UNDERLAY_DROP between node1 and node3, check --probe loses exactly the pairs ping loses',
-    // a pair was once judged apart from the others under CI load: the counters' noise from other
-    // traffic on the nodes (issue 17's open defect); retried meanwhile
-    {timeout: 300_000, retry: 2},
+    {timeout: 300_000},
     async () => {
       const {name, nodes} = lab.get()
       const ip = (n: string) => nodes.find((x) => x.name === n)!.ip
