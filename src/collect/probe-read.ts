@@ -54,8 +54,11 @@ export function conntrackCommand(flow: ProbeFlow): string {
   ].join('; ')
 }
 
-/** One line per interface, `/proc/net/dev_snmp6/IF:Ip6InMcastPkts N`; nothing where the kernel has no IPv6. */
-const IPV6_MULTICAST = "grep -H '^Ip6InMcastPkts' /proc/net/dev_snmp6/* 2>/dev/null"
+/**
+ * One line per interface, `/proc/net/dev_snmp6/IF:Ip6InMcastPkts N`; nothing where the kernel has no IPv6,
+ * and still exit 0 then (a read whose exec fails is not used).
+ */
+const IPV6_MULTICAST = "grep -H '^Ip6InMcastPkts' /proc/net/dev_snmp6/* 2>/dev/null || true"
 
 /** The sh fragment of one read; each part after a marker line, a part whose tool is missing left out. */
 export function probeReadScript(opts: ProbeReadOptions): string {
