@@ -27,28 +27,26 @@ export async function withRouterDrop(router: string, port: number, fn: () => Pro
 }
 
 /**
- * Run `fn` while `iface` of namespace `netns` sends ICMPv6 echo requests to ff02::2 every 50 ms: link-local
- * multicast every host on the link receives, as neighbour discovery and MLD send on their own. The sender
- * (started here) is ended by its pid after, also on failure.
+ * Run `fn` while each of `ifaces` of namespace `netns` sends ICMPv6 echo requests to ff02::2 every 50 ms:
+ * link-local multicast every host on its link receives, as neighbour discovery and MLD send on their own.
+ * The senders (started here) are ended by their pids after, also on failure.
  */
-export async function withLinkChatter(netns: string, iface: string, fn: () => Promise<void>): Promise<void> {
-  // ip netns exec execs ping: the child's pid is ping's
-  const chatter = spawn(
-    'ip',
-    ['netns', 'exec', netns, 'ping', '-6', '-n', '-q', '-i', '0.05', '-I', iface, 'ff02::2'],
-    {
+export async function withLinkChatter(netns: string, ifaces: string[], fn: () => Promise<void>): Promise<void> {
+  // ip netns exec execs ping: each child's pid is its ping's
+  const senders = ifaces.map((iface) =>
+    spawn('ip', ['netns', 'exec', netns, 'ping', '-6', '-n', '-q', '-i', '0.05', '-I', iface, 'ff02::2'], {
       stdio: 'ignore',
-    },
+    }),
   )
-  const exited = new Promise((resolve) => chatter.once('exit', resolve))
+  const exited = senders.map((c) => new Promise((resolve) => c.once('exit', resolve)))
   try {
-    // let it start counting before the probe reads
+    // let them start counting before the probe reads
     await new Promise((resolve) => setTimeout(resolve, 300))
-    expect(chatter.exitCode, 'the chatter stopped at once').toBeNull()
+    for (const c of senders) expect(c.exitCode, 'a chatter stopped at once').toBeNull()
     await fn()
   } finally {
-    chatter.kill('SIGTERM')
-    await exited
+    for (const c of senders) c.kill('SIGTERM')
+    await Promise.all(exited)
   }
 }
 
@@ -116,7 +114,7 @@ export function underlayDropCase(
     it("stays UNDERLAY_DROP while the router's leg on node2's subnet sends IPv6 link-local multicast that node2's eth0 counts", async () => {
       const {name} = lab.get()
       await withRouterDrop(`${name}.router`, port, () =>
-        withLinkChatter(`${name}.router`, 'eth-b', async () => {
+        withLinkChatter(`${name}.router`, ['eth-b'], async () => {
           const r = await netctlJson<Trace>(['trace', SRC, DST, '--lab', name, ...over, '--probe', '--json'])
           expect(r.code, r.stderr).toBe(1)
           expect(r.json.disposition).toBe('UNDERLAY_DROP')
