@@ -65,7 +65,6 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
         'With --snapshot: at most this many threads check the node states of a big snapshot (a JSON Lines file as collect writes it, with 32 MiB of states or more), never more than the cores; 1 checks in one thread. [default: 4]',
       min: 1,
       helpValue: 'N',
-      dependsOn: ['snapshot'],
     }),
     ...collectFlags,
   }
