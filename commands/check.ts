@@ -6,6 +6,7 @@ import {clusterSourceFlags, collectFlags, snapshotFlag, SOURCE_FLAG_NAMES} from 
 import {checkJson, checkText} from '../src/render/check.js'
 import {runCheck} from '../src/services/check.js'
 import type {CheckResult} from '../src/services/check-result.js'
+import {DEFAULT_WORKERS} from '../src/services/check-workers.js'
 
 export default class Check extends BaseCommand {
   static override summary =
@@ -62,7 +63,8 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     }),
     workers: Flags.integer({
       description:
-        'With --snapshot: at most this many threads check the node states of a big snapshot (a JSON Lines file as collect writes it, with 32 MiB of states or more), never more than the cores; 1 checks in one thread. [default: 4]',
+        "With --snapshot: at most this many threads check the node states of a big snapshot (a JSON Lines file as collect writes it, with 32 MiB of states or more), never more than the cores; each holds every node's facts (~200 MB at 1,000 nodes); 1 checks in one thread.",
+      default: DEFAULT_WORKERS,
       min: 1,
       helpValue: 'N',
     }),

@@ -25,8 +25,11 @@ export interface WorkerOptions {
   minBytes?: number
 }
 
-/** Threads for a big file: as many as there are cores, up to this. */
-export const DEFAULT_WORKERS = 4
+/**
+ * Threads for a big file: as many as there are cores, up to this. Each holds every node's facts and
+ * its V8 heap's slack: ~200 MB at 1,000 nodes (2 workers: 850 MB in all, under the 1 GiB of issue 13).
+ */
+export const DEFAULT_WORKERS = 2
 /**
  * Below this many bytes of state lines, in-process: a worker starts in ~0.1–0.2 s (its modules,
  * the facts lines read again), which is what a single thread checks of ~10 MB (a 150-node cluster).
