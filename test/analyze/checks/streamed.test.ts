@@ -125,7 +125,7 @@ describe('check in worker threads', () => {
     expect((await checkSnapshotFile(file, undefined)).workers).toBe(0)
   })
 
-  it('a bad state line in a later share is refused with the line the one-thread read names', async () => {
+  it('a bad state line in a later share, or a bad facts line, is refused with the line the one-thread read names', async () => {
     const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 12)
     const file = path.join(dir, 'bad-share.jsonl')
     await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
@@ -143,6 +143,16 @@ describe('check in worker threads', () => {
     expect(one).toMatch(/bad-share\.jsonl:24: invalid snapshot: nodeStates\["node11"\]\.routes\[\d+\]\.onlink/)
     const {head, indexed} = await openSnapshotFile(file)
     expect(await error(runChecksInWorkers(file, head, indexed!, {}, 2))).toBe(one)
+    // a bad facts line (node3's: line 4) is the main thread's to report, the workers stopped
+    lines[23] = lines[23]!.replace('"onlink":"fal"', '"onlink":false')
+    expect(lines[3]).toContain('"node":"node3","facts"')
+    // a number made a string of the same length
+    lines[3] = lines[3]!.replace(/"mtu":(\d\d)\d\d,/, '"mtu":"$1",')
+    writeFileSync(file, lines.join('\n'))
+    const factsError = await error(checkSnapshotFile(file, undefined, {workers: 1}))
+    expect(factsError).toMatch(/bad-share\.jsonl:4: invalid snapshot: facts\["node3"\]/)
+    const again = await openSnapshotFile(file)
+    expect(await error(runChecksInWorkers(file, again.head, again.indexed!, {}, 2))).toBe(factsError)
   })
 })
 
