@@ -431,6 +431,7 @@ class LinesReader {
   async *statesAt(from: number, to: number, headBytes: number): AsyncGenerator<SnapshotLine> {
     const lines = this.index!.lines
     if (this.gzip) throw new Error('a gzipped snapshot cannot be read at an offset')
+    if (from >= to) return
     let start = headBytes
     for (const l of lines) start += l[1]
     for (let at = 0; at < from; at++) start += lines[at]![2]

@@ -105,6 +105,24 @@ describe('check in worker threads', () => {
     expect(shareOut(nodes.slice(0, 1), 4)).toEqual([[0, 1]])
   })
 
+  it('a share of the state lines is read at its offsets: each node its own line, an empty share nothing', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 6)
+    const file = path.join(dir, 'shares.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const {indexed} = await openSnapshotFile(file)
+    const read = async (from: number, to: number) => {
+      const out: string[] = []
+      for await (const e of indexed!.statesAt(from, to)) {
+        expect(e.state).toEqual(s.nodeStates[e.node])
+        out.push(e.node)
+      }
+      return out
+    }
+    expect(await read(2, 5)).toEqual(['node3', 'node4', 'node5'])
+    expect(await read(5, 6)).toEqual(['node6'])
+    expect(await read(3, 3)).toEqual([])
+  })
+
   it('a big file (forced on a small one) is checked in workers, with the report of the check in one thread', async () => {
     const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 24)
     // node20 loses its FDB entry for one peer's VTEP
