@@ -63,7 +63,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     }),
     workers: Flags.integer({
       description:
-        "With --snapshot: at most this many threads check the node states of a big snapshot (a JSON Lines file as collect writes it, with 32 MiB of states or more), never more than the cores; each holds every node's facts (~200 MB at 1,000 nodes); 1 checks in one thread.",
+        "With --snapshot: at most this many threads check the node states of a big snapshot (a JSON Lines file as collect writes it, with 32 MiB of states or more), never more than the cores; each thread beyond the first holds every node's facts again (~200 MB at 1,000 nodes); 1 checks in one thread.",
       default: DEFAULT_WORKERS,
       min: 1,
       helpValue: 'N',

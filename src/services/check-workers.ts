@@ -1,11 +1,11 @@
 /**
  * check's per-node checks on every core: the state lines of a version 2 file with its index are
- * shared out among worker threads by bytes, in line order. Each worker reads the facts lines and
- * its own byte range of state lines (at their offsets), parses, checks and visits its nodes, and
- * hands back what it raised per node; the main thread reads the facts too, runs the checks that
- * need no more than them, and merges the workers' shares, so that the findings come out in the
- * order of one run over every node (run.ts ChecksByNode). The analysis stays in src/analyze; this
- * is only who reads which bytes where.
+ * shared out by bytes, in line order, among this thread and worker threads. Each worker reads the
+ * facts lines and its own byte range of state lines (at their offsets), parses, checks and visits
+ * its nodes, and hands back what it raised per node; this thread reads the facts too, runs the
+ * checks that need no more than them, checks the first share itself, and merges the workers'
+ * shares, so that the findings come out in the order of one run over every node (run.ts
+ * ChecksByNode). The analysis stays in src/analyze; this is only who reads which bytes where.
  */
 import {existsSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
@@ -19,15 +19,16 @@ import type {Snapshot} from '../model/snapshot.js'
 import type {IndexedLines} from '../model/snapshot-file.js'
 
 export interface WorkerOptions {
-  /** at most this many worker threads (never more than the machine's cores): 1 or less checks in-process */
+  /** at most this many threads, this one included (never more than the machine's cores): 1 checks in this thread alone */
   workers?: number
   /** a file with fewer bytes of state lines is checked in-process: a worker's start-up would cost more than it saves */
   minBytes?: number
 }
 
 /**
- * Threads for a big file: as many as there are cores, up to this. Each holds every node's facts and
- * its V8 heap's slack: ~200 MB at 1,000 nodes (2 workers: 850 MB in all, under the 1 GiB of issue 13).
+ * Threads for a big file: as many as there are cores, up to this. Each worker holds every node's
+ * facts and its V8 heap's slack, ~200 MB at 1,000 nodes: 2 threads keep a 1,000-node check under
+ * the 1 GiB of issue 13.
  */
 export const DEFAULT_WORKERS = 2
 /**
@@ -47,7 +48,7 @@ export interface WorkerShare {
 
 export type WorkerAnswer = {visited: VisitedChecks} | {error: string; usage: boolean}
 
-/** How many workers check this file: 0 when it is checked in-process. */
+/** How many threads check this file's states, this one included: 0 when this one alone reads it (one pass). */
 export function workersFor(indexed: IndexedLines, opts: WorkerOptions = {}): number {
   if (indexed.gzip) return 0
   const bytes = indexed.nodes.reduce((a, l) => a + l[2], 0)
@@ -76,8 +77,8 @@ export function shareOut(nodes: IndexedLines['nodes'], count: number): Array<[fr
 
 /**
  * The streamed checks of FILE (read by the caller's `openSnapshotFile`: its head and index) with
- * the state lines checked in COUNT workers: the same findings, in the same order, as
- * runChecksOnePass over the same lines.
+ * the state lines checked by COUNT threads, this one and COUNT − 1 workers: the same findings, in
+ * the same order, as runChecksOnePass over the same lines.
  */
 export async function runChecksInWorkers(
   file: string,
@@ -86,12 +87,15 @@ export async function runChecksInWorkers(
   scope: CheckOptions,
   count: number,
 ): Promise<StreamedChecks> {
-  // started first: their start-up and their read of the facts overlap the main thread's
-  const workers = shareOut(indexed.nodes, count).map(([from, to]) => startWorker({file, from, to, scope}))
+  const [own, ...others] = shareOut(indexed.nodes, count)
+  // started first: their start-up and their read of the facts overlap this thread's
+  const workers = others.map(([from, to]) => startWorker({file, from, to, scope}))
   try {
     const run = new ChecksByNode(head, scope)
     for await (const {node, state} of indexed.facts()) run.addFacts(node, state, true)
     run.start()
+    // the first share: an error in it comes before any worker's, in line order
+    for await (const {node, state} of indexed.statesAt(own![0], own![1])) run.visit(node, state)
     const answers = await Promise.all(workers.map((w) => w.answer))
     // the first error in line order, as a read of the file through would meet it
     const failed = answers.find((a): a is {error: string; usage: boolean} => 'error' in a)

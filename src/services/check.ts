@@ -44,7 +44,7 @@ export interface CheckRun {
   /** every node of the cluster, read or not (the report's scope is out of these) */
   allNodes: number
   verdict: Verdict
-  /** worker threads that checked the nodes' states (0: in-process) */
+  /** threads that checked the nodes' states, this one and workers (0: this one alone, in one pass) */
   workers: number
 }
 
@@ -97,7 +97,8 @@ function checkSnapshot(snapshot: Snapshot, source: CheckResult['source'], asked:
  * A saved snapshot, read node by node: memory holds the cluster facts and one node's state, however
  * big the file. A file with its nodes' facts (collect writes them) is read once (runChecksOnePass),
  * one without them, or with facts another netctl made, twice (runChecksStreamed). A big plain file
- * with facts has its states checked in worker threads, one share of the lines each (check-workers.ts).
+ * with facts has its states checked by this thread and worker threads, one share of the lines each
+ * (check-workers.ts).
  */
 export async function checkSnapshotFile(
   file: string,

@@ -46,13 +46,13 @@ async function fromIndexedFile(s: Snapshot, name: string, nodes?: string[]) {
 
 /**
  * check --snapshot's way on a big file, forced on a small one: written with facts and index (plain:
- * the workers read their lines at offsets), the states shared out among two worker threads
+ * the workers read their lines at offsets), the states shared out among this thread and workers
  */
-async function fromWorkers(s: Snapshot, name: string, nodes?: string[]) {
+async function fromWorkers(s: Snapshot, name: string, nodes?: string[], threads = 2) {
   const file = path.join(dir, `${name}.workers.jsonl`)
   await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
   const {head, indexed} = await openSnapshotFile(file)
-  return runChecksInWorkers(file, head, indexed!, nodes ? {nodes} : {}, 2)
+  return runChecksInWorkers(file, head, indexed!, nodes ? {nodes} : {}, threads)
 }
 
 describe('check node by node (cluster facts, one state at a time) finds what the checks over the whole snapshot find', () => {
@@ -83,7 +83,8 @@ describe('check node by node (cluster facts, one state at a time) finds what the
       expect(runChecksByNode(s).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromFile(s, `${lab}-50`)).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromIndexedFile(s, `${lab}-50`)).raised.map((r) => r.finding)).toEqual(whole)
-      const workers = await fromWorkers(s, `${lab}-50`)
+      // this thread and two workers: three shares merged
+      const workers = await fromWorkers(s, `${lab}-50`, undefined, 3)
       expect(workers.raised.map((r) => r.finding)).toEqual(whole)
       expect(workers.visits).toBe(50)
     })
