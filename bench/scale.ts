@@ -31,10 +31,12 @@ interface Row {
   mb: number
   /** routes, neighbours, FDB entries, links and addresses of every collected node */
   entries: number
-  check?: {ms: number; rssMB: number; code: number}
+  check?: Timed
+  /** the same check in one thread (`--workers 1`): what the workers gain */
+  checkOneThread?: Timed
   /** the floor: a process that reads the file once, parsing and validating every line, and does nothing else */
-  floor: {ms: number; rssMB: number; code: number}
-  trace: {ms: number; rssMB: number; code: number}
+  floor: Timed
+  trace: Timed
   traceAfterLoadMs: number
 }
 
@@ -53,18 +55,26 @@ const READ_ONCE = `const {openSnapshotFile} = await import(${JSON.stringify(path
 const {states} = await openSnapshotFile(process.argv[1])
 for await (const _ of states());`
 
-/** A whole process, timed, with its peak memory (GNU time's maximum resident set). */
-function timed(args: string[]): {ms: number; rssMB: number; code: number} {
+interface Timed {
+  ms: number
+  /** CPU time, user and system, of every thread: on a loaded machine the wall clock says more of the others */
+  cpuMs: number
+  rssMB: number
+  code: number
+}
+
+/** A whole process, timed, with its CPU time and peak memory (GNU time's maximum resident set). */
+function timed(args: string[]): Timed {
   const t0 = performance.now()
-  const p = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...args], {
+  const p = spawnSync('/usr/bin/time', ['-f', '%M %U %S', process.execPath, ...args], {
     cwd: REPO,
     encoding: 'utf8',
     maxBuffer: 1 << 30,
     env: {...process.env, NO_COLOR: '1'},
   })
   const ms = performance.now() - t0
-  const rssKB = Number(p.stderr.trim().split('\n').pop())
-  return {ms, rssMB: rssKB / 1024, code: p.status ?? -1}
+  const [rssKB, user, sys] = p.stderr.trim().split('\n').pop()!.split(' ').map(Number)
+  return {ms, cpuMs: (user! + sys!) * 1000, rssMB: rssKB! / 1024, code: p.status ?? -1}
 }
 
 /**
@@ -95,7 +105,12 @@ if (process.argv[2] === '--trace-after-load') {
         mb: statSync(file).size / 1e6,
         entries,
         floor: timed(['--input-type=module', '-e', READ_ONCE, file]),
-        ...(endpoints ? {} : {check: timed(['bin/run.js', 'check', '--snapshot', file, '--json'])}),
+        ...(endpoints
+          ? {}
+          : {
+              check: timed(['bin/run.js', 'check', '--snapshot', file, '--json']),
+              checkOneThread: timed(['bin/run.js', 'check', '--snapshot', file, '--workers', '1', '--json']),
+            }),
         trace: timed(['bin/run.js', 'trace', 'pod-node1-1', dst, '--snapshot', file, '--json']),
         traceAfterLoadMs: Number(
           spawnSync(
@@ -112,6 +127,7 @@ if (process.argv[2] === '--trace-after-load') {
     rmSync(dir, {recursive: true, force: true})
   }
   const base = rows[0]!
+  const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
   const exponent = (a: number, b: number, na: number, nb: number): string =>
     (Math.log(b / a) / Math.log(nb / na)).toFixed(2)
   console.log(
@@ -124,9 +140,10 @@ if (process.argv[2] === '--trace-after-load') {
         'state of',
         'entries',
         'snapshot (JSON Lines)',
-        'floor: read + parse once',
-        '`check` (process)',
+        'floor: read + parse once (CPU)',
+        '`check` (process; CPU)',
         'check / floor',
+        '`check --workers 1` (CPU)',
         'peak RSS',
         'growth exponent (nodes / entries)',
         '`trace` (process)',
@@ -144,9 +161,10 @@ if (process.argv[2] === '--trace-after-load') {
           r.stateOf,
           r.entries.toLocaleString('en'),
           `${r.mb.toFixed(0)} MB`,
-          `${(r.floor.ms / 1000).toFixed(2)} s`,
-          r.check ? `${(r.check.ms / 1000).toFixed(2)} s (${(r.check.ms / base.check!.ms).toFixed(1)}x)` : '—',
+          `${secs(r.floor.ms)} (${secs(r.floor.cpuMs)})`,
+          r.check ? `${secs(r.check.ms)} (${(r.check.ms / base.check!.ms).toFixed(1)}x; ${secs(r.check.cpuMs)})` : '—',
           r.check ? `${(r.check.ms / r.floor.ms).toFixed(2)}x` : '—',
+          r.checkOneThread ? `${secs(r.checkOneThread.ms)} (${secs(r.checkOneThread.cpuMs)})` : '—',
           r.check ? `${r.check.rssMB.toFixed(0)} MB` : '—',
           growth,
           `${(r.trace.ms / 1000).toFixed(2)} s`,

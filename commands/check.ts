@@ -6,6 +6,7 @@ import {clusterSourceFlags, collectFlags, snapshotFlag, SOURCE_FLAG_NAMES} from 
 import {checkJson, checkText} from '../src/render/check.js'
 import {runCheck} from '../src/services/check.js'
 import type {CheckResult} from '../src/services/check-result.js'
+import {DEFAULT_WORKERS} from '../src/services/check-workers.js'
 
 export default class Check extends BaseCommand {
   static override summary =
@@ -60,6 +61,13 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
         "After the check, send one real packet per node pair from inside a pod of the source node (through its node's transport) to a pod of the other, and read the interface counters (ip -s -j link, less the IPv6 multicast each received: /proc/net/dev_snmp6) of every node its walk crosses before and after: 3 ICMP echoes of 84 bytes (ping -c 3, payload pattern 6e657463746c). Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
       default: false,
     }),
+    workers: Flags.integer({
+      description:
+        "With --snapshot: at most this many threads check the node states of a big snapshot (a JSON Lines file as collect writes it, with 32 MiB of states or more), never more than the cores; each thread beyond the first holds every node's facts again (~200 MB at 1,000 nodes); 1 checks in one thread.",
+      default: DEFAULT_WORKERS,
+      min: 1,
+      helpValue: 'N',
+    }),
     ...collectFlags,
   }
 
@@ -73,6 +81,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
       timeoutMs: flags.timeout * 1000,
       version: this.config.version,
       probe: flags.probe,
+      workers: flags.workers,
     })
     if (!this.jsonEnabled()) this.log(checkText(result, allNodes))
     return new Ending(checkJson(result), verdict)

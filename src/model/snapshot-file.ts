@@ -217,8 +217,10 @@ async function sniff(file: string): Promise<{gzip: boolean}> {
  * A file's lines, split on the bytes (faster than readline, which was half of reading a big
  * snapshot): no string ever holds more than one line, that is one node.
  */
-async function* linesOf(file: string, gzip: boolean): AsyncGenerator<string> {
-  const input = gzip ? createReadStream(file).pipe(createGunzip()) : createReadStream(file, {highWaterMark: 1 << 20})
+async function* linesOf(file: string, gzip: boolean, range?: ByteRange): AsyncGenerator<string> {
+  const input = gzip
+    ? createReadStream(file).pipe(createGunzip())
+    : createReadStream(file, {highWaterMark: 1 << 20, ...(range ? {start: range.start, end: range.end - 1} : {})})
   let rest: Buffer[] = []
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -239,6 +241,12 @@ async function* linesOf(file: string, gzip: boolean): AsyncGenerator<string> {
   } finally {
     input.destroy()
   }
+}
+
+/** Bytes START (included) to END (excluded) of a plain file. */
+interface ByteRange {
+  start: number
+  end: number
 }
 
 /** One collected node's state, as a version 2 line holds it. */
@@ -270,10 +278,22 @@ export interface IndexedLines {
   factsKey: string
   /** every facts line, then every state line, in one read of the file, each line parsed once */
   lines(): AsyncIterable<SnapshotLine>
-  /** the facts lines only (the state lines are not read) */
-  facts(): AsyncIterable<SnapshotNodeState>
+  /**
+   * the facts lines only (the state lines are not read); `trusted`: not checked against the schema,
+   * because another reader of the same file checks them (a check worker: check-workers.ts)
+   */
+  facts(opts?: {trusted?: boolean}): AsyncIterable<SnapshotNodeState>
   /** the states of these nodes only: each line read at its offset (gzip: read through, the others unparsed) */
   statesOf(nodes: ReadonlySet<string>): Promise<SnapshotNodeState[]>
+  /** every node in line order, with the bytes of its facts line and of its state line */
+  nodes: LinesIndex['lines']
+  /** gzip-compressed: no line can be read at its offset */
+  gzip: boolean
+  /**
+   * the state lines of the nodes at places FROM (included) to TO (excluded) of `nodes`, read at
+   * their offsets in one stream and checked as `lines` checks them (a plain file only)
+   */
+  statesAt(from: number, to: number): AsyncIterable<SnapshotLine>
 }
 
 export interface OpenOptions {
@@ -330,8 +350,11 @@ export async function openSnapshotFile(file: string, opts: OpenOptions = {}): Pr
           indexed: {
             factsKey: index.facts,
             lines: () => reader.read({facts: true, states: true}),
-            facts: () => reader.read({facts: true, states: false}),
+            facts: (o = {}) => reader.read({facts: true, states: false, trusted: o.trusted ?? false}),
             statesOf: (nodes) => reader.statesOf(nodes, headBytes),
+            nodes: index.lines,
+            gzip,
+            statesAt: (from, to) => reader.statesAt(from, to, headBytes),
           },
         }
       : {}),
@@ -375,8 +398,8 @@ class LinesReader {
   ) {}
 
   /** the facts lines, the state lines or both, in one read; validated at the first read of them all */
-  async *read(want: {facts: boolean; states: boolean}): AsyncGenerator<SnapshotLine> {
-    const validate = {facts: !this.checked.facts, states: !this.checked.states}
+  async *read(want: {facts: boolean; states: boolean; trusted?: boolean}): AsyncGenerator<SnapshotLine> {
+    const validate = {facts: !this.checked.facts && !want.trusted, states: !this.checked.states}
     const seen = {facts: new Set<string>(), states: new Set<string>()}
     const factsLines = this.index?.lines.length ?? 0
     let lineNo = 0
@@ -400,8 +423,37 @@ class LinesReader {
       throw new UsageError(`${this.file}: ${(error as Error).message}`, false)
     }
     // read to the end (a consumer that stops early leaves the rest unchecked)
-    if (want.facts) this.checked.facts = true
+    if (want.facts && !want.trusted) this.checked.facts = true
     if (want.states) this.checked.states = true
+  }
+
+  /** The state lines at places FROM to TO of the index, in one read of their bytes, each checked. */
+  async *statesAt(from: number, to: number, headBytes: number): AsyncGenerator<SnapshotLine> {
+    const lines = this.index!.lines
+    if (this.gzip) throw new Error('a gzipped snapshot cannot be read at an offset')
+    if (from >= to) return
+    let start = headBytes
+    for (const l of lines) start += l[1]
+    for (let at = 0; at < from; at++) start += lines[at]![2]
+    let end = start
+    for (let at = from; at < to; at++) end += lines[at]![2]
+    let at = from
+    try {
+      for await (const line of linesOf(this.file, false, {start, end})) {
+        if (at >= to) break
+        const lineNo = 2 + lines.length + at
+        yield this.parse(line, lineNo, false, true, lines[at]![0])
+        at++
+      }
+    } catch (error) {
+      if (error instanceof UsageError) throw error
+      throw new UsageError(`${this.file}: ${(error as Error).message}`, false)
+    }
+    if (at < to)
+      throw new UsageError(
+        `${this.file}:${2 + lines.length + at}: invalid snapshot: the index says ${printable(JSON.stringify(lines[at]![0]))}'s state is here, the file ends before`,
+        false,
+      )
   }
 
   /**

@@ -18,6 +18,7 @@ import type {Snapshot} from '../model/snapshot.js'
 import {type OpenOptions, openSnapshotFile} from '../model/snapshot-file.js'
 import {closest} from '../util/edit-distance.js'
 import {type CheckResult, checkResult} from './check-result.js'
+import {runChecksInWorkers, type WorkerOptions, workersFor} from './check-workers.js'
 import {checkVerdict} from './outcome.js'
 import {probeMatrix} from './probe-matrix.js'
 
@@ -34,6 +35,8 @@ export interface CheckRequest {
   version: string
   /** live: after collecting, send one real packet per node pair (src/services/probe-matrix.ts) */
   probe?: boolean
+  /** --snapshot: at most this many threads check the nodes' states of a big indexed file (check-workers.ts) */
+  workers?: number | undefined
 }
 
 export interface CheckRun {
@@ -41,6 +44,8 @@ export interface CheckRun {
   /** every node of the cluster, read or not (the report's scope is out of these) */
   allNodes: number
   verdict: Verdict
+  /** threads that checked the nodes' states, this one and workers (0: this one alone, in one pass) */
+  workers: number
 }
 
 /** Check a saved snapshot or a live cluster (whose transports are closed at the end, also on error). */
@@ -49,7 +54,8 @@ export async function runCheck(req: CheckRequest): Promise<CheckRun> {
     throw new UsageError(
       '--probe sends real packets, so it needs a live cluster (--lab, --inventory, Kubernetes), not --snapshot',
     )
-  if (req.snapshot !== undefined) return checkSnapshotFile(req.snapshot, req.nodes)
+  if (req.snapshot !== undefined)
+    return checkSnapshotFile(req.snapshot, req.nodes, req.workers === undefined ? {} : {workers: req.workers})
   const source = await openClusterSource(resolveSource(req.source), {orElse: ['a snapshot (--snapshot FILE)']})
   try {
     // a mistyped --node is a usage error before any node is read (or any debug pod made)
@@ -84,34 +90,39 @@ function checkSnapshot(snapshot: Snapshot, source: CheckResult['source'], asked:
   // fixes as typed here: a lab node's through ip netns exec, no kubectl without Kubernetes
   const findings = findingsAsTyped(runChecks(snapshot, asked?.length ? {nodes} : {}), snapshot)
   const result = checkResult(snapshot, source, nodes, findings, countFindings(findings))
-  return {result, allNodes: known.length, verdict: checkVerdict(result)}
+  return {result, allNodes: known.length, verdict: checkVerdict(result), workers: 0}
 }
 
 /**
  * A saved snapshot, read node by node: memory holds the cluster facts and one node's state, however
  * big the file. A file with its nodes' facts (collect writes them) is read once (runChecksOnePass),
- * one without them, or with facts another netctl made, twice (runChecksStreamed).
+ * one without them, or with facts another netctl made, twice (runChecksStreamed). A big plain file
+ * with facts has its states checked by this thread and worker threads, one share of the lines each
+ * (check-workers.ts).
  */
 export async function checkSnapshotFile(
   file: string,
   asked: string[] | undefined,
-  opts: OpenOptions = {},
+  opts: OpenOptions & WorkerOptions = {},
 ): Promise<CheckRun> {
   const {head, states, indexed} = await openSnapshotFile(file, opts)
   const known = head.nodes.map((n) => n.name)
   knownNodes(asked, known, head.cluster.name)
   const nodes = asked?.length ? [...new Set(asked)] : known
   const scope = asked?.length ? {nodes} : {}
-  const {raised, facts} =
-    indexed && indexed.factsKey === factsMakerFor(head.cluster).key
-      ? await runChecksOnePass(head, indexed.lines, scope)
-      : await runChecksStreamed(head, states, scope)
+  const onePass = indexed && indexed.factsKey === factsMakerFor(head.cluster).key ? indexed : undefined
+  const workers = onePass ? workersFor(onePass, opts) : 0
+  const {raised, facts} = onePass
+    ? workers > 0
+      ? await runChecksInWorkers(file, head, onePass, scope, workers)
+      : await runChecksOnePass(head, onePass.lines, scope)
+    : await runChecksStreamed(head, states, scope)
   const findings = findingsAsTyped(
     raised.map((r) => r.finding),
     facts,
   )
   const result = checkResult(facts, {kind: 'snapshot', name: file}, nodes, findings, countFindings(findings))
-  return {result, allNodes: known.length, verdict: checkVerdict(result)}
+  return {result, allNodes: known.length, verdict: checkVerdict(result), workers}
 }
 
 function collect(source: ClusterSource, req: CheckRequest): Promise<Snapshot> {

@@ -1,18 +1,20 @@
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {availableParallelism, tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 import {stringify} from 'yaml'
 
+import {synthesizeSnapshot} from '../../bench/synth.js'
 import {findingsAsTyped} from '../../src/analyze/catalogue/as-typed.js'
-import {runChecks} from '../../src/analyze/checks/index.js'
+import {factsMakerFor, runChecks} from '../../src/analyze/checks/index.js'
 import {labInventory} from '../../src/lab/inventory.js'
 import {planLab} from '../../src/lab/topology.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
+import {writeSnapshotFile} from '../../src/model/snapshot-file.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {netctl, netctlJson, REPO} from '../helpers/cli.js'
-import {snapshotFixturePath} from '../helpers/fixtures.js'
+import {snapshotFixture, snapshotFixturePath} from '../helpers/fixtures.js'
 
 // Runs the built CLI (npm run build first) on recorded snapshots, as a user does.
 const dir = mkdtempSync(path.join(tmpdir(), 'chk-cmd-'))
@@ -78,6 +80,27 @@ describe('netctl check --snapshot', () => {
     const r = await netctl(['check', '--snapshot', forwardingOff(), '--node', 'node2'])
     expect(r.code).toBe(1)
     expect(r.stdout.split('\n')[0]).toBe('checked node2 (of 3 nodes) of col-fx (flannel-vxlan)')
+  })
+
+  it('--workers: the same report with one thread or more; under 1 a usage error', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 20)
+    s.nodeStates.node7!.sysctls['net.ipv4.ip_forward'] = '0'
+    const file = path.join(dir, 'workers.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const one = await netctlJson(['check', '--snapshot', file, '--workers', '1'])
+    const two = await netctlJson(['check', '--snapshot', file, '--workers', '2'])
+    expect(one.code).toBe(1)
+    expect(two).toEqual(one)
+    const zero = await netctl(['check', '--snapshot', file, '--workers', '0'])
+    expect(zero.code).toBe(2)
+    expect(zero.stderr.split('\n')[0]).toMatch(/workers/)
+    // a file this small stays in-process; the built worker module (dist/, as the CLI loads it) checks it when forced
+    const built = (await import(
+      path.join(REPO, 'dist/src/services/check.js')
+    )) as typeof import('../../src/services/check.js')
+    const forced = await built.checkSnapshotFile(file, undefined, {minBytes: 0, workers: 2})
+    expect(forced.workers).toBe(Math.min(2, availableParallelism()) >= 2 ? 2 : 0)
+    expect(JSON.parse(JSON.stringify(forced.result.findings))).toEqual(one.json.findings)
   })
 
   it('an unknown --node is a usage error with a suggestion', async () => {

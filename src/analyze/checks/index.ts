@@ -10,6 +10,7 @@ export {
   type CheckEntry,
   type CheckOptions,
   CHECKS,
+  ChecksByNode,
   FACTS_VERSION,
   factsFor,
   factsMakerFor,
@@ -22,5 +23,6 @@ export {
   runChecksStreamed,
   runChecksWithFacts,
   type StreamedChecks,
+  type VisitedChecks,
 } from './run.js'
 export {countFindings, type Sweep, sweep, type SweepCounts} from './sweep.js'

@@ -39,26 +39,34 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
   if (p.peerRoute === 'cluster-tunnel' || p.peerRoute === 'unknown') return []
   // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
   const holders = ctx.podNetHolders()
-  return ctx.examined().flatMap(({node, state}) => {
-    if (!ctx.ok(state, 'routes4', 'links', 'addresses')) return []
-    if (p.tunnel && !tunnelUsable(ctx, state)) return []
+  // one per node pair: loops that push, not arrays made per peer and flattened
+  const out: ExpectedRoute[] = []
+  for (const {node, state} of ctx.examined()) {
+    if (!ctx.ok(state, 'routes4', 'links', 'addresses')) continue
+    if (p.tunnel && !tunnelUsable(ctx, state)) continue
     const uplink = ctx.uplink(node, state)
-    if (!uplink) return []
-    return ctx.peers(node.name).flatMap((peer) => {
+    if (!uplink) continue
+    const ix = ctx.index(state)
+    for (const peer of ctx.nodes) {
+      if (peer.name === node.name) continue
       const peerIP = ctx.underlayIP(peer)
       const near = adjacent(ctx, node, state, peerIP)
-      if (p.mode === 'flannel-host-gw' && !near) return []
+      if (p.mode === 'flannel-host-gw' && !near) continue
       const native = p.peerRoute === 'node' || (p.crossSubnet && near)
       const vtepIP = ctx.vtep(peer).ip
-      return ctx.podNets(peer).flatMap((net): ExpectedRoute[] => {
-        if ((holders.get(net) ?? 0) > 1) return []
+      for (const net of ctx.podNets(peer)) {
+        if ((holders.get(net) ?? 0) > 1) continue
         const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
         const dev = native ? uplink.name : p.tunnel!.dev
-        const actual = ctx.index(state).routesTo(net)[0]
-        return [{node, state, peer, net, ...(gateway ? {gateway} : {}), dev, ...(actual ? {actual} : {})}]
-      })
-    })
-  })
+        const actual = ix.routesTo(net)[0]
+        const e: ExpectedRoute = {node, state, peer, net, dev}
+        if (gateway) e.gateway = gateway
+        if (actual) e.actual = actual
+        out.push(e)
+      }
+    }
+  }
+  return out
 }
 
 /** BIRD's best route for a prefix, when BIRD was read on the node. */

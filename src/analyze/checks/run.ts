@@ -282,8 +282,22 @@ export function runChecksWithFacts(
   return run.finish()
 }
 
-/** The two passes of runChecksStreamed, fed by the caller (from a file, or from memory). */
-class ChecksByNode {
+/**
+ * What the per-node checks raised at the nodes one share of a run visited (a check worker's nodes:
+ * src/services/check-workers.ts), by each node's place in the node list; merged by the run that
+ * holds the rest, the findings come out in the order of one run over every node.
+ */
+export interface VisitedChecks {
+  visits: number
+  byPlace: Array<[place: number, raised: Raised[][]]>
+}
+
+/**
+ * The two passes of runChecksStreamed, fed by the caller (from a file, or from memory). A run can
+ * be split: each share visits some nodes over the same facts (start without the checks run once)
+ * and hands `visited()` to the one that ran them (`merge`), which finishes.
+ */
+export class ChecksByNode {
   private readonly toFacts
   private readonly byNode = new Map<string, NodeState>()
   private readonly wanted: ReadonlySet<string> | undefined
@@ -312,8 +326,11 @@ class ChecksByNode {
     this.byNode.set(node, made ? state : this.toFacts(state))
   }
 
-  /** between the passes: every check that needs no more than the facts, once */
-  start(): void {
+  /**
+   * between the passes: every check that needs no more than the facts, once (not in a share of the
+   * run that only visits nodes: `once: false`)
+   */
+  start({once = true}: {once?: boolean} = {}): void {
     // in the nodes' order, as a loaded snapshot holds them
     const nodeStates: Record<string, NodeState> = {}
     for (const n of this.head.nodes) if (this.byNode.has(n.name)) nodeStates[n.name] = this.byNode.get(n.name)!
@@ -321,7 +338,7 @@ class ChecksByNode {
     this.byNode.clear()
     this.facts = {...this.head, nodeStates}
     this.ctx = new CheckContext(this.facts, this.wanted)
-    this.once = CHECKS.map((e) => (e.perNode && !e.cluster ? [] : (e.cluster ?? e.check)(this.ctx!)))
+    this.once = CHECKS.map((e) => (!once || (e.perNode && !e.cluster) ? [] : (e.cluster ?? e.check)(this.ctx!)))
   }
 
   /** pass 2: a node's whole state, for the per-node checks, dropped after them */
@@ -336,6 +353,17 @@ class ChecksByNode {
       CHECKS.map((e) => (e.perNode ? e.perNode(this.ctx!) : [])),
     )
     this.ctx!.visit(node, undefined)
+  }
+
+  /** what this share's visits raised, for the run that finishes (`merge`) */
+  visited(): VisitedChecks {
+    return {visits: this.visits, byPlace: [...this.perNode]}
+  }
+
+  /** another share's visits, as if this run had made them */
+  merge(share: VisitedChecks): void {
+    this.visits += share.visits
+    for (const [at, raised] of share.byPlace) if (!this.perNode.has(at)) this.perNode.set(at, raised)
   }
 
   finish(): StreamedChecks {

@@ -17,8 +17,13 @@ export class StateIndex {
     prefixes: Map<Route, Prefix4 | undefined>
   }
   private linkIx?: Map<string, Link>
-  private neighIx?: Map<string, Neighbour>
-  private fdbIx?: {byDev: Map<string, FdbEntry[]>; byDevDst: Map<string, FdbEntry[]>; macs: Map<string, Set<string>>}
+  /** by device, then address: two lookups of strings the state already holds, no key made per question */
+  private neighIx?: Map<string, Map<string, Neighbour>>
+  private fdbIx?: {
+    byDev: Map<string, FdbEntry[]>
+    byDevDst: Map<string, Map<string, FdbEntry[]>>
+    macs: Map<string, Set<string>>
+  }
 
   // each table is indexed when first asked about: a check that reads a node's links does not pay for its routes
   constructor(private readonly state: NodeState) {}
@@ -47,12 +52,12 @@ export class StateIndex {
     if (this.fdbIx) return this.fdbIx
     const ix = {
       byDev: new Map<string, FdbEntry[]>(),
-      byDevDst: new Map<string, FdbEntry[]>(),
+      byDevDst: new Map<string, Map<string, FdbEntry[]>>(),
       macs: new Map<string, Set<string>>(),
     }
     for (const f of this.state.fdb) {
       push(ix.byDev, f.dev, f)
-      if (f.dst) push(ix.byDevDst, `${f.dev} ${f.dst}`, f)
+      if (f.dst) push(inner(ix.byDevDst, f.dev), f.dst, f)
       let macs = ix.macs.get(f.dev)
       if (!macs) ix.macs.set(f.dev, (macs = new Set()))
       macs.add((f.mac ?? '').toLowerCase())
@@ -101,10 +106,12 @@ export class StateIndex {
   neighbour(dev: string, dst: string): Neighbour | undefined {
     if (!this.neighIx) {
       this.neighIx = new Map()
-      for (const n of this.state.neighbours)
-        if (!this.neighIx.has(`${n.dev} ${n.dst}`)) this.neighIx.set(`${n.dev} ${n.dst}`, n)
+      for (const n of this.state.neighbours) {
+        const onDev = inner(this.neighIx, n.dev)
+        if (!onDev.has(n.dst)) onDev.set(n.dst, n)
+      }
     }
-    return this.neighIx.get(`${dev} ${dst}`)
+    return this.neighIx.get(dev)?.get(dst)
   }
 
   fdbOn(dev: string): FdbEntry[] {
@@ -113,7 +120,7 @@ export class StateIndex {
 
   /** FDB entries on this device sending to this address. */
   fdbTo(dev: string, dst: string): FdbEntry[] {
-    return this.fdb.byDevDst.get(`${dev} ${dst}`) ?? []
+    return this.fdb.byDevDst.get(dev)?.get(dst) ?? []
   }
 
   /** Does the device hold an FDB entry for any of these MACs (lower case)? */
@@ -128,6 +135,12 @@ export class StateIndex {
 const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)
 /** a prefix as one number: the network times 64 plus the length (exact in a double) */
 export const prefixKey = (net: number, len: number): number => net * 64 + len
+
+function inner<K, K2, V>(m: Map<K, Map<K2, V>>, k: K): Map<K2, V> {
+  let v = m.get(k)
+  if (!v) m.set(k, (v = new Map()))
+  return v
+}
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const a = m.get(k)

@@ -1,5 +1,5 @@
-import {mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {availableParallelism, tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
@@ -17,6 +17,7 @@ import type {NodeState} from '../../../src/model/node-state.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {openSnapshotFile, writeSnapshotFile} from '../../../src/model/snapshot-file.js'
 import {checkSnapshotFile} from '../../../src/services/check.js'
+import {runChecksInWorkers, shareOut} from '../../../src/services/check-workers.js'
 import {snapshotFixture} from '../../helpers/fixtures.js'
 
 const FIXTURES = readdirSync(path.resolve('fixtures/snapshots'))
@@ -43,6 +44,17 @@ async function fromIndexedFile(s: Snapshot, name: string, nodes?: string[]) {
   return runChecksOnePass(head, indexed!.lines, nodes ? {nodes} : {})
 }
 
+/**
+ * check --snapshot's way on a big file, forced on a small one: written with facts and index (plain:
+ * the workers read their lines at offsets), the states shared out among this thread and workers
+ */
+async function fromWorkers(s: Snapshot, name: string, nodes?: string[], threads = 2) {
+  const file = path.join(dir, `${name}.workers.jsonl`)
+  await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+  const {head, indexed} = await openSnapshotFile(file)
+  return runChecksInWorkers(file, head, indexed!, nodes ? {nodes} : {}, threads)
+}
+
 describe('check node by node (cluster facts, one state at a time) finds what the checks over the whole snapshot find', () => {
   for (const name of FIXTURES) {
     it(`${name}: the same findings in the same order, from memory and from a JSON Lines file, whole and scoped to a node`, async () => {
@@ -51,8 +63,10 @@ describe('check node by node (cluster facts, one state at a time) finds what the
       expect(runChecksByNode(s).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromFile(s, name)).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromIndexedFile(s, name)).raised.map((r) => r.finding)).toEqual(whole)
+      expect((await fromWorkers(s, name)).raised.map((r) => r.finding)).toEqual(whole)
       const first = s.nodes[0]!.name
       expect(runChecksByNode(s, {nodes: [first]}).raised.map((r) => r.finding)).toEqual(runChecks(s, {nodes: [first]}))
+      expect((await fromWorkers(s, name, [first])).raised.map((r) => r.finding)).toEqual(runChecks(s, {nodes: [first]}))
     })
   }
 
@@ -69,8 +83,96 @@ describe('check node by node (cluster facts, one state at a time) finds what the
       expect(runChecksByNode(s).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromFile(s, `${lab}-50`)).raised.map((r) => r.finding)).toEqual(whole)
       expect((await fromIndexedFile(s, `${lab}-50`)).raised.map((r) => r.finding)).toEqual(whole)
+      // this thread and two workers: three shares merged
+      const workers = await fromWorkers(s, `${lab}-50`, undefined, 3)
+      expect(workers.raised.map((r) => r.finding)).toEqual(whole)
+      expect(workers.visits).toBe(50)
     })
   }
+})
+
+describe('check in worker threads', () => {
+  it('shares the state lines out by bytes, in line order, every node in one share', () => {
+    const nodes: Array<[string, number, number]> = [100, 100, 100, 100, 400, 100, 100].map((b, i) => [`n${i}`, 1, b])
+    expect(shareOut(nodes, 2)).toEqual([
+      [0, 5],
+      [5, 7],
+    ])
+    expect(shareOut(nodes, 3)).toEqual([
+      [0, 4],
+      [4, 5],
+      [5, 7],
+    ])
+    expect(shareOut(nodes.slice(0, 1), 4)).toEqual([[0, 1]])
+  })
+
+  it('a share of the state lines is read at its offsets: each node its own line, an empty share nothing', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 6)
+    const file = path.join(dir, 'shares.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const {indexed} = await openSnapshotFile(file)
+    const read = async (from: number, to: number) => {
+      const out: string[] = []
+      for await (const e of indexed!.statesAt(from, to)) {
+        expect(e.state).toEqual(s.nodeStates[e.node])
+        out.push(e.node)
+      }
+      return out
+    }
+    expect(await read(2, 5)).toEqual(['node3', 'node4', 'node5'])
+    expect(await read(5, 6)).toEqual(['node6'])
+    expect(await read(3, 3)).toEqual([])
+  })
+
+  it('a big file (forced on a small one) is checked in workers, with the report of the check in one thread', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 24)
+    // node20 loses its FDB entry for one peer's VTEP
+    const fdb = s.nodeStates.node20!.fdb
+    fdb.splice(
+      fdb.findIndex((e) => e.dev === 'flannel.1'),
+      1,
+    )
+    const file = path.join(dir, 'cli-workers.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const one = await checkSnapshotFile(file, undefined, {workers: 1})
+    const many = await checkSnapshotFile(file, undefined, {minBytes: 0})
+    expect(one.workers).toBe(0)
+    expect(many.workers).toBe(Math.min(availableParallelism(), 2))
+    expect(many.result).toEqual(one.result)
+    expect(one.result.findings.some((f) => f.code === 'FDB_MISSING' && f.node === 'node20')).toBe(true)
+    // by default a file this small stays in-process
+    expect((await checkSnapshotFile(file, undefined)).workers).toBe(0)
+  })
+
+  it('a bad state line in a later share, or a bad facts line, is refused with the line the one-thread read names', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 12)
+    const file = path.join(dir, 'bad-share.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const lines = readFileSync(file, 'utf8').split('\n')
+    // node11's state (line 1 + 12 facts + 11): a boolean made a string of the same length, the offsets kept
+    expect(lines[23]).toContain('"node":"node11"')
+    lines[23] = lines[23]!.replace('"onlink":false', '"onlink":"fal"')
+    writeFileSync(file, lines.join('\n'))
+    const error = (p: Promise<unknown>) =>
+      p.then(
+        () => 'no error',
+        (e: Error) => e.message,
+      )
+    const one = await error(checkSnapshotFile(file, undefined, {workers: 1}))
+    expect(one).toMatch(/bad-share\.jsonl:24: invalid snapshot: nodeStates\["node11"\]\.routes\[\d+\]\.onlink/)
+    const {head, indexed} = await openSnapshotFile(file)
+    expect(await error(runChecksInWorkers(file, head, indexed!, {}, 2))).toBe(one)
+    // a bad facts line (node3's: line 4) is the main thread's to report, the workers stopped
+    lines[23] = lines[23]!.replace('"onlink":"fal"', '"onlink":false')
+    expect(lines[3]).toContain('"node":"node3","facts"')
+    // a number made a string of the same length
+    lines[3] = lines[3]!.replace(/"mtu":(\d\d)\d\d,/, '"mtu":"$1",')
+    writeFileSync(file, lines.join('\n'))
+    const factsError = await error(checkSnapshotFile(file, undefined, {workers: 1}))
+    expect(factsError).toMatch(/bad-share\.jsonl:4: invalid snapshot: facts\["node3"\]/)
+    const again = await openSnapshotFile(file)
+    expect(await error(runChecksInWorkers(file, again.head, again.indexed!, {}, 2))).toBe(factsError)
+  })
 })
 
 describe('check node by node holds cluster facts that do not grow with the cluster, and one whole state at a time', () => {
