@@ -6,8 +6,9 @@
  *
  * Every file something loads by its path stays where tsc put it: each command in
  * dist/commands/ (oclif's manifest names them, and oclif imports only the one that runs), the help
- * class and the hook package.json names, the flannel-udp forwarder (a process of its own), the
- * modules bin/run.js answers `--version` with, and dist/src/main.js, oclif's `execute` for
+ * class and the hook package.json names, the modules that run on their own (the flannel-udp
+ * forwarder, a check worker: src/util/paths.ts STANDALONE_MODULES), the modules bin/run.js answers
+ * `--version` with, and dist/src/main.js, oclif's `execute` for
  * bin/run.js. The code they share goes into dist/chunks/, split so that each loads only what it
  * reaches; a dynamic import() stays a chunk of its own, loaded when it runs, as before.
  *
@@ -24,7 +25,7 @@ import {pathToFileURL} from 'node:url'
 
 import {build} from 'esbuild'
 
-import {packageRoot} from '../src/util/paths.js'
+import {packageRoot, STANDALONE_MODULES} from '../src/util/paths.js'
 
 /** Loaded from node_modules at run time, and only when their work is asked for. */
 export const EXTERNAL = [
@@ -45,12 +46,14 @@ export const BUNDLE_SOURCES = 'dist/bundle.json'
 
 /** The files something loads by path (besides every command), as sources. */
 const ENTRIES = [
+  ...STANDALONE_MODULES,
   'src/main.ts',
   'src/help.ts',
   'src/hooks/command-not-found.ts',
-  'src/lab/udp-forwarder.ts',
   'src/services/version.ts',
   'src/render/version.ts',
+  // test/commands/check.test.ts forces the built check workers on a small file through it
+  'src/services/check.ts',
 ]
 
 function sources(dir: string): string[] {

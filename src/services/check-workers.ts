@@ -7,16 +7,14 @@
  * shares, so that the findings come out in the order of one run over every node (run.ts
  * ChecksByNode). The analysis stays in src/analyze; this is only who reads which bytes where.
  */
-import {existsSync} from 'node:fs'
 import {availableParallelism} from 'node:os'
-import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
 import {type CheckOptions, ChecksByNode, type StreamedChecks, type VisitedChecks} from '../analyze/checks/index.js'
 import {UsageError} from '../errors.js'
 import type {Snapshot} from '../model/snapshot.js'
 import type {IndexedLines} from '../model/snapshot-file.js'
+import {standaloneModule} from '../util/paths.js'
 
 export interface WorkerOptions {
   /** at most this many threads, this one included (never more than the machine's cores): 1 checks in this thread alone */
@@ -120,10 +118,9 @@ function startWorker(share: WorkerShare): {worker: Worker; answer: Promise<Worke
   return {worker, answer}
 }
 
-/** The worker's module beside this one, compiled; or its source through tsx when netctl runs from TypeScript (tests). */
+/** The worker's module: the built file, or its source through tsx when netctl runs from TypeScript (tests). */
 function workerEntry(): {entry: string; execArgv?: string[]} {
-  const here = path.dirname(fileURLToPath(import.meta.url))
-  const js = path.join(here, 'check-worker.js')
-  if (existsSync(js)) return {entry: js}
-  return {entry: path.join(here, 'check-worker.ts'), execArgv: ['--import', 'tsx']}
+  const m = standaloneModule('src/services/check-worker.ts', import.meta.url)
+  if (!m) throw new Error("the check worker's module is missing: run 'npm run build'")
+  return m.execArgv.length > 0 ? {entry: m.file, execArgv: m.execArgv} : {entry: m.file}
 }

@@ -1,14 +1,13 @@
 import {spawn} from 'node:child_process'
-import {closeSync, existsSync, openSync, readFileSync} from 'node:fs'
+import {closeSync, openSync, readFileSync} from 'node:fs'
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {prefixLength, stripPrefix} from '../../analyze/ip.js'
 import {DAEMON_READY_MS, DAEMON_STOP_MS, QUICK_CHECK_TIMEOUT_MS} from '../../defaults.js'
 import {EnvironmentError, NetctlError} from '../../errors.js'
 import {firstLine, mapLimit, run} from '../../util/exec.js'
-import {packageRoot} from '../../util/paths.js'
+import {standaloneModule} from '../../util/paths.js'
 import {pollUntil} from '../../util/wait.js'
 import {FLANNEL_UDP, type ForwarderConfig, TUN_SOCKET} from '../flannel-udp-wire.js'
 import type {LabNode, LabPlan} from '../types.js'
@@ -57,20 +56,11 @@ export function forwarderConfig(plan: LabPlan, node: LabNode): ForwarderConfig {
   }
 }
 
-/**
- * How to run the forwarder: the built file (the build bundles it as an entry of its own,
- * dist/src/lab/udp-forwarder.js, while this module lands in a shared chunk) or, when netctl runs
- * from its TypeScript sources, the source through tsx (resolved from the checkout, hence the cwd).
- */
+/** How to run the forwarder: the built file, or its source through tsx when netctl runs from TypeScript. */
 function forwarderCommand(): {argv: string[]; cwd?: string} {
-  const root = packageRoot()
-  const here = fileURLToPath(import.meta.url)
-  const js = path.join(root, 'dist', 'src', 'lab', 'udp-forwarder.js')
-  const built = !path.relative(path.join(root, 'dist'), here).startsWith('..')
-  if (built && existsSync(js)) return {argv: [process.execPath, js]}
-  const ts = path.join(root, 'src', 'lab', 'udp-forwarder.ts')
-  if (!built && existsSync(ts)) return {argv: [process.execPath, '--import', 'tsx', ts], cwd: root}
-  throw new EnvironmentError(`the flannel-udp forwarder is missing (${js}): run 'npm run build'`)
+  const m = standaloneModule('src/lab/udp-forwarder.ts', import.meta.url)
+  if (!m) throw new EnvironmentError("the flannel-udp forwarder is missing: run 'npm run build'")
+  return {argv: [process.execPath, ...m.execArgv, m.file], ...(m.execArgv.length > 0 ? {cwd: m.root} : {})}
 }
 
 /** socat owns flannel0 (gone when socat dies, like flanneld's TUN) and hands each packet to the forwarder as one datagram. */
