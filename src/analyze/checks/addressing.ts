@@ -16,7 +16,7 @@ const podCIDRLine = (n: SnapshotNode, cidr?: string): string =>
 export const podcidrMissing: Check = (ctx) => {
   // Calico's IPAM hands out blocks itself; only flannel (kube subnet manager) needs spec.podCIDR
   if (ctx.profile.family !== 'flannel') return []
-  return ctx.nodes.flatMap((n): Raised[] => {
+  return ctx.scopedNodes().flatMap((n): Raised[] => {
     if (n.podCIDRs.some((c) => parsePrefix(c) !== undefined)) return []
     const network = ctx.network(n.name)
     return [
@@ -129,7 +129,7 @@ export const podcidrOverlap: Check = (ctx) => {
   })
   // the pod network over the nodes' own addresses: node-to-node traffic itself is misrouted
   const network = ctx.snapshot.cluster.clusterCIDR
-  const underlay = ctx.nodes.flatMap((n): Raised[] => {
+  const underlay = ctx.scopedNodes().flatMap((n): Raised[] => {
     const ip = ctx.underlayIP(n)
     if (!contains(network, ip)) return []
     return [
@@ -146,7 +146,7 @@ export const podcidrOverlap: Check = (ctx) => {
 }
 
 export const podcidrOutsideNetwork: Check = (ctx) =>
-  ctx.nodes.flatMap((n) => {
+  ctx.scopedNodes().flatMap((n) => {
     const network = ctx.network(n.name)
     const fromEnv = ctx.state(n.name)?.flannelSubnetEnv?.FLANNEL_NETWORK !== undefined
     return ctx.podNets(n).flatMap((net): Raised[] => {

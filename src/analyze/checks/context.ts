@@ -95,6 +95,12 @@ export class CheckContext {
 
   /** Every collected node, whatever node a streamed run visits (cluster-wide groupings). */
   everyCollected(): Array<{node: SnapshotNode; state: NodeState}> {
+    // asked by every check: the snapshot's states do not change, so only a visited node makes it differ
+    if (!this.current) return this.memo('everyCollected', () => this.everyCollectedOf())
+    return this.everyCollectedOf()
+  }
+
+  private everyCollectedOf(): Array<{node: SnapshotNode; state: NodeState}> {
     return this.nodes.flatMap((node) => {
       const state = this.state(node.name)
       return state ? [{node, state}] : []
@@ -195,6 +201,15 @@ export class CheckContext {
   /** Every other node. */
   peers(of: string): SnapshotNode[] {
     return this.nodes.filter((n) => n.name !== of)
+  }
+
+  /**
+   * The Node objects a check raises findings on when each finding sits on the node it looks at
+   * (a podCIDR outside the network): every node, or only the subjects this run is scoped to.
+   */
+  scopedNodes(): SnapshotNode[] {
+    const subjects = this.subjects
+    return subjects ? this.memo('scopedNodes', () => this.nodes.filter((n) => subjects.has(n.name))) : this.nodes
   }
 
   link(state: NodeState, name: string): Link | undefined {
