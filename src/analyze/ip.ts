@@ -213,7 +213,7 @@ function ipv4ToNumberSlow(ip: string): number | undefined {
 }
 
 export function numberToIPv4(v: number): string {
-  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.')
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`
 }
 
 const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)

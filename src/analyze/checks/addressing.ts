@@ -41,12 +41,16 @@ export function holdersOf(
   valuesOf: (n: SnapshotNode) => Iterable<string>,
 ): Map<string, SnapshotNode[]> {
   const holders = new Map<string, SnapshotNode[]>()
+  const hold = (v: string, n: SnapshotNode) => {
+    const list = holders.get(v)
+    if (list) list.push(n)
+    else holders.set(v, [n])
+  }
   for (const n of nodes) {
-    for (const v of new Set(valuesOf(n))) {
-      const list = holders.get(v)
-      if (list) list.push(n)
-      else holders.set(v, [n])
-    }
+    const values = valuesOf(n)
+    // most nodes have one value (a podCIDR, an address): no set needed to count it once
+    if (Array.isArray(values) && values.length < 2) for (const v of values as string[]) hold(v, n)
+    else for (const v of new Set(values)) hold(v, n)
   }
   return holders
 }

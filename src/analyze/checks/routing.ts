@@ -44,20 +44,26 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
     if (p.tunnel && !tunnelUsable(ctx, state)) return []
     const uplink = ctx.uplink(node, state)
     if (!uplink) return []
-    return ctx.peers(node.name).flatMap((peer) => {
+    const ix = ctx.index(state)
+    // one entry per peer subnet, thousands per node: built in a loop, no array or object per step
+    const out: ExpectedRoute[] = []
+    for (const peer of ctx.peers(node.name)) {
       const peerIP = ctx.underlayIP(peer)
       const near = adjacent(ctx, node, state, peerIP)
-      if (p.mode === 'flannel-host-gw' && !near) return []
+      if (p.mode === 'flannel-host-gw' && !near) continue
       const native = p.peerRoute === 'node' || (p.crossSubnet && near)
-      const vtepIP = ctx.vtep(peer).ip
-      return ctx.podNets(peer).flatMap((net): ExpectedRoute[] => {
-        if ((holders.get(net) ?? 0) > 1) return []
-        const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
-        const dev = native ? uplink.name : p.tunnel!.dev
-        const actual = ctx.index(state).routesTo(net)[0]
-        return [{node, state, peer, net, ...(gateway ? {gateway} : {}), dev, ...(actual ? {actual} : {})}]
-      })
-    })
+      const gateway = native ? peerIP : p.peerRoute === 'vtep' ? ctx.vtep(peer).ip : peerIP
+      const dev = native ? uplink.name : p.tunnel!.dev
+      for (const net of ctx.podNets(peer)) {
+        if ((holders.get(net) ?? 0) > 1) continue
+        const e: ExpectedRoute = {node, state, peer, net, dev}
+        if (gateway) e.gateway = gateway
+        const actual = ix.routesTo(net)[0]
+        if (actual) e.actual = actual
+        out.push(e)
+      }
+    }
+    return out
   })
 }
 

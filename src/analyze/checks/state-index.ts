@@ -17,8 +17,13 @@ export class StateIndex {
     prefixes: Map<Route, Prefix4 | undefined>
   }
   private linkIx?: Map<string, Link>
-  private neighIx?: Map<string, Neighbour>
-  private fdbIx?: {byDev: Map<string, FdbEntry[]>; byDevDst: Map<string, FdbEntry[]>; macs: Map<string, Set<string>>}
+  /** device → address → the first entry (maps in maps: no key string made per entry or question) */
+  private neighIx?: Map<string, Map<string, Neighbour>>
+  private fdbIx?: {
+    byDev: Map<string, FdbEntry[]>
+    byDevDst: Map<string, Map<string, FdbEntry[]>>
+    macs: Map<string, Set<string>>
+  }
 
   // each table is indexed when first asked about: a check that reads a node's links does not pay for its routes
   constructor(private readonly state: NodeState) {}
@@ -47,12 +52,16 @@ export class StateIndex {
     if (this.fdbIx) return this.fdbIx
     const ix = {
       byDev: new Map<string, FdbEntry[]>(),
-      byDevDst: new Map<string, FdbEntry[]>(),
+      byDevDst: new Map<string, Map<string, FdbEntry[]>>(),
       macs: new Map<string, Set<string>>(),
     }
     for (const f of this.state.fdb) {
       push(ix.byDev, f.dev, f)
-      if (f.dst) push(ix.byDevDst, `${f.dev} ${f.dst}`, f)
+      if (f.dst) {
+        let on = ix.byDevDst.get(f.dev)
+        if (!on) ix.byDevDst.set(f.dev, (on = new Map()))
+        push(on, f.dst, f)
+      }
       let macs = ix.macs.get(f.dev)
       if (!macs) ix.macs.set(f.dev, (macs = new Set()))
       macs.add((f.mac ?? '').toLowerCase())
@@ -101,10 +110,13 @@ export class StateIndex {
   neighbour(dev: string, dst: string): Neighbour | undefined {
     if (!this.neighIx) {
       this.neighIx = new Map()
-      for (const n of this.state.neighbours)
-        if (!this.neighIx.has(`${n.dev} ${n.dst}`)) this.neighIx.set(`${n.dev} ${n.dst}`, n)
+      for (const n of this.state.neighbours) {
+        let on = this.neighIx.get(n.dev)
+        if (!on) this.neighIx.set(n.dev, (on = new Map()))
+        if (!on.has(n.dst)) on.set(n.dst, n)
+      }
     }
-    return this.neighIx.get(`${dev} ${dst}`)
+    return this.neighIx.get(dev)?.get(dst)
   }
 
   fdbOn(dev: string): FdbEntry[] {
@@ -113,7 +125,7 @@ export class StateIndex {
 
   /** FDB entries on this device sending to this address. */
   fdbTo(dev: string, dst: string): FdbEntry[] {
-    return this.fdb.byDevDst.get(`${dev} ${dst}`) ?? []
+    return this.fdb.byDevDst.get(dev)?.get(dst) ?? []
   }
 
   /** Does the device hold an FDB entry for any of these MACs (lower case)? */
