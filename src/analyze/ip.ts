@@ -45,6 +45,16 @@ export function parseIp(text: string): Ip | undefined {
 }
 
 function parseIpUncached(text: string): Ip | undefined {
+  // a plain dotted quad, read digit by digit (a neighbour table holds one per peer)
+  const plain = text.includes('/') ? undefined : parsePrefixPlain(text)
+  if (plain) {
+    const n = plain.net
+    return {
+      family: 'inet',
+      bytes: Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255),
+      text: numberToIPv4(n),
+    }
+  }
   const t = text.trim()
   const m = V4.exec(t)
   if (m) {
