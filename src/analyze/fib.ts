@@ -8,7 +8,7 @@ import {
   maskIp,
   parseCidr,
   parseIp,
-  parsePrefix,
+  parsePrefixUncached,
   type Prefix4,
   sameIp,
   SCOPE,
@@ -295,7 +295,8 @@ export function compileFib(state: FibState): CompiledFib {
   for (const route of routes) {
     const family = routeFamily(route)
     // IPv4 as numbers (a node routes each peer's subnet: thousands of prefixes, each parsed once here)
-    const p4 = family === 'inet' ? (parsePrefix(route.dst) ?? prefix4Of(parseCidr(route.dst, family))) : undefined
+    const p4 =
+      family === 'inet' ? (parsePrefixUncached(route.dst) ?? prefix4Of(parseCidr(route.dst, family))) : undefined
     const c = family === 'inet' ? undefined : parseCidr(route.dst, family)
     if (family === 'inet' ? !p4 : !c || c.ip.family !== family) continue
     const t = normalTable(route.table)

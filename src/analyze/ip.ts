@@ -248,7 +248,11 @@ export function parsePrefix(cidr: string | undefined): Prefix4 | undefined {
   return p
 }
 
-function parsePrefixUncached(cidr: string): Prefix4 | undefined {
+/**
+ * parsePrefix without its memory of texts: for a table read once and then indexed (the forwarding
+ * model's routes), where remembering each of thousands of texts costs more than reading it.
+ */
+export function parsePrefixUncached(cidr: string): Prefix4 | undefined {
   return parsePrefixPlain(cidr) ?? parsePrefixSlow(cidr)
 }
 

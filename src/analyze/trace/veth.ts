@@ -1,5 +1,5 @@
 import type {Link, Route} from '../../model/node-state.js'
-import {numberToIPv4, parseCidr, parseIp, parsePrefix} from '../ip.js'
+import {numberToIPv4, parseCidr, parseIp, parsePrefixUncached} from '../ip.js'
 import type {Place, SnapshotIndex} from './place.js'
 
 /**
@@ -36,7 +36,7 @@ function hostRouteDev(host: Place, ip: string): string | undefined {
     for (const r of host.state.routes) {
       if (r.table !== 'main' || !r.dev) continue
       // IPv4 as numbers first: only the /32s need their text (every peer's subnet is a route here)
-      const p = parsePrefix(r.dst)
+      const p = parsePrefixUncached(r.dst)
       if (p) {
         if (p.len === 32 && !devs.has(numberToIPv4(p.net))) devs.set(numberToIPv4(p.net), r.dev)
         continue
