@@ -57,7 +57,7 @@ Exit codes: 0 no error findings (warnings and info may be reported); 1 at least 
     }),
     probe: Flags.boolean({
       description:
-        "After the check, send one real packet per node pair from inside a pod of the source node (through its node's transport) to a pod of the other, and read the interface counters (ip -s -j link) of every node its walk crosses before and after: 3 ICMP echoes of 84 bytes (ping -c 3, payload pattern 6e657463746c). Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
+        "After the check, send one real packet per node pair from inside a pod of the source node (through its node's transport) to a pod of the other, and read the interface counters (ip -s -j link, less the IPv6 multicast each received: /proc/net/dev_snmp6) of every node its walk crosses before and after: 3 ICMP echoes of 84 bytes (ping -c 3, payload pattern 6e657463746c). Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
       default: false,
     }),
     ...collectFlags,

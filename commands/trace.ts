@@ -131,7 +131,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     }),
     probe: Flags.boolean({
       description:
-        "After the walk, send the trace's packet for real from inside SRC's network namespace (through its node's transport) and read on every node the walk crosses, before and after: the interface counters (ip -s -j link), the counters of the iptables/nft rules the walk used there (iptables-save -c, nft -j list ruleset), and after the send the flow's conntrack entries (conntrack -L). It sends 3 ICMP echoes (ping -c 3, payload pattern 6e657463746c, --size and --df as given), or 3 TCP connects (nc -z) or 3 UDP datagrams (nc -u) to --port; a lost DF ping over 84 bytes is sent again at 84 (3 echoes) to tell an MTU. Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
+        "After the walk, send the trace's packet for real from inside SRC's network namespace (through its node's transport) and read on every node the walk crosses, before and after: the interface counters (ip -s -j link, less the IPv6 multicast each received: /proc/net/dev_snmp6), the counters of the iptables/nft rules the walk used there (iptables-save -c, nft -j list ruleset), and after the send the flow's conntrack entries (conntrack -L). It sends 3 ICMP echoes (ping -c 3, payload pattern 6e657463746c, --size and --df as given), or 3 TCP connects (nc -z) or 3 UDP datagrams (nc -u) to --port; a lost DF ping over 84 bytes is sent again at 84 (3 echoes) to tell an MTU. Nothing else is sent and nothing is changed on any node. Live sources only (not with --snapshot).",
       default: false,
     }),
     output: outputFlag(FORMATS, '; mermaid and dot draw the path as a graph'),

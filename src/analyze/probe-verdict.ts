@@ -7,7 +7,11 @@
  * so the probe's packets are counted with whatever else crossed the interface
  * meanwhile: a point "saw" the probe when its delta is at least the packets
  * sent. Other traffic can only add to a delta, so a point that did not see them
- * really did not; a point that did might be fooled by noise on a busy uplink.
+ * really did not; a point that did might be fooled by other traffic. What the
+ * kernel itself tells apart is left out before (src/services/probe.ts): the IPv6
+ * multicast an interface received — neighbour discovery and MLD, which every
+ * link with IPv6 sends on its own, the probe never. Other unicast traffic on a
+ * busy uplink (a transport whose connection crosses it) still counts.
  */
 import type {Finding} from '../model/finding.js'
 import type {
@@ -91,8 +95,8 @@ export interface ProbeObservation {
   sent: number
   /** null: UDP, no reply to count */
   answered: number | null
-  /** pointKey → delta of packets and drops; a point absent here could not be read */
-  deltas: Record<string, {packets: number; dropped: number}>
+  /** pointKey → delta of packets (the IPv6 multicast received left out, and said) and drops; a point absent here could not be read */
+  deltas: Record<string, {packets: number; dropped: number; ipv6Multicast?: number}>
   /** why nothing was sent (no ping / nc / nsenter on the node, the send timed out) */
   note?: string
   /** the netfilter rules read around the send (src/analyze/probe-rules.ts), with their deltas */
@@ -113,7 +117,9 @@ export interface ProbeContext {
 const strip = ({node, interface: iface, direction}: ProbePoint): ProbePoint => ({node, interface: iface, direction})
 const pointText = (p: ProbePoint): string => `${p.node} ${p.interface} ${p.direction === 'rx' ? 'in' : 'out'}`
 const counterText = (c: ProbeCounter): string =>
-  `${c.path} ${c.node} ${c.interface} ${c.direction} +${c.packets} packets, +${c.dropped} dropped`
+  `${c.path} ${c.node} ${c.interface} ${c.direction} +${c.packets} packets, +${c.dropped} dropped${
+    c.ipv6Multicast ? ` (and +${c.ipv6Multicast} IPv6 multicast, not the probe's)` : ''
+  }`
 const ruleText = (r: ProbeRuleCounter): string =>
   `the counter of \`${r.rule}\` (${r.ruleset} ${r.table}, ${r.node}) rose by ${r.packets}`
 
@@ -176,7 +182,17 @@ export function probeVerdict(trace: Trace, obs: ProbeObservation, ctx: ProbeCont
   const points = probePoints(trace)
   const counters: ProbeCounter[] = points.flatMap((p) => {
     const d = obs.deltas[pointKey(p)]
-    return d ? [{...strip(p), path: p.path, packets: d.packets, dropped: d.dropped}] : []
+    return d
+      ? [
+          {
+            ...strip(p),
+            path: p.path,
+            packets: d.packets,
+            dropped: d.dropped,
+            ...(d.ipv6Multicast ? {ipv6Multicast: d.ipv6Multicast} : {}),
+          },
+        ]
+      : []
   })
   const rules = obs.rules ?? []
   const base = {

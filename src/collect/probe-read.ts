@@ -1,6 +1,8 @@
 /**
  * `trace --probe`'s counter read on one node, before and after the send: interface
- * counters (`ip -s -j link show`), the counters of the netfilter rules the walk used
+ * counters (`ip -s -j link show`) with the IPv6 multicast packets each interface
+ * received (`Ip6InMcastPkts` of /proc/net/dev_snmp6/IF: neighbour discovery and MLD,
+ * never the probe's), the counters of the netfilter rules the walk used
  * (`iptables-save -c`, `nft -j list ruleset`: only when the walk crossed rules of that
  * kind there), and after the send the flow's conntrack entries (`conntrack -L` filtered
  * by the flow, the freshest PROBE_CONNTRACK_LIMIT: most time left first). One POSIX sh fragment per read, so the
@@ -28,6 +30,12 @@ export interface ProbeFlow {
 }
 
 export interface ProbeReadOptions {
+  /**
+   * before: the interface counters read first, then the IPv6 multicast ones; after: the
+   * other way round. So multicast counted between the two reads was counted by the
+   * interfaces too, and leaving it out never takes away one of the probe's packets.
+   */
+  after?: boolean
   iptables: boolean
   nft: boolean
   /** after the send: the flow whose conntrack entries are read */
@@ -46,12 +54,25 @@ export function conntrackCommand(flow: ProbeFlow): string {
   ].join('; ')
 }
 
+/**
+ * One line per interface, `/proc/net/dev_snmp6/IF:Ip6InMcastPkts N`; nothing where the kernel has no IPv6,
+ * and still exit 0 then (a read whose exec fails is not used).
+ */
+const IPV6_MULTICAST = "grep -H '^Ip6InMcastPkts' /proc/net/dev_snmp6/* 2>/dev/null || true"
+
 /** The sh fragment of one read; each part after a marker line, a part whose tool is missing left out. */
 export function probeReadScript(opts: ProbeReadOptions): string {
   const part = (name: string, tool: string, cmd: string) =>
     `if command -v ${tool} >/dev/null 2>&1; then echo; echo '${MARK} ${name}'; ${cmd}; fi`
   return [
-    `echo; echo '${MARK} links'; ip -s -j link show`,
+    // the parts print in the same order either way; after the send the multicast is read (into $m) before the links
+    ...(opts.after
+      ? [
+          `m=$(${IPV6_MULTICAST})`,
+          `echo; echo '${MARK} links'; ip -s -j link show`,
+          `echo; echo '${MARK} ipv6-multicast'; printf '%s\\n' "$m"`,
+        ]
+      : [`echo; echo '${MARK} links'; ip -s -j link show`, `echo; echo '${MARK} ipv6-multicast'; ${IPV6_MULTICAST}`]),
     ...(opts.iptables ? [part('iptables', 'iptables-save', 'iptables-save -c 2>/dev/null')] : []),
     ...(opts.nft ? [part('nft', 'nft', 'nft -j list ruleset 2>/dev/null')] : []),
     ...(opts.conntrack ? [part('conntrack', 'conntrack', conntrackCommand(opts.conntrack))] : []),
@@ -61,6 +82,8 @@ export function probeReadScript(opts: ProbeReadOptions): string {
 /** One read, parsed; a part that could not be parsed is left out (its counters are then not compared). */
 export interface ProbeRead {
   links: LinkCounters
+  /** interface name → IPv6 multicast packets it received (Ip6InMcastPkts); empty when not read */
+  ipv6Multicast: Map<string, number>
   rulesets: RulesetRead
   conntrack?: Omit<ProbeConntrack, 'node'>
 }
@@ -74,13 +97,14 @@ export function parseProbeReads(text: string): ProbeRead[] {
     const body = nl < 0 ? '' : chunk.slice(nl + 1)
     if (name === 'links') {
       // the link counters are the first part of every read
-      reads.push({links: parseLinkCounters(body.trim()), rulesets: {}})
+      reads.push({links: parseLinkCounters(body.trim()), ipv6Multicast: new Map(), rulesets: {}})
       continue
     }
     const read = reads.at(-1)
     if (!read) continue
     try {
-      if (name === 'iptables') read.rulesets.iptables = [parseIptablesSave(body)]
+      if (name === 'ipv6-multicast') read.ipv6Multicast = parseIpv6Multicast(body)
+      else if (name === 'iptables') read.rulesets.iptables = [parseIptablesSave(body)]
       else if (name === 'nft' && body.trim() !== '') read.rulesets.nft = parseNftRuleset(body)
       else if (name === 'conntrack') read.conntrack = parseFlowConntrack(body)
     } catch {
@@ -88,6 +112,17 @@ export function parseProbeReads(text: string): ProbeRead[] {
     }
   }
   return reads
+}
+
+/** `grep -H` of Ip6InMcastPkts over /proc/net/dev_snmp6/*: interface name → packets. */
+export function parseIpv6Multicast(text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    // an interface name holds no '/', ':' or blank (the kernel refuses them)
+    const m = /^\/proc\/net\/dev_snmp6\/([^/:\s]+):Ip6InMcastPkts\s+(\d+)\s*$/.exec(line)
+    if (m) out.set(m[1]!, Number(m[2]))
+  }
+  return out
 }
 
 /** The conntrack part: the entries as printed (each checked to be one), and whether there were more. */

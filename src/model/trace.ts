@@ -309,8 +309,11 @@ export interface ProbePoint {
 export interface ProbeCounter extends ProbePoint {
   /** which path the walk put it on */
   path: 'forward' | 'return'
+  /** the packets it counted, less those the kernel counted as IPv6 multicast received on it (never the probe's) */
   packets: number
   dropped: number
+  /** rx: the IPv6 multicast packets it received meanwhile (neighbour discovery, MLD), left out of `packets` */
+  ipv6Multicast?: number
 }
 
 /**

@@ -141,7 +141,7 @@ export function probeText(probe: ProbeResult, width = terminalWidth()): string {
   for (const k of probe.counters)
     lines.push(
       c.dim(
-        `    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped`,
+        `    ${k.path.padEnd(7)} ${printable(`${k.node} ${k.interface}`)} ${k.direction}  +${k.packets} packets  +${k.dropped} dropped${k.ipv6Multicast ? `  (+${k.ipv6Multicast} IPv6 multicast left out)` : ''}`,
       ),
     )
   // the drop rules whose counters moved; the accepting ones count every packet of the node (--json lists them all)

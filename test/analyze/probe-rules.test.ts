@@ -8,21 +8,18 @@
  * 1400-byte DF ping), the fabric's port to node2 down; and a lab with kube-proxy
  * in nftables mode and firewalld, healthy and with an nft `counter drop` rule.
  */
-import {existsSync} from 'node:fs'
-import path from 'node:path'
 import {stripVTControlCharacters as stripAnsi} from 'node:util'
 
 import {describe, expect, it} from 'vitest'
 
 import {probeChains} from '../../src/analyze/probe-rules.js'
-import {type ProbeObservation, probeVerdict} from '../../src/analyze/probe-verdict.js'
-import {parseFlowConntrack, parseProbeReads, type ProbeRead, probeReadScript} from '../../src/collect/probe-read.js'
+import {probeVerdict} from '../../src/analyze/probe-verdict.js'
+import {parseFlowConntrack, probeReadScript} from '../../src/collect/probe-read.js'
 import type {Trace} from '../../src/model/trace.js'
 import {probeText} from '../../src/render/trace.js'
-import {answeredOf, observed, splitSourceOutput} from '../../src/services/probe.js'
 import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
-import {REPO} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
+import {replayedObservation} from '../helpers/probe-fixtures.js'
 
 const FLANNEL = 'trace-probe/flannel-vxlan-flat'
 const CALICO = 'trace-probe/calico-vxlan-flat'
@@ -31,25 +28,7 @@ const NFT = 'trace-probe/flannel-vxlan-nft'
 const ctx = {version: '9.9.9-test', nodeIPs: {node1: '172.31.0.11', node2: '172.31.0.12'}}
 const walkOf = (dir: string, scenario: string): Trace => JSON.parse(fixture(dir, scenario, 'walk.json')) as Trace
 
-/** The observation the service builds from the recorded reads of `scenario` (the walk may be another scenario's). */
-function replay(dir: string, scenario: string, trace: Trace): ProbeObservation {
-  const src = splitSourceOutput(fixture(dir, scenario, 'node1-source.out'))
-  const before = new Map<string, ProbeRead>([['node1', src.before!]])
-  const after = new Map<string, ProbeRead>([['node1', src.after!]])
-  before.set('node2', parseProbeReads(fixture(dir, scenario, 'node2-before.out'))[0]!)
-  after.set('node2', parseProbeReads(fixture(dir, scenario, 'node2-after.out'))[0]!)
-  const smallerFile = path.join(REPO, 'fixtures', dir, scenario, 'node1-smaller.out')
-  const answered = answeredOf('icmp', src.sendOut)
-  return {
-    command: 'ping -c 3',
-    sent: 3,
-    answered,
-    ...observed(trace, before, after),
-    ...(existsSync(smallerFile)
-      ? {smaller: {size: 84, sent: 3, answered: answeredOf('icmp', fixture(dir, scenario, 'node1-smaller.out')) ?? 0}}
-      : {}),
-  }
-}
+const replay = replayedObservation
 const probed = (dir: string, scenario: string, walk = walkOf(dir, scenario)) =>
   probeVerdict(walk, replay(dir, scenario, walk), ctx)
 

@@ -5,6 +5,8 @@
  * the lab gave them: healthy, with the router dropping UDP 8472, and with node1's
  * FDB entry for node2 deleted.
  */
+import {stripVTControlCharacters as stripAnsi} from 'node:util'
+
 import {describe, expect, it} from 'vitest'
 
 import {
@@ -15,9 +17,12 @@ import {
   probeVerdict,
 } from '../../src/analyze/probe-verdict.js'
 import {parseLinkCounters} from '../../src/collect/parse/link-stats.js'
+import {parseIpv6Multicast, parseProbeReads, probeReadScript} from '../../src/collect/probe-read.js'
 import type {Trace} from '../../src/model/trace.js'
+import {probeText} from '../../src/render/trace.js'
+import {describeSchemaError, validatorFor} from '../../src/util/schema.js'
 import {fixture} from '../helpers/fixtures.js'
-import {recordedObservation, recordedWalk} from '../helpers/probe-fixtures.js'
+import {recordedObservation, recordedWalk, replayedObservation} from '../helpers/probe-fixtures.js'
 
 const DIR = 'trace-probe/flannel-vxlan-routed'
 const ctx = {version: '9.9.9-test', nodeIPs: {node1: '172.31.1.11', node2: '172.31.2.11'}}
@@ -26,6 +31,18 @@ const ctx = {version: '9.9.9-test', nodeIPs: {node1: '172.31.1.11', node2: '172.
 const observed = (trace: Trace, scenario: string, dir = DIR): ProbeObservation =>
   recordedObservation(trace, dir, scenario)
 const walk = (file = 'walk.json', dir = DIR): Trace => recordedWalk(dir, file)
+
+/** The router's drop as the probe must tell it: lost after node1's uplink, before node2's, between 172.31.1.11 and 172.31.2.11. */
+function expectUnderlayDrop(r: Trace): void {
+  expect(r.probe).toMatchObject({
+    verdict: 'underlay-drop',
+    answered: 0,
+    lastSeen: {node: 'node1', interface: 'eth0', direction: 'tx'},
+    firstMissing: {node: 'node2', interface: 'eth0', direction: 'rx'},
+  })
+  expect(r.disposition).toBe('UNDERLAY_DROP')
+  expect(r.findings.find((x) => x.code === 'UNDERLAY_DROP')?.subject).toBe('node1 (172.31.1.11) → node2 (172.31.2.11)')
+}
 
 describe('the points a probe reads', () => {
   it("are the walk's host-namespace interfaces in path order, each once, the pods' own namespaces left out", () => {
@@ -65,16 +82,9 @@ describe('the probe verdict', () => {
   it('says UNDERLAY_DROP, naming the two node IPs and UDP 8472, when the router drops the vxlan packets', () => {
     const t = walk()
     const r = probeVerdict(t, observed(t, 'router-drop'), ctx)
-    expect(r.probe).toMatchObject({
-      verdict: 'underlay-drop',
-      answered: 0,
-      lastSeen: {node: 'node1', interface: 'eth0', direction: 'tx'},
-      firstMissing: {node: 'node2', interface: 'eth0', direction: 'rx'},
-    })
-    expect(r.disposition).toBe('UNDERLAY_DROP')
+    expectUnderlayDrop(r)
     const f = r.findings.find((x) => x.code === 'UNDERLAY_DROP')!
     expect(f.severity).toBe('error')
-    expect(f.subject).toBe('node1 (172.31.1.11) → node2 (172.31.2.11)')
     expect(f.message).toContain('UDP 8472')
     expect(f.fix).toContain("tcpdump -ni any 'udp port 8472 and src host 172.31.1.11'")
     // the underlay hop carries the code
@@ -151,6 +161,60 @@ describe('the probe verdict', () => {
     expect(r.probe).toMatchObject({verdict: 'not-sent', note: 'not sent: no ping on node1'})
     expect(r.findings).toEqual(t.findings)
     expect(r.disposition).toBe('DELIVERED')
+  })
+})
+
+// The same router drop, recorded while the router also sent IPv6 link-local multicast onto node2's subnet
+// (ICMPv6 to ff02::2 every 50 ms from its eth-b, as neighbour discovery and MLD send theirs): node2's
+// eth0 received 29 packets, none of them the probe's.
+const NOISE = 'trace-probe/flannel-vxlan-routed-noise'
+
+describe('other traffic on an uplink while the probe is lost', () => {
+  const t = recordedWalk(NOISE, 'router-drop/walk.json')
+  const obs = replayedObservation(NOISE, 'router-drop', t)
+  const node2 = (when: string) => parseProbeReads(fixture(NOISE, 'router-drop', `node2-${when}.out`))[0]!
+  const rx = (when: string) => node2(when).links.get('eth0')!.rx.packets
+
+  it('is real: node2 eth0 counted more packets than the probe sent, and the kernel counted them as IPv6 multicast', () => {
+    expect(rx('after') - rx('before')).toBeGreaterThanOrEqual(obs.sent)
+    const mcast = (when: string) => node2(when).ipv6Multicast.get('eth0')!
+    expect(mcast('after') - mcast('before')).toBe(rx('after') - rx('before'))
+  })
+
+  it('does not make node2 seem to receive the lost probe: UNDERLAY_DROP node1 → node2, not MODEL_DISAGREES', () => {
+    const r = probeVerdict(t, obs, ctx)
+    expectUnderlayDrop(r)
+    expect(r.findings.map((f) => f.code)).not.toContain('MODEL_DISAGREES')
+    // the counter says what it left out, and why
+    const c = r.probe!.counters.find((x) => x.node === 'node2' && x.interface === 'eth0' && x.direction === 'rx')!
+    expect(c).toMatchObject({packets: 0, ipv6Multicast: rx('after') - rx('before')})
+    expect(stripAnsi(probeText(r.probe!, 200))).toMatch(
+      new RegExp(
+        `node2 eth0 rx {2}\\+0 packets {2}\\+0 dropped {2}\\(\\+${c.ipv6Multicast} IPv6 multicast left out\\)`,
+      ),
+    )
+    const validate = validatorFor('trace')
+    expect(validate(r), describeSchemaError(validate.errors)).toBe(true)
+  })
+})
+
+describe('the IPv6 multicast read', () => {
+  it('is Ip6InMcastPkts per interface; read after the links before the send and before them after it', () => {
+    expect(
+      parseIpv6Multicast(
+        '/proc/net/dev_snmp6/eth0:Ip6InMcastPkts                  \t117\n/proc/net/dev_snmp6/flannel.1:Ip6InMcastPkts \t0\nnoise\n',
+      ),
+    ).toEqual(
+      new Map([
+        ['eth0', 117],
+        ['flannel.1', 0],
+      ]),
+    )
+    const order = (s: string) => [s.indexOf('ip -s -j link show'), s.indexOf('/proc/net/dev_snmp6')]
+    const [linksBefore, mcastBefore] = order(probeReadScript({iptables: false, nft: false}))
+    expect(linksBefore).toBeLessThan(mcastBefore!)
+    const [linksAfter, mcastAfter] = order(probeReadScript({after: true, iptables: false, nft: false}))
+    expect(mcastAfter).toBeLessThan(linksAfter!)
   })
 })
 
