@@ -8,6 +8,8 @@ import {
   maskIp,
   parseCidr,
   parseIp,
+  parsePrefixUncached,
+  type Prefix4,
   sameIp,
   SCOPE,
   scopeValue,
@@ -16,7 +18,7 @@ import {
   zeroIp,
 } from './ip.js'
 import {formatRoute, formatRule, tableName} from './iproute2.js'
-import {PrefixTrie} from './prefix-trie.js'
+import {PrefixTable4, PrefixTrie} from './prefix-trie.js'
 
 /**
  * The kernel's forwarding decision, computed from the typed model alone: what
@@ -141,7 +143,7 @@ export interface AddrInfo {
 }
 
 export interface Tables {
-  inet: PrefixTrie<Route>
+  inet: PrefixTable4<Route>
   inet6: PrefixTrie<Route>
 }
 
@@ -292,22 +294,25 @@ export function compileFib(state: FibState): CompiledFib {
   let customLocalRoutes = false
   for (const route of routes) {
     const family = routeFamily(route)
-    const c = parseCidr(route.dst, family)
-    if (!c || c.ip.family !== family) continue
+    // IPv4 as numbers (a node routes each peer's subnet: thousands of prefixes, each parsed once here)
+    const p4 =
+      family === 'inet' ? (parsePrefixUncached(route.dst) ?? prefix4Of(parseCidr(route.dst, family))) : undefined
+    const c = family === 'inet' ? undefined : parseCidr(route.dst, family)
+    if (family === 'inet' ? !p4 : !c || c.ip.family !== family) continue
     const t = normalTable(route.table)
     let tb = tables.get(t)
     if (!tb) {
-      tb = {inet: new PrefixTrie<Route>(32), inet6: new PrefixTrie<Route>(128)}
+      tb = {inet: new PrefixTable4<Route>(), inet6: new PrefixTrie<Route>(128)}
       tables.set(t, tb)
     }
-    tb[family].insert(c.ip, c.len, route)
+    if (p4) tb.inet.insert(p4.net, p4.len, route)
+    else tb.inet6.insert(c!.ip, c!.len, route)
     if (route.type === 'local' && route.protocol !== 'kernel') customLocalRoutes = true
   }
   // Within one prefix the kernel tries routes in metric order (tos is not modelled); ties keep dump order.
   for (const tb of tables.values()) {
-    for (const trie of [tb.inet, tb.inet6]) {
-      for (const e of trie.entries()) stableSortByMetric(e.values)
-    }
+    for (const values of tb.inet.valueLists()) if (values.length > 1) stableSortByMetric(values)
+    for (const e of tb.inet6.entries()) stableSortByMetric(e.values)
   }
 
   const rules: Record<Family, Rule[]> = {inet: [], inet6: []}
@@ -343,6 +348,13 @@ export function compileFib(state: FibState): CompiledFib {
   }
   compiled.set(state, fib)
   return fib
+}
+
+/** An IPv4 Cidr as a number prefix (undefined for IPv6 or nothing). */
+function prefix4Of(c: Cidr | undefined): Prefix4 | undefined {
+  if (!c || c.ip.family !== 'inet') return undefined
+  const b = c.ip.bytes
+  return {net: ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0, len: c.len}
 }
 
 function maskedCidr(ip: Ip, len: number): Cidr {

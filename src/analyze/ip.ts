@@ -45,6 +45,16 @@ export function parseIp(text: string): Ip | undefined {
 }
 
 function parseIpUncached(text: string): Ip | undefined {
+  // a plain dotted quad, read digit by digit (a neighbour table holds one per peer)
+  const plain = text.includes('/') ? undefined : parsePrefixPlain(text)
+  if (plain) {
+    const n = plain.net
+    return {
+      family: 'inet',
+      bytes: Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255),
+      text: numberToIPv4(n),
+    }
+  }
   const t = text.trim()
   const m = V4.exec(t)
   if (m) {
@@ -193,6 +203,13 @@ export interface Prefix4 {
 }
 
 export function ipv4ToNumber(ip: string): number | undefined {
+  // the plain form read digit by digit (one per node, peer and route); anything else as below
+  const plain = parsePrefixPlain(ip)
+  if (plain?.len === 32 && !ip.includes('/')) return plain.net
+  return ipv4ToNumberSlow(ip)
+}
+
+function ipv4ToNumberSlow(ip: string): number | undefined {
   const parts = ip.split('.')
   if (parts.length !== 4) return undefined
   let v = 0
@@ -206,7 +223,7 @@ export function ipv4ToNumber(ip: string): number | undefined {
 }
 
 export function numberToIPv4(v: number): string {
-  return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.')
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`
 }
 
 const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)
@@ -231,7 +248,55 @@ export function parsePrefix(cidr: string | undefined): Prefix4 | undefined {
   return p
 }
 
-function parsePrefixUncached(cidr: string): Prefix4 | undefined {
+/**
+ * parsePrefix without its memory of texts: for a table read once and then indexed (the forwarding
+ * model's routes), where remembering each of thousands of texts costs more than reading it.
+ */
+export function parsePrefixUncached(cidr: string): Prefix4 | undefined {
+  return parsePrefixPlain(cidr) ?? parsePrefixSlow(cidr)
+}
+
+/**
+ * The common case, "a.b.c.d/n" or "a.b.c.d" with nothing else, read digit by digit: no split, no
+ * regular expression (a node's table holds a route per peer, thousands of them). Anything else
+ * (a stray character, an octet past 255) is left to parsePrefixSlow, which has the last word.
+ */
+function parsePrefixPlain(cidr: string): Prefix4 | undefined {
+  let ip = 0
+  let octet = 0
+  let digits = 0
+  let dots = 0
+  let i = 0
+  const n = cidr.length
+  for (; i < n; i++) {
+    const c = cidr.charCodeAt(i)
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return undefined
+      octet = octet * 10 + (c - 48)
+    } else if (c === 46 && dots < 3 && digits > 0 && octet <= 255) {
+      ip = ip * 256 + octet
+      dots++
+      octet = 0
+      digits = 0
+    } else break
+  }
+  if (dots !== 3 || digits === 0 || octet > 255) return undefined
+  ip = ip * 256 + octet
+  let len = 32
+  if (i < n) {
+    if (cidr.charCodeAt(i) !== 47 || n - i < 2 || n - i > 3) return undefined
+    len = 0
+    for (i++; i < n; i++) {
+      const c = cidr.charCodeAt(i)
+      if (c < 48 || c > 57) return undefined
+      len = len * 10 + (c - 48)
+    }
+    if (len > 32) return undefined
+  }
+  return Object.freeze({net: (ip & maskOf(len)) >>> 0, len})
+}
+
+function parsePrefixSlow(cidr: string): Prefix4 | undefined {
   const [addr, lenText] = cidr.split('/')
   const ip = ipv4ToNumber(addr ?? '')
   if (ip === undefined) return undefined

@@ -1,6 +1,6 @@
 import type {Link, Neighbour} from '../model/node-state.js'
 import {type CompiledFib, compileFib, type FibState, lookupRoute, type RouteDecision} from './fib.js'
-import {cidrContains, parseIp, sameIp} from './ip.js'
+import {cidrContains, type Ip, numberToIPv4, parseIp, parsePrefixUncached, sameIp} from './ip.js'
 import {formatNeighbour} from './iproute2.js'
 
 /**
@@ -52,18 +52,48 @@ export function needsNoNeighbour(link: Link | undefined): boolean {
   return ['ipip', 'gre', 'sit', 'ip6tnl', 'wireguard'].includes(link.kind ?? '')
 }
 
+/**
+ * per neighbour table read (keyed by the array), its entries by device and then by address as
+ * parsed (canonical text), in table order: a node holds one per peer, and a trace resolves a few
+ * next hops on it, so the table is parsed once rather than once per next hop
+ */
+const byAddress = new WeakMap<Neighbour[], Map<string, Map<string, Neighbour[]>>>()
+
+function entriesFor(neighbours: Neighbour[], dev: string, ip: Ip): Neighbour[] {
+  let ix = byAddress.get(neighbours)
+  if (!ix) {
+    ix = new Map()
+    for (const n of neighbours) {
+      // the canonical text: a plain dotted quad's straight from its number, no address object made
+      const plain = n.dst.includes('/') ? undefined : parsePrefixUncached(n.dst)
+      const key = plain?.len === 32 ? numberToIPv4(plain.net) : parseIp(n.dst)?.text
+      if (key === undefined) continue
+      let on = ix.get(n.dev)
+      if (!on) ix.set(n.dev, (on = new Map()))
+      const list = on.get(key)
+      if (list) list.push(n)
+      else on.set(key, [n])
+    }
+    byAddress.set(neighbours, ix)
+  }
+  // sameIp: the same family and text (the text says the family)
+  return ix.get(dev)?.get(ip.text) ?? []
+}
+
 /** Resolve one next hop on one device. */
 export function resolveNeighbour(view: NeighbourView, nexthop: {address: string; dev: string}): NeighbourResolution {
   const ip = parseIp(nexthop.address)
   const link = view.links.find((l) => l.name === nexthop.dev)
   const base = {address: nexthop.address, dev: nexthop.dev, evidence: [] as string[], notes: [] as string[]}
   const same = (n: Neighbour) => n.dev === nexthop.dev && (ip ? sameIp(parseIp(n.dst), ip) : n.dst === nexthop.address)
-  const proxies = view.neighbours.filter((n) => n.proxy && same(n))
+  // an address that parses is looked up; one that does not is compared as written
+  const candidates = ip ? entriesFor(view.neighbours, nexthop.dev, ip) : view.neighbours.filter(same)
+  const proxies = candidates.filter((n) => n.proxy)
   for (const p of proxies)
     base.notes.push(
       `${formatNeighbour(p)}: a proxy entry answers others' requests, it does not resolve this node's own next hop`,
     )
-  const entry = view.neighbours.find((n) => !n.proxy && same(n))
+  const entry = candidates.find((n) => !n.proxy)
 
   if (needsNoNeighbour(link)) {
     if (entry) base.evidence.push(formatNeighbour(entry))

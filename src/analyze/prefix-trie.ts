@@ -129,3 +129,72 @@ export class PrefixTrie<T> {
     }
   }
 }
+
+const mask4 = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)
+
+/**
+ * IPv4 prefixes as numbers, one map per prefix length: what the forwarding model's tables need for
+ * a node's main table of thousands of routes (one per peer). Inserting is a map write per prefix
+ * (no bytes, no text made), and a longest-prefix match is one map read per length present, longest
+ * first; the trie above costs an address object and a walk per prefix to build. The same answers as
+ * PrefixTrie for IPv4.
+ */
+export class PrefixTable4<T> {
+  readonly bits = 32
+  private readonly byLen = new Map<number, Map<number, T[]>>()
+  /** the lengths present, longest first */
+  private lens: number[] = []
+  private count = 0
+
+  get size(): number {
+    return this.count
+  }
+
+  /** Store `value` on net/len (`net` as an unsigned number; host bits are ignored). */
+  insert(net: number, len: number, value: T): void {
+    if (len < 0 || len > 32) throw new Error(`prefix length ${len} out of range`)
+    let at = this.byLen.get(len)
+    if (!at) {
+      this.byLen.set(len, (at = new Map()))
+      this.lens = [...this.byLen.keys()].sort((a, b) => b - a)
+    }
+    const key = (net & mask4(len)) >>> 0
+    const values = at.get(key)
+    if (values) values.push(value)
+    else at.set(key, [value])
+    this.count++
+  }
+
+  /** Every stored prefix that contains `addr`, longest first. */
+  matches(addr: Ip): Array<PrefixMatch<T>> {
+    if (addr.bytes.length !== 4) return []
+    const b = addr.bytes
+    const a = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0
+    const found: Array<PrefixMatch<T>> = []
+    for (const len of this.lens) {
+      const net = (a & mask4(len)) >>> 0
+      const values = this.byLen.get(len)!.get(net)
+      if (values) found.push({prefix: ipFromBytes(bytesOf(net)), len, values})
+    }
+    return found
+  }
+
+  /** The longest stored prefix containing `addr`. */
+  longest(addr: Ip): PrefixMatch<T> | undefined {
+    return this.matches(addr)[0]
+  }
+
+  /** The values of each stored prefix, in no particular order (nothing made per prefix). */
+  *valueLists(): Generator<T[]> {
+    for (const at of this.byLen.values()) yield* at.values()
+  }
+
+  /** Every stored prefix, in address order (shorter first on ties). */
+  *entries(): Generator<PrefixMatch<T>> {
+    const all = [...this.byLen].flatMap(([len, at]) => [...at].map(([net, values]) => ({net, len, values})))
+    all.sort((x, y) => x.net - y.net || x.len - y.len)
+    for (const e of all) yield {prefix: ipFromBytes(bytesOf(e.net)), len: e.len, values: e.values}
+  }
+}
+
+const bytesOf = (n: number): Uint8Array => Uint8Array.of(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255)

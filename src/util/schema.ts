@@ -15,7 +15,8 @@ const compiled = new Map<string, ValidateFunction>()
 /** A CIDR written out in full (10.244.1.0/24, fd00::/64), as the schemas' `cidr` format accepts it. */
 export function isCidr(s: string): boolean {
   // the common case without ipaddr's parsers (which throw and catch per try): a snapshot holds millions
-  if (IPV4_CIDR.test(s)) return fourOctets(s.slice(0, s.indexOf('/'))) && Number(s.slice(s.indexOf('/') + 1)) <= 32
+  const plain = plainIPv4(s, true)
+  if (plain !== -1) return plain === 1
   try {
     const [addr, len] = ipaddr.parseCIDR(s)
     // the address must be written out in full (no "10.1/16" shorthands)
@@ -25,13 +26,38 @@ export function isCidr(s: string): boolean {
   }
 }
 
-/** dotted quad without leading zeros, a length without one: what ipaddr's four-part check accepts, read directly */
-const IPV4_CIDR = /^(?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3}\/(?:0|[1-9]\d?)$/
-const IPV4 = /^(?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3}$/
-const fourOctets = (a: string): boolean => a.split('.').every((o) => Number(o) <= 255)
+/**
+ * A dotted quad without leading zeros (and with `withLen`, "/" and a length without one): what
+ * ipaddr's four-part check accepts, read digit by digit (every route, address and neighbour of a
+ * snapshot goes through here). 1: that shape, every number in range (octets to 255, the length to
+ * 32); 0: that shape, out of range; -1: another shape, for ipaddr to judge.
+ */
+function plainIPv4(s: string, withLen: boolean): 1 | 0 | -1 {
+  const n = s.length
+  let i = 0
+  let inRange = true
+  for (let k = 0; k < 4; k++) {
+    if (k > 0 && s.charCodeAt(i++) !== 46) return -1
+    const start = i
+    let v = 0
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) v = v * 10 + c - 48
+    const digits = i - start
+    if (digits === 0 || digits > 3 || (digits > 1 && s.charCodeAt(start) === 48)) return -1
+    if (v > 255) inRange = false
+  }
+  if (!withLen) return i === n ? (inRange ? 1 : 0) : -1
+  if (s.charCodeAt(i++) !== 47) return -1
+  const start = i
+  let len = 0
+  for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) len = len * 10 + c - 48
+  const digits = i - start
+  if (i !== n || digits === 0 || digits > 2 || (digits > 1 && s.charCodeAt(start) === 48)) return -1
+  return inRange && len <= 32 ? 1 : 0
+}
 
 function isIp(s: string): boolean {
-  if (IPV4.test(s)) return fourOctets(s)
+  const plain = plainIPv4(s, false)
+  if (plain !== -1) return plain === 1
   // an IPv6 address (every link's fe80::) straight to its parser: the IPv4 one throws and catches on it
   if (s.includes(':')) return ipaddr.IPv6.isValid(s)
   return ipaddr.IPv4.isValidFourPartDecimal(s)

@@ -14,16 +14,13 @@ import type {SectionDiff} from '../../src/analyze/diff.js'
 import type {DiffResult} from '../../src/services/diff.js'
 import {sleep} from '../../src/util/wait.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
-import {describeLab, type LabUp, nsExec, useLab} from '../helpers/lab.js'
+import {describeLab, type LabUp, nsRun, useLab} from '../helpers/lab.js'
+import {type LabFault, labFaults, vtepAddress} from '../helpers/lab-faults.js'
 
 const LONG = 180_000
 type Node = LabUp['nodes'][0]
 
-async function sh(netns: string, ...argv: string[]): Promise<string> {
-  const r = await nsExec(netns, argv)
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} in ${netns}: ${r.stderr.trim()}`)
-  return r.stdout
-}
+const sh = nsRun
 
 /** node → section → its lines, for comparing a whole diff at once. */
 function byNode(d: DiffResult): Record<string, Record<string, Pick<SectionDiff, 'removed' | 'added'>>> {
@@ -88,10 +85,7 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
   }
 
   /** Apply, collect, diff against the collect before; undo, collect, diff again: the one change, then its mirror. */
-  async function fault(
-    apply: () => Promise<void>,
-    undo: () => Promise<void>,
-  ): Promise<{change: DiffResult; undone: DiffResult}> {
+  async function fault({apply, undo}: LabFault): Promise<{change: DiffResult; undone: DiffResult}> {
     before ||= await settled()
     await apply()
     let after: string
@@ -116,33 +110,14 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
   const parts = () => {
     const l = lab.get()
     const [n1, n2] = l.nodes as [Node, Node]
-    return {n1, n2, p2: l.pods.find((p) => p.node === n2.name)!, vtep2: n2.podCIDR.split('/')[0]!}
+    return {n1, n2, p2: l.pods.find((p) => p.node === n2.name)!, vtep2: vtepAddress(n2)}
   }
 
   it(
     'an FDB entry deleted: bridge fdb on node1 loses exactly that entry',
     async () => {
       const {n1, n2} = parts()
-      const {change, undone} = await fault(
-        () =>
-          sh(n1.netns, 'bridge', 'fdb', 'del', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self').then(
-            () => undefined,
-          ),
-        () =>
-          sh(
-            n1.netns,
-            'bridge',
-            'fdb',
-            'append',
-            n2.vtepMAC,
-            'dev',
-            'flannel.1',
-            'dst',
-            n2.ip,
-            'self',
-            'permanent',
-          ).then(() => undefined),
-      )
+      const {change, undone} = await fault(labFaults.fdbDeleted(n1, n2))
       const expected = {
         [n1.name]: {'bridge fdb': {removed: [`${n2.vtepMAC} dev flannel.1 dst ${n2.ip} self permanent`], added: []}},
       }
@@ -157,13 +132,7 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
     "a route deleted: ip route on node1 loses the route to node2's podCIDR",
     async () => {
       const {n1, n2, vtep2} = parts()
-      const {change, undone} = await fault(
-        () => sh(n1.netns, 'ip', 'route', 'del', n2.podCIDR).then(() => undefined),
-        () =>
-          sh(n1.netns, 'ip', 'route', 'add', n2.podCIDR, 'via', vtep2, 'dev', 'flannel.1', 'onlink').then(
-            () => undefined,
-          ),
-      )
+      const {change, undone} = await fault(labFaults.routeDeleted(n1, n2))
       const expected = {
         [n1.name]: {
           'ip route show table all': {removed: [`${n2.podCIDR} via ${vtep2} dev flannel.1 onlink`], added: []},
@@ -180,26 +149,7 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
     async () => {
       const {n1, n2, vtep2} = parts()
       const wrong = '02:00:00:00:be:ef'
-      const {change, undone} = await fault(
-        () =>
-          sh(n1.netns, 'ip', 'neigh', 'replace', vtep2, 'lladdr', wrong, 'dev', 'flannel.1', 'nud', 'permanent').then(
-            () => undefined,
-          ),
-        () =>
-          sh(
-            n1.netns,
-            'ip',
-            'neigh',
-            'replace',
-            vtep2,
-            'lladdr',
-            n2.vtepMAC,
-            'dev',
-            'flannel.1',
-            'nud',
-            'permanent',
-          ).then(() => undefined),
-      )
+      const {change, undone} = await fault(labFaults.vtepNeighbourChanged(n1, n2, wrong))
       const expected = {
         [n1.name]: {
           'ip neigh': {
@@ -218,11 +168,7 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
     'an iptables rule inserted: iptables-save -t filter on node2 gains exactly that rule',
     async () => {
       const {n2, p2} = parts()
-      const rule = ['FORWARD', '-d', `${p2.ip}/32`, '-j', 'DROP']
-      const {change, undone} = await fault(
-        () => sh(n2.netns, 'iptables', '-I', ...rule).then(() => undefined),
-        () => sh(n2.netns, 'iptables', '-D', ...rule).then(() => undefined),
-      )
+      const {change, undone} = await fault(labFaults.forwardDrop(n2, p2.ip))
       const expected = {
         [n2.name]: {'iptables-save -t filter': {removed: [], added: [`-A FORWARD -d ${p2.ip}/32 -j DROP`]}},
       }
@@ -239,10 +185,7 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
       const key = 'net.ipv4.conf.eth0.rp_filter'
       const old = (await sh(n2.netns, 'sysctl', '-n', key)).trim()
       const flipped = old === '1' ? '2' : '1'
-      const {change, undone} = await fault(
-        () => sh(n2.netns, 'sysctl', '-qw', `${key}=${flipped}`).then(() => undefined),
-        () => sh(n2.netns, 'sysctl', '-qw', `${key}=${old}`).then(() => undefined),
-      )
+      const {change, undone} = await fault(labFaults.sysctl(n2, key, flipped, old))
       const expected = {[n2.name]: {sysctl: {removed: [`${key} = ${old}`], added: [`${key} = ${flipped}`]}}}
       expect(byNode(change)).toEqual(expected)
       expect(byNode(undone)).toEqual(mirror(expected))
@@ -261,10 +204,7 @@ describeLab('netctl diff: a lab before and after each fault of the oracle suite'
         ifname: string
       }>
       const veth = hostLinks.find((l) => l.ifindex === podEth0[0]!.link_index)!.ifname
-      const {change} = await fault(
-        () => sh(n2.netns, 'ip', 'link', 'set', veth, 'down').then(() => undefined),
-        () => sh(n2.netns, 'ip', 'link', 'set', veth, 'up').then(() => undefined),
-      )
+      const {change} = await fault(labFaults.linkDown(n2, veth))
       // (the undo is not mirrored: IPv6 brings its link-local multicast entries back on its own schedule)
       expect(change.nodeDiffs.map((d) => d.node)).toEqual([n2.name])
       const sections = byNode(change)[n2.name]!

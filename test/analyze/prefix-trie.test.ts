@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {type Cidr, cidrContains, ipFromBytes, maskIp, mustIp, parseCidr} from '../../src/analyze/ip.js'
-import {PrefixTrie} from '../../src/analyze/prefix-trie.js'
+import {type Cidr, cidrContains, ipFromBytes, maskIp, mustIp, parseCidr, parsePrefix} from '../../src/analyze/ip.js'
+import {PrefixTable4, PrefixTrie} from '../../src/analyze/prefix-trie.js'
 import {seededRandom as rng} from '../helpers/random.js'
 
 function randomCidr(next: () => number, bytes: number, near?: Uint8Array): Cidr {
@@ -71,5 +71,55 @@ describe('PrefixTrie', () => {
     ])
     // an address of the other family matches nothing
     expect(trie.matches(mustIp('fd00::1'))).toEqual([])
+  })
+})
+
+describe("PrefixTable4 (the forwarding model's IPv4 tables)", () => {
+  it('finds what the trie finds: every containing prefix, longest first, values in insertion order, same prefixes', () => {
+    const next = rng(7)
+    const trie = new PrefixTrie<number>(32)
+    const table = new PrefixTable4<number>()
+    const base = new Uint8Array(4).map(() => Math.floor(next() * 256))
+    for (let id = 0; id < 800; id++) {
+      // host bits left set on purpose: both clear them
+      const c = randomCidr(next, 4, base)
+      const b = c.ip.bytes
+      trie.insert(c.ip, c.len, id)
+      table.insert(((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0, c.len, id)
+    }
+    expect(table.size).toBe(trie.size)
+    for (let k = 0; k < 500; k++) {
+      const probe = randomCidr(next, 4, base).ip
+      const shape = (ms: ReturnType<typeof trie.matches>) =>
+        ms.map((m) => ({prefix: m.prefix.text, len: m.len, values: m.values}))
+      expect(shape(table.matches(probe))).toEqual(shape(trie.matches(probe)))
+    }
+    const all = (it: Iterable<{prefix: {text: string}; len: number; values: number[]}>) =>
+      [...it].map((e) => `${e.prefix.text}/${e.len} ${e.values.join(',')}`)
+    expect(all(table.entries())).toEqual(all(trie.entries()))
+    expect(table.matches(mustIp('2001:db8::1'))).toEqual([])
+  })
+
+  it('parsePrefix reads the plain form digit by digit and leaves the rest to the strict reading, with the same answers', () => {
+    const cases: Array<[string, {net: number; len: number} | undefined]> = [
+      ['10.244.1.0/24', {net: 0x0af40100, len: 24}],
+      ['10.244.1.7/24', {net: 0x0af40100, len: 24}],
+      ['10.244.1.7', {net: 0x0af40107, len: 32}],
+      ['0.0.0.0/0', {net: 0, len: 0}],
+      ['255.255.255.255/32', {net: 0xffffffff, len: 32}],
+      ['010.1.2.3/8', {net: 0x0a000000, len: 8}],
+      ['10.244.1.0/33', undefined],
+      ['10.244.1.0/', undefined],
+      ['10.244.1.0/024', undefined],
+      ['256.1.1.1/8', undefined],
+      ['1.2.3/8', undefined],
+      ['1.2.3.4.5/8', undefined],
+      ['1..3.4', undefined],
+      [' 10.0.0.0/8', undefined],
+      ['default', undefined],
+      ['fe80::/64', undefined],
+      ['1.2.3.4/24/7', {net: 0x01020300, len: 24}],
+    ]
+    for (const [text, want] of cases) expect(parsePrefix(text) && {...parsePrefix(text)}, text).toEqual(want)
   })
 })

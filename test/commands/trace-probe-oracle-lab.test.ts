@@ -12,24 +12,10 @@ import {expect, it} from 'vitest'
 import type {Trace} from '../../src/model/trace.js'
 import {netctlJson} from '../helpers/cli.js'
 import {describeLab, type LabUp, nsExec, ping, useLab} from '../helpers/lab.js'
+import {commandFault, labFaults, withLabFault} from '../helpers/lab-faults.js'
 
 const LONG = 120_000
 type Node = LabUp['nodes'][0]
-
-async function sh(netns: string, ...argv: string[]): Promise<void> {
-  const r = await nsExec(netns, argv)
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} in ${netns}: ${r.stderr.trim()}`)
-}
-
-/** Apply a fault, run `check`, undo the fault (also when the checks fail). */
-async function withFault(apply: () => Promise<void>, undo: () => Promise<void>, check: () => Promise<void>) {
-  await apply()
-  try {
-    await check()
-  } finally {
-    await undo()
-  }
-}
 
 async function probe(lab: string, extra: string[] = []): Promise<Trace> {
   const r = await netctlJson<Trace>([
@@ -63,7 +49,7 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
     const l = lab.get()
     const [n1, n2] = l.nodes as [Node, Node]
     const pod = (n: Node) => l.pods.find((p) => p.node === n.name)!
-    return {l, n1, n2, p1: pod(n1), p2: pod(n2), vtep2: n2.podCIDR.split('/')[0]!, fabric: `${l.name}.fabric`}
+    return {l, n1, n2, p1: pod(n1), p2: pod(n2), fabric: `${l.name}.fabric`}
   }
 
   it(
@@ -83,18 +69,13 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
     "an FDB entry deleted: FDB_MISS, lost on node1's flannel.1",
     async () => {
       const {l, n1, n2, p1, p2} = parts()
-      await withFault(
-        () => sh(n1.netns, 'bridge', 'fdb', 'del', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self'),
-        () =>
-          sh(n1.netns, 'bridge', 'fdb', 'append', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self', 'permanent'),
-        async () => {
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          const t = await probe(l.name)
-          expectConfirmedAt(t, 'FDB_MISS')
-          // the vxlan device counted the frames it had no FDB entry for as dropped, not sent
-          expect(t.probe?.firstMissing).toEqual({node: 'node1', interface: 'flannel.1', direction: 'tx'})
-        },
-      )
+      await withLabFault(labFaults.fdbDeleted(n1, n2), async () => {
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
+        const t = await probe(l.name)
+        expectConfirmedAt(t, 'FDB_MISS')
+        // the vxlan device counted the frames it had no FDB entry for as dropped, not sent
+        expect(t.probe?.firstMissing).toEqual({node: 'node1', interface: 'flannel.1', direction: 'tx'})
+      })
     },
     LONG,
   )
@@ -102,34 +83,12 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
   it(
     "the VTEP neighbour's lladdr wrong: DECAP_REJECTED, lost on node2 after its vxlan device",
     async () => {
-      const {l, n1, n2, p1, p2, vtep2} = parts()
+      const {l, n1, n2, p1, p2} = parts()
       const wrong = '02:00:00:00:be:ef'
-      await withFault(
-        async () => {
-          await sh(n1.netns, 'ip', 'neigh', 'replace', vtep2, 'lladdr', wrong, 'dev', 'flannel.1', 'nud', 'permanent')
-          await sh(n1.netns, 'bridge', 'fdb', 'append', wrong, 'dev', 'flannel.1', 'dst', n2.ip, 'self', 'permanent')
-        },
-        async () => {
-          await sh(
-            n1.netns,
-            'ip',
-            'neigh',
-            'replace',
-            vtep2,
-            'lladdr',
-            n2.vtepMAC,
-            'dev',
-            'flannel.1',
-            'nud',
-            'permanent',
-          )
-          await sh(n1.netns, 'bridge', 'fdb', 'del', wrong, 'dev', 'flannel.1', 'dst', n2.ip, 'self')
-        },
-        async () => {
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          expectConfirmedAt(await probe(l.name), 'DECAP_REJECTED')
-        },
-      )
+      await withLabFault(labFaults.vtepNeighbourWrong(n1, n2, wrong), async () => {
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
+        expectConfirmedAt(await probe(l.name), 'DECAP_REJECTED')
+      })
     },
     LONG,
   )
@@ -138,20 +97,15 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
     'iptables -I FORWARD -d <pod> -j DROP on node2: DENIED, and the counter of that rule rose by the packets sent',
     async () => {
       const {l, n2, p1, p2} = parts()
-      const rule = ['FORWARD', '-d', `${p2.ip}/32`, '-j', 'DROP']
-      await withFault(
-        () => sh(n2.netns, 'iptables', '-I', ...rule),
-        () => sh(n2.netns, 'iptables', '-D', ...rule),
-        async () => {
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          const t = await probe(l.name)
-          expectConfirmedAt(t, 'DENIED')
-          const line = `-A FORWARD -d ${p2.ip}/32 -j DROP`
-          expect(t.probe?.rules?.find((r) => r.rule === line)).toMatchObject({node: 'node2', used: true, drops: true})
-          expect(t.probe?.rules?.find((r) => r.rule === line)?.packets).toBeGreaterThanOrEqual(3)
-          expect(t.probe?.note).toContain(`the counter of \`${line}\` (iptables filter, node2) rose by`)
-        },
-      )
+      await withLabFault(labFaults.forwardDrop(n2, p2.ip), async () => {
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
+        const t = await probe(l.name)
+        expectConfirmedAt(t, 'DENIED')
+        const line = `-A FORWARD -d ${p2.ip}/32 -j DROP`
+        expect(t.probe?.rules?.find((r) => r.rule === line)).toMatchObject({node: 'node2', used: true, drops: true})
+        expect(t.probe?.rules?.find((r) => r.rule === line)?.packets).toBeGreaterThanOrEqual(3)
+        expect(t.probe?.note).toContain(`the counter of \`${line}\` (iptables filter, node2) rose by`)
+      })
     },
     LONG,
   )
@@ -160,14 +114,10 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
     'ip_forward=0 on node2: FORWARDING_DISABLED, lost on node2',
     async () => {
       const {l, n2, p1, p2} = parts()
-      await withFault(
-        () => sh(n2.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'),
-        () => sh(n2.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'),
-        async () => {
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          expectConfirmedAt(await probe(l.name), 'FORWARDING_DISABLED')
-        },
-      )
+      await withLabFault(labFaults.forwardingOff(n2), async () => {
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
+        expectConfirmedAt(await probe(l.name), 'FORWARDING_DISABLED')
+      })
     },
     LONG,
   )
@@ -176,14 +126,10 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
     'a blackhole route on node1: BLACKHOLE, lost on node1',
     async () => {
       const {l, n1, p1, p2} = parts()
-      await withFault(
-        () => sh(n1.netns, 'ip', 'route', 'add', 'blackhole', `${p2.ip}/32`),
-        () => sh(n1.netns, 'ip', 'route', 'del', 'blackhole', `${p2.ip}/32`),
-        async () => {
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          expectConfirmedAt(await probe(l.name), 'BLACKHOLE')
-        },
-      )
+      await withLabFault(labFaults.blackhole(n1, p2.ip), async () => {
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
+        expectConfirmedAt(await probe(l.name), 'BLACKHOLE')
+      })
     },
     LONG,
   )
@@ -204,18 +150,19 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
     "the fabric's port to node2 down: the walk sees node2's uplink without carrier, the probe confirms the loss on the way there",
     async () => {
       const {l, p1, p2, fabric} = parts()
-      await withFault(
-        () => sh(fabric, 'ip', 'link', 'set', 'node2', 'down'),
-        () => sh(fabric, 'ip', 'link', 'set', 'node2', 'up'),
-        async () => {
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          const t = await probe(l.name)
-          expect(t.findings.map((f) => f.code)).toContain('LINK_DOWN')
-          expect(t.findings.map((f) => f.code)).not.toContain('MODEL_DISAGREES')
-          expect(t.probe).toMatchObject({verdict: 'confirmed', answered: 0, lastSeen: {node: 'node1'}})
-          expect(t.probe?.note).toContain('where the walk drops it')
-        },
+      const portDown = commandFault(
+        fabric,
+        ['ip', 'link', 'set', 'node2', 'down'],
+        ['ip', 'link', 'set', 'node2', 'up'],
       )
+      await withLabFault(portDown, async () => {
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
+        const t = await probe(l.name)
+        expect(t.findings.map((f) => f.code)).toContain('LINK_DOWN')
+        expect(t.findings.map((f) => f.code)).not.toContain('MODEL_DISAGREES')
+        expect(t.probe).toMatchObject({verdict: 'confirmed', answered: 0, lastSeen: {node: 'node1'}})
+        expect(t.probe?.note).toContain('where the walk drops it')
+      })
     },
     LONG,
   )
@@ -224,38 +171,26 @@ describeLab('trace --probe on the faults of the kernel-oracle suite: flannel vxl
     "the fabric's port to node2 at MTU 1400: a 1400-byte DF probe is UNDERLAY_DROP naming the MTU, a small one is confirmed, as ping finds",
     async () => {
       const {l, n1, n2, p1, p2, fabric} = parts()
-      await withFault(
-        () => sh(fabric, 'ip', 'link', 'set', 'node2', 'mtu', '1400'),
-        () => sh(fabric, 'ip', 'link', 'set', 'node2', 'mtu', '1500'),
-        async () => {
-          const big = await nsExec(p1.netns, [
-            'ping',
-            '-n',
-            '-q',
-            '-c',
-            '1',
-            '-W',
-            '1',
-            '-M',
-            'do',
-            '-s',
-            '1372',
-            p2.ip,
-          ])
-          expect(big.code).not.toBe(0)
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(true)
-
-          const small = await probe(l.name)
-          expect(small.probe).toMatchObject({verdict: 'confirmed', answered: 3})
-
-          const t = await probe(l.name, ['--size', '1400', '--df'])
-          // the walk models every node's MTU (1450 fits the uplinks) but not the fabric's ports
-          expect(t.probe).toMatchObject({verdict: 'underlay-drop', answered: 0, smaller: {size: 84, answered: 3}})
-          const f = t.findings.find((x) => x.code === 'UNDERLAY_DROP')!
-          expect([`node1 (${n1.ip}) → node2 (${n2.ip})`, `node2 (${n2.ip}) → node1 (${n1.ip})`]).toContain(f.subject)
-          expect(f.message).toContain('an MTU below 1450')
-        },
+      const portMtu = commandFault(
+        fabric,
+        ['ip', 'link', 'set', 'node2', 'mtu', '1400'],
+        ['ip', 'link', 'set', 'node2', 'mtu', '1500'],
       )
+      await withLabFault(portMtu, async () => {
+        const big = await nsExec(p1.netns, ['ping', '-n', '-q', '-c', '1', '-W', '1', '-M', 'do', '-s', '1372', p2.ip])
+        expect(big.code).not.toBe(0)
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(true)
+
+        const small = await probe(l.name)
+        expect(small.probe).toMatchObject({verdict: 'confirmed', answered: 3})
+
+        const t = await probe(l.name, ['--size', '1400', '--df'])
+        // the walk models every node's MTU (1450 fits the uplinks) but not the fabric's ports
+        expect(t.probe).toMatchObject({verdict: 'underlay-drop', answered: 0, smaller: {size: 84, answered: 3}})
+        const f = t.findings.find((x) => x.code === 'UNDERLAY_DROP')!
+        expect([`node1 (${n1.ip}) → node2 (${n2.ip})`, `node2 (${n2.ip}) → node1 (${n1.ip})`]).toContain(f.subject)
+        expect(f.message).toContain('an MTU below 1450')
+      })
     },
     LONG,
   )
@@ -275,16 +210,17 @@ describeLab('trace --probe on a Calico policy drop: a DROP first in the pod’s 
       expect(healthy.probe).toMatchObject({verdict: 'confirmed', answered: 3})
       const iface = healthy.hops.find((h) => h.node === 'node2' && h.action === 'veth')!.out!
       const chain = `cali-tw-${iface}`
-      await withFault(
-        () => sh(n2.netns, 'iptables', '-I', chain, '1', '-j', 'DROP'),
-        () => sh(n2.netns, 'iptables', '-D', chain, '-j', 'DROP'),
-        async () => {
-          expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
-          const t = await probe(l.name)
-          expectConfirmedAt(t, 'DENIED')
-          expect(t.probe?.note).toContain(`the counter of \`-A ${chain} -j DROP\` (iptables filter, node2) rose by`)
-        },
+      const chainDrop = commandFault(
+        n2.netns,
+        ['iptables', '-I', chain, '1', '-j', 'DROP'],
+        ['iptables', '-D', chain, '-j', 'DROP'],
       )
+      await withLabFault(chainDrop, async () => {
+        expect(await ping(p1.netns, p2.ip, 1)).toBe(false)
+        const t = await probe(l.name)
+        expectConfirmedAt(t, 'DENIED')
+        expect(t.probe?.note).toContain(`the counter of \`-A ${chain} -j DROP\` (iptables filter, node2) rose by`)
+      })
     },
     LONG,
   )

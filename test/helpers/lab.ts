@@ -82,6 +82,13 @@ export function nsExec(netns: string, argv: string[], timeoutMs = 15_000) {
   return run('ip', ['netns', 'exec', netns, ...argv], {timeoutMs})
 }
 
+/** Run a command inside a namespace as an operator would, failing loudly: its stdout, or an error naming it. */
+export async function nsRun(netns: string, ...argv: string[]): Promise<string> {
+  const r = await nsExec(netns, argv)
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} in ${netns}: ${r.stderr.trim()}`)
+  return r.stdout
+}
+
 /** One ping from a namespace; true when a reply came back. */
 export async function ping(netns: string, ip: string, timeoutSec = 2): Promise<boolean> {
   const r = await nsExec(netns, ['ping', '-n', '-q', '-c', '1', '-W', String(timeoutSec), ip], (timeoutSec + 5) * 1000)

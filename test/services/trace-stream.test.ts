@@ -5,7 +5,7 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {synthesizeSnapshot} from '../../bench/synth.js'
-import {factsMakerFor} from '../../src/analyze/checks/index.js'
+import {factsMakerFor, runChecks} from '../../src/analyze/checks/index.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
 import {writeSnapshotFile} from '../../src/model/snapshot-file.js'
 import {traceSnapshotFile, traceSnapshotStream} from '../../src/services/trace.js'
@@ -82,4 +82,74 @@ describe('trace on a JSON Lines snapshot keeps only the states its walk needs, a
       expect(parsed.length).toBe(1 + 40 + 2)
     }
   })
+
+  /**
+   * Faults that concern the path, in a 30-node cluster as collect writes it (facts, index) and as a
+   * plain file: the trace (findings, checks that ran, exit code) is the same as over the whole
+   * snapshot, and each fault's finding is there, as the full sweep raises it.
+   */
+  // exit: 1 for an error finding, 0 for a warning (the packet is delivered either way)
+  const faults: Array<{name: string; code: string; node?: string; exit: number; make(s: Snapshot): void}> = [
+    {
+      name: 'IPv4 forwarding off on the destination node',
+      code: 'IP_FORWARD_DISABLED',
+      node: 'node17',
+      exit: 1,
+      make: (s) => {
+        s.nodeStates.node17!.sysctls['net.ipv4.ip_forward'] = '0'
+      },
+    },
+    {
+      name: "a node off the path given the source node's podCIDR",
+      code: 'PODCIDR_DUPLICATE',
+      exit: 1,
+      make: (s) => {
+        s.nodes.find((n) => n.name === 'node25')!.podCIDRs = [...s.nodes.find((n) => n.name === 'node3')!.podCIDRs]
+      },
+    },
+    {
+      name: 'a route left on the source node for a pod subnet no node holds any more',
+      code: 'ROUTE_STALE',
+      node: 'node3',
+      exit: 0,
+      make: (s) => {
+        const toPeer = s.nodeStates.node3!.routes.find((r) => r.dev === 'flannel.1' && r.dst.endsWith('/24'))!
+        s.nodeStates.node3!.routes.push({...toPeer, dst: '172.20.250.0/24', gateway: '172.20.250.0'})
+      },
+    },
+    {
+      name: 'the source node has no FDB entry for a peer off the path',
+      code: 'FDB_MISSING',
+      node: 'node3',
+      exit: 1,
+      make: (s) => {
+        const ip = s.nodes.find((n) => n.name === 'node29')!.internalIP
+        s.nodeStates.node3!.fdb = s.nodeStates.node3!.fdb.filter((f) => f.dst !== ip)
+      },
+    },
+  ]
+  for (const fault of faults) {
+    it(`a fault on the path, ${fault.name}: the same trace and exit code as over the whole snapshot, with ${fault.code}`, async () => {
+      const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 30)
+      fault.make(s)
+      const sweep = runChecks(s).filter((f) => f.code === fault.code)
+      expect(sweep.length).toBeGreaterThan(0)
+      const whole = traceSnapshotFile(s, query('pod-node3-1', 'pod-node17-2'))
+      const raised = whole.trace.findings.filter((f) => f.code === fault.code)
+      expect(raised.length).toBeGreaterThan(0)
+      if (fault.node) expect(raised.map((f) => f.node)).toContain(fault.node)
+      expect(whole.exitCode).toBe(fault.exit)
+      const plain = path.join(dir, `fault-${fault.code}.jsonl`)
+      const indexed = path.join(dir, `fault-${fault.code}.indexed.jsonl`)
+      await writeSnapshotFile(plain, s)
+      await writeSnapshotFile(indexed, s, factsMakerFor(s.cluster))
+      for (const file of [plain, indexed]) {
+        const streamed = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'))
+        expect({trace: streamed.trace, exit: streamed.exitCode}, file).toEqual({
+          trace: whole.trace,
+          exit: whole.exitCode,
+        })
+      }
+    })
+  }
 })

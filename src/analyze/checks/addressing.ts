@@ -16,7 +16,7 @@ const podCIDRLine = (n: SnapshotNode, cidr?: string): string =>
 export const podcidrMissing: Check = (ctx) => {
   // Calico's IPAM hands out blocks itself; only flannel (kube subnet manager) needs spec.podCIDR
   if (ctx.profile.family !== 'flannel') return []
-  return ctx.nodes.flatMap((n): Raised[] => {
+  return ctx.scopedNodes().flatMap((n): Raised[] => {
     if (n.podCIDRs.some((c) => parsePrefix(c) !== undefined)) return []
     const network = ctx.network(n.name)
     return [
@@ -41,12 +41,16 @@ export function holdersOf(
   valuesOf: (n: SnapshotNode) => Iterable<string>,
 ): Map<string, SnapshotNode[]> {
   const holders = new Map<string, SnapshotNode[]>()
+  const hold = (v: string, n: SnapshotNode) => {
+    const list = holders.get(v)
+    if (list) list.push(n)
+    else holders.set(v, [n])
+  }
   for (const n of nodes) {
-    for (const v of new Set(valuesOf(n))) {
-      const list = holders.get(v)
-      if (list) list.push(n)
-      else holders.set(v, [n])
-    }
+    const values = valuesOf(n)
+    // most nodes have one value (a podCIDR, an address): no set needed to count it once
+    if (Array.isArray(values) && values.length < 2) for (const v of values as string[]) hold(v, n)
+    else for (const v of new Set(values)) hold(v, n)
   }
   return holders
 }
@@ -129,7 +133,7 @@ export const podcidrOverlap: Check = (ctx) => {
   })
   // the pod network over the nodes' own addresses: node-to-node traffic itself is misrouted
   const network = ctx.snapshot.cluster.clusterCIDR
-  const underlay = ctx.nodes.flatMap((n): Raised[] => {
+  const underlay = ctx.scopedNodes().flatMap((n): Raised[] => {
     const ip = ctx.underlayIP(n)
     if (!contains(network, ip)) return []
     return [
@@ -146,7 +150,7 @@ export const podcidrOverlap: Check = (ctx) => {
 }
 
 export const podcidrOutsideNetwork: Check = (ctx) =>
-  ctx.nodes.flatMap((n) => {
+  ctx.scopedNodes().flatMap((n) => {
     const network = ctx.network(n.name)
     const fromEnv = ctx.state(n.name)?.flannelSubnetEnv?.FLANNEL_NETWORK !== undefined
     return ctx.podNets(n).flatMap((net): Raised[] => {

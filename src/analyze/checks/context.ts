@@ -95,6 +95,12 @@ export class CheckContext {
 
   /** Every collected node, whatever node a streamed run visits (cluster-wide groupings). */
   everyCollected(): Array<{node: SnapshotNode; state: NodeState}> {
+    // asked by every check: the snapshot's states do not change, so only a visited node makes it differ
+    if (!this.current) return this.memo('everyCollected', () => this.everyCollectedOf())
+    return this.everyCollectedOf()
+  }
+
+  private everyCollectedOf(): Array<{node: SnapshotNode; state: NodeState}> {
     return this.nodes.flatMap((node) => {
       const state = this.state(node.name)
       return state ? [{node, state}] : []
@@ -195,6 +201,15 @@ export class CheckContext {
   /** Every other node. */
   peers(of: string): SnapshotNode[] {
     return this.nodes.filter((n) => n.name !== of)
+  }
+
+  /**
+   * The Node objects a check raises findings on when each finding sits on the node it looks at
+   * (a podCIDR outside the network): every node, or only the subjects this run is scoped to.
+   */
+  scopedNodes(): SnapshotNode[] {
+    const subjects = this.subjects
+    return subjects ? this.memo('scopedNodes', () => this.nodes.filter((n) => subjects.has(n.name))) : this.nodes
   }
 
   link(state: NodeState, name: string): Link | undefined {
@@ -348,8 +363,29 @@ export class CheckContext {
   overlapsPodNet(cidr: string): boolean {
     const seen = this.memo('podNetOverlaps', () => new Map<string, boolean>())
     let v = seen.get(cidr)
-    if (v === undefined) seen.set(cidr, (v = this.podNetsOverlapping(cidr).length > 0))
+    if (v === undefined) seen.set(cidr, (v = this.overlapsAnyPodNet(cidr)))
     return v
+  }
+
+  /** podNetsOverlapping(cidr).length > 0, answered at the first hit (a node's route to a peer is that peer's subnet: the exact lookup) */
+  private overlapsAnyPodNet(cidr: string): boolean {
+    const p = parsePrefix(cidr)
+    if (!p) return false
+    const ix = this.memo('podNetIndex', () => this.podNetIndex())
+    for (let len = p.len; len >= 0; len--) {
+      const net = len === 0 ? 0 : ((p.net >>> (32 - len)) << (32 - len)) >>> 0
+      if (ix.exact.has(prefixKey(net, len))) return true
+    }
+    const end = p.net + 2 ** (32 - p.len) - 1
+    let lo = 0
+    let hi = ix.sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (ix.sorted[mid]!.start < p.net) lo = mid + 1
+      else hi = mid
+    }
+    for (let k = lo; k < ix.sorted.length && ix.sorted[k]!.start <= end; k++) if (ix.sorted[k]!.len > p.len) return true
+    return false
   }
 
   private podNetIndex() {
@@ -388,7 +424,8 @@ export class CheckContext {
 }
 
 function cached<V>(m: Map<string, V>, key: string, make: () => V): V {
-  if (m.has(key)) return m.get(key)!
+  const known = m.get(key)
+  if (known !== undefined || m.has(key)) return known!
   const v = make()
   m.set(key, v)
   return v

@@ -47,20 +47,18 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
     const uplink = ctx.uplink(node, state)
     if (!uplink) continue
     const ix = ctx.index(state)
-    for (const peer of ctx.nodes) {
-      if (peer.name === node.name) continue
+    for (const peer of ctx.peers(node.name)) {
       const peerIP = ctx.underlayIP(peer)
       const near = adjacent(ctx, node, state, peerIP)
       if (p.mode === 'flannel-host-gw' && !near) continue
       const native = p.peerRoute === 'node' || (p.crossSubnet && near)
-      const vtepIP = ctx.vtep(peer).ip
+      const gateway = native ? peerIP : p.peerRoute === 'vtep' ? ctx.vtep(peer).ip : peerIP
+      const dev = native ? uplink.name : p.tunnel!.dev
       for (const net of ctx.podNets(peer)) {
         if ((holders.get(net) ?? 0) > 1) continue
-        const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
-        const dev = native ? uplink.name : p.tunnel!.dev
-        const actual = ix.routesTo(net)[0]
         const e: ExpectedRoute = {node, state, peer, net, dev}
         if (gateway) e.gateway = gateway
+        const actual = ix.routesTo(net)[0]
         if (actual) e.actual = actual
         out.push(e)
       }

@@ -1,5 +1,5 @@
 import type {Link, Route} from '../../model/node-state.js'
-import {parseCidr, parseIp} from '../ip.js'
+import {numberToIPv4, parseCidr, parseIp, parsePrefixUncached} from '../ip.js'
 import type {Place, SnapshotIndex} from './place.js'
 
 /**
@@ -35,6 +35,12 @@ function hostRouteDev(host: Place, ip: string): string | undefined {
     devs = new Map()
     for (const r of host.state.routes) {
       if (r.table !== 'main' || !r.dev) continue
+      // IPv4 as numbers first: only the /32s need their text (every peer's subnet is a route here)
+      const p = parsePrefixUncached(r.dst)
+      if (p) {
+        if (p.len === 32 && !devs.has(numberToIPv4(p.net))) devs.set(numberToIPv4(p.net), r.dev)
+        continue
+      }
       const c = parseCidr(r.dst)
       if (c?.len === 32 && !devs.has(c.ip.text)) devs.set(c.ip.text, r.dev)
     }

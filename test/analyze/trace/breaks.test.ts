@@ -11,26 +11,24 @@ import {expect, it} from 'vitest'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import type {Trace} from '../../../src/model/trace.js'
-import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {describeLab, type LabUp, nsExec, nsRun, useLab} from '../../helpers/lab.js'
+import {type LabFault, labFaults, withLabFault} from '../../helpers/lab-faults.js'
 import {collectLab, disagreements, pingPairs} from './oracle.js'
 
 const LONG = 300_000
 type Node = LabUp['nodes'][0]
 
-async function sh(netns: string, ...argv: string[]): Promise<void> {
-  const r = await nsExec(netns, argv)
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} in ${netns}: ${r.stderr.trim()}`)
+const sh = async (netns: string, ...argv: string[]): Promise<void> => {
+  await nsRun(netns, ...argv)
 }
 
 /** Apply a fault, collect, compare every pair with ping, undo the fault (also when the checks fail). */
 async function withFault(
   l: LabUp,
-  apply: () => Promise<void>,
-  undo: () => Promise<void>,
+  fault: LabFault,
   check: (snap: Snapshot, trace: (a: string, b: string) => Trace) => void,
 ): Promise<void> {
-  await apply()
-  try {
+  await withLabFault(fault, async () => {
     const snap = await collectLab(l.name)
     const results = await pingPairs(l.pods, (a, b) =>
       traceSnapshot(snap, {src: a, dst: b, protocol: 'icmp', size: 84, df: true}),
@@ -38,9 +36,7 @@ async function withFault(
     expect(disagreements(results)).toEqual([])
     expect(results.some((r) => !r.kernel)).toBe(true)
     check(snap, (a, b) => results.find((r) => r.src.name === a && r.dst.name === b)!.result.trace)
-  } finally {
-    await undo()
-  }
+  })
 }
 
 describeLab('trace walker: a flannel vxlan lab broken for real', () => {
@@ -49,32 +45,26 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     const l = lab.get()
     const [n1, n2] = l.nodes as [Node, Node]
     const pod = (n: Node) => l.pods.find((p) => p.node === n.name)!
-    return {l, n1, n2, p1: pod(n1), p2: pod(n2), vtep2: n2.podCIDR.split('/')[0] as string}
+    return {l, n1, n2, p1: pod(n1), p2: pod(n2)}
   }
 
   it(
     'an FDB entry deleted: FDB_MISS where node1 encapsulates for node2',
     async () => {
       const {l, n1, n2, p1, p2} = parts()
-      await withFault(
-        l,
-        () => sh(n1.netns, 'bridge', 'fdb', 'del', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self'),
-        () =>
-          sh(n1.netns, 'bridge', 'fdb', 'append', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip, 'self', 'permanent'),
-        (_snap, trace) => {
-          const t = trace(p1.name, p2.name)
-          expect(t.disposition).toBe('FDB_MISS')
-          expect(t.hops.at(-1)).toMatchObject({
-            node: n1.name,
-            out: 'flannel.1',
-            action: 'drop',
-            findings: ['FDB_MISSING'],
-          })
-          expect(t.findings.find((f) => f.code === 'FDB_MISSING')?.fix).toContain(
-            `bridge fdb replace ${n2.vtepMAC} dev flannel.1 dst ${n2.ip} self permanent`,
-          )
-        },
-      )
+      await withFault(l, labFaults.fdbDeleted(n1, n2), (_snap, trace) => {
+        const t = trace(p1.name, p2.name)
+        expect(t.disposition).toBe('FDB_MISS')
+        expect(t.hops.at(-1)).toMatchObject({
+          node: n1.name,
+          out: 'flannel.1',
+          action: 'drop',
+          findings: ['FDB_MISSING'],
+        })
+        expect(t.findings.find((f) => f.code === 'FDB_MISSING')?.fix).toContain(
+          `bridge fdb replace ${n2.vtepMAC} dev flannel.1 dst ${n2.ip} self permanent`,
+        )
+      })
     },
     LONG,
   )
@@ -82,29 +72,9 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
   it(
     "the VTEP neighbour's lladdr changed to a wrong MAC: DECAP_REJECTED at node2",
     async () => {
-      const {l, n1, n2, p1, p2, vtep2} = parts()
+      const {l, n1, n2, p1, p2} = parts()
       const wrong = '02:00:00:00:be:ef'
-      const apply = async () => {
-        await sh(n1.netns, 'ip', 'neigh', 'replace', vtep2, 'lladdr', wrong, 'dev', 'flannel.1', 'nud', 'permanent')
-        await sh(n1.netns, 'bridge', 'fdb', 'append', wrong, 'dev', 'flannel.1', 'dst', n2.ip, 'self', 'permanent')
-      }
-      const undo = async () => {
-        await sh(
-          n1.netns,
-          'ip',
-          'neigh',
-          'replace',
-          vtep2,
-          'lladdr',
-          n2.vtepMAC,
-          'dev',
-          'flannel.1',
-          'nud',
-          'permanent',
-        )
-        await sh(n1.netns, 'bridge', 'fdb', 'del', wrong, 'dev', 'flannel.1', 'dst', n2.ip, 'self')
-      }
-      await withFault(l, apply, undo, (_snap, trace) => {
+      await withFault(l, labFaults.vtepNeighbourWrong(n1, n2, wrong), (_snap, trace) => {
         const t = trace(p1.name, p2.name)
         expect(t.disposition).toBe('DECAP_REJECTED')
         expect(t.hops.at(-1)).toMatchObject({
@@ -126,27 +96,21 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     'iptables -I FORWARD -d <pod> -j DROP on node2: DENIED with the rule as evidence',
     async () => {
       const {l, n2, p1, p2} = parts()
-      const rule = ['FORWARD', '-d', `${p2.ip}/32`, '-j', 'DROP']
-      // inserted first: appended, it would come after flanneld's FLANNEL-FWD accept and never be reached (the walk agrees)
-      await withFault(
-        l,
-        () => sh(n2.netns, 'iptables', '-I', ...rule),
-        () => sh(n2.netns, 'iptables', '-D', ...rule),
-        (_snap, trace) => {
-          const t = trace(p1.name, p2.name)
-          expect(t.disposition).toBe('DENIED')
-          expect(t.hops.at(-1)).toMatchObject({
-            node: n2.name,
-            in: 'flannel.1',
-            out: 'cni0',
-            action: 'drop',
-            findings: ['FIREWALL_DROP'],
-          })
-          expect(t.hops.at(-1)?.evidence).toContain(`-A FORWARD -d ${p2.ip}/32 -j DROP`)
-          // the other way the request arrives; its reply is what the rule drops
-          expect(trace(p2.name, p1.name)).toMatchObject({disposition: 'DELIVERED', returnPath: {disposition: 'DENIED'}})
-        },
-      )
+      // inserted first (the walk agrees that appended it would never be reached)
+      await withFault(l, labFaults.forwardDrop(n2, p2.ip), (_snap, trace) => {
+        const t = trace(p1.name, p2.name)
+        expect(t.disposition).toBe('DENIED')
+        expect(t.hops.at(-1)).toMatchObject({
+          node: n2.name,
+          in: 'flannel.1',
+          out: 'cni0',
+          action: 'drop',
+          findings: ['FIREWALL_DROP'],
+        })
+        expect(t.hops.at(-1)?.evidence).toContain(`-A FORWARD -d ${p2.ip}/32 -j DROP`)
+        // the other way the request arrives; its reply is what the rule drops
+        expect(trace(p2.name, p1.name)).toMatchObject({disposition: 'DELIVERED', returnPath: {disposition: 'DENIED'}})
+      })
     },
     LONG,
   )
@@ -155,17 +119,12 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     'ip_forward=0 on node2: FORWARDING_DISABLED',
     async () => {
       const {l, n2, p1, p2} = parts()
-      await withFault(
-        l,
-        () => sh(n2.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0'),
-        () => sh(n2.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'),
-        (_snap, trace) => {
-          const t = trace(p1.name, p2.name)
-          expect(t.disposition).toBe('FORWARDING_DISABLED')
-          expect(t.hops.at(-1)).toMatchObject({node: n2.name, in: 'flannel.1', findings: ['IP_FORWARD_DISABLED']})
-          expect(t.hops.at(-1)?.evidence).toContain('net.ipv4.ip_forward = 0')
-        },
-      )
+      await withFault(l, labFaults.forwardingOff(n2), (_snap, trace) => {
+        const t = trace(p1.name, p2.name)
+        expect(t.disposition).toBe('FORWARDING_DISABLED')
+        expect(t.hops.at(-1)).toMatchObject({node: n2.name, in: 'flannel.1', findings: ['IP_FORWARD_DISABLED']})
+        expect(t.hops.at(-1)?.evidence).toContain('net.ipv4.ip_forward = 0')
+      })
     },
     LONG,
   )
@@ -174,21 +133,16 @@ describeLab('trace walker: a flannel vxlan lab broken for real', () => {
     'a blackhole route on node1: BLACKHOLE',
     async () => {
       const {l, n1, p1, p2} = parts()
-      await withFault(
-        l,
-        () => sh(n1.netns, 'ip', 'route', 'add', 'blackhole', `${p2.ip}/32`),
-        () => sh(n1.netns, 'ip', 'route', 'del', 'blackhole', `${p2.ip}/32`),
-        (_snap, trace) => {
-          const t = trace(p1.name, p2.name)
-          expect(t.disposition).toBe('BLACKHOLE')
-          expect(t.hops.at(-2)).toMatchObject({
-            node: n1.name,
-            action: 'route',
-            evidence: expect.arrayContaining([`blackhole ${p2.ip}`]),
-          })
-          expect(t.findings.map((f) => f.code)).toContain('BLACKHOLE_ROUTE')
-        },
-      )
+      await withFault(l, labFaults.blackhole(n1, p2.ip), (_snap, trace) => {
+        const t = trace(p1.name, p2.name)
+        expect(t.disposition).toBe('BLACKHOLE')
+        expect(t.hops.at(-2)).toMatchObject({
+          node: n1.name,
+          action: 'route',
+          evidence: expect.arrayContaining([`blackhole ${p2.ip}`]),
+        })
+        expect(t.findings.map((f) => f.code)).toContain('BLACKHOLE_ROUTE')
+      })
     },
     LONG,
   )

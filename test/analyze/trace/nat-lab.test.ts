@@ -7,15 +7,14 @@
 import {expect, it} from 'vitest'
 
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
-import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {describeLab, type LabUp, nsRun, useLab} from '../../helpers/lab.js'
 import {collectLab, tcpConnects} from './oracle.js'
 
 const LONG = 300_000
 type Node = LabUp['nodes'][0]
 
-async function sh(netns: string, ...argv: string[]): Promise<void> {
-  const r = await nsExec(netns, argv)
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} in ${netns}: ${r.stderr.trim()}`)
+const sh = async (netns: string, ...argv: string[]): Promise<void> => {
+  await nsRun(netns, ...argv)
 }
 
 describeLab('address translation in the walk: a flannel vxlan lab with a DNAT and a MASQUERADE', () => {

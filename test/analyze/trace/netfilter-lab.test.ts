@@ -8,15 +8,14 @@ import {expect, it} from 'vitest'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import type {Trace} from '../../../src/model/trace.js'
-import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {describeLab, type LabUp, nsExec, nsRun, useLab} from '../../helpers/lab.js'
 import {collectLab, disagreements, pingPairs} from './oracle.js'
 
 const LONG = 300_000
 type Node = LabUp['nodes'][0]
 
-async function sh(netns: string, ...argv: string[]): Promise<void> {
-  const r = await nsExec(netns, argv)
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} in ${netns}: ${r.stderr.trim()}`)
+const sh = async (netns: string, ...argv: string[]): Promise<void> => {
+  await nsRun(netns, ...argv)
 }
 
 /** Collect, trace every pod pair and compare with ping; `check` looks at the traces. */
