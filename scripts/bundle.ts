@@ -53,9 +53,11 @@ const ENTRIES = [
   'src/services/version.ts',
   'src/render/version.ts',
   // loaded from dist/ by path by a test and a benchmark: test/commands/check.test.ts forces the built
-  // check workers on a small file through check.ts; bench/scale.ts's floor reads a file with snapshot-file.ts
+  // check workers on a small file through check.ts; bench/scale.ts's floor reads a file with
+  // snapshot-file.ts, and its trace after start-up runs trace.ts's traceSnapshotStream
   'src/services/check.ts',
   'src/model/snapshot-file.ts',
+  'src/services/trace.ts',
 ]
 
 function sources(dir: string): string[] {

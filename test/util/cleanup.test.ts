@@ -142,7 +142,8 @@ describe('the cleanup stack of a real process', () => {
     'Ctrl-C runs it newest first and the process dies of SIGINT; a second says what runs, a third exits 130',
     {timeout: 30_000},
     async () => {
-      const mod = path.join(REPO, 'dist', 'src', 'util', 'cleanup.js')
+      // the source through tsx: the build bundles this module into a chunk, it has no file of its own
+      const mod = path.join(REPO, 'src', 'util', 'cleanup.ts')
       const script = [
         `const {onInterrupt} = await import(${JSON.stringify(mod)})`,
         `onInterrupt('first', () => console.log('first ran'))`,
@@ -151,7 +152,8 @@ describe('the cleanup stack of a real process', () => {
         'setInterval(() => {}, 1000)',
       ].join('\n')
       const start = (mode: string) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', script, mode], {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, mode], {
+          cwd: REPO,
           stdio: ['ignore', 'pipe', 'pipe'],
         })
         const lines: string[] = []

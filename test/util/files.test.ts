@@ -52,9 +52,13 @@ describe('openUserOutput: an -o FILE replaced whole or not at all', () => {
     const sub = mkdtempSync(path.join(dir, 's-'))
     const file = path.join(sub, 'snap.json')
     writeFileSync(file, 'good snapshot\n')
-    const mod = path.join(REPO, 'dist', 'src', 'util', 'files.js')
+    // the source through tsx: the build bundles this module into a chunk, it has no file of its own
+    const mod = path.join(REPO, 'src', 'util', 'files.ts')
     const script = `const m = await import(${JSON.stringify(mod)}); await m.openUserOutput(${JSON.stringify(file)}); console.log('open'); setInterval(() => {}, 1000)`
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
     expect(readdirSync(sub)).toHaveLength(2)
     const ended = new Promise<NodeJS.Signals | null>((resolve) =>
