@@ -226,7 +226,8 @@ export function numberToIPv4(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`
 }
 
-const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)
+/** The IPv4 netmask of a prefix length, as a number. */
+export const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)
 
 /**
  * Parsed prefixes by their text. A snapshot names the same few thousand

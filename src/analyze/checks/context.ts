@@ -5,7 +5,7 @@
  */
 import type {Link, NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
-import {canonical, contains, isIPv4, networkOf, parsePrefix, type Prefix4, stripPrefix} from '../ip.js'
+import {canonical, contains, isIPv4, maskOf, networkOf, parsePrefix, type Prefix4, stripPrefix} from '../ip.js'
 import {type BackendProfile, detectBackend} from './backend.js'
 import {annotationLine, linkLine} from './evidence.js'
 import {prefixKey, StateIndex} from './state-index.js'
@@ -251,9 +251,7 @@ export class CheckContext {
               .map((x) => parsePrefix(x))
               .filter((p): p is Prefix4 => p !== undefined),
           )
-    return nets.some(
-      (p) => p !== undefined && (p.len === 0 || ((a.net >>> (32 - p.len)) << (32 - p.len)) >>> 0 === p.net),
-    )
+    return nets.some((p) => p !== undefined && (a.net & maskOf(p.len)) >>> 0 === p.net)
   }
 
   private uplinkSubnetsOf(n: SnapshotNode, state: NodeState): string[] {
@@ -340,18 +338,10 @@ export class CheckContext {
     const ix = this.memo('podNetIndex', () => this.podNetIndex())
     const hits: number[] = []
     for (let len = 0; len <= p.len; len++) {
-      const net = len === 0 ? 0 : ((p.net >>> (32 - len)) << (32 - len)) >>> 0
-      for (const i of ix.exact.get(prefixKey(net, len)) ?? []) hits.push(i)
+      for (const i of ix.exact.get(prefixKey((p.net & maskOf(len)) >>> 0, len)) ?? []) hits.push(i)
     }
     const end = p.net + 2 ** (32 - p.len) - 1
-    let lo = 0
-    let hi = ix.sorted.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (ix.sorted[mid]!.start < p.net) lo = mid + 1
-      else hi = mid
-    }
-    for (let k = lo; k < ix.sorted.length && ix.sorted[k]!.start <= end; k++)
+    for (let k = firstStartingAt(ix.sorted, p.net); k < ix.sorted.length && ix.sorted[k]!.start <= end; k++)
       if (ix.sorted[k]!.len > p.len) hits.push(ix.sorted[k]!.i)
     return [...new Set(hits)].sort((a, b) => a - b).map((i) => ix.all[i]!)
   }
@@ -373,18 +363,11 @@ export class CheckContext {
     if (!p) return false
     const ix = this.memo('podNetIndex', () => this.podNetIndex())
     for (let len = p.len; len >= 0; len--) {
-      const net = len === 0 ? 0 : ((p.net >>> (32 - len)) << (32 - len)) >>> 0
-      if (ix.exact.has(prefixKey(net, len))) return true
+      if (ix.exact.has(prefixKey((p.net & maskOf(len)) >>> 0, len))) return true
     }
     const end = p.net + 2 ** (32 - p.len) - 1
-    let lo = 0
-    let hi = ix.sorted.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (ix.sorted[mid]!.start < p.net) lo = mid + 1
-      else hi = mid
-    }
-    for (let k = lo; k < ix.sorted.length && ix.sorted[k]!.start <= end; k++) if (ix.sorted[k]!.len > p.len) return true
+    for (let k = firstStartingAt(ix.sorted, p.net); k < ix.sorted.length && ix.sorted[k]!.start <= end; k++)
+      if (ix.sorted[k]!.len > p.len) return true
     return false
   }
 
@@ -439,4 +422,16 @@ export function parseJsonObject(text: string | undefined): Record<string, unknow
   } catch {
     return undefined
   }
+}
+
+/** The first of `sorted` (ascending by start) that starts at or after `start`: a binary search. */
+function firstStartingAt(sorted: ReadonlyArray<{start: number}>, start: number): number {
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (sorted[mid]!.start < start) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
