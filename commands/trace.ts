@@ -173,7 +173,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       display: ui?.traceProgressDisplay(query),
     })
     if (this.debugEnabled() && flags.snapshot === undefined)
-      process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot.nodes.length)}\n`)
+      process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot)}\n`)
 
     if (format === 'text') this.log(traceText(run.trace))
     else if (format === 'mermaid') this.log(traceMermaid(run.trace))

@@ -245,7 +245,8 @@ function serviceText(trace: Trace, width?: number): string[] {
 
 /** The last line under the live display: how much of the cluster the trace needed. */
 export function traceCollectFooter(snapshot: Snapshot, rounds: string[][]): string {
-  const probed = rounds.flat().length
+  // a node probed again for more of its pods counts once
+  const probed = new Set(rounds.flat()).size
   const got = Object.keys(snapshot.nodeStates).length
   const ms = Date.parse(snapshot.finishedAt) - Date.parse(snapshot.startedAt)
   const parts = [
@@ -258,7 +259,15 @@ export function traceCollectFooter(snapshot: Snapshot, rounds: string[][]): stri
   return parts.join(', ')
 }
 
-/** --debug: which nodes a live trace probed, round by round ("[node1 node3] [node2]"). */
-export function traceRoundsLine(rounds: string[][], total: number): string {
-  return `debug: trace collected ${rounds.map((r) => `[${r.join(' ')}]`).join(' ')} (${rounds.flat().length} of ${total} nodes)`
+/**
+ * --debug: which nodes a live trace probed, round by round ("[node1 node3] [node2]"), and the pods
+ * whose namespaces it read on each collected node (a live trace reads only the pods it needs).
+ */
+export function traceRoundsLine(rounds: string[][], snapshot: Snapshot): string {
+  const probed = new Set(rounds.flat()).size
+  const pods = Object.entries(snapshot.nodeStates).map(
+    ([node, state]) =>
+      `${printable(node)} ${state.pods.length === 0 ? '-' : state.pods.map((p) => printable(`${p.namespace}/${p.name}`)).join(' ')}`,
+  )
+  return `debug: trace collected ${rounds.map((r) => `[${r.map((n) => printable(n)).join(' ')}]`).join(' ')} (${probed} of ${snapshot.nodes.length} nodes)${pods.length > 0 ? `; pods read: ${pods.join(', ')}` : ''}`
 }

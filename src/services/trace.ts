@@ -196,21 +196,31 @@ function resolveEnds(
   snapshot: Snapshot,
   query: TraceQuery,
   namespace?: string,
-): {src: ResolvedEndpoint; nodes: string[]; query: TraceQuery} {
+): {src: ResolvedEndpoint; endpoints: ResolvedEndpoint[]; nodes: string[]; query: TraceQuery} {
   const ns = query.namespace ?? namespace
   const completed = completeQuery(snapshot, {...query, ...(ns !== undefined ? {namespace: ns} : {})}, ns)
   let q: TraceQuery = completed.query
   if (namespace !== undefined) q = {...q, src: inNamespace(snapshot, q.src, namespace)}
   const src = walker.resolveEndpoint(snapshot, q.src)
   if (completed.target)
-    return {src, nodes: [...new Set([src.node, ...(completed.target.node ? [completed.target.node] : [])])], query: q}
+    return {
+      src,
+      endpoints: [src],
+      nodes: [...new Set([src.node, ...(completed.target.node ? [completed.target.node] : [])])],
+      query: q,
+    }
   if (namespace !== undefined) q = {...q, dst: inNamespace(snapshot, q.dst, namespace)}
   const dst = walker.resolveEndpoint(snapshot, q.dst)
   checkSameFamily(q, src, dst)
-  return {src, nodes: [...new Set([src.node, dst.node])], query: q}
+  return {src, endpoints: [src, dst], nodes: [...new Set([src.node, dst.node])], query: q}
 }
 
-/** Collect what the walk needs from a live cluster, and walk. */
+/**
+ * Collect what the walk needs from a live cluster, and walk. A node is read with only the pods the
+ * trace needs there (SRC and DST, then those the walk asks for in `needPods`): a pod's namespace is
+ * most of a probe on a busy node. A node is probed again, with those pods too, when the walk asks
+ * for pods of a node already read; every other node at most once.
+ */
 export async function traceLive(inventory: Inventory, query: TraceQuery, opts: TraceRunOptions): Promise<TraceRun> {
   const {
     walker = defaultWalker,
@@ -229,8 +239,9 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
     version: opts.version,
     ...(networkPolicies ? {networkPolicies} : {}),
   })
-  const results: NodeResult[] = []
-  let snapshot = snapshotOf(inventory, results, meta())
+  // each node's latest result: a node probed again for more pods replaces its first one
+  const results = new Map<string, NodeResult>()
+  let snapshot = snapshotOf(inventory, [], meta())
 
   // Endpoints first, on the skeleton: a typo is a usage error before any node is touched.
   const ends = resolveEnds(walker, snapshot, query, namespace)
@@ -240,23 +251,44 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   const attempted = new Set<string>()
   const wanted = new Set(ends.nodes)
   const rounds: string[][] = []
+  // the pods each node is read with (NAMESPACE/NAME), and those its last probe read
+  const podsWanted = new Map<string, Set<string>>()
+  const podsAsked = new Map<string, Set<string>>()
+  const podsByKey = new Map(inventory.pods.map((p) => [`${p.namespace}/${p.name}`, p]))
+  const wantPod = (key: string): void => {
+    const pod = podsByKey.get(key)
+    if (!pod || !known.has(pod.node)) return
+    podsWanted.set(pod.node, (podsWanted.get(pod.node) ?? new Set()).add(key))
+  }
+  for (const e of ends.endpoints) if (e.kind === 'pod') wantPod(`${e.namespace}/${e.pod}`)
+  // more pods wanted on a node already read (and not unreachable): it is probed again with them
+  const podsAgain = (): string[] =>
+    [...podsWanted].flatMap(([node, keys]) =>
+      attempted.has(node) && results.get(node)?.state && [...keys].some((k) => !podsAsked.get(node)?.has(k))
+        ? [node]
+        : [],
+    )
 
   let next = [...ends.nodes]
   let result: TraceResult
   for (;;) {
-    // each node once: a node that failed stays failed for this run, and the loop ends
-    const round = next.filter((n) => known.has(n) && !attempted.has(n))
+    const fresh = next.filter((n) => known.has(n) && !attempted.has(n))
+    const round = [...fresh, ...podsAgain()]
     if (round.length > 0) {
-      for (const n of round) attempted.add(n)
+      for (const n of fresh) attempted.add(n)
       rounds.push(round)
-      onRound?.(round)
-      results.push(...(await collect(targetsOf(inventory, round), collectOpts)))
-      snapshot = snapshotOf(inventory, results, meta())
+      if (fresh.length > 0) onRound?.(fresh)
+      for (const n of round) podsAsked.set(n, new Set(podsWanted.get(n)))
+      for (const r of await collect(targetsOf(inventory, round, podsAsked), collectOpts)) results.set(r.node, r)
+      snapshot = snapshotOf(inventory, [...results.values()], meta())
     }
     result = walker.traceSnapshot(snapshot, query)
     for (const n of result.needNodes) wanted.add(n)
+    for (const key of result.needPods ?? []) wantPod(key)
+    // a Service's endpoint pods are where its walks end: read with their nodes, not a round later
+    for (const e of result.trace.endpoints ?? []) if (e.pod && e.namespace) wantPod(`${e.namespace}/${e.pod}`)
     next = result.needNodes.filter((n) => known.has(n) && !attempted.has(n))
-    if (next.length === 0) break
+    if (next.length === 0 && podsAgain().length === 0) break
   }
 
   const trace = fixesAsTyped(
@@ -266,10 +298,11 @@ export async function traceLive(inventory: Inventory, query: TraceQuery, opts: T
   return {trace, snapshot, rounds, ...traceEnding(trace, snapshot, src.node)}
 }
 
-function targetsOf(inventory: Inventory, names: string[]): CollectTarget[] {
+/** Each node with the pods it is to be read with (`pods`: NAMESPACE/NAME per node). */
+function targetsOf(inventory: Inventory, names: string[], pods: Map<string, Set<string>>): CollectTarget[] {
   return names.map((name) => ({
     node: inventory.nodes.find((n) => n.name === name)!,
-    pods: inventory.pods.filter((p) => p.node === name),
+    pods: inventory.pods.filter((p) => p.node === name && pods.get(name)?.has(`${p.namespace}/${p.name}`)),
   }))
 }
 

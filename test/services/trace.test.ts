@@ -2,6 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import type {TraceQuery, TraceResult} from '../../src/analyze/trace/api.js'
 import {resolveEndpoint} from '../../src/analyze/trace/resolve.js'
+import type {CollectTarget, NodeResult} from '../../src/collect/collect.js'
 import {UsageError} from '../../src/errors.js'
 import type {Inventory, InventoryNode} from '../../src/model/inventory.js'
 import type {Snapshot} from '../../src/model/snapshot.js'
@@ -365,5 +366,92 @@ describe('the checks on the path nodes come with the trace', () => {
     expect(fdb[0]!.node).toBe('node1')
     expect(fdb[0]!.fix).toContain(vtep.VtepMAC)
     expect(run.exitCode).toBe(1)
+  })
+})
+
+describe('traceLive reads only the pods the walk needs (the real walker and checks)', () => {
+  /** The recorded lab as a live cluster: its inventory, and a collector answering from its states with the pods asked for. */
+  function recordedCluster(s: Snapshot) {
+    const inv: Inventory = {
+      apiVersion: 'netctl.dev/v1',
+      kind: 'Inventory',
+      cluster: {name: s.cluster.name, backend: s.cluster.backend, clusterCIDR: s.cluster.clusterCIDR, source: 'lab'},
+      nodes: s.nodes.map((n) => ({
+        name: n.name,
+        internalIP: n.internalIP,
+        podCIDR: n.podCIDRs[0]!,
+        access: {netns: n.netns!},
+        annotations: n.annotations,
+        labels: n.labels,
+      })),
+      pods: s.pods.map((p) => ({name: p.name, namespace: p.namespace, node: p.node, ip: p.ip, netns: p.netns!})),
+    }
+    const asked: Array<[string, string[]]> = []
+    const collect = async (targets: CollectTarget[]): Promise<NodeResult[]> =>
+      targets.map((t) => {
+        const want = new Set(t.pods.map((p) => `${p.namespace}/${p.name}`))
+        asked.push([t.node.name, [...want]])
+        const state = s.nodeStates[t.node.name]!
+        return {
+          node: t.node.name,
+          state: {...state, pods: state.pods.filter((p) => want.has(`${p.namespace}/${p.name}`))},
+          errors: [],
+          ms: 0,
+        }
+      })
+    return {inv, asked, collect}
+  }
+  const lab = (): Snapshot => snapshotFixture('flannel-vxlan-lab')
+  const mtu = (s: Snapshot, node: string, pod: string, value: number): void => {
+    s.nodeStates[node]!.pods.find((p) => p.name === pod)!.links.find((l) => l.name === 'eth0')!.mtu = value
+  }
+
+  it('reads SRC and DST pods only, and answers as the whole snapshot does', async () => {
+    const s = lab()
+    const c = recordedCluster(s)
+    const run = await traceLive(c.inv, query('pod-node1-1', 'pod-node3-2'), {version: 't', collect: c.collect})
+    expect(c.asked).toEqual([
+      ['node1', ['default/pod-node1-1']],
+      ['node3', ['default/pod-node3-2']],
+    ])
+    const whole = traceSnapshotFile(lab(), query('pod-node1-1', 'pod-node3-2'))
+    expect(run.trace).toEqual(whole.trace)
+    expect(run.exitCode).toBe(whole.exitCode)
+  })
+
+  it("a path pod's fault is still found; a fault of a pod off the path only by the whole snapshot (check)", async () => {
+    const s = lab()
+    // 1500 inside a pod: more than the 1450 the vxlan encapsulation leaves room for
+    mtu(s, 'node3', 'pod-node3-2', 1500) // DST: on the path
+    mtu(s, 'node1', 'pod-node1-2', 1500) // SRC's node, not on the path
+    const c = recordedCluster(s)
+    const run = await traceLive(c.inv, query('pod-node1-1', 'pod-node3-2'), {version: 't', collect: c.collect})
+    const subjects = (t: Trace) => t.findings.filter((f) => f.code === 'MTU_EXCEEDS_ENCAP').map((f) => f.subject)
+    expect(subjects(run.trace).some((x) => x.includes('pod-node3-2'))).toBe(true)
+    expect(subjects(run.trace).some((x) => x.includes('pod-node1-2'))).toBe(false)
+    expect(run.exitCode).toBe(1)
+    const whole = traceSnapshotFile(s, query('pod-node1-1', 'pod-node3-2'))
+    expect(subjects(whole.trace).some((x) => x.includes('pod-node1-2'))).toBe(true)
+  })
+
+  it('a walk that reaches a pod it did not read probes that node again with its pods, and answers as the whole snapshot does', async () => {
+    const s = lab()
+    // node3's ARP entry for pod-node3-2's address names pod-node3-1's MAC: cni0 sends the packet to the wrong pod
+    const other = s.nodeStates.node3!.pods.find((p) => p.name === 'pod-node3-1')!.links.find((l) => l.name === 'eth0')!
+    s.nodeStates.node3!.neighbours.find((n) => n.dev === 'cni0' && n.dst === '172.20.3.3')!.lladdr = other.mac
+    const c = recordedCluster(s)
+    const rounds: string[][] = []
+    const run = await traceLive(c.inv, query('pod-node1-1', 'pod-node3-2'), {
+      version: 't',
+      collect: c.collect,
+      onRound: (r) => rounds.push(r),
+    })
+    expect(run.rounds).toEqual([['node1', 'node3'], ['node3']])
+    expect(rounds).toEqual([['node1', 'node3']])
+    expect(c.asked.at(-1)).toEqual(['node3', ['default/pod-node3-1', 'default/pod-node3-2']])
+    const whole = traceSnapshotFile(s, query('pod-node1-1', 'pod-node3-2'))
+    expect(run.trace.disposition).not.toBe('INSUFFICIENT_INFO')
+    expect(run.trace.disposition).toBe(whole.trace.disposition)
+    expect(run.trace.hops).toEqual(whole.trace.hops)
   })
 })

@@ -29,6 +29,11 @@ export interface TraceResult {
   trace: Trace
   /** nodes whose state the walk needed but the snapshot lacks; empty when it had all it needed */
   needNodes: string[]
+  /**
+   * pods (NAMESPACE/NAME) the walk needed whose node's state lacks their namespace: a live trace
+   * reads a node's pods only as the walk asks for them; absent or empty when it had all it needed
+   */
+  needPods?: string[]
 }
 
 /** An endpoint resolved against the snapshot's pods and nodes. */

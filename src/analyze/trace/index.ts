@@ -44,7 +44,7 @@ export function traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResul
       missing: shared.missing,
       ...(flowPolicy ? {policy: flowPolicy.policy} : {}),
     }
-    return {trace, needNodes: [...shared.needNodes]}
+    return {trace, needNodes: [...shared.needNodes], needPods: [...index.needPods]}
   }
   const flow = walkFlow(
     index,
@@ -63,5 +63,5 @@ export function traceSnapshot(snapshot: Snapshot, query: TraceQuery): TraceResul
     ...(shared.missing.length > 0 ? {missing: shared.missing} : {}),
     ...flow.policyField,
   }
-  return {trace, needNodes: [...shared.needNodes]}
+  return {trace, needNodes: [...shared.needNodes], needPods: [...index.needPods]}
 }

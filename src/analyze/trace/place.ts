@@ -28,8 +28,25 @@ export const isHost = (p: Place): boolean => p.pod === undefined
 /** The snapshot, indexed for the walk: nodes and pods by name and address, places built on demand. */
 export class SnapshotIndex {
   private readonly places = new Map<string, Place>()
+  /**
+   * Pods (NAMESPACE/NAME) the walk looked for that their node's state does not hold although the
+   * snapshot lists them on it: a live trace reads a node's pods only as the walk asks for them.
+   */
+  readonly needPods = new Set<string>()
 
   constructor(readonly snapshot: Snapshot) {}
+
+  /** The snapshot's pods on `node` (not host-network ones) whose namespaces its state does not hold. */
+  unreadPods(node: string): SnapshotPod[] {
+    const state = this.state(node)
+    const read = new Set((state?.pods ?? []).map((p) => `${p.namespace}/${p.name}`))
+    return this.snapshot.pods.filter((p) => p.node === node && !p.hostNetwork && !read.has(`${p.namespace}/${p.name}`))
+  }
+
+  /** Every pod of `node` not read yet is wanted: the walk needs one of them and cannot tell which. */
+  wantUnreadPods(node: string): void {
+    for (const p of this.unreadPods(node)) this.needPods.add(`${p.namespace}/${p.name}`)
+  }
 
   node(name: string): SnapshotNode | undefined {
     return this.snapshot.nodes.find((n) => n.name === name)
@@ -78,7 +95,11 @@ export class SnapshotIndex {
     if (cached) return cached
     const state = this.state(node)
     const pod = state?.pods.find((p) => p.namespace === namespace && p.name === name)
-    if (!state || !pod) return undefined
+    if (!state || !pod) {
+      if (this.snapshot.pods.some((p) => p.node === node && p.namespace === namespace && p.name === name))
+        this.needPods.add(`${namespace}/${name}`)
+      return undefined
+    }
     // pods carry no rules or sysctls of their own in a snapshot: the kernel's defaults apply
     const fibState: FibState & NeighbourView = pod
     const place: Place = {

@@ -142,7 +142,7 @@ export function traceService(
       translation: null,
       endpoints,
     }
-    return {trace, needNodes: [...setup.needNodes]}
+    return {trace, needNodes: [...setup.needNodes], needPods: [...index.needPods]}
   }
 
   // the endpoint pod a walk ends at, for the NetworkPolicies that select it
@@ -268,5 +268,5 @@ export function traceService(
         b.probability - a.probability || Number(b.disposition !== undefined) - Number(a.disposition !== undefined),
     ),
   }
-  return {trace, needNodes}
+  return {trace, needNodes, needPods: [...index.needPods]}
 }

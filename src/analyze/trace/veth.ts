@@ -81,6 +81,9 @@ function fromHost(index: SnapshotIndex, place: Place, link: Link): VethPeer | un
     const end = pod.pod?.links.find((l) => l.kind === 'veth' && l.mac && learnt.includes(l.mac))
     if (end) return {place: pod, dev: end.name, how: 'fdb'}
   }
+  // the pod behind this veth may be one whose namespace was not read (a live trace reads only the pods it
+  // needs); a veth holding an address of the node is its own uplink (a lab node's), no pod's
+  if (!place.state.addresses.some((a) => a.dev === link.name && a.scope === 'global')) index.wantUnreadPods(place.node)
   return undefined
 }
 
