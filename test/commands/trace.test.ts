@@ -265,8 +265,10 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
       'eth0',
     ])
     expect(addrs.flatMap((a) => a.addr_info.map((i) => i.local))).toContain(r.json.dst.ip)
-    // a vxlan path between node1 and node3 never needs node2
-    expect(r.stderr.trim()).toBe('debug: trace collected [node1 node3] (2 of 3 nodes)')
+    // a vxlan path between node1 and node3 never needs node2, nor the pods that are not its ends
+    expect(r.stderr.trim()).toBe(
+      'debug: trace collected [node1 node3] (2 of 3 nodes); pods read: node1 default/pod-node1-1, node3 default/pod-node3-2',
+    )
     expect([0, 1]).toContain(r.code)
     expect(r.code).toBe(expectedExit(r.json))
   })
@@ -286,6 +288,31 @@ describeLab('netctl trace live on a 3-node flannel vxlan lab', () => {
     expect(r.json.disposition).toBe('DELIVERED')
     expect(r.json.returnPath?.disposition).toBe('DELIVERED')
     expect(r.code).toBe(0)
+  })
+
+  it("reads only the path's pods, and still finds a fault inside one of them (a pod MTU above the vxlan room)", async () => {
+    const dst = pod('pod-node3-2')
+    const off = pod('pod-node3-1')
+    const setMtu = (netns: string, mtu: number) => nsExec(netns, ['ip', 'link', 'set', 'dev', 'eth0', 'mtu', `${mtu}`])
+    const [was] = await ipJson<Array<{mtu: number}>>(dst.netns, ['link', 'show', 'dev', 'eth0'])
+    expect(was!.mtu).toBeLessThan(1500)
+    expect((await setMtu(dst.netns, 1500)).code).toBe(0)
+    expect((await setMtu(off.netns, 1500)).code).toBe(0)
+    try {
+      const r = await netctlJson<Trace>(['trace', 'pod-node1-1', 'pod-node3-2', '--lab', lab.get().name, '--debug'])
+      validTrace(r.json)
+      expect(r.stderr.trim()).toMatch(/; pods read: node1 default\/pod-node1-1, node3 default\/pod-node3-2$/)
+      const encap = r.json.findings.filter((f) => f.code === 'MTU_EXCEEDS_ENCAP').map((f) => f.subject)
+      expect(encap).toEqual(['pod default/pod-node3-2 eth0'])
+      expect(r.code).toBe(1)
+      // check reads every pod: it reports both
+      const c = await netctlJson<{findings: Array<{code: string; subject: string}>}>(['check', '--lab', lab.get().name])
+      const all = c.json.findings.filter((f) => f.code === 'MTU_EXCEEDS_ENCAP').map((f) => f.subject)
+      expect(all).toEqual(expect.arrayContaining(['pod default/pod-node3-1 eth0', 'pod default/pod-node3-2 eth0']))
+    } finally {
+      await setMtu(dst.netns, was!.mtu)
+      await setMtu(off.netns, was!.mtu)
+    }
   })
 
   it("END TO END: node1 loses node3's FDB entry: FDB_MISS, exit 1, as a real ping agrees", async () => {

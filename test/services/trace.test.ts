@@ -419,6 +419,24 @@ describe('traceLive reads only the pods the walk needs (the real walker and chec
     expect(run.exitCode).toBe(whole.exitCode)
   })
 
+  it('a node that has not learnt its pods yet (no ARP or FDB entries for them): still only SRC and DST pods', async () => {
+    const s = lab()
+    const forget = (n: string) => {
+      const st = s.nodeStates[n]!
+      st.neighbours = st.neighbours.filter((e) => e.dev !== 'cni0')
+      st.fdb = st.fdb.filter((e) => !(e.master === 'cni0' && !e.permanent))
+    }
+    forget('node1')
+    forget('node3')
+    const c = recordedCluster(s)
+    const run = await traceLive(c.inv, query('pod-node1-1', 'pod-node3-2'), {version: 't', collect: c.collect})
+    expect(c.asked).toEqual([
+      ['node1', ['default/pod-node1-1']],
+      ['node3', ['default/pod-node3-2']],
+    ])
+    expect(run.trace).toEqual(traceSnapshotFile(s, query('pod-node1-1', 'pod-node3-2')).trace)
+  })
+
   it("a path pod's fault is still found; a fault of a pod off the path only by the whole snapshot (check)", async () => {
     const s = lab()
     // 1500 inside a pod: more than the 1450 the vxlan encapsulation leaves room for

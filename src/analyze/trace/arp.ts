@@ -2,7 +2,7 @@ import type {Link} from '../../model/node-state.js'
 import {parseIp} from '../ip.js'
 import {answersArp} from '../neighbour.js'
 import type {Place, SnapshotIndex} from './place.js'
-import {vethPeer} from './veth.js'
+import {vethPeer, wantPodBehind} from './veth.js'
 
 /**
  * Who on a link would answer an ARP request for `target`, when the sender
@@ -62,6 +62,8 @@ function onBridge(
       if (answer) return {answer, unknown}
     }
   }
+  // no one answered: the pods behind the ports whose far end the snapshot lacks may
+  for (const port of unknown) wantPodBehind(index, host, port)
   return {unknown}
 }
 
@@ -98,6 +100,7 @@ export function whoAnswers(index: SnapshotIndex, place: Place, link: Link, targe
             none: `${peer.dev} in ${peer.place.netns} does not answer for ${target} (not its address, no proxy_arp, no proxy entry)`,
           }
     }
+    wantPodBehind(index, place, link.name)
     if (place.pod)
       return {missing: `${place.node}: the node end of ${place.pod.namespace}/${place.pod.name}'s ${link.name}`}
   }

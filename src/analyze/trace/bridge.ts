@@ -4,7 +4,7 @@ import {formatVeth} from './evidence.js'
 import {filterChain, filterHop} from './filter.js'
 import {linkDown, stopAtDownLink} from './link-state.js'
 import type {Place} from './place.js'
-import {vethPeer} from './veth.js'
+import {vethPeer, wantPodBehind} from './veth.js'
 import type {Flight, Step, Walk} from './walk-state.js'
 
 /**
@@ -69,6 +69,10 @@ function l2Forward(
       return !!peer && same(peer.place.links.get(peer.dev)?.mac, mac)
     })
     outPort = owner?.name
+    // no pod read has it: one not read may
+    if (!owner)
+      for (const p of ports)
+        if (p.name !== inPort && !vethPeer(w.index, place, p.name)) wantPodBehind(w.index, place, p.name)
     evidence.push(
       `no FDB entry for ${mac} on ${br.name}: flooded to every port${owner ? `; the pod behind ${owner.name} has it` : ''}`,
     )
@@ -107,6 +111,7 @@ function l2Forward(
   }
   w.hop({...base, out: outPort, action: 'bridge', evidence, packet: flight.pkt})
   const peer = vethPeer(w.index, place, outPort)
+  if (!peer) wantPodBehind(w.index, place, outPort)
   if (!peer) return w.insufficient(place, `${place.node}: the namespace behind the bridge port ${outPort}`)
   w.hop({
     node: place.node,

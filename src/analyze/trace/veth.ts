@@ -81,10 +81,17 @@ function fromHost(index: SnapshotIndex, place: Place, link: Link): VethPeer | un
     const end = pod.pod?.links.find((l) => l.kind === 'veth' && l.mac && learnt.includes(l.mac))
     if (end) return {place: pod, dev: end.name, how: 'fdb'}
   }
-  // the pod behind this veth may be one whose namespace was not read (a live trace reads only the pods it
-  // needs); a veth holding an address of the node is its own uplink (a lab node's), no pod's
-  if (!place.state.addresses.some((a) => a.dev === link.name && a.scope === 'global')) index.wantUnreadPods(place.node)
   return undefined
+}
+
+/**
+ * The walk needs the pod behind this node veth and vethPeer found none: it may be a pod whose
+ * namespace was not read (a live trace reads only the pods it needs), so every unread pod of the
+ * node is wanted. A veth holding an address of the node is its own uplink (a lab node's), no pod's.
+ */
+export function wantPodBehind(index: SnapshotIndex, place: Place, dev: string): void {
+  if (place.pod || place.links.get(dev)?.kind !== 'veth') return
+  if (!place.state.addresses.some((a) => a.dev === dev && a.scope === 'global')) index.wantUnreadPods(place.node)
 }
 
 export function vethPeer(index: SnapshotIndex, place: Place, dev: string): VethPeer | undefined {

@@ -6,7 +6,7 @@ import {linkDown, stopAtDownLink} from './link-state.js'
 import type {Place} from './place.js'
 import {udpForward} from './udp.js'
 import {underlay} from './underlay.js'
-import {vethPeer} from './veth.js'
+import {vethPeer, wantPodBehind} from './veth.js'
 import {vxlanEncap} from './vxlan.js'
 import type {Flight, Step, Walk} from './walk-state.js'
 
@@ -49,6 +49,7 @@ export function transmit(
       })
       return {kind: 'frame', place: peer.place, dev: peer.dev, ...(mac ? {mac} : {}), flight}
     }
+    wantPodBehind(w.index, place, link.name)
     if (place.pod)
       return w.insufficient(
         place,
