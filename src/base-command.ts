@@ -1,5 +1,4 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
-import YAML from 'yaml'
 
 import {classify, Ending, ExitCode, NetctlError, UsageError} from './errors.js'
 import {outputFlag, outputFromArgv, STRUCTURED_FORMATS} from './flags.js'
@@ -61,6 +60,12 @@ export abstract class BaseCommand extends Command {
   /** The -o FORMAT asked for (one the command knows, or any word before parsing). */
   protected outputFormat(): string | undefined {
     return outputFromArgv(this.argv)
+  }
+
+  /** the YAML library only when -o yaml asks for it (before oclif's init: its errors print as YAML too), not on every start */
+  override async init(): Promise<void> {
+    if (this.outputFormat() === 'yaml') yamlOf ??= (await import('./util/yaml.js')).yamlText
+    await super.init()
   }
 
   /** -o json and -o yaml are --json: the result and any error come out as that object, and the text renderers stay quiet. */
@@ -158,9 +163,13 @@ export function errorJson(
   return {error: {code, message, exitCode}}
 }
 
+/** src/util/yaml.ts's writer, once a command with -o yaml has loaded it (init). */
+let yamlOf: typeof import('./util/yaml.js').yamlText | undefined
+
 /** The JSON object as YAML: JSON's conversion first (toJSON, undefined dropped), no anchors, no folded lines. */
 export function yamlText(json: unknown): string {
-  return YAML.stringify(JSON.parse(JSON.stringify(json)) as unknown, {aliasDuplicateObjects: false, lineWidth: 0})
+  if (!yamlOf) throw new Error('-o yaml: the YAML writer was not loaded (BaseCommand.init loads it)')
+  return yamlOf(json, {plainJson: true})
 }
 
 /** oclif's parse messages span lines ("Parsing --nodes\n\tExpected ..."); fold them into one. */

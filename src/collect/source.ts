@@ -256,11 +256,12 @@ function makeSource(
  */
 export async function openClusterSource(spec: SourceSpec, opts: {orElse?: string[]} = {}): Promise<ClusterSource> {
   if (spec.kind !== 'kubernetes') {
-    const {loadInventory} = await import('../cluster/inventory.js')
-    const {labInventoryFile} = await import('../lab/inventory.js')
     const {createTransport} = await import('../transport/index.js')
     const sshConfig = spec.sshConfig === undefined ? undefined : checkSshConfig(spec.sshConfig)
-    const inventory = await loadInventory(spec.kind === 'lab' ? await labInventoryFile(spec.name) : spec.file)
+    const inventory =
+      spec.kind === 'lab'
+        ? await (await import('../lab/inventory.js')).labInventoryOf(spec.name)
+        : await (await import('../cluster/inventory.js')).loadInventory(spec.file)
     return makeSource(spec, inventory, (node) =>
       createTransport(node, spec.transport, sshConfig === undefined ? {} : {sshConfig}),
     )

@@ -1,7 +1,5 @@
 import {writeFile} from 'node:fs/promises'
 
-import {stringify} from 'yaml'
-
 import {NetctlError, UsageError} from '../errors.js'
 import {backendCni} from '../model/backends.js'
 import {type Inventory, INVENTORY_API_VERSION, type InventoryNodeAccess} from '../model/inventory.js'
@@ -9,7 +7,7 @@ import {labBackend} from './backends/index.js'
 import {nodeFacts, nodePaths} from './files.js'
 import {LAB_SSH_PORT, LAB_SSH_USER, labProxyCommand, labSshPaths} from './sshd.js'
 import {labHealth, loadRecord, presentNetns} from './state.js'
-import type {LabNode, LabPlan} from './types.js'
+import type {LabNode, LabPlan, LabRecord} from './types.js'
 
 /** How a --ssh lab node is reached over SSH without any config file: the fields of its ssh_config block. */
 function labNodeSsh(plan: LabPlan, node: LabNode): NonNullable<InventoryNodeAccess['ssh']> {
@@ -76,17 +74,19 @@ export function labInventory(plan: LabPlan): Inventory {
 }
 
 export async function writeInventory(plan: LabPlan): Promise<void> {
+  // only lab up and the commands that change a lab write it: the YAML library is no part of reading a lab
+  const {yamlText} = await import('../util/yaml.js')
   const header = `# netctl inventory of lab '${plan.name}' (written by netctl lab up; the same format describes real nodes)\n`
-  await writeFile(plan.inventory, header + stringify(labInventory(plan), {lineWidth: 0}))
+  await writeFile(plan.inventory, header + yamlText(labInventory(plan)))
 }
 
 /**
- * `--lab NAME`: the inventory the lab wrote when it came up, for a lab in the
- * state `lab status` finds it in: up, or degraded by a missing namespace (its
- * node is then unreachable), never one whose names point at a namespace it did
- * not make (entering that would read, or change, another namespace).
+ * `--lab NAME`: the record of a lab in the state `lab status` finds it in: up,
+ * or degraded by a missing namespace (its node is then unreachable), never one
+ * whose names point at a namespace it did not make (entering that would read,
+ * or change, another namespace).
  */
-export async function labInventoryFile(name: string): Promise<string> {
+async function usableRecord(name: string): Promise<LabRecord> {
   const record = await loadRecord(name)
   const health = labHealth(record, await presentNetns())
   if (health.state !== 'up' && health.state !== 'degraded') {
@@ -101,5 +101,19 @@ export async function labInventoryFile(name: string): Promise<string> {
       'REFUSED',
     )
   }
-  return record.inventory
+  return record
+}
+
+/** `--lab NAME`: the inventory file the lab wrote when it came up (for tools that read the file). */
+export async function labInventoryFile(name: string): Promise<string> {
+  return (await usableRecord(name)).inventory
+}
+
+/**
+ * `--lab NAME`: the lab's inventory, made from its record as lab up wrote the file from it (every
+ * writer of the file saves the record too): a JSON read instead of parsing and validating YAML on
+ * every command's start.
+ */
+export async function labInventoryOf(name: string): Promise<Inventory> {
+  return labInventory(await usableRecord(name))
 }

@@ -1,4 +1,4 @@
-import {parseDocument} from 'yaml'
+import {parseDocument, stringify} from 'yaml'
 
 /** What is wrong with a YAML text, for the caller's one line naming the file. */
 export interface YamlProblem {
@@ -28,4 +28,14 @@ export function parseUserYaml(text: string): {data: unknown} | {problem: YamlPro
       return {problem: {why: 'its aliases expand too far, as an alias bomb does'}}
     return {problem: {why: (error as Error).message.split('\n')[0]!}}
   }
+}
+
+/**
+ * Data as YAML, as netctl writes it (a lab's inventory, -o yaml): no folded lines; `plainJson`
+ * (-o yaml) converts as JSON does first (toJSON, undefined dropped) and writes no anchors.
+ */
+export function yamlText(data: unknown, opts: {plainJson?: boolean} = {}): string {
+  return opts.plainJson
+    ? stringify(JSON.parse(JSON.stringify(data)) as unknown, {aliasDuplicateObjects: false, lineWidth: 0})
+    : stringify(data, {lineWidth: 0})
 }

@@ -4,9 +4,12 @@ import path from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {loadInventory} from '../../src/cluster/inventory.js'
+import {labInventoryOf} from '../../src/lab/inventory.js'
 import {netctl, REPO} from '../helpers/cli.js'
 import {fixture} from '../helpers/fixtures.js'
 import {loadedPackages, loadedSources, netctlImports} from '../helpers/imports.js'
+import {describeLab, useLab} from '../helpers/lab.js'
 
 /**
  * What a netctl process loads decides its start-up: each heavy package only
@@ -76,5 +79,30 @@ describe('netctl --version', () => {
     const json = await netctlImports(['--version', '--json'])
     expect(JSON.parse(json.stdout)).toMatchObject({snapshotSchemaVersion: expect.any(Number)})
     expect(loadedPackages(json.loaded).has('@oclif/core')).toBe(true)
+  })
+})
+
+describeLab('a live trace of a lab (issue 13: ≤ 1.3× the collection floor, start-up included)', () => {
+  const lab = useLab('s7lst', ['--nodes', '3', '--backend', 'flannel-vxlan'])
+
+  it("reads the lab's inventory from its record, the same as the file lab up wrote, without the YAML library", async () => {
+    const {name, inventory} = lab.get()
+    expect(await labInventoryOf(name)).toEqual(await loadInventory(inventory))
+    const r = await netctlImports(['trace', 'pod-node1-1', 'pod-node3-1', '--lab', name, '--json'])
+    expect([0, 1], r.stderr).toContain(r.code)
+    expect(JSON.parse(r.stdout)).toMatchObject({src: {pod: 'pod-node1-1'}, dst: {pod: 'pod-node3-1'}})
+    const sources = loadedSources(r.loaded)
+    expect(sources, 'the recorder sees sources').toContain('commands/trace.ts')
+    expect(sources.filter((s) => s.includes('node_modules/yaml/'))).toEqual([])
+    expect(HEAVY.filter((p) => loadedPackages(r.loaded).has(p))).toEqual([])
+    expect(compiler(r.loaded)).toEqual([])
+  })
+
+  it('-o yaml still prints YAML, also for an error', async () => {
+    const ok = await netctl(['trace', 'pod-node1-1', 'pod-node3-1', '--lab', lab.get().name, '-o', 'yaml'])
+    expect(ok.stdout).toMatch(/^src:\n {2}ip: /m)
+    const bad = await netctl(['trace', 'pod-node1-1', 'pod-nodeX', '--lab', lab.get().name, '-o', 'yaml'])
+    expect(bad.code).toBe(2)
+    expect(bad.stdout).toMatch(/^error:\n {2}code: USAGE\n/)
   })
 })
