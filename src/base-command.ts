@@ -3,6 +3,7 @@ import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 import {classify, Ending, ExitCode, NetctlError, UsageError} from './errors.js'
 import {outputFlag, outputFromArgv, STRUCTURED_FORMATS} from './flags.js'
 import {printable} from './render/color.js'
+import {loadTextLayout} from './render/width.js'
 import {firstLine} from './util/exec.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- oclif's own FlagOutput shape, not exported
@@ -65,6 +66,8 @@ export abstract class BaseCommand extends Command {
   /** the YAML library only when -o yaml asks for it (before oclif's init: its errors print as YAML too), not on every start */
   override async init(): Promise<void> {
     if (this.outputFormat() === 'yaml') yamlOf ??= (await import('./util/yaml.js')).yamlText
+    // text is laid out at the terminal's width; JSON never is
+    else if (!this.jsonEnabled()) await loadTextLayout()
     await super.init()
   }
 

@@ -2,7 +2,6 @@
  * `netctl explain`: a finding code or a disposition, as text and as JSON
  * (schemas/explain.schema.json), and the --list index of both.
  */
-import wrapAnsi from 'wrap-ansi'
 
 import {
   AREA_TITLES,
@@ -16,7 +15,7 @@ import {FINDING_CODES, type Severity} from '../model/finding.js'
 import {DISPOSITIONS} from '../model/trace.js'
 import type {ExplainAnswer} from '../services/explain.js'
 import {colors, table} from './color.js'
-import {terminalWidth, wrapCommand} from './width.js'
+import {fillWords, terminalWidth, wrapCommand} from './width.js'
 
 export function explainJson(found: Lookup): object {
   if (found.kind === 'disposition') {
@@ -61,10 +60,7 @@ export function explainListJson(): object {
 
 /** Word wrap at the terminal's width (100 columns when not a terminal), every line indented. */
 export function wrap(text: string, indent = '  ', width = terminalWidth() ?? 100): string {
-  return wrapAnsi(text.split(/\s+/).filter(Boolean).join(' '), Math.max(20, width - indent.length), {
-    hard: true,
-    trim: true,
-  })
+  return fillWords(text, Math.max(20, width - indent.length))
     .split('\n')
     .map((l) => indent + l)
     .join('\n')

@@ -3,8 +3,20 @@
  * here, with wrap-ansi (colour codes kept, words never split unless a word is
  * wider than the line) and string-width (what a line takes on screen).
  */
-import stringWidth from 'string-width'
-import wrapAnsi from 'wrap-ansi'
+
+/**
+ * string-width and wrap-ansi, once loaded: evaluating them builds an Intl.Segmenter and Unicode
+ * property expressions (30-50 ms of every start), so a command whose output is JSON never loads
+ * them (BaseCommand.init loads them for text output). Until then no line is wrapped.
+ */
+let layout: {stringWidth: (s: string) => number; wrapAnsi: typeof import('wrap-ansi').default} | undefined
+
+/** Load the text layout libraries (once): before text output laid out at a width. */
+export async function loadTextLayout(): Promise<void> {
+  if (layout) return
+  const [sw, wa] = await Promise.all([import('string-width'), import('wrap-ansi')])
+  layout = {stringWidth: sw.default, wrapAnsi: wa.default}
+}
 
 /** Columns to wrap at: $COLUMNS, else the terminal's; undefined (no wrapping, lines whole for grep) when stdout is not a terminal. */
 export function terminalWidth(stream: NodeJS.WriteStream = process.stdout): number | undefined {
@@ -14,7 +26,7 @@ export function terminalWidth(stream: NodeJS.WriteStream = process.stdout): numb
 }
 
 /** What a line takes on screen (colour codes and wide characters counted as the terminal does). */
-export const displayWidth = (line: string): number => stringWidth(line)
+export const displayWidth = (line: string): number => (layout ? layout.stringWidth(line) : line.length)
 
 /** Narrowest text column kept: below it a deep indent would leave a word a line. */
 const MIN_TEXT = 20
@@ -24,11 +36,11 @@ const MIN_TEXT = 20
  * rest at `hang` (deeper, so that a wrapped line reads as one item).
  */
 export function wrapLine(line: string, width = terminalWidth(), hang?: string): string {
-  if (width === undefined || width <= 0 || displayWidth(line) <= width) return line
+  if (!layout || width === undefined || width <= 0 || displayWidth(line) <= width) return line
   const lead = /^ */.exec(line)![0]
   const rest = hang ?? `${lead}  `
   const text = Math.max(MIN_TEXT, width - Math.max(lead.length, rest.length))
-  const [first = '', ...more] = wrapAnsi(line.slice(lead.length), text, {hard: true, trim: true}).split('\n')
+  const [first = '', ...more] = layout.wrapAnsi(line.slice(lead.length), text, {hard: true, trim: true}).split('\n')
   return [lead + first, ...more.map((l) => rest + l)].join('\n')
 }
 
@@ -41,13 +53,19 @@ export function wrapText(text: string, width = terminalWidth()): string {
     .join('\n')
 }
 
+/** Words filled into lines of `columns` (a word wider than that is cut), as wrap-ansi's hard mode does; one line when not loaded. */
+export function fillWords(text: string, columns: number): string {
+  const words = text.split(/\s+/).filter(Boolean).join(' ')
+  return layout ? layout.wrapAnsi(words, columns, {hard: true, trim: true}) : words
+}
+
 /**
  * A shell command wrapped so that it still pastes as one: broken only between
  * words outside quotes, each line but the last ending in ` \`. A comment goes
  * on as a comment. A single word wider than the line stays whole.
  */
 export function wrapCommand(line: string, width = terminalWidth()): string {
-  if (width === undefined || width <= 0 || displayWidth(line) <= width) return line
+  if (!layout || width === undefined || width <= 0 || displayWidth(line) <= width) return line
   const lead = /^ */.exec(line)![0]
   const body = line.slice(lead.length)
   if (body.startsWith('#')) return wrapLine(line, width, `${lead}# `)

@@ -94,11 +94,20 @@ describeLab('a live trace of a lab (issue 13: ≤ 1.3× the collection floor, st
     const sources = loadedSources(r.loaded)
     expect(sources, 'the recorder sees sources').toContain('commands/trace.ts')
     expect(sources.filter((s) => s.includes('node_modules/yaml/'))).toEqual([])
+    // nor the text layout libraries (an Intl.Segmenter and Unicode property expressions to build): JSON is not laid out
+    // (string-width's own table of East Asian widths stands for it: oclif bundles an older string-width of its own)
+    expect(sources.filter((s) => s.includes('node_modules/get-east-asian-width/'))).toEqual([])
     expect(HEAVY.filter((p) => loadedPackages(r.loaded).has(p))).toEqual([])
     expect(compiler(r.loaded)).toEqual([])
   })
 
-  it('-o yaml still prints YAML, also for an error', async () => {
+  it('text is still wrapped at the width, -o yaml still prints YAML, also for an error', async () => {
+    const text = await netctl(['trace', 'pod-node1-1', 'pod-node3-1', '--lab', lab.get().name, '-o', 'text'], {
+      env: {COLUMNS: '60'},
+    })
+    // text is still laid out at the width asked for
+    expect(text.stdout.split('\n').filter((l) => l.length > 60)).toEqual([])
+    expect(text.stdout.split('\n').length).toBeGreaterThan(5)
     const ok = await netctl(['trace', 'pod-node1-1', 'pod-node3-1', '--lab', lab.get().name, '-o', 'yaml'])
     expect(ok.stdout).toMatch(/^src:\n {2}ip: /m)
     const bad = await netctl(['trace', 'pod-node1-1', 'pod-nodeX', '--lab', lab.get().name, '-o', 'yaml'])

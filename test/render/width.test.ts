@@ -1,10 +1,13 @@
 import {execFileSync} from 'node:child_process'
 
-import {describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 
-import {wrapCommand, wrapLine} from '../../src/render/width.js'
+import {loadTextLayout, wrapCommand, wrapLine} from '../../src/render/width.js'
 
 describe('wrapping at a width', () => {
+  // a command loads the layout libraries for text output (BaseCommand.init); JSON output never does
+  beforeAll(() => loadTextLayout())
+
   it('a line breaks between words, its rest at the hanging indent, never wider than the width', () => {
     const line = `      ${'evidence '.repeat(12).trim()}`
     const out = wrapLine(line, 40, '          ').split('\n')
