@@ -118,7 +118,10 @@ describe('snapshot files that scale', () => {
       '',
       'x'.repeat(20 * mb), // longer than the 8 MB window: it grows
       `{"note":"é 日本 🚀"}`,
-      ...Array.from({length: 3000}, (_, i) => `${i} ${'y'.repeat((i * 7919) % 9000)}${i % 97 === 0 ? ' ünïcode ✓' : ''}`),
+      ...Array.from(
+        {length: 3000},
+        (_, i) => `${i} ${'y'.repeat((i * 7919) % 9000)}${i % 97 === 0 ? ' ünïcode ✓' : ''}`,
+      ),
       'é'.repeat(3 * mb), // two bytes each: a window edge falls inside such a line
       '',
       'last line, no newline',
