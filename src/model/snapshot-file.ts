@@ -20,7 +20,7 @@ import {createGunzip, createGzip, gunzipSync} from 'node:zlib'
 
 import {UsageError} from '../errors.js'
 import {firstSchemaError, validatorForDefinition} from '../util/schema.js'
-import {printable} from '../util/text.js'
+import {decodeUtf8, printable} from '../util/text.js'
 import type {NodeState} from './node-state.js'
 import {loadSnapshot, parseSnapshot, type Snapshot, SNAPSHOT_SCHEMA_VERSION, validateSnapshot} from './snapshot.js'
 
@@ -217,34 +217,102 @@ async function sniff(file: string): Promise<{gzip: boolean}> {
  * A file's lines, split on the bytes (faster than readline, which was half of reading a big
  * snapshot): no string ever holds more than one line, that is one node.
  */
-async function* linesOf(file: string, gzip: boolean, range?: ByteRange): AsyncGenerator<string> {
-  const input = gzip
-    ? createReadStream(file).pipe(createGunzip())
-    : createReadStream(file, {highWaterMark: 1 << 20, ...(range ? {start: range.start, end: range.end - 1} : {})})
-  let rest: Buffer[] = []
-  try {
-    for await (const chunk of input as AsyncIterable<Buffer>) {
-      let start = 0
-      let nl = chunk.indexOf(10)
-      while (nl !== -1) {
-        if (rest.length > 0) {
-          rest.push(chunk.subarray(start, nl))
-          yield Buffer.concat(rest).toString('utf8')
-          rest = []
-        } else yield chunk.toString('utf8', start, nl)
-        start = nl + 1
-        nl = chunk.indexOf(10, start)
-      }
-      if (start < chunk.length) rest.push(chunk.subarray(start))
+/**
+ * How much text linesOf decodes at once: more than the ~1 MB over which Node keeps a string
+ * outside V8's heap (decodeUtf8), so that lines are slices of one such string each time.
+ */
+const DECODE_BYTES = 8 << 20
+
+/** Bytes read and not yet split into lines; lines are decoded a window at a time. */
+class LineWindow {
+  private bytes = Buffer.allocUnsafe(DECODE_BYTES)
+  private used = 0
+
+  /** where to read into next; the window doubles when one line fills it */
+  room(): {buffer: Buffer; offset: number; length: number} {
+    if (this.used === this.bytes.length) this.grow(this.used + 1)
+    return {buffer: this.bytes, offset: this.used, length: this.bytes.length - this.used}
+  }
+
+  filled(n: number): void {
+    this.used += n
+  }
+
+  append(chunk: Buffer): void {
+    if (this.used + chunk.length > this.bytes.length) this.grow(this.used + chunk.length)
+    chunk.copy(this.bytes, this.used)
+    this.used += chunk.length
+  }
+
+  /** the whole lines held once a window's worth is, or at the END everything held */
+  *lines(end: boolean): Generator<string> {
+    let cut = this.used
+    if (!end) {
+      if (this.used < DECODE_BYTES) return
+      cut = this.bytes.lastIndexOf(10, this.used - 1)
+      if (cut === -1) return
     }
-    if (rest.length > 0) yield Buffer.concat(rest).toString('utf8')
-  } finally {
-    input.destroy()
+    const text = decodeUtf8(this.bytes, 0, cut)
+    this.consumed(end ? cut : cut + 1)
+    // split the decoded text, not the bytes: in UTF-8 a character's offset is not its byte's
+    let start = 0
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      yield text.slice(start, nl)
+      start = nl + 1
+    }
+    if (!end || start < text.length) yield text.slice(start)
+  }
+
+  private consumed(n: number): void {
+    this.bytes.copy(this.bytes, 0, n, this.used)
+    this.used -= n
+  }
+
+  private grow(atLeast: number): void {
+    const bigger = Buffer.allocUnsafe(Math.max(atLeast, this.bytes.length * 2))
+    this.bytes.copy(bigger, 0, 0, this.used)
+    this.bytes = bigger
   }
 }
 
+/**
+ * The lines of a file (gunzipped), or of bytes RANGE of a plain one (exported for its tests). A plain file is read into
+ * one window reused from read to read; the text is decoded a window at a time (see LineWindow).
+ */
+export async function* linesOf(file: string, gzip: boolean, range?: ByteRange): AsyncGenerator<string> {
+  const window = new LineWindow()
+  if (gzip) {
+    const input = createReadStream(file).pipe(createGunzip())
+    try {
+      for await (const chunk of input as AsyncIterable<Buffer>) {
+        window.append(chunk)
+        yield* window.lines(false)
+      }
+    } finally {
+      input.destroy()
+    }
+  } else {
+    const fh = await open(file, 'r')
+    try {
+      let position = range?.start ?? 0
+      const end = range?.end ?? Infinity
+      while (position < end) {
+        const room = window.room()
+        const {bytesRead} = await fh.read(room.buffer, room.offset, Math.min(room.length, end - position), position)
+        if (bytesRead === 0) break
+        position += bytesRead
+        window.filled(bytesRead)
+        yield* window.lines(false)
+      }
+    } finally {
+      await fh.close()
+    }
+  }
+  yield* window.lines(true)
+}
+
 /** Bytes START (included) to END (excluded) of a plain file. */
-interface ByteRange {
+export interface ByteRange {
   start: number
   end: number
 }
@@ -478,8 +546,8 @@ class LinesReader {
         const fh = await open(this.file, 'r')
         try {
           for (const w of wanted) {
-            const {buffer, bytesRead} = await fh.read(Buffer.alloc(w.bytes), 0, w.bytes, w.offset)
-            const line = buffer.toString('utf8', 0, bytesRead).replace(/\n$/, '')
+            const {buffer, bytesRead} = await fh.read(Buffer.allocUnsafe(w.bytes), 0, w.bytes, w.offset)
+            const line = decodeUtf8(buffer, 0, buffer[bytesRead - 1] === 10 ? bytesRead - 1 : bytesRead)
             out.push(this.parse(line, lineNoOf(w.at), false, true, index.lines[w.at]![0]))
           }
         } finally {

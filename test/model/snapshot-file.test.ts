@@ -1,7 +1,7 @@
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {gunzipSync} from 'node:zlib'
+import {gunzipSync, gzipSync} from 'node:zlib'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
@@ -9,6 +9,7 @@ import {synthesizeSnapshot} from '../../bench/synth.js'
 import {factsMakerFor} from '../../src/analyze/checks/index.js'
 import {parseSnapshot, type Snapshot} from '../../src/model/snapshot.js'
 import {
+  linesOf,
   openSnapshotFile,
   readSnapshotFile,
   snapshotJsonChunks,
@@ -108,5 +109,42 @@ describe('snapshot files that scale', () => {
     expect(b.code).toBe(a.code)
     expect(JSON.parse(b.stdout).findings).toEqual(JSON.parse(a.stdout).findings)
     expect(JSON.parse(b.stdout).summary ?? null).toEqual(JSON.parse(a.stdout).summary ?? null)
+  })
+
+  it('lines are read a window at a time: a line longer than the window, UTF-8 across its edge, empty lines, no final newline, gzipped or at an offset', async () => {
+    const mb = 1 << 20
+    const lines = [
+      'a',
+      '',
+      'x'.repeat(20 * mb), // longer than the 8 MB window: it grows
+      `{"note":"é 日本 🚀"}`,
+      ...Array.from(
+        {length: 3000},
+        (_, i) => `${i} ${'y'.repeat((i * 7919) % 9000)}${i % 97 === 0 ? ' ünïcode ✓' : ''}`,
+      ),
+      'é'.repeat(3 * mb), // two bytes each: a window edge falls inside such a line
+      '',
+      'last line, no newline',
+    ]
+    const text = lines.join('\n')
+    const plain = path.join(dir, 'lines.txt')
+    const gz = path.join(dir, 'lines.txt.gz')
+    writeFileSync(plain, text)
+    writeFileSync(gz, gzipSync(text))
+    const read = async (file: string, gzip: boolean, range?: {start: number; end: number}) => {
+      const out: string[] = []
+      for await (const l of linesOf(file, gzip, range)) out.push(l)
+      return out
+    }
+    expect(await read(plain, false)).toEqual(lines)
+    expect(await read(gz, true)).toEqual(lines)
+    // lines 3 to 2000, by their bytes, newline included (as check's workers read their share)
+    const bytes = Buffer.from(text)
+    const offsetOf = (n: number) => Buffer.byteLength(lines.slice(0, n).join('\n')) + (n > 0 ? 1 : 0)
+    expect(await read(plain, false, {start: offsetOf(3), end: offsetOf(2000)})).toEqual(lines.slice(3, 2000))
+    expect(bytes.length).toBeGreaterThan(30 * mb)
+    // with a final newline, no empty line after it
+    writeFileSync(plain, `${text}\n`)
+    expect(await read(plain, false)).toEqual(lines)
   })
 })

@@ -64,4 +64,18 @@ describe('schema formats: cidr and ip', () => {
       expect([s, SCHEMA_FORMATS.ip.validate(s)]).toEqual([s, ipaddrIp(s)])
     }
   })
+  it('IPv6 texts judged once agree on every later ask, past the memory being cleared', () => {
+    const v6 = (i: number) => [
+      `fe80::${i.toString(16)}`,
+      `fe80::${i.toString(16)}/64`,
+      `fe80::${i.toString(16)}g`,
+      `::${i}/129`,
+    ]
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 5000; i += round + 1)
+        for (const s of [...v6(i), 'fe80::/64', 'ff00::/8', '::1/128', '::1']) {
+          expect([s, SCHEMA_FORMATS.cidr.validate(s)]).toEqual([s, ipaddrCidr(s)])
+          expect([s, SCHEMA_FORMATS.ip.validate(s)]).toEqual([s, ipaddrIp(s)])
+        }
+  })
 })
