@@ -13,7 +13,6 @@ import {
 } from '../src/flags.js'
 import type {Protocol} from '../src/model/trace.js'
 import {traceJson, traceRoundsLine, traceText} from '../src/render/trace.js'
-import {traceDot, traceMermaid} from '../src/render/trace-graph.js'
 import {runTrace} from '../src/services/trace.js'
 
 /** --port: a number (1-65535) or a Service port's name; oclif names the flag before a refusal */
@@ -176,8 +175,9 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
       process.stderr.write(`${traceRoundsLine(run.rounds, run.snapshot)}\n`)
 
     if (format === 'text') this.log(traceText(run.trace))
-    else if (format === 'mermaid') this.log(traceMermaid(run.trace))
-    else if (format === 'dot') this.log(traceDot(run.trace))
+    // the graphs' renderer only when a graph is asked for (every module loaded is start-up time)
+    else if (format === 'mermaid') this.log((await import('../src/render/trace-graph.js')).traceMermaid(run.trace))
+    else if (format === 'dot') this.log((await import('../src/render/trace-graph.js')).traceDot(run.trace))
     return new Ending(traceJson(run.trace), {outcome: run.outcome})
   }
 }

@@ -30,7 +30,6 @@ import type {Snapshot} from '../model/snapshot.js'
 import {type OpenOptions, openSnapshotFile, readSnapshotFile} from '../model/snapshot-file.js'
 import type {Trace} from '../model/trace.js'
 import {traceVerdict} from './outcome.js'
-import {probeTrace} from './probe.js'
 
 /** The trace engine (src/analyze/trace); tests hand in a fake. */
 export interface Walker {
@@ -416,6 +415,8 @@ export async function runTrace(req: TraceRequest): Promise<TraceRun> {
       onProgress: (p) => display?.update(p),
     })
     if (req.probe) {
+      // sending a packet and reading counters: its module only for --probe
+      const {probeTrace} = await import('./probe.js')
       const trace = await probeTrace(run.trace, run.snapshot, inventory.nodes, {
         transportFor: (node) => source.transportFor(node),
         timeoutMs: req.timeoutMs,
