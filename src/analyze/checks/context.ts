@@ -46,6 +46,8 @@ export class CheckContext {
     uplinkPrefixes: new Map<string, Prefix4[]>(),
   }
   private readonly memos = new Map<string, unknown>()
+  /** peer addresses parsed once (onUplinkSubnet is asked once per node pair) */
+  private readonly parsedAddresses = new Map<string, Prefix4 | undefined>()
   /** values about the examined nodes (peer views, expected routes): cleared with each node a streamed run visits */
   private readonly nodeMemos = new Map<string, unknown>()
   private readonly indexes = new WeakMap<NodeState, StateIndex>()
@@ -163,7 +165,11 @@ export class CheckContext {
 
   /** The address peers send to: flannel's public-ip, Calico's IPv4Address, else the InternalIP. */
   underlayIP(n: SnapshotNode): string {
-    return cached(this.perNode.underlayIP, n.name, () => this.underlayIPOf(n))
+    // asked per peer by several checks: a lookup, no closure made per question
+    const m = this.perNode.underlayIP
+    let ip = m.get(n.name)
+    if (ip === undefined) m.set(n.name, (ip = this.underlayIPOf(n)))
+    return ip
   }
 
   private underlayIPOf(n: SnapshotNode): string {
@@ -183,7 +189,10 @@ export class CheckContext {
    * installs for them, so those win when the node was collected.
    */
   podNets(n: SnapshotNode): string[] {
-    return cached(this.perNode.podNets, n.name, () => this.podNetsOf(n))
+    const m = this.perNode.podNets
+    let nets = m.get(n.name)
+    if (nets === undefined) m.set(n.name, (nets = this.podNetsOf(n)))
+    return nets
   }
 
   private podNetsOf(n: SnapshotNode): string[] {
@@ -239,7 +248,7 @@ export class CheckContext {
   /** Is this address on a subnet of the node's uplink? */
   onUplinkSubnet(n: SnapshotNode, state: NodeState, ip: string): boolean {
     // asked once per node pair about the same few thousand peer addresses: each parsed once
-    const parsed = this.memo('parsedAddresses', () => new Map<string, Prefix4 | undefined>())
+    const parsed = this.parsedAddresses
     let a = parsed.get(ip)
     if (a === undefined && !parsed.has(ip)) parsed.set(ip, (a = parsePrefix(ip)))
     if (!a || a.len !== 32) return this.uplinkSubnets(n, state).some((net) => contains(net, ip))
@@ -263,7 +272,10 @@ export class CheckContext {
 
   /** A node's VTEP (vxlan backends): its address on the tunnel and its MAC. */
   vtep(n: SnapshotNode): Vtep {
-    return cached(this.perNode.vtep, n.name, () => this.vtepOf(n))
+    const m = this.perNode.vtep
+    let v = m.get(n.name)
+    if (v === undefined) m.set(n.name, (v = this.vtepOf(n)))
+    return v
   }
 
   private vtepOf(n: SnapshotNode): Vtep {

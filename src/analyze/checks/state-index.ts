@@ -6,7 +6,7 @@
  * CheckContext (CheckContext.index), so one run of the checks shares them.
  */
 import type {FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
-import {parsePrefix, type Prefix4} from '../ip.js'
+import {parsePrefix, parsePrefixUncached, type Prefix4} from '../ip.js'
 
 export class StateIndex {
   private routeIx?: {
@@ -40,7 +40,8 @@ export class StateIndex {
       if (r.family !== 'inet' || r.table !== 'main') continue
       ix.main.push(r)
       push(ix.byDst, r.dst, r)
-      const p = parsePrefix(r.dst)
+      // each text read once here (thousands of peers' subnets): the parse memo would only grow
+      const p = parsePrefixUncached(r.dst)
       ix.prefixes.set(r, p)
       // the first route for each prefix, in the kernel's order
       if (p && !ix.byPrefix.has(prefixKey(p.net, p.len))) ix.byPrefix.set(prefixKey(p.net, p.len), r)
