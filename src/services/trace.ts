@@ -9,7 +9,7 @@ import {stat} from 'node:fs/promises'
 
 import {makeFinding} from '../analyze/catalogue/index.js'
 import {modeFromName} from '../analyze/checks/backend.js'
-import {CHECKS, factsFor, factsMakerFor, runChecks, runChecksWithFacts} from '../analyze/checks/index.js'
+import {CHECKS, factsFor, factsMakerFor, NodeValues, runChecks, runChecksWithFacts} from '../analyze/checks/index.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from '../analyze/trace/api.js'
 import * as engine from '../analyze/trace/index.js'
 import {checkSameFamily, inNamespace} from '../analyze/trace/resolve.js'
@@ -176,7 +176,8 @@ export async function traceSnapshotStream(
       head,
       facts,
       nodes.flatMap((node) => (whole.has(node) ? [{node, state: whole.get(node)!}] : [])),
-      {nodes, ...(subjects ? {subjects} : {})},
+      // the nodes' addresses, subnets and VTEPs, worked out from the kept head and facts once per file
+      {nodes, ...(subjects ? {subjects} : {}), ...(withFacts ? {values: opened.values} : {})},
     ).raised.map((r) => r.finding)
   const trace = fixesAsTyped(
     withNodeChecks(
@@ -199,6 +200,8 @@ interface OpenedFile {
   stream: SnapshotStream
   /** every node's facts (a file with its facts and index), read at the first call */
   facts(): Promise<Record<string, NodeState>>
+  /** what the checks work out about every node from the head and those facts */
+  values: NodeValues
 }
 let lastOpened: {key: string; onParse: OpenOptions['onParse']; opened: OpenedFile} | undefined
 
@@ -221,6 +224,7 @@ async function openCached(file: string, opts: OpenOptions): Promise<OpenedFile> 
   }
   const opened: OpenedFile = {
     stream,
+    values: new NodeValues(),
     facts: () =>
       (facts ??= readFacts().catch((error: unknown) => {
         // an invalid facts line is refused again by the next trace, not remembered half read

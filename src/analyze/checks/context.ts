@@ -30,21 +30,53 @@ export interface Vtep {
   vni?: number
 }
 
+/**
+ * What the context works out about every node from the Node objects and their cluster facts alone
+ * (names, addresses, pod subnets, VTEPs). A later run over the same head and the same facts (trace:
+ * the same file, kept by the trace service) may hand it in again rather than work it out anew.
+ */
+export class NodeValues {
+  readonly ipOwner = new Map<string, string>()
+  /** name → node: lookups by name stay O(1) however many nodes (and errors, peers) there are */
+  readonly byName = new Map<string, SnapshotNode>()
+  /** the snapshot's nodes the two maps above were made from */
+  nodes?: readonly SnapshotNode[]
+  readonly underlayIP = new Map<string, string>()
+  readonly podNets = new Map<string, string[]>()
+  readonly vtep = new Map<string, Vtep>()
+  /** the memos of SHARED_MEMOS */
+  readonly memos = new Map<string, unknown>()
+}
+
+/**
+ * The memos made from every node's Node object and facts alone, whatever the run's subjects and
+ * whatever node it visits: kept in NodeValues with the per-node values.
+ */
+const SHARED_MEMOS = new Set([
+  'podNetHolders',
+  'podNetIndex',
+  'podNetOverlaps',
+  'vtepMACs',
+  'vxlanPeers',
+  'holdersByNet',
+])
+
 export class CheckContext {
   readonly profile: BackendProfile
   readonly nodes: SnapshotNode[]
-  private readonly ipOwner = new Map<string, string>()
-  /** name → node: lookups by name stay O(1) however many nodes (and errors, peers) there are */
-  private readonly byName = new Map<string, SnapshotNode>()
+  private readonly ipOwner: Map<string, string>
+  private readonly byName: Map<string, SnapshotNode>
   /** what is worked out per node once, and shared by every check that asks (by node name) */
-  private readonly perNode = {
-    underlayIP: new Map<string, string>(),
-    podNets: new Map<string, string[]>(),
-    vtep: new Map<string, Vtep>(),
-    uplink: new Map<string, Link | undefined>(),
-    uplinkSubnets: new Map<string, string[]>(),
-    uplinkPrefixes: new Map<string, Prefix4[]>(),
+  private readonly perNode: {
+    underlayIP: Map<string, string>
+    podNets: Map<string, string[]>
+    vtep: Map<string, Vtep>
+    uplink: Map<string, Link | undefined>
+    uplinkSubnets: Map<string, string[]>
+    uplinkPrefixes: Map<string, Prefix4[]>
   }
+  /** per-node values that do not depend on the run's subjects (a later run over the same head and facts may reuse them) */
+  private readonly values: NodeValues
   private readonly memos = new Map<string, unknown>()
   /** peer addresses parsed once (onUplinkSubnet is asked once per node pair) */
   private readonly parsedAddresses = new Map<string, Prefix4 | undefined>()
@@ -60,13 +92,29 @@ export class CheckContext {
   /**
    * @param subjects when set, the per-node checks look at these nodes only (trace: the nodes on its
    * path); cluster-wide facts (every node's subnets, VTEPs, the majority MTU) still come from all.
+   * @param values the per-node values of an earlier run over the same head and the same facts
    */
   constructor(
     readonly snapshot: Snapshot,
     private readonly subjects?: ReadonlySet<string>,
+    values?: NodeValues,
   ) {
     this.profile = detectBackend(snapshot)
     this.nodes = snapshot.nodes
+    // values made over other nodes are not these
+    this.values = values && (values.nodes === undefined || values.nodes === this.nodes) ? values : new NodeValues()
+    this.ipOwner = this.values.ipOwner
+    this.byName = this.values.byName
+    this.perNode = {
+      underlayIP: this.values.underlayIP,
+      podNets: this.values.podNets,
+      vtep: this.values.vtep,
+      uplink: new Map(),
+      uplinkSubnets: new Map(),
+      uplinkPrefixes: new Map(),
+    }
+    if (this.values.nodes === this.nodes) return
+    this.values.nodes = this.nodes
     for (const n of this.nodes) {
       if (!this.byName.has(n.name)) this.byName.set(n.name, n)
       for (const ip of this.addressesOf(n)) if (!this.ipOwner.has(ip)) this.ipOwner.set(ip, n.name)
@@ -321,7 +369,7 @@ export class CheckContext {
 
   /** A value worked out once per snapshot and shared by the checks that need it (peer views, expected routes). */
   memo<V>(key: string, make: () => V): V {
-    return cached(this.memos as Map<string, V>, key, make)
+    return cached((SHARED_MEMOS.has(key) ? this.values.memos : this.memos) as Map<string, V>, key, make)
   }
 
   /** A value about the examined nodes, shared by the checks of one node visit (a streamed run), or of the whole run. */
