@@ -222,6 +222,34 @@ function ipv4ToNumberSlow(ip: string): number | undefined {
   return v
 }
 
+/**
+ * Is the text a dotted quad exactly as numberToIPv4 writes it (four octets of 0-255, no leading
+ * zero, nothing else)? Then it is its own canonical text: an index keyed by canonical text can use
+ * it as it is, with no parse and no new string (a neighbour table holds one per peer).
+ */
+export function isCanonicalIPv4(text: string): boolean {
+  const n = text.length
+  let octets = 0
+  let i = 0
+  while (i < n) {
+    const start = i
+    let v = 0
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i)
+      if (c < 48 || c > 57) break
+      v = v * 10 + (c - 48)
+    }
+    const digits = i - start
+    if (digits === 0 || digits > 3 || v > 255 || (digits > 1 && text.charCodeAt(start) === 48)) return false
+    octets++
+    if (i === n) break
+    if (text.charCodeAt(i) !== 46 || octets === 4) return false
+    i++
+    if (i === n) return false
+  }
+  return octets === 4
+}
+
 export function numberToIPv4(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`
 }
