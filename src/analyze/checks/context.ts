@@ -276,7 +276,13 @@ export class CheckContext {
   /** The interface that holds the node's underlay address (its uplink). */
   uplink(n: SnapshotNode, state: NodeState): Link | undefined {
     if (this.state(n.name) !== state) return this.uplinkOf(n, state)
-    return cached(this.perNode.uplink, n.name, () => this.uplinkOf(n, state))
+    // asked once per peer (nativeRouteTo): a lookup, no closure made per question
+    const m = this.perNode.uplink
+    const known = m.get(n.name)
+    if (known !== undefined || m.has(n.name)) return known
+    const up = this.uplinkOf(n, state)
+    m.set(n.name, up)
+    return up
   }
 
   private uplinkOf(n: SnapshotNode, state: NodeState): Link | undefined {

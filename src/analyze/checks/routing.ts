@@ -39,6 +39,8 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
   if (p.peerRoute === 'cluster-tunnel' || p.peerRoute === 'unknown') return []
   // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
   const holders = ctx.podNetHolders()
+  // whether a peer is on the uplink's subnet matters to host-gw and CrossSubnet only: not asked per peer otherwise
+  const askNear = p.mode === 'flannel-host-gw' || p.crossSubnet
   // one per node pair: loops that push, not arrays made per peer and flattened
   const out: ExpectedRoute[] = []
   for (const {node, state} of ctx.examined()) {
@@ -49,7 +51,7 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
     const ix = ctx.index(state)
     for (const peer of ctx.peers(node.name)) {
       const peerIP = ctx.underlayIP(peer)
-      const near = adjacent(ctx, node, state, peerIP)
+      const near = askNear && adjacent(ctx, node, state, peerIP)
       if (p.mode === 'flannel-host-gw' && !near) continue
       const native = p.peerRoute === 'node' || (p.crossSubnet && near)
       const gateway = native ? peerIP : p.peerRoute === 'vtep' ? ctx.vtep(peer).ip : peerIP
@@ -133,14 +135,15 @@ function clusterRouteMissing(ctx: CheckContext): Raised[] {
   })
 }
 
-const nexthopsOf = (r: Route): Array<{gateway?: string; dev?: string}> =>
-  r.nexthops ?? [{...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}]
-
 export const routeWrongNexthop: Check = (ctx) =>
   expectedRoutes(ctx).flatMap((e): Raised[] => {
     const r = e.actual
     if (!r || r.type !== 'unicast') return []
-    if (nexthopsOf(r).some((nh) => nh.dev === e.dev && (e.gateway === undefined || nh.gateway === e.gateway))) return []
+    // asked once per peer: a route's single next hop is read off the route, no object made for it
+    const via = (dev: string | undefined, gateway: string | undefined) =>
+      dev === e.dev && (e.gateway === undefined || gateway === e.gateway)
+    if (r.nexthops ? r.nexthops.some((nh) => via(nh.dev, nh.gateway)) : via(r.dev || undefined, r.gateway || undefined))
+      return []
     // DirectRouting / CrossSubnet: an adjacent peer routed natively on purpose
     if (directlyRouted(ctx, e.node, e.state, e.peer)) return []
     const owner = r.gateway ? ctx.ownerOfIP(r.gateway) : undefined
