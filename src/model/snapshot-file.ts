@@ -489,6 +489,8 @@ function indexOf(file: string, raw: unknown): LinesIndex {
 class LinesReader {
   /** the facts lines and the state lines have been read through once, and checked then */
   private readonly checked = {facts: false, states: false}
+  /** nodes whose state line statesOf has checked already (read again, the same bytes: trace's kept file) */
+  private readonly checkedStates = new Set<string>()
   private readonly validState = validatorForDefinition('snapshot', 'nodeState')
 
   constructor(
@@ -589,7 +591,7 @@ class LinesReader {
           for (const w of wanted) {
             const {buffer, bytesRead} = await fh.read(Buffer.allocUnsafe(w.bytes), 0, w.bytes, w.offset)
             const line = decodeUtf8(buffer, 0, buffer[bytesRead - 1] === 10 ? bytesRead - 1 : bytesRead)
-            out.push(this.parse(line, lineNoOf(w.at), false, true, index.lines[w.at]![0]))
+            out.push(this.parseState(line, lineNoOf(w.at), index.lines[w.at]![0]))
           }
         } finally {
           await fh.close()
@@ -602,7 +604,7 @@ class LinesReader {
       for await (const line of linesOf(this.file, true)) {
         lineNo++
         const at = byLine.get(lineNo)
-        if (at !== undefined) out.push(this.parse(line, lineNo, false, true, index.lines[at]![0]))
+        if (at !== undefined) out.push(this.parseState(line, lineNo, index.lines[at]![0]))
         if (lineNo >= last) break
       }
       return out
@@ -610,6 +612,14 @@ class LinesReader {
       if (error instanceof UsageError) throw error
       throw new UsageError(`${this.file}: ${(error as Error).message}`, false)
     }
+  }
+
+  /** a state line statesOf reads, checked against the schema the first time only */
+  private parseState(line: string, lineNo: number, node: string): SnapshotLine {
+    const check = !this.checked.states && !this.checkedStates.has(node)
+    const entry = this.parse(line, lineNo, false, check, node)
+    this.checkedStates.add(node)
+    return entry
   }
 
   private parse(line: string, lineNo: number, facts: boolean, validate: boolean, expected?: string): SnapshotLine {

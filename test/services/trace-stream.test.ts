@@ -108,6 +108,21 @@ describe('trace on a JSON Lines snapshot keeps only the states its walk needs, a
     expect(third.trace.findings.map((f) => f.code)).toContain('FDB_MISSING')
   })
 
+  it('a state line the schema refuses is refused by every trace that reads it, also over the kept file', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 20)
+    // a route through the tunnel (not among the node's facts) whose destination is no text
+    const bad = s.nodeStates.node9!.routes.find((r) => r.dev === 'flannel.1')!
+    ;(bad as unknown as {dst: unknown}).dst = 42
+    const file = path.join(dir, 'refused.indexed.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const ok = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'))
+    expect(ok.trace.disposition).toBe('DELIVERED')
+    for (let i = 0; i < 2; i++)
+      await expect(traceSnapshotStream(file, query('pod-node5-1', 'pod-node9-1'))).rejects.toThrow(
+        /invalid snapshot: nodeStates\["node9"\]\.routes\[\d+\]/,
+      )
+  })
+
   /**
    * Faults that concern the path, in a 30-node cluster as collect writes it (facts, index) and as a
    * plain file: the trace (findings, checks that ran, exit code) is the same as over the whole
