@@ -17,6 +17,25 @@ export function isCidr(s: string): boolean {
   // the common case without ipaddr's parsers (which throw and catch per try): a snapshot holds millions
   const plain = plainIPv4(s, true)
   if (plain !== -1) return plain === 1
+  return s.includes(':') ? remembered(judgedCidrs, s, cidrOther) : cidrOther(s)
+}
+
+/**
+ * The same few IPv6 texts come in every node's state (fe80::/64, ff00::/8, ::1/128), each costing
+ * ipaddr several microseconds: judged once (the memory bounded: cleared when full).
+ */
+const judgedCidrs = new Map<string, boolean>()
+const judgedIPs = new Map<string, boolean>()
+function remembered(judged: Map<string, boolean>, s: string, judge: (s: string) => boolean): boolean {
+  const known = judged.get(s)
+  if (known !== undefined) return known
+  if (judged.size >= 4096) judged.clear()
+  const ok = judge(s)
+  judged.set(s, ok)
+  return ok
+}
+
+function cidrOther(s: string): boolean {
   try {
     const [addr, len] = ipaddr.parseCIDR(s)
     // the address must be written out in full (no "10.1/16" shorthands)
@@ -59,8 +78,20 @@ function isIp(s: string): boolean {
   const plain = plainIPv4(s, false)
   if (plain !== -1) return plain === 1
   // an IPv6 address (every link's fe80::) straight to its parser: the IPv4 one throws and catches on it
-  if (s.includes(':')) return ipaddr.IPv6.isValid(s)
+  if (s.includes(':')) return remembered(judgedIPs, s, (x) => ipaddr.IPv6.isValid(x))
   return ipaddr.IPv4.isValidFourPartDecimal(s)
+}
+
+/** aa:bb:cc:dd:ee:ff, either case: what /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/ accepts, read character by character (a node holds a neighbour and an FDB entry per peer) */
+export function isMac(s: string): boolean {
+  if (s.length !== 17) return false
+  for (let i = 0; i < 17; i++) {
+    const c = s.charCodeAt(i)
+    if (i % 3 === 2) {
+      if (c !== 58) return false
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false
+  }
+  return true
 }
 
 /** The formats netctl's schemas use: the standard ones, plus the networking ones. Precompiled validators take them as their one argument. */
@@ -68,7 +99,7 @@ export const SCHEMA_FORMATS = {
   ...fullFormats,
   cidr: {type: 'string', validate: isCidr},
   ip: {type: 'string', validate: isIp},
-  mac: {type: 'string', validate: (s: string) => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s)},
+  mac: {type: 'string', validate: isMac},
 } as const
 
 /** Definitions that are validated on their own (a version 2 snapshot's node state, read a node at a time). */

@@ -64,4 +64,38 @@ describe('schema formats: cidr and ip', () => {
       expect([s, SCHEMA_FORMATS.ip.validate(s)]).toEqual([s, ipaddrIp(s)])
     }
   })
+  it('IPv6 texts judged once agree on every later ask, past the memory being cleared', () => {
+    const v6 = (i: number) => [
+      `fe80::${i.toString(16)}`,
+      `fe80::${i.toString(16)}/64`,
+      `fe80::${i.toString(16)}g`,
+      `::${i}/129`,
+    ]
+    for (let round = 0; round < 2; round++)
+      for (let i = 0; i < 5000; i += round + 1)
+        for (const s of [...v6(i), 'fe80::/64', 'ff00::/8', '::1/128', '::1']) {
+          expect([s, SCHEMA_FORMATS.cidr.validate(s)]).toEqual([s, ipaddrCidr(s)])
+          expect([s, SCHEMA_FORMATS.ip.validate(s)]).toEqual([s, ipaddrIp(s)])
+        }
+  })
+  it('mac: what the pattern accepts, character by character', () => {
+    const pattern = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/
+    const macs = [
+      '0a:00:00:01:00:05',
+      '0A:fF:00:01:00:05',
+      '0a:00:00:01:00:0',
+      '0a:00:00:01:00:055',
+      '0a-00-00-01-00-05',
+      '0g:00:00:01:00:05',
+      '0a:00:00:01:00:05\n',
+      '',
+      ':0a:00:00:01:00:0',
+      '0a:00:00:01:00:/5',
+      '0a:00:00:01:00:@5',
+      '0a:00:00:01:00:`5',
+    ]
+    for (let i = 0; i < 256; i++)
+      macs.push(`${String.fromCharCode(i)}a:00:00:01:00:05`, `0a:00:00:01:00:0${String.fromCharCode(i)}`)
+    for (const m of macs) expect([m, SCHEMA_FORMATS.mac.validate(m)]).toEqual([m, pattern.test(m)])
+  })
 })

@@ -53,6 +53,7 @@ export class NodeValues {
  * whatever node it visits: kept in NodeValues with the per-node values.
  */
 const SHARED_MEMOS = new Set([
+  'expectedRoutePeers',
   'podNetHolders',
   'podNetIndex',
   'podNetOverlaps',
@@ -305,16 +306,29 @@ export class CheckContext {
     const parsed = this.parsedAddresses
     let a = parsed.get(ip)
     if (a === undefined && !parsed.has(ip)) parsed.set(ip, (a = parsePrefix(ip)))
-    if (!a || a.len !== 32) return this.uplinkSubnets(n, state).some((net) => contains(net, ip))
+    return this.uplinkTest(n, state)(ip, a)
+  }
+
+  /**
+   * onUplinkSubnet for one node and many addresses (one per peer): its uplink's subnets read once.
+   * ADDRESS is IP parsed (parsePrefix), when the caller has it.
+   */
+  uplinkTest(n: SnapshotNode, state: NodeState): (ip: string, address: Prefix4 | undefined) => boolean {
     const nets =
       this.state(n.name) !== state
-        ? this.uplinkSubnetsOf(n, state).map((x) => parsePrefix(x))
+        ? this.uplinkSubnetsOf(n, state)
+            .map((x) => parsePrefix(x))
+            .filter((p): p is Prefix4 => p !== undefined)
         : cached(this.perNode.uplinkPrefixes, n.name, () =>
             this.uplinkSubnets(n, state)
               .map((x) => parsePrefix(x))
               .filter((p): p is Prefix4 => p !== undefined),
           )
-    return nets.some((p) => p !== undefined && (a.net & maskOf(p.len)) >>> 0 === p.net)
+    return (ip, a) => {
+      if (!a || a.len !== 32) return this.uplinkSubnets(n, state).some((net) => contains(net, ip))
+      for (const p of nets) if ((a.net & maskOf(p.len)) >>> 0 === p.net) return true
+      return false
+    }
   }
 
   private uplinkSubnetsOf(n: SnapshotNode, state: NodeState): string[] {

@@ -22,23 +22,35 @@ export function nativeRouteTo(
   state: NodeState,
   peer: SnapshotNode,
 ): Route | undefined {
-  const peerIP = ctx.underlayIP(peer)
+  return nativeRoutes(ctx, node, state)(peer, ctx.underlayIP(peer))
+}
+
+/** nativeRouteTo for one node and each of its peers in turn (PEER_IP: the peer's underlay address): the node's uplink read once. */
+export function nativeRoutes(
+  ctx: CheckContext,
+  node: SnapshotNode,
+  state: NodeState,
+): (peer: SnapshotNode, peerIP: string) => Route | undefined {
   const uplink = ctx.uplink(node, state)?.name
-  // asked per node pair: most peers have no route via them on the uplink, said without the adjacency test
-  if (!uplink || !uplinkGateways(state, uplink).has(peerIP) || !adjacent(ctx, node, state, peerIP)) return undefined
+  if (!uplink) return () => undefined
+  const gateways = uplinkGateways(state, uplink)
   const ix = ctx.index(state)
-  const nets = ctx.podNets(peer)
-  const match = (x: Route) => x.type === 'unicast' && x.gateway === peerIP && x.dev === uplink
-  if (nets.length === 1) return ix.routesTo(nets[0]!).find(match)
-  // the first such route in the kernel's order, looked up by subnet rather than scanned for
-  let first: Route | undefined
-  let at = Infinity
-  for (const net of nets) {
-    const r = ix.routesTo(net).find(match)
-    const pos = r ? ix.mainRoutes.indexOf(r) : Infinity
-    if (r && pos < at) [first, at] = [r, pos]
+  return (peer, peerIP) => {
+    // asked per node pair: most peers have no route via them on the uplink, said without the adjacency test
+    if (!gateways.has(peerIP) || !adjacent(ctx, node, state, peerIP)) return undefined
+    const nets = ctx.podNets(peer)
+    const match = (x: Route) => x.type === 'unicast' && x.gateway === peerIP && x.dev === uplink
+    if (nets.length === 1) return ix.routesTo(nets[0]!).find(match)
+    // the first such route in the kernel's order, looked up by subnet rather than scanned for
+    let first: Route | undefined
+    let at = Infinity
+    for (const net of nets) {
+      const r = ix.routesTo(net).find(match)
+      const pos = r ? ix.mainRoutes.indexOf(r) : Infinity
+      if (r && pos < at) [first, at] = [r, pos]
+    }
+    return first
   }
-  return first
 }
 
 /**
@@ -105,7 +117,7 @@ export function arrivalFrom(
 
 /** The first main-table route (in the kernel's order) for exactly one of these subnets. */
 function firstRouteTo(ix: StateIndex, nets: string[]): Route | undefined {
-  if (nets.length === 1) return ix.routesTo(nets[0]!)[0]
-  const found = nets.map((n) => ix.routesTo(n)[0]).filter((r): r is Route => r !== undefined)
+  if (nets.length === 1) return ix.firstRouteTo(nets[0]!)
+  const found = nets.map((n) => ix.firstRouteTo(n)).filter((r): r is Route => r !== undefined)
   return found.sort((a, b) => ix.mainRoutes.indexOf(a) - ix.mainRoutes.indexOf(b))[0]
 }

@@ -9,9 +9,9 @@ import type {SnapshotNode} from '../../model/snapshot.js'
 import {holdersOf} from './addressing.js'
 import type {CheckContext, Vtep} from './context.js'
 import {fdbLine, linkLine, neighLine, routeLine, someNames} from './evidence.js'
-import {nativeRouteTo} from './native.js'
+import {nativeRoutes} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
-import {type Check, raise, type Raised} from './raise.js'
+import {type Check, raise, type Raised, raisedOver} from './raise.js'
 import type {StateIndex} from './state-index.js'
 
 const ZERO_MAC = '00:00:00:00:00:00'
@@ -61,9 +61,10 @@ function peerViewsOf(ctx: CheckContext): PeerView[] {
     if (!dev || !ctx.ok(state, 'neighbours', 'fdb')) continue
     const ix = ctx.index(state)
     const fdb = ix.fdbOn(dev.name)
+    const nativeRouteTo = nativeRoutes(ctx, node, state)
     for (const {peer, peerIP, vtep, goodMACs} of peers) {
       // routed natively (DirectRouting, CrossSubnet): no tunnel state either
-      if (peer.name === node.name || nativeRouteTo(ctx, node, state, peer)) continue
+      if (peer.name === node.name || nativeRouteTo(peer, peerIP)) continue
       const neigh = vtep.ip ? ix.neighbour(dev.name, vtep.ip) : undefined
       const view: PeerView = {node, state, index: ix, dev, peer, peerIP, vtep, goodMACs, fdb}
       if (neigh) view.neigh = neigh
@@ -82,82 +83,78 @@ function peerRouteLines(ctx: CheckContext, v: PeerView): string[] {
 const subjectOf = (v: PeerView): string => `${v.dev.name} → ${v.peer.name} (${v.peerIP})`
 
 export const fdbMissing: Check = (ctx) =>
-  vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+  raisedOver(vxlanPeerViews(ctx), (v) => {
     const ix = v.index
-    if (ix.fdbTo(v.dev.name, v.peerIP).length > 0 || ix.fdbHasMAC(v.dev.name, v.goodMACs)) return []
+    if (ix.fdbTo(v.dev.name, v.peerIP).length > 0 || ix.fdbHasMAC(v.dev.name, v.goodMACs)) return undefined
     const known = v.vtep.mac !== undefined
-    return [
-      raise('FDB_MISSING', {
+    return raise('FDB_MISSING', {
+      node: v.node.name,
+      peers: [v.peer.name],
+      subject: subjectOf(v),
+      message: `${v.dev.name} on ${v.node.name} has no FDB entry for ${v.peer.name}: ${known ? `${v.vtep.mac} dst ${v.peerIP}` : `nothing points at ${v.peerIP}`}, so frames to its pods have no outer destination`,
+      evidence: [...(v.vtep.macSource ? [v.vtep.macSource] : []), ...v.fdb.filter((f) => f.dst).map(fdbLine)],
+      vars: {
+        peer: v.peer.name,
+        peerIP: v.peerIP,
+        dev: v.dev.name,
         node: v.node.name,
-        peers: [v.peer.name],
-        subject: subjectOf(v),
-        message: `${v.dev.name} on ${v.node.name} has no FDB entry for ${v.peer.name}: ${known ? `${v.vtep.mac} dst ${v.peerIP}` : `nothing points at ${v.peerIP}`}, so frames to its pods have no outer destination`,
-        evidence: [...(v.vtep.macSource ? [v.vtep.macSource] : []), ...v.fdb.filter((f) => f.dst).map(fdbLine)],
-        vars: {
-          peer: v.peer.name,
-          peerIP: v.peerIP,
-          dev: v.dev.name,
-          node: v.node.name,
-          ...(known ? {vtepMAC: v.vtep.mac!} : {}),
-        },
-        ...(known ? {} : {without: ['vtepMAC']}),
-      }),
-    ]
+        ...(known ? {vtepMAC: v.vtep.mac!} : {}),
+      },
+      ...(known ? {} : {without: ['vtepMAC']}),
+    })
   })
 
 export const neighMissing: Check = (ctx) =>
-  vxlanPeerViews(ctx).flatMap((v): Raised[] => {
-    if (!v.vtep.ip || (v.neigh?.lladdr && !v.neigh.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE'))) return []
+  raisedOver(vxlanPeerViews(ctx), (v) => {
+    if (!v.vtep.ip || (v.neigh?.lladdr && !v.neigh.state.some((s) => s === 'FAILED' || s === 'INCOMPLETE')))
+      return undefined
     const known = v.vtep.mac !== undefined
-    return [
-      raise('NEIGH_MISSING', {
-        node: v.node.name,
-        peers: [v.peer.name],
-        subject: subjectOf(v),
-        message: `${v.dev.name} on ${v.node.name} has ${v.neigh ? `only a ${v.neigh.state.join(',')} entry` : 'no neighbour entry'} for ${v.peer.name}'s VTEP ${v.vtep.ip}, so packets routed to it cannot be framed`,
-        evidence: [
-          ...peerRouteLines(ctx, v),
-          ...(v.neigh ? [neighLine(v.neigh)] : []),
-          ...(v.vtep.macSource ? [v.vtep.macSource] : []),
-        ],
-        vars: {peer: v.peer.name, vtepIP: v.vtep.ip, dev: v.dev.name, ...(known ? {vtepMAC: v.vtep.mac!} : {})},
-        ...(known ? {} : {without: ['vtepMAC']}),
-      }),
-    ]
+    return raise('NEIGH_MISSING', {
+      node: v.node.name,
+      peers: [v.peer.name],
+      subject: subjectOf(v),
+      message: `${v.dev.name} on ${v.node.name} has ${v.neigh ? `only a ${v.neigh.state.join(',')} entry` : 'no neighbour entry'} for ${v.peer.name}'s VTEP ${v.vtep.ip}, so packets routed to it cannot be framed`,
+      evidence: [
+        ...peerRouteLines(ctx, v),
+        ...(v.neigh ? [neighLine(v.neigh)] : []),
+        ...(v.vtep.macSource ? [v.vtep.macSource] : []),
+      ],
+      vars: {peer: v.peer.name, vtepIP: v.vtep.ip, dev: v.dev.name, ...(known ? {vtepMAC: v.vtep.mac!} : {})},
+      ...(known ? {} : {without: ['vtepMAC']}),
+    })
   })
 
 export const neighNotPermanent: Check = (ctx) =>
-  vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+  raisedOver(vxlanPeerViews(ctx), (v) => {
     const n = v.neigh
     if (!n?.lladdr || n.state.some((s) => s === 'PERMANENT' || s === 'NOARP' || s === 'FAILED' || s === 'INCOMPLETE'))
-      return []
-    if (v.goodMACs.size > 0 && !v.goodMACs.has(mac(n.lladdr))) return [] // a wrong MAC is VTEP_MAC_MISMATCH
-    return [
-      raise('NEIGH_NOT_PERMANENT', {
-        node: v.node.name,
-        peers: [v.peer.name],
-        subject: subjectOf(v),
-        message: `the neighbour entry for ${v.peer.name}'s VTEP ${n.dst} on ${v.node.name} is ${n.state.join(',')}, not PERMANENT: it can age out and nothing resolves it again`,
-        evidence: [neighLine(n)],
-        vars: {vtepIP: n.dst, vtepMAC: v.vtep.mac ?? mac(n.lladdr), dev: v.dev.name},
-      }),
-    ]
+      return undefined
+    if (v.goodMACs.size > 0 && !v.goodMACs.has(mac(n.lladdr))) return undefined // a wrong MAC is VTEP_MAC_MISMATCH
+    return raise('NEIGH_NOT_PERMANENT', {
+      node: v.node.name,
+      peers: [v.peer.name],
+      subject: subjectOf(v),
+      message: `the neighbour entry for ${v.peer.name}'s VTEP ${n.dst} on ${v.node.name} is ${n.state.join(',')}, not PERMANENT: it can age out and nothing resolves it again`,
+      evidence: [neighLine(n)],
+      vars: {vtepIP: n.dst, vtepMAC: v.vtep.mac ?? mac(n.lladdr), dev: v.dev.name},
+    })
   })
 
-/** Entries this node holds for a peer under a MAC the peer does not have. */
-function staleForPeer(v: PeerView, macs: Map<string, string>): {neigh?: Neighbour; fdb: FdbEntry[]} {
-  if (v.goodMACs.size === 0) return {fdb: []}
+/** Entries this node holds for a peer under a MAC the peer does not have (undefined: none). */
+function staleForPeer(v: PeerView, macs: Map<string, string>): {neigh?: Neighbour; fdb: FdbEntry[]} | undefined {
+  if (v.goodMACs.size === 0) return undefined
   const neigh = v.neigh?.lladdr && !v.goodMACs.has(mac(v.neigh.lladdr)) ? v.neigh : undefined
   const ix = v.index
+  const toPeer = ix.fdbTo(v.dev.name, v.peerIP)
+  // the usual pair: its neighbour and FDB entries carry the peer's own MAC
+  if (!neigh && toPeer.every((f) => v.goodMACs.has(mac(f.mac)))) return undefined
   const hasGoodFdb = ix.fdbHasMAC(v.dev.name, v.goodMACs)
-  const fdb = ix
-    .fdbTo(v.dev.name, v.peerIP)
-    .filter(
-      (f) =>
-        mac(f.mac) !== ZERO_MAC &&
-        !macs.has(mac(f.mac)) &&
-        (!hasGoodFdb || (neigh !== undefined && mac(neigh.lladdr) === mac(f.mac))),
-    )
+  const fdb = toPeer.filter(
+    (f) =>
+      mac(f.mac) !== ZERO_MAC &&
+      !macs.has(mac(f.mac)) &&
+      (!hasGoodFdb || (neigh !== undefined && mac(neigh.lladdr) === mac(f.mac))),
+  )
   return {...(neigh ? {neigh} : {}), fdb}
 }
 
@@ -169,25 +166,23 @@ export const vtepMacMismatchCluster: Check = (ctx) => [...sharedVtepMAC(ctx), ..
 /** The part of VTEP_MAC_MISMATCH read from each node's neighbours and FDB, peer by peer. */
 export const vtepMacMismatchPerPeer: Check = (ctx) => {
   const macs = ctx.vtepMACs()
-  return vxlanPeerViews(ctx).flatMap((v): Raised[] => {
+  return raisedOver(vxlanPeerViews(ctx), (v) => {
     const stale = staleForPeer(v, macs)
-    if (!stale.neigh && stale.fdb.length === 0) return []
+    if (!stale || (!stale.neigh && stale.fdb.length === 0)) return undefined
     const staleMAC = mac(stale.neigh?.lladdr ?? stale.fdb[0]!.mac)
     const good = v.vtep.mac ?? [...v.goodMACs][0]!
-    return [
-      raise('VTEP_MAC_MISMATCH', {
-        node: v.node.name,
-        peers: [v.peer.name],
-        subject: subjectOf(v),
-        message: `${v.node.name} reaches ${v.peer.name}'s VTEP at ${staleMAC}, but ${v.peer.name}'s VTEP MAC is ${good}: the peer drops frames addressed to another MAC`,
-        evidence: [
-          ...(stale.neigh ? [neighLine(stale.neigh)] : []),
-          ...stale.fdb.map(fdbLine),
-          ...(v.vtep.macSource ? [v.vtep.macSource] : []),
-        ],
-        vars: {staleMAC, peer: v.peer.name, vtepIP: v.vtep.ip ?? '', vtepMAC: good, dev: v.dev.name, peerIP: v.peerIP},
-      }),
-    ]
+    return raise('VTEP_MAC_MISMATCH', {
+      node: v.node.name,
+      peers: [v.peer.name],
+      subject: subjectOf(v),
+      message: `${v.node.name} reaches ${v.peer.name}'s VTEP at ${staleMAC}, but ${v.peer.name}'s VTEP MAC is ${good}: the peer drops frames addressed to another MAC`,
+      evidence: [
+        ...(stale.neigh ? [neighLine(stale.neigh)] : []),
+        ...stale.fdb.map(fdbLine),
+        ...(v.vtep.macSource ? [v.vtep.macSource] : []),
+      ],
+      vars: {staleMAC, peer: v.peer.name, vtepIP: v.vtep.ip ?? '', vtepMAC: good, dev: v.dev.name, peerIP: v.peerIP},
+    })
   })
 }
 

@@ -50,3 +50,16 @@ export function raise(code: FindingCode, input: RaiseInput): Raised {
   const about = [...new Set([...(input.node === undefined ? [] : [input.node]), ...peers])]
   return {finding, about}
 }
+
+/**
+ * What a check raises over many items (a node's peers: a million pairs at 1,000 nodes), a
+ * finding or none per item: one array, where a flatMap would make one per item.
+ */
+export function raisedOver<T>(items: readonly T[], check: (item: T) => Raised | undefined): Raised[] {
+  const out: Raised[] = []
+  for (const item of items) {
+    const r = check(item)
+    if (r) out.push(r)
+  }
+  return out
+}

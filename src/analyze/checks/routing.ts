@@ -10,7 +10,7 @@ import type {CheckContext} from './context.js'
 import {neighLine, routeLine, someNames} from './evidence.js'
 import {adjacent, directlyRouted} from './native.js'
 import {tunnelUsable} from './overlay-device.js'
-import {type Check, raise, type Raised} from './raise.js'
+import {type Check, raise, type Raised, raisedOver} from './raise.js'
 
 export interface ExpectedRoute {
   node: SnapshotNode
@@ -37,10 +37,21 @@ export function expectedRoutes(ctx: CheckContext): ExpectedRoute[] {
 function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
   const p = ctx.profile
   if (p.peerRoute === 'cluster-tunnel' || p.peerRoute === 'unknown') return []
-  // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
-  const holders = ctx.podNetHolders()
-  // whether a peer is on the uplink's subnet matters to host-gw and CrossSubnet only: not asked per peer otherwise
-  const askNear = p.mode === 'flannel-host-gw' || p.crossSubnet
+  // what a peer asks of every node is the same from each: worked out once per peer, not per pair
+  const peers = ctx.memo('expectedRoutePeers', () => {
+    // a subnet two nodes hold has no one right route (PODCIDR_DUPLICATE says so)
+    const holders = ctx.podNetHolders()
+    return ctx.nodes.map((peer) => {
+      const ip = ctx.underlayIP(peer)
+      return {
+        peer,
+        ip,
+        address: parsePrefix(ip),
+        vtepIP: p.peerRoute === 'vtep' ? ctx.vtep(peer).ip : undefined,
+        nets: ctx.podNets(peer).filter((net) => (holders.get(net) ?? 0) <= 1),
+      }
+    })
+  })
   // one per node pair: loops that push, not arrays made per peer and flattened
   const out: ExpectedRoute[] = []
   for (const {node, state} of ctx.examined()) {
@@ -49,18 +60,18 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
     const uplink = ctx.uplink(node, state)
     if (!uplink) continue
     const ix = ctx.index(state)
-    for (const peer of ctx.peers(node.name)) {
-      const peerIP = ctx.underlayIP(peer)
-      const near = askNear && adjacent(ctx, node, state, peerIP)
+    const onUplink = ctx.uplinkTest(node, state)
+    for (const {peer, ip: peerIP, address, vtepIP, nets} of peers) {
+      if (peer.name === node.name) continue
+      const near = onUplink(peerIP, address)
       if (p.mode === 'flannel-host-gw' && !near) continue
       const native = p.peerRoute === 'node' || (p.crossSubnet && near)
-      const gateway = native ? peerIP : p.peerRoute === 'vtep' ? ctx.vtep(peer).ip : peerIP
+      const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
       const dev = native ? uplink.name : p.tunnel!.dev
-      for (const net of ctx.podNets(peer)) {
-        if ((holders.get(net) ?? 0) > 1) continue
+      for (const net of nets) {
         const e: ExpectedRoute = {node, state, peer, net, dev}
         if (gateway) e.gateway = gateway
-        const actual = ix.routesTo(net)[0]
+        const actual = ix.firstRouteTo(net)
         if (actual) e.actual = actual
         out.push(e)
       }
@@ -77,10 +88,10 @@ function birdBest(state: NodeState, net: string) {
 export const routeMissing: Check = (ctx) => [...perPeerMissing(ctx), ...clusterRouteMissing(ctx)]
 
 function perPeerMissing(ctx: CheckContext): Raised[] {
-  return expectedRoutes(ctx).flatMap((e): Raised[] => {
-    if (e.actual) return []
+  return raisedOver(expectedRoutes(ctx), (e) => {
+    if (e.actual) return undefined
     // BIRD has it but the kernel does not: BGP_ROUTE_NOT_INSTALLED says so
-    if (ctx.profile.bgp && birdBest(e.state, e.net)) return []
+    if (ctx.profile.bgp && birdBest(e.state, e.net)) return undefined
     const session = e.state.bird?.sessions.find((s) => s.neighborAddress === ctx.underlayIP(e.peer))
     const bgpNote =
       ctx.profile.bgp && session && session.bgpState !== 'Established'
@@ -89,16 +100,14 @@ function perPeerMissing(ctx: CheckContext): Raised[] {
     const covering = mainRoutes(ctx, e.state)
       .filter((r) => r.type === 'unicast' && contains(r.dst, e.net))
       .sort((a, b) => parsePrefix(b.dst)!.len - parsePrefix(a.dst)!.len)[0]
-    return [
-      raise('ROUTE_MISSING', {
-        node: e.node.name,
-        peers: [e.peer.name],
-        subject: `${e.net} (${e.peer.name})`,
-        message: `${e.node.name} has no route for ${e.peer.name}'s pods ${e.net}${covering ? `; they would follow ${routeLine(covering)}` : ''}${bgpNote}`,
-        evidence: covering ? [routeLine(covering)] : [`ip route show ${e.net}: (nothing)`],
-        vars: {peer: e.peer.name, podCIDR: e.net, nexthop: e.gateway ?? '', dev: e.dev},
-      }),
-    ]
+    return raise('ROUTE_MISSING', {
+      node: e.node.name,
+      peers: [e.peer.name],
+      subject: `${e.net} (${e.peer.name})`,
+      message: `${e.node.name} has no route for ${e.peer.name}'s pods ${e.net}${covering ? `; they would follow ${routeLine(covering)}` : ''}${bgpNote}`,
+      evidence: covering ? [routeLine(covering)] : [`ip route show ${e.net}: (nothing)`],
+      vars: {peer: e.peer.name, podCIDR: e.net, nexthop: e.gateway ?? '', dev: e.dev},
+    })
   })
 }
 
@@ -136,27 +145,25 @@ function clusterRouteMissing(ctx: CheckContext): Raised[] {
 }
 
 export const routeWrongNexthop: Check = (ctx) =>
-  expectedRoutes(ctx).flatMap((e): Raised[] => {
+  raisedOver(expectedRoutes(ctx), (e) => {
     const r = e.actual
-    if (!r || r.type !== 'unicast') return []
+    if (!r || r.type !== 'unicast') return undefined
     // asked once per peer: a route's single next hop is read off the route, no object made for it
     const via = (dev: string | undefined, gateway: string | undefined) =>
       dev === e.dev && (e.gateway === undefined || gateway === e.gateway)
     if (r.nexthops ? r.nexthops.some((nh) => via(nh.dev, nh.gateway)) : via(r.dev || undefined, r.gateway || undefined))
-      return []
+      return undefined
     // DirectRouting / CrossSubnet: an adjacent peer routed natively on purpose
-    if (directlyRouted(ctx, e.node, e.state, e.peer)) return []
+    if (directlyRouted(ctx, e.node, e.state, e.peer)) return undefined
     const owner = r.gateway ? ctx.ownerOfIP(r.gateway) : undefined
-    return [
-      raise('ROUTE_WRONG_NEXTHOP', {
-        node: e.node.name,
-        peers: [e.peer.name, ...(owner && owner !== e.peer.name ? [owner] : [])],
-        subject: `${e.net} (${e.peer.name})`,
-        message: `${e.node.name} routes ${e.peer.name}'s pods ${e.net} ${r.gateway ? `via ${r.gateway}${owner ? ` (${owner})` : ''} ` : ''}dev ${r.dev ?? '?'}; ${ctx.profile.name} sends them via ${e.gateway ?? '?'} dev ${e.dev}`,
-        evidence: [routeLine(r)],
-        vars: {podCIDR: e.net, nexthop: e.gateway ?? '', dev: e.dev},
-      }),
-    ]
+    return raise('ROUTE_WRONG_NEXTHOP', {
+      node: e.node.name,
+      peers: [e.peer.name, ...(owner && owner !== e.peer.name ? [owner] : [])],
+      subject: `${e.net} (${e.peer.name})`,
+      message: `${e.node.name} routes ${e.peer.name}'s pods ${e.net} ${r.gateway ? `via ${r.gateway}${owner ? ` (${owner})` : ''} ` : ''}dev ${r.dev ?? '?'}; ${ctx.profile.name} sends them via ${e.gateway ?? '?'} dev ${e.dev}`,
+      evidence: [routeLine(r)],
+      vars: {podCIDR: e.net, nexthop: e.gateway ?? '', dev: e.dev},
+    })
   })
 
 export const routeStale: Check = (ctx) => {
@@ -165,12 +172,13 @@ export const routeStale: Check = (ctx) => {
     const network = ctx.network(node.name)
     const net = parsePrefix(network)
     const ix = ctx.index(state)
-    return ix.mainRoutes.flatMap((r): Raised[] => {
-      if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network) return []
-      const p = ix.prefix(r)
-      if (!net || !p || !prefixContains(net, p)) return []
+    const out: Raised[] = []
+    ix.mainRoutes.forEach((r, at) => {
+      if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === network) return
+      const p = ix.prefixAt(at)
+      if (!net || !p || !prefixContains(net, p)) return
       // inside or around some node's subnet (a local pod's /32, an aggregate): not stale
-      if (ctx.overlapsPodNet(r.dst)) return []
+      if (ctx.overlapsPodNet(r.dst)) return
       const neigh =
         r.gateway && r.dev
           ? state.neighbours.find((n) => n.dst === r.gateway && n.dev === r.dev && n.lladdr)
@@ -182,7 +190,7 @@ export const routeStale: Check = (ctx) => {
         ...(tunnel ? {vtepIP: r.gateway!} : {}),
         ...(neigh?.lladdr && tunnel ? {staleMAC: neigh.lladdr} : {}),
       }
-      return [
+      out.push(
         raise('ROUTE_STALE', {
           node: node.name,
           subject: r.dst,
@@ -191,8 +199,9 @@ export const routeStale: Check = (ctx) => {
           vars,
           without: [...(tunnel ? [] : ['vtepIP']), ...(neigh?.lladdr && tunnel ? [] : ['staleMAC'])],
         }),
-      ]
+      )
     })
+    return out
   })
 }
 
@@ -203,18 +212,18 @@ export const blackholeRoute: Check = (ctx) => {
     if (!ctx.ok(state, 'routes4')) return []
     const ix = ctx.index(state)
     const main = ix.mainRoutes
-    return main.flatMap((r): Raised[] => {
+    return main.flatMap((r, at): Raised[] => {
       if (!DISCARD.has(r.type)) return []
-      const len = ix.prefix(r)?.len
+      const len = ix.prefixAt(at)?.len
       // a peer subnet the discard route wins for: it is inside the subnet, or no unicast route as specific covers it
       const victims = ctx.podNetsOverlapping(r.dst).filter((o) => {
         if (o.node === node.name) return false
         if (contains(o.net, r.dst)) return true
         // the subnet parsed once per victim, each route's prefix once per state (the index)
         const op = parsePrefix(o.net)
-        return !main.some((u) => {
+        return !main.some((u, at) => {
           if (u.type !== 'unicast') return false
-          const up = ix.prefix(u)
+          const up = ix.prefixAt(at)
           return up !== undefined && op !== undefined && prefixContains(up, op) && up.len >= len!
         })
       })

@@ -6,16 +6,21 @@
  * CheckContext (CheckContext.index), so one run of the checks shares them.
  */
 import type {FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
-import {parsePrefix, parsePrefixUncached, type Prefix4} from '../ip.js'
+import {maskOf, parsePrefix, parsePrefixUncached, type Prefix4} from '../ip.js'
+
+interface RouteIndex {
+  main: Route[]
+  /** main[i]'s destination parsed (undefined: not IPv4) */
+  prefixes: Array<Prefix4 | undefined>
+  /** the first main route per destination as written; every one where a destination has several */
+  first: Map<string, Route>
+  all: Map<string, Route[]>
+  /** the first route per prefix (network and length as one number), made when `covering` is first asked */
+  byPrefix?: Map<number, Route>
+}
 
 export class StateIndex {
-  private routeIx?: {
-    main: Route[]
-    byDst: Map<string, Route[]>
-    byPrefix: Map<number, Route>
-    /** each main route's destination, parsed once (IPv4) */
-    prefixes: Map<Route, Prefix4 | undefined>
-  }
+  private routeIx?: RouteIndex
   private linkIx?: Map<string, Link>
   /** by device, then address: two lookups of strings the state already holds, no key made per question */
   private neighIx?: Map<string, Map<string, Neighbour>>
@@ -28,25 +33,72 @@ export class StateIndex {
   // each table is indexed when first asked about: a check that reads a node's links does not pay for its routes
   constructor(private readonly state: NodeState) {}
 
-  private get routes() {
+  // a route per peer: no array, no key and no map entry made per route beyond the one by destination
+  private get routes(): RouteIndex {
     if (this.routeIx) return this.routeIx
-    const ix = {
-      main: [] as Route[],
-      byDst: new Map<string, Route[]>(),
-      byPrefix: new Map<number, Route>(),
-      prefixes: new Map<Route, Prefix4 | undefined>(),
+    const ix: RouteIndex = {
+      main: [],
+      prefixes: [],
+      first: new Map<string, Route>(),
+      all: new Map<string, Route[]>(),
     }
     for (const r of this.state.routes) {
       if (r.family !== 'inet' || r.table !== 'main') continue
       ix.main.push(r)
-      push(ix.byDst, r.dst, r)
-      // each text read once here (thousands of peers' subnets): the parse memo would only grow
-      const p = parsePrefixUncached(r.dst)
-      ix.prefixes.set(r, p)
-      // the first route for each prefix, in the kernel's order
-      if (p && !ix.byPrefix.has(prefixKey(p.net, p.len))) ix.byPrefix.set(prefixKey(p.net, p.len), r)
+      ix.prefixes.push(parsePrefixUncached(r.dst))
+      const first = ix.first.get(r.dst)
+      if (!first) ix.first.set(r.dst, r)
+      else {
+        const all = ix.all.get(r.dst)
+        if (all) all.push(r)
+        else ix.all.set(r.dst, [first, r])
+      }
     }
     return (this.routeIx = ix)
+  }
+
+  /** IPv4 routes of table main, in the kernel's order */
+  get mainRoutes(): Route[] {
+    return this.routes.main
+  }
+
+  /** The destination of mainRoutes[AT] as a prefix (undefined: not IPv4), parsed once. */
+  prefixAt(at: number): Prefix4 | undefined {
+    return this.routes.prefixes[at]
+  }
+
+  /** Main-table routes for exactly this destination, as written ("10.244.1.0/24"). */
+  routesTo(dst: string): Route[] {
+    const ix = this.routes
+    const first = ix.first.get(dst)
+    return first ? (ix.all.get(dst) ?? [first]) : []
+  }
+
+  /** The first main-table route for exactly this destination, in the kernel's order. */
+  firstRouteTo(dst: string): Route | undefined {
+    return this.routes.first.get(dst)
+  }
+
+  /** The route the node would use for a whole subnet: the exact one, else the longest non-default one covering it. */
+  covering(net: string): Route | undefined {
+    const ix = this.routes
+    const exact = ix.first.get(net)
+    if (exact) return exact
+    const p = parsePrefix(net)
+    if (!p) return undefined
+    if (!ix.byPrefix) {
+      ix.byPrefix = new Map()
+      ix.main.forEach((r, at) => {
+        const q = ix.prefixes[at]
+        // the first route for each prefix, in the kernel's order
+        if (q && !ix.byPrefix!.has(prefixKey(q.net, q.len))) ix.byPrefix!.set(prefixKey(q.net, q.len), r)
+      })
+    }
+    for (let len = p.len; len > 0; len--) {
+      const r = ix.byPrefix.get(prefixKey(p.len === len ? p.net : (p.net & maskOf(len)) >>> 0, len))
+      if (r) return r
+    }
+    return undefined
   }
 
   private get fdb() {
@@ -56,43 +108,25 @@ export class StateIndex {
       byDevDst: new Map<string, Map<string, FdbEntry[]>>(),
       macs: new Map<string, Set<string>>(),
     }
+    // entries come device by device: the device's maps are looked up when it changes, not per entry
+    let dev: string | undefined
+    let onDev: FdbEntry[] = []
+    let byDst = new Map<string, FdbEntry[]>()
+    let macs = new Set<string>()
     for (const f of this.state.fdb) {
-      push(ix.byDev, f.dev, f)
-      if (f.dst) push(inner(ix.byDevDst, f.dev), f.dst, f)
-      let macs = ix.macs.get(f.dev)
-      if (!macs) ix.macs.set(f.dev, (macs = new Set()))
+      if (f.dev !== dev) {
+        dev = f.dev
+        onDev = ix.byDev.get(dev) ?? []
+        if (onDev.length === 0) ix.byDev.set(dev, onDev)
+        byDst = inner(ix.byDevDst, dev)
+        macs = ix.macs.get(dev) ?? new Set()
+        if (macs.size === 0) ix.macs.set(dev, macs)
+      }
+      onDev.push(f)
+      if (f.dst) push(byDst, f.dst, f)
       macs.add((f.mac ?? '').toLowerCase())
     }
     return (this.fdbIx = ix)
-  }
-
-  /** IPv4 routes of table main, in the kernel's order */
-  get mainRoutes(): Route[] {
-    return this.routes.main
-  }
-
-  /** A main route's destination as a prefix, parsed when the routes were indexed (undefined: not IPv4). */
-  prefix(r: Route): Prefix4 | undefined {
-    const ix = this.routes
-    return ix.prefixes.has(r) ? ix.prefixes.get(r) : parsePrefix(r.dst)
-  }
-
-  /** Main-table routes for exactly this destination, as written ("10.244.1.0/24"). */
-  routesTo(dst: string): Route[] {
-    return this.routes.byDst.get(dst) ?? []
-  }
-
-  /** The route the node would use for a whole subnet: the exact one, else the longest non-default one covering it. */
-  covering(net: string): Route | undefined {
-    const exact = this.routes.byDst.get(net)?.[0]
-    if (exact) return exact
-    const p = parsePrefix(net)
-    if (!p) return undefined
-    for (let len = p.len; len > 0; len--) {
-      const r = this.routes.byPrefix.get(prefixKey(p.len === len ? p.net : (p.net & maskOf(len)) >>> 0, len))
-      if (r) return r
-    }
-    return undefined
   }
 
   link(name: string): Link | undefined {
@@ -107,9 +141,14 @@ export class StateIndex {
   neighbour(dev: string, dst: string): Neighbour | undefined {
     if (!this.neighIx) {
       this.neighIx = new Map()
-      for (const n of this.state.neighbours) {
-        const onDev = inner(this.neighIx, n.dev)
-        if (!onDev.has(n.dst)) onDev.set(n.dst, n)
+      // backwards, so that the first entry for an address is the one kept; device by device, as they come
+      const all = this.state.neighbours
+      let dev: string | undefined
+      let onDev = new Map<string, Neighbour>()
+      for (let at = all.length - 1; at >= 0; at--) {
+        const n = all[at]!
+        if (n.dev !== dev) onDev = inner(this.neighIx, (dev = n.dev))
+        onDev.set(n.dst, n)
       }
     }
     return this.neighIx.get(dev)?.get(dst)
@@ -133,7 +172,6 @@ export class StateIndex {
   }
 }
 
-const maskOf = (len: number): number => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0)
 /** a prefix as one number: the network times 64 plus the length (exact in a double) */
 export const prefixKey = (net: number, len: number): number => net * 64 + len
 
