@@ -4,9 +4,9 @@
  * nodes of SRC and DST first, then whatever nodes the walk asks for
  * (`needNodes`), each node at most once, walking again after every round.
  */
-import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {stat} from 'node:fs/promises'
 
+import {findingsAsTyped} from '../analyze/catalogue/as-typed.js'
 import {makeFinding} from '../analyze/catalogue/index.js'
 import {modeFromName} from '../analyze/checks/backend.js'
 import {CHECKS, factsFor, factsMakerFor, NodeValues, runChecks, runChecksWithFacts} from '../analyze/checks/index.js'
