@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js'
 
 import type {Family} from '../model/node-state.js'
+import {plainIPv4} from '../util/dotted-quad.js'
 
 /**
  * The one IP module. Three faces, for three kinds of work:
@@ -228,26 +229,8 @@ function ipv4ToNumberSlow(ip: string): number | undefined {
  * it as it is, with no parse and no new string (a neighbour table holds one per peer).
  */
 export function isCanonicalIPv4(text: string): boolean {
-  const n = text.length
-  let octets = 0
-  let i = 0
-  while (i < n) {
-    const start = i
-    let v = 0
-    for (; i < n; i++) {
-      const c = text.charCodeAt(i)
-      if (c < 48 || c > 57) break
-      v = v * 10 + (c - 48)
-    }
-    const digits = i - start
-    if (digits === 0 || digits > 3 || v > 255 || (digits > 1 && text.charCodeAt(start) === 48)) return false
-    octets++
-    if (i === n) break
-    if (text.charCodeAt(i) !== 46 || octets === 4) return false
-    i++
-    if (i === n) return false
-  }
-  return octets === 4
+  // exactly the schema's plain dotted quad: no leading zero, every octet in range, nothing else
+  return plainIPv4(text, false) === 1
 }
 
 export function numberToIPv4(v: number): string {
