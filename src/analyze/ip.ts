@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js'
 
 import type {Family} from '../model/node-state.js'
+import {plainIPv4} from '../util/dotted-quad.js'
 
 /**
  * The one IP module. Three faces, for three kinds of work:
@@ -220,6 +221,16 @@ function ipv4ToNumberSlow(ip: string): number | undefined {
     v = v * 256 + n
   }
   return v
+}
+
+/**
+ * Is the text a dotted quad exactly as numberToIPv4 writes it (four octets of 0-255, no leading
+ * zero, nothing else)? Then it is its own canonical text: an index keyed by canonical text can use
+ * it as it is, with no parse and no new string (a neighbour table holds one per peer).
+ */
+export function isCanonicalIPv4(text: string): boolean {
+  // exactly the schema's plain dotted quad: no leading zero, every octet in range, nothing else
+  return plainIPv4(text, false) === 1
 }
 
 export function numberToIPv4(v: number): string {

@@ -1,6 +1,6 @@
 import type {Link, Neighbour} from '../model/node-state.js'
 import {type CompiledFib, compileFib, type FibState, lookupRoute, type RouteDecision} from './fib.js'
-import {cidrContains, type Ip, numberToIPv4, parseIp, parsePrefixUncached, sameIp} from './ip.js'
+import {cidrContains, type Ip, isCanonicalIPv4, numberToIPv4, parseIp, parsePrefixUncached, sameIp} from './ip.js'
 import {formatNeighbour} from './iproute2.js'
 
 /**
@@ -64,9 +64,12 @@ function entriesFor(neighbours: Neighbour[], dev: string, ip: Ip): Neighbour[] {
   if (!ix) {
     ix = new Map()
     for (const n of neighbours) {
-      // the canonical text: a plain dotted quad's straight from its number, no address object made
-      const plain = n.dst.includes('/') ? undefined : parsePrefixUncached(n.dst)
-      const key = plain?.len === 32 ? numberToIPv4(plain.net) : parseIp(n.dst)?.text
+      // the canonical text: most entries are written so already (no parse, no new string); another plain dotted quad's straight from its number
+      let key: string | undefined = n.dst
+      if (!isCanonicalIPv4(key)) {
+        const plain = n.dst.includes('/') ? undefined : parsePrefixUncached(n.dst)
+        key = plain?.len === 32 ? numberToIPv4(plain.net) : parseIp(n.dst)?.text
+      }
       if (key === undefined) continue
       let on = ix.get(n.dev)
       if (!on) ix.set(n.dev, (on = new Map()))

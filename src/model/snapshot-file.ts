@@ -311,6 +311,38 @@ export async function* linesOf(file: string, gzip: boolean, range?: ByteRange): 
   yield* window.lines(true)
 }
 
+/**
+ * The first line of a plain file, read to its newline and decoded alone (a snapshot's head): the
+ * rest of the file is not read. Yields it as linesOf would (nothing for an empty file).
+ */
+async function* firstLineOf(file: string): AsyncGenerator<string> {
+  const fh = await open(file, 'r')
+  try {
+    let bytes = Buffer.allocUnsafe(1 << 20)
+    let used = 0
+    for (;;) {
+      if (used === bytes.length) {
+        const bigger = Buffer.allocUnsafe(bytes.length * 2)
+        bytes.copy(bigger, 0, 0, used)
+        bytes = bigger
+      }
+      const {bytesRead} = await fh.read(bytes, used, bytes.length - used, used)
+      const nl = bytesRead === 0 ? -1 : bytes.subarray(0, used + bytesRead).indexOf(10, used)
+      used += bytesRead
+      if (nl !== -1) {
+        yield decodeUtf8(bytes, 0, nl)
+        return
+      }
+      if (bytesRead === 0) {
+        if (used > 0) yield decodeUtf8(bytes, 0, used)
+        return
+      }
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
 /** Bytes START (included) to END (excluded) of a plain file. */
 export interface ByteRange {
   start: number
@@ -375,7 +407,8 @@ export async function openSnapshotFile(file: string, opts: OpenOptions = {}): Pr
   let headBytes = 0
   let empty = true
   try {
-    for await (const line of linesOf(file, gzip)) {
+    // a plain file's head is read to its newline, nothing after it (trace reads little else)
+    for await (const line of gzip ? linesOf(file, gzip) : firstLineOf(file)) {
       empty = false
       headBytes = Buffer.byteLength(line) + 1
       first = parseLine(line)
@@ -418,7 +451,7 @@ export async function openSnapshotFile(file: string, opts: OpenOptions = {}): Pr
           indexed: {
             factsKey: index.facts,
             lines: () => reader.read({facts: true, states: true}),
-            facts: (o = {}) => reader.read({facts: true, states: false, trusted: o.trusted ?? false}),
+            facts: (o = {}) => reader.read({facts: true, states: false, trusted: o.trusted ?? false}, headBytes),
             statesOf: (nodes) => reader.statesOf(nodes, headBytes),
             nodes: index.lines,
             gzip,
@@ -456,6 +489,8 @@ function indexOf(file: string, raw: unknown): LinesIndex {
 class LinesReader {
   /** the facts lines and the state lines have been read through once, and checked then */
   private readonly checked = {facts: false, states: false}
+  /** nodes whose state line statesOf has checked already (read again, the same bytes: trace's kept file) */
+  private readonly checkedStates = new Set<string>()
   private readonly validState = validatorForDefinition('snapshot', 'nodeState')
 
   constructor(
@@ -466,13 +501,21 @@ class LinesReader {
   ) {}
 
   /** the facts lines, the state lines or both, in one read; validated at the first read of them all */
-  async *read(want: {facts: boolean; states: boolean; trusted?: boolean}): AsyncGenerator<SnapshotLine> {
+  async *read(
+    want: {facts: boolean; states: boolean; trusted?: boolean},
+    headBytes?: number,
+  ): AsyncGenerator<SnapshotLine> {
     const validate = {facts: !this.checked.facts && !want.trusted, states: !this.checked.states}
     const seen = {facts: new Set<string>(), states: new Set<string>()}
     const factsLines = this.index?.lines.length ?? 0
-    let lineNo = 0
+    // the facts alone of a plain indexed file: their bytes only, after the head (each line's node is checked against the index)
+    const range =
+      want.facts && !want.states && this.index && !this.gzip && headBytes !== undefined
+        ? {start: headBytes, end: headBytes + this.index.lines.reduce((a, l) => a + l[1], 0)}
+        : undefined
+    let lineNo = range ? 1 : 0
     try {
-      for await (const line of linesOf(this.file, this.gzip)) {
+      for await (const line of linesOf(this.file, this.gzip, range)) {
         lineNo++
         if (lineNo === 1 || line.trim() === '') continue
         const isFacts = lineNo <= 1 + factsLines
@@ -548,7 +591,7 @@ class LinesReader {
           for (const w of wanted) {
             const {buffer, bytesRead} = await fh.read(Buffer.allocUnsafe(w.bytes), 0, w.bytes, w.offset)
             const line = decodeUtf8(buffer, 0, buffer[bytesRead - 1] === 10 ? bytesRead - 1 : bytesRead)
-            out.push(this.parse(line, lineNoOf(w.at), false, true, index.lines[w.at]![0]))
+            out.push(this.parseState(line, lineNoOf(w.at), index.lines[w.at]![0]))
           }
         } finally {
           await fh.close()
@@ -561,7 +604,7 @@ class LinesReader {
       for await (const line of linesOf(this.file, true)) {
         lineNo++
         const at = byLine.get(lineNo)
-        if (at !== undefined) out.push(this.parse(line, lineNo, false, true, index.lines[at]![0]))
+        if (at !== undefined) out.push(this.parseState(line, lineNo, index.lines[at]![0]))
         if (lineNo >= last) break
       }
       return out
@@ -569,6 +612,14 @@ class LinesReader {
       if (error instanceof UsageError) throw error
       throw new UsageError(`${this.file}: ${(error as Error).message}`, false)
     }
+  }
+
+  /** a state line statesOf reads, checked against the schema the first time only */
+  private parseState(line: string, lineNo: number, node: string): SnapshotLine {
+    const check = !this.checked.states && !this.checkedStates.has(node)
+    const entry = this.parse(line, lineNo, false, check, node)
+    this.checkedStates.add(node)
+    return entry
   }
 
   private parse(line: string, lineNo: number, facts: boolean, validate: boolean, expected?: string): SnapshotLine {

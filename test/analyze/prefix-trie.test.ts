@@ -1,6 +1,17 @@
 import {describe, expect, it} from 'vitest'
 
-import {type Cidr, cidrContains, ipFromBytes, maskIp, mustIp, parseCidr, parsePrefix} from '../../src/analyze/ip.js'
+import {
+  type Cidr,
+  cidrContains,
+  ipFromBytes,
+  ipv4ToNumber,
+  isCanonicalIPv4,
+  maskIp,
+  mustIp,
+  numberToIPv4,
+  parseCidr,
+  parsePrefix,
+} from '../../src/analyze/ip.js'
 import {PrefixTable4, PrefixTrie} from '../../src/analyze/prefix-trie.js'
 import {seededRandom as rng} from '../helpers/random.js'
 
@@ -121,5 +132,38 @@ describe("PrefixTable4 (the forwarding model's IPv4 tables)", () => {
       ['1.2.3.4/24/7', {net: 0x01020300, len: 24}],
     ]
     for (const [text, want] of cases) expect(parsePrefix(text) && {...parsePrefix(text)}, text).toEqual(want)
+  })
+
+  it('isCanonicalIPv4: exactly the dotted quads numberToIPv4 writes back as they are (a neighbour index keys them by their own text)', () => {
+    const texts = [
+      '10.244.1.7',
+      '0.0.0.0',
+      '255.255.255.255',
+      '172.31.0.11',
+      '1.2.3.4',
+      '010.1.2.3',
+      '10.01.2.3',
+      '10.1.2.00',
+      '256.1.1.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1..3.4',
+      '1.2.3.',
+      '.1.2.3',
+      ' 1.2.3.4',
+      '1.2.3.4 ',
+      '1.2.3.4/32',
+      '1.2.3.1000',
+      '',
+      'fe80::1',
+      '::ffff:1.2.3.4',
+      '1.2.3.4a',
+    ]
+    const next = rng(7)
+    for (let i = 0; i < 2000; i++) texts.push(numberToIPv4(Math.floor(next() * 2 ** 32)))
+    for (const t of texts) {
+      const n = ipv4ToNumber(t)
+      expect(isCanonicalIPv4(t), JSON.stringify(t)).toBe(n !== undefined && numberToIPv4(n) === t)
+    }
   })
 })

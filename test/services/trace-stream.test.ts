@@ -83,6 +83,46 @@ describe('trace on a JSON Lines snapshot keeps only the states its walk needs, a
     }
   })
 
+  it('a second trace over the same file parses only the states of its path; a file written again is read again', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 40)
+    const file = path.join(dir, 'again.indexed.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const parsed: string[] = []
+    const onParse = (what: string, node?: string) => parsed.push(what === 'head' ? 'head' : `${what} ${node}`)
+    const first = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'), undefined, {onParse})
+    expect(parsed.length).toBe(1 + 40 + 2)
+    parsed.length = 0
+    const second = await traceSnapshotStream(file, query('pod-node5-1', 'pod-node9-1'), undefined, {onParse})
+    // nothing proportional to the cluster's nodes is read again: the head and the 40 facts lines are kept
+    expect(parsed.sort()).toEqual(['state node5', 'state node9'])
+    expect(second.trace).toEqual(traceSnapshotFile(s, query('pod-node5-1', 'pod-node9-1')).trace)
+    expect(first.trace).toEqual(traceSnapshotFile(s, query('pod-node3-1', 'pod-node17-2')).trace)
+    // the file changes (node5 loses its FDB entry for node9): read again, and the trace says so
+    const ip9 = s.nodes.find((n) => n.name === 'node9')!.internalIP
+    s.nodeStates.node5!.fdb = s.nodeStates.node5!.fdb.filter((f) => f.dst !== ip9)
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    parsed.length = 0
+    const third = await traceSnapshotStream(file, query('pod-node5-1', 'pod-node9-1'), undefined, {onParse})
+    expect(parsed.length).toBe(1 + 40 + 2)
+    expect(third.trace).toEqual(traceSnapshotFile(s, query('pod-node5-1', 'pod-node9-1')).trace)
+    expect(third.trace.findings.map((f) => f.code)).toContain('FDB_MISSING')
+  })
+
+  it('a state line the schema refuses is refused by every trace that reads it, also over the kept file', async () => {
+    const s = synthesizeSnapshot(snapshotFixture('flannel-vxlan-lab'), 20)
+    // a route through the tunnel (not among the node's facts) whose destination is no text
+    const bad = s.nodeStates.node9!.routes.find((r) => r.dev === 'flannel.1')!
+    ;(bad as unknown as {dst: unknown}).dst = 42
+    const file = path.join(dir, 'refused.indexed.jsonl')
+    await writeSnapshotFile(file, s, factsMakerFor(s.cluster))
+    const ok = await traceSnapshotStream(file, query('pod-node3-1', 'pod-node17-2'))
+    expect(ok.trace.disposition).toBe('DELIVERED')
+    for (let i = 0; i < 2; i++)
+      await expect(traceSnapshotStream(file, query('pod-node5-1', 'pod-node9-1'))).rejects.toThrow(
+        /invalid snapshot: nodeStates\["node9"\]\.routes\[\d+\]/,
+      )
+  })
+
   /**
    * Faults that concern the path, in a 30-node cluster as collect writes it (facts, index) and as a
    * plain file: the trace (findings, checks that ran, exit code) is the same as over the whole

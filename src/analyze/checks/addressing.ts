@@ -55,8 +55,9 @@ export function holdersOf(
   return holders
 }
 
-/** Each pod subnet and the nodes that hold it (Calico: their blocks), in node order. */
-const holdersByNet = (ctx: CheckContext): Map<string, SnapshotNode[]> => holdersOf(ctx.nodes, (n) => ctx.podNets(n))
+/** Each pod subnet and the nodes that hold it (Calico: their blocks), in node order; grouped once for both podCIDR checks. */
+const holdersByNet = (ctx: CheckContext): Map<string, SnapshotNode[]> =>
+  ctx.memo('holdersByNet', () => holdersOf(ctx.nodes, (n) => ctx.podNets(n)))
 
 /**
  * One finding per subnet held by more than one node, naming every holder:

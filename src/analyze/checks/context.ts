@@ -30,22 +30,57 @@ export interface Vtep {
   vni?: number
 }
 
+/**
+ * What the context works out about every node from the Node objects and their cluster facts alone
+ * (names, addresses, pod subnets, VTEPs). A later run over the same head and the same facts (trace:
+ * the same file, kept by the trace service) may hand it in again rather than work it out anew.
+ */
+export class NodeValues {
+  readonly ipOwner = new Map<string, string>()
+  /** name → node: lookups by name stay O(1) however many nodes (and errors, peers) there are */
+  readonly byName = new Map<string, SnapshotNode>()
+  /** the snapshot's nodes the two maps above were made from */
+  nodes?: readonly SnapshotNode[]
+  readonly underlayIP = new Map<string, string>()
+  readonly podNets = new Map<string, string[]>()
+  readonly vtep = new Map<string, Vtep>()
+  /** the memos of SHARED_MEMOS */
+  readonly memos = new Map<string, unknown>()
+}
+
+/**
+ * The memos made from every node's Node object and facts alone, whatever the run's subjects and
+ * whatever node it visits: kept in NodeValues with the per-node values.
+ */
+const SHARED_MEMOS = new Set([
+  'expectedRoutePeers',
+  'podNetHolders',
+  'podNetIndex',
+  'podNetOverlaps',
+  'vtepMACs',
+  'vxlanPeers',
+  'holdersByNet',
+])
+
 export class CheckContext {
   readonly profile: BackendProfile
   readonly nodes: SnapshotNode[]
-  private readonly ipOwner = new Map<string, string>()
-  /** name → node: lookups by name stay O(1) however many nodes (and errors, peers) there are */
-  private readonly byName = new Map<string, SnapshotNode>()
+  private readonly ipOwner: Map<string, string>
+  private readonly byName: Map<string, SnapshotNode>
   /** what is worked out per node once, and shared by every check that asks (by node name) */
-  private readonly perNode = {
-    underlayIP: new Map<string, string>(),
-    podNets: new Map<string, string[]>(),
-    vtep: new Map<string, Vtep>(),
-    uplink: new Map<string, Link | undefined>(),
-    uplinkSubnets: new Map<string, string[]>(),
-    uplinkPrefixes: new Map<string, Prefix4[]>(),
+  private readonly perNode: {
+    underlayIP: Map<string, string>
+    podNets: Map<string, string[]>
+    vtep: Map<string, Vtep>
+    uplink: Map<string, Link | undefined>
+    uplinkSubnets: Map<string, string[]>
+    uplinkPrefixes: Map<string, Prefix4[]>
   }
+  /** per-node values that do not depend on the run's subjects (a later run over the same head and facts may reuse them) */
+  private readonly values: NodeValues
   private readonly memos = new Map<string, unknown>()
+  /** peer addresses parsed once (onUplinkSubnet is asked once per node pair) */
+  private readonly parsedAddresses = new Map<string, Prefix4 | undefined>()
   /** values about the examined nodes (peer views, expected routes): cleared with each node a streamed run visits */
   private readonly nodeMemos = new Map<string, unknown>()
   private readonly indexes = new WeakMap<NodeState, StateIndex>()
@@ -58,13 +93,29 @@ export class CheckContext {
   /**
    * @param subjects when set, the per-node checks look at these nodes only (trace: the nodes on its
    * path); cluster-wide facts (every node's subnets, VTEPs, the majority MTU) still come from all.
+   * @param values the per-node values of an earlier run over the same head and the same facts
    */
   constructor(
     readonly snapshot: Snapshot,
     private readonly subjects?: ReadonlySet<string>,
+    values?: NodeValues,
   ) {
     this.profile = detectBackend(snapshot)
     this.nodes = snapshot.nodes
+    // values made over other nodes are not these
+    this.values = values && (values.nodes === undefined || values.nodes === this.nodes) ? values : new NodeValues()
+    this.ipOwner = this.values.ipOwner
+    this.byName = this.values.byName
+    this.perNode = {
+      underlayIP: this.values.underlayIP,
+      podNets: this.values.podNets,
+      vtep: this.values.vtep,
+      uplink: new Map(),
+      uplinkSubnets: new Map(),
+      uplinkPrefixes: new Map(),
+    }
+    if (this.values.nodes === this.nodes) return
+    this.values.nodes = this.nodes
     for (const n of this.nodes) {
       if (!this.byName.has(n.name)) this.byName.set(n.name, n)
       for (const ip of this.addressesOf(n)) if (!this.ipOwner.has(ip)) this.ipOwner.set(ip, n.name)
@@ -163,7 +214,11 @@ export class CheckContext {
 
   /** The address peers send to: flannel's public-ip, Calico's IPv4Address, else the InternalIP. */
   underlayIP(n: SnapshotNode): string {
-    return cached(this.perNode.underlayIP, n.name, () => this.underlayIPOf(n))
+    // asked per peer by several checks: a lookup, no closure made per question
+    const m = this.perNode.underlayIP
+    let ip = m.get(n.name)
+    if (ip === undefined) m.set(n.name, (ip = this.underlayIPOf(n)))
+    return ip
   }
 
   private underlayIPOf(n: SnapshotNode): string {
@@ -183,7 +238,10 @@ export class CheckContext {
    * installs for them, so those win when the node was collected.
    */
   podNets(n: SnapshotNode): string[] {
-    return cached(this.perNode.podNets, n.name, () => this.podNetsOf(n))
+    const m = this.perNode.podNets
+    let nets = m.get(n.name)
+    if (nets === undefined) m.set(n.name, (nets = this.podNetsOf(n)))
+    return nets
   }
 
   private podNetsOf(n: SnapshotNode): string[] {
@@ -219,7 +277,13 @@ export class CheckContext {
   /** The interface that holds the node's underlay address (its uplink). */
   uplink(n: SnapshotNode, state: NodeState): Link | undefined {
     if (this.state(n.name) !== state) return this.uplinkOf(n, state)
-    return cached(this.perNode.uplink, n.name, () => this.uplinkOf(n, state))
+    // asked once per peer (nativeRouteTo): a lookup, no closure made per question
+    const m = this.perNode.uplink
+    const known = m.get(n.name)
+    if (known !== undefined || m.has(n.name)) return known
+    const up = this.uplinkOf(n, state)
+    m.set(n.name, up)
+    return up
   }
 
   private uplinkOf(n: SnapshotNode, state: NodeState): Link | undefined {
@@ -239,7 +303,7 @@ export class CheckContext {
   /** Is this address on a subnet of the node's uplink? */
   onUplinkSubnet(n: SnapshotNode, state: NodeState, ip: string): boolean {
     // asked once per node pair about the same few thousand peer addresses: each parsed once
-    const parsed = this.memo('parsedAddresses', () => new Map<string, Prefix4 | undefined>())
+    const parsed = this.parsedAddresses
     let a = parsed.get(ip)
     if (a === undefined && !parsed.has(ip)) parsed.set(ip, (a = parsePrefix(ip)))
     return this.uplinkTest(n, state)(ip, a)
@@ -276,7 +340,10 @@ export class CheckContext {
 
   /** A node's VTEP (vxlan backends): its address on the tunnel and its MAC. */
   vtep(n: SnapshotNode): Vtep {
-    return cached(this.perNode.vtep, n.name, () => this.vtepOf(n))
+    const m = this.perNode.vtep
+    let v = m.get(n.name)
+    if (v === undefined) m.set(n.name, (v = this.vtepOf(n)))
+    return v
   }
 
   private vtepOf(n: SnapshotNode): Vtep {
@@ -322,7 +389,7 @@ export class CheckContext {
 
   /** A value worked out once per snapshot and shared by the checks that need it (peer views, expected routes). */
   memo<V>(key: string, make: () => V): V {
-    return cached(this.memos as Map<string, V>, key, make)
+    return cached((SHARED_MEMOS.has(key) ? this.values.memos : this.memos) as Map<string, V>, key, make)
   }
 
   /** A value about the examined nodes, shared by the checks of one node visit (a streamed run), or of the whole run. */

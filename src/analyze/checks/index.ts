@@ -3,7 +3,7 @@
  * (run.ts holds the registry), and the cluster sweep built on them.
  */
 export {type BackendMode, type BackendProfile, detectBackend} from './backend.js'
-export {CheckContext} from './context.js'
+export {CheckContext, NodeValues} from './context.js'
 export {type FlowEnd, type FlowPolicy, hopsToPolicyDrop, policyOnFlow} from './policy.js'
 export type {Check, Raised} from './raise.js'
 export {

@@ -144,14 +144,14 @@ function clusterRouteMissing(ctx: CheckContext): Raised[] {
   })
 }
 
-const nexthopsOf = (r: Route): Array<{gateway?: string; dev?: string}> =>
-  r.nexthops ?? [{...(r.gateway ? {gateway: r.gateway} : {}), ...(r.dev ? {dev: r.dev} : {})}]
-
 export const routeWrongNexthop: Check = (ctx) =>
   raisedOver(expectedRoutes(ctx), (e) => {
     const r = e.actual
     if (!r || r.type !== 'unicast') return undefined
-    if (nexthopsOf(r).some((nh) => nh.dev === e.dev && (e.gateway === undefined || nh.gateway === e.gateway)))
+    // asked once per peer: a route's single next hop is read off the route, no object made for it
+    const via = (dev: string | undefined, gateway: string | undefined) =>
+      dev === e.dev && (e.gateway === undefined || gateway === e.gateway)
+    if (r.nexthops ? r.nexthops.some((nh) => via(nh.dev, nh.gateway)) : via(r.dev || undefined, r.gateway || undefined))
       return undefined
     // DirectRouting / CrossSubnet: an adjacent peer routed natively on purpose
     if (directlyRouted(ctx, e.node, e.state, e.peer)) return undefined

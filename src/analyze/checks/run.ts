@@ -27,7 +27,7 @@ import {
 } from './bgp.js'
 import {cniConfigConflict, cniPluginMissing} from './cni.js'
 import {collectionErrors} from './collection.js'
-import {CheckContext} from './context.js'
+import {CheckContext, type NodeValues} from './context.js'
 import {clusterFacts} from './facts.js'
 import {encapPortBlocked, firewallDrop, forwardPolicyDrop, iptablesBackendSplit} from './firewall.js'
 import {brNetfilterOff, ipForwardDisabled, linkDownCheck, rpFilterAsymmetric} from './host.js'
@@ -145,6 +145,11 @@ export interface CheckOptions {
   nodes?: readonly string[]
   /** with `nodes`: also keep the findings about no node whose subject is one of these (a traced Service: `Service ns/name`) */
   subjects?: readonly string[]
+  /**
+   * runChecksWithFacts: the per-node values (addresses, pod subnets, VTEPs) of an earlier run over
+   * the same head and the same facts, filled by this one (trace: the trace service's kept file)
+   */
+  values?: NodeValues
 }
 
 /** Every check, with the nodes each finding is about. */
@@ -337,7 +342,7 @@ export class ChecksByNode {
     for (const [name, s] of this.byNode) if (!(name in nodeStates)) nodeStates[name] = s
     this.byNode.clear()
     this.facts = {...this.head, nodeStates}
-    this.ctx = new CheckContext(this.facts, this.wanted)
+    this.ctx = new CheckContext(this.facts, this.wanted, this.opts.values)
     this.once = CHECKS.map((e) => (!once || (e.perNode && !e.cluster) ? [] : (e.cluster ?? e.check)(this.ctx!)))
   }
 
