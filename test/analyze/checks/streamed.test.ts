@@ -104,6 +104,12 @@ describe('check in worker threads', () => {
       [5, 7],
     ])
     expect(shareOut(nodes.slice(0, 1), 4)).toEqual([[0, 1]])
+    // the first thread's other work, counted as bytes: its share is lighter by them
+    expect(shareOut(nodes, 2, 400)).toEqual([
+      [0, 3],
+      [3, 7],
+    ])
+    expect(shareOut(nodes, 2, 0)).toEqual(shareOut(nodes, 2))
   })
 
   it('a share of the state lines is read at its offsets: each node its own line, an empty share nothing', async () => {
