@@ -214,10 +214,6 @@ async function sniff(file: string): Promise<{gzip: boolean}> {
 }
 
 /**
- * A file's lines, split on the bytes (faster than readline, which was half of reading a big
- * snapshot): no string ever holds more than one line, that is one node.
- */
-/**
  * How much text linesOf decodes at once: more than the ~1 MB over which Node keeps a string
  * outside V8's heap (decodeUtf8), so that lines are slices of one such string each time.
  */
@@ -225,8 +221,12 @@ const DECODE_BYTES = 8 << 20
 
 /** Bytes read and not yet split into lines; lines are decoded a window at a time. */
 class LineWindow {
-  private bytes = Buffer.allocUnsafe(DECODE_BYTES)
+  private bytes: Buffer
   private used = 0
+
+  constructor(size = DECODE_BYTES) {
+    this.bytes = Buffer.allocUnsafe(size)
+  }
 
   /** where to read into next; the window doubles when one line fills it */
   room(): {buffer: Buffer; offset: number; length: number} {
@@ -263,6 +263,12 @@ class LineWindow {
     if (!end || start < text.length) yield text.slice(start)
   }
 
+  /** the first line, once its newline is held (FROM: where to look from), decoded alone */
+  firstLine(from: number): string | undefined {
+    const nl = this.bytes.subarray(0, this.used).indexOf(10, from)
+    return nl === -1 ? undefined : decodeUtf8(this.bytes, 0, nl)
+  }
+
   private consumed(n: number): void {
     this.bytes.copy(this.bytes, 0, n, this.used)
     this.used -= n
@@ -276,8 +282,9 @@ class LineWindow {
 }
 
 /**
- * The lines of a file (gunzipped), or of bytes RANGE of a plain one (exported for its tests). A plain file is read into
- * one window reused from read to read; the text is decoded a window at a time (see LineWindow).
+ * The lines of a file (gunzipped), or of bytes RANGE of a plain one (exported for its tests), split
+ * on the bytes (readline was half of reading a big snapshot). A plain file is read into one window
+ * reused from read to read; the text is decoded a window at a time (see LineWindow).
  */
 export async function* linesOf(file: string, gzip: boolean, range?: ByteRange): AsyncGenerator<string> {
   const window = new LineWindow()
@@ -317,30 +324,25 @@ export async function* linesOf(file: string, gzip: boolean, range?: ByteRange): 
  */
 async function* firstLineOf(file: string): AsyncGenerator<string> {
   const fh = await open(file, 'r')
+  const window = new LineWindow(1 << 20)
   try {
-    let bytes = Buffer.allocUnsafe(1 << 20)
-    let used = 0
-    for (;;) {
-      if (used === bytes.length) {
-        const bigger = Buffer.allocUnsafe(bytes.length * 2)
-        bytes.copy(bigger, 0, 0, used)
-        bytes = bigger
-      }
-      const {bytesRead} = await fh.read(bytes, used, bytes.length - used, used)
-      const nl = bytesRead === 0 ? -1 : bytes.subarray(0, used + bytesRead).indexOf(10, used)
-      used += bytesRead
-      if (nl !== -1) {
-        yield decodeUtf8(bytes, 0, nl)
-        return
-      }
-      if (bytesRead === 0) {
-        if (used > 0) yield decodeUtf8(bytes, 0, used)
+    for (let position = 0; ;) {
+      const room = window.room()
+      const {bytesRead} = await fh.read(room.buffer, room.offset, room.length, position)
+      if (bytesRead === 0) break
+      position += bytesRead
+      window.filled(bytesRead)
+      const first = window.firstLine(room.offset)
+      if (first !== undefined) {
+        yield first
         return
       }
     }
   } finally {
     await fh.close()
   }
+  // no newline: the whole file is its one line
+  yield* window.lines(true)
 }
 
 /** Bytes START (included) to END (excluded) of a plain file. */
@@ -511,7 +513,7 @@ class LinesReader {
     // the facts alone of a plain indexed file: their bytes only, after the head (each line's node is checked against the index)
     const range =
       want.facts && !want.states && this.index && !this.gzip && headBytes !== undefined
-        ? {start: headBytes, end: headBytes + this.index.lines.reduce((a, l) => a + l[1], 0)}
+        ? {start: headBytes, end: this.statesStart(headBytes)}
         : undefined
     let lineNo = range ? 1 : 0
     try {
@@ -543,8 +545,7 @@ class LinesReader {
     const lines = this.index!.lines
     if (this.gzip) throw new Error('a gzipped snapshot cannot be read at an offset')
     if (from >= to) return
-    let start = headBytes
-    for (const l of lines) start += l[1]
+    let start = this.statesStart(headBytes)
     for (let at = 0; at < from; at++) start += lines[at]![2]
     let end = start
     for (let at = from; at < to; at++) end += lines[at]![2]
@@ -574,9 +575,8 @@ class LinesReader {
    */
   async statesOf(nodes: ReadonlySet<string>, headBytes: number): Promise<SnapshotNodeState[]> {
     const index = this.index!
-    const factsBytes = index.lines.reduce((a, l) => a + l[1], 0)
     const wanted: Array<{at: number; offset: number; bytes: number}> = []
-    let offset = headBytes + factsBytes
+    let offset = this.statesStart(headBytes)
     index.lines.forEach(([node, , bytes], at) => {
       if (nodes.has(node)) wanted.push({at, offset, bytes})
       offset += bytes
@@ -612,6 +612,11 @@ class LinesReader {
       if (error instanceof UsageError) throw error
       throw new UsageError(`${this.file}: ${(error as Error).message}`, false)
     }
+  }
+
+  /** where the state lines start in a plain indexed file: after the head and every facts line */
+  private statesStart(headBytes: number): number {
+    return this.index!.lines.reduce((a, l) => a + l[1], headBytes)
   }
 
   /** a state line statesOf reads, checked against the schema the first time only */
