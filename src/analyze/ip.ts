@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js'
 
 import type {Family} from '../model/node-state.js'
 import {plainIPv4} from '../util/dotted-quad.js'
+import {remembered} from '../util/memo.js'
 
 /**
  * The one IP module. Three faces, for three kinds of work:
@@ -38,11 +39,7 @@ const parsed = new Map<string, Ip | undefined>()
 
 /** Parse an address; undefined when it is not one. IPv4 must be a plain dotted quad. */
 export function parseIp(text: string): Ip | undefined {
-  if (parsed.has(text)) return parsed.get(text)
-  const ip = parseIpUncached(text)
-  if (parsed.size > 50_000) parsed.clear()
-  parsed.set(text, ip)
-  return ip
+  return remembered(parsed, text, 50_000, parseIpUncached)
 }
 
 function parseIpUncached(text: string): Ip | undefined {
@@ -251,13 +248,7 @@ const PARSED_MAX = 1 << 20
 
 /** "10.244.1.0/24" (or a bare address, as /32) → its prefix; undefined for anything else. */
 export function parsePrefix(cidr: string | undefined): Prefix4 | undefined {
-  if (!cidr) return undefined
-  const known = parsedPrefixes.get(cidr)
-  if (known !== undefined || parsedPrefixes.has(cidr)) return known
-  if (parsedPrefixes.size >= PARSED_MAX) parsedPrefixes.clear()
-  const p = parsePrefixUncached(cidr)
-  parsedPrefixes.set(cidr, p)
-  return p
+  return cidr ? remembered(parsedPrefixes, cidr, PARSED_MAX, parsePrefixUncached) : undefined
 }
 
 /**

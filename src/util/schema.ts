@@ -7,6 +7,7 @@ import {fullFormats} from 'ajv-formats/dist/formats.js'
 import ipaddr from 'ipaddr.js'
 
 import {plainIPv4} from './dotted-quad.js'
+import {remembered} from './memo.js'
 import {packageRoot} from './paths.js'
 import {printable} from './text.js'
 
@@ -18,7 +19,7 @@ export function isCidr(s: string): boolean {
   // the common case without ipaddr's parsers (which throw and catch per try): a snapshot holds millions
   const plain = plainIPv4(s, true)
   if (plain !== -1) return plain === 1
-  return s.includes(':') ? remembered(judgedCidrs, s, cidrOther) : cidrOther(s)
+  return s.includes(':') ? remembered(judgedCidrs, s, JUDGED_MAX, cidrOther) : cidrOther(s)
 }
 
 /**
@@ -27,14 +28,7 @@ export function isCidr(s: string): boolean {
  */
 const judgedCidrs = new Map<string, boolean>()
 const judgedIPs = new Map<string, boolean>()
-function remembered(judged: Map<string, boolean>, s: string, judge: (s: string) => boolean): boolean {
-  const known = judged.get(s)
-  if (known !== undefined) return known
-  if (judged.size >= 4096) judged.clear()
-  const ok = judge(s)
-  judged.set(s, ok)
-  return ok
-}
+const JUDGED_MAX = 4096
 
 function cidrOther(s: string): boolean {
   try {
@@ -50,7 +44,7 @@ function isIp(s: string): boolean {
   const plain = plainIPv4(s, false)
   if (plain !== -1) return plain === 1
   // an IPv6 address (every link's fe80::) straight to its parser: the IPv4 one throws and catches on it
-  if (s.includes(':')) return remembered(judgedIPs, s, (x) => ipaddr.IPv6.isValid(x))
+  if (s.includes(':')) return remembered(judgedIPs, s, JUDGED_MAX, (x) => ipaddr.IPv6.isValid(x))
   return ipaddr.IPv4.isValidFourPartDecimal(s)
 }
 

@@ -5,6 +5,7 @@
  */
 import type {Link, NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
+import {remembered} from '../../util/memo.js'
 import {canonical, contains, isIPv4, maskOf, networkOf, parsePrefix, type Prefix4, stripPrefix} from '../ip.js'
 import {type BackendProfile, detectBackend} from './backend.js'
 import {annotationLine, linkLine} from './evidence.js'
@@ -214,11 +215,7 @@ export class CheckContext {
 
   /** The address peers send to: flannel's public-ip, Calico's IPv4Address, else the InternalIP. */
   underlayIP(n: SnapshotNode): string {
-    // asked per peer by several checks: a lookup, no closure made per question
-    const m = this.perNode.underlayIP
-    let ip = m.get(n.name)
-    if (ip === undefined) m.set(n.name, (ip = this.underlayIPOf(n)))
-    return ip
+    return perNodeValue(this.perNode.underlayIP, n, this, this.underlayIPOf)
   }
 
   private underlayIPOf(n: SnapshotNode): string {
@@ -238,10 +235,7 @@ export class CheckContext {
    * installs for them, so those win when the node was collected.
    */
   podNets(n: SnapshotNode): string[] {
-    const m = this.perNode.podNets
-    let nets = m.get(n.name)
-    if (nets === undefined) m.set(n.name, (nets = this.podNetsOf(n)))
-    return nets
+    return perNodeValue(this.perNode.podNets, n, this, this.podNetsOf)
   }
 
   private podNetsOf(n: SnapshotNode): string[] {
@@ -277,13 +271,8 @@ export class CheckContext {
   /** The interface that holds the node's underlay address (its uplink). */
   uplink(n: SnapshotNode, state: NodeState): Link | undefined {
     if (this.state(n.name) !== state) return this.uplinkOf(n, state)
-    // asked once per peer (nativeRouteTo): a lookup, no closure made per question
-    const m = this.perNode.uplink
-    const known = m.get(n.name)
-    if (known !== undefined || m.has(n.name)) return known
-    const up = this.uplinkOf(n, state)
-    m.set(n.name, up)
-    return up
+    // once per node: nativeRoutes and uplinkTest ask it before their loop over the peers
+    return remembered(this.perNode.uplink, n.name, Infinity, () => this.uplinkOf(n, state))
   }
 
   private uplinkOf(n: SnapshotNode, state: NodeState): Link | undefined {
@@ -297,7 +286,7 @@ export class CheckContext {
   /** The subnets on the node's uplink (`10.0.0.11/24` as written on the interface). */
   uplinkSubnets(n: SnapshotNode, state: NodeState): string[] {
     if (this.state(n.name) !== state) return this.uplinkSubnetsOf(n, state)
-    return cached(this.perNode.uplinkSubnets, n.name, () => this.uplinkSubnetsOf(n, state))
+    return remembered(this.perNode.uplinkSubnets, n.name, Infinity, () => this.uplinkSubnetsOf(n, state))
   }
 
   /** Is this address on a subnet of the node's uplink? */
@@ -319,7 +308,7 @@ export class CheckContext {
         ? this.uplinkSubnetsOf(n, state)
             .map((x) => parsePrefix(x))
             .filter((p): p is Prefix4 => p !== undefined)
-        : cached(this.perNode.uplinkPrefixes, n.name, () =>
+        : remembered(this.perNode.uplinkPrefixes, n.name, Infinity, () =>
             this.uplinkSubnets(n, state)
               .map((x) => parsePrefix(x))
               .filter((p): p is Prefix4 => p !== undefined),
@@ -340,10 +329,7 @@ export class CheckContext {
 
   /** A node's VTEP (vxlan backends): its address on the tunnel and its MAC. */
   vtep(n: SnapshotNode): Vtep {
-    const m = this.perNode.vtep
-    let v = m.get(n.name)
-    if (v === undefined) m.set(n.name, (v = this.vtepOf(n)))
-    return v
+    return perNodeValue(this.perNode.vtep, n, this, this.vtepOf)
   }
 
   private vtepOf(n: SnapshotNode): Vtep {
@@ -389,12 +375,12 @@ export class CheckContext {
 
   /** A value worked out once per snapshot and shared by the checks that need it (peer views, expected routes). */
   memo<V>(key: string, make: () => V): V {
-    return cached((SHARED_MEMOS.has(key) ? this.values.memos : this.memos) as Map<string, V>, key, make)
+    return remembered((SHARED_MEMOS.has(key) ? this.values.memos : this.memos) as Map<string, V>, key, Infinity, make)
   }
 
   /** A value about the examined nodes, shared by the checks of one node visit (a streamed run), or of the whole run. */
   nodeMemo<V>(key: string, make: () => V): V {
-    return cached(this.nodeMemos as Map<string, V>, key, make)
+    return remembered(this.nodeMemos as Map<string, V>, key, Infinity, make)
   }
 
   /** How many nodes hold each pod subnet (a subnet two nodes hold has no one right route). */
@@ -486,12 +472,18 @@ export class CheckContext {
   }
 }
 
-function cached<V>(m: Map<string, V>, key: string, make: () => V): V {
-  const known = m.get(key)
-  if (known !== undefined || m.has(key)) return known!
-  const v = make()
-  m.set(key, v)
-  return v
+/**
+ * M's value for node N, made by MAKE (a method of CTX, passed as it is) the first time: asked per
+ * peer by several checks, so no closure is made per question.
+ */
+function perNodeValue<V>(
+  m: Map<string, V>,
+  n: SnapshotNode,
+  ctx: CheckContext,
+  make: (this: CheckContext, n: SnapshotNode) => V,
+): V {
+  const known = m.get(n.name)
+  return known !== undefined || m.has(n.name) ? known! : remembered(m, n.name, Infinity, () => make.call(ctx, n))
 }
 
 export function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
