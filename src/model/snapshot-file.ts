@@ -244,23 +244,26 @@ class LineWindow {
     this.used += chunk.length
   }
 
-  /** the whole lines held once a window's worth is, or at the END everything held */
-  *lines(end: boolean): Generator<string> {
+  /**
+   * The whole lines held, decoded as one text and dropped from the window, once a window's worth
+   * is (undefined before), or at the END everything held.
+   */
+  take(end: boolean): string | undefined {
     let cut = this.used
     if (!end) {
-      if (this.used < DECODE_BYTES) return
+      if (this.used < DECODE_BYTES) return undefined
       cut = this.bytes.lastIndexOf(10, this.used - 1)
-      if (cut === -1) return
+      if (cut === -1) return undefined
     }
     const text = decodeUtf8(this.bytes, 0, cut)
     this.consumed(end ? cut : cut + 1)
-    // split the decoded text, not the bytes: in UTF-8 a character's offset is not its byte's
-    let start = 0
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      yield text.slice(start, nl)
-      start = nl + 1
-    }
-    if (!end || start < text.length) yield text.slice(start)
+    return text
+  }
+
+  /** the whole lines held once a window's worth is, or at the END everything held */
+  *lines(end: boolean): Generator<string> {
+    const text = this.take(end)
+    if (text !== undefined) yield* linesIn(text, end)
   }
 
   /** the first line, once its newline is held (FROM: where to look from), decoded alone */
@@ -282,6 +285,19 @@ class LineWindow {
 }
 
 /**
+ * The lines of TEXT that take() gave: split on the decoded text, not the bytes (in UTF-8 a
+ * character's offset is not its byte's); at the END, no empty line after a final newline.
+ */
+function* linesIn(text: string, end: boolean): Generator<string> {
+  let start = 0
+  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+    yield text.slice(start, nl)
+    start = nl + 1
+  }
+  if (!end || start < text.length) yield text.slice(start)
+}
+
+/**
  * The lines of a file (gunzipped), or of bytes RANGE of a plain one (exported for its tests), split
  * on the bytes (readline was half of reading a big snapshot). A plain file is read into one window
  * reused from read to read; the text is decoded a window at a time (see LineWindow).
@@ -300,18 +316,33 @@ export async function* linesOf(file: string, gzip: boolean, range?: ByteRange): 
     }
   } else {
     const fh = await open(file, 'r')
+    let position = range?.start ?? 0
+    const end = range?.end ?? Infinity
+    const readMore = (): Promise<number> | undefined => {
+      if (position >= end) return undefined
+      const room = window.room()
+      const read = fh.read(room.buffer, room.offset, Math.min(room.length, end - position), position)
+      const bytes = read.then(({bytesRead}) => bytesRead)
+      // awaited later, after the lines before it are handed out: not an unhandled rejection meanwhile
+      bytes.catch(() => undefined)
+      return bytes
+    }
+    let reading = readMore()
     try {
-      let position = range?.start ?? 0
-      const end = range?.end ?? Infinity
-      while (position < end) {
-        const room = window.room()
-        const {bytesRead} = await fh.read(room.buffer, room.offset, Math.min(room.length, end - position), position)
+      while (reading) {
+        const bytesRead = await reading
+        reading = undefined
         if (bytesRead === 0) break
         position += bytesRead
         window.filled(bytesRead)
-        yield* window.lines(false)
+        const text = window.take(false)
+        // the next bytes are read while these lines are parsed and checked: the text no longer needs the window
+        reading = readMore()
+        if (text !== undefined) yield* linesIn(text, false)
       }
     } finally {
+      // a reader that stops early: the read in flight lands in the window before the file is closed
+      await reading?.catch(() => undefined)
       await fh.close()
     }
   }

@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
@@ -145,6 +145,19 @@ describe('snapshot files that scale', () => {
     expect(bytes.length).toBeGreaterThan(30 * mb)
     // with a final newline, no empty line after it
     writeFileSync(plain, `${text}\n`)
+    expect(await read(plain, false)).toEqual(lines)
+    // the next window is read while the lines before it are handed out: a reader that stops there
+    // leaves no read in flight behind it, and the file reads the same again
+    const handles = () => readdirSync('/proc/self/fd').length
+    const before = handles()
+    for (const stopAt of [0, 3, 2500]) {
+      let seen = 0
+      for await (const l of linesOf(plain, false)) {
+        expect(l).toBe(lines[seen])
+        if (seen++ === stopAt) break
+      }
+    }
+    expect(handles()).toBe(before)
     expect(await read(plain, false)).toEqual(lines)
   })
 })
