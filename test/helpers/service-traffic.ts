@@ -4,10 +4,12 @@ import {nsExec} from './lab.js'
 /**
  * One TCP connect (nc, `waitS` seconds); the answering pod's name, as the lab's responders print it
  * ('' without an answer). Where every connect must answer, give the responder more than a second: on a
- * loaded machine its answer can take that long.
+ * loaded machine its answer can take that long. Nothing is sent: a responder that closes before it
+ * read what a client sent resets the connection (TCPAbortOnClose), and the client may lose the
+ * answer it had — one connect in a few hundred under load, CI's lost answers.
  */
 export async function connectFrom(netns: string, ip: string, port: number, waitS = 1): Promise<string> {
-  const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w ${waitS} ${ip} ${port}`], 10_000 + waitS * 1000)
+  const r = await nsExec(netns, ['sh', '-c', `nc -w ${waitS} ${ip} ${port} </dev/null`], 10_000 + waitS * 1000)
   return r.stdout.trim()
 }
 

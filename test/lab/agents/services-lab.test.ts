@@ -41,12 +41,17 @@ async function serviceFindings(lab: string): Promise<Finding[]> {
 
 const summary = (fs: Finding[]) => fs.map((f) => `${f.code} ${f.node ?? '-'} ${f.subject}`).sort()
 
-/** One DNS-shaped UDP query to the cluster DNS ClusterIP; the answering pod's name ('' without an answer). */
-async function dnsFrom(netns: string, sport?: number): Promise<string> {
+/**
+ * One DNS-shaped UDP query to the cluster DNS ClusterIP; the answering pod's name ('' without an
+ * answer within `waitS` seconds). nc stops at the first answer (-W 1), so a query that must be
+ * answered can wait 3 s at no cost: on a loaded machine the responder's answer (a fork and an exec)
+ * took over the 1 s socat -t1 gave it once in CI. One expected lost waits 1 s.
+ */
+async function dnsFrom(netns: string, sport?: number, waitS = 3): Promise<string> {
   const r = await nsExec(
     netns,
-    ['sh', '-c', `echo q | socat -t1 - UDP4:${DNS_IP}:53${sport ? `,sourceport=${sport}` : ''}`],
-    10_000,
+    ['sh', '-c', `echo q | nc -u -W 1 -w ${waitS}${sport ? ` -p ${sport}` : ''} ${DNS_IP} 53`],
+    10_000 + waitS * 1000,
   )
   return r.stdout.trim()
 }
@@ -177,7 +182,7 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     ])
     expect(ins.code, ins.stderr).toBe(0)
     // kernel: the client's queries from that port go to the dead address
-    expect(await dnsFrom(client.netns, 40053)).toBe('')
+    expect(await dnsFrom(client.netns, 40053, 1)).toBe('')
     const f = (await serviceFindings(l.name)).filter((x) => x.code === 'CONNTRACK_STALE')
     expect(summary(f)).toEqual([`CONNTRACK_STALE node1 kube-system/kube-dns:dns → ${dead}:53`])
     expect(f[0]!.severity).toBe('error')
@@ -232,7 +237,7 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     expect(f.find((x) => x.code === 'KUBE_PROXY_MISSING')!.evidence).toContain(
       'node2 iptables-save -t nat: :KUBE-SERVICES - [0:0] and no rule in it (flushed)',
     )
-    expect(await answers(3, () => dnsFrom(pod(l, 'pod-node2-2').netns))).toEqual(['', '', ''])
+    expect(await answers(3, () => dnsFrom(pod(l, 'pod-node2-2').netns, undefined, 1))).toEqual(['', '', ''])
   })
 })
 
@@ -279,6 +284,6 @@ describeLab('Service findings in a lab, kube-proxy nftables mode', () => {
     expect((await nsExec(nodeNs(l, 'node1'), ['nft', 'delete', 'table', 'ip', 'kube-proxy'])).code).toBe(0)
     const f = await serviceFindings(l.name)
     expect(summary(f.filter((x) => x.node === 'node1'))).toEqual(['KUBE_PROXY_MISSING node1 kube-proxy on node1'])
-    expect(await answers(3, () => dnsFrom(pod(l, 'pod-node1-2').netns))).toEqual(['', '', ''])
+    expect(await answers(3, () => dnsFrom(pod(l, 'pod-node1-2').netns, undefined, 1))).toEqual(['', '', ''])
   })
 })
