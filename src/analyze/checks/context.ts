@@ -80,8 +80,6 @@ export class CheckContext {
   /** per-node values that do not depend on the run's subjects (a later run over the same head and facts may reuse them) */
   private readonly values: NodeValues
   private readonly memos = new Map<string, unknown>()
-  /** peer addresses parsed once (onUplinkSubnet is asked once per node pair) */
-  private readonly parsedAddresses = new Map<string, Prefix4 | undefined>()
   /**
    * Values about the examined nodes (peer views, expected routes) and the visited node's index:
    * made afresh with each node a streamed run visits, never emptied in place. A map that lives as
@@ -299,10 +297,8 @@ export class CheckContext {
   /** Is this address on a subnet of the node's uplink? */
   onUplinkSubnet(n: SnapshotNode, state: NodeState, ip: string): boolean {
     // asked once per node pair about the same few thousand peer addresses: each parsed once
-    const parsed = this.parsedAddresses
-    let a = parsed.get(ip)
-    if (a === undefined && !parsed.has(ip)) parsed.set(ip, (a = parsePrefix(ip)))
-    return this.uplinkTest(n, state)(ip, a)
+    // parsePrefix remembers what it parsed: asked once per node pair, each address is parsed once
+    return this.uplinkTest(n, state)(ip, parsePrefix(ip))
   }
 
   /**
@@ -310,16 +306,13 @@ export class CheckContext {
    * ADDRESS is IP parsed (parsePrefix), when the caller has it.
    */
   uplinkTest(n: SnapshotNode, state: NodeState): (ip: string, address: Prefix4 | undefined) => boolean {
+    const prefixes = (): Prefix4[] =>
+      this.uplinkSubnets(n, state)
+        .map((x) => parsePrefix(x))
+        .filter((p): p is Prefix4 => p !== undefined)
+    // remembered for the node's own state only (uplinkSubnets works out another state's afresh)
     const nets =
-      this.state(n.name) !== state
-        ? this.uplinkSubnetsOf(n, state)
-            .map((x) => parsePrefix(x))
-            .filter((p): p is Prefix4 => p !== undefined)
-        : remembered(this.perNode.uplinkPrefixes, n.name, Infinity, () =>
-            this.uplinkSubnets(n, state)
-              .map((x) => parsePrefix(x))
-              .filter((p): p is Prefix4 => p !== undefined),
-          )
+      this.state(n.name) !== state ? prefixes() : remembered(this.perNode.uplinkPrefixes, n.name, Infinity, prefixes)
     return (ip, a) => {
       if (!a || a.len !== 32) return this.uplinkSubnets(n, state).some((net) => contains(net, ip))
       for (const p of nets) if ((a.net & maskOf(p.len)) >>> 0 === p.net) return true
