@@ -7,7 +7,6 @@ import {fullFormats} from 'ajv-formats/dist/formats.js'
 import ipaddr from 'ipaddr.js'
 
 import {plainIPv4} from './dotted-quad.js'
-import {isMac} from './mac.js'
 import {remembered} from './memo.js'
 import {packageRoot} from './paths.js'
 import {printable} from './text.js'
@@ -47,6 +46,18 @@ function isIp(s: string): boolean {
   // an IPv6 address (every link's fe80::) straight to its parser: the IPv4 one throws and catches on it
   if (s.includes(':')) return remembered(judgedIPs, s, JUDGED_MAX, (x) => ipaddr.IPv6.isValid(x))
   return ipaddr.IPv4.isValidFourPartDecimal(s)
+}
+
+/** aa:bb:cc:dd:ee:ff, either case: what /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/ accepts, read character by character (a node holds a neighbour and an FDB entry per peer) */
+export function isMac(s: string): boolean {
+  if (s.length !== 17) return false
+  for (let i = 0; i < 17; i++) {
+    const c = s.charCodeAt(i)
+    if (i % 3 === 2) {
+      if (c !== 58) return false
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false
+  }
+  return true
 }
 
 /** The formats netctl's schemas use: the standard ones, plus the networking ones. Precompiled validators take them as their one argument. */

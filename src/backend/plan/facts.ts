@@ -4,7 +4,6 @@ import {compileFib, lookupRoute} from '../../analyze/fib.js'
 import {canonical, stripPrefix} from '../../analyze/ip.js'
 import type {NodeState} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode} from '../../model/snapshot.js'
-import {isMac} from '../../util/mac.js'
 import {TUNNEL_DEVICES} from './profiles.js'
 import type {ClusterFacts, NodeFacts} from './types.js'
 
@@ -22,17 +21,19 @@ export const VTEP_MAC_ANNOTATIONS = {
 } as const
 export const CALICO_TUNNEL_ADDR_ANNOTATION = 'projectcalico.org/IPv4VXLANTunnelAddr'
 
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i
+
 /** The VTEP MAC a node's annotations give, if any. */
 export function annotatedVtepMAC(annotations: Record<string, string>): string | undefined {
   try {
     const data = JSON.parse(annotations[VTEP_MAC_ANNOTATIONS.flannel] ?? 'null') as {VtepMAC?: unknown} | null
-    if (data && typeof data.VtepMAC === 'string' && isMac(data.VtepMAC)) return data.VtepMAC.toLowerCase()
+    if (data && typeof data.VtepMAC === 'string' && MAC_RE.test(data.VtepMAC)) return data.VtepMAC.toLowerCase()
   } catch {
     /* not JSON: look further */
   }
   for (const key of [VTEP_MAC_ANNOTATIONS.calico, VTEP_MAC_ANNOTATIONS.netctl]) {
     const v = annotations[key]
-    if (v && isMac(v)) return v.toLowerCase()
+    if (v && MAC_RE.test(v)) return v.toLowerCase()
   }
   return undefined
 }
