@@ -230,6 +230,18 @@ export function isCanonicalIPv4(text: string): boolean {
   return plainIPv4(text, false) === 1
 }
 
+/** Is TEXT, parsed as P, written as canonical() writes it ("10.244.1.0/24")? Then it is its own canonical form. */
+export function isCanonicalPrefix(text: string, p: Prefix4): boolean {
+  const slash = text.indexOf('/')
+  return (
+    slash > 0 &&
+    (p.net & maskOf(p.len)) >>> 0 === p.net &&
+    text.length - slash - 1 === (p.len < 10 ? 1 : 2) &&
+    text.endsWith(String(p.len)) &&
+    isCanonicalIPv4(text.slice(0, slash))
+  )
+}
+
 export function numberToIPv4(v: number): string {
   return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`
 }
@@ -350,7 +362,9 @@ export function nthAddress(cidr: string, n: number): string | undefined {
 
 /** An address without its prefix length: "172.31.0.11/24" → "172.31.0.11". */
 export function stripPrefix(addr: string): string {
-  return addr.split('/')[0] ?? addr
+  // no array made: asked once per node of the cluster and more
+  const slash = addr.indexOf('/')
+  return slash < 0 ? addr : addr.slice(0, slash)
 }
 
 /** Normalise a CIDR ("10.244.1.1/24" → "10.244.1.0/24"); other text unchanged. */

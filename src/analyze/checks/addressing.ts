@@ -5,7 +5,7 @@
  */
 import type {SnapshotNode} from '../../model/snapshot.js'
 import {CATALOGUE} from '../catalogue/index.js'
-import {contains, nthAddress, parsePrefix, sameNetwork, stripPrefix} from '../ip.js'
+import {contains, nthAddress, parsePrefix, type Prefix4, prefixContains, sameNetwork, stripPrefix} from '../ip.js'
 import {ANN, type CheckContext} from './context.js'
 import {addrLine, annotationLine, linkLine, someNames} from './evidence.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -55,6 +55,32 @@ export function holdersOf(
   return holders
 }
 
+/**
+ * The values (an address, a VTEP MAC) more than one node holds, each with its holders in node
+ * order, in the order holdersOf lists them (by first holder). A node holds at most one value here,
+ * and most values one node: only the first holder is remembered until a second comes, so a
+ * cluster without a clash costs one map entry per node and nothing else.
+ */
+export function sharedBy(
+  nodes: readonly SnapshotNode[],
+  valueOf: (n: SnapshotNode) => string | undefined,
+): Array<[value: string, holders: SnapshotNode[]]> {
+  const first = new Map<string, number>()
+  const shared = new Map<string, SnapshotNode[]>()
+  nodes.forEach((n, at) => {
+    const v = valueOf(n)
+    if (v === undefined) return
+    const held = first.get(v)
+    if (held === undefined) first.set(v, at)
+    else {
+      const holders = shared.get(v)
+      if (holders) holders.push(n)
+      else shared.set(v, [nodes[held]!, n])
+    }
+  })
+  return [...shared].sort((a, b) => first.get(a[0])! - first.get(b[0])!)
+}
+
 /** Each pod subnet and the nodes that hold it (Calico: their blocks), in node order; grouped once for both podCIDR checks. */
 const holdersByNet = (ctx: CheckContext): Map<string, SnapshotNode[]> =>
   ctx.memo('holdersByNet', () => holdersOf(ctx.nodes, (n) => ctx.podNets(n)))
@@ -64,29 +90,32 @@ const holdersByNet = (ctx: CheckContext): Map<string, SnapshotNode[]> =>
  * grouping through a map keeps the output linear in the number of nodes (a
  * finding per pair of holders would be quadratic).
  */
-export const podcidrDuplicate: Check = (ctx) =>
-  [...holdersByNet(ctx)].flatMap(([net, holders]): Raised[] => {
-    if (holders.length < 2) return []
-    const [keep, next] = holders as [SnapshotNode, SnapshotNode]
-    const names = holders.map((h) => h.name)
-    const many = holders.length > 2
-    return [
-      raise('PODCIDR_DUPLICATE', {
-        peers: names,
-        subject: net,
-        message: many
-          ? `${holders.length} nodes hold ${net} (${someNames(names)}): they hand out the same pod addresses and the rest of the cluster routes them to one of them`
-          : `${keep.name} and ${next.name} both hold ${net}: they hand out the same pod addresses and the rest of the cluster routes them to one of the two`,
-        evidence: holders.map((h) => podCIDRLine(h, net)),
-        vars: {node: next.name, podCIDR: net, keep: keep.name},
-        ...(many
-          ? {
-              fixTemplate: `# ${holders.length} nodes hold <podCIDR>: keep it on <keep> and re-register each of the other ${holders.length - 1} (listed in the evidence) as below\n${CATALOGUE.PODCIDR_DUPLICATE.fix}`,
-            }
-          : {}),
-      }),
-    ]
+export const podcidrDuplicate: Check = (ctx) => {
+  const out: Raised[] = []
+  // a loop over every subnet of the cluster, most held once: nothing made for those
+  for (const [net, holders] of holdersByNet(ctx)) if (holders.length > 1) out.push(podcidrDuplicateOf(net, holders))
+  return out
+}
+
+function podcidrDuplicateOf(net: string, holders: SnapshotNode[]): Raised {
+  const [keep, next] = holders as [SnapshotNode, SnapshotNode]
+  const names = holders.map((h) => h.name)
+  const many = holders.length > 2
+  return raise('PODCIDR_DUPLICATE', {
+    peers: names,
+    subject: net,
+    message: many
+      ? `${holders.length} nodes hold ${net} (${someNames(names)}): they hand out the same pod addresses and the rest of the cluster routes them to one of them`
+      : `${keep.name} and ${next.name} both hold ${net}: they hand out the same pod addresses and the rest of the cluster routes them to one of the two`,
+    evidence: holders.map((h) => podCIDRLine(h, net)),
+    vars: {node: next.name, podCIDR: net, keep: keep.name},
+    ...(many
+      ? {
+          fixTemplate: `# ${holders.length} nodes hold <podCIDR>: keep it on <keep> and re-register each of the other ${holders.length - 1} (listed in the evidence) as below\n${CATALOGUE.PODCIDR_DUPLICATE.fix}`,
+        }
+      : {}),
   })
+}
 
 /**
  * Subnets of different length where one holds the other. CIDRs either nest or
@@ -95,14 +124,16 @@ export const podcidrDuplicate: Check = (ctx) =>
  * finding listing everything inside it.
  */
 function nestedSubnets(holders: Map<string, SnapshotNode[]>): Array<{outer: string; inner: string[]}> {
-  const nets = [...holders.keys()]
-    .map((net) => ({net, p: parsePrefix(net)!}))
-    .filter((x) => x.p !== undefined)
-    .sort((a, b) => a.p.net - b.p.net || a.p.len - b.p.len)
+  const nets: Array<{net: string; p: Prefix4}> = []
+  for (const net of holders.keys()) {
+    const p = parsePrefix(net)
+    if (p) nets.push({net, p})
+  }
+  nets.sort((a, b) => a.p.net - b.p.net || a.p.len - b.p.len)
   const groups = new Map<string, string[]>()
   const stack: typeof nets = []
   for (const x of nets) {
-    while (stack.length > 0 && !contains(stack.at(-1)!.net, x.net)) stack.pop()
+    while (stack.length > 0 && !prefixContains(stack.at(-1)!.p, x.p)) stack.pop()
     if (stack.length > 0) {
       const outer = stack[0]!.net
       const inner = groups.get(outer)
@@ -238,27 +269,22 @@ export const nodeIpMismatch: Check = (ctx) => [...sharedUnderlayIP(ctx), ...addr
 
 /** Nodes that announce the same underlay address: peers send what is meant for all of them to one. */
 function sharedUnderlayIP(ctx: CheckContext): Raised[] {
-  return [...holdersOf(ctx.nodes, (n) => [ctx.underlayIP(n)].filter((ip) => ip !== ''))].flatMap(
-    ([ip, holders]): Raised[] => {
-      if (holders.length < 2) return []
-      const names = holders.map((h) => h.name)
-      return [
-        raise('NODE_IP_MISMATCH', {
-          peers: names,
-          subject: `shared address ${ip}`,
-          message: `${holders.length} nodes announce ${ip} (${someNames(names)}): peers aim tunnels, routes and sessions for all of them at whichever answers`,
-          evidence: holders.map((h) =>
-            h.internalIP === ip
-              ? `${h.name}: InternalIP: ${ip}`
-              : `${h.name}: underlay address ${ip} (InternalIP ${h.internalIP})`,
-          ),
-          vars: {node: names[1]!, keep: names[0]!, ip},
-          fixTemplate:
-            "# every node needs an address of its own: keep <ip> on <keep>, give each other node listed its own (kubelet --node-ip, the CNI's public-ip / IPv4Address), e.g. on <node>:\nkubectl get node <node> -o wide",
-        }),
-      ]
-    },
-  )
+  return sharedBy(ctx.nodes, (n) => ctx.underlayIP(n) || undefined).map(([ip, holders]): Raised => {
+    const names = holders.map((h) => h.name)
+    return raise('NODE_IP_MISMATCH', {
+      peers: names,
+      subject: `shared address ${ip}`,
+      message: `${holders.length} nodes announce ${ip} (${someNames(names)}): peers aim tunnels, routes and sessions for all of them at whichever answers`,
+      evidence: holders.map((h) =>
+        h.internalIP === ip
+          ? `${h.name}: InternalIP: ${ip}`
+          : `${h.name}: underlay address ${ip} (InternalIP ${h.internalIP})`,
+      ),
+      vars: {node: names[1]!, keep: names[0]!, ip},
+      fixTemplate:
+        "# every node needs an address of its own: keep <ip> on <keep>, give each other node listed its own (kubelet --node-ip, the CNI's public-ip / IPv4Address), e.g. on <node>:\nkubectl get node <node> -o wide",
+    })
+  })
 }
 
 function addressNotOnNode(ctx: CheckContext): Raised[] {

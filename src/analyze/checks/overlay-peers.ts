@@ -6,7 +6,7 @@
  */
 import type {FdbEntry, Link, Neighbour, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
-import {holdersOf} from './addressing.js'
+import {sharedBy} from './addressing.js'
 import type {CheckContext, Vtep} from './context.js'
 import {fdbLine, linkLine, neighLine, routeLine, someNames} from './evidence.js'
 import {nativeRoutes} from './native.js'
@@ -26,8 +26,8 @@ export interface PeerView {
   peer: SnapshotNode
   peerIP: string
   vtep: Vtep
-  /** MACs the peer may rightly be reached at: its announced VTEP MAC and its device's own */
-  goodMACs: Set<string>
+  /** MACs the peer may rightly be reached at: its announced VTEP MAC and its device's own (none, one or both) */
+  goodMACs: readonly string[]
   fdb: FdbEntry[]
   neigh?: Neighbour
 }
@@ -44,17 +44,26 @@ function peerViewsOf(ctx: CheckContext): PeerView[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan' || ctx.profile.peerRoute !== 'vtep') return []
   // what a peer looks like is the same from every node: worked out once per peer, not once per pair (nor per node visit)
-  const peers = ctx.memo('vxlanPeers', () =>
-    ctx.nodes.flatMap((peer) => {
+  const peers = ctx.memo('vxlanPeers', () => {
+    const out: Array<{peer: SnapshotNode; peerIP: string; vtep: Vtep; goodMACs: readonly string[]}> = []
+    for (const peer of ctx.nodes) {
       // no pod subnet: the agent has nothing to program for that peer
-      if (ctx.podNets(peer).length === 0) return []
+      if (ctx.podNets(peer).length === 0) continue
       const vtep = ctx.vtep(peer)
       const peerState = ctx.state(peer.name)
       const own = peerState && ctx.link(peerState, t.dev)?.mac
-      const goodMACs = new Set([vtep.mac, own && mac(own)].filter((m): m is string => !!m))
-      return [{peer, peerIP: ctx.underlayIP(peer), vtep, goodMACs}]
-    }),
-  )
+      // at most two, in an array: no set made per peer of the cluster
+      const goodMACs = vtep.mac
+        ? own && mac(own) !== vtep.mac
+          ? [vtep.mac, mac(own)]
+          : [vtep.mac]
+        : own
+          ? [mac(own)]
+          : []
+      out.push({peer, peerIP: ctx.underlayIP(peer), vtep, goodMACs})
+    }
+    return out
+  })
   const views: PeerView[] = []
   for (const {node, state} of ctx.examined()) {
     const dev = tunnelUsable(ctx, state)
@@ -129,7 +138,7 @@ export const neighNotPermanent: Check = (ctx) =>
     const n = v.neigh
     if (!n?.lladdr || n.state.some((s) => s === 'PERMANENT' || s === 'NOARP' || s === 'FAILED' || s === 'INCOMPLETE'))
       return undefined
-    if (v.goodMACs.size > 0 && !v.goodMACs.has(mac(n.lladdr))) return undefined // a wrong MAC is VTEP_MAC_MISMATCH
+    if (v.goodMACs.length > 0 && !v.goodMACs.includes(mac(n.lladdr))) return undefined // a wrong MAC is VTEP_MAC_MISMATCH
     return raise('NEIGH_NOT_PERMANENT', {
       node: v.node.name,
       peers: [v.peer.name],
@@ -142,12 +151,12 @@ export const neighNotPermanent: Check = (ctx) =>
 
 /** Entries this node holds for a peer under a MAC the peer does not have (undefined: none). */
 function staleForPeer(v: PeerView, macs: Map<string, string>): {neigh?: Neighbour; fdb: FdbEntry[]} | undefined {
-  if (v.goodMACs.size === 0) return undefined
-  const neigh = v.neigh?.lladdr && !v.goodMACs.has(mac(v.neigh.lladdr)) ? v.neigh : undefined
+  if (v.goodMACs.length === 0) return undefined
+  const neigh = v.neigh?.lladdr && !v.goodMACs.includes(mac(v.neigh.lladdr)) ? v.neigh : undefined
   const ix = v.index
   const toPeer = ix.fdbTo(v.dev.name, v.peerIP)
   // the usual pair: its neighbour and FDB entries carry the peer's own MAC
-  if (!neigh && toPeer.every((f) => v.goodMACs.has(mac(f.mac)))) return undefined
+  if (!neigh && toPeer.every((f) => v.goodMACs.includes(mac(f.mac)))) return undefined
   const hasGoodFdb = ix.fdbHasMAC(v.dev.name, v.goodMACs)
   const fdb = toPeer.filter(
     (f) =>
@@ -170,7 +179,7 @@ export const vtepMacMismatchPerPeer: Check = (ctx) => {
     const stale = staleForPeer(v, macs)
     if (!stale || (!stale.neigh && stale.fdb.length === 0)) return undefined
     const staleMAC = mac(stale.neigh?.lladdr ?? stale.fdb[0]!.mac)
-    const good = v.vtep.mac ?? [...v.goodMACs][0]!
+    const good = v.vtep.mac ?? v.goodMACs[0]!
     return raise('VTEP_MAC_MISMATCH', {
       node: v.node.name,
       peers: [v.peer.name],
@@ -190,24 +199,18 @@ export const vtepMacMismatchPerPeer: Check = (ctx) => {
 function sharedVtepMAC(ctx: CheckContext): Raised[] {
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
-  const vteps = new Map(ctx.nodes.map((n) => [n, ctx.vtep(n)]))
-  return [...holdersOf(ctx.nodes, (n) => (vteps.get(n)?.mac ? [vteps.get(n)!.mac!] : []))].flatMap(
-    ([m, holders]): Raised[] => {
-      if (holders.length < 2) return []
-      const names = holders.map((h) => h.name)
-      return [
-        raise('VTEP_MAC_MISMATCH', {
-          peers: names,
-          subject: `shared VTEP MAC ${m}`,
-          message: `${holders.length} nodes announce the VTEP MAC ${m} (${someNames(names)}): a peer's FDB holds one entry per MAC, so frames for all but one of them go to the wrong node`,
-          evidence: holders.map((h) => vteps.get(h)!.macSource ?? `${h.name}: VTEP MAC ${m}`),
-          vars: {node: names[1]!, keep: names[0]!, vtepMAC: m, dev: t.dev},
-          fixTemplate:
-            '# each node needs a VTEP MAC of its own: keep <vtepMAC> on <keep>; on every other node listed, e.g. <node>, delete <dev> and restart the CNI agent (flanneld, calico-node) so that it is made again with a fresh MAC and announced\nip link delete <dev>',
-        }),
-      ]
-    },
-  )
+  return sharedBy(ctx.nodes, (n) => ctx.vtep(n).mac || undefined).map(([m, holders]): Raised => {
+    const names = holders.map((h) => h.name)
+    return raise('VTEP_MAC_MISMATCH', {
+      peers: names,
+      subject: `shared VTEP MAC ${m}`,
+      message: `${holders.length} nodes announce the VTEP MAC ${m} (${someNames(names)}): a peer's FDB holds one entry per MAC, so frames for all but one of them go to the wrong node`,
+      evidence: holders.map((h) => ctx.vtep(h).macSource ?? `${h.name}: VTEP MAC ${m}`),
+      vars: {node: names[1]!, keep: names[0]!, vtepMAC: m, dev: t.dev},
+      fixTemplate:
+        '# each node needs a VTEP MAC of its own: keep <vtepMAC> on <keep>; on every other node listed, e.g. <node>, delete <dev> and restart the CNI agent (flanneld, calico-node) so that it is made again with a fresh MAC and announced\nip link delete <dev>',
+    })
+  })
 }
 
 /** A node's own device MAC differs from the MAC it announces: every peer programs the announced one. */

@@ -48,7 +48,7 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
         ip,
         address: parsePrefix(ip),
         vtepIP: p.peerRoute === 'vtep' ? ctx.vtep(peer).ip : undefined,
-        nets: ctx.podNets(peer).filter((net) => (holders.get(net) ?? 0) <= 1),
+        nets: ownNets(ctx.podNets(peer), holders),
       }
     })
   })
@@ -78,6 +78,12 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
     }
   }
   return out
+}
+
+/** The subnets of NETS no other node holds too: NETS itself when that is all of them (a peer's usual case, no array made). */
+function ownNets(nets: string[], holders: Map<string, number>): string[] {
+  for (const net of nets) if ((holders.get(net) ?? 0) > 1) return nets.filter((n) => (holders.get(n) ?? 0) <= 1)
+  return nets
 }
 
 /** BIRD's best route for a prefix, when BIRD was read on the node. */

@@ -164,7 +164,7 @@ export class StateIndex {
   }
 
   /** Does the device hold an FDB entry for any of these MACs (lower case)? */
-  fdbHasMAC(dev: string, macs: ReadonlySet<string>): boolean {
+  fdbHasMAC(dev: string, macs: readonly string[]): boolean {
     const have = this.fdb.macs.get(dev)
     if (!have) return false
     for (const m of macs) if (have.has(m)) return true
