@@ -60,6 +60,20 @@ export function needsNoNeighbour(link: Link | undefined): boolean {
 const byAddress = new WeakMap<Neighbour[], Map<string, Map<string, Neighbour[]>>>()
 
 function entriesFor(neighbours: Neighbour[], dev: string, ip: Ip): Neighbour[] {
+  // sameIp: the same family and text (the text says the family)
+  return addressIndex(neighbours).get(dev)?.get(ip.text) ?? []
+}
+
+export type NeighbourIndex = Map<string, Map<string, Neighbour[]>>
+
+/**
+ * The table's entries by device and address (canonical text, as parseIp writes it), in table order.
+ * KEEP: remembered for the next question about the same table (the walk's). Without it (the checks'
+ * index of a node a streamed check visits), the walk's index is used when there is one, and one
+ * made here is left to its caller: a long-lived map holding it would keep the whole state alive
+ * into V8's old generation (test/analyze/checks/young-states.test.ts).
+ */
+export function addressIndex(neighbours: Neighbour[], keep = true): NeighbourIndex {
   let ix = byAddress.get(neighbours)
   if (!ix) {
     ix = new Map()
@@ -77,10 +91,9 @@ function entriesFor(neighbours: Neighbour[], dev: string, ip: Ip): Neighbour[] {
       if (list) list.push(n)
       else on.set(key, [n])
     }
-    byAddress.set(neighbours, ix)
+    if (keep) byAddress.set(neighbours, ix)
   }
-  // sameIp: the same family and text (the text says the family)
-  return ix.get(dev)?.get(ip.text) ?? []
+  return ix
 }
 
 /** Resolve one next hop on one device. */

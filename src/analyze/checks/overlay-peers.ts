@@ -74,10 +74,9 @@ function peerViewsOf(ctx: CheckContext): PeerView[] {
     for (const {peer, peerIP, vtep, goodMACs} of peers) {
       // routed natively (DirectRouting, CrossSubnet): no tunnel state either
       if (peer.name === node.name || nativeRouteTo(peer, peerIP)) continue
+      // every view of one shape (neigh set, if only to undefined): the checks that read them stay monomorphic
       const neigh = vtep.ip ? ix.neighbour(dev.name, vtep.ip) : undefined
-      const view: PeerView = {node, state, index: ix, dev, peer, peerIP, vtep, goodMACs, fdb}
-      if (neigh) view.neigh = neigh
-      views.push(view)
+      views.push({node, state, index: ix, dev, peer, peerIP, vtep, goodMACs, fdb, neigh})
     }
   }
   return views

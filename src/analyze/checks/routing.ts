@@ -68,13 +68,9 @@ function expectedRoutesOf(ctx: CheckContext): ExpectedRoute[] {
       const native = p.peerRoute === 'node' || (p.crossSubnet && near)
       const gateway = native ? peerIP : p.peerRoute === 'vtep' ? vtepIP : peerIP
       const dev = native ? uplink.name : p.tunnel!.dev
-      for (const net of nets) {
-        const e: ExpectedRoute = {node, state, peer, net, dev}
-        if (gateway) e.gateway = gateway
-        const actual = ix.firstRouteTo(net)
-        if (actual) e.actual = actual
-        out.push(e)
-      }
+      // every expected route of one shape (gateway and actual set, if only to undefined): its readers stay monomorphic
+      for (const net of nets)
+        out.push({node, state, peer, net, dev, gateway: gateway || undefined, actual: ix.firstRouteTo(net)})
     }
   }
   return out

@@ -6,7 +6,8 @@
  * CheckContext (CheckContext.index), so one run of the checks shares them.
  */
 import type {FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
-import {maskOf, parsePrefix, parsePrefixUncached, type Prefix4} from '../ip.js'
+import {isCanonicalIPv4, maskOf, parseIp, parsePrefix, parsePrefixUncached, type Prefix4} from '../ip.js'
+import {addressIndex, type NeighbourIndex} from '../neighbour.js'
 
 interface RouteIndex {
   main: Route[]
@@ -22,8 +23,8 @@ interface RouteIndex {
 export class StateIndex {
   private routeIx?: RouteIndex
   private linkIx?: Map<string, Link>
-  /** by device, then address: two lookups of strings the state already holds, no key made per question */
-  private neighIx?: Map<string, Map<string, Neighbour>>
+  /** the walk's index of the neighbour table when it made one (a trace), else one of this index's own */
+  private neighIx?: NeighbourIndex
   private fdbIx?: {
     byDev: Map<string, FdbEntry[]>
     byDevDst: Map<string, Map<string, FdbEntry[]>>
@@ -137,21 +138,14 @@ export class StateIndex {
     return this.linkIx.get(name)
   }
 
-  /** The first neighbour entry for this address on this device. */
+  /**
+   * The first neighbour entry for this address on this device: looked up in the index the trace's
+   * walk reads too (neighbour.ts), so that a node's table is indexed once for both.
+   */
   neighbour(dev: string, dst: string): Neighbour | undefined {
-    if (!this.neighIx) {
-      this.neighIx = new Map()
-      // backwards, so that the first entry for an address is the one kept; device by device, as they come
-      const all = this.state.neighbours
-      let dev: string | undefined
-      let onDev = new Map<string, Neighbour>()
-      for (let at = all.length - 1; at >= 0; at--) {
-        const n = all[at]!
-        if (n.dev !== dev) onDev = inner(this.neighIx, (dev = n.dev))
-        onDev.set(n.dst, n)
-      }
-    }
-    return this.neighIx.get(dev)?.get(dst)
+    const text = isCanonicalIPv4(dst) ? dst : parseIp(dst)?.text
+    this.neighIx ??= addressIndex(this.state.neighbours, false)
+    return text === undefined ? undefined : this.neighIx.get(dev)?.get(text)?.[0]
   }
 
   fdbOn(dev: string): FdbEntry[] {
