@@ -77,6 +77,8 @@ export class CheckContext {
   readonly profile: BackendProfile
   readonly nodes: SnapshotNode[]
   private readonly ipOwner: Map<string, string>
+  /** the snapshot's node states by name */
+  private readonly states: Map<string, NodeState>
   private readonly byName: Map<string, SnapshotNode>
   /** what is worked out per node once, and shared by every check that asks (by node name) */
   private readonly perNode: {
@@ -118,6 +120,8 @@ export class CheckContext {
   ) {
     this.profile = detectBackend(snapshot)
     this.nodes = snapshot.nodes
+    // asked per peer by most checks, of every node of the cluster: a map's lookup, not an object's by a name that no property has
+    this.states = new Map(Object.entries(snapshot.nodeStates))
     // values made over other nodes are not these
     this.values = values && (values.nodes === undefined || values.nodes === this.nodes) ? values : new NodeValues()
     this.ipOwner = this.values.ipOwner
@@ -156,7 +160,7 @@ export class CheckContext {
   }
 
   state(node: string): NodeState | undefined {
-    return this.current?.name === node ? this.current.state : this.snapshot.nodeStates[node]
+    return this.current?.name === node ? this.current.state : this.states.get(node)
   }
 
   /**

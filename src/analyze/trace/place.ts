@@ -1,7 +1,7 @@
 import type {Link, Neighbour, NodeState, PodNetnsState, SectionStatus} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode, SnapshotPod} from '../../model/snapshot.js'
 import {type CompiledFib, compileFib, type FibState} from '../fib.js'
-import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {cidrContains, isCanonicalIPv4, parseCidr, parseIp} from '../ip.js'
 import type {NeighbourView} from '../neighbour.js'
 
 /**
@@ -33,6 +33,12 @@ export class SnapshotIndex {
    * snapshot lists them on it: a live trace reads a node's pods only as the walk asks for them.
    */
   readonly needPods = new Set<string>()
+  /** nodes by name (the first of a name), made on first use */
+  private byName?: Map<string, SnapshotNode>
+  /** see collectedNodes */
+  private withState?: SnapshotNode[]
+  /** see nodeAddresses */
+  private addressOwners?: Map<string, SnapshotNode>
 
   constructor(readonly snapshot: Snapshot) {}
 
@@ -49,7 +55,11 @@ export class SnapshotIndex {
   }
 
   node(name: string): SnapshotNode | undefined {
-    return this.snapshot.nodes.find((n) => n.name === name)
+    if (!this.byName) {
+      this.byName = new Map()
+      for (const n of this.snapshot.nodes) if (!this.byName.has(n.name)) this.byName.set(n.name, n)
+    }
+    return this.byName.get(name)
   }
 
   /**
@@ -125,15 +135,40 @@ export class SnapshotIndex {
   nodeOwning(ip: string): SnapshotNode | undefined {
     const t = parseIp(ip)?.text
     if (!t) return undefined
-    const byName = this.snapshot.nodes.find(
-      (n) => parseIp(n.internalIP)?.text === t || (n.externalIP && parseIp(n.externalIP)?.text === t),
-    )
+    const byName = this.nodeAddresses().get(t)
     if (byName) return byName
-    return this.snapshot.nodes.find((n) =>
-      this.state(n.name)?.addresses.some(
+    // only the nodes whose state was read hold addresses: those, in node order, not every node of the cluster
+    return this.collectedNodes().find((n) =>
+      this.state(n.name)!.addresses.some(
         (a) => a.family === 'inet' && a.scope !== 'host' && parseIp(a.local)?.text === t,
       ),
     )
+  }
+
+  /** the nodes whose state the snapshot holds, in node order */
+  private collectedNodes(): SnapshotNode[] {
+    return (this.withState ??= this.snapshot.nodes.filter((n) => this.state(n.name) !== undefined))
+  }
+
+  /**
+   * Each InternalIP and ExternalIP (canonical text) → the first node, in node order, that has it:
+   * the walk asks a few times per trace which node an address is, over thousands of nodes.
+   */
+  private nodeAddresses(): Map<string, SnapshotNode> {
+    if (!this.addressOwners) {
+      const owners = new Map<string, SnapshotNode>()
+      const own = (text: string | undefined, n: SnapshotNode) => {
+        // a plain dotted quad is its own canonical text: parsed (bytes made) only when it is not one
+        const t = text === undefined ? undefined : isCanonicalIPv4(text) ? text : parseIp(text)?.text
+        if (t !== undefined && !owners.has(t)) owners.set(t, n)
+      }
+      for (const n of this.snapshot.nodes) {
+        own(n.internalIP, n)
+        if (n.externalIP) own(n.externalIP, n)
+      }
+      this.addressOwners = owners
+    }
+    return this.addressOwners
   }
 
   /** The node whose podCIDR holds `ip`. */
