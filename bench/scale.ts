@@ -1,6 +1,7 @@
 /**
  * `check` and `trace` on big clusters grown from a real lab (bench/synth.ts), as whole processes
- * the way a user runs them, plus the trace measured after start-up (reading its lines, walking, checking).
+ * the way a user runs them, plus the trace measured after start-up (reading its lines, walking,
+ * checking) and after load (the snapshot in memory: walking and checking alone).
  *
  *   node --import tsx bench/scale.ts            (BENCH_SCALE="100,1000" to choose the sizes)
  *
@@ -42,6 +43,12 @@ interface Row {
    * and facts kept from the first), and a fourth over a copy of the file (warm, nothing kept)
    */
   traceAfterLoadMs: [first: number, third: number, fresh: number]
+  /**
+   * after load in the narrow sense: the snapshot (head and the path's states) already in memory, the
+   * walk and the checks alone: the first in a process, then, warmed up by three more, the fastest of
+   * three over other copies of it loaded the same way (nothing kept from the others but the JIT's work)
+   */
+  traceInMemoryMs: [first: number, warm: number]
 }
 
 async function writeCluster(dir: string, n: number): Promise<{file: string; endpoints: boolean; entries: number}> {
@@ -109,8 +116,39 @@ async function traceAfterLoad(file: string, dst: string): Promise<[number, numbe
   return [ms[0]!, ms[2]!, ms[3]!]
 }
 
+/** In a child, the snapshot read whole first (as `readSnapshotFile` does), then traceInMemoryMs's traces. */
+async function traceInMemory(file: string, dst: string): Promise<[number, number]> {
+  const [{readSnapshotFile}, {traceSnapshotFile}] = (await Promise.all([
+    import(path.join(REPO, 'dist/src/model/snapshot-file.js')),
+    import(path.join(REPO, 'dist/src/services/trace.js')),
+  ])) as [typeof import('../src/model/snapshot-file.js'), typeof import('../src/services/trace.js')]
+  const query = {src: 'pod-node1-1', dst, protocol: 'icmp' as const, size: 84, df: false}
+  const timedTrace = (s: Snapshot): number => {
+    const t0 = performance.now()
+    traceSnapshotFile(s, query)
+    return performance.now() - t0
+  }
+  const loaded = await readSnapshotFile(file)
+  const first = timedTrace(loaded)
+  // the steady state: warmed up by three more over the same snapshot, then timed over copies
+  for (let i = 0; i < 3; i++) timedTrace(loaded)
+  const copies: Snapshot[] = []
+  for (let i = 0; i < 3; i++) copies.push(await readSnapshotFile(file))
+  return [first, Math.min(...copies.map(timedTrace))]
+}
+
+const inChild = (flag: string, file: string, dst: string): unknown =>
+  JSON.parse(
+    spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), flag, file, dst], {
+      cwd: REPO,
+      encoding: 'utf8',
+    }).stdout,
+  )
+
 if (process.argv[2] === '--trace-after-load') {
   process.stdout.write(JSON.stringify(await traceAfterLoad(process.argv[3]!, process.argv[4]!)))
+} else if (process.argv[2] === '--trace-in-memory') {
+  process.stdout.write(JSON.stringify(await traceInMemory(process.argv[3]!, process.argv[4]!)))
 } else {
   const dir = mkdtempSync(path.join(tmpdir(), 'scale-'))
   const rows: Row[] = []
@@ -132,13 +170,8 @@ if (process.argv[2] === '--trace-after-load') {
               checkOneThread: timed(['bin/run.js', 'check', '--snapshot', file, '--workers', '1', '--json']),
             }),
         trace: timed(['bin/run.js', 'trace', 'pod-node1-1', dst, '--snapshot', file, '--json']),
-        traceAfterLoadMs: JSON.parse(
-          spawnSync(
-            process.execPath,
-            ['--import', 'tsx', fileURLToPath(import.meta.url), '--trace-after-load', file, dst],
-            {cwd: REPO, encoding: 'utf8'},
-          ).stdout,
-        ) as [number, number, number],
+        traceAfterLoadMs: inChild('--trace-after-load', file, dst) as [number, number, number],
+        traceInMemoryMs: inChild('--trace-in-memory', file, dst) as [number, number],
       }
       rows.push(row)
       rmSync(file, {force: true})
@@ -169,6 +202,7 @@ if (process.argv[2] === '--trace-after-load') {
         '`trace` (process)',
         'peak RSS',
         'trace after start-up (reads its lines): 1st / 3rd in one process / warm over another file',
+        'trace after load (snapshot in memory: walk and checks): 1st / warm (after 4) over another copy',
       ],
       rows.map((r, i) => {
         const prev = rows[i - 1]
@@ -190,6 +224,7 @@ if (process.argv[2] === '--trace-after-load') {
           `${(r.trace.ms / 1000).toFixed(2)} s`,
           `${r.trace.rssMB.toFixed(0)} MB`,
           `${r.traceAfterLoadMs.map((ms) => ms.toFixed(0)).join(' / ')} ms`,
+          `${r.traceInMemoryMs.map((ms) => ms.toFixed(0)).join(' / ')} ms`,
         ]
       }),
     ),
