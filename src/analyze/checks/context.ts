@@ -512,7 +512,7 @@ export class CheckContext {
 
 /**
  * M's value for node N, made by MAKE (a method of CTX, passed as it is) the first time: asked per
- * peer by several checks, so no closure is made per question.
+ * peer by several checks, so no closure is made per question (nor per node the first time).
  */
 function perNodeValue<V>(
   m: Map<string, V>,
@@ -521,7 +521,10 @@ function perNodeValue<V>(
   make: (this: CheckContext, n: SnapshotNode) => V,
 ): V {
   const known = m.get(n.name)
-  return known !== undefined || m.has(n.name) ? known! : remembered(m, n.name, Infinity, () => make.call(ctx, n))
+  if (known !== undefined || m.has(n.name)) return known!
+  const made = make.call(ctx, n)
+  m.set(n.name, made)
+  return made
 }
 
 export function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {

@@ -125,7 +125,8 @@ export class StateIndex {
       }
       onDev.push(f)
       if (f.dst) push(byDst, f.dst, f)
-      macs.add((f.mac ?? '').toLowerCase())
+      // a MAC as iproute2 prints it is lower case already: toLowerCase then returns it, nothing made
+      macs.add(f.mac === undefined ? '' : f.mac.toLowerCase())
     }
     return (this.fdbIx = ix)
   }
