@@ -256,7 +256,8 @@ export class CheckContext {
 
   private underlayIPOf(n: SnapshotNode): string {
     const ann = this.profile.family === 'calico' ? n.annotations[ANN.calicoIPv4] : n.annotations[ANN.flannelPublicIP]
-    return ann && isIPv4(stripPrefix(ann)) ? stripPrefix(ann) : n.internalIP
+    const ip = ann && stripPrefix(ann)
+    return ip && isIPv4(ip) ? ip : n.internalIP
   }
 
   /** The cluster's pod network: flannel's FLANNEL_NETWORK on that node when it has one, else the snapshot's cluster CIDR. */
@@ -374,8 +375,9 @@ export class CheckContext {
     const tunnel = this.profile.tunnel
     if (!tunnel || tunnel.kind !== 'vxlan') return out
     if (this.profile.family === 'flannel') {
+      // podNets are canonical ("10.244.1.0/24"): the network is the text before the slash
       const first = this.podNets(n)[0]
-      if (first) out.ip = networkOf(first)
+      if (first) out.ip = first.slice(0, first.indexOf('/'))
       const raw = n.annotations[ANN.flannelBackendData]
       const data = parseJsonObject(raw)
       if (typeof data?.VtepMAC === 'string') {

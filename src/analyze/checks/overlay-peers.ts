@@ -243,19 +243,22 @@ export const fdbStale: Check = (ctx) => {
   const macs = ctx.vtepMACs()
   const t = ctx.profile.tunnel
   if (!t || t.kind !== 'vxlan') return []
-  return ctx.examined().flatMap(({node, state}) => {
+  const out: Raised[] = []
+  for (const {node, state} of ctx.examined()) {
     const dev = tunnelUsable(ctx, state)
-    if (!dev || !ctx.ok(state, 'fdb')) return []
-    return state.fdb.flatMap((f): Raised[] => {
-      if (f.dev !== dev.name || !f.dst) return []
+    if (!dev || !ctx.ok(state, 'fdb')) continue
+    // a loop over the node's entries (one per peer), nothing made for the many that are right
+    for (const f of state.fdb) {
+      if (f.dev !== dev.name || !f.dst) continue
       const ipOwner = ctx.ownerOfIP(f.dst)
-      const macOwner = macs.get(mac(f.mac))
-      if (ipOwner && (mac(f.mac) === ZERO_MAC || macOwner === ipOwner)) return []
+      const fMAC = mac(f.mac)
+      const macOwner = macs.get(fMAC)
+      if (ipOwner && (fMAC === ZERO_MAC || macOwner === ipOwner)) continue
       // a MAC no node has, sent to a node: the peer's old VTEP MAC (VTEP_MAC_MISMATCH) unless a right entry exists too
       if (ipOwner && !macOwner && ipOwner !== node.name) {
         const right = state.fdb.some((g) => g.dev === dev.name && macs.get(mac(g.mac)) === ipOwner)
-        const neigh = state.neighbours.find((n) => n.dev === dev.name && mac(n.lladdr) === mac(f.mac))
-        if (!right || neigh) return []
+        const neigh = state.neighbours.find((n) => n.dev === dev.name && mac(n.lladdr) === fMAC)
+        if (!right || neigh) continue
       }
       const owner = macOwner ? ctx.node(macOwner) : undefined
       const why = !ipOwner
@@ -263,7 +266,7 @@ export const fdbStale: Check = (ctx) => {
         : macOwner
           ? `${f.mac} is ${macOwner}'s VTEP, but ${f.dst} is ${ipOwner}`
           : `no node has the MAC ${f.mac}`
-      return [
+      out.push(
         raise('FDB_STALE', {
           node: node.name,
           peers: [...(owner ? [owner.name] : []), ...(ipOwner ? [ipOwner] : [])],
@@ -271,14 +274,15 @@ export const fdbStale: Check = (ctx) => {
           message: `a stale FDB entry on ${node.name}: ${why}`,
           evidence: [fdbLine(f)],
           vars: {
-            vtepMAC: mac(f.mac),
+            vtepMAC: fMAC,
             dev: dev.name,
             staleIP: f.dst,
             ...(owner ? {peer: owner.name, peerIP: ctx.underlayIP(owner)} : {}),
           },
           ...(owner ? {} : {without: ['peer', 'peerIP']}),
         }),
-      ]
-    })
-  })
+      )
+    }
+  }
+  return out
 }

@@ -210,12 +210,14 @@ export const routeStale: Check = (ctx) => {
 const DISCARD = new Set(['blackhole', 'unreachable', 'prohibit'])
 
 export const blackholeRoute: Check = (ctx) => {
-  return ctx.examined().flatMap(({node, state}) => {
-    if (!ctx.ok(state, 'routes4')) return []
+  const out: Raised[] = []
+  for (const {node, state} of ctx.examined()) {
+    if (!ctx.ok(state, 'routes4')) continue
     const ix = ctx.index(state)
     const main = ix.mainRoutes
-    return main.flatMap((r, at): Raised[] => {
-      if (!DISCARD.has(r.type)) return []
+    // a loop over the node's routes (one per peer), nothing made for the many that discard nothing
+    main.forEach((r, at) => {
+      if (!DISCARD.has(r.type)) return
       const len = ix.prefixAt(at)?.len
       // a peer subnet the discard route wins for: it is inside the subnet, or no unicast route as specific covers it
       const victims = ctx.podNetsOverlapping(r.dst).filter((o) => {
@@ -229,8 +231,8 @@ export const blackholeRoute: Check = (ctx) => {
           return up !== undefined && op !== undefined && prefixContains(up, op) && up.len >= len!
         })
       })
-      if (victims.length === 0) return []
-      return [
+      if (victims.length === 0) return
+      out.push(
         raise('BLACKHOLE_ROUTE', {
           node: node.name,
           peers: [...new Set(victims.map((v) => v.node))],
@@ -239,9 +241,10 @@ export const blackholeRoute: Check = (ctx) => {
           evidence: [routeLine(r)],
           vars: {podCIDR: r.dst},
         }),
-      ]
+      )
     })
-  })
+  }
+  return out
 }
 
 /**
