@@ -236,10 +236,14 @@ export function isCanonicalPrefix(text: string, p: Prefix4): boolean {
   return (
     slash > 0 &&
     (p.net & maskOf(p.len)) >>> 0 === p.net &&
-    text.length - slash - 1 === (p.len < 10 ? 1 : 2) &&
-    text.endsWith(String(p.len)) &&
+    text.slice(slash + 1) === String(p.len) &&
     isCanonicalIPv4(text.slice(0, slash))
   )
+}
+
+/** An address's canonical text (parseIp's `text`), without parsing one written so already (undefined: not an address). */
+export function ipText(text: string): string | undefined {
+  return isCanonicalIPv4(text) ? text : parseIp(text)?.text
 }
 
 export function numberToIPv4(v: number): string {

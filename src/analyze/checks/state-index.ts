@@ -6,7 +6,7 @@
  * CheckContext (CheckContext.index), so one run of the checks shares them.
  */
 import type {FdbEntry, Link, Neighbour, NodeState, Route} from '../../model/node-state.js'
-import {isCanonicalIPv4, maskOf, parseIp, parsePrefix, parsePrefixUncached, type Prefix4} from '../ip.js'
+import {ipText, maskOf, parsePrefix, parsePrefixUncached, type Prefix4} from '../ip.js'
 import {addressIndex, type NeighbourIndex} from '../neighbour.js'
 
 interface RouteIndex {
@@ -144,7 +144,7 @@ export class StateIndex {
    * walk reads too (neighbour.ts), so that a node's table is indexed once for both.
    */
   neighbour(dev: string, dst: string): Neighbour | undefined {
-    const text = isCanonicalIPv4(dst) ? dst : parseIp(dst)?.text
+    const text = ipText(dst)
     this.neighIx ??= addressIndex(this.state.neighbours, false)
     return text === undefined ? undefined : this.neighIx.get(dev)?.get(text)?.[0]
   }

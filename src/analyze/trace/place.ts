@@ -1,7 +1,7 @@
 import type {Link, Neighbour, NodeState, PodNetnsState, SectionStatus} from '../../model/node-state.js'
 import type {Snapshot, SnapshotNode, SnapshotPod} from '../../model/snapshot.js'
 import {type CompiledFib, compileFib, type FibState} from '../fib.js'
-import {cidrContains, isCanonicalIPv4, parseCidr, parseIp} from '../ip.js'
+import {cidrContains, ipText, parseCidr, parseIp} from '../ip.js'
 import type {NeighbourView} from '../neighbour.js'
 
 /**
@@ -158,8 +158,7 @@ export class SnapshotIndex {
     if (!this.addressOwners) {
       const owners = new Map<string, SnapshotNode>()
       const own = (text: string | undefined, n: SnapshotNode) => {
-        // a plain dotted quad is its own canonical text: parsed (bytes made) only when it is not one
-        const t = text === undefined ? undefined : isCanonicalIPv4(text) ? text : parseIp(text)?.text
+        const t = text === undefined ? undefined : ipText(text)
         if (t !== undefined && !owners.has(t)) owners.set(t, n)
       }
       for (const n of this.snapshot.nodes) {
