@@ -5,7 +5,8 @@
  */
 import type {MatrixDiff} from '../analyze/matrix.js'
 import type {BackendView} from '../backend/plan/drift.js'
-import {breakLine, type WhatIf} from '../backend/plan/what-if.js'
+import type {WhatIf} from '../backend/plan/what-if.js'
+import {breakLine} from '../backend/plan/what-if-summary.js'
 import type {PlannedSwitch} from '../backend/service.js'
 import type {SetOutcome, SetResult} from '../backend/set.js'
 import {uncollectedLine} from '../collect/summary.js'

@@ -46,6 +46,15 @@ describe('lazy imports', () => {
     expect(sources.filter((s) => LAZY.test(s))).toEqual([])
   })
 
+  it('lab list loads no walker: the exit line of a backend switch (what-if-summary.ts) is not the what-if itself', async () => {
+    const r = await netctlImports(['lab', 'list', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const sources = loadedSources(r.loaded)
+    expect(sources, 'the recorder sees sources').toContain('commands/lab/list.ts')
+    // the services' verdicts are one module (src/services/outcome.ts); only a what-if walks pairs
+    expect(sources.filter((s) => s.startsWith('src/analyze/trace/') || s === 'src/backend/plan/what-if.ts')).toEqual([])
+  })
+
   it("a bad snapshot is refused by the build's validator with the same line, still without the compiler", async () => {
     const s = JSON.parse(fixture('snapshots', 'flannel-vxlan-lab.json'))
     s.nodeStates.node1.routes[0].dst = 'default'
