@@ -31,6 +31,7 @@ import {describeLab, ipJson, nsExec, useLab} from '../helpers/lab.js'
 import {
   inexpressible,
   labPod,
+  listenerLine,
   policyLabFlags,
   policyList,
   policyPods,
@@ -188,9 +189,7 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
     for (const row of cases.flatMap(tcp))
       wanted.set(podOf(row.to).netns, (wanted.get(podOf(row.to).netns) ?? new Set()).add(portOf(row)))
     await mapLimit([...wanted], 4, async ([netns, ports]) => {
-      const starts = [...ports].map(
-        (port) => `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`,
-      )
+      const starts = [...ports].map((port) => listenerLine('TCP', port))
       const r = await nsExec(netns, ['sh', '-c', starts.join('\n')])
       listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
     })

@@ -13,6 +13,7 @@ import {afterAll, beforeAll, expect, it} from 'vitest'
 import {felixPolicyChain} from '../../../src/lab/agents/felix-policy.js'
 import {netctl, netctlJson} from '../../helpers/cli.js'
 import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
+import {listenerLine} from './policy-world.js'
 
 // ports no lab Service's responder listens on
 const PORT_OPEN = 7001
@@ -46,11 +47,7 @@ describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy ipt
     const l = lab.get()
     const dst = l.pods.find((p) => p.name === 'pod-node2-1')!
     for (const port of [PORT_OPEN, PORT_CLOSED]) {
-      const r = await nsExec(dst.netns, [
-        'sh',
-        '-c',
-        `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`,
-      ])
+      const r = await nsExec(dst.netns, ['sh', '-c', listenerLine('TCP', port)])
       listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
     }
   })

@@ -27,6 +27,7 @@ import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
 import {
   inexpressible,
   labPod,
+  listenerLine,
   policyLabFlags as labFlags,
   policyList,
   policyPods,
@@ -70,8 +71,7 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
     await mapLimit([...wanted], 4, async ([netns, set]) => {
       const starts = [...set].map((pp) => {
         const [proto, port] = pp.split(':')
-        const listen = proto === 'TCP' ? `TCP4-LISTEN:${port},fork,reuseaddr` : `UDP4-RECVFROM:${port},fork`
-        return `socat ${listen} SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`
+        return listenerLine(proto as 'TCP' | 'UDP', Number(port))
       })
       const r = await nsExec(netns, ['sh', '-c', starts.join('\n')])
       listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))

@@ -11,6 +11,7 @@ import {parseInventory} from '../../../src/cluster/inventory.js'
 import {snapshotOf} from '../../../src/collect/collect.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {traceSnapshotFile} from '../../../src/services/trace.js'
+import {shq} from '../../../src/util/shell.js'
 import {
   type Case,
   POLICY_NAMESPACES,
@@ -104,6 +105,21 @@ export function snapshotWithLabPolicies(lab: LabUp, base: Snapshot): Snapshot {
 }
 
 /** The row's packet for real: true when it got through (and, for UDP and TCP, an answer came back from a `pong` listener). */
+/**
+ * A shell line starting, in the background, the listener a row's packet is answered by, printing its
+ * PID: TCP by socat (the connect is the answer), UDP by a Node socket that answers every datagram
+ * itself. socat's UDP fork mode is no oracle: its child writes the datagram into the command it runs,
+ * and when that command (echo) has already exited the write fails and the answer is never sent — a
+ * quarter of the datagrams sent together to one listener on a fast host, and a parent stuck behind
+ * a child that never ends when the command drains its input first.
+ */
+export function listenerLine(protocol: 'TCP' | 'UDP', port: number): string {
+  if (protocol === 'TCP')
+    return `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`
+  const answer = `const s = require('node:dgram').createSocket('udp4'); s.on('message', (_m, r) => s.send('pong\\n', r.port, r.address)); s.bind(${port})`
+  return `${shq(process.execPath)} -e ${shq(answer)} </dev/null >/dev/null 2>&1 & echo $!`
+}
+
 export async function realPacket(row: Row, podOf: (key: string) => {netns: string; ip: string}): Promise<boolean> {
   const src = podOf(row.from).netns
   const dst = podOf(row.to).ip
