@@ -17,11 +17,15 @@ export function packageRoot(): string {
 }
 
 /**
- * netctl's modules that run on their own, by path: a process (the flannel-udp forwarder) or a
- * worker thread (a check worker). Each is an entry of the bundle (scripts/bundle.ts), so that the
- * build has it as a file of its own.
+ * netctl's modules that run on their own, by path: a process (the flannel-udp forwarder, a lab
+ * Service's UDP responder) or a worker thread (a check worker). Each is an entry of the bundle
+ * (scripts/bundle.ts), so that the build has it as a file of its own.
  */
-export const STANDALONE_MODULES = ['src/lab/udp-forwarder.ts', 'src/services/check-worker.ts'] as const
+export const STANDALONE_MODULES = [
+  'src/lab/udp-forwarder.ts',
+  'src/lab/responder.ts',
+  'src/services/check-worker.ts',
+] as const
 
 /**
  * Where a module of STANDALONE_MODULES is for the netctl that runs: the build's file

@@ -97,7 +97,7 @@ describeLab('lab kube-proxy sync: the printed fix for a node whose kube-proxy ru
           const src = pod(l, 'pod-node1-2').netns
           const installed = await kubeProxyRules(node1, proxy)
           expect(installed).toMatch(/KUBE-SVC-|service-/)
-          // socat forks per datagram: on a loaded machine an answer can come too late, never most of them
+          // on a loaded machine an answer can come after the client stopped waiting, never most of them
           expect(answered(await dnsAnswers(src))).toBeGreaterThan(0.5)
 
           for (const argv of breakIt) expect((await nsExec(node1, argv)).code, argv.join(' ')).toBe(0)

@@ -216,14 +216,15 @@ describeLab('lab down with the agents on: the Service responders it started go t
     return out
   }
 
-  it("kills the socat responders of an endpoint pod whose namespace name was deleted and whose recorded identity the kernel gave to another namespace; the other namespace's process survives", async () => {
+  it("kills the responders of an endpoint pod whose namespace name was deleted and whose recorded identity the kernel gave to another namespace; the other namespace's process survives", async () => {
     const lab = await labUp('lsa', [], 'iptables')
     const file = path.join(lab.stateDir, 'lab.json')
-    // pod-node2-1 is an endpoint of the web Service (and of kube-dns): its responders are socat processes
+    // pod-node2-1 is an endpoint of the web Service and of kube-dns: socat answers their TCP ports, the lab's responder (src/lab/responder.ts) kube-dns's UDP port
     const pod = lab.pods.find((p: any) => p.name === 'pod-node2-1').netns
-    const socats = (await run('ip', ['netns', 'pids', pod])).stdout.split('\n').filter(Boolean).map(Number)
-    expect(socats.length).toBeGreaterThan(0)
-    for (const pid of socats) expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('socat')
+    const responders = (await run('ip', ['netns', 'pids', pod])).stdout.split('\n').filter(Boolean).map(Number)
+    const argv = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+    const program = (pid: number) => (argv(pid)[0] === 'socat' ? 'socat' : path.basename(argv(pid)[1] ?? ''))
+    expect(responders.map(program).sort()).toEqual(['responder.js', 'socat', 'socat'])
     // the name goes; the namespace lives on, held by the responders
     await ip(['netns', 'delete', pod])
     try {
@@ -235,14 +236,14 @@ describeLab('lab down with the agents on: the Service responders it started go t
 
       const down = await netctlJson(['lab', 'down', '--name', lab.name])
       expect(down.code, down.stderr).toBe(0)
-      expect(down.json.processes).toEqual(expect.arrayContaining(socats))
+      expect(down.json.processes).toEqual(expect.arrayContaining(responders))
       expect(down.json.processes).not.toContain(other.pid)
-      for (let i = 0; i < 50 && socats.some(running); i++) await sleep(50)
-      expect(await markedIn(pod, socats.filter(running))).toEqual([])
+      for (let i = 0; i < 50 && responders.some(running); i++) await sleep(50)
+      expect(await markedIn(pod, responders.filter(running))).toEqual([])
       expect(running(other.pid)).toBe(true)
     } finally {
       // a failed run leaves no responder behind: only those the lab started, still in the namespace that carries its mark
-      for (const pid of await markedIn(pod, socats.filter(running))) process.kill(pid, 'SIGKILL')
+      for (const pid of await markedIn(pod, responders.filter(running))) process.kill(pid, 'SIGKILL')
     }
   })
 })

@@ -1,8 +1,10 @@
 import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {EnvironmentError} from '../../errors.js'
 import {backendCni, cniRunsFelix, cniRunsFlanneld} from '../../model/backends.js'
 import {mapLimit} from '../../util/exec.js'
+import {standaloneModule} from '../../util/paths.js'
 import {shjoin} from '../../util/shell.js'
 import {runScript} from '../netns-setup.js'
 import {NsScript} from '../script.js'
@@ -59,9 +61,14 @@ export function labAgentsView(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 
   return {...labAgents(plan), ruleSets: labRuleSets(plan)}
 }
 
-/** Listeners that make a Service's endpoints answer: `socat` in the endpoint pod, replying with the pod's name. */
+/**
+ * Listeners that make a Service's endpoints answer with the pod's name: `socat` for each TCP port
+ * in the endpoint pod (a connection is the answer), and one responder process (src/lab/responder.ts)
+ * for all its UDP ports, which answers every datagram (socat's UDP fork mode loses answers).
+ */
 function responders(s: NsScript, plan: LabPlan, services: readonly LabService[]): void {
   const started = new Set<string>()
+  const udp = new Map<LabPlan['pods'][number], number[]>()
   for (const svc of services) {
     for (const port of svc.ports) {
       for (const ip of readyAddresses(svc)) {
@@ -69,16 +76,25 @@ function responders(s: NsScript, plan: LabPlan, services: readonly LabService[])
         const key = `${ip}/${port.protocol}/${port.targetPort}`
         if (!pod || started.has(key)) continue
         started.add(key)
-        const listen =
-          port.protocol === 'UDP'
-            ? `UDP4-RECVFROM:${port.targetPort},fork`
-            : `TCP4-LISTEN:${port.targetPort},fork,reuseaddr`
+        if (port.protocol === 'UDP') {
+          udp.set(pod, [...(udp.get(pod) ?? []), port.targetPort])
+          continue
+        }
         // detached, its output away from the script's pipe (which would otherwise stay open)
         s.raw(
-          `${shjoin(['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', 'socat', listen, `SYSTEM:echo ${pod.name}`])} </dev/null >/dev/null 2>&1`,
+          `${shjoin(['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', 'socat', `TCP4-LISTEN:${port.targetPort},fork,reuseaddr`, `SYSTEM:echo ${pod.name}`])} </dev/null >/dev/null 2>&1`,
         )
       }
     }
+  }
+  if (udp.size === 0) return
+  const m = standaloneModule('src/lab/responder.ts', import.meta.url)
+  if (!m) throw new EnvironmentError("the lab's UDP responder is missing: run 'npm run build'")
+  for (const [pod, ports] of udp) {
+    const argv = ['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', process.execPath, ...m.execArgv, m.file, pod.name]
+    const line = `${shjoin([...argv, ...ports.map(String)])} </dev/null >/dev/null 2>&1`
+    // run from source, tsx is found from the checkout
+    s.raw(m.execArgv.length > 0 ? `(cd ${shjoin([m.root])} && ${line})` : line)
   }
 }
 

@@ -72,6 +72,19 @@ function serviceChecks(lab: {get: () => LabUp}): void {
     )
   })
 
+  it('answers every datagram of sixteen sent to a DNS endpoint at once, each to its own client', async () => {
+    const l = get(lab)
+    const dns = l.services.find((s) => s.name === 'kube-dns')!
+    const endpoint = dns.endpoints[0]!
+    const ip = endpoint.addresses[0]!
+    const client = l.pods.find((p) => p.name !== endpoint.targetRef.name)!
+    expect(await askUntil(client.netns, ip, 53, true)).toBe(endpoint.targetRef.name)
+    // sixteen clients, each its own source port, at once: a server answers each (socat's UDP fork mode left a quarter unanswered)
+    const one = `(echo q | nc -u -n -W 1 -w 2 ${ip} 53 | head -n 1) &`
+    const r = await run(client.netns, ['sh', '-c', `${Array(16).fill(one).join('\n')}\nwait`])
+    expect(r.stdout.trim().split('\n')).toEqual(Array(16).fill(endpoint.targetRef.name))
+  })
+
   it('answers the cluster DNS over TCP too', async () => {
     const l = get(lab)
     const dns = l.services.find((s) => s.name === 'kube-dns')!

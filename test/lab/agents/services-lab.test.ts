@@ -44,8 +44,8 @@ const summary = (fs: Finding[]) => fs.map((f) => `${f.code} ${f.node ?? '-'} ${f
 /**
  * One DNS-shaped UDP query to the cluster DNS ClusterIP; the answering pod's name ('' without an
  * answer within `waitS` seconds). nc stops at the first answer (-W 1), so a query that must be
- * answered can wait 3 s at no cost: on a loaded machine the responder's answer (a fork and an exec)
- * took over the 1 s socat -t1 gave it once in CI. One expected lost waits 1 s.
+ * answered can wait 3 s at no cost: on a loaded machine an answer (from socat then, a fork and an
+ * exec) took over the 1 s socat -t1 gave it once in CI. One expected lost waits 1 s.
  */
 async function dnsFrom(netns: string, sport?: number, waitS = 3): Promise<string> {
   const r = await nsExec(
