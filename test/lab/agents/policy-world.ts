@@ -6,6 +6,7 @@
  * real, each row's packet for real, and netctl's verdict for it.
  */
 import {readFileSync} from 'node:fs'
+import path from 'node:path'
 
 import {parseInventory} from '../../../src/cluster/inventory.js'
 import {snapshotOf} from '../../../src/collect/collect.js'
@@ -20,6 +21,7 @@ import {
   type PolicyWorld,
   type Row,
 } from '../../analyze/policy-cases.js'
+import {REPO} from '../../helpers/cli.js'
 import {type LabUp, nsExec} from '../../helpers/lab.js'
 
 const NAMESPACES = POLICY_NAMESPACES.map((n) => n.name)
@@ -107,17 +109,15 @@ export function snapshotWithLabPolicies(lab: LabUp, base: Snapshot): Snapshot {
 /** The row's packet for real: true when it got through (and, for UDP and TCP, an answer came back from a `pong` listener). */
 /**
  * A shell line starting, in the background, the listener a row's packet is answered by, printing its
- * PID: TCP by socat (the connect is the answer), UDP by a Node socket that answers every datagram
- * itself. socat's UDP fork mode is no oracle: its child writes the datagram into the command it runs,
- * and when that command (echo) has already exited the write fails and the answer is never sent — a
- * quarter of the datagrams sent together to one listener on a fast host, and a parent stuck behind
- * a child that never ends when the command drains its input first.
+ * PID: TCP by socat (the connect is the answer), UDP by the lab's own responder (src/lab/responder.ts,
+ * built), which answers every datagram; socat's UDP fork mode is no oracle, it leaves about a quarter
+ * of the datagrams sent together unanswered (see the responder).
  */
 export function listenerLine(protocol: 'TCP' | 'UDP', port: number): string {
   if (protocol === 'TCP')
     return `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`
-  const answer = `const s = require('node:dgram').createSocket('udp4'); s.on('message', (_m, r) => s.send('pong\\n', r.port, r.address)); s.bind(${port})`
-  return `${shq(process.execPath)} -e ${shq(answer)} </dev/null >/dev/null 2>&1 & echo $!`
+  const responder = path.join(REPO, 'dist/src/lab/responder.js')
+  return `${shq(process.execPath)} ${shq(responder)} pong ${port} </dev/null >/dev/null 2>&1 & echo $!`
 }
 
 export async function realPacket(row: Row, podOf: (key: string) => {netns: string; ip: string}): Promise<boolean> {
