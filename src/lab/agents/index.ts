@@ -66,7 +66,7 @@ export function labAgentsView(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 
  * in the endpoint pod (a connection is the answer), and one responder process (src/lab/responder.ts)
  * for all its UDP ports, which answers every datagram (socat's UDP fork mode loses answers).
  */
-function responders(s: NsScript, plan: LabPlan, services: readonly LabService[]): void {
+function responders(s: NsScript, plan: LabPlan, services: readonly LabService[], logDir: string): void {
   const started = new Set<string>()
   const udp = new Map<LabPlan['pods'][number], number[]>()
   for (const svc of services) {
@@ -92,10 +92,17 @@ function responders(s: NsScript, plan: LabPlan, services: readonly LabService[])
   if (!m) throw new EnvironmentError("the lab's UDP responder is missing: run 'npm run build'")
   for (const [pod, ports] of udp) {
     const argv = ['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', process.execPath, ...m.execArgv, m.file, pod.name]
-    const line = `${shjoin([...argv, ...ports.map(String)])} </dev/null >/dev/null 2>&1`
+    const log = path.join(logDir, `responder-${pod.name}.log`)
+    const line = `${shjoin([...argv, ...ports.map(String)])} </dev/null >>${shjoin([log])} 2>&1`
     // run from source, tsx is found from the checkout
     s.raw(m.execArgv.length > 0 ? `(cd ${shjoin([m.root])} && ${line})` : line)
   }
+  // Node takes a moment to start where socat took none: the lab is up once every port answers
+  for (const [pod, ports] of udp)
+    for (const port of ports) {
+      const wait = `i=0; until ss -Hlun 'sport = :${port}' | grep -q .; do i=$((i + 1)); if [ "$i" -gt 200 ]; then echo "the UDP responder of ${pod.name} is not listening on ${port} after 10 s (see its log)" >&2; exit 1; fi; sleep 0.05; done`
+      s.cmd('ip', 'netns', 'exec', pod.netns, 'sh', '-c', wait)
+    }
 }
 
 /**
@@ -163,6 +170,7 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
       s,
       plan,
       services.map((svc) => ({...svc, endpoints: svc.endpoints.filter((e) => e.nodeName === node.name)})),
+      dir,
     )
   }
   if (hostProfile === 'firewalld') s.cmd('nft', '-f', await put('firewalld.nft', firewalldNftables(plan, node)))
