@@ -1,4 +1,5 @@
 import dgram from 'node:dgram'
+import net from 'node:net'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
@@ -10,11 +11,19 @@ describe('the lab UDP responder', () => {
     for (const s of open.splice(0)) s.close()
   })
 
-  it('reads the pod name and its ports, and refuses anything else with a usage line', () => {
-    expect(parseResponderArgs(['pod-node1-1', '53', '5353'])).toEqual({name: 'pod-node1-1', ports: [53, 5353]})
-    expect(() => parseResponderArgs([])).toThrow('usage: responder.js NAME PORT... (got: nothing)')
+  it('reads the pod name and its ports with their protocols, and refuses anything else with a usage line', () => {
+    expect(parseResponderArgs(['pod-node1-1', '53/udp', '8080/tcp'])).toEqual({
+      name: 'pod-node1-1',
+      ports: [
+        {port: 53, protocol: 'udp'},
+        {port: 8080, protocol: 'tcp'},
+      ],
+    })
+    expect(() => parseResponderArgs([])).toThrow('usage: responder.js NAME PORT/udp|PORT/tcp... (got: nothing)')
     expect(() => parseResponderArgs(['pod-node1-1'])).toThrow('usage:')
-    expect(() => parseResponderArgs(['pod-node1-1', '70000'])).toThrow('(got: pod-node1-1 70000)')
+    expect(() => parseResponderArgs(['pod-node1-1', '53'])).toThrow('(got: pod-node1-1 53)')
+    expect(() => parseResponderArgs(['pod-node1-1', '70000/tcp'])).toThrow('(got: pod-node1-1 70000/tcp)')
+    expect(() => parseResponderArgs(['pod-node1-1', '53/sctp'])).toThrow('usage:')
   })
 
   it('answers every datagram of many sent together, each to its own sender, with the name', async () => {
@@ -23,7 +32,7 @@ describe('the lab UDP responder', () => {
     await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve))
     const port = probe.address().port
     probe.close()
-    open.push(...startResponder('pod-node1-1', [port]))
+    open.push(...(startResponder('pod-node1-1', [{port, protocol: 'udp'}]) as dgram.Socket[]))
     await new Promise((resolve) => open[0]!.once('listening', resolve))
     const answers = await Promise.all(
       Array.from({length: 32}, async () => {
@@ -35,5 +44,31 @@ describe('the lab UDP responder', () => {
       }),
     )
     expect(answers).toEqual(Array(32).fill('pod-node1-1\n'))
+  })
+
+  it('answers every connection of many made together with the name, also those that send a line first', async () => {
+    const [server] = startResponder('pod-node1-1', [{port: 0, protocol: 'tcp'}]) as net.Server[]
+    await new Promise((resolve) => server!.once('listening', resolve))
+    const {port} = server!.address() as net.AddressInfo
+    try {
+      const answers = await Promise.all(
+        Array.from(
+          {length: 32},
+          (_, i) =>
+            new Promise<string>((resolve, reject) => {
+              const conn = net.connect(port, '127.0.0.1', () => {
+                if (i % 2 === 0) conn.write('q\n')
+              })
+              let got = ''
+              conn.on('data', (d) => (got += d.toString()))
+              conn.on('end', () => resolve(got))
+              conn.on('error', reject)
+            }),
+        ),
+      )
+      expect(answers).toEqual(Array(32).fill('pod-node1-1\n'))
+    } finally {
+      server!.close()
+    }
   })
 })

@@ -62,45 +62,39 @@ export function labAgentsView(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 
 }
 
 /**
- * Listeners that make a Service's endpoints answer with the pod's name: `socat` for each TCP port
- * in the endpoint pod (a connection is the answer), and one responder process (src/lab/responder.ts)
- * for all its UDP ports, which answers every datagram (socat's UDP fork mode loses answers).
+ * What makes a Service's endpoints answer with the pod's name: one responder process in each endpoint
+ * pod (src/lab/responder.ts) for all its target ports, UDP and TCP (socat's fork mode, which stood
+ * here, loses answers). `lab up` is done once each port listens.
  */
 function responders(s: NsScript, plan: LabPlan, services: readonly LabService[], logDir: string): void {
-  const started = new Set<string>()
-  const udp = new Map<LabPlan['pods'][number], number[]>()
+  const ports = new Map<LabPlan['pods'][number], string[]>()
   for (const svc of services) {
     for (const port of svc.ports) {
       for (const ip of readyAddresses(svc)) {
         const pod = plan.pods.find((p) => p.ip === ip)
-        const key = `${ip}/${port.protocol}/${port.targetPort}`
-        if (!pod || started.has(key)) continue
-        started.add(key)
-        if (port.protocol === 'UDP') {
-          udp.set(pod, [...(udp.get(pod) ?? []), port.targetPort])
-          continue
-        }
-        // detached, its output away from the script's pipe (which would otherwise stay open)
-        s.raw(
-          `${shjoin(['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', 'socat', `TCP4-LISTEN:${port.targetPort},fork,reuseaddr`, `SYSTEM:echo ${pod.name}`])} </dev/null >/dev/null 2>&1`,
-        )
+        // SCTP is answered as TCP is (as socat's TCP listener answered it before)
+        const arg = `${port.targetPort}/${port.protocol === 'UDP' ? 'udp' : 'tcp'}`
+        if (!pod || ports.get(pod)?.includes(arg)) continue
+        ports.set(pod, [...(ports.get(pod) ?? []), arg])
       }
     }
   }
-  if (udp.size === 0) return
+  if (ports.size === 0) return
   const m = standaloneModule('src/lab/responder.ts', import.meta.url)
-  if (!m) throw new EnvironmentError("the lab's UDP responder is missing: run 'npm run build'")
-  for (const [pod, ports] of udp) {
+  if (!m) throw new EnvironmentError("the lab's Service responder is missing: run 'npm run build'")
+  for (const [pod, args] of ports) {
     const argv = ['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', process.execPath, ...m.execArgv, m.file, pod.name]
     const log = path.join(logDir, `responder-${pod.name}.log`)
-    const line = `${shjoin([...argv, ...ports.map(String)])} </dev/null >>${shjoin([log])} 2>&1`
+    // detached, its output in its own log (not the script's pipe, which would otherwise stay open)
+    const line = `${shjoin([...argv, ...args])} </dev/null >>${shjoin([log])} 2>&1`
     // run from source, tsx is found from the checkout
     s.raw(m.execArgv.length > 0 ? `(cd ${shjoin([m.root])} && ${line})` : line)
   }
-  // Node takes a moment to start where socat took none: the lab is up once every port answers
-  for (const [pod, ports] of udp)
-    for (const port of ports) {
-      const wait = `i=0; until ss -Hlun 'sport = :${port}' | grep -q .; do i=$((i + 1)); if [ "$i" -gt 200 ]; then echo "the UDP responder of ${pod.name} is not listening on ${port} after 10 s (see its log)" >&2; exit 1; fi; sleep 0.05; done`
+  // Node takes a moment to start: the lab is up once every port listens
+  for (const [pod, args] of ports)
+    for (const arg of args) {
+      const [port, protocol] = arg.split('/')
+      const wait = `i=0; until ss -Hl${protocol === 'udp' ? 'u' : 't'}n 'sport = :${port}' | grep -q .; do i=$((i + 1)); if [ "$i" -gt 200 ]; then echo "the Service responder of ${pod.name} is not listening on ${arg} after 10 s (see its log)" >&2; exit 1; fi; sleep 0.05; done`
       s.cmd('ip', 'netns', 'exec', pod.netns, 'sh', '-c', wait)
     }
 }
