@@ -117,7 +117,7 @@ export function listenerLine(protocol: 'TCP' | 'UDP', port: number): string {
   if (protocol === 'TCP')
     return `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`
   const responder = path.join(REPO, 'dist/src/lab/responder.js')
-  return `${shq(process.execPath)} ${shq(responder)} pong ${port} </dev/null >/dev/null 2>&1 & echo $!`
+  return `${shq(process.execPath)} ${shq(responder)} pong ${port}/udp </dev/null >/dev/null 2>&1 & echo $!`
 }
 
 export async function realPacket(row: Row, podOf: (key: string) => {netns: string; ip: string}): Promise<boolean> {
