@@ -5,7 +5,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {parseResponderArgs, startResponder} from '../../src/lab/responder.js'
 
-describe('the lab UDP responder', () => {
+describe("the lab's Service responder", () => {
   const open: dgram.Socket[] = []
   afterEach(() => {
     for (const s of open.splice(0)) s.close()
@@ -27,13 +27,11 @@ describe('the lab UDP responder', () => {
   })
 
   it('answers every datagram of many sent together, each to its own sender, with the name', async () => {
-    // on loopback, an unprivileged port the kernel picks: bound first to learn it, then handed over
-    const probe = dgram.createSocket('udp4')
-    await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve))
-    const port = probe.address().port
-    probe.close()
-    open.push(...(startResponder('pod-node1-1', [{port, protocol: 'udp'}]) as dgram.Socket[]))
-    await new Promise((resolve) => open[0]!.once('listening', resolve))
+    // a port the kernel picks
+    const [socket] = startResponder('pod-node1-1', [{port: 0, protocol: 'udp'}]) as dgram.Socket[]
+    open.push(socket!)
+    await new Promise((resolve) => socket!.once('listening', resolve))
+    const {port} = socket!.address()
     const answers = await Promise.all(
       Array.from({length: 32}, async () => {
         const client = dgram.createSocket('udp4')

@@ -52,6 +52,27 @@ async function askUntil(netns: string, ip: string, port: number, udp: boolean): 
   return ''
 }
 
+/**
+ * Sixteen requests at once, each with its own source port, from a pod elsewhere to the first
+ * endpoint of SERVICE on PORT (a line sent, as `ask` sends it): that endpoint's pod name and each
+ * request's answer ('' for none).
+ */
+async function askAtOnce(
+  lab: AgentsLab,
+  service: string,
+  port: number,
+  udp: boolean,
+): Promise<{endpoint: string; answers: string[]}> {
+  const endpoint = lab.services.find((s) => s.name === service)!.endpoints[0]!
+  const ip = endpoint.addresses[0]!
+  const client = lab.pods.find((p) => p.name !== endpoint.targetRef.name)!
+  // the responder is up: one answer first
+  expect(await askUntil(client.netns, ip, port, udp)).toBe(endpoint.targetRef.name)
+  const one = `(echo q | nc -n ${udp ? '-u -W 1 ' : ''}-w 2 ${ip} ${port} | head -n 1) &`
+  const r = await run(client.netns, ['sh', '-c', `${Array(16).fill(one).join('\n')}\nwait`])
+  return {endpoint: endpoint.targetRef.name, answers: r.stdout.trim().split('\n')}
+}
+
 /** The checks both labs share: Services reached through the kernel's DNAT, rejected without endpoints, NodePort on a node IP. */
 function serviceChecks(lab: {get: () => LabUp}): void {
   it('answers the cluster DNS ClusterIP (UDP) from a pod on a node without a DNS endpoint, through conntrack DNAT', async () => {
@@ -73,28 +94,15 @@ function serviceChecks(lab: {get: () => LabUp}): void {
   })
 
   it('answers every datagram of sixteen sent to a DNS endpoint at once, each to its own client', async () => {
-    const l = get(lab)
-    const dns = l.services.find((s) => s.name === 'kube-dns')!
-    const endpoint = dns.endpoints[0]!
-    const ip = endpoint.addresses[0]!
-    const client = l.pods.find((p) => p.name !== endpoint.targetRef.name)!
-    expect(await askUntil(client.netns, ip, 53, true)).toBe(endpoint.targetRef.name)
-    // sixteen clients, each its own source port, at once: a server answers each (socat's UDP fork mode left a quarter unanswered)
-    const one = `(echo q | nc -u -n -W 1 -w 2 ${ip} 53 | head -n 1) &`
-    const r = await run(client.netns, ['sh', '-c', `${Array(16).fill(one).join('\n')}\nwait`])
-    expect(r.stdout.trim().split('\n')).toEqual(Array(16).fill(endpoint.targetRef.name))
+    // socat's UDP fork mode left a quarter unanswered
+    const {endpoint, answers} = await askAtOnce(get(lab), 'kube-dns', 53, true)
+    expect(answers).toEqual(Array(16).fill(endpoint))
   })
 
   it('answers every connection of sixteen made to a web endpoint at once, each sending a line first', async () => {
-    const l = get(lab)
-    const web = l.services.find((s) => s.name === 'web')!
-    const endpoint = web.endpoints[0]!
-    const ip = endpoint.addresses[0]!
-    const client = l.pods.find((p) => p.name !== endpoint.targetRef.name)!
     // the client's line went into an echo that had exited under socat's TCP fork mode: one connection in fifteen lost its answer
-    const one = `(echo q | nc -n -w 2 ${ip} 8080 | head -n 1) &`
-    const r = await run(client.netns, ['sh', '-c', `${Array(16).fill(one).join('\n')}\nwait`])
-    expect(r.stdout.trim().split('\n')).toEqual(Array(16).fill(endpoint.targetRef.name))
+    const {endpoint, answers} = await askAtOnce(get(lab), 'web', 8080, false)
+    expect(answers).toEqual(Array(16).fill(endpoint))
   })
 
   it('answers the cluster DNS over TCP too', async () => {
