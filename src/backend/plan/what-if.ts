@@ -294,5 +294,3 @@ export function whatIf(snapshot: Snapshot, plan: BackendPlan): WhatIf {
     mtu: mtuPrediction(snapshot, after, matrixAfter),
   }
 }
-
-export {breakLine, brokenPairs} from './what-if-summary.js'
