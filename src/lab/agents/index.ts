@@ -7,6 +7,7 @@ import {mapLimit} from '../../util/exec.js'
 import {standaloneModule} from '../../util/paths.js'
 import {shjoin} from '../../util/shell.js'
 import {runScript} from '../netns-setup.js'
+import type {ResponderPort} from '../responder.js'
 import {NsScript} from '../script.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {type HostProfile, LAB_AGENT_DEFAULTS, type ProxyMode} from './defaults.js'
@@ -67,34 +68,33 @@ export function labAgentsView(plan: Pick<LabPlan, 'proxyMode' | 'hostProfile' | 
  * here, loses answers). `lab up` is done once each port listens.
  */
 function responders(s: NsScript, plan: LabPlan, services: readonly LabService[], logDir: string): void {
-  const ports = new Map<LabPlan['pods'][number], string[]>()
+  const ports = new Map<LabPlan['pods'][number], ResponderPort[]>()
   for (const svc of services) {
     for (const port of svc.ports) {
+      // SCTP is answered as TCP is (as socat's TCP listener answered it before)
+      const protocol = port.protocol === 'UDP' ? 'udp' : 'tcp'
       for (const ip of readyAddresses(svc)) {
         const pod = plan.pods.find((p) => p.ip === ip)
-        // SCTP is answered as TCP is (as socat's TCP listener answered it before)
-        const arg = `${port.targetPort}/${port.protocol === 'UDP' ? 'udp' : 'tcp'}`
-        if (!pod || ports.get(pod)?.includes(arg)) continue
-        ports.set(pod, [...(ports.get(pod) ?? []), arg])
+        if (!pod || ports.get(pod)?.some((p) => p.port === port.targetPort && p.protocol === protocol)) continue
+        ports.set(pod, [...(ports.get(pod) ?? []), {port: port.targetPort, protocol}])
       }
     }
   }
   if (ports.size === 0) return
   const m = standaloneModule('src/lab/responder.ts', import.meta.url)
   if (!m) throw new EnvironmentError("the lab's Service responder is missing: run 'npm run build'")
-  for (const [pod, args] of ports) {
+  for (const [pod, listens] of ports) {
     const argv = ['ip', 'netns', 'exec', pod.netns, 'setsid', '-f', process.execPath, ...m.execArgv, m.file, pod.name]
     const log = path.join(logDir, `responder-${pod.name}.log`)
     // detached, its output in its own log (not the script's pipe, which would otherwise stay open)
-    const line = `${shjoin([...argv, ...args])} </dev/null >>${shjoin([log])} 2>&1`
+    const line = `${shjoin([...argv, ...listens.map((p) => `${p.port}/${p.protocol}`)])} </dev/null >>${shjoin([log])} 2>&1`
     // run from source, tsx is found from the checkout
     s.raw(m.execArgv.length > 0 ? `(cd ${shjoin([m.root])} && ${line})` : line)
   }
   // Node takes a moment to start: the lab is up once every port listens
-  for (const [pod, args] of ports)
-    for (const arg of args) {
-      const [port, protocol] = arg.split('/')
-      const wait = `i=0; until ss -Hl${protocol === 'udp' ? 'u' : 't'}n 'sport = :${port}' | grep -q .; do i=$((i + 1)); if [ "$i" -gt 200 ]; then echo "the Service responder of ${pod.name} is not listening on ${arg} after 10 s (see its log)" >&2; exit 1; fi; sleep 0.05; done`
+  for (const [pod, listens] of ports)
+    for (const {port, protocol} of listens) {
+      const wait = `i=0; until ss -Hl${protocol === 'udp' ? 'u' : 't'}n 'sport = :${port}' | grep -q .; do i=$((i + 1)); if [ "$i" -gt 200 ]; then echo "the Service responder of ${pod.name} is not listening on ${port}/${protocol} after 10 s (see its log)" >&2; exit 1; fi; sleep 0.05; done`
       s.cmd('ip', 'netns', 'exec', pod.netns, 'sh', '-c', wait)
     }
 }
