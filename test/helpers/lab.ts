@@ -28,11 +28,21 @@ let counter = 0
 /**
  * A lab name unique to this run and this test file: parallel runs never
  * collide. NETCTL_TEST_LAB_PREFIX goes in front (a developer's own prefix on a shared machine).
+ * `maxLength`: what the name may take (a command that makes labs NAME-<something> needs room
+ * for the suffix). The prefix says whose the lab is and the tag makes it unique, so the test's
+ * word gives way first.
  */
-export function uniqueLabName(prefix: string): string {
+export function uniqueLabName(word: string, maxLength = 24): string {
   counter += 1
+  const prefix = process.env.NETCTL_TEST_LAB_PREFIX ?? ''
   const tag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-3)}${counter}`
-  return `${process.env.NETCTL_TEST_LAB_PREFIX ?? ''}${prefix}-${tag}`.slice(0, 24).replace(/-+$/, '')
+  const room = maxLength - prefix.length - tag.length - 1
+  const name = (room > 0 ? `${prefix}${word.slice(0, room)}-${tag}` : `${prefix}${tag}`).replace(/-+/g, '-')
+  if (name.length > maxLength)
+    throw new Error(
+      `NETCTL_TEST_LAB_PREFIX '${prefix}' leaves no room for a unique lab name of ${maxLength} characters`,
+    )
+  return name
 }
 
 export interface LabUp {

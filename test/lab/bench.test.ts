@@ -5,8 +5,10 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
+import {benchLabName} from '../../src/lab/bench.js'
 import {addNetns, listNetns} from '../../src/lab/netns-setup.js'
 import {defaultStateRoot} from '../../src/lab/topology.js'
+import {LAB_BACKENDS} from '../../src/lab/types.js'
 import {run} from '../../src/util/exec.js'
 import {validatorFor} from '../../src/util/schema.js'
 import {BIN, netctl, netctlJson} from '../helpers/cli.js'
@@ -20,6 +22,9 @@ async function leftovers(name: string): Promise<string[]> {
     .filter((d) => existsSync(d))
   return [...namespaces, ...dirs]
 }
+
+/** A bench names its labs NAME-<backend>: NAME leaves room for the longest (a lab name is at most 24). */
+const BENCH_NAME = 24 - Math.max(...LAB_BACKENDS.map((b) => benchLabName('', b).length))
 
 async function iperf3Pids(): Promise<string[]> {
   return (await run('pgrep', ['-x', 'iperf3'])).stdout.split('\n').filter(Boolean)
@@ -44,7 +49,7 @@ async function iperf3Left(name: string, before: string[]): Promise<string[]> {
 
 describeLab('lab bench', () => {
   it('measures two backends side by side with real numbers, prints them as the schema says, and leaves nothing behind', async () => {
-    const name = uniqueLabName('bnc')
+    const name = uniqueLabName('bnc', BENCH_NAME)
     const before = await iperf3Pids()
     try {
       const r = await netctlJson([
@@ -109,7 +114,7 @@ describeLab('lab bench', () => {
   })
 
   it('reports a backend whose lab cannot be built as failed, goes on with the next, and never removes a lab it did not make', async () => {
-    const name = uniqueLabName('bnc')
+    const name = uniqueLabName('bnc', BENCH_NAME)
     const foreign = `${name}-f-udp.fabric`
     await addNetns(foreign) // someone else's lab already holds the name the bench wants for flannel-udp
     try {
@@ -162,7 +167,7 @@ describeLab('lab bench', () => {
   })
 
   it('takes its lab down on SIGINT, while the lab is being built or measured, and exits 130', async () => {
-    const name = uniqueLabName('bnc')
+    const name = uniqueLabName('bnc', BENCH_NAME)
     const before = await iperf3Pids()
     const {NODE_ENV: _testEnv, ...env} = process.env
     const child = spawn(
