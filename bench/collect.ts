@@ -9,7 +9,8 @@
  *    Target: netctl <= 1.3x the parallel loop. Then whole CLI processes against
  *    the same floor, start-up included: `netctl collect`, and a live
  *    `netctl trace pod-node1-1 pod-node3-1 --lab L --json` (target <= 1.3x,
- *    issue 13), with `node -e 0` for reference.
+ *    issue 13), with `node -e 0` for reference, and the least any Node CLI takes for that
+ *    trace: a bare Node process running the trace's own two probes and nothing else.
  * 2. A 50-node lab: every node collected in parallel against one node alone.
  *    Target: <= 3x. The shell floor for 50 nodes is measured too: on a machine
  *    with few cores the probe is CPU-bound and the floor itself is far above 3x.
@@ -94,6 +95,35 @@ function shellLoop(inv: Inventory, parallel: boolean): string {
   return `${lines.join('\n')}\n${parallel ? 'wait\n' : ''}`
 }
 
+/**
+ * The least any Node CLI takes for the live trace: a bare Node process that starts, runs that
+ * trace's own probes (`pods`: SRC's and DST's, each on its node, the only nodes and pods the trace
+ * reads) the way netctl's netns transport runs them (`ip netns exec NODE sh -c PROBE`, every node at
+ * once, output read through pipes), and exits. No oclif, no parsing, no walk: what netctl adds to
+ * its probes is the trace row over this one.
+ */
+function bareNodeProbes(inv: Inventory, pods: string[]): string[] {
+  const jobs = inv.nodes.flatMap((node) => {
+    const mine = inv.pods.filter((p) => p.node === node.name && pods.includes(p.name))
+    if (mine.length === 0) return []
+    const probe = buildProbe({paths: node.paths, pods: mine.map((p) => ({netns: p.netns!}))})
+    return [{netns: node.access.netns!, script: probe.script}]
+  })
+  const file = path.join(work, 'bare-probes.json')
+  writeFileSync(file, JSON.stringify(jobs))
+  const code = `import {spawn} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+const jobs = JSON.parse(readFileSync(process.argv[1], 'utf8'))
+await Promise.all(jobs.map(({netns, script}) => new Promise((resolve, reject) => {
+  const c = spawn('ip', ['netns', 'exec', netns, 'sh', '-c', script, 'netctl-probe'], {stdio: ['ignore', 'pipe', 'pipe']})
+  const out = []
+  c.stdout.on('data', (b) => out.push(b))
+  c.stderr.resume()
+  c.on('close', (code) => (code === 0 && out.length > 0 ? resolve() : reject(new Error('probe exit ' + code))))
+})))`
+  return ['--input-type=module', '-e', code, file]
+}
+
 async function sh(script: string): Promise<void> {
   const r = await run('sh', ['-c', script])
   if (r.code !== 0) throw new Error(`shell loop failed: ${r.stderr}`)
@@ -158,12 +188,17 @@ async function main(): Promise<void> {
     const small = await loadInventory(await labInventoryFile(SMALL))
     const loopPar = shellLoop(small, true)
     const loopSeq = shellLoop(small, false)
+    const bare = bareNodeProbes(small, ['pod-node1-1', 'pod-node3-1'])
     const m = await measure({
       floorPar: () => sh(loopPar),
       floorSeq: () => sh(loopSeq),
       netctl: () => collect(small),
       // whole processes, start-up included, taking turns with the floor
       node: () => run(process.execPath, ['-e', '0']),
+      bare: async () => {
+        const r = await run(process.execPath, bare)
+        if (r.code !== 0) throw new Error(`bare Node probes: exit ${r.code}: ${r.stderr.trim()}`)
+      },
       cli: () => netctl(['collect', '--lab', SMALL, '--output-file', path.join(work, 'small.json')]),
       trace: () => netctl(['trace', 'pod-node1-1', 'pod-node3-1', '--lab', SMALL, '--json'], [0, 1]),
     })
@@ -178,6 +213,13 @@ async function main(): Promise<void> {
         '<= 1.3x',
       ],
       ['3 nodes', '`node -e 0` (Node start-up alone)', ms(m.node!), ratio(m.node!, m.floorPar!), '(reference)'],
+      [
+        '3 nodes',
+        "a bare Node process running the live trace's own two probes (nodes 1 and 3, SRC's and DST's pods) as netctl does, nothing else",
+        ms(m.bare!),
+        ratio(m.bare!, m.floorPar!),
+        '(the least a Node CLI takes)',
+      ],
       ['3 nodes', '`netctl collect` CLI, incl. Node start-up', ms(m.cli!), ratio(m.cli!, m.floorPar!), '(reference)'],
       [
         '3 nodes',
@@ -185,6 +227,13 @@ async function main(): Promise<void> {
         ms(m.trace!),
         ratio(m.trace!, m.floorPar!),
         `<= 1.3x: ${m.trace! <= 1.3 * m.floorPar! ? 'met' : 'not met'}`,
+      ],
+      [
+        '3 nodes',
+        'what netctl adds to its probes: the trace CLI over the bare Node process',
+        `+${ms(m.trace! - m.bare!)}`,
+        ratio(m.trace!, m.bare!),
+        '',
       ],
     )
 
