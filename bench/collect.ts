@@ -63,35 +63,34 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t
 }
 
+/**
+ * The probe netctl sends each node of `inv` that holds pods to read: all of its pods, or those named
+ * in `only` (a node with none of them is not probed), written to a file of its own.
+ */
+function nodeProbes(inv: Inventory, only?: readonly string[]): Array<{node: Inventory['nodes'][number]; file: string}> {
+  const dir = mkdtempSync(path.join(work, 'scripts-'))
+  return inv.nodes.flatMap((node) => {
+    const pods = inv.pods.filter((p) => p.node === node.name && (!only || only.includes(p.name)))
+    if (only && pods.length === 0) return []
+    const file = path.join(dir, `${node.name}.sh`)
+    writeFileSync(file, buildProbe({paths: node.paths, pods: pods.map((p) => ({netns: p.netns!}))}).script)
+    return [{node, file}]
+  })
+}
+
 /** The same probes sent with plain OpenSSH through the lab's ssh_config, every node at once: the ssh floor. */
 function sshLoop(inv: Inventory, sshConfig: string): string {
-  const dir = mkdtempSync(path.join(work, 'ssh-scripts-'))
-  const lines: string[] = []
-  for (const node of inv.nodes) {
-    const probe = buildProbe({
-      paths: node.paths,
-      pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!})),
-    })
-    const file = path.join(dir, `${node.name}.sh`)
-    writeFileSync(file, probe.script)
-    lines.push(`ssh -F ${shq(sshConfig)} ${shq(node.name)} sh -s < ${shq(file)} >/dev/null &`)
-  }
+  const lines = nodeProbes(inv).map(
+    ({node, file}) => `ssh -F ${shq(sshConfig)} ${shq(node.name)} sh -s < ${shq(file)} >/dev/null &`,
+  )
   return `${lines.join('\n')}\nwait\n`
 }
 
-/** The probe each node of `inv` gets from netctl, written to files; a sh loop over them. */
+/** The probe each node of `inv` gets from netctl; a sh loop over them. */
 function shellLoop(inv: Inventory, parallel: boolean): string {
-  const dir = mkdtempSync(path.join(work, 'scripts-'))
-  const lines: string[] = []
-  for (const node of inv.nodes) {
-    const probe = buildProbe({
-      paths: node.paths,
-      pods: inv.pods.filter((p) => p.node === node.name).map((p) => ({netns: p.netns!})),
-    })
-    const file = path.join(dir, `${node.name}.sh`)
-    writeFileSync(file, probe.script)
-    lines.push(`ip netns exec ${shq(node.access.netns!)} sh ${shq(file)} >/dev/null${parallel ? ' &' : ''}`)
-  }
+  const lines = nodeProbes(inv).map(
+    ({node, file}) => `ip netns exec ${shq(node.access.netns!)} sh ${shq(file)} >/dev/null${parallel ? ' &' : ''}`,
+  )
   return `${lines.join('\n')}\n${parallel ? 'wait\n' : ''}`
 }
 
@@ -102,26 +101,22 @@ function shellLoop(inv: Inventory, parallel: boolean): string {
  * once, output read through pipes), and exits. No oclif, no parsing, no walk: what netctl adds to
  * its probes is the trace row over this one.
  */
-function bareNodeProbes(inv: Inventory, pods: string[]): string[] {
-  const jobs = inv.nodes.flatMap((node) => {
-    const mine = inv.pods.filter((p) => p.node === node.name && pods.includes(p.name))
-    if (mine.length === 0) return []
-    const probe = buildProbe({paths: node.paths, pods: mine.map((p) => ({netns: p.netns!}))})
-    return [{netns: node.access.netns!, script: probe.script}]
-  })
-  const file = path.join(work, 'bare-probes.json')
-  writeFileSync(file, JSON.stringify(jobs))
+function bareNodeProbes(inv: Inventory, pods: readonly string[]): string[] {
+  const jobs = nodeProbes(inv, pods).map(({node, file}) => ({netns: node.access.netns!, file}))
+  const list = path.join(work, 'bare-probes.json')
+  writeFileSync(list, JSON.stringify(jobs))
   const code = `import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 const jobs = JSON.parse(readFileSync(process.argv[1], 'utf8'))
-await Promise.all(jobs.map(({netns, script}) => new Promise((resolve, reject) => {
+await Promise.all(jobs.map(({netns, file}) => new Promise((resolve, reject) => {
+  const script = readFileSync(file, 'utf8')
   const c = spawn('ip', ['netns', 'exec', netns, 'sh', '-c', script, 'netctl-probe'], {stdio: ['ignore', 'pipe', 'pipe']})
   const out = []
   c.stdout.on('data', (b) => out.push(b))
   c.stderr.resume()
   c.on('close', (code) => (code === 0 && out.length > 0 ? resolve() : reject(new Error('probe exit ' + code))))
 })))`
-  return ['--input-type=module', '-e', code, file]
+  return ['--input-type=module', '-e', code, list]
 }
 
 async function sh(script: string): Promise<void> {
