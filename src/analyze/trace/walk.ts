@@ -62,10 +62,14 @@ const describe = (s: Array<{node: string; in: string; out: string}>): string =>
  */
 export function checkSymmetry(index: SnapshotIndex, shared: Shared, forward: Hop[], back: Hop[]): void {
   // a request routed back out of the device it came in by was translated to an address on that segment (a Service's
-  // endpoint on the same bridge): its reply stays on the segment, bridged and un-DNATed there, and is never routed
-  const there = forwardingSteps(index, forward).filter((s) => s.in !== s.out)
+  // endpoint on the same bridge): its reply stays on the segment, bridged and un-DNATed there, or, when the request
+  // was masqueraded to the node's address too (an endpoint reaching itself, kube-proxy's hairpin), it comes to the
+  // node and is routed back out of that same device: either way it retraces the request there
+  const steps = forwardingSteps(index, forward)
+  const sameDevice = new Set(steps.filter((s) => s.in === s.out).map((s) => `${s.node} ${s.in}`))
+  const there = steps.filter((s) => s.in !== s.out)
   const expected = [...there].reverse().map((s) => ({node: s.node, in: s.out, out: s.in}))
-  const actual = forwardingSteps(index, back)
+  const actual = forwardingSteps(index, back).filter((s) => s.in !== s.out || !sameDevice.has(`${s.node} ${s.in}`))
   const differs =
     expected.length !== actual.length ||
     expected.some((e, i) => e.node !== actual[i]?.node || e.in !== actual[i]?.in || e.out !== actual[i]?.out)

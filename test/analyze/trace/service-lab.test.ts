@@ -2,7 +2,8 @@
  * A Service DST against the kernel, on every backend the lab builds and in both
  * of kube-proxy's modes: from a pod, real DNS queries (UDP) to the cluster DNS
  * ClusterIP, TCP connects to the web Service's ClusterIP and to its NodePort on
- * another node, enough of each to reach every endpoint (the lab's responders
+ * another node, and from an endpoint to its own Service (kube-proxy's hairpin:
+ * masqueraded to its node), enough of each to reach every endpoint (the lab's responders
  * answer with their pod's name), and a connect to the Service without
  * endpoints (refused). The endpoints real traffic reaches are exactly the ones
  * netctl's per-endpoint walks deliver both ways, the Service without endpoints
@@ -121,7 +122,7 @@ describeLab(
             .trace
 
         it(
-          'DNS over UDP to the cluster DNS ClusterIP, TCP to the web ClusterIP and to its NodePort on node2: the endpoints reached are the ones netctl delivers; routes as ip route get',
+          'DNS over UDP to the cluster DNS ClusterIP, TCP to the web ClusterIP and to its NodePort on node2, and from an endpoint to its own Service (masqueraded to its node, as conntrack says; no asymmetry): the endpoints reached are the ones netctl delivers; routes as ip route get',
           SEQUENTIAL,
           async () => {
             const l = lab.get()
@@ -186,10 +187,39 @@ describeLab(
             expect(one.endpoints!.filter((e) => e.disposition).map((e) => e.pod)).toEqual(['pod-node3-1'])
             expect(one.hops.at(-1)).toMatchObject({node: 'node3', action: 'deliver'})
 
+            // an endpoint reaching itself through its Service: kube-proxy masquerades the flow to its node, the
+            // kernel's conntrack entry says to which address, and the reply comes to that node to be routed back
+            const self = pod(l, 'pod-node1-1')
+            const node1 = l.nodes.find((n) => n.name === 'node1')!
+            const fromSelf = traceSnapshot(snap, {
+              src: self.name,
+              dst: 'svc/default/web',
+              port: 'http',
+              size: 84,
+              df: false,
+            }).trace
+            const selfReal = await answers(self.netns, '172.21.0.80', 80, 'tcp')
+            expect(reachedPods(selfReal)).toContain(self.name)
+            expect(reachedPods(selfReal)).toEqual(deliveredPods(fromSelf))
+            const ct = (await nsExec(node1.netns, ['conntrack', '-L', '-p', 'tcp', '--orig-src', self.ip])).stdout
+            const masqueradedTo = new RegExp(
+              `dport=80 src=${self.ip.replaceAll('.', '\\.')} dst=(\\S+) sport=8080`,
+            ).exec(ct)?.[1]
+            expect(masqueradedTo, ct).toBeDefined()
+            expect(masqueradedTo).not.toBe(self.ip)
+            const toSelf = fromSelf.endpoints!.find((e) => e.pod === self.name)!
+            expect(toSelf.hops!.flatMap((h) => h.evidence)).toContain(
+              `SNAT: tcp ${self.ip} → ${self.ip}:8080 becomes tcp ${masqueradedTo} → ${self.ip}:8080`,
+            )
+            expect(toSelf.returnPath!.hops.some((h) => h.action === 'route' && h.netns === node1.netns)).toBe(true)
+            // the reply retraces the request: no asymmetry to report
+            expect(fromSelf.findings.map((f) => f.code)).not.toContain('ASYMMETRIC_PATH')
+
             const routes = await routeDisagreements([
               ...endpointWalks(dns),
               ...endpointWalks(web),
               ...endpointWalks(np),
+              ...endpointWalks(fromSelf),
             ])
             expect(routes.asked).toBeGreaterThan(0)
             expect(routes.diffs).toEqual([])

@@ -122,6 +122,28 @@ describe('a Service as DST', () => {
     }
   })
 
+  it.each(['iptables', 'nftables'] as const)(
+    '%s: an endpoint reaching itself through its Service (masqueraded to its node, hairpinned back): the reply comes to the node and is routed out of cni0 as the request was, no ASYMMETRIC_PATH',
+    (mode) => {
+      const s = snap(mode)
+      const t = trace(s, 'svc/web', {src: 'pod-node1-1'})
+      const node1 = s.nodes.find((n) => n.name === 'node1')!.netns
+      expect(t.disposition).toBe('DELIVERED')
+      expect(t.service).toMatchObject({reached: 3, total: 3})
+      const self = t.endpoints!.find((e) => e.pod === 'pod-node1-1')!
+      expect(self).toMatchObject({disposition: 'DELIVERED', returnDisposition: 'DELIVERED'})
+      // kube-proxy marks a flow from the endpoint itself for masquerading: it reaches the pod from node1's cni0 address
+      expect(self.hops!.flatMap((h) => h.evidence).join('\n')).toContain(
+        'SNAT: tcp 172.20.1.2 → 172.20.1.2:8080 becomes tcp 172.20.1.1 → 172.20.1.2:8080',
+      )
+      // so the reply is addressed to node1 and routed there, in and out of cni0, as the request was
+      const routed = (hops: typeof self.hops) => hops!.filter((h) => h.action === 'route' && h.netns === node1)
+      expect(routed(self.hops).map((h) => `${h.in} → ${h.out}`)).toEqual(['cni0 → cni0'])
+      expect(routed(self.returnPath!.hops).map((h) => `${h.in} → ${h.out}`)).toEqual(['cni0 → cni0'])
+      expect(t.findings.map((f) => f.code)).not.toContain('ASYMMETRIC_PATH')
+    },
+  )
+
   it("kube-proxy in nftables mode: the numgen split, each endpoint a third, translated by the endpoint chain's dnat, 3 of 3", () => {
     const t = trace(snap('nftables'), 'svc/web')
     expect(t.disposition).toBe('DELIVERED')
