@@ -31,6 +31,11 @@ export interface FilterOutcome {
   rewrite?: Rewrite
   /** the line saying so, for the hop's evidence */
   rewriteLine?: string
+  /**
+   * OUTPUT: a DNAT changed the destination, so the kernel routes the packet again there and the hook goes on
+   * with the new route: the chains that ran up to it (the rest run in the pass after the new route)
+   */
+  outputDone?: string[]
 }
 
 function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: string}> {
@@ -414,8 +419,12 @@ export function filterChain(
   const h = header(flight)
   const key = `${place.node}|${place.netns}`
   // the mark lives with the packet inside one namespace: a new one (or a new packet) starts at 0
+  // OUTPUT after the reroute its DNAT asked for goes on with the marks the chains before it set
+  const resumed = chain === 'OUTPUT' && flight.natDecided === true
   const held =
-    chain === 'PREROUTING' || chain === 'OUTPUT' || flight.marks?.at !== key ? {mark: 0, ctmark: 0} : flight.marks
+    chain === 'PREROUTING' || (chain === 'OUTPUT' && !resumed) || flight.marks?.at !== key
+      ? {mark: 0, ctmark: 0}
+      : flight.marks
   const p: FilterPacket = {
     src: h.src,
     dst: h.dst,
@@ -454,7 +463,10 @@ export function filterChain(
   )
   let rewrite: Rewrite | undefined
   let rewriteLine: string | undefined
-  const many = units.filter((u) => !u.empty).length > 1
+  let outputDone: string[] | undefined
+  const done = resumed ? new Set(flight.outputResume?.done ?? []) : undefined
+  const ran: string[] = []
+  const many = units.filter((u) => !u.empty && !done?.has(u.label)).length > 1
   const base = {
     node: place.node,
     netns: place.netns,
@@ -462,6 +474,8 @@ export function filterChain(
     ...(devs.out ? {out: devs.out} : {}),
   }
   for (const unit of units) {
+    if (done?.has(unit.label)) continue
+    ran.push(unit.label)
     if (unit.empty) continue
     const r = unit.evaluate()
     if (!r) continue
@@ -542,6 +556,11 @@ export function filterChain(
         rewriteLine = describeRewrite(rw, before, after)
         evidence.push(rewriteLine)
         nat.push({ruleset: unit.label, rule: r.nat, before: describeHeader(before), after: describeHeader(after)})
+        // a locally sent packet given a new destination is routed again before the chains after this one see it
+        if (chain === 'OUTPUT' && rw.kind === 'dnat' && after.dst !== before.dst) {
+          outputDone = ran
+          break
+        }
         continue
       }
     }
@@ -554,6 +573,7 @@ export function filterChain(
     ...(alternatives.length > 0 ? {alternatives} : {}),
     ...(rewrite ? {rewrite} : {}),
     ...(rewriteLine ? {rewriteLine} : {}),
+    ...(outputDone ? {outputDone} : {}),
   }
 }
 

@@ -89,13 +89,9 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
       ...findings,
     })
   if (d.type === 'local' || d.type === 'broadcast' || d.type === 'anycast') {
-    return deliverLocal(w, place, inDev, flight, {
-      ...base,
-      action: 'deliver',
-      evidence,
-      lookup: {...lookup, dev: 'lo'},
-      ...findings,
-    })
+    const deliver: Hop = {...base, action: 'deliver', evidence, lookup: {...lookup, dev: 'lo'}, ...findings}
+    if (!inDev && isHost(place) && d.type === 'local') return loopback(w, place, flight, deliver, oif)
+    return deliverLocal(w, place, inDev, flight, deliver)
   }
   if (d.type !== 'unicast') {
     return w.stop('NO_ROUTE', {
@@ -152,14 +148,16 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
     if (!mtu) return undefined
     routeHop.evidence.push(...mtu)
     if (isHost(place)) {
-      const r = filterChain(w, place, 'OUTPUT', f, {out: dev}, encapBlocked(w, place, f))
+      const hookOut = f.outputResume?.out ?? dev
+      const r = filterChain(w, place, 'OUTPUT', f, {out: hookOut}, encapBlocked(w, place, f))
       if (!r.passed) return undefined
       const dnatTo = r.rewrite?.dst !== undefined && r.rewrite.dst !== h.dst
       if (r.rewrite) f = applyRewrite(w, place, f, r.rewrite)
-      const fh = filterHop(place, 'OUTPUT', {out: dev}, r.evidence, f, r)
+      const fh = filterHop(place, 'OUTPUT', {out: hookOut}, r.evidence, f, r)
       if (fh) w.hop(fh)
       // OUTPUT's DNAT changed the destination: the kernel routes the packet again (the nat chains have decided)
-      if (dnatTo) return l3(w, place, undefined, {...f, natDecided: true}, oif)
+      if (dnatTo) return l3(w, place, undefined, rerouted(f, r.outputDone, hookOut), oif)
+      f = hookDone(f)
     }
   }
 
@@ -191,4 +189,47 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   routeHop.evidence.push(...ll.evidence)
   if (ll.proxyHop) w.hop(ll.proxyHop)
   return transmit(w, place, link, address, ll.mac, f)
+}
+
+/**
+ * A packet a node sends to one of its own addresses goes out over lo, so it passes OUTPUT and
+ * POSTROUTING, then INPUT on lo, like any other it sends: kube-proxy's nat OUTPUT sends a node's
+ * connection to its own NodePort on to an endpoint (the kernel routes it again), and a filter
+ * OUTPUT or INPUT rule can drop it.
+ */
+function loopback(w: Walk, place: Place, flight0: Flight, deliver: Hop, oif: string | undefined): Step | undefined {
+  let flight = flight0
+  const dst = header(flight).dst
+  const hookOut = flight.outputResume?.out ?? 'lo'
+  const out = filterChain(w, place, 'OUTPUT', flight, {out: hookOut})
+  if (!out.passed) return undefined
+  if (out.rewrite) flight = applyRewrite(w, place, flight, out.rewrite)
+  const oh = filterHop(place, 'OUTPUT', {out: hookOut}, out.evidence, flight, out)
+  if (oh) w.hop(oh)
+  if (out.rewrite?.dst !== undefined && out.rewrite.dst !== dst)
+    return l3(w, place, undefined, rerouted(flight, out.outputDone, hookOut), oif)
+  flight = hookDone(flight)
+  const post = filterChain(w, place, 'POSTROUTING', flight, {out: 'lo'})
+  if (!post.passed) return undefined
+  if (post.rewrite) flight = applyRewrite(w, place, flight, post.rewrite)
+  const ph = filterHop(place, 'POSTROUTING', {out: 'lo'}, post.evidence, flight, post)
+  if (ph) w.hop(ph)
+  return deliverLocal(w, place, 'lo', flight, deliver)
+}
+
+/**
+ * Routed again after OUTPUT's DNAT: the nat chains have decided, and the hook goes on past the chains that ran,
+ * with the device it was entered with (`out`).
+ */
+const rerouted = (f: Flight, done: string[] | undefined, out: string): Flight => ({
+  ...f,
+  natDecided: true,
+  outputResume: {done: done ?? [], out},
+})
+
+/** The OUTPUT hook is behind the packet: what follows (a tunnel's outer packet sent from here too) starts afresh. */
+function hookDone(f: Flight): Flight {
+  if (!f.natDecided && !f.outputResume) return f
+  const {natDecided: _decided, outputResume: _resume, ...rest} = f
+  return rest
 }

@@ -24,6 +24,12 @@ export interface Flight {
   origin?: {node: string; netns: string; dev: string; mtu: number}
   /** rerouted after OUTPUT's DNAT: the nat chains have decided for this packet */
   natDecided?: boolean
+  /**
+   * the rest of the OUTPUT hook after that reroute: the chains (unit labels) that ran before it, and the device
+   * the packet was first routed to, which the chains after it still see as the output device (the kernel hands
+   * the hook its device once, when the packet enters it)
+   */
+  outputResume?: {done: string[]; out: string}
   /** the connection's translations at the namespace `at` (node|netns), for `--ctstate DNAT` and `ct status dnat` */
   ctnat?: {at: string; dnat?: boolean; snat?: boolean}
 }

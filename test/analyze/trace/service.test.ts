@@ -144,6 +144,30 @@ describe('a Service as DST', () => {
     },
   )
 
+  it.each(['iptables', 'nftables'] as const)(
+    '%s: from node1 to the ClusterIP and to its own NodePort: translated at OUTPUT (over lo for its own address), routed again, and masqueraded on the way out by the mark set before the reroute',
+    (mode) => {
+      const s = snap(mode)
+      for (const dst of ['svc/web', 'node1:30080']) {
+        const t = traceSnapshotFile(s, {src: 'node1', dst, size: 84, df: false}).trace
+        expect(t.disposition, dst).toBe('DELIVERED')
+        expect(t.service, dst).toMatchObject({reached: 3, total: 3})
+        expect(t.translation, dst).toMatchObject({node: 'node1', hook: 'OUTPUT', agent: 'kube-proxy'})
+        // the source each endpoint sees: node1's address on the device the flow leaves by (cni0 for its own pod,
+        // flannel.1 for the others), as conntrack records it in the lab (test/analyze/trace/service-lab.test.ts)
+        const from = Object.fromEntries(
+          t.endpoints!.map((e) => [e.pod, e.hops!.filter((h) => h.packet).at(-1)!.packet!.src]),
+        )
+        expect(from, dst).toEqual({
+          'pod-node1-1': '172.20.1.1',
+          'pod-node2-1': '172.20.1.0',
+          'pod-node3-1': '172.20.1.0',
+        })
+        for (const e of t.endpoints!) expect(e.returnDisposition, `${dst} ${e.pod}`).toBe('DELIVERED')
+      }
+    },
+  )
+
   it("kube-proxy in nftables mode: the numgen split, each endpoint a third, translated by the endpoint chain's dnat, 3 of 3", () => {
     const t = trace(snap('nftables'), 'svc/web')
     expect(t.disposition).toBe('DELIVERED')
