@@ -142,9 +142,12 @@ describeLab(
             ...(profile ? ['--host-profile', profile] : []),
           ])
           const pod = (l: LabUp, name: string): Pod => l.pods.find((p) => p.name === name)!
-          const trace = (snap: Awaited<ReturnType<typeof collectLab>>, dst: string, port?: string | number) =>
-            traceSnapshot(snap, {src: 'pod-node1-2', dst, ...(port !== undefined ? {port} : {}), size: 84, df: false})
-              .trace
+          const trace = (
+            snap: Awaited<ReturnType<typeof collectLab>>,
+            dst: string,
+            port?: string | number,
+            src = 'pod-node1-2',
+          ) => traceSnapshot(snap, {src, dst, ...(port !== undefined ? {port} : {}), size: 84, df: false}).trace
 
           it(
             'DNS over UDP to the cluster DNS ClusterIP, TCP to the web ClusterIP and to its NodePort on node2, from an endpoint to its own Service (masqueraded to its node, as conntrack says; no asymmetry), and from node1 to the ClusterIP and its own NodePort (each endpoint sees the source conntrack records): the endpoints reached are the ones netctl delivers; routes as ip route get',
@@ -216,13 +219,7 @@ describeLab(
               // kernel's conntrack entry says to which address, and the reply comes to that node to be routed back
               const self = pod(l, 'pod-node1-1')
               const node1 = l.nodes.find((n) => n.name === 'node1')!
-              const fromSelf = traceSnapshot(snap, {
-                src: self.name,
-                dst: 'svc/default/web',
-                port: 'http',
-                size: 84,
-                df: false,
-              }).trace
+              const fromSelf = trace(snap, 'svc/default/web', 'http', self.name)
               const selfReal = await answers(self.netns, '172.21.0.80', 80, 'tcp')
               expect(reachedPods(selfReal)).toContain(self.name)
               expect(reachedPods(selfReal)).toEqual(deliveredPods(fromSelf))
@@ -246,7 +243,7 @@ describeLab(
                 ['svc/default/web', '172.21.0.80', 80],
                 [`${node1.ip}:30080`, node1.ip, 30080],
               ] as const) {
-                const t = traceSnapshot(snap, {src: 'node1', dst, size: 84, df: false}).trace
+                const t = trace(snap, dst, undefined, 'node1')
                 fromNode.push(t)
                 const real = await answers(node1.netns, ip, port, 'tcp')
                 expect(reachedPods(real), dst).toEqual(deliveredPods(t))
@@ -348,12 +345,12 @@ describeLab(
                 expect((await nsExec(node1.netns, ['iptables', '-I', ...rule])).code).toBe(0)
                 try {
                   const snap = await collectLab(l.name)
-                  const self = traceSnapshot(snap, {src: 'node1', dst: 'node1', size: 84, df: false}).trace
+                  const self = trace(snap, 'node1', undefined, 'node1')
                   const pinged = await nsExec(node1.netns, ['ping', '-n', '-q', '-c', '1', '-W', '2', node1.ip])
                   expect(pinged.code).not.toBe(0)
                   expect(self.disposition).toBe('DENIED')
                   expect(self.hops.at(-1)!.evidence.join('\n')).toContain('-A OUTPUT -o lo -j DROP')
-                  const np = traceSnapshot(snap, {src: 'node1', dst: `${node1.ip}:30080`, size: 84, df: false}).trace
+                  const np = trace(snap, `${node1.ip}:30080`, undefined, 'node1')
                   const real = await answers(node1.netns, node1.ip, 30080, 'tcp', 6)
                   expect(reachedPods(real)).toEqual([])
                   expect(deliveredPods(np)).toEqual([])
