@@ -1,6 +1,7 @@
 /**
  * A Service as `netctl trace` DST: `svc/NAME` (in the namespace given), `svc/NS/NAME`,
- * `dns` (the cluster DNS Service), `NAME.NS.svc[.cluster.local]`, a ClusterIP, or
+ * `dns` (the cluster DNS Service), `NAME.NS.svc[.cluster.local]` (or `NAME.NS`, as a pod's resolver
+ * completes it, when no pod or node has that name), a ClusterIP, or
  * `NODE:NODEPORT` / `NODEIP:NODEPORT`; the port by number or by the Service
  * port's name, the protocol the Service port's. Pure: the snapshot's Services in,
  * the packet's destination out; anything unknown is a one-line UsageError (exit 2).
@@ -34,6 +35,8 @@ export interface ServiceTarget {
 }
 
 const SVC_DNS = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?\.?$/
+/** NAME.NAMESPACE: what a pod's resolver completes with its search domain svc.cluster.local */
+const SVC_SHORT = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)$/
 
 function isIp(text: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(text) || (text.includes(':') && ipaddr.IPv6.isValid(text))
@@ -173,6 +176,12 @@ export function resolveServiceTarget(
   }
   const dnsName = SVC_DNS.exec(t)
   if (dnsName) return named(dnsName[3]!, dnsName[1]!)
+  // a pod or a node of that name comes first (pod and node names may hold dots); a Service only where one exists
+  const short = SVC_SHORT.exec(t)
+  if (short && !snapshot.pods.some((p) => p.name === t) && !snapshot.nodes.some((n) => n.name === t)) {
+    const svc = services(snapshot).find((x) => x.namespace === short[3] && x.name === short[1])
+    if (svc) return clusterTarget(svc, pickPort(svc, wanted, protocol, {dns: isClusterDns(svc)}))
+  }
   if (t === 'dns' && !snapshot.pods.some((p) => p.name === 'dns') && !snapshot.nodes.some((n) => n.name === 'dns')) {
     const svc = services(snapshot).find(isClusterDns)
     if (!svc)

@@ -39,6 +39,9 @@ describe('a Service as DST', () => {
     ['172.31.0.13:30080', {}, 'default/web', 'tcp', 30080, 'nodePort'],
     ['dns', {}, 'kube-system/kube-dns', 'udp', 53, 'clusterIP'],
     ['kube-dns.kube-system.svc.cluster.local', {}, 'kube-system/kube-dns', 'udp', 53, 'clusterIP'],
+    // as a pod's resolver completes them with its search domain svc.cluster.local
+    ['web.default', {}, 'default/web', 'tcp', 80, 'clusterIP'],
+    ['kube-dns.kube-system', {}, 'kube-system/kube-dns', 'udp', 53, 'clusterIP'],
     ['svc/kube-system/kube-dns', {port: 'dns-tcp'}, 'kube-system/kube-dns', 'tcp', 53, 'clusterIP'],
     ['dns', {protocol: 'tcp'}, 'kube-system/kube-dns', 'tcp', 53, 'clusterIP'],
   ])('%s %j: Service %s, the packet %s/%i, via %s', (dst, more, name, proto, port, via) => {
@@ -46,6 +49,17 @@ describe('a Service as DST', () => {
     expect(`${t.service?.namespace}/${t.service?.name}`).toBe(name)
     expect(t.packet).toMatchObject({protocol: proto, port})
     expect(t.service?.via).toBe(via)
+  })
+
+  it('NAME.NAMESPACE is a pod or a node first, a Service only when nothing else has that name', () => {
+    // a pod named like a Service's short DNS name (pod names may hold dots): the pod is the destination
+    const pod = s.pods.find((p) => p.name === 'pod-node3-1')!
+    const dotted: Snapshot = {...s, pods: [...s.pods.filter((p) => p !== pod), {...pod, name: 'web.default'}]}
+    const t = trace(dotted, 'web.default')
+    expect(t.service).toBeUndefined()
+    expect(t.dst).toMatchObject({pod: 'web.default', ip: pod.ip})
+    // no Service of that name either: the usage error names pods and nodes, as before
+    expect(() => trace(s, 'nosuch.default')).toThrow(/^no pod or node named 'nosuch\.default'/)
   })
 
   it.each([
