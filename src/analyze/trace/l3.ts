@@ -203,11 +203,14 @@ function loopback(w: Walk, place: Place, flight0: Flight, deliver: Hop, oif: str
   const hookOut = flight.outputResume?.out ?? 'lo'
   const out = filterChain(w, place, 'OUTPUT', flight, {out: hookOut})
   if (!out.passed) return undefined
+  const sent = flight
   if (out.rewrite) flight = applyRewrite(w, place, flight, out.rewrite)
+  const rerouting = out.rewrite?.dst !== undefined && out.rewrite.dst !== dst
+  // sent elsewhere: the local route it was first sent by is a step of the path (delivered, the deliver hop says it)
+  if (rerouting) w.hop({...deliver, action: 'route', out: 'lo', packet: sent.pkt})
   const oh = filterHop(place, 'OUTPUT', {out: hookOut}, out.evidence, flight, out)
   if (oh) w.hop(oh)
-  if (out.rewrite?.dst !== undefined && out.rewrite.dst !== dst)
-    return l3(w, place, undefined, rerouted(flight, out.outputDone, hookOut), oif)
+  if (rerouting) return l3(w, place, undefined, rerouted(flight, out.outputDone, hookOut), oif)
   flight = hookDone(flight)
   const post = filterChain(w, place, 'POSTROUTING', flight, {out: 'lo'})
   if (!post.passed) return undefined

@@ -167,6 +167,9 @@ describe('a Service as DST', () => {
         expect(t.disposition, dst).toBe('DELIVERED')
         expect(t.service, dst).toMatchObject({reached: 3, total: 3})
         expect(t.translation, dst).toMatchObject({node: 'node1', hook: 'OUTPUT', agent: 'kube-proxy'})
+        // to its own address: first routed to lo by the local table, then translated at OUTPUT and routed again
+        if (dst === 'node1:30080')
+          expect(t.hops.slice(0, 2).map((h) => `${h.action} ${h.out}`)).toEqual(['route lo', 'filter lo'])
         // the source each endpoint sees: node1's address on the device the flow leaves by (cni0 for its own pod,
         // flannel.1 for the others), as conntrack records it in the lab (test/analyze/trace/service-lab.test.ts)
         const from = Object.fromEntries(
