@@ -148,16 +148,9 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
     if (!mtu) return undefined
     routeHop.evidence.push(...mtu)
     if (isHost(place)) {
-      const hookOut = f.outputResume?.out ?? dev
-      const r = filterChain(w, place, 'OUTPUT', f, {out: hookOut}, encapBlocked(w, place, f))
-      if (!r.passed) return undefined
-      const dnatTo = r.rewrite?.dst !== undefined && r.rewrite.dst !== h.dst
-      if (r.rewrite) f = applyRewrite(w, place, f, r.rewrite)
-      const fh = filterHop(place, 'OUTPUT', {out: hookOut}, r.evidence, f, r)
-      if (fh) w.hop(fh)
-      // OUTPUT's DNAT changed the destination: the kernel routes the packet again (the nat chains have decided)
-      if (dnatTo) return l3(w, place, undefined, rerouted(f, r.outputDone, hookOut), oif)
-      f = hookDone(f)
+      const sent = output(w, place, f, dev, oif)
+      if ('next' in sent) return sent.next
+      f = sent.passed
     }
   }
 
@@ -198,26 +191,42 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
  * OUTPUT or INPUT rule can drop it.
  */
 function loopback(w: Walk, place: Place, flight0: Flight, deliver: Hop, oif: string | undefined): Step | undefined {
-  let flight = flight0
-  const dst = header(flight).dst
-  const hookOut = flight.outputResume?.out ?? 'lo'
-  const out = filterChain(w, place, 'OUTPUT', flight, {out: hookOut})
-  if (!out.passed) return undefined
-  const sent = flight
-  if (out.rewrite) flight = applyRewrite(w, place, flight, out.rewrite)
-  const rerouting = out.rewrite?.dst !== undefined && out.rewrite.dst !== dst
   // sent elsewhere: the local route it was first sent by is a step of the path (delivered, the deliver hop says it)
-  if (rerouting) w.hop({...deliver, action: 'route', out: 'lo', packet: sent.pkt})
-  const oh = filterHop(place, 'OUTPUT', {out: hookOut}, out.evidence, flight, out)
-  if (oh) w.hop(oh)
-  if (rerouting) return l3(w, place, undefined, rerouted(flight, out.outputDone, hookOut), oif)
-  flight = hookDone(flight)
+  const sent = output(w, place, flight0, 'lo', oif, {...deliver, action: 'route', out: 'lo'})
+  if ('next' in sent) return sent.next
+  let flight = sent.passed
   const post = filterChain(w, place, 'POSTROUTING', flight, {out: 'lo'})
   if (!post.passed) return undefined
   if (post.rewrite) flight = applyRewrite(w, place, flight, post.rewrite)
   const ph = filterHop(place, 'POSTROUTING', {out: 'lo'}, post.evidence, flight, post)
   if (ph) w.hop(ph)
   return deliverLocal(w, place, 'lo', flight, deliver)
+}
+
+/**
+ * The OUTPUT hook for a packet this namespace sends by `dev`: passed (the hook behind it), dropped, or given a new
+ * destination by a DNAT and routed again (`next`: where that leads), the kernel's way: the chains after the DNAT
+ * run after the new route. `routedFirst`: a hop for the route it was first sent by, shown when it is rerouted.
+ */
+function output(
+  w: Walk,
+  place: Place,
+  flight: Flight,
+  dev: string,
+  oif: string | undefined,
+  routedFirst?: Hop,
+): {passed: Flight} | {next: Step | undefined} {
+  const hookOut = flight.outputResume?.out ?? dev
+  const r = filterChain(w, place, 'OUTPUT', flight, {out: hookOut}, encapBlocked(w, place, flight))
+  if (!r.passed) return {next: undefined}
+  const f = r.rewrite ? applyRewrite(w, place, flight, r.rewrite) : flight
+  const rerouting = r.rewrite?.dst !== undefined && r.rewrite.dst !== header(flight).dst
+  if (rerouting && routedFirst) w.hop({...routedFirst, packet: flight.pkt})
+  const fh = filterHop(place, 'OUTPUT', {out: hookOut}, r.evidence, f, r)
+  if (fh) w.hop(fh)
+  // the nat chains have decided; the hook goes on after the new route
+  if (rerouting) return {next: l3(w, place, undefined, rerouted(f, r.outputDone, hookOut), oif)}
+  return {passed: hookDone(f)}
 }
 
 /**
