@@ -420,7 +420,7 @@ export function filterChain(
   const key = `${place.node}|${place.netns}`
   // the mark lives with the packet inside one namespace: a new one (or a new packet) starts at 0
   // OUTPUT after the reroute its DNAT asked for goes on with the marks the chains before it set
-  const resumed = chain === 'OUTPUT' && flight.natDecided === true
+  const resumed = chain === 'OUTPUT' && flight.outputResume !== undefined
   const held =
     chain === 'PREROUTING' || (chain === 'OUTPUT' && !resumed) || flight.marks?.at !== key
       ? {mark: 0, ctmark: 0}
@@ -451,20 +451,11 @@ export function filterChain(
   const st = {pkt: p}
   // a Service trace walks each endpoint in turn: the request's translation is pinned to it
   const pin = w.direction === 'forward' && flight.pkt.encap.length === 0 ? w.shared.pin : undefined
-  const units = hookUnits(
-    place,
-    chain,
-    st,
-    env,
-    devs.phys?.bridged === true,
-    chain === 'OUTPUT' && flight.natDecided === true,
-    pin,
-    w.shared.chains,
-  )
+  const units = hookUnits(place, chain, st, env, devs.phys?.bridged === true, resumed, pin, w.shared.chains)
   let rewrite: Rewrite | undefined
   let rewriteLine: string | undefined
   let outputDone: string[] | undefined
-  const done = resumed ? new Set(flight.outputResume?.done ?? []) : undefined
+  const done = resumed ? new Set(flight.outputResume!.done) : undefined
   const ran: string[] = []
   const many = units.filter((u) => !u.empty && !done?.has(u.label)).length > 1
   const base = {

@@ -235,13 +235,12 @@ function output(
  */
 const rerouted = (f: Flight, done: string[] | undefined, out: string): Flight => ({
   ...f,
-  natDecided: true,
   outputResume: {done: done ?? [], out},
 })
 
 /** The OUTPUT hook is behind the packet: what follows (a tunnel's outer packet sent from here too) starts afresh. */
 function hookDone(f: Flight): Flight {
-  if (!f.natDecided && !f.outputResume) return f
-  const {natDecided: _decided, outputResume: _resume, ...rest} = f
+  if (!f.outputResume) return f
+  const {outputResume: _resume, ...rest} = f
   return rest
 }

@@ -22,10 +22,9 @@ export interface Flight {
   marks?: {at: string; mark: number; ctmark: number}
   /** the interface the packet was first sent from, and its MTU (what the sender believes the path takes) */
   origin?: {node: string; netns: string; dev: string; mtu: number}
-  /** rerouted after OUTPUT's DNAT: the nat chains have decided for this packet */
-  natDecided?: boolean
   /**
-   * the rest of the OUTPUT hook after that reroute: the chains (unit labels) that ran before it, and the device
+   * rerouted after OUTPUT's DNAT (the nat chains have decided for this packet), the rest of the hook still to
+   * run: the chains (unit labels) that ran before the reroute, and the device
    * the packet was first routed to, which the chains after it still see as the output device (the kernel hands
    * the hook its device once, when the packet enters it)
    */
