@@ -16,6 +16,7 @@ import {
   parseSysctls,
 } from './parse/misc.js'
 import {parseNftRuleset} from './parse/nft.js'
+import {parseXtRecent} from './parse/xt-recent.js'
 import {type Probe, SECTIONS_SINCE} from './probe.js'
 import type {RawSection, SplitOutput} from './sections.js'
 
@@ -175,6 +176,8 @@ export function assembleNodeState(
   }
   const ipsets = take('ipset', (b) => parseIpsetSave(b))
   if (ipsets) state.ipsets = ipsets
+  const xtRecent = take('xt-recent', (b) => parseXtRecent(b))
+  if (xtRecent) state.xtRecent = xtRecent
   const counters = take('conntrack-counters', (b) => parseConntrackCounters(b))
   const entries = take('conntrack', (b) => parseConntrackEntries(b))
   if (counters || entries) state.conntrack = {...counters, entries: [], ...entries}

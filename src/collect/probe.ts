@@ -25,10 +25,10 @@ import {shq} from '../util/shell.js'
  * Values from the cluster reach the script only as data: paths as single-quoted
  * assignments, the pod list as an octal-escaped here-document read line by line.
  */
-export const PROBE_FORMAT = 2
+export const PROBE_FORMAT = 3
 
 /** Sections a later probe format added: output of an older probe (a recording) lacks them without being cut short. */
-export const SECTIONS_SINCE: Record<string, number> = {ipset: 2, 'conntrack-counters': 2, conntrack: 2}
+export const SECTIONS_SINCE: Record<string, number> = {ipset: 2, 'conntrack-counters': 2, conntrack: 2, 'xt-recent': 3}
 
 /** Conntrack entries of Service flows (translated destinations) the probe reads at most, unless told otherwise. */
 export const DEFAULT_CONNTRACK_LIMIT = 2000
@@ -94,6 +94,7 @@ export const LATE_SECTIONS = [
   'iptables',
   'nftables',
   'ipset',
+  'xt-recent',
   'conntrack-counters',
   'conntrack',
   'bird-protocols',
@@ -315,6 +316,21 @@ iptables_all() {
   fi
 }
 
+# The recent match's address lists (kube-proxy's ClientIP affinity), with the kernel's clock to age them:
+# /proc/timer_list's first lines hold the monotonic time and jiffies (sed stops reading there).
+xt_recent() {
+  sed -n '1,/^jiffies/p' /proc/timer_list | grep -E '^(now at|jiffies:) '
+  for _f in /proc/net/xt_recent/*; do
+    [ -f "$_f" ] || continue
+    printf 'table %s\n' "\${_f##*/}"
+    cat "$_f"
+  done
+}
+xt_recent_all() {
+  if [ ! -d /proc/net/xt_recent ]; then absent xt-recent 'no /proc/net/xt_recent (no recent match in this netns)'; return 0; fi
+  sect xt-recent xt_recent
+}
+
 # conntrack's counters; absent when the conntrack module is not loaded in this netns
 ct_counters() {
   if [ ! -e /proc/sys/net/netfilter/nf_conntrack_count ]; then absent conntrack-counters 'no /proc/sys/net/netfilter/nf_conntrack_count (conntrack not loaded)'; return 0; fi
@@ -425,6 +441,7 @@ pods
 iptables_all
 tool nftables nft nft -j list ruleset
 tool ipset ipset ipset save
+xt_recent_all
 ct_counters
 ct_entries
 bird_all

@@ -97,6 +97,34 @@ export interface Ipset {
   members: IpsetMember[]
 }
 
+/**
+ * The address lists of iptables' `recent` match (xt_recent), as `/proc/net/xt_recent/NAME` shows them
+ * in the node's netns: kube-proxy's ClientIP session affinity (`-m recent --set` in a KUBE-SEP chain,
+ * `--rcheck --seconds T --reap` in its KUBE-SVC chain). Times are the kernel's jiffies.
+ */
+export interface XtRecent {
+  /** the kernel's jiffies when the lists were read; absent when /proc/timer_list could not be read */
+  jiffies?: number
+  /** jiffies a second (CONFIG_HZ), worked out from jiffies and the monotonic clock; absent when they do not tell */
+  hz?: number
+  tables: XtRecentTable[]
+}
+
+export interface XtRecentTable {
+  /** the list's name (`--name`; kube-proxy's are its KUBE-SEP chains' names) */
+  name: string
+  entries: XtRecentEntry[]
+}
+
+/** `src=ADDR ttl: N last_seen: J oldest_pkt: I J1, J2, ...` */
+export interface XtRecentEntry {
+  address: string
+  ttl: number
+  lastSeen: number
+  /** the packets' times kept (up to ip_pkt_list_tot), oldest first as the kernel prints them */
+  stamps: number[]
+}
+
 /** One direction of a conntrack entry. */
 export interface ConntrackTuple {
   src: string

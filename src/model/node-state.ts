@@ -4,7 +4,7 @@
  * with new optional fields, never rename.
  */
 
-import type {Conntrack, Ipset, NftRuleset} from './netfilter.js'
+import type {Conntrack, Ipset, NftRuleset, XtRecent} from './netfilter.js'
 
 export type Family = 'inet' | 'inet6'
 
@@ -290,6 +290,8 @@ export interface NodeState {
   nft?: NftRuleset
   /** `ipset save`: every set with its members */
   ipsets?: Ipset[]
+  /** the `recent` match's address lists (/proc/net/xt_recent) and the kernel's clock: ClientIP session affinity */
+  xtRecent?: XtRecent
   /** conntrack's counters and (up to the probe's limit) its entries */
   conntrack?: Conntrack
   bird?: {sessions: BgpSession[]; routes: BgpRoute[]}
