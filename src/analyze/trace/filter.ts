@@ -107,11 +107,17 @@ export function addrType(state: NodeState, ip: string, dev?: string): string | u
 export function matchEnv(place: Place, p: FilterPacket): MatchEnv {
   const s = place.state
   const ipsetSection = place.sections.ipset
+  const recentSection = place.sections['xt-recent']
   return {
     ...(s.ipsets && ipsetSection?.status === 'ok'
       ? {ipsets: s.ipsets}
       : {
           ipsetsMissing: `${place.node}: ipset ${ipsetSection ? (ipsetSection.status === 'absent' ? 'not collected' : ipsetSection.status) : 'not collected'}${ipsetSection?.message ? ` (${ipsetSection.message})` : ''}`,
+        }),
+    ...(s.xtRecent && recentSection?.status === 'ok'
+      ? {recent: s.xtRecent}
+      : {
+          recentMissing: `${place.node}: /proc/net/xt_recent ${recentSection ? (recentSection.status === 'absent' ? 'not read' : recentSection.status) : 'not read'}${recentSection?.message ? ` (${recentSection.message})` : ''}`,
         }),
     addrType: (ip, dev) => addrType(s, ip, dev),
     rpfilter: ({loose, validmark, acceptLocal}) => {

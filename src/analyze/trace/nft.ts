@@ -235,6 +235,10 @@ function statement(ctx: Ctx, e: NftExpr): Step {
   switch (k) {
     case 'match':
       return match(ctx, v as Record<string, unknown>) ? {kind: 'next'} : {kind: 'nomatch'}
+    case 'set':
+      // `update @set { ip saddr }` (kube-proxy's ClientIP affinity): it records the packet for the
+      // next connection's lookup (`ip saddr @set`, read from the set's elements); this packet goes on
+      return {kind: 'next'}
     case 'counter':
     case 'log':
     case 'notrack':

@@ -1,10 +1,10 @@
-import type {Ipset} from '../../model/netfilter.js'
+import type {Ipset, XtRecent} from '../../model/netfilter.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 
 /**
  * The iptables extension matches the agents write (kept by the parser in
  * `match.other` as "MODULE OPTIONS..."): set, addrtype, statistic, mark,
- * connmark, conntrack beyond --ctstate, rpfilter, physdev. Each is evaluated
+ * connmark, conntrack beyond --ctstate, rpfilter, physdev, recent. Each is evaluated
  * from the packet and what the node holds (its ipsets, its local table, its
  * FIB); what the snapshot cannot tell stays unknown, with the reason.
  */
@@ -14,6 +14,9 @@ export interface MatchEnv {
   /** the node's ipsets; undefined when not collected (then `why` says so) */
   ipsets?: Ipset[]
   ipsetsMissing?: string
+  /** the recent match's address lists and the kernel's clock; undefined when not collected (then `recentMissing` says so) */
+  recent?: XtRecent
+  recentMissing?: string
   /** the address type the kernel's local table gives `ip` (limited to `dev` when set); undefined: not known */
   addrType?: (ip: string, dev?: string) => string | undefined
   /** whether the reverse path of the packet is valid (xt_rpfilter); undefined: not known */
@@ -131,6 +134,8 @@ export function matchExtension(other: string, p: XtPacket, env: MatchEnv): XtRes
     }
     case 'physdev':
       return matchPhysdev(other, opts, p)
+    case 'recent':
+      return matchRecent(other, opts, p, env)
     case 'tcp':
     case 'udp':
     case 'sctp':
@@ -375,4 +380,56 @@ function matchPhysdev(other: string, opts: Opt[], p: XtPacket): XtResult {
     if (r === o.negated) return no
   }
   return yes
+}
+
+// ---- recent -------------------------------------------------------------------------------------
+
+const dotted = (n: number): string => [24, 16, 8, 0].map((b) => (n >>> b) & 255).join('.')
+
+/**
+ * xt_recent as the kernel evaluates it: `--set` adds the address and matches; `--rcheck`/`--update`
+ * match when the list holds the address (source, or destination with --rdest, under --mask) and,
+ * with --seconds/--hitcount, when enough of its packets' times fall in the last that many seconds;
+ * `--remove` matches when it holds it. kube-proxy's ClientIP affinity is `--set` in a KUBE-SEP chain
+ * and `--rcheck --seconds T --reap` in its KUBE-SVC chain. The walk reads the lists as the node had
+ * them when collected.
+ */
+function matchRecent(other: string, opts: Opt[], p: XtPacket, env: MatchEnv): XtResult {
+  const mode = opts.find((o) => ['--set', '--rcheck', '--update', '--remove'].includes(o.name))
+  const invert = mode?.negated ?? false
+  if (!mode || mode.name === '--set') return is(!invert)
+  if (has(opts, '--rttl')) return unknown(`${other}: --rttl (the TTL of the packets seen) is not modelled`)
+  if (!env.recent) return unknown(`${other}: ${env.recentMissing ?? 'the recent lists were not collected'}`)
+  const name = opts.find((o) => o.name === '--name')?.values[0] ?? 'DEFAULT'
+  const address = has(opts, '--rdest') ? p.dst : p.src
+  const ip = parseIp(address)
+  if (!ip) return unknown(`${other}: ${address} is not an address`)
+  const maskText = opts.find((o) => o.name === '--mask')?.values[0]
+  let key = address
+  if (maskText !== undefined && ip.family === 'inet') {
+    const mask = parseIp(maskText)
+    if (!mask || mask.family !== 'inet') return unknown(`${other}: --mask ${maskText} is not an IPv4 mask`)
+    const n = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0
+    key = dotted((n(ip.bytes) & n(mask.bytes)) >>> 0)
+  }
+  const table = env.recent.tables.find((t) => t.name === name)
+  const same = (a: string): boolean => {
+    const x = parseIp(a)
+    const y = parseIp(key)
+    return x !== undefined && y !== undefined && x.family === y.family && x.bytes.every((b, i) => b === y.bytes[i])
+  }
+  const entry = table?.entries.find((e) => same(e.address))
+  if (!entry) return is(invert)
+  const seconds = Number(opts.find((o) => o.name === '--seconds')?.values[0] ?? 0)
+  const hitcount = Number(opts.find((o) => o.name === '--hitcount')?.values[0] ?? 0)
+  if (mode.name === '--remove' || (!seconds && !hitcount)) return is(!invert)
+  const {jiffies, hz} = env.recent
+  if (seconds && (jiffies === undefined || hz === undefined))
+    return unknown(
+      `${other}: the kernel's clock (jiffies and HZ) was not read, so the age of ${key}'s entry is not known`,
+    )
+  const since = seconds ? jiffies! - seconds * hz! : -Infinity
+  const stamps = entry.stamps.length > 0 ? entry.stamps : [entry.lastSeen]
+  const hits = stamps.filter((t) => t >= since).length
+  return is((hitcount ? hits >= hitcount : hits > 0) !== invert)
 }

@@ -10,9 +10,10 @@ import {addrType, matchEnv} from '../../../src/analyze/trace/filter.js'
 import {evaluateChain} from '../../../src/analyze/trace/iptables.js'
 import type {FilterPacket} from '../../../src/analyze/trace/iptables-match.js'
 import {SnapshotIndex} from '../../../src/analyze/trace/place.js'
-import {type MatchEnv, matchExtension} from '../../../src/analyze/trace/xt-match.js'
+import {type MatchEnv, matchExtension, type XtPacket} from '../../../src/analyze/trace/xt-match.js'
 import {parseIpsetSave} from '../../../src/collect/parse/ipset.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
+import {parseXtRecent} from '../../../src/collect/parse/xt-recent.js'
 import {fixture} from '../../helpers/fixtures.js'
 import {snapshotFixture} from './fixtures.js'
 
@@ -222,6 +223,45 @@ describe('the rest', () => {
     expect(matchExtension('string --algo bm --string foo', vxlanIn, {})).toEqual({
       result: 'unknown',
       why: 'string --algo bm --string foo: not modelled by netctl',
+    })
+  })
+})
+
+describe("recent (kube-proxy's ClientIP affinity, from /proc/net/xt_recent)", () => {
+  const recent = parseXtRecent(fixture('xt-recent', 'kube-proxy-node1.txt'))
+  const SEP = 'KUBE-SEP-JIQVO3ZP6MGKT3A5'
+  const rcheck = (seconds: number, name = SEP) =>
+    `recent --rcheck --seconds ${seconds} --reap --name ${name} --mask 255.255.255.255 --rsource`
+  const from = (src: string): XtPacket => ({src, dst: '172.21.0.81', protocol: 'tcp', dport: 80, mark: 0})
+  const withLists: MatchEnv = {recent}
+
+  it("--rcheck matches a client in the endpoint's list within --seconds, and no one else", () => {
+    expect(matchExtension(rcheck(10800), from('172.20.1.3'), withLists).result).toBe('yes')
+    // the list of another endpoint, and another client
+    expect(matchExtension(rcheck(10800, 'KUBE-SEP-K3ONOJLFIWKSRTBE'), from('172.20.1.3'), withLists).result).toBe('no')
+    expect(matchExtension(rcheck(10800), from('172.20.1.4'), withLists).result).toBe('no')
+  })
+
+  it('an entry older than --seconds no longer matches (its last packet 1 jiffy before the lists were read)', () => {
+    // HZ 250: 1 s is 250 jiffies; the client's last packet was 1 jiffy before the read
+    expect(matchExtension(rcheck(1), from('172.20.1.3'), withLists).result).toBe('yes')
+    const older: MatchEnv = {recent: {...recent, jiffies: recent.jiffies! + 2 * 250}}
+    expect(matchExtension(rcheck(1), from('172.20.1.3'), older).result).toBe('no')
+    expect(matchExtension(rcheck(10800), from('172.20.1.3'), older).result).toBe('yes')
+  })
+
+  it('--set always matches; without the lists, or the clock for --seconds, the walk cannot tell', () => {
+    expect(
+      matchExtension(`recent --set --name ${SEP} --mask 255.255.255.255 --rsource`, from('10.9.9.9'), {}).result,
+    ).toBe('yes')
+    const none = matchExtension(rcheck(10800), from('172.20.1.3'), {
+      recentMissing: 'node1: /proc/net/xt_recent not read',
+    })
+    expect(none).toMatchObject({result: 'unknown', why: expect.stringContaining('/proc/net/xt_recent not read')})
+    const noClock: MatchEnv = {recent: {tables: recent.tables}}
+    expect(matchExtension(rcheck(10800), from('172.20.1.3'), noClock)).toMatchObject({
+      result: 'unknown',
+      why: expect.stringContaining("the kernel's clock"),
     })
   })
 })
