@@ -196,6 +196,8 @@ export interface KubeService extends KubeObject {
   spec?: {
     type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName'
     clusterIP?: string
+    sessionAffinity?: 'ClientIP' | 'None'
+    sessionAffinityConfig?: {clientIP?: {timeoutSeconds?: number}}
     ports?: Array<{
       name?: string
       protocol?: 'TCP' | 'UDP' | 'SCTP'

@@ -245,7 +245,16 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
       })),
     )
     const type = svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer' ? svc.spec.type : 'ClusterIP'
-    out.push({name: svc.metadata.name, namespace: ns, type, clusterIP: ip, ports, endpoints})
+    // kube-proxy's default stickiness when the config leaves it out (v1.DefaultClientIPServiceAffinitySeconds)
+    const affinity =
+      svc.spec?.sessionAffinity === 'ClientIP'
+        ? {
+            sessionAffinity: {
+              clientIP: {timeoutSeconds: svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800},
+            },
+          }
+        : {}
+    out.push({name: svc.metadata.name, namespace: ns, type, clusterIP: ip, ...affinity, ports, endpoints})
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
 }

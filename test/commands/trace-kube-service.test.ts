@@ -56,6 +56,11 @@ describeLab(
           .services!.find((s) => s.name === 'kube-dns')!
           .ports.map((p) => `${p.name} ${p.port}/${p.protocol} → ${p.targetPort}`),
       ).toEqual(['dns 53/UDP → 53', 'dns-tcp 53/TCP → 53'])
+      // spec.sessionAffinity ClientIP with its timeout; None is no field at all
+      expect(inv.services!.find((s) => s.name === 'sticky')!.sessionAffinity).toEqual({
+        clientIP: {timeoutSeconds: 10800},
+      })
+      expect(web.sessionAffinity).toBeUndefined()
       expect(server.requests.some((r) => r.path.startsWith('/apis/discovery.k8s.io/v1/endpointslices'))).toBe(true)
     })
 

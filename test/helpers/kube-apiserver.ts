@@ -459,6 +459,7 @@ interface LabInventory {
     namespace: string
     type?: string
     clusterIP: string
+    sessionAffinity?: {clientIP: {timeoutSeconds: number}}
     ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
     endpoints?: Array<{
       addresses: string[]
@@ -928,7 +929,10 @@ export class KubeApiServer {
           targetPort: p.name === 'http' ? 'http' : (p.targetPort ?? p.port),
           ...(p.nodePort ? {nodePort: p.nodePort} : {}),
         })),
-        sessionAffinity: 'None',
+        // the API server keeps the timeout it defaulted (10800 s) with ClientIP
+        ...(svc.sessionAffinity
+          ? {sessionAffinity: 'ClientIP', sessionAffinityConfig: {clientIP: {...svc.sessionAffinity.clientIP}}}
+          : {sessionAffinity: 'None'}),
       },
       status: {loadBalancer: {}},
     }

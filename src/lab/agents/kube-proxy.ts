@@ -171,6 +171,15 @@ export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]
       `-A ${svcChain} ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} ! -s ${cidr} -j KUBE-MARK-MASQ`,
     )
     const n = p.endpoints.length
+    const affinity = p.svc.sessionAffinity?.clientIP.timeoutSeconds
+    // ClientIP affinity: a client in an endpoint's recent list goes back to it, before the random pick
+    if (affinity !== undefined)
+      for (const ep of p.endpoints) {
+        const sep = iptablesEndpointChain(p.spn, p.proto, ep)
+        svcRules.push(
+          `-A ${svcChain} ${comment(`${p.spn} -> ${ep}`)} -m recent --name ${sep} --rcheck --seconds ${affinity} --reap -j ${sep}`,
+        )
+      }
     for (const [i, ep] of p.endpoints.entries()) {
       const sep = iptablesEndpointChain(p.spn, p.proto, ep)
       const ip = ep.split(':')[0]!
@@ -180,7 +189,7 @@ export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]
       )
       svcRules.push(
         `-A ${sep} ${comment(p.spn)} -s ${ip} -j KUBE-MARK-MASQ`,
-        `-A ${sep} ${comment(p.spn)} -m ${p.proto} -p ${p.proto} -j DNAT --to-destination ${ep}`,
+        `-A ${sep} ${comment(p.spn)}${affinity !== undefined ? ` -m recent --name ${sep} --set` : ''} -m ${p.proto} -p ${p.proto} -j DNAT --to-destination ${ep}`,
       )
     }
   }
@@ -214,6 +223,11 @@ function nftExternalChain(p: PortEndpoints): string {
 
 function nftEndpointChain(p: PortEndpoints, endpoint: string): string {
   return `endpoint-${hashAndTruncate(`${nftBase(p)}__${endpoint.replace(':', '/')}`)}`
+}
+
+/** The ClientIP affinity set of an endpoint: its chain's name with `affinity-` for `endpoint-`. */
+function nftAffinitySet(p: PortEndpoints, endpoint: string): string {
+  return `affinity-${hashAndTruncate(`${nftBase(p)}__${endpoint.replace(':', '/')}`)}`
 }
 
 /** The `nft -f` transaction kube-proxy (nftables mode) runs on a fresh node: table `ip kube-proxy`. */
@@ -282,11 +296,19 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
       continue
     }
     const svcChain = nftServiceChain(p)
-    const eps = p.endpoints.map((ep) => ({ep, chain: nftEndpointChain(p, ep)}))
+    const affinity = p.svc.sessionAffinity?.clientIP.timeoutSeconds
+    const eps = p.endpoints.map((ep) => ({ep, chain: nftEndpointChain(p, ep), set: nftAffinitySet(p, ep)}))
     // chains first: a verdict map may only name chains that exist
     L.push(`add chain ${t} ${svcChain}`, ...eps.map((e) => `add chain ${t} ${e.chain}`))
+    // ClientIP affinity: a set per endpoint of the clients it served, each kept for the timeout
+    if (affinity !== undefined)
+      L.push(
+        ...eps.map((e) => `add set ${t} ${e.set} { type ipv4_addr ; flags dynamic,timeout ; timeout ${affinity}s ; }`),
+      )
+    L.push(`add rule ${t} ${svcChain} ip daddr ${p.svc.clusterIP} ip saddr != ${cidr} jump mark-for-masquerade`)
+    if (affinity !== undefined)
+      L.push(...eps.map((e) => `add rule ${t} ${svcChain} ip saddr @${e.set} goto ${e.chain}`))
     L.push(
-      `add rule ${t} ${svcChain} ip daddr ${p.svc.clusterIP} ip saddr != ${cidr} jump mark-for-masquerade`,
       `add rule ${t} ${svcChain} numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(' , ')} }`,
     )
     if (p.port.nodePort) {
@@ -300,6 +322,7 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
     for (const e of eps) {
       L.push(
         `add rule ${t} ${e.chain} ip saddr ${e.ep.split(':')[0]} jump mark-for-masquerade`,
+        ...(affinity !== undefined ? [`add rule ${t} ${e.chain} update @${e.set} { ip saddr }`] : []),
         `add rule ${t} ${e.chain} meta l4proto ${p.proto} dnat to ${e.ep}`,
       )
     }

@@ -29,6 +29,8 @@ export interface LabService {
   ports: LabServicePort[]
   /** the EndpointSlice's endpoints; its ports are the Service ports' targetPorts */
   endpoints: LabEndpoint[]
+  /** spec.sessionAffinity ClientIP with sessionAffinityConfig.clientIP.timeoutSeconds; absent: None */
+  sessionAffinity?: {clientIP: {timeoutSeconds: number}}
 }
 
 function endpointFor(pod: LabPod): LabEndpoint {
@@ -44,7 +46,8 @@ function endpointFor(pod: LabPod): LabEndpoint {
  * The lab's Services: the cluster DNS (kube-system/kube-dns, UDP and TCP 53,
  * backed by the first pod of node1 and of node2, as CoreDNS runs two replicas
  * spread over nodes), a NodePort Service backed by the first pod of every node,
- * and a Service without endpoints. The lab has no separate CoreDNS pods: the
+ * a Service with ClientIP session affinity (the default 10800 s) backed by the same pods, and a
+ * Service without endpoints. The lab has no separate CoreDNS pods: the
  * endpoints are existing lab pods, so that pod counts stay what --pods-per-node says.
  */
 export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[] {
@@ -70,6 +73,15 @@ export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[
       clusterIP: '172.21.0.80',
       ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080}],
       endpoints: firstPods.map(endpointFor),
+    },
+    {
+      name: 'sticky',
+      namespace: 'default',
+      type: 'ClusterIP',
+      clusterIP: '172.21.0.81',
+      ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
+      endpoints: firstPods.map(endpointFor),
+      sessionAffinity: {clientIP: {timeoutSeconds: 10800}},
     },
     {
       name: 'no-endpoints',

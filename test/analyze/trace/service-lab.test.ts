@@ -277,7 +277,12 @@ describeLab(
                 const rules = await nsExec(node1.netns, ['iptables', '-t', 'nat', '-S'])
                 const dnat = rules.stdout
                   .split('\n')
-                  .find((r) => r.startsWith('-A KUBE-SEP-') && r.includes(`--to-destination ${target.ip}:8080`))!
+                  .find(
+                    (r) =>
+                      r.startsWith('-A KUBE-SEP-') &&
+                      r.includes('"default/web:http"') &&
+                      r.includes(`--to-destination ${target.ip}:8080`),
+                  )!
                 const chain = dnat.split(' ')[1]!
                 const listed = (await nsExec(node1.netns, ['iptables', '-t', 'nat', '-S', chain])).stdout
                   .split('\n')

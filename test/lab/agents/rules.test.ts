@@ -163,7 +163,55 @@ describe('lab agents: defaults and Services', () => {
     expect(inv.services?.map((s) => `${s.namespace}/${s.name}`)).toEqual([
       'kube-system/kube-dns',
       'default/web',
+      'default/sticky',
       'default/no-endpoints',
     ])
+    expect(inv.services?.find((s) => s.name === 'sticky')?.sessionAffinity).toEqual({clientIP: {timeoutSeconds: 10800}})
+  })
+
+  it('writes ClientIP affinity as kube-proxy does: recent lists in iptables mode, affinity sets in nftables mode', () => {
+    const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+    const rules = kubeProxyIptables(plan, plan.services!).toString().split('\n')
+    const sticky = plan.services!.find((s) => s.name === 'sticky')!
+    const spn = 'default/sticky:http'
+    const eps = sticky.endpoints.map((e) => `${e.addresses[0]}:8080`).sort()
+    const svcChain = iptablesServiceChain(spn, 'tcp')
+    const inSvc = rules.filter((r) => r.startsWith(`-A ${svcChain} `))
+    // the masquerade rule, one --rcheck per endpoint, then the random picks
+    expect(inSvc.slice(1, 1 + eps.length)).toEqual(
+      eps.map((ep) => {
+        const sep = iptablesEndpointChain(spn, 'tcp', ep)
+        return `-A ${svcChain} -m comment --comment "${spn} -> ${ep}" -m recent --name ${sep} --rcheck --seconds 10800 --reap -j ${sep}`
+      }),
+    )
+    expect(inSvc[1 + eps.length]).toContain('-m statistic --mode random')
+    for (const ep of eps) {
+      const sep = iptablesEndpointChain(spn, 'tcp', ep)
+      expect(rules).toContain(
+        `-A ${sep} -m comment --comment ${spn} -m recent --name ${sep} --set -m tcp -p tcp -j DNAT --to-destination ${ep}`,
+      )
+    }
+    // the web Service has no affinity: no recent match anywhere in its chains
+    expect(rules.filter((r) => r.includes('default/web') && r.includes('recent'))).toEqual([])
+
+    const nft = kubeProxyNftables(plan, plan.nodes[0]!, plan.services!)
+    const sets = [
+      ...nft.matchAll(
+        /^add set ip kube-proxy (affinity-\S+) \{ type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; \}$/gm,
+      ),
+    ]
+    expect(sets.map((m) => m[1]!.replace(/^affinity-[A-Z2-7]{8}-/, ''))).toEqual(
+      eps.map((ep) => `default/sticky/tcp/http__${ep.replace(':', '/')}`),
+    )
+    for (const [, set] of sets) {
+      const chain = set!.replace(/^affinity-/, 'endpoint-')
+      expect(nft).toMatch(
+        new RegExp(
+          `^add rule ip kube-proxy service-\\S+ ip saddr @${set!.replace(/[./]/g, '\\$&')} goto ${chain.replace(/[./]/g, '\\$&')}$`,
+          'm',
+        ),
+      )
+      expect(nft).toContain(`add rule ip kube-proxy ${chain} update @${set} { ip saddr }`)
+    }
   })
 })
