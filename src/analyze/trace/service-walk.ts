@@ -26,6 +26,8 @@ interface Walked {
   policyField: Pick<Trace, 'policy'>
 }
 
+/** A rule of kube-proxy's ClientIP affinity that sent the packet: `-m recent --rcheck` (iptables), `ip saddr @affinity-…` (nft). */
+const AFFINITY_RULE = / -m recent --rcheck |(?:^|\s)ip6? saddr @affinity-/
 /** The first translation of the request that changed its destination, as a hop shows it. */
 export function translationOf(hops: Hop[]): TraceTranslation | null {
   for (const h of hops) {
@@ -100,6 +102,7 @@ export function traceService(
     },
     via: target.via,
     ...(target.node ? {node: target.node} : {}),
+    ...(svc.sessionAffinity ? {sessionAffinity: svc.sessionAffinity} : {}),
     reached: 0,
     total: 0,
   }
@@ -220,6 +223,12 @@ export function traceService(
   }
   // EndpointSlice endpoints no rule sends to: real traffic never reaches them from here
   const where = split?.node ?? firstTranslation?.node ?? src.node
+  // ClientIP session affinity: the client is in an endpoint's list (iptables' recent match, nft's
+  // affinity set), so kube-proxy's rules send it back there before any random pick
+  const affinity =
+    split === undefined && firstTranslation !== undefined
+      ? first.forward.hops.flatMap((h) => h.evidence ?? []).find((l) => AFFINITY_RULE.test(l))
+      : undefined
   for (const e of slice) {
     for (const ip of e.addresses) {
       if (ways.has(ip) || endpoints.some((x) => x.ip === ip)) continue
@@ -227,9 +236,11 @@ export function traceService(
       endpoints.push(
         describe(ip, {
           ...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}),
-          note: ready
-            ? `not walked: no rule of ${where}'s kube-proxy sends to it`
-            : 'not walked: not ready in the EndpointSlice',
+          note: !ready
+            ? 'not walked: not ready in the EndpointSlice'
+            : affinity !== undefined
+              ? `not walked: session affinity sends this client to ${[...ways.keys()][0] ?? ''} (its address is in that endpoint's list on ${where})`
+              : `not walked: no rule of ${where}'s kube-proxy sends to it`,
         }),
       )
     }
