@@ -5,7 +5,8 @@
  * another node, and from an endpoint to its own Service (kube-proxy's hairpin:
  * masqueraded to its node), enough of each to reach every endpoint (the lab's responders
  * answer with their pod's name), and a connect to the Service without
- * endpoints (refused). The endpoints real traffic reaches are exactly the ones
+ * endpoints (refused); then, from two clients, connects to the Service with ClientIP
+ * session affinity, each client's all answered by one pod, which the walk names alone. The endpoints real traffic reaches are exactly the ones
  * netctl's per-endpoint walks deliver both ways, the Service without endpoints
  * is rejected in the walk as in the kernel, and every route decision of those
  * walks is the one `ip route get` gives. Then faults made with plain commands
@@ -22,6 +23,7 @@ import type {Trace, TraceServiceEndpoint} from '../../../src/model/trace.js'
 import {traceSnapshotFile} from '../../../src/services/trace.js'
 import {run} from '../../../src/util/exec.js'
 import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
+import {answers as seq, connectFrom} from '../../helpers/service-traffic.js'
 import {collectLab, routeDisagreements} from './oracle.js'
 
 const LONG = 300_000
@@ -261,6 +263,42 @@ describeLab(
                 ...endpointWalks(fromSelf),
                 ...fromNode.flatMap(endpointWalks),
               ])
+              expect(routes.asked).toBeGreaterThan(0)
+              expect(routes.diffs).toEqual([])
+            },
+          )
+
+          it(
+            "ClientIP session affinity (default/sticky): each client's connects all reach one pod, and the walk over a fresh collect delivers to that pod alone; routes as ip route get",
+            SEQUENTIAL,
+            async () => {
+              const l = lab.get()
+              // clients that are no endpoint, on the node of an endpoint and on another
+              const clients = ['pod-node1-2', 'pod-node3-2']
+              const pinned = new Map<string, Set<string>>()
+              // one after the other: connects sent together could each be picked at random before the first is remembered
+              for (const c of clients)
+                pinned.set(c, new Set(await seq(4, () => connectFrom(pod(l, c).netns, '172.21.0.81', 80, 2))))
+              const snap = await collectLab(l.name)
+              const walks: Trace[] = []
+              for (const c of clients) {
+                const got = [...pinned.get(c)!]
+                expect(got, c).toHaveLength(1)
+                expect(got[0], c).toMatch(/^pod-node\d-1$/)
+                const t = trace(snap, 'svc/default/sticky', 'http', c)
+                expect(t.service, c).toMatchObject({
+                  reached: 1,
+                  total: 1,
+                  sessionAffinity: {clientIP: {timeoutSeconds: 10800}},
+                })
+                expect(deliveredPods(t), c).toEqual(got)
+                expect(
+                  t.findings.map((f) => f.code),
+                  c,
+                ).not.toContain('INSUFFICIENT_INFO')
+                walks.push(...endpointWalks(t))
+              }
+              const routes = await routeDisagreements(walks)
               expect(routes.asked).toBeGreaterThan(0)
               expect(routes.diffs).toEqual([])
             },
