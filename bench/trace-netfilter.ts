@@ -48,7 +48,7 @@ export function base(): Snapshot {
 export function iptablesNode(n: number, extra: LabService[] = []): Snapshot {
   const snap = base()
   const plan = {clusterCIDR: snap.cluster.clusterCIDR, nodes: [], pods: []} as unknown as LabPlan
-  const text = kubeProxyIptables(plan, [...services(n), ...extra]).toString()
+  const text = kubeProxyIptables(plan, {name: 'node1'}, [...services(n), ...extra]).toString()
   const builtins: Record<string, string[]> = {
     nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
     filter: ['INPUT', 'FORWARD', 'OUTPUT'],

@@ -197,6 +197,7 @@ export interface KubeService extends KubeObject {
     type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName'
     clusterIP?: string
     sessionAffinity?: 'ClientIP' | 'None'
+    internalTrafficPolicy?: 'Cluster' | 'Local'
     sessionAffinityConfig?: {clientIP?: {timeoutSeconds?: number}}
     ports?: Array<{
       name?: string

@@ -254,7 +254,8 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
             },
           }
         : {}
-    out.push({name: svc.metadata.name, namespace: ns, type, clusterIP: ip, ...affinity, ports, endpoints})
+    const local = svc.spec?.internalTrafficPolicy === 'Local' ? {internalTrafficPolicy: 'Local' as const} : {}
+    out.push({name: svc.metadata.name, namespace: ns, type, clusterIP: ip, ...local, ...affinity, ports, endpoints})
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
 }

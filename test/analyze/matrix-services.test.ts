@@ -22,6 +22,8 @@ import {snapshotFixture, snapshotFixturePath} from '../helpers/fixtures.js'
 const FIXTURE = 'flannel-vxlan-services-iptables-lab'
 const WEB = 'default/web:80/TCP'
 const NO_ENDPOINTS = 'default/no-endpoints:80/TCP'
+const NODE_LOCAL = 'default/node-local:80/TCP'
+const STICKY = 'default/sticky:80/TCP'
 const DNS_UDP = 'kube-system/kube-dns:53/UDP'
 const DNS_TCP = 'kube-system/kube-dns:53/TCP'
 
@@ -61,10 +63,18 @@ describe('reachabilityMatrix with services', () => {
   it('a column per Service port with a ClusterIP; healthy: every endpoint reached, the Service without endpoints rejected', () => {
     const snap = snapshotFixture(FIXTURE)
     const m = reachabilityMatrix(snap, {services: true})
-    expect(m.services!.map((s) => s.id)).toEqual([NO_ENDPOINTS, WEB, DNS_UDP, DNS_TCP])
+    expect(m.services!.map((s) => s.id)).toEqual([NO_ENDPOINTS, NODE_LOCAL, STICKY, WEB, DNS_UDP, DNS_TCP])
     expectServiceCellsAreTraces(snap, m)
     for (const src of m.endpoints) {
       expect(cell(m, src.id, WEB)).toMatchObject({disposition: 'DELIVERED', reached: 3, total: 3, unreached: []})
+      // ClientIP affinity with no client remembered yet: spread like web
+      expect(cell(m, src.id, STICKY)).toMatchObject({disposition: 'DELIVERED', reached: 3, total: 3, unreached: []})
+      // internalTrafficPolicy Local: the node's own endpoint (node1, node2); node3 has none, its kube-proxy drops
+      expect(cell(m, src.id, NODE_LOCAL)).toMatchObject(
+        src.node === 'node3'
+          ? {disposition: 'DENIED', stoppedAt: 'node3', reached: 0, total: 0}
+          : {disposition: 'DELIVERED', reached: 1, total: 1},
+      )
       expect(cell(m, src.id, DNS_UDP)).toMatchObject({disposition: 'DELIVERED', reached: 2, total: 2})
       // kube-proxy's REJECT for a Service without endpoints, on the pod's own node
       expect(cell(m, src.id, NO_ENDPOINTS)).toMatchObject({
@@ -74,7 +84,7 @@ describe('reachabilityMatrix with services', () => {
         total: 0,
       })
     }
-    expect(m.serviceCounts).toEqual({cells: 12, delivered: 9, partial: 0, failed: 3})
+    expect(m.serviceCounts).toEqual({cells: 18, delivered: 14, partial: 0, failed: 4})
     // without the flag the matrix is what it was
     expect(reachabilityMatrix(snap).services).toBeUndefined()
   })
@@ -129,13 +139,13 @@ describe('reachabilityMatrix with services', () => {
     expect(cell(m, 'default/pod-node1-1', DNS_UDP)).toMatchObject({disposition: 'DELIVERED', reached: 2, total: 2})
     for (const svc of [WEB, DNS_UDP, DNS_TCP])
       expect(cell(m, 'default/pod-node2-1', svc).disposition, svc).toBe('DELIVERED')
-    expect(m.serviceCounts).toEqual({cells: 12, delivered: 5, partial: 4, failed: 3})
+    expect(m.serviceCounts).toEqual({cells: 18, delivered: 8, partial: 6, failed: 4})
 
     // the grid: Service columns after a gap, lower case where some endpoints answer
     const lines = matrixText(m).split('\n')
-    expect(lines.find((l) => l.startsWith('1 node1'))).toBe('1 node1   .F Df..')
-    expect(lines.find((l) => l.startsWith('3 node3'))).toBe('3 node3  F.  Dfff')
-    expect(lines).toContain('5 default/web:80/TCP (http) 172.21.0.80')
+    expect(lines.find((l) => l.startsWith('1 node1'))).toBe('1 node1   .F D.ff..')
+    expect(lines.find((l) => l.startsWith('3 node3'))).toBe('3 node3  F.  DDffff')
+    expect(lines).toContain('7 default/web:80/TCP (http) 172.21.0.80')
     // no ASYMMETRIC_PATH: pod-node1-1 is one of web's endpoints, and its flow to itself, masqueraded to node1 by
     // kube-proxy, has its reply routed back by node1 as the request was (test/analyze/trace/service.test.ts)
     expect(lines).toContain(
@@ -157,7 +167,9 @@ describe('matrixDiff with services', () => {
         `${c.after.reached}/${c.after.total}`,
       ]),
     ).toEqual([
+      ['default/pod-node1-1', STICKY, '3/3', '2/3'],
       ['default/pod-node1-1', WEB, '3/3', '2/3'],
+      ['default/pod-node3-1', STICKY, '3/3', '2/3'],
       ['default/pod-node3-1', WEB, '3/3', '2/3'],
       ['default/pod-node3-1', DNS_UDP, '2/2', '1/2'],
       ['default/pod-node3-1', DNS_TCP, '2/2', '1/2'],
@@ -200,7 +212,7 @@ describe('netctl matrix --services', () => {
       const {code, json} = await netctlJson<Matrix>(['matrix', '--snapshot', file, '--services'])
       expect(code).toBe(1)
       expect(validate(json), describeSchemaError(validate.errors)).toBe(true)
-      expect(json.serviceCounts).toEqual({cells: 12, delivered: 5, partial: 4, failed: 3})
+      expect(json.serviceCounts).toEqual({cells: 18, delivered: 8, partial: 6, failed: 4})
 
       const svg = await netctl(['matrix', '--snapshot', file, '--services', '-o', 'svg'])
       const cells = [
@@ -208,14 +220,21 @@ describe('netctl matrix --services', () => {
           /<g class="cell service( partial)?( failed)?" data-src="([^"]+)" data-service="([^"]+)" data-disposition="([A-Z_]+)" data-reached="(\d+)" data-total="(\d+)">/g,
         ),
       ]
-      expect(cells).toHaveLength(12)
+      expect(cells).toHaveLength(18)
       expect(cells.filter((c) => c[1]).map((c) => [c[3], c[4], `${c[6]}/${c[7]}`])).toEqual([
+        ['default/pod-node1-1', STICKY, '2/3'],
         ['default/pod-node1-1', WEB, '2/3'],
+        ['default/pod-node3-1', STICKY, '2/3'],
         ['default/pod-node3-1', WEB, '2/3'],
         ['default/pod-node3-1', DNS_UDP, '1/2'],
         ['default/pod-node3-1', DNS_TCP, '1/2'],
       ])
-      expect(cells.filter((c) => c[2] && !c[1]).map((c) => c[4])).toEqual([NO_ENDPOINTS, NO_ENDPOINTS, NO_ENDPOINTS])
+      expect(cells.filter((c) => c[2] && !c[1]).map((c) => c[4])).toEqual([
+        NO_ENDPOINTS,
+        NO_ENDPOINTS,
+        NO_ENDPOINTS,
+        NODE_LOCAL,
+      ])
 
       const html = await netctl(['matrix', '--snapshot', file, '--services', '-o', 'html'])
       expect(html.stdout).toContain('<h2>Services not reached from every pod, by cause</h2>')
@@ -228,9 +247,9 @@ describe('netctl matrix --services', () => {
       const d = await netctlJson<MatrixDiff>(['matrix', snapshotFixturePath(FIXTURE), file, '--services'])
       expect(d.code).toBe(1)
       expect(validate(d.json), describeSchemaError(validate.errors)).toBe(true)
-      expect(d.json.changedServices).toHaveLength(4)
+      expect(d.json.changedServices).toHaveLength(6)
       const text = await netctl(['matrix', snapshotFixturePath(FIXTURE), file, '--services'])
-      expect(text.stdout).toContain('2 pairs changed, 4 Service cells')
+      expect(text.stdout).toContain('2 pairs changed, 6 Service cells')
       expect(text.stdout).toMatch(
         /default\/pod-node1-1 → default\/web:80\/TCP: DELIVERED \(3 of 3 endpoints\) → 2 of 3 endpoints; not reached: default\/pod-node3-1 [^\n]*\n {2}node node1\n {4}bridge fdb\n {4}- \S+ dev flannel\.1 dst /,
       )

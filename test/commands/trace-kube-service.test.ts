@@ -61,6 +61,9 @@ describeLab(
         clientIP: {timeoutSeconds: 10800},
       })
       expect(web.sessionAffinity).toBeUndefined()
+      // spec.internalTrafficPolicy: Local kept, Cluster (the API's default) no field
+      expect(inv.services!.find((s) => s.name === 'node-local')!.internalTrafficPolicy).toBe('Local')
+      expect(web.internalTrafficPolicy).toBeUndefined()
       expect(server.requests.some((r) => r.path.startsWith('/apis/discovery.k8s.io/v1/endpointslices'))).toBe(true)
     })
 

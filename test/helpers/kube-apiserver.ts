@@ -460,6 +460,7 @@ interface LabInventory {
     type?: string
     clusterIP: string
     sessionAffinity?: {clientIP: {timeoutSeconds: number}}
+    internalTrafficPolicy?: string
     ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
     endpoints?: Array<{
       addresses: string[]
@@ -929,6 +930,8 @@ export class KubeApiServer {
           targetPort: p.name === 'http' ? 'http' : (p.targetPort ?? p.port),
           ...(p.nodePort ? {nodePort: p.nodePort} : {}),
         })),
+        // the API server fills in the policies' defaults
+        internalTrafficPolicy: svc.internalTrafficPolicy ?? 'Cluster',
         // the API server keeps the timeout it defaulted (10800 s) with ClientIP
         ...(svc.sessionAffinity
           ? {sessionAffinity: 'ClientIP', sessionAffinityConfig: {clientIP: {...svc.sessionAffinity.clientIP}}}

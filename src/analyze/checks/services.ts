@@ -32,6 +32,10 @@ interface ServicePort {
   key: string
   endpoints: string[]
   notReady: number
+  /** internalTrafficPolicy Local: each node's rules send only to the endpoints on it */
+  local: boolean
+  /** each endpoint's node (the EndpointSlice's nodeName), for a Local policy */
+  nodeOf: Map<string, string | undefined>
 }
 
 const keyOf = (ip: string, proto: string, port: number | string): string => `${ip} ${proto.toLowerCase()} ${port}`
@@ -71,6 +75,16 @@ function servicePorts(services: readonly InventoryService[]): ServicePort[] {
           key: keyOf(svc.clusterIP, port.protocol, port.port),
           endpoints,
           notReady: eps.filter((e) => !ready(e)).length,
+          local: svc.internalTrafficPolicy === 'Local',
+          nodeOf: new Map(
+            eps
+              .filter(ready)
+              .flatMap((e) =>
+                addressesOf(e).map(
+                  (a) => [`${a}:${port.targetPort ?? port.port}`, e.nodeName] as [string, string | undefined],
+                ),
+              ),
+          ),
         }
       }),
     )
@@ -84,6 +98,8 @@ interface ProxyView {
   services: Map<string, {endpoints: Map<string, string>; lines: string[]}>
   /** key → the rule or element that rejects it (no endpoints) */
   rejects: Map<string, string>
+  /** key → the rule or element that drops it (internalTrafficPolicy Local, no endpoint on this node) */
+  drops: Map<string, string>
   /** the rules hold nothing netctl can compare (ipvs mode: the Services live in IPVS) */
   opaque?: string
 }
@@ -135,7 +151,7 @@ function iptablesView(
   const natServices = nat?.chains.find((c) => c.name === 'KUBE-SERVICES')
   const filterServices = filter?.chains.find((c) => c.name === 'KUBE-SERVICES')
   if (!natServices?.rules.length && !filterServices?.rules.length) return undefined
-  const view: ProxyView = {tool, services: new Map(), rejects: new Map()}
+  const view: ProxyView = {tool, services: new Map(), rejects: new Map(), drops: new Map()}
   if (natServices?.rules.some((r) => r.raw.includes('KUBE-CLUSTER-IP')))
     view.opaque = 'kube-proxy runs in ipvs mode: its Services are in IPVS, which the probe does not read'
   // by name: a node with thousands of Services has three times as many chains
@@ -159,6 +175,7 @@ function iptablesView(
   for (const r of filterServices?.rules ?? []) {
     const key = ruleKey(r)
     if (key && r.target === 'REJECT') view.rejects.set(key, r.raw)
+    else if (key && r.target === 'DROP') view.drops.set(key, r.raw)
   }
   return view
 }
@@ -218,7 +235,7 @@ function nftView(tool: string, table: NftTable): ProxyView | undefined {
   const noEndpoint = elements('no-endpoint-services')
   if (serviceIps.length === 0 && noEndpoint.length === 0 && table.chains.every((c) => c.rules.length === 0))
     return undefined
-  const view: ProxyView = {tool, services: new Map(), rejects: new Map()}
+  const view: ProxyView = {tool, services: new Map(), rejects: new Map(), drops: new Map()}
   const byName = new Map(table.chains.map((c) => [c.name, c]))
   const chain = (name: string): NftChain | undefined => byName.get(name)
   for (const e of serviceIps) {
@@ -246,7 +263,10 @@ function nftView(tool: string, table: NftTable): ProxyView | undefined {
   }
   for (const e of noEndpoint) {
     const key = elementKey(e)
-    if (key) view.rejects.set(key, elementLine('no-endpoint-services', e))
+    if (!key) continue
+    // `: drop` (internalTrafficPolicy Local, no endpoint here) or `: goto reject-chain` (no endpoints)
+    const drop = e.value !== null && typeof e.value === 'object' && 'drop' in e.value
+    ;(drop ? view.drops : view.rejects).set(key, elementLine('no-endpoint-services', e))
   }
   return view
 }
@@ -268,8 +288,9 @@ function proxyViews(node: string, state: NodeState, ok: (s: string) => boolean):
 }
 
 function endpointsLine(p: ServicePort): string {
-  const eps = p.endpoints.length === 0 ? 'no ready endpoint' : `ready endpoints ${p.endpoints.join(', ')}`
-  return `API: endpointslices of ${p.svc.namespace}/${p.svc.name} (${keyText(p.key)}, port ${p.port.name ?? p.port.port}): ${eps}${p.notReady > 0 ? ` (${p.notReady} not ready)` : ''}`
+  const at = (e: string): string => (p.local ? `${e} on ${p.nodeOf.get(e) ?? 'no node'}` : e)
+  const eps = p.endpoints.length === 0 ? 'no ready endpoint' : `ready endpoints ${p.endpoints.map(at).join(', ')}`
+  return `API: endpointslices of ${p.svc.namespace}/${p.svc.name} (${keyText(p.key)}, port ${p.port.name ?? p.port.port}${p.local ? ', internalTrafficPolicy Local' : ''}): ${eps}${p.notReady > 0 ? ` (${p.notReady} not ready)` : ''}`
 }
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
@@ -278,11 +299,26 @@ const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n =
 function staleOne(node: string, view: ProxyView, p: ServicePort): Raised | undefined {
   const have = view.services.get(p.key)
   const rejects = view.rejects.get(p.key)
-  const want = new Set(p.endpoints)
+  // internalTrafficPolicy Local: this node's own endpoints; none here while others exist: dropped
+  const wanted = p.local ? p.endpoints.filter((e) => p.nodeOf.get(e) === node) : p.endpoints
+  const dropped = p.local && wanted.length === 0 && p.endpoints.length > 0
+  const want = new Set(wanted)
   let diff: string
   let lines: string[]
-  if (want.size > 0 && have) {
-    const missing = p.endpoints.filter((e) => !have.endpoints.has(e))
+  if (dropped) {
+    const drops = view.drops.get(p.key)
+    if (have && have.endpoints.size > 0) {
+      diff = `its rules still send to ${someNames([...have.endpoints.keys()])}, though no endpoint of the Service is on ${node} (internalTrafficPolicy Local: it should drop)`
+      lines = [...new Set([...have.lines.slice(0, 1), ...have.endpoints.values()])]
+    } else if (drops) return undefined
+    else {
+      diff = rejects
+        ? `it rejects the Service as having no endpoints, but the EndpointSlices list ${plural(p.endpoints.length, 'ready endpoint')} on other nodes (internalTrafficPolicy Local: it should drop)`
+        : `it has no rule for ${keyText(p.key)}: a Service whose endpoints are all on other nodes is dropped by kube-proxy's rules (internalTrafficPolicy Local), and these do not`
+      lines = rejects ? [rejects] : []
+    }
+  } else if (want.size > 0 && have) {
+    const missing = wanted.filter((e) => !have.endpoints.has(e))
     const extra = [...have.endpoints.keys()].filter((e) => !want.has(e))
     if (missing.length === 0 && extra.length === 0) return undefined
     diff = [
@@ -293,10 +329,13 @@ function staleOne(node: string, view: ProxyView, p: ServicePort): Raised | undef
       .join(', and ')
     lines = [...new Set([...have.lines.slice(0, 2), ...extra.map((e) => have.endpoints.get(e)!)])]
   } else if (want.size > 0) {
-    diff = rejects
-      ? `it rejects the Service as having no endpoints, but the EndpointSlices list ${plural(want.size, 'ready endpoint')}`
-      : `it has no rule for ${keyText(p.key)}: the Service is not programmed there`
-    lines = rejects ? [rejects] : []
+    const drops = view.drops.get(p.key)
+    diff = drops
+      ? `it drops the Service (as for internalTrafficPolicy Local with no endpoint on the node), but the EndpointSlices list ${plural(want.size, 'ready endpoint')}${p.local ? ` on ${node}` : ''}`
+      : rejects
+        ? `it rejects the Service as having no endpoints, but the EndpointSlices list ${plural(want.size, 'ready endpoint')}`
+        : `it has no rule for ${keyText(p.key)}: the Service is not programmed there`
+    lines = drops ? [drops] : rejects ? [rejects] : []
   } else if (have && have.endpoints.size > 0) {
     diff = `its rules still send to ${someNames([...have.endpoints.keys()])}, though the Service has no ready endpoint (it should reject)`
     lines = [...new Set([...have.lines.slice(0, 1), ...have.endpoints.values()])]

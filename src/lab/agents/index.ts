@@ -132,7 +132,11 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
     s.cmd('iptables', '-P', 'FORWARD', docker.forwardPolicy)
   }
   if (proxyMode === 'iptables') {
-    s.cmd('iptables-restore', '--noflush', await put('kube-proxy.rules', kubeProxyIptables(plan, services).toString()))
+    s.cmd(
+      'iptables-restore',
+      '--noflush',
+      await put('kube-proxy.rules', kubeProxyIptables(plan, node, services).toString()),
+    )
   } else if (proxyMode === 'nftables') {
     s.cmd('nft', '-f', await put('kube-proxy.nft', kubeProxyNftables(plan, node, services)))
   }

@@ -80,7 +80,7 @@ export async function syncKubeProxy(
   await mkdir(dir, {recursive: true})
   const s = new NsScript()
   if (mode === 'iptables') {
-    const full = kubeProxyIptables(plan, services)
+    const full = kubeProxyIptables(plan, node, services)
     const rulesFile = path.join(dir, 'kube-proxy-sync.rules')
     await writeFile(rulesFile, iptablesSync(s, full, rulesFile).toString())
     const keep = full.contents().find((t) => t.table === 'nat')?.chains ?? []

@@ -19,23 +19,36 @@ interface PortEndpoints {
   /** `ns/name:port` */
   spn: string
   proto: 'tcp' | 'udp'
-  /** `ip:targetPort`, sorted as kube-proxy's endpoints map keeps them */
+  /**
+   * `ip:targetPort`, sorted as kube-proxy's endpoints map keeps them: the ones this node's rules send
+   * to (with internalTrafficPolicy Local, only the node's own)
+   */
   endpoints: string[]
+  /** internalTrafficPolicy Local: the node's rules go through the local policy chain (KUBE-SVL-, local-) */
+  local: boolean
+  /** the Service has ready endpoints somewhere (a Local one without any on this node is dropped, not rejected) */
+  hasEndpoints: boolean
 }
 
-function servicePorts(services: readonly LabService[]): PortEndpoints[] {
+/** The Service ports as `node`'s kube-proxy sees them (CategorizeEndpoints: a Local policy keeps the node's own endpoints). */
+function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name'>): PortEndpoints[] {
   const out: PortEndpoints[] = []
   for (const svc of services) {
+    const local = svc.internalTrafficPolicy === 'Local'
+    const ready = readyAddresses(svc)
+    const own = local
+      ? svc.endpoints.filter((e) => e.conditions.ready && e.nodeName === node.name).flatMap((e) => e.addresses)
+      : ready
     for (const port of svc.ports) {
-      const endpoints = readyAddresses(svc)
-        .map((ip) => `${ip}:${port.targetPort}`)
-        .sort()
+      const endpoints = own.map((ip) => `${ip}:${port.targetPort}`).sort()
       out.push({
         svc,
         port,
         spn: servicePortName(svc, port),
         proto: port.protocol.toLowerCase() as 'tcp' | 'udp',
         endpoints,
+        local,
+        hasEndpoints: ready.length > 0,
       })
     }
   }
@@ -51,6 +64,11 @@ export function iptablesExternalChain(spn: string, proto: string): string {
   return `KUBE-EXT-${sha256Base32(spn + proto).slice(0, 16)}`
 }
 
+/** iptables mode, internalTrafficPolicy Local: `KUBE-SVL-` + the same hash as the Service's chain. */
+export function iptablesLocalChain(spn: string, proto: string): string {
+  return `KUBE-SVL-${sha256Base32(spn + proto).slice(0, 16)}`
+}
+
 /** iptables mode: `KUBE-SEP-` + the first 16 of base32(sha256(spn + proto + ip:port)). */
 export function iptablesEndpointChain(spn: string, proto: string, endpoint: string): string {
   return `KUBE-SEP-${sha256Base32(spn + proto + endpoint).slice(0, 16)}`
@@ -61,10 +79,14 @@ function probability(i: number, n: number): string {
   return (1 / (n - i)).toFixed(10)
 }
 
-/** The `iptables-restore --noflush` input kube-proxy (iptables mode) leaves on a node. */
-export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]): RestoreFile {
+/** The `iptables-restore --noflush` input kube-proxy (iptables mode) leaves on `node`. */
+export function kubeProxyIptables(
+  plan: LabPlan,
+  node: Pick<LabNode, 'name'>,
+  services: readonly LabService[],
+): RestoreFile {
   const f = new RestoreFile()
-  const ports = servicePorts(services)
+  const ports = servicePorts(services, node)
   const cidr = plan.clusterCIDR
 
   // mangle: the hint and canary chains kubelet and kube-proxy create
@@ -115,10 +137,14 @@ export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]
   )
   for (const p of ports) {
     if (p.endpoints.length > 0) continue
+    // none at all: rejected; a Local policy's endpoints all on other nodes: dropped
     f.rule(
       'filter',
-      `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`,
+      p.hasEndpoints
+        ? `-A KUBE-SERVICES ${comment(`${p.spn} has no local endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j DROP`
+        : `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`,
     )
+    if (p.hasEndpoints) continue
     if (p.port.nodePort)
       f.rule(
         'filter',
@@ -149,7 +175,7 @@ export function kubeProxyIptables(plan: LabPlan, services: readonly LabService[]
   const svcRules: string[] = []
   for (const p of ports) {
     if (p.endpoints.length === 0) continue
-    const svcChain = iptablesServiceChain(p.spn, p.proto)
+    const svcChain = p.local ? iptablesLocalChain(p.spn, p.proto) : iptablesServiceChain(p.spn, p.proto)
     const extChain = iptablesExternalChain(p.spn, p.proto)
     f.chain('nat', svcChain)
     f.rule(
@@ -213,8 +239,9 @@ function nftBase(p: PortEndpoints): string {
   return `${p.svc.namespace}/${p.svc.name}/${p.proto}/${p.port.name}`
 }
 
+/** The chain ClusterIP traffic goes to: `service-` (Cluster policy), `local-` (internalTrafficPolicy Local). */
 export function nftServiceChain(p: PortEndpoints): string {
-  return `service-${hashAndTruncate(nftBase(p))}`
+  return `${p.local ? 'local' : 'service'}-${hashAndTruncate(nftBase(p))}`
 }
 
 function nftExternalChain(p: PortEndpoints): string {
@@ -284,9 +311,14 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
     `add element ${t} nodeport-ips { ${node.ip} }`,
     `add rule ${t} service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services`,
   ]
-  for (const p of servicePorts(services)) {
+  for (const p of servicePorts(services, node)) {
     const key = `${p.svc.clusterIP} . ${p.proto} . ${p.port.port}`
     L.push(`add element ${t} cluster-ips { ${p.svc.clusterIP} }`)
+    if (p.endpoints.length === 0 && p.hasEndpoints) {
+      // internalTrafficPolicy Local, every endpoint on another node: dropped
+      L.push(`add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : drop }`)
+      continue
+    }
     if (p.endpoints.length === 0) {
       L.push(`add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : goto reject-chain }`)
       if (p.port.nodePort)

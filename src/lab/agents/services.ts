@@ -31,6 +31,12 @@ export interface LabService {
   endpoints: LabEndpoint[]
   /** spec.sessionAffinity ClientIP with sessionAffinityConfig.clientIP.timeoutSeconds; absent: None */
   sessionAffinity?: {clientIP: {timeoutSeconds: number}}
+  /**
+   * spec.internalTrafficPolicy Local: a node sends ClusterIP traffic only to its own endpoints;
+   * absent: Cluster. (The lab's Local Service has no NodePort: its external traffic would take the
+   * Cluster policy's chain, which the lab does not write for it.)
+   */
+  internalTrafficPolicy?: 'Local'
 }
 
 function endpointFor(pod: LabPod): LabEndpoint {
@@ -46,8 +52,9 @@ function endpointFor(pod: LabPod): LabEndpoint {
  * The lab's Services: the cluster DNS (kube-system/kube-dns, UDP and TCP 53,
  * backed by the first pod of node1 and of node2, as CoreDNS runs two replicas
  * spread over nodes), a NodePort Service backed by the first pod of every node,
- * a Service with ClientIP session affinity (the default 10800 s) backed by the same pods, and a
- * Service without endpoints. The lab has no separate CoreDNS pods: the
+ * a Service with ClientIP session affinity (the default 10800 s) backed by the same pods, one with
+ * internalTrafficPolicy Local backed by the first pods of node1 and node2 (a third node has no
+ * endpoint of its own, so its kube-proxy drops the Service), and a Service without endpoints. The lab has no separate CoreDNS pods: the
  * endpoints are existing lab pods, so that pod counts stay what --pods-per-node says.
  */
 export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[] {
@@ -82,6 +89,15 @@ export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[
       ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
       endpoints: firstPods.map(endpointFor),
       sessionAffinity: {clientIP: {timeoutSeconds: 10800}},
+    },
+    {
+      name: 'node-local',
+      namespace: 'default',
+      type: 'ClusterIP',
+      clusterIP: '172.21.0.82',
+      ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
+      endpoints: firstPods.slice(0, 2).map(endpointFor),
+      internalTrafficPolicy: 'Local',
     },
     {
       name: 'no-endpoints',

@@ -206,6 +206,83 @@ describe('SERVICE_RULES_STALE', () => {
   })
 })
 
+describe('SERVICE_RULES_STALE with internalTrafficPolicy Local (default/node-local: endpoints on node1 and node2)', () => {
+  const LOCAL = 'Service default/node-local:http (172.21.0.82 tcp/80)'
+
+  it('healthy in both modes: each node sends only to its own endpoint, node3 drops; nothing stale', () => {
+    for (const name of WITH_SERVICES) {
+      const s = snapshot(name)
+      expect(findings(s, 'SERVICE_RULES_STALE'), name).toEqual([])
+      expect(s.services!.find((v) => v.name === 'node-local')!.internalTrafficPolicy, name).toBe('Local')
+    }
+  })
+
+  it("iptables: node1's DNAT to its own endpoint deleted: that endpoint is missing, the others on node2 are not asked for", () => {
+    const s = broken(IPT, (x) =>
+      editNat(
+        x,
+        'node1',
+        (c, raw) => !(c.startsWith('KUBE-SEP-') && raw.includes('"default/node-local:http"') && raw.includes('DNAT')),
+      ),
+    )
+    const f = findings(s, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => [x.node, x.subject])).toEqual([['node1', LOCAL]])
+    expect(f[0]!.message).toBe(
+      "kube-proxy's rules on node1 disagree with the EndpointSlices of default/node-local:http: no rule sends to 172.20.1.2:8080 (in the EndpointSlices)",
+    )
+    expect(f[0]!.evidence[0]).toBe(
+      'API: endpointslices of default/node-local (172.21.0.82 tcp/80, port http, internalTrafficPolicy Local): ready endpoints 172.20.1.2:8080 on node1, 172.20.2.2:8080 on node2',
+    )
+  })
+
+  it("iptables: node3's DROP deleted: nothing there drops the Service its endpoints do not serve", () => {
+    const s = broken(IPT, (x) => {
+      const filter = node(x, 'node3').iptables!.tables.find((t) => t.name === 'filter')!
+      for (const c of filter.chains) c.rules = c.rules.filter((r) => !r.raw.includes('has no local endpoints'))
+    })
+    const f = findings(s, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => [x.node, x.subject])).toEqual([['node3', LOCAL]])
+    expect(f[0]!.message).toContain(
+      "a Service whose endpoints are all on other nodes is dropped by kube-proxy's rules (internalTrafficPolicy Local), and these do not",
+    )
+  })
+
+  it('the API says Cluster while the nodes keep Local rules: node1 and node2 miss the other endpoint, node3 drops what it should send on', () => {
+    const s = broken(IPT, (x) => {
+      delete x.services!.find((v) => v.name === 'node-local')!.internalTrafficPolicy
+    })
+    const f = findings(s, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => [x.node, x.message.split(': ').slice(1).join(': ')])).toEqual([
+      ['node1', 'no rule sends to 172.20.2.2:8080 (in the EndpointSlices)'],
+      ['node2', 'no rule sends to 172.20.1.2:8080 (in the EndpointSlices)'],
+      [
+        'node3',
+        'it drops the Service (as for internalTrafficPolicy Local with no endpoint on the node), but the EndpointSlices list 2 ready endpoints',
+      ],
+    ])
+  })
+
+  it('nftables: the drop element gone from no-endpoint-services on node3; a node sending to an endpoint on another node', () => {
+    const gone = broken(NFT, (x) => {
+      const map = kubeProxyTable(x, 'node3').sets.find((v) => v.name === 'no-endpoint-services')!
+      map.elements = map.elements!.filter((e) => !JSON.stringify(e.key).includes('172.21.0.82'))
+    })
+    expect(findings(gone, 'SERVICE_RULES_STALE').map((x) => [x.node, x.subject])).toEqual([['node3', LOCAL]])
+    // node1's rules as node2's: its local chain's dnat sends to node2's endpoint
+    const moved = broken(NFT, (x) => {
+      for (const c of kubeProxyTable(x, 'node1').chains)
+        for (const r of c.rules) {
+          if (!c.name.includes('default/node-local')) continue
+          r.expr = JSON.parse(JSON.stringify(r.expr).replaceAll('"172.20.1.2"', '"172.20.2.2"'))
+        }
+    })
+    const f = findings(moved, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => x.node)).toEqual(['node1'])
+    expect(f[0]!.message).toContain('no rule sends to 172.20.1.2:8080 (in the EndpointSlices)')
+    expect(f[0]!.message).toContain('its rules still send to 172.20.2.2:8080')
+  })
+})
+
 describe('KUBE_PROXY_MISSING', () => {
   it('iptables: every KUBE- chain flushed on node3: missing there, and no stale rule reported for it', () => {
     const s = broken(IPT, (x) => {
@@ -215,7 +292,7 @@ describe('KUBE_PROXY_MISSING', () => {
     const f = findings(s, 'KUBE_PROXY_MISSING')
     expect(f.map((x) => x.node)).toEqual(['node3'])
     expect(f[0]!.evidence).toContain('node3 iptables-save -t nat: :KUBE-SERVICES - [0:0] and no rule in it (flushed)')
-    expect(f[0]!.message).toContain('while the cluster has 3 Services')
+    expect(f[0]!.message).toContain('while the cluster has 5 Services')
     expect(findings(s, 'SERVICE_RULES_STALE')).toEqual([])
     // the node rejects nothing any more: the Service without endpoints names the two that do
     expect(findings(s, 'SERVICE_NO_ENDPOINTS')[0]!.message).toContain('on node1 and node2')
@@ -346,7 +423,9 @@ describe('HAIRPIN_OFF', () => {
     expect(f).toHaveLength(1)
     const port = portOf(s, 'node1', 'pod-node1-1').name
     expect(f[0]!.subject).toBe(`pod default/pod-node1-1 (${port} on cni0)`)
-    expect(f[0]!.message).toContain('is an endpoint of default/web and kube-system/kube-dns')
+    expect(f[0]!.message).toContain(
+      'is an endpoint of default/node-local, default/sticky, default/web and kube-system/kube-dns',
+    )
     expect(f[0]!.evidence[0]).toMatch(
       new RegExp(`^node1 ip -d link: \\d+: ${port}: .* master cni0 .* veth bridge_slave hairpin off$`),
     )

@@ -57,6 +57,7 @@ describeLab('matrix --services in a lab, kube-proxy iptables mode', () => {
     expect(code).toBe(1)
     expect(m.services!.map((s) => s.id)).toEqual([
       NO_ENDPOINTS,
+      'default/node-local:80/TCP',
       'default/sticky:80/TCP',
       WEB,
       'kube-system/kube-dns:53/UDP',

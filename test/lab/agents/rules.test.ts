@@ -6,6 +6,7 @@ import {felixIptables, felixRuleHashes} from '../../../src/lab/agents/felix.js'
 import {labRuleSets} from '../../../src/lab/agents/index.js'
 import {
   iptablesEndpointChain,
+  iptablesLocalChain,
   iptablesServiceChain,
   kubeProxyIptables,
   kubeProxyNftables,
@@ -63,7 +64,7 @@ describe('kube-proxy chain names', () => {
 
 describe('kube-proxy rules for the lab Services', () => {
   const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
-  const rules = kubeProxyIptables(plan, plan.services!).toString()
+  const rules = kubeProxyIptables(plan, plan.nodes[0]!, plan.services!).toString()
 
   it('spreads the cluster DNS over its two endpoints with -m statistic, the last one unconditional', () => {
     const svc = iptablesServiceChain('kube-system/kube-dns:dns', 'udp')
@@ -164,14 +165,49 @@ describe('lab agents: defaults and Services', () => {
       'kube-system/kube-dns',
       'default/web',
       'default/sticky',
+      'default/node-local',
       'default/no-endpoints',
     ])
     expect(inv.services?.find((s) => s.name === 'sticky')?.sessionAffinity).toEqual({clientIP: {timeoutSeconds: 10800}})
   })
 
+  it("writes internalTrafficPolicy Local per node: a KUBE-SVL-/local- chain to the node's own endpoints, a drop where it has none", () => {
+    const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+    const spn = 'default/node-local:http'
+    const svl = iptablesLocalChain(spn, 'tcp')
+    const n1 = kubeProxyIptables(plan, plan.nodes[0]!, plan.services!).toString().split('\n')
+    expect(n1).toContain(
+      `-A KUBE-SERVICES -m comment --comment "${spn} cluster IP" -m tcp -p tcp -d 172.21.0.82 --dport 80 -j ${svl}`,
+    )
+    // one endpoint (node1's own): no random pick, straight to its chain; no Cluster chain at all
+    const sep = iptablesEndpointChain(spn, 'tcp', '172.20.1.2:8080')
+    expect(n1.filter((r) => r.startsWith(`-A ${svl} `))).toEqual([
+      `-A ${svl} -m comment --comment "${spn} cluster IP" -m tcp -p tcp -d 172.21.0.82 --dport 80 ! -s ${plan.clusterCIDR} -j KUBE-MARK-MASQ`,
+      `-A ${svl} -m comment --comment "${spn} -> 172.20.1.2:8080" -j ${sep}`,
+    ])
+    expect(n1.some((r) => r.includes(iptablesServiceChain(spn, 'tcp')))).toBe(false)
+    expect(n1.some((r) => r.includes('has no local endpoints'))).toBe(false)
+    const n3 = kubeProxyIptables(plan, plan.nodes[2]!, plan.services!).toString().split('\n')
+    expect(n3).toContain(
+      `-A KUBE-SERVICES -m comment --comment "${spn} has no local endpoints" -m tcp -p tcp -d 172.21.0.82 --dport 80 -j DROP`,
+    )
+    expect(n3.some((r) => r.includes(svl) || r.includes('172.21.0.82 --dport 80 -j KUBE-'))).toBe(false)
+
+    const nft1 = kubeProxyNftables(plan, plan.nodes[0]!, plan.services!)
+    expect(nft1).toMatch(
+      /^add element ip kube-proxy service-ips \{ 172\.21\.0\.82 \. tcp \. 80 : goto local-[A-Z2-7]{8}-default\/node-local\/tcp\/http \}$/m,
+    )
+    expect(nft1).not.toMatch(/service-[A-Z2-7]{8}-default\/node-local/)
+    const nft3 = kubeProxyNftables(plan, plan.nodes[2]!, plan.services!)
+    expect(nft3).toContain(
+      'add element ip kube-proxy no-endpoint-services { 172.21.0.82 . tcp . 80 comment "default/node-local:http" : drop }',
+    )
+    expect(nft3).not.toMatch(/local-[A-Z2-7]{8}-default\/node-local/)
+  })
+
   it('writes ClientIP affinity as kube-proxy does: recent lists in iptables mode, affinity sets in nftables mode', () => {
     const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
-    const rules = kubeProxyIptables(plan, plan.services!).toString().split('\n')
+    const rules = kubeProxyIptables(plan, plan.nodes[0]!, plan.services!).toString().split('\n')
     const sticky = plan.services!.find((s) => s.name === 'sticky')!
     const spn = 'default/sticky:http'
     const eps = sticky.endpoints.map((e) => `${e.addresses[0]}:8080`).sort()
