@@ -252,6 +252,8 @@ export interface TraceService {
   via: 'clusterIP' | 'nodePort'
   /** the node whose NodePort DST named */
   node?: string
+  /** internalTrafficPolicy Local: a node sends ClusterIP traffic only to its own endpoints */
+  internalTrafficPolicy?: 'Local'
   /** ClientIP session affinity, as the Service asks for it (kube-proxy's rules decide what the walk does) */
   sessionAffinity?: {clientIP: {timeoutSeconds: number}}
   /** endpoints whose walk is DELIVERED both ways, of the endpoints kube-proxy's rules send to (`walked` of them walked) */

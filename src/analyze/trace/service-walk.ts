@@ -102,6 +102,7 @@ export function traceService(
     },
     via: target.via,
     ...(target.node ? {node: target.node} : {}),
+    ...(svc.internalTrafficPolicy === 'Local' ? {internalTrafficPolicy: 'Local' as const} : {}),
     ...(svc.sessionAffinity ? {sessionAffinity: svc.sessionAffinity} : {}),
     reached: 0,
     total: 0,
@@ -238,9 +239,11 @@ export function traceService(
           ...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}),
           note: !ready
             ? 'not walked: not ready in the EndpointSlice'
-            : affinity !== undefined
-              ? `not walked: session affinity sends this client to ${[...ways.keys()][0] ?? ''} (its address is in that endpoint's list on ${where})`
-              : `not walked: no rule of ${where}'s kube-proxy sends to it`,
+            : svc.internalTrafficPolicy === 'Local' && e.nodeName !== undefined && e.nodeName !== where
+              ? `not walked: internalTrafficPolicy Local: ${where}'s kube-proxy sends only to the endpoints on ${where} (this one is on ${e.nodeName})`
+              : affinity !== undefined
+                ? `not walked: session affinity sends this client to ${[...ways.keys()][0] ?? ''} (its address is in that endpoint's list on ${where})`
+                : `not walked: no rule of ${where}'s kube-proxy sends to it`,
         }),
       )
     }

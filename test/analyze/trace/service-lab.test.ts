@@ -6,7 +6,9 @@
  * masqueraded to its node), enough of each to reach every endpoint (the lab's responders
  * answer with their pod's name), and a connect to the Service without
  * endpoints (refused); then, from two clients, connects to the Service with ClientIP
- * session affinity, each client's all answered by one pod, which the walk names alone. The endpoints real traffic reaches are exactly the ones
+ * session affinity, each client's all answered by one pod, which the walk names alone, and
+ * to the Service with internalTrafficPolicy Local, answered on a node with an endpoint by
+ * that node's own and dropped on a node without one, as the walk says. The endpoints real traffic reaches are exactly the ones
  * netctl's per-endpoint walks deliver both ways, the Service without endpoints
  * is rejected in the walk as in the kernel, and every route decision of those
  * walks is the one `ip route get` gives. Then faults made with plain commands
@@ -299,6 +301,34 @@ describeLab(
                 walks.push(...endpointWalks(t))
               }
               const routes = await routeDisagreements(walks)
+              expect(routes.asked).toBeGreaterThan(0)
+              expect(routes.diffs).toEqual([])
+            },
+          )
+
+          it(
+            "internalTrafficPolicy Local (default/node-local, endpoints on node1 and node2): a pod on node1 reaches its own node's endpoint alone, a pod on node3 is dropped there, as real connects are answered or not; routes as ip route get",
+            SEQUENTIAL,
+            async () => {
+              const l = lab.get()
+              const snap = await collectLab(l.name)
+              const near = trace(snap, 'svc/default/node-local', 'http', 'pod-node1-2')
+              expect(near.service).toMatchObject({reached: 1, total: 1, internalTrafficPolicy: 'Local'})
+              const nearReal = new Set(
+                await seq(4, () => connectFrom(pod(l, 'pod-node1-2').netns, '172.21.0.82', 80, 2)),
+              )
+              expect([...nearReal]).toEqual(deliveredPods(near))
+              expect(deliveredPods(near)).toEqual(['pod-node1-1'])
+              const far = trace(snap, 'svc/default/node-local', 'http', 'pod-node3-2')
+              expect(far.disposition).toBe('DENIED')
+              expect(far.hops.at(-1)!.node).toBe('node3')
+              expect(far.service).toMatchObject({reached: 0, total: 0})
+              expect(await seq(2, () => connectFrom(pod(l, 'pod-node3-2').netns, '172.21.0.82', 80, 2))).toEqual([
+                '',
+                '',
+              ])
+              for (const t of [near, far]) expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
+              const routes = await routeDisagreements([...endpointWalks(near), far])
               expect(routes.asked).toBeGreaterThan(0)
               expect(routes.diffs).toEqual([])
             },
