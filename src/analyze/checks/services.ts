@@ -21,6 +21,14 @@ import {linkLine, someNames, sysctlLine} from './evidence.js'
 import {ruleSets, tableOf} from './iptables-walk.js'
 import {type Check, raise, type Raised} from './raise.js'
 
+/** One endpoint of a Service port as kube-proxy reads the EndpointSlice (pkg/proxy/endpointslicecache.go). */
+interface EndpointState {
+  node?: string
+  ready: boolean
+  /** serving while terminating: kube-proxy's fallback when nothing is ready */
+  servingTerminating: boolean
+}
+
 /** One port of a Service and the endpoints the EndpointSlices give it (`ip:targetPort`). */
 interface ServicePort {
   svc: InventoryService
@@ -30,12 +38,23 @@ interface ServicePort {
   proto: string
   /** `clusterIP proto port`: how rules are keyed here */
   key: string
+  /**
+   * the endpoints the Cluster traffic policy sends to (kube-proxy's CategorizeEndpoints): the ready
+   * ones, else those serving while terminating (`fallback`); none: the Service has no endpoints
+   */
   endpoints: string[]
+  fallback: boolean
   notReady: number
   /** internalTrafficPolicy Local: each node's rules send only to the endpoints on it */
   local: boolean
-  /** each endpoint's node (the EndpointSlice's nodeName), for a Local policy */
-  nodeOf: Map<string, string | undefined>
+  states: Map<string, EndpointState>
+}
+
+/** The endpoints a Local policy sends to on `node`: its ready ones, else its serving terminating ones. */
+function localEndpoints(p: ServicePort, node: string): string[] {
+  const here = [...p.states].filter(([, s]) => s.node === node)
+  const ready = here.filter(([, s]) => s.ready)
+  return (ready.length > 0 ? ready : here.filter(([, s]) => s.servingTerminating)).map(([e]) => e).sort()
 }
 
 const keyOf = (ip: string, proto: string, port: number | string): string => `${ip} ${proto.toLowerCase()} ${port}`
@@ -44,9 +63,13 @@ const keyText = (key: string): string => {
   return `${ip} ${proto}/${port}`
 }
 
-/** discovery/v1: a nil `ready` is to be read as ready. */
-const ready = (e: NonNullable<InventoryService['endpoints']>[number]): boolean =>
-  (e.conditions as {ready?: unknown} | null | undefined)?.ready !== false
+type SliceEndpoint = NonNullable<InventoryService['endpoints']>[number]
+const conditions = (e: SliceEndpoint): {ready?: unknown; serving?: unknown; terminating?: unknown} =>
+  (e.conditions as {ready?: unknown; serving?: unknown; terminating?: unknown} | null | undefined) ?? {}
+/** discovery/v1 as kube-proxy reads it: a nil `ready` or `serving` is true, a nil `terminating` false. */
+const ready = (e: SliceEndpoint): boolean => conditions(e).ready !== false
+const servingTerminating = (e: SliceEndpoint): boolean =>
+  conditions(e).serving !== false && conditions(e).terminating === true
 
 /** What the snapshot schema leaves open (a hand-written file): a port needs a protocol name and a number, an address is a string. */
 const usablePort = (p: InventoryServicePort): boolean =>
@@ -62,29 +85,35 @@ function servicePorts(services: readonly InventoryService[]): ServicePort[] {
     .flatMap((svc) =>
       svc.ports.filter(usablePort).map((port) => {
         const eps = Array.isArray(svc.endpoints) ? svc.endpoints.filter((e) => e !== null && typeof e === 'object') : []
-        const endpoints = [
-          ...new Set(
-            eps.filter(ready).flatMap((e) => addressesOf(e).map((a) => `${a}:${port.targetPort ?? port.port}`)),
-          ),
-        ].sort()
+        const states = new Map<string, EndpointState>()
+        for (const e of eps)
+          for (const a of addressesOf(e)) {
+            const k = `${a}:${port.targetPort ?? port.port}`
+            const was = states.get(k)
+            states.set(k, {
+              ...(e.nodeName ? {node: e.nodeName} : {}),
+              ready: ready(e) || (was?.ready ?? false),
+              servingTerminating: servingTerminating(e) || (was?.servingTerminating ?? false),
+            })
+          }
+        const pick = (f: (s: EndpointState) => boolean): string[] =>
+          [...states]
+            .filter(([, st]) => f(st))
+            .map(([k]) => k)
+            .sort()
+        const readyOnes = pick((st) => st.ready)
+        const fallback = readyOnes.length === 0 ? pick((st) => st.servingTerminating) : []
         return {
           svc,
           port,
           spn: `${svc.namespace}/${svc.name}${port.name ? `:${port.name}` : ''}`,
           proto: port.protocol.toLowerCase(),
           key: keyOf(svc.clusterIP, port.protocol, port.port),
-          endpoints,
+          endpoints: readyOnes.length > 0 ? readyOnes : fallback,
+          fallback: fallback.length > 0,
           notReady: eps.filter((e) => !ready(e)).length,
           local: svc.internalTrafficPolicy === 'Local',
-          nodeOf: new Map(
-            eps
-              .filter(ready)
-              .flatMap((e) =>
-                addressesOf(e).map(
-                  (a) => [`${a}:${port.targetPort ?? port.port}`, e.nodeName] as [string, string | undefined],
-                ),
-              ),
-          ),
+          states,
         }
       }),
     )
@@ -288,8 +317,13 @@ function proxyViews(node: string, state: NodeState, ok: (s: string) => boolean):
 }
 
 function endpointsLine(p: ServicePort): string {
-  const at = (e: string): string => (p.local ? `${e} on ${p.nodeOf.get(e) ?? 'no node'}` : e)
-  const eps = p.endpoints.length === 0 ? 'no ready endpoint' : `ready endpoints ${p.endpoints.map(at).join(', ')}`
+  const at = (e: string): string => (p.local ? `${e} on ${p.states.get(e)?.node ?? 'no node'}` : e)
+  const eps =
+    p.endpoints.length === 0
+      ? 'no ready endpoint'
+      : p.fallback
+        ? `no ready endpoint; serving while terminating (kube-proxy sends to these then) ${p.endpoints.map(at).join(', ')}`
+        : `ready endpoints ${p.endpoints.map(at).join(', ')}`
   return `API: endpointslices of ${p.svc.namespace}/${p.svc.name} (${keyText(p.key)}, port ${p.port.name ?? p.port.port}${p.local ? ', internalTrafficPolicy Local' : ''}): ${eps}${p.notReady > 0 ? ` (${p.notReady} not ready)` : ''}`
 }
 
@@ -300,7 +334,7 @@ function staleOne(node: string, view: ProxyView, p: ServicePort): Raised | undef
   const have = view.services.get(p.key)
   const rejects = view.rejects.get(p.key)
   // internalTrafficPolicy Local: this node's own endpoints; none here while others exist: dropped
-  const wanted = p.local ? p.endpoints.filter((e) => p.nodeOf.get(e) === node) : p.endpoints
+  const wanted = p.local ? localEndpoints(p, node) : p.endpoints
   const dropped = p.local && wanted.length === 0 && p.endpoints.length > 0
   const want = new Set(wanted)
   let diff: string

@@ -166,6 +166,29 @@ describe('SERVICE_RULES_STALE', () => {
     expect(f[0]!.evidence[0]).toContain('(1 not ready)')
   })
 
+  it('every endpoint serving while terminating (a rollout): kube-proxy falls back to them, so rules that send there are not stale and the Service has endpoints', () => {
+    const terminating = {ready: false, serving: true, terminating: true}
+    const s = broken(IPT, (x) => {
+      for (const e of x.services!.find((v) => v.name === 'web')!.endpoints!) e.conditions = {...terminating}
+    })
+    expect(findings(s, 'SERVICE_RULES_STALE')).toEqual([])
+    expect(findings(s, 'SERVICE_NO_ENDPOINTS').map((f) => f.subject)).toEqual(['Service default/no-endpoints'])
+    // one of them still ready: kube-proxy sends to it alone, and rules that keep the terminating ones are stale
+    const one = broken(IPT, (x) => {
+      const web = x.services!.find((v) => v.name === 'web')!
+      for (const e of web.endpoints!) if (e.addresses[0] !== '172.20.1.2') e.conditions = {...terminating}
+    })
+    const f = findings(one, 'SERVICE_RULES_STALE').filter((x) => x.subject.startsWith('Service default/web:'))
+    expect(f.map((x) => x.node)).toEqual(['node1', 'node2', 'node3'])
+    expect(f[0]!.message).toContain('still send to 172.20.2.2:8080 and 172.20.3.2:8080')
+    // terminating and no longer serving: no endpoint at all
+    const gone = broken(IPT, (x) => {
+      for (const e of x.services!.find((v) => v.name === 'web')!.endpoints!)
+        e.conditions = {ready: false, serving: false, terminating: true}
+    })
+    expect(findings(gone, 'SERVICE_NO_ENDPOINTS').map((f) => f.subject)).toContain('Service default/web')
+  })
+
   it('rules for a ClusterIP no Service has (a deleted Service) are stale too', () => {
     const s = broken(IPT, (x) => {
       x.services = x.services!.filter((v) => v.name !== 'web')
