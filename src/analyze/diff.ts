@@ -5,7 +5,7 @@
  * save`, `sysctl`, `birdc show protocols`, subnet.env, CNI files). Pure.
  *
  * What always changes is left out unless `all`: packet and byte counters,
- * conntrack, the ageing of learned neighbours (REACHABLE, STALE, DELAY, PROBE
+ * conntrack, the recent match's lists (ClientIP affinity), the ageing of learned neighbours (REACHABLE, STALE, DELAY, PROBE
  * are one state here), the multicast NOARP neighbours the kernel makes and
  * collects by itself, learned bridge FDB entries, process ids.
  */
@@ -345,6 +345,16 @@ export function nodeListings(s: NodeState, all: boolean): Map<string, Listing> {
   out.set('ps', setOf(s.processes.map((p) => same(all ? `${p.pid} ${p.args || p.name}` : p.args || p.name))))
   if (all && s.conntrack)
     out.set('conntrack -C', setOf([same(`${s.conntrack.count ?? '?'} of ${s.conntrack.max ?? '?'}`)]))
+  // the recent match's lists (ClientIP affinity): which client each endpoint remembers, traffic's doing like conntrack
+  if (all && s.xtRecent)
+    out.set(
+      'cat /proc/net/xt_recent/*',
+      setOf(
+        s.xtRecent.tables.flatMap((t) =>
+          t.entries.map((e) => same(`${t.name}: src=${e.address} ttl: ${e.ttl} last_seen: ${e.lastSeen}`)),
+        ),
+      ),
+    )
   out.set(
     'probe sections',
     setOf(Object.entries(s.sections).map(([k, r]) => same(`${k}: ${r.status}${r.cause ? ` (${r.cause})` : ''}`))),

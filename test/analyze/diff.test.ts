@@ -56,6 +56,19 @@ describe('diffSnapshots', () => {
     expect(n1['iptables-save -t filter']?.added).toEqual([`:FORWARD ${chain.policy} [${chain.packets}:${chain.bytes}]`])
   })
 
+  it("a client remembered by a ClientIP-affinity list (the recent match's) is no change; with all it is", () => {
+    const before = snapshotFixture(FIXTURE)
+    const after = snapshotFixture(FIXTURE)
+    const lists = after.nodeStates.node1!.xtRecent!
+    const list = lists.tables.find((t) => t.name.startsWith('KUBE-SEP-'))!
+    list.entries.push({address: '172.20.1.3', ttl: 64, lastSeen: lists.jiffies! - 5, stamps: [lists.jiffies! - 5]})
+    expect(diffSnapshots(before, after).changes).toBe(0)
+    expect(sections(diffSnapshots(before, after, {all: true}), 'node1')['cat /proc/net/xt_recent/*']).toEqual({
+      removed: [],
+      added: [`${list.name}: src=172.20.1.3 ttl: 64 last_seen: ${lists.jiffies! - 5}`],
+    })
+  })
+
   it('a learned neighbour that fails, or turns PERMANENT, is a change', () => {
     const before = snapshotFixture(FIXTURE)
     const after = snapshotFixture(FIXTURE)
