@@ -198,6 +198,7 @@ export interface KubeService extends KubeObject {
     clusterIP?: string
     sessionAffinity?: 'ClientIP' | 'None'
     internalTrafficPolicy?: 'Cluster' | 'Local'
+    externalTrafficPolicy?: 'Cluster' | 'Local'
     sessionAffinityConfig?: {clientIP?: {timeoutSeconds?: number}}
     ports?: Array<{
       name?: string

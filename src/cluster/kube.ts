@@ -254,7 +254,10 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
             },
           }
         : {}
-    const local = svc.spec?.internalTrafficPolicy === 'Local' ? {internalTrafficPolicy: 'Local' as const} : {}
+    const local = {
+      ...(svc.spec?.internalTrafficPolicy === 'Local' ? {internalTrafficPolicy: 'Local' as const} : {}),
+      ...(svc.spec?.externalTrafficPolicy === 'Local' ? {externalTrafficPolicy: 'Local' as const} : {}),
+    }
     out.push({name: svc.metadata.name, namespace: ns, type, clusterIP: ip, ...local, ...affinity, ports, endpoints})
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))

@@ -136,6 +136,8 @@ export interface InventoryService {
   namespace: string
   type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer'
   clusterIP: string
+  /** spec.externalTrafficPolicy: Local sends NodePort traffic from outside a node only to its own endpoints; absent: Cluster */
+  externalTrafficPolicy?: 'Cluster' | 'Local'
   /** spec.internalTrafficPolicy: Local sends a node's ClusterIP traffic only to its own endpoints; absent: Cluster */
   internalTrafficPolicy?: 'Cluster' | 'Local'
   /** spec.sessionAffinity ClientIP with its sessionAffinityConfig.clientIP.timeoutSeconds; absent: None */

@@ -254,6 +254,8 @@ export interface TraceService {
   node?: string
   /** internalTrafficPolicy Local: a node sends ClusterIP traffic only to its own endpoints */
   internalTrafficPolicy?: 'Local'
+  /** externalTrafficPolicy Local: a node sends NodePort traffic from outside it only to its own endpoints */
+  externalTrafficPolicy?: 'Local'
   /** ClientIP session affinity, as the Service asks for it (kube-proxy's rules decide what the walk does) */
   sessionAffinity?: {clientIP: {timeoutSeconds: number}}
   /** endpoints whose walk is DELIVERED both ways, of the endpoints kube-proxy's rules send to (`walked` of them walked) */

@@ -24,6 +24,7 @@ const WEB = 'default/web:80/TCP'
 const NO_ENDPOINTS = 'default/no-endpoints:80/TCP'
 const NODE_LOCAL = 'default/node-local:80/TCP'
 const STICKY = 'default/sticky:80/TCP'
+const WEB_LOCAL = 'default/web-local:80/TCP'
 const DNS_UDP = 'kube-system/kube-dns:53/UDP'
 const DNS_TCP = 'kube-system/kube-dns:53/TCP'
 
@@ -63,10 +64,12 @@ describe('reachabilityMatrix with services', () => {
   it('a column per Service port with a ClusterIP; healthy: every endpoint reached, the Service without endpoints rejected', () => {
     const snap = snapshotFixture(FIXTURE)
     const m = reachabilityMatrix(snap, {services: true})
-    expect(m.services!.map((s) => s.id)).toEqual([NO_ENDPOINTS, NODE_LOCAL, STICKY, WEB, DNS_UDP, DNS_TCP])
+    expect(m.services!.map((s) => s.id)).toEqual([NO_ENDPOINTS, NODE_LOCAL, STICKY, WEB, WEB_LOCAL, DNS_UDP, DNS_TCP])
     expectServiceCellsAreTraces(snap, m)
     for (const src of m.endpoints) {
       expect(cell(m, src.id, WEB)).toMatchObject({disposition: 'DELIVERED', reached: 3, total: 3, unreached: []})
+      // externalTrafficPolicy Local is the NodePort's: its ClusterIP spreads over both endpoints
+      expect(cell(m, src.id, WEB_LOCAL)).toMatchObject({disposition: 'DELIVERED', reached: 2, total: 2})
       // ClientIP affinity with no client remembered yet: spread like web
       expect(cell(m, src.id, STICKY)).toMatchObject({disposition: 'DELIVERED', reached: 3, total: 3, unreached: []})
       // internalTrafficPolicy Local: the node's own endpoint (node1, node2); node3 has none, its kube-proxy drops
@@ -84,7 +87,7 @@ describe('reachabilityMatrix with services', () => {
         total: 0,
       })
     }
-    expect(m.serviceCounts).toEqual({cells: 18, delivered: 14, partial: 0, failed: 4})
+    expect(m.serviceCounts).toEqual({cells: 21, delivered: 17, partial: 0, failed: 4})
     // without the flag the matrix is what it was
     expect(reachabilityMatrix(snap).services).toBeUndefined()
   })
@@ -139,13 +142,13 @@ describe('reachabilityMatrix with services', () => {
     expect(cell(m, 'default/pod-node1-1', DNS_UDP)).toMatchObject({disposition: 'DELIVERED', reached: 2, total: 2})
     for (const svc of [WEB, DNS_UDP, DNS_TCP])
       expect(cell(m, 'default/pod-node2-1', svc).disposition, svc).toBe('DELIVERED')
-    expect(m.serviceCounts).toEqual({cells: 18, delivered: 8, partial: 6, failed: 4})
+    expect(m.serviceCounts).toEqual({cells: 21, delivered: 10, partial: 7, failed: 4})
 
     // the grid: Service columns after a gap, lower case where some endpoints answer
     const lines = matrixText(m).split('\n')
-    expect(lines.find((l) => l.startsWith('1 node1'))).toBe('1 node1   .F D.ff..')
-    expect(lines.find((l) => l.startsWith('3 node3'))).toBe('3 node3  F.  DDffff')
-    expect(lines).toContain('7 default/web:80/TCP (http) 172.21.0.80')
+    expect(lines.find((l) => l.startsWith('1 node1'))).toBe('1 node1   .F D.ff...')
+    expect(lines.find((l) => l.startsWith('3 node3'))).toBe('3 node3  F.  DDfffff')
+    expect(lines).toContain(' 7 default/web:80/TCP (http) 172.21.0.80')
     // no ASYMMETRIC_PATH: pod-node1-1 is one of web's endpoints, and its flow to itself, masqueraded to node1 by
     // kube-proxy, has its reply routed back by node1 as the request was (test/analyze/trace/service.test.ts)
     expect(lines).toContain(
@@ -171,6 +174,7 @@ describe('matrixDiff with services', () => {
       ['default/pod-node1-1', WEB, '3/3', '2/3'],
       ['default/pod-node3-1', STICKY, '3/3', '2/3'],
       ['default/pod-node3-1', WEB, '3/3', '2/3'],
+      ['default/pod-node3-1', WEB_LOCAL, '2/2', '1/2'],
       ['default/pod-node3-1', DNS_UDP, '2/2', '1/2'],
       ['default/pod-node3-1', DNS_TCP, '2/2', '1/2'],
     ])
@@ -212,7 +216,7 @@ describe('netctl matrix --services', () => {
       const {code, json} = await netctlJson<Matrix>(['matrix', '--snapshot', file, '--services'])
       expect(code).toBe(1)
       expect(validate(json), describeSchemaError(validate.errors)).toBe(true)
-      expect(json.serviceCounts).toEqual({cells: 18, delivered: 8, partial: 6, failed: 4})
+      expect(json.serviceCounts).toEqual({cells: 21, delivered: 10, partial: 7, failed: 4})
 
       const svg = await netctl(['matrix', '--snapshot', file, '--services', '-o', 'svg'])
       const cells = [
@@ -220,12 +224,13 @@ describe('netctl matrix --services', () => {
           /<g class="cell service( partial)?( failed)?" data-src="([^"]+)" data-service="([^"]+)" data-disposition="([A-Z_]+)" data-reached="(\d+)" data-total="(\d+)">/g,
         ),
       ]
-      expect(cells).toHaveLength(18)
+      expect(cells).toHaveLength(21)
       expect(cells.filter((c) => c[1]).map((c) => [c[3], c[4], `${c[6]}/${c[7]}`])).toEqual([
         ['default/pod-node1-1', STICKY, '2/3'],
         ['default/pod-node1-1', WEB, '2/3'],
         ['default/pod-node3-1', STICKY, '2/3'],
         ['default/pod-node3-1', WEB, '2/3'],
+        ['default/pod-node3-1', WEB_LOCAL, '1/2'],
         ['default/pod-node3-1', DNS_UDP, '1/2'],
         ['default/pod-node3-1', DNS_TCP, '1/2'],
       ])
@@ -247,9 +252,9 @@ describe('netctl matrix --services', () => {
       const d = await netctlJson<MatrixDiff>(['matrix', snapshotFixturePath(FIXTURE), file, '--services'])
       expect(d.code).toBe(1)
       expect(validate(d.json), describeSchemaError(validate.errors)).toBe(true)
-      expect(d.json.changedServices).toHaveLength(6)
+      expect(d.json.changedServices).toHaveLength(7)
       const text = await netctl(['matrix', snapshotFixturePath(FIXTURE), file, '--services'])
-      expect(text.stdout).toContain('2 pairs changed, 6 Service cells')
+      expect(text.stdout).toContain('2 pairs changed, 7 Service cells')
       expect(text.stdout).toMatch(
         /default\/pod-node1-1 → default\/web:80\/TCP: DELIVERED \(3 of 3 endpoints\) → 2 of 3 endpoints; not reached: default\/pod-node3-1 [^\n]*\n {2}node node1\n {4}bridge fdb\n {4}- \S+ dev flannel\.1 dst /,
       )

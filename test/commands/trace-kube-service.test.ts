@@ -64,6 +64,8 @@ describeLab(
       // spec.internalTrafficPolicy: Local kept, Cluster (the API's default) no field
       expect(inv.services!.find((s) => s.name === 'node-local')!.internalTrafficPolicy).toBe('Local')
       expect(web.internalTrafficPolicy).toBeUndefined()
+      expect(inv.services!.find((s) => s.name === 'web-local')!.externalTrafficPolicy).toBe('Local')
+      expect(web.externalTrafficPolicy).toBeUndefined()
       expect(server.requests.some((r) => r.path.startsWith('/apis/discovery.k8s.io/v1/endpointslices'))).toBe(true)
     })
 

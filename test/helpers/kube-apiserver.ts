@@ -461,6 +461,7 @@ interface LabInventory {
     clusterIP: string
     sessionAffinity?: {clientIP: {timeoutSeconds: number}}
     internalTrafficPolicy?: string
+    externalTrafficPolicy?: string
     ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
     endpoints?: Array<{
       addresses: string[]
@@ -932,6 +933,8 @@ export class KubeApiServer {
         })),
         // the API server fills in the policies' defaults
         internalTrafficPolicy: svc.internalTrafficPolicy ?? 'Cluster',
+        // a NodePort or LoadBalancer has one (Cluster by default); a ClusterIP Service none
+        ...(svc.type === 'NodePort' ? {externalTrafficPolicy: svc.externalTrafficPolicy ?? 'Cluster'} : {}),
         // the API server keeps the timeout it defaulted (10800 s) with ClientIP
         ...(svc.sessionAffinity
           ? {sessionAffinity: 'ClientIP', sessionAffinityConfig: {clientIP: {...svc.sessionAffinity.clientIP}}}

@@ -103,6 +103,7 @@ export function traceService(
     via: target.via,
     ...(target.node ? {node: target.node} : {}),
     ...(svc.internalTrafficPolicy === 'Local' ? {internalTrafficPolicy: 'Local' as const} : {}),
+    ...(svc.externalTrafficPolicy === 'Local' ? {externalTrafficPolicy: 'Local' as const} : {}),
     ...(svc.sessionAffinity ? {sessionAffinity: svc.sessionAffinity} : {}),
     reached: 0,
     total: 0,
@@ -223,7 +224,9 @@ export function traceService(
     )
   }
   // EndpointSlice endpoints no rule sends to: real traffic never reaches them from here
-  const where = split?.node ?? firstTranslation?.node ?? src.node
+  // a NodePort's rules are the addressed node's, translated or not
+  const where =
+    split?.node ?? firstTranslation?.node ?? (target.via === 'nodePort' ? target.node : undefined) ?? src.node
   // ClientIP session affinity: the client is in an endpoint's list (iptables' recent match, nft's
   // affinity set), so kube-proxy's rules send it back there before any random pick
   const affinity =
@@ -239,11 +242,19 @@ export function traceService(
           ...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}),
           note: !ready
             ? 'not walked: not ready in the EndpointSlice'
-            : svc.internalTrafficPolicy === 'Local' && e.nodeName !== undefined && e.nodeName !== where
-              ? `not walked: internalTrafficPolicy Local: ${where}'s kube-proxy sends only to the endpoints on ${where} (this one is on ${e.nodeName})`
-              : affinity !== undefined
-                ? `not walked: session affinity sends this client to ${[...ways.keys()][0] ?? ''} (its address is in that endpoint's list on ${where})`
-                : `not walked: no rule of ${where}'s kube-proxy sends to it`,
+            : target.via === 'nodePort' &&
+                svc.externalTrafficPolicy === 'Local' &&
+                e.nodeName !== undefined &&
+                e.nodeName !== where
+              ? `not walked: externalTrafficPolicy Local: ${where}'s kube-proxy sends what comes from outside it only to the endpoints on ${where} (this one is on ${e.nodeName})`
+              : target.via !== 'nodePort' &&
+                  svc.internalTrafficPolicy === 'Local' &&
+                  e.nodeName !== undefined &&
+                  e.nodeName !== where
+                ? `not walked: internalTrafficPolicy Local: ${where}'s kube-proxy sends only to the endpoints on ${where} (this one is on ${e.nodeName})`
+                : affinity !== undefined
+                  ? `not walked: session affinity sends this client to ${[...ways.keys()][0] ?? ''} (its address is in that endpoint's list on ${where})`
+                  : `not walked: no rule of ${where}'s kube-proxy sends to it`,
         }),
       )
     }

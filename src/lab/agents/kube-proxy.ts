@@ -19,36 +19,50 @@ interface PortEndpoints {
   /** `ns/name:port` */
   spn: string
   proto: 'tcp' | 'udp'
-  /**
-   * `ip:targetPort`, sorted as kube-proxy's endpoints map keeps them: the ones this node's rules send
-   * to (with internalTrafficPolicy Local, only the node's own)
-   */
+  /** every ready endpoint, `ip:targetPort` sorted as kube-proxy's endpoints map keeps them: the Cluster policy's */
+  cluster: string[]
+  /** this node's own ready endpoints: a Local policy's */
+  own: string[]
+  /** internalTrafficPolicy Local: ClusterIP traffic through the local policy chain (KUBE-SVL-, local-) */
+  internalLocal: boolean
+  /** externalTrafficPolicy Local: NodePort traffic from outside the node through the local policy chain */
+  externalLocal: boolean
+  /** the ClusterIP chain and its endpoints (the Local policy's with internalTrafficPolicy Local) */
   endpoints: string[]
-  /** internalTrafficPolicy Local: the node's rules go through the local policy chain (KUBE-SVL-, local-) */
-  local: boolean
   /** the Service has ready endpoints somewhere (a Local one without any on this node is dropped, not rejected) */
   hasEndpoints: boolean
+  /** kube-proxy's CategorizeEndpoints: whether the Cluster and the Local policy chains are written, with endpoints */
+  usesCluster: boolean
+  usesLocal: boolean
 }
 
-/** The Service ports as `node`'s kube-proxy sees them (CategorizeEndpoints: a Local policy keeps the node's own endpoints). */
+/** The Service ports as `node`'s kube-proxy sees them (pkg/proxy/topology.go CategorizeEndpoints). */
 function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name'>): PortEndpoints[] {
   const out: PortEndpoints[] = []
   for (const svc of services) {
-    const local = svc.internalTrafficPolicy === 'Local'
+    const internalLocal = svc.internalTrafficPolicy === 'Local'
+    const externalLocal = svc.externalTrafficPolicy === 'Local'
     const ready = readyAddresses(svc)
-    const own = local
-      ? svc.endpoints.filter((e) => e.conditions.ready && e.nodeName === node.name).flatMap((e) => e.addresses)
-      : ready
+    const ownIps = svc.endpoints
+      .filter((e) => e.conditions.ready && e.nodeName === node.name)
+      .flatMap((e) => e.addresses)
     for (const port of svc.ports) {
-      const endpoints = own.map((ip) => `${ip}:${port.targetPort}`).sort()
+      const cluster = ready.map((ip) => `${ip}:${port.targetPort}`).sort()
+      const own = ownIps.map((ip) => `${ip}:${port.targetPort}`).sort()
+      const external = port.nodePort !== undefined
       out.push({
         svc,
         port,
         spn: servicePortName(svc, port),
         proto: port.protocol.toLowerCase() as 'tcp' | 'udp',
-        endpoints,
-        local,
+        cluster,
+        own,
+        internalLocal,
+        externalLocal,
+        endpoints: internalLocal ? own : cluster,
         hasEndpoints: ready.length > 0,
+        usesCluster: cluster.length > 0 && (!internalLocal || (external && !externalLocal)),
+        usesLocal: own.length > 0 && (internalLocal || (external && externalLocal)),
       })
     }
   }
@@ -77,6 +91,27 @@ export function iptablesEndpointChain(spn: string, proto: string, endpoint: stri
 /** kube-proxy's `-m statistic` probability for endpoint i of n: 1/(n-i), ten decimals. */
 function probability(i: number, n: number): string {
   return (1 / (n - i)).toFixed(10)
+}
+
+/**
+ * A policy chain's rules to its endpoints (writeServiceToEndpointRules): with ClientIP affinity a
+ * `--rcheck` per endpoint first, then the random picks, 1/(n-i) each, the last unconditional.
+ */
+function endpointRules(p: PortEndpoints, chain: string, endpoints: readonly string[], affinity?: number): string[] {
+  const out: string[] = []
+  if (affinity !== undefined)
+    for (const ep of endpoints) {
+      const sep = iptablesEndpointChain(p.spn, p.proto, ep)
+      out.push(
+        `-A ${chain} ${comment(`${p.spn} -> ${ep}`)} -m recent --name ${sep} --rcheck --seconds ${affinity} --reap -j ${sep}`,
+      )
+    }
+  const n = endpoints.length
+  for (const [i, ep] of endpoints.entries())
+    out.push(
+      `-A ${chain} ${comment(`${p.spn} -> ${ep}`)}${i < n - 1 ? ` -m statistic --mode random --probability ${probability(i, n)}` : ''} -j ${iptablesEndpointChain(p.spn, p.proto, ep)}`,
+    )
+  return out
 }
 
 /** The `iptables-restore --noflush` input kube-proxy (iptables mode) leaves on `node`. */
@@ -136,19 +171,29 @@ export function kubeProxyIptables(
     `-A KUBE-FORWARD ${comment('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   )
   for (const p of ports) {
-    if (p.endpoints.length > 0) continue
-    // none at all: rejected; a Local policy's endpoints all on other nodes: dropped
-    f.rule(
-      'filter',
-      p.hasEndpoints
-        ? `-A KUBE-SERVICES ${comment(`${p.spn} has no local endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j DROP`
-        : `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`,
-    )
-    if (p.hasEndpoints) continue
-    if (p.port.nodePort)
+    const nodePort = p.port.nodePort
+    if (!p.hasEndpoints) {
       f.rule(
         'filter',
-        `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j REJECT`,
+        `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`,
+      )
+      if (nodePort)
+        f.rule(
+          'filter',
+          `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${nodePort} -j REJECT`,
+        )
+      continue
+    }
+    // a Local policy without an endpoint on this node: dropped (what the EXT chain does not short-circuit)
+    if (p.internalLocal && p.own.length === 0)
+      f.rule(
+        'filter',
+        `-A KUBE-SERVICES ${comment(`${p.spn} has no local endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j DROP`,
+      )
+    if (nodePort && p.externalLocal && p.own.length === 0)
+      f.rule(
+        'filter',
+        `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no local endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${nodePort} -j DROP`,
       )
   }
 
@@ -174,47 +219,53 @@ export function kubeProxyIptables(
   f.rule('nat', `-A KUBE-MARK-MASQ -j MARK --or-mark ${MASQ}`)
   const svcRules: string[] = []
   for (const p of ports) {
-    if (p.endpoints.length === 0) continue
-    const svcChain = p.local ? iptablesLocalChain(p.spn, p.proto) : iptablesServiceChain(p.spn, p.proto)
+    if (!p.hasEndpoints) continue
+    const clusterChain = iptablesServiceChain(p.spn, p.proto)
+    const localChain = iptablesLocalChain(p.spn, p.proto)
+    const internalChain = p.internalLocal ? localChain : clusterChain
     const extChain = iptablesExternalChain(p.spn, p.proto)
-    f.chain('nat', svcChain)
-    f.rule(
-      'nat',
-      `-A KUBE-SERVICES ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${svcChain}`,
-    )
+    if (p.usesCluster) f.chain('nat', clusterChain)
+    if (p.usesLocal) f.chain('nat', localChain)
+    if (p.endpoints.length > 0)
+      f.rule(
+        'nat',
+        `-A KUBE-SERVICES ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${internalChain}`,
+      )
     if (p.port.nodePort) {
       f.chain('nat', extChain)
       f.rule(
         'nat',
         `-A KUBE-NODEPORTS ${comment(p.spn)} -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j ${extChain}`,
       )
-      svcRules.push(
-        `-A ${extChain} ${comment(`masquerade traffic for ${p.spn} external destinations`)} -j KUBE-MARK-MASQ`,
-        `-A ${extChain} -j ${svcChain}`,
-      )
-    }
-    svcRules.push(
-      `-A ${svcChain} ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} ! -s ${cidr} -j KUBE-MARK-MASQ`,
-    )
-    const n = p.endpoints.length
-    const affinity = p.svc.sessionAffinity?.clientIP.timeoutSeconds
-    // ClientIP affinity: a client in an endpoint's recent list goes back to it, before the random pick
-    if (affinity !== undefined)
-      for (const ep of p.endpoints) {
-        const sep = iptablesEndpointChain(p.spn, p.proto, ep)
+      if (!p.externalLocal)
         svcRules.push(
-          `-A ${svcChain} ${comment(`${p.spn} -> ${ep}`)} -m recent --name ${sep} --rcheck --seconds ${affinity} --reap -j ${sep}`,
+          `-A ${extChain} ${comment(`masquerade traffic for ${p.spn} external destinations`)} -j KUBE-MARK-MASQ`,
+          `-A ${extChain} -j ${clusterChain}`,
+        )
+      else {
+        // the client's address kept: only the node's own endpoints, except for its pods and itself
+        svcRules.push(
+          `-A ${extChain} ${comment(`pod traffic for ${p.spn} external destinations`)} -s ${cidr} -j ${clusterChain}`,
+          `-A ${extChain} ${comment(`masquerade LOCAL traffic for ${p.spn} external destinations`)} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`,
+          `-A ${extChain} ${comment(`route LOCAL traffic for ${p.spn} external destinations`)} -m addrtype --src-type LOCAL -j ${clusterChain}`,
+          ...(p.own.length > 0 ? [`-A ${extChain} -j ${localChain}`] : []),
         )
       }
-    for (const [i, ep] of p.endpoints.entries()) {
+    }
+    if (p.endpoints.length > 0)
+      svcRules.push(
+        `-A ${internalChain} ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} ! -s ${cidr} -j KUBE-MARK-MASQ`,
+      )
+    const affinity = p.svc.sessionAffinity?.clientIP.timeoutSeconds
+    // each policy chain in use, then every endpoint chain either reaches
+    if (p.usesCluster) svcRules.push(...endpointRules(p, clusterChain, p.cluster, affinity))
+    if (p.usesLocal) svcRules.push(...endpointRules(p, localChain, p.own, affinity))
+    const reachable = [...new Set([...(p.usesCluster ? p.cluster : []), ...(p.usesLocal ? p.own : [])])].sort()
+    for (const ep of reachable) {
       const sep = iptablesEndpointChain(p.spn, p.proto, ep)
-      const ip = ep.split(':')[0]!
       f.chain('nat', sep)
       svcRules.push(
-        `-A ${svcChain} ${comment(`${p.spn} -> ${ep}`)}${i < n - 1 ? ` -m statistic --mode random --probability ${probability(i, n)}` : ''} -j ${sep}`,
-      )
-      svcRules.push(
-        `-A ${sep} ${comment(p.spn)} -s ${ip} -j KUBE-MARK-MASQ`,
+        `-A ${sep} ${comment(p.spn)} -s ${ep.split(':')[0]!} -j KUBE-MARK-MASQ`,
         `-A ${sep} ${comment(p.spn)}${affinity !== undefined ? ` -m recent --name ${sep} --set` : ''} -m ${p.proto} -p ${p.proto} -j DNAT --to-destination ${ep}`,
       )
     }
@@ -239,9 +290,14 @@ function nftBase(p: PortEndpoints): string {
   return `${p.svc.namespace}/${p.svc.name}/${p.proto}/${p.port.name}`
 }
 
-/** The chain ClusterIP traffic goes to: `service-` (Cluster policy), `local-` (internalTrafficPolicy Local). */
+/** The Cluster policy's chain: `service-`. */
 export function nftServiceChain(p: PortEndpoints): string {
-  return `${p.local ? 'local' : 'service'}-${hashAndTruncate(nftBase(p))}`
+  return `service-${hashAndTruncate(nftBase(p))}`
+}
+
+/** The Local policy's chain: `local-` (internalTrafficPolicy or externalTrafficPolicy Local). */
+function nftLocalChain(p: PortEndpoints): string {
+  return `local-${hashAndTruncate(nftBase(p))}`
 }
 
 function nftExternalChain(p: PortEndpoints): string {
@@ -313,43 +369,60 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
   ]
   for (const p of servicePorts(services, node)) {
     const key = `${p.svc.clusterIP} . ${p.proto} . ${p.port.port}`
+    const nodePort = p.port.nodePort
     L.push(`add element ${t} cluster-ips { ${p.svc.clusterIP} }`)
-    if (p.endpoints.length === 0 && p.hasEndpoints) {
-      // internalTrafficPolicy Local, every endpoint on another node: dropped
-      L.push(`add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : drop }`)
-      continue
-    }
-    if (p.endpoints.length === 0) {
+    if (!p.hasEndpoints) {
       L.push(`add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : goto reject-chain }`)
-      if (p.port.nodePort)
+      if (nodePort)
         L.push(
-          `add element ${t} no-endpoint-nodeports { ${p.proto} . ${p.port.nodePort} comment "${p.spn}" : goto reject-chain }`,
+          `add element ${t} no-endpoint-nodeports { ${p.proto} . ${nodePort} comment "${p.spn}" : goto reject-chain }`,
         )
       continue
     }
-    const svcChain = nftServiceChain(p)
+    const clusterChain = nftServiceChain(p)
+    const localChain = nftLocalChain(p)
+    const internalChain = p.internalLocal ? localChain : clusterChain
     const affinity = p.svc.sessionAffinity?.clientIP.timeoutSeconds
-    const eps = p.endpoints.map((ep) => ({ep, chain: nftEndpointChain(p, ep), set: nftAffinitySet(p, ep)}))
+    const reachable = [...new Set([...(p.usesCluster ? p.cluster : []), ...(p.usesLocal ? p.own : [])])].sort()
+    const eps = reachable.map((ep) => ({ep, chain: nftEndpointChain(p, ep), set: nftAffinitySet(p, ep)}))
+    const byEp = new Map(eps.map((e) => [e.ep, e]))
     // chains first: a verdict map may only name chains that exist
-    L.push(`add chain ${t} ${svcChain}`, ...eps.map((e) => `add chain ${t} ${e.chain}`))
+    L.push(
+      ...(p.usesCluster ? [`add chain ${t} ${clusterChain}`] : []),
+      ...(p.usesLocal ? [`add chain ${t} ${localChain}`] : []),
+      ...eps.map((e) => `add chain ${t} ${e.chain}`),
+    )
     // ClientIP affinity: a set per endpoint of the clients it served, each kept for the timeout
     if (affinity !== undefined)
       L.push(
         ...eps.map((e) => `add set ${t} ${e.set} { type ipv4_addr ; flags dynamic,timeout ; timeout ${affinity}s ; }`),
       )
-    L.push(`add rule ${t} ${svcChain} ip daddr ${p.svc.clusterIP} ip saddr != ${cidr} jump mark-for-masquerade`)
-    if (affinity !== undefined)
-      L.push(...eps.map((e) => `add rule ${t} ${svcChain} ip saddr @${e.set} goto ${e.chain}`))
-    L.push(
-      `add rule ${t} ${svcChain} numgen random mod ${eps.length} vmap { ${eps.map((e, i) => `${i} : goto ${e.chain}`).join(' , ')} }`,
-    )
-    if (p.port.nodePort) {
-      const ext = nftExternalChain(p)
+    if (p.endpoints.length > 0)
+      L.push(`add rule ${t} ${internalChain} ip daddr ${p.svc.clusterIP} ip saddr != ${cidr} jump mark-for-masquerade`)
+    // each policy chain in use: affinity lookups, then the random pick among its endpoints
+    const policy = (chain: string, endpoints: readonly string[]): void => {
+      const mine = endpoints.map((ep) => byEp.get(ep)!)
+      if (affinity !== undefined)
+        L.push(...mine.map((e) => `add rule ${t} ${chain} ip saddr @${e.set} goto ${e.chain}`))
       L.push(
-        `add chain ${t} ${ext}`,
-        `add rule ${t} ${ext} jump mark-for-masquerade`,
-        `add rule ${t} ${ext} goto ${svcChain}`,
+        `add rule ${t} ${chain} numgen random mod ${mine.length} vmap { ${mine.map((e, i) => `${i} : goto ${e.chain}`).join(' , ')} }`,
       )
+    }
+    if (p.usesCluster) policy(clusterChain, p.cluster)
+    if (p.usesLocal) policy(localChain, p.own)
+    if (nodePort) {
+      const ext = nftExternalChain(p)
+      L.push(`add chain ${t} ${ext}`)
+      if (!p.externalLocal)
+        L.push(`add rule ${t} ${ext} jump mark-for-masquerade`, `add rule ${t} ${ext} goto ${clusterChain}`)
+      else
+        // the client's address kept: only the node's own endpoints, except for its pods and itself
+        L.push(
+          `add rule ${t} ${ext} ip saddr ${cidr} goto ${clusterChain} comment "short-circuit pod traffic"`,
+          `add rule ${t} ${ext} fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"`,
+          `add rule ${t} ${ext} fib saddr type local goto ${clusterChain} comment "short-circuit local traffic"`,
+          ...(p.own.length > 0 ? [`add rule ${t} ${ext} goto ${localChain}`] : []),
+        )
     }
     for (const e of eps) {
       L.push(
@@ -358,9 +431,17 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
         `add rule ${t} ${e.chain} meta l4proto ${p.proto} dnat to ${e.ep}`,
       )
     }
-    L.push(`add element ${t} service-ips { ${key} : goto ${svcChain} }`)
-    if (p.port.nodePort)
-      L.push(`add element ${t} service-nodeports { ${p.proto} . ${p.port.nodePort} : goto ${nftExternalChain(p)} }`)
+    // internalTrafficPolicy Local, every endpoint on another node: dropped
+    L.push(
+      p.endpoints.length > 0
+        ? `add element ${t} service-ips { ${key} : goto ${internalChain} }`
+        : `add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : drop }`,
+    )
+    if (nodePort) {
+      L.push(`add element ${t} service-nodeports { ${p.proto} . ${nodePort} : goto ${nftExternalChain(p)} }`)
+      if (p.externalLocal && p.own.length === 0)
+        L.push(`add element ${t} no-endpoint-nodeports { ${p.proto} . ${nodePort} comment "${p.spn}" : drop }`)
+    }
   }
   return `${L.join('\n')}\n`
 }

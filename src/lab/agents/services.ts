@@ -33,10 +33,11 @@ export interface LabService {
   sessionAffinity?: {clientIP: {timeoutSeconds: number}}
   /**
    * spec.internalTrafficPolicy Local: a node sends ClusterIP traffic only to its own endpoints;
-   * absent: Cluster. (The lab's Local Service has no NodePort: its external traffic would take the
-   * Cluster policy's chain, which the lab does not write for it.)
+   * absent: Cluster.
    */
   internalTrafficPolicy?: 'Local'
+  /** spec.externalTrafficPolicy Local: NodePort traffic from outside a node goes only to its own endpoints; absent: Cluster */
+  externalTrafficPolicy?: 'Local'
 }
 
 function endpointFor(pod: LabPod): LabEndpoint {
@@ -54,7 +55,9 @@ function endpointFor(pod: LabPod): LabEndpoint {
  * spread over nodes), a NodePort Service backed by the first pod of every node,
  * a Service with ClientIP session affinity (the default 10800 s) backed by the same pods, one with
  * internalTrafficPolicy Local backed by the first pods of node1 and node2 (a third node has no
- * endpoint of its own, so its kube-proxy drops the Service), and a Service without endpoints. The lab has no separate CoreDNS pods: the
+ * endpoint of its own, so its kube-proxy drops the Service), a NodePort with externalTrafficPolicy
+ * Local backed by the same two (a node without one drops what comes from outside, and keeps the
+ * client's address where it has one), and a Service without endpoints. The lab has no separate CoreDNS pods: the
  * endpoints are existing lab pods, so that pod counts stay what --pods-per-node says.
  */
 export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[] {
@@ -98,6 +101,15 @@ export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[
       ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
       endpoints: firstPods.slice(0, 2).map(endpointFor),
       internalTrafficPolicy: 'Local',
+    },
+    {
+      name: 'web-local',
+      namespace: 'default',
+      type: 'NodePort',
+      clusterIP: '172.21.0.83',
+      ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30082}],
+      endpoints: firstPods.slice(0, 2).map(endpointFor),
+      externalTrafficPolicy: 'Local',
     },
     {
       name: 'no-endpoints',

@@ -315,7 +315,7 @@ describe('KUBE_PROXY_MISSING', () => {
     const f = findings(s, 'KUBE_PROXY_MISSING')
     expect(f.map((x) => x.node)).toEqual(['node3'])
     expect(f[0]!.evidence).toContain('node3 iptables-save -t nat: :KUBE-SERVICES - [0:0] and no rule in it (flushed)')
-    expect(f[0]!.message).toContain('while the cluster has 5 Services')
+    expect(f[0]!.message).toContain('while the cluster has 6 Services')
     expect(findings(s, 'SERVICE_RULES_STALE')).toEqual([])
     // the node rejects nothing any more: the Service without endpoints names the two that do
     expect(findings(s, 'SERVICE_NO_ENDPOINTS')[0]!.message).toContain('on node1 and node2')
@@ -447,7 +447,7 @@ describe('HAIRPIN_OFF', () => {
     const port = portOf(s, 'node1', 'pod-node1-1').name
     expect(f[0]!.subject).toBe(`pod default/pod-node1-1 (${port} on cni0)`)
     expect(f[0]!.message).toContain(
-      'is an endpoint of default/node-local, default/sticky, default/web and kube-system/kube-dns',
+      'is an endpoint of default/node-local, default/sticky, default/web, default/web-local and kube-system/kube-dns',
     )
     expect(f[0]!.evidence[0]).toMatch(
       new RegExp(`^node1 ip -d link: \\d+: ${port}: .* master cni0 .* veth bridge_slave hairpin off$`),

@@ -8,7 +8,10 @@
  * endpoints (refused); then, from two clients, connects to the Service with ClientIP
  * session affinity, each client's all answered by one pod, which the walk names alone, and
  * to the Service with internalTrafficPolicy Local, answered on a node with an endpoint by
- * that node's own and dropped on a node without one, as the walk says. The endpoints real traffic reaches are exactly the ones
+ * that node's own and dropped on a node without one, and to the NodePort with
+ * externalTrafficPolicy Local from another node (its own endpoint, the client's address
+ * kept), to a node without one (dropped), and from the node itself (every endpoint), as the
+ * walk says. The endpoints real traffic reaches are exactly the ones
  * netctl's per-endpoint walks deliver both ways, the Service without endpoints
  * is rejected in the walk as in the kernel, and every route decision of those
  * walks is the one `ip route get` gives. Then faults made with plain commands
@@ -329,6 +332,54 @@ describeLab(
               ])
               for (const t of [near, far]) expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
               const routes = await routeDisagreements([...endpointWalks(near), far])
+              expect(routes.asked).toBeGreaterThan(0)
+              expect(routes.diffs).toEqual([])
+            },
+          )
+
+          it(
+            "externalTrafficPolicy Local (default/web-local, NodePort 30082, endpoints on node1 and node2): from node1, node2's NodePort answers with node2's own endpoint, which sees node1's address; node3's drops it, also a pod's (masqueraded to its node on the way); node3's own connects reach both: as the kernel answers",
+            SEQUENTIAL,
+            async () => {
+              const l = lab.get()
+              const [node1, node2, node3] = ['node1', 'node2', 'node3'].map((n) => l.nodes.find((x) => x.name === n)!)
+              const snap = await collectLab(l.name)
+              const walk = (src: string, node: {ip: string}) => trace(snap, `${node.ip}:30082`, undefined, src)
+
+              const kept = walk('node1', node2!)
+              expect(kept.service).toMatchObject({
+                via: 'nodePort',
+                externalTrafficPolicy: 'Local',
+                reached: 1,
+                total: 1,
+              })
+              expect(deliveredPods(kept)).toEqual(['pod-node2-1'])
+              const keptReal = new Set(await seq(3, () => connectFrom(node1!.netns, node2!.ip, 30082, 2)))
+              expect([...keptReal]).toEqual(['pod-node2-1'])
+              // the client's address kept: what the endpoint saw, as conntrack on node2 records it
+              const seen = await seenFrom(node2!.netns, node1!.ip, node2!.ip, 30082)
+              const e = kept.endpoints!.find((x) => x.pod === 'pod-node2-1')!
+              expect(seen.get(e.ip)).toBe(node1!.ip)
+              expect(deliveredFrom(e)).toBe(node1!.ip)
+              for (const x of kept.endpoints!.filter((y) => y.pod !== 'pod-node2-1'))
+                expect(x.note).toMatch(/^not walked: externalTrafficPolicy Local: node2's kube-proxy /)
+
+              for (const src of ['node1', 'pod-node1-2']) {
+                const dropped = walk(src, node3!)
+                expect(dropped.disposition, src).toBe('DENIED')
+                expect(dropped.hops.at(-1)!.node, src).toBe('node3')
+                const netns = src === 'node1' ? node1!.netns : pod(l, src).netns
+                expect(await seq(2, () => connectFrom(netns, node3!.ip, 30082, 2)), src).toEqual(['', ''])
+              }
+
+              const own = walk('node3', node3!)
+              expect(own.service).toMatchObject({reached: 2, total: 2})
+              expect(reachedPods(await answers(node3!.netns, node3!.ip, 30082, 'tcp'))).toEqual(deliveredPods(own))
+
+              const walks = [kept, own].flatMap(endpointWalks)
+              for (const t of [kept, own, walk('node1', node3!)])
+                expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
+              const routes = await routeDisagreements(walks)
               expect(routes.asked).toBeGreaterThan(0)
               expect(routes.diffs).toEqual([])
             },

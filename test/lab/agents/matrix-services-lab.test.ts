@@ -60,6 +60,7 @@ describeLab('matrix --services in a lab, kube-proxy iptables mode', () => {
       'default/node-local:80/TCP',
       'default/sticky:80/TCP',
       WEB,
+      'default/web-local:80/TCP',
       'kube-system/kube-dns:53/UDP',
       'kube-system/kube-dns:53/TCP',
     ])

@@ -6,6 +6,7 @@ import {felixIptables, felixRuleHashes} from '../../../src/lab/agents/felix.js'
 import {labRuleSets} from '../../../src/lab/agents/index.js'
 import {
   iptablesEndpointChain,
+  iptablesExternalChain,
   iptablesLocalChain,
   iptablesServiceChain,
   kubeProxyIptables,
@@ -166,6 +167,7 @@ describe('lab agents: defaults and Services', () => {
       'default/web',
       'default/sticky',
       'default/node-local',
+      'default/web-local',
       'default/no-endpoints',
     ])
     expect(inv.services?.find((s) => s.name === 'sticky')?.sessionAffinity).toEqual({clientIP: {timeoutSeconds: 10800}})
@@ -203,6 +205,49 @@ describe('lab agents: defaults and Services', () => {
       'add element ip kube-proxy no-endpoint-services { 172.21.0.82 . tcp . 80 comment "default/node-local:http" : drop }',
     )
     expect(nft3).not.toMatch(/local-[A-Z2-7]{8}-default\/node-local/)
+  })
+
+  it("writes externalTrafficPolicy Local per node: the EXT chain short-circuits pods and the node itself to the Cluster chain, the rest to the node's own endpoints, or a drop", () => {
+    const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+    const spn = 'default/web-local:http'
+    const [svc, svl, ext] = [
+      iptablesServiceChain(spn, 'tcp'),
+      iptablesLocalChain(spn, 'tcp'),
+      iptablesExternalChain(spn, 'tcp'),
+    ]
+    const n1 = kubeProxyIptables(plan, plan.nodes[0]!, plan.services!).toString().split('\n')
+    expect(n1.filter((r) => r.startsWith(`-A ${ext} `))).toEqual([
+      `-A ${ext} -m comment --comment "pod traffic for ${spn} external destinations" -s ${plan.clusterCIDR} -j ${svc}`,
+      `-A ${ext} -m comment --comment "masquerade LOCAL traffic for ${spn} external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`,
+      `-A ${ext} -m comment --comment "route LOCAL traffic for ${spn} external destinations" -m addrtype --src-type LOCAL -j ${svc}`,
+      `-A ${ext} -j ${svl}`,
+    ])
+    // the ClusterIP keeps the Cluster policy: both endpoints; the Local chain has node1's own
+    expect(n1).toContain(
+      `-A KUBE-SERVICES -m comment --comment "${spn} cluster IP" -m tcp -p tcp -d 172.21.0.83 --dport 80 -j ${svc}`,
+    )
+    expect(n1.filter((r) => r.startsWith(`-A ${svc} `) && r.includes(' -j KUBE-SEP-'))).toHaveLength(2)
+    expect(n1.filter((r) => r.startsWith(`-A ${svl} `))).toEqual([
+      `-A ${svl} -m comment --comment "${spn} -> 172.20.1.2:8080" -j ${iptablesEndpointChain(spn, 'tcp', '172.20.1.2:8080')}`,
+    ])
+    const n3 = kubeProxyIptables(plan, plan.nodes[2]!, plan.services!).toString().split('\n')
+    expect(n3.filter((r) => r.startsWith(`-A ${ext} `))).toHaveLength(3)
+    expect(n3.some((r) => r.includes(svl))).toBe(false)
+    expect(n3).toContain(
+      `-A KUBE-EXTERNAL-SERVICES -m comment --comment "${spn} has no local endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 30082 -j DROP`,
+    )
+
+    const nft3 = kubeProxyNftables(plan, plan.nodes[2]!, plan.services!)
+    expect(nft3).toContain(
+      'add element ip kube-proxy no-endpoint-nodeports { tcp . 30082 comment "default/web-local:http" : drop }',
+    )
+    expect(nft3).toMatch(
+      /^add rule ip kube-proxy external-\S+ fib saddr type local goto service-\S+ comment "short-circuit local traffic"$/m,
+    )
+    const nft1 = kubeProxyNftables(plan, plan.nodes[0]!, plan.services!)
+    expect(nft1).toMatch(
+      /^add rule ip kube-proxy (external-[A-Z2-7]{8}-default\/web-local\/tcp\/http) goto local-[A-Z2-7]{8}-default\/web-local\/tcp\/http$/m,
+    )
   })
 
   it('writes ClientIP affinity as kube-proxy does: recent lists in iptables mode, affinity sets in nftables mode', () => {
