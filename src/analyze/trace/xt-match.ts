@@ -1,5 +1,5 @@
 import type {Ipset, XtRecent} from '../../model/netfilter.js'
-import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {cidrContains, ipv4ToNumber, mustIp, numberToIPv4, parseCidr, parseIp, sameIp} from '../ip.js'
 
 /**
  * The iptables extension matches the agents write (kept by the parser in
@@ -384,8 +384,6 @@ function matchPhysdev(other: string, opts: Opt[], p: XtPacket): XtResult {
 
 // ---- recent -------------------------------------------------------------------------------------
 
-const dotted = (n: number): string => [24, 16, 8, 0].map((b) => (n >>> b) & 255).join('.')
-
 /**
  * xt_recent as the kernel evaluates it: `--set` adds the address and matches; `--rcheck`/`--update`
  * match when the list holds the address (source, or destination with --rdest, under --mask) and,
@@ -405,20 +403,14 @@ function matchRecent(other: string, opts: Opt[], p: XtPacket, env: MatchEnv): Xt
   const ip = parseIp(address)
   if (!ip) return unknown(`${other}: ${address} is not an address`)
   const maskText = opts.find((o) => o.name === '--mask')?.values[0]
-  let key = address
+  let key = ip
   if (maskText !== undefined && ip.family === 'inet') {
-    const mask = parseIp(maskText)
-    if (!mask || mask.family !== 'inet') return unknown(`${other}: --mask ${maskText} is not an IPv4 mask`)
-    const n = (b: Uint8Array): number => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0
-    key = dotted((n(ip.bytes) & n(mask.bytes)) >>> 0)
+    const mask = ipv4ToNumber(maskText)
+    if (mask === undefined) return unknown(`${other}: --mask ${maskText} is not an IPv4 mask`)
+    key = mustIp(numberToIPv4((ipv4ToNumber(ip.text)! & mask) >>> 0))
   }
   const table = env.recent.tables.find((t) => t.name === name)
-  const same = (a: string): boolean => {
-    const x = parseIp(a)
-    const y = parseIp(key)
-    return x !== undefined && y !== undefined && x.family === y.family && x.bytes.every((b, i) => b === y.bytes[i])
-  }
-  const entry = table?.entries.find((e) => same(e.address))
+  const entry = table?.entries.find((e) => sameIp(parseIp(e.address), key))
   if (!entry) return is(invert)
   const seconds = Number(opts.find((o) => o.name === '--seconds')?.values[0] ?? 0)
   const hitcount = Number(opts.find((o) => o.name === '--hitcount')?.values[0] ?? 0)
@@ -426,7 +418,7 @@ function matchRecent(other: string, opts: Opt[], p: XtPacket, env: MatchEnv): Xt
   const {jiffies, hz} = env.recent
   if (seconds && (jiffies === undefined || hz === undefined))
     return unknown(
-      `${other}: the kernel's clock (jiffies and HZ) was not read, so the age of ${key}'s entry is not known`,
+      `${other}: the kernel's clock (jiffies and HZ) was not read, so the age of ${key.text}'s entry is not known`,
     )
   const since = seconds ? jiffies! - seconds * hz! : -Infinity
   const stamps = entry.stamps.length > 0 ? entry.stamps : [entry.lastSeen]
