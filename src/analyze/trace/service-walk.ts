@@ -8,6 +8,7 @@
  * endpoint's walk. Pure.
  */
 import type {Finding} from '../../model/finding.js'
+import type {InventoryService} from '../../model/inventory.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Hop, PathResult, Protocol, Trace, TraceServiceEndpoint, TraceTranslation} from '../../model/trace.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from './api.js'
@@ -28,6 +29,30 @@ interface Walked {
 
 /** A rule of kube-proxy's ClientIP affinity that sent the packet: `-m recent --rcheck` (iptables), `ip saddr @affinity-…` (nft). */
 const AFFINITY_RULE = / -m recent --rcheck |(?:^|\s)ip6? saddr @affinity-/
+/**
+ * Why an endpoint of the EndpointSlices is not walked: not ready; on another node than the one whose
+ * rules decide, under a Local traffic policy (external for a NodePort, internal for the ClusterIP);
+ * the client pinned elsewhere by session affinity (`pinnedTo`); else no rule of `where` sends there.
+ */
+function unwalkedNote(o: {
+  ready: boolean
+  node: string | undefined
+  where: string
+  via: 'clusterIP' | 'nodePort'
+  svc: InventoryService
+  pinnedTo: string | undefined
+}): string {
+  if (!o.ready) return 'not walked: not ready in the EndpointSlice'
+  const elsewhere = o.node !== undefined && o.node !== o.where
+  if (elsewhere && o.via === 'nodePort' && o.svc.externalTrafficPolicy === 'Local')
+    return `not walked: externalTrafficPolicy Local: ${o.where}'s kube-proxy sends what comes from outside it only to the endpoints on ${o.where} (this one is on ${o.node})`
+  if (elsewhere && o.via === 'clusterIP' && o.svc.internalTrafficPolicy === 'Local')
+    return `not walked: internalTrafficPolicy Local: ${o.where}'s kube-proxy sends only to the endpoints on ${o.where} (this one is on ${o.node})`
+  if (o.pinnedTo !== undefined)
+    return `not walked: session affinity sends this client to ${o.pinnedTo} (its address is in that endpoint's list on ${o.where})`
+  return `not walked: no rule of ${o.where}'s kube-proxy sends to it`
+}
+
 /** The first translation of the request that changed its destination, as a hop shows it. */
 export function translationOf(hops: Hop[]): TraceTranslation | null {
   for (const h of hops) {
@@ -240,21 +265,14 @@ export function traceService(
       endpoints.push(
         describe(ip, {
           ...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}),
-          note: !ready
-            ? 'not walked: not ready in the EndpointSlice'
-            : target.via === 'nodePort' &&
-                svc.externalTrafficPolicy === 'Local' &&
-                e.nodeName !== undefined &&
-                e.nodeName !== where
-              ? `not walked: externalTrafficPolicy Local: ${where}'s kube-proxy sends what comes from outside it only to the endpoints on ${where} (this one is on ${e.nodeName})`
-              : target.via !== 'nodePort' &&
-                  svc.internalTrafficPolicy === 'Local' &&
-                  e.nodeName !== undefined &&
-                  e.nodeName !== where
-                ? `not walked: internalTrafficPolicy Local: ${where}'s kube-proxy sends only to the endpoints on ${where} (this one is on ${e.nodeName})`
-                : affinity !== undefined
-                  ? `not walked: session affinity sends this client to ${[...ways.keys()][0] ?? ''} (its address is in that endpoint's list on ${where})`
-                  : `not walked: no rule of ${where}'s kube-proxy sends to it`,
+          note: unwalkedNote({
+            ready,
+            node: e.nodeName,
+            where,
+            via: target.via,
+            svc,
+            pinnedTo: affinity !== undefined ? [...ways.keys()][0] : undefined,
+          }),
         }),
       )
     }
