@@ -124,6 +124,13 @@ async function seenFrom(netns: string, src: string, dst: string, dport: number):
   return seen
 }
 
+/** Every route decision of these walks is the one `ip route get` gives on its node (and there was one to ask). */
+async function expectRoutesAsIpRouteGet(walks: Trace[]): Promise<void> {
+  const routes = await routeDisagreements(walks)
+  expect(routes.asked).toBeGreaterThan(0)
+  expect(routes.diffs).toEqual([])
+}
+
 /** The source address the walk delivers to the endpoint with. */
 const deliveredFrom = (e: TraceServiceEndpoint): string | undefined =>
   e.hops?.filter((h) => h.packet).at(-1)?.packet?.src
@@ -261,15 +268,13 @@ describeLab(
                   expect(deliveredFrom(e), `${dst} → ${e.pod}`).toBe(seen.get(e.ip))
               }
 
-              const routes = await routeDisagreements([
+              await expectRoutesAsIpRouteGet([
                 ...endpointWalks(dns),
                 ...endpointWalks(web),
                 ...endpointWalks(np),
                 ...endpointWalks(fromSelf),
                 ...fromNode.flatMap(endpointWalks),
               ])
-              expect(routes.asked).toBeGreaterThan(0)
-              expect(routes.diffs).toEqual([])
             },
           )
 
@@ -303,9 +308,7 @@ describeLab(
                 ).not.toContain('INSUFFICIENT_INFO')
                 walks.push(...endpointWalks(t))
               }
-              const routes = await routeDisagreements(walks)
-              expect(routes.asked).toBeGreaterThan(0)
-              expect(routes.diffs).toEqual([])
+              await expectRoutesAsIpRouteGet(walks)
             },
           )
 
@@ -331,9 +334,7 @@ describeLab(
                 '',
               ])
               for (const t of [near, far]) expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
-              const routes = await routeDisagreements([...endpointWalks(near), far])
-              expect(routes.asked).toBeGreaterThan(0)
-              expect(routes.diffs).toEqual([])
+              await expectRoutesAsIpRouteGet([...endpointWalks(near), far])
             },
           )
 
@@ -379,9 +380,7 @@ describeLab(
               const walks = [kept, own].flatMap(endpointWalks)
               for (const t of [kept, own, walk('node1', node3!)])
                 expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
-              const routes = await routeDisagreements(walks)
-              expect(routes.asked).toBeGreaterThan(0)
-              expect(routes.diffs).toEqual([])
+              await expectRoutesAsIpRouteGet(walks)
             },
           )
 
