@@ -200,6 +200,7 @@ export interface KubeService extends KubeObject {
     internalTrafficPolicy?: 'Cluster' | 'Local'
     externalTrafficPolicy?: 'Cluster' | 'Local'
     sessionAffinityConfig?: {clientIP?: {timeoutSeconds?: number}}
+    trafficDistribution?: string
     ports?: Array<{
       name?: string
       protocol?: 'TCP' | 'UDP' | 'SCTP'
@@ -217,6 +218,8 @@ export interface KubeEndpointSlice extends KubeObject {
     addresses: string[]
     conditions?: {ready?: boolean; serving?: boolean; terminating?: boolean}
     nodeName?: string
+    zone?: string
+    hints?: {forZones?: Array<{name?: string}>; forNodes?: Array<{name?: string}>}
     targetRef?: {kind?: string; namespace?: string; name?: string}
   }>
   ports?: Array<{name?: string; protocol?: string; port?: number}>

@@ -5,6 +5,7 @@ import {
   type Inventory,
   INVENTORY_API_VERSION,
   type InventoryContainerPort,
+  type InventoryEndpoint,
   type InventoryService,
 } from '../model/inventory.js'
 import {type ClusterObjects, detectCni, type Detection} from './detect.js'
@@ -195,6 +196,18 @@ const PATHS = {
 /** The label an EndpointSlice names its Service by. */
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name'
 
+/** An endpoint's topology hints as the inventory keeps them: the named zones and nodes; none: no field. */
+function hintsOf(
+  h: NonNullable<NonNullable<KubeEndpointSlice['endpoints']>[number]['hints']> | undefined,
+): Pick<InventoryEndpoint, 'hints'> {
+  const names = (xs: Array<{name?: string}> | undefined): Array<{name: string}> =>
+    (xs ?? []).flatMap((x) => (typeof x.name === 'string' && x.name !== '' ? [{name: x.name}] : []))
+  const forZones = names(h?.forZones)
+  const forNodes = names(h?.forNodes)
+  if (forZones.length === 0 && forNodes.length === 0) return {}
+  return {hints: {...(forZones.length > 0 ? {forZones} : {}), ...(forNodes.length > 0 ? {forNodes} : {})}}
+}
+
 /**
  * Services with their EndpointSlices' endpoints, as an inventory's `services:`
  * holds them: a named targetPort taken from the slices' port of that name (what
@@ -233,6 +246,8 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
         addresses: e.addresses,
         ...(e.conditions ? {conditions: e.conditions} : {}),
         ...(e.nodeName ? {nodeName: e.nodeName} : {}),
+        ...(e.zone ? {zone: e.zone} : {}),
+        ...hintsOf(e.hints),
         ...(e.targetRef?.kind && e.targetRef.name
           ? {
               targetRef: {
@@ -258,7 +273,18 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
       ...(svc.spec?.internalTrafficPolicy === 'Local' ? {internalTrafficPolicy: 'Local' as const} : {}),
       ...(svc.spec?.externalTrafficPolicy === 'Local' ? {externalTrafficPolicy: 'Local' as const} : {}),
     }
-    out.push({name: svc.metadata.name, namespace: ns, type, clusterIP: ip, ...local, ...affinity, ports, endpoints})
+    const distribution = svc.spec?.trafficDistribution ? {trafficDistribution: svc.spec.trafficDistribution} : {}
+    out.push({
+      name: svc.metadata.name,
+      namespace: ns,
+      type,
+      clusterIP: ip,
+      ...local,
+      ...affinity,
+      ...distribution,
+      ports,
+      endpoints,
+    })
   }
   return out.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
 }

@@ -35,6 +35,9 @@ export interface InventoryNodePaths {
   birdSocket?: string
 }
 
+/** The node label of its zone (v1.LabelTopologyZone): kube-proxy reads it to follow an EndpointSlice's zone hints. */
+export const ZONE_LABEL = 'topology.kubernetes.io/zone'
+
 export interface InventoryNode {
   name: string
   internalIP: string
@@ -127,6 +130,13 @@ export interface InventoryEndpoint {
   addresses: string[]
   conditions?: {ready?: boolean; serving?: boolean; terminating?: boolean}
   nodeName?: string
+  /** the zone of the endpoint's node (the EndpointSlice controller copies its topology.kubernetes.io/zone label) */
+  zone?: string
+  /**
+   * topology hints (trafficDistribution, or the topology-mode annotation): kube-proxy on a node sends only to the
+   * endpoints hinted for its zone (forZones) or for itself (forNodes), when every ready endpoint has such a hint
+   */
+  hints?: {forZones?: Array<{name: string}>; forNodes?: Array<{name: string}>}
   targetRef?: {kind: string; namespace?: string; name: string}
 }
 
@@ -142,6 +152,8 @@ export interface InventoryService {
   internalTrafficPolicy?: 'Cluster' | 'Local'
   /** spec.sessionAffinity ClientIP with its sessionAffinityConfig.clientIP.timeoutSeconds; absent: None */
   sessionAffinity?: {clientIP: {timeoutSeconds: number}}
+  /** spec.trafficDistribution (PreferClose, PreferSameZone, PreferSameNode): what the EndpointSlices' hints say */
+  trafficDistribution?: string
   ports: InventoryServicePort[]
   endpoints?: InventoryEndpoint[]
 }

@@ -66,6 +66,15 @@ describeLab(
       expect(web.internalTrafficPolicy).toBeUndefined()
       expect(inv.services!.find((s) => s.name === 'web-local')!.externalTrafficPolicy).toBe('Local')
       expect(web.externalTrafficPolicy).toBeUndefined()
+      // spec.trafficDistribution, the endpoints' zones and hints, and the nodes' zone labels
+      const zonal = inv.services!.find((s) => s.name === 'zonal')!
+      expect(zonal.trafficDistribution).toBe('PreferClose')
+      expect(zonal.endpoints!.map((e) => [e.nodeName, e.zone, e.hints]).sort()).toEqual([
+        ['node1', 'zone-a', {forZones: [{name: 'zone-a'}]}],
+        ['node2', 'zone-b', {forZones: [{name: 'zone-b'}]}],
+      ])
+      expect(web.trafficDistribution).toBeUndefined()
+      expect(inv.nodes.map((n) => n.labels?.['topology.kubernetes.io/zone'])).toEqual(['zone-a', 'zone-b', 'zone-a'])
       expect(server.requests.some((r) => r.path.startsWith('/apis/discovery.k8s.io/v1/endpointslices'))).toBe(true)
     })
 

@@ -462,11 +462,14 @@ interface LabInventory {
     sessionAffinity?: {clientIP: {timeoutSeconds: number}}
     internalTrafficPolicy?: string
     externalTrafficPolicy?: string
+    trafficDistribution?: string
     ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
     endpoints?: Array<{
       addresses: string[]
       conditions?: {ready?: boolean}
       nodeName?: string
+      zone?: string
+      hints?: {forZones?: Array<{name: string}>; forNodes?: Array<{name: string}>}
       targetRef?: {kind: string; namespace?: string; name: string}
     }>
   }>
@@ -939,6 +942,7 @@ export class KubeApiServer {
         ...(svc.sessionAffinity
           ? {sessionAffinity: 'ClientIP', sessionAffinityConfig: {clientIP: {...svc.sessionAffinity.clientIP}}}
           : {sessionAffinity: 'None'}),
+        ...(svc.trafficDistribution ? {trafficDistribution: svc.trafficDistribution} : {}),
       },
       status: {loadBalancer: {}},
     }
@@ -959,6 +963,8 @@ export class KubeApiServer {
         addresses: e.addresses,
         conditions: {ready: e.conditions?.ready !== false, serving: e.conditions?.ready !== false, terminating: false},
         ...(e.nodeName ? {nodeName: e.nodeName} : {}),
+        ...(e.zone ? {zone: e.zone} : {}),
+        ...(e.hints ? {hints: e.hints} : {}),
         ...(e.targetRef ? {targetRef: {...e.targetRef, uid: randomUUID()}} : {}),
       })),
       ports: svc.ports.map((p) => ({
