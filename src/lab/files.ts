@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {addToIPv4, prefixLength} from '../analyze/ip.js'
 import {cniRunsFlanneld} from '../model/backends.js'
+import {ZONE_LABEL} from '../model/inventory.js'
 import type {LabBackend} from './backends/index.js'
 import type {LabNode, LabPlan} from './types.js'
 
@@ -88,6 +89,7 @@ export interface NodeFacts {
 export function nodeFacts(plan: LabPlan, node: LabNode, backend: LabBackend): NodeFacts {
   const labels: Record<string, string> = {'kubernetes.io/hostname': node.name, 'kubernetes.io/os': 'linux'}
   if (node.routeReflector) labels['route-reflector'] = 'true'
+  if (node.zone) labels[ZONE_LABEL] = node.zone
   return {
     name: node.name,
     internalIP: node.ip,

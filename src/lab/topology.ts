@@ -38,6 +38,13 @@ export const MAX_NODES = 50
 export const STATIC_UNDERLAY_NEIGH_ABOVE = 16
 
 /** Lab names: lower-case words joined by '-'; they start every namespace name, followed by '.'. */
+/**
+ * A lab node's zone (its topology.kubernetes.io/zone label): odd nodes in zone-a, even ones in zone-b, so
+ * that node1 and node2 (where the first Services' endpoints are) are in different zones and node3 shares
+ * node1's.
+ */
+export const labZone = (index: number): string => (index % 2 === 1 ? 'zone-a' : 'zone-b')
+
 export const LAB_NAME_RE = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/
 
 export function validateLabName(name: string): void {
@@ -152,6 +159,7 @@ export function planLab(o: LabOptions, stateRoot = defaultStateRoot()): LabPlan 
       tunnelIP: addToIPv4(podCIDR, 0),
       fabricPort: name,
       routeReflector: o.backend === 'calico-rr' && i <= o.routeReflectors,
+      zone: labZone(i),
       dir: path.join(stateDir, 'nodes', name),
     })
   }

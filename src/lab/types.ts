@@ -71,6 +71,8 @@ export interface LabNode {
   fabricPort: string
   /** a BGP route reflector (calico-rr) */
   routeReflector: boolean
+  /** the node's topology.kubernetes.io/zone; absent in labs made before zones */
+  zone?: string
   /** directory under the lab's state directory with the node's files */
   dir: string
 }

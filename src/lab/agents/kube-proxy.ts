@@ -2,7 +2,7 @@ import type {LabNode, LabPlan} from '../types.js'
 import {KUBE_MARK_MASQ, SERVICE_CIDR} from './defaults.js'
 import {sha256Base32} from './hash.js'
 import {comment, RestoreFile} from './restore.js'
-import {type LabService, type LabServicePort, readyAddresses, servicePortName} from './services.js'
+import {type LabEndpoint, type LabService, type LabServicePort, readyAddresses, servicePortName} from './services.js'
 
 /**
  * kube-proxy's rules for the lab's Services, as kubernetes pkg/proxy/iptables
@@ -19,7 +19,7 @@ interface PortEndpoints {
   /** `ns/name:port` */
   spn: string
   proto: 'tcp' | 'udp'
-  /** every ready endpoint, `ip:targetPort` sorted as kube-proxy's endpoints map keeps them: the Cluster policy's */
+  /** the ready endpoints the Cluster policy uses here (topology hints applied), `ip:targetPort` sorted as kube-proxy's endpoints map keeps them */
   cluster: string[]
   /** this node's own ready endpoints: a Local policy's */
   own: string[]
@@ -36,13 +36,25 @@ interface PortEndpoints {
   usesLocal: boolean
 }
 
+/**
+ * The ready endpoints the Cluster policy of `node` uses (pkg/proxy/topology.go topologyModeFromHints and
+ * availableForTopology, as the lab's hints go: zones only): those hinted for the node's zone when every
+ * ready endpoint has a zone hint and one is for that zone; else all of them.
+ */
+function clusterAddresses(svc: LabService, node: Pick<LabNode, 'zone'>): string[] {
+  const ready = svc.endpoints.filter((e) => e.conditions.ready)
+  const hinted = (e: LabEndpoint): boolean => e.hints?.forZones.some((z) => z.name === node.zone) ?? false
+  const sameZone = ready.length > 0 && ready.every((e) => (e.hints?.forZones.length ?? 0) > 0) && ready.some(hinted)
+  return sameZone ? ready.filter(hinted).flatMap((e) => e.addresses) : readyAddresses(svc)
+}
+
 /** The Service ports as `node`'s kube-proxy sees them (pkg/proxy/topology.go CategorizeEndpoints). */
-function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name'>): PortEndpoints[] {
+function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name' | 'zone'>): PortEndpoints[] {
   const out: PortEndpoints[] = []
   for (const svc of services) {
     const internalLocal = svc.internalTrafficPolicy === 'Local'
     const externalLocal = svc.externalTrafficPolicy === 'Local'
-    const ready = readyAddresses(svc)
+    const ready = clusterAddresses(svc, node)
     const ownIps = svc.endpoints
       .filter((e) => e.conditions.ready && e.nodeName === node.name)
       .flatMap((e) => e.addresses)

@@ -17,6 +17,10 @@ export interface LabEndpoint {
   addresses: string[]
   conditions: {ready: boolean}
   nodeName: string
+  /** the node's zone, as the EndpointSlice controller copies it (absent in labs made before zones) */
+  zone?: string
+  /** trafficDistribution PreferClose: each ready endpoint hinted for its own zone (the controller's trafficdist) */
+  hints?: {forZones: Array<{name: string}>}
   targetRef: {kind: 'Pod'; namespace: string; name: string}
 }
 
@@ -38,15 +42,27 @@ export interface LabService {
   internalTrafficPolicy?: 'Local'
   /** spec.externalTrafficPolicy Local: NodePort traffic from outside a node goes only to its own endpoints; absent: Cluster */
   externalTrafficPolicy?: 'Local'
+  /** spec.trafficDistribution PreferClose: the EndpointSlice's endpoints carry zone hints; absent: none */
+  trafficDistribution?: 'PreferClose'
 }
 
-function endpointFor(pod: LabPod): LabEndpoint {
+function endpointOf(pod: LabPod, zone: string | undefined): LabEndpoint {
   return {
     addresses: [pod.ip],
     conditions: {ready: true},
     nodeName: pod.node,
+    ...(zone ? {zone} : {}),
     targetRef: {kind: 'Pod', namespace: pod.namespace, name: pod.name},
   }
+}
+
+/**
+ * The hints the EndpointSlice controller writes for trafficDistribution PreferClose (kubernetes
+ * staging/src/k8s.io/endpointslice/trafficdist/trafficdist.go, preferCloseHeuristic): every ready
+ * endpoint with a zone is hinted for that zone.
+ */
+function hintedForItsZone(e: LabEndpoint): LabEndpoint {
+  return e.conditions.ready && e.zone ? {...e, hints: {forZones: [{name: e.zone}]}} : e
 }
 
 /**
@@ -57,13 +73,17 @@ function endpointFor(pod: LabPod): LabEndpoint {
  * internalTrafficPolicy Local backed by the first pods of node1 and node2 (a third node has no
  * endpoint of its own, so its kube-proxy drops the Service), a NodePort with externalTrafficPolicy
  * Local backed by the same two (a node without one drops what comes from outside, and keeps the
- * client's address where it has one), and a Service without endpoints. The lab has no separate CoreDNS pods: the
+ * client's address where it has one), one with trafficDistribution PreferClose backed by the same two (in
+ * zone-a and zone-b: each node's kube-proxy keeps to the endpoint of its own zone, node3 of zone-a to
+ * node1's), and a Service without endpoints. The lab has no separate CoreDNS pods: the
  * endpoints are existing lab pods, so that pod counts stay what --pods-per-node says.
  */
 export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[] {
+  const zones = new Map(plan.nodes.map((n) => [n.name, n.zone]))
   const firstPods = plan.nodes
     .map((n) => plan.pods.find((p) => p.node === n.name))
     .filter((p): p is LabPod => p !== undefined)
+  const endpointFor = (pod: LabPod): LabEndpoint => endpointOf(pod, zones.get(pod.node))
   return [
     {
       name: 'kube-dns',
@@ -110,6 +130,15 @@ export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[
       ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30082}],
       endpoints: firstPods.slice(0, 2).map(endpointFor),
       externalTrafficPolicy: 'Local',
+    },
+    {
+      name: 'zonal',
+      namespace: 'default',
+      type: 'ClusterIP',
+      clusterIP: '172.21.0.84',
+      ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080}],
+      endpoints: firstPods.slice(0, 2).map(endpointFor).map(hintedForItsZone),
+      trafficDistribution: 'PreferClose',
     },
     {
       name: 'no-endpoints',

@@ -61,6 +61,7 @@ describeLab('matrix --services in a lab, kube-proxy iptables mode', () => {
       'default/sticky:80/TCP',
       WEB,
       'default/web-local:80/TCP',
+      'default/zonal:80/TCP',
       'kube-system/kube-dns:53/UDP',
       'kube-system/kube-dns:53/TCP',
     ])
@@ -71,6 +72,11 @@ describeLab('matrix --services in a lab, kube-proxy iptables mode', () => {
     // healthy: every connect answers, however slowly the loaded machine lets the responder reply
     expect(new Set(await answers(24, () => connectFrom(podNs(l, CLIENTS[0]!), WEB_IP, 80, 5)))).toEqual(
       new Set(['pod-node1-1', 'pod-node2-1', 'pod-node3-1']),
+    )
+    // trafficDistribution PreferClose: node3 (zone-a) keeps to node1's endpoint, as its connects are answered
+    expect(cell(m, CLIENTS[2]!, 'default/zonal:80/TCP')).toMatchObject({disposition: 'DELIVERED', reached: 1, total: 1})
+    expect(new Set(await answers(8, () => connectFrom(podNs(l, CLIENTS[2]!), '172.21.0.84', 80, 5)))).toEqual(
+      new Set(['pod-node1-1']),
     )
     const refused = await nsExec(podNs(l, CLIENTS[0]!), ['sh', '-c', 'nc -v -z -w 2 172.21.0.99 80 2>&1; echo rc=$?'])
     expect(refused.stdout).toMatch(/refused/i)

@@ -168,9 +168,49 @@ describe('lab agents: defaults and Services', () => {
       'default/sticky',
       'default/node-local',
       'default/web-local',
+      'default/zonal',
       'default/no-endpoints',
     ])
     expect(inv.services?.find((s) => s.name === 'sticky')?.sessionAffinity).toEqual({clientIP: {timeoutSeconds: 10800}})
+    // the nodes' zones, as their label and in every endpoint (the EndpointSlice controller copies them)
+    expect(inv.nodes.map((n) => n.labels?.['topology.kubernetes.io/zone'])).toEqual(['zone-a', 'zone-b', 'zone-a'])
+    const zonal = inv.services!.find((s) => s.name === 'zonal')!
+    expect(zonal.trafficDistribution).toBe('PreferClose')
+    expect(zonal.endpoints!.map((e) => [e.nodeName, e.zone, e.hints])).toEqual([
+      ['node1', 'zone-a', {forZones: [{name: 'zone-a'}]}],
+      ['node2', 'zone-b', {forZones: [{name: 'zone-b'}]}],
+    ])
+    expect(inv.services!.find((s) => s.name === 'web')!.endpoints!.every((e) => e.zone && !e.hints)).toBe(true)
+  })
+
+  it("writes trafficDistribution PreferClose per node: the Cluster chain keeps to the endpoints hinted for the node's zone", () => {
+    const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+    const spn = 'default/zonal:http'
+    const svc = iptablesServiceChain(spn, 'tcp')
+    const [node1, node2] = [
+      iptablesEndpointChain(spn, 'tcp', '172.20.1.2:8080'),
+      iptablesEndpointChain(spn, 'tcp', '172.20.2.2:8080'),
+    ]
+    const toEndpoints = (i: number): string[] =>
+      kubeProxyIptables(plan, plan.nodes[i]!, plan.services!)
+        .toString()
+        .split('\n')
+        .filter((r) => r.startsWith(`-A ${svc} `) && !r.includes('KUBE-MARK-MASQ'))
+    // one endpoint in the zone: no random pick
+    expect(toEndpoints(0)).toEqual([`-A ${svc} -m comment --comment "${spn} -> 172.20.1.2:8080" -j ${node1}`])
+    expect(toEndpoints(1)).toEqual([`-A ${svc} -m comment --comment "${spn} -> 172.20.2.2:8080" -j ${node2}`])
+    // node3 is in zone-a with node1
+    expect(toEndpoints(2)).toEqual([`-A ${svc} -m comment --comment "${spn} -> 172.20.1.2:8080" -j ${node1}`])
+    // a hint missing on one ready endpoint: every node uses them all (topologyModeFromHints)
+    const unhinted = plan.services!.map((s) =>
+      s.name === 'zonal' ? {...s, endpoints: s.endpoints.map((e, i) => (i === 1 ? {...e, hints: undefined} : e))} : s,
+    )
+    const all = kubeProxyIptables(plan, plan.nodes[2]!, unhinted).toString()
+    expect(all).toContain(`-j ${node1}`)
+    expect(all).toContain(`-j ${node2}`)
+    const nft3 = kubeProxyNftables(plan, plan.nodes[2]!, plan.services!)
+    expect(nft3).toContain('default/zonal/tcp/http__172.20.1.2/8080 meta l4proto tcp dnat to 172.20.1.2:8080')
+    expect(nft3).not.toContain('default/zonal/tcp/http__172.20.2.2/8080')
   })
 
   it("writes internalTrafficPolicy Local per node: a KUBE-SVL-/local- chain to the node's own endpoints, a drop where it has none", () => {
