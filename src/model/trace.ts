@@ -258,6 +258,8 @@ export interface TraceService {
   externalTrafficPolicy?: 'Local'
   /** ClientIP session affinity, as the Service asks for it (kube-proxy's rules decide what the walk does) */
   sessionAffinity?: {clientIP: {timeoutSeconds: number}}
+  /** the Service's spec.trafficDistribution: its endpoints' topology hints keep each node's traffic near it */
+  trafficDistribution?: string
   /** endpoints whose walk is DELIVERED both ways, of the endpoints kube-proxy's rules send to (`walked` of them walked) */
   reached: number
   total: number

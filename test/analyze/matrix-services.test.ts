@@ -25,6 +25,7 @@ const NO_ENDPOINTS = 'default/no-endpoints:80/TCP'
 const NODE_LOCAL = 'default/node-local:80/TCP'
 const STICKY = 'default/sticky:80/TCP'
 const WEB_LOCAL = 'default/web-local:80/TCP'
+const ZONAL = 'default/zonal:80/TCP'
 const DNS_UDP = 'kube-system/kube-dns:53/UDP'
 const DNS_TCP = 'kube-system/kube-dns:53/TCP'
 
@@ -64,7 +65,16 @@ describe('reachabilityMatrix with services', () => {
   it('a column per Service port with a ClusterIP; healthy: every endpoint reached, the Service without endpoints rejected', () => {
     const snap = snapshotFixture(FIXTURE)
     const m = reachabilityMatrix(snap, {services: true})
-    expect(m.services!.map((s) => s.id)).toEqual([NO_ENDPOINTS, NODE_LOCAL, STICKY, WEB, WEB_LOCAL, DNS_UDP, DNS_TCP])
+    expect(m.services!.map((s) => s.id)).toEqual([
+      NO_ENDPOINTS,
+      NODE_LOCAL,
+      STICKY,
+      WEB,
+      WEB_LOCAL,
+      ZONAL,
+      DNS_UDP,
+      DNS_TCP,
+    ])
     expectServiceCellsAreTraces(snap, m)
     for (const src of m.endpoints) {
       expect(cell(m, src.id, WEB)).toMatchObject({disposition: 'DELIVERED', reached: 3, total: 3, unreached: []})
@@ -78,6 +88,8 @@ describe('reachabilityMatrix with services', () => {
           ? {disposition: 'DENIED', stoppedAt: 'node3', reached: 0, total: 0}
           : {disposition: 'DELIVERED', reached: 1, total: 1},
       )
+      // trafficDistribution PreferClose: the endpoint of the node's zone (node3 shares node1's zone-a)
+      expect(cell(m, src.id, ZONAL)).toMatchObject({disposition: 'DELIVERED', reached: 1, total: 1})
       expect(cell(m, src.id, DNS_UDP)).toMatchObject({disposition: 'DELIVERED', reached: 2, total: 2})
       // kube-proxy's REJECT for a Service without endpoints, on the pod's own node
       expect(cell(m, src.id, NO_ENDPOINTS)).toMatchObject({
@@ -87,7 +99,7 @@ describe('reachabilityMatrix with services', () => {
         total: 0,
       })
     }
-    expect(m.serviceCounts).toEqual({cells: 21, delivered: 17, partial: 0, failed: 4})
+    expect(m.serviceCounts).toEqual({cells: 24, delivered: 20, partial: 0, failed: 4})
     // without the flag the matrix is what it was
     expect(reachabilityMatrix(snap).services).toBeUndefined()
   })
@@ -142,12 +154,15 @@ describe('reachabilityMatrix with services', () => {
     expect(cell(m, 'default/pod-node1-1', DNS_UDP)).toMatchObject({disposition: 'DELIVERED', reached: 2, total: 2})
     for (const svc of [WEB, DNS_UDP, DNS_TCP])
       expect(cell(m, 'default/pod-node2-1', svc).disposition, svc).toBe('DELIVERED')
-    expect(m.serviceCounts).toEqual({cells: 21, delivered: 10, partial: 7, failed: 4})
+    // zonal: node3's pods have node1's endpoint alone (zone-a), so they reach none of it
+    expect(cell(m, 'default/pod-node3-1', ZONAL)).toMatchObject({disposition: 'FDB_MISS', reached: 0, total: 1})
+    expect(cell(m, 'default/pod-node1-1', ZONAL)).toMatchObject({disposition: 'DELIVERED', reached: 1, total: 1})
+    expect(m.serviceCounts).toEqual({cells: 24, delivered: 12, partial: 7, failed: 5})
 
     // the grid: Service columns after a gap, lower case where some endpoints answer
     const lines = matrixText(m).split('\n')
-    expect(lines.find((l) => l.startsWith('1 node1'))).toBe('1 node1   .F D.ff...')
-    expect(lines.find((l) => l.startsWith('3 node3'))).toBe('3 node3  F.  DDfffff')
+    expect(lines.find((l) => l.startsWith('1 node1'))).toBe('1 node1   .F D.ff....')
+    expect(lines.find((l) => l.startsWith('3 node3'))).toBe('3 node3  F.  DDfffFff')
     expect(lines).toContain(' 7 default/web:80/TCP (http) 172.21.0.80')
     // no ASYMMETRIC_PATH: pod-node1-1 is one of web's endpoints, and its flow to itself, masqueraded to node1 by
     // kube-proxy, has its reply routed back by node1 as the request was (test/analyze/trace/service.test.ts)
@@ -175,6 +190,7 @@ describe('matrixDiff with services', () => {
       ['default/pod-node3-1', STICKY, '3/3', '2/3'],
       ['default/pod-node3-1', WEB, '3/3', '2/3'],
       ['default/pod-node3-1', WEB_LOCAL, '2/2', '1/2'],
+      ['default/pod-node3-1', ZONAL, '1/1', '0/1'],
       ['default/pod-node3-1', DNS_UDP, '2/2', '1/2'],
       ['default/pod-node3-1', DNS_TCP, '2/2', '1/2'],
     ])
@@ -216,7 +232,7 @@ describe('netctl matrix --services', () => {
       const {code, json} = await netctlJson<Matrix>(['matrix', '--snapshot', file, '--services'])
       expect(code).toBe(1)
       expect(validate(json), describeSchemaError(validate.errors)).toBe(true)
-      expect(json.serviceCounts).toEqual({cells: 21, delivered: 10, partial: 7, failed: 4})
+      expect(json.serviceCounts).toEqual({cells: 24, delivered: 12, partial: 7, failed: 5})
 
       const svg = await netctl(['matrix', '--snapshot', file, '--services', '-o', 'svg'])
       const cells = [
@@ -224,7 +240,7 @@ describe('netctl matrix --services', () => {
           /<g class="cell service( partial)?( failed)?" data-src="([^"]+)" data-service="([^"]+)" data-disposition="([A-Z_]+)" data-reached="(\d+)" data-total="(\d+)">/g,
         ),
       ]
-      expect(cells).toHaveLength(21)
+      expect(cells).toHaveLength(24)
       expect(cells.filter((c) => c[1]).map((c) => [c[3], c[4], `${c[6]}/${c[7]}`])).toEqual([
         ['default/pod-node1-1', STICKY, '2/3'],
         ['default/pod-node1-1', WEB, '2/3'],
@@ -239,6 +255,7 @@ describe('netctl matrix --services', () => {
         NO_ENDPOINTS,
         NO_ENDPOINTS,
         NODE_LOCAL,
+        ZONAL,
       ])
 
       const html = await netctl(['matrix', '--snapshot', file, '--services', '-o', 'html'])
@@ -252,9 +269,9 @@ describe('netctl matrix --services', () => {
       const d = await netctlJson<MatrixDiff>(['matrix', snapshotFixturePath(FIXTURE), file, '--services'])
       expect(d.code).toBe(1)
       expect(validate(d.json), describeSchemaError(validate.errors)).toBe(true)
-      expect(d.json.changedServices).toHaveLength(7)
+      expect(d.json.changedServices).toHaveLength(8)
       const text = await netctl(['matrix', snapshotFixturePath(FIXTURE), file, '--services'])
-      expect(text.stdout).toContain('2 pairs changed, 7 Service cells')
+      expect(text.stdout).toContain('2 pairs changed, 8 Service cells')
       expect(text.stdout).toMatch(
         /default\/pod-node1-1 → default\/web:80\/TCP: DELIVERED \(3 of 3 endpoints\) → 2 of 3 endpoints; not reached: default\/pod-node3-1 [^\n]*\n {2}node node1\n {4}bridge fdb\n {4}- \S+ dev flannel\.1 dst /,
       )

@@ -124,7 +124,7 @@ describeBrowser('the matrix picture in headless Chromium', () => {
     const png = await screenshot(pathToFileURL(path.join(dir, 'matrix.svg')).href, Number(w), Number(h), dir)
     expect([png.width, png.height]).toEqual([Number(w), Number(h)])
     const all = squares(svg)
-    expect(all).toHaveLength(6 + 21)
+    expect(all).toHaveLength(6 + 24)
     const failing = all.filter((s) => s.cls.includes('failed'))
     expect(failing.map((s) => s.key)).toEqual([
       'default/pod-node1-1 → default/pod-node3-1',
@@ -138,6 +138,7 @@ describeBrowser('the matrix picture in headless Chromium', () => {
       'default/pod-node3-1 → default/sticky:80/TCP',
       'default/pod-node3-1 → default/web:80/TCP',
       'default/pod-node3-1 → default/web-local:80/TCP',
+      'default/pod-node3-1 → default/zonal:80/TCP',
       'default/pod-node3-1 → kube-system/kube-dns:53/UDP',
       'default/pod-node3-1 → kube-system/kube-dns:53/TCP',
     ])

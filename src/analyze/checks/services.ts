@@ -11,10 +11,18 @@
  * Service flows are compared with the endpoints, the table's fill with its
  * maximum, and an endpoint pod's bridge port with hairpin mode.
  */
-import type {InventoryService, InventoryServicePort} from '../../model/inventory.js'
+import {type InventoryService, type InventoryServicePort, ZONE_LABEL} from '../../model/inventory.js'
 import type {ConntrackEntry, NftChain, NftElement, NftTable} from '../../model/netfilter.js'
 import type {IptablesChain, IptablesRule, IptablesTable, Link, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
+import {
+  availableFor,
+  type HintedEndpoint,
+  hintsOf,
+  type Topology,
+  topologyOf,
+  topologyText,
+} from '../endpoint-topology.js'
 import {contains, isIPv4, stripPrefix} from '../ip.js'
 import type {CheckContext} from './context.js'
 import {linkLine, someNames, sysctlLine} from './evidence.js'
@@ -22,7 +30,7 @@ import {ruleSets, tableOf} from './iptables-walk.js'
 import {type Check, raise, type Raised} from './raise.js'
 
 /** One endpoint of a Service port as kube-proxy reads the EndpointSlice (pkg/proxy/endpointslicecache.go). */
-interface EndpointState {
+interface EndpointState extends HintedEndpoint {
   node?: string
   ready: boolean
   /** serving while terminating: kube-proxy's fallback when nothing is ready */
@@ -48,6 +56,20 @@ interface ServicePort {
   /** internalTrafficPolicy Local: each node's rules send only to the endpoints on it */
   local: boolean
   states: Map<string, EndpointState>
+}
+
+/**
+ * The endpoints the Cluster policy sends to on `node` (in `zone`): the ready ones its topology hints keep
+ * there (all of them without hints), else those serving while terminating (hints no longer apply).
+ */
+function clusterEndpoints(
+  p: ServicePort,
+  node: string,
+  zone: string | undefined,
+): {endpoints: string[]; topology?: Topology} {
+  const topology = p.fallback ? undefined : topologyOf(p.states.values(), node, zone)
+  if (!topology) return {endpoints: p.endpoints}
+  return {endpoints: p.endpoints.filter((e) => availableFor(p.states.get(e)!, topology)), topology}
 }
 
 /** The endpoints a Local policy sends to on `node`: its ready ones, else its serving terminating ones. */
@@ -90,10 +112,13 @@ function servicePorts(services: readonly InventoryService[]): ServicePort[] {
           for (const a of addressesOf(e)) {
             const k = `${a}:${port.targetPort ?? port.port}`
             const was = states.get(k)
+            const hints = hintsOf(e)
             states.set(k, {
               ...(e.nodeName ? {node: e.nodeName} : {}),
               ready: ready(e) || (was?.ready ?? false),
               servingTerminating: servingTerminating(e) || (was?.servingTerminating ?? false),
+              forZones: [...(was?.forZones ?? []), ...hints.forZones],
+              forNodes: [...(was?.forNodes ?? []), ...hints.forNodes],
             })
           }
         const pick = (f: (s: EndpointState) => boolean): string[] =>
@@ -329,12 +354,13 @@ function endpointsLine(p: ServicePort): string {
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 
-/** SERVICE_RULES_STALE for one view and one Service port; undefined when the rules agree. */
-function staleOne(node: string, view: ProxyView, p: ServicePort): Raised | undefined {
+/** SERVICE_RULES_STALE for one view and one Service port (on `node`, in `zone`); undefined when the rules agree. */
+function staleOne(node: string, zone: string | undefined, view: ProxyView, p: ServicePort): Raised | undefined {
   const have = view.services.get(p.key)
   const rejects = view.rejects.get(p.key)
   // internalTrafficPolicy Local: this node's own endpoints; none here while others exist: dropped
-  const wanted = p.local ? localEndpoints(p, node) : p.endpoints
+  const cluster = p.local ? undefined : clusterEndpoints(p, node, zone)
+  const wanted = cluster?.endpoints ?? localEndpoints(p, node)
   const dropped = p.local && wanted.length === 0 && p.endpoints.length > 0
   const want = new Set(wanted)
   let diff: string
@@ -383,6 +409,11 @@ function staleOne(node: string, view: ProxyView, p: ServicePort): Raised | undef
     message: `kube-proxy's rules on ${node} disagree with the EndpointSlices of ${p.spn}: ${diff}`,
     evidence: [
       endpointsLine(p),
+      ...(cluster?.topology
+        ? [
+            `API: topology hints: ${cluster.topology.mode === 'PreferSameZone' ? `${node} is in zone ${cluster.topology.zone} (${ZONE_LABEL}); ` : ''}kube-proxy on ${node} sends only to the endpoints hinted for its ${topologyText(cluster.topology)}: ${someNames(wanted)}`,
+          ]
+        : []),
       ...(lines.length > 0 ? lines.map((l) => `${view.tool}: ${l}`) : [`${view.tool}: no rule for ${keyText(p.key)}`]),
     ],
     vars: {node, namespace: p.svc.namespace, service: p.svc.name},
@@ -433,7 +464,7 @@ function serviceFindings(ctx: CheckContext): Raise {
       for (const view of views) {
         if (view.opaque) continue
         for (const p of ports) {
-          const r = staleOne(node.name, view, p)
+          const r = staleOne(node.name, node.labels[ZONE_LABEL], view, p)
           if (r) out.SERVICE_RULES_STALE.push(r)
         }
         // rules for a ClusterIP:port no Service has (inside the Service CIDR, where only Services live)

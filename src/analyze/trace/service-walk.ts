@@ -8,9 +8,17 @@
  * endpoint's walk. Pure.
  */
 import type {Finding} from '../../model/finding.js'
-import type {InventoryService} from '../../model/inventory.js'
+import {type InventoryEndpoint, type InventoryService, ZONE_LABEL} from '../../model/inventory.js'
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Hop, PathResult, Protocol, Trace, TraceServiceEndpoint, TraceTranslation} from '../../model/trace.js'
+import {
+  availableFor,
+  type HintedEndpoint,
+  hintsOf,
+  type Topology,
+  topologyOf,
+  topologyText,
+} from '../endpoint-topology.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from './api.js'
 import {chainOwner} from './filter.js'
 import {endpoint, firstPacket, placeOf, sortFindings, walkFlow} from './flow.js'
@@ -41,6 +49,9 @@ function unwalkedNote(o: {
   via: 'clusterIP' | 'nodePort'
   svc: InventoryService
   pinnedTo: string | undefined
+  /** the topology hints `where`'s kube-proxy follows, and whether they keep this endpoint */
+  topology: Topology | undefined
+  hinted: boolean
 }): string {
   if (!o.ready) return 'not walked: not ready in the EndpointSlice'
   const elsewhere = o.node !== undefined && o.node !== o.where
@@ -48,6 +59,8 @@ function unwalkedNote(o: {
     return `not walked: externalTrafficPolicy Local: ${o.where}'s kube-proxy sends what comes from outside it only to the endpoints on ${o.where} (this one is on ${o.node})`
   if (elsewhere && o.via === 'clusterIP' && o.svc.internalTrafficPolicy === 'Local')
     return `not walked: internalTrafficPolicy Local: ${o.where}'s kube-proxy sends only to the endpoints on ${o.where} (this one is on ${o.node})`
+  if (o.topology && !o.hinted)
+    return `not walked: topology hints${o.svc.trafficDistribution ? ` (trafficDistribution ${o.svc.trafficDistribution})` : ''}: ${o.where}'s kube-proxy sends only to the endpoints hinted for its ${topologyText(o.topology)}, and this one is not`
   if (o.pinnedTo !== undefined)
     return `not walked: session affinity sends this client to ${o.pinnedTo} (its address is in that endpoint's list on ${o.where})`
   return `not walked: no rule of ${o.where}'s kube-proxy sends to it`
@@ -130,6 +143,7 @@ export function traceService(
     ...(svc.internalTrafficPolicy === 'Local' ? {internalTrafficPolicy: 'Local' as const} : {}),
     ...(svc.externalTrafficPolicy === 'Local' ? {externalTrafficPolicy: 'Local' as const} : {}),
     ...(svc.sessionAffinity ? {sessionAffinity: svc.sessionAffinity} : {}),
+    ...(svc.trafficDistribution ? {trafficDistribution: svc.trafficDistribution} : {}),
     reached: 0,
     total: 0,
   }
@@ -258,6 +272,13 @@ export function traceService(
     split === undefined && firstTranslation !== undefined
       ? first.forward.hops.flatMap((h) => h.evidence ?? []).find((l) => AFFINITY_RULE.test(l))
       : undefined
+  // topology hints: the Cluster policy of `where` keeps to the endpoints hinted for it or its zone
+  const hinted = (e: InventoryEndpoint): HintedEndpoint => ({ready: e.conditions?.ready !== false, ...hintsOf(e)})
+  const cluster =
+    target.via === 'nodePort' ? svc.externalTrafficPolicy !== 'Local' : svc.internalTrafficPolicy !== 'Local'
+  const topology = cluster
+    ? topologyOf(slice.map(hinted), where, snapshot.nodes.find((n) => n.name === where)?.labels[ZONE_LABEL])
+    : undefined
   for (const e of slice) {
     for (const ip of e.addresses) {
       if (ways.has(ip) || endpoints.some((x) => x.ip === ip)) continue
@@ -272,6 +293,8 @@ export function traceService(
             via: target.via,
             svc,
             pinnedTo: affinity !== undefined ? [...ways.keys()][0] : undefined,
+            topology,
+            hinted: availableFor(hinted(e), topology),
           }),
         }),
       )

@@ -306,6 +306,96 @@ describe('SERVICE_RULES_STALE with internalTrafficPolicy Local (default/node-loc
   })
 })
 
+describe('SERVICE_RULES_STALE with topology hints (default/zonal, trafficDistribution PreferClose: node1 zone-a, node2 zone-b, node3 zone-a)', () => {
+  const ZONAL = 'Service default/zonal:http (172.21.0.84 tcp/80)'
+  const zonal = (x: Snapshot) => x.services!.find((v) => v.name === 'zonal')!
+
+  it("healthy in both modes: each node's rules keep to its zone's endpoint, as its kube-proxy does; nothing stale", () => {
+    for (const name of WITH_SERVICES) {
+      const s = snapshot(name)
+      expect(findings(s, 'SERVICE_RULES_STALE'), name).toEqual([])
+      expect(
+        zonal(s).endpoints!.map((e) => e.hints),
+        name,
+      ).toEqual([{forZones: [{name: 'zone-a'}]}, {forZones: [{name: 'zone-b'}]}])
+      expect(
+        s.nodes.map((n) => n.labels['topology.kubernetes.io/zone']),
+        name,
+      ).toEqual(['zone-a', 'zone-b', 'zone-a'])
+    }
+  })
+
+  it("node3's rules sending to both endpoints (a kube-proxy that ignores the hints): node3 sends out of its zone", () => {
+    const s = broken(IPT, (x) => {
+      const n1 = node(x, 'node1').iptables!.tables.find((t) => t.name === 'nat')!
+      const n3 = node(x, 'node3').iptables!.tables.find((t) => t.name === 'nat')!
+      // node2's endpoint chain and its jump, as a node without hints writes them
+      const sep = n1.chains.find(
+        (c) =>
+          c.name.startsWith('KUBE-SEP-') &&
+          c.rules.some((r) => r.raw.includes('default/zonal:http') && r.raw.includes('172.20.1.2:8080')),
+      )!
+      const node2Sep = node(x, 'node2')
+        .iptables!.tables.find((t) => t.name === 'nat')!
+        .chains.find(
+          (c) =>
+            c.name.startsWith('KUBE-SEP-') &&
+            c.rules.some((r) => r.raw.includes('default/zonal:http') && r.raw.includes('172.20.2.2:8080')),
+        )!
+      n3.chains.push(JSON.parse(JSON.stringify(node2Sep)))
+      const svc = n3.chains.find((c) =>
+        c.rules.some((r) => r.raw.includes(`-j ${sep.name}`) && r.raw.includes('default/zonal:http ->')),
+      )!
+      const jump = svc.rules.find((r) => r.raw.includes(`-j ${sep.name}`))!
+      svc.rules.push({
+        ...jump,
+        raw: jump.raw.replace(sep.name, node2Sep.name).replace('172.20.1.2:8080', '172.20.2.2:8080'),
+        target: node2Sep.name,
+      })
+    })
+    const f = findings(s, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => [x.node, x.subject])).toEqual([['node3', ZONAL]])
+    expect(f[0]!.message).toContain('its rules still send to 172.20.2.2:8080')
+    expect(f[0]!.evidence).toContain(
+      'API: topology hints: node3 is in zone zone-a (topology.kubernetes.io/zone); kube-proxy on node3 sends only to the endpoints hinted for its zone zone-a: 172.20.1.2:8080',
+    )
+  })
+
+  it('the hints gone from the EndpointSlice while the rules still follow them: every node misses the other endpoint', () => {
+    const s = broken(NFT, (x) => {
+      for (const e of zonal(x).endpoints!) delete e.hints
+    })
+    expect(findings(s, 'SERVICE_RULES_STALE').map((x) => [x.node, x.message.split(': ').slice(1).join(': ')])).toEqual([
+      ['node1', 'no rule sends to 172.20.2.2:8080 (in the EndpointSlices)'],
+      ['node2', 'no rule sends to 172.20.1.2:8080 (in the EndpointSlices)'],
+      ['node3', 'no rule sends to 172.20.2.2:8080 (in the EndpointSlices)'],
+    ])
+  })
+
+  it("as kube-proxy reads hints: one ready endpoint without a hint, or a node's zone with no hint, means every endpoint; node hints come first", () => {
+    // one endpoint unhinted: nobody filters, so the zone-kept rules miss the other endpoint
+    const partial = broken(IPT, (x) => {
+      delete zonal(x).endpoints![1]!.hints
+    })
+    expect(findings(partial, 'SERVICE_RULES_STALE').map((x) => x.node)).toEqual(['node1', 'node2', 'node3'])
+    // a not-ready endpoint without a hint does not count
+    const notReady = broken(IPT, (x) => {
+      zonal(x).endpoints!.push({addresses: ['172.20.3.2'], conditions: {ready: false}, nodeName: 'node3'})
+    })
+    expect(findings(notReady, 'SERVICE_RULES_STALE')).toEqual([])
+    // node3 moved to a zone no endpoint is hinted for: it should send to both
+    const elsewhere = broken(IPT, (x) => {
+      x.nodes.find((n) => n.name === 'node3')!.labels['topology.kubernetes.io/zone'] = 'zone-c'
+    })
+    expect(findings(elsewhere, 'SERVICE_RULES_STALE').map((x) => x.node)).toEqual(['node3'])
+    // PreferSameNode: each endpoint hinted for its node too; node3 has none, so it keeps to its zone
+    const sameNode = broken(IPT, (x) => {
+      for (const e of zonal(x).endpoints!) e.hints = {...e.hints, forNodes: [{name: e.nodeName!}]}
+    })
+    expect(findings(sameNode, 'SERVICE_RULES_STALE')).toEqual([])
+  })
+})
+
 describe('KUBE_PROXY_MISSING', () => {
   it('iptables: every KUBE- chain flushed on node3: missing there, and no stale rule reported for it', () => {
     const s = broken(IPT, (x) => {
@@ -315,7 +405,7 @@ describe('KUBE_PROXY_MISSING', () => {
     const f = findings(s, 'KUBE_PROXY_MISSING')
     expect(f.map((x) => x.node)).toEqual(['node3'])
     expect(f[0]!.evidence).toContain('node3 iptables-save -t nat: :KUBE-SERVICES - [0:0] and no rule in it (flushed)')
-    expect(f[0]!.message).toContain('while the cluster has 6 Services')
+    expect(f[0]!.message).toContain('while the cluster has 7 Services')
     expect(findings(s, 'SERVICE_RULES_STALE')).toEqual([])
     // the node rejects nothing any more: the Service without endpoints names the two that do
     expect(findings(s, 'SERVICE_NO_ENDPOINTS')[0]!.message).toContain('on node1 and node2')
@@ -447,7 +537,7 @@ describe('HAIRPIN_OFF', () => {
     const port = portOf(s, 'node1', 'pod-node1-1').name
     expect(f[0]!.subject).toBe(`pod default/pod-node1-1 (${port} on cni0)`)
     expect(f[0]!.message).toContain(
-      'is an endpoint of default/node-local, default/sticky, default/web, default/web-local and kube-system/kube-dns',
+      'is an endpoint of default/node-local, default/sticky, default/web, default/web-local, default/zonal and 1 more',
     )
     expect(f[0]!.evidence[0]).toMatch(
       new RegExp(`^node1 ip -d link: \\d+: ${port}: .* master cni0 .* veth bridge_slave hairpin off$`),

@@ -10,7 +10,8 @@
  * to the Service with internalTrafficPolicy Local, answered on a node with an endpoint by
  * that node's own and dropped on a node without one, and to the NodePort with
  * externalTrafficPolicy Local from another node (its own endpoint, the client's address
- * kept), to a node without one (dropped), and from the node itself (every endpoint), as the
+ * kept), to a node without one (dropped), and from the node itself (every endpoint), and to the
+ * Service with trafficDistribution PreferClose from every node (only its zone's endpoint), as the
  * walk says. The endpoints real traffic reaches are exactly the ones
  * netctl's per-endpoint walks deliver both ways, the Service without endpoints
  * is rejected in the walk as in the kernel, and every route decision of those
@@ -23,6 +24,7 @@
  */
 import {describe, expect, it} from 'vitest'
 
+import {runChecks} from '../../../src/analyze/checks/run.js'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Trace, TraceServiceEndpoint} from '../../../src/model/trace.js'
 import {traceSnapshotFile} from '../../../src/services/trace.js'
@@ -335,6 +337,37 @@ describeLab(
               ])
               for (const t of [near, far]) expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
               await expectRoutesAsIpRouteGet([...endpointWalks(near), far])
+            },
+          )
+
+          it(
+            "trafficDistribution PreferClose (default/zonal, endpoints on node1 in zone-a and node2 in zone-b): each node's pods reach only the endpoint of their zone (node3's, in zone-a, node1's), as real connects are answered; check finds the rules as the hints want them; routes as ip route get",
+            SEQUENTIAL,
+            async () => {
+              const l = lab.get()
+              const snap = await collectLab(l.name)
+              const stale = runChecks(snap).filter(
+                (f) => f.code === 'SERVICE_RULES_STALE' || f.code === 'INSUFFICIENT_INFO',
+              )
+              expect(stale.map((f) => f.message)).toEqual([])
+              const walks: Trace[] = []
+              for (const [client, zoneOf] of [
+                ['pod-node1-2', 'pod-node1-1'],
+                ['pod-node2-2', 'pod-node2-1'],
+                ['pod-node3-2', 'pod-node1-1'],
+              ] as const) {
+                const t = trace(snap, 'svc/default/zonal', 'http', client)
+                expect(t.service, client).toMatchObject({reached: 1, total: 1, trafficDistribution: 'PreferClose'})
+                expect(deliveredPods(t), client).toEqual([zoneOf])
+                const other = t.endpoints!.find((e) => e.disposition === undefined)!
+                expect(other.note, client).toMatch(/^not walked: topology hints \(trafficDistribution PreferClose\)/)
+                // without the hints, 10 connects over two endpoints all reach one with probability 2^-9
+                const real = new Set(await seq(10, () => connectFrom(pod(l, client).netns, '172.21.0.84', 80, 2)))
+                expect([...real], client).toEqual([zoneOf])
+                expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
+                walks.push(...endpointWalks(t))
+              }
+              await expectRoutesAsIpRouteGet(walks)
             },
           )
 

@@ -250,6 +250,31 @@ describe('a Service as DST', () => {
     expect(gone.note).toBe("not walked: no rule of node1's kube-proxy sends to it")
     expect(t.endpoints!.filter((e) => e.disposition).map((e) => Math.round(e.probability * 100))).toEqual([67, 33])
   })
+
+  it("svc/zonal (trafficDistribution PreferClose): node3's rules keep to node1's endpoint in its zone; the other is not walked, and the note says the hints keep it out", () => {
+    for (const mode of ['iptables', 'nftables'] as const) {
+      const t = traceSnapshot(snap(mode), {...base, src: 'pod-node3-1', dst: 'svc/zonal'}).trace
+      expect(t.disposition, mode).toBe('DELIVERED')
+      expect(t.service, mode).toMatchObject({reached: 1, total: 1, trafficDistribution: 'PreferClose'})
+      expect(
+        t.endpoints!.map((e) => [e.pod, e.disposition ?? e.note]),
+        mode,
+      ).toEqual([
+        ['pod-node1-1', 'DELIVERED'],
+        [
+          'pod-node2-1',
+          "not walked: topology hints (trafficDistribution PreferClose): node3's kube-proxy sends only to the endpoints hinted for its zone zone-a, and this one is not",
+        ],
+      ])
+    }
+    // the hints gone from the EndpointSlice: the same rules, but no longer what kube-proxy would write
+    const unhinted = snap()
+    for (const e of unhinted.services!.find((v) => v.name === 'zonal')!.endpoints!) delete e.hints
+    const t = traceSnapshot(unhinted, {...base, src: 'pod-node3-1', dst: 'svc/zonal'}).trace
+    expect(t.endpoints!.find((e) => e.pod === 'pod-node2-1')!.note).toBe(
+      "not walked: no rule of node3's kube-proxy sends to it",
+    )
+  })
 })
 
 describe('a Service with 100 endpoints', () => {
