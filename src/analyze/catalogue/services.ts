@@ -25,7 +25,7 @@ export const SERVICES: CatalogueEntry[] = [
       'kubectl -n <namespace> get pods -o wide --show-labels',
     ].join('\n'),
     dispositions: ['DENIED'],
-    related: ['SERVICE_RULES_STALE'],
+    related: ['SERVICE_RULES_STALE', 'FIREWALL_DROP'],
   },
   {
     code: 'SERVICE_RULES_STALE',
