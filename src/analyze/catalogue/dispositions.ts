@@ -38,7 +38,7 @@ export const DISPOSITION_TEXT: Record<Disposition, {summary: string; explanation
   DENIED: {
     summary: 'a firewall rule or a NetworkPolicy dropped the packet',
     explanation:
-      'An iptables or nftables rule (a chain policy, a DROP or REJECT) or a NetworkPolicy decided against the packet. The evidence is the table, chain and rule line that matched.',
+      "An iptables or nftables rule (a chain policy, a DROP or REJECT) or a NetworkPolicy decided against the packet. The evidence is the table, chain and rule line that matched. kube-proxy's own REJECT or DROP for a Service without endpoints (or without one on the node, under a Local traffic policy) is SERVICE_NO_ENDPOINTS: the Service is the cause, and kube-proxy writes its rule again if deleted.",
   },
   FORWARDING_DISABLED: {
     summary: 'a node had to route the packet with forwarding off',

@@ -55,7 +55,7 @@ export const HOST: CatalogueEntry[] = [
     severity: 'error',
     title: 'a firewall rule drops the packet',
     meaning:
-      'A DROP or REJECT rule on the node matches the traced packet before anything accepts it. The evidence names the table, chain and rule as iptables-save or nft prints them.',
+      "A DROP or REJECT rule on the node matches the traced packet before anything accepts it. The evidence names the table, chain and rule as iptables-save or nft prints them. kube-proxy's own REJECT or DROP for a Service without endpoints (or without one on the node, under a Local traffic policy) is not this: it is SERVICE_NO_ENDPOINTS, since kube-proxy writes that rule again if deleted.",
     symptoms:
       'One flow fails (a port, a source range) while others between the same pods work; REJECT answers with an ICMP error, DROP times out.',
     confirm: ['iptables-save -c', 'nft list ruleset'],
@@ -65,7 +65,7 @@ export const HOST: CatalogueEntry[] = [
       '# if it should not match pod traffic, delete it by its number: iptables -t <table> -D <chain> NUMBER',
     ].join('\n'),
     dispositions: ['DENIED'],
-    related: ['FORWARD_POLICY_DROP', 'POLICY_DENY', 'IPTABLES_BACKEND_SPLIT'],
+    related: ['FORWARD_POLICY_DROP', 'POLICY_DENY', 'IPTABLES_BACKEND_SPLIT', 'SERVICE_NO_ENDPOINTS'],
   },
   {
     code: 'RP_FILTER_ASYMMETRIC',

@@ -9,11 +9,11 @@ export const SERVICES: CatalogueEntry[] = [
     code: 'SERVICE_NO_ENDPOINTS',
     area: 'services',
     severity: 'warning',
-    title: 'a Service selects no ready pod',
+    title: 'a Service has no ready endpoint (or none on the node, under a Local traffic policy)',
     meaning:
-      "The Service's EndpointSlices list no ready endpoint: its selector matches no pod, or none of them passes its readiness probe. kube-proxy then rejects every connection to the ClusterIP and NodePort: an iptables REJECT rule in filter KUBE-SERVICES (KUBE-EXTERNAL-SERVICES for the NodePort), or the nftables `no-endpoint-services` / `no-endpoint-nodeports` verdict maps jumping to reject-chain.",
+      'The Service\'s EndpointSlices list no ready endpoint: its selector matches no pod, or none of them passes its readiness probe. kube-proxy then rejects every connection to the ClusterIP and NodePort: an iptables REJECT rule in filter KUBE-SERVICES (KUBE-EXTERNAL-SERVICES for the NodePort), or the nftables `no-endpoint-services` / `no-endpoint-nodeports` verdict maps jumping to reject-chain. Under internalTrafficPolicy Local (the ClusterIP) or externalTrafficPolicy Local (the NodePort from outside the node) kube-proxy sends only to the endpoints on the node the traffic is at, and a node without one drops it: the same rules saying "has no local endpoints" with DROP, the map elements `: drop` (in older kube-proxy versions a KUBE-SVL-/KUBE-XLB- rule jumping to KUBE-MARK-DROP, the packet then dropped by its mark in KUBE-FIREWALL). A trace that meets one of these raises this finding, not FIREWALL_DROP: the rule is kube-proxy\'s and comes back at its next sync; the cause is the Service.',
     symptoms:
-      'Clients get "connection refused" (ICMP port unreachable) at once from the ClusterIP, though nothing listens there; DNS lookups through it fail the same way.',
+      'Clients get "connection refused" (ICMP port unreachable) at once from the ClusterIP, though nothing listens there; DNS lookups through it fail the same way. Under a Local policy, connections time out from the nodes (or through the NodePorts of the nodes) that have no endpoint, and work elsewhere.',
     confirm: [
       'kubectl -n <namespace> get endpointslices -l kubernetes.io/service-name=<service>',
       'kubectl -n <namespace> get pods --show-labels',
@@ -25,7 +25,7 @@ export const SERVICES: CatalogueEntry[] = [
       'kubectl -n <namespace> get pods -o wide --show-labels',
     ].join('\n'),
     dispositions: ['DENIED'],
-    related: ['SERVICE_RULES_STALE'],
+    related: ['SERVICE_RULES_STALE', 'FIREWALL_DROP'],
   },
   {
     code: 'SERVICE_RULES_STALE',

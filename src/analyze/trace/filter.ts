@@ -5,8 +5,9 @@ import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {FilterPacket} from './iptables-match.js'
+import {intendedDrop, raiseIntendedDrop} from './kube-proxy-drop.js'
 import {describeRewrite, dnatTarget, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
-import {describeNftAlternatives, evaluateNftChain} from './nft.js'
+import {describeNftAlternatives, evaluateNftChain, type VmapElement} from './nft.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'
@@ -260,6 +261,8 @@ interface UnitResult {
   nat?: string
   natDecision?: NatDecision
   alternatives?: Array<{probability: number; rule: string; to?: {addr: string; port?: number}}>
+  /** nftables: the commented verdict map element the verdict came through */
+  element?: VmapElement
   mark: number
   ctmark: number
 }
@@ -372,6 +375,7 @@ function hookUnits(
               chain: r.chain,
               owner: chainOwner(r.chain, t.name),
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
+              ...(r.element ? {element: r.element} : {}),
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
               ...(r.nat && r.rule ? {nat: r.rule.text, natDecision: {nft: r.nat}} : {}),
               ...(all.alternatives
@@ -492,8 +496,17 @@ export function filterChain(
         (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
       const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
       const custom = onDrop?.(ruleText, whose)
+      // kube-proxy's own drop of a Service without (local) endpoints: the cause and its fix are the Service's
+      const intended =
+        custom === undefined && r.ruleText !== undefined && flight.pkt.encap.length === 0
+          ? intendedDrop(
+              {owner: r.owner, chain: r.chain, text: r.ruleText, ...(r.element ? {element: r.element} : {})},
+              [...evidenceHere(w, place), ...evidence, ...lines],
+            )
+          : undefined
       const code =
         custom ??
+        (intended ? raiseIntendedDrop(w, place, intended, h, lines) : undefined) ??
         (!r.policyDrop || chain !== 'FORWARD'
           ? w.raise('FIREWALL_DROP', {
               node: place.node,
@@ -572,6 +585,13 @@ export function filterChain(
     ...(rewriteLine ? {rewriteLine} : {}),
     ...(outputDone ? {outputDone} : {}),
   }
+}
+
+/** The evidence of the walk's latest hops, while they are at this place (the hooks the packet passed here so far). */
+function evidenceHere(w: Walk, place: Place): string[] {
+  let i = w.hops.length
+  while (i > 0 && w.hops[i - 1]!.node === place.node && w.hops[i - 1]!.netns === place.netns) i--
+  return w.hops.slice(i).flatMap((x) => x.evidence)
 }
 
 /** A filter hop when the chains had something to say. */

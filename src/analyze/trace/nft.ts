@@ -33,6 +33,19 @@ export interface NftResult extends ChainResult<
   {rule: NftRule; why: string}
 > {
   alternatives?: NftResult[]
+  /**
+   * The commented verdict map element the verdict came through (the innermost on its way): kube-proxy names
+   * the Service in the comment of each `no-endpoint-services` / `no-endpoint-nodeports` element
+   */
+  element?: VmapElement
+}
+
+/** A verdict map element the packet's key found: the map, the element as `nft list map` prints it, its comment. */
+export interface VmapElement {
+  map: string
+  /** `172.21.0.99 . tcp . 80 comment "default/no-endpoints:http" : goto reject-chain` */
+  text: string
+  comment: string
 }
 
 const MAX_DEPTH = 32
@@ -48,6 +61,8 @@ interface Ctx {
   unknown: Array<{rule: NftRule; why: string; would?: NftVerdict}>
   choices: number[]
   taken: Array<{n: number; value: number; what: string}>
+  /** the commented vmap element the verdict came through (set once, as the verdict is returned) */
+  element?: VmapElement
 }
 
 type Outcome = ChainEnd<NftRule, NftVerdict, NftResult['nat']>
@@ -225,7 +240,7 @@ function match(ctx: Ctx, m: Record<string, unknown>): boolean {
   }
 }
 
-type Step = {kind: 'next'} | {kind: 'nomatch'} | {kind: 'verdict'; verdict: unknown}
+type Step = {kind: 'next'} | {kind: 'nomatch'} | {kind: 'verdict'; verdict: unknown; element?: VmapElement}
 
 const NAT_STATEMENTS = new Set(['dnat', 'snat', 'masquerade', 'redirect'])
 
@@ -256,7 +271,11 @@ function statement(ctx: Ctx, e: NftExpr): Step {
       const o = v as Record<string, unknown>
       const have = evalExpr(ctx, o.key)
       const hit = members(ctx, o.data).find((x) => equals(have, x.key))
-      return hit ? {kind: 'verdict', verdict: hit.value} : {kind: 'nomatch'}
+      if (!hit) return {kind: 'nomatch'}
+      const comment = (hit as {comment?: unknown}).comment
+      return typeof comment === 'string'
+        ? {kind: 'verdict', verdict: hit.value, element: vmapElement(o.data, hit, comment)}
+        : {kind: 'verdict', verdict: hit.value}
     }
     case 'mangle': {
       const o = v as Record<string, unknown>
@@ -271,6 +290,26 @@ function statement(ctx: Ctx, e: NftExpr): Step {
     default:
       if (k && NAT_STATEMENTS.has(k)) return {kind: 'verdict', verdict: e}
       throw new Unknown(k ?? 'statement')
+  }
+}
+
+/** An nft value as `nft list` prints it: a concatenation's parts joined by ` . `, a verdict as `goto X`. */
+function valueText(v: unknown): string {
+  if (Array.isArray(v)) return v.map(valueText).join(' . ')
+  if (!isObj(v)) return String(v)
+  if (Array.isArray(v.concat)) return v.concat.map(valueText).join(' . ')
+  if (isObj(v.prefix)) return `${String(v.prefix.addr)}/${String(v.prefix.len)}`
+  if (Array.isArray(v.range)) return v.range.map(valueText).join('-')
+  const [k] = Object.keys(v)
+  const target = isObj(v[k!]) ? (v[k!] as {target?: unknown}).target : undefined
+  return typeof target === 'string' ? `${k} ${target}` : (k ?? '')
+}
+
+function vmapElement(data: unknown, hit: {key: unknown; value?: unknown}, comment: string): VmapElement {
+  return {
+    map: typeof data === 'string' && data.startsWith('@') ? data.slice(1) : 'anonymous',
+    text: `${valueText(hit.key)} comment ${JSON.stringify(comment)} : ${valueText(hit.value)}`,
+    comment,
   }
 }
 
@@ -308,7 +347,7 @@ function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
       }
       if (step.kind === 'nomatch') continue rules
       if (step.kind === 'next') continue
-      const out = verdict(ctx, chain, rule, step.verdict, depth)
+      const out = verdict(ctx, chain, rule, step.verdict, depth, step.element)
       if (out === 'continue') continue rules
       return out
     }
@@ -316,15 +355,26 @@ function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
   return {kind: 'end'}
 }
 
-function verdict(ctx: Ctx, chain: NftChain, rule: NftRule, v: unknown, depth: number): Outcome | 'continue' {
+function verdict(
+  ctx: Ctx,
+  chain: NftChain,
+  rule: NftRule,
+  v: unknown,
+  depth: number,
+  element?: VmapElement,
+): Outcome | 'continue' {
   if (!isObj(v)) return 'continue'
   const [k] = Object.keys(v)
-  const note = ctx.taken.length > 0 ? `    (${ctx.taken.map((t) => t.what).join(', ')} on this way)` : ''
+  const taken = ctx.taken.length > 0 ? `${ctx.taken.map((t) => t.what).join(', ')} on this way` : ''
+  const note = taken ? `    (${taken})` : ''
+  // a commented element says why (kube-proxy's no-endpoint maps name the Service): shown as nft lists it
+  const found = element ? `    (element ${element.text}${taken ? `; ${taken}` : ''})` : undefined
   switch (k) {
     case 'accept':
     case 'drop':
     case 'reject':
-      ctx.evidence.push(`${rule.text}${note}`)
+      ctx.evidence.push(`${rule.text}${found ?? note}`)
+      if (element) ctx.element ??= element
       return {kind: 'verdict', verdict: k, rule, chain: chain.name}
     case 'return':
       ctx.evidence.push(rule.text)
@@ -336,9 +386,17 @@ function verdict(ctx: Ctx, chain: NftChain, rule: NftRule, v: unknown, depth: nu
       const target = String((v[k] as {target?: unknown}).target)
       const sub = chainOf(ctx.table, target)
       if (!sub) return 'continue'
-      ctx.evidence.push(`${rule.text}${rule.text.includes(target) ? '' : `    (${k} ${target})`}${note}`)
+      ctx.evidence.push(
+        found
+          ? `${rule.text}${found}`
+          : `${rule.text}${rule.text.includes(target) ? '' : `    (${k} ${target})`}${note}`,
+      )
       const out = run(ctx, sub, depth + 1)
-      if (out.kind === 'verdict') return out
+      if (out.kind === 'verdict') {
+        // the innermost element on the verdict's way was recorded first
+        if (element) ctx.element ??= element
+        return out
+      }
       return k === 'goto' ? {kind: 'return'} : 'continue'
     }
     default:
@@ -367,13 +425,14 @@ function once(
   const out = run(ctx, chain, 0)
   const probability = ctx.taken.reduce((acc, t) => acc / t.n, 1)
   const policy = chain.policy ?? 'accept'
-  const result = chainResult(
+  const result: NftResult = chainResult(
     out,
     {chain: chain.name, verdict: policy, line: `chain ${chain.name} policy ${policy}`},
     {evidence: ctx.evidence, packet: ctx.p, unknown: ctx.unknown},
     probability,
     (v) => v === 'accept',
   )
+  if (ctx.element) result.element = ctx.element
   return {result, taken: ctx.taken}
 }
 

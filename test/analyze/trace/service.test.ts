@@ -220,7 +220,7 @@ describe('a Service as DST', () => {
     expect(run.exitCode).toBe(1)
   })
 
-  it('no-endpoints: kube-proxy REJECTs it, nothing translates it: DENIED, 0 of 0, SERVICE_NO_ENDPOINTS among the path checks (not in a trace to another Service)', () => {
+  it('no-endpoints: kube-proxy REJECTs it, nothing translates it: DENIED, 0 of 0, SERVICE_NO_ENDPOINTS at the drop and once among the path checks (not in a trace to another Service)', () => {
     const run = traceSnapshotFile(s, {...base, dst: 'svc/no-endpoints'})
     expect(run.trace.findings.find((f) => f.code === 'SERVICE_NO_ENDPOINTS')?.subject).toBe(
       'Service default/no-endpoints',
@@ -234,6 +234,10 @@ describe('a Service as DST', () => {
     expect(t.translation).toBeNull()
     expect(t.service).toMatchObject({reached: 0, total: 0})
     expect(t.hops.at(-1)?.evidence.join('\n')).toContain('default/no-endpoints:http has no endpoints')
+    // kube-proxy's reject by design: the Service's finding at the drop, not FIREWALL_DROP (whose fix deletes the rule)
+    expect(t.hops.at(-1)?.findings).toEqual(['SERVICE_NO_ENDPOINTS'])
+    expect(t.findings.map((f) => f.code)).toEqual(['SERVICE_NO_ENDPOINTS'])
+    expect(run.trace.findings.filter((f) => f.code === 'SERVICE_NO_ENDPOINTS')).toHaveLength(1)
   })
 
   it('a jump to one endpoint deleted from node1 while the EndpointSlice still lists it: that endpoint has no share and is not walked, the others split the traffic', () => {
