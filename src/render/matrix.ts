@@ -17,7 +17,7 @@ import {
   serviceFailureGroups,
 } from '../analyze/matrix.js'
 import type {Disposition} from '../model/trace.js'
-import {printable} from '../util/text.js'
+import {plural, printable} from '../util/text.js'
 
 /** Up to this many endpoints the text is a grid; beyond, failing pairs grouped by cause. */
 export const GRID_MAX = 50
@@ -39,8 +39,6 @@ export const MARKS: Record<Disposition, {mark: string; color: string}> = {
   // only trace --probe gives it (the matrix walks the model alone), but the closed set has it
   UNDERLAY_DROP: {mark: 'U', color: '#8c2d04'},
 }
-
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 function cellIndex(m: Matrix): Map<string, MatrixCell> {
   return new Map(m.cells.map((c) => [`${c.src}\u0000${c.dst}`, c]))

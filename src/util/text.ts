@@ -21,3 +21,6 @@ export function printable(value: string | number): string {
 export function decodeUtf8(bytes: Buffer, start = 0, end = bytes.length): string {
   return isAscii(bytes.subarray(start, end)) ? bytes.toString('latin1', start, end) : bytes.toString('utf8', start, end)
 }
+
+/** `1 endpoint`, `2 endpoints` (`many` for an irregular plural). */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`

@@ -15,15 +15,18 @@ import {type InventoryService, type InventoryServicePort, ZONE_LABEL} from '../.
 import type {ConntrackEntry, NftChain, NftElement, NftTable} from '../../model/netfilter.js'
 import type {IptablesChain, IptablesRule, IptablesTable, Link, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
+import {plural} from '../../util/text.js'
+import {contains, isIPv4, stripPrefix} from '../ip.js'
 import {
   availableFor,
   type HintedEndpoint,
   hintsOf,
+  isReady,
+  isServingTerminating,
   type Topology,
   topologyOf,
   topologyText,
-} from '../endpoint-topology.js'
-import {contains, isIPv4, stripPrefix} from '../ip.js'
+} from '../service-endpoints.js'
 import type {CheckContext} from './context.js'
 import {linkLine, someNames, sysctlLine} from './evidence.js'
 import {ruleSets, tableOf} from './iptables-walk.js'
@@ -85,14 +88,6 @@ const keyText = (key: string): string => {
   return `${ip} ${proto}/${port}`
 }
 
-type SliceEndpoint = NonNullable<InventoryService['endpoints']>[number]
-const conditions = (e: SliceEndpoint): {ready?: unknown; serving?: unknown; terminating?: unknown} =>
-  (e.conditions as {ready?: unknown; serving?: unknown; terminating?: unknown} | null | undefined) ?? {}
-/** discovery/v1 as kube-proxy reads it: a nil `ready` or `serving` is true, a nil `terminating` false. */
-const ready = (e: SliceEndpoint): boolean => conditions(e).ready !== false
-const servingTerminating = (e: SliceEndpoint): boolean =>
-  conditions(e).serving !== false && conditions(e).terminating === true
-
 /** What the snapshot schema leaves open (a hand-written file): a port needs a protocol name and a number, an address is a string. */
 const usablePort = (p: InventoryServicePort): boolean =>
   typeof p.protocol === 'string' &&
@@ -115,8 +110,8 @@ function servicePorts(services: readonly InventoryService[]): ServicePort[] {
             const hints = hintsOf(e)
             states.set(k, {
               ...(e.nodeName ? {node: e.nodeName} : {}),
-              ready: ready(e) || (was?.ready ?? false),
-              servingTerminating: servingTerminating(e) || (was?.servingTerminating ?? false),
+              ready: isReady(e) || (was?.ready ?? false),
+              servingTerminating: isServingTerminating(e) || (was?.servingTerminating ?? false),
               forZones: [...(was?.forZones ?? []), ...hints.forZones],
               forNodes: [...(was?.forNodes ?? []), ...hints.forNodes],
             })
@@ -136,7 +131,7 @@ function servicePorts(services: readonly InventoryService[]): ServicePort[] {
           key: keyOf(svc.clusterIP, port.protocol, port.port),
           endpoints: readyOnes.length > 0 ? readyOnes : fallback,
           fallback: fallback.length > 0,
-          notReady: eps.filter((e) => !ready(e)).length,
+          notReady: eps.filter((e) => !isReady(e)).length,
           local: svc.internalTrafficPolicy === 'Local',
           states,
         }
@@ -351,8 +346,6 @@ function endpointsLine(p: ServicePort): string {
         : `ready endpoints ${p.endpoints.map(at).join(', ')}`
   return `API: endpointslices of ${p.svc.namespace}/${p.svc.name} (${keyText(p.key)}, port ${p.port.name ?? p.port.port}${p.local ? ', internalTrafficPolicy Local' : ''}): ${eps}${p.notReady > 0 ? ` (${p.notReady} not ready)` : ''}`
 }
-
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 
 /** SERVICE_RULES_STALE for one view and one Service port (on `node`, in `zone`); undefined when the rules agree. */
 function staleOne(node: string, zone: string | undefined, view: ProxyView, p: ServicePort): Raised | undefined {

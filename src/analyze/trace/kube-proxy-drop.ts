@@ -19,7 +19,9 @@
  */
 import type {FindingCode} from '../../model/finding.js'
 import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '../../model/inventory.js'
+import {plural} from '../../util/text.js'
 import {parseIp, sameIp} from '../ip.js'
+import {isReady, usableEndpoints} from '../service-endpoints.js'
 import type {VmapElement} from './nft.js'
 import {describeHeader, type Header} from './packet.js'
 import type {Place} from './place.js'
@@ -123,17 +125,6 @@ export function intendedDrop(rule: DecidingRule, earlier: readonly string[]): In
   return undefined
 }
 
-/** kube-proxy's view of an endpoint (pkg/proxy/endpointslicecache.go): a nil `ready` or `serving` is true. */
-const isReady = (e: InventoryEndpoint): boolean => e.conditions?.ready !== false
-const servingTerminating = (e: InventoryEndpoint): boolean =>
-  e.conditions?.serving !== false && e.conditions?.terminating === true
-
-/** The endpoints kube-proxy sends to (its CategorizeEndpoints): the ready ones, else those serving while terminating. */
-function usable(eps: readonly InventoryEndpoint[]): InventoryEndpoint[] {
-  const ready = eps.filter(isReady)
-  return ready.length > 0 ? ready : eps.filter(servingTerminating)
-}
-
 function portOf(svc: InventoryService, d: IntendedDrop, pkt: Header): InventoryServicePort | undefined {
   const proto = pkt.protocol.toUpperCase()
   return (
@@ -142,8 +133,6 @@ function portOf(svc: InventoryService, d: IntendedDrop, pkt: Header): InventoryS
     (svc.ports.length === 1 ? svc.ports[0] : undefined)
   )
 }
-
-const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`
 
 /** Where endpoints are: `172.20.1.2 on node1, 172.20.2.2 on node2`. */
 const listed = (eps: readonly InventoryEndpoint[]): string =>
@@ -178,7 +167,7 @@ export function raiseIntendedDrop(w: Walk, place: Place, d: IntendedDrop, pkt: H
   const svc = w.index.snapshot.services?.find((s) => s.namespace === d.namespace && s.name === d.name)
   const port = svc ? portOf(svc, d, pkt) : undefined
   const spn = `${d.namespace}/${d.name}${(port?.name ?? d.port) ? `:${port?.name ?? d.port}` : ''}`
-  const eps = svc ? usable(svc.endpoints ?? []) : []
+  const eps = svc ? usableEndpoints(svc.endpoints ?? []) : []
   const policy = d.policy ?? (svc && !sameIp(parseIp(pkt.dst), parseIp(svc.clusterIP)) ? 'external' : 'internal')
   const policyName = policy === 'internal' ? 'internalTrafficPolicy' : 'externalTrafficPolicy'
   const evidence = [

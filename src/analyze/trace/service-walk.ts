@@ -15,10 +15,11 @@ import {
   availableFor,
   type HintedEndpoint,
   hintsOf,
+  isReady,
   type Topology,
   topologyOf,
   topologyText,
-} from '../endpoint-topology.js'
+} from '../service-endpoints.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from './api.js'
 import {chainOwner} from './filter.js'
 import {endpoint, firstPacket, placeOf, sortFindings, walkFlow} from './flow.js'
@@ -160,7 +161,7 @@ export function traceService(
           : {}),
       ...(pod?.node ? {node: pod.node} : inSlice?.nodeName ? {node: inSlice.nodeName} : {}),
       inEndpointSlice: inSlice !== undefined,
-      ready: inSlice !== undefined && inSlice.conditions?.ready !== false,
+      ready: inSlice !== undefined && isReady(inSlice),
       probability: 0,
       ...extra,
     }
@@ -273,7 +274,7 @@ export function traceService(
       ? first.forward.hops.flatMap((h) => h.evidence ?? []).find((l) => AFFINITY_RULE.test(l))
       : undefined
   // topology hints: the Cluster policy of `where` keeps to the endpoints hinted for it or its zone
-  const hinted = (e: InventoryEndpoint): HintedEndpoint => ({ready: e.conditions?.ready !== false, ...hintsOf(e)})
+  const hinted = (e: InventoryEndpoint): HintedEndpoint => ({ready: isReady(e), ...hintsOf(e)})
   const cluster =
     target.via === 'nodePort' ? svc.externalTrafficPolicy !== 'Local' : svc.internalTrafficPolicy !== 'Local'
   const topology = cluster
@@ -282,7 +283,7 @@ export function traceService(
   for (const e of slice) {
     for (const ip of e.addresses) {
       if (ways.has(ip) || endpoints.some((x) => x.ip === ip)) continue
-      const ready = e.conditions?.ready !== false
+      const ready = isReady(e)
       endpoints.push(
         describe(ip, {
           ...(target.port.targetPort !== undefined ? {port: target.port.targetPort} : {}),

@@ -13,6 +13,7 @@ import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '..
 import type {Snapshot} from '../../model/snapshot.js'
 import type {Protocol} from '../../model/trace.js'
 import {closest} from '../../util/edit-distance.js'
+import {isReady} from '../service-endpoints.js'
 import type {TraceQuery} from './api.js'
 
 /** The cluster DNS Service's names, as kubeadm (kube-dns, the name kept for CoreDNS) and some distributions (coredns) call it. */
@@ -221,7 +222,7 @@ export function resolveServiceTarget(
 
 /** Ready endpoints of the Service, as the EndpointSlices list them (no `conditions.ready` is ready, as kube-proxy reads it). */
 export function readyEndpoints(svc: InventoryService): InventoryEndpoint[] {
-  return (svc.endpoints ?? []).filter((e) => e.conditions?.ready !== false)
+  return (svc.endpoints ?? []).filter(isReady)
 }
 
 /** The endpoint (pod or address) an `--endpoint IP|POD` names, among the Service's and the rules' addresses. */

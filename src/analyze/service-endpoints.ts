@@ -1,4 +1,8 @@
 /**
+ * A Service's endpoints as kube-proxy reads them from the EndpointSlices
+ * (kubernetes pkg/proxy/endpointslicecache.go and topology.go): which are
+ * ready, which serve while terminating, which it sends to.
+ *
  * Topology-aware routing as kube-proxy applies it (kubernetes pkg/proxy/topology.go,
  * topologyModeFromHints and availableForTopology): when every ready endpoint of a
  * Service carries a hint for a node (PreferSameNode) or a zone (PreferSameZone,
@@ -8,6 +12,21 @@
  * on (its default since Kubernetes 1.34): a cluster writes them only with the gate on. Pure.
  */
 import type {InventoryEndpoint} from '../model/inventory.js'
+
+type Conditions = Pick<InventoryEndpoint, 'conditions'>
+
+/** discovery/v1 as kube-proxy reads it: a nil `ready` is true. */
+export const isReady = (e: Conditions): boolean => e.conditions?.ready !== false
+
+/** Serving while terminating (a nil `serving` is true, a nil `terminating` false): kube-proxy's fallback when nothing is ready. */
+export const isServingTerminating = (e: Conditions): boolean =>
+  e.conditions?.serving !== false && e.conditions?.terminating === true
+
+/** The endpoints kube-proxy sends to (CategorizeEndpoints, topology aside): the ready ones, else those serving while terminating. */
+export function usableEndpoints<T extends Conditions>(eps: readonly T[]): T[] {
+  const ready = eps.filter(isReady)
+  return ready.length > 0 ? ready : eps.filter(isServingTerminating)
+}
 
 /** An endpoint as the hints see it. */
 export interface HintedEndpoint {
