@@ -201,6 +201,8 @@ export interface KubeService extends KubeObject {
     externalTrafficPolicy?: 'Cluster' | 'Local'
     sessionAffinityConfig?: {clientIP?: {timeoutSeconds?: number}}
     trafficDistribution?: string
+    externalIPs?: string[]
+    healthCheckNodePort?: number
     ports?: Array<{
       name?: string
       protocol?: 'TCP' | 'UDP' | 'SCTP'
@@ -209,6 +211,7 @@ export interface KubeService extends KubeObject {
       nodePort?: number
     }>
   }
+  status?: {loadBalancer?: {ingress?: Array<{ip?: string; hostname?: string; ipMode?: 'VIP' | 'Proxy' | string}>}}
 }
 
 /** An EndpointSlice (discovery.k8s.io/v1): a Service's endpoints and their readiness. */

@@ -274,11 +274,22 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
       ...(svc.spec?.externalTrafficPolicy === 'Local' ? {externalTrafficPolicy: 'Local' as const} : {}),
     }
     const distribution = svc.spec?.trafficDistribution ? {trafficDistribution: svc.spec.trafficDistribution} : {}
+    // the addresses kube-proxy captures besides the ClusterIP: externalIPs, and a load balancer's VIPs (not a Proxy ingress)
+    const externalIPs = (svc.spec?.externalIPs ?? []).filter((a) => isIPv4(a))
+    const loadBalancerIPs = (svc.status?.loadBalancer?.ingress ?? []).flatMap((i) =>
+      i.ip && isIPv4(i.ip) && i.ipMode !== 'Proxy' ? [i.ip] : [],
+    )
+    const external = {
+      ...(externalIPs.length > 0 ? {externalIPs} : {}),
+      ...(type === 'LoadBalancer' && loadBalancerIPs.length > 0 ? {loadBalancerIPs} : {}),
+      ...(svc.spec?.healthCheckNodePort ? {healthCheckNodePort: svc.spec.healthCheckNodePort} : {}),
+    }
     out.push({
       name: svc.metadata.name,
       namespace: ns,
       type,
       clusterIP: ip,
+      ...external,
       ...local,
       ...affinity,
       ...distribution,

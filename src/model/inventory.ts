@@ -146,6 +146,15 @@ export interface InventoryService {
   namespace: string
   type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer'
   clusterIP: string
+  /** spec.externalIPs: addresses outside the cluster whose traffic to the Service's ports kube-proxy captures */
+  externalIPs?: string[]
+  /**
+   * status.loadBalancer.ingress[].ip of a LoadBalancer, those kube-proxy captures as its own (ipMode VIP,
+   * the default; a Proxy ingress is the load balancer's address, not captured)
+   */
+  loadBalancerIPs?: string[]
+  /** spec.healthCheckNodePort: a LoadBalancer with externalTrafficPolicy Local answers its load balancer's checks there */
+  healthCheckNodePort?: number
   /** spec.externalTrafficPolicy: Local sends NodePort traffic from outside a node only to its own endpoints; absent: Cluster */
   externalTrafficPolicy?: 'Cluster' | 'Local'
   /** spec.internalTrafficPolicy: Local sends a node's ClusterIP traffic only to its own endpoints; absent: Cluster */

@@ -74,6 +74,14 @@ describeLab(
         ['node2', 'zone-b', {forZones: [{name: 'zone-b'}]}],
       ])
       expect(web.trafficDistribution).toBeUndefined()
+      // spec.externalIPs, a LoadBalancer's ingress VIPs and its health check port
+      expect(web.externalIPs).toEqual(['172.23.0.80'])
+      expect(inv.services!.find((s) => s.name === 'web-local')).toMatchObject({
+        type: 'LoadBalancer',
+        loadBalancerIPs: ['172.23.0.83'],
+        healthCheckNodePort: 30083,
+        externalTrafficPolicy: 'Local',
+      })
       expect(inv.nodes.map((n) => n.labels?.['topology.kubernetes.io/zone'])).toEqual(['zone-a', 'zone-b', 'zone-a'])
       expect(server.requests.some((r) => r.path.startsWith('/apis/discovery.k8s.io/v1/endpointslices'))).toBe(true)
     })

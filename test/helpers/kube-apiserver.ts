@@ -463,6 +463,9 @@ interface LabInventory {
     internalTrafficPolicy?: string
     externalTrafficPolicy?: string
     trafficDistribution?: string
+    externalIPs?: string[]
+    loadBalancerIPs?: string[]
+    healthCheckNodePort?: number
     ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
     endpoints?: Array<{
       addresses: string[]
@@ -937,14 +940,21 @@ export class KubeApiServer {
         // the API server fills in the policies' defaults
         internalTrafficPolicy: svc.internalTrafficPolicy ?? 'Cluster',
         // a NodePort or LoadBalancer has one (Cluster by default); a ClusterIP Service none
-        ...(svc.type === 'NodePort' ? {externalTrafficPolicy: svc.externalTrafficPolicy ?? 'Cluster'} : {}),
+        ...(svc.type === 'NodePort' || svc.type === 'LoadBalancer'
+          ? {externalTrafficPolicy: svc.externalTrafficPolicy ?? 'Cluster'}
+          : {}),
+        ...(svc.externalIPs ? {externalIPs: svc.externalIPs} : {}),
+        ...(svc.healthCheckNodePort ? {healthCheckNodePort: svc.healthCheckNodePort} : {}),
         // the API server keeps the timeout it defaulted (10800 s) with ClientIP
         ...(svc.sessionAffinity
           ? {sessionAffinity: 'ClientIP', sessionAffinityConfig: {clientIP: {...svc.sessionAffinity.clientIP}}}
           : {sessionAffinity: 'None'}),
         ...(svc.trafficDistribution ? {trafficDistribution: svc.trafficDistribution} : {}),
       },
-      status: {loadBalancer: {}},
+      // the load balancer controller's ingress (MetalLB-like: a VIP kube-proxy captures)
+      status: {
+        loadBalancer: svc.loadBalancerIPs ? {ingress: svc.loadBalancerIPs.map((ip) => ({ip, ipMode: 'VIP'}))} : {},
+      },
     }
     const slice: Obj = {
       apiVersion: 'discovery.k8s.io/v1',
