@@ -24,6 +24,11 @@ export const LAB_AGENT_DEFAULTS: {proxyMode: ProxyMode; hostProfile: HostProfile
  * own networks): pods 172.20/16, Services 172.21/16, underlay 172.31/16.
  */
 export const SERVICE_CIDR = '172.21.0.0/16'
+/**
+ * The lab's external addresses of Services: spec.externalIPs and a load balancer's ingress IPs (a
+ * MetalLB-like pool), outside the pods', the Services' and the underlay's ranges.
+ */
+export const EXTERNAL_SERVICE_RANGE = '172.23.0.0/24'
 /** the cluster DNS Service's ClusterIP, by convention the .10 of the Service CIDR */
 export const CLUSTER_DNS_IP = '172.21.0.10'
 

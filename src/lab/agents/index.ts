@@ -10,7 +10,7 @@ import {runScript} from '../netns-setup.js'
 import type {ResponderPort} from '../responder.js'
 import {NsScript} from '../script.js'
 import type {LabNode, LabPlan} from '../types.js'
-import {type HostProfile, LAB_AGENT_DEFAULTS, type ProxyMode} from './defaults.js'
+import {EXTERNAL_SERVICE_RANGE, type HostProfile, LAB_AGENT_DEFAULTS, type ProxyMode} from './defaults.js'
 import {felixIpsets, felixIptables, felixWorkloadChains, felixWorkloadState} from './felix.js'
 import {felixPolicyIpsetRestore} from './felix-policy.js'
 import {bridgeHairpin, flannelIptables, flannelNftables} from './flanneld.js'
@@ -122,9 +122,14 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
   // A real node reaches ClusterIPs by its default route: kube-proxy's REJECT for a
   // Service without endpoints (and nft's drop of unallocated ClusterIPs) sit in
   // FORWARD/OUTPUT, after the routing decision. A flat lab's nodes have no default
-  // route, so the Service CIDR gets one of its own on the uplink.
+  // route, so the Service CIDR gets one of its own on the uplink, and so do the Services'
+  // external and load-balancer IPs (which a real node's own connections reach by it too).
   const sub = plan.subnets.find((x) => x.cidr === node.subnet)
-  if (plan.serviceCIDR && !sub?.gateway) s.ip('route', 'add', plan.serviceCIDR, 'dev', 'eth0')
+  if (plan.serviceCIDR && !sub?.gateway) {
+    s.ip('route', 'add', plan.serviceCIDR, 'dev', 'eth0')
+    if (services.some((v) => v.externalIPs?.length || v.loadBalancerIPs?.length))
+      s.ip('route', 'add', EXTERNAL_SERVICE_RANGE, 'dev', 'eth0')
+  }
   if (hostProfile === 'docker') {
     dockerLink(s)
     const docker = dockerIptables()

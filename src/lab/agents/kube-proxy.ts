@@ -27,6 +27,10 @@ interface PortEndpoints {
   internalLocal: boolean
   /** externalTrafficPolicy Local: NodePort traffic from outside the node through the local policy chain */
   externalLocal: boolean
+  /** reachable from outside the cluster (ExternallyAccessible): a NodePort, external IPs or load-balancer IPs */
+  external: boolean
+  /** the external IPs and load-balancer IPs kube-proxy captures for this port */
+  externalAddresses: string[]
   /** the ClusterIP chain and its endpoints (the Local policy's with internalTrafficPolicy Local) */
   endpoints: string[]
   /** the Service has ready endpoints somewhere (a Local one without any on this node is dropped, not rejected) */
@@ -61,7 +65,8 @@ function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name
     for (const port of svc.ports) {
       const cluster = ready.map((ip) => `${ip}:${port.targetPort}`).sort()
       const own = ownIps.map((ip) => `${ip}:${port.targetPort}`).sort()
-      const external = port.nodePort !== undefined
+      const externalAddresses = [...(svc.externalIPs ?? []), ...(svc.loadBalancerIPs ?? [])]
+      const external = port.nodePort !== undefined || externalAddresses.length > 0
       out.push({
         svc,
         port,
@@ -71,9 +76,12 @@ function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name
         own,
         internalLocal,
         externalLocal,
+        external,
+        externalAddresses,
         endpoints: internalLocal ? own : cluster,
         hasEndpoints: ready.length > 0,
-        usesCluster: cluster.length > 0 && (!internalLocal || (external && !externalLocal)),
+        // UsesClusterEndpoints: also under externalTrafficPolicy Local, whose short-circuits go to the Cluster chain
+        usesCluster: cluster.length > 0 && (!internalLocal || external),
         usesLocal: own.length > 0 && (internalLocal || (external && externalLocal)),
       })
     }
@@ -184,28 +192,37 @@ export function kubeProxyIptables(
   )
   for (const p of ports) {
     const nodePort = p.port.nodePort
-    if (!p.hasEndpoints) {
+    // no endpoints at all: rejected; a Local policy without an endpoint on this node: dropped (what the EXT chain does not short-circuit)
+    const noneHere = (local: boolean): {target: string; text: string} | undefined =>
+      !p.hasEndpoints
+        ? {target: 'REJECT', text: `${p.spn} has no endpoints`}
+        : local && p.own.length === 0
+          ? {target: 'DROP', text: `${p.spn} has no local endpoints`}
+          : undefined
+    const internal = noneHere(p.internalLocal)
+    if (internal)
       f.rule(
         'filter',
-        `-A KUBE-SERVICES ${comment(`${p.spn} has no endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j REJECT`,
+        `-A KUBE-SERVICES ${comment(internal.text)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${internal.target}`,
       )
+    const external = noneHere(p.externalLocal)
+    if (external) {
+      for (const ip of p.externalAddresses)
+        f.rule(
+          'filter',
+          `-A KUBE-EXTERNAL-SERVICES ${comment(external.text)} -m ${p.proto} -p ${p.proto} -d ${ip} --dport ${p.port.port} -j ${external.target}`,
+        )
       if (nodePort)
         f.rule(
           'filter',
-          `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${nodePort} -j REJECT`,
+          `-A KUBE-EXTERNAL-SERVICES ${comment(external.text)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${nodePort} -j ${external.target}`,
         )
-      continue
     }
-    // a Local policy without an endpoint on this node: dropped (what the EXT chain does not short-circuit)
-    if (p.internalLocal && p.own.length === 0)
+    // a load balancer's health checks are accepted whether or not the node has an endpoint
+    if (p.svc.healthCheckNodePort)
       f.rule(
         'filter',
-        `-A KUBE-SERVICES ${comment(`${p.spn} has no local endpoints`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j DROP`,
-      )
-    if (nodePort && p.externalLocal && p.own.length === 0)
-      f.rule(
-        'filter',
-        `-A KUBE-EXTERNAL-SERVICES ${comment(`${p.spn} has no local endpoints`)} -m addrtype --dst-type LOCAL -m ${p.proto} -p ${p.proto} --dport ${nodePort} -j DROP`,
+        `-A KUBE-NODEPORTS ${comment(`${p.spn} health check node port`)} -m tcp -p tcp --dport ${p.svc.healthCheckNodePort} -j ACCEPT`,
       )
   }
 
@@ -243,12 +260,23 @@ export function kubeProxyIptables(
         'nat',
         `-A KUBE-SERVICES ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${internalChain}`,
       )
-    if (p.port.nodePort) {
-      f.chain('nat', extChain)
+    // external IPs and load-balancer IPs go through the external chain, as NodePorts do
+    for (const [ips, what] of [
+      [p.svc.externalIPs ?? [], 'external IP'],
+      [p.svc.loadBalancerIPs ?? [], 'loadbalancer IP'],
+    ] as const)
+      for (const ip of ips)
+        f.rule(
+          'nat',
+          `-A KUBE-SERVICES ${comment(`${p.spn} ${what}`)} -m ${p.proto} -p ${p.proto} -d ${ip} --dport ${p.port.port} -j ${extChain}`,
+        )
+    if (p.port.nodePort)
       f.rule(
         'nat',
         `-A KUBE-NODEPORTS ${comment(p.spn)} -m ${p.proto} -p ${p.proto} --dport ${p.port.nodePort} -j ${extChain}`,
       )
+    if (p.external) {
+      f.chain('nat', extChain)
       if (!p.externalLocal)
         svcRules.push(
           `-A ${extChain} ${comment(`masquerade traffic for ${p.spn} external destinations`)} -j KUBE-MARK-MASQ`,
@@ -383,8 +411,20 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
     const key = `${p.svc.clusterIP} . ${p.proto} . ${p.port.port}`
     const nodePort = p.port.nodePort
     L.push(`add element ${t} cluster-ips { ${p.svc.clusterIP} }`)
+    // external IPs and load-balancer IPs without an endpoint for them: rejected (none at all) or dropped (Local, none here)
+    const externalVerdict = !p.hasEndpoints
+      ? 'goto reject-chain'
+      : p.externalLocal && p.own.length === 0
+        ? 'drop'
+        : undefined
+    const externalKeys = p.externalAddresses.map((ip) => `${ip} . ${p.proto} . ${p.port.port}`)
     if (!p.hasEndpoints) {
       L.push(`add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : goto reject-chain }`)
+      L.push(
+        ...externalKeys.map(
+          (k) => `add element ${t} no-endpoint-services { ${k} comment "${p.spn}" : ${externalVerdict} }`,
+        ),
+      )
       if (nodePort)
         L.push(
           `add element ${t} no-endpoint-nodeports { ${p.proto} . ${nodePort} comment "${p.spn}" : goto reject-chain }`,
@@ -410,7 +450,9 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
         ...eps.map((e) => `add set ${t} ${e.set} { type ipv4_addr ; flags dynamic,timeout ; timeout ${affinity}s ; }`),
       )
     if (p.endpoints.length > 0)
-      L.push(`add rule ${t} ${internalChain} ip daddr ${p.svc.clusterIP} ip saddr != ${cidr} jump mark-for-masquerade`)
+      L.push(
+        `add rule ${t} ${internalChain} ip daddr ${p.svc.clusterIP} ${p.proto} dport ${p.port.port} ip saddr != ${cidr} jump mark-for-masquerade`,
+      )
     // each policy chain in use: affinity lookups, then the random pick among its endpoints
     const policy = (chain: string, endpoints: readonly string[]): void => {
       const mine = endpoints.map((ep) => byEp.get(ep)!)
@@ -422,7 +464,7 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
     }
     if (p.usesCluster) policy(clusterChain, p.cluster)
     if (p.usesLocal) policy(localChain, p.own)
-    if (nodePort) {
+    if (p.external) {
       const ext = nftExternalChain(p)
       L.push(`add chain ${t} ${ext}`)
       if (!p.externalLocal)
@@ -449,6 +491,13 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
         ? `add element ${t} service-ips { ${key} : goto ${internalChain} }`
         : `add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : drop }`,
     )
+    L.push(...externalKeys.map((k) => `add element ${t} service-ips { ${k} : goto ${nftExternalChain(p)} }`))
+    if (externalVerdict)
+      L.push(
+        ...externalKeys.map(
+          (k) => `add element ${t} no-endpoint-services { ${k} comment "${p.spn}" : ${externalVerdict} }`,
+        ),
+      )
     if (nodePort) {
       L.push(`add element ${t} service-nodeports { ${p.proto} . ${nodePort} : goto ${nftExternalChain(p)} }`)
       if (p.externalLocal && p.own.length === 0)

@@ -28,8 +28,14 @@ export interface LabEndpoint {
 export interface LabService {
   name: string
   namespace: string
-  type: 'ClusterIP' | 'NodePort'
+  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'
   clusterIP: string
+  /** spec.externalIPs */
+  externalIPs?: string[]
+  /** a LoadBalancer's status.loadBalancer.ingress[].ip, as a MetalLB-like controller assigns it */
+  loadBalancerIPs?: string[]
+  /** spec.healthCheckNodePort: a LoadBalancer with externalTrafficPolicy Local has one */
+  healthCheckNodePort?: number
   ports: LabServicePort[]
   /** the EndpointSlice's endpoints; its ports are the Service ports' targetPorts */
   endpoints: LabEndpoint[]
@@ -68,11 +74,11 @@ function hintedForItsZone(e: LabEndpoint): LabEndpoint {
 /**
  * The lab's Services: the cluster DNS (kube-system/kube-dns, UDP and TCP 53,
  * backed by the first pod of node1 and of node2, as CoreDNS runs two replicas
- * spread over nodes), a NodePort Service backed by the first pod of every node,
+ * spread over nodes), a NodePort Service with an external IP backed by the first pod of every node,
  * a Service with ClientIP session affinity (the default 10800 s) backed by the same pods, one with
  * internalTrafficPolicy Local backed by the first pods of node1 and node2 (a third node has no
- * endpoint of its own, so its kube-proxy drops the Service), a NodePort with externalTrafficPolicy
- * Local backed by the same two (a node without one drops what comes from outside, and keeps the
+ * endpoint of its own, so its kube-proxy drops the Service), a LoadBalancer (its NodePort and a
+ * load-balancer IP) with externalTrafficPolicy Local backed by the same two (a node without one drops what comes from outside, and keeps the
  * client's address where it has one), one with trafficDistribution PreferClose backed by the same two (in
  * zone-a and zone-b: each node's kube-proxy keeps to the endpoint of its own zone, node3 of zone-a to
  * node1's), and a Service without endpoints. The lab has no separate CoreDNS pods: the
@@ -101,6 +107,7 @@ export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[
       namespace: 'default',
       type: 'NodePort',
       clusterIP: '172.21.0.80',
+      externalIPs: ['172.23.0.80'],
       ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080}],
       endpoints: firstPods.map(endpointFor),
     },
@@ -125,8 +132,10 @@ export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[
     {
       name: 'web-local',
       namespace: 'default',
-      type: 'NodePort',
+      type: 'LoadBalancer',
       clusterIP: '172.21.0.83',
+      loadBalancerIPs: ['172.23.0.83'],
+      healthCheckNodePort: 30083,
       ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30082}],
       endpoints: firstPods.slice(0, 2).map(endpointFor),
       externalTrafficPolicy: 'Local',

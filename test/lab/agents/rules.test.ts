@@ -183,6 +183,37 @@ describe('lab agents: defaults and Services', () => {
     expect(inv.services!.find((s) => s.name === 'web')!.endpoints!.every((e) => e.zone && !e.hints)).toBe(true)
   })
 
+  it('writes external IPs and load-balancer IPs as kube-proxy does: captured in KUBE-SERVICES / service-ips to the external chain, dropped where a Local policy has no endpoint, the health check port accepted', () => {
+    const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+    const web = iptablesExternalChain('default/web:http', 'tcp')
+    const local = iptablesExternalChain('default/web-local:http', 'tcp')
+    const lines = (i: number): string[] =>
+      kubeProxyIptables(plan, plan.nodes[i]!, plan.services!).toString().split('\n')
+    for (const i of [0, 2]) {
+      expect(lines(i)).toContain(
+        `-A KUBE-SERVICES -m comment --comment "default/web:http external IP" -m tcp -p tcp -d 172.23.0.80 --dport 80 -j ${web}`,
+      )
+      expect(lines(i)).toContain(
+        `-A KUBE-SERVICES -m comment --comment "default/web-local:http loadbalancer IP" -m tcp -p tcp -d 172.23.0.83 --dport 80 -j ${local}`,
+      )
+      expect(lines(i)).toContain(
+        '-A KUBE-NODEPORTS -m comment --comment "default/web-local:http health check node port" -m tcp -p tcp --dport 30083 -j ACCEPT',
+      )
+    }
+    const drop =
+      '-A KUBE-EXTERNAL-SERVICES -m comment --comment "default/web-local:http has no local endpoints" -m tcp -p tcp -d 172.23.0.83 --dport 80 -j DROP'
+    expect(lines(2)).toContain(drop)
+    expect(lines(0)).not.toContain(drop)
+    const nft = (i: number): string => kubeProxyNftables(plan, plan.nodes[i]!, plan.services!)
+    expect(nft(0)).toMatch(
+      /^add element ip kube-proxy service-ips \{ 172\.23\.0\.80 \. tcp \. 80 : goto external-[A-Z2-7]{8}-default\/web\/tcp\/http \}$/m,
+    )
+    expect(nft(2)).toContain(
+      'add element ip kube-proxy no-endpoint-services { 172.23.0.83 . tcp . 80 comment "default/web-local:http" : drop }',
+    )
+    expect(nft(0)).not.toContain('172.23.0.83 . tcp . 80 comment')
+  })
+
   it("writes trafficDistribution PreferClose per node: the Cluster chain keeps to the endpoints hinted for the node's zone", () => {
     const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
     const spn = 'default/zonal:http'
