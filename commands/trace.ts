@@ -37,7 +37,7 @@ export default class Trace extends BaseCommand {
 
 SRC and DST are a pod (NAME, NAMESPACE/NAME or its IP) or a node (its name or InternalIP). With -n a bare NAME is a pod of that namespace, as kubectl reads it (in a Kubernetes cluster without -n, of the context's); -n goes with --lab, --inventory and --snapshot too.
 
-DST can be a Service: svc/NAME (in the -n namespace), svc/NAMESPACE/NAME, a ClusterIP, NODE:NODEPORT or NODEIP:NODEPORT, dns (the cluster DNS, UDP 53), or NAME.NAMESPACE.svc[.cluster.local] (NAME.NAMESPACE too, as a pod's resolver completes it, when no pod or node has that name); --port takes the Service port's number or name, the protocol is the port's. The trace shows kube-proxy's translation (the rule and the node), lists every endpoint with its share of connections, walks each there and back (--endpoint IP|POD walks one), and is DELIVERED only when every endpoint is reached.
+DST can be a Service: svc/NAME (in the -n namespace), svc/NAMESPACE/NAME, a ClusterIP, NODE:NODEPORT or NODEIP:NODEPORT, one of its external IPs or its load balancer's IP (IP or IP:PORT), dns (the cluster DNS, UDP 53), or NAME.NAMESPACE.svc[.cluster.local] (NAME.NAMESPACE too, as a pod's resolver completes it, when no pod or node has that name); --port takes the Service port's number or name, the protocol is the port's. The trace shows kube-proxy's translation (the rule and the node), lists every endpoint with its share of connections, walks each there and back (--endpoint IP|POD walks one), and is DELIVERED only when every endpoint is reached.
 
 Where the state comes from: --snapshot FILE (a saved netctl collect), a lab (--lab NAME), an inventory file (--inventory FILE), or else the Kubernetes cluster of the kubeconfig, found as kubectl finds it (--kubeconfig, $KUBECONFIG, ~/.kube/config, --context, or the pod's service account), its nodes reached through a privileged debug pod each (--via debug-pod, the default; deleted at the end, also on error and Ctrl-C) or over SSH (--via ssh). Live, netctl reads only the nodes it needs: SRC's and DST's first, then any node the walk passes through.
 
@@ -97,7 +97,7 @@ Exit codes: 0 delivered both ways with no error finding; 1 anything else (the ou
     }),
     dst: Args.string({
       description:
-        'Where it is going: a pod or a node, as SRC, or a Service (svc/[NAMESPACE/]NAME, a ClusterIP, NODE:NODEPORT, dns, NAME.NAMESPACE[.svc]).',
+        'Where it is going: a pod or a node, as SRC, or a Service (svc/[NAMESPACE/]NAME, a ClusterIP, NODE:NODEPORT, an external or load-balancer IP[:PORT], dns, NAME.NAMESPACE[.svc]).',
       required: true,
     }),
   }

@@ -64,6 +64,9 @@ export type HopAction = (typeof HOP_ACTIONS)[number]
 export type Protocol = 'icmp' | 'tcp' | 'udp'
 
 /** One layer of encapsulation around the packet. */
+/** How DST named a Service: its ClusterIP, a node's NodePort, one of its external IPs or a load balancer's IP. */
+export type ServiceVia = 'clusterIP' | 'nodePort' | 'externalIP' | 'loadBalancerIP'
+
 export interface Encapsulation {
   /** vxlan (flannel.1, vxlan.calico), ipip (Calico tunl0, IP protocol 4), udp (flannel's udp backend, port 8285) */
   type: 'vxlan' | 'ipip' | 'udp'
@@ -249,7 +252,7 @@ export interface TraceService {
   /** the Service port the request is for */
   port: {name?: string; protocol: 'TCP' | 'UDP' | 'SCTP'; port: number; targetPort?: number; nodePort?: number}
   /** reached through its ClusterIP, or a node's NodePort */
-  via: 'clusterIP' | 'nodePort'
+  via: ServiceVia
   /** the node whose NodePort DST named */
   node?: string
   /** internalTrafficPolicy Local: a node sends ClusterIP traffic only to its own endpoints */

@@ -185,7 +185,11 @@ function serviceText(trace: Trace, width?: number): string[] {
   const via =
     svc.via === 'nodePort'
       ? `NodePort ${port.nodePort} on ${svc.node ?? trace.dst.ip}`
-      : `ClusterIP ${svc.clusterIP}:${port.port}`
+      : svc.via === 'externalIP'
+        ? `external IP ${trace.dst.ip}:${port.port}`
+        : svc.via === 'loadBalancerIP'
+          ? `load-balancer IP ${trace.dst.ip}:${port.port}`
+          : `ClusterIP ${svc.clusterIP}:${port.port}`
   const head = `${c.bold('Service')}  ${svc.namespace}/${svc.name} ${via} ${port.name ? `(${port.name}) ` : ''}${port.protocol}${port.targetPort !== undefined ? ` → targetPort ${port.targetPort}` : ''}${svc.internalTrafficPolicy ? ', internalTrafficPolicy Local' : ''}${svc.externalTrafficPolicy ? ', externalTrafficPolicy Local' : ''}${svc.sessionAffinity ? `, session affinity ClientIP ${svc.sessionAffinity.clientIP.timeoutSeconds} s` : ''}${svc.trafficDistribution ? `, trafficDistribution ${svc.trafficDistribution}` : ''}`
   const out = [wrapLine(printable(head), width)]
   const t = trace.translation

@@ -199,6 +199,8 @@ function iptablesView(
 ): ProxyView | undefined {
   const natServices = nat?.chains.find((c) => c.name === 'KUBE-SERVICES')
   const filterServices = filter?.chains.find((c) => c.name === 'KUBE-SERVICES')
+  // external and load-balancer IPs are rejected or dropped there (NodePorts too, but those match no address)
+  const filterExternal = filter?.chains.find((c) => c.name === 'KUBE-EXTERNAL-SERVICES')
   if (!natServices?.rules.length && !filterServices?.rules.length) return undefined
   const view: ProxyView = {tool, services: new Map(), rejects: new Map(), drops: new Map()}
   if (natServices?.rules.some((r) => r.raw.includes('KUBE-CLUSTER-IP')))
@@ -221,7 +223,7 @@ function iptablesView(
     }
     view.services.set(key, entry)
   }
-  for (const r of filterServices?.rules ?? []) {
+  for (const r of [...(filterServices?.rules ?? []), ...(filterExternal?.rules ?? [])]) {
     const key = ruleKey(r)
     if (key && r.target === 'REJECT') view.rejects.set(key, r.raw)
     else if (key && r.target === 'DROP') view.drops.set(key, r.raw)
@@ -413,6 +415,75 @@ function staleOne(node: string, zone: string | undefined, view: ProxyView, p: Se
   })
 }
 
+/**
+ * SERVICE_RULES_STALE for an external IP or a load balancer's IP of a Service port on `node`: kube-proxy
+ * captures it on every node and sends it through the Service's external chain, which reaches the endpoints
+ * the Cluster policy uses (under externalTrafficPolicy Local the pods' and the node's own traffic is
+ * short-circuited there); what comes from outside to a node without an endpoint of its own is dropped
+ * (Local), and with no endpoint at all it is rejected.
+ */
+function staleExternal(
+  node: string,
+  zone: string | undefined,
+  view: ProxyView,
+  p: ServicePort,
+  address: {ip: string; what: string},
+): Raised | undefined {
+  const key = keyOf(address.ip, p.proto, p.port.port)
+  const have = view.services.get(key)
+  const wanted = p.endpoints.length === 0 ? [] : clusterEndpoints(p, node, zone).endpoints
+  const local = p.svc.externalTrafficPolicy === 'Local'
+  const mustDrop = local && wanted.length > 0 && localEndpoints(p, node).length === 0
+  const problems: string[] = []
+  const lines: string[] = []
+  if (wanted.length > 0 && !have) problems.push(`it has no rule for ${keyText(key)} (${address.what})`)
+  else if (have) {
+    const missing = wanted.filter((e) => !have.endpoints.has(e))
+    const extra = [...have.endpoints.keys()].filter((e) => !wanted.includes(e))
+    if (missing.length > 0) problems.push(`no rule sends ${address.what} ${address.ip} to ${someNames(missing)}`)
+    if (extra.length > 0)
+      problems.push(
+        `its rules still send ${address.what} ${address.ip} to ${someNames(extra)}${wanted.length === 0 ? ', though the Service has no ready endpoint' : ' (no endpoint any more)'}`,
+      )
+    if (missing.length > 0 || extra.length > 0)
+      lines.push(...have.lines.slice(0, 2), ...extra.map((e) => have.endpoints.get(e)!))
+  }
+  if (wanted.length === 0 && !view.rejects.has(key))
+    problems.push(
+      `nothing rejects ${keyText(key)} (${address.what}), as kube-proxy does for a Service without endpoints`,
+    )
+  if (mustDrop && !view.drops.has(key))
+    problems.push(
+      `nothing drops what comes from outside to ${keyText(key)} (${address.what}), though no endpoint is on ${node} (externalTrafficPolicy Local)`,
+    )
+  if (problems.length === 0) return undefined
+  return raise('SERVICE_RULES_STALE', {
+    node,
+    subject: `Service ${p.spn} (${keyText(key)}, ${address.what})`,
+    message: `kube-proxy's rules on ${node} disagree with the Service ${p.spn}: ${problems.join(', and ')}`,
+    evidence: [
+      `API: ${p.svc.namespace}/${p.svc.name} ${address.what} ${address.ip}${local ? ', externalTrafficPolicy Local' : ''}`,
+      endpointsLine(p),
+      ...(lines.length > 0 ? lines.map((l) => `${view.tool}: ${l}`) : [`${view.tool}: no rule for ${keyText(key)}`]),
+    ],
+    vars: {node, namespace: p.svc.namespace, service: p.svc.name},
+  })
+}
+
+/**
+ * Whether a capture outside the Service CIDR is one of kube-proxy's for an external or load-balancer IP:
+ * iptables says so in its comment; an nft `service-ips` element outside the Service CIDR can be nothing else
+ * (when the CIDR is known).
+ */
+const externalRule = (line: string, cidrKnown: boolean): boolean =>
+  / external IP"? | loadbalancer IP"? /.test(line) || (cidrKnown && line.startsWith('map service-ips element'))
+
+/** A Service port's external IPs and load balancer's IPs, as the check names them. */
+const externalAddresses = (p: ServicePort): Array<{ip: string; what: string}> => [
+  ...(p.svc.externalIPs ?? []).map((ip) => ({ip, what: 'external IP'})),
+  ...(p.svc.loadBalancerIPs ?? []).map((ip) => ({ip, what: 'load-balancer IP'})),
+]
+
 interface Raise {
   SERVICE_NO_ENDPOINTS: Raised[]
   SERVICE_RULES_STALE: Raised[]
@@ -440,6 +511,9 @@ function serviceFindings(ctx: CheckContext): Raise {
     }
     const ports = servicePorts(ctx.snapshot.services ?? [])
     const byKey = new Map(ports.map((p) => [p.key, p]))
+    const externalKeys = new Set(
+      ports.flatMap((p) => externalAddresses(p).map((a) => keyOf(a.ip, p.proto, p.port.port))),
+    )
     const serviceCIDR = ctx.snapshot.cluster.serviceCIDR
     // the rejects seen per Service port, on every collected node (evidence for SERVICE_NO_ENDPOINTS)
     const rejectsSeen = new Map<string, Array<{node: string; line: string}>>()
@@ -457,26 +531,38 @@ function serviceFindings(ctx: CheckContext): Raise {
       for (const view of views) {
         if (view.opaque) continue
         for (const p of ports) {
-          const r = staleOne(node.name, node.labels[ZONE_LABEL], view, p)
+          const zone = node.labels[ZONE_LABEL]
+          const r = staleOne(node.name, zone, view, p)
           if (r) out.SERVICE_RULES_STALE.push(r)
-        }
-        // rules for a ClusterIP:port no Service has (inside the Service CIDR, where only Services live)
-        if (serviceCIDR) {
-          for (const [key, have] of view.services) {
-            if (byKey.has(key) || !contains(serviceCIDR, key.split(' ')[0]!) || have.endpoints.size === 0) continue
-            out.SERVICE_RULES_STALE.push(
-              raise('SERVICE_RULES_STALE', {
-                node: node.name,
-                subject: `ClusterIP ${keyText(key)}`,
-                message: `kube-proxy's rules on ${node.name} still send ${keyText(key)} to ${someNames([...have.endpoints.keys()])}, but no Service has that ClusterIP and port: a deleted Service's rules`,
-                evidence: [
-                  `API: no Service with ClusterIP ${keyText(key)} (${plural(ctx.snapshot.services?.length ?? 0, 'Service')})`,
-                  ...have.lines.slice(0, 4).map((l) => `${view.tool}: ${l}`),
-                ],
-                vars: {node: node.name},
-              }),
-            )
+          // the external addresses reach the same Service chains: their own finding only where those agree
+          for (const address of r ? [] : externalAddresses(p)) {
+            const x = staleExternal(node.name, zone, view, p, address)
+            if (x) out.SERVICE_RULES_STALE.push(x)
           }
+        }
+        // rules for a ClusterIP:port no Service has (inside the Service CIDR, where only Services live), and
+        // captures of an address outside it that is no Service's external or load-balancer IP any more: traffic
+        // to that address is still taken to the endpoints (kube-proxy missed the change)
+        for (const [key, have] of view.services) {
+          if (byKey.has(key) || externalKeys.has(key) || have.endpoints.size === 0) continue
+          const inside = serviceCIDR !== undefined && contains(serviceCIDR, key.split(' ')[0]!)
+          if (!inside && !externalRule(have.lines[0] ?? '', serviceCIDR !== undefined)) continue
+          out.SERVICE_RULES_STALE.push(
+            raise('SERVICE_RULES_STALE', {
+              node: node.name,
+              subject: `${inside ? 'ClusterIP' : 'external address'} ${keyText(key)}`,
+              message: inside
+                ? `kube-proxy's rules on ${node.name} still send ${keyText(key)} to ${someNames([...have.endpoints.keys()])}, but no Service has that ClusterIP and port: a deleted Service's rules`
+                : `kube-proxy's rules on ${node.name} still capture ${keyText(key)} and send it to ${someNames([...have.endpoints.keys()])}, but no Service has that external or load-balancer IP and port: traffic meant for that address never leaves the node`,
+              evidence: [
+                inside
+                  ? `API: no Service with ClusterIP ${keyText(key)} (${plural(ctx.snapshot.services?.length ?? 0, 'Service')})`
+                  : `API: no Service with external or load-balancer IP ${keyText(key)} (${plural(ctx.snapshot.services?.length ?? 0, 'Service')})`,
+                ...have.lines.slice(0, 4).map((l) => `${view.tool}: ${l}`),
+              ],
+              vars: {node: node.name},
+            }),
+          )
         }
       }
       out.CONNTRACK_STALE.push(...conntrackStale(ctx, node, state, ports))

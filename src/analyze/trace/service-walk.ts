@@ -10,7 +10,15 @@
 import type {Finding} from '../../model/finding.js'
 import {type InventoryEndpoint, type InventoryService, ZONE_LABEL} from '../../model/inventory.js'
 import type {Snapshot} from '../../model/snapshot.js'
-import type {Hop, PathResult, Protocol, Trace, TraceServiceEndpoint, TraceTranslation} from '../../model/trace.js'
+import type {
+  Hop,
+  PathResult,
+  Protocol,
+  ServiceVia,
+  Trace,
+  TraceServiceEndpoint,
+  TraceTranslation,
+} from '../../model/trace.js'
 import {
   availableFor,
   type HintedEndpoint,
@@ -47,7 +55,7 @@ function unwalkedNote(o: {
   ready: boolean
   node: string | undefined
   where: string
-  via: 'clusterIP' | 'nodePort'
+  via: ServiceVia
   svc: InventoryService
   pinnedTo: string | undefined
   /** the topology hints `where`'s kube-proxy follows, and whether they keep this endpoint */
@@ -56,7 +64,7 @@ function unwalkedNote(o: {
 }): string {
   if (!o.ready) return 'not walked: not ready in the EndpointSlice'
   const elsewhere = o.node !== undefined && o.node !== o.where
-  if (elsewhere && o.via === 'nodePort' && o.svc.externalTrafficPolicy === 'Local')
+  if (elsewhere && o.via !== 'clusterIP' && o.svc.externalTrafficPolicy === 'Local')
     return `not walked: externalTrafficPolicy Local: ${o.where}'s kube-proxy sends what comes from outside it only to the endpoints on ${o.where} (this one is on ${o.node})`
   if (elsewhere && o.via === 'clusterIP' && o.svc.internalTrafficPolicy === 'Local')
     return `not walked: internalTrafficPolicy Local: ${o.where}'s kube-proxy sends only to the endpoints on ${o.where} (this one is on ${o.node})`
@@ -276,7 +284,7 @@ export function traceService(
   // topology hints: the Cluster policy of `where` keeps to the endpoints hinted for it or its zone
   const hinted = (e: InventoryEndpoint): HintedEndpoint => ({ready: isReady(e), ...hintsOf(e)})
   const cluster =
-    target.via === 'nodePort' ? svc.externalTrafficPolicy !== 'Local' : svc.internalTrafficPolicy !== 'Local'
+    target.via === 'clusterIP' ? svc.internalTrafficPolicy !== 'Local' : svc.externalTrafficPolicy !== 'Local'
   const topology = cluster
     ? topologyOf(slice.map(hinted), where, snapshot.nodes.find((n) => n.name === where)?.labels[ZONE_LABEL])
     : undefined

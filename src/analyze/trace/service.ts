@@ -2,7 +2,7 @@
  * A Service as `netctl trace` DST: `svc/NAME` (in the namespace given), `svc/NS/NAME`,
  * `dns` (the cluster DNS Service), `NAME.NS.svc[.cluster.local]` (or `NAME.NS`, as a pod's resolver
  * completes it, when no pod or node has that name), a ClusterIP, or
- * `NODE:NODEPORT` / `NODEIP:NODEPORT`; the port by number or by the Service
+ * `NODE:NODEPORT` / `NODEIP:NODEPORT`, an external IP or a load balancer's IP (`IP`, `IP:PORT`); the port by number or by the Service
  * port's name, the protocol the Service port's. Pure: the snapshot's Services in,
  * the packet's destination out; anything unknown is a one-line UsageError (exit 2).
  */
@@ -11,7 +11,7 @@ import ipaddr from 'ipaddr.js'
 import {UsageError} from '../../errors.js'
 import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '../../model/inventory.js'
 import type {Snapshot} from '../../model/snapshot.js'
-import type {Protocol} from '../../model/trace.js'
+import type {Protocol, ServiceVia} from '../../model/trace.js'
 import {closest} from '../../util/edit-distance.js'
 import {isReady} from '../service-endpoints.js'
 import type {TraceQuery} from './api.js'
@@ -24,9 +24,9 @@ const CLUSTER_DNS_NAMESPACE = 'kube-system'
 export interface ServiceTarget {
   service: InventoryService
   port: InventoryServicePort
-  /** how DST named it: through its ClusterIP or a node's NodePort */
-  via: 'clusterIP' | 'nodePort'
-  /** the packet's destination: the ClusterIP, or the node's address for a NodePort */
+  /** how DST named it: through its ClusterIP, a node's NodePort, an external IP or a load-balancer IP */
+  via: ServiceVia
+  /** the packet's destination: the ClusterIP, the node's address for a NodePort, the external or load-balancer IP */
   ip: string
   /** the packet's destination port: the Service port, or the NodePort */
   dport: number
@@ -137,6 +137,31 @@ function clusterTarget(svc: InventoryService, port: InventoryServicePort): Servi
   }
 }
 
+/** The Service (and how) whose external IP or load-balancer IP `ip` is. */
+function externalOwner(snapshot: Snapshot, ip: string): {svc: InventoryService; via: ServiceVia} | undefined {
+  for (const svc of services(snapshot)) {
+    if ((svc.externalIPs ?? []).some((a) => sameIp(a, ip))) return {svc, via: 'externalIP'}
+    if ((svc.loadBalancerIPs ?? []).some((a) => sameIp(a, ip))) return {svc, via: 'loadBalancerIP'}
+  }
+  return undefined
+}
+
+/** A Service reached at one of its external or load-balancer IPs: the packet goes there, to the Service port. */
+function externalTarget(
+  owner: {svc: InventoryService; via: ServiceVia},
+  ip: string,
+  port: InventoryServicePort,
+): ServiceTarget {
+  return {
+    service: owner.svc,
+    port,
+    via: owner.via,
+    ip,
+    dport: port.port,
+    protocol: port.protocol.toLowerCase() as Protocol,
+  }
+}
+
 /** `NODE:NODEPORT` or `NODEIP:NODEPORT`: the node, the port; undefined when DST is not of that shape. */
 function nodePortForm(snapshot: Snapshot, text: string): {node: string; ip: string; port: number} | undefined {
   const m = /^(.+):(\d{1,5})$/.exec(text)
@@ -194,8 +219,15 @@ export function resolveServiceTarget(
   }
   if (isIp(t)) {
     const svc = services(snapshot).find((s) => sameIp(s.clusterIP, t))
-    return svc ? clusterTarget(svc, pickPort(svc, wanted, protocol, {dns: isClusterDns(svc)})) : undefined
+    if (svc) return clusterTarget(svc, pickPort(svc, wanted, protocol, {dns: isClusterDns(svc)}))
+    const owner = externalOwner(snapshot, t)
+    return owner ? externalTarget(owner, t, pickPort(owner.svc, wanted, protocol)) : undefined
   }
+  // EXTERNALIP:PORT, as a client outside the cluster would name it
+  const hostPort = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(t)
+  const owner = hostPort && isIp(hostPort[1]!) ? externalOwner(snapshot, hostPort[1]!) : undefined
+  if (owner && hostPort)
+    return externalTarget(owner, hostPort[1]!, pickPort(owner.svc, wanted ?? Number(hostPort[2]), protocol))
   const np = nodePortForm(snapshot, t)
   if (np) {
     const svc = services(snapshot).find((s) =>
@@ -268,7 +300,7 @@ export function completeQuery(
   }
   if (query.endpoint !== undefined)
     throw new UsageError(
-      `--endpoint is for a Service DST (svc/NAME, a ClusterIP, NODE:NODEPORT, dns); ${query.dst.trim()} is not one`,
+      `--endpoint is for a Service DST (svc/NAME, a ClusterIP, NODE:NODEPORT, an external or load-balancer IP, dns); ${query.dst.trim()} is not one`,
     )
   const protocol = query.protocol ?? 'icmp'
   if (typeof query.port === 'string')

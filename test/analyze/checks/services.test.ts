@@ -194,11 +194,13 @@ describe('SERVICE_RULES_STALE', () => {
       x.services = x.services!.filter((v) => v.name !== 'web')
     })
     const f = findings(s, 'SERVICE_RULES_STALE')
-    expect(f.map((x) => `${x.node} ${x.subject}`)).toEqual([
-      'node1 ClusterIP 172.21.0.80 tcp/80',
-      'node2 ClusterIP 172.21.0.80 tcp/80',
-      'node3 ClusterIP 172.21.0.80 tcp/80',
-    ])
+    // its ClusterIP and its external IP, both still captured
+    expect(f.map((x) => `${x.node} ${x.subject}`)).toEqual(
+      ['node1', 'node2', 'node3'].flatMap((n) => [
+        `${n} ClusterIP 172.21.0.80 tcp/80`,
+        `${n} external address 172.23.0.80 tcp/80`,
+      ]),
+    )
     expect(f[0]!.message).toContain('no Service has that ClusterIP and port')
   })
 
@@ -261,7 +263,8 @@ describe('SERVICE_RULES_STALE with internalTrafficPolicy Local (default/node-loc
   it("iptables: node3's DROP deleted: nothing there drops the Service its endpoints do not serve", () => {
     const s = broken(IPT, (x) => {
       const filter = node(x, 'node3').iptables!.tables.find((t) => t.name === 'filter')!
-      for (const c of filter.chains) c.rules = c.rules.filter((r) => !r.raw.includes('has no local endpoints'))
+      const services = filter.chains.find((c) => c.name === 'KUBE-SERVICES')!
+      services.rules = services.rules.filter((r) => !r.raw.includes('has no local endpoints'))
     })
     const f = findings(s, 'SERVICE_RULES_STALE')
     expect(f.map((x) => [x.node, x.subject])).toEqual([['node3', LOCAL]])
@@ -393,6 +396,64 @@ describe('SERVICE_RULES_STALE with topology hints (default/zonal, trafficDistrib
       for (const e of zonal(x).endpoints!) e.hints = {...e.hints, forNodes: [{name: e.nodeName!}]}
     })
     expect(findings(sameNode, 'SERVICE_RULES_STALE')).toEqual([])
+  })
+})
+
+describe("SERVICE_RULES_STALE for external IPs and load balancers' IPs (default/web 172.23.0.80; default/web-local 172.23.0.83, externalTrafficPolicy Local)", () => {
+  const EXT = 'Service default/web:http (172.23.0.80 tcp/80, external IP)'
+  const LB = 'Service default/web-local:http (172.23.0.83 tcp/80, load-balancer IP)'
+
+  it('healthy in both modes: every node captures both, node3 drops what comes from outside to the load-balancer IP', () => {
+    for (const name of WITH_SERVICES) expect(findings(snapshot(name), 'SERVICE_RULES_STALE'), name).toEqual([])
+  })
+
+  it("iptables: node2's rule for the external IP deleted: node2 has no rule for it", () => {
+    const s = broken(IPT, (x) =>
+      editNat(x, 'node2', (c, raw) => !(c === 'KUBE-SERVICES' && raw.includes('external IP'))),
+    )
+    const f = findings(s, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => [x.node, x.subject])).toEqual([['node2', EXT]])
+    expect(f[0]!.message).toBe(
+      "kube-proxy's rules on node2 disagree with the Service default/web:http: it has no rule for 172.23.0.80 tcp/80 (external IP)",
+    )
+    expect(f[0]!.evidence.slice(0, 2)).toEqual([
+      'API: default/web external IP 172.23.0.80',
+      'API: endpointslices of default/web (172.21.0.80 tcp/80, port http): ready endpoints 172.20.1.2:8080, 172.20.2.2:8080, 172.20.3.2:8080',
+    ])
+  })
+
+  it("nftables: node3's drop element for the load-balancer IP gone: nothing drops what comes from outside, though node3 has no endpoint of its own", () => {
+    const s = broken(NFT, (x) => {
+      const map = kubeProxyTable(x, 'node3').sets.find((v) => v.name === 'no-endpoint-services')!
+      map.elements = map.elements!.filter((e) => !JSON.stringify(e.key).includes('172.23.0.83'))
+    })
+    const f = findings(s, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => [x.node, x.subject])).toEqual([['node3', LB]])
+    expect(f[0]!.message).toContain(
+      'nothing drops what comes from outside to 172.23.0.83 tcp/80 (load-balancer IP), though no endpoint is on node3 (externalTrafficPolicy Local)',
+    )
+  })
+
+  it('an external IP the API gives that no node captures: stale on every node; one the nodes still capture that the API dropped: stale too', () => {
+    const added = broken(IPT, (x) => {
+      x.services!.find((v) => v.name === 'web')!.externalIPs!.push('172.23.0.81')
+    })
+    expect(
+      findings(added, 'SERVICE_RULES_STALE').map((x) => [x.node, x.message.split(': ').slice(1).join(': ')]),
+    ).toEqual(['node1', 'node2', 'node3'].map((n) => [n, 'it has no rule for 172.23.0.81 tcp/80 (external IP)']))
+    for (const mode of [IPT, NFT]) {
+      const dropped = broken(mode, (x) => {
+        delete x.services!.find((v) => v.name === 'web')!.externalIPs
+      })
+      const f = findings(dropped, 'SERVICE_RULES_STALE')
+      expect(
+        f.map((x) => [x.node, x.subject]),
+        mode,
+      ).toEqual(['node1', 'node2', 'node3'].map((n) => [n, 'external address 172.23.0.80 tcp/80']))
+      expect(f[0]!.message, mode).toBe(
+        "kube-proxy's rules on node1 still capture 172.23.0.80 tcp/80 and send it to 172.20.1.2:8080, 172.20.2.2:8080 and 172.20.3.2:8080, but no Service has that external or load-balancer IP and port: traffic meant for that address never leaves the node",
+      )
+    }
   })
 })
 

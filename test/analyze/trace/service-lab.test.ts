@@ -11,8 +11,8 @@
  * that node's own and dropped on a node without one, and to the NodePort with
  * externalTrafficPolicy Local from another node (its own endpoint, the client's address
  * kept), to a node without one (dropped), and from the node itself (every endpoint), and to the
- * Service with trafficDistribution PreferClose from every node (only its zone's endpoint), as the
- * walk says. The endpoints real traffic reaches are exactly the ones
+ * Service with trafficDistribution PreferClose from every node (only its zone's endpoint), and to an
+ * external IP and a load balancer's IP from a pod and from a node, as the walk says. The endpoints real traffic reaches are exactly the ones
  * netctl's per-endpoint walks deliver both ways, the Service without endpoints
  * is rejected in the walk as in the kernel, and every route decision of those
  * walks is the one `ip route get` gives. Then faults made with plain commands
@@ -413,6 +413,38 @@ describeLab(
               const walks = [kept, own].flatMap(endpointWalks)
               for (const t of [kept, own, walk('node1', node3!)])
                 expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
+              await expectRoutesAsIpRouteGet(walks)
+            },
+          )
+
+          it(
+            "an external IP (default/web, 172.23.0.80, Cluster) and a load-balancer IP (default/web-local, 172.23.0.83, externalTrafficPolicy Local) from a pod of node3 and from node1: the endpoints reached are the ones the walk delivers, each seeing the source conntrack records (masqueraded for Cluster, the pod's own for Local, short-circuited); routes as ip route get",
+            SEQUENTIAL,
+            async () => {
+              const l = lab.get()
+              const node1 = l.nodes.find((n) => n.name === 'node1')!
+              const node3 = l.nodes.find((n) => n.name === 'node3')!
+              const client = pod(l, 'pod-node3-2')
+              const snap = await collectLab(l.name)
+              const walks: Trace[] = []
+              for (const [dst, via, total] of [
+                ['172.23.0.80', 'externalIP', 3],
+                ['172.23.0.83:80', 'loadBalancerIP', 2],
+              ] as const) {
+                const ip = dst.split(':')[0]!
+                const t = trace(snap, dst, undefined, client.name)
+                expect(t.service, dst).toMatchObject({via, reached: total, total})
+                expect(reachedPods(await answers(client.netns, ip, 80, 'tcp')), dst).toEqual(deliveredPods(t))
+                // what each endpoint saw, as conntrack on node3 (where the DNAT is) records it
+                const seen = await seenFrom(node3.netns, client.ip, ip, 80)
+                for (const e of t.endpoints!) expect(seen.get(e.ip), `${dst} ${e.pod}`).toBe(deliveredFrom(e))
+                expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
+                walks.push(...endpointWalks(t))
+              }
+              const fromNode = trace(snap, '172.23.0.80', undefined, 'node1')
+              expect(fromNode.service).toMatchObject({via: 'externalIP', reached: 3, total: 3})
+              expect(reachedPods(await answers(node1.netns, '172.23.0.80', 80, 'tcp'))).toEqual(deliveredPods(fromNode))
+              walks.push(...endpointWalks(fromNode))
               await expectRoutesAsIpRouteGet(walks)
             },
           )

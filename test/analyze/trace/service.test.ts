@@ -51,6 +51,27 @@ describe('a Service as DST', () => {
     expect(t.service?.via).toBe(via)
   })
 
+  it("an external IP or a load balancer's IP (IP or IP:PORT) is the Service it belongs to, walked through the external chain: the same endpoints as its ClusterIP under the Cluster policy, and for a pod under Local too (short-circuited)", () => {
+    for (const mode of ['iptables', 'nftables'] as const) {
+      const x = snap(mode)
+      const ext = trace(x, '172.23.0.80')
+      expect(ext.service, mode).toMatchObject({name: 'web', via: 'externalIP', reached: 3, total: 3})
+      expect(ext.translation?.before, mode).toBe('tcp 172.20.1.3 → 172.23.0.80:80')
+      const lb = trace(x, '172.23.0.83:80')
+      expect(lb.service, mode).toMatchObject({
+        name: 'web-local',
+        via: 'loadBalancerIP',
+        externalTrafficPolicy: 'Local',
+        reached: 2,
+        total: 2,
+      })
+      expect(lb.disposition, mode).toBe('DELIVERED')
+    }
+    // the Service port: by --port, by :PORT, or the only one
+    expect(() => trace(s, '172.23.0.80:81')).toThrow(/^Service default\/web has no port 81/)
+    expect(trace(s, '172.23.0.80', {port: 'http'}).service?.port.port).toBe(80)
+  })
+
   it('NAME.NAMESPACE is a pod or a node first, a Service only when nothing else has that name', () => {
     // a pod named like a Service's short DNS name (pod names may hold dots): the pod is the destination
     const pod = s.pods.find((p) => p.name === 'pod-node3-1')!
