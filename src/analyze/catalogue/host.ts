@@ -14,6 +14,18 @@ export const LINK_NO_CARRIER_FIX = [
   'ethtool <dev>',
 ].join('\n')
 
+/**
+ * FIREWALL_DROP's fix for a native nftables rule (the entry's is iptables'): nft names a chain by family,
+ * table and chain, and deletes a rule by its handle (`nft -a` prints them).
+ */
+export function nftDropFix(handle: number | undefined): string {
+  return [
+    '# the rule: <rule>',
+    'nft -a list chain <family> <nftTable> <chain>',
+    `# if it should not match pod traffic, delete it by its handle: nft delete rule <family> <nftTable> <chain> handle ${handle ?? 'HANDLE (nft -a prints it)'}`,
+  ].join('\n')
+}
+
 export const HOST: CatalogueEntry[] = [
   {
     code: 'IP_FORWARD_DISABLED',

@@ -1,6 +1,7 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Iptables, NodeState} from '../../model/node-state.js'
 import type {Hop, NetfilterDecision} from '../../model/trace.js'
+import {nftDropFix} from '../catalogue/host.js'
 import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
@@ -263,6 +264,8 @@ interface UnitResult {
   alternatives?: Array<{probability: number; rule: string; to?: {addr: string; port?: number}}>
   /** nftables: the commented verdict map element the verdict came through */
   element?: VmapElement
+  /** nftables: the table's family and name, and the deciding rule's handle (how nft names and deletes it) */
+  nft?: {family: string; table: string; handle?: number}
   mark: number
   ctmark: number
 }
@@ -376,6 +379,7 @@ function hookUnits(
               owner: chainOwner(r.chain, t.name),
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
               ...(r.element ? {element: r.element} : {}),
+              nft: {family: t.family, table: t.name, ...(r.rule?.handle !== undefined ? {handle: r.rule.handle} : {})},
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
               ...(r.nat && r.rule ? {nat: r.rule.text, natDecision: {nft: r.nat}} : {}),
               ...(all.alternatives
@@ -513,7 +517,14 @@ export function filterChain(
               subject: `${r.subject} ${r.chain}`,
               message: `${ruleText}${whose} drops ${describeHeader(h)} on ${place.node}`,
               evidence: lines,
-              vars: {rule: ruleText, table: r.table, chain: r.chain},
+              vars: {
+                rule: ruleText,
+                table: r.table,
+                chain: r.chain,
+                ...(r.nft ? {family: r.nft.family, nftTable: r.nft.table} : {}),
+              },
+              // native nftables: nft's own commands, not iptables'
+              ...(r.nft ? {fixTemplate: nftDropFix(r.nft.handle)} : {}),
             })
           : w.raise('FORWARD_POLICY_DROP', {
               node: place.node,

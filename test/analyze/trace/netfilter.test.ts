@@ -65,6 +65,12 @@ describe('native nftables base chains in the walk', () => {
     const f = t.findings.find((x) => x.code === 'FIREWALL_DROP')!
     expect(f).toMatchObject({node: 'node2', subject: 'nft inet t f'})
     expect(f.message).toMatch(/^ip daddr 172\.20\.2\.2 drop drops icmp 172\.20\.1\.2 → 172\.20\.2\.2 on node2/)
+    // nft's own commands (family, table and chain as nft names them; the rule by its handle), not iptables'
+    expect(f.fix.split('\n')).toEqual([
+      '# the rule: ip daddr 172.20.2.2 drop',
+      'nft -a list chain inet t f',
+      '# if it should not match pod traffic, delete it by its handle: nft delete rule inet t f handle 2',
+    ])
     // to the other pod of node2 it passes
     expect(trace(snap, 'pod-node1-1', 'pod-node2-2').disposition).toBe('DELIVERED')
   })
