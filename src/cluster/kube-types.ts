@@ -202,6 +202,7 @@ export interface KubeService extends KubeObject {
     sessionAffinityConfig?: {clientIP?: {timeoutSeconds?: number}}
     trafficDistribution?: string
     externalIPs?: string[]
+    loadBalancerSourceRanges?: string[]
     healthCheckNodePort?: number
     ports?: Array<{
       name?: string

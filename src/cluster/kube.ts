@@ -282,6 +282,9 @@ export function servicesOf(services: KubeService[], slices: KubeEndpointSlice[])
     const external = {
       ...(externalIPs.length > 0 ? {externalIPs} : {}),
       ...(type === 'LoadBalancer' && loadBalancerIPs.length > 0 ? {loadBalancerIPs} : {}),
+      ...(type === 'LoadBalancer' && svc.spec?.loadBalancerSourceRanges?.length
+        ? {loadBalancerSourceRanges: svc.spec.loadBalancerSourceRanges.map((r) => r.trim())}
+        : {}),
       ...(svc.spec?.healthCheckNodePort ? {healthCheckNodePort: svc.spec.healthCheckNodePort} : {}),
     }
     out.push({

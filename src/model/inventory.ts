@@ -153,6 +153,11 @@ export interface InventoryService {
    * the default; a Proxy ingress is the load balancer's address, not captured)
    */
   loadBalancerIPs?: string[]
+  /**
+   * spec.loadBalancerSourceRanges: the client ranges a LoadBalancer's IPs accept; kube-proxy drops the rest (its
+   * KUBE-FW- chain and KUBE-PROXY-FIREWALL, nft's firewall-ips), pods' and nodes' own connections included
+   */
+  loadBalancerSourceRanges?: string[]
   /** spec.healthCheckNodePort: a LoadBalancer with externalTrafficPolicy Local answers its load balancer's checks there */
   healthCheckNodePort?: number
   /** spec.externalTrafficPolicy: Local sends NodePort traffic from outside a node only to its own endpoints; absent: Cluster */

@@ -26,6 +26,7 @@ describe('servicesOf: what kube-proxy captures and how it picks endpoints', () =
       clusterIP: '10.96.14.7',
       loadBalancerIPs: ['203.0.113.40'],
       healthCheckNodePort: 31544,
+      loadBalancerSourceRanges: ['203.0.113.0/24', '198.51.100.7/32'],
       externalTrafficPolicy: 'Local',
       ports: [{name: 'https', protocol: 'TCP', port: 443, targetPort: 8443, nodePort: 30443}],
     })

@@ -465,6 +465,7 @@ interface LabInventory {
     trafficDistribution?: string
     externalIPs?: string[]
     loadBalancerIPs?: string[]
+    loadBalancerSourceRanges?: string[]
     healthCheckNodePort?: number
     ports: Array<{name?: string; protocol: string; port: number; targetPort?: number; nodePort?: number}>
     endpoints?: Array<{
@@ -944,6 +945,7 @@ export class KubeApiServer {
           ? {externalTrafficPolicy: svc.externalTrafficPolicy ?? 'Cluster'}
           : {}),
         ...(svc.externalIPs ? {externalIPs: svc.externalIPs} : {}),
+        ...(svc.loadBalancerSourceRanges ? {loadBalancerSourceRanges: svc.loadBalancerSourceRanges} : {}),
         ...(svc.healthCheckNodePort ? {healthCheckNodePort: svc.healthCheckNodePort} : {}),
         // the API server keeps the timeout it defaulted (10800 s) with ClientIP
         ...(svc.sessionAffinity
