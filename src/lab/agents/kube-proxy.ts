@@ -1,3 +1,4 @@
+import {cidrContainsAddress} from '../../analyze/ip.js'
 import type {LabNode, LabPlan} from '../types.js'
 import {KUBE_MARK_MASQ, SERVICE_CIDR} from './defaults.js'
 import {sha256Base32} from './hash.js'
@@ -31,6 +32,10 @@ interface PortEndpoints {
   external: boolean
   /** the external IPs and load-balancer IPs kube-proxy captures for this port */
   externalAddresses: string[]
+  /** loadBalancerSourceRanges over load-balancer IPs: their traffic goes through a firewall chain first */
+  usesFirewall: boolean
+  /** the node's own address is in a source range: the load-balancer IPs are let through as sources too */
+  allowFromNode: boolean
   /** the ClusterIP chain and its endpoints (the Local policy's with internalTrafficPolicy Local) */
   endpoints: string[]
   /** the Service has ready endpoints somewhere (a Local one without any on this node is dropped, not rejected) */
@@ -53,7 +58,7 @@ function clusterAddresses(svc: LabService, node: Pick<LabNode, 'zone'>): string[
 }
 
 /** The Service ports as `node`'s kube-proxy sees them (pkg/proxy/topology.go CategorizeEndpoints). */
-function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name' | 'zone'>): PortEndpoints[] {
+function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name' | 'zone' | 'ip'>): PortEndpoints[] {
   const out: PortEndpoints[] = []
   for (const svc of services) {
     const internalLocal = svc.internalTrafficPolicy === 'Local'
@@ -67,6 +72,7 @@ function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name
       const own = ownIps.map((ip) => `${ip}:${port.targetPort}`).sort()
       const externalAddresses = [...(svc.externalIPs ?? []), ...(svc.loadBalancerIPs ?? [])]
       const external = port.nodePort !== undefined || externalAddresses.length > 0
+      const ranges = svc.loadBalancerSourceRanges ?? []
       out.push({
         svc,
         port,
@@ -78,6 +84,8 @@ function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name
         externalLocal,
         external,
         externalAddresses,
+        usesFirewall: ready.length > 0 && (svc.loadBalancerIPs?.length ?? 0) > 0 && ranges.length > 0,
+        allowFromNode: ranges.some((r) => cidrContainsAddress(r, node.ip)),
         endpoints: internalLocal ? own : cluster,
         hasEndpoints: ready.length > 0,
         // UsesClusterEndpoints: also under externalTrafficPolicy Local, whose short-circuits go to the Cluster chain
@@ -96,6 +104,11 @@ export function iptablesServiceChain(spn: string, proto: string): string {
 
 export function iptablesExternalChain(spn: string, proto: string): string {
   return `KUBE-EXT-${sha256Base32(spn + proto).slice(0, 16)}`
+}
+
+/** iptables mode, loadBalancerSourceRanges: `KUBE-FW-` + the same hash as the Service's chain. */
+export function iptablesFirewallChain(spn: string, proto: string): string {
+  return `KUBE-FW-${sha256Base32(spn + proto).slice(0, 16)}`
 }
 
 /** iptables mode, internalTrafficPolicy Local: `KUBE-SVL-` + the same hash as the Service's chain. */
@@ -137,7 +150,7 @@ function endpointRules(p: PortEndpoints, chain: string, endpoints: readonly stri
 /** The `iptables-restore --noflush` input kube-proxy (iptables mode) leaves on `node`. */
 export function kubeProxyIptables(
   plan: LabPlan,
-  node: Pick<LabNode, 'name'>,
+  node: Pick<LabNode, 'name' | 'zone' | 'ip'>,
   services: readonly LabService[],
 ): RestoreFile {
   const f = new RestoreFile()
@@ -205,6 +218,13 @@ export function kubeProxyIptables(
         'filter',
         `-A KUBE-SERVICES ${comment(internal.text)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${internal.target}`,
       )
+    // loadBalancerSourceRanges: what the firewall chain did not send on is still addressed to the load-balancer IP
+    if (p.usesFirewall)
+      for (const ip of p.svc.loadBalancerIPs ?? [])
+        f.rule(
+          'filter',
+          `-A KUBE-PROXY-FIREWALL ${comment(`${p.spn} traffic not accepted by ${iptablesFirewallChain(p.spn, p.proto)}`)} -m ${p.proto} -p ${p.proto} -d ${ip} --dport ${p.port.port} -j DROP`,
+        )
     const external = noneHere(p.externalLocal)
     if (external) {
       for (const ip of p.externalAddresses)
@@ -261,14 +281,15 @@ export function kubeProxyIptables(
         `-A KUBE-SERVICES ${comment(`${p.spn} cluster IP`)} -m ${p.proto} -p ${p.proto} -d ${p.svc.clusterIP} --dport ${p.port.port} -j ${internalChain}`,
       )
     // external IPs and load-balancer IPs go through the external chain, as NodePorts do
-    for (const [ips, what] of [
-      [p.svc.externalIPs ?? [], 'external IP'],
-      [p.svc.loadBalancerIPs ?? [], 'loadbalancer IP'],
+    const fwChain = iptablesFirewallChain(p.spn, p.proto)
+    for (const [ips, what, to] of [
+      [p.svc.externalIPs ?? [], 'external IP', extChain],
+      [p.svc.loadBalancerIPs ?? [], 'loadbalancer IP', p.usesFirewall ? fwChain : extChain],
     ] as const)
       for (const ip of ips)
         f.rule(
           'nat',
-          `-A KUBE-SERVICES ${comment(`${p.spn} ${what}`)} -m ${p.proto} -p ${p.proto} -d ${ip} --dport ${p.port.port} -j ${extChain}`,
+          `-A KUBE-SERVICES ${comment(`${p.spn} ${what}`)} -m ${p.proto} -p ${p.proto} -d ${ip} --dport ${p.port.port} -j ${to}`,
         )
     if (p.port.nodePort)
       f.rule(
@@ -291,6 +312,18 @@ export function kubeProxyIptables(
           ...(p.own.length > 0 ? [`-A ${extChain} -j ${localChain}`] : []),
         )
       }
+    }
+    // the firewall chain: the source ranges (and the load-balancer IPs, when the node is in one) on to the external chain
+    if (p.usesFirewall) {
+      f.chain('nat', fwChain)
+      const sources = [
+        ...(p.svc.loadBalancerSourceRanges ?? []),
+        ...(p.allowFromNode ? (p.svc.loadBalancerIPs ?? []) : []),
+      ]
+      svcRules.push(
+        ...sources.map((src) => `-A ${fwChain} ${comment(`${p.spn} loadbalancer IP`)} -s ${src} -j ${extChain}`),
+        `-A ${fwChain} ${comment(`other traffic to ${p.spn} will be dropped by KUBE-PROXY-FIREWALL`)}`,
+      )
     }
     if (p.endpoints.length > 0)
       svcRules.push(
@@ -342,6 +375,11 @@ function nftLocalChain(p: PortEndpoints): string {
 
 function nftExternalChain(p: PortEndpoints): string {
   return `external-${hashAndTruncate(nftBase(p))}`
+}
+
+/** loadBalancerSourceRanges: the `firewall-` chain, reached through the `firewall-ips` map before DNAT. */
+function nftFirewallChain(p: PortEndpoints): string {
+  return `firewall-${hashAndTruncate(nftBase(p))}`
 }
 
 function nftEndpointChain(p: PortEndpoints, endpoint: string): string {
@@ -492,6 +530,20 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
         : `add element ${t} no-endpoint-services { ${key} comment "${p.spn}" : drop }`,
     )
     L.push(...externalKeys.map((k) => `add element ${t} service-ips { ${k} : goto ${nftExternalChain(p)} }`))
+    if (p.usesFirewall) {
+      const fw = nftFirewallChain(p)
+      const sources = [
+        ...(p.svc.loadBalancerSourceRanges ?? []),
+        ...(p.allowFromNode ? (p.svc.loadBalancerIPs ?? []) : []),
+      ]
+      L.push(
+        `add chain ${t} ${fw}`,
+        `add rule ${t} ${fw} ip saddr != { ${sources.join(', ')} } drop`,
+        ...(p.svc.loadBalancerIPs ?? []).map(
+          (ip) => `add element ${t} firewall-ips { ${ip} . ${p.proto} . ${p.port.port} : goto ${fw} }`,
+        ),
+      )
+    }
     if (externalVerdict)
       L.push(
         ...externalKeys.map(

@@ -34,6 +34,8 @@ export interface LabService {
   externalIPs?: string[]
   /** a LoadBalancer's status.loadBalancer.ingress[].ip, as a MetalLB-like controller assigns it */
   loadBalancerIPs?: string[]
+  /** spec.loadBalancerSourceRanges: the clients the load-balancer IPs accept */
+  loadBalancerSourceRanges?: string[]
   /** spec.healthCheckNodePort: a LoadBalancer with externalTrafficPolicy Local has one */
   healthCheckNodePort?: number
   ports: LabServicePort[]
@@ -135,6 +137,8 @@ export function planServices(plan: Pick<LabPlan, 'nodes' | 'pods'>): LabService[
       type: 'LoadBalancer',
       clusterIP: '172.21.0.83',
       loadBalancerIPs: ['172.23.0.83'],
+      // the nodes' network and an outside one: the pods' own connections to the load-balancer IP are dropped
+      loadBalancerSourceRanges: ['172.31.0.0/16', '198.51.100.0/24'],
       healthCheckNodePort: 30083,
       ports: [{name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30082}],
       endpoints: firstPods.slice(0, 2).map(endpointFor),

@@ -7,6 +7,7 @@ import {labRuleSets} from '../../../src/lab/agents/index.js'
 import {
   iptablesEndpointChain,
   iptablesExternalChain,
+  iptablesFirewallChain,
   iptablesLocalChain,
   iptablesServiceChain,
   kubeProxyIptables,
@@ -186,7 +187,8 @@ describe('lab agents: defaults and Services', () => {
   it('writes external IPs and load-balancer IPs as kube-proxy does: captured in KUBE-SERVICES / service-ips to the external chain, dropped where a Local policy has no endpoint, the health check port accepted', () => {
     const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
     const web = iptablesExternalChain('default/web:http', 'tcp')
-    const local = iptablesExternalChain('default/web-local:http', 'tcp')
+    // web-local has loadBalancerSourceRanges: its load-balancer IP goes through the firewall chain first
+    const local = iptablesFirewallChain('default/web-local:http', 'tcp')
     const lines = (i: number): string[] =>
       kubeProxyIptables(plan, plan.nodes[i]!, plan.services!).toString().split('\n')
     for (const i of [0, 2]) {
@@ -212,6 +214,33 @@ describe('lab agents: defaults and Services', () => {
       'add element ip kube-proxy no-endpoint-services { 172.23.0.83 . tcp . 80 comment "default/web-local:http" : drop }',
     )
     expect(nft(0)).not.toContain('172.23.0.83 . tcp . 80 comment')
+  })
+
+  it('writes loadBalancerSourceRanges as kube-proxy does: a KUBE-FW- chain to the external chain per range (the load-balancer IP too when the node is in one) and the KUBE-PROXY-FIREWALL drop; nft a firewall- chain through firewall-ips', () => {
+    const plan = planLab({...base, proxyMode: 'iptables'}, '/tmp/x')
+    const spn = 'default/web-local:http'
+    const [fw, ext] = [iptablesFirewallChain(spn, 'tcp'), iptablesExternalChain(spn, 'tcp')]
+    const lines = kubeProxyIptables(plan, plan.nodes[2]!, plan.services!).toString().split('\n')
+    expect(lines).toContain(
+      `-A KUBE-SERVICES -m comment --comment "${spn} loadbalancer IP" -m tcp -p tcp -d 172.23.0.83 --dport 80 -j ${fw}`,
+    )
+    // the node's own address (172.31.0.13) is in 172.31.0.0/16: allowFromNode
+    expect(lines.filter((r) => r.startsWith(`-A ${fw} `))).toEqual([
+      `-A ${fw} -m comment --comment "${spn} loadbalancer IP" -s 172.31.0.0/16 -j ${ext}`,
+      `-A ${fw} -m comment --comment "${spn} loadbalancer IP" -s 198.51.100.0/24 -j ${ext}`,
+      `-A ${fw} -m comment --comment "${spn} loadbalancer IP" -s 172.23.0.83 -j ${ext}`,
+      `-A ${fw} -m comment --comment "other traffic to ${spn} will be dropped by KUBE-PROXY-FIREWALL"`,
+    ])
+    expect(lines).toContain(
+      `-A KUBE-PROXY-FIREWALL -m comment --comment "${spn} traffic not accepted by ${fw}" -m tcp -p tcp -d 172.23.0.83 --dport 80 -j DROP`,
+    )
+    const nft = kubeProxyNftables(plan, plan.nodes[2]!, plan.services!)
+    expect(nft).toMatch(
+      /^add rule ip kube-proxy firewall-[A-Z2-7]{8}-default\/web-local\/tcp\/http ip saddr != \{ 172\.31\.0\.0\/16, 198\.51\.100\.0\/24, 172\.23\.0\.83 \} drop$/m,
+    )
+    expect(nft).toMatch(
+      /^add element ip kube-proxy firewall-ips \{ 172\.23\.0\.83 \. tcp \. 80 : goto firewall-[A-Z2-7]{8}-default\/web-local\/tcp\/http \}$/m,
+    )
   })
 
   it("writes trafficDistribution PreferClose per node: the Cluster chain keeps to the endpoints hinted for the node's zone", () => {
