@@ -20,7 +20,7 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {InventoryEndpoint, InventoryService, InventoryServicePort} from '../../model/inventory.js'
 import {plural} from '../../util/text.js'
-import {parseIp, sameIp} from '../ip.js'
+import {cidrContainsAddress, parseIp, sameIp} from '../ip.js'
 import {isReady, usableEndpoints} from '../service-endpoints.js'
 import type {VmapElement} from './nft.js'
 import {describeHeader, type Header} from './packet.js'
@@ -41,8 +41,11 @@ export interface DecidingRule {
 
 /** What kube-proxy says of a drop it wrote. */
 export interface IntendedDrop {
-  /** no endpoints at all (REJECT), or none on this node under a Local traffic policy (DROP) */
-  kind: 'none' | 'local'
+  /**
+   * no endpoints at all (REJECT), none on this node under a Local traffic policy (DROP), or a source outside a
+   * LoadBalancer's loadBalancerSourceRanges (its firewall: KUBE-PROXY-FIREWALL, nft's `firewall-` chains)
+   */
+  kind: 'none' | 'local' | 'source-range'
   namespace: string
   name: string
   /** the Service port's name, when the port has one */
@@ -58,6 +61,12 @@ const NO_ENDPOINTS = /^([a-z0-9][-a-z0-9.]*)\/([a-z0-9][-a-z0-9.]*)(?::(\S*))? h
 
 /** A Service port as kube-proxy names it (`ns/name:port`, `ns/name` for an unnamed port) in an element's comment. */
 const SERVICE_PORT = /^([a-z0-9][-a-z0-9.]*)\/([a-z0-9][-a-z0-9.]*)(?::(\S+))?$/
+
+/** kube-proxy's KUBE-PROXY-FIREWALL comment: `ns/name:port traffic not accepted by KUBE-FW-…`. */
+const NOT_ACCEPTED = /^([a-z0-9][-a-z0-9.]*)\/([a-z0-9][-a-z0-9.]*)(?::(\S*))? traffic not accepted by KUBE-FW-\S+$/
+
+/** nftables: a Service port's firewall chain, `firewall-<hash>-ns/name/proto/port`. */
+const NFT_FIREWALL_CHAIN = /^firewall-[A-Z2-7]{8}-([a-z0-9][-a-z0-9.]*)\/([a-z0-9][-a-z0-9.]*)\/[a-z]+\/(\S*)$/
 
 /** An iptables rule's `--comment`, quoted or not. */
 export function ruleComment(rule: string): string | undefined {
@@ -102,6 +111,14 @@ export function intendedDrop(rule: DecidingRule, earlier: readonly string[]): In
       ...(e.map === 'no-endpoint-nodeports' ? {policy: 'external' as const} : {}),
     }
   }
+  // loadBalancerSourceRanges: the load balancer's firewall
+  const fw =
+    target(rule.text) === 'DROP' && rule.chain === 'KUBE-PROXY-FIREWALL'
+      ? NOT_ACCEPTED.exec(ruleComment(rule.text) ?? '')
+      : / drop$/.test(rule.text)
+        ? NFT_FIREWALL_CHAIN.exec(rule.chain)
+        : null
+  if (fw) return {kind: 'source-range', namespace: fw[1]!, name: fw[2]!, ...(fw[3] ? {port: fw[3]} : {})}
   const t = target(rule.text)
   if (t === 'REJECT' || t === 'DROP') {
     const said = noEndpointsComment(ruleComment(rule.text) ?? '')
@@ -163,6 +180,7 @@ export function raiseIntendedDrop(w: Walk, place: Place, d: IntendedDrop, pkt: H
   const node = place.node
   const what = describeHeader(pkt)
   const vars = {namespace: d.namespace, service: d.name}
+  if (d.kind === 'source-range') return raiseSourceRange(w, place, d, pkt, lines)
   // a Service the snapshot does not hold: the rule's word is all there is
   const svc = w.index.snapshot.services?.find((s) => s.namespace === d.namespace && s.name === d.name)
   const port = svc ? portOf(svc, d, pkt) : undefined
@@ -238,4 +256,44 @@ function staleRule(
   return here.length > 0
     ? `it drops the Service as having no endpoint on ${node}, but the EndpointSlices list ${listed(here)}`
     : undefined
+}
+
+/**
+ * A LoadBalancer's firewall dropped the packet: its source is in none of the Service's
+ * loadBalancerSourceRanges. Still FIREWALL_DROP (a firewall rule drops it), with the Service's fix: the ranges
+ * are the API's, kube-proxy writes the rule again at every sync. A pod or a node of the cluster reaches the
+ * Service by its ClusterIP, which no source range guards.
+ */
+function raiseSourceRange(w: Walk, place: Place, d: IntendedDrop, pkt: Header, lines: string[]): FindingCode {
+  const svc = w.index.snapshot.services?.find((s) => s.namespace === d.namespace && s.name === d.name)
+  const spn = `${d.namespace}/${d.name}${d.port ? `:${d.port}` : ''}`
+  const ranges = svc?.loadBalancerSourceRanges ?? []
+  const inside = cidrContainsAddress(w.index.snapshot.cluster.clusterCIDR, pkt.src)
+  const fix = [
+    `# kube-proxy on <node> lets into <service>'s load-balancer IP only the sources in its loadBalancerSourceRanges${ranges.length > 0 ? ` (${ranges.join(', ')})` : ''}, and writes this drop again at every sync: deleting it does not help`,
+    ...(inside
+      ? [
+          '# a pod reaches the Service by its ClusterIP (or its DNS name), which no source range guards:',
+          'kubectl -n <namespace> get service <service> -o wide',
+        ]
+      : []),
+    '# or let the source in, adding its range to the Service:',
+    `kubectl -n <namespace> patch service <service> --type json -p <patch>`,
+  ]
+  return w.raise('FIREWALL_DROP', {
+    node: place.node,
+    subject: `kube-proxy's load-balancer firewall for Service ${d.namespace}/${d.name}`,
+    message: `kube-proxy on ${place.node} drops ${describeHeader(pkt)}: ${pkt.src} is in none of ${spn}'s loadBalancerSourceRanges${ranges.length > 0 ? ` (${ranges.join(', ')})` : ''}${inside ? ' (a pod: inside the cluster the ClusterIP reaches the Service)' : ''}`,
+    evidence: [
+      ...(svc ? [`API: ${d.namespace}/${d.name} loadBalancerSourceRanges ${ranges.join(', ') || '(none)'}`] : []),
+      ...lines,
+    ],
+    vars: {
+      node: place.node,
+      namespace: d.namespace,
+      service: d.name,
+      patch: JSON.stringify([{op: 'add', path: '/spec/loadBalancerSourceRanges/-', value: `${pkt.src}/32`}]),
+    },
+    fixTemplate: fix.join('\n'),
+  })
 }

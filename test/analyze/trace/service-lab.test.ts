@@ -418,7 +418,7 @@ describeLab(
           )
 
           it(
-            "an external IP (default/web, 172.23.0.80, Cluster) and a load-balancer IP (default/web-local, 172.23.0.83, externalTrafficPolicy Local) from a pod of node3 and from node1: the endpoints reached are the ones the walk delivers, each seeing the source conntrack records (masqueraded for Cluster, the pod's own for Local, short-circuited); routes as ip route get",
+            "an external IP (default/web, 172.23.0.80, Cluster) from a pod of node3 and from node1, and a load-balancer IP (default/web-local, 172.23.0.83, externalTrafficPolicy Local, loadBalancerSourceRanges: the nodes' network) from node1: the endpoints reached are the ones the walk delivers, each seeing the source conntrack records; the pod's connection to the load-balancer IP is dropped by kube-proxy's load-balancer firewall, as in the kernel; routes as ip route get",
             SEQUENTIAL,
             async () => {
               const l = lab.get()
@@ -427,24 +427,36 @@ describeLab(
               const client = pod(l, 'pod-node3-2')
               const snap = await collectLab(l.name)
               const walks: Trace[] = []
+              const ext = trace(snap, '172.23.0.80', undefined, client.name)
+              expect(ext.service).toMatchObject({via: 'externalIP', reached: 3, total: 3})
+              expect(reachedPods(await answers(client.netns, '172.23.0.80', 80, 'tcp'))).toEqual(deliveredPods(ext))
+              // masqueraded (Cluster policy): what each endpoint saw, as conntrack on node3 (where the DNAT is) records it
+              const seen = await seenFrom(node3.netns, client.ip, '172.23.0.80', 80)
+              for (const e of ext.endpoints!) expect(seen.get(e.ip), e.pod).toBe(deliveredFrom(e))
+              walks.push(...endpointWalks(ext))
+
+              // the pod is in none of the source ranges: kube-proxy's load-balancer firewall drops it on node3
+              const fenced = trace(snap, '172.23.0.83:80', undefined, client.name)
+              expect(fenced.disposition).toBe('DENIED')
+              expect(fenced.hops.at(-1)!.node).toBe('node3')
+              expect(fenced.findings.find((f) => f.code === 'FIREWALL_DROP')!.message).toContain(
+                "is in none of default/web-local:http's loadBalancerSourceRanges (172.31.0.0/16, 198.51.100.0/24)",
+              )
+              expect(await seq(2, () => connectFrom(client.netns, '172.23.0.83', 80, 2))).toEqual(['', ''])
+              walks.push(fenced)
+
               for (const [dst, via, total] of [
                 ['172.23.0.80', 'externalIP', 3],
                 ['172.23.0.83:80', 'loadBalancerIP', 2],
               ] as const) {
-                const ip = dst.split(':')[0]!
-                const t = trace(snap, dst, undefined, client.name)
+                const t = trace(snap, dst, undefined, 'node1')
                 expect(t.service, dst).toMatchObject({via, reached: total, total})
-                expect(reachedPods(await answers(client.netns, ip, 80, 'tcp')), dst).toEqual(deliveredPods(t))
-                // what each endpoint saw, as conntrack on node3 (where the DNAT is) records it
-                const seen = await seenFrom(node3.netns, client.ip, ip, 80)
-                for (const e of t.endpoints!) expect(seen.get(e.ip), `${dst} ${e.pod}`).toBe(deliveredFrom(e))
-                expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
+                expect(reachedPods(await answers(node1.netns, dst.split(':')[0]!, 80, 'tcp')), dst).toEqual(
+                  deliveredPods(t),
+                )
                 walks.push(...endpointWalks(t))
               }
-              const fromNode = trace(snap, '172.23.0.80', undefined, 'node1')
-              expect(fromNode.service).toMatchObject({via: 'externalIP', reached: 3, total: 3})
-              expect(reachedPods(await answers(node1.netns, '172.23.0.80', 80, 'tcp'))).toEqual(deliveredPods(fromNode))
-              walks.push(...endpointWalks(fromNode))
+              for (const t of walks) expect(t.findings.map((f) => f.code)).not.toContain('INSUFFICIENT_INFO')
               await expectRoutesAsIpRouteGet(walks)
             },
           )

@@ -51,21 +51,36 @@ describe('a Service as DST', () => {
     expect(t.service?.via).toBe(via)
   })
 
-  it("an external IP or a load balancer's IP (IP or IP:PORT) is the Service it belongs to, walked through the external chain: the same endpoints as its ClusterIP under the Cluster policy, and for a pod under Local too (short-circuited)", () => {
+  it("an external IP or a load balancer's IP (IP or IP:PORT) is the Service it belongs to, walked through the external chain; a pod outside the load balancer's source ranges is dropped by kube-proxy's firewall, a node inside them gets through", () => {
     for (const mode of ['iptables', 'nftables'] as const) {
       const x = snap(mode)
       const ext = trace(x, '172.23.0.80')
       expect(ext.service, mode).toMatchObject({name: 'web', via: 'externalIP', reached: 3, total: 3})
       expect(ext.translation?.before, mode).toBe('tcp 172.20.1.3 → 172.23.0.80:80')
-      const lb = trace(x, '172.23.0.83:80')
-      expect(lb.service, mode).toMatchObject({
-        name: 'web-local',
+      // web-local's loadBalancerSourceRanges are the nodes' network and 198.51.100.0/24: not the pods'
+      const fenced = trace(x, '172.23.0.83:80')
+      expect(fenced.service, mode).toMatchObject({name: 'web-local', via: 'loadBalancerIP', reached: 0})
+      expect(fenced.disposition, mode).toBe('DENIED')
+      const f = fenced.findings.find((y) => y.code === 'FIREWALL_DROP')!
+      expect(f, mode).toMatchObject({
+        node: 'node1',
+        subject: "kube-proxy's load-balancer firewall for Service default/web-local",
+      })
+      expect(f.message, mode).toBe(
+        "kube-proxy on node1 drops tcp 172.20.1.3 → 172.23.0.83:80: 172.20.1.3 is in none of default/web-local:http's loadBalancerSourceRanges (172.31.0.0/16, 198.51.100.0/24) (a pod: inside the cluster the ClusterIP reaches the Service)",
+      )
+      // the fix is the Service's (the ClusterIP from a pod, or the range added), never the rule deleted
+      expect(f.fix, mode).toContain('kubectl -n default get service web-local -o wide')
+      expect(f.fix, mode).toContain(
+        `kubectl -n default patch service web-local --type json -p '[{"op":"add","path":"/spec/loadBalancerSourceRanges/-","value":"172.20.1.3/32"}]'`,
+      )
+      const fromNode = trace(x, '172.23.0.83', {src: 'node1'})
+      expect(fromNode.service, mode).toMatchObject({
         via: 'loadBalancerIP',
         externalTrafficPolicy: 'Local',
         reached: 2,
         total: 2,
       })
-      expect(lb.disposition, mode).toBe('DELIVERED')
     }
     // the Service port: by --port, by :PORT, or the only one
     expect(() => trace(s, '172.23.0.80:81')).toThrow(/^Service default\/web has no port 81/)
