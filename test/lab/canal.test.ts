@@ -10,7 +10,7 @@
 import {readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {afterAll, beforeAll, expect, it} from 'vitest'
+import {beforeAll, expect, it} from 'vitest'
 
 import {traceSnapshot} from '../../src/analyze/trace/index.js'
 import type {Finding} from '../../src/model/finding.js'
@@ -27,11 +27,11 @@ import {
   tcpConnects,
 } from '../analyze/trace/oracle.js'
 import {netctl, netctlJson} from '../helpers/cli.js'
-import {describeLab, ipJson, nsExec, useLab} from '../helpers/lab.js'
+import {describeLab, ipJson, useLab} from '../helpers/lab.js'
+import {useResponders} from '../helpers/responders.js'
 import {
   inexpressible,
   labPod,
-  listenerLine,
   policyLabFlags,
   policyList,
   policyPods,
@@ -39,6 +39,7 @@ import {
   portOf,
   protocolOf,
   realPacket,
+  rowListeners,
   snapshotWithLabPolicies,
 } from './agents/policy-world.js'
 
@@ -61,23 +62,12 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
     'iptables',
     ...policyLabFlags,
   ])
-  const listeners: number[] = []
+  const responders = useResponders()
   let snap: Snapshot
 
   beforeAll(async () => {
     snap = await collectLab(lab.get().name)
   }, 60_000)
-
-  afterAll(() => {
-    // only the listeners this file started (lab down would stop them too)
-    for (const pid of listeners) {
-      try {
-        process.kill(pid)
-      } catch {
-        /* gone with the lab */
-      }
-    }
-  })
 
   it('has Calico pods (cali veth, /32 scope link, 169.254.1.1) and no cni0, flannel.1 per peer, no BIRD, cni canal in the inventory', async () => {
     const l = lab.get()
@@ -184,15 +174,10 @@ describeLab('canal: Calico policy over flannel vxlan (3 nodes, Felix and flannel
     const cases = policyCases(world(record.clusterCIDR)).filter((c) => CASES.includes(c.name))
     expect(cases.map((c) => c.name).sort()).toEqual([...CASES].sort())
     const tcp = (c: Case): Row[] => c.rows.filter((row) => !inexpressible(row) && protocolOf(row) === 'TCP')
-    // a `pong` listener on every destination port a row probes
-    const wanted = new Map<string, Set<number>>()
-    for (const row of cases.flatMap(tcp))
-      wanted.set(podOf(row.to).netns, (wanted.get(podOf(row.to).netns) ?? new Set()).add(portOf(row)))
-    await mapLimit([...wanted], 4, async ([netns, ports]) => {
-      const starts = [...ports].map((port) => listenerLine('TCP', port))
-      const r = await nsExec(netns, ['sh', '-c', starts.join('\n')])
-      listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
-    })
+    // a responder in every destination pod, on every port a row probes there, answering with the pod's name
+    await mapLimit(rowListeners(cases.flatMap(tcp), podOf), 4, ({pod, ports}) =>
+      responders.start(pod.netns, pod.name, ports),
+    )
     const disagree: string[] = []
     let probed = 0
     for (const c of cases) {

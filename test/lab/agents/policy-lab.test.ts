@@ -8,22 +8,22 @@ import {writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {afterAll, beforeAll, expect, it} from 'vitest'
+import {beforeAll, expect, it} from 'vitest'
 
 import {felixPolicyChain} from '../../../src/lab/agents/felix-policy.js'
 import {netctl, netctlJson} from '../../helpers/cli.js'
 import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
-import {listenerLine} from './policy-world.js'
+import {useResponders} from '../../helpers/responders.js'
 
 // ports no lab Service's responder listens on
 const PORT_OPEN = 7001
 const PORT_CLOSED = 7002
 
-/** A TCP connect from a namespace; true when the listener answered. */
-async function connects(netns: string, ip: string, port: number): Promise<boolean> {
+/** A TCP connect from a namespace, sending a line; true when the destination pod's responder answered with its name. */
+async function connects(netns: string, dst: {ip: string; name: string}, port: number): Promise<boolean> {
   for (let i = 0; i < 3; i++) {
-    const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w 2 ${ip} ${port}`], 10_000)
-    if (r.stdout.includes('pong')) return true
+    const r = await nsExec(netns, ['sh', '-c', `echo q | nc -w 2 ${dst.ip} ${port}`], 10_000)
+    if (r.stdout.trim() === dst.name) return true
   }
   return false
 }
@@ -41,24 +41,15 @@ describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy ipt
     '--pod-labels',
     'pod-node1-2:role=client',
   ])
-  const listeners: number[] = []
+  const responders = useResponders()
 
   beforeAll(async () => {
-    const l = lab.get()
-    const dst = l.pods.find((p) => p.name === 'pod-node2-1')!
-    for (const port of [PORT_OPEN, PORT_CLOSED]) {
-      const r = await nsExec(dst.netns, ['sh', '-c', listenerLine('TCP', port)])
-      listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
-    }
-  })
-  afterAll(() => {
-    for (const pid of listeners) {
-      try {
-        process.kill(pid)
-      } catch {
-        /* gone with the lab */
-      }
-    }
+    const dst = lab.get().pods.find((p) => p.name === 'pod-node2-1')!
+    // one responder answering on both ports: the policies below let the client in on one of them only
+    await responders.start(dst.netns, dst.name, [
+      {port: PORT_OPEN, protocol: 'tcp'},
+      {port: PORT_CLOSED, protocol: 'tcp'},
+    ])
   })
 
   const apply = async (yaml: string): Promise<void> => {
@@ -90,7 +81,7 @@ describeLab('lab policies programmed as Felix does: calico-vxlan, kube-proxy ipt
     const l = lab.get()
     const s = l.pods.find((p) => p.name === src)!
     const d = l.pods.find((p) => p.name === dst)!
-    const real = await connects(s.netns, d.ip, port)
+    const real = await connects(s.netns, d, port)
     const t = await trace(src, dst, port)
     expect(real, `${src} -> ${dst}:${port} connect`).toBe(expected)
     // the trace's policy answer (the evaluator over the lab's collected snapshot) agrees with the kernel
@@ -158,7 +149,13 @@ spec:
     expect(members.split('Members:')[1]!.trim().split('\n')).toEqual([client.ip])
     expect((await nsExec(node2.netns, ['ipset', 'del', set!, client.ip])).code).toBe(0)
     try {
-      expect(await connects(client.netns, l.pods.find((p) => p.name === 'pod-node2-1')!.ip, PORT_OPEN)).toBe(false)
+      expect(
+        await connects(
+          client.netns,
+          l.pods.find((p) => p.name === 'pod-node2-1')!,
+          PORT_OPEN,
+        ),
+      ).toBe(false)
       const t = await trace('pod-node1-2', 'pod-node2-1', PORT_OPEN)
       // the API still allows it; the programmed set no longer holds the client, and the walk reads the set as the kernel does
       expect(t.json.policy?.allowed).toBe(true)

@@ -7,7 +7,8 @@
  * ports serve-80-tcp, ... One lab serves every case: a case's policies go in
  * with `lab policy apply` (the service the command calls: the lab's change
  * lock, its record and inventory, Felix's chains on every node), each row is a
- * real TCP connect (nc -z), UDP datagram and answer (socat), or ping between
+ * real TCP connect or UDP datagram answered with the destination pod's name by
+ * the lab's responder there (test/helpers/responders.ts), or a ping between
  * the pods, and netctl's verdict is the trace's `policy` from a snapshot of
  * the lab with the lab's recorded policies; then the policies are deleted.
  * Rows the lab cannot express are listed with the reason.
@@ -15,7 +16,7 @@
 import {readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {afterAll, beforeAll, expect, it} from 'vitest'
+import {beforeAll, expect, it} from 'vitest'
 
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {readSnapshotFile} from '../../../src/model/snapshot-file.js'
@@ -23,11 +24,11 @@ import {applyLabPolicies, deleteLabPolicy} from '../../../src/services/lab-polic
 import {mapLimit} from '../../../src/util/exec.js'
 import {type Case, policyCases, type PolicyWorld, type Row} from '../../analyze/policy-cases.js'
 import {netctl, netctlJson} from '../../helpers/cli.js'
-import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
+import {describeLab, useLab} from '../../helpers/lab.js'
+import {useResponders} from '../../helpers/responders.js'
 import {
   inexpressible,
   labPod,
-  listenerLine,
   policyLabFlags as labFlags,
   policyList,
   policyPods,
@@ -35,6 +36,7 @@ import {
   portOf,
   protocolOf,
   realPacket,
+  rowListeners,
   snapshotWithLabPolicies,
 } from './policy-world.js'
 
@@ -50,7 +52,7 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
     'iptables',
     ...labFlags,
   ])
-  const listeners: number[] = []
+  const responders = useResponders()
   let base: Snapshot
   let world: PolicyWorld
   let cases: Case[]
@@ -61,37 +63,17 @@ describeLab('NetworkPolicy verdicts against real traffic, every case of the tabl
     const record = JSON.parse(readFileSync(path.join(l.stateDir, 'lab.json'), 'utf8')) as {clusterCIDR: string}
     world = policyPods(l).world(record.clusterCIDR)
     cases = policyCases(world)
-    // a listener for every destination, protocol and port a row probes: TCP answers the connect, UDP answers the datagram
-    const wanted = new Map<string, Set<string>>()
-    for (const row of cases.flatMap((c) => c.rows)) {
-      if (inexpressible(row) || protocolOf(row) === 'ICMP') continue
-      const netns = podOf(row.to).netns
-      wanted.set(netns, (wanted.get(netns) ?? new Set()).add(`${protocolOf(row)}:${portOf(row)}`))
-    }
-    await mapLimit([...wanted], 4, async ([netns, set]) => {
-      const starts = [...set].map((pp) => {
-        const [proto, port] = pp.split(':')
-        return listenerLine(proto as 'TCP' | 'UDP', Number(port))
-      })
-      const r = await nsExec(netns, ['sh', '-c', starts.join('\n')])
-      listeners.push(...r.stdout.split('\n').filter(Boolean).map(Number))
-    })
+    // a responder in every destination pod, on every protocol and port a row probes there: TCP answers the connect, UDP the datagram
+    const listeners = rowListeners(
+      cases.flatMap((c) => c.rows),
+      podOf,
+    )
+    await mapLimit(listeners, 4, ({pod, ports}) => responders.start(pod.netns, pod.name, ports))
     const file = path.join(l.stateDir, 'oracle-base.json')
     const collected = await netctl(['collect', '--lab', l.name, '--output-file', file])
     expect(collected.code, collected.stderr).toBe(0)
     base = await readSnapshotFile(file)
   }, 120_000)
-
-  afterAll(() => {
-    // only the listeners this test started (lab down would stop them too)
-    for (const pid of listeners) {
-      try {
-        process.kill(pid)
-      } catch {
-        /* gone with the lab */
-      }
-    }
-  })
 
   const snapshotNow = (): Snapshot => snapshotWithLabPolicies(lab.get(), base)
   const real = (row: Row): Promise<boolean> => realPacket(row, podOf)

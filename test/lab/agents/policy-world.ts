@@ -6,13 +6,11 @@
  * real, each row's packet for real, and netctl's verdict for it.
  */
 import {readFileSync} from 'node:fs'
-import path from 'node:path'
 
 import {parseInventory} from '../../../src/cluster/inventory.js'
 import {snapshotOf} from '../../../src/collect/collect.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {traceSnapshotFile} from '../../../src/services/trace.js'
-import {shq} from '../../../src/util/shell.js'
 import {
   type Case,
   POLICY_NAMESPACES,
@@ -21,8 +19,8 @@ import {
   type PolicyWorld,
   type Row,
 } from '../../analyze/policy-cases.js'
-import {REPO} from '../../helpers/cli.js'
 import {type LabUp, nsExec} from '../../helpers/lab.js'
+import type {ResponderPort} from '../../helpers/responders.js'
 
 const NAMESPACES = POLICY_NAMESPACES.map((n) => n.name)
 
@@ -106,30 +104,46 @@ export function snapshotWithLabPolicies(lab: LabUp, base: Snapshot): Snapshot {
   }
 }
 
-/** The row's packet for real: true when it got through (and, for UDP and TCP, an answer came back from a `pong` listener). */
 /**
- * A shell line starting, in the background, the listener a row's packet is answered by, printing its
- * PID: TCP by socat (the connect is the answer), UDP by the lab's own responder (src/lab/responder.ts,
- * built), which answers every datagram; socat's UDP fork mode is no oracle, it leaves about a quarter
- * of the datagrams sent together unanswered (see the responder).
+ * The listeners the rows' packets need: for each destination pod, the TCP and UDP ports rows probe
+ * on it (ICMP and the rows the lab cannot send need none), each to be answered by one responder of
+ * the lab's own in the pod (test/helpers/responders.ts) with the pod's name.
  */
-export function listenerLine(protocol: 'TCP' | 'UDP', port: number): string {
-  if (protocol === 'TCP')
-    return `socat TCP4-LISTEN:${port},fork,reuseaddr SYSTEM:'echo pong' </dev/null >/dev/null 2>&1 & echo $!`
-  const responder = path.join(REPO, 'dist/src/lab/responder.js')
-  return `${shq(process.execPath)} ${shq(responder)} pong ${port}/udp </dev/null >/dev/null 2>&1 & echo $!`
+export function rowListeners<P>(
+  rows: readonly Row[],
+  podOf: (key: string) => P,
+): Array<{pod: P; ports: ResponderPort[]}> {
+  const wanted = new Map<P, ResponderPort[]>()
+  for (const row of rows) {
+    const proto = protocolOf(row)
+    if (inexpressible(row) || proto === 'ICMP') continue
+    const pod = podOf(row.to)
+    const port: ResponderPort = {port: portOf(row), protocol: proto === 'UDP' ? 'udp' : 'tcp'}
+    const ports = wanted.get(pod) ?? []
+    if (!ports.some((p) => p.port === port.port && p.protocol === port.protocol)) wanted.set(pod, [...ports, port])
+  }
+  return [...wanted].map(([pod, ports]) => ({pod, ports}))
 }
 
-export async function realPacket(row: Row, podOf: (key: string) => {netns: string; ip: string}): Promise<boolean> {
+/**
+ * The row's packet for real: true when it got through, and for TCP and UDP when the destination's
+ * responder (rowListeners) answered with the pod's name: a TCP connect that sends nothing, or a UDP
+ * datagram; ping for ICMP.
+ */
+export async function realPacket(
+  row: Row,
+  podOf: (key: string) => {netns: string; ip: string; name: string},
+): Promise<boolean> {
   const src = podOf(row.from).netns
-  const dst = podOf(row.to).ip
+  const {ip: dst, name} = podOf(row.to)
   const once = async (): Promise<boolean> => {
     const proto = protocolOf(row)
     if (proto === 'ICMP') return (await nsExec(src, ['ping', '-n', '-q', '-c', '1', '-W', '2', dst], 10_000)).code === 0
-    if (proto === 'TCP')
-      return (await nsExec(src, ['nc', '-z', '-w', '1', dst, String(portOf(row))], 10_000)).code === 0
-    const r = await nsExec(src, ['sh', '-c', `echo q | socat -T 1 - UDP4:${dst}:${portOf(row)}`], 10_000)
-    return r.stdout.includes('pong')
+    const r =
+      proto === 'TCP'
+        ? await nsExec(src, ['sh', '-c', `nc -w 1 ${dst} ${portOf(row)} </dev/null`], 10_000)
+        : await nsExec(src, ['sh', '-c', `echo q | socat -T 1 - UDP4:${dst}:${portOf(row)}`], 10_000)
+    return r.stdout.trim() === name
   }
   // a loaded machine can lose a first try of a packet the table lets through (a second try guards
   // against a false drop only: a packet the policies drop never gets through, however often sent)
