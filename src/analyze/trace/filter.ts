@@ -264,6 +264,8 @@ interface UnitResult {
   alternatives?: Array<{probability: number; rule: string; to?: {addr: string; port?: number}}>
   /** nftables: the commented verdict map element the verdict came through */
   element?: VmapElement
+  /** a rule taken on what the node remembers of the source (`-m recent --rcheck`, a dynamic nft set) */
+  remembered?: string
   /** nftables: the table's family and name, and the deciding rule's handle (how nft names and deletes it) */
   nft?: {family: string; table: string; handle?: number}
   mark: number
@@ -318,6 +320,7 @@ function hookUnits(
             chain: r.chain,
             owner: chainOwner(r.chain),
             evidence: [...r.evidence, ...split],
+            ...(r.remembered ? {remembered: r.remembered} : {}),
             ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
             ...(r.nat && r.rule ? {nat: r.rule.raw, natDecision: {iptables: r.nat}} : {}),
             ...(all.alternatives
@@ -379,6 +382,7 @@ function hookUnits(
               owner: chainOwner(r.chain, t.name),
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
               ...(r.element ? {element: r.element} : {}),
+              ...(r.remembered ? {remembered: r.remembered} : {}),
               nft: {family: t.family, table: t.name, ...(r.rule?.handle !== undefined ? {handle: r.rule.handle} : {})},
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
               ...(r.nat && r.rule ? {nat: r.rule.text, natDecision: {nft: r.nat}} : {}),
@@ -537,6 +541,7 @@ export function filterChain(
       return {passed: false, evidence: lines}
     }
     evidence.push(...lines)
+    if (r.remembered && w.direction === 'forward') w.shared.remembered.push({node: place.node, rule: r.remembered})
     for (const a of r.alternatives ?? [])
       alternatives.push({ruleset: unit.label, probability: a.probability, rule: a.rule})
     // the ways kube-proxy's rules choose among, with where each sends the request: a Service trace walks every one

@@ -83,6 +83,8 @@ export interface RuleMatch {
   unmodelled: string[]
   /** the rule matches only some packets of the flow (statistic): with this probability */
   random?: {probability: number; what: string}
+  /** the rule matched on state remembered from earlier packets (a recent list holding the address) */
+  remembered?: string
 }
 
 export function matchRule(rule: IptablesRule, p: FilterPacket, env: MatchEnv = {}): RuleMatch {
@@ -110,17 +112,19 @@ export function matchRule(rule: IptablesRule, p: FilterPacket, env: MatchEnv = {
   }
   const unmodelled: string[] = []
   let random: RuleMatch['random']
+  let remembered: string | undefined
   for (const o of m.other ?? []) {
     const x = matchExtension(o, p, env)
     if (x.result === 'no') return {result: 'no', unmodelled: []}
     if (x.result === 'unknown') unmodelled.push(x.why)
+    if (x.result === 'yes' && x.remembered) remembered ??= x.remembered
     if (x.result === 'random')
       random = random
         ? {probability: random.probability * x.probability, what: `${random.what}, ${x.what}`}
         : {probability: x.probability, what: x.what}
   }
   if (unmodelled.length > 0) return {result: 'unknown', unmodelled}
-  return random ? {result: 'yes', unmodelled, random} : {result: 'yes', unmodelled}
+  return {result: 'yes', unmodelled, ...(random ? {random} : {}), ...(remembered ? {remembered} : {})}
 }
 
 /** The connection mark after a CONNMARK target; the packet mark too for --restore-mark. undefined: not understood. */

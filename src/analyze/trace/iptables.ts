@@ -33,6 +33,8 @@ export interface FilterResult extends ChainResult<
    * (the most likely) included, each with its probability.
    */
   alternatives?: FilterResult[]
+  /** the first rule taken because it matched on remembered state (ClientIP affinity's `--rcheck`) */
+  remembered?: string
 }
 
 const TERMINAL = new Set(['ACCEPT', 'DROP', 'REJECT'])
@@ -68,6 +70,8 @@ interface Ctx {
   /** decisions forced for the statistic rules met, in order; past its end a rule is taken as matching */
   choices: boolean[]
   taken: Choice[]
+  /** the first rule taken on remembered state */
+  remembered?: string
 }
 
 function chainOf(table: IptablesTable, name: string): IptablesChain | undefined {
@@ -77,8 +81,9 @@ function chainOf(table: IptablesTable, name: string): IptablesChain | undefined 
 function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
   if (depth > MAX_DEPTH) return {kind: 'end'}
   for (const rule of chain.rules) {
-    const {result, unmodelled, random} = matchRule(rule, ctx.p, ctx.env)
+    const {result, unmodelled, random, remembered} = matchRule(rule, ctx.p, ctx.env)
     if (result === 'no') continue
+    if (remembered && !ctx.sandbox) ctx.remembered ??= rule.raw
     if (result === 'unknown') {
       if (ctx.sandbox) continue
       const would = whatIf(ctx, rule, depth)
@@ -164,7 +169,7 @@ function once(
   const out = run(ctx, chain, 0)
   const probability = ctx.taken.reduce((acc, c) => acc * (c.took ? c.probability : 1 - c.probability), 1)
   const policy = (chain.policy ?? 'ACCEPT').toUpperCase()
-  const result = chainResult(
+  const result: FilterResult = chainResult(
     out,
     {
       chain: chain.name,
@@ -175,6 +180,7 @@ function once(
     probability,
     accepts,
   )
+  if (ctx.remembered) result.remembered = ctx.remembered
   return {result, taken: ctx.taken}
 }
 

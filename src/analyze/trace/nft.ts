@@ -38,6 +38,8 @@ export interface NftResult extends ChainResult<
    * the Service in the comment of each `no-endpoint-services` / `no-endpoint-nodeports` element
    */
   element?: VmapElement
+  /** the first rule whose verdict was taken because the packet was in a dynamic set (ClientIP affinity's lookup) */
+  remembered?: string
 }
 
 /** A verdict map element the packet's key found: the map, the element as `nft list map` prints it, its comment. */
@@ -63,6 +65,10 @@ interface Ctx {
   taken: Array<{n: number; value: number; what: string}>
   /** the commented vmap element the verdict came through (set once, as the verdict is returned) */
   element?: VmapElement
+  /** the rule being evaluated matched on a dynamic set, i.e. on what earlier packets left there */
+  lookup?: string
+  /** the first rule taken on such a match */
+  remembered?: string
 }
 
 type Outcome = ChainEnd<NftRule, NftVerdict, NftResult['nat']>
@@ -201,6 +207,16 @@ function equals(have: unknown, want: unknown): boolean {
   return false
 }
 
+/**
+ * Whether a rule of the table fills the set from the packet path (`update @set { ip saddr }`, `add @set …`:
+ * kube-proxy's ClientIP affinity): a match on it is a match on what earlier packets left there. (Whether the
+ * set says `flags dynamic` depends on the nft that lists it, so the rules are what tell.) Asked only of a
+ * lookup that matched.
+ */
+function filledByPackets(table: NftTable, ref: string): boolean {
+  return table.chains.some((c) => c.rules.some((r) => r.expr.some((e) => isObj(e.set) && e.set.set === ref)))
+}
+
 function setOf(ctx: Ctx, ref: string): NftSet {
   const s = ctx.table.sets.find((x) => x.name === ref.slice(1))
   if (!s) throw new Unknown(`set ${ref} not in table ${ctx.table.family} ${ctx.table.name}`)
@@ -220,6 +236,8 @@ function match(ctx: Ctx, m: Record<string, unknown>): boolean {
   const op = String(m.op ?? '==')
   if (have === undefined) return op === '!='
   const inSet = members(ctx, m.right).some((x) => equals(have, x.key))
+  // a set the packet path fills (`update @set`, flags dynamic): a match on it is a match on remembered state
+  if (inSet && op !== '!=' && typeof m.right === 'string' && filledByPackets(ctx.table, m.right)) ctx.lookup = m.right
   switch (op) {
     case '==':
     case 'in':
@@ -332,6 +350,7 @@ function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
   rules: for (const rule of chain.rules) {
     const takenBefore = ctx.taken.length
     const saved = ctx.p
+    ctx.lookup = undefined
     for (const e of rule.expr) {
       let step: Step
       try {
@@ -347,6 +366,7 @@ function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
       }
       if (step.kind === 'nomatch') continue rules
       if (step.kind === 'next') continue
+      if (ctx.lookup) ctx.remembered ??= rule.text
       const out = verdict(ctx, chain, rule, step.verdict, depth, step.element)
       if (out === 'continue') continue rules
       return out
@@ -433,6 +453,7 @@ function once(
     (v) => v === 'accept',
   )
   if (ctx.element) result.element = ctx.element
+  if (ctx.remembered) result.remembered = ctx.remembered
   return {result, taken: ctx.taken}
 }
 

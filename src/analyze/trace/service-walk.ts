@@ -44,8 +44,6 @@ interface Walked {
   policyField: Pick<Trace, 'policy'>
 }
 
-/** A rule of kube-proxy's ClientIP affinity that sent the packet: `-m recent --rcheck` (iptables), `ip saddr @affinity-…` (nft). */
-const AFFINITY_RULE = / -m recent --rcheck |(?:^|\s)ip6? saddr @affinity-/
 /**
  * Why an endpoint of the EndpointSlices is not walked: not ready; on another node than the one whose
  * rules decide, under a Local traffic policy (external for a NodePort, internal for the ClusterIP);
@@ -276,11 +274,9 @@ export function traceService(
   const where =
     split?.node ?? firstTranslation?.node ?? (target.via === 'nodePort' ? target.node : undefined) ?? src.node
   // ClientIP session affinity: the client is in an endpoint's list (iptables' recent match, nft's
-  // affinity set), so kube-proxy's rules send it back there before any random pick
-  const affinity =
-    split === undefined && firstTranslation !== undefined
-      ? first.forward.hops.flatMap((h) => h.evidence ?? []).find((l) => AFFINITY_RULE.test(l))
-      : undefined
+  // affinity set), so kube-proxy's rules sent it back there before any random pick (the evaluators say so)
+  const translatedOn = split === undefined ? firstTranslation?.node : undefined
+  const affinity = translatedOn !== undefined ? first.shared.remembered.find((r) => r.node === translatedOn) : undefined
   // topology hints: the Cluster policy of `where` keeps to the endpoints hinted for it or its zone
   const hinted = (e: InventoryEndpoint): HintedEndpoint => ({ready: isReady(e), ...hintsOf(e)})
   const cluster =

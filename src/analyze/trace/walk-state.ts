@@ -74,6 +74,8 @@ export class Shared {
   readonly conntrack: CtEntry[] = []
   /** the ways a statistic/numgen split sent the request, where some translate it (a Service's endpoints) */
   readonly splits: Split[] = []
+  /** rules that sent the request on by what the node remembers of its source (ClientIP affinity), node by node */
+  readonly remembered: Array<{node: string; rule: string}> = []
 
   /**
    * pin: a Service trace's endpoint address, whose way the request takes at a split (each endpoint is walked in turn);

@@ -49,7 +49,9 @@ export interface XtPacket {
 }
 
 export type XtResult =
-  {result: 'yes' | 'no'} | {result: 'unknown'; why: string} | {result: 'random'; probability: number; what: string}
+  | {result: 'yes' | 'no'; remembered?: string}
+  | {result: 'unknown'; why: string}
+  | {result: 'random'; probability: number; what: string}
 
 const yes: XtResult = {result: 'yes'}
 const no: XtResult = {result: 'no'}
@@ -423,5 +425,7 @@ function matchRecent(other: string, opts: Opt[], p: XtPacket, env: MatchEnv): Xt
   const since = seconds ? jiffies! - seconds * hz! : -Infinity
   const stamps = entry.stamps.length > 0 ? entry.stamps : [entry.lastSeen]
   const hits = stamps.filter((t) => t >= since).length
-  return is((hitcount ? hits >= hitcount : hits > 0) !== invert)
+  const matched = (hitcount ? hits >= hitcount : hits > 0) !== invert
+  // a match on what the list remembers of this address (ClientIP affinity), not on the packet alone
+  return matched && !invert ? {result: 'yes', remembered: `recent list ${name}`} : is(matched)
 }

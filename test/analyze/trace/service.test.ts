@@ -291,6 +291,30 @@ describe('a Service as DST', () => {
     expect(t.endpoints!.filter((e) => e.disposition).map((e) => Math.round(e.probability * 100))).toEqual([67, 33])
   })
 
+  it("ClientIP affinity: a client in an endpoint's list (iptables' recent list, nft's affinity set) goes to that endpoint alone; the others say the affinity sent it there", () => {
+    // nft: the client as kube-proxy's `update @affinity-…` leaves it in node1's set for pod-node2-1's endpoint
+    const x = snap('nftables')
+    const table = x.nodeStates.node1!.nft!.tables.find((t) => t.name === 'kube-proxy')!
+    table.sets
+      .find((v) => v.name.startsWith('affinity-') && v.name.endsWith('sticky/tcp/http__172.20.2.2/8080'))!
+      .elements.push({key: '172.20.1.3'})
+    const t = trace(x, 'svc/sticky')
+    expect(t.service).toMatchObject({reached: 1, total: 1})
+    expect(t.endpoints!.map((e) => [e.pod, e.disposition ?? e.note])).toEqual([
+      ['pod-node2-1', 'DELIVERED'],
+      [
+        'pod-node1-1',
+        "not walked: session affinity sends this client to 172.20.2.2 (its address is in that endpoint's list on node1)",
+      ],
+      [
+        'pod-node3-1',
+        "not walked: session affinity sends this client to 172.20.2.2 (its address is in that endpoint's list on node1)",
+      ],
+    ])
+    // another client is in no set: spread over all three
+    expect(trace(x, 'svc/sticky', {src: 'pod-node1-1'}).service).toMatchObject({reached: 3, total: 3})
+  })
+
   it("svc/zonal (trafficDistribution PreferClose): node3's rules keep to node1's endpoint in its zone; the other is not walked, and the note says the hints keep it out", () => {
     for (const mode of ['iptables', 'nftables'] as const) {
       const t = traceSnapshot(snap(mode), {...base, src: 'pod-node3-1', dst: 'svc/zonal'}).trace

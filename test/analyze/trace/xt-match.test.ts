@@ -236,7 +236,12 @@ describe("recent (kube-proxy's ClientIP affinity, from /proc/net/xt_recent)", ()
   const withLists: MatchEnv = {recent}
 
   it("--rcheck matches a client in the endpoint's list within --seconds, and no one else", () => {
-    expect(matchExtension(rcheck(10800), from('172.20.1.3'), withLists).result).toBe('yes')
+    // and says the match is on what the list remembers (ClientIP affinity decided, not the packet alone)
+    expect(matchExtension(rcheck(10800), from('172.20.1.3'), withLists)).toEqual({
+      result: 'yes',
+      remembered: `recent list ${SEP}`,
+    })
+    expect(matchExtension(`! ${rcheck(10800)}`, from('172.20.1.4'), withLists)).toEqual({result: 'yes'})
     // the list of another endpoint, and another client
     expect(matchExtension(rcheck(10800, 'KUBE-SEP-K3ONOJLFIWKSRTBE'), from('172.20.1.3'), withLists).result).toBe('no')
     expect(matchExtension(rcheck(10800), from('172.20.1.4'), withLists).result).toBe('no')
