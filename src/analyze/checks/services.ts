@@ -151,6 +151,11 @@ interface ProxyView {
   drops: Map<string, string>
   /** the rules hold nothing netctl can compare (ipvs mode: the Services live in IPVS) */
   opaque?: string
+  /**
+   * key (a load-balancer IP's) → the sources its firewall lets on (loadBalancerSourceRanges: KUBE-FW- `-s` rules,
+   * nft's `firewall-` chain `ip saddr != { … } drop`), with the line that shows them
+   */
+  firewalls: Map<string, {sources: string[]; line: string}>
 }
 
 const dnatTarget = (r: IptablesRule): string | undefined => {
@@ -202,7 +207,7 @@ function iptablesView(
   // external and load-balancer IPs are rejected or dropped there (NodePorts too, but those match no address)
   const filterExternal = filter?.chains.find((c) => c.name === 'KUBE-EXTERNAL-SERVICES')
   if (!natServices?.rules.length && !filterServices?.rules.length) return undefined
-  const view: ProxyView = {tool, services: new Map(), rejects: new Map(), drops: new Map()}
+  const view: ProxyView = {tool, services: new Map(), rejects: new Map(), drops: new Map(), firewalls: new Map()}
   if (natServices?.rules.some((r) => r.raw.includes('KUBE-CLUSTER-IP')))
     view.opaque = 'kube-proxy runs in ipvs mode: its Services are in IPVS, which the probe does not read'
   // by name: a node with thousands of Services has three times as many chains
@@ -212,6 +217,14 @@ function iptablesView(
     if (!key || !r.target || !chains.has(r.target)) continue
     const entry = view.services.get(key) ?? {endpoints: new Map<string, string>(), lines: []}
     entry.lines.push(r.raw)
+    // a load-balancer IP behind kube-proxy's firewall chain: the sources it sends on to the external chain
+    if (r.target.startsWith('KUBE-FW-')) {
+      const fw = chains.get(r.target)!.rules.filter((x) => x.target?.startsWith('KUBE-EXT-') && x.match.source)
+      view.firewalls.set(key, {
+        sources: fw.map((x) => stripPrefix32(x.match.source!)),
+        line: fw[0]?.raw ?? `-N ${r.target} (no source let on)`,
+      })
+    }
     for (const x of followChain(chains, r.target)) {
       if (x.target?.startsWith('KUBE-SEP-') || x.target?.startsWith('KUBE-SVC-') || x.target?.startsWith('KUBE-SVL-'))
         entry.lines.push(x.raw)
@@ -286,7 +299,7 @@ function nftView(tool: string, table: NftTable): ProxyView | undefined {
   const noEndpoint = elements('no-endpoint-services')
   if (serviceIps.length === 0 && noEndpoint.length === 0 && table.chains.every((c) => c.rules.length === 0))
     return undefined
-  const view: ProxyView = {tool, services: new Map(), rejects: new Map(), drops: new Map()}
+  const view: ProxyView = {tool, services: new Map(), rejects: new Map(), drops: new Map(), firewalls: new Map()}
   const byName = new Map(table.chains.map((c) => [c.name, c]))
   const chain = (name: string): NftChain | undefined => byName.get(name)
   for (const e of serviceIps) {
@@ -312,6 +325,14 @@ function nftView(tool: string, table: NftTable): ProxyView | undefined {
     }
     view.services.set(key, entry)
   }
+  // loadBalancerSourceRanges: `firewall-ips` elements go to a chain that drops every source not in its set
+  for (const e of elements('firewall-ips')) {
+    const key = elementKey(e)
+    const c = chain(verdictText(e.value)?.split(' ')[1] ?? '')
+    const rule = c?.rules.find((r) => r.expr.some((x) => 'drop' in x))
+    if (!key || !rule) continue
+    view.firewalls.set(key, {sources: saddrNotIn(rule), line: `chain ${c!.name}: ${rule.text}`})
+  }
   for (const e of noEndpoint) {
     const key = elementKey(e)
     if (!key) continue
@@ -320,6 +341,25 @@ function nftView(tool: string, table: NftTable): ProxyView | undefined {
     ;(drop ? view.drops : view.rejects).set(key, elementLine('no-endpoint-services', e))
   }
   return view
+}
+
+/** `10.0.0.0/8` as is, `1.2.3.4/32` as `1.2.3.4`: how the firewall's sources are compared. */
+const stripPrefix32 = (a: string): string => (a.endsWith('/32') ? a.slice(0, -3) : a)
+
+/** The sources of an nft `ip saddr != { a, b/n } drop` rule: the ones it lets through. */
+function saddrNotIn(rule: NftChain['rules'][number]): string[] {
+  for (const x of rule.expr) {
+    const m = (x as {match?: {op?: unknown; left?: unknown; right?: unknown}}).match
+    const field = (m?.left as {payload?: {field?: unknown}} | undefined)?.payload?.field
+    const set = (m?.right as {set?: unknown} | undefined)?.set
+    if (m?.op !== '!=' || field !== 'saddr' || !Array.isArray(set)) continue
+    return set.flatMap((v: unknown) => {
+      if (typeof v === 'string') return [stripPrefix32(v)]
+      const p = (v as {prefix?: {addr?: unknown; len?: unknown}}).prefix
+      return typeof p?.addr === 'string' && typeof p.len === 'number' ? [stripPrefix32(`${p.addr}/${p.len}`)] : []
+    })
+  }
+  return []
 }
 
 /** kube-proxy's rules on a node, per mode; none when it has programmed nothing there. */
@@ -424,11 +464,12 @@ function staleOne(node: string, zone: string | undefined, view: ProxyView, p: Se
  */
 function staleExternal(
   node: string,
-  zone: string | undefined,
+  at: {zone: string | undefined; ip: string},
   view: ProxyView,
   p: ServicePort,
   address: {ip: string; what: string},
 ): Raised | undefined {
+  const zone = at.zone
   const key = keyOf(address.ip, p.proto, p.port.port)
   const have = view.services.get(key)
   const wanted = p.endpoints.length === 0 ? [] : clusterEndpoints(p, node, zone).endpoints
@@ -452,6 +493,28 @@ function staleExternal(
     problems.push(
       `nothing rejects ${keyText(key)} (${address.what}), as kube-proxy does for a Service without endpoints`,
     )
+  // loadBalancerSourceRanges: the sources the firewall lets on, as kube-proxy writes them (the load-balancer
+  // IPs too when the node's own address is in a range)
+  if (address.what === 'load-balancer IP' && wanted.length > 0) {
+    const ranges = (p.svc.loadBalancerSourceRanges ?? []).map(stripPrefix32)
+    const want = [...ranges, ...(ranges.some((r) => contains(r, at.ip)) ? (p.svc.loadBalancerIPs ?? []) : [])].sort()
+    const fw = view.firewalls.get(key)
+    const admitted = [...(fw?.sources ?? [])].sort()
+    const before = problems.length
+    if (ranges.length > 0 && !fw)
+      problems.push(
+        `nothing restricts the sources of ${keyText(key)} to its loadBalancerSourceRanges (${ranges.join(', ')})`,
+      )
+    else if (ranges.length === 0 && fw)
+      problems.push(
+        `its firewall still lets only ${admitted.join(', ') || 'no source'} reach ${keyText(key)}, though the Service has no loadBalancerSourceRanges`,
+      )
+    else if (fw && admitted.join(' ') !== want.join(' '))
+      problems.push(
+        `its firewall lets ${admitted.join(', ') || 'no source'} reach ${keyText(key)}, the Service's ranges say ${want.join(', ')}`,
+      )
+    if (problems.length > before) lines.push(...(have?.lines.slice(0, 1) ?? []), ...(fw ? [fw.line] : []))
+  }
   if (mustDrop && !view.drops.has(key))
     problems.push(
       `nothing drops what comes from outside to ${keyText(key)} (${address.what}), though no endpoint is on ${node} (externalTrafficPolicy Local)`,
@@ -536,7 +599,7 @@ function serviceFindings(ctx: CheckContext): Raise {
           if (r) out.SERVICE_RULES_STALE.push(r)
           // the external addresses reach the same Service chains: their own finding only where those agree
           for (const address of r ? [] : externalAddresses(p)) {
-            const x = staleExternal(node.name, zone, view, p, address)
+            const x = staleExternal(node.name, {zone, ip: node.internalIP}, view, p, address)
             if (x) out.SERVICE_RULES_STALE.push(x)
           }
         }

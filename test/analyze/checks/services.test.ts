@@ -457,6 +457,49 @@ describe("SERVICE_RULES_STALE for external IPs and load balancers' IPs (default/
   })
 })
 
+describe("SERVICE_RULES_STALE for a load balancer's source ranges (default/web-local: 172.31.0.0/16, 198.51.100.0/24)", () => {
+  const LB = 'Service default/web-local:http (172.23.0.83 tcp/80, load-balancer IP)'
+  const webLocal = (x: Snapshot) => x.services!.find((v) => v.name === 'web-local')!
+
+  it("iptables: a range's KUBE-FW- rule deleted on node2: its firewall admits less than the Service says", () => {
+    const s = broken(IPT, (x) =>
+      editNat(x, 'node2', (c, raw) => !(c.startsWith('KUBE-FW-') && raw.includes('-s 198.51.100.0/24'))),
+    )
+    const f = findings(s, 'SERVICE_RULES_STALE')
+    expect(f.map((x) => [x.node, x.subject])).toEqual([['node2', LB]])
+    expect(f[0]!.message).toBe(
+      "kube-proxy's rules on node2 disagree with the Service default/web-local:http: its firewall lets 172.23.0.83, 172.31.0.0/16 reach 172.23.0.83 tcp/80, the Service's ranges say 172.23.0.83, 172.31.0.0/16, 198.51.100.0/24",
+    )
+  })
+
+  it('the API changed the ranges (or dropped them) and the nodes did not follow: stale on every node, in both modes', () => {
+    for (const mode of [IPT, NFT]) {
+      const widened = broken(mode, (x) => {
+        webLocal(x).loadBalancerSourceRanges!.push('203.0.113.0/24')
+      })
+      const f = findings(widened, 'SERVICE_RULES_STALE')
+      expect(
+        f.map((x) => [x.node, x.subject]),
+        mode,
+      ).toEqual(['node1', 'node2', 'node3'].map((n) => [n, LB]))
+      expect(f[0]!.message, mode).toContain(
+        "the Service's ranges say 172.23.0.83, 172.31.0.0/16, 198.51.100.0/24, 203.0.113.0/24",
+      )
+      const dropped = broken(mode, (x) => {
+        delete webLocal(x).loadBalancerSourceRanges
+      })
+      expect(
+        findings(dropped, 'SERVICE_RULES_STALE').map((x) => x.message.split(': ').slice(1).join(': ')),
+        mode,
+      ).toEqual(
+        Array(3).fill(
+          'its firewall still lets only 172.23.0.83, 172.31.0.0/16, 198.51.100.0/24 reach 172.23.0.83 tcp/80, though the Service has no loadBalancerSourceRanges',
+        ),
+      )
+    }
+  })
+})
+
 describe('KUBE_PROXY_MISSING', () => {
   it('iptables: every KUBE- chain flushed on node3: missing there, and no stale rule reported for it', () => {
     const s = broken(IPT, (x) => {
