@@ -697,7 +697,13 @@ function tupleText(e: ConntrackEntry): string {
 function conntrackStale(ctx: CheckContext, node: SnapshotNode, state: NodeState, ports: ServicePort[]): Raised[] {
   const ct = state.conntrack
   if (!ct || ports.length === 0 || !ctx.ok(state, 'conntrack')) return []
-  const byKey = new Map(ports.map((p) => [p.key, p]))
+  // flows to a ClusterIP, and to an external or load-balancer IP (translated by the same rules)
+  const byKey = new Map(
+    ports.flatMap((p) => [
+      [p.key, p] as const,
+      ...externalAddresses(p).map((a) => [keyOf(a.ip, p.proto, p.port.port), p] as const),
+    ]),
+  )
   // NodePorts answer on the node's own addresses
   const local = new Set([
     ...state.addresses.filter((a) => a.family === 'inet').map((a) => a.local),

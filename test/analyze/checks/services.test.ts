@@ -549,6 +549,17 @@ describe('CONNTRACK_STALE', () => {
     )
   })
 
+  it("a flow to an external IP (default/web's 172.23.0.80) translated to an address that is no endpoint: stale as a ClusterIP flow is", () => {
+    const s = broken(IPT, (x) =>
+      node(x, 'node1').conntrack!.entries.push(dnsEntry(40001, '172.20.1.9', 'tcp', '172.23.0.80', 80, 8080)),
+    )
+    const f = findings(s, 'CONNTRACK_STALE')
+    expect(f.map((x) => [x.node, x.subject, x.severity])).toEqual([
+      ['node1', 'default/web:http → 172.20.1.9:8080', 'warning'],
+    ])
+    expect(f[0]!.message).toContain('still translates default/web:http (172.23.0.80:80) to 172.20.1.9:8080')
+  })
+
   it("the lab's own Service flows (to live endpoints) are not stale; an endpoint removed from the API makes them so", () => {
     const clean = snapshot(IPT)
     const live = node(clean, 'node1').conntrack!.entries.filter(
