@@ -467,7 +467,7 @@ function staleExternal(
   at: {zone: string | undefined; ip: string},
   view: ProxyView,
   p: ServicePort,
-  address: {ip: string; what: string},
+  address: ExternalAddress,
 ): Raised | undefined {
   const zone = at.zone
   const key = keyOf(address.ip, p.proto, p.port.port)
@@ -495,7 +495,7 @@ function staleExternal(
     )
   // loadBalancerSourceRanges: the sources the firewall lets on, as kube-proxy writes them (the load-balancer
   // IPs too when the node's own address is in a range)
-  if (address.what === 'load-balancer IP' && wanted.length > 0) {
+  if (address.kind === 'loadBalancerIP' && wanted.length > 0) {
     const ranges = (p.svc.loadBalancerSourceRanges ?? []).map(stripPrefix32)
     const want = [...ranges, ...(ranges.some((r) => contains(r, at.ip)) ? (p.svc.loadBalancerIPs ?? []) : [])].sort()
     const fw = view.firewalls.get(key)
@@ -541,10 +541,17 @@ function staleExternal(
 const externalRule = (line: string, cidrKnown: boolean): boolean =>
   / external IP"? | loadbalancer IP"? /.test(line) || (cidrKnown && line.startsWith('map service-ips element'))
 
-/** A Service port's external IPs and load balancer's IPs, as the check names them. */
-const externalAddresses = (p: ServicePort): Array<{ip: string; what: string}> => [
-  ...(p.svc.externalIPs ?? []).map((ip) => ({ip, what: 'external IP'})),
-  ...(p.svc.loadBalancerIPs ?? []).map((ip) => ({ip, what: 'load-balancer IP'})),
+/** An external IP or a load balancer's IP of a Service port: which, and how findings name it. */
+interface ExternalAddress {
+  ip: string
+  kind: 'externalIP' | 'loadBalancerIP'
+  what: string
+}
+
+/** A Service port's external IPs and load balancer's IPs. */
+const externalAddresses = (p: ServicePort): ExternalAddress[] => [
+  ...(p.svc.externalIPs ?? []).map((ip) => ({ip, kind: 'externalIP' as const, what: 'external IP'})),
+  ...(p.svc.loadBalancerIPs ?? []).map((ip) => ({ip, kind: 'loadBalancerIP' as const, what: 'load-balancer IP'})),
 ]
 
 interface Raise {

@@ -34,8 +34,8 @@ interface PortEndpoints {
   externalAddresses: string[]
   /** loadBalancerSourceRanges over load-balancer IPs: their traffic goes through a firewall chain first */
   usesFirewall: boolean
-  /** the node's own address is in a source range: the load-balancer IPs are let through as sources too */
-  allowFromNode: boolean
+  /** the sources the firewall lets on: the ranges, and the load-balancer IPs when the node's own address is in one */
+  firewallSources: string[]
   /** the ClusterIP chain and its endpoints (the Local policy's with internalTrafficPolicy Local) */
   endpoints: string[]
   /** the Service has ready endpoints somewhere (a Local one without any on this node is dropped, not rejected) */
@@ -85,7 +85,10 @@ function servicePorts(services: readonly LabService[], node: Pick<LabNode, 'name
         external,
         externalAddresses,
         usesFirewall: ready.length > 0 && (svc.loadBalancerIPs?.length ?? 0) > 0 && ranges.length > 0,
-        allowFromNode: ranges.some((r) => cidrContainsAddress(r, node.ip)),
+        firewallSources: [
+          ...ranges,
+          ...(ranges.some((r) => cidrContainsAddress(r, node.ip)) ? (svc.loadBalancerIPs ?? []) : []),
+        ],
         endpoints: internalLocal ? own : cluster,
         hasEndpoints: ready.length > 0,
         // UsesClusterEndpoints: also under externalTrafficPolicy Local, whose short-circuits go to the Cluster chain
@@ -316,12 +319,10 @@ export function kubeProxyIptables(
     // the firewall chain: the source ranges (and the load-balancer IPs, when the node is in one) on to the external chain
     if (p.usesFirewall) {
       f.chain('nat', fwChain)
-      const sources = [
-        ...(p.svc.loadBalancerSourceRanges ?? []),
-        ...(p.allowFromNode ? (p.svc.loadBalancerIPs ?? []) : []),
-      ]
       svcRules.push(
-        ...sources.map((src) => `-A ${fwChain} ${comment(`${p.spn} loadbalancer IP`)} -s ${src} -j ${extChain}`),
+        ...p.firewallSources.map(
+          (src) => `-A ${fwChain} ${comment(`${p.spn} loadbalancer IP`)} -s ${src} -j ${extChain}`,
+        ),
         `-A ${fwChain} ${comment(`other traffic to ${p.spn} will be dropped by KUBE-PROXY-FIREWALL`)}`,
       )
     }
@@ -532,13 +533,9 @@ export function kubeProxyNftables(plan: LabPlan, node: LabNode, services: readon
     L.push(...externalKeys.map((k) => `add element ${t} service-ips { ${k} : goto ${nftExternalChain(p)} }`))
     if (p.usesFirewall) {
       const fw = nftFirewallChain(p)
-      const sources = [
-        ...(p.svc.loadBalancerSourceRanges ?? []),
-        ...(p.allowFromNode ? (p.svc.loadBalancerIPs ?? []) : []),
-      ]
       L.push(
         `add chain ${t} ${fw}`,
-        `add rule ${t} ${fw} ip saddr != { ${sources.join(', ')} } drop`,
+        `add rule ${t} ${fw} ip saddr != { ${p.firewallSources.join(', ')} } drop`,
         ...(p.svc.loadBalancerIPs ?? []).map(
           (ip) => `add element ${t} firewall-ips { ${ip} . ${p.proto} . ${p.port.port} : goto ${fw} }`,
         ),
