@@ -30,28 +30,48 @@ const PERSISTS = />\s*\/etc\//
  * The fix, line by line: commands for the node's namespace (a line with shell
  * syntax as `sh -c`, so that its redirections and pipes run there too), kubectl
  * lines only in Kubernetes; a comment goes with the commands after it, and is
- * left out with them when they all are.
+ * left out with them when they all are. Where kubectl is all the fix has, its
+ * lines stay as comments under KUBECTL_ELSEWHERE rather than nothing at all.
  */
 export function fixAsTyped(fix: string, place: FixPlace): string {
   const groups: Array<{comments: string[]; commands: string[]}> = []
   for (const line of fix.split('\n')) {
-    const comment = line.trim() === '' || line.trim().startsWith('#')
+    const comment = isComment(line)
     let group = groups.at(-1)
     // a comment after commands starts the next group
     if (!group || (comment && group.commands.length > 0)) groups.push((group = {comments: [], commands: []}))
     if (comment) group.comments.push(line)
     else group.commands.push(line.trim())
   }
-  return groups
-    .flatMap(({comments, commands}) => {
-      const typed = commands.map((c) => asTyped(c, place)).filter((c): c is string => c !== undefined)
-      return commands.length > 0 && typed.length === 0 ? [] : [...comments, ...typed]
-    })
-    .join('\n')
+  const typed = groups.flatMap(({comments, commands}) => {
+    const lines = commands.map((c) => asTyped(c, place)).filter((c): c is string => c !== undefined)
+    return commands.length > 0 && lines.length === 0 ? [] : [...comments, ...lines]
+  })
+  // A fix that is kubectl's alone would be printed empty (or as a stray "then …" comment): nothing is
+  // lost, the kubectl lines stay, commented out, for whoever has a cluster's API at hand.
+  const kubectlOnly =
+    !place.kubernetes &&
+    !typed.some((l) => !isComment(l)) &&
+    groups.some(({commands}) => commands.some((c) => KUBECTL.test(c)))
+  if (!kubectlOnly) return typed.join('\n')
+  return [
+    KUBECTL_ELSEWHERE,
+    ...groups.flatMap(({comments, commands}) => [
+      ...comments,
+      ...commands.flatMap((c) => (KUBECTL.test(c) ? [`# ${c}`] : [asTyped(c, place) ?? []].flat())),
+    ]),
+  ].join('\n')
 }
 
+const KUBECTL = /^kubectl\b/
+
+/** What leads a fix that only kubectl can carry out where netctl read no Kubernetes API (a lab, an inventory). */
+export const KUBECTL_ELSEWHERE = '# no Kubernetes API was read here: with kubectl against the cluster, the fix is'
+
+const isComment = (line: string): boolean => line.trim() === '' || line.trim().startsWith('#')
+
 function asTyped(command: string, place: FixPlace): string | undefined {
-  if (!place.kubernetes && /^kubectl\b/.test(command)) return undefined
+  if (!place.kubernetes && KUBECTL.test(command)) return undefined
   if (place.netns === undefined) return command
   if (PERSISTS.test(command)) return undefined
   const ns = `ip netns exec ${shq(place.netns)}`

@@ -2,7 +2,7 @@ import {execFileSync} from 'node:child_process'
 
 import {describe, expect, it} from 'vitest'
 
-import {findingsAsTyped, fixAsTyped} from '../../../src/analyze/catalogue/as-typed.js'
+import {findingsAsTyped, fixAsTyped, KUBECTL_ELSEWHERE} from '../../../src/analyze/catalogue/as-typed.js'
 import {makeFinding} from '../../../src/analyze/catalogue/index.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 
@@ -81,5 +81,46 @@ describe('a fix as it is typed on this machine', () => {
     // replace `ip netns exec n1` with `env` to run the same argv without a namespace
     const out = execFileSync('sh', ['-c', line.replace(/^ip netns exec n1 /, 'env ')], {encoding: 'utf8'})
     expect(out).toBe('A B\n')
+  })
+  it('a fix that is kubectl alone is not printed empty where no API was read: its lines stay, commented out, under a lead', () => {
+    const noEndpoints = makeFinding('SERVICE_NO_ENDPOINTS', {
+      node: 'node1',
+      subject: 'default/web',
+      evidence: [],
+      vars: {namespace: 'default', service: 'web', node: 'node1'},
+    })
+    const duplicate = makeFinding('PODCIDR_DUPLICATE', {
+      node: 'node2',
+      subject: '10.244.1.0/24',
+      evidence: [],
+      vars: {node: 'node2', podCIDR: '10.244.1.0/24', other: 'node1'},
+    })
+    for (const [source, netns] of [
+      ['lab', 'fl-demo.node1'],
+      ['inventory', undefined],
+    ] as const) {
+      const [f, d] = findingsAsTyped([noEndpoints, duplicate], {cluster: cluster(source), nodes: nodes(netns)})
+      for (const typed of [f!, d!]) {
+        const lines = typed.fix.split('\n')
+        expect(lines[0], source).toBe(KUBECTL_ELSEWHERE)
+        // nothing in it runs: pasted into a shell, it does nothing; nothing of the catalogue's fix is lost
+        expect(
+          lines.every((l) => l.startsWith('#')),
+          typed.fix,
+        ).toBe(true)
+      }
+      expect(f!.fix).toContain('\n# kubectl -n default describe service web\n')
+      // the comment about restarting kubelet comes after the commands it follows, not alone
+      expect(d!.fix.split('\n').slice(1)).toEqual([
+        '# spec.podCIDR cannot change in place: re-register one of the nodes so it gets a fresh subnet',
+        '# kubectl drain node2 --ignore-daemonsets --delete-emptydir-data',
+        '# kubectl delete node node2',
+        '# then restart kubelet on node2; it registers again and gets a new podCIDR',
+      ])
+    }
+    // in Kubernetes the catalogue's own lines, runnable
+    const [k] = findingsAsTyped([noEndpoints], {cluster: cluster('kubernetes'), nodes: nodes()})
+    expect(k!.fix).toBe(noEndpoints.fix)
+    expect(k!.fix).toMatch(/^kubectl -n default describe service web$/m)
   })
 })
