@@ -12,7 +12,8 @@ import type {Flight, Step, Walk} from './walk-state.js'
  * address (same subnet: L2). A next hop that is not a node is a router the
  * snapshot does not see: netctl assumes the underlay carries node-to-node
  * traffic to the node that owns the destination, and says so. A pod's
- * packet sent to such a router is lost: no router knows pod routes.
+ * packet sent to such a router is lost: no router knows pod routes; so is a
+ * packet for an address of no node or pod (a Service address left uncaptured).
  */
 
 function deviceHolding(place: Place, ip: string): string | undefined {
@@ -64,8 +65,12 @@ export function underlay(
     })
     return {kind: 'l3', place: receiver, inDev: dev, flight}
   }
+  // a pod's address no router knows; any other address is no node's or pod's (a Service address no
+  // rule here captured): it leaves the cluster, and nothing in the snapshot brings it back
   const evidence = [
-    `next hop ${nexthop} is not a cluster node and no router on the underlay knows the pod network: ${h.dst} is lost there`,
+    w.index.isPodAddress(h.dst)
+      ? `next hop ${nexthop} is not a cluster node and no router on the underlay knows the pod network: ${h.dst} is lost there`
+      : `next hop ${nexthop} is not a cluster node and ${h.dst} is no node's or pod's address: the packet leaves the cluster here and is lost to it`,
   ]
   const codes: FindingCode[] = []
   const peer = w.index.nodeForPodIP(h.dst)

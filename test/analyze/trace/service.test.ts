@@ -13,7 +13,7 @@ import {iptablesNode} from '../../../bench/trace-netfilter.js'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import {UsageError} from '../../../src/errors.js'
 import {parseSnapshot, type Snapshot} from '../../../src/model/snapshot.js'
-import {traceSnapshotFile} from '../../../src/services/trace.js'
+import {traceSnapshotFile, withNodeChecks} from '../../../src/services/trace.js'
 import {REPO} from '../../helpers/cli.js'
 
 const snap = (mode: 'iptables' | 'nftables' = 'iptables'): Snapshot =>
@@ -49,6 +49,32 @@ describe('a Service as DST', () => {
     expect(`${t.service?.namespace}/${t.service?.name}`).toBe(name)
     expect(t.packet).toMatchObject({protocol: proto, port})
     expect(t.service?.via).toBe(via)
+  })
+
+  it("an external IP node1's kube-proxy no longer captures: the packet leaves the cluster untranslated, said as such (not as a pod's), and the path's checks name the missing rule", () => {
+    const x = snap()
+    const nat = x.nodeStates.node1!.iptables!.tables.find((t) => t.name === 'nat')!
+    const services = nat.chains.find((c) => c.name === 'KUBE-SERVICES')!
+    const before = services.rules.length
+    services.rules = services.rules.filter((r) => !r.raw.includes('-d 172.23.0.80/32'))
+    expect(services.rules).toHaveLength(before - 1)
+    const t = trace(x, '172.23.0.80')
+    expect(t.service).toMatchObject({name: 'web', via: 'externalIP', reached: 0})
+    expect(t.translation).toBeNull()
+    expect(t.disposition).toBe('NO_ROUTE')
+    const last = t.hops.at(-1)!
+    expect(last).toMatchObject({node: 'node1', action: 'drop'})
+    // masqueraded to node1's address on its way out: nothing about a pod network any more
+    expect(last.evidence.join('\n')).not.toContain('pod network')
+    expect(last.evidence).toEqual([
+      expect.stringMatching(
+        /^next hop \S+ is not a cluster node and 172\.23\.0\.80 is no node's or pod's address: the packet leaves the cluster here/,
+      ),
+    ])
+    const stale = withNodeChecks(t, x).findings.filter((f) => f.code === 'SERVICE_RULES_STALE')
+    expect(stale.map((f) => [f.node, f.subject])).toEqual([
+      ['node1', 'Service default/web:http (172.23.0.80 tcp/80, external IP)'],
+    ])
   })
 
   it("an external IP or a load balancer's IP (IP or IP:PORT) is the Service it belongs to, walked through the external chain; a pod outside the load balancer's source ranges is dropped by kube-proxy's firewall, a node inside them gets through", () => {
