@@ -5,13 +5,13 @@ import {nftDropFix} from '../catalogue/host.js'
 import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
-import type {FilterPacket} from './iptables-match.js'
+import type {CtState, FilterPacket} from './iptables-match.js'
 import {intendedDrop, raiseIntendedDrop} from './kube-proxy-drop.js'
 import {describeRewrite, dnatTarget, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
 import {describeNftAlternatives, evaluateNftChain, type VmapElement} from './nft.js'
 import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
-import type {Flight, Walk} from './walk-state.js'
+import type {Flight, Untracking, Walk} from './walk-state.js'
 import type {MatchEnv} from './xt-match.js'
 
 /**
@@ -266,6 +266,8 @@ interface UnitResult {
   element?: VmapElement
   /** a rule taken on what the node remembers of the source (`-m recent --rcheck`, a dynamic nft set) */
   remembered?: string
+  /** the rule that let the packet go untracked here (raw's NOTRACK, nft notrack) */
+  untrackedBy?: string
   /** nftables: the table's family and name, and the deciding rule's handle (how nft names and deletes it) */
   nft?: {family: string; table: string; handle?: number}
   mark: number
@@ -295,6 +297,8 @@ function hookUnits(
         label: table === 'filter' ? rs.label : `${rs.label} ${table}`,
         empty: chainIsEmpty(rs.ipt, hook, table),
         evaluate: () => {
+          // a packet raw left untracked has no connection to translate: nat's hooks pass it by
+          if (table === 'nat' && st.pkt.ctstate === 'UNTRACKED') return undefined
           const all = memo(
             cache,
             () => `${place.node}|${place.netns}|${rs.label}|${table}|${hook}|${JSON.stringify(st.pkt)}`,
@@ -321,6 +325,7 @@ function hookUnits(
             owner: chainOwner(r.chain),
             evidence: [...r.evidence, ...split],
             ...(r.remembered ? {remembered: r.remembered} : {}),
+            ...(r.untrackedBy ? {untrackedBy: r.untrackedBy} : {}),
             ...(u ? {uncertain: {rule: u.rule.raw, why: u.unmodelled.join('; ')}} : {}),
             ...(r.nat && r.rule ? {nat: r.rule.raw, natDecision: {iptables: r.nat}} : {}),
             ...(all.alternatives
@@ -353,6 +358,7 @@ function hookUnits(
           label: `nft ${t.family} ${t.name} ${c.name} (hook ${c.hook} priority ${c.prio})`,
           empty: c.rules.length === 0 && (c.policy ?? 'accept') === 'accept',
           evaluate: () => {
+            if (c.type === 'nat' && st.pkt.ctstate === 'UNTRACKED') return undefined
             const all = memo(
               cache,
               () => `${place.node}|${place.netns}|nft ${t.family} ${t.name} ${c.name}|${JSON.stringify(st.pkt)}`,
@@ -363,6 +369,7 @@ function hookUnits(
               ...st.pkt,
               mark: r.packet.mark,
               ...(r.packet.ctmark !== undefined ? {ctmark: r.packet.ctmark} : {}),
+              ...(r.packet.ctstate === 'UNTRACKED' ? {ctstate: 'UNTRACKED' as const} : {}),
             }
             const split = all.alternatives
               ? [
@@ -383,6 +390,7 @@ function hookUnits(
               evidence: [`table ${t.family} ${t.name} chain ${c.name}:`, ...r.evidence, ...split],
               ...(r.element ? {element: r.element} : {}),
               ...(r.remembered ? {remembered: r.remembered} : {}),
+              ...(r.untrackedBy ? {untrackedBy: r.untrackedBy} : {}),
               nft: {family: t.family, table: t.name, ...(r.rule?.handle !== undefined ? {handle: r.rule.handle} : {})},
               ...(u ? {uncertain: {rule: u.rule.text, why: u.why}} : {}),
               ...(r.nat && r.rule ? {nat: r.rule.text, natDecision: {nft: r.nat}} : {}),
@@ -443,6 +451,12 @@ export function filterChain(
     chain === 'PREROUTING' || (chain === 'OUTPUT' && !resumed) || flight.marks?.at !== key
       ? {mark: 0, ctmark: 0}
       : flight.marks
+  // raw left this packet untracked earlier in this namespace; or it is the reply to a request that went
+  // untracked here, which conntrack never saw: a UDP reply starts a connection of its own, while an echo
+  // reply or a SYN-ACK can start none (conntrack's icmp and tcp trackers call it INVALID)
+  const untracked = flight.untracked === key
+  const replyUnseen = w.direction === 'return' && w.shared.untracked.has(key)
+  const unseenState: CtState = h.protocol === 'udp' ? 'NEW' : 'INVALID'
   const p: FilterPacket = {
     src: h.src,
     dst: h.dst,
@@ -452,8 +466,8 @@ export function filterChain(
     ...(devs.in ? {in: devs.in} : {}),
     ...(devs.out ? {out: devs.out} : {}),
     // an encapsulated packet is the tunnel's own flow: conntrack sees it as NEW only the first time, and no rule here tells
-    ctstate: flight.pkt.encap.length > 0 ? 'NEW' : flight.ct,
-    ctdir: flight.pkt.encap.length > 0 || w.direction === 'forward' ? 'ORIGINAL' : 'REPLY',
+    ctstate: flight.pkt.encap.length > 0 ? 'NEW' : untracked ? 'UNTRACKED' : replyUnseen ? unseenState : flight.ct,
+    ctdir: flight.pkt.encap.length > 0 || w.direction === 'forward' || replyUnseen ? 'ORIGINAL' : 'REPLY',
     mark: held.mark,
     ctmark: held.ctmark,
     ...(flight.ctnat?.at === key && flight.pkt.encap.length === 0
@@ -512,8 +526,14 @@ export function filterChain(
               [...evidenceHere(w, place), ...evidence, ...lines],
             )
           : undefined
+      // the reply to a request that went untracked here: conntrack calls it INVALID (or NEW), which the
+      // rule drops; the cause, and what to change, is the rule that untracked the request
+      const unseen = replyUnseen ? w.shared.untracked.get(key) : undefined
       const code =
         custom ??
+        (unseen
+          ? raiseUnseenReply(w, place, unseen, {ruleText, whose, table: r.table, chain: r.chain}, h, lines)
+          : undefined) ??
         (intended ? raiseIntendedDrop(w, place, intended, h, lines) : undefined) ??
         (!r.policyDrop || chain !== 'FORWARD'
           ? w.raise('FIREWALL_DROP', {
@@ -542,6 +562,11 @@ export function filterChain(
     }
     evidence.push(...lines)
     if (r.remembered && w.direction === 'forward') w.shared.remembered.push({node: place.node, rule: r.remembered})
+    if (r.untrackedBy && flight.pkt.encap.length === 0 && !untracked) {
+      flight.untracked = key
+      if (w.direction === 'forward')
+        w.shared.untracked.set(key, {rule: r.untrackedBy, table: r.table, nft: r.nft !== undefined})
+    }
     for (const a of r.alternatives ?? [])
       alternatives.push({ruleset: unit.label, probability: a.probability, rule: a.rule})
     // the ways kube-proxy's rules choose among, with where each sends the request: a Service trace walks every one
@@ -601,6 +626,39 @@ export function filterChain(
     ...(rewriteLine ? {rewriteLine} : {}),
     ...(outputDone ? {outputDone} : {}),
   }
+}
+
+/**
+ * FIREWALL_DROP for a reply conntrack never saw the request of: the request went untracked here (raw's
+ * NOTRACK), so the reply is INVALID to conntrack (an echo reply, a SYN-ACK) or a NEW connection (UDP), and a
+ * rule that lets only known connections back (kube-proxy's `--ctstate INVALID -j DROP`, a policy's ESTABLISHED
+ * accept) drops it. The fix is the untracking rule's: delete it, or untrack the replies as well.
+ */
+function raiseUnseenReply(
+  w: Walk,
+  place: Place,
+  unseen: Untracking,
+  drop: {ruleText: string; whose: string; table: string; chain: string},
+  h: ReturnType<typeof header>,
+  lines: string[],
+): FindingCode {
+  const state = h.protocol === 'udp' ? 'a NEW connection' : 'INVALID'
+  const where = unseen.nft ? `nft table ${unseen.table}` : `iptables ${unseen.table}`
+  return w.raise('FIREWALL_DROP', {
+    node: place.node,
+    subject: `${where}: the request untracked`,
+    message: `${drop.ruleText}${drop.whose} drops the reply ${describeHeader(h)} on ${place.node}: the request went untracked there (${unseen.rule}), so conntrack has no connection for the reply and takes it for ${state}`,
+    evidence: [...lines, `${where}, on the request's way: ${unseen.rule}`],
+    vars: {node: place.node, rule: unseen.rule, table: unseen.table, chain: drop.chain},
+    fixTemplate: [
+      `# the request was untracked on <node> by: <rule>`,
+      `# so its reply is ${state} to conntrack there, and ${drop.ruleText} drops it`,
+      unseen.nft ? `nft -a list table ${unseen.table}` : `iptables -t raw -S`,
+      unseen.nft
+        ? `# delete the notrack rule by its handle (nft delete rule ${unseen.table} CHAIN handle HANDLE), or untrack the replies too (the same rule, source and destination swapped)`
+        : `# delete the NOTRACK rule (iptables -t raw -D followed by the rule as -S prints it), or untrack the replies too (the same rule, source and destination swapped)`,
+    ].join('\n'),
+  })
 }
 
 /** The evidence of the walk's latest hops, while they are at this place (the hooks the packet passed here so far). */

@@ -35,6 +35,8 @@ export interface FilterResult extends ChainResult<
   alternatives?: FilterResult[]
   /** the first rule taken because it matched on remembered state (ClientIP affinity's `--rcheck`) */
   remembered?: string
+  /** the rule that let the packet go untracked (raw's NOTRACK, `CT --notrack`) */
+  untrackedBy?: string
 }
 
 const TERMINAL = new Set(['ACCEPT', 'DROP', 'REJECT'])
@@ -72,6 +74,8 @@ interface Ctx {
   taken: Choice[]
   /** the first rule taken on remembered state */
   remembered?: string
+  /** the NOTRACK rule taken */
+  untrackedBy?: string
 }
 
 function chainOf(table: IptablesTable, name: string): IptablesChain | undefined {
@@ -129,7 +133,9 @@ function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
       continue
     }
     if (target === 'NOTRACK' || (target === 'CT' && (rule.targetArgs ?? []).includes('--notrack'))) {
-      // raw: conntrack leaves this packet alone; later tables see it UNTRACKED
+      // raw: conntrack leaves this packet alone; later tables see it UNTRACKED, and nat never sees it
+      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
+      if (!ctx.sandbox) ctx.untrackedBy ??= rule.raw
       ctx.p = {...ctx.p, ctstate: 'UNTRACKED'}
       continue
     }
@@ -181,6 +187,7 @@ function once(
     accepts,
   )
   if (ctx.remembered) result.remembered = ctx.remembered
+  if (ctx.untrackedBy) result.untrackedBy = ctx.untrackedBy
   return {result, taken: ctx.taken}
 }
 

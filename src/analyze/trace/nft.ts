@@ -40,6 +40,8 @@ export interface NftResult extends ChainResult<
   element?: VmapElement
   /** the first rule whose verdict was taken because the packet was in a dynamic set (ClientIP affinity's lookup) */
   remembered?: string
+  /** the rule whose `notrack` let the packet go untracked (raw priority) */
+  untrackedBy?: string
 }
 
 /** A verdict map element the packet's key found: the map, the element as `nft list map` prints it, its comment. */
@@ -69,6 +71,8 @@ interface Ctx {
   lookup?: string
   /** the first rule taken on such a match */
   remembered?: string
+  /** the rule whose `notrack` let the packet go untracked */
+  untrackedBy?: string
 }
 
 type Outcome = ChainEnd<NftRule, NftVerdict, NftResult['nat']>
@@ -371,6 +375,11 @@ function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
       if (out === 'continue') continue rules
       return out
     }
+    // a rule that let the packet go untracked (raw's notrack) is why the nat chains never see it
+    if (ctx.p.ctstate === 'UNTRACKED' && saved.ctstate !== 'UNTRACKED') {
+      ctx.evidence.push(rule.text)
+      ctx.untrackedBy ??= rule.text
+    }
   }
   return {kind: 'end'}
 }
@@ -454,6 +463,7 @@ function once(
   )
   if (ctx.element) result.element = ctx.element
   if (ctx.remembered) result.remembered = ctx.remembered
+  if (ctx.untrackedBy) result.untrackedBy = ctx.untrackedBy
   return {result, taken: ctx.taken}
 }
 

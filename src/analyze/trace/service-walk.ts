@@ -47,7 +47,8 @@ interface Walked {
 /**
  * Why an endpoint of the EndpointSlices is not walked: not ready; on another node than the one whose
  * rules decide, under a Local traffic policy (external for a NodePort, internal for the ClusterIP);
- * the client pinned elsewhere by session affinity (`pinnedTo`); else no rule of `where` sends there.
+ * the client pinned elsewhere by session affinity (`pinnedTo`); the request untracked on `where`, so that no
+ * nat rule translated it; else no rule of `where` sends there.
  */
 function unwalkedNote(o: {
   ready: boolean
@@ -59,8 +60,12 @@ function unwalkedNote(o: {
   /** the topology hints `where`'s kube-proxy follows, and whether they keep this endpoint */
   topology: Topology | undefined
   hinted: boolean
+  /** the request went untracked on `where` (raw's NOTRACK): no nat rule saw it */
+  untracked: boolean
 }): string {
   if (!o.ready) return 'not walked: not ready in the EndpointSlice'
+  if (o.untracked)
+    return `not walked: the request went untracked on ${o.where} (a notrack rule of the raw table), and kube-proxy's nat rules never see an untracked packet`
   const elsewhere = o.node !== undefined && o.node !== o.where
   if (elsewhere && o.via !== 'clusterIP' && o.svc.externalTrafficPolicy === 'Local')
     return `not walked: externalTrafficPolicy Local: ${o.where}'s kube-proxy sends what comes from outside it only to the endpoints on ${o.where} (this one is on ${o.node})`
@@ -300,6 +305,7 @@ export function traceService(
             pinnedTo: affinity !== undefined ? [...ways.keys()][0] : undefined,
             topology,
             hinted: availableFor(hinted(e), topology),
+            untracked: ways.size === 0 && [...first.shared.untracked.keys()].some((at) => at.startsWith(`${where}|`)),
           }),
         }),
       )

@@ -31,6 +31,16 @@ export interface Flight {
   outputResume?: {done: string[]; out: string}
   /** the connection's translations at the namespace `at` (node|netns), for `--ctstate DNAT` and `ct status dnat` */
   ctnat?: {at: string; dnat?: boolean; snat?: boolean}
+  /** the namespace (node|netns) whose raw table let this packet go untracked (NOTRACK, nft notrack): there it stays so */
+  untracked?: string
+}
+
+/** The rule that let a request go untracked in a namespace, and where it is (iptables' raw table, or an nft table). */
+export interface Untracking {
+  rule: string
+  /** `raw` (iptables), or `FAMILY TABLE` (nftables) */
+  table: string
+  nft: boolean
 }
 
 /** The sending side of a tunnel, as the receiver's decap checks need it. */
@@ -76,6 +86,8 @@ export class Shared {
   readonly splits: Split[] = []
   /** rules that sent the request on by what the node remembers of its source (ClientIP affinity), node by node */
   readonly remembered: Array<{node: string; rule: string}> = []
+  /** the namespaces (node|netns) where the request went untracked, and the rule: conntrack there has no connection for the reply */
+  readonly untracked = new Map<string, Untracking>()
 
   /**
    * pin: a Service trace's endpoint address, whose way the request takes at a split (each endpoint is walked in turn);
