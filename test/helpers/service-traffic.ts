@@ -19,3 +19,9 @@ export async function answers(n: number, ask: () => Promise<string>): Promise<st
   for (let i = 0; i < n; i++) out.push(await ask())
   return out
 }
+
+/** One UDP query (socat, a new source port each time): the answering pod's name, '' without an answer. */
+export async function queryFrom(netns: string, ip: string, port: number): Promise<string> {
+  const r = await nsExec(netns, ['sh', '-c', `echo q | socat -t 2 -T 3 - UDP4:${ip}:${port}`], 20_000)
+  return r.stdout.trim()
+}

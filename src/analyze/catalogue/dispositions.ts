@@ -36,9 +36,9 @@ export const DISPOSITION_TEXT: Record<Disposition, {summary: string; explanation
       'The outer packet arrived but the receiving node would not unwrap it: no vxlan device on that UDP port, another VNI, an inner destination MAC that is not its own, a bad checksum, or no flannel udp daemon on 8285. The hop names which.',
   },
   DENIED: {
-    summary: 'a firewall rule or a NetworkPolicy dropped the packet',
+    summary: 'a firewall rule or a NetworkPolicy dropped the packet, or the receiver refused it',
     explanation:
-      "An iptables or nftables rule (a chain policy, a DROP or REJECT) or a NetworkPolicy decided against the packet. The evidence is the table, chain and rule line that matched. kube-proxy's own REJECT or DROP for a Service without endpoints (or without one on the node, under a Local traffic policy) is SERVICE_NO_ENDPOINTS: the Service is the cause, and kube-proxy writes its rule again if deleted.",
+      "An iptables or nftables rule (a chain policy, a DROP or REJECT) or a NetworkPolicy decided against the packet. The evidence is the table, chain and rule line that matched. On a return path it can also be the source's own stack refusing a reply that does not come from where it sent the request (a translation conntrack never undid, e.g. a reply bridged past a node with br_netfilter off): TCP resets it, UDP drops it. kube-proxy's own REJECT or DROP for a Service without endpoints (or without one on the node, under a Local traffic policy) is SERVICE_NO_ENDPOINTS: the Service is the cause, and kube-proxy writes its rule again if deleted.",
   },
   FORWARDING_DISABLED: {
     summary: 'a node had to route the packet with forwarding off',

@@ -21,6 +21,14 @@ export function sysctlLine(key: string, value: string): string {
   return `${key} = ${value}`
 }
 
+/** The bridge's netfilter switch as sysctl answers for it, also when br_netfilter is not loaded (no such key). */
+export const BR_NF = 'net.bridge.bridge-nf-call-iptables'
+export function brNetfilterLine(value: string | undefined): string {
+  return value === undefined
+    ? 'sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory'
+    : sysctlLine(BR_NF, value)
+}
+
 /** A chain's head as iptables-save prints it: `:FORWARD DROP [0:0]`. */
 export function chainLine(c: IptablesChain): string {
   return `:${c.name} ${c.policy ?? '-'} [${c.packets ?? 0}:${c.bytes ?? 0}]`

@@ -4,9 +4,10 @@
  */
 import type {Link, NodeState, Route} from '../../model/node-state.js'
 import {LINK_NO_CARRIER_FIX} from '../catalogue/host.js'
+import {isReady} from '../service-endpoints.js'
 import type {CheckContext} from './context.js'
 import {confKey, pathLinks, podPath} from './devices.js'
-import {linkLine, routeLine, sysctlLine} from './evidence.js'
+import {BR_NF, brNetfilterLine, linkLine, routeLine, sysctlLine} from './evidence.js'
 import {arrivalFrom} from './native.js'
 import {isUp} from './overlay-device.js'
 import {type Check, raise, type Raised} from './raise.js'
@@ -92,10 +93,13 @@ export const rpFilterAsymmetric: Check = (ctx) =>
     })
   })
 
-const BR_NF = 'net.bridge.bridge-nf-call-iptables'
-
 export const brNetfilterOff: Check = (ctx) => {
   if (!ctx.profile.bridge) return []
+  // the nodes holding a ready endpoint of a Service: a pod beside one that reaches it by the Service gets
+  // its reply bridged past conntrack, untranslated, and refuses it
+  const endpointNodes = new Set(
+    (ctx.snapshot.services ?? []).flatMap((s) => (s.endpoints ?? []).filter(isReady).map((e) => e.nodeName)),
+  )
   return ctx.collected().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'sysctls', 'links') || !ctx.link(state, ctx.profile.bridge!)) return []
     const v = state.sysctls[BR_NF]
@@ -105,13 +109,9 @@ export const brNetfilterOff: Check = (ctx) => {
       raise('BR_NETFILTER_OFF', {
         node: node.name,
         subject: BR_NF,
-        severity: policy ? 'warning' : 'info',
+        severity: policy || endpointNodes.has(node.name) ? 'warning' : 'info',
         message: `frames between pods on ${ctx.profile.bridge} of ${node.name} bypass iptables (${v === undefined ? 'br_netfilter is not loaded' : `${BR_NF} is 0`})${policy ? ': NetworkPolicy and Service NAT miss same-node traffic' : ': Service NAT misses same-node pod traffic'}`,
-        evidence: [
-          v === undefined
-            ? `sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory`
-            : sysctlLine(BR_NF, v),
-        ],
+        evidence: [brNetfilterLine(v)],
         vars: {},
       }),
     ]

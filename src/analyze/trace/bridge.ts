@@ -1,8 +1,12 @@
+import type {FindingCode} from '../../model/finding.js'
 import type {Link} from '../../model/node-state.js'
+import {BR_NF, brNetfilterLine} from '../checks/evidence.js'
 import {fdbLine} from '../iproute2.js'
 import {formatVeth} from './evidence.js'
 import {filterChain, filterHop} from './filter.js'
 import {linkDown, stopAtDownLink} from './link-state.js'
+import {unTranslate} from './nat.js'
+import {describeHeader, header} from './packet.js'
 import type {Place} from './place.js'
 import {vethPeer, wantPodBehind} from './veth.js'
 import type {Flight, Step, Walk} from './walk-state.js'
@@ -56,8 +60,9 @@ function l2Forward(
   br: Link,
   inPort: string | undefined,
   mac: string | undefined,
-  flight: Flight,
+  flight0: Flight,
 ): Step | undefined {
+  let flight = flight0
   const ports = place.state.links.filter((l) => l.master === br.name)
   const entry = place.state.fdb.find((e) => e.master === br.name && !e.self && same(e.mac, mac))
   let outPort: string | undefined = entry?.dev
@@ -98,18 +103,59 @@ function l2Forward(
   const port = place.links.get(outPort)
   if (!port) return w.insufficient(place, `${place.node}: the bridge port ${outPort}`)
   if (linkDown(port)) return stopAtDownLink(w, place, port, flight, inPort)
-  if (inPort && place.state.sysctls['net.bridge.bridge-nf-call-iptables'] === '1') {
+  const brnf = place.state.sysctls[BR_NF]
+  const findings: FindingCode[] = []
+  if (inPort && brnf === '1') {
+    // br_netfilter: a bridged IPv4 frame passes netfilter's PREROUTING, FORWARD and POSTROUTING, so conntrack
+    // translates a reply back here as it does a routed one (un-SNAT before, un-DNAT after)
+    const unsnat = unTranslate(w, place, flight, 'dst', 'PREROUTING', {in: br.name})
+    if (unsnat) {
+      w.hop(unsnat.hop)
+      flight = unsnat.flight
+    }
     const r = filterChain(w, place, 'FORWARD', flight, {
       in: br.name,
       out: br.name,
       phys: {in: inPort, out: outPort, bridged: true},
     })
     if (!r.passed) return undefined
-    evidence.push('net.bridge.bridge-nf-call-iptables = 1: bridged IPv4 passes iptables')
+    evidence.push(`${BR_NF} = 1: bridged IPv4 passes iptables`)
     const fh = filterHop(place, 'FORWARD', {in: br.name, out: br.name}, r.evidence, flight, r)
     if (fh) w.hop(fh)
+    const undnat = unTranslate(w, place, flight, 'src', 'POSTROUTING', {out: br.name})
+    if (undnat) {
+      w.hop(undnat.hop)
+      flight = undnat.flight
+    }
+  } else if (inPort) {
+    // without it conntrack never sees the bridged frame: a reply whose request was translated here stays as it is
+    const missed =
+      unTranslate(w, place, flight, 'dst', 'PREROUTING', {in: br.name}) ??
+      unTranslate(w, place, flight, 'src', 'POSTROUTING', {out: br.name})
+    if (missed) {
+      const line = missed.hop.evidence.at(-1)!.replace(/^conntrack /, '')
+      const setting = brnf === undefined ? 'br_netfilter is not loaded' : `${BR_NF} = ${brnf}`
+      evidence.push(`${setting}: bridged, the reply bypasses conntrack, which does not do its ${line}`)
+      findings.push(
+        w.raise('BR_NETFILTER_OFF', {
+          node: place.node,
+          subject: BR_NF,
+          severity: 'error',
+          message: `frames bridged on ${br.name} of ${place.node} bypass netfilter (${setting}): the reply ${describeHeader(header(flight))} is not translated back by conntrack, so the client, which sent to ${missed.flight.pkt.src}${missed.flight.sport !== undefined ? `:${missed.flight.sport}` : ''}, does not take it`,
+          evidence: [brNetfilterLine(brnf), line],
+          vars: {},
+        }),
+      )
+    }
   }
-  w.hop({...base, out: outPort, action: 'bridge', evidence, packet: flight.pkt})
+  w.hop({
+    ...base,
+    out: outPort,
+    action: 'bridge',
+    evidence,
+    packet: flight.pkt,
+    ...(findings.length > 0 ? {findings} : {}),
+  })
   const peer = vethPeer(w.index, place, outPort)
   if (!peer) wantPodBehind(w.index, place, outPort)
   if (!peer) return w.insufficient(place, `${place.node}: the namespace behind the bridge port ${outPort}`)

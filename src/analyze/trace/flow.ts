@@ -4,14 +4,14 @@
  * Pure, used by the pod/node trace and by the Service trace (once per endpoint).
  */
 import {type Finding, severityRank} from '../../model/finding.js'
-import type {Endpoint, Packet, Trace} from '../../model/trace.js'
+import type {Endpoint, Hop, Packet, Trace} from '../../model/trace.js'
 import {hopsToPolicyDrop, policyOnFlow} from '../checks/policy.js'
 import {lookupRoute} from '../fib.js'
 import {parseIp} from '../ip.js'
 import {DEFAULT_TRACE_SIZE, type ResolvedEndpoint, type TraceQuery} from './api.js'
 import type {Place, SnapshotIndex} from './place.js'
 import {checkSymmetry, pathResult, runWalk} from './walk.js'
-import {type Shared, TTL} from './walk-state.js'
+import {type Flight, type Shared, TTL} from './walk-state.js'
 
 /** Where an endpoint sends from and receives in, or what the snapshot lacks to say. */
 export function placeOf(index: SnapshotIndex, shared: Shared, ep: ResolvedEndpoint): Place | string {
@@ -64,6 +64,32 @@ export const sortFindings = (findings: Finding[]): Finding[] =>
     .sort((a, b) => severityRank(a.f.severity) - severityRank(b.f.severity) || a.i - b.i)
     .map((x) => x.f)
 
+/**
+ * The reply arrived, but not from where the source sent its request (a translation conntrack did not undo:
+ * a reply bridged past a node whose br_netfilter is off): no socket of the source's has that peer, so its
+ * stack refuses it (a TCP reset, a UDP datagram dropped). The drop hop, with the findings that say why.
+ */
+function refusedReply(request: Packet, arrived: Flight | undefined, hops: readonly Hop[]): Hop | undefined {
+  // ping matches its echo replies by identifier, from whatever address: only a connection's peer is checked
+  if (!arrived || request.protocol === 'icmp') return undefined
+  const from = arrived.pkt.src
+  const port = request.port !== undefined ? arrived.sport : undefined
+  if (from === request.dst && port === request.port) return undefined
+  const last = hops.at(-1)
+  // the bridge that carried the reply past conntrack says why
+  const findings = [...new Set(hops.filter((h) => h.action === 'bridge').flatMap((h) => h.findings ?? []))]
+  const peer = (ip: string, p: number | undefined) => `${ip}${p !== undefined ? `:${p}` : ''}`
+  return {
+    ...(last ? {node: last.node, netns: last.netns, ...(last.in ? {in: last.in} : {})} : {node: '', netns: ''}),
+    action: 'drop',
+    evidence: [
+      `the reply comes from ${peer(from, port)}, but the request went to ${peer(request.dst, request.port)}: no socket here has that peer, so ${request.protocol === 'tcp' ? 'TCP answers it with a reset' : 'the datagram is dropped'}`,
+    ],
+    packet: arrived.pkt,
+    ...(findings.length > 0 ? {findings} : {}),
+  }
+}
+
 /** One flow walked there and back; `policyDst` is whom the NetworkPolicies judge (a Service's endpoint pod). */
 export function walkFlow(
   index: SnapshotIndex,
@@ -108,7 +134,10 @@ export function walkFlow(
       ...(at.port !== undefined ? {sport: at.port} : {}),
     })
     returnPath = pathResult(back)
-    if (back.disposition === 'DELIVERED') checkSymmetry(index, shared, forward.hops, back.hops)
+    const refused =
+      back.disposition === 'DELIVERED' ? refusedReply(packet, back.delivered?.flight, returnPath.hops) : undefined
+    if (refused) returnPath = {disposition: 'DENIED', hops: [...returnPath.hops, refused]}
+    else if (back.disposition === 'DELIVERED') checkSymmetry(index, shared, forward.hops, back.hops)
   }
   return {forward: forwardPath, returnPath, policies, policyField, delivered: forward.delivered}
 }

@@ -12,6 +12,7 @@ import {describe, expect, it} from 'vitest'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Protocol, Trace} from '../../../src/model/trace.js'
 import {describeLab, nsExec, ping, useLab} from '../../helpers/lab.js'
+import {queryFrom} from '../../helpers/service-traffic.js'
 import {collectLab} from './oracle.js'
 
 const LONG = 300_000
@@ -19,11 +20,6 @@ const CLUSTER_IP = '172.21.0.80'
 
 async function connects(netns: string, ip: string, port: number): Promise<boolean> {
   return (await nsExec(netns, ['nc', '-z', '-w', '2', ip, String(port)], 20_000)).code === 0
-}
-
-/** One UDP query to the lab's responder: its answer line, or nothing. */
-async function udpAnswer(netns: string, ip: string, port: number): Promise<string> {
-  return (await nsExec(netns, ['sh', '-c', `echo q | socat -t 2 -T 3 - UDP4:${ip}:${port}`], 20_000)).stdout.trim()
 }
 
 async function run(netns: string, ...argv: string[]): Promise<void> {
@@ -96,7 +92,7 @@ describeLab('raw-table notrack rules: the walk against real packets', () => {
           for (const e of svc.endpoints!) expect(e.note).toContain('the request went untracked on')
 
           // UDP: the reply is a new connection to conntrack, and passes
-          expect(await udpAnswer(p1.netns, p2.ip, 53)).not.toBe('')
+          expect(await queryFrom(p1.netns, p2.ip, 53)).not.toBe('')
           const udp = walk(p2.name, 'udp', 53)
           expect([udp.disposition, udp.returnPath?.disposition]).toEqual(['DELIVERED', 'DELIVERED'])
 
