@@ -11,9 +11,13 @@
  * to all. Node hints are read first, as with the PreferSameTrafficDistribution gate
  * on (its default since Kubernetes 1.34): a cluster writes them only with the gate on. Pure.
  */
-import type {InventoryEndpoint} from '../model/inventory.js'
+import type {InventoryEndpoint, InventoryService} from '../model/inventory.js'
 
 type Conditions = Pick<InventoryEndpoint, 'conditions'>
+
+/** A Service's endpoints that are objects at all: a hand-written snapshot the schema lets through may hold anything there. */
+export const endpointsOf = (svc: Pick<InventoryService, 'endpoints'>): InventoryEndpoint[] =>
+  Array.isArray(svc.endpoints) ? svc.endpoints.filter((e) => e !== null && typeof e === 'object') : []
 
 /** discovery/v1 as kube-proxy reads it: a nil `ready` is true. */
 export const isReady = (e: Conditions): boolean => e.conditions?.ready !== false

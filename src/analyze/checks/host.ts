@@ -4,7 +4,7 @@
  */
 import type {Link, NodeState, Route} from '../../model/node-state.js'
 import {LINK_NO_CARRIER_FIX} from '../catalogue/host.js'
-import {isReady} from '../service-endpoints.js'
+import {endpointsOf, isReady} from '../service-endpoints.js'
 import type {CheckContext} from './context.js'
 import {confKey, pathLinks, podPath} from './devices.js'
 import {BR_NF, brNetfilterLine, linkLine, routeLine, sysctlLine} from './evidence.js'
@@ -98,7 +98,11 @@ export const brNetfilterOff: Check = (ctx) => {
   // the nodes holding a ready endpoint of a Service: a pod beside one that reaches it by the Service gets
   // its reply bridged past conntrack, untranslated, and refuses it
   const endpointNodes = new Set(
-    (ctx.snapshot.services ?? []).flatMap((s) => (s.endpoints ?? []).filter(isReady).map((e) => e.nodeName)),
+    (ctx.snapshot.services ?? []).flatMap((s) =>
+      endpointsOf(s)
+        .filter(isReady)
+        .map((e) => e.nodeName),
+    ),
   )
   return ctx.collected().flatMap(({node, state}): Raised[] => {
     if (!ctx.ok(state, 'sysctls', 'links') || !ctx.link(state, ctx.profile.bridge!)) return []

@@ -19,6 +19,7 @@ import {plural} from '../../util/text.js'
 import {contains, isIPv4, stripPrefix} from '../ip.js'
 import {
   availableFor,
+  endpointsOf,
   type HintedEndpoint,
   hintsOf,
   isReady,
@@ -101,7 +102,7 @@ function servicePorts(services: readonly InventoryService[]): ServicePort[] {
     .filter((svc) => isIPv4(svc.clusterIP) && Array.isArray(svc.ports))
     .flatMap((svc) =>
       svc.ports.filter(usablePort).map((port) => {
-        const eps = Array.isArray(svc.endpoints) ? svc.endpoints.filter((e) => e !== null && typeof e === 'object') : []
+        const eps = endpointsOf(svc)
         const states = new Map<string, EndpointState>()
         for (const e of eps)
           for (const a of addressesOf(e)) {
