@@ -61,11 +61,14 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   }
   h = header(flight)
 
+  // the mark netfilter gave the packet here (PREROUTING, or OUTPUT before a reroute) is routing's too: `ip rule fwmark`
+  const mark = flight.marks?.at === `${place.node}|${place.netns}` ? flight.marks.mark : 0
   const q: PacketQuery = {
     dst: h.dst,
     ...(h.src ? {src: h.src} : {}),
     ...(inDev ? {iif: inDev} : {}),
     ...(oif ? {oif} : {}),
+    ...(mark !== 0 ? {fwmark: mark} : {}),
   }
   const d = lookupRoute(place.fib, q)
   const bgp = birdEvidence(w, place, d.route)

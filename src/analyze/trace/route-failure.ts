@@ -79,14 +79,26 @@ export function routeFailure(
       const dst = d.route?.dst ?? h.dst
       const mine = ownBlock(w, place, dst)
       if (mine) evidence.push(`${dst} is ${place.node}'s own block: no pod here has ${h.dst}`)
+      // Calico's own blackholes are BIRD's (its IPAM blocks); any other, or one in a table an ip rule leads to, is
+      // deleted where it is, not looked up in Calico's IPAM
+      const table = d.table !== undefined && d.table !== 'main' && d.table !== '254' ? d.table : undefined
+      const calicos = d.route?.protocol === 'bird' && table === undefined
       codes.push(
         w.raise('BLACKHOLE_ROUTE', {
           node: place.node,
           subject: dst,
-          message: `blackhole ${dst} on ${place.node} drops ${h.dst}`,
+          message: `blackhole ${dst}${table ? ` (table ${table})` : ''} on ${place.node} drops ${h.dst}`,
           evidence: [...routeHop.evidence],
-          vars: {podCIDR: dst},
+          vars: {podCIDR: dst, table: table ?? 'main'},
           ...(mine ? {severity: 'warning' as const} : {}),
+          ...(calicos
+            ? {}
+            : {
+                fixTemplate: [
+                  `# if nothing should drop <podCIDR> here, delete the route${table ? ' (in the table an ip rule leads to: ip rule show)' : ''}`,
+                  `ip route del blackhole <podCIDR>${table ? ' table <table>' : ''}`,
+                ].join('\n'),
+              }),
         }),
       )
       break
