@@ -28,9 +28,9 @@ describeLab('ip rule fwmark: the walk against ip route get and real connects', (
       const l = lab.get()
       const node1 = l.nodes.find((n) => n.name === 'node1')!
       // default/web's endpoints are pod-node1-1 and pod-node2-1: pod-node1-2 is a plain client, pod-node1-1
-    // reaches itself through the Service, which kube-proxy marks for masquerade (KUBE-SEP's -s ENDPOINT)
-    const pod = l.pods.find((p) => p.name === 'pod-node1-2')!
-    const endpointPod = l.pods.find((p) => p.name === 'pod-node1-1')!
+      // reaches itself through the Service, which kube-proxy marks for masquerade (KUBE-SEP's -s ENDPOINT)
+      const pod = l.pods.find((p) => p.name === 'pod-node1-2')!
+      const endpointPod = l.pods.find((p) => p.name === 'pod-node1-1')!
       const ok = async (argv: string[]) => {
         const r = await nsExec(node1.netns, argv)
         expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(0)
@@ -42,6 +42,9 @@ describeLab('ip rule fwmark: the walk against ip route get and real connects', (
       expect(fromNode).toEqual(['', '', '', ''])
       const fromPod = await Promise.all([1, 2, 3, 4].map(() => connectFrom(pod.netns, CLUSTER_IP, 80, 2)))
       expect(fromPod.every((a) => a.startsWith('pod-'))).toBe(true)
+      const tries = Array.from({length: 12}, (_, i) => i)
+      const hairpin = new Set(await Promise.all(tries.map(() => connectFrom(endpointPod.netns, CLUSTER_IP, 80, 2))))
+      expect([...hairpin].sort()).toEqual(['', 'pod-node2-1'])
 
       const snap = await collectLab(l.name)
       const walk = (src: string): Trace => traceSnapshot(snap, {src, dst: 'svc/default/web', size: 84, df: false}).trace
@@ -55,6 +58,14 @@ describeLab('ip rule fwmark: the walk against ip route get and real connects', (
       expect(t.hops.at(-1)!.evidence.join('\n')).toContain('(ip route get: Invalid argument)')
       const fromPodWalk = walk(pod.name)
       expect([fromPodWalk.disposition, fromPodWalk.returnPath?.disposition]).toEqual(['DELIVERED', 'DELIVERED'])
+      // the endpoint reaching itself: that way is marked, and blackholed; the other endpoint answers
+      const self = walk(endpointPod.name)
+      expect(self.endpoints!.map((e) => [e.pod, e.disposition])).toEqual(
+        expect.arrayContaining([
+          ['pod-node1-1', 'BLACKHOLE'],
+          ['pod-node2-1', 'DELIVERED'],
+        ]),
+      )
 
       // the command as a user runs it, and its fix pasted into a shell
       const cli = await netctlJson<Trace>(['trace', 'node1', 'svc/default/web', '--lab', l.name])
