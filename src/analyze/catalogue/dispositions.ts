@@ -21,9 +21,9 @@ export const DISPOSITION_TEXT: Record<Disposition, {summary: string; explanation
       "The longest match was a route that discards: Calico's blackhole for its own IPAM blocks, a hand-made unreachable, or a device that swallows packets (flannel0 with no flanneld reading it). The evidence is the route line.",
   },
   NEIGHBOR_UNRESOLVED: {
-    summary: 'the next hop has no usable neighbour entry',
+    summary: 'the next hop has no usable neighbour entry, or a bridge cannot send the frame to it',
     explanation:
-      "The route chose a next hop but there is no MAC for it: INCOMPLETE or FAILED, or, on a vxlan device, no PERMANENT entry for the peer's VTEP address. An ARP request on a vxlan device with no flood entry reaches nobody, so the agent must program it.",
+      "The route chose a next hop but there is no MAC for it: INCOMPLETE or FAILED, or, on a vxlan device, no PERMANENT entry for the peer's VTEP address. An ARP request on a vxlan device with no flood entry reaches nobody, so the agent must program it. A bridge that holds the MAC behind the port the frame came in by does not send it back out there unless that port has hairpin on (a pod reaching itself through a Service, with br_netfilter on: HAIRPIN_OFF).",
   },
   FDB_MISS: {
     summary: 'the vxlan device does not know where to send the frame',

@@ -100,7 +100,7 @@ export const SERVICES: CatalogueEntry[] = [
     severity: 'error',
     title: "a Service endpoint's bridge port has hairpin off",
     meaning:
-      "The pod is an endpoint of a Service, and its port on the node's bridge (cni0) has hairpin mode off. When the pod connects to its own Service and kube-proxy picks the pod itself, the translated packet must leave the bridge through the port it came in by; without hairpin the bridge never sends a frame back out its ingress port, and the packet is dropped. The bridge CNI plugin sets hairpin on with `hairpinMode: true` (flannel's default config).",
+      "The pod is an endpoint of a Service, and its port on the node's bridge (cni0) has hairpin mode off. When the pod connects to its own Service and kube-proxy picks the pod itself, br_netfilter (net.bridge.bridge-nf-call-iptables = 1) translates the packet at the bridge and bridges it back from the port it came in by; without hairpin the bridge never sends a frame back out its ingress port, and the packet is dropped. (With br_netfilter off the packet is routed out of the bridge device instead, which needs no hairpin — but then the replies of other pods on the bridge go untranslated: BR_NETFILTER_OFF.) The bridge CNI plugin sets hairpin on with `hairpinMode: true` (flannel's default config).",
     symptoms:
       'A pod cannot reach its own Service some of the time (exactly when kube-proxy picks the pod itself: always, for a single-endpoint Service); other pods reach it fine.',
     confirm: ['bridge -d link show dev <dev>', 'ip -d link show dev <dev>'],

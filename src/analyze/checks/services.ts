@@ -29,7 +29,7 @@ import {
   topologyText,
 } from '../service-endpoints.js'
 import type {CheckContext} from './context.js'
-import {linkLine, someNames, sysctlLine} from './evidence.js'
+import {BR_NF, linkLine, someNames, sysctlLine} from './evidence.js'
 import {ruleSets, tableOf} from './iptables-walk.js'
 import {type Check, raise, type Raised} from './raise.js'
 
@@ -798,6 +798,9 @@ function conntrackFull(ctx: CheckContext, node: SnapshotNode, state: NodeState):
 
 function hairpinOff(ctx: CheckContext, node: SnapshotNode, state: NodeState, ports: ServicePort[]): Raised[] {
   if (ports.length === 0 || !ctx.ok(state, 'links')) return []
+  // only br_netfilter bridges a pod's packet to itself back out of its own port (its bridged DNAT); without it
+  // the packet is routed out of the bridge device, which any port takes, hairpin or not
+  if (state.sysctls[BR_NF] !== '1') return []
   // the Services each local pod is an endpoint of, by the pod's IP
   const servicesOf = new Map<string, Set<string>>()
   for (const p of ports)

@@ -43,7 +43,7 @@ export function bridgeIn(w: Walk, place: Place, port: Link, mac: string | undefi
       evidence,
       packet: flight.pkt,
     })
-    return {kind: 'l3', place, inDev: br.name, flight}
+    return {kind: 'l3', place, inDev: br.name, flight: {...flight, bridgedIn: {at: atOf(place), port: port.name}}}
   }
   return l2Forward(w, place, br, port.name, mac, flight)
 }
@@ -52,6 +52,21 @@ export function bridgeIn(w: Walk, place: Place, port: Link, mac: string | undefi
 export function bridgeOut(w: Walk, place: Place, br: Link, mac: string | undefined, flight: Flight): Step | undefined {
   if (!w.section(place, 'fdb', `the bridge ${br.name} on ${place.node}`)) return undefined
   return l2Forward(w, place, br, undefined, mac, flight)
+}
+
+const atOf = (place: Place): string => `${place.node}|${place.netns}`
+
+/** HAIRPIN_OFF for the port a pod reaching itself through a Service is bridged back to, named as `check` names it. */
+function hairpinOff(w: Walk, place: Place, br: Link, portName: string): FindingCode {
+  const pod = vethPeer(w.index, place, portName)?.place.pod
+  const who = pod ? `pod ${pod.namespace}/${pod.name}` : `the namespace behind ${portName}`
+  return w.raise('HAIRPIN_OFF', {
+    node: place.node,
+    subject: `${who} (${portName} on ${br.name})`,
+    message: `${who} reaches itself through a Service, and ${place.node}'s br_netfilter bridges the translated packet back out of ${portName}, the port it came in by; with hairpin off there, ${br.name} drops it`,
+    evidence: [`${place.node} ip -d link: ${portName} master ${br.name} bridge_slave hairpin off`],
+    vars: {node: place.node, dev: portName},
+  })
 }
 
 function l2Forward(
@@ -90,15 +105,24 @@ function l2Forward(
       evidence: [...evidence, `nothing behind ${br.name} has ${mac}: the frame is lost`],
       packet: flight.pkt,
     })
-  if (outPort === inPort)
+  // br_netfilter's bridged DNAT: the frame is bridged again from the port it came in by
+  const dnatFrom = inPort === undefined && flight.bridgedDnat?.at === atOf(place) ? flight.bridgedDnat.port : undefined
+  const cameFrom = inPort ?? dnatFrom
+  if (outPort === cameFrom && place.links.get(outPort)?.bridgePort?.hairpin !== true)
     return w.stop('NEIGHBOR_UNRESOLVED', {
       ...base,
       action: 'drop',
       evidence: [
         ...evidence,
+        ...(dnatFrom
+          ? [
+              `${BR_NF} = 1: translated by br_netfilter to an address behind ${br.name}, the frame is bridged back from ${dnatFrom}, the port it came in by`,
+            ]
+          : []),
         `${mac} is behind the port the frame came in on: a bridge does not send it back (hairpin off)`,
       ],
       packet: flight.pkt,
+      ...(dnatFrom ? {findings: [hairpinOff(w, place, br, outPort)]} : {}),
     })
   const port = place.links.get(outPort)
   if (!port) return w.insufficient(place, `${place.node}: the bridge port ${outPort}`)

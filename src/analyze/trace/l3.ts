@@ -45,10 +45,12 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   w.seen.add(key)
 
   // netfilter's PREROUTING (raw, mangle, nat, native nft chains) sees the packet before routing does
+  let dnatHere = false
   if (inDev && isHost(place)) {
     const r = filterChain(w, place, 'PREROUTING', flight, {in: inDev})
     if (!r.passed) return undefined
     // DNAT / REDIRECT: routing takes the new destination
+    dnatHere = r.rewrite?.dst !== undefined && r.rewrite.dst !== h.dst
     if (r.rewrite) flight = applyRewrite(w, place, flight, r.rewrite)
     const fh = filterHop(place, 'PREROUTING', {in: inDev}, r.evidence, flight, r)
     if (fh) w.hop(fh)
@@ -107,6 +109,18 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   const nh = d.nexthops?.[0]
   const dev = nh?.dev ?? d.dev
   const link = dev ? place.links.get(dev) : undefined
+  // br_netfilter translated a frame that came up from a bridge port to an address behind the same bridge: the
+  // kernel bridges it back from that port (its bridged DNAT); the walk routes it as before, and the bridge
+  // then takes the ingress port's hairpin flag into account
+  const here = `${place.node}|${place.netns}`
+  if (
+    dnatHere &&
+    dev === inDev &&
+    link?.kind === 'bridge' &&
+    flight.bridgedIn?.at === here &&
+    place.state.sysctls['net.bridge.bridge-nf-call-iptables'] === '1'
+  )
+    flight = {...flight, bridgedDnat: {at: here, port: flight.bridgedIn.port}}
   if (!nh || !dev || !link)
     return w.insufficient(place, `${place.node}: the device ${dev ?? '?'} the route names`, evidence)
   if ((d.nexthops?.length ?? 0) > 1)

@@ -33,6 +33,13 @@ export interface Flight {
   ctnat?: {at: string; dnat?: boolean; snat?: boolean}
   /** the namespace (node|netns) whose raw table let this packet go untracked (NOTRACK, nft notrack): there it stays so */
   untracked?: string
+  /** the bridge port the packet came in by, where it went up to IP on its bridge (node|netns) */
+  bridgedIn?: {at: string; port: string}
+  /**
+   * translated by br_netfilter's PREROUTING to an address behind the same bridge: the kernel bridges it back from
+   * the port it came in by (br_netfilter's bridged DNAT), so leaving by that port again takes the port's hairpin
+   */
+  bridgedDnat?: {at: string; port: string}
 }
 
 /** The rule that let a request go untracked in a namespace, and where it is (iptables' raw table, or an nft table). */

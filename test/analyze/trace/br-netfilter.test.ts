@@ -100,3 +100,57 @@ it('check: BR_NETFILTER_OFF is a warning on a node holding a Service endpoint (i
       .map((f) => f.severity),
   ).toEqual(['info'])
 })
+
+describe("an endpoint reaching itself through its Service: br_netfilter bridges it back out of its own port, which takes the port's hairpin", () => {
+  /** node1 with pod-node1-1's cni0 port (its veth peer) set to `hairpin`, and br_netfilter as given. */
+  function hairpin(brnf: string, on: boolean): Snapshot {
+    const s = lab('iptables', brnf)
+    const state = s.nodeStates.node1!
+    const eth = state.pods.find((p) => p.name === 'pod-node1-1')!.links.find((l) => l.name === 'eth0')!
+    const port = state.links.find((l) => l.ifindex === eth.peerIfindex)!
+    port.bridgePort = {hairpin: on}
+    return s
+  }
+  const self = (s: Snapshot): Trace =>
+    traceSnapshot(s, {src: 'pod-node1-1', dst: 'svc/default/web', size: 84, df: false, endpoint: '172.20.1.2'}).trace
+
+  it('hairpin off, br_netfilter on: dropped at cni0 going back out of the port it came in by, HAIRPIN_OFF', () => {
+    const t = self(hairpin('1', false))
+    expect(schemaErrors(t)).toBeUndefined()
+    expect(t.disposition).toBe('NEIGHBOR_UNRESOLVED')
+    const drop = t.hops.at(-1)!
+    expect(drop).toMatchObject({node: 'node1', action: 'drop', findings: ['HAIRPIN_OFF']})
+    expect(drop.evidence.at(-2)).toMatch(
+      /^net\.bridge\.bridge-nf-call-iptables = 1: translated by br_netfilter to an address behind cni0, the frame is bridged back from veth\S+, the port it came in by$/,
+    )
+    const f = t.findings.find((x) => x.code === 'HAIRPIN_OFF')!
+    expect(f.subject).toMatch(/^pod default\/pod-node1-1 \(veth\S+ on cni0\)$/)
+    expect(f.fix).toMatch(/bridge link set dev veth\S+ hairpin on/)
+    // the check names it alike: one finding when the trace adds its path's checks
+    expect(
+      runChecks(hairpin('1', false))
+        .filter((x) => x.code === 'HAIRPIN_OFF')
+        .map((x) => x.subject),
+    ).toEqual([f.subject])
+  })
+
+  it.each([
+    ['hairpin on, br_netfilter on', '1', true],
+    // routed out of the bridge device itself (masqueraded to cni0's address): no port sends anything back
+    ['hairpin off, br_netfilter off', '0', false],
+  ])('%s: delivered both ways', (_what, brnf, on) => {
+    const t = self(hairpin(brnf, on))
+    expect([t.disposition, t.returnPath?.disposition]).toEqual(['DELIVERED', 'DELIVERED'])
+  })
+
+  it("another pod's client is not bridged back to its own port: hairpin off on the endpoint's port does not matter", () => {
+    const t = toLocalEndpoint(hairpin('1', false), 'svc/default/web')
+    expect([t.disposition, t.returnPath?.disposition]).toEqual(['DELIVERED', 'DELIVERED'])
+  })
+
+  it('check: HAIRPIN_OFF only where br_netfilter is on (off, the hairpin flag is moot and BR_NETFILTER_OFF says what is wrong)', () => {
+    const codes = runChecks(hairpin('0', false)).map((x) => x.code)
+    expect(codes).not.toContain('HAIRPIN_OFF')
+    expect(codes).toContain('BR_NETFILTER_OFF')
+  })
+})

@@ -7,6 +7,9 @@
  */
 import {expect, it} from 'vitest'
 
+import {traceSnapshot} from '../../../src/analyze/trace/index.js'
+import type {Trace} from '../../../src/model/trace.js'
+import {collectLab} from '../../analyze/trace/oracle.js'
 import {netctlJson} from '../../helpers/cli.js'
 import {describeLab, type LabUp, nsExec, useLab} from '../../helpers/lab.js'
 import {answers, connectFrom} from '../../helpers/service-traffic.js'
@@ -218,6 +221,23 @@ describeLab('Service findings in a lab, kube-proxy iptables mode', () => {
     const off = await answers(12, () => connectFrom(self.netns, WEB_IP, 80))
     expect(off).not.toContain('pod-node1-1')
     expect(off).toContain('')
+    // the walk agrees: br_netfilter bridges the packet back out of the pod's own port, which drops it
+    const walkSelf = async (): Promise<Trace> =>
+      traceSnapshot(await collectLab(l.name), {src: self.name, dst: 'svc/default/web', size: 84, df: false}).trace
+    const blocked = (await walkSelf()).endpoints!.find((e) => e.pod === 'pod-node1-1')!
+    expect(blocked).toMatchObject({disposition: 'NEIGHBOR_UNRESOLVED', findings: ['HAIRPIN_OFF']})
+
+    // with br_netfilter off the packet is routed out of cni0 itself: no hairpin needed, the pod reaches itself
+    const brnf = (v: string) => nsExec(nodeNs(l, 'node1'), ['sysctl', '-w', `net.bridge.bridge-nf-call-iptables=${v}`])
+    expect((await brnf('0')).code).toBe(0)
+    try {
+      expect(await answers(12, () => connectFrom(self.netns, WEB_IP, 80))).toContain('pod-node1-1')
+      expect((await serviceFindings(l.name)).filter((x) => x.code === 'HAIRPIN_OFF')).toEqual([])
+      const routed = (await walkSelf()).endpoints!.find((e) => e.pod === 'pod-node1-1')!
+      expect([routed.disposition, routed.returnDisposition]).toEqual(['DELIVERED', 'DELIVERED'])
+    } finally {
+      expect((await brnf('1')).code).toBe(0)
+    }
     await runFix(f[0]!.fix)
     expect(await answers(20, () => connectFrom(self.netns, WEB_IP, 80))).toContain('pod-node1-1')
   })
