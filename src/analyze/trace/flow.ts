@@ -83,7 +83,7 @@ function refusedReply(request: Packet, arrived: Flight | undefined, hops: readon
     ...(last ? {node: last.node, netns: last.netns, ...(last.in ? {in: last.in} : {})} : {node: '', netns: ''}),
     action: 'drop',
     evidence: [
-      `the reply comes from ${peer(from, port)}, but the request went to ${peer(request.dst, request.port)}: no socket here has that peer, so ${request.protocol === 'tcp' ? 'TCP answers it with a reset' : 'the datagram is dropped'}`,
+      `the reply comes from ${peer(from, port)}, but the request went to ${peer(request.dst, request.port)}: ${request.protocol === 'tcp' ? 'no socket here has that peer, so TCP answers it with a reset' : 'no connected socket here has that peer (a resolver, nc and socat connect theirs), so the datagram is dropped'}`,
     ],
     packet: arrived.pkt,
     ...(findings.length > 0 ? {findings} : {}),

@@ -49,8 +49,13 @@ describe.each(['iptables', 'nftables'] as const)('kube-proxy in %s mode', (mode)
     'br_netfilter %s: the reply arrives untranslated from the endpoint: refused (DENIED), BR_NETFILTER_OFF at the bridge',
     (brnf, setting) => {
       for (const [dst, proto, port, refusal] of [
-        ['svc/default/web', 'tcp', 80, 'TCP answers it with a reset'],
-        ['dns', 'udp', 53, 'the datagram is dropped'],
+        ['svc/default/web', 'tcp', 80, 'no socket here has that peer, so TCP answers it with a reset'],
+        [
+          'dns',
+          'udp',
+          53,
+          'no connected socket here has that peer (a resolver, nc and socat connect theirs), so the datagram is dropped',
+        ],
       ] as const) {
         const t = toLocalEndpoint(lab(mode, brnf), dst)
         expect(schemaErrors(t)).toBeUndefined()
@@ -64,7 +69,7 @@ describe.each(['iptables', 'nftables'] as const)('kube-proxy in %s mode', (mode)
         expect(hops.at(-1)).toMatchObject({node: 'node1', netns: expect.stringMatching(/pod2$/), action: 'drop'})
         const cip = dst === 'dns' ? '172.21.0.10' : '172.21.0.80'
         expect(hops.at(-1)!.evidence).toEqual([
-          `the reply comes from 172.20.1.2:${port === 80 ? 8080 : 53}, but the request went to ${cip}:${port}: no socket here has that peer, so ${refusal}`,
+          `the reply comes from 172.20.1.2:${port === 80 ? 8080 : 53}, but the request went to ${cip}:${port}: ${refusal}`,
         ])
         const f = t.findings.find((x) => x.code === 'BR_NETFILTER_OFF')!
         expect(f).toMatchObject({severity: 'error', node: 'node1', subject: BR_NF})
