@@ -1,6 +1,6 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Link} from '../../model/node-state.js'
-import {BR_NF, brNetfilterLine} from '../checks/evidence.js'
+import {BR_NF, brNetfilterLine, linkLine} from '../checks/evidence.js'
 import {fdbLine} from '../iproute2.js'
 import {formatVeth} from './evidence.js'
 import {filterChain, filterHop} from './filter.js'
@@ -60,11 +60,12 @@ const atOf = (place: Place): string => `${place.node}|${place.netns}`
 function hairpinOff(w: Walk, place: Place, br: Link, portName: string): FindingCode {
   const pod = vethPeer(w.index, place, portName)?.place.pod
   const who = pod ? `pod ${pod.namespace}/${pod.name}` : `the namespace behind ${portName}`
+  const port = place.links.get(portName)
   return w.raise('HAIRPIN_OFF', {
     node: place.node,
     subject: `${who} (${portName} on ${br.name})`,
     message: `${who} reaches itself through a Service, and ${place.node}'s br_netfilter bridges the translated packet back out of ${portName}, the port it came in by; with hairpin off there, ${br.name} drops it`,
-    evidence: [`${place.node} ip -d link: ${portName} master ${br.name} bridge_slave hairpin off`],
+    evidence: [`${place.node} ip -d link: ${port ? linkLine(port) : portName} bridge_slave hairpin off`],
     vars: {node: place.node, dev: portName},
   })
 }
