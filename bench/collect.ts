@@ -11,6 +11,10 @@
  *    `netctl trace pod-node1-1 pod-node3-1 --lab L --json` (target <= 1.3x,
  *    issue 13), with `node -e 0` for reference, and the least any Node CLI takes for that
  *    trace: a bare Node process running the trace's own two probes and nothing else.
+ *    BENCH_TRACE_SNAPSHOT=1 adds the furthest a Node CLI gets with that trace (issue 13, measured, not
+ *    shipped): the same trace service bundled by esbuild into one CommonJS file without oclif, then
+ *    started from a V8 startup snapshot of it (`node --build-snapshot`), cold and warmed on this very
+ *    trace while the snapshot was built (V8 keeps the compiled code).
  * 2. A 50-node lab: every node collected in parallel against one node alone.
  *    Target: <= 3x. The shell floor for 50 nodes is measured too: on a machine
  *    with few cores the probe is CPU-bound and the floor itself is far above 3x.
@@ -119,6 +123,75 @@ await Promise.all(jobs.map(({netns, file}) => new Promise((resolve, reject) => {
   return ['--input-type=module', '-e', code, list]
 }
 
+/**
+ * The live trace without oclif, from one bundle and from V8 startup snapshots of it (BENCH_TRACE_SNAPSHOT=1):
+ * each variant is a whole process tracing SRC → DST on `lab`, as the CLI's `--json` does. The arguments go
+ * by environment (a snapshot's main function sees argv differently across Node versions).
+ */
+async function snapshotTrace(lab: string, src: string, dst: string): Promise<Record<string, () => Promise<void>>> {
+  const {build} = await import('esbuild')
+  const {EXTERNAL} = await import('../scripts/bundle.js')
+  const entry = path.join(work, 'trace-entry.ts')
+  const bundle = path.join(work, 'trace-bundle.cjs')
+  const from = (f: string): string => JSON.stringify(path.join(REPO, f))
+  writeFileSync(
+    entry,
+    `import v8 from 'node:v8'
+import {runTrace} from ${from('src/services/trace.ts')}
+import {traceJson} from ${from('src/render/trace.ts')}
+async function once(): Promise<void> {
+  const {src, dst, lab} = JSON.parse(process.env.BENCH_TRACE_ARGS ?? '{}')
+  const run = await runTrace({query: {src, dst, size: 84, df: false}, source: {lab}, parallel: 16, timeoutMs: 60000, version: 'bench'})
+  process.stdout.write(JSON.stringify(traceJson(run.trace)) + '\\n')
+}
+const main = (): void => {
+  once().catch((e) => { process.stderr.write(String(e) + '\\n'); process.exitCode = 4 })
+}
+if (v8.startupSnapshot?.isBuildingSnapshot()) {
+  const warm = Number(process.env.BENCH_TRACE_WARM ?? 0)
+  if (warm > 0) void (async () => { for (let i = 0; i < warm; i++) await once() })()
+  v8.startupSnapshot.setDeserializeMainFunction(main)
+} else main()
+`,
+  )
+  await build({
+    entryPoints: [entry],
+    outfile: bundle,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node22',
+    external: EXTERNAL,
+    absWorkingDir: REPO,
+    nodePaths: [path.join(REPO, 'node_modules')],
+    // a CommonJS bundle has no import.meta: the modules that find the package by it get a path in dist/'s place
+    define: {'import.meta.url': '__bench_import_meta_url'},
+    banner: {js: `var __bench_import_meta_url = require('url').pathToFileURL(${from('dist/src/bench.js')}).href;`},
+    logLevel: 'error',
+  })
+  const env = {...process.env, NODE_ENV: 'production', NO_COLOR: '1', BENCH_TRACE_ARGS: JSON.stringify({src, dst, lab})}
+  const blob = async (name: string, warm: number): Promise<string> => {
+    const file = path.join(work, `${name}.blob`)
+    const r = await run(process.execPath, ['--snapshot-blob', file, '--build-snapshot', bundle], {
+      env: {...env, BENCH_TRACE_WARM: String(warm)},
+    })
+    if (r.code !== 0) throw new Error(`node --build-snapshot (${name}): exit ${r.code}: ${r.stderr.trim()}`)
+    return file
+  }
+  const cold = await blob('trace-cold', 0)
+  const warmed = await blob('trace-warm', 3)
+  const proc = (args: string[]) => async (): Promise<void> => {
+    const r = await run(process.execPath, args, {env})
+    if (r.code !== 0 || !r.stdout.includes('"disposition"'))
+      throw new Error(`trace prototype ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim()}`)
+  }
+  return {
+    bundled: proc([bundle]),
+    snapCold: proc(['--snapshot-blob', cold]),
+    snapWarm: proc(['--snapshot-blob', warmed]),
+  }
+}
+
 async function sh(script: string): Promise<void> {
   const r = await run('sh', ['-c', script])
   if (r.code !== 0) throw new Error(`shell loop failed: ${r.stderr}`)
@@ -184,7 +257,10 @@ async function main(): Promise<void> {
     const loopPar = shellLoop(small, true)
     const loopSeq = shellLoop(small, false)
     const bare = bareNodeProbes(small, ['pod-node1-1', 'pod-node3-1'])
+    const proto =
+      process.env.BENCH_TRACE_SNAPSHOT === '1' ? await snapshotTrace(SMALL, 'pod-node1-1', 'pod-node3-1') : {}
     const m = await measure({
+      ...proto,
       floorPar: () => sh(loopPar),
       floorSeq: () => sh(loopSeq),
       netctl: () => collect(small),
@@ -231,6 +307,30 @@ async function main(): Promise<void> {
         '',
       ],
     )
+    if (m.bundled !== undefined)
+      rows.push(
+        [
+          '3 nodes',
+          'the same trace without oclif (one esbuild CommonJS bundle)',
+          ms(m.bundled),
+          ratio(m.bundled, m.floorPar!),
+          '(a prototype)',
+        ],
+        [
+          '3 nodes',
+          '… from a V8 startup snapshot, its modules evaluated',
+          ms(m.snapCold!),
+          ratio(m.snapCold!, m.floorPar!),
+          '(a prototype)',
+        ],
+        [
+          '3 nodes',
+          '… from a snapshot warmed on this trace (code compiled)',
+          ms(m.snapWarm!),
+          ratio(m.snapWarm!, m.floorPar!),
+          '(a prototype)',
+        ],
+      )
 
     // ssh: one connection and one exec (one round trip) per node, against plain OpenSSH sending the same probe
     const sshConfig = path.join(path.dirname(await labInventoryFile(SMALL)), 'ssh', 'ssh_config')
