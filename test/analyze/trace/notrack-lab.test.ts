@@ -5,7 +5,7 @@
  * reply and SYN-ACK are INVALID to node1's conntrack and kube-proxy's KUBE-FORWARD drops them (ping and
  * connect fail) while a UDP answer gets through, and the walk agrees, naming the NOTRACK rule; with the
  * replies untracked too, everything passes. In nftables mode kube-proxy drops no INVALID packet: the
- * ping passes, as the walk says.
+ * ping passes, as the walk says. Under Felix (calico-bgp) its workload chain drops the INVALID reply.
  */
 import {describe, expect, it} from 'vitest'
 
@@ -135,4 +135,38 @@ describeLab('raw-table notrack rules: the walk against real packets', () => {
       )
     })
   }
+})
+
+describeLab('raw-table notrack rules under Felix: the walk against real pings', () => {
+  const lab = useLab('notrack-cal', ['--nodes', '2', '--pods-per-node', '1', '--backend', 'calico-bgp'])
+
+  it(
+    "calico-bgp: the unseen echo reply is INVALID on node1 and Felix's workload chain drops it; untracked both ways it passes",
+    {timeout: LONG},
+    async () => {
+      const l = lab.get()
+      const [n1] = l.nodes
+      const p1 = l.pods.find((p) => p.node === n1!.name)!
+      const p2 = l.pods.find((p) => p.node !== n1!.name)!
+      const notrack = (src: string, dst: string) =>
+        run(n1!.netns, 'iptables', '-t', 'raw', '-I', 'PREROUTING', '-s', src, '-d', dst, '-j', 'NOTRACK')
+      const walk = async (): Promise<Trace> =>
+        traceSnapshot(await collectLab(l.name), {src: p1.name, dst: p2.name, size: 84, df: false}).trace
+
+      await notrack(p1.ip, p2.ip)
+      expect(await ping(p1.netns, p2.ip)).toBe(false)
+      const t = await walk()
+      expect([t.disposition, t.returnPath?.disposition]).toEqual(['DELIVERED', 'DENIED'])
+      const f = t.findings.find((x) => x.code === 'FIREWALL_DROP')!
+      expect(f.subject).toBe('iptables raw: the request untracked')
+      expect(f.message).toMatch(
+        /^-A cali-tw-\S+ .*--ctstate INVALID -j DROP \(Felix's chain cali-tw-\S+\) drops the reply/,
+      )
+
+      await notrack(p2.ip, p1.ip)
+      expect(await ping(p1.netns, p2.ip)).toBe(true)
+      const both = await walk()
+      expect([both.disposition, both.returnPath?.disposition]).toEqual(['DELIVERED', 'DELIVERED'])
+    },
+  )
 })
