@@ -58,7 +58,7 @@ export function fixAsTyped(fix: string, place: FixPlace): string {
     KUBECTL_ELSEWHERE,
     ...groups.flatMap(({comments, commands}) => [
       ...comments,
-      ...commands.flatMap((c) => (KUBECTL.test(c) ? [`# ${c}`] : [asTyped(c, place) ?? []].flat())),
+      ...commands.flatMap((c) => (KUBECTL.test(c) ? [`# ${c}`] : (asTyped(c, place) ?? []))),
     ]),
   ].join('\n')
 }

@@ -456,7 +456,6 @@ export function filterChain(
   // reply or a SYN-ACK can start none (conntrack's icmp and tcp trackers call it INVALID)
   const untracked = flight.untracked === key
   const replyUnseen = w.direction === 'return' && w.shared.untracked.has(key)
-  const unseenState: CtState = h.protocol === 'udp' ? 'NEW' : 'INVALID'
   const p: FilterPacket = {
     src: h.src,
     dst: h.dst,
@@ -466,7 +465,14 @@ export function filterChain(
     ...(devs.in ? {in: devs.in} : {}),
     ...(devs.out ? {out: devs.out} : {}),
     // an encapsulated packet is the tunnel's own flow: conntrack sees it as NEW only the first time, and no rule here tells
-    ctstate: flight.pkt.encap.length > 0 ? 'NEW' : untracked ? 'UNTRACKED' : replyUnseen ? unseenState : flight.ct,
+    ctstate:
+      flight.pkt.encap.length > 0
+        ? 'NEW'
+        : untracked
+          ? 'UNTRACKED'
+          : replyUnseen
+            ? unseenReplyState(h.protocol)
+            : flight.ct,
     ctdir: flight.pkt.encap.length > 0 || w.direction === 'forward' || replyUnseen ? 'ORIGINAL' : 'REPLY',
     mark: held.mark,
     ctmark: held.ctmark,
@@ -531,9 +537,7 @@ export function filterChain(
       const unseen = replyUnseen ? w.shared.untracked.get(key) : undefined
       const code =
         custom ??
-        (unseen
-          ? raiseUnseenReply(w, place, unseen, {ruleText, whose, table: r.table, chain: r.chain}, h, lines)
-          : undefined) ??
+        (unseen ? raiseUnseenReply(w, place, unseen, {ruleText, whose, chain: r.chain}, h, lines) : undefined) ??
         (intended ? raiseIntendedDrop(w, place, intended, h, lines) : undefined) ??
         (!r.policyDrop || chain !== 'FORWARD'
           ? w.raise('FIREWALL_DROP', {
@@ -628,6 +632,9 @@ export function filterChain(
   }
 }
 
+/** What conntrack makes of a reply whose request it never saw: UDP starts a connection, an echo reply or a SYN-ACK none. */
+const unseenReplyState = (protocol: string): CtState => (protocol === 'udp' ? 'NEW' : 'INVALID')
+
 /**
  * FIREWALL_DROP for a reply conntrack never saw the request of: the request went untracked here (raw's
  * NOTRACK), so the reply is INVALID to conntrack (an echo reply, a SYN-ACK) or a NEW connection (UDP), and a
@@ -638,11 +645,11 @@ function raiseUnseenReply(
   w: Walk,
   place: Place,
   unseen: Untracking,
-  drop: {ruleText: string; whose: string; table: string; chain: string},
+  drop: {ruleText: string; whose: string; chain: string},
   h: ReturnType<typeof header>,
   lines: string[],
 ): FindingCode {
-  const state = h.protocol === 'udp' ? 'a NEW connection' : 'INVALID'
+  const state = unseenReplyState(h.protocol) === 'NEW' ? 'a NEW connection' : 'INVALID'
   const where = unseen.nft ? `nft table ${unseen.table}` : `iptables ${unseen.table}`
   return w.raise('FIREWALL_DROP', {
     node: place.node,
