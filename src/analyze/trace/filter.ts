@@ -4,6 +4,7 @@ import type {Hop, NetfilterDecision} from '../../model/trace.js'
 import {nftDropFix} from '../catalogue/host.js'
 import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {flowHeaderFields} from './header-fields.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from './iptables.js'
 import type {CtState, FilterPacket} from './iptables-match.js'
 import {intendedDrop, raiseIntendedDrop} from './kube-proxy-drop.js'
@@ -478,6 +479,15 @@ export function filterChain(
     ctmark: held.ctmark,
     ...(flight.ctnat?.at === key && flight.pkt.encap.length === 0
       ? {ctnat: {...(flight.ctnat.dnat ? {dnat: true} : {}), ...(flight.ctnat.snat ? {snat: true} : {})}}
+      : {}),
+    length: flight.pkt.size,
+    // the flow's own packet (an encapsulation's outer header is the tunnel's: its TTL and TOS are the device's)
+    ...(flight.pkt.encap.length === 0
+      ? {
+          ...flowHeaderFields(h.protocol, parseIp(h.dst)?.family === 'inet6', w.direction === 'return'),
+          ttl: flight.ttl,
+          tos: 0,
+        }
       : {}),
   }
   const phys = physOf(place, devs)

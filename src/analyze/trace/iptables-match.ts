@@ -7,7 +7,7 @@ import {ctStates, type MatchEnv, matchExtension, type XtPacket} from './xt-match
  * -s/-d, -i/-o (with the `+` wildcard), -p, --sport/--dport (ranges and
  * multiport lists), state/conntrack (with DNAT/SNAT), and the extension
  * matches of xt-match.ts (set, addrtype, statistic, mark, connmark, rpfilter,
- * physdev). `unknown` when everything modelled matches but the rule also
+ * physdev, recent, and the header matches: icmp types, tcp flags, limit, ...). `unknown` when everything modelled matches but the rule also
  * matches on something netctl cannot evaluate here; `random` alternatives
  * (statistic) are returned with their probability.
  */
@@ -85,6 +85,8 @@ export interface RuleMatch {
   random?: {probability: number; what: string}
   /** the rule matched on state remembered from earlier packets (a recent list holding the address) */
   remembered?: string
+  /** what netctl took for granted to say so (a rate limit not reached) */
+  assumed?: string
 }
 
 export function matchRule(rule: IptablesRule, p: FilterPacket, env: MatchEnv = {}): RuleMatch {
@@ -113,18 +115,26 @@ export function matchRule(rule: IptablesRule, p: FilterPacket, env: MatchEnv = {
   const unmodelled: string[] = []
   let random: RuleMatch['random']
   let remembered: string | undefined
+  let assumed: string | undefined
   for (const o of m.other ?? []) {
     const x = matchExtension(o, p, env)
     if (x.result === 'no') return {result: 'no', unmodelled: []}
     if (x.result === 'unknown') unmodelled.push(x.why)
     if (x.result === 'yes' && x.remembered) remembered ??= x.remembered
+    if (x.result === 'yes' && x.assumed) assumed = assumed ? `${assumed}; ${x.assumed}` : x.assumed
     if (x.result === 'random')
       random = random
         ? {probability: random.probability * x.probability, what: `${random.what}, ${x.what}`}
         : {probability: x.probability, what: x.what}
   }
   if (unmodelled.length > 0) return {result: 'unknown', unmodelled}
-  return {result: 'yes', unmodelled, ...(random ? {random} : {}), ...(remembered ? {remembered} : {})}
+  return {
+    result: 'yes',
+    unmodelled,
+    ...(random ? {random} : {}),
+    ...(remembered ? {remembered} : {}),
+    ...(assumed ? {assumed} : {}),
+  }
 }
 
 /** The connection mark after a CONNMARK target; the packet mark too for --restore-mark. undefined: not understood. */

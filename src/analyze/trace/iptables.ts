@@ -85,8 +85,10 @@ function chainOf(table: IptablesTable, name: string): IptablesChain | undefined 
 function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
   if (depth > MAX_DEPTH) return {kind: 'end'}
   for (const rule of chain.rules) {
-    const {result, unmodelled, random, remembered} = matchRule(rule, ctx.p, ctx.env)
+    const {result, unmodelled, random, remembered, assumed} = matchRule(rule, ctx.p, ctx.env)
     if (result === 'no') continue
+    // the rule as evidence; with what was taken for granted to match it (a rate limit not reached)
+    const line = assumed ? `${rule.raw}    (${assumed})` : rule.raw
     if (remembered && !ctx.sandbox) ctx.remembered ??= rule.raw
     if (result === 'unknown') {
       if (ctx.sandbox) continue
@@ -100,20 +102,22 @@ function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
       const took = i < ctx.choices.length ? ctx.choices[i]! : true
       ctx.taken.push({rule, probability: random.probability, took, what: random.what})
       if (!ctx.sandbox)
-        ctx.evidence.push(`${rule.raw}    (${random.what}: ${took ? 'taken' : 'not taken'} on this way)`)
+        ctx.evidence.push(
+          `${rule.raw}    (${random.what}: ${took ? 'taken' : 'not taken'} on this way${assumed ? `; ${assumed}` : ''})`,
+        )
       if (!took) continue
     }
     const target = rule.target ?? ''
     if (TERMINAL.has(target)) {
-      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
+      if (!ctx.sandbox && !random) ctx.evidence.push(line)
       return {kind: 'verdict', verdict: target as Verdict, rule, chain: chain.name}
     }
     if (target === 'RETURN') {
-      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
+      if (!ctx.sandbox && !random) ctx.evidence.push(line)
       return {kind: 'return'}
     }
     if (NAT_TARGETS.has(target) && ctx.table.name === 'nat') {
-      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
+      if (!ctx.sandbox && !random) ctx.evidence.push(line)
       return {
         kind: 'verdict',
         verdict: 'ACCEPT',
@@ -134,14 +138,14 @@ function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
     }
     if (target === 'NOTRACK' || (target === 'CT' && (rule.targetArgs ?? []).includes('--notrack'))) {
       // raw: conntrack leaves this packet alone; later tables see it UNTRACKED, and nat never sees it
-      if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
+      if (!ctx.sandbox && !random) ctx.evidence.push(line)
       if (!ctx.sandbox) ctx.untrackedBy ??= rule.raw
       ctx.p = {...ctx.p, ctstate: 'UNTRACKED'}
       continue
     }
     const sub = chainOf(ctx.table, target)
     if (!sub) continue // LOG, ...: non-terminating targets
-    if (!ctx.sandbox && !random) ctx.evidence.push(rule.raw)
+    if (!ctx.sandbox && !random) ctx.evidence.push(line)
     const out = run(ctx, sub, depth + 1)
     if (out.kind === 'verdict') return out
     // -g: a RETURN (or the end) of the goto chain returns from this chain too

@@ -1,6 +1,7 @@
 import type {NftChain, NftExpr, NftRule, NftSet, NftTable} from '../../model/netfilter.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {type ChainEnd, type ChainResult, chainResult, withAlternatives} from './filter-result.js'
+import {dscpNumber, icmpCodeNumber, icmpTypeSpec, tcpFlagMask} from './header-fields.js'
 import {protoNumber} from './iptables-match.js'
 import {ctStates, formatProbability, type MatchEnv, type XtPacket} from './xt-match.js'
 
@@ -9,8 +10,9 @@ import {ctStates, formatProbability, type MatchEnv, type XtPacket} from './xt-ma
  * it: rules in order, each a sequence of expressions that must all hold;
  * jump/goto/return; verdict maps (named or anonymous) and sets, with
  * concatenations, prefixes and ranges; `fib daddr type`, `ct state`,
- * `meta mark` and `mark set`; `numgen random mod N` splits the walk into N
- * alternatives. A rule with an expression netctl cannot evaluate is taken as
+ * `meta mark` and `mark set`; the header fields a host firewall matches
+ * (`icmp type`, `tcp flags`, `ip ttl`, `ip length`, `ip dscp`, `meta pkttype`)
+ * and `limit`; `numgen random mod N` splits the walk into N alternatives. A rule with an expression netctl cannot evaluate is taken as
  * not matching, and said so; when its verdict could have changed the result
  * the result is uncertain.
  */
@@ -73,6 +75,8 @@ interface Ctx {
   remembered?: string
   /** the rule whose `notrack` let the packet go untracked */
   untrackedBy?: string
+  /** what the rule being evaluated took for granted to match (a rate limit not reached) */
+  assumed?: string
 }
 
 type Outcome = ChainEnd<NftRule, NftVerdict, NftResult['nat']>
@@ -95,9 +99,35 @@ function evalExpr(ctx: Ctx, e: unknown): unknown {
       return ip
     }
     if (protocol === 'ip' && field === 'protocol') return protoNumber(p.protocol)
+    // a field of another header than the packet's: nft's implicit dependency (`meta l4proto tcp`) fails
     if (field === 'sport' || field === 'dport') {
       if (protocol !== 'th' && protoNumber(protocol ?? '') !== protoNumber(p.protocol)) return undefined
       return field === 'sport' ? p.sport : p.dport
+    }
+    if ((protocol === 'icmp' || protocol === 'icmpv6') && (field === 'type' || field === 'code')) {
+      const v6 = parseIp(p.dst)?.family === 'inet6'
+      if (protoNumber(p.protocol) !== (v6 ? 58 : 1) && p.protocol !== 'icmp') return undefined
+      if ((protocol === 'icmpv6') !== v6) return undefined
+      if (!p.icmp) throw new Unknown(`${protocol} ${field}: the packet's ICMP type is not known here`)
+      return field === 'type' ? p.icmp.type : p.icmp.code
+    }
+    if (protocol === 'tcp' && field === 'flags') {
+      if (protoNumber(p.protocol) !== 6) return undefined
+      if (p.tcpFlags === undefined) throw new Unknown(`tcp flags: the segment's flags are not known here`)
+      return p.tcpFlags
+    }
+    if (protocol === 'ip' || protocol === 'ip6') {
+      if ((protocol === 'ip6') !== (parseIp(p.dst)?.family === 'inet6')) return undefined
+      const v =
+        field === 'ttl' || field === 'hoplimit'
+          ? p.ttl
+          : field === 'length' && protocol === 'ip'
+            ? p.length
+            : field === 'dscp' && p.tos !== undefined
+              ? p.tos >> 2
+              : undefined
+      if (v === undefined) throw new Unknown(`${protocol} ${field}`)
+      return v
     }
     throw new Unknown(`${protocol} ${field}`)
   }
@@ -119,6 +149,9 @@ function evalExpr(ctx: Ctx, e: unknown): unknown {
         return p.out
       case 'mark':
         return p.mark
+      case 'pkttype':
+        // a traced packet is unicast to this host at every hook (br_netfilter shows a bridged frame as the host's)
+        return PKTTYPES.host
       default:
         throw new Unknown(`meta ${key}`)
     }
@@ -164,13 +197,58 @@ function evalExpr(ctx: Ctx, e: unknown): unknown {
   for (const op of ['&', '|', '^'] as const) {
     const args = e[op]
     if (Array.isArray(args) && args.length === 2) {
-      const a = Number(evalExpr(ctx, args[0]))
-      const b = Number(args[1])
+      const field = evalExpr(ctx, args[0])
+      if (field === undefined) return undefined
+      const a = Number(field)
+      const b = Number(named(namedKind(args[0]), args[1]))
       if (Number.isNaN(a) || Number.isNaN(b)) throw new Unknown(`a ${op} of something not a number`)
       return (op === '&' ? a & b : op === '|' ? a | b : a ^ b) >>> 0
     }
   }
   throw new Unknown(Object.keys(e)[0] ?? 'expression')
+}
+
+/** The packet types `meta pkttype` names (the kernel's PACKET_HOST ...). */
+const PKTTYPES = {host: 0, unicast: 0, broadcast: 1, multicast: 2, other: 3} as const
+
+/** A left-hand expression whose right-hand values nft lists by name (`echo-request`, `syn`, `cs1`, `host`). */
+type Named = 'icmp type' | 'icmpv6 type' | 'icmp code' | 'tcp flags' | 'dscp' | 'pkttype'
+
+function namedKind(e: unknown): Named | undefined {
+  if (!isObj(e)) return undefined
+  const amp = e['&']
+  if (Array.isArray(amp)) return namedKind(amp[0])
+  if (isObj(e.meta)) return e.meta.key === 'pkttype' ? 'pkttype' : undefined
+  if (!isObj(e.payload)) return undefined
+  const {protocol, field} = e.payload as {protocol?: string; field?: string}
+  if (field === 'type' && (protocol === 'icmp' || protocol === 'icmpv6')) return `${protocol} type`
+  if (field === 'code' && (protocol === 'icmp' || protocol === 'icmpv6')) return 'icmp code'
+  if (protocol === 'tcp' && field === 'flags') return 'tcp flags'
+  if (field === 'dscp') return 'dscp'
+  return undefined
+}
+
+/**
+ * A right-hand value with its names read as numbers, for a left-hand side of kind `kind`; a list of TCP
+ * flags (`["syn", "ack"]`) is their mask. Other values (and names not known) are left as they are.
+ */
+function named(kind: Named | undefined, v: unknown): unknown {
+  if (!kind) return v
+  if (Array.isArray(v) && kind === 'tcp flags') return tcpFlagMask(v.map(String).join(',')) ?? v
+  if (isObj(v) && Array.isArray(v.set)) return {set: v.set.map((x) => named(kind, x))}
+  if (isObj(v) && Array.isArray(v.range)) return {range: v.range.map((x) => named(kind, x))}
+  if (typeof v !== 'string') return v
+  const n =
+    kind === 'icmp type' || kind === 'icmpv6 type'
+      ? icmpTypeSpec(v, kind === 'icmpv6 type')?.type
+      : kind === 'icmp code'
+        ? icmpCodeNumber(v)
+        : kind === 'tcp flags'
+          ? tcpFlagMask(v)
+          : kind === 'dscp'
+            ? dscpNumber(v)
+            : PKTTYPES[v as keyof typeof PKTTYPES]
+  return n ?? v
 }
 
 /** Whether a packet value equals one right-hand value (a literal, prefix, range, concatenation). */
@@ -238,8 +316,18 @@ function members(ctx: Ctx, right: unknown): Array<{key: unknown; value?: unknown
 function match(ctx: Ctx, m: Record<string, unknown>): boolean {
   const have = evalExpr(ctx, m.left)
   const op = String(m.op ?? '==')
-  if (have === undefined) return op === '!='
-  const inSet = members(ctx, m.right).some((x) => equals(have, x.key))
+  // a field the packet does not have (a tcp port of a UDP datagram): nft's implicit dependency fails first
+  if (have === undefined) return false
+  const kind = namedKind(m.left)
+  const right = named(kind, m.right)
+  // a bitmask's bare value or list (`tcp flags syn`, `ct state established,related`): any of its bits set
+  if (op === 'in' && typeof have === 'number' && kind === 'tcp flags' && typeof right === 'number')
+    return (have & right) !== 0
+  if (Array.isArray(right) && !(isObj(m.right) && 'set' in m.right)) {
+    const any = right.some((r) => equals(have, r))
+    return op === '!=' ? !any : any
+  }
+  const inSet = members(ctx, right).some((x) => equals(have, named(kind, x.key)))
   // a set the packet path fills (`update @set`, flags dynamic): a match on it is a match on remembered state
   if (inSet && op !== '!=' && typeof m.right === 'string' && filledByPackets(ctx.table, m.right)) ctx.lookup = m.right
   switch (op) {
@@ -276,6 +364,14 @@ function statement(ctx: Ctx, e: NftExpr): Step {
       // `update @set { ip saddr }` (kube-proxy's ClientIP affinity): it records the packet for the
       // next connection's lookup (`ip saddr @set`, read from the set's elements); this packet goes on
       return {kind: 'next'}
+    case 'limit': {
+      // the bucket's state is the node's: one packet of a flow is taken to stay under the rate, and said so
+      const l = (isObj(v) ? v : {}) as {rate?: unknown; per?: unknown; inv?: unknown}
+      const rate = `${String(l.rate ?? '?')}/${String(l.per ?? 'second')}`
+      if (l.inv === true) return {kind: 'nomatch'}
+      ctx.assumed = `a rate limit of ${rate}: taken as not reached`
+      return {kind: 'next'}
+    }
     case 'counter':
     case 'log':
     case 'notrack':
@@ -355,6 +451,7 @@ function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
     const takenBefore = ctx.taken.length
     const saved = ctx.p
     ctx.lookup = undefined
+    ctx.assumed = undefined
     for (const e of rule.expr) {
       let step: Step
       try {
@@ -394,7 +491,10 @@ function verdict(
 ): Outcome | 'continue' {
   if (!isObj(v)) return 'continue'
   const [k] = Object.keys(v)
-  const taken = ctx.taken.length > 0 ? `${ctx.taken.map((t) => t.what).join(', ')} on this way` : ''
+  const taken = [
+    ...(ctx.taken.length > 0 ? [`${ctx.taken.map((t) => t.what).join(', ')} on this way`] : []),
+    ...(ctx.assumed ? [ctx.assumed] : []),
+  ].join('; ')
   const note = taken ? `    (${taken})` : ''
   // a commented element says why (kube-proxy's no-endpoint maps name the Service): shown as nft lists it
   const found = element ? `    (element ${element.text}${taken ? `; ${taken}` : ''})` : undefined

@@ -1,12 +1,15 @@
 import type {Ipset, XtRecent} from '../../model/netfilter.js'
 import {cidrContains, ipv4ToNumber, mustIp, numberToIPv4, parseCidr, parseIp, sameIp} from '../ip.js'
+import {dscpNumber, icmpTypeSpec, tcpFlagMask} from './header-fields.js'
 
 /**
  * The iptables extension matches the agents write (kept by the parser in
  * `match.other` as "MODULE OPTIONS..."): set, addrtype, statistic, mark,
- * connmark, conntrack beyond --ctstate, rpfilter, physdev, recent. Each is evaluated
- * from the packet and what the node holds (its ipsets, its local table, its
- * FIB); what the snapshot cannot tell stays unknown, with the reason.
+ * connmark, conntrack beyond --ctstate, rpfilter, physdev, recent; and those a
+ * host firewall adds: icmp/icmp6 types, tcp flags, pkttype, limit and hashlimit,
+ * length, ttl, iprange, tos and dscp. Each is evaluated from the packet and what
+ * the node holds (its ipsets, its local table, its FIB); what the snapshot cannot
+ * tell stays unknown, with the reason.
  */
 
 /** What a rule's extension matches read besides the packet's headers. */
@@ -46,10 +49,21 @@ export interface XtPacket {
    * `{}` when it did not cross a bridge; undefined when the walk does not know.
    */
   phys?: {in?: string; out?: string; bridged?: boolean}
+  /** an ICMP (ICMPv6) packet's type and code; undefined: not known */
+  icmp?: {type: number; code: number}
+  /** a TCP segment's flags (header-fields.ts's bits); undefined: not known */
+  tcpFlags?: number
+  /** the IP header's TTL (IPv6: hop limit) as this hook sees it; undefined: not known */
+  ttl?: number
+  /** the IP packet's total length in bytes; undefined: not known */
+  length?: number
+  /** the TOS byte (IPv6: traffic class), DSCP and ECN; undefined: not known */
+  tos?: number
 }
 
 export type XtResult =
-  | {result: 'yes' | 'no'; remembered?: string}
+  /** assumed: what netctl took for granted to say so (a rate limit the flow stays under) */
+  | {result: 'yes' | 'no'; remembered?: string; assumed?: string}
   | {result: 'unknown'; why: string}
   | {result: 'random'; probability: number; what: string}
 
@@ -138,7 +152,24 @@ export function matchExtension(other: string, p: XtPacket, env: MatchEnv): XtRes
       return matchPhysdev(other, opts, p)
     case 'recent':
       return matchRecent(other, opts, p, env)
+    case 'icmp':
+    case 'icmp6':
+      return matchIcmp(other, opts, p, module === 'icmp6')
     case 'tcp':
+      return matchTcp(other, opts, p)
+    case 'pkttype':
+      return matchPkttype(other, opts)
+    case 'limit':
+    case 'hashlimit':
+      return matchLimit(other, opts)
+    case 'length':
+    case 'ttl':
+    case 'hl':
+    case 'tos':
+    case 'dscp':
+      return matchHeaderValue(other, module, opts, p)
+    case 'iprange':
+      return matchIprange(other, opts, p)
     case 'udp':
     case 'sctp':
     case 'multiport':
@@ -150,6 +181,140 @@ export function matchExtension(other: string, p: XtPacket, env: MatchEnv): XtRes
 }
 
 const has = (opts: Opt[], name: string): boolean => opts.some((o) => o.name === name)
+
+// ---- header fields: icmp, tcp flags, pkttype, length, ttl, tos, dscp, iprange --------------------
+
+const ICMP_PROTOCOLS = new Set(['icmp', 'icmpv6', 'ipv6-icmp', '1', '58'])
+
+/** xt_icmp / xt_icmp6: the type (and code) as `--icmp-type 8`, `3/4`, `echo-request`, `any`. */
+function matchIcmp(other: string, opts: Opt[], p: XtPacket, v6: boolean): XtResult {
+  const o = opts.find((x) => x.name === (v6 ? '--icmpv6-type' : '--icmp-type'))
+  if (!o || opts.length > 1) return opts.length === 0 ? yes : unknown(`${other}: not modelled`)
+  const spec = icmpTypeSpec(o.values[0] ?? '', v6)
+  if (!spec) return unknown(`${other}: ICMP type ${o.values[0] ?? '(none)'} not known to netctl`)
+  if (!p.icmp)
+    return ICMP_PROTOCOLS.has(p.protocol) ? unknown(`${other}: the packet's ICMP type is not known here`) : no
+  const hit =
+    (spec.type === undefined || spec.type === p.icmp.type) && (spec.code === undefined || spec.code === p.icmp.code)
+  return is(hit !== o.negated)
+}
+
+/** xt_tcp beyond ports: `--tcp-flags MASK COMP` (iptables-save's form of `--syn`), `--syn`. */
+function matchTcp(other: string, opts: Opt[], p: XtPacket): XtResult {
+  for (const o of opts) {
+    if (o.name !== '--tcp-flags' && o.name !== '--syn') return unknown(`${other}: ${o.name} not modelled`)
+    const syn = o.name === '--syn'
+    const mask = syn ? tcpFlagMask('FIN,SYN,RST,ACK') : tcpFlagMask(o.values[0] ?? '')
+    const comp = syn ? tcpFlagMask('SYN') : tcpFlagMask(o.values[1] ?? '')
+    if (mask === undefined || comp === undefined) return unknown(`${other}: flags not understood`)
+    if (p.tcpFlags === undefined)
+      return p.protocol === 'tcp' ? unknown(`${other}: the segment's flags are not known here`) : no
+    if (((p.tcpFlags & mask) === comp) === o.negated) return no
+  }
+  return yes
+}
+
+/**
+ * xt_pkttype: a traced packet is unicast to this host at every hook (a bridged frame for another port
+ * too: br_netfilter shows iptables it as the host's), never broadcast or multicast.
+ */
+function matchPkttype(other: string, opts: Opt[]): XtResult {
+  const o = opts.find((x) => x.name === '--pkt-type')
+  const t = o?.values[0]?.toLowerCase()
+  if (!o || !t) return unknown(`${other}: no --pkt-type`)
+  if (!['unicast', 'host', 'broadcast', 'multicast', 'otherhost'].includes(t))
+    return unknown(`${other}: packet type ${t} not modelled`)
+  return is((t === 'unicast' || t === 'host') !== o.negated)
+}
+
+/**
+ * xt_limit and xt_hashlimit: the bucket's state is the node's, not the snapshot's; one packet of a
+ * flow is taken to stay under the rate (`--hashlimit-above` then does not match), and said so.
+ */
+function matchLimit(other: string, opts: Opt[]): XtResult {
+  const above = opts.find((o) => o.name === '--hashlimit-above')
+  const rate =
+    above ?? opts.find((o) => o.name === '--limit' || o.name === '--hashlimit-upto' || o.name === '--hashlimit')
+  const what = rate?.values[0] ?? '3/hour' // xt_limit's default
+  return above
+    ? {result: 'no', assumed: `under ${what}: taken as not above it`}
+    : {result: 'yes', assumed: `a rate limit of ${what}: taken as not reached`}
+}
+
+/** `A`, `A:B` (length), with `:` open at either end. */
+function inRange(spec: string, v: number): boolean | undefined {
+  const [lo, hi] = spec.split(':')
+  const low = lo === '' || lo === undefined ? 0 : Number(lo)
+  const high = hi === undefined ? low : hi === '' ? Infinity : Number(hi)
+  return Number.isNaN(low) || Number.isNaN(high) ? undefined : v >= low && v <= high
+}
+
+const TOS_NAMES: Readonly<Record<string, number>> = {
+  'minimize-delay': 0x10,
+  'maximize-throughput': 0x08,
+  'maximize-reliability': 0x04,
+  'minimize-cost': 0x02,
+  'normal-service': 0x00,
+}
+
+/** xt_length, xt_ttl / xt_hl, xt_tos, xt_dscp: one header field against the rule's value. */
+function matchHeaderValue(other: string, module: string, opts: Opt[], p: XtPacket): XtResult {
+  const field = module === 'length' ? p.length : module === 'ttl' || module === 'hl' ? p.ttl : p.tos
+  if (field === undefined)
+    return unknown(`${other}: the packet's ${module === 'hl' ? 'hop limit' : module} is not known here`)
+  for (const o of opts) {
+    const v = o.values[0] ?? ''
+    let r: boolean | undefined
+    switch (o.name) {
+      case '--length':
+        r = inRange(v, field)
+        break
+      case '--ttl-eq':
+      case '--hl-eq':
+        r = field === Number(v)
+        break
+      case '--ttl-lt':
+      case '--hl-lt':
+        r = field < Number(v)
+        break
+      case '--ttl-gt':
+      case '--hl-gt':
+        r = field > Number(v)
+        break
+      case '--tos': {
+        const [value, mask] = v.split('/')
+        const want = TOS_NAMES[value!.toLowerCase()] ?? Number(value)
+        const m = mask === undefined ? 0x3f : Number(mask)
+        r = Number.isNaN(want) || Number.isNaN(m) ? undefined : (field & m) === (want & m)
+        break
+      }
+      case '--dscp':
+        r = field >> 2 === Number(v)
+        break
+      case '--dscp-class': {
+        const n = dscpNumber(v)
+        r = n === undefined ? undefined : field >> 2 === n
+        break
+      }
+      default:
+        r = undefined
+    }
+    if (r === undefined) return unknown(`${other}: ${o.name} ${v} not modelled`)
+    if (r === o.negated) return no
+  }
+  return yes
+}
+
+/** xt_iprange: `--src-range A-B`, `--dst-range A-B`. */
+function matchIprange(other: string, opts: Opt[], p: XtPacket): XtResult {
+  for (const o of opts) {
+    if (o.name !== '--src-range' && o.name !== '--dst-range') return unknown(`${other}: ${o.name} not modelled`)
+    const r = addrIn(o.values[0] ?? '', o.name === '--src-range' ? p.src : p.dst)
+    if (r === undefined) return unknown(`${other}: range ${o.values[0] ?? ''} not understood`)
+    if (r === o.negated) return no
+  }
+  return yes
+}
 
 // ---- set ----------------------------------------------------------------------------------------
 

@@ -180,7 +180,8 @@ function element(e: unknown, isMap: boolean): NftElement {
 
 /** meta keys nft prints without the `meta` keyword */
 const BARE_META = new Set(['iif', 'oif', 'iifname', 'oifname', 'iiftype', 'oiftype', 'iifgroup', 'oifgroup'])
-const STRING_KEYS = new Set(['iifname', 'oifname', 'ibrname', 'obrname', 'ibriport', 'obriport'])
+// iif and oif name an interface by index, yet nft lists them by name, quoted like iifname
+const STRING_KEYS = new Set(['iifname', 'oifname', 'iif', 'oif', 'ibrname', 'obrname', 'ibriport', 'obriport'])
 
 function isMarkExpr(e: unknown): boolean {
   if (!isObj(e)) return false
@@ -274,8 +275,14 @@ export function renderExpr(e: unknown): string {
 const OPS: Record<string, string> = {'==': '', in: ''}
 
 function renderMatch(m: Record<string, unknown>): string {
-  const left = renderExpr(m.left)
   const op = String(m.op ?? '==')
+  // a bitmask's flags: a bare list (`ct state established,related`), and a masked one
+  // (`tcp flags syn / fin,syn,rst,ack`), as nft lists them
+  const masked = isObj(m.left) && Array.isArray(m.left['&']) ? (m.left['&'] as unknown[]) : undefined
+  if (masked && Array.isArray(masked[1]) && (op === '==' || op === '!='))
+    return `${renderExpr(masked[0])} ${op === '!=' ? '!= ' : ''}${flagList(m.right)} / ${flagList(masked[1])}`
+  if (Array.isArray(m.right)) return `${renderExpr(m.left)} ${OPS[op] ?? `${op} `}${flagList(m.right)}`
+  const left = renderExpr(m.left)
   const right = renderValue(m.right, {
     mark:
       isMarkExpr(m.left) ||
@@ -289,6 +296,8 @@ function renderMatch(m: Record<string, unknown>): string {
   const o = binop && op === '==' ? op : (OPS[op] ?? op)
   return o === '' ? `${left} ${right}` : `${left} ${o} ${right}`
 }
+
+const flagList = (v: unknown): string => (Array.isArray(v) ? v.map((x) => renderValue(x)).join(',') : renderValue(v))
 
 function renderNat(kind: string, s: Record<string, unknown>): string {
   const fam = typeof s.family === 'string' ? ` ${s.family}` : ''
@@ -350,8 +359,14 @@ export function renderStatement(e: NftExpr): string {
     }
     case 'log':
       return `log${typeof o.prefix === 'string' ? ` prefix "${o.prefix}"` : ''}`
-    case 'limit':
-      return `limit rate ${String(o.rate)}/${String(o.per)}`
+    case 'limit': {
+      // nft leaves out the default burst (5 packets)
+      const unit = typeof o.rate_unit === 'string' && o.rate_unit !== 'packets' ? ` ${o.rate_unit}` : ''
+      const burst = num(o.burst)
+      const burstUnit = typeof o.burst_unit === 'string' ? o.burst_unit : 'packets'
+      const shown = burst && !(burst === 5 && burstUnit === 'packets') ? ` burst ${burst} ${burstUnit}` : ''
+      return `limit rate ${o.inv ? 'over ' : ''}${String(o.rate)}${unit}/${String(o.per)}${shown}`
+    }
     case 'notrack':
       return 'notrack'
     case 'xt':

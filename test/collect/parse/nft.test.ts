@@ -57,6 +57,16 @@ describe('nft -j list ruleset', () => {
     )
   })
 
+  it("a hardened host's own table reads as nft list prints it: flag lists, masked flags, rate limits, ICMP types", () => {
+    const host = parseNftRuleset(fixture('nft', 'host-firewall.json'))
+    const hostListed = fixture('nft', 'host-firewall.nft')
+      .split('\n')
+      .map((l) => l.trim())
+    const texts = host.tables.flatMap((t) => t.chains.flatMap((c) => c.rules.map((x) => x.text)))
+    expect(texts.length).toBe(22)
+    for (const text of texts) expect(hostListed).toContain(text)
+  })
+
   it('rules keep handles, comments, counters and their expressions', () => {
     const drop = chain('inet', 'firewalld', 'filter_FORWARD').rules.find((x) => x.text.endsWith('drop'))!
     expect(drop).toMatchObject({

@@ -1,0 +1,200 @@
+/**
+ * A node's own firewall rules, as an operator adds them with iptables and nft, against the kernel (2-node
+ * flannel-vxlan lab, kube-proxy in iptables mode): ICMP types, TCP flags (the SYN passes, the SYN-ACK
+ * does not), rate limits, packet type, TTL as each node's FORWARD sees it (the request's and the reply's),
+ * length, DSCP, an address range on the VXLAN port, and a native nftables table with a forward policy of
+ * drop. For each rule set, a ping, a TCP connect and a UDP query from pod1 to pod2 are tried for real and
+ * walked on a fresh collection: each walk must be delivered both ways exactly when the real packet was
+ * answered, and no walk may be unsure of a rule. host-firewall.test.ts has the same matches on fixtures.
+ */
+import {expect, it} from 'vitest'
+
+import {traceSnapshot} from '../../../src/analyze/trace/index.js'
+import type {Protocol, Trace} from '../../../src/model/trace.js'
+import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
+import {queryFrom} from '../../helpers/service-traffic.js'
+import {collectLab} from './oracle.js'
+
+const LONG = 300_000
+const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const
+type Answered = Record<(typeof PROTOCOLS)[number], boolean>
+
+async function run(netns: string, ...argv: string[]): Promise<void> {
+  const r = await nsExec(netns, argv)
+  expect(r.code, `${argv.join(' ')}: ${r.stderr}`).toBe(0)
+}
+
+/** A ping of `size` bytes of IP packet, a TCP connect to 8080, a UDP query to 53: which were answered. */
+async function kernel(netns: string, ip: string, size = 84): Promise<Answered> {
+  const ping = await nsExec(netns, ['ping', '-n', '-q', '-c', '1', '-W', '2', '-s', String(size - 28), ip], 10_000)
+  const tcp = await nsExec(netns, ['nc', '-z', '-w', '2', ip, '8080'], 20_000)
+  return {icmp: ping.code === 0, tcp: tcp.code === 0, udp: (await queryFrom(netns, ip, 53)) !== ''}
+}
+
+interface Case {
+  what: string
+  /** the rules, each an iptables argv after `-I`/`-D` (chain first), on a node (0: node1, 1: node2) */
+  iptables?: Array<[node: 0 | 1, ...argv: string[]]>
+  /** an nft script loaded on node1 (table inet hostfw), deleted after */
+  nft?: string
+  /** what the kernel answers, as this case means it to */
+  answered: Answered
+  size?: number
+  /** the finding a walk that stops raises (FIREWALL_DROP unless said) */
+  finding?: string
+}
+
+describeLab("a host firewall's header matches: the walk against real packets", () => {
+  const lab = useLab('hostfw', ['--nodes', '2', '--pods-per-node', '1'])
+
+  it(
+    'each rule set: the walk is delivered both ways exactly when the kernel answered, and sure of every rule',
+    {timeout: LONG},
+    async () => {
+      const l = lab.get()
+      const [n1, n2] = l.nodes
+      const p1 = l.pods.find((p) => p.node === n1!.name)!
+      const p2 = l.pods.find((p) => p.node === n2!.name)!
+      const all = {icmp: true, tcp: true, udp: true}
+      const cases: Case[] = [
+        {
+          what: 'an ICMP type',
+          iptables: [[0, 'FORWARD', '-p', 'icmp', '-m', 'icmp', '--icmp-type', 'echo-request', '-j', 'DROP']],
+          answered: {icmp: false, tcp: true, udp: true},
+        },
+        {
+          what: 'TCP flags: the SYN-ACK',
+          iptables: [[0, 'FORWARD', '-p', 'tcp', '-m', 'tcp', '--tcp-flags', 'SYN,ACK', 'SYN,ACK', '-j', 'DROP']],
+          answered: {icmp: true, tcp: false, udp: true},
+        },
+        {
+          what: 'a new connection that is no SYN',
+          iptables: [[1, 'FORWARD', '-p', 'tcp', '-m', 'conntrack', '--ctstate', 'NEW', '!', '--syn', '-j', 'DROP']],
+          answered: all,
+        },
+        {
+          what: 'ICMP under a rate limit, the rest of ICMP dropped',
+          iptables: [
+            [0, 'FORWARD', '-p', 'icmp', '-j', 'DROP'],
+            [0, 'FORWARD', '-p', 'icmp', '-m', 'limit', '--limit', '20/sec', '-j', 'ACCEPT'],
+          ],
+          answered: all,
+        },
+        {
+          what: "TTL 63 on node2: the reply's, after node2 took one",
+          iptables: [[1, 'FORWARD', '-p', 'icmp', '-m', 'ttl', '--ttl-eq', '63', '-j', 'DROP']],
+          answered: {icmp: false, tcp: true, udp: true},
+        },
+        {
+          what: "TTL 62 on node2: the request's, after node1 and node2 took one each",
+          iptables: [[1, 'FORWARD', '-m', 'ttl', '--ttl-eq', '62', '-j', 'DROP']],
+          answered: {icmp: false, tcp: false, udp: false},
+        },
+        {
+          what: 'not unicast',
+          iptables: [[0, 'FORWARD', '-m', 'pkttype', '!', '--pkt-type', 'unicast', '-j', 'DROP']],
+          answered: all,
+        },
+        {
+          what: 'a DSCP other than 0',
+          iptables: [[0, 'FORWARD', '-m', 'dscp', '!', '--dscp', '0', '-j', 'DROP']],
+          answered: all,
+        },
+        {
+          what: 'length: a small ping passes',
+          iptables: [[0, 'FORWARD', '-m', 'length', '--length', '1000:65535', '-j', 'DROP']],
+          answered: all,
+        },
+        {
+          what: 'length: a 1228-byte ping does not',
+          iptables: [[0, 'FORWARD', '-p', 'icmp', '-m', 'length', '--length', '1000:65535', '-j', 'DROP']],
+          answered: {icmp: false, tcp: true, udp: true},
+          size: 1228,
+        },
+        {
+          what: "VXLAN from node1's address (an iprange on node2's INPUT)",
+          iptables: [
+            [
+              1,
+              'INPUT',
+              '-p',
+              'udp',
+              '--dport',
+              '8472',
+              '-m',
+              'iprange',
+              '--src-range',
+              `${n1!.ip}-${n1!.ip}`,
+              '-j',
+              'DROP',
+            ],
+          ],
+          answered: {icmp: false, tcp: false, udp: false},
+          finding: 'ENCAP_PORT_BLOCKED',
+        },
+        {
+          what: 'a native table, forward policy drop: tracked replies, echo requests, rate-limited SYNs, UDP',
+          nft: [
+            'table inet hostfw {',
+            '  chain forward {',
+            '    type filter hook forward priority filter; policy drop;',
+            '    ct state established,related accept',
+            '    icmp type echo-request accept',
+            '    tcp flags syn / fin,syn,rst,ack limit rate 50/second accept',
+            '    tcp dport != 5201 drop',
+            '    meta l4proto udp accept',
+            '  }',
+            '}',
+          ].join('\n'),
+          answered: all,
+        },
+        {
+          what: 'a native table dropping echo requests by ICMP type and SYN-ACKs by flags',
+          nft: [
+            'table inet hostfw {',
+            '  chain forward {',
+            '    type filter hook forward priority filter; policy accept;',
+            '    icmp type echo-request drop',
+            '    tcp flags & (syn|ack) == syn|ack drop',
+            '  }',
+            '}',
+          ].join('\n'),
+          answered: {icmp: false, tcp: false, udp: true},
+        },
+      ]
+
+      const nodeOf = (i: 0 | 1) => l.nodes[i]!.netns
+      for (const c of cases) {
+        for (const [node, ...argv] of c.iptables ?? []) await run(nodeOf(node), 'iptables', '-I', ...argv)
+        if (c.nft !== undefined) await run(n1!.netns, 'nft', c.nft)
+        try {
+          const answered = await kernel(p1.netns, p2.ip, c.size)
+          expect(answered, `${c.what}: the kernel`).toEqual(c.answered)
+          const snap = await collectLab(l.name)
+          for (const protocol of PROTOCOLS) {
+            const t: Trace = traceSnapshot(snap, {
+              src: p1.name,
+              dst: p2.name,
+              size: c.size ?? 84,
+              df: false,
+              protocol: protocol as Protocol,
+              ...(protocol === 'icmp' ? {} : {port: protocol === 'tcp' ? 8080 : 53}),
+            }).trace
+            const delivered = t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED'
+            expect(delivered, `${c.what}, ${protocol}: ${t.disposition} / ${t.returnPath?.disposition}`).toBe(
+              answered[protocol],
+            )
+            expect(
+              [t.disposition, t.returnPath?.disposition, ...t.findings.map((f) => f.code)],
+              `${c.what}, ${protocol}`,
+            ).not.toContain('INSUFFICIENT_INFO')
+            if (!delivered) expect(t.findings.map((f) => f.code)).toContain(c.finding ?? 'FIREWALL_DROP')
+          }
+        } finally {
+          for (const [node, ...argv] of c.iptables ?? []) await run(nodeOf(node), 'iptables', '-D', ...argv)
+          if (c.nft !== undefined) await run(n1!.netns, 'nft', 'delete table inet hostfw')
+        }
+      }
+    },
+  )
+})
