@@ -80,7 +80,7 @@ Exit codes: 0 the lab is up; 2 a lab of that name exists already (lab down --lab
     }),
     'host-profile': Flags.string({
       description:
-        "What the node's distribution adds: plain (nothing), docker (rp_filter 2, Docker's chains, FORWARD policy DROP), firewalld (rp_filter 1, firewalld's inet table).",
+        "What the node's distribution adds: plain (nothing), docker (rp_filter 2, Docker's chains, FORWARD policy DROP), firewalld (rp_filter 1, firewalld's inet table), ufw (rp_filter 1, ufw's chains, INPUT and FORWARD policy DROP).",
       options: [...HOST_PROFILES],
       default: LAB_AGENT_DEFAULTS.hostProfile,
     }),

@@ -26,6 +26,43 @@ export function nftDropFix(handle: number | undefined): string {
   ].join('\n')
 }
 
+/**
+ * FIREWALL_DROP's and FORWARD_POLICY_DROP's fix on a node whose firewall is ufw (its chains `ufw-*` in
+ * the filter table): ufw writes its chains again from its own files on every reload, so the change is
+ * made through ufw: `ufw allow` (INPUT), `ufw route allow` (FORWARD), `ufw allow out` (OUTPUT) for the
+ * flow's protocol, addresses and port (`<proto>`, `<src>`, `<dst>`, `<dport>`); ufw's commands take no
+ * ICMP type, so ICMP goes into its before.rules.
+ */
+export function ufwDropFix(o: {
+  hook: string
+  userRule: boolean
+  /** the rule is a line of ufw's before.rules or after.rules */
+  file?: string
+  ports: boolean
+  port: boolean
+}): string {
+  const port = o.port ? ' port <dport>' : ''
+  const allow = !o.ports
+    ? [
+        `# ufw's commands take no ICMP type: add this line to /etc/ufw/before.rules, then ufw reload`,
+        `# -A ufw-before-${o.hook.toLowerCase()} -p <proto> -s <src> -d <dst> -j ACCEPT`,
+      ]
+    : o.hook === 'FORWARD'
+      ? [`ufw route allow proto <proto> from <src> to <dst>${port}`]
+      : o.hook === 'OUTPUT'
+        ? [`ufw allow out proto <proto> to <dst>${port}`]
+        : [`ufw allow proto <proto> from <src> to any${port}`]
+  return [
+    "# ufw's <chain> drops it: <rule>",
+    'ufw status verbose',
+    ...(o.userRule
+      ? ['# a rule of yours denies it: find its number, then delete it', 'ufw status numbered', 'ufw delete NUMBER']
+      : []),
+    '# let this flow through',
+    ...allow,
+  ].join('\n')
+}
+
 export const HOST: CatalogueEntry[] = [
   {
     code: 'IP_FORWARD_DISABLED',

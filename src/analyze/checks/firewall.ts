@@ -12,9 +12,11 @@ import {ifaceMatches, pathLinks, podPath} from './devices.js'
 import {chainLine} from './evidence.js'
 import {
   applies,
+  appliesReached,
   isAccept,
   isDrop,
   reachableRules,
+  type ReachedRule,
   ruleCount,
   ruleSets,
   tableOf,
@@ -37,7 +39,7 @@ function kubeProxyMarkOnly(r: IptablesRule): boolean {
 }
 
 /** An ACCEPT that may take new pod traffic. */
-function mayAccept(r: IptablesRule, shape: TrafficShape): boolean {
+function mayAccept({rule: r}: ReachedRule, shape: TrafficShape): boolean {
   return isAccept(r) && !kubeProxyMarkOnly(r) && applies(r, shape) !== 'no'
 }
 
@@ -71,10 +73,10 @@ export const forwardPolicyDrop: Check = (ctx) =>
   )
 
 /** The first DROP / REJECT that surely hits the traffic, unless something that may accept it comes first. */
-function firstClearDrop(rules: IptablesRule[], shape: TrafficShape): IptablesRule | undefined {
-  for (const r of rules) {
-    if (mayAccept(r, shape)) return undefined
-    if (isDrop(r) && applies(r, shape) === 'yes') return r
+function firstClearDrop(rules: ReachedRule[], shape: TrafficShape): IptablesRule | undefined {
+  for (const x of rules) {
+    if (mayAccept(x, shape)) return undefined
+    if (isDrop(x.rule) && appliesReached(x, shape) === 'yes') return x.rule
   }
   return undefined
 }
@@ -88,7 +90,7 @@ export const firewallDrop: Check = (ctx) =>
       const filter = tableOf(set.iptables, 'filter')
       if (!filter) return []
       const shape = podTraffic(ctx, node, state)
-      const rules = reachableRules(filter, 'FORWARD').filter((r) => !isDrop(r) || namesAddresses(r))
+      const rules = reachableRules(filter, 'FORWARD', shape).filter((x) => !isDrop(x.rule) || namesAddresses(x.rule))
       const drop = firstClearDrop(rules, shape)
       if (!drop) return []
       return [
@@ -119,15 +121,21 @@ export const encapPortBlocked: Check = (ctx) => {
       const filter = tableOf(set.iptables, 'filter')
       if (!filter) return []
       return (['INPUT', 'OUTPUT'] as const).flatMap((chain): Raised[] => {
-        const drop = firstClearDrop(reachableRules(filter, chain, shape), shape)
-        if (!drop) return []
-        const from = drop.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
+        const rules = reachableRules(filter, chain, shape)
+        const drop = firstClearDrop(rules, shape)
+        // nothing may accept it and the chain drops by policy (ufw's INPUT DROP without the CNI's port allowed)
+        const policy = filter.chains.find((c) => c.name === chain)?.policy
+        const byPolicy = !drop && policy === 'DROP' && !rules.some((x) => mayAccept(x, shape))
+        if (!drop && !byPolicy) return []
+        const from =
+          drop?.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
+        const where = drop ? `in filter ${drop.chain}` : `by the ${chain} chain's policy DROP`
         return [
           raise('ENCAP_PORT_BLOCKED', {
             node: node.name,
             subject: `udp ${port} (${chain}, ${set.tool})`,
-            message: `${node.name} ${drop.target === 'REJECT' ? 'rejects' : 'drops'} ${chain === 'INPUT' ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) in filter ${drop.chain}: pods cannot reach other nodes' pods`,
-            evidence: ['*filter', drop.raw],
+            message: `${node.name} ${drop?.target === 'REJECT' ? 'rejects' : 'drops'} ${chain === 'INPUT' ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) ${where}: pods cannot reach other nodes' pods`,
+            evidence: ['*filter', drop ? drop.raw : `-P ${chain} DROP`],
             vars: {node: node.name, port, peerIP: from},
           }),
         ]

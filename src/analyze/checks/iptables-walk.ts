@@ -35,12 +35,19 @@ export function tableOf(t: Iptables, name: string): IptablesTable | undefined {
   return t.tables.find((x) => x.name === name)
 }
 
+/** A rule a packet entering a chain may meet; `conditional`: only if a jump or RETURN before it went one way. */
+export interface ReachedRule {
+  rule: IptablesRule
+  conditional: boolean
+}
+
 /**
  * The rules a packet entering `chain` meets, in order: a jump or goto into a
  * user chain is followed at that point (each chain once, a few levels deep).
- * RETURN is not modelled, nor the outer rule's own matches unless a shape
- * is given (then a jump it surely does not take is not followed): callers
- * only draw conclusions from rules that stand on their own.
+ * The rules of a chain entered by a jump that may not be taken, and those after a
+ * RETURN that may be taken (ufw's `-m addrtype --dst-type LOCAL -j RETURN`), are met
+ * only conditionally; after a RETURN that surely applies, none of the chain's rest.
+ * Without a shape every jump is followed, and only a rule with no match surely applies.
  */
 export function reachableRules(
   table: IptablesTable,
@@ -48,16 +55,34 @@ export function reachableRules(
   shape?: TrafficShape,
   depth = 0,
   seen = new Set<string>(),
-): IptablesRule[] {
+  conditional = false,
+): ReachedRule[] {
   const c = table.chains.find((x) => x.name === chain)
   if (!c || seen.has(chain) || depth > 8) return []
   seen.add(chain)
-  return c.rules.flatMap((r) => {
+  const out: ReachedRule[] = []
+  let maybe = conditional
+  for (const r of c.rules) {
+    out.push({rule: r, conditional: maybe})
+    // without a shape, only a rule with no match at all surely applies
+    const how: Applies = shape !== undefined ? applies(r, shape) : Object.keys(r.match).length === 0 ? 'yes' : 'maybe'
+    if (r.target === 'RETURN') {
+      if (how === 'yes' && !maybe) break
+      if (how !== 'no') maybe = true
+      continue
+    }
     const isChain = r.target !== undefined && table.chains.some((x) => x.name === r.target && x.policy === undefined)
     // with a shape, a jump the traffic surely does not take (Felix's `-i cali+ -g cali-wl-to-host` for a packet from the uplink) leads nowhere
-    const taken = isChain && (shape === undefined || applies(r, shape) !== 'no')
-    return taken ? [r, ...reachableRules(table, r.target!, shape, depth + 1, seen)] : [r]
-  })
+    if (isChain && how !== 'no')
+      out.push(...reachableRules(table, r.target!, shape, depth + 1, seen, maybe || how !== 'yes'))
+  }
+  return out
+}
+
+/** Whether a reached rule matches the traffic: a conditionally reached one at most 'maybe'. */
+export function appliesReached(x: ReachedRule, t: TrafficShape): Applies {
+  const a = applies(x.rule, t)
+  return a === 'yes' && x.conditional ? 'maybe' : a
 }
 
 export type Applies = 'no' | 'maybe' | 'yes'

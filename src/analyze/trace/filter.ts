@@ -1,7 +1,7 @@
 import type {FindingCode} from '../../model/finding.js'
 import type {Iptables, NodeState} from '../../model/node-state.js'
 import type {Hop, NetfilterDecision} from '../../model/trace.js'
-import {nftDropFix} from '../catalogue/host.js'
+import {nftDropFix, ufwDropFix} from '../catalogue/host.js'
 import {reversePathLookup} from '../fib.js'
 import {cidrContains, parseCidr, parseIp} from '../ip.js'
 import {flowHeaderFields} from './header-fields.js'
@@ -180,7 +180,15 @@ export function chainOwner(chain: string, nftTable?: string): string {
   if (/^KUBE-/.test(chain) || t === 'kube-proxy') return 'kube-proxy'
   if (/^FLANNEL-/.test(chain) || /^flannel/.test(t)) return 'flanneld'
   if (/^cali-/.test(chain) || /^calico/.test(t)) return 'Felix'
+  if (/^ufw6?-/.test(chain)) return 'ufw'
   return 'the host'
+}
+
+/** Whether ufw manages the built-in `chain` here: its jump to ufw's chain for that hook is in the filter table. */
+function ufwManages(place: Place, chain: string): boolean {
+  const hook = chain.toLowerCase()
+  const filter = place.state.iptables?.tables.find((t) => t.name === 'filter')
+  return filter?.chains.some((c) => c.name === `ufw-before-${hook}`) === true
 }
 
 /**
@@ -545,6 +553,32 @@ export function filterChain(
       // the reply to a request that went untracked here: conntrack calls it INVALID (or NEW), which the
       // rule drops; the cause, and what to change, is the rule that untracked the request
       const unseen = replyUnseen ? w.shared.untracked.get(key) : undefined
+      // ufw's own chains, or the policy ufw set on a chain it manages: the change is made through ufw
+      const ufw = !r.nft && (r.owner === 'ufw' || (r.policyDrop && ufwManages(place, chain)))
+      const ports = h.protocol === 'tcp' || h.protocol === 'udp'
+      const ufwFix = ufw
+        ? {
+            fixTemplate: ufwDropFix({
+              hook: chain,
+              userRule: /^ufw6?-user-/.test(r.chain),
+              ...(r.ruleText !== undefined && /^ufw6?-(before|after)-(input|output|forward)$/.test(r.chain)
+                ? {
+                    file: `${r.chain.includes('-before-') ? 'before' : 'after'}${r.chain.startsWith('ufw6') ? '6' : ''}.rules`,
+                  }
+                : {}),
+              ports,
+              port: ports && h.dport !== undefined,
+            }),
+            vars: {
+              chain: r.chain,
+              rule: ruleText,
+              proto: h.protocol,
+              src: h.src,
+              dst: h.dst,
+              ...(h.dport !== undefined ? {dport: h.dport} : {}),
+            },
+          }
+        : undefined
       const code =
         custom ??
         (unseen ? raiseUnseenReply(w, place, unseen, {ruleText, whose, chain: r.chain}, h, lines) : undefined) ??
@@ -560,16 +594,19 @@ export function filterChain(
                 table: r.table,
                 chain: r.chain,
                 ...(r.nft ? {family: r.nft.family, nftTable: r.nft.table} : {}),
+                ...(ufwFix?.vars ?? {}),
               },
               // native nftables: nft's own commands, not iptables'
               ...(r.nft ? {fixTemplate: nftDropFix(r.nft.handle)} : {}),
+              ...(ufwFix ? {fixTemplate: ufwFix.fixTemplate} : {}),
             })
           : w.raise('FORWARD_POLICY_DROP', {
               node: place.node,
               subject: `${r.subject} ${r.chain}`,
               message: `no rule accepts ${describeHeader(h)} and the FORWARD policy is ${r.verdict} on ${place.node}`,
               evidence: lines,
-              vars: {network: w.index.snapshot.cluster.clusterCIDR},
+              vars: {network: w.index.snapshot.cluster.clusterCIDR, ...(ufwFix?.vars ?? {})},
+              ...(ufwFix ? {fixTemplate: ufwFix.fixTemplate} : {}),
             }))
       w.stop('DENIED', {...base, action: 'drop', evidence: lines, findings: [code]})
       return {passed: false, evidence: lines}

@@ -5,13 +5,13 @@
 export const PROXY_MODES = ['iptables', 'nftables', 'none'] as const
 export type ProxyMode = (typeof PROXY_MODES)[number]
 
-export const HOST_PROFILES = ['plain', 'docker', 'firewalld'] as const
+export const HOST_PROFILES = ['plain', 'docker', 'firewalld', 'ufw'] as const
 export type HostProfile = (typeof HOST_PROFILES)[number]
 
 /**
  * The one place the lab's agent defaults live: the most common real node,
  * kube-proxy in its default mode (iptables) and no host firewall of its own
- * (managed node images ship none; docker and firewalld are opt-in profiles).
+ * (managed node images ship none; docker, firewalld and ufw are opt-in profiles).
  */
 export const LAB_AGENT_DEFAULTS: {proxyMode: ProxyMode; hostProfile: HostProfile} = {
   proxyMode: 'iptables',

@@ -14,7 +14,7 @@ import {EXTERNAL_SERVICE_RANGE, type HostProfile, LAB_AGENT_DEFAULTS, type Proxy
 import {felixIpsets, felixIptables, felixWorkloadChains, felixWorkloadState} from './felix.js'
 import {felixPolicyIpsetRestore} from './felix-policy.js'
 import {bridgeHairpin, flannelIptables, flannelNftables} from './flanneld.js'
-import {dockerIptables, dockerLink, firewalldNftables, hostSysctls} from './host.js'
+import {dockerIptables, dockerLink, firewalldNftables, hostSysctls, ufwIptables} from './host.js'
 import {kubeProxyIptables, kubeProxyNftables} from './kube-proxy.js'
 import {RestoreFile} from './restore.js'
 import {type LabService, readyAddresses} from './services.js'
@@ -101,7 +101,7 @@ function responders(s: NsScript, plan: LabPlan, services: readonly LabService[],
 
 /**
  * Install, in one node's namespace, what its host and agents program, in the
- * order a node boots: the host (Docker appends to FORWARD and sets its policy),
+ * order a node boots: the host (Docker and ufw append to the built-in chains and set their policies),
  * kube-proxy (prepends its jumps), flanneld (appends), Felix (inserts at the
  * top, ChainInsertMode insert). Files land under the node's directory, so the
  * lab keeps a record of exactly what the kernel was given.
@@ -135,6 +135,11 @@ export async function installAgents(plan: LabPlan, node: LabNode, scriptFile: st
     const docker = dockerIptables()
     s.cmd('iptables-restore', '--noflush', await put('docker.rules', docker.restore.toString()))
     s.cmd('iptables', '-P', 'FORWARD', docker.forwardPolicy)
+  }
+  if (hostProfile === 'ufw') {
+    const ufw = ufwIptables(plan)
+    s.cmd('iptables-restore', '--noflush', await put('ufw.rules', ufw.restore.toString()))
+    for (const [chain, policy] of ufw.policies) s.cmd('iptables', '-P', chain, policy)
   }
   if (proxyMode === 'iptables') {
     s.cmd(

@@ -36,6 +36,19 @@ describe('firewall', () => {
     expect(codes(calico)).toEqual([])
   })
 
+  it("ufw's chains (a ufw lab node: INPUT and FORWARD policy DROP, 8472/udp allowed) raise nothing: ufw-not-local's DROP is behind its RETURN for local addresses", () => {
+    const ufw = fixture('iptables', 'ufw-node.txt')
+    expect(codes(withRules(ufw))).toEqual([])
+    // without the overlay's port allowed, nothing may accept the VXLAN packets: the INPUT policy drops them
+    const closed = withRules(ufw.replace('-A ufw-user-input -p udp -m udp --dport 8472 -j ACCEPT\n', ''))
+    const f = only(closed, 'ENCAP_PORT_BLOCKED')
+    expect(f).toMatchObject({node: 'node2', subject: 'udp 8472 (INPUT, iptables-save)'})
+    expect(f.message).toBe(
+      "node2 drops incoming flannel.1 traffic (UDP 8472) by the INPUT chain's policy DROP: pods cannot reach other nodes' pods",
+    )
+    expect(f.evidence).toEqual(['*filter', '-P INPUT DROP'])
+  })
+
   it("FORWARD_POLICY_DROP: without flannel's accepts, nothing lets new pod traffic through", () => {
     const s = withRules(edited([/FLANNEL-FWD/, /-A FORWARD -i cni0 ! -o cni0 -j ACCEPT/]))
     const f = only(s, 'FORWARD_POLICY_DROP')

@@ -5,7 +5,9 @@
  * length, DSCP, an address range on the VXLAN port, and a native nftables table with a forward policy of
  * drop. For each rule set, a ping, a TCP connect and a UDP query from pod1 to pod2 are tried for real and
  * walked on a fresh collection: each walk must be delivered both ways exactly when the real packet was
- * answered, and no walk may be unsure of a rule. host-firewall.test.ts has the same matches on fixtures.
+ * answered, and no walk may be unsure of a rule. Then a ufw node (`--host-profile ufw`): healthy it carries
+ * everything with no error found; a `ufw route deny` rule's drop and the overlay's port closed are walked as the
+ * kernel drops them, with ufw's own fix. host-firewall.test.ts has the same matches on fixtures.
  */
 import {expect, it} from 'vitest'
 
@@ -194,6 +196,71 @@ describeLab("a host firewall's header matches: the walk against real packets", (
           for (const [node, ...argv] of c.iptables ?? []) await run(nodeOf(node), 'iptables', '-D', ...argv)
           if (c.nft !== undefined) await run(n1!.netns, 'nft', 'delete table inet hostfw')
         }
+      }
+    },
+  )
+})
+
+describeLab('ufw on the nodes: the walk against real packets', () => {
+  const lab = useLab('ufw', ['--nodes', '2', '--pods-per-node', '1', '--host-profile', 'ufw'])
+
+  it(
+    "healthy, a user's route deny, the overlay's port closed: as the kernel answers, with ufw's fix",
+    {timeout: LONG},
+    async () => {
+      const l = lab.get()
+      const [n1, n2] = l.nodes
+      const p1 = l.pods.find((p) => p.node === n1!.name)!
+      const p2 = l.pods.find((p) => p.node === n2!.name)!
+      const walkAll = async (): Promise<Record<(typeof PROTOCOLS)[number], Trace>> => {
+        const snap = await collectLab(l.name)
+        const t = (protocol: Protocol): Trace =>
+          traceSnapshot(snap, {
+            src: p1.name,
+            dst: p2.name,
+            size: 84,
+            df: false,
+            protocol,
+            ...(protocol === 'icmp' ? {} : {port: protocol === 'tcp' ? 8080 : 53}),
+          }).trace
+        return {icmp: t('icmp'), tcp: t('tcp'), udp: t('udp')}
+      }
+      const delivered = (t: Trace): boolean =>
+        t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED'
+
+      expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: true, tcp: true, udp: true})
+      const healthy = await walkAll()
+      for (const protocol of PROTOCOLS) {
+        expect(delivered(healthy[protocol]), protocol).toBe(true)
+        expect(healthy[protocol].findings.filter((f) => f.severity === 'error')).toEqual([])
+      }
+
+      // `ufw route deny proto tcp to P2 port 8080` on node1, as ufw writes it into its user chain
+      const deny = ['ufw-user-forward', '-d', `${p2.ip}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', '8080', '-j', 'DROP']
+      await run(n1!.netns, 'iptables', '-A', ...deny)
+      expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: true, tcp: false, udp: true})
+      const denied = await walkAll()
+      expect([delivered(denied.icmp), delivered(denied.tcp), delivered(denied.udp)]).toEqual([true, false, true])
+      const f = denied.tcp.findings.find((x) => x.code === 'FIREWALL_DROP')!
+      expect(f.message).toContain("(ufw's chain ufw-user-forward)")
+      expect(f.fix).toContain(`ufw route allow proto tcp from ${p1.ip} to ${p2.ip} port 8080`)
+      expect(f.fix).toContain('ufw delete NUMBER')
+      await run(n1!.netns, 'iptables', '-D', ...deny)
+
+      // the overlay's port no longer allowed on node2: its INPUT policy drops the VXLAN packets
+      const vxlan = ['ufw-user-input', '-p', 'udp', '-m', 'udp', '--dport', '8472', '-j', 'ACCEPT']
+      await run(n2!.netns, 'iptables', '-D', ...vxlan)
+      try {
+        expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: false, tcp: false, udp: false})
+        const closed = await walkAll()
+        for (const protocol of PROTOCOLS) {
+          expect(delivered(closed[protocol]), protocol).toBe(false)
+          const blocked = closed[protocol].findings.filter((x) => x.code === 'ENCAP_PORT_BLOCKED')
+          expect(blocked.length, protocol).toBeGreaterThan(0)
+          expect(blocked.flatMap((x) => x.evidence)).toContain('-P INPUT DROP')
+        }
+      } finally {
+        await run(n2!.netns, 'iptables', '-A', ...vxlan)
       }
     },
   )

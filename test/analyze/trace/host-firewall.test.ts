@@ -275,3 +275,67 @@ describe('the walk: the header fields each hook sees', () => {
     expect(big.hops.at(-1)!.evidence).toContain('ip length 1401-65535 drop')
   })
 })
+
+describe("ufw's chains (a ufw lab node's iptables-save, fixtures/iptables/ufw-node.txt)", () => {
+  /** the Service lab with node1's rules those of a ufw node, and `extra` appended (as `ufw route deny` writes them) */
+  function ufwNode(...extra: string[]): Snapshot {
+    const s = snapshotFixture('flannel-vxlan-services-iptables-lab')
+    const text = fixture('iptables', 'ufw-node.txt').replace(
+      '-A ufw-user-forward',
+      [...extra, '-A ufw-user-forward'].join('\n'),
+    )
+    s.nodeStates.node1!.iptables = parseIptablesSave(extra.length ? text : fixture('iptables', 'ufw-node.txt'))
+    return s
+  }
+
+  it('a healthy ufw node passes ping, TCP and UDP, sure of every rule', () => {
+    for (const protocol of ['icmp', 'tcp', 'udp'] as const) {
+      const t = walk(ufwNode(), protocol)
+      expect(ends(t), protocol).toEqual(['DELIVERED', 'DELIVERED'])
+      expect(t.findings.filter((f) => f.severity === 'error').map((f) => f.code)).toEqual([])
+    }
+  })
+
+  it("a ufw user rule's drop: the fix is ufw's (delete the rule by number, or route-allow the flow), not iptables'", () => {
+    const s = ufwNode()
+    const filter = s.nodeStates.node1!.iptables!.tables.find((x) => x.name === 'filter')!
+    const forward = filter.chains.find((c) => c.name === 'ufw-user-forward')!
+    forward.rules.push(
+      ...parseIptablesSave('*filter\n-A ufw-user-forward -d 172.20.2.2/32 -p tcp -m tcp --dport 8080 -j DROP\nCOMMIT\n')
+        .tables[0]!.chains[0]!.rules,
+    )
+    const t = walk(s, 'tcp')
+    expect(ends(t)).toEqual(['DENIED', undefined])
+    const f = t.findings.find((x) => x.code === 'FIREWALL_DROP')!
+    expect(f.message).toBe(
+      "-A ufw-user-forward -d 172.20.2.2/32 -p tcp -m tcp --dport 8080 -j DROP (ufw's chain ufw-user-forward) drops tcp 172.20.1.2 → 172.20.2.2:8080 on node1",
+    )
+    expect(f.fix.split('\n')).toEqual([
+      "# ufw's ufw-user-forward drops it: -A ufw-user-forward -d 172.20.2.2/32 -p tcp -m tcp --dport 8080 -j DROP",
+      'ufw status verbose',
+      '# a rule of yours denies it: find its number, then delete it',
+      'ufw status numbered',
+      'ufw delete NUMBER',
+      '# let this flow through',
+      'ufw route allow proto tcp from 172.20.1.2 to 172.20.2.2 port 8080',
+    ])
+    expect(ends(walk(s))).toEqual(['DELIVERED', 'DELIVERED'])
+  })
+
+  it("the INPUT policy ufw set: a pod's connection to an unopened port of another node; the fix allows it through ufw", () => {
+    const t = traceSnapshot(ufwNode(), {
+      src: 'pod-node2-1',
+      dst: 'node1',
+      size: 84,
+      df: false,
+      protocol: 'tcp',
+      port: 9100,
+    }).trace
+    expect(ends(t)).toEqual(['DENIED', undefined])
+    const f = t.findings.find((x) => x.code === 'FIREWALL_DROP')!
+    // flanneld masquerades a pod's traffic to a node's address: it arrives from node2's
+    expect(f.message).toBe('-P INPUT DROP drops tcp 172.31.0.12 → 172.31.0.11:9100 on node1')
+    expect(f.fix).toContain('ufw allow proto tcp from 172.31.0.12 to any port 9100')
+    expect(f.fix).not.toContain('iptables')
+  })
+})

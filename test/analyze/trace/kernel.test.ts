@@ -60,12 +60,14 @@ const LABS: Array<{title: string; backend: string; args: string[]}> = [
     backend,
     args: ['--backend', backend, '--topology', 'routed', '--nodes', '3', '--pods-per-node', '1'],
   })),
-  // the agents' other rule sets: kube-proxy's nftables mode, Docker's FORWARD DROP with rp_filter 2, firewalld's table with rp_filter 1
+  // the agents' other rule sets: kube-proxy's nftables mode, Docker's FORWARD DROP with rp_filter 2, firewalld's table
+  // with rp_filter 1, ufw's chains with INPUT and FORWARD DROP and rp_filter 1
   ...['flannel-vxlan', 'calico-vxlan'].flatMap((backend) =>
     [
       ['--proxy-mode', 'nftables'],
       ['--host-profile', 'docker'],
       ['--host-profile', 'firewalld'],
+      ['--host-profile', 'ufw'],
     ].map((agents) => ({
       title: `${backend}, flat, ${agents.join(' ')}`,
       backend,
