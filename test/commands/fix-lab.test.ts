@@ -2,7 +2,7 @@ import {expect, it} from 'vitest'
 
 import {run} from '../../src/util/exec.js'
 import {netctl} from '../helpers/cli.js'
-import {describeLab, nsExec, ping, useLab} from '../helpers/lab.js'
+import {describeLab, nsExec, ping, twoNodePods, useLab} from '../helpers/lab.js'
 
 /** The fix lines of one finding in netctl's text output, as a user would copy them. */
 function fixOf(text: string, code: string): string[] {
@@ -28,13 +28,11 @@ describeLab('a fix on a lab node, pasted into a shell, repairs the lab', () => {
 
   it('FDB_MISSING: check and trace print ip netns exec LAB.node1 bridge fdb replace …, no kubectl; run as printed, the pods ping again', async () => {
     const l = lab.get()
-    const [n1, n2] = l.nodes
-    const p1 = l.pods.find((p) => p.node === n1!.name)!
-    const p2 = l.pods.find((p) => p.node === n2!.name)!
+    const {n1, n2, p1, p2} = twoNodePods(l)
     expect(await ping(p1.netns, p2.ip)).toBe(true)
 
     // the fault: node1 forgets where node2's VTEP MAC lives
-    const del = await nsExec(n1!.netns, ['bridge', 'fdb', 'del', n2!.vtepMAC, 'dev', 'flannel.1', 'dst', n2!.ip])
+    const del = await nsExec(n1.netns, ['bridge', 'fdb', 'del', n2.vtepMAC, 'dev', 'flannel.1', 'dst', n2.ip])
     expect(del.code, del.stderr).toBe(0)
     expect(await ping(p1.netns, p2.ip)).toBe(false)
 
@@ -42,7 +40,7 @@ describeLab('a fix on a lab node, pasted into a shell, repairs the lab', () => {
     expect(check.code).toBe(1)
     const fix = fixOf(check.stdout, 'FDB_MISSING')
     expect(fix).toContain(
-      `ip netns exec ${n1!.netns} bridge fdb replace ${n2!.vtepMAC} dev flannel.1 dst ${n2!.ip} self permanent`,
+      `ip netns exec ${n1.netns} bridge fdb replace ${n2.vtepMAC} dev flannel.1 dst ${n2.ip} self permanent`,
     )
     expect(check.stdout).not.toContain('kubectl')
     const trace = await netctl(['trace', p1.name, p2.name, '--lab', l.name])

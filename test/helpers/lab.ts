@@ -87,6 +87,23 @@ export function useLab(prefix: string, args: string[]): {get: () => LabUp} {
   }
 }
 
+/** A lab's first two nodes and a pod on each: the pair most lab tests send between. */
+export function twoNodePods(l: LabUp): {
+  n1: LabUp['nodes'][number]
+  n2: LabUp['nodes'][number]
+  p1: LabUp['pods'][number]
+  p2: LabUp['pods'][number]
+} {
+  const [n1, n2] = l.nodes
+  if (!n1 || !n2) throw new Error(`lab ${l.name} has fewer than two nodes`)
+  const on = (n: {name: string}) => {
+    const p = l.pods.find((x) => x.node === n.name)
+    if (!p) throw new Error(`lab ${l.name} has no pod on ${n.name}`)
+    return p
+  }
+  return {n1, n2, p1: on(n1), p2: on(n2)}
+}
+
 /** Run a command inside a namespace. */
 export function nsExec(netns: string, argv: string[], timeoutMs = 15_000) {
   return run('ip', ['netns', 'exec', netns, ...argv], {timeoutMs})

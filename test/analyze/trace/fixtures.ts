@@ -1,7 +1,7 @@
 import type {TraceQuery, TraceResult} from '../../../src/analyze/trace/api.js'
 import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
-import type {Trace} from '../../../src/model/trace.js'
+import type {Protocol, Trace} from '../../../src/model/trace.js'
 import {describeSchemaError, validatorFor} from '../../../src/util/schema.js'
 
 export {snapshotFixture} from '../../helpers/fixtures.js'
@@ -12,6 +12,28 @@ export function run(snap: Snapshot, src: string, dst: string, q: Partial<TraceQu
 
 export function trace(snap: Snapshot, src: string, dst: string, q: Partial<TraceQuery> = {}): Trace {
   return run(snap, src, dst, q).trace
+}
+
+/**
+ * A flow traced as a user runs it: no DF, a plain ping's 84 bytes; no protocol: a ping to a pod, a Service's
+ * own protocol and port; TCP or UDP to the lab pods' listeners (8080, 53) unless `port` names another.
+ */
+export function flow(
+  snap: Snapshot,
+  src: string,
+  dst: string,
+  protocol?: Protocol,
+  o: {port?: number; size?: number} = {},
+): Trace {
+  const port = o.port ?? (protocol === 'tcp' ? 8080 : protocol === 'udp' ? 53 : undefined)
+  return traceSnapshot(snap, {
+    src,
+    dst,
+    df: false,
+    size: o.size ?? 84,
+    ...(protocol ? {protocol} : {}),
+    ...(port !== undefined ? {port} : {}),
+  }).trace
 }
 
 /** The trace as `netctl trace --json` would print it must satisfy its schema. */

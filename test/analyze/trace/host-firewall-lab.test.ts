@@ -11,10 +11,10 @@
  */
 import {expect, it} from 'vitest'
 
-import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Protocol, Trace} from '../../../src/model/trace.js'
-import {describeLab, nsExec, useLab} from '../../helpers/lab.js'
+import {describeLab, nsExec, twoNodePods, useLab} from '../../helpers/lab.js'
 import {queryFrom} from '../../helpers/service-traffic.js'
+import {flow} from './fixtures.js'
 import {collectLab} from './oracle.js'
 
 const LONG = 300_000
@@ -54,9 +54,7 @@ describeLab("a host firewall's header matches: the walk against real packets", (
     {timeout: LONG},
     async () => {
       const l = lab.get()
-      const [n1, n2] = l.nodes
-      const p1 = l.pods.find((p) => p.node === n1!.name)!
-      const p2 = l.pods.find((p) => p.node === n2!.name)!
+      const {n1, p1, p2} = twoNodePods(l)
       const all = {icmp: true, tcp: true, udp: true}
       const cases: Case[] = [
         {
@@ -126,7 +124,7 @@ describeLab("a host firewall's header matches: the walk against real packets", (
               '-m',
               'iprange',
               '--src-range',
-              `${n1!.ip}-${n1!.ip}`,
+              `${n1.ip}-${n1.ip}`,
               '-j',
               'DROP',
             ],
@@ -168,20 +166,13 @@ describeLab("a host firewall's header matches: the walk against real packets", (
       const nodeOf = (i: 0 | 1) => l.nodes[i]!.netns
       for (const c of cases) {
         for (const [node, ...argv] of c.iptables ?? []) await run(nodeOf(node), 'iptables', '-I', ...argv)
-        if (c.nft !== undefined) await run(n1!.netns, 'nft', c.nft)
+        if (c.nft !== undefined) await run(n1.netns, 'nft', c.nft)
         try {
           const answered = await kernel(p1.netns, p2.ip, c.size)
           expect(answered, `${c.what}: the kernel`).toEqual(c.answered)
           const snap = await collectLab(l.name)
           for (const protocol of PROTOCOLS) {
-            const t: Trace = traceSnapshot(snap, {
-              src: p1.name,
-              dst: p2.name,
-              size: c.size ?? 84,
-              df: false,
-              protocol: protocol as Protocol,
-              ...(protocol === 'icmp' ? {} : {port: protocol === 'tcp' ? 8080 : 53}),
-            }).trace
+            const t = flow(snap, p1.name, p2.name, protocol, {size: c.size ?? 84})
             const delivered = t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED'
             expect(delivered, `${c.what}, ${protocol}: ${t.disposition} / ${t.returnPath?.disposition}`).toBe(
               answered[protocol],
@@ -194,7 +185,7 @@ describeLab("a host firewall's header matches: the walk against real packets", (
           }
         } finally {
           for (const [node, ...argv] of c.iptables ?? []) await run(nodeOf(node), 'iptables', '-D', ...argv)
-          if (c.nft !== undefined) await run(n1!.netns, 'nft', 'delete table inet hostfw')
+          if (c.nft !== undefined) await run(n1.netns, 'nft', 'delete table inet hostfw')
         }
       }
     },
@@ -209,20 +200,10 @@ describeLab('ufw on the nodes: the walk against real packets', () => {
     {timeout: LONG},
     async () => {
       const l = lab.get()
-      const [n1, n2] = l.nodes
-      const p1 = l.pods.find((p) => p.node === n1!.name)!
-      const p2 = l.pods.find((p) => p.node === n2!.name)!
+      const {n1, n2, p1, p2} = twoNodePods(l)
       const walkAll = async (): Promise<Record<(typeof PROTOCOLS)[number], Trace>> => {
         const snap = await collectLab(l.name)
-        const t = (protocol: Protocol): Trace =>
-          traceSnapshot(snap, {
-            src: p1.name,
-            dst: p2.name,
-            size: 84,
-            df: false,
-            protocol,
-            ...(protocol === 'icmp' ? {} : {port: protocol === 'tcp' ? 8080 : 53}),
-          }).trace
+        const t = (protocol: Protocol): Trace => flow(snap, p1.name, p2.name, protocol)
         return {icmp: t('icmp'), tcp: t('tcp'), udp: t('udp')}
       }
       const delivered = (t: Trace): boolean =>
@@ -237,7 +218,7 @@ describeLab('ufw on the nodes: the walk against real packets', () => {
 
       // `ufw route deny proto tcp to P2 port 8080` on node1, as ufw writes it into its user chain
       const deny = ['ufw-user-forward', '-d', `${p2.ip}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', '8080', '-j', 'DROP']
-      await run(n1!.netns, 'iptables', '-A', ...deny)
+      await run(n1.netns, 'iptables', '-A', ...deny)
       expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: true, tcp: false, udp: true})
       const denied = await walkAll()
       expect([delivered(denied.icmp), delivered(denied.tcp), delivered(denied.udp)]).toEqual([true, false, true])
@@ -245,11 +226,11 @@ describeLab('ufw on the nodes: the walk against real packets', () => {
       expect(f.message).toContain("(ufw's chain ufw-user-forward)")
       expect(f.fix).toContain(`ufw route allow proto tcp from ${p1.ip} to ${p2.ip} port 8080`)
       expect(f.fix).toContain('ufw delete NUMBER')
-      await run(n1!.netns, 'iptables', '-D', ...deny)
+      await run(n1.netns, 'iptables', '-D', ...deny)
 
       // the overlay's port no longer allowed on node2: its INPUT policy drops the VXLAN packets
       const vxlan = ['ufw-user-input', '-p', 'udp', '-m', 'udp', '--dport', '8472', '-j', 'ACCEPT']
-      await run(n2!.netns, 'iptables', '-D', ...vxlan)
+      await run(n2.netns, 'iptables', '-D', ...vxlan)
       try {
         expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: false, tcp: false, udp: false})
         const closed = await walkAll()
@@ -260,7 +241,7 @@ describeLab('ufw on the nodes: the walk against real packets', () => {
           expect(blocked.flatMap((x) => x.evidence)).toContain('-P INPUT DROP')
         }
       } finally {
-        await run(n2!.netns, 'iptables', '-A', ...vxlan)
+        await run(n2.netns, 'iptables', '-A', ...vxlan)
       }
     },
   )

@@ -9,7 +9,6 @@
 import {describe, expect, it} from 'vitest'
 
 import {flowHeaderFields} from '../../../src/analyze/trace/header-fields.js'
-import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import {evaluateChain} from '../../../src/analyze/trace/iptables.js'
 import type {FilterPacket} from '../../../src/analyze/trace/iptables-match.js'
 import {evaluateNftChain} from '../../../src/analyze/trace/nft.js'
@@ -18,6 +17,7 @@ import {parseNftRuleset} from '../../../src/collect/parse/nft.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import type {Protocol, Trace} from '../../../src/model/trace.js'
 import {fixture, snapshotFixture} from '../../helpers/fixtures.js'
+import {flow} from './fixtures.js'
 
 const ipt = parseIptablesSave(fixture('iptables', 'host-firewall.txt'))
 const nftTable = parseNftRuleset(fixture('nft', 'host-firewall.json')).tables[0]!
@@ -210,14 +210,7 @@ function withRules(node: string, chain: string, ...lines: string[]): Snapshot {
 }
 
 const walk = (s: Snapshot, protocol: Protocol = 'icmp', size = 84): Trace =>
-  traceSnapshot(s, {
-    src: 'pod-node1-1',
-    dst: 'pod-node2-1',
-    size,
-    df: false,
-    protocol,
-    ...(protocol === 'icmp' ? {} : {port: protocol === 'tcp' ? 8080 : 53}),
-  }).trace
+  flow(s, 'pod-node1-1', 'pod-node2-1', protocol, {size})
 
 const ends = (t: Trace) => [t.disposition, t.returnPath?.disposition]
 
@@ -323,14 +316,7 @@ describe("ufw's chains (a ufw lab node's iptables-save, fixtures/iptables/ufw-no
   })
 
   it("the INPUT policy ufw set: a pod's connection to an unopened port of another node; the fix allows it through ufw", () => {
-    const t = traceSnapshot(ufwNode(), {
-      src: 'pod-node2-1',
-      dst: 'node1',
-      size: 84,
-      df: false,
-      protocol: 'tcp',
-      port: 9100,
-    }).trace
+    const t = flow(ufwNode(), 'pod-node2-1', 'node1', 'tcp', {port: 9100})
     expect(ends(t)).toEqual(['DENIED', undefined])
     const f = t.findings.find((x) => x.code === 'FIREWALL_DROP')!
     // flanneld masquerades a pod's traffic to a node's address: it arrives from node2's

@@ -9,10 +9,10 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import type {Protocol, Trace} from '../../../src/model/trace.js'
-import {describeLab, nsExec, ping, useLab} from '../../helpers/lab.js'
+import {describeLab, nsExec, ping, twoNodePods, useLab} from '../../helpers/lab.js'
 import {queryFrom} from '../../helpers/service-traffic.js'
+import {flow} from './fixtures.js'
 import {collectLab} from './oracle.js'
 
 const LONG = 300_000
@@ -37,26 +37,24 @@ describeLab('raw-table notrack rules: the walk against real packets', () => {
         {timeout: LONG},
         async () => {
           const l = lab.get()
-          const [n1] = l.nodes
-          const p1 = l.pods.find((p) => p.node === n1!.name)!
-          const p2 = l.pods.find((p) => p.node !== n1!.name)!
+          const {n1, p1, p2} = twoNodePods(l)
           expect(await ping(p1.netns, p2.ip)).toBe(true)
           expect(await connects(p1.netns, CLUSTER_IP, 80)).toBe(true)
 
           // the operator's rules, with the operator's tools
           if (proxy === 'iptables') {
             for (const dst of [p2.ip, CLUSTER_IP])
-              await run(n1!.netns, 'iptables', '-t', 'raw', '-A', 'PREROUTING', '-s', p1.ip, '-d', dst, '-j', 'NOTRACK')
+              await run(n1.netns, 'iptables', '-t', 'raw', '-A', 'PREROUTING', '-s', p1.ip, '-d', dst, '-j', 'NOTRACK')
           } else {
-            await run(n1!.netns, 'nft', 'add', 'table', 'ip', 'notrack-test')
+            await run(n1.netns, 'nft', 'add', 'table', 'ip', 'notrack-test')
             await run(
-              n1!.netns,
+              n1.netns,
               'nft',
               'add chain ip notrack-test prerouting { type filter hook prerouting priority raw; }',
             )
             for (const dst of [p2.ip, CLUSTER_IP])
               await run(
-                n1!.netns,
+                n1.netns,
                 'nft',
                 'add',
                 'rule',
@@ -74,14 +72,7 @@ describeLab('raw-table notrack rules: the walk against real packets', () => {
           }
           const snap = await collectLab(l.name)
           const walk = (dst: string, protocol?: Protocol, port?: number): Trace =>
-            traceSnapshot(snap, {
-              src: p1.name,
-              dst,
-              size: 84,
-              df: false,
-              ...(protocol ? {protocol} : {}),
-              ...(port ? {port} : {}),
-            }).trace
+            flow(snap, p1.name, dst, protocol, port ? {port} : {})
 
           // the ClusterIP: untranslated in the kernel and in the walk
           expect(await connects(p1.netns, CLUSTER_IP, 80)).toBe(false)
@@ -104,25 +95,18 @@ describeLab('raw-table notrack rules: the walk against real packets', () => {
             expect(await connects(p1.netns, p2.ip, 8080)).toBe(false)
             for (const t of [echo, syn]) {
               expect([t.disposition, t.returnPath?.disposition]).toEqual(['DELIVERED', 'DENIED'])
-              expect(t.returnPath!.hops.at(-1)).toMatchObject({node: n1!.name, findings: ['FIREWALL_DROP']})
+              expect(t.returnPath!.hops.at(-1)).toMatchObject({node: n1.name, findings: ['FIREWALL_DROP']})
               const f = t.findings.find((x) => x.code === 'FIREWALL_DROP')!
               expect(f.subject).toBe('iptables raw: the request untracked')
               expect(f.fix).toContain(`-s ${p1.ip}/32 -d ${p2.ip}/32 -j NOTRACK`)
             }
             // the fix's other way: untrack the replies too
-            await run(n1!.netns, 'iptables', '-t', 'raw', '-A', 'PREROUTING', '-s', p2.ip, '-d', p1.ip, '-j', 'NOTRACK')
+            await run(n1.netns, 'iptables', '-t', 'raw', '-A', 'PREROUTING', '-s', p2.ip, '-d', p1.ip, '-j', 'NOTRACK')
             expect(await ping(p1.netns, p2.ip)).toBe(true)
             expect(await connects(p1.netns, p2.ip, 8080)).toBe(true)
             const again = await collectLab(l.name)
             for (const protocol of ['icmp', 'tcp'] as const) {
-              const t = traceSnapshot(again, {
-                src: p1.name,
-                dst: p2.name,
-                size: 84,
-                df: false,
-                protocol,
-                ...(protocol === 'tcp' ? {port: 8080} : {}),
-              }).trace
+              const t = flow(again, p1.name, p2.name, protocol)
               expect([t.disposition, t.returnPath?.disposition], protocol).toEqual(['DELIVERED', 'DELIVERED'])
             }
           } else {
@@ -145,13 +129,10 @@ describeLab('raw-table notrack rules under Felix: the walk against real pings', 
     {timeout: LONG},
     async () => {
       const l = lab.get()
-      const [n1] = l.nodes
-      const p1 = l.pods.find((p) => p.node === n1!.name)!
-      const p2 = l.pods.find((p) => p.node !== n1!.name)!
+      const {n1, p1, p2} = twoNodePods(l)
       const notrack = (src: string, dst: string) =>
-        run(n1!.netns, 'iptables', '-t', 'raw', '-I', 'PREROUTING', '-s', src, '-d', dst, '-j', 'NOTRACK')
-      const walk = async (): Promise<Trace> =>
-        traceSnapshot(await collectLab(l.name), {src: p1.name, dst: p2.name, size: 84, df: false}).trace
+        run(n1.netns, 'iptables', '-t', 'raw', '-I', 'PREROUTING', '-s', src, '-d', dst, '-j', 'NOTRACK')
+      const walk = async (): Promise<Trace> => flow(await collectLab(l.name), p1.name, p2.name)
 
       await notrack(p1.ip, p2.ip)
       expect(await ping(p1.netns, p2.ip)).toBe(false)

@@ -12,13 +12,12 @@ import path from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {traceSnapshot} from '../../../src/analyze/trace/index.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {parseNftRuleset} from '../../../src/collect/parse/nft.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import type {Protocol, Trace} from '../../../src/model/trace.js'
 import {REPO} from '../../helpers/cli.js'
-import {schemaErrors, snapshotFixture} from './fixtures.js'
+import {flow, schemaErrors, snapshotFixture} from './fixtures.js'
 
 const fixture = (f: string): string => readFileSync(path.join(REPO, 'fixtures', f), 'utf8')
 const REQUEST_NOTRACK = '-A PREROUTING -s 172.20.1.3/32 -d 172.20.2.2/32 -j NOTRACK'
@@ -38,14 +37,7 @@ function nftablesLab(): Snapshot {
 }
 
 const walk = (s: Snapshot, dst: string, protocol?: Protocol, port?: number): Trace =>
-  traceSnapshot(s, {
-    src: 'pod-node1-2',
-    dst,
-    size: 84,
-    df: false,
-    ...(protocol ? {protocol} : {}),
-    ...(port ? {port} : {}),
-  }).trace
+  flow(s, 'pod-node1-2', dst, protocol, port ? {port} : {})
 
 describe.each([
   ['iptables', iptablesLab, '-A PREROUTING -s 172.20.1.3/32 -d 172.21.0.80/32 -j NOTRACK'],
