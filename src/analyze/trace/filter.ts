@@ -464,6 +464,7 @@ export function filterChain(
   // untracked here, which conntrack never saw: a UDP reply starts a connection of its own, while an echo
   // reply or a SYN-ACK can start none (conntrack's icmp and tcp trackers call it INVALID)
   const untracked = flight.untracked === key
+  const tunnelUntracked = flight.untrackedTunnel?.at === key && flight.untrackedTunnel.depth === flight.pkt.encap.length
   const replyUnseen = w.direction === 'return' && w.shared.untracked.has(key)
   const p: FilterPacket = {
     src: h.src,
@@ -473,10 +474,13 @@ export function filterChain(
     ...(h.dport !== undefined ? {dport: h.dport} : {}),
     ...(devs.in ? {in: devs.in} : {}),
     ...(devs.out ? {out: devs.out} : {}),
-    // an encapsulated packet is the tunnel's own flow: conntrack sees it as NEW only the first time, and no rule here tells
+    // an encapsulated packet is the tunnel's own flow: conntrack sees it as NEW only the first time, and no rule here
+    // tells; unless raw left it untracked in this namespace (Felix's NOTRACK of its VXLAN port)
     ctstate:
       flight.pkt.encap.length > 0
-        ? 'NEW'
+        ? tunnelUntracked
+          ? 'UNTRACKED'
+          : 'NEW'
         : untracked
           ? 'UNTRACKED'
           : replyUnseen
@@ -613,6 +617,8 @@ export function filterChain(
     }
     evidence.push(...lines)
     if (r.remembered && w.direction === 'forward') w.shared.remembered.push({node: place.node, rule: r.remembered})
+    if (r.untrackedBy && flight.pkt.encap.length > 0 && !tunnelUntracked)
+      flight.untrackedTunnel = {at: key, depth: flight.pkt.encap.length}
     if (r.untrackedBy && flight.pkt.encap.length === 0 && !untracked) {
       flight.untracked = key
       if (w.direction === 'forward')

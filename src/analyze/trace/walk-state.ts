@@ -33,6 +33,11 @@ export interface Flight {
   ctnat?: {at: string; dnat?: boolean; snat?: boolean}
   /** the namespace (node|netns) whose raw table let this packet go untracked (NOTRACK, nft notrack): there it stays so */
   untracked?: string
+  /**
+   * the same for the tunnel's outer packet (Felix's NOTRACK of its VXLAN port): the namespace, and how many
+   * encapsulations the packet had then (the outer header it concerns; a decapsulation leaves it behind)
+   */
+  untrackedTunnel?: {at: string; depth: number}
   /** the bridge port the packet came in by, where it went up to IP on its bridge (node|netns) */
   bridgedIn?: {at: string; port: string}
   /**

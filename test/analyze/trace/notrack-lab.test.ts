@@ -5,7 +5,9 @@
  * reply and SYN-ACK are INVALID to node1's conntrack and kube-proxy's KUBE-FORWARD drops them (ping and
  * connect fail) while a UDP answer gets through, and the walk agrees, naming the NOTRACK rule; with the
  * replies untracked too, everything passes. In nftables mode kube-proxy drops no INVALID packet: the
- * ping passes, as the walk says. Under Felix (calico-bgp) its workload chain drops the INVALID reply.
+ * ping passes, as the walk says. Under Felix (calico-bgp) its workload chain drops the INVALID reply. Felix's own
+ * NOTRACK of its VXLAN port (calico-vxlan) leaves the outer packets UNTRACKED at every later hook of the node: an
+ * operator's rule on conntrack state sees them so.
  */
 import {describe, expect, it} from 'vitest'
 
@@ -148,6 +150,43 @@ describeLab('raw-table notrack rules under Felix: the walk against real pings', 
       expect(await ping(p1.netns, p2.ip)).toBe(true)
       const both = await walk()
       expect([both.disposition, both.returnPath?.disposition]).toEqual(['DELIVERED', 'DELIVERED'])
+    },
+  )
+})
+
+describeLab("Felix's NOTRACK of its VXLAN port: the outer packets stay untracked on the node", () => {
+  const lab = useLab('notrack-vx', ['--nodes', '2', '--pods-per-node', '1', '--backend', 'calico-vxlan'])
+
+  it(
+    'a rule on NEW packets of the VXLAN port does not meet them, one on UNTRACKED ones does; the walk agrees',
+    {timeout: LONG},
+    async () => {
+      const l = lab.get()
+      const {n1, n2, p1, p2} = twoNodePods(l)
+      const walk = async (): Promise<Trace> => flow(await collectLab(l.name), p1.name, p2.name)
+      for (const [state, answered] of [
+        ['NEW', true],
+        ['UNTRACKED', false],
+      ] as const) {
+        // on the receiver's INPUT and the sender's OUTPUT alike
+        for (const [n, chain] of [
+          [n2, 'INPUT'],
+          [n1, 'OUTPUT'],
+        ] as const) {
+          const rule = [chain, '-p', 'udp', '--dport', '4789', '-m', 'conntrack', '--ctstate', state, '-j', 'DROP']
+          await run(n.netns, 'iptables', '-I', ...rule)
+          try {
+            expect(await ping(p1.netns, p2.ip), `${state} on ${n.name} ${chain}`).toBe(answered)
+            const t = await walk()
+            expect(
+              t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED',
+              `${state} on ${n.name} ${chain}`,
+            ).toBe(answered)
+          } finally {
+            await run(n.netns, 'iptables', '-D', ...rule)
+          }
+        }
+      }
     },
   )
 })
