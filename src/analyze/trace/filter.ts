@@ -39,6 +39,8 @@ export interface FilterOutcome {
    * with the new route: the chains that ran up to it (the rest run in the pass after the new route)
    */
   outputDone?: string[]
+  /** OUTPUT: the mangle table (or an nft route chain) changed the packet's mark: the kernel routes it again by it */
+  markRerouted?: boolean
 }
 
 function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: string}> {
@@ -250,6 +252,8 @@ const toOf = (t: {addr?: string; port?: number} | undefined): {to?: {addr: strin
 interface Unit {
   prio: number
   label: string
+  /** iptables' mangle table and nft's route chains: a locally sent packet whose mark they change is routed again */
+  reroutes?: boolean
   /** iptables filter units keep the evidence exactly as before (a header only when several speak) */
   evaluate: () => UnitResult | undefined
   empty: boolean
@@ -303,6 +307,7 @@ function hookUnits(
       if (table === 'nat' && !firstPacket) continue
       units.push({
         prio,
+        ...(table === 'mangle' ? {reroutes: true} : {}),
         label: table === 'filter' ? rs.label : `${rs.label} ${table}`,
         empty: chainIsEmpty(rs.ipt, hook, table),
         evaluate: () => {
@@ -364,6 +369,7 @@ function hookUnits(
         if (c.type === 'nat' && !firstPacket) continue
         units.push({
           prio: c.prio,
+          ...(c.type === 'route' ? {reroutes: true} : {}),
           label: `nft ${t.family} ${t.name} ${c.name} (hook ${c.hook} priority ${c.prio})`,
           empty: c.rules.length === 0 && (c.policy ?? 'accept') === 'accept',
           evaluate: () => {
@@ -515,6 +521,7 @@ export function filterChain(
   let rewrite: Rewrite | undefined
   let rewriteLine: string | undefined
   let outputDone: string[] | undefined
+  let markRerouted = false
   const done = resumed ? new Set(flight.outputResume!.done) : undefined
   const ran: string[] = []
   const many = units.filter((u) => !u.empty && !done?.has(u.label)).length > 1
@@ -528,6 +535,7 @@ export function filterChain(
     if (done?.has(unit.label)) continue
     ran.push(unit.label)
     if (unit.empty) continue
+    const markBefore = flight.marks?.at === key ? flight.marks.mark : held.mark
     const r = unit.evaluate()
     if (!r) continue
     flight.marks = {at: key, mark: r.mark, ctmark: r.ctmark}
@@ -673,6 +681,13 @@ export function filterChain(
       }
     }
     if (r.nat) nat.push({ruleset: unit.label, rule: r.nat})
+    // ip_route_me_harder: a locally sent packet whose mark mangle changed is routed again (`ip rule fwmark`)
+    if (chain === 'OUTPUT' && unit.reroutes && r.mark !== markBefore && flight.pkt.encap.length === 0) {
+      outputDone = ran
+      markRerouted = true
+      evidence.push(`mark 0x${r.mark.toString(16)} set in OUTPUT: the kernel routes the packet again with it`)
+      break
+    }
   }
   return {
     passed: true,
@@ -682,6 +697,7 @@ export function filterChain(
     ...(rewrite ? {rewrite} : {}),
     ...(rewriteLine ? {rewriteLine} : {}),
     ...(outputDone ? {outputDone} : {}),
+    ...(markRerouted ? {markRerouted} : {}),
   }
 }
 

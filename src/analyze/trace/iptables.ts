@@ -128,6 +128,9 @@ function run(ctx: Ctx, chain: IptablesChain, depth: number): Outcome {
     }
     if (target === 'MARK') {
       const next = applyMark(rule.targetArgs ?? [], ctx.p.mark)
+      // mangle's mark routes a locally sent packet again (ip_route_me_harder): the rule is evidence
+      if (next !== undefined && next !== ctx.p.mark && ctx.table.name === 'mangle' && !ctx.sandbox && !random)
+        ctx.evidence.push(line)
       if (next !== undefined) ctx.p = {...ctx.p, mark: next}
       continue
     }

@@ -31,7 +31,9 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
       return undefined
   }
   let h = header(flight)
-  const key = `${place.node}|${place.netns}|${h.dst}|${flight.pkt.encap.length}`
+  // routed again here after OUTPUT's mangle gave the packet a mark is no loop: the mark is part of the visit
+  const markHere = flight.marks?.at === `${place.node}|${place.netns}` ? flight.marks.mark : 0
+  const key = `${place.node}|${place.netns}|${h.dst}|${flight.pkt.encap.length}|${markHere}`
   if (w.seen.has(key)) {
     return w.stop('LOOP', {
       node: place.node,
@@ -222,8 +224,8 @@ function loopback(w: Walk, place: Place, flight0: Flight, deliver: Hop, oif: str
 
 /**
  * The OUTPUT hook for a packet this namespace sends by `dev`: passed (the hook behind it), dropped, or given a new
- * destination by a DNAT and routed again (`next`: where that leads), the kernel's way: the chains after the DNAT
- * run after the new route. `routedFirst`: a hop for the route it was first sent by, shown when it is rerouted.
+ * destination by a DNAT (or a new mark by mangle) and routed again (`next`: where that leads), the kernel's way:
+ * the chains after it run after the new route. `routedFirst`: a hop for the route it was first sent by, shown when it is rerouted.
  */
 function output(
   w: Walk,
@@ -237,7 +239,7 @@ function output(
   const r = filterChain(w, place, 'OUTPUT', flight, {out: hookOut}, encapBlocked(w, place, flight))
   if (!r.passed) return {next: undefined}
   const f = r.rewrite ? applyRewrite(w, place, flight, r.rewrite) : flight
-  const rerouting = r.rewrite?.dst !== undefined && r.rewrite.dst !== header(flight).dst
+  const rerouting = (r.rewrite?.dst !== undefined && r.rewrite.dst !== header(flight).dst) || r.markRerouted === true
   if (rerouting && routedFirst) w.hop({...routedFirst, packet: flight.pkt})
   const fh = filterHop(place, 'OUTPUT', {out: hookOut}, r.evidence, f, r)
   if (fh) w.hop(fh)

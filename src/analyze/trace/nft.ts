@@ -77,6 +77,8 @@ interface Ctx {
   untrackedBy?: string
   /** what the rule being evaluated took for granted to match (a rate limit not reached) */
   assumed?: string
+  /** the base chain is of type route (its mark or addresses changed make the kernel route the packet again) */
+  routeChain?: boolean
 }
 
 type Outcome = ChainEnd<NftRule, NftVerdict, NftResult['nat']>
@@ -472,6 +474,8 @@ function run(ctx: Ctx, chain: NftChain, depth: number): Outcome {
       if (out === 'continue') continue rules
       return out
     }
+    // a route chain's mark routes a locally sent packet again: the rule that set it is evidence
+    if (ctx.p.mark !== saved.mark && ctx.routeChain) ctx.evidence.push(rule.text)
     // a rule that let the packet go untracked (raw's notrack) is why the nat chains never see it
     if (ctx.p.ctstate === 'UNTRACKED' && saved.ctstate !== 'UNTRACKED') {
       ctx.evidence.push(rule.text)
@@ -550,7 +554,16 @@ function once(
   env: MatchEnv,
   choices: number[],
 ): {result: NftResult; taken: Ctx['taken']} {
-  const ctx: Ctx = {table, p: {...p}, env, evidence: [], unknown: [], choices, taken: []}
+  const ctx: Ctx = {
+    table,
+    p: {...p},
+    env,
+    evidence: [],
+    unknown: [],
+    choices,
+    taken: [],
+    ...(chain.type === 'route' ? {routeChain: true} : {}),
+  }
   const out = run(ctx, chain, 0)
   const probability = ctx.taken.reduce((acc, t) => acc / t.n, 1)
   const policy = chain.policy ?? 'accept'
