@@ -112,8 +112,8 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   const dev = nh?.dev ?? d.dev
   const link = dev ? place.links.get(dev) : undefined
   // br_netfilter translated a frame that came up from a bridge port to an address behind the same bridge: the
-  // kernel bridges it back from that port (its bridged DNAT); the walk routes it as before, and the bridge
-  // then takes the ingress port's hairpin flag into account
+  // kernel bridges it back from that port (its bridged DNAT), with no TTL taken; the walk routes it as before
+  // (the route lookup still needs forwarding on), and the bridge then takes the ingress port's hairpin flag into account
   const here = `${place.node}|${place.netns}`
   if (
     dnatHere &&
@@ -142,16 +142,27 @@ export function l3(w: Walk, place: Place, inDev: string | undefined, flight0: Fl
   let f = flight
   if (inDev) {
     if (isHost(place) && !w.section(place, 'sysctls', `forwarding on ${place.node}`)) return undefined
-    const next = takeTtl(w, place, inDev, f)
-    if (!next) return undefined
-    f = next
+    const bridged = f.bridgedDnat?.at === here
+    if (!bridged) {
+      const next = takeTtl(w, place, inDev, f)
+      if (!next) return undefined
+      f = next
+    }
     const mtu = checkMtu(w, place, link, f, inDev)
     if (!mtu) return undefined
     const fwd: Hop = w.hop({
       ...base,
       out: dev,
       action: 'forward',
-      evidence: [...(isHost(place) ? forwardingEvidence(place, inDev) : []), ...mtu],
+      evidence: [
+        ...(isHost(place) ? forwardingEvidence(place, inDev) : []),
+        ...mtu,
+        ...(bridged
+          ? [
+              `br_netfilter's bridged DNAT: translated to an address behind ${dev}, the frame is bridged back from ${f.bridgedDnat!.port}, not routed (no TTL taken)`,
+            ]
+          : []),
+      ],
       packet: f.pkt,
     })
     if (isHost(place)) {

@@ -5,7 +5,8 @@
  * length, DSCP, an address range on the VXLAN port, and a native nftables table with a forward policy of
  * drop. For each rule set, a ping, a TCP connect and a UDP query from pod1 to pod2 are tried for real and
  * walked on a fresh collection: each walk must be delivered both ways exactly when the real packet was
- * answered, and no walk may be unsure of a rule. Then a ufw node (`--host-profile ufw`): healthy it carries
+ * answered, and no walk may be unsure of a rule. A TTL rule through a Service shows the kernel bridging a frame
+ * translated to an endpoint behind the same bridge (TTL kept) and routing one to the other node. Then a ufw node (`--host-profile ufw`): healthy it carries
  * everything with no error found; a `ufw route deny` rule's drop and the overlay's port closed are walked as the
  * kernel drops them, with ufw's own fix. host-firewall.test.ts has the same matches on fixtures.
  */
@@ -13,11 +14,12 @@ import {expect, it} from 'vitest'
 
 import type {Protocol, Trace} from '../../../src/model/trace.js'
 import {describeLab, nsExec, twoNodePods, useLab} from '../../helpers/lab.js'
-import {queryFrom} from '../../helpers/service-traffic.js'
+import {answers, connectFrom, queryFrom} from '../../helpers/service-traffic.js'
 import {flow} from './fixtures.js'
 import {collectLab} from './oracle.js'
 
 const LONG = 300_000
+const WEB = '172.21.0.80'
 const PROTOCOLS = ['icmp', 'tcp', 'udp'] as const
 type Answered = Record<(typeof PROTOCOLS)[number], boolean>
 
@@ -47,7 +49,7 @@ interface Case {
 }
 
 describeLab("a host firewall's header matches: the walk against real packets", () => {
-  const lab = useLab('hostfw', ['--nodes', '2', '--pods-per-node', '1'])
+  const lab = useLab('hostfw', ['--nodes', '2', '--pods-per-node', '2'])
 
   it(
     'each rule set: the walk is delivered both ways exactly when the kernel answered, and sure of every rule',
@@ -186,6 +188,37 @@ describeLab("a host firewall's header matches: the walk against real packets", (
         } finally {
           for (const [node, ...argv] of c.iptables ?? []) await run(nodeOf(node), 'iptables', '-D', ...argv)
           if (c.nft !== undefined) await run(n1.netns, 'nft', 'delete table inet hostfw')
+        }
+      }
+    },
+  )
+
+  it(
+    "TTL through a Service: to the endpoint behind the same bridge the frame is bridged (br_netfilter's bridged DNAT, TTL kept), to the other node's it is routed",
+    {timeout: LONG},
+    async () => {
+      const l = lab.get()
+      const {n1} = twoNodePods(l)
+      // default/web's endpoints are pod-node1-1 and pod-node2-1; pod-node1-2 is a plain client on node1
+      const client = l.pods.find((p) => p.name === 'pod-node1-2')!
+      for (const [ttl, answering] of [
+        [63, 'pod-node1-1'],
+        [64, 'pod-node2-1'],
+      ] as const) {
+        const rule = ['FORWARD', '-p', 'tcp', '-m', 'ttl', '--ttl-eq', String(ttl), '-j', 'DROP']
+        await run(n1.netns, 'iptables', '-I', ...rule)
+        try {
+          const got = new Set(await answers(12, () => connectFrom(client.netns, WEB, 80, 2)))
+          expect([...got].sort(), `TTL ${ttl} dropped`).toEqual(['', answering])
+          const t = flow(await collectLab(l.name), client.name, 'svc/default/web')
+          const walked = Object.fromEntries(t.endpoints!.map((e) => [e.pod, e.disposition]))
+          expect(walked, `TTL ${ttl} dropped`).toEqual(
+            answering === 'pod-node1-1'
+              ? {'pod-node1-1': 'DELIVERED', 'pod-node2-1': 'DENIED'}
+              : {'pod-node1-1': 'DENIED', 'pod-node2-1': 'DELIVERED'},
+          )
+        } finally {
+          await run(n1.netns, 'iptables', '-D', ...rule)
         }
       }
     },
