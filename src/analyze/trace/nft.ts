@@ -183,6 +183,20 @@ function evalExpr(ctx: Ctx, e: unknown): unknown {
       if (t === undefined) throw new Unknown(`fib ${flags.join(' . ')} type`)
       return t.toLowerCase()
     }
+    // the reverse path filter (`fib saddr . iif oif missing drop`): the route back to the source, through the
+    // input interface with iif (strict) or any (loose), by the packet's mark with mark; none, or a local one: missing
+    if (e.fib.result === 'oif' && flags[0] === 'saddr' && flags.every((f) => ['saddr', 'iif', 'mark'].includes(f))) {
+      const found = ctx.env.rpfilter?.({
+        loose: !flags.includes('iif'),
+        validmark: flags.includes('mark'),
+        acceptLocal: false,
+      })
+      if (found === undefined)
+        throw new Unknown(
+          `fib ${flags.join(' . ')} oif: the reverse path lookup needs the node's routes and the input interface`,
+        )
+      return found
+    }
     throw new Unknown(`fib ${flags.join(' . ')} ${String(e.fib.result)}`)
   }
   if (isObj(e.numgen)) {
@@ -274,6 +288,8 @@ function equals(have: unknown, want: unknown): boolean {
     const n = (x: {bytes: Uint8Array}): bigint => x.bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n)
     return n(a) >= n(l) && n(a) <= n(h)
   }
+  // `fib … oif exists` / `missing`
+  if (typeof have === 'boolean') return have === want
   if (typeof have === 'number') {
     if (typeof want === 'number') return have === want
     if (typeof want === 'string') return protoNumber(want) === have || Number(want) === have

@@ -204,6 +204,8 @@ interface Hint {
 export function renderValue(v: unknown, hint: Hint = {}): string {
   if (v === null || v === undefined) return ''
   if (typeof v === 'number') return hint.mark ? `0x${(v >>> 0).toString(16).padStart(8, '0')}` : String(v)
+  // `fib saddr . iif oif missing`, `tcp option mptcp exists`: nft's JSON says false and true
+  if (typeof v === 'boolean') return v ? 'exists' : 'missing'
   if (typeof v === 'string') {
     const q = Array.isArray(hint.quote) ? hint.quote[0] : hint.quote
     return q && !v.startsWith('@') ? `"${v}"` : v

@@ -223,6 +223,49 @@ describeLab("a host firewall's header matches: the walk against real packets", (
       }
     },
   )
+
+  it(
+    "nft's reverse path filter (fib saddr . iif oif missing drop): passes a symmetric path; strict, drops a request whose source routes back elsewhere; loose, lets it be",
+    {timeout: LONG},
+    async () => {
+      const l = lab.get()
+      const {n1, n2, p1, p2} = twoNodePods(l)
+      const rpf = (rule: string) => `table inet rpf { chain p { type filter hook prerouting priority raw; ${rule}; }; }`
+      const asymmetric = ['ip', 'route', 'add', `${p1.ip}/32`, 'via', n1.ip, 'dev', 'eth0']
+      const check = async (what: string, answered: boolean, rule: string) => {
+        expect(await kernel(p1.netns, p2.ip), what).toEqual({icmp: answered, tcp: answered, udp: answered})
+        const snap = await collectLab(l.name)
+        for (const protocol of PROTOCOLS) {
+          const t = flow(snap, p1.name, p2.name, protocol)
+          expect(
+            t.disposition === 'DELIVERED' && t.returnPath?.disposition === 'DELIVERED',
+            `${what}, ${protocol}`,
+          ).toBe(answered)
+          expect(
+            t.findings.map((f) => f.code),
+            `${what}, ${protocol}`,
+          ).not.toContain('INSUFFICIENT_INFO')
+          if (!answered) expect(t.hops.at(-1)!.evidence, `${what}, ${protocol}`).toContain(rule)
+        }
+      }
+      const strict = 'fib saddr . iif oif missing drop'
+      await run(n2.netns, 'nft', rpf(strict))
+      try {
+        await check('strict, symmetric', true, strict)
+        await run(n2.netns, ...asymmetric)
+        try {
+          await check('strict, the source routed back by eth0', false, strict)
+          await run(n2.netns, 'nft', 'delete table inet rpf')
+          await run(n2.netns, 'nft', rpf('fib saddr oif missing drop'))
+          await check('loose, the source routed back by eth0', true, 'fib saddr oif missing drop')
+        } finally {
+          await run(n2.netns, 'ip', 'route', 'del', `${p1.ip}/32`)
+        }
+      } finally {
+        await run(n2.netns, 'nft', 'delete table inet rpf')
+      }
+    },
+  )
 })
 
 describeLab('ufw on the nodes: the walk against real packets', () => {

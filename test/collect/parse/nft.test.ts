@@ -63,7 +63,7 @@ describe('nft -j list ruleset', () => {
       .split('\n')
       .map((l) => l.trim())
     const texts = host.tables.flatMap((t) => t.chains.flatMap((c) => c.rules.map((x) => x.text)))
-    expect(texts.length).toBe(22)
+    expect(texts.length).toBe(23)
     for (const text of texts) expect(hostListed).toContain(text)
   })
 
