@@ -104,7 +104,7 @@ export const HOST: CatalogueEntry[] = [
     severity: 'error',
     title: 'a firewall rule drops the packet',
     meaning:
-      "A DROP or REJECT rule on the node matches the traced packet before anything accepts it. The evidence names the table, chain and rule as iptables-save or nft prints them. kube-proxy's own REJECT or DROP for a Service without endpoints (or without one on the node, under a Local traffic policy) is not this: it is SERVICE_NO_ENDPOINTS, since kube-proxy writes that rule again if deleted.",
+      "A DROP or REJECT rule on the node matches the traced packet before anything accepts it. The evidence names the table, chain and rule as iptables-save or nft prints them. kube-proxy's own REJECT or DROP for a Service without endpoints (or without one on the node, under a Local traffic policy) is not this: it is SERVICE_NO_ENDPOINTS, since kube-proxy writes that rule again if deleted. On a node whose firewall is ufw (chains ufw-*, and the INPUT/FORWARD policy it sets) the fix is a ufw command, since ufw writes its chains again on every reload.",
     symptoms:
       'One flow fails (a port, a source range) while others between the same pods work; REJECT answers with an ICMP error, DROP times out.',
     confirm: ['iptables-save -c', 'nft list ruleset'],
