@@ -1,7 +1,7 @@
 import type {Hop, Packet} from '../../model/trace.js'
 import {lookupRoute} from '../fib.js'
 import {parseIp} from '../ip.js'
-import type {NatTarget} from './iptables.js'
+import type {NatTarget} from '../netfilter/iptables.js'
 import {describeHeader, type Header, header} from './packet.js'
 import {isHost, type Place} from './place.js'
 import type {Flight, Walk} from './walk-state.js'

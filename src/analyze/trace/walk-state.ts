@@ -3,7 +3,7 @@ import {podNotRead, podNotReadFix} from '../../model/node-state.js'
 import type {Disposition, Hop, Packet} from '../../model/trace.js'
 import {type FindingInput, makeFinding} from '../catalogue/index.js'
 import {raise} from '../checks/raise.js'
-import type {CtState} from './iptables-match.js'
+import type {CtState} from '../netfilter/iptables-match.js'
 import type {CtEntry} from './nat.js'
 import {type Place, type SnapshotIndex} from './place.js'
 

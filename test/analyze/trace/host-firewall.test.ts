@@ -8,10 +8,10 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {flowHeaderFields} from '../../../src/analyze/trace/header-fields.js'
-import {evaluateChain} from '../../../src/analyze/trace/iptables.js'
-import type {FilterPacket} from '../../../src/analyze/trace/iptables-match.js'
-import {evaluateNftChain} from '../../../src/analyze/trace/nft.js'
+import {flowHeaderFields} from '../../../src/analyze/netfilter/header-fields.js'
+import {evaluateChain} from '../../../src/analyze/netfilter/iptables.js'
+import type {FilterPacket} from '../../../src/analyze/netfilter/iptables-match.js'
+import {evaluateNftChain} from '../../../src/analyze/netfilter/nft.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {parseNftRuleset} from '../../../src/collect/parse/nft.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'

@@ -5,8 +5,8 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {evaluateChain} from '../../../src/analyze/trace/iptables.js'
-import type {FilterPacket} from '../../../src/analyze/trace/iptables-match.js'
+import {evaluateChain} from '../../../src/analyze/netfilter/iptables.js'
+import type {FilterPacket} from '../../../src/analyze/netfilter/iptables-match.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {fixture} from '../../helpers/fixtures.js'
 

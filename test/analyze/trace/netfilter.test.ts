@@ -4,7 +4,7 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import {evaluateNftChain} from '../../../src/analyze/trace/nft.js'
+import {evaluateNftChain} from '../../../src/analyze/netfilter/nft.js'
 import {parseIpsetSave} from '../../../src/collect/parse/ipset.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {parseNftRuleset} from '../../../src/collect/parse/nft.js'

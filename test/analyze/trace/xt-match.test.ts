@@ -6,11 +6,11 @@
  */
 import {describe, expect, it} from 'vitest'
 
+import {evaluateChain} from '../../../src/analyze/netfilter/iptables.js'
+import type {FilterPacket} from '../../../src/analyze/netfilter/iptables-match.js'
+import {type MatchEnv, matchExtension, type XtPacket} from '../../../src/analyze/netfilter/xt-match.js'
 import {addrType, matchEnv} from '../../../src/analyze/trace/filter.js'
-import {evaluateChain} from '../../../src/analyze/trace/iptables.js'
-import type {FilterPacket} from '../../../src/analyze/trace/iptables-match.js'
 import {SnapshotIndex} from '../../../src/analyze/trace/place.js'
-import {type MatchEnv, matchExtension, type XtPacket} from '../../../src/analyze/trace/xt-match.js'
 import {parseIpsetSave} from '../../../src/collect/parse/ipset.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
 import {parseXtRecent} from '../../../src/collect/parse/xt-recent.js'
