@@ -34,7 +34,7 @@ import {
   sysctlLine,
 } from './checks/evidence.js'
 import {formatRule} from './iproute2.js'
-import {iptablesNftTables} from './trace/filter.js'
+import {iptablesNftTables} from './netfilter/owned-tables.js'
 
 export interface DiffOptions {
   /** counters, conntrack, neighbour and FDB ageing too */

@@ -8,6 +8,25 @@ import type {CatalogueEntry} from './types.js'
 
 const FLANNEL_RESTART = 'kubectl -n kube-flannel delete pod -l app=flannel --field-selector spec.nodeName=<node>'
 
+/**
+ * ENCAP_PORT_BLOCKED's fix when the node's own nftables table drops the overlay (the entry's is iptables'):
+ * firewalld's command where firewalld owns the table, else nft's, ahead of the rule that drops it.
+ */
+export function nftEncapFix(firewalld: boolean): string {
+  return (
+    firewalld
+      ? [
+          "# firewalld's <chain> blocks it on <node>: open the overlay's port (and in any cloud security group between the nodes)",
+          'firewall-cmd --permanent --add-port=<port>/udp',
+          'firewall-cmd --reload',
+        ]
+      : [
+          '# <family> <nftTable> chain <chain> blocks it on <node>: accept the overlay from the other nodes first',
+          'nft insert rule <family> <nftTable> <chain> ip saddr <peerIP> udp dport <port> accept',
+        ]
+  ).join('\n')
+}
+
 export const OVERLAY: CatalogueEntry[] = [
   {
     code: 'FDB_MISSING',

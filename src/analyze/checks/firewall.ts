@@ -4,9 +4,15 @@
  * names pod addresses or the encapsulation port before anything accepts
  * them, and rules split between the legacy and nft backends.
  */
+import type {NftTable} from '../../model/netfilter.js'
 import type {IptablesRule, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
+import {nftEncapFix} from '../catalogue/overlay.js'
 import {contains, overlaps} from '../ip.js'
+import {addrType} from '../netfilter/addr-type.js'
+import {evaluateNftChain, type NftPacket, type NftResult} from '../netfilter/nft.js'
+import {iptablesNftTables} from '../netfilter/owned-tables.js'
+import type {MatchEnv} from '../netfilter/xt-match.js'
 import type {CheckContext} from './context.js'
 import {ifaceMatches, pathLinks, podPath} from './devices.js'
 import {chainLine} from './evidence.js'
@@ -105,6 +111,33 @@ export const firewallDrop: Check = (ctx) =>
     }),
   )
 
+/**
+ * The node's own nftables base chains of type filter at `hook` (families ip and inet; not iptables-nft's tables,
+ * which the rule sets above read), in priority order, for one packet: the chain that surely drops it. A base
+ * chain's accept ends only that chain; a drop in any drops. Unsure of a rule, or split by numgen: nothing.
+ */
+function nftDrop(
+  state: NodeState,
+  hook: 'input' | 'output',
+  p: NftPacket,
+): {table: NftTable; result: NftResult} | undefined {
+  if (!state.nft || state.sections.nftables?.status !== 'ok') return undefined
+  const owned = iptablesNftTables(state)
+  const env: MatchEnv = {addrType: (ip, dev) => addrType(state, ip, dev)}
+  const chains = state.nft.tables
+    .filter((t) => t.family === 'inet' || (t.family === 'ip' && !owned.has(t.name)))
+    .flatMap((t) =>
+      t.chains.filter((c) => c.hook === hook && c.type === 'filter' && c.prio !== undefined).map((c) => ({t, c})),
+    )
+    .sort((a, b) => a.c.prio! - b.c.prio!)
+  for (const {t, c} of chains) {
+    const result = evaluateNftChain(t, c, p, env)
+    if (result.alternatives || result.uncertain.length > 0) return undefined
+    if (result.verdict !== 'accept') return {table: t, result}
+  }
+  return undefined
+}
+
 export const encapPortBlocked: Check = (ctx) => {
   const t = ctx.profile.tunnel
   if (!t?.port) return []
@@ -117,30 +150,64 @@ export const encapPortBlocked: Check = (ctx) => {
       iface: (p) => uplink !== undefined && ifaceMatches(p, uplink.name),
       udpPort: port,
     }
-    return ruleSets(state).flatMap((set): Raised[] => {
-      const filter = tableOf(set.iptables, 'filter')
-      if (!filter) return []
-      return (['INPUT', 'OUTPUT'] as const).flatMap((chain): Raised[] => {
-        const rules = reachableRules(filter, chain, shape)
-        const drop = firstClearDrop(rules, shape)
-        // nothing may accept it and the chain drops by policy (ufw's INPUT DROP without the CNI's port allowed)
-        const policy = filter.chains.find((c) => c.name === chain)?.policy
-        const byPolicy = !drop && policy === 'DROP' && !rules.some((x) => mayAccept(x, shape))
-        if (!drop && !byPolicy) return []
-        const from =
-          drop?.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
-        const where = drop ? `in filter ${drop.chain}` : `by the ${chain} chain's policy DROP`
-        return [
-          raise('ENCAP_PORT_BLOCKED', {
-            node: node.name,
-            subject: `udp ${port} (${chain}, ${set.tool})`,
-            message: `${node.name} ${drop?.target === 'REJECT' ? 'rejects' : 'drops'} ${chain === 'INPUT' ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) ${where}: pods cannot reach other nodes' pods`,
-            evidence: ['*filter', drop ? drop.raw : `-P ${chain} DROP`],
-            vars: {node: node.name, port, peerIP: from},
-          }),
-        ]
-      })
+    // the node's own nftables tables (firewalld's, a hand-written one): one VXLAN packet each way, to and from
+    // its first peer (one a node keeps the check linear; a firewall rarely tells the peers apart)
+    const self = ctx.underlayIP(node)
+    const peer = peers[0]
+    const native = (['INPUT', 'OUTPUT'] as const).flatMap((chain): Raised[] => {
+      if (!peer || !uplink) return []
+      const inbound = chain === 'INPUT'
+      const p: NftPacket = {
+        src: inbound ? peer : self,
+        dst: inbound ? self : peer,
+        protocol: 'udp',
+        dport: port,
+        ...(inbound ? {in: uplink.name} : {out: uplink.name}),
+        ctstate: 'NEW',
+        ctdir: 'ORIGINAL',
+        mark: 0,
+      }
+      const d = nftDrop(state, inbound ? 'input' : 'output', p)
+      if (!d) return []
+      const {table: nt, result: r} = d
+      return [
+        raise('ENCAP_PORT_BLOCKED', {
+          node: node.name,
+          subject: `udp ${port} (${chain}, nft ${nt.family} ${nt.name})`,
+          message: `${node.name} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${inbound ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) in nft ${nt.family} ${nt.name} chain ${r.chain}: pods cannot reach other nodes' pods`,
+          evidence: [`table ${nt.family} ${nt.name} chain ${r.chain}:`, ...r.evidence],
+          vars: {node: node.name, port, peerIP: peer, family: nt.family, nftTable: nt.name, chain: r.chain},
+          fixTemplate: nftEncapFix(nt.family === 'inet' && nt.name === 'firewalld'),
+        }),
+      ]
     })
+    return [
+      ...native,
+      ...ruleSets(state).flatMap((set): Raised[] => {
+        const filter = tableOf(set.iptables, 'filter')
+        if (!filter) return []
+        return (['INPUT', 'OUTPUT'] as const).flatMap((chain): Raised[] => {
+          const rules = reachableRules(filter, chain, shape)
+          const drop = firstClearDrop(rules, shape)
+          // nothing may accept it and the chain drops by policy (ufw's INPUT DROP without the CNI's port allowed)
+          const policy = filter.chains.find((c) => c.name === chain)?.policy
+          const byPolicy = !drop && policy === 'DROP' && !rules.some((x) => mayAccept(x, shape))
+          if (!drop && !byPolicy) return []
+          const from =
+            drop?.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
+          const where = drop ? `in filter ${drop.chain}` : `by the ${chain} chain's policy DROP`
+          return [
+            raise('ENCAP_PORT_BLOCKED', {
+              node: node.name,
+              subject: `udp ${port} (${chain}, ${set.tool})`,
+              message: `${node.name} ${drop?.target === 'REJECT' ? 'rejects' : 'drops'} ${chain === 'INPUT' ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) ${where}: pods cannot reach other nodes' pods`,
+              evidence: ['*filter', drop ? drop.raw : `-P ${chain} DROP`],
+              vars: {node: node.name, port, peerIP: from},
+            }),
+          ]
+        })
+      }),
+    ]
   })
 }
 

@@ -1,13 +1,15 @@
 import type {FindingCode} from '../../model/finding.js'
-import type {Iptables, NodeState} from '../../model/node-state.js'
+import type {Iptables} from '../../model/node-state.js'
 import type {Hop, NetfilterDecision} from '../../model/trace.js'
 import {nftDropFix, ufwDropFix} from '../catalogue/host.js'
 import {reversePathLookup} from '../fib.js'
-import {cidrContains, parseCidr, parseIp} from '../ip.js'
+import {parseIp} from '../ip.js'
+import {addrType} from '../netfilter/addr-type.js'
 import {flowHeaderFields} from '../netfilter/header-fields.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from '../netfilter/iptables.js'
 import type {CtState, FilterPacket} from '../netfilter/iptables-match.js'
 import {describeNftAlternatives, evaluateNftChain, type VmapElement} from '../netfilter/nft.js'
+import {iptablesNftTables} from '../netfilter/owned-tables.js'
 import type {MatchEnv} from '../netfilter/xt-match.js'
 import {intendedDrop, raiseIntendedDrop} from './kube-proxy-drop.js'
 import {describeRewrite, dnatTarget, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
@@ -56,56 +58,6 @@ function rulesets(place: Place): Array<{label: string; ipt: Iptables; section: s
     out.push({label: 'iptables-legacy', ipt: s.iptablesLegacy, section: 'iptables-legacy'})
   if (s.iptablesNft) out.push({label: 'iptables-nft', ipt: s.iptablesNft, section: 'iptables'})
   return out
-}
-
-const ADDR_TYPES: Record<string, string> = {
-  local: 'LOCAL',
-  broadcast: 'BROADCAST',
-  anycast: 'ANYCAST',
-  multicast: 'MULTICAST',
-  unicast: 'UNICAST',
-  blackhole: 'BLACKHOLE',
-  unreachable: 'UNREACHABLE',
-  prohibit: 'PROHIBIT',
-  throw: 'THROW',
-  nat: 'NAT',
-}
-
-/**
- * The address type xt_addrtype gives `ip`: the route the node's local table
- * holds for it (LOCAL, BROADCAST, ...), UNICAST when none; with a device
- * (--limit-iface-in/out) only a route through that device counts.
- */
-export function addrType(state: NodeState, ip: string, dev?: string): string | undefined {
-  const a = parseIp(ip)
-  if (!a) return undefined
-  if (a.family === 'inet') {
-    if (a.bytes[0]! >= 224 && a.bytes[0]! < 240) return 'MULTICAST'
-    if (a.bytes.every((b) => b === 255) || a.bytes[0] === 0) return 'BROADCAST'
-  } else if (a.bytes[0] === 0xff) return 'MULTICAST'
-  const local = state.routes.filter((r) => r.table === 'local' && r.family === a.family)
-  if (local.length === 0) {
-    // no local table in the snapshot: the node's own addresses are what it holds
-    if (
-      state.sections[a.family === 'inet' ? 'routes4' : 'routes6']?.status !== 'ok' &&
-      state.sections.addresses?.status !== 'ok'
-    )
-      return undefined
-    return state.addresses.some((x) => parseIp(x.local)?.text === a.text && (dev === undefined || x.dev === dev))
-      ? 'LOCAL'
-      : 'UNICAST'
-  }
-  let best: (typeof local)[number] | undefined
-  let bestLen = -1
-  for (const r of local) {
-    const c = parseCidr(r.dst)
-    if (c && c.len > bestLen && cidrContains(c, a)) {
-      best = r
-      bestLen = c.len
-    }
-  }
-  if (!best || (dev !== undefined && best.dev !== dev)) return 'UNICAST'
-  return ADDR_TYPES[best.type] ?? 'UNICAST'
 }
 
 /** What the extension matches read at `place` for the packet `p`. */
@@ -174,8 +126,6 @@ const IPT_TABLES: Record<Chain, Array<{table: string; prio: number}>> = {
     {table: 'nat', prio: 100},
   ],
 }
-const IPT_TABLE_NAMES = new Set(['raw', 'mangle', 'nat', 'filter', 'security'])
-
 /** Which agent wrote a chain (or a native nft table): the evidence says whose rule dropped. */
 export function chainOwner(chain: string, nftTable?: string): string {
   const t = nftTable ?? ''
@@ -191,26 +141,6 @@ function ufwManages(place: Place, chain: string): boolean {
   const hook = chain.toLowerCase()
   const filter = place.state.iptables?.tables.find((t) => t.name === 'filter')
   return filter?.chains.some((c) => c.name === `ufw-before-${hook}`) === true
-}
-
-/**
- * The tables nft lists that iptables-nft owns (filter, nat, ... of family ip
- * holding xt compat expressions, or named in the node's iptables-nft dump):
- * they are walked from iptables-save, not twice.
- */
-export function iptablesNftTables(s: NodeState): Set<string> {
-  const out = new Set<string>()
-  for (const ipt of [s.iptables?.variant === 'nft' ? s.iptables : undefined, s.iptablesNft])
-    for (const t of ipt?.tables ?? []) out.add(t.name)
-  for (const t of s.nft?.tables ?? []) {
-    if (
-      (t.family === 'ip' || t.family === 'ip6') &&
-      IPT_TABLE_NAMES.has(t.name) &&
-      t.chains.some((c) => c.rules.some((r) => r.expr.some((e) => 'xt' in e)))
-    )
-      out.add(t.name)
-  }
-  return out
 }
 
 /** Which of the ways a statistic/numgen split the walk follows: deterministic, and said so. */

@@ -2,6 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {assembleNodeState} from '../../../src/collect/node.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
+import {parseNftRuleset} from '../../../src/collect/parse/nft.js'
 import {buildProbe} from '../../../src/collect/probe.js'
 import type {Snapshot} from '../../../src/model/snapshot.js'
 import {fixture, probeFixture} from '../../helpers/fixtures.js'
@@ -47,6 +48,84 @@ describe('firewall', () => {
       "node2 drops incoming flannel.1 traffic (UDP 8472) by the INPUT chain's policy DROP: pods cannot reach other nodes' pods",
     )
     expect(f.evidence).toEqual(['*filter', '-P INPUT DROP'])
+  })
+
+  it("ENCAP_PORT_BLOCKED in a node's own nftables table: a firewalld lab node (nft -j list ruleset) opens 8472/udp; without it, firewalld's zone rejects the overlay, and the fix is firewalld's", () => {
+    const firewalld = fixture('nft', 'firewalld-node.json')
+    const withNft = (text: string) =>
+      broken('flannel-vxlan', (s) => {
+        node(s, 'node2').nft = parseNftRuleset(text)
+        node(s, 'node2').sections.nftables = {status: 'ok'}
+      })
+    expect(codes(withNft(firewalld))).toEqual([])
+    // `nft delete rule inet firewalld filter_IN_public_allow handle 36`: the rule opening 8472/udp
+    const doc = JSON.parse(firewalld) as {nftables: Array<{rule?: {handle: number}}>}
+    doc.nftables = doc.nftables.filter((x) => x.rule?.handle !== 36)
+    const f = only(withNft(JSON.stringify(doc)), 'ENCAP_PORT_BLOCKED')
+    expect(f).toMatchObject({node: 'node2', subject: 'udp 8472 (INPUT, nft inet firewalld)'})
+    expect(f.message).toBe(
+      "node2 rejects incoming flannel.1 traffic (UDP 8472) in nft inet firewalld chain filter_INPUT: pods cannot reach other nodes' pods",
+    )
+    expect(f.evidence.at(-1)).toBe('reject with icmpx admin-prohibited')
+    expect(f.fix.split('\n')).toEqual([
+      "# firewalld's filter_INPUT blocks it on node2: open the overlay's port (and in any cloud security group between the nodes)",
+      'firewall-cmd --permanent --add-port=8472/udp',
+      'firewall-cmd --reload',
+    ])
+  })
+
+  it('ENCAP_PORT_BLOCKED in a hand-written nftables table: its input policy drops the overlay; the fix inserts an accept', () => {
+    const s = broken('flannel-vxlan', (x) => {
+      const tables = parseNftRuleset(
+        JSON.stringify({
+          nftables: [
+            {table: {family: 'inet', name: 'host', handle: 1}},
+            {
+              chain: {
+                family: 'inet',
+                table: 'host',
+                name: 'input',
+                handle: 1,
+                type: 'filter',
+                hook: 'input',
+                prio: 0,
+                policy: 'drop',
+              },
+            },
+            {
+              rule: {
+                family: 'inet',
+                table: 'host',
+                chain: 'input',
+                handle: 2,
+                expr: [
+                  {match: {op: 'in', left: {ct: {key: 'state'}}, right: ['established', 'related']}},
+                  {accept: null},
+                ],
+              },
+            },
+            {
+              rule: {
+                family: 'inet',
+                table: 'host',
+                chain: 'input',
+                handle: 3,
+                expr: [
+                  {match: {op: '==', left: {payload: {protocol: 'tcp', field: 'dport'}}, right: 22}},
+                  {accept: null},
+                ],
+              },
+            },
+          ],
+        }),
+      )
+      node(x, 'node2').nft = tables
+      node(x, 'node2').sections.nftables = {status: 'ok'}
+    })
+    const f = only(s, 'ENCAP_PORT_BLOCKED')
+    expect(f.subject).toBe('udp 8472 (INPUT, nft inet host)')
+    expect(f.evidence).toEqual(['table inet host chain input:', 'chain input policy drop'])
+    expect(f.fix).toContain('nft insert rule inet host input ip saddr 172.31.0.11 udp dport 8472 accept')
   })
 
   it("FORWARD_POLICY_DROP: without flannel's accepts, nothing lets new pod traffic through", () => {

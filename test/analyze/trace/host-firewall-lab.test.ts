@@ -8,10 +8,13 @@
  * answered, and no walk may be unsure of a rule. A TTL rule through a Service shows the kernel bridging a frame
  * translated to an endpoint behind the same bridge (TTL kept) and routing one to the other node. Then a ufw node (`--host-profile ufw`): healthy it carries
  * everything with no error found; a `ufw route deny` rule's drop and the overlay's port closed are walked as the
- * kernel drops them, with ufw's own fix. host-firewall.test.ts has the same matches on fixtures.
+ * kernel drops them, with ufw's own fix. A firewalld node without the overlay's port open: check and trace both
+ * find it. host-firewall.test.ts has the same matches on fixtures.
  */
 import {expect, it} from 'vitest'
 
+import {runChecks} from '../../../src/analyze/checks/run.js'
+import type {Finding} from '../../../src/model/finding.js'
 import type {Protocol, Trace} from '../../../src/model/trace.js'
 import {describeLab, nsExec, twoNodePods, useLab} from '../../helpers/lab.js'
 import {answers, connectFrom, queryFrom} from '../../helpers/service-traffic.js'
@@ -319,6 +322,63 @@ describeLab('ufw on the nodes: the walk against real packets', () => {
       } finally {
         await run(n2.netns, 'iptables', '-A', ...vxlan)
       }
+    },
+  )
+})
+
+describeLab('firewalld on the nodes: the overlay port, by check and by trace, against real packets', () => {
+  const lab = useLab('fwd', ['--nodes', '2', '--pods-per-node', '1', '--host-profile', 'firewalld'])
+
+  it(
+    "healthy it says nothing; without 8472/udp open on node2, check and trace both find firewalld's zone rejecting the overlay",
+    {timeout: LONG},
+    async () => {
+      const l = lab.get()
+      const {n2, p1, p2} = twoNodePods(l)
+      const blocked = async (): Promise<Finding[]> =>
+        runChecks(await collectLab(l.name)).filter((f) => f.code === 'ENCAP_PORT_BLOCKED')
+      expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: true, tcp: true, udp: true})
+      expect(await blocked()).toEqual([])
+
+      // the rule opening the overlay's port, deleted by its handle as an operator would
+      const listing = await nsExec(n2.netns, [
+        'nft',
+        '-a',
+        'list',
+        'chain',
+        'inet',
+        'firewalld',
+        'filter_IN_public_allow',
+      ])
+      const handle = /udp dport 8472 accept # handle (\d+)/.exec(listing.stdout)?.[1]
+      expect(handle, listing.stdout).toBeDefined()
+      await run(n2.netns, 'nft', 'delete', 'rule', 'inet', 'firewalld', 'filter_IN_public_allow', 'handle', handle!)
+      try {
+        expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: false, tcp: false, udp: false})
+        const snap = await collectLab(l.name)
+        const found = runChecks(snap).filter((f) => f.code === 'ENCAP_PORT_BLOCKED')
+        expect(found.map((f) => [f.node, f.subject])).toEqual([['node2', 'udp 8472 (INPUT, nft inet firewalld)']])
+        expect(found[0]!.fix).toContain('firewall-cmd --permanent --add-port=8472/udp')
+        const t = flow(snap, p1.name, p2.name)
+        expect(t.disposition).toBe('DENIED')
+        expect(t.findings.map((f) => f.code)).toContain('ENCAP_PORT_BLOCKED')
+      } finally {
+        await run(
+          n2.netns,
+          'nft',
+          'add',
+          'rule',
+          'inet',
+          'firewalld',
+          'filter_IN_public_allow',
+          'udp',
+          'dport',
+          '8472',
+          'accept',
+        )
+      }
+      expect(await kernel(p1.netns, p2.ip)).toEqual({icmp: true, tcp: true, udp: true})
+      expect(await blocked()).toEqual([])
     },
   )
 })

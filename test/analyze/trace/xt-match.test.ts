@@ -6,10 +6,11 @@
  */
 import {describe, expect, it} from 'vitest'
 
+import {addrType} from '../../../src/analyze/netfilter/addr-type.js'
 import {evaluateChain} from '../../../src/analyze/netfilter/iptables.js'
 import type {FilterPacket} from '../../../src/analyze/netfilter/iptables-match.js'
 import {type MatchEnv, matchExtension, type XtPacket} from '../../../src/analyze/netfilter/xt-match.js'
-import {addrType, matchEnv} from '../../../src/analyze/trace/filter.js'
+import {matchEnv} from '../../../src/analyze/trace/filter.js'
 import {SnapshotIndex} from '../../../src/analyze/trace/place.js'
 import {parseIpsetSave} from '../../../src/collect/parse/ipset.js'
 import {parseIptablesSave} from '../../../src/collect/parse/iptables.js'
