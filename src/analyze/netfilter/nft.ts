@@ -372,6 +372,11 @@ type Step = {kind: 'next'} | {kind: 'nomatch'} | {kind: 'verdict'; verdict: unkn
 
 const NAT_STATEMENTS = new Set(['dnat', 'snat', 'masquerade', 'redirect'])
 
+/** What the rule being evaluated took for granted, added to what it took before. */
+const assume = (ctx: Ctx, what: string): void => {
+  ctx.assumed = ctx.assumed ? `${ctx.assumed}; ${what}` : what
+}
+
 function statement(ctx: Ctx, e: NftExpr): Step {
   const [k] = Object.keys(e)
   const v = e[k!]
@@ -387,7 +392,14 @@ function statement(ctx: Ctx, e: NftExpr): Step {
       const l = (isObj(v) ? v : {}) as {rate?: unknown; per?: unknown; inv?: unknown}
       const rate = `${String(l.rate ?? '?')}/${String(l.per ?? 'second')}`
       if (l.inv === true) return {kind: 'nomatch'}
-      ctx.assumed = `a rate limit of ${rate}: taken as not reached`
+      assume(ctx, `a rate limit of ${rate}: taken as not reached`)
+      return {kind: 'next'}
+    }
+    case 'ct count': {
+      // the connections already counted are the node's: the flow is taken to be within the count, and said so
+      const c = (isObj(v) ? v : {}) as {val?: unknown; inv?: unknown}
+      if (c.inv === true) return {kind: 'nomatch'}
+      assume(ctx, `at most ${String(c.val ?? '?')} connections: taken as not exceeded`)
       return {kind: 'next'}
     }
     case 'counter':

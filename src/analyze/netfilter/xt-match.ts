@@ -6,7 +6,7 @@ import {dscpNumber, icmpTypeSpec, tcpFlagMask} from './header-fields.js'
  * The iptables extension matches the agents write (kept by the parser in
  * `match.other` as "MODULE OPTIONS..."): set, addrtype, statistic, mark,
  * connmark, conntrack beyond --ctstate, rpfilter, physdev, recent; and those a
- * host firewall adds: icmp/icmp6 types, tcp flags, pkttype, limit and hashlimit,
+ * host firewall adds: icmp/icmp6 types, tcp flags, pkttype, limit, hashlimit and connlimit,
  * length, ttl, iprange, tos and dscp. Each is evaluated from the packet and what
  * the node holds (its ipsets, its local table, its FIB); what the snapshot cannot
  * tell stays unknown, with the reason.
@@ -162,6 +162,8 @@ export function matchExtension(other: string, p: XtPacket, env: MatchEnv): XtRes
     case 'limit':
     case 'hashlimit':
       return matchLimit(other, opts)
+    case 'connlimit':
+      return matchConnlimit(other, opts)
     case 'length':
     case 'ttl':
     case 'hl':
@@ -239,6 +241,24 @@ function matchLimit(other: string, opts: Opt[]): XtResult {
   return above
     ? {result: 'no', assumed: `under ${what}: taken as not above it`}
     : {result: 'yes', assumed: `a rate limit of ${what}: taken as not reached`}
+}
+
+/**
+ * xt_connlimit: how many connections the source (or destination) already has is the node's count, not the
+ * snapshot's; the flow is taken to be within it (`--connlimit-upto` matches, `--connlimit-above` does not), and
+ * said so.
+ */
+function matchConnlimit(other: string, opts: Opt[]): XtResult {
+  const above = opts.find((o) => o.name === '--connlimit-above')
+  const upto = opts.find((o) => o.name === '--connlimit-upto')
+  const n = (above ?? upto)?.values[0]
+  if (n === undefined) return unknown(`${other}: no --connlimit-above or --connlimit-upto`)
+  const negated = (above ?? upto)!.negated
+  const within = !above // upto N: matches while within N
+  return {
+    result: within !== negated ? 'yes' : 'no',
+    assumed: `at most ${n} connections: taken as not exceeded`,
+  }
 }
 
 /** `A`, `A:B` (length), with `:` open at either end. */

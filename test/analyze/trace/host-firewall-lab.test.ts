@@ -86,6 +86,16 @@ describeLab("a host firewall's header matches: the walk against real packets", (
           answered: all,
         },
         {
+          what: 'connlimit: one connection is not above 10',
+          iptables: [[1, 'FORWARD', '-p', 'tcp', '-m', 'connlimit', '--connlimit-above', '10', '-j', 'DROP']],
+          answered: all,
+        },
+        {
+          what: 'connlimit: one connection is within 10',
+          iptables: [[1, 'FORWARD', '-p', 'tcp', '-m', 'connlimit', '--connlimit-upto', '10', '-j', 'DROP']],
+          answered: {icmp: true, tcp: false, udp: true},
+        },
+        {
           what: "TTL 63 on node2: the reply's, after node2 took one",
           iptables: [[1, 'FORWARD', '-p', 'icmp', '-m', 'ttl', '--ttl-eq', '63', '-j', 'DROP']],
           answered: {icmp: false, tcp: true, udp: true},
@@ -145,7 +155,7 @@ describeLab("a host firewall's header matches: the walk against real packets", (
             '    type filter hook forward priority filter; policy drop;',
             '    ct state established,related accept',
             '    icmp type echo-request accept',
-            '    tcp flags syn / fin,syn,rst,ack limit rate 50/second accept',
+            '    tcp flags syn / fin,syn,rst,ack limit rate 50/second ct count 100 accept',
             '    tcp dport != 5201 drop',
             '    meta l4proto udp accept',
             '  }',

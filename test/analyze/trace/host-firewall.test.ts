@@ -21,6 +21,7 @@ import {flow} from './fixtures.js'
 
 const ipt = parseIptablesSave(fixture('iptables', 'host-firewall.txt'))
 const nftTable = parseNftRuleset(fixture('nft', 'host-firewall.json')).tables[0]!
+const save = (...lines: string[]) => parseIptablesSave(['*filter', ...lines, 'COMMIT', ''].join('\n'))
 const nftChain = (name: string) => nftTable.chains.find((c) => c.name === name)!
 
 /** A pod's packet forwarded by the node (TTL 63 after its decrement), the flow's first unless `reply`. */
@@ -139,6 +140,22 @@ describe('iptables: a hardened host (iptables-save of the rule set)', () => {
     expect(iptablesVerdict('FORWARD', packet('udp', {tos: 0x10})).verdict).toBe('DROP')
   })
 
+  it('connlimit (as iptables-save prints it): the flow is taken to be within the count, and the evidence says so', () => {
+    const t = save(
+      '-A INPUT -p tcp -m tcp --dport 22 -m connlimit --connlimit-above 3 --connlimit-mask 32 --connlimit-saddr -j REJECT --reject-with icmp-port-unreachable',
+      '-A INPUT -p tcp -m tcp --dport 80 -m connlimit --connlimit-upto 10 --connlimit-mask 24 --connlimit-saddr -j ACCEPT',
+      '-A INPUT -j DROP',
+    )
+    const ssh = evaluateChain(t, 'INPUT', toNode('tcp', {dport: 22}))!
+    expect(ssh).toMatchObject({verdict: 'DROP', uncertain: []})
+    expect(ssh.rule!.raw).toBe('-A INPUT -j DROP')
+    const web = evaluateChain(t, 'INPUT', toNode('tcp', {dport: 80}))!
+    expect(web).toMatchObject({verdict: 'ACCEPT', uncertain: []})
+    expect(web.evidence[0]).toMatch(
+      /--connlimit-upto 10 .* -j ACCEPT {4}\(at most 10 connections: taken as not exceeded\)$/,
+    )
+  })
+
   it('a header the walk does not know stays unknown (a packet from a check, not a trace)', () => {
     const {icmp: _icmp, ...noType} = packet('icmp')
     const r = evaluateChain(ipt, 'FORWARD', noType)!
@@ -190,6 +207,57 @@ describe('nftables: the same host as a native table (nft -j list ruleset)', () =
     const synAck = nftVerdict('forward', packet('tcp', {reply: true, ctstate: 'NEW', dport: 8080, sport: 40000}))
     expect(synAck.verdict).toBe('drop')
     expect(synAck.rule!.text).toBe('tcp dport != 5201 drop')
+  })
+
+  it('`ct count` (as nft -j prints it): within the count it matches, `over` it does not, said so', () => {
+    const [table] = parseNftRuleset(
+      JSON.stringify({
+        nftables: [
+          {table: {family: 'inet', name: 't', handle: 1}},
+          {
+            chain: {
+              family: 'inet',
+              table: 't',
+              name: 'f',
+              handle: 1,
+              type: 'filter',
+              hook: 'forward',
+              prio: 0,
+              policy: 'drop',
+            },
+          },
+          {
+            rule: {
+              family: 'inet',
+              table: 't',
+              chain: 'f',
+              handle: 2,
+              expr: [
+                {match: {op: '==', left: {meta: {key: 'l4proto'}}, right: 'tcp'}},
+                {'ct count': {val: 10, inv: true}},
+                {drop: null},
+              ],
+            },
+          },
+          {
+            rule: {
+              family: 'inet',
+              table: 't',
+              chain: 'f',
+              handle: 3,
+              expr: [
+                {match: {op: '==', left: {payload: {protocol: 'tcp', field: 'dport'}}, right: 8080}},
+                {'ct count': {val: 3}},
+                {accept: null},
+              ],
+            },
+          },
+        ],
+      }),
+    ).tables
+    const r = evaluateNftChain(table!, table!.chains[0]!, packet('tcp'))
+    expect(r).toMatchObject({verdict: 'accept', uncertain: []})
+    expect(r.evidence).toEqual(['tcp dport 8080 ct count 3 accept    (at most 3 connections: taken as not exceeded)'])
   })
 
   it('forward: a UDP datagram is not matched by `tcp dport != 5201` (nft checks the protocol first); DSCP by name', () => {
