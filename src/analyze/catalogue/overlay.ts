@@ -8,6 +8,12 @@ import type {CatalogueEntry} from './types.js'
 
 const FLANNEL_RESTART = 'kubectl -n kube-flannel delete pod -l app=flannel --field-selector spec.nodeName=<node>'
 
+/** ENCAP_PORT_BLOCKED's fix where ufw drops the overlay: its own command, which survives ufw's reloads. */
+export const UFW_ENCAP_FIX = [
+  '# ufw drops it on <node>: allow the overlay from the other nodes (and in any cloud security group between them)',
+  'ufw allow proto udp from <peerIP> to any port <port>',
+].join('\n')
+
 /**
  * ENCAP_PORT_BLOCKED's fix when the node's own nftables table drops the overlay (the entry's is iptables'):
  * firewalld's command where firewalld owns the table, else nft's, ahead of the rule that drops it.

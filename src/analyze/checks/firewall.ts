@@ -7,7 +7,7 @@
 import type {NftTable} from '../../model/netfilter.js'
 import type {IptablesRule, NodeState} from '../../model/node-state.js'
 import type {SnapshotNode} from '../../model/snapshot.js'
-import {nftEncapFix} from '../catalogue/overlay.js'
+import {nftEncapFix, UFW_ENCAP_FIX} from '../catalogue/overlay.js'
 import {contains, overlaps} from '../ip.js'
 import {addrType} from '../netfilter/addr-type.js'
 import {evaluateNftChain, type NftPacket, type NftResult} from '../netfilter/nft.js'
@@ -196,6 +196,10 @@ export const encapPortBlocked: Check = (ctx) => {
           const from =
             drop?.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
           const where = drop ? `in filter ${drop.chain}` : `by the ${chain} chain's policy DROP`
+          // ufw's chains, or the policy ufw set: the port is opened through ufw
+          const ufw =
+            filter.chains.some((c) => c.name === `ufw-before-${chain.toLowerCase()}`) &&
+            (!drop || /^ufw6?-/.test(drop.chain))
           return [
             raise('ENCAP_PORT_BLOCKED', {
               node: node.name,
@@ -203,6 +207,7 @@ export const encapPortBlocked: Check = (ctx) => {
               message: `${node.name} ${drop?.target === 'REJECT' ? 'rejects' : 'drops'} ${chain === 'INPUT' ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) ${where}: pods cannot reach other nodes' pods`,
               evidence: ['*filter', drop ? drop.raw : `-P ${chain} DROP`],
               vars: {node: node.name, port, peerIP: from},
+              ...(ufw && chain === 'INPUT' ? {fixTemplate: UFW_ENCAP_FIX} : {}),
             }),
           ]
         })

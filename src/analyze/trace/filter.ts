@@ -2,6 +2,7 @@ import type {FindingCode} from '../../model/finding.js'
 import type {Iptables} from '../../model/node-state.js'
 import type {Hop, NetfilterDecision} from '../../model/trace.js'
 import {nftDropFix, ufwDropFix} from '../catalogue/host.js'
+import {nftEncapFix, UFW_ENCAP_FIX} from '../catalogue/overlay.js'
 import {reversePathLookup} from '../fib.js'
 import {parseIp} from '../ip.js'
 import {addrType} from '../netfilter/addr-type.js'
@@ -375,7 +376,7 @@ export function filterChain(
   chain: Chain,
   flight: Flight,
   devs: {in?: string; out?: string; phys?: FilterPacket['phys']},
-  onDrop?: (rule: string, whose: string) => FindingCode | undefined,
+  onDrop?: (rule: string, whose: string, by: DropBy) => FindingCode | undefined,
 ): FilterOutcome {
   const purpose =
     chain === 'PREROUTING' || chain === 'POSTROUTING' ? `netfilter's ${chain} hook` : `the filter ${chain} chain`
@@ -483,7 +484,12 @@ export function filterChain(
         r.ruleText ??
         (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
       const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
-      const custom = onDrop?.(ruleText, whose)
+      // ufw's own chains, or the policy ufw set on a chain it manages: the change is made through ufw
+      const ufw = !r.nft && (r.owner === 'ufw' || (r.policyDrop && ufwManages(place, chain)))
+      const custom = onDrop?.(ruleText, whose, {
+        ...(r.nft ? {nft: {family: r.nft.family, table: r.nft.table, chain: r.chain}} : {}),
+        ufw,
+      })
       // kube-proxy's own drop of a Service without (local) endpoints: the cause and its fix are the Service's
       const intended =
         custom === undefined && r.ruleText !== undefined && flight.pkt.encap.length === 0
@@ -495,8 +501,6 @@ export function filterChain(
       // the reply to a request that went untracked here: conntrack calls it INVALID (or NEW), which the
       // rule drops; the cause, and what to change, is the rule that untracked the request
       const unseen = replyUnseen ? w.shared.untracked.get(key) : undefined
-      // ufw's own chains, or the policy ufw set on a chain it manages: the change is made through ufw
-      const ufw = !r.nft && (r.owner === 'ufw' || (r.policyDrop && ufwManages(place, chain)))
       const ports = h.protocol === 'tcp' || h.protocol === 'udp'
       const ufwFix = ufw
         ? {
@@ -709,19 +713,34 @@ export function encapBlocked(
   w: Walk,
   place: Place,
   f: Flight,
-): ((rule: string, whose: string) => FindingCode | undefined) | undefined {
+): ((rule: string, whose: string, by: DropBy) => FindingCode | undefined) | undefined {
   const e = f.pkt.encap.at(-1)
   if (!e) return undefined
-  return (rule: string, whose: string) =>
-    w.raise('ENCAP_PORT_BLOCKED', {
+  return (rule, whose, by) => {
+    const peerIP = w.index.nodeOwning(e.outerSrc)?.name === place.node ? e.outerDst : e.outerSrc
+    // the tool that owns the dropping table says how to open the port: firewalld, nft, ufw; else iptables
+    const fix: {fixTemplate?: string; vars: Record<string, string>} =
+      by.nft && e.type !== 'ipip'
+        ? {
+            fixTemplate: nftEncapFix(by.nft.family === 'inet' && by.nft.table === 'firewalld'),
+            vars: {family: by.nft.family, nftTable: by.nft.table, chain: by.nft.chain},
+          }
+        : by.ufw && e.type !== 'ipip'
+          ? {fixTemplate: UFW_ENCAP_FIX, vars: {}}
+          : {vars: {}}
+    return w.raise('ENCAP_PORT_BLOCKED', {
       node: place.node,
       subject: e.type === 'ipip' ? 'IPIP (IP protocol 4)' : `UDP ${e.port}`,
       message: `${rule}${whose} drops the ${e.type} packets between ${e.outerSrc} and ${e.outerDst} on ${place.node}`,
       evidence: [rule],
-      vars: {
-        node: place.node,
-        port: e.port ?? 4,
-        peerIP: w.index.nodeOwning(e.outerSrc)?.name === place.node ? e.outerDst : e.outerSrc,
-      },
+      vars: {node: place.node, port: e.port ?? 4, peerIP, ...fix.vars},
+      ...(fix.fixTemplate ? {fixTemplate: fix.fixTemplate} : {}),
     })
+  }
+}
+
+/** Who dropped a packet, for a drop's own finding: a native nftables table's chain, or ufw. */
+export interface DropBy {
+  nft?: {family: string; table: string; chain: string}
+  ufw: boolean
 }

@@ -48,6 +48,11 @@ describe('firewall', () => {
       "node2 drops incoming flannel.1 traffic (UDP 8472) by the INPUT chain's policy DROP: pods cannot reach other nodes' pods",
     )
     expect(f.evidence).toEqual(['*filter', '-P INPUT DROP'])
+    // ufw set that policy: the port is opened through ufw, which would drop an iptables rule on its next reload
+    expect(f.fix.split('\n')).toEqual([
+      '# ufw drops it on node2: allow the overlay from the other nodes (and in any cloud security group between them)',
+      'ufw allow proto udp from 172.31.0.11 to any port 8472',
+    ])
   })
 
   it("ENCAP_PORT_BLOCKED in a node's own nftables table: a firewalld lab node (nft -j list ruleset) opens 8472/udp; without it, firewalld's zone rejects the overlay, and the fix is firewalld's", () => {

@@ -328,6 +328,9 @@ describeLab('ufw on the nodes: the walk against real packets', () => {
           const blocked = closed[protocol].findings.filter((x) => x.code === 'ENCAP_PORT_BLOCKED')
           expect(blocked.length, protocol).toBeGreaterThan(0)
           expect(blocked.flatMap((x) => x.evidence)).toContain('-P INPUT DROP')
+          // the walk's finding and the check's alike: ufw's command, not an iptables rule ufw would drop
+          for (const x of blocked)
+            expect(x.fix, protocol).toContain(`ufw allow proto udp from ${n1.ip} to any port 8472`)
         }
       } finally {
         await run(n2.netns, 'iptables', '-A', ...vxlan)
@@ -371,7 +374,9 @@ describeLab('firewalld on the nodes: the overlay port, by check and by trace, ag
         expect(found[0]!.fix).toContain('firewall-cmd --permanent --add-port=8472/udp')
         const t = flow(snap, p1.name, p2.name)
         expect(t.disposition).toBe('DENIED')
-        expect(t.findings.map((f) => f.code)).toContain('ENCAP_PORT_BLOCKED')
+        const walked = t.findings.filter((f) => f.code === 'ENCAP_PORT_BLOCKED')
+        expect(walked.length).toBeGreaterThan(0)
+        for (const f of walked) expect(f.fix).toContain('firewall-cmd --permanent --add-port=8472/udp')
       } finally {
         await run(
           n2.netns,
