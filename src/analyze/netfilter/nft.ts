@@ -9,12 +9,13 @@ import {ctStates, formatProbability, type MatchEnv, type XtPacket} from './xt-ma
  * The walk of a packet through one nftables base chain, as the kernel does
  * it: rules in order, each a sequence of expressions that must all hold;
  * jump/goto/return; verdict maps (named or anonymous) and sets, with
- * concatenations, prefixes and ranges; `fib daddr type`, `ct state`,
- * `meta mark` and `mark set`; the header fields a host firewall matches
- * (`icmp type`, `tcp flags`, `ip ttl`, `ip length`, `ip dscp`, `meta pkttype`)
- * and `limit`; `numgen random mod N` splits the walk into N alternatives. A rule with an expression netctl cannot evaluate is taken as
- * not matching, and said so; when its verdict could have changed the result
- * the result is uncertain.
+ * concatenations, prefixes and ranges; `fib daddr type` and the reverse path
+ * filter `fib saddr . iif oif`, `ct state`, `meta mark` and `mark set`; the
+ * header fields a host firewall matches (`icmp type`, `tcp flags`, `ip ttl`,
+ * `ip length`, `ip dscp`, `meta pkttype`), `limit` and `ct count`;
+ * `numgen random mod N` splits the walk into N alternatives. A rule with an
+ * expression netctl cannot evaluate is taken as not matching, and said so;
+ * when its verdict could have changed the result the result is uncertain.
  */
 
 export type NftVerdict = 'accept' | 'drop' | 'reject'
