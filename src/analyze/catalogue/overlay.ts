@@ -18,9 +18,9 @@ export const UFW_ENCAP_FIX = [
  * ENCAP_PORT_BLOCKED's fix when the node's own nftables table drops the overlay (the entry's is iptables'):
  * firewalld's command where firewalld owns the table, else nft's, ahead of the rule that drops it.
  */
-export function nftEncapFix(firewalld: boolean): string {
+export function nftEncapFix(family: string, table: string): string {
   return (
-    firewalld
+    family === 'inet' && table === 'firewalld'
       ? [
           "# firewalld's <chain> blocks it on <node>: open the overlay's port (and in any cloud security group between the nodes)",
           'firewall-cmd --permanent --add-port=<port>/udp',

@@ -11,7 +11,7 @@ import {nftEncapFix, UFW_ENCAP_FIX} from '../catalogue/overlay.js'
 import {contains, overlaps} from '../ip.js'
 import {addrType} from '../netfilter/addr-type.js'
 import {evaluateNftChain, type NftPacket, type NftResult} from '../netfilter/nft.js'
-import {iptablesNftTables} from '../netfilter/owned-tables.js'
+import {chainOwner, iptablesNftTables, ufwManages} from '../netfilter/owned-tables.js'
 import type {MatchEnv} from '../netfilter/xt-match.js'
 import type {CheckContext} from './context.js'
 import {ifaceMatches, pathLinks, podPath} from './devices.js'
@@ -177,7 +177,7 @@ export const encapPortBlocked: Check = (ctx) => {
           message: `${node.name} ${r.verdict === 'reject' ? 'rejects' : 'drops'} ${inbound ? 'incoming' : 'outgoing'} ${t.dev} traffic (UDP ${port}) in nft ${nt.family} ${nt.name} chain ${r.chain}: pods cannot reach other nodes' pods`,
           evidence: [`table ${nt.family} ${nt.name} chain ${r.chain}:`, ...r.evidence],
           vars: {node: node.name, port, peerIP: peer, family: nt.family, nftTable: nt.name, chain: r.chain},
-          fixTemplate: nftEncapFix(nt.family === 'inet' && nt.name === 'firewalld'),
+          fixTemplate: nftEncapFix(nt.family, nt.name),
         }),
       ]
     })
@@ -197,9 +197,7 @@ export const encapPortBlocked: Check = (ctx) => {
             drop?.match.source && !drop.match.negated?.includes('source') ? drop.match.source : (peers[0] ?? '')
           const where = drop ? `in filter ${drop.chain}` : `by the ${chain} chain's policy DROP`
           // ufw's chains, or the policy ufw set: the port is opened through ufw
-          const ufw =
-            filter.chains.some((c) => c.name === `ufw-before-${chain.toLowerCase()}`) &&
-            (!drop || /^ufw6?-/.test(drop.chain))
+          const ufw = ufwManages(filter, chain) && (!drop || chainOwner(drop.chain) === 'ufw')
           return [
             raise('ENCAP_PORT_BLOCKED', {
               node: node.name,

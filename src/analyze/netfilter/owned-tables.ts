@@ -1,4 +1,8 @@
-import type {NodeState} from '../../model/node-state.js'
+/**
+ * Who owns what in a node's netfilter state: the nft tables iptables-nft writes (walked from iptables-save),
+ * the agent a chain belongs to, and the built-in chains ufw manages. The walk and the checks both ask.
+ */
+import type {IptablesTable, NodeState} from '../../model/node-state.js'
 
 const IPT_TABLE_NAMES = new Set(['raw', 'mangle', 'nat', 'filter', 'security'])
 
@@ -20,4 +24,19 @@ export function iptablesNftTables(s: NodeState): Set<string> {
       out.add(t.name)
   }
   return out
+}
+
+/** Which agent wrote a chain (or a native nft table): the evidence says whose rule dropped. */
+export function chainOwner(chain: string, nftTable?: string): string {
+  const t = nftTable ?? ''
+  if (/^KUBE-/.test(chain) || t === 'kube-proxy') return 'kube-proxy'
+  if (/^FLANNEL-/.test(chain) || /^flannel/.test(t)) return 'flanneld'
+  if (/^cali-/.test(chain) || /^calico/.test(t)) return 'Felix'
+  if (/^ufw6?-/.test(chain)) return 'ufw'
+  return 'the host'
+}
+
+/** Whether ufw manages the built-in `chain` of this filter table: its jump to ufw's chain for that hook is there. */
+export function ufwManages(filter: IptablesTable | undefined, chain: string): boolean {
+  return filter?.chains.some((c) => c.name === `ufw-before-${chain.toLowerCase()}`) === true
 }

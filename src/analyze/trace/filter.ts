@@ -10,7 +10,7 @@ import {flowHeaderFields} from '../netfilter/header-fields.js'
 import {chainIsEmpty, describeAlternatives, evaluateChain} from '../netfilter/iptables.js'
 import type {CtState, FilterPacket} from '../netfilter/iptables-match.js'
 import {describeNftAlternatives, evaluateNftChain, type VmapElement} from '../netfilter/nft.js'
-import {iptablesNftTables} from '../netfilter/owned-tables.js'
+import {chainOwner, iptablesNftTables, ufwManages} from '../netfilter/owned-tables.js'
 import type {MatchEnv} from '../netfilter/xt-match.js'
 import {intendedDrop, raiseIntendedDrop} from './kube-proxy-drop.js'
 import {describeRewrite, dnatTarget, type NatDecision, natRewrite, type Rewrite, rewriteHeader} from './nat.js'
@@ -127,23 +127,6 @@ const IPT_TABLES: Record<Chain, Array<{table: string; prio: number}>> = {
     {table: 'nat', prio: 100},
   ],
 }
-/** Which agent wrote a chain (or a native nft table): the evidence says whose rule dropped. */
-export function chainOwner(chain: string, nftTable?: string): string {
-  const t = nftTable ?? ''
-  if (/^KUBE-/.test(chain) || t === 'kube-proxy') return 'kube-proxy'
-  if (/^FLANNEL-/.test(chain) || /^flannel/.test(t)) return 'flanneld'
-  if (/^cali-/.test(chain) || /^calico/.test(t)) return 'Felix'
-  if (/^ufw6?-/.test(chain)) return 'ufw'
-  return 'the host'
-}
-
-/** Whether ufw manages the built-in `chain` here: its jump to ufw's chain for that hook is in the filter table. */
-function ufwManages(place: Place, chain: string): boolean {
-  const hook = chain.toLowerCase()
-  const filter = place.state.iptables?.tables.find((t) => t.name === 'filter')
-  return filter?.chains.some((c) => c.name === `ufw-before-${hook}`) === true
-}
-
 /** Which of the ways a statistic/numgen split the walk follows: deterministic, and said so. */
 function whichWay(ways: Array<{probability: number}>, pin?: string): string {
   if (pin !== undefined) return `the way to endpoint ${pin} is walked`
@@ -485,7 +468,14 @@ export function filterChain(
         (unit.label.startsWith('nft ') ? `chain ${r.chain} policy ${r.verdict}` : `-P ${chain} ${r.verdict}`)
       const whose = r.owner === 'the host' ? '' : ` (${r.owner}'s chain ${r.chain})`
       // ufw's own chains, or the policy ufw set on a chain it manages: the change is made through ufw
-      const ufw = !r.nft && (r.owner === 'ufw' || (r.policyDrop && ufwManages(place, chain)))
+      const ufw =
+        !r.nft &&
+        (r.owner === 'ufw' ||
+          (r.policyDrop &&
+            ufwManages(
+              place.state.iptables?.tables.find((t) => t.name === 'filter'),
+              chain,
+            )))
       const custom = onDrop?.(ruleText, whose, {
         ...(r.nft ? {nft: {family: r.nft.family, table: r.nft.table, chain: r.chain}} : {}),
         ufw,
@@ -722,7 +712,7 @@ export function encapBlocked(
     const fix: {fixTemplate?: string; vars: Record<string, string>} =
       by.nft && e.type !== 'ipip'
         ? {
-            fixTemplate: nftEncapFix(by.nft.family === 'inet' && by.nft.table === 'firewalld'),
+            fixTemplate: nftEncapFix(by.nft.family, by.nft.table),
             vars: {family: by.nft.family, nftTable: by.nft.table, chain: by.nft.chain},
           }
         : by.ufw && e.type !== 'ipip'

@@ -19,6 +19,7 @@ import type {
   TraceServiceEndpoint,
   TraceTranslation,
 } from '../../model/trace.js'
+import {chainOwner} from '../netfilter/owned-tables.js'
 import {
   availableFor,
   type HintedEndpoint,
@@ -29,7 +30,6 @@ import {
   topologyText,
 } from '../service-endpoints.js'
 import type {ResolvedEndpoint, TraceQuery, TraceResult} from './api.js'
-import {chainOwner} from './filter.js'
 import {endpoint, firstPacket, placeOf, sortFindings, walkFlow} from './flow.js'
 import {type Place, SnapshotIndex} from './place.js'
 import {resolveEndpoint} from './resolve.js'
